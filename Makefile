@@ -1,0 +1,102 @@
+# aigw build. `make` builds build/aigw; `make test`, `make demo`, `make bench` run as root and
+# install what is missing first (scripts/setup.sh). Generated files live only in build/.
+
+BUILD      := build
+CC         ?= cc
+CLANG      ?= clang
+BPFTOOL    ?= bpftool
+ARCH       := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+              -Wformat=2 -Wundef -Wno-unused-parameter
+CFLAGS     ?= -O2 -g
+CPPFLAGS   := -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace
+LIBS       := -lbpf -lelf -lz -levent -levent_openssl -levent_pthreads -lssl -lcrypto -lcjson \
+              -lnl-3 -lnl-genl-3 -lnl-route-3 -lresolv -lpthread
+NL_CFLAGS  := $(shell pkg-config --cflags libnl-3.0 2>/dev/null || echo -I/usr/include/libnl3)
+SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer
+
+SRCS       := $(sort $(shell find userspace -name '*.c'))
+LIB_SRCS   := $(filter-out userspace/main.c,$(SRCS))
+OBJS       := $(SRCS:%.c=$(BUILD)/obj/%.o)
+SAN_OBJS   := $(SRCS:%.c=$(BUILD)/san/%.o)
+SAN_LIB    := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)
+UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c tests/bpf/test_*.c))
+UNIT_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+HELPER_SRCS:= $(sort $(wildcard tests/e2e/helpers/*.c tests/bench/*.c))
+HELPER_BINS:= $(patsubst tests/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
+MOCK_SRCS  := $(sort $(wildcard tests/mockprov/*.c))
+SKEL       := $(BUILD)/capture.skel.h
+
+.PHONY: all setup test unit e2e demo bench clean format helpers mockprov
+all: $(BUILD)/aigw
+
+setup:
+	@bash scripts/setup.sh
+
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(@D)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/capture.bpf.o: bpf/capture.bpf.c bpf/capture.h bpf/capture_decide.h $(BUILD)/vmlinux.h
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -Wall -Werror \
+		-c $< -o $@
+
+$(SKEL): $(BUILD)/capture.bpf.o
+	$(BPFTOOL) gen skeleton $< name capture_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/%.o: %.c $(SKEL)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
+
+$(BUILD)/san/%.o: %.c $(SKEL)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(NL_CFLAGS) -O1 -g $(SAN) $(WARN) -MMD -MP -c $< -o $@
+
+$(BUILD)/aigw: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+# The same daemon under ASan/UBSan: the end-to-end tests run this one.
+$(BUILD)/aigw-san: $(SAN_OBJS)
+	$(CC) $(SAN) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/unit/unit.c $(SAN_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(NL_CFLAGS) -Itests/unit -O1 -g $(SAN) $(WARN) -Wno-missing-prototypes \
+		-o $@ $< tests/unit/unit.c $(SAN_LIB) $(LIBS)
+
+$(BUILD)/tests/e2e/helpers/%: tests/e2e/helpers/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -Wno-missing-prototypes -o $@ $< -luring
+
+$(BUILD)/tests/bench/%: tests/bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -Wno-missing-prototypes -o $@ $<
+
+$(BUILD)/mockprov: $(MOCK_SRCS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lz
+
+unit: $(UNIT_BINS)
+helpers: $(HELPER_BINS)
+mockprov: $(if $(MOCK_SRCS),$(BUILD)/mockprov)
+
+test: setup
+	@$(MAKE) --no-print-directory all $(BUILD)/aigw-san unit helpers mockprov
+	@bash tests/run.sh
+
+demo: setup
+	@$(MAKE) --no-print-directory all helpers mockprov
+	@bash scripts/demo.sh
+
+bench: setup
+	@$(MAKE) --no-print-directory all helpers mockprov
+	@bash tests/bench/run.sh
+
+format:
+	clang-format -i $$(find userspace tests bpf -name '*.[ch]')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

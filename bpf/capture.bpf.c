@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * capture.bpf.c: the kernel side of capture. Attached to one cgroup (and so to every cgroup
+ * below it), these programs see each connect() and each addressed datagram a workload makes:
+ *
+ *   connect4/6    provider address, TCP, TLS port -> rewrite to the proxy listener, remember
+ *                 the original destination and who asked in socket-local storage;
+ *                 any other provider-bound connect (other port, UDP/QUIC) -> EPERM.
+ *   sendmsg4/6    an addressed UDP datagram to a provider -> EPERM.
+ *   sockops       at TCP_CONNECT (local port known, SYN not yet sent) copy the record into
+ *                 aigw_flows keyed by the client's address:port, where the proxy finds it
+ *                 for the connection it accepts.
+ *   getpeername4/6  a redirected socket reports the provider, not the proxy, as its peer.
+ *
+ * Observe mode changes nothing and records every provider-bound attempt. Every redirect,
+ * deny and observation is an event in the aigw_events ring buffer. The decision itself is
+ * aigw_decide() in capture_decide.h, shared with the tests.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
+#include "capture.h"
+#include "capture_decide.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define EPERM_VERDICT 0 /* a cgroup sock_addr program returning 0 fails the call with EPERM */
+#define ALLOW_VERDICT 1
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct aigw_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} aigw_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, AIGW_PROVIDER_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct aigw_lpm4_key);
+	__type(value, struct aigw_provider_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} aigw_prov4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, AIGW_PROVIDER_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct aigw_lpm6_key);
+	__type(value, struct aigw_provider_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} aigw_prov6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, AIGW_FLOWS_MAX);
+	__type(key, struct aigw_addr);
+	__type(value, struct aigw_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} aigw_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct aigw_sk_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} aigw_sk SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, AIGW_RINGBUF_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} aigw_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, AIGW_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} aigw_stats SEC(".maps");
+
+extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&aigw_stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline const struct aigw_config *config_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&aigw_config, &zero);
+}
+
+/* The cgroup the socket belongs to: where it was created, which is not where the task
+ * calling connect() is when the descriptor was passed over a UNIX socket. */
+static __always_inline __u64 sock_cgroup_id(struct bpf_sock *bsk)
+{
+	struct sock *sk = bpf_rdonly_cast(bsk, bpf_core_type_id_kernel(struct sock));
+
+	return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+}
+
+static __always_inline void attr_fill(struct aigw_attr *a, struct bpf_sock_addr *ctx,
+				      struct bpf_sock *sk)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	a->pid = pid_tgid >> 32;
+	a->tid = (__u32)pid_tgid;
+	a->uid = (__u32)uid_gid;
+	a->gid = uid_gid >> 32;
+	a->task_cgroup_id = bpf_get_current_cgroup_id();
+	a->sock_cgroup_id = sock_cgroup_id(sk);
+	a->netns_cookie = bpf_get_netns_cookie(ctx);
+	bpf_get_current_comm(a->comm, sizeof(a->comm));
+}
+
+static __always_inline void event_emit(struct bpf_sock_addr *ctx, struct bpf_sock *sk,
+				       struct aigw_decision d, __u8 hook, __u8 proto,
+				       const struct aigw_addr *dst, const struct aigw_addr *to,
+				       __u32 provider_id)
+{
+	struct aigw_event *ev = bpf_ringbuf_reserve(&aigw_events, sizeof(*ev), 0);
+
+	if (!ev) {
+		/* The verdict stands; userspace reports the count of lost events. */
+		stat_inc(AIGW_STAT_EVENT_DROPPED);
+		return;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->boot_ns = bpf_ktime_get_boot_ns();
+	ev->action = d.action;
+	ev->reason = d.reason;
+	ev->proto = proto;
+	ev->hook = hook;
+	ev->provider_id = provider_id;
+	ev->orig_dst = *dst;
+	if (to)
+		ev->redirect_to = *to;
+	attr_fill(&ev->attr, ctx, sk);
+	ev->sock_cookie = bpf_get_socket_cookie(ctx);
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/* Records the flow in the socket's storage so that sockops can publish it and getpeername
+ * can undo the rewrite. Without storage the redirect still happens: the proxy then finds no
+ * flow and refuses the connection (fail closed), and the loss is counted. */
+static __always_inline void flow_remember(struct bpf_sock_addr *ctx, struct bpf_sock *sk,
+					  const struct aigw_addr *dst, __u32 provider_id)
+{
+	struct aigw_sk_state *st;
+
+	st = bpf_sk_storage_get(&aigw_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		stat_inc(AIGW_STAT_FLOW_LOST);
+		return;
+	}
+	st->flow.orig_dst = *dst;
+	attr_fill(&st->flow.attr, ctx, sk);
+	st->flow.sock_cookie = bpf_get_socket_cookie(ctx);
+	st->flow.connect_boot_ns = bpf_ktime_get_boot_ns();
+	st->flow.provider_id = provider_id;
+	st->flags |= AIGW_SK_REDIRECTED;
+}
+
+/* Datagram events once per socket: a QUIC client retrying must not flood the ring. */
+static __always_inline int udp_first_report(struct bpf_sock *sk)
+{
+	struct aigw_sk_state *st;
+
+	st = bpf_sk_storage_get(&aigw_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return 1;
+	if (st->flags & AIGW_SK_REPORTED)
+		return 0;
+	st->flags |= AIGW_SK_REPORTED;
+	return 1;
+}
+
+static __always_inline void addr_set4(struct aigw_addr *a, __u32 ip, __u16 port)
+{
+	a->family = AIGW_AF_INET;
+	a->port = port;
+	__builtin_memcpy(a->addr, &ip, 4);
+}
+
+static __always_inline void addr_set6(struct aigw_addr *a, const __u32 ip[4], __u16 port)
+{
+	a->family = AIGW_AF_INET6;
+	a->port = port;
+	__builtin_memcpy(a->addr, ip, 16);
+}
+
+static __always_inline int stat_and_verdict(struct aigw_decision d)
+{
+	if (d.action == AIGW_ACTION_DENY) {
+		stat_inc(AIGW_STAT_DENY);
+		return EPERM_VERDICT;
+	}
+	if (d.action == AIGW_ACTION_OBSERVE)
+		stat_inc(AIGW_STAT_OBSERVE);
+	else if (d.action == AIGW_ACTION_REDIRECT)
+		stat_inc(AIGW_STAT_REDIRECT);
+	return ALLOW_VERDICT;
+}
+
+/*
+ * The common path of all four hooks once the destination is known: decide, remember the
+ * flow of a redirect, emit the event. TO_V6: a redirect would go to the IPv6 listener.
+ * Returns the decision; for a redirect the caller rewrites the address.
+ */
+static __always_inline struct aigw_decision decide_and_record(struct bpf_sock_addr *ctx,
+							      struct bpf_sock *sk, __u8 hook,
+							      const struct aigw_addr *dst,
+							      __u32 provider_id, int sendmsg,
+							      const struct aigw_addr *to, int to_v6)
+{
+	const struct aigw_config *cfg = config_get();
+	struct aigw_decision d = {AIGW_ACTION_DENY, AIGW_REASON_NO_LISTENER};
+	__u8 proto = (__u8)ctx->protocol;
+	__u32 mark = sk->mark;
+
+	if (cfg)
+		d = aigw_decide(cfg, 1, proto, dst->port, sendmsg, mark, to_v6);
+	if (d.action == AIGW_ACTION_NONE)
+		return d;
+	if (d.action == AIGW_ACTION_REDIRECT)
+		flow_remember(ctx, sk, dst, provider_id);
+	if (proto != AIGW_PROTO_UDP || udp_first_report(sk))
+		event_emit(ctx, sk, d, hook, proto, dst, d.action == AIGW_ACTION_REDIRECT ? to : 0,
+			   provider_id);
+	return d;
+}
+
+static __always_inline struct aigw_provider_val *provider4(__u32 ip)
+{
+	struct aigw_lpm4_key key = {.prefixlen = 32};
+
+	__builtin_memcpy(key.addr, &ip, 4);
+	return bpf_map_lookup_elem(&aigw_prov4, &key);
+}
+
+static __always_inline struct aigw_provider_val *provider6(const __u32 ip[4])
+{
+	struct aigw_lpm6_key key = {.prefixlen = 128};
+
+	__builtin_memcpy(key.addr, ip, 16);
+	return bpf_map_lookup_elem(&aigw_prov6, &key);
+}
+
+static __always_inline int hook4(struct bpf_sock_addr *ctx, __u8 hook)
+{
+	struct bpf_sock *sk = ctx->sk;
+	__u32 ip = ctx->user_ip4;
+	__u16 port = (__u16)ctx->user_port;
+	const struct aigw_config *cfg;
+	struct aigw_provider_val *pv;
+	struct aigw_addr dst = {}, to = {};
+	struct aigw_decision d;
+
+	if (!sk)
+		return ALLOW_VERDICT;
+	pv = provider4(ip);
+	if (!pv)
+		return ALLOW_VERDICT;
+	addr_set4(&dst, ip, port);
+	cfg = config_get();
+	if (cfg)
+		addr_set4(&to, cfg->listen4_addr, cfg->listen4_port);
+	d = decide_and_record(ctx, sk, hook, &dst, pv->provider_id, hook == AIGW_HOOK_SENDMSG4, &to,
+			      0);
+	if (d.action == AIGW_ACTION_REDIRECT && cfg) {
+		ctx->user_ip4 = cfg->listen4_addr;
+		ctx->user_port = cfg->listen4_port;
+	}
+	return stat_and_verdict(d);
+}
+
+/* An IPv6 hook: native IPv6 destinations go to the IPv6 listener, v4-mapped ones are
+ * IPv4 destinations and go to the IPv4 listener, v4-mapped, on this dual-stack socket. */
+static __always_inline int hook6(struct bpf_sock_addr *ctx, __u8 hook)
+{
+	struct bpf_sock *sk = ctx->sk;
+	__u32 ip[4];
+	__u16 port = (__u16)ctx->user_port;
+	const struct aigw_config *cfg;
+	struct aigw_provider_val *pv;
+	struct aigw_addr dst = {}, to = {};
+	struct aigw_decision d;
+	int mapped;
+
+	if (!sk)
+		return ALLOW_VERDICT;
+	ip[0] = ctx->user_ip6[0];
+	ip[1] = ctx->user_ip6[1];
+	ip[2] = ctx->user_ip6[2];
+	ip[3] = ctx->user_ip6[3];
+	mapped = aigw_is_v4mapped(ip);
+	pv = mapped ? provider4(ip[3]) : provider6(ip);
+	if (!pv)
+		return ALLOW_VERDICT;
+	cfg = config_get();
+	if (mapped) {
+		addr_set4(&dst, ip[3], port);
+		if (cfg)
+			addr_set4(&to, cfg->listen4_addr, cfg->listen4_port);
+	} else {
+		addr_set6(&dst, ip, port);
+		if (cfg)
+			addr_set6(&to, (const __u32 *)cfg->listen6_addr, cfg->listen6_port);
+	}
+	/* A v4-mapped destination is redirected to the IPv4 listener. */
+	d = decide_and_record(ctx, sk, hook, &dst, pv->provider_id, hook == AIGW_HOOK_SENDMSG6, &to,
+			      !mapped);
+	if (d.action == AIGW_ACTION_REDIRECT && cfg) {
+		if (mapped) {
+			ctx->user_ip6[0] = 0;
+			ctx->user_ip6[1] = 0;
+			ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+			ctx->user_ip6[3] = cfg->listen4_addr;
+			ctx->user_port = cfg->listen4_port;
+		} else {
+			const __u32 *l6 = (const __u32 *)cfg->listen6_addr;
+
+			ctx->user_ip6[0] = l6[0];
+			ctx->user_ip6[1] = l6[1];
+			ctx->user_ip6[2] = l6[2];
+			ctx->user_ip6[3] = l6[3];
+			ctx->user_port = cfg->listen6_port;
+		}
+	}
+	return stat_and_verdict(d);
+}
+
+SEC("cgroup/connect4")
+int aigw_connect4(struct bpf_sock_addr *ctx)
+{
+	return hook4(ctx, AIGW_HOOK_CONNECT4);
+}
+
+SEC("cgroup/connect6")
+int aigw_connect6(struct bpf_sock_addr *ctx)
+{
+	return hook6(ctx, AIGW_HOOK_CONNECT6);
+}
+
+SEC("cgroup/sendmsg4")
+int aigw_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return hook4(ctx, AIGW_HOOK_SENDMSG4);
+}
+
+SEC("cgroup/sendmsg6")
+int aigw_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return hook6(ctx, AIGW_HOOK_SENDMSG6);
+}
+
+/*
+ * TCP_CONNECT runs in tcp_connect(), after the local port is chosen and before the SYN
+ * leaves: the flow is published before the proxy can accept the connection. For a
+ * v4-mapped connect the IPv6 source is filled in only after this point, so the IPv4 source
+ * is read instead.
+ */
+SEC("sockops")
+int aigw_sockops(struct bpf_sock_ops *skops)
+{
+	struct aigw_sk_state *st;
+	struct aigw_addr key = {};
+	struct bpf_sock *sk;
+	__u32 op = skops->op;
+	__u32 family = skops->family;
+	__u32 lport = skops->local_port;
+
+	if (op != BPF_SOCK_OPS_TCP_CONNECT_CB)
+		return 1;
+	sk = skops->sk;
+	if (!sk)
+		return 1;
+	st = bpf_sk_storage_get(&aigw_sk, sk, 0, 0);
+	if (!st || !(st->flags & AIGW_SK_REDIRECTED))
+		return 1;
+	if (family == AIGW_AF_INET || st->flow.orig_dst.family == AIGW_AF_INET) {
+		addr_set4(&key, skops->local_ip4, bpf_htons((__u16)lport));
+	} else {
+		__u32 ip[4];
+
+		ip[0] = skops->local_ip6[0];
+		ip[1] = skops->local_ip6[1];
+		ip[2] = skops->local_ip6[2];
+		ip[3] = skops->local_ip6[3];
+		addr_set6(&key, ip, bpf_htons((__u16)lport));
+	}
+	if (bpf_map_update_elem(&aigw_flows, &key, &st->flow, BPF_ANY))
+		stat_inc(AIGW_STAT_FLOW_LOST);
+	return 1;
+}
+
+static __always_inline struct aigw_sk_state *redirected_state(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct aigw_sk_state *st;
+
+	if (!sk)
+		return 0;
+	st = bpf_sk_storage_get(&aigw_sk, sk, 0, 0);
+	if (!st || !(st->flags & AIGW_SK_REDIRECTED))
+		return 0;
+	return st;
+}
+
+SEC("cgroup/getpeername4")
+int aigw_getpeername4(struct bpf_sock_addr *ctx)
+{
+	struct aigw_sk_state *st = redirected_state(ctx);
+	__u32 ip;
+
+	if (st && st->flow.orig_dst.family == AIGW_AF_INET) {
+		__builtin_memcpy(&ip, st->flow.orig_dst.addr, 4);
+		ctx->user_ip4 = ip;
+		ctx->user_port = st->flow.orig_dst.port;
+	}
+	return 1;
+}
+
+SEC("cgroup/getpeername6")
+int aigw_getpeername6(struct bpf_sock_addr *ctx)
+{
+	struct aigw_sk_state *st = redirected_state(ctx);
+	__u32 ip[4];
+
+	if (!st)
+		return 1;
+	if (st->flow.orig_dst.family == AIGW_AF_INET) {
+		ip[0] = 0;
+		ip[1] = 0;
+		ip[2] = bpf_htonl(0x0000ffff);
+		__builtin_memcpy(&ip[3], st->flow.orig_dst.addr, 4);
+	} else {
+		__builtin_memcpy(ip, st->flow.orig_dst.addr, 16);
+	}
+	ctx->user_ip6[0] = ip[0];
+	ctx->user_ip6[1] = ip[1];
+	ctx->user_ip6[2] = ip[2];
+	ctx->user_ip6[3] = ip[3];
+	ctx->user_port = st->flow.orig_dst.port;
+	return 1;
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what aigw needs to build, test, demo and benchmark on Debian 12, and mounts
+# bpffs. Idempotent: does nothing that is already done. Run as root (make does).
+set -euo pipefail
+
+PKGS=(make clang llvm gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
+      libevent-dev libssl-dev libcjson-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev
+      liburing-dev iproute2 util-linux curl python3 python3-pytest
+      libclang-rt-14-dev nginx-light wrk haproxy openssl)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: missing packages: ${missing[*]}; run as root (sudo make ...)" >&2
+		exit 1
+	fi
+	echo "setup: installing ${missing[*]}"
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+	# Debian starts nginx on install; the benchmark runs its own instance.
+	if command -v service >/dev/null && pgrep -x nginx >/dev/null; then
+		service nginx stop >/dev/null 2>&1 || true
+	fi
+fi
+
+if [ "$(id -u)" -eq 0 ] && ! awk '$3=="bpf"{f=1} END{exit !f}' /proc/mounts; then
+	echo "setup: mounting bpffs at /sys/fs/bpf"
+	mount -t bpf bpf /sys/fs/bpf
+fi
+exit 0

@@ -1,0 +1,322 @@
+"""Fixtures of the end-to-end tests: throw-away cgroups, test servers on loopback provider
+addresses, an aigw daemon per test with its own policy, pin directory and audit log.
+
+Everything a test creates is named aigw-test-* and removed at teardown, also when the test
+fails: cgroups (their processes killed first), BPF pins and links (`aigw detach`), daemons.
+"""
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+AIGW = os.environ.get("AIGW_BIN", str(ROOT / "build" / "aigw-san"))
+HELPERS = ROOT / "build" / "tests" / "e2e" / "helpers"
+NETCLIENT = str(Path(__file__).resolve().parent / "netclient.py")
+PYTHON = "/usr/bin/python3"
+PROVIDER4 = "127.0.0.2"  # the "provider" address the tests capture
+PROVIDER6 = "::1"
+
+
+def cgroup2_mount():
+    with open("/proc/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if parts[2] == "cgroup2":
+                return parts[1]
+    pytest.skip("no cgroup2 mount")
+
+
+def free_port(host="127.0.0.1"):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout=5.0, step=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+class Cgroup:
+    """A cgroup under the cgroup2 mount; processes started with run() are placed in it
+    before they exec."""
+
+    def __init__(self, mount, rel):
+        self.mount = mount
+        self.rel = rel
+        self.path = Path(mount + rel)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def child(self, name):
+        return Cgroup(self.mount, f"{self.rel}/{name}")
+
+    @property
+    def id(self):
+        return os.stat(self.path).st_ino
+
+    def _enter(self):
+        with open(self.path / "cgroup.procs", "w") as f:
+            f.write(str(os.getpid()))
+
+    def popen(self, argv, **kw):
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        kw.setdefault("text", True)
+        return subprocess.Popen(argv, preexec_fn=self._enter, **kw)
+
+    def run(self, argv, timeout=20, **kw):
+        p = self.popen(argv, **kw)
+        out, err = p.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(argv, p.returncode, out, err)
+
+    def client(self, mode, host, port, *extra, timeout=20, user=None):
+        argv = [PYTHON, NETCLIENT, mode, host, str(port), *extra]
+        if user is not None:
+            argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
+                    "--inh-caps=-all", "--bounding-set=-all", *argv]
+        r = self.run(argv, timeout=timeout)
+        lines = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+        assert lines, f"client printed nothing: rc={r.returncode} err={r.stderr}"
+        return lines
+
+    def remove(self):
+        for sub in sorted(self.path.rglob("*"), key=lambda p: -len(p.parts)):
+            if sub.is_dir():
+                _kill_and_rmdir(sub)
+        _kill_and_rmdir(self.path)
+
+
+def _kill_and_rmdir(path):
+    if not path.exists():
+        return
+    try:
+        (path / "cgroup.kill").write_text("1")
+    except OSError:
+        for pid in (path / "cgroup.procs").read_text().split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for _ in range(100):
+        try:
+            path.rmdir()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"could not remove cgroup {path}")
+
+
+class TcpServer:
+    """A 'provider' on loopback: greets each connection with who it is and who connected,
+    records the peers it saw."""
+
+    def __init__(self, host, port):
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if fam == socket.AF_INET6:
+            self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(128)
+        self.host, self.port = host, port
+        self.peers = []
+        self.conns = []
+        self.stopped = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopped:
+            try:
+                c, peer = self.sock.accept()
+            except OSError:
+                return
+            self.peers.append(peer[:2])
+            self.conns.append(c)
+            try:
+                c.sendall(f"hello from {self.host}:{self.port}".encode())
+            except OSError:
+                pass
+
+    def close(self):
+        self.stopped = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+class UdpServer:
+    def __init__(self, host, port):
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_DGRAM)
+        self.sock.bind((host, port))
+        self.sock.settimeout(0.2)
+
+    def received(self):
+        try:
+            return self.sock.recvfrom(2048)
+        except socket.timeout:
+            return None
+
+    def close(self):
+        self.sock.close()
+
+
+class Daemon:
+    """One `aigw run` with its own log; stop() asserts a clean, leak-free exit."""
+
+    def __init__(self, world, policy_path, cgroup=None, netns_hosts=None):
+        self.world = world
+        self.policy_path = policy_path
+        self.log_path = world.tmp / f"aigw-{secrets.token_hex(3)}.log"
+        argv = [AIGW, "run", "--policy", str(policy_path), "--pin-dir", str(world.pin_dir)]
+        if netns_hosts:
+            # A private mount namespace whose /etc/hosts maps provider names to loopback.
+            argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                    f'mount --bind "{netns_hosts}" /etc/hosts && exec "$@"', "sh", *argv]
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0")
+        self.log = open(self.log_path, "w")
+        kw = dict(stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        if cgroup:
+            self.proc = cgroup.popen(argv, **kw)
+        else:
+            self.proc = subprocess.Popen(argv, **kw)
+        self.wait_ready()
+
+    def text(self):
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self):
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"aigw exited {self.proc.returncode}:\n{self.text()}")
+            return "ready:" in self.text()
+
+        wait_for(ready, timeout=20, what="aigw ready")
+
+    def reload(self):
+        self.proc.send_signal(signal.SIGHUP)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        self.log.close()
+        text = self.text()
+        assert "Sanitizer" not in text, text
+        assert self.proc.returncode == 0, f"aigw exited {self.proc.returncode}:\n{text}"
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+class World:
+    def __init__(self, tmp):
+        self.id = secrets.token_hex(4)
+        self.tmp = tmp
+        self.mount = cgroup2_mount()
+        self.root = Cgroup(self.mount, f"/aigw-test-{self.id}")
+        self.outside = Cgroup(self.mount, f"/aigw-test-{self.id}-outside")
+        self.pin_dir = Path(f"/sys/fs/bpf/aigw-test-{self.id}")
+        self.audit_path = tmp / "audit.jsonl"
+        self.listen_port = free_port()
+        self.daemons = []
+        self.servers = []
+
+    def policy(self, **over):
+        p = {
+            "capture": {"cgroup": self.root.rel, "listen": f"127.0.0.1:{self.listen_port}",
+                        "listen6": f"[::1]:{self.listen_port}"},
+            "audit": {"path": str(self.audit_path)},
+            "providers": {"openai": {"addresses": [f"{PROVIDER4}/32", PROVIDER6]}},
+            "workloads": [{"name": "billing", "team": "finance",
+                           "match": {"cgroup": "*/billing*"}}],
+        }
+        for k, v in over.items():
+            if isinstance(v, dict) and isinstance(p.get(k), dict):
+                p[k].update(v)
+            else:
+                p[k] = v
+        return p
+
+    def write_policy(self, policy, name="policy.json"):
+        path = self.tmp / name
+        path.write_text(json.dumps(policy, indent=2))
+        return path
+
+    def start(self, policy=None, **kw):
+        path = self.write_policy(policy or self.policy())
+        d = Daemon(self, path, **kw)
+        self.daemons.append(d)
+        return d
+
+    def server(self, host=PROVIDER4, port=443):
+        s = TcpServer(host, port)
+        self.servers.append(s)
+        return s
+
+    def records(self):
+        if not self.audit_path.exists():
+            return []
+        out = []
+        for line in self.audit_path.read_text().splitlines():
+            if line.strip():
+                out.append(json.loads(line))
+        return out
+
+    def wait_record(self, timeout=5, **match):
+        def find():
+            for r in self.records():
+                if all(r.get(k) == v for k, v in match.items()):
+                    return r
+            return None
+
+        return wait_for(find, timeout=timeout, what=f"audit record {match}")
+
+    def aigw(self, *args, timeout=30):
+        return subprocess.run([AIGW, *args], capture_output=True, text=True, timeout=timeout)
+
+    def teardown(self):
+        errors = []
+        for d in self.daemons:
+            if d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait()
+        for s in self.servers:
+            s.close()
+        r = self.aigw("detach", "--pin-dir", str(self.pin_dir))
+        if r.returncode != 0:
+            errors.append(r.stderr)
+        for cg in (self.root, self.outside):
+            cg.remove()
+        assert not errors, errors
+
+
+@pytest.fixture
+def world(tmp_path):
+    w = World(tmp_path)
+    try:
+        yield w
+    finally:
+        w.teardown()

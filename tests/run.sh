@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs every test: the unit and BPF-decision binaries (built with ASan/UBSan), then the
+# end-to-end suite (pytest, as root, against the sanitized daemon). Ends with one line:
+# "aigw: N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+failed_names=()
+
+count() { # $1: a summary line; adds its numbers
+	local p f e
+	p=$(grep -oE '[0-9]+ passed' <<<"$1" | grep -oE '[0-9]+' || true)
+	f=$(grep -oE '[0-9]+ failed' <<<"$1" | grep -oE '[0-9]+' || true)
+	e=$(grep -oE '[0-9]+ errors?' <<<"$1" | grep -oE '[0-9]+' || true)
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0} + ${e:-0}))
+}
+
+for t in build/tests/unit/test_* build/tests/bpf/test_*; do
+	[ -x "$t" ] || continue
+	echo "== $t"
+	out=$("$t" 2>&1)
+	rc=$?
+	echo "$out" | grep -vE '^ok ' || true
+	summary=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)
+	if [ -z "$summary" ]; then
+		echo "$t: crashed (exit $rc) before its summary"
+		failed=$((failed + 1))
+		failed_names+=("$t")
+		continue
+	fi
+	count "$summary"
+	[ "$rc" -eq 0 ] || failed_names+=("$t")
+done
+
+echo "== tests/e2e (pytest)"
+export AIGW_BIN=${AIGW_BIN:-$PWD/build/aigw-san}
+out_file=$(mktemp)
+/usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider ${PYTEST_ARGS:-} 2>&1 | tee "$out_file"
+summary=$(grep -E '[0-9]+ (passed|failed)' "$out_file" | tail -1)
+if [ -z "$summary" ]; then
+	echo "pytest: no summary"
+	failed=$((failed + 1))
+	failed_names+=("pytest")
+else
+	count "$summary"
+	grep -qE '[0-9]+ (failed|errors?)' <<<"$summary" && failed_names+=("tests/e2e")
+fi
+rm -f "$out_file"
+
+[ ${#failed_names[@]} -gt 0 ] && echo "failing: ${failed_names[*]}"
+echo "aigw: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ ${#failed_names[@]} -eq 0 ]

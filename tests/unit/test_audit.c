@@ -1,0 +1,661 @@
+/*
+ * test_audit.c: the audit log writer (chain, reopen, rotation, flush, threads) and the
+ * verifier's classification of edited, removed, reordered and inserted lines.
+ *
+ * Every case works in its own mkdtemp directory, removed at the end. The chain is checked
+ * here with an independent SHA-256, not only through audit_verify().
+ */
+#include "unit.h"
+#include "ledger/audit.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
+
+struct lines {
+	char **v;
+	size_t n;
+};
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static bool make_dir(char *dir, size_t size)
+{
+	snprintf(dir, size, "/tmp/aigw-test-audit-XXXXXX");
+	return mkdtemp(dir) != NULL;
+}
+
+static void free_lines(struct lines *ls)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		free(ls->v[i]);
+	free(ls->v);
+	ls->v = NULL;
+	ls->n = 0;
+}
+
+/* Reads PATH into LS, one string per line without its newline. */
+static int read_lines(const char *path, struct lines *ls)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	ls->v = NULL;
+	ls->n = 0;
+	if (!f)
+		return -errno;
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		if (n && line[n - 1] == '\n')
+			line[n - 1] = '\0';
+		ls->v = realloc(ls->v, (ls->n + 1) * sizeof(*ls->v));
+		ls->v[ls->n++] = strdup(line);
+	}
+	free(line);
+	fclose(f);
+	return 0;
+}
+
+static int write_lines(const char *path, char **v, size_t n)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -errno;
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s\n", v[i]);
+	return fclose(f) ? -errno : 0;
+}
+
+static void sha_hex(const char *s, char out[65])
+{
+	unsigned char md[32];
+	unsigned int n;
+
+	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
+	for (unsigned i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+static long long seq_of(const char *line)
+{
+	cJSON *o = cJSON_Parse(line);
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "audit.seq");
+	long long v = cJSON_IsNumber(s) ? (long long)s->valuedouble : -1;
+
+	cJSON_Delete(o);
+	return v;
+}
+
+/* The string field KEY of LINE, copied into OUT ("" if absent). */
+static const char *str_of(const char *line, const char *key, char *out, size_t size)
+{
+	cJSON *o = cJSON_Parse(line);
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+
+	snprintf(out, size, "%s", s ? s : "");
+	cJSON_Delete(o);
+	return out;
+}
+
+static bool is_start(const char *line)
+{
+	cJSON *o = cJSON_Parse(line);
+	bool v = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "audit.chain_start"));
+
+	cJSON_Delete(o);
+	return v;
+}
+
+static cJSON *rec(const char *event, int i)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "event", event);
+	cJSON_AddNumberToObject(o, "i", i);
+	return o;
+}
+
+static int write_n(const char *path, const struct audit_options *opt, int from, int n)
+{
+	struct audit_log *log;
+	int r = audit_open(path, opt, &log);
+
+	for (int i = from; !r && i < from + n; i++)
+		r = audit_write(log, rec("request", i));
+	audit_close(log);
+	return r;
+}
+
+/* Runs audit_verify; returns its result and its output in *text (malloc'd). */
+static int verify(const char **paths, size_t n, char **text)
+{
+	size_t size;
+	FILE *f = open_memstream(text, &size);
+	int r = audit_verify(paths, n, f);
+
+	fclose(f);
+	return r;
+}
+
+static void test_records_are_chained(void)
+{
+	char dir[64], path[128], hex[65], buf[128];
+	struct audit_log *log = NULL;
+	struct lines ls = {0};
+	cJSON *own = rec("own-time", 99);
+	struct stat st;
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	ASSERT_OK(audit_open(path, NULL, &log));
+	for (int i = 0; i < 4; i++)
+		ASSERT_OK(audit_write(log, rec("request", i)));
+	cJSON_AddStringToObject(own, "time", "2020-01-01T00:00:00.000000Z");
+	cJSON_AddNumberToObject(own, "audit.seq", 12345); /* reserved: replaced */
+	ASSERT_OK(audit_write(log, own));
+	audit_close(log);
+
+	ASSERT_OK(stat(path, &st));
+	ASSERT_EQ(st.st_mode & 0777, 0640);
+	ASSERT_OK(read_lines(path, &ls));
+	ASSERT_EQ(ls.n, 5);
+	ASSERT_STREQ(str_of(ls.v[0], "audit.prev_sha256", buf, sizeof(buf)), ZEROS);
+	for (size_t k = 0; k < ls.n; k++) {
+		ASSERT_EQ(seq_of(ls.v[k]), k + 1);
+		ASSERT_EQ(is_start(ls.v[k]), k == 0);
+		str_of(ls.v[k], "time", buf, sizeof(buf));
+		ASSERT_EQ(strlen(buf), 27);
+		ASSERT_TRUE(buf[10] == 'T' && buf[19] == '.' && buf[26] == 'Z');
+		if (k == 0)
+			continue;
+		sha_hex(ls.v[k - 1], hex);
+		ASSERT_STREQ(str_of(ls.v[k], "audit.prev_sha256", buf, sizeof(buf)), hex);
+	}
+	ASSERT_STREQ(str_of(ls.v[4], "time", buf, sizeof(buf)), "2020-01-01T00:00:00.000000Z");
+	free_lines(&ls);
+	rm_tree(dir);
+}
+
+static void test_reopen_continues_chain(void)
+{
+	char dir[64], path[128], hex[65], buf[128], *out = NULL;
+	const char *paths[1] = {path};
+	struct lines ls = {0};
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	ASSERT_OK(write_n(path, NULL, 0, 3));
+	ASSERT_OK(write_n(path, NULL, 3, 2));
+	ASSERT_OK(read_lines(path, &ls));
+	ASSERT_EQ(ls.n, 5);
+	ASSERT_EQ(seq_of(ls.v[3]), 4);
+	ASSERT_EQ(seq_of(ls.v[4]), 5);
+	ASSERT_TRUE(!is_start(ls.v[3]));
+	sha_hex(ls.v[2], hex);
+	ASSERT_STREQ(str_of(ls.v[3], "audit.prev_sha256", buf, sizeof(buf)), hex);
+	ASSERT_EQ(verify(paths, 1, &out), 0);
+	free(out);
+	free_lines(&ls);
+	rm_tree(dir);
+}
+
+static void test_reopen_drops_partial_line(void)
+{
+	char dir[64], path[128], hex[65], buf[128], *out = NULL;
+	const char *paths[1] = {path};
+	struct lines ls = {0};
+	FILE *f;
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	ASSERT_OK(write_n(path, NULL, 0, 3));
+	ASSERT_OK(verify(paths, 1, &out));
+	free(out);
+	f = fopen(path, "a");
+	ASSERT_TRUE(f);
+	fputs("{\"event\":\"request\",\"i\":3,\"ti", f); /* a crash mid-write */
+	fclose(f);
+	ASSERT_EQ(verify(paths, 1, &out), 1);
+	ASSERT_CONTAINS(out, ":4: truncated record");
+	free(out);
+
+	ASSERT_OK(write_n(path, NULL, 3, 1));
+	ASSERT_OK(read_lines(path, &ls));
+	ASSERT_EQ(ls.n, 4);
+	ASSERT_EQ(seq_of(ls.v[3]), 4);
+	sha_hex(ls.v[2], hex);
+	ASSERT_STREQ(str_of(ls.v[3], "audit.prev_sha256", buf, sizeof(buf)), hex);
+	ASSERT_EQ(verify(paths, 1, &out), 0);
+	free(out);
+	free_lines(&ls);
+	rm_tree(dir);
+}
+
+/* A crash between rotation's rename and the new file: PATH is missing, PATH.1 holds the end. */
+static void test_reopen_after_rotation_crash(void)
+{
+	char dir[64], path[128], old[140], hex[65], buf[128], *out = NULL;
+	const char *paths[2] = {old, path};
+	struct audit_options opt = {.rotate_bytes = 1 << 20, .keep = 3};
+	struct lines ls = {0}, prev = {0};
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	snprintf(old, sizeof(old), "%s.1", path);
+	ASSERT_OK(write_n(path, &opt, 0, 3));
+	ASSERT_OK(rename(path, old));
+	ASSERT_OK(write_n(path, &opt, 3, 2));
+	ASSERT_OK(read_lines(old, &prev));
+	ASSERT_OK(read_lines(path, &ls));
+	ASSERT_EQ(ls.n, 2);
+	ASSERT_EQ(seq_of(ls.v[0]), 4);
+	ASSERT_TRUE(is_start(ls.v[0]));
+	sha_hex(prev.v[2], hex);
+	ASSERT_STREQ(str_of(ls.v[0], "audit.prev_sha256", buf, sizeof(buf)), hex);
+	ASSERT_EQ(verify(paths, 2, &out), 0);
+	free(out);
+	free_lines(&ls);
+	free_lines(&prev);
+	rm_tree(dir);
+}
+
+static void test_reopen_refuses_foreign_file(void)
+{
+	char dir[64], path[128];
+	struct audit_log *log = NULL;
+	char *junk[] = {"not an audit record"};
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	ASSERT_OK(write_lines(path, junk, 1));
+	ASSERT_EQ(audit_open(path, NULL, &log), -EBADMSG);
+	rm_tree(dir);
+}
+
+static void test_rotation_keeps_chain(void)
+{
+	char dir[64], path[128], p1[140], p2[140], p3[140], hex[65], buf[128], msg[256];
+	char *out = NULL;
+	const char *all[3] = {p2, p1, path}, *wrong[2] = {p1, p2};
+	struct audit_options opt = {.rotate_bytes = 1024, .keep = 2};
+	struct lines f0 = {0}, f1 = {0}, f2 = {0};
+	struct stat st;
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	snprintf(p1, sizeof(p1), "%s.1", path);
+	snprintf(p2, sizeof(p2), "%s.2", path);
+	snprintf(p3, sizeof(p3), "%s.3", path);
+	ASSERT_OK(write_n(path, &opt, 0, 200));
+
+	ASSERT_EQ(stat(p3, &st), -1); /* keep = 2 */
+	for (int i = 0; i < 3; i++) {
+		ASSERT_OK(stat(all[i], &st));
+		ASSERT_TRUE(st.st_size > 0 && st.st_size <= 1024);
+		ASSERT_EQ(st.st_mode & 0777, 0640);
+	}
+	ASSERT_OK(read_lines(p2, &f2));
+	ASSERT_OK(read_lines(p1, &f1));
+	ASSERT_OK(read_lines(path, &f0));
+	ASSERT_TRUE(is_start(f2.v[0]) && is_start(f1.v[0]) && is_start(f0.v[0]));
+	ASSERT_TRUE(!is_start(f1.v[1]));
+	ASSERT_EQ(seq_of(f1.v[0]), seq_of(f2.v[f2.n - 1]) + 1);
+	ASSERT_EQ(seq_of(f0.v[0]), seq_of(f1.v[f1.n - 1]) + 1);
+	ASSERT_EQ(seq_of(f0.v[f0.n - 1]), 200);
+	sha_hex(f1.v[f1.n - 1], hex);
+	ASSERT_STREQ(str_of(f0.v[0], "audit.prev_sha256", buf, sizeof(buf)), hex);
+
+	ASSERT_EQ(verify(all, 3, &out), 0);
+	snprintf(msg, sizeof(msg), "%s: %zu records, chain intact\n", path, f0.n);
+	ASSERT_CONTAINS(out, msg);
+	snprintf(msg, sizeof(msg), "%s: %zu records, chain intact\n", p2, f2.n);
+	ASSERT_CONTAINS(out, msg);
+	free(out);
+	ASSERT_EQ(verify(wrong, 2, &out), 1);
+	ASSERT_CONTAINS(out, "records reordered");
+	free(out);
+
+	/* an edit of the last line of audit.log.1 shows through audit.log's first record */
+	ASSERT_TRUE(strstr(f1.v[f1.n - 1], "request"));
+	strstr(f1.v[f1.n - 1], "request")[0] = 'R';
+	ASSERT_OK(write_lines(p1, f1.v, f1.n));
+	ASSERT_EQ(verify(all, 3, &out), 1);
+	snprintf(msg, sizeof(msg), "%s:%zu: record edited", p1, f1.n);
+	ASSERT_CONTAINS(out, msg);
+	free(out);
+	free_lines(&f0);
+	free_lines(&f1);
+	free_lines(&f2);
+	rm_tree(dir);
+}
+
+static void test_rotation_keep_zero(void)
+{
+	char dir[64], path[128], p1[140];
+	struct audit_options opt = {.rotate_bytes = 512, .keep = 0};
+	struct lines ls = {0};
+	struct stat st;
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	snprintf(p1, sizeof(p1), "%s.1", path);
+	ASSERT_OK(write_n(path, &opt, 0, 50));
+	ASSERT_EQ(stat(p1, &st), -1);
+	ASSERT_OK(read_lines(path, &ls));
+	ASSERT_TRUE(ls.n > 0 && ls.n < 50);
+	ASSERT_TRUE(is_start(ls.v[0]));
+	ASSERT_EQ(seq_of(ls.v[ls.n - 1]), 50);
+	free_lines(&ls);
+	rm_tree(dir);
+}
+
+static void test_flush_makes_records_visible(void)
+{
+	char dir[64], path[128];
+	struct audit_log *log = NULL;
+	struct lines ls = {0};
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	ASSERT_OK(audit_open(path, NULL, &log));
+	for (int i = 0; i < 100; i++)
+		ASSERT_OK(audit_write(log, rec("request", i)));
+	ASSERT_OK(audit_flush(log));
+	ASSERT_OK(read_lines(path, &ls));
+	ASSERT_EQ(ls.n, 100);
+	ASSERT_EQ(seq_of(ls.v[99]), 100);
+	free_lines(&ls);
+	ASSERT_OK(audit_write(log, rec("request", 100)));
+	ASSERT_OK(audit_flush(log));
+	ASSERT_OK(audit_flush(log)); /* nothing queued: returns at once */
+	ASSERT_OK(read_lines(path, &ls));
+	ASSERT_EQ(ls.n, 101);
+	free_lines(&ls);
+	audit_close(log);
+	audit_close(NULL);
+	rm_tree(dir);
+}
+
+/* The writer does not wait for a flush: a lone record reaches the file on its own. */
+static void test_writer_writes_without_flush(void)
+{
+	char dir[64], path[128];
+	struct audit_log *log = NULL;
+	struct stat st = {0};
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	ASSERT_OK(audit_open(path, NULL, &log));
+	ASSERT_OK(audit_write(log, rec("request", 0)));
+	for (int i = 0; i < 300 && st.st_size == 0; i++) {
+		usleep(10000);
+		ASSERT_OK(stat(path, &st));
+	}
+	ASSERT_TRUE(st.st_size > 0);
+	audit_close(log);
+	rm_tree(dir);
+}
+
+static void test_write_rejects_and_limits(void)
+{
+	char dir[64], path[128];
+	struct audit_options opt = {.max_queued = 4};
+	struct audit_log *log = NULL;
+	struct lines ls = {0};
+	int ok = 0, full = 0, r;
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	ASSERT_OK(audit_open(path, &opt, &log));
+	ASSERT_EQ(audit_write(log, NULL), -EINVAL);
+	ASSERT_EQ(audit_write(log, cJSON_CreateArray()), -EINVAL);
+	for (int i = 0; i < 1000; i++) {
+		r = audit_write(log, rec("request", i));
+		ASSERT_TRUE(r == 0 || r == -ENOBUFS);
+		ok += r == 0;
+		full += r == -ENOBUFS;
+	}
+	audit_close(log);
+	ASSERT_TRUE(ok >= 4);
+	ASSERT_OK(read_lines(path, &ls));
+	ASSERT_EQ(ls.n, ok);
+	free_lines(&ls);
+	rm_tree(dir);
+}
+
+/* ---- the verifier ---------------------------------------------------------------------- */
+
+enum tamper { EDIT, DELETE, SWAP, INSERT_JUNK, INSERT_CHAINED, DELETE_FIRST, DUPLICATE };
+
+/* Writes 6 records, tampers with the file and returns what audit_verify() said. */
+static int tampered(const char *path, enum tamper how, char **out)
+{
+	const char *paths[1] = {path};
+	struct lines ls = {0};
+	char hex[65], forged[256], *t;
+	int r;
+
+	r = write_n(path, NULL, 0, 6);
+	if (!r)
+		r = read_lines(path, &ls);
+	if (r < 0 || ls.n != 6)
+		return -EIO;
+	switch (how) {
+	case EDIT: /* line 3: "i":2 becomes "i":7 */
+		t = strstr(ls.v[2], "\"i\":2");
+		if (!t)
+			return -EIO;
+		t[4] = '7';
+		break;
+	case DELETE:
+		free(ls.v[2]);
+		memmove(&ls.v[2], &ls.v[3], 3 * sizeof(*ls.v));
+		ls.n--;
+		break;
+	case DELETE_FIRST:
+		free(ls.v[0]);
+		memmove(&ls.v[0], &ls.v[1], 5 * sizeof(*ls.v));
+		ls.n--;
+		break;
+	case SWAP:
+		t = ls.v[2];
+		ls.v[2] = ls.v[3];
+		ls.v[3] = t;
+		break;
+	case INSERT_JUNK:
+	case INSERT_CHAINED:
+	case DUPLICATE:
+		sha_hex(ls.v[1], hex);
+		if (how == INSERT_JUNK)
+			snprintf(forged, sizeof(forged), "{\"event\":\"forged\"}");
+		else
+			snprintf(
+			    forged, sizeof(forged),
+			    "{\"event\":\"forged\",\"audit.seq\":3,\"audit.prev_sha256\":\"%s\"}",
+			    hex);
+		ls.v = realloc(ls.v, 7 * sizeof(*ls.v));
+		memmove(&ls.v[3], &ls.v[2], 4 * sizeof(*ls.v));
+		ls.v[2] = strdup(how == DUPLICATE ? ls.v[3] : forged);
+		ls.n++;
+		break;
+	}
+	r = write_lines(path, ls.v, ls.n);
+	free_lines(&ls);
+	return r < 0 ? r : verify(paths, 1, out);
+}
+
+static void expect_tamper(enum tamper how, const char *want)
+{
+	char dir[64], path[128], buf[256], *out = NULL;
+	int r;
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	r = tampered(path, how, &out);
+	ASSERT_EQ(r, 1);
+	snprintf(buf, sizeof(buf), "%s:%s", path, want);
+	ASSERT_CONTAINS(out, buf);
+	ASSERT_TRUE(!strstr(out, "chain intact"));
+	free(out);
+	rm_tree(dir);
+}
+
+static void test_verify_intact(void)
+{
+	char dir[64], path[128], buf[256], *out = NULL;
+	const char *paths[1] = {path};
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	ASSERT_OK(write_n(path, NULL, 0, 6));
+	ASSERT_EQ(verify(paths, 1, &out), 0);
+	snprintf(buf, sizeof(buf), "%s: 6 records, chain intact\n", path);
+	ASSERT_STREQ(out, buf);
+	free(out);
+	rm_tree(dir);
+}
+
+static void test_verify_edited(void)
+{
+	expect_tamper(EDIT, "3: record edited");
+}
+
+static void test_verify_removed(void)
+{
+	expect_tamper(DELETE, "3: record removed");
+}
+
+static void test_verify_removed_first(void)
+{
+	expect_tamper(DELETE_FIRST, "1: record removed");
+}
+
+static void test_verify_swapped(void)
+{
+	expect_tamper(SWAP, "3: records reordered");
+}
+
+static void test_verify_inserted(void)
+{
+	expect_tamper(INSERT_JUNK, "3: record inserted");
+}
+
+static void test_verify_inserted_chained(void)
+{
+	expect_tamper(INSERT_CHAINED, "3: record inserted");
+}
+
+static void test_verify_duplicated(void)
+{
+	expect_tamper(DUPLICATE, "4: record inserted");
+}
+
+static void test_verify_missing_file(void)
+{
+	const char *paths[1] = {"/nonexistent/aigw/audit.log"};
+	char *out = NULL;
+
+	ASSERT_EQ(verify(paths, 1, &out), -ENOENT);
+	ASSERT_CONTAINS(out, "cannot read");
+	free(out);
+}
+
+/* ---- many writers ----------------------------------------------------------------------- */
+
+#define THREADS 4
+#define PER_THREAD 2000
+
+struct writer_arg {
+	struct audit_log *log;
+	int id;
+	int failures;
+};
+
+static void *writer_main(void *p)
+{
+	struct writer_arg *a = p;
+
+	for (int i = 0; i < PER_THREAD; i++) {
+		cJSON *o = rec("request", i);
+
+		cJSON_AddNumberToObject(o, "t", a->id);
+		a->failures += audit_write(a->log, o) != 0;
+	}
+	return NULL;
+}
+
+static void test_threads_all_arrive_once(void)
+{
+	char dir[64], path[128], *out = NULL;
+	const char *paths[1] = {path};
+	struct writer_arg args[THREADS];
+	pthread_t th[THREADS];
+	int next_i[THREADS] = {0};
+	struct audit_log *log = NULL;
+	struct lines ls = {0};
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	ASSERT_OK(audit_open(path, NULL, &log));
+	for (int t = 0; t < THREADS; t++) {
+		args[t] = (struct writer_arg){.log = log, .id = t};
+		ASSERT_EQ(pthread_create(&th[t], NULL, writer_main, &args[t]), 0);
+	}
+	for (int t = 0; t < THREADS; t++) {
+		pthread_join(th[t], NULL);
+		ASSERT_EQ(args[t].failures, 0);
+	}
+	audit_close(log);
+
+	ASSERT_OK(read_lines(path, &ls));
+	ASSERT_EQ(ls.n, THREADS * PER_THREAD);
+	for (size_t k = 0; k < ls.n; k++) {
+		cJSON *o = cJSON_Parse(ls.v[k]);
+		int t = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "t"));
+		int i = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "i"));
+		double seq = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "audit.seq"));
+
+		cJSON_Delete(o);
+		ASSERT_EQ(seq, k + 1);
+		ASSERT_TRUE(t >= 0 && t < THREADS);
+		ASSERT_EQ(i, next_i[t]); /* each thread's records once, in its order */
+		next_i[t]++;
+	}
+	for (int t = 0; t < THREADS; t++)
+		ASSERT_EQ(next_i[t], PER_THREAD);
+	ASSERT_EQ(verify(paths, 1, &out), 0);
+	free(out);
+	free_lines(&ls);
+	rm_tree(dir);
+}
+
+UNIT_MAIN(UNIT_CASE(test_records_are_chained), UNIT_CASE(test_reopen_continues_chain),
+	  UNIT_CASE(test_reopen_drops_partial_line), UNIT_CASE(test_reopen_after_rotation_crash),
+	  UNIT_CASE(test_reopen_refuses_foreign_file), UNIT_CASE(test_rotation_keeps_chain),
+	  UNIT_CASE(test_rotation_keep_zero), UNIT_CASE(test_flush_makes_records_visible),
+	  UNIT_CASE(test_writer_writes_without_flush), UNIT_CASE(test_write_rejects_and_limits),
+	  UNIT_CASE(test_verify_intact), UNIT_CASE(test_verify_edited),
+	  UNIT_CASE(test_verify_removed), UNIT_CASE(test_verify_removed_first),
+	  UNIT_CASE(test_verify_swapped), UNIT_CASE(test_verify_inserted),
+	  UNIT_CASE(test_verify_inserted_chained), UNIT_CASE(test_verify_duplicated),
+	  UNIT_CASE(test_verify_missing_file), UNIT_CASE(test_threads_all_arrive_once))

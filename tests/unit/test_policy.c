@@ -1,0 +1,572 @@
+/*
+ * test_policy: the policy loader (userspace/policy/policy.c) and the JSON position finder it
+ * reports with (json_locate.c): values and defaults of good policies, and the exact
+ * "NAME:LINE:COL: path: problem; expected ..." lines for bad ones.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include "unit.h"
+#include "policy/json_locate.h"
+#include "policy/policy.h"
+
+/* The rest of a minimal valid policy, after a "capture" member on line 2. */
+#define REST                                                                                       \
+	"  \"audit\": {\"path\": \"/a\"},\n"                                                       \
+	"  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}}\n"                                 \
+	"}\n"
+
+static const char FULL[] =
+    "{\n"
+    "  \"capture\": {\n"
+    "    \"cgroup\": \"/apps/prod\",\n"
+    "    \"listen\": \"127.0.0.2:16001\",\n"
+    "    \"listen6\": \"[::1]:16002\",\n"
+    "    \"mode\": \"observe\",\n"
+    "    \"tls_port\": 8443,\n"
+    "    \"exempt_mark\": 4294967295,\n"
+    "    \"resolve_min_s\": 10,\n"
+    "    \"resolve_max_s\": 600,\n"
+    "    \"destroy_preexisting\": false\n"
+    "  },\n"
+    "  \"audit\": { \"path\": \"/var/log/aigw/audit.jsonl\" },\n"
+    "  \"providers\": {\n"
+    "    \"openai\": { \"hosts\": [\"api.openai.com\"],\n"
+    "                \"addresses\": [\"10.0.0.0/8\", \"2001:db8::/32\"] },\n"
+    "    \"anthropic\": { \"hosts\": [\"api.anthropic.com\", \"Claude.AI\"] }\n"
+    "  },\n"
+    "  \"workloads\": [\n"
+    "    { \"name\": \"checkout\", \"team\": \"payments\",\n"
+    "      \"match\": { \"cgroup\": \"/apps/prod/checkout*\" } },\n"
+    "    { \"name\": \"batch\", \"match\": { \"cgroup\": \"/apps/prod/batch/*\" } }\n"
+    "  ]\n"
+    "}\n";
+
+/* The messages of the last load(), freed by the next. */
+static char *errs;
+
+/* Loads TEXT as "p.json", messages into errs. */
+static int load(const char *text, struct policy **p)
+{
+	size_t size;
+	FILE *f;
+	int r;
+
+	free(errs);
+	errs = NULL;
+	f = open_memstream(&errs, &size);
+	if (!f)
+		return -errno;
+	r = policy_load_string("p.json", text, f, p);
+	fclose(f);
+	return r;
+}
+
+/* Loads TEXT, which must fail with -EINVAL and no policy; returns the messages. */
+static const char *load_bad(const char *text)
+{
+	struct policy *p = NULL;
+	int r = load(text, &p);
+
+	if (r != -EINVAL || p) {
+		fprintf(stderr, "  load: got %d, policy %p; expected -EINVAL and none\n", r,
+			(void *)p);
+		policy_free(p);
+		return "(the load did not fail)";
+	}
+	return errs;
+}
+
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; s && *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static const char *ip4(const void *addr, char *buf)
+{
+	return inet_ntop(AF_INET, addr, buf, INET6_ADDRSTRLEN);
+}
+
+static const char *ip6(const void *addr, char *buf)
+{
+	return inet_ntop(AF_INET6, addr, buf, INET6_ADDRSTRLEN);
+}
+
+static void test_full_policy(void)
+{
+	struct policy *p = NULL;
+	const struct policy_provider *pr;
+	char buf[INET6_ADDRSTRLEN];
+
+	ASSERT_OK(load(FULL, &p));
+	ASSERT_STREQ(errs, "");
+	ASSERT_STREQ(p->path, "p.json");
+	ASSERT_STREQ(p->capture.cgroup, "/apps/prod");
+	ASSERT_EQ(p->capture.listen4.sin_family, AF_INET);
+	ASSERT_STREQ(ip4(&p->capture.listen4.sin_addr, buf), "127.0.0.2");
+	ASSERT_EQ(ntohs(p->capture.listen4.sin_port), 16001);
+	ASSERT_EQ(p->capture.listen6.sin6_family, AF_INET6);
+	ASSERT_STREQ(ip6(&p->capture.listen6.sin6_addr, buf), "::1");
+	ASSERT_EQ(ntohs(p->capture.listen6.sin6_port), 16002);
+	ASSERT_EQ(p->capture.mode, POLICY_CAPTURE_OBSERVE);
+	ASSERT_EQ(p->capture.tls_port, 8443);
+	ASSERT_EQ(p->capture.exempt_mark, 4294967295u);
+	ASSERT_EQ(p->capture.resolve_min_s, 10);
+	ASSERT_EQ(p->capture.resolve_max_s, 600);
+	ASSERT_EQ(p->capture.destroy_preexisting, 0);
+	ASSERT_STREQ(p->audit.path, "/var/log/aigw/audit.jsonl");
+
+	ASSERT_EQ(p->n_providers, 2);
+	pr = &p->providers[0];
+	ASSERT_STREQ(pr->name, "openai");
+	ASSERT_EQ(pr->n_hosts, 1);
+	ASSERT_STREQ(pr->hosts[0], "api.openai.com");
+	ASSERT_EQ(pr->n_cidrs, 2);
+	ASSERT_EQ(pr->cidrs[0].family, AF_INET);
+	ASSERT_STREQ(ip4(pr->cidrs[0].addr, buf), "10.0.0.0");
+	ASSERT_EQ(pr->cidrs[0].prefixlen, 8);
+	ASSERT_EQ(pr->cidrs[1].family, AF_INET6);
+	ASSERT_STREQ(ip6(pr->cidrs[1].addr, buf), "2001:db8::");
+	ASSERT_EQ(pr->cidrs[1].prefixlen, 32);
+	pr = &p->providers[1];
+	ASSERT_STREQ(pr->name, "anthropic");
+	ASSERT_EQ(pr->n_hosts, 2);
+	ASSERT_STREQ(pr->hosts[1], "Claude.AI");
+	ASSERT_EQ(pr->n_cidrs, 0);
+
+	ASSERT_EQ(p->n_workloads, 2);
+	ASSERT_STREQ(p->workloads[0].name, "checkout");
+	ASSERT_STREQ(p->workloads[0].team, "payments");
+	ASSERT_STREQ(p->workloads[0].cgroup_glob, "/apps/prod/checkout*");
+	ASSERT_STREQ(p->workloads[1].name, "batch");
+	ASSERT_TRUE(p->workloads[1].team == NULL);
+	ASSERT_STREQ(p->workloads[1].cgroup_glob, "/apps/prod/batch/*");
+
+	ASSERT_TRUE(policy_provider_by_host(p, "API.OpenAI.com") == &p->providers[0]);
+	ASSERT_TRUE(policy_provider_by_host(p, "claude.ai") == &p->providers[1]);
+	ASSERT_TRUE(policy_provider_by_host(p, "example.com") == NULL);
+	ASSERT_TRUE(policy_provider_by_host(p, "api.openai.co") == NULL);
+	policy_free(p);
+}
+
+static void test_defaults(void)
+{
+	struct policy *p = NULL;
+	char buf[INET6_ADDRSTRLEN];
+
+	ASSERT_OK(load("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n" REST, &p));
+	ASSERT_STREQ(errs, "");
+	ASSERT_STREQ(ip4(&p->capture.listen4.sin_addr, buf), "127.0.0.1");
+	ASSERT_EQ(ntohs(p->capture.listen4.sin_port), 15001);
+	ASSERT_STREQ(ip6(&p->capture.listen6.sin6_addr, buf), "::1");
+	ASSERT_EQ(ntohs(p->capture.listen6.sin6_port), 15001);
+	ASSERT_EQ(p->capture.mode, POLICY_CAPTURE_ENFORCE);
+	ASSERT_EQ(p->capture.tls_port, 443);
+	ASSERT_EQ(p->capture.exempt_mark, 0x41494757);
+	ASSERT_EQ(p->capture.resolve_min_s, 5);
+	ASSERT_EQ(p->capture.resolve_max_s, 300);
+	ASSERT_EQ(p->capture.destroy_preexisting, 1);
+	ASSERT_EQ(p->n_workloads, 0);
+	ASSERT_TRUE(p->workloads == NULL);
+	policy_free(p);
+
+	/* listen6 takes listen's port when it is not given */
+	ASSERT_OK(load(
+	    "{\n  \"capture\": {\"cgroup\": \"/\", \"listen\": \"127.0.0.1:9000\"},\n" REST, &p));
+	ASSERT_EQ(ntohs(p->capture.listen4.sin_port), 9000);
+	ASSERT_EQ(ntohs(p->capture.listen6.sin6_port), 9000);
+	ASSERT_STREQ(p->capture.cgroup, "/");
+	policy_free(p);
+}
+
+static void test_syntax_error(void)
+{
+	/* missing ',' after "/apps": cJSON stops at the next key */
+	ASSERT_STREQ(load_bad("{\n"
+			      "  \"capture\": {\n"
+			      "    \"cgroup\": \"/apps\"\n"
+			      "    \"mode\": \"observe\"\n"
+			      "  }\n"
+			      "}\n"),
+		     "p.json:4:5: syntax error at '\"mode\": \"observe\"'; expected valid JSON\n");
+	/* a trailing ',' in an object points at the '}' */
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\",},\n" REST),
+		     "p.json:2:33: syntax error at '},'; expected valid JSON\n");
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\n"),
+		     "p.json:3:1: syntax error at the end of the file; expected valid JSON\n");
+	ASSERT_STREQ(load_bad(""), "p.json:1:1: syntax error at the end of the file; expected "
+				   "valid JSON\n");
+}
+
+static void test_wrong_type(void)
+{
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"tls_port\": \"443\"},\n" REST),
+	    "p.json:2:46: capture.tls_port: got string \"443\"; expected an integer "
+	    "1..65535\n");
+	ASSERT_STREQ(load_bad("{\n  \"capture\": [],\n" REST),
+		     "p.json:2:14: capture: got an array; expected an object\n");
+	ASSERT_STREQ(load_bad("[]"), "p.json:1:1: top level: got an array; expected an object\n");
+	ASSERT_STREQ(
+	    load_bad(
+		"{\n  \"capture\": {\"cgroup\": \"/apps\", \"destroy_preexisting\": 1},\n" REST),
+	    "p.json:2:57: capture.destroy_preexisting: got number 1; expected true or false\n");
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": null},\n" REST),
+	    "p.json:2:25: capture.cgroup: got null; expected a cgroup path like \"/apps\", "
+	    "relative to the cgroup2 mount\n");
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"tls_port\": 70000},\n" REST),
+	    "p.json:2:46: capture.tls_port: got 70000; expected an integer 1..65535\n");
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"tls_port\": 44.5},\n" REST),
+	    "p.json:2:46: capture.tls_port: got 44.5; expected an integer 1..65535\n");
+}
+
+static void test_unknown_key(void)
+{
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"mdoe\": \"observe\"},\n" REST),
+	    "p.json:2:34: capture.mdoe: unknown key; expected one of \"cgroup\", "
+	    "\"listen\", \"listen6\", \"mode\", \"tls_port\", \"exempt_mark\", "
+	    "\"resolve_min_s\", \"resolve_max_s\", or \"destroy_preexisting\"\n");
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"}, \"Audit\": 1,\n" REST),
+		     "p.json:2:35: Audit: unknown key; expected one of \"capture\", \"audit\", "
+		     "\"providers\", or \"workloads\"\n");
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		     "  \"audit\": {\"path\": \"/a\"},\n"
+		     "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"], \"ports\": []}}\n"
+		     "}\n"),
+	    "p.json:4:47: providers.x.ports: unknown key; expected \"hosts\" or "
+	    "\"addresses\"\n");
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"cgroup\": \"/b\"},\n" REST),
+	    "p.json:2:34: capture.cgroup: duplicate key, first at 2:15; expected each key "
+	    "once\n");
+}
+
+static void test_bad_mode(void)
+{
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"mode\": \"enfroce\"},\n" REST),
+	    "p.json:2:42: capture.mode: got \"enfroce\"; expected \"enforce\" or "
+	    "\"observe\"\n");
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"mode\": 1},\n" REST),
+	    "p.json:2:42: capture.mode: got number 1; expected \"enforce\" or \"observe\"\n");
+}
+
+static void test_bad_cidr(void)
+{
+	const char *e = load_bad(
+	    "{\n"
+	    "  \"capture\": {\"cgroup\": \"/apps\"},\n"
+	    "  \"audit\": {\"path\": \"/a\"},\n"
+	    "  \"providers\": {\n"
+	    "    \"x\": {\"addresses\": [\"10.0.0.1/8\", \"10.0.0.0/33\", \"2001:db8::1/32\"]},\n"
+	    "    \"y\": {\"addresses\": [\"10.0.0/8\"]}\n"
+	    "  }\n"
+	    "}\n");
+
+	ASSERT_STREQ(
+	    e, "p.json:5:25: providers.x.addresses[0]: got \"10.0.0.1/8\", which has host "
+	       "bits set; expected \"10.0.0.0/8\"\n"
+	       "p.json:5:39: providers.x.addresses[1]: got \"10.0.0.0/33\", the prefix "
+	       "length is not 0..32; expected an IPv4 or IPv6 address or CIDR, like "
+	       "\"10.0.0.0/8\" or \"2001:db8::/32\"\n"
+	       "p.json:5:54: providers.x.addresses[2]: got \"2001:db8::1/32\", which has host "
+	       "bits set; expected \"2001:db8::/32\"\n"
+	       "p.json:6:25: providers.y.addresses[0]: got \"10.0.0/8\", not an IP address; "
+	       "expected an IPv4 or IPv6 address or CIDR, like \"10.0.0.0/8\" or "
+	       "\"2001:db8::/32\"\n");
+}
+
+static void test_bad_listen(void)
+{
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"listen\": "
+			      "\"10.1.2.3:15001\"},\n" REST),
+		     "p.json:2:44: capture.listen: got \"10.1.2.3:15001\", not a loopback address; "
+		     "expected \"IPv4:PORT\" on loopback, like \"127.0.0.1:15001\"\n");
+	ASSERT_CONTAINS(
+	    load_bad(
+		"{\n  \"capture\": {\"cgroup\": \"/apps\", \"listen\": \"127.0.0.1:0\"},\n" REST),
+	    "p.json:2:44: capture.listen: got \"127.0.0.1:0\", the port is not 1..65535;");
+	ASSERT_CONTAINS(
+	    load_bad(
+		"{\n  \"capture\": {\"cgroup\": \"/apps\", \"listen\": \"localhost:80\"},\n" REST),
+	    "p.json:2:44: capture.listen: got \"localhost:80\", not an IPv4 address;");
+	ASSERT_STREQ(
+	    load_bad(
+		"{\n  \"capture\": {\"cgroup\": \"/apps\", \"listen6\": \"[::]:15001\"},\n" REST),
+	    "p.json:2:45: capture.listen6: got \"[::]:15001\", not the loopback address; "
+	    "expected \"[IPv6]:PORT\" on loopback, like \"[::1]:15001\"\n");
+}
+
+static void test_missing_key(void)
+{
+	ASSERT_STREQ(
+	    load_bad("{\n"
+		     "  \"capture\": {\"listen\": \"127.0.0.1:15001\"},\n"
+		     "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}}\n"
+		     "}\n"),
+	    "p.json:2:14: capture: missing key \"cgroup\"; expected \"cgroup\": a cgroup "
+	    "path like \"/apps\", relative to the cgroup2 mount\n"
+	    "p.json:1:1: top level: missing key \"audit\"; expected \"audit\": an object\n");
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+			      "  \"audit\": {\"path\": \"/a\"},\n"
+			      "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}},\n"
+			      "  \"workloads\": [{\"name\": \"w\"}]\n"
+			      "}\n"),
+		     "p.json:5:17: workloads[0]: missing key \"match\"; expected \"match\": an "
+		     "object with \"cgroup\"\n");
+}
+
+static void test_duplicate_host(void)
+{
+	ASSERT_STREQ(
+	    load_bad("{\n"
+		     "  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		     "  \"audit\": {\"path\": \"/a\"},\n"
+		     "  \"providers\": {\n"
+		     "    \"openai\": {\"hosts\": [\"api.openai.com\"]},\n"
+		     "    \"other\": {\"hosts\": [\"API.OpenAI.com\"]}\n"
+		     "  }\n"
+		     "}\n"),
+	    "p.json:6:25: providers.other.hosts[0]: got \"API.OpenAI.com\", already a host "
+	    "of provider \"openai\" at 5:26; expected each host in one provider, once\n");
+}
+
+static void test_bad_providers(void)
+{
+	const char *e =
+	    load_bad("{\n"
+		     "  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		     "  \"audit\": {\"path\": \"/a\"},\n"
+		     "  \"providers\": {\n"
+		     "    \"Open.AI\": {\"hosts\": [\"a.example\"]},\n"
+		     "    \"none\": {\"hosts\": []},\n"
+		     "    \"h\": {\"hosts\": [\"-a.example\", \"a..b\", \"192.0.2.1\", \"\"]},\n"
+		     "    \"none\": {}\n"
+		     "  }\n"
+		     "}\n");
+
+	ASSERT_CONTAINS(e, "p.json:5:5: providers[\"Open.AI\"]: bad provider name; expected");
+	ASSERT_CONTAINS(e, "p.json:6:13: providers.none: no hosts and no addresses; expected");
+	ASSERT_CONTAINS(e, "p.json:7:21: providers.h.hosts[0]: got \"-a.example\", with a label "
+			   "starting with '-'; expected a DNS host name");
+	ASSERT_CONTAINS(e, "p.json:7:35: providers.h.hosts[1]: got \"a..b\", with an empty label;");
+	ASSERT_CONTAINS(e, "p.json:7:43: providers.h.hosts[2]: got \"192.0.2.1\", an IP address");
+	ASSERT_CONTAINS(e, "p.json:7:56: providers.h.hosts[3]: got \"\", an empty name;");
+	ASSERT_CONTAINS(e, "p.json:8:5: providers.none: duplicate key, first at 6:5;");
+	ASSERT_EQ(count_lines(e), 7);
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		     "  \"audit\": {\"path\": \"/a\"},\n"
+		     "  \"providers\": {}\n"
+		     "}\n"),
+	    "p.json:4:16: providers: got an empty object; expected at least one provider\n");
+}
+
+static void test_bad_cgroup_and_resolve(void)
+{
+	static const char *const bad[] = {"apps",      "/apps/",   "/apps//x",
+					  "/apps/./x", "/apps/..", ""};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256];
+
+		snprintf(text, sizeof(text), "{\n  \"capture\": {\"cgroup\": \"%s\"},\n" REST,
+			 bad[i]);
+		ASSERT_CONTAINS(load_bad(text), "p.json:2:25: capture.cgroup: got \"");
+	}
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/a\", \"resolve_min_s\": 600},\n" REST),
+	    "p.json:2:48: capture.resolve_min_s: got 600; expected at most resolve_max_s (300, "
+	    "the default)\n");
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/a\", \"resolve_max_s\": 4},\n" REST),
+	    "p.json:2:48: capture.resolve_max_s: got 4; expected at least resolve_min_s "
+	    "(5)\n");
+}
+
+static void test_several_errors(void)
+{
+	const char *e =
+	    load_bad("{\n"
+		     "  \"capture\": {\"mode\": \"enfroce\", \"tls_port\": \"443\"},\n"
+		     "  \"audti\": {\"path\": \"/a\"},\n"
+		     "  \"providers\": {\"x\": {\"addresses\": [\"10.0.0.1/8\"]}},\n"
+		     "  \"workloads\": [{\"name\": \"w\", \"match\": {\"cgroup\": 3}}]\n"
+		     "}\n");
+
+	ASSERT_CONTAINS(e, "p.json:2:23: capture.mode: got \"enfroce\";");
+	ASSERT_CONTAINS(e, "p.json:2:46: capture.tls_port: got string \"443\";");
+	ASSERT_CONTAINS(e, "p.json:2:14: capture: missing key \"cgroup\";");
+	ASSERT_CONTAINS(e, "p.json:3:3: audti: unknown key;");
+	ASSERT_CONTAINS(e, "p.json:4:37: providers.x.addresses[0]: got \"10.0.0.1/8\", which has");
+	ASSERT_CONTAINS(e, "p.json:5:51: workloads[0].match.cgroup: got number 3; expected");
+	ASSERT_CONTAINS(e, "p.json:1:1: top level: missing key \"audit\";");
+	ASSERT_EQ(count_lines(e), 7);
+
+	/* no sink: the same verdict */
+	ASSERT_EQ(policy_load_string("p.json", "{\"capture\": 1}", NULL, &(struct policy *){NULL}),
+		  -EINVAL);
+}
+
+static void test_v4_mapped(void)
+{
+	struct policy *p = NULL;
+	const struct policy_provider *pr;
+	char buf[INET6_ADDRSTRLEN];
+
+	ASSERT_OK(load("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		       "  \"audit\": {\"path\": \"/a\"},\n"
+		       "  \"providers\": {\"x\": {\"addresses\": [\"::ffff:192.0.2.0/120\", "
+		       "\"::FFFF:198.51.100.7\", \"::ffff:0.0.0.0/96\", \"::fffe:0:0/95\"]}}\n"
+		       "}\n",
+		       &p));
+	pr = &p->providers[0];
+	ASSERT_EQ(pr->n_cidrs, 4);
+	ASSERT_EQ(pr->cidrs[0].family, AF_INET);
+	ASSERT_STREQ(ip4(pr->cidrs[0].addr, buf), "192.0.2.0");
+	ASSERT_EQ(pr->cidrs[0].prefixlen, 24);
+	ASSERT_EQ(pr->cidrs[1].family, AF_INET);
+	ASSERT_STREQ(ip4(pr->cidrs[1].addr, buf), "198.51.100.7");
+	ASSERT_EQ(pr->cidrs[1].prefixlen, 32);
+	ASSERT_EQ(pr->cidrs[1].addr[4], 0);
+	ASSERT_EQ(pr->cidrs[2].family, AF_INET);
+	ASSERT_EQ(pr->cidrs[2].prefixlen, 0);
+	/* shorter than /96 covers more than IPv4: it stays IPv6 */
+	ASSERT_EQ(pr->cidrs[3].family, AF_INET6);
+	ASSERT_EQ(pr->cidrs[3].prefixlen, 95);
+	policy_free(p);
+}
+
+static void test_load_file(void)
+{
+	char path[] = "/tmp/test_policy.XXXXXX";
+	struct policy *p = NULL, sentinel, *kept = &sentinel;
+	size_t size;
+	FILE *f;
+	int fd, r;
+
+	fd = mkstemp(path);
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_EQ(write(fd, FULL, sizeof(FULL) - 1), (long)sizeof(FULL) - 1);
+	r = policy_load(path, stderr, &p);
+	ASSERT_EQ(ftruncate(fd, 0), 0);
+	ASSERT_EQ(pwrite(fd, "{\"a\":\0}", 7, 0), 7);
+	close(fd);
+	ASSERT_OK(r);
+	ASSERT_STREQ(p->path, path);
+	ASSERT_EQ(p->n_providers, 2);
+	policy_free(p);
+
+	/* a NUL byte; a failed load leaves *ret_policy alone */
+	free(errs);
+	f = open_memstream(&errs, &size);
+	ASSERT_EQ(policy_load(path, f, &kept), -EINVAL);
+	fclose(f);
+	unlink(path);
+	ASSERT_TRUE(kept == &sentinel);
+	ASSERT_CONTAINS(errs, ":1:6: NUL byte at '?}'; expected JSON text\n");
+
+	free(errs);
+	f = open_memstream(&errs, &size);
+	ASSERT_EQ(policy_load(path, f, &kept), -ENOENT);
+	fclose(f);
+	ASSERT_CONTAINS(errs, ": cannot read: No such file or directory\n");
+	ASSERT_TRUE(kept == &sentinel);
+}
+
+static void test_free_null(void)
+{
+	policy_free(NULL);
+	ASSERT_TRUE(policy_provider_by_host(NULL, "api.openai.com") == NULL);
+}
+
+static void test_json_locate(void)
+{
+	static const char t[] = "{\"a\": {\"b\\u0021\": [1, \"x\\\"]\", {\"c\": true}],\n"
+				"  \"\xc3\xa9\": -1.5e3}, \"a\": null}";
+	struct json_locate_step path[] = {{"a", 0}, {"b!", 0}, {NULL, 2}, {"c", 0}};
+	struct json_locate_pos pos;
+	unsigned line, col;
+
+	ASSERT_OK(json_locate(t, sizeof(t) - 1, path, 4, &pos));
+	ASSERT_EQ(pos.value, strstr(t, "true") - t);
+	ASSERT_EQ(pos.end, pos.value + 4);
+	ASSERT_EQ(pos.key, strstr(t, "\"c\"") - t);
+
+	path[1] = (struct json_locate_step){"\xc3\xa9", 0};
+	ASSERT_OK(json_locate(t, sizeof(t) - 1, path, 2, &pos));
+	ASSERT_EQ(pos.value, strstr(t, "-1.5e3") - t);
+	ASSERT_EQ(pos.end, pos.value + 6);
+	json_locate_line_col(t, sizeof(t) - 1, pos.value, &line, &col);
+	ASSERT_EQ(line, 2);
+	ASSERT_EQ(col, 8); /* "é" is one column */
+
+	/* by index, the second "a" */
+	path[0] = (struct json_locate_step){NULL, 1};
+	ASSERT_OK(json_locate(t, sizeof(t) - 1, path, 1, &pos));
+	ASSERT_EQ(pos.value, strstr(t, "null") - t);
+	ASSERT_EQ(pos.key, strrchr(t, ',') - t + 2);
+
+	path[0] = (struct json_locate_step){"ab", 0}; /* not "a", a prefix of it */
+	ASSERT_OK(json_locate("{\"a\": 1, \"ab\": 2}", 17, path, 1, &pos));
+	ASSERT_EQ(pos.value, 15);
+	path[0] = (struct json_locate_step){"zz", 0};
+	ASSERT_EQ(json_locate(t, sizeof(t) - 1, path, 1, &pos), -ENOENT);
+	path[0] = (struct json_locate_step){NULL, 2};
+	ASSERT_EQ(json_locate(t, sizeof(t) - 1, path, 1, &pos), -ENOENT);
+	path[0] = (struct json_locate_step){NULL, 0};
+	ASSERT_EQ(json_locate("[1, 2", 5, path, 1, &pos), 0);
+	path[0] = (struct json_locate_step){NULL, 5};
+	ASSERT_EQ(json_locate("[1, 2", 5, path, 1, &pos), -EINVAL);
+	ASSERT_EQ(json_locate("\"abc", 4, NULL, 0, &pos), -EINVAL);
+}
+
+/* REL in the repository this file was compiled in. make compiles "tests/unit/test_policy.c"
+ * from the repository root and runs the tests there; an absolute __FILE__ works from anywhere. */
+static const char *repo_path(const char *rel, char *buf, size_t size)
+{
+	const char *self = __FILE__, *tests = strstr(self, "tests/unit/");
+	int root = tests ? (int)(tests - self) : 0;
+
+	snprintf(buf, size, "%.*s%s", root, self, rel);
+	return buf;
+}
+
+static void test_examples(void)
+{
+	static const char *const files[] = {"policies/examples/observe.json",
+					    "policies/examples/static-cidrs.json"};
+	struct policy *p;
+	char path[4096];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		p = NULL;
+		ASSERT_OK(policy_load(repo_path(files[i], path, sizeof(path)), stderr, &p));
+		ASSERT_STREQ(p->capture.cgroup, "/apps");
+		ASSERT_STREQ(p->audit.path, "/var/log/aigw/audit.jsonl");
+		ASSERT_EQ(p->capture.mode,
+			  i == 0 ? POLICY_CAPTURE_OBSERVE : POLICY_CAPTURE_ENFORCE);
+		for (size_t j = 0; i == 1 && j < p->n_providers; j++)
+			ASSERT_EQ(p->providers[j].n_hosts, 0);
+		policy_free(p);
+	}
+}
+
+UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_defaults), UNIT_CASE(test_syntax_error),
+	  UNIT_CASE(test_wrong_type), UNIT_CASE(test_unknown_key), UNIT_CASE(test_bad_mode),
+	  UNIT_CASE(test_bad_cidr), UNIT_CASE(test_bad_listen), UNIT_CASE(test_missing_key),
+	  UNIT_CASE(test_duplicate_host), UNIT_CASE(test_bad_providers),
+	  UNIT_CASE(test_bad_cgroup_and_resolve), UNIT_CASE(test_several_errors),
+	  UNIT_CASE(test_v4_mapped), UNIT_CASE(test_load_file), UNIT_CASE(test_free_null),
+	  UNIT_CASE(test_json_locate), UNIT_CASE(test_examples))

@@ -1,0 +1,420 @@
+/*
+ * addrset.c: resolution (getaddrinfo for the addresses, so /etc/hosts counts; a DNS query
+ * through libresolv for the TTL) and the generation-stamped add-then-sweep update of the
+ * LPM maps.
+ *
+ * Every prefix written in an update carries the update's generation; the sweep that follows
+ * deletes whatever carries an older one. Nothing is ever deleted before its replacement is
+ * in place, and the first sweep after a daemon restart is skipped when a host could not be
+ * resolved, since the entries it had are then indistinguishable from stale ones.
+ */
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <resolv.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "capture.h"
+#include "capture/addrset.h"
+#include "util/log.h"
+
+#define ADDRSET_MAX_ADDRS 64 /* per host */
+
+struct addrset_host {
+	char *name;
+	uint32_t provider_id;
+	int n_addrs; /* last known; kept when a resolution fails */
+	struct policy_cidr addrs[ADDRSET_MAX_ADDRS];
+};
+
+struct addrset {
+	int prov4_fd, prov6_fd;
+	pthread_t thread;
+	int thread_started, stopping;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int reload_pending;
+
+	/* Guarded by lock: the providers as of the last policy. */
+	struct policy_cidr *cidrs;
+	uint32_t *cidr_provider;
+	size_t n_cidrs;
+	struct addrset_host *hosts;
+	size_t n_hosts;
+	unsigned resolve_min_s, resolve_max_s;
+
+	uint32_t generation;
+	int swept_once;
+	unsigned next_s; /* seconds from the last round to the next */
+};
+
+static void providers_clear(struct addrset *as)
+{
+	for (size_t i = 0; i < as->n_hosts; i++)
+		free(as->hosts[i].name);
+	free(as->hosts);
+	free(as->cidrs);
+	free(as->cidr_provider);
+	as->hosts = NULL;
+	as->cidrs = NULL;
+	as->cidr_provider = NULL;
+	as->n_hosts = as->n_cidrs = 0;
+}
+
+/* Copies what the set needs from P, keeping the last-known addresses of hosts that stay. */
+static int providers_copy(struct addrset *as, const struct policy *p)
+{
+	size_t nh = 0, nc = 0;
+	struct addrset_host *hosts;
+	struct policy_cidr *cidrs;
+	uint32_t *owner;
+
+	for (size_t i = 0; i < p->n_providers; i++) {
+		nh += p->providers[i].n_hosts;
+		nc += p->providers[i].n_cidrs;
+	}
+	hosts = calloc(nh + 1, sizeof(*hosts));
+	cidrs = calloc(nc + 1, sizeof(*cidrs));
+	owner = calloc(nc + 1, sizeof(*owner));
+	if (!hosts || !cidrs || !owner)
+		goto nomem;
+	nh = nc = 0;
+	for (size_t i = 0; i < p->n_providers; i++) {
+		const struct policy_provider *pv = &p->providers[i];
+
+		for (size_t j = 0; j < pv->n_cidrs; j++) {
+			cidrs[nc] = pv->cidrs[j];
+			owner[nc++] = i;
+		}
+		for (size_t j = 0; j < pv->n_hosts; j++) {
+			struct addrset_host *h = &hosts[nh++];
+
+			h->name = strdup(pv->hosts[j]);
+			if (!h->name)
+				goto nomem_hosts;
+			h->provider_id = i;
+			for (size_t k = 0; k < as->n_hosts; k++) {
+				if (strcasecmp(as->hosts[k].name, h->name))
+					continue;
+				h->n_addrs = as->hosts[k].n_addrs;
+				memcpy(h->addrs, as->hosts[k].addrs, sizeof(h->addrs));
+			}
+		}
+	}
+	providers_clear(as);
+	as->hosts = hosts;
+	as->n_hosts = nh;
+	as->cidrs = cidrs;
+	as->cidr_provider = owner;
+	as->n_cidrs = nc;
+	as->resolve_min_s = p->capture.resolve_min_s ? p->capture.resolve_min_s : 5;
+	as->resolve_max_s = p->capture.resolve_max_s ? p->capture.resolve_max_s : 300;
+	return 0;
+nomem_hosts:
+	for (size_t i = 0; i < nh; i++)
+		free(hosts[i].name);
+nomem:
+	free(hosts);
+	free(cidrs);
+	free(owner);
+	return -ENOMEM;
+}
+
+/* The smallest TTL of the A and AAAA answers for NAME, or 0 when DNS gave none (a name from
+ * /etc/hosts, or no resolver). Bounded: one try, one second. */
+static unsigned dns_ttl(const char *name)
+{
+	struct __res_state st;
+	unsigned char answer[4096];
+	static const int types[] = {ns_t_a, ns_t_aaaa};
+	unsigned ttl = 0;
+
+	memset(&st, 0, sizeof(st));
+	if (res_ninit(&st))
+		return 0;
+	st.retrans = 1;
+	st.retry = 1;
+	for (size_t t = 0; t < 2; t++) {
+		int len = res_nquery(&st, name, ns_c_in, types[t], answer, sizeof(answer));
+		ns_msg msg;
+		ns_rr rr;
+
+		if (len < 0 || ns_initparse(answer, len, &msg))
+			continue;
+		for (int i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
+			if (ns_parserr(&msg, ns_s_an, i, &rr))
+				break;
+			if (!ttl || ns_rr_ttl(rr) < ttl)
+				ttl = ns_rr_ttl(rr);
+		}
+	}
+	res_nclose(&st);
+	return ttl;
+}
+
+static int addr_from_ai(const struct addrinfo *ai, struct policy_cidr *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (ai->ai_family == AF_INET) {
+		ret->family = AF_INET;
+		ret->prefixlen = 32;
+		memcpy(ret->addr, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
+		return 0;
+	}
+	if (ai->ai_family == AF_INET6) {
+		const uint8_t *a = ((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr.s6_addr;
+		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+		if (!memcmp(a, mapped, 12)) {
+			ret->family = AF_INET;
+			ret->prefixlen = 32;
+			memcpy(ret->addr, a + 12, 4);
+		} else {
+			ret->family = AF_INET6;
+			ret->prefixlen = 128;
+			memcpy(ret->addr, a, 16);
+		}
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
+/* Resolves H; on failure keeps its last addresses. Returns the seconds until it is due. */
+static unsigned host_resolve(struct addrset *as, struct addrset_host *h)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
+	unsigned ttl;
+	int err, n = 0;
+
+	err = getaddrinfo(h->name, NULL, &hints, &res);
+	if (err) {
+		log_warn("resolve %s: %s; keeping its %d known address(es), retrying in %us",
+			 h->name, gai_strerror(err), h->n_addrs, as->resolve_min_s);
+		return as->resolve_min_s;
+	}
+	for (ai = res; ai && n < ADDRSET_MAX_ADDRS; ai = ai->ai_next)
+		if (!addr_from_ai(ai, &h->addrs[n]))
+			n++;
+	freeaddrinfo(res);
+	h->n_addrs = n;
+	ttl = dns_ttl(h->name);
+	if (!ttl || ttl > as->resolve_max_s)
+		ttl = as->resolve_max_s;
+	if (ttl < as->resolve_min_s)
+		ttl = as->resolve_min_s;
+	return ttl;
+}
+
+static int prefix_put(struct addrset *as, const struct policy_cidr *c, uint32_t provider_id)
+{
+	struct aigw_provider_val val = {.provider_id = provider_id, .generation = as->generation};
+
+	if (c->family == AF_INET) {
+		struct aigw_lpm4_key k = {.prefixlen = c->prefixlen};
+
+		memcpy(k.addr, c->addr, 4);
+		return bpf_map_update_elem(as->prov4_fd, &k, &val, BPF_ANY) ? -errno : 0;
+	}
+	struct aigw_lpm6_key k6 = {.prefixlen = c->prefixlen};
+
+	memcpy(k6.addr, c->addr, 16);
+	return bpf_map_update_elem(as->prov6_fd, &k6, &val, BPF_ANY) ? -errno : 0;
+}
+
+/* Deletes entries of FD whose generation is older than the current one. */
+static void map_sweep(struct addrset *as, int fd, size_t key_size)
+{
+	uint8_t key[sizeof(struct aigw_lpm6_key)], next[sizeof(struct aigw_lpm6_key)];
+	uint8_t(*stale)[sizeof(struct aigw_lpm6_key)] = NULL;
+	struct aigw_provider_val val;
+	size_t n = 0, cap = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		if (!bpf_map_lookup_elem(fd, next, &val) && val.generation != as->generation) {
+			if (n == cap) {
+				void *grown =
+				    realloc(stale, (cap = cap ? cap * 2 : 16) * sizeof(*stale));
+
+				if (!grown)
+					break;
+				stale = grown;
+			}
+			memcpy(stale[n++], next, key_size);
+		}
+		memcpy(key, next, key_size);
+		prev = key;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, stale[i]);
+	free(stale);
+}
+
+static uint32_t map_max_generation(int fd, size_t key_size)
+{
+	uint8_t key[sizeof(struct aigw_lpm6_key)], next[sizeof(struct aigw_lpm6_key)];
+	struct aigw_provider_val val;
+	uint32_t max = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		if (!bpf_map_lookup_elem(fd, next, &val) && val.generation > max)
+			max = val.generation;
+		memcpy(key, next, key_size);
+		prev = key;
+	}
+	return max;
+}
+
+/* One round: resolve what is due (all, with FORCE), write everything, sweep. Called with
+ * the lock held. Returns the seconds until the next round. */
+static unsigned addrset_round(struct addrset *as)
+{
+	unsigned next = as->resolve_max_s;
+	int all_resolved = 1, err;
+
+	as->generation++;
+	for (size_t i = 0; i < as->n_hosts; i++) {
+		unsigned due = host_resolve(as, &as->hosts[i]);
+
+		if (due < next)
+			next = due;
+		if (!as->hosts[i].n_addrs)
+			all_resolved = 0;
+	}
+	for (size_t i = 0; i < as->n_cidrs; i++) {
+		err = prefix_put(as, &as->cidrs[i], as->cidr_provider[i]);
+		if (err)
+			log_error("provider address set: %s", strerror(-err));
+	}
+	for (size_t i = 0; i < as->n_hosts; i++) {
+		for (int j = 0; j < as->hosts[i].n_addrs; j++) {
+			err = prefix_put(as, &as->hosts[i].addrs[j], as->hosts[i].provider_id);
+			if (err)
+				log_error("provider address set: %s", strerror(-err));
+		}
+	}
+	if (all_resolved || as->swept_once) {
+		map_sweep(as, as->prov4_fd, sizeof(struct aigw_lpm4_key));
+		map_sweep(as, as->prov6_fd, sizeof(struct aigw_lpm6_key));
+		as->swept_once = 1;
+	}
+	as->next_s = next;
+	return next;
+}
+
+int addrset_new(int prov4_fd, int prov6_fd, const struct policy *p, struct addrset **ret_set)
+{
+	struct addrset *as = calloc(1, sizeof(*as));
+	uint32_t g4, g6;
+	int err;
+
+	if (!as)
+		return -ENOMEM;
+	as->prov4_fd = prov4_fd;
+	as->prov6_fd = prov6_fd;
+	pthread_mutex_init(&as->lock, NULL);
+	pthread_cond_init(&as->wake, NULL);
+	err = providers_copy(as, p);
+	if (err) {
+		addrset_free(as);
+		return err;
+	}
+	/* Continue the generations of a previous daemon's entries so they read as older. */
+	g4 = map_max_generation(prov4_fd, sizeof(struct aigw_lpm4_key));
+	g6 = map_max_generation(prov6_fd, sizeof(struct aigw_lpm6_key));
+	as->generation = g4 > g6 ? g4 : g6;
+	addrset_round(as);
+	*ret_set = as;
+	return 0;
+}
+
+static void *addrset_thread(void *arg)
+{
+	struct addrset *as = arg;
+	unsigned wait_s;
+	struct timespec deadline;
+
+	pthread_mutex_lock(&as->lock);
+	wait_s = as->next_s;
+	while (!as->stopping) {
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += wait_s;
+		while (!as->stopping && !as->reload_pending &&
+		       pthread_cond_timedwait(&as->wake, &as->lock, &deadline) != ETIMEDOUT)
+			;
+		if (as->stopping)
+			break;
+		as->reload_pending = 0;
+		wait_s = addrset_round(as);
+	}
+	pthread_mutex_unlock(&as->lock);
+	return NULL;
+}
+
+int addrset_start(struct addrset *as)
+{
+	int err = pthread_create(&as->thread, NULL, addrset_thread, as);
+
+	if (err)
+		return -err;
+	as->thread_started = 1;
+	return 0;
+}
+
+int addrset_reload(struct addrset *as, const struct policy *p)
+{
+	int err;
+
+	pthread_mutex_lock(&as->lock);
+	err = providers_copy(as, p);
+	if (!err)
+		addrset_round(as);
+	pthread_mutex_unlock(&as->lock);
+	return err;
+}
+
+int addrset_lookup(int prov4_fd, int prov6_fd, int family, const uint8_t *addr,
+		   uint32_t *ret_provider_id)
+{
+	struct aigw_provider_val val;
+
+	if (family == AF_INET) {
+		struct aigw_lpm4_key k = {.prefixlen = 32};
+
+		memcpy(k.addr, addr, 4);
+		if (bpf_map_lookup_elem(prov4_fd, &k, &val))
+			return -ENOENT;
+	} else {
+		struct aigw_lpm6_key k6 = {.prefixlen = 128};
+
+		memcpy(k6.addr, addr, 16);
+		if (bpf_map_lookup_elem(prov6_fd, &k6, &val))
+			return -ENOENT;
+	}
+	if (ret_provider_id)
+		*ret_provider_id = val.provider_id;
+	return 0;
+}
+
+void addrset_free(struct addrset *as)
+{
+	if (!as)
+		return;
+	if (as->thread_started) {
+		pthread_mutex_lock(&as->lock);
+		as->stopping = 1;
+		pthread_cond_signal(&as->wake);
+		pthread_mutex_unlock(&as->lock);
+		pthread_join(as->thread, NULL);
+	}
+	providers_clear(as);
+	pthread_mutex_destroy(&as->lock);
+	pthread_cond_destroy(&as->wake);
+	free(as);
+}

@@ -1,0 +1,37 @@
+/*
+ * addrset: the provider address set the capture hooks match on. Turns the policy's
+ * providers (static CIDRs and host names) into the two LPM tries, resolving host names at
+ * start and again when their DNS TTL runs out (bounded by the policy's resolve_min_s and
+ * resolve_max_s), on a thread of its own so a slow resolver never stalls the proxy.
+ *
+ * An update writes every current prefix first and only then removes the stale ones, so no
+ * address that was known is ever unenforced; a host that fails to resolve keeps the
+ * addresses it last had.
+ */
+#ifndef AIGW_CAPTURE_ADDRSET_H
+#define AIGW_CAPTURE_ADDRSET_H
+
+#include <stdint.h>
+
+#include "policy/policy.h"
+
+struct addrset; /* owns its copy of the providers and its thread; addrset_free() */
+
+/* Creates the set over the two LPM map fds (not owned) and fills the maps from P once,
+ * synchronously, before returning. */
+int addrset_new(int prov4_fd, int prov6_fd, const struct policy *p, struct addrset **ret_set);
+
+/* Starts the re-resolution thread. */
+int addrset_start(struct addrset *as);
+
+/* Replaces the providers (a policy reload) and updates the maps now. */
+int addrset_reload(struct addrset *as, const struct policy *p);
+
+/* Whether an address (4 or 16 bytes, network order) is in the set, and of which provider. */
+int addrset_lookup(int prov4_fd, int prov6_fd, int family, const uint8_t *addr,
+		   uint32_t *ret_provider_id);
+
+/* Stops the thread and frees; the maps keep their contents. NULL is fine. */
+void addrset_free(struct addrset *as);
+
+#endif

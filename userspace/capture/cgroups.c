@@ -1,0 +1,246 @@
+/*
+ * cgroups.c: cgroup2 mount discovery, an id -> path cache filled by walking the hierarchy,
+ * and workload matching.
+ *
+ * The cache is a small open-addressing table rebuilt whole on a miss: ids come from the
+ * kernel, cgroups are created and removed behind our back, and a full walk of a host's
+ * hierarchy takes well under a millisecond. An id that a rescan did not find is not looked
+ * for again for a while, so a stream of events from a cgroup that no longer exists cannot
+ * turn into a stream of walks.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <ftw.h>
+#include <mntent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "capture/cgroups.h"
+
+#define CGROUPS_RESCAN_MIN_NS (200ull * 1000 * 1000)
+
+struct cgroups_entry {
+	uint64_t id; /* 0 = empty slot */
+	char *path;
+};
+
+struct cgroups {
+	char *mount;
+	size_t mount_len;
+	struct cgroups_entry *slots; /* power of two */
+	size_t n_slots, n_used;
+	uint64_t last_scan_ns;
+	uint64_t last_miss_id; /* the id a recent rescan did not find */
+};
+
+int cgroups_mount_path(char *buf, size_t len)
+{
+	struct mntent *m;
+	FILE *f = setmntent("/proc/mounts", "r");
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while ((m = getmntent(f))) {
+		if (strcmp(m->mnt_type, "cgroup2"))
+			continue;
+		snprintf(buf, len, "%s", m->mnt_dir);
+		err = 0;
+		break;
+	}
+	endmntent(f);
+	return err;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void table_clear(struct cgroups *cg)
+{
+	for (size_t i = 0; i < cg->n_slots; i++) {
+		free(cg->slots[i].path);
+		cg->slots[i].path = NULL;
+		cg->slots[i].id = 0;
+	}
+	cg->n_used = 0;
+}
+
+static struct cgroups_entry *table_slot(struct cgroups *cg, uint64_t id)
+{
+	size_t mask = cg->n_slots - 1;
+	size_t i = (id * 0x9E3779B97F4A7C15ull) & mask;
+
+	while (cg->slots[i].id && cg->slots[i].id != id)
+		i = (i + 1) & mask;
+	return &cg->slots[i];
+}
+
+static int table_grow(struct cgroups *cg)
+{
+	struct cgroups_entry *old = cg->slots;
+	size_t n_old = cg->n_slots;
+
+	cg->n_slots = n_old ? n_old * 2 : 256;
+	cg->slots = calloc(cg->n_slots, sizeof(*cg->slots));
+	if (!cg->slots) {
+		cg->slots = old;
+		cg->n_slots = n_old;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n_old; i++)
+		if (old[i].id)
+			*table_slot(cg, old[i].id) = old[i];
+	free(old);
+	return 0;
+}
+
+static int table_put(struct cgroups *cg, uint64_t id, const char *path)
+{
+	struct cgroups_entry *e;
+
+	if ((cg->n_used + 1) * 2 > cg->n_slots && table_grow(cg))
+		return -ENOMEM;
+	e = table_slot(cg, id);
+	if (e->id)
+		return 0;
+	e->path = strdup(path);
+	if (!e->path)
+		return -ENOMEM;
+	e->id = id;
+	cg->n_used++;
+	return 0;
+}
+
+/* nftw has no user argument: the walk is single-threaded (the event loop's). */
+static struct cgroups *walk_target;
+
+static int walk_one(const char *fpath, const struct stat *sb, int type, struct FTW *ftw)
+{
+	const char *rel;
+
+	if (type != FTW_D)
+		return 0;
+	rel = fpath + walk_target->mount_len;
+	table_put(walk_target, sb->st_ino, *rel ? rel : "/");
+	return 0;
+}
+
+static void cgroups_rescan(struct cgroups *cg)
+{
+	table_clear(cg);
+	walk_target = cg;
+	nftw(cg->mount, walk_one, 32, FTW_PHYS | FTW_MOUNT);
+	walk_target = NULL;
+	cg->last_scan_ns = now_ns();
+}
+
+int cgroups_new(const char *mount, struct cgroups **ret_cgroups)
+{
+	struct cgroups *cg = calloc(1, sizeof(*cg));
+
+	if (!cg)
+		return -ENOMEM;
+	cg->mount = strdup(mount);
+	if (!cg->mount || table_grow(cg)) {
+		cgroups_free(cg);
+		return -ENOMEM;
+	}
+	cg->mount_len = strlen(mount);
+	if (cg->mount_len && mount[cg->mount_len - 1] == '/')
+		cg->mount_len--;
+	cgroups_rescan(cg);
+	*ret_cgroups = cg;
+	return 0;
+}
+
+void cgroups_free(struct cgroups *cg)
+{
+	if (!cg)
+		return;
+	if (cg->slots)
+		table_clear(cg);
+	free(cg->slots);
+	free(cg->mount);
+	free(cg);
+}
+
+const char *cgroups_path(struct cgroups *cg, uint64_t id)
+{
+	struct cgroups_entry *e;
+
+	if (!id)
+		return NULL;
+	e = table_slot(cg, id);
+	if (e->id)
+		return e->path;
+	if (id == cg->last_miss_id && now_ns() - cg->last_scan_ns < CGROUPS_RESCAN_MIN_NS)
+		return NULL;
+	cgroups_rescan(cg);
+	e = table_slot(cg, id);
+	if (!e->id) {
+		cg->last_miss_id = id;
+		return NULL;
+	}
+	return e->path;
+}
+
+void cgroups_workload(const struct policy *p, const char *path, struct cgroups_workload *ret)
+{
+	const char *slash;
+
+	ret->name = NULL;
+	ret->team = NULL;
+	if (!path)
+		return;
+	for (size_t i = 0; p && i < p->n_workloads; i++) {
+		if (fnmatch(p->workloads[i].cgroup_glob, path, 0) == 0) {
+			ret->name = p->workloads[i].name;
+			ret->team = p->workloads[i].team;
+			return;
+		}
+	}
+	slash = strrchr(path, '/');
+	ret->name = slash && slash[1] ? slash + 1 : path;
+}
+
+static void json_add_str_or_null(cJSON *rec, const char *key, const char *val)
+{
+	if (val)
+		cJSON_AddStringToObject(rec, key, val);
+	else
+		cJSON_AddNullToObject(rec, key);
+}
+
+void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const struct aigw_attr *a,
+			  cJSON *rec)
+{
+	struct cgroups_workload wl;
+	char comm[AIGW_COMM_LEN + 1];
+	const char *path = cgroups_path(cg, a->sock_cgroup_id);
+
+	cgroups_workload(p, path, &wl);
+	json_add_str_or_null(rec, "aigw.workload", wl.name);
+	json_add_str_or_null(rec, "aigw.team", wl.team);
+	json_add_str_or_null(rec, "aigw.cgroup.path", path);
+	cJSON_AddNumberToObject(rec, "aigw.cgroup.id", (double)a->sock_cgroup_id);
+	if (a->task_cgroup_id != a->sock_cgroup_id) {
+		/* A descriptor passed over a UNIX socket: the socket was made elsewhere. */
+		json_add_str_or_null(rec, "aigw.task_cgroup.path",
+				     cgroups_path(cg, a->task_cgroup_id));
+		cJSON_AddNumberToObject(rec, "aigw.task_cgroup.id", (double)a->task_cgroup_id);
+	}
+	cJSON_AddNumberToObject(rec, "process.pid", a->pid);
+	cJSON_AddNumberToObject(rec, "process.thread.id", a->tid);
+	memcpy(comm, a->comm, AIGW_COMM_LEN);
+	comm[AIGW_COMM_LEN] = 0;
+	cJSON_AddStringToObject(rec, "process.executable.name", comm);
+	cJSON_AddNumberToObject(rec, "process.user.id", a->uid);
+	cJSON_AddNumberToObject(rec, "process.group.id", a->gid);
+}

@@ -1,0 +1,41 @@
+/*
+ * cgroups: who a cgroup id is. Finds the cgroup2 mount, maps cgroup ids (the kernfs inode
+ * numbers the BPF side records) to paths relative to that mount, cached and rescanned when
+ * an unknown id appears, and maps a path to a workload by the policy's rules (first glob
+ * that matches; otherwise the path's last component, e.g. "billing.service").
+ */
+#ifndef AIGW_CAPTURE_CGROUPS_H
+#define AIGW_CAPTURE_CGROUPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#include "capture.h"
+#include "policy/policy.h"
+
+/* Writes the cgroup2 mount point (from /proc/mounts) into BUF. -ENOENT when there is none. */
+int cgroups_mount_path(char *buf, size_t len);
+
+struct cgroups; /* the id -> path cache; freed with cgroups_free() */
+
+int cgroups_new(const char *mount, struct cgroups **ret_cgroups);
+void cgroups_free(struct cgroups *cg);
+
+/* The path of cgroup ID relative to the mount ("/apps/billing.service"), or NULL when no
+ * such cgroup exists (any more). The string is owned by the cache: valid until the next call. */
+const char *cgroups_path(struct cgroups *cg, uint64_t id);
+
+struct cgroups_workload {
+	const char *name; /* owned by the policy, or pointing into PATH */
+	const char *team; /* NULL when the policy names none */
+};
+
+/* The workload for cgroup PATH under policy P. */
+void cgroups_workload(const struct policy *p, const char *path, struct cgroups_workload *ret);
+
+/* Adds the attribution fields of A (process, user, cgroup, workload, team) to REC. */
+void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const struct aigw_attr *a,
+			  cJSON *rec);
+
+#endif

@@ -1,0 +1,489 @@
+/*
+ * daemon.c: start-up order, the accept path, reload and shutdown.
+ *
+ * Start-up order matters for the fail-closed promise: the listeners are bound before the
+ * programs are attached or taken over, so the window in which a redirected connection is
+ * refused is as short as it can be, and nothing is ever let through.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <event2/event.h>
+
+#include "capture/addrset.h"
+#include "capture/cgroups.h"
+#include "capture/events.h"
+#include "capture/loader.h"
+#include "capture/sockdiag.h"
+#include "daemon.h"
+#include "ledger/audit.h"
+#include "policy/policy.h"
+#include "proxy/listener.h"
+#include "proxy/passthrough.h"
+#include "util/log.h"
+#include "util/netaddr.h"
+#include "util/timefmt.h"
+
+#define DAEMON_CONNECT_TIMEOUT_S 10
+
+struct daemon {
+	const struct daemon_options *opt;
+	struct event_base *base;
+	struct policy *policy;
+	char cgroup_mount[PATH_MAX];
+	char cgroup_path[PATH_MAX];
+	struct cgroups *cgroups;
+	struct audit_log *audit;
+	struct capture *capture;
+	struct addrset *addrset;
+	struct capture_events *events;
+	struct listener *listen4, *listen6;
+	struct event *sig_hup, *sig_term, *sig_int;
+	uint64_t next_conn_id;
+};
+
+/* One proxied connection, from accept to its record. */
+struct daemon_conn {
+	struct daemon *d;
+	uint64_t id;
+	struct aigw_flow flow;
+	struct aigw_addr client;
+	struct timespec start;
+	char start_time[TIMEFMT_LEN];
+};
+
+static void config_from_policy(const struct policy *p, struct aigw_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->mode = p->capture.mode == POLICY_CAPTURE_OBSERVE ? AIGW_MODE_OBSERVE : AIGW_MODE_ENFORCE;
+	c->exempt_mark = p->capture.exempt_mark;
+	c->tls_port = htons(p->capture.tls_port);
+	c->listen4_addr = p->capture.listen4.sin_addr.s_addr;
+	c->listen4_port = p->capture.listen4.sin_port;
+	memcpy(c->listen6_addr, &p->capture.listen6.sin6_addr, 16);
+	c->listen6_port = p->capture.listen6.sin6_port;
+}
+
+static void audit_record(struct daemon *d, cJSON *rec)
+{
+	int err;
+
+	if (!rec) {
+		log_error("audit: out of memory building a record");
+		return;
+	}
+	err = audit_write(d->audit, rec);
+	if (err)
+		log_error("audit: record not written: %s", strerror(-err));
+}
+
+static void on_capture_event(const struct aigw_event *ev, void *arg)
+{
+	struct daemon *d = arg;
+
+	audit_record(d, capture_event_to_json(ev, d->cgroups, d->policy));
+}
+
+static void add_addr(cJSON *rec, const char *addr_key, const char *port_key,
+		     const struct aigw_addr *a)
+{
+	char buf[NETADDR_STRLEN];
+
+	cJSON_AddStringToObject(rec, addr_key, netaddr_format_ip(a, buf, sizeof(buf)));
+	cJSON_AddNumberToObject(rec, port_key, ntohs(a->port));
+}
+
+static void on_passthrough_done(const struct passthrough_result *r, void *arg)
+{
+	struct daemon_conn *conn = arg;
+	struct daemon *d = conn->d;
+	const struct policy *p = d->policy;
+	struct timespec end;
+	cJSON *rec = cJSON_CreateObject();
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	if (rec) {
+		cJSON_AddStringToObject(rec, "time", conn->start_time);
+		cJSON_AddStringToObject(rec, "event.name", "proxy.connection");
+		cJSON_AddNumberToObject(rec, "aigw.connection_id", (double)conn->id);
+		cJSON_AddStringToObject(rec, "aigw.disposition", "passthrough");
+		add_addr(rec, "server.address", "server.port", &conn->flow.orig_dst);
+		add_addr(rec, "client.address", "client.port", &conn->client);
+		if (conn->flow.provider_id < p->n_providers)
+			cJSON_AddStringToObject(rec, "gen_ai.system",
+						p->providers[conn->flow.provider_id].name);
+		cgroups_attr_to_json(d->cgroups, p, &conn->flow.attr, rec);
+		cJSON_AddNumberToObject(rec, "aigw.bytes_sent", (double)r->bytes_up);
+		cJSON_AddNumberToObject(rec, "aigw.bytes_received", (double)r->bytes_down);
+		cJSON_AddNumberToObject(rec, "aigw.duration_ms",
+					(end.tv_sec - conn->start.tv_sec) * 1e3 +
+					    (end.tv_nsec - conn->start.tv_nsec) / 1e6);
+		if (r->connect_error)
+			cJSON_AddStringToObject(rec, "error.type", strerror(r->connect_error));
+	}
+	audit_record(d, rec);
+	free(conn);
+}
+
+/* A connection on the listener that capture did not redirect (someone dialled the listener
+ * directly, or the flow record was lost): refused and recorded, never forwarded. */
+static void refuse_unattributed(struct daemon *d, int fd, const struct sockaddr *peer)
+{
+	struct aigw_addr client;
+	char when[TIMEFMT_LEN];
+	cJSON *rec = cJSON_CreateObject();
+
+	close(fd);
+	if (!rec || netaddr_from_sockaddr(peer, &client)) {
+		cJSON_Delete(rec);
+		return;
+	}
+	timefmt_now(when);
+	cJSON_AddStringToObject(rec, "time", when);
+	cJSON_AddStringToObject(rec, "event.name", "proxy.refused");
+	cJSON_AddStringToObject(rec, "aigw.reason", "no_capture_record");
+	add_addr(rec, "client.address", "client.port", &client);
+	audit_record(d, rec);
+}
+
+static void on_accept(int fd, const struct sockaddr *peer, void *arg)
+{
+	struct daemon *d = arg;
+	struct daemon_conn *conn = calloc(1, sizeof(*conn));
+	int err;
+
+	if (!conn) {
+		close(fd);
+		return;
+	}
+	if (capture_flow_take(d->capture, peer, &conn->flow)) {
+		free(conn);
+		refuse_unattributed(d, fd, peer);
+		return;
+	}
+	conn->d = d;
+	conn->id = ++d->next_conn_id;
+	netaddr_from_sockaddr(peer, &conn->client);
+	clock_gettime(CLOCK_MONOTONIC, &conn->start);
+	timefmt_now(conn->start_time);
+	err = passthrough_start(d->base, fd, &conn->flow.orig_dst, d->policy->capture.exempt_mark,
+				DAEMON_CONNECT_TIMEOUT_S, on_passthrough_done, conn);
+	if (err) {
+		struct passthrough_result r = {.connect_error = -err};
+
+		on_passthrough_done(&r, conn);
+	}
+}
+
+static int listeners_open(struct daemon *d)
+{
+	const struct policy *p = d->policy;
+	int err;
+
+	err = listener_new(d->base, (const struct sockaddr *)&p->capture.listen4,
+			   sizeof(p->capture.listen4), on_accept, d, &d->listen4);
+	if (err) {
+		log_error("listen on capture.listen: %s", strerror(-err));
+		return err;
+	}
+	err = listener_new(d->base, (const struct sockaddr *)&p->capture.listen6,
+			   sizeof(p->capture.listen6), on_accept, d, &d->listen6);
+	if (err) {
+		log_error("listen on capture.listen6: %s (IPv6 destinations would be refused)",
+			  strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+/* --- connections that predate the capture --- */
+
+static int cgroup_in_capture(struct daemon *d, uint64_t id)
+{
+	const char *path = cgroups_path(d->cgroups, id);
+	const char *root = d->policy->capture.cgroup;
+	size_t n = strlen(root);
+
+	if (!path)
+		return 0;
+	if (!strcmp(root, "/"))
+		return 1;
+	return !strncmp(path, root, n) && (path[n] == 0 || path[n] == '/');
+}
+
+static int preexisting_match(const struct sockdiag_sock *s, void *arg)
+{
+	struct daemon *d = arg;
+	const uint8_t *v4 = sockdiag_dst_v4(s);
+	int fd4 = capture_map_fd(d->capture, CAPTURE_MAP_PROV4);
+	int fd6 = capture_map_fd(d->capture, CAPTURE_MAP_PROV6);
+
+	if (!cgroup_in_capture(d, s->cgroup_id))
+		return 0;
+	if (v4)
+		return addrset_lookup(fd4, fd6, AF_INET, v4, NULL) == 0;
+	return addrset_lookup(fd4, fd6, AF_INET6, s->dst, NULL) == 0;
+}
+
+static void preexisting_report(const struct sockdiag_sock *s, int err, void *arg)
+{
+	struct daemon *d = arg;
+	struct aigw_addr dst = {.port = htons(s->dport)}, src = {.port = htons(s->sport)};
+	const uint8_t *v4 = sockdiag_dst_v4(s);
+	struct cgroups_workload wl;
+	const char *path = cgroups_path(d->cgroups, s->cgroup_id);
+	char when[TIMEFMT_LEN], sbuf[NETADDR_STRLEN], dbuf[NETADDR_STRLEN];
+	cJSON *rec = cJSON_CreateObject();
+
+	if (!rec)
+		return;
+	dst.family = v4 ? AIGW_AF_INET : AIGW_AF_INET6;
+	memcpy(dst.addr, v4 ? v4 : s->dst, v4 ? 4 : 16);
+	src.family = s->family == AF_INET ? AIGW_AF_INET : AIGW_AF_INET6;
+	memcpy(src.addr, s->src, 16);
+	timefmt_now(when);
+	cgroups_workload(d->policy, path, &wl);
+	cJSON_AddStringToObject(rec, "time", when);
+	cJSON_AddStringToObject(rec, "event.name", "capture.destroy_preexisting");
+	cJSON_AddStringToObject(rec, "aigw.action", err ? "destroy_failed" : "destroyed");
+	add_addr(rec, "server.address", "server.port", &dst);
+	add_addr(rec, "client.address", "client.port", &src);
+	cJSON_AddStringToObject(rec, "aigw.workload", wl.name ? wl.name : "");
+	if (wl.team)
+		cJSON_AddStringToObject(rec, "aigw.team", wl.team);
+	if (path)
+		cJSON_AddStringToObject(rec, "aigw.cgroup.path", path);
+	cJSON_AddNumberToObject(rec, "aigw.cgroup.id", (double)s->cgroup_id);
+	cJSON_AddNumberToObject(rec, "process.user.id", s->uid);
+	cJSON_AddNumberToObject(rec, "aigw.socket_inode", (double)s->inode);
+	if (err)
+		cJSON_AddStringToObject(rec, "error.type", strerror(-err));
+	log_info("%s pre-existing connection %s -> %s from %s (workload %s)",
+		 err ? "could not destroy" : "destroyed", netaddr_format(&src, sbuf, sizeof(sbuf)),
+		 netaddr_format(&dst, dbuf, sizeof(dbuf)), path ? path : "?",
+		 wl.name ? wl.name : "?");
+	audit_record(d, rec);
+}
+
+static void destroy_preexisting(struct daemon *d)
+{
+	unsigned n = 0;
+	int err;
+
+	if (!d->policy->capture.destroy_preexisting)
+		return;
+	err = sockdiag_destroy_matching(preexisting_match, preexisting_report, d, &n);
+	if (err)
+		log_error("finding connections that predate capture: %s", strerror(-err));
+	else if (n)
+		log_info("destroyed %u connection(s) that predate capture", n);
+}
+
+/* --- reload and signals --- */
+
+/* What a reload cannot change without a restart, with the reason. */
+static const char *reload_immutable(const struct policy *old, const struct policy *new)
+{
+	if (strcmp(old->capture.cgroup, new->capture.cgroup))
+		return "capture.cgroup";
+	if (memcmp(&old->capture.listen4, &new->capture.listen4, sizeof(old->capture.listen4)))
+		return "capture.listen";
+	if (memcmp(&old->capture.listen6, &new->capture.listen6, sizeof(old->capture.listen6)))
+		return "capture.listen6";
+	if (strcmp(old->audit.path, new->audit.path))
+		return "audit.path";
+	return NULL;
+}
+
+static void policy_event(struct daemon *d, const char *name, const char *detail)
+{
+	char when[TIMEFMT_LEN];
+	cJSON *rec = cJSON_CreateObject();
+
+	if (!rec)
+		return;
+	timefmt_now(when);
+	cJSON_AddStringToObject(rec, "time", when);
+	cJSON_AddStringToObject(rec, "event.name", name);
+	cJSON_AddStringToObject(rec, "aigw.policy.path", d->opt->policy_path);
+	cJSON_AddStringToObject(rec, "aigw.capture.mode",
+				d->policy->capture.mode == POLICY_CAPTURE_OBSERVE ? "observe"
+										  : "enforce");
+	if (detail)
+		cJSON_AddStringToObject(rec, "aigw.reason", detail);
+	audit_record(d, rec);
+}
+
+static void daemon_reload(struct daemon *d)
+{
+	struct aigw_config cfg;
+	struct policy *np = NULL;
+	const char *field;
+	int err;
+
+	err = policy_load(d->opt->policy_path, stderr, &np);
+	if (err) {
+		log_error("policy reload refused: %s has errors (above); the running policy stays",
+			  d->opt->policy_path);
+		policy_event(d, "policy.reload_refused", "invalid policy");
+		return;
+	}
+	field = reload_immutable(d->policy, np);
+	if (field) {
+		log_error("policy reload refused: %s changed, which needs a restart; the running "
+			  "policy stays",
+			  field);
+		policy_event(d, "policy.reload_refused", field);
+		policy_free(np);
+		return;
+	}
+	/* Addresses first (adding before removing), then the mode: nothing goes unrecorded. */
+	err = addrset_reload(d->addrset, np);
+	config_from_policy(np, &cfg);
+	if (!err)
+		err = capture_configure(d->capture, &cfg);
+	if (err) {
+		log_error("policy reload failed applying it: %s", strerror(-err));
+		policy_free(np);
+		return;
+	}
+	policy_free(d->policy);
+	d->policy = np;
+	log_info("policy reloaded from %s (mode %s)", d->opt->policy_path,
+		 np->capture.mode == POLICY_CAPTURE_OBSERVE ? "observe" : "enforce");
+	policy_event(d, "policy.reload", NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (sig == SIGHUP) {
+		daemon_reload(d);
+		return;
+	}
+	log_info("stopping on signal %d; capture stays attached and fails closed", (int)sig);
+	event_base_loopbreak(d->base);
+}
+
+static int signals_open(struct daemon *d)
+{
+	d->sig_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
+	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
+	d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
+	if (!d->sig_hup || !d->sig_term || !d->sig_int || evsignal_add(d->sig_hup, NULL) ||
+	    evsignal_add(d->sig_term, NULL) || evsignal_add(d->sig_int, NULL))
+		return -ENOMEM;
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/* --- start and stop --- */
+
+static int daemon_open_capture(struct daemon *d)
+{
+	struct aigw_config cfg;
+	int err, took_over = 0;
+	struct stat st;
+
+	snprintf(d->cgroup_path, sizeof(d->cgroup_path), "%s%s", d->cgroup_mount,
+		 strcmp(d->policy->capture.cgroup, "/") ? d->policy->capture.cgroup : "");
+	if (stat(d->cgroup_path, &st) || !S_ISDIR(st.st_mode)) {
+		log_error("capture.cgroup %s: %s does not exist (cgroup2 is mounted at %s); create "
+			  "it and place the workloads under it",
+			  d->policy->capture.cgroup, d->cgroup_path, d->cgroup_mount);
+		return -ENOENT;
+	}
+	config_from_policy(d->policy, &cfg);
+	err = capture_open(d->opt->pin_dir, d->cgroup_path, &cfg, &d->capture, &took_over);
+	if (err)
+		return err;
+	log_info("capture %s %s (pinned under %s)", took_over ? "taken over on" : "attached to",
+		 d->cgroup_path, d->opt->pin_dir);
+	return addrset_new(capture_map_fd(d->capture, CAPTURE_MAP_PROV4),
+			   capture_map_fd(d->capture, CAPTURE_MAP_PROV6), d->policy, &d->addrset);
+}
+
+static int daemon_start(struct daemon *d)
+{
+	struct audit_options aopt = {.rotate_bytes = 0, .keep = 0};
+	int err;
+
+	err = policy_load(d->opt->policy_path, stderr, &d->policy);
+	if (err)
+		return err;
+	err = cgroups_mount_path(d->cgroup_mount, sizeof(d->cgroup_mount));
+	if (err) {
+		log_error("no cgroup2 mount in /proc/mounts: capture needs cgroup v2");
+		return err;
+	}
+	err = cgroups_new(d->cgroup_mount, &d->cgroups);
+	if (!err)
+		err = audit_open(d->policy->audit.path, &aopt, &d->audit);
+	if (err) {
+		log_error("audit log %s: %s", d->policy->audit.path, strerror(-err));
+		return err;
+	}
+	d->base = event_base_new();
+	if (!d->base)
+		return -ENOMEM;
+	err = signals_open(d);
+	if (!err)
+		err = listeners_open(d);
+	if (!err)
+		err = daemon_open_capture(d);
+	if (!err)
+		err = capture_events_start(d->base, capture_map_fd(d->capture, CAPTURE_MAP_EVENTS),
+					   on_capture_event, d, &d->events);
+	if (!err)
+		err = addrset_start(d->addrset);
+	if (err)
+		return err;
+	destroy_preexisting(d);
+	policy_event(d, "policy.load", NULL);
+	return 0;
+}
+
+static void daemon_stop(struct daemon *d)
+{
+	capture_events_drain(d->events);
+	capture_events_stop(d->events);
+	listener_free(d->listen4);
+	listener_free(d->listen6);
+	addrset_free(d->addrset);
+	capture_close(d->capture);
+	if (d->sig_hup)
+		event_free(d->sig_hup);
+	if (d->sig_term)
+		event_free(d->sig_term);
+	if (d->sig_int)
+		event_free(d->sig_int);
+	if (d->base)
+		event_base_free(d->base);
+	audit_close(d->audit);
+	cgroups_free(d->cgroups);
+	policy_free(d->policy);
+}
+
+int daemon_run(const struct daemon_options *opt)
+{
+	struct daemon d = {.opt = opt};
+	int err;
+
+	err = daemon_start(&d);
+	if (!err) {
+		log_info("ready: policy %s, capture.cgroup %s, mode %s", opt->policy_path,
+			 d.policy->capture.cgroup,
+			 d.policy->capture.mode == POLICY_CAPTURE_OBSERVE ? "observe" : "enforce");
+		event_base_dispatch(d.base);
+	}
+	daemon_stop(&d);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,1077 @@
+/*
+ * audit.c: the audit log's queue, writer thread, chain recovery, rotation and verifier.
+ *
+ * How the pieces fit (see audit.h for the file format and the guarantees):
+ *   audit_write()        caller's thread: stamp the time, append to log->q under log->lock.
+ *   audit_writer_main()  the writer thread: swap log->q with its own empty log->spare, then,
+ *                        without the lock, stamp seq/prev/chain_start, print, hash and append
+ *                        each line to log->buf; one write(2) per batch; fdatasync when due.
+ *   audit_flush()        waits on log->done_cv until log->n_synced covers what it queued.
+ *   audit_recover()      at open: last complete line of PATH (or PATH.1) -> next seq, hash.
+ *   audit_rotate()       writer thread: shift PATH.k, create a new PATH.
+ *   audit_verify()       independent of all the above: reads the files line by line with one
+ *                        line of look-ahead and classifies the first break in the chain.
+ *
+ * Locking: log->lock guards q, the counters, err and stop. Everything else in struct
+ * audit_log after "writer thread only" is touched by the writer thread alone once it runs.
+ */
+#include "ledger/audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define AUDIT_HASH_LEN 32
+#define AUDIT_HEX_LEN (2 * AUDIT_HASH_LEN)
+#define AUDIT_BATCH_MAX (1u << 20) /* write out a batch buffer once it holds this much */
+#define AUDIT_SEQ_MAX (1ull << 53) /* larger integers do not survive a JSON double */
+
+struct audit_entry {
+	cJSON *rec;	      /* owned by the queue, then by the writer, which frees it */
+	struct timespec when; /* CLOCK_REALTIME at audit_write(): the default "time" */
+};
+
+struct audit_queue {
+	struct audit_entry *v; /* owned by the queue */
+	size_t n, cap;
+};
+
+/* Where the chain stands after some line: what the next record gets. */
+struct audit_chain {
+	uint64_t next_seq;
+	unsigned char last[AUDIT_HASH_LEN]; /* SHA-256 of that line; zeros before the first */
+};
+
+struct audit_log {
+	char *path; /* owned */
+	struct audit_options opt;
+	pthread_t thread;
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake;	/* writer waits: records, a flush request, stop */
+	pthread_cond_t done_cv; /* flushers wait: n_synced moved */
+	struct audit_queue q;	/* records not yet taken by the writer */
+	uint64_t n_queued;	/* records ever accepted by audit_write() */
+	uint64_t n_processed;	/* of those, written or dropped by the writer */
+	uint64_t n_synced;	/* of those, known to be on disk (or dropped) */
+	uint64_t flush_want;	/* a flusher waits for n_synced >= this */
+	int err;		/* first disk error since the last audit_flush() */
+	bool stop;
+
+	/* writer thread only (and audit_open() before the thread starts) */
+	int fd;			    /* PATH, O_APPEND; -1 after a failed reopen */
+	uint64_t file_bytes;	    /* size of fd's file, as far as this writer wrote it */
+	struct audit_queue spare;   /* the batch being written, swapped with q */
+	struct audit_chain done;    /* after the last line on disk */
+	struct audit_chain pending; /* after the last line in buf */
+	char *buf;		    /* owned: lines of the batch, not yet written */
+	size_t len, cap;
+	size_t buf_records;
+	bool dirty;		   /* written since the last fdatasync */
+	bool rotate_failed;	   /* do not retry rotation before the next batch */
+	struct timespec last_sync; /* CLOCK_MONOTONIC */
+	int last_reported;	   /* last errno printed, to print each failure once */
+};
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static int audit_sha256(const void *data, size_t len, unsigned char out[AUDIT_HASH_LEN])
+{
+	unsigned int n = 0;
+
+	if (!EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) || n != AUDIT_HASH_LEN)
+		return -EIO;
+	return 0;
+}
+
+static void audit_hex(const unsigned char hash[AUDIT_HASH_LEN], char out[AUDIT_HEX_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < AUDIT_HASH_LEN; i++) {
+		out[2 * i] = digits[hash[i] >> 4];
+		out[2 * i + 1] = digits[hash[i] & 15];
+	}
+	out[AUDIT_HEX_LEN] = '\0';
+}
+
+static bool audit_is_hex(const char *s)
+{
+	if (strlen(s) != AUDIT_HEX_LEN)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+static void audit_format_time(const struct timespec *ts, char *out, size_t size)
+{
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&ts->tv_sec, &tm);
+	n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, size - n, ".%06ldZ", ts->tv_nsec / 1000);
+}
+
+static double audit_elapsed(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) + (now.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+/* A line, as far as the chain is concerned. */
+struct audit_link {
+	bool rec; /* an object with an integer audit.seq and a hex audit.prev_sha256 */
+	bool start;
+	uint64_t seq;
+	char prev[AUDIT_HEX_LEN + 1];
+};
+
+static void audit_parse_link(const char *line, size_t len, struct audit_link *l)
+{
+	cJSON *o = cJSON_ParseWithLength(line, len);
+	const cJSON *seq, *prev;
+
+	memset(l, 0, sizeof(*l));
+	if (!cJSON_IsObject(o))
+		goto out;
+	seq = cJSON_GetObjectItemCaseSensitive(o, "audit.seq");
+	prev = cJSON_GetObjectItemCaseSensitive(o, "audit.prev_sha256");
+	if (!cJSON_IsNumber(seq) || seq->valuedouble < 0 || seq->valuedouble >= AUDIT_SEQ_MAX ||
+	    seq->valuedouble != (double)(uint64_t)seq->valuedouble)
+		goto out;
+	if (!cJSON_IsString(prev) || !audit_is_hex(prev->valuestring))
+		goto out;
+	l->rec = true;
+	l->seq = (uint64_t)seq->valuedouble;
+	memcpy(l->prev, prev->valuestring, sizeof(l->prev));
+	l->start = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "audit.chain_start"));
+out:
+	cJSON_Delete(o);
+}
+
+/* ---- recovery at open ------------------------------------------------------------------- */
+
+/* Offset of the last '\n' before END in FD, or -1 in *pos if there is none. */
+static int audit_rfind_nl(int fd, off_t end, off_t *pos)
+{
+	char chunk[4096];
+
+	while (end > 0) {
+		size_t n = end < (off_t)sizeof(chunk) ? (size_t)end : sizeof(chunk);
+		ssize_t got = pread(fd, chunk, n, end - (off_t)n);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		if ((size_t)got != n)
+			return -EIO; /* the file shrank under us */
+		for (size_t i = n; i > 0; i--) {
+			if (chunk[i - 1] == '\n') {
+				*pos = end - (off_t)n + (off_t)(i - 1);
+				return 0;
+			}
+		}
+		end -= (off_t)n;
+	}
+	*pos = -1;
+	return 0;
+}
+
+static int audit_pread_all(int fd, char *buf, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t got = pread(fd, buf, len, off);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			return -EIO;
+		buf += got;
+		len -= (size_t)got;
+		off += got;
+	}
+	return 0;
+}
+
+/*
+ * Sets C from the last complete line of FD (SIZE bytes) and *complete to the size up to and
+ * including its newline. Leaves C alone when there is no complete line.
+ */
+static int audit_chain_from_fd(int fd, off_t size, const char *path, struct audit_chain *c,
+			       off_t *complete)
+{
+	struct audit_link l;
+	off_t nl, start;
+	char *line = NULL;
+	size_t len;
+	int r;
+
+	r = audit_rfind_nl(fd, size, &nl);
+	if (r < 0 || nl < 0)
+		goto out;
+	*complete = nl + 1;
+	r = audit_rfind_nl(fd, nl, &start);
+	if (r < 0)
+		goto out;
+	len = (size_t)(nl - (start + 1));
+	line = malloc(len + 1);
+	if (!line) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = audit_pread_all(fd, line, len, start + 1);
+	if (r < 0)
+		goto out;
+	audit_parse_link(line, len, &l);
+	if (!l.rec || l.seq + 1 >= AUDIT_SEQ_MAX) {
+		fprintf(stderr, "audit: %s: last line is not an audit record; not continuing it\n",
+			path);
+		r = -EBADMSG;
+		goto out;
+	}
+	c->next_seq = l.seq + 1;
+	r = audit_sha256(line, len, c->last);
+out:
+	free(line);
+	return r;
+}
+
+/* PATH is empty or new: continue from PATH.1, if a rotation left one behind. */
+static int audit_chain_from_rotated(struct audit_log *log, struct audit_chain *c)
+{
+	char *old = NULL;
+	off_t complete = 0;
+	struct stat st;
+	int fd = -1, r = 0;
+
+	if (!log->opt.keep)
+		return 0;
+	if (asprintf(&old, "%s.1", log->path) < 0)
+		return -ENOMEM;
+	fd = open(old, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = errno == ENOENT ? 0 : -errno;
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = audit_chain_from_fd(fd, st.st_size, old, c, &complete);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(old);
+	return r;
+}
+
+/* Reads where the chain stands from log->fd, cutting off a partial last line. */
+static int audit_recover(struct audit_log *log)
+{
+	struct audit_chain c = {.next_seq = 1};
+	off_t complete = 0;
+	struct stat st;
+	int r;
+
+	if (fstat(log->fd, &st) < 0)
+		return -errno;
+	r = audit_chain_from_fd(log->fd, st.st_size, log->path, &c, &complete);
+	if (r < 0)
+		return r;
+	if (complete < st.st_size) {
+		fprintf(stderr,
+			"audit: %s: removing an incomplete last line of %lld bytes "
+			"(a write was interrupted)\n",
+			log->path, (long long)(st.st_size - complete));
+		if (ftruncate(log->fd, complete) < 0)
+			return -errno;
+	}
+	if (complete == 0) {
+		r = audit_chain_from_rotated(log, &c);
+		if (r < 0)
+			return r;
+	}
+	log->file_bytes = (uint64_t)complete;
+	log->done = c;
+	log->pending = c;
+	return 0;
+}
+
+/* ---- files ------------------------------------------------------------------------------ */
+
+static void audit_sync_dir(const char *path)
+{
+	char *copy = strdup(path);
+	int fd;
+
+	if (!copy)
+		return;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(copy);
+}
+
+/* Opens PATH for appending, creating it with mode 0640; sets fd and file_bytes. */
+static int audit_open_file(struct audit_log *log)
+{
+	int flags = O_RDWR | O_APPEND | O_CLOEXEC;
+	struct stat st;
+	int fd;
+
+	fd = open(log->path, flags | O_CREAT | O_EXCL, 0640);
+	if (fd >= 0) {
+		if (fchmod(fd, 0640) < 0) /* whatever the umask */
+			goto fail;
+		audit_sync_dir(log->path);
+	} else if (errno == EEXIST) {
+		fd = open(log->path, flags);
+	}
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	log->fd = fd;
+	log->file_bytes = (uint64_t)st.st_size;
+	return 0;
+fail:
+	close(fd);
+	return -errno;
+}
+
+static void audit_report(struct audit_log *log, int err, const char *what, size_t dropped)
+{
+	if (err == log->last_reported)
+		return;
+	log->last_reported = err;
+	if (dropped)
+		fprintf(stderr, "audit: %s: %s: %s (%zu records dropped)\n", log->path, what,
+			strerror(-err), dropped);
+	else
+		fprintf(stderr, "audit: %s: %s: %s\n", log->path, what, strerror(-err));
+}
+
+static int audit_sync(struct audit_log *log)
+{
+	int r = 0;
+
+	if (log->dirty && log->fd >= 0 && fdatasync(log->fd) < 0) {
+		r = -errno;
+		audit_report(log, r, "fdatasync", 0);
+	}
+	log->dirty = false;
+	clock_gettime(CLOCK_MONOTONIC, &log->last_sync);
+	return r;
+}
+
+/* PATH.k -> PATH.k+1 for k = keep-1 .. 1, then PATH -> PATH.1 (or unlink when keep is 0). */
+static int audit_shift(struct audit_log *log)
+{
+	size_t size = strlen(log->path) + 16;
+	char *from = malloc(size), *to = malloc(size);
+	int r = 0;
+
+	if (!from || !to) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (unsigned k = log->opt.keep; k > 1; k--) {
+		snprintf(from, size, "%s.%u", log->path, k - 1);
+		snprintf(to, size, "%s.%u", log->path, k);
+		if (rename(from, to) < 0 && errno != ENOENT) {
+			r = -errno;
+			goto out;
+		}
+	}
+	snprintf(to, size, "%s.1", log->path);
+	if (log->opt.keep ? rename(log->path, to) : unlink(log->path))
+		r = -errno;
+out:
+	free(from);
+	free(to);
+	return r;
+}
+
+/*
+ * Closes the full file and starts a new one. If the renames fail the same file is reopened
+ * and written past rotate_bytes; if the open fails fd stays -1 and the next batch retries.
+ */
+static int audit_rotate(struct audit_log *log)
+{
+	int r, err;
+
+	err = audit_sync(log);
+	close(log->fd);
+	log->fd = -1;
+	r = audit_shift(log);
+	if (r < 0) {
+		log->rotate_failed = true;
+		audit_report(log, r, "rotate", 0);
+		err = err ?: r;
+	}
+	r = audit_open_file(log);
+	if (r < 0) {
+		audit_report(log, r, "open after rotate", 0);
+		return r;
+	}
+	return err;
+}
+
+/* ---- the writer ------------------------------------------------------------------------- */
+
+static int audit_write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Writes log->buf with one write(2); on failure cuts it back out and drops its records. */
+static int audit_write_out(struct audit_log *log)
+{
+	int r;
+
+	if (!log->len)
+		return 0;
+	r = log->fd < 0 ? -EBADF : audit_write_all(log->fd, log->buf, log->len);
+	if (r < 0) {
+		if (log->fd >= 0 && ftruncate(log->fd, (off_t)log->file_bytes) < 0)
+			audit_report(log, -errno, "ftruncate after failed write", 0);
+		audit_report(log, r, "write", log->buf_records);
+		log->pending = log->done;
+	} else {
+		log->file_bytes += log->len;
+		log->done = log->pending;
+		log->dirty = true;
+		log->last_reported = 0;
+	}
+	log->len = 0;
+	log->buf_records = 0;
+	return r;
+}
+
+static int audit_set(cJSON *rec, const char *key, cJSON *item)
+{
+	while (cJSON_GetObjectItemCaseSensitive(rec, key))
+		cJSON_DeleteItemFromObjectCaseSensitive(rec, key);
+	if (!item || !cJSON_AddItemToObject(rec, key, item)) {
+		cJSON_Delete(item);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Adds time (if missing), audit.seq, audit.prev_sha256 and, if FIRST, audit.chain_start. */
+static int audit_stamp(cJSON *rec, const struct timespec *when, const struct audit_chain *c,
+		       bool first)
+{
+	char hex[AUDIT_HEX_LEN + 1], ts[48];
+	int r;
+
+	if (!cJSON_GetObjectItemCaseSensitive(rec, "time")) {
+		audit_format_time(when, ts, sizeof(ts));
+		r = audit_set(rec, "time", cJSON_CreateString(ts));
+		if (r < 0)
+			return r;
+	}
+	audit_hex(c->last, hex);
+	r = audit_set(rec, "audit.seq", cJSON_CreateNumber((double)c->next_seq));
+	if (!r)
+		r = audit_set(rec, "audit.prev_sha256", cJSON_CreateString(hex));
+	if (!r && first)
+		r = audit_set(rec, "audit.chain_start", cJSON_CreateTrue());
+	if (!r && !first)
+		cJSON_DeleteItemFromObjectCaseSensitive(rec, "audit.chain_start");
+	return r;
+}
+
+/* Stamps and prints E's record as the next line of the current file; *line is malloc'd. */
+static int audit_print(struct audit_log *log, struct audit_entry *e, char **line, size_t *len)
+{
+	bool first = log->file_bytes + log->len == 0;
+	int r;
+
+	r = audit_stamp(e->rec, &e->when, &log->pending, first);
+	if (r < 0)
+		return r;
+	*line = cJSON_PrintUnformatted(e->rec);
+	if (!*line)
+		return -ENOMEM;
+	*len = strlen(*line);
+	return 0;
+}
+
+static bool audit_must_rotate(const struct audit_log *log, size_t line_len)
+{
+	uint64_t used = log->file_bytes + log->len;
+
+	return log->opt.rotate_bytes && !log->rotate_failed && used > 0 &&
+	       used + line_len + 1 > log->opt.rotate_bytes;
+}
+
+static int audit_buf_reserve(struct audit_log *log, size_t more)
+{
+	size_t cap = log->cap ? log->cap : 4096;
+	char *p;
+
+	if (log->len + more <= log->cap)
+		return 0;
+	while (cap < log->len + more)
+		cap *= 2;
+	p = realloc(log->buf, cap);
+	if (!p)
+		return -ENOMEM;
+	log->buf = p;
+	log->cap = cap;
+	return 0;
+}
+
+/* Chains one record onto log->buf, rotating first when the line would not fit. */
+static int audit_append(struct audit_log *log, struct audit_entry *e)
+{
+	char *line = NULL;
+	size_t len;
+	int r, err = 0;
+
+	r = audit_print(log, e, &line, &len);
+	if (r < 0)
+		goto out;
+	if (audit_must_rotate(log, len)) {
+		free(line);
+		line = NULL;
+		err = audit_write_out(log);
+		r = audit_rotate(log);
+		err = err ?: r;
+		r = audit_print(log, e, &line, &len);
+		if (r < 0)
+			goto out;
+	}
+	r = audit_buf_reserve(log, len + 1);
+	if (!r)
+		r = audit_sha256(line, len, log->pending.last);
+	if (r < 0)
+		goto out;
+	memcpy(log->buf + log->len, line, len);
+	log->buf[log->len + len] = '\n';
+	log->len += len + 1;
+	log->buf_records++;
+	log->pending.next_seq++;
+	if (log->len >= AUDIT_BATCH_MAX)
+		r = audit_write_out(log);
+out:
+	if (r < 0)
+		audit_report(log, r, "record", 1);
+	free(line);
+	return err ?: r;
+}
+
+/* Writes and frees every record of B. Returns the first error, if any. */
+static int audit_write_batch(struct audit_log *log, struct audit_queue *b)
+{
+	size_t dropped = 0;
+	int r, err = 0;
+
+	log->rotate_failed = false;
+	if (log->fd < 0 && b->n)
+		err = audit_open_file(log);
+	for (size_t i = 0; i < b->n; i++) {
+		if (log->fd >= 0) {
+			r = audit_append(log, &b->v[i]);
+			err = err ?: r;
+		} else {
+			dropped++;
+		}
+		cJSON_Delete(b->v[i].rec);
+	}
+	b->n = 0;
+	r = audit_write_out(log);
+	err = err ?: r;
+	if (dropped)
+		audit_report(log, err ?: -EBADF, "no open file", dropped);
+	return err;
+}
+
+/* With log->lock held: sleeps until there is work or an fdatasync is due. */
+static void audit_wait_work(struct audit_log *log)
+{
+	struct timespec due;
+
+	while (!log->q.n && !log->stop && log->flush_want <= log->n_synced) {
+		if (!log->dirty) {
+			pthread_cond_wait(&log->wake, &log->lock);
+			continue;
+		}
+		due = log->last_sync;
+		due.tv_sec += 1;
+		if (pthread_cond_timedwait(&log->wake, &log->lock, &due) == ETIMEDOUT)
+			return;
+	}
+}
+
+static void *audit_writer_main(void *arg)
+{
+	struct audit_log *log = arg;
+	struct audit_queue batch;
+	bool stopping = false, flushing;
+	size_t n;
+	int err, r;
+
+	pthread_mutex_lock(&log->lock);
+	while (!stopping) {
+		audit_wait_work(log);
+		batch = log->q;
+		log->q = log->spare;
+		n = batch.n;
+		stopping = log->stop;
+		flushing = log->flush_want > log->n_synced;
+		pthread_mutex_unlock(&log->lock);
+
+		err = audit_write_batch(log, &batch);
+		if (log->dirty && (flushing || stopping || audit_elapsed(&log->last_sync) >= 1.0)) {
+			r = audit_sync(log);
+			err = err ?: r;
+		}
+
+		pthread_mutex_lock(&log->lock);
+		log->spare = batch;
+		log->n_processed += n;
+		if (!log->dirty)
+			log->n_synced = log->n_processed;
+		if (err && !log->err)
+			log->err = err;
+		pthread_cond_broadcast(&log->done_cv);
+	}
+	pthread_mutex_unlock(&log->lock);
+	return NULL;
+}
+
+/* ---- public API ------------------------------------------------------------------------- */
+
+static void audit_free(struct audit_log *log)
+{
+	if (log->fd >= 0)
+		close(log->fd);
+	for (size_t i = 0; i < log->q.n; i++)
+		cJSON_Delete(log->q.v[i].rec);
+	free(log->q.v);
+	free(log->spare.v);
+	free(log->buf);
+	free(log->path);
+	free(log);
+}
+
+static int audit_start(struct audit_log *log)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int r;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&log->lock, NULL);
+	pthread_cond_init(&log->wake, &ca);
+	pthread_cond_init(&log->done_cv, NULL);
+	pthread_condattr_destroy(&ca);
+	clock_gettime(CLOCK_MONOTONIC, &log->last_sync);
+
+	/* Signals are the event loop's business: the writer thread takes none. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = -pthread_create(&log->thread, NULL, audit_writer_main, log);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0) {
+		pthread_cond_destroy(&log->done_cv);
+		pthread_cond_destroy(&log->wake);
+		pthread_mutex_destroy(&log->lock);
+		return r;
+	}
+	pthread_setname_np(log->thread, "aigw-audit");
+	return 0;
+}
+
+int audit_open(const char *path, const struct audit_options *opt, struct audit_log **ret_log)
+{
+	struct audit_log *log;
+	int r;
+
+	if (!path || !*path || !ret_log)
+		return -EINVAL;
+	log = calloc(1, sizeof(*log));
+	if (!log)
+		return -ENOMEM;
+	log->fd = -1;
+	if (opt)
+		log->opt = *opt;
+	log->path = strdup(path);
+	if (!log->path) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = audit_open_file(log);
+	if (!r)
+		r = audit_recover(log);
+	if (!r)
+		r = audit_start(log);
+	if (r < 0)
+		goto fail;
+	*ret_log = log;
+	return 0;
+fail:
+	audit_free(log);
+	return r;
+}
+
+static int audit_queue_push(struct audit_queue *q, cJSON *rec)
+{
+	struct audit_entry *e;
+
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? 2 * q->cap : 256;
+
+		e = realloc(q->v, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		q->v = e;
+		q->cap = cap;
+	}
+	e = &q->v[q->n++];
+	e->rec = rec;
+	clock_gettime(CLOCK_REALTIME, &e->when);
+	return 0;
+}
+
+int audit_write(struct audit_log *log, cJSON *record)
+{
+	int r;
+
+	if (!log || !cJSON_IsObject(record)) {
+		cJSON_Delete(record);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&log->lock);
+	if (log->opt.max_queued && log->n_queued - log->n_processed >= log->opt.max_queued)
+		r = -ENOBUFS;
+	else
+		r = audit_queue_push(&log->q, record);
+	if (!r) {
+		log->n_queued++;
+		if (log->q.n == 1)
+			pthread_cond_signal(&log->wake);
+	}
+	pthread_mutex_unlock(&log->lock);
+	if (r < 0)
+		cJSON_Delete(record);
+	return r;
+}
+
+int audit_flush(struct audit_log *log)
+{
+	uint64_t target;
+	int r;
+
+	if (!log)
+		return -EINVAL;
+	pthread_mutex_lock(&log->lock);
+	target = log->n_queued;
+	if (log->flush_want < target)
+		log->flush_want = target;
+	pthread_cond_signal(&log->wake);
+	while (log->n_synced < target)
+		pthread_cond_wait(&log->done_cv, &log->lock);
+	r = log->err;
+	log->err = 0;
+	pthread_mutex_unlock(&log->lock);
+	return r;
+}
+
+void audit_close(struct audit_log *log)
+{
+	if (!log)
+		return;
+	pthread_mutex_lock(&log->lock);
+	log->stop = true;
+	pthread_cond_signal(&log->wake);
+	pthread_mutex_unlock(&log->lock);
+	pthread_join(log->thread, NULL);
+	pthread_cond_destroy(&log->done_cv);
+	pthread_cond_destroy(&log->wake);
+	pthread_mutex_destroy(&log->lock);
+	audit_free(log);
+}
+
+/* ---- the verifier ----------------------------------------------------------------------- */
+
+/* One line of the files being verified, with where it is and what it links to. */
+struct audit_vline {
+	char *buf; /* owned; the line without its newline */
+	size_t cap;
+	size_t len;
+	bool present;  /* false past the end of the last file */
+	bool complete; /* ended with a newline */
+	size_t file;
+	unsigned long lineno;
+	struct audit_link link;
+	char hash[AUDIT_HEX_LEN + 1];
+};
+
+/* The files as one stream of lines. */
+struct audit_vstream {
+	const char **paths;
+	size_t n, idx;
+	FILE *f;
+	unsigned long lineno;
+	unsigned long *counts; /* owned: lines per file */
+};
+
+static int audit_vopen(struct audit_vstream *st, FILE *out)
+{
+	st->f = fopen(st->paths[st->idx], "re");
+	if (!st->f) {
+		int r = -errno;
+
+		fprintf(out, "%s: cannot read: %s\n", st->paths[st->idx], strerror(-r));
+		return r;
+	}
+	st->lineno = 0;
+	return 0;
+}
+
+/* Reads the next line of the stream into L (L->present false at the end). */
+static int audit_vnext(struct audit_vstream *st, struct audit_vline *l, FILE *out)
+{
+	unsigned char hash[AUDIT_HASH_LEN];
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		l->present = false;
+		if (st->idx >= st->n)
+			return 0;
+		if (!st->f && (r = audit_vopen(st, out)) < 0)
+			return r;
+		errno = 0;
+		n = getline(&l->buf, &l->cap, st->f);
+		if (n >= 0)
+			break;
+		r = ferror(st->f) ? -(errno ?: EIO) : 0;
+		fclose(st->f);
+		st->f = NULL;
+		if (r < 0) {
+			fprintf(out, "%s: cannot read: %s\n", st->paths[st->idx], strerror(-r));
+			return r;
+		}
+		st->idx++;
+	}
+	l->present = true;
+	l->complete = n > 0 && l->buf[n - 1] == '\n';
+	l->len = (size_t)n - l->complete;
+	l->file = st->idx;
+	l->lineno = ++st->lineno;
+	st->counts[st->idx]++;
+	audit_parse_link(l->buf, l->len, &l->link);
+	r = audit_sha256(l->buf, l->len, hash);
+	audit_hex(hash, l->hash);
+	return r;
+}
+
+/* The last good record seen. */
+struct audit_vprev {
+	bool have;
+	uint64_t seq;
+	char hash[AUDIT_HEX_LEN + 1];
+	size_t file;
+	unsigned long lineno;
+};
+
+static int audit_vreport(FILE *out, const char *path, unsigned long lineno, const char *what,
+			 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int audit_vreport(FILE *out, const char *path, unsigned long lineno, const char *what,
+			 const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(out, "%s:%lu: %s: ", path, lineno, what);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fputc('\n', out);
+	return 1;
+}
+
+/* NEXT is a record that names CUR as its predecessor. */
+static bool audit_links(const struct audit_vline *next, const struct audit_vline *cur)
+{
+	return next->present && next->link.rec && next->link.seq == cur->link.seq + 1 &&
+	       !strcmp(next->link.prev, cur->hash);
+}
+
+/* NEXT sits where the record after P belongs: CUR took the place of seq P+1. */
+static bool audit_follows_gap(const struct audit_vprev *p, const struct audit_vline *next)
+{
+	return p->have && next->present && next->link.rec && next->link.seq == p->seq + 2;
+}
+
+/* The first line of the chain: it must be a chain start. */
+static int audit_check_first(const char **paths, const struct audit_vline *cur,
+			     const struct audit_vline *next, FILE *out)
+{
+	const char *path = paths[cur->file];
+
+	if (cur->link.start)
+		return 0;
+	if (next->present && next->link.rec && next->link.start &&
+	    next->link.seq + 1 == cur->link.seq)
+		return audit_vreport(out, path, cur->lineno, "records reordered",
+				     "seq %" PRIu64 " comes before the chain start, seq %" PRIu64,
+				     cur->link.seq, next->link.seq);
+	return audit_vreport(out, path, cur->lineno, "record removed",
+			     "the chain does not start here (seq %" PRIu64
+			     " has no audit.chain_start); earlier records are missing",
+			     cur->link.seq);
+}
+
+/* A record whose seq is not P's + 1. */
+static int audit_check_seq(const char **paths, const struct audit_vprev *p,
+			   const struct audit_vline *cur, const struct audit_vline *next, FILE *out)
+{
+	const char *path = paths[cur->file];
+	uint64_t seq = cur->link.seq;
+
+	if (audit_follows_gap(p, next))
+		return audit_vreport(out, path, cur->lineno, "record edited",
+				     "seq %" PRIu64 " stands where seq %" PRIu64 " belongs", seq,
+				     p->seq + 1);
+	if (seq == p->seq && audit_links(next, cur) && strcmp(cur->hash, p->hash))
+		return audit_vreport(out, paths[p->file], p->lineno, "record inserted",
+				     "seq %" PRIu64 " appears twice and the chain goes on from the "
+				     "other copy (%s:%lu)",
+				     seq, path, cur->lineno);
+	if (seq == p->seq)
+		return audit_vreport(out, path, cur->lineno, "record inserted",
+				     "duplicate seq %" PRIu64, seq);
+	if (seq < p->seq)
+		return audit_vreport(out, path, cur->lineno, "records reordered",
+				     "seq goes back from %" PRIu64 " to %" PRIu64, p->seq, seq);
+	if (next->present && next->link.rec && next->link.seq == p->seq + 1)
+		return audit_vreport(out, path, cur->lineno, "records reordered",
+				     "seq %" PRIu64 " comes before seq %" PRIu64, seq,
+				     next->link.seq);
+	return audit_vreport(out, path, cur->lineno, "record removed",
+			     "seq jumps from %" PRIu64 " to %" PRIu64 " (%" PRIu64
+			     " missing before this line)",
+			     p->seq, seq, seq - p->seq - 1);
+}
+
+/* Returns 0 if CUR links onto P, else reports the problem and returns 1. */
+static int audit_check(const char **paths, const struct audit_vprev *p,
+		       const struct audit_vline *cur, const struct audit_vline *next, FILE *out)
+{
+	const char *path = paths[cur->file];
+
+	if (!cur->complete)
+		return audit_vreport(out, path, cur->lineno, "truncated record",
+				     "the last line has no newline (a write was interrupted)");
+	if (!cur->link.rec && audit_follows_gap(p, next))
+		return audit_vreport(out, path, cur->lineno, "record edited",
+				     "not a chained record any more, where seq %" PRIu64 " belongs",
+				     p->seq + 1);
+	if (!cur->link.rec)
+		return audit_vreport(out, path, cur->lineno, "record inserted",
+				     "not a chained audit record");
+	if (!p->have)
+		return audit_check_first(paths, cur, next, out);
+	if (cur->link.seq != p->seq + 1)
+		return audit_check_seq(paths, p, cur, next, out);
+	if (strcmp(cur->link.prev, p->hash) && next->present && next->link.rec &&
+	    next->link.seq == cur->link.seq && !strcmp(next->link.prev, p->hash))
+		return audit_vreport(out, path, cur->lineno, "record inserted",
+				     "seq %" PRIu64 " appears twice and the chain goes on from the "
+				     "other copy (%s:%lu)",
+				     cur->link.seq, paths[next->file], next->lineno);
+	if (strcmp(cur->link.prev, p->hash))
+		return audit_vreport(out, paths[p->file], p->lineno, "record edited",
+				     "its SHA-256 no longer matches audit.prev_sha256 of the next "
+				     "record (%s:%lu)",
+				     path, cur->lineno);
+	return 0;
+}
+
+static void audit_vadvance(struct audit_vprev *p, const struct audit_vline *cur)
+{
+	memcpy(p->hash, cur->hash, sizeof(p->hash));
+	p->have = true;
+	p->seq = cur->link.seq;
+	p->file = cur->file;
+	p->lineno = cur->lineno;
+}
+
+int audit_verify(const char **paths, size_t n, FILE *out)
+{
+	struct audit_vstream st = {.paths = paths, .n = n};
+	struct audit_vline lines[2] = {0}, *cur = &lines[0], *next = &lines[1], *t;
+	struct audit_vprev p = {0};
+	int r;
+
+	if (!paths || !n)
+		return -EINVAL;
+	out = out ?: stdout;
+	st.counts = calloc(n, sizeof(*st.counts));
+	if (!st.counts)
+		return -ENOMEM;
+	r = audit_vnext(&st, cur, out);
+	if (r >= 0)
+		r = audit_vnext(&st, next, out);
+	while (r >= 0 && cur->present) {
+		r = audit_check(paths, &p, cur, next, out);
+		if (r)
+			goto out;
+		audit_vadvance(&p, cur);
+		t = cur;
+		cur = next;
+		next = t;
+		r = audit_vnext(&st, next, out);
+	}
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "%s: %lu records, chain intact\n", paths[i], st.counts[i]);
+out:
+	if (st.f)
+		fclose(st.f);
+	free(lines[0].buf);
+	free(lines[1].buf);
+	free(st.counts);
+	return r;
+}

@@ -1,0 +1,95 @@
+/*
+ * audit: the tamper-evident audit log, one JSON object per line, and its verifier.
+ *
+ * The proxy hands each record (a cJSON object) to audit_write() on its event-loop thread; the
+ * call only stamps the current time and appends the pointer to an in-memory queue. A writer
+ * thread owned by the log takes the whole queue at once, serialises every record, chains it
+ * and writes the batch with one write(2). It calls fdatasync(2) at most about once a second,
+ * and at once when audit_flush() or audit_close() asks.
+ *
+ * The chain: the writer adds to every record
+ *   "time"               RFC 3339 UTC with microseconds, only when the record has no "time"
+ *                        (taken at audit_write(), not when the line is written);
+ *   "audit.seq"          1, 2, 3, ... across rotation and across restarts;
+ *   "audit.prev_sha256"  lowercase hex SHA-256 of the previous line's bytes (without the
+ *                        newline), 64 zeros for the first record of a new chain;
+ *   "audit.chain_start"  true, on the first record of each file only.
+ * Keys starting with "audit." are reserved: values the caller set are replaced.
+ *
+ * Restart: audit_open() on an existing file reads its last complete line and continues the
+ * chain from it. A trailing line without a newline (a write cut short by a crash) was never
+ * a record: it is truncated away and a note (its size, never its bytes) goes to stderr. If
+ * the last complete line is not an audit record, audit_open() refuses with -EBADMSG rather
+ * than start a chain that could not be verified. If the file is empty or missing, the chain
+ * continues from PATH.1 when that exists (a crash between rotation's rename and open).
+ *
+ * Rotation: before a line would take the file past rotate_bytes, PATH.k is renamed to
+ * PATH.k+1 for k = keep-1 .. 1 (the old PATH.keep is replaced, i.e. dropped), PATH to
+ * PATH.1, and a new PATH (mode 0640) is created. Its first record continues seq and
+ * prev_sha256 from the old file and carries audit.chain_start. A single record longer than
+ * rotate_bytes gets a file of its own. Directories are never created.
+ *
+ * Errors on disk (ENOSPC, EIO) never block audit_write(): the batch that failed is cut back
+ * out of the file (ftruncate to the last good size), its records are dropped and counted on
+ * stderr, the chain continues from the last record on disk so the file stays verifiable,
+ * and the error is returned by the next audit_flush(). Nothing of a record's content is
+ * ever written to stderr.
+ *
+ * Ownership: audit_open() returns a log the caller ends with audit_close(). audit_write()
+ * takes the record in every case, success or error; the log frees it once written.
+ * Thread safety: audit_write() may be called from any number of threads; audit_flush() from
+ * any thread; audit_close() once, after every writer has stopped calling.
+ */
+#ifndef AIGW_LEDGER_AUDIT_H
+#define AIGW_LEDGER_AUDIT_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <cjson/cJSON.h>
+
+struct audit_options {
+	size_t rotate_bytes; /* rotate before a file would exceed this; 0 = never rotate */
+	unsigned keep;	     /* rotated files kept: PATH.1 .. PATH.keep (0 = delete on rotate) */
+	size_t max_queued;   /* records queued and not yet written; 0 = no limit */
+};
+
+struct audit_log;
+
+/*
+ * Opens (creating with mode 0640 if needed) the log at PATH, recovers the chain from it and
+ * starts the writer thread. OPT may be NULL (no rotation, no queue limit). Returns 0 and
+ * *ret_log, or a negative errno (-EBADMSG: the file's last line is not an audit record).
+ */
+int audit_open(const char *path, const struct audit_options *opt, struct audit_log **ret_log);
+
+/*
+ * Queues RECORD, which must be a cJSON object, and takes ownership of it whatever the result.
+ * Never touches the disk. Returns 0, -EINVAL (NULL or not an object), -ENOBUFS (max_queued
+ * reached; the record is dropped) or -ENOMEM.
+ */
+int audit_write(struct audit_log *log, cJSON *record);
+
+/*
+ * Waits until every record queued before the call is written and fdatasync'd. Returns 0, or
+ * the first disk error since the previous audit_flush() (records were dropped; see above).
+ */
+int audit_flush(struct audit_log *log);
+
+/* Flushes, stops the writer thread, closes the file and frees LOG; NULL is fine. */
+void audit_close(struct audit_log *log);
+
+/*
+ * Verifies the N files PATHS, oldest first (e.g. PATH.2, PATH.1, PATH), as one chain. Writes
+ * to OUT (stdout if NULL) either "PATH: N records, chain intact" for each file, or the first
+ * problem found as "PATH:LINE: CLASS: detail", CLASS one of "record edited", "record removed",
+ * "record inserted", "records reordered" or "truncated record" (last line has no newline).
+ * Returns 0 if intact, 1 if a problem was reported, or a negative errno when a file cannot
+ * be read (also reported on OUT).
+ *
+ * Limits, inherent to an unkeyed chain: an edit of the very last record, or removal of the
+ * last records, is only seen if the last hash is known from elsewhere; whoever can rewrite
+ * the whole file can recompute the chain.
+ */
+int audit_verify(const char **paths, size_t n, FILE *out);
+
+#endif

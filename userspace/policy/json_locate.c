@@ -1,0 +1,314 @@
+/*
+ * json_locate: finds where a value sits in JSON text (cJSON keeps no positions), and turns
+ * offsets into line:column. Owns nothing but this scanning; see json_locate.h.
+ *
+ * The scanner follows cJSON's own lexing: whitespace is any byte <= ' ', a string runs to the
+ * first unescaped '"', a number or literal is a run of [A-Za-z0-9+-.]. Every read is bounded by
+ * the length, so text that is not what cJSON accepted gives -EINVAL, never an overrun.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "policy/json_locate.h"
+
+#define NONE JSON_LOCATE_NONE
+
+static size_t skip_bom(const char *t, size_t len)
+{
+	return len >= 3 && memcmp(t, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+}
+
+static size_t skip_ws(const char *t, size_t len, size_t i)
+{
+	while (i < len && (unsigned char)t[i] <= ' ')
+		i++;
+	return i;
+}
+
+/* From the opening quote at I to one past the closing one. */
+static size_t skip_string(const char *t, size_t len, size_t i)
+{
+	if (i >= len || t[i] != '"')
+		return NONE;
+	for (i++; i < len && t[i] != '"'; i++) {
+		if (t[i] == '\\')
+			i++;
+	}
+	return i < len ? i + 1 : NONE;
+}
+
+static bool is_scalar_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '+' || ch == '-' || ch == '.';
+}
+
+static size_t skip_container(const char *t, size_t len, size_t i)
+{
+	size_t depth = 0;
+
+	while (i < len) {
+		if (t[i] == '"') {
+			i = skip_string(t, len, i);
+			if (i == NONE)
+				return NONE;
+			continue;
+		}
+		if (t[i] == '{' || t[i] == '[') {
+			depth++;
+		} else if (t[i] == '}' || t[i] == ']') {
+			if (--depth == 0)
+				return i + 1;
+		}
+		i++;
+	}
+	return NONE;
+}
+
+static size_t skip_value(const char *t, size_t len, size_t i)
+{
+	size_t start = i;
+
+	if (i >= len)
+		return NONE;
+	if (t[i] == '"')
+		return skip_string(t, len, i);
+	if (t[i] == '{' || t[i] == '[')
+		return skip_container(t, len, i);
+	while (i < len && is_scalar_char(t[i]))
+		i++;
+	return i > start ? i : NONE;
+}
+
+static int hex4(const char *t, size_t end, size_t i)
+{
+	int v = 0;
+
+	if (i + 4 > end)
+		return -1;
+	for (size_t k = i; k < i + 4; k++) {
+		char ch = t[k];
+		int d = ch >= '0' && ch <= '9'	 ? ch - '0'
+			: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+			: ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+						 : -1;
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+static size_t utf8_encode(unsigned long cp, unsigned char *out)
+{
+	if (cp < 0x80) {
+		out[0] = cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = 0xc0 | (cp >> 6);
+		out[1] = 0x80 | (cp & 0x3f);
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = 0xe0 | (cp >> 12);
+		out[1] = 0x80 | ((cp >> 6) & 0x3f);
+		out[2] = 0x80 | (cp & 0x3f);
+		return 3;
+	}
+	out[0] = 0xf0 | (cp >> 18);
+	out[1] = 0x80 | ((cp >> 12) & 0x3f);
+	out[2] = 0x80 | ((cp >> 6) & 0x3f);
+	out[3] = 0x80 | (cp & 0x3f);
+	return 4;
+}
+
+/* "\uXXXX" (and its low surrogate, if any) at *I into OUT; returns the byte count or 0. */
+static size_t unescape_u(const char *t, size_t end, size_t *i, unsigned char *out)
+{
+	int hi = hex4(t, end, *i + 2), lo;
+	unsigned long cp = hi;
+
+	if (hi < 0)
+		return 0;
+	*i += 6;
+	if (hi >= 0xd800 && hi <= 0xdbff) {
+		if (*i + 1 >= end || t[*i] != '\\' || t[*i + 1] != 'u')
+			return 0;
+		lo = hex4(t, end, *i + 2);
+		if (lo < 0xdc00 || lo > 0xdfff)
+			return 0;
+		cp = 0x10000 + (((unsigned long)hi - 0xd800) << 10) + ((unsigned long)lo - 0xdc00);
+		*i += 6;
+	}
+	return utf8_encode(cp, out);
+}
+
+/* The escape at *I (a backslash) into OUT; advances *I; returns the byte count or 0. */
+static size_t unescape(const char *t, size_t end, size_t *i, unsigned char *out)
+{
+	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	const char *p;
+
+	if (*i + 1 >= end)
+		return 0;
+	if (t[*i + 1] == 'u')
+		return unescape_u(t, end, i, out);
+	p = memchr(from, t[*i + 1], sizeof(from) - 1);
+	if (!p)
+		return 0;
+	out[0] = to[p - from];
+	*i += 2;
+	return 1;
+}
+
+/* Whether the raw string body T[I..END) decodes to KEY. A "\u0000" ends it, as in cJSON. */
+static bool key_equals(const char *t, size_t i, size_t end, const char *key)
+{
+	const unsigned char *k = (const unsigned char *)key;
+	unsigned char buf[4];
+	size_t n;
+
+	while (i < end) {
+		if (t[i] == '\\') {
+			n = unescape(t, end, &i, buf);
+			if (!n)
+				return false;
+		} else {
+			buf[0] = t[i++];
+			n = 1;
+		}
+		for (size_t j = 0; j < n; j++, k++) {
+			if (!buf[j])
+				return !*k;
+			if (*k != buf[j])
+				return false;
+		}
+	}
+	return !*k;
+}
+
+/* Reads a member's key and colon at *I; leaves *I at its value. When KEY is not NULL, whether
+ * the member's key is KEY goes to *MATCH. */
+static int read_key(const char *t, size_t len, size_t *i, const char *key, bool *match)
+{
+	size_t start = *i, j = skip_string(t, len, start);
+
+	if (j == NONE)
+		return -EINVAL;
+	if (key)
+		*match = key_equals(t, start + 1, j - 1, key);
+	j = skip_ws(t, len, j);
+	if (j >= len || t[j] != ':')
+		return -EINVAL;
+	*i = skip_ws(t, len, j + 1);
+	return 0;
+}
+
+/* Moves *AT from a container to its member or element named by ST. */
+static int step_into(const char *t, size_t len, const struct json_locate_step *st, size_t *at,
+		     size_t *key_at)
+{
+	size_t i = *at, k = NONE;
+	char close;
+	bool match;
+	int r;
+
+	if (i >= len || (t[i] != '{' && t[i] != '['))
+		return -ENOENT;
+	close = t[i] == '{' ? '}' : ']';
+	if (close == ']' && st->key)
+		return -ENOENT;
+	i = skip_ws(t, len, i + 1);
+	for (size_t n = 0; i < len && t[i] != close; n++) {
+		match = !st->key && n == st->index;
+		if (close == '}') {
+			k = i;
+			r = read_key(t, len, &i, st->key, &match);
+			if (r < 0)
+				return r;
+		}
+		if (match) {
+			*at = i;
+			*key_at = k;
+			return 0;
+		}
+		i = skip_ws(t, len, skip_value(t, len, i));
+		if (i < len && t[i] == ',')
+			i = skip_ws(t, len, i + 1);
+		else if (i >= len || t[i] != close)
+			return -EINVAL;
+	}
+	return i < len ? -ENOENT : -EINVAL;
+}
+
+int json_locate(const char *text, size_t len, const struct json_locate_step *path, size_t n_steps,
+		struct json_locate_pos *pos)
+{
+	size_t i = skip_ws(text, len, skip_bom(text, len)), key = NONE, end;
+	int r;
+
+	for (size_t s = 0; s < n_steps; s++) {
+		r = step_into(text, len, &path[s], &i, &key);
+		if (r < 0)
+			return r;
+	}
+	end = skip_value(text, len, i);
+	if (end == NONE)
+		return -EINVAL;
+	pos->key = key;
+	pos->value = i;
+	pos->end = end;
+	return 0;
+}
+
+void json_locate_line_col(const char *text, size_t len, size_t offset, unsigned *line,
+			  unsigned *col)
+{
+	unsigned l = 1, c = 1;
+
+	if (offset > len)
+		offset = len;
+	for (size_t i = skip_bom(text, offset); i < offset; i++) {
+		if (text[i] == '\n') {
+			l++;
+			c = 1;
+		} else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+			c++;
+		}
+	}
+	*line = l;
+	*col = c;
+}
+
+/* cJSON reports a trailing comma in an object ("1,}") one past the '}'; point at the '}', as
+ * it does itself for arrays. */
+static size_t fix_error_offset(const char *t, size_t off)
+{
+	size_t i;
+
+	if (off == 0 || t[off - 1] != '}')
+		return off;
+	for (i = off - 1; i > 0 && (unsigned char)t[i - 1] <= ' '; i--)
+		;
+	return i > 0 && t[i - 1] == ',' ? off - 1 : off;
+}
+
+cJSON *json_locate_parse(const char *text, size_t len, size_t *err_offset)
+{
+	const char *end = NULL;
+	cJSON *root;
+
+	/* Length includes the '\0' so that cJSON can check nothing follows the value. */
+	root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
+	if (root)
+		return root;
+	if (!end || end < text || end > text + len)
+		end = cJSON_GetErrorPtr();
+	if (!end || end < text || end > text + len)
+		*err_offset = len;
+	else
+		*err_offset = fix_error_offset(text, end - text);
+	return NULL;
+}

@@ -1,0 +1,55 @@
+/*
+ * json_locate: byte positions inside JSON text, which cJSON does not keep.
+ *
+ * json_locate() walks text that cJSON has already accepted and finds where the value at a path
+ * (object keys, array indices) starts and ends, and where its key is. json_locate_line_col()
+ * turns an offset into the 1-based line and column an editor shows. json_locate_parse() wraps
+ * cJSON's parser so a syntax error comes back as an offset too.
+ *
+ * Nothing here allocates; the text is only read. Offsets are bytes from the start of the text.
+ */
+#ifndef AIGW_JSON_LOCATE_H
+#define AIGW_JSON_LOCATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#define JSON_LOCATE_NONE SIZE_MAX /* no such offset (an array element or the root has no key) */
+
+/* One step of a path: an object member named KEY, or (KEY NULL) the INDEX-th (0-based) array
+ * element or object member. By name, the first member with that name is taken, as cJSON's
+ * cJSON_GetObjectItemCaseSensitive() does; by index, duplicate names can be told apart. */
+struct json_locate_step {
+	const char *key;
+	size_t index;
+};
+
+struct json_locate_pos {
+	size_t key;   /* the key's opening quote, or JSON_LOCATE_NONE */
+	size_t value; /* the value's first byte: '{', '[', '"', a digit, '-', 't', 'f' or 'n' */
+	size_t end;   /* one past the value's last byte */
+};
+
+/*
+ * Locates the value at PATH (N_STEPS steps; 0 is the root) in TEXT of LEN bytes, which must be
+ * JSON that cJSON accepted. Returns 0 and *POS, -ENOENT when the path is not there (or goes
+ * through a scalar), -EINVAL when the text is not well-formed after all.
+ */
+int json_locate(const char *text, size_t len, const struct json_locate_step *path, size_t n_steps,
+		struct json_locate_pos *pos);
+
+/* The 1-based line and column of OFFSET (clamped to LEN). Columns count UTF-8 characters, so a
+ * tab or a multi-byte character is one column; a leading byte order mark is not counted. */
+void json_locate_line_col(const char *text, size_t len, size_t offset, unsigned *line,
+			  unsigned *col);
+
+/*
+ * Parses TEXT of LEN bytes with cJSON, refusing anything after the value. TEXT[LEN] must be
+ * '\0'. Returns the tree (the caller frees it with cJSON_Delete()), or NULL with *ERR_OFFSET
+ * set to where cJSON stopped (at most LEN, which means "at the end of the text").
+ */
+cJSON *json_locate_parse(const char *text, size_t len, size_t *err_offset);
+
+#endif

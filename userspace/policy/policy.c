@@ -1,0 +1,1237 @@
+/*
+ * policy: loads the gateway's JSON policy file and validates all of it (see policy.h).
+ *
+ * Owns the schema. Each JSON object the policy has (the top level, "capture", "audit", a
+ * provider, a workload, its "match") is a table of fields: key, whether it is required, the
+ * check that parses the value into struct policy, and what a good value looks like. A new key
+ * is a new row. Anything not in a table is an error, as is a key given twice.
+ *
+ * cJSON keeps no positions, so each problem finds its own again with json_locate, from the path
+ * of member and element indexes the walk keeps, and is printed as
+ * "NAME:LINE:COL: json.path: what is wrong; expected what". The walk goes on after a problem,
+ * so that one run shows them all; a policy with any problem is freed, never returned.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "policy/json_locate.h"
+#include "policy/policy.h"
+
+#define PATH_DEPTH 8	      /* the schema nests 4 deep */
+#define GOT_MAX 48	      /* bytes of a bad value quoted back in a message */
+#define GOT_BUF (GOT_MAX + 4) /* and "..." */
+#define FILE_MAX (16u << 20)  /* a policy is a few kB; refuse anything absurd */
+
+#define DEFAULT_LISTEN_PORT 15001
+#define DEFAULT_TLS_PORT 443
+#define DEFAULT_EXEMPT_MARK 0x41494757u /* "AIGW" */
+#define DEFAULT_RESOLVE_MIN_S 5
+#define DEFAULT_RESOLVE_MAX_S 300
+
+#define EXPECT_ADDRESS "an IPv4 or IPv6 address or CIDR, like \"10.0.0.0/8\" or \"2001:db8::/32\""
+#define EXPECT_HOST "a DNS host name, like \"api.openai.com\""
+
+struct path_elem {
+	const char *key; /* object member name, or NULL for an array element */
+	size_t index;	 /* position among the container's members or elements */
+};
+
+/* The state of one load. */
+struct ctx {
+	const char *name; /* for messages */
+	const char *text;
+	size_t len;
+	FILE *errs; /* or NULL */
+	unsigned problems;
+	bool oom;
+	struct policy *p;		   /* being filled; freed unless nothing went wrong */
+	const cJSON *providers;		   /* the "providers" object, for duplicate hosts */
+	struct path_elem path[PATH_DEPTH]; /* where the walk is */
+	size_t depth;
+};
+
+struct field;
+typedef void check_fn(struct ctx *c, const cJSON *v, const struct field *f, void *base);
+
+/* What walk_object() saw of an object, for the schema's finish(). */
+struct members {
+	const cJSON *obj;
+	const struct schema *schema;
+	uint64_t seen; /* bit i: fields[i] is in the object */
+	uint64_t bad;  /* bit i: fields[i] had a problem */
+};
+
+struct schema {
+	const struct field *fields;
+	size_t n_fields;
+	/* After the members: checks across fields and defaults that depend on others. */
+	void (*finish)(struct ctx *c, const struct members *m, void *base);
+};
+
+struct field {
+	const char *key;
+	bool required;
+	check_fn *check;
+	size_t off;		  /* of the value in the base the object fills */
+	size_t size;		  /* of an integer */
+	long long min, max;	  /* of an integer */
+	const struct schema *sub; /* the object's, or each element's, schema */
+	const char *expect;	  /* what a good value is, for messages */
+};
+
+enum at { AT_VALUE, AT_KEY };
+
+/* ---- the path, positions, messages ---- */
+
+static void path_push(struct ctx *c, const char *key, size_t index)
+{
+	assert(c->depth < PATH_DEPTH);
+	c->path[c->depth].key = key;
+	c->path[c->depth].index = index;
+	c->depth++;
+}
+
+static void path_pop(struct ctx *c)
+{
+	c->depth--;
+}
+
+/* The index of OBJ's first member named KEY (there is one). */
+static size_t member_index(const cJSON *obj, const char *key)
+{
+	size_t i = 0;
+	const cJSON *v;
+
+	for (v = obj->child; v; v = v->next) {
+		if (v->string && strcmp(v->string, key) == 0)
+			break;
+		i++;
+	}
+	return i;
+}
+
+static void path_push_member(struct ctx *c, const cJSON *obj, const char *key)
+{
+	path_push(c, key, member_index(obj, key));
+}
+
+/* STEPS[0..N) are the first N of the walk's path; STEPS has room for one more. */
+static size_t path_steps(const struct ctx *c, size_t n, struct json_locate_step *steps)
+{
+	for (size_t i = 0; i < n; i++) {
+		steps[i].key = NULL;
+		steps[i].index = c->path[i].index;
+	}
+	return n;
+}
+
+static int locate_current(const struct ctx *c, struct json_locate_pos *pos)
+{
+	struct json_locate_step steps[PATH_DEPTH];
+
+	return json_locate(c->text, c->len, steps, path_steps(c, c->depth, steps), pos);
+}
+
+static void line_col(const struct ctx *c, size_t off, unsigned *line, unsigned *col)
+{
+	json_locate_line_col(c->text, c->len, off, line, col);
+}
+
+static void put_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = *s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < ' ')
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static bool is_plain_key(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
+		    !(*s >= '0' && *s <= '9') && *s != '_' && *s != '-')
+			return false;
+	}
+	return true;
+}
+
+/* "capture.mode", "workloads[1].match.cgroup", "providers[\"a.b\"]", or "top level". */
+static void put_path(const struct ctx *c)
+{
+	if (!c->depth)
+		fputs("top level", c->errs);
+	for (size_t i = 0; i < c->depth; i++) {
+		const struct path_elem *e = &c->path[i];
+
+		if (!e->key) {
+			fprintf(c->errs, "[%zu]", e->index);
+		} else if (is_plain_key(e->key)) {
+			fprintf(c->errs, "%s%s", i ? "." : "", e->key);
+		} else {
+			fputc('[', c->errs);
+			put_quoted(c->errs, e->key);
+			fputc(']', c->errs);
+		}
+	}
+}
+
+static void problem(struct ctx *c, enum at at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Reports a problem with the value (or key) at the current path. */
+static void problem(struct ctx *c, enum at at, const char *fmt, ...)
+{
+	struct json_locate_pos pos = {0};
+	unsigned line, col;
+	va_list ap;
+
+	c->problems++;
+	if (!c->errs)
+		return;
+	locate_current(c, &pos);
+	line_col(c, at == AT_KEY && pos.key != JSON_LOCATE_NONE ? pos.key : pos.value, &line, &col);
+	fprintf(c->errs, "%s:%u:%u: ", c->name, line, col);
+	put_path(c);
+	fputs(": ", c->errs);
+	va_start(ap, fmt);
+	vfprintf(c->errs, fmt, ap);
+	va_end(ap);
+	fputc('\n', c->errs);
+}
+
+/* The current value as the file spells it, shortened to GOT_MAX bytes, into BUF[GOT_BUF]. */
+static const char *got(const struct ctx *c, char *buf)
+{
+	struct json_locate_pos pos;
+	size_t n, k;
+
+	if (locate_current(c, &pos) < 0)
+		return "?";
+	n = pos.end - pos.value;
+	if (n > GOT_MAX) {
+		n = GOT_MAX;
+		while (n && ((unsigned char)c->text[pos.value + n] & 0xc0) == 0x80)
+			n--; /* not in the middle of a UTF-8 character */
+	}
+	for (k = 0; k < n; k++) {
+		unsigned char ch = c->text[pos.value + k];
+
+		buf[k] = ch < ' ' ? '?' : ch;
+	}
+	strcpy(buf + k, n < pos.end - pos.value ? "..." : "");
+	return buf;
+}
+
+static const char *type_name(const cJSON *v)
+{
+	if (cJSON_IsString(v))
+		return "string";
+	if (cJSON_IsNumber(v))
+		return "number";
+	if (cJSON_IsBool(v))
+		return "boolean";
+	if (cJSON_IsNull(v))
+		return "null";
+	if (cJSON_IsArray(v))
+		return "array";
+	return "object";
+}
+
+static void wrong_type(struct ctx *c, const cJSON *v, const char *expect)
+{
+	char raw[GOT_BUF];
+
+	if (cJSON_IsObject(v) || cJSON_IsArray(v))
+		problem(c, AT_VALUE, "got an %s; expected %s", type_name(v), expect);
+	else if (cJSON_IsNull(v))
+		problem(c, AT_VALUE, "got null; expected %s", expect);
+	else
+		problem(c, AT_VALUE, "got %s %s; expected %s", type_name(v), got(c, raw), expect);
+}
+
+/* "got VALUE, WHY; expected EXPECT" (WHY may be NULL). */
+static void bad_value(struct ctx *c, const char *why, const char *expect)
+{
+	char raw[GOT_BUF];
+
+	problem(c, AT_VALUE, "got %s%s%s; expected %s", got(c, raw), why ? ", " : "",
+		why ? why : "", expect);
+}
+
+/* ---- values ---- */
+
+static void *field_ptr(void *base, const struct field *f)
+{
+	return (char *)base + f->off;
+}
+
+/* V's string, or NULL after reporting that V is no string. */
+static const char *want_string(struct ctx *c, const cJSON *v, const char *expect)
+{
+	if (cJSON_IsString(v) && v->valuestring)
+		return v->valuestring;
+	wrong_type(c, v, expect);
+	return NULL;
+}
+
+static void set_string(struct ctx *c, char **dst, const char *s)
+{
+	char *copy = strdup(s);
+
+	if (!copy) {
+		c->oom = true;
+		return;
+	}
+	free(*dst);
+	*dst = copy;
+}
+
+/* Calloc for an array of V's size (at least one element), or NULL with c->oom set. */
+static void *alloc_for(struct ctx *c, const cJSON *v, size_t size)
+{
+	int n = cJSON_GetArraySize(v);
+	void *a = calloc(n > 0 ? n : 1, size);
+
+	if (!a)
+		c->oom = true;
+	return a;
+}
+
+static void check_string(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	const char *s = want_string(c, v, f->expect);
+
+	if (s)
+		set_string(c, field_ptr(base, f), s);
+}
+
+static void check_nonempty(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	const char *s = want_string(c, v, f->expect);
+
+	if (s && !*s)
+		bad_value(c, NULL, f->expect);
+	else if (s)
+		set_string(c, field_ptr(base, f), s);
+}
+
+static void store_uint(void *dst, size_t size, unsigned long long v)
+{
+	if (size == sizeof(uint16_t))
+		*(uint16_t *)dst = v;
+	else if (size == sizeof(uint32_t))
+		*(uint32_t *)dst = v;
+	else
+		*(uint64_t *)dst = v;
+}
+
+static void check_uint(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	double d;
+
+	if (!cJSON_IsNumber(v)) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	d = v->valuedouble;
+	/* The range first: converting an out-of-range double is undefined. */
+	if (!(d >= (double)f->min && d <= (double)f->max) || d != (double)(long long)d) {
+		bad_value(c, NULL, f->expect);
+		return;
+	}
+	store_uint(field_ptr(base, f), f->size, (unsigned long long)d);
+}
+
+static void check_bool(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	if (!cJSON_IsBool(v)) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	*(int *)field_ptr(base, f) = cJSON_IsTrue(v);
+}
+
+static void check_mode(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	enum policy_capture_mode *mode = field_ptr(base, f);
+	const char *s = want_string(c, v, f->expect);
+
+	if (!s)
+		return;
+	if (strcmp(s, "enforce") == 0)
+		*mode = POLICY_CAPTURE_ENFORCE;
+	else if (strcmp(s, "observe") == 0)
+		*mode = POLICY_CAPTURE_OBSERVE;
+	else
+		bad_value(c, NULL, f->expect);
+}
+
+/* What is wrong with a cgroup path, or NULL. */
+static const char *cgroup_problem(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (s[0] != '/')
+		return "not starting with \"/\"";
+	if (strstr(s, "//"))
+		return "with an empty component \"//\"";
+	if (n > 1 && s[n - 1] == '/')
+		return "ending in \"/\"";
+	if (strstr(s, "/./") || strstr(s, "/../") || (n >= 2 && strcmp(s + n - 2, "/.") == 0) ||
+	    (n >= 3 && strcmp(s + n - 3, "/..") == 0))
+		return "with a \".\" or \"..\" component";
+	return NULL;
+}
+
+static void check_cgroup(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	const char *s = want_string(c, v, f->expect), *why;
+
+	if (!s)
+		return;
+	why = cgroup_problem(s);
+	if (why)
+		bad_value(c, why, f->expect);
+	else
+		set_string(c, field_ptr(base, f), s);
+}
+
+/* A decimal port 1..65535, digits only. */
+static bool parse_port(const char *s, uint16_t *port)
+{
+	unsigned long v = 0;
+
+	if (!*s || strlen(s) > 5)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (*s - '0');
+	}
+	if (v < 1 || v > 65535)
+		return false;
+	*port = v;
+	return true;
+}
+
+/* Splits "ADDR:PORT" (V6: "[ADDR]:PORT") into HOST[SIZE] and *PORT; returns what is wrong. */
+static const char *split_host_port(const char *s, bool v6, char *host, size_t size, uint16_t *port)
+{
+	const char *end;
+
+	if (v6) {
+		end = s[0] == '[' ? strstr(s, "]:") : NULL;
+		if (!end)
+			return "not \"[ADDRESS]:PORT\"";
+		s++;
+	} else {
+		end = strrchr(s, ':');
+		if (!end)
+			return "not \"ADDRESS:PORT\"";
+	}
+	if ((size_t)(end - s) >= size)
+		return v6 ? "not an IPv6 address" : "not an IPv4 address";
+	memcpy(host, s, end - s);
+	host[end - s] = '\0';
+	if (!parse_port(end + (v6 ? 2 : 1), port))
+		return "the port is not 1..65535";
+	return NULL;
+}
+
+static void check_listen4(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct sockaddr_in *sin = field_ptr(base, f);
+	const char *s = want_string(c, v, f->expect), *why;
+	char host[INET_ADDRSTRLEN];
+	struct in_addr a;
+	uint16_t port;
+
+	if (!s)
+		return;
+	why = split_host_port(s, false, host, sizeof(host), &port);
+	if (!why && inet_pton(AF_INET, host, &a) != 1)
+		why = "not an IPv4 address";
+	if (!why && (ntohl(a.s_addr) >> 24) != IN_LOOPBACKNET)
+		why = "not a loopback address";
+	if (why) {
+		bad_value(c, why, f->expect);
+		return;
+	}
+	sin->sin_family = AF_INET;
+	sin->sin_addr = a;
+	sin->sin_port = htons(port);
+}
+
+static void check_listen6(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct sockaddr_in6 *sin6 = field_ptr(base, f);
+	const char *s = want_string(c, v, f->expect), *why;
+	char host[INET6_ADDRSTRLEN];
+	struct in6_addr a;
+	uint16_t port;
+
+	if (!s)
+		return;
+	why = split_host_port(s, true, host, sizeof(host), &port);
+	if (!why && inet_pton(AF_INET6, host, &a) != 1)
+		why = "not an IPv6 address";
+	if (!why && !IN6_IS_ADDR_LOOPBACK(&a))
+		why = "not the loopback address";
+	if (why) {
+		bad_value(c, why, f->expect);
+		return;
+	}
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_addr = a;
+	sin6->sin6_port = htons(port);
+}
+
+/* ---- objects ---- */
+
+static void walk_object(struct ctx *c, const cJSON *obj, const struct schema *s, const char *expect,
+			void *base);
+
+static const struct field *find_field(const struct schema *s, const char *key)
+{
+	for (size_t i = 0; i < s->n_fields; i++) {
+		if (strcmp(s->fields[i].key, key) == 0)
+			return &s->fields[i];
+	}
+	return NULL;
+}
+
+static void unknown_key(struct ctx *c, const struct schema *s)
+{
+	char keys[512];
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_fields && n < sizeof(keys); i++) {
+		const char *sep = !i			? ""
+				  : i + 1 < s->n_fields ? ", "
+				  : s->n_fields > 2	? ", or "
+							: " or ";
+
+		n += snprintf(keys + n, sizeof(keys) - n, "%s\"%s\"", sep, s->fields[i].key);
+	}
+	problem(c, AT_KEY, "unknown key; expected %s%s", s->n_fields > 2 ? "one of " : "", keys);
+}
+
+/* Reports the current member, named KEY, as a second one of that name. */
+static void duplicate_key(struct ctx *c, const char *key)
+{
+	struct json_locate_step steps[PATH_DEPTH];
+	struct json_locate_pos pos = {0};
+	size_t n = path_steps(c, c->depth - 1, steps);
+	unsigned line, col;
+
+	steps[n].key = key;
+	steps[n].index = 0;
+	json_locate(c->text, c->len, steps, n + 1, &pos);
+	line_col(c, pos.key, &line, &col);
+	problem(c, AT_KEY, "duplicate key, first at %u:%u; expected each key once", line, col);
+}
+
+static void walk_member(struct ctx *c, const cJSON *v, struct members *m, void *base)
+{
+	const char *key = v->string ? v->string : "";
+	const struct field *f = find_field(m->schema, key);
+	unsigned before = c->problems;
+	uint64_t bit;
+
+	if (!f) {
+		unknown_key(c, m->schema);
+		return;
+	}
+	bit = 1ull << (f - m->schema->fields);
+	if (m->seen & bit) {
+		duplicate_key(c, key);
+		return;
+	}
+	m->seen |= bit;
+	f->check(c, v, f, base);
+	if (c->problems != before)
+		m->bad |= bit;
+}
+
+static void report_missing(struct ctx *c, const struct members *m)
+{
+	for (size_t i = 0; i < m->schema->n_fields; i++) {
+		const struct field *f = &m->schema->fields[i];
+
+		if (f->required && !(m->seen & (1ull << i)))
+			problem(c, AT_VALUE, "missing key \"%s\"; expected \"%s\": %s", f->key,
+				f->key, f->expect);
+	}
+}
+
+/* Checks OBJ (at the current path) against S, filling BASE. */
+static void walk_object(struct ctx *c, const cJSON *obj, const struct schema *s, const char *expect,
+			void *base)
+{
+	struct members m = {.obj = obj, .schema = s};
+	const cJSON *v;
+	size_t i = 0;
+
+	assert(s->n_fields <= 64);
+	if (!cJSON_IsObject(obj)) {
+		wrong_type(c, obj, expect);
+		return;
+	}
+	for (v = obj->child; v; v = v->next) {
+		path_push(c, v->string ? v->string : "", i++);
+		walk_member(c, v, &m, base);
+		path_pop(c);
+	}
+	report_missing(c, &m);
+	if (s->finish)
+		s->finish(c, &m, base);
+}
+
+/* Whether key KEY of M's object had no problem (or is absent); *PRESENT says if it is there. */
+static bool member_ok(const struct members *m, const char *key, bool *present)
+{
+	const struct field *f = find_field(m->schema, key);
+	uint64_t bit = 1ull << (f - m->schema->fields);
+
+	*present = m->seen & bit;
+	return !(m->bad & bit);
+}
+
+static void check_object(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	walk_object(c, v, f->sub, f->expect, field_ptr(base, f));
+}
+
+/* Each element of the array V, with the current path at it. */
+static void for_each_element(struct ctx *c, const cJSON *v, void *arg,
+			     void (*fn)(struct ctx *c, const cJSON *e, void *arg))
+{
+	const cJSON *e;
+	size_t i = 0;
+
+	for (e = v->child; e; e = e->next) {
+		path_push(c, NULL, i++);
+		fn(c, e, arg);
+		path_pop(c);
+	}
+}
+
+static void capture_finish(struct ctx *c, const struct members *m, void *base)
+{
+	struct policy *p = base;
+	bool listen6_given, min_given, max_given;
+	char raw[GOT_BUF];
+
+	member_ok(m, "listen6", &listen6_given);
+	if (!listen6_given)
+		p->capture.listen6.sin6_port = p->capture.listen4.sin_port;
+	if (!member_ok(m, "resolve_min_s", &min_given) ||
+	    !member_ok(m, "resolve_max_s", &max_given))
+		return;
+	if (p->capture.resolve_max_s >= p->capture.resolve_min_s)
+		return;
+	path_push_member(c, m->obj, max_given ? "resolve_max_s" : "resolve_min_s");
+	if (max_given)
+		problem(c, AT_VALUE, "got %s; expected at least resolve_min_s (%u)", got(c, raw),
+			p->capture.resolve_min_s);
+	else
+		problem(c, AT_VALUE, "got %s; expected at most resolve_max_s (%u, the default)",
+			got(c, raw), p->capture.resolve_max_s);
+	path_pop(c);
+}
+
+/* ---- providers ---- */
+
+static bool provider_name_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (!(*s >= 'a' && *s <= 'z') && !(*s >= '0' && *s <= '9') && *s != '_' &&
+		    *s != '-')
+			return false;
+	}
+	return true;
+}
+
+/* Whether provider member E is the first of its name in the "providers" object. */
+static bool provider_first(const cJSON *providers, const cJSON *e)
+{
+	for (const cJSON *x = providers->child; x && x != e; x = x->next) {
+		if (strcmp(x->string, e->string) == 0)
+			return false;
+	}
+	return true;
+}
+
+/* What is wrong with a DNS host name, or NULL. */
+static const char *host_problem(const char *s)
+{
+	size_t label = 0;
+	const char *q;
+
+	if (strlen(s) > 253)
+		return "longer than 253 characters";
+	for (q = s;; q++) {
+		if (*q == '.' || !*q) {
+			if (!label)
+				return "with an empty label";
+			if (q[-1] == '-')
+				return "with a label ending in '-'";
+			if (!*q)
+				return NULL;
+			label = 0;
+			continue;
+		}
+		if (!(*q >= 'a' && *q <= 'z') && !(*q >= 'A' && *q <= 'Z') &&
+		    !(*q >= '0' && *q <= '9') && *q != '-')
+			return "with a character other than letters, digits, '-' and '.'";
+		if (*q == '-' && !label)
+			return "with a label starting with '-'";
+		if (++label > 63)
+			return "with a label longer than 63 characters";
+	}
+}
+
+/*
+ * The first host equal to HOST (case-insensitive) before element E in the providers walked so
+ * far, as its provider's name and its line:col. Providers with a bad or repeated name are not
+ * walked, so not looked at.
+ */
+static const char *earlier_host(const struct ctx *c, const cJSON *e, const char *host,
+				unsigned *line, unsigned *col)
+{
+	struct json_locate_step steps[4] = {{NULL, c->path[0].index}};
+	struct json_locate_pos pos = {0};
+	const cJSON *prov, *hosts, *h;
+	size_t i = 0;
+
+	for (prov = c->providers->child; prov; prov = prov->next) {
+		steps[1].index = i++;
+		hosts = cJSON_GetObjectItemCaseSensitive(prov, "hosts");
+		if (!provider_name_ok(prov->string) || !provider_first(c->providers, prov) ||
+		    !cJSON_IsArray(hosts))
+			continue;
+		steps[2].index = member_index(prov, "hosts");
+		steps[3].index = 0;
+		for (h = hosts->child; h; h = h->next) {
+			if (h == e)
+				return NULL;
+			if (cJSON_IsString(h) && strcasecmp(h->valuestring, host) == 0) {
+				json_locate(c->text, c->len, steps, 4, &pos);
+				line_col(c, pos.value, line, col);
+				return prov->string;
+			}
+			steps[3].index++;
+		}
+	}
+	return NULL;
+}
+
+static void check_host(struct ctx *c, const cJSON *e, void *arg)
+{
+	struct policy_provider *pr = arg;
+	const char *s = want_string(c, e, EXPECT_HOST), *why, *owner;
+	unsigned char a[16];
+	unsigned line, col;
+	char msg[128];
+
+	if (!s)
+		return;
+	why = *s ? host_problem(s) : "an empty name";
+	if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
+		why = "an IP address (those go in \"addresses\")";
+	if (why) {
+		bad_value(c, why, EXPECT_HOST);
+		return;
+	}
+	owner = earlier_host(c, e, s, &line, &col);
+	if (owner) {
+		snprintf(msg, sizeof(msg), "already a host of provider \"%s\" at %u:%u", owner,
+			 line, col);
+		bad_value(c, msg, "each host in one provider, once");
+		return;
+	}
+	pr->hosts[pr->n_hosts] = strdup(s);
+	if (pr->hosts[pr->n_hosts])
+		pr->n_hosts++;
+	else
+		c->oom = true;
+}
+
+static void check_hosts(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy_provider *pr = base;
+
+	if (!cJSON_IsArray(v)) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	pr->hosts = alloc_for(c, v, sizeof(*pr->hosts));
+	if (pr->hosts)
+		for_each_element(c, v, pr, check_host);
+}
+
+/* "ADDR" or "ADDR/LEN" into *OUT, host bits as given; returns what is wrong, or NULL. */
+static const char *parse_cidr(const char *s, struct policy_cidr *out)
+{
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	char host[INET6_ADDRSTRLEN];
+	unsigned max, len = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (n >= sizeof(host))
+		return "not an IP address";
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, out->addr) == 1)
+		out->family = AF_INET;
+	else if (inet_pton(AF_INET6, host, out->addr) == 1)
+		out->family = AF_INET6;
+	else
+		return "not an IP address";
+	max = out->family == AF_INET ? 32 : 128;
+	if (slash) {
+		const char *d = slash + 1;
+
+		for (; *d >= '0' && *d <= '9' && len <= max; d++)
+			len = len * 10 + (*d - '0');
+		if (d == slash + 1 || *d || len > max)
+			return max == 32 ? "the prefix length is not 0..32"
+					 : "the prefix length is not 0..128";
+	}
+	out->prefixlen = slash ? len : max;
+	return NULL;
+}
+
+/* Zeroes the host bits of CIDR; returns whether there were any. */
+static bool cidr_mask(struct policy_cidr *cidr)
+{
+	bool had = false;
+
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned bits = i * 8 >= cidr->prefixlen ? 0 : cidr->prefixlen - i * 8;
+		uint8_t keep = bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
+
+		had |= (cidr->addr[i] & ~keep) != 0;
+		cidr->addr[i] &= keep;
+	}
+	return had;
+}
+
+/* ::ffff:a.b.c.d/LEN (LEN >= 96) is the IPv4 prefix a.b.c.d/(LEN - 96). */
+static void cidr_unmap(struct policy_cidr *cidr)
+{
+	static const uint8_t prefix[12] = {[10] = 0xff, [11] = 0xff};
+
+	if (cidr->family != AF_INET6 || cidr->prefixlen < 96 || memcmp(cidr->addr, prefix, 12))
+		return;
+	cidr->family = AF_INET;
+	memmove(cidr->addr, cidr->addr + 12, 4);
+	memset(cidr->addr + 4, 0, 12);
+	cidr->prefixlen -= 96;
+}
+
+static void check_address(struct ctx *c, const cJSON *e, void *arg)
+{
+	struct policy_provider *pr = arg;
+	const char *s = want_string(c, e, EXPECT_ADDRESS), *why;
+	struct policy_cidr cidr, net;
+	char text[INET6_ADDRSTRLEN], expect[INET6_ADDRSTRLEN + 8];
+
+	if (!s)
+		return;
+	why = parse_cidr(s, &cidr);
+	if (why) {
+		bad_value(c, why, EXPECT_ADDRESS);
+		return;
+	}
+	net = cidr;
+	if (cidr_mask(&net)) {
+		inet_ntop(net.family, net.addr, text, sizeof(text));
+		snprintf(expect, sizeof(expect), "\"%s/%u\"", text, net.prefixlen);
+		bad_value(c, "which has host bits set", expect);
+		return;
+	}
+	cidr_unmap(&cidr);
+	pr->cidrs[pr->n_cidrs++] = cidr;
+}
+
+static void check_addresses(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy_provider *pr = base;
+
+	if (!cJSON_IsArray(v)) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	pr->cidrs = alloc_for(c, v, sizeof(*pr->cidrs));
+	if (pr->cidrs)
+		for_each_element(c, v, pr, check_address);
+}
+
+static void provider_finish(struct ctx *c, const struct members *m, void *base)
+{
+	struct policy_provider *pr = base;
+	bool given;
+
+	if (!member_ok(m, "hosts", &given) || !member_ok(m, "addresses", &given))
+		return;
+	if (!pr->n_hosts && !pr->n_cidrs)
+		problem(c, AT_VALUE,
+			"no hosts and no addresses; expected at least one in \"hosts\" "
+			"or \"addresses\"");
+}
+
+/* One member of "providers", with the current path at it. */
+static void check_provider(struct ctx *c, const cJSON *e, const struct schema *s)
+{
+	struct policy_provider *pr;
+
+	if (!provider_name_ok(e->string)) {
+		problem(c, AT_KEY,
+			"bad provider name; expected lowercase letters, digits, '_' and "
+			"'-' ([a-z0-9_-]+)");
+		return;
+	}
+	if (!provider_first(c->providers, e)) {
+		duplicate_key(c, e->string);
+		return;
+	}
+	pr = &c->p->providers[c->p->n_providers++];
+	set_string(c, &pr->name, e->string);
+	walk_object(c, e, s, "an object with \"hosts\" and/or \"addresses\"", pr);
+}
+
+static void check_providers(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	const cJSON *e;
+	size_t i = 0;
+
+	if (!cJSON_IsObject(v)) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	if (!v->child) {
+		problem(c, AT_VALUE, "got an empty object; expected at least one provider");
+		return;
+	}
+	c->p->providers = alloc_for(c, v, sizeof(*c->p->providers));
+	if (!c->p->providers)
+		return;
+	c->providers = v;
+	for (e = v->child; e; e = e->next) {
+		path_push(c, e->string, i++);
+		check_provider(c, e, f->sub);
+		path_pop(c);
+	}
+}
+
+/* ---- workloads ---- */
+
+static void check_workload(struct ctx *c, const cJSON *e, void *arg)
+{
+	const struct schema *s = arg;
+
+	walk_object(c, e, s, "a workload object", &c->p->workloads[c->p->n_workloads++]);
+}
+
+static void check_workloads(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	if (!cJSON_IsArray(v)) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	c->p->workloads = alloc_for(c, v, sizeof(*c->p->workloads));
+	if (c->p->workloads)
+		for_each_element(c, v, (void *)f->sub, check_workload);
+}
+
+/* ---- the schema ---- */
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define REQUIRED true
+#define OPTIONAL false
+#define CAPTURE(member) offsetof(struct policy, capture.member)
+#define FIELD(k, req, fn, offset, exp)                                                             \
+	{                                                                                          \
+		.key = k, .required = req, .check = fn, .off = offset, .expect = exp               \
+	}
+#define NESTED(k, req, fn, schema, exp)                                                            \
+	{                                                                                          \
+		.key = k, .required = req, .check = fn, .sub = &(schema), .expect = exp            \
+	}
+#define UINT_FIELD(k, member, lo, hi, exp)                                                         \
+	{                                                                                          \
+		.key = k, .check = check_uint, .off = CAPTURE(member),                             \
+		.size = sizeof(((struct policy *)0)->capture.member), .min = lo, .max = hi,        \
+		.expect = exp                                                                      \
+	}
+
+static const struct field capture_fields[] = {
+    FIELD("cgroup", REQUIRED, check_cgroup, CAPTURE(cgroup),
+	  "a cgroup path like \"/apps\", relative to the cgroup2 mount"),
+    FIELD("listen", OPTIONAL, check_listen4, CAPTURE(listen4),
+	  "\"IPv4:PORT\" on loopback, like \"127.0.0.1:15001\""),
+    FIELD("listen6", OPTIONAL, check_listen6, CAPTURE(listen6),
+	  "\"[IPv6]:PORT\" on loopback, like \"[::1]:15001\""),
+    FIELD("mode", OPTIONAL, check_mode, CAPTURE(mode), "\"enforce\" or \"observe\""),
+    UINT_FIELD("tls_port", tls_port, 1, 65535, "an integer 1..65535"),
+    UINT_FIELD("exempt_mark", exempt_mark, 1, UINT32_MAX, "an integer 1..4294967295"),
+    UINT_FIELD("resolve_min_s", resolve_min_s, 1, UINT32_MAX, "an integer >= 1 (seconds)"),
+    UINT_FIELD("resolve_max_s", resolve_max_s, 1, UINT32_MAX, "an integer >= 1 (seconds)"),
+    FIELD("destroy_preexisting", OPTIONAL, check_bool, CAPTURE(destroy_preexisting),
+	  "true or false"),
+};
+static const struct schema capture_schema = {capture_fields, ARRAY_SIZE(capture_fields),
+					     capture_finish};
+
+static const struct field audit_fields[] = {
+    FIELD("path", REQUIRED, check_nonempty, offsetof(struct policy, audit.path),
+	  "a non-empty file path"),
+};
+static const struct schema audit_schema = {audit_fields, ARRAY_SIZE(audit_fields), NULL};
+
+/* These fill a struct policy_provider. */
+static const struct field provider_fields[] = {
+    FIELD("hosts", OPTIONAL, check_hosts, 0, "an array of DNS host names"),
+    FIELD("addresses", OPTIONAL, check_addresses, 0, "an array of IP addresses or CIDRs"),
+};
+static const struct schema provider_schema = {provider_fields, ARRAY_SIZE(provider_fields),
+					      provider_finish};
+
+/* These, and a workload's, fill a struct policy_workload. */
+static const struct field match_fields[] = {
+    FIELD("cgroup", REQUIRED, check_nonempty, offsetof(struct policy_workload, cgroup_glob),
+	  "a non-empty cgroup path glob, like \"/apps/*\""),
+};
+static const struct schema match_schema = {match_fields, ARRAY_SIZE(match_fields), NULL};
+
+static const struct field workload_fields[] = {
+    FIELD("name", REQUIRED, check_nonempty, offsetof(struct policy_workload, name),
+	  "a non-empty string"),
+    FIELD("team", OPTIONAL, check_string, offsetof(struct policy_workload, team), "a string"),
+    NESTED("match", REQUIRED, check_object, match_schema, "an object with \"cgroup\""),
+};
+static const struct schema workload_schema = {workload_fields, ARRAY_SIZE(workload_fields), NULL};
+
+/* "capture" and "audit" fill struct policy itself, as the top level does. */
+static const struct field root_fields[] = {
+    NESTED("capture", REQUIRED, check_object, capture_schema, "an object"),
+    NESTED("audit", REQUIRED, check_object, audit_schema, "an object"),
+    NESTED("providers", REQUIRED, check_providers, provider_schema,
+	   "an object of providers by name"),
+    NESTED("workloads", OPTIONAL, check_workloads, workload_schema, "an array of workload objects"),
+};
+static const struct schema root_schema = {root_fields, ARRAY_SIZE(root_fields), NULL};
+
+/* ---- loading ---- */
+
+static struct policy *policy_new(const char *name)
+{
+	struct policy *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->path = strdup(name);
+	if (!p->path) {
+		free(p);
+		return NULL;
+	}
+	p->capture.listen4.sin_family = AF_INET;
+	p->capture.listen4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	p->capture.listen4.sin_port = htons(DEFAULT_LISTEN_PORT);
+	p->capture.listen6.sin6_family = AF_INET6;
+	p->capture.listen6.sin6_addr = in6addr_loopback;
+	p->capture.listen6.sin6_port = htons(DEFAULT_LISTEN_PORT);
+	p->capture.mode = POLICY_CAPTURE_ENFORCE;
+	p->capture.tls_port = DEFAULT_TLS_PORT;
+	p->capture.exempt_mark = DEFAULT_EXEMPT_MARK;
+	p->capture.resolve_min_s = DEFAULT_RESOLVE_MIN_S;
+	p->capture.resolve_max_s = DEFAULT_RESOLVE_MAX_S;
+	p->capture.destroy_preexisting = 1;
+	return p;
+}
+
+/* "NAME:LINE:COL: WHAT" for a problem outside any value (syntax, NUL bytes). */
+static void text_problem(const struct ctx *c, size_t off, const char *what, const char *expect)
+{
+	char near[24];
+	unsigned line, col;
+	size_t n = 0;
+
+	if (!c->errs)
+		return;
+	line_col(c, off, &line, &col);
+	for (; off + n < c->len && n < sizeof(near) - 4 && c->text[off + n] != '\n'; n++)
+		near[n] = (unsigned char)c->text[off + n] < ' ' ? '?' : c->text[off + n];
+	near[n] = '\0';
+	if (off + n < c->len && c->text[off + n] != '\n')
+		strcat(near, "...");
+	if (off >= c->len)
+		fprintf(c->errs, "%s:%u:%u: %s at the end of the file; expected %s\n", c->name,
+			line, col, what, expect);
+	else
+		fprintf(c->errs, "%s:%u:%u: %s at '%s'; expected %s\n", c->name, line, col, what,
+			near, expect);
+}
+
+/* Parses and checks TEXT[0..LEN) (TEXT[LEN] is '\0'). */
+static int load_text(const char *name, const char *text, size_t len, FILE *errs,
+		     struct policy **ret_policy)
+{
+	struct ctx c = {.name = name, .text = text, .len = len, .errs = errs};
+	const char *nul = memchr(text, '\0', len);
+	cJSON *root = NULL;
+	size_t off;
+	int r = -EINVAL;
+
+	c.p = policy_new(name);
+	if (!c.p)
+		return -ENOMEM;
+	if (nul) {
+		text_problem(&c, nul - text, "NUL byte", "JSON text");
+		goto out;
+	}
+	root = json_locate_parse(text, len, &off);
+	if (!root) {
+		text_problem(&c, off, "syntax error", "valid JSON");
+		goto out;
+	}
+	walk_object(&c, root, &root_schema, "an object", c.p);
+	r = c.oom ? -ENOMEM : c.problems ? -EINVAL : 0;
+out:
+	cJSON_Delete(root);
+	if (r < 0) {
+		policy_free(c.p);
+		return r;
+	}
+	*ret_policy = c.p;
+	return 0;
+}
+
+int policy_load_string(const char *name, const char *text, FILE *errs, struct policy **ret_policy)
+{
+	return load_text(name, text, strlen(text), errs, ret_policy);
+}
+
+/* Reads all of FD into *RET (NUL-terminated, the caller frees it) and *RET_LEN. */
+static int read_all(int fd, char **ret, size_t *ret_len)
+{
+	size_t len = 0, size = 4096;
+	char *buf = malloc(size), *bigger;
+	ssize_t n;
+
+	while (buf) {
+		n = read(fd, buf + len, size - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			n = -errno;
+			free(buf);
+			return n;
+		}
+		if (n == 0) {
+			buf[len] = '\0';
+			*ret = buf;
+			*ret_len = len;
+			return 0;
+		}
+		len += n;
+		if (len + 1 < size)
+			continue;
+		if (size >= FILE_MAX) {
+			free(buf);
+			return -EFBIG;
+		}
+		size *= 2;
+		bigger = realloc(buf, size);
+		if (!bigger)
+			free(buf);
+		buf = bigger;
+	}
+	return -ENOMEM;
+}
+
+int policy_load(const char *path, FILE *errs, struct policy **ret_policy)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = read_all(fd, &text, &len);
+	close(fd);
+	if (r < 0)
+		goto out;
+	r = load_text(path, text, len, errs, ret_policy);
+	free(text);
+	return r;
+out:
+	if (errs)
+		fprintf(errs, "%s: cannot read: %s\n", path, strerror(-r));
+	return r;
+}
+
+void policy_free(struct policy *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_providers; i++) {
+		struct policy_provider *pr = &p->providers[i];
+
+		for (size_t j = 0; j < pr->n_hosts; j++)
+			free(pr->hosts[j]);
+		free(pr->hosts);
+		free(pr->cidrs);
+		free(pr->name);
+	}
+	free(p->providers);
+	for (size_t i = 0; i < p->n_workloads; i++) {
+		free(p->workloads[i].name);
+		free(p->workloads[i].team);
+		free(p->workloads[i].cgroup_glob);
+	}
+	free(p->workloads);
+	free(p->capture.cgroup);
+	free(p->audit.path);
+	free(p->path);
+	free(p);
+}
+
+const struct policy_provider *policy_provider_by_host(const struct policy *p, const char *host)
+{
+	for (size_t i = 0; p && host && i < p->n_providers; i++) {
+		const struct policy_provider *pr = &p->providers[i];
+
+		for (size_t j = 0; j < pr->n_hosts; j++) {
+			if (strcasecmp(pr->hosts[j], host) == 0)
+				return pr;
+		}
+	}
+	return NULL;
+}

@@ -1,0 +1,91 @@
+/*
+ * policy: the gateway's configuration, loaded from one JSON file and validated whole.
+ *
+ * policy_load() parses the file with cJSON and checks every key against what aigw knows;
+ * each problem is reported as "FILE:LINE:COL: what is wrong; what was expected", all of them,
+ * not just the first. A policy that has any problem is refused whole: the daemon keeps the
+ * one it runs (see daemon.c for reload).
+ *
+ * Ownership: policy_load() returns a policy the caller frees with policy_free(); every string
+ * and array inside it is owned by the policy.
+ */
+#ifndef AIGW_POLICY_H
+#define AIGW_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+enum policy_capture_mode {
+	POLICY_CAPTURE_ENFORCE = 0, /* redirect provider TLS, deny the rest (default) */
+	POLICY_CAPTURE_OBSERVE =
+	    1, /* attach, record every provider-bound attempt, change nothing */
+};
+
+/* An IPv4 or IPv6 prefix; IPv4 is stored in addr[0..3]. */
+struct policy_cidr {
+	int family;	   /* AF_INET or AF_INET6 */
+	uint8_t addr[16];  /* network byte order, host bits zeroed */
+	uint8_t prefixlen; /* 0..32 or 0..128 */
+};
+
+struct policy_provider {
+	char *name;   /* the key under "providers", e.g. "openai" */
+	char **hosts; /* "hosts": DNS names, resolved and re-resolved on TTL */
+	size_t n_hosts;
+	struct policy_cidr *cidrs; /* "addresses": static IPs / CIDRs */
+	size_t n_cidrs;
+};
+
+struct policy_workload {
+	char *name;	   /* "name" (required) */
+	char *team;	   /* "team" or NULL */
+	char *cgroup_glob; /* "match": { "cgroup": GLOB } (fnmatch, matched on the path) */
+};
+
+struct policy {
+	char *path; /* the file it was loaded from */
+
+	struct {
+		char *cgroup;		    /* "cgroup": relative to the cgroup2 mount, "/apps" */
+		struct sockaddr_in listen4; /* "listen": "127.0.0.1:15001" */
+		struct sockaddr_in6
+		    listen6; /* "listen6": "[::1]:15001" (default: ::1, same port) */
+		enum policy_capture_mode mode; /* "mode": "enforce" | "observe" */
+		uint16_t tls_port;	       /* "tls_port": provider port redirected (443) */
+		uint32_t exempt_mark;	       /* "exempt_mark": SO_MARK of aigw's own sockets */
+		unsigned resolve_min_s;	       /* "resolve_min_s": floor on a DNS TTL (5) */
+		unsigned resolve_max_s;	 /* "resolve_max_s": ceiling, and /etc/hosts period (300) */
+		int destroy_preexisting; /* "destroy_preexisting": bool (true) */
+	} capture;
+
+	struct {
+		char *path; /* "path": the JSON-lines audit log */
+	} audit;
+
+	struct policy_provider *providers; /* "providers": object, in file order */
+	size_t n_providers;
+
+	struct policy_workload *workloads; /* "workloads": array, first match wins */
+	size_t n_workloads;
+};
+
+/*
+ * Loads and validates PATH. On success returns 0 and *ret_policy. On failure returns
+ * -EINVAL (or -errno when the file cannot be read) and writes every problem, one per line,
+ * "PATH:LINE:COL: message", to ERRS (which may be NULL).
+ */
+int policy_load(const char *path, FILE *errs, struct policy **ret_policy);
+
+/* Same, from a string in memory; NAME is used in messages in place of a path. */
+int policy_load_string(const char *name, const char *text, FILE *errs, struct policy **ret_policy);
+
+/* Frees a policy; NULL is fine. */
+void policy_free(struct policy *p);
+
+/* The provider whose host list contains HOST (case-insensitive), or NULL. */
+const struct policy_provider *policy_provider_by_host(const struct policy *p, const char *host);
+
+#endif
