@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# make bench: measurements, never pass/fail. Each figure is a ratio against a reference
+# measured in the same run on the same machine.
+#
+# connect(): the cost capture adds to a workload's connect(), three ways:
+#   plain      an uncaptured cgroup connecting to a listener (the reference)
+#   miss       a captured cgroup connecting to a non-provider address (the hooks run, no match)
+#   redirect   a captured cgroup connecting to a provider address (rewritten to aigw)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=build/tests/bench/connect_bench
+AIGW=build/aigw
+N=${BENCH_CONNECTS:-3000}
+cg2=$(awk '$3=="cgroup2"{print $2; exit}' /proc/mounts)
+id=$$
+root="$cg2/aigw-test-bench-$id"
+plain="$cg2/aigw-test-bench-$id-plain"
+pins="/sys/fs/bpf/aigw-test-bench-$id"
+tmp=$(mktemp -d)
+pids=()
+
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	"$AIGW" detach --pin-dir "$pins" >/dev/null 2>&1 || true
+	for d in "$root/app" "$root" "$plain"; do
+		[ -d "$d" ] && { echo 1 >"$d/cgroup.kill" 2>/dev/null || true; rmdir "$d" 2>/dev/null || true; }
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+mkdir -p "$root/app" "$plain"
+
+in_cgroup() { # CGROUP CMD...: run CMD inside CGROUP
+	local cg=$1
+	shift
+	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$@"
+}
+
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$tmp/policy.json" <<JSON
+{ "capture": { "cgroup": "${root#$cg2}", "listen": "127.0.0.1:$port", "listen6": "[::1]:$port",
+               "destroy_preexisting": false },
+  "audit": { "path": "$tmp/audit.jsonl" },
+  "providers": { "bench": { "addresses": ["127.0.0.2/32"] } } }
+JSON
+
+"$BIN" serve 127.0.0.2 443 >/dev/null &
+pids+=($!)
+"$BIN" serve 127.0.0.5 443 >/dev/null &
+pids+=($!)
+"$AIGW" run --policy "$tmp/policy.json" --pin-dir "$pins" 2>"$tmp/aigw.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q "ready:" "$tmp/aigw.log" && break; sleep 0.1; done
+grep -q "ready:" "$tmp/aigw.log" || { cat "$tmp/aigw.log"; exit 1; }
+
+run() { in_cgroup "$1" "$BIN" connect "$2" 443 "$N"; }
+run "$plain" 127.0.0.5 >/dev/null # warm-up
+plain_json=$(run "$plain" 127.0.0.5)
+miss_json=$(run "$root/app" 127.0.0.5)
+redirect_json=$(run "$root/app" 127.0.0.2)
+
+/usr/bin/python3 - "$plain_json" "$miss_json" "$redirect_json" <<'PY'
+import json, sys
+plain, miss, red = (json.loads(a) for a in sys.argv[1:4])
+print(f"connect() cost, {plain['n']} connects each, median (mean) ns:")
+for name, r in (("uncaptured cgroup", plain), ("captured, non-provider", miss),
+                ("captured, redirected", red)):
+    print(f"  {name:26s} {r['median_ns']:8d} ({r['mean_ns']:8d})  "
+          f"x{r['median_ns'] / plain['median_ns']:.2f} of uncaptured, "
+          f"+{r['median_ns'] - plain['median_ns']} ns, failures {r['failures']}")
+PY
