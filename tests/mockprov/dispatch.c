@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mockprov dispatch: the data-plane request callback.
+ *
+ * Every request becomes a struct call: routed by path to a provider endpoint, its JSON body
+ * parsed once, its ids made (from the body's hash with --deterministic, else random), logged,
+ * and given the fault that applies to it. Then it is either answered at once or becomes pending
+ * on its worker: waiting on its timer to answer late (slow), to send its next stream event, to
+ * reset its connection, or forever (hang). A pending call whose client went away is noticed
+ * when its timer fires (libevent detaches the request from a connection that failed; a hung
+ * call polls its socket) and freed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mock.h"
+
+static const struct route routes[] = {
+    {"/v1/chat/completions", PROV_OPENAI, openai_chat},
+    {"/v1/embeddings", PROV_OPENAI, openai_embeddings},
+    {"/v1/responses", PROV_OPENAI, openai_responses},
+    {"/v1/messages", PROV_ANTHROPIC, anthropic_messages},
+};
+
+const char *hdr(struct call *c, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(c->req), name);
+}
+
+int hdr_int(struct call *c, const char *name, int def, int min, int max)
+{
+	const char *v = hdr(c, name);
+	char *end;
+	long n;
+
+	if (!v)
+		return def;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || end == v)
+		return def;
+	return n < min ? min : n > max ? max : n;
+}
+
+/*
+ * Sizes the answer: prompt tokens are the prompt's words plus a constant, the reply has
+ * x-mock-reply-words words (default 8 to 24, from the prompt's hash), cut to the request's
+ * max tokens; cache tokens come from x-mock-cache-read / x-mock-cache-write.
+ */
+void call_plan(struct call *c, int words, uint64_t seed, const cJSON *max)
+{
+	c->in_tokens = words + MOCK_INPUT_TOKEN_BASE;
+	c->text_seed = seed;
+	c->out_words = hdr_int(c, "x-mock-reply-words", 8 + (int)(seed % 17), 1, 1000000);
+	if (cJSON_IsNumber(max) && max->valuedouble >= 1 && max->valuedouble < c->out_words) {
+		c->out_words = (int)max->valuedouble;
+		c->truncated = 1;
+	}
+	c->cache_read = hdr_int(c, "x-mock-cache-read", 0, 0, 1 << 30);
+	c->cache_write = hdr_int(c, "x-mock-cache-write", 0, 0, 1 << 30);
+}
+
+void call_free(struct call *c)
+{
+	if (c->in_list)
+		TAILQ_REMOVE(&c->w->pending, c, link);
+	if (c->timer)
+		event_free(c->timer);
+	if (c->started)
+		stats_stream(-1);
+	call_free_stream(c);
+	cJSON_Delete(c->body);
+	free(c);
+}
+
+static int call_process(struct call *c);
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct call *c = arg;
+	int ret = CALL_DONE;
+
+	if (!evhttp_request_get_connection(c->req)) {
+		/* the client is gone: libevent left the request to us */
+		evhttp_request_free(c->req);
+		call_free(c);
+		return;
+	}
+	switch (c->wait) {
+	case WAIT_SLOW:
+		ret = call_process(c);
+		break;
+	case WAIT_STREAM:
+		ret = stream_pump(c);
+		break;
+	case WAIT_RESET:
+		ret = stream_reset(c);
+		break;
+	case WAIT_HANG:
+		ret = hang_poll(c);
+		break;
+	default:
+		break;
+	}
+	if (ret == CALL_DONE)
+		call_free(c);
+}
+
+/* Makes c pending on its worker until its timer fires in ms. Returns CALL_PENDING. */
+int call_wait(struct call *c, enum call_wait what, int ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+
+	if (!c->timer)
+		c->timer = evtimer_new(c->w->base, timer_cb, c);
+	if (!c->in_list) {
+		TAILQ_INSERT_TAIL(&c->w->pending, c, link);
+		c->in_list = 1;
+	}
+	c->wait = what;
+	/* without a timer the call stays pending until shutdown */
+	if (c->timer)
+		evtimer_add(c->timer, &tv);
+	return CALL_PENDING;
+}
+
+/* Frees the pending calls of a stopped worker; evhttp_free() frees their requests. */
+void worker_drop_pending(struct worker *w)
+{
+	struct call *c;
+
+	while ((c = TAILQ_FIRST(&w->pending)) != NULL) {
+		if (c->req && !evhttp_request_get_connection(c->req))
+			evhttp_request_free(c->req);
+		call_free(c);
+	}
+}
+
+static void call_route(struct call *c)
+{
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req));
+	size_t i;
+
+	for (i = 0; path && i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (!strcmp(path, routes[i].path)) {
+			c->route = &routes[i];
+			c->prov = routes[i].prov;
+			return;
+		}
+	}
+	c->prov = hdr(c, "anthropic-version") || hdr(c, "x-api-key") ? PROV_ANTHROPIC : PROV_OPENAI;
+}
+
+static void call_parse(struct call *c)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+	size_t len = evbuffer_get_length(in);
+	const char *data = (const char *)evbuffer_pullup(in, -1);
+	const char *uri = evhttp_request_get_uri(c->req);
+	const cJSON *opts;
+
+	/* the seed of the ids with --deterministic */
+	c->rng = fnv1a(fnv1a(0, uri, strlen(uri)), data ? data : "", data ? len : 0);
+	if (!len)
+		return;
+	c->body = cJSON_ParseWithLength(data, len);
+	if (!cJSON_IsObject(c->body))
+		return;
+	c->model = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->body, "model"));
+	c->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->body, "stream"));
+	opts = cJSON_GetObjectItemCaseSensitive(c->body, "stream_options");
+	c->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "include_usage"));
+}
+
+static void call_ids(struct call *c)
+{
+	if (!g_cfg.deterministic)
+		c->rng = rng_next(&c->w->rng);
+	if (c->prov == PROV_ANTHROPIC)
+		gen_id(c->request_id, sizeof(c->request_id), "req_011C", 20, &c->rng);
+	else
+		gen_hex(c->request_id, sizeof(c->request_id), "req_", 32, &c->rng);
+	c->created = g_cfg.deterministic ? MOCK_DET_CREATED : (long long)time(NULL);
+}
+
+static int call_bad_route(struct call *c)
+{
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req));
+	const char *method = method_name(evhttp_request_get_command(c->req));
+	char msg[256];
+
+	if (c->route) {
+		snprintf(msg, sizeof(msg), "Invalid method for URL (%s %s)", method, path);
+		reply_error(c, 405, "invalid_request_error", msg, NULL, NULL);
+	} else if (c->prov == PROV_ANTHROPIC) {
+		reply_error(c, 404, "not_found_error", "Not Found", NULL, NULL);
+	} else {
+		snprintf(msg, sizeof(msg), "Invalid URL (%s %s)", method, path ? path : "/");
+		reply_error(c, 404, "invalid_request_error", msg, NULL, NULL);
+	}
+	return CALL_DONE;
+}
+
+/* Validates and answers c as the provider would, fault aside. */
+static int call_process(struct call *c)
+{
+	int bad;
+
+	if (!c->route || evhttp_request_get_command(c->req) != EVHTTP_REQ_POST)
+		return call_bad_route(c);
+	bad = c->prov == PROV_ANTHROPIC ? anthropic_check(c) : openai_check(c);
+	if (bad)
+		return CALL_DONE;
+	return c->route->handle(c);
+}
+
+static int call_start(struct call *c)
+{
+	switch (c->fault.mode) {
+	case FAULT_DOWN:
+	case FAULT_RATELIMIT:
+	case FAULT_OVERLOADED:
+		reply_fault(c);
+		return CALL_DONE;
+	case FAULT_GARBAGE:
+		reply_garbage(c);
+		return CALL_DONE;
+	case FAULT_HANG:
+		return call_wait(c, WAIT_HANG, HANG_POLL_MS);
+	case FAULT_SLOW:
+		return call_wait(c, WAIT_SLOW, c->fault.delay_ms);
+	case FAULT_RESET:
+		if (!c->stream)
+			return call_wait(c, WAIT_RESET, 0);
+		return call_process(c);
+	default:
+		return call_process(c);
+	}
+}
+
+/*
+ * libevent calls back a request a second time, without its URI, when its connection fails in a
+ * way that asks for an error reply. Forget the call that owns it, then answer.
+ */
+static void orphan_cb(struct worker *w, struct evhttp_request *req)
+{
+	struct call *c;
+
+	for (c = TAILQ_FIRST(&w->pending); c; c = TAILQ_NEXT(c, link)) {
+		if (c->req == req) {
+			call_free(c);
+			break;
+		}
+	}
+	evhttp_send_error(req, 400, NULL);
+}
+
+void dispatch_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct lctx *lc = arg;
+	struct call *c;
+
+	if (!evhttp_request_get_uri(req)) {
+		orphan_cb(lc->w, req);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	c->w = lc->w;
+	c->req = req;
+	c->tls = lc->tls;
+	c->reset_after = -1;
+	call_route(c);
+	call_parse(c);
+	call_ids(c);
+	c->gzip = accepts_gzip(hdr(c, "accept-encoding"));
+	c->chunk_delay_ms = hdr_int(c, "x-mock-chunk-delay-ms", g_cfg.chunk_delay_ms, 0, 600000);
+	if (c->route)
+		fault_take(c->prov, &c->fault);
+	c->log_seq = reqlog_add(c);
+	if (call_start(c) == CALL_DONE)
+		call_free(c);
+}

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mockprov: shared declarations of the mock LLM provider.
+ *
+ * mockprov speaks the wire formats of OpenAI (chat completions, embeddings, responses) and
+ * Anthropic (messages) over TLS and plain HTTP/1.1, so that aigw's end-to-end tests and
+ * benchmarks have a deterministic upstream. A control listener switches fault modes at run time
+ * and exposes a log of the last requests. Each worker thread owns one event_base; the only state
+ * shared between threads (faults, request log, statistics) is behind mutexes.
+ */
+#ifndef MOCKPROV_MOCK_H
+#define MOCKPROV_MOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <openssl/ssl.h>
+
+#define MOCK_MAX_LISTEN 8
+#define MOCK_LOG_SIZE 1000
+#define MOCK_INPUT_TOKEN_BASE 3 /* added to the word count of the prompt */
+#define HANG_POLL_MS 250
+#define MOCK_DET_CREATED 1700000000LL /* timestamp used with --deterministic */
+
+enum provider {
+	PROV_NONE = 0,
+	PROV_OPENAI = 1,
+	PROV_ANTHROPIC = 2,
+};
+
+enum fault_mode {
+	FAULT_NONE = 0,
+	FAULT_DOWN,
+	FAULT_RATELIMIT,
+	FAULT_OVERLOADED,
+	FAULT_SLOW,
+	FAULT_RESET,
+	FAULT_GARBAGE,
+	FAULT_HANG,
+	FAULT__COUNT,
+};
+
+struct fault {
+	enum fault_mode mode;
+	int delay_ms;
+};
+
+struct listen_spec {
+	struct sockaddr_storage ss;
+	int len;
+};
+
+struct mock_cfg {
+	struct listen_spec tls[MOCK_MAX_LISTEN];
+	int ntls;
+	struct listen_spec plain[MOCK_MAX_LISTEN];
+	int nplain;
+	struct listen_spec control;
+	int has_control;
+	const char *cert;
+	const char *key;
+	int threads;
+	int chunk_delay_ms;
+	int deterministic;
+	int require_auth;
+	SSL_CTX *ssl;
+};
+
+extern struct mock_cfg g_cfg;
+
+struct worker;
+
+/* Argument of the data-plane request callback: which worker, and whether the listener is TLS. */
+struct lctx {
+	struct worker *w;
+	int tls;
+};
+
+struct call;
+TAILQ_HEAD(call_list, call);
+
+struct worker {
+	int id;
+	struct event_base *base;
+	struct evhttp *http_tls;
+	struct evhttp *http_plain;
+	struct evhttp *http_ctl;
+	struct event *stop_ev;
+	int stop_fd;
+	pthread_t tid;
+	struct call_list pending;
+	struct lctx lc_tls;
+	struct lctx lc_plain;
+	uint64_t rng;
+};
+
+/* What a pending call waits for when its timer fires. */
+enum call_wait {
+	WAIT_NONE = 0,
+	WAIT_SLOW,
+	WAIT_STREAM,
+	WAIT_RESET,
+	WAIT_HANG,
+};
+
+#define CALL_DONE 0
+#define CALL_PENDING 1
+
+struct route;
+
+/* One request on a data-plane listener, from arrival to its last byte. */
+struct call {
+	struct worker *w;
+	struct evhttp_request *req;
+	const struct route *route;
+	enum provider prov;
+	int tls;
+	int gzip;
+	cJSON *body;
+	const char *model;
+	int stream;
+	int include_usage;
+	struct fault fault;
+	char request_id[48];
+	char id[64];
+	char item_id[64];
+	uint64_t rng;
+	long long created;
+	uint64_t text_seed;
+	int in_tokens;
+	int out_words;
+	int truncated;
+	int cache_read;
+	int cache_write;
+	int chunk_delay_ms;
+	unsigned long long log_seq;
+	/* pending state */
+	int in_list;
+	enum call_wait wait;
+	struct event *timer;
+	TAILQ_ENTRY(call) link;
+	/* stream state: events are queued in one buffer, ev_len[i] bytes each */
+	struct evbuffer *events;
+	int *ev_len;
+	int n_ev;
+	int cap_ev;
+	int next_ev;
+	int reset_after;
+	int started;
+};
+
+struct route {
+	const char *path;
+	enum provider prov;
+	int (*handle)(struct call *c);
+};
+
+/* dispatch.c */
+void dispatch_request_cb(struct evhttp_request *req, void *arg);
+void call_free(struct call *c);
+int call_wait(struct call *c, enum call_wait what, int ms);
+void worker_drop_pending(struct worker *w);
+const char *hdr(struct call *c, const char *name);
+int hdr_int(struct call *c, const char *name, int def, int min, int max);
+void call_plan(struct call *c, int words, uint64_t seed, const cJSON *max);
+
+/* reply.c */
+void reply_headers(struct call *c, const char *content_type);
+void reply_send(struct call *c, int status, const char *reason, struct evbuffer *body,
+		const char *content_type);
+void reply_error(struct call *c, int status, const char *type, const char *msg, const char *param,
+		 const char *code);
+void reply_fault(struct call *c);
+void reply_garbage(struct call *c);
+const char *status_reason(int status);
+
+/* sse.c */
+int sse_event(struct call *c, const char *event, struct evbuffer *data);
+int sse_data(struct call *c, struct evbuffer *data);
+int sse_raw(struct call *c, const char *text);
+int stream_start(struct call *c);
+int stream_pump(struct call *c);
+int stream_reset(struct call *c);
+int hang_poll(struct call *c);
+void call_free_stream(struct call *c);
+
+/* gzip.c */
+int gzip_buffer(struct evbuffer *in, struct evbuffer *out);
+int accepts_gzip(const char *accept_encoding);
+
+/* text.c */
+uint64_t fnv1a(uint64_t h, const void *data, size_t len);
+uint64_t mix64(uint64_t x);
+uint64_t rng_next(uint64_t *state);
+void gen_id(char *out, size_t cap, const char *prefix, int n, uint64_t *rng);
+void gen_hex(char *out, size_t cap, const char *prefix, int n, uint64_t *rng);
+int count_words(const char *s, uint64_t *seed);
+int count_content_words(const cJSON *node, uint64_t *seed);
+const char *reply_word(uint64_t seed, int i);
+void text_append(struct evbuffer *b, uint64_t seed, int n);
+void word_append(struct evbuffer *b, uint64_t seed, int i, int n);
+void json_str(struct evbuffer *b, const char *s);
+void json_str_or_null(struct evbuffer *b, const char *s);
+void base64_append(struct evbuffer *b, const unsigned char *data, size_t len);
+
+/* openai.c */
+int openai_chat(struct call *c);
+int openai_embeddings(struct call *c);
+int openai_responses(struct call *c);
+void openai_error_body(struct call *c, struct evbuffer *b, const char *type, const char *msg,
+		       const char *param, const char *code);
+void openai_headers(struct call *c, struct evkeyvalq *h);
+int openai_check(struct call *c);
+
+/* anthropic.c */
+int anthropic_messages(struct call *c);
+void anthropic_error_body(struct call *c, struct evbuffer *b, const char *type, const char *msg);
+void anthropic_headers(struct call *c, struct evkeyvalq *h);
+int anthropic_check(struct call *c);
+
+/* faults.c */
+int fault_set(enum fault_mode mode, unsigned int mask, long count, int delay_ms);
+void fault_clear(void);
+void fault_take(enum provider prov, struct fault *out);
+cJSON *fault_dump(void);
+const char *fault_name(enum fault_mode mode);
+int fault_parse(const char *name);
+
+/* reqlog.c */
+unsigned long long reqlog_add(struct call *c);
+void reqlog_status(unsigned long long seq, int status);
+void reqlog_clear(void);
+int reqlog_dump(struct evbuffer *out, unsigned long long since);
+void stats_reply(enum provider prov, int status);
+void stats_stream(int delta);
+void stats_fault(enum fault_mode mode);
+cJSON *stats_dump(void);
+const char *prov_name(enum provider prov);
+const char *method_name(enum evhttp_cmd_type cmd);
+
+/* control.c */
+void control_request_cb(struct evhttp_request *req, void *arg);
+
+/* tls.c */
+int tls_init(const char *cert, const char *key, SSL_CTX **out);
+struct bufferevent *tls_bevcb(struct event_base *base, void *arg);
+
+#endif /* MOCKPROV_MOCK_H */
