@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <strings.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,7 +16,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "capture/addrset.h"
 #include "capture/cgroups.h"
@@ -25,13 +28,16 @@
 #include "daemon.h"
 #include "ledger/audit.h"
 #include "policy/policy.h"
+#include "proxy/certs.h"
+#include "proxy/classify.h"
+#include "proxy/http1.h"
 #include "proxy/listener.h"
 #include "proxy/passthrough.h"
+#include "proxy/upstream.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/timefmt.h"
 
-#define DAEMON_CONNECT_TIMEOUT_S 10
 
 struct daemon {
 	const struct daemon_options *opt;
@@ -46,10 +52,15 @@ struct daemon {
 	struct capture_events *events;
 	struct listener *listen4, *listen6;
 	struct event *sig_hup, *sig_term, *sig_int;
+	struct certs *certs;
+	struct upstream_pool *pool;
+	struct http_proxy_config http_cfg;
+	struct http_proxy_ops http_ops;
 	uint64_t next_conn_id;
 };
 
-/* One proxied connection, from accept to its record. */
+/* One captured connection, from accept until it is classified, and for a passthrough until
+ * its record. */
 struct daemon_conn {
 	struct daemon *d;
 	uint64_t id;
@@ -57,6 +68,8 @@ struct daemon_conn {
 	struct aigw_addr client;
 	struct timespec start;
 	char start_time[TIMEFMT_LEN];
+	const char *disposition; /* "passthrough", "passthrough_not_tls" */
+	char sni[256];
 };
 
 static void config_from_policy(const struct policy *p, struct aigw_config *c)
@@ -69,6 +82,14 @@ static void config_from_policy(const struct policy *p, struct aigw_config *c)
 	c->listen4_port = p->capture.listen4.sin_port;
 	memcpy(c->listen6_addr, &p->capture.listen6.sin6_addr, 16);
 	c->listen6_port = p->capture.listen6.sin6_port;
+}
+
+static void http_config_from_policy(const struct policy *p, struct http_proxy_config *c)
+{
+	c->max_request_body = p->proxy.max_request_body;
+	c->first_byte_ms = p->proxy.first_byte_timeout_ms;
+	c->idle_ms = p->proxy.idle_timeout_ms;
+	c->client_idle_ms = p->proxy.client_idle_timeout_ms;
 }
 
 static void audit_record(struct daemon *d, cJSON *rec)
@@ -113,7 +134,9 @@ static void on_passthrough_done(const struct passthrough_result *r, void *arg)
 		cJSON_AddStringToObject(rec, "time", conn->start_time);
 		cJSON_AddStringToObject(rec, "event.name", "proxy.connection");
 		cJSON_AddNumberToObject(rec, "aigw.connection_id", (double)conn->id);
-		cJSON_AddStringToObject(rec, "aigw.disposition", "passthrough");
+		cJSON_AddStringToObject(rec, "aigw.disposition", conn->disposition);
+		if (conn->sni[0])
+			cJSON_AddStringToObject(rec, "tls.client.server_name", conn->sni);
 		add_addr(rec, "server.address", "server.port", &conn->flow.orig_dst);
 		add_addr(rec, "client.address", "client.port", &conn->client);
 		if (conn->flow.provider_id < p->n_providers)
@@ -153,11 +176,114 @@ static void refuse_unattributed(struct daemon *d, int fd, const struct sockaddr 
 	audit_record(d, rec);
 }
 
+static void conn_passthrough(struct daemon_conn *conn, int fd, const char *disposition)
+{
+	struct daemon *d = conn->d;
+	int err;
+
+	conn->disposition = disposition;
+	err = passthrough_start(d->base, fd, &conn->flow.orig_dst, d->policy->capture.exempt_mark,
+				d->policy->proxy.connect_timeout_ms / 1000 + 1, on_passthrough_done,
+				conn);
+	if (err) {
+		struct passthrough_result r = {.connect_error = -err};
+
+		on_passthrough_done(&r, conn);
+	}
+}
+
+static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, const char *detail)
+{
+	struct daemon *d = conn->d;
+	cJSON *rec = cJSON_CreateObject();
+
+	close(fd);
+	if (rec) {
+		cJSON_AddStringToObject(rec, "time", conn->start_time);
+		cJSON_AddStringToObject(rec, "event.name", "proxy.refused");
+		cJSON_AddNumberToObject(rec, "aigw.connection_id", (double)conn->id);
+		cJSON_AddStringToObject(rec, "aigw.reason", reason);
+		if (detail)
+			cJSON_AddStringToObject(rec, "error.type", detail);
+		add_addr(rec, "server.address", "server.port", &conn->flow.orig_dst);
+		add_addr(rec, "client.address", "client.port", &conn->client);
+		cgroups_attr_to_json(d->cgroups, d->policy, &conn->flow.attr, rec);
+	}
+	audit_record(d, rec);
+	free(conn);
+}
+
+static void on_http_record(cJSON *rec, const struct http_conn_info *info, void *arg)
+{
+	struct daemon *d = arg;
+
+	add_addr(rec, "client.address", "client.port", &info->client);
+	cgroups_attr_to_json(d->cgroups, d->policy, &info->flow.attr, rec);
+	audit_record(d, rec);
+}
+
+/* A provider host: terminate TLS with a minted leaf and serve HTTP. */
+static void conn_intercept(struct daemon_conn *conn, int fd, const struct policy_provider *pv,
+			   const char *sni)
+{
+	struct daemon *d = conn->d;
+	struct http_conn_info info = {.conn_id = conn->id, .flow = conn->flow,
+				      .client = conn->client};
+	struct bufferevent *bev;
+	SSL_CTX *ctx = certs_server_ctx(d->certs, sni);
+	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+
+	if (!ssl) {
+		conn_refuse(conn, fd, "tls_setup_failed", strerror(errno ? errno : ENOMEM));
+		return;
+	}
+	bev = bufferevent_openssl_socket_new(d->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (!bev) {
+		SSL_free(ssl);
+		conn_refuse(conn, fd, "tls_setup_failed", "out of memory");
+		return;
+	}
+	snprintf(info.sni, sizeof(info.sni), "%s", sni);
+	snprintf(info.provider, sizeof(info.provider), "%s", pv->name);
+	free(conn);
+	http_session_start(d->base, bev, &info, &d->http_cfg, d->pool, &d->http_ops);
+}
+
+static void on_classified(int fd, const struct classify_result *r, void *arg)
+{
+	struct daemon_conn *conn = arg;
+	struct daemon *d = conn->d;
+	const struct policy_provider *pv;
+
+	switch (r->kind) {
+	case CLASSIFY_TLS:
+		snprintf(conn->sni, sizeof(conn->sni), "%s", r->hello.sni);
+		pv = r->hello.has_sni ? policy_provider_by_host(d->policy, r->hello.sni) : NULL;
+		if (pv)
+			conn_intercept(conn, fd, pv, r->hello.sni);
+		else /* another site on a shared address: its bytes are not ours to read */
+			conn_passthrough(conn, fd, "passthrough");
+		return;
+	case CLASSIFY_NOT_TLS:
+		if (d->policy->proxy.non_tls == POLICY_NON_TLS_PASSTHROUGH)
+			conn_passthrough(conn, fd, "passthrough_not_tls");
+		else
+			conn_refuse(conn, fd, "not_tls", NULL);
+		return;
+	case CLASSIFY_FAILED:
+		conn_refuse(conn, fd, r->err == -ETIMEDOUT    ? "client_silent"
+				      : r->err == -ECONNRESET ? "client_closed"
+							      : "bad_client_hello",
+			    strerror(-r->err));
+		return;
+	}
+}
+
 static void on_accept(int fd, const struct sockaddr *peer, void *arg)
 {
 	struct daemon *d = arg;
 	struct daemon_conn *conn = calloc(1, sizeof(*conn));
-	int err;
 
 	if (!conn) {
 		close(fd);
@@ -173,13 +299,10 @@ static void on_accept(int fd, const struct sockaddr *peer, void *arg)
 	netaddr_from_sockaddr(peer, &conn->client);
 	clock_gettime(CLOCK_MONOTONIC, &conn->start);
 	timefmt_now(conn->start_time);
-	err = passthrough_start(d->base, fd, &conn->flow.orig_dst, d->policy->capture.exempt_mark,
-				DAEMON_CONNECT_TIMEOUT_S, on_passthrough_done, conn);
-	if (err) {
-		struct passthrough_result r = {.connect_error = -err};
-
-		on_passthrough_done(&r, conn);
-	}
+	evutil_make_socket_nonblocking(fd);
+	if (classify_start(d->base, fd, d->policy->proxy.tls_handshake_timeout_ms, on_classified,
+			   conn))
+		conn_refuse(conn, fd, "out_of_memory", NULL);
 }
 
 static int listeners_open(struct daemon *d)
@@ -299,6 +422,11 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 		return "capture.listen6";
 	if (strcmp(old->audit.path, new->audit.path))
 		return "audit.path";
+	if (strcmp(old->ca.dir, new->ca.dir))
+		return "ca.dir";
+	if ((old->tls.upstream_ca == NULL) != (new->tls.upstream_ca == NULL) ||
+	    (old->tls.upstream_ca && strcmp(old->tls.upstream_ca, new->tls.upstream_ca)))
+		return "tls.upstream_ca";
 	return NULL;
 }
 
@@ -344,6 +472,18 @@ static void daemon_reload(struct daemon *d)
 		policy_free(np);
 		return;
 	}
+	for (size_t i = 0; i < np->n_providers; i++) {
+		for (size_t j = 0; j < np->providers[i].n_hosts; j++) {
+			char msg[512];
+
+			if (!certs_check_host(d->certs, np->providers[i].hosts[j], msg, sizeof(msg)))
+				continue;
+			log_error("policy reload refused: provider %s: %s", np->providers[i].name, msg);
+			policy_event(d, "policy.reload_refused", "provider outside the CA's domains");
+			policy_free(np);
+			return;
+		}
+	}
 	/* Addresses first (adding before removing), then the mode: nothing goes unrecorded. */
 	err = addrset_reload(d->addrset, np);
 	config_from_policy(np, &cfg);
@@ -356,6 +496,7 @@ static void daemon_reload(struct daemon *d)
 	}
 	policy_free(d->policy);
 	d->policy = np;
+	http_config_from_policy(np, &d->http_cfg);
 	log_info("policy reloaded from %s (mode %s)", d->opt->policy_path,
 		 np->capture.mode == POLICY_CAPTURE_OBSERVE ? "observe" : "enforce");
 	policy_event(d, "policy.reload", NULL);
@@ -386,6 +527,127 @@ static int signals_open(struct daemon *d)
 }
 
 /* --- start and stop --- */
+
+/* The CA's permitted domains: the policy's, or one per provider host's domain. */
+static int ca_domains(const struct policy *p, char ***ret, size_t *ret_n)
+{
+	size_t n = 0, cap = 0;
+	char **v = NULL, dom[256];
+
+	for (size_t i = 0; i < p->n_providers; i++) {
+		for (size_t j = 0; j < p->providers[i].n_hosts; j++) {
+			size_t k;
+
+			if (certs_domain_of_host(p->providers[i].hosts[j], dom, sizeof(dom)))
+				continue;
+			for (k = 0; k < n && strcasecmp(v[k], dom); k++)
+				;
+			if (k < n)
+				continue;
+			if (n == cap) {
+				char **grown = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+
+				if (!grown)
+					goto nomem;
+				v = grown;
+			}
+			v[n] = strdup(dom);
+			if (!v[n])
+				goto nomem;
+			n++;
+		}
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+nomem:
+	for (size_t k = 0; k < n; k++)
+		free(v[k]);
+	free(v);
+	return -ENOMEM;
+}
+
+static int ca_ensure(const struct policy *p)
+{
+	char path[PATH_MAX], **derived = NULL;
+	size_t n = 0;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/ca.pem", p->ca.dir);
+	if (!access(path, F_OK))
+		return 0;
+	if (p->ca.n_domains) {
+		err = certs_ca_init(p->ca.dir, (const char *const *)p->ca.domains, p->ca.n_domains);
+	} else {
+		err = ca_domains(p, &derived, &n);
+		if (!err && !n) {
+			log_error("no provider host names to constrain the gateway CA to; set "
+				  "ca.domains");
+			err = -EINVAL;
+		} else if (!err) {
+			err = certs_ca_init(p->ca.dir, (const char *const *)derived, n);
+		}
+		for (size_t i = 0; i < n; i++)
+			free(derived[i]);
+		free(derived);
+	}
+	if (!err)
+		log_info("created the gateway CA in %s; trust %s/ca.pem in the workloads "
+			 "(deploy/trust-ca.sh)",
+			 p->ca.dir, p->ca.dir);
+	return err;
+}
+
+/* Every provider host must be inside the CA's name constraints, or its clients would see a
+ * certificate no verifier accepts: refuse to start, and say what to do. */
+static int ca_covers_providers(struct daemon *d)
+{
+	char msg[512];
+
+	for (size_t i = 0; i < d->policy->n_providers; i++) {
+		const struct policy_provider *pv = &d->policy->providers[i];
+
+		for (size_t j = 0; j < pv->n_hosts; j++) {
+			if (!certs_check_host(d->certs, pv->hosts[j], msg, sizeof(msg)))
+				continue;
+			log_error("provider %s: %s", pv->name, msg);
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
+static int daemon_open_proxy(struct daemon *d)
+{
+	const struct policy *p = d->policy;
+	struct upstream_options uo = {
+	    .ca_file = p->tls.upstream_ca,
+	    .connect_ms = p->proxy.connect_timeout_ms,
+	    .handshake_ms = p->proxy.tls_handshake_timeout_ms,
+	    .mark = p->capture.exempt_mark,
+	    .max_idle = 256,
+	    .idle_keep_ms = 60000,
+	};
+	int err;
+
+	err = ca_ensure(p);
+	if (!err)
+		err = certs_open(p->ca.dir, &d->certs);
+	if (err) {
+		log_error("gateway CA in %s: %s", p->ca.dir, strerror(-err));
+		return err;
+	}
+	err = ca_covers_providers(d);
+	if (err)
+		return err;
+	err = upstream_pool_new(d->base, &uo, &d->pool);
+	if (err)
+		return err;
+	http_config_from_policy(p, &d->http_cfg);
+	d->http_ops.record = on_http_record;
+	d->http_ops.arg = d;
+	return 0;
+}
 
 static int daemon_open_capture(struct daemon *d)
 {
@@ -436,6 +698,8 @@ static int daemon_start(struct daemon *d)
 		return -ENOMEM;
 	err = signals_open(d);
 	if (!err)
+		err = daemon_open_proxy(d);
+	if (!err)
 		err = listeners_open(d);
 	if (!err)
 		err = daemon_open_capture(d);
@@ -453,6 +717,11 @@ static int daemon_start(struct daemon *d)
 
 static void daemon_stop(struct daemon *d)
 {
+	/* Requests in flight are recorded as ended by the shutdown; nothing goes unrecorded. */
+	http_sessions_shutdown();
+	passthrough_shutdown_all();
+	upstream_pool_free(d->pool);
+	certs_free(d->certs);
 	capture_events_drain(d->events);
 	capture_events_stop(d->events);
 	listener_free(d->listen4);

@@ -14,11 +14,13 @@
 #include "daemon.h"
 #include "ledger/audit.h"
 #include "policy/policy.h"
+#include "proxy/certs.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: aigw run --policy FILE [--pin-dir DIR]\n"
 		   "       aigw policy check FILE\n"
+		   "       aigw ca init DIR [--domain D ...]\n"
 		   "       aigw audit verify FILE [FILE...]   (oldest first)\n"
 		   "       aigw status [--pin-dir DIR]\n"
 		   "       aigw detach [--pin-dir DIR]\n"
@@ -163,6 +165,8 @@ int main(int argc, char **argv)
 		return cmd_policy(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "audit"))
 		return cmd_audit(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ca") && argc > 2 && !strcmp(argv[2], "init"))
+		return certs_cli_ca_init(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "detach"))
 		return cmd_detach(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))

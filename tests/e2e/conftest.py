@@ -320,3 +320,131 @@ def world(tmp_path):
         yield w
     finally:
         w.teardown()
+
+
+# ---- the intercepting proxy's world: mock providers behind real host names ----
+
+MOCKPROV = os.environ.get("MOCKPROV_BIN", str(ROOT / "build" / "mockprov"))
+GEN_CERTS = str(ROOT / "tests" / "mockprov" / "gen-certs.sh")
+OPENAI_ADDR = "127.0.0.21"
+ANTHROPIC_ADDR = "127.0.0.22"
+
+
+@pytest.fixture(scope="session")
+def mock_certs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mockcerts")
+    subprocess.run(["bash", GEN_CERTS, str(d)], check=True, capture_output=True)
+    return d
+
+
+class Mock:
+    """mockprov on the providers' loopback addresses, port 443, with its control port."""
+
+    def __init__(self, certs, log_path, cert="server", extra=()):
+        self.control_port = free_port()
+        argv = [MOCKPROV, "--listen", f"{OPENAI_ADDR}:443", "--listen", f"{ANTHROPIC_ADDR}:443",
+                "--cert", str(certs / f"{cert}.pem"), "--key", str(certs / f"{cert}.key"),
+                "--control", f"127.0.0.1:{self.control_port}", "--deterministic", *extra]
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: "mockprov: ready" in Path(log_path).read_text(), timeout=10,
+                 what="mockprov ready")
+
+    def control(self, method, path):
+        import urllib.request
+        req = urllib.request.Request(f"http://127.0.0.1:{self.control_port}{path}",
+                                     method=method)
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.read().decode()
+
+    def fault(self, mode, **params):
+        q = "&".join([f"mode={mode}"] + [f"{k}={v}" for k, v in params.items()])
+        self.control("POST", f"/control/fault?{q}")
+
+    def requests(self):
+        return [json.loads(l) for l in self.control("GET", "/control/requests").splitlines()
+                if l.strip()]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+
+HOSTS = f"127.0.0.1 localhost\n{OPENAI_ADDR} api.openai.com\n{ANTHROPIC_ADDR} api.anthropic.com\n"
+
+
+def hosts_wrap(hosts_file, argv):
+    """argv run in a private mount namespace whose /etc/hosts is HOSTS_FILE."""
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            f'mount --bind "{hosts_file}" /etc/hosts && exec "$@"', "sh", *argv]
+
+
+class Gateway:
+    """A World set up for interception: mock providers, host names, the gateway CA."""
+
+    def __init__(self, world, certs):
+        self.world = world
+        self.certs = certs
+        self.hosts = world.tmp / "hosts"
+        self.hosts.write_text(HOSTS)
+        self.ca_dir = world.tmp / "ca"
+        self.mock = Mock(certs, world.tmp / "mock.log")
+        self.app = world.root.child("billing.service")
+
+    def policy(self, **over):
+        p = self.world.policy(**over)
+        p["providers"] = over.get("providers", {
+            "openai": {"hosts": ["api.openai.com"]},
+            "anthropic": {"hosts": ["api.anthropic.com"]}})
+        p.setdefault("ca", {"dir": str(self.ca_dir)})
+        p.setdefault("tls", {"upstream_ca": str(self.certs / "ca.pem")})
+        return p
+
+    def start(self, policy=None, **kw):
+        return self.world.start(policy or self.policy(), netns_hosts=self.hosts, **kw)
+
+    def env(self):
+        ca = str(self.ca_dir / "ca.pem")
+        return dict(os.environ, SSL_CERT_FILE=ca, REQUESTS_CA_BUNDLE=ca,
+                    NODE_EXTRA_CA_CERTS=ca, CURL_CA_BUNDLE=ca)
+
+    def run_app(self, argv, cgroup=None, timeout=30, **kw):
+        """An unmodified app in the captured cgroup, seeing the provider names."""
+        cg = cgroup or self.app
+        return cg.run(hosts_wrap(self.hosts, argv), timeout=timeout, env=self.env(), **kw)
+
+    def curl(self, url, body=None, headers=(), extra=(), cgroup=None):
+        argv = ["curl", "-sS", "--http1.1", "-o", "-", "-w", "\n%{http_code}", *extra]
+        for h in headers:
+            argv += ["-H", h]
+        if body is not None:
+            argv += ["-H", "content-type: application/json", "--data-binary", body]
+        argv.append(url)
+        return self.run_app(argv, cgroup=cgroup)
+
+    def curl_direct(self, url, body=None, headers=()):
+        """The same request straight to the mock, not captured: the reference answer."""
+        argv = ["curl", "-sS", "--http1.1", "-o", "-", "-w", "\n%{http_code}",
+                "--cacert", str(self.certs / "ca.pem"),
+                "--resolve", f"api.openai.com:443:{OPENAI_ADDR}",
+                "--resolve", f"api.anthropic.com:443:{ANTHROPIC_ADDR}"]
+        for h in headers:
+            argv += ["-H", h]
+        if body is not None:
+            argv += ["-H", "content-type: application/json", "--data-binary", body]
+        argv.append(url)
+        return self.world.outside.run(argv)
+
+    def stop(self):
+        self.mock.stop()
+
+
+@pytest.fixture
+def gw(world, mock_certs):
+    g = Gateway(world, mock_certs)
+    try:
+        yield g
+    finally:
+        g.stop()

@@ -30,7 +30,16 @@ static const char FULL[] =
     "    \"resolve_max_s\": 600,\n"
     "    \"destroy_preexisting\": false\n"
     "  },\n"
-    "  \"audit\": { \"path\": \"/var/log/aigw/audit.jsonl\" },\n"
+    "  \"audit\": { \"path\": \"/var/log/aigw/audit.jsonl\", \"rotate_bytes\": 104857600,\n"
+    "             \"keep\": 0 },\n"
+    "  \"ca\": { \"dir\": \"/etc/aigw/ca\", \"domains\": [\"OpenAI.com\", \"anthropic.com\"] },\n"
+    "  \"tls\": { \"upstream_ca\": \"/etc/ssl/providers.pem\" },\n"
+    "  \"proxy\": {\n"
+    "    \"non_tls\": \"passthrough\",\n"
+    "    \"max_request_body\": 1073741824,\n"
+    "    \"timeouts\": { \"connect_ms\": 1, \"tls_handshake_ms\": 2000, \"first_byte_ms\": 3000,\n"
+    "                  \"idle_ms\": 4000, \"client_idle_ms\": 86400000 }\n"
+    "  },\n"
     "  \"providers\": {\n"
     "    \"openai\": { \"hosts\": [\"api.openai.com\"],\n"
     "                \"addresses\": [\"10.0.0.0/8\", \"2001:db8::/32\"] },\n"
@@ -120,6 +129,20 @@ static void test_full_policy(void)
 	ASSERT_EQ(p->capture.resolve_max_s, 600);
 	ASSERT_EQ(p->capture.destroy_preexisting, 0);
 	ASSERT_STREQ(p->audit.path, "/var/log/aigw/audit.jsonl");
+	ASSERT_EQ(p->audit.rotate_bytes, 104857600);
+	ASSERT_EQ(p->audit.keep, 0);
+	ASSERT_STREQ(p->ca.dir, "/etc/aigw/ca");
+	ASSERT_EQ(p->ca.n_domains, 2);
+	ASSERT_STREQ(p->ca.domains[0], "openai.com"); /* lowercased */
+	ASSERT_STREQ(p->ca.domains[1], "anthropic.com");
+	ASSERT_STREQ(p->tls.upstream_ca, "/etc/ssl/providers.pem");
+	ASSERT_EQ(p->proxy.non_tls, POLICY_NON_TLS_PASSTHROUGH);
+	ASSERT_EQ(p->proxy.max_request_body, 1073741824);
+	ASSERT_EQ(p->proxy.connect_timeout_ms, 1);
+	ASSERT_EQ(p->proxy.tls_handshake_timeout_ms, 2000);
+	ASSERT_EQ(p->proxy.first_byte_timeout_ms, 3000);
+	ASSERT_EQ(p->proxy.idle_timeout_ms, 4000);
+	ASSERT_EQ(p->proxy.client_idle_timeout_ms, 86400000);
 
 	ASSERT_EQ(p->n_providers, 2);
 	pr = &p->providers[0];
@@ -173,6 +196,32 @@ static void test_defaults(void)
 	ASSERT_EQ(p->capture.destroy_preexisting, 1);
 	ASSERT_EQ(p->n_workloads, 0);
 	ASSERT_TRUE(p->workloads == NULL);
+	ASSERT_EQ(p->audit.rotate_bytes, 0);
+	ASSERT_EQ(p->audit.keep, 10);
+	ASSERT_STREQ(p->ca.dir, "/var/lib/aigw/ca");
+	ASSERT_TRUE(p->ca.domains == NULL);
+	ASSERT_EQ(p->ca.n_domains, 0);
+	ASSERT_TRUE(p->tls.upstream_ca == NULL);
+	ASSERT_EQ(p->proxy.non_tls, POLICY_NON_TLS_CLOSE);
+	ASSERT_EQ(p->proxy.max_request_body, 32 << 20);
+	ASSERT_EQ(p->proxy.connect_timeout_ms, 5000);
+	ASSERT_EQ(p->proxy.tls_handshake_timeout_ms, 10000);
+	ASSERT_EQ(p->proxy.first_byte_timeout_ms, 600000);
+	ASSERT_EQ(p->proxy.idle_timeout_ms, 300000);
+	ASSERT_EQ(p->proxy.client_idle_timeout_ms, 120000);
+	policy_free(p);
+
+	/* empty objects: the same defaults */
+	ASSERT_OK(load("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		       "  \"ca\": {}, \"tls\": {}, \"proxy\": {\"timeouts\": {}},\n" REST,
+		       &p));
+	ASSERT_STREQ(errs, "");
+	ASSERT_STREQ(p->ca.dir, "/var/lib/aigw/ca");
+	ASSERT_TRUE(p->ca.domains == NULL);
+	ASSERT_TRUE(p->tls.upstream_ca == NULL);
+	ASSERT_EQ(p->proxy.max_request_body, 32 << 20);
+	ASSERT_EQ(p->proxy.idle_timeout_ms, 300000);
+	ASSERT_EQ(p->audit.keep, 10);
 	policy_free(p);
 
 	/* listen6 takes listen's port when it is not given */
@@ -237,7 +286,7 @@ static void test_unknown_key(void)
 	    "\"resolve_min_s\", \"resolve_max_s\", or \"destroy_preexisting\"\n");
 	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"}, \"Audit\": 1,\n" REST),
 		     "p.json:2:35: Audit: unknown key; expected one of \"capture\", \"audit\", "
-		     "\"providers\", or \"workloads\"\n");
+		     "\"providers\", \"workloads\", \"ca\", \"tls\", or \"proxy\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
@@ -563,10 +612,169 @@ static void test_examples(void)
 	}
 }
 
+/* A minimal valid policy up to line 4; line 5 is the test's, then "}". */
+#define HEAD                                                                                       \
+	"{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"                                             \
+	"  \"audit\": {\"path\": \"/a\"},\n"                                                       \
+	"  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}},\n"
+
+static void test_bad_proxy(void)
+{
+	const char *e;
+
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"non_tls\": \"drop\"}\n}\n"),
+		     "p.json:5:24: proxy.non_tls: got \"drop\"; expected \"close\" or "
+		     "\"passthrough\"\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"non_tls\": false}\n}\n"),
+		     "p.json:5:24: proxy.non_tls: got boolean false; expected \"close\" or "
+		     "\"passthrough\"\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"max_request_body\": 1023}\n}\n"),
+		     "p.json:5:33: proxy.max_request_body: got 1023; expected an integer "
+		     "1024..1073741824 (bytes)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"max_request_body\": 1073741825}\n}\n"),
+		     "p.json:5:33: proxy.max_request_body: got 1073741825; expected an integer "
+		     "1024..1073741824 (bytes)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"max_request_body\": \"32M\"}\n}\n"),
+		     "p.json:5:33: proxy.max_request_body: got string \"32M\"; expected an "
+		     "integer 1024..1073741824 (bytes)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"timeout\": {}}\n}\n"),
+		     "p.json:5:13: proxy.timeout: unknown key; expected one of \"non_tls\", "
+		     "\"max_request_body\", or \"timeouts\"\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"timeouts\": 5000}\n}\n"),
+		     "p.json:5:25: proxy.timeouts: got number 5000; expected an object of "
+		     "timeouts\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": 1\n}\n"),
+		     "p.json:5:12: proxy: got number 1; expected an object\n");
+
+	e = load_bad(HEAD "  \"proxy\": {\"timeouts\": {\n"
+			  "    \"connect_ms\": 0, \"tls_handshake_ms\": 86400001,\n"
+			  "    \"first_byte_ms\": 1.5, \"idle_ms\": -1, \"read_ms\": 1,\n"
+			  "    \"client_idle_ms\": null, \"connect_ms\": 9}}\n}\n");
+	ASSERT_STREQ(
+	    e, "p.json:6:19: proxy.timeouts.connect_ms: got 0; expected an integer 1..86400000 "
+	       "(milliseconds)\n"
+	       "p.json:6:42: proxy.timeouts.tls_handshake_ms: got 86400001; expected an integer "
+	       "1..86400000 (milliseconds)\n"
+	       "p.json:7:22: proxy.timeouts.first_byte_ms: got 1.5; expected an integer "
+	       "1..86400000 (milliseconds)\n"
+	       "p.json:7:38: proxy.timeouts.idle_ms: got -1; expected an integer 1..86400000 "
+	       "(milliseconds)\n"
+	       "p.json:7:42: proxy.timeouts.read_ms: unknown key; expected one of "
+	       "\"connect_ms\", \"tls_handshake_ms\", \"first_byte_ms\", \"idle_ms\", or "
+	       "\"client_idle_ms\"\n"
+	       "p.json:8:23: proxy.timeouts.client_idle_ms: got null; expected an integer "
+	       "1..86400000 (milliseconds)\n"
+	       "p.json:8:29: proxy.timeouts.connect_ms: duplicate key, first at 6:5; expected "
+	       "each key once\n");
+}
+
+static void test_bad_ca_tls(void)
+{
+	char text[4096];
+	const char *e;
+	size_t n;
+
+	ASSERT_STREQ(load_bad(HEAD "  \"ca\": {\"dir\": \"\"}\n}\n"),
+		     "p.json:5:17: ca.dir: got \"\"; expected a non-empty directory path\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"ca\": {\"dir\": [\"/ca\"]}\n}\n"),
+		     "p.json:5:17: ca.dir: got an array; expected a non-empty directory path\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"ca\": {\"domains\": \"openai.com\"}\n}\n"),
+		     "p.json:5:21: ca.domains: got string \"openai.com\"; expected an array of "
+		     "DNS names, like [\"openai.com\", \"anthropic.com\"]\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"ca\": {\"domains\": []}\n}\n"),
+		     "p.json:5:21: ca.domains: got an empty array; expected at least one DNS name "
+		     "(or no \"domains\", to derive them from the providers' hosts)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"ca\": {\"key\": \"/k\"}\n}\n"),
+		     "p.json:5:10: ca.key: unknown key; expected \"dir\" or \"domains\"\n");
+
+	e = load_bad(HEAD "  \"ca\": {\"domains\": [\"com\", \"192.0.2.1\", "
+			  "\"evil_.com\", 3, \"\", \"a.-b.com\", \"ok.example\"]}\n}\n");
+	ASSERT_STREQ(
+	    e, "p.json:5:22: ca.domains[0]: got \"com\", a single label; expected a DNS name "
+	       "of two labels or more, like \"openai.com\"\n"
+	       "p.json:5:29: ca.domains[1]: got \"192.0.2.1\", an IP address; expected a DNS "
+	       "name of two labels or more, like \"openai.com\"\n"
+	       "p.json:5:42: ca.domains[2]: got \"evil_.com\", with a character other than "
+	       "letters, digits, '-' and '.'; expected a DNS name of two labels or more, like "
+	       "\"openai.com\"\n"
+	       "p.json:5:55: ca.domains[3]: got number 3; expected a DNS name of two labels or "
+	       "more, like \"openai.com\"\n"
+	       "p.json:5:58: ca.domains[4]: got \"\", an empty name; expected a DNS name of two "
+	       "labels or more, like \"openai.com\"\n"
+	       "p.json:5:62: ca.domains[5]: got \"a.-b.com\", with a label starting with '-'; "
+	       "expected a DNS name of two labels or more, like \"openai.com\"\n");
+
+	/* at most 64 domains */
+	n = snprintf(text, sizeof(text), HEAD "  \"ca\": {\"domains\": [");
+	for (int i = 0; i < 65; i++)
+		n += snprintf(text + n, sizeof(text) - n, "%s\"d%d.example\"", i ? ", " : "", i);
+	snprintf(text + n, sizeof(text) - n, "]}\n}\n");
+	ASSERT_STREQ(load_bad(text),
+		     "p.json:5:21: ca.domains: got 65 names; expected at most 64\n");
+
+	ASSERT_STREQ(load_bad(HEAD "  \"tls\": {\"upstream_ca\": \"\"}\n}\n"),
+		     "p.json:5:26: tls.upstream_ca: got \"\"; expected a non-empty path to a PEM "
+		     "CA bundle\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"tls\": {\"upstream_ca\": null}\n}\n"),
+		     "p.json:5:26: tls.upstream_ca: got null; expected a non-empty path to a PEM "
+		     "CA bundle\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"tls\": {\"verify\": false}\n}\n"),
+		     "p.json:5:11: tls.verify: unknown key; expected \"upstream_ca\"\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"tls\": \"/ca.pem\"\n}\n"),
+		     "p.json:5:10: tls: got string \"/ca.pem\"; expected an object\n");
+}
+
+static void test_bad_audit_rotation(void)
+{
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		     "  \"audit\": {\"path\": \"/a\", \"rotate_bytes\": -1, \"keep\": 1001},\n"
+		     "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}}\n}\n"),
+	    "p.json:3:43: audit.rotate_bytes: got -1; expected an integer >= 0 (bytes; 0 "
+	    "never rotates)\n"
+	    "p.json:3:55: audit.keep: got 1001; expected an integer 0..1000 (rotated "
+	    "files kept)\n");
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		     "  \"audit\": {\"path\": \"/a\", \"rotate_bytes\": \"1G\", \"kept\": 2},\n"
+		     "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}}\n}\n"),
+	    "p.json:3:43: audit.rotate_bytes: got string \"1G\"; expected an integer >= 0 "
+	    "(bytes; 0 never rotates)\n"
+	    "p.json:3:49: audit.kept: unknown key; expected one of \"path\", "
+	    "\"rotate_bytes\", or \"keep\"\n");
+	ASSERT_CONTAINS(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+				 "  \"audit\": {\"path\": \"/a\", \"rotate_bytes\": 1e300},\n"
+				 "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}}\n}\n"),
+			"p.json:3:43: audit.rotate_bytes: got 1e300; expected an integer >= 0");
+}
+
+static void test_host_in_domains(void)
+{
+	char *domains[] = {"openai.com", "Anthropic.COM", ""};
+
+	ASSERT_EQ(policy_host_in_domains("openai.com", domains, 3), 1);
+	ASSERT_EQ(policy_host_in_domains("api.openai.com", domains, 3), 1);
+	ASSERT_EQ(policy_host_in_domains("a.b.OpenAI.Com", domains, 3), 1);
+	ASSERT_EQ(policy_host_in_domains("api.anthropic.com", domains, 3), 1);
+	ASSERT_EQ(policy_host_in_domains("evilopenai.com", domains, 3), 0);
+	ASSERT_EQ(policy_host_in_domains("openai.com.evil.example", domains, 3), 0);
+	ASSERT_EQ(policy_host_in_domains("openai.co", domains, 3), 0);
+	ASSERT_EQ(policy_host_in_domains("penai.com", domains, 3), 0);
+	ASSERT_EQ(policy_host_in_domains("com", domains, 3), 0);
+	ASSERT_EQ(policy_host_in_domains(".openai.com", domains, 3), 0);
+	ASSERT_EQ(policy_host_in_domains("", domains, 3), 0); /* "" matches nothing */
+	ASSERT_EQ(policy_host_in_domains("example.org", domains, 3), 0);
+	ASSERT_EQ(policy_host_in_domains(NULL, domains, 3), 0);
+	ASSERT_EQ(policy_host_in_domains("api.openai.com", NULL, 0), 0);
+	ASSERT_EQ(policy_host_in_domains("api.anthropic.com", domains, 1), 0); /* only N */
+}
+
 UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_defaults), UNIT_CASE(test_syntax_error),
 	  UNIT_CASE(test_wrong_type), UNIT_CASE(test_unknown_key), UNIT_CASE(test_bad_mode),
 	  UNIT_CASE(test_bad_cidr), UNIT_CASE(test_bad_listen), UNIT_CASE(test_missing_key),
 	  UNIT_CASE(test_duplicate_host), UNIT_CASE(test_bad_providers),
 	  UNIT_CASE(test_bad_cgroup_and_resolve), UNIT_CASE(test_several_errors),
 	  UNIT_CASE(test_v4_mapped), UNIT_CASE(test_load_file), UNIT_CASE(test_free_null),
-	  UNIT_CASE(test_json_locate), UNIT_CASE(test_examples))
+	  UNIT_CASE(test_json_locate), UNIT_CASE(test_examples), UNIT_CASE(test_bad_proxy),
+	  UNIT_CASE(test_bad_ca_tls), UNIT_CASE(test_bad_audit_rotation),
+	  UNIT_CASE(test_host_in_domains))

@@ -1,10 +1,11 @@
 /*
  * policy: loads the gateway's JSON policy file and validates all of it (see policy.h).
  *
- * Owns the schema. Each JSON object the policy has (the top level, "capture", "audit", a
- * provider, a workload, its "match") is a table of fields: key, whether it is required, the
- * check that parses the value into struct policy, and what a good value looks like. A new key
- * is a new row. Anything not in a table is an error, as is a key given twice.
+ * Owns the schema. Each JSON object the policy has (the top level, "capture", "audit", "ca",
+ * "tls", "proxy" and its "timeouts", a provider, a workload, its "match") is a table of
+ * fields: key, whether it is required, the check that parses the value into struct policy,
+ * and what a good value looks like. A new key is a new row. Anything not in a table is an
+ * error, as is a key given twice.
  *
  * cJSON keeps no positions, so each problem finds its own again with json_locate, from the path
  * of member and element indexes the walk keeps, and is printed as
@@ -36,9 +37,23 @@
 #define DEFAULT_EXEMPT_MARK 0x41494757u /* "AIGW" */
 #define DEFAULT_RESOLVE_MIN_S 5
 #define DEFAULT_RESOLVE_MAX_S 300
+#define DEFAULT_CA_DIR "/var/lib/aigw/ca"
+#define DEFAULT_MAX_REQUEST_BODY (32u << 20)
+#define DEFAULT_CONNECT_MS 5000
+#define DEFAULT_TLS_HANDSHAKE_MS 10000
+#define DEFAULT_FIRST_BYTE_MS 600000
+#define DEFAULT_IDLE_MS 300000
+#define DEFAULT_CLIENT_IDLE_MS 120000
+#define DEFAULT_AUDIT_KEEP 10
+
+#define CA_DOMAINS_MAX 64	/* permitted subtrees a CA may carry (CERTS_DOMAINS_MAX) */
+#define TIMEOUT_MS_MAX 86400000 /* a day */
+/* rotate_bytes: any size_t a double holds exactly */
+#define ROTATE_BYTES_MAX ((long long)(SIZE_MAX < (1ull << 53) ? SIZE_MAX : (1ull << 53)))
 
 #define EXPECT_ADDRESS "an IPv4 or IPv6 address or CIDR, like \"10.0.0.0/8\" or \"2001:db8::/32\""
 #define EXPECT_HOST "a DNS host name, like \"api.openai.com\""
+#define EXPECT_DOMAIN "a DNS name of two labels or more, like \"openai.com\""
 
 struct path_elem {
 	const char *key; /* object member name, or NULL for an array element */
@@ -381,6 +396,21 @@ static void check_mode(struct ctx *c, const cJSON *v, const struct field *f, voi
 		*mode = POLICY_CAPTURE_ENFORCE;
 	else if (strcmp(s, "observe") == 0)
 		*mode = POLICY_CAPTURE_OBSERVE;
+	else
+		bad_value(c, NULL, f->expect);
+}
+
+static void check_non_tls(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	enum policy_non_tls *non_tls = field_ptr(base, f);
+	const char *s = want_string(c, v, f->expect);
+
+	if (!s)
+		return;
+	if (strcmp(s, "close") == 0)
+		*non_tls = POLICY_NON_TLS_CLOSE;
+	else if (strcmp(s, "passthrough") == 0)
+		*non_tls = POLICY_NON_TLS_PASSTHROUGH;
 	else
 		bad_value(c, NULL, f->expect);
 }
@@ -747,19 +777,28 @@ static const char *earlier_host(const struct ctx *c, const cJSON *e, const char 
 	return NULL;
 }
 
+/* What is wrong with S as a DNS name, or NULL; IF_IP when S is an IP address. */
+static const char *name_problem(const char *s, const char *if_ip)
+{
+	unsigned char a[16];
+
+	if (!*s)
+		return "an empty name";
+	if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
+		return if_ip;
+	return host_problem(s);
+}
+
 static void check_host(struct ctx *c, const cJSON *e, void *arg)
 {
 	struct policy_provider *pr = arg;
 	const char *s = want_string(c, e, EXPECT_HOST), *why, *owner;
-	unsigned char a[16];
 	unsigned line, col;
 	char msg[128];
 
 	if (!s)
 		return;
-	why = *s ? host_problem(s) : "an empty name";
-	if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
-		why = "an IP address (those go in \"addresses\")";
+	why = name_problem(s, "an IP address (those go in \"addresses\")");
 	if (why) {
 		bad_value(c, why, EXPECT_HOST);
 		return;
@@ -928,6 +967,7 @@ static void check_providers(struct ctx *c, const cJSON *v, const struct field *f
 	const cJSON *e;
 	size_t i = 0;
 
+	(void)base; /* the providers go in c->p */
 	if (!cJSON_IsObject(v)) {
 		wrong_type(c, v, f->expect);
 		return;
@@ -958,6 +998,7 @@ static void check_workload(struct ctx *c, const cJSON *e, void *arg)
 
 static void check_workloads(struct ctx *c, const cJSON *v, const struct field *f, void *base)
 {
+	(void)base; /* the workloads go in c->p */
 	if (!cJSON_IsArray(v)) {
 		wrong_type(c, v, f->expect);
 		return;
@@ -965,6 +1006,58 @@ static void check_workloads(struct ctx *c, const cJSON *v, const struct field *f
 	c->p->workloads = alloc_for(c, v, sizeof(*c->p->workloads));
 	if (c->p->workloads)
 		for_each_element(c, v, (void *)f->sub, check_workload);
+}
+
+/* ---- the CA ---- */
+
+static void check_domain(struct ctx *c, const cJSON *e, void *arg)
+{
+	struct policy *p = arg;
+	const char *s = want_string(c, e, EXPECT_DOMAIN), *why;
+	char *copy;
+
+	if (!s)
+		return;
+	why = name_problem(s, "an IP address");
+	if (!why && !strchr(s, '.'))
+		why = "a single label";
+	if (why) {
+		bad_value(c, why, EXPECT_DOMAIN);
+		return;
+	}
+	copy = strdup(s);
+	if (!copy) {
+		c->oom = true;
+		return;
+	}
+	for (char *q = copy; *q; q++)
+		*q = *q >= 'A' && *q <= 'Z' ? *q - 'A' + 'a' : *q;
+	p->ca.domains[p->ca.n_domains++] = copy;
+}
+
+static void check_domains(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy *p = base;
+	int n;
+
+	if (!cJSON_IsArray(v)) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	n = cJSON_GetArraySize(v);
+	if (n == 0) {
+		problem(c, AT_VALUE,
+			"got an empty array; expected at least one DNS name (or no \"domains\", "
+			"to derive them from the providers' hosts)");
+		return;
+	}
+	if (n > CA_DOMAINS_MAX) {
+		problem(c, AT_VALUE, "got %d names; expected at most %d", n, CA_DOMAINS_MAX);
+		return;
+	}
+	p->ca.domains = alloc_for(c, v, sizeof(*p->ca.domains));
+	if (p->ca.domains)
+		for_each_element(c, v, p, check_domain);
 }
 
 /* ---- the schema ---- */
@@ -981,11 +1074,11 @@ static void check_workloads(struct ctx *c, const cJSON *v, const struct field *f
 	{                                                                                          \
 		.key = k, .required = req, .check = fn, .sub = &(schema), .expect = exp            \
 	}
+/* An optional integer LO..HI in MEMBER of struct policy, like capture.tls_port. */
 #define UINT_FIELD(k, member, lo, hi, exp)                                                         \
 	{                                                                                          \
-		.key = k, .check = check_uint, .off = CAPTURE(member),                             \
-		.size = sizeof(((struct policy *)0)->capture.member), .min = lo, .max = hi,        \
-		.expect = exp                                                                      \
+		.key = k, .check = check_uint, .off = offsetof(struct policy, member),             \
+		.size = sizeof(((struct policy *)0)->member), .min = lo, .max = hi, .expect = exp  \
 	}
 
 static const struct field capture_fields[] = {
@@ -996,10 +1089,10 @@ static const struct field capture_fields[] = {
     FIELD("listen6", OPTIONAL, check_listen6, CAPTURE(listen6),
 	  "\"[IPv6]:PORT\" on loopback, like \"[::1]:15001\""),
     FIELD("mode", OPTIONAL, check_mode, CAPTURE(mode), "\"enforce\" or \"observe\""),
-    UINT_FIELD("tls_port", tls_port, 1, 65535, "an integer 1..65535"),
-    UINT_FIELD("exempt_mark", exempt_mark, 1, UINT32_MAX, "an integer 1..4294967295"),
-    UINT_FIELD("resolve_min_s", resolve_min_s, 1, UINT32_MAX, "an integer >= 1 (seconds)"),
-    UINT_FIELD("resolve_max_s", resolve_max_s, 1, UINT32_MAX, "an integer >= 1 (seconds)"),
+    UINT_FIELD("tls_port", capture.tls_port, 1, 65535, "an integer 1..65535"),
+    UINT_FIELD("exempt_mark", capture.exempt_mark, 1, UINT32_MAX, "an integer 1..4294967295"),
+    UINT_FIELD("resolve_min_s", capture.resolve_min_s, 1, UINT32_MAX, "an integer >= 1 (seconds)"),
+    UINT_FIELD("resolve_max_s", capture.resolve_max_s, 1, UINT32_MAX, "an integer >= 1 (seconds)"),
     FIELD("destroy_preexisting", OPTIONAL, check_bool, CAPTURE(destroy_preexisting),
 	  "true or false"),
 };
@@ -1009,8 +1102,45 @@ static const struct schema capture_schema = {capture_fields, ARRAY_SIZE(capture_
 static const struct field audit_fields[] = {
     FIELD("path", REQUIRED, check_nonempty, offsetof(struct policy, audit.path),
 	  "a non-empty file path"),
+    UINT_FIELD("rotate_bytes", audit.rotate_bytes, 0, ROTATE_BYTES_MAX,
+	       "an integer >= 0 (bytes; 0 never rotates)"),
+    UINT_FIELD("keep", audit.keep, 0, 1000, "an integer 0..1000 (rotated files kept)"),
 };
 static const struct schema audit_schema = {audit_fields, ARRAY_SIZE(audit_fields), NULL};
+
+static const struct field ca_fields[] = {
+    FIELD("dir", OPTIONAL, check_nonempty, offsetof(struct policy, ca.dir),
+	  "a non-empty directory path"),
+    FIELD("domains", OPTIONAL, check_domains, 0,
+	  "an array of DNS names, like [\"openai.com\", \"anthropic.com\"]"),
+};
+static const struct schema ca_schema = {ca_fields, ARRAY_SIZE(ca_fields), NULL};
+
+static const struct field tls_fields[] = {
+    FIELD("upstream_ca", OPTIONAL, check_nonempty, offsetof(struct policy, tls.upstream_ca),
+	  "a non-empty path to a PEM CA bundle"),
+};
+static const struct schema tls_schema = {tls_fields, ARRAY_SIZE(tls_fields), NULL};
+
+#define EXPECT_TIMEOUT "an integer 1..86400000 (milliseconds)"
+static const struct field timeouts_fields[] = {
+    UINT_FIELD("connect_ms", proxy.connect_timeout_ms, 1, TIMEOUT_MS_MAX, EXPECT_TIMEOUT),
+    UINT_FIELD("tls_handshake_ms", proxy.tls_handshake_timeout_ms, 1, TIMEOUT_MS_MAX,
+	       EXPECT_TIMEOUT),
+    UINT_FIELD("first_byte_ms", proxy.first_byte_timeout_ms, 1, TIMEOUT_MS_MAX, EXPECT_TIMEOUT),
+    UINT_FIELD("idle_ms", proxy.idle_timeout_ms, 1, TIMEOUT_MS_MAX, EXPECT_TIMEOUT),
+    UINT_FIELD("client_idle_ms", proxy.client_idle_timeout_ms, 1, TIMEOUT_MS_MAX, EXPECT_TIMEOUT),
+};
+static const struct schema timeouts_schema = {timeouts_fields, ARRAY_SIZE(timeouts_fields), NULL};
+
+static const struct field proxy_fields[] = {
+    FIELD("non_tls", OPTIONAL, check_non_tls, offsetof(struct policy, proxy.non_tls),
+	  "\"close\" or \"passthrough\""),
+    UINT_FIELD("max_request_body", proxy.max_request_body, 1024, 1073741824,
+	       "an integer 1024..1073741824 (bytes)"),
+    NESTED("timeouts", OPTIONAL, check_object, timeouts_schema, "an object of timeouts"),
+};
+static const struct schema proxy_schema = {proxy_fields, ARRAY_SIZE(proxy_fields), NULL};
 
 /* These fill a struct policy_provider. */
 static const struct field provider_fields[] = {
@@ -1035,13 +1165,16 @@ static const struct field workload_fields[] = {
 };
 static const struct schema workload_schema = {workload_fields, ARRAY_SIZE(workload_fields), NULL};
 
-/* "capture" and "audit" fill struct policy itself, as the top level does. */
+/* "capture", "audit", "ca", "tls" and "proxy" fill struct policy itself, as the top level does. */
 static const struct field root_fields[] = {
     NESTED("capture", REQUIRED, check_object, capture_schema, "an object"),
     NESTED("audit", REQUIRED, check_object, audit_schema, "an object"),
     NESTED("providers", REQUIRED, check_providers, provider_schema,
 	   "an object of providers by name"),
     NESTED("workloads", OPTIONAL, check_workloads, workload_schema, "an array of workload objects"),
+    NESTED("ca", OPTIONAL, check_object, ca_schema, "an object"),
+    NESTED("tls", OPTIONAL, check_object, tls_schema, "an object"),
+    NESTED("proxy", OPTIONAL, check_object, proxy_schema, "an object"),
 };
 static const struct schema root_schema = {root_fields, ARRAY_SIZE(root_fields), NULL};
 
@@ -1054,7 +1187,10 @@ static struct policy *policy_new(const char *name)
 	if (!p)
 		return NULL;
 	p->path = strdup(name);
-	if (!p->path) {
+	p->ca.dir = strdup(DEFAULT_CA_DIR);
+	if (!p->path || !p->ca.dir) {
+		free(p->path);
+		free(p->ca.dir);
 		free(p);
 		return NULL;
 	}
@@ -1070,6 +1206,16 @@ static struct policy *policy_new(const char *name)
 	p->capture.resolve_min_s = DEFAULT_RESOLVE_MIN_S;
 	p->capture.resolve_max_s = DEFAULT_RESOLVE_MAX_S;
 	p->capture.destroy_preexisting = 1;
+	p->audit.rotate_bytes = 0;
+	p->audit.keep = DEFAULT_AUDIT_KEEP;
+	p->tls.upstream_ca = NULL;
+	p->proxy.non_tls = POLICY_NON_TLS_CLOSE;
+	p->proxy.max_request_body = DEFAULT_MAX_REQUEST_BODY;
+	p->proxy.connect_timeout_ms = DEFAULT_CONNECT_MS;
+	p->proxy.tls_handshake_timeout_ms = DEFAULT_TLS_HANDSHAKE_MS;
+	p->proxy.first_byte_timeout_ms = DEFAULT_FIRST_BYTE_MS;
+	p->proxy.idle_timeout_ms = DEFAULT_IDLE_MS;
+	p->proxy.client_idle_timeout_ms = DEFAULT_CLIENT_IDLE_MS;
 	return p;
 }
 
@@ -1219,6 +1365,11 @@ void policy_free(struct policy *p)
 	free(p->workloads);
 	free(p->capture.cgroup);
 	free(p->audit.path);
+	for (size_t i = 0; i < p->ca.n_domains; i++)
+		free(p->ca.domains[i]);
+	free(p->ca.domains);
+	free(p->ca.dir);
+	free(p->tls.upstream_ca);
 	free(p->path);
 	free(p);
 }
@@ -1234,4 +1385,23 @@ const struct policy_provider *policy_provider_by_host(const struct policy *p, co
 		}
 	}
 	return NULL;
+}
+
+int policy_host_in_domains(const char *host, char *const *domains, size_t n)
+{
+	size_t hlen = host ? strlen(host) : 0;
+
+	for (size_t i = 0; host && i < n; i++) {
+		size_t dlen = domains[i] ? strlen(domains[i]) : 0;
+
+		if (!dlen || dlen > hlen)
+			continue;
+		/* below it is a whole label or more, then '.': "evilopenai.com" and
+		 * ".openai.com" are not below "openai.com" */
+		if (dlen < hlen && (hlen - dlen < 2 || host[hlen - dlen - 1] != '.'))
+			continue;
+		if (strcasecmp(host + hlen - dlen, domains[i]) == 0)
+			return 1;
+	}
+	return 0;
 }

@@ -24,6 +24,12 @@ enum policy_capture_mode {
 	    1, /* attach, record every provider-bound attempt, change nothing */
 };
 
+/* "proxy": { "non_tls": ... }: what the proxy does with a captured connection that is not TLS. */
+enum policy_non_tls {
+	POLICY_NON_TLS_CLOSE = 0,	/* close it (default) */
+	POLICY_NON_TLS_PASSTHROUGH = 1, /* splice it to its original destination, untouched */
+};
+
 /* An IPv4 or IPv6 prefix; IPv4 is stored in addr[0..3]. */
 struct policy_cidr {
 	int family;	   /* AF_INET or AF_INET6 */
@@ -62,8 +68,34 @@ struct policy {
 	} capture;
 
 	struct {
-		char *path; /* "path": the JSON-lines audit log */
+		char *path;	     /* "path": the JSON-lines audit log */
+		size_t rotate_bytes; /* "rotate_bytes": rotate past this size; 0 never does (0) */
+		unsigned keep;	     /* "keep": rotated files kept, 0..1000 (10) */
 	} audit;
+
+	struct {
+		char *dir; /* "dir": holds ca.pem and ca.key ("/var/lib/aigw/ca") */
+		/* "domains": the CA's permitted DNS subtrees, lowercased; NULL and 0 when absent,
+		 * and the daemon derives them from the providers' hosts */
+		char **domains;
+		size_t n_domains;
+	} ca;
+
+	struct {
+		char *upstream_ca; /* "upstream_ca": PEM bundle that verifies providers, or NULL
+				      for the system trust store */
+	} tls;
+
+	struct {
+		enum policy_non_tls non_tls; /* "non_tls": "close" | "passthrough" */
+		size_t max_request_body;     /* "max_request_body": bytes, 1 KiB..1 GiB (32 MiB) */
+		/* "timeouts": { ... }, each 1..86400000 ms; the key, what it bounds (default) */
+		unsigned connect_timeout_ms;	   /* "connect_ms": connect to a provider (5000) */
+		unsigned tls_handshake_timeout_ms; /* "tls_handshake_ms": a handshake (10000) */
+		unsigned first_byte_timeout_ms;	   /* "first_byte_ms": to a response (600000) */
+		unsigned idle_timeout_ms;	   /* "idle_ms": provider side silent (300000) */
+		unsigned client_idle_timeout_ms;   /* "client_idle_ms": client silent (120000) */
+	} proxy;
 
 	struct policy_provider *providers; /* "providers": object, in file order */
 	size_t n_providers;
@@ -87,5 +119,12 @@ void policy_free(struct policy *p);
 
 /* The provider whose host list contains HOST (case-insensitive), or NULL. */
 const struct policy_provider *policy_provider_by_host(const struct policy *p, const char *host);
+
+/*
+ * 1 if HOST is one of DOMAINS[0..N) or a name below one (case-insensitive, whole labels:
+ * "api.openai.com" and "openai.com" are in "openai.com", "evilopenai.com" is not), else 0.
+ * A NULL HOST, and an empty domain, match nothing.
+ */
+int policy_host_in_domains(const char *host, char *const *domains, size_t n);
 
 #endif

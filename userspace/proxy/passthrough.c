@@ -19,6 +19,7 @@
 #define PASSTHROUGH_HIGH_WATER (256 * 1024)
 
 struct passthrough {
+	struct passthrough *prev, *next; /* all live passthroughs, for shutdown */
 	struct bufferevent *client, *upstream;
 	struct passthrough_result result;
 	passthrough_done_fn done;
@@ -26,8 +27,29 @@ struct passthrough {
 	int connected;
 };
 
+static struct passthrough *live_passthroughs;
+
+static void pt_link(struct passthrough *pt)
+{
+	pt->next = live_passthroughs;
+	if (live_passthroughs)
+		live_passthroughs->prev = pt;
+	live_passthroughs = pt;
+}
+
+static void pt_unlink(struct passthrough *pt)
+{
+	if (pt->prev)
+		pt->prev->next = pt->next;
+	else if (live_passthroughs == pt)
+		live_passthroughs = pt->next;
+	if (pt->next)
+		pt->next->prev = pt->prev;
+}
+
 static void passthrough_finish(struct passthrough *pt)
 {
+	pt_unlink(pt);
 	pt->done(&pt->result, pt->arg);
 	if (pt->client)
 		bufferevent_free(pt->client);
@@ -190,8 +212,10 @@ int passthrough_start(struct event_base *base, int client_fd, const struct aigw_
 	bufferevent_setcb(pt->upstream, on_read, on_drained, on_event, pt);
 	bufferevent_set_timeouts(pt->upstream, NULL, connect_timeout_s ? &tv : NULL);
 	bufferevent_enable(pt->upstream, EV_READ | EV_WRITE);
+	pt_link(pt);
 	if (bufferevent_socket_connect(pt->upstream, (struct sockaddr *)&ss, len)) {
 		err = -(EVUTIL_SOCKET_ERROR() ? EVUTIL_SOCKET_ERROR() : ECONNREFUSED);
+		pt_unlink(pt);
 		goto fail;
 	}
 	return 0;
@@ -202,4 +226,10 @@ fail:
 		bufferevent_free(pt->upstream);
 	free(pt);
 	return err;
+}
+
+void passthrough_shutdown_all(void)
+{
+	while (live_passthroughs)
+		passthrough_finish(live_passthroughs);
 }

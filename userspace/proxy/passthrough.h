@@ -25,4 +25,7 @@ int passthrough_start(struct event_base *base, int client_fd, const struct aigw_
 		      uint32_t mark, unsigned connect_timeout_s, passthrough_done_fn done,
 		      void *arg);
 
+/* Ends every live passthrough now (daemon shutdown); each DONE still runs. */
+void passthrough_shutdown_all(void);
+
 #endif

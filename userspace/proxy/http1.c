@@ -1,0 +1,1104 @@
+/*
+ * http1.c: sessions (one per intercepted client connection) and exchanges (one per request).
+ *
+ * The client's bytes go through an http-parser in request mode; a complete request (headers
+ * and the whole body: the gateway must read the model before it forwards, and will need the
+ * body whole to apply policy) pauses the parser, so pipelined requests wait their turn. The
+ * exchange leases an upstream connection, writes the request with hop-by-hop headers removed
+ * and an exact Content-Length, and feeds the provider's bytes through a second parser in
+ * response mode, whose callbacks write the response to the client as it arrives: a
+ * server-sent-events stream leaves as each chunk comes in. When the client is slower than
+ * the provider, reading from the provider stops (backpressure) until the client drains.
+ *
+ * Parser callbacks only record and write; everything that can end an exchange or a session
+ * happens after http_parser_execute() returns. A session is freed only when no libevent
+ * callback of its own is on the stack (session_enter/session_leave).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <http_parser.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "proxy/http1.h"
+#include "util/log.h"
+#include "util/netaddr.h"
+#include "util/timefmt.h"
+
+#define HTTP1_HIGH_WATER (1u << 20) /* client output that stops reading from the provider */
+
+struct hdr {
+	char *name;
+	char *value;
+};
+
+struct hdrs {
+	struct hdr *v;
+	size_t n, cap;
+	int in_value; /* the parser's last piece was a value */
+};
+
+enum exchange_outcome {
+	OUTCOME_OK,
+	OUTCOME_CLIENT_GONE,
+	OUTCOME_UPSTREAM_CONNECT,
+	OUTCOME_UPSTREAM_TLS,
+	OUTCOME_UPSTREAM_TIMEOUT,
+	OUTCOME_UPSTREAM_RESET,
+	OUTCOME_UPSTREAM_BAD_RESPONSE,
+	OUTCOME_REQUEST_TOO_LARGE,
+	OUTCOME_BAD_REQUEST,
+	OUTCOME_MISDIRECTED,
+	OUTCOME_SHUTDOWN,
+};
+
+static const char *const outcome_names[] = {
+    "ok",		   "client_gone",	    "upstream_connect_failed",
+    "upstream_tls_failed", "upstream_timeout",	    "upstream_reset",
+    "upstream_bad_response", "request_too_large", "bad_request",
+    "misdirected_request", "shutdown",
+};
+
+struct session;
+
+struct exchange {
+	struct session *s;
+	char id[40];
+	char start_time[TIMEFMT_LEN];
+	struct timespec t_start, t_first, t_end;
+
+	/* The request. */
+	char method[16];
+	char *url; /* the request target as sent, NUL-terminated */
+	size_t url_len;
+	struct hdrs req;
+	struct evbuffer *body;
+	int client_keepalive;
+	char model[128];
+	int stream;
+	uint64_t req_wire_bytes;
+
+	/* The upstream side. */
+	struct upstream_conn *up;
+	int attempts;
+	http_parser rp;
+	struct hdrs resp;
+	struct evbuffer *reason;
+	int status;
+	int head_sent;	  /* the client has the status line: errors can only abort now */
+	int chunked_out;  /* we frame the body to the client in chunks */
+	int resp_complete;
+	int up_keepalive;
+	int got_upstream_bytes;
+	uint64_t resp_body_bytes, resp_wire_bytes;
+	char provider_request_id[128];
+	char error[600];
+};
+
+struct session {
+	struct event_base *base;
+	struct bufferevent *client;
+	http_parser p;
+	struct http_conn_info info;
+	const struct http_proxy_config *cfg;
+	struct upstream_pool *pool;
+	const struct http_proxy_ops *ops;
+	struct exchange *ex;  /* the request in flight, or NULL */
+	struct event *resume; /* parse buffered input after an exchange, from the loop */
+
+	int busy;          /* libevent callbacks of this session on the stack */
+	int dead;          /* session_close() ran: free when not busy */
+	int closing;       /* flushing the last bytes, then free */
+	int reject_status; /* a parser callback refused the request with this status */
+	enum exchange_outcome reject_outcome;
+	char reject_msg[256];
+
+	struct session *prev, *next; /* all live sessions, for shutdown */
+	unsigned n_requests;
+	char tls_error[256];
+	char start_time[TIMEFMT_LEN];
+	struct timespec t_start;
+};
+
+/* ---- small helpers ---- */
+
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1e3 + (b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+static void hdrs_free(struct hdrs *h)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		free(h->v[i].name);
+		free(h->v[i].value);
+	}
+	free(h->v);
+	memset(h, 0, sizeof(*h));
+}
+
+static int str_append(char **s, const char *data, size_t len)
+{
+	size_t old = *s ? strlen(*s) : 0;
+	char *n = realloc(*s, old + len + 1);
+
+	if (!n)
+		return -1;
+	memcpy(n + old, data, len);
+	n[old + len] = 0;
+	*s = n;
+	return 0;
+}
+
+/* http-parser may hand a name or a value over in pieces. */
+static int hdrs_piece(struct hdrs *h, int is_value, const char *data, size_t len)
+{
+	if (!is_value && (h->in_value || !h->n)) {
+		if (h->n == h->cap) {
+			size_t cap = h->cap ? h->cap * 2 : 16;
+			struct hdr *v = realloc(h->v, cap * sizeof(*v));
+
+			if (!v || cap > 512)
+				return -1; /* a header flood is refused, not stored */
+			h->v = v;
+			h->cap = cap;
+		}
+		h->v[h->n].name = NULL;
+		h->v[h->n].value = NULL;
+		h->n++;
+	}
+	h->in_value = is_value;
+	return str_append(is_value ? &h->v[h->n - 1].value : &h->v[h->n - 1].name, data, len);
+}
+
+static const char *hdrs_get(const struct hdrs *h, const char *name)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (h->v[i].name && !strcasecmp(h->v[i].name, name))
+			return h->v[i].value ? h->v[i].value : "";
+	return NULL;
+}
+
+/* Whether NAME appears as a token in the comma-separated LIST. */
+static int token_in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	while (list && *list) {
+		while (*list == ' ' || *list == '\t' || *list == ',')
+			list++;
+		if (!strncasecmp(list, name, n) &&
+		    (list[n] == 0 || list[n] == ',' || list[n] == ' ' || list[n] == '\t'))
+			return 1;
+		list = strchr(list, ',');
+	}
+	return 0;
+}
+
+/* RFC 9110 7.6.1: hop-by-hop fields, and any the Connection field names, are not forwarded.
+ * Framing (Content-Length, Transfer-Encoding) is redone by us, Expect answered by us. */
+static int header_dropped(const struct hdrs *h, const char *name)
+{
+	static const char *const drop[] = {
+	    "connection", "keep-alive",	       "proxy-connection",    "te",
+	    "trailer",	  "transfer-encoding", "upgrade",	      "proxy-authorization",
+	    "proxy-authenticate", "content-length", "expect", "http2-settings",
+	};
+
+	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+		if (!strcasecmp(name, drop[i]))
+			return 1;
+	return token_in_list(hdrs_get(h, "connection"), name);
+}
+
+static void hdrs_write(struct evbuffer *out, const struct hdrs *h)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		if (!h->v[i].name || header_dropped(h, h->v[i].name))
+			continue;
+		evbuffer_add_printf(out, "%s: %s\r\n", h->v[i].name,
+				    h->v[i].value ? h->v[i].value : "");
+	}
+}
+
+/* ---- gateway-made responses, in the calling provider's own error format ---- */
+
+static int is_anthropic(const struct session *s, const struct exchange *ex)
+{
+	const char *path = ex ? ex->url : NULL;
+
+	if (!strcmp(s->info.provider, "anthropic"))
+		return 1;
+	return path && !strncmp(path, "/v1/messages", 12);
+}
+
+static void error_body(struct session *s, struct exchange *ex, int status, const char *msg,
+		       struct evbuffer *out)
+{
+	cJSON *root = cJSON_CreateObject(), *err = cJSON_CreateObject();
+	char *text;
+
+	if (is_anthropic(s, ex)) {
+		cJSON_AddStringToObject(root, "type", "error");
+		cJSON_AddStringToObject(err, "type", status == 413 ? "request_too_large"
+						     : status == 400 ? "invalid_request_error"
+						     : status == 504 ? "timeout_error"
+								     : "api_error");
+		cJSON_AddStringToObject(err, "message", msg);
+	} else {
+		cJSON_AddStringToObject(err, "message", msg);
+		cJSON_AddStringToObject(err, "type", status < 500 ? "invalid_request_error"
+								  : "aigw_gateway_error");
+		cJSON_AddNullToObject(err, "param");
+		cJSON_AddStringToObject(err, "code", status == 504 ? "upstream_timeout"
+						     : status >= 500 ? "upstream_unavailable"
+								     : "invalid_request");
+	}
+	cJSON_AddItemToObject(root, "error", err);
+	text = cJSON_PrintUnformatted(root);
+	if (text)
+		evbuffer_add(out, text, strlen(text));
+	free(text);
+	cJSON_Delete(root);
+}
+
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 400:
+		return "Bad Request";
+	case 413:
+		return "Content Too Large";
+	case 421:
+		return "Misdirected Request";
+	case 502:
+		return "Bad Gateway";
+	case 504:
+		return "Gateway Timeout";
+	}
+	return "Error";
+}
+
+/* Writes a complete error response and marks the connection for closing. */
+static void send_error(struct session *s, struct exchange *ex, int status, const char *msg)
+{
+	struct evbuffer *body = evbuffer_new(), *out = bufferevent_get_output(s->client);
+
+	if (!body)
+		return;
+	error_body(s, ex, status, msg, body);
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+			    "Content-Length: %zu\r\nConnection: close\r\n",
+			    status, reason_phrase(status), evbuffer_get_length(body));
+	if (ex)
+		evbuffer_add_printf(out, "x-aigw-request-id: %s\r\n", ex->id);
+	evbuffer_add(out, "\r\n", 2);
+	evbuffer_add_buffer(out, body);
+	evbuffer_free(body);
+	if (ex) {
+		ex->status = status;
+		ex->head_sent = 1;
+	}
+}
+
+/* ---- session lifetime ---- */
+
+static struct session *live_sessions;
+
+static void session_free(struct session *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else if (live_sessions == s)
+		live_sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	if (s->resume)
+		event_free(s->resume);
+	if (s->client)
+		bufferevent_free(s->client);
+	free(s);
+}
+
+static void session_enter(struct session *s)
+{
+	s->busy++;
+}
+
+/* Returns 1 when the session was freed. */
+static int session_leave(struct session *s)
+{
+	if (--s->busy == 0 && s->dead && !s->closing) {
+		session_free(s);
+		return 1;
+	}
+	return 0;
+}
+
+static void exchange_finish(struct exchange *ex, enum exchange_outcome outcome);
+
+static void connection_record(struct session *s)
+{
+	cJSON *rec = cJSON_CreateObject();
+	struct timespec now;
+
+	if (!rec)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	cJSON_AddStringToObject(rec, "time", s->start_time);
+	cJSON_AddStringToObject(rec, "event.name", "proxy.connection");
+	cJSON_AddNumberToObject(rec, "aigw.connection_id", (double)s->info.conn_id);
+	cJSON_AddStringToObject(rec, "aigw.disposition", "intercepted");
+	cJSON_AddStringToObject(rec, "tls.client.server_name", s->info.sni);
+	if (s->info.tls_version[0])
+		cJSON_AddStringToObject(rec, "tls.protocol.version", s->info.tls_version);
+	cJSON_AddNumberToObject(rec, "aigw.requests", s->n_requests);
+	cJSON_AddNumberToObject(rec, "aigw.duration_ms", ms_between(&s->t_start, &now));
+	if (s->tls_error[0])
+		cJSON_AddStringToObject(rec, "error.type", s->tls_error);
+	s->ops->record(rec, &s->info, s->ops->arg);
+}
+
+static void on_close_written(struct bufferevent *bev, void *arg);
+static void on_close_event(struct bufferevent *bev, short what, void *arg);
+
+/*
+ * The one place a session ends. An exchange still in flight ends first (its record says
+ * why); then the connection's record. With FLUSH, what is queued for the client is sent
+ * before the connection closes.
+ */
+static void session_close(struct session *s, enum exchange_outcome why, int flush)
+{
+	if (s->dead)
+		return;
+	if (s->ex)
+		exchange_finish(s->ex, why);
+	s->dead = 1;
+	connection_record(s);
+	if (flush && evbuffer_get_length(bufferevent_get_output(s->client))) {
+		s->closing = 1;
+		bufferevent_disable(s->client, EV_READ);
+		bufferevent_setcb(s->client, NULL, on_close_written, on_close_event, s);
+		bufferevent_set_timeouts(s->client, NULL, &(struct timeval){5, 0});
+	}
+}
+
+static void on_close_written(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)))
+		return;
+	s->closing = 0;
+	session_enter(s);
+	session_leave(s);
+}
+
+static void on_close_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	s->closing = 0;
+	session_enter(s);
+	session_leave(s);
+}
+
+/* ---- the exchange's record and end ---- */
+
+static const char *operation_of(const char *path)
+{
+	if (!strncmp(path, "/v1/chat/completions", 20) || !strncmp(path, "/v1/messages", 12) ||
+	    !strncmp(path, "/v1/responses", 13))
+		return "chat";
+	if (!strncmp(path, "/v1/embeddings", 14))
+		return "embeddings";
+	if (!strncmp(path, "/v1/completions", 15))
+		return "text_completion";
+	return NULL;
+}
+
+static void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
+{
+	struct session *s = ex->s;
+	char path[512], ip[NETADDR_STRLEN];
+	const char *url = ex->url, *op;
+	cJSON *rec = cJSON_CreateObject();
+	size_t n;
+
+	if (!rec)
+		return;
+	n = url ? strcspn(url, "?") : 0;
+	snprintf(path, sizeof(path), "%.*s", (int)(n < sizeof(path) ? n : sizeof(path) - 1),
+		 url ? url : "");
+	cJSON_AddStringToObject(rec, "time", ex->start_time);
+	cJSON_AddStringToObject(rec, "event.name", "proxy.request");
+	cJSON_AddStringToObject(rec, "aigw.request_id", ex->id);
+	cJSON_AddNumberToObject(rec, "aigw.connection_id", (double)s->info.conn_id);
+	cJSON_AddStringToObject(rec, "gen_ai.system", s->info.provider);
+	op = operation_of(path);
+	if (op)
+		cJSON_AddStringToObject(rec, "gen_ai.operation.name", op);
+	if (ex->model[0])
+		cJSON_AddStringToObject(rec, "gen_ai.request.model", ex->model);
+	cJSON_AddBoolToObject(rec, "aigw.stream", ex->stream);
+	cJSON_AddStringToObject(rec, "server.address", s->info.sni);
+	cJSON_AddNumberToObject(rec, "server.port", ntohs(s->info.flow.orig_dst.port));
+	cJSON_AddStringToObject(rec, "network.peer.address",
+				netaddr_format_ip(&s->info.flow.orig_dst, ip, sizeof(ip)));
+	cJSON_AddStringToObject(rec, "tls.client.server_name", s->info.sni);
+	cJSON_AddStringToObject(rec, "http.request.method", ex->method);
+	cJSON_AddStringToObject(rec, "url.path", path);
+	if (ex->status)
+		cJSON_AddNumberToObject(rec, "http.response.status_code", ex->status);
+	else
+		cJSON_AddNullToObject(rec, "http.response.status_code");
+	cJSON_AddNumberToObject(rec, "http.request.body.size",
+				ex->body ? (double)evbuffer_get_length(ex->body) : 0);
+	cJSON_AddNumberToObject(rec, "http.response.body.size", (double)ex->resp_body_bytes);
+	cJSON_AddNumberToObject(rec, "aigw.bytes_from_client", (double)ex->req_wire_bytes);
+	cJSON_AddNumberToObject(rec, "aigw.bytes_to_client", (double)ex->resp_wire_bytes);
+	cJSON_AddNumberToObject(rec, "aigw.latency_ms", ms_between(&ex->t_start, &ex->t_end));
+	if (ex->t_first.tv_sec)
+		cJSON_AddNumberToObject(rec, "aigw.ttfb_ms", ms_between(&ex->t_start, &ex->t_first));
+	else
+		cJSON_AddNullToObject(rec, "aigw.ttfb_ms");
+	cJSON_AddStringToObject(rec, "aigw.outcome", outcome_names[outcome]);
+	if (ex->error[0])
+		cJSON_AddStringToObject(rec, "error.type", ex->error);
+	if (ex->provider_request_id[0])
+		cJSON_AddStringToObject(rec, "aigw.provider_request_id", ex->provider_request_id);
+	cJSON_AddNumberToObject(rec, "aigw.upstream.attempts", ex->attempts);
+	s->ops->record(rec, &s->info, s->ops->arg);
+}
+
+static void exchange_free(struct exchange *ex)
+{
+	free(ex->url);
+	if (ex->body)
+		evbuffer_free(ex->body);
+	if (ex->reason)
+		evbuffer_free(ex->reason);
+	hdrs_free(&ex->req);
+	hdrs_free(&ex->resp);
+	free(ex);
+}
+
+static void session_resume_soon(struct session *s)
+{
+	event_active(s->resume, EV_TIMEOUT, 0);
+}
+
+/*
+ * The one place an exchange ends: its record, then the upstream connection goes back to the
+ * pool (a complete response on a kept-alive connection) or is closed (anything else, which
+ * is also how a request is cancelled when the client goes).
+ */
+static void exchange_finish(struct exchange *ex, enum exchange_outcome outcome)
+{
+	struct session *s = ex->s;
+	int reusable = outcome == OUTCOME_OK && ex->resp_complete && ex->up_keepalive;
+
+	clock_gettime(CLOCK_MONOTONIC, &ex->t_end);
+	exchange_record(ex, outcome);
+	if (ex->up) {
+		if (reusable) {
+			upstream_put(ex->up);
+		} else {
+			upstream_close(ex->up);
+		}
+		ex->up = NULL;
+	}
+	s->ex = NULL;
+	s->n_requests++;
+	exchange_free(ex);
+}
+
+/* ---- the response: provider -> client ---- */
+
+static struct exchange *rp_exchange(http_parser *rp)
+{
+	return rp->data;
+}
+
+static int on_resp_status(http_parser *rp, const char *at, size_t len)
+{
+	return evbuffer_add(rp_exchange(rp)->reason, at, len);
+}
+
+static int on_resp_header_field(http_parser *rp, const char *at, size_t len)
+{
+	return hdrs_piece(&rp_exchange(rp)->resp, 0, at, len);
+}
+
+static int on_resp_header_value(http_parser *rp, const char *at, size_t len)
+{
+	return hdrs_piece(&rp_exchange(rp)->resp, 1, at, len);
+}
+
+static int body_allowed(const struct exchange *ex)
+{
+	return strcmp(ex->method, "HEAD") && ex->status != 204 && ex->status != 304;
+}
+
+/* The response head as the client gets it: hop-by-hop fields gone, our framing. */
+static void write_response_head(struct exchange *ex)
+{
+	struct session *s = ex->s;
+	struct evbuffer *out = bufferevent_get_output(s->client);
+	size_t before = evbuffer_get_length(out);
+	const char *reason = (const char *)evbuffer_pullup(ex->reason, -1);
+	const char *id;
+
+	evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", ex->status,
+			    (int)evbuffer_get_length(ex->reason), reason ? reason : "");
+	hdrs_write(out, &ex->resp);
+	if (!body_allowed(ex)) {
+		const char *cl = hdrs_get(&ex->resp, "content-length");
+
+		if (cl && !strcmp(ex->method, "HEAD"))
+			evbuffer_add_printf(out, "Content-Length: %s\r\n", cl);
+	} else if (!(ex->rp.flags & F_CHUNKED) && ex->rp.content_length != ULLONG_MAX) {
+		evbuffer_add_printf(out, "Content-Length: %llu\r\n",
+				    (unsigned long long)ex->rp.content_length);
+	} else if (ex->client_keepalive || s->p.http_minor >= 1) {
+		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+		ex->chunked_out = 1;
+	} else {
+		ex->client_keepalive = 0; /* an HTTP/1.0 client: the end of the body is the close */
+	}
+	if (!ex->client_keepalive)
+		evbuffer_add_printf(out, "Connection: close\r\n");
+	evbuffer_add_printf(out, "x-aigw-request-id: %s\r\n\r\n", ex->id);
+	ex->resp_wire_bytes += evbuffer_get_length(out) - before;
+	ex->head_sent = 1;
+	clock_gettime(CLOCK_MONOTONIC, &ex->t_first);
+	id = hdrs_get(&ex->resp, "x-request-id");
+	if (!id)
+		id = hdrs_get(&ex->resp, "request-id");
+	if (id)
+		snprintf(ex->provider_request_id, sizeof(ex->provider_request_id), "%s", id);
+}
+
+static int on_resp_headers_complete(http_parser *rp)
+{
+	struct exchange *ex = rp_exchange(rp);
+	struct session *s = ex->s;
+	struct timeval idle = {s->cfg->idle_ms / 1000, (s->cfg->idle_ms % 1000) * 1000};
+
+	ex->status = rp->status_code;
+	if (ex->status / 100 == 1) {
+		/* An interim response (100 Continue): not forwarded, the final one follows. */
+		hdrs_free(&ex->resp);
+		evbuffer_drain(ex->reason, evbuffer_get_length(ex->reason));
+		return 0;
+	}
+	write_response_head(ex);
+	bufferevent_set_timeouts(ex->up->bev, &idle, &idle);
+	return body_allowed(ex) ? 0 : 1; /* 1: no body follows */
+}
+
+static int on_resp_body(http_parser *rp, const char *at, size_t len)
+{
+	struct exchange *ex = rp_exchange(rp);
+	struct evbuffer *out = bufferevent_get_output(ex->s->client);
+	size_t before = evbuffer_get_length(out);
+
+	if (ex->chunked_out)
+		evbuffer_add_printf(out, "%zx\r\n", len);
+	evbuffer_add(out, at, len);
+	if (ex->chunked_out)
+		evbuffer_add(out, "\r\n", 2);
+	ex->resp_body_bytes += len;
+	ex->resp_wire_bytes += evbuffer_get_length(out) - before;
+	return 0;
+}
+
+static int on_resp_message_complete(http_parser *rp)
+{
+	struct exchange *ex = rp_exchange(rp);
+
+	if (ex->status / 100 == 1)
+		return 0; /* the interim response ended; the parser reads the next one */
+	if (ex->chunked_out) {
+		evbuffer_add(bufferevent_get_output(ex->s->client), "0\r\n\r\n", 5);
+		ex->resp_wire_bytes += 5;
+	}
+	ex->resp_complete = 1;
+	ex->up_keepalive = http_should_keep_alive(rp);
+	http_parser_pause(rp, 1);
+	return 0;
+}
+
+static const http_parser_settings resp_settings = {
+    .on_status = on_resp_status,
+    .on_header_field = on_resp_header_field,
+    .on_header_value = on_resp_header_value,
+    .on_headers_complete = on_resp_headers_complete,
+    .on_body = on_resp_body,
+    .on_message_complete = on_resp_message_complete,
+};
+
+static void exchange_start_upstream(struct exchange *ex);
+
+/*
+ * The provider failed us. Before the client has the status line, it gets a clean error in
+ * its provider's format; after, the only honest signal left is to end the connection
+ * without finishing the body (a chunked body without its last chunk, a short
+ * Content-Length), which every HTTP client reports as an error.
+ */
+static void exchange_fail(struct exchange *ex, enum exchange_outcome outcome, int status,
+			  const char *msg)
+{
+	struct session *s = ex->s;
+
+	if (!ex->error[0])
+		snprintf(ex->error, sizeof(ex->error), "%s", msg);
+	if (!ex->head_sent) {
+		char text[700];
+
+		snprintf(text, sizeof(text), "aigw: %s", msg);
+		send_error(s, ex, status, text);
+		session_close(s, outcome, 1);
+		return;
+	}
+	session_close(s, outcome, 0);
+}
+
+static int retry_on_fresh_connection(struct exchange *ex)
+{
+	/* A kept-alive connection the provider closed while it sat in the pool fails before
+	 * any byte of the answer: the request never reached the provider, send it again on a
+	 * new connection (as browsers and nginx do). Once only. */
+	if (!ex->up || !ex->up->reused || ex->got_upstream_bytes || ex->attempts > 1)
+		return 0;
+	upstream_close(ex->up);
+	ex->up = NULL;
+	exchange_start_upstream(ex);
+	return 1;
+}
+
+static void on_up_read(struct bufferevent *bev, void *arg)
+{
+	struct exchange *ex = arg;
+	struct session *s = ex->s;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	session_enter(s);
+	while (evbuffer_get_length(in) && !ex->resp_complete) {
+		struct evbuffer_iovec v;
+		size_t used;
+
+		evbuffer_peek(in, -1, NULL, &v, 1);
+		ex->got_upstream_bytes = 1;
+		used = http_parser_execute(&ex->rp, &resp_settings, v.iov_base, v.iov_len);
+		evbuffer_drain(in, used);
+		if (HTTP_PARSER_ERRNO(&ex->rp) != HPE_OK && HTTP_PARSER_ERRNO(&ex->rp) != HPE_PAUSED) {
+			char msg[600];
+
+			snprintf(msg, sizeof(msg), "malformed response from %s: %s", s->info.sni,
+				 http_errno_description(HTTP_PARSER_ERRNO(&ex->rp)));
+			exchange_fail(ex, OUTCOME_UPSTREAM_BAD_RESPONSE, 502, msg);
+			session_leave(s);
+			return;
+		}
+	}
+	if (ex->resp_complete) {
+		exchange_finish(ex, OUTCOME_OK);
+		if (s->ex == NULL && !s->dead) {
+			if (s->p.http_errno == HPE_PAUSED && !s->closing &&
+			    (s->p.flags & F_CONNECTION_CLOSE) == 0)
+				session_resume_soon(s);
+		}
+	} else if (evbuffer_get_length(bufferevent_get_output(s->client)) >= HTTP1_HIGH_WATER) {
+		bufferevent_disable(bev, EV_READ); /* resumed by on_client_write */
+	}
+	session_leave(s);
+}
+
+static void on_up_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct exchange *ex = arg;
+	struct session *s = ex->s;
+	char msg[600];
+
+	session_enter(s);
+	if (what & BEV_EVENT_EOF) {
+		/* A body delimited by the close ends here. */
+		http_parser_execute(&ex->rp, &resp_settings, NULL, 0);
+		if (ex->resp_complete) {
+			ex->up_keepalive = 0;
+			exchange_finish(ex, OUTCOME_OK);
+			session_close(s, OUTCOME_OK, 1);
+			goto out;
+		}
+	}
+	if (!(what & BEV_EVENT_TIMEOUT) && retry_on_fresh_connection(ex))
+		goto out;
+	if (what & BEV_EVENT_TIMEOUT) {
+		snprintf(msg, sizeof(msg), "%s did not answer within %u ms", s->info.sni,
+			 ex->head_sent ? s->cfg->idle_ms : s->cfg->first_byte_ms);
+		exchange_fail(ex, OUTCOME_UPSTREAM_TIMEOUT, 504, msg);
+	} else {
+		snprintf(msg, sizeof(msg), "%s closed the connection %s", s->info.sni,
+			 ex->head_sent ? "in the middle of the response" : "before answering");
+		exchange_fail(ex, OUTCOME_UPSTREAM_RESET, 502, msg);
+	}
+out:
+	session_leave(s);
+}
+
+/* The request as the provider gets it. */
+static void write_request(struct exchange *ex)
+{
+	struct evbuffer *out = bufferevent_get_output(ex->up->bev);
+	size_t body = evbuffer_get_length(ex->body);
+
+	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", ex->method, ex->url ? ex->url : "/");
+	hdrs_write(out, &ex->req);
+	if (body || !strcmp(ex->method, "POST") || !strcmp(ex->method, "PUT") ||
+	    !strcmp(ex->method, "PATCH"))
+		evbuffer_add_printf(out, "Content-Length: %zu\r\n", body);
+	evbuffer_add(out, "\r\n", 2);
+	evbuffer_add_buffer_reference(out, ex->body);
+}
+
+static void on_upstream_ready(struct upstream_conn *c, int err, const char *errmsg, void *arg)
+{
+	struct exchange *ex = arg;
+	struct session *s = ex->s;
+	struct timeval first = {s->cfg->first_byte_ms / 1000, (s->cfg->first_byte_ms % 1000) * 1000};
+
+	session_enter(s);
+	if (err) {
+		ex->up = NULL;
+		exchange_fail(ex, err == -EPROTO ? OUTCOME_UPSTREAM_TLS
+				  : err == -ETIMEDOUT ? OUTCOME_UPSTREAM_TIMEOUT
+						      : OUTCOME_UPSTREAM_CONNECT,
+			      err == -ETIMEDOUT ? 504 : 502, errmsg);
+		session_leave(s);
+		return;
+	}
+	http_parser_init(&ex->rp, HTTP_RESPONSE);
+	ex->rp.data = ex;
+	bufferevent_setcb(c->bev, on_up_read, NULL, on_up_event, ex);
+	bufferevent_set_timeouts(c->bev, &first, &first);
+	write_request(ex);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	session_leave(s);
+}
+
+static void exchange_start_upstream(struct exchange *ex)
+{
+	struct session *s = ex->s;
+
+	ex->attempts++;
+	ex->up = upstream_get(s->pool, s->info.sni, &s->info.flow.orig_dst, on_upstream_ready, ex);
+	if (!ex->up)
+		exchange_fail(ex, OUTCOME_UPSTREAM_CONNECT, 502, "out of memory");
+}
+
+/* The model and the stream flag, from a JSON body; nothing else of it is kept. */
+static void request_inspect(struct exchange *ex)
+{
+	size_t len = evbuffer_get_length(ex->body);
+	const char *text = len ? (const char *)evbuffer_pullup(ex->body, -1) : NULL;
+	const cJSON *model, *stream;
+	cJSON *root;
+
+	if (!text || text[0] != '{')
+		return;
+	root = cJSON_ParseWithLength(text, len);
+	if (!root)
+		return;
+	model = cJSON_GetObjectItemCaseSensitive(root, "model");
+	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
+	if (cJSON_IsString(model))
+		snprintf(ex->model, sizeof(ex->model), "%s", model->valuestring);
+	ex->stream = cJSON_IsTrue(stream);
+	cJSON_Delete(root);
+}
+
+/* ---- the request: client -> us ---- */
+
+static struct session *p_session(http_parser *p)
+{
+	return p->data;
+}
+
+static void reject(struct session *s, int status, enum exchange_outcome outcome, const char *msg)
+{
+	s->reject_status = status;
+	s->reject_outcome = outcome;
+	snprintf(s->reject_msg, sizeof(s->reject_msg), "%s", msg);
+}
+
+static int on_req_begin(http_parser *p)
+{
+	struct session *s = p_session(p);
+	struct exchange *ex = calloc(1, sizeof(*ex));
+	unsigned char rnd[8];
+
+	if (!ex)
+		return -1;
+	ex->s = s;
+	ex->body = evbuffer_new();
+	ex->reason = evbuffer_new();
+	if (!ex->body || !ex->reason) {
+		exchange_free(ex);
+		return -1;
+	}
+	RAND_bytes(rnd, sizeof(rnd));
+	snprintf(ex->id, sizeof(ex->id), "aigw-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	clock_gettime(CLOCK_MONOTONIC, &ex->t_start);
+	timefmt_now(ex->start_time);
+	s->ex = ex;
+	return 0;
+}
+
+static int on_req_url(http_parser *p, const char *at, size_t len)
+{
+	struct exchange *ex = p_session(p)->ex;
+
+	if (ex->url_len + len > 8192) {
+		reject(ex->s, 400, OUTCOME_BAD_REQUEST, "request target longer than 8192 bytes");
+		return -1;
+	}
+	ex->url_len += len;
+	return str_append(&ex->url, at, len);
+}
+
+static int on_req_header_field(http_parser *p, const char *at, size_t len)
+{
+	return hdrs_piece(&p_session(p)->ex->req, 0, at, len);
+}
+
+static int on_req_header_value(http_parser *p, const char *at, size_t len)
+{
+	return hdrs_piece(&p_session(p)->ex->req, 1, at, len);
+}
+
+/* The Host field must name the host the TLS connection was made for: a request for another
+ * host on this connection (domain fronting) is refused. */
+static int host_matches(const struct session *s, const char *host)
+{
+	size_t n = strlen(s->info.sni);
+
+	if (!host || strncasecmp(host, s->info.sni, n))
+		return 0;
+	return host[n] == 0 || !strcmp(host + n, ":443");
+}
+
+static int on_req_headers_complete(http_parser *p)
+{
+	struct session *s = p_session(p);
+	struct exchange *ex = s->ex;
+	const char *expect = hdrs_get(&ex->req, "expect");
+
+	snprintf(ex->method, sizeof(ex->method), "%s", http_method_str(p->method));
+	ex->client_keepalive = http_should_keep_alive(p);
+	if (p->upgrade) {
+		reject(s, 400, OUTCOME_BAD_REQUEST, "protocol upgrades are not supported");
+		return -1;
+	}
+	if (!host_matches(s, hdrs_get(&ex->req, "host"))) {
+		reject(s, 421, OUTCOME_MISDIRECTED, "the Host header does not match the TLS server name");
+		return -1;
+	}
+	if (p->content_length != ULLONG_MAX && p->content_length > s->cfg->max_request_body) {
+		reject(s, 413, OUTCOME_REQUEST_TOO_LARGE, "request body larger than the gateway allows");
+		return -1;
+	}
+	if (expect && !strcasecmp(expect, "100-continue"))
+		evbuffer_add_printf(bufferevent_get_output(s->client), "HTTP/1.1 100 Continue\r\n\r\n");
+	return 0;
+}
+
+static int on_req_body(http_parser *p, const char *at, size_t len)
+{
+	struct session *s = p_session(p);
+	struct exchange *ex = s->ex;
+
+	if (evbuffer_get_length(ex->body) + len > s->cfg->max_request_body) {
+		reject(s, 413, OUTCOME_REQUEST_TOO_LARGE, "request body larger than the gateway allows");
+		return -1;
+	}
+	return evbuffer_add(ex->body, at, len);
+}
+
+static int on_req_complete(http_parser *p)
+{
+	http_parser_pause(p, 1); /* one request at a time; the next waits in the buffer */
+	return 0;
+}
+
+static const http_parser_settings req_settings = {
+    .on_message_begin = on_req_begin,
+    .on_url = on_req_url,
+    .on_header_field = on_req_header_field,
+    .on_header_value = on_req_header_value,
+    .on_headers_complete = on_req_headers_complete,
+    .on_body = on_req_body,
+    .on_message_complete = on_req_complete,
+};
+
+/* Feeds buffered client bytes to the parser until a request is complete or bytes run out. */
+static void client_parse(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->client);
+	enum http_errno e = HPE_OK;
+
+	if (s->dead || s->ex)
+		return;
+	if (HTTP_PARSER_ERRNO(&s->p) == HPE_PAUSED)
+		http_parser_pause(&s->p, 0);
+	while (evbuffer_get_length(in)) {
+		struct evbuffer_iovec v;
+		size_t used;
+
+		evbuffer_peek(in, -1, NULL, &v, 1);
+		used = http_parser_execute(&s->p, &req_settings, v.iov_base, v.iov_len);
+		evbuffer_drain(in, used);
+		if (s->ex)
+			s->ex->req_wire_bytes += used;
+		e = HTTP_PARSER_ERRNO(&s->p);
+		if (e != HPE_OK)
+			break;
+	}
+	if (e == HPE_PAUSED) {
+		struct exchange *ex = s->ex;
+
+		bufferevent_set_timeouts(s->client, NULL, NULL); /* a stream may run for minutes */
+		request_inspect(ex);
+		exchange_start_upstream(ex);
+		return;
+	}
+	if (e != HPE_OK) {
+		if (!s->reject_status)
+			reject(s, 400, OUTCOME_BAD_REQUEST, http_errno_description(e));
+		if (s->ex)
+			snprintf(s->ex->error, sizeof(s->ex->error), "%s", s->reject_msg);
+		send_error(s, s->ex, s->reject_status, s->reject_msg);
+		session_close(s, s->reject_outcome, 1);
+	}
+}
+
+/* ---- client-side callbacks ---- */
+
+static void on_client_read(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	session_enter(s);
+	client_parse(s);
+	session_leave(s);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct timeval idle = {s->cfg->client_idle_ms / 1000, (s->cfg->client_idle_ms % 1000) * 1000};
+
+	session_enter(s);
+	bufferevent_set_timeouts(s->client, &idle, NULL);
+	client_parse(s);
+	session_leave(s);
+}
+
+static void on_client_write(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	/* The client drained what backpressure held back: read from the provider again. */
+	if (s->ex && s->ex->up && s->ex->up->bev &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) < HTTP1_HIGH_WATER / 2)
+		bufferevent_enable(s->ex->up->bev, EV_READ);
+}
+
+static void client_tls_error(struct session *s)
+{
+	unsigned long e = bufferevent_get_openssl_error(s->client);
+
+	if (e)
+		snprintf(s->tls_error, sizeof(s->tls_error), "client TLS: %s",
+			 ERR_reason_error_string(e));
+	while (bufferevent_get_openssl_error(s->client))
+		;
+}
+
+static void on_client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+	SSL *ssl;
+
+	session_enter(s);
+	if (what & BEV_EVENT_CONNECTED) {
+		ssl = bufferevent_openssl_get_ssl(bev);
+		snprintf(s->info.tls_version, sizeof(s->info.tls_version), "%s",
+			 ssl ? SSL_get_version(ssl) : "");
+		session_leave(s);
+		return;
+	}
+	if (!s->info.tls_version[0])
+		client_tls_error(s);
+	if (what & BEV_EVENT_TIMEOUT)
+		session_close(s, OUTCOME_CLIENT_GONE, 0);
+	else
+		session_close(s, OUTCOME_CLIENT_GONE, 0);
+	session_leave(s);
+}
+
+int http_session_start(struct event_base *base, struct bufferevent *client,
+		       const struct http_conn_info *info, const struct http_proxy_config *cfg,
+		       struct upstream_pool *pool, const struct http_proxy_ops *ops)
+{
+	struct timeval idle = {cfg->client_idle_ms / 1000, (cfg->client_idle_ms % 1000) * 1000};
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		bufferevent_free(client);
+		return -ENOMEM;
+	}
+	s->base = base;
+	s->client = client;
+	s->info = *info;
+	s->cfg = cfg;
+	s->pool = pool;
+	s->ops = ops;
+	s->resume = event_new(base, -1, 0, on_resume, s);
+	if (!s->resume) {
+		session_free(s);
+		return -ENOMEM;
+	}
+	s->next = live_sessions;
+	if (live_sessions)
+		live_sessions->prev = s;
+	live_sessions = s;
+	clock_gettime(CLOCK_MONOTONIC, &s->t_start);
+	timefmt_now(s->start_time);
+	http_parser_init(&s->p, HTTP_REQUEST);
+	s->p.data = s;
+	bufferevent_openssl_set_allow_dirty_shutdown(client, 1);
+	bufferevent_setcb(client, on_client_read, on_client_write, on_client_event, s);
+	bufferevent_set_timeouts(client, &idle, NULL);
+	bufferevent_enable(client, EV_READ | EV_WRITE);
+	return 0;
+}
+
+void http_sessions_shutdown(void)
+{
+	while (live_sessions) {
+		struct session *s = live_sessions;
+
+		session_close(s, OUTCOME_SHUTDOWN, 0);
+		session_free(s);
+	}
+}

@@ -1,0 +1,59 @@
+/*
+ * http1: the intercepted side of the proxy. Serves HTTP/1.1 (keep-alive, Content-Length and
+ * chunked bodies) on a TLS-terminated client connection, forwards each request to the
+ * provider over a pooled upstream connection and streams the response back as it arrives.
+ * Parsing is nodejs' http-parser, both ways; nothing here parses HTTP by hand.
+ *
+ * Each request ends in exactly one place (exchange_finish()), which writes its audit record
+ * and releases the upstream connection; each connection ends in session_close(), which
+ * writes the connection's record and frees the session.
+ */
+#ifndef AIGW_PROXY_HTTP1_H
+#define AIGW_PROXY_HTTP1_H
+
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include <event2/bufferevent.h>
+
+#include "capture.h"
+#include "proxy/upstream.h"
+
+#define HTTP1_HOST_MAX 256
+
+/* What is known of an intercepted connection before its first byte of HTTP. */
+struct http_conn_info {
+	uint64_t conn_id;
+	struct aigw_flow flow;     /* original destination and attribution */
+	struct aigw_addr client;   /* the app's address as the listener saw it */
+	char sni[HTTP1_HOST_MAX];  /* the provider host the app asked for */
+	char provider[64];         /* the policy's name for that provider */
+	char tls_version[16];      /* filled once the client handshake is done */
+};
+
+struct http_proxy_config {
+	size_t max_request_body; /* larger requests get 413 */
+	unsigned first_byte_ms;  /* request sent -> first response byte */
+	unsigned idle_ms;        /* no progress on a response in flight */
+	unsigned client_idle_ms; /* a kept-alive client with no new request */
+};
+
+struct http_proxy_ops {
+	/* Adds the attribution of INFO to REC and hands it to the audit log (takes REC). */
+	void (*record)(cJSON *rec, const struct http_conn_info *info, void *arg);
+	void *arg;
+};
+
+/*
+ * Serves CLIENT (a bufferevent_openssl in accepting state; owned from now on, freed when the
+ * session ends) until the client goes or an error ends the connection. CFG, POOL and OPS
+ * must outlive the session; INFO is copied.
+ */
+int http_session_start(struct event_base *base, struct bufferevent *client,
+		       const struct http_conn_info *info, const struct http_proxy_config *cfg,
+		       struct upstream_pool *pool, const struct http_proxy_ops *ops);
+
+/* Ends every live session now (daemon shutdown): each in-flight request is recorded with
+ * outcome "shutdown", each connection with its record, and everything is freed. */
+void http_sessions_shutdown(void);
+
+#endif
