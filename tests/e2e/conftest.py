@@ -326,8 +326,11 @@ def world(tmp_path):
 
 MOCKPROV = os.environ.get("MOCKPROV_BIN", str(ROOT / "build" / "mockprov"))
 GEN_CERTS = str(ROOT / "tests" / "mockprov" / "gen-certs.sh")
-OPENAI_ADDR = "127.0.0.21"
-ANTHROPIC_ADDR = "127.0.0.22"
+# Each test run gets its own provider addresses: nothing else listening on loopback (another
+# run, a developer's mock) can answer in our place.
+_NET = 100 + secrets.randbelow(150)
+OPENAI_ADDR = f"127.{_NET}.0.21"
+ANTHROPIC_ADDR = f"127.{_NET}.0.22"
 
 
 @pytest.fixture(scope="session")

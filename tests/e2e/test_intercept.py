@@ -31,3 +31,136 @@ def test_captured_curl_gets_the_providers_answer(gw):
     assert rec["url.path"] == "/v1/chat/completions"
     assert rec["network.peer.address"] == OPENAI_ADDR
     assert rec["process.executable.name"] == "curl"
+
+
+def stream_body(model="gpt-4o-mini", **extra):
+    return json.dumps({"model": model, "stream": True,
+                       "messages": [{"role": "user", "content": "Write the quarterly summary"}],
+                       **extra})
+
+
+def test_captured_curl_streams_chunks_as_they_arrive(gw):
+    """SSE through the proxy: the client sees the first event long before the last."""
+    gw.start()
+    script = (
+        "import subprocess,time,json,sys\n"
+        "p=subprocess.Popen(sys.argv[1:],stdout=subprocess.PIPE)\n"
+        "t0=time.monotonic();ts=[];data=b''\n"
+        "for line in iter(p.stdout.readline,b''):\n"
+        "    data+=line\n"
+        "    if line.startswith(b'data:'): ts.append(time.monotonic()-t0)\n"
+        "p.wait();print(json.dumps({'ts':ts,'body':data.decode()}))\n")
+    curl = ["curl", "-sS", "-N", "--http1.1", "-H", "content-type: application/json",
+            "-H", "x-mock-chunk-delay-ms: 150", "-H", "x-mock-reply-words: 8",
+            "--data-binary", stream_body(), "https://api.openai.com/v1/chat/completions"]
+    r = gw.run_app(["/usr/bin/python3", "-c", script, *curl])
+    out = json.loads(r.stdout)
+    ts = out["ts"]
+    assert len(ts) >= 9 and out["body"].rstrip().endswith("data: [DONE]")
+    # Chunks are spaced 150 ms apart upstream: buffering would deliver them together.
+    assert ts[-1] - ts[0] > 1.0, ts
+    assert ts[1] - ts[0] > 0.1, ts
+    ref = gw.curl_direct("https://api.openai.com/v1/chat/completions", stream_body(),
+                         headers=["x-mock-reply-words: 8"])
+    assert out["body"] == ref.stdout.rpartition("\n")[0]
+    rec = gw.world.wait_record(**{"event.name": "proxy.request"})
+    assert rec["aigw.stream"] is True and rec["aigw.outcome"] == "ok"
+    assert rec["aigw.ttfb_ms"] < 500 and rec["aigw.latency_ms"] > 1000
+
+
+def test_client_offering_h2_is_answered_with_http11(gw):
+    gw.start()
+    r = gw.run_app(["curl", "-sS", "--http2", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                    "-H", "content-type: application/json", "--data-binary", CHAT,
+                    "https://api.openai.com/v1/chat/completions"])
+    assert r.stdout == "1.1 200", (r.stdout, r.stderr)
+
+
+def test_anthropic_streaming_through_the_proxy(gw):
+    gw.start()
+    body = json.dumps({"model": "claude-3-5-haiku-latest", "max_tokens": 64, "stream": True,
+                       "messages": [{"role": "user", "content": "Answer the customer"}]})
+    hdrs = ["x-api-key: sk-ant-app", "anthropic-version: 2023-06-01"]
+    r = gw.curl("https://api.anthropic.com/v1/messages", body, headers=hdrs)
+    got, code = split(r)
+    ref, _ = split(gw.curl_direct("https://api.anthropic.com/v1/messages", body, headers=hdrs))
+    assert code == 200 and got == ref
+    assert "event: message_start" in got and "event: message_stop" in got
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "anthropic"})
+    assert rec["gen_ai.request.model"] == "claude-3-5-haiku-latest" and rec["aigw.stream"]
+
+
+def test_gzip_response_passes_through_intact(gw):
+    gw.start()
+    r = gw.run_app(["curl", "-sS", "--http1.1", "-D", "-", "-o", "/dev/null",
+                    "-H", "accept-encoding: gzip", "-H", "content-type: application/json",
+                    "--data-binary", CHAT, "https://api.openai.com/v1/chat/completions"])
+    assert "content-encoding: gzip" in r.stdout.lower()
+    r = gw.run_app(["sh", "-c", "curl -sS --http1.1 -H 'accept-encoding: gzip' "
+                    "-H 'content-type: application/json' --data-binary \"$0\" "
+                    "https://api.openai.com/v1/chat/completions | gzip -dc", CHAT])
+    assert json.loads(r.stdout)["object"] == "chat.completion"
+
+
+def test_keepalive_requests_share_one_client_and_upstream_connection(gw):
+    gw.start()
+    url = "https://api.openai.com/v1/chat/completions"
+    r = gw.run_app(["curl", "-sS", "--http1.1", "-H", "content-type: application/json",
+                    "--data-binary", CHAT, url, "--next", "-H", "content-type: application/json",
+                    "--data-binary", CHAT, url, "--next", "-H",
+                    "content-type: application/json", "--data-binary", CHAT, url])
+    assert r.returncode == 0 and r.stdout.count("chat.completion") == 3
+    gw.world.wait_record(**{"event.name": "proxy.request"})
+    recs = gw.world.wait_record  # noqa
+    reqs = [x for x in gw.world.records() if x.get("event.name") == "proxy.request"]
+    assert len(reqs) == 3
+    assert len({x["aigw.connection_id"] for x in reqs}) == 1
+    assert len([x for x in gw.mock.requests() if x["path"] == "/v1/chat/completions"]) == 3
+
+
+def test_non_provider_sni_on_provider_address_passes_through_untouched(gw):
+    """A CDN address is shared: another site's TLS is spliced, not intercepted."""
+    gw.start()
+    # The mock's certificate also covers "localhost": a site that is not a provider here.
+    r = gw.run_app(["curl", "-sS", "--http1.1", "--cacert", str(gw.certs / "ca.pem"),
+                    "--resolve", f"localhost:443:{OPENAI_ADDR}", "-H",
+                    "content-type: application/json", "--data-binary", CHAT,
+                    "https://localhost/v1/chat/completions"])
+    assert r.returncode == 0, r.stderr  # verified against the mock's own CA: not minted
+    assert "chat.completion" in r.stdout
+    rec = gw.world.wait_record(**{"event.name": "proxy.connection",
+                                  "aigw.disposition": "passthrough"})
+    assert rec["tls.client.server_name"] == "localhost"
+    assert not [x for x in gw.world.records() if x.get("event.name") == "proxy.request"]
+
+
+def test_plain_http_to_provider_address_is_closed_by_default(gw):
+    gw.start()
+    app_port_443 = ["curl", "-sS", "-m", "5", f"http://{OPENAI_ADDR}:443/"]
+    r = gw.run_app(app_port_443)
+    assert r.returncode != 0
+    rec = gw.world.wait_record(**{"event.name": "proxy.refused", "aigw.reason": "not_tls"})
+    assert rec["aigw.workload"] == "billing"
+
+
+def upstream_cert_test(gw, world, mock_certs, cert):
+    from conftest import Mock
+    gw.mock.stop()
+    gw.mock = Mock(mock_certs, world.tmp / f"mock-{cert}.log", cert=cert)
+    gw.start()
+    r = gw.curl("https://api.openai.com/v1/chat/completions", CHAT)
+    body, code = split(r)
+    assert code == 502
+    err = json.loads(body)["error"]
+    assert "certificate verification failed" in err["message"]
+    rec = gw.world.wait_record(**{"event.name": "proxy.request"})
+    assert rec["aigw.outcome"] == "upstream_tls_failed"
+    assert gw.mock.requests() == []
+
+
+def test_expired_upstream_certificate_is_refused(gw, world, mock_certs):
+    upstream_cert_test(gw, world, mock_certs, "expired")
+
+
+def test_wrong_host_upstream_certificate_is_refused(gw, world, mock_certs):
+    upstream_cert_test(gw, world, mock_certs, "wrong")
