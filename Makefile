@@ -12,7 +12,7 @@ WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-proto
 CFLAGS     ?= -O2 -g
 CPPFLAGS   := -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace
 LIBS       := -lbpf -lelf -lz -levent -levent_openssl -levent_pthreads -lssl -lcrypto -lcjson \
-              -lnl-3 -lnl-genl-3 -lnl-route-3 -lhttp_parser -lresolv -lpthread
+              -lnl-3 -lnl-genl-3 -lnl-route-3 -lhttp_parser -lresolv -lz -lpthread
 NL_CFLAGS  := $(shell pkg-config --cflags libnl-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer
 

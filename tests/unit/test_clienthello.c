@@ -752,7 +752,7 @@ static void test_size_limit(void)
 	ASSERT_EQ(parse_exact(hello, n, &ch), -EMSGSIZE);
 	ASSERT_EQ(parse_exact(hello, 9, &ch), -EMSGSIZE); /* known from the headers */
 
-	/* the same 16384-byte message fits no longer once split in two records */
+	/* the same ClientHello, 16384 bytes in one record, no longer fits in two */
 	e.n = 0;
 	put_ext(&e, 21, pad, CLIENTHELLO_MAX_PEEK - base - 4 - (4 + 5 + 14));
 	put_sni(&e, "api.openai.com", 14);

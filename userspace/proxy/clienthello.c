@@ -146,9 +146,9 @@ static int host_name_copy(struct rd *r, char out[256])
 
 		if (err)
 			return err;
+		/* NUL, '/', '_', spaces...: what could read as one name to us, another to a peer */
 		if (!is_host_char(c))
-			return -EBADMSG; /* NUL, '/', '_', spaces...: one name to us, another to a
-					    peer */
+			return -EBADMSG;
 		out[i] = c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 	}
 	if (out[n - 1] == '.')
@@ -307,8 +307,7 @@ static int parse_extensions(struct rd *exts, struct clienthello *ch)
 			err = rd_vec(exts, 2, &data);
 		if (err)
 			return err;
-		/* RFC 8446 4.2: one of each; two server_names could steer us and the server apart
-		 */
+		/* RFC 8446 4.2: one of each; two SNIs could steer us and the server apart */
 		bit = ext_bit(type);
 		if (seen & bit)
 			return -EBADMSG;
@@ -416,7 +415,7 @@ static int hs_header(struct hs_msg *m)
 static void hs_append(struct hs_msg *m, const uint8_t *p, size_t n, uint8_t *scratch)
 {
 	if (m->p != scratch) {
-		memmove(scratch, m->p, m->got);
+		memcpy(scratch, m->p, m->got);
 		m->p = scratch;
 	}
 	memcpy(scratch + m->got, p, n);

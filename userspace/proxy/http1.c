@@ -27,12 +27,14 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "proxy/body.h"
 #include "proxy/http1.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/timefmt.h"
 
 #define HTTP1_HIGH_WATER (1u << 20) /* client output that stops reading from the provider */
+#define HTTP1_JSON_MAX (64u << 20)  /* a JSON answer checked whole; larger ones just stream */
 
 struct hdr {
 	char *name;
@@ -93,6 +95,13 @@ struct exchange {
 	struct evbuffer *reason;
 	int status;
 	int head_sent;	  /* the client has the status line: errors can only abort now */
+	int head_pending; /* the head waits for the first body bytes (they are checked) */
+	int buffer_json;  /* a plain JSON answer: checked whole before the client gets it */
+	int is_sse;
+	int resp_chunked;                     /* as the provider framed it */
+	unsigned long long resp_content_length; /* ULLONG_MAX: none (http-parser counts it down) */
+	int garbage;      /* the body is not what its Content-Type says: 502 */
+	struct evbuffer *resp_buf;
 	int chunked_out;  /* we frame the body to the client in chunks */
 	int resp_complete;
 	int up_keepalive;
@@ -486,6 +495,8 @@ static void exchange_free(struct exchange *ex)
 		evbuffer_free(ex->body);
 	if (ex->reason)
 		evbuffer_free(ex->reason);
+	if (ex->resp_buf)
+		evbuffer_free(ex->resp_buf);
 	hdrs_free(&ex->req);
 	hdrs_free(&ex->resp);
 	free(ex);
@@ -549,7 +560,7 @@ static int body_allowed(const struct exchange *ex)
 }
 
 /* The response head as the client gets it: hop-by-hop fields gone, our framing. */
-static void write_response_head(struct exchange *ex)
+static void write_response_head(struct exchange *ex, long long known_len)
 {
 	struct session *s = ex->s;
 	struct evbuffer *out = bufferevent_get_output(s->client);
@@ -565,9 +576,10 @@ static void write_response_head(struct exchange *ex)
 
 		if (cl && !strcmp(ex->method, "HEAD"))
 			evbuffer_add_printf(out, "Content-Length: %s\r\n", cl);
-	} else if (!(ex->rp.flags & F_CHUNKED) && ex->rp.content_length != ULLONG_MAX) {
-		evbuffer_add_printf(out, "Content-Length: %llu\r\n",
-				    (unsigned long long)ex->rp.content_length);
+	} else if (known_len >= 0) {
+		evbuffer_add_printf(out, "Content-Length: %lld\r\n", known_len);
+	} else if (!ex->resp_chunked && ex->resp_content_length != ULLONG_MAX) {
+		evbuffer_add_printf(out, "Content-Length: %llu\r\n", ex->resp_content_length);
 	} else if (ex->client_keepalive || s->p.http_minor >= 1) {
 		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
 		ex->chunked_out = 1;
@@ -592,6 +604,7 @@ static int on_resp_headers_complete(http_parser *rp)
 	struct exchange *ex = rp_exchange(rp);
 	struct session *s = ex->s;
 	struct timeval idle = {s->cfg->idle_ms / 1000, (s->cfg->idle_ms % 1000) * 1000};
+	const char *ctype;
 
 	ex->status = rp->status_code;
 	if (ex->status / 100 == 1) {
@@ -600,17 +613,30 @@ static int on_resp_headers_complete(http_parser *rp)
 		evbuffer_drain(ex->reason, evbuffer_get_length(ex->reason));
 		return 0;
 	}
-	write_response_head(ex);
 	bufferevent_set_timeouts(ex->up->bev, &idle, &idle);
-	return body_allowed(ex) ? 0 : 1; /* 1: no body follows */
+	ex->resp_chunked = !!(rp->flags & F_CHUNKED);
+	ex->resp_content_length = rp->content_length;
+	if (!body_allowed(ex)) {
+		write_response_head(ex, -1);
+		return 1; /* no body follows */
+	}
+	ctype = hdrs_get(&ex->resp, "content-type");
+	ex->is_sse = ctype && strcasestr(ctype, "text/event-stream");
+	if (!ex->stream && ctype && strcasestr(ctype, "json") && ex->status / 100 == 2) {
+		ex->resp_buf = evbuffer_new();
+		ex->buffer_json = ex->resp_buf != NULL;
+	}
+	ex->head_pending = !ex->buffer_json;
+	return 0;
 }
 
-static int on_resp_body(http_parser *rp, const char *at, size_t len)
+static void forward_body(struct exchange *ex, const void *at, size_t len)
 {
-	struct exchange *ex = rp_exchange(rp);
 	struct evbuffer *out = bufferevent_get_output(ex->s->client);
 	size_t before = evbuffer_get_length(out);
 
+	if (!len)
+		return;
 	if (ex->chunked_out)
 		evbuffer_add_printf(out, "%zx\r\n", len);
 	evbuffer_add(out, at, len);
@@ -618,15 +644,80 @@ static int on_resp_body(http_parser *rp, const char *at, size_t len)
 		evbuffer_add(out, "\r\n", 2);
 	ex->resp_body_bytes += len;
 	ex->resp_wire_bytes += evbuffer_get_length(out) - before;
+}
+
+/* A JSON answer too large to hold: from here on it streams like any other. */
+static void buffered_release(struct exchange *ex)
+{
+	size_t n = evbuffer_get_length(ex->resp_buf);
+
+	ex->buffer_json = 0;
+	write_response_head(ex, -1);
+	forward_body(ex, evbuffer_pullup(ex->resp_buf, -1), n);
+	evbuffer_drain(ex->resp_buf, n);
+}
+
+static int on_resp_body(http_parser *rp, const char *at, size_t len)
+{
+	struct exchange *ex = rp_exchange(rp);
+
+	if (ex->buffer_json) {
+		if (evbuffer_get_length(ex->resp_buf) + len <= HTTP1_JSON_MAX)
+			return evbuffer_add(ex->resp_buf, at, len);
+		buffered_release(ex);
+	}
+	if (ex->head_pending) {
+		if (ex->is_sse && ex->status / 100 == 2 && !body_looks_like_sse(at, len)) {
+			ex->garbage = 1;
+			http_parser_pause(rp, 1);
+			return 0;
+		}
+		ex->head_pending = 0;
+		write_response_head(ex, -1);
+	}
+	forward_body(ex, at, len);
 	return 0;
+}
+
+/* Whether a buffered JSON answer is JSON, read through its Content-Encoding. An encoding
+ * we cannot read is given the benefit of the doubt. */
+static int buffered_valid(struct exchange *ex)
+{
+	size_t len = evbuffer_get_length(ex->resp_buf), plain_len;
+	const uint8_t *raw = evbuffer_pullup(ex->resp_buf, -1);
+	char *plain;
+	int rc, ok;
+
+	rc = body_decode(hdrs_get(&ex->resp, "content-encoding"), raw, len, HTTP1_JSON_MAX * 4,
+			 &plain, &plain_len);
+	if (rc == -EOPNOTSUPP)
+		return 1;
+	if (rc)
+		return 0;
+	ok = body_is_json(plain, plain_len);
+	free(plain);
+	return ok;
 }
 
 static int on_resp_message_complete(http_parser *rp)
 {
 	struct exchange *ex = rp_exchange(rp);
+	size_t n;
 
 	if (ex->status / 100 == 1)
 		return 0; /* the interim response ended; the parser reads the next one */
+	if (ex->buffer_json) {
+		if (!buffered_valid(ex)) {
+			ex->garbage = 1;
+			http_parser_pause(rp, 1);
+			return 0;
+		}
+		n = evbuffer_get_length(ex->resp_buf);
+		write_response_head(ex, n);
+		forward_body(ex, evbuffer_pullup(ex->resp_buf, -1), n);
+	} else if (ex->head_pending) {
+		write_response_head(ex, -1); /* an empty body */
+	}
 	if (ex->chunked_out) {
 		evbuffer_add(bufferevent_get_output(ex->s->client), "0\r\n\r\n", 5);
 		ex->resp_wire_bytes += 5;
@@ -692,7 +783,7 @@ static void on_up_read(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	session_enter(s);
-	while (evbuffer_get_length(in) && !ex->resp_complete) {
+	while (evbuffer_get_length(in) && !ex->resp_complete && !ex->garbage) {
 		struct evbuffer_iovec v;
 		size_t used;
 
@@ -710,7 +801,14 @@ static void on_up_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 	}
-	if (ex->resp_complete) {
+	if (ex->garbage) {
+		char msg[400];
+
+		snprintf(msg, sizeof(msg), "%s answered %d with a body that is not the %s it declared",
+			 s->info.sni, ex->status, ex->is_sse ? "event stream" : "JSON");
+		ex->status = 0;
+		exchange_fail(ex, OUTCOME_UPSTREAM_BAD_RESPONSE, 502, msg);
+	} else if (ex->resp_complete) {
 		exchange_finish(ex, OUTCOME_OK);
 		if (s->ex == NULL && !s->dead) {
 			if (s->p.http_errno == HPE_PAUSED && !s->closing &&

@@ -1,0 +1,165 @@
+"""Every fault of the (mock) provider reaches the app as a clean, well-formed error in its
+provider's format, and every one leaves an audit record."""
+import json
+
+import pytest
+
+from test_intercept import CHAT, split, stream_body
+
+URL = "https://api.openai.com/v1/chat/completions"
+ANTHROPIC_URL = "https://api.anthropic.com/v1/messages"
+ANTHROPIC_BODY = json.dumps({"model": "claude-3-5-haiku-latest", "max_tokens": 32,
+                             "messages": [{"role": "user", "content": "hello"}]})
+ANTHROPIC_HDRS = ["x-api-key: sk-ant-app", "anthropic-version: 2023-06-01"]
+
+
+def last_request(gw):
+    return gw.world.wait_record(**{"event.name": "proxy.request"})
+
+
+@pytest.mark.parametrize("mode,status", [("down", 503), ("ratelimit", 429)])
+def test_provider_error_status_reaches_the_app_as_is(gw, mode, status):
+    gw.start()
+    gw.mock.fault(mode)
+    body, code = split(gw.curl(URL, CHAT))
+    assert code == status
+    assert "message" in json.loads(body)["error"]
+    rec = last_request(gw)
+    assert rec["http.response.status_code"] == status and rec["aigw.outcome"] == "ok"
+
+
+def test_ratelimit_keeps_retry_after(gw):
+    gw.start()
+    gw.mock.fault("ratelimit")
+    r = gw.run_app(["curl", "-sS", "--http1.1", "-D", "-", "-o", "/dev/null",
+                    "-H", "content-type: application/json", "--data-binary", CHAT, URL])
+    assert "retry-after: 1" in r.stdout.lower()
+
+
+def test_anthropic_overloaded_529(gw):
+    gw.start()
+    gw.mock.fault("overloaded", provider="anthropic")
+    body, code = split(gw.curl(ANTHROPIC_URL, ANTHROPIC_BODY, headers=ANTHROPIC_HDRS))
+    assert code == 529
+    assert json.loads(body)["error"]["type"] == "overloaded_error"
+    assert last_request(gw)["http.response.status_code"] == 529
+
+
+def test_slow_first_byte_times_out_with_504(gw):
+    gw.start(gw.policy(proxy={"timeouts": {"first_byte_ms": 500}}))
+    gw.mock.fault("slow", delay_ms=3000)
+    body, code = split(gw.curl(URL, CHAT))
+    assert code == 504
+    err = json.loads(body)["error"]
+    assert "did not answer within 500 ms" in err["message"]
+    assert last_request(gw)["aigw.outcome"] == "upstream_timeout"
+
+
+def test_slow_provider_within_timeout_still_answers(gw):
+    gw.start()
+    gw.mock.fault("slow", delay_ms=400)
+    body, code = split(gw.curl(URL, CHAT))
+    assert code == 200 and json.loads(body)["object"] == "chat.completion"
+    assert last_request(gw)["aigw.ttfb_ms"] >= 400
+
+
+def test_hanging_provider_times_out_in_anthropic_format(gw):
+    gw.start(gw.policy(proxy={"timeouts": {"first_byte_ms": 400}}))
+    gw.mock.fault("hang", provider="anthropic")
+    body, code = split(gw.curl(ANTHROPIC_URL, ANTHROPIC_BODY, headers=ANTHROPIC_HDRS))
+    assert code == 504
+    doc = json.loads(body)
+    assert doc["type"] == "error" and doc["error"]["type"] == "timeout_error"
+
+
+def test_reset_before_answer_gives_502(gw):
+    gw.start()
+    gw.mock.fault("reset")
+    body, code = split(gw.curl(URL, CHAT))
+    assert code == 502
+    assert "closed the connection before answering" in json.loads(body)["error"]["message"]
+    assert last_request(gw)["aigw.outcome"] == "upstream_reset"
+
+
+def test_reset_mid_stream_ends_the_client_stream_as_an_error(gw):
+    gw.start()
+    gw.mock.fault("reset")
+    r = gw.run_app(["curl", "-sS", "-N", "--http1.1", "-H", "content-type: application/json",
+                    "--data-binary", stream_body(), URL])
+    assert r.returncode != 0  # an unfinished chunked body: curl reports it
+    assert "data: {" in r.stdout and "[DONE]" not in r.stdout
+    rec = last_request(gw)
+    assert rec["aigw.outcome"] == "upstream_reset" and rec["http.response.status_code"] == 200
+    assert "in the middle of the response" in rec["error.type"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_garbage_body_becomes_a_502(gw, stream):
+    gw.start()
+    gw.mock.fault("garbage")
+    body, code = split(gw.curl(URL, stream_body() if stream else CHAT))
+    assert code == 502
+    err = json.loads(body)["error"]
+    assert "not the" in err["message"] and err["type"] == "aigw_gateway_error"
+    assert last_request(gw)["aigw.outcome"] == "upstream_bad_response"
+
+
+def test_provider_down_entirely_gives_502(gw):
+    gw.start()
+    gw.mock.stop()
+    body, code = split(gw.curl(URL, CHAT))
+    assert code == 502
+    assert "connect to api.openai.com" in json.loads(body)["error"]["message"]
+    assert last_request(gw)["aigw.outcome"] == "upstream_connect_failed"
+
+
+def test_client_gone_mid_stream_cancels_upstream_and_frees_everything(gw):
+    """The daemon runs under ASan/LSan: stop() fails the test on any leak or misuse."""
+    d = gw.start()
+    r = gw.run_app(["curl", "-sS", "-N", "--http1.1", "-m", "1", "-H",
+                    "content-type: application/json", "-H", "x-mock-chunk-delay-ms: 200",
+                    "--data-binary", stream_body(), URL])
+    assert r.returncode == 28  # curl gave up after 1 s, mid-stream
+    rec = last_request(gw)
+    assert rec["aigw.outcome"] == "client_gone"
+    stats = json.loads(gw.mock.control("GET", "/control/stats"))
+    from conftest import wait_for
+    wait_for(lambda: json.loads(gw.mock.control("GET", "/control/stats"))["active_streams"] == 0,
+             timeout=5, what="the upstream stream to be cancelled")
+    assert stats["streams"] == 1
+    d.stop()
+
+
+def test_oversized_request_is_refused_with_413(gw):
+    gw.start(gw.policy(proxy={"max_request_body": 4096}))
+    big = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "x" * 8000}]})
+    body, code = split(gw.curl(URL, big))
+    assert code == 413
+    assert json.loads(body)["error"]["code"] == "invalid_request"
+    assert last_request(gw)["aigw.outcome"] == "request_too_large"
+    assert gw.mock.requests() == []
+
+
+def test_malformed_http_gets_400_and_a_record(gw):
+    gw.start()
+    script = ("import socket,ssl,os\n"
+              "c=ssl.create_default_context(cafile=os.environ['SSL_CERT_FILE'])\n"
+              "s=c.wrap_socket(socket.create_connection(('api.openai.com',443)),"
+              "server_hostname='api.openai.com')\n"
+              "s.sendall(b'POST /v1/chat/completions HTTP/1.1\\r\\nHost: api.openai.com\\r\\n"
+              "Content-Length: abc\\r\\n\\r\\n')\n"
+              "print(s.recv(4096).decode())\n")
+    r = gw.run_app(["/usr/bin/python3", "-c", script])
+    assert r.stdout.startswith("HTTP/1.1 400"), r
+    rec = last_request(gw)
+    assert rec["aigw.outcome"] == "bad_request"
+
+
+def test_host_header_must_match_sni(gw):
+    gw.start()
+    r = gw.run_app(["curl", "-sS", "--http1.1", "-o", "-", "-w", "\n%{http_code}",
+                    "-H", "host: evil.example.com", "-H", "content-type: application/json",
+                    "--data-binary", CHAT, URL])
+    body, code = split(r)
+    assert code == 421
+    assert last_request(gw)["aigw.outcome"] == "misdirected_request"
