@@ -28,7 +28,7 @@ HELPER_BINS:= $(patsubst tests/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 MOCK_SRCS  := $(sort $(wildcard tests/mockprov/*.c))
 SKEL       := $(BUILD)/capture.skel.h
 
-.PHONY: all setup test unit e2e demo bench clean format helpers mockprov
+.PHONY: all setup test unit e2e demo bench clean format helpers mockprov fuzz fuzzers
 all: $(BUILD)/aigw
 
 setup:
@@ -77,12 +77,30 @@ $(BUILD)/mockprov: $(MOCK_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lz
 
+# libFuzzer targets, built with clang; `make fuzz` runs each for FUZZ_SECONDS.
+FUZZ_FLAGS := -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace -g -O1 \
+              -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 60
+$(BUILD)/fuzz/fuzz_clienthello: tests/fuzz/fuzz_clienthello.c userspace/proxy/clienthello.c
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^
+$(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c userspace/proxy/http1.c \
+		userspace/proxy/upstream.c userspace/proxy/body.c userspace/util/log.c \
+		userspace/util/netaddr.c userspace/util/timefmt.c
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lhttp_parser -lz
+FUZZERS := $(BUILD)/fuzz/fuzz_clienthello $(BUILD)/fuzz/fuzz_http_request
+fuzzers: $(FUZZERS)
+fuzz: setup fuzzers
+	@for f in $(FUZZERS); do n=$$(basename $$f | sed 's/^fuzz_//'); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		$$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+
 unit: $(UNIT_BINS)
 helpers: $(HELPER_BINS)
 mockprov: $(if $(MOCK_SRCS),$(BUILD)/mockprov)
 
 test: setup
-	@$(MAKE) --no-print-directory all $(BUILD)/aigw-san unit helpers mockprov
+	@$(MAKE) --no-print-directory all $(BUILD)/aigw-san unit helpers mockprov fuzzers
 	@bash tests/run.sh
 
 demo: setup

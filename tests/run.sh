@@ -35,6 +35,24 @@ for t in build/tests/unit/test_* build/tests/bpf/test_*; do
 	[ "$rc" -eq 0 ] || failed_names+=("$t")
 done
 
+# Each fuzz target runs briefly on its corpus (make fuzz runs them longer).
+for f in build/fuzz/fuzz_*; do
+	[ -x "$f" ] || continue
+	name=$(basename "$f" | sed 's/^fuzz_//')
+	work=$(mktemp -d)
+	echo "== $f (${FUZZ_SMOKE_SECONDS:-15}s)"
+	if "$f" -max_total_time="${FUZZ_SMOKE_SECONDS:-15}" "$work" "tests/fuzz/corpus/$name" \
+		>"$work.log" 2>&1; then
+		grep -E "^Done" "$work.log" || true
+		passed=$((passed + 1))
+	else
+		tail -40 "$work.log"
+		failed=$((failed + 1))
+		failed_names+=("$f")
+	fi
+	rm -rf "$work" "$work.log"
+done
+
 echo "== tests/e2e (pytest)"
 export AIGW_BIN=${AIGW_BIN:-$PWD/build/aigw-san}
 out_file=$(mktemp)
