@@ -13,6 +13,7 @@
 #include "capture/loader.h"
 #include "daemon.h"
 #include "ledger/audit.h"
+#include "ledger/report.h"
 #include "policy/policy.h"
 #include "proxy/certs.h"
 
@@ -22,6 +23,7 @@ static void usage(FILE *f)
 		   "       aigw policy check FILE\n"
 		   "       aigw ca init DIR [--domain D ...]\n"
 		   "       aigw audit verify FILE [FILE...]   (oldest first)\n"
+		   "       aigw report FILE [FILE...]         (oldest first)\n"
 		   "       aigw status [--pin-dir DIR]\n"
 		   "       aigw detach [--pin-dir DIR]\n"
 		   "default pin dir: " CAPTURE_PIN_DIR_DEFAULT "\n");
@@ -106,6 +108,22 @@ static int cmd_audit(int argc, char **argv)
 	return r ? 1 : 0;
 }
 
+static int cmd_report(int argc, char **argv)
+{
+	int err;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: aigw report FILE [FILE...]\n");
+		return 2;
+	}
+	err = report_print((const char **)argv + 1, argc - 1, stdout);
+	if (err) {
+		fprintf(stderr, "aigw report: %s\n", strerror(-err));
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_detach(int argc, char **argv)
 {
 	const char *policy = NULL, *pin_dir = CAPTURE_PIN_DIR_DEFAULT;
@@ -167,6 +185,8 @@ int main(int argc, char **argv)
 		return cmd_audit(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ca") && argc > 2 && !strcmp(argv[2], "init"))
 		return certs_cli_ca_init(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "report"))
+		return cmd_report(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "detach"))
 		return cmd_detach(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))

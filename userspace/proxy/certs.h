@@ -16,7 +16,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#define CERTS_DIR_DEFAULT "/etc/aigw/ca"
+#define CERTS_DIR_DEFAULT "/var/lib/aigw/ca" /* the policy's default ca.dir */
 #define CERTS_CACHE_MAX 1024 /* hosts whose SSL_CTX is kept; the least recently used goes */
 #define CERTS_DOMAINS_MAX 64 /* permitted subtrees a CA may carry */
 #define CERTS_HOST_MAX 253   /* longest DNS name, without a trailing dot */
