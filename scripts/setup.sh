@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(make clang llvm gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
       libevent-dev libssl-dev libcjson-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev
       liburing-dev libhttp-parser-dev iproute2 util-linux curl python3 python3-pytest
-      libclang-rt-14-dev nginx-light wrk haproxy openssl)
+      python3-requests libclang-rt-14-dev nginx-light wrk haproxy openssl)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -24,6 +24,20 @@ if [ ${#missing[@]} -gt 0 ]; then
 	if command -v service >/dev/null && pgrep -x nginx >/dev/null; then
 		service nginx stop >/dev/null 2>&1 || true
 	fi
+fi
+
+# The end-to-end tests' legacy apps (tests/e2e/clients): the official OpenAI and Anthropic
+# SDKs as package-lock.json pins them. Node 20 and npm come with the machine image.
+clients="$(cd "$(dirname "$0")/.." && pwd)/tests/e2e/clients"
+lock_sum=$(sha256sum "$clients/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$clients/node_modules/.setup-lock.sha256" 2>/dev/null)" != "$lock_sum" ]; then
+	if ! command -v npm >/dev/null; then
+		echo "setup: npm is missing (nodejs 20 with npm); needed for $clients" >&2
+		exit 1
+	fi
+	echo "setup: npm ci in $clients"
+	npm ci --prefix "$clients" --no-audit --no-fund
+	echo "$lock_sum" >"$clients/node_modules/.setup-lock.sha256"
 fi
 
 if [ "$(id -u)" -eq 0 ] && ! awk '$3=="bpf"{f=1} END{exit !f}' /proc/mounts; then

@@ -164,3 +164,27 @@ def test_expired_upstream_certificate_is_refused(gw, world, mock_certs):
 
 def test_wrong_host_upstream_certificate_is_refused(gw, world, mock_certs):
     upstream_cert_test(gw, world, mock_certs, "wrong")
+
+
+def test_request_arriving_in_pieces_is_read_whole(gw):
+    """Headers in one TLS record, the body later, in two pieces (as Python's http.client does)."""
+    gw.start()
+    script = ("import socket,ssl,os,time,json\n"
+              "c=ssl.create_default_context(cafile=os.environ['SSL_CERT_FILE'])\n"
+              "s=c.wrap_socket(socket.create_connection(('api.openai.com',443)),"
+              "server_hostname='api.openai.com')\n"
+              f"body={CHAT!r}.encode()\n"
+              "s.sendall(b'POST /v1/chat/completions HTTP/1.1\\r\\nHost: api.openai.com\\r\\n"
+              "Content-Type: application/json\\r\\nConnection: close\\r\\n"
+              "Content-Length: %d\\r\\n\\r\\n' % len(body))\n"
+              "time.sleep(0.2); s.sendall(body[:10]); time.sleep(0.2); s.sendall(body[10:])\n"
+              "data=b''\n"
+              "while True:\n"
+              "    d=s.recv(65536)\n"
+              "    if not d: break\n"
+              "    data+=d\n"
+              "print(data.decode())\n")
+    r = gw.run_app(["/usr/bin/python3", "-c", script])
+    assert r.stdout.startswith("HTTP/1.1 200"), r
+    assert "connection: close" in r.stdout.lower()
+    assert '"object":"chat.completion"' in r.stdout

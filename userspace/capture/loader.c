@@ -98,7 +98,7 @@ static int program_attach(struct capture *c, struct bpf_program *prog, int *took
 	err = pin_path(path, sizeof(path), c->pin_dir, "link", bpf_program__name(prog));
 	if (err)
 		return err;
-	old = bpf_link__open(path);
+	old = access(path, F_OK) ? NULL : bpf_link__open(path);
 	if (old && link_cgroup_id(old) == c->cgroup_id) {
 		if (!bpf_link__update_program(old, prog)) {
 			*took_over = 1;

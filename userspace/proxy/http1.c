@@ -83,6 +83,7 @@ struct exchange {
 	struct hdrs req;
 	struct evbuffer *body;
 	int client_keepalive;
+	int dispatched; /* the whole request is read and on its way upstream */
 	char model[128];
 	int stream;
 	uint64_t req_wire_bytes;
@@ -809,12 +810,13 @@ static void on_up_read(struct bufferevent *bev, void *arg)
 		ex->status = 0;
 		exchange_fail(ex, OUTCOME_UPSTREAM_BAD_RESPONSE, 502, msg);
 	} else if (ex->resp_complete) {
+		int keepalive = ex->client_keepalive;
+
 		exchange_finish(ex, OUTCOME_OK);
-		if (s->ex == NULL && !s->dead) {
-			if (s->p.http_errno == HPE_PAUSED && !s->closing &&
-			    (s->p.flags & F_CONNECTION_CLOSE) == 0)
-				session_resume_soon(s);
-		}
+		if (!s->dead && keepalive)
+			session_resume_soon(s); /* the next request may already be buffered */
+		else if (!s->dead)
+			session_close(s, OUTCOME_OK, 1);
 	} else if (evbuffer_get_length(bufferevent_get_output(s->client)) >= HTTP1_HIGH_WATER) {
 		bufferevent_disable(bev, EV_READ); /* resumed by on_client_write */
 	}
@@ -1054,7 +1056,7 @@ static void client_parse(struct session *s)
 	struct evbuffer *in = bufferevent_get_input(s->client);
 	enum http_errno e = HPE_OK;
 
-	if (s->dead || s->ex)
+	if (s->dead || (s->ex && s->ex->dispatched))
 		return;
 	if (HTTP_PARSER_ERRNO(&s->p) == HPE_PAUSED)
 		http_parser_pause(&s->p, 0);
@@ -1075,6 +1077,7 @@ static void client_parse(struct session *s)
 		struct exchange *ex = s->ex;
 
 		bufferevent_set_timeouts(s->client, NULL, NULL); /* a stream may run for minutes */
+		ex->dispatched = 1;
 		request_inspect(ex);
 		exchange_start_upstream(ex);
 		return;
