@@ -6,6 +6,11 @@
 #   plain      an uncaptured cgroup connecting to a listener (the reference)
 #   miss       a captured cgroup connecting to a non-provider address (the hooks run, no match)
 #   redirect   a captured cgroup connecting to a provider address (rewritten to aigw)
+#
+# Then HTTP (tests/bench/http_bench.sh, after this part's daemon and pins are gone): a small
+# chat completion over kept-alive connections with wrk, direct to the mock provider and through
+# nginx, HAProxy, aigw (transparent capture) and Portkey's gateway, side by side.
+# BENCH_HTTP=0 skips it; see http_bench.sh for its knobs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=build/tests/bench/connect_bench
@@ -21,6 +26,7 @@ pids=()
 
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	pids=()
 	wait 2>/dev/null || true
 	"$AIGW" detach --pin-dir "$pins" >/dev/null 2>&1 || true
 	for d in "$root/app" "$root" "$plain"; do
@@ -42,12 +48,12 @@ cat >"$tmp/policy.json" <<JSON
 { "capture": { "cgroup": "${root#$cg2}", "listen": "127.0.0.1:$port", "listen6": "[::1]:$port",
                "destroy_preexisting": false },
   "audit": { "path": "$tmp/audit.jsonl" },
-  "providers": { "bench": { "addresses": ["127.0.0.2/32"] } } }
+  "providers": { "bench": { "addresses": ["127.9.0.2/32"] } } }
 JSON
 
-"$BIN" serve 127.0.0.2 443 >/dev/null &
+"$BIN" serve 127.9.0.2 443 >/dev/null &
 pids+=($!)
-"$BIN" serve 127.0.0.5 443 >/dev/null &
+"$BIN" serve 127.9.0.5 443 >/dev/null &
 pids+=($!)
 "$AIGW" run --policy "$tmp/policy.json" --pin-dir "$pins" 2>"$tmp/aigw.log" &
 pids+=($!)
@@ -55,10 +61,10 @@ for _ in $(seq 100); do grep -q "ready:" "$tmp/aigw.log" && break; sleep 0.1; do
 grep -q "ready:" "$tmp/aigw.log" || { cat "$tmp/aigw.log"; exit 1; }
 
 run() { in_cgroup "$1" "$BIN" connect "$2" 443 "$N"; }
-run "$plain" 127.0.0.5 >/dev/null # warm-up
-plain_json=$(run "$plain" 127.0.0.5)
-miss_json=$(run "$root/app" 127.0.0.5)
-redirect_json=$(run "$root/app" 127.0.0.2)
+run "$plain" 127.9.0.5 >/dev/null # warm-up
+plain_json=$(run "$plain" 127.9.0.5)
+miss_json=$(run "$root/app" 127.9.0.5)
+redirect_json=$(run "$root/app" 127.9.0.2)
 
 /usr/bin/python3 - "$plain_json" "$miss_json" "$redirect_json" <<'PY'
 import json, sys
@@ -70,3 +76,11 @@ for name, r in (("uncaptured cgroup", plain), ("captured, non-provider", miss),
           f"x{r['median_ns'] / plain['median_ns']:.2f} of uncaptured, "
           f"+{r['median_ns'] - plain['median_ns']} ns, failures {r['failures']}")
 PY
+
+# The connect() part is done: its daemon, pins and cgroups go before the HTTP part starts,
+# so that each proxy there is measured alone.
+cleanup
+trap - EXIT
+if [ "${BENCH_HTTP:-1}" != 0 ]; then
+	bash tests/bench/http_bench.sh
+fi

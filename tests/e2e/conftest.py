@@ -148,10 +148,17 @@ class TcpServer:
                 return
             self.peers.append(peer[:2])
             self.conns.append(c)
-            try:
-                c.sendall(f"hello from {self.host}:{self.port}".encode())
-            except OSError:
-                pass
+            threading.Thread(target=self._greet, args=(c,), daemon=True).start()
+
+    def _greet(self, c):
+        # The client speaks first, as a TLS client does: the proxy classifies a connection
+        # by its first bytes before anything is forwarded.
+        try:
+            c.settimeout(10)
+            c.recv(4096)
+            c.sendall(f"hello from {self.host}:{self.port}".encode())
+        except OSError:
+            pass
 
     def close(self):
         self.stopped = True
@@ -249,6 +256,9 @@ class World:
             "capture": {"cgroup": self.root.rel, "listen": f"127.0.0.1:{self.listen_port}",
                         "listen6": f"[::1]:{self.listen_port}"},
             "audit": {"path": str(self.audit_path)},
+            "ca": {"dir": str(self.tmp / "ca")},  # never the system's /var/lib/aigw
+            # The capture tests speak plain TCP to the "provider": let it through.
+            "proxy": {"non_tls": "passthrough"},
             "providers": {"openai": {"addresses": [f"{PROVIDER4}/32", PROVIDER6]}},
             "workloads": [{"name": "billing", "team": "finance",
                            "match": {"cgroup": "*/billing*"}}],
@@ -398,6 +408,8 @@ class Gateway:
 
     def policy(self, **over):
         p = self.world.policy(**over)
+        if "proxy" not in over:
+            del p["proxy"]  # the gateway's own default: non-TLS is closed
         p["providers"] = over.get("providers", {
             "openai": {"hosts": ["api.openai.com"]},
             "anthropic": {"hosts": ["api.anthropic.com"]}})

@@ -25,7 +25,9 @@ def result(**kw):
     print(json.dumps(kw), flush=True)
 
 
-def finish_tcp(s, hold):
+def finish_tcp(s, hold, greeted):
+    if not greeted:
+        s.sendall(b"ping\n")  # the client speaks first, as TLS clients do
     local = s.getsockname()
     peer = s.getpeername()
     s.settimeout(5)
@@ -89,7 +91,7 @@ def main():
             s.setblocking(True)
         else:
             s.connect((host, port))
-        finish_tcp(s, hold)
+        finish_tcp(s, hold, greeted=(mode == "tfo"))
     except OSError as e:
         result(ok=False, stage="connect", errno=e.errno, error=errno.errorcode.get(e.errno, "?"))
     finally:

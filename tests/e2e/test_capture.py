@@ -303,7 +303,8 @@ def test_socket_passed_to_another_cgroup_is_attributed_to_both(world):
         f"open('{world.outside.path}/cgroup.procs','w').write(str(os.getpid()))\n"
         "msg,fds,_,_=socket.recv_fds(b,1,1)\n"
         "s=socket.socket(fileno=fds[0])\n"
-        f"s.connect(('{PROVIDER4}',443)); print(json.dumps({{'pid':os.getpid(),'data':s.recv(100).decode()}}))\n"
+        f"s.connect(('{PROVIDER4}',443)); s.sendall(b'ping')\n"
+        "print(json.dumps({'pid':os.getpid(),'data':s.recv(100).decode()}))\n"
     )
     r = app.run(["/usr/bin/python3", "-c", script])
     res = json.loads(r.stdout)

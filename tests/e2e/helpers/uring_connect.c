@@ -45,6 +45,8 @@ int main(int argc, char **argv)
 		       -res, getpid());
 		return 0;
 	}
+	if (write(fd, "ping\n", 5) != 5) /* the client speaks first, as TLS clients do */
+		return 2;
 	getpeername(fd, (struct sockaddr *)&peer, &plen);
 	inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
 	n = read(fd, buf, sizeof(buf) - 1);

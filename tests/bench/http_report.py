@@ -1,0 +1,224 @@
+"""The HTTP benchmark's report (tests/bench/http_bench.sh): reads what each target left in the
+temp dir, checks that it really answered 200s from the mock, prints the table and aigw's
+standing against nginx.
+
+usage: http_report.py TMPDIR "TARGETS" KEY=VALUE...   (the conditions: conns, dur, cores, ...)
+
+Exit status: 1 when a target other than portkey could not be set up or measured validly (a
+benchmark of errors is worthless); never on speed.
+"""
+import json
+import sys
+from pathlib import Path
+
+tmp = Path(sys.argv[1])
+targets = sys.argv[2].split()
+cond = dict(a.split("=", 1) for a in sys.argv[3:])
+OPTIONAL = {"portkey", "direct-end"}
+LABEL = {"direct": "direct (no proxy)", "nginx": "nginx", "haproxy": "HAProxy",
+         "aigw": "aigw (eBPF capture)", "portkey": "Portkey gateway"}
+
+
+def read_meta(t):
+    m = {}
+    p = tmp / f"{t}.meta"
+    if p.exists():
+        for line in p.read_text().splitlines():
+            if "=" in line:
+                k, v = line.split("=", 1)
+                m[k] = v
+    return m
+
+
+def wrk_json(path):
+    if not path.exists():
+        return None, ""
+    text = path.read_text(errors="replace")
+    for line in text.splitlines():
+        if line.startswith("WRKJSON "):
+            return json.loads(line[8:]), text
+    return None, text
+
+
+def mock_stats(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+res = {}
+if (tmp / "direct-end.meta").exists():
+    targets.append("direct-end")
+for t in targets:
+    m = read_meta(t)
+    r = {"name": t, "meta": m, "problems": [], "notes": []}
+    res[t] = r
+    if m.get("status") != "measured":
+        r["problems"].append(m.get("why", "not measured"))
+        continue
+    w, text = wrk_json(tmp / f"{t}.wrk")
+    warm, _ = wrk_json(tmp / f"{t}.warm")
+    if w is None:
+        tail = " | ".join(text.strip().splitlines()[-5:])
+        r["problems"].append(f"wrk printed no summary: {tail}")
+        continue
+    r["wrk"] = w
+    n = w["requests"]
+    if n == 0:
+        r["problems"].append("no request completed")
+        continue
+    if w["status_errors"] or "Non-2xx or 3xx responses" in text:
+        r["problems"].append(f"{w['status_errors']} responses were not 2xx/3xx")
+    sock = w["connect_errors"] + w["read_errors"] + w["write_errors"] + w["timeouts"]
+    if sock:
+        msg = (f"socket errors: connect {w['connect_errors']}, read {w['read_errors']}, "
+               f"write {w['write_errors']}, timeout {w['timeouts']}")
+        (r["problems"] if sock > n / 100 else r["notes"]).append(msg)
+    m0, m1 = mock_stats(tmp / f"{t}.mock0"), mock_stats(tmp / f"{t}.mock1")
+    if not m0 or not m1:
+        r["problems"].append("could not read the mock's /control/stats")
+    else:
+        d_all = m1["requests"] - m0["requests"]
+        d_200 = m1["by_status"].get("200", 0) - m0["by_status"].get("200", 0)
+        r["mock_200"] = d_200
+        if d_200 < n:
+            r["problems"].append(f"wrk counted {n} answers but the mock answered only {d_200} "
+                                 f"200s in that time")
+        if d_all != d_200:
+            r["problems"].append(f"the mock answered {d_all - d_200} requests with an error")
+    if t == "aigw":
+        a200, aother = int(m.get("audit_200", -1)), int(m.get("audit_other", -1))
+        want = n + (warm["requests"] if warm else 0)
+        if a200 < want:
+            r["problems"].append(f"audit log has {a200} proxy.request records with 200, "
+                                 f"wrk counted {want}")
+        gone = int(m.get("audit_client_gone", 0))
+        if aother:
+            r["problems"].append(f"audit log has {aother} proxy.request records that are "
+                                 f"neither 200 nor client_gone")
+        if gone > 2 * int(cond["conns"]):
+            r["problems"].append(f"audit log has {gone} client_gone requests, more than wrk "
+                                 f"can leave in flight")
+        r["notes"].append(f"audit log: {a200} proxy.request records with 200 for {want} "
+                          f"requests wrk counted (warm-up + measured), {gone} client_gone (in "
+                          f"flight when wrk stopped), {m.get('audit_connections', '?')} "
+                          f"proxy.connection records")
+    secs = w["duration_us"] / 1e6
+    r["rps"] = n / secs
+    r["p50"] = w["p50_us"] / 1000
+    r["p99"] = w["p99_us"] / 1000
+    r["resp_bytes"] = w["bytes"] / n
+    wall = float(m["t1"]) - float(m["t0"])
+    for who in ("client", "proxy", "mock"):
+        used = int(m[f"cpu_{who}1"]) - int(m[f"cpu_{who}0"])
+        r[f"cpu_{who}"] = used / n          # us of CPU per request
+        r[f"busy_{who}"] = used / 1e6 / wall  # cores kept busy
+    if t == "direct":
+        r["cpu_proxy"] = r["busy_proxy"] = None
+    r["up_conns"] = int(m.get("upstream_conns", -1))
+    r["opens"] = int(m.get("opens1", 0)) - int(m.get("opens0", 0))
+
+end = res.pop("direct-end", None)
+if end:
+    targets.remove("direct-end")
+ok = {t: r for t, r in res.items() if not r["problems"]}
+direct = ok.get("direct")
+nginx = ok.get("nginx")
+
+
+def f(v, fmt, dash="-"):
+    return dash if v is None else format(v, fmt)
+
+
+body = next((r["wrk"]["body_bytes"] for r in ok.values()), None)
+resp = direct["resp_bytes"] if direct else None
+print()
+print(f"HTTP: POST /v1/chat/completions, {f(body, 'd', '?')}-byte JSON body, non-streaming "
+      f"(~{f(resp, '.0f', '?')} bytes per response with headers); same mock upstream for all "
+      f"(mockprov --deterministic, 1 thread, TLS)")
+print(f"wrk {cond['wrk']} -t{cond['threads']} -c{cond['conns']} kept-alive, {cond['warm']} s "
+      f"warm-up then {cond['dur']} s measured, --latency; each target alone, one after another")
+print(f"machine: {cond['cores']} cores ({cond['cpu']}), kernel {cond['kernel']}; wrk, the proxy "
+      f"and the mock share these cores (no pinning); load average {cond['load0']} before, "
+      f"{cond['load1']} after (anything else running on the machine shows in the figures)")
+print(f"proxies: nginx {cond['nginx']} (worker_processes 1), HAProxy {cond['haproxy']} "
+      f"(nbthread 1), aigw build/aigw (-O2), Portkey "
+      f"{res.get('portkey', {}).get('meta', {}).get('version', '-')} on node {cond['node']}; "
+      f"all terminate TLS (Portkey through tests/bench/portkey/shim.cjs) and verify the mock's "
+      f"certificate; nginx and HAProxy log each request, aigw writes its audit log")
+print()
+hdr = (f"{'target':22s} {'req/s':>8s} {'p50 ms':>7s} {'p99 ms':>7s} {'+p50 ms':>8s} "
+       f"{'+p99 ms':>8s} {'x direct':>8s} {'x nginx':>8s}")
+print(hdr)
+print("-" * len(hdr))
+for t in targets:
+    r = res[t]
+    if r["problems"]:
+        what = "skipped" if t in OPTIONAL else "FAILED"
+        print(f"{LABEL[t]:22s} {what} (see below)")
+        continue
+    add50 = add99 = None
+    if direct and t != "direct":
+        add50, add99 = r["p50"] - direct["p50"], r["p99"] - direct["p99"]
+    print(f"{LABEL[t]:22s} {r['rps']:8.0f} {r['p50']:7.2f} {r['p99']:7.2f} "
+          f"{f(add50, '+8.2f'):>8s} {f(add99, '+8.2f'):>8s} "
+          f"{f(r['rps'] / direct['rps'] if direct else None, '8.2f'):>8s} "
+          f"{f(r['rps'] / nginx['rps'] if nginx else None, '8.2f'):>8s}")
+print("(+p50/+p99: latency added to direct's; x direct, x nginx: requests/s as a ratio of theirs)")
+print()
+hdr = (f"{'where the CPU went':22s} {'us/req: proxy':>13s} {'wrk':>6s} {'mock':>6s} "
+       f"{'proxy cores':>11s} {'mock conns':>10s} {'TCP opens':>9s}")
+print(hdr)
+print("-" * len(hdr))
+for t in targets:
+    r = res[t]
+    if r["problems"]:
+        continue
+    print(f"{LABEL[t]:22s} {f(r['cpu_proxy'], '13.1f'):>13s} {r['cpu_client']:6.1f} "
+          f"{r['cpu_mock']:6.1f} {f(r['busy_proxy'], '11.2f'):>11s} {r['up_conns']:10d} "
+          f"{r['opens']:9d}")
+print("(us/req: each cgroup's CPU time per request; proxy cores: the proxy's CPU time / wall "
+      "time;\n mock conns: TCP connections to the mock half-way through; TCP opens: connections "
+      "the whole machine opened while measuring)")
+for t in targets:
+    r = res[t]
+    for n in r["notes"]:
+        print(f"  note, {t}: {n}")
+    if r["problems"]:
+        what = "skipped" if t in OPTIONAL else "FAILED"
+        print(f"  {what}, {t}: " + "; ".join(r["problems"]))
+
+if end and direct and not end["problems"]:
+    print(f"drift: direct measured again last: {end['rps']:.0f} req/s, p50 {end['p50']:.2f} ms, "
+          f"p99 {end['p99']:.2f} ms ({(end['rps'] / direct['rps'] - 1) * 100:+.0f}% req/s vs "
+          f"the first)")
+elif end:
+    print("drift: direct measured again last: " + "; ".join(end["problems"]))
+
+aigw = ok.get("aigw")
+if aigw and nginx and direct:
+    tp = aigw["rps"] / nginx["rps"]
+    print()
+    print(f"aigw vs nginx: throughput {aigw['rps']:.0f} vs {nginx['rps']:.0f} req/s = "
+          f"{tp:.2f}x nginx's (nginx does {1 / tp:.2f}x aigw's)")
+    goal = [1 / tp <= 1.5]
+    for p in ("p50", "p99"):
+        a, g = aigw[p] - direct[p], nginx[p] - direct[p]
+        if g > 0:
+            shaky = " (nginx's is near the noise floor: the ratio is unstable)" if g < 0.1 else ""
+            print(f"  added latency {p}: aigw +{a:.2f} ms vs nginx +{g:.2f} ms = {a / g:.2f}x "
+                  f"nginx's{shaky}")
+            goal.append(a / g <= 1.5)
+        else:
+            print(f"  added latency {p}: aigw {a:+.2f} ms vs nginx {g:+.2f} ms (nginx adds "
+                  f"nothing measurable: no ratio)")
+    print(f"  CPU: aigw kept {aigw['busy_proxy']:.2f} cores busy at {aigw['cpu_proxy']:.1f} us "
+          f"per request, nginx {nginx['busy_proxy']:.2f} at {nginx['cpu_proxy']:.1f} us")
+    print(f"  goal for this stage (aigw within 1.5x of nginx on throughput and added latency): "
+          f"{'met' if all(goal) else 'NOT met'} in this run (a measurement, not a test)")
+
+failed = [t for t, r in res.items() if r["problems"] and t not in OPTIONAL]
+if failed:
+    print(f"\nhttp bench: could not measure {', '.join(failed)} (see above)", file=sys.stderr)
+    sys.exit(1)
