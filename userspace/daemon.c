@@ -6,6 +6,7 @@
  * refused is as short as it can be, and nothing is ever let through.
  */
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <strings.h>
 #include <limits.h>
@@ -259,7 +260,8 @@ static void on_classified(int fd, const struct classify_result *r, void *arg)
 	switch (r->kind) {
 	case CLASSIFY_TLS:
 		snprintf(conn->sni, sizeof(conn->sni), "%s", r->hello.sni);
-		pv = r->hello.has_sni ? policy_provider_by_host(d->policy, r->hello.sni) : NULL;
+		pv = r->hello.has_sni && d->certs ? policy_provider_by_host(d->policy, r->hello.sni)
+						  : NULL;
 		if (pv)
 			conn_intercept(conn, fd, pv, r->hello.sni);
 		else /* another site on a shared address: its bytes are not ours to read */
@@ -300,6 +302,8 @@ static void on_accept(int fd, const struct sockaddr *peer, void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &conn->start);
 	timefmt_now(conn->start_time);
 	evutil_make_socket_nonblocking(fd);
+	/* Answers are written in pieces (head, events): none may wait for a delayed ACK. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	if (classify_start(d->base, fd, d->policy->proxy.tls_handshake_timeout_ms, on_classified,
 			   conn))
 		conn_refuse(conn, fd, "out_of_memory", NULL);
@@ -474,9 +478,10 @@ static void daemon_reload(struct daemon *d)
 	}
 	for (size_t i = 0; i < np->n_providers; i++) {
 		for (size_t j = 0; j < np->providers[i].n_hosts; j++) {
-			char msg[512];
+			char msg[512] = "no gateway CA is loaded (the running policy had no provider "
+					"host names); restart aigw";
 
-			if (!certs_check_host(d->certs, np->providers[i].hosts[j], msg, sizeof(msg)))
+			if (d->certs && !certs_check_host(d->certs, np->providers[i].hosts[j], msg, sizeof(msg)))
 				continue;
 			log_error("policy reload refused: provider %s: %s", np->providers[i].name, msg);
 			policy_event(d, "policy.reload_refused", "provider outside the CA's domains");
@@ -628,8 +633,18 @@ static int daemon_open_proxy(struct daemon *d)
 	    .max_idle = 256,
 	    .idle_keep_ms = 60000,
 	};
+	size_t n_hosts = 0;
 	int err;
 
+	for (size_t i = 0; i < p->n_providers; i++)
+		n_hosts += p->providers[i].n_hosts;
+	if (!n_hosts && !p->ca.n_domains) {
+		/* Providers by address only: no SNI can name one, nothing is intercepted, every
+		 * captured connection is spliced through (and recorded); no CA is needed. */
+		log_info("no provider host names: captured connections pass through, none is "
+			 "intercepted");
+		goto pool;
+	}
 	err = ca_ensure(p);
 	if (!err)
 		err = certs_open(p->ca.dir, &d->certs);
@@ -640,6 +655,7 @@ static int daemon_open_proxy(struct daemon *d)
 	err = ca_covers_providers(d);
 	if (err)
 		return err;
+pool:
 	err = upstream_pool_new(d->base, &uo, &d->pool);
 	if (err)
 		return err;

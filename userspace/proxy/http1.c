@@ -867,7 +867,11 @@ static void write_request(struct exchange *ex)
 	    !strcmp(ex->method, "PATCH"))
 		evbuffer_add_printf(out, "Content-Length: %zu\r\n", body);
 	evbuffer_add(out, "\r\n", 2);
-	evbuffer_add_buffer_reference(out, ex->body);
+	/* A copy: the body stays ours (a retry on a fresh connection sends it again). */
+	evbuffer_add(out, evbuffer_pullup(ex->body, -1), body);
+	/* One TLS record, one segment, for the usual small request. */
+	if (evbuffer_get_length(out) <= 16384)
+		evbuffer_pullup(out, -1);
 }
 
 static void on_upstream_ready(struct upstream_conn *c, int err, const char *errmsg, void *arg)
@@ -928,6 +932,21 @@ static void request_inspect(struct exchange *ex)
 
 /* ---- the request: client -> us ---- */
 
+/* Request ids: unique and unguessable across restarts without a RNG call per request: a
+ * random key fixed at start, mixed with a counter (splitmix64 is a bijection). */
+static uint64_t request_id_next(void)
+{
+	static uint64_t key, counter;
+	uint64_t z;
+
+	if (!key && RAND_bytes((unsigned char *)&key, sizeof(key)) != 1)
+		key = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull;
+	z = key + ++counter * 0x9E3779B97F4A7C15ull;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
 static struct session *p_session(http_parser *p)
 {
 	return p->data;
@@ -944,7 +963,6 @@ static int on_req_begin(http_parser *p)
 {
 	struct session *s = p_session(p);
 	struct exchange *ex = calloc(1, sizeof(*ex));
-	unsigned char rnd[8];
 
 	if (!ex)
 		return -1;
@@ -955,9 +973,7 @@ static int on_req_begin(http_parser *p)
 		exchange_free(ex);
 		return -1;
 	}
-	RAND_bytes(rnd, sizeof(rnd));
-	snprintf(ex->id, sizeof(ex->id), "aigw-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
-		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	snprintf(ex->id, sizeof(ex->id), "aigw-%016llx", (unsigned long long)request_id_next());
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_start);
 	timefmt_now(ex->start_time);
 	s->ex = ex;

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <event2/buffer.h>
@@ -278,6 +280,8 @@ static int tcp_start(struct uconn *c)
 	/* The exempt mark: without it capture would send this connection back to us. */
 	if (p->opt.mark && setsockopt(c->fd, SOL_SOCKET, SO_MARK, &p->opt.mark, sizeof(uint32_t)))
 		return -errno;
+	/* Requests and answers are small writes that must not wait for a delayed ACK. */
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	if (connect(c->fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS)
 		return -errno;
 	c->connect_ev = event_new(p->base, c->fd, EV_WRITE, on_connected, c);
