@@ -689,6 +689,23 @@ static int daemon_open_capture(struct daemon *d)
 			   capture_map_fd(d->capture, CAPTURE_MAP_PROV6), d->policy, &d->addrset);
 }
 
+/*
+ * The changelist coalesces the epoll_ctl calls made between two waits: bufferevents add and
+ * remove their write events around every response, and most of those pairs cancel out.
+ */
+static struct event_base *daemon_event_base(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (!cfg)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 static int daemon_start(struct daemon *d)
 {
 	struct audit_options aopt = {.rotate_bytes = 0, .keep = 0};
@@ -709,7 +726,7 @@ static int daemon_start(struct daemon *d)
 		log_error("audit log %s: %s", d->policy->audit.path, strerror(-err));
 		return err;
 	}
-	d->base = event_base_new();
+	d->base = daemon_event_base();
 	if (!d->base)
 		return -ENOMEM;
 	err = signals_open(d);
