@@ -12,7 +12,7 @@ WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-proto
 CFLAGS     ?= -O2 -g
 CPPFLAGS   := -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace
 LIBS       := -lbpf -lelf -lz -levent -levent_openssl -levent_pthreads -lssl -lcrypto -lcjson \
-              -lnl-3 -lnl-genl-3 -lnl-route-3 -lhttp_parser -lresolv -lz -lpthread
+              -lnl-3 -lnl-genl-3 -lnl-route-3 -lhttp_parser -lresolv -lz -lm -lpthread
 NL_CFLAGS  := $(shell pkg-config --cflags libnl-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -86,9 +86,9 @@ $(BUILD)/fuzz/fuzz_clienthello: tests/fuzz/fuzz_clienthello.c userspace/proxy/cl
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^
 $(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c userspace/proxy/http1.c \
 		userspace/proxy/upstream.c userspace/proxy/body.c userspace/util/log.c \
-		userspace/util/netaddr.c userspace/util/timefmt.c
+		userspace/util/netaddr.c userspace/util/timefmt.c userspace/util/jsonw.c
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lhttp_parser -lz
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lhttp_parser -lz -lm
 FUZZERS := $(BUILD)/fuzz/fuzz_clienthello $(BUILD)/fuzz/fuzz_http_request
 fuzzers: $(FUZZERS)
 fuzz: setup fuzzers

@@ -93,15 +93,17 @@ static void http_config_from_policy(const struct policy *p, struct http_proxy_co
 	c->client_idle_ms = p->proxy.client_idle_timeout_ms;
 }
 
-static void audit_record(struct daemon *d, cJSON *rec)
+static void audit_record(struct daemon *d, struct jsonw *rec)
 {
+	size_t len;
+	char *text = jsonw_finish(rec, &len);
 	int err;
 
-	if (!rec) {
+	if (!text) {
 		log_error("audit: out of memory building a record");
 		return;
 	}
-	err = audit_write(d->audit, rec);
+	err = audit_write_text(d->audit, text, len);
 	if (err)
 		log_error("audit: record not written: %s", strerror(-err));
 }
@@ -113,13 +115,13 @@ static void on_capture_event(const struct aigw_event *ev, void *arg)
 	audit_record(d, capture_event_to_json(ev, d->cgroups, d->policy));
 }
 
-static void add_addr(cJSON *rec, const char *addr_key, const char *port_key,
+static void add_addr(struct jsonw *rec, const char *addr_key, const char *port_key,
 		     const struct aigw_addr *a)
 {
 	char buf[NETADDR_STRLEN];
 
-	cJSON_AddStringToObject(rec, addr_key, netaddr_format_ip(a, buf, sizeof(buf)));
-	cJSON_AddNumberToObject(rec, port_key, ntohs(a->port));
+	jsonw_str(rec, addr_key, netaddr_format_ip(a, buf, sizeof(buf)));
+	jsonw_num(rec, port_key, ntohs(a->port));
 }
 
 static void on_passthrough_done(const struct passthrough_result *r, void *arg)
@@ -128,29 +130,29 @@ static void on_passthrough_done(const struct passthrough_result *r, void *arg)
 	struct daemon *d = conn->d;
 	const struct policy *p = d->policy;
 	struct timespec end;
-	cJSON *rec = cJSON_CreateObject();
+	struct jsonw *rec = jsonw_new();
 
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	if (rec) {
-		cJSON_AddStringToObject(rec, "time", conn->start_time);
-		cJSON_AddStringToObject(rec, "event.name", "proxy.connection");
-		cJSON_AddNumberToObject(rec, "aigw.connection_id", (double)conn->id);
-		cJSON_AddStringToObject(rec, "aigw.disposition", conn->disposition);
+		jsonw_str(rec, "time", conn->start_time);
+		jsonw_str(rec, "event.name", "proxy.connection");
+		jsonw_num(rec, "aigw.connection_id", (double)conn->id);
+		jsonw_str(rec, "aigw.disposition", conn->disposition);
 		if (conn->sni[0])
-			cJSON_AddStringToObject(rec, "tls.client.server_name", conn->sni);
+			jsonw_str(rec, "tls.client.server_name", conn->sni);
 		add_addr(rec, "server.address", "server.port", &conn->flow.orig_dst);
 		add_addr(rec, "client.address", "client.port", &conn->client);
 		if (conn->flow.provider_id < p->n_providers)
-			cJSON_AddStringToObject(rec, "gen_ai.system",
+			jsonw_str(rec, "gen_ai.system",
 						p->providers[conn->flow.provider_id].name);
 		cgroups_attr_to_json(d->cgroups, p, &conn->flow.attr, rec);
-		cJSON_AddNumberToObject(rec, "aigw.bytes_sent", (double)r->bytes_up);
-		cJSON_AddNumberToObject(rec, "aigw.bytes_received", (double)r->bytes_down);
-		cJSON_AddNumberToObject(rec, "aigw.duration_ms",
+		jsonw_num(rec, "aigw.bytes_sent", (double)r->bytes_up);
+		jsonw_num(rec, "aigw.bytes_received", (double)r->bytes_down);
+		jsonw_num(rec, "aigw.duration_ms",
 					(end.tv_sec - conn->start.tv_sec) * 1e3 +
 					    (end.tv_nsec - conn->start.tv_nsec) / 1e6);
 		if (r->connect_error)
-			cJSON_AddStringToObject(rec, "error.type", strerror(r->connect_error));
+			jsonw_str(rec, "error.type", strerror(r->connect_error));
 	}
 	audit_record(d, rec);
 	free(conn);
@@ -162,17 +164,17 @@ static void refuse_unattributed(struct daemon *d, int fd, const struct sockaddr 
 {
 	struct aigw_addr client;
 	char when[TIMEFMT_LEN];
-	cJSON *rec = cJSON_CreateObject();
+	struct jsonw *rec = jsonw_new();
 
 	close(fd);
 	if (!rec || netaddr_from_sockaddr(peer, &client)) {
-		cJSON_Delete(rec);
+		jsonw_free(rec);
 		return;
 	}
 	timefmt_now(when);
-	cJSON_AddStringToObject(rec, "time", when);
-	cJSON_AddStringToObject(rec, "event.name", "proxy.refused");
-	cJSON_AddStringToObject(rec, "aigw.reason", "no_capture_record");
+	jsonw_str(rec, "time", when);
+	jsonw_str(rec, "event.name", "proxy.refused");
+	jsonw_str(rec, "aigw.reason", "no_capture_record");
 	add_addr(rec, "client.address", "client.port", &client);
 	audit_record(d, rec);
 }
@@ -196,16 +198,16 @@ static void conn_passthrough(struct daemon_conn *conn, int fd, const char *dispo
 static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, const char *detail)
 {
 	struct daemon *d = conn->d;
-	cJSON *rec = cJSON_CreateObject();
+	struct jsonw *rec = jsonw_new();
 
 	close(fd);
 	if (rec) {
-		cJSON_AddStringToObject(rec, "time", conn->start_time);
-		cJSON_AddStringToObject(rec, "event.name", "proxy.refused");
-		cJSON_AddNumberToObject(rec, "aigw.connection_id", (double)conn->id);
-		cJSON_AddStringToObject(rec, "aigw.reason", reason);
+		jsonw_str(rec, "time", conn->start_time);
+		jsonw_str(rec, "event.name", "proxy.refused");
+		jsonw_num(rec, "aigw.connection_id", (double)conn->id);
+		jsonw_str(rec, "aigw.reason", reason);
 		if (detail)
-			cJSON_AddStringToObject(rec, "error.type", detail);
+			jsonw_str(rec, "error.type", detail);
 		add_addr(rec, "server.address", "server.port", &conn->flow.orig_dst);
 		add_addr(rec, "client.address", "client.port", &conn->client);
 		cgroups_attr_to_json(d->cgroups, d->policy, &conn->flow.attr, rec);
@@ -214,7 +216,7 @@ static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, co
 	free(conn);
 }
 
-static void on_http_record(cJSON *rec, const struct http_conn_info *info, void *arg)
+static void on_http_record(struct jsonw *rec, const struct http_conn_info *info, void *arg)
 {
 	struct daemon *d = arg;
 
@@ -367,7 +369,7 @@ static void preexisting_report(const struct sockdiag_sock *s, int err, void *arg
 	struct cgroups_workload wl;
 	const char *path = cgroups_path(d->cgroups, s->cgroup_id);
 	char when[TIMEFMT_LEN], sbuf[NETADDR_STRLEN], dbuf[NETADDR_STRLEN];
-	cJSON *rec = cJSON_CreateObject();
+	struct jsonw *rec = jsonw_new();
 
 	if (!rec)
 		return;
@@ -377,21 +379,21 @@ static void preexisting_report(const struct sockdiag_sock *s, int err, void *arg
 	memcpy(src.addr, s->src, 16);
 	timefmt_now(when);
 	cgroups_workload(d->policy, path, &wl);
-	cJSON_AddStringToObject(rec, "time", when);
-	cJSON_AddStringToObject(rec, "event.name", "capture.destroy_preexisting");
-	cJSON_AddStringToObject(rec, "aigw.action", err ? "destroy_failed" : "destroyed");
+	jsonw_str(rec, "time", when);
+	jsonw_str(rec, "event.name", "capture.destroy_preexisting");
+	jsonw_str(rec, "aigw.action", err ? "destroy_failed" : "destroyed");
 	add_addr(rec, "server.address", "server.port", &dst);
 	add_addr(rec, "client.address", "client.port", &src);
-	cJSON_AddStringToObject(rec, "aigw.workload", wl.name ? wl.name : "");
+	jsonw_str(rec, "aigw.workload", wl.name ? wl.name : "");
 	if (wl.team)
-		cJSON_AddStringToObject(rec, "aigw.team", wl.team);
+		jsonw_str(rec, "aigw.team", wl.team);
 	if (path)
-		cJSON_AddStringToObject(rec, "aigw.cgroup.path", path);
-	cJSON_AddNumberToObject(rec, "aigw.cgroup.id", (double)s->cgroup_id);
-	cJSON_AddNumberToObject(rec, "process.user.id", s->uid);
-	cJSON_AddNumberToObject(rec, "aigw.socket_inode", (double)s->inode);
+		jsonw_str(rec, "aigw.cgroup.path", path);
+	jsonw_num(rec, "aigw.cgroup.id", (double)s->cgroup_id);
+	jsonw_num(rec, "process.user.id", s->uid);
+	jsonw_num(rec, "aigw.socket_inode", (double)s->inode);
 	if (err)
-		cJSON_AddStringToObject(rec, "error.type", strerror(-err));
+		jsonw_str(rec, "error.type", strerror(-err));
 	log_info("%s pre-existing connection %s -> %s from %s (workload %s)",
 		 err ? "could not destroy" : "destroyed", netaddr_format(&src, sbuf, sizeof(sbuf)),
 		 netaddr_format(&dst, dbuf, sizeof(dbuf)), path ? path : "?",
@@ -437,19 +439,19 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 static void policy_event(struct daemon *d, const char *name, const char *detail)
 {
 	char when[TIMEFMT_LEN];
-	cJSON *rec = cJSON_CreateObject();
+	struct jsonw *rec = jsonw_new();
 
 	if (!rec)
 		return;
 	timefmt_now(when);
-	cJSON_AddStringToObject(rec, "time", when);
-	cJSON_AddStringToObject(rec, "event.name", name);
-	cJSON_AddStringToObject(rec, "aigw.policy.path", d->opt->policy_path);
-	cJSON_AddStringToObject(rec, "aigw.capture.mode",
+	jsonw_str(rec, "time", when);
+	jsonw_str(rec, "event.name", name);
+	jsonw_str(rec, "aigw.policy.path", d->opt->policy_path);
+	jsonw_str(rec, "aigw.capture.mode",
 				d->policy->capture.mode == POLICY_CAPTURE_OBSERVE ? "observe"
 										  : "enforce");
 	if (detail)
-		cJSON_AddStringToObject(rec, "aigw.reason", detail);
+		jsonw_str(rec, "aigw.reason", detail);
 	audit_record(d, rec);
 }
 

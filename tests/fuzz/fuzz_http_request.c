@@ -14,9 +14,9 @@
 #include "proxy/http1.h"
 #include "proxy/upstream.h"
 
-static void drop_record(cJSON *rec, const struct http_conn_info *info, void *arg)
+static void drop_record(struct jsonw *rec, const struct http_conn_info *info, void *arg)
 {
-	cJSON_Delete(rec);
+	jsonw_free(rec);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

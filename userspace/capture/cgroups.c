@@ -210,16 +210,16 @@ void cgroups_workload(const struct policy *p, const char *path, struct cgroups_w
 	ret->name = slash && slash[1] ? slash + 1 : path;
 }
 
-static void json_add_str_or_null(cJSON *rec, const char *key, const char *val)
+static void json_add_str_or_null(struct jsonw *rec, const char *key, const char *val)
 {
 	if (val)
-		cJSON_AddStringToObject(rec, key, val);
+		jsonw_str(rec, key, val);
 	else
-		cJSON_AddNullToObject(rec, key);
+		jsonw_null(rec, key);
 }
 
 void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const struct aigw_attr *a,
-			  cJSON *rec)
+			  struct jsonw *rec)
 {
 	struct cgroups_workload wl;
 	char comm[AIGW_COMM_LEN + 1];
@@ -229,18 +229,18 @@ void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const stru
 	json_add_str_or_null(rec, "aigw.workload", wl.name);
 	json_add_str_or_null(rec, "aigw.team", wl.team);
 	json_add_str_or_null(rec, "aigw.cgroup.path", path);
-	cJSON_AddNumberToObject(rec, "aigw.cgroup.id", (double)a->sock_cgroup_id);
+	jsonw_num(rec, "aigw.cgroup.id", (double)a->sock_cgroup_id);
 	if (a->task_cgroup_id != a->sock_cgroup_id) {
 		/* A descriptor passed over a UNIX socket: the socket was made elsewhere. */
 		json_add_str_or_null(rec, "aigw.task_cgroup.path",
 				     cgroups_path(cg, a->task_cgroup_id));
-		cJSON_AddNumberToObject(rec, "aigw.task_cgroup.id", (double)a->task_cgroup_id);
+		jsonw_num(rec, "aigw.task_cgroup.id", (double)a->task_cgroup_id);
 	}
-	cJSON_AddNumberToObject(rec, "process.pid", a->pid);
-	cJSON_AddNumberToObject(rec, "process.thread.id", a->tid);
+	jsonw_num(rec, "process.pid", a->pid);
+	jsonw_num(rec, "process.thread.id", a->tid);
 	memcpy(comm, a->comm, AIGW_COMM_LEN);
 	comm[AIGW_COMM_LEN] = 0;
-	cJSON_AddStringToObject(rec, "process.executable.name", comm);
-	cJSON_AddNumberToObject(rec, "process.user.id", a->uid);
-	cJSON_AddNumberToObject(rec, "process.group.id", a->gid);
+	jsonw_str(rec, "process.executable.name", comm);
+	jsonw_num(rec, "process.user.id", a->uid);
+	jsonw_num(rec, "process.group.id", a->gid);
 }

@@ -9,9 +9,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <cjson/cJSON.h>
 
 #include "capture.h"
+#include "util/jsonw.h"
 #include "policy/policy.h"
 
 /* Writes the cgroup2 mount point (from /proc/mounts) into BUF. -ENOENT when there is none. */
@@ -36,6 +36,6 @@ void cgroups_workload(const struct policy *p, const char *path, struct cgroups_w
 
 /* Adds the attribution fields of A (process, user, cgroup, workload, team) to REC. */
 void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const struct aigw_attr *a,
-			  cJSON *rec);
+			  struct jsonw *rec);
 
 #endif

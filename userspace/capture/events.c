@@ -137,34 +137,34 @@ void capture_boot_ns_to_rfc3339(uint64_t boot_ns, char *buf, size_t len)
 		buf[0] = 0;
 }
 
-cJSON *capture_event_to_json(const struct aigw_event *ev, struct cgroups *cg,
+struct jsonw *capture_event_to_json(const struct aigw_event *ev, struct cgroups *cg,
 			     const struct policy *p)
 {
 	char buf[NETADDR_STRLEN], when[TIMEFMT_LEN];
-	cJSON *rec = cJSON_CreateObject();
+	struct jsonw *rec = jsonw_new();
 
 	if (!rec)
 		return NULL;
 	capture_boot_ns_to_rfc3339(ev->boot_ns, when, sizeof(when));
-	cJSON_AddStringToObject(rec, "time", when);
+	jsonw_str(rec, "time", when);
 	snprintf(buf, sizeof(buf), "capture.%s", capture_action_name(ev->action));
-	cJSON_AddStringToObject(rec, "event.name", buf);
-	cJSON_AddStringToObject(rec, "aigw.action", capture_action_name(ev->action));
-	cJSON_AddStringToObject(rec, "aigw.reason", capture_reason_name(ev->reason));
-	cJSON_AddStringToObject(rec, "aigw.hook", hook_name(ev->hook));
-	cJSON_AddStringToObject(rec, "network.transport",
+	jsonw_str(rec, "event.name", buf);
+	jsonw_str(rec, "aigw.action", capture_action_name(ev->action));
+	jsonw_str(rec, "aigw.reason", capture_reason_name(ev->reason));
+	jsonw_str(rec, "aigw.hook", hook_name(ev->hook));
+	jsonw_str(rec, "network.transport",
 				ev->proto == AIGW_PROTO_UDP ? "udp" : "tcp");
-	cJSON_AddStringToObject(rec, "network.type",
+	jsonw_str(rec, "network.type",
 				ev->orig_dst.family == AIGW_AF_INET ? "ipv4" : "ipv6");
-	cJSON_AddStringToObject(rec, "server.address",
+	jsonw_str(rec, "server.address",
 				netaddr_format_ip(&ev->orig_dst, buf, sizeof(buf)));
-	cJSON_AddNumberToObject(rec, "server.port", ntohs(ev->orig_dst.port));
+	jsonw_num(rec, "server.port", ntohs(ev->orig_dst.port));
 	if (p && ev->provider_id < p->n_providers)
-		cJSON_AddStringToObject(rec, "gen_ai.system", p->providers[ev->provider_id].name);
+		jsonw_str(rec, "gen_ai.system", p->providers[ev->provider_id].name);
 	if (ev->action == AIGW_ACTION_REDIRECT)
-		cJSON_AddStringToObject(rec, "aigw.redirect_to",
+		jsonw_str(rec, "aigw.redirect_to",
 					netaddr_format(&ev->redirect_to, buf, sizeof(buf)));
 	cgroups_attr_to_json(cg, p, &ev->attr, rec);
-	cJSON_AddNumberToObject(rec, "aigw.socket_cookie", (double)ev->sock_cookie);
+	jsonw_num(rec, "aigw.socket_cookie", (double)ev->sock_cookie);
 	return rec;
 }

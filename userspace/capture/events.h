@@ -8,9 +8,9 @@
 #define AIGW_CAPTURE_EVENTS_H
 
 #include <event2/event.h>
-#include <cjson/cJSON.h>
 
 #include "capture.h"
+#include "util/jsonw.h"
 #include "capture/cgroups.h"
 #include "policy/policy.h"
 
@@ -26,8 +26,8 @@ void capture_events_drain(struct capture_events *ce);
 
 void capture_events_stop(struct capture_events *ce);
 
-/* The audit record of EV; the caller owns it (cJSON_Delete, or hand it to audit_write). */
-cJSON *capture_event_to_json(const struct aigw_event *ev, struct cgroups *cg,
+/* The audit record of EV; the caller owns it (jsonw_finish() or jsonw_free()). */
+struct jsonw *capture_event_to_json(const struct aigw_event *ev, struct cgroups *cg,
 			     const struct policy *p);
 
 /* Names for the enums, as written in records. */

@@ -41,6 +41,8 @@
 
 struct audit_entry {
 	cJSON *rec;	      /* owned by the queue, then by the writer, which frees it */
+	char *text;	      /* or the record already serialized (audit_write_text()); owned */
+	size_t text_len;
 	struct timespec when; /* CLOCK_REALTIME at audit_write(): the default "time" */
 };
 
@@ -516,12 +518,35 @@ static int audit_stamp(cJSON *rec, const struct timespec *when, const struct aud
 	return r;
 }
 
+/* A serialized record: its closing brace gives way to the chain fields. */
+static int audit_print_text(struct audit_log *log, struct audit_entry *e, bool first,
+			    char **line, size_t *len)
+{
+	char hex[AUDIT_HEX_LEN + 1];
+	size_t body = e->text_len - 1; /* without the final '}' */
+	char *out = malloc(body + AUDIT_HEX_LEN + 96);
+	int n;
+
+	if (!out)
+		return -ENOMEM;
+	audit_hex(log->pending.last, hex);
+	memcpy(out, e->text, body);
+	n = sprintf(out + body, "%s\"audit.seq\":%llu,\"audit.prev_sha256\":\"%s\"%s}",
+		    body > 1 ? "," : "", (unsigned long long)log->pending.next_seq, hex,
+		    first ? ",\"audit.chain_start\":true" : "");
+	*line = out;
+	*len = body + n;
+	return 0;
+}
+
 /* Stamps and prints E's record as the next line of the current file; *line is malloc'd. */
 static int audit_print(struct audit_log *log, struct audit_entry *e, char **line, size_t *len)
 {
 	bool first = log->file_bytes + log->len == 0;
 	int r;
 
+	if (e->text)
+		return audit_print_text(log, e, first, line, len);
 	r = audit_stamp(e->rec, &e->when, &log->pending, first);
 	if (r < 0)
 		return r;
@@ -613,6 +638,7 @@ static int audit_write_batch(struct audit_log *log, struct audit_queue *b)
 			dropped++;
 		}
 		cJSON_Delete(b->v[i].rec);
+		free(b->v[i].text);
 	}
 	b->n = 0;
 	r = audit_write_out(log);
@@ -689,8 +715,10 @@ static void audit_free(struct audit_log *log)
 {
 	if (log->fd >= 0)
 		close(log->fd);
-	for (size_t i = 0; i < log->q.n; i++)
+	for (size_t i = 0; i < log->q.n; i++) {
 		cJSON_Delete(log->q.v[i].rec);
+		free(log->q.v[i].text);
+	}
 	free(log->q.v);
 	free(log->spare.v);
 	free(log->buf);
@@ -759,7 +787,7 @@ fail:
 	return r;
 }
 
-static int audit_queue_push(struct audit_queue *q, cJSON *rec)
+static int audit_queue_push(struct audit_queue *q, cJSON *rec, char *text, size_t text_len)
 {
 	struct audit_entry *e;
 
@@ -774,7 +802,10 @@ static int audit_queue_push(struct audit_queue *q, cJSON *rec)
 	}
 	e = &q->v[q->n++];
 	e->rec = rec;
-	clock_gettime(CLOCK_REALTIME, &e->when);
+	e->text = text;
+	e->text_len = text_len;
+	if (rec)
+		clock_gettime(CLOCK_REALTIME, &e->when);
 	return 0;
 }
 
@@ -790,7 +821,7 @@ int audit_write(struct audit_log *log, cJSON *record)
 	if (log->opt.max_queued && log->n_queued - log->n_processed >= log->opt.max_queued)
 		r = -ENOBUFS;
 	else
-		r = audit_queue_push(&log->q, record);
+		r = audit_queue_push(&log->q, record, NULL, 0);
 	if (!r) {
 		log->n_queued++;
 		if (log->q.n == 1)
@@ -799,6 +830,30 @@ int audit_write(struct audit_log *log, cJSON *record)
 	pthread_mutex_unlock(&log->lock);
 	if (r < 0)
 		cJSON_Delete(record);
+	return r;
+}
+
+int audit_write_text(struct audit_log *log, char *text, size_t len)
+{
+	int r;
+
+	if (!log || len < 2 || text[0] != '{' || text[len - 1] != '}') {
+		free(text);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&log->lock);
+	if (log->opt.max_queued && log->n_queued - log->n_processed >= log->opt.max_queued)
+		r = -ENOBUFS;
+	else
+		r = audit_queue_push(&log->q, NULL, text, len);
+	if (!r) {
+		log->n_queued++;
+		if (log->q.n == 1)
+			pthread_cond_signal(&log->wake);
+	}
+	pthread_mutex_unlock(&log->lock);
+	if (r < 0)
+		free(text);
 	return r;
 }
 

@@ -73,6 +73,13 @@ int audit_write(struct audit_log *log, cJSON *record);
  * Waits until every record queued before the call is written and fdatasync'd. Returns 0, or
  * the first disk error since the previous audit_flush() (records were dropped; see above).
  */
+/*
+ * The same for a record already serialized: TEXT (LEN bytes) is one JSON object with a
+ * "time" member and no "audit." members; its closing brace gives way to the chain fields.
+ * Takes ownership of TEXT (malloc'd) in every case. Never blocks on disk I/O.
+ */
+int audit_write_text(struct audit_log *log, char *text, size_t len);
+
 int audit_flush(struct audit_log *log);
 
 /* Flushes, stops the writer thread, closes the file and frees LOG; NULL is fine. */

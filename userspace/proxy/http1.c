@@ -21,6 +21,7 @@
 #include <strings.h>
 #include <time.h>
 #include <http_parser.h>
+#include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
@@ -29,6 +30,7 @@
 
 #include "proxy/body.h"
 #include "proxy/http1.h"
+#include "util/jsonw.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/timefmt.h"
@@ -252,31 +254,32 @@ static int is_anthropic(const struct session *s, const struct exchange *ex)
 static void error_body(struct session *s, struct exchange *ex, int status, const char *msg,
 		       struct evbuffer *out)
 {
-	cJSON *root = cJSON_CreateObject(), *err = cJSON_CreateObject();
+	struct jsonw *err = jsonw_new();
+	size_t len;
 	char *text;
 
+	if (!err)
+		return;
 	if (is_anthropic(s, ex)) {
-		cJSON_AddStringToObject(root, "type", "error");
-		cJSON_AddStringToObject(err, "type", status == 413 ? "request_too_large"
-						     : status == 400 ? "invalid_request_error"
-						     : status == 504 ? "timeout_error"
-								     : "api_error");
-		cJSON_AddStringToObject(err, "message", msg);
+		jsonw_str(err, "type", status == 413   ? "request_too_large"
+				       : status == 400 ? "invalid_request_error"
+				       : status == 504 ? "timeout_error"
+						       : "api_error");
+		jsonw_str(err, "message", msg);
 	} else {
-		cJSON_AddStringToObject(err, "message", msg);
-		cJSON_AddStringToObject(err, "type", status < 500 ? "invalid_request_error"
-								  : "aigw_gateway_error");
-		cJSON_AddNullToObject(err, "param");
-		cJSON_AddStringToObject(err, "code", status == 504 ? "upstream_timeout"
-						     : status >= 500 ? "upstream_unavailable"
-								     : "invalid_request");
+		jsonw_str(err, "message", msg);
+		jsonw_str(err, "type", status < 500 ? "invalid_request_error" : "aigw_gateway_error");
+		jsonw_null(err, "param");
+		jsonw_str(err, "code", status == 504   ? "upstream_timeout"
+				       : status >= 500 ? "upstream_unavailable"
+						       : "invalid_request");
 	}
-	cJSON_AddItemToObject(root, "error", err);
-	text = cJSON_PrintUnformatted(root);
-	if (text)
-		evbuffer_add(out, text, strlen(text));
+	text = jsonw_finish(err, &len);
+	if (!text)
+		return;
+	evbuffer_add_printf(out, "{%s\"error\":%s}", is_anthropic(s, ex) ? "\"type\":\"error\"," : "",
+			    text);
 	free(text);
-	cJSON_Delete(root);
 }
 
 static const char *reason_phrase(int status)
@@ -357,23 +360,23 @@ static void exchange_finish(struct exchange *ex, enum exchange_outcome outcome);
 
 static void connection_record(struct session *s)
 {
-	cJSON *rec = cJSON_CreateObject();
+	struct jsonw *rec = jsonw_new();
 	struct timespec now;
 
 	if (!rec)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	cJSON_AddStringToObject(rec, "time", s->start_time);
-	cJSON_AddStringToObject(rec, "event.name", "proxy.connection");
-	cJSON_AddNumberToObject(rec, "aigw.connection_id", (double)s->info.conn_id);
-	cJSON_AddStringToObject(rec, "aigw.disposition", "intercepted");
-	cJSON_AddStringToObject(rec, "tls.client.server_name", s->info.sni);
+	jsonw_str(rec, "time", s->start_time);
+	jsonw_str(rec, "event.name", "proxy.connection");
+	jsonw_num(rec, "aigw.connection_id", (double)s->info.conn_id);
+	jsonw_str(rec, "aigw.disposition", "intercepted");
+	jsonw_str(rec, "tls.client.server_name", s->info.sni);
 	if (s->info.tls_version[0])
-		cJSON_AddStringToObject(rec, "tls.protocol.version", s->info.tls_version);
-	cJSON_AddNumberToObject(rec, "aigw.requests", s->n_requests);
-	cJSON_AddNumberToObject(rec, "aigw.duration_ms", ms_between(&s->t_start, &now));
+		jsonw_str(rec, "tls.protocol.version", s->info.tls_version);
+	jsonw_num(rec, "aigw.requests", s->n_requests);
+	jsonw_num(rec, "aigw.duration_ms", ms_between(&s->t_start, &now));
 	if (s->tls_error[0])
-		cJSON_AddStringToObject(rec, "error.type", s->tls_error);
+		jsonw_str(rec, "error.type", s->tls_error);
 	s->ops->record(rec, &s->info, s->ops->arg);
 }
 
@@ -440,7 +443,7 @@ static void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	struct session *s = ex->s;
 	char path[512], ip[NETADDR_STRLEN];
 	const char *url = ex->url, *op;
-	cJSON *rec = cJSON_CreateObject();
+	struct jsonw *rec = jsonw_new();
 	size_t n;
 
 	if (!rec)
@@ -448,44 +451,44 @@ static void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	n = url ? strcspn(url, "?") : 0;
 	snprintf(path, sizeof(path), "%.*s", (int)(n < sizeof(path) ? n : sizeof(path) - 1),
 		 url ? url : "");
-	cJSON_AddStringToObject(rec, "time", ex->start_time);
-	cJSON_AddStringToObject(rec, "event.name", "proxy.request");
-	cJSON_AddStringToObject(rec, "aigw.request_id", ex->id);
-	cJSON_AddNumberToObject(rec, "aigw.connection_id", (double)s->info.conn_id);
-	cJSON_AddStringToObject(rec, "gen_ai.system", s->info.provider);
+	jsonw_str(rec, "time", ex->start_time);
+	jsonw_str(rec, "event.name", "proxy.request");
+	jsonw_str(rec, "aigw.request_id", ex->id);
+	jsonw_num(rec, "aigw.connection_id", (double)s->info.conn_id);
+	jsonw_str(rec, "gen_ai.system", s->info.provider);
 	op = operation_of(path);
 	if (op)
-		cJSON_AddStringToObject(rec, "gen_ai.operation.name", op);
+		jsonw_str(rec, "gen_ai.operation.name", op);
 	if (ex->model[0])
-		cJSON_AddStringToObject(rec, "gen_ai.request.model", ex->model);
-	cJSON_AddBoolToObject(rec, "aigw.stream", ex->stream);
-	cJSON_AddStringToObject(rec, "server.address", s->info.sni);
-	cJSON_AddNumberToObject(rec, "server.port", ntohs(s->info.flow.orig_dst.port));
-	cJSON_AddStringToObject(rec, "network.peer.address",
+		jsonw_str(rec, "gen_ai.request.model", ex->model);
+	jsonw_bool(rec, "aigw.stream", ex->stream);
+	jsonw_str(rec, "server.address", s->info.sni);
+	jsonw_num(rec, "server.port", ntohs(s->info.flow.orig_dst.port));
+	jsonw_str(rec, "network.peer.address",
 				netaddr_format_ip(&s->info.flow.orig_dst, ip, sizeof(ip)));
-	cJSON_AddStringToObject(rec, "tls.client.server_name", s->info.sni);
-	cJSON_AddStringToObject(rec, "http.request.method", ex->method);
-	cJSON_AddStringToObject(rec, "url.path", path);
+	jsonw_str(rec, "tls.client.server_name", s->info.sni);
+	jsonw_str(rec, "http.request.method", ex->method);
+	jsonw_str(rec, "url.path", path);
 	if (ex->status)
-		cJSON_AddNumberToObject(rec, "http.response.status_code", ex->status);
+		jsonw_num(rec, "http.response.status_code", ex->status);
 	else
-		cJSON_AddNullToObject(rec, "http.response.status_code");
-	cJSON_AddNumberToObject(rec, "http.request.body.size",
+		jsonw_null(rec, "http.response.status_code");
+	jsonw_num(rec, "http.request.body.size",
 				ex->body ? (double)evbuffer_get_length(ex->body) : 0);
-	cJSON_AddNumberToObject(rec, "http.response.body.size", (double)ex->resp_body_bytes);
-	cJSON_AddNumberToObject(rec, "aigw.bytes_from_client", (double)ex->req_wire_bytes);
-	cJSON_AddNumberToObject(rec, "aigw.bytes_to_client", (double)ex->resp_wire_bytes);
-	cJSON_AddNumberToObject(rec, "aigw.latency_ms", ms_between(&ex->t_start, &ex->t_end));
+	jsonw_num(rec, "http.response.body.size", (double)ex->resp_body_bytes);
+	jsonw_num(rec, "aigw.bytes_from_client", (double)ex->req_wire_bytes);
+	jsonw_num(rec, "aigw.bytes_to_client", (double)ex->resp_wire_bytes);
+	jsonw_num(rec, "aigw.latency_ms", ms_between(&ex->t_start, &ex->t_end));
 	if (ex->t_first.tv_sec)
-		cJSON_AddNumberToObject(rec, "aigw.ttfb_ms", ms_between(&ex->t_start, &ex->t_first));
+		jsonw_num(rec, "aigw.ttfb_ms", ms_between(&ex->t_start, &ex->t_first));
 	else
-		cJSON_AddNullToObject(rec, "aigw.ttfb_ms");
-	cJSON_AddStringToObject(rec, "aigw.outcome", outcome_names[outcome]);
+		jsonw_null(rec, "aigw.ttfb_ms");
+	jsonw_str(rec, "aigw.outcome", outcome_names[outcome]);
 	if (ex->error[0])
-		cJSON_AddStringToObject(rec, "error.type", ex->error);
+		jsonw_str(rec, "error.type", ex->error);
 	if (ex->provider_request_id[0])
-		cJSON_AddStringToObject(rec, "aigw.provider_request_id", ex->provider_request_id);
-	cJSON_AddNumberToObject(rec, "aigw.upstream.attempts", ex->attempts);
+		jsonw_str(rec, "aigw.provider_request_id", ex->provider_request_id);
+	jsonw_num(rec, "aigw.upstream.attempts", ex->attempts);
 	s->ops->record(rec, &s->info, s->ops->arg);
 }
 

@@ -12,10 +12,10 @@
 #define AIGW_PROXY_HTTP1_H
 
 #include <stdint.h>
-#include <cjson/cJSON.h>
 #include <event2/bufferevent.h>
 
 #include "capture.h"
+#include "util/jsonw.h"
 #include "proxy/upstream.h"
 
 #define HTTP1_HOST_MAX 256
@@ -39,7 +39,7 @@ struct http_proxy_config {
 
 struct http_proxy_ops {
 	/* Adds the attribution of INFO to REC and hands it to the audit log (takes REC). */
-	void (*record)(cJSON *rec, const struct http_conn_info *info, void *arg);
+	void (*record)(struct jsonw *rec, const struct http_conn_info *info, void *arg);
 	void *arg;
 };
 
