@@ -85,7 +85,7 @@ $(BUILD)/fuzz/fuzz_clienthello: tests/fuzz/fuzz_clienthello.c userspace/proxy/cl
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^
 $(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c userspace/proxy/http1.c \
-		userspace/proxy/upstream.c userspace/proxy/body.c userspace/util/log.c \
+		userspace/proxy/upstream.c userspace/proxy/body.c userspace/proxy/headers.c userspace/util/log.c \
 		userspace/util/netaddr.c userspace/util/timefmt.c userspace/util/jsonw.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lhttp_parser -lz -lm

@@ -29,6 +29,7 @@
 #include <openssl/ssl.h>
 
 #include "proxy/body.h"
+#include "proxy/headers.h"
 #include "proxy/http1.h"
 #include "util/jsonw.h"
 #include "util/log.h"
@@ -37,17 +38,6 @@
 
 #define HTTP1_HIGH_WATER (1u << 20) /* client output that stops reading from the provider */
 #define HTTP1_JSON_MAX (64u << 20)  /* a JSON answer checked whole; larger ones just stream */
-
-struct hdr {
-	char *name;
-	char *value;
-};
-
-struct hdrs {
-	struct hdr *v;
-	size_t n, cap;
-	int in_value; /* the parser's last piece was a value */
-};
 
 enum exchange_outcome {
 	OUTCOME_OK,
@@ -82,7 +72,7 @@ struct exchange {
 	char method[16];
 	char *url; /* the request target as sent, NUL-terminated */
 	size_t url_len;
-	struct hdrs req;
+	struct headers req;
 	struct evbuffer *body;
 	int client_keepalive;
 	int dispatched; /* the whole request is read and on its way upstream */
@@ -94,7 +84,7 @@ struct exchange {
 	struct upstream_conn *up;
 	int attempts;
 	http_parser rp;
-	struct hdrs resp;
+	struct headers resp;
 	struct evbuffer *reason;
 	int status;
 	int head_sent;	  /* the client has the status line: errors can only abort now */
@@ -146,16 +136,6 @@ static double ms_between(const struct timespec *a, const struct timespec *b)
 	return (b->tv_sec - a->tv_sec) * 1e3 + (b->tv_nsec - a->tv_nsec) / 1e6;
 }
 
-static void hdrs_free(struct hdrs *h)
-{
-	for (size_t i = 0; i < h->n; i++) {
-		free(h->v[i].name);
-		free(h->v[i].value);
-	}
-	free(h->v);
-	memset(h, 0, sizeof(*h));
-}
-
 static int str_append(char **s, const char *data, size_t len)
 {
 	size_t old = *s ? strlen(*s) : 0;
@@ -167,77 +147,6 @@ static int str_append(char **s, const char *data, size_t len)
 	n[old + len] = 0;
 	*s = n;
 	return 0;
-}
-
-/* http-parser may hand a name or a value over in pieces. */
-static int hdrs_piece(struct hdrs *h, int is_value, const char *data, size_t len)
-{
-	if (!is_value && (h->in_value || !h->n)) {
-		if (h->n == h->cap) {
-			size_t cap = h->cap ? h->cap * 2 : 16;
-			struct hdr *v = realloc(h->v, cap * sizeof(*v));
-
-			if (!v || cap > 512)
-				return -1; /* a header flood is refused, not stored */
-			h->v = v;
-			h->cap = cap;
-		}
-		h->v[h->n].name = NULL;
-		h->v[h->n].value = NULL;
-		h->n++;
-	}
-	h->in_value = is_value;
-	return str_append(is_value ? &h->v[h->n - 1].value : &h->v[h->n - 1].name, data, len);
-}
-
-static const char *hdrs_get(const struct hdrs *h, const char *name)
-{
-	for (size_t i = 0; i < h->n; i++)
-		if (h->v[i].name && !strcasecmp(h->v[i].name, name))
-			return h->v[i].value ? h->v[i].value : "";
-	return NULL;
-}
-
-/* Whether NAME appears as a token in the comma-separated LIST. */
-static int token_in_list(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-
-	while (list && *list) {
-		while (*list == ' ' || *list == '\t' || *list == ',')
-			list++;
-		if (!strncasecmp(list, name, n) &&
-		    (list[n] == 0 || list[n] == ',' || list[n] == ' ' || list[n] == '\t'))
-			return 1;
-		list = strchr(list, ',');
-	}
-	return 0;
-}
-
-/* RFC 9110 7.6.1: hop-by-hop fields, and any the Connection field names, are not forwarded.
- * Framing (Content-Length, Transfer-Encoding) is redone by us, Expect answered by us. */
-static int header_dropped(const struct hdrs *h, const char *name)
-{
-	static const char *const drop[] = {
-	    "connection", "keep-alive",	       "proxy-connection",    "te",
-	    "trailer",	  "transfer-encoding", "upgrade",	      "proxy-authorization",
-	    "proxy-authenticate", "content-length", "expect", "http2-settings",
-	};
-
-	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-		if (!strcasecmp(name, drop[i]))
-			return 1;
-	return token_in_list(hdrs_get(h, "connection"), name);
-}
-
-static void hdrs_write(struct evbuffer *out, const struct hdrs *h)
-{
-	for (size_t i = 0; i < h->n; i++) {
-		if (!h->v[i].name || header_dropped(h, h->v[i].name))
-			continue;
-		evbuffer_add_printf(out, "%s: %s\r\n", h->v[i].name,
-				    h->v[i].value ? h->v[i].value : "");
-	}
 }
 
 /* ---- gateway-made responses, in the calling provider's own error format ---- */
@@ -501,8 +410,8 @@ static void exchange_free(struct exchange *ex)
 		evbuffer_free(ex->reason);
 	if (ex->resp_buf)
 		evbuffer_free(ex->resp_buf);
-	hdrs_free(&ex->req);
-	hdrs_free(&ex->resp);
+	headers_free(&ex->req);
+	headers_free(&ex->resp);
 	free(ex);
 }
 
@@ -550,12 +459,12 @@ static int on_resp_status(http_parser *rp, const char *at, size_t len)
 
 static int on_resp_header_field(http_parser *rp, const char *at, size_t len)
 {
-	return hdrs_piece(&rp_exchange(rp)->resp, 0, at, len);
+	return headers_piece(&rp_exchange(rp)->resp, 0, at, len);
 }
 
 static int on_resp_header_value(http_parser *rp, const char *at, size_t len)
 {
-	return hdrs_piece(&rp_exchange(rp)->resp, 1, at, len);
+	return headers_piece(&rp_exchange(rp)->resp, 1, at, len);
 }
 
 static int body_allowed(const struct exchange *ex)
@@ -574,9 +483,9 @@ static void write_response_head(struct exchange *ex, long long known_len)
 
 	evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", ex->status,
 			    (int)evbuffer_get_length(ex->reason), reason ? reason : "");
-	hdrs_write(out, &ex->resp);
+	headers_write(&ex->resp, out);
 	if (!body_allowed(ex)) {
-		const char *cl = hdrs_get(&ex->resp, "content-length");
+		const char *cl = headers_get(&ex->resp, "content-length");
 
 		if (cl && !strcmp(ex->method, "HEAD"))
 			evbuffer_add_printf(out, "Content-Length: %s\r\n", cl);
@@ -585,20 +494,22 @@ static void write_response_head(struct exchange *ex, long long known_len)
 	} else if (!ex->resp_chunked && ex->resp_content_length != ULLONG_MAX) {
 		evbuffer_add_printf(out, "Content-Length: %llu\r\n", ex->resp_content_length);
 	} else if (ex->client_keepalive || s->p.http_minor >= 1) {
-		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
 		ex->chunked_out = 1;
 	} else {
 		ex->client_keepalive = 0; /* an HTTP/1.0 client: the end of the body is the close */
 	}
 	if (!ex->client_keepalive)
-		evbuffer_add_printf(out, "Connection: close\r\n");
-	evbuffer_add_printf(out, "x-aigw-request-id: %s\r\n\r\n", ex->id);
+		evbuffer_add(out, "Connection: close\r\n", 19);
+	evbuffer_add(out, "x-aigw-request-id: ", 19);
+	evbuffer_add(out, ex->id, strlen(ex->id));
+	evbuffer_add(out, "\r\n\r\n", 4);
 	ex->resp_wire_bytes += evbuffer_get_length(out) - before;
 	ex->head_sent = 1;
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_first);
-	id = hdrs_get(&ex->resp, "x-request-id");
+	id = headers_get(&ex->resp, "x-request-id");
 	if (!id)
-		id = hdrs_get(&ex->resp, "request-id");
+		id = headers_get(&ex->resp, "request-id");
 	if (id)
 		snprintf(ex->provider_request_id, sizeof(ex->provider_request_id), "%s", id);
 }
@@ -610,10 +521,11 @@ static int on_resp_headers_complete(http_parser *rp)
 	struct timeval idle = {s->cfg->idle_ms / 1000, (s->cfg->idle_ms % 1000) * 1000};
 	const char *ctype;
 
+	headers_complete(&ex->resp);
 	ex->status = rp->status_code;
 	if (ex->status / 100 == 1) {
 		/* An interim response (100 Continue): not forwarded, the final one follows. */
-		hdrs_free(&ex->resp);
+		headers_reset(&ex->resp);
 		evbuffer_drain(ex->reason, evbuffer_get_length(ex->reason));
 		return 0;
 	}
@@ -624,7 +536,7 @@ static int on_resp_headers_complete(http_parser *rp)
 		write_response_head(ex, -1);
 		return 1; /* no body follows */
 	}
-	ctype = hdrs_get(&ex->resp, "content-type");
+	ctype = headers_get(&ex->resp, "content-type");
 	ex->is_sse = ctype && strcasestr(ctype, "text/event-stream");
 	if (!ex->stream && ctype && strcasestr(ctype, "json") && ex->status / 100 == 2) {
 		ex->resp_buf = evbuffer_new();
@@ -692,7 +604,7 @@ static int buffered_valid(struct exchange *ex)
 	char *plain;
 	int rc, ok;
 
-	rc = body_decode(hdrs_get(&ex->resp, "content-encoding"), raw, len, HTTP1_JSON_MAX * 4,
+	rc = body_decode(headers_get(&ex->resp, "content-encoding"), raw, len, HTTP1_JSON_MAX * 4,
 			 &plain, &plain_len);
 	if (rc == -EOPNOTSUPP)
 		return 1;
@@ -728,6 +640,9 @@ static int on_resp_message_complete(http_parser *rp)
 	}
 	ex->resp_complete = 1;
 	ex->up_keepalive = http_should_keep_alive(rp);
+	/* A small answer leaves in one TLS record and one segment. */
+	if (evbuffer_get_length(bufferevent_get_output(ex->s->client)) <= 16384)
+		evbuffer_pullup(bufferevent_get_output(ex->s->client), -1);
 	http_parser_pause(rp, 1);
 	return 0;
 }
@@ -865,7 +780,7 @@ static void write_request(struct exchange *ex)
 	size_t body = evbuffer_get_length(ex->body);
 
 	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", ex->method, ex->url ? ex->url : "/");
-	hdrs_write(out, &ex->req);
+	headers_write(&ex->req, out);
 	if (body || !strcmp(ex->method, "POST") || !strcmp(ex->method, "PUT") ||
 	    !strcmp(ex->method, "PATCH"))
 		evbuffer_add_printf(out, "Content-Length: %zu\r\n", body);
@@ -997,12 +912,12 @@ static int on_req_url(http_parser *p, const char *at, size_t len)
 
 static int on_req_header_field(http_parser *p, const char *at, size_t len)
 {
-	return hdrs_piece(&p_session(p)->ex->req, 0, at, len);
+	return headers_piece(&p_session(p)->ex->req, 0, at, len);
 }
 
 static int on_req_header_value(http_parser *p, const char *at, size_t len)
 {
-	return hdrs_piece(&p_session(p)->ex->req, 1, at, len);
+	return headers_piece(&p_session(p)->ex->req, 1, at, len);
 }
 
 /* The Host field must name the host the TLS connection was made for: a request for another
@@ -1020,15 +935,17 @@ static int on_req_headers_complete(http_parser *p)
 {
 	struct session *s = p_session(p);
 	struct exchange *ex = s->ex;
-	const char *expect = hdrs_get(&ex->req, "expect");
+	const char *expect;
 
+	headers_complete(&ex->req);
+	expect = headers_get(&ex->req, "expect");
 	snprintf(ex->method, sizeof(ex->method), "%s", http_method_str(p->method));
 	ex->client_keepalive = http_should_keep_alive(p);
 	if (p->upgrade) {
 		reject(s, 400, OUTCOME_BAD_REQUEST, "protocol upgrades are not supported");
 		return -1;
 	}
-	if (!host_matches(s, hdrs_get(&ex->req, "host"))) {
+	if (!host_matches(s, headers_get(&ex->req, "host"))) {
 		reject(s, 421, OUTCOME_MISDIRECTED, "the Host header does not match the TLS server name");
 		return -1;
 	}

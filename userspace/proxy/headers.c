@@ -1,0 +1,164 @@
+/* headers.c: the arena, lookups and the hop-by-hop rules (see headers.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy/headers.h"
+
+static int arena_add(struct headers *h, const char *data, size_t len)
+{
+	if (h->len + len + 1 > h->cap) {
+		size_t cap = h->cap ? h->cap : 2048;
+		char *p;
+
+		while (cap < h->len + len + 1)
+			cap *= 2;
+		if (cap > HEADERS_ARENA_MAX)
+			return -1;
+		p = realloc(h->arena, cap);
+		if (!p)
+			return -1;
+		h->arena = p;
+		h->cap = cap;
+	}
+	memcpy(h->arena + h->len, data, len);
+	h->len += len;
+	return 0;
+}
+
+static int close_open(struct headers *h)
+{
+	if (!h->open)
+		return 0;
+	h->open = 0;
+	return arena_add(h, "", 1); /* the NUL */
+}
+
+int headers_piece(struct headers *h, int is_value, const char *data, size_t len)
+{
+	struct header *f;
+
+	if (h->open != (is_value ? 2 : 1)) {
+		if (close_open(h))
+			return -1;
+		if (!is_value) {
+			if (h->n == HEADERS_MAX)
+				return -1;
+			f = &h->v[h->n++];
+			f->name = h->len;
+			f->value = UINT32_MAX;
+			f->name_len = 0;
+			f->dropped = 0;
+		} else if (h->n) {
+			h->v[h->n - 1].value = h->len;
+		} else {
+			return -1; /* a value before any name: the parser never does this */
+		}
+		h->open = is_value ? 2 : 1;
+	}
+	if (!is_value) {
+		f = &h->v[h->n - 1];
+		if (f->name_len + len > UINT16_MAX)
+			return -1;
+		f->name_len += len;
+	}
+	return arena_add(h, data, len);
+}
+
+static const char *value_of(const struct headers *h, const struct header *f)
+{
+	return f->value == UINT32_MAX ? "" : h->arena + f->value;
+}
+
+const char *headers_get(const struct headers *h, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (unsigned i = 0; i < h->n; i++) {
+		const struct header *f = &h->v[i];
+
+		if (f->name_len == n && !strncasecmp(h->arena + f->name, name, n))
+			return value_of(h, f);
+	}
+	return NULL;
+}
+
+/* Whether NAME (LEN bytes) appears as a token of the comma-separated LIST. */
+static int token_in_list(const char *list, const char *name, size_t len)
+{
+	while (list && *list) {
+		while (*list == ' ' || *list == '\t' || *list == ',')
+			list++;
+		if (!strncasecmp(list, name, len) &&
+		    (list[len] == 0 || list[len] == ',' || list[len] == ' ' || list[len] == '\t'))
+			return 1;
+		list = strchr(list, ',');
+	}
+	return 0;
+}
+
+/* RFC 9110 7.6.1's hop-by-hop fields, and the framing and expectations we answer ourselves. */
+static int always_dropped(const char *name, size_t len)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+	} drop[] = {
+	    {"te", 2},		      {"expect", 6},	      {"trailer", 7},
+	    {"upgrade", 7},	      {"connection", 10},     {"keep-alive", 10},
+	    {"content-length", 14},   {"http2-settings", 14}, {"proxy-connection", 16},
+	    {"transfer-encoding", 17}, {"proxy-authenticate", 18}, {"proxy-authorization", 19},
+	};
+
+	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+		if (drop[i].len == len && !strncasecmp(name, drop[i].name, len))
+			return 1;
+	return 0;
+}
+
+void headers_complete(struct headers *h)
+{
+	const char *conn;
+
+	close_open(h);
+	conn = headers_get(h, "connection");
+	for (unsigned i = 0; i < h->n; i++) {
+		struct header *f = &h->v[i];
+		const char *name = h->arena + f->name;
+
+		f->dropped = always_dropped(name, f->name_len) ||
+			     (conn && token_in_list(conn, name, f->name_len));
+	}
+	h->complete = 1;
+}
+
+void headers_write(const struct headers *h, struct evbuffer *out)
+{
+	for (unsigned i = 0; i < h->n; i++) {
+		const struct header *f = &h->v[i];
+		const char *value = value_of(h, f);
+
+		if (f->dropped)
+			continue;
+		evbuffer_add(out, h->arena + f->name, f->name_len);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, value, strlen(value));
+		evbuffer_add(out, "\r\n", 2);
+	}
+}
+
+void headers_reset(struct headers *h)
+{
+	h->len = 0;
+	h->n = 0;
+	h->open = 0;
+	h->complete = 0;
+}
+
+void headers_free(struct headers *h)
+{
+	free(h->arena);
+	h->arena = NULL;
+	h->cap = 0;
+	headers_reset(h);
+}

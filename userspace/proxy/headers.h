@@ -1,0 +1,51 @@
+/*
+ * headers: an HTTP header list as http-parser hands it over (names and values in pieces),
+ * kept in one arena per message: no allocation per header. Knows which fields are hop-by-hop
+ * (RFC 9110 7.6.1, plus any the Connection field names) and writes the others on.
+ *
+ * Ownership: a struct headers is embedded in its message; headers_free() releases the arena.
+ */
+#ifndef AIGW_PROXY_HEADERS_H
+#define AIGW_PROXY_HEADERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <event2/buffer.h>
+
+#define HEADERS_MAX 128               /* fields per message; more is refused */
+#define HEADERS_ARENA_MAX (256 * 1024) /* bytes of names and values per message */
+
+struct header {
+	uint32_t name;  /* offset of the NUL-terminated name in the arena */
+	uint32_t value; /* offset of the value, or UINT32_MAX for an empty one */
+	uint16_t name_len;
+	uint8_t dropped; /* hop-by-hop, or framing we redo: never forwarded */
+};
+
+struct headers {
+	char *arena;
+	size_t len, cap;
+	struct header v[HEADERS_MAX];
+	unsigned n;
+	int open;     /* 0: nothing open, 1: a name, 2: a value is being received */
+	int complete; /* headers_complete() ran: dropped flags are set */
+};
+
+/* Appends a piece of a name (IS_VALUE 0) or of a value. -1 when over the limits. */
+int headers_piece(struct headers *h, int is_value, const char *data, size_t len);
+
+/* The end of the header block: closes the last string and marks the dropped fields. */
+void headers_complete(struct headers *h);
+
+/* The value of the first field named NAME (case-insensitive), "" when empty, or NULL. */
+const char *headers_get(const struct headers *h, const char *name);
+
+/* Writes "Name: value\r\n" for every field that is not dropped. */
+void headers_write(const struct headers *h, struct evbuffer *out);
+
+/* Empties the list (an interim 1xx response is followed by the real one). */
+void headers_reset(struct headers *h);
+
+void headers_free(struct headers *h);
+
+#endif
