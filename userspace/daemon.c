@@ -426,8 +426,9 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 		return "capture.listen";
 	if (memcmp(&old->capture.listen6, &new->capture.listen6, sizeof(old->capture.listen6)))
 		return "capture.listen6";
-	if (strcmp(old->audit.path, new->audit.path))
-		return "audit.path";
+	if (strcmp(old->audit.path, new->audit.path) ||
+	    old->audit.rotate_bytes != new->audit.rotate_bytes || old->audit.keep != new->audit.keep)
+		return "audit.path, rotate_bytes or keep";
 	if (strcmp(old->ca.dir, new->ca.dir))
 		return "ca.dir";
 	if ((old->tls.upstream_ca == NULL) != (new->tls.upstream_ca == NULL) ||
@@ -710,7 +711,7 @@ static struct event_base *daemon_event_base(void)
 
 static int daemon_start(struct daemon *d)
 {
-	struct audit_options aopt = {.rotate_bytes = 0, .keep = 0};
+	struct audit_options aopt = {0};
 	int err;
 
 	err = policy_load(d->opt->policy_path, stderr, &d->policy);
@@ -721,6 +722,8 @@ static int daemon_start(struct daemon *d)
 		log_error("no cgroup2 mount in /proc/mounts: capture needs cgroup v2");
 		return err;
 	}
+	aopt.rotate_bytes = d->policy->audit.rotate_bytes;
+	aopt.keep = d->policy->audit.keep;
 	err = cgroups_new(d->cgroup_mount, &d->cgroups);
 	if (!err)
 		err = audit_open(d->policy->audit.path, &aopt, &d->audit);

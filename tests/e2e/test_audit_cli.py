@@ -44,3 +44,20 @@ def test_audit_verify_catches_tampering(world):
     swapped[2], swapped[3] = swapped[3], swapped[2]
     r = verify(world, swapped, "swapped.jsonl")
     assert r.returncode == 1 and ":3: records reordered" in r.stdout, r.stdout
+
+
+def test_rotated_audit_log_keeps_the_chain(world):
+    """With audit.rotate_bytes the daemon rotates; the files verify as one chain, oldest first."""
+    world.server()
+    d = world.start(world.policy(audit={"rotate_bytes": 4096, "keep": 20}))
+    app = world.root.child("billing.service")
+    for _ in range(12):
+        app.client("tcp", PROVIDER4, 8443)
+    d.stop()
+    files = sorted(world.tmp.glob("audit.jsonl.*"), key=lambda p: -int(p.suffix[1:]))
+    assert len(files) >= 2, list(world.tmp.iterdir())
+    chain = [str(p) for p in files] + [str(world.audit_path)]
+    r = world.aigw("audit", "verify", *chain)
+    assert r.returncode == 0 and r.stdout.count("chain intact") == len(chain), r.stdout
+    first = json.loads(world.audit_path.read_text().splitlines()[0])
+    assert first["audit.chain_start"] is True and first["audit.seq"] > 1
