@@ -809,25 +809,31 @@ static int audit_queue_push(struct audit_queue *q, cJSON *rec, char *text, size_
 	return 0;
 }
 
-int audit_write(struct audit_log *log, cJSON *record)
+/* Queues a record (REC or TEXT) for the writer; on failure the caller still owns it. */
+static int audit_enqueue(struct audit_log *log, cJSON *rec, char *text, size_t len)
 {
 	int r;
 
-	if (!log || !cJSON_IsObject(record)) {
-		cJSON_Delete(record);
-		return -EINVAL;
-	}
 	pthread_mutex_lock(&log->lock);
 	if (log->opt.max_queued && log->n_queued - log->n_processed >= log->opt.max_queued)
 		r = -ENOBUFS;
 	else
-		r = audit_queue_push(&log->q, record, NULL, 0);
+		r = audit_queue_push(&log->q, rec, text, len);
 	if (!r) {
 		log->n_queued++;
 		if (log->q.n == 1)
 			pthread_cond_signal(&log->wake);
 	}
 	pthread_mutex_unlock(&log->lock);
+	return r;
+}
+
+int audit_write(struct audit_log *log, cJSON *record)
+{
+	int r = -EINVAL;
+
+	if (log && cJSON_IsObject(record))
+		r = audit_enqueue(log, record, NULL, 0);
 	if (r < 0)
 		cJSON_Delete(record);
 	return r;
@@ -835,23 +841,10 @@ int audit_write(struct audit_log *log, cJSON *record)
 
 int audit_write_text(struct audit_log *log, char *text, size_t len)
 {
-	int r;
+	int r = -EINVAL;
 
-	if (!log || len < 2 || text[0] != '{' || text[len - 1] != '}') {
-		free(text);
-		return -EINVAL;
-	}
-	pthread_mutex_lock(&log->lock);
-	if (log->opt.max_queued && log->n_queued - log->n_processed >= log->opt.max_queued)
-		r = -ENOBUFS;
-	else
-		r = audit_queue_push(&log->q, NULL, text, len);
-	if (!r) {
-		log->n_queued++;
-		if (log->q.n == 1)
-			pthread_cond_signal(&log->wake);
-	}
-	pthread_mutex_unlock(&log->lock);
+	if (log && len >= 2 && text[0] == '{' && text[len - 1] == '}')
+		r = audit_enqueue(log, NULL, text, len);
 	if (r < 0)
 		free(text);
 	return r;
