@@ -278,6 +278,7 @@ static void on_classified(int fd, const struct classify_result *r, void *arg)
 	case CLASSIFY_FAILED:
 		conn_refuse(conn, fd, r->err == -ETIMEDOUT    ? "client_silent"
 				      : r->err == -ECONNRESET ? "client_closed"
+				      : r->err == -ESHUTDOWN  ? "shutdown"
 							      : "bad_client_hello",
 			    strerror(-r->err));
 		return;
@@ -756,6 +757,7 @@ static int daemon_start(struct daemon *d)
 static void daemon_stop(struct daemon *d)
 {
 	/* Requests in flight are recorded as ended by the shutdown; nothing goes unrecorded. */
+	classify_shutdown_all();
 	http_sessions_shutdown();
 	passthrough_shutdown_all();
 	upstream_pool_free(d->pool);

@@ -163,3 +163,21 @@ def test_host_header_must_match_sni(gw):
     body, code = split(r)
     assert code == 421
     assert last_request(gw)["aigw.outcome"] == "misdirected_request"
+
+
+def test_silent_client_at_shutdown_is_recorded_and_freed(gw):
+    """A connection still waiting for its ClientHello when the daemon stops is closed and
+    recorded, not leaked (the daemon runs under LSan)."""
+    import subprocess
+    from conftest import OPENAI_ADDR, wait_for
+    d = gw.start()
+    idle = gw.app.popen(["/usr/bin/python3", "-c",
+                         f"import socket,time; s=socket.create_connection(('{OPENAI_ADDR}',443));"
+                         "print('up',flush=True); time.sleep(30)"], stdout=subprocess.PIPE)
+    assert idle.stdout.readline().strip() == "up"
+    gw.world.wait_record(**{"event.name": "capture.redirect", "process.pid": idle.pid})
+    d.stop()
+    idle.kill()
+    idle.wait()
+    rec = gw.world.wait_record(**{"event.name": "proxy.refused", "aigw.reason": "shutdown"})
+    assert rec["process.pid"] == idle.pid

@@ -12,6 +12,7 @@
 #define CLASSIFY_PEEK_MAX (CLIENTHELLO_MAX_PEEK + 5)
 
 struct classify {
+	struct classify *prev, *next; /* every pending classification, for shutdown */
 	struct event *ev;
 	int fd;
 	int lowat; /* the SO_RCVLOWAT set, 1 when untouched */
@@ -19,10 +20,18 @@ struct classify {
 	void *arg;
 };
 
+static struct classify *pending;
+
 static void classify_done(struct classify *c, struct classify_result *r)
 {
 	int one = 1;
 
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		pending = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	if (c->lowat != 1)
 		setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
 	event_free(c->ev);
@@ -101,5 +110,17 @@ int classify_start(struct event_base *base, int fd, unsigned timeout_ms, classif
 		free(c);
 		return -ENOMEM;
 	}
+	c->next = pending;
+	if (pending)
+		pending->prev = c;
+	pending = c;
 	return 0;
+}
+
+void classify_shutdown_all(void)
+{
+	struct classify_result r = {.kind = CLASSIFY_FAILED, .err = -ESHUTDOWN};
+
+	while (pending)
+		classify_done(pending, &r);
 }

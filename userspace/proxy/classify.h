@@ -14,7 +14,8 @@
 enum classify_kind {
 	CLASSIFY_TLS,     /* hello is filled */
 	CLASSIFY_NOT_TLS, /* the first bytes are no TLS handshake */
-	CLASSIFY_FAILED,  /* err: -ETIMEDOUT, -ECONNRESET (closed first), -EBADMSG, -EMSGSIZE */
+	CLASSIFY_FAILED,  /* err: -ETIMEDOUT, -ECONNRESET (closed first), -EBADMSG, -EMSGSIZE,
+			   * -ESHUTDOWN */
 };
 
 struct classify_result {
@@ -28,5 +29,9 @@ typedef void (*classify_fn)(int fd, const struct classify_result *r, void *arg);
 
 int classify_start(struct event_base *base, int fd, unsigned timeout_ms, classify_fn fn,
 		   void *arg);
+
+/* Ends every pending classification (daemon shutdown): each callback runs with
+ * CLASSIFY_FAILED and -ESHUTDOWN. */
+void classify_shutdown_all(void);
 
 #endif
