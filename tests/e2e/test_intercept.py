@@ -31,6 +31,8 @@ def test_captured_curl_gets_the_providers_answer(gw):
     assert rec["url.path"] == "/v1/chat/completions"
     assert rec["network.peer.address"] == OPENAI_ADDR
     assert rec["process.executable.name"] == "curl"
+    # The app's credentials never reach the log.
+    assert "sk-app" not in gw.world.audit_path.read_text()
 
 
 def stream_body(model="gpt-4o-mini", **extra):
@@ -188,3 +190,33 @@ def test_request_arriving_in_pieces_is_read_whole(gw):
     assert r.stdout.startswith("HTTP/1.1 200"), r
     assert "connection: close" in r.stdout.lower()
     assert '"object":"chat.completion"' in r.stdout
+
+
+def test_upstream_tls_sessions_are_resumed(world, mock_certs):
+    """A second address of the same provider host gets a new upstream connection (the pool is
+    per address) and resumes the TLS session the first one left."""
+    from conftest import Gateway, Mock
+    third = OPENAI_ADDR.rsplit(".", 1)[0] + ".23"
+    g = Gateway(world, mock_certs)
+    try:
+        g.mock.stop()
+        g.mock = Mock(mock_certs, world.tmp / "mock3.log", extra=("--listen", f"{third}:443"))
+        pol = g.policy()
+        pol["providers"]["openai"]["addresses"] = [third]
+        g.start(pol)
+        url = "https://api.openai.com/v1/chat/completions"
+        assert split(g.curl(url, CHAT))[1] == 200
+        first = g.world.wait_record(**{"event.name": "proxy.request"})
+        assert first["aigw.upstream.tls_resumed"] is False
+        r = g.curl(url, CHAT, extra=["--resolve", f"api.openai.com:443:{third}"])
+        assert split(r)[1] == 200
+        second = g.world.wait_record(**{"event.name": "proxy.request",
+                                        "network.peer.address": third})
+        assert second["aigw.upstream.reused"] is False
+        assert second["aigw.upstream.tls_resumed"] is True
+        # And the first address's connection is reused from the pool.
+        assert split(g.curl(url, CHAT))[1] == 200
+        reqs = [x for x in g.world.records() if x.get("event.name") == "proxy.request"]
+        assert reqs[-1]["aigw.upstream.reused"] is True
+    finally:
+        g.stop()

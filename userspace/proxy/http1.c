@@ -83,6 +83,7 @@ struct exchange {
 	/* The upstream side. */
 	struct upstream_conn *up;
 	int attempts;
+	int up_reused, up_tls_resumed; /* of the connection that carried the request */
 	http_parser rp;
 	struct headers resp;
 	struct evbuffer *reason;
@@ -398,6 +399,8 @@ static void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	if (ex->provider_request_id[0])
 		jsonw_str(rec, "aigw.provider_request_id", ex->provider_request_id);
 	jsonw_num(rec, "aigw.upstream.attempts", ex->attempts);
+	jsonw_bool(rec, "aigw.upstream.reused", ex->up_reused);
+	jsonw_bool(rec, "aigw.upstream.tls_resumed", ex->up_tls_resumed);
 	s->ops->record(rec, &s->info, s->ops->arg);
 }
 
@@ -808,6 +811,8 @@ static void on_upstream_ready(struct upstream_conn *c, int err, const char *errm
 		session_leave(s);
 		return;
 	}
+	ex->up_reused = c->reused;
+	ex->up_tls_resumed = c->tls_resumed;
 	http_parser_init(&ex->rp, HTTP_RESPONSE);
 	ex->rp.data = ex;
 	bufferevent_setcb(c->bev, on_up_read, NULL, on_up_event, ex);
