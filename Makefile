@@ -89,7 +89,14 @@ $(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c userspace/proxy/
 		userspace/util/netaddr.c userspace/util/timefmt.c userspace/util/jsonw.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lhttp_parser -lz -lm
-FUZZERS := $(BUILD)/fuzz/fuzz_clienthello $(BUILD)/fuzz/fuzz_http_request
+$(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/providers/translate*.c)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson
+$(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspace/providers/usage.c
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson
+FUZZERS := $(BUILD)/fuzz/fuzz_clienthello $(BUILD)/fuzz/fuzz_http_request \
+           $(BUILD)/fuzz/fuzz_translate $(BUILD)/fuzz/fuzz_sse
 fuzzers: $(FUZZERS)
 fuzz: setup fuzzers
 	@for f in $(FUZZERS); do n=$$(basename $$f | sed 's/^fuzz_//'); mkdir -p $(BUILD)/fuzz/corpus-$$n; \

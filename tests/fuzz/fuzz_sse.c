@@ -1,0 +1,249 @@
+/*
+ * fuzz_sse: libFuzzer target for the server-sent events parser (userspace/providers/sse.c)
+ * and the usage stream extractor (userspace/providers/usage.c), for each provider API.
+ *
+ * The first input byte picks where the rest (the stream) is cut in two. For OpenAI chat
+ * (with and without the suppressed usage chunk), OpenAI Responses and Anthropic, the stream
+ * is parsed whole, cut in two there, and one byte at a time, and beyond what ASan/UBSan
+ * catch it checks the contract:
+ *   - sse_feed() returns only 0 or -EMSGSIZE (the callback never fails here);
+ *   - the three ways give the same events (name, data, stream offsets), the same result and
+ *     the same usage_stream, field for field;
+ *   - every event lies inside the stream, after the one before, with data[data_len] == '\0';
+ *     sse_committed() never goes back nor past the bytes fed;
+ *   - the usage is sane: counts >= 0, parts within their wholes, known and unpriced only
+ *     their documented bits, an end in the enum, strings NUL-terminated, drops only for a
+ *     chat stream with the suppress flag;
+ *   - what a proxy would forward (the stream without the dropped events' bytes) parses to
+ *     the same events minus the dropped ones: the client sees nothing else change.
+ *
+ *   clang -D_GNU_SOURCE -Iuserspace -g -O1 -fsanitize=fuzzer,address,undefined \
+ *	tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspace/providers/usage.c -lcjson \
+ *	-o /tmp/fuzz_sse
+ *   /tmp/fuzz_sse -max_len=8192 tests/fuzz/corpus/sse
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/sse.h"
+#include "providers/usage.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__);         \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+#define MAX_EVENT 1024 /* small, so that the size limit is reached too */
+#define MAX_EVENTS 4096
+#define MAX_DROPS 64
+
+struct ev {
+	uint64_t type_hash, data_hash, start, end;
+	size_t data_len;
+	int has_type, dropped;
+};
+
+struct run {
+	struct usage_stream us;
+	struct ev ev[MAX_EVENTS];
+	size_t n;
+	uint64_t fed, committed;
+	int err;
+};
+
+static uint64_t hash(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint64_t h = 1469598103934665603ull;
+
+	while (n--)
+		h = (h ^ *s++) * 1099511628211ull;
+	return h;
+}
+
+static int on_event(void *arg, const struct sse_event *e)
+{
+	struct run *r = arg;
+	struct ev *v;
+	int verdict;
+
+	CHECK(e->data != NULL && e->data[e->data_len] == '\0');
+	CHECK(e->start < e->end && e->end <= r->fed);
+	CHECK(!r->n || e->start >= r->ev[r->n - 1].end);
+	CHECK(!e->type || *e->type);
+	verdict = usage_stream_event(&r->us, e->type, e->data, e->data_len);
+	CHECK(verdict == USAGE_EVENT_FORWARD || verdict == USAGE_EVENT_DROP);
+	if (r->n == MAX_EVENTS)
+		return 0;
+	v = &r->ev[r->n++];
+	v->type_hash = e->type ? hash(e->type, strlen(e->type)) : 0;
+	v->has_type = e->type != NULL;
+	v->data_hash = hash(e->data, e->data_len);
+	v->data_len = e->data_len;
+	v->start = e->start;
+	v->end = e->end;
+	v->dropped = verdict == USAGE_EVENT_DROP;
+	return 0;
+}
+
+static void feed(struct sse_parser *p, struct run *r, const uint8_t *s, size_t n)
+{
+	int err;
+	uint64_t c;
+
+	if (r->err)
+		return;
+	r->fed += n;
+	err = sse_feed(p, s, n);
+	CHECK(err == 0 || err == -EMSGSIZE);
+	r->err = err;
+	if (err)
+		return;
+	c = sse_committed(p);
+	CHECK(c >= r->committed && c <= r->fed);
+	r->committed = c;
+}
+
+/* STEP 0: the whole stream, then cut at CUT; else STEP bytes at a time. */
+static void run(struct run *r, enum usage_api api, unsigned flags, const uint8_t *s, size_t n,
+		size_t cut, size_t step)
+{
+	struct sse_parser p;
+	size_t i, k;
+
+	memset(r, 0, sizeof(*r));
+	usage_stream_init(&r->us, api, flags);
+	sse_init(&p, MAX_EVENT, on_event, r);
+	if (!step) {
+		feed(&p, r, s, cut);
+		feed(&p, r, s + cut, n - cut);
+	}
+	for (i = 0; step && i < n; i += k) {
+		k = step < n - i ? step : n - i;
+		feed(&p, r, s + i, k);
+	}
+	sse_free(&p);
+}
+
+static int strnul(const char *s, size_t size)
+{
+	return memchr(s, '\0', size) != NULL;
+}
+
+static void check_usage(const struct usage_stream *s, unsigned flags, size_t n_events)
+{
+	const struct usage *u = &s->usage;
+
+	CHECK(u->input >= 0 && u->output >= 0 && u->cached_input >= 0 && u->cache_write >= 0 &&
+	      u->cache_write_1h >= 0 && u->reasoning >= 0);
+	CHECK(u->cached_input + u->cache_write <= u->input);
+	CHECK(u->cache_write_1h <= u->cache_write);
+	CHECK(u->reasoning <= u->output);
+	CHECK((u->known & ~USAGE_KNOWN_ALL) == 0);
+	CHECK((u->unpriced &
+	       ~(USAGE_UNPRICED_TIER | USAGE_UNPRICED_AUDIO | USAGE_UNPRICED_TOOLS)) == 0);
+	CHECK(s->end >= USAGE_END_NONE && s->end <= USAGE_END_ERROR);
+	CHECK(strnul(s->error_type, sizeof(s->error_type)) && strnul(s->model, sizeof(s->model)));
+	CHECK(s->end == USAGE_END_ERROR || s->end == USAGE_END_INCOMPLETE || !s->error_type[0]);
+	CHECK(s->dropped <= s->events && s->unparsed <= s->events);
+	CHECK(s->events >= n_events || n_events == MAX_EVENTS);
+	if (s->api != USAGE_API_OPENAI_CHAT || !(flags & USAGE_STREAM_SUPPRESS_USAGE_CHUNK))
+		CHECK(s->dropped == 0);
+	if (s->dropped)
+		CHECK(u->known == USAGE_KNOWN_ALL);
+}
+
+static int same_events(const struct run *a, const struct run *b)
+{
+	return a->n == b->n && !memcmp(a->ev, b->ev, a->n * sizeof(a->ev[0]));
+}
+
+static int same_usage(const struct usage_stream *a, const struct usage_stream *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
+/* The stream as a proxy forwards it: without the bytes of the dropped events. */
+static size_t forwarded(const struct run *r, const uint8_t *s, size_t n, uint8_t *out)
+{
+	size_t i, j = 0, e = 0;
+
+	for (i = 0; i < n; i++) {
+		while (e < r->n && (!r->ev[e].dropped || r->ev[e].end <= i))
+			e++;
+		if (e < r->n && i >= r->ev[e].start && i < r->ev[e].end)
+			continue;
+		out[j++] = s[i];
+	}
+	return j;
+}
+
+/* The client parses what was forwarded: the same events, less the dropped ones. */
+static void check_forwarded(const struct run *r, const uint8_t *s, size_t n)
+{
+	static struct run client;
+	static uint8_t out[1 << 16];
+	size_t m, i, j = 0;
+
+	if (!r->us.dropped || r->err || r->n == MAX_EVENTS || n > sizeof(out))
+		return;
+	m = forwarded(r, s, n, out);
+	run(&client, USAGE_API_OPENAI_CHAT, 0, out, m, m, 0);
+	CHECK(client.err == 0);
+	for (i = 0; i < r->n; i++) {
+		if (r->ev[i].dropped)
+			continue;
+		CHECK(j < client.n);
+		CHECK(client.ev[j].type_hash == r->ev[i].type_hash);
+		CHECK(client.ev[j].has_type == r->ev[i].has_type);
+		CHECK(client.ev[j].data_hash == r->ev[i].data_hash);
+		CHECK(client.ev[j].data_len == r->ev[i].data_len);
+		j++;
+	}
+	CHECK(j == client.n);
+}
+
+static const struct {
+	enum usage_api api;
+	unsigned flags;
+} configs[] = {
+    {USAGE_API_OPENAI_CHAT, USAGE_STREAM_SUPPRESS_USAGE_CHUNK},
+    {USAGE_API_OPENAI_CHAT, 0},
+    {USAGE_API_OPENAI_RESPONSES, 0},
+    {USAGE_API_ANTHROPIC_MESSAGES, 0},
+};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct run whole, cut, bytes;
+	const uint8_t *s = data + 1;
+	size_t n, at, i;
+
+	if (size < 1)
+		return 0;
+	n = size - 1;
+	at = (size_t)data[0] * (n + 1) / 256; /* 0 .. n */
+	for (i = 0; i < sizeof(configs) / sizeof(configs[0]); i++) {
+		run(&whole, configs[i].api, configs[i].flags, s, n, n, 0);
+		run(&cut, configs[i].api, configs[i].flags, s, n, at, 0);
+		CHECK(whole.err == cut.err);
+		CHECK(same_events(&whole, &cut));
+		CHECK(same_usage(&whole.us, &cut.us));
+		if (n <= 4096) {
+			run(&bytes, configs[i].api, configs[i].flags, s, n, 0, 1);
+			CHECK(whole.err == bytes.err);
+			CHECK(same_events(&whole, &bytes));
+			CHECK(same_usage(&whole.us, &bytes.us));
+		}
+		check_usage(&whole.us, configs[i].flags, whole.n);
+		check_forwarded(&whole, s, n);
+	}
+	return 0;
+}

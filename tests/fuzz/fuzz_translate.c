@@ -1,0 +1,318 @@
+/*
+ * fuzz_translate: the provider translation library on untrusted text. The first byte picks
+ * what the rest is ('0'..'5', or any byte mod 6):
+ *   0, 1  a request an OpenAI / Anthropic app wrote; a translation is run back the other way
+ *   2, 3  a whole response (and the same bytes as an error body) of the other provider
+ *   4, 5  an upstream stream for an OpenAI / Anthropic app: the second byte's low bit is
+ *         include_usage, then one event per line ("name<TAB>data" or just data)
+ * Invariants (a violation traps): a translation is a JSON object or a refusal that says why;
+ * an error body is always made and is JSON; the app's stream is well-formed from its first
+ * event (OpenAI: data-only chunks, the role first, [DONE] or an error last; Anthropic: named
+ * events matching their type, message_start first, blocks opened in order, deltas of the
+ * open block's kind, message_delta then message_stop or an error last), and it has ended once
+ * the upstream is finished.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "providers/translate.h"
+
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			__builtin_trap();                                                          \
+	} while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_refusal(int rc, const struct translate_req *r)
+{
+	CHECK(rc == -EBADMSG || rc == -EINVAL || rc == -EOPNOTSUPP || rc == -ENOMEM);
+	CHECK(r->error[0] && !r->body);
+}
+
+static void check_object(const char *text, size_t len)
+{
+	cJSON *v;
+
+	CHECK(text && strlen(text) == len);
+	v = cJSON_Parse(text);
+	CHECK(cJSON_IsObject(v));
+	cJSON_Delete(v);
+}
+
+static void fuzz_request(enum translate_api app, const char *in, size_t len)
+{
+	struct translate_req r, back;
+	int rc = translate_request(app, in, len, "target-model", 0, &r);
+
+	if (rc) {
+		check_refusal(rc, &r);
+		return;
+	}
+	check_object(r.body, r.len);
+	rc = translate_request(translate_api_other(app), r.body, r.len, "m", 0, &back);
+	if (rc)
+		check_refusal(rc, &back);
+	else
+		check_object(back.body, back.len);
+	translate_req_release(&back);
+	translate_req_release(&r);
+}
+
+static void fuzz_response(enum translate_api app, const char *in, size_t len)
+{
+	char *out = NULL, err[128];
+	size_t out_len = 0;
+	int rc = translate_response(app, in, len, len & 1 ? "m" : NULL, &out, &out_len, err,
+				    sizeof(err));
+	int status = 0;
+
+	if (rc) {
+		CHECK(!out && err[0]);
+	} else {
+		check_object(out, out_len);
+		free(out);
+	}
+	CHECK(translate_error(app, 400 + (int)(len % 200), in, len, &status, &out, &out_len) == 0);
+	check_object(out, out_len);
+	CHECK(status >= 400 && status < 600);
+	free(out);
+}
+
+/* ---- the app's stream ---- */
+
+struct event {
+	char name[32];
+	cJSON *data; /* NULL for [DONE] */
+};
+
+/* Cuts the next "event: X\ndata: Y\n\n" (event line optional) from *P. */
+static int next_event(const char **p, struct event *ev)
+{
+	const char *s = *p, *end = strstr(s, "\n\n"), *nl;
+
+	CHECK(end);
+	ev->name[0] = '\0';
+	if (!strncmp(s, "event: ", 7)) {
+		nl = strchr(s, '\n');
+		CHECK(nl - s - 7 < (long)sizeof(ev->name));
+		memcpy(ev->name, s + 7, nl - s - 7);
+		ev->name[nl - s - 7] = '\0';
+		s = nl + 1;
+	}
+	CHECK(!strncmp(s, "data: ", 6) && !memchr(s, '\n', end - s));
+	if (end - s == 12 && !strncmp(s + 6, "[DONE]", 6))
+		ev->data = NULL;
+	else
+		CHECK(cJSON_IsObject(ev->data = cJSON_ParseWithLength(s + 6, end - s - 6)));
+	*p = end + 2;
+	return 1;
+}
+
+struct openai_state {
+	char id[64];
+	int n, finished, usage_seen, tools, include_usage;
+};
+
+static void openai_tool_delta(struct openai_state *st, const cJSON *tc)
+{
+	int k = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(tc, "index"));
+	const cJSON *fn = cJSON_GetObjectItem(tc, "function");
+
+	CHECK(k >= 0 && k <= st->tools);
+	if (k == st->tools) { /* a new call: id, type and name first */
+		CHECK(cJSON_GetStringValue(cJSON_GetObjectItem(tc, "id")));
+		CHECK(cJSON_GetStringValue(cJSON_GetObjectItem(fn, "name")));
+		st->tools++;
+	}
+	CHECK(cJSON_GetStringValue(cJSON_GetObjectItem(fn, "arguments")));
+}
+
+static void openai_chunk(struct openai_state *st, const cJSON *c)
+{
+	const cJSON *choices = cJSON_GetObjectItem(c, "choices"), *ch, *delta, *tc, *usage;
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(c, "id"));
+	const char *object = cJSON_GetStringValue(cJSON_GetObjectItem(c, "object"));
+
+	CHECK(id && object && !strcmp(object, "chat.completion.chunk"));
+	if (!st->n)
+		snprintf(st->id, sizeof(st->id), "%s", id);
+	CHECK(!strcmp(st->id, id));
+	usage = cJSON_GetObjectItem(c, "usage");
+	CHECK(st->include_usage ? usage != NULL : usage == NULL);
+	if (!cJSON_GetArraySize(choices)) { /* the usage chunk */
+		CHECK(st->finished && st->include_usage && !st->usage_seen &&
+		      cJSON_IsObject(usage));
+		st->usage_seen = 1;
+		return;
+	}
+	CHECK(cJSON_GetArraySize(choices) == 1 && !st->finished &&
+	      cJSON_IsNull(usage) == !!st->include_usage);
+	ch = cJSON_GetArrayItem(choices, 0);
+	delta = cJSON_GetObjectItem(ch, "delta");
+	CHECK(cJSON_IsObject(delta));
+	if (!st->n)
+		CHECK(
+		    cJSON_GetStringValue(cJSON_GetObjectItem(delta, "role")) &&
+		    !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(delta, "role")), "assistant"));
+	cJSON_ArrayForEach(tc, cJSON_GetObjectItem(delta, "tool_calls"))
+	{
+		openai_tool_delta(st, tc);
+	}
+	if (cJSON_GetStringValue(cJSON_GetObjectItem(ch, "finish_reason")))
+		st->finished = 1;
+}
+
+static void check_openai_stream(const char *out, int include_usage, int ended)
+{
+	struct openai_state st = {.include_usage = include_usage};
+	const char *p = out ? out : "";
+	struct event ev;
+	int last = 0; /* [DONE] or an error came */
+
+	while (*p && next_event(&p, &ev)) {
+		CHECK(!last && !ev.name[0]);
+		if (!ev.data) {
+			CHECK(st.finished && st.usage_seen == include_usage);
+			last = 1;
+		} else if (cJSON_GetObjectItem(ev.data, "error")) {
+			CHECK(cJSON_GetStringValue(
+			    cJSON_GetObjectItem(cJSON_GetObjectItem(ev.data, "error"), "message")));
+			last = 1;
+		} else {
+			openai_chunk(&st, ev.data);
+			st.n++;
+		}
+		cJSON_Delete(ev.data);
+	}
+	CHECK(!ended || last);
+}
+
+struct anthropic_state {
+	int n, open, kind, next, delta, last;
+};
+
+static void anthropic_event(struct anthropic_state *st, const char *name, const cJSON *d)
+{
+	const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(d, "type"));
+	int idx = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(d, "index"));
+	const char *kind;
+
+	CHECK(type && !strcmp(type, name) && !st->last);
+	if (!strcmp(name, "error")) {
+		st->last = 1;
+		return;
+	}
+	CHECK(st->n || !strcmp(name, "message_start"));
+	if (!strcmp(name, "message_start")) {
+		CHECK(!st->n);
+	} else if (!strcmp(name, "content_block_start")) {
+		CHECK(st->open < 0 && !st->delta && idx == st->next);
+		kind = cJSON_GetStringValue(
+		    cJSON_GetObjectItem(cJSON_GetObjectItem(d, "content_block"), "type"));
+		CHECK(kind && (!strcmp(kind, "text") || !strcmp(kind, "tool_use")));
+		st->kind = !strcmp(kind, "text");
+		st->open = st->next++;
+	} else if (!strcmp(name, "content_block_delta")) {
+		kind = cJSON_GetStringValue(
+		    cJSON_GetObjectItem(cJSON_GetObjectItem(d, "delta"), "type"));
+		CHECK(st->open >= 0 && idx == st->open && kind);
+		CHECK(!strcmp(kind, st->kind ? "text_delta" : "input_json_delta"));
+	} else if (!strcmp(name, "content_block_stop")) {
+		CHECK(st->open >= 0 && idx == st->open);
+		st->open = -1;
+	} else if (!strcmp(name, "message_delta")) {
+		CHECK(st->open < 0 && !st->delta);
+		st->delta = 1;
+	} else {
+		CHECK(!strcmp(name, "message_stop") && st->delta);
+		st->last = 1;
+	}
+}
+
+static void check_anthropic_stream(const char *out, int ended)
+{
+	struct anthropic_state st = {.open = -1};
+	const char *p = out ? out : "";
+	struct event ev;
+
+	while (*p && next_event(&p, &ev)) {
+		CHECK(ev.data && ev.name[0]);
+		anthropic_event(&st, ev.name, ev.data);
+		st.n++;
+		cJSON_Delete(ev.data);
+	}
+	CHECK(!ended || st.last);
+}
+
+static void fuzz_stream(enum translate_api app, const char *in, size_t len)
+{
+	int include_usage = len && (in[0] & 1);
+	struct translate_stream *s = translate_stream_new(app, include_usage, NULL);
+	struct translate_buf out = {0};
+	const char *p = in + (len ? 1 : 0), *end = in + len, *nl, *tab;
+	int rc;
+
+	CHECK(s);
+	while (p < end) {
+		nl = memchr(p, '\n', end - p);
+		if (!nl)
+			nl = end;
+		tab = memchr(p, '\t', nl - p);
+		if (tab && app == TRANSLATE_OPENAI_CHAT) {
+			char name[32];
+
+			snprintf(name, sizeof(name), "%.*s", (int)(tab - p), p);
+			rc = translate_stream_feed(s, name, tab + 1, nl - tab - 1, &out);
+		} else {
+			rc = translate_stream_feed(s, NULL, p, nl - p, &out);
+		}
+		CHECK(rc == 0 || rc == -EPROTO);
+		CHECK(rc == 0 || translate_stream_ended(s));
+		p = nl + 1;
+	}
+	rc = translate_stream_finish(s, &out);
+	CHECK((rc == 0 || rc == -EPROTO) && translate_stream_ended(s));
+	if (app == TRANSLATE_OPENAI_CHAT)
+		check_openai_stream(out.data, include_usage, 1);
+	else
+		check_anthropic_stream(out.data, 1);
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *in = (const char *)data + 1;
+	size_t len = size ? size - 1 : 0;
+
+	if (!size)
+		return 0;
+	switch (data[0] % 6) {
+	case 0:
+		fuzz_request(TRANSLATE_OPENAI_CHAT, in, len);
+		break;
+	case 1:
+		fuzz_request(TRANSLATE_ANTHROPIC_MESSAGES, in, len);
+		break;
+	case 2:
+		fuzz_response(TRANSLATE_OPENAI_CHAT, in, len);
+		break;
+	case 3:
+		fuzz_response(TRANSLATE_ANTHROPIC_MESSAGES, in, len);
+		break;
+	case 4:
+		fuzz_stream(TRANSLATE_OPENAI_CHAT, in, len);
+		break;
+	default:
+		fuzz_stream(TRANSLATE_ANTHROPIC_MESSAGES, in, len);
+	}
+	return 0;
+}

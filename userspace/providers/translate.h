@@ -1,0 +1,227 @@
+/*
+ * translate: OpenAI Chat Completions <-> Anthropic Messages, for falling back to the other
+ * provider when one is down. A request the app wrote for one API becomes a request for the
+ * other; the other's answer (whole, streamed, or an error) becomes the answer the app's SDK
+ * expects, so the app never sees which provider answered. Text in, text out: the proxy owns
+ * sockets, headers and SSE framing on the way in; this library never touches them.
+ *
+ * Files: translate.h (this API and the mapping table); translate_req.[ch] (the request entry
+ * points and what both directions share), translate_req_openai.c (OpenAI -> Anthropic),
+ * translate_req_anthropic.c (Anthropic -> OpenAI); translate_resp.c (whole responses and error
+ * bodies); translate_stream.c (the two streaming state machines); translate_util.[ch] (JSON,
+ * buffer, id, stop reason, usage and error-type helpers they all share). Only this header is
+ * for other code.
+ *
+ * Faithful or refused: a field that has no counterpart in the other API makes the request fail
+ * with -EOPNOTSUPP and a message naming the field; it is never dropped in silence. Fields that
+ * change cost, latency or bookkeeping but not what the model is asked are dropped and listed in
+ * the result's notes. Unknown fields are refused (a new API feature is never lost unnoticed).
+ *
+ * Requests, OpenAI chat -> Anthropic messages (-> the reverse is the same row read right to left)
+ *
+ *   OpenAI                              Anthropic                        how
+ *   model                               model                            the caller's target
+ *   system / developer messages         system (text blocks)             joined in order; one
+ *                                                                        string message stays
+ *                                                                        a string; a later one
+ *                                                                        is moved up (noted)
+ *   user content string / text parts    user content string / text       same shape kept
+ *   image_url data:<type>;base64,...    image source base64              jpeg/png/gif/webp
+ *   image_url http(s)://...             image source url
+ *   image_url.detail                    -                                dropped, noted
+ *                                                                        (resolution hint)
+ *   assistant content / refusal         assistant text blocks
+ *   assistant tool_calls[]              tool_use blocks                  arguments (JSON text)
+ *                                                                        <-> input (object)
+ *   role "tool" messages                user tool_result blocks          consecutive results
+ *                                                                        merged in one turn
+ *   tools[] function                    tools[] name/description/        parameters <->
+ *                                       input_schema                     input_schema
+ *   tool_choice auto/none/required      tool_choice auto/none/any
+ *   tool_choice {function: name}        tool_choice {tool, name}
+ *   parallel_tool_calls false           disable_parallel_tool_use true
+ *   max_completion_tokens, max_tokens   max_tokens                       required by Anthropic:
+ *                                                                        default 4096, noted;
+ *                                       -> max_completion_tokens         (max_tokens is
+ *                                                                        deprecated, refused
+ *                                                                        by o-series/gpt-5)
+ *   temperature 0..1 / top_p            temperature / top_p              OpenAI's >1 refused
+ *   stop (string or array)              stop_sequences                   more than 4 refused
+ *                                                                        going to OpenAI
+ *   stream                              stream                           to OpenAI also
+ *                                                                        stream_options.
+ *                                                                        include_usage=true
+ *   stream_options                      -                                kept for the reply
+ *   user, safety_identifier             metadata.user_id                 -> user
+ *   seed, prediction, service_tier,     -                                dropped, noted: they
+ *   prompt_cache_key/_retention,                                         tune OpenAI's own
+ *   metadata (stored-completion tags),                                   cache, storage, tier
+ *   store:false, message annotations                                     or determinism, and
+ *                                                                        the fallback is
+ *                                                                        another model anyway
+ *   -                                   cache_control                    dropped, noted: it
+ *                                                                        changes cost, not
+ *                                                                        meaning
+ *   -                                   service_tier                     dropped, noted
+ *
+ * Refused (-EOPNOTSUPP), OpenAI side: n > 1, logprobs, top_logprobs, response_format other than
+ * text (json_object/json_schema: Anthropic has no JSON mode), audio, modalities other than
+ * text, input_audio and file parts, frequency/presence_penalty != 0, logit_bias, reasoning_
+ * effort, verbosity, web_search_options, functions/function_call (legacy), store:true, tools
+ * other than function or with strict:true (guaranteed schema adherence), tool_choice
+ * allowed_tools, a message "name", temperature > 1, a final assistant message (Anthropic would
+ * continue it as a prefill), the Responses API (/v1/responses: previous_response_id state lives
+ * at OpenAI). Anthropic side: thinking (enabled), top_k, documents/PDF, search results,
+ * server/MCP tools, container, mcp_servers, citations, tool_result is_error:true (OpenAI tool
+ * messages have no error flag) or images inside tool_result (they carry text only), text after
+ * a tool_use in one assistant turn (OpenAI cannot order them), a final assistant message
+ * (prefill). thinking {"type":"disabled"} is accepted.
+ *
+ * Responses (whole and streamed)
+ *
+ *   stop reasons   end_turn, stop_sequence, pause_turn -> stop; max_tokens,
+ *                  model_context_window_exceeded -> length; tool_use -> tool_calls;
+ *                  refusal -> content_filter.  Back: stop -> end_turn (OpenAI does not say
+ *                  whether a stop sequence matched: stop_sequence is null), length ->
+ *                  max_tokens, tool_calls/function_call -> tool_use, content_filter -> refusal.
+ *   usage          OpenAI prompt_tokens counts cached input, Anthropic input_tokens does not:
+ *                  prompt_tokens = input + cache_creation + cache_read, cached_tokens =
+ *                  cache_read; back: input_tokens = prompt_tokens - cached_tokens,
+ *                  cache_read_input_tokens = cached_tokens, cache_creation = 0. Output tokens
+ *                  are output tokens (OpenAI's include reasoning).
+ *   ids            new ids in the app's format: chatcmpl-<29>, msg_<24>; tool call ids are kept
+ *                  as they are so the next request's tool results still match.
+ *   model          the model that actually answered (as the providers themselves report a
+ *                  snapshot, not the alias asked for), unless the caller passes one to report.
+ *   thinking       thinking blocks in an Anthropic answer are not shown (OpenAI hides
+ *                  reasoning too).
+ *
+ * Streams: the OpenAI app gets a first chunk with the role, content and tool_calls deltas
+ * (index/id/name first, then argument pieces), a chunk with finish_reason, a usage chunk only
+ * when it asked (stream_options.include_usage), then "data: [DONE]". The Anthropic app gets
+ * message_start (input_tokens 0: OpenAI reports usage only at the end; the final message_delta
+ * carries the real input and output counts, which the SDKs' accumulators take), text and
+ * tool_use blocks with text_delta / input_json_delta, content_block_stop, message_delta
+ * (stop_reason, cumulative usage), message_stop. An upstream error event becomes the app's
+ * error event (OpenAI: a data line {"error":{...}}; Anthropic: event: error) and ends the
+ * stream; nothing follows it, no [DONE] either, as the providers do.
+ *
+ * Errors: status and type mapped, message kept. Anthropic -> OpenAI: 400 invalid_request_error
+ * -> 400 invalid_request_error; 401 -> 401 (code invalid_api_key); 402 billing_error -> 429
+ * insufficient_quota; 403 -> 403; 404 -> 404; 413 -> 413; 429 rate_limit_error -> 429 type
+ * requests, code rate_limit_exceeded; 500 api_error -> 500 server_error; 504 timeout_error ->
+ * 504 server_error; 529 overloaded_error -> 503 server_error. OpenAI -> Anthropic: 400 ->
+ * invalid_request_error; 401 -> authentication_error; 403 -> permission_error; 404 ->
+ * not_found_error; 413 -> request_too_large; 429 insufficient_quota -> 402 billing_error;
+ * 429 -> rate_limit_error; 503 -> 529 overloaded_error; 504 -> timeout_error; other 5xx ->
+ * same status api_error; other 4xx -> same status invalid_request_error.
+ *
+ * Returns: 0, or -errno: -EBADMSG the input is not the JSON it should be, -EINVAL it is JSON
+ * but not a valid request/response of its API, -EOPNOTSUPP it is valid but has no faithful
+ * counterpart (refused), -EPROTO an upstream stream broke its protocol, -ENOMEM.
+ */
+#ifndef AIGW_PROVIDERS_TRANSLATE_H
+#define AIGW_PROVIDERS_TRANSLATE_H
+
+#include <stddef.h>
+
+enum translate_api {
+	TRANSLATE_OPENAI_CHAT = 1,    /* POST /v1/chat/completions */
+	TRANSLATE_ANTHROPIC_MESSAGES, /* POST /v1/messages */
+};
+
+#define TRANSLATE_DEFAULT_MAX_TOKENS 4096 /* Anthropic's max_tokens when the app set none */
+#define TRANSLATE_MSG_MAX 256
+
+/* The API a request PATH (query string allowed) speaks: 0 and *RET; -EOPNOTSUPP for
+ * /v1/responses (its server-side state cannot move to another provider), -ENOENT for a path
+ * that is not a chat request. ERR (ERRLEN bytes, may be NULL) says why. */
+int translate_api_for_path(const char *path, enum translate_api *ret, char *err, size_t errlen);
+
+/* The other provider's API. */
+enum translate_api translate_api_other(enum translate_api api);
+
+struct translate_req {
+	char *body; /* the request in the other API: JSON, NUL-terminated; owned, see release */
+	size_t len; /* strlen(body) */
+	int stream; /* the app asked for a stream */
+	int include_usage;	       /* an OpenAI app asked for the final usage chunk */
+	char notes[TRANSLATE_MSG_MAX]; /* what was defaulted or dropped; "" when nothing */
+	char error[TRANSLATE_MSG_MAX]; /* when refused or invalid: why, naming the field */
+};
+
+/*
+ * Translates the request IN (LEN bytes) that an app wrote for APP into a request for the other
+ * API, asking for MODEL there. MAX_TOKENS_DEFAULT is Anthropic's max_tokens when an OpenAI app
+ * set none (0: TRANSLATE_DEFAULT_MAX_TOKENS). Fills *RET (zeroed first); on success the caller
+ * releases it with translate_req_release(). On failure RET->error says why and nothing is held.
+ */
+int translate_request(enum translate_api app, const char *in, size_t len, const char *model,
+		      unsigned int max_tokens_default, struct translate_req *ret);
+void translate_req_release(struct translate_req *r);
+
+/*
+ * Translates a successful whole response IN (LEN bytes) of the other API into APP's format.
+ * MODEL is the model to report (NULL: the one that answered). Returns 0 and *RET (NUL-
+ * terminated, *RET_LEN bytes, the caller frees); on failure ERR (may be NULL) says why.
+ */
+int translate_response(enum translate_api app, const char *in, size_t len, const char *model,
+		       char **ret, size_t *ret_len, char *err, size_t errlen);
+
+/*
+ * Translates an error response of the other API (HTTP STATUS, body IN of LEN bytes, which may
+ * be anything: a proxy's HTML page gets a generic message) into APP's status *RET_STATUS and
+ * body *RET (NUL-terminated, *RET_LEN bytes; the caller frees). Returns 0 or -ENOMEM.
+ */
+int translate_error(enum translate_api app, int status, const char *in, size_t len, int *ret_status,
+		    char **ret, size_t *ret_len);
+
+/*
+ * An error body in APP's format for an error the gateway itself reports with HTTP STATUS (e.g.
+ * 400 for a refused translation, 502 for a broken upstream), with MESSAGE. Returns the body
+ * (NUL-terminated, *RET_LEN bytes; the caller frees) or NULL when out of memory.
+ */
+char *translate_error_body(enum translate_api app, int status, const char *message,
+			   size_t *ret_len);
+
+/* A growing byte buffer the stream translator appends SSE bytes to. Zero-initialise it; the
+ * caller owns data (free with translate_buf_free) and may consume and reset len at will. */
+struct translate_buf {
+	char *data; /* NUL-terminated while len > 0 */
+	size_t len, cap;
+};
+void translate_buf_free(struct translate_buf *b);
+
+struct translate_stream;
+
+/*
+ * A translator for one streamed response: the upstream speaks the other API, the app APP.
+ * INCLUDE_USAGE: an OpenAI app asked for the usage chunk (translate_req.include_usage). MODEL
+ * as for translate_response(). Returns NULL when out of memory; free with
+ * translate_stream_free().
+ */
+struct translate_stream *translate_stream_new(enum translate_api app, int include_usage,
+					      const char *model);
+
+/*
+ * Feeds one upstream SSE event: its EVENT name (NULL or "" when it had none) and its DATA text
+ * (LEN bytes; multi-line data joined with '\n', as SSE parsers deliver it). Appends zero or
+ * more complete SSE events in the app's format to OUT. Returns 0; -EPROTO when the upstream
+ * broke its protocol (an error event for the app was appended and the stream has ended);
+ * -ENOMEM. Events after the end are ignored.
+ */
+int translate_stream_feed(struct translate_stream *s, const char *event, const char *data,
+			  size_t len, struct translate_buf *out);
+
+/*
+ * The upstream body ended. When its terminator had not come, appends the app's closing events:
+ * a normal end when the stop reason had already arrived, else an error event (-EPROTO).
+ * Returns 0, -EPROTO or -ENOMEM; nothing is appended when the stream had ended already.
+ */
+int translate_stream_finish(struct translate_stream *s, struct translate_buf *out);
+
+/* Whether the app's stream has ended (its terminator or an error event was emitted). */
+int translate_stream_ended(const struct translate_stream *s);
+void translate_stream_free(struct translate_stream *s);
+
+#endif

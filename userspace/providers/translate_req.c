@@ -1,0 +1,200 @@
+/*
+ * translate_req.c: the request entry points (translate_request(), which path speaks which API)
+ * and the helpers both directions share. Every top-level field goes through a table: mapped,
+ * dropped with a note, or refused; a field the table does not know is refused. The directions
+ * themselves are translate_req_openai.c and translate_req_anthropic.c; translate.h has the
+ * mapping and the reasons.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/translate_req.h"
+
+char *translate_rq_path(char *p, const char *base, const char *name, int i)
+{
+	int n;
+
+	if (!name)
+		n = snprintf(p, TRANSLATE_PATH_MAX, "%s[%d]", base, i);
+	else if (i < 0)
+		n = snprintf(p, TRANSLATE_PATH_MAX, "%s.%s", base, name);
+	else
+		n = snprintf(p, TRANSLATE_PATH_MAX, "%s.%s[%d]", base, name, i);
+	if (n >= TRANSLATE_PATH_MAX)
+		strcpy(p + TRANSLATE_PATH_MAX - 4, "...");
+	return p;
+}
+
+int translate_rq_refuse(struct translate_rq *r, const char *path)
+{
+	return translate_fail(&r->c, -EOPNOTSUPP, "%s has no %s counterpart", path, r->other);
+}
+
+int translate_rq_invalid(struct translate_rq *r, const char *path, const char *what)
+{
+	return translate_fail(&r->c, -EINVAL, "%s: %s", path, what);
+}
+
+/* Refuses any non-null member of O that is not in ALLOWED (NULL-terminated). */
+int translate_rq_keys(struct translate_rq *r, const cJSON *o, const char *const *allowed,
+		      const char *path)
+{
+	char p[TRANSLATE_PATH_MAX];
+	const cJSON *it;
+	size_t i;
+
+	if (!cJSON_IsObject(o))
+		return 0; /* the caller judges the type */
+	cJSON_ArrayForEach(it, o)
+	{
+		for (i = 0; allowed[i] && strcmp(allowed[i], it->string); i++)
+			;
+		if (allowed[i] || cJSON_IsNull(it))
+			continue;
+		translate_rq_path(p, path, it->string, -1);
+		return translate_rq_refuse(r, p);
+	}
+	return 0;
+}
+
+void translate_rq_fields(struct translate_rq *r, const struct translate_rq_field *table)
+{
+	const struct translate_rq_field *f;
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, r->in)
+	{
+		for (f = table; f->name && strcmp(f->name, it->string); f++)
+			;
+		if (!f->name && !cJSON_IsNull(it)) {
+			translate_rq_refuse(r, it->string);
+			return;
+		}
+		if (f->fn && !cJSON_IsNull(it))
+			f->fn(r, it, it->string);
+		if (r->c.rc)
+			return;
+	}
+}
+
+void translate_rq_number(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (!cJSON_IsNumber(v)) {
+		translate_rq_invalid(r, key, "expected a number");
+		return;
+	}
+	translate_add(&r->c, r->out, key, cJSON_CreateNumber(v->valuedouble));
+}
+
+void translate_rq_drop(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	char note[64];
+
+	(void)v; /* only its presence matters */
+	snprintf(note, sizeof(note), "%s dropped", key);
+	translate_note(&r->c, note);
+}
+
+void translate_rq_stream(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (!cJSON_IsBool(v)) {
+		translate_rq_invalid(r, key, "expected a boolean");
+		return;
+	}
+	r->res->stream = cJSON_IsTrue(v);
+	translate_add(&r->c, r->out, "stream", cJSON_CreateBool(r->res->stream));
+	if (r->res->stream && r->app == TRANSLATE_ANTHROPIC_MESSAGES) { /* usage comes last */
+		cJSON *o = translate_add(&r->c, r->out, "stream_options", cJSON_CreateObject());
+
+		translate_add(&r->c, o, "include_usage", cJSON_CreateTrue());
+	}
+}
+
+void translate_rq_text_block(struct translate_rq *r, cJSON *blocks, const char *text)
+{
+	cJSON *b = translate_push(&r->c, blocks, translate_typed(&r->c, "text"));
+
+	translate_add(&r->c, b, "text", cJSON_CreateString(text));
+}
+
+/* ---- entry points ---- */
+
+int translate_request(enum translate_api app, const char *in, size_t len, const char *model,
+		      unsigned int max_tokens_default, struct translate_req *ret)
+{
+	struct translate_rq r = {.res = ret, .app = app, .max_default = max_tokens_default};
+	cJSON *root;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	r.c.err = ret->error;
+	r.c.errlen = sizeof(ret->error);
+	r.c.notes = ret->notes;
+	r.c.noteslen = sizeof(ret->notes);
+	if (!r.max_default)
+		r.max_default = TRANSLATE_DEFAULT_MAX_TOKENS;
+	root = translate_parse_object(in, len);
+	if (!root)
+		return translate_fail(&r.c, -EBADMSG, "the request body is not a JSON object");
+	r.in = root;
+	r.out = cJSON_CreateObject();
+	if (!r.out) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	r.other = app == TRANSLATE_OPENAI_CHAT ? "Anthropic" : "OpenAI";
+	if (app == TRANSLATE_OPENAI_CHAT)
+		translate_rq_from_openai(&r, model ? model : "");
+	else
+		translate_rq_from_anthropic(&r, model ? model : "");
+	rc = translate_status(&r.c);
+	if (rc)
+		goto out;
+	ret->body = translate_print(r.out, &ret->len);
+	if (!ret->body)
+		rc = -ENOMEM;
+out:
+	if (rc == -ENOMEM && !ret->error[0])
+		snprintf(ret->error, sizeof(ret->error), "out of memory");
+	cJSON_Delete(root);
+	cJSON_Delete(r.out);
+	return rc;
+}
+
+void translate_req_release(struct translate_req *r)
+{
+	free(r->body);
+	r->body = NULL;
+	r->len = 0;
+}
+
+int translate_api_for_path(const char *path, enum translate_api *ret, char *err, size_t errlen)
+{
+	size_t n = strcspn(path, "?#");
+
+	if (n == 20 && !strncmp(path, "/v1/chat/completions", 20)) {
+		*ret = TRANSLATE_OPENAI_CHAT;
+		return 0;
+	}
+	if (n == 12 && !strncmp(path, "/v1/messages", n)) {
+		*ret = TRANSLATE_ANTHROPIC_MESSAGES;
+		return 0;
+	}
+	if (n >= 13 && !strncmp(path, "/v1/responses", 13) && (n == 13 || path[13] == '/')) {
+		if (err && errlen)
+			snprintf(err, errlen,
+				 "the Responses API is not translated: its conversation state "
+				 "(previous_response_id) lives at OpenAI");
+		return -EOPNOTSUPP;
+	}
+	if (err && errlen)
+		snprintf(err, errlen, "%.*s is not a chat request", (int)(n > 64 ? 64 : n), path);
+	return -ENOENT;
+}
+
+enum translate_api translate_api_other(enum translate_api api)
+{
+	return api == TRANSLATE_OPENAI_CHAT ? TRANSLATE_ANTHROPIC_MESSAGES : TRANSLATE_OPENAI_CHAT;
+}

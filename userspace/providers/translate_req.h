@@ -1,0 +1,56 @@
+/*
+ * translate_req: what the two request translators (translate_req_openai.c: OpenAI chat ->
+ * Anthropic messages, translate_req_anthropic.c: the reverse) share with translate_req.c, which
+ * holds the entry points: the translation in progress, refusals naming the field, the table of
+ * top-level fields. Internal to the translate files.
+ */
+#ifndef AIGW_PROVIDERS_TRANSLATE_REQ_H
+#define AIGW_PROVIDERS_TRANSLATE_REQ_H
+
+#include "providers/translate_util.h"
+
+#define TRANSLATE_PATH_MAX 96 /* a field's path in a refusal: messages[3].content[1].image_url */
+
+struct translate_rq {
+	struct translate_ctx c;
+	const cJSON *in;
+	cJSON *out;
+	struct translate_req *res;
+	enum translate_api app; /* the API the request was written for */
+	const char *other;	/* the other API's name, for refusals */
+	const char *user;	/* OpenAI user / safety_identifier */
+	unsigned int max_default;
+};
+
+typedef void (*translate_rq_fn)(struct translate_rq *r, const cJSON *v, const char *key);
+
+struct translate_rq_field {
+	const char *name;
+	translate_rq_fn fn; /* NULL: handled outside the table */
+};
+
+/* Refuses PATH (-EOPNOTSUPP: no counterpart in the other API); returns the failure. */
+int translate_rq_refuse(struct translate_rq *r, const char *path);
+/* PATH is not what its API allows (-EINVAL): WHAT says what was expected. */
+int translate_rq_invalid(struct translate_rq *r, const char *path, const char *what);
+/* Refuses any non-null member of object O not in ALLOWED (NULL-terminated); a non-object
+ * passes (the caller judges types). */
+int translate_rq_keys(struct translate_rq *r, const cJSON *o, const char *const *allowed,
+		      const char *path);
+/* Runs TABLE over the request's top-level members; a member not in it is refused. */
+void translate_rq_fields(struct translate_rq *r, const struct translate_rq_field *table);
+/* Field handlers both directions use: a number copied, a member dropped with a note, stream. */
+void translate_rq_number(struct translate_rq *r, const cJSON *v, const char *key);
+void translate_rq_drop(struct translate_rq *r, const cJSON *v, const char *key);
+void translate_rq_stream(struct translate_rq *r, const cJSON *v, const char *key);
+/* Appends {"type":"text","text":TEXT} to BLOCKS. */
+void translate_rq_text_block(struct translate_rq *r, cJSON *blocks, const char *text);
+/* Writes BASE.NAME, BASE.NAME[I] (I >= 0) or BASE[I] (NAME NULL) into P
+ * (TRANSLATE_PATH_MAX bytes), cut short when long; returns P. */
+char *translate_rq_path(char *p, const char *base, const char *name, int i);
+
+/* The two directions: fill r->out from r->in, asking for MODEL. */
+void translate_rq_from_openai(struct translate_rq *r, const char *model);
+void translate_rq_from_anthropic(struct translate_rq *r, const char *model);
+
+#endif

@@ -1,0 +1,269 @@
+/*
+ * translate_resp.c: whole (non-streaming) responses and error bodies, from the provider that
+ * answered into the format of the API the app spoke: content text, tool calls, stop reason,
+ * usage, a new id in the app's format. See translate.h for the mapping.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "providers/translate_util.h"
+
+/* ---- Anthropic message -> OpenAI chat.completion ---- */
+
+static cJSON *tool_call(struct translate_ctx *c, const cJSON *b, int i)
+{
+	const char *id = translate_str(b, "id"), *name = translate_str(b, "name");
+	const cJSON *input = translate_get(b, "input");
+	cJSON *call, *fn;
+	char *args;
+
+	if (!id || !name || !cJSON_IsObject(input)) {
+		translate_fail(c, -EINVAL, "content[%d]: a tool_use without id, name or input", i);
+		return NULL;
+	}
+	args = cJSON_PrintUnformatted(input);
+	call = cJSON_CreateObject();
+	translate_add(c, call, "id", cJSON_CreateString(id));
+	translate_add(c, call, "type", cJSON_CreateString("function"));
+	fn = translate_add(c, call, "function", cJSON_CreateObject());
+	translate_add(c, fn, "name", cJSON_CreateString(name));
+	translate_add(c, fn, "arguments", args ? cJSON_CreateString(args) : NULL);
+	free(args);
+	return call;
+}
+
+/* The assistant message: text blocks joined into content, tool_use blocks into tool_calls. */
+static cJSON *openai_message(struct translate_ctx *c, const cJSON *content)
+{
+	cJSON *msg = cJSON_CreateObject(), *calls = cJSON_CreateArray();
+	struct translate_buf text = {0};
+	const cJSON *b;
+	const char *type, *t;
+	int i = 0, has_text = 0;
+
+	cJSON_ArrayForEach(b, content)
+	{
+		type = translate_str(b, "type");
+		t = translate_str(b, "text");
+		if (type && !strcmp(type, "text") && t) {
+			has_text = 1;
+			c->oom |= !!translate_buf_add(&text, t, strlen(t));
+		} else if (type && !strcmp(type, "tool_use")) {
+			translate_push(c, calls, tool_call(c, b, i));
+		} else if (!type ||
+			   (strcmp(type, "thinking") && strcmp(type, "redacted_thinking"))) {
+			translate_fail(c, -EOPNOTSUPP,
+				       "content[%d]: a %s block has no OpenAI "
+				       "counterpart",
+				       i, type ? type : "untyped");
+		}
+		i++;
+	}
+	translate_add(c, msg, "role", cJSON_CreateString("assistant"));
+	translate_add(c, msg, "content",
+		      has_text ? cJSON_CreateString(text.data ? text.data : "")
+			       : cJSON_CreateNull());
+	translate_add(c, msg, "refusal", cJSON_CreateNull());
+	if (cJSON_GetArraySize(calls))
+		translate_add(c, msg, "tool_calls", calls);
+	else
+		cJSON_Delete(calls);
+	translate_buf_free(&text);
+	return msg;
+}
+
+static cJSON *to_openai(struct translate_ctx *c, const cJSON *in, const char *model)
+{
+	const cJSON *content = translate_get(in, "content");
+	struct translate_usage u = {0};
+	cJSON *out = cJSON_CreateObject(), *choices, *choice;
+	char id[40];
+
+	if (!cJSON_IsArray(content)) {
+		translate_fail(c, -EINVAL, "content: expected an array of blocks");
+		return out;
+	}
+	translate_new_id(id, sizeof(id), "chatcmpl-", 29);
+	translate_add(c, out, "id", cJSON_CreateString(id));
+	translate_add(c, out, "object", cJSON_CreateString("chat.completion"));
+	translate_add(c, out, "created", cJSON_CreateNumber((double)time(NULL)));
+	translate_add(c, out, "model", cJSON_CreateString(model ? model : ""));
+	choices = translate_add(c, out, "choices", cJSON_CreateArray());
+	choice = translate_push(c, choices, cJSON_CreateObject());
+	translate_add(c, choice, "index", cJSON_CreateNumber(0));
+	translate_add(c, choice, "message", openai_message(c, content));
+	translate_add(c, choice, "logprobs", cJSON_CreateNull());
+	translate_add(
+	    c, choice, "finish_reason",
+	    cJSON_CreateString(translate_finish_reason(translate_str(in, "stop_reason"))));
+	translate_usage_from_anthropic(translate_get(in, "usage"), &u);
+	translate_add(c, out, "usage", translate_usage_openai(c, &u));
+	return out;
+}
+
+/* ---- OpenAI chat.completion -> Anthropic message ---- */
+
+static void text_block(struct translate_ctx *c, cJSON *blocks, const char *text)
+{
+	cJSON *b = translate_push(c, blocks, translate_typed(c, "text"));
+
+	translate_add(c, b, "text", cJSON_CreateString(text));
+}
+
+/* Arguments text -> input object. Cut short by max tokens it may not parse: then the block
+ * gets an empty input and the stop reason (max_tokens) tells the app it was cut. */
+static cJSON *tool_input(struct translate_ctx *c, const char *args, int cut, int i)
+{
+	cJSON *v = args && *args ? cJSON_Parse(args) : cJSON_CreateObject();
+
+	if (cJSON_IsObject(v))
+		return v;
+	cJSON_Delete(v);
+	if (cut)
+		return cJSON_CreateObject();
+	translate_fail(c, -EINVAL, "tool_calls[%d]: arguments are not a JSON object", i);
+	return NULL;
+}
+
+static void tool_use_blocks(struct translate_ctx *c, const cJSON *calls, int cut, cJSON *blocks)
+{
+	const cJSON *tc, *fn;
+	const char *id, *name;
+	cJSON *b, *input;
+	int i = 0;
+
+	cJSON_ArrayForEach(tc, calls)
+	{
+		fn = translate_get(tc, "function");
+		id = translate_str(tc, "id");
+		name = translate_str(fn, "name");
+		if (!id || !name) {
+			translate_fail(c, -EINVAL, "tool_calls[%d]: no id or function name", i);
+			return;
+		}
+		input = tool_input(c, translate_str(fn, "arguments"), cut, i++);
+		if (!input)
+			return;
+		b = translate_push(c, blocks, translate_typed(c, "tool_use"));
+		translate_add(c, b, "id", cJSON_CreateString(id));
+		translate_add(c, b, "name", cJSON_CreateString(name));
+		translate_add(c, b, "input", input);
+	}
+}
+
+static cJSON *to_anthropic(struct translate_ctx *c, const cJSON *in, const char *model)
+{
+	const cJSON *choice = cJSON_GetArrayItem(translate_get(in, "choices"), 0);
+	const cJSON *msg = translate_get(choice, "message");
+	const char *finish = translate_str(choice, "finish_reason");
+	const char *text = translate_str(msg, "content"), *refusal = translate_str(msg, "refusal");
+	const char *stop = translate_stop_reason(finish);
+	struct translate_usage u = {0};
+	cJSON *out = cJSON_CreateObject(), *blocks;
+	char id[32];
+
+	if (!cJSON_IsObject(msg)) {
+		translate_fail(c, -EINVAL, "choices[0].message: expected an object");
+		return out;
+	}
+	translate_new_id(id, sizeof(id), "msg_", 24);
+	translate_add(c, out, "id", cJSON_CreateString(id));
+	translate_add(c, out, "type", cJSON_CreateString("message"));
+	translate_add(c, out, "role", cJSON_CreateString("assistant"));
+	translate_add(c, out, "model", cJSON_CreateString(model ? model : ""));
+	blocks = translate_add(c, out, "content", cJSON_CreateArray());
+	if (text && *text)
+		text_block(c, blocks, text);
+	if (refusal && *refusal) {
+		text_block(c, blocks, refusal);
+		stop = "refusal";
+	}
+	tool_use_blocks(c, translate_get(msg, "tool_calls"), finish && !strcmp(finish, "length"),
+			blocks);
+	translate_add(c, out, "stop_reason", cJSON_CreateString(stop));
+	translate_add(c, out, "stop_sequence", cJSON_CreateNull());
+	translate_usage_from_openai(translate_get(in, "usage"), &u);
+	translate_add(c, out, "usage", translate_usage_anthropic(c, &u));
+	return out;
+}
+
+int translate_response(enum translate_api app, const char *in, size_t len, const char *model,
+		       char **ret, size_t *ret_len, char *err, size_t errlen)
+{
+	struct translate_ctx c = {.err = err, .errlen = errlen};
+	cJSON *root = translate_parse_object(in, len), *out;
+	int rc;
+
+	*ret = NULL;
+	if (err && errlen)
+		*err = '\0';
+	if (!root)
+		return translate_fail(&c, -EBADMSG, "the response body is not a JSON object");
+	if (!model)
+		model = translate_str(root, "model");
+	if (app == TRANSLATE_OPENAI_CHAT)
+		out = to_openai(&c, root, model);
+	else
+		out = to_anthropic(&c, root, model);
+	rc = translate_status(&c);
+	if (!rc && !out)
+		rc = -ENOMEM;
+	if (!rc) {
+		*ret = translate_print(out, ret_len);
+		rc = *ret ? 0 : -ENOMEM;
+	}
+	cJSON_Delete(out);
+	cJSON_Delete(root);
+	return rc;
+}
+
+/* ---- errors ---- */
+
+static char *error_text(enum translate_api app, const char *type, const char *code,
+			const char *message, size_t *ret_len)
+{
+	struct translate_ctx c = {0};
+	cJSON *o = translate_error_object(&c, app, type, code, message);
+	char *s = c.oom ? NULL : translate_print(o, ret_len);
+
+	cJSON_Delete(o);
+	return s;
+}
+
+int translate_error(enum translate_api app, int status, const char *in, size_t len, int *ret_status,
+		    char **ret, size_t *ret_len)
+{
+	cJSON *root = translate_parse_object(in, len);
+	const cJSON *e = translate_get(root, "error");
+	const char *msg = translate_str(e, "message"), *type = translate_str(e, "type");
+	const char *code = translate_str(e, "code"), *mapped;
+	char fallback[64];
+
+	if (!msg) {
+		snprintf(fallback, sizeof(fallback), "upstream error (HTTP %d)", status);
+		msg = fallback;
+	}
+	if (app == TRANSLATE_OPENAI_CHAT)
+		mapped = translate_openai_error_type(status, type, &code, ret_status);
+	else
+		mapped = translate_anthropic_error_type(status, type, code, ret_status);
+	*ret = error_text(app, mapped, app == TRANSLATE_OPENAI_CHAT ? code : NULL, msg, ret_len);
+	cJSON_Delete(root);
+	return *ret ? 0 : -ENOMEM;
+}
+
+char *translate_error_body(enum translate_api app, int status, const char *message, size_t *ret_len)
+{
+	const char *type, *code = NULL;
+	int ignored;
+
+	/* The type for STATUS as the app's own provider would use it; the status stays. */
+	if (app == TRANSLATE_OPENAI_CHAT)
+		type = translate_openai_error_type(status, NULL, &code, &ignored);
+	else
+		type = translate_anthropic_error_type(status, NULL, NULL, &ignored);
+	return error_text(app, type, code, message, ret_len);
+}

@@ -1,0 +1,89 @@
+/*
+ * translate_util: what translate_req.c, translate_resp.c and translate_stream.c share: a
+ * context that collects the first refusal and the notes, cJSON helpers that remember an
+ * allocation failure instead of checking each call, the SSE writer, ids, and the stop reason,
+ * usage and error-type tables. Internal to the translate files: other code includes
+ * providers/translate.h only.
+ */
+#ifndef AIGW_PROVIDERS_TRANSLATE_UTIL_H
+#define AIGW_PROVIDERS_TRANSLATE_UTIL_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "providers/translate.h"
+
+struct translate_ctx {
+	char *err; /* the first failure's reason (ERRLEN bytes; may be NULL) */
+	size_t errlen;
+	char *notes; /* "; "-separated notes (NOTESLEN bytes; may be NULL) */
+	size_t noteslen;
+	int rc;	 /* the first failure: 0 or -errno */
+	int oom; /* a cJSON allocation failed */
+};
+
+/* Records the first failure RC with a printf-style reason; returns RC. */
+int translate_fail(struct translate_ctx *c, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Adds NOTE to the notes once. */
+void translate_note(struct translate_ctx *c, const char *note);
+/* The failure so far: c->rc, or -ENOMEM after an allocation failure. */
+int translate_status(const struct translate_ctx *c);
+
+/* Member KEY of object O; NULL when absent or JSON null. */
+const cJSON *translate_get(const cJSON *o, const char *key);
+/* Its string, or NULL when it is not a string. */
+const char *translate_str(const cJSON *o, const char *key);
+
+/* Add ITEM (may be NULL after a failed create) to object O under KEY / to array A; on failure
+ * ITEM is freed and c->oom set. Return ITEM or NULL. */
+cJSON *translate_add(struct translate_ctx *c, cJSON *o, const char *key, cJSON *item);
+cJSON *translate_push(struct translate_ctx *c, cJSON *a, cJSON *item);
+/* A copy of V, or NULL (c->oom set). */
+cJSON *translate_dup(struct translate_ctx *c, const cJSON *v);
+/* {"type": TYPE} */
+cJSON *translate_typed(struct translate_ctx *c, const char *type);
+
+/* Parses LEN bytes into a JSON object; NULL when they are not one (whitespace may follow). */
+cJSON *translate_parse_object(const char *in, size_t len);
+/* Prints V compactly into a new string (*RET_LEN bytes); NULL when out of memory. */
+char *translate_print(const cJSON *v, size_t *ret_len);
+
+/* Appends "event: EVENT\n" (when EVENT) and "data: " + DATA (printed compactly) + "\n\n". */
+int translate_sse_json(struct translate_buf *b, const char *event, const cJSON *data);
+/* Appends N raw bytes. */
+int translate_buf_add(struct translate_buf *b, const char *s, size_t n);
+
+/* Writes PREFIX + N random base62 characters into OUT (CAP bytes). */
+void translate_new_id(char *out, size_t cap, const char *prefix, size_t n);
+
+/* Anthropic stop_reason -> OpenAI finish_reason, and back. */
+const char *translate_finish_reason(const char *stop_reason);
+const char *translate_stop_reason(const char *finish_reason);
+
+/* Token counts in Anthropic's terms (input excludes both cache counts). */
+struct translate_usage {
+	double input, cache_write, cache_read, output;
+};
+/* Reads Anthropic's usage object U into *T (absent members are left as they were). */
+void translate_usage_from_anthropic(const cJSON *u, struct translate_usage *t);
+/* Reads OpenAI's usage object U into *T. */
+void translate_usage_from_openai(const cJSON *u, struct translate_usage *t);
+cJSON *translate_usage_openai(struct translate_ctx *c, const struct translate_usage *t);
+cJSON *translate_usage_anthropic(struct translate_ctx *c, const struct translate_usage *t);
+
+/* Anthropic's error type for an OpenAI error TYPE / CODE (either may be NULL) at STATUS (0
+ * when unknown, as mid-stream), and the status it has at Anthropic. */
+const char *translate_anthropic_error_type(int status, const char *type, const char *code,
+					   int *ret_status);
+/* OpenAI's error type and code for an Anthropic error TYPE (may be NULL) at STATUS (0 when
+ * unknown), and the status it has at OpenAI. */
+const char *translate_openai_error_type(int status, const char *type, const char **ret_code,
+					int *ret_status);
+/* The app's error object for the stream and the error bodies: OpenAI {"error":{...}} or
+ * Anthropic {"type":"error","error":{...}}. */
+cJSON *translate_error_object(struct translate_ctx *c, enum translate_api app, const char *type,
+			      const char *code, const char *message);
+
+#endif
