@@ -45,6 +45,13 @@ $(BUILD)/capture.bpf.o: bpf/capture.bpf.c bpf/capture.h bpf/capture_decide.h $(B
 $(SKEL): $(BUILD)/capture.bpf.o
 	$(BPFTOOL) gen skeleton $< name capture_bpf > $@.tmp && mv $@.tmp $@
 
+# The shipped price table, as bytes for userspace/ledger/prices_default.c.
+$(BUILD)/prices_default.inc: policies/prices.json
+	@mkdir -p $(@D)
+	od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g' > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/userspace/ledger/prices_default.o $(BUILD)/san/userspace/ledger/prices_default.o: \
+	$(BUILD)/prices_default.inc
+
 $(BUILD)/obj/%.o: %.c $(SKEL)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@

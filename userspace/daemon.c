@@ -28,6 +28,8 @@
 #include "capture/sockdiag.h"
 #include "daemon.h"
 #include "ledger/audit.h"
+#include "ledger/prices.h"
+#include "ledger/prices_default.h"
 #include "policy/policy.h"
 #include "proxy/certs.h"
 #include "proxy/classify.h"
@@ -56,6 +58,7 @@ struct daemon {
 	struct certs *certs;
 	struct upstream_pool *pool;
 	struct http_proxy_config http_cfg;
+	struct price_table *prices; /* the policy's "prices", or the shipped table */
 	struct http_proxy_ops http_ops;
 	uint64_t next_conn_id;
 };
@@ -91,6 +94,15 @@ static void http_config_from_policy(const struct policy *p, struct http_proxy_co
 	c->first_byte_ms = p->proxy.first_byte_timeout_ms;
 	c->idle_ms = p->proxy.idle_timeout_ms;
 	c->client_idle_ms = p->proxy.client_idle_timeout_ms;
+}
+
+/* The policy's price table, or the one built in; problems go to stderr. */
+static int prices_for(const struct policy *p, struct price_table **ret)
+{
+	if (p->prices)
+		return prices_load(p->prices, stderr, ret);
+	return prices_parse("the built-in price table", prices_default_json,
+			    prices_default_json_len, stderr, ret);
 }
 
 static void audit_record(struct daemon *d, struct jsonw *rec)
@@ -461,6 +473,7 @@ static void daemon_reload(struct daemon *d)
 {
 	struct aigw_config cfg;
 	struct policy *np = NULL;
+	struct price_table *new_prices = NULL;
 	const char *field;
 	int err;
 
@@ -493,6 +506,12 @@ static void daemon_reload(struct daemon *d)
 			return;
 		}
 	}
+	if (prices_for(np, &new_prices)) {
+		log_error("policy reload refused: its price table has errors (above)");
+		policy_event(d, "policy.reload_refused", "price table");
+		policy_free(np);
+		return;
+	}
 	/* Addresses first (adding before removing), then the mode: nothing goes unrecorded. */
 	err = addrset_reload(d->addrset, np);
 	config_from_policy(np, &cfg);
@@ -500,12 +519,16 @@ static void daemon_reload(struct daemon *d)
 		err = capture_configure(d->capture, &cfg);
 	if (err) {
 		log_error("policy reload failed applying it: %s", strerror(-err));
+		prices_free(new_prices);
 		policy_free(np);
 		return;
 	}
 	policy_free(d->policy);
 	d->policy = np;
+	prices_free(d->prices);
+	d->prices = new_prices;
 	http_config_from_policy(np, &d->http_cfg);
+	d->http_cfg.prices = d->prices;
 	log_info("policy reloaded from %s (mode %s)", d->opt->policy_path,
 		 np->capture.mode == POLICY_CAPTURE_OBSERVE ? "observe" : "enforce");
 	policy_event(d, "policy.reload", NULL);
@@ -663,7 +686,13 @@ pool:
 	err = upstream_pool_new(d->base, &uo, &d->pool);
 	if (err)
 		return err;
+	err = prices_for(p, &d->prices);
+	if (err) {
+		log_error("price table: refused (above)");
+		return err;
+	}
 	http_config_from_policy(p, &d->http_cfg);
+	d->http_cfg.prices = d->prices;
 	d->http_ops.record = on_http_record;
 	d->http_ops.arg = d;
 	return 0;
@@ -762,6 +791,7 @@ static void daemon_stop(struct daemon *d)
 	passthrough_shutdown_all();
 	upstream_pool_free(d->pool);
 	certs_free(d->certs);
+	prices_free(d->prices);
 	capture_events_drain(d->events);
 	capture_events_stop(d->events);
 	listener_free(d->listen4);

@@ -1175,6 +1175,8 @@ static const struct field root_fields[] = {
     NESTED("ca", OPTIONAL, check_object, ca_schema, "an object"),
     NESTED("tls", OPTIONAL, check_object, tls_schema, "an object"),
     NESTED("proxy", OPTIONAL, check_object, proxy_schema, "an object"),
+    FIELD("prices", OPTIONAL, check_nonempty, offsetof(struct policy, prices),
+	  "the path of a price table (JSON)"),
 };
 static const struct schema root_schema = {root_fields, ARRAY_SIZE(root_fields), NULL};
 
@@ -1370,6 +1372,7 @@ void policy_free(struct policy *p)
 	free(p->ca.domains);
 	free(p->ca.dir);
 	free(p->tls.upstream_ca);
+	free(p->prices);
 	free(p->path);
 	free(p);
 }

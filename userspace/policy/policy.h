@@ -100,6 +100,8 @@ struct policy {
 	struct policy_provider *providers; /* "providers": object, in file order */
 	size_t n_providers;
 
+	char *prices; /* "prices": a price table replacing the shipped one, or NULL */
+
 	struct policy_workload *workloads; /* "workloads": array, first match wins */
 	size_t n_workloads;
 };

@@ -31,6 +31,9 @@
 #include "proxy/body.h"
 #include "proxy/headers.h"
 #include "proxy/http1.h"
+#include "ledger/cost.h"
+#include "providers/sse.h"
+#include "providers/usage.h"
 #include "util/jsonw.h"
 #include "util/log.h"
 #include "util/netaddr.h"
@@ -103,6 +106,21 @@ struct exchange {
 	uint64_t resp_body_bytes, resp_wire_bytes;
 	char provider_request_id[128];
 	char error[600];
+
+	/* What the call used: read from the answer (a JSON body whole, a stream event by
+	 * event), priced at the end. */
+	int api;             /* enum usage_api, or -1 for a path we do not read */
+	int suppress_usage;  /* we asked for the usage chunk; the app must not see it */
+	struct usage usage;
+	int usage_found;
+	char resp_model[USAGE_MODEL_MAX];
+	int sse_on;
+	struct sse_parser sse;
+	struct usage_stream us;
+	struct evbuffer *held;        /* suppressing: stream bytes not yet known to be whole events */
+	uint64_t fed, forwarded;      /* stream offsets: read from the provider, passed on */
+	uint64_t drop_start, drop_end; /* the usage chunk's bytes, when seen */
+	int drop_set;
 };
 
 struct session {
@@ -348,6 +366,43 @@ static const char *operation_of(const char *path)
 	return NULL;
 }
 
+/* Tokens and cost, as finance reads them: a cost is exact or it is null with the reason,
+ * never a guess and never zero for what is unknown. */
+static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
+{
+	const char *model = ex->resp_model[0] ? ex->resp_model : ex->model;
+	struct cost cost = {0};
+
+	if (ex->resp_model[0])
+		jsonw_str(rec, "gen_ai.response.model", ex->resp_model);
+	if (ex->sse_on)
+		jsonw_str(rec, "aigw.stream.end", usage_end_name(ex->us.end));
+	if (ex->api < 0)
+		return;
+	if (!ex->usage_found) {
+		jsonw_null(rec, "gen_ai.usage.input_tokens");
+		jsonw_null(rec, "gen_ai.usage.output_tokens");
+		jsonw_null(rec, "cost_usd");
+		jsonw_str(rec, "aigw.cost.reason", ex->status / 100 == 2
+							? "the provider's answer carried no usage"
+							: "no usage: the call failed");
+		return;
+	}
+	jsonw_num(rec, "gen_ai.usage.input_tokens", (double)ex->usage.input);
+	jsonw_num(rec, "gen_ai.usage.output_tokens", (double)ex->usage.output);
+	jsonw_num(rec, "aigw.usage.cached_input_tokens", (double)ex->usage.cached_input);
+	jsonw_num(rec, "aigw.usage.cache_write_tokens", (double)ex->usage.cache_write);
+	jsonw_num(rec, "aigw.usage.reasoning_tokens", (double)ex->usage.reasoning);
+	cost_for_model(ex->s->cfg->prices, ex->s->info.provider, model, &ex->usage, &cost);
+	if (cost.known) {
+		jsonw_num(rec, "cost_usd", (double)cost.micro_usd / 1e6);
+		jsonw_num(rec, "aigw.cost.micro_usd", (double)cost.micro_usd);
+	} else {
+		jsonw_null(rec, "cost_usd");
+		jsonw_str(rec, "aigw.cost.reason", cost.reason);
+	}
+}
+
 static void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 {
 	struct session *s = ex->s;
@@ -398,6 +453,7 @@ static void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 		jsonw_str(rec, "error.type", ex->error);
 	if (ex->provider_request_id[0])
 		jsonw_str(rec, "aigw.provider_request_id", ex->provider_request_id);
+	exchange_record_usage(ex, rec);
 	jsonw_num(rec, "aigw.upstream.attempts", ex->attempts);
 	jsonw_bool(rec, "aigw.upstream.reused", ex->up_reused);
 	jsonw_bool(rec, "aigw.upstream.tls_resumed", ex->up_tls_resumed);
@@ -413,6 +469,10 @@ static void exchange_free(struct exchange *ex)
 		evbuffer_free(ex->reason);
 	if (ex->resp_buf)
 		evbuffer_free(ex->resp_buf);
+	if (ex->held)
+		evbuffer_free(ex->held);
+	if (ex->sse_on)
+		sse_free(&ex->sse);
 	headers_free(&ex->req);
 	headers_free(&ex->resp);
 	free(ex);
@@ -517,6 +577,8 @@ static void write_response_head(struct exchange *ex, long long known_len)
 		snprintf(ex->provider_request_id, sizeof(ex->provider_request_id), "%s", id);
 }
 
+static int on_sse_event(void *arg, const struct sse_event *ev);
+
 static int on_resp_headers_complete(http_parser *rp)
 {
 	struct exchange *ex = rp_exchange(rp);
@@ -546,6 +608,15 @@ static int on_resp_headers_complete(http_parser *rp)
 		ex->buffer_json = ex->resp_buf != NULL;
 	}
 	ex->head_pending = !ex->buffer_json;
+	if (ex->is_sse && ex->status / 100 == 2 && ex->api >= 0 &&
+	    (!ex->suppress_usage || (ex->held = evbuffer_new()))) {
+		sse_init(&ex->sse, 0, on_sse_event, ex);
+		usage_stream_init(&ex->us, ex->api,
+				  ex->suppress_usage ? USAGE_STREAM_SUPPRESS_USAGE_CHUNK : 0);
+		ex->sse_on = 1;
+	} else {
+		ex->suppress_usage = 0;
+	}
 	return 0;
 }
 
@@ -576,6 +647,64 @@ static void buffered_release(struct exchange *ex)
 	evbuffer_drain(ex->resp_buf, n);
 }
 
+static int on_sse_event(void *arg, const struct sse_event *ev)
+{
+	struct exchange *ex = arg;
+
+	if (usage_stream_event(&ex->us, ev->type, ev->data, ev->data_len) == USAGE_EVENT_DROP &&
+	    !ex->drop_set) {
+		ex->drop_start = ev->start;
+		ex->drop_end = ev->end;
+		ex->drop_set = 1;
+	}
+	return 0;
+}
+
+/* Passes on the held stream bytes up to offset UPTO, leaving out the usage chunk. */
+static void held_forward(struct exchange *ex, uint64_t upto)
+{
+	while (ex->forwarded < upto) {
+		uint64_t end = upto;
+		size_t n;
+
+		if (ex->drop_set && ex->forwarded >= ex->drop_start && ex->forwarded < ex->drop_end) {
+			n = (ex->drop_end < upto ? ex->drop_end : upto) - ex->forwarded;
+			evbuffer_drain(ex->held, n);
+			ex->forwarded += n;
+			continue;
+		}
+		if (ex->drop_set && ex->drop_start > ex->forwarded && ex->drop_start < end)
+			end = ex->drop_start;
+		n = end - ex->forwarded;
+		forward_body(ex, evbuffer_pullup(ex->held, n), n);
+		evbuffer_drain(ex->held, n);
+		ex->forwarded += n;
+	}
+}
+
+/* A stream body slice: read for usage as it passes. When we added include_usage, bytes wait
+ * until they are known to be whole events, so the usage chunk can be left out. */
+static void stream_body(struct exchange *ex, const char *at, size_t len)
+{
+	int err;
+
+	if (!ex->suppress_usage) {
+		forward_body(ex, at, len);
+		if (sse_feed(&ex->sse, at, len))
+			ex->sse_on = 0, sse_free(&ex->sse);
+		return;
+	}
+	evbuffer_add(ex->held, at, len);
+	ex->fed += len;
+	err = sse_feed(&ex->sse, at, len);
+	held_forward(ex, err ? ex->fed : sse_committed(&ex->sse));
+	if (err) { /* an event past the size limit: stop reading, pass everything on */
+		ex->suppress_usage = 0;
+		sse_free(&ex->sse);
+		ex->sse_on = 0;
+	}
+}
+
 static int on_resp_body(http_parser *rp, const char *at, size_t len)
 {
 	struct exchange *ex = rp_exchange(rp);
@@ -594,7 +723,10 @@ static int on_resp_body(http_parser *rp, const char *at, size_t len)
 		ex->head_pending = 0;
 		write_response_head(ex, -1);
 	}
-	forward_body(ex, at, len);
+	if (ex->sse_on)
+		stream_body(ex, at, len);
+	else
+		forward_body(ex, at, len);
 	return 0;
 }
 
@@ -614,6 +746,10 @@ static int buffered_valid(struct exchange *ex)
 	if (rc)
 		return 0;
 	ok = body_is_json(plain, plain_len);
+	if (ok && ex->api >= 0 &&
+	    !usage_from_body(ex->api, plain, plain_len, &ex->usage, ex->resp_model,
+			     sizeof(ex->resp_model)))
+		ex->usage_found = 1;
 	free(plain);
 	return ok;
 }
@@ -636,6 +772,13 @@ static int on_resp_message_complete(http_parser *rp)
 		forward_body(ex, evbuffer_pullup(ex->resp_buf, -1), n);
 	} else if (ex->head_pending) {
 		write_response_head(ex, -1); /* an empty body */
+	}
+	if (ex->sse_on) {
+		if (ex->suppress_usage)
+			held_forward(ex, ex->fed); /* a last partial event, as it came */
+		ex->usage = ex->us.usage;
+		ex->usage_found = (ex->us.usage.known & USAGE_KNOWN_ALL) == USAGE_KNOWN_ALL;
+		snprintf(ex->resp_model, sizeof(ex->resp_model), "%s", ex->us.model);
 	}
 	if (ex->chunked_out) {
 		evbuffer_add(bufferevent_get_output(ex->s->client), "0\r\n\r\n", 5);
@@ -832,6 +975,37 @@ static void exchange_start_upstream(struct exchange *ex)
 		exchange_fail(ex, OUTCOME_UPSTREAM_CONNECT, 502, "out of memory");
 }
 
+static int api_of(const char *url)
+{
+	size_t n = url ? strcspn(url, "?") : 0;
+
+	if (n == 20 && !strncmp(url, "/v1/chat/completions", n))
+		return USAGE_API_OPENAI_CHAT;
+	if (n == 13 && !strncmp(url, "/v1/responses", n))
+		return USAGE_API_OPENAI_RESPONSES;
+	if (n == 14 && !strncmp(url, "/v1/embeddings", n))
+		return USAGE_API_OPENAI_EMBEDDINGS;
+	if (n == 12 && !strncmp(url, "/v1/messages", n))
+		return USAGE_API_ANTHROPIC_MESSAGES;
+	return -1;
+}
+
+/* An OpenAI chat stream reports usage only when asked: ask, and hide the answer's extra
+ * chunk from the app, which did not ask and whose SDK may index choices[0] on it. */
+static void request_ask_usage(struct exchange *ex)
+{
+	size_t len = evbuffer_get_length(ex->body), new_len;
+	char *rewritten;
+
+	if (usage_want_include_usage((const char *)evbuffer_pullup(ex->body, -1), len, &rewritten,
+				     &new_len) != 1)
+		return;
+	evbuffer_drain(ex->body, len);
+	evbuffer_add(ex->body, rewritten, new_len);
+	free(rewritten);
+	ex->suppress_usage = 1;
+}
+
 /* The model and the stream flag, from a JSON body; nothing else of it is kept. */
 static void request_inspect(struct exchange *ex)
 {
@@ -840,6 +1014,7 @@ static void request_inspect(struct exchange *ex)
 	const cJSON *model, *stream;
 	cJSON *root;
 
+	ex->api = api_of(ex->url);
 	if (!text || text[0] != '{')
 		return;
 	root = cJSON_ParseWithLength(text, len);
@@ -851,6 +1026,8 @@ static void request_inspect(struct exchange *ex)
 		snprintf(ex->model, sizeof(ex->model), "%s", model->valuestring);
 	ex->stream = cJSON_IsTrue(stream);
 	cJSON_Delete(root);
+	if (ex->api == USAGE_API_OPENAI_CHAT && ex->stream)
+		request_ask_usage(ex);
 }
 
 /* ---- the request: client -> us ---- */
@@ -890,6 +1067,7 @@ static int on_req_begin(http_parser *p)
 	if (!ex)
 		return -1;
 	ex->s = s;
+	ex->api = -1;
 	ex->body = evbuffer_new();
 	ex->reason = evbuffer_new();
 	if (!ex->body || !ex->reason) {

@@ -16,6 +16,7 @@
 
 #include "capture.h"
 #include "util/jsonw.h"
+#include "ledger/prices.h"
 #include "proxy/upstream.h"
 
 #define HTTP1_HOST_MAX 256
@@ -35,6 +36,7 @@ struct http_proxy_config {
 	unsigned first_byte_ms;  /* request sent -> first response byte */
 	unsigned idle_ms;        /* no progress on a response in flight */
 	unsigned client_idle_ms; /* a kept-alive client with no new request */
+	const struct price_table *prices; /* for the cost in each record */
 };
 
 struct http_proxy_ops {
