@@ -91,9 +91,11 @@ FUZZ_SECONDS ?= 60
 $(BUILD)/fuzz/fuzz_clienthello: tests/fuzz/fuzz_clienthello.c userspace/proxy/clienthello.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^
-$(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c userspace/proxy/http1.c \
-		userspace/proxy/upstream.c userspace/proxy/body.c userspace/proxy/headers.c userspace/util/log.c \
-		userspace/util/netaddr.c userspace/util/timefmt.c userspace/util/jsonw.c
+FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/upstream.c userspace/proxy/body.c \
+		  userspace/proxy/headers.c userspace/proxy/keys.c userspace/providers/sse.c \
+		  userspace/providers/usage.c userspace/ledger/cost.c userspace/ledger/prices.c \
+		  $(wildcard userspace/util/*.c)
+$(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c $(FUZZ_HTTP_SRCS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lhttp_parser -lz -lm
 $(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/providers/translate*.c)

@@ -34,6 +34,7 @@
 #include "proxy/certs.h"
 #include "proxy/classify.h"
 #include "proxy/http1.h"
+#include "proxy/keys.h"
 #include "proxy/listener.h"
 #include "proxy/passthrough.h"
 #include "proxy/upstream.h"
@@ -59,6 +60,7 @@ struct daemon {
 	struct upstream_pool *pool;
 	struct http_proxy_config http_cfg;
 	struct price_table *prices; /* the policy's "prices", or the shipped table */
+	struct keys *keys;          /* the gateway-held provider keys */
 	struct http_proxy_ops http_ops;
 	uint64_t next_conn_id;
 };
@@ -244,6 +246,7 @@ static void conn_intercept(struct daemon_conn *conn, int fd, const struct policy
 	struct daemon *d = conn->d;
 	struct http_conn_info info = {.conn_id = conn->id, .flow = conn->flow,
 				      .client = conn->client};
+	struct cgroups_workload wl;
 	struct bufferevent *bev;
 	SSL_CTX *ctx = certs_server_ctx(d->certs, sni);
 	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
@@ -261,6 +264,8 @@ static void conn_intercept(struct daemon_conn *conn, int fd, const struct policy
 	}
 	snprintf(info.sni, sizeof(info.sni), "%s", sni);
 	snprintf(info.provider, sizeof(info.provider), "%s", pv->name);
+	cgroups_workload(d->policy, cgroups_path(d->cgroups, conn->flow.attr.sock_cgroup_id), &wl);
+	info.own_keys = wl.own_keys;
 	free(conn);
 	http_session_start(d->base, bev, &info, &d->http_cfg, d->pool, &d->http_ops);
 }
@@ -474,6 +479,7 @@ static void daemon_reload(struct daemon *d)
 	struct aigw_config cfg;
 	struct policy *np = NULL;
 	struct price_table *new_prices = NULL;
+	struct keys *new_keys = NULL;
 	const char *field;
 	int err;
 
@@ -512,6 +518,13 @@ static void daemon_reload(struct daemon *d)
 		policy_free(np);
 		return;
 	}
+	if (keys_load(np, &new_keys)) {
+		log_error("policy reload refused: a provider key cannot be read (above)");
+		policy_event(d, "policy.reload_refused", "provider key");
+		prices_free(new_prices);
+		policy_free(np);
+		return;
+	}
 	/* Addresses first (adding before removing), then the mode: nothing goes unrecorded. */
 	err = addrset_reload(d->addrset, np);
 	config_from_policy(np, &cfg);
@@ -520,6 +533,7 @@ static void daemon_reload(struct daemon *d)
 	if (err) {
 		log_error("policy reload failed applying it: %s", strerror(-err));
 		prices_free(new_prices);
+		keys_free(new_keys);
 		policy_free(np);
 		return;
 	}
@@ -527,8 +541,11 @@ static void daemon_reload(struct daemon *d)
 	d->policy = np;
 	prices_free(d->prices);
 	d->prices = new_prices;
+	keys_free(d->keys);
+	d->keys = new_keys;
 	http_config_from_policy(np, &d->http_cfg);
 	d->http_cfg.prices = d->prices;
+	d->http_cfg.keys = d->keys;
 	log_info("policy reloaded from %s (mode %s)", d->opt->policy_path,
 		 np->capture.mode == POLICY_CAPTURE_OBSERVE ? "observe" : "enforce");
 	policy_event(d, "policy.reload", NULL);
@@ -691,8 +708,12 @@ pool:
 		log_error("price table: refused (above)");
 		return err;
 	}
+	err = keys_load(p, &d->keys);
+	if (err)
+		return err;
 	http_config_from_policy(p, &d->http_cfg);
 	d->http_cfg.prices = d->prices;
+	d->http_cfg.keys = d->keys;
 	d->http_ops.record = on_http_record;
 	d->http_ops.arg = d;
 	return 0;
@@ -792,6 +813,7 @@ static void daemon_stop(struct daemon *d)
 	upstream_pool_free(d->pool);
 	certs_free(d->certs);
 	prices_free(d->prices);
+	keys_free(d->keys);
 	capture_events_drain(d->events);
 	capture_events_stop(d->events);
 	listener_free(d->listen4);

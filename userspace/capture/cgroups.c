@@ -197,12 +197,14 @@ void cgroups_workload(const struct policy *p, const char *path, struct cgroups_w
 
 	ret->name = NULL;
 	ret->team = NULL;
+	ret->own_keys = 0;
 	if (!path)
 		return;
 	for (size_t i = 0; p && i < p->n_workloads; i++) {
 		if (fnmatch(p->workloads[i].cgroup_glob, path, 0) == 0) {
 			ret->name = p->workloads[i].name;
 			ret->team = p->workloads[i].team;
+			ret->own_keys = p->workloads[i].own_keys;
 			return;
 		}
 	}

@@ -29,6 +29,7 @@ const char *cgroups_path(struct cgroups *cg, uint64_t id);
 struct cgroups_workload {
 	const char *name; /* owned by the policy, or pointing into PATH */
 	const char *team; /* NULL when the policy names none */
+	int own_keys;     /* the policy lets its own provider keys through */
 };
 
 /* The workload for cgroup PATH under policy P. */

@@ -1146,6 +1146,10 @@ static const struct schema proxy_schema = {proxy_fields, ARRAY_SIZE(proxy_fields
 static const struct field provider_fields[] = {
     FIELD("hosts", OPTIONAL, check_hosts, 0, "an array of DNS host names"),
     FIELD("addresses", OPTIONAL, check_addresses, 0, "an array of IP addresses or CIDRs"),
+    FIELD("key_env", OPTIONAL, check_nonempty, offsetof(struct policy_provider, key_env),
+	  "the name of an environment variable holding the gateway's key"),
+    FIELD("key_file", OPTIONAL, check_nonempty, offsetof(struct policy_provider, key_file),
+	  "the path of a file holding the gateway's key"),
 };
 static const struct schema provider_schema = {provider_fields, ARRAY_SIZE(provider_fields),
 					      provider_finish};
@@ -1161,6 +1165,8 @@ static const struct field workload_fields[] = {
     FIELD("name", REQUIRED, check_nonempty, offsetof(struct policy_workload, name),
 	  "a non-empty string"),
     FIELD("team", OPTIONAL, check_string, offsetof(struct policy_workload, team), "a string"),
+    FIELD("own_keys", OPTIONAL, check_bool, offsetof(struct policy_workload, own_keys),
+	  "true or false"),
     NESTED("match", REQUIRED, check_object, match_schema, "an object with \"cgroup\""),
 };
 static const struct schema workload_schema = {workload_fields, ARRAY_SIZE(workload_fields), NULL};
@@ -1357,6 +1363,8 @@ void policy_free(struct policy *p)
 		free(pr->hosts);
 		free(pr->cidrs);
 		free(pr->name);
+		free(pr->key_env);
+		free(pr->key_file);
 	}
 	free(p->providers);
 	for (size_t i = 0; i < p->n_workloads; i++) {

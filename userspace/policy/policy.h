@@ -43,12 +43,15 @@ struct policy_provider {
 	size_t n_hosts;
 	struct policy_cidr *cidrs; /* "addresses": static IPs / CIDRs */
 	size_t n_cidrs;
+	char *key_env;  /* "key_env": variable holding the gateway's key for it, or NULL */
+	char *key_file; /* "key_file": file holding it, or NULL (the key is never in the policy) */
 };
 
 struct policy_workload {
 	char *name;	   /* "name" (required) */
 	char *team;	   /* "team" or NULL */
 	char *cgroup_glob; /* "match": { "cgroup": GLOB } (fnmatch, matched on the path) */
+	int own_keys;      /* "own_keys": its own provider keys go through (default: replaced) */
 };
 
 struct policy {

@@ -162,3 +162,12 @@ void headers_free(struct headers *h)
 	h->cap = 0;
 	headers_reset(h);
 }
+
+void headers_drop(struct headers *h, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (unsigned i = 0; i < h->n; i++)
+		if (h->v[i].name_len == n && !strncasecmp(h->arena + h->v[i].name, name, n))
+			h->v[i].dropped = 1;
+}

@@ -43,6 +43,9 @@ const char *headers_get(const struct headers *h, const char *name);
 /* Writes "Name: value\r\n" for every field that is not dropped. */
 void headers_write(const struct headers *h, struct evbuffer *out);
 
+/* Marks every field named NAME as not to be forwarded (after headers_complete()). */
+void headers_drop(struct headers *h, const char *name);
+
 /* Empties the list (an interim 1xx response is followed by the real one). */
 void headers_reset(struct headers *h);
 

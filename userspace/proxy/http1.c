@@ -87,6 +87,7 @@ struct exchange {
 	struct upstream_conn *up;
 	int attempts;
 	int up_reused, up_tls_resumed; /* of the connection that carried the request */
+	const char *credential;        /* "gateway", "app" or "none": whose key went upstream */
 	http_parser rp;
 	struct headers resp;
 	struct evbuffer *reason;
@@ -455,6 +456,8 @@ static void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 		jsonw_str(rec, "aigw.provider_request_id", ex->provider_request_id);
 	exchange_record_usage(ex, rec);
 	jsonw_num(rec, "aigw.upstream.attempts", ex->attempts);
+	if (ex->credential)
+		jsonw_str(rec, "aigw.credential", ex->credential);
 	jsonw_bool(rec, "aigw.upstream.reused", ex->up_reused);
 	jsonw_bool(rec, "aigw.upstream.tls_resumed", ex->up_tls_resumed);
 	s->ops->record(rec, &s->info, s->ops->arg);
@@ -919,6 +922,32 @@ out:
 	session_leave(s);
 }
 
+/*
+ * The credential: the gateway's key for this provider replaces whatever the app sent (its
+ * own key, or none), unless the app's workload keeps its own keys. Anthropic takes x-api-key,
+ * OpenAI and compatible servers a bearer token.
+ */
+static void write_credential(struct exchange *ex, struct evbuffer *out)
+{
+	struct session *s = ex->s;
+	const char *key = s->info.own_keys ? NULL : keys_get(s->cfg->keys, s->info.provider);
+
+	if (!key) {
+		ex->credential = headers_get(&ex->req, "authorization") ||
+					 headers_get(&ex->req, "x-api-key")
+				     ? "app"
+				     : "none";
+		return;
+	}
+	headers_drop(&ex->req, "authorization");
+	headers_drop(&ex->req, "x-api-key");
+	if (ex->api == USAGE_API_ANTHROPIC_MESSAGES || !strcmp(s->info.provider, "anthropic"))
+		evbuffer_add_printf(out, "x-api-key: %s\r\n", key);
+	else
+		evbuffer_add_printf(out, "Authorization: Bearer %s\r\n", key);
+	ex->credential = "gateway";
+}
+
 /* The request as the provider gets it. */
 static void write_request(struct exchange *ex)
 {
@@ -926,6 +955,7 @@ static void write_request(struct exchange *ex)
 	size_t body = evbuffer_get_length(ex->body);
 
 	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", ex->method, ex->url ? ex->url : "/");
+	write_credential(ex, out);
 	headers_write(&ex->req, out);
 	if (body || !strcmp(ex->method, "POST") || !strcmp(ex->method, "PUT") ||
 	    !strcmp(ex->method, "PATCH"))

@@ -17,6 +17,7 @@
 #include "capture.h"
 #include "util/jsonw.h"
 #include "ledger/prices.h"
+#include "proxy/keys.h"
 #include "proxy/upstream.h"
 
 #define HTTP1_HOST_MAX 256
@@ -29,6 +30,7 @@ struct http_conn_info {
 	char sni[HTTP1_HOST_MAX];  /* the provider host the app asked for */
 	char provider[64];         /* the policy's name for that provider */
 	char tls_version[16];      /* filled once the client handshake is done */
+	int own_keys;              /* the workload's own provider key goes through */
 };
 
 struct http_proxy_config {
@@ -37,6 +39,7 @@ struct http_proxy_config {
 	unsigned idle_ms;        /* no progress on a response in flight */
 	unsigned client_idle_ms; /* a kept-alive client with no new request */
 	const struct price_table *prices; /* for the cost in each record */
+	const struct keys *keys;          /* the gateway's provider keys */
 };
 
 struct http_proxy_ops {

@@ -1,0 +1,25 @@
+/*
+ * keys: the provider keys the gateway holds, read from the environment variable or the file
+ * the policy names for each provider (never from the policy itself). A captured app's own
+ * key is replaced by the gateway's on the way out, unless its workload has own_keys.
+ * Keys are never logged, recorded or shown; their memory is cleared when freed.
+ *
+ * Ownership: keys_load() returns a set the caller frees with keys_free().
+ */
+#ifndef AIGW_PROXY_KEYS_H
+#define AIGW_PROXY_KEYS_H
+
+#include "policy/policy.h"
+
+struct keys;
+
+/* Reads every key P names. A key that cannot be read (variable unset or empty, file missing
+ * or empty) is an error naming the provider and where it looked, never the key: -ENOKEY. */
+int keys_load(const struct policy *p, struct keys **ret_keys);
+
+/* The gateway's key for PROVIDER, or NULL when the policy names none. */
+const char *keys_get(const struct keys *k, const char *provider);
+
+void keys_free(struct keys *k);
+
+#endif
