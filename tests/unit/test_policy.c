@@ -286,14 +286,14 @@ static void test_unknown_key(void)
 	    "\"resolve_min_s\", \"resolve_max_s\", or \"destroy_preexisting\"\n");
 	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"}, \"Audit\": 1,\n" REST),
 		     "p.json:2:35: Audit: unknown key; expected one of \"capture\", \"audit\", "
-		     "\"providers\", \"workloads\", \"ca\", \"tls\", or \"proxy\"\n");
+		     "\"providers\", \"workloads\", \"ca\", \"tls\", \"proxy\", or \"prices\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
 		     "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"], \"ports\": []}}\n"
 		     "}\n"),
-	    "p.json:4:47: providers.x.ports: unknown key; expected \"hosts\" or "
-	    "\"addresses\"\n");
+	    "p.json:4:47: providers.x.ports: unknown key; expected one of \"hosts\", "
+	    "\"addresses\", \"key_env\", or \"key_file\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"cgroup\": \"/b\"},\n" REST),
 	    "p.json:2:34: capture.cgroup: duplicate key, first at 2:15; expected each key "

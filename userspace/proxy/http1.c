@@ -133,7 +133,6 @@ struct session {
 	struct upstream_pool *pool;
 	const struct http_proxy_ops *ops;
 	struct exchange *ex;  /* the request in flight, or NULL */
-	struct event *resume; /* parse buffered input after an exchange, from the loop */
 
 	int busy;          /* libevent callbacks of this session on the stack */
 	int dead;          /* session_close() ran: free when not busy */
@@ -263,8 +262,6 @@ static void session_free(struct session *s)
 		live_sessions = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
-	if (s->resume)
-		event_free(s->resume);
 	if (s->client)
 		bufferevent_free(s->client);
 	free(s);
@@ -481,9 +478,17 @@ static void exchange_free(struct exchange *ex)
 	free(ex);
 }
 
-static void session_resume_soon(struct session *s)
+static void client_parse(struct session *s);
+
+/* After an answer on a kept-alive connection: wait for the next request, or read the one
+ * that is already buffered (pipelined), now rather than a loop iteration later. */
+static void session_resume(struct session *s)
 {
-	event_active(s->resume, EV_TIMEOUT, 0);
+	struct timeval idle = {s->cfg->client_idle_ms / 1000, (s->cfg->client_idle_ms % 1000) * 1000};
+
+	bufferevent_set_timeouts(s->client, &idle, NULL);
+	if (evbuffer_get_length(bufferevent_get_input(s->client)))
+		client_parse(s);
 }
 
 /*
@@ -881,7 +886,7 @@ static void on_up_read(struct bufferevent *bev, void *arg)
 
 		exchange_finish(ex, OUTCOME_OK);
 		if (!s->dead && keepalive)
-			session_resume_soon(s); /* the next request may already be buffered */
+			session_resume(s); /* the next request may already be buffered */
 		else if (!s->dead)
 			session_close(s, OUTCOME_OK, 1);
 	} else if (evbuffer_get_length(bufferevent_get_output(s->client)) >= HTTP1_HIGH_WATER) {
@@ -999,10 +1004,15 @@ static void exchange_start_upstream(struct exchange *ex)
 {
 	struct session *s = ex->s;
 
+	int ready;
+
 	ex->attempts++;
-	ex->up = upstream_get(s->pool, s->info.sni, &s->info.flow.orig_dst, on_upstream_ready, ex);
+	ex->up = upstream_get(s->pool, s->info.sni, &s->info.flow.orig_dst, on_upstream_ready, ex,
+			      &ready);
 	if (!ex->up)
 		exchange_fail(ex, OUTCOME_UPSTREAM_CONNECT, 502, "out of memory");
+	else if (ready)
+		on_upstream_ready(ex->up, 0, NULL, ex);
 }
 
 static int api_of(const char *url)
@@ -1252,17 +1262,6 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 	session_leave(s);
 }
 
-static void on_resume(evutil_socket_t fd, short what, void *arg)
-{
-	struct session *s = arg;
-	struct timeval idle = {s->cfg->client_idle_ms / 1000, (s->cfg->client_idle_ms % 1000) * 1000};
-
-	session_enter(s);
-	bufferevent_set_timeouts(s->client, &idle, NULL);
-	client_parse(s);
-	session_leave(s);
-}
-
 static void on_client_write(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
@@ -1323,11 +1322,6 @@ int http_session_start(struct event_base *base, struct bufferevent *client,
 	s->cfg = cfg;
 	s->pool = pool;
 	s->ops = ops;
-	s->resume = event_new(base, -1, 0, on_resume, s);
-	if (!s->resume) {
-		session_free(s);
-		return -ENOMEM;
-	}
 	s->next = live_sessions;
 	if (live_sessions)
 		live_sessions->prev = s;

@@ -290,14 +290,6 @@ static int tcp_start(struct uconn *c)
 	return 0;
 }
 
-/* An idle connection is leased from the loop, not from inside upstream_get(). */
-static void on_idle_lease(evutil_socket_t fd, short what, void *arg)
-{
-	struct uconn *c = arg;
-
-	c->ready(&c->pub, 0, NULL, c->arg);
-}
-
 static struct uconn *idle_take(struct upstream_pool *p, const char *host,
 			       const struct aigw_addr *addr)
 {
@@ -320,21 +312,18 @@ static struct uconn *idle_take(struct upstream_pool *p, const char *host,
 
 struct upstream_conn *upstream_get(struct upstream_pool *p, const char *host,
 				   const struct aigw_addr *addr, upstream_ready_fn ready,
-				   void *arg)
+				   void *arg, int *ret_ready)
 {
 	struct uconn *c = idle_take(p, host, addr);
 	int err;
 
+	*ret_ready = 0;
 	if (c) {
+		/* A pooled connection is ready now: no callback, no loop iteration. */
 		c->pub.reused = 1;
 		c->ready = ready;
 		c->arg = arg;
-		c->connect_ev = evtimer_new(p->base, on_idle_lease, c);
-		if (!c->connect_ev) {
-			uconn_free(c);
-			return NULL;
-		}
-		event_active(c->connect_ev, EV_TIMEOUT, 0);
+		*ret_ready = 1;
 		return &c->pub;
 	}
 	c = calloc(1, sizeof(*c));
