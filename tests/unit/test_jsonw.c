@@ -19,6 +19,7 @@ static void test_round_trip(void)
 	jsonw_str(w, "s", "quote\" backslash\\ newline\n tab\t bell\x07 é");
 	jsonw_num(w, "i", 42);
 	jsonw_num(w, "neg", -7);
+	jsonw_num(w, "zero", 0);
 	jsonw_num(w, "big", 9007199254740991.0);
 	jsonw_num(w, "f", 3.25);
 	jsonw_bool(w, "t", 1);
@@ -30,11 +31,15 @@ static void test_round_trip(void)
 	ASSERT_TRUE(text != NULL);
 	ASSERT_EQ(len, strlen(text));
 	ASSERT_CONTAINS(text, "\"i\":42,");
+	ASSERT_CONTAINS(text, "\"zero\":0,");
+	ASSERT_CONTAINS(text, "\"neg\":-7,");
 	v = cJSON_Parse(text);
 	ASSERT_TRUE(v != NULL);
 	ASSERT_STREQ(cJSON_GetObjectItem(v, "s")->valuestring,
 		     "quote\" backslash\\ newline\n tab\t bell\x07 é");
 	ASSERT_EQ(cJSON_GetObjectItem(v, "big")->valuedouble, 9007199254740991.0);
+	ASSERT_EQ(cJSON_GetObjectItem(v, "neg")->valueint, -7);
+	ASSERT_EQ(cJSON_GetObjectItem(v, "i")->valueint, 42);
 	ASSERT_TRUE(cJSON_GetObjectItem(v, "f")->valuedouble == 3.25);
 	ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItem(v, "t")));
 	ASSERT_TRUE(cJSON_IsFalse(cJSON_GetObjectItem(v, "no")));

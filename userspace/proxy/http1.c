@@ -753,11 +753,12 @@ static int buffered_valid(struct exchange *ex)
 		return 1;
 	if (rc)
 		return 0;
-	ok = body_is_json(plain, plain_len);
-	if (ok && ex->api >= 0 &&
-	    !usage_from_body(ex->api, plain, plain_len, &ex->usage, ex->resp_model,
-			     sizeof(ex->resp_model)))
-		ex->usage_found = 1;
+	/* Reading the usage parses the body once; only what it cannot read is checked apart. */
+	rc = ex->api >= 0 ? usage_from_body(ex->api, plain, plain_len, &ex->usage, ex->resp_model,
+					    sizeof(ex->resp_model))
+			  : -EBADMSG;
+	ex->usage_found = rc == 0;
+	ok = rc == 0 || rc == -ENOENT || body_is_json(plain, plain_len);
 	free(plain);
 	return ok;
 }

@@ -57,21 +57,41 @@ static void put_escaped(struct jsonw *w, const char *s, size_t n)
 	put(w, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = s[i];
-		char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
 
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
 		put(w, s + start, i - start);
 		if (c == '"' || c == '\\') {
-			esc[1] = c;
+			char esc[2] = {'\\', (char)c};
+
 			put(w, esc, 2);
 		} else {
+			char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+
 			put(w, esc, 6);
 		}
 		start = i + 1;
 	}
 	put(w, s + start, n - start);
 	put(w, "\"", 1);
+}
+
+/* An integer in decimal, without printf's float machinery. */
+static int format_int(char *buf, long long v)
+{
+	char tmp[24];
+	unsigned long long u = v < 0 ? -(unsigned long long)v : (unsigned long long)v;
+	int n = 0, len = 0;
+
+	do {
+		tmp[n++] = '0' + u % 10;
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		buf[len++] = '-';
+	while (n)
+		buf[len++] = tmp[--n];
+	return len;
 }
 
 static void key(struct jsonw *w, const char *k)
@@ -107,7 +127,7 @@ void jsonw_num(struct jsonw *w, const char *k, double val)
 		return;
 	}
 	if (val == floor(val) && fabs(val) < 9007199254740992.0)
-		n = snprintf(buf, sizeof(buf), "%.0f", val);
+		n = format_int(buf, (long long)val);
 	else
 		n = snprintf(buf, sizeof(buf), "%.15g", val);
 	key(w, k);
