@@ -257,8 +257,7 @@ static void conn_intercept(struct daemon_conn *conn, int fd, const struct policy
 	}
 	bev = bufferevent_openssl_socket_new(d->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
 					     BEV_OPT_CLOSE_ON_FREE);
-	if (!bev) {
-		SSL_free(ssl);
+	if (!bev) { /* libevent freed SSL on this error (BEV_OPT_CLOSE_ON_FREE) */
 		conn_refuse(conn, fd, "tls_setup_failed", "out of memory");
 		return;
 	}
@@ -449,6 +448,8 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 		return "audit.path, rotate_bytes or keep";
 	if (strcmp(old->ca.dir, new->ca.dir))
 		return "ca.dir";
+	if (old->capture.exempt_mark != new->capture.exempt_mark)
+		return "capture.exempt_mark"; /* the pool's sockets carry the running one */
 	if ((old->tls.upstream_ca == NULL) != (new->tls.upstream_ca == NULL) ||
 	    (old->tls.upstream_ca && strcmp(old->tls.upstream_ca, new->tls.upstream_ca)))
 		return "tls.upstream_ca";

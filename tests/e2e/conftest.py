@@ -79,9 +79,11 @@ class Cgroup:
         kw.setdefault("text", True)
         return subprocess.Popen(argv, preexec_fn=self._enter, **kw)
 
-    def run(self, argv, timeout=20, **kw):
+    def run(self, argv, timeout=20, input=None, **kw):
+        if input is not None:
+            kw["stdin"] = subprocess.PIPE
         p = self.popen(argv, **kw)
-        out, err = p.communicate(timeout=timeout)
+        out, err = p.communicate(input=input, timeout=timeout)
         return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
     def client(self, mode, host, port, *extra, timeout=20, user=None):

@@ -181,3 +181,61 @@ def test_silent_client_at_shutdown_is_recorded_and_freed(gw):
     idle.wait()
     rec = gw.world.wait_record(**{"event.name": "proxy.refused", "aigw.reason": "shutdown"})
     assert rec["process.pid"] == idle.pid
+
+
+def raw_exchange(gw, request_bytes):
+    """Sends REQUEST_BYTES over TLS from the captured app; returns all it got until close."""
+    script = ("import socket,ssl,os,sys\n"
+              "c=ssl.create_default_context(cafile=os.environ['SSL_CERT_FILE'])\n"
+              "s=c.wrap_socket(socket.create_connection(('api.openai.com',443)),"
+              "server_hostname='api.openai.com')\n"
+              "s.settimeout(10)\n"
+              "s.sendall(sys.stdin.buffer.read())\n"
+              "data=b''\n"
+              "try:\n"
+              "    while True:\n"
+              "        d=s.recv(65536)\n"
+              "        if not d: break\n"
+              "        data+=d\n"
+              "except Exception as e: data+=('<%s>'%e).encode()\n"
+              "sys.stdout.write(data.decode(errors='replace'))\n")
+    return gw.run_app(["/usr/bin/python3", "-c", script], input=request_bytes.decode()).stdout
+
+
+def test_chunked_request_trailers_are_not_forwarded(gw):
+    """Trailers come after the header block was checked: they must never reach the provider
+    (a trailer 'Transfer-Encoding: chunked' would otherwise smuggle a request upstream)."""
+    gw.start()
+    body = CHAT.encode()
+    req = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\n"
+           b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+           b"Connection: close\r\n\r\n" + b"%x\r\n" % len(body) + body + b"\r\n0\r\n"
+           b"Transfer-Encoding: chunked\r\nHost: evil.example\r\nX-Trailer: y\r\n\r\n")
+    out = raw_exchange(gw, req)
+    assert out.startswith("HTTP/1.1 200"), out
+    log = gw.mock.requests()
+    assert len(log) == 1 and log[0]["host"] == "api.openai.com"
+    assert last_request(gw)["aigw.outcome"] == "ok"
+
+
+def test_absolute_form_target_and_second_host_are_refused(gw):
+    gw.start()
+    out = raw_exchange(gw, b"GET https://other.example/v1/models HTTP/1.1\r\n"
+                           b"Host: api.openai.com\r\nConnection: close\r\n\r\n")
+    assert out.startswith("HTTP/1.1 400"), out
+    out = raw_exchange(gw, b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n"
+                           b"Host: other.example\r\nConnection: close\r\n\r\n")
+    assert out.startswith("HTTP/1.1 421"), out
+    assert gw.mock.requests() == []
+
+
+def test_http10_client_gets_a_close_delimited_stream(gw):
+    gw.start()
+    body = stream_body().encode()
+    out = raw_exchange(gw, b"POST /v1/chat/completions HTTP/1.0\r\nHost: api.openai.com\r\n"
+                           b"Connection: keep-alive\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    head, _, rest = out.partition("\n\n")  # (the output was read as text: CRLF became LF)
+    assert head.startswith("HTTP/1.1 200") and "transfer-encoding" not in head.lower(), head
+    assert "connection: close" in head.lower()
+    assert rest.rstrip().endswith("data: [DONE]")

@@ -144,7 +144,8 @@ static unsigned dns_ttl(const char *name)
 		ns_msg msg;
 		ns_rr rr;
 
-		if (len < 0 || ns_initparse(answer, len, &msg))
+		/* A longer answer was truncated into the buffer: its length is not what we hold. */
+		if (len < 0 || len > (int)sizeof(answer) || ns_initparse(answer, len, &msg))
 			continue;
 		for (int i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
 			if (ns_parserr(&msg, ns_s_an, i, &rr))
@@ -197,9 +198,16 @@ static unsigned host_resolve(struct addrset *as, struct addrset_host *h)
 			 h->name, gai_strerror(err), h->n_addrs, as->resolve_min_s);
 		return as->resolve_min_s;
 	}
-	for (ai = res; ai && n < ADDRSET_MAX_ADDRS; ai = ai->ai_next)
+	for (ai = res; ai; ai = ai->ai_next) {
+		if (n == ADDRSET_MAX_ADDRS) {
+			log_warn("resolve %s: more than %d addresses; the rest are not captured by "
+				 "name (add them to the provider's addresses)",
+				 h->name, ADDRSET_MAX_ADDRS);
+			break;
+		}
 		if (!addr_from_ai(ai, &h->addrs[n]))
 			n++;
+	}
 	freeaddrinfo(res);
 	h->n_addrs = n;
 	ttl = dns_ttl(h->name);
@@ -236,7 +244,9 @@ static void map_sweep(struct addrset *as, int fd, size_t key_size)
 	void *prev = NULL;
 
 	while (!bpf_map_get_next_key(fd, prev, next)) {
-		if (!bpf_map_lookup_elem(fd, next, &val) && val.generation != as->generation) {
+		/* One round of grace: an address a workload resolved just before the name moved
+		 * is still in its cache; it stays captured until the round after. */
+		if (!bpf_map_lookup_elem(fd, next, &val) && val.generation + 1 < as->generation) {
 			if (n == cap) {
 				void *grown =
 				    realloc(stale, (cap = cap ? cap * 2 : 16) * sizeof(*stale));
@@ -373,8 +383,12 @@ int addrset_reload(struct addrset *as, const struct policy *p)
 
 	pthread_mutex_lock(&as->lock);
 	err = providers_copy(as, p);
-	if (!err)
+	if (!err && as->thread_started) {
+		as->reload_pending = 1; /* resolved on the set's own thread, not the caller's */
+		pthread_cond_signal(&as->wake);
+	} else if (!err) {
 		addrset_round(as);
+	}
 	pthread_mutex_unlock(&as->lock);
 	return err;
 }

@@ -4,9 +4,9 @@
  * start and again when their DNS TTL runs out (bounded by the policy's resolve_min_s and
  * resolve_max_s), on a thread of its own so a slow resolver never stalls the proxy.
  *
- * An update writes every current prefix first and only then removes the stale ones, so no
- * address that was known is ever unenforced; a host that fails to resolve keeps the
- * addresses it last had.
+ * An update writes every current prefix first and removes stale ones only a round later, so
+ * no address that was known is ever unenforced (not even in a workload's DNS cache from just
+ * before the name moved); a host that fails to resolve keeps the addresses it last had.
  */
 #ifndef AIGW_CAPTURE_ADDRSET_H
 #define AIGW_CAPTURE_ADDRSET_H
@@ -24,7 +24,8 @@ int addrset_new(int prov4_fd, int prov6_fd, const struct policy *p, struct addrs
 /* Starts the re-resolution thread. */
 int addrset_start(struct addrset *as);
 
-/* Replaces the providers (a policy reload) and updates the maps now. */
+/* Replaces the providers (a policy reload); the set's thread updates the maps at once.
+ * (A resolution round in progress holds the set's lock: a reload waits for it.) */
 int addrset_reload(struct addrset *as, const struct policy *p);
 
 /* Whether an address (4 or 16 bytes, network order) is in the set, and of which provider. */

@@ -38,6 +38,10 @@ int headers_piece(struct headers *h, int is_value, const char *data, size_t len)
 {
 	struct header *f;
 
+	/* Trailers of a chunked body come through the same callbacks after the header block
+	 * ended: they are never forwarded, and never join the fields already checked. */
+	if (h->complete)
+		return 0;
 	if (h->open != (is_value ? 2 : 1)) {
 		if (close_open(h))
 			return -1;
@@ -170,4 +174,15 @@ void headers_drop(struct headers *h, const char *name)
 	for (unsigned i = 0; i < h->n; i++)
 		if (h->v[i].name_len == n && !strncasecmp(h->arena + h->v[i].name, name, n))
 			h->v[i].dropped = 1;
+}
+
+unsigned headers_count(const struct headers *h, const char *name)
+{
+	size_t n = strlen(name);
+	unsigned count = 0;
+
+	for (unsigned i = 0; i < h->n; i++)
+		if (h->v[i].name_len == n && !strncasecmp(h->arena + h->v[i].name, name, n))
+			count++;
+	return count;
 }

@@ -40,6 +40,9 @@ void headers_complete(struct headers *h);
 /* The value of the first field named NAME (case-insensitive), "" when empty, or NULL. */
 const char *headers_get(const struct headers *h, const char *name);
 
+/* How many fields are named NAME. */
+unsigned headers_count(const struct headers *h, const char *name);
+
 /* Writes "Name: value\r\n" for every field that is not dropped. */
 void headers_write(const struct headers *h, struct evbuffer *out);
 

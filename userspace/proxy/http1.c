@@ -41,6 +41,8 @@
 
 #define HTTP1_HIGH_WATER (1u << 20) /* client output that stops reading from the provider */
 #define HTTP1_JSON_MAX (64u << 20)  /* a JSON answer checked whole; larger ones just stream */
+#define HTTP1_CLIENT_READ_MAX (256u * 1024) /* client bytes read ahead of the parser */
+#define HTTP1_STALE_RETRY_MS 1000 /* a pooled connection failing this soon was stale */
 
 enum exchange_outcome {
 	OUTCOME_OK,
@@ -70,6 +72,7 @@ struct exchange {
 	char id[40];
 	char start_time[TIMEFMT_LEN];
 	struct timespec t_start, t_first, t_end;
+	struct timespec t_sent; /* the request went to the provider */
 
 	/* The request. */
 	char method[16];
@@ -142,6 +145,7 @@ struct session {
 	char reject_msg[256];
 
 	struct session *prev, *next; /* all live sessions, for shutdown */
+	struct timeval idle_tv;      /* cfg->idle_ms */
 	unsigned n_requests;
 	char tls_error[256];
 	char start_time[TIMEFMT_LEN];
@@ -562,9 +566,10 @@ static void write_response_head(struct exchange *ex, long long known_len)
 			evbuffer_add_printf(out, "Content-Length: %s\r\n", cl);
 	} else if (known_len >= 0) {
 		evbuffer_add_printf(out, "Content-Length: %lld\r\n", known_len);
-	} else if (!ex->resp_chunked && ex->resp_content_length != ULLONG_MAX) {
+	} else if (!ex->resp_chunked && ex->resp_content_length != ULLONG_MAX &&
+		   !ex->suppress_usage) { /* we leave the usage chunk out: the length changes */
 		evbuffer_add_printf(out, "Content-Length: %llu\r\n", ex->resp_content_length);
-	} else if (ex->client_keepalive || s->p.http_minor >= 1) {
+	} else if (s->p.http_major == 1 && s->p.http_minor >= 1) {
 		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
 		ex->chunked_out = 1;
 	} else {
@@ -842,7 +847,13 @@ static int retry_on_fresh_connection(struct exchange *ex)
 	/* A kept-alive connection the provider closed while it sat in the pool fails before
 	 * any byte of the answer: the request never reached the provider, send it again on a
 	 * new connection (as browsers and nginx do). Once only. */
-	if (!ex->up || !ex->up->reused || ex->got_upstream_bytes || ex->attempts > 1)
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* ... and only when the failure came right after the request went out: a request that
+	 * was in flight for a while may have been processed (and billed) already. */
+	if (!ex->up || !ex->up->reused || ex->got_upstream_bytes || ex->attempts > 1 ||
+	    ms_between(&ex->t_sent, &now) > HTTP1_STALE_RETRY_MS)
 		return 0;
 	upstream_close(ex->up);
 	ex->up = NULL;
@@ -997,6 +1008,7 @@ static void on_upstream_ready(struct upstream_conn *c, int err, const char *errm
 	bufferevent_setcb(c->bev, on_up_read, NULL, on_up_event, ex);
 	bufferevent_set_timeouts(c->bev, &first, &first);
 	write_request(ex);
+	clock_gettime(CLOCK_MONOTONIC, &ex->t_sent);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	session_leave(s);
 }
@@ -1008,8 +1020,9 @@ static void exchange_start_upstream(struct exchange *ex)
 	int ready;
 
 	ex->attempts++;
+	/* A retry never takes another pooled connection: they may have gone stale together. */
 	ex->up = upstream_get(s->pool, s->info.sni, &s->info.flow.orig_dst, on_upstream_ready, ex,
-			      &ready);
+			      ex->attempts > 1, &ready);
 	if (!ex->up)
 		exchange_fail(ex, OUTCOME_UPSTREAM_CONNECT, 502, "out of memory");
 	else if (ready)
@@ -1169,7 +1182,11 @@ static int on_req_headers_complete(http_parser *p)
 		reject(s, 400, OUTCOME_BAD_REQUEST, "protocol upgrades are not supported");
 		return -1;
 	}
-	if (!host_matches(s, headers_get(&ex->req, "host"))) {
+	if (!ex->url || (ex->url[0] != '/' && !(p->method == HTTP_OPTIONS && !strcmp(ex->url, "*")))) {
+		reject(s, 400, OUTCOME_BAD_REQUEST, "the request target must be a path (origin-form)");
+		return -1;
+	}
+	if (headers_count(&ex->req, "host") != 1 || !host_matches(s, headers_get(&ex->req, "host"))) {
 		reject(s, 421, OUTCOME_MISDIRECTED, "the Host header does not match the TLS server name");
 		return -1;
 	}
@@ -1236,7 +1253,9 @@ static void client_parse(struct session *s)
 	if (e == HPE_PAUSED) {
 		struct exchange *ex = s->ex;
 
-		bufferevent_set_timeouts(s->client, NULL, NULL); /* a stream may run for minutes */
+		/* A stream may run for minutes without a byte from the client: no read timeout;
+		 * a client that stops reading is given idle_ms. */
+		bufferevent_set_timeouts(s->client, NULL, &s->idle_tv);
 		ex->dispatched = 1;
 		request_inspect(ex);
 		exchange_start_upstream(ex);
@@ -1331,7 +1350,11 @@ int http_session_start(struct event_base *base, struct bufferevent *client,
 	timefmt_now(s->start_time);
 	http_parser_init(&s->p, HTTP_REQUEST);
 	s->p.data = s;
+	s->idle_tv.tv_sec = cfg->idle_ms / 1000;
+	s->idle_tv.tv_usec = (cfg->idle_ms % 1000) * 1000;
 	bufferevent_openssl_set_allow_dirty_shutdown(client, 1);
+	/* Pipelined bytes beyond this wait in the socket, not in our memory. */
+	bufferevent_setwatermark(client, EV_READ, 0, HTTP1_CLIENT_READ_MAX);
 	bufferevent_setcb(client, on_client_read, on_client_write, on_client_event, s);
 	bufferevent_set_timeouts(client, &idle, NULL);
 	bufferevent_enable(client, EV_READ | EV_WRITE);

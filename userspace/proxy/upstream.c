@@ -225,10 +225,8 @@ static int tls_start(struct uconn *c)
 		SSL_set_session(ssl, s->sess);
 	c->pub.bev = bufferevent_openssl_socket_new(p->base, c->fd, ssl, BUFFEREVENT_SSL_CONNECTING,
 						    BEV_OPT_CLOSE_ON_FREE);
-	if (!c->pub.bev) {
-		SSL_free(ssl);
+	if (!c->pub.bev) /* libevent freed SSL on this error (BEV_OPT_CLOSE_ON_FREE) */
 		return -ENOMEM;
-	}
 	c->fd = -1;
 	bufferevent_openssl_set_allow_dirty_shutdown(c->pub.bev, 1);
 	bufferevent_setcb(c->pub.bev, NULL, NULL, on_handshake, c);
@@ -312,9 +310,9 @@ static struct uconn *idle_take(struct upstream_pool *p, const char *host,
 
 struct upstream_conn *upstream_get(struct upstream_pool *p, const char *host,
 				   const struct aigw_addr *addr, upstream_ready_fn ready,
-				   void *arg, int *ret_ready)
+				   void *arg, int fresh, int *ret_ready)
 {
-	struct uconn *c = idle_take(p, host, addr);
+	struct uconn *c = fresh ? NULL : idle_take(p, host, addr);
 	int err;
 
 	*ret_ready = 0;
