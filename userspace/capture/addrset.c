@@ -51,6 +51,7 @@ struct addrset {
 	uint32_t generation;
 	int swept_once;
 	unsigned next_s; /* seconds from the last round to the next */
+	unsigned epoch;  /* bumped when the providers change: a round in flight is redone */
 };
 
 static void providers_clear(struct addrset *as)
@@ -107,6 +108,7 @@ static int providers_copy(struct addrset *as, const struct policy *p)
 		}
 	}
 	providers_clear(as);
+	as->epoch++;
 	as->hosts = hosts;
 	as->n_hosts = nh;
 	as->cidrs = cidrs;
@@ -186,7 +188,7 @@ static int addr_from_ai(const struct addrinfo *ai, struct policy_cidr *ret)
 }
 
 /* Resolves H; on failure keeps its last addresses. Returns the seconds until it is due. */
-static unsigned host_resolve(struct addrset *as, struct addrset_host *h)
+static unsigned host_resolve(struct addrset_host *h, unsigned min_s, unsigned max_s)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
 	unsigned ttl;
@@ -195,8 +197,8 @@ static unsigned host_resolve(struct addrset *as, struct addrset_host *h)
 	err = getaddrinfo(h->name, NULL, &hints, &res);
 	if (err) {
 		log_warn("resolve %s: %s; keeping its %d known address(es), retrying in %us",
-			 h->name, gai_strerror(err), h->n_addrs, as->resolve_min_s);
-		return as->resolve_min_s;
+			 h->name, gai_strerror(err), h->n_addrs, min_s);
+		return min_s;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
 		if (n == ADDRSET_MAX_ADDRS) {
@@ -211,10 +213,10 @@ static unsigned host_resolve(struct addrset *as, struct addrset_host *h)
 	freeaddrinfo(res);
 	h->n_addrs = n;
 	ttl = dns_ttl(h->name);
-	if (!ttl || ttl > as->resolve_max_s)
-		ttl = as->resolve_max_s;
-	if (ttl < as->resolve_min_s)
-		ttl = as->resolve_min_s;
+	if (!ttl || ttl > max_s)
+		ttl = max_s;
+	if (ttl < min_s)
+		ttl = min_s;
 	return ttl;
 }
 
@@ -281,22 +283,56 @@ static uint32_t map_max_generation(int fd, size_t key_size)
 	return max;
 }
 
-/* One round: resolve what is due (all, with FORCE), write everything, sweep. Called with
- * the lock held. Returns the seconds until the next round. */
+/*
+ * Resolves a copy of the hosts with the lock released, so that a reload (or the daemon) never
+ * waits on DNS. Called and returns with the lock held. Returns 0 when the providers changed
+ * meanwhile (the results are dropped: the caller runs the round again), else 1.
+ */
+static int resolve_hosts(struct addrset *as, unsigned *ret_next, int *ret_all)
+{
+	unsigned epoch = as->epoch, min_s = as->resolve_min_s, max_s = as->resolve_max_s;
+	size_t n = as->n_hosts;
+	struct addrset_host *snap = calloc(n + 1, sizeof(*snap));
+
+	*ret_next = max_s;
+	*ret_all = 1;
+	if (!snap)
+		return 1; /* keep the addresses known: nothing is lost by skipping a round */
+	for (size_t i = 0; i < n; i++) {
+		snap[i] = as->hosts[i];
+		snap[i].name = strdup(as->hosts[i].name);
+	}
+	pthread_mutex_unlock(&as->lock);
+	for (size_t i = 0; i < n; i++) {
+		unsigned due = snap[i].name ? host_resolve(&snap[i], min_s, max_s) : min_s;
+
+		if (due < *ret_next)
+			*ret_next = due;
+		if (!snap[i].n_addrs)
+			*ret_all = 0;
+	}
+	pthread_mutex_lock(&as->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (as->epoch == epoch) {
+			as->hosts[i].n_addrs = snap[i].n_addrs;
+			memcpy(as->hosts[i].addrs, snap[i].addrs, sizeof(snap[i].addrs));
+		}
+		free(snap[i].name);
+	}
+	free(snap);
+	return as->epoch == epoch;
+}
+
+/* One round: resolve every host, write every prefix, sweep. Called with the lock held.
+ * Returns the seconds until the next round. */
 static unsigned addrset_round(struct addrset *as)
 {
-	unsigned next = as->resolve_max_s;
-	int all_resolved = 1, err;
+	unsigned next;
+	int all_resolved, err;
 
+	while (!resolve_hosts(as, &next, &all_resolved))
+		; /* the providers changed while we resolved: again, with the new ones */
 	as->generation++;
-	for (size_t i = 0; i < as->n_hosts; i++) {
-		unsigned due = host_resolve(as, &as->hosts[i]);
-
-		if (due < next)
-			next = due;
-		if (!as->hosts[i].n_addrs)
-			all_resolved = 0;
-	}
 	for (size_t i = 0; i < as->n_cidrs; i++) {
 		err = prefix_put(as, &as->cidrs[i], as->cidr_provider[i]);
 		if (err)
@@ -339,7 +375,9 @@ int addrset_new(int prov4_fd, int prov6_fd, const struct policy *p, struct addrs
 	g4 = map_max_generation(prov4_fd, sizeof(struct aigw_lpm4_key));
 	g6 = map_max_generation(prov6_fd, sizeof(struct aigw_lpm6_key));
 	as->generation = g4 > g6 ? g4 : g6;
+	pthread_mutex_lock(&as->lock);
 	addrset_round(as);
+	pthread_mutex_unlock(&as->lock);
 	*ret_set = as;
 	return 0;
 }

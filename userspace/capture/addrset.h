@@ -24,8 +24,8 @@ int addrset_new(int prov4_fd, int prov6_fd, const struct policy *p, struct addrs
 /* Starts the re-resolution thread. */
 int addrset_start(struct addrset *as);
 
-/* Replaces the providers (a policy reload); the set's thread updates the maps at once.
- * (A resolution round in progress holds the set's lock: a reload waits for it.) */
+/* Replaces the providers (a policy reload); the set's thread updates the maps at once. Never
+ * waits on DNS: names are resolved with the set's lock released. */
 int addrset_reload(struct addrset *as, const struct policy *p);
 
 /* Whether an address (4 or 16 bytes, network order) is in the set, and of which provider. */
