@@ -96,6 +96,11 @@ static void http_config_from_policy(const struct policy *p, struct http_proxy_co
 	c->first_byte_ms = p->proxy.first_byte_timeout_ms;
 	c->idle_ms = p->proxy.idle_timeout_ms;
 	c->client_idle_ms = p->proxy.client_idle_timeout_ms;
+	c->retries = p->routing.retries;
+	c->retry_statuses = p->routing.retry_statuses;
+	c->n_retry_statuses = p->routing.n_retry_statuses;
+	c->backoff_ms = p->routing.backoff_ms;
+	c->backoff_max_ms = p->routing.backoff_max_ms;
 }
 
 /* The policy's price table, or the one built in; problems go to stderr. */

@@ -286,7 +286,7 @@ static void test_unknown_key(void)
 	    "\"resolve_min_s\", \"resolve_max_s\", or \"destroy_preexisting\"\n");
 	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"}, \"Audit\": 1,\n" REST),
 		     "p.json:2:35: Audit: unknown key; expected one of \"capture\", \"audit\", "
-		     "\"providers\", \"workloads\", \"ca\", \"tls\", \"proxy\", or \"prices\"\n");
+		     "\"providers\", \"workloads\", \"ca\", \"tls\", \"proxy\", \"prices\", or \"routing\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"

@@ -51,7 +51,7 @@ struct addrset {
 	uint32_t generation;
 	int swept_once;
 	unsigned next_s; /* seconds from the last round to the next */
-	unsigned epoch;  /* bumped when the providers change: a round in flight is redone */
+	unsigned epoch;	 /* bumped when the providers change: a round in flight is redone */
 };
 
 static void providers_clear(struct addrset *as)

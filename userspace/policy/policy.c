@@ -1133,6 +1133,41 @@ static const struct field timeouts_fields[] = {
 };
 static const struct schema timeouts_schema = {timeouts_fields, ARRAY_SIZE(timeouts_fields), NULL};
 
+static void check_status(struct ctx *c, const cJSON *e, void *arg)
+{
+	struct policy *p = arg;
+
+	if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int)e->valuedouble ||
+	    e->valueint < 400 || e->valueint > 599) {
+		wrong_type(c, e, "an HTTP status 400..599");
+		return;
+	}
+	if (p->routing.n_retry_statuses < 16)
+		p->routing.retry_statuses[p->routing.n_retry_statuses++] = e->valueint;
+}
+
+static void check_statuses(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy *p = base;
+
+	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > 16) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	p->routing.n_retry_statuses = 0;
+	for_each_element(c, v, p, check_status);
+}
+
+static const struct field routing_fields[] = {
+    UINT_FIELD("retries", routing.retries, 0, 10, "an integer 0..10"),
+    FIELD("retry_statuses", OPTIONAL, check_statuses, 0,
+	  "an array of at most 16 HTTP statuses 400..599"),
+    UINT_FIELD("backoff_ms", routing.backoff_ms, 1, 60000, "an integer 1..60000 (milliseconds)"),
+    UINT_FIELD("backoff_max_ms", routing.backoff_max_ms, 1, 600000,
+	       "an integer 1..600000 (milliseconds)"),
+};
+static const struct schema routing_schema = {routing_fields, ARRAY_SIZE(routing_fields), NULL};
+
 static const struct field proxy_fields[] = {
     FIELD("non_tls", OPTIONAL, check_non_tls, offsetof(struct policy, proxy.non_tls),
 	  "\"close\" or \"passthrough\""),
@@ -1183,6 +1218,7 @@ static const struct field root_fields[] = {
     NESTED("proxy", OPTIONAL, check_object, proxy_schema, "an object"),
     FIELD("prices", OPTIONAL, check_nonempty, offsetof(struct policy, prices),
 	  "the path of a price table (JSON)"),
+    NESTED("routing", OPTIONAL, check_object, routing_schema, "an object"),
 };
 static const struct schema root_schema = {root_fields, ARRAY_SIZE(root_fields), NULL};
 
@@ -1219,6 +1255,15 @@ static struct policy *policy_new(const char *name)
 	p->tls.upstream_ca = NULL;
 	p->proxy.non_tls = POLICY_NON_TLS_CLOSE;
 	p->proxy.max_request_body = DEFAULT_MAX_REQUEST_BODY;
+	p->routing.retries = 2;
+	p->routing.backoff_ms = 200;
+	p->routing.backoff_max_ms = 5000;
+	{
+		static const uint16_t retry[] = {429, 500, 502, 503, 504, 529};
+
+		memcpy(p->routing.retry_statuses, retry, sizeof(retry));
+		p->routing.n_retry_statuses = sizeof(retry) / sizeof(retry[0]);
+	}
 	p->proxy.connect_timeout_ms = DEFAULT_CONNECT_MS;
 	p->proxy.tls_handshake_timeout_ms = DEFAULT_TLS_HANDSHAKE_MS;
 	p->proxy.first_byte_timeout_ms = DEFAULT_FIRST_BYTE_MS;

@@ -105,6 +105,15 @@ struct policy {
 
 	char *prices; /* "prices": a price table replacing the shipped one, or NULL */
 
+	struct {
+		unsigned retries;        /* "retries": attempts after the first (2) */
+		uint16_t retry_statuses[16]; /* "retry_statuses": answers retried (429, 5xx, 529) */
+		size_t n_retry_statuses;
+		unsigned backoff_ms;     /* "backoff_ms": the first wait, doubled each time (200) */
+		unsigned backoff_max_ms; /* "backoff_max_ms": no wait longer; a longer
+					  * retry-after is not waited for (5000) */
+	} routing;
+
 	struct policy_workload *workloads; /* "workloads": array, first match wins */
 	size_t n_workloads;
 };

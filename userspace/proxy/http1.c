@@ -42,7 +42,8 @@
 #define HTTP1_HIGH_WATER (1u << 20) /* client output that stops reading from the provider */
 #define HTTP1_JSON_MAX (64u << 20)  /* a JSON answer checked whole; larger ones just stream */
 #define HTTP1_CLIENT_READ_MAX (256u * 1024) /* client bytes read ahead of the parser */
-#define HTTP1_STALE_RETRY_MS 1000 /* a pooled connection failing this soon was stale */
+#define HTTP1_STALE_RETRY_MS 1000	    /* a pooled connection failing this soon was stale */
+#define HTTP1_MAX_TRIES 12
 
 enum exchange_outcome {
 	OUTCOME_OK,
@@ -59,10 +60,17 @@ enum exchange_outcome {
 };
 
 static const char *const outcome_names[] = {
-    "ok",		   "client_gone",	    "upstream_connect_failed",
-    "upstream_tls_failed", "upstream_timeout",	    "upstream_reset",
-    "upstream_bad_response", "request_too_large", "bad_request",
-    "misdirected_request", "shutdown",
+    "ok",
+    "client_gone",
+    "upstream_connect_failed",
+    "upstream_tls_failed",
+    "upstream_timeout",
+    "upstream_reset",
+    "upstream_bad_response",
+    "request_too_large",
+    "bad_request",
+    "misdirected_request",
+    "shutdown",
 };
 
 struct session;
@@ -72,7 +80,17 @@ struct exchange {
 	char id[40];
 	char start_time[TIMEFMT_LEN];
 	struct timespec t_start, t_first, t_end;
-	struct timespec t_sent; /* the request went to the provider */
+	struct timespec t_sent;	   /* the request went to the provider */
+	struct timespec t_attempt; /* the current attempt began */
+	struct event *retry_ev;	   /* the wait before the next attempt */
+	int retry_pending;	   /* the answer's status asks for another attempt */
+	long retry_after_ms;	   /* what the provider asked us to wait, or -1 */
+	struct {
+		int status; /* 0: no answer */
+		double ms;
+		char error[160];
+	} tries[HTTP1_MAX_TRIES]; /* attempts that failed and were retried */
+	unsigned n_tries;
 
 	/* The request. */
 	char method[16];
@@ -90,7 +108,7 @@ struct exchange {
 	struct upstream_conn *up;
 	int attempts;
 	int up_reused, up_tls_resumed; /* of the connection that carried the request */
-	const char *credential;        /* "gateway", "app" or "none": whose key went upstream */
+	const char *credential;	       /* "gateway", "app" or "none": whose key went upstream */
 	http_parser rp;
 	struct headers resp;
 	struct evbuffer *reason;
@@ -99,11 +117,11 @@ struct exchange {
 	int head_pending; /* the head waits for the first body bytes (they are checked) */
 	int buffer_json;  /* a plain JSON answer: checked whole before the client gets it */
 	int is_sse;
-	int resp_chunked;                     /* as the provider framed it */
+	int resp_chunked;			/* as the provider framed it */
 	unsigned long long resp_content_length; /* ULLONG_MAX: none (http-parser counts it down) */
-	int garbage;      /* the body is not what its Content-Type says: 502 */
+	int garbage; /* the body is not what its Content-Type says: 502 */
 	struct evbuffer *resp_buf;
-	int chunked_out;  /* we frame the body to the client in chunks */
+	int chunked_out; /* we frame the body to the client in chunks */
 	int resp_complete;
 	int up_keepalive;
 	int got_upstream_bytes;
@@ -113,16 +131,16 @@ struct exchange {
 
 	/* What the call used: read from the answer (a JSON body whole, a stream event by
 	 * event), priced at the end. */
-	int api;             /* enum usage_api, or -1 for a path we do not read */
-	int suppress_usage;  /* we asked for the usage chunk; the app must not see it */
+	int api;	    /* enum usage_api, or -1 for a path we do not read */
+	int suppress_usage; /* we asked for the usage chunk; the app must not see it */
 	struct usage usage;
 	int usage_found;
 	char resp_model[USAGE_MODEL_MAX];
 	int sse_on;
 	struct sse_parser sse;
 	struct usage_stream us;
-	struct evbuffer *held;        /* suppressing: stream bytes not yet known to be whole events */
-	uint64_t fed, forwarded;      /* stream offsets: read from the provider, passed on */
+	struct evbuffer *held;	 /* suppressing: stream bytes not yet known to be whole events */
+	uint64_t fed, forwarded; /* stream offsets: read from the provider, passed on */
 	uint64_t drop_start, drop_end; /* the usage chunk's bytes, when seen */
 	int drop_set;
 };
@@ -135,17 +153,17 @@ struct session {
 	const struct http_proxy_config *cfg;
 	struct upstream_pool *pool;
 	const struct http_proxy_ops *ops;
-	struct exchange *ex;  /* the request in flight, or NULL */
+	struct exchange *ex; /* the request in flight, or NULL */
 
-	int busy;          /* libevent callbacks of this session on the stack */
-	int dead;          /* session_close() ran: free when not busy */
-	int closing;       /* flushing the last bytes, then free */
+	int busy;	   /* libevent callbacks of this session on the stack */
+	int dead;	   /* session_close() ran: free when not busy */
+	int closing;	   /* flushing the last bytes, then free */
 	int reject_status; /* a parser callback refused the request with this status */
 	enum exchange_outcome reject_outcome;
 	char reject_msg[256];
 
 	struct session *prev, *next; /* all live sessions, for shutdown */
-	struct timeval idle_tv;      /* cfg->idle_ms */
+	struct timeval idle_tv;	     /* cfg->idle_ms */
 	unsigned n_requests;
 	char tls_error[256];
 	char start_time[TIMEFMT_LEN];
@@ -193,24 +211,27 @@ static void error_body(struct session *s, struct exchange *ex, int status, const
 	if (!err)
 		return;
 	if (is_anthropic(s, ex)) {
-		jsonw_str(err, "type", status == 413   ? "request_too_large"
-				       : status == 400 ? "invalid_request_error"
-				       : status == 504 ? "timeout_error"
-						       : "api_error");
+		jsonw_str(err, "type",
+			  status == 413	  ? "request_too_large"
+			  : status == 400 ? "invalid_request_error"
+			  : status == 504 ? "timeout_error"
+					  : "api_error");
 		jsonw_str(err, "message", msg);
 	} else {
 		jsonw_str(err, "message", msg);
-		jsonw_str(err, "type", status < 500 ? "invalid_request_error" : "aigw_gateway_error");
+		jsonw_str(err, "type",
+			  status < 500 ? "invalid_request_error" : "aigw_gateway_error");
 		jsonw_null(err, "param");
-		jsonw_str(err, "code", status == 504   ? "upstream_timeout"
-				       : status >= 500 ? "upstream_unavailable"
-						       : "invalid_request");
+		jsonw_str(err, "code",
+			  status == 504	  ? "upstream_timeout"
+			  : status >= 500 ? "upstream_unavailable"
+					  : "invalid_request");
 	}
 	text = jsonw_finish(err, &len);
 	if (!text)
 		return;
-	evbuffer_add_printf(out, "{%s\"error\":%s}", is_anthropic(s, ex) ? "\"type\":\"error\"," : "",
-			    text);
+	evbuffer_add_printf(out, "{%s\"error\":%s}",
+			    is_anthropic(s, ex) ? "\"type\":\"error\"," : "", text);
 	free(text);
 }
 
@@ -385,9 +406,9 @@ static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 		jsonw_null(rec, "gen_ai.usage.input_tokens");
 		jsonw_null(rec, "gen_ai.usage.output_tokens");
 		jsonw_null(rec, "cost_usd");
-		jsonw_str(rec, "aigw.cost.reason", ex->status / 100 == 2
-							? "the provider's answer carried no usage"
-							: "no usage: the call failed");
+		jsonw_str(rec, "aigw.cost.reason",
+			  ex->status / 100 == 2 ? "the provider's answer carried no usage"
+						: "no usage: the call failed");
 		return;
 	}
 	jsonw_num(rec, "gen_ai.usage.input_tokens", (double)ex->usage.input);
@@ -403,6 +424,40 @@ static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 		jsonw_null(rec, "cost_usd");
 		jsonw_str(rec, "aigw.cost.reason", cost.reason);
 	}
+}
+
+/* The attempts that failed and were retried, oldest first: [{"status", "latency_ms",
+ * "error"}, ...]; the last attempt is the record itself. */
+static void exchange_record_tries(struct exchange *ex, struct jsonw *rec)
+{
+	struct evbuffer *arr;
+
+	if (!ex->n_tries || !(arr = evbuffer_new()))
+		return;
+	evbuffer_add(arr, "[", 1);
+	for (unsigned i = 0; i < ex->n_tries; i++) {
+		struct jsonw *t = jsonw_new();
+		size_t len;
+		char *text;
+
+		if (!t)
+			break;
+		if (ex->tries[i].status)
+			jsonw_num(t, "http.response.status_code", ex->tries[i].status);
+		jsonw_num(t, "aigw.latency_ms", ex->tries[i].ms);
+		jsonw_str(t, "error.type", ex->tries[i].error);
+		text = jsonw_finish(t, &len);
+		if (!text)
+			break;
+		if (i)
+			evbuffer_add(arr, ",", 1);
+		evbuffer_add(arr, text, len);
+		free(text);
+	}
+	evbuffer_add(arr, "]", 1);
+	jsonw_raw(rec, "aigw.retries", (const char *)evbuffer_pullup(arr, -1),
+		  evbuffer_get_length(arr));
+	evbuffer_free(arr);
 }
 
 static void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
@@ -432,7 +487,7 @@ static void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	jsonw_str(rec, "server.address", s->info.sni);
 	jsonw_num(rec, "server.port", ntohs(s->info.flow.orig_dst.port));
 	jsonw_str(rec, "network.peer.address",
-				netaddr_format_ip(&s->info.flow.orig_dst, ip, sizeof(ip)));
+		  netaddr_format_ip(&s->info.flow.orig_dst, ip, sizeof(ip)));
 	jsonw_str(rec, "tls.client.server_name", s->info.sni);
 	jsonw_str(rec, "http.request.method", ex->method);
 	jsonw_str(rec, "url.path", path);
@@ -441,7 +496,7 @@ static void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	else
 		jsonw_null(rec, "http.response.status_code");
 	jsonw_num(rec, "http.request.body.size",
-				ex->body ? (double)evbuffer_get_length(ex->body) : 0);
+		  ex->body ? (double)evbuffer_get_length(ex->body) : 0);
 	jsonw_num(rec, "http.response.body.size", (double)ex->resp_body_bytes);
 	jsonw_num(rec, "aigw.bytes_from_client", (double)ex->req_wire_bytes);
 	jsonw_num(rec, "aigw.bytes_to_client", (double)ex->resp_wire_bytes);
@@ -456,6 +511,7 @@ static void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	if (ex->provider_request_id[0])
 		jsonw_str(rec, "aigw.provider_request_id", ex->provider_request_id);
 	exchange_record_usage(ex, rec);
+	exchange_record_tries(ex, rec);
 	jsonw_num(rec, "aigw.upstream.attempts", ex->attempts);
 	if (ex->credential)
 		jsonw_str(rec, "aigw.credential", ex->credential);
@@ -475,6 +531,8 @@ static void exchange_free(struct exchange *ex)
 		evbuffer_free(ex->resp_buf);
 	if (ex->held)
 		evbuffer_free(ex->held);
+	if (ex->retry_ev)
+		event_free(ex->retry_ev);
 	if (ex->sse_on)
 		sse_free(&ex->sse);
 	headers_free(&ex->req);
@@ -488,7 +546,8 @@ static void client_parse(struct session *s);
  * that is already buffered (pipelined), now rather than a loop iteration later. */
 static void session_resume(struct session *s)
 {
-	struct timeval idle = {s->cfg->client_idle_ms / 1000, (s->cfg->client_idle_ms % 1000) * 1000};
+	struct timeval idle = {s->cfg->client_idle_ms / 1000,
+			       (s->cfg->client_idle_ms % 1000) * 1000};
 
 	bufferevent_set_timeouts(s->client, &idle, NULL);
 	if (evbuffer_get_length(bufferevent_get_input(s->client)))
@@ -590,6 +649,119 @@ static void write_response_head(struct exchange *ex, long long known_len)
 		snprintf(ex->provider_request_id, sizeof(ex->provider_request_id), "%s", id);
 }
 
+/* Request ids: unique and unguessable across restarts without a RNG call per request: a
+ * random key fixed at start, mixed with a counter (splitmix64 is a bijection). */
+static uint64_t request_id_next(void)
+{
+	static uint64_t key, counter;
+	uint64_t z;
+
+	if (!key && RAND_bytes((unsigned char *)&key, sizeof(key)) != 1)
+		key = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull;
+	z = key + ++counter * 0x9E3779B97F4A7C15ull;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static int status_retried(const struct exchange *ex, int status)
+{
+	for (size_t i = 0; i < ex->s->cfg->n_retry_statuses; i++)
+		if (ex->s->cfg->retry_statuses[i] == status)
+			return 1;
+	return 0;
+}
+
+/* The wait before attempt N+1: exponential from backoff_ms, capped, with full jitter on
+ * its upper half; a provider's retry-after is honoured when it fits under the cap.
+ * -1: do not retry. */
+static long retry_delay_ms(const struct exchange *ex)
+{
+	const struct http_proxy_config *cfg = ex->s->cfg;
+	unsigned shift = ex->attempts > 10 ? 10 : ex->attempts - 1;
+	long base = (long)cfg->backoff_ms << shift;
+
+	if (base > (long)cfg->backoff_max_ms)
+		base = cfg->backoff_max_ms;
+	base = base / 2 + (long)(request_id_next() % (uint64_t)(base / 2 + 1));
+	if (ex->retry_after_ms >= 0) {
+		if (ex->retry_after_ms > (long)cfg->backoff_max_ms)
+			return -1;
+		if (ex->retry_after_ms > base)
+			base = ex->retry_after_ms;
+	}
+	return base;
+}
+
+static int can_retry(const struct exchange *ex)
+{
+	return !ex->head_sent && (unsigned)ex->attempts <= ex->s->cfg->retries &&
+	       ex->n_tries < HTTP1_MAX_TRIES && retry_delay_ms(ex) >= 0;
+}
+
+static void exchange_start_upstream(struct exchange *ex);
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct exchange *ex = arg;
+	struct session *s = ex->s;
+
+	session_enter(s);
+	exchange_start_upstream(ex);
+	session_leave(s);
+}
+
+/* Forgets what the failed attempt's answer left behind. */
+static void response_reset(struct exchange *ex)
+{
+	headers_reset(&ex->resp);
+	evbuffer_drain(ex->reason, evbuffer_get_length(ex->reason));
+	if (ex->resp_buf)
+		evbuffer_free(ex->resp_buf);
+	if (ex->held)
+		evbuffer_free(ex->held);
+	if (ex->sse_on)
+		sse_free(&ex->sse);
+	ex->resp_buf = ex->held = NULL;
+	ex->sse_on = ex->buffer_json = ex->head_pending = ex->is_sse = ex->garbage = 0;
+	ex->status = ex->resp_complete = ex->got_upstream_bytes = ex->retry_pending = 0;
+	ex->resp_body_bytes = ex->resp_wire_bytes = 0;
+	ex->usage_found = ex->drop_set = 0;
+	ex->fed = ex->forwarded = 0;
+	ex->resp_model[0] = 0;
+}
+
+/*
+ * Another attempt after a failure the app has not seen (a connection that failed, a timeout,
+ * a status the policy retries): the failed attempt is noted for the record, its connection
+ * closed (its answer is not read), and the request sent again after the backoff. Returns 1
+ * when a retry is scheduled; 0 when the failure must reach the app.
+ */
+static int exchange_retry(struct exchange *ex, int status, const char *why)
+{
+	struct timeval tv;
+	struct timespec now;
+	long delay;
+
+	if (!can_retry(ex))
+		return 0;
+	delay = retry_delay_ms(ex);
+	if (!ex->retry_ev && !(ex->retry_ev = evtimer_new(ex->s->base, on_retry_timer, ex)))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ex->tries[ex->n_tries].status = status;
+	ex->tries[ex->n_tries].ms = ms_between(&ex->t_attempt, &now);
+	snprintf(ex->tries[ex->n_tries].error, sizeof(ex->tries[0].error), "%s", why);
+	ex->n_tries++;
+	upstream_close(ex->up);
+	ex->up = NULL;
+	response_reset(ex);
+	tv.tv_sec = delay / 1000;
+	tv.tv_usec = (delay % 1000) * 1000;
+	evtimer_add(ex->retry_ev, &tv);
+	return 1;
+}
+
 static int on_sse_event(void *arg, const struct sse_event *ev);
 
 static int on_resp_headers_complete(http_parser *rp)
@@ -608,6 +780,16 @@ static int on_resp_headers_complete(http_parser *rp)
 		return 0;
 	}
 	bufferevent_set_timeouts(ex->up->bev, &idle, &idle);
+	if (status_retried(ex, ex->status)) {
+		const char *after = headers_get(&ex->resp, "retry-after");
+
+		ex->retry_after_ms = after ? (long)(strtod(after, NULL) * 1000) : -1;
+		if (can_retry(ex)) {
+			ex->retry_pending = 1; /* its body is not read: the connection is closed */
+			http_parser_pause(rp, 1);
+			return 0;
+		}
+	}
 	ex->resp_chunked = !!(rp->flags & F_CHUNKED);
 	ex->resp_content_length = rp->content_length;
 	if (!body_allowed(ex)) {
@@ -680,7 +862,8 @@ static void held_forward(struct exchange *ex, uint64_t upto)
 		uint64_t end = upto;
 		size_t n;
 
-		if (ex->drop_set && ex->forwarded >= ex->drop_start && ex->forwarded < ex->drop_end) {
+		if (ex->drop_set && ex->forwarded >= ex->drop_start &&
+		    ex->forwarded < ex->drop_end) {
 			n = (ex->drop_end < upto ? ex->drop_end : upto) - ex->forwarded;
 			evbuffer_drain(ex->held, n);
 			ex->forwarded += n;
@@ -816,8 +999,6 @@ static const http_parser_settings resp_settings = {
     .on_message_complete = on_resp_message_complete,
 };
 
-static void exchange_start_upstream(struct exchange *ex);
-
 /*
  * The provider failed us. Before the client has the status line, it gets a clean error in
  * its provider's format; after, the only honest signal left is to end the connection
@@ -868,7 +1049,8 @@ static void on_up_read(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	session_enter(s);
-	while (evbuffer_get_length(in) && !ex->resp_complete && !ex->garbage) {
+	while (evbuffer_get_length(in) && !ex->resp_complete && !ex->garbage &&
+	       !ex->retry_pending) {
 		struct evbuffer_iovec v;
 		size_t used;
 
@@ -876,7 +1058,8 @@ static void on_up_read(struct bufferevent *bev, void *arg)
 		ex->got_upstream_bytes = 1;
 		used = http_parser_execute(&ex->rp, &resp_settings, v.iov_base, v.iov_len);
 		evbuffer_drain(in, used);
-		if (HTTP_PARSER_ERRNO(&ex->rp) != HPE_OK && HTTP_PARSER_ERRNO(&ex->rp) != HPE_PAUSED) {
+		if (HTTP_PARSER_ERRNO(&ex->rp) != HPE_OK &&
+		    HTTP_PARSER_ERRNO(&ex->rp) != HPE_PAUSED) {
 			char msg[600];
 
 			snprintf(msg, sizeof(msg), "malformed response from %s: %s", s->info.sni,
@@ -886,11 +1069,17 @@ static void on_up_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 	}
-	if (ex->garbage) {
+	if (ex->retry_pending) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "the provider answered %d", ex->status);
+		exchange_retry(ex, ex->status, why); /* can_retry() said yes at the head */
+	} else if (ex->garbage) {
 		char msg[400];
 
-		snprintf(msg, sizeof(msg), "%s answered %d with a body that is not the %s it declared",
-			 s->info.sni, ex->status, ex->is_sse ? "event stream" : "JSON");
+		snprintf(msg, sizeof(msg),
+			 "%s answered %d with a body that is not the %s it declared", s->info.sni,
+			 ex->status, ex->is_sse ? "event stream" : "JSON");
 		ex->status = 0;
 		exchange_fail(ex, OUTCOME_UPSTREAM_BAD_RESPONSE, 502, msg);
 	} else if (ex->resp_complete) {
@@ -929,6 +1118,14 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_TIMEOUT) {
 		snprintf(msg, sizeof(msg), "%s did not answer within %u ms", s->info.sni,
 			 ex->head_sent ? s->cfg->idle_ms : s->cfg->first_byte_ms);
+		if (exchange_retry(ex, 0, msg))
+			goto out;
+	} else if (exchange_retry(ex, 0, "the provider closed the connection before answering")) {
+		goto out;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		snprintf(msg, sizeof(msg), "%s did not answer within %u ms", s->info.sni,
+			 ex->head_sent ? s->cfg->idle_ms : s->cfg->first_byte_ms);
 		exchange_fail(ex, OUTCOME_UPSTREAM_TIMEOUT, 504, msg);
 	} else {
 		snprintf(msg, sizeof(msg), "%s closed the connection %s", s->info.sni,
@@ -950,10 +1147,10 @@ static void write_credential(struct exchange *ex, struct evbuffer *out)
 	const char *key = s->info.own_keys ? NULL : keys_get(s->cfg->keys, s->info.provider);
 
 	if (!key) {
-		ex->credential = headers_get(&ex->req, "authorization") ||
-					 headers_get(&ex->req, "x-api-key")
-				     ? "app"
-				     : "none";
+		ex->credential =
+		    headers_get(&ex->req, "authorization") || headers_get(&ex->req, "x-api-key")
+			? "app"
+			: "none";
 		return;
 	}
 	headers_drop(&ex->req, "authorization");
@@ -989,14 +1186,21 @@ static void on_upstream_ready(struct upstream_conn *c, int err, const char *errm
 {
 	struct exchange *ex = arg;
 	struct session *s = ex->s;
-	struct timeval first = {s->cfg->first_byte_ms / 1000, (s->cfg->first_byte_ms % 1000) * 1000};
+	struct timeval first = {s->cfg->first_byte_ms / 1000,
+				(s->cfg->first_byte_ms % 1000) * 1000};
 
 	session_enter(s);
 	if (err) {
 		ex->up = NULL;
-		exchange_fail(ex, err == -EPROTO ? OUTCOME_UPSTREAM_TLS
-				  : err == -ETIMEDOUT ? OUTCOME_UPSTREAM_TIMEOUT
-						      : OUTCOME_UPSTREAM_CONNECT,
+		/* A certificate that fails verification fails again: only the network retries. */
+		if (err != -EPROTO && exchange_retry(ex, 0, errmsg)) {
+			session_leave(s);
+			return;
+		}
+		exchange_fail(ex,
+			      err == -EPROTO	  ? OUTCOME_UPSTREAM_TLS
+			      : err == -ETIMEDOUT ? OUTCOME_UPSTREAM_TIMEOUT
+						  : OUTCOME_UPSTREAM_CONNECT,
 			      err == -ETIMEDOUT ? 504 : 502, errmsg);
 		session_leave(s);
 		return;
@@ -1020,6 +1224,8 @@ static void exchange_start_upstream(struct exchange *ex)
 	int ready;
 
 	ex->attempts++;
+	ex->retry_after_ms = -1;
+	clock_gettime(CLOCK_MONOTONIC, &ex->t_attempt);
 	/* A retry never takes another pooled connection: they may have gone stale together. */
 	ex->up = upstream_get(s->pool, s->info.sni, &s->info.flow.orig_dst, on_upstream_ready, ex,
 			      ex->attempts > 1, &ready);
@@ -1085,21 +1291,6 @@ static void request_inspect(struct exchange *ex)
 }
 
 /* ---- the request: client -> us ---- */
-
-/* Request ids: unique and unguessable across restarts without a RNG call per request: a
- * random key fixed at start, mixed with a counter (splitmix64 is a bijection). */
-static uint64_t request_id_next(void)
-{
-	static uint64_t key, counter;
-	uint64_t z;
-
-	if (!key && RAND_bytes((unsigned char *)&key, sizeof(key)) != 1)
-		key = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull;
-	z = key + ++counter * 0x9E3779B97F4A7C15ull;
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
 
 static struct session *p_session(http_parser *p)
 {
@@ -1182,20 +1373,26 @@ static int on_req_headers_complete(http_parser *p)
 		reject(s, 400, OUTCOME_BAD_REQUEST, "protocol upgrades are not supported");
 		return -1;
 	}
-	if (!ex->url || (ex->url[0] != '/' && !(p->method == HTTP_OPTIONS && !strcmp(ex->url, "*")))) {
-		reject(s, 400, OUTCOME_BAD_REQUEST, "the request target must be a path (origin-form)");
+	if (!ex->url ||
+	    (ex->url[0] != '/' && !(p->method == HTTP_OPTIONS && !strcmp(ex->url, "*")))) {
+		reject(s, 400, OUTCOME_BAD_REQUEST,
+		       "the request target must be a path (origin-form)");
 		return -1;
 	}
-	if (headers_count(&ex->req, "host") != 1 || !host_matches(s, headers_get(&ex->req, "host"))) {
-		reject(s, 421, OUTCOME_MISDIRECTED, "the Host header does not match the TLS server name");
+	if (headers_count(&ex->req, "host") != 1 ||
+	    !host_matches(s, headers_get(&ex->req, "host"))) {
+		reject(s, 421, OUTCOME_MISDIRECTED,
+		       "the Host header does not match the TLS server name");
 		return -1;
 	}
 	if (p->content_length != ULLONG_MAX && p->content_length > s->cfg->max_request_body) {
-		reject(s, 413, OUTCOME_REQUEST_TOO_LARGE, "request body larger than the gateway allows");
+		reject(s, 413, OUTCOME_REQUEST_TOO_LARGE,
+		       "request body larger than the gateway allows");
 		return -1;
 	}
 	if (expect && !strcasecmp(expect, "100-continue"))
-		evbuffer_add_printf(bufferevent_get_output(s->client), "HTTP/1.1 100 Continue\r\n\r\n");
+		evbuffer_add_printf(bufferevent_get_output(s->client),
+				    "HTTP/1.1 100 Continue\r\n\r\n");
 	return 0;
 }
 
@@ -1205,7 +1402,8 @@ static int on_req_body(http_parser *p, const char *at, size_t len)
 	struct exchange *ex = s->ex;
 
 	if (evbuffer_get_length(ex->body) + len > s->cfg->max_request_body) {
-		reject(s, 413, OUTCOME_REQUEST_TOO_LARGE, "request body larger than the gateway allows");
+		reject(s, 413, OUTCOME_REQUEST_TOO_LARGE,
+		       "request body larger than the gateway allows");
 		return -1;
 	}
 	return evbuffer_add(ex->body, at, len);

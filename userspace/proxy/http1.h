@@ -40,6 +40,10 @@ struct http_proxy_config {
 	unsigned client_idle_ms; /* a kept-alive client with no new request */
 	const struct price_table *prices; /* for the cost in each record */
 	const struct keys *keys;          /* the gateway's provider keys */
+	unsigned retries;                 /* attempts after the first */
+	const uint16_t *retry_statuses;   /* answers that are retried (before the app sees them) */
+	size_t n_retry_statuses;
+	unsigned backoff_ms, backoff_max_ms;
 };
 
 struct http_proxy_ops {

@@ -146,6 +146,12 @@ void jsonw_null(struct jsonw *w, const char *k)
 	put(w, "null", 4);
 }
 
+void jsonw_raw(struct jsonw *w, const char *k, const char *raw, size_t len)
+{
+	key(w, k);
+	put(w, raw, len);
+}
+
 char *jsonw_finish(struct jsonw *w, size_t *ret_len)
 {
 	char *text = NULL;

@@ -23,6 +23,8 @@ void jsonw_strn(struct jsonw *w, const char *key, const char *val, size_t len);
 void jsonw_num(struct jsonw *w, const char *key, double val); /* integral: no decimals */
 void jsonw_bool(struct jsonw *w, const char *key, int val);
 void jsonw_null(struct jsonw *w, const char *key);
+/* RAW (LEN bytes) must be valid JSON text already: it is written as the value. */
+void jsonw_raw(struct jsonw *w, const char *key, const char *raw, size_t len);
 
 /* Closes the object and frees W; returns the text ("{...}", NUL-terminated, *RET_LEN bytes)
  * for the caller to free, or NULL when out of memory. */
