@@ -75,6 +75,7 @@ struct daemon_conn {
 	struct timespec start;
 	char start_time[TIMEFMT_LEN];
 	const char *disposition; /* "passthrough", "passthrough_not_tls" */
+	int has_flow;            /* capture recorded this connection (else: no attribution) */
 	char sni[256];
 };
 
@@ -177,27 +178,6 @@ static void on_passthrough_done(const struct passthrough_result *r, void *arg)
 	free(conn);
 }
 
-/* A connection on the listener that capture did not redirect (someone dialled the listener
- * directly, or the flow record was lost): refused and recorded, never forwarded. */
-static void refuse_unattributed(struct daemon *d, int fd, const struct sockaddr *peer)
-{
-	struct aigw_addr client;
-	char when[TIMEFMT_LEN];
-	struct jsonw *rec = jsonw_new();
-
-	close(fd);
-	if (!rec || netaddr_from_sockaddr(peer, &client)) {
-		jsonw_free(rec);
-		return;
-	}
-	timefmt_now(when);
-	jsonw_str(rec, "time", when);
-	jsonw_str(rec, "event.name", "proxy.refused");
-	jsonw_str(rec, "aigw.reason", "no_capture_record");
-	add_addr(rec, "client.address", "client.port", &client);
-	audit_record(d, rec);
-}
-
 static void conn_passthrough(struct daemon_conn *conn, int fd, const char *disposition)
 {
 	struct daemon *d = conn->d;
@@ -227,9 +207,11 @@ static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, co
 		jsonw_str(rec, "aigw.reason", reason);
 		if (detail)
 			jsonw_str(rec, "error.type", detail);
-		add_addr(rec, "server.address", "server.port", &conn->flow.orig_dst);
 		add_addr(rec, "client.address", "client.port", &conn->client);
-		cgroups_attr_to_json(d->cgroups, d->policy, &conn->flow.attr, rec);
+		if (conn->has_flow) {
+			add_addr(rec, "server.address", "server.port", &conn->flow.orig_dst);
+			cgroups_attr_to_json(d->cgroups, d->policy, &conn->flow.attr, rec);
+		}
 	}
 	audit_record(d, rec);
 	free(conn);
@@ -315,16 +297,18 @@ static void on_accept(int fd, const struct sockaddr *peer, void *arg)
 		close(fd);
 		return;
 	}
-	if (capture_flow_take(d->capture, peer, &conn->flow)) {
-		free(conn);
-		refuse_unattributed(d, fd, peer);
-		return;
-	}
 	conn->d = d;
 	conn->id = ++d->next_conn_id;
 	netaddr_from_sockaddr(peer, &conn->client);
 	clock_gettime(CLOCK_MONOTONIC, &conn->start);
 	timefmt_now(conn->start_time);
+	/* A connection capture did not redirect (someone dialled the listener directly, or the
+	 * flow record was lost) is refused and recorded, never forwarded. */
+	conn->has_flow = !capture_flow_take(d->capture, peer, &conn->flow);
+	if (!conn->has_flow) {
+		conn_refuse(conn, fd, "no_capture_record", NULL);
+		return;
+	}
 	evutil_make_socket_nonblocking(fd);
 	/* Answers are written in pieces (head, events): none may wait for a delayed ACK. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));

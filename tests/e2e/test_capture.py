@@ -340,3 +340,16 @@ def test_provider_host_names_resolved_and_followed(world):
         return tuple(r["local"]) in [tuple(p) for p in s3.peers]  # direct again
 
     wait_for(released, timeout=10, step=0.5, what="old address released")
+
+
+def test_dialling_the_listener_directly_is_refused_and_recorded(world):
+    """Only connections capture redirected are served: anything else reaching the listener
+    (a process dialling 127.0.0.1:<listen> itself) is closed unforwarded and recorded."""
+    world.start()
+    with socket.create_connection(("127.0.0.1", world.listen_port), timeout=5) as s:
+        local = s.getsockname()
+        s.settimeout(5)
+        assert s.recv(100) == b""  # closed at once
+    rec = world.wait_record(**{"event.name": "proxy.refused", "client.port": local[1]})
+    assert rec["aigw.reason"] == "no_capture_record"
+    assert "process.pid" not in rec  # no capture record: nothing to attribute

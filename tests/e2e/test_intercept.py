@@ -127,7 +127,6 @@ def test_keepalive_requests_share_one_client_and_upstream_connection(gw):
                     "content-type: application/json", "--data-binary", CHAT, url])
     assert r.returncode == 0 and r.stdout.count("chat.completion") == 3
     gw.world.wait_record(**{"event.name": "proxy.request"})
-    recs = gw.world.wait_record  # noqa
     reqs = [x for x in gw.world.records() if x.get("event.name") == "proxy.request"]
     assert len(reqs) == 3
     assert len({x["aigw.connection_id"] for x in reqs}) == 1

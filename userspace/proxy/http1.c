@@ -91,6 +91,7 @@ struct exchange {
 		char error[160];
 	} tries[HTTP1_MAX_TRIES]; /* attempts that failed and were retried */
 	unsigned n_tries;
+	int stale_retries; /* retries of a stale pooled connection (not the policy's) */
 
 	/* The request. */
 	char method[16];
@@ -695,8 +696,26 @@ static long retry_delay_ms(const struct exchange *ex)
 
 static int can_retry(const struct exchange *ex)
 {
-	return !ex->head_sent && (unsigned)ex->attempts <= ex->s->cfg->retries &&
+	unsigned policy_attempts = ex->attempts - ex->stale_retries;
+
+	return !ex->head_sent && policy_attempts <= ex->s->cfg->retries &&
 	       ex->n_tries < HTTP1_MAX_TRIES && retry_delay_ms(ex) >= 0;
+}
+
+/*
+ * A kept-alive connection the provider closed while it sat in the pool fails right after the
+ * request went out and before any byte of the answer: the request never reached the
+ * provider. That is sent again at once (as browsers and nginx do), once, outside the
+ * policy's budget; a request that was in flight for a while may have been processed (and
+ * billed) already and only the policy's retries apply to it.
+ */
+static int stale_pooled_failure(const struct exchange *ex)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ex->up && ex->up->reused && !ex->got_upstream_bytes && !ex->stale_retries &&
+	       !ex->head_sent && ms_between(&ex->t_sent, &now) <= HTTP1_STALE_RETRY_MS;
 }
 
 static void exchange_start_upstream(struct exchange *ex);
@@ -733,19 +752,22 @@ static void response_reset(struct exchange *ex)
 
 /*
  * Another attempt after a failure the app has not seen (a connection that failed, a timeout,
- * a status the policy retries): the failed attempt is noted for the record, its connection
- * closed (its answer is not read), and the request sent again after the backoff. Returns 1
+ * a status the policy retries, a stale pooled connection): the failed attempt is noted for
+ * the record, its connection closed (its answer is not read), and the request sent again
+ * after the backoff (at once, and on a new connection, for a stale one). Returns 1
  * when a retry is scheduled; 0 when the failure must reach the app.
  */
 static int exchange_retry(struct exchange *ex, int status, const char *why)
 {
 	struct timeval tv;
 	struct timespec now;
+	int stale = stale_pooled_failure(ex);
 	long delay;
 
-	if (!can_retry(ex))
+	if (!stale && !can_retry(ex))
 		return 0;
-	delay = retry_delay_ms(ex);
+	delay = stale ? 0 : retry_delay_ms(ex);
+	ex->stale_retries += stale;
 	if (!ex->retry_ev && !(ex->retry_ev = evtimer_new(ex->s->base, on_retry_timer, ex)))
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -1023,25 +1045,6 @@ static void exchange_fail(struct exchange *ex, enum exchange_outcome outcome, in
 	session_close(s, outcome, 0);
 }
 
-static int retry_on_fresh_connection(struct exchange *ex)
-{
-	/* A kept-alive connection the provider closed while it sat in the pool fails before
-	 * any byte of the answer: the request never reached the provider, send it again on a
-	 * new connection (as browsers and nginx do). Once only. */
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	/* ... and only when the failure came right after the request went out: a request that
-	 * was in flight for a while may have been processed (and billed) already. */
-	if (!ex->up || !ex->up->reused || ex->got_upstream_bytes || ex->attempts > 1 ||
-	    ms_between(&ex->t_sent, &now) > HTTP1_STALE_RETRY_MS)
-		return 0;
-	upstream_close(ex->up);
-	ex->up = NULL;
-	exchange_start_upstream(ex);
-	return 1;
-}
-
 static void on_up_read(struct bufferevent *bev, void *arg)
 {
 	struct exchange *ex = arg;
@@ -1113,8 +1116,6 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
 			goto out;
 		}
 	}
-	if (!(what & BEV_EVENT_TIMEOUT) && retry_on_fresh_connection(ex))
-		goto out;
 	if (what & BEV_EVENT_TIMEOUT) {
 		snprintf(msg, sizeof(msg), "%s did not answer within %u ms", s->info.sni,
 			 ex->head_sent ? s->cfg->idle_ms : s->cfg->first_byte_ms);
@@ -1273,6 +1274,7 @@ static void request_inspect(struct exchange *ex)
 	const char *text = len ? (const char *)evbuffer_pullup(ex->body, -1) : NULL;
 	const cJSON *model, *stream;
 	cJSON *root;
+	int asked;
 
 	ex->api = api_of(ex->url);
 	if (!text || text[0] != '{')
@@ -1285,8 +1287,11 @@ static void request_inspect(struct exchange *ex)
 	if (cJSON_IsString(model))
 		snprintf(ex->model, sizeof(ex->model), "%s", model->valuestring);
 	ex->stream = cJSON_IsTrue(stream);
+	asked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(root, "stream_options"), "include_usage"));
 	cJSON_Delete(root);
-	if (ex->api == USAGE_API_OPENAI_CHAT && ex->stream)
+	/* Rewriting parses the body again: only when the app did not ask already. */
+	if (ex->api == USAGE_API_OPENAI_CHAT && ex->stream && !asked)
 		request_ask_usage(ex);
 }
 
