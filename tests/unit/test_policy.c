@@ -147,6 +147,10 @@ static void test_full_policy(void)
 	ASSERT_EQ(p->n_providers, 2);
 	pr = &p->providers[0];
 	ASSERT_STREQ(pr->name, "openai");
+	ASSERT_EQ(pr->api, POLICY_API_OPENAI);
+	ASSERT_STREQ(pr->base_host, "api.openai.com");
+	ASSERT_EQ(pr->base_port, 443);
+	ASSERT_STREQ(pr->base_prefix, "");
 	ASSERT_EQ(pr->n_hosts, 1);
 	ASSERT_STREQ(pr->hosts[0], "api.openai.com");
 	ASSERT_EQ(pr->n_cidrs, 2);
@@ -158,6 +162,8 @@ static void test_full_policy(void)
 	ASSERT_EQ(pr->cidrs[1].prefixlen, 32);
 	pr = &p->providers[1];
 	ASSERT_STREQ(pr->name, "anthropic");
+	ASSERT_EQ(pr->api, POLICY_API_ANTHROPIC); /* by its name */
+	ASSERT_STREQ(pr->base_host, "api.anthropic.com");
 	ASSERT_EQ(pr->n_hosts, 2);
 	ASSERT_STREQ(pr->hosts[1], "Claude.AI");
 	ASSERT_EQ(pr->n_cidrs, 0);
@@ -209,6 +215,12 @@ static void test_defaults(void)
 	ASSERT_EQ(p->proxy.first_byte_timeout_ms, 600000);
 	ASSERT_EQ(p->proxy.idle_timeout_ms, 300000);
 	ASSERT_EQ(p->proxy.client_idle_timeout_ms, 120000);
+	ASSERT_EQ(p->routing.breaker_failures, 5);
+	ASSERT_EQ(p->routing.breaker_open_ms, 30000);
+	ASSERT_EQ(p->n_models, 0);
+	ASSERT_TRUE(p->models == NULL);
+	ASSERT_EQ(p->api.enabled, 0);
+	ASSERT_EQ(p->api.listen_len, 0);
 	policy_free(p);
 
 	/* empty objects: the same defaults */
@@ -286,14 +298,27 @@ static void test_unknown_key(void)
 	    "\"resolve_min_s\", \"resolve_max_s\", or \"destroy_preexisting\"\n");
 	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"}, \"Audit\": 1,\n" REST),
 		     "p.json:2:35: Audit: unknown key; expected one of \"capture\", \"audit\", "
-		     "\"providers\", \"workloads\", \"ca\", \"tls\", \"proxy\", \"prices\", or \"routing\"\n");
+		     "\"providers\", \"workloads\", \"ca\", \"tls\", \"proxy\", \"prices\", "
+		     "\"routing\", \"models\", or \"api\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
 		     "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"], \"ports\": []}}\n"
 		     "}\n"),
 	    "p.json:4:47: providers.x.ports: unknown key; expected one of \"hosts\", "
-	    "\"addresses\", \"key_env\", or \"key_file\"\n");
+	    "\"addresses\", \"key_env\", \"key_file\", \"api\", or \"base_url\"\n");
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		     "  \"audit\": {\"path\": \"/a\"},\n"
+		     "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}},\n"
+		     "  \"workloads\": [{\"name\": \"w\", \"match\": {\"cgroup\": \"/w\"}, "
+		     "\"keys\": []}],\n"
+		     "  \"routing\": {\"brake\": {}}\n"
+		     "}\n"),
+	    "p.json:5:58: workloads[0].keys: unknown key; expected one of \"name\", \"team\", "
+	    "\"own_keys\", \"match\", or \"api_keys\"\n"
+	    "p.json:6:15: routing.brake: unknown key; expected one of \"retries\", "
+	    "\"retry_statuses\", \"backoff_ms\", \"backoff_max_ms\", or \"breaker\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"cgroup\": \"/b\"},\n" REST),
 	    "p.json:2:34: capture.cgroup: duplicate key, first at 2:15; expected each key "
@@ -538,6 +563,8 @@ static void test_free_null(void)
 {
 	policy_free(NULL);
 	ASSERT_TRUE(policy_provider_by_host(NULL, "api.openai.com") == NULL);
+	ASSERT_TRUE(policy_model_by_name(NULL, "fast") == NULL);
+	ASSERT_TRUE(policy_workload_by_api_key(NULL, "gw-key-0123456789abcdef") == NULL);
 }
 
 static void test_json_locate(void)
@@ -748,6 +775,470 @@ static void test_bad_audit_rotation(void)
 			"p.json:3:43: audit.rotate_bytes: got 1e300; expected an integer >= 0");
 }
 
+/* The models test's policy: "models" before the "providers" it names. */
+static const char MODELS[] =
+    "{\n"
+    "  \"capture\": {\"cgroup\": \"/apps\"},\n"
+    "  \"audit\": {\"path\": \"/a\"},\n"
+    "  \"models\": {\n"
+    "    \"fast\": [{\"provider\": \"b\", \"model\": \"m-1\", \"weight\": 3},\n"
+    "             {\"model\": \"m-2\", \"provider\": \"a\", \"weight\": 1000}],\n"
+    "    \"gpt-4o\": [{\"provider\": \"a\", \"model\": \"gpt-4o\"}]\n"
+    "  },\n"
+    "  \"providers\": {\"a\": {\"hosts\": [\"a.example\"]}, \"b\": {\"hosts\": [\"b.example\"]}}\n"
+    "}\n";
+
+static void test_models(void)
+{
+	const struct policy_model *m;
+	struct policy *p = NULL;
+
+	ASSERT_OK(load(MODELS, &p));
+	ASSERT_STREQ(errs, "");
+	ASSERT_EQ(p->n_models, 2);
+	m = &p->models[0];
+	ASSERT_STREQ(m->name, "fast");
+	ASSERT_EQ(m->n_targets, 2);
+	ASSERT_STREQ(m->targets[0].provider, "b");
+	ASSERT_EQ(m->targets[0].provider_idx, 1);
+	ASSERT_STREQ(m->targets[0].model, "m-1");
+	ASSERT_EQ(m->targets[0].weight, 3);
+	ASSERT_STREQ(m->targets[1].provider, "a");
+	ASSERT_EQ(m->targets[1].provider_idx, 0);
+	ASSERT_STREQ(m->targets[1].model, "m-2");
+	ASSERT_EQ(m->targets[1].weight, 1000);
+	m = &p->models[1];
+	ASSERT_STREQ(m->name, "gpt-4o");
+	ASSERT_EQ(m->n_targets, 1);
+	ASSERT_EQ(m->targets[0].provider_idx, 0);
+	ASSERT_EQ(m->targets[0].weight, 0); /* absent */
+
+	ASSERT_TRUE(policy_model_by_name(p, "fast") == &p->models[0]);
+	ASSERT_TRUE(policy_model_by_name(p, "gpt-4o") == &p->models[1]);
+	ASSERT_TRUE(policy_model_by_name(p, "FAST") == NULL); /* case-sensitive */
+	ASSERT_TRUE(policy_model_by_name(p, "fas") == NULL);
+	ASSERT_TRUE(policy_model_by_name(p, "m-1") == NULL); /* a target's, not a name */
+	ASSERT_TRUE(policy_model_by_name(p, NULL) == NULL);
+	policy_free(p);
+
+	ASSERT_OK(load(HEAD "  \"models\": {}\n}\n", &p));
+	ASSERT_EQ(p->n_models, 0);
+	ASSERT_TRUE(policy_model_by_name(p, "fast") == NULL);
+	policy_free(p);
+}
+
+static void test_bad_models(void)
+{
+	char text[4096], name[129];
+	struct policy *p = NULL;
+	const char *e;
+	size_t n;
+
+	ASSERT_STREQ(
+	    load_bad(HEAD "  \"models\": {\"m\": [{\"provider\": \"y\", \"model\": \"m1\"}]}\n}\n"),
+	    "p.json:5:33: models.m[0].provider: got \"y\", not a key of \"providers\"; "
+	    "expected \"x\"\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"models\": {\"m\": []}\n}\n"),
+		     "p.json:5:19: models.m: got an empty array; expected an array of 1..16 "
+		     "targets, like [{\"provider\": \"openai\", \"model\": \"gpt-4o\"}]\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"models\": {\"m\": \"x/m1\"}\n}\n"),
+		     "p.json:5:19: models.m: got string \"x/m1\"; expected an array of 1..16 "
+		     "targets, like [{\"provider\": \"openai\", \"model\": \"gpt-4o\"}]\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"models\": [\"m\"]\n}\n"),
+		     "p.json:5:13: models: got an array; expected an object of logical model "
+		     "names, each an array of targets\n");
+
+	/* providers after models: the unknown one is still found, and the known ones listed;
+	 * a provider with a bad name is reported there, not again at the target */
+	e = load_bad("{\n"
+		     "  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		     "  \"audit\": {\"path\": \"/a\"},\n"
+		     "  \"models\": {\"m\": [{\"model\": \"m1\", \"provider\": \"opanai\"}, "
+		     "{\"provider\": \"Bad\", \"model\": \"m2\"}]},\n"
+		     "  \"providers\": {\"openai\": {\"hosts\": [\"a.example\"]},\n"
+		     "    \"Bad\": {\"hosts\": [\"b.example\"]}, \"anthropic\": {\"hosts\": "
+		     "[\"c.example\"]},\n"
+		     "    \"local\": {\"hosts\": [\"d.example\"]}}\n"
+		     "}\n");
+	ASSERT_CONTAINS(e, "p.json:4:48: models.m[0].provider: got \"opanai\", not a key of "
+			   "\"providers\"; expected one of \"openai\", \"anthropic\", or "
+			   "\"local\"\n");
+	ASSERT_CONTAINS(e, "p.json:6:5: providers.Bad: bad provider name;");
+	ASSERT_EQ(count_lines(e), 2);
+
+	/* every problem of the targets, each at its place */
+	e = load_bad(
+	    HEAD "  \"models\": {\"\": [{\"provider\": \"x\", \"model\": \"a\"}],\n"
+		 "    \"m\": [{\"provider\": \"x\"}, {\"provider\": \"x\", \"model\": \"\", "
+		 "\"weight\": 0},\n"
+		 "          {\"provider\": \"\", \"model\": \"b\", \"weight\": 1001, \"w\": 1}],\n"
+		 "    \"m\": [{\"provider\": \"x\", \"model\": \"c\"}]}\n}\n");
+	ASSERT_STREQ(
+	    e, "p.json:5:14: models[\"\"]: an empty name; expected a model name of 1..127 "
+	       "characters\n"
+	       "p.json:6:11: models.m[0]: missing key \"model\"; expected \"model\": the "
+	       "provider's name of the model, 1..127 characters\n"
+	       "p.json:6:57: models.m[1].model: got \"\", an empty name; expected the provider's "
+	       "name of the model, 1..127 characters\n"
+	       "p.json:6:71: models.m[1].weight: got 0; expected an integer 1..1000\n"
+	       "p.json:7:24: models.m[2].provider: got \"\"; expected the name of a provider, a "
+	       "key of \"providers\"\n"
+	       "p.json:7:52: models.m[2].weight: got 1001; expected an integer 1..1000\n"
+	       "p.json:7:58: models.m[2].w: unknown key; expected one of \"provider\", "
+	       "\"model\", or \"weight\"\n"
+	       "p.json:8:5: models.m: duplicate key, first at 6:5; expected each key once\n");
+
+	/* names and model names up to 127 characters; at most 16 targets */
+	memset(name, 'n', 128);
+	name[128] = '\0';
+	snprintf(text, sizeof(text),
+		 HEAD "  \"models\": {\"%.127s\": [{\"provider\": \"x\", \"model\": \"%.127s\"}],\n"
+		      "    \"%s\": [{\"provider\": \"x\", \"model\": \"%s\"}]}\n}\n",
+		 name, name, name, name);
+	e = load_bad(text);
+	ASSERT_CONTAINS(e, "p.json:6:5: models.nnnnnnnn");
+	ASSERT_CONTAINS(e, ": a name longer than 127 characters; expected a model name of 1..127 "
+			   "characters\n");
+	ASSERT_EQ(count_lines(e), 1); /* the one name that is too long; the model is not walked */
+	for (int targets = 16; targets <= 17; targets++) {
+		n = snprintf(text, sizeof(text), HEAD "  \"models\": {\"m\": [");
+		for (int i = 0; i < targets; i++)
+			n += snprintf(text + n, sizeof(text) - n,
+				      "%s{\"provider\": \"x\", \"model\": \"m%d\"}", i ? ", " : "",
+				      i);
+		snprintf(text + n, sizeof(text) - n, "]}\n}\n");
+		if (targets == 17) {
+			ASSERT_STREQ(
+			    load_bad(text),
+			    "p.json:5:19: models.m: got 17 targets; expected at most 16\n");
+		} else {
+			ASSERT_OK(load(text, &p));
+			ASSERT_EQ(p->models[0].n_targets, 16);
+			ASSERT_STREQ(p->models[0].targets[15].model, "m15");
+			policy_free(p);
+		}
+	}
+}
+
+static void test_base_url(void)
+{
+	const struct policy_provider *pr;
+	struct policy *p = NULL;
+
+	ASSERT_OK(
+	    load("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		 "  \"audit\": {\"path\": \"/a\"},\n"
+		 "  \"providers\": {\n"
+		 "    \"anthropic\": {\"hosts\": [\"API.Anthropic.com\"], \"api\": \"openai\"},\n"
+		 "    \"local\": {\"hosts\": [\"a.example\", \"LLM.Example.com\"], \"api\": "
+		 "\"anthropic\",\n"
+		 "              \"base_url\": \"https://llm.EXAMPLE.com:8443/v1/proxy//\"},\n"
+		 "    \"early\": {\"base_url\": \"HTTPS://E.example/\", \"hosts\": "
+		 "[\"e.example\"]},\n"
+		 "    \"bare\": {\"addresses\": [\"10.0.0.0/8\"]}\n"
+		 "  }\n}\n",
+		 &p));
+	ASSERT_STREQ(errs, "");
+	ASSERT_EQ(p->n_providers, 4);
+	pr = &p->providers[0];
+	ASSERT_EQ(pr->api, POLICY_API_OPENAI); /* given, over the name's default */
+	ASSERT_STREQ(pr->base_host, "api.anthropic.com");
+	ASSERT_EQ(pr->base_port, 443);
+	ASSERT_STREQ(pr->base_prefix, "");
+	pr = &p->providers[1];
+	ASSERT_EQ(pr->api, POLICY_API_ANTHROPIC);
+	ASSERT_STREQ(pr->base_host, "llm.example.com");
+	ASSERT_EQ(pr->base_port, 8443);
+	ASSERT_STREQ(pr->base_prefix, "/v1/proxy");
+	ASSERT_STREQ(pr->hosts[1], "LLM.Example.com"); /* the hosts stay as written */
+	pr = &p->providers[2];
+	ASSERT_EQ(pr->api, POLICY_API_OPENAI);
+	ASSERT_STREQ(pr->base_host, "e.example"); /* base_url before hosts is fine */
+	ASSERT_EQ(pr->base_port, 443);
+	ASSERT_STREQ(pr->base_prefix, "");
+	pr = &p->providers[3];
+	ASSERT_TRUE(pr->base_host == NULL);
+	ASSERT_STREQ(pr->base_prefix, "");
+	policy_free(p);
+}
+
+/* A policy whose provider "x" has hosts ["h.example"] and then MEMBERS, from 4:47. */
+#define PROVIDER_X(members)                                                                        \
+	"{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"                                             \
+	"  \"audit\": {\"path\": \"/a\"},\n"                                                       \
+	"  \"providers\": {\"x\": {\"hosts\": [\"h.example\"], " members "}}\n}\n"
+#define EXPECT_URL                                                                                 \
+	"expected \"https://HOST[:PORT][/PREFIX]\", like "                                         \
+	"\"https://llm.example.com:8443/openai\"\n"
+
+static void test_bad_base_url(void)
+{
+	static const struct {
+		const char *url, *why;
+	} bad[] = {
+	    {"ftp://h.example", "not an https:// URL"},
+	    {"h.example", "not an https:// URL"},
+	    {"https://", "with no host"},
+	    {"https://:443/v1", "with no host"},
+	    {"https://h.example:0", "the port is not 1..65535"},
+	    {"https://h.example:65536", "the port is not 1..65535"},
+	    {"https://h.example:", "the port is not 1..65535"},
+	    {"https://h.example:44x/", "the port is not 1..65535"},
+	    {"https://h.example/v1?key=1", "with a query or a fragment"},
+	    {"https://h.example#top", "with a query or a fragment"},
+	    {"https://h.example/a b", "with a space, a control or a non-ASCII character"},
+	    {"https://h.example/a\\r\\nX: 1", "with a space, a control or a non-ASCII character"},
+	    {"https://u:p@h.example", "with user info"},
+	    {"https://192.0.2.1", "with an IP address for a host (it must be one of \"hosts\")"},
+	    {"https://h_x.example", "with a character other than letters, digits, '-' and '.'"},
+	};
+	char text[512], want[512];
+
+	ASSERT_STREQ(load_bad(PROVIDER_X("\"base_url\": \"http://h.example/v1\"")),
+		     "p.json:4:59: providers.x.base_url: got \"http://h.example/v1\", plain http "
+		     "is not supported: the gateway only speaks TLS upstream; " EXPECT_URL);
+	ASSERT_STREQ(load_bad(PROVIDER_X("\"base_url\": \"https://other.example:8443\"")),
+		     "p.json:4:59: providers.x.base_url: base_url host \"other.example\" is not "
+		     "in this provider's hosts; add it there so it is resolved and captured\n");
+	/* a provider with only addresses has no host a base_url could name */
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+			      "  \"audit\": {\"path\": \"/a\"},\n"
+			      "  \"providers\": {\"x\": {\"addresses\": [\"10.0.0.0/8\"], "
+			      "\"base_url\": \"https://h.example\"}}\n}\n"),
+		     "p.json:4:64: providers.x.base_url: base_url host \"h.example\" is not in "
+		     "this provider's hosts; add it there so it is resolved and captured\n");
+	ASSERT_STREQ(load_bad(PROVIDER_X("\"base_url\": 443")),
+		     "p.json:4:59: providers.x.base_url: got number 443; " EXPECT_URL);
+	ASSERT_STREQ(load_bad(PROVIDER_X("\"api\": \"gemini\"")),
+		     "p.json:4:54: providers.x.api: got \"gemini\"; expected \"openai\" or "
+		     "\"anthropic\"\n");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), PROVIDER_X("\"base_url\": \"%s\""), bad[i].url);
+		snprintf(want, sizeof(want), "p.json:4:59: providers.x.base_url: got \"%s\", %s; ",
+			 bad[i].url, bad[i].why);
+		ASSERT_CONTAINS(load_bad(text), want);
+		ASSERT_EQ(count_lines(errs), 1);
+	}
+}
+
+static void test_breaker(void)
+{
+	struct policy *p = NULL;
+
+	ASSERT_OK(load(HEAD "  \"routing\": {\"breaker\": {}}\n}\n", &p));
+	ASSERT_EQ(p->routing.breaker_failures, 5);
+	ASSERT_EQ(p->routing.breaker_open_ms, 30000);
+	policy_free(p);
+	ASSERT_OK(load(HEAD "  \"routing\": {\"retries\": 0}\n}\n", &p));
+	ASSERT_EQ(p->routing.breaker_failures, 5);
+	ASSERT_EQ(p->routing.breaker_open_ms, 30000);
+	policy_free(p);
+	ASSERT_OK(load(
+	    HEAD "  \"routing\": {\"breaker\": {\"failures\": 1, \"open_ms\": 3600000}}\n}\n", &p));
+	ASSERT_EQ(p->routing.breaker_failures, 1);
+	ASSERT_EQ(p->routing.breaker_open_ms, 3600000);
+	policy_free(p);
+	ASSERT_OK(load(
+	    HEAD "  \"routing\": {\"breaker\": {\"failures\": 1000, \"open_ms\": 100}}\n}\n", &p));
+	ASSERT_EQ(p->routing.breaker_failures, 1000);
+	ASSERT_EQ(p->routing.breaker_open_ms, 100);
+	policy_free(p);
+
+	ASSERT_STREQ(
+	    load_bad(HEAD "  \"routing\": {\"breaker\": {\"failures\": 0, \"open_ms\": 99, "
+			  "\"half_open\": 1}}\n}\n"),
+	    "p.json:5:39: routing.breaker.failures: got 0; expected an integer 1..1000 (failed "
+	    "attempts in a row)\n"
+	    "p.json:5:53: routing.breaker.open_ms: got 99; expected an integer 100..3600000 "
+	    "(milliseconds)\n"
+	    "p.json:5:57: routing.breaker.half_open: unknown key; expected \"failures\" or "
+	    "\"open_ms\"\n");
+	ASSERT_STREQ(
+	    load_bad(
+		HEAD
+		"  \"routing\": {\"breaker\": {\"failures\": 1001, \"open_ms\": 3600001}}\n}\n"),
+	    "p.json:5:39: routing.breaker.failures: got 1001; expected an integer 1..1000 "
+	    "(failed attempts in a row)\n"
+	    "p.json:5:56: routing.breaker.open_ms: got 3600001; expected an integer "
+	    "100..3600000 (milliseconds)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"routing\": {\"breaker\": true}\n}\n"),
+		     "p.json:5:26: routing.breaker: got boolean true; expected an object with "
+		     "\"failures\" and/or \"open_ms\"\n");
+}
+
+static void test_api_listen(void)
+{
+	const struct sockaddr_in6 *sin6;
+	const struct sockaddr_in *sin;
+	struct policy *p = NULL;
+	char buf[INET6_ADDRSTRLEN];
+
+	ASSERT_OK(load(HEAD "  \"api\": {\"listen\": \"0.0.0.0:8080\"}\n}\n", &p));
+	ASSERT_EQ(p->api.enabled, 1);
+	ASSERT_EQ(p->api.listen_len, sizeof(struct sockaddr_in));
+	sin = (const struct sockaddr_in *)&p->api.listen;
+	ASSERT_EQ(sin->sin_family, AF_INET);
+	ASSERT_STREQ(ip4(&sin->sin_addr, buf), "0.0.0.0"); /* need not be loopback */
+	ASSERT_EQ(ntohs(sin->sin_port), 8080);
+	policy_free(p);
+
+	ASSERT_OK(load(HEAD "  \"api\": {\"listen\": \"[::1]:9090\"}\n}\n", &p));
+	ASSERT_EQ(p->api.enabled, 1);
+	ASSERT_EQ(p->api.listen_len, sizeof(struct sockaddr_in6));
+	sin6 = (const struct sockaddr_in6 *)&p->api.listen;
+	ASSERT_EQ(sin6->sin6_family, AF_INET6);
+	ASSERT_STREQ(ip6(&sin6->sin6_addr, buf), "::1");
+	ASSERT_EQ(ntohs(sin6->sin6_port), 9090);
+	policy_free(p);
+
+	ASSERT_STREQ(load_bad(HEAD "  \"api\": {\"listen\": \"localhost:8080\"}\n}\n"),
+		     "p.json:5:21: api.listen: got \"localhost:8080\", not an IPv4 address; "
+		     "expected \"IPv4:PORT\" or \"[IPv6]:PORT\", like \"127.0.0.1:8080\" or "
+		     "\"[::1]:8080\"\n");
+	ASSERT_CONTAINS(load_bad(HEAD "  \"api\": {\"listen\": \"::1:8080\"}\n}\n"),
+			"p.json:5:21: api.listen: got \"::1:8080\", not an IPv4 address;");
+	ASSERT_CONTAINS(load_bad(HEAD "  \"api\": {\"listen\": \"[::g]:8080\"}\n}\n"),
+			"p.json:5:21: api.listen: got \"[::g]:8080\", not an IPv6 address;");
+	ASSERT_CONTAINS(load_bad(HEAD "  \"api\": {\"listen\": \"[::1]:65536\"}\n}\n"),
+			"p.json:5:21: api.listen: got \"[::1]:65536\", the port is not 1..65535;");
+	ASSERT_CONTAINS(load_bad(HEAD "  \"api\": {\"listen\": \"[::1]\"}\n}\n"),
+			"p.json:5:21: api.listen: got \"[::1]\", not \"[ADDRESS]:PORT\";");
+	ASSERT_STREQ(load_bad(HEAD "  \"api\": {}\n}\n"),
+		     "p.json:5:10: api: missing key \"listen\"; expected \"listen\": \"IPv4:PORT\" "
+		     "or \"[IPv6]:PORT\", like \"127.0.0.1:8080\" or \"[::1]:8080\"\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"api\": {\"listen\": \"127.0.0.1:1\", \"keys\": []}\n}\n"),
+		     "p.json:5:36: api.keys: unknown key; expected \"listen\"\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"api\": \"127.0.0.1:8080\"\n}\n"),
+		     "p.json:5:10: api: got string \"127.0.0.1:8080\"; expected an object with "
+		     "\"listen\"\n");
+}
+
+#define KEY_A "gw-key-aaaaaaaaaaaaaaaa"
+#define KEY_B "gw-key-bbbbbbbbbbbbbbbb"
+#define KEY_C "gw-key-cccccccccccccccc"
+
+static void test_api_keys(void)
+{
+	char longest[257];
+	struct policy *p = NULL;
+
+	memset(longest, '~', 256);
+	longest[256] = '\0';
+	longest[0] = '!';
+	ASSERT_OK(load(HEAD
+		       "  \"workloads\": [\n"
+		       "    {\"name\": \"a\", \"match\": {\"cgroup\": \"/a\"}, \"api_keys\": "
+		       "[\"" KEY_A "\", \"" KEY_B "\"]},\n"
+		       "    {\"name\": \"b\", \"match\": {\"cgroup\": \"/b\"}, \"api_keys\": "
+		       "[\"" KEY_C "\", \"0123456789abcdef\"]},\n"
+		       "    {\"name\": \"c\", \"match\": {\"cgroup\": \"/c\"}, \"api_keys\": []},\n"
+		       "    {\"name\": \"d\", \"match\": {\"cgroup\": \"/d\"}}\n"
+		       "  ]\n}\n",
+		       &p));
+	ASSERT_STREQ(errs, "");
+	ASSERT_EQ(p->n_workloads, 4);
+	ASSERT_EQ(p->workloads[0].n_api_keys, 2);
+	ASSERT_STREQ(p->workloads[0].api_keys[0], KEY_A);
+	ASSERT_STREQ(p->workloads[0].api_keys[1], KEY_B);
+	ASSERT_EQ(p->workloads[1].n_api_keys, 2);
+	ASSERT_STREQ(p->workloads[1].api_keys[1], "0123456789abcdef"); /* 16: the shortest */
+	ASSERT_EQ(p->workloads[2].n_api_keys, 0);
+	ASSERT_EQ(p->workloads[3].n_api_keys, 0);
+	ASSERT_TRUE(p->workloads[3].api_keys == NULL);
+
+	ASSERT_TRUE(policy_workload_by_api_key(p, KEY_A) == &p->workloads[0]);
+	ASSERT_TRUE(policy_workload_by_api_key(p, KEY_B) == &p->workloads[0]);
+	ASSERT_TRUE(policy_workload_by_api_key(p, KEY_C) == &p->workloads[1]);
+	ASSERT_TRUE(policy_workload_by_api_key(p, "0123456789abcdef") == &p->workloads[1]);
+	ASSERT_TRUE(policy_workload_by_api_key(p, "gw-key-cccccccccccccccd") == NULL);
+	ASSERT_TRUE(policy_workload_by_api_key(p, "gw-key-cccccccccccccc") == NULL); /* prefix */
+	ASSERT_TRUE(policy_workload_by_api_key(p, KEY_C "c") == NULL);
+	ASSERT_TRUE(policy_workload_by_api_key(p, "GW-KEY-CCCCCCCCCCCCCCCC") == NULL);
+	ASSERT_TRUE(policy_workload_by_api_key(p, "") == NULL);
+	ASSERT_TRUE(policy_workload_by_api_key(p, NULL) == NULL);
+	policy_free(p);
+
+	/* 256 characters, the longest */
+	{
+		char text[1024];
+
+		snprintf(text, sizeof(text),
+			 HEAD
+			 "  \"workloads\": [{\"name\": \"a\", \"match\": {\"cgroup\": \"/a\"}, "
+			 "\"api_keys\": [\"%s\"]}]\n}\n",
+			 longest);
+		ASSERT_OK(load(text, &p));
+		ASSERT_TRUE(policy_workload_by_api_key(p, longest) == &p->workloads[0]);
+		policy_free(p);
+	}
+}
+
+/* A secret that must not appear in any message. */
+#define SECRET "sk-gw-SECRET-0123456789"
+
+static void test_bad_api_keys(void)
+{
+	char text[1024], longer[258];
+	const char *e;
+
+	/* the same key twice, in two workloads and in one: the second is refused, unquoted */
+	e = load_bad(
+	    HEAD "  \"workloads\": [\n"
+		 "    {\"name\": \"a\", \"match\": {\"cgroup\": \"/a\"}, \"api_keys\": [\"" SECRET
+		 "\"]},\n"
+		 "    {\"name\": \"b\", \"match\": {\"cgroup\": \"/b\"}, \"api_keys\": "
+		 "[\"sk-gw-other-0123456789\", \"" SECRET "\"]},\n"
+		 "    {\"name\": \"c\", \"match\": {\"cgroup\": \"/c\"}, \"api_keys\": "
+		 "[\"sk-gw-third-0123456789\", \"sk-gw-third-0123456789\"]}\n"
+		 "  ]\n}\n");
+	ASSERT_STREQ(e, "p.json:7:85: workloads[1].api_keys[1]: got a key already given at 6:59 "
+			"(not shown); expected each gateway key once, in one workload\n"
+			"p.json:8:85: workloads[2].api_keys[1]: got a key already given at 8:59 "
+			"(not shown); expected each gateway key once, in one workload\n");
+	ASSERT_TRUE(strstr(e, "SECRET") == NULL);
+	ASSERT_TRUE(strstr(e, "third") == NULL);
+
+	/* bad keys: never quoted either */
+	memset(longer, 'k', 257);
+	longer[257] = '\0';
+	snprintf(text, sizeof(text),
+		 HEAD "  \"workloads\": [{\"name\": \"a\", \"match\": {\"cgroup\": \"/a\"},\n"
+		      "    \"api_keys\": [\"SECRET-short\", \"" SECRET " x\", \"" SECRET
+		      "\\n\", 12345678901234567, \"%s\"]}]\n}\n",
+		 longer);
+	e = load_bad(text);
+	ASSERT_STREQ(e,
+		     "p.json:6:18: workloads[0].api_keys[0]: got a key of 12 characters (not "
+		     "shown); expected a gateway key: a string of 16..256 printable ASCII "
+		     "characters, no spaces\n"
+		     "p.json:6:34: workloads[0].api_keys[1]: got a key with a space, a control or "
+		     "a non-ASCII character (not shown); expected a gateway key: a string of "
+		     "16..256 printable ASCII characters, no spaces\n"
+		     "p.json:6:63: workloads[0].api_keys[2]: got a key with a space, a control or "
+		     "a non-ASCII character (not shown); expected a gateway key: a string of "
+		     "16..256 printable ASCII characters, no spaces\n"
+		     "p.json:6:92: workloads[0].api_keys[3]: got a value of type number (not "
+		     "shown); expected a gateway key: a string of 16..256 printable ASCII "
+		     "characters, no spaces\n"
+		     "p.json:6:111: workloads[0].api_keys[4]: got a key of 257 characters (not "
+		     "shown); expected a gateway key: a string of 16..256 printable ASCII "
+		     "characters, no spaces\n");
+	ASSERT_TRUE(strstr(e, "SECRET") == NULL);
+	ASSERT_TRUE(strstr(e, "12345678901234567") == NULL);
+
+	/* a file that does not parse is not quoted when it has gateway keys */
+	e = load_bad(HEAD "  \"workloads\": [{\"name\": \"a\", \"match\": {\"cgroup\": \"/a\"},\n"
+			  "    \"api_keys\": [\"" SECRET "]}]\n}\n");
+	ASSERT_STREQ(e, "p.json:6:19: syntax error (the text is not shown: the file has gateway "
+			"keys); expected valid JSON\n");
+
+	/* a key where the array should be */
+	e = load_bad(HEAD "  \"workloads\": [{\"name\": \"a\", \"match\": {\"cgroup\": \"/a\"}, "
+			  "\"api_keys\": \"" SECRET "\"}]\n}\n");
+	ASSERT_STREQ(e, "p.json:5:70: workloads[0].api_keys: got a value of type string (not "
+			"shown); expected an array of gateway keys\n");
+}
+
 static void test_host_in_domains(void)
 {
 	char *domains[] = {"openai.com", "Anthropic.COM", ""};
@@ -777,4 +1268,6 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_defaults), UNIT_CASE(test_
 	  UNIT_CASE(test_v4_mapped), UNIT_CASE(test_load_file), UNIT_CASE(test_free_null),
 	  UNIT_CASE(test_json_locate), UNIT_CASE(test_examples), UNIT_CASE(test_bad_proxy),
 	  UNIT_CASE(test_bad_ca_tls), UNIT_CASE(test_bad_audit_rotation),
-	  UNIT_CASE(test_host_in_domains))
+	  UNIT_CASE(test_host_in_domains), UNIT_CASE(test_models), UNIT_CASE(test_bad_models),
+	  UNIT_CASE(test_base_url), UNIT_CASE(test_bad_base_url), UNIT_CASE(test_breaker),
+	  UNIT_CASE(test_api_listen), UNIT_CASE(test_api_keys), UNIT_CASE(test_bad_api_keys))

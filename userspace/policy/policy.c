@@ -2,10 +2,10 @@
  * policy: loads the gateway's JSON policy file and validates all of it (see policy.h).
  *
  * Owns the schema. Each JSON object the policy has (the top level, "capture", "audit", "ca",
- * "tls", "proxy" and its "timeouts", a provider, a workload, its "match") is a table of
- * fields: key, whether it is required, the check that parses the value into struct policy,
- * and what a good value looks like. A new key is a new row. Anything not in a table is an
- * error, as is a key given twice.
+ * "tls", "proxy" and its "timeouts", "routing" and its "breaker", "api", a provider, a model's
+ * target, a workload, its "match") is a table of fields: key, whether it is required, the
+ * check that parses the value into struct policy, and what a good value looks like. A new key
+ * is a new row. Anything not in a table is an error, as is a key given twice.
  *
  * cJSON keeps no positions, so each problem finds its own again with json_locate, from the path
  * of member and element indexes the walk keeps, and is printed as
@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "policy/json_locate.h"
 #include "policy/policy.h"
@@ -45,15 +46,27 @@
 #define DEFAULT_IDLE_MS 300000
 #define DEFAULT_CLIENT_IDLE_MS 120000
 #define DEFAULT_AUDIT_KEEP 10
+#define DEFAULT_BASE_PORT 443 /* https */
+#define DEFAULT_BREAKER_FAILURES 5
+#define DEFAULT_BREAKER_OPEN_MS 30000
 
 #define CA_DOMAINS_MAX 64	/* permitted subtrees a CA may carry (CERTS_DOMAINS_MAX) */
 #define TIMEOUT_MS_MAX 86400000 /* a day */
+#define MODEL_NAME_MAX 127	/* a logical model name, or a provider's model name */
+#define MODEL_TARGETS_MAX 16
+#define API_KEY_MIN 16 /* a gateway key, in printable ASCII characters */
+#define API_KEY_MAX 256
 /* rotate_bytes: any size_t a double holds exactly */
 #define ROTATE_BYTES_MAX ((long long)(SIZE_MAX < (1ull << 53) ? SIZE_MAX : (1ull << 53)))
 
 #define EXPECT_ADDRESS "an IPv4 or IPv6 address or CIDR, like \"10.0.0.0/8\" or \"2001:db8::/32\""
 #define EXPECT_HOST "a DNS host name, like \"api.openai.com\""
 #define EXPECT_DOMAIN "a DNS name of two labels or more, like \"openai.com\""
+#define EXPECT_BASE_URL                                                                            \
+	"\"https://HOST[:PORT][/PREFIX]\", like \"https://llm.example.com:8443/openai\""
+#define EXPECT_TARGETS                                                                             \
+	"an array of 1..16 targets, like [{\"provider\": \"openai\", \"model\": \"gpt-4o\"}]"
+#define EXPECT_API_KEY "a gateway key: a string of 16..256 printable ASCII characters, no spaces"
 
 struct path_elem {
 	const char *key; /* object member name, or NULL for an array element */
@@ -69,6 +82,7 @@ struct ctx {
 	unsigned problems;
 	bool oom;
 	struct policy *p;		   /* being filled; freed unless nothing went wrong */
+	const cJSON *root;		   /* the whole file, for checks that look elsewhere */
 	const cJSON *providers;		   /* the "providers" object, for duplicate hosts */
 	struct path_elem path[PATH_DEPTH]; /* where the walk is */
 	size_t depth;
@@ -320,6 +334,14 @@ static void set_string(struct ctx *c, char **dst, const char *s)
 	*dst = copy;
 }
 
+/* Lowercases S in place (ASCII: DNS names are compared without case). */
+static char *ascii_lower(char *s)
+{
+	for (char *q = s; *q; q++)
+		*q = *q >= 'A' && *q <= 'Z' ? *q - 'A' + 'a' : *q;
+	return s;
+}
+
 /* Calloc for an array of V's size (at least one element), or NULL with c->oom set. */
 static void *alloc_for(struct ctx *c, const cJSON *v, size_t size)
 {
@@ -487,52 +509,88 @@ static const char *split_host_port(const char *s, bool v6, char *host, size_t si
 	return NULL;
 }
 
-static void check_listen4(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+/*
+ * "ADDR:PORT", an IPv4 address, or with V6 "[ADDR]:PORT", an IPv6 one, into *SS and *LEN;
+ * with LOOPBACK only a loopback address will do. Returns what is wrong, or NULL.
+ */
+static const char *parse_listen(const char *s, bool v6, bool loopback, struct sockaddr_storage *ss,
+				socklen_t *len)
 {
-	struct sockaddr_in *sin = field_ptr(base, f);
-	const char *s = want_string(c, v, f->expect), *why;
-	char host[INET_ADDRSTRLEN];
-	struct in_addr a;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	char host[INET6_ADDRSTRLEN];
+	const char *why;
 	uint16_t port;
+
+	why = split_host_port(s, v6, host, sizeof(host), &port);
+	if (why)
+		return why;
+	memset(ss, 0, sizeof(*ss));
+	if (v6) {
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return "not an IPv6 address";
+		if (loopback && !IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+			return "not the loopback address";
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		*len = sizeof(*sin6);
+	} else {
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			return "not an IPv4 address";
+		if (loopback && (ntohl(sin->sin_addr.s_addr) >> 24) != IN_LOOPBACKNET)
+			return "not a loopback address";
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		*len = sizeof(*sin);
+	}
+	return NULL;
+}
+
+/* capture.listen and listen6: a loopback address, into the sockaddr_in or _in6 at F. */
+static void check_loopback(struct ctx *c, const cJSON *v, const struct field *f, void *base,
+			   bool v6)
+{
+	const char *s = want_string(c, v, f->expect), *why;
+	struct sockaddr_storage ss;
+	socklen_t len;
 
 	if (!s)
 		return;
-	why = split_host_port(s, false, host, sizeof(host), &port);
-	if (!why && inet_pton(AF_INET, host, &a) != 1)
-		why = "not an IPv4 address";
-	if (!why && (ntohl(a.s_addr) >> 24) != IN_LOOPBACKNET)
-		why = "not a loopback address";
-	if (why) {
+	why = parse_listen(s, v6, true, &ss, &len);
+	if (why)
 		bad_value(c, why, f->expect);
-		return;
-	}
-	sin->sin_family = AF_INET;
-	sin->sin_addr = a;
-	sin->sin_port = htons(port);
+	else
+		memcpy(field_ptr(base, f), &ss, len);
+}
+
+static void check_listen4(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	check_loopback(c, v, f, base, false);
 }
 
 static void check_listen6(struct ctx *c, const cJSON *v, const struct field *f, void *base)
 {
-	struct sockaddr_in6 *sin6 = field_ptr(base, f);
+	check_loopback(c, v, f, base, true);
+}
+
+/* api.listen: any address, either family (the explicit endpoint may serve other hosts). */
+static void check_api_listen(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy *p = base;
 	const char *s = want_string(c, v, f->expect), *why;
-	char host[INET6_ADDRSTRLEN];
-	struct in6_addr a;
-	uint16_t port;
+	struct sockaddr_storage ss;
+	socklen_t len;
 
 	if (!s)
 		return;
-	why = split_host_port(s, true, host, sizeof(host), &port);
-	if (!why && inet_pton(AF_INET6, host, &a) != 1)
-		why = "not an IPv6 address";
-	if (!why && !IN6_IS_ADDR_LOOPBACK(&a))
-		why = "not the loopback address";
+	why = parse_listen(s, s[0] == '[', false, &ss, &len);
 	if (why) {
 		bad_value(c, why, f->expect);
 		return;
 	}
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_addr = a;
-	sin6->sin6_port = htons(port);
+	p->api.listen = ss;
+	p->api.listen_len = len;
+	p->api.enabled = 1;
 }
 
 /* ---- objects ---- */
@@ -549,20 +607,29 @@ static const struct field *find_field(const struct schema *s, const char *key)
 	return NULL;
 }
 
+/*
+ * Appends NAME, the I-th of N, to the list in BUF[SIZE] (*LEN bytes so far, may pass SIZE
+ * and then nothing more is written): "\"a\"", "\"a\" or \"b\"", "one of \"a\", \"b\", or \"c\"".
+ */
+static void list_append(char *buf, size_t size, size_t *len, size_t i, size_t n, const char *name)
+{
+	const char *sep = !i	      ? (n > 2 ? "one of " : "")
+			  : i + 1 < n ? ", "
+			  : n > 2     ? ", or "
+				      : " or ";
+
+	if (*len < size)
+		*len += snprintf(buf + *len, size - *len, "%s\"%s\"", sep, name);
+}
+
 static void unknown_key(struct ctx *c, const struct schema *s)
 {
-	char keys[512];
+	char keys[512] = "";
 	size_t n = 0;
 
-	for (size_t i = 0; i < s->n_fields && n < sizeof(keys); i++) {
-		const char *sep = !i			? ""
-				  : i + 1 < s->n_fields ? ", "
-				  : s->n_fields > 2	? ", or "
-							: " or ";
-
-		n += snprintf(keys + n, sizeof(keys) - n, "%s\"%s\"", sep, s->fields[i].key);
-	}
-	problem(c, AT_KEY, "unknown key; expected %s%s", s->n_fields > 2 ? "one of " : "", keys);
+	for (size_t i = 0; i < s->n_fields; i++)
+		list_append(keys, sizeof(keys), &n, i, s->n_fields, s->fields[i].key);
+	problem(c, AT_KEY, "unknown key; expected %s", keys);
 }
 
 /* Reports the current member, named KEY, as a second one of that name. */
@@ -703,10 +770,10 @@ static bool provider_name_ok(const char *s)
 	return true;
 }
 
-/* Whether provider member E is the first of its name in the "providers" object. */
-static bool provider_first(const cJSON *providers, const cJSON *e)
+/* Whether member E is the first of its name in object OBJ. */
+static bool member_first(const cJSON *obj, const cJSON *e)
 {
-	for (const cJSON *x = providers->child; x && x != e; x = x->next) {
+	for (const cJSON *x = obj->child; x && x != e; x = x->next) {
 		if (strcmp(x->string, e->string) == 0)
 			return false;
 	}
@@ -758,7 +825,7 @@ static const char *earlier_host(const struct ctx *c, const cJSON *e, const char 
 	for (prov = c->providers->child; prov; prov = prov->next) {
 		steps[1].index = i++;
 		hosts = cJSON_GetObjectItemCaseSensitive(prov, "hosts");
-		if (!provider_name_ok(prov->string) || !provider_first(c->providers, prov) ||
+		if (!provider_name_ok(prov->string) || !member_first(c->providers, prov) ||
 		    !cJSON_IsArray(hosts))
 			continue;
 		steps[2].index = member_index(prov, "hosts");
@@ -929,12 +996,138 @@ static void check_addresses(struct ctx *c, const cJSON *v, const struct field *f
 		for_each_element(c, v, pr, check_address);
 }
 
+static void check_api(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	enum policy_api *api = field_ptr(base, f);
+	const char *s = want_string(c, v, f->expect);
+
+	if (!s)
+		return;
+	if (strcmp(s, "openai") == 0)
+		*api = POLICY_API_OPENAI;
+	else if (strcmp(s, "anthropic") == 0)
+		*api = POLICY_API_ANTHROPIC;
+	else
+		bad_value(c, NULL, f->expect);
+}
+
+/*
+ * Splits "https://HOST[:PORT][/PREFIX]" into HOST[HOST_SIZE] (lowercased), *PORT (443 when
+ * absent) and the PREFIX, S[*PREFIX_OFF] on for *PREFIX_LEN bytes, trailing '/'s dropped.
+ * Returns what is wrong, or NULL. Whether HOST is one of the provider's is provider_finish's.
+ */
+static const char *parse_base_url(const char *s, char *host, size_t host_size, uint16_t *port,
+				  size_t *prefix_off, size_t *prefix_len)
+{
+	const char *auth, *colon, *path, *why;
+	char digits[8];
+	size_t n;
+
+	if (strncasecmp(s, "http://", 7) == 0)
+		return "plain http is not supported: the gateway only speaks TLS upstream";
+	if (strncasecmp(s, "https://", 8) != 0)
+		return "not an https:// URL";
+	/* the prefix goes into request lines as it is: nothing that could end or split one */
+	for (const char *q = s; *q; q++) {
+		if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f)
+			return "with a space, a control or a non-ASCII character";
+	}
+	if (strpbrk(s, "?#"))
+		return "with a query or a fragment";
+	auth = s + 8;
+	path = auth + strcspn(auth, "/");
+	if (memchr(auth, '@', path - auth))
+		return "with user info";
+	colon = memchr(auth, ':', path - auth);
+	n = (colon ? colon : path) - auth;
+	if (!n)
+		return "with no host";
+	if (n >= host_size)
+		return "with a host longer than 253 characters";
+	memcpy(host, auth, n);
+	host[n] = '\0';
+	why = name_problem(host, "with an IP address for a host (it must be one of \"hosts\")");
+	if (why)
+		return why;
+	ascii_lower(host);
+	*port = DEFAULT_BASE_PORT;
+	if (colon) {
+		n = path - colon - 1;
+		if (n >= sizeof(digits))
+			return "the port is not 1..65535";
+		memcpy(digits, colon + 1, n);
+		digits[n] = '\0';
+		if (!parse_port(digits, port))
+			return "the port is not 1..65535";
+	}
+	n = strlen(path);
+	while (n && path[n - 1] == '/')
+		n--;
+	*prefix_off = path - s;
+	*prefix_len = n;
+	return NULL;
+}
+
+static void check_base_url(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy_provider *pr = base;
+	const char *s = want_string(c, v, f->expect), *why;
+	size_t off, len;
+	char host[254]; /* a DNS name is at most 253 characters */
+	uint16_t port;
+	char *prefix;
+
+	if (!s)
+		return;
+	why = parse_base_url(s, host, sizeof(host), &port, &off, &len);
+	if (why) {
+		bad_value(c, why, f->expect);
+		return;
+	}
+	prefix = strndup(s + off, len);
+	if (!prefix) {
+		c->oom = true;
+		return;
+	}
+	free(pr->base_prefix);
+	pr->base_prefix = prefix;
+	pr->base_port = port;
+	set_string(c, &pr->base_host, host);
+}
+
+static bool provider_has_host(const struct policy_provider *pr, const char *host)
+{
+	for (size_t i = 0; i < pr->n_hosts; i++) {
+		if (strcasecmp(pr->hosts[i], host) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void provider_finish(struct ctx *c, const struct members *m, void *base)
 {
 	struct policy_provider *pr = base;
-	bool given;
+	bool hosts_ok, url_ok, url_given, given;
 
-	if (!member_ok(m, "hosts", &given) || !member_ok(m, "addresses", &given))
+	hosts_ok = member_ok(m, "hosts", &given);
+	url_ok = member_ok(m, "base_url", &url_given);
+	/* The gateway dials base_url's host by the addresses that resolving "hosts" gives, and
+	 * trusts it as a provider's: a host outside them would be neither. */
+	if (hosts_ok && url_ok && url_given && pr->base_host &&
+	    !provider_has_host(pr, pr->base_host)) {
+		path_push_member(c, m->obj, "base_url");
+		problem(c, AT_VALUE,
+			"base_url host \"%s\" is not in this provider's hosts; add it there so it "
+			"is resolved and captured",
+			pr->base_host);
+		path_pop(c);
+	}
+	if (!url_given && pr->n_hosts) {
+		set_string(c, &pr->base_host, pr->hosts[0]);
+		if (pr->base_host)
+			ascii_lower(pr->base_host);
+	}
+	if (!hosts_ok || !member_ok(m, "addresses", &given))
 		return;
 	if (!pr->n_hosts && !pr->n_cidrs)
 		problem(c, AT_VALUE,
@@ -953,12 +1146,16 @@ static void check_provider(struct ctx *c, const cJSON *e, const struct schema *s
 			"'-' ([a-z0-9_-]+)");
 		return;
 	}
-	if (!provider_first(c->providers, e)) {
+	if (!member_first(c->providers, e)) {
 		duplicate_key(c, e->string);
 		return;
 	}
 	pr = &c->p->providers[c->p->n_providers++];
 	set_string(c, &pr->name, e->string);
+	/* the defaults the members may replace; base_host's is provider_finish's */
+	pr->api = strcmp(e->string, "anthropic") == 0 ? POLICY_API_ANTHROPIC : POLICY_API_OPENAI;
+	pr->base_port = DEFAULT_BASE_PORT;
+	set_string(c, &pr->base_prefix, "");
 	walk_object(c, e, s, "an object with \"hosts\" and/or \"addresses\"", pr);
 }
 
@@ -987,7 +1184,241 @@ static void check_providers(struct ctx *c, const cJSON *v, const struct field *f
 	}
 }
 
+/* ---- models ---- */
+
+/* What is wrong with S as a model name, logical or a provider's, or NULL. */
+static const char *model_name_problem(const char *s)
+{
+	if (!*s)
+		return "an empty name";
+	if (strlen(s) > MODEL_NAME_MAX)
+		return "a name longer than 127 characters";
+	return NULL;
+}
+
+static void check_model_name(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	const char *s = want_string(c, v, f->expect), *why;
+
+	if (!s)
+		return;
+	why = model_name_problem(s);
+	if (why)
+		bad_value(c, why, f->expect);
+	else
+		set_string(c, field_ptr(base, f), s);
+}
+
+/*
+ * The providers a target may name are the members of the "providers" object that
+ * check_providers() keeps: a good name, the first of it. Looking in the object rather than in
+ * policy.providers lets "models" come before "providers" in the file.
+ */
+static const cJSON *providers_object(const struct ctx *c)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->root, "providers");
+
+	return cJSON_IsObject(v) && v->child ? v : NULL; /* else reported where it is */
+}
+
+static bool provider_kept(const cJSON *providers, const cJSON *e)
+{
+	return provider_name_ok(e->string) && member_first(providers, e);
+}
+
+/* T's provider_idx from its provider's name, with the current path at "provider". */
+static void resolve_provider(struct ctx *c, struct policy_target *t)
+{
+	const cJSON *providers = providers_object(c), *e;
+	size_t idx = 0, i = 0, len = 0;
+	char names[512] = "";
+
+	if (!providers || !t->provider)
+		return;
+	for (e = providers->child; e; e = e->next) {
+		if (strcmp(e->string, t->provider) == 0) {
+			t->provider_idx = idx;
+			return; /* a bad provider name is reported at the provider */
+		}
+		idx += provider_kept(providers, e);
+	}
+	for (e = providers->child; e; e = e->next) {
+		if (provider_kept(providers, e))
+			list_append(names, sizeof(names), &len, i++, idx, e->string);
+	}
+	bad_value(c, "not a key of \"providers\"", names);
+}
+
+static void target_finish(struct ctx *c, const struct members *m, void *base)
+{
+	bool given;
+
+	if (!member_ok(m, "provider", &given) || !given)
+		return;
+	path_push_member(c, m->obj, "provider");
+	resolve_provider(c, base);
+	path_pop(c);
+}
+
+/* One member of "models", with the current path at it. */
+static void check_model(struct ctx *c, const cJSON *models, const cJSON *e, const struct schema *s)
+{
+	const char *why = model_name_problem(e->string);
+	struct policy_model *m;
+	const cJSON *t;
+	int n;
+
+	if (why) {
+		problem(c, AT_KEY, "%s; expected a model name of 1..127 characters", why);
+		return;
+	}
+	if (!member_first(models, e)) {
+		duplicate_key(c, e->string);
+		return;
+	}
+	m = &c->p->models[c->p->n_models++];
+	set_string(c, &m->name, e->string);
+	if (!cJSON_IsArray(e)) {
+		wrong_type(c, e, EXPECT_TARGETS);
+		return;
+	}
+	n = cJSON_GetArraySize(e);
+	if (n == 0) {
+		problem(c, AT_VALUE, "got an empty array; expected %s", EXPECT_TARGETS);
+		return;
+	}
+	if (n > MODEL_TARGETS_MAX) {
+		problem(c, AT_VALUE, "got %d targets; expected at most %d", n, MODEL_TARGETS_MAX);
+		return;
+	}
+	m->targets = alloc_for(c, e, sizeof(*m->targets));
+	if (!m->targets)
+		return;
+	for (t = e->child; t; t = t->next) {
+		path_push(c, NULL, m->n_targets);
+		walk_object(c, t, s, "a target object with \"provider\" and \"model\"",
+			    &m->targets[m->n_targets++]);
+		path_pop(c);
+	}
+}
+
+static void check_models(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	const cJSON *e;
+	size_t i = 0;
+
+	(void)base; /* the models go in c->p */
+	if (!cJSON_IsObject(v)) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	c->p->models = alloc_for(c, v, sizeof(*c->p->models));
+	if (!c->p->models)
+		return;
+	for (e = v->child; e; e = e->next) {
+		path_push(c, e->string, i++);
+		check_model(c, v, e, f->sub);
+		path_pop(c);
+	}
+}
+
 /* ---- workloads ---- */
+
+/*
+ * Gateway keys are secrets: no message about one quotes it, or any value where one should
+ * be, as the rest of the schema does with a bad value.
+ */
+static void secret_wrong_type(struct ctx *c, const cJSON *v, const char *expect)
+{
+	problem(c, AT_VALUE, "got a value of type %s (not shown); expected %s", type_name(v),
+		expect);
+}
+
+/*
+ * The first key equal to KEY before element E in the workloads walked so far, at its
+ * line:col; false when there is none. Workloads are walked in file order, all of them.
+ */
+static bool earlier_api_key(const struct ctx *c, const cJSON *e, const char *key, unsigned *line,
+			    unsigned *col)
+{
+	const cJSON *workloads = cJSON_GetObjectItemCaseSensitive(c->root, "workloads");
+	struct json_locate_step steps[4] = {{NULL, c->path[0].index}};
+	struct json_locate_pos pos = {0};
+	const cJSON *w, *keys, *k;
+
+	steps[1].index = 0;
+	for (w = workloads->child; w; w = w->next, steps[1].index++) {
+		keys = cJSON_GetObjectItemCaseSensitive(w, "api_keys");
+		if (!cJSON_IsArray(keys))
+			continue;
+		steps[2].index = member_index(w, "api_keys");
+		steps[3].index = 0;
+		for (k = keys->child; k; k = k->next, steps[3].index++) {
+			if (k == e)
+				return false;
+			if (cJSON_IsString(k) && strcmp(k->valuestring, key) == 0) {
+				json_locate(c->text, c->len, steps, 4, &pos);
+				line_col(c, pos.value, line, col);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+static void check_api_key(struct ctx *c, const cJSON *e, void *arg)
+{
+	struct policy_workload *w = arg;
+	const char *s = cJSON_IsString(e) ? e->valuestring : NULL;
+	unsigned line, col;
+	size_t n;
+
+	if (!s) {
+		secret_wrong_type(c, e, EXPECT_API_KEY);
+		return;
+	}
+	n = strlen(s);
+	if (n < API_KEY_MIN || n > API_KEY_MAX) {
+		problem(c, AT_VALUE, "got a key of %zu characters (not shown); expected %s", n,
+			EXPECT_API_KEY);
+		return;
+	}
+	for (const char *q = s; *q; q++) {
+		if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f) {
+			problem(c, AT_VALUE,
+				"got a key with a space, a control or a non-ASCII character (not "
+				"shown); expected %s",
+				EXPECT_API_KEY);
+			return;
+		}
+	}
+	/* one key, one workload: else who called would depend on the order of the list */
+	if (earlier_api_key(c, e, s, &line, &col)) {
+		problem(c, AT_VALUE,
+			"got a key already given at %u:%u (not shown); expected each gateway key "
+			"once, in one workload",
+			line, col);
+		return;
+	}
+	w->api_keys[w->n_api_keys] = strdup(s);
+	if (w->api_keys[w->n_api_keys])
+		w->n_api_keys++;
+	else
+		c->oom = true;
+}
+
+static void check_api_keys(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy_workload *w = base;
+
+	if (!cJSON_IsArray(v)) {
+		secret_wrong_type(c, v, f->expect);
+		return;
+	}
+	w->api_keys = alloc_for(c, v, sizeof(*w->api_keys));
+	if (w->api_keys)
+		for_each_element(c, v, w, check_api_key);
+}
 
 static void check_workload(struct ctx *c, const cJSON *e, void *arg)
 {
@@ -1030,9 +1461,7 @@ static void check_domain(struct ctx *c, const cJSON *e, void *arg)
 		c->oom = true;
 		return;
 	}
-	for (char *q = copy; *q; q++)
-		*q = *q >= 'A' && *q <= 'Z' ? *q - 'A' + 'a' : *q;
-	p->ca.domains[p->ca.n_domains++] = copy;
+	p->ca.domains[p->ca.n_domains++] = ascii_lower(copy);
 }
 
 static void check_domains(struct ctx *c, const cJSON *v, const struct field *f, void *base)
@@ -1074,12 +1503,14 @@ static void check_domains(struct ctx *c, const cJSON *v, const struct field *f, 
 	{                                                                                          \
 		.key = k, .required = req, .check = fn, .sub = &(schema), .expect = exp            \
 	}
-/* An optional integer LO..HI in MEMBER of struct policy, like capture.tls_port. */
-#define UINT_FIELD(k, member, lo, hi, exp)                                                         \
+/* An optional integer LO..HI in MEMBER of TYPE, like struct policy_target's weight. */
+#define UINT_IN(type, k, member, lo, hi, exp)                                                      \
 	{                                                                                          \
-		.key = k, .check = check_uint, .off = offsetof(struct policy, member),             \
-		.size = sizeof(((struct policy *)0)->member), .min = lo, .max = hi, .expect = exp  \
+		.key = k, .check = check_uint, .off = offsetof(type, member),                      \
+		.size = sizeof(((type *)0)->member), .min = lo, .max = hi, .expect = exp           \
 	}
+/* The same in struct policy, like capture.tls_port. */
+#define UINT_FIELD(k, member, lo, hi, exp) UINT_IN(struct policy, k, member, lo, hi, exp)
 
 static const struct field capture_fields[] = {
     FIELD("cgroup", REQUIRED, check_cgroup, CAPTURE(cgroup),
@@ -1158,6 +1589,14 @@ static void check_statuses(struct ctx *c, const cJSON *v, const struct field *f,
 	for_each_element(c, v, p, check_status);
 }
 
+static const struct field breaker_fields[] = {
+    UINT_FIELD("failures", routing.breaker_failures, 1, 1000,
+	       "an integer 1..1000 (failed attempts in a row)"),
+    UINT_FIELD("open_ms", routing.breaker_open_ms, 100, 3600000,
+	       "an integer 100..3600000 (milliseconds)"),
+};
+static const struct schema breaker_schema = {breaker_fields, ARRAY_SIZE(breaker_fields), NULL};
+
 static const struct field routing_fields[] = {
     UINT_FIELD("retries", routing.retries, 0, 10, "an integer 0..10"),
     FIELD("retry_statuses", OPTIONAL, check_statuses, 0,
@@ -1165,6 +1604,8 @@ static const struct field routing_fields[] = {
     UINT_FIELD("backoff_ms", routing.backoff_ms, 1, 60000, "an integer 1..60000 (milliseconds)"),
     UINT_FIELD("backoff_max_ms", routing.backoff_max_ms, 1, 600000,
 	       "an integer 1..600000 (milliseconds)"),
+    NESTED("breaker", OPTIONAL, check_object, breaker_schema,
+	   "an object with \"failures\" and/or \"open_ms\""),
 };
 static const struct schema routing_schema = {routing_fields, ARRAY_SIZE(routing_fields), NULL};
 
@@ -1185,9 +1626,29 @@ static const struct field provider_fields[] = {
 	  "the name of an environment variable holding the gateway's key"),
     FIELD("key_file", OPTIONAL, check_nonempty, offsetof(struct policy_provider, key_file),
 	  "the path of a file holding the gateway's key"),
+    FIELD("api", OPTIONAL, check_api, offsetof(struct policy_provider, api),
+	  "\"openai\" or \"anthropic\""),
+    FIELD("base_url", OPTIONAL, check_base_url, 0, EXPECT_BASE_URL),
 };
 static const struct schema provider_schema = {provider_fields, ARRAY_SIZE(provider_fields),
 					      provider_finish};
+
+/* These fill a struct policy_target. */
+static const struct field target_fields[] = {
+    FIELD("provider", REQUIRED, check_nonempty, offsetof(struct policy_target, provider),
+	  "the name of a provider, a key of \"providers\""),
+    FIELD("model", REQUIRED, check_model_name, offsetof(struct policy_target, model),
+	  "the provider's name of the model, 1..127 characters"),
+    UINT_IN(struct policy_target, "weight", weight, 1, 1000, "an integer 1..1000"),
+};
+static const struct schema target_schema = {target_fields, ARRAY_SIZE(target_fields),
+					    target_finish};
+
+static const struct field api_fields[] = {
+    FIELD("listen", REQUIRED, check_api_listen, 0,
+	  "\"IPv4:PORT\" or \"[IPv6]:PORT\", like \"127.0.0.1:8080\" or \"[::1]:8080\""),
+};
+static const struct schema api_schema = {api_fields, ARRAY_SIZE(api_fields), NULL};
 
 /* These, and a workload's, fill a struct policy_workload. */
 static const struct field match_fields[] = {
@@ -1203,10 +1664,12 @@ static const struct field workload_fields[] = {
     FIELD("own_keys", OPTIONAL, check_bool, offsetof(struct policy_workload, own_keys),
 	  "true or false"),
     NESTED("match", REQUIRED, check_object, match_schema, "an object with \"cgroup\""),
+    FIELD("api_keys", OPTIONAL, check_api_keys, 0, "an array of gateway keys"),
 };
 static const struct schema workload_schema = {workload_fields, ARRAY_SIZE(workload_fields), NULL};
 
-/* "capture", "audit", "ca", "tls" and "proxy" fill struct policy itself, as the top level does. */
+/* "capture", "audit", "ca", "tls", "proxy", "routing" and "api" fill struct policy itself, as the
+ * top level does. */
 static const struct field root_fields[] = {
     NESTED("capture", REQUIRED, check_object, capture_schema, "an object"),
     NESTED("audit", REQUIRED, check_object, audit_schema, "an object"),
@@ -1219,6 +1682,9 @@ static const struct field root_fields[] = {
     FIELD("prices", OPTIONAL, check_nonempty, offsetof(struct policy, prices),
 	  "the path of a price table (JSON)"),
     NESTED("routing", OPTIONAL, check_object, routing_schema, "an object"),
+    NESTED("models", OPTIONAL, check_models, target_schema,
+	   "an object of logical model names, each an array of targets"),
+    NESTED("api", OPTIONAL, check_object, api_schema, "an object with \"listen\""),
 };
 static const struct schema root_schema = {root_fields, ARRAY_SIZE(root_fields), NULL};
 
@@ -1258,6 +1724,8 @@ static struct policy *policy_new(const char *name)
 	p->routing.retries = 2;
 	p->routing.backoff_ms = 200;
 	p->routing.backoff_max_ms = 5000;
+	p->routing.breaker_failures = DEFAULT_BREAKER_FAILURES;
+	p->routing.breaker_open_ms = DEFAULT_BREAKER_OPEN_MS;
 	{
 		static const uint16_t retry[] = {429, 500, 502, 503, 504, 529};
 
@@ -1290,6 +1758,12 @@ static void text_problem(const struct ctx *c, size_t off, const char *what, cons
 	if (off >= c->len)
 		fprintf(c->errs, "%s:%u:%u: %s at the end of the file; expected %s\n", c->name,
 			line, col, what, expect);
+	else if (memmem(c->text, c->len, "\"api_keys\"", 10))
+		/* the text may be a gateway key: a broken file is not parsed enough to tell */
+		fprintf(c->errs,
+			"%s:%u:%u: %s (the text is not shown: the file has gateway keys); "
+			"expected %s\n",
+			c->name, line, col, what, expect);
 	else
 		fprintf(c->errs, "%s:%u:%u: %s at '%s'; expected %s\n", c->name, line, col, what,
 			near, expect);
@@ -1317,6 +1791,7 @@ static int load_text(const char *name, const char *text, size_t len, FILE *errs,
 		text_problem(&c, off, "syntax error", "valid JSON");
 		goto out;
 	}
+	c.root = root;
 	walk_object(&c, root, &root_schema, "an object", c.p);
 	r = c.oom ? -ENOMEM : c.problems ? -EINVAL : 0;
 out:
@@ -1410,12 +1885,32 @@ void policy_free(struct policy *p)
 		free(pr->name);
 		free(pr->key_env);
 		free(pr->key_file);
+		free(pr->base_host);
+		free(pr->base_prefix);
 	}
 	free(p->providers);
+	for (size_t i = 0; i < p->n_models; i++) {
+		struct policy_model *m = &p->models[i];
+
+		for (size_t j = 0; j < m->n_targets; j++) {
+			free(m->targets[j].provider);
+			free(m->targets[j].model);
+		}
+		free(m->targets);
+		free(m->name);
+	}
+	free(p->models);
 	for (size_t i = 0; i < p->n_workloads; i++) {
-		free(p->workloads[i].name);
-		free(p->workloads[i].team);
-		free(p->workloads[i].cgroup_glob);
+		struct policy_workload *w = &p->workloads[i];
+
+		for (size_t j = 0; j < w->n_api_keys; j++) {
+			explicit_bzero(w->api_keys[j], strlen(w->api_keys[j]));
+			free(w->api_keys[j]);
+		}
+		free(w->api_keys);
+		free(w->name);
+		free(w->team);
+		free(w->cgroup_glob);
 	}
 	free(p->workloads);
 	free(p->capture.cgroup);
@@ -1428,6 +1923,36 @@ void policy_free(struct policy *p)
 	free(p->prices);
 	free(p->path);
 	free(p);
+}
+
+const struct policy_model *policy_model_by_name(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; p && name && i < p->n_models; i++) {
+		if (strcmp(p->models[i].name, name) == 0)
+			return &p->models[i];
+	}
+	return NULL;
+}
+
+/*
+ * Every key is compared, each in time that does not depend on where it differs from KEY, so
+ * that how long a refusal takes says nothing of how close a guess was. Lengths are not secret.
+ */
+const struct policy_workload *policy_workload_by_api_key(const struct policy *p, const char *key)
+{
+	const struct policy_workload *found = NULL;
+	size_t len = key ? strlen(key) : 0;
+
+	for (size_t i = 0; p && key && i < p->n_workloads; i++) {
+		const struct policy_workload *w = &p->workloads[i];
+
+		for (size_t j = 0; j < w->n_api_keys; j++) {
+			if (strlen(w->api_keys[j]) == len &&
+			    CRYPTO_memcmp(w->api_keys[j], key, len) == 0)
+				found = w;
+		}
+	}
+	return found;
 }
 
 const struct policy_provider *policy_provider_by_host(const struct policy *p, const char *host)

@@ -18,6 +18,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+/* The API families aigw speaks on both sides. */
+enum policy_api {
+	POLICY_API_OPENAI = 0,	  /* /v1/chat/completions, /v1/responses, /v1/embeddings */
+	POLICY_API_ANTHROPIC = 1, /* /v1/messages */
+};
+
 enum policy_capture_mode {
 	POLICY_CAPTURE_ENFORCE = 0, /* redirect provider TLS, deny the rest (default) */
 	POLICY_CAPTURE_OBSERVE =
@@ -45,6 +51,31 @@ struct policy_provider {
 	size_t n_cidrs;
 	char *key_env;  /* "key_env": variable holding the gateway's key for it, or NULL */
 	char *key_file; /* "key_file": file holding it, or NULL (the key is never in the policy) */
+	/* "api": "openai" | "anthropic": the API family it speaks (default: "anthropic" for a
+	 * provider named anthropic, else "openai", which covers OpenAI-compatible servers) */
+	enum policy_api api;
+	/* "base_url": "https://HOST[:PORT][/PREFIX]", where the gateway sends calls it routes
+	 * to this provider itself (a fallback, a logical name). HOST must be one of "hosts".
+	 * Default: https://hosts[0]. NULL host when the provider has no hosts and no base_url
+	 * (it can then only be reached by apps that dial it). */
+	char *base_host;   /* lowercased, or NULL */
+	uint16_t base_port;  /* host order (443) */
+	char *base_prefix; /* "" or "/PREFIX" without a trailing slash; prepended to /v1/... */
+};
+
+/* One target of a logical model name. */
+struct policy_target {
+	char *provider;	     /* "provider": a key of "providers" (checked) */
+	size_t provider_idx; /* its index in policy.providers */
+	char *model;	     /* "model": the provider's own model name */
+	unsigned weight;     /* "weight": 1..1000; 0 when absent */
+};
+
+/* "models": { NAME: [ target, ... ] }: a name apps ask for, and where it goes, in order. */
+struct policy_model {
+	char *name; /* the key; may also be a real model's name (gives it a fallback chain) */
+	struct policy_target *targets; /* 1..16 of them */
+	size_t n_targets;
 };
 
 struct policy_workload {
@@ -52,6 +83,10 @@ struct policy_workload {
 	char *team;	   /* "team" or NULL */
 	char *cgroup_glob; /* "match": { "cgroup": GLOB } (fnmatch, matched on the path) */
 	int own_keys;      /* "own_keys": its own provider keys go through (default: replaced) */
+	/* "api_keys": gateway keys this workload presents at the explicit endpoint (each 16..256
+	 * printable ASCII characters, no spaces, unique across all workloads) */
+	char **api_keys;
+	size_t n_api_keys;
 };
 
 struct policy {
@@ -112,7 +147,21 @@ struct policy {
 		unsigned backoff_ms;     /* "backoff_ms": the first wait, doubled each time (200) */
 		unsigned backoff_max_ms; /* "backoff_max_ms": no wait longer; a longer
 					  * retry-after is not waited for (5000) */
+		/* "breaker": { "failures": N, "open_ms": MS }: a target whose last N attempts
+		 * failed is not sent to for MS, then one call probes it */
+		unsigned breaker_failures; /* "failures": 1..1000 (5) */
+		unsigned breaker_open_ms;  /* "open_ms": 100..3600000 (30000) */
 	} routing;
+
+	struct policy_model *models; /* "models": object, in file order */
+	size_t n_models;
+
+	struct {
+		int enabled; /* "api" present with "listen" */
+		/* "listen": "127.0.0.1:8080" or "[::1]:8080": the explicit endpoint (plain HTTP) */
+		struct sockaddr_storage listen;
+		socklen_t listen_len;
+	} api;
 
 	struct policy_workload *workloads; /* "workloads": array, first match wins */
 	size_t n_workloads;
@@ -127,6 +176,12 @@ int policy_load(const char *path, FILE *errs, struct policy **ret_policy);
 
 /* Same, from a string in memory; NAME is used in messages in place of a path. */
 int policy_load_string(const char *name, const char *text, FILE *errs, struct policy **ret_policy);
+
+/* The logical model NAME (case-sensitive), or NULL. */
+const struct policy_model *policy_model_by_name(const struct policy *p, const char *name);
+
+/* The workload holding gateway key KEY (constant-time compare per key), or NULL. */
+const struct policy_workload *policy_workload_by_api_key(const struct policy *p, const char *key);
 
 /* Frees a policy; NULL is fine. */
 void policy_free(struct policy *p);
