@@ -92,6 +92,7 @@ $(BUILD)/fuzz/fuzz_clienthello: tests/fuzz/fuzz_clienthello.c userspace/proxy/cl
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^
 FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/upstream.c userspace/proxy/body.c \
+		  userspace/proxy/route.c $(wildcard userspace/providers/translate*.c) \
 		  userspace/proxy/headers.c userspace/proxy/keys.c userspace/providers/sse.c \
 		  userspace/providers/usage.c userspace/ledger/cost.c userspace/ledger/prices.c \
 		  $(wildcard userspace/util/*.c)

@@ -37,6 +37,7 @@
 #include "proxy/keys.h"
 #include "proxy/listener.h"
 #include "proxy/passthrough.h"
+#include "proxy/route.h"
 #include "proxy/upstream.h"
 #include "util/log.h"
 #include "util/netaddr.h"
@@ -55,12 +56,14 @@ struct daemon {
 	struct addrset *addrset;
 	struct capture_events *events;
 	struct listener *listen4, *listen6;
+	struct listener *api_listen; /* the explicit endpoint, when the policy has "api" */
 	struct event *sig_hup, *sig_term, *sig_int;
 	struct certs *certs;
 	struct upstream_pool *pool;
 	struct http_proxy_config http_cfg;
 	struct price_table *prices; /* the policy's "prices", or the shipped table */
 	struct keys *keys;          /* the gateway-held provider keys */
+	struct route_table *routes; /* logical model names; one reference here */
 	struct http_proxy_ops http_ops;
 	uint64_t next_conn_id;
 };
@@ -222,8 +225,47 @@ static void on_http_record(struct jsonw *rec, const struct http_conn_info *info,
 	struct daemon *d = arg;
 
 	add_addr(rec, "client.address", "client.port", &info->client);
-	cgroups_attr_to_json(d->cgroups, d->policy, &info->flow.attr, rec);
+	if (!info->explicit_endpoint) /* else the exchange names the key's workload */
+		cgroups_attr_to_json(d->cgroups, d->policy, &info->flow.attr, rec);
 	audit_record(d, rec);
+}
+
+static int on_http_resolve(const char *host, uint16_t port, struct aigw_addr *ret, void *arg)
+{
+	struct daemon *d = arg;
+
+	return d->addrset ? addrset_host_addr(d->addrset, host, port, ret) : -ENOENT;
+}
+
+static int on_http_authenticate(const char *key, char *workload, size_t wlen, char *team,
+				size_t tlen, void *arg)
+{
+	struct daemon *d = arg;
+	const struct policy_workload *w = policy_workload_by_api_key(d->policy, key);
+
+	if (!w)
+		return -ENOENT;
+	snprintf(workload, wlen, "%s", w->name);
+	snprintf(team, tlen, "%s", w->team ? w->team : "");
+	return 0;
+}
+
+/* A configured app at the explicit endpoint: plain HTTP, named by its gateway key. */
+static void on_api_accept(int fd, const struct sockaddr *peer, void *arg)
+{
+	struct daemon *d = arg;
+	struct http_conn_info info = {.conn_id = ++d->next_conn_id, .explicit_endpoint = 1};
+	struct bufferevent *bev;
+
+	netaddr_from_sockaddr(peer, &info.client);
+	evutil_make_socket_nonblocking(fd);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+	bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev) {
+		close(fd);
+		return;
+	}
+	http_session_start(d->base, bev, &info, &d->http_cfg, d->pool, &d->http_ops);
 }
 
 /* A provider host: terminate TLS with a minted leaf and serve HTTP. */
@@ -439,6 +481,10 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 		return "ca.dir";
 	if (old->capture.exempt_mark != new->capture.exempt_mark)
 		return "capture.exempt_mark"; /* the pool's sockets carry the running one */
+	if (old->api.enabled != new->api.enabled ||
+	    (old->api.enabled && (old->api.listen_len != new->api.listen_len ||
+				  memcmp(&old->api.listen, &new->api.listen, old->api.listen_len))))
+		return "api.listen";
 	if ((old->tls.upstream_ca == NULL) != (new->tls.upstream_ca == NULL) ||
 	    (old->tls.upstream_ca && strcmp(old->tls.upstream_ca, new->tls.upstream_ca)))
 		return "tls.upstream_ca";
@@ -470,6 +516,7 @@ static void daemon_reload(struct daemon *d)
 	struct policy *np = NULL;
 	struct price_table *new_prices = NULL;
 	struct keys *new_keys = NULL;
+	struct route_table *new_routes = NULL;
 	const char *field;
 	int err;
 
@@ -515,6 +562,13 @@ static void daemon_reload(struct daemon *d)
 		policy_free(np);
 		return;
 	}
+	if (route_table_new(np, d->routes, &new_routes)) {
+		log_error("policy reload refused: out of memory building its routes");
+		prices_free(new_prices);
+		keys_free(new_keys);
+		policy_free(np);
+		return;
+	}
 	/* Addresses first (adding before removing), then the mode: nothing goes unrecorded. */
 	err = addrset_reload(d->addrset, np);
 	config_from_policy(np, &cfg);
@@ -522,6 +576,7 @@ static void daemon_reload(struct daemon *d)
 		err = capture_configure(d->capture, &cfg);
 	if (err) {
 		log_error("policy reload failed applying it: %s", strerror(-err));
+		route_table_unref(new_routes);
 		prices_free(new_prices);
 		keys_free(new_keys);
 		policy_free(np);
@@ -534,8 +589,11 @@ static void daemon_reload(struct daemon *d)
 	keys_free(d->keys);
 	d->keys = new_keys;
 	http_config_from_policy(np, &d->http_cfg);
+	route_table_unref(d->routes);
+	d->routes = new_routes;
 	d->http_cfg.prices = d->prices;
 	d->http_cfg.keys = d->keys;
+	d->http_cfg.routes = d->routes;
 	log_info("policy reloaded from %s (mode %s)", d->opt->policy_path,
 		 np->capture.mode == POLICY_CAPTURE_OBSERVE ? "observe" : "enforce");
 	policy_event(d, "policy.reload", NULL);
@@ -699,14 +757,25 @@ pool:
 		return err;
 	}
 	err = keys_load(p, &d->keys);
+	if (!err)
+		err = route_table_new(p, NULL, &d->routes);
 	if (err)
 		return err;
 	http_config_from_policy(p, &d->http_cfg);
 	d->http_cfg.prices = d->prices;
 	d->http_cfg.keys = d->keys;
+	d->http_cfg.routes = d->routes;
 	d->http_ops.record = on_http_record;
+	d->http_ops.resolve = on_http_resolve;
+	d->http_ops.authenticate = on_http_authenticate;
 	d->http_ops.arg = d;
-	return 0;
+	if (!p->api.enabled)
+		return 0;
+	err = listener_new(d->base, (const struct sockaddr *)&p->api.listen, p->api.listen_len,
+			   on_api_accept, d, &d->api_listen);
+	if (err)
+		log_error("listen on api.listen: %s", strerror(-err));
+	return err;
 }
 
 static int daemon_open_capture(struct daemon *d)
@@ -804,6 +873,8 @@ static void daemon_stop(struct daemon *d)
 	certs_free(d->certs);
 	prices_free(d->prices);
 	keys_free(d->keys);
+	route_table_unref(d->routes);
+	listener_free(d->api_listen);
 	capture_events_drain(d->events);
 	capture_events_stop(d->events);
 	listener_free(d->listen4);

@@ -86,11 +86,19 @@ def test_reset_mid_stream_ends_the_client_stream_as_an_error(gw):
     gw.mock.fault("reset")
     r = gw.run_app(["curl", "-sS", "-N", "--http1.1", "-H", "content-type: application/json",
                     "--data-binary", stream_body(), URL])
-    assert r.returncode != 0  # an unfinished chunked body: curl reports it
-    assert "data: {" in r.stdout and "[DONE]" not in r.stdout
+    # The body is ended properly, its last event an error in OpenAI's stream format (what
+    # the SDKs raise as an APIError), after whole events only.
+    assert r.returncode == 0, r.stderr
+    events = [e for e in r.stdout.split("\n\n") if e.strip()]
+    assert len(events) >= 2 and "[DONE]" not in r.stdout
+    for e in events[:-1]:
+        assert json.loads(e.removeprefix("data: "))["object"] == "chat.completion.chunk"
+    err = json.loads(events[-1].removeprefix("data: "))["error"]
+    assert "in the middle of the response" in err["message"]
     rec = last_request(gw)
     assert rec["aigw.outcome"] == "upstream_reset" and rec["http.response.status_code"] == 200
     assert "in the middle of the response" in rec["error.type"]
+    assert rec["aigw.stream.ended_by"] == "gateway_error_event"
 
 
 @pytest.mark.parametrize("stream", [False, True])

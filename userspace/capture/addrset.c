@@ -454,6 +454,30 @@ int addrset_lookup(int prov4_fd, int prov6_fd, int family, const uint8_t *addr,
 	return 0;
 }
 
+int addrset_host_addr(struct addrset *as, const char *host, uint16_t port,
+		      struct aigw_addr *ret)
+{
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&as->lock);
+	for (size_t i = 0; i < as->n_hosts && err; i++) {
+		const struct addrset_host *h = &as->hosts[i];
+		const struct policy_cidr *a;
+
+		if (strcasecmp(h->name, host) || !h->n_addrs)
+			continue;
+		/* Spread over the addresses a name has, as a resolver's answer order would. */
+		a = &h->addrs[(unsigned)rand() % (unsigned)h->n_addrs];
+		memset(ret, 0, sizeof(*ret));
+		ret->family = a->family == AF_INET ? AIGW_AF_INET : AIGW_AF_INET6;
+		ret->port = htons(port);
+		memcpy(ret->addr, a->addr, a->family == AF_INET ? 4 : 16);
+		err = 0;
+	}
+	pthread_mutex_unlock(&as->lock);
+	return err;
+}
+
 void addrset_free(struct addrset *as)
 {
 	if (!as)

@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include "capture.h"
 #include "policy/policy.h"
 
 struct addrset; /* owns its copy of the providers and its thread; addrset_free() */
@@ -31,6 +32,12 @@ int addrset_reload(struct addrset *as, const struct policy *p);
 /* Whether an address (4 or 16 bytes, network order) is in the set, and of which provider. */
 int addrset_lookup(int prov4_fd, int prov6_fd, int family, const uint8_t *addr,
 		   uint32_t *ret_provider_id);
+
+/* An address HOST (one of the providers' host names) resolved to last, with PORT (host
+ * order): 0 and *RET, or -ENOENT when the name is unknown or has no address yet. Takes the
+ * set's lock briefly; never resolves. */
+int addrset_host_addr(struct addrset *as, const char *host, uint16_t port,
+		      struct aigw_addr *ret);
 
 /* Stops the thread and frees; the maps keep their contents. NULL is fine. */
 void addrset_free(struct addrset *as);

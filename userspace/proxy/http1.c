@@ -33,6 +33,7 @@
 #include "proxy/http1.h"
 #include "ledger/cost.h"
 #include "providers/sse.h"
+#include "providers/translate.h"
 #include "providers/usage.h"
 #include "util/jsonw.h"
 #include "util/log.h"
@@ -44,6 +45,7 @@
 #define HTTP1_CLIENT_READ_MAX (256u * 1024) /* client bytes read ahead of the parser */
 #define HTTP1_STALE_RETRY_MS 1000	    /* a pooled connection failing this soon was stale */
 #define HTTP1_MAX_TRIES 12
+#define HTTP1_WHY_MAX 512 /* why a target could not take a call */
 
 enum exchange_outcome {
 	OUTCOME_OK,
@@ -57,6 +59,8 @@ enum exchange_outcome {
 	OUTCOME_BAD_REQUEST,
 	OUTCOME_MISDIRECTED,
 	OUTCOME_SHUTDOWN,
+	OUTCOME_NO_TARGET,
+	OUTCOME_UNAUTHORIZED,
 };
 
 static const char *const outcome_names[] = {
@@ -71,6 +75,8 @@ static const char *const outcome_names[] = {
     "bad_request",
     "misdirected_request",
     "shutdown",
+    "no_target_available",
+    "unauthorized",
 };
 
 struct session;
@@ -88,10 +94,39 @@ struct exchange {
 	struct {
 		int status; /* 0: no answer */
 		double ms;
-		char error[160];
-	} tries[HTTP1_MAX_TRIES]; /* attempts that failed and were retried */
+		const char *result; /* "retried", "fell_back", "skipped" */
+		char provider[64];
+		char model[128];
+		char error[200];
+	} tries[HTTP1_MAX_TRIES]; /* attempts that did not give the answer, oldest first */
 	unsigned n_tries;
 	int stale_retries; /* retries of a stale pooled connection (not the policy's) */
+
+	/* Where it goes: a logical name's targets in order, or the app's own destination. */
+	struct route_table *routes; /* a reference, held while the exchange lives */
+	const struct route *route;  /* NULL: the model is not a logical name */
+	unsigned order[ROUTE_MAX_TARGETS];
+	size_t n_order, pos;		   /* targets to try; the one in use is order[pos] */
+	const struct route_target *target; /* in use; NULL: the app's destination as dialled */
+	int probe;			   /* this attempt probes a half-open breaker */
+	unsigned target_attempts;	   /* the policy's attempts on this target */
+	unsigned fallbacks;		   /* targets given up on */
+	char up_host[HTTP1_HOST_MAX];	   /* SNI and Host upstream */
+	uint16_t up_port;		   /* host order */
+	char up_provider[64];		   /* the policy's name of the provider it goes to */
+	char up_model[128];		   /* the model asked of it */
+	struct aigw_addr up_addr;
+	int up_api;		  /* enum usage_api of what goes upstream, or -1 */
+	char *up_path;		  /* NULL: the app's request target */
+	struct evbuffer *up_body; /* NULL: the app's body as it came */
+	int up_app_headers;	  /* the app's own destination: its headers go as they are */
+	int xlate;		  /* the target speaks the other API: translated both ways */
+	int include_usage;	  /* xlate: an OpenAI app asked for the usage chunk */
+	struct translate_stream *ts;
+	int stream_error_sent; /* a failed stream was ended with an error event */
+	char workload[128], team[128]; /* explicit endpoint: named by the gateway key */
+	int refuse_status; /* no target could take it: the status the app gets */
+	int counted_attempt; /* the attempt whose failure the breaker has counted */
 
 	/* The request. */
 	char method[16];
@@ -121,6 +156,7 @@ struct exchange {
 	int resp_chunked;			/* as the provider framed it */
 	unsigned long long resp_content_length; /* ULLONG_MAX: none (http-parser counts it down) */
 	int garbage; /* the body is not what its Content-Type says: 502 */
+	int sse_checked; /* the stream's first bytes looked like SSE */
 	struct evbuffer *resp_buf;
 	int chunked_out; /* we frame the body to the client in chunks */
 	int resp_complete;
@@ -132,7 +168,8 @@ struct exchange {
 
 	/* What the call used: read from the answer (a JSON body whole, a stream event by
 	 * event), priced at the end. */
-	int api;	    /* enum usage_api, or -1 for a path we do not read */
+	int api;	    /* enum usage_api of the app's path, or -1 for one we do not read */
+	int want_usage;	    /* an OpenAI chat stream that did not ask for its usage */
 	int suppress_usage; /* we asked for the usage chunk; the app must not see it */
 	struct usage usage;
 	int usage_found;
@@ -215,6 +252,8 @@ static void error_body(struct session *s, struct exchange *ex, int status, const
 		jsonw_str(err, "type",
 			  status == 413	  ? "request_too_large"
 			  : status == 400 ? "invalid_request_error"
+			  : status == 401 ? "authentication_error"
+			  : status == 404 ? "not_found_error"
 			  : status == 504 ? "timeout_error"
 					  : "api_error");
 		jsonw_str(err, "message", msg);
@@ -226,6 +265,8 @@ static void error_body(struct session *s, struct exchange *ex, int status, const
 		jsonw_str(err, "code",
 			  status == 504	  ? "upstream_timeout"
 			  : status >= 500 ? "upstream_unavailable"
+			  : status == 401 ? "invalid_api_key"
+			  : status == 404 ? "not_found"
 					  : "invalid_request");
 	}
 	text = jsonw_finish(err, &len);
@@ -241,16 +282,26 @@ static const char *reason_phrase(int status)
 	switch (status) {
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
 	case 413:
 		return "Content Too Large";
 	case 421:
 		return "Misdirected Request";
 	case 502:
 		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
 	case 504:
 		return "Gateway Timeout";
+	case 429:
+		return "Too Many Requests";
+	case 500:
+		return "Internal Server Error";
 	}
-	return "Error";
+	return status / 100 == 2 ? "OK" : "Error";
 }
 
 /* Writes a complete error response and marks the connection for closing. */
@@ -390,6 +441,12 @@ static const char *operation_of(const char *path)
 	return NULL;
 }
 
+/* The provider that answered (or was last asked). */
+static const char *exchange_provider(const struct exchange *ex)
+{
+	return ex->up_provider[0] ? ex->up_provider : ex->s->info.provider;
+}
+
 /* Tokens and cost, as finance reads them: a cost is exact or it is null with the reason,
  * never a guess and never zero for what is unknown. */
 static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
@@ -417,7 +474,7 @@ static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 	jsonw_num(rec, "aigw.usage.cached_input_tokens", (double)ex->usage.cached_input);
 	jsonw_num(rec, "aigw.usage.cache_write_tokens", (double)ex->usage.cache_write);
 	jsonw_num(rec, "aigw.usage.reasoning_tokens", (double)ex->usage.reasoning);
-	cost_for_model(ex->s->cfg->prices, ex->s->info.provider, model, &ex->usage, &cost);
+	cost_for_model(ex->s->cfg->prices, exchange_provider(ex), model, &ex->usage, &cost);
 	if (cost.known) {
 		jsonw_num(rec, "cost_usd", (double)cost.micro_usd / 1e6);
 		jsonw_num(rec, "aigw.cost.micro_usd", (double)cost.micro_usd);
@@ -427,38 +484,78 @@ static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 	}
 }
 
-/* The attempts that failed and were retried, oldest first: [{"status", "latency_ms",
- * "error"}, ...]; the last attempt is the record itself. */
-static void exchange_record_tries(struct exchange *ex, struct jsonw *rec)
+static void attempt_json(struct evbuffer *arr, const char *provider, const char *model,
+			 int status, double ms, const char *result, const char *error)
+{
+	struct jsonw *t = jsonw_new();
+	size_t len;
+	char *text;
+
+	if (!t)
+		return;
+	jsonw_str(t, "gen_ai.system", provider);
+	if (model && model[0])
+		jsonw_str(t, "gen_ai.request.model", model);
+	if (status)
+		jsonw_num(t, "http.response.status_code", status);
+	jsonw_num(t, "aigw.latency_ms", ms);
+	jsonw_str(t, "aigw.result", result);
+	if (error && error[0])
+		jsonw_str(t, "error.type", error);
+	text = jsonw_finish(t, &len);
+	if (!text)
+		return;
+	if (evbuffer_get_length(arr) > 1)
+		evbuffer_add(arr, ",", 1);
+	evbuffer_add(arr, text, len);
+	free(text);
+}
+
+/* Every attempt, oldest first: [{"gen_ai.system", "gen_ai.request.model", status, latency,
+ * "aigw.result": retried | fell_back | skipped | ok | failed, "error.type"}, ...]. Left out
+ * for the common call that took one attempt at the app's own destination. */
+static void exchange_record_tries(struct exchange *ex, struct jsonw *rec,
+				  enum exchange_outcome outcome)
 {
 	struct evbuffer *arr;
 
-	if (!ex->n_tries || !(arr = evbuffer_new()))
+	if ((!ex->n_tries && !ex->route) || !(arr = evbuffer_new()))
 		return;
 	evbuffer_add(arr, "[", 1);
-	for (unsigned i = 0; i < ex->n_tries; i++) {
-		struct jsonw *t = jsonw_new();
-		size_t len;
-		char *text;
-
-		if (!t)
-			break;
-		if (ex->tries[i].status)
-			jsonw_num(t, "http.response.status_code", ex->tries[i].status);
-		jsonw_num(t, "aigw.latency_ms", ex->tries[i].ms);
-		jsonw_str(t, "error.type", ex->tries[i].error);
-		text = jsonw_finish(t, &len);
-		if (!text)
-			break;
-		if (i)
-			evbuffer_add(arr, ",", 1);
-		evbuffer_add(arr, text, len);
-		free(text);
-	}
+	for (unsigned i = 0; i < ex->n_tries; i++)
+		attempt_json(arr, ex->tries[i].provider, ex->tries[i].model, ex->tries[i].status,
+			     ex->tries[i].ms, ex->tries[i].result, ex->tries[i].error);
+	if (ex->t_attempt.tv_sec && ex->up_provider[0])
+		attempt_json(arr, ex->up_provider, ex->up_model, ex->status,
+			     ms_between(&ex->t_attempt, &ex->t_end),
+			     outcome == OUTCOME_OK && ex->status < 500 && ex->status != 429
+				 ? "ok"
+				 : "failed",
+			     ex->error);
 	evbuffer_add(arr, "]", 1);
-	jsonw_raw(rec, "aigw.retries", (const char *)evbuffer_pullup(arr, -1),
+	jsonw_raw(rec, "aigw.attempts", (const char *)evbuffer_pullup(arr, -1),
 		  evbuffer_get_length(arr));
 	evbuffer_free(arr);
+}
+
+/* Where the call went, when that is not simply where the app sent it. */
+static void exchange_record_route(struct exchange *ex, struct jsonw *rec)
+{
+	if (ex->route)
+		jsonw_str(rec, "aigw.route", ex->route->name);
+	if (ex->up_model[0])
+		jsonw_str(rec, "aigw.upstream.model", ex->up_model);
+	jsonw_bool(rec, "aigw.fallback", ex->fallbacks > 0);
+	if (ex->xlate)
+		jsonw_bool(rec, "aigw.translated", 1);
+	if (ex->stream_error_sent)
+		jsonw_str(rec, "aigw.stream.ended_by", "gateway_error_event");
+	if (ex->s->info.explicit_endpoint) {
+		if (ex->workload[0])
+			jsonw_str(rec, "aigw.workload", ex->workload);
+		if (ex->team[0])
+			jsonw_str(rec, "aigw.team", ex->team);
+	}
 }
 
 static void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
@@ -478,18 +575,22 @@ static void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	jsonw_str(rec, "event.name", "proxy.request");
 	jsonw_str(rec, "aigw.request_id", ex->id);
 	jsonw_num(rec, "aigw.connection_id", (double)s->info.conn_id);
-	jsonw_str(rec, "gen_ai.system", s->info.provider);
+	jsonw_str(rec, "gen_ai.system", exchange_provider(ex));
+	jsonw_str(rec, "aigw.client.kind", s->info.explicit_endpoint ? "explicit" : "captured");
 	op = operation_of(path);
 	if (op)
 		jsonw_str(rec, "gen_ai.operation.name", op);
 	if (ex->model[0])
 		jsonw_str(rec, "gen_ai.request.model", ex->model);
 	jsonw_bool(rec, "aigw.stream", ex->stream);
-	jsonw_str(rec, "server.address", s->info.sni);
-	jsonw_num(rec, "server.port", ntohs(s->info.flow.orig_dst.port));
-	jsonw_str(rec, "network.peer.address",
-		  netaddr_format_ip(&s->info.flow.orig_dst, ip, sizeof(ip)));
-	jsonw_str(rec, "tls.client.server_name", s->info.sni);
+	if (ex->up_host[0]) {
+		jsonw_str(rec, "server.address", ex->up_host);
+		jsonw_num(rec, "server.port", ex->up_port);
+		jsonw_str(rec, "network.peer.address",
+			  netaddr_format_ip(&ex->up_addr, ip, sizeof(ip)));
+	}
+	if (s->info.sni[0])
+		jsonw_str(rec, "tls.client.server_name", s->info.sni);
 	jsonw_str(rec, "http.request.method", ex->method);
 	jsonw_str(rec, "url.path", path);
 	if (ex->status)
@@ -512,7 +613,8 @@ static void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	if (ex->provider_request_id[0])
 		jsonw_str(rec, "aigw.provider_request_id", ex->provider_request_id);
 	exchange_record_usage(ex, rec);
-	exchange_record_tries(ex, rec);
+	exchange_record_route(ex, rec);
+	exchange_record_tries(ex, rec, outcome);
 	jsonw_num(rec, "aigw.upstream.attempts", ex->attempts);
 	if (ex->credential)
 		jsonw_str(rec, "aigw.credential", ex->credential);
@@ -536,6 +638,11 @@ static void exchange_free(struct exchange *ex)
 		event_free(ex->retry_ev);
 	if (ex->sse_on)
 		sse_free(&ex->sse);
+	if (ex->up_body)
+		evbuffer_free(ex->up_body);
+	free(ex->up_path);
+	translate_stream_free(ex->ts);
+	route_table_unref(ex->routes);
 	headers_free(&ex->req);
 	headers_free(&ex->resp);
 	free(ex);
@@ -566,6 +673,8 @@ static void exchange_finish(struct exchange *ex, enum exchange_outcome outcome)
 	int reusable = outcome == OUTCOME_OK && ex->resp_complete && ex->up_keepalive;
 
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_end);
+	if (ex->probe && ex->target)
+		route_target_abandon(ex->target);
 	exchange_record(ex, outcome);
 	if (ex->up) {
 		if (reusable) {
@@ -616,9 +725,18 @@ static void write_response_head(struct exchange *ex, long long known_len)
 	const char *reason = (const char *)evbuffer_pullup(ex->reason, -1);
 	const char *id;
 
-	evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", ex->status,
-			    (int)evbuffer_get_length(ex->reason), reason ? reason : "");
-	headers_write(&ex->resp, out);
+	if (ex->xlate) { /* the other provider's headers say nothing true of this answer */
+		evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", ex->status,
+				    reason_phrase(ex->status),
+				    ex->sse_on ? "text/event-stream; charset=utf-8"
+					       : "application/json");
+		if (ex->sse_on)
+			evbuffer_add(out, "Cache-Control: no-cache\r\n", 25);
+	} else {
+		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", ex->status,
+				    (int)evbuffer_get_length(ex->reason), reason ? reason : "");
+		headers_write(&ex->resp, out);
+	}
 	if (!body_allowed(ex)) {
 		const char *cl = headers_get(&ex->resp, "content-length");
 
@@ -626,8 +744,8 @@ static void write_response_head(struct exchange *ex, long long known_len)
 			evbuffer_add_printf(out, "Content-Length: %s\r\n", cl);
 	} else if (known_len >= 0) {
 		evbuffer_add_printf(out, "Content-Length: %lld\r\n", known_len);
-	} else if (!ex->resp_chunked && ex->resp_content_length != ULLONG_MAX &&
-		   !ex->suppress_usage) { /* we leave the usage chunk out: the length changes */
+	} else if (!ex->resp_chunked && ex->resp_content_length != ULLONG_MAX && !ex->sse_on) {
+		/* a stream's length may change: the usage chunk left out, an error event added */
 		evbuffer_add_printf(out, "Content-Length: %llu\r\n", ex->resp_content_length);
 	} else if (s->p.http_major == 1 && s->p.http_minor >= 1) {
 		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
@@ -679,7 +797,8 @@ static int status_retried(const struct exchange *ex, int status)
 static long retry_delay_ms(const struct exchange *ex)
 {
 	const struct http_proxy_config *cfg = ex->s->cfg;
-	unsigned shift = ex->attempts > 10 ? 10 : ex->attempts - 1;
+	unsigned n = ex->target_attempts ? ex->target_attempts : 1;
+	unsigned shift = n > 10 ? 10 : n - 1;
 	long base = (long)cfg->backoff_ms << shift;
 
 	if (base > (long)cfg->backoff_max_ms)
@@ -696,10 +815,15 @@ static long retry_delay_ms(const struct exchange *ex)
 
 static int can_retry(const struct exchange *ex)
 {
-	unsigned policy_attempts = ex->attempts - ex->stale_retries;
-
-	return !ex->head_sent && policy_attempts <= ex->s->cfg->retries &&
+	return !ex->head_sent && ex->target_attempts <= ex->s->cfg->retries &&
 	       ex->n_tries < HTTP1_MAX_TRIES && retry_delay_ms(ex) >= 0;
+}
+
+/* Whether another target remains after the one in use (the app has seen nothing yet). */
+static int can_fall_back(const struct exchange *ex)
+{
+	return !ex->head_sent && ex->route && ex->pos + 1 < ex->n_order &&
+	       ex->n_tries < HTTP1_MAX_TRIES;
 }
 
 /*
@@ -741,50 +865,127 @@ static void response_reset(struct exchange *ex)
 		evbuffer_free(ex->held);
 	if (ex->sse_on)
 		sse_free(&ex->sse);
+	translate_stream_free(ex->ts);
+	ex->ts = NULL;
 	ex->resp_buf = ex->held = NULL;
 	ex->sse_on = ex->buffer_json = ex->head_pending = ex->is_sse = ex->garbage = 0;
 	ex->status = ex->resp_complete = ex->got_upstream_bytes = ex->retry_pending = 0;
+	ex->sse_checked = 0;
 	ex->resp_body_bytes = ex->resp_wire_bytes = 0;
 	ex->usage_found = ex->drop_set = 0;
 	ex->fed = ex->forwarded = 0;
 	ex->resp_model[0] = 0;
 }
 
-/*
- * Another attempt after a failure the app has not seen (a connection that failed, a timeout,
- * a status the policy retries, a stale pooled connection): the failed attempt is noted for
- * the record, its connection closed (its answer is not read), and the request sent again
- * after the backoff (at once, and on a new connection, for a stale one). Returns 1
- * when a retry is scheduled; 0 when the failure must reach the app.
- */
-static int exchange_retry(struct exchange *ex, int status, const char *why)
+/* Notes an attempt that did not give the answer, for the record. */
+static void note_try(struct exchange *ex, int status, const char *result, const char *why)
 {
-	struct timeval tv;
 	struct timespec now;
-	int stale = stale_pooled_failure(ex);
-	long delay;
+	unsigned i = ex->n_tries;
 
-	if (!stale && !can_retry(ex))
-		return 0;
-	delay = stale ? 0 : retry_delay_ms(ex);
-	ex->stale_retries += stale;
+	if (i >= HTTP1_MAX_TRIES)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ex->tries[i].status = status;
+	ex->tries[i].ms = ex->t_attempt.tv_sec ? ms_between(&ex->t_attempt, &now) : 0;
+	ex->tries[i].result = result;
+	snprintf(ex->tries[i].provider, sizeof(ex->tries[i].provider), "%s",
+		 exchange_provider(ex));
+	snprintf(ex->tries[i].model, sizeof(ex->tries[i].model), "%s", ex->up_model);
+	snprintf(ex->tries[i].error, sizeof(ex->tries[i].error), "%s", why);
+	ex->n_tries++;
+}
+
+/* The target in use failed an attempt: its breaker counts it. */
+static void target_failed(struct exchange *ex)
+{
+	if (!ex->target || ex->counted_attempt == ex->attempts)
+		return;
+	ex->counted_attempt = ex->attempts;
+	if (route_target_done(ex->routes, ex->target, 0))
+		log_warn("circuit open: %s/%s after %u failed attempts; probed again in %u ms",
+			 ex->target->provider, ex->target->model,
+			 ex->target->breaker->failures, ex->routes->breaker_open_ms);
+	ex->probe = 0;
+}
+
+static int target_next(struct exchange *ex, char *why, size_t whylen);
+
+/* Schedules the next attempt after DELAY ms (0: on the next loop turn, never from inside
+ * the failing callback). */
+static int attempt_schedule(struct exchange *ex, long delay)
+{
+	struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+
 	if (!ex->retry_ev && !(ex->retry_ev = evtimer_new(ex->s->base, on_retry_timer, ex)))
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ex->tries[ex->n_tries].status = status;
-	ex->tries[ex->n_tries].ms = ms_between(&ex->t_attempt, &now);
-	snprintf(ex->tries[ex->n_tries].error, sizeof(ex->tries[0].error), "%s", why);
-	ex->n_tries++;
-	upstream_close(ex->up);
+	if (ex->up)
+		upstream_close(ex->up);
 	ex->up = NULL;
 	response_reset(ex);
-	tv.tv_sec = delay / 1000;
-	tv.tv_usec = (delay % 1000) * 1000;
 	evtimer_add(ex->retry_ev, &tv);
 	return 1;
 }
 
+/*
+ * Another attempt after a failure the app has not seen (a connection that failed, a timeout,
+ * a status the policy retries, a stale pooled connection): the failed attempt is noted for
+ * the record, its connection closed (its answer is not read), and the request sent again
+ * after the backoff (at once, and on a new connection, for a stale one) — or, once the
+ * policy's retries on this target are spent, at once to the route's next target. Returns 1
+ * when another attempt is scheduled; 0 when the failure must reach the app.
+ */
+static int exchange_retry(struct exchange *ex, int status, const char *why)
+{
+	int stale = stale_pooled_failure(ex);
+	char skip[HTTP1_WHY_MAX];
+
+	if (stale) {
+		ex->stale_retries++;
+		ex->target_attempts--; /* the request never reached the provider */
+		note_try(ex, status, "retried", why);
+		return attempt_schedule(ex, 0);
+	}
+	target_failed(ex);
+	if (can_retry(ex)) {
+		note_try(ex, status, "retried", why);
+		return attempt_schedule(ex, retry_delay_ms(ex));
+	}
+	if (!can_fall_back(ex))
+		return 0;
+	note_try(ex, status, "fell_back", why);
+	ex->pos++;
+	ex->fallbacks++;
+	if (target_next(ex, skip, sizeof(skip))) {
+		snprintf(ex->error, sizeof(ex->error), "%s; %s", why, skip);
+		return 0;
+	}
+	return attempt_schedule(ex, 0);
+}
+
 static int on_sse_event(void *arg, const struct sse_event *ev);
+
+/* A stream from the provider: read event by event, for usage, for translation, and so that
+ * only whole events reach the app (a failure can then end its stream with an error event). */
+static int response_stream_start(struct exchange *ex)
+{
+	enum translate_api app = ex->api == USAGE_API_ANTHROPIC_MESSAGES
+				     ? TRANSLATE_ANTHROPIC_MESSAGES
+				     : TRANSLATE_OPENAI_CHAT;
+
+	ex->head_pending = 1;
+	if (ex->xlate) {
+		if (!ex->ts && !(ex->ts = translate_stream_new(app, ex->include_usage, NULL)))
+			return -1;
+	} else if (!ex->held && !(ex->held = evbuffer_new())) {
+		return -1;
+	}
+	sse_init(&ex->sse, 0, on_sse_event, ex);
+	usage_stream_init(&ex->us, ex->up_api,
+			  ex->suppress_usage ? USAGE_STREAM_SUPPRESS_USAGE_CHUNK : 0);
+	ex->sse_on = 1;
+	return 0;
+}
 
 static int on_resp_headers_complete(http_parser *rp)
 {
@@ -806,11 +1007,15 @@ static int on_resp_headers_complete(http_parser *rp)
 		const char *after = headers_get(&ex->resp, "retry-after");
 
 		ex->retry_after_ms = after ? (long)(strtod(after, NULL) * 1000) : -1;
-		if (can_retry(ex)) {
+		if (can_retry(ex) || can_fall_back(ex)) {
 			ex->retry_pending = 1; /* its body is not read: the connection is closed */
 			http_parser_pause(rp, 1);
 			return 0;
 		}
+	}
+	if (ex->target) { /* the provider answered: its breaker hears how */
+		route_target_done(ex->routes, ex->target, ex->status < 500 && ex->status != 429);
+		ex->probe = 0;
 	}
 	ex->resp_chunked = !!(rp->flags & F_CHUNKED);
 	ex->resp_content_length = rp->content_length;
@@ -820,20 +1025,16 @@ static int on_resp_headers_complete(http_parser *rp)
 	}
 	ctype = headers_get(&ex->resp, "content-type");
 	ex->is_sse = ctype && strcasestr(ctype, "text/event-stream");
-	if (!ex->stream && ctype && strcasestr(ctype, "json") && ex->status / 100 == 2) {
+	if (ex->is_sse && ex->status / 100 == 2 && ex->up_api >= 0)
+		return response_stream_start(ex);
+	ex->suppress_usage = 0;
+	/* A translated answer is read whole, whatever it is: it is rewritten before it goes. */
+	if (ex->xlate || (!ex->stream && ctype && strcasestr(ctype, "json") &&
+			  ex->status / 100 == 2)) {
 		ex->resp_buf = evbuffer_new();
 		ex->buffer_json = ex->resp_buf != NULL;
 	}
 	ex->head_pending = !ex->buffer_json;
-	if (ex->is_sse && ex->status / 100 == 2 && ex->api >= 0 &&
-	    (!ex->suppress_usage || (ex->held = evbuffer_new()))) {
-		sse_init(&ex->sse, 0, on_sse_event, ex);
-		usage_stream_init(&ex->us, ex->api,
-				  ex->suppress_usage ? USAGE_STREAM_SUPPRESS_USAGE_CHUNK : 0);
-		ex->sse_on = 1;
-	} else {
-		ex->suppress_usage = 0;
-	}
 	return 0;
 }
 
@@ -864,9 +1065,29 @@ static void buffered_release(struct exchange *ex)
 	evbuffer_drain(ex->resp_buf, n);
 }
 
+/* The app's head goes with the first bytes of its body (a stream's first event). */
+static void head_if_pending(struct exchange *ex)
+{
+	if (ex->head_pending) {
+		ex->head_pending = 0;
+		write_response_head(ex, -1);
+	}
+}
+
+static void forward_translated(struct exchange *ex, struct translate_buf *b)
+{
+	if (!b->len)
+		return;
+	head_if_pending(ex);
+	forward_body(ex, b->data, b->len);
+	b->len = 0;
+}
+
 static int on_sse_event(void *arg, const struct sse_event *ev)
 {
 	struct exchange *ex = arg;
+	struct translate_buf out = {0};
+	int err;
 
 	if (usage_stream_event(&ex->us, ev->type, ev->data, ev->data_len) == USAGE_EVENT_DROP &&
 	    !ex->drop_set) {
@@ -874,7 +1095,12 @@ static int on_sse_event(void *arg, const struct sse_event *ev)
 		ex->drop_end = ev->end;
 		ex->drop_set = 1;
 	}
-	return 0;
+	if (!ex->xlate)
+		return 0;
+	err = translate_stream_feed(ex->ts, ev->type, ev->data, ev->data_len, &out);
+	forward_translated(ex, &out);
+	translate_buf_free(&out);
+	return err == -ENOMEM ? err : 0;
 }
 
 /* Passes on the held stream bytes up to offset UPTO, leaving out the usage chunk. */
@@ -900,27 +1126,27 @@ static void held_forward(struct exchange *ex, uint64_t upto)
 	}
 }
 
-/* A stream body slice: read for usage as it passes. When we added include_usage, bytes wait
- * until they are known to be whole events, so the usage chunk can be left out. */
-static void stream_body(struct exchange *ex, const char *at, size_t len)
+/* A stream body slice: read for usage (and translated) as it passes. Bytes wait until they
+ * are known to be whole events, so the usage chunk can be left out and a failure never
+ * leaves the app half an event. */
+static int stream_body(struct exchange *ex, const char *at, size_t len)
 {
 	int err;
 
-	if (!ex->suppress_usage) {
-		forward_body(ex, at, len);
-		if (sse_feed(&ex->sse, at, len))
-			ex->sse_on = 0, sse_free(&ex->sse);
-		return;
-	}
+	if (ex->xlate) /* the events go out translated, from on_sse_event */
+		return sse_feed(&ex->sse, at, len);
 	evbuffer_add(ex->held, at, len);
 	ex->fed += len;
 	err = sse_feed(&ex->sse, at, len);
+	if (ex->forwarded < (err ? ex->fed : sse_committed(&ex->sse)))
+		head_if_pending(ex);
 	held_forward(ex, err ? ex->fed : sse_committed(&ex->sse));
 	if (err) { /* an event past the size limit: stop reading, pass everything on */
 		ex->suppress_usage = 0;
 		sse_free(&ex->sse);
 		ex->sse_on = 0;
 	}
+	return 0;
 }
 
 static int on_resp_body(http_parser *rp, const char *at, size_t len)
@@ -932,19 +1158,49 @@ static int on_resp_body(http_parser *rp, const char *at, size_t len)
 			return evbuffer_add(ex->resp_buf, at, len);
 		buffered_release(ex);
 	}
-	if (ex->head_pending) {
+	if (ex->head_pending && !ex->resp_body_bytes && !ex->fed && !ex->sse_checked) {
 		if (ex->is_sse && ex->status / 100 == 2 && !body_looks_like_sse(at, len)) {
 			ex->garbage = 1;
 			http_parser_pause(rp, 1);
 			return 0;
 		}
-		ex->head_pending = 0;
-		write_response_head(ex, -1);
+		ex->sse_checked = 1;
 	}
-	if (ex->sse_on)
-		stream_body(ex, at, len);
+	if (ex->sse_on) {
+		if (stream_body(ex, at, len)) {
+			ex->garbage = 1;
+			http_parser_pause(rp, 1);
+		}
+		return 0;
+	}
+	head_if_pending(ex);
+	forward_body(ex, at, len);
+	return 0;
+}
+
+/* A whole answer (or error) of the other API, in place of the buffered one, in the app's. */
+static int buffered_translate(struct exchange *ex, const char *plain, size_t len)
+{
+	enum translate_api app = ex->api == USAGE_API_ANTHROPIC_MESSAGES
+				     ? TRANSLATE_ANTHROPIC_MESSAGES
+				     : TRANSLATE_OPENAI_CHAT;
+	char *out = NULL, err[TRANSLATE_MSG_MAX];
+	size_t out_len;
+	int rc, status = ex->status;
+
+	if (ex->status / 100 == 2)
+		rc = translate_response(app, plain, len, NULL, &out, &out_len, err, sizeof(err));
 	else
-		forward_body(ex, at, len);
+		rc = translate_error(app, ex->status, plain, len, &status, &out, &out_len);
+	if (rc) {
+		snprintf(ex->error, sizeof(ex->error), "%s's answer could not be translated: %s",
+			 ex->up_provider, ex->status / 100 == 2 ? err : strerror(-rc));
+		return rc;
+	}
+	ex->status = status;
+	evbuffer_drain(ex->resp_buf, evbuffer_get_length(ex->resp_buf));
+	evbuffer_add(ex->resp_buf, out, out_len);
+	free(out);
 	return 0;
 }
 
@@ -959,16 +1215,19 @@ static int buffered_valid(struct exchange *ex)
 
 	rc = body_decode(headers_get(&ex->resp, "content-encoding"), raw, len, HTTP1_JSON_MAX * 4,
 			 &plain, &plain_len);
-	if (rc == -EOPNOTSUPP)
+	if (rc == -EOPNOTSUPP && !ex->xlate)
 		return 1;
 	if (rc)
 		return 0;
 	/* Reading the usage parses the body once; only what it cannot read is checked apart. */
-	rc = ex->api >= 0 ? usage_from_body(ex->api, plain, plain_len, &ex->usage, ex->resp_model,
-					    sizeof(ex->resp_model))
-			  : -EBADMSG;
+	rc = ex->up_api >= 0 && ex->status / 100 == 2
+		 ? usage_from_body(ex->up_api, plain, plain_len, &ex->usage, ex->resp_model,
+				   sizeof(ex->resp_model))
+		 : -EBADMSG;
 	ex->usage_found = rc == 0;
 	ok = rc == 0 || rc == -ENOENT || body_is_json(plain, plain_len);
+	if (ok && ex->xlate)
+		ok = !buffered_translate(ex, plain, plain_len);
 	free(plain);
 	return ok;
 }
@@ -989,12 +1248,21 @@ static int on_resp_message_complete(http_parser *rp)
 		n = evbuffer_get_length(ex->resp_buf);
 		write_response_head(ex, n);
 		forward_body(ex, evbuffer_pullup(ex->resp_buf, -1), n);
-	} else if (ex->head_pending) {
+	} else if (ex->head_pending && !ex->sse_on) {
 		write_response_head(ex, -1); /* an empty body */
 	}
+	if (ex->sse_on && ex->xlate) {
+		struct translate_buf out = {0};
+
+		translate_stream_finish(ex->ts, &out);
+		forward_translated(ex, &out);
+		translate_buf_free(&out);
+		head_if_pending(ex);
+	} else if (ex->sse_on) {
+		head_if_pending(ex);
+		held_forward(ex, ex->fed); /* a last partial event, as it came */
+	}
 	if (ex->sse_on) {
-		if (ex->suppress_usage)
-			held_forward(ex, ex->fed); /* a last partial event, as it came */
 		ex->usage = ex->us.usage;
 		ex->usage_found = (ex->us.usage.known & USAGE_KNOWN_ALL) == USAGE_KNOWN_ALL;
 		snprintf(ex->resp_model, sizeof(ex->resp_model), "%s", ex->us.model);
@@ -1021,6 +1289,60 @@ static const http_parser_settings resp_settings = {
     .on_message_complete = on_resp_message_complete,
 };
 
+/* An error event in the app's API, framed as its stream frames events. */
+static void stream_error_event(struct exchange *ex, const char *msg, struct evbuffer *out)
+{
+	enum translate_api app = ex->api == USAGE_API_ANTHROPIC_MESSAGES
+				     ? TRANSLATE_ANTHROPIC_MESSAGES
+				     : TRANSLATE_OPENAI_CHAT;
+	size_t len;
+	char *body = translate_error_body(app, 502, msg, &len);
+
+	if (!body)
+		return;
+	if (ex->api == USAGE_API_OPENAI_RESPONSES || app == TRANSLATE_ANTHROPIC_MESSAGES)
+		evbuffer_add(out, "event: error\n", 13);
+	evbuffer_add_printf(out, "data: %s\n\n", body);
+	free(body);
+}
+
+/*
+ * A stream the provider broke after the app had its first events: the app gets an error
+ * event in its own API after the last whole event, and a properly ended body, so its SDK
+ * raises a clear error instead of a connection reset. Returns 1 when it was so ended
+ * (flush before closing), 0 when the body can only be cut.
+ */
+static int stream_end_with_error(struct exchange *ex, const char *msg)
+{
+	struct evbuffer *ev = evbuffer_new();
+	struct translate_buf out = {0};
+	char text[700];
+
+	if (!ev || !ex->sse_on || ex->resp_complete) {
+		if (ev)
+			evbuffer_free(ev);
+		return 0;
+	}
+	snprintf(text, sizeof(text), "aigw: %s", msg);
+	if (ex->xlate) {
+		translate_stream_finish(ex->ts, &out);
+		if (out.len)
+			evbuffer_add(ev, out.data, out.len);
+		translate_buf_free(&out);
+	} else {
+		evbuffer_drain(ex->held, evbuffer_get_length(ex->held)); /* half an event */
+		stream_error_event(ex, text, ev);
+	}
+	forward_body(ex, evbuffer_pullup(ev, -1), evbuffer_get_length(ev));
+	evbuffer_free(ev);
+	if (ex->chunked_out) {
+		evbuffer_add(bufferevent_get_output(ex->s->client), "0\r\n\r\n", 5);
+		ex->resp_wire_bytes += 5;
+	}
+	ex->stream_error_sent = 1;
+	return 1;
+}
+
 /*
  * The provider failed us. Before the client has the status line, it gets a clean error in
  * its provider's format; after, the only honest signal left is to end the connection
@@ -1034,15 +1356,18 @@ static void exchange_fail(struct exchange *ex, enum exchange_outcome outcome, in
 
 	if (!ex->error[0])
 		snprintf(ex->error, sizeof(ex->error), "%s", msg);
+	if (ex->target && outcome >= OUTCOME_UPSTREAM_CONNECT &&
+	    outcome <= OUTCOME_UPSTREAM_BAD_RESPONSE && !ex->head_sent)
+		target_failed(ex);
 	if (!ex->head_sent) {
 		char text[700];
 
-		snprintf(text, sizeof(text), "aigw: %s", msg);
+		snprintf(text, sizeof(text), "aigw: %s", ex->error); /* msg, or more */
 		send_error(s, ex, status, text);
 		session_close(s, outcome, 1);
 		return;
 	}
-	session_close(s, outcome, 0);
+	session_close(s, outcome, stream_end_with_error(ex, msg));
 }
 
 static void on_up_read(struct bufferevent *bev, void *arg)
@@ -1065,7 +1390,7 @@ static void on_up_read(struct bufferevent *bev, void *arg)
 		    HTTP_PARSER_ERRNO(&ex->rp) != HPE_PAUSED) {
 			char msg[600];
 
-			snprintf(msg, sizeof(msg), "malformed response from %s: %s", s->info.sni,
+			snprintf(msg, sizeof(msg), "malformed response from %s: %s", ex->up_host,
 				 http_errno_description(HTTP_PARSER_ERRNO(&ex->rp)));
 			exchange_fail(ex, OUTCOME_UPSTREAM_BAD_RESPONSE, 502, msg);
 			session_leave(s);
@@ -1074,14 +1399,17 @@ static void on_up_read(struct bufferevent *bev, void *arg)
 	}
 	if (ex->retry_pending) {
 		char why[64];
+		int status = ex->status;
 
-		snprintf(why, sizeof(why), "the provider answered %d", ex->status);
-		exchange_retry(ex, ex->status, why); /* can_retry() said yes at the head */
+		snprintf(why, sizeof(why), "the provider answered %d", status);
+		if (!exchange_retry(ex, status, why)) /* the next targets could not take it */
+			exchange_fail(ex, OUTCOME_NO_TARGET,
+				      status == 429 || status / 100 == 5 ? status : 502, why);
 	} else if (ex->garbage) {
 		char msg[400];
 
 		snprintf(msg, sizeof(msg),
-			 "%s answered %d with a body that is not the %s it declared", s->info.sni,
+			 "%s answered %d with a body that is not the %s it declared", ex->up_host,
 			 ex->status, ex->is_sse ? "event stream" : "JSON");
 		ex->status = 0;
 		exchange_fail(ex, OUTCOME_UPSTREAM_BAD_RESPONSE, 502, msg);
@@ -1117,7 +1445,7 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
 		}
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		snprintf(msg, sizeof(msg), "%s did not answer within %u ms", s->info.sni,
+		snprintf(msg, sizeof(msg), "%s did not answer within %u ms", ex->up_host,
 			 ex->head_sent ? s->cfg->idle_ms : s->cfg->first_byte_ms);
 		if (exchange_retry(ex, 0, msg))
 			goto out;
@@ -1125,11 +1453,11 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
 		goto out;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		snprintf(msg, sizeof(msg), "%s did not answer within %u ms", s->info.sni,
+		snprintf(msg, sizeof(msg), "%s did not answer within %u ms", ex->up_host,
 			 ex->head_sent ? s->cfg->idle_ms : s->cfg->first_byte_ms);
 		exchange_fail(ex, OUTCOME_UPSTREAM_TIMEOUT, 504, msg);
 	} else {
-		snprintf(msg, sizeof(msg), "%s closed the connection %s", s->info.sni,
+		snprintf(msg, sizeof(msg), "%s closed the connection %s", ex->up_host,
 			 ex->head_sent ? "in the middle of the response" : "before answering");
 		exchange_fail(ex, OUTCOME_UPSTREAM_RESET, 502, msg);
 	}
@@ -1138,14 +1466,17 @@ out:
 }
 
 /*
- * The credential: the gateway's key for this provider replaces whatever the app sent (its
- * own key, or none), unless the app's workload keeps its own keys. Anthropic takes x-api-key,
- * OpenAI and compatible servers a bearer token.
+ * The credential: the gateway's key for the provider the call goes to replaces whatever the
+ * app sent (its own key, or none), unless the call goes where the app sent it and the app's
+ * workload keeps its own keys. Anthropic takes x-api-key, OpenAI and compatible servers a
+ * bearer token. Elsewhere than the app's destination a gateway key is required (checked when
+ * the target was chosen).
  */
 static void write_credential(struct exchange *ex, struct evbuffer *out)
 {
 	struct session *s = ex->s;
-	const char *key = s->info.own_keys ? NULL : keys_get(s->cfg->keys, s->info.provider);
+	int own = ex->up_app_headers && s->info.own_keys;
+	const char *key = own ? NULL : keys_get(s->cfg->keys, ex->up_provider);
 
 	if (!key) {
 		ex->credential =
@@ -1156,28 +1487,63 @@ static void write_credential(struct exchange *ex, struct evbuffer *out)
 	}
 	headers_drop(&ex->req, "authorization");
 	headers_drop(&ex->req, "x-api-key");
-	if (ex->api == USAGE_API_ANTHROPIC_MESSAGES || !strcmp(s->info.provider, "anthropic"))
+	if (ex->up_api == USAGE_API_ANTHROPIC_MESSAGES || !strcmp(ex->up_provider, "anthropic"))
 		evbuffer_add_printf(out, "x-api-key: %s\r\n", key);
 	else
 		evbuffer_add_printf(out, "Authorization: Bearer %s\r\n", key);
 	ex->credential = "gateway";
 }
 
+static void copy_header(const struct exchange *ex, struct evbuffer *out, const char *name,
+			const char *fallback)
+{
+	const char *v = headers_get(&ex->req, name);
+
+	if (v || fallback)
+		evbuffer_add_printf(out, "%s: %s\r\n", name, v ? v : fallback);
+}
+
+/* Headers for a provider the app did not dial: ours, plus what both sides share. The
+ * answer is asked for unencoded: the gateway reads (and may translate) it. */
+static void write_target_headers(struct exchange *ex, struct evbuffer *out)
+{
+	int to_anthropic = ex->up_api == USAGE_API_ANTHROPIC_MESSAGES;
+
+	if (ex->up_port == 443)
+		evbuffer_add_printf(out, "Host: %s\r\n", ex->up_host);
+	else
+		evbuffer_add_printf(out, "Host: %s:%u\r\n", ex->up_host, ex->up_port);
+	evbuffer_add(out, "Content-Type: application/json\r\n", 32);
+	copy_header(ex, out, "accept", ex->stream ? "text/event-stream" : "application/json");
+	copy_header(ex, out, "user-agent", "aigw");
+	if (to_anthropic && !ex->xlate) { /* an Anthropic app's own API version and betas */
+		copy_header(ex, out, "anthropic-version", "2023-06-01");
+		copy_header(ex, out, "anthropic-beta", NULL);
+	} else if (to_anthropic) {
+		evbuffer_add(out, "anthropic-version: 2023-06-01\r\n", 31);
+	}
+}
+
 /* The request as the provider gets it. */
 static void write_request(struct exchange *ex)
 {
 	struct evbuffer *out = bufferevent_get_output(ex->up->bev);
-	size_t body = evbuffer_get_length(ex->body);
+	struct evbuffer *body_buf = ex->up_body ? ex->up_body : ex->body;
+	size_t body = evbuffer_get_length(body_buf);
+	const char *target = ex->up_path ? ex->up_path : ex->url ? ex->url : "/";
 
-	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", ex->method, ex->url ? ex->url : "/");
+	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", ex->method, target);
 	write_credential(ex, out);
-	headers_write(&ex->req, out);
+	if (ex->up_app_headers)
+		headers_write(&ex->req, out);
+	else
+		write_target_headers(ex, out);
 	if (body || !strcmp(ex->method, "POST") || !strcmp(ex->method, "PUT") ||
 	    !strcmp(ex->method, "PATCH"))
 		evbuffer_add_printf(out, "Content-Length: %zu\r\n", body);
 	evbuffer_add(out, "\r\n", 2);
 	/* A copy: the body stays ours (a retry on a fresh connection sends it again). */
-	evbuffer_add(out, evbuffer_pullup(ex->body, -1), body);
+	evbuffer_add(out, evbuffer_pullup(body_buf, -1), body);
 	/* One TLS record, one segment, for the usual small request. */
 	if (evbuffer_get_length(out) <= 16384)
 		evbuffer_pullup(out, -1);
@@ -1225,11 +1591,12 @@ static void exchange_start_upstream(struct exchange *ex)
 	int ready;
 
 	ex->attempts++;
+	ex->target_attempts++;
 	ex->retry_after_ms = -1;
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_attempt);
 	/* A retry never takes another pooled connection: they may have gone stale together. */
-	ex->up = upstream_get(s->pool, s->info.sni, &s->info.flow.orig_dst, on_upstream_ready, ex,
-			      ex->attempts > 1, &ready);
+	ex->up = upstream_get(s->pool, ex->up_host, &ex->up_addr, on_upstream_ready, ex,
+			      ex->target_attempts > 1, &ready);
 	if (!ex->up)
 		exchange_fail(ex, OUTCOME_UPSTREAM_CONNECT, 502, "out of memory");
 	else if (ready)
@@ -1251,20 +1618,62 @@ static int api_of(const char *url)
 	return -1;
 }
 
-/* An OpenAI chat stream reports usage only when asked: ask, and hide the answer's extra
- * chunk from the app, which did not ask and whose SDK may index choices[0] on it. */
-static void request_ask_usage(struct exchange *ex)
+/* The body that goes upstream when it is not the app's: TEXT (LEN bytes, taken). */
+static int up_body_set(struct exchange *ex, char *text, size_t len)
+{
+	if (!ex->up_body && !(ex->up_body = evbuffer_new())) {
+		free(text);
+		return -ENOMEM;
+	}
+	evbuffer_drain(ex->up_body, evbuffer_get_length(ex->up_body));
+	evbuffer_add(ex->up_body, text, len);
+	free(text);
+	return 0;
+}
+
+/*
+ * The app's body for a target of its own API: MODEL in place of the app's (a logical name),
+ * and, for an OpenAI chat stream that did not ask for its usage, the question asked; the
+ * answer's extra chunk is then hidden from the app, whose SDK may index choices[0] on it.
+ * Only the usage question: the app's bytes otherwise, as they came.
+ */
+static int body_for_target(struct exchange *ex, const char *model)
 {
 	size_t len = evbuffer_get_length(ex->body), new_len;
-	char *rewritten;
+	const char *text = (const char *)evbuffer_pullup(ex->body, -1);
+	char *rewritten = NULL;
+	cJSON *root, *opts;
 
-	if (usage_want_include_usage((const char *)evbuffer_pullup(ex->body, -1), len, &rewritten,
-				     &new_len) != 1)
-		return;
-	evbuffer_drain(ex->body, len);
-	evbuffer_add(ex->body, rewritten, new_len);
-	free(rewritten);
-	ex->suppress_usage = 1;
+	if (ex->up_body)
+		evbuffer_free(ex->up_body);
+	ex->up_body = NULL;
+	ex->suppress_usage = 0;
+	if (!strcmp(model, ex->model)) {
+		if (!ex->want_usage ||
+		    usage_want_include_usage(text, len, &rewritten, &new_len) != 1)
+			return 0;
+		ex->suppress_usage = 1;
+		return up_body_set(ex, rewritten, new_len);
+	}
+	root = cJSON_ParseWithLength(text, len);
+	if (!root)
+		return -EBADMSG;
+	cJSON_ReplaceItemInObjectCaseSensitive(root, "model", cJSON_CreateString(model));
+	if (ex->want_usage) {
+		opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+		if (!cJSON_IsObject(opts)) {
+			cJSON_DeleteItemFromObjectCaseSensitive(root, "stream_options");
+			opts = cJSON_AddObjectToObject(root, "stream_options");
+		}
+		cJSON_DeleteItemFromObjectCaseSensitive(opts, "include_usage");
+		cJSON_AddTrueToObject(opts, "include_usage");
+		ex->suppress_usage = 1;
+	}
+	rewritten = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	if (!rewritten)
+		return -ENOMEM;
+	return up_body_set(ex, rewritten, strlen(rewritten));
 }
 
 /* The model and the stream flag, from a JSON body; nothing else of it is kept. */
@@ -1290,9 +1699,278 @@ static void request_inspect(struct exchange *ex)
 	asked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(root, "stream_options"), "include_usage"));
 	cJSON_Delete(root);
-	/* Rewriting parses the body again: only when the app did not ask already. */
-	if (ex->api == USAGE_API_OPENAI_CHAT && ex->stream && !asked)
-		request_ask_usage(ex);
+	ex->want_usage = ex->api == USAGE_API_OPENAI_CHAT && ex->stream && !asked;
+}
+
+/* ---- where the call goes ---- */
+
+static int api_family(int usage_api)
+{
+	return usage_api == USAGE_API_ANTHROPIC_MESSAGES ? POLICY_API_ANTHROPIC : POLICY_API_OPENAI;
+}
+
+/* The app's own destination: where it dialled, its headers, its key rules. */
+static int target_use_app_destination(struct exchange *ex)
+{
+	struct session *s = ex->s;
+
+	ex->target = NULL;
+	ex->up_app_headers = 1;
+	ex->up_api = ex->api;
+	ex->up_addr = s->info.flow.orig_dst;
+	ex->up_port = ntohs(s->info.flow.orig_dst.port);
+	snprintf(ex->up_host, sizeof(ex->up_host), "%s", s->info.sni);
+	snprintf(ex->up_provider, sizeof(ex->up_provider), "%s", s->info.provider);
+	snprintf(ex->up_model, sizeof(ex->up_model), "%s", ex->model);
+	return body_for_target(ex, ex->model);
+}
+
+/* A request in the app's API made into one for the target's (T), asking for MODEL. */
+static int target_translate(struct exchange *ex, const struct route_target *t, const char *model,
+			    char *why, size_t whylen)
+{
+	enum translate_api app = ex->api == USAGE_API_ANTHROPIC_MESSAGES
+				     ? TRANSLATE_ANTHROPIC_MESSAGES
+				     : TRANSLATE_OPENAI_CHAT;
+	struct translate_req tr;
+	char path[512];
+	int err;
+
+	if (ex->api != USAGE_API_OPENAI_CHAT && ex->api != USAGE_API_ANTHROPIC_MESSAGES) {
+		snprintf(why, whylen, "%s speaks the other API and %s cannot be translated",
+			 t->provider, ex->url);
+		return -EOPNOTSUPP;
+	}
+	err = translate_request(app, (const char *)evbuffer_pullup(ex->body, -1),
+				evbuffer_get_length(ex->body), model, 0, &tr);
+	if (err) {
+		snprintf(why, whylen, "cannot be translated for %s: %s", t->provider, tr.error);
+		return err;
+	}
+	ex->include_usage = tr.include_usage;
+	ex->up_api = translate_api_other(app) == TRANSLATE_ANTHROPIC_MESSAGES
+			 ? USAGE_API_ANTHROPIC_MESSAGES
+			 : USAGE_API_OPENAI_CHAT;
+	snprintf(path, sizeof(path), "%s%s", t->prefix,
+		 ex->up_api == USAGE_API_ANTHROPIC_MESSAGES ? "/v1/messages"
+							    : "/v1/chat/completions");
+	err = up_body_set(ex, tr.body, tr.len);
+	tr.body = NULL;
+	translate_req_release(&tr);
+	ex->up_path = strdup(path);
+	return err ? err : ex->up_path ? 0 : -ENOMEM;
+}
+
+/*
+ * Makes T the target in use: its address, its key, the request in its API. Returns 0, or
+ * -errno with WHY saying why T cannot take the call (no address, no key, untranslatable:
+ * -EOPNOTSUPP / -EINVAL / -EBADMSG).
+ */
+static int target_prepare(struct exchange *ex, const struct route_target *t, char *why,
+			  size_t whylen)
+{
+	struct session *s = ex->s;
+	const char *model = t->model ? t->model : ex->model;
+	int same_dest = !s->info.explicit_endpoint && !strcmp(t->provider, s->info.provider) &&
+			t->host && !strcasecmp(t->host, s->info.sni);
+
+	free(ex->up_path);
+	ex->up_path = NULL;
+	ex->target = t;
+	ex->xlate = ex->api >= 0 && api_family(ex->api) != (int)t->api;
+	ex->up_app_headers = same_dest && !ex->xlate;
+	snprintf(ex->up_provider, sizeof(ex->up_provider), "%s", t->provider);
+	snprintf(ex->up_model, sizeof(ex->up_model), "%s", model);
+	if (!t->host) {
+		snprintf(why, whylen, "provider %s has no host the gateway can dial (base_url)",
+			 t->provider);
+		return -ENOENT;
+	}
+	snprintf(ex->up_host, sizeof(ex->up_host), "%s", t->host);
+	ex->up_port = t->port;
+	if (!(same_dest && s->info.own_keys) && !keys_get(s->cfg->keys, t->provider)) {
+		snprintf(why, whylen, "no gateway key for provider %s (key_env or key_file)",
+			 t->provider);
+		return -ENOKEY;
+	}
+	if (same_dest) {
+		ex->up_addr = s->info.flow.orig_dst;
+	} else if (!s->ops->resolve ||
+		   s->ops->resolve(t->host, t->port, &ex->up_addr, s->ops->arg)) {
+		snprintf(why, whylen, "no address known for %s yet", t->host);
+		return -ENOENT;
+	}
+	if (ex->xlate)
+		return target_translate(ex, t, model, why, whylen);
+	ex->up_api = ex->api;
+	if (!same_dest) {
+		char path[HTTP1_HOST_MAX + 8192];
+
+		snprintf(path, sizeof(path), "%s%s", t->prefix, ex->url);
+		if (!(ex->up_path = strdup(path)))
+			return -ENOMEM;
+	}
+	return body_for_target(ex, model);
+}
+
+/*
+ * From order[pos] on, the first target that is admitted (its breaker) and can take the call;
+ * the ones passed over are noted. Returns 0, or -errno with WHY: the last reason (and the
+ * worst status for the app in ex->reject_status).
+ */
+static int target_next(struct exchange *ex, char *why, size_t whylen)
+{
+	for (; ex->pos < ex->n_order; ex->pos++) {
+		const struct route_target *t = &ex->route->targets[ex->order[ex->pos]];
+		int err;
+
+		ex->t_attempt = (struct timespec){0};
+		if (!route_target_admit(ex->routes, t, &ex->probe)) {
+			snprintf(ex->up_provider, sizeof(ex->up_provider), "%s", t->provider);
+			snprintf(ex->up_model, sizeof(ex->up_model), "%s", t->model ? t->model : "");
+			snprintf(why, whylen, "circuit open for %s/%s", t->provider,
+				 t->model ? t->model : ex->model);
+			note_try(ex, 0, "skipped", why);
+			if (!ex->refuse_status)
+				ex->refuse_status = 503;
+			continue;
+		}
+		err = target_prepare(ex, t, why, whylen);
+		if (!err)
+			return 0;
+		if (ex->probe)
+			route_target_abandon(t);
+		ex->probe = 0;
+		note_try(ex, 0, "skipped", why);
+		if (err == -EOPNOTSUPP || err == -EINVAL || err == -EBADMSG)
+			ex->refuse_status = 400;
+		else if (!ex->refuse_status)
+			ex->refuse_status = 502;
+	}
+	ex->up_provider[0] = ex->up_model[0] = ex->up_host[0] = 0;
+	return -ENOENT;
+}
+
+static int explicit_admit(struct exchange *ex);
+
+/* Chooses where the request goes (the route of a logical name, or where the app sent it)
+ * and sends it; a request no target can take is answered here. */
+static void exchange_route(struct exchange *ex)
+{
+	struct session *s = ex->s;
+	char why[HTTP1_WHY_MAX], msg[HTTP1_WHY_MAX + 400];
+
+	if (s->info.explicit_endpoint && explicit_admit(ex))
+		return;
+	if (s->cfg->routes)
+		ex->routes = route_table_ref(s->cfg->routes);
+	ex->route = route_find(ex->routes, ex->model);
+	if (!ex->route && s->info.explicit_endpoint && ex->routes)
+		ex->route = &ex->routes->defaults[api_family(ex->api)];
+	if (!ex->route) {
+		if (target_use_app_destination(ex))
+			exchange_fail(ex, OUTCOME_BAD_REQUEST, 400, "out of memory");
+		else
+			exchange_start_upstream(ex);
+		return;
+	}
+	ex->n_order = route_order(ex->route, request_id_next(), ex->order);
+	if (!target_next(ex, why, sizeof(why))) {
+		exchange_start_upstream(ex);
+		return;
+	}
+	if (!ex->route->n_targets)
+		snprintf(why, sizeof(why), "no provider of this API is configured");
+	snprintf(msg, sizeof(msg), "no target can take this call for %s: %s",
+		 ex->route->name ? ex->route->name : ex->model, why);
+	exchange_fail(ex, ex->refuse_status == 400 ? OUTCOME_BAD_REQUEST : OUTCOME_NO_TARGET,
+		      ex->refuse_status ? ex->refuse_status : 502, msg);
+}
+
+/* ---- the explicit endpoint: configured apps, named by their gateway key ---- */
+
+/* The gateway key the app presents: a bearer token or Anthropic's x-api-key. */
+static const char *presented_key(const struct exchange *ex)
+{
+	const char *auth = headers_get(&ex->req, "authorization");
+
+	if (auth && !strncasecmp(auth, "Bearer ", 7))
+		return auth + 7;
+	return headers_get(&ex->req, "x-api-key");
+}
+
+/* GET /v1/models: the logical names, as OpenAI lists models. */
+static void send_model_list(struct exchange *ex)
+{
+	struct evbuffer *body = evbuffer_new(), *out = bufferevent_get_output(ex->s->client);
+
+	if (!body)
+		return;
+	evbuffer_add_printf(body, "{\"object\":\"list\",\"data\":[");
+	for (size_t i = 0; ex->routes && i < ex->routes->n_routes; i++) {
+		struct jsonw *m = jsonw_new();
+		size_t len;
+		char *text;
+
+		if (!m)
+			break;
+		jsonw_str(m, "id", ex->routes->routes[i].name);
+		jsonw_str(m, "object", "model");
+		jsonw_num(m, "created", 0);
+		jsonw_str(m, "owned_by", "aigw");
+		text = jsonw_finish(m, &len);
+		if (!text)
+			break;
+		evbuffer_add_printf(body, "%s%s", i ? "," : "", text);
+		free(text);
+	}
+	evbuffer_add(body, "]}", 2);
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+			    "Content-Length: %zu\r\nConnection: close\r\nx-aigw-request-id: %s"
+			    "\r\n\r\n",
+			    evbuffer_get_length(body), ex->id);
+	evbuffer_add_buffer(out, body);
+	evbuffer_free(body);
+	ex->status = 200;
+	ex->head_sent = 1;
+}
+
+/*
+ * A call at the explicit endpoint: the caller must present a gateway key the policy issued
+ * to a workload (the key never goes further), and ask for an API the gateway speaks.
+ * Returns 0 to go on; else the answer was given and the session is ending.
+ */
+static int explicit_admit(struct exchange *ex)
+{
+	struct session *s = ex->s;
+	const char *key = presented_key(ex);
+
+	if (!key || !s->ops->authenticate ||
+	    s->ops->authenticate(key, ex->workload, sizeof(ex->workload), ex->team,
+				 sizeof(ex->team), s->ops->arg)) {
+		exchange_fail(ex, OUTCOME_UNAUTHORIZED, 401,
+			      key ? "the gateway key presented is not one the policy issued"
+				  : "a gateway key is required (Authorization: Bearer KEY)");
+		return -EACCES;
+	}
+	headers_drop(&ex->req, "authorization");
+	headers_drop(&ex->req, "x-api-key");
+	if (!strcmp(ex->method, "GET") && ex->url && !strncmp(ex->url, "/v1/models", 10) &&
+	    (ex->url[10] == 0 || ex->url[10] == '?')) {
+		if (s->cfg->routes)
+			ex->routes = route_table_ref(s->cfg->routes);
+		send_model_list(ex);
+		session_close(s, OUTCOME_OK, 1);
+		return -ECANCELED;
+	}
+	if (ex->api < 0 || strcmp(ex->method, "POST")) {
+		exchange_fail(ex, OUTCOME_BAD_REQUEST, 404,
+			      "the gateway serves POST /v1/chat/completions, /v1/responses, "
+			      "/v1/embeddings and /v1/messages, and GET /v1/models");
+		return -ENOENT;
+	}
+	return 0;
 }
 
 /* ---- the request: client -> us ---- */
@@ -1384,8 +2062,8 @@ static int on_req_headers_complete(http_parser *p)
 		       "the request target must be a path (origin-form)");
 		return -1;
 	}
-	if (headers_count(&ex->req, "host") != 1 ||
-	    !host_matches(s, headers_get(&ex->req, "host"))) {
+	if (!s->info.explicit_endpoint && (headers_count(&ex->req, "host") != 1 ||
+					   !host_matches(s, headers_get(&ex->req, "host")))) {
 		reject(s, 421, OUTCOME_MISDIRECTED,
 		       "the Host header does not match the TLS server name");
 		return -1;
@@ -1461,7 +2139,7 @@ static void client_parse(struct session *s)
 		bufferevent_set_timeouts(s->client, NULL, &s->idle_tv);
 		ex->dispatched = 1;
 		request_inspect(ex);
-		exchange_start_upstream(ex);
+		exchange_route(ex);
 		return;
 	}
 	if (e != HPE_OK) {
@@ -1519,7 +2197,7 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
 		session_leave(s);
 		return;
 	}
-	if (!s->info.tls_version[0])
+	if (!s->info.tls_version[0] && !s->info.explicit_endpoint)
 		client_tls_error(s);
 	if (what & BEV_EVENT_TIMEOUT)
 		session_close(s, OUTCOME_CLIENT_GONE, 0);
@@ -1555,7 +2233,8 @@ int http_session_start(struct event_base *base, struct bufferevent *client,
 	s->p.data = s;
 	s->idle_tv.tv_sec = cfg->idle_ms / 1000;
 	s->idle_tv.tv_usec = (cfg->idle_ms % 1000) * 1000;
-	bufferevent_openssl_set_allow_dirty_shutdown(client, 1);
+	if (!info->explicit_endpoint)
+		bufferevent_openssl_set_allow_dirty_shutdown(client, 1);
 	/* Pipelined bytes beyond this wait in the socket, not in our memory. */
 	bufferevent_setwatermark(client, EV_READ, 0, HTTP1_CLIENT_READ_MAX);
 	bufferevent_setcb(client, on_client_read, on_client_write, on_client_event, s);

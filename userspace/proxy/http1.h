@@ -18,6 +18,7 @@
 #include "util/jsonw.h"
 #include "ledger/prices.h"
 #include "proxy/keys.h"
+#include "proxy/route.h"
 #include "proxy/upstream.h"
 
 #define HTTP1_HOST_MAX 256
@@ -31,6 +32,8 @@ struct http_conn_info {
 	char provider[64];         /* the policy's name for that provider */
 	char tls_version[16];      /* filled once the client handshake is done */
 	int own_keys;              /* the workload's own provider key goes through */
+	int explicit_endpoint;     /* a configured app at the explicit endpoint (plain HTTP):
+				      no capture record, the caller named by its gateway key */
 };
 
 struct http_proxy_config {
@@ -44,11 +47,19 @@ struct http_proxy_config {
 	const uint16_t *retry_statuses;   /* answers that are retried (before the app sees them) */
 	size_t n_retry_statuses;
 	unsigned backoff_ms, backoff_max_ms;
+	struct route_table *routes; /* logical model names and breakers; exchanges take refs */
 };
 
 struct http_proxy_ops {
 	/* Adds the attribution of INFO to REC and hands it to the audit log (takes REC). */
 	void (*record)(struct jsonw *rec, const struct http_conn_info *info, void *arg);
+	/* The current address of provider host HOST (port PORT, host order): 0, or -ENOENT
+	 * when it has none yet. Never blocks (names are resolved elsewhere). */
+	int (*resolve)(const char *host, uint16_t port, struct aigw_addr *ret, void *arg);
+	/* The workload that holds gateway key KEY: 0 and its name and team ("" for none), or
+	 * -ENOENT. */
+	int (*authenticate)(const char *key, char *workload, size_t wlen, char *team,
+			    size_t tlen, void *arg);
 	void *arg;
 };
 

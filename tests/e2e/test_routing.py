@@ -1,0 +1,252 @@
+"""Logical model names, fallback across providers, circuit breakers: an app asks for a name the
+policy defines ("fast-summary") and the gateway sends it to the first healthy target; when a
+target fails (down, 429, 529, timeout, reset before the first byte) the call goes on to the
+next one, translated when that provider speaks the other API, and the record lists every
+attempt. Unmodified curl in a captured cgroup is the app; the mock providers answer."""
+import json
+import time
+
+import pytest
+
+from test_intercept import split
+
+OPENAI = "https://api.openai.com/v1/chat/completions"
+ANTHROPIC = "https://api.anthropic.com/v1/messages"
+A_HDRS = ["x-api-key: sk-ant-app-own", "anthropic-version: 2023-06-01"]
+O_HDRS = ["authorization: Bearer sk-app-own"]
+
+MODELS = {
+    "fast-summary": [{"provider": "openai", "model": "gpt-4o-mini"},
+                     {"provider": "anthropic", "model": "claude-3-5-haiku-latest"}],
+    "careful": [{"provider": "anthropic", "model": "claude-3-5-haiku-latest"},
+                {"provider": "openai", "model": "gpt-4o-mini"}],
+    "claude-only": [{"provider": "anthropic", "model": "claude-3-5-haiku-latest"}],
+}
+
+
+def chat(model, stream=False, **extra):
+    body = {"model": model, "messages": [{"role": "user", "content": "Summarise the quarter."}]}
+    if stream:
+        body["stream"] = True
+    body.update(extra)
+    return json.dumps(body)
+
+
+def messages(model, stream=False):
+    body = {"model": model, "max_tokens": 64,
+            "messages": [{"role": "user", "content": "Summarise the quarter."}]}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body)
+
+
+def routed_policy(gw, monkeypatch, routing=None, **over):
+    (gw.world.tmp / "openai.key").write_text("sk-gateway-openai\n")
+    monkeypatch.setenv("AIGW_TEST_ANTHROPIC_KEY", "sk-ant-gateway")
+    pol = gw.policy(**over)
+    pol["providers"]["openai"]["key_file"] = str(gw.world.tmp / "openai.key")
+    pol["providers"]["anthropic"]["key_env"] = "AIGW_TEST_ANTHROPIC_KEY"
+    pol["models"] = MODELS
+    pol["routing"] = {"retries": 0, "backoff_ms": 10, **(routing or {})}
+    return pol
+
+
+def requests(gw):
+    return gw.world.wait_record(**{"event.name": "proxy.request"})
+
+
+def all_requests(gw):
+    return [r for r in gw.world.records() if r.get("event.name") == "proxy.request"]
+
+
+def sse_data(text):
+    out = []
+    for block in text.split("\n\n"):
+        for line in block.splitlines():
+            if line.startswith("data: "):
+                out.append(line[6:])
+    return out
+
+
+def test_logical_name_goes_to_its_first_target(gw, monkeypatch):
+    gw.start(routed_policy(gw, monkeypatch))
+    text, code = split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))
+    assert code == 200, text
+    answer = json.loads(text)
+    assert answer["object"] == "chat.completion" and answer["model"].startswith("gpt-4o-mini")
+    sent = gw.mock.requests()
+    assert [(x["provider"], x["model"]) for x in sent] == [("openai", "gpt-4o-mini")]
+    assert sent[0]["authorization"] == "Bearer sk-gateway-openai"
+    rec = requests(gw)
+    assert rec["gen_ai.request.model"] == "fast-summary" and rec["aigw.route"] == "fast-summary"
+    assert rec["aigw.upstream.model"] == "gpt-4o-mini" and rec["gen_ai.system"] == "openai"
+    assert rec["aigw.fallback"] is False and rec["cost_usd"] is not None
+    assert [a["aigw.result"] for a in rec["aigw.attempts"]] == ["ok"]
+
+
+def test_a_model_not_in_the_policy_goes_where_the_app_sent_it(gw, monkeypatch):
+    gw.start(routed_policy(gw, monkeypatch))
+    assert split(gw.curl(OPENAI, chat("gpt-4o"), headers=O_HDRS))[1] == 200
+    assert [x["model"] for x in gw.mock.requests()] == ["gpt-4o"]
+    rec = requests(gw)
+    assert "aigw.route" not in rec and rec["aigw.upstream.model"] == "gpt-4o"
+
+
+FAULTS = [("down", 503), ("ratelimit", 429), ("reset", None), ("hang", None)]
+
+
+@pytest.mark.parametrize("fault,status", FAULTS, ids=[f[0] for f in FAULTS])
+def test_openai_failing_falls_back_to_anthropic_translated(gw, monkeypatch, fault, status):
+    pol = routed_policy(gw, monkeypatch, proxy={"timeouts": {"first_byte_ms": 700}})
+    gw.start(pol)
+    gw.mock.fault(fault, provider="openai")
+    text, code = split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))
+    assert code == 200, text
+    answer = json.loads(text)  # an OpenAI chat completion, made from Anthropic's answer
+    assert answer["object"] == "chat.completion" and answer["id"].startswith("chatcmpl-")
+    assert answer["choices"][0]["message"]["role"] == "assistant"
+    assert answer["choices"][0]["message"]["content"]
+    assert answer["usage"]["prompt_tokens"] > 0 and answer["usage"]["completion_tokens"] > 0
+    served = [x for x in gw.mock.requests() if x["provider"] == "anthropic"]
+    assert len(served) == 1 and served[0]["model"] == "claude-3-5-haiku-latest"
+    assert served[0]["x_api_key"] == "sk-ant-gateway" and served[0]["path"] == "/v1/messages"
+    rec = requests(gw)
+    assert rec["aigw.outcome"] == "ok" and rec["aigw.fallback"] is True
+    assert rec["aigw.translated"] is True and rec["gen_ai.system"] == "anthropic"
+    attempts = rec["aigw.attempts"]
+    assert [(a["gen_ai.system"], a["aigw.result"]) for a in attempts] == [
+        ("openai", "fell_back"), ("anthropic", "ok")]
+    assert attempts[0].get("http.response.status_code") == status
+    assert attempts[1]["http.response.status_code"] == 200
+    if fault == "hang":
+        assert "did not answer within 700 ms" in attempts[0]["error.type"]
+    # Tokens are Anthropic's, priced at Anthropic's price for the model that answered.
+    assert rec["gen_ai.usage.input_tokens"] > 0 and rec["cost_usd"] > 0
+    log = gw.world.audit_path.read_text()
+    assert "sk-app-own" not in log and "sk-gateway" not in log and "sk-ant-gateway" not in log
+
+
+def test_anthropic_529_falls_back_to_openai_for_an_anthropic_app(gw, monkeypatch):
+    gw.start(routed_policy(gw, monkeypatch))
+    gw.mock.fault("overloaded", provider="anthropic")
+    text, code = split(gw.curl(ANTHROPIC, messages("careful"), headers=A_HDRS))
+    assert code == 200, text
+    answer = json.loads(text)
+    assert answer["type"] == "message" and answer["id"].startswith("msg_")
+    assert answer["content"][0]["type"] == "text" and answer["stop_reason"] == "end_turn"
+    served = [x for x in gw.mock.requests() if x["provider"] == "openai"]
+    assert served[0]["authorization"] == "Bearer sk-gateway-openai"
+    assert served[0]["path"] == "/v1/chat/completions"
+    rec = requests(gw)
+    assert [a.get("http.response.status_code") for a in rec["aigw.attempts"]] == [529, 200]
+
+
+def test_retries_on_the_target_come_before_the_fallback(gw, monkeypatch):
+    gw.start(routed_policy(gw, monkeypatch, routing={"retries": 2}))
+    gw.mock.fault("down", provider="openai")
+    assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
+    rec = requests(gw)
+    assert [(a["gen_ai.system"], a["aigw.result"]) for a in rec["aigw.attempts"]] == [
+        ("openai", "retried"), ("openai", "retried"), ("openai", "fell_back"),
+        ("anthropic", "ok")]
+
+
+def test_a_stream_falls_back_before_its_first_byte(gw, monkeypatch):
+    gw.start(routed_policy(gw, monkeypatch))
+    gw.mock.fault("down", provider="openai")
+    r = gw.run_app(["curl", "-sS", "-N", "--http1.1", "-H", "content-type: application/json",
+                    "-H", O_HDRS[0], "--data-binary", chat("fast-summary", stream=True), OPENAI])
+    assert r.returncode == 0, r.stderr
+    data = sse_data(r.stdout)
+    assert data[-1] == "[DONE]"
+    chunks = [json.loads(d) for d in data[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    # The app did not ask for usage: no usage chunk reaches it, the record has the tokens.
+    assert not any(c.get("usage") for c in chunks)
+    rec = requests(gw)
+    assert rec["aigw.stream"] is True and rec["aigw.fallback"] is True
+    assert rec["gen_ai.usage.output_tokens"] > 0 and rec["cost_usd"] > 0
+
+
+def test_every_target_down_gives_the_last_error_and_lists_the_attempts(gw, monkeypatch):
+    gw.start(routed_policy(gw, monkeypatch))
+    gw.mock.fault("down")
+    text, code = split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))
+    assert code == 503
+    err = json.loads(text)["error"]  # Anthropic's 503, in OpenAI's format
+    assert err["message"]
+    rec = requests(gw)
+    assert [(a["gen_ai.system"], a["aigw.result"]) for a in rec["aigw.attempts"]] == [
+        ("openai", "fell_back"), ("anthropic", "failed")]
+
+
+def test_untranslatable_request_is_refused_clearly(gw, monkeypatch):
+    gw.start(routed_policy(gw, monkeypatch))
+    text, code = split(gw.curl(OPENAI, chat("claude-only", n=2), headers=O_HDRS))
+    assert code == 400
+    msg = json.loads(text)["error"]["message"]
+    assert "claude-only" in msg and "n" in msg and "anthropic" in msg
+    assert gw.mock.requests() == []  # nothing was sent anywhere
+    rec = requests(gw)
+    assert rec["aigw.outcome"] == "bad_request"
+    assert rec["aigw.attempts"][0]["aigw.result"] == "skipped"
+
+
+def test_untranslatable_fallback_is_skipped_and_the_first_error_stands(gw, monkeypatch):
+    gw.start(routed_policy(gw, monkeypatch))
+    gw.mock.fault("down", provider="openai")
+    text, code = split(gw.curl(OPENAI, chat("fast-summary", logprobs=True), headers=O_HDRS))
+    assert code == 503
+    assert "logprobs" in json.loads(text)["error"]["message"]
+    assert all(x["provider"] == "openai" for x in gw.mock.requests())
+    rec = requests(gw)
+    assert [a["aigw.result"] for a in rec["aigw.attempts"]][-1] == "skipped"
+
+
+def test_circuit_breaker_opens_then_probes_and_recovers(gw, monkeypatch):
+    gw.start(routed_policy(gw, monkeypatch, routing={"breaker": {"failures": 2,
+                                                                  "open_ms": 1500}}))
+    gw.mock.fault("down", provider="openai")
+    for _ in range(2):  # two failures open openai/gpt-4o-mini's breaker
+        assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
+    sent_before = len([x for x in gw.mock.requests() if x["provider"] == "openai"])
+    assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
+    # Open: openai was not even tried.
+    assert len([x for x in gw.mock.requests() if x["provider"] == "openai"]) == sent_before
+    rec = all_requests(gw)[-1]
+    assert rec["aigw.attempts"][0]["aigw.result"] == "skipped"
+    assert "circuit open" in rec["aigw.attempts"][0]["error.type"]
+    gw.mock.control("POST", "/control/reset")
+    time.sleep(1.7)
+    # Past open_ms: one call probes openai, which answers; the breaker closes.
+    assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
+    assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
+    recs = all_requests(gw)[-2:]
+    assert all(r["gen_ai.system"] == "openai" and r["aigw.fallback"] is False for r in recs)
+
+
+def test_failed_probe_opens_the_breaker_again(gw, monkeypatch):
+    gw.start(routed_policy(gw, monkeypatch, routing={"breaker": {"failures": 1,
+                                                                  "open_ms": 500}}))
+    gw.mock.fault("down", provider="openai")
+    assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200  # opens
+    time.sleep(0.6)
+    assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200  # probe fails
+    n = len([x for x in gw.mock.requests() if x["provider"] == "openai"])
+    assert n == 2
+    assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200  # open again
+    assert len([x for x in gw.mock.requests() if x["provider"] == "openai"]) == n
+
+
+def test_reload_changes_a_logical_name_without_touching_the_app(gw, monkeypatch):
+    pol = routed_policy(gw, monkeypatch)
+    d = gw.start(pol)
+    assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
+    pol["models"]["fast-summary"] = [{"provider": "openai", "model": "gpt-4.1-nano"}]
+    gw.world.write_policy(pol)
+    d.reload()
+    gw.world.wait_record(**{"event.name": "policy.reload"})
+    assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
+    assert [x["model"] for x in gw.mock.requests()] == ["gpt-4o-mini", "gpt-4.1-nano"]
