@@ -127,6 +127,8 @@ struct exchange {
 	char workload[128], team[128]; /* explicit endpoint: named by the gateway key */
 	int refuse_status; /* no target could take it: the status the app gets */
 	int counted_attempt; /* the attempt whose failure the breaker has counted */
+	int fresh_conn; /* a retry on the same host: never a pooled connection, they may have
+			   gone stale together */
 
 	/* The request. */
 	char method[16];
@@ -372,8 +374,9 @@ static void connection_record(struct session *s)
 	jsonw_str(rec, "time", s->start_time);
 	jsonw_str(rec, "event.name", "proxy.connection");
 	jsonw_num(rec, "aigw.connection_id", (double)s->info.conn_id);
-	jsonw_str(rec, "aigw.disposition", "intercepted");
-	jsonw_str(rec, "tls.client.server_name", s->info.sni);
+	jsonw_str(rec, "aigw.disposition", s->info.explicit_endpoint ? "explicit" : "intercepted");
+	if (s->info.sni[0])
+		jsonw_str(rec, "tls.client.server_name", s->info.sni);
 	if (s->info.tls_version[0])
 		jsonw_str(rec, "tls.protocol.version", s->info.tls_version);
 	jsonw_num(rec, "aigw.requests", s->n_requests);
@@ -943,11 +946,13 @@ static int exchange_retry(struct exchange *ex, int status, const char *why)
 	if (stale) {
 		ex->stale_retries++;
 		ex->target_attempts--; /* the request never reached the provider */
+		ex->fresh_conn = 1;
 		note_try(ex, status, "retried", why);
 		return attempt_schedule(ex, 0);
 	}
 	target_failed(ex);
 	if (can_retry(ex)) {
+		ex->fresh_conn = 1;
 		note_try(ex, status, "retried", why);
 		return attempt_schedule(ex, retry_delay_ms(ex));
 	}
@@ -956,6 +961,8 @@ static int exchange_retry(struct exchange *ex, int status, const char *why)
 	note_try(ex, status, "fell_back", why);
 	ex->pos++;
 	ex->fallbacks++;
+	ex->target_attempts = 0;
+	ex->fresh_conn = 0;
 	if (target_next(ex, skip, sizeof(skip))) {
 		snprintf(ex->error, sizeof(ex->error), "%s; %s", why, skip);
 		return 0;
@@ -1156,6 +1163,11 @@ static int on_resp_body(http_parser *rp, const char *at, size_t len)
 	if (ex->buffer_json) {
 		if (evbuffer_get_length(ex->resp_buf) + len <= HTTP1_JSON_MAX)
 			return evbuffer_add(ex->resp_buf, at, len);
+		if (ex->xlate) { /* the other API's bytes can never reach the app as they are */
+			ex->garbage = 1;
+			http_parser_pause(rp, 1);
+			return 0;
+		}
 		buffered_release(ex);
 	}
 	if (ex->head_pending && !ex->resp_body_bytes && !ex->fed && !ex->sse_checked) {
@@ -1225,7 +1237,9 @@ static int buffered_valid(struct exchange *ex)
 				   sizeof(ex->resp_model))
 		 : -EBADMSG;
 	ex->usage_found = rc == 0;
-	ok = rc == 0 || rc == -ENOENT || body_is_json(plain, plain_len);
+	/* An error of the other API is translated whatever it is (a proxy's HTML page, say). */
+	ok = rc == 0 || rc == -ENOENT || body_is_json(plain, plain_len) ||
+	     (ex->xlate && ex->status / 100 != 2);
 	if (ok && ex->xlate)
 		ok = !buffered_translate(ex, plain, plain_len);
 	free(plain);
@@ -1596,7 +1610,7 @@ static void exchange_start_upstream(struct exchange *ex)
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_attempt);
 	/* A retry never takes another pooled connection: they may have gone stale together. */
 	ex->up = upstream_get(s->pool, ex->up_host, &ex->up_addr, on_upstream_ready, ex,
-			      ex->target_attempts > 1, &ready);
+			      ex->fresh_conn, &ready);
 	if (!ex->up)
 		exchange_fail(ex, OUTCOME_UPSTREAM_CONNECT, 502, "out of memory");
 	else if (ready)
