@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <event2/bufferevent_ssl.h>
@@ -43,7 +44,6 @@
 #include "util/netaddr.h"
 #include "util/timefmt.h"
 
-
 struct daemon {
 	const struct daemon_options *opt;
 	struct event_base *base;
@@ -57,12 +57,13 @@ struct daemon {
 	struct capture_events *events;
 	struct listener *listen4, *listen6;
 	struct listener *api_listen; /* the explicit endpoint, when the policy has "api" */
+	struct listener *api_unix;   /* the same on a UNIX socket: callers named by cgroup */
 	struct event *sig_hup, *sig_term, *sig_int;
 	struct certs *certs;
 	struct upstream_pool *pool;
 	struct http_proxy_config http_cfg;
 	struct price_table *prices; /* the policy's "prices", or the shipped table */
-	struct keys *keys;          /* the gateway-held provider keys */
+	struct keys *keys;	    /* the gateway-held provider keys */
 	struct route_table *routes; /* logical model names; one reference here */
 	struct http_proxy_ops http_ops;
 	uint64_t next_conn_id;
@@ -78,7 +79,7 @@ struct daemon_conn {
 	struct timespec start;
 	char start_time[TIMEFMT_LEN];
 	const char *disposition; /* "passthrough", "passthrough_not_tls" */
-	int has_flow;            /* capture recorded this connection (else: no attribution) */
+	int has_flow;		 /* capture recorded this connection (else: no attribution) */
 	char sni[256];
 };
 
@@ -166,14 +167,13 @@ static void on_passthrough_done(const struct passthrough_result *r, void *arg)
 		add_addr(rec, "server.address", "server.port", &conn->flow.orig_dst);
 		add_addr(rec, "client.address", "client.port", &conn->client);
 		if (conn->flow.provider_id < p->n_providers)
-			jsonw_str(rec, "gen_ai.system",
-						p->providers[conn->flow.provider_id].name);
+			jsonw_str(rec, "gen_ai.system", p->providers[conn->flow.provider_id].name);
 		cgroups_attr_to_json(d->cgroups, p, &conn->flow.attr, rec);
 		jsonw_num(rec, "aigw.bytes_sent", (double)r->bytes_up);
 		jsonw_num(rec, "aigw.bytes_received", (double)r->bytes_down);
 		jsonw_num(rec, "aigw.duration_ms",
-					(end.tv_sec - conn->start.tv_sec) * 1e3 +
-					    (end.tv_nsec - conn->start.tv_nsec) / 1e6);
+			  (end.tv_sec - conn->start.tv_sec) * 1e3 +
+			      (end.tv_nsec - conn->start.tv_nsec) / 1e6);
 		if (r->connect_error)
 			jsonw_str(rec, "error.type", strerror(r->connect_error));
 	}
@@ -225,7 +225,7 @@ static void on_http_record(struct jsonw *rec, const struct http_conn_info *info,
 	struct daemon *d = arg;
 
 	add_addr(rec, "client.address", "client.port", &info->client);
-	if (!info->explicit_endpoint) /* else the exchange names the key's workload */
+	if (!info->explicit_endpoint || info->local_peer) /* else the key's workload */
 		cgroups_attr_to_json(d->cgroups, d->policy, &info->flow.attr, rec);
 	audit_record(d, rec);
 }
@@ -268,13 +268,100 @@ static void on_api_accept(int fd, const struct sockaddr *peer, void *arg)
 	http_session_start(d->base, bev, &info, &d->http_cfg, d->pool, &d->http_ops);
 }
 
+/* Who is at the other end of a UNIX socket: the kernel's word (SO_PEERCRED) for the pid,
+ * uid and gid, /proc for that process's cgroup and name. Returns 0 or -errno. */
+static int unix_peer_attr(struct daemon *d, int fd, struct aigw_attr *a)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char path[PATH_MAX], line[PATH_MAX], full[2 * PATH_MAX];
+	struct stat st;
+	FILE *f;
+	int n;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return -errno;
+	a->pid = a->tid = cred.pid;
+	a->uid = cred.uid;
+	a->gid = cred.gid;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)cred.pid);
+	if ((f = fopen(path, "r"))) {
+		if (fgets(line, sizeof(line), f))
+			snprintf(a->comm, sizeof(a->comm), "%.*s", (int)strcspn(line, "\n"), line);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)cred.pid);
+	if (!(f = fopen(path, "r")))
+		return -errno;
+	n = 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "0::", 3) && ++n)
+			break;
+	fclose(f);
+	if (!n)
+		return -ENOENT;
+	line[strcspn(line, "\n")] = 0;
+	snprintf(full, sizeof(full), "%s%s", d->cgroup_mount, line + 3);
+	if (stat(full, &st))
+		return -errno;
+	a->sock_cgroup_id = a->task_cgroup_id = st.st_ino; /* cgroup2: the inode is the id */
+	return 0;
+}
+
+/* A configured app on the explicit endpoint's UNIX socket: named by its cgroup. */
+static void on_api_unix_accept(int fd, const struct sockaddr *peer, void *arg)
+{
+	struct daemon *d = arg;
+	struct http_conn_info info = {
+	    .conn_id = ++d->next_conn_id, .explicit_endpoint = 1, .local_peer = 1};
+	struct bufferevent *bev;
+	int err = unix_peer_attr(d, fd, &info.flow.attr);
+
+	if (err) {
+		log_warn("api.socket: a caller whose cgroup cannot be read (%s) is refused",
+			 strerror(-err));
+		close(fd);
+		return;
+	}
+	evutil_make_socket_nonblocking(fd);
+	bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev) {
+		close(fd);
+		return;
+	}
+	http_session_start(d->base, bev, &info, &d->http_cfg, d->pool, &d->http_ops);
+}
+
+/* The UNIX socket: a stale one from an earlier run is replaced; any local process may
+ * connect (it is named by its cgroup, which it cannot choose). */
+static int api_unix_open(struct daemon *d, const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct stat st;
+	int err;
+
+	if (!lstat(path, &st) && !S_ISSOCK(st.st_mode)) {
+		log_error("api.socket %s exists and is not a socket; refusing to replace it", path);
+		return -EEXIST;
+	}
+	unlink(path);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	err = listener_new(d->base, (const struct sockaddr *)&sun, sizeof(sun), on_api_unix_accept,
+			   d, &d->api_unix);
+	if (!err && chmod(path, 0666))
+		err = -errno;
+	if (err)
+		log_error("listen on api.socket %s: %s", path, strerror(-err));
+	return err;
+}
+
 /* A provider host: terminate TLS with a minted leaf and serve HTTP. */
 static void conn_intercept(struct daemon_conn *conn, int fd, const struct policy_provider *pv,
 			   const char *sni)
 {
 	struct daemon *d = conn->d;
-	struct http_conn_info info = {.conn_id = conn->id, .flow = conn->flow,
-				      .client = conn->client};
+	struct http_conn_info info = {
+	    .conn_id = conn->id, .flow = conn->flow, .client = conn->client};
 	struct cgroups_workload wl;
 	struct bufferevent *bev;
 	SSL_CTX *ctx = certs_server_ctx(d->certs, sni);
@@ -321,10 +408,11 @@ static void on_classified(int fd, const struct classify_result *r, void *arg)
 			conn_refuse(conn, fd, "not_tls", NULL);
 		return;
 	case CLASSIFY_FAILED:
-		conn_refuse(conn, fd, r->err == -ETIMEDOUT    ? "client_silent"
-				      : r->err == -ECONNRESET ? "client_closed"
-				      : r->err == -ESHUTDOWN  ? "shutdown"
-							      : "bad_client_hello",
+		conn_refuse(conn, fd,
+			    r->err == -ETIMEDOUT    ? "client_silent"
+			    : r->err == -ECONNRESET ? "client_closed"
+			    : r->err == -ESHUTDOWN  ? "shutdown"
+						    : "bad_client_hello",
 			    strerror(-r->err));
 		return;
 	}
@@ -475,15 +563,20 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 	if (memcmp(&old->capture.listen6, &new->capture.listen6, sizeof(old->capture.listen6)))
 		return "capture.listen6";
 	if (strcmp(old->audit.path, new->audit.path) ||
-	    old->audit.rotate_bytes != new->audit.rotate_bytes || old->audit.keep != new->audit.keep)
+	    old->audit.rotate_bytes != new->audit.rotate_bytes ||
+	    old->audit.keep != new->audit.keep)
 		return "audit.path, rotate_bytes or keep";
 	if (strcmp(old->ca.dir, new->ca.dir))
 		return "ca.dir";
 	if (old->capture.exempt_mark != new->capture.exempt_mark)
 		return "capture.exempt_mark"; /* the pool's sockets carry the running one */
-	if (old->api.enabled != new->api.enabled ||
-	    (old->api.enabled && (old->api.listen_len != new->api.listen_len ||
-				  memcmp(&old->api.listen, &new->api.listen, old->api.listen_len))))
+	if ((old->api.socket == NULL) != (new->api.socket == NULL) ||
+	    (old->api.socket && strcmp(old->api.socket, new->api.socket)))
+		return "api.socket";
+	if (old->api.has_listen != new->api.has_listen ||
+	    (old->api.has_listen &&
+	     (old->api.listen_len != new->api.listen_len ||
+	      memcmp(&old->api.listen, &new->api.listen, old->api.listen_len))))
 		return "api.listen";
 	if ((old->tls.upstream_ca == NULL) != (new->tls.upstream_ca == NULL) ||
 	    (old->tls.upstream_ca && strcmp(old->tls.upstream_ca, new->tls.upstream_ca)))
@@ -503,8 +596,7 @@ static void policy_event(struct daemon *d, const char *name, const char *detail)
 	jsonw_str(rec, "event.name", name);
 	jsonw_str(rec, "aigw.policy.path", d->opt->policy_path);
 	jsonw_str(rec, "aigw.capture.mode",
-				d->policy->capture.mode == POLICY_CAPTURE_OBSERVE ? "observe"
-										  : "enforce");
+		  d->policy->capture.mode == POLICY_CAPTURE_OBSERVE ? "observe" : "enforce");
 	if (detail)
 		jsonw_str(rec, "aigw.reason", detail);
 	audit_record(d, rec);
@@ -538,13 +630,17 @@ static void daemon_reload(struct daemon *d)
 	}
 	for (size_t i = 0; i < np->n_providers; i++) {
 		for (size_t j = 0; j < np->providers[i].n_hosts; j++) {
-			char msg[512] = "no gateway CA is loaded (the running policy had no provider "
-					"host names); restart aigw";
+			char msg[512] =
+			    "no gateway CA is loaded (the running policy had no provider "
+			    "host names); restart aigw";
 
-			if (d->certs && !certs_check_host(d->certs, np->providers[i].hosts[j], msg, sizeof(msg)))
+			if (d->certs && !certs_check_host(d->certs, np->providers[i].hosts[j], msg,
+							  sizeof(msg)))
 				continue;
-			log_error("policy reload refused: provider %s: %s", np->providers[i].name, msg);
-			policy_event(d, "policy.reload_refused", "provider outside the CA's domains");
+			log_error("policy reload refused: provider %s: %s", np->providers[i].name,
+				  msg);
+			policy_event(d, "policy.reload_refused",
+				     "provider outside the CA's domains");
 			policy_free(np);
 			return;
 		}
@@ -769,7 +865,9 @@ pool:
 	d->http_ops.resolve = on_http_resolve;
 	d->http_ops.authenticate = on_http_authenticate;
 	d->http_ops.arg = d;
-	if (!p->api.enabled)
+	if (p->api.socket && (err = api_unix_open(d, p->api.socket)))
+		return err;
+	if (!p->api.has_listen)
 		return 0;
 	err = listener_new(d->base, (const struct sockaddr *)&p->api.listen, p->api.listen_len,
 			   on_api_accept, d, &d->api_listen);
@@ -875,6 +973,10 @@ static void daemon_stop(struct daemon *d)
 	keys_free(d->keys);
 	route_table_unref(d->routes);
 	listener_free(d->api_listen);
+	if (d->api_unix) {
+		listener_free(d->api_unix);
+		unlink(d->policy->api.socket);
+	}
 	capture_events_drain(d->events);
 	capture_events_stop(d->events);
 	listener_free(d->listen4);

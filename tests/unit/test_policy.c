@@ -1104,13 +1104,35 @@ static void test_api_listen(void)
 	ASSERT_CONTAINS(load_bad(HEAD "  \"api\": {\"listen\": \"[::1]\"}\n}\n"),
 			"p.json:5:21: api.listen: got \"[::1]\", not \"[ADDRESS]:PORT\";");
 	ASSERT_STREQ(load_bad(HEAD "  \"api\": {}\n}\n"),
-		     "p.json:5:10: api: missing key \"listen\"; expected \"listen\": \"IPv4:PORT\" "
-		     "or \"[IPv6]:PORT\", like \"127.0.0.1:8080\" or \"[::1]:8080\"\n");
+		     "p.json:5:10: api: got neither \"listen\" nor \"socket\"; expected one of "
+		     "them or both\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"api\": {\"listen\": \"127.0.0.1:1\", \"keys\": []}\n}\n"),
-		     "p.json:5:36: api.keys: unknown key; expected \"listen\"\n");
+		     "p.json:5:36: api.keys: unknown key; expected \"listen\" or \"socket\"\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"api\": \"127.0.0.1:8080\"\n}\n"),
 		     "p.json:5:10: api: got string \"127.0.0.1:8080\"; expected an object with "
-		     "\"listen\"\n");
+		     "\"listen\", \"socket\" or both\n");
+}
+
+static void test_api_socket(void)
+{
+	struct policy *p = NULL;
+
+	ASSERT_OK(load(HEAD "  \"api\": {\"socket\": \"/run/aigw/api.sock\"}\n}\n", &p));
+	ASSERT_EQ(p->api.enabled, 1);
+	ASSERT_EQ(p->api.has_listen, 0);
+	ASSERT_STREQ(p->api.socket, "/run/aigw/api.sock");
+	policy_free(p);
+	ASSERT_OK(load(HEAD "  \"api\": {\"socket\": \"/s\", \"listen\": \"127.0.0.1:1\"}\n}\n",
+		       &p));
+	ASSERT_EQ(p->api.has_listen, 1);
+	ASSERT_STREQ(p->api.socket, "/s");
+	policy_free(p);
+	ASSERT_CONTAINS(load_bad(HEAD "  \"api\": {\"socket\": \"run/api.sock\"}\n}\n"),
+			"api.socket: got \"run/api.sock\", not an absolute path;");
+	ASSERT_CONTAINS(load_bad(HEAD "  \"api\": {\"socket\": \"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				      "aaaaaaaaaaaaaaaaaaaaaaa\"}\n}\n"),
+			"too long; expected an absolute path for a UNIX socket");
 }
 
 #define KEY_A "gw-key-aaaaaaaaaaaaaaaa"
@@ -1270,4 +1292,4 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_defaults), UNIT_CASE(test_
 	  UNIT_CASE(test_bad_ca_tls), UNIT_CASE(test_bad_audit_rotation),
 	  UNIT_CASE(test_host_in_domains), UNIT_CASE(test_models), UNIT_CASE(test_bad_models),
 	  UNIT_CASE(test_base_url), UNIT_CASE(test_bad_base_url), UNIT_CASE(test_breaker),
-	  UNIT_CASE(test_api_listen), UNIT_CASE(test_api_keys), UNIT_CASE(test_bad_api_keys))
+	  UNIT_CASE(test_api_listen), UNIT_CASE(test_api_socket), UNIT_CASE(test_api_keys), UNIT_CASE(test_bad_api_keys))

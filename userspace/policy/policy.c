@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 
@@ -591,6 +592,7 @@ static void check_api_listen(struct ctx *c, const cJSON *v, const struct field *
 	p->api.listen = ss;
 	p->api.listen_len = len;
 	p->api.enabled = 1;
+	p->api.has_listen = 1;
 }
 
 /* ---- objects ---- */
@@ -1644,11 +1646,40 @@ static const struct field target_fields[] = {
 static const struct schema target_schema = {target_fields, ARRAY_SIZE(target_fields),
 					    target_finish};
 
+/* api.socket: a UNIX socket path, absolute, that fits in sockaddr_un. */
+static void check_api_socket(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy *p = base;
+	const char *s = want_string(c, v, f->expect);
+
+	if (!s)
+		return;
+	if (s[0] != '/' || strlen(s) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		bad_value(c, s[0] != '/' ? "not an absolute path" : "too long", f->expect);
+		return;
+	}
+	p->api.socket = strdup(s);
+	if (!p->api.socket)
+		c->oom = true;
+	p->api.enabled = 1;
+}
+
+static void api_finish(struct ctx *c, const struct members *m, void *base)
+{
+	bool listen, sock;
+
+	if (member_ok(m, "listen", &listen) && member_ok(m, "socket", &sock) && !listen && !sock)
+		problem(c, AT_VALUE, "got neither \"listen\" nor \"socket\"; expected one of them "
+				     "or both");
+}
+
 static const struct field api_fields[] = {
-    FIELD("listen", REQUIRED, check_api_listen, 0,
+    FIELD("listen", OPTIONAL, check_api_listen, 0,
 	  "\"IPv4:PORT\" or \"[IPv6]:PORT\", like \"127.0.0.1:8080\" or \"[::1]:8080\""),
+    FIELD("socket", OPTIONAL, check_api_socket, 0,
+	  "an absolute path for a UNIX socket, shorter than 108 bytes"),
 };
-static const struct schema api_schema = {api_fields, ARRAY_SIZE(api_fields), NULL};
+static const struct schema api_schema = {api_fields, ARRAY_SIZE(api_fields), api_finish};
 
 /* These, and a workload's, fill a struct policy_workload. */
 static const struct field match_fields[] = {
@@ -1684,7 +1715,8 @@ static const struct field root_fields[] = {
     NESTED("routing", OPTIONAL, check_object, routing_schema, "an object"),
     NESTED("models", OPTIONAL, check_models, target_schema,
 	   "an object of logical model names, each an array of targets"),
-    NESTED("api", OPTIONAL, check_object, api_schema, "an object with \"listen\""),
+    NESTED("api", OPTIONAL, check_object, api_schema,
+	   "an object with \"listen\", \"socket\" or both"),
 };
 static const struct schema root_schema = {root_fields, ARRAY_SIZE(root_fields), NULL};
 
@@ -1915,6 +1947,7 @@ void policy_free(struct policy *p)
 	free(p->workloads);
 	free(p->capture.cgroup);
 	free(p->audit.path);
+	free(p->api.socket);
 	for (size_t i = 0; i < p->ca.n_domains; i++)
 		free(p->ca.domains[i]);
 	free(p->ca.domains);

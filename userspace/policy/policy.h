@@ -157,10 +157,14 @@ struct policy {
 	size_t n_models;
 
 	struct {
-		int enabled; /* "api" present with "listen" */
+		int enabled;	/* "api" present, with "listen" or "socket" or both */
+		int has_listen; /* "listen" given */
 		/* "listen": "127.0.0.1:8080" or "[::1]:8080": the explicit endpoint (plain HTTP) */
 		struct sockaddr_storage listen;
 		socklen_t listen_len;
+		/* "socket": "/run/aigw/api.sock": the same on a UNIX socket, where a caller is
+		 * named by its cgroup (SO_PEERCRED) and needs no gateway key; or NULL */
+		char *socket;
 	} api;
 
 	struct policy_workload *workloads; /* "workloads": array, first match wins */

@@ -123,10 +123,10 @@ struct exchange {
 	int xlate;		  /* the target speaks the other API: translated both ways */
 	int include_usage;	  /* xlate: an OpenAI app asked for the usage chunk */
 	struct translate_stream *ts;
-	int stream_error_sent; /* a failed stream was ended with an error event */
+	int stream_error_sent;	       /* a failed stream was ended with an error event */
 	char workload[128], team[128]; /* explicit endpoint: named by the gateway key */
-	int refuse_status; /* no target could take it: the status the app gets */
-	int counted_attempt; /* the attempt whose failure the breaker has counted */
+	int refuse_status;	       /* no target could take it: the status the app gets */
+	int counted_attempt;	       /* the attempt whose failure the breaker has counted */
 	int fresh_conn; /* a retry on the same host: never a pooled connection, they may have
 			   gone stale together */
 
@@ -157,7 +157,7 @@ struct exchange {
 	int is_sse;
 	int resp_chunked;			/* as the provider framed it */
 	unsigned long long resp_content_length; /* ULLONG_MAX: none (http-parser counts it down) */
-	int garbage; /* the body is not what its Content-Type says: 502 */
+	int garbage;	 /* the body is not what its Content-Type says: 502 */
 	int sse_checked; /* the stream's first bytes looked like SSE */
 	struct evbuffer *resp_buf;
 	int chunked_out; /* we frame the body to the client in chunks */
@@ -487,8 +487,8 @@ static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 	}
 }
 
-static void attempt_json(struct evbuffer *arr, const char *provider, const char *model,
-			 int status, double ms, const char *result, const char *error)
+static void attempt_json(struct evbuffer *arr, const char *provider, const char *model, int status,
+			 double ms, const char *result, const char *error)
 {
 	struct jsonw *t = jsonw_new();
 	size_t len;
@@ -892,8 +892,7 @@ static void note_try(struct exchange *ex, int status, const char *result, const 
 	ex->tries[i].status = status;
 	ex->tries[i].ms = ex->t_attempt.tv_sec ? ms_between(&ex->t_attempt, &now) : 0;
 	ex->tries[i].result = result;
-	snprintf(ex->tries[i].provider, sizeof(ex->tries[i].provider), "%s",
-		 exchange_provider(ex));
+	snprintf(ex->tries[i].provider, sizeof(ex->tries[i].provider), "%s", exchange_provider(ex));
 	snprintf(ex->tries[i].model, sizeof(ex->tries[i].model), "%s", ex->up_model);
 	snprintf(ex->tries[i].error, sizeof(ex->tries[i].error), "%s", why);
 	ex->n_tries++;
@@ -907,8 +906,8 @@ static void target_failed(struct exchange *ex)
 	ex->counted_attempt = ex->attempts;
 	if (route_target_done(ex->routes, ex->target, 0))
 		log_warn("circuit open: %s/%s after %u failed attempts; probed again in %u ms",
-			 ex->target->provider, ex->target->model,
-			 ex->target->breaker->failures, ex->routes->breaker_open_ms);
+			 ex->target->provider, ex->target->model, ex->target->breaker->failures,
+			 ex->routes->breaker_open_ms);
 	ex->probe = 0;
 }
 
@@ -1036,8 +1035,8 @@ static int on_resp_headers_complete(http_parser *rp)
 		return response_stream_start(ex);
 	ex->suppress_usage = 0;
 	/* A translated answer is read whole, whatever it is: it is rewritten before it goes. */
-	if (ex->xlate || (!ex->stream && ctype && strcasestr(ctype, "json") &&
-			  ex->status / 100 == 2)) {
+	if (ex->xlate ||
+	    (!ex->stream && ctype && strcasestr(ctype, "json") && ex->status / 100 == 2)) {
 		ex->resp_buf = evbuffer_new();
 		ex->buffer_json = ex->resp_buf != NULL;
 	}
@@ -1841,7 +1840,8 @@ static int target_next(struct exchange *ex, char *why, size_t whylen)
 		ex->t_attempt = (struct timespec){0};
 		if (!route_target_admit(ex->routes, t, &ex->probe)) {
 			snprintf(ex->up_provider, sizeof(ex->up_provider), "%s", t->provider);
-			snprintf(ex->up_model, sizeof(ex->up_model), "%s", t->model ? t->model : "");
+			snprintf(ex->up_model, sizeof(ex->up_model), "%s",
+				 t->model ? t->model : "");
 			snprintf(why, whylen, "circuit open for %s/%s", t->provider,
 				 t->model ? t->model : ex->model);
 			note_try(ex, 0, "skipped", why);
@@ -1960,9 +1960,11 @@ static int explicit_admit(struct exchange *ex)
 	struct session *s = ex->s;
 	const char *key = presented_key(ex);
 
-	if (!key || !s->ops->authenticate ||
-	    s->ops->authenticate(key, ex->workload, sizeof(ex->workload), ex->team,
-				 sizeof(ex->team), s->ops->arg)) {
+	if (s->info.local_peer) /* named by its cgroup: a key is neither needed nor used */
+		key = NULL;
+	else if (!key || !s->ops->authenticate ||
+		 s->ops->authenticate(key, ex->workload, sizeof(ex->workload), ex->team,
+				      sizeof(ex->team), s->ops->arg)) {
 		exchange_fail(ex, OUTCOME_UNAUTHORIZED, 401,
 			      key ? "the gateway key presented is not one the policy issued"
 				  : "a gateway key is required (Authorization: Bearer KEY)");

@@ -34,6 +34,8 @@ struct http_conn_info {
 	int own_keys;              /* the workload's own provider key goes through */
 	int explicit_endpoint;     /* a configured app at the explicit endpoint (plain HTTP):
 				      no capture record, the caller named by its gateway key */
+	int local_peer;            /* explicit, over the UNIX socket: flow.attr names the
+				      caller (its cgroup, pid, uid); no key is needed */
 };
 
 struct http_proxy_config {
