@@ -16,6 +16,7 @@
 //   chunks  plain: [[ms, "response"]] when the result was parsed; stream: [[ms, event type], ...]
 //           one per event as the SDK yielded it
 //   status  the HTTP status of the (last) response; null when no response came
+//   error_class  (only with "error") the class of what was thrown, e.g. AuthenticationError
 
 import Anthropic from "@anthropic-ai/sdk";
 
@@ -74,6 +75,7 @@ try {
   await main();
 } catch (e) {
   out.error = errText(e);
+  out.error_class = e?.constructor?.name ?? null;
   if (e instanceof Anthropic.APIError && e.status !== undefined) {
     out.status = e.status;
     out.headers = headersOf(e.headers);

@@ -60,7 +60,8 @@ Running a client
                        inside the namespace (e.g. setpriv to drop root)
     ClientResult       .status .headers .body .chunks .pid .error (as printed), .returncode,
                        .stderr, .client/.provider/.mode, .popen_pid (== .pid: the namespace
-                       wrapper execs the client); .ok (status 200, no error);
+                       wrapper execs the client); .error_class (the SDKs: the class
+                       of the error thrown, e.g. AuthenticationError); .ok (status 200, no error);
                        .first_ms/.last_ms (chunk times); .objects() the response as a list of
                        JSON objects (a plain reply is a list of one; stream events with "ping"
                        and "[DONE]" dropped); .answer() the normalized Answer
@@ -391,6 +392,7 @@ class ClientResult:
     pid: int = None
     error: str = None
     popen_pid: int = None
+    error_class: str = None
 
     @property
     def ok(self):
@@ -445,7 +447,7 @@ def run_client(client, provider, mode, model, prompt, headers=(), *, hosts, ca, 
     d = json.loads(lines[-1])
     return ClientResult(client, provider, mode, argv, p.returncode, err, d.get("status"),
                         d.get("headers") or {}, d.get("body"), d.get("chunks") or [],
-                        d.get("pid"), d.get("error"), p.pid)
+                        d.get("pid"), d.get("error"), p.pid, d.get("error_class"))
 
 
 # ---------------------------------------------------------------- reference requests

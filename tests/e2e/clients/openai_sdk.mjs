@@ -19,6 +19,7 @@
 //   chunks  plain: [[ms, "response"]] when the result was parsed; streams: [[ms, type], ...] one
 //           per chunk/event as the SDK yielded it (type: event "type", else "object")
 //   status  the HTTP status of the (last) response; null when no response came
+//   error_class  (only with "error") the class of what was thrown, e.g. AuthenticationError
 
 import OpenAI from "openai";
 
@@ -93,6 +94,7 @@ try {
   await main();
 } catch (e) {
   out.error = errText(e);
+  out.error_class = e?.constructor?.name ?? null;
   if (e instanceof OpenAI.APIError && e.status !== undefined) {
     out.status = e.status;
     out.headers = headersOf(e.headers);
