@@ -4,8 +4,11 @@
 #   mock OpenAI and Anthropic on loopback addresses, resolved by a private /etc/hosts
 #   aigw capturing the cgroup <cgroup2>/aigw-demo-PID, two legacy apps inside it:
 #     billing.service  (Python urllib -> OpenAI)      support.service (Node fetch, streaming -> Anthropic)
+#   billing (curl) asking for a logical model name, "fast-summary" (OpenAI gpt-4o-mini, then
+#   Anthropic claude-3-5-haiku-latest); midway the OpenAI mock goes down and the answers keep
+#   coming from Anthropic, translated, then OpenAI comes back
 #   a shadow-IT attempt (QUIC, and another port) from billing, denied by the kernel
-#   the audit log, verified, and read back as a report
+#   the audit log, verified, and read back as a report: calls, fallbacks, tokens and cost
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -43,37 +46,119 @@ step "mock providers on loopback ($OPENAI api.openai.com, $ANTHROPIC api.anthrop
 bash tests/mockprov/gen-certs.sh "$tmp/certs" >/dev/null
 printf '127.0.0.1 localhost\n%s api.openai.com\n%s api.anthropic.com\n' "$OPENAI" "$ANTHROPIC" >"$tmp/hosts"
 "$MOCK" --listen "$OPENAI:443" --listen "$ANTHROPIC:443" --cert "$tmp/certs/server.pem" \
-	--key "$tmp/certs/server.key" >"$tmp/mock.log" 2>&1 &
+	--key "$tmp/certs/server.key" --control 127.0.0.1:0 >"$tmp/mock.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q "mockprov: ready" "$tmp/mock.log" && break; sleep 0.1; done
+grep -q "mockprov: ready" "$tmp/mock.log" || { cat "$tmp/mock.log"; exit 1; }
+control=$(awk '$2=="control"{print $3; exit}' "$tmp/mock.log")
+# The mock's fault switch (plain HTTP on loopback, outside the captured cgroup).
+mock_control() { curl -fsS -m 5 -X POST "http://$control/control/$1" >/dev/null; }
 
 step "aigw capturing $cgroot (policy: $tmp/policy.json)"
 mkdir -p "$cgroot/billing.service" "$cgroot/support.service"
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# The provider keys live only in the gateway (a file, an environment variable): the apps'
+# own keys are replaced on the way out.
+(umask 077 && echo sk-demo-gateway-openai >"$tmp/openai.key")
 cat >"$tmp/policy.json" <<JSON
 {
   "capture":   { "cgroup": "${cgroot#$cg2}", "listen": "127.0.0.1:$port", "listen6": "[::1]:$port" },
   "audit":     { "path": "$tmp/audit.jsonl" },
   "ca":        { "dir": "$tmp/ca" },
   "tls":       { "upstream_ca": "$tmp/certs/ca.pem" },
-  "providers": { "openai":    { "hosts": ["api.openai.com"] },
-                 "anthropic": { "hosts": ["api.anthropic.com"] } },
+  "providers": { "openai":    { "hosts": ["api.openai.com"], "key_file": "$tmp/openai.key" },
+                 "anthropic": { "hosts": ["api.anthropic.com"], "key_env": "AIGW_DEMO_ANTHROPIC_KEY" } },
+  "models":    { "fast-summary": [ { "provider": "openai",    "model": "gpt-4o-mini" },
+                                   { "provider": "anthropic", "model": "claude-3-5-haiku-latest" } ] },
+  "routing":   { "retries": 1, "backoff_ms": 50, "breaker": { "failures": 3, "open_ms": 1500 } },
   "workloads": [ { "name": "billing", "team": "finance",       "match": { "cgroup": "*/billing*" } },
                  { "name": "support", "team": "customer-care", "match": { "cgroup": "*/support*" } } ]
 }
 JSON
-"${in_hosts[@]}" "$AIGW" run --policy "$tmp/policy.json" --pin-dir "$pins" 2>"$tmp/aigw.log" &
+AIGW_DEMO_ANTHROPIC_KEY=sk-ant-demo-gateway \
+	"${in_hosts[@]}" "$AIGW" run --policy "$tmp/policy.json" --pin-dir "$pins" 2>"$tmp/aigw.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -q "ready:" "$tmp/aigw.log" && break; sleep 0.1; done
 grep -q "ready:" "$tmp/aigw.log" || { cat "$tmp/aigw.log"; exit 1; }
 sed 's/^/  /' "$tmp/aigw.log"
 
 # The apps trust the gateway CA the ordinary way; nothing else about them changes.
-export SSL_CERT_FILE=$tmp/ca/ca.pem NODE_EXTRA_CA_CERTS=$tmp/ca/ca.pem
+export SSL_CERT_FILE=$tmp/ca/ca.pem NODE_EXTRA_CA_CERTS=$tmp/ca/ca.pem CURL_CA_BUNDLE=$tmp/ca/ca.pem
 
 step "legacy apps, unmodified, calling the providers by name"
 in_cgroup "$cgroot/billing.service" "${in_hosts[@]}" /usr/bin/python3 scripts/demo/billing_app.py
 in_cgroup "$cgroot/support.service" "${in_hosts[@]}" node scripts/demo/support_app.mjs
+
+step "billing asks for \"fast-summary\" (policy: OpenAI gpt-4o-mini, then Anthropic claude-3-5-haiku-latest)"
+# The app is plain curl speaking OpenAI's API with its own key; only the model name is the
+# policy's. Its answer is read (outside the cgroup) for one line each.
+billing_summary() {
+	local invoice
+	for invoice in "$@"; do
+		in_cgroup "$cgroot/billing.service" "${in_hosts[@]}" curl -sS --fail-with-body -m 20 \
+			-H "content-type: application/json" -H "authorization: Bearer sk-billing-own-key" \
+			--data-binary '{"model": "fast-summary", "messages": [{"role": "user", "content": "Summarise: '"$invoice"'"}]}' \
+			https://api.openai.com/v1/chat/completions |
+			/usr/bin/python3 -c 'import json, sys
+a = json.load(sys.stdin)
+if "choices" not in a:
+    sys.exit("  billing  : curl %r -> no answer: %s" % (sys.argv[1], a.get("error", a)))
+text = a["choices"][0]["message"]["content"]
+print("  billing  : curl %r -> %s from %s: %s..." % (sys.argv[1], a["object"], a["model"], text[:36]))' "$invoice"
+	done
+}
+# What the gateway recorded for WANT routed calls after the first SKIP: who answered, and how.
+gateway_saw() {
+	/usr/bin/python3 - "$tmp/audit.jsonl" "$1" "$2" <<'PY'
+import json, sys, time
+path, skip, want = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+def routed():
+    out = []
+    for line in open(path):
+        try:
+            r = json.loads(line)
+        except ValueError:  # a line being written
+            continue
+        if r.get("event.name") == "proxy.request" and r.get("aigw.route"):
+            out.append(r)
+    return out
+
+for _ in range(50):  # the audit writer is a thread of its own: wait for its lines
+    recs = routed()
+    if len(recs) >= skip + want:
+        break
+    time.sleep(0.1)
+for r in recs[skip:skip + want]:
+    passed = {}  # (provider, failed|skipped): [status or error, ...]
+    for a in r.get("aigw.attempts", []):
+        if a["aigw.result"] != "ok":
+            err = a.get("error.type", "")
+            why = a.get("http.response.status_code") or ("circuit open" if "circuit open" in err else err)
+            verb = "skipped" if a["aigw.result"] == "skipped" else "failed"
+            passed.setdefault((a["gen_ai.system"], verb), []).append(str(why))
+    how = [f"{p} {v}: {', '.join(w)}" for (p, v), w in passed.items()] or ["first choice"]
+    if r.get("aigw.translated"):
+        how.append("translated")
+    how.append(f"{r.get('aigw.credential', '?')} key")
+    print(f"    gateway: {r['aigw.route']} -> {r['gen_ai.system']}/{r.get('aigw.upstream.model')}"
+          f" ({'; '.join(how)})")
+PY
+}
+billing_summary "INV-1044: 3 seats added"
+gateway_saw 0 1
+
+step "OpenAI goes down (the mock answers every OpenAI call 503); billing keeps asking"
+echo "  (policy: one retry, then the next target; 3 failures open OpenAI's circuit for 1.5 s)"
+mock_control "fault?mode=down&provider=openai"
+billing_summary "INV-1045: refund, order 77" "INV-1046: support plan" "INV-1047: 40 seats, monthly"
+gateway_saw 1 3
+
+step "OpenAI is back; once the circuit's open time has passed, the next call probes it"
+mock_control reset
+sleep 1.6
+billing_summary "INV-1048: annual renewal"
+gateway_saw 4 1
 
 step "shadow IT from billing: QUIC (UDP 443) and another port, straight to the provider"
 in_cgroup "$cgroot/billing.service" "${in_hosts[@]}" /usr/bin/python3 - <<'PY'
