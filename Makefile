@@ -91,7 +91,8 @@ FUZZ_SECONDS ?= 60
 $(BUILD)/fuzz/fuzz_clienthello: tests/fuzz/fuzz_clienthello.c userspace/proxy/clienthello.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^
-FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/upstream.c userspace/proxy/body.c \
+FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/proxy/response.c \
+		  userspace/proxy/exchange_record.c userspace/proxy/upstream.c userspace/proxy/body.c \
 		  userspace/proxy/route.c $(wildcard userspace/providers/translate*.c) \
 		  userspace/proxy/headers.c userspace/proxy/keys.c userspace/providers/sse.c \
 		  userspace/providers/usage.c userspace/ledger/cost.c userspace/ledger/prices.c \

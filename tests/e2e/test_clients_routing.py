@@ -393,10 +393,6 @@ def test_explicit_endpoint_sends_an_unlisted_model_to_its_api_family(rt, client,
     assert rec["aigw.fallback"] is False and attempts(rec) == [(provider, model, "ok")]
 
 
-@pytest.mark.xfail(strict=True, reason="gateway bug: at the explicit endpoint a model that is "
-                   "not a logical name is recorded with \"aigw.route\": null (the family's "
-                   "default route has no name) instead of no aigw.route, as captured calls "
-                   "and the README have it")
 def test_explicit_unlisted_model_record_has_no_route_field(rt):
     r = ok(explicit(rt, "openai_sdk", "plain", "gpt-4o", CRM_KEY))
     rec = check_explicit_record(rt, r, CRM_KEY)

@@ -3,6 +3,7 @@ policy defines ("fast-summary") and the gateway sends it to the first healthy ta
 target fails (down, 429, 529, timeout, reset before the first byte) the call goes on to the
 next one, translated when that provider speaks the other API, and the record lists every
 attempt. Unmodified curl in a captured cgroup is the app; the mock providers answer."""
+import copy
 import json
 import time
 
@@ -46,7 +47,7 @@ def routed_policy(gw, monkeypatch, routing=None, **over):
     pol = gw.policy(**over)
     pol["providers"]["openai"]["key_file"] = str(gw.world.tmp / "openai.key")
     pol["providers"]["anthropic"]["key_env"] = "AIGW_TEST_ANTHROPIC_KEY"
-    pol["models"] = MODELS
+    pol["models"] = copy.deepcopy(MODELS)  # tests may change their copy
     pol["routing"] = {"retries": 0, "backoff_ms": 10, **(routing or {})}
     return pol
 
@@ -218,6 +219,7 @@ def test_circuit_breaker_opens_then_probes_and_recovers(gw, monkeypatch):
     rec = all_requests(gw)[-1]
     assert rec["aigw.attempts"][0]["aigw.result"] == "skipped"
     assert "circuit open" in rec["aigw.attempts"][0]["error.type"]
+    assert rec["aigw.fallback"] is True and rec["gen_ai.system"] == "anthropic"
     gw.mock.control("POST", "/control/reset")
     time.sleep(1.7)
     # Past open_ms: one call probes openai, which answers; the breaker closes.

@@ -1,0 +1,642 @@
+/*
+ * exchange.c: one request's way upstream. Where it goes: the route of a logical model name
+ * (targets in order, breakers) or the app's own destination; the request made for the
+ * target (model rewritten, usage asked for, or translated into the other API) and written
+ * with the gateway's key; the retries on a target, the fallback to the next, and the one
+ * place an exchange ends (exchange_finish).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <http_parser.h>
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "proxy/body.h"
+#include "proxy/http1_int.h"
+#include "ledger/cost.h"
+#include "util/jsonw.h"
+#include "util/log.h"
+#include "util/netaddr.h"
+
+void exchange_free(struct exchange *ex)
+{
+	free(ex->url);
+	if (ex->body)
+		evbuffer_free(ex->body);
+	if (ex->reason)
+		evbuffer_free(ex->reason);
+	if (ex->resp_buf)
+		evbuffer_free(ex->resp_buf);
+	if (ex->held)
+		evbuffer_free(ex->held);
+	if (ex->retry_ev)
+		event_free(ex->retry_ev);
+	if (ex->sse_on)
+		sse_free(&ex->sse);
+	if (ex->up_body)
+		evbuffer_free(ex->up_body);
+	free(ex->up_path);
+	translate_stream_free(ex->ts);
+	route_table_unref(ex->routes);
+	headers_free(&ex->req);
+	headers_free(&ex->resp);
+	free(ex);
+}
+
+/*
+ * The one place an exchange ends: its record, then the upstream connection goes back to the
+ * pool (a complete response on a kept-alive connection) or is closed (anything else, which
+ * is also how a request is cancelled when the client goes).
+ */
+void exchange_finish(struct exchange *ex, enum exchange_outcome outcome)
+{
+	struct session *s = ex->s;
+	int reusable = outcome == OUTCOME_OK && ex->resp_complete && ex->up_keepalive;
+
+	clock_gettime(CLOCK_MONOTONIC, &ex->t_end);
+	if (ex->probe && ex->target)
+		route_target_abandon(ex->target);
+	exchange_record(ex, outcome);
+	if (ex->up) {
+		if (reusable) {
+			upstream_put(ex->up);
+		} else {
+			upstream_close(ex->up);
+		}
+		ex->up = NULL;
+	}
+	s->ex = NULL;
+	s->n_requests++;
+	exchange_free(ex);
+}
+
+int status_retried(const struct exchange *ex, int status)
+{
+	for (size_t i = 0; i < ex->s->cfg->n_retry_statuses; i++)
+		if (ex->s->cfg->retry_statuses[i] == status)
+			return 1;
+	return 0;
+}
+
+/* The wait before attempt N+1: exponential from backoff_ms, capped, with full jitter on
+ * its upper half; a provider's retry-after is honoured when it fits under the cap.
+ * -1: do not retry. */
+static long retry_delay_ms(const struct exchange *ex)
+{
+	const struct http_proxy_config *cfg = ex->s->cfg;
+	unsigned n = ex->target_attempts ? ex->target_attempts : 1;
+	unsigned shift = n > 10 ? 10 : n - 1;
+	long base = (long)cfg->backoff_ms << shift;
+
+	if (base > (long)cfg->backoff_max_ms)
+		base = cfg->backoff_max_ms;
+	base = base / 2 + (long)(request_id_next() % (uint64_t)(base / 2 + 1));
+	if (ex->retry_after_ms >= 0) {
+		if (ex->retry_after_ms > (long)cfg->backoff_max_ms)
+			return -1;
+		if (ex->retry_after_ms > base)
+			base = ex->retry_after_ms;
+	}
+	return base;
+}
+
+int can_retry(const struct exchange *ex)
+{
+	return !ex->head_sent && ex->target_attempts <= ex->s->cfg->retries &&
+	       ex->n_tries < HTTP1_MAX_TRIES && retry_delay_ms(ex) >= 0;
+}
+
+/* Whether another target remains after the one in use (the app has seen nothing yet). */
+int can_fall_back(const struct exchange *ex)
+{
+	return !ex->head_sent && ex->route && ex->pos + 1 < ex->n_order &&
+	       ex->n_tries < HTTP1_MAX_TRIES;
+}
+
+/*
+ * A kept-alive connection the provider closed while it sat in the pool fails right after the
+ * request went out and before any byte of the answer: the request never reached the
+ * provider. That is sent again at once (as browsers and nginx do), once, outside the
+ * policy's budget; a request that was in flight for a while may have been processed (and
+ * billed) already and only the policy's retries apply to it.
+ */
+static int stale_pooled_failure(const struct exchange *ex)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ex->up && ex->up->reused && !ex->got_upstream_bytes && !ex->stale_retries &&
+	       !ex->head_sent && ms_between(&ex->t_sent, &now) <= HTTP1_STALE_RETRY_MS;
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct exchange *ex = arg;
+	struct session *s = ex->s;
+
+	session_enter(s);
+	exchange_start_upstream(ex);
+	session_leave(s);
+}
+
+/* Notes an attempt that did not give the answer, for the record. */
+static void note_try(struct exchange *ex, int status, const char *result, const char *why)
+{
+	struct timespec now;
+	unsigned i = ex->n_tries;
+
+	if (i >= HTTP1_MAX_TRIES)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ex->tries[i].status = status;
+	ex->tries[i].ms = ex->t_attempt.tv_sec ? ms_between(&ex->t_attempt, &now) : 0;
+	ex->tries[i].result = result;
+	snprintf(ex->tries[i].provider, sizeof(ex->tries[i].provider), "%s", exchange_provider(ex));
+	snprintf(ex->tries[i].model, sizeof(ex->tries[i].model), "%s", ex->up_model);
+	snprintf(ex->tries[i].error, sizeof(ex->tries[i].error), "%s", why);
+	ex->n_tries++;
+}
+
+/* The target in use failed an attempt: its breaker counts it. */
+void target_failed(struct exchange *ex)
+{
+	if (!ex->target || ex->counted_attempt == ex->attempts)
+		return;
+	ex->counted_attempt = ex->attempts;
+	if (route_target_done(ex->routes, ex->target, 0))
+		log_warn("circuit open: %s/%s after %u failed attempts; probed again in %u ms",
+			 ex->target->provider, ex->target->model, ex->target->breaker->failures,
+			 ex->routes->breaker_open_ms);
+	ex->probe = 0;
+}
+
+static int target_next(struct exchange *ex, char *why, size_t whylen);
+
+/* Schedules the next attempt after DELAY ms (0: on the next loop turn, never from inside
+ * the failing callback). */
+static int attempt_schedule(struct exchange *ex, long delay)
+{
+	struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+
+	if (!ex->retry_ev && !(ex->retry_ev = evtimer_new(ex->s->base, on_retry_timer, ex)))
+		return 0;
+	if (ex->up)
+		upstream_close(ex->up);
+	ex->up = NULL;
+	response_reset(ex);
+	evtimer_add(ex->retry_ev, &tv);
+	return 1;
+}
+
+/*
+ * Another attempt after a failure the app has not seen (a connection that failed, a timeout,
+ * a status the policy retries, a stale pooled connection): the failed attempt is noted for
+ * the record, its connection closed (its answer is not read), and the request sent again
+ * after the backoff (at once, and on a new connection, for a stale one) — or, once the
+ * policy's retries on this target are spent, at once to the route's next target. Returns 1
+ * when another attempt is scheduled; 0 when the failure must reach the app.
+ */
+int exchange_retry(struct exchange *ex, int status, const char *why)
+{
+	int stale = stale_pooled_failure(ex);
+	char skip[HTTP1_WHY_MAX];
+
+	if (stale) {
+		ex->stale_retries++;
+		ex->target_attempts--; /* the request never reached the provider */
+		ex->fresh_conn = 1;
+		note_try(ex, status, "retried", why);
+		return attempt_schedule(ex, 0);
+	}
+	target_failed(ex);
+	if (can_retry(ex)) {
+		ex->fresh_conn = 1;
+		note_try(ex, status, "retried", why);
+		return attempt_schedule(ex, retry_delay_ms(ex));
+	}
+	if (!can_fall_back(ex))
+		return 0;
+	note_try(ex, status, "fell_back", why);
+	ex->pos++;
+	ex->target_attempts = 0;
+	ex->fresh_conn = 0;
+	if (target_next(ex, skip, sizeof(skip))) {
+		snprintf(ex->error, sizeof(ex->error), "%s; %s", why, skip);
+		return 0;
+	}
+	return attempt_schedule(ex, 0);
+}
+
+/*
+ * The provider failed us. Before the client has the status line, it gets a clean error in
+ * its provider's format; after, the only honest signal left is to end the connection
+ * without finishing the body (a chunked body without its last chunk, a short
+ * Content-Length), which every HTTP client reports as an error.
+ */
+void exchange_fail(struct exchange *ex, enum exchange_outcome outcome, int status, const char *msg)
+{
+	struct session *s = ex->s;
+
+	if (!ex->error[0])
+		snprintf(ex->error, sizeof(ex->error), "%s", msg);
+	if (ex->target && outcome >= OUTCOME_UPSTREAM_CONNECT &&
+	    outcome <= OUTCOME_UPSTREAM_BAD_RESPONSE && !ex->head_sent)
+		target_failed(ex);
+	if (!ex->head_sent) {
+		char text[700];
+
+		snprintf(text, sizeof(text), "aigw: %s", ex->error); /* msg, or more */
+		send_error(s, ex, status, text);
+		session_close(s, outcome, 1);
+		return;
+	}
+	session_close(s, outcome, stream_end_with_error(ex, msg));
+}
+
+/*
+ * The credential: the gateway's key for the provider the call goes to replaces whatever the
+ * app sent (its own key, or none), unless the call goes where the app sent it and the app's
+ * workload keeps its own keys. Anthropic takes x-api-key, OpenAI and compatible servers a
+ * bearer token. Elsewhere than the app's destination a gateway key is required (checked when
+ * the target was chosen).
+ */
+static void write_credential(struct exchange *ex, struct evbuffer *out)
+{
+	struct session *s = ex->s;
+	int own = ex->up_app_headers && s->info.own_keys;
+	const char *key = own ? NULL : keys_get(s->cfg->keys, ex->up_provider);
+
+	if (!key) {
+		ex->credential =
+		    headers_get(&ex->req, "authorization") || headers_get(&ex->req, "x-api-key")
+			? "app"
+			: "none";
+		return;
+	}
+	headers_drop(&ex->req, "authorization");
+	headers_drop(&ex->req, "x-api-key");
+	if (ex->up_api == USAGE_API_ANTHROPIC_MESSAGES || !strcmp(ex->up_provider, "anthropic"))
+		evbuffer_add_printf(out, "x-api-key: %s\r\n", key);
+	else
+		evbuffer_add_printf(out, "Authorization: Bearer %s\r\n", key);
+	ex->credential = "gateway";
+}
+
+static void copy_header(const struct exchange *ex, struct evbuffer *out, const char *name,
+			const char *fallback)
+{
+	const char *v = headers_get(&ex->req, name);
+
+	if (v || fallback)
+		evbuffer_add_printf(out, "%s: %s\r\n", name, v ? v : fallback);
+}
+
+/* Headers for a provider the app did not dial: ours, plus what both sides share. The
+ * answer is asked for unencoded: the gateway reads (and may translate) it. */
+static void write_target_headers(struct exchange *ex, struct evbuffer *out)
+{
+	int to_anthropic = ex->up_api == USAGE_API_ANTHROPIC_MESSAGES;
+
+	if (ex->up_port == 443)
+		evbuffer_add_printf(out, "Host: %s\r\n", ex->up_host);
+	else
+		evbuffer_add_printf(out, "Host: %s:%u\r\n", ex->up_host, ex->up_port);
+	evbuffer_add(out, "Content-Type: application/json\r\n", 32);
+	copy_header(ex, out, "accept", ex->stream ? "text/event-stream" : "application/json");
+	copy_header(ex, out, "user-agent", "aigw");
+	if (to_anthropic && !ex->xlate) { /* an Anthropic app's own API version and betas */
+		copy_header(ex, out, "anthropic-version", "2023-06-01");
+		copy_header(ex, out, "anthropic-beta", NULL);
+	} else if (to_anthropic) {
+		evbuffer_add(out, "anthropic-version: 2023-06-01\r\n", 31);
+	}
+}
+
+/* The request as the provider gets it. */
+static void write_request(struct exchange *ex)
+{
+	struct evbuffer *out = bufferevent_get_output(ex->up->bev);
+	struct evbuffer *body_buf = ex->up_body ? ex->up_body : ex->body;
+	size_t body = evbuffer_get_length(body_buf);
+	const char *target = ex->up_path ? ex->up_path : ex->url ? ex->url : "/";
+
+	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", ex->method, target);
+	write_credential(ex, out);
+	if (ex->up_app_headers)
+		headers_write(&ex->req, out);
+	else
+		write_target_headers(ex, out);
+	if (body || !strcmp(ex->method, "POST") || !strcmp(ex->method, "PUT") ||
+	    !strcmp(ex->method, "PATCH"))
+		evbuffer_add_printf(out, "Content-Length: %zu\r\n", body);
+	evbuffer_add(out, "\r\n", 2);
+	/* A copy: the body stays ours (a retry on a fresh connection sends it again). */
+	evbuffer_add(out, evbuffer_pullup(body_buf, -1), body);
+	/* One TLS record, one segment, for the usual small request. */
+	if (evbuffer_get_length(out) <= 16384)
+		evbuffer_pullup(out, -1);
+}
+
+static void on_upstream_ready(struct upstream_conn *c, int err, const char *errmsg, void *arg)
+{
+	struct exchange *ex = arg;
+	struct session *s = ex->s;
+	struct timeval first = {s->cfg->first_byte_ms / 1000,
+				(s->cfg->first_byte_ms % 1000) * 1000};
+
+	session_enter(s);
+	if (err) {
+		ex->up = NULL;
+		/* A certificate that fails verification fails again: only the network retries. */
+		if (err != -EPROTO && exchange_retry(ex, 0, errmsg)) {
+			session_leave(s);
+			return;
+		}
+		exchange_fail(ex,
+			      err == -EPROTO	  ? OUTCOME_UPSTREAM_TLS
+			      : err == -ETIMEDOUT ? OUTCOME_UPSTREAM_TIMEOUT
+						  : OUTCOME_UPSTREAM_CONNECT,
+			      err == -ETIMEDOUT ? 504 : 502, errmsg);
+		session_leave(s);
+		return;
+	}
+	ex->up_reused = c->reused;
+	ex->up_tls_resumed = c->tls_resumed;
+	http_parser_init(&ex->rp, HTTP_RESPONSE);
+	ex->rp.data = ex;
+	bufferevent_setcb(c->bev, on_up_read, NULL, on_up_event, ex);
+	bufferevent_set_timeouts(c->bev, &first, &first);
+	write_request(ex);
+	clock_gettime(CLOCK_MONOTONIC, &ex->t_sent);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	session_leave(s);
+}
+
+void exchange_start_upstream(struct exchange *ex)
+{
+	struct session *s = ex->s;
+
+	int ready;
+
+	ex->attempts++;
+	ex->target_attempts++;
+	ex->retry_after_ms = -1;
+	clock_gettime(CLOCK_MONOTONIC, &ex->t_attempt);
+	/* A retry never takes another pooled connection: they may have gone stale together. */
+	ex->up = upstream_get(s->pool, ex->up_host, &ex->up_addr, on_upstream_ready, ex,
+			      ex->fresh_conn, &ready);
+	if (!ex->up)
+		exchange_fail(ex, OUTCOME_UPSTREAM_CONNECT, 502, "out of memory");
+	else if (ready)
+		on_upstream_ready(ex->up, 0, NULL, ex);
+}
+
+/* The body that goes upstream when it is not the app's: TEXT (LEN bytes, taken). */
+static int up_body_set(struct exchange *ex, char *text, size_t len)
+{
+	if (!ex->up_body && !(ex->up_body = evbuffer_new())) {
+		free(text);
+		return -ENOMEM;
+	}
+	evbuffer_drain(ex->up_body, evbuffer_get_length(ex->up_body));
+	evbuffer_add(ex->up_body, text, len);
+	free(text);
+	return 0;
+}
+
+/*
+ * The app's body for a target of its own API: MODEL in place of the app's (a logical name),
+ * and, for an OpenAI chat stream that did not ask for its usage, the question asked; the
+ * answer's extra chunk is then hidden from the app, whose SDK may index choices[0] on it.
+ * Only the usage question: the app's bytes otherwise, as they came.
+ */
+static int body_for_target(struct exchange *ex, const char *model)
+{
+	size_t len = evbuffer_get_length(ex->body), new_len;
+	const char *text = (const char *)evbuffer_pullup(ex->body, -1);
+	char *rewritten = NULL;
+	cJSON *root, *opts;
+
+	if (ex->up_body)
+		evbuffer_free(ex->up_body);
+	ex->up_body = NULL;
+	ex->suppress_usage = 0;
+	if (!strcmp(model, ex->model)) {
+		if (!ex->want_usage ||
+		    usage_want_include_usage(text, len, &rewritten, &new_len) != 1)
+			return 0;
+		ex->suppress_usage = 1;
+		return up_body_set(ex, rewritten, new_len);
+	}
+	root = cJSON_ParseWithLength(text, len);
+	if (!root)
+		return -EBADMSG;
+	cJSON_ReplaceItemInObjectCaseSensitive(root, "model", cJSON_CreateString(model));
+	if (ex->want_usage) {
+		opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+		if (!cJSON_IsObject(opts)) {
+			cJSON_DeleteItemFromObjectCaseSensitive(root, "stream_options");
+			opts = cJSON_AddObjectToObject(root, "stream_options");
+		}
+		cJSON_DeleteItemFromObjectCaseSensitive(opts, "include_usage");
+		cJSON_AddTrueToObject(opts, "include_usage");
+		ex->suppress_usage = 1;
+	}
+	rewritten = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	if (!rewritten)
+		return -ENOMEM;
+	return up_body_set(ex, rewritten, strlen(rewritten));
+}
+
+/* ---- where the call goes ---- */
+
+static int api_family(int usage_api)
+{
+	return usage_api == USAGE_API_ANTHROPIC_MESSAGES ? POLICY_API_ANTHROPIC : POLICY_API_OPENAI;
+}
+
+/* The app's own destination: where it dialled, its headers, its key rules. */
+static int target_use_app_destination(struct exchange *ex)
+{
+	struct session *s = ex->s;
+
+	ex->target = NULL;
+	ex->up_app_headers = 1;
+	ex->up_api = ex->api;
+	ex->up_addr = s->info.flow.orig_dst;
+	ex->up_port = ntohs(s->info.flow.orig_dst.port);
+	snprintf(ex->up_host, sizeof(ex->up_host), "%s", s->info.sni);
+	snprintf(ex->up_provider, sizeof(ex->up_provider), "%s", s->info.provider);
+	snprintf(ex->up_model, sizeof(ex->up_model), "%s", ex->model);
+	return body_for_target(ex, ex->model);
+}
+
+/* A request in the app's API made into one for the target's (T), asking for MODEL. */
+static int target_translate(struct exchange *ex, const struct route_target *t, const char *model,
+			    char *why, size_t whylen)
+{
+	enum translate_api app = ex->api == USAGE_API_ANTHROPIC_MESSAGES
+				     ? TRANSLATE_ANTHROPIC_MESSAGES
+				     : TRANSLATE_OPENAI_CHAT;
+	struct translate_req tr;
+	char path[512];
+	int err;
+
+	if (ex->api != USAGE_API_OPENAI_CHAT && ex->api != USAGE_API_ANTHROPIC_MESSAGES) {
+		snprintf(why, whylen, "%s speaks the other API and %s cannot be translated",
+			 t->provider, ex->url);
+		return -EOPNOTSUPP;
+	}
+	err = translate_request(app, (const char *)evbuffer_pullup(ex->body, -1),
+				evbuffer_get_length(ex->body), model, 0, &tr);
+	if (err) {
+		snprintf(why, whylen, "cannot be translated for %s: %s", t->provider, tr.error);
+		return err;
+	}
+	ex->include_usage = tr.include_usage;
+	ex->up_api = translate_api_other(app) == TRANSLATE_ANTHROPIC_MESSAGES
+			 ? USAGE_API_ANTHROPIC_MESSAGES
+			 : USAGE_API_OPENAI_CHAT;
+	snprintf(path, sizeof(path), "%s%s", t->prefix,
+		 ex->up_api == USAGE_API_ANTHROPIC_MESSAGES ? "/v1/messages"
+							    : "/v1/chat/completions");
+	err = up_body_set(ex, tr.body, tr.len);
+	tr.body = NULL;
+	translate_req_release(&tr);
+	ex->up_path = strdup(path);
+	return err ? err : ex->up_path ? 0 : -ENOMEM;
+}
+
+/*
+ * Makes T the target in use: its address, its key, the request in its API. Returns 0, or
+ * -errno with WHY saying why T cannot take the call (no address, no key, untranslatable:
+ * -EOPNOTSUPP / -EINVAL / -EBADMSG).
+ */
+static int target_prepare(struct exchange *ex, const struct route_target *t, char *why,
+			  size_t whylen)
+{
+	struct session *s = ex->s;
+	const char *model = t->model ? t->model : ex->model;
+	int same_dest = !s->info.explicit_endpoint && !strcmp(t->provider, s->info.provider) &&
+			t->host && !strcasecmp(t->host, s->info.sni);
+
+	free(ex->up_path);
+	ex->up_path = NULL;
+	ex->target = t;
+	ex->xlate = ex->api >= 0 && api_family(ex->api) != (int)t->api;
+	ex->up_app_headers = same_dest && !ex->xlate;
+	snprintf(ex->up_provider, sizeof(ex->up_provider), "%s", t->provider);
+	snprintf(ex->up_model, sizeof(ex->up_model), "%s", model);
+	if (!t->host) {
+		snprintf(why, whylen, "provider %s has no host the gateway can dial (base_url)",
+			 t->provider);
+		return -ENOENT;
+	}
+	snprintf(ex->up_host, sizeof(ex->up_host), "%s", t->host);
+	ex->up_port = t->port;
+	if (!(same_dest && s->info.own_keys) && !keys_get(s->cfg->keys, t->provider)) {
+		snprintf(why, whylen, "no gateway key for provider %s (key_env or key_file)",
+			 t->provider);
+		return -ENOKEY;
+	}
+	if (same_dest) {
+		ex->up_addr = s->info.flow.orig_dst;
+	} else if (!s->ops->resolve ||
+		   s->ops->resolve(t->host, t->port, &ex->up_addr, s->ops->arg)) {
+		snprintf(why, whylen, "no address known for %s yet", t->host);
+		return -ENOENT;
+	}
+	if (ex->xlate)
+		return target_translate(ex, t, model, why, whylen);
+	ex->up_api = ex->api;
+	if (!same_dest) {
+		char path[HTTP1_HOST_MAX + 8192];
+
+		snprintf(path, sizeof(path), "%s%s", t->prefix, ex->url);
+		if (!(ex->up_path = strdup(path)))
+			return -ENOMEM;
+	}
+	return body_for_target(ex, model);
+}
+
+/*
+ * From order[pos] on, the first target that is admitted (its breaker) and can take the call;
+ * the ones passed over are noted. Returns 0, or -errno with WHY: the last reason (and the
+ * worst status for the app in ex->reject_status).
+ */
+static int target_next(struct exchange *ex, char *why, size_t whylen)
+{
+	for (; ex->pos < ex->n_order; ex->pos++) {
+		const struct route_target *t = &ex->route->targets[ex->order[ex->pos]];
+		int err;
+
+		ex->t_attempt = (struct timespec){0};
+		if (!route_target_admit(ex->routes, t, &ex->probe)) {
+			snprintf(ex->up_provider, sizeof(ex->up_provider), "%s", t->provider);
+			snprintf(ex->up_model, sizeof(ex->up_model), "%s",
+				 t->model ? t->model : "");
+			snprintf(why, whylen, "circuit open for %s/%s", t->provider,
+				 t->model ? t->model : ex->model);
+			note_try(ex, 0, "skipped", why);
+			if (!ex->refuse_status)
+				ex->refuse_status = 503;
+			continue;
+		}
+		err = target_prepare(ex, t, why, whylen);
+		if (!err)
+			return 0;
+		if (ex->probe)
+			route_target_abandon(t);
+		ex->probe = 0;
+		note_try(ex, 0, "skipped", why);
+		if (err == -EOPNOTSUPP || err == -EINVAL || err == -EBADMSG)
+			ex->refuse_status = 400;
+		else if (!ex->refuse_status)
+			ex->refuse_status = 502;
+	}
+	ex->up_provider[0] = ex->up_model[0] = ex->up_host[0] = 0;
+	return -ENOENT;
+}
+
+/* Chooses where the request goes (the route of a logical name, or where the app sent it)
+ * and sends it; a request no target can take is answered here. */
+void exchange_route(struct exchange *ex)
+{
+	struct session *s = ex->s;
+	char why[HTTP1_WHY_MAX], msg[HTTP1_WHY_MAX + 400];
+
+	if (s->info.explicit_endpoint && explicit_admit(ex))
+		return;
+	if (s->cfg->routes)
+		ex->routes = route_table_ref(s->cfg->routes);
+	ex->route = route_find(ex->routes, ex->model);
+	if (!ex->route && s->info.explicit_endpoint && ex->routes)
+		ex->route = &ex->routes->defaults[api_family(ex->api)];
+	if (!ex->route) {
+		if (target_use_app_destination(ex))
+			exchange_fail(ex, OUTCOME_BAD_REQUEST, 400, "out of memory");
+		else
+			exchange_start_upstream(ex);
+		return;
+	}
+	ex->n_order = route_order(ex->route, request_id_next(), ex->order);
+	if (!target_next(ex, why, sizeof(why))) {
+		exchange_start_upstream(ex);
+		return;
+	}
+	if (!ex->route->n_targets)
+		snprintf(why, sizeof(why), "no provider of this API is configured");
+	snprintf(msg, sizeof(msg), "no target can take this call for %s: %s",
+		 ex->route->name ? ex->route->name : ex->model, why);
+	exchange_fail(ex, ex->refuse_status == 400 ? OUTCOME_BAD_REQUEST : OUTCOME_NO_TARGET,
+		      ex->refuse_status ? ex->refuse_status : 502, msg);
+}

@@ -1,0 +1,238 @@
+/*
+ * exchange_record.c: the audit record of one exchange: who, where, what it asked and got,
+ * every attempt, the tokens and the exact cost (or null with the reason).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <http_parser.h>
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "proxy/body.h"
+#include "proxy/http1_int.h"
+#include "ledger/cost.h"
+#include "util/jsonw.h"
+#include "util/log.h"
+#include "util/netaddr.h"
+
+static const char *const outcome_names[] = {
+    "ok",
+    "client_gone",
+    "upstream_connect_failed",
+    "upstream_tls_failed",
+    "upstream_timeout",
+    "upstream_reset",
+    "upstream_bad_response",
+    "request_too_large",
+    "bad_request",
+    "misdirected_request",
+    "shutdown",
+    "no_target_available",
+    "unauthorized",
+};
+
+/* ---- the exchange's record and end ---- */
+
+static const char *operation_of(const char *path)
+{
+	if (!strncmp(path, "/v1/chat/completions", 20) || !strncmp(path, "/v1/messages", 12) ||
+	    !strncmp(path, "/v1/responses", 13))
+		return "chat";
+	if (!strncmp(path, "/v1/embeddings", 14))
+		return "embeddings";
+	if (!strncmp(path, "/v1/completions", 15))
+		return "text_completion";
+	return NULL;
+}
+
+/* The provider that answered (or was last asked). */
+const char *exchange_provider(const struct exchange *ex)
+{
+	return ex->up_provider[0] ? ex->up_provider : ex->s->info.provider;
+}
+
+/* Tokens and cost, as finance reads them: a cost is exact or it is null with the reason,
+ * never a guess and never zero for what is unknown. */
+static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
+{
+	const char *model = ex->resp_model[0] ? ex->resp_model : ex->model;
+	struct cost cost = {0};
+
+	if (ex->resp_model[0])
+		jsonw_str(rec, "gen_ai.response.model", ex->resp_model);
+	if (ex->sse_on)
+		jsonw_str(rec, "aigw.stream.end", usage_end_name(ex->us.end));
+	if (ex->api < 0)
+		return;
+	if (!ex->usage_found) {
+		jsonw_null(rec, "gen_ai.usage.input_tokens");
+		jsonw_null(rec, "gen_ai.usage.output_tokens");
+		jsonw_null(rec, "cost_usd");
+		jsonw_str(rec, "aigw.cost.reason",
+			  ex->status / 100 == 2 ? "the provider's answer carried no usage"
+						: "no usage: the call failed");
+		return;
+	}
+	jsonw_num(rec, "gen_ai.usage.input_tokens", (double)ex->usage.input);
+	jsonw_num(rec, "gen_ai.usage.output_tokens", (double)ex->usage.output);
+	jsonw_num(rec, "aigw.usage.cached_input_tokens", (double)ex->usage.cached_input);
+	jsonw_num(rec, "aigw.usage.cache_write_tokens", (double)ex->usage.cache_write);
+	jsonw_num(rec, "aigw.usage.reasoning_tokens", (double)ex->usage.reasoning);
+	cost_for_model(ex->s->cfg->prices, exchange_provider(ex), model, &ex->usage, &cost);
+	if (cost.known) {
+		jsonw_num(rec, "cost_usd", (double)cost.micro_usd / 1e6);
+		jsonw_num(rec, "aigw.cost.micro_usd", (double)cost.micro_usd);
+	} else {
+		jsonw_null(rec, "cost_usd");
+		jsonw_str(rec, "aigw.cost.reason", cost.reason);
+	}
+}
+
+static void attempt_json(struct evbuffer *arr, const char *provider, const char *model, int status,
+			 double ms, const char *result, const char *error)
+{
+	struct jsonw *t = jsonw_new();
+	size_t len;
+	char *text;
+
+	if (!t)
+		return;
+	jsonw_str(t, "gen_ai.system", provider);
+	if (model && model[0])
+		jsonw_str(t, "gen_ai.request.model", model);
+	if (status)
+		jsonw_num(t, "http.response.status_code", status);
+	jsonw_num(t, "aigw.latency_ms", ms);
+	jsonw_str(t, "aigw.result", result);
+	if (error && error[0])
+		jsonw_str(t, "error.type", error);
+	text = jsonw_finish(t, &len);
+	if (!text)
+		return;
+	if (evbuffer_get_length(arr) > 1)
+		evbuffer_add(arr, ",", 1);
+	evbuffer_add(arr, text, len);
+	free(text);
+}
+
+/* Every attempt, oldest first: [{"gen_ai.system", "gen_ai.request.model", status, latency,
+ * "aigw.result": retried | fell_back | skipped | ok | failed, "error.type"}, ...]. Left out
+ * for the common call that took one attempt at the app's own destination. */
+static void exchange_record_tries(struct exchange *ex, struct jsonw *rec,
+				  enum exchange_outcome outcome)
+{
+	struct evbuffer *arr;
+
+	if ((!ex->n_tries && !ex->route) || !(arr = evbuffer_new()))
+		return;
+	evbuffer_add(arr, "[", 1);
+	for (unsigned i = 0; i < ex->n_tries; i++)
+		attempt_json(arr, ex->tries[i].provider, ex->tries[i].model, ex->tries[i].status,
+			     ex->tries[i].ms, ex->tries[i].result, ex->tries[i].error);
+	if (ex->t_attempt.tv_sec && ex->up_provider[0])
+		attempt_json(arr, ex->up_provider, ex->up_model, ex->status,
+			     ms_between(&ex->t_attempt, &ex->t_end),
+			     outcome == OUTCOME_OK && ex->status < 500 && ex->status != 429
+				 ? "ok"
+				 : "failed",
+			     ex->error);
+	evbuffer_add(arr, "]", 1);
+	jsonw_raw(rec, "aigw.attempts", (const char *)evbuffer_pullup(arr, -1),
+		  evbuffer_get_length(arr));
+	evbuffer_free(arr);
+}
+
+/* Where the call went, when that is not simply where the app sent it. */
+static void exchange_record_route(struct exchange *ex, struct jsonw *rec)
+{
+	if (ex->route && ex->route->name) /* a default route is no logical name */
+		jsonw_str(rec, "aigw.route", ex->route->name);
+	if (ex->up_model[0])
+		jsonw_str(rec, "aigw.upstream.model", ex->up_model);
+	/* Not the first choice: the first failed, or its breaker or the request kept it out. */
+	jsonw_bool(rec, "aigw.fallback", ex->route && ex->pos > 0 && ex->pos < ex->n_order);
+	if (ex->xlate)
+		jsonw_bool(rec, "aigw.translated", 1);
+	if (ex->stream_error_sent)
+		jsonw_str(rec, "aigw.stream.ended_by", "gateway_error_event");
+	if (ex->s->info.explicit_endpoint) {
+		if (ex->workload[0])
+			jsonw_str(rec, "aigw.workload", ex->workload);
+		if (ex->team[0])
+			jsonw_str(rec, "aigw.team", ex->team);
+	}
+}
+
+void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
+{
+	struct session *s = ex->s;
+	char path[512], ip[NETADDR_STRLEN];
+	const char *url = ex->url, *op;
+	struct jsonw *rec = jsonw_new();
+	size_t n;
+
+	if (!rec)
+		return;
+	n = url ? strcspn(url, "?") : 0;
+	snprintf(path, sizeof(path), "%.*s", (int)(n < sizeof(path) ? n : sizeof(path) - 1),
+		 url ? url : "");
+	jsonw_str(rec, "time", ex->start_time);
+	jsonw_str(rec, "event.name", "proxy.request");
+	jsonw_str(rec, "aigw.request_id", ex->id);
+	jsonw_num(rec, "aigw.connection_id", (double)s->info.conn_id);
+	if (exchange_provider(ex)[0]) /* none for a call refused before it had a target */
+		jsonw_str(rec, "gen_ai.system", exchange_provider(ex));
+	jsonw_str(rec, "aigw.client.kind", s->info.explicit_endpoint ? "explicit" : "captured");
+	op = operation_of(path);
+	if (op)
+		jsonw_str(rec, "gen_ai.operation.name", op);
+	if (ex->model[0])
+		jsonw_str(rec, "gen_ai.request.model", ex->model);
+	jsonw_bool(rec, "aigw.stream", ex->stream);
+	if (ex->up_host[0]) {
+		jsonw_str(rec, "server.address", ex->up_host);
+		jsonw_num(rec, "server.port", ex->up_port);
+		jsonw_str(rec, "network.peer.address",
+			  netaddr_format_ip(&ex->up_addr, ip, sizeof(ip)));
+	}
+	if (s->info.sni[0])
+		jsonw_str(rec, "tls.client.server_name", s->info.sni);
+	jsonw_str(rec, "http.request.method", ex->method);
+	jsonw_str(rec, "url.path", path);
+	if (ex->status)
+		jsonw_num(rec, "http.response.status_code", ex->status);
+	else
+		jsonw_null(rec, "http.response.status_code");
+	jsonw_num(rec, "http.request.body.size",
+		  ex->body ? (double)evbuffer_get_length(ex->body) : 0);
+	jsonw_num(rec, "http.response.body.size", (double)ex->resp_body_bytes);
+	jsonw_num(rec, "aigw.bytes_from_client", (double)ex->req_wire_bytes);
+	jsonw_num(rec, "aigw.bytes_to_client", (double)ex->resp_wire_bytes);
+	jsonw_num(rec, "aigw.latency_ms", ms_between(&ex->t_start, &ex->t_end));
+	if (ex->t_first.tv_sec)
+		jsonw_num(rec, "aigw.ttfb_ms", ms_between(&ex->t_start, &ex->t_first));
+	else
+		jsonw_null(rec, "aigw.ttfb_ms");
+	jsonw_str(rec, "aigw.outcome", outcome_names[outcome]);
+	if (ex->error[0])
+		jsonw_str(rec, "error.type", ex->error);
+	if (ex->provider_request_id[0])
+		jsonw_str(rec, "aigw.provider_request_id", ex->provider_request_id);
+	exchange_record_usage(ex, rec);
+	exchange_record_route(ex, rec);
+	exchange_record_tries(ex, rec, outcome);
+	jsonw_num(rec, "aigw.upstream.attempts", ex->attempts);
+	if (ex->credential)
+		jsonw_str(rec, "aigw.credential", ex->credential);
+	jsonw_bool(rec, "aigw.upstream.reused", ex->up_reused);
+	jsonw_bool(rec, "aigw.upstream.tls_resumed", ex->up_tls_resumed);
+	s->ops->record(rec, &s->info, s->ops->arg);
+}

@@ -1,0 +1,237 @@
+/*
+ * http1_int.h: what the parts of the HTTP/1.1 proxy share, and nothing else includes: the
+ * session (one per client connection) and the exchange (one per request), and the functions
+ * one part calls in another.
+ *
+ *   http1.c           sessions: the client connection, its requests parsed, gateway-made
+ *                     answers, the explicit endpoint's admission, start and shutdown
+ *   exchange.c        one request's way upstream: where it goes (route, target, translated
+ *                     request, key), the request written, retries, fallback, its end
+ *   response.c        the provider's answer on its way to the app: parsed, checked, read for
+ *                     usage, translated, streamed event by event, or ended with an error
+ *   exchange_record.c the audit record of an exchange
+ *
+ * Ownership: a session owns its client bufferevent and its exchange in flight; an exchange
+ * owns its buffers, its leased upstream connection (until exchange_finish) and a reference
+ * to the route table.
+ */
+#ifndef AIGW_PROXY_HTTP1_INT_H
+#define AIGW_PROXY_HTTP1_INT_H
+
+#include <stdint.h>
+#include <time.h>
+#include <http_parser.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "proxy/headers.h"
+#include "proxy/http1.h"
+#include "proxy/route.h"
+#include "providers/sse.h"
+#include "providers/translate.h"
+#include "providers/usage.h"
+#include "util/timefmt.h"
+
+#define HTTP1_HIGH_WATER (1u << 20) /* client output that stops reading from the provider */
+#define HTTP1_JSON_MAX (64u << 20)  /* a JSON answer checked whole; larger ones just stream */
+#define HTTP1_CLIENT_READ_MAX (256u * 1024) /* client bytes read ahead of the parser */
+#define HTTP1_STALE_RETRY_MS 1000	    /* a pooled connection failing this soon was stale */
+#define HTTP1_MAX_TRIES 12
+#define HTTP1_WHY_MAX 512 /* why a target could not take a call */
+
+enum exchange_outcome {
+	OUTCOME_OK,
+	OUTCOME_CLIENT_GONE,
+	OUTCOME_UPSTREAM_CONNECT,
+	OUTCOME_UPSTREAM_TLS,
+	OUTCOME_UPSTREAM_TIMEOUT,
+	OUTCOME_UPSTREAM_RESET,
+	OUTCOME_UPSTREAM_BAD_RESPONSE,
+	OUTCOME_REQUEST_TOO_LARGE,
+	OUTCOME_BAD_REQUEST,
+	OUTCOME_MISDIRECTED,
+	OUTCOME_SHUTDOWN,
+	OUTCOME_NO_TARGET,
+	OUTCOME_UNAUTHORIZED,
+};
+
+struct session;
+
+struct exchange {
+	struct session *s;
+	char id[40];
+	char start_time[TIMEFMT_LEN];
+	struct timespec t_start, t_first, t_end;
+	struct timespec t_sent;	   /* the request went to the provider */
+	struct timespec t_attempt; /* the current attempt began */
+	struct event *retry_ev;	   /* the wait before the next attempt */
+	int retry_pending;	   /* the answer's status asks for another attempt */
+	long retry_after_ms;	   /* what the provider asked us to wait, or -1 */
+	struct {
+		int status; /* 0: no answer */
+		double ms;
+		const char *result; /* "retried", "fell_back", "skipped" */
+		char provider[64];
+		char model[128];
+		char error[200];
+	} tries[HTTP1_MAX_TRIES]; /* attempts that did not give the answer, oldest first */
+	unsigned n_tries;
+	int stale_retries; /* retries of a stale pooled connection (not the policy's) */
+
+	/* Where it goes: a logical name's targets in order, or the app's own destination. */
+	struct route_table *routes; /* a reference, held while the exchange lives */
+	const struct route *route;  /* NULL: the model is not a logical name */
+	unsigned order[ROUTE_MAX_TARGETS];
+	size_t n_order, pos;		   /* targets to try; the one in use is order[pos] */
+	const struct route_target *target; /* in use; NULL: the app's destination as dialled */
+	int probe;			   /* this attempt probes a half-open breaker */
+	unsigned target_attempts;	   /* the policy's attempts on this target */
+	char up_host[HTTP1_HOST_MAX];	   /* SNI and Host upstream */
+	uint16_t up_port;		   /* host order */
+	char up_provider[64];		   /* the policy's name of the provider it goes to */
+	char up_model[128];		   /* the model asked of it */
+	struct aigw_addr up_addr;
+	int up_api;		  /* enum usage_api of what goes upstream, or -1 */
+	char *up_path;		  /* NULL: the app's request target */
+	struct evbuffer *up_body; /* NULL: the app's body as it came */
+	int up_app_headers;	  /* the app's own destination: its headers go as they are */
+	int xlate;		  /* the target speaks the other API: translated both ways */
+	int include_usage;	  /* xlate: an OpenAI app asked for the usage chunk */
+	struct translate_stream *ts;
+	int stream_error_sent;	       /* a failed stream was ended with an error event */
+	char workload[128], team[128]; /* explicit endpoint: named by the gateway key */
+	int refuse_status;	       /* no target could take it: the status the app gets */
+	int counted_attempt;	       /* the attempt whose failure the breaker has counted */
+	int fresh_conn; /* a retry on the same host: never a pooled connection, they may have
+			   gone stale together */
+
+	/* The request. */
+	char method[16];
+	char *url; /* the request target as sent, NUL-terminated */
+	size_t url_len;
+	struct headers req;
+	struct evbuffer *body;
+	int client_keepalive;
+	int dispatched; /* the whole request is read and on its way upstream */
+	char model[128];
+	int stream;
+	uint64_t req_wire_bytes;
+
+	/* The upstream side. */
+	struct upstream_conn *up;
+	int attempts;
+	int up_reused, up_tls_resumed; /* of the connection that carried the request */
+	const char *credential;	       /* "gateway", "app" or "none": whose key went upstream */
+	http_parser rp;
+	struct headers resp;
+	struct evbuffer *reason;
+	int status;
+	int head_sent;	  /* the client has the status line: errors can only abort now */
+	int head_pending; /* the head waits for the first body bytes (they are checked) */
+	int buffer_json;  /* a plain JSON answer: checked whole before the client gets it */
+	int is_sse;
+	int resp_chunked;			/* as the provider framed it */
+	unsigned long long resp_content_length; /* ULLONG_MAX: none (http-parser counts it down) */
+	int garbage;	 /* the body is not what its Content-Type says: 502 */
+	int sse_checked; /* the stream's first bytes looked like SSE */
+	struct evbuffer *resp_buf;
+	int chunked_out; /* we frame the body to the client in chunks */
+	int resp_complete;
+	int up_keepalive;
+	int got_upstream_bytes;
+	uint64_t resp_body_bytes, resp_wire_bytes;
+	char provider_request_id[128];
+	char error[600];
+
+	/* What the call used: read from the answer (a JSON body whole, a stream event by
+	 * event), priced at the end. */
+	int api;	    /* enum usage_api of the app's path, or -1 for one we do not read */
+	int want_usage;	    /* an OpenAI chat stream that did not ask for its usage */
+	int suppress_usage; /* we asked for the usage chunk; the app must not see it */
+	struct usage usage;
+	int usage_found;
+	char resp_model[USAGE_MODEL_MAX];
+	int sse_on;
+	struct sse_parser sse;
+	struct usage_stream us;
+	struct evbuffer *held;	 /* suppressing: stream bytes not yet known to be whole events */
+	uint64_t fed, forwarded; /* stream offsets: read from the provider, passed on */
+	uint64_t drop_start, drop_end; /* the usage chunk's bytes, when seen */
+	int drop_set;
+};
+
+struct session {
+	struct event_base *base;
+	struct bufferevent *client;
+	http_parser p;
+	struct http_conn_info info;
+	const struct http_proxy_config *cfg;
+	struct upstream_pool *pool;
+	const struct http_proxy_ops *ops;
+	struct exchange *ex; /* the request in flight, or NULL */
+
+	int busy;	   /* libevent callbacks of this session on the stack */
+	int dead;	   /* session_close() ran: free when not busy */
+	int closing;	   /* flushing the last bytes, then free */
+	int reject_status; /* a parser callback refused the request with this status */
+	enum exchange_outcome reject_outcome;
+	char reject_msg[256];
+
+	struct session *prev, *next; /* all live sessions, for shutdown */
+	struct timeval idle_tv;	     /* cfg->idle_ms */
+	unsigned n_requests;
+	char tls_error[256];
+	char start_time[TIMEFMT_LEN];
+	struct timespec t_start;
+};
+
+static inline double ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1e3 + (b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* http1.c */
+const char *reason_phrase(int status); /* "Bad Gateway" for 502, ... */
+/* A complete error answer in the app's API; the connection closes after it. */
+void send_error(struct session *s, struct exchange *ex, int status, const char *msg);
+/* Around every libevent callback: a session is freed only when none is on the stack;
+ * session_leave() returns 1 when it freed it. */
+void session_enter(struct session *s);
+int session_leave(struct session *s);
+/* The one place a session ends (its exchange in flight first); FLUSH: send what is queued. */
+void session_close(struct session *s, enum exchange_outcome why, int flush);
+/* After an answer on a kept-alive connection: the next request, maybe already buffered. */
+void session_resume(struct session *s);
+uint64_t request_id_next(void); /* unique, unguessable; also the draw for weights, jitter */
+/* The explicit endpoint's checks (key, path); 0 to go on, else it answered. */
+int explicit_admit(struct exchange *ex);
+
+/* exchange.c */
+void exchange_free(struct exchange *ex);
+/* The one place an exchange ends: its record, its upstream connection pooled or closed. */
+void exchange_finish(struct exchange *ex, enum exchange_outcome outcome);
+int status_retried(const struct exchange *ex, int status);
+int can_retry(const struct exchange *ex);
+int can_fall_back(const struct exchange *ex);
+void target_failed(struct exchange *ex);
+/* Another attempt (same target after backoff, or the next target); 0: the failure stands. */
+int exchange_retry(struct exchange *ex, int status, const char *why);
+/* The provider failed us: an error answer, or a stream ended with an error event. */
+void exchange_fail(struct exchange *ex, enum exchange_outcome outcome, int status, const char *msg);
+void exchange_start_upstream(struct exchange *ex);
+/* A whole request read: choose where it goes and send it. */
+void exchange_route(struct exchange *ex);
+
+/* response.c */
+/* Forgets what a failed attempt's answer left behind. */
+void response_reset(struct exchange *ex);
+int stream_end_with_error(struct exchange *ex, const char *msg);
+/* The upstream connection's callbacks while an exchange holds it (ARG: the exchange). */
+void on_up_read(struct bufferevent *bev, void *arg);
+void on_up_event(struct bufferevent *bev, short what, void *arg);
+
+/* exchange_record.c */
+const char *exchange_provider(const struct exchange *ex);
+void exchange_record(struct exchange *ex, enum exchange_outcome outcome);
+
+#endif

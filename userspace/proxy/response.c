@@ -1,0 +1,612 @@
+/*
+ * response.c: the provider's answer on its way to the app. A second http-parser reads it;
+ * its callbacks write to the client as the answer arrives. A plain JSON answer is held
+ * whole (checked, read for usage, translated when it came from the other API); a stream is
+ * read event by event (usage, translation) and passed on a whole event at a time, so the
+ * usage chunk the app did not ask for can be left out and a broken stream can end with an
+ * error event. Backpressure: reading from the provider stops while the client is behind.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <http_parser.h>
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "proxy/body.h"
+#include "proxy/http1_int.h"
+#include "ledger/cost.h"
+#include "util/jsonw.h"
+#include "util/log.h"
+#include "util/netaddr.h"
+
+/* ---- the response: provider -> client ---- */
+
+static struct exchange *rp_exchange(http_parser *rp)
+{
+	return rp->data;
+}
+
+static int on_resp_status(http_parser *rp, const char *at, size_t len)
+{
+	return evbuffer_add(rp_exchange(rp)->reason, at, len);
+}
+
+static int on_resp_header_field(http_parser *rp, const char *at, size_t len)
+{
+	return headers_piece(&rp_exchange(rp)->resp, 0, at, len);
+}
+
+static int on_resp_header_value(http_parser *rp, const char *at, size_t len)
+{
+	return headers_piece(&rp_exchange(rp)->resp, 1, at, len);
+}
+
+static int body_allowed(const struct exchange *ex)
+{
+	return strcmp(ex->method, "HEAD") && ex->status != 204 && ex->status != 304;
+}
+
+/* The response head as the client gets it: hop-by-hop fields gone, our framing. */
+static void write_response_head(struct exchange *ex, long long known_len)
+{
+	struct session *s = ex->s;
+	struct evbuffer *out = bufferevent_get_output(s->client);
+	size_t before = evbuffer_get_length(out);
+	const char *reason = (const char *)evbuffer_pullup(ex->reason, -1);
+	const char *id;
+
+	if (ex->xlate) { /* the other provider's headers say nothing true of this answer */
+		evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", ex->status,
+				    reason_phrase(ex->status),
+				    ex->sse_on ? "text/event-stream; charset=utf-8"
+					       : "application/json");
+		if (ex->sse_on)
+			evbuffer_add(out, "Cache-Control: no-cache\r\n", 25);
+	} else {
+		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", ex->status,
+				    (int)evbuffer_get_length(ex->reason), reason ? reason : "");
+		headers_write(&ex->resp, out);
+	}
+	if (!body_allowed(ex)) {
+		const char *cl = headers_get(&ex->resp, "content-length");
+
+		if (cl && !strcmp(ex->method, "HEAD"))
+			evbuffer_add_printf(out, "Content-Length: %s\r\n", cl);
+	} else if (known_len >= 0) {
+		evbuffer_add_printf(out, "Content-Length: %lld\r\n", known_len);
+	} else if (!ex->resp_chunked && ex->resp_content_length != ULLONG_MAX && !ex->sse_on) {
+		/* a stream's length may change: the usage chunk left out, an error event added */
+		evbuffer_add_printf(out, "Content-Length: %llu\r\n", ex->resp_content_length);
+	} else if (s->p.http_major == 1 && s->p.http_minor >= 1) {
+		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+		ex->chunked_out = 1;
+	} else {
+		ex->client_keepalive = 0; /* an HTTP/1.0 client: the end of the body is the close */
+	}
+	if (!ex->client_keepalive)
+		evbuffer_add(out, "Connection: close\r\n", 19);
+	evbuffer_add(out, "x-aigw-request-id: ", 19);
+	evbuffer_add(out, ex->id, strlen(ex->id));
+	evbuffer_add(out, "\r\n\r\n", 4);
+	ex->resp_wire_bytes += evbuffer_get_length(out) - before;
+	ex->head_sent = 1;
+	clock_gettime(CLOCK_MONOTONIC, &ex->t_first);
+	id = headers_get(&ex->resp, "x-request-id");
+	if (!id)
+		id = headers_get(&ex->resp, "request-id");
+	if (id)
+		snprintf(ex->provider_request_id, sizeof(ex->provider_request_id), "%s", id);
+}
+
+/* Forgets what the failed attempt's answer left behind. */
+void response_reset(struct exchange *ex)
+{
+	headers_reset(&ex->resp);
+	evbuffer_drain(ex->reason, evbuffer_get_length(ex->reason));
+	if (ex->resp_buf)
+		evbuffer_free(ex->resp_buf);
+	if (ex->held)
+		evbuffer_free(ex->held);
+	if (ex->sse_on)
+		sse_free(&ex->sse);
+	translate_stream_free(ex->ts);
+	ex->ts = NULL;
+	ex->resp_buf = ex->held = NULL;
+	ex->sse_on = ex->buffer_json = ex->head_pending = ex->is_sse = ex->garbage = 0;
+	ex->status = ex->resp_complete = ex->got_upstream_bytes = ex->retry_pending = 0;
+	ex->sse_checked = 0;
+	ex->resp_body_bytes = ex->resp_wire_bytes = 0;
+	ex->usage_found = ex->drop_set = 0;
+	ex->fed = ex->forwarded = 0;
+	ex->resp_model[0] = 0;
+}
+
+static int on_sse_event(void *arg, const struct sse_event *ev);
+
+/* A stream from the provider: read event by event, for usage, for translation, and so that
+ * only whole events reach the app (a failure can then end its stream with an error event). */
+static int response_stream_start(struct exchange *ex)
+{
+	enum translate_api app = ex->api == USAGE_API_ANTHROPIC_MESSAGES
+				     ? TRANSLATE_ANTHROPIC_MESSAGES
+				     : TRANSLATE_OPENAI_CHAT;
+
+	ex->head_pending = 1;
+	if (ex->xlate) {
+		if (!ex->ts && !(ex->ts = translate_stream_new(app, ex->include_usage, NULL)))
+			return -1;
+	} else if (!ex->held && !(ex->held = evbuffer_new())) {
+		return -1;
+	}
+	sse_init(&ex->sse, 0, on_sse_event, ex);
+	usage_stream_init(&ex->us, ex->up_api,
+			  ex->suppress_usage ? USAGE_STREAM_SUPPRESS_USAGE_CHUNK : 0);
+	ex->sse_on = 1;
+	return 0;
+}
+
+static int on_resp_headers_complete(http_parser *rp)
+{
+	struct exchange *ex = rp_exchange(rp);
+	struct session *s = ex->s;
+	struct timeval idle = {s->cfg->idle_ms / 1000, (s->cfg->idle_ms % 1000) * 1000};
+	const char *ctype;
+
+	headers_complete(&ex->resp);
+	ex->status = rp->status_code;
+	if (ex->status / 100 == 1) {
+		/* An interim response (100 Continue): not forwarded, the final one follows. */
+		headers_reset(&ex->resp);
+		evbuffer_drain(ex->reason, evbuffer_get_length(ex->reason));
+		return 0;
+	}
+	bufferevent_set_timeouts(ex->up->bev, &idle, &idle);
+	if (status_retried(ex, ex->status)) {
+		const char *after = headers_get(&ex->resp, "retry-after");
+
+		ex->retry_after_ms = after ? (long)(strtod(after, NULL) * 1000) : -1;
+		if (can_retry(ex) || can_fall_back(ex)) {
+			ex->retry_pending = 1; /* its body is not read: the connection is closed */
+			http_parser_pause(rp, 1);
+			return 0;
+		}
+	}
+	if (ex->target) { /* the provider answered: its breaker hears how */
+		route_target_done(ex->routes, ex->target, ex->status < 500 && ex->status != 429);
+		ex->probe = 0;
+	}
+	ex->resp_chunked = !!(rp->flags & F_CHUNKED);
+	ex->resp_content_length = rp->content_length;
+	if (!body_allowed(ex)) {
+		write_response_head(ex, -1);
+		return 1; /* no body follows */
+	}
+	ctype = headers_get(&ex->resp, "content-type");
+	ex->is_sse = ctype && strcasestr(ctype, "text/event-stream");
+	if (ex->is_sse && ex->status / 100 == 2 && ex->up_api >= 0)
+		return response_stream_start(ex);
+	ex->suppress_usage = 0;
+	/* A translated answer is read whole, whatever it is: it is rewritten before it goes. */
+	if (ex->xlate ||
+	    (!ex->stream && ctype && strcasestr(ctype, "json") && ex->status / 100 == 2)) {
+		ex->resp_buf = evbuffer_new();
+		ex->buffer_json = ex->resp_buf != NULL;
+	}
+	ex->head_pending = !ex->buffer_json;
+	return 0;
+}
+
+static void forward_body(struct exchange *ex, const void *at, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(ex->s->client);
+	size_t before = evbuffer_get_length(out);
+
+	if (!len)
+		return;
+	if (ex->chunked_out)
+		evbuffer_add_printf(out, "%zx\r\n", len);
+	evbuffer_add(out, at, len);
+	if (ex->chunked_out)
+		evbuffer_add(out, "\r\n", 2);
+	ex->resp_body_bytes += len;
+	ex->resp_wire_bytes += evbuffer_get_length(out) - before;
+}
+
+/* A JSON answer too large to hold: from here on it streams like any other. */
+static void buffered_release(struct exchange *ex)
+{
+	size_t n = evbuffer_get_length(ex->resp_buf);
+
+	ex->buffer_json = 0;
+	write_response_head(ex, -1);
+	forward_body(ex, evbuffer_pullup(ex->resp_buf, -1), n);
+	evbuffer_drain(ex->resp_buf, n);
+}
+
+/* The app's head goes with the first bytes of its body (a stream's first event). */
+static void head_if_pending(struct exchange *ex)
+{
+	if (ex->head_pending) {
+		ex->head_pending = 0;
+		write_response_head(ex, -1);
+	}
+}
+
+static void forward_translated(struct exchange *ex, struct translate_buf *b)
+{
+	if (!b->len)
+		return;
+	head_if_pending(ex);
+	forward_body(ex, b->data, b->len);
+	b->len = 0;
+}
+
+static int on_sse_event(void *arg, const struct sse_event *ev)
+{
+	struct exchange *ex = arg;
+	struct translate_buf out = {0};
+	int err;
+
+	if (usage_stream_event(&ex->us, ev->type, ev->data, ev->data_len) == USAGE_EVENT_DROP &&
+	    !ex->drop_set) {
+		ex->drop_start = ev->start;
+		ex->drop_end = ev->end;
+		ex->drop_set = 1;
+	}
+	if (!ex->xlate)
+		return 0;
+	err = translate_stream_feed(ex->ts, ev->type, ev->data, ev->data_len, &out);
+	forward_translated(ex, &out);
+	translate_buf_free(&out);
+	return err == -ENOMEM ? err : 0;
+}
+
+/* Passes on the held stream bytes up to offset UPTO, leaving out the usage chunk. */
+static void held_forward(struct exchange *ex, uint64_t upto)
+{
+	while (ex->forwarded < upto) {
+		uint64_t end = upto;
+		size_t n;
+
+		if (ex->drop_set && ex->forwarded >= ex->drop_start &&
+		    ex->forwarded < ex->drop_end) {
+			n = (ex->drop_end < upto ? ex->drop_end : upto) - ex->forwarded;
+			evbuffer_drain(ex->held, n);
+			ex->forwarded += n;
+			continue;
+		}
+		if (ex->drop_set && ex->drop_start > ex->forwarded && ex->drop_start < end)
+			end = ex->drop_start;
+		n = end - ex->forwarded;
+		forward_body(ex, evbuffer_pullup(ex->held, n), n);
+		evbuffer_drain(ex->held, n);
+		ex->forwarded += n;
+	}
+}
+
+/* A stream body slice: read for usage (and translated) as it passes. Bytes wait until they
+ * are known to be whole events, so the usage chunk can be left out and a failure never
+ * leaves the app half an event. */
+static int stream_body(struct exchange *ex, const char *at, size_t len)
+{
+	int err;
+
+	if (ex->xlate) /* the events go out translated, from on_sse_event */
+		return sse_feed(&ex->sse, at, len);
+	evbuffer_add(ex->held, at, len);
+	ex->fed += len;
+	err = sse_feed(&ex->sse, at, len);
+	if (ex->forwarded < (err ? ex->fed : sse_committed(&ex->sse)))
+		head_if_pending(ex);
+	held_forward(ex, err ? ex->fed : sse_committed(&ex->sse));
+	if (err) { /* an event past the size limit: stop reading, pass everything on */
+		ex->suppress_usage = 0;
+		sse_free(&ex->sse);
+		ex->sse_on = 0;
+	}
+	return 0;
+}
+
+static int on_resp_body(http_parser *rp, const char *at, size_t len)
+{
+	struct exchange *ex = rp_exchange(rp);
+
+	if (ex->buffer_json) {
+		if (evbuffer_get_length(ex->resp_buf) + len <= HTTP1_JSON_MAX)
+			return evbuffer_add(ex->resp_buf, at, len);
+		if (ex->xlate) { /* the other API's bytes can never reach the app as they are */
+			ex->garbage = 1;
+			http_parser_pause(rp, 1);
+			return 0;
+		}
+		buffered_release(ex);
+	}
+	if (ex->head_pending && !ex->resp_body_bytes && !ex->fed && !ex->sse_checked) {
+		if (ex->is_sse && ex->status / 100 == 2 && !body_looks_like_sse(at, len)) {
+			ex->garbage = 1;
+			http_parser_pause(rp, 1);
+			return 0;
+		}
+		ex->sse_checked = 1;
+	}
+	if (ex->sse_on) {
+		if (stream_body(ex, at, len)) {
+			ex->garbage = 1;
+			http_parser_pause(rp, 1);
+		}
+		return 0;
+	}
+	head_if_pending(ex);
+	forward_body(ex, at, len);
+	return 0;
+}
+
+/* A whole answer (or error) of the other API, in place of the buffered one, in the app's. */
+static int buffered_translate(struct exchange *ex, const char *plain, size_t len)
+{
+	enum translate_api app = ex->api == USAGE_API_ANTHROPIC_MESSAGES
+				     ? TRANSLATE_ANTHROPIC_MESSAGES
+				     : TRANSLATE_OPENAI_CHAT;
+	char *out = NULL, err[TRANSLATE_MSG_MAX];
+	size_t out_len;
+	int rc, status = ex->status;
+
+	if (ex->status / 100 == 2)
+		rc = translate_response(app, plain, len, NULL, &out, &out_len, err, sizeof(err));
+	else
+		rc = translate_error(app, ex->status, plain, len, &status, &out, &out_len);
+	if (rc) {
+		snprintf(ex->error, sizeof(ex->error), "%s's answer could not be translated: %s",
+			 ex->up_provider, ex->status / 100 == 2 ? err : strerror(-rc));
+		return rc;
+	}
+	ex->status = status;
+	evbuffer_drain(ex->resp_buf, evbuffer_get_length(ex->resp_buf));
+	evbuffer_add(ex->resp_buf, out, out_len);
+	free(out);
+	return 0;
+}
+
+/* Whether a buffered JSON answer is JSON, read through its Content-Encoding. An encoding
+ * we cannot read is given the benefit of the doubt. */
+static int buffered_valid(struct exchange *ex)
+{
+	size_t len = evbuffer_get_length(ex->resp_buf), plain_len;
+	const uint8_t *raw = evbuffer_pullup(ex->resp_buf, -1);
+	char *plain;
+	int rc, ok;
+
+	rc = body_decode(headers_get(&ex->resp, "content-encoding"), raw, len, HTTP1_JSON_MAX * 4,
+			 &plain, &plain_len);
+	if (rc == -EOPNOTSUPP && !ex->xlate)
+		return 1;
+	if (rc)
+		return 0;
+	/* Reading the usage parses the body once; only what it cannot read is checked apart. */
+	rc = ex->up_api >= 0 && ex->status / 100 == 2
+		 ? usage_from_body(ex->up_api, plain, plain_len, &ex->usage, ex->resp_model,
+				   sizeof(ex->resp_model))
+		 : -EBADMSG;
+	ex->usage_found = rc == 0;
+	/* An error of the other API is translated whatever it is (a proxy's HTML page, say). */
+	ok = rc == 0 || rc == -ENOENT || body_is_json(plain, plain_len) ||
+	     (ex->xlate && ex->status / 100 != 2);
+	if (ok && ex->xlate)
+		ok = !buffered_translate(ex, plain, plain_len);
+	free(plain);
+	return ok;
+}
+
+static int on_resp_message_complete(http_parser *rp)
+{
+	struct exchange *ex = rp_exchange(rp);
+	size_t n;
+
+	if (ex->status / 100 == 1)
+		return 0; /* the interim response ended; the parser reads the next one */
+	if (ex->buffer_json) {
+		if (!buffered_valid(ex)) {
+			ex->garbage = 1;
+			http_parser_pause(rp, 1);
+			return 0;
+		}
+		n = evbuffer_get_length(ex->resp_buf);
+		write_response_head(ex, n);
+		forward_body(ex, evbuffer_pullup(ex->resp_buf, -1), n);
+	} else if (ex->head_pending && !ex->sse_on) {
+		write_response_head(ex, -1); /* an empty body */
+	}
+	if (ex->sse_on && ex->xlate) {
+		struct translate_buf out = {0};
+
+		translate_stream_finish(ex->ts, &out);
+		forward_translated(ex, &out);
+		translate_buf_free(&out);
+		head_if_pending(ex);
+	} else if (ex->sse_on) {
+		head_if_pending(ex);
+		held_forward(ex, ex->fed); /* a last partial event, as it came */
+	}
+	if (ex->sse_on) {
+		ex->usage = ex->us.usage;
+		ex->usage_found = (ex->us.usage.known & USAGE_KNOWN_ALL) == USAGE_KNOWN_ALL;
+		snprintf(ex->resp_model, sizeof(ex->resp_model), "%s", ex->us.model);
+	}
+	if (ex->chunked_out) {
+		evbuffer_add(bufferevent_get_output(ex->s->client), "0\r\n\r\n", 5);
+		ex->resp_wire_bytes += 5;
+	}
+	ex->resp_complete = 1;
+	ex->up_keepalive = http_should_keep_alive(rp);
+	/* A small answer leaves in one TLS record and one segment. */
+	if (evbuffer_get_length(bufferevent_get_output(ex->s->client)) <= 16384)
+		evbuffer_pullup(bufferevent_get_output(ex->s->client), -1);
+	http_parser_pause(rp, 1);
+	return 0;
+}
+
+static const http_parser_settings resp_settings = {
+    .on_status = on_resp_status,
+    .on_header_field = on_resp_header_field,
+    .on_header_value = on_resp_header_value,
+    .on_headers_complete = on_resp_headers_complete,
+    .on_body = on_resp_body,
+    .on_message_complete = on_resp_message_complete,
+};
+
+/* An error event in the app's API, framed as its stream frames events. */
+static void stream_error_event(struct exchange *ex, const char *msg, struct evbuffer *out)
+{
+	enum translate_api app = ex->api == USAGE_API_ANTHROPIC_MESSAGES
+				     ? TRANSLATE_ANTHROPIC_MESSAGES
+				     : TRANSLATE_OPENAI_CHAT;
+	size_t len;
+	char *body = translate_error_body(app, 502, msg, &len);
+
+	if (!body)
+		return;
+	if (ex->api == USAGE_API_OPENAI_RESPONSES || app == TRANSLATE_ANTHROPIC_MESSAGES)
+		evbuffer_add(out, "event: error\n", 13);
+	evbuffer_add_printf(out, "data: %s\n\n", body);
+	free(body);
+}
+
+/*
+ * A stream the provider broke after the app had its first events: the app gets an error
+ * event in its own API after the last whole event, and a properly ended body, so its SDK
+ * raises a clear error instead of a connection reset. Returns 1 when it was so ended
+ * (flush before closing), 0 when the body can only be cut.
+ */
+int stream_end_with_error(struct exchange *ex, const char *msg)
+{
+	struct evbuffer *ev = evbuffer_new();
+	struct translate_buf out = {0};
+	char text[700];
+
+	if (!ev || !ex->sse_on || ex->resp_complete) {
+		if (ev)
+			evbuffer_free(ev);
+		return 0;
+	}
+	snprintf(text, sizeof(text), "aigw: %s", msg);
+	if (ex->xlate) {
+		translate_stream_finish(ex->ts, &out);
+		if (out.len)
+			evbuffer_add(ev, out.data, out.len);
+		translate_buf_free(&out);
+	} else {
+		evbuffer_drain(ex->held, evbuffer_get_length(ex->held)); /* half an event */
+		stream_error_event(ex, text, ev);
+	}
+	forward_body(ex, evbuffer_pullup(ev, -1), evbuffer_get_length(ev));
+	evbuffer_free(ev);
+	if (ex->chunked_out) {
+		evbuffer_add(bufferevent_get_output(ex->s->client), "0\r\n\r\n", 5);
+		ex->resp_wire_bytes += 5;
+	}
+	ex->stream_error_sent = 1;
+	return 1;
+}
+
+void on_up_read(struct bufferevent *bev, void *arg)
+{
+	struct exchange *ex = arg;
+	struct session *s = ex->s;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	session_enter(s);
+	while (evbuffer_get_length(in) && !ex->resp_complete && !ex->garbage &&
+	       !ex->retry_pending) {
+		struct evbuffer_iovec v;
+		size_t used;
+
+		evbuffer_peek(in, -1, NULL, &v, 1);
+		ex->got_upstream_bytes = 1;
+		used = http_parser_execute(&ex->rp, &resp_settings, v.iov_base, v.iov_len);
+		evbuffer_drain(in, used);
+		if (HTTP_PARSER_ERRNO(&ex->rp) != HPE_OK &&
+		    HTTP_PARSER_ERRNO(&ex->rp) != HPE_PAUSED) {
+			char msg[600];
+
+			snprintf(msg, sizeof(msg), "malformed response from %s: %s", ex->up_host,
+				 http_errno_description(HTTP_PARSER_ERRNO(&ex->rp)));
+			exchange_fail(ex, OUTCOME_UPSTREAM_BAD_RESPONSE, 502, msg);
+			session_leave(s);
+			return;
+		}
+	}
+	if (ex->retry_pending) {
+		char why[64];
+		int status = ex->status;
+
+		snprintf(why, sizeof(why), "the provider answered %d", status);
+		if (!exchange_retry(ex, status, why)) /* the next targets could not take it */
+			exchange_fail(ex, OUTCOME_NO_TARGET,
+				      status == 429 || status / 100 == 5 ? status : 502, why);
+	} else if (ex->garbage) {
+		char msg[400];
+
+		snprintf(msg, sizeof(msg),
+			 "%s answered %d with a body that is not the %s it declared", ex->up_host,
+			 ex->status, ex->is_sse ? "event stream" : "JSON");
+		ex->status = 0;
+		exchange_fail(ex, OUTCOME_UPSTREAM_BAD_RESPONSE, 502, msg);
+	} else if (ex->resp_complete) {
+		int keepalive = ex->client_keepalive;
+
+		exchange_finish(ex, OUTCOME_OK);
+		if (!s->dead && keepalive)
+			session_resume(s); /* the next request may already be buffered */
+		else if (!s->dead)
+			session_close(s, OUTCOME_OK, 1);
+	} else if (evbuffer_get_length(bufferevent_get_output(s->client)) >= HTTP1_HIGH_WATER) {
+		bufferevent_disable(bev, EV_READ); /* resumed by on_client_write */
+	}
+	session_leave(s);
+}
+
+void on_up_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct exchange *ex = arg;
+	struct session *s = ex->s;
+	char msg[600];
+
+	session_enter(s);
+	if (what & BEV_EVENT_EOF) {
+		/* A body delimited by the close ends here. */
+		http_parser_execute(&ex->rp, &resp_settings, NULL, 0);
+		if (ex->resp_complete) {
+			ex->up_keepalive = 0;
+			exchange_finish(ex, OUTCOME_OK);
+			session_close(s, OUTCOME_OK, 1);
+			goto out;
+		}
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		snprintf(msg, sizeof(msg), "%s did not answer within %u ms", ex->up_host,
+			 ex->head_sent ? s->cfg->idle_ms : s->cfg->first_byte_ms);
+		if (exchange_retry(ex, 0, msg))
+			goto out;
+	} else if (exchange_retry(ex, 0, "the provider closed the connection before answering")) {
+		goto out;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		snprintf(msg, sizeof(msg), "%s did not answer within %u ms", ex->up_host,
+			 ex->head_sent ? s->cfg->idle_ms : s->cfg->first_byte_ms);
+		exchange_fail(ex, OUTCOME_UPSTREAM_TIMEOUT, 504, msg);
+	} else {
+		snprintf(msg, sizeof(msg), "%s closed the connection %s", ex->up_host,
+			 ex->head_sent ? "in the middle of the response" : "before answering");
+		exchange_fail(ex, OUTCOME_UPSTREAM_RESET, 502, msg);
+	}
+out:
+	session_leave(s);
+}
