@@ -28,7 +28,7 @@ HELPER_BINS:= $(patsubst tests/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 MOCK_SRCS  := $(sort $(wildcard tests/mockprov/*.c))
 SKEL       := $(BUILD)/capture.skel.h
 
-.PHONY: all setup test unit e2e demo bench clean format helpers mockprov fuzz fuzzers
+.PHONY: all setup test unit e2e demo bench bench-gateway clean format helpers mockprov fuzz fuzzers
 all: $(BUILD)/aigw
 
 setup:
@@ -80,6 +80,12 @@ $(BUILD)/tests/bench/%: tests/bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -Wno-missing-prototypes -o $@ $<
 
+# The providers micro-benchmark (make bench) links the -O2 objects of build/aigw it measures.
+$(BUILD)/tests/bench/bench_providers: tests/bench/bench_providers.c \
+		$(filter $(BUILD)/obj/userspace/providers/%,$(OBJS)) $(BUILD)/obj/userspace/proxy/body.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lcjson -lz -lm
+
 $(BUILD)/mockprov: $(MOCK_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lz
@@ -128,6 +134,11 @@ demo: setup
 bench: setup
 	@$(MAKE) --no-print-directory all helpers mockprov
 	@bash tests/bench/run.sh
+
+# Only the gateway part of make bench: usage extraction, translation, fallback (gateway_bench.sh).
+bench-gateway: setup
+	@$(MAKE) --no-print-directory all helpers mockprov
+	@bash tests/bench/gateway_bench.sh
 
 format:
 	clang-format -i $$(find userspace tests bpf -name '*.[ch]')

@@ -26,9 +26,10 @@
 # (copy the raw wrk outputs, generated configs and logs there).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-AIGW=build/aigw
-MOCK=build/mockprov
-B=tests/bench
+# shellcheck source=tests/bench/lib.sh
+. tests/bench/lib.sh # cgroups, the hosts namespace, the mock, probe/measure, cleanup
+bench_label="http bench"
+bench_keep=${BENCH_HTTP_KEEP:-}
 PORTKEY_DIR=build/bench/portkey
 CONNS=${BENCH_HTTP_CONNS:-16}
 THREADS=1
@@ -47,172 +48,14 @@ for t in ${BENCH_HTTP_TARGETS:-nginx haproxy aigw portkey}; do
 	esac
 done
 
-cg2=$(awk '$3=="cgroup2"{print $2; exit}' /proc/mounts)
-id=$$
-root="$cg2/aigw-test-bench-$id"        # captured by aigw; wrk runs in $root/app
-plain="$cg2/aigw-test-bench-$id-plain" # wrk, uncaptured
-mockcg="$cg2/aigw-test-bench-$id-mock" # the mock provider
-proxy="$cg2/aigw-test-bench-$id-proxy" # the proxy under test (one at a time)
-pins="/sys/fs/bpf/aigw-test-bench-$id"
-tmp=$(mktemp -d)
-pids=()
-
-cleanup() {
-	set +e
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for d in "$proxy" "$mockcg" "$root/app" "$plain"; do
-		[ -d "$d" ] && echo 1 >"$d/cgroup.kill" 2>/dev/null
-	done
-	wait 2>/dev/null
-	"$AIGW" detach --pin-dir "$pins" >/dev/null 2>&1
-	for d in "$proxy" "$mockcg" "$root/app" "$root" "$plain"; do
-		for _ in $(seq 50); do
-			[ -d "$d" ] || break
-			rmdir "$d" 2>/dev/null && break
-			echo 1 >"$d/cgroup.kill" 2>/dev/null
-			sleep 0.1
-		done
-	done
-	if [ -n "${BENCH_HTTP_KEEP:-}" ]; then
-		mkdir -p "$BENCH_HTTP_KEEP" && cp -r "$tmp"/. "$BENCH_HTTP_KEEP"/ 2>/dev/null
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-mkdir -p "$root/app" "$plain" "$mockcg" "$proxy"
-
-say() { echo "http bench: $*" >&2; }
-
-in_cgroup() { # CGROUP CMD...: run CMD inside CGROUP
-	local cg=$1
-	shift
-	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$@"
-}
-
-# CMD... in a private mount namespace whose /etc/hosts maps the provider names to the mock.
-# shellcheck disable=SC2016 # $0 and $@ are the inner sh's
-hostsns=(unshare -m --propagation private sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$tmp/hosts")
-
-free_port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-start() { # NAME CGROUP CMD...: CMD in CGROUP and the hosts namespace, output in $tmp/NAME.log
-	local name=$1 cg=$2
-	shift 2
-	in_cgroup "$cg" "${hostsns[@]}" "$@" >"$tmp/$name.log" 2>&1 &
-	pids+=($!)
-	last=$!
-}
-
-wait_log() { # FILE TEXT PID: wait up to 15 s for TEXT in FILE while PID lives
-	for _ in $(seq 150); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		kill -0 "$3" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-stop_proxy() { # everything in the proxy cgroup: SIGTERM, up to 5 s, then SIGKILL
-	local p
-	for p in $(cat "$proxy/cgroup.procs"); do kill "$p" 2>/dev/null || true; done
-	for _ in $(seq 50); do
-		[ -z "$(cat "$proxy/cgroup.procs")" ] && break
-		sleep 0.1
-	done
-	[ -z "$(cat "$proxy/cgroup.procs")" ] || echo 1 >"$proxy/cgroup.kill"
-	for _ in $(seq 50); do
-		[ -z "$(cat "$proxy/cgroup.procs")" ] && break
-		sleep 0.1
-	done
-}
-
-# TCP connections this machine opened (all of it: a hint, not an exact count).
-tcp_active_opens() {
-	awk '/^Tcp:/{if(!h){for(i=1;i<=NF;i++)n[$i]=i;h=1}else print $n["ActiveOpens"]}' /proc/net/snmp
-}
-cpu_usec() { awk '$1=="usage_usec"{print $2}' "$1/cpu.stat"; }
-mock_stats() { curl -sS --max-time 5 "http://127.0.0.1:$ctl/control/stats"; }
-meta() { echo "$2" >>"$tmp/$1.meta"; } # NAME KEY=VALUE
-
-fail() { # NAME WHY: the target could not be set up or measured
-	meta "$1" "status=failed"
-	meta "$1" "why=$2"
-	say "$1: $2"
-	for f in "$tmp/$1".log "$tmp/$1".probe; do
-		[ -s "$f" ] && { echo "--- $f (last lines)" >&2; tail -n 15 "$f" >&2; }
-	done
-	return 0
-}
-
-# probe NAME CGROUP URL [curl options...]: one request must answer 200 with a chat completion.
-probe() {
-	local name=$1 cg=$2 url=$3 code
-	shift 3
-	code=$(in_cgroup "$cg" "${hostsns[@]}" curl -sS --http1.1 --max-time 10 -o "$tmp/$name.probe" \
-		-w '%{http_code}' -H 'content-type: application/json' \
-		-H 'authorization: Bearer sk-bench-not-a-real-key' --data-binary @"$B/chat.json" \
-		"$@" "$url" 2>>"$tmp/$name.probe.err") || true
-	if [ "$code" != 200 ] || ! grep -q '"chat.completion"' "$tmp/$name.probe"; then
-		fail "$name" "a single request answered HTTP '$code': $(head -c 300 "$tmp/$name.probe" \
-			"$tmp/$name.probe.err" 2>/dev/null | tr '\n' ' ')"
-		return 1
-	fi
-}
-
-# measure NAME CGROUP URL [wrk options...]: warm-up, then the measured run, bounded.
-measure() {
-	local name=$1 cg=$2 url=$3 w
-	shift 3
-	w=(timeout 30 wrk -t"$THREADS" -c"$CONNS" --timeout 5s -s "$B/chat.lua" "$@")
-	say "$name: warm-up ${WARM}s, then ${DUR}s measured"
-	in_cgroup "$cg" "${hostsns[@]}" "${w[@]}" -d"${WARM}s" "$url" >"$tmp/$name.warm" 2>&1 || true
-	sleep 0.2
-	mock_stats >"$tmp/$name.mock0" || true
-	meta "$name" "cpu_client0=$(cpu_usec "$cg")"
-	meta "$name" "cpu_proxy0=$(cpu_usec "$proxy")"
-	meta "$name" "cpu_mock0=$(cpu_usec "$mockcg")"
-	meta "$name" "opens0=$(tcp_active_opens)"
-	meta "$name" "t0=$(date +%s.%N)"
-	in_cgroup "$cg" "${hostsns[@]}" "${w[@]}" -d"${DUR}s" --latency "$url" >"$tmp/$name.wrk" 2>&1 &
-	local wp=$!
-	sleep "$(awk -v d="$DUR" 'BEGIN{print d/2}')"
-	# Connections to the mock half-way through (for direct: wrk's own).
-	meta "$name" "upstream_conns=$(ss -Htn state established "( dst $addr and dport = :443 )" | wc -l)"
-	wait "$wp" || true
-	meta "$name" "t1=$(date +%s.%N)"
-	meta "$name" "opens1=$(tcp_active_opens)"
-	meta "$name" "cpu_client1=$(cpu_usec "$cg")"
-	meta "$name" "cpu_proxy1=$(cpu_usec "$proxy")"
-	meta "$name" "cpu_mock1=$(cpu_usec "$mockcg")"
-	sleep 0.2
-	mock_stats >"$tmp/$name.mock1" || true
-	meta "$name" "status=measured"
-}
-
+bench_setup
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- the mock provider -------------------------------------------------------------------
-if ! bash tests/mockprov/gen-certs.sh "$tmp/certs" >"$tmp/gen-certs.log" 2>&1; then
-	cat "$tmp/gen-certs.log" >&2
-	exit 1
-fi
-certs=$tmp/certs
-cat "$certs/server.pem" "$certs/server.key" >"$tmp/server-with-key.pem"
 # A provider address of this run's own (the end-to-end tests use 127.100-249.0.x).
 addr="127.$((10 + RANDOM % 90)).0.41"
-printf '127.0.0.1 localhost\n%s api.openai.com\n' "$addr" >"$tmp/hosts"
-ctl=$(free_port)
-start mock "$mockcg" "$MOCK" --listen "$addr:443" --cert "$certs/server.pem" \
-	--key "$certs/server.key" --control "127.0.0.1:$ctl" --deterministic
-if ! wait_log "$tmp/mock.log" "mockprov: ready" "$last"; then
-	cat "$tmp/mock.log" >&2
-	say "mockprov did not start"
-	exit 1
-fi
+bench_mock "api.openai.com=$addr"
+cat "$certs/server.pem" "$certs/server.key" >"$tmp/server-with-key.pem"
 URL_PROVIDER="https://api.openai.com/v1/chat/completions"
 
 # ---- targets -----------------------------------------------------------------------------
@@ -374,15 +217,6 @@ print(json.load(open(sys.argv[1]))["version"])' "${entry%/build/*}/package.json"
 	local url="https://127.0.0.1:$port/v1/chat/completions"
 	probe portkey "$plain" "$url" --cacert "$certs/ca.pem" "${h[@]}" || return 0
 	measure portkey "$plain" "$url" "${h[@]}"
-}
-
-wait_port() { # PORT PID: up to 15 s for a listener on 127.0.0.1:PORT while PID lives
-	for _ in $(seq 150); do
-		ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
 }
 
 for t in $targets; do

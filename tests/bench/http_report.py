@@ -7,9 +7,10 @@ usage: http_report.py TMPDIR "TARGETS" KEY=VALUE...   (the conditions: conns, du
 Exit status: 1 when a target other than portkey could not be set up or measured validly (a
 benchmark of errors is worthless); never on speed.
 """
-import json
 import sys
 from pathlib import Path
+
+from benchlib import check_wrk, read_meta
 
 tmp = Path(sys.argv[1])
 targets = sys.argv[2].split()
@@ -19,74 +20,19 @@ LABEL = {"direct": "direct (no proxy)", "nginx": "nginx", "haproxy": "HAProxy",
          "aigw": "aigw (eBPF capture)", "portkey": "Portkey gateway"}
 
 
-def read_meta(t):
-    m = {}
-    p = tmp / f"{t}.meta"
-    if p.exists():
-        for line in p.read_text().splitlines():
-            if "=" in line:
-                k, v = line.split("=", 1)
-                m[k] = v
-    return m
-
-
-def wrk_json(path):
-    if not path.exists():
-        return None, ""
-    text = path.read_text(errors="replace")
-    for line in text.splitlines():
-        if line.startswith("WRKJSON "):
-            return json.loads(line[8:]), text
-    return None, text
-
-
-def mock_stats(path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 res = {}
 if (tmp / "direct-end.meta").exists():
     targets.append("direct-end")
 for t in targets:
-    m = read_meta(t)
+    m = read_meta(tmp, t)
     r = {"name": t, "meta": m, "problems": [], "notes": []}
     res[t] = r
     if m.get("status") != "measured":
         r["problems"].append(m.get("why", "not measured"))
         continue
-    w, text = wrk_json(tmp / f"{t}.wrk")
-    warm, _ = wrk_json(tmp / f"{t}.warm")
-    if w is None:
-        tail = " | ".join(text.strip().splitlines()[-5:])
-        r["problems"].append(f"wrk printed no summary: {tail}")
+    if not check_wrk(tmp, t, r):
         continue
-    r["wrk"] = w
-    n = w["requests"]
-    if n == 0:
-        r["problems"].append("no request completed")
-        continue
-    if w["status_errors"] or "Non-2xx or 3xx responses" in text:
-        r["problems"].append(f"{w['status_errors']} responses were not 2xx/3xx")
-    sock = w["connect_errors"] + w["read_errors"] + w["write_errors"] + w["timeouts"]
-    if sock:
-        msg = (f"socket errors: connect {w['connect_errors']}, read {w['read_errors']}, "
-               f"write {w['write_errors']}, timeout {w['timeouts']}")
-        (r["problems"] if sock > n / 100 else r["notes"]).append(msg)
-    m0, m1 = mock_stats(tmp / f"{t}.mock0"), mock_stats(tmp / f"{t}.mock1")
-    if not m0 or not m1:
-        r["problems"].append("could not read the mock's /control/stats")
-    else:
-        d_all = m1["requests"] - m0["requests"]
-        d_200 = m1["by_status"].get("200", 0) - m0["by_status"].get("200", 0)
-        r["mock_200"] = d_200
-        if d_200 < n:
-            r["problems"].append(f"wrk counted {n} answers but the mock answered only {d_200} "
-                                 f"200s in that time")
-        if d_all != d_200:
-            r["problems"].append(f"the mock answered {d_all - d_200} requests with an error")
+    w, warm, n = r["wrk"], r["warm"], r["wrk"]["requests"]
     if t == "aigw":
         a200, aother = int(m.get("audit_200", -1)), int(m.get("audit_other", -1))
         want = n + (warm["requests"] if warm else 0)
@@ -104,11 +50,6 @@ for t in targets:
                           f"requests wrk counted (warm-up + measured), {gone} client_gone (in "
                           f"flight when wrk stopped), {m.get('audit_connections', '?')} "
                           f"proxy.connection records")
-    secs = w["duration_us"] / 1e6
-    r["rps"] = n / secs
-    r["p50"] = w["p50_us"] / 1000
-    r["p99"] = w["p99_us"] / 1000
-    r["resp_bytes"] = w["bytes"] / n
     wall = float(m["t1"]) - float(m["t0"])
     for who in ("client", "proxy", "mock"):
         used = int(m[f"cpu_{who}1"]) - int(m[f"cpu_{who}0"])

@@ -11,6 +11,11 @@
 # chat completion over kept-alive connections with wrk, direct to the mock provider and through
 # nginx, HAProxy, aigw (transparent capture) and Portkey's gateway, side by side.
 # BENCH_HTTP=0 skips it; see http_bench.sh for its knobs.
+#
+# Then the gateway's own overheads (tests/bench/gateway_bench.sh): the CPU cost of reading the
+# usage and of translating between the providers' APIs (bench_providers, in isolation), the
+# latency they add end to end, and the time to first token through a fallback, each against the
+# direct call in the same run. BENCH_GATEWAY=0 skips it; see gateway_bench.sh for its knobs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=build/tests/bench/connect_bench
@@ -81,6 +86,11 @@ PY
 # so that each proxy there is measured alone.
 cleanup
 trap - EXIT
+status=0
 if [ "${BENCH_HTTP:-1}" != 0 ]; then
-	bash tests/bench/http_bench.sh
+	bash tests/bench/http_bench.sh || status=$?
 fi
+if [ "${BENCH_GATEWAY:-1}" != 0 ]; then
+	bash tests/bench/gateway_bench.sh || status=$?
+fi
+exit "$status"
