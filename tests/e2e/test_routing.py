@@ -252,3 +252,51 @@ def test_reload_changes_a_logical_name_without_touching_the_app(gw, monkeypatch)
     gw.world.wait_record(**{"event.name": "policy.reload"})
     assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
     assert [x["model"] for x in gw.mock.requests()] == ["gpt-4o-mini", "gpt-4.1-nano"]
+
+
+def test_a_self_hosted_server_over_plain_http_by_base_url(gw, monkeypatch, tmp_path):
+    """An OpenAI-compatible server of one's own (vLLM, Ollama) named by an http:// base URL
+    with a prefix: a logical name reaches it, and falls back to OpenAI when it is down."""
+    import subprocess
+    from conftest import MOCKPROV, OPENAI_ADDR, free_port, wait_for
+    local_addr = OPENAI_ADDR.rsplit(".", 1)[0] + ".23"
+    control = free_port()
+    log = tmp_path / "local-mock.log"
+    mock = subprocess.Popen([MOCKPROV, "--plain-listen", f"{local_addr}:8000", "--control",
+                             f"127.0.0.1:{control}", "--deterministic"],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "mockprov: ready" in log.read_text(), timeout=10, what="local mock")
+        gw.hosts.write_text(gw.hosts.read_text() + f"{local_addr} vllm.internal\n")
+        pol = routed_policy(gw, monkeypatch)
+        (gw.world.tmp / "local.key").write_text("sk-local-gateway\n")
+        pol["providers"]["local"] = {"hosts": ["vllm.internal"], "api": "openai",
+                                     "base_url": "http://vllm.internal:8000/",
+                                     "key_file": str(gw.world.tmp / "local.key")}
+        pol["models"]["house-model"] = [{"provider": "local", "model": "llama-3.1-8b"},
+                                        {"provider": "openai", "model": "gpt-4o-mini"}]
+        gw.start(pol)
+        text, code = split(gw.curl(OPENAI, chat("house-model"), headers=O_HDRS))
+        assert code == 200, text
+        assert json.loads(text)["object"] == "chat.completion"
+        rec = requests(gw)
+        assert rec["gen_ai.system"] == "local" and rec["aigw.upstream.model"] == "llama-3.1-8b"
+        assert rec["server.address"] == "vllm.internal" and rec["server.port"] == 8000
+        assert rec["network.peer.address"] == local_addr and rec["aigw.fallback"] is False
+        # The mock on plain HTTP saw the request with the gateway's key for "local".
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{control}/control/requests") as r:
+            seen = [json.loads(x) for x in r.read().decode().splitlines() if x.strip()]
+        assert [(x["model"], x["tls"], x["authorization"]) for x in seen] == [
+            ("llama-3.1-8b", False, "Bearer sk-local-gateway")]
+        mock.terminate()
+        mock.wait(timeout=10)
+        text, code = split(gw.curl(OPENAI, chat("house-model"), headers=O_HDRS))
+        assert code == 200, text
+        rec = all_requests(gw)[-1]
+        assert rec["gen_ai.system"] == "openai" and rec["aigw.fallback"] is True
+        assert "connect to vllm.internal" in rec["aigw.attempts"][0]["error.type"]
+    finally:
+        if mock.poll() is None:
+            mock.terminate()
+            mock.wait(timeout=10)

@@ -968,7 +968,7 @@ static void test_base_url(void)
 	"  \"audit\": {\"path\": \"/a\"},\n"                                                       \
 	"  \"providers\": {\"x\": {\"hosts\": [\"h.example\"], " members "}}\n}\n"
 #define EXPECT_URL                                                                                 \
-	"expected \"https://HOST[:PORT][/PREFIX]\", like "                                         \
+	"expected \"https://HOST[:PORT][/PREFIX]\" (or http:// for a self-hosted server), like "  \
 	"\"https://llm.example.com:8443/openai\"\n"
 
 static void test_bad_base_url(void)
@@ -976,8 +976,10 @@ static void test_bad_base_url(void)
 	static const struct {
 		const char *url, *why;
 	} bad[] = {
-	    {"ftp://h.example", "not an https:// URL"},
-	    {"h.example", "not an https:// URL"},
+	    {"ftp://h.example", "not an https:// or http:// URL"},
+	    {"h.example", "not an https:// or http:// URL"},
+	    {"http://", "with no host"},
+	    {"http://h.example:0", "the port is not 1..65535"},
 	    {"https://", "with no host"},
 	    {"https://:443/v1", "with no host"},
 	    {"https://h.example:0", "the port is not 1..65535"},
@@ -994,9 +996,6 @@ static void test_bad_base_url(void)
 	};
 	char text[512], want[512];
 
-	ASSERT_STREQ(load_bad(PROVIDER_X("\"base_url\": \"http://h.example/v1\"")),
-		     "p.json:4:59: providers.x.base_url: got \"http://h.example/v1\", plain http "
-		     "is not supported: the gateway only speaks TLS upstream; " EXPECT_URL);
 	ASSERT_STREQ(load_bad(PROVIDER_X("\"base_url\": \"https://other.example:8443\"")),
 		     "p.json:4:59: providers.x.base_url: base_url host \"other.example\" is not "
 		     "in this provider's hosts; add it there so it is resolved and captured\n");
@@ -1019,6 +1018,25 @@ static void test_bad_base_url(void)
 		ASSERT_CONTAINS(load_bad(text), want);
 		ASSERT_EQ(count_lines(errs), 1);
 	}
+}
+
+static void test_plain_base_url(void)
+{
+	struct policy *p = NULL;
+
+	ASSERT_OK(load(PROVIDER_X("\"base_url\": \"http://H.example/v1/\""), &p));
+	ASSERT_STREQ(p->providers[0].base_host, "h.example");
+	ASSERT_EQ(p->providers[0].base_plain, 1);
+	ASSERT_EQ(p->providers[0].base_port, 80);
+	ASSERT_STREQ(p->providers[0].base_prefix, "/v1");
+	policy_free(p);
+	ASSERT_OK(load(PROVIDER_X("\"base_url\": \"http://h.example:8000\""), &p));
+	ASSERT_EQ(p->providers[0].base_port, 8000);
+	policy_free(p);
+	ASSERT_OK(load(PROVIDER_X("\"base_url\": \"HTTPS://h.example\""), &p));
+	ASSERT_EQ(p->providers[0].base_plain, 0);
+	ASSERT_EQ(p->providers[0].base_port, 443);
+	policy_free(p);
 }
 
 static void test_breaker(void)
@@ -1291,5 +1309,5 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_defaults), UNIT_CASE(test_
 	  UNIT_CASE(test_json_locate), UNIT_CASE(test_examples), UNIT_CASE(test_bad_proxy),
 	  UNIT_CASE(test_bad_ca_tls), UNIT_CASE(test_bad_audit_rotation),
 	  UNIT_CASE(test_host_in_domains), UNIT_CASE(test_models), UNIT_CASE(test_bad_models),
-	  UNIT_CASE(test_base_url), UNIT_CASE(test_bad_base_url), UNIT_CASE(test_breaker),
+	  UNIT_CASE(test_base_url), UNIT_CASE(test_bad_base_url), UNIT_CASE(test_plain_base_url), UNIT_CASE(test_breaker),
 	  UNIT_CASE(test_api_listen), UNIT_CASE(test_api_socket), UNIT_CASE(test_api_keys), UNIT_CASE(test_bad_api_keys))

@@ -64,7 +64,8 @@
 #define EXPECT_HOST "a DNS host name, like \"api.openai.com\""
 #define EXPECT_DOMAIN "a DNS name of two labels or more, like \"openai.com\""
 #define EXPECT_BASE_URL                                                                            \
-	"\"https://HOST[:PORT][/PREFIX]\", like \"https://llm.example.com:8443/openai\""
+	"\"https://HOST[:PORT][/PREFIX]\" (or http:// for a self-hosted server), like "           \
+	"\"https://llm.example.com:8443/openai\""
 #define EXPECT_TARGETS                                                                             \
 	"an array of 1..16 targets, like [{\"provider\": \"openai\", \"model\": \"gpt-4o\"}]"
 #define EXPECT_API_KEY "a gateway key: a string of 16..256 printable ASCII characters, no spaces"
@@ -1014,21 +1015,21 @@ static void check_api(struct ctx *c, const cJSON *v, const struct field *f, void
 }
 
 /*
- * Splits "https://HOST[:PORT][/PREFIX]" into HOST[HOST_SIZE] (lowercased), *PORT (443 when
- * absent) and the PREFIX, S[*PREFIX_OFF] on for *PREFIX_LEN bytes, trailing '/'s dropped.
- * Returns what is wrong, or NULL. Whether HOST is one of the provider's is provider_finish's.
+ * Splits "https://HOST[:PORT][/PREFIX]" (or http://) into HOST[HOST_SIZE] (lowercased), *TLS,
+ * *PORT (443, or 80 for http, when absent) and the PREFIX, S[*PREFIX_OFF] on for *PREFIX_LEN
+ * bytes, trailing '/'s dropped. Returns what is wrong, or NULL. Whether HOST is one of the
+ * provider's is provider_finish's.
  */
-static const char *parse_base_url(const char *s, char *host, size_t host_size, uint16_t *port,
-				  size_t *prefix_off, size_t *prefix_len)
+static const char *parse_base_url(const char *s, char *host, size_t host_size, int *tls,
+				  uint16_t *port, size_t *prefix_off, size_t *prefix_len)
 {
 	const char *auth, *colon, *path, *why;
 	char digits[8];
 	size_t n;
 
-	if (strncasecmp(s, "http://", 7) == 0)
-		return "plain http is not supported: the gateway only speaks TLS upstream";
-	if (strncasecmp(s, "https://", 8) != 0)
-		return "not an https:// URL";
+	*tls = strncasecmp(s, "https://", 8) == 0;
+	if (!*tls && strncasecmp(s, "http://", 7) != 0)
+		return "not an https:// or http:// URL";
 	/* the prefix goes into request lines as it is: nothing that could end or split one */
 	for (const char *q = s; *q; q++) {
 		if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f)
@@ -1036,7 +1037,7 @@ static const char *parse_base_url(const char *s, char *host, size_t host_size, u
 	}
 	if (strpbrk(s, "?#"))
 		return "with a query or a fragment";
-	auth = s + 8;
+	auth = s + (*tls ? 8 : 7);
 	path = auth + strcspn(auth, "/");
 	if (memchr(auth, '@', path - auth))
 		return "with user info";
@@ -1052,7 +1053,7 @@ static const char *parse_base_url(const char *s, char *host, size_t host_size, u
 	if (why)
 		return why;
 	ascii_lower(host);
-	*port = DEFAULT_BASE_PORT;
+	*port = *tls ? DEFAULT_BASE_PORT : 80;
 	if (colon) {
 		n = path - colon - 1;
 		if (n >= sizeof(digits))
@@ -1078,10 +1079,11 @@ static void check_base_url(struct ctx *c, const cJSON *v, const struct field *f,
 	char host[254]; /* a DNS name is at most 253 characters */
 	uint16_t port;
 	char *prefix;
+	int tls;
 
 	if (!s)
 		return;
-	why = parse_base_url(s, host, sizeof(host), &port, &off, &len);
+	why = parse_base_url(s, host, sizeof(host), &tls, &port, &off, &len);
 	if (why) {
 		bad_value(c, why, f->expect);
 		return;
@@ -1094,6 +1096,7 @@ static void check_base_url(struct ctx *c, const cJSON *v, const struct field *f,
 	free(pr->base_prefix);
 	pr->base_prefix = prefix;
 	pr->base_port = port;
+	pr->base_plain = !tls;
 	set_string(c, &pr->base_host, host);
 }
 

@@ -59,7 +59,9 @@ struct policy_provider {
 	 * Default: https://hosts[0]. NULL host when the provider has no hosts and no base_url
 	 * (it can then only be reached by apps that dial it). */
 	char *base_host;   /* lowercased, or NULL */
-	uint16_t base_port;  /* host order (443) */
+	uint16_t base_port;  /* host order (443; 80 for http://) */
+	int base_plain;	     /* "http://": plain HTTP, for a self-hosted server on a network the
+				operator trusts (the gateway's key, if any, goes in clear) */
 	char *base_prefix; /* "" or "/PREFIX" without a trailing slash; prepended to /v1/... */
 };
 

@@ -391,8 +391,8 @@ void exchange_start_upstream(struct exchange *ex)
 	ex->retry_after_ms = -1;
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_attempt);
 	/* A retry never takes another pooled connection: they may have gone stale together. */
-	ex->up = upstream_get(s->pool, ex->up_host, &ex->up_addr, on_upstream_ready, ex,
-			      ex->fresh_conn, &ready);
+	ex->up = upstream_get(s->pool, ex->up_host, &ex->up_addr, ex->target && ex->target->plain,
+			      on_upstream_ready, ex, ex->fresh_conn, &ready);
 	if (!ex->up)
 		exchange_fail(ex, OUTCOME_UPSTREAM_CONNECT, 502, "out of memory");
 	else if (ready)

@@ -72,6 +72,7 @@ static int target_fill(struct route_target *t, const struct policy_provider *pv,
 	t->host = dup_or_null(pv->base_host);
 	t->prefix = strdup(pv->base_prefix ? pv->base_prefix : "");
 	t->port = pv->base_port ? pv->base_port : 443;
+	t->plain = pv->base_plain;
 	t->api = pv->api;
 	if (!t->provider || (model && !t->model) || (pv->base_host && !t->host) || !t->prefix)
 		return -ENOMEM;

@@ -41,6 +41,7 @@ struct route_target {
 	enum policy_api api;
 	char *host; /* where the gateway sends it (base_url), or NULL: nowhere it can dial */
 	uint16_t port;
+	int plain;		 /* http:// (no TLS) */
 	char *prefix;		 /* "" or "/PREFIX" */
 	struct breaker *breaker; /* NULL in a default route */
 };

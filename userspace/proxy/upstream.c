@@ -49,9 +49,10 @@ struct uconn {
 	struct upstream_pool *pool;
 	char host[UPSTREAM_HOST_MAX];
 	struct aigw_addr addr;
-	int fd;                   /* until the bufferevent owns it */
+	int plain;		  /* plain HTTP (a self-hosted server's http:// base URL) */
+	int fd;			  /* until the bufferevent owns it */
 	struct event *connect_ev; /* TCP connect, or the deferred ready of an idle lease */
-	int start_err;            /* connect() failed at once: reported from the loop */
+	int start_err;		  /* connect() failed at once: reported from the loop */
 	upstream_ready_fn ready;
 	void *arg;
 	struct uconn *next_idle;
@@ -132,7 +133,7 @@ int upstream_pool_new(struct event_base *base, const struct upstream_options *o,
 static void uconn_free(struct uconn *c)
 {
 	if (c->pub.bev) {
-		SSL *ssl = bufferevent_openssl_get_ssl(c->pub.bev);
+		SSL *ssl = c->plain ? NULL : bufferevent_openssl_get_ssl(c->pub.bev);
 
 		if (ssl)
 			SSL_set_ex_data(ssl, uconn_ex_index, NULL);
@@ -235,6 +236,17 @@ static int tls_start(struct uconn *c)
 	return 0;
 }
 
+/* Plain HTTP: the connection is ready once it is connected. */
+static int plain_start(struct uconn *c)
+{
+	c->pub.bev = bufferevent_socket_new(c->pool->base, c->fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->pub.bev)
+		return -ENOMEM;
+	c->fd = -1;
+	c->ready(&c->pub, 0, NULL, c->arg);
+	return 0;
+}
+
 static void on_connected(evutil_socket_t fd, short what, void *arg)
 {
 	struct uconn *c = arg;
@@ -256,7 +268,7 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
 	}
 	getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
 	if (!err)
-		err = -tls_start(c);
+		err = c->plain ? -plain_start(c) : -tls_start(c);
 	if (err) {
 		snprintf(msg, sizeof(msg), "connect to %s (%s): %s", c->host, addr, strerror(err));
 		fail(c, -err, msg);
@@ -289,14 +301,15 @@ static int tcp_start(struct uconn *c)
 }
 
 static struct uconn *idle_take(struct upstream_pool *p, const char *host,
-			       const struct aigw_addr *addr)
+			       const struct aigw_addr *addr, int plain)
 {
 	struct uconn **pp;
 
 	for (pp = &p->idle; *pp; pp = &(*pp)->next_idle) {
 		struct uconn *c = *pp;
 
-		if (strcasecmp(c->host, host) || memcmp(&c->addr, addr, sizeof(*addr)))
+		if (strcasecmp(c->host, host) || memcmp(&c->addr, addr, sizeof(*addr)) ||
+		    c->plain != plain)
 			continue;
 		*pp = c->next_idle;
 		p->n_idle--;
@@ -309,10 +322,10 @@ static struct uconn *idle_take(struct upstream_pool *p, const char *host,
 }
 
 struct upstream_conn *upstream_get(struct upstream_pool *p, const char *host,
-				   const struct aigw_addr *addr, upstream_ready_fn ready,
+				   const struct aigw_addr *addr, int plain, upstream_ready_fn ready,
 				   void *arg, int fresh, int *ret_ready)
 {
-	struct uconn *c = fresh ? NULL : idle_take(p, host, addr);
+	struct uconn *c = fresh ? NULL : idle_take(p, host, addr, plain);
 	int err;
 
 	*ret_ready = 0;
@@ -332,6 +345,7 @@ struct upstream_conn *upstream_get(struct upstream_pool *p, const char *host,
 	c->ready = ready;
 	c->arg = arg;
 	c->addr = *addr;
+	c->plain = plain;
 	snprintf(c->host, sizeof(c->host), "%s", host);
 	err = tcp_start(c);
 	if (err) {

@@ -43,13 +43,14 @@ int upstream_pool_new(struct event_base *base, const struct upstream_options *o,
 		      struct upstream_pool **ret_pool);
 void upstream_pool_free(struct upstream_pool *p);
 
-/* Leases a connection to HOST (SNI, verification) at ADDR (with FRESH, never a pooled one).
+/* Leases a connection to HOST (SNI, verification) at ADDR (with FRESH, never a pooled one);
+ * with PLAIN, plain HTTP: no TLS at all (a self-hosted server's http:// base URL).
  * A pooled connection is returned
  * ready (*RET_READY set, READY never called); a new one is returned connecting, and READY
  * runs from the event loop, never before this returns. Returns the connection (for
  * upstream_close() to cancel) or NULL when out of memory. */
 struct upstream_conn *upstream_get(struct upstream_pool *p, const char *host,
-				   const struct aigw_addr *addr, upstream_ready_fn ready,
+				   const struct aigw_addr *addr, int plain, upstream_ready_fn ready,
 				   void *arg, int fresh, int *ret_ready);
 void upstream_put(struct upstream_conn *c);
 void upstream_close(struct upstream_conn *c);
