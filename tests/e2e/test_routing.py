@@ -152,9 +152,10 @@ def test_retries_on_the_target_come_before_the_fallback(gw, monkeypatch):
         ("anthropic", "ok")]
 
 
-def test_a_stream_falls_back_before_its_first_byte(gw, monkeypatch):
-    gw.start(routed_policy(gw, monkeypatch))
-    gw.mock.fault("down", provider="openai")
+@pytest.mark.parametrize("fault", ["down", "ratelimit", "hang"])
+def test_a_stream_falls_back_before_its_first_byte(gw, monkeypatch, fault):
+    gw.start(routed_policy(gw, monkeypatch, proxy={"timeouts": {"first_byte_ms": 700}}))
+    gw.mock.fault(fault, provider="openai")
     r = gw.run_app(["curl", "-sS", "-N", "--http1.1", "-H", "content-type: application/json",
                     "-H", O_HDRS[0], "--data-binary", chat("fast-summary", stream=True), OPENAI])
     assert r.returncode == 0, r.stderr
@@ -300,3 +301,28 @@ def test_a_self_hosted_server_over_plain_http_by_base_url(gw, monkeypatch, tmp_p
         if mock.poll() is None:
             mock.terminate()
             mock.wait(timeout=10)
+
+
+def test_a_reload_mid_stream_leaves_the_stream_whole(gw, monkeypatch):
+    """The route table a stream started with stays its own until it ends, while new calls
+    take the reloaded one; the sanitized daemon checks nothing was freed under it."""
+    pol = routed_policy(gw, monkeypatch)
+    d = gw.start(pol)
+    app = gw.app.popen(__import__("conftest").hosts_wrap(gw.hosts, [
+        "curl", "-sS", "-N", "--http1.1", "-H", "content-type: application/json", "-H", O_HDRS[0],
+        "-H", "x-mock-chunk-delay-ms: 60", "-H", "x-mock-reply-words: 20",
+        "--data-binary", chat("fast-summary", stream=True), OPENAI]),
+        env=gw.env(), stdout=__import__("subprocess").PIPE, text=True)
+    time.sleep(0.4)  # the stream is under way
+    pol["models"]["fast-summary"] = [{"provider": "anthropic", "model": "claude-3-5-haiku-latest"}]
+    gw.world.write_policy(pol)
+    d.reload()
+    gw.world.wait_record(**{"event.name": "policy.reload"})
+    out, _ = app.communicate(timeout=30)
+    assert app.returncode == 0 and sse_data(out)[-1] == "[DONE]"
+    assert len(sse_data(out)) > 10
+    assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
+    recs = all_requests(gw)
+    assert [r["gen_ai.system"] for r in recs] == ["openai", "anthropic"]
+    assert recs[0]["aigw.outcome"] == "ok" and recs[0]["aigw.stream.end"] == "ok"
+    d.stop()
