@@ -13,7 +13,7 @@
  * anthropic.sse (a messages stream), request.json (an OpenAI chat request), request_stream.json
  * (the same, streaming) and request_anthropic.json (request.json translated).
  *
- * Each row calls the code the proxy calls (userspace/proxy/http1.c), the way it calls it: a
+ * Each row calls the code the proxy calls (userspace/proxy/response.c), the way it calls it: a
  * whole answer is read once by usage_from_body(); a stream goes through an sse_parser one event
  * slice at a time (the mock sends one event per HTTP chunk) whose callback shows each event to
  * usage_stream_event() and, when translating, to translate_stream_feed() with a fresh output
