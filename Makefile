@@ -82,7 +82,8 @@ $(BUILD)/tests/bench/%: tests/bench/%.c
 
 # The providers micro-benchmark (make bench) links the -O2 objects of build/aigw it measures.
 $(BUILD)/tests/bench/bench_providers: tests/bench/bench_providers.c \
-		$(filter $(BUILD)/obj/userspace/providers/%,$(OBJS)) $(BUILD)/obj/userspace/proxy/body.o
+		$(filter $(BUILD)/obj/userspace/providers/%,$(OBJS)) $(BUILD)/obj/userspace/proxy/body.o \
+		$(BUILD)/obj/userspace/util/jsonw.o
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lcjson -lz -lm
 
@@ -101,7 +102,8 @@ FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/p
 		  userspace/proxy/exchange_record.c userspace/proxy/upstream.c userspace/proxy/body.c \
 		  userspace/proxy/route.c $(wildcard userspace/providers/translate*.c) \
 		  userspace/proxy/headers.c userspace/proxy/keys.c userspace/providers/sse.c \
-		  userspace/providers/usage.c userspace/ledger/cost.c userspace/ledger/prices.c \
+		  userspace/providers/usage.c userspace/providers/openai.c \
+		  userspace/providers/anthropic.c userspace/ledger/cost.c userspace/ledger/prices.c \
 		  $(wildcard userspace/util/*.c)
 $(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c $(FUZZ_HTTP_SRCS)
 	@mkdir -p $(@D)
@@ -109,7 +111,8 @@ $(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c $(FUZZ_HTTP_SRCS
 $(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/providers/translate*.c)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson
-$(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspace/providers/usage.c
+$(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspace/providers/usage.c \
+		userspace/providers/openai.c userspace/providers/anthropic.c userspace/util/jsonw.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson
 FUZZERS := $(BUILD)/fuzz/fuzz_clienthello $(BUILD)/fuzz/fuzz_http_request \

@@ -379,6 +379,7 @@ static void conn_intercept(struct daemon_conn *conn, int fd, const struct policy
 	}
 	snprintf(info.sni, sizeof(info.sni), "%s", sni);
 	snprintf(info.provider, sizeof(info.provider), "%s", pv->name);
+	info.family = pv->api;
 	cgroups_workload(d->policy, cgroups_path(d->cgroups, conn->flow.attr.sock_cgroup_id), &wl);
 	info.own_keys = wl.own_keys;
 	free(conn);

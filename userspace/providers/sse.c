@@ -9,6 +9,7 @@
  * max_event.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -329,4 +330,16 @@ int sse_feed(struct sse_parser *p, const void *buf, size_t len)
 	if (err)
 		p->err = err;
 	return err;
+}
+
+char *sse_event_text(const char *event, const char *data, size_t *ret_len)
+{
+	size_t n = (event ? strlen(event) + 8 : 0) + strlen(data) + 8;
+	char *out = malloc(n + 1);
+
+	if (!out)
+		return NULL;
+	*ret_len = (size_t)snprintf(out, n + 1, "%s%s%sdata: %s\n\n", event ? "event: " : "",
+				    event ? event : "", event ? "\n" : "", data);
+	return out;
 }

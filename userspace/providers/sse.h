@@ -116,4 +116,9 @@ const char *sse_last_id(const struct sse_parser *p);
 /* Frees the buffers; P may be set up again with sse_init(). NULL is fine. */
 void sse_free(struct sse_parser *p);
 
+/* One event as a stream carries it: "event: EVENT\n" (left out when EVENT is NULL), then
+ * "data: DATA\n\n" (DATA on one line). Returns it (NUL-terminated, *RET_LEN bytes; the
+ * caller frees) or NULL when out of memory. */
+char *sse_event_text(const char *event, const char *data, size_t *ret_len);
+
 #endif

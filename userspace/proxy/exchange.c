@@ -283,10 +283,8 @@ static void write_credential(struct exchange *ex, struct evbuffer *out)
 	}
 	headers_drop(&ex->req, "authorization");
 	headers_drop(&ex->req, "x-api-key");
-	if (ex->up_api == USAGE_API_ANTHROPIC_MESSAGES || !strcmp(ex->up_provider, "anthropic"))
-		evbuffer_add_printf(out, "x-api-key: %s\r\n", key);
-	else
-		evbuffer_add_printf(out, "Authorization: Bearer %s\r\n", key);
+	evbuffer_add_printf(out, "%s: %s%s\r\n", ex->up_adapter->key_header,
+			    ex->up_adapter->key_prefix, key);
 	ex->credential = "gateway";
 }
 
@@ -303,7 +301,7 @@ static void copy_header(const struct exchange *ex, struct evbuffer *out, const c
  * answer is asked for unencoded: the gateway reads (and may translate) it. */
 static void write_target_headers(struct exchange *ex, struct evbuffer *out)
 {
-	int to_anthropic = ex->up_api == USAGE_API_ANTHROPIC_MESSAGES;
+	const struct provider_api *up = ex->up_adapter;
 
 	if (ex->up_port == 443)
 		evbuffer_add_printf(out, "Host: %s\r\n", ex->up_host);
@@ -312,12 +310,15 @@ static void write_target_headers(struct exchange *ex, struct evbuffer *out)
 	evbuffer_add(out, "Content-Type: application/json\r\n", 32);
 	copy_header(ex, out, "accept", ex->stream ? "text/event-stream" : "application/json");
 	copy_header(ex, out, "user-agent", "aigw");
-	if (to_anthropic && !ex->xlate) { /* an Anthropic app's own API version and betas */
-		copy_header(ex, out, "anthropic-version", "2023-06-01");
-		copy_header(ex, out, "anthropic-beta", NULL);
-	} else if (to_anthropic) {
-		evbuffer_add(out, "anthropic-version: 2023-06-01\r\n", 31);
+	if (!up->version_header)
+		return;
+	if (ex->xlate) { /* the app's headers are of the other API */
+		evbuffer_add_printf(out, "%s: %s\r\n", up->version_header, up->version_default);
+		return;
 	}
+	copy_header(ex, out, up->version_header, up->version_default);
+	if (up->beta_header)
+		copy_header(ex, out, up->beta_header, NULL);
 }
 
 /* The request as the provider gets it. */
@@ -459,9 +460,10 @@ static int body_for_target(struct exchange *ex, const char *model)
 
 /* ---- where the call goes ---- */
 
-static int api_family(int usage_api)
+/* The family the app speaks: its path's, or its provider's. */
+static enum policy_api app_family(const struct exchange *ex)
 {
-	return usage_api == USAGE_API_ANTHROPIC_MESSAGES ? POLICY_API_ANTHROPIC : POLICY_API_OPENAI;
+	return ex->app ? ex->app->family : ex->s->info.family;
 }
 
 /* The app's own destination: where it dialled, its headers, its key rules. */
@@ -472,6 +474,7 @@ static int target_use_app_destination(struct exchange *ex)
 	ex->target = NULL;
 	ex->up_app_headers = 1;
 	ex->up_api = ex->api;
+	ex->up_adapter = app_api(s, ex);
 	ex->up_addr = s->info.flow.orig_dst;
 	ex->up_port = ntohs(s->info.flow.orig_dst.port);
 	snprintf(ex->up_host, sizeof(ex->up_host), "%s", s->info.sni);
@@ -484,31 +487,25 @@ static int target_use_app_destination(struct exchange *ex)
 static int target_translate(struct exchange *ex, const struct route_target *t, const char *model,
 			    char *why, size_t whylen)
 {
-	enum translate_api app = ex->api == USAGE_API_ANTHROPIC_MESSAGES
-				     ? TRANSLATE_ANTHROPIC_MESSAGES
-				     : TRANSLATE_OPENAI_CHAT;
+	const struct provider_api *up = ex->up_adapter;
 	struct translate_req tr;
 	char path[512];
 	int err;
 
-	if (ex->api != USAGE_API_OPENAI_CHAT && ex->api != USAGE_API_ANTHROPIC_MESSAGES) {
+	if (!ex->app || ex->api != (int)ex->app->chat_api) {
 		snprintf(why, whylen, "%s speaks the other API and %s cannot be translated",
 			 t->provider, ex->url);
 		return -EOPNOTSUPP;
 	}
-	err = translate_request(app, (const char *)evbuffer_pullup(ex->body, -1),
+	err = translate_request(ex->app->translate, (const char *)evbuffer_pullup(ex->body, -1),
 				evbuffer_get_length(ex->body), model, 0, &tr);
 	if (err) {
 		snprintf(why, whylen, "cannot be translated for %s: %s", t->provider, tr.error);
 		return err;
 	}
 	ex->include_usage = tr.include_usage;
-	ex->up_api = translate_api_other(app) == TRANSLATE_ANTHROPIC_MESSAGES
-			 ? USAGE_API_ANTHROPIC_MESSAGES
-			 : USAGE_API_OPENAI_CHAT;
-	snprintf(path, sizeof(path), "%s%s", t->prefix,
-		 ex->up_api == USAGE_API_ANTHROPIC_MESSAGES ? "/v1/messages"
-							    : "/v1/chat/completions");
+	ex->up_api = up->chat_api;
+	snprintf(path, sizeof(path), "%s%s", t->prefix, up->chat_path);
 	err = up_body_set(ex, tr.body, tr.len);
 	tr.body = NULL;
 	translate_req_release(&tr);
@@ -532,7 +529,8 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 	free(ex->up_path);
 	ex->up_path = NULL;
 	ex->target = t;
-	ex->xlate = ex->api >= 0 && api_family(ex->api) != (int)t->api;
+	ex->up_adapter = provider_api_of_family(t->api);
+	ex->xlate = ex->api >= 0 && app_family(ex) != t->api;
 	ex->up_app_headers = same_dest && !ex->xlate;
 	snprintf(ex->up_provider, sizeof(ex->up_provider), "%s", t->provider);
 	snprintf(ex->up_model, sizeof(ex->up_model), "%s", model);
@@ -620,7 +618,7 @@ void exchange_route(struct exchange *ex)
 		ex->routes = route_table_ref(s->cfg->routes);
 	ex->route = route_find(ex->routes, ex->model);
 	if (!ex->route && s->info.explicit_endpoint && ex->routes)
-		ex->route = &ex->routes->defaults[api_family(ex->api)];
+		ex->route = &ex->routes->defaults[app_family(ex)];
 	if (!ex->route) {
 		if (target_use_app_destination(ex))
 			exchange_fail(ex, OUTCOME_BAD_REQUEST, 400, "out of memory");

@@ -52,51 +52,15 @@ static int str_append(char **s, const char *data, size_t len)
 
 /* ---- gateway-made responses, in the calling provider's own error format ---- */
 
-static int is_anthropic(const struct session *s, const struct exchange *ex)
+/* The API the app speaks: its request path's, else its provider's (a request that did
+ * not get as far as its path, at an intercepted provider). */
+const struct provider_api *app_api(const struct session *s, const struct exchange *ex)
 {
-	const char *path = ex ? ex->url : NULL;
+	const struct provider_api *p = NULL;
 
-	if (!strcmp(s->info.provider, "anthropic"))
-		return 1;
-	return path && !strncmp(path, "/v1/messages", 12);
-}
-
-static void error_body(struct session *s, struct exchange *ex, int status, const char *msg,
-		       struct evbuffer *out)
-{
-	struct jsonw *err = jsonw_new();
-	size_t len;
-	char *text;
-
-	if (!err)
-		return;
-	if (is_anthropic(s, ex)) {
-		jsonw_str(err, "type",
-			  status == 413	  ? "request_too_large"
-			  : status == 400 ? "invalid_request_error"
-			  : status == 401 ? "authentication_error"
-			  : status == 404 ? "not_found_error"
-			  : status == 504 ? "timeout_error"
-					  : "api_error");
-		jsonw_str(err, "message", msg);
-	} else {
-		jsonw_str(err, "message", msg);
-		jsonw_str(err, "type",
-			  status < 500 ? "invalid_request_error" : "aigw_gateway_error");
-		jsonw_null(err, "param");
-		jsonw_str(err, "code",
-			  status == 504	  ? "upstream_timeout"
-			  : status >= 500 ? "upstream_unavailable"
-			  : status == 401 ? "invalid_api_key"
-			  : status == 404 ? "not_found"
-					  : "invalid_request");
-	}
-	text = jsonw_finish(err, &len);
-	if (!text)
-		return;
-	evbuffer_add_printf(out, "{%s\"error\":%s}",
-			    is_anthropic(s, ex) ? "\"type\":\"error\"," : "", text);
-	free(text);
+	if (ex && ex->url)
+		provider_api_for_path(ex->url, &p);
+	return p ? p : provider_api_of_family(s->info.family);
 }
 
 const char *reason_phrase(int status)
@@ -129,20 +93,21 @@ const char *reason_phrase(int status)
 /* Writes a complete error response and marks the connection for closing. */
 void send_error(struct session *s, struct exchange *ex, int status, const char *msg)
 {
-	struct evbuffer *body = evbuffer_new(), *out = bufferevent_get_output(s->client);
+	struct evbuffer *out = bufferevent_get_output(s->client);
+	size_t len;
+	char *body = app_api(s, ex)->error_body(status, msg, &len);
 
 	if (!body)
 		return;
-	error_body(s, ex, status, msg, body);
 	evbuffer_add_printf(out,
 			    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 			    "Content-Length: %zu\r\nConnection: close\r\n",
-			    status, reason_phrase(status), evbuffer_get_length(body));
+			    status, reason_phrase(status), len);
 	if (ex)
 		evbuffer_add_printf(out, "x-aigw-request-id: %s\r\n", ex->id);
 	evbuffer_add(out, "\r\n", 2);
-	evbuffer_add_buffer(out, body);
-	evbuffer_free(body);
+	evbuffer_add(out, body, len);
+	free(body);
 	if (ex) {
 		ex->status = status;
 		ex->head_sent = 1;
@@ -277,21 +242,6 @@ uint64_t request_id_next(void)
 	return z ^ (z >> 31);
 }
 
-static int api_of(const char *url)
-{
-	size_t n = url ? strcspn(url, "?") : 0;
-
-	if (n == 20 && !strncmp(url, "/v1/chat/completions", n))
-		return USAGE_API_OPENAI_CHAT;
-	if (n == 13 && !strncmp(url, "/v1/responses", n))
-		return USAGE_API_OPENAI_RESPONSES;
-	if (n == 14 && !strncmp(url, "/v1/embeddings", n))
-		return USAGE_API_OPENAI_EMBEDDINGS;
-	if (n == 12 && !strncmp(url, "/v1/messages", n))
-		return USAGE_API_ANTHROPIC_MESSAGES;
-	return -1;
-}
-
 /* The model and the stream flag, from a JSON body; nothing else of it is kept. */
 static void request_inspect(struct exchange *ex)
 {
@@ -301,7 +251,7 @@ static void request_inspect(struct exchange *ex)
 	cJSON *root;
 	int asked;
 
-	ex->api = api_of(ex->url);
+	ex->api = provider_api_for_path(ex->url, &ex->app);
 	if (!text || text[0] != '{')
 		return;
 	root = cJSON_ParseWithLength(text, len);

@@ -30,6 +30,7 @@ struct http_conn_info {
 	struct aigw_addr client;   /* the app's address as the listener saw it */
 	char sni[HTTP1_HOST_MAX];  /* the provider host the app asked for */
 	char provider[64];         /* the policy's name for that provider */
+	enum policy_api family;    /* the API family it speaks */
 	char tls_version[16];      /* filled once the client handshake is done */
 	int own_keys;              /* the workload's own provider key goes through */
 	int explicit_endpoint;     /* a configured app at the explicit endpoint (plain HTTP):

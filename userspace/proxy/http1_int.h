@@ -27,6 +27,7 @@
 #include "proxy/headers.h"
 #include "proxy/http1.h"
 #include "proxy/route.h"
+#include "providers/api.h"
 #include "providers/sse.h"
 #include "providers/translate.h"
 #include "providers/usage.h"
@@ -91,12 +92,13 @@ struct exchange {
 	char up_provider[64];		   /* the policy's name of the provider it goes to */
 	char up_model[128];		   /* the model asked of it */
 	struct aigw_addr up_addr;
-	int up_api;		  /* enum usage_api of what goes upstream, or -1 */
-	char *up_path;		  /* NULL: the app's request target */
-	struct evbuffer *up_body; /* NULL: the app's body as it came */
-	int up_app_headers;	  /* the app's own destination: its headers go as they are */
-	int xlate;		  /* the target speaks the other API: translated both ways */
-	int include_usage;	  /* xlate: an OpenAI app asked for the usage chunk */
+	int up_api;			       /* enum usage_api of what goes upstream, or -1 */
+	const struct provider_api *up_adapter; /* the family of the provider it goes to */
+	char *up_path;			       /* NULL: the app's request target */
+	struct evbuffer *up_body;	       /* NULL: the app's body as it came */
+	int up_app_headers; /* the app's own destination: its headers go as they are */
+	int xlate;	    /* the target speaks the other API: translated both ways */
+	int include_usage;  /* xlate: an OpenAI app asked for the usage chunk */
 	struct translate_stream *ts;
 	int stream_error_sent;	       /* a failed stream was ended with an error event */
 	char workload[128], team[128]; /* explicit endpoint: named by the gateway key */
@@ -145,9 +147,10 @@ struct exchange {
 
 	/* What the call used: read from the answer (a JSON body whole, a stream event by
 	 * event), priced at the end. */
-	int api;	    /* enum usage_api of the app's path, or -1 for one we do not read */
-	int want_usage;	    /* an OpenAI chat stream that did not ask for its usage */
-	int suppress_usage; /* we asked for the usage chunk; the app must not see it */
+	int api; /* enum usage_api of the app's path, or -1 for one we do not read */
+	const struct provider_api *app; /* the adapter of the app's path, or NULL */
+	int want_usage;			/* an OpenAI chat stream that did not ask for its usage */
+	int suppress_usage;		/* we asked for the usage chunk; the app must not see it */
 	struct usage usage;
 	int usage_found;
 	char resp_model[USAGE_MODEL_MAX];
@@ -205,6 +208,8 @@ void session_resume(struct session *s);
 uint64_t request_id_next(void); /* unique, unguessable; also the draw for weights, jitter */
 /* The explicit endpoint's checks (key, path); 0 to go on, else it answered. */
 int explicit_admit(struct exchange *ex);
+/* The adapter of the API the app speaks (its path's, else its provider's family). */
+const struct provider_api *app_api(const struct session *s, const struct exchange *ex);
 
 /* exchange.c */
 void exchange_free(struct exchange *ex);

@@ -135,13 +135,10 @@ static int on_sse_event(void *arg, const struct sse_event *ev);
  * only whole events reach the app (a failure can then end its stream with an error event). */
 static int response_stream_start(struct exchange *ex)
 {
-	enum translate_api app = ex->api == USAGE_API_ANTHROPIC_MESSAGES
-				     ? TRANSLATE_ANTHROPIC_MESSAGES
-				     : TRANSLATE_OPENAI_CHAT;
-
 	ex->head_pending = 1;
 	if (ex->xlate) {
-		if (!ex->ts && !(ex->ts = translate_stream_new(app, ex->include_usage, NULL)))
+		if (!ex->ts &&
+		    !(ex->ts = translate_stream_new(ex->app->translate, ex->include_usage, NULL)))
 			return -1;
 	} else if (!ex->held && !(ex->held = evbuffer_new())) {
 		return -1;
@@ -352,9 +349,7 @@ static int on_resp_body(http_parser *rp, const char *at, size_t len)
 /* A whole answer (or error) of the other API, in place of the buffered one, in the app's. */
 static int buffered_translate(struct exchange *ex, const char *plain, size_t len)
 {
-	enum translate_api app = ex->api == USAGE_API_ANTHROPIC_MESSAGES
-				     ? TRANSLATE_ANTHROPIC_MESSAGES
-				     : TRANSLATE_OPENAI_CHAT;
+	enum translate_api app = ex->app->translate;
 	char *out = NULL, err[TRANSLATE_MSG_MAX];
 	size_t out_len;
 	int rc, status = ex->status;
@@ -465,18 +460,13 @@ static const http_parser_settings resp_settings = {
 /* An error event in the app's API, framed as its stream frames events. */
 static void stream_error_event(struct exchange *ex, const char *msg, struct evbuffer *out)
 {
-	enum translate_api app = ex->api == USAGE_API_ANTHROPIC_MESSAGES
-				     ? TRANSLATE_ANTHROPIC_MESSAGES
-				     : TRANSLATE_OPENAI_CHAT;
 	size_t len;
-	char *body = translate_error_body(app, 502, msg, &len);
+	char *event = ex->app->error_event(ex->api, msg, &len);
 
-	if (!body)
+	if (!event)
 		return;
-	if (ex->api == USAGE_API_OPENAI_RESPONSES || app == TRANSLATE_ANTHROPIC_MESSAGES)
-		evbuffer_add(out, "event: error\n", 13);
-	evbuffer_add_printf(out, "data: %s\n\n", body);
-	free(body);
+	evbuffer_add(out, event, len);
+	free(event);
 }
 
 /*

@@ -1,0 +1,81 @@
+/* test_api.c: the provider adapters: which paths are whose, how each takes a key, and the
+ * errors the gateway answers in each family's own format, as an answer and as the last
+ * event of a stream (what the official SDKs parse). */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/api.h"
+#include "unit.h"
+
+static void test_paths(void)
+{
+	const struct provider_api *p;
+
+	ASSERT_EQ(provider_api_for_path("/v1/chat/completions", &p), USAGE_API_OPENAI_CHAT);
+	ASSERT_TRUE(p == &provider_openai);
+	ASSERT_EQ(provider_api_for_path("/v1/responses?x=1", &p), USAGE_API_OPENAI_RESPONSES);
+	ASSERT_EQ(provider_api_for_path("/v1/embeddings", &p), USAGE_API_OPENAI_EMBEDDINGS);
+	ASSERT_EQ(provider_api_for_path("/v1/messages", &p), USAGE_API_ANTHROPIC_MESSAGES);
+	ASSERT_TRUE(p == &provider_anthropic);
+	ASSERT_EQ(provider_api_for_path("/v1/messages/count_tokens", &p), -1);
+	ASSERT_TRUE(p == NULL);
+	ASSERT_EQ(provider_api_for_path("/v1/chat/completionsX", &p), -1);
+	ASSERT_EQ(provider_api_for_path(NULL, &p), -1);
+	ASSERT_TRUE(provider_api_of_usage(USAGE_API_OPENAI_EMBEDDINGS) == &provider_openai);
+	ASSERT_TRUE(provider_api_of_family(POLICY_API_ANTHROPIC) == &provider_anthropic);
+	ASSERT_EQ(provider_anthropic.chat_api, USAGE_API_ANTHROPIC_MESSAGES);
+	ASSERT_STREQ(provider_openai.key_header, "Authorization");
+	ASSERT_STREQ(provider_anthropic.version_header, "anthropic-version");
+}
+
+/* BODY parsed, and its error object's STRING member KEY, or NULL. */
+static const char *error_member(cJSON **root, const char *body, const char *key)
+{
+	*root = cJSON_Parse(body);
+	return cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(*root, "error"), key));
+}
+
+static void test_error_bodies(void)
+{
+	size_t len;
+	char *o = provider_openai.error_body(401, "bad \"key\"", &len);
+	char *a = provider_anthropic.error_body(504, "slow", &len);
+	cJSON *ro, *ra;
+
+	ASSERT_EQ(len, strlen(a));
+	ASSERT_STREQ(error_member(&ro, o, "message"), "bad \"key\"");
+	ASSERT_STREQ(
+	    cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ro, "error"), "code")),
+	    "invalid_api_key");
+	ASSERT_STREQ(error_member(&ra, a, "type"), "timeout_error");
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(ra, "type")), "error");
+	cJSON_Delete(ro);
+	cJSON_Delete(ra);
+	free(o);
+	free(a);
+}
+
+static void test_error_events(void)
+{
+	size_t len;
+	char *chat = provider_openai.error_event(USAGE_API_OPENAI_CHAT, "cut", &len);
+	char *resp = provider_openai.error_event(USAGE_API_OPENAI_RESPONSES, "cut", &len);
+	char *msgs = provider_anthropic.error_event(USAGE_API_ANTHROPIC_MESSAGES, "cut", &len);
+	cJSON *root;
+
+	ASSERT_EQ(len, strlen(msgs));
+	/* A chat stream's error is a data line with an "error" object, no event name. */
+	ASSERT_TRUE(!strncmp(chat, "data: {\"error\":", 15));
+	ASSERT_TRUE(!strcmp(chat + strlen(chat) - 2, "\n\n"));
+	ASSERT_STREQ(error_member(&root, chat + 6, "message"), "cut");
+	cJSON_Delete(root);
+	ASSERT_TRUE(!strncmp(resp, "event: error\ndata: {\"type\":\"error\",", 35));
+	ASSERT_TRUE(!strncmp(msgs, "event: error\ndata: {\"type\":\"error\",\"error\":{", 44));
+	ASSERT_TRUE(!strcmp(msgs + strlen(msgs) - 2, "\n\n"));
+	free(chat);
+	free(resp);
+	free(msgs);
+}
+
+UNIT_MAIN(UNIT_CASE(test_paths), UNIT_CASE(test_error_bodies), UNIT_CASE(test_error_events))

@@ -1,0 +1,72 @@
+/*
+ * api: the provider adapters. Each API family the gateway speaks is one module behind this
+ * one small interface:
+ *
+ *   openai.c     OpenAI and every OpenAI-compatible server (vLLM, Ollama, ...):
+ *                /v1/chat/completions, /v1/responses, /v1/embeddings
+ *   anthropic.c  Anthropic: /v1/messages
+ *
+ * An adapter knows which request paths are its, how a caller hands it a key, what every
+ * request the gateway makes to it must carry, its error format (as an answer and as a
+ * stream event), and how usage is read from its answers, whole or streamed (usage.h is the
+ * entry point for that; translate.h converts between the two families).
+ *
+ * The tables are constant; nothing here allocates but the error texts, which the caller
+ * frees.
+ */
+#ifndef AIGW_PROVIDERS_API_H
+#define AIGW_PROVIDERS_API_H
+
+#include <stddef.h>
+
+#include "policy/policy.h"
+#include "providers/translate.h"
+#include "providers/usage.h"
+
+struct cJSON;
+
+struct provider_api {
+	enum policy_api family;
+	const char *name;	      /* "openai", "anthropic" */
+	const char *chat_path;	      /* where its chat calls go: "/v1/chat/completions" */
+	enum usage_api chat_api;      /* what they are */
+	enum translate_api translate; /* what the translator calls its chat API */
+	const char *key_header;	      /* how it takes a key: "Authorization", "x-api-key" */
+	const char *key_prefix;	      /* before the key: "Bearer ", "" */
+	/* A header every call carries ("anthropic-version") and its value when the caller set
+	 * none, or NULL; and a header of the caller's that goes along when the call stays in the
+	 * family (its betas), or NULL. */
+	const char *version_header, *version_default, *beta_header;
+
+	/* The usage API of request path PATH (its first LEN bytes, no query), or -1 when it is
+	 * not one of this family's. */
+	int (*path_api)(const char *path, size_t len);
+
+	/* The usage of a whole answer ROOT (a JSON object) of usage API API into *U: 0,
+	 * -ENOENT when it has none, -EBADMSG when it is not what the provider sends. */
+	int (*usage_body)(enum usage_api api, const struct cJSON *root, struct usage *u);
+
+	/* One stream event for S (see usage_stream_event()). */
+	int (*usage_event)(struct usage_stream *s, const char *event, const char *data, size_t len);
+
+	/* The body of an error the gateway itself answers with HTTP STATUS, in this family's
+	 * format (NUL-terminated, *RET_LEN bytes; the caller frees), or NULL (out of memory). */
+	char *(*error_body)(int status, const char *message, size_t *ret_len);
+
+	/* The same as the last event of a stream of usage API API, framed ("event: ...\n" when
+	 * the family names its events, "data: ...\n\n"); the caller frees. */
+	char *(*error_event)(enum usage_api api, const char *message, size_t *ret_len);
+};
+
+extern const struct provider_api provider_openai;
+extern const struct provider_api provider_anthropic;
+
+/* The adapter of a family, and of a usage API. */
+const struct provider_api *provider_api_of_family(enum policy_api family);
+const struct provider_api *provider_api_of_usage(enum usage_api api);
+
+/* The usage API of request target URL (a query string is ignored) and *RET its family's
+ * adapter, or -1 (and *RET NULL) when no adapter serves that path. */
+int provider_api_for_path(const char *url, const struct provider_api **ret);
+
+#endif

@@ -1,0 +1,455 @@
+/*
+ * openai.c: the adapter for OpenAI and every OpenAI-compatible server (vLLM, Ollama, ...):
+ * Chat Completions, Responses and Embeddings. Its paths, its bearer key, its error format,
+ * its usage shapes (whole and streamed: the final usage chunk of a chat stream, which the
+ * gateway asks for with stream_options.include_usage when the app did not, and the
+ * response.completed / incomplete / failed events of a Responses stream) and the byte-exact
+ * include_usage rewrite. See usage.h for the shapes, api.h for the interface.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+
+#include "providers/api.h"
+#include "providers/sse.h"
+#include "providers/usage_int.h"
+#include "util/jsonw.h"
+
+/* The names of one OpenAI usage shape. */
+struct openai_names {
+	const char *in, *out, *in_details, *out_details;
+};
+
+static const struct openai_names chat_names = {
+    "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"};
+static const struct openai_names responses_names = {
+    "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details"};
+
+static const char *const openai_standard_tiers[] = {"default", "auto", NULL};
+
+static int audio_flag(const cJSON *u, const struct openai_names *n)
+{
+	int64_t in = 0, out = 0;
+
+	json_sub_count(u, n->in_details, "audio_tokens", &in);
+	json_sub_count(u, n->out_details, "audio_tokens", &out);
+	return in > 0 || out > 0 ? USAGE_UNPRICED_AUDIO : 0;
+}
+
+/* Reads an OpenAI usage object U into *OUT; the output count is required if WITH_OUTPUT. */
+static int openai_usage(const cJSON *u, const struct openai_names *n, int with_output,
+			struct usage *out)
+{
+	struct usage x = {0};
+	int r;
+
+	if (!cJSON_IsObject(u))
+		return -ENOENT;
+	r = json_count(u, n->in, &x.input);
+	if (r <= 0)
+		return -EBADMSG;
+	r = json_count(u, n->out, &x.output);
+	if (r < 0 || (with_output && !r))
+		return -EBADMSG;
+	if (json_sub_count(u, n->in_details, "cached_tokens", &x.cached_input) < 0 ||
+	    json_sub_count(u, n->out_details, "reasoning_tokens", &x.reasoning) < 0)
+		return -EBADMSG;
+	if (x.cached_input > x.input || x.reasoning > x.output)
+		return -EBADMSG;
+	x.unpriced = audio_flag(u, n);
+	x.known = USAGE_KNOWN_ALL;
+	*out = x;
+	return 0;
+}
+
+static int openai_body(const cJSON *root, const struct openai_names *n, int with_output,
+		       struct usage *u)
+{
+	int err = openai_usage(json_item(root, "usage"), n, with_output, u);
+
+	if (!err)
+		u->unpriced |= tier_flag(root, openai_standard_tiers);
+	return err;
+}
+
+static int chat_event(struct usage_stream *s, const char *data, size_t len)
+{
+	const cJSON *u, *e, *choices;
+	struct usage x;
+	cJSON *root;
+	int drop = 0;
+
+	if (len == 6 && !memcmp(data, "[DONE]", 6)) {
+		stream_set_end(s, USAGE_END_OK, NULL);
+		return USAGE_EVENT_FORWARD;
+	}
+	if (s->model[0] && !text_has_usage_object(data, len) && !text_has(data, len, "\"error\""))
+		return USAGE_EVENT_FORWARD;
+	root = json_parse(data, len);
+	if (!cJSON_IsObject(root)) {
+		s->unparsed++;
+		goto out;
+	}
+	stream_take_model(s, root);
+	e = json_item(root, "error");
+	if (cJSON_IsObject(e)) {
+		stream_set_end(s, USAGE_END_ERROR, error_kind(e, "error"));
+		goto out;
+	}
+	u = json_item(root, "usage");
+	if (!cJSON_IsObject(u))
+		goto out;
+	if (openai_usage(u, &chat_names, 1, &x)) {
+		s->unparsed++;
+		goto out;
+	}
+	x.unpriced |= tier_flag(root, openai_standard_tiers);
+	s->usage = x;
+	choices = json_item(root, "choices");
+	drop = (s->flags & USAGE_STREAM_SUPPRESS_USAGE_CHUNK) && cJSON_IsArray(choices) &&
+	       !cJSON_GetArraySize(choices);
+out:
+	cJSON_Delete(root);
+	if (drop)
+		s->dropped++;
+	return drop ? USAGE_EVENT_DROP : USAGE_EVENT_FORWARD;
+}
+
+static const char *const responses_events[] = {"response.created",
+					       "response.in_progress",
+					       "response.completed",
+					       "response.incomplete",
+					       "response.failed",
+					       "error",
+					       NULL};
+static const char *const responses_hints[] = {"response.created",
+					      "response.in_progress",
+					      "response.completed",
+					      "response.incomplete",
+					      "response.failed",
+					      "\"error\"",
+					      NULL};
+
+/* The usage in a Responses event's "response", when it has one. */
+static void responses_usage(struct usage_stream *s, const cJSON *resp)
+{
+	const cJSON *u = json_item(resp, "usage");
+	struct usage x;
+
+	if (!cJSON_IsObject(u))
+		return;
+	if (openai_usage(u, &responses_names, 1, &x)) {
+		s->unparsed++;
+		return;
+	}
+	x.unpriced |= tier_flag(resp, openai_standard_tiers);
+	s->usage = x;
+}
+
+static void responses_typed(struct usage_stream *s, const char *type, const cJSON *root)
+{
+	const cJSON *resp = json_item(root, "response");
+	const char *why;
+
+	stream_take_model(s, resp);
+	if (!strcmp(type, "response.completed")) {
+		responses_usage(s, resp);
+		stream_set_end(s, USAGE_END_OK, NULL);
+	} else if (!strcmp(type, "response.incomplete")) {
+		responses_usage(s, resp);
+		why = json_str(json_item(resp, "incomplete_details"), "reason");
+		stream_set_end(s, USAGE_END_INCOMPLETE, why ? why : "incomplete");
+	} else if (!strcmp(type, "response.failed")) {
+		responses_usage(s, resp);
+		stream_set_end(s, USAGE_END_ERROR,
+			       error_kind(json_item(resp, "error"), "response.failed"));
+	} else if (!strcmp(type, "error")) {
+		why = error_kind(root, NULL);
+		stream_set_end(s, USAGE_END_ERROR,
+			       why ? why : error_kind(json_item(root, "error"), "error"));
+	}
+}
+
+static int responses_event(struct usage_stream *s, const char *event, const char *data, size_t len)
+{
+	const char *type;
+	cJSON *root;
+
+	if (event ? !name_is_one_of(event, responses_events)
+		  : !text_has_any(data, len, responses_hints))
+		return USAGE_EVENT_FORWARD;
+	root = json_parse(data, len);
+	if (!cJSON_IsObject(root)) {
+		s->unparsed++;
+		goto out;
+	}
+	type = json_str(root, "type");
+	if (!type)
+		type = event;
+	if (type)
+		responses_typed(s, type, root);
+out:
+	cJSON_Delete(root);
+	return USAGE_EVENT_FORWARD;
+}
+
+/* ---- the include_usage rewrite ---- */
+
+/* Where a member of an object is in the text: its key (quotes included) and its value. */
+struct member {
+	size_t key, key_end, value, value_end;
+};
+
+static size_t skip_ws(const char *s, size_t len, size_t i)
+{
+	while (i < len && json_is_space(s[i]))
+		i++;
+	return i;
+}
+
+/* From the opening quote at I to just past the closing one. */
+static size_t skip_string(const char *s, size_t len, size_t i)
+{
+	for (i++; i < len && s[i] != '"'; i++)
+		if (s[i] == '\\')
+			i++;
+	return i < len ? i + 1 : len;
+}
+
+/* From the value's first byte at I to just past its last. The text is valid JSON. */
+static size_t skip_value(const char *s, size_t len, size_t i)
+{
+	size_t depth = 0;
+
+	if (i < len && s[i] == '"')
+		return skip_string(s, len, i);
+	if (i < len && s[i] != '{' && s[i] != '[') {
+		while (i < len && !json_is_space(s[i]) && s[i] != ',' && s[i] != '}' && s[i] != ']')
+			i++;
+		return i;
+	}
+	while (i < len) {
+		if (s[i] == '"') {
+			i = skip_string(s, len, i);
+			continue;
+		}
+		if (s[i] == '{' || s[i] == '[')
+			depth++;
+		else if ((s[i] == '}' || s[i] == ']') && --depth == 0)
+			return i + 1;
+		i++;
+	}
+	return len;
+}
+
+/* Whether the JSON string RAW (N bytes, quotes included) is KEY once unescaped. */
+static int key_is(const char *raw, size_t n, const char *key)
+{
+	cJSON *k;
+	int eq;
+
+	if (!memchr(raw, '\\', n))
+		return n == strlen(key) + 2 && !memcmp(raw + 1, key, n - 2);
+	k = cJSON_ParseWithLength(raw, n);
+	eq = cJSON_IsString(k) && !strcmp(k->valuestring, key);
+	cJSON_Delete(k);
+	return eq;
+}
+
+/* Finds the first member KEY of the object whose '{' is at OBJ, as cJSON does. */
+static int find_member(const char *s, size_t len, size_t obj, const char *key, struct member *m)
+{
+	size_t i = skip_ws(s, len, obj + 1);
+
+	while (i < len && s[i] == '"') {
+		m->key = i;
+		m->key_end = skip_string(s, len, i);
+		i = skip_ws(s, len, m->key_end);
+		if (i >= len || s[i] != ':')
+			return 0;
+		m->value = skip_ws(s, len, i + 1);
+		m->value_end = skip_value(s, len, m->value);
+		if (key_is(s + m->key, m->key_end - m->key, key))
+			return 1;
+		i = skip_ws(s, len, m->value_end);
+		if (i >= len || s[i] != ',')
+			return 0;
+		i = skip_ws(s, len, i + 1);
+	}
+	return 0;
+}
+
+/* *RET = BODY with [AT, CUT) replaced by INS. */
+static int splice(const char *body, size_t len, size_t at, size_t cut, const char *ins, char **ret,
+		  size_t *ret_len)
+{
+	size_t n = strlen(ins), total = at + n + (len - cut);
+	char *out = malloc(total + 1);
+
+	if (!out)
+		return -ENOMEM;
+	memcpy(out, body, at);
+	memcpy(out + at, ins, n);
+	memcpy(out + at + n, body + cut, len - cut);
+	out[total] = '\0';
+	*ret = out;
+	*ret_len = total;
+	return 1;
+}
+
+/* The rewrite, on text cJSON accepted as the object ROOT whose '{' is at OBJ. */
+static int ask_usage(const char *body, size_t len, size_t obj, const cJSON *root, char **ret,
+		     size_t *ret_len)
+{
+	const cJSON *opts = json_item(root, "stream_options");
+	struct member so, iu;
+	size_t in;
+
+	if (!opts)
+		return splice(body, len, obj + 1, obj + 1,
+			      "\"stream_options\":{\"include_usage\":true},", ret, ret_len);
+	if (!find_member(body, len, obj, "stream_options", &so))
+		return 0;
+	if (cJSON_IsNull(opts))
+		return splice(body, len, so.value, so.value_end, "{\"include_usage\":true}", ret,
+			      ret_len);
+	if (!cJSON_IsObject(opts) || cJSON_IsTrue(json_item(opts, "include_usage")))
+		return 0;
+	if (find_member(body, len, so.value, "include_usage", &iu))
+		return splice(body, len, iu.value, iu.value_end, "true", ret, ret_len);
+	in = so.value + 1;
+	obj = skip_ws(body, len, in);
+	if (obj < len && body[obj] == '}')
+		return splice(body, len, in, in, "\"include_usage\":true", ret, ret_len);
+	return splice(body, len, in, in, "\"include_usage\":true,", ret, ret_len);
+}
+
+int usage_want_include_usage(const char *body, size_t len, char **ret, size_t *ret_len)
+{
+	cJSON *root;
+	size_t obj;
+	int r = 0;
+
+	*ret = NULL;
+	*ret_len = 0;
+	root = json_parse(body, len);
+	if (!cJSON_IsObject(root) || !cJSON_IsTrue(json_item(root, "stream")))
+		goto out;
+	obj = len >= 3 && !memcmp(body, "\xEF\xBB\xBF", 3) ? 3 : 0; /* cJSON skips a BOM */
+	obj = skip_ws(body, len, obj);
+	if (obj < len && body[obj] == '{')
+		r = ask_usage(body, len, obj, root, ret, ret_len);
+out:
+	cJSON_Delete(root);
+	return r;
+}
+
+/* ---- the adapter ---- */
+
+static int openai_path_api(const char *path, size_t n)
+{
+	if (n == 20 && !strncmp(path, "/v1/chat/completions", n))
+		return USAGE_API_OPENAI_CHAT;
+	if (n == 13 && !strncmp(path, "/v1/responses", n))
+		return USAGE_API_OPENAI_RESPONSES;
+	if (n == 14 && !strncmp(path, "/v1/embeddings", n))
+		return USAGE_API_OPENAI_EMBEDDINGS;
+	return -1;
+}
+
+static int openai_usage_body(enum usage_api api, const cJSON *root, struct usage *u)
+{
+	switch (api) {
+	case USAGE_API_OPENAI_CHAT:
+		return openai_body(root, &chat_names, 1, u);
+	case USAGE_API_OPENAI_RESPONSES:
+		return openai_body(root, &responses_names, 1, u);
+	case USAGE_API_OPENAI_EMBEDDINGS:
+		return openai_body(root, &chat_names, 0, u);
+	default:
+		return -EINVAL;
+	}
+}
+
+static int openai_usage_event(struct usage_stream *s, const char *event, const char *data,
+			      size_t len)
+{
+	if (s->api == USAGE_API_OPENAI_CHAT)
+		return chat_event(s, data, len);
+	if (s->api == USAGE_API_OPENAI_RESPONSES)
+		return responses_event(s, event, data, len);
+	return USAGE_EVENT_FORWARD;
+}
+
+/* {"message", "type", "param", "code"}: the type says whose fault, the code what failed. */
+static char *error_object(int status, const char *message, size_t *ret_len)
+{
+	struct jsonw *e = jsonw_new();
+
+	if (!e)
+		return NULL;
+	jsonw_str(e, "message", message);
+	jsonw_str(e, "type", status < 500 ? "invalid_request_error" : "aigw_gateway_error");
+	jsonw_null(e, "param");
+	jsonw_str(e, "code",
+		  status == 504	  ? "upstream_timeout"
+		  : status >= 500 ? "upstream_unavailable"
+		  : status == 401 ? "invalid_api_key"
+		  : status == 404 ? "not_found"
+				  : "invalid_request");
+	return jsonw_finish(e, ret_len);
+}
+
+static char *openai_error_body(int status, const char *message, size_t *ret_len)
+{
+	size_t len;
+	char *inner = error_object(status, message, &len), *out = NULL;
+	struct jsonw *w;
+
+	if (inner && (w = jsonw_new())) {
+		jsonw_raw(w, "error", inner, len);
+		out = jsonw_finish(w, ret_len);
+	}
+	free(inner);
+	return out;
+}
+
+/* A chat stream's error chunk is a data line {"error": {...}}; a Responses stream's is an
+ * "error" event {"type": "error", "code", "message", "param"}. */
+static char *openai_error_event(enum usage_api api, const char *message, size_t *ret_len)
+{
+	struct jsonw *e = NULL;
+	size_t len;
+	char *data, *out;
+
+	if (api != USAGE_API_OPENAI_RESPONSES) {
+		data = openai_error_body(502, message, &len);
+	} else if ((e = jsonw_new())) {
+		jsonw_str(e, "type", "error");
+		jsonw_str(e, "code", "upstream_unavailable");
+		jsonw_str(e, "message", message);
+		jsonw_null(e, "param");
+		data = jsonw_finish(e, &len);
+	} else {
+		return NULL;
+	}
+	out = data ? sse_event_text(e ? "error" : NULL, data, ret_len) : NULL;
+	free(data);
+	return out;
+}
+
+const struct provider_api provider_openai = {
+    .family = POLICY_API_OPENAI,
+    .name = "openai",
+    .chat_path = "/v1/chat/completions",
+    .chat_api = USAGE_API_OPENAI_CHAT,
+    .translate = TRANSLATE_OPENAI_CHAT,
+    .key_header = "Authorization",
+    .key_prefix = "Bearer ",
+    .path_api = openai_path_api,
+    .usage_body = openai_usage_body,
+    .usage_event = openai_usage_event,
+    .error_body = openai_error_body,
+    .error_event = openai_error_event,
+};

@@ -1,0 +1,48 @@
+/*
+ * usage_int.h: what the usage readers of the provider adapters (openai.c, anthropic.c) share
+ * with usage.c: small JSON readers and the stream bookkeeping. Internal to providers/.
+ */
+#ifndef AIGW_PROVIDERS_USAGE_INT_H
+#define AIGW_PROVIDERS_USAGE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#include "providers/usage.h"
+
+/* OBJ[KEY] when OBJ is an object, else NULL; its string value, else NULL. */
+const cJSON *json_item(const cJSON *obj, const char *key);
+const char *json_str(const cJSON *obj, const char *key);
+
+/* Copies SRC (NULL: "") into DST of SIZE bytes, cut to fit. */
+void copy_str(char *dst, size_t size, const char *src);
+
+int json_is_space(char c);
+
+/* TEXT[0..LEN) as one JSON value and nothing but whitespace after it, or NULL. */
+cJSON *json_parse(const char *text, size_t len);
+
+/* 1 and *V: OBJ[KEY] is a count; 0: absent or null; -EBADMSG: anything else. The same for
+ * OBJ[DETAILS][KEY]; details that are not an object count as absent. */
+int json_count(const cJSON *obj, const char *key, int64_t *v);
+int json_sub_count(const cJSON *obj, const char *details, const char *key, int64_t *v);
+
+/* USAGE_UNPRICED_TIER when OBJ's "service_tier" names a tier not in STANDARD. */
+int tier_flag(const cJSON *obj, const char *const *standard);
+
+/* The first final event of a stream wins; WHY says what kind of end, when not a good one. */
+void stream_set_end(struct usage_stream *s, enum usage_end end, const char *why);
+/* The answering model, from the first event that names it. */
+void stream_take_model(struct usage_stream *s, const cJSON *obj);
+
+/* Cheap looks at an event's text before it is parsed. */
+int text_has(const char *data, size_t len, const char *needle);
+int text_has_any(const char *data, size_t len, const char *const *needles);
+int text_has_usage_object(const char *data, size_t len); /* "usage": {...}, not null */
+int name_is_one_of(const char *s, const char *const *list);
+
+/* "error": {"type": ..., "code": ...} or {"type":"error","code":...}: the best name. */
+const char *error_kind(const cJSON *e, const char *fallback);
+
+#endif
