@@ -326,3 +326,21 @@ def test_a_reload_mid_stream_leaves_the_stream_whole(gw, monkeypatch):
     assert [r["gen_ai.system"] for r in recs] == ["openai", "anthropic"]
     assert recs[0]["aigw.outcome"] == "ok" and recs[0]["aigw.stream.end"] == "ok"
     d.stop()
+
+
+def test_a_retried_answer_keeps_its_connection(gw, monkeypatch):
+    """A 503's small body is read and dropped, not left on the wire: the connection to the
+    failing target goes back to the pool, so calls that keep falling back do not open (and
+    handshake) a new connection each time."""
+    gw.start(routed_policy(gw, monkeypatch, routing={"breaker": {"failures": 1000}}))
+    gw.mock.fault("down", provider="openai")
+    for _ in range(4):
+        assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
+    recs = all_requests(gw)
+    assert len(recs) == 4 and all(r["aigw.fallback"] for r in recs)
+    first = [r["aigw.attempts"][0] for r in recs]
+    assert all(a["gen_ai.system"] == "openai" and a["http.response.status_code"] == 503
+               for a in first)
+    assert [a["aigw.upstream.reused"] for a in first] == [False, True, True, True]
+    assert [r["aigw.attempts"][1]["aigw.upstream.reused"] for r in recs] == [
+        False, True, True, True]

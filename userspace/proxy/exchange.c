@@ -159,6 +159,7 @@ static void note_try(struct exchange *ex, int status, const char *result, const 
 	ex->tries[i].status = status;
 	ex->tries[i].ms = ex->t_attempt.tv_sec ? ms_between(&ex->t_attempt, &now) : 0;
 	ex->tries[i].result = result;
+	ex->tries[i].reused = ex->up ? ex->up_reused : -1;
 	snprintf(ex->tries[i].provider, sizeof(ex->tries[i].provider), "%s", exchange_provider(ex));
 	snprintf(ex->tries[i].model, sizeof(ex->tries[i].model), "%s", ex->up_model);
 	snprintf(ex->tries[i].error, sizeof(ex->tries[i].error), "%s", why);
@@ -188,7 +189,9 @@ static int attempt_schedule(struct exchange *ex, long delay)
 
 	if (!ex->retry_ev && !(ex->retry_ev = evtimer_new(ex->s->base, on_retry_timer, ex)))
 		return 0;
-	if (ex->up)
+	if (ex->up && ex->resp_complete && ex->up_keepalive)
+		upstream_put(ex->up); /* a retried answer read whole */
+	else if (ex->up)
 		upstream_close(ex->up);
 	ex->up = NULL;
 	response_reset(ex);

@@ -96,8 +96,7 @@ static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 	}
 }
 
-static void attempt_json(struct evbuffer *arr, const char *provider, const char *model, int status,
-			 double ms, const char *result, const char *error)
+static void attempt_json(struct evbuffer *arr, const struct attempt *a)
 {
 	struct jsonw *t = jsonw_new();
 	size_t len;
@@ -105,15 +104,17 @@ static void attempt_json(struct evbuffer *arr, const char *provider, const char 
 
 	if (!t)
 		return;
-	jsonw_str(t, "gen_ai.system", provider);
-	if (model && model[0])
-		jsonw_str(t, "gen_ai.request.model", model);
-	if (status)
-		jsonw_num(t, "http.response.status_code", status);
-	jsonw_num(t, "aigw.latency_ms", ms);
-	jsonw_str(t, "aigw.result", result);
-	if (error && error[0])
-		jsonw_str(t, "error.type", error);
+	jsonw_str(t, "gen_ai.system", a->provider);
+	if (a->model[0])
+		jsonw_str(t, "gen_ai.request.model", a->model);
+	if (a->status)
+		jsonw_num(t, "http.response.status_code", a->status);
+	jsonw_num(t, "aigw.latency_ms", a->ms);
+	jsonw_str(t, "aigw.result", a->result);
+	if (a->reused >= 0)
+		jsonw_bool(t, "aigw.upstream.reused", a->reused);
+	if (a->error[0])
+		jsonw_str(t, "error.type", a->error);
 	text = jsonw_finish(t, &len);
 	if (!text)
 		return;
@@ -124,7 +125,8 @@ static void attempt_json(struct evbuffer *arr, const char *provider, const char 
 }
 
 /* Every attempt, oldest first: [{"gen_ai.system", "gen_ai.request.model", status, latency,
- * "aigw.result": retried | fell_back | skipped | ok | failed, "error.type"}, ...]. Left out
+ * "aigw.result": retried | fell_back | skipped | ok | failed, "aigw.upstream.reused",
+ * "error.type"}, ...]. Left out
  * for the common call that took one attempt at the app's own destination. */
 static void exchange_record_tries(struct exchange *ex, struct jsonw *rec,
 				  enum exchange_outcome outcome)
@@ -135,15 +137,23 @@ static void exchange_record_tries(struct exchange *ex, struct jsonw *rec,
 		return;
 	evbuffer_add(arr, "[", 1);
 	for (unsigned i = 0; i < ex->n_tries; i++)
-		attempt_json(arr, ex->tries[i].provider, ex->tries[i].model, ex->tries[i].status,
-			     ex->tries[i].ms, ex->tries[i].result, ex->tries[i].error);
-	if (ex->t_attempt.tv_sec && ex->up_provider[0])
-		attempt_json(arr, ex->up_provider, ex->up_model, ex->status,
-			     ms_between(&ex->t_attempt, &ex->t_end),
-			     outcome == OUTCOME_OK && ex->status < 500 && ex->status != 429
-				 ? "ok"
-				 : "failed",
-			     ex->error);
+		attempt_json(arr, &ex->tries[i]);
+	if (ex->t_attempt.tv_sec && ex->up_provider[0]) {
+		struct attempt last = {
+		    .status = ex->status,
+		    .ms = ms_between(&ex->t_attempt, &ex->t_end),
+		    .result = outcome == OUTCOME_OK && ex->status < 500 && ex->status != 429
+				  ? "ok"
+				  : "failed",
+		    .reused = ex->up_reused,
+		};
+
+		snprintf(last.provider, sizeof(last.provider), "%s", ex->up_provider);
+		snprintf(last.model, sizeof(last.model), "%s", ex->up_model);
+		snprintf(last.error, sizeof(last.error), "%.*s", (int)sizeof(last.error) - 1,
+			 ex->error); /* the whole of it is the record's error.type */
+		attempt_json(arr, &last);
+	}
 	evbuffer_add(arr, "]", 1);
 	jsonw_raw(rec, "aigw.attempts", (const char *)evbuffer_pullup(arr, -1),
 		  evbuffer_get_length(arr));

@@ -38,7 +38,9 @@
 #define HTTP1_CLIENT_READ_MAX (256u * 1024) /* client bytes read ahead of the parser */
 #define HTTP1_STALE_RETRY_MS 1000	    /* a pooled connection failing this soon was stale */
 #define HTTP1_MAX_TRIES 12
-#define HTTP1_WHY_MAX 512 /* why a target could not take a call */
+#define HTTP1_WHY_MAX 512	/* why a target could not take a call */
+#define HTTP1_DISCARD_MAX 65536 /* a retried answer's body read to keep its connection */
+#define HTTP1_DISCARD_MS 500	/* and how long it may take */
 
 enum exchange_outcome {
 	OUTCOME_OK,
@@ -58,6 +60,17 @@ enum exchange_outcome {
 
 struct session;
 
+/* One attempt of an exchange, for its record. */
+struct attempt {
+	int status; /* 0: no answer */
+	double ms;
+	const char *result; /* "retried", "fell_back", "skipped", "ok", "failed" */
+	int reused;	    /* its connection came from the pool; -1: it had none */
+	char provider[64];
+	char model[128];
+	char error[200];
+};
+
 struct exchange {
 	struct session *s;
 	char id[40];
@@ -67,15 +80,10 @@ struct exchange {
 	struct timespec t_attempt; /* the current attempt began */
 	struct event *retry_ev;	   /* the wait before the next attempt */
 	int retry_pending;	   /* the answer's status asks for another attempt */
+	int discarding;		   /* reading that answer's small body to keep the connection */
 	long retry_after_ms;	   /* what the provider asked us to wait, or -1 */
-	struct {
-		int status; /* 0: no answer */
-		double ms;
-		const char *result; /* "retried", "fell_back", "skipped" */
-		char provider[64];
-		char model[128];
-		char error[200];
-	} tries[HTTP1_MAX_TRIES]; /* attempts that did not give the answer, oldest first */
+	struct attempt
+	    tries[HTTP1_MAX_TRIES]; /* those that did not give the answer, oldest first */
 	unsigned n_tries;
 	int stale_retries; /* retries of a stale pooled connection (not the policy's) */
 

@@ -122,6 +122,7 @@ void response_reset(struct exchange *ex)
 	ex->resp_buf = ex->held = NULL;
 	ex->sse_on = ex->buffer_json = ex->head_pending = ex->is_sse = ex->garbage = 0;
 	ex->status = ex->resp_complete = ex->got_upstream_bytes = ex->retry_pending = 0;
+	ex->discarding = 0;
 	ex->sse_checked = 0;
 	ex->resp_body_bytes = ex->resp_wire_bytes = 0;
 	ex->usage_found = ex->drop_set = 0;
@@ -150,6 +151,26 @@ static int response_stream_start(struct exchange *ex)
 	return 0;
 }
 
+/*
+ * An answer whose status asks for another attempt. Its body is never the app's: a small one
+ * of known length is read and dropped, so the connection goes back to the pool (the next
+ * call there need not connect again); any other ends with its connection.
+ */
+static int retry_answer_start(struct exchange *ex, http_parser *rp)
+{
+	struct timeval tv = {0, HTTP1_DISCARD_MS * 1000};
+
+	ex->retry_pending = 1;
+	if (!(rp->flags & F_CHUNKED) && rp->content_length <= HTTP1_DISCARD_MAX &&
+	    body_allowed(ex)) {
+		ex->discarding = 1;
+		bufferevent_set_timeouts(ex->up->bev, &tv, &tv);
+		return 0;
+	}
+	http_parser_pause(rp, 1);
+	return 0;
+}
+
 static int on_resp_headers_complete(http_parser *rp)
 {
 	struct exchange *ex = rp_exchange(rp);
@@ -170,11 +191,8 @@ static int on_resp_headers_complete(http_parser *rp)
 		const char *after = headers_get(&ex->resp, "retry-after");
 
 		ex->retry_after_ms = after ? (long)(strtod(after, NULL) * 1000) : -1;
-		if (can_retry(ex) || can_fall_back(ex)) {
-			ex->retry_pending = 1; /* its body is not read: the connection is closed */
-			http_parser_pause(rp, 1);
-			return 0;
-		}
+		if (can_retry(ex) || can_fall_back(ex))
+			return retry_answer_start(ex, rp);
 	}
 	if (ex->target) { /* the provider answered: its breaker hears how */
 		route_target_done(ex->routes, ex->target, ex->status < 500 && ex->status != 429);
@@ -316,6 +334,8 @@ static int on_resp_body(http_parser *rp, const char *at, size_t len)
 {
 	struct exchange *ex = rp_exchange(rp);
 
+	if (ex->discarding)
+		return 0;
 	if (ex->buffer_json) {
 		if (evbuffer_get_length(ex->resp_buf) + len <= HTTP1_JSON_MAX)
 			return evbuffer_add(ex->resp_buf, at, len);
@@ -406,7 +426,13 @@ static int on_resp_message_complete(http_parser *rp)
 	size_t n;
 
 	if (ex->status / 100 == 1)
-		return 0; /* the interim response ended; the parser reads the next one */
+		return 0;     /* the interim response ended; the parser reads the next one */
+	if (ex->discarding) { /* a retried answer read whole: its connection can serve again */
+		ex->resp_complete = 1;
+		ex->up_keepalive = http_should_keep_alive(rp);
+		http_parser_pause(rp, 1);
+		return 0;
+	}
 	if (ex->buffer_json) {
 		if (!buffered_valid(ex)) {
 			ex->garbage = 1;
@@ -506,6 +532,18 @@ int stream_end_with_error(struct exchange *ex, const char *msg)
 	return 1;
 }
 
+/* Another attempt after an answer whose status asks for one. */
+static void retry_answered(struct exchange *ex)
+{
+	char why[64];
+	int status = ex->status;
+
+	snprintf(why, sizeof(why), "the provider answered %d", status);
+	if (!exchange_retry(ex, status, why)) /* the next targets could not take it */
+		exchange_fail(ex, OUTCOME_NO_TARGET,
+			      status == 429 || status / 100 == 5 ? status : 502, why);
+}
+
 void on_up_read(struct bufferevent *bev, void *arg)
 {
 	struct exchange *ex = arg;
@@ -514,7 +552,7 @@ void on_up_read(struct bufferevent *bev, void *arg)
 
 	session_enter(s);
 	while (evbuffer_get_length(in) && !ex->resp_complete && !ex->garbage &&
-	       !ex->retry_pending) {
+	       (!ex->retry_pending || ex->discarding)) {
 		struct evbuffer_iovec v;
 		size_t used;
 
@@ -533,14 +571,10 @@ void on_up_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 	}
-	if (ex->retry_pending) {
-		char why[64];
-		int status = ex->status;
-
-		snprintf(why, sizeof(why), "the provider answered %d", status);
-		if (!exchange_retry(ex, status, why)) /* the next targets could not take it */
-			exchange_fail(ex, OUTCOME_NO_TARGET,
-				      status == 429 || status / 100 == 5 ? status : 502, why);
+	if (ex->retry_pending && ex->discarding && !ex->resp_complete) {
+		/* the rest of a retried answer's small body is on its way */
+	} else if (ex->retry_pending) {
+		retry_answered(ex);
 	} else if (ex->garbage) {
 		char msg[400];
 
@@ -570,6 +604,11 @@ void on_up_event(struct bufferevent *bev, short what, void *arg)
 	char msg[600];
 
 	session_enter(s);
+	if (ex->retry_pending) { /* its body did not come whole: the connection is not kept */
+		ex->resp_complete = ex->up_keepalive = 0;
+		retry_answered(ex);
+		goto out;
+	}
 	if (what & BEV_EVENT_EOF) {
 		/* A body delimited by the close ends here. */
 		http_parser_execute(&ex->rp, &resp_settings, NULL, 0);
