@@ -230,6 +230,11 @@ static void on_http_record(struct jsonw *rec, const struct http_conn_info *info,
 	audit_record(d, rec);
 }
 
+static void on_http_event(struct jsonw *rec, void *arg)
+{
+	audit_record(arg, rec);
+}
+
 static int on_http_resolve(const char *host, uint16_t port, struct aigw_addr *ret, void *arg)
 {
 	struct daemon *d = arg;
@@ -865,6 +870,7 @@ pool:
 	d->http_ops.record = on_http_record;
 	d->http_ops.resolve = on_http_resolve;
 	d->http_ops.authenticate = on_http_authenticate;
+	d->http_ops.event = on_http_event;
 	d->http_ops.arg = d;
 	if (p->api.socket && (err = api_unix_open(d, p->api.socket)))
 		return err;

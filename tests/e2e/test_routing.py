@@ -228,6 +228,15 @@ def test_circuit_breaker_opens_then_probes_and_recovers(gw, monkeypatch):
     assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
     recs = all_requests(gw)[-2:]
     assert all(r["gen_ai.system"] == "openai" and r["aigw.fallback"] is False for r in recs)
+    # Both changes of state are in the audit log, each naming the call that tipped it.
+    events = [(r["event.name"], r["gen_ai.system"], r["gen_ai.request.model"])
+              for r in gw.world.records() if r["event.name"].startswith("routing.circuit")]
+    assert events == [("routing.circuit_open", "openai", "gpt-4o-mini"),
+                      ("routing.circuit_closed", "openai", "gpt-4o-mini")]
+    opened = [r for r in gw.world.records() if r["event.name"] == "routing.circuit_open"][0]
+    assert opened["aigw.breaker.failures"] == 2 and opened["aigw.breaker.open_ms"] == 1500
+    request_ids = {r["aigw.request_id"] for r in all_requests(gw)}
+    assert opened["aigw.request_id"] in request_ids
 
 
 def test_failed_probe_opens_the_breaker_again(gw, monkeypatch):

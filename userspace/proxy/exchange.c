@@ -166,16 +166,45 @@ static void note_try(struct exchange *ex, int status, const char *result, const 
 	ex->n_tries++;
 }
 
+/* A breaker that opened or closed is an event operators and auditors see: a record of its
+ * own (routing.circuit_open / routing.circuit_closed, naming the call that tipped it) and a
+ * line in the log. */
+void target_breaker_note(struct exchange *ex, enum breaker_change change)
+{
+	const struct route_target *t = ex->target;
+	int opened = change == BREAKER_BECAME_OPEN;
+	char when[TIMEFMT_LEN];
+	struct jsonw *rec;
+
+	if (change == BREAKER_UNCHANGED)
+		return;
+	if (opened)
+		log_warn("circuit open: %s/%s after %u failed attempts; probed again in %u ms",
+			 t->provider, t->model, t->breaker->failures, ex->routes->breaker_open_ms);
+	else
+		log_info("circuit closed: %s/%s answered its probe", t->provider, t->model);
+	if (!ex->s->ops->event || !(rec = jsonw_new()))
+		return;
+	timefmt_now(when);
+	jsonw_str(rec, "time", when);
+	jsonw_str(rec, "event.name", opened ? "routing.circuit_open" : "routing.circuit_closed");
+	jsonw_str(rec, "gen_ai.system", t->provider);
+	jsonw_str(rec, "gen_ai.request.model", t->model);
+	if (opened) {
+		jsonw_num(rec, "aigw.breaker.failures", t->breaker->failures);
+		jsonw_num(rec, "aigw.breaker.open_ms", ex->routes->breaker_open_ms);
+	}
+	jsonw_str(rec, "aigw.request_id", ex->id);
+	ex->s->ops->event(rec, ex->s->ops->arg);
+}
+
 /* The target in use failed an attempt: its breaker counts it. */
 void target_failed(struct exchange *ex)
 {
 	if (!ex->target || ex->counted_attempt == ex->attempts)
 		return;
 	ex->counted_attempt = ex->attempts;
-	if (route_target_done(ex->routes, ex->target, 0))
-		log_warn("circuit open: %s/%s after %u failed attempts; probed again in %u ms",
-			 ex->target->provider, ex->target->model, ex->target->breaker->failures,
-			 ex->routes->breaker_open_ms);
+	target_breaker_note(ex, route_target_done(ex->routes, ex->target, 0));
 	ex->probe = 0;
 }
 

@@ -63,6 +63,9 @@ struct http_proxy_ops {
 	 * -ENOENT. */
 	int (*authenticate)(const char *key, char *workload, size_t wlen, char *team,
 			    size_t tlen, void *arg);
+	/* Hands a record that is no request's (a circuit opening, say) to the audit log
+	 * (takes REC). */
+	void (*event)(struct jsonw *rec, void *arg);
 	void *arg;
 };
 

@@ -227,6 +227,8 @@ int status_retried(const struct exchange *ex, int status);
 int can_retry(const struct exchange *ex);
 int can_fall_back(const struct exchange *ex);
 void target_failed(struct exchange *ex);
+/* A breaker's change of state, recorded and logged. */
+void target_breaker_note(struct exchange *ex, enum breaker_change change);
 /* Another attempt (same target after backoff, or the next target); 0: the failure stands. */
 int exchange_retry(struct exchange *ex, int status, const char *why);
 /* The provider failed us: an error answer, or a stream ended with an error event. */

@@ -195,7 +195,8 @@ static int on_resp_headers_complete(http_parser *rp)
 			return retry_answer_start(ex, rp);
 	}
 	if (ex->target) { /* the provider answered: its breaker hears how */
-		route_target_done(ex->routes, ex->target, ex->status < 500 && ex->status != 429);
+		target_breaker_note(ex, route_target_done(ex->routes, ex->target,
+							  ex->status < 500 && ex->status != 429));
 		ex->probe = 0;
 	}
 	ex->resp_chunked = !!(rp->flags & F_CHUNKED);

@@ -227,21 +227,23 @@ int route_target_admit(struct route_table *tab, const struct route_target *t, in
 	return 1;
 }
 
-int route_target_done(struct route_table *tab, const struct route_target *t, int ok)
+enum breaker_change route_target_done(struct route_table *tab, const struct route_target *t, int ok)
 {
 	struct breaker *b = t->breaker;
 	struct timespec now;
+	int was_open;
 
 	if (!b)
-		return 0;
+		return BREAKER_UNCHANGED;
 	if (ok) {
+		was_open = b->state != BREAKER_CLOSED;
 		b->state = BREAKER_CLOSED;
 		b->failures = 0;
-		return 0;
+		return was_open ? BREAKER_BECAME_CLOSED : BREAKER_UNCHANGED;
 	}
 	b->failures++;
 	if (b->state != BREAKER_HALF_OPEN && b->failures < tab->breaker_failures)
-		return 0;
+		return BREAKER_UNCHANGED;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	b->open_until.tv_sec = now.tv_sec + tab->breaker_open_ms / 1000;
 	b->open_until.tv_nsec = now.tv_nsec + (long)(tab->breaker_open_ms % 1000) * 1000000;
@@ -251,7 +253,7 @@ int route_target_done(struct route_table *tab, const struct route_target *t, int
 	}
 	b->state = BREAKER_OPEN;
 	b->opened++;
-	return 1;
+	return BREAKER_BECAME_OPEN;
 }
 
 void route_target_abandon(const struct route_target *t)

@@ -86,8 +86,15 @@ size_t route_order(const struct route *r, uint64_t rnd, unsigned *order);
  */
 int route_target_admit(struct route_table *tab, const struct route_target *t, int *ret_probe);
 
-/* How an attempt on T ended: OK or not. Returns 1 when this failure opened the breaker. */
-int route_target_done(struct route_table *tab, const struct route_target *t, int ok);
+enum breaker_change {
+	BREAKER_UNCHANGED = 0,
+	BREAKER_BECAME_OPEN,   /* this failure opened it (or a failed probe opened it again) */
+	BREAKER_BECAME_CLOSED, /* a good answer closed it after it had been open */
+};
+
+/* How an attempt on T ended: OK or not; and what that did to its breaker. */
+enum breaker_change route_target_done(struct route_table *tab, const struct route_target *t,
+				      int ok);
 
 /* A probe that ended without a verdict (the app went away): the next call probes again. */
 void route_target_abandon(const struct route_target *t);
