@@ -664,6 +664,7 @@ static void daemon_reload(struct daemon *d)
 		policy_free(np);
 		return;
 	}
+	policy_warn(np, stderr);
 	if (route_table_new(np, d->routes, &new_routes)) {
 		log_error("policy reload refused: out of memory building its routes");
 		prices_free(new_prices);
@@ -861,6 +862,8 @@ pool:
 	err = keys_load(p, &d->keys);
 	if (!err)
 		err = route_table_new(p, NULL, &d->routes);
+	if (!err)
+		policy_warn(p, stderr);
 	if (err)
 		return err;
 	http_config_from_policy(p, &d->http_cfg);

@@ -85,8 +85,10 @@ static int cmd_policy(int argc, char **argv)
 		fprintf(stderr, "%s: policy refused\n", argv[2]);
 		return 1;
 	}
-	printf("%s: ok (%zu provider(s), %zu workload rule(s), capture %s in %s mode)\n", argv[2],
-	       p->n_providers, p->n_workloads, p->capture.cgroup,
+	policy_warn(p, stderr);
+	printf("%s: ok (%zu provider(s), %zu workload rule(s), %zu logical model name(s), capture "
+	       "%s in %s mode)\n",
+	       argv[2], p->n_providers, p->n_workloads, p->n_models, p->capture.cgroup,
 	       p->capture.mode == POLICY_CAPTURE_OBSERVE ? "observe" : "enforce");
 	policy_free(p);
 	return 0;

@@ -968,7 +968,7 @@ static void test_base_url(void)
 	"  \"audit\": {\"path\": \"/a\"},\n"                                                       \
 	"  \"providers\": {\"x\": {\"hosts\": [\"h.example\"], " members "}}\n}\n"
 #define EXPECT_URL                                                                                 \
-	"expected \"https://HOST[:PORT][/PREFIX]\" (or http:// for a self-hosted server), like "  \
+	"expected \"https://HOST[:PORT][/PREFIX]\" (or http:// for a self-hosted server), like "   \
 	"\"https://llm.example.com:8443/openai\"\n"
 
 static void test_bad_base_url(void)
@@ -1018,6 +1018,44 @@ static void test_bad_base_url(void)
 		ASSERT_CONTAINS(load_bad(text), want);
 		ASSERT_EQ(count_lines(errs), 1);
 	}
+}
+
+static void test_policy_warn(void)
+{
+	struct policy *p = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	ASSERT_OK(load(PROVIDER_X("\"key_env\": \"X_KEY\"") "", &p));
+	out = open_memstream(&text, &len);
+	ASSERT_EQ(policy_warn(p, out), 0); /* nothing routed, no endpoint: nothing to say */
+	fclose(out);
+	ASSERT_STREQ(text, "");
+	free(text);
+	policy_free(p);
+
+	ASSERT_OK(load("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		       "  \"audit\": {\"path\": \"/a\"},\n"
+		       "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}, "
+		       "\"y\": {\"addresses\": [\"10.0.0.1\"]}, "
+		       "\"z\": {\"hosts\": [\"z.example\"], \"key_file\": \"/k\"}},\n"
+		       "  \"models\": {\"m\": [{\"provider\": \"x\", \"model\": \"a\"}, "
+		       "{\"provider\": \"y\", \"model\": \"b\"}, "
+		       "{\"provider\": \"z\", \"model\": \"c\"}]},\n"
+		       "  \"api\": {\"listen\": \"127.0.0.1:8080\"}\n}\n",
+		       &p));
+	out = open_memstream(&text, &len);
+	ASSERT_EQ(policy_warn(p, out), 3);
+	fclose(out);
+	ASSERT_STREQ(text, "warning: models.m: x has no gateway key (key_env or key_file): calls "
+			   "routed to it from elsewhere will skip it\n"
+			   "warning: models.m: y has no host name, so the gateway can send it only "
+			   "the calls its own apps dial; give it hosts or base_url\n"
+			   "warning: api.listen: no workload has api_keys, so every call there is "
+			   "refused\n");
+	free(text);
+	policy_free(p);
 }
 
 static void test_plain_base_url(void)
@@ -1140,16 +1178,17 @@ static void test_api_socket(void)
 	ASSERT_EQ(p->api.has_listen, 0);
 	ASSERT_STREQ(p->api.socket, "/run/aigw/api.sock");
 	policy_free(p);
-	ASSERT_OK(load(HEAD "  \"api\": {\"socket\": \"/s\", \"listen\": \"127.0.0.1:1\"}\n}\n",
-		       &p));
+	ASSERT_OK(
+	    load(HEAD "  \"api\": {\"socket\": \"/s\", \"listen\": \"127.0.0.1:1\"}\n}\n", &p));
 	ASSERT_EQ(p->api.has_listen, 1);
 	ASSERT_STREQ(p->api.socket, "/s");
 	policy_free(p);
 	ASSERT_CONTAINS(load_bad(HEAD "  \"api\": {\"socket\": \"run/api.sock\"}\n}\n"),
 			"api.socket: got \"run/api.sock\", not an absolute path;");
-	ASSERT_CONTAINS(load_bad(HEAD "  \"api\": {\"socket\": \"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-				      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-				      "aaaaaaaaaaaaaaaaaaaaaaa\"}\n}\n"),
+	ASSERT_CONTAINS(load_bad(HEAD
+				 "  \"api\": {\"socket\": \"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				 "aaaaaaaaaaaaaaaaaaaaaaa\"}\n}\n"),
 			"too long; expected an absolute path for a UNIX socket");
 }
 
@@ -1309,5 +1348,6 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_defaults), UNIT_CASE(test_
 	  UNIT_CASE(test_json_locate), UNIT_CASE(test_examples), UNIT_CASE(test_bad_proxy),
 	  UNIT_CASE(test_bad_ca_tls), UNIT_CASE(test_bad_audit_rotation),
 	  UNIT_CASE(test_host_in_domains), UNIT_CASE(test_models), UNIT_CASE(test_bad_models),
-	  UNIT_CASE(test_base_url), UNIT_CASE(test_bad_base_url), UNIT_CASE(test_plain_base_url), UNIT_CASE(test_breaker),
-	  UNIT_CASE(test_api_listen), UNIT_CASE(test_api_socket), UNIT_CASE(test_api_keys), UNIT_CASE(test_bad_api_keys))
+	  UNIT_CASE(test_base_url), UNIT_CASE(test_bad_base_url), UNIT_CASE(test_plain_base_url),
+	  UNIT_CASE(test_policy_warn), UNIT_CASE(test_breaker), UNIT_CASE(test_api_listen),
+	  UNIT_CASE(test_api_socket), UNIT_CASE(test_api_keys), UNIT_CASE(test_bad_api_keys))

@@ -2022,3 +2022,33 @@ int policy_host_in_domains(const char *host, char *const *domains, size_t n)
 	}
 	return 0;
 }
+
+int policy_warn(const struct policy *p, FILE *out)
+{
+	int n = 0, any_key = 0;
+
+	for (size_t i = 0; i < p->n_models; i++) {
+		for (size_t j = 0; j < p->models[i].n_targets; j++) {
+			const struct policy_provider *pv =
+			    &p->providers[p->models[i].targets[j].provider_idx];
+
+			if (!pv->base_host && ++n)
+				fprintf(out,
+					"warning: models.%s: %s has no host name, so the gateway can "
+					"send it only the calls its own apps dial; give it hosts or "
+					"base_url\n",
+					p->models[i].name, pv->name);
+			else if (!pv->key_env && !pv->key_file && ++n)
+				fprintf(out,
+					"warning: models.%s: %s has no gateway key (key_env or "
+					"key_file): calls routed to it from elsewhere will skip it\n",
+					p->models[i].name, pv->name);
+		}
+	}
+	for (size_t i = 0; i < p->n_workloads; i++)
+		any_key |= p->workloads[i].n_api_keys > 0;
+	if (p->api.has_listen && !any_key && ++n)
+		fprintf(out, "warning: api.listen: no workload has api_keys, so every call there "
+			     "is refused\n");
+	return n;
+}

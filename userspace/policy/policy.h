@@ -183,6 +183,13 @@ int policy_load(const char *path, FILE *errs, struct policy **ret_policy);
 /* Same, from a string in memory; NAME is used in messages in place of a path. */
 int policy_load_string(const char *name, const char *text, FILE *errs, struct policy **ret_policy);
 
+/*
+ * Writes to OUT, one line each ("warning: ..."), what is valid in P but will likely not work
+ * as its author meant: a logical name's target the gateway cannot reach or has no key for,
+ * an explicit endpoint no workload holds a key for. Returns how many.
+ */
+int policy_warn(const struct policy *p, FILE *out);
+
 /* The logical model NAME (case-sensitive), or NULL. */
 const struct policy_model *policy_model_by_name(const struct policy *p, const char *name);
 
