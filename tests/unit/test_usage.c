@@ -346,6 +346,48 @@ static void test_unpriced_flags(void)
 	ASSERT_EQ(u.unpriced, USAGE_UNPRICED_TIER);
 }
 
+/* Anthropic's fast mode and US-only inference are billed apart: flagged, never priced at the
+ * standard rate; "global" (and "not_available", older models) is standard. */
+static void test_speed_and_geo_flags(void)
+{
+	static const char fast[] = "{\"usage\":{\"input_tokens\":10,\"output_tokens\":2,"
+				   "\"speed\":\"fast\",\"inference_geo\":\"global\"}}";
+	static const char us[] = "{\"usage\":{\"input_tokens\":10,\"output_tokens\":2,"
+				 "\"speed\":\"standard\",\"inference_geo\":\"us\"}}";
+	static const char plain[] = "{\"usage\":{\"input_tokens\":10,\"output_tokens\":2,"
+				    "\"speed\":\"standard\",\"inference_geo\":\"not_available\"}}";
+	struct usage u;
+
+	ASSERT_OK(
+	    usage_from_body(USAGE_API_ANTHROPIC_MESSAGES, fast, sizeof(fast) - 1, &u, NULL, 0));
+	ASSERT_EQ(u.unpriced, USAGE_UNPRICED_SPEED);
+	ASSERT_OK(usage_from_body(USAGE_API_ANTHROPIC_MESSAGES, us, sizeof(us) - 1, &u, NULL, 0));
+	ASSERT_EQ(u.unpriced, USAGE_UNPRICED_GEO);
+	ASSERT_OK(
+	    usage_from_body(USAGE_API_ANTHROPIC_MESSAGES, plain, sizeof(plain) - 1, &u, NULL, 0));
+	ASSERT_EQ(u.unpriced, 0);
+}
+
+/* OpenAI's prompt-cache writes are a part of the input, read apart so that they are priced
+ * at their own rate or the cost is unknown. */
+static void test_openai_cache_writes(void)
+{
+	static const char body[] = "{\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":5,"
+				   "\"prompt_tokens_details\":{\"cached_tokens\":20,"
+				   "\"cache_write_tokens\":30}}}";
+	static const char over[] = "{\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":5,"
+				   "\"prompt_tokens_details\":{\"cached_tokens\":6,"
+				   "\"cache_write_tokens\":6}}}";
+	struct usage u;
+
+	ASSERT_OK(usage_from_body(USAGE_API_OPENAI_CHAT, body, sizeof(body) - 1, &u, NULL, 0));
+	ASSERT_EQ(u.input, 100);
+	ASSERT_EQ(u.cached_input, 20);
+	ASSERT_EQ(u.cache_write, 30);
+	ASSERT_EQ(usage_from_body(USAGE_API_OPENAI_CHAT, over, sizeof(over) - 1, &u, NULL, 0),
+		  -EBADMSG);
+}
+
 /* ---- streams ---- */
 
 static void test_chat_stream_suppressed(void)
@@ -673,6 +715,7 @@ static void test_include_usage_round_trip(void)
 UNIT_MAIN(UNIT_CASE(test_chat_body), UNIT_CASE(test_responses_body),
 	  UNIT_CASE(test_embeddings_body), UNIT_CASE(test_anthropic_body),
 	  UNIT_CASE(test_error_and_bad_bodies), UNIT_CASE(test_unpriced_flags),
+	  UNIT_CASE(test_speed_and_geo_flags), UNIT_CASE(test_openai_cache_writes),
 	  UNIT_CASE(test_chat_stream_suppressed), UNIT_CASE(test_chat_stream_crlf_suppressed),
 	  UNIT_CASE(test_chat_stream_asked_by_app), UNIT_CASE(test_chat_stream_error),
 	  UNIT_CASE(test_responses_stream), UNIT_CASE(test_responses_bad_ends),

@@ -59,6 +59,10 @@ static const char *usage_problem(const struct usage *u, int *err)
 		return "audio tokens, which the table does not price";
 	if (u->unpriced & USAGE_UNPRICED_TOOLS)
 		return "server tool calls, billed per call, which the table does not price";
+	if (u->unpriced & USAGE_UNPRICED_SPEED)
+		return "served in fast mode, which the table does not price";
+	if (u->unpriced & USAGE_UNPRICED_GEO)
+		return "inference pinned to a region, priced apart, which the table does not price";
 	*err = -EBADMSG;
 	if (u->input < 0 || u->output < 0 || u->cached_input < 0 || u->cache_write < 0 ||
 	    u->cache_write_1h < 0 || u->reasoning < 0)

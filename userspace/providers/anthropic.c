@@ -55,6 +55,17 @@ static int tools_flag(const cJSON *u)
 	return 0;
 }
 
+/* Fast mode (usage.speed "fast") and inference pinned to a region (usage.inference_geo "us",
+ * 1.1x) are billed apart from the standard rates the table has: their cost is unknown. */
+static int mode_flags(const cJSON *u)
+{
+	static const char *const standard_geo[] = {"global", "not_available", NULL};
+	const char *speed = json_str(u, "speed"), *geo = json_str(u, "inference_geo");
+
+	return (speed && strcmp(speed, "standard") ? USAGE_UNPRICED_SPEED : 0) |
+	       (geo && !name_is_one_of(geo, standard_geo) ? USAGE_UNPRICED_GEO : 0);
+}
+
 /* struct usage from Anthropic's counts: input_tokens leaves out both cache counts. */
 static int anthropic_derive(const int64_t raw[RAW_N], struct usage *x)
 {
@@ -85,7 +96,7 @@ static int anthropic_body(const cJSON *root, struct usage *u)
 	if (err)
 		return err;
 	u->known = USAGE_KNOWN_ALL;
-	u->unpriced = tier_flag(uo, anthropic_standard_tiers) | tools_flag(uo);
+	u->unpriced = tier_flag(uo, anthropic_standard_tiers) | tools_flag(uo) | mode_flags(uo);
 	return 0;
 }
 
@@ -113,7 +124,8 @@ static void anthropic_apply(struct usage_stream *s, const cJSON *u, int delta)
 		x.known |= USAGE_KNOWN_INPUT;
 	if (delta && (got & (1u << RAW_OUT)))
 		x.known |= USAGE_KNOWN_OUTPUT;
-	x.unpriced = s->usage.unpriced | tier_flag(u, anthropic_standard_tiers) | tools_flag(u);
+	x.unpriced = s->usage.unpriced | tier_flag(u, anthropic_standard_tiers) | tools_flag(u) |
+		     mode_flags(u);
 	memcpy(s->raw, raw, sizeof(raw));
 	s->raw_seen |= got;
 	s->usage = x;

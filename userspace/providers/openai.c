@@ -52,10 +52,14 @@ static int openai_usage(const cJSON *u, const struct openai_names *n, int with_o
 	r = json_count(u, n->out, &x.output);
 	if (r < 0 || (with_output && !r))
 		return -EBADMSG;
+	/* cache_write_tokens: prompt-cache writes, billed apart on the models that charge for
+	 * them; read (a part of the input, as cached_tokens is) so they are priced or flagged,
+	 * never billed as plain input. */
 	if (json_sub_count(u, n->in_details, "cached_tokens", &x.cached_input) < 0 ||
+	    json_sub_count(u, n->in_details, "cache_write_tokens", &x.cache_write) < 0 ||
 	    json_sub_count(u, n->out_details, "reasoning_tokens", &x.reasoning) < 0)
 		return -EBADMSG;
-	if (x.cached_input > x.input || x.reasoning > x.output)
+	if (x.cached_input + x.cache_write > x.input || x.reasoning > x.output)
 		return -EBADMSG;
 	x.unpriced = audio_flag(u, n);
 	x.known = USAGE_KNOWN_ALL;

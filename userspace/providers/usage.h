@@ -54,6 +54,8 @@ enum usage_api {
 #define USAGE_UNPRICED_TIER 1  /* a service tier other than the standard one (flex, priority) */
 #define USAGE_UNPRICED_AUDIO 2 /* audio tokens, priced apart from text tokens */
 #define USAGE_UNPRICED_TOOLS 4 /* server tools billed per call (Anthropic web search) */
+#define USAGE_UNPRICED_SPEED 8 /* Anthropic fast mode (usage.speed other than "standard") */
+#define USAGE_UNPRICED_GEO 16  /* inference pinned to a region (usage.inference_geo "us": 1.1x) */
 
 struct usage {
 	int64_t input;		/* every input token, cached_input and cache_write included */
