@@ -70,3 +70,20 @@ def test_the_socket_is_removed_at_exit(gw, monkeypatch):
     d = gw.start(socket_policy(gw, monkeypatch))
     d.stop()
     assert not (gw.world.tmp / "aigw-api.sock").exists()
+
+
+def test_a_family_without_a_provider_is_answered_not_crashed(gw, monkeypatch):
+    """A call at the explicit endpoint in an API family the policy has no dialable provider
+    for gets a clear error in that API's format; the gateway goes on serving."""
+    pol = socket_policy(gw, monkeypatch)
+    del pol["providers"]["anthropic"]
+    pol["models"] = {"fast-summary": [{"provider": "openai", "model": "gpt-4o-mini"}]}
+    gw.start(pol)
+    body = json.dumps({"model": "claude-x", "max_tokens": 8,
+                       "messages": [{"role": "user", "content": "hi"}]})
+    text, code = split(call(gw, gw.app, body, path="/v1/messages",
+                            headers=["anthropic-version: 2023-06-01"]))
+    assert code == 502
+    err = json.loads(text)
+    assert err["type"] == "error" and "no provider of this API" in err["error"]["message"]
+    assert split(call(gw, gw.app, chat("fast-summary")))[1] == 200

@@ -353,3 +353,18 @@ def test_a_retried_answer_keeps_its_connection(gw, monkeypatch):
     assert [a["aigw.upstream.reused"] for a in first] == [False, True, True, True]
     assert [r["aigw.attempts"][1]["aigw.upstream.reused"] for r in recs] == [
         False, True, True, True]
+
+
+def test_a_breaker_that_opens_ends_the_retries_on_its_target(gw, monkeypatch):
+    """Once a target's breaker opens, the call moves on to the next target at once rather
+    than spending its retries there; the opening is recorded once."""
+    gw.start(routed_policy(gw, monkeypatch, routing={
+        "retries": 2, "backoff_ms": 10, "breaker": {"failures": 1, "open_ms": 60000}}))
+    gw.mock.fault("down", provider="openai")
+    assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
+    rec = requests(gw)
+    assert [(a["gen_ai.system"], a["aigw.result"]) for a in rec["aigw.attempts"]] == [
+        ("openai", "fell_back"), ("anthropic", "ok")]
+    assert len([x for x in gw.mock.requests() if x["provider"] == "openai"]) == 1
+    assert len([r for r in gw.world.records()
+                if r["event.name"] == "routing.circuit_open"]) == 1

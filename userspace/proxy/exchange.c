@@ -110,6 +110,8 @@ static long retry_delay_ms(const struct exchange *ex)
 
 int can_retry(const struct exchange *ex)
 {
+	if (ex->target && route_target_out(ex->target))
+		return 0; /* its breaker just opened: the next target, not another try here */
 	return !ex->head_sent && ex->target_attempts <= ex->s->cfg->retries &&
 	       ex->n_tries < HTTP1_MAX_TRIES && retry_delay_ms(ex) >= 0;
 }
@@ -525,8 +527,8 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 	int err;
 
 	if (!ex->app || ex->api != (int)ex->app->chat_api) {
-		snprintf(why, whylen, "%s speaks the other API and %s cannot be translated",
-			 t->provider, ex->url);
+		snprintf(why, whylen, "%s speaks the other API and %.*s cannot be translated",
+			 t->provider, (int)strcspn(ex->url, "?"), ex->url);
 		return -EOPNOTSUPP;
 	}
 	err = translate_request(ex->app->translate, (const char *)evbuffer_pullup(ex->body, -1),
@@ -562,7 +564,12 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 	ex->up_path = NULL;
 	ex->target = t;
 	ex->up_adapter = provider_api_of_family(t->api);
-	ex->xlate = ex->api >= 0 && app_family(ex) != t->api;
+	ex->xlate = app_family(ex) != t->api;
+	if (ex->xlate && ex->api < 0) { /* a path no adapter reads cannot be translated */
+		snprintf(why, whylen, "%s speaks the other API and this path cannot be translated",
+			 t->provider);
+		return -EOPNOTSUPP;
+	}
 	ex->up_app_headers = same_dest && !ex->xlate;
 	snprintf(ex->up_provider, sizeof(ex->up_provider), "%s", t->provider);
 	snprintf(ex->up_model, sizeof(ex->up_model), "%s", model);
@@ -659,12 +666,14 @@ void exchange_route(struct exchange *ex)
 		return;
 	}
 	ex->n_order = route_order(ex->route, request_id_next(), ex->order);
-	if (!target_next(ex, why, sizeof(why))) {
+	if (!ex->n_order) {
+		snprintf(why, sizeof(why),
+			 "no provider of this API has a host the gateway can dial");
+		ex->refuse_status = 502;
+	} else if (!target_next(ex, why, sizeof(why))) {
 		exchange_start_upstream(ex);
 		return;
 	}
-	if (!ex->route->n_targets)
-		snprintf(why, sizeof(why), "no provider of this API is configured");
 	snprintf(msg, sizeof(msg), "no target can take this call for %s: %s",
 		 ex->route->name ? ex->route->name : ex->model, why);
 	exchange_fail(ex, ex->refuse_status == 400 ? OUTCOME_BAD_REQUEST : OUTCOME_NO_TARGET,

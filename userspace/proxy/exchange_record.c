@@ -63,7 +63,10 @@ const char *exchange_provider(const struct exchange *ex)
  * never a guess and never zero for what is unknown. */
 static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 {
-	const char *model = ex->resp_model[0] ? ex->resp_model : ex->model;
+	/* the model that answered; else the one asked of the provider (never a logical name) */
+	const char *model = ex->resp_model[0] ? ex->resp_model
+			    : ex->up_model[0] ? ex->up_model
+					      : ex->model;
 	struct cost cost = {0};
 
 	if (ex->resp_model[0])

@@ -183,6 +183,8 @@ size_t route_order(const struct route *r, uint64_t rnd, unsigned *order)
 	unsigned total = 0, first = 0;
 	size_t n = 0;
 
+	if (!r->n_targets)
+		return 0;
 	for (size_t i = 0; i < r->n_targets; i++)
 		total += r->targets[i].weight;
 	if (total) {
@@ -206,6 +208,18 @@ size_t route_order(const struct route *r, uint64_t rnd, unsigned *order)
 static int time_reached(const struct timespec *now, const struct timespec *t)
 {
 	return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
+}
+
+int route_target_out(const struct route_target *t)
+{
+	struct timespec now;
+
+	if (!t->breaker || t->breaker->state == BREAKER_CLOSED)
+		return 0;
+	if (t->breaker->state == BREAKER_HALF_OPEN)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return !time_reached(&now, &t->breaker->open_until);
 }
 
 int route_target_admit(struct route_table *tab, const struct route_target *t, int *ret_probe)
@@ -242,6 +256,8 @@ enum breaker_change route_target_done(struct route_table *tab, const struct rout
 		return was_open ? BREAKER_BECAME_CLOSED : BREAKER_UNCHANGED;
 	}
 	b->failures++;
+	if (b->state == BREAKER_OPEN) /* already out of rotation: its time is not pushed back */
+		return BREAKER_UNCHANGED;
 	if (b->state != BREAKER_HALF_OPEN && b->failures < tab->breaker_failures)
 		return BREAKER_UNCHANGED;
 	clock_gettime(CLOCK_MONOTONIC, &now);

@@ -77,7 +77,7 @@ const struct route *route_find(const struct route_table *t, const char *name);
  * the first is drawn among the weighted ones in proportion (RND: a random number). Writes
  * the target indices to ORDER (ROUTE_MAX_TARGETS) and returns how many.
  */
-size_t route_order(const struct route *r, uint64_t rnd, unsigned *order);
+size_t route_order(const struct route *r, uint64_t rnd, unsigned *order); /* 0: no targets */
 
 /*
  * Whether a call may go to T now. A closed breaker says yes; an open one no until its time
@@ -91,6 +91,9 @@ enum breaker_change {
 	BREAKER_BECAME_OPEN,   /* this failure opened it (or a failed probe opened it again) */
 	BREAKER_BECAME_CLOSED, /* a good answer closed it after it had been open */
 };
+
+/* Whether T's breaker has it out of rotation right now (open, its time not over). */
+int route_target_out(const struct route_target *t);
 
 /* How an attempt on T ended: OK or not; and what that did to its breaker. */
 enum breaker_change route_target_done(struct route_table *tab, const struct route_target *t,
