@@ -87,3 +87,34 @@ def test_a_family_without_a_provider_is_answered_not_crashed(gw, monkeypatch):
     err = json.loads(text)
     assert err["type"] == "error" and "no provider of this API" in err["error"]["message"]
     assert split(call(gw, gw.app, chat("fast-summary")))[1] == 200
+
+
+def test_a_caller_without_a_key_is_refused_before_its_body(gw, monkeypatch):
+    """On api.listen the key is checked on the request's head: no 100 Continue and none of
+    the body is read for a caller the policy did not issue a key to."""
+    import socket
+    from conftest import free_port
+    port = free_port()
+    pol = routed_policy(gw, monkeypatch)
+    pol["api"] = {"listen": f"127.0.0.1:{port}"}
+    pol["workloads"][0]["api_keys"] = ["gw-key-billing-0123456789"]
+    gw.start(pol)
+    for auth in ("", "Authorization: Bearer not-a-key-we-issued-xx\r\n"):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n" + auth +
+                   "Content-Type: application/json\r\nContent-Length: 30000000\r\n"
+                   "Expect: 100-continue\r\n\r\n").encode())
+        head = s.recv(65536).decode(errors="replace")
+        s.close()
+        assert head.startswith("HTTP/1.1 401 "), head
+        assert "100 Continue" not in head and "gateway key" in head
+    from conftest import wait_for
+
+    def refused():
+        return [r for r in gw.world.records() if r.get("event.name") == "proxy.request"]
+
+    wait_for(lambda: len(refused()) == 2, what="two records")
+    recs = refused()
+    assert [r["aigw.outcome"] for r in recs] == ["unauthorized", "unauthorized"]
+    assert all(r["http.request.body.size"] == 0 for r in recs)
+    assert gw.mock.requests() == []

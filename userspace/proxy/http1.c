@@ -322,38 +322,57 @@ static void send_model_list(struct exchange *ex)
  * to a workload (the key never goes further), and ask for an API the gateway speaks.
  * Returns 0 to go on; else the answer was given and the session is ending.
  */
+static int is_model_list(const struct exchange *ex)
+{
+	return !strcmp(ex->method, "GET") && ex->url && !strncmp(ex->url, "/v1/models", 10) &&
+	       (ex->url[10] == 0 || ex->url[10] == '?');
+}
+
+static void reject(struct session *s, int status, enum exchange_outcome outcome, const char *msg);
+
+/*
+ * A request at the explicit endpoint, as soon as its head is read (before a 100 Continue, before
+ * its body is held): the caller must present a gateway key the policy issued to a workload
+ * (the key never goes further), and ask for a path the gateway serves. Over the UNIX socket the
+ * caller is named by its cgroup instead. Returns 0, or -1 with the refusal set.
+ */
+static int explicit_check_head(struct session *s, struct exchange *ex)
+{
+	const struct provider_api *p;
+	const char *key = presented_key(ex);
+
+	if (s->info.local_peer) {
+		/* named by its cgroup: a key is neither needed nor used */
+	} else if (!key || !s->ops->authenticate ||
+		   s->ops->authenticate(key, ex->workload, sizeof(ex->workload), ex->team,
+					sizeof(ex->team), s->ops->arg)) {
+		reject(s, 401, OUTCOME_UNAUTHORIZED,
+		       key ? "aigw: the gateway key presented is not one the policy issued"
+			   : "aigw: a gateway key is required (Authorization: Bearer KEY)");
+		return -1;
+	}
+	if (is_model_list(ex) ||
+	    (provider_api_for_path(ex->url, &p) >= 0 && !strcmp(ex->method, "POST")))
+		return 0;
+	reject(s, 404, OUTCOME_BAD_REQUEST,
+	       "aigw: the gateway serves POST /v1/chat/completions, /v1/responses, "
+	       "/v1/embeddings and /v1/messages, and GET /v1/models");
+	return -1;
+}
+
 int explicit_admit(struct exchange *ex)
 {
 	struct session *s = ex->s;
-	const char *key = presented_key(ex);
 
-	if (s->info.local_peer) /* named by its cgroup: a key is neither needed nor used */
-		key = NULL;
-	else if (!key || !s->ops->authenticate ||
-		 s->ops->authenticate(key, ex->workload, sizeof(ex->workload), ex->team,
-				      sizeof(ex->team), s->ops->arg)) {
-		exchange_fail(ex, OUTCOME_UNAUTHORIZED, 401,
-			      key ? "the gateway key presented is not one the policy issued"
-				  : "a gateway key is required (Authorization: Bearer KEY)");
-		return -EACCES;
-	}
 	headers_drop(&ex->req, "authorization");
 	headers_drop(&ex->req, "x-api-key");
-	if (!strcmp(ex->method, "GET") && ex->url && !strncmp(ex->url, "/v1/models", 10) &&
-	    (ex->url[10] == 0 || ex->url[10] == '?')) {
-		if (s->cfg->routes)
-			ex->routes = route_table_ref(s->cfg->routes);
-		send_model_list(ex);
-		session_close(s, OUTCOME_OK, 1);
-		return -ECANCELED;
-	}
-	if (ex->api < 0 || strcmp(ex->method, "POST")) {
-		exchange_fail(ex, OUTCOME_BAD_REQUEST, 404,
-			      "the gateway serves POST /v1/chat/completions, /v1/responses, "
-			      "/v1/embeddings and /v1/messages, and GET /v1/models");
-		return -ENOENT;
-	}
-	return 0;
+	if (!is_model_list(ex))
+		return 0;
+	if (s->cfg->routes)
+		ex->routes = route_table_ref(s->cfg->routes);
+	send_model_list(ex);
+	session_close(s, OUTCOME_OK, 1);
+	return -ECANCELED;
 }
 
 /* ---- the request: client -> us ---- */
@@ -451,6 +470,8 @@ static int on_req_headers_complete(http_parser *p)
 		       "the Host header does not match the TLS server name");
 		return -1;
 	}
+	if (s->info.explicit_endpoint && explicit_check_head(s, ex))
+		return -1;
 	if (p->content_length != ULLONG_MAX && p->content_length > s->cfg->max_request_body) {
 		reject(s, 413, OUTCOME_REQUEST_TOO_LARGE,
 		       "request body larger than the gateway allows");
