@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -273,44 +274,116 @@ static void on_api_accept(int fd, const struct sockaddr *peer, void *arg)
 	http_session_start(d->base, bev, &info, &d->http_cfg, d->pool, &d->http_ops);
 }
 
-/* Who is at the other end of a UNIX socket: the kernel's word (SO_PEERCRED) for the pid,
- * uid and gid, /proc for that process's cgroup and name. Returns 0 or -errno. */
-static int unix_peer_attr(struct daemon *d, int fd, struct aigw_attr *a)
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5 */
+#endif
+
+/* The cgroup v2 path of process PID ("/apps/billing.service") into BUF. */
+static int proc_cgroup(pid_t pid, char *buf, size_t size)
+{
+	char path[64], line[PATH_MAX];
+	FILE *f;
+	int err = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -errno;
+	while (err && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		snprintf(buf, size, "%s", line + 3);
+		err = 0;
+	}
+	fclose(f);
+	return err;
+}
+
+static void proc_comm(pid_t pid, char *buf, size_t size)
+{
+	char path[64], line[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return;
+	if (fgets(line, sizeof(line), f))
+		snprintf(buf, size, "%.*s", (int)strcspn(line, "\n"), line);
+	fclose(f);
+}
+
+/* Whether cgroup PATH is the captured cgroup or below it. */
+static int in_captured_tree(const struct daemon *d, const char *path)
+{
+	const char *root = d->policy->capture.cgroup;
+	size_t n = strlen(root);
+
+	if (!strcmp(root, "/"))
+		return 1;
+	return !strncmp(path, root, n) && (path[n] == 0 || path[n] == '/');
+}
+
+/*
+ * Who is at the other end of a UNIX socket: the kernel's word (SO_PEERCRED) for the pid, uid
+ * and gid; /proc for that process's cgroup and name, read while the kernel's pidfd for the
+ * peer (SO_PEERPIDFD) shows the process is still the one that connected, not a reused pid.
+ * Only callers inside the captured cgroup are named this way: elsewhere a user may create
+ * cgroups of any name. Returns 0, or -errno with WHY saying why the caller is refused.
+ */
+static int unix_peer_attr(struct daemon *d, int fd, struct aigw_attr *a, char *cgroup,
+			  size_t cgroup_size, const char **why)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	char path[PATH_MAX], line[PATH_MAX], full[2 * PATH_MAX];
+	char full[2 * PATH_MAX];
 	struct stat st;
-	FILE *f;
-	int n;
+	int pidfd = -1, err;
 
+	*why = "caller_unknown";
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
 		return -errno;
+	len = sizeof(pidfd);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len))
+		pidfd = -1; /* an older kernel: the pid alone */
 	a->pid = a->tid = cred.pid;
 	a->uid = cred.uid;
 	a->gid = cred.gid;
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)cred.pid);
-	if ((f = fopen(path, "r"))) {
-		if (fgets(line, sizeof(line), f))
-			snprintf(a->comm, sizeof(a->comm), "%.*s", (int)strcspn(line, "\n"), line);
-		fclose(f);
-	}
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)cred.pid);
-	if (!(f = fopen(path, "r")))
-		return -errno;
-	n = 0;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "0::", 3) && ++n)
-			break;
-	fclose(f);
-	if (!n)
-		return -ENOENT;
-	line[strcspn(line, "\n")] = 0;
-	snprintf(full, sizeof(full), "%s%s", d->cgroup_mount, line + 3);
-	if (stat(full, &st))
-		return -errno;
+	proc_comm(cred.pid, a->comm, sizeof(a->comm));
+	err = proc_cgroup(cred.pid, cgroup, cgroup_size);
+	if (!err && pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0))
+		err = -ESRCH; /* gone: the pid may name another process by now */
+	if (pidfd >= 0)
+		close(pidfd);
+	snprintf(full, sizeof(full), "%s%s", d->cgroup_mount, cgroup);
+	if (!err && stat(full, &st))
+		err = -errno;
+	if (err)
+		return err;
 	a->sock_cgroup_id = a->task_cgroup_id = st.st_ino; /* cgroup2: the inode is the id */
-	return 0;
+	*why = "outside_captured_cgroup";
+	return in_captured_tree(d, cgroup) ? 0 : -EACCES;
+}
+
+static void api_unix_refused(struct daemon *d, const struct aigw_attr *a, const char *cgroup,
+			     const char *why, int err)
+{
+	struct jsonw *rec = jsonw_new();
+	char when[TIMEFMT_LEN];
+
+	log_warn("api.socket: a caller refused (%s): pid %d, cgroup %s", why, (int)a->pid,
+		 cgroup[0] ? cgroup : "?");
+	if (!rec)
+		return;
+	timefmt_now(when);
+	jsonw_str(rec, "time", when);
+	jsonw_str(rec, "event.name", "proxy.refused");
+	jsonw_str(rec, "aigw.reason", why);
+	jsonw_str(rec, "error.type", strerror(-err));
+	if (cgroup[0])
+		jsonw_str(rec, "aigw.cgroup.path", cgroup);
+	jsonw_num(rec, "process.pid", a->pid);
+	jsonw_num(rec, "process.user.id", a->uid);
+	audit_record(d, rec);
 }
 
 /* A configured app on the explicit endpoint's UNIX socket: named by its cgroup. */
@@ -319,12 +392,13 @@ static void on_api_unix_accept(int fd, const struct sockaddr *peer, void *arg)
 	struct daemon *d = arg;
 	struct http_conn_info info = {
 	    .conn_id = ++d->next_conn_id, .explicit_endpoint = 1, .local_peer = 1};
+	char cgroup[PATH_MAX] = "";
 	struct bufferevent *bev;
-	int err = unix_peer_attr(d, fd, &info.flow.attr);
+	const char *why;
+	int err = unix_peer_attr(d, fd, &info.flow.attr, cgroup, sizeof(cgroup), &why);
 
 	if (err) {
-		log_warn("api.socket: a caller whose cgroup cannot be read (%s) is refused",
-			 strerror(-err));
+		api_unix_refused(d, &info.flow.attr, cgroup, why, err);
 		close(fd);
 		return;
 	}
@@ -337,24 +411,41 @@ static void on_api_unix_accept(int fd, const struct sockaddr *peer, void *arg)
 	http_session_start(d->base, bev, &info, &d->http_cfg, d->pool, &d->http_ops);
 }
 
-/* The UNIX socket: a stale one from an earlier run is replaced; any local process may
- * connect (it is named by its cgroup, which it cannot choose). */
+/* Whether a daemon serves PATH already (a socket there that accepts a connection). */
+static int socket_live(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), live;
+
+	if (fd < 0)
+		return 0;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	live = !connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	return live;
+}
+
+/* The UNIX socket: a stale one from an earlier run is replaced, a live one (another daemon's)
+ * or anything else at that path is not. Created with its mode (0666: any local process may
+ * connect; only those in the captured cgroup are served), never chmod'ed after. */
 static int api_unix_open(struct daemon *d, const char *path)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;
+	mode_t old_mask;
 	int err;
 
-	if (!lstat(path, &st) && !S_ISSOCK(st.st_mode)) {
-		log_error("api.socket %s exists and is not a socket; refusing to replace it", path);
+	if (!lstat(path, &st) && (!S_ISSOCK(st.st_mode) || socket_live(path))) {
+		log_error("api.socket %s exists and is %s; refusing to replace it", path,
+			  S_ISSOCK(st.st_mode) ? "served by another process" : "not a socket");
 		return -EEXIST;
 	}
 	unlink(path);
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	old_mask = umask(0111); /* the socket is made 0666: no chmod on a path after the fact */
 	err = listener_new(d->base, (const struct sockaddr *)&sun, sizeof(sun), on_api_unix_accept,
 			   d, &d->api_unix);
-	if (!err && chmod(path, 0666))
-		err = -errno;
+	umask(old_mask);
 	if (err)
 		log_error("listen on api.socket %s: %s", path, strerror(-err));
 	return err;

@@ -1,7 +1,8 @@
 """The explicit endpoint's UNIX socket (api.socket): a configured app on the same machine
 calls the gateway over it with no key at all; the gateway names it by its cgroup (the
 kernel's SO_PEERCRED pid, then that process's cgroup), as it names captured apps, and sends
-the call on with the gateway's provider key."""
+the call on with the gateway's provider key. Only callers inside the captured cgroup are
+served this way. Also the explicit endpoint's checks on api.listen."""
 import json
 import stat
 
@@ -42,14 +43,6 @@ def test_a_local_caller_is_named_by_its_cgroup(gw, monkeypatch):
     assert rec["aigw.cgroup.path"] == gw.app.rel
     assert rec["process.executable.name"] == "curl"
     assert "sk-app-whatever" not in gw.world.audit_path.read_text()
-
-
-def test_a_caller_elsewhere_gets_its_cgroups_own_name(gw, monkeypatch):
-    gw.start(socket_policy(gw, monkeypatch))
-    assert split(call(gw, gw.world.outside, chat("fast-summary")))[1] == 200
-    rec = gw.world.wait_record(**{"event.name": "proxy.request"})
-    assert rec["aigw.cgroup.path"] == gw.world.outside.rel
-    assert rec["aigw.workload"] == gw.world.outside.rel.rsplit("/", 1)[-1]
 
 
 def test_the_socket_serves_anthropic_and_model_lists(gw, monkeypatch):
@@ -118,3 +111,32 @@ def test_a_caller_without_a_key_is_refused_before_its_body(gw, monkeypatch):
     assert [r["aigw.outcome"] for r in recs] == ["unauthorized", "unauthorized"]
     assert all(r["http.request.body.size"] == 0 for r in recs)
     assert gw.mock.requests() == []
+
+
+def test_a_caller_outside_the_captured_cgroup_is_refused(gw, monkeypatch):
+    """Cgroup names outside the captured tree are not the policy's to vouch for (a user may
+    create one named like any workload): such a caller is refused, and recorded."""
+    gw.start(socket_policy(gw, monkeypatch))
+    evil = gw.world.outside.child("billing-evil.service")
+    r = call(gw, evil, chat("fast-summary"))
+    assert r.returncode != 0 or not r.stdout.strip().endswith("200")
+    rec = gw.world.wait_record(**{"event.name": "proxy.refused"})
+    assert rec["aigw.reason"] == "outside_captured_cgroup"
+    assert rec["aigw.cgroup.path"] == evil.rel and rec["process.pid"] > 0
+    assert gw.mock.requests() == []
+    assert not [r for r in gw.world.records() if r.get("event.name") == "proxy.request"]
+
+
+def test_a_second_daemon_does_not_steal_a_live_socket(gw, monkeypatch, tmp_path):
+    import subprocess
+    from conftest import AIGW, hosts_wrap
+    pol = socket_policy(gw, monkeypatch)
+    gw.start(pol)
+    other = dict(pol, capture=dict(pol["capture"], listen="127.0.0.1:1",
+                                   listen6="[::1]:1"))
+    path = gw.world.write_policy(other, "other.json")
+    r = subprocess.run(hosts_wrap(gw.hosts, [AIGW, "run", "--policy", str(path), "--pin-dir",
+                                             str(tmp_path / "pins")]),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "served by another process" in r.stderr + r.stdout
+    assert split(call(gw, gw.app, chat("fast-summary")))[1] == 200
