@@ -368,3 +368,14 @@ def test_a_breaker_that_opens_ends_the_retries_on_its_target(gw, monkeypatch):
     assert len([x for x in gw.mock.requests() if x["provider"] == "openai"]) == 1
     assert len([r for r in gw.world.records()
                 if r["event.name"] == "routing.circuit_open"]) == 1
+
+
+def test_a_body_naming_its_model_twice_is_refused(gw, monkeypatch):
+    """Parsers differ on which of two "model" keys counts: the gateway would route and price
+    one while the provider served the other. Refused, and nothing is sent."""
+    gw.start(routed_policy(gw, monkeypatch))
+    body = chat("fast-summary")[:-1] + ', "model": "o1-pro"}'
+    text, code = split(gw.curl(OPENAI, body, headers=O_HDRS))
+    assert code == 400
+    assert json.loads(text)["error"]["message"].endswith('"model" more than once')
+    assert gw.mock.requests() == []

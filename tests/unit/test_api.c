@@ -2,6 +2,7 @@
  * errors the gateway answers in each family's own format, as an answer and as the last
  * event of a stream (what the official SDKs parse). */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,4 +79,28 @@ static void test_error_events(void)
 	free(msgs);
 }
 
-UNIT_MAIN(UNIT_CASE(test_paths), UNIT_CASE(test_error_bodies), UNIT_CASE(test_error_events))
+/* A logical name replaced by the target's model: that value alone changes. */
+static void test_request_set_model(void)
+{
+	static const char body[] = " {\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+				   "\"seed\": 12345678901234567890 ,\"model\" : \"fast-summary\","
+				   "\"temperature\":0.70}";
+	static const char want[] = " {\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+				   "\"seed\": 12345678901234567890 ,\"model\" : \"gpt-4o-mini\","
+				   "\"temperature\":0.70}";
+	char *out = NULL;
+	size_t len = 0;
+
+	ASSERT_OK(request_set_model(body, sizeof(body) - 1, "gpt-4o-mini", &out, &len));
+	ASSERT_STREQ(out, want);
+	ASSERT_EQ(len, sizeof(want) - 1);
+	free(out);
+	ASSERT_OK(request_set_model("{\"model\":\"a\"}", 13, "q\"uote", &out, &len));
+	ASSERT_STREQ(out, "{\"model\":\"q\\\"uote\"}");
+	free(out);
+	ASSERT_EQ(request_set_model("{\"x\":1}", 7, "m", &out, &len), -ENOENT);
+	ASSERT_TRUE(out == NULL);
+}
+
+UNIT_MAIN(UNIT_CASE(test_paths), UNIT_CASE(test_error_bodies), UNIT_CASE(test_error_events),
+	  UNIT_CASE(test_request_set_model))

@@ -61,6 +61,14 @@ struct provider_api {
 extern const struct provider_api provider_openai;
 extern const struct provider_api provider_anthropic;
 
+/*
+ * A request body BODY (LEN bytes, a JSON object) asking for MODEL instead: only the value of
+ * its "model" member is replaced, every other byte is the caller's (a number cJSON would
+ * round stays exact). Returns 0 and *RET (NUL-terminated, *RET_LEN bytes; the caller frees),
+ * -ENOENT when BODY has no "model" member, or -ENOMEM.
+ */
+int request_set_model(const char *body, size_t len, const char *model, char **ret, size_t *ret_len);
+
 /* The adapter of a family, and of a usage API. */
 const struct provider_api *provider_api_of_family(enum policy_api family);
 const struct provider_api *provider_api_of_usage(enum usage_api api);

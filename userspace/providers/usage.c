@@ -223,6 +223,127 @@ int usage_stream_event(struct usage_stream *s, const char *event, const char *da
 	return p ? p->usage_event(s, event, data, data_len) : USAGE_EVENT_FORWARD;
 }
 
+/* ---- editing JSON text in place: the client's other bytes stay as they came ---- */
+
+size_t skip_ws(const char *s, size_t len, size_t i)
+{
+	while (i < len && json_is_space(s[i]))
+		i++;
+	return i;
+}
+
+/* From the opening quote at I to just past the closing one. */
+size_t skip_string(const char *s, size_t len, size_t i)
+{
+	for (i++; i < len && s[i] != '"'; i++)
+		if (s[i] == '\\')
+			i++;
+	return i < len ? i + 1 : len;
+}
+
+/* From the value's first byte at I to just past its last. The text is valid JSON. */
+size_t skip_value(const char *s, size_t len, size_t i)
+{
+	size_t depth = 0;
+
+	if (i < len && s[i] == '"')
+		return skip_string(s, len, i);
+	if (i < len && s[i] != '{' && s[i] != '[') {
+		while (i < len && !json_is_space(s[i]) && s[i] != ',' && s[i] != '}' && s[i] != ']')
+			i++;
+		return i;
+	}
+	while (i < len) {
+		if (s[i] == '"') {
+			i = skip_string(s, len, i);
+			continue;
+		}
+		if (s[i] == '{' || s[i] == '[')
+			depth++;
+		else if ((s[i] == '}' || s[i] == ']') && --depth == 0)
+			return i + 1;
+		i++;
+	}
+	return len;
+}
+
+/* Whether the JSON string RAW (N bytes, quotes included) is KEY once unescaped. */
+int key_is(const char *raw, size_t n, const char *key)
+{
+	cJSON *k;
+	int eq;
+
+	if (!memchr(raw, '\\', n))
+		return n == strlen(key) + 2 && !memcmp(raw + 1, key, n - 2);
+	k = cJSON_ParseWithLength(raw, n);
+	eq = cJSON_IsString(k) && !strcmp(k->valuestring, key);
+	cJSON_Delete(k);
+	return eq;
+}
+
+/* Finds the first member KEY of the object whose '{' is at OBJ, as cJSON does. */
+int find_member(const char *s, size_t len, size_t obj, const char *key, struct member *m)
+{
+	size_t i = skip_ws(s, len, obj + 1);
+
+	while (i < len && s[i] == '"') {
+		m->key = i;
+		m->key_end = skip_string(s, len, i);
+		i = skip_ws(s, len, m->key_end);
+		if (i >= len || s[i] != ':')
+			return 0;
+		m->value = skip_ws(s, len, i + 1);
+		m->value_end = skip_value(s, len, m->value);
+		if (key_is(s + m->key, m->key_end - m->key, key))
+			return 1;
+		i = skip_ws(s, len, m->value_end);
+		if (i >= len || s[i] != ',')
+			return 0;
+		i = skip_ws(s, len, i + 1);
+	}
+	return 0;
+}
+
+/* *RET = BODY with [AT, CUT) replaced by INS. */
+int splice(const char *body, size_t len, size_t at, size_t cut, const char *ins, char **ret,
+	   size_t *ret_len)
+{
+	size_t n = strlen(ins), total = at + n + (len - cut);
+	char *out = malloc(total + 1);
+
+	if (!out)
+		return -ENOMEM;
+	memcpy(out, body, at);
+	memcpy(out + at, ins, n);
+	memcpy(out + at + n, body + cut, len - cut);
+	out[total] = '\0';
+	*ret = out;
+	*ret_len = total;
+	return 1;
+}
+
+int request_set_model(const char *body, size_t len, const char *model, char **ret, size_t *ret_len)
+{
+	cJSON *name = cJSON_CreateString(model);
+	char *value = name ? cJSON_PrintUnformatted(name) : NULL;
+	struct member m;
+	size_t obj;
+	int r = -ENOENT;
+
+	*ret = NULL;
+	if (!value) {
+		cJSON_Delete(name);
+		return -ENOMEM;
+	}
+	obj = len >= 3 && !memcmp(body, "\xEF\xBB\xBF", 3) ? 3 : 0; /* cJSON skips a BOM */
+	obj = skip_ws(body, len, obj);
+	if (obj < len && body[obj] == '{' && find_member(body, len, obj, "model", &m))
+		r = splice(body, len, m.value, m.value_end, value, ret, ret_len) < 0 ? -ENOMEM : 0;
+	free(value);
+	cJSON_Delete(name);
+	return r;
+}
+
 /* ---- the adapters' table ---- */
 
 const struct provider_api *provider_api_of_family(enum policy_api family)

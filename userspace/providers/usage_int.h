@@ -42,6 +42,23 @@ int text_has_any(const char *data, size_t len, const char *const *needles);
 int text_has_usage_object(const char *data, size_t len); /* "usage": {...}, not null */
 int name_is_one_of(const char *s, const char *const *list);
 
+/* Where a member of an object is in the text: its key (quotes included) and its value. */
+struct member {
+	size_t key, key_end, value, value_end;
+};
+
+/* Text helpers on JSON the caller knows is valid: skip whitespace, a string (from its
+ * opening quote), a value; whether raw string RAW (N bytes, quotes included) is KEY; the first
+ * member KEY of the object whose '{' is at OBJ (1, as cJSON finds it); BODY with [AT, CUT)
+ * replaced by INS into *RET (1, or -ENOMEM). */
+size_t skip_ws(const char *s, size_t len, size_t i);
+size_t skip_string(const char *s, size_t len, size_t i);
+size_t skip_value(const char *s, size_t len, size_t i);
+int key_is(const char *raw, size_t n, const char *key);
+int find_member(const char *s, size_t len, size_t obj, const char *key, struct member *m);
+int splice(const char *body, size_t len, size_t at, size_t cut, const char *ins, char **ret,
+	   size_t *ret_len);
+
 /* "error": {"type": ..., "code": ...} or {"type":"error","code":...}: the best name. */
 const char *error_kind(const cJSON *e, const char *fallback);
 

@@ -451,45 +451,33 @@ static int up_body_set(struct exchange *ex, char *text, size_t len)
  * The app's body for a target of its own API: MODEL in place of the app's (a logical name),
  * and, for an OpenAI chat stream that did not ask for its usage, the question asked; the
  * answer's extra chunk is then hidden from the app, whose SDK may index choices[0] on it.
- * Only the usage question: the app's bytes otherwise, as they came.
+ * Both are edits of the text: every other byte is the app's, as it came.
  */
 static int body_for_target(struct exchange *ex, const char *model)
 {
 	size_t len = evbuffer_get_length(ex->body), new_len;
 	const char *text = (const char *)evbuffer_pullup(ex->body, -1);
-	char *rewritten = NULL;
-	cJSON *root, *opts;
+	char *renamed = NULL, *asked = NULL;
+	int err = 0;
 
 	if (ex->up_body)
 		evbuffer_free(ex->up_body);
 	ex->up_body = NULL;
 	ex->suppress_usage = 0;
-	if (!strcmp(model, ex->model)) {
-		if (!ex->want_usage ||
-		    usage_want_include_usage(text, len, &rewritten, &new_len) != 1)
-			return 0;
-		ex->suppress_usage = 1;
-		return up_body_set(ex, rewritten, new_len);
+	if (strcmp(model, ex->model)) {
+		err = request_set_model(text, len, model, &renamed, &len);
+		if (err)
+			return err;
+		text = renamed;
 	}
-	root = cJSON_ParseWithLength(text, len);
-	if (!root)
-		return -EBADMSG;
-	cJSON_ReplaceItemInObjectCaseSensitive(root, "model", cJSON_CreateString(model));
-	if (ex->want_usage) {
-		opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
-		if (!cJSON_IsObject(opts)) {
-			cJSON_DeleteItemFromObjectCaseSensitive(root, "stream_options");
-			opts = cJSON_AddObjectToObject(root, "stream_options");
-		}
-		cJSON_DeleteItemFromObjectCaseSensitive(opts, "include_usage");
-		cJSON_AddTrueToObject(opts, "include_usage");
+	if (ex->want_usage && usage_want_include_usage(text, len, &asked, &new_len) == 1) {
 		ex->suppress_usage = 1;
+		free(renamed);
+		return up_body_set(ex, asked, new_len);
 	}
-	rewritten = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	if (!rewritten)
-		return -ENOMEM;
-	return up_body_set(ex, rewritten, strlen(rewritten));
+	if (renamed)
+		err = up_body_set(ex, renamed, len);
+	return err;
 }
 
 /* ---- where the call goes ---- */

@@ -243,8 +243,27 @@ uint64_t request_id_next(void)
 }
 
 /* The model and the stream flag, from a JSON body; nothing else of it is kept. */
-static void request_inspect(struct exchange *ex)
+/* The first member that the object ROOT has twice among KEYS, or NULL. Parsers differ on
+ * which of two "model"s counts (cJSON takes the first, others the last): the gateway would
+ * route, price and record one model while the provider served the other. */
+static const char *twice(const cJSON *root, const char *const *keys)
 {
+	for (; *keys; keys++) {
+		int n = 0;
+
+		for (const cJSON *it = root->child; it; it = it->next)
+			n += it->string && !strcmp(it->string, *keys);
+		if (n > 1)
+			return *keys;
+	}
+	return NULL;
+}
+
+/* The model and the stream flag, from a JSON body; nothing else of it is kept. Returns 0, or
+ * -EBADMSG with *WHY when the body names them ambiguously. */
+static int request_inspect(struct exchange *ex, const char **why)
+{
+	static const char *const decisive[] = {"model", "stream", "stream_options", NULL};
 	size_t len = evbuffer_get_length(ex->body);
 	const char *text = len ? (const char *)evbuffer_pullup(ex->body, -1) : NULL;
 	const cJSON *model, *stream;
@@ -253,10 +272,15 @@ static void request_inspect(struct exchange *ex)
 
 	ex->api = provider_api_for_path(ex->url, &ex->app);
 	if (!text || text[0] != '{')
-		return;
+		return 0;
 	root = cJSON_ParseWithLength(text, len);
 	if (!root)
-		return;
+		return 0;
+	*why = twice(root, decisive);
+	if (*why) {
+		cJSON_Delete(root);
+		return -EBADMSG;
+	}
 	model = cJSON_GetObjectItemCaseSensitive(root, "model");
 	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
 	if (cJSON_IsString(model))
@@ -266,6 +290,7 @@ static void request_inspect(struct exchange *ex)
 	    cJSON_GetObjectItemCaseSensitive(root, "stream_options"), "include_usage"));
 	cJSON_Delete(root);
 	ex->want_usage = ex->api == USAGE_API_OPENAI_CHAT && ex->stream && !asked;
+	return 0;
 }
 
 /* ---- the explicit endpoint: configured apps, named by their gateway key ---- */
@@ -516,6 +541,7 @@ static const http_parser_settings req_settings = {
 static void client_parse(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->client);
+	const char *twice_key = NULL;
 	enum http_errno e = HPE_OK;
 
 	if (s->dead || (s->ex && s->ex->dispatched))
@@ -542,7 +568,14 @@ static void client_parse(struct session *s)
 		 * a client that stops reading is given idle_ms. */
 		bufferevent_set_timeouts(s->client, NULL, &s->idle_tv);
 		ex->dispatched = 1;
-		request_inspect(ex);
+		if (request_inspect(ex, &twice_key)) {
+			char msg[128];
+
+			snprintf(msg, sizeof(msg), "the request body has \"%s\" more than once",
+				 twice_key);
+			exchange_fail(ex, OUTCOME_BAD_REQUEST, 400, msg);
+			return;
+		}
 		exchange_route(ex);
 		return;
 	}
