@@ -61,3 +61,27 @@ def test_unreadable_key_refuses_to_start_without_showing_keys(gw, monkeypatch):
     assert r.returncode != 0
     assert "provider openai: no key in" in r.stderr and "missing.key" in r.stderr
     assert "sk-ant-gateway" not in r.stderr
+
+
+def test_the_gateways_account_is_not_shown_to_the_app(gw, monkeypatch):
+    """With the gateway's key, the provider's answer names the gateway's account (its
+    organisation id): those headers are the gateway's, not the app's, and are left out."""
+    gw.start(keyed_policy(gw, monkeypatch))
+    r = gw.run_app(["curl", "-sS", "--http1.1", "-D", "-", "-o", "/dev/null", "-H",
+                    "content-type: application/json", "--data-binary", CHAT, OPENAI])
+    head = r.stdout.lower()
+    assert head.startswith("http/1.1 200") and "x-request-id:" in head
+    assert "openai-organization" not in head and "openai-project" not in head
+    r = gw.run_app(["curl", "-sS", "--http1.1", "-D", "-", "-o", "/dev/null", "-H",
+                    "content-type: application/json", "-H", "anthropic-version: 2023-06-01",
+                    "--data-binary", A_BODY, ANTHROPIC])
+    assert "anthropic-organization-id" not in r.stdout.lower()
+    assert "request-id:" in r.stdout.lower()
+
+
+def test_with_its_own_key_the_app_sees_its_own_account(gw, monkeypatch):
+    gw.start(keyed_policy(gw, monkeypatch, own_keys=True))
+    r = gw.run_app(["curl", "-sS", "--http1.1", "-D", "-", "-o", "/dev/null", "-H",
+                    "content-type: application/json", "-H", "authorization: Bearer sk-app-own",
+                    "--data-binary", CHAT, OPENAI])
+    assert "openai-organization: mock-org" in r.stdout.lower()

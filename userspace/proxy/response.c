@@ -54,6 +54,17 @@ static int body_allowed(const struct exchange *ex)
 	return strcmp(ex->method, "HEAD") && ex->status != 204 && ex->status != 304;
 }
 
+/* The gateway's key answered: what names the gateway's account at the provider (its
+ * organisation and project ids, a cookie it set) is not the app's to see. */
+static void drop_account_headers(struct headers *h)
+{
+	static const char *const names[] = {"openai-organization", "openai-project",
+					    "anthropic-organization-id", "set-cookie", NULL};
+
+	for (const char *const *n = names; *n; n++)
+		headers_drop(h, *n);
+}
+
 /* The response head as the client gets it: hop-by-hop fields gone, our framing. */
 static void write_response_head(struct exchange *ex, long long known_len)
 {
@@ -73,6 +84,8 @@ static void write_response_head(struct exchange *ex, long long known_len)
 	} else {
 		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", ex->status,
 				    (int)evbuffer_get_length(ex->reason), reason ? reason : "");
+		if (ex->credential && !strcmp(ex->credential, "gateway"))
+			drop_account_headers(&ex->resp);
 		headers_write(&ex->resp, out);
 	}
 	if (!body_allowed(ex)) {
@@ -545,6 +558,18 @@ static void retry_answered(struct exchange *ex)
 			      status == 429 || status / 100 == 5 ? status : 502, why);
 }
 
+/* An answer whose body is not what its Content-Type says: a 502 (a provider's 200 may have
+ * been billed: it is not tried again). */
+static void garbage_fail(struct exchange *ex)
+{
+	char msg[400];
+
+	snprintf(msg, sizeof(msg), "%s answered %d with a body that is not the %s it declared",
+		 ex->up_host, ex->status, ex->is_sse ? "event stream" : "JSON");
+	ex->status = 0;
+	exchange_fail(ex, OUTCOME_UPSTREAM_BAD_RESPONSE, 502, msg);
+}
+
 void on_up_read(struct bufferevent *bev, void *arg)
 {
 	struct exchange *ex = arg;
@@ -577,13 +602,7 @@ void on_up_read(struct bufferevent *bev, void *arg)
 	} else if (ex->retry_pending) {
 		retry_answered(ex);
 	} else if (ex->garbage) {
-		char msg[400];
-
-		snprintf(msg, sizeof(msg),
-			 "%s answered %d with a body that is not the %s it declared", ex->up_host,
-			 ex->status, ex->is_sse ? "event stream" : "JSON");
-		ex->status = 0;
-		exchange_fail(ex, OUTCOME_UPSTREAM_BAD_RESPONSE, 502, msg);
+		garbage_fail(ex);
 	} else if (ex->resp_complete) {
 		int keepalive = ex->client_keepalive;
 
@@ -603,6 +622,7 @@ void on_up_event(struct bufferevent *bev, short what, void *arg)
 	struct exchange *ex = arg;
 	struct session *s = ex->s;
 	char msg[600];
+	int answered;
 
 	session_enter(s);
 	if (ex->retry_pending) { /* its body did not come whole: the connection is not kept */
@@ -613,6 +633,10 @@ void on_up_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_EOF) {
 		/* A body delimited by the close ends here. */
 		http_parser_execute(&ex->rp, &resp_settings, NULL, 0);
+		if (ex->garbage) {
+			garbage_fail(ex);
+			goto out;
+		}
 		if (ex->resp_complete) {
 			ex->up_keepalive = 0;
 			exchange_finish(ex, OUTCOME_OK);
@@ -620,23 +644,23 @@ void on_up_event(struct bufferevent *bev, short what, void *arg)
 			goto out;
 		}
 	}
-	if (what & BEV_EVENT_TIMEOUT) {
-		snprintf(msg, sizeof(msg), "%s did not answer within %u ms", ex->up_host,
-			 ex->head_sent ? s->cfg->idle_ms : s->cfg->first_byte_ms);
-		if (exchange_retry(ex, 0, msg))
-			goto out;
-	} else if (exchange_retry(ex, 0, "the provider closed the connection before answering")) {
-		goto out;
-	}
-	if (what & BEV_EVENT_TIMEOUT) {
-		snprintf(msg, sizeof(msg), "%s did not answer within %u ms", ex->up_host,
-			 ex->head_sent ? s->cfg->idle_ms : s->cfg->first_byte_ms);
-		exchange_fail(ex, OUTCOME_UPSTREAM_TIMEOUT, 504, msg);
-	} else {
+	/* Once the provider's head came, the request may have been processed (and billed): it is
+	 * not sent again, even if the app has seen nothing yet. */
+	answered = ex->status != 0;
+	if (what & BEV_EVENT_TIMEOUT)
+		snprintf(msg, sizeof(msg), "%s %s within %u ms", ex->up_host,
+			 answered ? "stopped in the middle of its answer: nothing more"
+				  : "did not answer",
+			 answered ? s->cfg->idle_ms : s->cfg->first_byte_ms);
+	else
 		snprintf(msg, sizeof(msg), "%s closed the connection %s", ex->up_host,
-			 ex->head_sent ? "in the middle of the response" : "before answering");
+			 answered ? "in the middle of the response" : "before answering");
+	if (!answered && exchange_retry(ex, 0, msg))
+		goto out;
+	if (what & BEV_EVENT_TIMEOUT)
+		exchange_fail(ex, OUTCOME_UPSTREAM_TIMEOUT, 504, msg);
+	else
 		exchange_fail(ex, OUTCOME_UPSTREAM_RESET, 502, msg);
-	}
 out:
 	session_leave(s);
 }
