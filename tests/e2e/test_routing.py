@@ -379,3 +379,24 @@ def test_a_body_naming_its_model_twice_is_refused(gw, monkeypatch):
     assert code == 400
     assert json.loads(text)["error"]["message"].endswith('"model" more than once')
     assert gw.mock.requests() == []
+
+
+def test_with_no_target_left_the_providers_own_answer_reaches_the_app(gw, monkeypatch):
+    """A 429 that could only fall back to a target whose breaker is open is not swallowed:
+    the app gets the provider's own answer, its retry-after included, as without a route."""
+    gw.start(routed_policy(gw, monkeypatch, routing={"breaker": {"failures": 1,
+                                                                  "open_ms": 60000}}))
+    gw.mock.fault("down", provider="anthropic")
+    body = json.dumps({"model": "claude-only", "max_tokens": 8,
+                       "messages": [{"role": "user", "content": "hi"}]})
+    gw.curl(ANTHROPIC, body, headers=A_HDRS)  # opens anthropic/claude-3-5-haiku-latest's
+    gw.mock.control("POST", "/control/reset")
+    gw.mock.fault("ratelimit", provider="openai")
+    r = gw.run_app(["curl", "-sS", "--http1.1", "-D", "-", "-H", "content-type: application/json",
+                    "-H", O_HDRS[0], "--data-binary", chat("fast-summary"), OPENAI])
+    head, _, text = r.stdout.partition("\n\n")  # (text mode: CRLF read as LF)
+    assert head.startswith("HTTP/1.1 429") and "retry-after: 1" in head.lower()
+    assert json.loads(text)["error"]["type"] != "aigw_gateway_error"
+    rec = all_requests(gw)[-1]
+    assert rec["aigw.outcome"] == "ok" and rec["http.response.status_code"] == 429
+    assert [a["aigw.result"] for a in rec["aigw.attempts"]] == ["failed"]

@@ -117,10 +117,32 @@ int can_retry(const struct exchange *ex)
 }
 
 /* Whether another target remains after the one in use (the app has seen nothing yet). */
+static enum policy_api app_family(const struct exchange *ex);
+
+/* Whether target T could take the call, as far as can be told without trying: its breaker
+ * lets calls through, the gateway can dial it and has its key, and a call of another family
+ * is one the translator reads. */
+static int target_usable(const struct exchange *ex, const struct route_target *t)
+{
+	const struct http_conn_info *in = &ex->s->info;
+	int own_key = !in->explicit_endpoint && in->own_keys && !strcmp(t->provider, in->provider);
+
+	if (route_target_out(t) || !t->host ||
+	    (!own_key && !keys_get(ex->s->cfg->keys, t->provider)))
+		return 0;
+	return t->api == app_family(ex) || (ex->app && ex->api == (int)ex->app->chat_api);
+}
+
+/* Whether a target after the one in use could take the call (the app has seen nothing yet);
+ * when none could, the answer in hand goes to the app rather than a gateway-made one. */
 int can_fall_back(const struct exchange *ex)
 {
-	return !ex->head_sent && ex->route && ex->pos + 1 < ex->n_order &&
-	       ex->n_tries < HTTP1_MAX_TRIES;
+	if (ex->head_sent || !ex->route || ex->n_tries >= HTTP1_MAX_TRIES)
+		return 0;
+	for (size_t i = ex->pos + 1; i < ex->n_order; i++)
+		if (target_usable(ex, &ex->route->targets[ex->order[i]]))
+			return 1;
+	return 0;
 }
 
 /*

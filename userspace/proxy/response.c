@@ -184,6 +184,29 @@ static int retry_answer_start(struct exchange *ex, http_parser *rp)
 	return 0;
 }
 
+/* How long the provider asks to be left alone, in ms, or -1: OpenAI's retry-after-ms, else
+ * retry-after as seconds or as an HTTP date. Anything else, or past a day, is -1. */
+static long retry_after_ms(const struct headers *h)
+{
+	const char *ms = headers_get(h, "retry-after-ms"), *after = headers_get(h, "retry-after");
+	char *end;
+	struct tm tm = {0};
+	double v;
+
+	if (ms && (v = strtod(ms, &end)) >= 0 && v <= 86400e3 && end != ms && !*end)
+		return (long)v;
+	if (!after)
+		return -1;
+	v = strtod(after, &end);
+	if (end != after && !*end)
+		return v >= 0 && v <= 86400 ? (long)(v * 1000) : -1;
+	end = strptime(after, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (!end || *end)
+		return -1;
+	v = difftime(timegm(&tm), time(NULL));
+	return v <= 0 ? 0 : v <= 86400 ? (long)(v * 1000) : -1;
+}
+
 static int on_resp_headers_complete(http_parser *rp)
 {
 	struct exchange *ex = rp_exchange(rp);
@@ -201,9 +224,7 @@ static int on_resp_headers_complete(http_parser *rp)
 	}
 	bufferevent_set_timeouts(ex->up->bev, &idle, &idle);
 	if (status_retried(ex, ex->status)) {
-		const char *after = headers_get(&ex->resp, "retry-after");
-
-		ex->retry_after_ms = after ? (long)(strtod(after, NULL) * 1000) : -1;
+		ex->retry_after_ms = retry_after_ms(&ex->resp);
 		if (can_retry(ex) || can_fall_back(ex))
 			return retry_answer_start(ex, rp);
 	}
@@ -536,13 +557,14 @@ int stream_end_with_error(struct exchange *ex, const char *msg)
 		evbuffer_drain(ex->held, evbuffer_get_length(ex->held)); /* half an event */
 		stream_error_event(ex, text, ev);
 	}
+	/* Nothing appended: the translated stream had already ended whole for the app. */
+	ex->stream_error_sent = evbuffer_get_length(ev) > 0;
 	forward_body(ex, evbuffer_pullup(ev, -1), evbuffer_get_length(ev));
 	evbuffer_free(ev);
 	if (ex->chunked_out) {
 		evbuffer_add(bufferevent_get_output(ex->s->client), "0\r\n\r\n", 5);
 		ex->resp_wire_bytes += 5;
 	}
-	ex->stream_error_sent = 1;
 	return 1;
 }
 
