@@ -637,6 +637,16 @@ static void test_examples(void)
 			ASSERT_EQ(p->providers[j].n_hosts, 0);
 		policy_free(p);
 	}
+	/* the gateway example: every feature of routing, with nothing to warn about */
+	p = NULL;
+	ASSERT_OK(policy_load(repo_path("policies/examples/gateway.json", path, sizeof(path)),
+			      stderr, &p));
+	ASSERT_EQ(p->n_models, 4);
+	ASSERT_EQ(p->providers[2].base_plain, 1);
+	ASSERT_EQ(p->providers[2].base_port, 8000);
+	ASSERT_STREQ(p->api.socket, "/run/aigw/api.sock");
+	ASSERT_EQ(policy_warn(p, stderr), 0);
+	policy_free(p);
 }
 
 /* A minimal valid policy up to line 4; line 5 is the test's, then "}". */
