@@ -254,6 +254,29 @@ static void test_no_fallback_no_section(void)
 	free(out);
 }
 
-UNIT_MAIN(UNIT_CASE(test_calls_then_blocked_whatever_the_order),
+static void test_circuit_breakers(void)
+{
+	const char *lines[] = {
+	    "{\"time\":\"2026-11-27T10:00:01.000Z\",\"event.name\":\"routing.circuit_open\","
+	    "\"gen_ai.system\":\"openai\",\"gen_ai.request.model\":\"gpt-4o-mini\","
+	    "\"aigw.breaker.failures\":5,\"aigw.breaker.open_ms\":30000}",
+	    "{\"time\":\"2026-11-27T10:00:40.000Z\",\"event.name\":\"routing.circuit_closed\","
+	    "\"gen_ai.system\":\"openai\",\"gen_ai.request.model\":\"gpt-4o-mini\"}",
+	};
+	char *out = report_of(lines, 2);
+
+	ASSERT_TRUE(out);
+	ASSERT_STREQ(line_of(out, "Circuit breakers", "2026-11-27 10:00:01"),
+		     "2026-11-27 10:00:01 openai/gpt-4o-mini opened after 5 failed attempts, for "
+		     "30.0 s");
+	ASSERT_STREQ(line_of(out, "Circuit breakers", "2026-11-27 10:00:40"),
+		     "2026-11-27 10:00:40 openai/gpt-4o-mini closed: it answered its probe");
+	free(out);
+	out = report_of((const char *[]){records[1]}, 1);
+	ASSERT_TRUE(out && !strstr(out, "Circuit breakers"));
+	free(out);
+}
+
+UNIT_MAIN(UNIT_CASE(test_circuit_breakers), UNIT_CASE(test_calls_then_blocked_whatever_the_order),
 	  UNIT_CASE(test_a_line_per_fallback), UNIT_CASE(test_totals_flag_unknown_costs),
 	  UNIT_CASE(test_all_unknown_is_unknown_not_zero), UNIT_CASE(test_no_fallback_no_section))

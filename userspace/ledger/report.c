@@ -49,6 +49,9 @@ struct report {
 	char *blocked;
 	size_t blocked_len;
 	FILE *blocked_out; /* the blocked rows, printed after the calls */
+	char *circuits;
+	size_t circuits_len;
+	FILE *circuits_out; /* the breakers' changes, printed after the fallbacks */
 	unsigned requests, refusals;
 	FILE *out;
 };
@@ -362,6 +365,28 @@ static void refusal_row(struct report *r, const cJSON *rec)
 		t->denied++;
 }
 
+/* A target taken out of rotation, or back in. */
+static void circuit_row(struct report *r, const cJSON *rec, int opened)
+{
+	char when[20], *t, target[160];
+
+	if (!r->circuits_out)
+		return;
+	snprintf(when, sizeof(when), "%.19s", str(rec, "time", "?"));
+	if ((t = strchr(when, 'T')))
+		*t = ' ';
+	snprintf(target, sizeof(target), "%s/%s", str(rec, "gen_ai.system", "?"),
+		 str(rec, "gen_ai.request.model", "?"));
+	if (opened)
+		fprintf(r->circuits_out,
+			"%-19s  %-40s  opened after %.0f failed attempts, for %.1f s\n", when,
+			target, num(rec, "aigw.breaker.failures", 0),
+			num(rec, "aigw.breaker.open_ms", 0) / 1000);
+	else
+		fprintf(r->circuits_out, "%-19s  %-40s  closed: it answered its probe\n", when,
+			target);
+}
+
 static void report_line(struct report *r, const char *line)
 {
 	cJSON *rec = cJSON_Parse(line);
@@ -374,6 +399,8 @@ static void report_line(struct report *r, const char *line)
 		request_row(r, rec);
 	else if (!strcmp(ev, "capture.deny"))
 		refusal_row(r, rec);
+	else if (!strcmp(ev, "routing.circuit_open") || !strcmp(ev, "routing.circuit_closed"))
+		circuit_row(r, rec, !strcmp(ev, "routing.circuit_open"));
 	cJSON_Delete(rec);
 }
 
@@ -459,7 +486,10 @@ static void report_free(struct report *r)
 {
 	if (r->blocked_out)
 		fclose(r->blocked_out);
+	if (r->circuits_out)
+		fclose(r->circuits_out);
 	free(r->blocked);
+	free(r->circuits);
 	free(r->fallbacks);
 	free(r);
 }
@@ -474,6 +504,7 @@ int report_print(const char **paths, size_t n, FILE *out)
 		return -ENOMEM;
 	r->out = out;
 	r->blocked_out = open_memstream(&r->blocked, &r->blocked_len);
+	r->circuits_out = open_memstream(&r->circuits, &r->circuits_len);
 	for (size_t i = 0; i < n; i++) {
 		FILE *f = fopen(paths[i], "r");
 
@@ -493,6 +524,11 @@ int report_print(const char **paths, size_t n, FILE *out)
 	if (r->blocked_out && !fflush(r->blocked_out))
 		fwrite(r->blocked, 1, r->blocked_len, out);
 	fallbacks_print(r);
+	if (r->circuits_out && !fflush(r->circuits_out) && r->circuits_len) {
+		fprintf(out, "\nCircuit breakers: targets taken out of rotation, and back\n");
+		fprintf(out, "%-19s  %-40s  %s\n", "time (UTC)", "target", "what");
+		fwrite(r->circuits, 1, r->circuits_len, out);
+	}
 	totals_print(r);
 	free(line);
 	report_free(r);
