@@ -342,12 +342,17 @@ static int unix_peer_attr(struct daemon *d, int fd, struct aigw_attr *a, char *c
 	*why = "caller_unknown";
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
 		return -errno;
-	len = sizeof(pidfd);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len))
-		pidfd = -1; /* an older kernel: the pid alone */
 	a->pid = a->tid = cred.pid;
 	a->uid = cred.uid;
 	a->gid = cred.gid;
+	len = sizeof(pidfd);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len)) {
+		if (errno != ENOPROTOOPT) { /* the peer has gone: its pid may be another's */
+			*why = "caller_gone";
+			return -errno;
+		}
+		pidfd = -1; /* a kernel before 6.5: the pid alone */
+	}
 	proc_comm(cred.pid, a->comm, sizeof(a->comm));
 	err = proc_cgroup(cred.pid, cgroup, cgroup_size);
 	if (!err && pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0))
@@ -415,12 +420,13 @@ static void on_api_unix_accept(int fd, const struct sockaddr *peer, void *arg)
 static int socket_live(const char *path)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), live;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), live;
 
 	if (fd < 0)
 		return 0;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	live = !connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	/* never waits: a full backlog (EAGAIN) is a live daemon too */
+	live = !connect(fd, (struct sockaddr *)&sun, sizeof(sun)) || errno == EAGAIN;
 	close(fd);
 	return live;
 }

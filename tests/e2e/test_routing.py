@@ -197,14 +197,47 @@ def test_untranslatable_request_is_refused_clearly(gw, monkeypatch):
 
 
 def test_untranslatable_fallback_is_skipped_and_the_first_error_stands(gw, monkeypatch):
+    """The only fallback cannot take this request (Anthropic has no logprobs): the provider's
+    own 503 reaches the app, as it would without a route, not a gateway-made one."""
     gw.start(routed_policy(gw, monkeypatch))
     gw.mock.fault("down", provider="openai")
     text, code = split(gw.curl(OPENAI, chat("fast-summary", logprobs=True), headers=O_HDRS))
     assert code == 503
-    assert "logprobs" in json.loads(text)["error"]["message"]
+    assert json.loads(text)["error"]["type"] != "aigw_gateway_error"
     assert all(x["provider"] == "openai" for x in gw.mock.requests())
     rec = requests(gw)
-    assert [a["aigw.result"] for a in rec["aigw.attempts"]][-1] == "skipped"
+    assert [(a["gen_ai.system"], a["aigw.result"]) for a in rec["aigw.attempts"]] == [
+        ("openai", "failed")]
+    assert rec["aigw.fallback"] is False and "aigw.translated" not in rec
+
+
+def test_a_failure_that_opens_the_breaker_passes_the_providers_answer_on(gw, monkeypatch):
+    """With one target, the retry that would follow a 429 is not made once that 429 opened
+    the target's breaker: the app gets the provider's own 429, retry-after included."""
+    pol = routed_policy(gw, monkeypatch, routing={"retries": 2, "backoff_ms": 10,
+                                                  "breaker": {"failures": 1}})
+    pol["models"]["solo"] = [{"provider": "openai", "model": "gpt-4o-mini"}]
+    gw.start(pol)
+    gw.mock.fault("ratelimit", provider="openai")
+    r = gw.run_app(["curl", "-sS", "--http1.1", "-D", "-", "-H", "content-type: application/json",
+                    "-H", O_HDRS[0], "--data-binary", chat("solo"), OPENAI])
+    head, _, text = r.stdout.partition("\n\n")
+    assert head.startswith("HTTP/1.1 429") and "retry-after: 1" in head.lower()
+    assert json.loads(text)["error"]["code"] == "rate_limit_exceeded"
+    assert len(gw.mock.requests()) == 1
+    assert requests(gw)["aigw.outcome"] == "ok"
+
+
+def test_the_model_is_replaced_wherever_cjson_finds_it(gw, monkeypatch):
+    """A control byte where JSON allows only blanks: cJSON (which routes) skips it, so the
+    editor that replaces the logical name must too; before, it missed the member, the target
+    was skipped with an uninitialised reason, and the record carried stray bytes."""
+    gw.start(routed_policy(gw, monkeypatch))
+    body = '{\f"model": "fast-summary", "messages": [{"role": "user", "content": "hi"}]}'
+    text, code = split(gw.curl(OPENAI, body, headers=O_HDRS))
+    assert code == 200, text
+    assert gw.mock.requests()[-1]["model"] == "gpt-4o-mini"
+    assert [r["aigw.upstream.model"] for r in all_requests(gw)] == ["gpt-4o-mini"]
 
 
 def test_circuit_breaker_opens_then_probes_and_recovers(gw, monkeypatch):

@@ -227,7 +227,7 @@ int usage_stream_event(struct usage_stream *s, const char *event, const char *da
 
 size_t skip_ws(const char *s, size_t len, size_t i)
 {
-	while (i < len && json_is_space(s[i]))
+	while (i < len && (unsigned char)s[i] <= 0x20) /* as cJSON skips: every control byte */
 		i++;
 	return i;
 }

@@ -124,13 +124,30 @@ static enum policy_api app_family(const struct exchange *ex);
  * is one the translator reads. */
 static int target_usable(const struct exchange *ex, const struct route_target *t)
 {
-	const struct http_conn_info *in = &ex->s->info;
-	int own_key = !in->explicit_endpoint && in->own_keys && !strcmp(t->provider, in->provider);
+	const struct session *s = ex->s;
+	const struct http_conn_info *in = &s->info;
+	int same_dest = !in->explicit_endpoint && !strcmp(t->provider, in->provider) && t->host &&
+			!strcasecmp(t->host, in->sni);
+	struct translate_req tr;
+	struct aigw_addr addr;
+	int err;
 
 	if (route_target_out(t) || !t->host ||
-	    (!own_key && !keys_get(ex->s->cfg->keys, t->provider)))
+	    (!(same_dest && in->own_keys) && !keys_get(s->cfg->keys, t->provider)) ||
+	    (!same_dest &&
+	     (!s->ops->resolve || s->ops->resolve(t->host, t->port, &addr, s->ops->arg))))
 		return 0;
-	return t->api == app_family(ex) || (ex->app && ex->api == (int)ex->app->chat_api);
+	if (t->api == app_family(ex))
+		return 1;
+	if (!ex->app || ex->api != (int)ex->app->chat_api)
+		return 0;
+	/* whether the translator takes this request: asked now, on this failure path only */
+	err = translate_request(ex->app->translate, (const char *)evbuffer_pullup(ex->body, -1),
+				evbuffer_get_length(ex->body), t->model ? t->model : ex->model, 0,
+				&tr);
+	if (!err)
+		translate_req_release(&tr);
+	return !err;
 }
 
 /* Whether a target after the one in use could take the call (the app has seen nothing yet);
@@ -183,7 +200,7 @@ static void note_try(struct exchange *ex, int status, const char *result, const 
 	ex->tries[i].status = status;
 	ex->tries[i].ms = ex->t_attempt.tv_sec ? ms_between(&ex->t_attempt, &now) : 0;
 	ex->tries[i].result = result;
-	ex->tries[i].reused = ex->up ? ex->up_reused : -1;
+	ex->tries[i].reused = strcmp(result, "skipped") ? ex->up_reused : -1;
 	snprintf(ex->tries[i].provider, sizeof(ex->tries[i].provider), "%s", exchange_provider(ex));
 	snprintf(ex->tries[i].model, sizeof(ex->tries[i].model), "%s", ex->up_model);
 	snprintf(ex->tries[i].error, sizeof(ex->tries[i].error), "%s", why);
@@ -263,7 +280,7 @@ static int attempt_schedule(struct exchange *ex, long delay)
 int exchange_retry(struct exchange *ex, int status, const char *why)
 {
 	int stale = stale_pooled_failure(ex);
-	char skip[HTTP1_WHY_MAX];
+	char skip[HTTP1_WHY_MAX] = "";
 
 	if (stale) {
 		ex->stale_retries++;
@@ -445,6 +462,7 @@ void exchange_start_upstream(struct exchange *ex)
 
 	ex->attempts++;
 	ex->target_attempts++;
+	ex->up_reused = -1; /* until a connection is had */
 	ex->retry_after_ms = -1;
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_attempt);
 	/* A retry never takes another pooled connection: they may have gone stale together. */
@@ -569,6 +587,7 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 	const char *model = t->model ? t->model : ex->model;
 	int same_dest = !s->info.explicit_endpoint && !strcmp(t->provider, s->info.provider) &&
 			t->host && !strcasecmp(t->host, s->info.sni);
+	int err;
 
 	free(ex->up_path);
 	ex->up_path = NULL;
@@ -612,7 +631,11 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 		if (!(ex->up_path = strdup(path)))
 			return -ENOMEM;
 	}
-	return body_for_target(ex, model);
+	err = body_for_target(ex, model);
+	if (err)
+		snprintf(why, whylen, "the request's \"model\" cannot be replaced for %s: %s",
+			 t->provider, strerror(-err));
+	return err;
 }
 
 /*
@@ -651,6 +674,8 @@ static int target_next(struct exchange *ex, char *why, size_t whylen)
 			ex->refuse_status = 502;
 	}
 	ex->up_provider[0] = ex->up_model[0] = ex->up_host[0] = 0;
+	ex->target = NULL; /* what the skipped ones left is not the call's */
+	ex->xlate = 0;
 	return -ENOENT;
 }
 
@@ -659,7 +684,7 @@ static int target_next(struct exchange *ex, char *why, size_t whylen)
 void exchange_route(struct exchange *ex)
 {
 	struct session *s = ex->s;
-	char why[HTTP1_WHY_MAX], msg[HTTP1_WHY_MAX + 400];
+	char why[HTTP1_WHY_MAX] = "", msg[HTTP1_WHY_MAX + 400];
 
 	if (s->info.explicit_endpoint && explicit_admit(ex))
 		return;

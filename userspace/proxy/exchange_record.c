@@ -245,7 +245,7 @@ void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	jsonw_num(rec, "aigw.upstream.attempts", ex->attempts);
 	if (ex->credential)
 		jsonw_str(rec, "aigw.credential", ex->credential);
-	jsonw_bool(rec, "aigw.upstream.reused", ex->up_reused);
+	jsonw_bool(rec, "aigw.upstream.reused", ex->up_reused > 0);
 	jsonw_bool(rec, "aigw.upstream.tls_resumed", ex->up_tls_resumed);
 	s->ops->record(rec, &s->info, s->ops->arg);
 }

@@ -271,11 +271,13 @@ static int request_inspect(struct exchange *ex, const char **why)
 	int asked;
 
 	ex->api = provider_api_for_path(ex->url, &ex->app);
-	if (!text || text[0] != '{')
+	if (!text)
 		return 0;
-	root = cJSON_ParseWithLength(text, len);
-	if (!root)
+	root = cJSON_ParseWithLength(text, len); /* a BOM or leading blanks are allowed */
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
 		return 0;
+	}
 	*why = twice(root, decisive);
 	if (*why) {
 		cJSON_Delete(root);

@@ -81,6 +81,7 @@ struct exchange {
 	struct event *retry_ev;	   /* the wait before the next attempt */
 	int retry_pending;	   /* the answer's status asks for another attempt */
 	int discarding;		   /* reading that answer's small body to keep the connection */
+	struct timespec t_discard; /* since when (HTTP1_DISCARD_MS in all) */
 	long retry_after_ms;	   /* what the provider asked us to wait, or -1 */
 	struct attempt
 	    tries[HTTP1_MAX_TRIES]; /* those that did not give the answer, oldest first */

@@ -177,6 +177,7 @@ static int retry_answer_start(struct exchange *ex, http_parser *rp)
 	if (!(rp->flags & F_CHUNKED) && rp->content_length <= HTTP1_DISCARD_MAX &&
 	    body_allowed(ex)) {
 		ex->discarding = 1;
+		clock_gettime(CLOCK_MONOTONIC, &ex->t_discard);
 		bufferevent_set_timeouts(ex->up->bev, &tv, &tv);
 		return 0;
 	}
@@ -185,7 +186,8 @@ static int retry_answer_start(struct exchange *ex, http_parser *rp)
 }
 
 /* How long the provider asks to be left alone, in ms, or -1: OpenAI's retry-after-ms, else
- * retry-after as seconds or as an HTTP date. Anything else, or past a day, is -1. */
+ * retry-after as seconds or as an HTTP date (a day at most: longer than any backoff allows,
+ * so not waited for); anything else is -1 (no wish). */
 static long retry_after_ms(const struct headers *h)
 {
 	const char *ms = headers_get(h, "retry-after-ms"), *after = headers_get(h, "retry-after");
@@ -193,18 +195,18 @@ static long retry_after_ms(const struct headers *h)
 	struct tm tm = {0};
 	double v;
 
-	if (ms && (v = strtod(ms, &end)) >= 0 && v <= 86400e3 && end != ms && !*end)
-		return (long)v;
+	if (ms && (v = strtod(ms, &end)) >= 0 && end != ms && !*end)
+		return (long)(v <= 86400e3 ? v : 86400e3);
 	if (!after)
 		return -1;
 	v = strtod(after, &end);
-	if (end != after && !*end)
-		return v >= 0 && v <= 86400 ? (long)(v * 1000) : -1;
+	if (end != after && !*end) /* past a day: a wait longer than any backoff allows */
+		return v >= 0 ? (long)((v <= 86400 ? v : 86400) * 1000) : -1;
 	end = strptime(after, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	if (!end || *end)
 		return -1;
 	v = difftime(timegm(&tm), time(NULL));
-	return v <= 0 ? 0 : v <= 86400 ? (long)(v * 1000) : -1;
+	return v <= 0 ? 0 : (long)((v <= 86400 ? v : 86400) * 1000);
 }
 
 static int on_resp_headers_complete(http_parser *rp)
@@ -223,15 +225,18 @@ static int on_resp_headers_complete(http_parser *rp)
 		return 0;
 	}
 	bufferevent_set_timeouts(ex->up->bev, &idle, &idle);
+	/* The provider answered: its breaker hears how first, so that a failure which opens it
+	 * ends the retries here (and, with no target left, the answer goes to the app). */
+	if (ex->target && (ex->status >= 500 || ex->status == 429)) {
+		target_failed(ex);
+	} else if (ex->target) {
+		target_breaker_note(ex, route_target_done(ex->routes, ex->target, 1));
+		ex->probe = 0;
+	}
 	if (status_retried(ex, ex->status)) {
 		ex->retry_after_ms = retry_after_ms(&ex->resp);
 		if (can_retry(ex) || can_fall_back(ex))
 			return retry_answer_start(ex, rp);
-	}
-	if (ex->target) { /* the provider answered: its breaker hears how */
-		target_breaker_note(ex, route_target_done(ex->routes, ex->target,
-							  ex->status < 500 && ex->status != 429));
-		ex->probe = 0;
 	}
 	ex->resp_chunked = !!(rp->flags & F_CHUNKED);
 	ex->resp_content_length = rp->content_length;
@@ -568,6 +573,16 @@ int stream_end_with_error(struct exchange *ex, const char *msg)
 	return 1;
 }
 
+/* Whether a retried answer's body is taking longer than HTTP1_DISCARD_MS in all (the read
+ * timeout alone would wait that long per byte). */
+static int discard_late(const struct exchange *ex)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ms_between(&ex->t_discard, &now) > HTTP1_DISCARD_MS;
+}
+
 /* Another attempt after an answer whose status asks for one. */
 static void retry_answered(struct exchange *ex)
 {
@@ -619,9 +634,11 @@ void on_up_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 	}
-	if (ex->retry_pending && ex->discarding && !ex->resp_complete) {
+	if (ex->retry_pending && ex->discarding && !ex->resp_complete && !discard_late(ex)) {
 		/* the rest of a retried answer's small body is on its way */
 	} else if (ex->retry_pending) {
+		if (!ex->resp_complete) /* it came too slowly: the connection is not kept */
+			ex->up_keepalive = 0;
 		retry_answered(ex);
 	} else if (ex->garbage) {
 		garbage_fail(ex);

@@ -396,7 +396,10 @@ void upstream_put(struct upstream_conn *pub)
 	struct upstream_pool *p = c->pool;
 	struct timeval tv = {p->opt.idle_keep_ms / 1000, (p->opt.idle_keep_ms % 1000) * 1000};
 
-	if (p->n_idle >= p->opt.max_idle || evbuffer_get_length(bufferevent_get_input(pub->bev))) {
+	/* Kept only when nothing is left on it either way (an early answer may have come while
+	 * the request was still being written). */
+	if (p->n_idle >= p->opt.max_idle || evbuffer_get_length(bufferevent_get_input(pub->bev)) ||
+	    evbuffer_get_length(bufferevent_get_output(pub->bev))) {
 		uconn_free(c);
 		return;
 	}
