@@ -227,22 +227,24 @@ static int ask_usage(const char *body, size_t len, size_t obj, const cJSON *root
 	return splice(body, len, in, in, "\"include_usage\":true,", ret, ret_len);
 }
 
-int usage_want_include_usage(const char *body, size_t len, char **ret, size_t *ret_len)
+int usage_ask_usage(const char *body, size_t len, const cJSON *root, char **ret, size_t *ret_len)
 {
-	cJSON *root;
 	size_t obj;
-	int r = 0;
 
 	*ret = NULL;
 	*ret_len = 0;
-	root = json_parse(body, len);
 	if (!cJSON_IsObject(root) || !cJSON_IsTrue(json_item(root, "stream")))
-		goto out;
+		return 0;
 	obj = len >= 3 && !memcmp(body, "\xEF\xBB\xBF", 3) ? 3 : 0; /* cJSON skips a BOM */
 	obj = skip_ws(body, len, obj);
-	if (obj < len && body[obj] == '{')
-		r = ask_usage(body, len, obj, root, ret, ret_len);
-out:
+	return obj < len && body[obj] == '{' ? ask_usage(body, len, obj, root, ret, ret_len) : 0;
+}
+
+int usage_want_include_usage(const char *body, size_t len, char **ret, size_t *ret_len)
+{
+	cJSON *root = json_parse(body, len);
+	int r = usage_ask_usage(body, len, root, ret, ret_len);
+
 	cJSON_Delete(root);
 	return r;
 }

@@ -151,4 +151,11 @@ int usage_stream_event(struct usage_stream *s, const char *event, const char *da
  */
 int usage_want_include_usage(const char *body, size_t len, char **ret, size_t *ret_len);
 
+/* The same for a body the caller has parsed already as ROOT (the parse the proxy makes to
+ * read the model serves here too; ROOT may come from an earlier text of BODY that differs only
+ * in its "model" value). */
+struct cJSON;
+int usage_ask_usage(const char *body, size_t len, const struct cJSON *root, char **ret,
+		    size_t *ret_len);
+
 #endif

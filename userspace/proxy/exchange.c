@@ -29,6 +29,7 @@
 void exchange_free(struct exchange *ex)
 {
 	free(ex->url);
+	cJSON_Delete(ex->req_json);
 	if (ex->body)
 		evbuffer_free(ex->body);
 	if (ex->reason)
@@ -122,20 +123,55 @@ static enum policy_api app_family(const struct exchange *ex);
 /* Whether target T could take the call, as far as can be told without trying: its breaker
  * lets calls through, the gateway can dial it and has its key, and a call of another family
  * is one the translator reads. */
-static int target_usable(const struct exchange *ex, const struct route_target *t)
+/* Whether T is where the app itself sent the call (its headers and key rules then apply). */
+static int target_is_app_destination(const struct exchange *ex, const struct route_target *t)
+{
+	const struct http_conn_info *in = &ex->s->info;
+
+	return !in->explicit_endpoint && !strcmp(t->provider, in->provider) && t->host &&
+	       !strcasecmp(t->host, in->sni);
+}
+
+/*
+ * Whether the gateway can reach T for this call: a host to dial, a key for it (unless the
+ * app's own goes, at its own destination), an address. Fills *ADDR; -errno with WHY
+ * (may be NULL) when not. The one check target_prepare() and can_fall_back() share.
+ */
+static int target_reachable(const struct exchange *ex, const struct route_target *t,
+			    struct aigw_addr *addr, char *why, size_t whylen)
 {
 	const struct session *s = ex->s;
-	const struct http_conn_info *in = &s->info;
-	int same_dest = !in->explicit_endpoint && !strcmp(t->provider, in->provider) && t->host &&
-			!strcasecmp(t->host, in->sni);
+	int same_dest = target_is_app_destination(ex, t);
+	char none[1];
+
+	if (!why)
+		why = none, whylen = sizeof(none);
+	if (!t->host) {
+		snprintf(why, whylen, "provider %s has no host the gateway can dial (base_url)",
+			 t->provider);
+		return -ENOENT;
+	}
+	if (!(same_dest && s->info.own_keys) && !keys_get(s->cfg->keys, t->provider)) {
+		snprintf(why, whylen, "no gateway key for provider %s (key_env or key_file)",
+			 t->provider);
+		return -ENOKEY;
+	}
+	if (same_dest) {
+		*addr = s->info.flow.orig_dst;
+	} else if (!s->ops->resolve || s->ops->resolve(t->host, t->port, addr, s->ops->arg)) {
+		snprintf(why, whylen, "no address known for %s yet", t->host);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static int target_usable(const struct exchange *ex, const struct route_target *t)
+{
 	struct translate_req tr;
 	struct aigw_addr addr;
 	int err;
 
-	if (route_target_out(t) || !t->host ||
-	    (!(same_dest && in->own_keys) && !keys_get(s->cfg->keys, t->provider)) ||
-	    (!same_dest &&
-	     (!s->ops->resolve || s->ops->resolve(t->host, t->port, &addr, s->ops->arg))))
+	if (route_target_out(t) || target_reachable(ex, t, &addr, NULL, 0))
 		return 0;
 	if (t->api == app_family(ex))
 		return 1;
@@ -510,7 +546,7 @@ static int body_for_target(struct exchange *ex, const char *model)
 			return err;
 		text = renamed;
 	}
-	if (ex->want_usage && usage_want_include_usage(text, len, &asked, &new_len) == 1) {
+	if (ex->want_usage && usage_ask_usage(text, len, ex->req_json, &asked, &new_len) == 1) {
 		ex->suppress_usage = 1;
 		free(renamed);
 		return up_body_set(ex, asked, new_len);
@@ -583,10 +619,8 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 static int target_prepare(struct exchange *ex, const struct route_target *t, char *why,
 			  size_t whylen)
 {
-	struct session *s = ex->s;
 	const char *model = t->model ? t->model : ex->model;
-	int same_dest = !s->info.explicit_endpoint && !strcmp(t->provider, s->info.provider) &&
-			t->host && !strcasecmp(t->host, s->info.sni);
+	int same_dest = target_is_app_destination(ex, t);
 	int err;
 
 	free(ex->up_path);
@@ -602,25 +636,11 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 	ex->up_app_headers = same_dest && !ex->xlate;
 	snprintf(ex->up_provider, sizeof(ex->up_provider), "%s", t->provider);
 	snprintf(ex->up_model, sizeof(ex->up_model), "%s", model);
-	if (!t->host) {
-		snprintf(why, whylen, "provider %s has no host the gateway can dial (base_url)",
-			 t->provider);
-		return -ENOENT;
-	}
+	err = target_reachable(ex, t, &ex->up_addr, why, whylen);
+	if (err)
+		return err;
 	snprintf(ex->up_host, sizeof(ex->up_host), "%s", t->host);
 	ex->up_port = t->port;
-	if (!(same_dest && s->info.own_keys) && !keys_get(s->cfg->keys, t->provider)) {
-		snprintf(why, whylen, "no gateway key for provider %s (key_env or key_file)",
-			 t->provider);
-		return -ENOKEY;
-	}
-	if (same_dest) {
-		ex->up_addr = s->info.flow.orig_dst;
-	} else if (!s->ops->resolve ||
-		   s->ops->resolve(t->host, t->port, &ex->up_addr, s->ops->arg)) {
-		snprintf(why, whylen, "no address known for %s yet", t->host);
-		return -ENOENT;
-	}
 	if (ex->xlate)
 		return target_translate(ex, t, model, why, whylen);
 	ex->up_api = ex->api;
@@ -650,7 +670,7 @@ static int target_next(struct exchange *ex, char *why, size_t whylen)
 		int err;
 
 		ex->t_attempt = (struct timespec){0};
-		if (!route_target_admit(ex->routes, t, &ex->probe)) {
+		if (!route_target_admit(t, &ex->probe)) {
 			snprintf(ex->up_provider, sizeof(ex->up_provider), "%s", t->provider);
 			snprintf(ex->up_model, sizeof(ex->up_model), "%s",
 				 t->model ? t->model : "");

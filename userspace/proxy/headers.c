@@ -1,5 +1,6 @@
 /* headers.c: the arena, lookups and the hop-by-hop rules (see headers.h). */
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <strings.h>
 
@@ -108,10 +109,18 @@ static int always_dropped(const char *name, size_t len)
 		const char *name;
 		size_t len;
 	} drop[] = {
-	    {"te", 2},		      {"expect", 6},	      {"trailer", 7},
-	    {"upgrade", 7},	      {"connection", 10},     {"keep-alive", 10},
-	    {"content-length", 14},   {"http2-settings", 14}, {"proxy-connection", 16},
-	    {"transfer-encoding", 17}, {"proxy-authenticate", 18}, {"proxy-authorization", 19},
+	    {"te", 2},
+	    {"expect", 6},
+	    {"trailer", 7},
+	    {"upgrade", 7},
+	    {"connection", 10},
+	    {"keep-alive", 10},
+	    {"content-length", 14},
+	    {"http2-settings", 14},
+	    {"proxy-connection", 16},
+	    {"transfer-encoding", 17},
+	    {"proxy-authenticate", 18},
+	    {"proxy-authorization", 19},
 	};
 
 	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
@@ -185,4 +194,28 @@ unsigned headers_count(const struct headers *h, const char *name)
 		if (h->v[i].name_len == n && !strncasecmp(h->arena + h->v[i].name, name, n))
 			count++;
 	return count;
+}
+
+/* How long the provider asks to be left alone, in ms, or -1: OpenAI's retry-after-ms, else
+ * retry-after as seconds or as an HTTP date (a day at most: longer than any backoff allows,
+ * so not waited for); anything else is -1 (no wish). */
+long headers_retry_after_ms(const struct headers *h)
+{
+	const char *ms = headers_get(h, "retry-after-ms"), *after = headers_get(h, "retry-after");
+	char *end;
+	struct tm tm = {0};
+	double v;
+
+	if (ms && (v = strtod(ms, &end)) >= 0 && end != ms && !*end)
+		return (long)(v <= 86400e3 ? v : 86400e3);
+	if (!after)
+		return -1;
+	v = strtod(after, &end);
+	if (end != after && !*end) /* past a day: a wait longer than any backoff allows */
+		return v >= 0 ? (long)((v <= 86400 ? v : 86400) * 1000) : -1;
+	end = strptime(after, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (!end || *end)
+		return -1;
+	v = difftime(timegm(&tm), time(NULL));
+	return v <= 0 ? 0 : (long)((v <= 86400 ? v : 86400) * 1000);
 }

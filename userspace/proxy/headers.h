@@ -54,4 +54,9 @@ void headers_reset(struct headers *h);
 
 void headers_free(struct headers *h);
 
+/* How long a provider's answer H asks to be left alone, in ms: OpenAI's retry-after-ms, else
+ * retry-after as seconds or as an HTTP date, capped at a day; -1 when it asks nothing (or
+ * nothing readable). */
+long headers_retry_after_ms(const struct headers *h);
+
 #endif

@@ -259,8 +259,9 @@ static const char *twice(const cJSON *root, const char *const *keys)
 	return NULL;
 }
 
-/* The model and the stream flag, from a JSON body; nothing else of it is kept. Returns 0, or
- * -EBADMSG with *WHY when the body names them ambiguously. */
+/* The model and the stream flag, from a JSON body; the parse itself is kept only when the
+ * usage question may be asked of it (ex->req_json). Returns 0, or -EBADMSG with *WHY when
+ * the body names them ambiguously. */
 static int request_inspect(struct exchange *ex, const char **why)
 {
 	static const char *const decisive[] = {"model", "stream", "stream_options", NULL};
@@ -290,8 +291,11 @@ static int request_inspect(struct exchange *ex, const char **why)
 	ex->stream = cJSON_IsTrue(stream);
 	asked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(root, "stream_options"), "include_usage"));
-	cJSON_Delete(root);
 	ex->want_usage = ex->api == USAGE_API_OPENAI_CHAT && ex->stream && !asked;
+	if (ex->want_usage)
+		ex->req_json = root; /* asked of it later, for each target of the app's API */
+	else
+		cJSON_Delete(root);
 	return 0;
 }
 

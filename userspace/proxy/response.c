@@ -185,30 +185,6 @@ static int retry_answer_start(struct exchange *ex, http_parser *rp)
 	return 0;
 }
 
-/* How long the provider asks to be left alone, in ms, or -1: OpenAI's retry-after-ms, else
- * retry-after as seconds or as an HTTP date (a day at most: longer than any backoff allows,
- * so not waited for); anything else is -1 (no wish). */
-static long retry_after_ms(const struct headers *h)
-{
-	const char *ms = headers_get(h, "retry-after-ms"), *after = headers_get(h, "retry-after");
-	char *end;
-	struct tm tm = {0};
-	double v;
-
-	if (ms && (v = strtod(ms, &end)) >= 0 && end != ms && !*end)
-		return (long)(v <= 86400e3 ? v : 86400e3);
-	if (!after)
-		return -1;
-	v = strtod(after, &end);
-	if (end != after && !*end) /* past a day: a wait longer than any backoff allows */
-		return v >= 0 ? (long)((v <= 86400 ? v : 86400) * 1000) : -1;
-	end = strptime(after, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	if (!end || *end)
-		return -1;
-	v = difftime(timegm(&tm), time(NULL));
-	return v <= 0 ? 0 : (long)((v <= 86400 ? v : 86400) * 1000);
-}
-
 static int on_resp_headers_complete(http_parser *rp)
 {
 	struct exchange *ex = rp_exchange(rp);
@@ -234,7 +210,7 @@ static int on_resp_headers_complete(http_parser *rp)
 		ex->probe = 0;
 	}
 	if (status_retried(ex, ex->status)) {
-		ex->retry_after_ms = retry_after_ms(&ex->resp);
+		ex->retry_after_ms = headers_retry_after_ms(&ex->resp);
 		if (can_retry(ex) || can_fall_back(ex))
 			return retry_answer_start(ex, rp);
 	}

@@ -222,12 +222,11 @@ int route_target_out(const struct route_target *t)
 	return !time_reached(&now, &t->breaker->open_until);
 }
 
-int route_target_admit(struct route_table *tab, const struct route_target *t, int *ret_probe)
+int route_target_admit(const struct route_target *t, int *ret_probe)
 {
 	struct breaker *b = t->breaker;
 	struct timespec now;
 
-	(void)tab;
 	*ret_probe = 0;
 	if (!b || b->state == BREAKER_CLOSED)
 		return 1;
@@ -268,7 +267,6 @@ enum breaker_change route_target_done(struct route_table *tab, const struct rout
 		b->open_until.tv_nsec -= 1000000000;
 	}
 	b->state = BREAKER_OPEN;
-	b->opened++;
 	return BREAKER_BECAME_OPEN;
 }
 

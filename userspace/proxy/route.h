@@ -31,7 +31,6 @@ struct breaker {
 	enum breaker_state state;
 	unsigned failures; /* consecutive failed attempts */
 	struct timespec open_until;
-	unsigned long long opened; /* how often it opened, for the record */
 };
 
 struct route_target {
@@ -84,7 +83,7 @@ size_t route_order(const struct route *r, uint64_t rnd, unsigned *order); /* 0: 
  * is over, and then yes once, for the probe (*RET_PROBE set; the breaker is half-open until
  * route_target_done() reports how the probe went).
  */
-int route_target_admit(struct route_table *tab, const struct route_target *t, int *ret_probe);
+int route_target_admit(const struct route_target *t, int *ret_probe);
 
 enum breaker_change {
 	BREAKER_UNCHANGED = 0,
