@@ -1731,6 +1731,7 @@ static struct policy *policy_new(const char *name)
 
 	if (!p)
 		return NULL;
+	p->refs = 1;
 	p->path = strdup(name);
 	p->ca.dir = strdup(DEFAULT_CA_DIR);
 	if (!p->path || !p->ca.dir) {
@@ -1906,9 +1907,32 @@ out:
 	return r;
 }
 
+struct policy *policy_ref(struct policy *p)
+{
+	if (p)
+		__atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
+	return p;
+}
+
+const struct policy_workload *policy_workload_by_name(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; p && name && i < p->n_workloads; i++)
+		if (!strcmp(p->workloads[i].name, name))
+			return &p->workloads[i];
+	return NULL;
+}
+
+const struct policy_team *policy_team_by_name(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; p && name && i < p->n_teams; i++)
+		if (!strcmp(p->teams[i].name, name))
+			return &p->teams[i];
+	return NULL;
+}
+
 void policy_free(struct policy *p)
 {
-	if (!p)
+	if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	for (size_t i = 0; i < p->n_providers; i++) {
 		struct policy_provider *pr = &p->providers[i];

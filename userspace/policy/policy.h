@@ -63,6 +63,7 @@ struct policy_provider {
 	int base_plain;	     /* "http://": plain HTTP, for a self-hosted server on a network the
 				operator trusts (the gateway's key, if any, goes in clear) */
 	char *base_prefix; /* "" or "/PREFIX" without a trailing slash; prepended to /v1/... */
+	char *region;	   /* "region": e.g. "eu", "us-east-1"; NULL when not given */
 };
 
 /* One target of a logical model name. */
@@ -80,6 +81,55 @@ struct policy_model {
 	size_t n_targets;
 };
 
+/* A list of shell globs (fnmatch with FNM_PATHNAME: "*" never crosses "/"). */
+struct policy_globs {
+	char **globs;
+	size_t n;
+	int given; /* the key was present (an empty list allows nothing) */
+};
+
+/* "METHOD /path-glob", e.g. "POST /v1/chat/completions", "GET /v1/models/ANY" (globs). */
+struct policy_endpoint {
+	char method[16]; /* upper case; "*" for any */
+	char *path_glob; /* starts with "/"; matched on the path without its query */
+};
+
+/* "allow": what a workload may use. An absent list allows everything of its kind, except
+ * endpoints: absent, only the inference endpoints go with the gateway's key. */
+struct policy_allow {
+	struct policy_globs models;    /* "models": logical names as asked, targets as routed */
+	struct policy_globs providers; /* "providers": names under "providers" */
+	struct policy_globs regions;   /* "regions": providers' "region" values */
+	struct policy_endpoint *endpoints; /* "endpoints" */
+	size_t n_endpoints;
+	int endpoints_given;
+	int enforce; /* "enforce": false records would_deny and denies nothing (default true) */
+};
+
+/* "limits": per workload; 0 means no such limit. */
+struct policy_limits {
+	unsigned requests_per_minute; /* "requests_per_minute": 1..10000000 */
+	uint64_t tokens_per_minute;   /* "tokens_per_minute": input + output, 1..1e12 */
+	unsigned concurrent;	      /* "concurrent": calls in flight, 1..1000000 */
+	int enforce;		      /* "enforce" (default true) */
+};
+
+/* "budget": of a workload or a team, in nano-dollars (USD x 1e9); 0: no such budget. */
+struct policy_budget {
+	int given;		/* the key was present */
+	int64_t nano_per_day;	/* "usd_per_day": > 0, at most 1e9 USD, UTC day */
+	int64_t nano_per_month; /* "usd_per_month": UTC calendar month */
+	double warn_at;		/* "warn_at": 0 < f <= 1; 0 when absent (no warning) */
+	int cap_max_tokens;	/* "cap_max_tokens": lower max_tokens to fit what is left */
+	int enforce;		/* "enforce" (default true) */
+};
+
+/* "teams": { NAME: { "budget": {...} } } */
+struct policy_team {
+	char *name;
+	struct policy_budget budget;
+};
+
 struct policy_workload {
 	char *name;	   /* "name" (required) */
 	char *team;	   /* "team" or NULL */
@@ -89,10 +139,15 @@ struct policy_workload {
 	 * printable ASCII characters, no spaces, unique across all workloads) */
 	char **api_keys;
 	size_t n_api_keys;
+	struct policy_allow allow;   /* "allow" */
+	struct policy_limits limits; /* "limits" */
+	struct policy_budget budget; /* "budget" */
+	size_t team_idx;	     /* index of "team" in policy.teams, or SIZE_MAX */
 };
 
 struct policy {
 	char *path; /* the file it was loaded from */
+	int refs;   /* policy_ref() / policy_free(); 1 when loaded */
 
 	struct {
 		char *cgroup;		    /* "cgroup": relative to the cgroup2 mount, "/apps" */
@@ -171,6 +226,15 @@ struct policy {
 
 	struct policy_workload *workloads; /* "workloads": array, first match wins */
 	size_t n_workloads;
+
+	struct policy_team *teams; /* "teams": object, in file order */
+	size_t n_teams;
+
+	struct {
+		/* "path": the SQLite database of limits and budget state (WAL);
+		 * default "/var/lib/aigw/state.db" */
+		char *path;
+	} state;
 };
 
 /*
@@ -196,8 +260,25 @@ const struct policy_model *policy_model_by_name(const struct policy *p, const ch
 /* The workload holding gateway key KEY (constant-time compare per key), or NULL. */
 const struct policy_workload *policy_workload_by_api_key(const struct policy *p, const char *key);
 
-/* Frees a policy; NULL is fine. */
+/* Takes a reference (an exchange in flight keeps the policy it started under). */
+struct policy *policy_ref(struct policy *p);
+
+/* Drops a reference, freeing the policy with the last; NULL is fine. */
 void policy_free(struct policy *p);
+
+/* The workload named NAME, or NULL. */
+const struct policy_workload *policy_workload_by_name(const struct policy *p, const char *name);
+
+/* The team named NAME, or NULL. */
+const struct policy_team *policy_team_by_name(const struct policy *p, const char *name);
+
+/*
+ * The files of P that hold secrets must be private: the policy file itself when it holds a
+ * gateway key in clear (not "sha256:HEX"), and every provider's key_file. Writes one line
+ * per file readable or writable by group or others to ERRS ("PATH: holds a secret and is
+ * readable by others (mode 0644); run: chmod 600 PATH") and returns -EPERM, else 0.
+ */
+int policy_check_secret_files(const struct policy *p, FILE *errs);
 
 /* The provider whose host list contains HOST (case-insensitive), or NULL. */
 const struct policy_provider *policy_provider_by_host(const struct policy *p, const char *host);

@@ -1,0 +1,88 @@
+/*
+ * govstate: the counters behind the governance controls, kept in memory on the event loop
+ * and persisted to SQLite (WAL) by a thread of their own, so they survive a restart and a
+ * policy reload and the loop never waits for a disk.
+ *
+ *   buckets  token buckets keyed by a string ("rpm:WORKLOAD", "tpm:WORKLOAD"): a level that
+ *            refills at a rate up to a capacity. A take may leave the level negative (a debt
+ *            that later refills), so a call whose upper bound is larger than the capacity
+ *            can still go when the bucket is full, and settles to its real use after.
+ *   spend    nano-dollars per scope ("workload:NAME", "team:NAME") and period ("2026-12-03"
+ *            for a UTC day, "2026-12" for a UTC month): what is spent (settled, persisted)
+ *            and what is reserved by calls in flight (memory only: a restart ends them).
+ *   inflight calls in flight per key ("conc:WORKLOAD"), memory only.
+ *
+ * Time is always the caller's (NOW_NS: CLOCK_REALTIME nanoseconds), so tests control it.
+ * Every function but open/close runs on the event-loop thread only; the writer thread sees
+ * only its own queue. Persisted: buckets (level, time) and spend; a write is queued on each
+ * change and committed within GOVSTATE_FLUSH_MS (a crash loses at most that window).
+ *
+ * Ownership: govstate_open() returns a state the caller frees with govstate_close(), which
+ * commits what is queued first. Keys and periods are copied.
+ */
+#ifndef AIGW_POLICY_GOVSTATE_H
+#define AIGW_POLICY_GOVSTATE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define GOVSTATE_FLUSH_MS 100
+#define GOVSTATE_KEY_MAX 256
+
+struct govstate;
+
+/*
+ * Opens (creating it 0600, and its folder 0700, when missing) the SQLite database at PATH and
+ * loads what it holds; NULL PATH keeps everything in memory (tests). Returns 0 and *RET, or
+ * -errno with the reason written to ERRS (which may be NULL): a database that cannot be
+ * opened, is not ours, or is corrupt is refused, never silently replaced.
+ */
+int govstate_open(const char *path, FILE *errs, struct govstate **ret);
+
+/* Commits what is queued, stops the writer and frees; NULL is fine. */
+void govstate_close(struct govstate *g);
+
+/* Blocks until every change made so far is committed (tests, shutdown). 0 or -errno. */
+int govstate_sync(struct govstate *g);
+
+/*
+ * Bucket KEY with CAPACITY, refilled at RATE per second (a new key starts full). If its level
+ * at NOW_NS is at least NEED, takes AMOUNT (the level may go below zero) and returns 0;
+ * otherwise takes nothing, returns -EAGAIN and, if RET_WAIT_S is not NULL, the seconds until
+ * the level reaches NEED (rounded up, at least 1). A changed CAPACITY or RATE (a reload)
+ * applies from now; the level is clamped to the new capacity.
+ */
+int govstate_bucket_take(struct govstate *g, const char *key, double capacity, double rate,
+			 double need, double amount, int64_t now_ns, long *ret_wait_s);
+
+/* Puts AMOUNT back in bucket KEY (negative: takes more), clamped to its capacity. */
+void govstate_bucket_give(struct govstate *g, const char *key, double amount, int64_t now_ns);
+
+/* The level of bucket KEY at NOW_NS, or CAPACITY when it has none (for records and tests). */
+double govstate_bucket_level(struct govstate *g, const char *key, double capacity, double rate,
+			     int64_t now_ns);
+
+/* Spend of SCOPE in PERIOD: *RET_SPENT settled, *RET_RESERVED in flight (nano-dollars). */
+void govstate_spend_get(struct govstate *g, const char *scope, const char *period,
+			int64_t *ret_spent, int64_t *ret_reserved);
+
+/* Reserves NANO for a call in flight. */
+void govstate_spend_reserve(struct govstate *g, const char *scope, const char *period,
+			    int64_t nano);
+
+/* The call that reserved RESERVED ended having cost ACTUAL: the reservation is released and
+ * ACTUAL added to the spend (persisted). */
+void govstate_spend_settle(struct govstate *g, const char *scope, const char *period,
+			   int64_t reserved, int64_t actual);
+
+/* Calls in flight for KEY: +1 and the new count; -1 and the new count. */
+unsigned govstate_inflight_add(struct govstate *g, const char *key);
+unsigned govstate_inflight_sub(struct govstate *g, const char *key);
+unsigned govstate_inflight(struct govstate *g, const char *key);
+
+/* The UTC day ("YYYY-MM-DD") and month ("YYYY-MM") of NOW_NS, and the seconds from NOW_NS
+ * to the end of each (at least 1). */
+void govstate_periods(int64_t now_ns, char day[11], char month[8], long *ret_day_left_s,
+		      long *ret_month_left_s);
+
+#endif

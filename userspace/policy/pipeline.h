@@ -1,0 +1,168 @@
+/*
+ * pipeline: the request path's policy, as nginx's phases: an ordered list of stages with one
+ * signature. Each stage is one file (policy/stage_*.c) and knows nothing of sockets; the
+ * proxy knows no stage by name. It fills a struct pipe_req, and asks:
+ *
+ *   pipeline_head()    on the request's head (before its body is read): admission
+ *   pipeline_request() on the whole request: allow-lists, limits, budgets, routing
+ *   pipeline_target()  before each target is tried: may this call go there?
+ *   pipeline_end()     once, when the call ended (answered, failed or refused): settles
+ *                      what was reserved, releases what was held
+ *
+ * A stage answers PIPE_CONTINUE or PIPE_STOP (r->refusal says with what status and why).
+ * Every decision a stage makes is noted (r->decisions) for the record, with its stage, the
+ * rule that decided and the action: allow, deny, would_deny (the rule has "enforce": false:
+ * the call goes on, recorded), capped (max_tokens lowered to fit a budget).
+ *
+ * Adding a control is adding a stage: a file with a `const struct stage stage_NAME`, and its
+ * name in the list in pipeline.c. See README.md "Adding a policy stage".
+ *
+ * Ownership: a pipe_req lives in the proxy's exchange; everything it points to is the
+ * proxy's (request) or the policy snapshot's (a reference held for the call's life).
+ */
+#ifndef AIGW_POLICY_PIPELINE_H
+#define AIGW_POLICY_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/policy.h"
+
+struct cJSON;
+struct govstate;
+struct price_table;
+struct route;
+struct route_table;
+struct route_target;
+
+enum pipe_verdict {
+	PIPE_CONTINUE = 0,
+	PIPE_STOP = 1, /* r->refusal is set: the app gets it */
+};
+
+enum pipe_action {
+	PIPE_ALLOW,
+	PIPE_DENY,
+	PIPE_WOULD_DENY,
+	PIPE_CAPPED,
+};
+
+#define PIPE_RULE_MAX 160
+#define PIPE_DECISIONS_MAX 16
+#define PIPE_MSG_MAX 400
+
+struct pipe_decision {
+	const char *stage; /* the stage's name (static) */
+	char rule[PIPE_RULE_MAX];
+	enum pipe_action action;
+};
+
+/* What the app gets when a stage stops the call: in its provider's error format. */
+struct pipe_refusal {
+	int status;	       /* 400, 403, 404, 413, 421, 429, 401 */
+	const char *kind;      /* "permission", "rate_limit", "quota", "invalid", "auth",
+				  "not_found", "too_large", "misdirected": each adapter maps it
+				  to its family's error type and code */
+	long retry_after_s;    /* > 0: a retry-after header */
+	char message[PIPE_MSG_MAX];
+};
+
+/* What a call reserved, to be settled at its end. */
+struct pipe_reservation {
+	int rpm_taken;		  /* one request taken from the rpm bucket */
+	double tokens;		  /* taken from the tpm bucket (upper bound) */
+	int inflight;		  /* counted in "concurrent" */
+	int64_t nano;		  /* reserved of each budget below (worst-case cost) */
+	char day[11], month[8];	  /* the periods it was reserved in */
+	int workload_budget;	  /* reserved of the workload's budget */
+	int team_budget;	  /* reserved of the team's budget */
+	int64_t input_bound;	  /* tokens: the bound the reservation was made from */
+	int64_t output_bound;
+};
+
+struct pipe_req {
+	/* ---- set by the proxy before pipeline_head() ---- */
+	const struct policy *policy; /* the snapshot this call runs under */
+	struct govstate *state;	     /* limits and budgets */
+	const struct price_table *prices;
+	struct route_table *routes;
+	int64_t now_ns;		     /* CLOCK_REALTIME */
+	const char *method;	     /* "POST" */
+	const char *url;	     /* the request target as sent (path and query) */
+	size_t path_len;	     /* of url, up to '?' */
+	const char *host;	     /* the Host header (NULL: none, or more than one) */
+	int host_count;
+	const char *sni;	     /* the TLS server name; "" at the explicit endpoint */
+	int explicit_endpoint;	     /* plain HTTP, the caller named by its gateway key */
+	int local_peer;		     /* explicit, over the UNIX socket: named by its cgroup */
+	const char *presented_key;   /* explicit: the gateway key presented, or NULL */
+	uint64_t content_length;     /* UINT64_MAX: none announced */
+	size_t max_body;
+	const char *provider;	     /* captured: the policy's name of the provider dialled */
+	enum policy_api family;	     /* the API the app speaks (its path's, else its provider's) */
+	int app_api;		     /* enum usage_api of the app's path, or -1 */
+	int gateway_key;	     /* the gateway's key would go upstream (not the app's own) */
+	char workload[128];	     /* named at connect time, or by the gateway key */
+	char team[128];
+
+	/* ---- set by the proxy before pipeline_request() ---- */
+	const char *body;	     /* the whole request body, LEN bytes */
+	size_t body_len;
+	const struct cJSON *json;    /* the body parsed, or NULL (not JSON) */
+	const char *model;	     /* the model asked for ("" when none) */
+	int stream;
+
+	/* ---- set by the stages ---- */
+	const struct policy_workload *wl; /* the workload's rules, or NULL (none matched) */
+	const struct policy_team *tm;	  /* its team's, or NULL */
+	const struct route *route;	  /* the logical name's route, or NULL */
+	int model_listing;		  /* GET /v1/models at the explicit endpoint */
+	int64_t max_tokens_cap;		  /* > 0: the body's max tokens must be set to this */
+	struct pipe_reservation res;
+	struct pipe_refusal refusal;
+	struct pipe_decision decisions[PIPE_DECISIONS_MAX];
+	size_t n_decisions;
+	unsigned stages_run; /* bitmask of stages whose on_request ran (pipeline_end calls
+				only those) */
+};
+
+/* How the call ended, for pipeline_end(). */
+struct pipe_outcome {
+	int answered;	       /* the provider was reached */
+	int usage_known;       /* tokens below are the provider's final word */
+	int64_t input_tokens;  /* every input token */
+	int64_t output_tokens;
+	int cost_known;	       /* cost_nano is the call's cost */
+	int64_t cost_nano;
+};
+
+struct stage {
+	const char *name;
+	int head; /* 1: runs in pipeline_head(), else in pipeline_request() */
+	enum pipe_verdict (*on_request)(struct pipe_req *r);
+	/* May the call go to target T (provider, model, region)? 0, or -EPERM with WHY. */
+	int (*on_target)(struct pipe_req *r, const struct route_target *t, char *why,
+			 size_t whylen);
+	/* The call ended: settle and release (only stages whose on_request ran). */
+	void (*on_end)(struct pipe_req *r, const struct pipe_outcome *o);
+};
+
+enum pipe_verdict pipeline_head(struct pipe_req *r);
+enum pipe_verdict pipeline_request(struct pipe_req *r);
+int pipeline_target(struct pipe_req *r, const struct route_target *t, char *why, size_t whylen);
+void pipeline_end(struct pipe_req *r, const struct pipe_outcome *o);
+
+/* For stages: notes a decision; for a deny also fills the refusal. Returns the verdict a
+ * stage should answer: PIPE_STOP for a deny, else PIPE_CONTINUE. */
+enum pipe_verdict pipe_decide(struct pipe_req *r, const char *stage, enum pipe_action action,
+			      const char *rule);
+enum pipe_verdict pipe_refuse(struct pipe_req *r, const char *stage, const char *rule,
+			      int enforce, int status, const char *kind, long retry_after_s,
+			      const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+
+/* The decision that speaks for the call in its record (a deny, would_deny or capped before
+ * an allow), or NULL when no stage decided anything. */
+const struct pipe_decision *pipe_decisive(const struct pipe_req *r);
+const char *pipe_action_name(enum pipe_action a);
+
+#endif
