@@ -39,6 +39,7 @@
 #include "proxy/keys.h"
 #include "proxy/listener.h"
 #include "proxy/passthrough.h"
+#include "policy/govstate.h"
 #include "proxy/route.h"
 #include "proxy/upstream.h"
 #include "util/log.h"
@@ -66,6 +67,7 @@ struct daemon {
 	struct price_table *prices; /* the policy's "prices", or the shipped table */
 	struct keys *keys;	    /* the gateway-held provider keys */
 	struct route_table *routes; /* logical model names; one reference here */
+	struct govstate *state;	    /* limits and budgets, persisted (state.path) */
 	struct http_proxy_ops http_ops;
 	uint64_t next_conn_id;
 };
@@ -243,19 +245,6 @@ static int on_http_resolve(const char *host, uint16_t port, struct aigw_addr *re
 	return d->addrset ? addrset_host_addr(d->addrset, host, port, ret) : -ENOENT;
 }
 
-static int on_http_authenticate(const char *key, char *workload, size_t wlen, char *team,
-				size_t tlen, void *arg)
-{
-	struct daemon *d = arg;
-	const struct policy_workload *w = policy_workload_by_api_key(d->policy, key);
-
-	if (!w)
-		return -ENOENT;
-	snprintf(workload, wlen, "%s", w->name);
-	snprintf(team, tlen, "%s", w->team ? w->team : "");
-	return 0;
-}
-
 /* A configured app at the explicit endpoint: plain HTTP, named by its gateway key. */
 static void on_api_accept(int fd, const struct sockaddr *peer, void *arg)
 {
@@ -391,6 +380,18 @@ static void api_unix_refused(struct daemon *d, const struct aigw_attr *a, const 
 	audit_record(d, rec);
 }
 
+/* The workload of cgroup PATH, fixed for the connection's life (its rules are looked up by
+ * this name for each call, so a cgroup removed later still names it). */
+static void info_name_workload(struct daemon *d, struct http_conn_info *info, const char *path)
+{
+	struct cgroups_workload wl;
+
+	cgroups_workload(d->policy, path, &wl);
+	snprintf(info->workload, sizeof(info->workload), "%s", wl.name ? wl.name : "");
+	snprintf(info->team, sizeof(info->team), "%s", wl.team ? wl.team : "");
+	info->own_keys = wl.own_keys;
+}
+
 /* A configured app on the explicit endpoint's UNIX socket: named by its cgroup. */
 static void on_api_unix_accept(int fd, const struct sockaddr *peer, void *arg)
 {
@@ -407,6 +408,8 @@ static void on_api_unix_accept(int fd, const struct sockaddr *peer, void *arg)
 		close(fd);
 		return;
 	}
+	info_name_workload(d, &info, cgroup);
+	info.own_keys = 0; /* the explicit endpoint always goes with the gateway's keys */
 	evutil_make_socket_nonblocking(fd);
 	bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
@@ -464,7 +467,6 @@ static void conn_intercept(struct daemon_conn *conn, int fd, const struct policy
 	struct daemon *d = conn->d;
 	struct http_conn_info info = {
 	    .conn_id = conn->id, .flow = conn->flow, .client = conn->client};
-	struct cgroups_workload wl;
 	struct bufferevent *bev;
 	SSL_CTX *ctx = certs_server_ctx(d->certs, sni);
 	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
@@ -482,8 +484,7 @@ static void conn_intercept(struct daemon_conn *conn, int fd, const struct policy
 	snprintf(info.sni, sizeof(info.sni), "%s", sni);
 	snprintf(info.provider, sizeof(info.provider), "%s", pv->name);
 	info.family = pv->api;
-	cgroups_workload(d->policy, cgroups_path(d->cgroups, conn->flow.attr.sock_cgroup_id), &wl);
-	info.own_keys = wl.own_keys;
+	info_name_workload(d, &info, cgroups_path(d->cgroups, conn->flow.attr.sock_cgroup_id));
 	free(conn);
 	http_session_start(d->base, bev, &info, &d->http_cfg, d->pool, &d->http_ops);
 }
@@ -681,6 +682,9 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 	     (old->api.listen_len != new->api.listen_len ||
 	      memcmp(&old->api.listen, &new->api.listen, old->api.listen_len))))
 		return "api.listen";
+	if ((old->state.path == NULL) != (new->state.path == NULL) ||
+	    (old->state.path && strcmp(old->state.path, new->state.path)))
+		return "state.path";
 	if ((old->tls.upstream_ca == NULL) != (new->tls.upstream_ca == NULL) ||
 	    (old->tls.upstream_ca && strcmp(old->tls.upstream_ca, new->tls.upstream_ca)))
 		return "tls.upstream_ca";
@@ -794,6 +798,8 @@ static void daemon_reload(struct daemon *d)
 	d->http_cfg.prices = d->prices;
 	d->http_cfg.keys = d->keys;
 	d->http_cfg.routes = d->routes;
+	d->http_cfg.policy = d->policy;
+	d->http_cfg.state = d->state;
 	log_info("policy reloaded from %s (mode %s)", d->opt->policy_path,
 		 np->capture.mode == POLICY_CAPTURE_OBSERVE ? "observe" : "enforce");
 	policy_event(d, "policy.reload", NULL);
@@ -963,13 +969,19 @@ pool:
 		policy_warn(p, stderr);
 	if (err)
 		return err;
+	err = govstate_open(p->state.path, stderr, &d->state);
+	if (err) {
+		log_error("state.path %s: refused (above)", p->state.path);
+		return err;
+	}
 	http_config_from_policy(p, &d->http_cfg);
 	d->http_cfg.prices = d->prices;
 	d->http_cfg.keys = d->keys;
 	d->http_cfg.routes = d->routes;
+	d->http_cfg.policy = d->policy;
+	d->http_cfg.state = d->state;
 	d->http_ops.record = on_http_record;
 	d->http_ops.resolve = on_http_resolve;
-	d->http_ops.authenticate = on_http_authenticate;
 	d->http_ops.event = on_http_event;
 	d->http_ops.arg = d;
 	if (p->api.socket && (err = api_unix_open(d, p->api.socket)))
@@ -1100,6 +1112,7 @@ static void daemon_stop(struct daemon *d)
 		event_base_free(d->base);
 	audit_close(d->audit);
 	cgroups_free(d->cgroups);
+	govstate_close(d->state);
 	policy_free(d->policy);
 }
 

@@ -40,8 +40,8 @@ static const char *error_member(cJSON **root, const char *body, const char *key)
 static void test_error_bodies(void)
 {
 	size_t len;
-	char *o = provider_openai.error_body(401, "bad \"key\"", &len);
-	char *a = provider_anthropic.error_body(504, "slow", &len);
+	char *o = provider_openai.error_body(401, NULL, "bad \"key\"", &len);
+	char *a = provider_anthropic.error_body(504, NULL, "slow", &len);
 	cJSON *ro, *ra;
 
 	ASSERT_EQ(len, strlen(a));

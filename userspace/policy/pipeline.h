@@ -30,6 +30,7 @@
 
 struct cJSON;
 struct govstate;
+struct jsonw;
 struct price_table;
 struct route;
 struct route_table;
@@ -70,9 +71,13 @@ struct pipe_refusal {
 /* What a call reserved, to be settled at its end. */
 struct pipe_reservation {
 	int rpm_taken;		  /* one request taken from the rpm bucket */
-	double tokens;		  /* taken from the tpm bucket (upper bound) */
+	double tokens;		  /* taken from the tpm bucket and not yet settled */
+	double tokens_reserved;	  /* what was taken (0: no tokens_per_minute) */
+	double tokens_settled;	  /* what the call was settled to */
 	int inflight;		  /* counted in "concurrent" */
 	int64_t nano;		  /* reserved of each budget below (worst-case cost) */
+	int64_t nano_settled;	  /* what it was settled to; -1 until then */
+	int budget;		  /* a budget applied: nano and nano_settled mean something */
 	char day[11], month[8];	  /* the periods it was reserved in */
 	int workload_budget;	  /* reserved of the workload's budget */
 	int team_budget;	  /* reserved of the team's budget */
@@ -102,6 +107,9 @@ struct pipe_req {
 	enum policy_api family;	     /* the API the app speaks (its path's, else its provider's) */
 	int app_api;		     /* enum usage_api of the app's path, or -1 */
 	int gateway_key;	     /* the gateway's key would go upstream (not the app's own) */
+	/* Hands a record that is no request's (a budget's warning) to the audit log. */
+	void (*event)(struct jsonw *rec, void *arg);
+	void *event_arg;
 	char workload[128];	     /* named at connect time, or by the gateway key */
 	char team[128];
 
@@ -128,6 +136,7 @@ struct pipe_req {
 
 /* How the call ended, for pipeline_end(). */
 struct pipe_outcome {
+	int64_t now_ns;	       /* CLOCK_REALTIME at the end */
 	int answered;	       /* the provider was reached */
 	int usage_known;       /* tokens below are the provider's final word */
 	int64_t input_tokens;  /* every input token */

@@ -187,7 +187,8 @@ static int anthropic_usage_event(struct usage_stream *s, const char *event, cons
 }
 
 /* {"type": "error", "error": {"type", "message"}}, the type named as Anthropic names it. */
-static char *anthropic_error_body(int status, const char *message, size_t *ret_len)
+static char *anthropic_error_body(int status, const char *kind, const char *message,
+				  size_t *ret_len)
 {
 	struct jsonw *e = jsonw_new(), *w;
 	size_t len;
@@ -199,9 +200,12 @@ static char *anthropic_error_body(int status, const char *message, size_t *ret_l
 		  status == 413	  ? "request_too_large"
 		  : status == 400 ? "invalid_request_error"
 		  : status == 401 ? "authentication_error"
+		  : status == 403 ? "permission_error"
 		  : status == 404 ? "not_found_error"
+		  : status == 429 ? "rate_limit_error" /* Anthropic has no quota type */
 		  : status == 504 ? "timeout_error"
 				  : "api_error");
+	(void)kind;
 	jsonw_str(e, "message", message);
 	inner = jsonw_finish(e, &len);
 	if (!inner || !(w = jsonw_new())) {
@@ -217,7 +221,7 @@ static char *anthropic_error_body(int status, const char *message, size_t *ret_l
 static char *anthropic_error_event(enum usage_api api, const char *message, size_t *ret_len)
 {
 	size_t len;
-	char *body = anthropic_error_body(502, message, &len), *out;
+	char *body = anthropic_error_body(502, NULL, message, &len), *out;
 
 	out = body ? sse_event_text("error", body, ret_len) : NULL;
 	free(body);

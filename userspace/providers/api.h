@@ -50,8 +50,10 @@ struct provider_api {
 	int (*usage_event)(struct usage_stream *s, const char *event, const char *data, size_t len);
 
 	/* The body of an error the gateway itself answers with HTTP STATUS, in this family's
-	 * format (NUL-terminated, *RET_LEN bytes; the caller frees), or NULL (out of memory). */
-	char *(*error_body)(int status, const char *message, size_t *ret_len);
+	 * format (NUL-terminated, *RET_LEN bytes; the caller frees), or NULL (out of memory).
+	 * KIND (NULL: from the status) is a policy refusal's: "permission", "rate_limit",
+	 * "quota" (a spent budget), "invalid", ...: the family's own type and code for it. */
+	char *(*error_body)(int status, const char *kind, const char *message, size_t *ret_len);
 
 	/* The same as the last event of a stream of usage API API, framed ("event: ...\n" when
 	 * the family names its events, "data: ...\n\n"); the caller frees. */
@@ -68,6 +70,12 @@ extern const struct provider_api provider_anthropic;
  * -ENOENT when BODY has no "model" member, or -ENOMEM.
  */
 int request_set_model(const char *body, size_t len, const char *model, char **ret, size_t *ret_len);
+
+/* BODY (a JSON object) with its top-level member KEY set to the integer VALUE: the value
+ * replaced where KEY is, else the member added first; every other byte as it was. *RET is
+ * new (caller frees). 0, -EINVAL (not an object), -ENOMEM. */
+int request_set_int(const char *body, size_t len, const char *key, int64_t value, char **ret,
+		    size_t *ret_len);
 
 /* The adapter of a family, and of a usage API. */
 const struct provider_api *provider_api_of_family(enum policy_api family);

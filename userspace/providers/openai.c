@@ -287,28 +287,51 @@ static int openai_usage_event(struct usage_stream *s, const char *event, const c
 }
 
 /* {"message", "type", "param", "code"}: the type says whose fault, the code what failed. */
-static char *error_object(int status, const char *message, size_t *ret_len)
+/* OpenAI's own type and code for a refusal of KIND: its 429s say which of the two they are
+ * ("requests" / rate_limit_exceeded is retried by SDKs; insufficient_quota is not). */
+static int kind_type_code(const char *kind, const char **type, const char **code)
+{
+	static const char *const table[][3] = {
+	    {"permission", "permission_error", "policy_denied"},
+	    {"rate_limit", "requests", "rate_limit_exceeded"},
+	    {"quota", "insufficient_quota", "insufficient_quota"},
+	};
+
+	for (size_t i = 0; kind && i < sizeof(table) / sizeof(table[0]); i++) {
+		if (!strcmp(kind, table[i][0])) {
+			*type = table[i][1];
+			*code = table[i][2];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static char *error_object(int status, const char *kind, const char *message, size_t *ret_len)
 {
 	struct jsonw *e = jsonw_new();
+	const char *type = status < 500 ? "invalid_request_error" : "aigw_gateway_error";
+	const char *code = status == 504   ? "upstream_timeout"
+			   : status >= 500 ? "upstream_unavailable"
+			   : status == 401 ? "invalid_api_key"
+			   : status == 404 ? "not_found"
+					   : "invalid_request";
 
 	if (!e)
 		return NULL;
+	kind_type_code(kind, &type, &code);
 	jsonw_str(e, "message", message);
-	jsonw_str(e, "type", status < 500 ? "invalid_request_error" : "aigw_gateway_error");
+	jsonw_str(e, "type", type);
 	jsonw_null(e, "param");
-	jsonw_str(e, "code",
-		  status == 504	  ? "upstream_timeout"
-		  : status >= 500 ? "upstream_unavailable"
-		  : status == 401 ? "invalid_api_key"
-		  : status == 404 ? "not_found"
-				  : "invalid_request");
+	jsonw_str(e, "code", code);
 	return jsonw_finish(e, ret_len);
 }
 
-static char *openai_error_body(int status, const char *message, size_t *ret_len)
+static char *openai_error_body(int status, const char *kind, const char *message,
+			       size_t *ret_len)
 {
 	size_t len;
-	char *inner = error_object(status, message, &len), *out = NULL;
+	char *inner = error_object(status, kind, message, &len), *out = NULL;
 	struct jsonw *w;
 
 	if (inner && (w = jsonw_new())) {
@@ -328,7 +351,7 @@ static char *openai_error_event(enum usage_api api, const char *message, size_t 
 	char *data, *out;
 
 	if (api != USAGE_API_OPENAI_RESPONSES) {
-		data = openai_error_body(502, message, &len);
+		data = openai_error_body(502, NULL, message, &len);
 	} else if ((e = jsonw_new())) {
 		jsonw_str(e, "type", "error");
 		jsonw_str(e, "code", "upstream_unavailable");

@@ -344,6 +344,28 @@ int request_set_model(const char *body, size_t len, const char *model, char **re
 	return r;
 }
 
+int request_set_int(const char *body, size_t len, const char *key, int64_t value, char **ret,
+		    size_t *ret_len)
+{
+	char text[300];
+	struct member m;
+	size_t obj, first;
+
+	*ret = NULL;
+	obj = len >= 3 && !memcmp(body, "\xEF\xBB\xBF", 3) ? 3 : 0; /* cJSON skips a BOM */
+	obj = skip_ws(body, len, obj);
+	if (obj >= len || body[obj] != '{')
+		return -EINVAL;
+	snprintf(text, sizeof(text), "%lld", (long long)value);
+	if (find_member(body, len, obj, key, &m))
+		return splice(body, len, m.value, m.value_end, text, ret, ret_len) < 0 ? -ENOMEM
+											 : 0;
+	first = skip_ws(body, len, obj + 1);
+	snprintf(text, sizeof(text), "\"%s\":%lld%s", key, (long long)value,
+		 first < len && body[first] == '}' ? "" : ",");
+	return splice(body, len, obj + 1, obj + 1, text, ret, ret_len) < 0 ? -ENOMEM : 0;
+}
+
 /* ---- the adapters' table ---- */
 
 const struct provider_api *provider_api_of_family(enum policy_api family)

@@ -21,6 +21,7 @@
 
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
+#include "policy/stages.h"
 #include "ledger/cost.h"
 #include "util/jsonw.h"
 #include "util/log.h"
@@ -28,6 +29,7 @@
 
 void exchange_free(struct exchange *ex)
 {
+	policy_free(ex->policy);
 	free(ex->url);
 	cJSON_Delete(ex->req_json);
 	if (ex->body)
@@ -57,6 +59,49 @@ void exchange_free(struct exchange *ex)
  * pool (a complete response on a kept-alive connection) or is closed (anything else, which
  * is also how a request is cancelled when the client goes).
  */
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void exchange_pipe_sync(struct exchange *ex)
+{
+	ex->pr.prices = ex->s->cfg->prices;
+	ex->pr.routes = ex->routes;
+	ex->pr.now_ns = realtime_ns();
+}
+
+/* The model the call was billed for: the one that answered, else the one asked of the
+ * provider (never a logical name). */
+static const char *billed_model(const struct exchange *ex)
+{
+	return ex->resp_model[0] ? ex->resp_model : ex->up_model[0] ? ex->up_model : ex->model;
+}
+
+/* What the call cost and used, computed once for the policy's settlement and the record. */
+static void exchange_settle(struct exchange *ex)
+{
+	struct pipe_outcome o = {.answered = ex->status != 0 && ex->attempts > 0};
+
+	ex->cost = (struct cost){0};
+	if (ex->api >= 0 && ex->usage_found)
+		cost_for_model(ex->s->cfg->prices, exchange_provider(ex), billed_model(ex),
+			       &ex->usage, &ex->cost);
+	if (!ex->pr.stages_run)
+		return;
+	exchange_pipe_sync(ex);
+	o.now_ns = ex->pr.now_ns;
+	o.usage_known = ex->usage_found && ex->usage.known == USAGE_KNOWN_ALL;
+	o.input_tokens = ex->usage.input;
+	o.output_tokens = ex->usage.output;
+	o.cost_known = ex->cost.known;
+	o.cost_nano = ex->cost.known ? (ex->cost.pico_usd + 999) / 1000 : 0;
+	pipeline_end(&ex->pr, &o);
+}
+
 void exchange_finish(struct exchange *ex, enum exchange_outcome outcome)
 {
 	struct session *s = ex->s;
@@ -65,6 +110,7 @@ void exchange_finish(struct exchange *ex, enum exchange_outcome outcome)
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_end);
 	if (ex->probe && ex->target)
 		route_target_abandon(ex->target);
+	exchange_settle(ex);
 	exchange_record(ex, outcome);
 	if (ex->up) {
 		if (reusable) {
@@ -368,6 +414,15 @@ void exchange_fail(struct exchange *ex, enum exchange_outcome outcome, int statu
 		return;
 	}
 	session_close(s, outcome, stream_end_with_error(ex, msg));
+}
+
+void exchange_refuse(struct exchange *ex)
+{
+	struct session *s = ex->s;
+
+	snprintf(ex->error, sizeof(ex->error), "%s", ex->pr.refusal.message);
+	send_refusal(s, ex, &ex->pr.refusal);
+	session_close(s, OUTCOME_DENIED, 1);
 }
 
 /*
@@ -681,6 +736,20 @@ static int target_next(struct exchange *ex, char *why, size_t whylen)
 				ex->refuse_status = 503;
 			continue;
 		}
+		exchange_pipe_sync(ex);
+		err = pipeline_target(&ex->pr, t, why, whylen);
+		if (err) {
+			if (ex->probe)
+				route_target_abandon(t);
+			ex->probe = 0;
+			snprintf(ex->up_provider, sizeof(ex->up_provider), "%s", t->provider);
+			snprintf(ex->up_model, sizeof(ex->up_model), "%s",
+				 t->model ? t->model : ex->model);
+			note_try(ex, 0, "skipped", why);
+			if (!ex->refuse_status || ex->refuse_status == 503)
+				ex->refuse_status = 403;
+			continue;
+		}
 		err = target_prepare(ex, t, why, whylen);
 		if (!err)
 			return 0;
@@ -708,11 +777,7 @@ void exchange_route(struct exchange *ex)
 
 	if (s->info.explicit_endpoint && explicit_admit(ex))
 		return;
-	if (s->cfg->routes)
-		ex->routes = route_table_ref(s->cfg->routes);
-	ex->route = route_find(ex->routes, ex->model);
-	if (!ex->route && s->info.explicit_endpoint && ex->routes)
-		ex->route = &ex->routes->defaults[app_family(ex)];
+	ex->route = ex->pr.route;
 	if (!ex->route) {
 		if (target_use_app_destination(ex))
 			exchange_fail(ex, OUTCOME_BAD_REQUEST, 400, "out of memory");
@@ -731,6 +796,58 @@ void exchange_route(struct exchange *ex)
 	}
 	snprintf(msg, sizeof(msg), "no target can take this call for %s: %s",
 		 ex->route->name ? ex->route->name : ex->model, why);
+	if (ex->refuse_status == 403) { /* every target was one the policy refuses */
+		ex->pr.refusal = (struct pipe_refusal){.status = 403, .kind = "permission"};
+		snprintf(ex->pr.refusal.message, sizeof(ex->pr.refusal.message), "aigw: %s", msg);
+		exchange_refuse(ex);
+		return;
+	}
 	exchange_fail(ex, ex->refuse_status == 400 ? OUTCOME_BAD_REQUEST : OUTCOME_NO_TARGET,
 		      ex->refuse_status ? ex->refuse_status : 502, msg);
+}
+
+/* The app's body with its max tokens field set to what its budget pays for. */
+static int exchange_cap_max_tokens(struct exchange *ex)
+{
+	int64_t current;
+	const char *field = pipe_max_tokens_field(&ex->pr, &current);
+	size_t len = evbuffer_get_length(ex->body), new_len;
+	char *capped;
+	int err;
+
+	if (!field)
+		return -EINVAL;
+	err = request_set_int((const char *)evbuffer_pullup(ex->body, -1), len, field,
+			      ex->pr.max_tokens_cap, &capped, &new_len);
+	if (err)
+		return err;
+	evbuffer_drain(ex->body, len);
+	err = evbuffer_add(ex->body, capped, new_len) ? -ENOMEM : 0;
+	free(capped);
+	return err;
+}
+
+/* A whole request read: the policy stages decide whether it goes, and where. */
+void exchange_admit(struct exchange *ex)
+{
+	struct session *s = ex->s;
+	struct pipe_req *r = &ex->pr;
+
+	if (s->cfg->routes)
+		ex->routes = route_table_ref(s->cfg->routes);
+	exchange_pipe_sync(ex);
+	r->body = (const char *)evbuffer_pullup(ex->body, -1);
+	r->body_len = evbuffer_get_length(ex->body);
+	r->json = ex->req_json;
+	r->model = ex->model;
+	r->stream = ex->stream;
+	if (pipeline_request(r) == PIPE_STOP) {
+		exchange_refuse(ex);
+		return;
+	}
+	if (r->max_tokens_cap > 0 && exchange_cap_max_tokens(ex)) {
+		exchange_fail(ex, OUTCOME_BAD_REQUEST, 400, "max tokens cannot be set in this body");
+		return;
+	}
+	exchange_route(ex);
 }

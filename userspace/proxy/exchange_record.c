@@ -37,6 +37,7 @@ static const char *const outcome_names[] = {
     "shutdown",
     "no_target_available",
     "unauthorized",
+    "denied",
 };
 
 /* ---- the exchange's record and end ---- */
@@ -63,11 +64,7 @@ const char *exchange_provider(const struct exchange *ex)
  * never a guess and never zero for what is unknown. */
 static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 {
-	/* the model that answered; else the one asked of the provider (never a logical name) */
-	const char *model = ex->resp_model[0] ? ex->resp_model
-			    : ex->up_model[0] ? ex->up_model
-					      : ex->model;
-	struct cost cost = {0};
+	const struct cost *cost = &ex->cost; /* computed at the exchange's end */
 
 	if (ex->resp_model[0])
 		jsonw_str(rec, "gen_ai.response.model", ex->resp_model);
@@ -89,14 +86,60 @@ static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 	jsonw_num(rec, "aigw.usage.cached_input_tokens", (double)ex->usage.cached_input);
 	jsonw_num(rec, "aigw.usage.cache_write_tokens", (double)ex->usage.cache_write);
 	jsonw_num(rec, "aigw.usage.reasoning_tokens", (double)ex->usage.reasoning);
-	cost_for_model(ex->s->cfg->prices, exchange_provider(ex), model, &ex->usage, &cost);
-	if (cost.known) {
-		jsonw_num(rec, "cost_usd", (double)cost.micro_usd / 1e6);
-		jsonw_num(rec, "aigw.cost.micro_usd", (double)cost.micro_usd);
+	if (cost->known) {
+		jsonw_num(rec, "cost_usd", (double)cost->micro_usd / 1e6);
+		jsonw_num(rec, "aigw.cost.micro_usd", (double)cost->micro_usd);
 	} else {
 		jsonw_null(rec, "cost_usd");
-		jsonw_str(rec, "aigw.cost.reason", cost.reason);
+		jsonw_str(rec, "aigw.cost.reason", cost->reason);
 	}
+}
+
+/* What the policy stages decided, and what the call reserved and was settled to. */
+static void exchange_record_policy(struct exchange *ex, struct jsonw *rec)
+{
+	const struct pipe_req *r = &ex->pr;
+	const struct pipe_decision *d = pipe_decisive(r);
+	struct evbuffer *arr;
+
+	jsonw_str(rec, "aigw.policy.stage", d ? d->stage : "pipeline");
+	jsonw_str(rec, "aigw.policy.rule", d ? d->rule : "none");
+	jsonw_str(rec, "aigw.policy.action", d ? pipe_action_name(d->action) : "allow");
+	if (r->n_decisions && (arr = evbuffer_new())) {
+		for (size_t i = 0; i < r->n_decisions; i++) {
+			struct jsonw *o = jsonw_new();
+			size_t len;
+			char *text;
+
+			if (!o)
+				break;
+			jsonw_str(o, "stage", r->decisions[i].stage);
+			jsonw_str(o, "rule", r->decisions[i].rule);
+			jsonw_str(o, "action", pipe_action_name(r->decisions[i].action));
+			if (!(text = jsonw_finish(o, &len)))
+				break;
+			evbuffer_add_printf(arr, "%s%s", i ? "," : "[", text);
+			free(text);
+		}
+		evbuffer_add(arr, "]", 1);
+		jsonw_raw(rec, "aigw.policy.decisions", (const char *)evbuffer_pullup(arr, -1),
+			  evbuffer_get_length(arr));
+		evbuffer_free(arr);
+	}
+	if (r->res.budget) {
+		jsonw_num(rec, "aigw.budget.reserved_usd", (double)r->res.nano / 1e9);
+		jsonw_num(rec, "aigw.budget.reserved_nano", (double)r->res.nano);
+		if (r->res.nano_settled >= 0) {
+			jsonw_num(rec, "aigw.budget.settled_usd", (double)r->res.nano_settled / 1e9);
+			jsonw_num(rec, "aigw.budget.settled_nano", (double)r->res.nano_settled);
+		}
+	}
+	if (r->res.tokens_reserved > 0) {
+		jsonw_num(rec, "aigw.limits.tokens_reserved", r->res.tokens_reserved);
+		jsonw_num(rec, "aigw.limits.tokens_settled", r->res.tokens_settled);
+	}
+	if (r->max_tokens_cap > 0)
+		jsonw_num(rec, "aigw.budget.max_tokens_cap", (double)r->max_tokens_cap);
 }
 
 static void attempt_json(struct evbuffer *arr, const struct attempt *a)
@@ -240,6 +283,7 @@ void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	if (ex->provider_request_id[0])
 		jsonw_str(rec, "aigw.provider_request_id", ex->provider_request_id);
 	exchange_record_usage(ex, rec);
+	exchange_record_policy(ex, rec);
 	exchange_record_route(ex, rec);
 	exchange_record_tries(ex, rec, outcome);
 	jsonw_num(rec, "aigw.upstream.attempts", ex->attempts);

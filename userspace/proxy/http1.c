@@ -95,7 +95,7 @@ void send_error(struct session *s, struct exchange *ex, int status, const char *
 {
 	struct evbuffer *out = bufferevent_get_output(s->client);
 	size_t len;
-	char *body = app_api(s, ex)->error_body(status, msg, &len);
+	char *body = app_api(s, ex)->error_body(status, NULL, msg, &len);
 
 	if (!body)
 		return;
@@ -110,6 +110,31 @@ void send_error(struct session *s, struct exchange *ex, int status, const char *
 	free(body);
 	if (ex) {
 		ex->status = status;
+		ex->head_sent = 1;
+	}
+}
+
+void send_refusal(struct session *s, struct exchange *ex, const struct pipe_refusal *r)
+{
+	struct evbuffer *out = bufferevent_get_output(s->client);
+	size_t len;
+	char *body = app_api(s, ex)->error_body(r->status, r->kind, r->message, &len);
+
+	if (!body)
+		return;
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+			    "Content-Length: %zu\r\nConnection: close\r\n",
+			    r->status, reason_phrase(r->status), len);
+	if (r->retry_after_s > 0)
+		evbuffer_add_printf(out, "retry-after: %ld\r\n", r->retry_after_s);
+	if (ex)
+		evbuffer_add_printf(out, "x-aigw-request-id: %s\r\n", ex->id);
+	evbuffer_add(out, "\r\n", 2);
+	evbuffer_add(out, body, len);
+	free(body);
+	if (ex) {
+		ex->status = r->status;
 		ex->head_sent = 1;
 	}
 }
@@ -259,12 +284,15 @@ static const char *twice(const cJSON *root, const char *const *keys)
 	return NULL;
 }
 
-/* The model and the stream flag, from a JSON body; the parse itself is kept only when the
- * usage question may be asked of it (ex->req_json). Returns 0, or -EBADMSG with *WHY when
- * the body names them ambiguously. */
+/* The model and the stream flag, from a JSON body, parsed once and kept (ex->req_json).
+ * Returns 0, or -EBADMSG with *WHY when the body names twice a member the gateway decides
+ * on (routes, prices, bounds a budget by): parsers differ on which of the two counts. */
 static int request_inspect(struct exchange *ex, const char **why)
 {
-	static const char *const decisive[] = {"model", "stream", "stream_options", NULL};
+	static const char *const decisive[] = {"model",	    "stream",
+					       "stream_options", "max_tokens",
+					       "max_completion_tokens", "max_output_tokens",
+					       "n",		    NULL};
 	size_t len = evbuffer_get_length(ex->body);
 	const char *text = len ? (const char *)evbuffer_pullup(ex->body, -1) : NULL;
 	const cJSON *model, *stream;
@@ -292,10 +320,7 @@ static int request_inspect(struct exchange *ex, const char **why)
 	asked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(root, "stream_options"), "include_usage"));
 	ex->want_usage = ex->api == USAGE_API_OPENAI_CHAT && ex->stream && !asked;
-	if (ex->want_usage)
-		ex->req_json = root; /* asked of it later, for each target of the app's API */
-	else
-		cJSON_Delete(root);
+	ex->req_json = root; /* the policy stages read it; the usage question is asked of it */
 	return 0;
 }
 
@@ -348,56 +373,13 @@ static void send_model_list(struct exchange *ex)
 	ex->head_sent = 1;
 }
 
-/*
- * A call at the explicit endpoint: the caller must present a gateway key the policy issued
- * to a workload (the key never goes further), and ask for an API the gateway speaks.
- * Returns 0 to go on; else the answer was given and the session is ending.
- */
-static int is_model_list(const struct exchange *ex)
-{
-	return !strcmp(ex->method, "GET") && ex->url && !strncmp(ex->url, "/v1/models", 10) &&
-	       (ex->url[10] == 0 || ex->url[10] == '?');
-}
-
-static void reject(struct session *s, int status, enum exchange_outcome outcome, const char *msg);
-
-/*
- * A request at the explicit endpoint, as soon as its head is read (before a 100 Continue, before
- * its body is held): the caller must present a gateway key the policy issued to a workload
- * (the key never goes further), and ask for a path the gateway serves. Over the UNIX socket the
- * caller is named by its cgroup instead. Returns 0, or -1 with the refusal set.
- */
-static int explicit_check_head(struct session *s, struct exchange *ex)
-{
-	const struct provider_api *p;
-	const char *key = presented_key(ex);
-
-	if (s->info.local_peer) {
-		/* named by its cgroup: a key is neither needed nor used */
-	} else if (!key || !s->ops->authenticate ||
-		   s->ops->authenticate(key, ex->workload, sizeof(ex->workload), ex->team,
-					sizeof(ex->team), s->ops->arg)) {
-		reject(s, 401, OUTCOME_UNAUTHORIZED,
-		       key ? "aigw: the gateway key presented is not one the policy issued"
-			   : "aigw: a gateway key is required (Authorization: Bearer KEY)");
-		return -1;
-	}
-	if (is_model_list(ex) ||
-	    (provider_api_for_path(ex->url, &p) >= 0 && !strcmp(ex->method, "POST")))
-		return 0;
-	reject(s, 404, OUTCOME_BAD_REQUEST,
-	       "aigw: the gateway serves POST /v1/chat/completions, /v1/responses, "
-	       "/v1/embeddings and /v1/messages, and GET /v1/models");
-	return -1;
-}
-
 int explicit_admit(struct exchange *ex)
 {
 	struct session *s = ex->s;
 
 	headers_drop(&ex->req, "authorization");
 	headers_drop(&ex->req, "x-api-key");
-	if (!is_model_list(ex))
+	if (!ex->pr.model_listing)
 		return 0;
 	if (s->cfg->routes)
 		ex->routes = route_table_ref(s->cfg->routes);
@@ -429,6 +411,7 @@ static int on_req_begin(http_parser *p)
 		return -1;
 	ex->s = s;
 	ex->api = -1;
+	ex->policy = policy_ref(s->cfg->policy);
 	ex->body = evbuffer_new();
 	ex->reason = evbuffer_new();
 	if (!ex->body || !ex->reason) {
@@ -464,15 +447,49 @@ static int on_req_header_value(http_parser *p, const char *at, size_t len)
 	return headers_piece(&p_session(p)->ex->req, 1, at, len);
 }
 
-/* The Host field must name the host the TLS connection was made for: a request for another
- * host on this connection (domain fronting) is refused. */
-static int host_matches(const struct session *s, const char *host)
+/* What the policy stages know of a request's head. */
+static void pipe_head_fill(struct session *s, struct exchange *ex, const http_parser *p)
 {
-	size_t n = strlen(s->info.sni);
+	struct pipe_req *r = &ex->pr;
 
-	if (!host || strncasecmp(host, s->info.sni, n))
-		return 0;
-	return host[n] == 0 || !strcmp(host + n, ":443");
+	r->policy = ex->policy;
+	r->state = s->cfg->state;
+	r->method = ex->method;
+	r->url = ex->url;
+	r->path_len = strcspn(ex->url, "?");
+	r->host_count = (int)headers_count(&ex->req, "host");
+	r->host = r->host_count == 1 ? headers_get(&ex->req, "host") : NULL;
+	r->sni = s->info.sni;
+	r->explicit_endpoint = s->info.explicit_endpoint;
+	r->local_peer = s->info.local_peer;
+	r->presented_key = s->info.explicit_endpoint ? presented_key(ex) : NULL;
+	r->content_length = p->content_length == ULLONG_MAX ? UINT64_MAX : p->content_length;
+	r->max_body = s->cfg->max_request_body;
+	r->provider = s->info.explicit_endpoint ? NULL : s->info.provider;
+	r->app_api = ex->api = provider_api_for_path(ex->url, &ex->app);
+	r->family = app_api(s, ex)->family;
+	r->gateway_key = s->info.explicit_endpoint ||
+			 (!s->info.own_keys && keys_get(s->cfg->keys, s->info.provider));
+	r->event = s->ops->event;
+	r->event_arg = s->ops->arg;
+	snprintf(r->workload, sizeof(r->workload), "%s", s->info.workload);
+	snprintf(r->team, sizeof(r->team), "%s", s->info.team);
+}
+
+static enum exchange_outcome refusal_outcome(int status)
+{
+	switch (status) {
+	case 401:
+		return OUTCOME_UNAUTHORIZED;
+	case 413:
+		return OUTCOME_REQUEST_TOO_LARGE;
+	case 421:
+		return OUTCOME_MISDIRECTED;
+	case 400:
+	case 404:
+		return OUTCOME_BAD_REQUEST;
+	}
+	return OUTCOME_DENIED;
 }
 
 static int on_req_headers_complete(http_parser *p)
@@ -495,19 +512,18 @@ static int on_req_headers_complete(http_parser *p)
 		       "the request target must be a path (origin-form)");
 		return -1;
 	}
-	if (!s->info.explicit_endpoint && (headers_count(&ex->req, "host") != 1 ||
-					   !host_matches(s, headers_get(&ex->req, "host")))) {
-		reject(s, 421, OUTCOME_MISDIRECTED,
-		       "the Host header does not match the TLS server name");
+	pipe_head_fill(s, ex, p);
+	exchange_pipe_sync(ex);
+	if (pipeline_head(&ex->pr) == PIPE_STOP) {
+		reject(s, ex->pr.refusal.status, refusal_outcome(ex->pr.refusal.status),
+		       ex->pr.refusal.message);
+		s->reject_by_policy = 1;
 		return -1;
 	}
-	if (s->info.explicit_endpoint && explicit_check_head(s, ex))
-		return -1;
-	if (p->content_length != ULLONG_MAX && p->content_length > s->cfg->max_request_body) {
-		reject(s, 413, OUTCOME_REQUEST_TOO_LARGE,
-		       "request body larger than the gateway allows");
-		return -1;
-	}
+	snprintf(ex->workload, sizeof(ex->workload), "%s",
+		 s->info.explicit_endpoint && !s->info.local_peer ? ex->pr.workload : "");
+	snprintf(ex->team, sizeof(ex->team), "%s",
+		 s->info.explicit_endpoint && !s->info.local_peer ? ex->pr.team : "");
 	if (expect && !strcasecmp(expect, "100-continue"))
 		evbuffer_add_printf(bufferevent_get_output(s->client),
 				    "HTTP/1.1 100 Continue\r\n\r\n");
@@ -582,7 +598,7 @@ static void client_parse(struct session *s)
 			exchange_fail(ex, OUTCOME_BAD_REQUEST, 400, msg);
 			return;
 		}
-		exchange_route(ex);
+		exchange_admit(ex);
 		return;
 	}
 	if (e != HPE_OK) {
@@ -590,7 +606,10 @@ static void client_parse(struct session *s)
 			reject(s, 400, OUTCOME_BAD_REQUEST, http_errno_description(e));
 		if (s->ex)
 			snprintf(s->ex->error, sizeof(s->ex->error), "%s", s->reject_msg);
-		send_error(s, s->ex, s->reject_status, s->reject_msg);
+		if (s->reject_by_policy && s->ex)
+			send_refusal(s, s->ex, &s->ex->pr.refusal);
+		else
+			send_error(s, s->ex, s->reject_status, s->reject_msg);
 		session_close(s, s->reject_outcome, 1);
 	}
 }

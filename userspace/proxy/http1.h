@@ -21,6 +21,8 @@
 #include "proxy/route.h"
 #include "proxy/upstream.h"
 
+struct govstate;
+
 #define HTTP1_HOST_MAX 256
 
 /* What is known of an intercepted connection before its first byte of HTTP. */
@@ -37,6 +39,8 @@ struct http_conn_info {
 				      no capture record, the caller named by its gateway key */
 	int local_peer;            /* explicit, over the UNIX socket: flow.attr names the
 				      caller (its cgroup, pid, uid); no key is needed */
+	char workload[128];        /* named at connect time (captured, UNIX socket) */
+	char team[128];
 };
 
 struct http_proxy_config {
@@ -51,6 +55,8 @@ struct http_proxy_config {
 	size_t n_retry_statuses;
 	unsigned backoff_ms, backoff_max_ms;
 	struct route_table *routes; /* logical model names and breakers; exchanges take refs */
+	struct policy *policy;	    /* the policy in force; exchanges take refs */
+	struct govstate *state;	    /* limits and budgets (policy/govstate.h) */
 };
 
 struct http_proxy_ops {
@@ -59,10 +65,6 @@ struct http_proxy_ops {
 	/* The current address of provider host HOST (port PORT, host order): 0, or -ENOENT
 	 * when it has none yet. Never blocks (names are resolved elsewhere). */
 	int (*resolve)(const char *host, uint16_t port, struct aigw_addr *ret, void *arg);
-	/* The workload that holds gateway key KEY: 0 and its name and team ("" for none), or
-	 * -ENOENT. */
-	int (*authenticate)(const char *key, char *workload, size_t wlen, char *team,
-			    size_t tlen, void *arg);
 	/* Hands a record that is no request's (a circuit opening, say) to the audit log
 	 * (takes REC). */
 	void (*event)(struct jsonw *rec, void *arg);

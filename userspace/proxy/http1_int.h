@@ -27,6 +27,8 @@
 #include "proxy/headers.h"
 #include "proxy/http1.h"
 #include "proxy/route.h"
+#include "policy/pipeline.h"
+#include "ledger/cost.h"
 #include "providers/api.h"
 #include "providers/sse.h"
 #include "providers/translate.h"
@@ -56,6 +58,7 @@ enum exchange_outcome {
 	OUTCOME_SHUTDOWN,
 	OUTCOME_NO_TARGET,
 	OUTCOME_UNAUTHORIZED,
+	OUTCOME_DENIED, /* a policy stage refused the call */
 };
 
 struct session;
@@ -73,6 +76,9 @@ struct attempt {
 
 struct exchange {
 	struct session *s;
+	struct policy *policy; /* the policy it runs under: a reference, held while it lives */
+	struct pipe_req pr;    /* what the policy stages know of it and decided */
+	struct cost cost;      /* computed once, at its end */
 	char id[40];
 	char start_time[TIMEFMT_LEN];
 	struct timespec t_start, t_first, t_end;
@@ -187,6 +193,7 @@ struct session {
 	int dead;	   /* session_close() ran: free when not busy */
 	int closing;	   /* flushing the last bytes, then free */
 	int reject_status; /* a parser callback refused the request with this status */
+	int reject_by_policy; /* ... because a policy stage said so: ex->pr.refusal */
 	enum exchange_outcome reject_outcome;
 	char reject_msg[256];
 
@@ -207,6 +214,11 @@ static inline double ms_between(const struct timespec *a, const struct timespec 
 const char *reason_phrase(int status); /* "Bad Gateway" for 502, ... */
 /* A complete error answer in the app's API; the connection closes after it. */
 void send_error(struct session *s, struct exchange *ex, int status, const char *msg);
+/* The same for a policy stage's refusal: its kind of error, its retry-after. */
+void send_refusal(struct session *s, struct exchange *ex, const struct pipe_refusal *r);
+/* The exchange's policy request brought up to date before a stage is asked (the price
+ * table and the clock of this moment). */
+void exchange_pipe_sync(struct exchange *ex);
 /* Around every libevent callback: a session is freed only when none is on the stack;
  * session_leave() returns 1 when it freed it. */
 void session_enter(struct session *s);
@@ -216,7 +228,8 @@ void session_close(struct session *s, enum exchange_outcome why, int flush);
 /* After an answer on a kept-alive connection: the next request, maybe already buffered. */
 void session_resume(struct session *s);
 uint64_t request_id_next(void); /* unique, unguessable; also the draw for weights, jitter */
-/* The explicit endpoint's checks (key, path); 0 to go on, else it answered. */
+/* The explicit endpoint: the caller's key goes no further; GET /v1/models is answered
+ * here. 0 to go on, else it answered. */
 int explicit_admit(struct exchange *ex);
 /* The adapter of the API the app speaks (its path's, else its provider's family). */
 const struct provider_api *app_api(const struct session *s, const struct exchange *ex);
@@ -235,8 +248,12 @@ void target_breaker_note(struct exchange *ex, enum breaker_change change);
 int exchange_retry(struct exchange *ex, int status, const char *why);
 /* The provider failed us: an error answer, or a stream ended with an error event. */
 void exchange_fail(struct exchange *ex, enum exchange_outcome outcome, int status, const char *msg);
+/* A policy stage refused the whole request (ex->pr.refusal): answered and ended. */
+void exchange_refuse(struct exchange *ex);
 void exchange_start_upstream(struct exchange *ex);
-/* A whole request read: choose where it goes and send it. */
+/* A whole request read: the policy stages, then exchange_route(). */
+void exchange_admit(struct exchange *ex);
+/* Chooses where it goes and sends it. */
 void exchange_route(struct exchange *ex);
 
 /* response.c */

@@ -1,0 +1,104 @@
+/*
+ * estimate.c: the most tokens a call can use, the bound limits and budgets reserve before
+ * the call is admitted (and settle to its real usage after).
+ *
+ * Input: every token stands for at least one byte of text, and the body holds that text (in
+ * JSON, escapes only make it longer), so the body's length bounds it; an image costs tokens
+ * its bytes do not show (a URL), at most PIPE_IMAGE_TOKENS each. Content named by reference
+ * (a file, a document by URL, a previous response's state) has no bound in the body: the
+ * model's context window is then the bound (PIPE_CONTEXT_CEILING).
+ * Output: the request's own max tokens field, times its number of choices; without one, the
+ * largest output a priced model allows. Embeddings produce none.
+ */
+#include <string.h>
+#include <cjson/cJSON.h>
+
+#include "policy/stages.h"
+#include "providers/usage.h"
+
+#define PIPE_CONTEXT_CEILING 2000000 /* no provider's context window is larger */
+#define PIPE_WALK_DEPTH 64
+
+struct walk {
+	int64_t images;
+	int unbounded;
+};
+
+static void walk_parts(const cJSON *v, unsigned depth, struct walk *w)
+{
+	static const char *const images[] = {"image_url", "image", "input_image"};
+	static const char *const refs[] = {"document", "file", "input_file", "container_upload"};
+	const cJSON *type;
+
+	if (depth > PIPE_WALK_DEPTH) {
+		w->unbounded = 1;
+		return;
+	}
+	if (cJSON_IsObject(v) && cJSON_IsString(type = cJSON_GetObjectItemCaseSensitive(v, "type"))) {
+		for (size_t i = 0; i < sizeof(images) / sizeof(images[0]); i++)
+			w->images += !strcmp(type->valuestring, images[i]);
+		for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
+			w->unbounded |= !strcmp(type->valuestring, refs[i]);
+	}
+	if (cJSON_IsObject(v) || cJSON_IsArray(v))
+		for (const cJSON *c = v->child; c; c = c->next)
+			walk_parts(c, depth + 1, w);
+}
+
+static int64_t member_int(const cJSON *root, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+
+	if (!cJSON_IsNumber(v) || v->valuedouble < 1)
+		return 0;
+	return v->valuedouble > 1e12 ? (int64_t)1e12 : (int64_t)v->valuedouble;
+}
+
+const char *pipe_max_tokens_field(const struct pipe_req *r, int64_t *ret_value)
+{
+	const char *field;
+
+	switch (r->app_api) {
+	case USAGE_API_OPENAI_RESPONSES:
+		field = "max_output_tokens";
+		break;
+	case USAGE_API_ANTHROPIC_MESSAGES:
+		field = "max_tokens";
+		break;
+	case USAGE_API_OPENAI_CHAT:
+		/* the current name; the older one still counts when it is the one given */
+		field = member_int(r->json, "max_tokens") && !member_int(r->json, "max_completion_tokens")
+			    ? "max_tokens"
+			    : "max_completion_tokens";
+		break;
+	default:
+		*ret_value = 0;
+		return NULL;
+	}
+	*ret_value = member_int(r->json, field);
+	return field;
+}
+
+void pipe_token_bounds(const struct pipe_req *r, int64_t *ret_input, int64_t *ret_output)
+{
+	struct walk w = {0};
+	int64_t out, choices;
+
+	walk_parts(r->json, 0, &w);
+	if (cJSON_GetObjectItemCaseSensitive(r->json, "previous_response_id") ||
+	    cJSON_GetObjectItemCaseSensitive(r->json, "conversation") || !r->json)
+		w.unbounded = 1;
+	*ret_input = w.unbounded ? PIPE_CONTEXT_CEILING
+				 : (int64_t)r->body_len + w.images * PIPE_IMAGE_TOKENS;
+	if (*ret_input > PIPE_CONTEXT_CEILING)
+		*ret_input = PIPE_CONTEXT_CEILING;
+	if (r->app_api == USAGE_API_OPENAI_EMBEDDINGS) {
+		*ret_output = 0;
+		return;
+	}
+	pipe_max_tokens_field(r, &out);
+	if (!out || out > PIPE_OUTPUT_CEILING)
+		out = PIPE_OUTPUT_CEILING;
+	choices = member_int(r->json, "n");
+	*ret_output = out * (choices > 1 ? (choices > 128 ? 128 : choices) : 1);
+}

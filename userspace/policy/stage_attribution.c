@@ -1,0 +1,22 @@
+/*
+ * stage_attribution: a captured call must be someone's. Its workload is named from the
+ * cgroup that made the connection; when that cgroup could not be named (it was removed
+ * between connect() and accept), the call would escape every rule kept by workload name
+ * (allow-lists, limits, budgets) while still getting the gateway's key: it is refused.
+ */
+#include "policy/stages.h"
+
+static enum pipe_verdict attribution_on_request(struct pipe_req *r)
+{
+	if (r->explicit_endpoint || r->workload[0])
+		return PIPE_CONTINUE;
+	return pipe_refuse(r, "attribution", "workload", 1, 403, "permission", 0,
+			   "aigw: the connection's cgroup is gone, so the call cannot be "
+			   "attributed to a workload");
+}
+
+const struct stage stage_attribution = {
+    .name = "attribution",
+    .head = 1,
+    .on_request = attribution_on_request,
+};

@@ -1,0 +1,291 @@
+/*
+ * stage_budget: what a workload and its team may spend ("budget": usd_per_day,
+ * usd_per_month, UTC periods). Before a call is admitted its worst-case cost (the token
+ * bounds of policy/estimate.c at the dearest rates of every target it may take) is reserved
+ * on each budget; when it ends the reservation is settled to the real cost (or kept whole
+ * when the cost cannot be known). Admission and reservation happen together on the event
+ * loop, so concurrent calls can never spend past a budget together.
+ *
+ * Exhausted: 429 with the provider's quota error and retry-after at the period's end; with
+ * "cap_max_tokens" the call's max tokens are lowered (or set) to fit what is left instead.
+ * A budget whose spend crosses "warn_at" writes a budget.warn record. A target without a
+ * price cannot be held to a budget: it is skipped.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+
+#include "ledger/prices.h"
+#include "policy/govstate.h"
+#include "policy/stages.h"
+#include "proxy/route.h"
+#include "util/jsonw.h"
+
+#define BUDGET "budget"
+
+struct scope {
+	const char *kind; /* "workload", "team" */
+	const char *name;
+	const struct policy_budget *b;
+	char key[GOVSTATE_KEY_MAX]; /* "workload:NAME" */
+};
+
+/* Rates per token in pico-dollars: the dearest input rate (a cache write costs more than
+ * plain input) and the output rate. */
+struct rates {
+	int64_t input, output;
+};
+
+static int rates_of(const struct pipe_req *r, const char *provider, const char *model,
+		    struct rates *ret)
+{
+	const struct price *p = prices_lookup(r->prices, provider, model, NULL);
+	int64_t in;
+
+	if (!p || p->input < 0)
+		return -ENOENT;
+	in = p->input;
+	if (p->cache_write > in)
+		in = p->cache_write;
+	if (p->cache_write_1h > in)
+		in = p->cache_write_1h;
+	ret->input = in;
+	ret->output = p->output > 0 ? p->output : 0;
+	return 0;
+}
+
+/* The dearest rates among the places the call may go; -ENOENT when none has a price. */
+static int call_rates(const struct pipe_req *r, struct rates *ret)
+{
+	struct rates x;
+	int found = 0;
+
+	*ret = (struct rates){0};
+	if (!r->route)
+		return rates_of(r, r->provider ? r->provider : "", r->model, ret);
+	for (size_t i = 0; i < r->route->n_targets; i++) {
+		const struct route_target *t = &r->route->targets[i];
+
+		if (rates_of(r, t->provider, t->model ? t->model : r->model, &x))
+			continue;
+		found = 1;
+		ret->input = x.input > ret->input ? x.input : ret->input;
+		ret->output = x.output > ret->output ? x.output : ret->output;
+	}
+	return found ? 0 : -ENOENT;
+}
+
+/* Tokens x rates (pico-dollars) in nano-dollars, rounded up; saturates. */
+static int64_t worst_nano(int64_t in, int64_t out, const struct rates *k)
+{
+	__int128 pico = (__int128)in * k->input + (__int128)out * k->output;
+	__int128 nano = (pico + 999) / 1000;
+
+	return nano > INT64_MAX / 4 ? INT64_MAX / 4 : (int64_t)nano;
+}
+
+static size_t scopes_of(struct pipe_req *r, struct scope s[2])
+{
+	size_t n = 0;
+
+	if (r->wl && r->wl->budget.given) {
+		s[n] = (struct scope){"workload", r->wl->name, &r->wl->budget, ""};
+		snprintf(s[n].key, sizeof(s[n].key), "workload:%s", r->wl->name);
+		n++;
+	}
+	if (r->tm && r->tm->budget.given) {
+		s[n] = (struct scope){"team", r->tm->name, &r->tm->budget, ""};
+		snprintf(s[n].key, sizeof(s[n].key), "team:%s", r->tm->name);
+		n++;
+	}
+	return n;
+}
+
+/* The least that is left of any budget of S[0..N), and which one. */
+struct tightest {
+	int64_t left;
+	const struct scope *s;
+	const char *period; /* "day", "month" */
+	long period_left_s;
+	int64_t limit;
+};
+
+static void tightest_of(struct pipe_req *r, const struct scope *s, size_t n, struct tightest *t)
+{
+	long day_left, month_left;
+
+	govstate_periods(r->now_ns, r->res.day, r->res.month, &day_left, &month_left);
+	t->left = INT64_MAX;
+	t->s = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const int64_t limits[2] = {s[i].b->nano_per_day, s[i].b->nano_per_month};
+		const char *periods[2] = {r->res.day, r->res.month};
+
+		for (int k = 0; k < 2; k++) {
+			int64_t spent, reserved, left;
+
+			if (!limits[k])
+				continue;
+			govstate_spend_get(r->state, s[i].key, periods[k], &spent, &reserved);
+			left = limits[k] - spent - reserved;
+			if (left < t->left) {
+				*t = (struct tightest){left, &s[i], k ? "month" : "day",
+						       k ? month_left : day_left, limits[k]};
+			}
+		}
+	}
+}
+
+/* Lowers the call's output to what LEFT pays for: 1 when it now fits. */
+static int budget_cap(struct pipe_req *r, int64_t in, int64_t *out, const struct rates *k,
+		      int64_t left)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(r->json, "n");
+	__int128 room = (__int128)left * 1000 - (__int128)in * k->input;
+	int64_t cap;
+
+	if ((cJSON_IsNumber(n) && n->valuedouble > 1) || k->output <= 0 || room <= 0 ||
+	    !pipe_max_tokens_field(r, &(int64_t){0}))
+		return 0;
+	cap = (int64_t)(room / k->output);
+	while (cap > 0 && worst_nano(in, cap, k) > left) /* nano rounds up */
+		cap--;
+	if (cap < 1)
+		return 0;
+	*out = cap;
+	r->max_tokens_cap = cap;
+	return 1;
+}
+
+static void budget_reserve(struct pipe_req *r, const struct scope *s, size_t n, int64_t nano)
+{
+	for (size_t i = 0; i < n; i++) {
+		govstate_spend_reserve(r->state, s[i].key, r->res.day, nano);
+		govstate_spend_reserve(r->state, s[i].key, r->res.month, nano);
+		if (!strcmp(s[i].kind, "workload"))
+			r->res.workload_budget = 1;
+		else
+			r->res.team_budget = 1;
+	}
+	r->res.nano = nano;
+	r->res.nano_settled = -1;
+	r->res.budget = 1;
+}
+
+static int cap_allowed(const struct scope *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i].b->cap_max_tokens)
+			return 1;
+	return 0;
+}
+
+static enum pipe_verdict budget_on_request(struct pipe_req *r)
+{
+	struct scope s[2];
+	size_t n = scopes_of(r, s);
+	struct tightest t;
+	struct rates k;
+	int64_t in, out, worst;
+	char rule[PIPE_RULE_MAX];
+
+	if (!n || r->app_api < 0 || r->model_listing)
+		return PIPE_CONTINUE;
+	if (call_rates(r, &k))
+		return pipe_refuse(r, BUDGET, "budget.price", s[0].b->enforce, 403, "permission", 0,
+				   "aigw: %s has no price, so the budget of %s %s cannot hold it",
+				   r->model, s[0].kind, s[0].name);
+	pipe_token_bounds(r, &in, &out);
+	worst = worst_nano(in, out, &k);
+	tightest_of(r, s, n, &t);
+	if (t.s && worst > t.left) {
+		snprintf(rule, sizeof(rule), "%ss[%s].budget.usd_per_%s", t.s->kind, t.s->name,
+			 t.period);
+		if (t.s->b->enforce && cap_allowed(s, n) && budget_cap(r, in, &out, &k, t.left)) {
+			worst = worst_nano(in, out, &k);
+			pipe_decide(r, BUDGET, PIPE_CAPPED, rule);
+		} else if (pipe_refuse(r, BUDGET, rule, t.s->b->enforce, 429, "quota",
+				       t.period_left_s,
+				       "aigw: the %s budget of %s %s is spent ($%.6f of $%.6f); this "
+				       "call may cost up to $%.6f",
+				       t.period, t.s->kind, t.s->name,
+				       (double)(t.limit - (t.left > 0 ? t.left : 0)) / 1e9,
+				       (double)t.limit / 1e9, (double)worst / 1e9) == PIPE_STOP) {
+			return PIPE_STOP;
+		}
+	} else {
+		pipe_decide(r, BUDGET, PIPE_ALLOW, "budget");
+	}
+	budget_reserve(r, s, n, worst);
+	return PIPE_CONTINUE;
+}
+
+static int budget_on_target(struct pipe_req *r, const struct route_target *t, char *why,
+			    size_t whylen)
+{
+	struct rates k;
+	const char *model = t->model ? t->model : r->model;
+
+	if (!r->res.budget || !rates_of(r, t->provider, model, &k))
+		return 0;
+	snprintf(why, whylen, "%s/%s has no price, so a budget cannot hold it", t->provider,
+		 model);
+	return -EPERM;
+}
+
+static void budget_warn(struct pipe_req *r, const struct scope *s, const char *period,
+			const char *period_key, int64_t limit, int64_t before, int64_t after)
+{
+	struct jsonw *rec;
+	int64_t mark = (int64_t)(s->b->warn_at * (double)limit);
+
+	if (!s->b->warn_at || !limit || before >= mark || after < mark || !r->event)
+		return;
+	if (!(rec = jsonw_new()))
+		return;
+	jsonw_str(rec, "event.name", "budget.warn");
+	jsonw_str(rec, "aigw.budget.scope", s->key);
+	jsonw_str(rec, "aigw.budget.period", period);
+	jsonw_str(rec, "aigw.budget.period_key", period_key);
+	jsonw_num(rec, "aigw.budget.used_usd", (double)after / 1e9);
+	jsonw_num(rec, "aigw.budget.limit_usd", (double)limit / 1e9);
+	jsonw_num(rec, "aigw.budget.warn_at", s->b->warn_at);
+	r->event(rec, r->event_arg);
+}
+
+static void budget_on_end(struct pipe_req *r, const struct pipe_outcome *o)
+{
+	struct scope s[2];
+	size_t n;
+	int64_t actual;
+
+	if (!r->res.budget || r->res.nano_settled >= 0)
+		return;
+	actual = !o->answered ? 0 : o->cost_known ? o->cost_nano : r->res.nano;
+	n = scopes_of(r, s);
+	for (size_t i = 0; i < n; i++) {
+		const char *keys[2] = {r->res.day, r->res.month};
+		const int64_t limits[2] = {s[i].b->nano_per_day, s[i].b->nano_per_month};
+
+		if (!strcmp(s[i].kind, "workload") ? !r->res.workload_budget : !r->res.team_budget)
+			continue;
+		for (int k = 0; k < 2; k++) {
+			int64_t before, after, reserved;
+
+			govstate_spend_get(r->state, s[i].key, keys[k], &before, &reserved);
+			govstate_spend_settle(r->state, s[i].key, keys[k], r->res.nano, actual);
+			govstate_spend_get(r->state, s[i].key, keys[k], &after, &reserved);
+			budget_warn(r, &s[i], k ? "month" : "day", keys[k], limits[k], before,
+				    after);
+		}
+	}
+	r->res.nano_settled = actual;
+}
+
+const struct stage stage_budget = {
+    .name = BUDGET,
+    .on_request = budget_on_request,
+    .on_target = budget_on_target,
+    .on_end = budget_on_end,
+};

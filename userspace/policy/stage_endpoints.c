@@ -1,0 +1,131 @@
+/*
+ * stage_endpoints: which provider endpoints a workload may call ("allow.endpoints"), and only
+ * by their canonical path.
+ *
+ * With the gateway's key the default is the inference endpoints alone: files, batches,
+ * uploads, fine-tuning, assistants, vector stores and the admin and organisation APIs read
+ * or spend the whole organisation's account, so they are refused unless the workload lists
+ * them. A workload that keeps its own keys ("own_keys") calls them with its own key. A list
+ * the workload gives replaces the default whoever's key goes.
+ *
+ * The path is matched as the provider will read it, so a path a server could read as another
+ * (dot segments, empty segments, an encoded slash or dot, a backslash) is refused first:
+ * "/v1/chat/completions/../files" must not pass as chat completions.
+ */
+#include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "policy/stages.h"
+
+static const struct policy_endpoint inference[] = {
+    {"POST", "/v1/chat/completions"}, {"POST", "/v1/responses"},
+    {"POST", "/v1/embeddings"},	      {"POST", "/v1/messages"},
+    {"POST", "/v1/messages/count_tokens"}, {"POST", "/v1/completions"},
+    {"GET", "/v1/models"},	      {"GET", "/v1/models/*"},
+};
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+		return (c | 0x20) - 'a' + 10;
+	return -1;
+}
+
+/* Why the percent-encoding at P (LEFT bytes from P) is not canonical, or NULL: RFC 3986
+ * never encodes an unreserved character, and an encoded slash or backslash is a path a
+ * server may read as another. */
+static const char *escape_problem(const char *p, size_t left)
+{
+	int hi = left > 2 ? hex_value(p[1]) : -1, lo = left > 2 ? hex_value(p[2]) : -1;
+	int c = hi * 16 + lo;
+
+	if (hi < 0 || lo < 0)
+		return "a malformed percent-encoding";
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    strchr("-._~/\\", c))
+		return "a percent-encoded character that needs no encoding";
+	return NULL;
+}
+
+/* Why PATH (LEN bytes) is not canonical, or NULL. */
+static const char *path_problem(const char *path, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = path[i];
+
+		if (c == '\\')
+			return "a backslash";
+		if (c == '%' && escape_problem(path + i, len - i))
+			return escape_problem(path + i, len - i);
+		if (c != '/')
+			continue;
+		if (i + 1 < len && path[i + 1] == '/')
+			return "an empty segment";
+		if (i + 1 < len && path[i + 1] == '.' &&
+		    (i + 2 == len || path[i + 2] == '/' ||
+		     (path[i + 2] == '.' && (i + 3 == len || path[i + 3] == '/'))))
+			return "a dot segment";
+	}
+	return NULL;
+}
+
+static int endpoint_matches(const struct policy_endpoint *e, const char *method,
+			    const char *path)
+{
+	if (strcmp(e->method, "*") && strcasecmp(e->method, method))
+		return 0;
+	return fnmatch(e->path_glob, path, FNM_PATHNAME) == 0;
+}
+
+static int endpoints_match(const struct policy_endpoint *list, size_t n, const char *method,
+			   const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (endpoint_matches(&list[i], method, path))
+			return 1;
+	return 0;
+}
+
+static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
+{
+	const struct policy_allow *a = r->wl ? &r->wl->allow : NULL;
+	char path[1024];
+	const char *why;
+
+	if (r->path_len >= sizeof(path))
+		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
+				   "the request path is longer than the gateway reads");
+	snprintf(path, sizeof(path), "%.*s", (int)r->path_len, r->url);
+	why = path_problem(path, r->path_len);
+	if (why)
+		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
+				   "the request path has %s; send its canonical form", why);
+	if (a && a->endpoints_given) {
+		if (endpoints_match(a->endpoints, a->n_endpoints, r->method, path))
+			return pipe_decide(r, "endpoints", PIPE_ALLOW, "allow.endpoints");
+		return pipe_refuse(r, "endpoints", "allow.endpoints", a->enforce, 403,
+				   "permission", 0,
+				   "aigw: %s %s is not in allow.endpoints of workload %s", r->method,
+				   path, r->workload);
+	}
+	if (!r->gateway_key)
+		return PIPE_CONTINUE;
+	if (endpoints_match(inference, sizeof(inference) / sizeof(inference[0]), r->method,
+			    path))
+		return PIPE_CONTINUE;
+	return pipe_refuse(r, "endpoints", "allow.endpoints (default: inference only)",
+			   a ? a->enforce : 1, 403, "permission", 0,
+			   "aigw: %s %s is not an inference endpoint; with the gateway's key a "
+			   "workload may call it only when its allow.endpoints lists it",
+			   r->method, path);
+}
+
+const struct stage stage_endpoints = {
+    .name = "endpoints",
+    .head = 1,
+    .on_request = endpoints_on_request,
+};
