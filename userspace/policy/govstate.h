@@ -35,30 +35,38 @@ struct govstate;
  * Opens (creating it 0600, and its folder 0700, when missing) the SQLite database at PATH and
  * loads what it holds; NULL PATH keeps everything in memory (tests). Returns 0 and *RET, or
  * -errno with the reason written to ERRS (which may be NULL): a database that cannot be
- * opened, is not ours, or is corrupt is refused, never silently replaced.
+ * opened, is not ours, or is corrupt is refused, never silently replaced (-EINVAL: not a
+ * SQLite database, or not aigw's; -EPROTONOSUPPORT: a newer schema; -EIO: unreadable or
+ * damaged). Spend rows of days older than 400 days and months older than 36 are dropped.
  */
 int govstate_open(const char *path, FILE *errs, struct govstate **ret);
 
 /* Commits what is queued, stops the writer and frees; NULL is fine. */
 void govstate_close(struct govstate *g);
 
-/* Blocks until every change made so far is committed (tests, shutdown). 0 or -errno. */
+/* Blocks until every change made so far is committed (tests, shutdown). 0, or -EIO when a
+ * commit failed since the last sync (the writer logged why and tries those rows again). */
 int govstate_sync(struct govstate *g);
 
 /*
  * Bucket KEY with CAPACITY, refilled at RATE per second (a new key starts full). If its level
  * at NOW_NS is at least NEED, takes AMOUNT (the level may go below zero) and returns 0;
  * otherwise takes nothing, returns -EAGAIN and, if RET_WAIT_S is not NULL, the seconds until
- * the level reaches NEED (rounded up, at least 1). A changed CAPACITY or RATE (a reload)
- * applies from now; the level is clamped to the new capacity.
+ * the level reaches NEED (rounded up, at least 1; LONG_MAX when RATE is 0). A NEED above
+ * CAPACITY counts as CAPACITY: a full bucket lets any call go. A changed CAPACITY or RATE (a
+ * reload) applies from now; the level is clamped to the new capacity. Only the level and its
+ * time are persisted: after a restart the first call's CAPACITY and RATE refill the bucket for
+ * the time it was closed. -ENOMEM when memory runs out (nothing taken, *RET_WAIT_S unset).
  */
 int govstate_bucket_take(struct govstate *g, const char *key, double capacity, double rate,
 			 double need, double amount, int64_t now_ns, long *ret_wait_s);
 
-/* Puts AMOUNT back in bucket KEY (negative: takes more), clamped to its capacity. */
+/* Puts AMOUNT back in bucket KEY (negative: takes more), clamped to its capacity. A KEY no
+ * take has made is full and left alone. */
 void govstate_bucket_give(struct govstate *g, const char *key, double amount, int64_t now_ns);
 
-/* The level of bucket KEY at NOW_NS, or CAPACITY when it has none (for records and tests). */
+/* The level of bucket KEY at NOW_NS (clamped to CAPACITY), or CAPACITY when it has none (for
+ * records and tests). Changes nothing. */
 double govstate_bucket_level(struct govstate *g, const char *key, double capacity, double rate,
 			     int64_t now_ns);
 
@@ -75,7 +83,7 @@ void govstate_spend_reserve(struct govstate *g, const char *scope, const char *p
 void govstate_spend_settle(struct govstate *g, const char *scope, const char *period,
 			   int64_t reserved, int64_t actual);
 
-/* Calls in flight for KEY: +1 and the new count; -1 and the new count. */
+/* Calls in flight for KEY: +1 and the new count; -1 and the new count (0 stays 0). */
 unsigned govstate_inflight_add(struct govstate *g, const char *key);
 unsigned govstate_inflight_sub(struct govstate *g, const char *key);
 unsigned govstate_inflight(struct govstate *g, const char *key);

@@ -1,0 +1,1028 @@
+/*
+ * govstate.c: the governance counters of govstate.h: a hash of entries owned by the
+ * event-loop thread, and a writer thread that commits changed rows to SQLite.
+ *
+ * How the pieces fit:
+ *   gs_map           a chained hash keyed by (kind, key, period), used twice: g->map holds
+ *                    the live counters (event-loop thread only) and g->pending the rows
+ *                    waiting for the writer (under g->lock). A change to a persisted counter
+ *                    upserts its new value into pending, so pending never holds more rows
+ *                    than there are keys, however fast the loop changes them.
+ *   gs_writer_main   the writer thread: waits for rows, lets them gather until
+ *                    GOVSTATE_FLUSH_MS after its last commit, takes the whole of pending and
+ *                    commits it in one transaction.
+ *   gs_db_*          the file: create (0600, folder 0700), refuse what is not ours, schema,
+ *                    pruning and loading, all in govstate_open() before the writer starts;
+ *                    after that the connection belongs to the writer.
+ *
+ * Locking: g->lock guards pending, the counters, err and stop. g->map is never locked: only
+ * the event-loop thread touches it. A NULL path runs without database or thread.
+ */
+#include "policy/govstate.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#define GS_APP "aigw-govstate"
+#define GS_SCHEMA_VERSION 1
+#define GS_STR(x) GS_STR_(x)
+#define GS_STR_(x) #x
+#define GS_KEEP_DAYS 400    /* daily spend rows kept at open */
+#define GS_KEEP_MONTHS 36   /* monthly spend rows kept at open */
+#define GS_BUSY_MS 5000	    /* another process holding the database: wait this long */
+#define GS_MAP_MIN_SLOTS 64 /* a power of two */
+#define NS_PER_S 1000000000LL
+
+enum gs_kind { GS_BUCKET, GS_SPEND, GS_INFLIGHT };
+
+struct gs_bucket {
+	double level;
+	double capacity, rate; /* as the last take gave them; unknown after a load */
+	int64_t updated_ns;    /* NOW_NS the level was computed at; never moves back */
+	bool has_params;       /* capacity and rate are known */
+};
+
+struct gs_spend {
+	int64_t spent;	  /* settled, persisted */
+	int64_t reserved; /* in flight, memory only */
+};
+
+struct gs_entry {
+	struct gs_entry *next; /* in its slot's chain */
+	uint64_t hash;
+	enum gs_kind kind;
+	const char *period; /* points into name, after the key's NUL; "" but for spend */
+	union {
+		struct gs_bucket b;
+		struct gs_spend s;
+		unsigned inflight;
+	};
+	char name[]; /* KEY NUL PERIOD NUL */
+};
+
+struct gs_map {
+	struct gs_entry **slots; /* owned, with the entries chained from them */
+	size_t nslots;		 /* 0 or a power of two */
+	size_t count;
+};
+
+struct govstate {
+	struct gs_map map; /* event-loop thread only */
+	char *path;	   /* owned; NULL in memory-only mode */
+	sqlite3 *db;	   /* the writer's once it runs */
+	sqlite3_stmt *put_bucket, *put_spend;
+	bool has_thread;
+	pthread_t thread;
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake;	/* writer waits: rows, a sync, stop */
+	pthread_cond_t done_cv; /* sync waits: n_done moved */
+	struct gs_map pending;	/* rows not yet taken by the writer, newest value per key */
+	uint64_t n_changes;	/* changes ever queued */
+	uint64_t n_done;	/* of those, committed (or failed, with err set) */
+	uint64_t sync_want;	/* a sync waits for n_done >= this */
+	int err;		/* first commit failure since the last sync */
+	bool stop;
+
+	/* writer thread only */
+	struct timespec last_commit; /* CLOCK_MONOTONIC */
+	int last_reported;	     /* last error printed, to print each failure once */
+};
+
+/* ---- the hash ---------------------------------------------------------------------------- */
+
+/* FNV-1a: keys are short, built by the gateway from workload and team names. */
+static uint64_t gs_hash(enum gs_kind kind, const char *key, const char *period)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	h = (h ^ (unsigned)kind) * 1099511628211ULL;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	h = (h ^ 0xff) * 1099511628211ULL; /* no byte of a string: "ab"+"c" != "a"+"bc" */
+	for (const unsigned char *p = (const unsigned char *)period; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h;
+}
+
+static struct gs_entry *gs_map_find(const struct gs_map *m, enum gs_kind kind, const char *key,
+				    const char *period, uint64_t h)
+{
+	if (!m->nslots)
+		return NULL;
+	for (struct gs_entry *e = m->slots[h & (m->nslots - 1)]; e; e = e->next)
+		if (e->hash == h && e->kind == kind && !strcmp(e->name, key) &&
+		    !strcmp(e->period, period))
+			return e;
+	return NULL;
+}
+
+static int gs_map_grow(struct gs_map *m)
+{
+	size_t n = m->nslots ? 2 * m->nslots : GS_MAP_MIN_SLOTS;
+	struct gs_entry **slots = calloc(n, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->nslots; i++) {
+		struct gs_entry *e = m->slots[i], *next;
+
+		for (; e; e = next) {
+			next = e->next;
+			e->next = slots[e->hash & (n - 1)];
+			slots[e->hash & (n - 1)] = e;
+		}
+	}
+	free(m->slots);
+	m->slots = slots;
+	m->nslots = n;
+	return 0;
+}
+
+/* The entry for (KIND, KEY, PERIOD), added zeroed when missing (*RET_NEW tells); NULL when
+ * memory runs out. */
+static struct gs_entry *gs_map_get(struct gs_map *m, enum gs_kind kind, const char *key,
+				   const char *period, bool *ret_new)
+{
+	uint64_t h = gs_hash(kind, key, period);
+	size_t klen = strlen(key), plen = strlen(period);
+	struct gs_entry *e = gs_map_find(m, kind, key, period, h);
+
+	*ret_new = false;
+	if (e)
+		return e;
+	if (m->count >= m->nslots && gs_map_grow(m) < 0)
+		return NULL;
+	e = calloc(1, sizeof(*e) + klen + plen + 2);
+	if (!e)
+		return NULL;
+	e->hash = h;
+	e->kind = kind;
+	memcpy(e->name, key, klen + 1);
+	memcpy(e->name + klen + 1, period, plen + 1);
+	e->period = e->name + klen + 1;
+	e->next = m->slots[h & (m->nslots - 1)];
+	m->slots[h & (m->nslots - 1)] = e;
+	m->count++;
+	*ret_new = true;
+	return e;
+}
+
+static void gs_map_remove(struct gs_map *m, struct gs_entry *victim)
+{
+	struct gs_entry **pp = &m->slots[victim->hash & (m->nslots - 1)];
+
+	while (*pp != victim)
+		pp = &(*pp)->next;
+	*pp = victim->next;
+	m->count--;
+	free(victim);
+}
+
+static void gs_map_clear(struct gs_map *m)
+{
+	for (size_t i = 0; i < m->nslots; i++) {
+		struct gs_entry *e = m->slots[i], *next;
+
+		for (; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	free(m->slots);
+	*m = (struct gs_map){0};
+}
+
+static struct gs_entry *gs_find(struct govstate *g, enum gs_kind kind, const char *key,
+				const char *period)
+{
+	return gs_map_find(&g->map, kind, key, period, gs_hash(kind, key, period));
+}
+
+/* Like gs_map_get() on the live map; out of memory is logged here, once per call. */
+static struct gs_entry *gs_get(struct govstate *g, enum gs_kind kind, const char *key,
+			       const char *period, bool *ret_new)
+{
+	struct gs_entry *e = gs_map_get(&g->map, kind, key, period, ret_new);
+
+	if (!e)
+		log_error("govstate: out of memory; the counter for \"%s\" is not kept", key);
+	return e;
+}
+
+/* ---- the queue to the writer ------------------------------------------------------------- */
+
+/* Copies the persisted value of SRC (a bucket or a spend) into DST of the same key. */
+static void gs_copy_value(struct gs_entry *dst, const struct gs_entry *src)
+{
+	if (src->kind == GS_BUCKET)
+		dst->b = src->b;
+	else
+		dst->s = src->s;
+}
+
+/* Queues the persisted part of E (a bucket or a spend) for the writer. */
+static void gs_queue(struct govstate *g, const struct gs_entry *e)
+{
+	struct gs_entry *p;
+	bool added;
+
+	if (!g->path)
+		return;
+	pthread_mutex_lock(&g->lock);
+	p = gs_map_get(&g->pending, e->kind, e->name, e->period, &added);
+	if (p) {
+		gs_copy_value(p, e);
+		g->n_changes++;
+		/* Wake the writer only for the first row: it gathers the rest on its own. */
+		if (g->pending.count == 1 && added)
+			pthread_cond_signal(&g->wake);
+	} else {
+		log_error("govstate: out of memory; the change of \"%s\" is not saved", e->name);
+	}
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* ---- the writer thread ------------------------------------------------------------------- */
+
+static void gs_report(struct govstate *g, int err, const char *what)
+{
+	if (err == g->last_reported)
+		return;
+	g->last_reported = err;
+	if (err)
+		log_error("govstate: %s: %s: %s", g->path, what, sqlite3_errmsg(g->db));
+	else
+		log_info("govstate: %s: saving again", g->path);
+}
+
+static int gs_put(struct govstate *g, const struct gs_entry *e)
+{
+	sqlite3_stmt *st = e->kind == GS_BUCKET ? g->put_bucket : g->put_spend;
+	int r;
+
+	sqlite3_bind_text(st, 1, e->name, -1, SQLITE_STATIC);
+	if (e->kind == GS_BUCKET) {
+		sqlite3_bind_double(st, 2, e->b.level);
+		sqlite3_bind_int64(st, 3, e->b.updated_ns);
+	} else {
+		sqlite3_bind_text(st, 2, e->period, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, e->s.spent);
+	}
+	r = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Writes BATCH in one transaction: all of it or none. */
+static int gs_commit(struct govstate *g, const struct gs_map *batch)
+{
+	int r = 0;
+
+	if (sqlite3_exec(g->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		gs_report(g, -EIO, "cannot begin a transaction");
+		return -EIO;
+	}
+	for (size_t i = 0; i < batch->nslots && !r; i++)
+		for (const struct gs_entry *e = batch->slots[i]; e && !r; e = e->next)
+			r = gs_put(g, e);
+	if (!r && sqlite3_exec(g->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		r = -EIO;
+	if (r) {
+		gs_report(g, r, "cannot save the counters");
+		sqlite3_exec(g->db, "ROLLBACK", NULL, NULL, NULL);
+		return r;
+	}
+	gs_report(g, 0, NULL);
+	return 0;
+}
+
+/* With g->lock held: moves the rows of a failed BATCH back to pending, unless the loop has
+ * queued a newer value for the key meanwhile. BATCH is left empty. */
+static void gs_requeue(struct govstate *g, struct gs_map *batch)
+{
+	for (size_t i = 0; i < batch->nslots; i++) {
+		for (struct gs_entry *e = batch->slots[i]; e; e = e->next) {
+			struct gs_entry *p;
+			bool added;
+
+			p = gs_map_get(&g->pending, e->kind, e->name, e->period, &added);
+			if (p && added)
+				gs_copy_value(p, e);
+		}
+	}
+	gs_map_clear(batch);
+}
+
+/* With g->lock held: sleeps until there are rows and either GOVSTATE_FLUSH_MS have passed
+ * since the last commit, or a sync or stop wants them now. */
+static void gs_wait_work(struct govstate *g)
+{
+	struct timespec due = g->last_commit;
+
+	due.tv_nsec += GOVSTATE_FLUSH_MS * 1000000L;
+	due.tv_sec += due.tv_nsec / NS_PER_S;
+	due.tv_nsec %= NS_PER_S;
+	while (!g->stop && !g->pending.count)
+		pthread_cond_wait(&g->wake, &g->lock);
+	while (!g->stop && g->sync_want <= g->n_done)
+		if (pthread_cond_timedwait(&g->wake, &g->lock, &due) == ETIMEDOUT)
+			break;
+}
+
+static void *gs_writer_main(void *arg)
+{
+	struct govstate *g = arg;
+	struct gs_map batch;
+	uint64_t taken;
+	bool stopping = false;
+	int r;
+
+	pthread_mutex_lock(&g->lock);
+	while (!stopping) {
+		gs_wait_work(g);
+		batch = g->pending;
+		g->pending = (struct gs_map){0};
+		taken = g->n_changes;
+		stopping = g->stop;
+		pthread_mutex_unlock(&g->lock);
+
+		clock_gettime(CLOCK_MONOTONIC, &g->last_commit);
+		r = batch.count ? gs_commit(g, &batch) : 0;
+
+		pthread_mutex_lock(&g->lock);
+		/* A failed batch is tried again at the next flush; at stop there is none. */
+		if (r && !stopping)
+			gs_requeue(g, &batch);
+		gs_map_clear(&batch);
+		g->n_done = taken;
+		if (r && !g->err)
+			g->err = r;
+		pthread_cond_broadcast(&g->done_cv);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+static int gs_start(struct govstate *g)
+{
+	sigset_t all, old;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &g->last_commit);
+	/* Signals are the event loop's business: the writer thread takes none. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = -pthread_create(&g->thread, NULL, gs_writer_main, g);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0)
+		return r;
+	pthread_setname_np(g->thread, "aigw-govstate");
+	g->has_thread = true;
+	return 0;
+}
+
+/* ---- the database at open ---------------------------------------------------------------- */
+
+/* Creates the folders of PATH that are missing, 0700: the counters are nobody else's. */
+static int gs_make_parents(const char *path, FILE *errs)
+{
+	char *dir = strdup(path);
+	int r = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) && errno != EEXIST) {
+			r = -errno;
+			if (errs)
+				fprintf(errs, "govstate: cannot create the folder %s: %s\n", dir,
+					strerror(errno));
+			goto out;
+		}
+		*p = '/';
+	}
+out:
+	free(dir);
+	return r;
+}
+
+/* Creates PATH empty and 0600 when it is missing (SQLite would follow the umask, and gives
+ * the -wal and -shm files the mode of the database). An existing file is left as it is. */
+static int gs_create_file(const char *path, FILE *errs)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0 && errno == EEXIST)
+		return 0;
+	if (fd < 0) {
+		if (errs)
+			fprintf(errs, "govstate: cannot create %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	/* Whatever the umask took away, the owner must read and write it. */
+	if (fchmod(fd, 0600) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	close(fd);
+	return 0;
+}
+
+static void gs_db_error(struct govstate *g, FILE *errs, const char *what)
+{
+	if (errs)
+		fprintf(errs, "govstate: %s: %s: %s\n", g->path, what, sqlite3_errmsg(g->db));
+}
+
+/* Runs SQL, which returns at most one row of one column, into OUT (may be NULL). Returns 0,
+ * 1 when there was no row, or -EIO (the message is sqlite3_errmsg()). */
+static int gs_db_value(struct govstate *g, const char *sql, char *out, size_t size)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if (sqlite3_prepare_v2(g->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW && out) {
+		const unsigned char *v = sqlite3_column_text(st, 0);
+
+		snprintf(out, size, "%s", v ? (const char *)v : "");
+	}
+	r = r == SQLITE_ROW ? 0 : r == SQLITE_DONE ? 1 : -EIO;
+	sqlite3_finalize(st); /* after a failed step, keeps its message for sqlite3_errmsg() */
+	return r;
+}
+
+static const char gs_schema[] =
+    "BEGIN IMMEDIATE;"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "INSERT INTO meta VALUES('app', '" GS_APP "');"
+    "INSERT INTO meta VALUES('schema_version', '" GS_STR(
+	GS_SCHEMA_VERSION) "');"
+			   "CREATE TABLE buckets(key TEXT PRIMARY KEY, level REAL NOT NULL,"
+			   " updated_ns INTEGER NOT NULL);"
+			   "CREATE TABLE spend(scope TEXT NOT NULL, period TEXT NOT NULL,"
+			   " spent_nano INTEGER NOT NULL, PRIMARY KEY(scope, period));"
+			   "COMMIT;";
+
+static int gs_db_create(struct govstate *g, FILE *errs)
+{
+	if (sqlite3_exec(g->db, gs_schema, NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	gs_db_error(g, errs, "cannot create the tables");
+	sqlite3_exec(g->db, "ROLLBACK", NULL, NULL, NULL);
+	return -EIO;
+}
+
+/* Checks that the database is ours (or empty, and then makes it ours). Reading first means
+ * a file that is not a database is refused before anything is written to it. */
+static int gs_db_check(struct govstate *g, FILE *errs)
+{
+	char tables[32], app[64] = "", version[32] = "";
+	int r;
+
+	r = gs_db_value(g, "SELECT count(*) FROM sqlite_master", tables, sizeof(tables));
+	if (r < 0 && sqlite3_errcode(g->db) == SQLITE_NOTADB) {
+		if (errs)
+			fprintf(errs,
+				"govstate: %s: not a SQLite database; it is left untouched: move "
+				"it away or set state.path to another file\n",
+				g->path);
+		return -EINVAL;
+	}
+	if (r < 0) {
+		gs_db_error(g, errs, "cannot read it");
+		return -EIO;
+	}
+	if (!strcmp(tables, "0"))
+		return gs_db_create(g, errs);
+	r = gs_db_value(g,
+			"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+			"name = 'meta'",
+			tables, sizeof(tables));
+	if (!r && strcmp(tables, "0")) {
+		r = gs_db_value(g, "SELECT value FROM meta WHERE key = 'app'", app, sizeof(app));
+		if (!r)
+			r = gs_db_value(g, "SELECT value FROM meta WHERE key = 'schema_version'",
+					version, sizeof(version));
+	}
+	if (r < 0) {
+		gs_db_error(g, errs, "cannot read its meta table");
+		return -EIO;
+	}
+	if (strcmp(app, GS_APP)) {
+		if (errs)
+			fprintf(errs,
+				"govstate: %s: a SQLite database, but not aigw's governance state; "
+				"it is left untouched: set state.path to another file\n",
+				g->path);
+		return -EINVAL;
+	}
+	if (atoi(version) != GS_SCHEMA_VERSION) {
+		if (errs)
+			fprintf(errs,
+				"govstate: %s: schema version \"%s\", this aigw knows %d; it is "
+				"left untouched: run the aigw that wrote it, or set state.path to "
+				"another file\n",
+				g->path, version, GS_SCHEMA_VERSION);
+		return -EPROTONOSUPPORT;
+	}
+	return 0;
+}
+
+/* Sets WAL (readers never block the writer; a crash loses no committed row) with
+ * synchronous=NORMAL (a power loss may lose the last commits, never corrupt). */
+static int gs_db_tune(struct govstate *g, FILE *errs)
+{
+	char mode[16] = "";
+	char ok[16] = "";
+
+	if (gs_db_value(g, "PRAGMA journal_mode=WAL", mode, sizeof(mode)) || strcmp(mode, "wal")) {
+		gs_db_error(g, errs, "cannot switch to WAL");
+		return -EIO;
+	}
+	if (sqlite3_exec(g->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+		gs_db_error(g, errs, "cannot set synchronous=NORMAL");
+		return -EIO;
+	}
+	if (gs_db_value(g, "PRAGMA quick_check", ok, sizeof(ok)) || strcmp(ok, "ok")) {
+		if (errs)
+			fprintf(
+			    errs,
+			    "govstate: %s: the database is damaged (quick_check: %s); it is left "
+			    "untouched: move it away and aigw starts with fresh counters\n",
+			    g->path, *ok ? ok : sqlite3_errmsg(g->db));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Drops spend rows of days and months too old for any budget to look at again. The
+ * periods are ISO dates, so they sort as strings. */
+static int gs_db_prune(struct govstate *g, FILE *errs)
+{
+	time_t now = time(NULL), then;
+	char day[11], month[8], sql[160];
+	struct tm tm;
+
+	then = now - (time_t)GS_KEEP_DAYS * 86400;
+	gmtime_r(&then, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+	gmtime_r(&now, &tm);
+	tm.tm_mon -= GS_KEEP_MONTHS;
+	tm.tm_mday = 1;
+	then = timegm(&tm);
+	gmtime_r(&then, &tm);
+	strftime(month, sizeof(month), "%Y-%m", &tm);
+	snprintf(sql, sizeof(sql),
+		 "DELETE FROM spend WHERE (length(period) = 10 AND period < '%s')"
+		 " OR (length(period) = 7 AND period < '%s')",
+		 day, month);
+	if (sqlite3_exec(g->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		gs_db_error(g, errs, "cannot prune old spend");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Loads one row of SELECT key, level, updated_ns FROM buckets. The capacity and rate come
+ * with the first take, so the level refills from updated_ns at the rate of that take. */
+static int gs_load_bucket(struct govstate *g, sqlite3_stmt *st)
+{
+	const char *key = (const char *)sqlite3_column_text(st, 0);
+	double level = sqlite3_column_double(st, 1);
+	int64_t updated_ns = sqlite3_column_int64(st, 2);
+	struct gs_entry *e;
+	bool added;
+
+	/* A row no aigw wrote would make the bucket's arithmetic meaningless: the bucket
+	 * starts full instead. */
+	if (!key || !isfinite(level) || updated_ns < 0)
+		return 0;
+	e = gs_map_get(&g->map, GS_BUCKET, key, "", &added);
+	if (!e)
+		return -ENOMEM;
+	e->b = (struct gs_bucket){.level = level, .updated_ns = updated_ns};
+	return 0;
+}
+
+static int gs_load_spend(struct govstate *g, sqlite3_stmt *st)
+{
+	const char *scope = (const char *)sqlite3_column_text(st, 0);
+	const char *period = (const char *)sqlite3_column_text(st, 1);
+	struct gs_entry *e;
+	bool added;
+
+	if (!scope || !period)
+		return 0;
+	e = gs_map_get(&g->map, GS_SPEND, scope, period, &added);
+	if (!e)
+		return -ENOMEM;
+	e->s.spent = sqlite3_column_int64(st, 2);
+	return 0;
+}
+
+static int gs_db_load(struct govstate *g, const char *sql,
+		      int (*load)(struct govstate *, sqlite3_stmt *), FILE *errs)
+{
+	sqlite3_stmt *st;
+	int r = 0, s;
+
+	if (sqlite3_prepare_v2(g->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		gs_db_error(g, errs, "cannot read the counters");
+		return -EIO;
+	}
+	while (!r && (s = sqlite3_step(st)) == SQLITE_ROW)
+		r = load(g, st);
+	if (!r && s != SQLITE_DONE) {
+		r = -EIO;
+		gs_db_error(g, errs, "cannot read the counters");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int gs_db_prepare(struct govstate *g, FILE *errs)
+{
+	if (sqlite3_prepare_v3(g->db,
+			       "INSERT OR REPLACE INTO buckets(key, level, updated_ns) "
+			       "VALUES(?, ?, ?)",
+			       -1, SQLITE_PREPARE_PERSISTENT, &g->put_bucket, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(g->db,
+			       "INSERT OR REPLACE INTO spend(scope, period, spent_nano) "
+			       "VALUES(?, ?, ?)",
+			       -1, SQLITE_PREPARE_PERSISTENT, &g->put_spend, NULL) != SQLITE_OK) {
+		gs_db_error(g, errs, "cannot prepare the writes");
+		return -EIO;
+	}
+	return 0;
+}
+
+static int gs_db_open(struct govstate *g, FILE *errs)
+{
+	int r;
+
+	r = gs_make_parents(g->path, errs);
+	if (!r)
+		r = gs_create_file(g->path, errs);
+	if (r)
+		return r;
+	/* No SQLITE_OPEN_CREATE: the file exists now, and a vanished one is an error. */
+	if (sqlite3_open_v2(g->path, &g->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		if (errs)
+			fprintf(errs, "govstate: %s: cannot open: %s\n", g->path,
+				g->db ? sqlite3_errmsg(g->db) : "out of memory");
+		return -EIO;
+	}
+	sqlite3_busy_timeout(g->db, GS_BUSY_MS);
+	r = gs_db_check(g, errs);
+	if (!r)
+		r = gs_db_tune(g, errs);
+	if (!r)
+		r = gs_db_prune(g, errs);
+	if (!r)
+		r = gs_db_load(g, "SELECT key, level, updated_ns FROM buckets", gs_load_bucket,
+			       errs);
+	if (!r)
+		r = gs_db_load(g, "SELECT scope, period, spent_nano FROM spend", gs_load_spend,
+			       errs);
+	if (!r)
+		r = gs_db_prepare(g, errs);
+	return r;
+}
+
+/* ---- open, close, sync ------------------------------------------------------------------- */
+
+static void gs_free(struct govstate *g)
+{
+	sqlite3_finalize(g->put_bucket);
+	sqlite3_finalize(g->put_spend);
+	sqlite3_close(g->db);
+	gs_map_clear(&g->map);
+	gs_map_clear(&g->pending);
+	pthread_cond_destroy(&g->done_cv);
+	pthread_cond_destroy(&g->wake);
+	pthread_mutex_destroy(&g->lock);
+	free(g->path);
+	free(g);
+}
+
+int govstate_open(const char *path, FILE *errs, struct govstate **ret)
+{
+	pthread_condattr_t ca;
+	struct govstate *g;
+	int r = 0;
+
+	if (!ret || (path && !*path))
+		return -EINVAL;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->wake, &ca);
+	pthread_cond_init(&g->done_cv, NULL);
+	pthread_condattr_destroy(&ca);
+	if (!path)
+		goto out;
+	g->path = strdup(path);
+	if (!g->path) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = gs_db_open(g, errs);
+	if (!r)
+		r = gs_start(g);
+out:
+	if (r) {
+		gs_free(g);
+		return r;
+	}
+	*ret = g;
+	return 0;
+}
+
+int govstate_sync(struct govstate *g)
+{
+	int r;
+
+	if (!g)
+		return -EINVAL;
+	if (!g->has_thread)
+		return 0;
+	pthread_mutex_lock(&g->lock);
+	if (g->sync_want < g->n_changes)
+		g->sync_want = g->n_changes;
+	pthread_cond_signal(&g->wake);
+	while (g->n_done < g->sync_want)
+		pthread_cond_wait(&g->done_cv, &g->lock);
+	r = g->err;
+	g->err = 0;
+	pthread_mutex_unlock(&g->lock);
+	return r;
+}
+
+void govstate_close(struct govstate *g)
+{
+	if (!g)
+		return;
+	if (g->has_thread) {
+		pthread_mutex_lock(&g->lock);
+		g->stop = true;
+		pthread_cond_signal(&g->wake);
+		pthread_mutex_unlock(&g->lock);
+		pthread_join(g->thread, NULL);
+	}
+	gs_free(g);
+}
+
+/* ---- buckets ----------------------------------------------------------------------------- */
+
+/* The level of B at NOW_NS, refilled under its own capacity and rate (CAPACITY and RATE when
+ * it has none yet, after a load), then clamped to CAPACITY. A clock that went back refills
+ * nothing. */
+static double gs_bucket_at(const struct gs_bucket *b, double capacity, double rate, int64_t now_ns)
+{
+	double cap = b->has_params ? b->capacity : capacity;
+	double r = b->has_params ? b->rate : rate;
+	double level = b->level;
+	int64_t dt;
+
+	if (now_ns > b->updated_ns && level < cap && r > 0) {
+		if (__builtin_sub_overflow(now_ns, b->updated_ns, &dt))
+			level = cap; /* centuries: full whatever the rate */
+		else
+			level += r * ((double)dt / (double)NS_PER_S);
+		if (level > cap)
+			level = cap;
+	}
+	return level < capacity ? level : capacity;
+}
+
+/* Brings B to NOW_NS under CAPACITY and RATE: the old ones apply up to now, the new from now. */
+static void gs_bucket_advance(struct gs_bucket *b, double capacity, double rate, int64_t now_ns)
+{
+	b->level = gs_bucket_at(b, capacity, rate, now_ns);
+	b->capacity = capacity;
+	b->rate = rate;
+	b->has_params = true;
+	if (now_ns > b->updated_ns)
+		b->updated_ns = now_ns;
+}
+
+/* Seconds until LEVEL reaches NEED at RATE, rounded up, at least 1; LONG_MAX for never. */
+static long gs_bucket_wait(double level, double need, double rate)
+{
+	double s;
+
+	if (!(rate > 0))
+		return LONG_MAX;
+	s = ceil((need - level) / rate);
+	if (!(s < (double)LONG_MAX))
+		return LONG_MAX;
+	return s < 1 ? 1 : (long)s;
+}
+
+int govstate_bucket_take(struct govstate *g, const char *key, double capacity, double rate,
+			 double need, double amount, int64_t now_ns, long *ret_wait_s)
+{
+	struct gs_entry *e;
+	bool added;
+
+	if (!g || !key)
+		return -EINVAL;
+	e = gs_get(g, GS_BUCKET, key, "", &added);
+	if (!e)
+		return -ENOMEM;
+	if (added)
+		e->b = (struct gs_bucket){.level = capacity, .updated_ns = now_ns};
+	gs_bucket_advance(&e->b, capacity, rate, now_ns);
+	/* A level never rises above the capacity, so a larger NEED asks for a full bucket. */
+	if (need > capacity)
+		need = capacity;
+	/* The tolerance lets the level that the returned wait promises pass despite rounding
+	 * in rate * elapsed. */
+	if (e->b.level < need - 1e-9 * fmax(1.0, fabs(need))) {
+		if (ret_wait_s)
+			*ret_wait_s = gs_bucket_wait(e->b.level, need, rate);
+		return -EAGAIN;
+	}
+	e->b.level -= amount;
+	if (e->b.level > capacity)
+		e->b.level = capacity;
+	gs_queue(g, e);
+	return 0;
+}
+
+void govstate_bucket_give(struct govstate *g, const char *key, double amount, int64_t now_ns)
+{
+	struct gs_entry *e;
+
+	if (!g || !key)
+		return;
+	/* A bucket never taken from is full: there is nothing to put back. */
+	e = gs_find(g, GS_BUCKET, key, "");
+	if (!e)
+		return;
+	if (e->b.has_params)
+		gs_bucket_advance(&e->b, e->b.capacity, e->b.rate, now_ns);
+	e->b.level += amount;
+	if (e->b.has_params && e->b.level > e->b.capacity)
+		e->b.level = e->b.capacity;
+	gs_queue(g, e);
+}
+
+double govstate_bucket_level(struct govstate *g, const char *key, double capacity, double rate,
+			     int64_t now_ns)
+{
+	struct gs_entry *e = g && key ? gs_find(g, GS_BUCKET, key, "") : NULL;
+
+	return e ? gs_bucket_at(&e->b, capacity, rate, now_ns) : capacity;
+}
+
+/* ---- spend ------------------------------------------------------------------------------- */
+
+static int64_t gs_add_sat(int64_t a, int64_t b)
+{
+	int64_t s;
+
+	if (!__builtin_add_overflow(a, b, &s))
+		return s;
+	return b > 0 ? INT64_MAX : INT64_MIN;
+}
+
+static int64_t gs_sub_sat(int64_t a, int64_t b)
+{
+	int64_t s;
+
+	if (!__builtin_sub_overflow(a, b, &s))
+		return s;
+	return b < 0 ? INT64_MAX : INT64_MIN;
+}
+
+void govstate_spend_get(struct govstate *g, const char *scope, const char *period,
+			int64_t *ret_spent, int64_t *ret_reserved)
+{
+	struct gs_entry *e = g && scope && period ? gs_find(g, GS_SPEND, scope, period) : NULL;
+
+	if (ret_spent)
+		*ret_spent = e ? e->s.spent : 0;
+	if (ret_reserved)
+		*ret_reserved = e ? e->s.reserved : 0;
+}
+
+void govstate_spend_reserve(struct govstate *g, const char *scope, const char *period, int64_t nano)
+{
+	struct gs_entry *e;
+	bool added;
+
+	if (!g || !scope || !period)
+		return;
+	e = gs_get(g, GS_SPEND, scope, period, &added);
+	if (e)
+		e->s.reserved = gs_add_sat(e->s.reserved, nano);
+}
+
+void govstate_spend_settle(struct govstate *g, const char *scope, const char *period,
+			   int64_t reserved, int64_t actual)
+{
+	struct gs_entry *e;
+	bool added;
+
+	if (!g || !scope || !period)
+		return;
+	e = gs_get(g, GS_SPEND, scope, period, &added);
+	if (!e)
+		return;
+	e->s.reserved = gs_sub_sat(e->s.reserved, reserved);
+	if (e->s.reserved < 0)
+		e->s.reserved = 0;
+	e->s.spent = gs_add_sat(e->s.spent, actual);
+	gs_queue(g, e);
+}
+
+/* ---- inflight ---------------------------------------------------------------------------- */
+
+unsigned govstate_inflight_add(struct govstate *g, const char *key)
+{
+	struct gs_entry *e;
+	bool added;
+
+	if (!g || !key)
+		return 0;
+	e = gs_get(g, GS_INFLIGHT, key, "", &added);
+	if (!e)
+		return 0;
+	if (e->inflight < UINT_MAX)
+		e->inflight++;
+	return e->inflight;
+}
+
+unsigned govstate_inflight_sub(struct govstate *g, const char *key)
+{
+	struct gs_entry *e = g && key ? gs_find(g, GS_INFLIGHT, key, "") : NULL;
+
+	if (!e)
+		return 0;
+	if (e->inflight > 1) {
+		e->inflight--;
+		return e->inflight;
+	}
+	/* Idle keys go, so the map holds only the workloads with calls in flight. */
+	gs_map_remove(&g->map, e);
+	return 0;
+}
+
+unsigned govstate_inflight(struct govstate *g, const char *key)
+{
+	struct gs_entry *e = g && key ? gs_find(g, GS_INFLIGHT, key, "") : NULL;
+
+	return e ? e->inflight : 0;
+}
+
+/* ---- periods ----------------------------------------------------------------------------- */
+
+void govstate_periods(int64_t now_ns, char day[11], char month[8], long *ret_day_left_s,
+		      long *ret_month_left_s)
+{
+	/* Floor, not truncation: a time before 1970 belongs to the second that began before it. */
+	time_t s = (time_t)(now_ns / NS_PER_S - (now_ns % NS_PER_S < 0));
+	struct tm tm, next;
+
+	gmtime_r(&s, &tm);
+	if (!strftime(day, 11, "%Y-%m-%d", &tm))
+		day[0] = '\0';
+	if (!strftime(month, 8, "%Y-%m", &tm))
+		month[0] = '\0';
+	/* The end of a period is a whole second, so the seconds left from any moment within
+	 * second S, rounded up, are END - S: at least 1. */
+	next = (struct tm){.tm_year = tm.tm_year, .tm_mon = tm.tm_mon, .tm_mday = tm.tm_mday + 1};
+	if (ret_day_left_s)
+		*ret_day_left_s = (long)(timegm(&next) - s);
+	next = (struct tm){.tm_year = tm.tm_year, .tm_mon = tm.tm_mon + 1, .tm_mday = 1};
+	if (ret_month_left_s)
+		*ret_month_left_s = (long)(timegm(&next) - s);
+}
