@@ -798,7 +798,8 @@ void exchange_route(struct exchange *ex)
 		 ex->route->name ? ex->route->name : ex->model, why);
 	if (ex->refuse_status == 403) { /* every target was one the policy refuses */
 		ex->pr.refusal = (struct pipe_refusal){.status = 403, .kind = "permission"};
-		snprintf(ex->pr.refusal.message, sizeof(ex->pr.refusal.message), "aigw: %s", msg);
+		snprintf(ex->pr.refusal.message, sizeof(ex->pr.refusal.message), "aigw: %.*s",
+			 (int)sizeof(ex->pr.refusal.message) - 8, msg);
 		exchange_refuse(ex);
 		return;
 	}

@@ -195,7 +195,7 @@ struct session {
 	int reject_status; /* a parser callback refused the request with this status */
 	int reject_by_policy; /* ... because a policy stage said so: ex->pr.refusal */
 	enum exchange_outcome reject_outcome;
-	char reject_msg[256];
+	char reject_msg[PIPE_MSG_MAX];
 
 	struct session *prev, *next; /* all live sessions, for shutdown */
 	struct timeval idle_tv;	     /* cfg->idle_ms */
