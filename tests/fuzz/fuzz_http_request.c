@@ -44,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(info.flow.orig_dst.addr, &lo, 4);
 	strcpy(info.sni, "api.openai.com");
 	strcpy(info.provider, "openai");
+	strcpy(info.workload, "fuzz");
 	if (bufferevent_pair_new(base, 0, pair))
 		__builtin_trap();
 	http_session_start(base, pair[1], &info, &cfg, pool, &ops);
