@@ -299,14 +299,14 @@ static void test_unknown_key(void)
 	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"}, \"Audit\": 1,\n" REST),
 		     "p.json:2:35: Audit: unknown key; expected one of \"capture\", \"audit\", "
 		     "\"providers\", \"workloads\", \"ca\", \"tls\", \"proxy\", \"prices\", "
-		     "\"routing\", \"models\", or \"api\"\n");
+		     "\"routing\", \"models\", \"api\", \"teams\", or \"state\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
 		     "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"], \"ports\": []}}\n"
 		     "}\n"),
 	    "p.json:4:47: providers.x.ports: unknown key; expected one of \"hosts\", "
-	    "\"addresses\", \"key_env\", \"key_file\", \"api\", or \"base_url\"\n");
+	    "\"addresses\", \"key_env\", \"key_file\", \"api\", \"base_url\", or \"region\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
@@ -316,7 +316,7 @@ static void test_unknown_key(void)
 		     "  \"routing\": {\"brake\": {}}\n"
 		     "}\n"),
 	    "p.json:5:58: workloads[0].keys: unknown key; expected one of \"name\", \"team\", "
-	    "\"own_keys\", \"match\", or \"api_keys\"\n"
+	    "\"own_keys\", \"match\", \"api_keys\", \"allow\", \"limits\", or \"budget\"\n"
 	    "p.json:6:15: routing.brake: unknown key; expected one of \"retries\", "
 	    "\"retry_statuses\", \"backoff_ms\", \"backoff_max_ms\", or \"breaker\"\n");
 	ASSERT_STREQ(
@@ -1262,6 +1262,10 @@ static void test_api_keys(void)
 	}
 }
 
+#define EXPECT_KEY                                                                                 \
+	"a gateway key: a string of 16..256 printable ASCII characters, no spaces, or "          \
+	"\"sha256:\" and the key's SHA-256 in 64 lowercase hex digits"
+
 /* A secret that must not appear in any message. */
 #define SECRET "sk-gw-SECRET-0123456789"
 
@@ -1298,20 +1302,15 @@ static void test_bad_api_keys(void)
 	e = load_bad(text);
 	ASSERT_STREQ(e,
 		     "p.json:6:18: workloads[0].api_keys[0]: got a key of 12 characters (not "
-		     "shown); expected a gateway key: a string of 16..256 printable ASCII "
-		     "characters, no spaces\n"
+		     "shown); expected " EXPECT_KEY "\n"
 		     "p.json:6:34: workloads[0].api_keys[1]: got a key with a space, a control or "
-		     "a non-ASCII character (not shown); expected a gateway key: a string of "
-		     "16..256 printable ASCII characters, no spaces\n"
+		     "a non-ASCII character (not shown); expected " EXPECT_KEY "\n"
 		     "p.json:6:63: workloads[0].api_keys[2]: got a key with a space, a control or "
-		     "a non-ASCII character (not shown); expected a gateway key: a string of "
-		     "16..256 printable ASCII characters, no spaces\n"
+		     "a non-ASCII character (not shown); expected " EXPECT_KEY "\n"
 		     "p.json:6:92: workloads[0].api_keys[3]: got a value of type number (not "
-		     "shown); expected a gateway key: a string of 16..256 printable ASCII "
-		     "characters, no spaces\n"
+		     "shown); expected " EXPECT_KEY "\n"
 		     "p.json:6:111: workloads[0].api_keys[4]: got a key of 257 characters (not "
-		     "shown); expected a gateway key: a string of 16..256 printable ASCII "
-		     "characters, no spaces\n");
+		     "shown); expected " EXPECT_KEY "\n");
 	ASSERT_TRUE(strstr(e, "SECRET") == NULL);
 	ASSERT_TRUE(strstr(e, "12345678901234567") == NULL);
 
