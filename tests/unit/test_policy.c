@@ -647,6 +647,13 @@ static void test_examples(void)
 	ASSERT_EQ(p->providers[2].base_plain, 1);
 	ASSERT_EQ(p->providers[2].base_port, 8000);
 	ASSERT_STREQ(p->api.socket, "/run/aigw/api.sock");
+	/* governance: the billing key is only hashed there, so the file may be world-readable */
+	ASSERT_TRUE(policy_workload_by_api_key(p, "aigw-billing-7f3c9a2e51d84b06") ==
+		    &p->workloads[0]);
+	ASSERT_EQ(p->workloads[0].team_idx, 0);
+	ASSERT_EQ(p->workloads[0].budget.nano_per_day, 50000000000LL);
+	ASSERT_EQ(p->teams[0].budget.nano_per_month, 1500000000000LL);
+	ASSERT_STREQ(p->providers[0].region, "us");
 	ASSERT_EQ(policy_warn(p, stderr), 0);
 	policy_free(p);
 }
