@@ -2,8 +2,9 @@
  * policy: loads the gateway's JSON policy file and validates all of it (see policy.h).
  *
  * Owns the schema. Each JSON object the policy has (the top level, "capture", "audit", "ca",
- * "tls", "proxy" and its "timeouts", "routing" and its "breaker", "api", a provider, a model's
- * target, a workload, its "match") is a table of fields: key, whether it is required, the
+ * "tls", "proxy" and its "timeouts", "routing" and its "breaker", "api", "state", a provider, a
+ * model's target, a workload, its "match", "allow", "limits" and "budget", a team) is a table
+ * of fields: key, whether it is required, the
  * check that parses the value into struct policy, and what a good value looks like. A new key
  * is a new row. Anything not in a table is an error, as is a key given twice.
  *
