@@ -726,6 +726,13 @@ static void daemon_reload(struct daemon *d)
 		policy_event(d, "policy.reload_refused", "invalid policy");
 		return;
 	}
+	if (policy_check_secret_files(np, stderr)) {
+		log_error("policy reload refused: a file holding a secret is not private (above); "
+			  "the running policy stays");
+		policy_event(d, "policy.reload_refused", "secret file permissions");
+		policy_free(np);
+		return;
+	}
 	field = reload_immutable(d->policy, np);
 	if (field) {
 		log_error("policy reload refused: %s changed, which needs a restart; the running "
@@ -1042,6 +1049,8 @@ static int daemon_start(struct daemon *d)
 	int err;
 
 	err = policy_load(d->opt->policy_path, stderr, &d->policy);
+	if (!err)
+		err = policy_check_secret_files(d->policy, stderr);
 	if (err)
 		return err;
 	err = cgroups_mount_path(d->cgroup_mount, sizeof(d->cgroup_mount));

@@ -85,6 +85,11 @@ static int cmd_policy(int argc, char **argv)
 		fprintf(stderr, "%s: policy refused\n", argv[2]);
 		return 1;
 	}
+	if (policy_check_secret_files(p, stderr)) {
+		fprintf(stderr, "%s: policy refused\n", argv[2]);
+		policy_free(p);
+		return 1;
+	}
 	policy_warn(p, stderr);
 	printf("%s: ok (%zu provider(s), %zu workload rule(s), %zu logical model name(s), capture "
 	       "%s in %s mode)\n",

@@ -275,6 +275,7 @@ class World:
     def write_policy(self, policy, name="policy.json"):
         path = self.tmp / name
         path.write_text(json.dumps(policy, indent=2))
+        path.chmod(0o600)  # it may hold gateway keys: aigw refuses one others can read
         return path
 
     def start(self, policy=None, **kw):

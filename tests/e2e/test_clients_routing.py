@@ -59,6 +59,7 @@ class Routing:
         self.gw = Gateway(self.world, certs)
         self.api_port = free_port()
         (tmp / "openai.key").write_text(OPENAI_GW_KEY + "\n")
+        (tmp / "openai.key").chmod(0o600)
         pol = self.gw.policy()
         pol["providers"]["openai"]["key_file"] = str(tmp / "openai.key")
         pol["providers"]["anthropic"]["key_env"] = KEY_ENV

@@ -43,6 +43,7 @@ def messages(model, stream=False):
 
 def routed_policy(gw, monkeypatch, routing=None, **over):
     (gw.world.tmp / "openai.key").write_text("sk-gateway-openai\n")
+    (gw.world.tmp / "openai.key").chmod(0o600)
     monkeypatch.setenv("AIGW_TEST_ANTHROPIC_KEY", "sk-ant-gateway")
     pol = gw.policy(**over)
     pol["providers"]["openai"]["key_file"] = str(gw.world.tmp / "openai.key")
@@ -313,6 +314,7 @@ def test_a_self_hosted_server_over_plain_http_by_base_url(gw, monkeypatch, tmp_p
         gw.hosts.write_text(gw.hosts.read_text() + f"{local_addr} vllm.internal\n")
         pol = routed_policy(gw, monkeypatch)
         (gw.world.tmp / "local.key").write_text("sk-local-gateway\n")
+        (gw.world.tmp / "local.key").chmod(0o600)
         pol["providers"]["local"] = {"hosts": ["vllm.internal"], "api": "openai",
                                      "base_url": "http://vllm.internal:8000/",
                                      "key_file": str(gw.world.tmp / "local.key")}

@@ -5,6 +5,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -299,14 +301,14 @@ static void test_unknown_key(void)
 	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"}, \"Audit\": 1,\n" REST),
 		     "p.json:2:35: Audit: unknown key; expected one of \"capture\", \"audit\", "
 		     "\"providers\", \"workloads\", \"ca\", \"tls\", \"proxy\", \"prices\", "
-		     "\"routing\", \"models\", or \"api\"\n");
+		     "\"routing\", \"models\", \"api\", \"teams\", or \"state\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
 		     "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"], \"ports\": []}}\n"
 		     "}\n"),
 	    "p.json:4:47: providers.x.ports: unknown key; expected one of \"hosts\", "
-	    "\"addresses\", \"key_env\", \"key_file\", \"api\", or \"base_url\"\n");
+	    "\"addresses\", \"key_env\", \"key_file\", \"api\", \"base_url\", or \"region\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
@@ -316,7 +318,7 @@ static void test_unknown_key(void)
 		     "  \"routing\": {\"brake\": {}}\n"
 		     "}\n"),
 	    "p.json:5:58: workloads[0].keys: unknown key; expected one of \"name\", \"team\", "
-	    "\"own_keys\", \"match\", or \"api_keys\"\n"
+	    "\"own_keys\", \"match\", \"api_keys\", \"allow\", \"limits\", or \"budget\"\n"
 	    "p.json:6:15: routing.brake: unknown key; expected one of \"retries\", "
 	    "\"retry_statuses\", \"backoff_ms\", \"backoff_max_ms\", or \"breaker\"\n");
 	ASSERT_STREQ(
@@ -645,6 +647,13 @@ static void test_examples(void)
 	ASSERT_EQ(p->providers[2].base_plain, 1);
 	ASSERT_EQ(p->providers[2].base_port, 8000);
 	ASSERT_STREQ(p->api.socket, "/run/aigw/api.sock");
+	/* governance: the billing key is only hashed there, so the file may be world-readable */
+	ASSERT_TRUE(policy_workload_by_api_key(p, "aigw-billing-7f3c9a2e51d84b06") ==
+		    &p->workloads[0]);
+	ASSERT_EQ(p->workloads[0].team_idx, 0);
+	ASSERT_EQ(p->workloads[0].budget.nano_per_day, 50000000000LL);
+	ASSERT_EQ(p->teams[0].budget.nano_per_month, 1500000000000LL);
+	ASSERT_STREQ(p->providers[0].region, "us");
 	ASSERT_EQ(policy_warn(p, stderr), 0);
 	policy_free(p);
 }
@@ -1262,6 +1271,13 @@ static void test_api_keys(void)
 	}
 }
 
+#define EXPECT_EP                                                                                  \
+	"\"METHOD /path-glob\" with METHOD one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS "  \
+	"or *, like \"POST /v1/chat/completions\""
+#define EXPECT_KEY                                                                                 \
+	"a gateway key: a string of 16..256 printable ASCII characters, no spaces, or "          \
+	"\"sha256:\" and the key's SHA-256 in 64 lowercase hex digits"
+
 /* A secret that must not appear in any message. */
 #define SECRET "sk-gw-SECRET-0123456789"
 
@@ -1298,20 +1314,15 @@ static void test_bad_api_keys(void)
 	e = load_bad(text);
 	ASSERT_STREQ(e,
 		     "p.json:6:18: workloads[0].api_keys[0]: got a key of 12 characters (not "
-		     "shown); expected a gateway key: a string of 16..256 printable ASCII "
-		     "characters, no spaces\n"
+		     "shown); expected " EXPECT_KEY "\n"
 		     "p.json:6:34: workloads[0].api_keys[1]: got a key with a space, a control or "
-		     "a non-ASCII character (not shown); expected a gateway key: a string of "
-		     "16..256 printable ASCII characters, no spaces\n"
+		     "a non-ASCII character (not shown); expected " EXPECT_KEY "\n"
 		     "p.json:6:63: workloads[0].api_keys[2]: got a key with a space, a control or "
-		     "a non-ASCII character (not shown); expected a gateway key: a string of "
-		     "16..256 printable ASCII characters, no spaces\n"
+		     "a non-ASCII character (not shown); expected " EXPECT_KEY "\n"
 		     "p.json:6:92: workloads[0].api_keys[3]: got a value of type number (not "
-		     "shown); expected a gateway key: a string of 16..256 printable ASCII "
-		     "characters, no spaces\n"
+		     "shown); expected " EXPECT_KEY "\n"
 		     "p.json:6:111: workloads[0].api_keys[4]: got a key of 257 characters (not "
-		     "shown); expected a gateway key: a string of 16..256 printable ASCII "
-		     "characters, no spaces\n");
+		     "shown); expected " EXPECT_KEY "\n");
 	ASSERT_TRUE(strstr(e, "SECRET") == NULL);
 	ASSERT_TRUE(strstr(e, "12345678901234567") == NULL);
 
@@ -1326,6 +1337,470 @@ static void test_bad_api_keys(void)
 			  "\"api_keys\": \"" SECRET "\"}]\n}\n");
 	ASSERT_STREQ(e, "p.json:5:70: workloads[0].api_keys: got a value of type string (not "
 			"shown); expected an array of gateway keys\n");
+}
+
+/* A workload on line 5 of HEAD-based policies, with MEMBERS after its "match". */
+#define GOV(members)                                                                               \
+	HEAD "  \"workloads\": [{\"name\": \"w\", \"match\": {\"cgroup\": \"/w\"}, " members "}]\n}\n"
+
+static void test_governance(void)
+{
+	struct policy *p = NULL;
+	const struct policy_workload *w;
+
+	ASSERT_OK(load("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		       "  \"audit\": {\"path\": \"/a\"},\n"
+		       "  \"providers\": {\"openai\": {\"hosts\": [\"h.example\"], \"region\": "
+		       "\"us-east-1\"}},\n"
+		       "  \"workloads\": [\n"
+		       "    { \"name\": \"billing\", \"team\": \"finance\", \"match\": {\"cgroup\": "
+		       "\"/b\"},\n"
+		       "      \"allow\": { \"models\": [\"gpt-4o*\", \"fast-*\"], \"providers\": "
+		       "[\"openai\"],\n"
+		       "                 \"regions\": [\"eu\", \"us\"], \"endpoints\": [\"POST "
+		       "/v1/chat/completions\",\n"
+		       "                 \"get /v1/models/*\", \"* /v1/files\"], \"enforce\": false "
+		       "},\n"
+		       "      \"limits\": { \"requests_per_minute\": 60, \"tokens_per_minute\": "
+		       "1000000000000,\n"
+		       "                  \"concurrent\": 4, \"enforce\": false },\n"
+		       "      \"budget\": { \"usd_per_day\": 5, \"usd_per_month\": 100.5, "
+		       "\"warn_at\": 0.8,\n"
+		       "                  \"cap_max_tokens\": true, \"enforce\": false } },\n"
+		       "    { \"name\": \"batch\", \"team\": \"ops\", \"match\": {\"cgroup\": \"/c\"},\n"
+		       "      \"allow\": { \"models\": [] }, \"limits\": { \"concurrent\": 1 },\n"
+		       "      \"budget\": { \"usd_per_month\": 0.000000001 } }\n"
+		       "  ],\n"
+		       "  \"teams\": { \"finance\": { \"budget\": { \"usd_per_month\": 1e3 } } },\n"
+		       "  \"state\": { \"path\": \"/tmp/s.db\" }\n"
+		       "}\n",
+		       &p));
+	ASSERT_STREQ(errs, "");
+	ASSERT_STREQ(p->providers[0].region, "us-east-1");
+	ASSERT_STREQ(p->state.path, "/tmp/s.db");
+	ASSERT_EQ(p->n_teams, 1);
+	ASSERT_STREQ(p->teams[0].name, "finance");
+	ASSERT_EQ(p->teams[0].budget.given, 1);
+	ASSERT_EQ(p->teams[0].budget.nano_per_month, 1000000000000LL);
+	ASSERT_EQ(p->teams[0].budget.nano_per_day, 0);
+	ASSERT_EQ(p->teams[0].budget.enforce, 1);
+	ASSERT_TRUE(policy_team_by_name(p, "finance") == &p->teams[0]);
+	ASSERT_TRUE(policy_team_by_name(p, "ops") == NULL);
+
+	w = policy_workload_by_name(p, "billing");
+	ASSERT_TRUE(w == &p->workloads[0]);
+	ASSERT_EQ(w->team_idx, 0);
+	ASSERT_EQ(w->allow.models.given, 1);
+	ASSERT_EQ(w->allow.models.n, 2);
+	ASSERT_STREQ(w->allow.models.globs[0], "gpt-4o*");
+	ASSERT_STREQ(w->allow.models.globs[1], "fast-*");
+	ASSERT_EQ(w->allow.providers.n, 1);
+	ASSERT_STREQ(w->allow.providers.globs[0], "openai");
+	ASSERT_EQ(w->allow.regions.n, 2);
+	ASSERT_STREQ(w->allow.regions.globs[1], "us");
+	ASSERT_EQ(w->allow.endpoints_given, 1);
+	ASSERT_EQ(w->allow.n_endpoints, 3);
+	ASSERT_STREQ(w->allow.endpoints[0].method, "POST");
+	ASSERT_STREQ(w->allow.endpoints[0].path_glob, "/v1/chat/completions");
+	ASSERT_STREQ(w->allow.endpoints[1].method, "GET"); /* upper-cased */
+	ASSERT_STREQ(w->allow.endpoints[1].path_glob, "/v1/models/*");
+	ASSERT_STREQ(w->allow.endpoints[2].method, "*");
+	ASSERT_STREQ(w->allow.endpoints[2].path_glob, "/v1/files");
+	ASSERT_EQ(w->allow.enforce, 0);
+	ASSERT_EQ(w->limits.requests_per_minute, 60);
+	ASSERT_EQ(w->limits.tokens_per_minute, 1000000000000LL);
+	ASSERT_EQ(w->limits.concurrent, 4);
+	ASSERT_EQ(w->limits.enforce, 0);
+	ASSERT_EQ(w->budget.given, 1);
+	ASSERT_EQ(w->budget.nano_per_day, 5000000000LL);
+	ASSERT_EQ(w->budget.nano_per_month, 100500000000LL);
+	ASSERT_TRUE(w->budget.warn_at == 0.8);
+	ASSERT_EQ(w->budget.cap_max_tokens, 1);
+	ASSERT_EQ(w->budget.enforce, 0);
+
+	/* a team with no entry in "teams"; enforce defaults to true; an empty list is given */
+	w = &p->workloads[1];
+	ASSERT_EQ(w->team_idx, SIZE_MAX);
+	ASSERT_EQ(w->allow.models.given, 1);
+	ASSERT_EQ(w->allow.models.n, 0);
+	ASSERT_EQ(w->allow.providers.given, 0);
+	ASSERT_EQ(w->allow.endpoints_given, 0);
+	ASSERT_EQ(w->allow.enforce, 1);
+	ASSERT_EQ(w->limits.concurrent, 1);
+	ASSERT_EQ(w->limits.requests_per_minute, 0);
+	ASSERT_EQ(w->limits.enforce, 1);
+	ASSERT_EQ(w->budget.nano_per_month, 1); /* 0.000000001 USD exactly */
+	ASSERT_TRUE(w->budget.warn_at == 0);
+	ASSERT_EQ(w->budget.cap_max_tokens, 0);
+	ASSERT_EQ(w->budget.enforce, 1);
+	ASSERT_EQ(policy_warn(p, stderr), 0);
+	policy_free(p);
+
+	/* none of it: defaults */
+	ASSERT_OK(load(GOV("\"team\": \"t\""), &p));
+	ASSERT_STREQ(p->state.path, "/var/lib/aigw/state.db");
+	ASSERT_TRUE(p->providers[0].region == NULL);
+	ASSERT_EQ(p->n_teams, 0);
+	w = &p->workloads[0];
+	ASSERT_EQ(w->team_idx, SIZE_MAX);
+	ASSERT_EQ(w->allow.models.given, 0);
+	ASSERT_EQ(w->allow.enforce, 1);
+	ASSERT_EQ(w->limits.enforce, 1);
+	ASSERT_EQ(w->budget.given, 0);
+	ASSERT_EQ(w->budget.enforce, 1);
+	policy_free(p);
+}
+
+/* usd_per_day's value V must load as NANO nano-dollars (or fail, NANO < 0, with WHY). */
+static void check_usd_case(const char *v, long long nano, const char *why)
+{
+	struct policy *p = NULL;
+	char text[512], want[256];
+
+	snprintf(text, sizeof(text), GOV("\"budget\": {\"usd_per_day\": %s}"), v);
+	if (nano >= 0) {
+		ASSERT_OK(load(text, &p));
+		ASSERT_EQ(p->workloads[0].budget.nano_per_day, nano);
+		policy_free(p);
+		return;
+	}
+	snprintf(want,
+		 sizeof(want), "p.json:5:84: workloads[0].budget.usd_per_day: got %s, %s; expected a "
+			       "number of US dollars above 0, at most 1000000000, like 5 or 100.5\n",
+		 v, why);
+	ASSERT_STREQ(load_bad(text), want);
+}
+
+static void test_budget_usd(void)
+{
+	check_usd_case("0.000000001", 1, NULL);
+	check_usd_case("100.5", 100500000000LL, NULL);
+	check_usd_case("0.1", 100000000, NULL);
+	check_usd_case("1000000000", 1000000000000000000LL, NULL);
+	check_usd_case("999999999.999999999", 999999999999999999LL, NULL);
+	check_usd_case("1.50000000000000000000", 1500000000, NULL); /* trailing zeros */
+	check_usd_case("1e-9", 1, NULL);
+	check_usd_case("2.5E+3", 2500000000000LL, NULL);
+	check_usd_case("0.0000000001", -1, "with more than 9 decimal places");
+	check_usd_case("1.0000000001", -1, "with more than 9 decimal places");
+	check_usd_case("1e-10", -1, "with more than 9 decimal places");
+	check_usd_case("1000000000.5", -1, "more than 1000000000");
+	check_usd_case("1e10", -1, "more than 1000000000");
+	check_usd_case("1e999999999999", -1, "more than 1000000000");
+	check_usd_case("0", -1, "not above 0");
+	check_usd_case("-5", -1, "not above 0");
+	check_usd_case("0.000", -1, "not above 0");
+}
+
+static void test_bad_governance(void)
+{
+	/* allow */
+	ASSERT_STREQ(load_bad(GOV("\"allow\": {\"models\": [\"gpt\", \"\", 3, \"a[b\", \"x\\\\\", "
+				  "\"a\\u0000b\", \"a\\tb\"]}")),
+		     "p.json:5:86: workloads[0].allow.models[1]: got \"\", an empty pattern; "
+		     "expected a glob of 1..255 characters, like \"gpt-4o*\"\n"
+		     "p.json:5:90: workloads[0].allow.models[2]: got number 3; expected a glob of "
+		     "1..255 characters, like \"gpt-4o*\"\n"
+		     "p.json:5:93: workloads[0].allow.models[3]: got \"a[b\", with a '[' that is "
+		     "never closed; expected a glob of 1..255 characters, like \"gpt-4o*\"\n"
+		     "p.json:5:100: workloads[0].allow.models[4]: got \"x\\\\\", ending in a lone "
+		     "'\\'; expected a glob of 1..255 characters, like \"gpt-4o*\"\n"
+		     "p.json:5:107: workloads[0].allow.models[5]: got \"a\\u0000b\", with a NUL "
+		     "character; expected a glob of 1..255 characters, like \"gpt-4o*\"\n"
+		     "p.json:5:119: workloads[0].allow.models[6]: got \"a\\tb\", with a control "
+		     "character; expected a glob of 1..255 characters, like \"gpt-4o*\"\n");
+	ASSERT_STREQ(load_bad(GOV("\"allow\": {\"providers\": \"openai\"}")),
+		     "p.json:5:81: workloads[0].allow.providers: got string \"openai\"; expected an "
+		     "array of provider name globs, like [\"openai\"]\n");
+	{
+		char text[4096];
+		size_t n = snprintf(text, sizeof(text), HEAD "  \"workloads\": [{\"name\": \"w\", "
+							      "\"match\": {\"cgroup\": \"/w\"}, "
+							      "\"allow\": {\"regions\": [");
+
+		for (int i = 0; i < 257; i++)
+			n += snprintf(text + n, sizeof(text) - n, "%s\"e\"", i ? "," : "");
+		snprintf(text + n, sizeof(text) - n, "]}}]\n}\n");
+		ASSERT_STREQ(load_bad(text), "p.json:5:79: workloads[0].allow.regions: got 257 "
+					     "patterns; expected at most 256\n");
+	}
+	ASSERT_STREQ(
+	    load_bad(GOV("\"allow\": {\"endpoints\": [\"POST/v1/x\", \"FETCH /v1/x\", \"GET  /v1\",\n"
+			 "    \"GET /v1/a b\", \"GET /v1/x?y=1\", \"GET /v1//x\", \"GET /v1/../x\",\n"
+			 "    \"GET v1\", \"GET /v1/..\", \"GET /v1/..x\"], \"enforce\": 1}")),
+	    "p.json:5:82: workloads[0].allow.endpoints[0]: got \"POST/v1/x\", with no space "
+	    "between the method and the path; expected " EXPECT_EP "\n"
+	    "p.json:5:95: workloads[0].allow.endpoints[1]: got \"FETCH /v1/x\", with no known "
+	    "method; expected " EXPECT_EP "\n"
+	    "p.json:5:110: workloads[0].allow.endpoints[2]: got \"GET  /v1\", with a path not "
+	    "starting with \"/\" after one space; expected " EXPECT_EP "\n"
+	    "p.json:6:5: workloads[0].allow.endpoints[3]: got \"GET /v1/a b\", with a space in "
+	    "the path; expected " EXPECT_EP "\n"
+	    "p.json:6:20: workloads[0].allow.endpoints[4]: got \"GET /v1/x?y=1\", with a query "
+	    "(\"?\"); the path is matched without its query; expected " EXPECT_EP "\n"
+	    "p.json:6:37: workloads[0].allow.endpoints[5]: got \"GET /v1//x\", with an empty "
+	    "path segment \"//\"; expected " EXPECT_EP "\n"
+	    "p.json:6:51: workloads[0].allow.endpoints[6]: got \"GET /v1/../x\", with a \"..\" "
+	    "segment; expected " EXPECT_EP "\n"
+	    "p.json:7:5: workloads[0].allow.endpoints[7]: got \"GET v1\", with a path not "
+	    "starting with \"/\" after one space; expected " EXPECT_EP "\n"
+	    "p.json:7:15: workloads[0].allow.endpoints[8]: got \"GET /v1/..\", with a \"..\" "
+	    "segment; expected " EXPECT_EP "\n"
+	    "p.json:7:56: workloads[0].allow.enforce: got number 1; expected true or false\n");
+
+	/* limits */
+	ASSERT_STREQ(load_bad(GOV("\"limits\": {\"enforce\": true}")),
+		     "p.json:5:68: workloads[0].limits: got no limit; expected at least one of "
+		     "\"requests_per_minute\", \"tokens_per_minute\" or \"concurrent\"\n");
+	ASSERT_STREQ(
+	    load_bad(GOV("\"limits\": {\"requests_per_minute\": 0, \"tokens_per_minute\": "
+			 "1000000000001,\n    \"concurrent\": 1.5}")),
+	    "p.json:5:92: workloads[0].limits.requests_per_minute: got 0; expected an integer "
+	    "1..10000000\n"
+	    "p.json:5:116: workloads[0].limits.tokens_per_minute: got 1000000000001; expected an "
+	    "integer 1..1000000000000 (input and output tokens)\n"
+	    "p.json:6:19: workloads[0].limits.concurrent: got 1.5; expected an integer 1..1000000 "
+	    "(calls in flight)\n");
+
+	/* budget */
+	ASSERT_STREQ(load_bad(GOV("\"budget\": {\"warn_at\": 0.5}")),
+		     "p.json:5:68: workloads[0].budget: got no amount; expected \"usd_per_day\", "
+		     "\"usd_per_month\" or both\n");
+	ASSERT_STREQ(load_bad(GOV("\"budget\": {\"usd_per_day\": \"5\", \"warn_at\": 1.5, "
+				  "\"cap_max_tokens\": \"yes\"}")),
+		     "p.json:5:84: workloads[0].budget.usd_per_day: got string \"5\"; expected a "
+		     "number of US dollars above 0, at most 1000000000, like 5 or 100.5\n"
+		     "p.json:5:100: workloads[0].budget.warn_at: got 1.5; expected a fraction of "
+		     "the budget above 0, at most 1, like 0.8\n"
+		     "p.json:5:123: workloads[0].budget.cap_max_tokens: got string \"yes\"; "
+		     "expected true or false\n");
+	ASSERT_STREQ(load_bad(GOV("\"budget\": {\"usd_per_day\": 1, \"warn_at\": 0}")),
+		     "p.json:5:98: workloads[0].budget.warn_at: got 0; expected a fraction of the "
+		     "budget above 0, at most 1, like 0.8\n");
+
+	/* teams, region, state */
+	ASSERT_STREQ(load_bad(HEAD "  \"teams\": {\"a\": {}, \"\": {\"budget\": {\"usd_per_day\": "
+				   "1}},\n"
+				   "    \"b\": {\"budget\": {\"usd_per_day\": 1}}, \"b\": {}, \"c\": "
+				   "[]}\n}\n"),
+		     "p.json:5:18: teams.a: missing key \"budget\"; expected \"budget\": an object "
+		     "with \"usd_per_day\" and/or \"usd_per_month\"\n"
+		     "p.json:5:22: teams[\"\"]: an empty team name; expected a non-empty string\n"
+		     "p.json:6:42: teams.b: duplicate key, first at 6:5; expected each key once\n"
+		     "p.json:6:56: teams.c: got an array; expected an object with \"budget\"\n");
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+			      "  \"audit\": {\"path\": \"/a\"},\n"
+			      "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"], \"region\": "
+			      "\"eu west\"},\n"
+			      "                \"y\": {\"hosts\": [\"i.example\"], \"region\": \"\"}},\n"
+			      "  \"state\": {\"path\": \"\"}\n}\n"),
+		     "p.json:4:57: providers.x.region: got \"eu west\", with a character other than "
+		     "letters, digits, '.', '_' and '-'; expected 1..64 letters, digits, '.', '_' "
+		     "or '-', like \"eu\" or \"us-east-1\"\n"
+		     "p.json:5:57: providers.y.region: got \"\", an empty name; expected 1..64 "
+		     "letters, digits, '.', '_' or '-', like \"eu\" or \"us-east-1\"\n"
+		     "p.json:6:21: state.path: got \"\"; expected a non-empty file path\n");
+}
+
+static void test_workload_names_unique(void)
+{
+	ASSERT_STREQ(load_bad(HEAD "  \"workloads\": [\n"
+				   "    {\"name\": \"a\", \"match\": {\"cgroup\": \"/a\"}},\n"
+				   "    {\"name\": \"b\", \"match\": {\"cgroup\": \"/b\"}},\n"
+				   "    {\"match\": {\"cgroup\": \"/c\"}, \"name\": \"a\"}\n"
+				   "  ]\n}\n"),
+		     "p.json:8:41: workloads[2].name: got \"a\", already the name of workloads[0] "
+		     "at 6:14; expected each workload name once\n");
+}
+
+static void test_unused_team_warning(void)
+{
+	struct policy *p = NULL;
+	char *out = NULL;
+	size_t size;
+	FILE *f;
+
+	ASSERT_OK(load(HEAD "  \"workloads\": [{\"name\": \"w\", \"team\": \"used\", \"match\": "
+			    "{\"cgroup\": \"/w\"}}],\n"
+			    "  \"teams\": {\"used\": {\"budget\": {\"usd_per_day\": 1}},\n"
+			    "            \"idle\": {\"budget\": {\"usd_per_day\": 1}}}\n}\n",
+		       &p));
+	ASSERT_EQ(p->workloads[0].team_idx, 0);
+	f = open_memstream(&out, &size);
+	ASSERT_TRUE(f != NULL);
+	ASSERT_EQ(policy_warn(p, f), 1);
+	fclose(f);
+	ASSERT_STREQ(out, "warning: teams.idle: no workload has \"team\": \"idle\", so its budget "
+			  "counts nothing\n");
+	free(out);
+	policy_free(p);
+}
+
+static void test_hashed_api_keys(void)
+{
+	char text[1024], hash[80];
+	struct policy *p = NULL;
+	const char *e;
+	FILE *sh;
+
+	/* the hash the way an operator makes one */
+	sh = popen("printf %s '" KEY_A "' | sha256sum", "r");
+	ASSERT_TRUE(sh != NULL);
+	ASSERT_TRUE(fscanf(sh, "%64s", hash + 7) == 1);
+	pclose(sh);
+	memcpy(hash, "sha256:", 7);
+
+	snprintf(text, sizeof(text),
+		 HEAD "  \"workloads\": [\n"
+		      "    {\"name\": \"a\", \"match\": {\"cgroup\": \"/a\"}, \"api_keys\": [\"%s\"]},\n"
+		      "    {\"name\": \"b\", \"match\": {\"cgroup\": \"/b\"}, \"api_keys\": [\"" KEY_B
+		      "\"]}\n  ]\n}\n",
+		 hash);
+	ASSERT_OK(load(text, &p));
+	ASSERT_STREQ(errs, "");
+	ASSERT_STREQ(p->workloads[0].api_keys[0], hash);
+	ASSERT_TRUE(policy_workload_by_api_key(p, KEY_A) == &p->workloads[0]);
+	ASSERT_TRUE(policy_workload_by_api_key(p, KEY_B) == &p->workloads[1]);
+	ASSERT_TRUE(policy_workload_by_api_key(p, KEY_C) == NULL);
+	ASSERT_TRUE(policy_workload_by_api_key(p, hash) == NULL); /* the hash is not the key */
+	ASSERT_TRUE(policy_workload_by_api_key(p, hash + 7) == NULL);
+	ASSERT_TRUE(policy_workload_by_api_key(p, "") == NULL);
+	policy_free(p);
+
+	/* one key written both ways, in two workloads and in one: a duplicate, either order */
+	snprintf(text, sizeof(text),
+		 HEAD "  \"workloads\": [\n"
+		      "    {\"name\": \"a\", \"match\": {\"cgroup\": \"/a\"}, \"api_keys\": [\"%s\"]},\n"
+		      "    {\"name\": \"b\", \"match\": {\"cgroup\": \"/b\"}, \"api_keys\": [\"" KEY_A
+		      "\", \"%s\"]}\n  ]\n}\n",
+		 hash, hash);
+	e = load_bad(text);
+	ASSERT_STREQ(e, "p.json:7:59: workloads[1].api_keys[0]: got a key already given at 6:59 "
+			"(not shown); expected each gateway key once, in one workload\n"
+			"p.json:7:86: workloads[1].api_keys[1]: got a key already given at 6:59 "
+			"(not shown); expected each gateway key once, in one workload\n");
+	ASSERT_TRUE(strstr(e, "aaaa") == NULL);
+
+	/* a "sha256:" that is not 64 lowercase hex digits */
+	hash[10] = 'A';
+	snprintf(text, sizeof(text),
+		 HEAD "  \"workloads\": [{\"name\": \"a\", \"match\": {\"cgroup\": \"/a\"}, "
+		      "\"api_keys\": [\"%s\", \"sha256:abc\"]}]\n}\n",
+		 hash);
+	ASSERT_STREQ(load_bad(text),
+		     "p.json:5:71: workloads[0].api_keys[0]: got a \"sha256:\" key whose rest is "
+		     "not 64 lowercase hex digits (not shown); expected " EXPECT_KEY "\n"
+		     "p.json:5:146: workloads[0].api_keys[1]: got a \"sha256:\" key whose rest is "
+		     "not 64 lowercase hex digits (not shown); expected " EXPECT_KEY "\n");
+}
+
+/* Writes TEXT to a new temporary file of MODE; its path into PATH[32]. */
+static int temp_file(char *path, const char *text, mode_t mode)
+{
+	int fd;
+
+	strcpy(path, "/tmp/test_policy.XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fchmod(fd, mode) < 0) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Loads the policy TEXT from a file of MODE and runs policy_check_secret_files() on it. */
+static int check_secrets(const char *text, mode_t mode, char **ret_out)
+{
+	char path[32], *out = NULL;
+	struct policy *p = NULL;
+	size_t size;
+	FILE *f;
+	int r;
+
+	r = temp_file(path, text, mode);
+	if (r < 0)
+		return r;
+	r = policy_load(path, stderr, &p);
+	if (r == 0) {
+		f = open_memstream(&out, &size);
+		r = policy_check_secret_files(p, f);
+		fclose(f);
+		policy_free(p);
+	}
+	unlink(path);
+	/* the temporary name in messages, made fixed */
+	for (char *q = out; q && (q = strstr(q, path));)
+		memcpy(q, "/tmp/test_policy.POLICY", 23);
+	*ret_out = out;
+	return r;
+}
+
+static void test_secret_files(void)
+{
+	char key_file[32], text[1024], want[512], *out = NULL, hash[80];
+	FILE *sh;
+
+	/* a policy holding a clear key must be private; a hashed one need not */
+	snprintf(text, sizeof(text),
+		 GOV("\"api_keys\": [\"" KEY_A "\"]"));
+	ASSERT_EQ(check_secrets(text, 0644, &out), -EPERM);
+	ASSERT_STREQ(out, "/tmp/test_policy.POLICY: holds a secret and is readable by group or "
+			  "others (mode 0644); run: chmod 600 /tmp/test_policy.POLICY\n");
+	free(out);
+	ASSERT_EQ(check_secrets(text, 0620, &out), -EPERM);
+	ASSERT_CONTAINS(out, "is writable by group or others (mode 0620)");
+	free(out);
+	ASSERT_EQ(check_secrets(text, 0666, &out), -EPERM);
+	ASSERT_CONTAINS(out, "is readable and writable by group or others (mode 0666)");
+	free(out);
+	ASSERT_EQ(check_secrets(text, 0600, &out), 0);
+	ASSERT_STREQ(out, "");
+	free(out);
+	ASSERT_EQ(check_secrets(text, 0400, &out), 0);
+	free(out);
+
+	sh = popen("printf %s '" KEY_A "' | sha256sum", "r");
+	ASSERT_TRUE(sh != NULL);
+	ASSERT_TRUE(fscanf(sh, "%64s", hash + 7) == 1);
+	pclose(sh);
+	memcpy(hash, "sha256:", 7);
+	snprintf(text, sizeof(text), GOV("\"api_keys\": [\"%s\"]"), hash);
+	ASSERT_EQ(check_secrets(text, 0644, &out), 0);
+	ASSERT_STREQ(out, "");
+	free(out);
+	ASSERT_EQ(check_secrets(GOV("\"own_keys\": true"), 0644, &out), 0); /* no key at all */
+	free(out);
+
+	/* a provider's key_file, named twice: one line */
+	ASSERT_OK(temp_file(key_file, "sk-provider\n", 0640));
+	snprintf(text, sizeof(text),
+		 "{\n  \"capture\": {\"cgroup\": \"/apps\"},\n  \"audit\": {\"path\": \"/a\"},\n"
+		 "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"], \"key_file\": \"%s\"},\n"
+		 "                \"y\": {\"hosts\": [\"i.example\"], \"key_file\": \"%s\"}}\n}\n",
+		 key_file, key_file);
+	ASSERT_EQ(check_secrets(text, 0644, &out), -EPERM);
+	snprintf(want, sizeof(want),
+		 "%s: holds a secret and is readable by group or others (mode 0640); run: "
+		 "chmod 600 %s\n",
+		 key_file, key_file);
+	ASSERT_STREQ(out, want);
+	free(out);
+	ASSERT_EQ(chmod(key_file, 0600), 0);
+	ASSERT_EQ(check_secrets(text, 0644, &out), 0);
+	ASSERT_STREQ(out, "");
+	free(out);
+
+	/* a key_file that is not there */
+	unlink(key_file);
+	ASSERT_EQ(check_secrets(text, 0600, &out), -ENOENT);
+	snprintf(want, sizeof(want),
+		 "%s: the key_file of provider x cannot be checked: No such file or directory\n",
+		 key_file);
+	ASSERT_STREQ(out, want);
+	free(out);
 }
 
 static void test_host_in_domains(void)
@@ -1360,4 +1835,7 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_defaults), UNIT_CASE(test_
 	  UNIT_CASE(test_host_in_domains), UNIT_CASE(test_models), UNIT_CASE(test_bad_models),
 	  UNIT_CASE(test_base_url), UNIT_CASE(test_bad_base_url), UNIT_CASE(test_plain_base_url),
 	  UNIT_CASE(test_policy_warn), UNIT_CASE(test_breaker), UNIT_CASE(test_api_listen),
-	  UNIT_CASE(test_api_socket), UNIT_CASE(test_api_keys), UNIT_CASE(test_bad_api_keys))
+	  UNIT_CASE(test_api_socket), UNIT_CASE(test_api_keys), UNIT_CASE(test_bad_api_keys),
+	  UNIT_CASE(test_governance), UNIT_CASE(test_budget_usd), UNIT_CASE(test_bad_governance),
+	  UNIT_CASE(test_workload_names_unique), UNIT_CASE(test_unused_team_warning),
+	  UNIT_CASE(test_hashed_api_keys), UNIT_CASE(test_secret_files))

@@ -2,8 +2,9 @@
  * policy: loads the gateway's JSON policy file and validates all of it (see policy.h).
  *
  * Owns the schema. Each JSON object the policy has (the top level, "capture", "audit", "ca",
- * "tls", "proxy" and its "timeouts", "routing" and its "breaker", "api", a provider, a model's
- * target, a workload, its "match") is a table of fields: key, whether it is required, the
+ * "tls", "proxy" and its "timeouts", "routing" and its "breaker", "api", "state", a provider, a
+ * model's target, a workload, its "match", "allow", "limits" and "budget", a team) is a table
+ * of fields: key, whether it is required, the
  * check that parses the value into struct policy, and what a good value looks like. A new key
  * is a new row. Anything not in a table is an error, as is a key given twice.
  *
@@ -16,6 +17,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include "policy/json_locate.h"
 #include "policy/policy.h"
@@ -57,6 +60,14 @@
 #define MODEL_TARGETS_MAX 16
 #define API_KEY_MIN 16 /* a gateway key, in printable ASCII characters */
 #define API_KEY_MAX 256
+#define API_KEY_HASHED "sha256:" /* then the key's SHA-256 in 64 lowercase hex digits */
+#define SHA256_HEX (SHA256_DIGEST_LENGTH * 2)
+#define GLOBS_MAX 256	/* patterns in one allow list, endpoints too */
+#define GLOB_MAX 255	/* characters in one */
+#define REGION_MAX 64
+#define NANO_PER_USD 1000000000LL
+#define BUDGET_USD_MAX 1000000000LL /* a budget of more than a billion dollars is a typo */
+#define DEFAULT_STATE_PATH "/var/lib/aigw/state.db"
 /* rotate_bytes: any size_t a double holds exactly */
 #define ROTATE_BYTES_MAX ((long long)(SIZE_MAX < (1ull << 53) ? SIZE_MAX : (1ull << 53)))
 
@@ -68,7 +79,14 @@
 	"\"https://llm.example.com:8443/openai\""
 #define EXPECT_TARGETS                                                                             \
 	"an array of 1..16 targets, like [{\"provider\": \"openai\", \"model\": \"gpt-4o\"}]"
-#define EXPECT_API_KEY "a gateway key: a string of 16..256 printable ASCII characters, no spaces"
+#define EXPECT_API_KEY                                                                             \
+	"a gateway key: a string of 16..256 printable ASCII characters, no spaces, or "          \
+	"\"sha256:\" and the key's SHA-256 in 64 lowercase hex digits"
+#define EXPECT_GLOB "a glob of 1..255 characters, like \"gpt-4o*\""
+#define EXPECT_ENDPOINT                                                                            \
+	"\"METHOD /path-glob\" with METHOD one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS "  \
+	"or *, like \"POST /v1/chat/completions\""
+#define EXPECT_USD "a number of US dollars above 0, at most 1000000000, like 5 or 100.5"
 
 struct path_elem {
 	const char *key; /* object member name, or NULL for an array element */
@@ -1339,20 +1357,56 @@ static void secret_wrong_type(struct ctx *c, const cJSON *v, const char *expect)
 		expect);
 }
 
+/* KEY[0..LEN)'s SHA-256 as 64 lowercase hex digits and a NUL, into HEX. */
+static void api_key_sha256_hex(const char *key, size_t len, char hex[SHA256_HEX + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)key, len, md);
+	for (size_t i = 0; i < sizeof(md); i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 0xf];
+	}
+	hex[SHA256_HEX] = '\0';
+	OPENSSL_cleanse(md, sizeof(md));
+}
+
+static bool api_key_hashed(const char *s)
+{
+	return strncmp(s, API_KEY_HASHED, strlen(API_KEY_HASHED)) == 0;
+}
+
 /*
- * The first key equal to KEY before element E in the workloads walked so far, at its
- * line:col; false when there is none. Workloads are walked in file order, all of them.
+ * What S stands for, as the hex SHA-256 of the key, into HEX: the same for a key in clear and
+ * its "sha256:" form, so that one key cannot be given twice by writing it both ways.
  */
-static bool earlier_api_key(const struct ctx *c, const cJSON *e, const char *key, unsigned *line,
+static void api_key_identity(const char *s, char hex[SHA256_HEX + 1])
+{
+	if (api_key_hashed(s))
+		snprintf(hex, SHA256_HEX + 1, "%s", s + strlen(API_KEY_HASHED));
+	else
+		api_key_sha256_hex(s, strlen(s), hex);
+}
+
+/*
+ * The first key standing for the same key as S (see api_key_identity) before element E in the
+ * workloads walked so far, at its line:col; false when there is none. Workloads are walked in
+ * file order, all of them.
+ */
+static bool earlier_api_key(const struct ctx *c, const cJSON *e, const char *s, unsigned *line,
 			    unsigned *col)
 {
 	const cJSON *workloads = cJSON_GetObjectItemCaseSensitive(c->root, "workloads");
 	struct json_locate_step steps[4] = {{NULL, c->path[0].index}};
 	struct json_locate_pos pos = {0};
+	char want[SHA256_HEX + 1], have[SHA256_HEX + 1];
 	const cJSON *w, *keys, *k;
+	bool found = false;
 
+	api_key_identity(s, want);
 	steps[1].index = 0;
-	for (w = workloads->child; w; w = w->next, steps[1].index++) {
+	for (w = workloads->child; w && !found; w = w->next, steps[1].index++) {
 		keys = cJSON_GetObjectItemCaseSensitive(w, "api_keys");
 		if (!cJSON_IsArray(keys))
 			continue;
@@ -1360,42 +1414,61 @@ static bool earlier_api_key(const struct ctx *c, const cJSON *e, const char *key
 		steps[3].index = 0;
 		for (k = keys->child; k; k = k->next, steps[3].index++) {
 			if (k == e)
-				return false;
-			if (cJSON_IsString(k) && strcmp(k->valuestring, key) == 0) {
+				goto out;
+			if (!cJSON_IsString(k))
+				continue;
+			api_key_identity(k->valuestring, have);
+			if (strcmp(have, want) == 0) {
 				json_locate(c->text, c->len, steps, 4, &pos);
 				line_col(c, pos.value, line, col);
-				return true;
+				found = true;
+				break;
 			}
 		}
 	}
-	return false;
+out:
+	OPENSSL_cleanse(want, sizeof(want));
+	OPENSSL_cleanse(have, sizeof(have));
+	return found;
+}
+
+/* What is wrong with S as a gateway key or its "sha256:" form, or NULL. Never quotes S. */
+static const char *api_key_problem(const char *s, char *why, size_t size)
+{
+	size_t n = strlen(s);
+	const char *hex = s + strlen(API_KEY_HASHED);
+
+	if (api_key_hashed(s)) {
+		if (strlen(hex) != SHA256_HEX || strspn(hex, "0123456789abcdef") != SHA256_HEX)
+			return "got a \"sha256:\" key whose rest is not 64 lowercase hex digits";
+		return NULL;
+	}
+	if (n < API_KEY_MIN || n > API_KEY_MAX) {
+		snprintf(why, size, "got a key of %zu characters", n);
+		return why;
+	}
+	for (const char *q = s; *q; q++) {
+		if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f)
+			return "got a key with a space, a control or a non-ASCII character";
+	}
+	return NULL;
 }
 
 static void check_api_key(struct ctx *c, const cJSON *e, void *arg)
 {
 	struct policy_workload *w = arg;
-	const char *s = cJSON_IsString(e) ? e->valuestring : NULL;
+	const char *s = cJSON_IsString(e) ? e->valuestring : NULL, *why;
 	unsigned line, col;
-	size_t n;
+	char buf[64];
 
 	if (!s) {
 		secret_wrong_type(c, e, EXPECT_API_KEY);
 		return;
 	}
-	n = strlen(s);
-	if (n < API_KEY_MIN || n > API_KEY_MAX) {
-		problem(c, AT_VALUE, "got a key of %zu characters (not shown); expected %s", n,
-			EXPECT_API_KEY);
+	why = api_key_problem(s, buf, sizeof(buf));
+	if (why) {
+		problem(c, AT_VALUE, "%s (not shown); expected %s", why, EXPECT_API_KEY);
 		return;
-	}
-	for (const char *q = s; *q; q++) {
-		if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f) {
-			problem(c, AT_VALUE,
-				"got a key with a space, a control or a non-ASCII character (not "
-				"shown); expected %s",
-				EXPECT_API_KEY);
-			return;
-		}
 	}
 	/* one key, one workload: else who called would depend on the order of the list */
 	if (earlier_api_key(c, e, s, &line, &col)) {
@@ -1428,8 +1501,46 @@ static void check_api_keys(struct ctx *c, const cJSON *v, const struct field *f,
 static void check_workload(struct ctx *c, const cJSON *e, void *arg)
 {
 	const struct schema *s = arg;
+	struct policy_workload *w = &c->p->workloads[c->p->n_workloads++];
 
-	walk_object(c, e, s, "a workload object", &c->p->workloads[c->p->n_workloads++]);
+	/* the defaults the members may replace: a control is enforced unless it says not */
+	w->allow.enforce = 1;
+	w->limits.enforce = 1;
+	w->budget.enforce = 1;
+	w->team_idx = SIZE_MAX; /* root_finish's, once "teams" is read wherever it is */
+	walk_object(c, e, s, "a workload object", w);
+}
+
+/*
+ * Workload names key the limit and budget counters (govstate), so two workloads of one name
+ * would share them. The earlier ones are in c->p->workloads, by their index in the array.
+ */
+static void check_workload_name(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	const cJSON *workloads = cJSON_GetObjectItemCaseSensitive(c->root, "workloads");
+	struct json_locate_step steps[3] = {{NULL, c->path[0].index}};
+	struct json_locate_pos pos = {0};
+	size_t self = c->path[1].index;
+	unsigned line, col;
+	char msg[128];
+
+	check_nonempty(c, v, f, base);
+	if (!((struct policy_workload *)base)->name)
+		return;
+	for (size_t i = 0; i < self; i++) {
+		const char *name = c->p->workloads[i].name;
+
+		if (!name || strcmp(name, v->valuestring) != 0)
+			continue;
+		steps[1].index = i;
+		steps[2].index = member_index(cJSON_GetArrayItem(workloads, i), "name");
+		json_locate(c->text, c->len, steps, 3, &pos);
+		line_col(c, pos.value, &line, &col);
+		snprintf(msg, sizeof(msg), "already the name of workloads[%zu] at %u:%u", i, line,
+			 col);
+		bad_value(c, msg, "each workload name once");
+		return;
+	}
 }
 
 static void check_workloads(struct ctx *c, const cJSON *v, const struct field *f, void *base)
@@ -1442,6 +1553,412 @@ static void check_workloads(struct ctx *c, const cJSON *v, const struct field *f
 	c->p->workloads = alloc_for(c, v, sizeof(*c->p->workloads));
 	if (c->p->workloads)
 		for_each_element(c, v, (void *)f->sub, check_workload);
+}
+
+/* ---- governance: allow lists, limits, budgets, teams ---- */
+
+/*
+ * Whether the string at the current path is written with a "\u0000" escape: cJSON ends the
+ * string there, so the rest of what was written would silently not be matched.
+ */
+static bool raw_has_nul(const struct ctx *c)
+{
+	struct json_locate_pos pos;
+
+	if (locate_current(c, &pos) < 0)
+		return false;
+	for (size_t i = pos.value; i + 1 < pos.end; i++) {
+		if (c->text[i] != '\\')
+			continue;
+		if (c->text[i + 1] == 'u' && i + 6 <= pos.end && !memcmp(c->text + i + 2, "0000", 4))
+			return true;
+		i++; /* the escaped character is not the start of another escape */
+	}
+	return false;
+}
+
+/*
+ * What is wrong with S as an fnmatch() pattern, or NULL. fnmatch has no compile step and takes
+ * anything; these are what it would take as something its author did not mean: a trailing
+ * '\\' (never matches) and an unclosed '[' (matched as itself).
+ */
+static const char *glob_problem(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n)
+		return "an empty pattern";
+	if (n > GLOB_MAX)
+		return "longer than 255 characters";
+	for (const char *q = s; *q; q++) {
+		if ((unsigned char)*q < ' ' || *q == 0x7f)
+			return "with a control character";
+	}
+	for (const char *q = s; *q; q++) {
+		if (*q == '\\') {
+			if (!q[1])
+				return "ending in a lone '\\'";
+			q++;
+		} else if (*q == '[') {
+			const char *end = q + 1;
+
+			if (*end == '!' || *end == '^')
+				end++;
+			if (*end == ']')
+				end++; /* a ']' first is a member, not the end */
+			end = strchr(end, ']');
+			if (!end)
+				return "with a '[' that is never closed";
+			q = end;
+		}
+	}
+	return NULL;
+}
+
+static void check_glob(struct ctx *c, const cJSON *e, void *arg)
+{
+	struct policy_globs *g = arg;
+	const char *s = want_string(c, e, EXPECT_GLOB), *why;
+
+	if (!s)
+		return;
+	why = raw_has_nul(c) ? "with a NUL character" : glob_problem(s);
+	if (why) {
+		bad_value(c, why, EXPECT_GLOB);
+		return;
+	}
+	g->globs[g->n] = strdup(s);
+	if (g->globs[g->n])
+		g->n++;
+	else
+		c->oom = true;
+}
+
+/* Whether V is an array of at most GLOBS_MAX elements (WHAT); else reports it. */
+static bool want_list(struct ctx *c, const cJSON *v, const char *expect, const char *what)
+{
+	int n;
+
+	if (!cJSON_IsArray(v)) {
+		wrong_type(c, v, expect);
+		return false;
+	}
+	n = cJSON_GetArraySize(v);
+	if (n > GLOBS_MAX) {
+		problem(c, AT_VALUE, "got %d %s; expected at most %d", n, what, GLOBS_MAX);
+		return false;
+	}
+	return true;
+}
+
+static void check_globs(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy_globs *g = field_ptr(base, f);
+
+	if (!want_list(c, v, f->expect, "patterns"))
+		return;
+	g->given = 1; /* even empty: an empty list allows nothing */
+	g->globs = alloc_for(c, v, sizeof(*g->globs));
+	if (g->globs)
+		for_each_element(c, v, g, check_glob);
+}
+
+/* "METHOD /path-glob" into *EP (path_glob pointing into S); returns what is wrong, or NULL. */
+static const char *parse_endpoint(const char *s, struct policy_endpoint *ep, const char **path)
+{
+	static const char *const methods[] = {"GET",	"POST", "PUT",	   "PATCH",
+					      "DELETE", "HEAD", "OPTIONS", "*"};
+	const char *space = strchr(s, ' '), *seg, *why;
+	size_t n = space ? (size_t)(space - s) : 0, i;
+
+	if (!space)
+		return "with no space between the method and the path";
+	if (!n || n >= sizeof(ep->method))
+		return "with no known method";
+	for (i = 0; i < n; i++)
+		ep->method[i] = s[i] >= 'a' && s[i] <= 'z' ? s[i] - 'a' + 'A' : s[i];
+	ep->method[n] = '\0';
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		if (strcmp(ep->method, methods[i]) == 0)
+			break;
+	}
+	if (i == sizeof(methods) / sizeof(methods[0]))
+		return "with no known method";
+	*path = space + 1;
+	if (**path != '/')
+		return "with a path not starting with \"/\" after one space";
+	if (strpbrk(*path, " \t"))
+		return "with a space in the path";
+	if (strchr(*path, '?'))
+		return "with a query (\"?\"); the path is matched without its query";
+	if (strstr(*path, "//"))
+		return "with an empty path segment \"//\"";
+	/* a ".." segment would match a path no server takes for what it says */
+	for (seg = *path; seg; seg = strchr(seg + 1, '/')) {
+		if (strncmp(seg, "/..", 3) == 0 && (seg[3] == '/' || !seg[3]))
+			return "with a \"..\" segment";
+	}
+	why = glob_problem(*path);
+	return why;
+}
+
+static void check_endpoint(struct ctx *c, const cJSON *e, void *arg)
+{
+	struct policy_allow *a = arg;
+	struct policy_endpoint *ep = &a->endpoints[a->n_endpoints];
+	const char *s = want_string(c, e, EXPECT_ENDPOINT), *why, *path = NULL;
+
+	if (!s)
+		return;
+	why = raw_has_nul(c) ? "with a NUL character" : parse_endpoint(s, ep, &path);
+	if (why) {
+		bad_value(c, why, EXPECT_ENDPOINT);
+		return;
+	}
+	ep->path_glob = strdup(path);
+	if (ep->path_glob)
+		a->n_endpoints++;
+	else
+		c->oom = true;
+}
+
+static void check_endpoints(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy_allow *a = base;
+
+	if (!want_list(c, v, f->expect, "endpoints"))
+		return;
+	a->endpoints_given = 1;
+	a->endpoints = alloc_for(c, v, sizeof(*a->endpoints));
+	if (a->endpoints)
+		for_each_element(c, v, a, check_endpoint);
+}
+
+static void check_region(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	const char *s = want_string(c, v, f->expect), *why = NULL;
+	size_t n;
+
+	if (!s)
+		return;
+	n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+	if (!*s)
+		why = "an empty name";
+	else if (strlen(s) > REGION_MAX)
+		why = "longer than 64 characters";
+	else if (s[n] || raw_has_nul(c))
+		why = "with a character other than letters, digits, '.', '_' and '-'";
+	if (why)
+		bad_value(c, why, f->expect);
+	else
+		set_string(c, field_ptr(base, f), s);
+}
+
+static void limits_finish(struct ctx *c, const struct members *m, void *base)
+{
+	static const char *const keys[] = {"requests_per_minute", "tokens_per_minute",
+					   "concurrent"};
+	bool given;
+
+	(void)base;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (!member_ok(m, keys[i], &given) || given)
+			return; /* a bad one is reported where it is */
+	}
+	problem(c, AT_VALUE,
+			"got no limit; expected at least one of \"requests_per_minute\", "
+			"\"tokens_per_minute\" or \"concurrent\"");
+}
+
+/*
+ * The JSON number TEXT[0..LEN) in nano-units (x 1e9), exactly: from the digits as written,
+ * not from cJSON's double, which holds neither 0.1 nor 0.000000001. Returns what is wrong, or
+ * NULL and *RET (above 0, at most BUDGET_USD_MAX units).
+ *
+ * A digit's place is the power of ten it stands for (exponent included); the value is in range
+ * and a whole number of nanos when every non-zero digit sits in places -9..9, which is at most
+ * 19 digits, so the sum fits a uint64 with room to spare before the final bound.
+ */
+static const char *parse_nano(const char *text, size_t len, int64_t *ret)
+{
+	const char *end = text + len, *q = text, *int_start, *int_end, *frac_start, *frac_end;
+	long exp = 0, place, lead = LONG_MIN, last = LONG_MAX;
+	bool neg = false, exp_neg = false;
+	uint64_t nano = 0;
+
+	if (q < end && *q == '-') {
+		neg = true;
+		q++;
+	}
+	int_start = q;
+	while (q < end && *q >= '0' && *q <= '9')
+		q++;
+	int_end = frac_start = frac_end = q;
+	if (q < end && *q == '.') {
+		frac_start = ++q;
+		while (q < end && *q >= '0' && *q <= '9')
+			q++;
+		frac_end = q;
+	}
+	if (q < end && (*q == 'e' || *q == 'E')) {
+		q++;
+		if (q < end && (*q == '+' || *q == '-'))
+			exp_neg = *q++ == '-';
+		for (; q < end && *q >= '0' && *q <= '9'; q++)
+			exp = exp < 1000000 ? exp * 10 + (*q - '0') : exp; /* far out is far out */
+		if (exp_neg)
+			exp = -exp;
+	}
+	if (q != end || int_start == int_end)
+		return "not a plain number";
+	/* the places of the first and the last non-zero digit */
+	for (const char *d = int_start; d < frac_end; d++) {
+		if (d == int_end)
+			d = frac_start;
+		if (d == frac_end)
+			break;
+		place = (d < int_end ? (long)(int_end - d) - 1 : -(long)(d - frac_start) - 1) + exp;
+		if (*d != '0') {
+			lead = lead == LONG_MIN ? place : lead;
+			last = place;
+		}
+	}
+	if (lead == LONG_MIN || neg)
+		return "not above 0";
+	if (lead > 9)
+		return "more than 1000000000";
+	if (last < -9)
+		return "with more than 9 decimal places";
+	for (const char *d = int_start; d < frac_end; d++) {
+		if (d == int_end)
+			d = frac_start;
+		if (d == frac_end)
+			break;
+		place = (d < int_end ? (long)(int_end - d) - 1 : -(long)(d - frac_start) - 1) + exp;
+		if (place >= -9 && place <= 9) {
+			uint64_t unit = 1;
+
+			for (long k = -9; k < place; k++)
+				unit *= 10;
+			nano += (uint64_t)(*d - '0') * unit;
+		}
+	}
+	if (nano > (uint64_t)BUDGET_USD_MAX * NANO_PER_USD)
+		return "more than 1000000000";
+	*ret = (int64_t)nano;
+	return NULL;
+}
+
+static void check_usd(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct json_locate_pos pos;
+	const char *why;
+
+	if (!cJSON_IsNumber(v)) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	if (locate_current(c, &pos) < 0) {
+		bad_value(c, "not found in the text", f->expect);
+		return;
+	}
+	why = parse_nano(c->text + pos.value, pos.end - pos.value, field_ptr(base, f));
+	if (why)
+		bad_value(c, why, f->expect);
+}
+
+static void check_fraction(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	if (!cJSON_IsNumber(v)) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	if (!(v->valuedouble > 0 && v->valuedouble <= 1)) {
+		bad_value(c, NULL, f->expect);
+		return;
+	}
+	*(double *)field_ptr(base, f) = v->valuedouble;
+}
+
+static void check_budget(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy_budget *b = field_ptr(base, f);
+
+	b->given = 1;
+	walk_object(c, v, f->sub, f->expect, b);
+}
+
+static void budget_finish(struct ctx *c, const struct members *m, void *base)
+{
+	bool day, month;
+
+	(void)base;
+	if (member_ok(m, "usd_per_day", &day) && member_ok(m, "usd_per_month", &month) && !day &&
+	    !month)
+		problem(c, AT_VALUE,
+			"got no amount; expected \"usd_per_day\", \"usd_per_month\" or both");
+}
+
+/* One member of "teams", with the current path at it. */
+static void check_team(struct ctx *c, const cJSON *teams, const cJSON *e, const struct schema *s)
+{
+	struct policy_team *t;
+
+	if (!*e->string) {
+		problem(c, AT_KEY, "an empty team name; expected a non-empty string");
+		return;
+	}
+	if (!member_first(teams, e)) {
+		duplicate_key(c, e->string);
+		return;
+	}
+	t = &c->p->teams[c->p->n_teams++];
+	set_string(c, &t->name, e->string);
+	t->budget.enforce = 1;
+	walk_object(c, e, s, "an object with \"budget\"", t);
+}
+
+static void check_teams(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	const cJSON *e;
+	size_t i = 0;
+
+	(void)base; /* the teams go in c->p */
+	if (!cJSON_IsObject(v)) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	c->p->teams = alloc_for(c, v, sizeof(*c->p->teams));
+	if (!c->p->teams)
+		return;
+	for (e = v->child; e; e = e->next) {
+		path_push(c, e->string, i++);
+		check_team(c, v, e, f->sub);
+		path_pop(c);
+	}
+}
+
+/*
+ * A workload's team is found once the whole file is read, "teams" may come after "workloads".
+ * A team with no entry in "teams" is fine: it names a group in records, with no budget.
+ */
+static void root_finish(struct ctx *c, const struct members *m, void *base)
+{
+	struct policy *p = base;
+
+	(void)c;
+	(void)m;
+	for (size_t i = 0; i < p->n_workloads; i++) {
+		struct policy_workload *w = &p->workloads[i];
+
+		w->team_idx = SIZE_MAX;
+		for (size_t j = 0; w->team && j < p->n_teams; j++) {
+			if (p->teams[j].name && strcmp(p->teams[j].name, w->team) == 0) {
+				w->team_idx = j;
+				break;
+			}
+		}
+	}
 }
 
 /* ---- the CA ---- */
@@ -1507,6 +2024,12 @@ static void check_domains(struct ctx *c, const cJSON *v, const struct field *f, 
 #define NESTED(k, req, fn, schema, exp)                                                            \
 	{                                                                                          \
 		.key = k, .required = req, .check = fn, .sub = &(schema), .expect = exp            \
+	}
+/* An object or a list in MEMBER of TYPE, filling the struct there, like a workload's "allow". */
+#define NESTED_IN(type, k, req, fn, schema, member, exp)                                           \
+	{                                                                                          \
+		.key = k, .required = req, .check = fn, .off = offsetof(type, member),             \
+		.sub = &(schema), .expect = exp                                                    \
 	}
 /* An optional integer LO..HI in MEMBER of TYPE, like struct policy_target's weight. */
 #define UINT_IN(type, k, member, lo, hi, exp)                                                      \
@@ -1634,6 +2157,8 @@ static const struct field provider_fields[] = {
     FIELD("api", OPTIONAL, check_api, offsetof(struct policy_provider, api),
 	  "\"openai\" or \"anthropic\""),
     FIELD("base_url", OPTIONAL, check_base_url, 0, EXPECT_BASE_URL),
+    FIELD("region", OPTIONAL, check_region, offsetof(struct policy_provider, region),
+	  "1..64 letters, digits, '.', '_' or '-', like \"eu\" or \"us-east-1\""),
 };
 static const struct schema provider_schema = {provider_fields, ARRAY_SIZE(provider_fields),
 					      provider_finish};
@@ -1691,14 +2216,75 @@ static const struct field match_fields[] = {
 };
 static const struct schema match_schema = {match_fields, ARRAY_SIZE(match_fields), NULL};
 
+/* "allow", "limits" and "budget" fill their own structs, a workload's or a team's member. */
+static const struct field allow_fields[] = {
+    FIELD("models", OPTIONAL, check_globs, offsetof(struct policy_allow, models),
+	  "an array of model name globs, like [\"gpt-4o*\"]"),
+    FIELD("providers", OPTIONAL, check_globs, offsetof(struct policy_allow, providers),
+	  "an array of provider name globs, like [\"openai\"]"),
+    FIELD("regions", OPTIONAL, check_globs, offsetof(struct policy_allow, regions),
+	  "an array of region globs, like [\"eu*\"]"),
+    FIELD("endpoints", OPTIONAL, check_endpoints, 0,
+	  "an array of \"METHOD /path-glob\", like [\"POST /v1/chat/completions\"]"),
+    FIELD("enforce", OPTIONAL, check_bool, offsetof(struct policy_allow, enforce),
+	  "true or false"),
+};
+static const struct schema allow_schema = {allow_fields, ARRAY_SIZE(allow_fields), NULL};
+
+static const struct field limits_fields[] = {
+    UINT_IN(struct policy_limits, "requests_per_minute", requests_per_minute, 1, 10000000,
+	    "an integer 1..10000000"),
+    UINT_IN(struct policy_limits, "tokens_per_minute", tokens_per_minute, 1, 1000000000000LL,
+	    "an integer 1..1000000000000 (input and output tokens)"),
+    UINT_IN(struct policy_limits, "concurrent", concurrent, 1, 1000000,
+	    "an integer 1..1000000 (calls in flight)"),
+    FIELD("enforce", OPTIONAL, check_bool, offsetof(struct policy_limits, enforce),
+	  "true or false"),
+};
+static const struct schema limits_schema = {limits_fields, ARRAY_SIZE(limits_fields),
+					    limits_finish};
+
+static const struct field budget_fields[] = {
+    FIELD("usd_per_day", OPTIONAL, check_usd, offsetof(struct policy_budget, nano_per_day),
+	  EXPECT_USD),
+    FIELD("usd_per_month", OPTIONAL, check_usd, offsetof(struct policy_budget, nano_per_month),
+	  EXPECT_USD),
+    FIELD("warn_at", OPTIONAL, check_fraction, offsetof(struct policy_budget, warn_at),
+	  "a fraction of the budget above 0, at most 1, like 0.8"),
+    FIELD("cap_max_tokens", OPTIONAL, check_bool, offsetof(struct policy_budget, cap_max_tokens),
+	  "true or false"),
+    FIELD("enforce", OPTIONAL, check_bool, offsetof(struct policy_budget, enforce),
+	  "true or false"),
+};
+static const struct schema budget_schema = {budget_fields, ARRAY_SIZE(budget_fields),
+					    budget_finish};
+
+static const struct field team_fields[] = {
+    NESTED_IN(struct policy_team, "budget", REQUIRED, check_budget, budget_schema, budget,
+	      "an object with \"usd_per_day\" and/or \"usd_per_month\""),
+};
+static const struct schema team_schema = {team_fields, ARRAY_SIZE(team_fields), NULL};
+
+static const struct field state_fields[] = {
+    FIELD("path", OPTIONAL, check_nonempty, offsetof(struct policy, state.path),
+	  "a non-empty file path"),
+};
+static const struct schema state_schema = {state_fields, ARRAY_SIZE(state_fields), NULL};
+
 static const struct field workload_fields[] = {
-    FIELD("name", REQUIRED, check_nonempty, offsetof(struct policy_workload, name),
+    FIELD("name", REQUIRED, check_workload_name, offsetof(struct policy_workload, name),
 	  "a non-empty string"),
     FIELD("team", OPTIONAL, check_string, offsetof(struct policy_workload, team), "a string"),
     FIELD("own_keys", OPTIONAL, check_bool, offsetof(struct policy_workload, own_keys),
 	  "true or false"),
     NESTED("match", REQUIRED, check_object, match_schema, "an object with \"cgroup\""),
     FIELD("api_keys", OPTIONAL, check_api_keys, 0, "an array of gateway keys"),
+    NESTED_IN(struct policy_workload, "allow", OPTIONAL, check_object, allow_schema, allow,
+	      "an object of what the workload may use"),
+    NESTED_IN(struct policy_workload, "limits", OPTIONAL, check_object, limits_schema, limits,
+	      "an object of limits"),
+    NESTED_IN(struct policy_workload, "budget", OPTIONAL, check_budget, budget_schema, budget,
+	      "an object with \"usd_per_day\" and/or \"usd_per_month\""),
 };
 static const struct schema workload_schema = {workload_fields, ARRAY_SIZE(workload_fields), NULL};
 
@@ -1720,8 +2306,11 @@ static const struct field root_fields[] = {
 	   "an object of logical model names, each an array of targets"),
     NESTED("api", OPTIONAL, check_object, api_schema,
 	   "an object with \"listen\", \"socket\" or both"),
+    NESTED("teams", OPTIONAL, check_teams, team_schema,
+	   "an object of teams by name, each with a \"budget\""),
+    NESTED("state", OPTIONAL, check_object, state_schema, "an object with \"path\""),
 };
-static const struct schema root_schema = {root_fields, ARRAY_SIZE(root_fields), NULL};
+static const struct schema root_schema = {root_fields, ARRAY_SIZE(root_fields), root_finish};
 
 /* ---- loading ---- */
 
@@ -1734,9 +2323,11 @@ static struct policy *policy_new(const char *name)
 	p->refs = 1;
 	p->path = strdup(name);
 	p->ca.dir = strdup(DEFAULT_CA_DIR);
-	if (!p->path || !p->ca.dir) {
+	p->state.path = strdup(DEFAULT_STATE_PATH);
+	if (!p->path || !p->ca.dir || !p->state.path) {
 		free(p->path);
 		free(p->ca.dir);
+		free(p->state.path);
 		free(p);
 		return NULL;
 	}
@@ -1930,6 +2521,13 @@ const struct policy_team *policy_team_by_name(const struct policy *p, const char
 	return NULL;
 }
 
+static void globs_free(struct policy_globs *g)
+{
+	for (size_t i = 0; i < g->n; i++)
+		free(g->globs[i]);
+	free(g->globs);
+}
+
 void policy_free(struct policy *p)
 {
 	if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) > 0)
@@ -1946,6 +2544,7 @@ void policy_free(struct policy *p)
 		free(pr->key_file);
 		free(pr->base_host);
 		free(pr->base_prefix);
+		free(pr->region);
 	}
 	free(p->providers);
 	for (size_t i = 0; i < p->n_models; i++) {
@@ -1970,8 +2569,18 @@ void policy_free(struct policy *p)
 		free(w->name);
 		free(w->team);
 		free(w->cgroup_glob);
+		globs_free(&w->allow.models);
+		globs_free(&w->allow.providers);
+		globs_free(&w->allow.regions);
+		for (size_t j = 0; j < w->allow.n_endpoints; j++)
+			free(w->allow.endpoints[j].path_glob);
+		free(w->allow.endpoints);
 	}
 	free(p->workloads);
+	for (size_t i = 0; i < p->n_teams; i++)
+		free(p->teams[i].name);
+	free(p->teams);
+	free(p->state.path);
 	free(p->capture.cgroup);
 	free(p->audit.path);
 	free(p->api.socket);
@@ -1997,22 +2606,95 @@ const struct policy_model *policy_model_by_name(const struct policy *p, const ch
 /*
  * Every key is compared, each in time that does not depend on where it differs from KEY, so
  * that how long a refusal takes says nothing of how close a guess was. Lengths are not secret.
+ * A "sha256:" entry is compared with KEY's SHA-256, computed once.
  */
 const struct policy_workload *policy_workload_by_api_key(const struct policy *p, const char *key)
 {
 	const struct policy_workload *found = NULL;
 	size_t len = key ? strlen(key) : 0;
+	char hex[SHA256_HEX + 1];
 
-	for (size_t i = 0; p && key && i < p->n_workloads; i++) {
+	if (!p || !key)
+		return NULL;
+	api_key_sha256_hex(key, len, hex);
+	for (size_t i = 0; i < p->n_workloads; i++) {
 		const struct policy_workload *w = &p->workloads[i];
 
 		for (size_t j = 0; j < w->n_api_keys; j++) {
-			if (strlen(w->api_keys[j]) == len &&
-			    CRYPTO_memcmp(w->api_keys[j], key, len) == 0)
+			const char *k = w->api_keys[j];
+
+			if (api_key_hashed(k)) {
+				if (CRYPTO_memcmp(k + strlen(API_KEY_HASHED), hex, SHA256_HEX) == 0)
+					found = w;
+			} else if (strlen(k) == len && CRYPTO_memcmp(k, key, len) == 0) {
 				found = w;
+			}
 		}
 	}
+	OPENSSL_cleanse(hex, sizeof(hex));
 	return found;
+}
+
+/*
+ * One line to ERRS if PATH (WHAT, for a message when it cannot be looked at) lets group or
+ * others at it. Returns 0, -EPERM, or -errno from stat().
+ */
+static int check_private_file(const char *path, const char *what, FILE *errs)
+{
+	struct stat st;
+	mode_t loose;
+	const char *how;
+	int r;
+
+	if (stat(path, &st) < 0) {
+		r = -errno;
+		if (errs)
+			fprintf(errs, "%s: %s cannot be checked: %s\n", path, what, strerror(-r));
+		return r;
+	}
+	loose = st.st_mode & 077;
+	if (!loose)
+		return 0;
+	how = (loose & 044) && (loose & 022) ? "readable and writable"
+	      : loose & 044		   ? "readable"
+	      : loose & 022		   ? "writable"
+					   : "executable";
+	if (errs)
+		fprintf(errs,
+			"%s: holds a secret and is %s by group or others (mode %04o); run: "
+			"chmod 600 %s\n",
+			path, how, (unsigned)(st.st_mode & 07777), path);
+	return -EPERM;
+}
+
+/* Every file is looked at, so that one run names them all; the first problem is returned. */
+int policy_check_secret_files(const struct policy *p, FILE *errs)
+{
+	bool clear_key = false;
+	int r = 0, k;
+
+	for (size_t i = 0; i < p->n_workloads; i++) {
+		for (size_t j = 0; j < p->workloads[i].n_api_keys; j++)
+			clear_key |= !api_key_hashed(p->workloads[i].api_keys[j]);
+	}
+	if (clear_key) {
+		k = check_private_file(p->path, "the policy file, which holds gateway keys", errs);
+		r = r ? r : k;
+	}
+	for (size_t i = 0; i < p->n_providers; i++) {
+		const char *file = p->providers[i].key_file;
+		bool seen = false;
+		char what[128];
+
+		for (size_t j = 0; file && j < i; j++)
+			seen |= p->providers[j].key_file && !strcmp(p->providers[j].key_file, file);
+		if (!file || seen)
+			continue;
+		snprintf(what, sizeof(what), "the key_file of provider %s", p->providers[i].name);
+		k = check_private_file(file, what, errs);
+		r = r ? r : k;
+	}
+	return r;
 }
 
 const struct policy_provider *policy_provider_by_host(const struct policy *p, const char *host)
@@ -2074,5 +2756,16 @@ int policy_warn(const struct policy *p, FILE *out)
 	if (p->api.has_listen && !any_key && ++n)
 		fprintf(out, "warning: api.listen: no workload has api_keys, so every call there "
 			     "is refused\n");
+	for (size_t i = 0; i < p->n_teams; i++) {
+		bool named = false;
+
+		for (size_t j = 0; j < p->n_workloads; j++)
+			named |= p->workloads[j].team_idx == i;
+		if (!named && ++n)
+			fprintf(out,
+				"warning: teams.%s: no workload has \"team\": \"%s\", so its "
+				"budget counts nothing\n",
+				p->teams[i].name, p->teams[i].name);
+	}
 	return n;
 }

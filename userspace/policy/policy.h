@@ -136,7 +136,8 @@ struct policy_workload {
 	char *cgroup_glob; /* "match": { "cgroup": GLOB } (fnmatch, matched on the path) */
 	int own_keys;      /* "own_keys": its own provider keys go through (default: replaced) */
 	/* "api_keys": gateway keys this workload presents at the explicit endpoint (each 16..256
-	 * printable ASCII characters, no spaces, unique across all workloads) */
+	 * printable ASCII characters, no spaces, or "sha256:" and the key's SHA-256 in 64
+	 * lowercase hex digits, kept as written; one key once across all workloads, either way) */
 	char **api_keys;
 	size_t n_api_keys;
 	struct policy_allow allow;   /* "allow" */
@@ -250,7 +251,7 @@ int policy_load_string(const char *name, const char *text, FILE *errs, struct po
 /*
  * Writes to OUT, one line each ("warning: ..."), what is valid in P but will likely not work
  * as its author meant: a logical name's target the gateway cannot reach or has no key for,
- * an explicit endpoint no workload holds a key for. Returns how many.
+ * an explicit endpoint no workload holds a key for, a team no workload names. Returns how many.
  */
 int policy_warn(const struct policy *p, FILE *out);
 
@@ -276,7 +277,9 @@ const struct policy_team *policy_team_by_name(const struct policy *p, const char
  * The files of P that hold secrets must be private: the policy file itself when it holds a
  * gateway key in clear (not "sha256:HEX"), and every provider's key_file. Writes one line
  * per file readable or writable by group or others to ERRS ("PATH: holds a secret and is
- * readable by others (mode 0644); run: chmod 600 PATH") and returns -EPERM, else 0.
+ * readable by group or others (mode 0644); run: chmod 600 PATH") and returns -EPERM, else 0.
+ * A file that cannot be stat()ed is named too, and gives -errno. All files are looked at; the
+ * first problem is returned.
  */
 int policy_check_secret_files(const struct policy *p, FILE *errs);
 
