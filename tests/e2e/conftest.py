@@ -259,6 +259,7 @@ class World:
                         "listen6": f"[::1]:{self.listen_port}"},
             "audit": {"path": str(self.audit_path)},
             "ca": {"dir": str(self.tmp / "ca")},  # never the system's /var/lib/aigw
+            "state": {"path": str(self.tmp / "state.db")},  # nor its counters
             # The capture tests speak plain TCP to the "provider": let it through.
             "proxy": {"non_tls": "passthrough"},
             "providers": {"openai": {"addresses": [f"{PROVIDER4}/32", PROVIDER6]}},
