@@ -37,7 +37,9 @@ static const char *allow_refuses(const struct policy_allow *a, const char *provi
 {
 	if (model && model[0] && !pipe_globs_match(&a->models, model))
 		return "allow.models";
-	if (provider && provider[0] && !pipe_globs_match(&a->providers, provider))
+	if (!provider || !provider[0]) /* routed: each target is checked as it is tried */
+		return NULL;
+	if (!pipe_globs_match(&a->providers, provider))
 		return "allow.providers";
 	if (a->regions.given && (!region || !pipe_globs_match(&a->regions, region)))
 		return "allow.regions";

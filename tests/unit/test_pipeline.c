@@ -1,0 +1,564 @@
+/*
+ * test_pipeline: each policy stage alone, through the pipeline's own calls, with a clock the
+ * test sets: admission (host, attribution, body limit, explicit key), endpoints and their
+ * canonical paths, allow-lists as asked and as routed, rate limits, budgets (reserve, settle,
+ * cap, periods, teams, warnings), and the token bounds they reserve from.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#include "unit.h"
+#include "ledger/prices.h"
+#include "ledger/prices_default.h"
+#include "policy/govstate.h"
+#include "policy/pipeline.h"
+#include "policy/stages.h"
+#include "providers/api.h"
+#include "providers/usage.h"
+#include "proxy/route.h"
+#include "util/jsonw.h"
+
+#define NS 1000000000LL
+#define T0 (1796256000LL * NS) /* 2026-12-03T00:00:00Z */
+#define T10 (T0 + 10 * 86400 * NS) /* ten days on: fresh buckets */
+
+static const char *const POLICY =
+    "{\"capture\": {\"cgroup\": \"/apps\"}, \"audit\": {\"path\": \"/tmp/a.log\"},"
+    " \"providers\": {\"openai\": {\"hosts\": [\"api.openai.com\"], \"region\": \"us\"},"
+    "                 \"anthropic\": {\"hosts\": [\"api.anthropic.com\"], \"region\": \"eu\"}},"
+    " \"models\": {\"fast\": [{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\"},"
+    "                         {\"provider\": \"anthropic\", \"model\": \"claude-3-5-haiku\"}]},"
+    " \"teams\": {\"fin\": {\"budget\": {\"usd_per_day\": 0.001}}},"
+    " \"workloads\": ["
+    "  {\"name\": \"open\", \"match\": {\"cgroup\": \"/apps/open\"},"
+    "   \"api_keys\": [\"gwk-open-0123456789abcdef\"]},"
+    "  {\"name\": \"strict\", \"match\": {\"cgroup\": \"/apps/strict\"},"
+    "   \"api_keys\": [\"sha256:5b3f0eef5ae1e1bc28c5ca4a5e3c0a1eb2bd6b3bbf35a7bb8b4d75e1d1d1f4b5\"],"
+    "   \"allow\": {\"models\": [\"gpt-4o*\", \"fast\", \"ft/*\"], \"providers\": [\"openai\"],"
+    "              \"endpoints\": [\"POST /v1/chat/completions\", \"POST /v1/messages\", \"GET /v1/files\"]}},"
+    "  {\"name\": \"eu\", \"match\": {\"cgroup\": \"/apps/eu\"},"
+    "   \"allow\": {\"regions\": [\"eu\"]}},"
+    "  {\"name\": \"soft\", \"match\": {\"cgroup\": \"/apps/soft\"},"
+    "   \"allow\": {\"models\": [\"none\"], \"endpoints\": [], \"enforce\": false}},"
+    "  {\"name\": \"rate\", \"match\": {\"cgroup\": \"/apps/rate\"},"
+    "   \"limits\": {\"requests_per_minute\": 2, \"concurrent\": 3}},"
+    "  {\"name\": \"conc\", \"match\": {\"cgroup\": \"/apps/conc\"},"
+    "   \"limits\": {\"concurrent\": 1}},"
+    "  {\"name\": \"tpm\", \"match\": {\"cgroup\": \"/apps/tpm\"},"
+    "   \"limits\": {\"tokens_per_minute\": 1000}},"
+    "  {\"name\": \"spend\", \"match\": {\"cgroup\": \"/apps/spend\"},"
+    "   \"budget\": {\"usd_per_day\": 0.01, \"warn_at\": 0.5}},"
+    "  {\"name\": \"capped\", \"match\": {\"cgroup\": \"/apps/capped\"},"
+    "   \"budget\": {\"usd_per_day\": 0.0001, \"cap_max_tokens\": true}},"
+    "  {\"name\": \"fin-a\", \"team\": \"fin\", \"match\": {\"cgroup\": \"/apps/fa\"}},"
+    "  {\"name\": \"fin-b\", \"team\": \"fin\", \"match\": {\"cgroup\": \"/apps/fb\"}}"
+    " ]}";
+
+static struct policy *pol;
+static struct govstate *gs;
+static struct price_table *prices;
+static struct route_table *routes;
+static int warnings;
+
+static void on_event(struct jsonw *rec, void *arg)
+{
+	size_t len;
+	char *text = jsonw_finish(rec, &len);
+
+	if (text && strstr(text, "\"budget.warn\""))
+		warnings++;
+	free(text);
+}
+
+static int world(void)
+{
+	if (pol)
+		return 0;
+	if (policy_load_string("p.json", POLICY, stderr, &pol))
+		return -1;
+	if (govstate_open(NULL, stderr, &gs) ||
+	    prices_parse("prices", prices_default_json, prices_default_json_len, stderr, &prices) ||
+	    route_table_new(pol, NULL, &routes))
+		return -1;
+	return 0;
+}
+
+/* A captured chat call of WORKLOAD, made at NOW_NS, with BODY. */
+struct call {
+	struct pipe_req r;
+	cJSON *json;
+};
+
+static void call_init(struct call *c, const char *workload, const char *method, const char *url,
+		      const char *body, int64_t now_ns)
+{
+	const struct provider_api *app;
+	const cJSON *model;
+
+	memset(c, 0, sizeof(*c));
+	c->r.policy = pol;
+	c->r.state = gs;
+	c->r.prices = prices;
+	c->r.routes = routes;
+	c->r.now_ns = now_ns;
+	c->r.method = method;
+	c->r.url = url;
+	c->r.path_len = strcspn(url, "?");
+	c->r.host = "api.openai.com";
+	c->r.host_count = 1;
+	c->r.sni = "api.openai.com";
+	c->r.content_length = body ? strlen(body) : 0;
+	c->r.max_body = 1 << 20;
+	c->r.provider = "openai";
+	c->r.app_api = provider_api_for_path(url, &app);
+	c->r.family = POLICY_API_OPENAI;
+	c->r.gateway_key = 1;
+	c->r.event = on_event;
+	snprintf(c->r.workload, sizeof(c->r.workload), "%s", workload);
+	c->r.body = body ? body : "";
+	c->r.body_len = body ? strlen(body) : 0;
+	c->json = body ? cJSON_Parse(body) : NULL;
+	c->r.json = c->json;
+	model = cJSON_GetObjectItemCaseSensitive(c->json, "model");
+	c->r.model = cJSON_IsString(model) ? model->valuestring : "";
+}
+
+/* Head and body stages; PIPE_STOP with the refusal's status, else 0. */
+static int call_run(struct call *c)
+{
+	if (pipeline_head(&c->r) == PIPE_STOP || pipeline_request(&c->r) == PIPE_STOP) {
+		fprintf(stderr, "  (refused: %s)\n", c->r.refusal.message);
+		return c->r.refusal.status;
+	}
+	return 0;
+}
+
+static void call_end(struct call *c, int answered, int64_t in, int64_t out, int64_t cost_nano,
+		     int64_t now_ns)
+{
+	struct pipe_outcome o = {.now_ns = now_ns,
+				 .answered = answered,
+				 .usage_known = answered,
+				 .input_tokens = in,
+				 .output_tokens = out,
+				 .cost_known = answered,
+				 .cost_nano = cost_nano};
+
+	pipeline_end(&c->r, &o);
+	cJSON_Delete(c->json);
+	c->json = NULL;
+}
+
+static const char *CHAT = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":100,"
+			  "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+
+static void test_host_must_match_sni(void)
+{
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "open", "POST", "/v1/chat/completions", CHAT, T0);
+	c.r.host = "api.anthropic.com";
+	ASSERT_EQ(call_run(&c), 421);
+	call_end(&c, 0, 0, 0, 0, T0);
+	call_init(&c, "open", "POST", "/v1/chat/completions", CHAT, T0);
+	c.r.host = "api.openai.com:443";
+	ASSERT_EQ(call_run(&c), 0);
+	call_end(&c, 0, 0, 0, 0, T0);
+	call_init(&c, "open", "POST", "/v1/chat/completions", CHAT, T0);
+	c.r.host_count = 2;
+	ASSERT_EQ(call_run(&c), 421);
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
+static void test_unattributed_captured_call_refused(void)
+{
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "", "POST", "/v1/chat/completions", CHAT, T0);
+	ASSERT_EQ(call_run(&c), 403);
+	ASSERT_STREQ(c.r.decisions[0].stage, "attribution");
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
+static void test_body_limit_on_announced_length(void)
+{
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "open", "POST", "/v1/chat/completions", CHAT, T0);
+	c.r.content_length = (2 << 20);
+	ASSERT_EQ(call_run(&c), 413);
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
+static void test_explicit_key_names_workload(void)
+{
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "", "POST", "/v1/chat/completions", CHAT, T0);
+	c.r.explicit_endpoint = 1;
+	ASSERT_EQ(call_run(&c), 401); /* no key */
+	call_end(&c, 0, 0, 0, 0, T0);
+	call_init(&c, "", "POST", "/v1/chat/completions", CHAT, T0);
+	c.r.explicit_endpoint = 1;
+	c.r.presented_key = "gwk-open-0123456789abcdeX";
+	ASSERT_EQ(call_run(&c), 401);
+	call_end(&c, 0, 0, 0, 0, T0);
+	call_init(&c, "", "POST", "/v1/chat/completions", CHAT, T0);
+	c.r.explicit_endpoint = 1;
+	c.r.presented_key = "gwk-open-0123456789abcdef";
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_STREQ(c.r.workload, "open");
+	ASSERT_TRUE(c.r.route != NULL); /* the family's default route */
+	call_end(&c, 0, 0, 0, 0, T0);
+	call_init(&c, "", "GET", "/v1/models?limit=5", NULL, T0);
+	c.r.explicit_endpoint = 1;
+	c.r.presented_key = "gwk-open-0123456789abcdef";
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_TRUE(c.r.model_listing);
+	call_end(&c, 0, 0, 0, 0, T0);
+	call_init(&c, "", "GET", "/v1/files", NULL, T0);
+	c.r.explicit_endpoint = 1;
+	c.r.presented_key = "gwk-open-0123456789abcdef";
+	ASSERT_EQ(call_run(&c), 404);
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
+static void test_endpoints_default_is_inference_only(void)
+{
+	static const char *const refused[] = {"/v1/files", "/v1/batches", "/v1/fine_tuning/jobs",
+					      "/v1/organization/users", "/v1/vector_stores",
+					      "/v1/assistants"};
+	struct call c;
+
+	ASSERT_OK(world());
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		call_init(&c, "open", "GET", refused[i], NULL, T0);
+		ASSERT_EQ(call_run(&c), 403);
+		ASSERT_CONTAINS(c.r.refusal.message, refused[i]);
+		call_end(&c, 0, 0, 0, 0, T0);
+	}
+	call_init(&c, "open", "GET", "/v1/models/gpt-4o-mini", NULL, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	call_end(&c, 0, 0, 0, 0, T0);
+	/* with the app's own key (own_keys): its business */
+	call_init(&c, "open", "GET", "/v1/files", NULL, T0);
+	c.r.gateway_key = 0;
+	ASSERT_EQ(call_run(&c), 0);
+	call_end(&c, 0, 0, 0, 0, T0);
+	/* listed */
+	call_init(&c, "strict", "GET", "/v1/files", NULL, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	call_end(&c, 0, 0, 0, 0, T0);
+	/* a list replaces the default, whoever's key goes */
+	call_init(&c, "strict", "POST", "/v1/embeddings", "{\"model\":\"gpt-4o\"}", T0);
+	c.r.gateway_key = 0;
+	ASSERT_EQ(call_run(&c), 403);
+	ASSERT_STREQ(pipe_decisive(&c.r)->rule, "allow.endpoints");
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
+static void test_endpoints_refuse_non_canonical_paths(void)
+{
+	static const char *const tricks[] = {
+	    "/v1/chat/completions/../../v1/files", "//v1/files", "/v1/%66iles",
+	    "/v1/chat%2fcompletions", "/v1/./files", "/v1\\files", "/v1/chat/completions/..",
+	    "/v1/%2e%2e/files", "/v1/files%"};
+	struct call c;
+
+	ASSERT_OK(world());
+	for (size_t i = 0; i < sizeof(tricks) / sizeof(tricks[0]); i++) {
+		call_init(&c, "strict", "POST", tricks[i], CHAT, T0);
+		ASSERT_EQ(call_run(&c), 400);
+		ASSERT_STREQ(c.r.decisions[0].rule, "canonical_path");
+		call_end(&c, 0, 0, 0, 0, T0);
+	}
+	call_init(&c, "open", "POST", "/v1/chat/completions?x=%2F", CHAT, T0); /* a query */
+	ASSERT_EQ(call_run(&c), 0);
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
+static void test_allow_models_as_asked(void)
+{
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "strict", "POST", "/v1/chat/completions", CHAT, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	call_end(&c, 0, 0, 0, 0, T0);
+	call_init(&c, "strict", "POST", "/v1/chat/completions",
+		  "{\"model\":\"o3\",\"messages\":[]}", T0);
+	ASSERT_EQ(call_run(&c), 403);
+	ASSERT_STREQ(c.r.refusal.kind, "permission");
+	ASSERT_CONTAINS(c.r.refusal.message, "allow.models");
+	ASSERT_STREQ(pipe_action_name(pipe_decisive(&c.r)->action), "deny");
+	call_end(&c, 0, 0, 0, 0, T0);
+	/* "*" does not cross "/" */
+	call_init(&c, "strict", "POST", "/v1/chat/completions",
+		  "{\"model\":\"ft/a/b\",\"messages\":[]}", T0);
+	ASSERT_EQ(call_run(&c), 403);
+	call_end(&c, 0, 0, 0, 0, T0);
+	/* the provider dialled */
+	call_init(&c, "strict", "POST", "/v1/messages",
+		  "{\"model\":\"gpt-4o\",\"max_tokens\":5,\"messages\":[]}", T0);
+	c.r.provider = "anthropic";
+	c.r.host = c.r.sni = "api.anthropic.com";
+	ASSERT_EQ(call_run(&c), 403);
+	ASSERT_CONTAINS(c.r.refusal.message, "allow.providers");
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
+static void test_allow_targets_as_routed(void)
+{
+	struct call c;
+	char why[256];
+
+	ASSERT_OK(world());
+	call_init(&c, "strict", "POST", "/v1/chat/completions",
+		  "{\"model\":\"fast\",\"messages\":[]}", T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_TRUE(c.r.route != NULL && c.r.route->n_targets == 2);
+	ASSERT_EQ(pipeline_target(&c.r, &c.r.route->targets[0], why, sizeof(why)), 0);
+	ASSERT_EQ(pipeline_target(&c.r, &c.r.route->targets[1], why, sizeof(why)), -EPERM);
+	ASSERT_CONTAINS(why, "allow.models"); /* claude-3-5-haiku is not in its list */
+	call_end(&c, 0, 0, 0, 0, T0);
+	/* regions: only the eu provider */
+	call_init(&c, "eu", "POST", "/v1/chat/completions",
+		  "{\"model\":\"fast\",\"messages\":[]}", T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_EQ(pipeline_target(&c.r, &c.r.route->targets[0], why, sizeof(why)), -EPERM);
+	ASSERT_CONTAINS(why, "allow.regions");
+	ASSERT_EQ(pipeline_target(&c.r, &c.r.route->targets[1], why, sizeof(why)), 0);
+	call_end(&c, 0, 0, 0, 0, T0);
+	/* and where the app sent it */
+	call_init(&c, "eu", "POST", "/v1/chat/completions", CHAT, T0);
+	ASSERT_EQ(call_run(&c), 403);
+	ASSERT_CONTAINS(c.r.refusal.message, "region us");
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
+static void test_enforce_false_records_would_deny(void)
+{
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "soft", "POST", "/v1/chat/completions", CHAT, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_STREQ(pipe_action_name(pipe_decisive(&c.r)->action), "would_deny");
+	ASSERT_EQ(c.r.n_decisions, 2); /* endpoints (empty list) and models */
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
+static void test_requests_per_minute(void)
+{
+	struct call c[3];
+
+	ASSERT_OK(world());
+	for (int i = 0; i < 2; i++) {
+		call_init(&c[i], "rate", "POST", "/v1/chat/completions", CHAT, T0 + i);
+		ASSERT_EQ(call_run(&c[i]), 0);
+	}
+	call_init(&c[2], "rate", "POST", "/v1/chat/completions", CHAT, T0 + 2);
+	ASSERT_EQ(call_run(&c[2]), 429);
+	ASSERT_STREQ(c[2].r.refusal.kind, "rate_limit");
+	ASSERT_EQ(c[2].r.refusal.retry_after_s, 30); /* one request refills in 30 s */
+	call_end(&c[2], 0, 0, 0, 0, T0 + 2);
+	for (int i = 0; i < 2; i++)
+		call_end(&c[i], 1, 10, 10, 0, T0 + 3);
+	/* a refusal did not count; 30 s later one more fits, not two */
+	call_init(&c[0], "rate", "POST", "/v1/chat/completions", CHAT, T0 + 30 * NS + 3);
+	ASSERT_EQ(call_run(&c[0]), 0);
+	call_init(&c[1], "rate", "POST", "/v1/chat/completions", CHAT, T0 + 30 * NS + 4);
+	ASSERT_EQ(call_run(&c[1]), 429);
+	call_end(&c[0], 1, 1, 1, 0, T0 + 31 * NS);
+	call_end(&c[1], 0, 0, 0, 0, T0 + 31 * NS);
+}
+
+static void test_concurrent_calls(void)
+{
+	struct call a, b;
+
+	ASSERT_OK(world());
+	call_init(&a, "conc", "POST", "/v1/chat/completions", CHAT, T0);
+	ASSERT_EQ(call_run(&a), 0);
+	call_init(&b, "conc", "POST", "/v1/chat/completions", CHAT, T0);
+	ASSERT_EQ(call_run(&b), 429);
+	call_end(&b, 0, 0, 0, 0, T0);
+	call_end(&a, 1, 1, 1, 0, T0);
+	call_init(&b, "conc", "POST", "/v1/chat/completions", CHAT, T0);
+	ASSERT_EQ(call_run(&b), 0);
+	call_end(&b, 1, 1, 1, 0, T0);
+}
+
+static void test_tokens_per_minute_reserve_and_settle(void)
+{
+	struct call a, b;
+	const char *big = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":5000,\"messages\":[]}";
+
+	ASSERT_OK(world());
+	/* bound = body bytes + 100 output tokens; reserved, settled to 30 */
+	call_init(&a, "tpm", "POST", "/v1/chat/completions", CHAT, T10);
+	ASSERT_EQ(call_run(&a), 0);
+	ASSERT_EQ((int64_t)a.r.res.tokens_reserved, (int64_t)strlen(CHAT) + 100);
+	call_end(&a, 1, 20, 10, 0, T10);
+	ASSERT_EQ((int64_t)a.r.res.tokens_settled, 30);
+	/* a bound over the whole minute goes only into a full bucket: not now */
+	call_init(&b, "tpm", "POST", "/v1/chat/completions", big, T10);
+	ASSERT_EQ(call_run(&b), 429);
+	call_end(&b, 0, 0, 0, 0, T10);
+	/* a minute later the bucket is full: it goes, and leaves a debt */
+	call_init(&b, "tpm", "POST", "/v1/chat/completions", big, T10 + 60 * NS);
+	ASSERT_EQ(call_run(&b), 0);
+	call_init(&a, "tpm", "POST", "/v1/chat/completions", CHAT, T10 + 60 * NS);
+	ASSERT_EQ(call_run(&a), 429);
+	ASSERT_TRUE(a.r.refusal.retry_after_s > 60);
+	call_end(&a, 0, 0, 0, 0, T10 + 60 * NS);
+	call_end(&b, 1, 50, 50, 0, T10 + 60 * NS); /* settled: the debt is gone */
+	call_init(&a, "tpm", "POST", "/v1/chat/completions", CHAT, T10 + 60 * NS);
+	ASSERT_EQ(call_run(&a), 0);
+	call_end(&a, 1, 1, 1, 0, T10 + 60 * NS);
+}
+
+static void test_token_bounds(void)
+{
+	struct call c;
+	int64_t in, out;
+
+	ASSERT_OK(world());
+	call_init(&c, "open", "POST", "/v1/chat/completions",
+		  "{\"model\":\"m\",\"n\":3,\"max_completion_tokens\":10,\"messages\":[{\"role\":"
+		  "\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}",
+		  T0);
+	pipe_token_bounds(&c.r, &in, &out);
+	ASSERT_EQ(in, (int64_t)c.r.body_len + PIPE_IMAGE_TOKENS);
+	ASSERT_EQ(out, 30);
+	cJSON_Delete(c.json);
+	call_init(&c, "open", "POST", "/v1/responses",
+		  "{\"model\":\"m\",\"previous_response_id\":\"r\",\"input\":\"hi\"}", T0);
+	pipe_token_bounds(&c.r, &in, &out);
+	ASSERT_TRUE(in >= 1000000); /* the state it names has no bound in the body */
+	ASSERT_EQ(out, PIPE_OUTPUT_CEILING);
+	cJSON_Delete(c.json);
+	call_init(&c, "open", "POST", "/v1/embeddings", "{\"model\":\"m\",\"input\":\"x\"}", T0);
+	pipe_token_bounds(&c.r, &in, &out);
+	ASSERT_EQ(out, 0);
+	cJSON_Delete(c.json);
+}
+
+/* gpt-4o-mini: $0.15 / $0.60 per million: a call's worst case is known exactly. */
+static int64_t worst_of(const char *body, int64_t max_out)
+{
+	__int128 pico = (__int128)strlen(body) * 150000 + (__int128)max_out * 600000;
+
+	return (int64_t)((pico + 999) / 1000);
+}
+
+static void test_budget_admits_exactly_what_fits(void)
+{
+	static struct call c[200];
+	int64_t worst = worst_of(CHAT, 100), spent, reserved;
+	int admitted = 0, n;
+
+	ASSERT_OK(world());
+	for (n = 0; n < 200; n++) {
+		call_init(&c[n], "spend", "POST", "/v1/chat/completions", CHAT, T0 + n);
+		if (call_run(&c[n]) == 0)
+			admitted++;
+		else
+			ASSERT_EQ(c[n].r.refusal.status, 429);
+	}
+	ASSERT_EQ(admitted, 10000000 / worst); /* $0.01 in nano-dollars */
+	ASSERT_EQ(c[199].r.refusal.retry_after_s, 86400);
+	ASSERT_STREQ(c[199].r.refusal.kind, "quota");
+	ASSERT_EQ(c[0].r.res.nano, worst);
+	for (int i = 0; i < n; i++)
+		call_end(&c[i], i < admitted, 10, 10, 100, T0 + 100);
+	govstate_spend_get(gs, "workload:spend", "2026-12-03", &spent, &reserved);
+	ASSERT_EQ(spent, 100LL * admitted);
+	ASSERT_EQ(reserved, 0);
+	ASSERT_EQ(c[0].r.res.nano_settled, 100);
+}
+
+static void test_budget_warns_once_and_rolls_over(void)
+{
+	struct call c;
+	int before = warnings;
+
+	ASSERT_OK(world());
+	govstate_spend_settle(gs, "workload:spend", "2026-12-04", 0, 4000000); /* 40 % */
+	call_init(&c, "spend", "POST", "/v1/chat/completions", CHAT, T0 + 86400 * NS);
+	ASSERT_EQ(call_run(&c), 0); /* a new day: yesterday's spend does not count */
+	call_end(&c, 1, 10, 10, 2000000, T0 + 86400 * NS); /* to 60 %: crosses 50 % */
+	ASSERT_EQ(warnings, before + 1);
+	call_init(&c, "spend", "POST", "/v1/chat/completions", CHAT, T0 + 86400 * NS);
+	ASSERT_EQ(call_run(&c), 0);
+	call_end(&c, 1, 10, 10, 1000, T0 + 86400 * NS);
+	ASSERT_EQ(warnings, before + 1);
+}
+
+static void test_budget_caps_max_tokens(void)
+{
+	struct call c;
+	const char *body = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":100000,\"messages\":[]}";
+
+	ASSERT_OK(world());
+	call_init(&c, "capped", "POST", "/v1/chat/completions", body, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_TRUE(c.r.max_tokens_cap > 0 && c.r.max_tokens_cap < 100000);
+	ASSERT_STREQ(pipe_action_name(pipe_decisive(&c.r)->action), "capped");
+	ASSERT_TRUE(c.r.res.nano <= 100000);			/* $0.0001 */
+	ASSERT_TRUE(worst_of(body, c.r.max_tokens_cap + 1) > 100000); /* the most that fits */
+	call_end(&c, 1, 10, 10, 100000, T0);
+	call_init(&c, "capped", "POST", "/v1/chat/completions", body, T0);
+	ASSERT_EQ(call_run(&c), 429); /* nothing left to cap to */
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
+static void test_team_budget_shared(void)
+{
+	struct call a, b;
+
+	ASSERT_OK(world());
+	call_init(&a, "fin-a", "POST", "/v1/chat/completions", CHAT, T0);
+	ASSERT_EQ(call_run(&a), 0);
+	call_end(&a, 1, 10, 10, 1000000, T0); /* the team's whole $0.001 */
+	call_init(&b, "fin-b", "POST", "/v1/chat/completions", CHAT, T0);
+	ASSERT_EQ(call_run(&b), 429);
+	ASSERT_CONTAINS(b.r.refusal.message, "team fin");
+	call_end(&b, 0, 0, 0, 0, T0);
+}
+
+static void test_budget_refuses_unpriced(void)
+{
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "spend", "POST", "/v1/chat/completions",
+		  "{\"model\":\"gpt-9-unreleased\",\"messages\":[]}", T0);
+	ASSERT_EQ(call_run(&c), 403);
+	ASSERT_CONTAINS(c.r.refusal.message, "no price");
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
+UNIT_MAIN(UNIT_CASE(test_host_must_match_sni),
+	  UNIT_CASE(test_unattributed_captured_call_refused),
+	  UNIT_CASE(test_body_limit_on_announced_length),
+	  UNIT_CASE(test_explicit_key_names_workload),
+	  UNIT_CASE(test_endpoints_default_is_inference_only),
+	  UNIT_CASE(test_endpoints_refuse_non_canonical_paths),
+	  UNIT_CASE(test_allow_models_as_asked),
+	  UNIT_CASE(test_allow_targets_as_routed),
+	  UNIT_CASE(test_enforce_false_records_would_deny),
+	  UNIT_CASE(test_requests_per_minute),
+	  UNIT_CASE(test_concurrent_calls),
+	  UNIT_CASE(test_tokens_per_minute_reserve_and_settle),
+	  UNIT_CASE(test_token_bounds),
+	  UNIT_CASE(test_budget_admits_exactly_what_fits),
+	  UNIT_CASE(test_budget_warns_once_and_rolls_over),
+	  UNIT_CASE(test_budget_caps_max_tokens),
+	  UNIT_CASE(test_team_budget_shared),
+	  UNIT_CASE(test_budget_refuses_unpriced))
