@@ -87,6 +87,12 @@ $(BUILD)/tests/bench/bench_providers: tests/bench/bench_providers.c \
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lcjson -lz -lm
 
+# The policy pipeline micro-benchmark (make bench), on the same -O2 objects.
+$(BUILD)/tests/bench/bench_pipeline: tests/bench/bench_pipeline.c \
+		$(filter-out $(BUILD)/obj/userspace/main.o,$(OBJS))
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ $(LIBS)
+
 $(BUILD)/mockprov: $(MOCK_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lz

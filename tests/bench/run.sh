@@ -16,6 +16,9 @@
 # usage and of translating between the providers' APIs (bench_providers, in isolation), the
 # latency they add end to end, and the time to first token through a fallback, each against the
 # direct call in the same run. BENCH_GATEWAY=0 skips it; see gateway_bench.sh for its knobs.
+#
+# Last, the policy pipeline (tests/bench/bench_pipeline.c): the CPU time per call of every
+# governance control (allow-lists, limits, budgets) against the same call with none.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=build/tests/bench/connect_bench
@@ -93,4 +96,7 @@ fi
 if [ "${BENCH_GATEWAY:-1}" != 0 ]; then
 	bash tests/bench/gateway_bench.sh || status=$?
 fi
+# The policy pipeline's CPU cost per call, every control on against none (bench_pipeline.c).
+echo "== policy pipeline (CPU per call, in isolation)"
+build/tests/bench/bench_pipeline || status=$?
 exit "$status"

@@ -127,10 +127,8 @@ static void call_init(struct call *c, const char *workload, const char *method, 
 /* Head and body stages; PIPE_STOP with the refusal's status, else 0. */
 static int call_run(struct call *c)
 {
-	if (pipeline_head(&c->r) == PIPE_STOP || pipeline_request(&c->r) == PIPE_STOP) {
-		fprintf(stderr, "  (refused: %s)\n", c->r.refusal.message);
+	if (pipeline_head(&c->r) == PIPE_STOP || pipeline_request(&c->r) == PIPE_STOP)
 		return c->r.refusal.status;
-	}
 	return 0;
 }
 

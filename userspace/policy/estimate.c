@@ -79,7 +79,7 @@ const char *pipe_max_tokens_field(const struct pipe_req *r, int64_t *ret_value)
 	return field;
 }
 
-void pipe_token_bounds(const struct pipe_req *r, int64_t *ret_input, int64_t *ret_output)
+static void token_bounds(const struct pipe_req *r, int64_t *ret_input, int64_t *ret_output)
 {
 	struct walk w = {0};
 	int64_t out, choices;
@@ -101,4 +101,17 @@ void pipe_token_bounds(const struct pipe_req *r, int64_t *ret_input, int64_t *re
 		out = PIPE_OUTPUT_CEILING;
 	choices = member_int(r->json, "n");
 	*ret_output = out * (choices > 1 ? (choices > 128 ? 128 : choices) : 1);
+}
+
+void pipe_token_bounds(struct pipe_req *r, int64_t *ret_input, int64_t *ret_output)
+{
+	if (r->res.bounds_known) { /* limits and budgets both ask */
+		*ret_input = r->res.input_bound;
+		*ret_output = r->res.output_bound;
+		return;
+	}
+	token_bounds(r, ret_input, ret_output);
+	r->res.input_bound = *ret_input;
+	r->res.output_bound = *ret_output;
+	r->res.bounds_known = 1;
 }

@@ -1005,12 +1005,29 @@ unsigned govstate_inflight(struct govstate *g, const char *key)
 
 /* ---- periods ----------------------------------------------------------------------------- */
 
+/* The periods of the day last asked about: every call of a day asks the same (the event
+ * loop's thread; other threads compute their own). */
+static __thread struct {
+	time_t day_start, day_end, month_end;
+	char day[11], month[8];
+} periods_cache;
+
 void govstate_periods(int64_t now_ns, char day[11], char month[8], long *ret_day_left_s,
 		      long *ret_month_left_s)
 {
 	/* Floor, not truncation: a time before 1970 belongs to the second that began before it. */
 	time_t s = (time_t)(now_ns / NS_PER_S - (now_ns % NS_PER_S < 0));
 	struct tm tm, next;
+
+	if (s >= periods_cache.day_start && s < periods_cache.day_end) {
+		memcpy(day, periods_cache.day, 11);
+		memcpy(month, periods_cache.month, 8);
+		if (ret_day_left_s)
+			*ret_day_left_s = (long)(periods_cache.day_end - s);
+		if (ret_month_left_s)
+			*ret_month_left_s = (long)(periods_cache.month_end - s);
+		return;
+	}
 
 	gmtime_r(&s, &tm);
 	if (!strftime(day, 11, "%Y-%m-%d", &tm))
@@ -1025,4 +1042,11 @@ void govstate_periods(int64_t now_ns, char day[11], char month[8], long *ret_day
 	next = (struct tm){.tm_year = tm.tm_year, .tm_mon = tm.tm_mon + 1, .tm_mday = 1};
 	if (ret_month_left_s)
 		*ret_month_left_s = (long)(timegm(&next) - s);
+	next = (struct tm){.tm_year = tm.tm_year, .tm_mon = tm.tm_mon, .tm_mday = tm.tm_mday};
+	periods_cache.day_start = timegm(&next);
+	periods_cache.day_end = periods_cache.day_start + 86400;
+	next = (struct tm){.tm_year = tm.tm_year, .tm_mon = tm.tm_mon + 1, .tm_mday = 1};
+	periods_cache.month_end = timegm(&next);
+	memcpy(periods_cache.day, day, 11);
+	memcpy(periods_cache.month, month, 8);
 }

@@ -81,6 +81,7 @@ struct pipe_reservation {
 	char day[11], month[8];	  /* the periods it was reserved in */
 	int workload_budget;	  /* reserved of the workload's budget */
 	int team_budget;	  /* reserved of the team's budget */
+	int bounds_known;	  /* input_bound and output_bound are computed */
 	int64_t input_bound;	  /* tokens: the bound the reservation was made from */
 	int64_t output_bound;
 };
