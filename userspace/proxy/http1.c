@@ -381,8 +381,6 @@ int explicit_admit(struct exchange *ex)
 	headers_drop(&ex->req, "x-api-key");
 	if (!ex->pr.model_listing)
 		return 0;
-	if (s->cfg->routes)
-		ex->routes = route_table_ref(s->cfg->routes);
 	send_model_list(ex);
 	session_close(s, OUTCOME_OK, 1);
 	return -ECANCELED;
