@@ -530,6 +530,33 @@ static void test_team_budget_shared(void)
 	call_end(&b, 0, 0, 0, 0, T0);
 }
 
+/* What a call is settled to when its cost is not known: the whole reservation if the request
+ * left (a cut stream may have been billed), nothing if it never left or the provider refused. */
+static void test_budget_settles_unknown_cost_to_the_reservation(void)
+{
+	static const struct {
+		int answered, provider_error;
+		int whole;
+	} cases[] = {{1, 0, 1}, {1, 1, 0}, {0, 0, 0}};
+	int64_t spent0, spent1, reserved;
+
+	ASSERT_OK(world());
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct call c;
+		struct pipe_outcome o = {.now_ns = T10, .answered = cases[i].answered,
+					 .provider_error = cases[i].provider_error};
+
+		govstate_spend_get(gs, "workload:spend", "2026-12-13", &spent0, &reserved);
+		call_init(&c, "spend", "POST", "/v1/chat/completions", CHAT, T10);
+		ASSERT_EQ(call_run(&c), 0);
+		pipeline_end(&c.r, &o);
+		cJSON_Delete(c.json);
+		govstate_spend_get(gs, "workload:spend", "2026-12-13", &spent1, &reserved);
+		ASSERT_EQ(spent1 - spent0, cases[i].whole ? c.r.res.nano : 0);
+		ASSERT_EQ(reserved, 0);
+	}
+}
+
 static void test_budget_refuses_unpriced(void)
 {
 	struct call c;
@@ -559,4 +586,5 @@ UNIT_MAIN(UNIT_CASE(test_host_must_match_sni),
 	  UNIT_CASE(test_budget_warns_once_and_rolls_over),
 	  UNIT_CASE(test_budget_caps_max_tokens),
 	  UNIT_CASE(test_team_budget_shared),
-	  UNIT_CASE(test_budget_refuses_unpriced))
+	  UNIT_CASE(test_budget_refuses_unpriced),
+	  UNIT_CASE(test_budget_settles_unknown_cost_to_the_reservation))

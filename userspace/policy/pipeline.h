@@ -138,7 +138,8 @@ struct pipe_req {
 /* How the call ended, for pipeline_end(). */
 struct pipe_outcome {
 	int64_t now_ns;	       /* CLOCK_REALTIME at the end */
-	int answered;	       /* the provider was reached */
+	int answered;	       /* a request was sent to a provider (it may have been billed) */
+	int provider_error;    /* the provider answered with an error (not billed) */
 	int usage_known;       /* tokens below are the provider's final word */
 	int64_t input_tokens;  /* every input token */
 	int64_t output_tokens;

@@ -262,7 +262,11 @@ static void budget_on_end(struct pipe_req *r, const struct pipe_outcome *o)
 
 	if (!r->res.budget || r->res.nano_settled >= 0)
 		return;
-	actual = !o->answered ? 0 : o->cost_known ? o->cost_nano : r->res.nano;
+	/* Unknown, and possibly billed (a stream cut short, an answer without usage): the
+	 * whole reservation counts. Never sent, or refused by the provider: nothing. */
+	actual = o->cost_known			     ? o->cost_nano
+		 : !o->answered || o->provider_error ? 0
+						     : r->res.nano;
 	n = scopes_of(r, s);
 	for (size_t i = 0; i < n; i++) {
 		const char *keys[2] = {r->res.day, r->res.month};

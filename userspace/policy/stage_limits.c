@@ -115,9 +115,9 @@ static void limits_on_end(struct pipe_req *r, const struct pipe_outcome *o)
 		r->res.inflight = 0;
 	}
 	if (r->res.tokens > 0) {
-		double used = !o->answered     ? 0
-			      : o->usage_known ? (double)(o->input_tokens + o->output_tokens)
-					       : r->res.tokens;
+		double used = o->usage_known ? (double)(o->input_tokens + o->output_tokens)
+			      : !o->answered || o->provider_error ? 0
+								  : r->res.tokens;
 
 		limit_key(key, sizeof(key), "tpm", r);
 		govstate_bucket_give(r->state, key, r->res.tokens - used, o->now_ns);

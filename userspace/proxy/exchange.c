@@ -84,7 +84,9 @@ static const char *billed_model(const struct exchange *ex)
 /* What the call cost and used, computed once for the policy's settlement and the record. */
 static void exchange_settle(struct exchange *ex)
 {
-	struct pipe_outcome o = {.answered = ex->status != 0 && ex->attempts > 0};
+	struct pipe_outcome o = {
+	    .answered = ex->t_sent.tv_sec || ex->t_sent.tv_nsec, /* a request left for a provider */
+	    .provider_error = ex->got_upstream_bytes && ex->status >= 400};
 
 	ex->cost = (struct cost){0};
 	if (ex->api >= 0 && ex->usage_found)
