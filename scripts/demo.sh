@@ -7,6 +7,8 @@
 #   billing (curl) asking for a logical model name, "fast-summary" (OpenAI gpt-4o-mini, then
 #   Anthropic claude-3-5-haiku-latest); midway the OpenAI mock goes down and the answers keep
 #   coming from Anthropic, translated, then OpenAI comes back
+#   governance: research.service may use gpt-4o-mini only, no files API, and $0.0001 a day:
+#   a model it may not use, an endpoint outside inference, its budget running out
 #   a shadow-IT attempt (QUIC, and another port) from billing, denied by the kernel
 #   the audit log, verified, and read back as a report: calls, fallbacks, tokens and cost
 set -euo pipefail
@@ -29,7 +31,7 @@ cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	"$AIGW" detach --pin-dir "$pins" >/dev/null 2>&1
-	for d in "$cgroot/billing.service" "$cgroot/support.service" "$cgroot"; do
+	for d in "$cgroot/billing.service" "$cgroot/support.service" "$cgroot/research.service" "$cgroot"; do
 		[ -d "$d" ] && { echo 1 >"$d/cgroup.kill"; rmdir "$d"; } 2>/dev/null
 	done
 	rm -rf "$tmp"
@@ -55,7 +57,7 @@ control=$(awk '$2=="control"{print $3; exit}' "$tmp/mock.log")
 mock_control() { curl -fsS -m 5 -X POST "http://$control/control/$1" >/dev/null; }
 
 step "aigw capturing $cgroot (policy: $tmp/policy.json)"
-mkdir -p "$cgroot/billing.service" "$cgroot/support.service"
+mkdir -p "$cgroot/billing.service" "$cgroot/support.service" "$cgroot/research.service"
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # The provider keys live only in the gateway (a file, an environment variable): the apps'
 # own keys are replaced on the way out.
@@ -71,8 +73,12 @@ cat >"$tmp/policy.json" <<JSON
   "models":    { "fast-summary": [ { "provider": "openai",    "model": "gpt-4o-mini" },
                                    { "provider": "anthropic", "model": "claude-3-5-haiku-latest" } ] },
   "routing":   { "retries": 1, "backoff_ms": 50, "breaker": { "failures": 3, "open_ms": 1500 } },
+  "state":     { "path": "$tmp/state.db" },
   "workloads": [ { "name": "billing", "team": "finance",       "match": { "cgroup": "*/billing*" } },
-                 { "name": "support", "team": "customer-care", "match": { "cgroup": "*/support*" } } ]
+                 { "name": "support", "team": "customer-care", "match": { "cgroup": "*/support*" } },
+                 { "name": "research", "team": "labs", "match": { "cgroup": "*/research*" },
+                   "allow":  { "models": ["gpt-4o-mini"] },
+                   "budget": { "usd_per_day": 0.0001, "warn_at": 0.5 } } ]
 }
 JSON
 AIGW_DEMO_ANTHROPIC_KEY=sk-ant-demo-gateway \
@@ -159,6 +165,47 @@ mock_control reset
 sleep 1.6
 billing_summary "INV-1048: annual renewal"
 gateway_saw 4 1
+
+step "governance: research may use gpt-4o-mini only, inference endpoints only, \$0.0001 a day"
+# research is curl, unmodified; each line is what it got back (outside the cgroup we only
+# read the answer).
+research() { # LABEL METHOD PATH [BODY]
+	local label=$1 method=$2 path=$3 body=${4:-}
+	in_cgroup "$cgroot/research.service" "${in_hosts[@]}" curl -sS -m 20 -X "$method" \
+		-H "content-type: application/json" -H "authorization: Bearer sk-research-own" \
+		${body:+--data-binary "$body"} -D "$tmp/research.head" -o "$tmp/research.body" \
+		"https://api.openai.com$path" || true
+	/usr/bin/python3 - "$label" "$tmp/research.head" "$tmp/research.body" <<'PY'
+import json, sys
+label, head, body = sys.argv[1], open(sys.argv[2]).read().splitlines(), open(sys.argv[3]).read()
+status = head[0].split()[1] if head else "?"
+retry = next((h.split(":", 1)[1].strip() for h in head if h.lower().startswith("retry-after:")), None)
+try:
+    a = json.loads(body)
+except ValueError:
+    a = {}
+if "error" in a:
+    e = a["error"]
+    what = f"{e.get('type')}: {e.get('message')}" + (f" (retry-after {retry} s)" if retry else "")
+else:
+    what = f"{a.get('object', 'answer')} from {a.get('model', '?')}"
+print(f"  research : {label:<28} -> {status} {what}")
+PY
+}
+chat() { echo '{"model": "'"$1"'", "max_tokens": 60, "messages": [{"role": "user", "content": "Summarise the lab notes"}]}'; }
+research "chat gpt-4o (not allowed)" POST /v1/chat/completions "$(chat gpt-4o)"
+research "list the org's files" GET /v1/files
+for i in 1 2 3 4 5 6; do
+	research "chat gpt-4o-mini #$i" POST /v1/chat/completions "$(chat gpt-4o-mini)"
+done
+/usr/bin/python3 - "$tmp/audit.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("event.name") == "budget.warn":
+        print(f"    gateway: budget.warn {r['aigw.budget.scope']} ({r['aigw.budget.period']}): "
+              f"${r['aigw.budget.used_usd']:.6f} of ${r['aigw.budget.limit_usd']:.6f} spent")
+PY
 
 step "shadow IT from billing: QUIC (UDP 443) and another port, straight to the provider"
 in_cgroup "$cgroot/billing.service" "${in_hosts[@]}" /usr/bin/python3 - <<'PY'

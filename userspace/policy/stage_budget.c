@@ -207,10 +207,10 @@ static enum pipe_verdict budget_on_request(struct pipe_req *r)
 			pipe_decide(r, BUDGET, PIPE_CAPPED, rule);
 		} else if (pipe_refuse(r, BUDGET, rule, t.s->b->enforce, 429, "quota",
 				       t.period_left_s,
-				       "aigw: the %s budget of %s %s is spent ($%.6f of $%.6f); this "
+				       "aigw: the %s budget of %s %s has $%.6f left of $%.6f; this "
 				       "call may cost up to $%.6f",
 				       t.period, t.s->kind, t.s->name,
-				       (double)(t.limit - (t.left > 0 ? t.left : 0)) / 1e9,
+				       (double)(t.left > 0 ? t.left : 0) / 1e9,
 				       (double)t.limit / 1e9, (double)worst / 1e9) == PIPE_STOP) {
 			return PIPE_STOP;
 		}
