@@ -441,6 +441,12 @@ static void test_token_bounds(void)
 	ASSERT_TRUE(in >= 1000000); /* the state it names has no bound in the body */
 	ASSERT_EQ(out, PIPE_OUTPUT_CEILING);
 	cJSON_Delete(c.json);
+	/* both names given: a server may read either, the larger bounds it */
+	call_init(&c, "open", "POST", "/v1/chat/completions",
+		  "{\"model\":\"m\",\"max_completion_tokens\":1,\"max_tokens\":5000}", T0);
+	pipe_token_bounds(&c.r, &in, &out);
+	ASSERT_EQ(out, 5000);
+	cJSON_Delete(c.json);
 	call_init(&c, "open", "POST", "/v1/embeddings", "{\"model\":\"m\",\"input\":\"x\"}", T0);
 	pipe_token_bounds(&c.r, &in, &out);
 	ASSERT_EQ(out, 0);

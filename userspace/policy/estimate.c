@@ -97,6 +97,8 @@ static void token_bounds(const struct pipe_req *r, int64_t *ret_input, int64_t *
 		return;
 	}
 	pipe_max_tokens_field(r, &out);
+	if (r->app_api == USAGE_API_OPENAI_CHAT && member_int(r->json, "max_tokens") > out)
+		out = member_int(r->json, "max_tokens"); /* both given: a server may read either */
 	if (!out || out > PIPE_OUTPUT_CEILING)
 		out = PIPE_OUTPUT_CEILING;
 	choices = member_int(r->json, "n");

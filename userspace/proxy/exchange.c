@@ -809,24 +809,36 @@ void exchange_route(struct exchange *ex)
 		      ex->refuse_status ? ex->refuse_status : 502, msg);
 }
 
+/* The app's body with its top-level member KEY set to VALUE, every other byte as it was. */
+static int exchange_set_body_int(struct exchange *ex, const char *key, int64_t value)
+{
+	size_t len = evbuffer_get_length(ex->body), new_len;
+	char *text;
+	int err = request_set_int((const char *)evbuffer_pullup(ex->body, -1), len, key, value,
+				  &text, &new_len);
+
+	if (err)
+		return err;
+	evbuffer_drain(ex->body, len);
+	err = evbuffer_add(ex->body, text, new_len) ? -ENOMEM : 0;
+	free(text);
+	return err;
+}
+
 /* The app's body with its max tokens field set to what its budget pays for. */
 static int exchange_cap_max_tokens(struct exchange *ex)
 {
 	int64_t current;
 	const char *field = pipe_max_tokens_field(&ex->pr, &current);
-	size_t len = evbuffer_get_length(ex->body), new_len;
-	char *capped;
 	int err;
 
 	if (!field)
 		return -EINVAL;
-	err = request_set_int((const char *)evbuffer_pullup(ex->body, -1), len, field,
-			      ex->pr.max_tokens_cap, &capped, &new_len);
-	if (err)
-		return err;
-	evbuffer_drain(ex->body, len);
-	err = evbuffer_add(ex->body, capped, new_len) ? -ENOMEM : 0;
-	free(capped);
+	err = exchange_set_body_int(ex, field, ex->pr.max_tokens_cap);
+	/* an OpenAI chat body with both names: a server may read either, both are capped */
+	if (!err && ex->pr.app_api == USAGE_API_OPENAI_CHAT && strcmp(field, "max_tokens") &&
+	    cJSON_GetObjectItemCaseSensitive(ex->req_json, "max_tokens"))
+		err = exchange_set_body_int(ex, "max_tokens", ex->pr.max_tokens_cap);
 	return err;
 }
 
