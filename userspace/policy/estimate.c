@@ -7,8 +7,8 @@
  * its bytes do not show (a URL), at most PIPE_IMAGE_TOKENS each. Content named by reference
  * (a file, a document by URL, a previous response's state) has no bound in the body: the
  * model's context window is then the bound (PIPE_CONTEXT_CEILING).
- * Output: the request's own max tokens field, times its number of choices; without one, the
- * largest output a priced model allows. Embeddings produce none.
+ * Output: the request's own max tokens field, times its number of choices (n, best_of);
+ * without one, the largest output a priced model allows. Embeddings produce none.
  */
 #include <string.h>
 #include <cjson/cJSON.h>
@@ -102,6 +102,8 @@ static void token_bounds(const struct pipe_req *r, int64_t *ret_input, int64_t *
 	if (!out || out > PIPE_OUTPUT_CEILING)
 		out = PIPE_OUTPUT_CEILING;
 	choices = member_int(r->json, "n");
+	if (member_int(r->json, "best_of") > choices) /* legacy completions: each is billed */
+		choices = member_int(r->json, "best_of");
 	*ret_output = out * (choices > 1 ? (choices > 128 ? 128 : choices) : 1);
 }
 

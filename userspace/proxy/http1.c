@@ -292,7 +292,7 @@ static int request_inspect(struct exchange *ex, const char **why)
 	static const char *const decisive[] = {"model",	    "stream",
 					       "stream_options", "max_tokens",
 					       "max_completion_tokens", "max_output_tokens",
-					       "n",		    NULL};
+					       "n",		    "best_of", NULL};
 	size_t len = evbuffer_get_length(ex->body);
 	const char *text = len ? (const char *)evbuffer_pullup(ex->body, -1) : NULL;
 	const cJSON *model, *stream;
