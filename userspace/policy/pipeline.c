@@ -23,6 +23,7 @@ static const struct stage *const stages[] = {
  * reload that changes a rule applies from the next call on. */
 static void pipe_bind_rules(struct pipe_req *r)
 {
+	r->rules_bound = 1;
 	r->wl = policy_workload_by_name(r->policy, r->workload);
 	r->tm = NULL;
 	if (r->wl && r->wl->team)
@@ -38,7 +39,7 @@ static enum pipe_verdict pipe_walk(struct pipe_req *r, int head)
 
 		if (st->head != head || !st->on_request)
 			continue;
-		if (!r->wl && r->workload[0]) /* named by a stage (the explicit endpoint's key) */
+		if (!r->rules_bound) /* first, or named anew by a stage (the explicit key) */
 			pipe_bind_rules(r);
 		r->stages_run |= 1u << i;
 		if (st->on_request(r) == PIPE_STOP)
@@ -49,7 +50,6 @@ static enum pipe_verdict pipe_walk(struct pipe_req *r, int head)
 
 enum pipe_verdict pipeline_head(struct pipe_req *r)
 {
-	pipe_bind_rules(r);
 	return pipe_walk(r, 1);
 }
 

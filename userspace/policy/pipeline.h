@@ -122,6 +122,7 @@ struct pipe_req {
 	int stream;
 
 	/* ---- set by the stages ---- */
+	int rules_bound;		  /* wl and tm are those of workload */
 	const struct policy_workload *wl; /* the workload's rules, or NULL (none matched) */
 	const struct policy_team *tm;	  /* its team's, or NULL */
 	const struct route *route;	  /* the logical name's route, or NULL */

@@ -32,7 +32,7 @@ static enum pipe_verdict explicit_on_request(struct pipe_req *r)
 				: "aigw: a gateway key is required (Authorization: Bearer KEY)");
 		snprintf(r->workload, sizeof(r->workload), "%s", w->name);
 		snprintf(r->team, sizeof(r->team), "%s", w->team ? w->team : "");
-		r->wl = NULL; /* bound again by name before the next stage */
+		r->rules_bound = 0; /* its rules are bound by this name before the next stage */
 	}
 	if (is_model_list(r)) {
 		r->model_listing = 1;

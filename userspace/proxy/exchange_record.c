@@ -219,11 +219,11 @@ static void exchange_record_route(struct exchange *ex, struct jsonw *rec)
 		jsonw_bool(rec, "aigw.translated", 1);
 	if (ex->stream_error_sent)
 		jsonw_str(rec, "aigw.stream.ended_by", "gateway_error_event");
-	if (ex->s->info.explicit_endpoint) {
-		if (ex->workload[0])
-			jsonw_str(rec, "aigw.workload", ex->workload);
-		if (ex->team[0])
-			jsonw_str(rec, "aigw.team", ex->team);
+	if (ex->s->info.explicit_endpoint && !ex->s->info.local_peer) { /* named by its key */
+		if (ex->pr.workload[0])
+			jsonw_str(rec, "aigw.workload", ex->pr.workload);
+		if (ex->pr.team[0])
+			jsonw_str(rec, "aigw.team", ex->pr.team);
 	}
 }
 

@@ -90,12 +90,14 @@ const char *reason_phrase(int status)
 	return status / 100 == 2 ? "OK" : "Error";
 }
 
-/* Writes a complete error response and marks the connection for closing. */
-void send_error(struct session *s, struct exchange *ex, int status, const char *msg)
+/* Writes a complete error response in the app's API (KIND: a policy refusal's, or NULL) and
+ * marks the connection for closing. */
+static void send_error_answer(struct session *s, struct exchange *ex, int status,
+			      const char *kind, long retry_after_s, const char *msg)
 {
 	struct evbuffer *out = bufferevent_get_output(s->client);
 	size_t len;
-	char *body = app_api(s, ex)->error_body(status, NULL, msg, &len);
+	char *body = app_api(s, ex)->error_body(status, kind, msg, &len);
 
 	if (!body)
 		return;
@@ -103,6 +105,8 @@ void send_error(struct session *s, struct exchange *ex, int status, const char *
 			    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 			    "Content-Length: %zu\r\nConnection: close\r\n",
 			    status, reason_phrase(status), len);
+	if (retry_after_s > 0)
+		evbuffer_add_printf(out, "retry-after: %ld\r\n", retry_after_s);
 	if (ex)
 		evbuffer_add_printf(out, "x-aigw-request-id: %s\r\n", ex->id);
 	evbuffer_add(out, "\r\n", 2);
@@ -114,29 +118,14 @@ void send_error(struct session *s, struct exchange *ex, int status, const char *
 	}
 }
 
+void send_error(struct session *s, struct exchange *ex, int status, const char *msg)
+{
+	send_error_answer(s, ex, status, NULL, 0, msg);
+}
+
 void send_refusal(struct session *s, struct exchange *ex, const struct pipe_refusal *r)
 {
-	struct evbuffer *out = bufferevent_get_output(s->client);
-	size_t len;
-	char *body = app_api(s, ex)->error_body(r->status, r->kind, r->message, &len);
-
-	if (!body)
-		return;
-	evbuffer_add_printf(out,
-			    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-			    "Content-Length: %zu\r\nConnection: close\r\n",
-			    r->status, reason_phrase(r->status), len);
-	if (r->retry_after_s > 0)
-		evbuffer_add_printf(out, "retry-after: %ld\r\n", r->retry_after_s);
-	if (ex)
-		evbuffer_add_printf(out, "x-aigw-request-id: %s\r\n", ex->id);
-	evbuffer_add(out, "\r\n", 2);
-	evbuffer_add(out, body, len);
-	free(body);
-	if (ex) {
-		ex->status = r->status;
-		ex->head_sent = 1;
-	}
+	send_error_answer(s, ex, r->status, r->kind, r->retry_after_s, r->message);
 }
 
 /* ---- session lifetime ---- */
@@ -299,8 +288,7 @@ static int request_inspect(struct exchange *ex, const char **why)
 	cJSON *root;
 	int asked;
 
-	ex->api = provider_api_for_path(ex->url, &ex->app);
-	if (!text)
+	if (!text) /* ex->api and ex->app were set on the request's head */
 		return 0;
 	root = cJSON_ParseWithLength(text, len); /* a BOM or leading blanks are allowed */
 	if (!cJSON_IsObject(root)) {
@@ -518,10 +506,6 @@ static int on_req_headers_complete(http_parser *p)
 		s->reject_by_policy = 1;
 		return -1;
 	}
-	snprintf(ex->workload, sizeof(ex->workload), "%s",
-		 s->info.explicit_endpoint && !s->info.local_peer ? ex->pr.workload : "");
-	snprintf(ex->team, sizeof(ex->team), "%s",
-		 s->info.explicit_endpoint && !s->info.local_peer ? ex->pr.team : "");
 	if (expect && !strcasecmp(expect, "100-continue"))
 		evbuffer_add_printf(bufferevent_get_output(s->client),
 				    "HTTP/1.1 100 Continue\r\n\r\n");

@@ -116,7 +116,6 @@ struct exchange {
 	int include_usage;  /* xlate: an OpenAI app asked for the usage chunk */
 	struct translate_stream *ts;
 	int stream_error_sent;	       /* a failed stream was ended with an error event */
-	char workload[128], team[128]; /* explicit endpoint: named by the gateway key */
 	int refuse_status;	       /* no target could take it: the status the app gets */
 	int counted_attempt;	       /* the attempt whose failure the breaker has counted */
 	int fresh_conn; /* a retry on the same host: never a pooled connection, they may have
