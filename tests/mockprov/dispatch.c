@@ -18,10 +18,11 @@
 #include "mock.h"
 
 static const struct route routes[] = {
-    {"/v1/chat/completions", PROV_OPENAI, openai_chat},
-    {"/v1/embeddings", PROV_OPENAI, openai_embeddings},
-    {"/v1/responses", PROV_OPENAI, openai_responses},
-    {"/v1/messages", PROV_ANTHROPIC, anthropic_messages},
+    {"/v1/chat/completions", PROV_OPENAI, openai_chat, EVHTTP_REQ_POST},
+    {"/v1/embeddings", PROV_OPENAI, openai_embeddings, EVHTTP_REQ_POST},
+    {"/v1/responses", PROV_OPENAI, openai_responses, EVHTTP_REQ_POST},
+    {"/v1/messages", PROV_ANTHROPIC, anthropic_messages, EVHTTP_REQ_POST},
+    {"/v1/files", PROV_OPENAI, openai_files, EVHTTP_REQ_GET},
 };
 
 const char *hdr(struct call *c, const char *name)
@@ -206,10 +207,16 @@ static int call_bad_route(struct call *c)
 /* Validates and answers c as the provider would, fault aside. */
 static int call_process(struct call *c)
 {
+	enum evhttp_cmd_type method;
 	int bad;
 
-	if (!c->route || evhttp_request_get_command(c->req) != EVHTTP_REQ_POST)
+	if (!c->route)
 		return call_bad_route(c);
+	method = c->route->method;
+	if (evhttp_request_get_command(c->req) != method)
+		return call_bad_route(c);
+	if (method == EVHTTP_REQ_GET) /* no body to check */
+		return c->route->handle(c);
 	bad = c->prov == PROV_ANTHROPIC ? anthropic_check(c) : openai_check(c);
 	if (bad)
 		return CALL_DONE;

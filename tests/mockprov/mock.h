@@ -160,6 +160,7 @@ struct route {
 	const char *path;
 	enum provider prov;
 	int (*handle)(struct call *c);
+	enum evhttp_cmd_type method;
 };
 
 /* dispatch.c */
@@ -214,6 +215,7 @@ void base64_append(struct evbuffer *b, const unsigned char *data, size_t len);
 int openai_chat(struct call *c);
 int openai_embeddings(struct call *c);
 int openai_responses(struct call *c);
+int openai_files(struct call *c);
 void openai_error_body(struct call *c, struct evbuffer *b, const char *type, const char *msg,
 		       const char *param, const char *code);
 void openai_headers(struct call *c, struct evkeyvalq *h);

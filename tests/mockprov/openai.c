@@ -344,6 +344,18 @@ int openai_embeddings(struct call *c)
 	return send_body(c, b);
 }
 
+/* ---- files: GET /v1/files, an empty list (an endpoint that is not inference) ---- */
+
+int openai_files(struct call *c)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	if (!b)
+		return out_of_memory(c);
+	evbuffer_add_printf(b, "{\"object\":\"list\",\"data\":[],\"has_more\":false}\n");
+	return send_body(c, b);
+}
+
 /* ---- responses ---- */
 
 static const char *resp_status(struct call *c)

@@ -4,7 +4,7 @@
  *
  * The log is a ring of the last MOCK_LOG_SIZE data-plane requests with what later tests check:
  * method, path, provider, the credentials that reached the provider (authorization, x-api-key),
- * anthropic-version, host, model, stream, the status answered and the fault applied. Entries
+ * anthropic-version, host, model, max_tokens, stream, the status answered and the fault applied. Entries
  * are numbered from 1; GET /control/requests renders them as JSON lines. Counters for
  * GET /control/stats live here too. Both are shared by all workers, behind one mutex.
  */
@@ -29,7 +29,8 @@ struct log_entry {
 	char host[96];
 	char model[128];
 	char request_id[48];
-	unsigned char has_auth, has_key, has_version, has_host, has_model;
+	long long max_tokens;
+	unsigned char has_auth, has_key, has_version, has_host, has_model, has_max;
 };
 
 struct stats {
@@ -90,6 +91,24 @@ const char *method_name(enum evhttp_cmd_type cmd)
 	}
 }
 
+/* The output cap the request asked for, by whichever name its API gives it. */
+static void fill_max_tokens(struct log_entry *e, const cJSON *body)
+{
+	static const char *const names[] = {"max_tokens", "max_completion_tokens",
+					    "max_output_tokens"};
+
+	e->has_max = 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, names[i]);
+
+		if (cJSON_IsNumber(v)) {
+			e->max_tokens = (long long)v->valuedouble;
+			e->has_max = 1;
+			return;
+		}
+	}
+}
+
 static void fill(struct log_entry *e, struct call *c)
 {
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req));
@@ -110,6 +129,7 @@ static void fill(struct log_entry *e, struct call *c)
 	    copy(e->anthropic_version, sizeof(e->anthropic_version), hdr(c, "anthropic-version"));
 	e->has_host = copy(e->host, sizeof(e->host), hdr(c, "host"));
 	e->has_model = copy(e->model, sizeof(e->model), c->model);
+	fill_max_tokens(e, c->body);
 	copy(e->request_id, sizeof(e->request_id), c->request_id);
 }
 
@@ -176,6 +196,10 @@ static int entry_json(struct evbuffer *out, const struct log_entry *e)
 	add_str(o, "anthropic_version", e->has_version, e->anthropic_version);
 	add_str(o, "host", e->has_host, e->host);
 	add_str(o, "model", e->has_model, e->model);
+	if (e->has_max)
+		cJSON_AddNumberToObject(o, "max_tokens", (double)e->max_tokens);
+	else
+		cJSON_AddNullToObject(o, "max_tokens");
 	cJSON_AddBoolToObject(o, "stream", e->stream);
 	cJSON_AddBoolToObject(o, "tls", e->tls);
 	cJSON_AddNumberToObject(o, "status", e->status);

@@ -20,6 +20,13 @@
 
 import Anthropic from "@anthropic-ai/sdk";
 
+// SDK_MAX_RETRIES=N: the client's maxRetries (the tests of aigw's own 429s ask 0, as an app that
+// handles rate limits itself would); unset, the SDK's default.
+function retryOptions() {
+  const n = process.env.SDK_MAX_RETRIES;
+  return n === undefined ? {} : { maxRetries: Number(n) };
+}
+
 function parseHeaders(args) {
   const h = {};
   for (const a of args) {
@@ -49,7 +56,7 @@ async function main() {
   if (provider !== "anthropic" || !["plain", "stream"].includes(mode) || model === undefined ||
       prompt === undefined)
     throw new Error("usage: anthropic_sdk.mjs anthropic plain|stream MODEL PROMPT ['Name: value' ...]");
-  const client = new Anthropic();
+  const client = new Anthropic(retryOptions());
   const params = { model, max_tokens: 1024, messages: [{ role: "user", content: prompt }] };
   if (mode === "stream") params.stream = true;
 

@@ -91,6 +91,7 @@ What the clients send, to know when checking a gateway
     anthropic_sdk @anthropic-ai/sdk 1.14.0: Authorization: Bearer (not x-api-key),
                   anthropic-version 2026-10-21, its own JSON; "ping" events are not yielded
     both SDKs retry connection errors, 408/409/429 and 5xx twice (their default)
+                  unless env={"SDK_MAX_RETRIES": "0"} (their maxRetries) says otherwise
 
 A test through the gateway, in short
     mock = harness.MockProv(certs, listen=(f"{a}:443", f"{b}:443"))

@@ -25,6 +25,13 @@ import OpenAI from "openai";
 
 const MODES = ["plain", "stream", "embeddings", "responses", "responses-stream"];
 
+// SDK_MAX_RETRIES=N: the client's maxRetries (the tests of aigw's own 429s ask 0, as an app that
+// handles rate limits itself would); unset, the SDK's default.
+function retryOptions() {
+  const n = process.env.SDK_MAX_RETRIES;
+  return n === undefined ? {} : { maxRetries: Number(n) };
+}
+
 function parseHeaders(args) {
   const h = {};
   for (const a of args) {
@@ -70,7 +77,7 @@ async function main() {
   const [provider, mode, model, prompt, ...extra] = process.argv.slice(2);
   if (provider !== "openai" || !MODES.includes(mode) || model === undefined || prompt === undefined)
     throw new Error(`usage: openai_sdk.mjs openai ${MODES.join("|")} MODEL PROMPT ['Name: value' ...]`);
-  const client = new OpenAI();
+  const client = new OpenAI(retryOptions());
   const opts = { headers: parseHeaders(extra) };
 
   const t0 = performance.now();
