@@ -219,7 +219,12 @@ static void test_explicit_key_names_workload(void)
 	ASSERT_EQ(call_run(&c), 0);
 	ASSERT_TRUE(c.r.model_listing);
 	call_end(&c, 0, 0, 0, 0, T0);
-	call_init(&c, "", "GET", "/v1/files", NULL, T0);
+	call_init(&c, "", "GET", "/v1/files", NULL, T0); /* the policy speaks first */
+	c.r.explicit_endpoint = 1;
+	c.r.presented_key = "gwk-open-0123456789abcdef";
+	ASSERT_EQ(call_run(&c), 403);
+	call_end(&c, 0, 0, 0, 0, T0);
+	call_init(&c, "", "GET", "/v1/models/gpt-4o", NULL, T0); /* allowed, not served here */
 	c.r.explicit_endpoint = 1;
 	c.r.presented_key = "gwk-open-0123456789abcdef";
 	ASSERT_EQ(call_run(&c), 404);

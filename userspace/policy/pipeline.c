@@ -14,8 +14,9 @@
 #include "policy/stages.h"
 
 static const struct stage *const stages[] = {
-    &stage_host,   &stage_attribution, &stage_body_limit, &stage_explicit, &stage_endpoints,
-    &stage_route,  &stage_allow,      &stage_limits,   &stage_budget,
+    &stage_host,  &stage_attribution, &stage_body_limit, &stage_explicit_key,
+    &stage_endpoints, &stage_explicit_paths, &stage_route, &stage_allow,
+    &stage_limits, &stage_budget,
 };
 #define N_STAGES (sizeof(stages) / sizeof(stages[0]))
 

@@ -15,7 +15,7 @@ static int is_model_list(const struct pipe_req *r)
 	       !strncmp(r->url, "/v1/models", 10);
 }
 
-static enum pipe_verdict explicit_on_request(struct pipe_req *r)
+static enum pipe_verdict explicit_key_on_request(struct pipe_req *r)
 {
 	const struct policy_workload *w;
 
@@ -34,6 +34,15 @@ static enum pipe_verdict explicit_on_request(struct pipe_req *r)
 		snprintf(r->team, sizeof(r->team), "%s", w->team ? w->team : "");
 		r->rules_bound = 0; /* its rules are bound by this name before the next stage */
 	}
+	return PIPE_CONTINUE;
+}
+
+/* After the endpoint allow-list has had its say (a call the policy refuses is refused as
+ * such, 403, wherever it comes from): what the explicit endpoint serves. */
+static enum pipe_verdict explicit_paths_on_request(struct pipe_req *r)
+{
+	if (!r->explicit_endpoint)
+		return PIPE_CONTINUE;
 	if (is_model_list(r)) {
 		r->model_listing = 1;
 		return PIPE_CONTINUE;
@@ -45,8 +54,14 @@ static enum pipe_verdict explicit_on_request(struct pipe_req *r)
 			   "/v1/embeddings and /v1/messages, and GET /v1/models");
 }
 
-const struct stage stage_explicit = {
+const struct stage stage_explicit_key = {
     .name = "explicit",
     .head = 1,
-    .on_request = explicit_on_request,
+    .on_request = explicit_key_on_request,
+};
+
+const struct stage stage_explicit_paths = {
+    .name = "explicit",
+    .head = 1,
+    .on_request = explicit_paths_on_request,
 };

@@ -12,7 +12,8 @@
 extern const struct stage stage_host;	     /* Host names the TLS server name */
 extern const struct stage stage_attribution; /* a captured call names its workload */
 extern const struct stage stage_body_limit;  /* proxy.max_request_body */
-extern const struct stage stage_explicit;    /* the explicit endpoint: key, served paths */
+extern const struct stage stage_explicit_key;   /* the explicit endpoint: the caller's key */
+extern const struct stage stage_explicit_paths; /* ... and the paths it serves */
 extern const struct stage stage_endpoints;   /* allow.endpoints, canonical paths */
 extern const struct stage stage_route;	     /* a logical name's route */
 extern const struct stage stage_allow;	     /* allow.models, .providers, .regions */
