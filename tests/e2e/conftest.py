@@ -104,10 +104,15 @@ class Cgroup:
 
     def client(self, mode, host, port, *extra, timeout=20, user=None):
         argv = [PYTHON, NETCLIENT, mode, host, str(port), *extra]
+        kw = {}
         if user is not None:
+            # USER may be unable to enter the checkout (a clone in /root or in a mktemp -d
+            # folder): the script's text comes from us, and it runs from /.
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
-                    "--inh-caps=-all", "--bounding-set=-all", *argv]
-        r = self.run(argv, timeout=timeout)
+                    "--inh-caps=-all", "--bounding-set=-all",
+                    PYTHON, "-c", Path(NETCLIENT).read_text(), mode, host, str(port), *extra]
+            kw["cwd"] = "/"
+        r = self.run(argv, timeout=timeout, **kw)
         lines = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
         assert lines, f"client printed nothing: rc={r.returncode} err={r.stderr}"
         return lines
