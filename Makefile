@@ -14,7 +14,10 @@ CPPFLAGS   := -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace
 LIBS       := -lsqlite3 -lbpf -lelf -lz -levent -levent_openssl -levent_pthreads -lssl -lcrypto -lcjson \
               -lnl-3 -lnl-genl-3 -lnl-route-3 -lhttp_parser -lresolv -lz -lm -lpthread
 NL_CFLAGS  := $(shell pkg-config --cflags libnl-3.0 2>/dev/null || echo -I/usr/include/libnl3)
-SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer
+# Sanitized builds (build/aigw-san, the unit tests) use clang: its UBSan also checks pointer
+# arithmetic against array bounds, which gcc's does not. Every finding stops the program.
+SAN_CC     ?= $(CLANG)
+SAN        := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 SRCS       := $(sort $(shell find userspace -name '*.c'))
 LIB_SRCS   := $(filter-out userspace/main.c,$(SRCS))
@@ -58,18 +61,18 @@ $(BUILD)/obj/%.o: %.c $(SKEL)
 
 $(BUILD)/san/%.o: %.c $(SKEL)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(NL_CFLAGS) -O1 -g $(SAN) $(WARN) -MMD -MP -c $< -o $@
+	$(SAN_CC) $(CPPFLAGS) $(NL_CFLAGS) -O1 -g $(SAN) $(WARN) -MMD -MP -c $< -o $@
 
 $(BUILD)/aigw: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
 # The same daemon under ASan/UBSan: the end-to-end tests run this one.
 $(BUILD)/aigw-san: $(SAN_OBJS)
-	$(CC) $(SAN) -o $@ $^ $(LIBS)
+	$(SAN_CC) $(SAN) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/unit/unit.c $(SAN_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(NL_CFLAGS) -Itests/unit -O1 -g $(SAN) $(WARN) -Wno-missing-prototypes \
+	$(SAN_CC) $(CPPFLAGS) $(NL_CFLAGS) -Itests/unit -O1 -g $(SAN) $(WARN) -Wno-missing-prototypes \
 		-o $@ $< tests/unit/unit.c $(SAN_LIB) $(LIBS)
 
 $(BUILD)/tests/e2e/helpers/%: tests/e2e/helpers/%.c
@@ -99,7 +102,7 @@ $(BUILD)/mockprov: $(MOCK_SRCS)
 
 # libFuzzer targets, built with clang; `make fuzz` runs each for FUZZ_SECONDS.
 FUZZ_FLAGS := -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace -g -O1 \
-              -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 60
 $(BUILD)/fuzz/fuzz_clienthello: tests/fuzz/fuzz_clienthello.c userspace/proxy/clienthello.c
 	@mkdir -p $(@D)
@@ -129,7 +132,8 @@ FUZZERS := $(BUILD)/fuzz/fuzz_clienthello $(BUILD)/fuzz/fuzz_http_request \
 fuzzers: $(FUZZERS)
 fuzz: setup fuzzers
 	@for f in $(FUZZERS); do n=$$(basename $$f | sed 's/^fuzz_//'); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
-		$$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+		$$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(BUILD)/fuzz/ \
+			$(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
 
 unit: $(UNIT_BINS)
 helpers: $(HELPER_BINS)

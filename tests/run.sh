@@ -9,6 +9,11 @@ passed=0
 failed=0
 failed_names=()
 
+# What a sanitizer prints when it finds something: UBSan's "runtime error:", and the
+# "ERROR: AddressSanitizer/LeakSanitizer/…" header of the others.
+SAN_REPORT='runtime error:|ERROR: [A-Za-z]+Sanitizer|SUMMARY: [A-Za-z]+Sanitizer'
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
 count() { # $1: a summary line; adds its numbers
 	local p f e
 	p=$(grep -oE '[0-9]+ passed' <<<"$1" | grep -oE '[0-9]+' || true)
@@ -32,7 +37,13 @@ for t in build/tests/unit/test_* build/tests/bpf/test_*; do
 		continue
 	fi
 	count "$summary"
-	[ "$rc" -eq 0 ] || failed_names+=("$t")
+	if grep -qE "$SAN_REPORT" <<<"$out"; then
+		echo "$t: sanitizer report (above)"
+		failed=$((failed + 1))
+		failed_names+=("$t")
+	elif [ "$rc" -ne 0 ]; then
+		failed_names+=("$t")
+	fi
 done
 
 # Each fuzz target runs briefly on its corpus (make fuzz runs them longer).
@@ -41,12 +52,22 @@ for f in build/fuzz/fuzz_*; do
 	name=$(basename "$f" | sed 's/^fuzz_//')
 	work=$(mktemp -d)
 	echo "== $f (${FUZZ_SMOKE_SECONDS:-15}s)"
-	if "$f" -max_total_time="${FUZZ_SMOKE_SECONDS:-15}" "$work" "tests/fuzz/corpus/$name" \
-		>"$work.log" 2>&1; then
+	# A crashing input is kept in build/fuzz/, not in the checkout.
+	"$f" -max_total_time="${FUZZ_SMOKE_SECONDS:-15}" -artifact_prefix=build/fuzz/ "$work" \
+		"tests/fuzz/corpus/$name" >"$work.log" 2>&1
+	rc=$?
+	if [ "$rc" -eq 0 ] && ! grep -qE "$SAN_REPORT" "$work.log"; then
 		grep -E "^Done" "$work.log" || true
 		passed=$((passed + 1))
 	else
-		tail -40 "$work.log"
+		# The finding and its stack, wherever in the log it came; else how the run ended.
+		echo "$f: exit $rc"
+		if grep -qE "$SAN_REPORT|^==[0-9]+==" "$work.log"; then
+			grep -E -A30 "$SAN_REPORT|^==[0-9]+==" "$work.log" | head -60
+		else
+			tail -40 "$work.log"
+		fi
+		grep -E "Test unit written to" "$work.log" | tail -1
 		failed=$((failed + 1))
 		failed_names+=("$f")
 	fi

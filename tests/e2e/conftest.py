@@ -6,6 +6,7 @@ fails: cgroups (their processes killed first), BPF pins and links (`aigw detach`
 """
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -23,6 +24,21 @@ NETCLIENT = str(Path(__file__).resolve().parent / "netclient.py")
 PYTHON = "/usr/bin/python3"
 PROVIDER4 = "127.0.0.2"  # the "provider" address the tests capture
 PROVIDER6 = "::1"
+# build/aigw-san stops at its first ASan/UBSan finding; these say so and how it ended.
+SAN_ENV = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
+           "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+# What a sanitizer prints when it finds something: UBSan's "runtime error:", and the
+# "ERROR: AddressSanitizer: …" / "ERROR: LeakSanitizer: …" header or summary of the others.
+SANITIZER_REPORT = re.compile(r"runtime error:|\w*Sanitizer")
+
+
+def assert_no_sanitizer_report(text, what="aigw"):
+    """Fails when TEXT (a daemon's log, a command's output) holds a sanitizer report,
+    whatever else the test saw; the message shows the report from its first line."""
+    m = SANITIZER_REPORT.search(text)
+    if m:
+        start = text.rfind("\n", 0, m.start()) + 1
+        raise AssertionError(f"{what}: sanitizer report:\n{text[start:start + 8000]}")
 
 
 def cgroup2_mount():
@@ -88,10 +104,15 @@ class Cgroup:
 
     def client(self, mode, host, port, *extra, timeout=20, user=None):
         argv = [PYTHON, NETCLIENT, mode, host, str(port), *extra]
+        kw = {}
         if user is not None:
+            # USER may be unable to enter the checkout (a clone in /root or in a mktemp -d
+            # folder): the script's text comes from us, and it runs from /.
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
-                    "--inh-caps=-all", "--bounding-set=-all", *argv]
-        r = self.run(argv, timeout=timeout)
+                    "--inh-caps=-all", "--bounding-set=-all",
+                    PYTHON, "-c", Path(NETCLIENT).read_text(), mode, host, str(port), *extra]
+            kw["cwd"] = "/"
+        r = self.run(argv, timeout=timeout, **kw)
         lines = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
         assert lines, f"client printed nothing: rc={r.returncode} err={r.stderr}"
         return lines
@@ -202,7 +223,7 @@ class Daemon:
             # A private mount namespace whose /etc/hosts maps provider names to loopback.
             argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
                     f'mount --bind "{netns_hosts}" /etc/hosts && exec "$@"', "sh", *argv]
-        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0")
+        env = dict(os.environ, **SAN_ENV)
         self.log = open(self.log_path, "w")
         kw = dict(stdout=self.log, stderr=subprocess.STDOUT, env=env)
         if cgroup:
@@ -231,7 +252,7 @@ class Daemon:
             self.proc.wait(timeout=20)
         self.log.close()
         text = self.text()
-        assert "Sanitizer" not in text, text
+        assert_no_sanitizer_report(text, f"aigw run ({self.log_path})")
         assert self.proc.returncode == 0, f"aigw exited {self.proc.returncode}:\n{text}"
 
     def kill(self):
@@ -309,7 +330,10 @@ class World:
         return wait_for(find, timeout=timeout, what=f"audit record {match}")
 
     def aigw(self, *args, timeout=30):
-        return subprocess.run([AIGW, *args], capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run([AIGW, *args], capture_output=True, text=True, timeout=timeout,
+                           env=dict(os.environ, **SAN_ENV))
+        assert_no_sanitizer_report(r.stdout + r.stderr, f"aigw {' '.join(args)}")
+        return r
 
     def teardown(self):
         errors = []
@@ -317,11 +341,20 @@ class World:
             if d.proc.poll() is None:
                 d.proc.kill()
                 d.proc.wait()
+            d.log.close()
+            # Also the daemons a test killed or left running: a finding fails the test.
+            try:
+                assert_no_sanitizer_report(d.text(), f"aigw run ({d.log_path})")
+            except AssertionError as e:
+                errors.append(str(e))
         for s in self.servers:
             s.close()
-        r = self.aigw("detach", "--pin-dir", str(self.pin_dir))
-        if r.returncode != 0:
-            errors.append(r.stderr)
+        try:
+            r = self.aigw("detach", "--pin-dir", str(self.pin_dir))
+            if r.returncode != 0:
+                errors.append(r.stderr)
+        except AssertionError as e:
+            errors.append(str(e))
         for cg in (self.root, self.outside):
             cg.remove()
         assert not errors, errors

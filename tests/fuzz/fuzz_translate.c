@@ -13,6 +13,7 @@
  * the upstream is finished.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -116,6 +117,15 @@ static int next_event(const char **p, struct event *ev)
 	return 1;
 }
 
+/* OBJ's "index" as an int; -1 when it is missing or no whole number 0..INT_MAX (converting
+ * such a double, NaN included, is undefined). */
+static int index_of(const cJSON *obj)
+{
+	double v = cJSON_GetNumberValue(cJSON_GetObjectItem(obj, "index"));
+
+	return v >= 0 && v <= INT_MAX && v == (double)(int)v ? (int)v : -1;
+}
+
 struct openai_state {
 	char id[64];
 	int n, finished, usage_seen, tools, include_usage;
@@ -123,7 +133,7 @@ struct openai_state {
 
 static void openai_tool_delta(struct openai_state *st, const cJSON *tc)
 {
-	int k = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(tc, "index"));
+	int k = index_of(tc);
 	const cJSON *fn = cJSON_GetObjectItem(tc, "function");
 
 	CHECK(k >= 0 && k <= st->tools);
@@ -202,7 +212,7 @@ struct anthropic_state {
 static void anthropic_event(struct anthropic_state *st, const char *name, const cJSON *d)
 {
 	const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(d, "type"));
-	int idx = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(d, "index"));
+	int idx = index_of(d);
 	const char *kind;
 
 	CHECK(type && !strcmp(type, name) && !st->last);

@@ -1141,6 +1141,33 @@ static void test_breaker(void)
 		     "\"failures\" and/or \"open_ms\"\n");
 }
 
+/* Statuses are whole numbers 400..599; one far out of int's range (or infinite, as cJSON reads
+ * 1e999) is refused like any other, not converted first. */
+static void test_retry_statuses(void)
+{
+#define EXPECT "an HTTP status 400..599\n"
+	struct policy *p = NULL;
+
+	ASSERT_OK(load(HEAD "  \"routing\": {\"retry_statuses\": [400, 429, 599]}\n}\n", &p));
+	ASSERT_EQ(p->routing.n_retry_statuses, 3);
+	ASSERT_EQ(p->routing.retry_statuses[0], 400);
+	ASSERT_EQ(p->routing.retry_statuses[1], 429);
+	ASSERT_EQ(p->routing.retry_statuses[2], 599);
+	policy_free(p);
+
+	ASSERT_STREQ(load_bad(HEAD "  \"routing\": {\"retry_statuses\": [1e300, -1e300, 1e999, "
+				   "-1e999, 429.5, 399, 600, -429]}\n}\n"),
+		     "p.json:5:34: routing.retry_statuses[0]: got number 1e300; expected " EXPECT
+		     "p.json:5:41: routing.retry_statuses[1]: got number -1e300; expected " EXPECT
+		     "p.json:5:49: routing.retry_statuses[2]: got number 1e999; expected " EXPECT
+		     "p.json:5:56: routing.retry_statuses[3]: got number -1e999; expected " EXPECT
+		     "p.json:5:64: routing.retry_statuses[4]: got number 429.5; expected " EXPECT
+		     "p.json:5:71: routing.retry_statuses[5]: got number 399; expected " EXPECT
+		     "p.json:5:76: routing.retry_statuses[6]: got number 600; expected " EXPECT
+		     "p.json:5:81: routing.retry_statuses[7]: got number -429; expected " EXPECT);
+#undef EXPECT
+}
+
 static void test_api_listen(void)
 {
 	const struct sockaddr_in6 *sin6;
@@ -1834,8 +1861,9 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_defaults), UNIT_CASE(test_
 	  UNIT_CASE(test_bad_ca_tls), UNIT_CASE(test_bad_audit_rotation),
 	  UNIT_CASE(test_host_in_domains), UNIT_CASE(test_models), UNIT_CASE(test_bad_models),
 	  UNIT_CASE(test_base_url), UNIT_CASE(test_bad_base_url), UNIT_CASE(test_plain_base_url),
-	  UNIT_CASE(test_policy_warn), UNIT_CASE(test_breaker), UNIT_CASE(test_api_listen),
-	  UNIT_CASE(test_api_socket), UNIT_CASE(test_api_keys), UNIT_CASE(test_bad_api_keys),
-	  UNIT_CASE(test_governance), UNIT_CASE(test_budget_usd), UNIT_CASE(test_bad_governance),
-	  UNIT_CASE(test_workload_names_unique), UNIT_CASE(test_unused_team_warning),
-	  UNIT_CASE(test_hashed_api_keys), UNIT_CASE(test_secret_files))
+	  UNIT_CASE(test_policy_warn), UNIT_CASE(test_breaker), UNIT_CASE(test_retry_statuses),
+	  UNIT_CASE(test_api_listen), UNIT_CASE(test_api_socket), UNIT_CASE(test_api_keys),
+	  UNIT_CASE(test_bad_api_keys), UNIT_CASE(test_governance), UNIT_CASE(test_budget_usd),
+	  UNIT_CASE(test_bad_governance), UNIT_CASE(test_workload_names_unique),
+	  UNIT_CASE(test_unused_team_warning), UNIT_CASE(test_hashed_api_keys),
+	  UNIT_CASE(test_secret_files))

@@ -243,6 +243,27 @@ static void test_split_everywhere(void)
 	}
 }
 
+/* A field name longer than the eight bytes the parser keeps of it (a provider may send any
+ * name) is an unknown field, whether it comes whole or a byte at a time. */
+static void test_long_field_name(void)
+{
+	static const char s[] = "datadatadata: x\nevent_type_long: y\n"
+				"data: kept\n0123456789abcdef\n\n";
+	struct log whole, cut;
+	size_t n = sizeof(s) - 1, k;
+
+	ASSERT_OK(parse(s, n, 0, 0, &whole));
+	ASSERT_STREQ(whole.buf, "[0,64) (none)=kept\n");
+	for (k = 1; k <= 9; k++) {
+		ASSERT_OK(parse(s, n, k, 0, &cut));
+		ASSERT_STREQ(cut.buf, whole.buf);
+	}
+	for (k = 0; k <= n; k++) {
+		ASSERT_OK(parse_cut(s, n, k, 0, &cut));
+		ASSERT_STREQ(cut.buf, whole.buf);
+	}
+}
+
 static void test_committed(void)
 {
 	struct sse_parser p;
@@ -323,4 +344,4 @@ UNIT_MAIN(UNIT_CASE(test_one_event), UNIT_CASE(test_named_multiline), UNIT_CASE(
 	  UNIT_CASE(test_comments_and_fields), UNIT_CASE(test_id_retry),
 	  UNIT_CASE(test_partial_event_not_dispatched), UNIT_CASE(test_bom),
 	  UNIT_CASE(test_split_everywhere), UNIT_CASE(test_committed), UNIT_CASE(test_oversized),
-	  UNIT_CASE(test_callback_error_stops))
+	  UNIT_CASE(test_callback_error_stops), UNIT_CASE(test_long_field_name))

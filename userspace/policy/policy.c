@@ -2095,14 +2095,15 @@ static const struct schema timeouts_schema = {timeouts_fields, ARRAY_SIZE(timeou
 static void check_status(struct ctx *c, const cJSON *e, void *arg)
 {
 	struct policy *p = arg;
+	double d = cJSON_IsNumber(e) ? e->valuedouble : 0;
 
-	if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int)e->valuedouble ||
-	    e->valueint < 400 || e->valueint > 599) {
+	/* The range first: converting an out-of-range double to int is undefined. */
+	if (!(d >= 400 && d <= 599) || d != (double)(int)d) {
 		wrong_type(c, e, "an HTTP status 400..599");
 		return;
 	}
 	if (p->routing.n_retry_statuses < 16)
-		p->routing.retry_statuses[p->routing.n_retry_statuses++] = e->valueint;
+		p->routing.retry_statuses[p->routing.n_retry_statuses++] = (int)d;
 }
 
 static void check_statuses(struct ctx *c, const cJSON *v, const struct field *f, void *base)

@@ -141,11 +141,15 @@ static int field_of(const char *name, size_t n)
 	return F_NONE;
 }
 
+/* Keeps what fits of the name; past that only its length counts (such a name is no field). */
 static void name_bytes(struct sse_parser *p, const char *s, size_t n)
 {
-	size_t k = p->name_len < sizeof(p->name) ? sizeof(p->name) - p->name_len : 0;
+	size_t k;
 
-	memcpy(p->name + p->name_len, s, n < k ? n : k);
+	if (p->name_len < sizeof(p->name)) {
+		k = sizeof(p->name) - p->name_len;
+		memcpy(p->name + p->name_len, s, n < k ? n : k);
+	}
 	p->name_len += n;
 }
 
