@@ -3,7 +3,7 @@ providers by name, aigw terminates TLS with a minted certificate, forwards to th
 provider and streams the answer back; the audit log says who called what."""
 import json
 
-from conftest import OPENAI_ADDR
+from conftest import OPENAI_ADDR, wait_for
 
 CHAT = json.dumps({"model": "gpt-4o-mini",
                    "messages": [{"role": "user", "content": "Summarise the invoice run"}]})
@@ -126,8 +126,12 @@ def test_keepalive_requests_share_one_client_and_upstream_connection(gw):
                     "--data-binary", CHAT, url, "--next", "-H",
                     "content-type: application/json", "--data-binary", CHAT, url])
     assert r.returncode == 0 and r.stdout.count("chat.completion") == 3
-    gw.world.wait_record(**{"event.name": "proxy.request"})
-    reqs = [x for x in gw.world.records() if x.get("event.name") == "proxy.request"]
+    # The audit writer is a thread of its own: wait for all three records, not the first.
+    def request_records():
+        return [x for x in gw.world.records() if x.get("event.name") == "proxy.request"]
+
+    reqs = wait_for(lambda: len(request_records()) >= 3 and request_records(),
+                    what="three request records")
     assert len(reqs) == 3
     assert len({x["aigw.connection_id"] for x in reqs}) == 1
     assert len([x for x in gw.mock.requests() if x["path"] == "/v1/chat/completions"]) == 3

@@ -61,6 +61,14 @@ def all_requests(gw):
     return [r for r in gw.world.records() if r.get("event.name") == "proxy.request"]
 
 
+def nth_request(gw, n):
+    """The record of the test's Nth call (1-based), once the audit writer has written it:
+    the last record read at once may still be the call before."""
+    from conftest import wait_for
+    return wait_for(lambda: len(all_requests(gw)) >= n and all_requests(gw), timeout=10,
+                    what=f"{n} request records")[n - 1]
+
+
 def sse_data(text):
     out = []
     for block in text.split("\n\n"):
@@ -251,7 +259,7 @@ def test_circuit_breaker_opens_then_probes_and_recovers(gw, monkeypatch):
     assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
     # Open: openai was not even tried.
     assert len([x for x in gw.mock.requests() if x["provider"] == "openai"]) == sent_before
-    rec = all_requests(gw)[-1]
+    rec = nth_request(gw, 3)
     assert rec["aigw.attempts"][0]["aigw.result"] == "skipped"
     assert "circuit open" in rec["aigw.attempts"][0]["error.type"]
     assert rec["aigw.fallback"] is True and rec["gen_ai.system"] == "anthropic"
@@ -338,7 +346,7 @@ def test_a_self_hosted_server_over_plain_http_by_base_url(gw, monkeypatch, tmp_p
         mock.wait(timeout=10)
         text, code = split(gw.curl(OPENAI, chat("house-model"), headers=O_HDRS))
         assert code == 200, text
-        rec = all_requests(gw)[-1]
+        rec = nth_request(gw, 2)
         assert rec["gen_ai.system"] == "openai" and rec["aigw.fallback"] is True
         assert "connect to vllm.internal" in rec["aigw.attempts"][0]["error.type"]
     finally:
@@ -432,6 +440,6 @@ def test_with_no_target_left_the_providers_own_answer_reaches_the_app(gw, monkey
     head, _, text = r.stdout.partition("\n\n")  # (text mode: CRLF read as LF)
     assert head.startswith("HTTP/1.1 429") and "retry-after: 1" in head.lower()
     assert json.loads(text)["error"]["type"] != "aigw_gateway_error"
-    rec = all_requests(gw)[-1]
+    rec = nth_request(gw, 2)
     assert rec["aigw.outcome"] == "ok" and rec["http.response.status_code"] == 429
     assert [a["aigw.result"] for a in rec["aigw.attempts"]] == ["failed"]
