@@ -42,6 +42,26 @@
 #define HTTP1_DISCARD_MAX 65536 /* a retried answer's body read to keep its connection */
 #define HTTP1_DISCARD_MS 500	/* and how long it may take */
 
+/*
+ * What the gateway does with the provider's answer, chosen once on its head (response.c):
+ * the body, its end and a failure each go the mode's way. Holding an answer may turn out
+ * impossible (a JSON body past HTTP1_JSON_MAX, an event past the SSE parser's limit): the
+ * answer is then passed on as it comes from there, RESPONSE_PASS.
+ */
+enum response_mode {
+	RESPONSE_PASS,		  /* as it comes; also an answer without a body (its head went
+				     at once) and, being zero, the mode before a head came */
+	RESPONSE_JSON,		  /* a JSON answer held whole: checked and read for usage, then
+				     sent with its length */
+	RESPONSE_JSON_TRANSLATED, /* any answer of the other API (the target's) held whole and
+				     rewritten in the app's: a result or an error */
+	RESPONSE_SSE,		  /* a stream read event by event (usage); whole events are
+				     passed on, the usage chunk the app did not ask for left out */
+	RESPONSE_SSE_TRANSLATED,  /* the other API's stream, rewritten event by event */
+	RESPONSE_DISCARD,	  /* its status asks for another attempt: never the app's; a small
+				     body is read and dropped to keep the connection */
+};
+
 enum exchange_outcome {
 	OUTCOME_OK,
 	OUTCOME_CLIENT_GONE,
@@ -79,9 +99,7 @@ struct exchange {
 	struct timespec t_sent;	   /* the request went to the provider */
 	struct timespec t_attempt; /* the current attempt began */
 	struct event *retry_ev;	   /* the wait before the next attempt */
-	int retry_pending;	   /* the answer's status asks for another attempt */
-	int discarding;		   /* reading that answer's small body to keep the connection */
-	struct timespec t_discard; /* since when (HTTP1_DISCARD_MS in all) */
+	struct timespec t_discard; /* RESPONSE_DISCARD reads since (HTTP1_DISCARD_MS in all) */
 	long retry_after_ms;	   /* what the provider asked us to wait, or -1 */
 	struct attempt
 	    tries[HTTP1_MAX_TRIES]; /* those that did not give the answer, oldest first */
@@ -138,8 +156,8 @@ struct exchange {
 	struct evbuffer *reason;
 	int status;
 	int head_sent;	  /* the client has the status line: errors can only abort now */
+	enum response_mode resp_mode;
 	int head_pending; /* the head waits for the first body bytes (they are checked) */
-	int buffer_json;  /* a plain JSON answer: checked whole before the client gets it */
 	int is_sse;
 	int resp_chunked;			/* as the provider framed it */
 	unsigned long long resp_content_length; /* ULLONG_MAX: none (http-parser counts it down) */
@@ -164,8 +182,7 @@ struct exchange {
 	struct usage usage;
 	int usage_found;
 	char resp_model[USAGE_MODEL_MAX];
-	int sse_on;
-	struct sse_parser sse;
+	struct sse_parser sse; /* RESPONSE_SSE, RESPONSE_SSE_TRANSLATED */
 	struct usage_stream us;
 	struct evbuffer *held;	 /* suppressing: stream bytes not yet known to be whole events */
 	uint64_t fed, forwarded; /* stream offsets: read from the provider, passed on */
@@ -197,6 +214,12 @@ struct session {
 	char start_time[TIMEFMT_LEN];
 	struct timespec t_start;
 };
+
+/* Whether the answer is read as a stream (its SSE parser is live). */
+static inline int response_is_stream(const struct exchange *ex)
+{
+	return ex->resp_mode == RESPONSE_SSE || ex->resp_mode == RESPONSE_SSE_TRANSLATED;
+}
 
 static inline double ms_between(const struct timespec *a, const struct timespec *b)
 {
