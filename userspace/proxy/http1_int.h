@@ -157,12 +157,9 @@ struct exchange {
 	int status;
 	int head_sent;	  /* the client has the status line: errors can only abort now */
 	enum response_mode resp_mode;
-	int head_pending; /* the head waits for the first body bytes (they are checked) */
-	int is_sse;
 	int resp_chunked;			/* as the provider framed it */
 	unsigned long long resp_content_length; /* ULLONG_MAX: none (http-parser counts it down) */
 	int garbage;	 /* the body is not what its Content-Type says: 502 */
-	int sse_checked; /* the stream's first bytes looked like SSE */
 	struct evbuffer *resp_buf;
 	int chunked_out; /* we frame the body to the client in chunks */
 	int resp_complete;

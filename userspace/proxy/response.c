@@ -136,7 +136,7 @@ void response_reset(struct exchange *ex)
 	ex->ts = NULL;
 	ex->resp_buf = ex->held = NULL;
 	ex->resp_mode = RESPONSE_PASS;
-	ex->head_pending = ex->is_sse = ex->garbage = ex->sse_checked = 0;
+	ex->garbage = 0;
 	ex->status = ex->resp_complete = ex->got_upstream_bytes = 0;
 	ex->resp_body_bytes = ex->resp_wire_bytes = 0;
 	ex->usage_found = ex->drop_set = 0;
@@ -152,7 +152,6 @@ static int on_sse_event_translated(void *arg, const struct sse_event *ev);
  * stream with an error event). */
 static int stream_start(struct exchange *ex)
 {
-	ex->head_pending = 1;
 	if (ex->xlate) {
 		if (!ex->ts &&
 		    !(ex->ts = translate_stream_new(ex->app->translate, ex->include_usage, NULL)))
@@ -194,7 +193,14 @@ static void json_start(struct exchange *ex, enum response_mode mode)
 {
 	ex->resp_buf = evbuffer_new();
 	ex->resp_mode = ex->resp_buf ? mode : RESPONSE_PASS;
-	ex->head_pending = !ex->resp_buf;
+}
+
+/* Whether the answer's head declares an event stream. */
+static int resp_declares_sse(const struct exchange *ex)
+{
+	const char *ctype = headers_get(&ex->resp, "content-type");
+
+	return ctype && strcasestr(ctype, "text/event-stream");
 }
 
 static int on_resp_headers_complete(http_parser *rp)
@@ -233,8 +239,7 @@ static int on_resp_headers_complete(http_parser *rp)
 		return 1; /* no body follows */
 	}
 	ctype = headers_get(&ex->resp, "content-type");
-	ex->is_sse = ctype && strcasestr(ctype, "text/event-stream");
-	if (ex->is_sse && ex->status / 100 == 2 && ex->up_api >= 0)
+	if (resp_declares_sse(ex) && ex->status / 100 == 2 && ex->up_api >= 0)
 		return stream_start(ex);
 	ex->suppress_usage = 0;
 	/* A translated answer is read whole, whatever it is: it is rewritten before it goes. */
@@ -242,8 +247,6 @@ static int on_resp_headers_complete(http_parser *rp)
 		json_start(ex, RESPONSE_JSON_TRANSLATED);
 	else if (!ex->stream && ctype && strcasestr(ctype, "json") && ex->status / 100 == 2)
 		json_start(ex, RESPONSE_JSON);
-	else
-		ex->head_pending = 1;
 	return 0;
 }
 
@@ -263,13 +266,12 @@ static void forward_body(struct exchange *ex, const void *at, size_t len)
 	ex->resp_wire_bytes += evbuffer_get_length(out) - before;
 }
 
-/* The app's head goes with the first bytes of its body (a stream's first event). */
+/* The app's head, when it does not have it yet: it goes with the first bytes of the body
+ * (a stream's first event), which are checked first. */
 static void head_if_pending(struct exchange *ex)
 {
-	if (ex->head_pending) {
-		ex->head_pending = 0;
+	if (!ex->head_sent)
 		write_response_head(ex, -1);
-	}
 }
 
 /* The body is not what its head declared: reading stops, and the app gets a 502
@@ -281,23 +283,15 @@ static int body_refuse(struct exchange *ex)
 	return 0;
 }
 
-/* A 2xx declared as an event stream must start like one (not as an HTML page, say). */
-static int first_bytes_ok(struct exchange *ex, const char *at, size_t len)
-{
-	if (ex->head_pending && !ex->resp_body_bytes && !ex->fed && !ex->sse_checked) {
-		if (ex->is_sse && ex->status / 100 == 2 && !body_looks_like_sse(at, len))
-			return 0;
-		ex->sse_checked = 1;
-	}
-	return 1;
-}
-
-/* RESPONSE_PASS: each slice goes as it comes. */
+/* RESPONSE_PASS: each slice goes as it comes. A 2xx declared as an event stream (of an API
+ * the gateway does not read) must start like one, as in the stream modes. */
 static int pass_body(struct exchange *ex, const char *at, size_t len)
 {
-	if (!first_bytes_ok(ex, at, len))
-		return body_refuse(ex);
-	head_if_pending(ex);
+	if (!ex->head_sent) {
+		if (ex->status / 100 == 2 && resp_declares_sse(ex) && !body_looks_like_sse(at, len))
+			return body_refuse(ex);
+		write_response_head(ex, -1);
+	}
 	forward_body(ex, at, len);
 	return 0;
 }
@@ -395,7 +389,7 @@ static int sse_body(struct exchange *ex, const char *at, size_t len)
 	uint64_t upto;
 	int err;
 
-	if (!first_bytes_ok(ex, at, len))
+	if (!ex->fed && !body_looks_like_sse(at, len)) /* an HTML page, say */
 		return body_refuse(ex);
 	evbuffer_add(ex->held, at, len);
 	ex->fed += len;
@@ -416,7 +410,10 @@ static int sse_body(struct exchange *ex, const char *at, size_t len)
  * on_sse_event_translated. A stream that cannot be read cannot be translated: refused. */
 static int sse_translated_body(struct exchange *ex, const char *at, size_t len)
 {
-	if (!first_bytes_ok(ex, at, len) || sse_feed(&ex->sse, at, len))
+	if (!ex->fed && !body_looks_like_sse(at, len))
+		return body_refuse(ex);
+	ex->fed += len;
+	if (sse_feed(&ex->sse, at, len))
 		return body_refuse(ex);
 	return 0;
 }
@@ -698,7 +695,7 @@ static void garbage_fail(struct exchange *ex)
 	char msg[400];
 
 	snprintf(msg, sizeof(msg), "%s answered %d with a body that is not the %s it declared",
-		 ex->up_host, ex->status, ex->is_sse ? "event stream" : "JSON");
+		 ex->up_host, ex->status, resp_declares_sse(ex) ? "event stream" : "JSON");
 	ex->status = 0;
 	exchange_fail(ex, OUTCOME_UPSTREAM_BAD_RESPONSE, 502, msg);
 }
