@@ -241,7 +241,6 @@ static int on_resp_headers_complete(http_parser *rp)
 	ctype = headers_get(&ex->resp, "content-type");
 	if (resp_declares_sse(ex) && ex->status / 100 == 2 && ex->up_api >= 0)
 		return stream_start(ex);
-	ex->suppress_usage = 0;
 	/* A translated answer is read whole, whatever it is: it is rewritten before it goes. */
 	if (ex->xlate)
 		json_start(ex, RESPONSE_JSON_TRANSLATED);
@@ -399,7 +398,6 @@ static int sse_body(struct exchange *ex, const char *at, size_t len)
 		head_if_pending(ex);
 	held_forward(ex, upto);
 	if (err) {
-		ex->suppress_usage = 0;
 		sse_free(&ex->sse);
 		ex->resp_mode = RESPONSE_PASS;
 	}
