@@ -150,19 +150,21 @@ static int on_sse_event_translated(void *arg, const struct sse_event *ev);
 /* RESPONSE_SSE, RESPONSE_SSE_TRANSLATED: a stream read event by event, for usage, for
  * translation, and so that only whole events reach the app (a failure can then end its
  * stream with an error event). */
-static int stream_start(struct exchange *ex)
+static int stream_start(struct exchange *ex, enum response_mode mode)
 {
-	if (ex->xlate) {
+	int translated = mode == RESPONSE_SSE_TRANSLATED;
+
+	if (translated) {
 		if (!ex->ts &&
 		    !(ex->ts = translate_stream_new(ex->app->translate, ex->include_usage, NULL)))
 			return -1;
 	} else if (!ex->held && !(ex->held = evbuffer_new())) {
 		return -1;
 	}
-	sse_init(&ex->sse, 0, ex->xlate ? on_sse_event_translated : on_sse_event, ex);
+	sse_init(&ex->sse, 0, translated ? on_sse_event_translated : on_sse_event, ex);
 	usage_stream_init(&ex->us, ex->up_api,
 			  ex->suppress_usage ? USAGE_STREAM_SUPPRESS_USAGE_CHUNK : 0);
-	ex->resp_mode = ex->xlate ? RESPONSE_SSE_TRANSLATED : RESPONSE_SSE;
+	ex->resp_mode = mode;
 	return 0;
 }
 
@@ -189,10 +191,11 @@ static int discard_start(struct exchange *ex, http_parser *rp)
 
 /* RESPONSE_JSON, RESPONSE_JSON_TRANSLATED: the body is held whole. Without memory for it,
  * the answer passes as it comes. */
-static void json_start(struct exchange *ex, enum response_mode mode)
+static int json_start(struct exchange *ex, enum response_mode mode)
 {
 	ex->resp_buf = evbuffer_new();
 	ex->resp_mode = ex->resp_buf ? mode : RESPONSE_PASS;
+	return 0;
 }
 
 /* Whether the answer's head declares an event stream. */
@@ -203,12 +206,48 @@ static int resp_declares_sse(const struct exchange *ex)
 	return ctype && strcasestr(ctype, "text/event-stream");
 }
 
+/*
+ * The mode of an answer that is the app's and has a body. A 2xx stream of an API the
+ * gateway reads is read event by event; any answer from a target of the other API is read
+ * whole (it is rewritten before it goes); a 2xx JSON answer to a call that did not ask for
+ * a stream is checked whole; anything else passes as it comes.
+ */
+static enum response_mode response_mode_pick(const struct exchange *ex)
+{
+	const char *ctype = headers_get(&ex->resp, "content-type");
+	int ok = ex->status / 100 == 2;
+
+	if (ok && resp_declares_sse(ex) && ex->up_api >= 0)
+		return ex->xlate ? RESPONSE_SSE_TRANSLATED : RESPONSE_SSE;
+	if (ex->xlate)
+		return RESPONSE_JSON_TRANSLATED;
+	if (ok && !ex->stream && ctype && strcasestr(ctype, "json"))
+		return RESPONSE_JSON;
+	return RESPONSE_PASS;
+}
+
+/* Sets the answer up for MODE; -1 (the parser's error) without memory for a stream. */
+static int response_start(struct exchange *ex, enum response_mode mode)
+{
+	switch (mode) {
+	case RESPONSE_SSE:
+	case RESPONSE_SSE_TRANSLATED:
+		return stream_start(ex, mode);
+	case RESPONSE_JSON:
+	case RESPONSE_JSON_TRANSLATED:
+		return json_start(ex, mode);
+	case RESPONSE_PASS:
+	case RESPONSE_DISCARD: /* picked before, by its status: discard_start() */
+		break;
+	}
+	return 0;
+}
+
 static int on_resp_headers_complete(http_parser *rp)
 {
 	struct exchange *ex = rp_exchange(rp);
 	struct session *s = ex->s;
 	struct timeval idle = {s->cfg->idle_ms / 1000, (s->cfg->idle_ms % 1000) * 1000};
-	const char *ctype;
 
 	headers_complete(&ex->resp);
 	ex->status = rp->status_code;
@@ -234,19 +273,11 @@ static int on_resp_headers_complete(http_parser *rp)
 	}
 	ex->resp_chunked = !!(rp->flags & F_CHUNKED);
 	ex->resp_content_length = rp->content_length;
-	if (!body_allowed(ex)) {
+	if (!body_allowed(ex)) { /* RESPONSE_PASS, with nothing to pass */
 		write_response_head(ex, -1);
 		return 1; /* no body follows */
 	}
-	ctype = headers_get(&ex->resp, "content-type");
-	if (resp_declares_sse(ex) && ex->status / 100 == 2 && ex->up_api >= 0)
-		return stream_start(ex);
-	/* A translated answer is read whole, whatever it is: it is rewritten before it goes. */
-	if (ex->xlate)
-		json_start(ex, RESPONSE_JSON_TRANSLATED);
-	else if (!ex->stream && ctype && strcasestr(ctype, "json") && ex->status / 100 == 2)
-		json_start(ex, RESPONSE_JSON);
-	return 0;
+	return response_start(ex, response_mode_pick(ex));
 }
 
 static void forward_body(struct exchange *ex, const void *at, size_t len)
