@@ -7,8 +7,9 @@
  *                     answers, the explicit endpoint's admission, start and shutdown
  *   exchange.c        one request's way upstream: where it goes (route, target, translated
  *                     request, key), the request written, retries, fallback, its end
- *   response.c        the provider's answer on its way to the app: parsed, checked, read for
- *                     usage, translated, streamed event by event, or ended with an error
+ *   response.c        the provider's answer on its way to the app, in the mode picked on its
+ *                     head (enum response_mode): passed, held whole as JSON, streamed event
+ *                     by event, either of those translated, or discarded for a retry
  *   exchange_record.c the audit record of an exchange
  *
  * Ownership: a session owns its client bufferevent and its exchange in flight; an exchange
@@ -156,11 +157,11 @@ struct exchange {
 	struct evbuffer *reason;
 	int status;
 	int head_sent;	  /* the client has the status line: errors can only abort now */
-	enum response_mode resp_mode;
+	enum response_mode resp_mode; /* picked on the head; see the enum */
 	int resp_chunked;			/* as the provider framed it */
 	unsigned long long resp_content_length; /* ULLONG_MAX: none (http-parser counts it down) */
 	int garbage;	 /* the body is not what its Content-Type says: 502 */
-	struct evbuffer *resp_buf;
+	struct evbuffer *resp_buf; /* RESPONSE_JSON, RESPONSE_JSON_TRANSLATED: the body held */
 	int chunked_out; /* we frame the body to the client in chunks */
 	int resp_complete;
 	int up_keepalive;
@@ -181,8 +182,8 @@ struct exchange {
 	char resp_model[USAGE_MODEL_MAX];
 	struct sse_parser sse; /* RESPONSE_SSE, RESPONSE_SSE_TRANSLATED */
 	struct usage_stream us;
-	struct evbuffer *held;	 /* suppressing: stream bytes not yet known to be whole events */
-	uint64_t fed, forwarded; /* stream offsets: read from the provider, passed on */
+	struct evbuffer *held;	 /* RESPONSE_SSE: bytes not yet known to be whole events */
+	uint64_t fed, forwarded; /* stream offsets: read from the provider, passed on (SSE) */
 	uint64_t drop_start, drop_end; /* the usage chunk's bytes, when seen */
 	int drop_set;
 };

@@ -1,10 +1,24 @@
 /*
  * response.c: the provider's answer on its way to the app. A second http-parser reads it;
- * its callbacks write to the client as the answer arrives. A plain JSON answer is held
- * whole (checked, read for usage, translated when it came from the other API); a stream is
- * read event by event (usage, translation) and passed on a whole event at a time, so the
- * usage chunk the app did not ask for can be left out and a broken stream can end with an
- * error event. Backpressure: reading from the provider stops while the client is behind.
+ * its callbacks write to the client as the answer arrives.
+ *
+ * On the answer's head its mode is picked once (enum response_mode, http1_int.h), and the
+ * body (on_resp_body), its end (response_complete) and a broken stream
+ * (stream_end_with_error) each go the mode's way, one function per mode:
+ *   RESPONSE_PASS            as it comes (pass_body)
+ *   RESPONSE_JSON            held whole, checked, read for usage, sent with its length
+ *   RESPONSE_JSON_TRANSLATED the other API's answer or error held whole and rewritten
+ *   RESPONSE_SSE             read event by event for usage, passed on a whole event at a
+ *                            time, so the usage chunk the app did not ask for can be left
+ *                            out and a broken stream can end with an error event
+ *   RESPONSE_SSE_TRANSLATED  the other API's stream rewritten event by event
+ *   RESPONSE_DISCARD         a status the policy retries: a small body read and dropped
+ *                            (the connection is kept), then the next attempt
+ * Held answers that outgrow what can be held become RESPONSE_PASS (a JSON answer past
+ * HTTP1_JSON_MAX, an event past the SSE parser's limit); translated ones are refused then.
+ * A body that is not what its head declared (garbage) ends with a 502 before the app has a
+ * head, and is cut after. Backpressure: reading from the provider stops while the client is
+ * behind.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -497,9 +511,9 @@ static int buffered_translate(struct exchange *ex, const char *plain, size_t len
 static int held_usage(struct exchange *ex, const char *plain, size_t len)
 {
 	int rc = ex->up_api >= 0 && ex->status / 100 == 2
-			 ? usage_from_body(ex->up_api, plain, len, &ex->usage, ex->resp_model,
-					   sizeof(ex->resp_model))
-			 : -EBADMSG;
+		     ? usage_from_body(ex->up_api, plain, len, &ex->usage, ex->resp_model,
+				       sizeof(ex->resp_model))
+		     : -EBADMSG;
 
 	ex->usage_found = rc == 0;
 	return rc;
@@ -610,7 +624,7 @@ static int on_resp_message_complete(http_parser *rp)
 	struct evbuffer *out = bufferevent_get_output(ex->s->client);
 
 	if (ex->status / 100 == 1)
-		return 0;     /* the interim response ended; the parser reads the next one */
+		return 0; /* the interim response ended; the parser reads the next one */
 	if (ex->resp_mode == RESPONSE_DISCARD) { /* read whole: its connection can serve again */
 		ex->resp_complete = 1;
 		ex->up_keepalive = http_should_keep_alive(rp);
@@ -757,7 +771,7 @@ void on_up_read(struct bufferevent *bev, void *arg)
 	}
 	if (ex->resp_mode == RESPONSE_DISCARD) {
 		if (!resp_parser_stopped(ex) && !discard_late(ex))
-			goto out; /* the rest of its small body is on its way */
+			goto out;	/* the rest of its small body is on its way */
 		if (!ex->resp_complete) /* not read, or too slowly: the connection is not kept */
 			ex->up_keepalive = 0;
 		retry_answered(ex);
