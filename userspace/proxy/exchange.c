@@ -42,7 +42,7 @@ void exchange_free(struct exchange *ex)
 		evbuffer_free(ex->held);
 	if (ex->retry_ev)
 		event_free(ex->retry_ev);
-	if (ex->sse_on)
+	if (response_is_stream(ex))
 		sse_free(&ex->sse);
 	if (ex->up_body)
 		evbuffer_free(ex->up_body);

@@ -7,8 +7,9 @@
  *                     answers, the explicit endpoint's admission, start and shutdown
  *   exchange.c        one request's way upstream: where it goes (route, target, translated
  *                     request, key), the request written, retries, fallback, its end
- *   response.c        the provider's answer on its way to the app: parsed, checked, read for
- *                     usage, translated, streamed event by event, or ended with an error
+ *   response.c        the provider's answer on its way to the app, in the mode picked on its
+ *                     head (enum response_mode): passed, held whole as JSON, streamed event
+ *                     by event, either of those translated, or discarded for a retry
  *   exchange_record.c the audit record of an exchange
  *
  * Ownership: a session owns its client bufferevent and its exchange in flight; an exchange
@@ -43,6 +44,26 @@
 #define HTTP1_WHY_MAX 512	/* why a target could not take a call */
 #define HTTP1_DISCARD_MAX 65536 /* a retried answer's body read to keep its connection */
 #define HTTP1_DISCARD_MS 500	/* and how long it may take */
+
+/*
+ * What the gateway does with the provider's answer, chosen once on its head (response.c):
+ * the body, its end and a failure each go the mode's way. Holding an answer may turn out
+ * impossible (a JSON body past HTTP1_JSON_MAX, an event past the SSE parser's limit): the
+ * answer is then passed on as it comes from there, RESPONSE_PASS.
+ */
+enum response_mode {
+	RESPONSE_PASS,		  /* as it comes; also an answer without a body (its head went
+				     at once) and, being zero, the mode before a head came */
+	RESPONSE_JSON,		  /* a JSON answer held whole: checked and read for usage, then
+				     sent with its length */
+	RESPONSE_JSON_TRANSLATED, /* any answer of the other API (the target's) held whole and
+				     rewritten in the app's: a result or an error */
+	RESPONSE_SSE,		  /* a stream read event by event (usage); whole events are
+				     passed on, the usage chunk the app did not ask for left out */
+	RESPONSE_SSE_TRANSLATED,  /* the other API's stream, rewritten event by event */
+	RESPONSE_DISCARD,	  /* its status asks for another attempt: never the app's; a small
+				     body is read and dropped to keep the connection */
+};
 
 enum exchange_outcome {
 	OUTCOME_OK,
@@ -85,9 +106,7 @@ struct exchange {
 	struct timespec t_sent;	   /* the request went to the provider */
 	struct timespec t_attempt; /* the current attempt began */
 	struct event *retry_ev;	   /* the wait before the next attempt */
-	int retry_pending;	   /* the answer's status asks for another attempt */
-	int discarding;		   /* reading that answer's small body to keep the connection */
-	struct timespec t_discard; /* since when (HTTP1_DISCARD_MS in all) */
+	struct timespec t_discard; /* RESPONSE_DISCARD reads since (HTTP1_DISCARD_MS in all) */
 	long retry_after_ms;	   /* what the provider asked us to wait, or -1 */
 	struct attempt
 	    tries[HTTP1_MAX_TRIES]; /* those that did not give the answer, oldest first */
@@ -143,14 +162,11 @@ struct exchange {
 	struct evbuffer *reason;
 	int status;
 	int head_sent;	  /* the client has the status line: errors can only abort now */
-	int head_pending; /* the head waits for the first body bytes (they are checked) */
-	int buffer_json;  /* a plain JSON answer: checked whole before the client gets it */
-	int is_sse;
+	enum response_mode resp_mode; /* picked on the head; see the enum */
 	int resp_chunked;			/* as the provider framed it */
 	unsigned long long resp_content_length; /* ULLONG_MAX: none (http-parser counts it down) */
 	int garbage;	 /* the body is not what its Content-Type says: 502 */
-	int sse_checked; /* the stream's first bytes looked like SSE */
-	struct evbuffer *resp_buf;
+	struct evbuffer *resp_buf; /* RESPONSE_JSON, RESPONSE_JSON_TRANSLATED: the body held */
 	int chunked_out; /* we frame the body to the client in chunks */
 	int resp_complete;
 	int up_keepalive;
@@ -169,11 +185,10 @@ struct exchange {
 	struct usage usage;
 	int usage_found;
 	char resp_model[USAGE_MODEL_MAX];
-	int sse_on;
-	struct sse_parser sse;
+	struct sse_parser sse; /* RESPONSE_SSE, RESPONSE_SSE_TRANSLATED */
 	struct usage_stream us;
-	struct evbuffer *held;	 /* suppressing: stream bytes not yet known to be whole events */
-	uint64_t fed, forwarded; /* stream offsets: read from the provider, passed on */
+	struct evbuffer *held;	 /* RESPONSE_SSE: bytes not yet known to be whole events */
+	uint64_t fed, forwarded; /* stream offsets: read from the provider, passed on (SSE) */
 	uint64_t drop_start, drop_end; /* the usage chunk's bytes, when seen */
 	int drop_set;
 };
@@ -203,6 +218,12 @@ struct session {
 	char start_time[TIMEFMT_LEN];
 	struct timespec t_start;
 };
+
+/* Whether the answer is read as a stream (its SSE parser is live). */
+static inline int response_is_stream(const struct exchange *ex)
+{
+	return ex->resp_mode == RESPONSE_SSE || ex->resp_mode == RESPONSE_SSE_TRANSLATED;
+}
 
 static inline double ms_between(const struct timespec *a, const struct timespec *b)
 {

@@ -1,10 +1,24 @@
 /*
  * response.c: the provider's answer on its way to the app. A second http-parser reads it;
- * its callbacks write to the client as the answer arrives. A plain JSON answer is held
- * whole (checked, read for usage, translated when it came from the other API); a stream is
- * read event by event (usage, translation) and passed on a whole event at a time, so the
- * usage chunk the app did not ask for can be left out and a broken stream can end with an
- * error event. Backpressure: reading from the provider stops while the client is behind.
+ * its callbacks write to the client as the answer arrives.
+ *
+ * On the answer's head its mode is picked once (enum response_mode, http1_int.h), and the
+ * body (on_resp_body), its end (response_complete) and a broken stream
+ * (stream_end_with_error) each go the mode's way, one function per mode:
+ *   RESPONSE_PASS            as it comes (pass_body)
+ *   RESPONSE_JSON            held whole, checked, read for usage, sent with its length
+ *   RESPONSE_JSON_TRANSLATED the other API's answer or error held whole and rewritten
+ *   RESPONSE_SSE             read event by event for usage, passed on a whole event at a
+ *                            time, so the usage chunk the app did not ask for can be left
+ *                            out and a broken stream can end with an error event
+ *   RESPONSE_SSE_TRANSLATED  the other API's stream rewritten event by event
+ *   RESPONSE_DISCARD         a status the policy retries: a small body read and dropped
+ *                            (the connection is kept), then the next attempt
+ * Held answers that outgrow what can be held become RESPONSE_PASS (a JSON answer past
+ * HTTP1_JSON_MAX, an event past the SSE parser's limit); translated ones are refused then.
+ * A body that is not what its head declared (garbage) ends with a 502 before the app has a
+ * head, and is cut after. Backpressure: reading from the provider stops while the client is
+ * behind.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -77,9 +91,10 @@ static void write_response_head(struct exchange *ex, long long known_len)
 	if (ex->xlate) { /* the other provider's headers say nothing true of this answer */
 		evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", ex->status,
 				    reason_phrase(ex->status),
-				    ex->sse_on ? "text/event-stream; charset=utf-8"
-					       : "application/json");
-		if (ex->sse_on)
+				    ex->resp_mode == RESPONSE_SSE_TRANSLATED
+					? "text/event-stream; charset=utf-8"
+					: "application/json");
+		if (ex->resp_mode == RESPONSE_SSE_TRANSLATED)
 			evbuffer_add(out, "Cache-Control: no-cache\r\n", 25);
 	} else {
 		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", ex->status,
@@ -95,7 +110,8 @@ static void write_response_head(struct exchange *ex, long long known_len)
 			evbuffer_add_printf(out, "Content-Length: %s\r\n", cl);
 	} else if (known_len >= 0) {
 		evbuffer_add_printf(out, "Content-Length: %lld\r\n", known_len);
-	} else if (!ex->resp_chunked && ex->resp_content_length != ULLONG_MAX && !ex->sse_on) {
+	} else if (!ex->resp_chunked && ex->resp_content_length != ULLONG_MAX &&
+		   !response_is_stream(ex)) {
 		/* a stream's length may change: the usage chunk left out, an error event added */
 		evbuffer_add_printf(out, "Content-Length: %llu\r\n", ex->resp_content_length);
 	} else if (s->p.http_major == 1 && s->p.http_minor >= 1) {
@@ -128,15 +144,14 @@ void response_reset(struct exchange *ex)
 		evbuffer_free(ex->resp_buf);
 	if (ex->held)
 		evbuffer_free(ex->held);
-	if (ex->sse_on)
+	if (response_is_stream(ex))
 		sse_free(&ex->sse);
 	translate_stream_free(ex->ts);
 	ex->ts = NULL;
 	ex->resp_buf = ex->held = NULL;
-	ex->sse_on = ex->buffer_json = ex->head_pending = ex->is_sse = ex->garbage = 0;
-	ex->status = ex->resp_complete = ex->got_upstream_bytes = ex->retry_pending = 0;
-	ex->discarding = 0;
-	ex->sse_checked = 0;
+	ex->resp_mode = RESPONSE_PASS;
+	ex->garbage = 0;
+	ex->status = ex->resp_complete = ex->got_upstream_bytes = 0;
 	ex->resp_body_bytes = ex->resp_wire_bytes = 0;
 	ex->usage_found = ex->drop_set = 0;
 	ex->fed = ex->forwarded = 0;
@@ -144,39 +159,42 @@ void response_reset(struct exchange *ex)
 }
 
 static int on_sse_event(void *arg, const struct sse_event *ev);
+static int on_sse_event_translated(void *arg, const struct sse_event *ev);
 
-/* A stream from the provider: read event by event, for usage, for translation, and so that
- * only whole events reach the app (a failure can then end its stream with an error event). */
-static int response_stream_start(struct exchange *ex)
+/* RESPONSE_SSE, RESPONSE_SSE_TRANSLATED: a stream read event by event, for usage, for
+ * translation, and so that only whole events reach the app (a failure can then end its
+ * stream with an error event). */
+static int stream_start(struct exchange *ex, enum response_mode mode)
 {
-	ex->head_pending = 1;
-	if (ex->xlate) {
+	int translated = mode == RESPONSE_SSE_TRANSLATED;
+
+	if (translated) {
 		if (!ex->ts &&
 		    !(ex->ts = translate_stream_new(ex->app->translate, ex->include_usage, NULL)))
 			return -1;
 	} else if (!ex->held && !(ex->held = evbuffer_new())) {
 		return -1;
 	}
-	sse_init(&ex->sse, 0, on_sse_event, ex);
+	sse_init(&ex->sse, 0, translated ? on_sse_event_translated : on_sse_event, ex);
 	usage_stream_init(&ex->us, ex->up_api,
 			  ex->suppress_usage ? USAGE_STREAM_SUPPRESS_USAGE_CHUNK : 0);
-	ex->sse_on = 1;
+	ex->resp_mode = mode;
 	return 0;
 }
 
 /*
- * An answer whose status asks for another attempt. Its body is never the app's: a small one
- * of known length is read and dropped, so the connection goes back to the pool (the next
- * call there need not connect again); any other ends with its connection.
+ * RESPONSE_DISCARD: an answer whose status asks for another attempt. Its body is never the
+ * app's: a small one of known length is read and dropped, so the connection goes back to
+ * the pool (the next call there need not connect again); for any other the parser stops at
+ * the head and the connection is closed.
  */
-static int retry_answer_start(struct exchange *ex, http_parser *rp)
+static int discard_start(struct exchange *ex, http_parser *rp)
 {
 	struct timeval tv = {0, HTTP1_DISCARD_MS * 1000};
 
-	ex->retry_pending = 1;
+	ex->resp_mode = RESPONSE_DISCARD;
 	if (!(rp->flags & F_CHUNKED) && rp->content_length <= HTTP1_DISCARD_MAX &&
 	    body_allowed(ex)) {
-		ex->discarding = 1;
 		clock_gettime(CLOCK_MONOTONIC, &ex->t_discard);
 		bufferevent_set_timeouts(ex->up->bev, &tv, &tv);
 		return 0;
@@ -185,12 +203,65 @@ static int retry_answer_start(struct exchange *ex, http_parser *rp)
 	return 0;
 }
 
+/* RESPONSE_JSON, RESPONSE_JSON_TRANSLATED: the body is held whole. Without memory for it,
+ * the answer passes as it comes. */
+static int json_start(struct exchange *ex, enum response_mode mode)
+{
+	ex->resp_buf = evbuffer_new();
+	ex->resp_mode = ex->resp_buf ? mode : RESPONSE_PASS;
+	return 0;
+}
+
+/* Whether the answer's head declares an event stream. */
+static int resp_declares_sse(const struct exchange *ex)
+{
+	const char *ctype = headers_get(&ex->resp, "content-type");
+
+	return ctype && strcasestr(ctype, "text/event-stream");
+}
+
+/*
+ * The mode of an answer that is the app's and has a body. A 2xx stream of an API the
+ * gateway reads is read event by event; any answer from a target of the other API is read
+ * whole (it is rewritten before it goes); a 2xx JSON answer to a call that did not ask for
+ * a stream is checked whole; anything else passes as it comes.
+ */
+static enum response_mode response_mode_pick(const struct exchange *ex)
+{
+	const char *ctype = headers_get(&ex->resp, "content-type");
+	int ok = ex->status / 100 == 2;
+
+	if (ok && resp_declares_sse(ex) && ex->up_api >= 0)
+		return ex->xlate ? RESPONSE_SSE_TRANSLATED : RESPONSE_SSE;
+	if (ex->xlate)
+		return RESPONSE_JSON_TRANSLATED;
+	if (ok && !ex->stream && ctype && strcasestr(ctype, "json"))
+		return RESPONSE_JSON;
+	return RESPONSE_PASS;
+}
+
+/* Sets the answer up for MODE; -1 (the parser's error) without memory for a stream. */
+static int response_start(struct exchange *ex, enum response_mode mode)
+{
+	switch (mode) {
+	case RESPONSE_SSE:
+	case RESPONSE_SSE_TRANSLATED:
+		return stream_start(ex, mode);
+	case RESPONSE_JSON:
+	case RESPONSE_JSON_TRANSLATED:
+		return json_start(ex, mode);
+	case RESPONSE_PASS:
+	case RESPONSE_DISCARD: /* picked before, by its status: discard_start() */
+		break;
+	}
+	return 0;
+}
+
 static int on_resp_headers_complete(http_parser *rp)
 {
 	struct exchange *ex = rp_exchange(rp);
 	struct session *s = ex->s;
 	struct timeval idle = {s->cfg->idle_ms / 1000, (s->cfg->idle_ms % 1000) * 1000};
-	const char *ctype;
 
 	headers_complete(&ex->resp);
 	ex->status = rp->status_code;
@@ -212,27 +283,15 @@ static int on_resp_headers_complete(http_parser *rp)
 	if (status_retried(ex, ex->status)) {
 		ex->retry_after_ms = headers_retry_after_ms(&ex->resp);
 		if (can_retry(ex) || can_fall_back(ex))
-			return retry_answer_start(ex, rp);
+			return discard_start(ex, rp);
 	}
 	ex->resp_chunked = !!(rp->flags & F_CHUNKED);
 	ex->resp_content_length = rp->content_length;
-	if (!body_allowed(ex)) {
+	if (!body_allowed(ex)) { /* RESPONSE_PASS, with nothing to pass */
 		write_response_head(ex, -1);
 		return 1; /* no body follows */
 	}
-	ctype = headers_get(&ex->resp, "content-type");
-	ex->is_sse = ctype && strcasestr(ctype, "text/event-stream");
-	if (ex->is_sse && ex->status / 100 == 2 && ex->up_api >= 0)
-		return response_stream_start(ex);
-	ex->suppress_usage = 0;
-	/* A translated answer is read whole, whatever it is: it is rewritten before it goes. */
-	if (ex->xlate ||
-	    (!ex->stream && ctype && strcasestr(ctype, "json") && ex->status / 100 == 2)) {
-		ex->resp_buf = evbuffer_new();
-		ex->buffer_json = ex->resp_buf != NULL;
-	}
-	ex->head_pending = !ex->buffer_json;
-	return 0;
+	return response_start(ex, response_mode_pick(ex));
 }
 
 static void forward_body(struct exchange *ex, const void *at, size_t len)
@@ -251,24 +310,57 @@ static void forward_body(struct exchange *ex, const void *at, size_t len)
 	ex->resp_wire_bytes += evbuffer_get_length(out) - before;
 }
 
-/* A JSON answer too large to hold: from here on it streams like any other. */
-static void buffered_release(struct exchange *ex)
+/* The app's head, when it does not have it yet: it goes with the first bytes of the body
+ * (a stream's first event), which are checked first. */
+static void head_if_pending(struct exchange *ex)
+{
+	if (!ex->head_sent)
+		write_response_head(ex, -1);
+}
+
+/* The body is not what its head declared: reading stops, and the app gets a 502
+ * (garbage_fail). */
+static int body_refuse(struct exchange *ex)
+{
+	ex->garbage = 1;
+	http_parser_pause(&ex->rp, 1);
+	return 0;
+}
+
+/* RESPONSE_PASS: each slice goes as it comes. A 2xx declared as an event stream (of an API
+ * the gateway does not read) must start like one, as in the stream modes. */
+static int pass_body(struct exchange *ex, const char *at, size_t len)
+{
+	if (!ex->head_sent) {
+		if (ex->status / 100 == 2 && resp_declares_sse(ex) && !body_looks_like_sse(at, len))
+			return body_refuse(ex);
+		write_response_head(ex, -1);
+	}
+	forward_body(ex, at, len);
+	return 0;
+}
+
+/* RESPONSE_JSON: held whole, up to HTTP1_JSON_MAX; past that it streams like any other. */
+static int json_body(struct exchange *ex, const char *at, size_t len)
 {
 	size_t n = evbuffer_get_length(ex->resp_buf);
 
-	ex->buffer_json = 0;
+	if (n + len <= HTTP1_JSON_MAX)
+		return evbuffer_add(ex->resp_buf, at, len);
+	ex->resp_mode = RESPONSE_PASS;
 	write_response_head(ex, -1);
 	forward_body(ex, evbuffer_pullup(ex->resp_buf, -1), n);
 	evbuffer_drain(ex->resp_buf, n);
+	return pass_body(ex, at, len);
 }
 
-/* The app's head goes with the first bytes of its body (a stream's first event). */
-static void head_if_pending(struct exchange *ex)
+/* RESPONSE_JSON_TRANSLATED: held whole, up to HTTP1_JSON_MAX; past that refused, as the
+ * other API's bytes can never reach the app as they are. */
+static int json_translated_body(struct exchange *ex, const char *at, size_t len)
 {
-	if (ex->head_pending) {
-		ex->head_pending = 0;
-		write_response_head(ex, -1);
-	}
+	if (evbuffer_get_length(ex->resp_buf) + len <= HTTP1_JSON_MAX)
+		return evbuffer_add(ex->resp_buf, at, len);
+	return body_refuse(ex);
 }
 
 static void forward_translated(struct exchange *ex, struct translate_buf *b)
@@ -280,11 +372,11 @@ static void forward_translated(struct exchange *ex, struct translate_buf *b)
 	b->len = 0;
 }
 
+/* RESPONSE_SSE: an event read for usage; the usage chunk the app did not ask for is noted,
+ * to be left out. */
 static int on_sse_event(void *arg, const struct sse_event *ev)
 {
 	struct exchange *ex = arg;
-	struct translate_buf out = {0};
-	int err;
 
 	if (usage_stream_event(&ex->us, ev->type, ev->data, ev->data_len) == USAGE_EVENT_DROP &&
 	    !ex->drop_set) {
@@ -292,8 +384,17 @@ static int on_sse_event(void *arg, const struct sse_event *ev)
 		ex->drop_end = ev->end;
 		ex->drop_set = 1;
 	}
-	if (!ex->xlate)
-		return 0;
+	return 0;
+}
+
+/* RESPONSE_SSE_TRANSLATED: an event read for usage, and passed on in the app's API. */
+static int on_sse_event_translated(void *arg, const struct sse_event *ev)
+{
+	struct exchange *ex = arg;
+	struct translate_buf out = {0};
+	int err;
+
+	usage_stream_event(&ex->us, ev->type, ev->data, ev->data_len);
 	err = translate_stream_feed(ex->ts, ev->type, ev->data, ev->data_len, &out);
 	forward_translated(ex, &out);
 	translate_buf_free(&out);
@@ -323,26 +424,40 @@ static void held_forward(struct exchange *ex, uint64_t upto)
 	}
 }
 
-/* A stream body slice: read for usage (and translated) as it passes. Bytes wait until they
- * are known to be whole events, so the usage chunk can be left out and a failure never
- * leaves the app half an event. */
-static int stream_body(struct exchange *ex, const char *at, size_t len)
+/* RESPONSE_SSE: a slice read for usage as it passes. Bytes wait until they are known to be
+ * whole events, so the usage chunk can be left out and a failure never leaves the app half
+ * an event. An event past the parser's limit ends that: all is passed on, and the rest of
+ * the answer passes as it comes. */
+static int sse_body(struct exchange *ex, const char *at, size_t len)
 {
+	uint64_t upto;
 	int err;
 
-	if (ex->xlate) /* the events go out translated, from on_sse_event */
-		return sse_feed(&ex->sse, at, len);
+	if (!ex->fed && !body_looks_like_sse(at, len)) /* an HTML page, say */
+		return body_refuse(ex);
 	evbuffer_add(ex->held, at, len);
 	ex->fed += len;
 	err = sse_feed(&ex->sse, at, len);
-	if (ex->forwarded < (err ? ex->fed : sse_committed(&ex->sse)))
+	upto = err ? ex->fed : sse_committed(&ex->sse);
+	if (ex->forwarded < upto)
 		head_if_pending(ex);
-	held_forward(ex, err ? ex->fed : sse_committed(&ex->sse));
-	if (err) { /* an event past the size limit: stop reading, pass everything on */
-		ex->suppress_usage = 0;
+	held_forward(ex, upto);
+	if (err) {
 		sse_free(&ex->sse);
-		ex->sse_on = 0;
+		ex->resp_mode = RESPONSE_PASS;
 	}
+	return 0;
+}
+
+/* RESPONSE_SSE_TRANSLATED: a slice parsed; its events go out translated, from
+ * on_sse_event_translated. A stream that cannot be read cannot be translated: refused. */
+static int sse_translated_body(struct exchange *ex, const char *at, size_t len)
+{
+	if (!ex->fed && !body_looks_like_sse(at, len))
+		return body_refuse(ex);
+	ex->fed += len;
+	if (sse_feed(&ex->sse, at, len))
+		return body_refuse(ex);
 	return 0;
 }
 
@@ -350,35 +465,20 @@ static int on_resp_body(http_parser *rp, const char *at, size_t len)
 {
 	struct exchange *ex = rp_exchange(rp);
 
-	if (ex->discarding)
-		return 0;
-	if (ex->buffer_json) {
-		if (evbuffer_get_length(ex->resp_buf) + len <= HTTP1_JSON_MAX)
-			return evbuffer_add(ex->resp_buf, at, len);
-		if (ex->xlate) { /* the other API's bytes can never reach the app as they are */
-			ex->garbage = 1;
-			http_parser_pause(rp, 1);
-			return 0;
-		}
-		buffered_release(ex);
-	}
-	if (ex->head_pending && !ex->resp_body_bytes && !ex->fed && !ex->sse_checked) {
-		if (ex->is_sse && ex->status / 100 == 2 && !body_looks_like_sse(at, len)) {
-			ex->garbage = 1;
-			http_parser_pause(rp, 1);
-			return 0;
-		}
-		ex->sse_checked = 1;
-	}
-	if (ex->sse_on) {
-		if (stream_body(ex, at, len)) {
-			ex->garbage = 1;
-			http_parser_pause(rp, 1);
-		}
+	switch (ex->resp_mode) {
+	case RESPONSE_PASS:
+		return pass_body(ex, at, len);
+	case RESPONSE_JSON:
+		return json_body(ex, at, len);
+	case RESPONSE_JSON_TRANSLATED:
+		return json_translated_body(ex, at, len);
+	case RESPONSE_SSE:
+		return sse_body(ex, at, len);
+	case RESPONSE_SSE_TRANSLATED:
+		return sse_translated_body(ex, at, len);
+	case RESPONSE_DISCARD:
 		return 0;
 	}
-	head_if_pending(ex);
-	forward_body(ex, at, len);
 	return 0;
 }
 
@@ -406,9 +506,22 @@ static int buffered_translate(struct exchange *ex, const char *plain, size_t len
 	return 0;
 }
 
-/* Whether a buffered JSON answer is JSON, read through its Content-Encoding. An encoding
- * we cannot read is given the benefit of the doubt. */
-static int buffered_valid(struct exchange *ex)
+/* A held 2xx's usage, read where the API is one we read; the body is parsed once, here.
+ * Returns usage_from_body()'s 0, -ENOENT (no usage in it), or -errno (not readable). */
+static int held_usage(struct exchange *ex, const char *plain, size_t len)
+{
+	int rc = ex->up_api >= 0 && ex->status / 100 == 2
+		     ? usage_from_body(ex->up_api, plain, len, &ex->usage, ex->resp_model,
+				       sizeof(ex->resp_model))
+		     : -EBADMSG;
+
+	ex->usage_found = rc == 0;
+	return rc;
+}
+
+/* RESPONSE_JSON, whole: whether it is JSON, read through its Content-Encoding (one we
+ * cannot read is given the benefit of the doubt). */
+static int json_complete(struct exchange *ex)
 {
 	size_t len = evbuffer_get_length(ex->resp_buf), plain_len;
 	const uint8_t *raw = evbuffer_pullup(ex->resp_buf, -1);
@@ -417,75 +530,118 @@ static int buffered_valid(struct exchange *ex)
 
 	rc = body_decode(headers_get(&ex->resp, "content-encoding"), raw, len, HTTP1_JSON_MAX * 4,
 			 &plain, &plain_len);
-	if (rc == -EOPNOTSUPP && !ex->xlate)
+	if (rc == -EOPNOTSUPP)
 		return 1;
 	if (rc)
 		return 0;
-	/* Reading the usage parses the body once; only what it cannot read is checked apart. */
-	rc = ex->up_api >= 0 && ex->status / 100 == 2
-		 ? usage_from_body(ex->up_api, plain, plain_len, &ex->usage, ex->resp_model,
-				   sizeof(ex->resp_model))
-		 : -EBADMSG;
-	ex->usage_found = rc == 0;
-	/* An error of the other API is translated whatever it is (a proxy's HTML page, say). */
-	ok = rc == 0 || rc == -ENOENT || body_is_json(plain, plain_len) ||
-	     (ex->xlate && ex->status / 100 != 2);
-	if (ok && ex->xlate)
+	/* Only what the usage reader could not read is checked apart. */
+	rc = held_usage(ex, plain, plain_len);
+	ok = rc == 0 || rc == -ENOENT || body_is_json(plain, plain_len);
+	free(plain);
+	return ok;
+}
+
+/* RESPONSE_JSON_TRANSLATED, whole: read for usage and rewritten in the app's API. An error
+ * of the other API is translated whatever it is (a proxy's HTML page, say); a result must be
+ * JSON. */
+static int json_translated_complete(struct exchange *ex)
+{
+	size_t len = evbuffer_get_length(ex->resp_buf), plain_len;
+	const uint8_t *raw = evbuffer_pullup(ex->resp_buf, -1);
+	char *plain;
+	int rc, ok;
+
+	rc = body_decode(headers_get(&ex->resp, "content-encoding"), raw, len, HTTP1_JSON_MAX * 4,
+			 &plain, &plain_len);
+	if (rc)
+		return 0;
+	rc = held_usage(ex, plain, plain_len);
+	ok = rc == 0 || rc == -ENOENT || body_is_json(plain, plain_len) || ex->status / 100 != 2;
+	if (ok)
 		ok = !buffered_translate(ex, plain, plain_len);
 	free(plain);
 	return ok;
 }
 
+/* A held answer, checked (and rewritten), goes with its length. */
+static void json_send(struct exchange *ex)
+{
+	size_t n = evbuffer_get_length(ex->resp_buf);
+
+	write_response_head(ex, n);
+	forward_body(ex, evbuffer_pullup(ex->resp_buf, -1), n);
+}
+
+/* A stream's end: its usage, as the events told it. */
+static void stream_usage(struct exchange *ex)
+{
+	ex->usage = ex->us.usage;
+	ex->usage_found = (ex->us.usage.known & USAGE_KNOWN_ALL) == USAGE_KNOWN_ALL;
+	snprintf(ex->resp_model, sizeof(ex->resp_model), "%s", ex->us.model);
+}
+
+/* The answer's body came whole: what its mode still holds goes to the app. Returns 0, or -1
+ * when the body turned out not to be what its head declared. */
+static int response_complete(struct exchange *ex)
+{
+	struct translate_buf out = {0};
+
+	switch (ex->resp_mode) {
+	case RESPONSE_PASS:
+		head_if_pending(ex); /* an empty body */
+		break;
+	case RESPONSE_JSON:
+		if (!json_complete(ex))
+			return -1;
+		json_send(ex);
+		break;
+	case RESPONSE_JSON_TRANSLATED:
+		if (!json_translated_complete(ex))
+			return -1;
+		json_send(ex);
+		break;
+	case RESPONSE_SSE:
+		head_if_pending(ex);
+		held_forward(ex, ex->fed); /* a last partial event, as it came */
+		stream_usage(ex);
+		break;
+	case RESPONSE_SSE_TRANSLATED:
+		translate_stream_finish(ex->ts, &out);
+		forward_translated(ex, &out);
+		translate_buf_free(&out);
+		head_if_pending(ex);
+		stream_usage(ex);
+		break;
+	case RESPONSE_DISCARD: /* nothing of it is the app's */
+		break;
+	}
+	return 0;
+}
+
 static int on_resp_message_complete(http_parser *rp)
 {
 	struct exchange *ex = rp_exchange(rp);
-	size_t n;
+	struct evbuffer *out = bufferevent_get_output(ex->s->client);
 
 	if (ex->status / 100 == 1)
-		return 0;     /* the interim response ended; the parser reads the next one */
-	if (ex->discarding) { /* a retried answer read whole: its connection can serve again */
+		return 0; /* the interim response ended; the parser reads the next one */
+	if (ex->resp_mode == RESPONSE_DISCARD) { /* read whole: its connection can serve again */
 		ex->resp_complete = 1;
 		ex->up_keepalive = http_should_keep_alive(rp);
 		http_parser_pause(rp, 1);
 		return 0;
 	}
-	if (ex->buffer_json) {
-		if (!buffered_valid(ex)) {
-			ex->garbage = 1;
-			http_parser_pause(rp, 1);
-			return 0;
-		}
-		n = evbuffer_get_length(ex->resp_buf);
-		write_response_head(ex, n);
-		forward_body(ex, evbuffer_pullup(ex->resp_buf, -1), n);
-	} else if (ex->head_pending && !ex->sse_on) {
-		write_response_head(ex, -1); /* an empty body */
-	}
-	if (ex->sse_on && ex->xlate) {
-		struct translate_buf out = {0};
-
-		translate_stream_finish(ex->ts, &out);
-		forward_translated(ex, &out);
-		translate_buf_free(&out);
-		head_if_pending(ex);
-	} else if (ex->sse_on) {
-		head_if_pending(ex);
-		held_forward(ex, ex->fed); /* a last partial event, as it came */
-	}
-	if (ex->sse_on) {
-		ex->usage = ex->us.usage;
-		ex->usage_found = (ex->us.usage.known & USAGE_KNOWN_ALL) == USAGE_KNOWN_ALL;
-		snprintf(ex->resp_model, sizeof(ex->resp_model), "%s", ex->us.model);
-	}
+	if (response_complete(ex))
+		return body_refuse(ex);
 	if (ex->chunked_out) {
-		evbuffer_add(bufferevent_get_output(ex->s->client), "0\r\n\r\n", 5);
+		evbuffer_add(out, "0\r\n\r\n", 5);
 		ex->resp_wire_bytes += 5;
 	}
 	ex->resp_complete = 1;
 	ex->up_keepalive = http_should_keep_alive(rp);
 	/* A small answer leaves in one TLS record and one segment. */
-	if (evbuffer_get_length(bufferevent_get_output(ex->s->client)) <= 16384)
-		evbuffer_pullup(bufferevent_get_output(ex->s->client), -1);
+	if (evbuffer_get_length(out) <= 16384)
+		evbuffer_pullup(out, -1);
 	http_parser_pause(rp, 1);
 	return 0;
 }
@@ -519,23 +675,20 @@ static void stream_error_event(struct exchange *ex, const char *msg, struct evbu
  */
 int stream_end_with_error(struct exchange *ex, const char *msg)
 {
-	struct evbuffer *ev = evbuffer_new();
 	struct translate_buf out = {0};
+	struct evbuffer *ev;
 	char text[700];
 
-	if (!ev || !ex->sse_on || ex->resp_complete) {
-		if (ev)
-			evbuffer_free(ev);
+	if (!response_is_stream(ex) || ex->resp_complete || !(ev = evbuffer_new()))
 		return 0;
-	}
-	snprintf(text, sizeof(text), "aigw: %s", msg);
-	if (ex->xlate) {
+	if (ex->resp_mode == RESPONSE_SSE_TRANSLATED) { /* the translator ends it its own way */
 		translate_stream_finish(ex->ts, &out);
 		if (out.len)
 			evbuffer_add(ev, out.data, out.len);
 		translate_buf_free(&out);
 	} else {
 		evbuffer_drain(ex->held, evbuffer_get_length(ex->held)); /* half an event */
+		snprintf(text, sizeof(text), "aigw: %s", msg);
 		stream_error_event(ex, text, ev);
 	}
 	/* Nothing appended: the translated stream had already ended whole for the app. */
@@ -547,6 +700,13 @@ int stream_end_with_error(struct exchange *ex, const char *msg)
 		ex->resp_wire_bytes += 5;
 	}
 	return 1;
+}
+
+/* Whether the parser stopped: the answer ended, its body was refused, or a retried answer
+ * is not read past its head. */
+static int resp_parser_stopped(const struct exchange *ex)
+{
+	return HTTP_PARSER_ERRNO(&ex->rp) == HPE_PAUSED;
 }
 
 /* Whether a retried answer's body is taking longer than HTTP1_DISCARD_MS in all (the read
@@ -578,7 +738,7 @@ static void garbage_fail(struct exchange *ex)
 	char msg[400];
 
 	snprintf(msg, sizeof(msg), "%s answered %d with a body that is not the %s it declared",
-		 ex->up_host, ex->status, ex->is_sse ? "event stream" : "JSON");
+		 ex->up_host, ex->status, resp_declares_sse(ex) ? "event stream" : "JSON");
 	ex->status = 0;
 	exchange_fail(ex, OUTCOME_UPSTREAM_BAD_RESPONSE, 502, msg);
 }
@@ -590,8 +750,7 @@ void on_up_read(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	session_enter(s);
-	while (evbuffer_get_length(in) && !ex->resp_complete && !ex->garbage &&
-	       (!ex->retry_pending || ex->discarding)) {
+	while (evbuffer_get_length(in) && !resp_parser_stopped(ex)) {
 		struct evbuffer_iovec v;
 		size_t used;
 
@@ -610,10 +769,10 @@ void on_up_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 	}
-	if (ex->retry_pending && ex->discarding && !ex->resp_complete && !discard_late(ex)) {
-		/* the rest of a retried answer's small body is on its way */
-	} else if (ex->retry_pending) {
-		if (!ex->resp_complete) /* it came too slowly: the connection is not kept */
+	if (ex->resp_mode == RESPONSE_DISCARD) {
+		if (!resp_parser_stopped(ex) && !discard_late(ex))
+			goto out;	/* the rest of its small body is on its way */
+		if (!ex->resp_complete) /* not read, or too slowly: the connection is not kept */
 			ex->up_keepalive = 0;
 		retry_answered(ex);
 	} else if (ex->garbage) {
@@ -629,6 +788,7 @@ void on_up_read(struct bufferevent *bev, void *arg)
 	} else if (evbuffer_get_length(bufferevent_get_output(s->client)) >= HTTP1_HIGH_WATER) {
 		bufferevent_disable(bev, EV_READ); /* resumed by on_client_write */
 	}
+out:
 	session_leave(s);
 }
 
@@ -640,7 +800,7 @@ void on_up_event(struct bufferevent *bev, short what, void *arg)
 	int answered;
 
 	session_enter(s);
-	if (ex->retry_pending) { /* its body did not come whole: the connection is not kept */
+	if (ex->resp_mode == RESPONSE_DISCARD) { /* its body did not come whole: not kept */
 		ex->resp_complete = ex->up_keepalive = 0;
 		retry_answered(ex);
 		goto out;
