@@ -84,6 +84,7 @@ class Gov:
         self.base = f"http://127.0.0.1:{self.api_port}"
         self.state_path = tmp / "state" / "governance.db"
         (tmp / "openai.key").write_text(OPENAI_GW_KEY + "\n")
+        (tmp / "openai.key").chmod(0o600)  # aigw refuses a key file others can read
         self.cgroups = {}
         self.daemon = self.gw.start(self.policy())
         self.ca = self.gw.ca_dir / "ca.pem"
