@@ -311,7 +311,11 @@ def check_budget_settled(rec):
     reserved, settled = rec["aigw.budget.reserved_usd"], rec["aigw.budget.settled_usd"]
     assert isinstance(reserved, (int, float)) and isinstance(settled, (int, float)), rec
     assert 0 < settled <= reserved, rec
-    assert rec["cost_usd"] is not None and abs(settled - rec["cost_usd"]) < 1e-9, rec
+    # cost_usd is rounded to the micro-dollar; budgets are charged the exact cost in
+    # nano-dollars (rounded up), which the record also carries
+    assert rec["cost_usd"] is not None, rec
+    assert rec["aigw.budget.settled_nano"] == rec["aigw.cost.nano_usd"], rec
+    assert abs(rec["aigw.cost.nano_usd"] / 1e9 - rec["cost_usd"]) <= 5e-7, rec
     return reserved, settled
 
 

@@ -44,6 +44,12 @@ struct cost {
 	char reason[COST_REASON_MAX]; /* when !known: e.g. "no price for openai/gpt-9" */
 };
 
+/* A known cost in whole nano-dollars, rounded up (what budgets are charged); 0 if unknown. */
+static inline int64_t cost_nano_usd(const struct cost *c)
+{
+	return c->known ? (c->pico_usd + 999) / 1000 : 0;
+}
+
 /*
  * The cost of U at price P (NULL: no price). Returns 0 with c->known set, or, with
  * c->known 0 and c->reason filled: -ENOENT (no price), -ENODATA (usage not final),

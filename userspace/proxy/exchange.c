@@ -100,7 +100,7 @@ static void exchange_settle(struct exchange *ex)
 	o.input_tokens = ex->usage.input;
 	o.output_tokens = ex->usage.output;
 	o.cost_known = ex->cost.known;
-	o.cost_nano = ex->cost.known ? (ex->cost.pico_usd + 999) / 1000 : 0;
+	o.cost_nano = cost_nano_usd(&ex->cost);
 	pipeline_end(&ex->pr, &o);
 }
 

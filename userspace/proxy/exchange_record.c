@@ -89,6 +89,7 @@ static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 	if (cost->known) {
 		jsonw_num(rec, "cost_usd", (double)cost->micro_usd / 1e6);
 		jsonw_num(rec, "aigw.cost.micro_usd", (double)cost->micro_usd);
+		jsonw_num(rec, "aigw.cost.nano_usd", (double)cost_nano_usd(cost));
 	} else {
 		jsonw_null(rec, "cost_usd");
 		jsonw_str(rec, "aigw.cost.reason", cost->reason);
