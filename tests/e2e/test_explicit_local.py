@@ -55,8 +55,12 @@ def test_the_socket_serves_anthropic_and_model_lists(gw, monkeypatch):
     text, code = split(call(gw, gw.app, None, path="/v1/models"))
     assert code == 200
     assert [m["id"] for m in json.loads(text)["data"]] == list(MODELS)
+    # A path the endpoint allow-list refuses is refused as such (403) wherever it comes from;
+    # one it allows that this endpoint does not serve is not found here (404).
     text, code = split(call(gw, gw.app, None, path="/v1/nothing"))
-    assert code == 404 and "serves" in json.loads(text)["error"]["message"]
+    assert code == 403 and "allow.endpoints" in json.loads(text)["error"]["message"], text
+    text, code = split(call(gw, gw.app, None, path="/v1/models/gpt-4o-mini"))
+    assert code == 404 and "serves" in json.loads(text)["error"]["message"], text
 
 
 def test_the_socket_is_removed_at_exit(gw, monkeypatch):
