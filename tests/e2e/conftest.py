@@ -285,7 +285,7 @@ class World:
             "proxy": {"non_tls": "passthrough"},
             "providers": {"openai": {"addresses": [f"{PROVIDER4}/32", PROVIDER6]}},
             "workloads": [{"name": "billing", "team": "finance",
-                           "match": {"cgroup": "*/billing*"}}],
+                           "match": {"cgroup": "/*/billing*"}}],
         }
         for k, v in over.items():
             if isinstance(v, dict) and isinstance(p.get(k), dict):

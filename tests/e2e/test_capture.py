@@ -66,6 +66,29 @@ def test_nested_child_cgroup_is_captured_with_default_workload_name(world):
     assert red["aigw.cgroup.path"] == worker.rel
 
 
+def test_child_cgroup_named_like_another_workload_stays_its_parents(world):
+    """A workload that can create cgroups below its own cannot name one into another
+    workload: a glob's "*" stays within one path name, and a workload is its cgroup and
+    everything below it."""
+    world.server()
+    world.start(world.policy(workloads=[
+        {"name": "billing", "team": "finance", "match": {"cgroup": "/*/billing*"}},
+        {"name": "research", "team": "labs", "match": {"cgroup": "/*/research*"}}]))
+    forged = world.root.child("research.service").child("billing.service")
+    res = only(forged.client("tcp", PROVIDER4, 443), ok=True)
+    red = world.wait_record(**{"event.name": "capture.redirect", "process.pid": res["pid"]})
+    assert red["aigw.cgroup.path"] == forged.rel
+    assert (red["aigw.workload"], red["aigw.team"]) == ("research", "labs")
+    conn = world.wait_record(**{"event.name": "proxy.connection", "process.pid": res["pid"]})
+    assert conn["aigw.workload"] == "research"
+    # Matched by no glob, a cgroup named after a workload is not that workload either (its
+    # limits and allow-lists are found by name): it is named by its whole path.
+    stray = world.root.child("support").child("billing")
+    res = only(stray.client("tcp", PROVIDER4, 443), ok=True)
+    red = world.wait_record(**{"event.name": "capture.redirect", "process.pid": res["pid"]})
+    assert (red["aigw.workload"], red["aigw.team"]) == (stray.rel, None)
+
+
 def test_other_port_to_provider_denied_with_event(world):
     srv = world.server(port=8443)
     world.start()
