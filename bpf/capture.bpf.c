@@ -86,6 +86,10 @@ struct {
 
 extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
 
+/* The cgroup of the daemon that loaded these programs: only its sockets may carry the exempt
+ * mark past capture. Read-only data, fixed at load; each daemon loads its own. */
+const volatile __u64 aigw_exempt_cgroup_id = 0;
+
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&aigw_stats, &idx);
@@ -230,9 +234,14 @@ static __always_inline struct aigw_decision decide_and_record(struct bpf_sock_ad
 	struct aigw_decision d = {AIGW_ACTION_DENY, AIGW_REASON_NO_LISTENER};
 	__u8 proto = (__u8)ctx->protocol;
 	__u32 mark = sk->mark;
+	int exempt = 0;
 
+	/* The cgroup is read only for a socket that carries the mark: the rare case. */
+	if (cfg && cfg->exempt_mark && mark == cfg->exempt_mark)
+		exempt = aigw_is_exempt(cfg->exempt_mark, aigw_exempt_cgroup_id, mark,
+					sock_cgroup_id(sk));
 	if (cfg)
-		d = aigw_decide(cfg, 1, proto, dst->port, sendmsg, mark, to_v6);
+		d = aigw_decide(cfg, 1, proto, dst->port, sendmsg, exempt, to_v6);
 	if (d.action == AIGW_ACTION_NONE)
 		return d;
 	if (d.action == AIGW_ACTION_REDIRECT)

@@ -19,9 +19,23 @@ struct aigw_decision {
 };
 
 /*
+ * Is a socket with SO_MARK SK_MARK, created in cgroup SK_CGROUP, one of the gateway's own?
+ * Both must hold: the exempt mark, and the cgroup of the daemon (EXEMPT_CGROUP, which the
+ * loader fixes in the program's read-only data). The mark alone is no proof: since Linux 5.17
+ * CAP_NET_RAW suffices to set SO_MARK. The cgroup alone would exempt every socket of a
+ * daemon that runs inside the captured tree, not only its upstream ones. Either unset: no
+ * socket is exempt.
+ */
+static __always_inline int aigw_is_exempt(__u32 exempt_mark, __u64 exempt_cgroup, __u32 sk_mark,
+					  __u64 sk_cgroup)
+{
+	return exempt_mark && sk_mark == exempt_mark && exempt_cgroup && sk_cgroup == exempt_cgroup;
+}
+
+/*
  * What to do with an attempt to reach PROVIDER (nonzero when the destination is in the
  * provider set) over PROTO to DPORT (network order). IS_SENDMSG: a datagram sent with an
- * address rather than a connect(). SK_MARK: the socket's SO_MARK.
+ * address rather than a connect(). EXEMPT: the socket is the gateway's own (aigw_is_exempt).
  *
  * Order matters: exempt sockets first (the gateway's own upstream connections), then the
  * mode, then the destination. A config that was never written (generation 0) or names no
@@ -29,14 +43,12 @@ struct aigw_decision {
  */
 static __always_inline struct aigw_decision aigw_decide(const struct aigw_config *cfg, int provider,
 							__u8 proto, __u16 dport, int is_sendmsg,
-							__u32 sk_mark, int ipv6)
+							int exempt, int ipv6)
 {
 	struct aigw_decision d = {AIGW_ACTION_NONE, AIGW_REASON_NONE};
 	__u16 listen_port;
 
-	if (!provider)
-		return d;
-	if (cfg->exempt_mark && sk_mark == cfg->exempt_mark)
+	if (!provider || exempt)
 		return d;
 
 	if (proto == AIGW_PROTO_UDP)

@@ -61,25 +61,42 @@ static void test_udp_denied_even_on_443(void)
 	ASSERT_EQ(d.reason, AIGW_REASON_UDP_SENDMSG);
 }
 
-static void test_exempt_mark_passes(void)
+#define MARK 0x41494757
+#define AIGW_CGROUP 4242ull /* the daemon's own cgroup id */
+#define APP_CGROUP 5151ull
+
+static void test_exempt_socket_passes(void)
 {
 	struct aigw_config c = enforce_cfg();
-	struct aigw_decision d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(443), 0, 0x41494757, 0);
+	struct aigw_decision d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(443), 0, 1, 0);
 
 	ASSERT_EQ(d.action, AIGW_ACTION_NONE);
+	ASSERT_TRUE(aigw_is_exempt(MARK, AIGW_CGROUP, MARK, AIGW_CGROUP));
 	/* Any other mark is just a mark. */
-	d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(443), 0, 0x41494756, 0);
-	ASSERT_EQ(d.action, AIGW_ACTION_REDIRECT);
+	ASSERT_TRUE(!aigw_is_exempt(MARK, AIGW_CGROUP, MARK - 1, AIGW_CGROUP));
 }
 
-static void test_zero_mark_never_exempts(void)
+static void test_mark_outside_aigws_cgroup_is_no_exemption(void)
 {
 	struct aigw_config c = enforce_cfg();
+	int exempt = aigw_is_exempt(MARK, AIGW_CGROUP, MARK, APP_CGROUP);
 	struct aigw_decision d;
 
-	c.exempt_mark = 0;
-	d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(443), 0, 0, 0);
+	/* A workload with CAP_NET_RAW set the mark (Linux 5.17+): captured all the same. */
+	ASSERT_TRUE(!exempt);
+	d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(443), 0, exempt, 0);
 	ASSERT_EQ(d.action, AIGW_ACTION_REDIRECT);
+	d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(80), 0, exempt, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_DENY);
+	/* Nor is aigw's cgroup without the mark: only its upstream sockets carry it. */
+	ASSERT_TRUE(!aigw_is_exempt(MARK, AIGW_CGROUP, 0, AIGW_CGROUP));
+}
+
+static void test_unset_mark_or_cgroup_never_exempts(void)
+{
+	ASSERT_TRUE(!aigw_is_exempt(0, AIGW_CGROUP, 0, AIGW_CGROUP));
+	/* A loader that did not say its cgroup: no socket is exempt (cgroup ids are never 0). */
+	ASSERT_TRUE(!aigw_is_exempt(MARK, 0, MARK, 0));
 }
 
 static void test_observe_changes_nothing(void)
@@ -138,6 +155,8 @@ static void test_v4mapped(void)
 
 UNIT_MAIN(UNIT_CASE(test_not_provider_untouched), UNIT_CASE(test_tls_port_redirected),
 	  UNIT_CASE(test_other_port_denied), UNIT_CASE(test_udp_denied_even_on_443),
-	  UNIT_CASE(test_exempt_mark_passes), UNIT_CASE(test_zero_mark_never_exempts),
+	  UNIT_CASE(test_exempt_socket_passes),
+	  UNIT_CASE(test_mark_outside_aigws_cgroup_is_no_exemption),
+	  UNIT_CASE(test_unset_mark_or_cgroup_never_exempts),
 	  UNIT_CASE(test_observe_changes_nothing), UNIT_CASE(test_unconfigured_fails_closed),
 	  UNIT_CASE(test_no_v6_listener_denies), UNIT_CASE(test_v4mapped))

@@ -168,6 +168,26 @@ def test_workload_cannot_forge_the_exempt_mark(world):
     assert red["process.user.id"] == 65534
 
 
+def test_exempt_mark_set_with_cap_net_raw_is_still_captured(world):
+    """Since Linux 5.17 CAP_NET_RAW alone may set SO_MARK: a workload holding only that sets
+    the exempt mark and is captured all the same (the mark counts in aigw's cgroup only)."""
+    srv = world.server()
+    world.start()
+    app = world.root.child("billing.service")
+    mark = ("--mark", str(0x41494757))
+    lines = app.client("tcp", PROVIDER4, 443, *mark, user=65534, caps=("net_raw",))
+    only(lines, event="mark_set")
+    res = only(lines, ok=True)
+    assert tuple(res["local"]) not in [tuple(p) for p in srv.peers]
+    red = world.wait_record(**{"event.name": "capture.redirect", "process.pid": res["pid"]})
+    assert red["process.user.id"] == 65534
+    # Another port: denied, not let through (no server there: direct would be refused).
+    res = only(app.client("tcp", PROVIDER4, 8443, *mark, user=65534, caps=("net_raw",)),
+               stage="connect")
+    assert res["errno"] == errno.EPERM
+    world.wait_record(**{"event.name": "capture.deny", "process.pid": res["pid"]})
+
+
 def test_daemon_inside_captured_cgroup_is_not_redirected_to_itself(world):
     srv = world.server()
     world.start(cgroup=world.root.child("gateway"))

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "capture/cgroups.h"
@@ -52,6 +53,30 @@ int cgroups_mount_path(char *buf, size_t len)
 		break;
 	}
 	endmntent(f);
+	return err;
+}
+
+int cgroups_self_id(const char *mount, uint64_t *ret_id)
+{
+	char line[PATH_MAX + 8], path[2 * PATH_MAX];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	struct stat st;
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		/* cgroup v2 is the line "0::/path"; v1 hierarchies have other numbers. */
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		snprintf(path, sizeof(path), "%s%s", mount, strcmp(line + 3, "/") ? line + 3 : "");
+		err = stat(path, &st) ? -errno : 0;
+		break;
+	}
+	fclose(f);
+	if (!err)
+		*ret_id = st.st_ino;
 	return err;
 }
 

@@ -18,6 +18,10 @@
 /* Writes the cgroup2 mount point (from /proc/mounts) into BUF. -ENOENT when there is none. */
 int cgroups_mount_path(char *buf, size_t len);
 
+/* The id of the calling process's own cgroup (from /proc/self/cgroup, under MOUNT) in
+ * *RET_ID. Returns 0 or -errno. */
+int cgroups_self_id(const char *mount, uint64_t *ret_id);
+
 struct cgroups; /* the id -> path cache; freed with cgroups_free() */
 
 int cgroups_new(const char *mount, struct cgroups **ret_cgroups);
