@@ -137,20 +137,52 @@ static void test_no_v6_listener_denies(void)
 	ASSERT_EQ(d.action, AIGW_ACTION_REDIRECT);
 }
 
-static void test_v4mapped(void)
+/* The form of IPv6 address TEXT, and the IPv4 address it carries in *RET_V4 (host order). */
+static int form_of(const char *text, __u32 *ret_v4)
 {
 	struct in6_addr a;
-	__u32 w[4];
+	__u32 w[4], v4 = 0xdeadbeef;
+	int form;
 
-	inet_pton(AF_INET6, "::ffff:127.0.0.2", &a);
+	if (inet_pton(AF_INET6, text, &a) != 1)
+		return -1;
 	memcpy(w, &a, 16);
-	ASSERT_TRUE(aigw_is_v4mapped(w));
-	inet_pton(AF_INET6, "::1", &a);
-	memcpy(w, &a, 16);
-	ASSERT_TRUE(!aigw_is_v4mapped(w));
-	inet_pton(AF_INET6, "64:ff9b::7f00:2", &a);
-	memcpy(w, &a, 16);
-	ASSERT_TRUE(!aigw_is_v4mapped(w));
+	form = aigw_v6_embedded_v4(w, &v4);
+	*ret_v4 = ntohl(v4);
+	return form;
+}
+
+static void test_v4mapped(void)
+{
+	__u32 v4;
+
+	ASSERT_EQ(form_of("::ffff:127.0.0.2", &v4), AIGW_V4_MAPPED);
+	ASSERT_EQ(v4, 0x7f000002);
+	ASSERT_EQ(form_of("::1", &v4), AIGW_V4_NONE);
+	ASSERT_EQ(form_of("::", &v4), AIGW_V4_NONE);
+	ASSERT_EQ(form_of("2001:db8::7f00:2", &v4), AIGW_V4_NONE);
+	ASSERT_EQ(form_of("::ffff:0:7f00:2", &v4), AIGW_V4_NONE); /* SIIT, not mapped */
+}
+
+static void test_nat64_6to4_and_compat_carry_the_v4_address(void)
+{
+	__u32 v4;
+
+	ASSERT_EQ(form_of("64:ff9b::127.0.0.2", &v4), AIGW_V4_NAT64);
+	ASSERT_EQ(v4, 0x7f000002);
+	ASSERT_EQ(form_of("64:ff9b::a0b:c0d", &v4), AIGW_V4_NAT64);
+	ASSERT_EQ(v4, 0x0a0b0c0d);
+	/* 6to4: the address is bits 16..47, whatever subnet and host follow. */
+	ASSERT_EQ(form_of("2002:7f00:2::1", &v4), AIGW_V4_6TO4);
+	ASSERT_EQ(v4, 0x7f000002);
+	ASSERT_EQ(form_of("2002:a0b:c0d:ffff:1:2:3:4", &v4), AIGW_V4_6TO4);
+	ASSERT_EQ(v4, 0x0a0b0c0d);
+	ASSERT_EQ(form_of("::127.0.0.2", &v4), AIGW_V4_COMPAT);
+	ASSERT_EQ(v4, 0x7f000002);
+	/* Near misses: another NAT64 prefix (RFC 8215's local one), bits set in the suffix. */
+	ASSERT_EQ(form_of("64:ff9b:1::7f00:2", &v4), AIGW_V4_NONE);
+	ASSERT_EQ(form_of("64:ff9b::1:7f00:2", &v4), AIGW_V4_NONE);
+	ASSERT_EQ(form_of("2003:7f00:2::1", &v4), AIGW_V4_NONE);
 }
 
 UNIT_MAIN(UNIT_CASE(test_not_provider_untouched), UNIT_CASE(test_tls_port_redirected),
@@ -159,4 +191,5 @@ UNIT_MAIN(UNIT_CASE(test_not_provider_untouched), UNIT_CASE(test_tls_port_redire
 	  UNIT_CASE(test_mark_outside_aigws_cgroup_is_no_exemption),
 	  UNIT_CASE(test_unset_mark_or_cgroup_never_exempts),
 	  UNIT_CASE(test_observe_changes_nothing), UNIT_CASE(test_unconfigured_fails_closed),
-	  UNIT_CASE(test_no_v6_listener_denies), UNIT_CASE(test_v4mapped))
+	  UNIT_CASE(test_no_v6_listener_denies), UNIT_CASE(test_v4mapped),
+	  UNIT_CASE(test_nat64_6to4_and_compat_carry_the_v4_address))

@@ -1,6 +1,7 @@
 """Capture, end to end: real programs attached to a throw-away cgroup, real sockets, a real
 daemon. Each test is named for what a user would see."""
 import errno
+import ipaddress
 import json
 import os
 import socket
@@ -142,6 +143,33 @@ def test_escape_attempt_is_captured(world, mode):
     assert tuple(res["local"][:2]) not in [tuple(p) for p in srv.peers]
     conn = world.wait_record(**{"event.name": "proxy.connection", "process.pid": res["pid"]})
     assert conn["server.address"] == PROVIDER4
+
+
+@pytest.mark.parametrize("form", ["64:ff9b::{}", "::{}", "2002:{}::1"])
+def test_ipv6_forms_of_a_provider_ipv4_address_are_captured(world, form):
+    """NAT64 (64:ff9b::/96), IPv4-compatible and 6to4 forms of a provider's IPv4 address are
+    that provider. None is routable on loopback: uncaptured, connect() fails at once (no
+    route); captured, it reaches the proxy's IPv6 listener, or is denied on another port."""
+    v4 = ipaddress.ip_address(PROVIDER4)
+    hexv4 = f"{int(v4) >> 16:x}:{int(v4) & 0xffff:x}"
+    ip = ipaddress.ip_address(form.format(PROVIDER4 if form != "2002:{}::1" else hexv4))
+    addr = str(ip)
+    world.start()
+    app = world.root.child("billing.service")
+    res = only(app.client("tcp", addr, 443))
+    assert res.get("stage") != "connect", res  # it was connected: to the proxy
+    red = world.wait_record(**{"event.name": "capture.redirect", "process.pid": res["pid"]})
+    assert ipaddress.ip_address(red["server.address"]) == ip  # as dialled
+    assert red["aigw.hook"] == "connect6"
+    assert red["gen_ai.system"] == "openai" and red["aigw.workload"] == "billing"
+    conn = world.wait_record(**{"event.name": "proxy.connection", "process.pid": res["pid"]})
+    assert ipaddress.ip_address(conn["server.address"]) == ip
+    res = only(app.client("tcp", addr, 8443), stage="connect")
+    assert res["errno"] == errno.EPERM
+    ev = world.wait_record(**{"event.name": "capture.deny", "process.pid": res["pid"]})
+    assert ev["aigw.reason"] == "deny_port"
+    res = only(app.client("udp-sendto", addr, 443), ok=False)
+    assert res["errno"] == errno.EPERM
 
 
 def test_io_uring_connect_is_captured(world):
