@@ -7,10 +7,10 @@
 #include "unit.h"
 
 static struct policy_workload wls[] = {
-	{.name = "billing", .team = "finance", .cgroup_glob = "/*/billing*"},
-	{.name = "research", .team = "labs", .cgroup_glob = "/*/research*"},
-	{.name = "batch", .cgroup_glob = "/apps/**/batch-*"},
-	{.name = "anywhere", .cgroup_glob = "**/anywhere.service"},
+    {.name = "billing", .team = "finance", .cgroup_glob = "/*/billing*"},
+    {.name = "research", .team = "labs", .cgroup_glob = "/*/research*"},
+    {.name = "batch", .cgroup_glob = "/apps/**/batch-*"},
+    {.name = "anywhere", .cgroup_glob = "**/anywhere.service"},
 };
 
 static struct policy pol = {.workloads = wls, .n_workloads = 4};
@@ -84,5 +84,6 @@ static void test_no_path_no_name(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_glob_matches_its_depth), UNIT_CASE(test_star_does_not_cross_slash),
-	  UNIT_CASE(test_double_star_is_any_depth), UNIT_CASE(test_child_stays_its_parents_workload),
+	  UNIT_CASE(test_double_star_is_any_depth),
+	  UNIT_CASE(test_child_stays_its_parents_workload),
 	  UNIT_CASE(test_unmatched_name_never_a_workloads), UNIT_CASE(test_no_path_no_name))

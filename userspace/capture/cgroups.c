@@ -242,8 +242,9 @@ static int names_match(char **glob, size_t n_glob, char **names, size_t n_names)
 {
 	for (; n_glob; glob++, n_glob--, names++, n_names--) {
 		if (!strcmp(glob[0], "**")) {
+			/* A run of "**" names is one: no needless backtracking. */
 			while (n_glob > 1 && !strcmp(glob[1], "**"))
-				glob++, n_glob--; /* a run of "**" names is one: no needless backtracking */
+				glob++, n_glob--;
 			for (size_t skip = 0; skip <= n_names; skip++)
 				if (names_match(glob + 1, n_glob - 1, names + skip, n_names - skip))
 					return 1;
