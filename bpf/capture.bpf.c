@@ -86,6 +86,10 @@ struct {
 
 extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
 
+/* The cgroup of the daemon that loaded these programs: only its sockets may carry the exempt
+ * mark past capture. Read-only data, fixed at load; each daemon loads its own. */
+const volatile __u64 aigw_exempt_cgroup_id = 0;
+
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&aigw_stats, &idx);
@@ -230,9 +234,14 @@ static __always_inline struct aigw_decision decide_and_record(struct bpf_sock_ad
 	struct aigw_decision d = {AIGW_ACTION_DENY, AIGW_REASON_NO_LISTENER};
 	__u8 proto = (__u8)ctx->protocol;
 	__u32 mark = sk->mark;
+	int exempt = 0;
 
+	/* The cgroup is read only for a socket that carries the mark: the rare case. */
+	if (cfg && cfg->exempt_mark && mark == cfg->exempt_mark)
+		exempt = aigw_is_exempt(cfg->exempt_mark, aigw_exempt_cgroup_id, mark,
+					sock_cgroup_id(sk));
 	if (cfg)
-		d = aigw_decide(cfg, 1, proto, dst->port, sendmsg, mark, to_v6);
+		d = aigw_decide(cfg, 1, proto, dst->port, sendmsg, exempt, to_v6);
 	if (d.action == AIGW_ACTION_NONE)
 		return d;
 	if (d.action == AIGW_ACTION_REDIRECT)
@@ -287,18 +296,22 @@ static __always_inline int hook4(struct bpf_sock_addr *ctx, __u8 hook)
 	return stat_and_verdict(d);
 }
 
-/* An IPv6 hook: native IPv6 destinations go to the IPv6 listener, v4-mapped ones are
- * IPv4 destinations and go to the IPv4 listener, v4-mapped, on this dual-stack socket. */
+/*
+ * An IPv6 hook: native IPv6 destinations go to the IPv6 listener, v4-mapped ones are
+ * IPv4 destinations and go to the IPv4 listener, v4-mapped, on this dual-stack socket.
+ * A NAT64, 6to4 or IPv4-compatible form of a provider's IPv4 address is that provider: the
+ * connection is IPv6 and goes to the IPv6 listener, recorded with the address as dialled.
+ */
 static __always_inline int hook6(struct bpf_sock_addr *ctx, __u8 hook)
 {
 	struct bpf_sock *sk = ctx->sk;
-	__u32 ip[4];
+	__u32 ip[4], ip4 = 0;
 	__u16 port = (__u16)ctx->user_port;
 	const struct aigw_config *cfg;
 	struct aigw_provider_val *pv;
 	struct aigw_addr dst = {}, to = {};
 	struct aigw_decision d;
-	int mapped;
+	int form, mapped;
 
 	if (!sk)
 		return ALLOW_VERDICT;
@@ -306,13 +319,21 @@ static __always_inline int hook6(struct bpf_sock_addr *ctx, __u8 hook)
 	ip[1] = ctx->user_ip6[1];
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
-	mapped = aigw_is_v4mapped(ip);
-	pv = mapped ? provider4(ip[3]) : provider6(ip);
+	form = aigw_v6_embedded_v4(ip, &ip4);
+	mapped = form == AIGW_V4_MAPPED;
+	if (mapped) {
+		pv = provider4(ip4);
+	} else {
+		/* A provider's own IPv6 prefix first: 2002::/16 may be one. */
+		pv = provider6(ip);
+		if (!pv && form != AIGW_V4_NONE)
+			pv = provider4(ip4);
+	}
 	if (!pv)
 		return ALLOW_VERDICT;
 	cfg = config_get();
 	if (mapped) {
-		addr_set4(&dst, ip[3], port);
+		addr_set4(&dst, ip4, port);
 		if (cfg)
 			addr_set4(&to, cfg->listen4_addr, cfg->listen4_port);
 	} else {

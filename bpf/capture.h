@@ -111,7 +111,8 @@ struct aigw_event {
  * policy reload. Ports and addresses in network byte order. */
 struct aigw_config {
 	__u32 mode;	   /* enum aigw_mode */
-	__u32 exempt_mark; /* SO_MARK of aigw's own sockets (setting it needs CAP_NET_ADMIN) */
+	__u32 exempt_mark; /* SO_MARK of aigw's own sockets; exempt only in aigw's own cgroup
+			    * (CAP_NET_RAW alone can set a mark: aigw_is_exempt()) */
 	__u16 tls_port;	   /* the provider port that is redirected (443), network order */
 	__u16 listen4_port;
 	__u32 listen4_addr;

@@ -19,9 +19,23 @@ struct aigw_decision {
 };
 
 /*
+ * Is a socket with SO_MARK SK_MARK, created in cgroup SK_CGROUP, one of the gateway's own?
+ * Both must hold: the exempt mark, and the cgroup of the daemon (EXEMPT_CGROUP, which the
+ * loader fixes in the program's read-only data). The mark alone is no proof: since Linux 5.17
+ * CAP_NET_RAW suffices to set SO_MARK. The cgroup alone would exempt every socket of a
+ * daemon that runs inside the captured tree, not only its upstream ones. Either unset: no
+ * socket is exempt.
+ */
+static __always_inline int aigw_is_exempt(__u32 exempt_mark, __u64 exempt_cgroup, __u32 sk_mark,
+					  __u64 sk_cgroup)
+{
+	return exempt_mark && sk_mark == exempt_mark && exempt_cgroup && sk_cgroup == exempt_cgroup;
+}
+
+/*
  * What to do with an attempt to reach PROVIDER (nonzero when the destination is in the
  * provider set) over PROTO to DPORT (network order). IS_SENDMSG: a datagram sent with an
- * address rather than a connect(). SK_MARK: the socket's SO_MARK.
+ * address rather than a connect(). EXEMPT: the socket is the gateway's own (aigw_is_exempt).
  *
  * Order matters: exempt sockets first (the gateway's own upstream connections), then the
  * mode, then the destination. A config that was never written (generation 0) or names no
@@ -29,14 +43,12 @@ struct aigw_decision {
  */
 static __always_inline struct aigw_decision aigw_decide(const struct aigw_config *cfg, int provider,
 							__u8 proto, __u16 dport, int is_sendmsg,
-							__u32 sk_mark, int ipv6)
+							int exempt, int ipv6)
 {
 	struct aigw_decision d = {AIGW_ACTION_NONE, AIGW_REASON_NONE};
 	__u16 listen_port;
 
-	if (!provider)
-		return d;
-	if (cfg->exempt_mark && sk_mark == cfg->exempt_mark)
+	if (!provider || exempt)
 		return d;
 
 	if (proto == AIGW_PROTO_UDP)
@@ -64,15 +76,43 @@ static __always_inline struct aigw_decision aigw_decide(const struct aigw_config
 	return d;
 }
 
-/* ::ffff:a.b.c.d — the v6 hooks treat it as a.b.c.d. Words in network order. */
-static __always_inline int aigw_is_v4mapped(const __u32 w[4])
+/* The IPv6 forms that carry an IPv4 address (aigw_v6_embedded_v4()). */
+enum aigw_v4_form {
+	AIGW_V4_NONE = 0,
+	AIGW_V4_MAPPED = 1, /* ::ffff:a.b.c.d, the socket API's IPv4 on an IPv6 socket */
+	AIGW_V4_NAT64 = 2,  /* 64:ff9b::a.b.c.d, the well-known NAT64 prefix (RFC 6052) */
+	AIGW_V4_6TO4 = 3,   /* 2002:AABB:CCDD::/48, 6to4 (RFC 3056) */
+	AIGW_V4_COMPAT = 4, /* ::a.b.c.d, IPv4-compatible (deprecated; not :: nor ::1) */
+};
+
+/*
+ * Which IPv4 address, if any, the IPv6 address W (words in network order, as the hooks read
+ * them) carries, in *RET_V4 (network order). A workload that cannot reach a provider's IPv4
+ * address may write it in one of these forms: each counts as that address. Read byte by byte,
+ * so that the result is the same on either byte order.
+ */
+static __always_inline int aigw_v6_embedded_v4(const __u32 w[4], __u32 *ret_v4)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	const __u32 ffff = 0xffff0000u;
-#else
-	const __u32 ffff = 0x0000ffffu;
-#endif
-	return w[0] == 0 && w[1] == 0 && w[2] == ffff;
+	const __u8 *b = (const __u8 *)w;
+	__u8 *v4 = (__u8 *)ret_v4;
+
+	if (b[0] == 0x20 && b[1] == 0x02) {
+		v4[0] = b[2];
+		v4[1] = b[3];
+		v4[2] = b[4];
+		v4[3] = b[5];
+		return AIGW_V4_6TO4;
+	}
+	*ret_v4 = w[3];
+	if (w[1] != 0)
+		return AIGW_V4_NONE;
+	if (w[0] == 0 && b[8] == 0 && b[9] == 0 && b[10] == 0xff && b[11] == 0xff)
+		return AIGW_V4_MAPPED;
+	if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && w[2] == 0)
+		return AIGW_V4_NAT64;
+	if (w[0] == 0 && w[2] == 0 && !(b[12] == 0 && b[13] == 0 && b[14] == 0 && b[15] <= 1))
+		return AIGW_V4_COMPAT;
+	return AIGW_V4_NONE;
 }
 
 #endif

@@ -74,9 +74,9 @@ cat >"$tmp/policy.json" <<JSON
                                    { "provider": "anthropic", "model": "claude-3-5-haiku-latest" } ] },
   "routing":   { "retries": 1, "backoff_ms": 50, "breaker": { "failures": 3, "open_ms": 1500 } },
   "state":     { "path": "$tmp/state.db" },
-  "workloads": [ { "name": "billing", "team": "finance",       "match": { "cgroup": "*/billing*" } },
-                 { "name": "support", "team": "customer-care", "match": { "cgroup": "*/support*" } },
-                 { "name": "research", "team": "labs", "match": { "cgroup": "*/research*" },
+  "workloads": [ { "name": "billing", "team": "finance",       "match": { "cgroup": "/*/billing*" } },
+                 { "name": "support", "team": "customer-care", "match": { "cgroup": "/*/support*" } },
+                 { "name": "research", "team": "labs", "match": { "cgroup": "/*/research*" },
                    "allow":  { "models": ["gpt-4o-mini"] },
                    "budget": { "usd_per_day": 0.0001, "warn_at": 0.5 } } ]
 }

@@ -1006,6 +1006,7 @@ static int daemon_open_capture(struct daemon *d)
 {
 	struct aigw_config cfg;
 	int err, took_over = 0;
+	uint64_t self_cgroup;
 	struct stat st;
 
 	snprintf(d->cgroup_path, sizeof(d->cgroup_path), "%s%s", d->cgroup_mount,
@@ -1016,8 +1017,20 @@ static int daemon_open_capture(struct daemon *d)
 			  d->policy->capture.cgroup, d->cgroup_path, d->cgroup_mount);
 		return -ENOENT;
 	}
+	/* Only the daemon's own cgroup may use the exempt mark: find it before loading. */
+	err = cgroups_self_id(d->cgroup_mount, &self_cgroup);
+	if (err) {
+		log_error("find aigw's own cgroup in /proc/self/cgroup under %s: %s",
+			  d->cgroup_mount, strerror(-err));
+		return err;
+	}
+	if (self_cgroup == (uint64_t)st.st_ino)
+		log_warn("aigw runs in capture.cgroup %s itself: a workload there holding "
+			 "CAP_NET_RAW can set the exempt mark; run aigw in a cgroup of its own",
+			 d->policy->capture.cgroup);
 	config_from_policy(d->policy, &cfg);
-	err = capture_open(d->opt->pin_dir, d->cgroup_path, &cfg, &d->capture, &took_over);
+	err = capture_open(d->opt->pin_dir, d->cgroup_path, &cfg, self_cgroup, &d->capture,
+			   &took_over);
 	if (err)
 		return err;
 	log_info("capture %s %s (pinned under %s)", took_over ? "taken over on" : "attached to",

@@ -61,25 +61,42 @@ static void test_udp_denied_even_on_443(void)
 	ASSERT_EQ(d.reason, AIGW_REASON_UDP_SENDMSG);
 }
 
-static void test_exempt_mark_passes(void)
+#define MARK 0x41494757
+#define AIGW_CGROUP 4242ull /* the daemon's own cgroup id */
+#define APP_CGROUP 5151ull
+
+static void test_exempt_socket_passes(void)
 {
 	struct aigw_config c = enforce_cfg();
-	struct aigw_decision d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(443), 0, 0x41494757, 0);
+	struct aigw_decision d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(443), 0, 1, 0);
 
 	ASSERT_EQ(d.action, AIGW_ACTION_NONE);
+	ASSERT_TRUE(aigw_is_exempt(MARK, AIGW_CGROUP, MARK, AIGW_CGROUP));
 	/* Any other mark is just a mark. */
-	d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(443), 0, 0x41494756, 0);
-	ASSERT_EQ(d.action, AIGW_ACTION_REDIRECT);
+	ASSERT_TRUE(!aigw_is_exempt(MARK, AIGW_CGROUP, MARK - 1, AIGW_CGROUP));
 }
 
-static void test_zero_mark_never_exempts(void)
+static void test_mark_outside_aigws_cgroup_is_no_exemption(void)
 {
 	struct aigw_config c = enforce_cfg();
+	int exempt = aigw_is_exempt(MARK, AIGW_CGROUP, MARK, APP_CGROUP);
 	struct aigw_decision d;
 
-	c.exempt_mark = 0;
-	d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(443), 0, 0, 0);
+	/* A workload with CAP_NET_RAW set the mark (Linux 5.17+): captured all the same. */
+	ASSERT_TRUE(!exempt);
+	d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(443), 0, exempt, 0);
 	ASSERT_EQ(d.action, AIGW_ACTION_REDIRECT);
+	d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(80), 0, exempt, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_DENY);
+	/* Nor is aigw's cgroup without the mark: only its upstream sockets carry it. */
+	ASSERT_TRUE(!aigw_is_exempt(MARK, AIGW_CGROUP, 0, AIGW_CGROUP));
+}
+
+static void test_unset_mark_or_cgroup_never_exempts(void)
+{
+	ASSERT_TRUE(!aigw_is_exempt(0, AIGW_CGROUP, 0, AIGW_CGROUP));
+	/* A loader that did not say its cgroup: no socket is exempt (cgroup ids are never 0). */
+	ASSERT_TRUE(!aigw_is_exempt(MARK, 0, MARK, 0));
 }
 
 static void test_observe_changes_nothing(void)
@@ -120,24 +137,59 @@ static void test_no_v6_listener_denies(void)
 	ASSERT_EQ(d.action, AIGW_ACTION_REDIRECT);
 }
 
-static void test_v4mapped(void)
+/* The form of IPv6 address TEXT, and the IPv4 address it carries in *RET_V4 (host order). */
+static int form_of(const char *text, __u32 *ret_v4)
 {
 	struct in6_addr a;
-	__u32 w[4];
+	__u32 w[4], v4 = 0xdeadbeef;
+	int form;
 
-	inet_pton(AF_INET6, "::ffff:127.0.0.2", &a);
+	if (inet_pton(AF_INET6, text, &a) != 1)
+		return -1;
 	memcpy(w, &a, 16);
-	ASSERT_TRUE(aigw_is_v4mapped(w));
-	inet_pton(AF_INET6, "::1", &a);
-	memcpy(w, &a, 16);
-	ASSERT_TRUE(!aigw_is_v4mapped(w));
-	inet_pton(AF_INET6, "64:ff9b::7f00:2", &a);
-	memcpy(w, &a, 16);
-	ASSERT_TRUE(!aigw_is_v4mapped(w));
+	form = aigw_v6_embedded_v4(w, &v4);
+	*ret_v4 = ntohl(v4);
+	return form;
+}
+
+static void test_v4mapped(void)
+{
+	__u32 v4;
+
+	ASSERT_EQ(form_of("::ffff:127.0.0.2", &v4), AIGW_V4_MAPPED);
+	ASSERT_EQ(v4, 0x7f000002);
+	ASSERT_EQ(form_of("::1", &v4), AIGW_V4_NONE);
+	ASSERT_EQ(form_of("::", &v4), AIGW_V4_NONE);
+	ASSERT_EQ(form_of("2001:db8::7f00:2", &v4), AIGW_V4_NONE);
+	ASSERT_EQ(form_of("::ffff:0:7f00:2", &v4), AIGW_V4_NONE); /* SIIT, not mapped */
+}
+
+static void test_nat64_6to4_and_compat_carry_the_v4_address(void)
+{
+	__u32 v4;
+
+	ASSERT_EQ(form_of("64:ff9b::127.0.0.2", &v4), AIGW_V4_NAT64);
+	ASSERT_EQ(v4, 0x7f000002);
+	ASSERT_EQ(form_of("64:ff9b::a0b:c0d", &v4), AIGW_V4_NAT64);
+	ASSERT_EQ(v4, 0x0a0b0c0d);
+	/* 6to4: the address is bits 16..47, whatever subnet and host follow. */
+	ASSERT_EQ(form_of("2002:7f00:2::1", &v4), AIGW_V4_6TO4);
+	ASSERT_EQ(v4, 0x7f000002);
+	ASSERT_EQ(form_of("2002:a0b:c0d:ffff:1:2:3:4", &v4), AIGW_V4_6TO4);
+	ASSERT_EQ(v4, 0x0a0b0c0d);
+	ASSERT_EQ(form_of("::127.0.0.2", &v4), AIGW_V4_COMPAT);
+	ASSERT_EQ(v4, 0x7f000002);
+	/* Near misses: another NAT64 prefix (RFC 8215's local one), bits set in the suffix. */
+	ASSERT_EQ(form_of("64:ff9b:1::7f00:2", &v4), AIGW_V4_NONE);
+	ASSERT_EQ(form_of("64:ff9b::1:7f00:2", &v4), AIGW_V4_NONE);
+	ASSERT_EQ(form_of("2003:7f00:2::1", &v4), AIGW_V4_NONE);
 }
 
 UNIT_MAIN(UNIT_CASE(test_not_provider_untouched), UNIT_CASE(test_tls_port_redirected),
 	  UNIT_CASE(test_other_port_denied), UNIT_CASE(test_udp_denied_even_on_443),
-	  UNIT_CASE(test_exempt_mark_passes), UNIT_CASE(test_zero_mark_never_exempts),
+	  UNIT_CASE(test_exempt_socket_passes),
+	  UNIT_CASE(test_mark_outside_aigws_cgroup_is_no_exemption),
+	  UNIT_CASE(test_unset_mark_or_cgroup_never_exempts),
 	  UNIT_CASE(test_observe_changes_nothing), UNIT_CASE(test_unconfigured_fails_closed),
-	  UNIT_CASE(test_no_v6_listener_denies), UNIT_CASE(test_v4mapped))
+	  UNIT_CASE(test_no_v6_listener_denies), UNIT_CASE(test_v4mapped),
+	  UNIT_CASE(test_nat64_6to4_and_compat_carry_the_v4_address))

@@ -102,14 +102,17 @@ class Cgroup:
         out, err = p.communicate(input=input, timeout=timeout)
         return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
-    def client(self, mode, host, port, *extra, timeout=20, user=None):
+    def client(self, mode, host, port, *extra, timeout=20, user=None, caps=()):
+        """CAPS (with USER): the capabilities the client keeps, e.g. ("net_raw",)."""
         argv = [PYTHON, NETCLIENT, mode, host, str(port), *extra]
         kw = {}
         if user is not None:
+            keep = "".join(f",+{c}" for c in caps)
+            ambient = [f"--ambient-caps={keep[1:]}"] if caps else []
             # USER may be unable to enter the checkout (a clone in /root or in a mktemp -d
             # folder): the script's text comes from us, and it runs from /.
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
-                    "--inh-caps=-all", "--bounding-set=-all",
+                    f"--inh-caps=-all{keep}", *ambient, f"--bounding-set=-all{keep}",
                     PYTHON, "-c", Path(NETCLIENT).read_text(), mode, host, str(port), *extra]
             kw["cwd"] = "/"
         r = self.run(argv, timeout=timeout, **kw)
@@ -285,7 +288,7 @@ class World:
             "proxy": {"non_tls": "passthrough"},
             "providers": {"openai": {"addresses": [f"{PROVIDER4}/32", PROVIDER6]}},
             "workloads": [{"name": "billing", "team": "finance",
-                           "match": {"cgroup": "*/billing*"}}],
+                           "match": {"cgroup": "/*/billing*"}}],
         }
         for k, v in over.items():
             if isinstance(v, dict) and isinstance(p.get(k), dict):

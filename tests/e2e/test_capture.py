@@ -1,6 +1,7 @@
 """Capture, end to end: real programs attached to a throw-away cgroup, real sockets, a real
 daemon. Each test is named for what a user would see."""
 import errno
+import ipaddress
 import json
 import os
 import socket
@@ -66,6 +67,29 @@ def test_nested_child_cgroup_is_captured_with_default_workload_name(world):
     assert red["aigw.cgroup.path"] == worker.rel
 
 
+def test_child_cgroup_named_like_another_workload_stays_its_parents(world):
+    """A workload that can create cgroups below its own cannot name one into another
+    workload: a glob's "*" stays within one path name, and a workload is its cgroup and
+    everything below it."""
+    world.server()
+    world.start(world.policy(workloads=[
+        {"name": "billing", "team": "finance", "match": {"cgroup": "/*/billing*"}},
+        {"name": "research", "team": "labs", "match": {"cgroup": "/*/research*"}}]))
+    forged = world.root.child("research.service").child("billing.service")
+    res = only(forged.client("tcp", PROVIDER4, 443), ok=True)
+    red = world.wait_record(**{"event.name": "capture.redirect", "process.pid": res["pid"]})
+    assert red["aigw.cgroup.path"] == forged.rel
+    assert (red["aigw.workload"], red["aigw.team"]) == ("research", "labs")
+    conn = world.wait_record(**{"event.name": "proxy.connection", "process.pid": res["pid"]})
+    assert conn["aigw.workload"] == "research"
+    # Matched by no glob, a cgroup named after a workload is not that workload either (its
+    # limits and allow-lists are found by name): it is named by its whole path.
+    stray = world.root.child("support").child("billing")
+    res = only(stray.client("tcp", PROVIDER4, 443), ok=True)
+    red = world.wait_record(**{"event.name": "capture.redirect", "process.pid": res["pid"]})
+    assert (red["aigw.workload"], red["aigw.team"]) == (stray.rel, None)
+
+
 def test_other_port_to_provider_denied_with_event(world):
     srv = world.server(port=8443)
     world.start()
@@ -121,6 +145,33 @@ def test_escape_attempt_is_captured(world, mode):
     assert conn["server.address"] == PROVIDER4
 
 
+@pytest.mark.parametrize("form", ["64:ff9b::{}", "::{}", "2002:{}::1"])
+def test_ipv6_forms_of_a_provider_ipv4_address_are_captured(world, form):
+    """NAT64 (64:ff9b::/96), IPv4-compatible and 6to4 forms of a provider's IPv4 address are
+    that provider. None is routable on loopback: uncaptured, connect() fails at once (no
+    route); captured, it reaches the proxy's IPv6 listener, or is denied on another port."""
+    v4 = ipaddress.ip_address(PROVIDER4)
+    hexv4 = f"{int(v4) >> 16:x}:{int(v4) & 0xffff:x}"
+    ip = ipaddress.ip_address(form.format(PROVIDER4 if form != "2002:{}::1" else hexv4))
+    addr = str(ip)
+    world.start()
+    app = world.root.child("billing.service")
+    res = only(app.client("tcp", addr, 443))
+    assert res.get("stage") != "connect", res  # it was connected: to the proxy
+    red = world.wait_record(**{"event.name": "capture.redirect", "process.pid": res["pid"]})
+    assert ipaddress.ip_address(red["server.address"]) == ip  # as dialled
+    assert red["aigw.hook"] == "connect6"
+    assert red["gen_ai.system"] == "openai" and red["aigw.workload"] == "billing"
+    conn = world.wait_record(**{"event.name": "proxy.connection", "process.pid": res["pid"]})
+    assert ipaddress.ip_address(conn["server.address"]) == ip
+    res = only(app.client("tcp", addr, 8443), stage="connect")
+    assert res["errno"] == errno.EPERM
+    ev = world.wait_record(**{"event.name": "capture.deny", "process.pid": res["pid"]})
+    assert ev["aigw.reason"] == "deny_port"
+    res = only(app.client("udp-sendto", addr, 443), ok=False)
+    assert res["errno"] == errno.EPERM
+
+
 def test_io_uring_connect_is_captured(world):
     srv = world.server()
     world.start()
@@ -143,6 +194,26 @@ def test_workload_cannot_forge_the_exempt_mark(world):
     assert tuple(res["local"]) not in [tuple(p) for p in srv.peers]
     red = world.wait_record(**{"event.name": "capture.redirect", "process.pid": res["pid"]})
     assert red["process.user.id"] == 65534
+
+
+def test_exempt_mark_set_with_cap_net_raw_is_still_captured(world):
+    """Since Linux 5.17 CAP_NET_RAW alone may set SO_MARK: a workload holding only that sets
+    the exempt mark and is captured all the same (the mark counts in aigw's cgroup only)."""
+    srv = world.server()
+    world.start()
+    app = world.root.child("billing.service")
+    mark = ("--mark", str(0x41494757))
+    lines = app.client("tcp", PROVIDER4, 443, *mark, user=65534, caps=("net_raw",))
+    only(lines, event="mark_set")
+    res = only(lines, ok=True)
+    assert tuple(res["local"]) not in [tuple(p) for p in srv.peers]
+    red = world.wait_record(**{"event.name": "capture.redirect", "process.pid": res["pid"]})
+    assert red["process.user.id"] == 65534
+    # Another port: denied, not let through (no server there: direct would be refused).
+    res = only(app.client("tcp", PROVIDER4, 8443, *mark, user=65534, caps=("net_raw",)),
+               stage="connect")
+    assert res["errno"] == errno.EPERM
+    world.wait_record(**{"event.name": "capture.deny", "process.pid": res["pid"]})
 
 
 def test_daemon_inside_captured_cgroup_is_not_redirected_to_itself(world):

@@ -70,9 +70,9 @@ class Routing:
                           "breaker": {"failures": 1000, "open_ms": 100}}
         pol["api"] = {"listen": f"127.0.0.1:{self.api_port}"}
         pol["workloads"] = pol["workloads"] + [
-            {"name": "reports", "team": "analytics", "match": {"cgroup": "*/no-such-reports*"},
+            {"name": "reports", "team": "analytics", "match": {"cgroup": "/*/no-such-reports*"},
              "api_keys": [REPORTS_KEY]},
-            {"name": "crm", "team": "sales", "match": {"cgroup": "*/no-such-crm*"},
+            {"name": "crm", "team": "sales", "match": {"cgroup": "/*/no-such-crm*"},
              "api_keys": [CRM_KEY]},
         ]
         self.daemon = self.gw.start(pol)

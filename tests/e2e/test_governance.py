@@ -71,7 +71,7 @@ def key_of(name):
 def workload(name, **rules):
     """Declares workload NAME (with its allow / limits / budget / team / own_keys) for the
     module's policy; returns NAME."""
-    WORKLOADS[name] = {"name": name, "match": {"cgroup": f"*/{name}.service"},
+    WORKLOADS[name] = {"name": name, "match": {"cgroup": f"/*/{name}.service"},
                        "api_keys": [key_of(name)], **rules}
     return name
 

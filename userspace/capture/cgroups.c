@@ -11,10 +11,12 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <ftw.h>
+#include <limits.h>
 #include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "capture/cgroups.h"
@@ -51,6 +53,30 @@ int cgroups_mount_path(char *buf, size_t len)
 		break;
 	}
 	endmntent(f);
+	return err;
+}
+
+int cgroups_self_id(const char *mount, uint64_t *ret_id)
+{
+	char line[PATH_MAX + 8], path[2 * PATH_MAX];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	struct stat st;
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		/* cgroup v2 is the line "0::/path"; v1 hierarchies have other numbers. */
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		snprintf(path, sizeof(path), "%s%s", mount, strcmp(line + 3, "/") ? line + 3 : "");
+		err = stat(path, &st) ? -errno : 0;
+		break;
+	}
+	fclose(f);
+	if (!err)
+		*ret_id = st.st_ino;
 	return err;
 }
 
@@ -191,8 +217,96 @@ const char *cgroups_path(struct cgroups *cg, uint64_t id)
 	return e->path;
 }
 
+/*
+ * Splits PATH (a cgroup path or a glob) at its slashes, in place, into at most MAX names:
+ * "/apps/x" is "", "apps", "x"; a glob "**" then "/x" is "**", "x". Returns the count, or MAX + 1
+ * when there are more.
+ */
+static size_t split_names(char *path, char **names, size_t max)
+{
+	size_t n = 0;
+
+	for (char *s = path;; s++) {
+		if (n == max)
+			return max + 1;
+		names[n++] = s;
+		s = strchr(s, '/');
+		if (!s)
+			return n;
+		*s = 0;
+	}
+}
+
+/* GLOB against NAMES, name by name; a glob name "**" stands for any number of names. */
+static int names_match(char **glob, size_t n_glob, char **names, size_t n_names)
+{
+	for (; n_glob; glob++, n_glob--, names++, n_names--) {
+		if (!strcmp(glob[0], "**")) {
+			/* A run of "**" names is one: no needless backtracking. */
+			while (n_glob > 1 && !strcmp(glob[1], "**"))
+				glob++, n_glob--;
+			for (size_t skip = 0; skip <= n_names; skip++)
+				if (names_match(glob + 1, n_glob - 1, names + skip, n_names - skip))
+					return 1;
+			return 0;
+		}
+		if (!n_names || fnmatch(glob[0], names[0], 0))
+			return 0;
+	}
+	return n_names == 0;
+}
+
+#define CGROUPS_MAX_NAMES 128 /* deeper than any cgroup tree (and any sane glob) */
+
+/*
+ * Does GLOB name the cgroup whose path is split into NAMES, or one of its ancestors (the
+ * root excepted)? A workload is its cgroup and everything below it: a process that creates
+ * a child cgroup stays the workload it was. Each glob name is an fnmatch pattern for one
+ * path component, so "*" never crosses a "/" and a child cannot reach a glob written for
+ * its parent's siblings by its own name.
+ */
+static int glob_names(const char *glob, char **names, size_t n_names)
+{
+	char copy[PATH_MAX];
+	char *gnames[CGROUPS_MAX_NAMES];
+	size_t n_glob;
+
+	if (snprintf(copy, sizeof(copy), "%s", glob) >= (int)sizeof(copy))
+		return 0;
+	n_glob = split_names(copy, gnames, CGROUPS_MAX_NAMES);
+	if (n_glob > CGROUPS_MAX_NAMES)
+		return 0;
+	for (size_t n = n_names; n >= 2; n--)
+		if (names_match(gnames, n_glob, names, n))
+			return 1;
+	return n_names == 1 && names_match(gnames, n_glob, names, 1);
+}
+
+static const struct policy_workload *workload_of(const struct policy *p, const char *path)
+{
+	char copy[PATH_MAX];
+	char *names[CGROUPS_MAX_NAMES];
+	size_t n;
+
+	if (!p || snprintf(copy, sizeof(copy), "%s", path) >= (int)sizeof(copy))
+		return NULL;
+	if (!strcmp(copy, "/")) {
+		names[0] = copy + 1; /* the root: one empty name, as "/x" is "", "x" */
+		n = 1;
+	} else {
+		n = split_names(copy, names, CGROUPS_MAX_NAMES);
+		if (n > CGROUPS_MAX_NAMES)
+			return NULL;
+	}
+	for (size_t i = 0; i < p->n_workloads; i++)
+		if (glob_names(p->workloads[i].cgroup_glob, names, n))
+			return &p->workloads[i];
+	return NULL;
+}
+
 void cgroups_workload(const struct policy *p, const char *path, struct cgroups_workload *ret)
 {
+	const struct policy_workload *w;
 	const char *slash;
 
 	ret->name = NULL;
@@ -200,16 +314,19 @@ void cgroups_workload(const struct policy *p, const char *path, struct cgroups_w
 	ret->own_keys = 0;
 	if (!path)
 		return;
-	for (size_t i = 0; p && i < p->n_workloads; i++) {
-		if (fnmatch(p->workloads[i].cgroup_glob, path, 0) == 0) {
-			ret->name = p->workloads[i].name;
-			ret->team = p->workloads[i].team;
-			ret->own_keys = p->workloads[i].own_keys;
-			return;
-		}
+	w = workload_of(p, path);
+	if (w) {
+		ret->name = w->name;
+		ret->team = w->team;
+		ret->own_keys = w->own_keys;
+		return;
 	}
+	/* No rule: the cgroup's own name, unless a workload of the policy has that name (its
+	 * limits, budget and allow-lists are found by name): then the whole path. */
 	slash = strrchr(path, '/');
 	ret->name = slash && slash[1] ? slash + 1 : path;
+	if (policy_workload_by_name(p, ret->name))
+		ret->name = path;
 }
 
 static void json_add_str_or_null(struct jsonw *rec, const char *key, const char *val)

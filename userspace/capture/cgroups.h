@@ -1,8 +1,9 @@
 /*
  * cgroups: who a cgroup id is. Finds the cgroup2 mount, maps cgroup ids (the kernfs inode
  * numbers the BPF side records) to paths relative to that mount, cached and rescanned when
- * an unknown id appears, and maps a path to a workload by the policy's rules (first glob
- * that matches; otherwise the path's last component, e.g. "billing.service").
+ * an unknown id appears, and maps a path to a workload by the policy's rules (the first
+ * glob that matches the path or an ancestor of it, name by name; otherwise the path's last
+ * component, e.g. "billing.service", or the whole path when that is a policy workload's name).
  */
 #ifndef AIGW_CAPTURE_CGROUPS_H
 #define AIGW_CAPTURE_CGROUPS_H
@@ -16,6 +17,10 @@
 
 /* Writes the cgroup2 mount point (from /proc/mounts) into BUF. -ENOENT when there is none. */
 int cgroups_mount_path(char *buf, size_t len);
+
+/* The id of the calling process's own cgroup (from /proc/self/cgroup, under MOUNT) in
+ * *RET_ID. Returns 0 or -errno. */
+int cgroups_self_id(const char *mount, uint64_t *ret_id);
 
 struct cgroups; /* the id -> path cache; freed with cgroups_free() */
 
@@ -32,7 +37,11 @@ struct cgroups_workload {
 	int own_keys;     /* the policy lets its own provider keys through */
 };
 
-/* The workload for cgroup PATH under policy P. */
+/*
+ * The workload for cgroup PATH under policy P. A glob is matched one path component at a time
+ * (fnmatch FNM_PATHNAME: "*" never crosses a "/"; a component "**" is any number of them), on
+ * the path and on each of its ancestors: a workload is its cgroup and every cgroup below it.
+ */
 void cgroups_workload(const struct policy *p, const char *path, struct cgroups_workload *ret);
 
 /* Adds the attribution fields of A (process, user, cgroup, workload, team) to REC. */

@@ -142,7 +142,7 @@ pinned:
 	return 0;
 }
 
-static int capture_load(struct capture *c)
+static int capture_load(struct capture *c, uint64_t exempt_cgroup_id)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = c->pin_dir);
 	int err;
@@ -150,6 +150,7 @@ static int capture_load(struct capture *c)
 	c->skel = capture_bpf__open_opts(&opts);
 	if (!c->skel)
 		return -errno;
+	c->skel->rodata->aigw_exempt_cgroup_id = exempt_cgroup_id;
 	err = capture_bpf__load(c->skel);
 	if (err) {
 		log_error("load capture programs: %s (a pinned instance of another version can be "
@@ -161,7 +162,7 @@ static int capture_load(struct capture *c)
 }
 
 int capture_open(const char *pin_dir, const char *cgroup_path, const struct aigw_config *cfg,
-		 struct capture **ret_capture, int *ret_took_over)
+		 uint64_t exempt_cgroup_id, struct capture **ret_capture, int *ret_took_over)
 {
 	struct bpf_program *prog;
 	struct capture *c;
@@ -187,7 +188,7 @@ int capture_open(const char *pin_dir, const char *cgroup_path, const struct aigw
 		goto fail;
 	}
 	c->cgroup_id = st.st_ino;
-	err = capture_load(c);
+	err = capture_load(c, exempt_cgroup_id);
 	if (err)
 		goto fail;
 	/* Configure before attaching: a program never runs on an unwritten config. */

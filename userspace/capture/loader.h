@@ -29,11 +29,13 @@ enum capture_map {
 
 /*
  * Loads, configures with CFG (its generation is set here), attaches to the cgroup at
- * CGROUP_PATH (absolute) and pins under PIN_DIR. *ret_took_over says whether a pinned
- * instance was found and taken over. Returns 0 or -errno, with the reason logged.
+ * CGROUP_PATH (absolute) and pins under PIN_DIR. EXEMPT_CGROUP_ID: the daemon's own cgroup,
+ * the only one whose sockets the exempt mark lets through (fixed in the programs' read-only
+ * data). *ret_took_over says whether a pinned instance was found and taken over. Returns 0 or
+ * -errno, with the reason logged.
  */
 int capture_open(const char *pin_dir, const char *cgroup_path, const struct aigw_config *cfg,
-		 struct capture **ret_capture, int *ret_took_over);
+		 uint64_t exempt_cgroup_id, struct capture **ret_capture, int *ret_took_over);
 
 /* Replaces the running configuration (a policy reload); the generation is bumped. */
 int capture_configure(struct capture *c, const struct aigw_config *cfg);

@@ -133,7 +133,7 @@ struct policy_team {
 struct policy_workload {
 	char *name;	   /* "name" (required) */
 	char *team;	   /* "team" or NULL */
-	char *cgroup_glob; /* "match": { "cgroup": GLOB } (fnmatch, matched on the path) */
+	char *cgroup_glob; /* "match": { "cgroup": GLOB } (see cgroups_workload()) */
 	int own_keys;      /* "own_keys": its own provider keys go through (default: replaced) */
 	/* "api_keys": gateway keys this workload presents at the explicit endpoint (each 16..256
 	 * printable ASCII characters, no spaces, or "sha256:" and the key's SHA-256 in 64

@@ -1,0 +1,89 @@
+/*
+ * test_cgroups.c: which workload a cgroup path is (capture/cgroups.c), against a policy built
+ * here. Globs match name by name, and a cgroup a workload creates cannot name itself into
+ * another workload.
+ */
+#include "capture/cgroups.h"
+#include "unit.h"
+
+static struct policy_workload wls[] = {
+    {.name = "billing", .team = "finance", .cgroup_glob = "/*/billing*"},
+    {.name = "research", .team = "labs", .cgroup_glob = "/*/research*"},
+    {.name = "batch", .cgroup_glob = "/apps/**/batch-*"},
+    {.name = "anywhere", .cgroup_glob = "**/anywhere.service"},
+};
+
+static struct policy pol = {.workloads = wls, .n_workloads = 4};
+
+static const char *name_of(const char *path)
+{
+	struct cgroups_workload wl;
+
+	cgroups_workload(&pol, path, &wl);
+	return wl.name;
+}
+
+static void test_glob_matches_its_depth(void)
+{
+	ASSERT_STREQ(name_of("/aigw-test-1/billing.service"), "billing");
+	ASSERT_STREQ(name_of("/aigw-test-1/research.service"), "research");
+	/* Unmatched: the cgroup's own name. */
+	ASSERT_STREQ(name_of("/aigw-test-1/support/worker.service"), "worker.service");
+	ASSERT_STREQ(name_of("/billing.service"), "billing.service");
+}
+
+static void test_star_does_not_cross_slash(void)
+{
+	struct policy_workload w = {.name = "billing", .cgroup_glob = "*/billing*"};
+	struct policy one = {.workloads = &w, .n_workloads = 1};
+	struct cgroups_workload wl;
+
+	/* "*" matches the empty name before the leading "/", never "/aigw-test-1". */
+	cgroups_workload(&one, "/aigw-test-1/billing.service", &wl);
+	ASSERT_TRUE(wl.team == NULL);
+	ASSERT_STREQ(wl.name, "billing.service");
+}
+
+static void test_double_star_is_any_depth(void)
+{
+	ASSERT_STREQ(name_of("/apps/batch-1"), "batch");
+	ASSERT_STREQ(name_of("/apps/x/y/batch-2"), "batch");
+	ASSERT_STREQ(name_of("/other/batch-1"), "batch-1");
+	ASSERT_STREQ(name_of("/anywhere.service"), "anywhere");
+	ASSERT_STREQ(name_of("/a/b/c/anywhere.service"), "anywhere");
+}
+
+static void test_child_stays_its_parents_workload(void)
+{
+	struct cgroups_workload wl;
+
+	/* A process in research.service creates a child named like billing: still research. */
+	cgroups_workload(&pol, "/aigw-test-1/research.service/billing.service", &wl);
+	ASSERT_STREQ(wl.name, "research");
+	ASSERT_STREQ(wl.team, "labs");
+	ASSERT_STREQ(name_of("/aigw-test-1/billing.service/job-7"), "billing");
+}
+
+static void test_unmatched_name_never_a_workloads(void)
+{
+	struct cgroups_workload wl;
+
+	/* Named after a workload but matched by no glob: its rules must not apply by name. */
+	cgroups_workload(&pol, "/aigw-test-1/support/billing", &wl);
+	ASSERT_STREQ(wl.name, "/aigw-test-1/support/billing");
+	ASSERT_TRUE(wl.team == NULL);
+}
+
+static void test_no_path_no_name(void)
+{
+	struct cgroups_workload wl;
+
+	cgroups_workload(&pol, NULL, &wl);
+	ASSERT_TRUE(wl.name == NULL);
+	ASSERT_STREQ(name_of("/"), "/");
+}
+
+UNIT_MAIN(UNIT_CASE(test_glob_matches_its_depth), UNIT_CASE(test_star_does_not_cross_slash),
+	  UNIT_CASE(test_double_star_is_any_depth),
+	  UNIT_CASE(test_child_stays_its_parents_workload),
+	  UNIT_CASE(test_unmatched_name_never_a_workloads), UNIT_CASE(test_no_path_no_name))
