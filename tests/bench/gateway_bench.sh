@@ -16,6 +16,9 @@
 #      direct-anth  wrk -> mock, Anthropic API, the request as aigw translates it: the reference
 #                   for translate (the mock's Anthropic side is not its OpenAI side)
 #      aigw         wrk captured -> aigw -> mock, OpenAI -> OpenAI: interception + usage read
+#      aigw-gov     the same from a workload every governance control holds (allow-lists of
+#                   models, providers and endpoints, three rate limits, its own and its team's
+#                   budget): the whole policy pipeline, against the same call with none
 #      aigw-routed  the same with a logical model name whose target is OpenAI (routing, no
 #                   translation)
 #      aigw-xlate   a logical name whose target is Anthropic: request and answer translated
@@ -148,7 +151,17 @@ cat >"$tmp/aigw-policy.json" <<EOF
     "bench-claude": [ { "provider": "anthropic", "model": "$MODEL_A" } ],
     "bench-fallback": [ { "provider": "openai", "model": "gpt-4o-mini" },
                         { "provider": "anthropic", "model": "$MODEL_A" } ] },
-  "routing": { "retries": 0, "breaker": { "failures": 1000, "open_ms": 100 } } }
+  "routing": { "retries": 0, "breaker": { "failures": 1000, "open_ms": 100 } },
+  "state": { "path": "$tmp/state.db" },
+  "teams": { "bench-team": { "budget": { "usd_per_day": 1000000, "usd_per_month": 10000000 } } },
+  "workloads": [
+    { "name": "app", "match": { "cgroup": "${root#"$cg2"}/app" } },
+    { "name": "governed", "team": "bench-team", "match": { "cgroup": "${root#"$cg2"}/gov" },
+      "allow": { "models": ["gpt-4o*", "bench-*", "claude-*"], "providers": ["openai", "anthropic"],
+                 "endpoints": ["POST /v1/chat/completions", "POST /v1/messages"] },
+      "limits": { "requests_per_minute": 10000000, "tokens_per_minute": 1000000000000,
+                  "concurrent": 100000 },
+      "budget": { "usd_per_day": 1000000, "usd_per_month": 10000000, "warn_at": 0.99 } } ] }
 EOF
 AIGW_BENCH_OPENAI_KEY=sk-bench-gateway-openai AIGW_BENCH_ANTHROPIC_KEY=sk-ant-bench-gateway \
 	start aigw "$proxy" "$AIGW" run --policy "$tmp/aigw-policy.json" --pin-dir "$pins"
@@ -179,6 +192,7 @@ for CONNS in $CONNS_LIST; do
 	wrk_target "direct-anth-c$CONNS" "$plain" "$ANTHROPIC_URL" anthropic "${A_HDRS[@]}"
 	probe_expect='"chat.completion"'
 	wrk_target "aigw-c$CONNS" "$root/app" "$OPENAI_URL" gpt-4o-mini
+	wrk_target "aigw-gov-c$CONNS" "$root/gov" "$OPENAI_URL" gpt-4o-mini
 	wrk_target "aigw-routed-c$CONNS" "$root/app" "$OPENAI_URL" bench-openai
 	wrk_target "aigw-xlate-c$CONNS" "$root/app" "$OPENAI_URL" bench-claude
 	wrk_target "direct-end-c$CONNS" "$plain" "$OPENAI_URL" gpt-4o-mini

@@ -80,6 +80,7 @@ if micro:
 WRK = [("direct", "a  direct -> mock, OpenAI API (reference)"),
        ("direct-anth", "a' direct -> mock, Anthropic API (translated request)"),
        ("aigw", "b  aigw, OpenAI -> OpenAI (usage read)"),
+       ("aigw-gov", "g  the same, every governance control on"),
        ("aigw-routed", "b' aigw, logical name -> OpenAI"),
        ("aigw-xlate", "c  aigw, logical name -> Anthropic, translated"),
        ("direct-end", "   direct again, last (drift)")]
@@ -208,6 +209,8 @@ if (tmp / "aigw-policy.json").exists() and conns_list:
 
     def row_of(r):
         model, stream = r.get("gen_ai.request.model"), r.get("aigw.stream")
+        if r.get("aigw.workload") == "governed":
+            return "wrk aigw-gov" if model == "gpt-4o-mini" and not stream else "other"
         if model == "gpt-4o-mini":
             return "ttft aigw" if stream else "wrk aigw"
         if model == "bench-openai" and not stream:
@@ -224,7 +227,7 @@ if (tmp / "aigw-policy.json").exists() and conns_list:
     want = Counter()
     gone_max = Counter()
     for c in conns_list:
-        for t in ("aigw", "aigw-routed", "aigw-xlate"):
+        for t in ("aigw", "aigw-gov", "aigw-routed", "aigw-xlate"):
             w = wrk.get(f"{t}-c{c}")
             if w and "wrk" in w:
                 want[f"wrk {t}"] += w["wrk"]["requests"] + (w["warm"]["requests"] if w["warm"]
@@ -265,6 +268,11 @@ if (tmp / "aigw-policy.json").exists() and conns_list:
             elif row == "ttft fallback":
                 wrong += not (r.get("aigw.translated") is True and
                               atts == [("openai", "fell_back"), ("anthropic", "ok")])
+            elif row == "wrk aigw-gov":  # every control decided, reserved and settled
+                wrong += not (r.get("aigw.policy.action") == "allow" and
+                              len(r.get("aigw.policy.decisions") or []) >= 4 and
+                              r.get("aigw.budget.settled_nano") is not None and
+                              r.get("aigw.limits.tokens_reserved"))
             elif row == "ttft aigw-routed":
                 wrong += not (r.get("aigw.fallback") is False and r.get("aigw.translated") in
                               (None, False) and r.get("gen_ai.system") == "openai")
@@ -273,7 +281,7 @@ if (tmp / "aigw-policy.json").exists() and conns_list:
                               r.get("aigw.translated") in (None, False))
         if wrong:
             audit_problems.append(f"{row}: {wrong} records that did not take the path measured "
-                                  f"(translated / fallback / provider)")
+                                  f"(translated / fallback / provider / policy)")
         audit_notes.append(f"{row}: {len(ok)} records with 200, usage and cost for {n_want} "
                            f"counted calls; {len(gone)} client_gone")
 
@@ -350,6 +358,10 @@ for c in conns_list:
         line += (f", {(x['p50'] - da['p50']) - (rt['p50'] - d['p50']):+.3f} ms once the mock's "
                  f"own Anthropic-vs-OpenAI difference ({da['p50'] - d['p50']:+.3f}) is taken out")
     print(line)
+    gv = g.get("aigw-gov")
+    if gv and not gv["problems"]:
+        print(f"   every governance control on (g - b): {gv['p50'] - a['p50']:+.3f} ms p50 / "
+              f"{gv['p99'] - a['p99']:+.3f} ms p99, {gv['rps'] / a['rps']:.2f}x req/s")
 if all(ttft[t].get("ttft") and not ttft[t]["problems"] for t in ("direct", "aigw", "fallback")):
     d, e, fb = ttft["direct"], ttft["aigw"], ttft["fallback"]
     line = (f" - time to first token: aigw {e['med'] - d['med']:+.3f} ms median "

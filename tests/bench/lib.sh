@@ -23,6 +23,7 @@ bench_setup() { # the cgroups, $tmp and the traps
 	cg2=$(awk '$3=="cgroup2"{print $2; exit}' /proc/mounts)
 	id=$$
 	root="$cg2/aigw-test-bench-$id"        # captured by aigw; clients run in $root/app
+	#                                         (and in $root/gov: a workload every control holds)
 	plain="$cg2/aigw-test-bench-$id-plain" # clients, uncaptured
 	mockcg="$cg2/aigw-test-bench-$id-mock" # the mock provider
 	proxy="$cg2/aigw-test-bench-$id-proxy" # the proxy under test (one at a time)
@@ -35,18 +36,18 @@ bench_setup() { # the cgroups, $tmp and the traps
 	trap bench_cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM HUP
-	mkdir -p "$root/app" "$plain" "$mockcg" "$proxy"
+	mkdir -p "$root/app" "$root/gov" "$plain" "$mockcg" "$proxy"
 }
 
 bench_cleanup() {
 	set +e
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for d in "$proxy" "$mockcg" "$root/app" "$plain"; do
+	for d in "$proxy" "$mockcg" "$root/app" "$root/gov" "$plain"; do
 		[ -d "$d" ] && echo 1 >"$d/cgroup.kill" 2>/dev/null
 	done
 	wait 2>/dev/null
 	"$AIGW" detach --pin-dir "$pins" >/dev/null 2>&1
-	for d in "$proxy" "$mockcg" "$root/app" "$root" "$plain"; do
+	for d in "$proxy" "$mockcg" "$root/app" "$root/gov" "$root" "$plain"; do
 		for _ in $(seq 50); do
 			[ -d "$d" ] || break
 			rmdir "$d" 2>/dev/null && break
