@@ -4,6 +4,9 @@
  * minute, concurrency, a workload budget and a team budget) against the same request with no
  * control (the admission stages alone), in one run, on the -O2 objects build/aigw is made of.
  *
+ * The counters are kept as the daemon keeps them, in a SQLite file (every change is queued
+ * to the writer thread, which commits them off this thread).
+ *
  * One iteration is a whole call as the proxy makes it: pipeline_head(), pipeline_request(),
  * pipeline_target() for the target it goes to, pipeline_end() with its usage and cost. The
  * request body is parsed before (the proxy parses it once for its own reasons). Printed: the
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <cjson/cJSON.h>
 
 #include "ledger/prices.h"
@@ -135,8 +139,14 @@ int main(void)
 	struct world w = {0};
 	double none[2], all[2];
 
+	char dir[] = "/tmp/aigw-bench-pipeline.XXXXXX", db[64];
+
+	/* the counters persisted as the daemon keeps them: every change queued to the writer */
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(db, sizeof(db), "%s/state.db", dir);
 	if (policy_load_string("bench", POLICY, stderr, &w.pol) ||
-	    govstate_open(NULL, stderr, &w.gs) ||
+	    govstate_open(db, stderr, &w.gs) ||
 	    prices_parse("prices", prices_default_json, prices_default_json_len, stderr,
 			 &w.prices) ||
 	    route_table_new(w.pol, NULL, &w.routes) || !(w.json = cJSON_Parse(BODY)))
@@ -155,5 +165,11 @@ int main(void)
 	prices_free(w.prices);
 	govstate_close(w.gs);
 	policy_free(w.pol);
+	unlink(db);
+	snprintf(db, sizeof(db), "%s/state.db-wal", dir);
+	unlink(db);
+	snprintf(db, sizeof(db), "%s/state.db-shm", dir);
+	unlink(db);
+	rmdir(dir);
 	return 0;
 }
