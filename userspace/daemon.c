@@ -65,11 +65,11 @@ struct daemon {
 	struct certs *certs;
 	struct upstream_pool *pool;
 	struct http_proxy_config http_cfg;
-	struct price_table *prices; /* the policy's "prices", or the shipped table */
-	struct policy *ai_catalogue; /* the shipped AI services (the policy's are looked at first) */
-	struct keys *keys;	    /* the gateway-held provider keys */
-	struct route_table *routes; /* logical model names; one reference here */
-	struct govstate *state;	    /* limits and budgets, persisted (state.path) */
+	struct price_table *prices;  /* the policy's "prices", or the shipped table */
+	struct policy *ai_catalogue; /* the shipped AI services; the policy's come first */
+	struct keys *keys;	     /* the gateway-held provider keys */
+	struct route_table *routes;  /* logical model names; one reference here */
+	struct govstate *state;	     /* limits and budgets, persisted (state.path) */
 	struct http_proxy_ops http_ops;
 	uint64_t next_conn_id;
 };
