@@ -55,6 +55,13 @@ $(BUILD)/prices_default.inc: policies/prices.json
 $(BUILD)/obj/userspace/ledger/prices_default.o $(BUILD)/san/userspace/ledger/prices_default.o: \
 	$(BUILD)/prices_default.inc
 
+# The shipped AI service catalogue, the same way, for userspace/policy/ai_services.c.
+$(BUILD)/ai_services_default.inc: policies/ai-services.json
+	@mkdir -p $(@D)
+	od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g' > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/userspace/policy/ai_services.o $(BUILD)/san/userspace/policy/ai_services.o: \
+	$(BUILD)/ai_services_default.inc
+
 $(BUILD)/obj/%.o: %.c $(SKEL)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
@@ -116,7 +123,7 @@ FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/p
 		  $(wildcard userspace/util/*.c) $(wildcard userspace/policy/*.c) \
 		  userspace/ledger/prices_default.c
 $(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c $(FUZZ_HTTP_SRCS) \
-		$(BUILD)/prices_default.inc
+		$(BUILD)/prices_default.inc $(BUILD)/ai_services_default.inc
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -levent -levent_openssl -lssl -lcrypto -lcjson -lhttp_parser \
 		-lsqlite3 -lz -lm -lpthread

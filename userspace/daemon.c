@@ -32,6 +32,7 @@
 #include "ledger/audit.h"
 #include "ledger/prices.h"
 #include "ledger/prices_default.h"
+#include "policy/ai_services.h"
 #include "policy/policy.h"
 #include "proxy/certs.h"
 #include "proxy/classify.h"
@@ -64,10 +65,11 @@ struct daemon {
 	struct certs *certs;
 	struct upstream_pool *pool;
 	struct http_proxy_config http_cfg;
-	struct price_table *prices; /* the policy's "prices", or the shipped table */
-	struct keys *keys;	    /* the gateway-held provider keys */
-	struct route_table *routes; /* logical model names; one reference here */
-	struct govstate *state;	    /* limits and budgets, persisted (state.path) */
+	struct price_table *prices;  /* the policy's "prices", or the shipped table */
+	struct policy *ai_catalogue; /* the shipped AI services; the policy's come first */
+	struct keys *keys;	     /* the gateway-held provider keys */
+	struct route_table *routes;  /* logical model names; one reference here */
+	struct govstate *state;	     /* limits and budgets, persisted (state.path) */
 	struct http_proxy_ops http_ops;
 	uint64_t next_conn_id;
 };
@@ -84,6 +86,11 @@ struct daemon_conn {
 	const char *disposition; /* "passthrough", "passthrough_not_tls" */
 	int has_flow;		 /* capture recorded this connection (else: no attribution) */
 	char sni[256];
+	/* What the ClientHello showed on a connection that is not intercepted, for its record:
+	 * the AI service its SNI belongs to ("" if none; a copy, a reload may free the policy),
+	 * and why it counts as fronting ("no_sni", "ech", "sni"; NULL if it does not). */
+	char ai_service[128];
+	const char *fronting;
 };
 
 static void config_from_policy(const struct policy *p, struct aigw_config *c)
@@ -151,6 +158,18 @@ static void add_addr(struct jsonw *rec, const char *addr_key, const char *port_k
 	jsonw_num(rec, port_key, ntohs(a->port));
 }
 
+/* What the ClientHello of a connection that was not intercepted showed: an AI service, a
+ * fronting attempt. */
+static void add_hello_findings(struct jsonw *rec, const struct daemon_conn *conn)
+{
+	if (conn->ai_service[0])
+		jsonw_str(rec, "aigw.ai_service", conn->ai_service);
+	if (conn->fronting) {
+		jsonw_bool(rec, "aigw.fronting", 1);
+		jsonw_str(rec, "aigw.fronting_kind", conn->fronting);
+	}
+}
+
 static void on_passthrough_done(const struct passthrough_result *r, void *arg)
 {
 	struct daemon_conn *conn = arg;
@@ -167,6 +186,7 @@ static void on_passthrough_done(const struct passthrough_result *r, void *arg)
 		jsonw_str(rec, "aigw.disposition", conn->disposition);
 		if (conn->sni[0])
 			jsonw_str(rec, "tls.client.server_name", conn->sni);
+		add_hello_findings(rec, conn);
 		add_addr(rec, "server.address", "server.port", &conn->flow.orig_dst);
 		add_addr(rec, "client.address", "client.port", &conn->client);
 		if (conn->flow.provider_id < p->n_providers)
@@ -213,6 +233,9 @@ static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, co
 		jsonw_str(rec, "aigw.reason", reason);
 		if (detail)
 			jsonw_str(rec, "error.type", detail);
+		if (conn->sni[0])
+			jsonw_str(rec, "tls.client.server_name", conn->sni);
+		add_hello_findings(rec, conn);
 		add_addr(rec, "client.address", "client.port", &conn->client);
 		if (conn->has_flow) {
 			add_addr(rec, "server.address", "server.port", &conn->flow.orig_dst);
@@ -489,21 +512,63 @@ static void conn_intercept(struct daemon_conn *conn, int fd, const struct policy
 	http_session_start(d->base, bev, &info, &d->http_cfg, d->pool, &d->http_ops);
 }
 
+/*
+ * Why a ClientHello that names no provider host (or one we do not intercept) is fronting, or
+ * NULL: it goes to a provider's address, so a call to the provider could ride inside it with
+ * "Host: api.openai.com" that we would never see. No SNI, an ECH (the real name is encrypted),
+ * or another name.
+ */
+static const char *hello_fronting(const struct daemon *d, const struct daemon_conn *conn,
+				  const struct clienthello *h)
+{
+	if (h->has_sni && h->ech == CLIENTHELLO_ECH_NONE &&
+	    policy_provider_by_host(d->policy, h->sni))
+		return NULL; /* a provider's own name, left alone only without a CA (observe) */
+	if (addrset_lookup_addr(capture_map_fd(d->capture, CAPTURE_MAP_PROV4),
+				capture_map_fd(d->capture, CAPTURE_MAP_PROV6), &conn->flow.orig_dst,
+				NULL))
+		return NULL;
+	return !h->has_sni ? "no_sni" : h->ech != CLIENTHELLO_ECH_NONE ? "ech" : "sni";
+}
+
+/*
+ * The ClientHello decides: a provider host is intercepted; fronting to a provider address and
+ * an AI service outside the providers are refused or spliced as the policy says; anything else
+ * is another site on a shared address, spliced untouched (its bytes are not ours to read).
+ */
+static void conn_decide_tls(struct daemon_conn *conn, int fd, const struct clienthello *h)
+{
+	struct daemon *d = conn->d;
+	const struct policy *p = d->policy;
+	const struct policy_provider *pv;
+	const char *ai;
+
+	snprintf(conn->sni, sizeof(conn->sni), "%s", h->sni);
+	pv = h->has_sni && d->certs ? policy_provider_by_host(p, h->sni) : NULL;
+	if (pv) {
+		conn_intercept(conn, fd, pv, h->sni);
+		return;
+	}
+	conn->fronting = hello_fronting(d, conn, h);
+	ai = ai_services_match(p, d->ai_catalogue, h->sni);
+	if (ai)
+		snprintf(conn->ai_service, sizeof(conn->ai_service), "%s", ai);
+	if (conn->fronting && p->capture.fronting == POLICY_FRONTING_DENY)
+		conn_refuse(conn, fd, "fronting", NULL);
+	else if (ai && p->capture.unsanctioned_ai == POLICY_UNSANCTIONED_AI_DENY)
+		conn_refuse(conn, fd, "unsanctioned_ai", NULL);
+	else
+		conn_passthrough(conn, fd, "passthrough");
+}
+
 static void on_classified(int fd, const struct classify_result *r, void *arg)
 {
 	struct daemon_conn *conn = arg;
 	struct daemon *d = conn->d;
-	const struct policy_provider *pv;
 
 	switch (r->kind) {
 	case CLASSIFY_TLS:
-		snprintf(conn->sni, sizeof(conn->sni), "%s", r->hello.sni);
-		pv = r->hello.has_sni && d->certs ? policy_provider_by_host(d->policy, r->hello.sni)
-						  : NULL;
-		if (pv)
-			conn_intercept(conn, fd, pv, r->hello.sni);
-		else /* another site on a shared address: its bytes are not ours to read */
-			conn_passthrough(conn, fd, "passthrough");
+		conn_decide_tls(conn, fd, &r->hello);
 		return;
 	case CLASSIFY_NOT_TLS:
 		if (d->policy->proxy.non_tls == POLICY_NON_TLS_PASSTHROUGH)
@@ -969,6 +1034,11 @@ pool:
 		log_error("price table: refused (above)");
 		return err;
 	}
+	err = ai_services_load_builtin(stderr, &d->ai_catalogue);
+	if (err) {
+		log_error("the built-in AI service catalogue: refused (above)");
+		return err;
+	}
 	err = keys_load(p, &d->keys);
 	if (!err)
 		err = route_table_new(p, NULL, &d->routes);
@@ -1135,6 +1205,7 @@ static void daemon_stop(struct daemon *d)
 	audit_close(d->audit);
 	cgroups_free(d->cgroups);
 	govstate_close(d->state);
+	policy_free(d->ai_catalogue);
 	policy_free(d->policy);
 }
 

@@ -137,9 +137,42 @@ def test_keepalive_requests_share_one_client_and_upstream_connection(gw):
     assert len([x for x in gw.mock.requests() if x["path"] == "/v1/chat/completions"]) == 3
 
 
-def test_non_provider_sni_on_provider_address_passes_through_untouched(gw):
-    """A CDN address is shared: another site's TLS is spliced, not intercepted."""
+def fronted_chat(gw, sni_args, url):
+    """A hostile app: TLS to the provider's address under another name (or none), and inside
+    it a chat call for api.openai.com."""
+    return gw.run_app(["curl", "-sS", "-m", "10", "--http1.1", "-k", *sni_args, "-H",
+                       "host: api.openai.com", "-H", "content-type: application/json",
+                       "--data-binary", CHAT, url])
+
+
+def test_sni_fronting_to_provider_address_is_refused(gw):
+    """Another name in the SNI, api.openai.com in the Host: refused, never spliced unaudited."""
     gw.start()
+    r = fronted_chat(gw, ["--resolve", f"localhost:443:{OPENAI_ADDR}"],
+                     "https://localhost/v1/chat/completions")
+    assert r.returncode != 0 and "chat.completion" not in r.stdout
+    rec = gw.world.wait_record(**{"event.name": "proxy.refused", "aigw.reason": "fronting"})
+    assert rec["aigw.fronting_kind"] == "sni"
+    assert rec["tls.client.server_name"] == "localhost"
+    assert rec["aigw.workload"] == "billing"
+    assert gw.mock.requests() == []
+
+
+def test_no_sni_to_provider_address_is_refused(gw):
+    """An address in the URL: curl sends no SNI at all."""
+    gw.start()
+    r = fronted_chat(gw, [], f"https://{OPENAI_ADDR}/v1/chat/completions")
+    assert r.returncode != 0 and "chat.completion" not in r.stdout
+    rec = gw.world.wait_record(**{"event.name": "proxy.refused", "aigw.reason": "fronting"})
+    assert rec["aigw.fronting_kind"] == "no_sni"
+    assert "tls.client.server_name" not in rec
+    assert gw.mock.requests() == []
+
+
+def test_non_provider_sni_on_provider_address_passes_through_when_policy_says(gw):
+    """A CDN address is shared: with "fronting": "passthrough" another site's TLS is spliced,
+    not intercepted, and the record says it was fronting."""
+    gw.start(gw.policy(capture={"fronting": "passthrough"}))
     # The mock's certificate also covers "localhost": a site that is not a provider here.
     r = gw.run_app(["curl", "-sS", "--http1.1", "--cacert", str(gw.certs / "ca.pem"),
                     "--resolve", f"localhost:443:{OPENAI_ADDR}", "-H",
@@ -150,7 +183,37 @@ def test_non_provider_sni_on_provider_address_passes_through_untouched(gw):
     rec = gw.world.wait_record(**{"event.name": "proxy.connection",
                                   "aigw.disposition": "passthrough"})
     assert rec["tls.client.server_name"] == "localhost"
+    assert rec["aigw.fronting"] is True and rec["aigw.fronting_kind"] == "sni"
+    assert "aigw.ai_service" not in rec
     assert not [x for x in gw.world.records() if x.get("event.name") == "proxy.request"]
+
+
+def test_ai_service_sni_is_recorded_by_name(gw):
+    """A name in the shipped catalogue (Mistral) is recorded as the AI service it is."""
+    gw.start(gw.policy(capture={"fronting": "passthrough"}))
+    r = gw.run_app(["curl", "-sS", "-m", "10", "--http1.1", "-k", "--resolve",
+                    f"api.mistral.ai:443:{OPENAI_ADDR}", "https://api.mistral.ai/v1/models"])
+    assert r.returncode == 0, r.stderr
+    rec = gw.world.wait_record(**{"event.name": "proxy.connection",
+                                  "tls.client.server_name": "api.mistral.ai"})
+    assert rec["aigw.ai_service"] == "Mistral AI"
+    assert rec["aigw.disposition"] == "passthrough"
+
+
+def test_unsanctioned_ai_service_is_closed_when_policy_says(gw):
+    """"unsanctioned_ai": "deny", and a service the policy adds to the catalogue."""
+    pol = gw.policy(capture={"fronting": "passthrough", "unsanctioned_ai": "deny"})
+    pol["ai_services"] = [{"name": "Shadow LLM", "domains": ["llm.example.test"]}]
+    gw.start(pol)
+    r = gw.run_app(["curl", "-sS", "-m", "10", "--http1.1", "-k", "--resolve",
+                    f"chat.llm.example.test:443:{OPENAI_ADDR}",
+                    "https://chat.llm.example.test/v1/models"])
+    assert r.returncode != 0
+    rec = gw.world.wait_record(**{"event.name": "proxy.refused",
+                                  "aigw.reason": "unsanctioned_ai"})
+    assert rec["aigw.ai_service"] == "Shadow LLM"
+    assert rec["tls.client.server_name"] == "chat.llm.example.test"
+    assert gw.mock.requests() == []
 
 
 def test_plain_http_to_provider_address_is_closed_by_default(gw):

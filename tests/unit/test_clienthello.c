@@ -248,6 +248,7 @@ static void check_same(const struct clienthello *a, const struct clienthello *b)
 	ASSERT_EQ(a->offers_http11, b->offers_http11);
 	ASSERT_EQ(a->legacy_version, b->legacy_version);
 	ASSERT_EQ(a->tls13_offered, b->tls13_offered);
+	ASSERT_EQ(a->ech, b->ech);
 }
 
 static uint8_t hello[BUF_MAX], other[BUF_MAX];
@@ -777,6 +778,87 @@ static void test_trailing_bytes_in_record(void)
 	ASSERT_EQ(parse_exact(hello, 10, &ch), -EBADMSG); /* known from the headers */
 }
 
+/* An ECHClientHello of type outer: cipher suite, config id, ENC_LEN bytes of enc, PAYLOAD_LEN
+ * bytes of payload, then EXTRA stray bytes. */
+static void put_ech_outer(struct bytes *o, size_t enc_len, size_t payload_len, size_t extra)
+{
+	static const uint8_t junk[512] = {0x5a};
+	struct bytes e = {.n = 0};
+
+	put8(&e, 0);	   /* outer */
+	put16(&e, 0x0001); /* HKDF-SHA256 */
+	put16(&e, 0x0001); /* AES-128-GCM */
+	put8(&e, 0x42);	   /* config_id */
+	put16(&e, enc_len);
+	put(&e, junk, enc_len);
+	put16(&e, payload_len);
+	put(&e, junk, payload_len);
+	put(&e, junk, extra);
+	put_ext(o, 0xfe0d, e.b, e.n);
+}
+
+static void test_ech(void)
+{
+	static const uint8_t inner[] = {0x01};
+	struct bytes e = {.n = 0};
+	struct clienthello ch;
+	size_t n;
+
+	/* none: a plain hello */
+	put_sni(&e, "api.openai.com", 14);
+	ASSERT_EQ(parse_exact(hello, build_hello(hello, &e), &ch), 0);
+	ASSERT_EQ(ch.ech, CLIENTHELLO_ECH_NONE);
+
+	/* outer, with the public name in the SNI: both read, every prefix asks for more */
+	e.n = 0;
+	put_sni(&e, "cloudflare-ech.com", 18);
+	put_ech_outer(&e, 32, 200, 0);
+	n = build_hello(hello, &e);
+	ASSERT_EQ(parse_exact(hello, n, &ch), 0);
+	ASSERT_EQ(ch.ech, CLIENTHELLO_ECH_OUTER);
+	ASSERT_STREQ(ch.sni, "cloudflare-ech.com");
+	check_prefixes(hello, n);
+
+	/* outer without SNI, an empty enc (a HelloRetryRequest's second hello has none) */
+	e.n = 0;
+	put_ech_outer(&e, 0, 1, 0);
+	ASSERT_EQ(parse_exact(hello, build_hello(hello, &e), &ch), 0);
+	ASSERT_EQ(ch.ech, CLIENTHELLO_ECH_OUTER);
+	ASSERT_EQ(ch.has_sni, 0);
+
+	/* the inner marker, in clear */
+	e.n = 0;
+	put_ext(&e, 0xfe0d, inner, sizeof(inner));
+	ASSERT_EQ(parse_exact(hello, build_hello(hello, &e), &ch), 0);
+	ASSERT_EQ(ch.ech, CLIENTHELLO_ECH_INNER);
+
+	/* malformed: an empty payload, bytes after it, an unknown type, an empty extension,
+	 * bytes after the inner marker, an enc that runs past the extension, two of them */
+	e.n = 0;
+	put_ech_outer(&e, 32, 0, 0);
+	ASSERT_EQ(parse_exact(hello, build_hello(hello, &e), &ch), -EBADMSG);
+	ASSERT_TRUE(all_zero(&ch));
+	e.n = 0;
+	put_ech_outer(&e, 32, 10, 1);
+	ASSERT_EQ(parse_exact(hello, build_hello(hello, &e), &ch), -EBADMSG);
+	e.n = 0;
+	put_ext(&e, 0xfe0d, (const uint8_t[]){0x02}, 1);
+	ASSERT_EQ(parse_exact(hello, build_hello(hello, &e), &ch), -EBADMSG);
+	e.n = 0;
+	put_ext(&e, 0xfe0d, "", 0);
+	ASSERT_EQ(parse_exact(hello, build_hello(hello, &e), &ch), -EBADMSG);
+	e.n = 0;
+	put_ext(&e, 0xfe0d, (const uint8_t[]){0x01, 0x00}, 2);
+	ASSERT_EQ(parse_exact(hello, build_hello(hello, &e), &ch), -EBADMSG);
+	e.n = 0;
+	put_ext(&e, 0xfe0d, (const uint8_t[]){0x00, 0, 1, 0, 1, 0x42, 0x00, 0x09, 1, 2}, 10);
+	ASSERT_EQ(parse_exact(hello, build_hello(hello, &e), &ch), -EBADMSG);
+	e.n = 0;
+	put_ech_outer(&e, 32, 10, 0);
+	put_ech_outer(&e, 32, 10, 0);
+	ASSERT_EQ(parse_exact(hello, build_hello(hello, &e), &ch), -EBADMSG);
+}
+
 UNIT_MAIN(UNIT_CASE(test_sni_and_alpn), UNIT_CASE(test_sni_only), UNIT_CASE(test_no_sni),
 	  UNIT_CASE(test_tls12_only), UNIT_CASE(test_long_sni),
 	  UNIT_CASE(test_sni_lower_cased_trailing_dot), UNIT_CASE(test_sni_invalid),
@@ -785,4 +867,4 @@ UNIT_MAIN(UNIT_CASE(test_sni_and_alpn), UNIT_CASE(test_sni_only), UNIT_CASE(test
 	  UNIT_CASE(test_corruption_never_crashes), UNIT_CASE(test_duplicates_refused),
 	  UNIT_CASE(test_field_ranges), UNIT_CASE(test_alpn_list_kept_short),
 	  UNIT_CASE(test_supported_versions), UNIT_CASE(test_size_limit),
-	  UNIT_CASE(test_trailing_bytes_in_record))
+	  UNIT_CASE(test_trailing_bytes_in_record), UNIT_CASE(test_ech))

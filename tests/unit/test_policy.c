@@ -297,11 +297,12 @@ static void test_unknown_key(void)
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"mdoe\": \"observe\"},\n" REST),
 	    "p.json:2:34: capture.mdoe: unknown key; expected one of \"cgroup\", "
 	    "\"listen\", \"listen6\", \"mode\", \"tls_port\", \"exempt_mark\", "
-	    "\"resolve_min_s\", \"resolve_max_s\", or \"destroy_preexisting\"\n");
+	    "\"resolve_min_s\", \"resolve_max_s\", \"destroy_preexisting\", "
+		     "\"unsanctioned_ai\", or \"fronting\"\n");
 	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"}, \"Audit\": 1,\n" REST),
 		     "p.json:2:35: Audit: unknown key; expected one of \"capture\", \"audit\", "
 		     "\"providers\", \"workloads\", \"ca\", \"tls\", \"proxy\", \"prices\", "
-		     "\"routing\", \"models\", \"api\", \"teams\", or \"state\"\n");
+		     "\"routing\", \"models\", \"api\", \"teams\", \"state\", or \"ai_services\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
@@ -1849,7 +1850,91 @@ static void test_host_in_domains(void)
 	ASSERT_EQ(policy_host_in_domains("api.anthropic.com", domains, 1), 0); /* only N */
 }
 
-UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_defaults), UNIT_CASE(test_syntax_error),
+static void test_capture_ai_and_fronting(void)
+{
+	struct policy *p = NULL;
+
+	ASSERT_OK(load(HEAD "  \"workloads\": []\n}\n", &p));
+	ASSERT_EQ(p->capture.unsanctioned_ai, POLICY_UNSANCTIONED_AI_RECORD);
+	ASSERT_EQ(p->capture.fronting, POLICY_FRONTING_DENY);
+	ASSERT_EQ(p->n_ai_services, 0);
+	policy_free(p);
+	p = NULL;
+	ASSERT_OK(load("{\n  \"capture\": {\"cgroup\": \"/apps\", \"unsanctioned_ai\": \"deny\", "
+		       "\"fronting\": \"passthrough\"},\n" REST,
+		       &p));
+	ASSERT_EQ(p->capture.unsanctioned_ai, POLICY_UNSANCTIONED_AI_DENY);
+	ASSERT_EQ(p->capture.fronting, POLICY_FRONTING_PASSTHROUGH);
+	policy_free(p);
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"unsanctioned_ai\": "
+			      "\"block\", \"fronting\": true},\n" REST),
+		     "p.json:2:53: capture.unsanctioned_ai: got \"block\"; expected \"record\" "
+		     "or \"deny\"\n"
+		     "p.json:2:74: capture.fronting: got boolean true; expected \"deny\" or "
+		     "\"passthrough\"\n");
+}
+
+static void test_ai_services(void)
+{
+	struct policy *p = NULL;
+	char *const *d;
+
+	ASSERT_OK(load(HEAD "  \"ai_services\": [{\"name\": \"Shadow LLM\", \"domains\": "
+			    "[\"LLM.example.test\", \"shadow.example\"]}]\n}\n",
+		       &p));
+	ASSERT_EQ(p->n_ai_services, 1);
+	ASSERT_STREQ(p->ai_services[0].name, "Shadow LLM");
+	ASSERT_EQ(p->ai_services[0].n_domains, 2);
+	d = p->ai_services[0].domains;
+	ASSERT_STREQ(d[0], "llm.example.test"); /* lowercased */
+	ASSERT_TRUE(policy_host_in_domains("chat.llm.example.test", d, 2));
+	ASSERT_TRUE(!policy_host_in_domains("evilllm.example.test", d, 2));
+	policy_free(p);
+
+	ASSERT_STREQ(load_bad(HEAD "  \"ai_services\": {\"name\": \"x\"}\n}\n"),
+		     "p.json:5:18: ai_services: got an object; expected an array of AI services, "
+		     "like [{\"name\": \"Mistral AI\", \"domains\": [\"mistral.ai\"]}]\n");
+	ASSERT_STREQ(
+	    load_bad(HEAD "  \"ai_services\": [{\"name\": \"\", \"domains\": []},\n"
+			  "    {\"domains\": [\"ai\", \"192.0.2.1\"], \"url\": 1}]\n}\n"),
+	    "p.json:5:28: ai_services[0].name: got \"\"; expected the service's name, like "
+	    "\"Mistral AI\"\n"
+	    "p.json:5:43: ai_services[0].domains: got 0 names; expected 1..64\n"
+	    "p.json:6:18: ai_services[1].domains[0]: got \"ai\", a single label; expected a DNS "
+	    "name of two labels or more, like \"openai.com\"\n"
+	    "p.json:6:24: ai_services[1].domains[1]: got \"192.0.2.1\", an IP address; expected "
+	    "a DNS name of two labels or more, like \"openai.com\"\n"
+	    "p.json:6:38: ai_services[1].url: unknown key; expected \"name\" or \"domains\"\n"
+	    "p.json:6:5: ai_services[1]: missing key \"name\"; expected \"name\": the service's "
+	    "name, like \"Mistral AI\"\n");
+}
+
+static void test_ai_catalogue(void)
+{
+	static const char text[] = "{\"ai_services\": [{\"name\": \"A\", \"domains\": [\"a.ai\"]}]}";
+	struct policy *p = NULL;
+	size_t size;
+	FILE *f;
+
+	ASSERT_OK(policy_load_ai_catalogue("c.json", text, sizeof(text) - 1, NULL, &p));
+	ASSERT_EQ(p->n_ai_services, 1);
+	ASSERT_STREQ(p->ai_services[0].domains[0], "a.ai");
+	policy_free(p);
+	p = NULL;
+	/* a catalogue is the key alone: not a policy */
+	free(errs);
+	errs = NULL;
+	f = open_memstream(&errs, &size);
+	ASSERT_EQ(policy_load_ai_catalogue("c.json", "{\"capture\": {}}", 15, f, &p), -EINVAL);
+	fclose(f);
+	ASSERT_TRUE(p == NULL);
+	ASSERT_STREQ(errs, "c.json:1:2: capture: unknown key; expected \"ai_services\"\n"
+			   "c.json:1:1: top level: missing key \"ai_services\"; expected "
+			   "\"ai_services\": an array of AI services, like [{\"name\": \"Mistral AI\", \"domains\": [\"mistral.ai\"]}]\n");
+}
+
+UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_capture_ai_and_fronting),
+	  UNIT_CASE(test_ai_services), UNIT_CASE(test_ai_catalogue), UNIT_CASE(test_defaults), UNIT_CASE(test_syntax_error),
 	  UNIT_CASE(test_wrong_type), UNIT_CASE(test_unknown_key), UNIT_CASE(test_bad_mode),
 	  UNIT_CASE(test_bad_cidr), UNIT_CASE(test_bad_listen), UNIT_CASE(test_missing_key),
 	  UNIT_CASE(test_duplicate_host), UNIT_CASE(test_bad_providers),

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "capture.h"
+#include "capture_decide.h"
 #include "capture/addrset.h"
 #include "util/log.h"
 
@@ -452,6 +453,21 @@ int addrset_lookup(int prov4_fd, int prov6_fd, int family, const uint8_t *addr,
 	if (ret_provider_id)
 		*ret_provider_id = val.provider_id;
 	return 0;
+}
+
+int addrset_lookup_addr(int prov4_fd, int prov6_fd, const struct aigw_addr *a,
+			uint32_t *ret_provider_id)
+{
+	uint32_t w[4], v4;
+
+	if (a->family == AIGW_AF_INET)
+		return addrset_lookup(prov4_fd, prov6_fd, AF_INET, a->addr, ret_provider_id);
+	if (!addrset_lookup(prov4_fd, prov6_fd, AF_INET6, a->addr, ret_provider_id))
+		return 0;
+	memcpy(w, a->addr, sizeof(w));
+	if (aigw_v6_embedded_v4(w, &v4) == AIGW_V4_NONE)
+		return -ENOENT;
+	return addrset_lookup(prov4_fd, prov6_fd, AF_INET, (const uint8_t *)&v4, ret_provider_id);
 }
 
 int addrset_host_addr(struct addrset *as, const char *host, uint16_t port,

@@ -33,6 +33,14 @@ int addrset_reload(struct addrset *as, const struct policy *p);
 int addrset_lookup(int prov4_fd, int prov6_fd, int family, const uint8_t *addr,
 		   uint32_t *ret_provider_id);
 
+/*
+ * Whether the flow destination A is a provider address, as the capture hooks see it: an IPv6
+ * address that carries an IPv4 one (mapped, NAT64, 6to4, IPv4-compatible) counts as that
+ * IPv4 address. 0 and *RET_PROVIDER_ID (may be NULL), or -ENOENT.
+ */
+int addrset_lookup_addr(int prov4_fd, int prov6_fd, const struct aigw_addr *a,
+			uint32_t *ret_provider_id);
+
 /* An address HOST (one of the providers' host names) resolved to last, with PORT (host
  * order): 0 and *RET, or -ENOENT when the name is unknown or has no address yet. Takes the
  * set's lock briefly; never resolves. */

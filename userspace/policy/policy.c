@@ -3,10 +3,10 @@
  *
  * Owns the schema. Each JSON object the policy has (the top level, "capture", "audit", "ca",
  * "tls", "proxy" and its "timeouts", "routing" and its "breaker", "api", "state", a provider, a
- * model's target, a workload, its "match", "allow", "limits" and "budget", a team) is a table
- * of fields: key, whether it is required, the
- * check that parses the value into struct policy, and what a good value looks like. A new key
- * is a new row. Anything not in a table is an error, as is a key given twice.
+ * model's target, a workload, its "match", "allow", "limits" and "budget", a team, an AI
+ * service) is a table of fields: key, whether it is required, the check that parses the value
+ * into struct policy, and what a good value looks like. A new key is a new row. Anything not in a
+ * table is an error, as is a key given twice.
  *
  * cJSON keeps no positions, so each problem finds its own again with json_locate, from the path
  * of member and element indexes the walk keeps, and is printed as
@@ -55,6 +55,7 @@
 #define DEFAULT_BREAKER_OPEN_MS 30000
 
 #define CA_DOMAINS_MAX 64	/* permitted subtrees a CA may carry (CERTS_DOMAINS_MAX) */
+#define AI_DOMAINS_MAX 64	/* DNS names of one AI service */
 #define TIMEOUT_MS_MAX 86400000 /* a day */
 #define MODEL_NAME_MAX 127	/* a logical model name, or a provider's model name */
 #define MODEL_TARGETS_MAX 16
@@ -453,6 +454,36 @@ static void check_non_tls(struct ctx *c, const cJSON *v, const struct field *f, 
 		*non_tls = POLICY_NON_TLS_CLOSE;
 	else if (strcmp(s, "passthrough") == 0)
 		*non_tls = POLICY_NON_TLS_PASSTHROUGH;
+	else
+		bad_value(c, NULL, f->expect);
+}
+
+static void check_unsanctioned_ai(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	enum policy_unsanctioned_ai *ai = field_ptr(base, f);
+	const char *s = want_string(c, v, f->expect);
+
+	if (!s)
+		return;
+	if (strcmp(s, "record") == 0)
+		*ai = POLICY_UNSANCTIONED_AI_RECORD;
+	else if (strcmp(s, "deny") == 0)
+		*ai = POLICY_UNSANCTIONED_AI_DENY;
+	else
+		bad_value(c, NULL, f->expect);
+}
+
+static void check_fronting(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	enum policy_fronting *fronting = field_ptr(base, f);
+	const char *s = want_string(c, v, f->expect);
+
+	if (!s)
+		return;
+	if (strcmp(s, "deny") == 0)
+		*fronting = POLICY_FRONTING_DENY;
+	else if (strcmp(s, "passthrough") == 0)
+		*fronting = POLICY_FRONTING_PASSTHROUGH;
 	else
 		bad_value(c, NULL, f->expect);
 }
@@ -1963,9 +1994,9 @@ static void root_finish(struct ctx *c, const struct members *m, void *base)
 
 /* ---- the CA ---- */
 
-static void check_domain(struct ctx *c, const cJSON *e, void *arg)
+/* Checks the DNS name E and appends it, lowercased, to LIST[*N] (room for it allocated). */
+static void add_domain(struct ctx *c, const cJSON *e, char **list, size_t *n)
 {
-	struct policy *p = arg;
 	const char *s = want_string(c, e, EXPECT_DOMAIN), *why;
 	char *copy;
 
@@ -1983,7 +2014,14 @@ static void check_domain(struct ctx *c, const cJSON *e, void *arg)
 		c->oom = true;
 		return;
 	}
-	p->ca.domains[p->ca.n_domains++] = ascii_lower(copy);
+	list[(*n)++] = ascii_lower(copy);
+}
+
+static void check_domain(struct ctx *c, const cJSON *e, void *arg)
+{
+	struct policy *p = arg;
+
+	add_domain(c, e, p->ca.domains, &p->ca.n_domains);
 }
 
 static void check_domains(struct ctx *c, const cJSON *v, const struct field *f, void *base)
@@ -2009,6 +2047,54 @@ static void check_domains(struct ctx *c, const cJSON *v, const struct field *f, 
 	p->ca.domains = alloc_for(c, v, sizeof(*p->ca.domains));
 	if (p->ca.domains)
 		for_each_element(c, v, p, check_domain);
+}
+
+/* ---- the AI service catalogue ---- */
+
+static void check_ai_domain(struct ctx *c, const cJSON *e, void *arg)
+{
+	struct policy_ai_service *svc = arg;
+
+	add_domain(c, e, svc->domains, &svc->n_domains);
+}
+
+static void check_ai_domains(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy_ai_service *svc = base;
+	int n;
+
+	if (!cJSON_IsArray(v)) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	n = cJSON_GetArraySize(v);
+	if (n == 0 || n > AI_DOMAINS_MAX) {
+		problem(c, AT_VALUE, "got %d names; expected 1..%d", n, AI_DOMAINS_MAX);
+		return;
+	}
+	svc->domains = alloc_for(c, v, sizeof(*svc->domains));
+	if (svc->domains)
+		for_each_element(c, v, svc, check_ai_domain);
+}
+
+static void check_ai_service(struct ctx *c, const cJSON *e, void *arg)
+{
+	const struct schema *s = arg;
+
+	walk_object(c, e, s, "an AI service object",
+		    &c->p->ai_services[c->p->n_ai_services++]);
+}
+
+static void check_ai_services(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	(void)base; /* the services go in c->p */
+	if (!cJSON_IsArray(v)) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	c->p->ai_services = alloc_for(c, v, sizeof(*c->p->ai_services));
+	if (c->p->ai_services)
+		for_each_element(c, v, (void *)f->sub, check_ai_service);
 }
 
 /* ---- the schema ---- */
@@ -2054,6 +2140,10 @@ static const struct field capture_fields[] = {
     UINT_FIELD("resolve_max_s", capture.resolve_max_s, 1, UINT32_MAX, "an integer >= 1 (seconds)"),
     FIELD("destroy_preexisting", OPTIONAL, check_bool, CAPTURE(destroy_preexisting),
 	  "true or false"),
+    FIELD("unsanctioned_ai", OPTIONAL, check_unsanctioned_ai, CAPTURE(unsanctioned_ai),
+	  "\"record\" or \"deny\""),
+    FIELD("fronting", OPTIONAL, check_fronting, CAPTURE(fronting),
+	  "\"deny\" or \"passthrough\""),
 };
 static const struct schema capture_schema = {capture_fields, ARRAY_SIZE(capture_fields),
 					     capture_finish};
@@ -2289,6 +2379,25 @@ static const struct field workload_fields[] = {
 };
 static const struct schema workload_schema = {workload_fields, ARRAY_SIZE(workload_fields), NULL};
 
+/* These fill a struct policy_ai_service. */
+static const struct field ai_service_fields[] = {
+    FIELD("name", REQUIRED, check_nonempty, offsetof(struct policy_ai_service, name),
+	  "the service's name, like \"Mistral AI\""),
+    FIELD("domains", REQUIRED, check_ai_domains, 0,
+	  "an array of 1..64 DNS names, like [\"mistral.ai\"]; each covers the names below it"),
+};
+static const struct schema ai_service_schema = {ai_service_fields, ARRAY_SIZE(ai_service_fields),
+						NULL};
+#define AI_SERVICES_FIELD(req)                                                                     \
+	NESTED("ai_services", req, check_ai_services, ai_service_schema,                            \
+	       "an array of AI services, like [{\"name\": \"Mistral AI\", \"domains\": "           \
+	       "[\"mistral.ai\"]}]")
+
+/* A catalogue file (policies/ai-services.json): the key alone. */
+static const struct field catalogue_fields[] = {AI_SERVICES_FIELD(REQUIRED)};
+static const struct schema catalogue_schema = {catalogue_fields, ARRAY_SIZE(catalogue_fields),
+					       NULL};
+
 /* "capture", "audit", "ca", "tls", "proxy", "routing" and "api" fill struct policy itself, as the
  * top level does. */
 static const struct field root_fields[] = {
@@ -2310,6 +2419,7 @@ static const struct field root_fields[] = {
     NESTED("teams", OPTIONAL, check_teams, team_schema,
 	   "an object of teams by name, each with a \"budget\""),
     NESTED("state", OPTIONAL, check_object, state_schema, "an object with \"path\""),
+    AI_SERVICES_FIELD(OPTIONAL),
 };
 static const struct schema root_schema = {root_fields, ARRAY_SIZE(root_fields), root_finish};
 
@@ -2398,8 +2508,8 @@ static void text_problem(const struct ctx *c, size_t off, const char *what, cons
 }
 
 /* Parses and checks TEXT[0..LEN) (TEXT[LEN] is '\0'). */
-static int load_text(const char *name, const char *text, size_t len, FILE *errs,
-		     struct policy **ret_policy)
+static int load_text(const char *name, const char *text, size_t len, const struct schema *schema,
+		     FILE *errs, struct policy **ret_policy)
 {
 	struct ctx c = {.name = name, .text = text, .len = len, .errs = errs};
 	const char *nul = memchr(text, '\0', len);
@@ -2420,7 +2530,7 @@ static int load_text(const char *name, const char *text, size_t len, FILE *errs,
 		goto out;
 	}
 	c.root = root;
-	walk_object(&c, root, &root_schema, "an object", c.p);
+	walk_object(&c, root, schema, "an object", c.p);
 	r = c.oom ? -ENOMEM : c.problems ? -EINVAL : 0;
 out:
 	cJSON_Delete(root);
@@ -2434,7 +2544,13 @@ out:
 
 int policy_load_string(const char *name, const char *text, FILE *errs, struct policy **ret_policy)
 {
-	return load_text(name, text, strlen(text), errs, ret_policy);
+	return load_text(name, text, strlen(text), &root_schema, errs, ret_policy);
+}
+
+int policy_load_ai_catalogue(const char *name, const char *text, size_t len, FILE *errs,
+			     struct policy **ret_catalogue)
+{
+	return load_text(name, text, len, &catalogue_schema, errs, ret_catalogue);
 }
 
 /* Reads all of FD into *RET (NUL-terminated, the caller frees it) and *RET_LEN. */
@@ -2490,7 +2606,7 @@ int policy_load(const char *path, FILE *errs, struct policy **ret_policy)
 	close(fd);
 	if (r < 0)
 		goto out;
-	r = load_text(path, text, len, errs, ret_policy);
+	r = load_text(path, text, len, &root_schema, errs, ret_policy);
 	free(text);
 	return r;
 out:
@@ -2581,6 +2697,15 @@ void policy_free(struct policy *p)
 	for (size_t i = 0; i < p->n_teams; i++)
 		free(p->teams[i].name);
 	free(p->teams);
+	for (size_t i = 0; i < p->n_ai_services; i++) {
+		struct policy_ai_service *svc = &p->ai_services[i];
+
+		for (size_t j = 0; j < svc->n_domains; j++)
+			free(svc->domains[j]);
+		free(svc->domains);
+		free(svc->name);
+	}
+	free(p->ai_services);
 	free(p->state.path);
 	free(p->capture.cgroup);
 	free(p->audit.path);

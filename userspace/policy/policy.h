@@ -36,6 +36,28 @@ enum policy_non_tls {
 	POLICY_NON_TLS_PASSTHROUGH = 1, /* splice it to its original destination, untouched */
 };
 
+/* "capture": { "unsanctioned_ai": ... }: a TLS connection to an AI service of the catalogue
+ * (policies/ai-services.json and "ai_services") that is not one of the providers. */
+enum policy_unsanctioned_ai {
+	POLICY_UNSANCTIONED_AI_RECORD = 0, /* splice it through, its record names the service */
+	POLICY_UNSANCTIONED_AI_DENY = 1,   /* close it, recorded */
+};
+
+/* "capture": { "fronting": ... }: a TLS connection to a provider address that does not name a
+ * provider host (no SNI, an Encrypted ClientHello, or another name): it could carry a call
+ * to the provider that the proxy cannot see. */
+enum policy_fronting {
+	POLICY_FRONTING_DENY = 0,	 /* close it, recorded (default) */
+	POLICY_FRONTING_PASSTHROUGH = 1, /* splice it through, recorded as fronting */
+};
+
+/* "ai_services": [ { "name": ..., "domains": [...] } ]: an AI service the catalogue adds. */
+struct policy_ai_service {
+	char *name;	/* "name": what records call it, e.g. "Mistral AI" */
+	char **domains; /* "domains": DNS names, lowercased; each covers the names below it */
+	size_t n_domains;
+};
+
 /* An IPv4 or IPv6 prefix; IPv4 is stored in addr[0..3]. */
 struct policy_cidr {
 	int family;	   /* AF_INET or AF_INET6 */
@@ -161,6 +183,8 @@ struct policy {
 		unsigned resolve_min_s;	       /* "resolve_min_s": floor on a DNS TTL (5) */
 		unsigned resolve_max_s;	 /* "resolve_max_s": ceiling, and /etc/hosts period (300) */
 		int destroy_preexisting; /* "destroy_preexisting": bool (true) */
+		enum policy_unsanctioned_ai unsanctioned_ai; /* "record" | "deny" */
+		enum policy_fronting fronting;		     /* "deny" | "passthrough" */
 	} capture;
 
 	struct {
@@ -197,6 +221,10 @@ struct policy {
 	size_t n_providers;
 
 	char *prices; /* "prices": a price table replacing the shipped one, or NULL */
+
+	/* "ai_services": AI services added to the shipped catalogue, in file order */
+	struct policy_ai_service *ai_services;
+	size_t n_ai_services;
 
 	struct {
 		unsigned retries;        /* "retries": attempts after the first (2) */
@@ -247,6 +275,14 @@ int policy_load(const char *path, FILE *errs, struct policy **ret_policy);
 
 /* Same, from a string in memory; NAME is used in messages in place of a path. */
 int policy_load_string(const char *name, const char *text, FILE *errs, struct policy **ret_policy);
+
+/*
+ * Loads an AI service catalogue, {"ai_services": [...]}, validated as the policy's own
+ * "ai_services" key is: TEXT[0..LEN) (TEXT[LEN] is '\0'), NAME in messages. On success
+ * *RET_CATALOGUE is a policy with only ai_services set (free it with policy_free()).
+ */
+int policy_load_ai_catalogue(const char *name, const char *text, size_t len, FILE *errs,
+			     struct policy **ret_catalogue);
 
 /*
  * Writes to OUT, one line each ("warning: ..."), what is valid in P but will likely not work

@@ -1,7 +1,7 @@
 /*
  * clienthello: parses a TLS ClientHello from peeked bytes (RFC 8446 4.1.2, RFC 5246 7.4.1.2)
- * and the three extensions the proxy decides on: server_name (RFC 6066 3), ALPN (RFC 7301 3.1)
- * and supported_versions (RFC 8446 4.2.1).
+ * and the extensions the proxy decides on: server_name (RFC 6066 3), ALPN (RFC 7301 3.1),
+ * supported_versions (RFC 8446 4.2.1) and encrypted_client_hello (draft-ietf-tls-esni-25 5).
  *
  * Two stages. hs_gather() walks the TLS records and yields the handshake message with the
  * record framing removed: a pointer into BUF when it lies in one record, else a copy in a
@@ -25,6 +25,9 @@
 #define EXT_SERVER_NAME 0
 #define EXT_ALPN 16
 #define EXT_SUPPORTED_VERSIONS 43
+#define EXT_ECH 0xfe0d
+#define ECH_OUTER 0
+#define ECH_INNER 1
 #define SNI_HOST_NAME 0
 #define HOST_MAX 253 /* a DNS name in text form, without the trailing dot */
 #define LABEL_MAX 63
@@ -264,6 +267,47 @@ static int parse_supported_versions(struct rd *ext, struct clienthello *ch)
 	return 0;
 }
 
+/*
+ * encrypted_client_hello: ECHClientHello { type; outer: HpkeSymmetricCipherSuite (4 bytes),
+ * config_id (1), enc<0..2^16-1>, payload<1..2^16-1>; inner: nothing }. The payload cannot be
+ * read without the server's key, and a GREASE one (RFC 8701 style, sent by browsers to anyone)
+ * looks the same by design: what we learn is only that the names we saw may not be the real
+ * ones.
+ */
+static int parse_ech(struct rd *ext, struct clienthello *ch)
+{
+	struct rd enc, payload;
+	unsigned type;
+	int err;
+
+	err = rd_uint(ext, 1, &type);
+	if (err)
+		return err;
+	if (type == ECH_INNER) {
+		if (ext->left)
+			return -EBADMSG;
+		ch->ech = CLIENTHELLO_ECH_INNER;
+		return 0;
+	}
+	if (type != ECH_OUTER)
+		return -EBADMSG;
+	err = rd_skip(ext, 4 + 1); /* cipher_suite, config_id */
+	if (!err)
+		err = rd_vec(ext, 2, &enc);
+	if (!err)
+		err = rd_skip(&enc, enc.left);
+	if (!err)
+		err = rd_vec(ext, 2, &payload);
+	if (!err)
+		err = payload.left == 0 ? -EBADMSG : rd_skip(&payload, payload.left);
+	if (err)
+		return err;
+	if (ext->left)
+		return -EBADMSG; /* bytes after the payload */
+	ch->ech = CLIENTHELLO_ECH_OUTER;
+	return 0;
+}
+
 static int parse_extension(unsigned type, struct rd *data, struct clienthello *ch)
 {
 	switch (type) {
@@ -273,6 +317,8 @@ static int parse_extension(unsigned type, struct rd *data, struct clienthello *c
 		return parse_alpn(data, ch);
 	case EXT_SUPPORTED_VERSIONS:
 		return parse_supported_versions(data, ch);
+	case EXT_ECH:
+		return parse_ech(data, ch);
 	default:
 		return rd_skip(data, data->left);
 	}
@@ -288,6 +334,8 @@ static unsigned ext_bit(unsigned type)
 		return 2;
 	case EXT_SUPPORTED_VERSIONS:
 		return 4;
+	case EXT_ECH:
+		return 8;
 	default:
 		return 0;
 	}

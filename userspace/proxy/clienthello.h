@@ -1,7 +1,9 @@
 /*
  * clienthello: the TLS ClientHello at the start of a captured connection, parsed from the bytes
  * peeked (recv MSG_PEEK) before any is consumed, so the proxy can choose to terminate TLS (SNI
- * is a provider host), splice the bytes through untouched, or apply the non-TLS policy.
+ * is a provider host), splice the bytes through untouched, refuse it (a name that is not the
+ * one the server will read: no SNI or an Encrypted ClientHello to a provider's address), or
+ * apply the non-TLS policy.
  *
  * Strict, allocation-free, no recursion, never reads past LEN. The ClientHello may span several
  * TLS records (legal though rare); it is reassembled as long as it fits CLIENTHELLO_MAX_PEEK.
@@ -20,6 +22,15 @@
 
 #define CLIENTHELLO_MAX_ALPN 8
 
+/* What the encrypted_client_hello extension (0xfe0d) says, if it is there. */
+enum clienthello_ech {
+	CLIENTHELLO_ECH_NONE = 0,
+	CLIENTHELLO_ECH_OUTER = 1, /* a ClientHelloOuter: the real hello is encrypted inside (or
+				      GREASE, which looks the same); the SNI is a public name */
+	CLIENTHELLO_ECH_INNER = 2, /* the "inner" marker, which belongs only inside the encrypted
+				      hello: seen in clear, the client is not speaking to us */
+};
+
 struct clienthello {
 	char sni[256]; /* server_name host_name, NUL-terminated, lower-cased, no trailing dot */
 	int has_sni;   /* 1 if the server_name extension named a host; else sni is "" */
@@ -33,6 +44,7 @@ struct clienthello {
 	int offers_h2, offers_http11;
 	uint16_t legacy_version; /* the ClientHello's client_version, e.g. 0x0303 */
 	int tls13_offered;	 /* supported_versions lists 0x0304 */
+	enum clienthello_ech ech;
 };
 
 /*
