@@ -9,7 +9,8 @@
 #   coming from Anthropic, translated, then OpenAI comes back
 #   governance: research.service may use gpt-4o-mini only, no files API, and $0.0001 a day:
 #   a model it may not use, an endpoint outside inference, its budget running out
-#   a shadow-IT attempt (QUIC, and another port) from billing, denied by the kernel
+#   a shadow-IT attempt (QUIC, and another port) from billing, denied by the kernel, and a
+#   domain-fronted one (another SNI to the provider's address), closed by aigw
 #   the audit log, verified, and read back as a report: calls, fallbacks, tokens and cost
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -207,7 +208,7 @@ for line in open(sys.argv[1]):
               f"${r['aigw.budget.used_usd']:.6f} of ${r['aigw.budget.limit_usd']:.6f} spent")
 PY
 
-step "shadow IT from billing: QUIC (UDP 443) and another port, straight to the provider"
+step "shadow IT from billing: QUIC (UDP 443), another port, and domain fronting, straight to the provider"
 in_cgroup "$cgroot/billing.service" "${in_hosts[@]}" /usr/bin/python3 - <<'PY'
 import socket
 for what, kind, port in (("QUIC  udp/443 ", socket.SOCK_DGRAM, 443), ("HTTPS tcp/8443", socket.SOCK_STREAM, 8443)):
@@ -219,6 +220,14 @@ for what, kind, port in (("QUIC  udp/443 ", socket.SOCK_DGRAM, 443), ("HTTPS tcp
         print(f"  {what}: {e.strerror} - refused by the kernel")
     s.close()
 PY
+# Domain fronting: TLS to OpenAI's address naming another host, the request inside for OpenAI.
+if in_cgroup "$cgroot/billing.service" "${in_hosts[@]}" curl -sS -k -m 10 -o /dev/null \
+	--resolve "cdn.example.net:443:$OPENAI" -H "host: api.openai.com" \
+	https://cdn.example.net/v1/models 2>/dev/null; then
+	echo "  fronting      : answered (!)"
+else
+	echo "  fronting      : SNI cdn.example.net to OpenAI's address - closed by aigw (policy capture.fronting)"
+fi
 sleep 0.5
 
 step "the audit log: tamper-evident"
