@@ -1356,24 +1356,32 @@ static void check_model(struct ctx *c, const cJSON *models, const cJSON *e, cons
 	}
 }
 
-static void check_models(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+/* An object of named entries (models, teams): *ARR gets room for each, EACH checks one. */
+static void check_named_entries(struct ctx *c, const cJSON *v, const struct field *f,
+				void **arr, size_t size,
+				void (*each)(struct ctx *c, const cJSON *obj, const cJSON *e,
+					     const struct schema *s))
 {
-	const cJSON *e;
 	size_t i = 0;
 
-	(void)base; /* the models go in c->p */
 	if (!cJSON_IsObject(v)) {
 		wrong_type(c, v, f->expect);
 		return;
 	}
-	c->p->models = alloc_for(c, v, sizeof(*c->p->models));
-	if (!c->p->models)
+	*arr = alloc_for(c, v, size);
+	if (!*arr)
 		return;
-	for (e = v->child; e; e = e->next) {
+	for (const cJSON *e = v->child; e; e = e->next) {
 		path_push(c, e->string, i++);
-		check_model(c, v, e, f->sub);
+		each(c, v, e, f->sub);
 		path_pop(c);
 	}
+}
+
+static void check_models(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	(void)base; /* the models go in c->p */
+	check_named_entries(c, v, f, (void **)&c->p->models, sizeof(*c->p->models), check_model);
 }
 
 /* ---- workloads ---- */
@@ -1951,22 +1959,8 @@ static void check_team(struct ctx *c, const cJSON *teams, const cJSON *e, const 
 
 static void check_teams(struct ctx *c, const cJSON *v, const struct field *f, void *base)
 {
-	const cJSON *e;
-	size_t i = 0;
-
 	(void)base; /* the teams go in c->p */
-	if (!cJSON_IsObject(v)) {
-		wrong_type(c, v, f->expect);
-		return;
-	}
-	c->p->teams = alloc_for(c, v, sizeof(*c->p->teams));
-	if (!c->p->teams)
-		return;
-	for (e = v->child; e; e = e->next) {
-		path_push(c, e->string, i++);
-		check_team(c, v, e, f->sub);
-		path_pop(c);
-	}
+	check_named_entries(c, v, f, (void **)&c->p->teams, sizeof(*c->p->teams), check_team);
 }
 
 /*
