@@ -428,64 +428,46 @@ static void check_bool(struct ctx *c, const cJSON *v, const struct field *f, voi
 	*(int *)field_ptr(base, f) = cJSON_IsTrue(v);
 }
 
-static void check_mode(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+/* One of two words, stored as the enum value 0 (ZERO) or 1 (ONE) in the int-sized field. */
+static void check_choice(struct ctx *c, const cJSON *v, const struct field *f, void *base,
+			 const char *zero, const char *one)
 {
-	enum policy_capture_mode *mode = field_ptr(base, f);
+	int *choice = field_ptr(base, f);
 	const char *s = want_string(c, v, f->expect);
 
 	if (!s)
 		return;
-	if (strcmp(s, "enforce") == 0)
-		*mode = POLICY_CAPTURE_ENFORCE;
-	else if (strcmp(s, "observe") == 0)
-		*mode = POLICY_CAPTURE_OBSERVE;
+	if (strcmp(s, zero) == 0)
+		*choice = 0;
+	else if (strcmp(s, one) == 0)
+		*choice = 1;
 	else
 		bad_value(c, NULL, f->expect);
+}
+
+static void check_mode(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	_Static_assert(POLICY_CAPTURE_ENFORCE == 0 && POLICY_CAPTURE_OBSERVE == 1, "order");
+	check_choice(c, v, f, base, "enforce", "observe");
 }
 
 static void check_non_tls(struct ctx *c, const cJSON *v, const struct field *f, void *base)
 {
-	enum policy_non_tls *non_tls = field_ptr(base, f);
-	const char *s = want_string(c, v, f->expect);
-
-	if (!s)
-		return;
-	if (strcmp(s, "close") == 0)
-		*non_tls = POLICY_NON_TLS_CLOSE;
-	else if (strcmp(s, "passthrough") == 0)
-		*non_tls = POLICY_NON_TLS_PASSTHROUGH;
-	else
-		bad_value(c, NULL, f->expect);
+	_Static_assert(POLICY_NON_TLS_CLOSE == 0 && POLICY_NON_TLS_PASSTHROUGH == 1, "order");
+	check_choice(c, v, f, base, "close", "passthrough");
 }
 
 static void check_unsanctioned_ai(struct ctx *c, const cJSON *v, const struct field *f, void *base)
 {
-	enum policy_unsanctioned_ai *ai = field_ptr(base, f);
-	const char *s = want_string(c, v, f->expect);
-
-	if (!s)
-		return;
-	if (strcmp(s, "record") == 0)
-		*ai = POLICY_UNSANCTIONED_AI_RECORD;
-	else if (strcmp(s, "deny") == 0)
-		*ai = POLICY_UNSANCTIONED_AI_DENY;
-	else
-		bad_value(c, NULL, f->expect);
+	_Static_assert(POLICY_UNSANCTIONED_AI_RECORD == 0 && POLICY_UNSANCTIONED_AI_DENY == 1,
+		       "order");
+	check_choice(c, v, f, base, "record", "deny");
 }
 
 static void check_fronting(struct ctx *c, const cJSON *v, const struct field *f, void *base)
 {
-	enum policy_fronting *fronting = field_ptr(base, f);
-	const char *s = want_string(c, v, f->expect);
-
-	if (!s)
-		return;
-	if (strcmp(s, "deny") == 0)
-		*fronting = POLICY_FRONTING_DENY;
-	else if (strcmp(s, "passthrough") == 0)
-		*fronting = POLICY_FRONTING_PASSTHROUGH;
-	else
-		bad_value(c, NULL, f->expect);
+	_Static_assert(POLICY_FRONTING_DENY == 0 && POLICY_FRONTING_PASSTHROUGH == 1, "order");
+	check_choice(c, v, f, base, "deny", "passthrough");
 }
 
 /* What is wrong with a cgroup path, or NULL. */
