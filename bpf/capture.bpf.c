@@ -9,7 +9,10 @@
  *   sendmsg4/6    an addressed UDP datagram to a provider -> EPERM.
  *   sockops       at TCP_CONNECT (local port known, SYN not yet sent) copy the record into
  *                 aigw_flows keyed by the client's address:port, where the proxy finds it
- *                 for the connection it accepts.
+ *                 for the connection it accepts (and checks, by socket cookie, that the
+ *                 connection is the one that made it); when that socket reaches TCP_CLOSE
+ *                 (refused, timed out, reset, disconnected, closed) remove the record, so
+ *                 none outlives its connection.
  *   getpeername4/6  a redirected socket reports the provider, not the proxy, as its peer.
  *
  * Observe mode changes nothing and records every provider-bound attempt. Every redirect,
@@ -389,31 +392,18 @@ int aigw_sendmsg6(struct bpf_sock_addr *ctx)
 }
 
 /*
- * TCP_CONNECT runs in tcp_connect(), after the local port is chosen and before the SYN
- * leaves: the flow is published before the proxy can accept the connection. For a
- * v4-mapped connect the IPv6 source is filled in only after this point, so the IPv4 source
- * is read instead.
+ * The flows map key of a redirected socket: its own address:port. For a v4-mapped connect
+ * the IPv6 source is filled in only after TCP_CONNECT, so the IPv4 source is read instead
+ * (also at close, so that both find the same key).
  */
-SEC("sockops")
-int aigw_sockops(struct bpf_sock_ops *skops)
+static __always_inline void flow_key(struct bpf_sock_ops *skops, const struct aigw_sk_state *st,
+				     struct aigw_addr *key)
 {
-	struct aigw_sk_state *st;
-	struct aigw_addr key = {};
-	struct bpf_sock *sk;
-	__u32 op = skops->op;
 	__u32 family = skops->family;
 	__u32 lport = skops->local_port;
 
-	if (op != BPF_SOCK_OPS_TCP_CONNECT_CB)
-		return 1;
-	sk = skops->sk;
-	if (!sk)
-		return 1;
-	st = bpf_sk_storage_get(&aigw_sk, sk, 0, 0);
-	if (!st || !(st->flags & AIGW_SK_REDIRECTED))
-		return 1;
 	if (family == AIGW_AF_INET || st->flow.orig_dst.family == AIGW_AF_INET) {
-		addr_set4(&key, skops->local_ip4, bpf_htons((__u16)lport));
+		addr_set4(key, skops->local_ip4, bpf_htons((__u16)lport));
 	} else {
 		__u32 ip[4];
 
@@ -421,10 +411,50 @@ int aigw_sockops(struct bpf_sock_ops *skops)
 		ip[1] = skops->local_ip6[1];
 		ip[2] = skops->local_ip6[2];
 		ip[3] = skops->local_ip6[3];
-		addr_set6(&key, ip, bpf_htons((__u16)lport));
+		addr_set6(key, ip, bpf_htons((__u16)lport));
 	}
-	if (bpf_map_update_elem(&aigw_flows, &key, &st->flow, BPF_ANY))
+}
+
+/*
+ * TCP_CONNECT runs in tcp_connect(), after the local port is chosen and before the SYN
+ * leaves: the flow is published before the proxy can accept the connection. The socket then
+ * asks for state callbacks, so that its record goes when it reaches TCP_CLOSE: a connection
+ * the proxy never accepted (daemon down, accept queue full, connect(AF_UNSPEC) and a
+ * reconnect) must not leave a record that a later socket on the same address:port could
+ * present. The callback runs before the port is released, so the key is still readable.
+ */
+SEC("sockops")
+int aigw_sockops(struct bpf_sock_ops *skops)
+{
+	struct aigw_sk_state *st;
+	struct aigw_flow *cur;
+	struct aigw_addr key = {};
+	struct bpf_sock *sk;
+	__u32 op = skops->op;
+
+	if (op != BPF_SOCK_OPS_TCP_CONNECT_CB && op != BPF_SOCK_OPS_STATE_CB)
+		return 1;
+	if (op == BPF_SOCK_OPS_STATE_CB && skops->args[1] != BPF_TCP_CLOSE)
+		return 1;
+	sk = skops->sk;
+	if (!sk)
+		return 1;
+	st = bpf_sk_storage_get(&aigw_sk, sk, 0, 0);
+	if (!st || !(st->flags & AIGW_SK_REDIRECTED))
+		return 1;
+	flow_key(skops, st, &key);
+	if (op == BPF_SOCK_OPS_STATE_CB) {
+		/* Only our own: the proxy may have claimed it already. */
+		cur = bpf_map_lookup_elem(&aigw_flows, &key);
+		if (cur && aigw_flow_claimable(cur, st->flow.sock_cookie))
+			bpf_map_delete_elem(&aigw_flows, &key);
+		return 1;
+	}
+	if (bpf_map_update_elem(&aigw_flows, &key, &st->flow, BPF_ANY)) {
 		stat_inc(AIGW_STAT_FLOW_LOST);
+		return 1;
+	}
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 	return 1;
 }
 

@@ -76,6 +76,19 @@ static __always_inline struct aigw_decision aigw_decide(const struct aigw_config
 	return d;
 }
 
+/*
+ * May the connection whose client socket has cookie CLIENT_COOKIE claim flow record F?
+ * A record is a capability of the socket that created it: the connect hook stores that
+ * socket's cookie, and only the very same socket matches. The key (the client's
+ * address:port) is no proof: after the socket is gone anyone may bind the same address:port.
+ * A record without a cookie is never claimable. Also the close hook's test before it removes
+ * a record: a socket removes only its own.
+ */
+static __always_inline int aigw_flow_claimable(const struct aigw_flow *f, __u64 client_cookie)
+{
+	return f->sock_cookie != 0 && f->sock_cookie == client_cookie;
+}
+
 /* The IPv6 forms that carry an IPv4 address (aigw_v6_embedded_v4()). */
 enum aigw_v4_form {
 	AIGW_V4_NONE = 0,

@@ -591,6 +591,8 @@ static void on_accept(int fd, const struct sockaddr *peer, void *arg)
 {
 	struct daemon *d = arg;
 	struct daemon_conn *conn = calloc(1, sizeof(*conn));
+	struct sockaddr_storage local;
+	int err;
 
 	if (!conn) {
 		close(fd);
@@ -602,10 +604,19 @@ static void on_accept(int fd, const struct sockaddr *peer, void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &conn->start);
 	timefmt_now(conn->start_time);
 	/* A connection capture did not redirect (someone dialled the listener directly, or the
-	 * flow record was lost) is refused and recorded, never forwarded. */
-	conn->has_flow = !capture_flow_take(d->capture, peer, &conn->flow);
-	if (!conn->has_flow) {
+	 * flow record was lost) is refused and recorded, never forwarded; so is one that presents
+	 * a record another socket made (it bound that socket's address:port). */
+	if (getsockname(fd, (struct sockaddr *)&local, &(socklen_t){sizeof(local)}))
+		err = -errno;
+	else
+		err = capture_flow_take(d->capture, peer, (struct sockaddr *)&local, &conn->flow);
+	conn->has_flow = !err;
+	if (err == -ENOENT) {
 		conn_refuse(conn, fd, "no_capture_record", NULL);
+		return;
+	}
+	if (err) {
+		conn_refuse(conn, fd, "stale_flow_record", err == -ESTALE ? NULL : strerror(-err));
 		return;
 	}
 	evutil_make_socket_nonblocking(fd);

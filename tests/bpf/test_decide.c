@@ -185,6 +185,19 @@ static void test_nat64_6to4_and_compat_carry_the_v4_address(void)
 	ASSERT_EQ(form_of("2003:7f00:2::1", &v4), AIGW_V4_NONE);
 }
 
+/* A flow record is claimable by the socket that made it, by cookie, and by no other. */
+static void test_flow_claimable_only_by_its_socket(void)
+{
+	struct aigw_flow f = {.sock_cookie = 0x1234567890ull};
+
+	ASSERT_EQ(aigw_flow_claimable(&f, 0x1234567890ull), 1);
+	ASSERT_EQ(aigw_flow_claimable(&f, 0x1234567891ull), 0);
+	ASSERT_EQ(aigw_flow_claimable(&f, 0x90ull), 0); /* the low 32 bits are not enough */
+	ASSERT_EQ(aigw_flow_claimable(&f, 0), 0);
+	f.sock_cookie = 0; /* a record without a cookie: nobody's */
+	ASSERT_EQ(aigw_flow_claimable(&f, 0), 0);
+}
+
 UNIT_MAIN(UNIT_CASE(test_not_provider_untouched), UNIT_CASE(test_tls_port_redirected),
 	  UNIT_CASE(test_other_port_denied), UNIT_CASE(test_udp_denied_even_on_443),
 	  UNIT_CASE(test_exempt_socket_passes),
@@ -192,4 +205,5 @@ UNIT_MAIN(UNIT_CASE(test_not_provider_untouched), UNIT_CASE(test_tls_port_redire
 	  UNIT_CASE(test_unset_mark_or_cgroup_never_exempts),
 	  UNIT_CASE(test_observe_changes_nothing), UNIT_CASE(test_unconfigured_fails_closed),
 	  UNIT_CASE(test_no_v6_listener_denies), UNIT_CASE(test_v4mapped),
-	  UNIT_CASE(test_nat64_6to4_and_compat_carry_the_v4_address))
+	  UNIT_CASE(test_nat64_6to4_and_compat_carry_the_v4_address),
+	  UNIT_CASE(test_flow_claimable_only_by_its_socket))

@@ -2,7 +2,7 @@
 """netclient.py: the "legacy app" of the capture tests: one connection attempt the way a
 determined application would make it, result printed as one JSON line.
 
-usage: netclient.py MODE HOST PORT [--hold SECONDS] [--mark N]
+usage: netclient.py MODE HOST PORT [--hold SECONDS] [--mark N] [--sport N]
 MODE: tcp | nonblock | bindfirst | tfo | v4mapped | udp-connect | udp-sendto
 """
 import errno
@@ -54,6 +54,9 @@ def main():
     mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     hold = float(sys.argv[sys.argv.index("--hold") + 1]) if "--hold" in sys.argv else 0
     mark = int(sys.argv[sys.argv.index("--mark") + 1]) if "--mark" in sys.argv else None
+    # --sport: connect from this local port (on the loopback address of the family), as a
+    # process that wants to pass for an earlier connection would.
+    sport = int(sys.argv[sys.argv.index("--sport") + 1]) if "--sport" in sys.argv else None
     fam = family_of(host)
     if mode == "v4mapped":
         fam, host = socket.AF_INET6, "::ffff:" + host
@@ -66,8 +69,10 @@ def main():
                 result(event="mark_set", mark=mark)
             except OSError as e:
                 result(event="mark_refused", errno=e.errno)
-        if mode == "bindfirst":
-            s.bind(("127.0.0.1" if fam == socket.AF_INET else "::1", 0))
+        if mode == "bindfirst" or sport is not None:
+            if sport is not None:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1" if fam == socket.AF_INET else "::1", sport or 0))
         if mode == "udp-sendto":
             s.sendto(b"quic-initial", (host, port))
             result(ok=True)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import HELPERS, PROVIDER4, PROVIDER6, UdpServer, wait_for
+from conftest import HELPERS, PROVIDER4, PROVIDER6, UdpServer, free_port, wait_for
 
 
 def only(lines, **match):
@@ -424,3 +424,84 @@ def test_dialling_the_listener_directly_is_refused_and_recorded(world):
     rec = world.wait_record(**{"event.name": "proxy.refused", "client.port": local[1]})
     assert rec["aigw.reason"] == "no_capture_record"
     assert "process.pid" not in rec  # no capture record: nothing to attribute
+
+
+# ---- flow records: a capability of the connection that created it ----
+
+def flows_map(world):
+    return str(world.pin_dir / "aigw_flows")
+
+
+def flow_key(host, port):
+    """struct aigw_addr of an IPv4 client address, as the flows map keys it."""
+    return bytes([2, 0]) + port.to_bytes(2, "big") + socket.inet_aton(host) + bytes(12)
+
+
+def flow_lookup(world, host, port):
+    key = " ".join(str(b) for b in flow_key(host, port))
+    r = subprocess.run(["bpftool", "-j", "map", "lookup", "pinned", flows_map(world),
+                        "key", *key.split()], capture_output=True, text=True)
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def flow_plant(world, host, port, cgroup, pid, sock_cookie):
+    """Writes a flow record for HOST:PORT straight into the pinned map, as a leftover of a
+    connection of PID in CGROUP to the provider would look (struct aigw_flow)."""
+    import struct
+    dst = bytes([2, 0]) + (443).to_bytes(2, "big") + socket.inet_aton(PROVIDER4) + bytes(12)
+    attr = struct.pack("<QQQIIII16s", cgroup.id, cgroup.id, 0, pid, pid, 0, 0, b"python3")
+    value = dst + bytes(4) + attr + struct.pack("<QQII", sock_cookie, 0, 0, 0)
+    info = json.loads(subprocess.run(["bpftool", "-j", "map", "show", "pinned", flows_map(world)],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["bytes_value"] == len(value), info
+    subprocess.run(["bpftool", "map", "update", "pinned", flows_map(world),
+                    "key", *[str(b) for b in flow_key(host, port)],
+                    "value", *[str(b) for b in value]], check=True, capture_output=True)
+
+
+def test_flow_record_of_a_refused_connection_is_not_left_for_another_user(world):
+    """A captured connect while the daemon is down is refused (capture fails closed); its
+    flow record must go with it, or a process of another user outside the captured tree that
+    binds the same address:port and dials the listener once the daemon is back is attributed
+    to the workload (and would be given the gateway's keys)."""
+    srv = world.server()
+    d = world.start()
+    d.stop()
+    app = world.root.child("billing.service")
+    sport = free_port()
+    res = only(app.client("tcp", PROVIDER4, 443, "--sport", str(sport)), ok=False)
+    assert res["errno"] == errno.ECONNREFUSED
+    assert flow_lookup(world, "127.0.0.1", sport) is None  # gone with its connection
+    world.start()
+    lines = world.outside.client("tcp", "127.0.0.1", world.listen_port, "--sport", str(sport),
+                                 user=65534)
+    thief = lines[-1]
+    assert not thief.get("data"), thief  # closed unforwarded: nothing from the provider
+    rec = world.wait_record(**{"event.name": "proxy.refused", "client.port": sport})
+    assert rec["aigw.reason"] == "no_capture_record"
+    assert "aigw.workload" not in rec and "process.pid" not in rec
+    assert not [r for r in world.records() if r.get("event.name") == "proxy.connection"]
+    assert srv.peers == []
+
+
+def test_planted_flow_record_is_not_honoured_for_another_connection(world):
+    """A flow record is honoured only for the socket that created it (its cookie): one left
+    in the map by any means, here written directly, is refused and recorded."""
+    srv = world.server()
+    world.start()
+    app = world.root.child("billing.service")
+    sport = free_port()
+    flow_plant(world, "127.0.0.1", sport, app, os.getpid(), sock_cookie=1)
+    lines = world.outside.client("tcp", "127.0.0.1", world.listen_port, "--sport", str(sport),
+                                 user=65534)
+    thief = lines[-1]
+    assert not thief.get("data"), thief
+    rec = world.wait_record(**{"event.name": "proxy.refused", "client.port": sport})
+    assert rec["aigw.reason"] == "stale_flow_record"
+    assert "aigw.workload" not in rec
+    assert not [r for r in world.records() if r.get("event.name") == "proxy.connection"]
+    assert srv.peers == []
+    assert flow_lookup(world, "127.0.0.1", sport) is None  # claimed once: removed
+    # The workload's own connections are still served.
+    ok = only(app.client("tcp", PROVIDER4, 443), ok=True)
+    assert ok["data"] == f"hello from {PROVIDER4}:443"

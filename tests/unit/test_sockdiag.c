@@ -446,7 +446,71 @@ static void test_v4_helpers(void)
 	ASSERT_EQ(memcmp(a, (uint8_t[]){10, 1, 2, 3}, 4), 0);
 }
 
+/* What the accepting side knows of @c: the peer and its own address of c->sfd. */
+struct accepted {
+	struct sockaddr_storage peer, me;
+};
+
+static int accepted_addrs(const struct conn *c, struct accepted *ret)
+{
+	socklen_t plen = sizeof(ret->peer), mlen = sizeof(ret->me);
+
+	if (getpeername(c->sfd, (struct sockaddr *)&ret->peer, &plen) < 0 ||
+	    getsockname(c->sfd, (struct sockaddr *)&ret->me, &mlen) < 0)
+		return -errno;
+	return 0;
+}
+
+static uint64_t so_cookie(int fd)
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+
+	getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len);
+	return cookie;
+}
+
+/* Each kind of connection, twice over one sockdiag: the lookup names the client's socket
+ * (never the server's), and a client gone is -ENOENT. */
+static void test_cookie_of_accepted_peer(void)
+{
+	static const struct {
+		int lfamily, cfamily;
+		const char *laddr, *caddr;
+	} kinds[] = {
+	    {AF_INET6, AF_INET6, "::1", "::1"},
+	    {AF_INET, AF_INET, "127.0.0.1", "127.0.0.1"},
+	    {AF_INET, AF_INET6, "127.0.0.1", "::ffff:127.0.0.1"},
+	};
+	struct sockdiag *sd = NULL;
+	struct accepted a;
+	struct conn c;
+	uint64_t cookie;
+
+	ASSERT_OK(sockdiag_new(&sd));
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+			ASSERT_OK(conn_open(&c, kinds[i].lfamily, kinds[i].laddr, kinds[i].cfamily,
+					    kinds[i].caddr));
+			ASSERT_OK(accepted_addrs(&c, &a));
+			cookie = 0;
+			ASSERT_OK(sockdiag_cookie_of(sd, (struct sockaddr *)&a.peer,
+						     (struct sockaddr *)&a.me, &cookie));
+			ASSERT_EQ(cookie, so_cookie(c.cfd));
+			ASSERT_TRUE(cookie != so_cookie(c.sfd));
+			abort_fd(c.cfd);
+			c.cfd = -1;
+			ASSERT_EQ(sockdiag_cookie_of(sd, (struct sockaddr *)&a.peer,
+						     (struct sockaddr *)&a.me, &cookie),
+				  -ENOENT);
+			conn_close(&c);
+		}
+	}
+	sockdiag_free(sd);
+	sockdiag_free(NULL);
+}
+
 UNIT_MAIN(UNIT_CASE(test_destroys_ipv4_client), UNIT_CASE(test_destroys_ipv6_client),
 	  UNIT_CASE(test_destroys_v4mapped_client), UNIT_CASE(test_no_match_destroys_nothing),
 	  UNIT_CASE(test_vanished_socket_reports_error), UNIT_CASE(test_null_match_is_einval),
-	  UNIT_CASE(test_v4_helpers))
+	  UNIT_CASE(test_v4_helpers), UNIT_CASE(test_cookie_of_accepted_peer))

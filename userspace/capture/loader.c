@@ -20,6 +20,8 @@
 
 #include "capture.skel.h"
 #include "capture/loader.h"
+#include "capture_decide.h" /* after capture.h */
+#include "capture/sockdiag.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 
@@ -33,6 +35,7 @@ struct capture {
 	uint32_t generation;
 	struct bpf_link *links[CAPTURE_MAX_PROGS];
 	int n_links;
+	struct sockdiag *sockdiag; /* finds the client socket of an accepted connection */
 };
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -188,6 +191,12 @@ int capture_open(const char *pin_dir, const char *cgroup_path, const struct aigw
 		goto fail;
 	}
 	c->cgroup_id = st.st_ino;
+	err = sockdiag_new(&c->sockdiag);
+	if (err) {
+		log_error("open a NETLINK_SOCK_DIAG socket: %s (needed to check flow records)",
+			  strerror(-err));
+		goto fail;
+	}
 	err = capture_load(c, exempt_cgroup_id);
 	if (err)
 		goto fail;
@@ -225,16 +234,26 @@ int capture_map_fd(const struct capture *c, enum capture_map which)
 	return -EINVAL;
 }
 
-int capture_flow_take(struct capture *c, const struct sockaddr *peer, struct aigw_flow *ret_flow)
+int capture_flow_take(struct capture *c, const struct sockaddr *peer, const struct sockaddr *local,
+		      struct aigw_flow *ret_flow)
 {
+	struct aigw_flow flow;
 	struct aigw_addr key;
+	uint64_t cookie;
 	int err;
 
 	err = netaddr_from_sockaddr(peer, &key);
 	if (err)
 		return err;
-	if (bpf_map_lookup_and_delete_elem(capture_map_fd(c, CAPTURE_MAP_FLOWS), &key, ret_flow))
+	if (bpf_map_lookup_and_delete_elem(capture_map_fd(c, CAPTURE_MAP_FLOWS), &key, &flow))
 		return -errno;
+	/* The peer's socket is the client's: on loopback both ends are in this namespace. */
+	err = sockdiag_cookie_of(c->sockdiag, peer, local, &cookie);
+	if (err)
+		return err == -ENOENT ? -ESTALE : err;
+	if (!aigw_flow_claimable(&flow, cookie))
+		return -ESTALE;
+	*ret_flow = flow;
 	return 0;
 }
 
@@ -267,6 +286,7 @@ void capture_close(struct capture *c)
 	for (int i = 0; i < c->n_links; i++)
 		bpf_link__destroy(c->links[i]); /* pinned: stays attached */
 	capture_bpf__destroy(c->skel);
+	sockdiag_free(c->sockdiag);
 	if (c->cgroup_fd >= 0)
 		close(c->cgroup_fd);
 	free(c);

@@ -18,7 +18,8 @@
 
 #define CAPTURE_PIN_DIR_DEFAULT "/sys/fs/bpf/aigw"
 
-struct capture; /* owns the skeleton, the cgroup fd and the links; freed by capture_close() */
+struct capture; /* owns the skeleton, the cgroup fd, the links and a sock_diag socket; freed by
+		 * capture_close() */
 
 enum capture_map {
 	CAPTURE_MAP_PROV4,
@@ -42,9 +43,16 @@ int capture_configure(struct capture *c, const struct aigw_config *cfg);
 
 int capture_map_fd(const struct capture *c, enum capture_map which);
 
-/* The flow the connect hook recorded for a connection accepted from PEER, removed from the
- * map. Returns 0, or -ENOENT when the connection was not redirected by capture. */
-int capture_flow_take(struct capture *c, const struct sockaddr *peer, struct aigw_flow *ret_flow);
+/*
+ * The flow the connect hook recorded for a connection accepted from PEER on the listener
+ * address LOCAL, removed from the map (claimed once, whatever the outcome). The record is
+ * honoured only when the socket at PEER is the one that created it (aigw_flow_claimable(),
+ * by socket cookie): one left by another socket on the same address:port is not. Returns 0,
+ * -ENOENT when there is no record (capture did not redirect this connection), -ESTALE when
+ * the record is not this connection's, or another -errno when it could not be checked.
+ */
+int capture_flow_take(struct capture *c, const struct sockaddr *peer, const struct sockaddr *local,
+		      struct aigw_flow *ret_flow);
 
 /* Sums of the per-CPU counters, indexed by enum aigw_stat. */
 int capture_stats(const struct capture *c, uint64_t ret_counts[AIGW_STAT_MAX]);

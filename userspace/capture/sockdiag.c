@@ -5,6 +5,8 @@
  * dumps, attribute parsing); the request and reply layouts are the kernel's inet_diag structs.
  * Matches are collected while the dump runs and destroyed only after it ended, one
  * SOCK_DESTROY request per socket, each waiting for its ACK so the caller learns its error.
+ * A lookup is one SOCK_DIAG_BY_FAMILY request without NLM_F_DUMP: the kernel finds the socket
+ * by its 4-tuple (inet_diag_find_one_icsk()) and answers with one inet_diag_msg.
  */
 #include "capture/sockdiag.h"
 
@@ -37,7 +39,8 @@ struct sockdiag_ctx {
 	void *arg;
 	struct sockdiag_victim *v;
 	size_t n, cap;
-	int err; /* -errno from the kernel (NLMSG_ERROR) or from a callback */
+	int err;   /* -errno from the kernel (NLMSG_ERROR) or from a callback */
+	int acked; /* the request's ACK (or error) came */
 };
 
 static const uint8_t sockdiag_v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -210,13 +213,16 @@ static int sockdiag_on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *
 
 	(void)nla;
 	ctx->err = e->error;
+	ctx->acked = 1;
 	return NL_STOP;
 }
 
 static int sockdiag_on_ack(struct nl_msg *msg, void *arg)
 {
+	struct sockdiag_ctx *ctx = arg;
+
 	(void)msg;
-	(void)arg;
+	ctx->acked = 1;
 	return NL_STOP;
 }
 
@@ -228,6 +234,7 @@ static int sockdiag_talk(struct nl_sock *sk, struct nl_cb *cb, struct sockdiag_c
 	int r;
 
 	ctx->err = 0;
+	ctx->acked = 0;
 	msg = nlmsg_alloc_simple(type, flags);
 	if (!msg)
 		return -ENOMEM;
@@ -269,7 +276,8 @@ static int sockdiag_destroy(struct nl_sock *sk, struct nl_cb *cb, struct sockdia
 	return sockdiag_talk(sk, cb, ctx, SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, &req);
 }
 
-static int sockdiag_open(struct nl_sock **ret_sk, struct nl_cb **ret_cb, struct sockdiag_ctx *ctx)
+static int sockdiag_nl_open(struct nl_sock **ret_sk, struct nl_cb **ret_cb,
+			    struct sockdiag_ctx *ctx)
 {
 	struct nl_sock *sk;
 	struct nl_cb *cb;
@@ -309,7 +317,7 @@ int sockdiag_destroy_matching(sockdiag_match_fn match, sockdiag_report_fn report
 		r = -EINVAL;
 		goto out;
 	}
-	r = sockdiag_open(&sk, &cb, &ctx);
+	r = sockdiag_nl_open(&sk, &cb, &ctx);
 	if (r < 0)
 		goto out;
 	r = sockdiag_dump(sk, cb, &ctx, AF_INET);
@@ -335,4 +343,108 @@ out:
 		nl_socket_free(sk);
 	free(ctx.v);
 	return r;
+}
+
+struct sockdiag {
+	struct nl_sock *sk;
+	struct nl_cb *cb;
+	struct sockdiag_ctx ctx;
+	uint64_t cookie; /* of the last socket a lookup found */
+	int found;
+};
+
+/* The lookup's "match": note the socket, keep none. */
+static int sockdiag_note_cookie(const struct sockdiag_sock *s, void *arg)
+{
+	struct sockdiag *sd = arg;
+
+	sd->cookie = (uint64_t)s->cookie[1] << 32 | s->cookie[0];
+	sd->found = 1;
+	return 0;
+}
+
+int sockdiag_new(struct sockdiag **ret_sd)
+{
+	struct sockdiag *sd = calloc(1, sizeof(*sd));
+	int r;
+
+	if (!sd)
+		return -ENOMEM;
+	sd->ctx.match = sockdiag_note_cookie;
+	sd->ctx.arg = sd;
+	r = sockdiag_nl_open(&sd->sk, &sd->cb, &sd->ctx);
+	if (r < 0) {
+		free(sd);
+		return r;
+	}
+	*ret_sd = sd;
+	return 0;
+}
+
+void sockdiag_free(struct sockdiag *sd)
+{
+	if (!sd)
+		return;
+	nl_cb_put(sd->cb);
+	nl_socket_free(sd->sk);
+	free(sd);
+}
+
+/* One end of an inet_diag_sockid: the family (IPv4-mapped IPv6 is AF_INET), the address in
+ * the kernel's layout and the port in network order. */
+static int sockdiag_endpoint(const struct sockaddr *sa, __be32 ret_addr[4], __be16 *ret_port)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+	memset(ret_addr, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		ret_addr[0] = s4->sin_addr.s_addr;
+		*ret_port = s4->sin_port;
+		return AF_INET;
+	}
+	if (sa->sa_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	*ret_port = s6->sin6_port;
+	if (!memcmp(&s6->sin6_addr, sockdiag_v4mapped_prefix, sizeof(sockdiag_v4mapped_prefix))) {
+		memcpy(ret_addr, s6->sin6_addr.s6_addr + 12, 4);
+		return AF_INET;
+	}
+	memcpy(ret_addr, &s6->sin6_addr, 16);
+	return AF_INET6;
+}
+
+int sockdiag_cookie_of(struct sockdiag *sd, const struct sockaddr *local,
+		       const struct sockaddr *remote, uint64_t *ret_cookie)
+{
+	struct inet_diag_req_v2 req = {
+	    .sdiag_protocol = IPPROTO_TCP,
+	    .idiag_states = ~0U,
+	    .id.idiag_cookie = {INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE},
+	};
+	int lfam, rfam, r;
+
+	lfam = sockdiag_endpoint(local, req.id.idiag_src, &req.id.idiag_sport);
+	rfam = sockdiag_endpoint(remote, req.id.idiag_dst, &req.id.idiag_dport);
+	if (lfam < 0 || rfam < 0 || lfam != rfam)
+		return -EAFNOSUPPORT;
+	req.sdiag_family = lfam;
+	sd->found = 0;
+	/*
+	 * With an ACK: libnl expects the next sequence number only after an ACK or an error, and
+	 * the answer (one message, no NLM_F_MULTI) and the ACK come as two datagrams, so read
+	 * until the ACK, or the next lookup would find this one's ACK first.
+	 */
+	r = sockdiag_talk(sd->sk, sd->cb, &sd->ctx, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_ACK,
+			  &req);
+	while (!r && !sd->ctx.acked) {
+		r = nl_recvmsgs(sd->sk, sd->cb);
+		r = sd->ctx.err ? sd->ctx.err : r < 0 ? sockdiag_nlerr(r) : 0;
+	}
+	if (r < 0)
+		return r;
+	if (!sd->found)
+		return -ENOENT;
+	*ret_cookie = sd->cookie;
+	return 0;
 }

@@ -9,12 +9,17 @@
  *
  * Needs CAP_NET_ADMIN and a kernel with CONFIG_INET_DIAG_DESTROY (else each destroy reports
  * -EOPNOTSUPP). Everything it allocates is freed before it returns.
+ *
+ * sockdiag_cookie_of() asks for one socket by its exact 4-tuple, over a netlink socket kept
+ * open (struct sockdiag): the proxy learns which client socket is at the other end of a
+ * connection it accepted, to check it against the flow record (aigw_flow_claimable()).
  */
 #ifndef AIGW_CAPTURE_SOCKDIAG_H
 #define AIGW_CAPTURE_SOCKDIAG_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* One TCP socket as the kernel's inet_diag dump describes it. */
 struct sockdiag_sock {
@@ -56,6 +61,23 @@ int sockdiag_v4mapped(const struct sockdiag_sock *s);
 /* The peer's IPv4 address (4 bytes, network order) for AF_INET and IPv4-mapped AF_INET6
  * sockets; NULL for a real IPv6 peer. Points into @s. */
 const uint8_t *sockdiag_dst_v4(const struct sockdiag_sock *s);
+
+struct sockdiag; /* a NETLINK_SOCK_DIAG socket for lookups; sockdiag_free() frees it */
+
+/* Opens one. Returns 0 or -errno. */
+int sockdiag_new(struct sockdiag **ret_sd);
+
+/* NULL is fine. */
+void sockdiag_free(struct sockdiag *sd);
+
+/*
+ * The cookie of the TCP socket (any state) whose own address is LOCAL and whose peer is
+ * REMOTE, both AF_INET or AF_INET6 (IPv4-mapped counts as AF_INET). For a connection accepted
+ * from PEER on the listener address ME, sockdiag_cookie_of(sd, PEER, ME, ...) names the
+ * client's socket. Returns 0, -ENOENT when no socket has that 4-tuple, or -errno.
+ */
+int sockdiag_cookie_of(struct sockdiag *sd, const struct sockaddr *local,
+		       const struct sockaddr *remote, uint64_t *ret_cookie);
 
 /* Room for any sockdiag_sock_str() output, NUL included. */
 #define SOCKDIAG_STR_MAX 192
