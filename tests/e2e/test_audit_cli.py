@@ -60,4 +60,14 @@ def test_rotated_audit_log_keeps_the_chain(world):
     r = world.aigw("audit", "verify", *chain)
     assert r.returncode == 0 and r.stdout.count("chain intact") == len(chain), r.stdout
     first = json.loads(world.audit_path.read_text().splitlines()[0])
-    assert first["audit.chain_start"] is True and first["audit.seq"] > 1
+    assert "audit.chain_start" not in first and first["audit.seq"] > 1
+    assert first["audit.prev_file"] == world.audit_path.name + ".1"
+    head = json.loads(files[0].read_text().splitlines()[0])
+    assert head["audit.chain_start"] is True and head["audit.seq"] == 1
+
+    # a rotated file taken out of the middle, or the head of the chain: each caught
+    if len(chain) >= 3:
+        r = world.aigw("audit", "verify", *(chain[:1] + chain[2:]))
+        assert r.returncode == 1 and f"{chain[2]}:1: file missing" in r.stdout, r.stdout
+    r = world.aigw("audit", "verify", *chain[1:])
+    assert r.returncode == 1 and f"{chain[1]}:1: head removed" in r.stdout, r.stdout
