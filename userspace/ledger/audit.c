@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -74,6 +75,7 @@ struct audit_log {
 	uint64_t flush_want;	/* a flusher waits for n_synced >= this */
 	int err;		/* first disk error since the last audit_flush() */
 	bool stop;
+	atomic_int failing;	/* written by the writer only: see audit_failing() */
 
 	/* writer thread only (and audit_open() before the thread starts) */
 	int fd;			    /* PATH, O_APPEND; -1 after a failed reopen */
@@ -390,6 +392,15 @@ static void audit_report(struct audit_log *log, int err, const char *what, size_
 		fprintf(stderr, "audit: %s: %s: %s\n", log->path, what, strerror(-err));
 }
 
+/* Records could not be written (ERR) or, with ERR 0, were written: audit_failing() says so. */
+static void audit_set_failing(struct audit_log *log, int err)
+{
+	int was = atomic_exchange_explicit(&log->failing, err, memory_order_relaxed);
+
+	if (was && !err)
+		fprintf(stderr, "audit: %s: records are written again\n", log->path);
+}
+
 static int audit_sync(struct audit_log *log)
 {
 	int r = 0;
@@ -397,6 +408,7 @@ static int audit_sync(struct audit_log *log)
 	if (log->dirty && log->fd >= 0 && fdatasync(log->fd) < 0) {
 		r = -errno;
 		audit_report(log, r, "fdatasync", 0);
+		audit_set_failing(log, r);
 	}
 	log->dirty = false;
 	clock_gettime(CLOCK_MONOTONIC, &log->last_sync);
@@ -485,12 +497,14 @@ static int audit_write_out(struct audit_log *log)
 		if (log->fd >= 0 && ftruncate(log->fd, (off_t)log->file_bytes) < 0)
 			audit_report(log, -errno, "ftruncate after failed write", 0);
 		audit_report(log, r, "write", log->buf_records);
+		audit_set_failing(log, r);
 		log->pending = log->done;
 	} else {
 		log->file_bytes += log->len;
 		log->done = log->pending;
 		log->dirty = true;
 		log->last_reported = 0;
+		audit_set_failing(log, 0);
 	}
 	log->len = 0;
 	log->buf_records = 0;
@@ -672,8 +686,10 @@ static int audit_write_batch(struct audit_log *log, struct audit_queue *b)
 	b->n = 0;
 	r = audit_write_out(log);
 	err = err ?: r;
-	if (dropped)
+	if (dropped) {
 		audit_report(log, err ?: -EBADF, "no open file", dropped);
+		audit_set_failing(log, err ?: -EBADF);
+	}
 	return err;
 }
 
@@ -917,6 +933,11 @@ int audit_flush(struct audit_log *log)
 	log->err = 0;
 	pthread_mutex_unlock(&log->lock);
 	return r;
+}
+
+const atomic_int *audit_failing(const struct audit_log *log)
+{
+	return &log->failing;
 }
 
 void audit_close(struct audit_log *log)

@@ -37,7 +37,8 @@
  * Errors on disk (ENOSPC, EIO) never block audit_write(): the batch that failed is cut back
  * out of the file (ftruncate to the last good size), its records are dropped and counted on
  * stderr, the chain continues from the last record on disk so the file stays verifiable,
- * and the error is returned by the next audit_flush(). Nothing of a record's content is
+ * the error is returned by the next audit_flush(), and audit_failing() says so until a
+ * write succeeds (the policy's audit.on_failure decides whether calls go on meanwhile). Nothing of a record's content is
  * ever written to stderr.
  *
  * Ownership: audit_open() returns a log the caller ends with audit_close(). audit_write()
@@ -48,6 +49,7 @@
 #ifndef AIGW_LEDGER_AUDIT_H
 #define AIGW_LEDGER_AUDIT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <cjson/cJSON.h>
@@ -86,6 +88,15 @@ int audit_write(struct audit_log *log, cJSON *record);
 int audit_write_text(struct audit_log *log, char *text, size_t len);
 
 int audit_flush(struct audit_log *log);
+
+/*
+ * Whether records are being lost, cheap enough to ask on every call: the flag reads 0 while
+ * records are written, and the negative errno of the failure (-ENOSPC, -EIO ...) from a
+ * failed write or fdatasync until the next write succeeds. Only the writer thread sets it;
+ * read it with atomic_load_explicit(..., memory_order_relaxed) from any thread. Valid until
+ * audit_close(). The failure itself is reported on stderr once, and so is the recovery.
+ */
+const atomic_int *audit_failing(const struct audit_log *log);
 
 /* Flushes, stops the writer thread, closes the file and frees LOG; NULL is fine. */
 void audit_close(struct audit_log *log);
