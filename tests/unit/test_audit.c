@@ -157,6 +157,16 @@ static int verify(const char **paths, size_t n, char **text)
 	return r;
 }
 
+static int verify_log(const char *path, char **text)
+{
+	size_t size;
+	FILE *f = open_memstream(text, &size);
+	int r = audit_verify_log(path, f);
+
+	fclose(f);
+	return r;
+}
+
 static void test_records_are_chained(void)
 {
 	char dir[64], path[128], hex[65], buf[128];
@@ -378,6 +388,24 @@ static void test_rotation_one_chain_across_files(void)
 		ASSERT_CONTAINS(out, msg);
 	}
 	free(out);
+
+	/* the live log alone finds its rotated files, oldest first */
+	ASSERT_EQ(verify_log(path, &out), 0);
+	snprintf(msg, sizeof(msg), "%s: %zu records, chain intact\n%s: %zu records, chain intact\n"
+		 "%s: %zu records, chain intact\n%s: %zu records, chain intact\n",
+		 p[3], f[3].n, p[2], f[2].n, p[1], f[1].n, path, f[0].n);
+	ASSERT_STREQ(out, msg);
+	free(out);
+
+	/* ... and says so when one of them is gone */
+	snprintf(msg, sizeof(msg), "%s/elsewhere", dir);
+	ASSERT_OK(rename(p[2], msg));
+	ASSERT_EQ(verify_log(path, &out), 1);
+	snprintf(msg, sizeof(msg), "%s:1: file missing", p[1]);
+	ASSERT_CONTAINS(out, msg);
+	free(out);
+	snprintf(msg, sizeof(msg), "%s/elsewhere", dir);
+	ASSERT_OK(rename(msg, p[2]));
 
 	/* audit.log.2 left out (or deleted): caught where audit.log.1 starts */
 	ASSERT_EQ(verify(no_middle, 3, &out), 1);

@@ -10,7 +10,8 @@
  *   audit_recover()      at open: last complete line of PATH (or PATH.1) -> next seq, hash.
  *   audit_rotate()       writer thread: shift PATH.k, create a new PATH.
  *   audit_verify()       independent of all the above: reads the files line by line with one
- *                        line of look-ahead and classifies the first break in the chain.
+ *                        line of look-ahead and classifies the first break in the chain;
+ *                        audit_verify_log() finds a live log's rotated files for it.
  *
  * Locking: log->lock guards q, the counters, err and stop. Everything else in struct
  * audit_log after "writer thread only" is touched by the writer thread alone once it runs.
@@ -18,9 +19,11 @@
 #include "ledger/audit.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1220,5 +1223,113 @@ out:
 	free(lines[0].buf);
 	free(lines[1].buf);
 	free(st.counts);
+	return r;
+}
+
+/* The K of a rotated sibling NAME of BASE ("BASE.K", K >= 1 without leading zeros), or 0. */
+static unsigned audit_rotated_index(const char *name, const char *base)
+{
+	size_t n = strlen(base);
+	unsigned long k;
+	char *end;
+
+	if (strncmp(name, base, n) || name[n] != '.' || name[n + 1] < '1' || name[n + 1] > '9')
+		return 0;
+	errno = 0;
+	k = strtoul(name + n + 1, &end, 10);
+	return *end || errno || k > UINT_MAX ? 0 : (unsigned)k;
+}
+
+static int audit_cmp_desc(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The rotated siblings' indexes, highest (oldest) first; *ret_k malloc'd, NULL when none. */
+static int audit_rotated_siblings(const char *path, unsigned **ret_k, size_t *ret_n)
+{
+	char *dcopy = strdup(path), *bcopy = strdup(path);
+	const char *base;
+	unsigned *v = NULL, *t, k;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *dir = NULL;
+	int r = 0;
+
+	if (!dcopy || !bcopy) {
+		r = -ENOMEM;
+		goto out;
+	}
+	dir = opendir(dirname(dcopy));
+	if (!dir) /* no siblings to be found: verifying PATH alone says what is wrong */
+		goto done;
+	base = basename(bcopy);
+	while ((de = readdir(dir))) {
+		k = audit_rotated_index(de->d_name, base);
+		if (!k)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			t = realloc(v, cap * sizeof(*v));
+			if (!t) {
+				r = -ENOMEM;
+				goto out;
+			}
+			v = t;
+		}
+		v[n++] = k;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), audit_cmp_desc);
+done:
+	*ret_k = v;
+	*ret_n = n;
+	v = NULL;
+out:
+	if (dir)
+		closedir(dir);
+	free(v);
+	free(dcopy);
+	free(bcopy);
+	return r;
+}
+
+int audit_verify_log(const char *path, FILE *out)
+{
+	unsigned *ks = NULL;
+	const char **paths = NULL;
+	char **names = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!path)
+		return -EINVAL;
+	r = audit_rotated_siblings(path, &ks, &n);
+	if (r < 0)
+		goto out;
+	paths = calloc(n + 1, sizeof(*paths));
+	names = calloc(n + 1, sizeof(*names));
+	if (!paths || !names) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (asprintf(&names[i], "%s.%u", path, ks[i]) < 0) {
+			names[i] = NULL;
+			r = -ENOMEM;
+			goto out;
+		}
+		paths[i] = names[i];
+	}
+	paths[n] = path;
+	r = audit_verify(paths, n + 1, out);
+out:
+	for (size_t i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+	free(paths);
+	free(ks);
 	return r;
 }

@@ -118,4 +118,11 @@ void audit_close(struct audit_log *log);
  */
 int audit_verify(const char **paths, size_t n, FILE *out);
 
+/*
+ * The same for the live log PATH with every rotated sibling beside it (PATH.K, highest K
+ * first): the whole log as one chain, as `aigw audit verify PATH` does. A sibling missing
+ * between two others is reported as "file missing" where the chain breaks.
+ */
+int audit_verify_log(const char *path, FILE *out);
+
 #endif
