@@ -1068,6 +1068,7 @@ pool:
 	d->http_cfg.routes = d->routes;
 	d->http_cfg.policy = d->policy;
 	d->http_cfg.state = d->state;
+	d->http_cfg.audit_failing = audit_failing(d->audit);
 	d->http_ops.record = on_http_record;
 	d->http_ops.resolve = on_http_resolve;
 	d->http_ops.event = on_http_event;

@@ -104,10 +104,13 @@ static int cmd_audit(int argc, char **argv)
 	int r;
 
 	if (argc < 3 || strcmp(argv[1], "verify")) {
-		fprintf(stderr, "usage: aigw audit verify FILE [FILE...]\n");
+		fprintf(stderr, "usage: aigw audit verify LOG | FILE FILE... (oldest first)\n");
 		return 2;
 	}
-	r = audit_verify((const char **)argv + 2, argc - 2, stdout);
+	if (argc == 3)
+		r = audit_verify_log(argv[2], stdout);
+	else
+		r = audit_verify((const char **)argv + 2, argc - 2, stdout);
 	if (r < 0) {
 		fprintf(stderr, "aigw audit verify: %s\n", strerror(-r));
 		return 2;

@@ -60,4 +60,22 @@ def test_rotated_audit_log_keeps_the_chain(world):
     r = world.aigw("audit", "verify", *chain)
     assert r.returncode == 0 and r.stdout.count("chain intact") == len(chain), r.stdout
     first = json.loads(world.audit_path.read_text().splitlines()[0])
-    assert first["audit.chain_start"] is True and first["audit.seq"] > 1
+    assert "audit.chain_start" not in first and first["audit.seq"] > 1
+    assert first["audit.prev_file"] == world.audit_path.name + ".1"
+    head = json.loads(files[0].read_text().splitlines()[0])
+    assert head["audit.chain_start"] is True and head["audit.seq"] == 1
+
+    # the live log alone: its rotated files are found and verified with it, oldest first
+    r = world.aigw("audit", "verify", str(world.audit_path))
+    assert r.returncode == 0, r.stdout
+    assert [ln.split(":")[0] for ln in r.stdout.splitlines()] == chain, r.stdout
+
+    # a rotated file deleted from the middle, then the oldest (the chain's head): each caught
+    aside = world.tmp / "aside"
+    files[1].rename(aside)
+    r = world.aigw("audit", "verify", str(world.audit_path))
+    assert r.returncode == 1 and f"{chain[2]}:1: file missing" in r.stdout, r.stdout
+    aside.rename(files[1])
+    files[0].rename(aside)
+    r = world.aigw("audit", "verify", str(world.audit_path))
+    assert r.returncode == 1 and f"{chain[1]}:1: head removed" in r.stdout, r.stdout

@@ -157,6 +157,16 @@ static int verify(const char **paths, size_t n, char **text)
 	return r;
 }
 
+static int verify_log(const char *path, char **text)
+{
+	size_t size;
+	FILE *f = open_memstream(text, &size);
+	int r = audit_verify_log(path, f);
+
+	fclose(f);
+	return r;
+}
+
 static void test_records_are_chained(void)
 {
 	char dir[64], path[128], hex[65], buf[128];
@@ -269,7 +279,8 @@ static void test_reopen_after_rotation_crash(void)
 	ASSERT_OK(read_lines(path, &ls));
 	ASSERT_EQ(ls.n, 2);
 	ASSERT_EQ(seq_of(ls.v[0]), 4);
-	ASSERT_TRUE(is_start(ls.v[0]));
+	ASSERT_TRUE(!is_start(ls.v[0]));
+	ASSERT_STREQ(str_of(ls.v[0], "audit.prev_file", buf, sizeof(buf)), "audit.log.1");
 	sha_hex(prev.v[2], hex);
 	ASSERT_STREQ(str_of(ls.v[0], "audit.prev_sha256", buf, sizeof(buf)), hex);
 	ASSERT_EQ(verify(paths, 2, &out), 0);
@@ -317,41 +328,124 @@ static void test_rotation_keeps_chain(void)
 	ASSERT_OK(read_lines(p2, &f2));
 	ASSERT_OK(read_lines(p1, &f1));
 	ASSERT_OK(read_lines(path, &f0));
-	ASSERT_TRUE(is_start(f2.v[0]) && is_start(f1.v[0]) && is_start(f0.v[0]));
-	ASSERT_TRUE(!is_start(f1.v[1]));
+	/* the log's first record went with the file keep = 2 dropped */
+	ASSERT_TRUE(!is_start(f2.v[0]) && !is_start(f1.v[0]) && !is_start(f0.v[0]));
+	ASSERT_STREQ(str_of(f0.v[0], "audit.prev_file", buf, sizeof(buf)), "audit.log.1");
+	ASSERT_STREQ(str_of(f1.v[0], "audit.prev_file", buf, sizeof(buf)), "audit.log.1");
+	ASSERT_STREQ(str_of(f1.v[1], "audit.prev_file", buf, sizeof(buf)), "");
 	ASSERT_EQ(seq_of(f1.v[0]), seq_of(f2.v[f2.n - 1]) + 1);
 	ASSERT_EQ(seq_of(f0.v[0]), seq_of(f1.v[f1.n - 1]) + 1);
 	ASSERT_EQ(seq_of(f0.v[f0.n - 1]), 200);
 	sha_hex(f1.v[f1.n - 1], hex);
 	ASSERT_STREQ(str_of(f0.v[0], "audit.prev_sha256", buf, sizeof(buf)), hex);
 
-	ASSERT_EQ(verify(all, 3, &out), 0);
-	snprintf(msg, sizeof(msg), "%s: %zu records, chain intact\n", path, f0.n);
+	/* the oldest files are gone: verify says so rather than "intact" */
+	ASSERT_EQ(verify(all, 3, &out), 1);
+	snprintf(msg, sizeof(msg), "%s:1: head removed", p2);
 	ASSERT_CONTAINS(out, msg);
-	snprintf(msg, sizeof(msg), "%s: %zu records, chain intact\n", p2, f2.n);
+	ASSERT_TRUE(!strstr(out, "chain intact"));
+	free(out);
+	ASSERT_EQ(verify(&all[1], 2, &out), 1);
+	snprintf(msg, sizeof(msg), "%s:1: head removed", p1);
 	ASSERT_CONTAINS(out, msg);
 	free(out);
 	ASSERT_EQ(verify(wrong, 2, &out), 1);
-	ASSERT_CONTAINS(out, "records reordered");
+	ASSERT_CONTAINS(out, "head removed");
 	free(out);
 
-	/* an edit of the last line of audit.log.1 shows through audit.log's first record */
-	ASSERT_TRUE(strstr(f1.v[f1.n - 1], "request"));
-	strstr(f1.v[f1.n - 1], "request")[0] = 'R';
-	ASSERT_OK(write_lines(p1, f1.v, f1.n));
-	ASSERT_EQ(verify(all, 3, &out), 1);
-	snprintf(msg, sizeof(msg), "%s:%zu: record edited", p1, f1.n);
-	ASSERT_CONTAINS(out, msg);
-	free(out);
 	free_lines(&f0);
 	free_lines(&f1);
 	free_lines(&f2);
 	rm_tree(dir);
 }
 
+/* Every file kept: one chain from the log's first record; a file taken out is a gap. */
+static void test_rotation_one_chain_across_files(void)
+{
+	char dir[64], path[128], p[4][140], msg[512], *out = NULL;
+	const char *all[4] = {p[3], p[2], p[1], path}, *no_middle[3] = {p[3], p[1], path};
+	struct audit_options opt = {.rotate_bytes = 1024, .keep = 10};
+	struct lines f[4] = {0};
+	struct stat st;
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	for (int k = 1; k < 4; k++)
+		snprintf(p[k], sizeof(p[k]), "%s.%d", path, k);
+	ASSERT_OK(write_n(path, &opt, 0, 18)); /* 5 records of ~170 bytes a file: four files */
+	snprintf(msg, sizeof(msg), "%s.4", path);
+	ASSERT_EQ(stat(msg, &st), -1);
+	ASSERT_OK(read_lines(path, &f[0]));
+	for (int k = 1; k < 4; k++)
+		ASSERT_OK(read_lines(p[k], &f[k]));
+	ASSERT_TRUE(is_start(f[3].v[0]));
+	ASSERT_EQ(seq_of(f[3].v[0]), 1);
+
+	ASSERT_EQ(verify(all, 4, &out), 0);
+	for (int k = 0; k < 4; k++) {
+		snprintf(msg, sizeof(msg), "%s: %zu records, chain intact\n", k ? p[k] : path,
+			 f[k].n);
+		ASSERT_CONTAINS(out, msg);
+	}
+	free(out);
+
+	/* the live log alone finds its rotated files, oldest first */
+	ASSERT_EQ(verify_log(path, &out), 0);
+	snprintf(msg, sizeof(msg), "%s: %zu records, chain intact\n%s: %zu records, chain intact\n"
+		 "%s: %zu records, chain intact\n%s: %zu records, chain intact\n",
+		 p[3], f[3].n, p[2], f[2].n, p[1], f[1].n, path, f[0].n);
+	ASSERT_STREQ(out, msg);
+	free(out);
+
+	/* ... and says so when one of them is gone */
+	snprintf(msg, sizeof(msg), "%s/elsewhere", dir);
+	ASSERT_OK(rename(p[2], msg));
+	ASSERT_EQ(verify_log(path, &out), 1);
+	snprintf(msg, sizeof(msg), "%s:1: file missing", p[1]);
+	ASSERT_CONTAINS(out, msg);
+	free(out);
+	snprintf(msg, sizeof(msg), "%s/elsewhere", dir);
+	ASSERT_OK(rename(msg, p[2]));
+
+	/* audit.log.2 left out (or deleted): caught where audit.log.1 starts */
+	ASSERT_EQ(verify(no_middle, 3, &out), 1);
+	snprintf(msg, sizeof(msg), "%s:1: file missing: this file continues audit.log.1, whose "
+		 "last record was seq %lld, but %s before it ends at seq %lld",
+		 p[1], seq_of(f[1].v[0]) - 1, p[3], seq_of(f[3].v[f[3].n - 1]));
+	ASSERT_CONTAINS(out, msg);
+	free(out);
+
+	/* the head (audit.log.3, with audit.chain_start) left out */
+	ASSERT_EQ(verify(&all[1], 3, &out), 1);
+	snprintf(msg, sizeof(msg), "%s:1: head removed: the chain does not start here: this "
+		 "file continues audit.log.1 (seq %lld and before)",
+		 p[2], seq_of(f[2].v[0]) - 1);
+	ASSERT_CONTAINS(out, msg);
+	free(out);
+
+	/* audit.log.2 cut short by its last record */
+	ASSERT_OK(write_lines(p[2], f[2].v, f[2].n - 1));
+	ASSERT_EQ(verify(all, 4, &out), 1);
+	snprintf(msg, sizeof(msg), "%s:1: file missing", p[1]);
+	ASSERT_CONTAINS(out, msg);
+	free(out);
+
+	/* an edit of the last line of audit.log.2 shows through audit.log.1's first record */
+	ASSERT_TRUE(strstr(f[2].v[f[2].n - 1], "request"));
+	strstr(f[2].v[f[2].n - 1], "request")[0] = 'R';
+	ASSERT_OK(write_lines(p[2], f[2].v, f[2].n));
+	ASSERT_EQ(verify(all, 4, &out), 1);
+	snprintf(msg, sizeof(msg), "%s:%zu: record edited", p[2], f[2].n);
+	ASSERT_CONTAINS(out, msg);
+	free(out);
+	for (int k = 0; k < 4; k++)
+		free_lines(&f[k]);
+	rm_tree(dir);
+}
+
 static void test_rotation_keep_zero(void)
 {
-	char dir[64], path[128], p1[140];
+	char dir[64], path[128], p1[140], buf[128];
 	struct audit_options opt = {.rotate_bytes = 512, .keep = 0};
 	struct lines ls = {0};
 	struct stat st;
@@ -363,7 +457,8 @@ static void test_rotation_keep_zero(void)
 	ASSERT_EQ(stat(p1, &st), -1);
 	ASSERT_OK(read_lines(path, &ls));
 	ASSERT_TRUE(ls.n > 0 && ls.n < 50);
-	ASSERT_TRUE(is_start(ls.v[0]));
+	ASSERT_TRUE(!is_start(ls.v[0]));
+	ASSERT_STREQ(str_of(ls.v[0], "audit.prev_file", buf, sizeof(buf)), "audit.log");
 	ASSERT_EQ(seq_of(ls.v[ls.n - 1]), 50);
 	free_lines(&ls);
 	rm_tree(dir);
@@ -651,6 +746,7 @@ static void test_threads_all_arrive_once(void)
 UNIT_MAIN(UNIT_CASE(test_records_are_chained), UNIT_CASE(test_reopen_continues_chain),
 	  UNIT_CASE(test_reopen_drops_partial_line), UNIT_CASE(test_reopen_after_rotation_crash),
 	  UNIT_CASE(test_reopen_refuses_foreign_file), UNIT_CASE(test_rotation_keeps_chain),
+	  UNIT_CASE(test_rotation_one_chain_across_files),
 	  UNIT_CASE(test_rotation_keep_zero), UNIT_CASE(test_flush_makes_records_visible),
 	  UNIT_CASE(test_writer_writes_without_flush), UNIT_CASE(test_write_rejects_and_limits),
 	  UNIT_CASE(test_verify_intact), UNIT_CASE(test_verify_edited),

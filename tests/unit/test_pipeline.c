@@ -170,6 +170,43 @@ static void test_host_must_match_sni(void)
 	call_end(&c, 0, 0, 0, 0, T0);
 }
 
+/* audit.on_failure "block" (the test policy's default): 503 while the log fails, by itself
+ * no more once it writes again; "continue" lets calls on. */
+static void test_audit_failure_blocks_calls(void)
+{
+	atomic_int failing = 0;
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "open", "POST", "/v1/chat/completions", CHAT, T0);
+	c.r.audit_failing = &failing;
+	ASSERT_EQ(call_run(&c), 0);
+	call_end(&c, 0, 0, 0, 0, T0);
+
+	atomic_store(&failing, -ENOSPC);
+	call_init(&c, "open", "POST", "/v1/chat/completions", CHAT, T0);
+	c.r.audit_failing = &failing;
+	ASSERT_EQ(call_run(&c), 503);
+	ASSERT_STREQ(c.r.refusal.kind, "unavailable");
+	ASSERT_CONTAINS(c.r.refusal.message, "No space left on device");
+	ASSERT_STREQ(pipe_decisive(&c.r)->stage, "audit");
+	ASSERT_STREQ(pipe_decisive(&c.r)->rule, "audit.on_failure");
+	call_end(&c, 0, 0, 0, 0, T0);
+
+	pol->audit.on_failure = POLICY_AUDIT_CONTINUE;
+	call_init(&c, "open", "POST", "/v1/chat/completions", CHAT, T0);
+	c.r.audit_failing = &failing;
+	ASSERT_EQ(call_run(&c), 0);
+	call_end(&c, 0, 0, 0, 0, T0);
+	pol->audit.on_failure = POLICY_AUDIT_BLOCK;
+
+	atomic_store(&failing, 0);
+	call_init(&c, "open", "POST", "/v1/chat/completions", CHAT, T0);
+	c.r.audit_failing = &failing;
+	ASSERT_EQ(call_run(&c), 0);
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
 static void test_unattributed_captured_call_refused(void)
 {
 	struct call c;
@@ -580,7 +617,7 @@ static void test_budget_refuses_unpriced(void)
 	call_end(&c, 0, 0, 0, 0, T0);
 }
 
-UNIT_MAIN(UNIT_CASE(test_host_must_match_sni),
+UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_blocks_calls),
 	  UNIT_CASE(test_unattributed_captured_call_refused),
 	  UNIT_CASE(test_body_limit_on_announced_length),
 	  UNIT_CASE(test_explicit_key_names_workload),

@@ -33,7 +33,7 @@ static const char FULL[] =
     "    \"destroy_preexisting\": false\n"
     "  },\n"
     "  \"audit\": { \"path\": \"/var/log/aigw/audit.jsonl\", \"rotate_bytes\": 104857600,\n"
-    "             \"keep\": 0 },\n"
+    "             \"keep\": 0, \"on_failure\": \"continue\" },\n"
     "  \"ca\": { \"dir\": \"/etc/aigw/ca\", \"domains\": [\"OpenAI.com\", \"anthropic.com\"] },\n"
     "  \"tls\": { \"upstream_ca\": \"/etc/ssl/providers.pem\" },\n"
     "  \"proxy\": {\n"
@@ -133,6 +133,7 @@ static void test_full_policy(void)
 	ASSERT_STREQ(p->audit.path, "/var/log/aigw/audit.jsonl");
 	ASSERT_EQ(p->audit.rotate_bytes, 104857600);
 	ASSERT_EQ(p->audit.keep, 0);
+	ASSERT_EQ(p->audit.on_failure, POLICY_AUDIT_CONTINUE);
 	ASSERT_STREQ(p->ca.dir, "/etc/aigw/ca");
 	ASSERT_EQ(p->ca.n_domains, 2);
 	ASSERT_STREQ(p->ca.domains[0], "openai.com"); /* lowercased */
@@ -206,6 +207,7 @@ static void test_defaults(void)
 	ASSERT_TRUE(p->workloads == NULL);
 	ASSERT_EQ(p->audit.rotate_bytes, 0);
 	ASSERT_EQ(p->audit.keep, 10);
+	ASSERT_EQ(p->audit.on_failure, POLICY_AUDIT_BLOCK);
 	ASSERT_STREQ(p->ca.dir, "/var/lib/aigw/ca");
 	ASSERT_TRUE(p->ca.domains == NULL);
 	ASSERT_EQ(p->ca.n_domains, 0);
@@ -665,6 +667,15 @@ static void test_examples(void)
 	"  \"audit\": {\"path\": \"/a\"},\n"                                                       \
 	"  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}},\n"
 
+static void test_bad_audit_on_failure(void)
+{
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+			      "  \"audit\": {\"path\": \"/a\", \"on_failure\": \"drop\"},\n"
+			      "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}}\n}\n"),
+		     "p.json:3:41: audit.on_failure: got \"drop\"; expected \"block\" or "
+		     "\"continue\"\n");
+}
+
 static void test_bad_proxy(void)
 {
 	const char *e;
@@ -788,7 +799,7 @@ static void test_bad_audit_rotation(void)
 	    "p.json:3:43: audit.rotate_bytes: got string \"1G\"; expected an integer >= 0 "
 	    "(bytes; 0 never rotates)\n"
 	    "p.json:3:49: audit.kept: unknown key; expected one of \"path\", "
-	    "\"rotate_bytes\", or \"keep\"\n");
+	    "\"rotate_bytes\", \"keep\", or \"on_failure\"\n");
 	ASSERT_CONTAINS(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 				 "  \"audit\": {\"path\": \"/a\", \"rotate_bytes\": 1e300},\n"
 				 "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}}\n}\n"),
@@ -1941,6 +1952,7 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_capture_ai_and_fronting),
 	  UNIT_CASE(test_bad_cgroup_and_resolve), UNIT_CASE(test_several_errors),
 	  UNIT_CASE(test_v4_mapped), UNIT_CASE(test_load_file), UNIT_CASE(test_free_null),
 	  UNIT_CASE(test_json_locate), UNIT_CASE(test_examples), UNIT_CASE(test_bad_proxy),
+	  UNIT_CASE(test_bad_audit_on_failure),
 	  UNIT_CASE(test_bad_ca_tls), UNIT_CASE(test_bad_audit_rotation),
 	  UNIT_CASE(test_host_in_domains), UNIT_CASE(test_models), UNIT_CASE(test_bad_models),
 	  UNIT_CASE(test_base_url), UNIT_CASE(test_bad_base_url), UNIT_CASE(test_plain_base_url),

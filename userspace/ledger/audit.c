@@ -10,7 +10,8 @@
  *   audit_recover()      at open: last complete line of PATH (or PATH.1) -> next seq, hash.
  *   audit_rotate()       writer thread: shift PATH.k, create a new PATH.
  *   audit_verify()       independent of all the above: reads the files line by line with one
- *                        line of look-ahead and classifies the first break in the chain.
+ *                        line of look-ahead and classifies the first break in the chain;
+ *                        audit_verify_log() finds a live log's rotated files for it.
  *
  * Locking: log->lock guards q, the counters, err and stop. Everything else in struct
  * audit_log after "writer thread only" is touched by the writer thread alone once it runs.
@@ -18,12 +19,15 @@
 #include "ledger/audit.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,6 +42,7 @@
 #define AUDIT_HEX_LEN (2 * AUDIT_HASH_LEN)
 #define AUDIT_BATCH_MAX (1u << 20) /* write out a batch buffer once it holds this much */
 #define AUDIT_SEQ_MAX (1ull << 53) /* larger integers do not survive a JSON double */
+#define AUDIT_NAME_MAX 256	   /* audit.prev_file as the verifier quotes it */
 
 struct audit_entry {
 	cJSON *rec;	      /* owned by the queue, then by the writer, which frees it */
@@ -58,7 +63,8 @@ struct audit_chain {
 };
 
 struct audit_log {
-	char *path; /* owned */
+	char *path;	 /* owned */
+	char *prev_name; /* owned: audit.prev_file of a new file, as a JSON string */
 	struct audit_options opt;
 	pthread_t thread;
 
@@ -72,6 +78,7 @@ struct audit_log {
 	uint64_t flush_want;	/* a flusher waits for n_synced >= this */
 	int err;		/* first disk error since the last audit_flush() */
 	bool stop;
+	atomic_int failing;	/* written by the writer only: see audit_failing() */
 
 	/* writer thread only (and audit_open() before the thread starts) */
 	int fd;			    /* PATH, O_APPEND; -1 after a failed reopen */
@@ -141,15 +148,20 @@ static double audit_elapsed(const struct timespec *since)
 /* A line, as far as the chain is concerned. */
 struct audit_link {
 	bool rec; /* an object with an integer audit.seq and a hex audit.prev_sha256 */
-	bool start;
+	bool start;    /* audit.chain_start on seq 1 after 64 zeros: the log's first record */
+	bool cont;     /* audit.prev_file: the first record of a file that continues another */
 	uint64_t seq;
 	char prev[AUDIT_HEX_LEN + 1];
+	char prev_file[AUDIT_NAME_MAX];
 };
+
+static const char audit_zeros[AUDIT_HEX_LEN + 1] =
+	"0000000000000000000000000000000000000000000000000000000000000000";
 
 static void audit_parse_link(const char *line, size_t len, struct audit_link *l)
 {
 	cJSON *o = cJSON_ParseWithLength(line, len);
-	const cJSON *seq, *prev;
+	const cJSON *seq, *prev, *prev_file;
 
 	memset(l, 0, sizeof(*l));
 	if (!cJSON_IsObject(o))
@@ -164,7 +176,14 @@ static void audit_parse_link(const char *line, size_t len, struct audit_link *l)
 	l->rec = true;
 	l->seq = (uint64_t)seq->valuedouble;
 	memcpy(l->prev, prev->valuestring, sizeof(l->prev));
-	l->start = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "audit.chain_start"));
+	/* Files written before the chain spanned files start each with audit.chain_start and
+	 * a real prev_sha256: such a file does not start the chain, it continues a file. */
+	l->start = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "audit.chain_start")) &&
+		   l->seq == 1 && !strcmp(l->prev, audit_zeros);
+	prev_file = cJSON_GetObjectItemCaseSensitive(o, "audit.prev_file");
+	l->cont = cJSON_IsString(prev_file);
+	if (l->cont)
+		snprintf(l->prev_file, sizeof(l->prev_file), "%s", prev_file->valuestring);
 out:
 	cJSON_Delete(o);
 }
@@ -376,6 +395,15 @@ static void audit_report(struct audit_log *log, int err, const char *what, size_
 		fprintf(stderr, "audit: %s: %s: %s\n", log->path, what, strerror(-err));
 }
 
+/* Records could not be written (ERR) or, with ERR 0, were written: audit_failing() says so. */
+static void audit_set_failing(struct audit_log *log, int err)
+{
+	int was = atomic_exchange_explicit(&log->failing, err, memory_order_relaxed);
+
+	if (was && !err)
+		fprintf(stderr, "audit: %s: records are written again\n", log->path);
+}
+
 static int audit_sync(struct audit_log *log)
 {
 	int r = 0;
@@ -383,6 +411,7 @@ static int audit_sync(struct audit_log *log)
 	if (log->dirty && log->fd >= 0 && fdatasync(log->fd) < 0) {
 		r = -errno;
 		audit_report(log, r, "fdatasync", 0);
+		audit_set_failing(log, r);
 	}
 	log->dirty = false;
 	clock_gettime(CLOCK_MONOTONIC, &log->last_sync);
@@ -471,12 +500,14 @@ static int audit_write_out(struct audit_log *log)
 		if (log->fd >= 0 && ftruncate(log->fd, (off_t)log->file_bytes) < 0)
 			audit_report(log, -errno, "ftruncate after failed write", 0);
 		audit_report(log, r, "write", log->buf_records);
+		audit_set_failing(log, r);
 		log->pending = log->done;
 	} else {
 		log->file_bytes += log->len;
 		log->done = log->pending;
 		log->dirty = true;
 		log->last_reported = 0;
+		audit_set_failing(log, 0);
 	}
 	log->len = 0;
 	log->buf_records = 0;
@@ -494,10 +525,17 @@ static int audit_set(cJSON *rec, const char *key, cJSON *item)
 	return 0;
 }
 
-/* Adds time (if missing), audit.seq, audit.prev_sha256 and, if FIRST, audit.chain_start. */
-static int audit_stamp(cJSON *rec, const struct timespec *when, const struct audit_chain *c,
-		       bool first)
+/*
+ * What a file's first line says about where the chain comes from: audit.chain_start on the
+ * log's very first record, audit.prev_file on the first record of every later file.
+ */
+enum audit_head { AUDIT_HEAD_NONE, AUDIT_HEAD_START, AUDIT_HEAD_CONTINUES };
+
+/* Adds time (if missing), audit.seq, audit.prev_sha256 and what HEAD asks for. */
+static int audit_stamp(struct audit_log *log, cJSON *rec, const struct timespec *when,
+		       enum audit_head head)
 {
+	const struct audit_chain *c = &log->pending;
 	char hex[AUDIT_HEX_LEN + 1], ts[48];
 	int r;
 
@@ -511,29 +549,35 @@ static int audit_stamp(cJSON *rec, const struct timespec *when, const struct aud
 	r = audit_set(rec, "audit.seq", cJSON_CreateNumber((double)c->next_seq));
 	if (!r)
 		r = audit_set(rec, "audit.prev_sha256", cJSON_CreateString(hex));
-	if (!r && first)
+	if (!r && head == AUDIT_HEAD_START)
 		r = audit_set(rec, "audit.chain_start", cJSON_CreateTrue());
-	if (!r && !first)
+	if (!r && head == AUDIT_HEAD_CONTINUES)
+		r = audit_set(rec, "audit.prev_file", cJSON_CreateRaw(log->prev_name));
+	if (!r && head != AUDIT_HEAD_START)
 		cJSON_DeleteItemFromObjectCaseSensitive(rec, "audit.chain_start");
+	if (!r && head != AUDIT_HEAD_CONTINUES)
+		cJSON_DeleteItemFromObjectCaseSensitive(rec, "audit.prev_file");
 	return r;
 }
 
 /* A serialized record: its closing brace gives way to the chain fields. */
-static int audit_print_text(struct audit_log *log, struct audit_entry *e, bool first,
+static int audit_print_text(struct audit_log *log, struct audit_entry *e, enum audit_head head,
 			    char **line, size_t *len)
 {
 	char hex[AUDIT_HEX_LEN + 1];
 	size_t body = e->text_len - 1; /* without the final '}' */
-	char *out = malloc(body + AUDIT_HEX_LEN + 96);
+	char *out = malloc(body + AUDIT_HEX_LEN + 96 + strlen(log->prev_name));
 	int n;
 
 	if (!out)
 		return -ENOMEM;
 	audit_hex(log->pending.last, hex);
 	memcpy(out, e->text, body);
-	n = sprintf(out + body, "%s\"audit.seq\":%llu,\"audit.prev_sha256\":\"%s\"%s}",
+	n = sprintf(out + body, "%s\"audit.seq\":%llu,\"audit.prev_sha256\":\"%s\"%s%s%s}",
 		    body > 1 ? "," : "", (unsigned long long)log->pending.next_seq, hex,
-		    first ? ",\"audit.chain_start\":true" : "");
+		    head == AUDIT_HEAD_START ? ",\"audit.chain_start\":true" : "",
+		    head == AUDIT_HEAD_CONTINUES ? ",\"audit.prev_file\":" : "",
+		    head == AUDIT_HEAD_CONTINUES ? log->prev_name : "");
 	*line = out;
 	*len = body + n;
 	return 0;
@@ -542,12 +586,14 @@ static int audit_print_text(struct audit_log *log, struct audit_entry *e, bool f
 /* Stamps and prints E's record as the next line of the current file; *line is malloc'd. */
 static int audit_print(struct audit_log *log, struct audit_entry *e, char **line, size_t *len)
 {
-	bool first = log->file_bytes + log->len == 0;
+	enum audit_head head = AUDIT_HEAD_NONE;
 	int r;
 
+	if (log->file_bytes + log->len == 0)
+		head = log->pending.next_seq == 1 ? AUDIT_HEAD_START : AUDIT_HEAD_CONTINUES;
 	if (e->text)
-		return audit_print_text(log, e, first, line, len);
-	r = audit_stamp(e->rec, &e->when, &log->pending, first);
+		return audit_print_text(log, e, head, line, len);
+	r = audit_stamp(log, e->rec, &e->when, head);
 	if (r < 0)
 		return r;
 	*line = cJSON_PrintUnformatted(e->rec);
@@ -643,8 +689,10 @@ static int audit_write_batch(struct audit_log *log, struct audit_queue *b)
 	b->n = 0;
 	r = audit_write_out(log);
 	err = err ?: r;
-	if (dropped)
+	if (dropped) {
 		audit_report(log, err ?: -EBADF, "no open file", dropped);
+		audit_set_failing(log, err ?: -EBADF);
+	}
 	return err;
 }
 
@@ -722,8 +770,29 @@ static void audit_free(struct audit_log *log)
 	free(log->q.v);
 	free(log->spare.v);
 	free(log->buf);
+	free(log->prev_name);
 	free(log->path);
 	free(log);
+}
+
+/*
+ * The name a new file's first record gives the file it continues: PATH.1 as it is called when
+ * the new file starts (it moves on to PATH.2 ... with later rotations), or PATH itself with
+ * keep 0, whose old file rotation deleted.
+ */
+static int audit_name_prev(struct audit_log *log)
+{
+	const char *base = strrchr(log->path, '/') ? strrchr(log->path, '/') + 1 : log->path;
+	char *name = NULL;
+	cJSON *s;
+
+	if (asprintf(&name, log->opt.keep ? "%s.1" : "%s", base) < 0)
+		return -ENOMEM;
+	s = cJSON_CreateString(name);
+	free(name);
+	log->prev_name = s ? cJSON_PrintUnformatted(s) : NULL;
+	cJSON_Delete(s);
+	return log->prev_name ? 0 : -ENOMEM;
 }
 
 static int audit_start(struct audit_log *log)
@@ -769,10 +838,9 @@ int audit_open(const char *path, const struct audit_options *opt, struct audit_l
 	if (opt)
 		log->opt = *opt;
 	log->path = strdup(path);
-	if (!log->path) {
-		r = -ENOMEM;
+	r = log->path ? audit_name_prev(log) : -ENOMEM;
+	if (r < 0)
 		goto fail;
-	}
 	r = audit_open_file(log);
 	if (!r)
 		r = audit_recover(log);
@@ -868,6 +936,11 @@ int audit_flush(struct audit_log *log)
 	log->err = 0;
 	pthread_mutex_unlock(&log->lock);
 	return r;
+}
+
+const atomic_int *audit_failing(const struct audit_log *log)
+{
+	return &log->failing;
 }
 
 void audit_close(struct audit_log *log)
@@ -1011,10 +1084,24 @@ static int audit_check_first(const char **paths, const struct audit_vline *cur,
 		return audit_vreport(out, path, cur->lineno, "records reordered",
 				     "seq %" PRIu64 " comes before the chain start, seq %" PRIu64,
 				     cur->link.seq, next->link.seq);
+	if (cur->link.cont && cur->lineno == 1)
+		return audit_vreport(out, path, cur->lineno, "head removed",
+				     "the chain does not start here: this file continues %s "
+				     "(seq %" PRIu64 " and before), which was not given; give "
+				     "every file, oldest first, from the one with audit.chain_start",
+				     cur->link.prev_file, cur->link.seq - 1);
 	return audit_vreport(out, path, cur->lineno, "record removed",
 			     "the chain does not start here (seq %" PRIu64
-			     " has no audit.chain_start); earlier records are missing",
+			     " is not the log's first record, seq 1 with audit.chain_start); "
+			     "earlier records are missing",
 			     cur->link.seq);
+}
+
+/* CUR starts a file that continues one whose records do not come next: a file is missing. */
+static bool audit_file_missing(const struct audit_vprev *p, const struct audit_vline *cur)
+{
+	return cur->link.cont && cur->lineno == 1 && cur->file != p->file &&
+	       cur->link.seq > p->seq + 1;
 }
 
 /* A record whose seq is not P's + 1. */
@@ -1067,6 +1154,14 @@ static int audit_check(const char **paths, const struct audit_vprev *p,
 				     "not a chained audit record");
 	if (!p->have)
 		return audit_check_first(paths, cur, next, out);
+	if (audit_file_missing(p, cur))
+		return audit_vreport(out, path, cur->lineno, "file missing",
+				     "this file continues %s, whose last record was seq %" PRIu64
+				     ", but %s before it ends at seq %" PRIu64 ": the file(s) "
+				     "holding seq %" PRIu64 "..%" PRIu64 " are missing (or the end "
+				     "of %s was cut off)",
+				     cur->link.prev_file, cur->link.seq - 1, paths[p->file], p->seq,
+				     p->seq + 1, cur->link.seq - 1, paths[p->file]);
 	if (cur->link.seq != p->seq + 1)
 		return audit_check_seq(paths, p, cur, next, out);
 	if (strcmp(cur->link.prev, p->hash) && next->present && next->link.rec &&
@@ -1128,5 +1223,113 @@ out:
 	free(lines[0].buf);
 	free(lines[1].buf);
 	free(st.counts);
+	return r;
+}
+
+/* The K of a rotated sibling NAME of BASE ("BASE.K", K >= 1 without leading zeros), or 0. */
+static unsigned audit_rotated_index(const char *name, const char *base)
+{
+	size_t n = strlen(base);
+	unsigned long k;
+	char *end;
+
+	if (strncmp(name, base, n) || name[n] != '.' || name[n + 1] < '1' || name[n + 1] > '9')
+		return 0;
+	errno = 0;
+	k = strtoul(name + n + 1, &end, 10);
+	return *end || errno || k > UINT_MAX ? 0 : (unsigned)k;
+}
+
+static int audit_cmp_desc(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The rotated siblings' indexes, highest (oldest) first; *ret_k malloc'd, NULL when none. */
+static int audit_rotated_siblings(const char *path, unsigned **ret_k, size_t *ret_n)
+{
+	char *dcopy = strdup(path), *bcopy = strdup(path);
+	const char *base;
+	unsigned *v = NULL, *t, k;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *dir = NULL;
+	int r = 0;
+
+	if (!dcopy || !bcopy) {
+		r = -ENOMEM;
+		goto out;
+	}
+	dir = opendir(dirname(dcopy));
+	if (!dir) /* no siblings to be found: verifying PATH alone says what is wrong */
+		goto done;
+	base = basename(bcopy);
+	while ((de = readdir(dir))) {
+		k = audit_rotated_index(de->d_name, base);
+		if (!k)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			t = realloc(v, cap * sizeof(*v));
+			if (!t) {
+				r = -ENOMEM;
+				goto out;
+			}
+			v = t;
+		}
+		v[n++] = k;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), audit_cmp_desc);
+done:
+	*ret_k = v;
+	*ret_n = n;
+	v = NULL;
+out:
+	if (dir)
+		closedir(dir);
+	free(v);
+	free(dcopy);
+	free(bcopy);
+	return r;
+}
+
+int audit_verify_log(const char *path, FILE *out)
+{
+	unsigned *ks = NULL;
+	const char **paths = NULL;
+	char **names = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!path)
+		return -EINVAL;
+	r = audit_rotated_siblings(path, &ks, &n);
+	if (r < 0)
+		goto out;
+	paths = calloc(n + 1, sizeof(*paths));
+	names = calloc(n + 1, sizeof(*names));
+	if (!paths || !names) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (asprintf(&names[i], "%s.%u", path, ks[i]) < 0) {
+			names[i] = NULL;
+			r = -ENOMEM;
+			goto out;
+		}
+		paths[i] = names[i];
+	}
+	paths[n] = path;
+	r = audit_verify(paths, n + 1, out);
+out:
+	for (size_t i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+	free(paths);
+	free(ks);
 	return r;
 }

@@ -12,8 +12,13 @@
  *                        (taken at audit_write(), not when the line is written);
  *   "audit.seq"          1, 2, 3, ... across rotation and across restarts;
  *   "audit.prev_sha256"  lowercase hex SHA-256 of the previous line's bytes (without the
- *                        newline), 64 zeros for the first record of a new chain;
- *   "audit.chain_start"  true, on the first record of each file only.
+ *                        newline), 64 zeros for the log's very first record;
+ *   "audit.chain_start"  true, on the log's very first record only (seq 1);
+ *   "audit.prev_file"    on the first record of every later file: the name, when the file
+ *                        was started, of the file it continues ("audit.log.1"; later
+ *                        rotations move that file on to .2, .3 ...). Its prev_sha256 is
+ *                        the hash of that file's last line: one chain runs through all
+ *                        files, so a file that vanishes leaves a gap verify reports.
  * Keys starting with "audit." are reserved: values the caller set are replaced.
  *
  * Restart: audit_open() on an existing file reads its last complete line and continues the
@@ -26,13 +31,14 @@
  * Rotation: before a line would take the file past rotate_bytes, PATH.k is renamed to
  * PATH.k+1 for k = keep-1 .. 1 (the old PATH.keep is replaced, i.e. dropped), PATH to
  * PATH.1, and a new PATH (mode 0640) is created. Its first record continues seq and
- * prev_sha256 from the old file and carries audit.chain_start. A single record longer than
+ * prev_sha256 from the old file and carries audit.prev_file. A single record longer than
  * rotate_bytes gets a file of its own. Directories are never created.
  *
  * Errors on disk (ENOSPC, EIO) never block audit_write(): the batch that failed is cut back
  * out of the file (ftruncate to the last good size), its records are dropped and counted on
  * stderr, the chain continues from the last record on disk so the file stays verifiable,
- * and the error is returned by the next audit_flush(). Nothing of a record's content is
+ * the error is returned by the next audit_flush(), and audit_failing() says so until a
+ * write succeeds (the policy's audit.on_failure decides whether calls go on meanwhile). Nothing of a record's content is
  * ever written to stderr.
  *
  * Ownership: audit_open() returns a log the caller ends with audit_close(). audit_write()
@@ -43,6 +49,7 @@
 #ifndef AIGW_LEDGER_AUDIT_H
 #define AIGW_LEDGER_AUDIT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <cjson/cJSON.h>
@@ -82,6 +89,15 @@ int audit_write_text(struct audit_log *log, char *text, size_t len);
 
 int audit_flush(struct audit_log *log);
 
+/*
+ * Whether records are being lost, cheap enough to ask on every call: the flag reads 0 while
+ * records are written, and the negative errno of the failure (-ENOSPC, -EIO ...) from a
+ * failed write or fdatasync until the next write succeeds. Only the writer thread sets it;
+ * read it with atomic_load_explicit(..., memory_order_relaxed) from any thread. Valid until
+ * audit_close(). The failure itself is reported on stderr once, and so is the recovery.
+ */
+const atomic_int *audit_failing(const struct audit_log *log);
+
 /* Flushes, stops the writer thread, closes the file and frees LOG; NULL is fine. */
 void audit_close(struct audit_log *log);
 
@@ -89,7 +105,10 @@ void audit_close(struct audit_log *log);
  * Verifies the N files PATHS, oldest first (e.g. PATH.2, PATH.1, PATH), as one chain. Writes
  * to OUT (stdout if NULL) either "PATH: N records, chain intact" for each file, or the first
  * problem found as "PATH:LINE: CLASS: detail", CLASS one of "record edited", "record removed",
- * "record inserted", "records reordered" or "truncated record" (last line has no newline).
+ * "record inserted", "records reordered", "truncated record" (last line has no newline),
+ * "file missing" (a file's first record continues a file that is not the one given before
+ * it) or "head removed" (the first file given continues an earlier one: the chain must be
+ * given from the log's first record, the one with audit.chain_start).
  * Returns 0 if intact, 1 if a problem was reported, or a negative errno when a file cannot
  * be read (also reported on OUT).
  *
@@ -98,5 +117,12 @@ void audit_close(struct audit_log *log);
  * the whole file can recompute the chain.
  */
 int audit_verify(const char **paths, size_t n, FILE *out);
+
+/*
+ * The same for the live log PATH with every rotated sibling beside it (PATH.K, highest K
+ * first): the whole log as one chain, as `aigw audit verify PATH` does. A sibling missing
+ * between two others is reported as "file missing" where the chain breaks.
+ */
+int audit_verify_log(const char *path, FILE *out);
 
 #endif

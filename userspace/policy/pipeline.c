@@ -1,7 +1,7 @@
 /*
  * pipeline.c: the ordered list of policy stages and the four calls that walk it. The order
- * is the design's: admission (host, size, the explicit endpoint's key), the endpoint
- * allow-list, all on the request's head; then, on the whole request, the route of a logical
+ * is the design's: admission (host, a working audit log, size, the explicit endpoint's
+ * key), the endpoint allow-list, all on the request's head; then, on the whole request, the route of a logical
  * name, the model/provider/region allow-lists, rate limits and budgets (which reserve). Each
  * stage owns its rules; this file owns only the walk and the notes of what was decided.
  */
@@ -14,7 +14,7 @@
 #include "policy/stages.h"
 
 static const struct stage *const stages[] = {
-    &stage_host,  &stage_attribution, &stage_body_limit, &stage_explicit_key,
+    &stage_host,  &stage_audit, &stage_attribution, &stage_body_limit, &stage_explicit_key,
     &stage_endpoints, &stage_explicit_paths, &stage_route, &stage_allow,
     &stage_limits, &stage_budget,
 };

@@ -23,6 +23,7 @@
 #ifndef AIGW_POLICY_PIPELINE_H
 #define AIGW_POLICY_PIPELINE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,10 +61,10 @@ struct pipe_decision {
 
 /* What the app gets when a stage stops the call: in its provider's error format. */
 struct pipe_refusal {
-	int status;	       /* 400, 403, 404, 413, 421, 429, 401 */
+	int status;	       /* 400, 403, 404, 413, 421, 429, 401, 503 */
 	const char *kind;      /* "permission", "rate_limit", "quota", "invalid", "auth",
-				  "not_found", "too_large", "misdirected": each adapter maps it
-				  to its family's error type and code */
+				  "not_found", "too_large", "misdirected", "unavailable": each
+				  adapter maps it to its family's error type and code */
 	long retry_after_s;    /* > 0: a retry-after header */
 	char message[PIPE_MSG_MAX];
 };
@@ -90,6 +91,8 @@ struct pipe_req {
 	/* ---- set by the proxy before pipeline_head() ---- */
 	const struct policy *policy; /* the snapshot this call runs under */
 	struct govstate *state;	     /* limits and budgets */
+	const atomic_int *audit_failing; /* non-zero (-errno) while audit records are lost, or
+					    NULL: ledger/audit.h audit_failing() */
 	const struct price_table *prices;
 	struct route_table *routes;
 	int64_t now_ns;		     /* CLOCK_REALTIME */

@@ -470,6 +470,13 @@ static void check_fronting(struct ctx *c, const cJSON *v, const struct field *f,
 	check_choice(c, v, f, base, "deny", "passthrough");
 }
 
+static void check_audit_on_failure(struct ctx *c, const cJSON *v, const struct field *f,
+				   void *base)
+{
+	_Static_assert(POLICY_AUDIT_BLOCK == 0 && POLICY_AUDIT_CONTINUE == 1, "order");
+	check_choice(c, v, f, base, "block", "continue");
+}
+
 /* What is wrong with a cgroup path, or NULL. */
 static const char *cgroup_problem(const char *s)
 {
@@ -2130,6 +2137,8 @@ static const struct field audit_fields[] = {
     UINT_FIELD("rotate_bytes", audit.rotate_bytes, 0, ROTATE_BYTES_MAX,
 	       "an integer >= 0 (bytes; 0 never rotates)"),
     UINT_FIELD("keep", audit.keep, 0, 1000, "an integer 0..1000 (rotated files kept)"),
+    FIELD("on_failure", OPTIONAL, check_audit_on_failure,
+	  offsetof(struct policy, audit.on_failure), "\"block\" or \"continue\""),
 };
 static const struct schema audit_schema = {audit_fields, ARRAY_SIZE(audit_fields), NULL};
 

@@ -36,6 +36,12 @@ enum policy_non_tls {
 	POLICY_NON_TLS_PASSTHROUGH = 1, /* splice it to its original destination, untouched */
 };
 
+/* "audit": { "on_failure": ... }: what calls do while an audit record cannot be written. */
+enum policy_audit_on_failure {
+	POLICY_AUDIT_BLOCK = 0,	   /* new calls get 503 until writing works again (default) */
+	POLICY_AUDIT_CONTINUE = 1, /* calls go on unrecorded; the failure is logged */
+};
+
 /* "capture": { "unsanctioned_ai": ... }: a TLS connection to an AI service of the catalogue
  * (policies/ai-services.json and "ai_services") that is not one of the providers. */
 enum policy_unsanctioned_ai {
@@ -191,6 +197,7 @@ struct policy {
 		char *path;	     /* "path": the JSON-lines audit log */
 		size_t rotate_bytes; /* "rotate_bytes": rotate past this size; 0 never does (0) */
 		unsigned keep;	     /* "keep": rotated files kept, 0..1000 (10) */
+		enum policy_audit_on_failure on_failure; /* "on_failure": "block" | "continue" */
 	} audit;
 
 	struct {

@@ -10,6 +10,7 @@
 #include "policy/pipeline.h"
 
 extern const struct stage stage_host;	     /* Host names the TLS server name */
+extern const struct stage stage_audit;	     /* audit.on_failure: no call unrecorded */
 extern const struct stage stage_attribution; /* a captured call names its workload */
 extern const struct stage stage_body_limit;  /* proxy.max_request_body */
 extern const struct stage stage_explicit_key;   /* the explicit endpoint: the caller's key */

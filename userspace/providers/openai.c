@@ -295,6 +295,7 @@ static int kind_type_code(const char *kind, const char **type, const char **code
 	    {"permission", "permission_error", "policy_denied"},
 	    {"rate_limit", "requests", "rate_limit_exceeded"},
 	    {"quota", "insufficient_quota", "insufficient_quota"},
+	    {"unavailable", "aigw_gateway_error", "gateway_unavailable"},
 	};
 
 	for (size_t i = 0; kind && i < sizeof(table) / sizeof(table[0]); i++) {

@@ -440,6 +440,7 @@ static void pipe_head_fill(struct session *s, struct exchange *ex, const http_pa
 
 	r->policy = ex->policy;
 	r->state = s->cfg->state;
+	r->audit_failing = s->cfg->audit_failing;
 	r->method = ex->method;
 	r->url = ex->url;
 	r->path_len = strcspn(ex->url, "?");

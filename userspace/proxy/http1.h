@@ -11,6 +11,7 @@
 #ifndef AIGW_PROXY_HTTP1_H
 #define AIGW_PROXY_HTTP1_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <event2/bufferevent.h>
 
@@ -57,6 +58,7 @@ struct http_proxy_config {
 	struct route_table *routes; /* logical model names and breakers; exchanges take refs */
 	struct policy *policy;	    /* the policy in force; exchanges take refs */
 	struct govstate *state;	    /* limits and budgets (policy/govstate.h) */
+	const atomic_int *audit_failing; /* audit_failing() of the daemon's log, or NULL */
 };
 
 struct http_proxy_ops {
