@@ -191,11 +191,13 @@ static int value_bytes(struct sse_parser *p, const char *s, size_t n)
 	case F_EVENT:
 		return n > room(p) ? -EMSGSIZE : buf_append(&p->type, s, n, p->max_event);
 	case F_ID:
-		if (p->value_bad || memchr(s, '\0', n)) {
-			p->value_bad = 1; /* such an id is ignored: keep none of it */
-			return 0;
-		}
-		return buf_append(&p->id, s, n, p->max_event);
+		/* An id with a NUL, or longer than an event may be, is ignored: keep none of it.
+		 * Never an error: whether a NUL comes before the id outgrows the limit must not
+		 * depend on how the stream was cut into reads. */
+		if (p->value_bad || memchr(s, '\0', n) ||
+		    buf_append(&p->id, s, n, p->max_event) == -EMSGSIZE)
+			p->value_bad = 1;
+		return 0;
 	case F_RETRY:
 		retry_bytes(p, s, n);
 		return 0;
