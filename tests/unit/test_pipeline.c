@@ -352,6 +352,26 @@ static void test_allow_models_as_asked(void)
 	call_end(&c, 0, 0, 0, 0, T0);
 }
 
+/* A model the gateway cannot read is no way around the list. */
+static void test_allow_models_needs_a_readable_model(void)
+{
+	struct call c;
+
+	ASSERT_OK(world());
+	/* a body cJSON does not parse (here: cut short; in the wild: nested past its limit) */
+	call_init(&c, "strict", "POST", "/v1/chat/completions", "{\"model\":\"o3\",\"x\":[[[", T0);
+	ASSERT_TRUE(c.r.json == NULL);
+	ASSERT_EQ(call_run(&c), 400);
+	ASSERT_STREQ(pipe_decisive(&c.r)->rule, "allow.models");
+	call_end(&c, 0, 0, 0, 0, T0);
+	call_init(&c, "strict", "POST", "/v1/chat/completions", "{\"messages\":[]}", T0);
+	ASSERT_EQ(call_run(&c), 403);
+	call_end(&c, 0, 0, 0, 0, T0);
+	call_init(&c, "open", "POST", "/v1/chat/completions", "{\"messages\":[]}", T0);
+	ASSERT_EQ(call_run(&c), 0); /* no list: the provider says what it thinks of it */
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
 static void test_allow_targets_as_routed(void)
 {
 	struct call c;
@@ -624,6 +644,7 @@ UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_bloc
 	  UNIT_CASE(test_endpoints_default_is_inference_only),
 	  UNIT_CASE(test_endpoints_refuse_non_canonical_paths),
 	  UNIT_CASE(test_allow_models_as_asked),
+	  UNIT_CASE(test_allow_models_needs_a_readable_model),
 	  UNIT_CASE(test_allow_targets_as_routed),
 	  UNIT_CASE(test_enforce_false_records_would_deny),
 	  UNIT_CASE(test_requests_per_minute),

@@ -53,6 +53,18 @@ static enum pipe_verdict allow_on_request(struct pipe_req *r)
 
 	if (!a || r->model_listing)
 		return PIPE_CONTINUE;
+	/* The model must be where the gateway reads it: a body cJSON cannot parse (nested past
+	 * its limit, say) that the provider would, or one whose model comes from elsewhere,
+	 * would otherwise walk around the list. */
+	if (a->models.given && r->app_api >= 0 && !r->json && r->body_len)
+		return pipe_refuse(r, "allow", "allow.models", a->enforce, 400, "invalid", 0,
+				   "aigw: the request body is not a JSON object the gateway can read, "
+				   "so its model cannot be checked against allow.models");
+	if (a->models.given && r->app_api >= 0 && !r->model[0])
+		return pipe_refuse(r, "allow", "allow.models", a->enforce, 403, "permission", 0,
+				   "aigw: the request names no \"model\", so it cannot be checked "
+				   "against allow.models of workload %s",
+				   r->workload);
 	if (!r->route) { /* where the app sent it */
 		provider = r->provider;
 		region = provider ? provider_region(r, provider) : NULL;
