@@ -521,15 +521,23 @@ static int held_usage(struct exchange *ex, const char *plain, size_t len)
 
 /* RESPONSE_JSON, whole: whether it is JSON, read through its Content-Encoding (one we
  * cannot read is given the benefit of the doubt). */
+/* The held answer as the gateway reads it: decoded from its Content-Encoding (body_decode()). */
+static int held_decode(struct exchange *ex, char **ret_plain, size_t *ret_len)
+{
+	size_t len = evbuffer_get_length(ex->resp_buf);
+
+	return body_decode(headers_get(&ex->resp, "content-encoding"),
+			   evbuffer_pullup(ex->resp_buf, -1), len, HTTP1_JSON_MAX * 4, ret_plain,
+			   ret_len);
+}
+
 static int json_complete(struct exchange *ex)
 {
-	size_t len = evbuffer_get_length(ex->resp_buf), plain_len;
-	const uint8_t *raw = evbuffer_pullup(ex->resp_buf, -1);
+	size_t plain_len;
 	char *plain;
 	int rc, ok;
 
-	rc = body_decode(headers_get(&ex->resp, "content-encoding"), raw, len, HTTP1_JSON_MAX * 4,
-			 &plain, &plain_len);
+	rc = held_decode(ex, &plain, &plain_len);
 	if (rc == -EOPNOTSUPP)
 		return 1;
 	if (rc)
@@ -546,13 +554,11 @@ static int json_complete(struct exchange *ex)
  * JSON. */
 static int json_translated_complete(struct exchange *ex)
 {
-	size_t len = evbuffer_get_length(ex->resp_buf), plain_len;
-	const uint8_t *raw = evbuffer_pullup(ex->resp_buf, -1);
+	size_t plain_len;
 	char *plain;
 	int rc, ok;
 
-	rc = body_decode(headers_get(&ex->resp, "content-encoding"), raw, len, HTTP1_JSON_MAX * 4,
-			 &plain, &plain_len);
+	rc = held_decode(ex, &plain, &plain_len);
 	if (rc)
 		return 0;
 	rc = held_usage(ex, plain, plain_len);
