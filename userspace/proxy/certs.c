@@ -37,6 +37,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "util/keyfile.h"
 #include "util/log.h"
 
 #define CA_LIFETIME_DAYS 3652		 /* ten years, leap days included */
@@ -45,7 +46,6 @@
 #define LEAF_LIFETIME_S (30 * 24 * 3600) /* capped by the CA's own end */
 #define SERIAL_BYTES 16
 #define CN_MAX 64 /* ub-common-name: longer hosts get a SAN only */
-#define KEY_FILE_MAX 16384
 #define CACHE_BUCKETS (2 * CERTS_CACHE_MAX) /* a power of two */
 #define EC_CURVE "P-256"
 
@@ -395,35 +395,6 @@ out:
 	return 0;
 }
 
-/* Creates PATH (O_EXCL) holding DATA, mode MODE exactly, synced. */
-static int write_new_file(const char *path, mode_t mode, const char *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0600);
-	int err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fchmod(fd, mode))
-		err = -errno;
-	while (!err && len) {
-		ssize_t w = write(fd, data, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			err = -errno;
-		else
-			data += w, len -= w;
-	}
-	if (!err && fsync(fd))
-		err = -errno;
-	if (close(fd) && !err)
-		err = -errno;
-	if (err)
-		unlink(path);
-	return err;
-}
-
 /* Creates DIR 0700 (parents 0755) if missing; an existing DIR is kept, with a warning if
  * others may write to it. */
 static int make_dir(const char *dir)
@@ -487,10 +458,10 @@ static int ca_write(EVP_PKEY *key, X509 *ca, const char *cert_path, const char *
 		goto out;
 	klen = BIO_get_mem_data(kb, &kdata);
 	clen = BIO_get_mem_data(cb, &cdata);
-	err = write_new_file(key_path, 0600, kdata, klen);
+	err = keyfile_write_new(key_path, 0600, kdata, klen);
 	if (err)
 		goto out;
-	err = write_new_file(cert_path, 0644, cdata, clen);
+	err = keyfile_write_new(cert_path, 0644, cdata, clen);
 	if (err)
 		unlink(key_path);
 out:
@@ -547,67 +518,11 @@ int certs_ca_init(const char *dir, const char *const *domains, size_t n_domains)
 	return ca_create(cert_path, key_path, norm, n_domains);
 }
 
-/* PEM passphrase callback: the CA key is never encrypted, and nobody is asked. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;
-}
-
-/* Reads PATH, refusing it unless it is a regular file only its owner may access. */
-static int read_key_file(const char *path, char *buf, size_t size, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), err = 0;
-	struct stat st;
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st)) {
-		err = -errno;
-	} else if (!S_ISREG(st.st_mode)) {
-		err = -EINVAL;
-	} else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		log_error("%s: mode %04o lets group or other at the CA key; refusing it "
-			  "(chmod 600 %s, and consider the key leaked if others read it)",
-			  path, (unsigned)(st.st_mode & 07777), path);
-		err = -EPERM;
-	} else if (st.st_uid != geteuid()) {
-		log_warn("%s: owned by uid %u, not by us (%u)", path, (unsigned)st.st_uid,
-			 (unsigned)geteuid());
-	}
-	while (!err && (n = read(fd, buf + *len, size - *len)) != 0) {
-		if (n < 0 && errno != EINTR)
-			err = -errno;
-		else if (n > 0 && (*len += n) == size)
-			err = -EFBIG;
-	}
-	close(fd);
-	return err;
-}
-
 static int load_ca_key(struct certs *c, const char *path)
 {
-	char *buf = OPENSSL_secure_malloc(KEY_FILE_MAX);
-	size_t len = 0;
-	BIO *bio = NULL;
-	int err;
+	int err = keyfile_load_private(path, &c->ca_key);
 
-	if (!buf)
-		return -ENOMEM;
-	err = read_key_file(path, buf, KEY_FILE_MAX, &len);
-	if (!err)
-		bio = BIO_new_mem_buf(buf, (int)len);
-	if (bio)
-		c->ca_key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-	if (!err && !c->ca_key)
-		err = ssl_fail(path);
-	BIO_free(bio);
-	OPENSSL_secure_clear_free(buf, KEY_FILE_MAX);
-	return err;
+	return err == -EBADMSG ? ssl_fail(path) : err;
 }
 
 static int load_ca_cert(struct certs *c, const char *path)
