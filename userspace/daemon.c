@@ -30,6 +30,7 @@
 #include "capture/sockdiag.h"
 #include "daemon.h"
 #include "ledger/audit.h"
+#include "ledger/checkpoint.h"
 #include "ledger/prices.h"
 #include "ledger/prices_default.h"
 #include "policy/ai_services.h"
@@ -746,6 +747,11 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 	    old->audit.rotate_bytes != new->audit.rotate_bytes ||
 	    old->audit.keep != new->audit.keep)
 		return "audit.path, rotate_bytes or keep";
+	if (strcmp(old->audit.checkpoint.key, new->audit.checkpoint.key) ||
+	    strcmp(old->audit.checkpoint.path, new->audit.checkpoint.path) ||
+	    old->audit.checkpoint.every_records != new->audit.checkpoint.every_records ||
+	    old->audit.checkpoint.every_s != new->audit.checkpoint.every_s)
+		return "audit.checkpoint";
 	if (strcmp(old->ca.dir, new->ca.dir))
 		return "ca.dir";
 	if (old->capture.exempt_mark != new->capture.exempt_mark)
@@ -1155,9 +1161,19 @@ static int daemon_start(struct daemon *d)
 	}
 	aopt.rotate_bytes = d->policy->audit.rotate_bytes;
 	aopt.keep = d->policy->audit.keep;
+	aopt.checkpoint_path = d->policy->audit.checkpoint.path;
+	aopt.checkpoint_every_records = d->policy->audit.checkpoint.every_records;
+	aopt.checkpoint_every_s = d->policy->audit.checkpoint.every_s;
 	err = cgroups_new(d->cgroup_mount, &d->cgroups);
-	if (!err)
-		err = audit_open(d->policy->audit.path, &aopt, &d->audit);
+	if (err) {
+		log_error("cgroups under %s: %s", d->cgroup_mount, strerror(-err));
+		return err;
+	}
+	err = checkpoint_key_open(d->policy->audit.checkpoint.key, &aopt.checkpoint_key);
+	if (err)
+		return err; /* logged, with the key's path */
+	err = audit_open(d->policy->audit.path, &aopt, &d->audit);
+	EVP_PKEY_free(aopt.checkpoint_key); /* the log holds its own reference */
 	if (err) {
 		log_error("audit log %s: %s", d->policy->audit.path, strerror(-err));
 		return err;

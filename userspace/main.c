@@ -9,10 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "capture.h"
 #include "capture/loader.h"
 #include "daemon.h"
 #include "ledger/audit.h"
+#include "ledger/checkpoint.h"
 #include "ledger/report.h"
 #include "policy/policy.h"
 #include "proxy/certs.h"
@@ -23,6 +26,7 @@ static void usage(FILE *f)
 		   "       aigw policy check FILE\n"
 		   "       aigw ca init DIR [--domain D ...]\n"
 		   "       aigw audit verify FILE [FILE...]   (oldest first)\n"
+		   "                         [--pubkey KEY.pub [--checkpoints FILE]]\n"
 		   "       aigw report FILE [FILE...]         (oldest first)\n"
 		   "       aigw status [--pin-dir DIR]\n"
 		   "       aigw detach [--pin-dir DIR]\n"
@@ -99,18 +103,64 @@ static int cmd_policy(int argc, char **argv)
 	return 0;
 }
 
+#define AUDIT_VERIFY_USAGE                                                                         \
+	"usage: aigw audit verify LOG | FILE FILE... (oldest first)\n"                             \
+	"                         [--pubkey KEY.pub [--checkpoints FILE]]\n"
+
+/* `aigw audit verify`: the chain, and with --pubkey the signed checkpoints it is held to. */
 static int cmd_audit(int argc, char **argv)
 {
-	int r;
+	static const struct option opts[] = {{"pubkey", required_argument, 0, 'k'},
+					     {"checkpoints", required_argument, 0, 'c'},
+					     {0, 0, 0, 0}};
+	struct audit_verify_options vo = {0};
+	const char *pubkey = NULL;
+	char **files;
+	int c, n, r;
 
-	if (argc < 3 || strcmp(argv[1], "verify")) {
-		fprintf(stderr, "usage: aigw audit verify LOG | FILE FILE... (oldest first)\n");
+	if (argc < 2 || strcmp(argv[1], "verify")) {
+		fputs(AUDIT_VERIFY_USAGE, stderr);
 		return 2;
 	}
-	if (argc == 3)
-		r = audit_verify_log(argv[2], stdout);
+	optind = 1;
+	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+		if (c == 'k') {
+			pubkey = optarg;
+		} else if (c == 'c') {
+			vo.checkpoints = optarg;
+		} else {
+			fputs(AUDIT_VERIFY_USAGE, stderr);
+			return 2;
+		}
+	}
+	files = argv + 1 + optind;
+	n = argc - 1 - optind;
+	if (n < 1) {
+		fputs(AUDIT_VERIFY_USAGE, stderr);
+		return 2;
+	}
+	if (vo.checkpoints && !pubkey) {
+		fprintf(stderr, "aigw audit verify: --checkpoints needs --pubkey: a checkpoint is "
+				"only worth its signature\n");
+		return 2;
+	}
+	if (pubkey) {
+		r = checkpoint_pubkey_load(pubkey, &vo.pubkey);
+		if (r < 0) {
+			fprintf(stderr, "aigw audit verify: --pubkey %s: %s\n", pubkey,
+				r == -EBADMSG || r == -EINVAL ? "not a PEM Ed25519 public key"
+							      : strerror(-r));
+			return 2;
+		}
+	} else {
+		fprintf(stderr, "aigw audit verify: checkpoints not checked (no --pubkey): a log "
+				"cut at its tail, or rewritten and re-chained, verifies\n");
+	}
+	if (n == 1)
+		r = audit_verify_log(files[0], &vo, stdout);
 	else
-		r = audit_verify((const char **)argv + 2, argc - 2, stdout);
+		r = audit_verify((const char **)files, n, &vo, stdout);
+	EVP_PKEY_free(vo.pubkey);
 	if (r < 0) {
 		fprintf(stderr, "aigw audit verify: %s\n", strerror(-r));
 		return 2;

@@ -1,8 +1,11 @@
 """`aigw audit verify` on a log the daemon really wrote: intact, then edited, with a line
 deleted, and with two lines swapped - each caught at the right line."""
+import hashlib
 import json
+import os
+import stat
 
-from conftest import PROVIDER4
+from conftest import PROVIDER4, wait_for
 
 
 def make_log(world):
@@ -79,3 +82,162 @@ def test_rotated_audit_log_keeps_the_chain(world):
     files[0].rename(aside)
     r = world.aigw("audit", "verify", str(world.audit_path))
     assert r.returncode == 1 and f"{chain[1]}:1: head removed" in r.stdout, r.stdout
+
+
+# ---- signed checkpoints: `aigw audit verify LOG --pubkey KEY.pub --checkpoints FILE` ----
+
+CHAIN_FIELDS = ("audit.seq", "audit.prev_sha256", "audit.chain_start", "audit.prev_file")
+
+
+def count_connections(world):
+    """proxy.connection records in the live log and its rotated files."""
+    n = 0
+    for p in world.tmp.glob(world.audit_path.name + "*"):
+        if p == world.audit_path or p.suffix[1:].isdigit():
+            n += sum('"event.name":"proxy.connection"' in ln for ln in p.read_text().splitlines())
+    return n
+
+
+def checkpointed_log(world, connections=5, **audit):
+    """A log the daemon wrote with a checkpoint every 3 records, and its checkpoint file."""
+    cps = world.tmp / "far-disk" / "checkpoints.jsonl"
+    cps.parent.mkdir()
+    world.server()
+    checkpoint = {"every_records": 3, "path": str(cps)}
+    d = world.start(world.policy(audit={"checkpoint": checkpoint, **audit}))
+    app = world.root.child("billing.service")
+    for _ in range(connections):
+        app.client("tcp", PROVIDER4, 443)
+    wait_for(lambda: count_connections(world) >= connections,
+             what=f"{connections} connection records")
+    d.stop()
+    return d, cps, world.tmp / "ca" / "audit-checkpoint.key.pub"
+
+
+def verify_signed(world, log, pub, cps=None):
+    args = ["audit", "verify", str(log), "--pubkey", str(pub)]
+    return world.aigw(*args, *(["--checkpoints", str(cps)] if cps else []))
+
+
+def rechain(lines):
+    """What a forger with the log but not the key does: a fresh, self-consistent chain."""
+    prev, out = "0" * 64, []
+    for seq, line in enumerate(lines, 1):
+        rec = {k: v for k, v in json.loads(line).items() if k not in CHAIN_FIELDS}
+        rec["audit.seq"], rec["audit.prev_sha256"] = seq, prev
+        if seq == 1:
+            rec["audit.chain_start"] = True
+        text = json.dumps(rec, separators=(",", ":"))
+        prev = hashlib.sha256(text.encode()).hexdigest()
+        out.append(text)
+    return out
+
+
+def is_checkpoint(line):
+    return json.loads(line).get("event.name") == "audit.checkpoint"
+
+
+def test_checkpoints_signed_into_log_and_file(world):
+    d, cps, pub = checkpointed_log(world)
+    key = world.tmp / "ca" / "audit-checkpoint.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert pub.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    lines = world.audit_path.read_text().splitlines()
+    in_log = [json.loads(ln) for ln in lines if is_checkpoint(ln)]
+    in_file = [json.loads(ln) for ln in cps.read_text().splitlines()]
+    assert len(in_log) >= 3 and len(in_file) == len(in_log)
+    # the last one, at shutdown, names the last record before it
+    last = json.loads(lines[-1])
+    assert last["event.name"] == "audit.checkpoint"
+    assert last["audit.checkpoint.seq"] == last["audit.seq"] - 1
+    assert last["audit.checkpoint.head_sha256"] == hashlib.sha256(lines[-2].encode()).hexdigest()
+    assert in_file[-1]["audit.checkpoint.sig_ed25519"] == last["audit.checkpoint.sig_ed25519"]
+    if not os.path.exists("/run/systemd/journal/socket"):
+        assert "no systemd journal" in d.text()  # its absence is said, once
+
+    r = verify_signed(world, world.audit_path, pub, cps)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "chain intact" in r.stdout
+    assert f"checkpoints: {len(in_log)} in the log and {len(in_file)} in {cps}" in r.stdout
+    # without --pubkey: as before, and it says what it did not check
+    r = world.aigw("audit", "verify", str(world.audit_path))
+    assert r.returncode == 0 and "checkpoints:" not in r.stdout
+    assert "checkpoints not checked (no --pubkey)" in r.stderr
+
+
+def test_verify_catches_truncated_tail(world):
+    _, cps, pub = checkpointed_log(world)
+    lines = world.audit_path.read_text().splitlines()
+    cut = lines[:-2]  # the last record and the checkpoint of it, gone
+    world.audit_path.write_text("\n".join(cut) + "\n")
+    assert world.aigw("audit", "verify", str(world.audit_path)).returncode == 0  # chain: fine
+    r = verify_signed(world, world.audit_path, pub, cps)
+    seq = json.loads(cut[-1])["audit.seq"]
+    assert r.returncode == 1, r.stdout
+    assert (f"{world.audit_path}:{len(cut)}: truncated tail: the log ends at seq {seq}, "
+            f"but the checkpoint at {cps}:") in r.stdout, r.stdout
+
+
+def test_verify_catches_removed_head(world):
+    _, cps, pub = checkpointed_log(world)
+    lines = world.audit_path.read_text().splitlines()
+    kept = [ln for ln in lines[3:] if not is_checkpoint(ln)]  # the first records, gone
+    world.audit_path.write_text("\n".join(rechain(kept)) + "\n")
+    assert world.aigw("audit", "verify", str(world.audit_path)).returncode == 0
+    r = verify_signed(world, world.audit_path, pub, cps)
+    assert r.returncode == 1, r.stdout
+    assert f"{world.audit_path}:1: head removed: seq 1 hashes to" in r.stdout, r.stdout
+    assert f"the checkpoint at {cps}:1 " in r.stdout
+
+
+def test_verify_catches_rewritten_rechained_file(world):
+    _, cps, pub = checkpointed_log(world)
+    lines = world.audit_path.read_text().splitlines()
+    k = next(i for i, ln in enumerate(lines)
+             if json.loads(ln).get("event.name") == "proxy.connection")
+    rec = json.loads(lines[k])
+    rec["process.user.id"] = 4242  # someone hides who did it
+    lines[k] = json.dumps(rec, separators=(",", ":"))
+    forged = rechain(lines)
+    world.audit_path.write_text("\n".join(forged) + "\n")
+    assert world.aigw("audit", "verify", str(world.audit_path)).returncode == 0
+    # the signed checkpoint records inside the log already disagree
+    r = verify_signed(world, world.audit_path, pub)
+    assert r.returncode == 1 and ": records rewritten: seq " in r.stdout, r.stdout
+    # and with those removed too, the checkpoint file's copies do
+    forged = rechain([ln for ln in forged if not is_checkpoint(ln)])
+    world.audit_path.write_text("\n".join(forged) + "\n")
+    r = verify_signed(world, world.audit_path, pub, cps)
+    assert r.returncode == 1, r.stdout
+    first_cp = json.loads(cps.read_text().splitlines()[0])["audit.checkpoint.seq"]
+    want = first_cp if first_cp > k else None
+    assert ": records rewritten: seq " in r.stdout and f"{cps}:" in r.stdout, r.stdout
+    if want:
+        assert f"{world.audit_path}:{want}: records rewritten: seq {want} " in r.stdout
+
+
+def test_verify_catches_forged_checkpoint(world):
+    _, cps, pub = checkpointed_log(world)
+    cp_lines = cps.read_text().splitlines()
+    last = json.loads(cp_lines[-1])
+    last["audit.checkpoint.seq"] -= 2  # pretend the log ended earlier
+    cp_lines[-1] = json.dumps(last, separators=(",", ":"))
+    cps.write_text("\n".join(cp_lines) + "\n")
+    r = verify_signed(world, world.audit_path, pub, cps)
+    assert r.returncode == 1, r.stdout
+    assert (f"{cps}:{len(cp_lines)}: forged checkpoint: seq {last['audit.checkpoint.seq']} "
+            in r.stdout), r.stdout
+    assert "the signature does not verify" in r.stdout
+
+
+def test_rotation_keeps_one_chain_with_checkpoints(world):
+    _, cps, pub = checkpointed_log(world, connections=12, rotate_bytes=4096, keep=20)
+    files = sorted(world.tmp.glob("audit.jsonl.*"), key=lambda p: -int(p.suffix[1:]))
+    assert len(files) >= 2, list(world.tmp.iterdir())
+    with_cp = [p for p in files + [world.audit_path]
+               if any(is_checkpoint(ln) for ln in p.read_text().splitlines())]
+    assert len(with_cp) >= 2, with_cp
+    r = verify_signed(world, world.audit_path, pub, cps)
+    assert r.returncode == 0, r.stdout
+    assert r.stdout.count("chain intact") == len(files) + 1
+    assert "checkpoints: " in r.stdout

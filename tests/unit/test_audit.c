@@ -1,6 +1,8 @@
 /*
  * test_audit.c: the audit log writer (chain, reopen, rotation, flush, threads) and the
- * verifier's classification of edited, removed, reordered and inserted lines.
+ * verifier's classification of edited, removed, reordered and inserted lines, and the signed
+ * checkpoints: written, and catching a cut tail, a removed head, a rewritten and re-chained
+ * log and a forged checkpoint, each at its position.
  *
  * Every case works in its own mkdtemp directory, removed at the end. The chain is checked
  * here with an independent SHA-256, not only through audit_verify().
@@ -151,7 +153,7 @@ static int verify(const char **paths, size_t n, char **text)
 {
 	size_t size;
 	FILE *f = open_memstream(text, &size);
-	int r = audit_verify(paths, n, f);
+	int r = audit_verify(paths, n, NULL, f);
 
 	fclose(f);
 	return r;
@@ -161,7 +163,7 @@ static int verify_log(const char *path, char **text)
 {
 	size_t size;
 	FILE *f = open_memstream(text, &size);
-	int r = audit_verify_log(path, f);
+	int r = audit_verify_log(path, NULL, f);
 
 	fclose(f);
 	return r;
@@ -698,6 +700,340 @@ static void *writer_main(void *p)
 	return NULL;
 }
 
+/* ---- signed checkpoints ----------------------------------------------------------------- */
+
+/* A log in its own directory, written with checkpoints every 3 records, and what verify gets. */
+struct cp_world {
+	char dir[64], path[128], cps[128], out_path[128];
+	EVP_PKEY *key;
+	struct audit_options opt;
+};
+
+static bool cp_setup(struct cp_world *w)
+{
+	memset(w, 0, sizeof(*w));
+	if (!make_dir(w->dir, sizeof(w->dir)))
+		return false;
+	snprintf(w->path, sizeof(w->path), "%s/audit.log", w->dir);
+	snprintf(w->cps, sizeof(w->cps), "%s/checkpoints", w->dir);
+	w->key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	w->opt = (struct audit_options){.checkpoint_key = w->key,
+					.checkpoint_path = w->cps,
+					.checkpoint_every_records = 3,
+					.journal_socket = ""};
+	return w->key != NULL;
+}
+
+static void cp_teardown(struct cp_world *w)
+{
+	EVP_PKEY_free(w->key);
+	rm_tree(w->dir);
+}
+
+/* audit_verify() of the log (alone) held to W's key, and to the checkpoint file if CPS. */
+static int cp_verify(struct cp_world *w, bool cps, char **text)
+{
+	struct audit_verify_options vo = {.pubkey = w->key, .checkpoints = cps ? w->cps : NULL};
+	const char *paths[1] = {w->path};
+	size_t size;
+	FILE *f = open_memstream(text, &size);
+	int r = audit_verify(paths, 1, &vo, f);
+
+	fclose(f);
+	return r;
+}
+
+static bool is_checkpoint(const char *line)
+{
+	char buf[64];
+
+	return !strcmp(str_of(line, "event.name", buf, sizeof(buf)), "audit.checkpoint");
+}
+
+/* Recomputes seq, prev_sha256 and chain_start of LS as a forger would: one clean chain. */
+static void rechain(struct lines *ls)
+{
+	char hex[65] = ZEROS;
+
+	for (size_t k = 0; k < ls->n; k++) {
+		cJSON *o = cJSON_Parse(ls->v[k]);
+
+		cJSON_DeleteItemFromObject(o, "audit.seq");
+		cJSON_DeleteItemFromObject(o, "audit.prev_sha256");
+		cJSON_DeleteItemFromObject(o, "audit.chain_start");
+		cJSON_DeleteItemFromObject(o, "audit.prev_file");
+		cJSON_AddNumberToObject(o, "audit.seq", (double)(k + 1));
+		cJSON_AddStringToObject(o, "audit.prev_sha256", hex);
+		if (k == 0)
+			cJSON_AddTrueToObject(o, "audit.chain_start");
+		free(ls->v[k]);
+		ls->v[k] = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		sha_hex(ls->v[k], hex);
+	}
+}
+
+/* Drops the lines of LS for which DROP says so. */
+static void filter_lines(struct lines *ls, bool (*drop)(const char *line))
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < ls->n; k++) {
+		if (drop(ls->v[k]))
+			free(ls->v[k]);
+		else
+			ls->v[n++] = ls->v[k];
+	}
+	ls->n = n;
+}
+
+/*
+ * 7 records, a checkpoint after every 3 and one at close: r1 r2 r3 cp r4 r5 r6 cp r7 cp, seq
+ * 1..10, the checkpoints naming seq 3, 7 and 9; the checkpoint file holds the same three.
+ */
+static void test_checkpoints_written_and_verified(void)
+{
+	struct cp_world w;
+	struct lines ls = {0}, cps = {0};
+	char buf[256], sig[256], hex[65], *out = NULL;
+
+	ASSERT_TRUE(cp_setup(&w));
+	ASSERT_OK(write_n(w.path, &w.opt, 0, 7));
+	ASSERT_OK(read_lines(w.path, &ls));
+	ASSERT_OK(read_lines(w.cps, &cps));
+	ASSERT_EQ(ls.n, 10);
+	ASSERT_EQ(cps.n, 3);
+	ASSERT_TRUE(is_checkpoint(ls.v[3]) && is_checkpoint(ls.v[7]) && is_checkpoint(ls.v[9]));
+	sha_hex(ls.v[2], hex);
+	ASSERT_STREQ(str_of(ls.v[3], "audit.checkpoint.head_sha256", buf, sizeof(buf)), hex);
+	sha_hex(ls.v[0], hex);
+	ASSERT_STREQ(str_of(ls.v[3], "audit.checkpoint.genesis_sha256", buf, sizeof(buf)), hex);
+	/* the file holds the log's checkpoint lines, without their chain fields */
+	ASSERT_STREQ(str_of(cps.v[2], "audit.checkpoint.sig_ed25519", buf, sizeof(buf)),
+		     str_of(ls.v[9], "audit.checkpoint.sig_ed25519", sig, sizeof(sig)));
+	ASSERT_TRUE(!strstr(cps.v[0], "audit.seq"));
+	ASSERT_EQ(cp_verify(&w, true, &out), 0);
+	ASSERT_CONTAINS(out, "chain intact");
+	ASSERT_CONTAINS(out, "checkpoints: 3 in the log and 3 in ");
+	ASSERT_CONTAINS(out, "the last covers seq 9 of 10");
+	free(out);
+
+	/* reopened, the chain and the genesis go on */
+	ASSERT_OK(write_n(w.path, &w.opt, 7, 3));
+	free_lines(&ls);
+	ASSERT_OK(read_lines(w.path, &ls));
+	ASSERT_EQ(ls.n, 14);
+	sha_hex(ls.v[0], hex);
+	ASSERT_STREQ(str_of(ls.v[13], "audit.checkpoint.genesis_sha256", buf, sizeof(buf)), hex);
+	ASSERT_EQ(cp_verify(&w, true, &out), 0);
+	free(out);
+	free_lines(&ls);
+	free_lines(&cps);
+	cp_teardown(&w);
+}
+
+/* The log cut after a checkpoint: intact as a chain, but the checkpoint file names more. */
+static void test_checkpoint_truncated_tail(void)
+{
+	struct cp_world w;
+	struct lines ls = {0};
+	char buf[256], *out = NULL;
+
+	ASSERT_TRUE(cp_setup(&w));
+	ASSERT_OK(write_n(w.path, &w.opt, 0, 7));
+	ASSERT_OK(read_lines(w.path, &ls));
+	ASSERT_OK(write_lines(w.path, ls.v, 8));  /* up to the checkpoint of seq 7 */
+	ASSERT_EQ(cp_verify(&w, false, &out), 0); /* the chain alone cannot tell */
+	free(out);
+	ASSERT_EQ(cp_verify(&w, true, &out), 1);
+	snprintf(buf, sizeof(buf),
+		 "%s:8: truncated tail: the log ends at seq 8, but the "
+		 "checkpoint at %s:3",
+		 w.path, w.cps);
+	ASSERT_CONTAINS(out, buf);
+	ASSERT_CONTAINS(out, "names seq 9");
+	free(out);
+	free_lines(&ls);
+	cp_teardown(&w);
+}
+
+/* A record edited and the chain recomputed: each checkpoint still names the old hash. */
+static void test_checkpoint_rewritten_rechained(void)
+{
+	struct cp_world w;
+	struct lines ls = {0};
+	char buf[256], *out = NULL, *t;
+	const char *paths[1];
+
+	ASSERT_TRUE(cp_setup(&w));
+	paths[0] = w.path;
+	ASSERT_OK(write_n(w.path, &w.opt, 0, 7));
+	ASSERT_OK(read_lines(w.path, &ls));
+	t = strstr(ls.v[1], "\"i\":1");
+	ASSERT_TRUE(t != NULL);
+	t[4] = '9';
+	rechain(&ls);
+	ASSERT_OK(write_lines(w.path, ls.v, ls.n));
+	ASSERT_EQ(verify(paths, 1, &out), 0); /* a clean chain: without the key, nothing seen */
+	free(out);
+	/* the checkpoint record in the log names seq 3's old hash */
+	ASSERT_EQ(cp_verify(&w, false, &out), 1);
+	snprintf(buf, sizeof(buf), "%s:3: records rewritten: seq 3 hashes to", w.path);
+	ASSERT_CONTAINS(out, buf);
+	free(out);
+
+	/* the forger drops the checkpoint records too: the file's copies still catch it */
+	filter_lines(&ls, is_checkpoint);
+	rechain(&ls);
+	ASSERT_OK(write_lines(w.path, ls.v, ls.n));
+	ASSERT_EQ(cp_verify(&w, false, &out), 0);
+	free(out);
+	ASSERT_EQ(cp_verify(&w, true, &out), 1);
+	snprintf(buf, sizeof(buf), "%s:3: records rewritten: seq 3 hashes to", w.path);
+	ASSERT_CONTAINS(out, buf);
+	snprintf(buf, sizeof(buf), "but the checkpoint at %s:1 ", w.cps);
+	ASSERT_CONTAINS(out, buf);
+	free(out);
+	free_lines(&ls);
+	cp_teardown(&w);
+}
+
+static bool is_first_two(const char *line)
+{
+	long long seq = seq_of(line);
+
+	return seq == 1 || seq == 2;
+}
+
+/* The first records removed and the rest renumbered from seq 1: not the genesis signed. */
+static void test_checkpoint_removed_head(void)
+{
+	struct cp_world w;
+	struct lines ls = {0};
+	char buf[256], *out = NULL;
+
+	ASSERT_TRUE(cp_setup(&w));
+	ASSERT_OK(write_n(w.path, &w.opt, 0, 7));
+	ASSERT_OK(read_lines(w.path, &ls));
+	filter_lines(&ls, is_first_two);
+	filter_lines(&ls, is_checkpoint);
+	rechain(&ls);
+	ASSERT_OK(write_lines(w.path, ls.v, ls.n));
+	ASSERT_EQ(cp_verify(&w, false, &out), 0);
+	free(out);
+	ASSERT_EQ(cp_verify(&w, true, &out), 1);
+	snprintf(buf, sizeof(buf), "%s:1: head removed: seq 1 hashes to", w.path);
+	ASSERT_CONTAINS(out, buf);
+	snprintf(buf, sizeof(buf), "the checkpoint at %s:1 ", w.cps);
+	ASSERT_CONTAINS(out, buf);
+	free(out);
+	free_lines(&ls);
+	cp_teardown(&w);
+}
+
+/* A checkpoint changed (in the file, in the log), or signed with another key. */
+static void test_checkpoint_forged(void)
+{
+	struct cp_world w;
+	struct lines ls = {0}, cps = {0};
+	char buf[256], *out = NULL, *t;
+	EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+
+	ASSERT_TRUE(cp_setup(&w));
+	ASSERT_OK(write_n(w.path, &w.opt, 0, 7));
+	ASSERT_OK(read_lines(w.cps, &cps));
+	t = strstr(cps.v[2], "\"audit.checkpoint.seq\":9");
+	ASSERT_TRUE(t != NULL);
+	t[strlen("\"audit.checkpoint.seq\":")] = '8'; /* the cut seq 9 "never happened" */
+	ASSERT_OK(write_lines(w.cps, cps.v, cps.n));
+	ASSERT_EQ(cp_verify(&w, true, &out), 1);
+	snprintf(buf, sizeof(buf), "%s:3: forged checkpoint: seq 8 ", w.cps);
+	ASSERT_CONTAINS(out, buf);
+	ASSERT_CONTAINS(out, "the signature does not verify");
+	free(out);
+
+	/* in the log: a checkpoint record changed and the chain recomputed around it */
+	ASSERT_OK(read_lines(w.path, &ls));
+	t = strstr(ls.v[3], "\"audit.checkpoint.seq\":3");
+	ASSERT_TRUE(t != NULL);
+	t[strlen("\"audit.checkpoint.seq\":")] = '2';
+	rechain(&ls);
+	ASSERT_OK(write_lines(w.path, ls.v, ls.n));
+	ASSERT_EQ(cp_verify(&w, false, &out), 1);
+	snprintf(buf, sizeof(buf), "%s:4: forged checkpoint: seq 2 ", w.path);
+	ASSERT_CONTAINS(out, buf);
+	free(out);
+
+	/* held to another key, every checkpoint is someone else's */
+	EVP_PKEY_free(w.key);
+	w.key = other;
+	ASSERT_EQ(cp_verify(&w, true, &out), 1);
+	snprintf(buf, sizeof(buf), "%s:1: forged checkpoint: seq 3: signed by key ", w.cps);
+	ASSERT_CONTAINS(out, buf);
+	free(out);
+	free_lines(&ls);
+	free_lines(&cps);
+	cp_teardown(&w);
+}
+
+/* every_s: a checkpoint follows records within that many seconds, none without records. */
+static void test_checkpoint_by_time(void)
+{
+	struct cp_world w;
+	struct audit_log *log = NULL;
+	struct lines cps = {0};
+	char *out = NULL;
+	int waited_ms = 0;
+
+	ASSERT_TRUE(cp_setup(&w));
+	w.opt.checkpoint_every_records = 0;
+	w.opt.checkpoint_every_s = 1;
+	ASSERT_OK(audit_open(w.path, &w.opt, &log));
+	ASSERT_OK(audit_write(log, rec("request", 0)));
+	while (read_lines(w.cps, &cps) == 0 && cps.n == 0 && waited_ms < 5000) {
+		usleep(20 * 1000); /* polls for the condition; 1 s is the policy under test */
+		waited_ms += 20;
+	}
+	ASSERT_EQ(cps.n, 1);
+	free_lines(&cps);
+	audit_close(log); /* nothing since: no second checkpoint at close */
+	ASSERT_OK(read_lines(w.cps, &cps));
+	ASSERT_EQ(cps.n, 1);
+	ASSERT_EQ(cp_verify(&w, true, &out), 0);
+	ASSERT_CONTAINS(out, "checkpoints: 1 in the log and 1 in ");
+	free(out);
+	free_lines(&cps);
+	cp_teardown(&w);
+}
+
+/* Rotation: one chain across files, checkpoints in several of them, all verified. */
+static void test_checkpoint_across_rotation(void)
+{
+	struct cp_world w;
+	struct audit_verify_options vo;
+	struct lines ls = {0};
+	char p1[160], *out = NULL;
+	size_t size;
+	FILE *f;
+
+	ASSERT_TRUE(cp_setup(&w));
+	w.opt.rotate_bytes = 1024;
+	w.opt.keep = 20;
+	ASSERT_OK(write_n(w.path, &w.opt, 0, 20));
+	snprintf(p1, sizeof(p1), "%s.1", w.path);
+	ASSERT_OK(read_lines(p1, &ls));
+	ASSERT_TRUE(ls.n > 0);
+	free_lines(&ls);
+	vo = (struct audit_verify_options){.pubkey = w.key, .checkpoints = w.cps};
+	f = open_memstream(&out, &size);
+	ASSERT_EQ(audit_verify_log(w.path, &vo, f), 0);
+	fclose(f);
+	ASSERT_CONTAINS(out, "checkpoints: 7 in the log and 7 in ");
+	ASSERT_CONTAINS(out, ".1: ");
+	free(out);
+	cp_teardown(&w);
+}
+
 static void test_threads_all_arrive_once(void)
 {
 	char dir[64], path[128], *out = NULL;
@@ -746,11 +1082,14 @@ static void test_threads_all_arrive_once(void)
 UNIT_MAIN(UNIT_CASE(test_records_are_chained), UNIT_CASE(test_reopen_continues_chain),
 	  UNIT_CASE(test_reopen_drops_partial_line), UNIT_CASE(test_reopen_after_rotation_crash),
 	  UNIT_CASE(test_reopen_refuses_foreign_file), UNIT_CASE(test_rotation_keeps_chain),
-	  UNIT_CASE(test_rotation_one_chain_across_files),
-	  UNIT_CASE(test_rotation_keep_zero), UNIT_CASE(test_flush_makes_records_visible),
-	  UNIT_CASE(test_writer_writes_without_flush), UNIT_CASE(test_write_rejects_and_limits),
-	  UNIT_CASE(test_verify_intact), UNIT_CASE(test_verify_edited),
-	  UNIT_CASE(test_verify_removed), UNIT_CASE(test_verify_removed_first),
-	  UNIT_CASE(test_verify_swapped), UNIT_CASE(test_verify_inserted),
-	  UNIT_CASE(test_verify_inserted_chained), UNIT_CASE(test_verify_duplicated),
-	  UNIT_CASE(test_verify_missing_file), UNIT_CASE(test_threads_all_arrive_once))
+	  UNIT_CASE(test_rotation_one_chain_across_files), UNIT_CASE(test_rotation_keep_zero),
+	  UNIT_CASE(test_flush_makes_records_visible), UNIT_CASE(test_writer_writes_without_flush),
+	  UNIT_CASE(test_write_rejects_and_limits), UNIT_CASE(test_verify_intact),
+	  UNIT_CASE(test_verify_edited), UNIT_CASE(test_verify_removed),
+	  UNIT_CASE(test_verify_removed_first), UNIT_CASE(test_verify_swapped),
+	  UNIT_CASE(test_verify_inserted), UNIT_CASE(test_verify_inserted_chained),
+	  UNIT_CASE(test_verify_duplicated), UNIT_CASE(test_verify_missing_file),
+	  UNIT_CASE(test_threads_all_arrive_once), UNIT_CASE(test_checkpoints_written_and_verified),
+	  UNIT_CASE(test_checkpoint_truncated_tail), UNIT_CASE(test_checkpoint_rewritten_rechained),
+	  UNIT_CASE(test_checkpoint_removed_head), UNIT_CASE(test_checkpoint_forged),
+	  UNIT_CASE(test_checkpoint_by_time), UNIT_CASE(test_checkpoint_across_rotation))

@@ -112,7 +112,7 @@ static void test_audit_write_text_chains(void)
 	fclose(f);
 	ASSERT_EQ(n, 3);
 	devnull = fopen("/dev/null", "w");
-	ASSERT_EQ(audit_verify(paths, 1, devnull), 0);
+	ASSERT_EQ(audit_verify(paths, 1, NULL, devnull), 0);
 	fclose(devnull);
 	unlink(path);
 	rmdir(dir);

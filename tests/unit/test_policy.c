@@ -33,7 +33,9 @@ static const char FULL[] =
     "    \"destroy_preexisting\": false\n"
     "  },\n"
     "  \"audit\": { \"path\": \"/var/log/aigw/audit.jsonl\", \"rotate_bytes\": 104857600,\n"
-    "             \"keep\": 0, \"on_failure\": \"continue\" },\n"
+    "             \"keep\": 0, \"on_failure\": \"continue\",\n"
+    "             \"checkpoint\": { \"every_records\": 50, \"every_s\": 0,\n"
+    "                             \"key\": \"/etc/aigw/cp.key\", \"path\": \"/mnt/far/cp\" } },\n"
     "  \"ca\": { \"dir\": \"/etc/aigw/ca\", \"domains\": [\"OpenAI.com\", \"anthropic.com\"] },\n"
     "  \"tls\": { \"upstream_ca\": \"/etc/ssl/providers.pem\" },\n"
     "  \"proxy\": {\n"
@@ -134,6 +136,10 @@ static void test_full_policy(void)
 	ASSERT_EQ(p->audit.rotate_bytes, 104857600);
 	ASSERT_EQ(p->audit.keep, 0);
 	ASSERT_EQ(p->audit.on_failure, POLICY_AUDIT_CONTINUE);
+	ASSERT_EQ(p->audit.checkpoint.every_records, 50);
+	ASSERT_EQ(p->audit.checkpoint.every_s, 0);
+	ASSERT_STREQ(p->audit.checkpoint.key, "/etc/aigw/cp.key");
+	ASSERT_STREQ(p->audit.checkpoint.path, "/mnt/far/cp");
 	ASSERT_STREQ(p->ca.dir, "/etc/aigw/ca");
 	ASSERT_EQ(p->ca.n_domains, 2);
 	ASSERT_STREQ(p->ca.domains[0], "openai.com"); /* lowercased */
@@ -208,6 +214,11 @@ static void test_defaults(void)
 	ASSERT_EQ(p->audit.rotate_bytes, 0);
 	ASSERT_EQ(p->audit.keep, 10);
 	ASSERT_EQ(p->audit.on_failure, POLICY_AUDIT_BLOCK);
+	/* checkpoints: the key beside the CA's, the file beside the log */
+	ASSERT_EQ(p->audit.checkpoint.every_records, 1000);
+	ASSERT_EQ(p->audit.checkpoint.every_s, 60);
+	ASSERT_STREQ(p->audit.checkpoint.key, "/var/lib/aigw/ca/audit-checkpoint.key");
+	ASSERT_STREQ(p->audit.checkpoint.path, "/a-checkpoints");
 	ASSERT_STREQ(p->ca.dir, "/var/lib/aigw/ca");
 	ASSERT_TRUE(p->ca.domains == NULL);
 	ASSERT_EQ(p->ca.n_domains, 0);
@@ -799,7 +810,7 @@ static void test_bad_audit_rotation(void)
 	    "p.json:3:43: audit.rotate_bytes: got string \"1G\"; expected an integer >= 0 "
 	    "(bytes; 0 never rotates)\n"
 	    "p.json:3:49: audit.kept: unknown key; expected one of \"path\", "
-	    "\"rotate_bytes\", \"keep\", or \"on_failure\"\n");
+	    "\"rotate_bytes\", \"keep\", \"on_failure\", or \"checkpoint\"\n");
 	ASSERT_CONTAINS(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 				 "  \"audit\": {\"path\": \"/a\", \"rotate_bytes\": 1e300},\n"
 				 "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}}\n}\n"),

@@ -9,8 +9,12 @@
  *   audit_flush()        waits on log->done_cv until log->n_synced covers what it queued.
  *   audit_recover()      at open: last complete line of PATH (or PATH.1) -> next seq, hash.
  *   audit_rotate()       writer thread: shift PATH.k, create a new PATH.
+ *   audit_checkpoint()   writer thread: signs the head, appends the checkpoint record after it;
+ *                        audit_cp_publish() copies it to the checkpoint file and the journal
+ *                        once the log is fdatasync'd.
  *   audit_verify()       independent of all the above: reads the files line by line with one
- *                        line of look-ahead and classifies the first break in the chain;
+ *                        line of look-ahead and classifies the first break in the chain, and
+ *                        holds each record to the checkpoints signed for its seq;
  *                        audit_verify_log() finds a live log's rotated files for it.
  *
  * Locking: log->lock guards q, the counters, err and stop. Everything else in struct
@@ -38,6 +42,9 @@
 
 #include <openssl/evp.h>
 
+#include "ledger/checkpoint.h"
+#include "util/timefmt.h"
+
 #define AUDIT_HASH_LEN 32
 #define AUDIT_HEX_LEN (2 * AUDIT_HASH_LEN)
 #define AUDIT_BATCH_MAX (1u << 20) /* write out a batch buffer once it holds this much */
@@ -54,6 +61,12 @@ struct audit_entry {
 struct audit_queue {
 	struct audit_entry *v; /* owned by the queue */
 	size_t n, cap;
+};
+
+/* A checkpoint appended to the log, waiting for the fdatasync that lets it leave. */
+struct audit_cp_pending {
+	struct checkpoint cp;
+	char *json; /* owned: its line, without the chain fields */
 };
 
 /* Where the chain stands after some line: what the next record gets. */
@@ -93,6 +106,18 @@ struct audit_log {
 	bool rotate_failed;	   /* do not retry rotation before the next batch */
 	struct timespec last_sync; /* CLOCK_MONOTONIC */
 	int last_reported;	   /* last errno printed, to print each failure once */
+
+	/* checkpoints (writer thread only) */
+	EVP_PKEY *cp_key;		 /* owned reference; NULL: no checkpoints */
+	char *cp_path;			 /* owned: opt.checkpoint_path, or NULL */
+	int cp_fd;			 /* cp_path, O_APPEND; -1 when none */
+	int journal_fd;			 /* the journal's socket; -1 when none listens */
+	uint64_t cp_since;		 /* records appended since the last checkpoint */
+	struct timespec cp_last;	 /* CLOCK_MONOTONIC of the last checkpoint (or open) */
+	char genesis[AUDIT_HEX_LEN + 1]; /* SHA-256 of seq 1's line; "" when not known */
+	struct audit_cp_pending *cp_out; /* owned: appended, not yet published */
+	size_t cp_n, cp_cap;
+	int cp_reported; /* last checkpoint-sink errno printed */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -488,6 +513,14 @@ static int audit_write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* Forgets the checkpoints not yet published: the log may not hold what they name. */
+static void audit_cp_drop(struct audit_log *log)
+{
+	for (size_t i = 0; i < log->cp_n; i++)
+		free(log->cp_out[i].json);
+	log->cp_n = 0;
+}
+
 /* Writes log->buf with one write(2); on failure cuts it back out and drops its records. */
 static int audit_write_out(struct audit_log *log)
 {
@@ -502,6 +535,7 @@ static int audit_write_out(struct audit_log *log)
 		audit_report(log, r, "write", log->buf_records);
 		audit_set_failing(log, r);
 		log->pending = log->done;
+		audit_cp_drop(log);
 	} else {
 		log->file_bytes += log->len;
 		log->done = log->pending;
@@ -653,6 +687,8 @@ static int audit_append(struct audit_log *log, struct audit_entry *e)
 		r = audit_sha256(line, len, log->pending.last);
 	if (r < 0)
 		goto out;
+	if (log->pending.next_seq == 1)
+		audit_hex(log->pending.last, log->genesis);
 	memcpy(log->buf + log->len, line, len);
 	log->buf[log->len + len] = '\n';
 	log->len += len + 1;
@@ -665,6 +701,110 @@ out:
 		audit_report(log, r, "record", 1);
 	free(line);
 	return err ?: r;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+
+static void audit_cp_report(struct audit_log *log, int err, const char *what)
+{
+	if (err == log->cp_reported)
+		return;
+	log->cp_reported = err;
+	if (err)
+		fprintf(stderr, "audit: checkpoint: %s: %s\n", what, strerror(-err));
+}
+
+static int audit_cp_push(struct audit_log *log, const struct checkpoint *cp, char *json)
+{
+	struct audit_cp_pending *v = log->cp_out;
+
+	if (log->cp_n == log->cp_cap) {
+		size_t cap = log->cp_cap ? 2 * log->cp_cap : 4;
+
+		v = realloc(v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		log->cp_out = v;
+		log->cp_cap = cap;
+	}
+	v[log->cp_n].cp = *cp;
+	v[log->cp_n++].json = json;
+	return 0;
+}
+
+/*
+ * Signs the chain's head, the last record appended, and appends the checkpoint right after
+ * it. What came before is written out first, so the rotation audit_append() may do cannot
+ * fail a write and rewind the chain under the checkpoint's feet.
+ */
+static int audit_checkpoint(struct audit_log *log)
+{
+	const char *base = strrchr(log->path, '/') ? strrchr(log->path, '/') + 1 : log->path;
+	struct audit_entry e = {0};
+	struct checkpoint cp = {0};
+	int r;
+
+	log->cp_since = 0;
+	clock_gettime(CLOCK_MONOTONIC, &log->cp_last);
+	r = audit_write_out(log);
+	if (r < 0 || log->pending.next_seq == 1)
+		return r;
+	cp.seq = log->pending.next_seq - 1;
+	audit_hex(log->pending.last, cp.head);
+	memcpy(cp.genesis, log->genesis, sizeof(cp.genesis));
+	timefmt_now(cp.time);
+	snprintf(cp.file, sizeof(cp.file), "%s", base);
+	r = checkpoint_sign(log->cp_key, &cp);
+	if (r < 0) {
+		audit_cp_report(log, r, "sign");
+		return 0; /* the records are fine; only this checkpoint is lost */
+	}
+	e.text = checkpoint_to_json(&cp);
+	if (!e.text)
+		return -ENOMEM;
+	e.text_len = strlen(e.text);
+	r = audit_append(log, &e);
+	if (audit_cp_push(log, &cp, e.text) < 0)
+		free(e.text);
+	return r;
+}
+
+/* A checkpoint is due by time, or at the end, when records came since the last one. */
+static bool audit_cp_due(const struct audit_log *log, bool stopping)
+{
+	if (!log->cp_key || !log->cp_since)
+		return false;
+	return stopping || (log->opt.checkpoint_every_s &&
+			    audit_elapsed(&log->cp_last) >= (double)log->opt.checkpoint_every_s);
+}
+
+/* Copies the checkpoints the log now holds on disk to the checkpoint file and the journal. */
+static void audit_cp_publish(struct audit_log *log)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < log->cp_n; i++) {
+		const struct audit_cp_pending *p = &log->cp_out[i];
+
+		if (log->cp_fd >= 0 && !r) {
+			r = audit_write_all(log->cp_fd, p->json, strlen(p->json));
+			if (!r)
+				r = audit_write_all(log->cp_fd, "\n", 1);
+		}
+		if (log->journal_fd >= 0) {
+			int jr = checkpoint_journal_send(log->journal_fd, p->json, &p->cp);
+
+			if (jr < 0)
+				audit_cp_report(log, jr, "journal");
+		}
+	}
+	if (log->cp_fd >= 0 && !r && log->cp_n && fdatasync(log->cp_fd) < 0)
+		r = -errno;
+	if (r < 0)
+		audit_cp_report(log, r, log->cp_path);
+	else
+		log->cp_reported = 0;
+	audit_cp_drop(log);
 }
 
 /* Writes and frees every record of B. Returns the first error, if any. */
@@ -680,6 +820,12 @@ static int audit_write_batch(struct audit_log *log, struct audit_queue *b)
 		if (log->fd >= 0) {
 			r = audit_append(log, &b->v[i]);
 			err = err ?: r;
+			log->cp_since += log->cp_key != NULL;
+			if (log->cp_key && log->opt.checkpoint_every_records &&
+			    log->cp_since >= log->opt.checkpoint_every_records) {
+				r = audit_checkpoint(log);
+				err = err ?: r;
+			}
 		} else {
 			dropped++;
 		}
@@ -702,12 +848,20 @@ static void audit_wait_work(struct audit_log *log)
 	struct timespec due;
 
 	while (!log->q.n && !log->stop && log->flush_want <= log->n_synced) {
-		if (!log->dirty) {
+		bool cp_wait = log->cp_key && log->cp_since && log->opt.checkpoint_every_s;
+
+		if (!log->dirty && !cp_wait) {
 			pthread_cond_wait(&log->wake, &log->lock);
 			continue;
 		}
 		due = log->last_sync;
 		due.tv_sec += 1;
+		if (cp_wait &&
+		    (!log->dirty ||
+		     log->cp_last.tv_sec + (time_t)log->opt.checkpoint_every_s < due.tv_sec)) {
+			due = log->cp_last;
+			due.tv_sec += (time_t)log->opt.checkpoint_every_s;
+		}
 		if (pthread_cond_timedwait(&log->wake, &log->lock, &due) == ETIMEDOUT)
 			return;
 	}
@@ -734,10 +888,21 @@ static void *audit_writer_main(void *arg)
 		pthread_mutex_unlock(&log->lock);
 
 		err = audit_write_batch(log, &batch);
-		if (log->dirty && (flushing || stopping || audit_elapsed(&log->last_sync) >= 1.0)) {
-			r = audit_sync(log);
+		if (audit_cp_due(log, stopping)) {
+			r = audit_checkpoint(log);
+			err = err ?: r;
+			r = audit_write_out(log);
 			err = err ?: r;
 		}
+		if (log->dirty &&
+		    (log->cp_n || flushing || stopping || audit_elapsed(&log->last_sync) >= 1.0)) {
+			r = audit_sync(log);
+			err = err ?: r;
+			if (r < 0)
+				audit_cp_drop(log);
+		}
+		if (log->cp_n)
+			audit_cp_publish(log);
 
 		/* Let records gather: a busy gateway then costs a wake-up per few milliseconds,
 		 * not one per record (nor a futex call on the request path). */
@@ -770,6 +935,14 @@ static void audit_free(struct audit_log *log)
 	free(log->q.v);
 	free(log->spare.v);
 	free(log->buf);
+	audit_cp_drop(log);
+	free(log->cp_out);
+	if (log->cp_fd >= 0)
+		close(log->cp_fd);
+	if (log->journal_fd >= 0)
+		close(log->journal_fd);
+	EVP_PKEY_free(log->cp_key);
+	free(log->cp_path);
 	free(log->prev_name);
 	free(log->path);
 	free(log);
@@ -793,6 +966,78 @@ static int audit_name_prev(struct audit_log *log)
 	log->prev_name = s ? cJSON_PrintUnformatted(s) : NULL;
 	cJSON_Delete(s);
 	return log->prev_name ? 0 : -ENOMEM;
+}
+
+static int audit_rotated_siblings(const char *path, unsigned **ret_k, size_t *ret_n);
+
+/*
+ * The hash of seq 1's line when the log still holds it: the first line of the oldest file,
+ * if that is the chain start. Checkpoints carry it, so a removed head shows as such.
+ */
+static void audit_recover_genesis(struct audit_log *log)
+{
+	struct audit_link l;
+	unsigned char hash[AUDIT_HASH_LEN];
+	unsigned *ks = NULL;
+	char *oldest = NULL, *line = NULL;
+	size_t n = 0, cap = 0;
+	ssize_t len;
+	FILE *f = NULL;
+
+	if (log->done.next_seq == 1 || audit_rotated_siblings(log->path, &ks, &n) < 0)
+		goto out;
+	if (n ? asprintf(&oldest, "%s.%u", log->path, ks[0]) < 0 : !(oldest = strdup(log->path))) {
+		oldest = NULL;
+		goto out;
+	}
+	f = fopen(oldest, "re");
+	len = f ? getline(&line, &cap, f) : -1;
+	if (len <= 0 || line[len - 1] != '\n')
+		goto out;
+	audit_parse_link(line, (size_t)len - 1, &l);
+	if (l.start && !audit_sha256(line, (size_t)len - 1, hash))
+		audit_hex(hash, log->genesis);
+out:
+	if (f)
+		fclose(f);
+	free(line);
+	free(oldest);
+	free(ks);
+}
+
+/* Takes the checkpoint key, opens the checkpoint file and looks for the journal. */
+static int audit_cp_open(struct audit_log *log, const struct audit_options *opt)
+{
+	int fd;
+
+	if (!EVP_PKEY_up_ref(opt->checkpoint_key))
+		return -EIO;
+	log->cp_key = opt->checkpoint_key;
+	clock_gettime(CLOCK_MONOTONIC, &log->cp_last);
+	audit_recover_genesis(log);
+	if (opt->checkpoint_path) {
+		log->cp_path = strdup(opt->checkpoint_path);
+		if (!log->cp_path)
+			return -ENOMEM;
+		log->cp_fd = open(log->cp_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (log->cp_fd < 0) {
+			fprintf(stderr, "audit: checkpoint file %s: %s\n", log->cp_path,
+				strerror(errno));
+			return -errno;
+		}
+	}
+	if (opt->journal_socket && !*opt->journal_socket)
+		return 0;
+	fd = checkpoint_journal_open(opt->journal_socket);
+	if (fd >= 0)
+		log->journal_fd = fd;
+	else
+		fprintf(
+		    stderr,
+		    "audit: no systemd journal at %s (%s): checkpoints go to the log%s%s only\n",
+		    opt->journal_socket ?: CHECKPOINT_JOURNAL_SOCKET, strerror(-fd),
+		    log->cp_path ? " and " : "", log->cp_path ?: "");
+	return 0;
 }
 
 static int audit_start(struct audit_log *log)
@@ -835,6 +1080,8 @@ int audit_open(const char *path, const struct audit_options *opt, struct audit_l
 	if (!log)
 		return -ENOMEM;
 	log->fd = -1;
+	log->cp_fd = -1;
+	log->journal_fd = -1;
 	if (opt)
 		log->opt = *opt;
 	log->path = strdup(path);
@@ -844,6 +1091,8 @@ int audit_open(const char *path, const struct audit_options *opt, struct audit_l
 	r = audit_open_file(log);
 	if (!r)
 		r = audit_recover(log);
+	if (!r && opt && opt->checkpoint_key)
+		r = audit_cp_open(log, opt);
 	if (!r)
 		r = audit_start(log);
 	if (r < 0)
@@ -1178,6 +1427,244 @@ static int audit_check(const char **paths, const struct audit_vprev *p,
 	return 0;
 }
 
+/* ---- the verifier: checkpoints ---------------------------------------------------------- */
+
+/* A checkpoint of the checkpoint file, as the chain is held to it. */
+struct audit_vcp_ext {
+	struct checkpoint cp;
+	unsigned long lineno; /* in the checkpoint file */
+};
+
+/* What the chain is held to besides itself, and what was seen of it. */
+struct audit_vcp {
+	EVP_PKEY *pub;			 /* NULL: checkpoints are not checked */
+	const char *file;		 /* the checkpoint file, or NULL */
+	struct audit_vcp_ext *ext;	 /* owned: its checkpoints, by seq */
+	size_t n_ext, next;		 /* next: the first whose seq the chain has not reached */
+	size_t n_log;			 /* checkpoint records verified in the log */
+	uint64_t last_ok;		 /* highest seq a checkpoint confirmed */
+	bool have_genesis;		 /* seq 1 was seen: */
+	char genesis[AUDIT_HEX_LEN + 1]; /* its hash, */
+	size_t genesis_file;		 /* and where it is */
+	unsigned long genesis_line;
+};
+
+static int audit_cmp_ext(const void *a, const void *b)
+{
+	const struct audit_vcp_ext *x = a, *y = b;
+
+	if (x->cp.seq != y->cp.seq)
+		return x->cp.seq < y->cp.seq ? -1 : 1;
+	return x->lineno < y->lineno ? -1 : x->lineno > y->lineno;
+}
+
+/* Why CP at WHERE does not stand: reports a forged checkpoint, or returns 0. */
+static int audit_vcp_signed(const struct audit_vcp *v, const struct checkpoint *cp,
+			    const char *path, unsigned long lineno, FILE *out)
+{
+	char id[CHECKPOINT_KEY_ID_LEN + 1] = "?";
+	int r = checkpoint_check(v->pub, cp);
+
+	if (r == -EKEYREJECTED) {
+		checkpoint_key_id(v->pub, id);
+		return audit_vreport(out, path, lineno, "forged checkpoint",
+				     "seq %" PRIu64 ": signed by key %s, not by the --pubkey key "
+				     "(%s)",
+				     cp->seq, cp->key_id, id);
+	}
+	if (r < 0)
+		return audit_vreport(out, path, lineno, "forged checkpoint",
+				     "seq %" PRIu64 " (signed %s): the signature does not verify: "
+				     "its seq, head or time was changed, or it was never signed",
+				     cp->seq, cp->time);
+	return 0;
+}
+
+/* Reads and checks every checkpoint of v->file, sorted by seq into v->ext. */
+static int audit_vcp_load(struct audit_vcp *v, FILE *out)
+{
+	FILE *f = fopen(v->file, "re");
+	struct audit_vcp_ext *t;
+	unsigned long lineno = 0;
+	size_t cap = 0, lcap = 0;
+	char *line = NULL;
+	ssize_t len;
+	int r = 0;
+
+	if (!f) {
+		r = -errno;
+		fprintf(out, "%s: cannot read: %s\n", v->file, strerror(-r));
+		return r;
+	}
+	while (!r && (len = getline(&line, &lcap, f)) >= 0) {
+		cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
+
+		lineno++;
+		if (v->n_ext == cap) {
+			cap = cap ? 2 * cap : 64;
+			t = realloc(v->ext, cap * sizeof(*t));
+			if (!t) {
+				cJSON_Delete(o);
+				r = -ENOMEM;
+				break;
+			}
+			v->ext = t;
+		}
+		t = &v->ext[v->n_ext];
+		t->lineno = lineno;
+		if (checkpoint_from_json(o, &t->cp) < 0)
+			r = audit_vreport(out, v->file, lineno, "forged checkpoint",
+					  "not a well-formed audit.checkpoint line");
+		else
+			r = audit_vcp_signed(v, &t->cp, v->file, lineno, out);
+		cJSON_Delete(o);
+		v->n_ext++;
+	}
+	free(line);
+	fclose(f);
+	if (!r && v->n_ext)
+		qsort(v->ext, v->n_ext, sizeof(*v->ext), audit_cmp_ext);
+	return r;
+}
+
+/* Seq 1 must be the record the checkpoint CP (at PATH:LINENO) was signed over. */
+static int audit_vcp_genesis(const struct audit_vcp *v, const char **paths,
+			     const struct checkpoint *cp, const char *path, unsigned long lineno,
+			     FILE *out)
+{
+	if (!*cp->genesis || !v->have_genesis || !strcmp(cp->genesis, v->genesis))
+		return 0;
+	return audit_vreport(out, paths[v->genesis_file], v->genesis_line, "head removed",
+			     "seq 1 hashes to %.16s..., but the checkpoint at %s:%lu (signed %s) "
+			     "was signed over a log whose seq 1 hashes to %.16s...: the head was "
+			     "removed or replaced and the chain recomputed",
+			     v->genesis, path, lineno, cp->time, cp->genesis);
+}
+
+/* A checkpoint record of the log (CUR): signed, and naming the record P just before it. */
+static int audit_vcp_record(struct audit_vcp *v, const char **paths, const struct audit_vprev *p,
+			    const struct audit_vline *cur, FILE *out)
+{
+	const char *path = paths[cur->file];
+	struct checkpoint cp;
+	cJSON *o;
+	int r;
+
+	if (!memmem(cur->buf, cur->len, CHECKPOINT_EVENT, strlen(CHECKPOINT_EVENT)))
+		return 0;
+	o = cJSON_ParseWithLength(cur->buf, cur->len);
+	if (!checkpoint_is_record(o)) {
+		cJSON_Delete(o);
+		return 0;
+	}
+	r = checkpoint_from_json(o, &cp);
+	cJSON_Delete(o);
+	if (r < 0)
+		return audit_vreport(out, path, cur->lineno, "forged checkpoint",
+				     "seq %" PRIu64 ": not a well-formed checkpoint record",
+				     cur->link.seq);
+	r = audit_vcp_signed(v, &cp, path, cur->lineno, out);
+	if (!r)
+		r = audit_vcp_genesis(v, paths, &cp, path, cur->lineno, out);
+	if (r)
+		return r;
+	if (cp.seq != p->seq)
+		return audit_vreport(out, path, cur->lineno, "records rewritten",
+				     "seq %" PRIu64 " is a checkpoint of seq %" PRIu64
+				     " but follows "
+				     "seq %" PRIu64 ": records were removed or added before it and "
+				     "the chain recomputed",
+				     cur->link.seq, cp.seq, p->seq);
+	if (strcmp(cp.head, p->hash))
+		return audit_vreport(out, paths[p->file], p->lineno, "records rewritten",
+				     "seq %" PRIu64 " hashes to %.16s..., but the checkpoint after "
+				     "it (%s:%lu, signed %s) says %.16s...: this record or one "
+				     "after seq %" PRIu64 " was changed and the chain recomputed",
+				     p->seq, p->hash, path, cur->lineno, cp.time, cp.head,
+				     v->last_ok);
+	v->n_log++;
+	v->last_ok = p->seq;
+	return 0;
+}
+
+/* Holds the record CUR (after P) to the checkpoints: those in the log and the file's. */
+static int audit_vcp_check(struct audit_vcp *v, const char **paths, const struct audit_vprev *p,
+			   const struct audit_vline *cur, FILE *out)
+{
+	const char *path = paths[cur->file];
+	int r;
+
+	if (!v->pub)
+		return 0;
+	if (cur->link.start) {
+		v->have_genesis = true;
+		memcpy(v->genesis, cur->hash, sizeof(v->genesis));
+		v->genesis_file = cur->file;
+		v->genesis_line = cur->lineno;
+		for (size_t i = 0; i < v->n_ext; i++) {
+			r = audit_vcp_genesis(v, paths, &v->ext[i].cp, v->file, v->ext[i].lineno,
+					      out);
+			if (r)
+				return r;
+		}
+	}
+	if (p->have) {
+		r = audit_vcp_record(v, paths, p, cur, out);
+		if (r)
+			return r;
+	}
+	for (; v->next < v->n_ext && v->ext[v->next].cp.seq <= cur->link.seq; v->next++) {
+		const struct audit_vcp_ext *e = &v->ext[v->next];
+
+		if (e->cp.seq == cur->link.seq && strcmp(e->cp.head, cur->hash))
+			return audit_vreport(
+			    out, path, cur->lineno, "records rewritten",
+			    "seq %" PRIu64 " hashes to %.16s..., but the checkpoint "
+			    "at %s:%lu (signed %s) says %.16s...: this record or one "
+			    "after seq %" PRIu64 " was changed and the chain "
+			    "recomputed",
+			    cur->link.seq, cur->hash, v->file, e->lineno, e->cp.time, e->cp.head,
+			    v->last_ok);
+		v->last_ok = cur->link.seq;
+	}
+	return 0;
+}
+
+/* At the end of the chain (P its last record): no checkpoint may name a seq past it. */
+static int audit_vcp_end(struct audit_vcp *v, const char **paths, size_t n,
+			 const struct audit_vprev *p, FILE *out)
+{
+	const struct audit_vcp_ext *e;
+
+	if (!v->pub || v->next >= v->n_ext)
+		return 0;
+	e = &v->ext[v->n_ext - 1];
+	return audit_vreport(
+	    out, p->have ? paths[p->file] : paths[n - 1], p->have ? p->lineno : 0, "truncated tail",
+	    "the log ends at seq %" PRIu64 ", but the checkpoint at %s:%lu (signed "
+	    "%s) names seq %" PRIu64 ": at least %" PRIu64 " records were cut off",
+	    p->seq, v->file, e->lineno, e->cp.time, e->cp.seq, e->cp.seq - p->seq);
+}
+
+static void audit_vcp_summary(const struct audit_vcp *v, const struct audit_vprev *p, FILE *out)
+{
+	char id[CHECKPOINT_KEY_ID_LEN + 1] = "?";
+
+	if (!v->pub)
+		return;
+	checkpoint_key_id(v->pub, id);
+	fprintf(out, "checkpoints: %zu in the log", v->n_log);
+	if (v->file)
+		fprintf(out, " and %zu in %s", v->n_ext, v->file);
+	fprintf(out, " verified with key %s; the last covers seq %" PRIu64 " of %" PRIu64, id,
+		v->last_ok, p->seq);
+	if (!v->file)
+		fprintf(out,
+			" (no checkpoint file: a tail cut after the last checkpoint in the log "
+			"cannot be seen)");
+	fputc('\n', out);
+}
+
 static void audit_vadvance(struct audit_vprev *p, const struct audit_vline *cur)
 {
 	memcpy(p->hash, cur->hash, sizeof(p->hash));
@@ -1187,24 +1674,34 @@ static void audit_vadvance(struct audit_vprev *p, const struct audit_vline *cur)
 	p->lineno = cur->lineno;
 }
 
-int audit_verify(const char **paths, size_t n, FILE *out)
+int audit_verify(const char **paths, size_t n, const struct audit_verify_options *opt, FILE *out)
 {
 	struct audit_vstream st = {.paths = paths, .n = n};
 	struct audit_vline lines[2] = {0}, *cur = &lines[0], *next = &lines[1], *t;
 	struct audit_vprev p = {0};
+	struct audit_vcp v = {0};
 	int r;
 
-	if (!paths || !n)
+	if (!paths || !n || (opt && opt->checkpoints && !opt->pubkey))
 		return -EINVAL;
 	out = out ?: stdout;
+	if (opt) {
+		v.pub = opt->pubkey;
+		v.file = opt->checkpoints;
+	}
 	st.counts = calloc(n, sizeof(*st.counts));
 	if (!st.counts)
 		return -ENOMEM;
+	r = v.file ? audit_vcp_load(&v, out) : 0;
+	if (r)
+		goto out;
 	r = audit_vnext(&st, cur, out);
 	if (r >= 0)
 		r = audit_vnext(&st, next, out);
 	while (r >= 0 && cur->present) {
 		r = audit_check(paths, &p, cur, next, out);
+		if (!r)
+			r = audit_vcp_check(&v, paths, &p, cur, out);
 		if (r)
 			goto out;
 		audit_vadvance(&p, cur);
@@ -1215,9 +1712,14 @@ int audit_verify(const char **paths, size_t n, FILE *out)
 	}
 	if (r < 0)
 		goto out;
+	r = audit_vcp_end(&v, paths, n, &p, out);
+	if (r)
+		goto out;
 	for (size_t i = 0; i < n; i++)
 		fprintf(out, "%s: %lu records, chain intact\n", paths[i], st.counts[i]);
+	audit_vcp_summary(&v, &p, out);
 out:
+	free(v.ext);
 	if (st.f)
 		fclose(st.f);
 	free(lines[0].buf);
@@ -1296,7 +1798,7 @@ out:
 	return r;
 }
 
-int audit_verify_log(const char *path, FILE *out)
+int audit_verify_log(const char *path, const struct audit_verify_options *opt, FILE *out)
 {
 	unsigned *ks = NULL;
 	const char **paths = NULL;
@@ -1324,7 +1826,7 @@ int audit_verify_log(const char *path, FILE *out)
 		paths[i] = names[i];
 	}
 	paths[n] = path;
-	r = audit_verify(paths, n + 1, out);
+	r = audit_verify(paths, n + 1, opt, out);
 out:
 	for (size_t i = 0; names && i < n; i++)
 		free(names[i]);

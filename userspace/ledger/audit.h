@@ -38,8 +38,18 @@
  * out of the file (ftruncate to the last good size), its records are dropped and counted on
  * stderr, the chain continues from the last record on disk so the file stays verifiable,
  * the error is returned by the next audit_flush(), and audit_failing() says so until a
- * write succeeds (the policy's audit.on_failure decides whether calls go on meanwhile). Nothing of a record's content is
- * ever written to stderr.
+ * write succeeds (the policy's audit.on_failure decides whether calls go on meanwhile). Nothing of
+ * a record's content is ever written to stderr.
+ *
+ * Checkpoints (ledger/checkpoint.h), when audit_options gives a key: after every
+ * checkpoint_every_records records, after checkpoint_every_s seconds in which records were
+ * written, and at audit_close(), the writer signs the chain's head (seq and SHA-256 of the
+ * last record, with seq 1's hash when it knows it) and appends the checkpoint as a record
+ * ("event.name": "audit.checkpoint") right after the record it names. Once that record is
+ * fdatasync'd, the same line is appended to checkpoint_path and sent to the systemd journal
+ * when one listens (identifier "aigw-audit"): a checkpoint is published only once the log
+ * holds what it names, so a crash cannot leave one that names records the log never got.
+ * Checkpoint records do not count towards every_records, nor start the every_s clock.
  *
  * Ownership: audit_open() returns a log the caller ends with audit_close(). audit_write()
  * takes the record in every case, success or error; the log frees it once written.
@@ -53,11 +63,19 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <cjson/cJSON.h>
+#include <openssl/types.h>
 
 struct audit_options {
 	size_t rotate_bytes; /* rotate before a file would exceed this; 0 = never rotate */
 	unsigned keep;	     /* rotated files kept: PATH.1 .. PATH.keep (0 = delete on rotate) */
 	size_t max_queued;   /* records queued and not yet written; 0 = no limit */
+
+	/* Signed checkpoints; none when checkpoint_key is NULL. */
+	EVP_PKEY *checkpoint_key;    /* Ed25519 private key; the log takes its own reference */
+	const char *checkpoint_path; /* a file that gets every checkpoint too, or NULL */
+	unsigned checkpoint_every_records; /* 0: no checkpoint by count */
+	unsigned checkpoint_every_s;	   /* 0: no checkpoint by time */
+	const char *journal_socket;	   /* NULL: systemd's; "": no journal */
 };
 
 struct audit_log;
@@ -101,6 +119,13 @@ const atomic_int *audit_failing(const struct audit_log *log);
 /* Flushes, stops the writer thread, closes the file and frees LOG; NULL is fine. */
 void audit_close(struct audit_log *log);
 
+/* What audit_verify() holds the chain to besides itself. */
+struct audit_verify_options {
+	EVP_PKEY *pubkey;	 /* checks every checkpoint's signature; NULL: none checked */
+	const char *checkpoints; /* a checkpoint file (audit.checkpoint.path, or the journal's
+				    entries, one per line); needs pubkey; NULL: none */
+};
+
 /*
  * Verifies the N files PATHS, oldest first (e.g. PATH.2, PATH.1, PATH), as one chain. Writes
  * to OUT (stdout if NULL) either "PATH: N records, chain intact" for each file, or the first
@@ -112,17 +137,26 @@ void audit_close(struct audit_log *log);
  * Returns 0 if intact, 1 if a problem was reported, or a negative errno when a file cannot
  * be read (also reported on OUT).
  *
- * Limits, inherent to an unkeyed chain: an edit of the very last record, or removal of the
- * last records, is only seen if the last hash is known from elsewhere; whoever can rewrite
- * the whole file can recompute the chain.
+ * With OPT->pubkey (OPT may be NULL) the checkpoints are held against the chain too, and a
+ * last line "checkpoints: ..." sums them up. More classes, each at "PATH:LINE: CLASS: seq N
+ * ...": "forged checkpoint" (a signature that does not verify, or another key's; in the
+ * checkpoint file its position is that file's line), "records rewritten" (a record's hash is
+ * not the one a checkpoint signed for its seq: it or records before it were changed and the
+ * chain recomputed), "head removed" (seq 1 is not the record the checkpoints' genesis names)
+ * and "truncated tail" (the checkpoint file names a seq past the log's last record).
+ *
+ * Limits: without checkpoints, an edit of the very last record, or removal of the last
+ * records, is not seen, and whoever can rewrite the whole file can recompute the chain. With
+ * them, records after the last checkpoint that left the machine are still covered by the
+ * chain alone: the window is audit.checkpoint.every_records / every_s.
  */
-int audit_verify(const char **paths, size_t n, FILE *out);
+int audit_verify(const char **paths, size_t n, const struct audit_verify_options *opt, FILE *out);
 
 /*
  * The same for the live log PATH with every rotated sibling beside it (PATH.K, highest K
  * first): the whole log as one chain, as `aigw audit verify PATH` does. A sibling missing
  * between two others is reported as "file missing" where the chain breaks.
  */
-int audit_verify_log(const char *path, FILE *out);
+int audit_verify_log(const char *path, const struct audit_verify_options *opt, FILE *out);
 
 #endif

@@ -50,6 +50,10 @@
 #define DEFAULT_IDLE_MS 300000
 #define DEFAULT_CLIENT_IDLE_MS 120000
 #define DEFAULT_AUDIT_KEEP 10
+#define DEFAULT_CHECKPOINT_RECORDS 1000
+#define DEFAULT_CHECKPOINT_S 60
+#define DEFAULT_CHECKPOINT_KEY "audit-checkpoint.key" /* in ca.dir, beside the CA's key */
+#define DEFAULT_CHECKPOINT_SUFFIX "-checkpoints"      /* after audit.path; never a LOG.N sibling */
 #define DEFAULT_BASE_PORT 443 /* https */
 #define DEFAULT_BREAKER_FAILURES 5
 #define DEFAULT_BREAKER_OPEN_MS 30000
@@ -1952,6 +1956,22 @@ static void check_teams(struct ctx *c, const cJSON *v, const struct field *f, vo
 	check_named_entries(c, v, f, (void **)&c->p->teams, sizeof(*c->p->teams), check_team);
 }
 
+/* The checkpoint key beside the CA's, the checkpoint file beside the log, unless given. */
+static void checkpoint_defaults(struct ctx *c, struct policy *p)
+{
+	char **key = &p->audit.checkpoint.key, **path = &p->audit.checkpoint.path;
+
+	if (!*key && p->ca.dir && asprintf(key, "%s/" DEFAULT_CHECKPOINT_KEY, p->ca.dir) < 0) {
+		*key = NULL;
+		c->oom = true;
+	}
+	if (!*path && p->audit.path &&
+	    asprintf(path, "%s" DEFAULT_CHECKPOINT_SUFFIX, p->audit.path) < 0) {
+		*path = NULL;
+		c->oom = true;
+	}
+}
+
 /*
  * A workload's team is found once the whole file is read, "teams" may come after "workloads".
  * A team with no entry in "teams" is fine: it names a group in records, with no budget.
@@ -1960,8 +1980,8 @@ static void root_finish(struct ctx *c, const struct members *m, void *base)
 {
 	struct policy *p = base;
 
-	(void)c;
 	(void)m;
+	checkpoint_defaults(c, p);
 	for (size_t i = 0; i < p->n_workloads; i++) {
 		struct policy_workload *w = &p->workloads[i];
 
@@ -2131,14 +2151,29 @@ static const struct field capture_fields[] = {
 static const struct schema capture_schema = {capture_fields, ARRAY_SIZE(capture_fields),
 					     capture_finish};
 
+static const struct field checkpoint_fields[] = {
+    UINT_FIELD("every_records", audit.checkpoint.every_records, 0, UINT32_MAX,
+	       "an integer >= 0 (records; 0 checkpoints not by count)"),
+    UINT_FIELD("every_s", audit.checkpoint.every_s, 0, 86400,
+	       "an integer 0..86400 (seconds; 0 checkpoints not by time)"),
+    FIELD("key", OPTIONAL, check_nonempty, offsetof(struct policy, audit.checkpoint.key),
+	  "a non-empty file path (the Ed25519 key, made on first run)"),
+    FIELD("path", OPTIONAL, check_nonempty, offsetof(struct policy, audit.checkpoint.path),
+	  "a non-empty file path (ideally on another disk)"),
+};
+static const struct schema checkpoint_schema = {checkpoint_fields, ARRAY_SIZE(checkpoint_fields),
+						NULL};
+
 static const struct field audit_fields[] = {
     FIELD("path", REQUIRED, check_nonempty, offsetof(struct policy, audit.path),
 	  "a non-empty file path"),
     UINT_FIELD("rotate_bytes", audit.rotate_bytes, 0, ROTATE_BYTES_MAX,
 	       "an integer >= 0 (bytes; 0 never rotates)"),
     UINT_FIELD("keep", audit.keep, 0, 1000, "an integer 0..1000 (rotated files kept)"),
-    FIELD("on_failure", OPTIONAL, check_audit_on_failure,
-	  offsetof(struct policy, audit.on_failure), "\"block\" or \"continue\""),
+    FIELD("on_failure", OPTIONAL, check_audit_on_failure, offsetof(struct policy, audit.on_failure),
+	  "\"block\" or \"continue\""),
+    NESTED("checkpoint", OPTIONAL, check_object, checkpoint_schema,
+	   "an object with \"every_records\", \"every_s\", \"key\" and/or \"path\""),
 };
 static const struct schema audit_schema = {audit_fields, ARRAY_SIZE(audit_fields), NULL};
 
@@ -2441,6 +2476,8 @@ static struct policy *policy_new(const char *name)
 	p->capture.destroy_preexisting = 1;
 	p->audit.rotate_bytes = 0;
 	p->audit.keep = DEFAULT_AUDIT_KEEP;
+	p->audit.checkpoint.every_records = DEFAULT_CHECKPOINT_RECORDS;
+	p->audit.checkpoint.every_s = DEFAULT_CHECKPOINT_S;
 	p->tls.upstream_ca = NULL;
 	p->proxy.non_tls = POLICY_NON_TLS_CLOSE;
 	p->proxy.max_request_body = DEFAULT_MAX_REQUEST_BODY;
@@ -2694,6 +2731,8 @@ void policy_free(struct policy *p)
 	free(p->state.path);
 	free(p->capture.cgroup);
 	free(p->audit.path);
+	free(p->audit.checkpoint.key);
+	free(p->audit.checkpoint.path);
 	free(p->api.socket);
 	for (size_t i = 0; i < p->ca.n_domains; i++)
 		free(p->ca.domains[i]);

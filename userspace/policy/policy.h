@@ -198,6 +198,17 @@ struct policy {
 		size_t rotate_bytes; /* "rotate_bytes": rotate past this size; 0 never does (0) */
 		unsigned keep;	     /* "keep": rotated files kept, 0..1000 (10) */
 		enum policy_audit_on_failure on_failure; /* "on_failure": "block" | "continue" */
+		/* "checkpoint": signed checkpoints of the chain (ledger/checkpoint.h) */
+		struct {
+			unsigned every_records; /* "every_records": after this many records; 0:
+						   not by count (1000) */
+			unsigned every_s;	/* "every_s": after this many seconds with records;
+						   0: not by time (60) */
+			char *key;  /* "key": the Ed25519 key, made on first run; PATH.pub beside it
+				       ("CA_DIR/audit-checkpoint.key") */
+			char *path; /* "path": the checkpoint file, meant for another disk
+				       ("AUDIT_PATH-checkpoints") */
+		} checkpoint;
 	} audit;
 
 	struct {
