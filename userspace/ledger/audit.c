@@ -894,14 +894,15 @@ static void *audit_writer_main(void *arg)
 			r = audit_write_out(log);
 			err = err ?: r;
 		}
-		if (log->dirty &&
-		    (log->cp_n || flushing || stopping || audit_elapsed(&log->last_sync) >= 1.0)) {
+		if (log->dirty && (flushing || stopping || audit_elapsed(&log->last_sync) >= 1.0)) {
 			r = audit_sync(log);
 			err = err ?: r;
 			if (r < 0)
 				audit_cp_drop(log);
 		}
-		if (log->cp_n)
+		/* Checkpoints leave with the next fdatasync of the log (within a second), not
+		 * with one of their own. */
+		if (log->cp_n && !log->dirty)
 			audit_cp_publish(log);
 
 		/* Let records gather: a busy gateway then costs a wake-up per few milliseconds,

@@ -46,7 +46,8 @@
  * written, and at audit_close(), the writer signs the chain's head (seq and SHA-256 of the
  * last record, with seq 1's hash when it knows it) and appends the checkpoint as a record
  * ("event.name": "audit.checkpoint") right after the record it names. Once that record is
- * fdatasync'd, the same line is appended to checkpoint_path and sent to the systemd journal
+ * fdatasync'd (by the writer's next sync, within about a second), the same line is
+ * appended to checkpoint_path (fdatasync'd too) and sent to the systemd journal
  * when one listens (identifier "aigw-audit"): a checkpoint is published only once the log
  * holds what it names, so a crash cannot leave one that names records the log never got.
  * Checkpoint records do not count towards every_records, nor start the every_s clock.
