@@ -11,7 +11,6 @@
 #include "ledger/audit.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <sys/stat.h>
@@ -26,23 +25,9 @@ struct lines {
 	size_t n;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static bool make_dir(char *dir, size_t size)
 {
-	snprintf(dir, size, "/tmp/aigw-test-audit-XXXXXX");
-	return mkdtemp(dir) != NULL;
+	return unit_mkdtemp(dir, size, "audit") == 0;
 }
 
 static void free_lines(struct lines *ls)
@@ -205,7 +190,7 @@ static void test_records_are_chained(void)
 	}
 	ASSERT_STREQ(str_of(ls.v[4], "time", buf, sizeof(buf)), "2020-01-01T00:00:00.000000Z");
 	free_lines(&ls);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 static void test_reopen_continues_chain(void)
@@ -228,7 +213,7 @@ static void test_reopen_continues_chain(void)
 	ASSERT_EQ(verify(paths, 1, &out), 0);
 	free(out);
 	free_lines(&ls);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 static void test_reopen_drops_partial_line(void)
@@ -260,7 +245,7 @@ static void test_reopen_drops_partial_line(void)
 	ASSERT_EQ(verify(paths, 1, &out), 0);
 	free(out);
 	free_lines(&ls);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 /* A crash between rotation's rename and the new file: PATH is missing, PATH.1 holds the end. */
@@ -289,7 +274,7 @@ static void test_reopen_after_rotation_crash(void)
 	free(out);
 	free_lines(&ls);
 	free_lines(&prev);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 static void test_reopen_refuses_foreign_file(void)
@@ -302,7 +287,7 @@ static void test_reopen_refuses_foreign_file(void)
 	snprintf(path, sizeof(path), "%s/audit.log", dir);
 	ASSERT_OK(write_lines(path, junk, 1));
 	ASSERT_EQ(audit_open(path, NULL, &log), -EBADMSG);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 static void test_rotation_keeps_chain(void)
@@ -358,7 +343,7 @@ static void test_rotation_keeps_chain(void)
 	free_lines(&f0);
 	free_lines(&f1);
 	free_lines(&f2);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 /* Every file kept: one chain from the log's first record; a file taken out is a gap. */
@@ -442,7 +427,7 @@ static void test_rotation_one_chain_across_files(void)
 	free(out);
 	for (int k = 0; k < 4; k++)
 		free_lines(&f[k]);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 static void test_rotation_keep_zero(void)
@@ -463,7 +448,7 @@ static void test_rotation_keep_zero(void)
 	ASSERT_STREQ(str_of(ls.v[0], "audit.prev_file", buf, sizeof(buf)), "audit.log");
 	ASSERT_EQ(seq_of(ls.v[ls.n - 1]), 50);
 	free_lines(&ls);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 static void test_flush_makes_records_visible(void)
@@ -490,7 +475,7 @@ static void test_flush_makes_records_visible(void)
 	free_lines(&ls);
 	audit_close(log);
 	audit_close(NULL);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 /* The writer does not wait for a flush: a lone record reaches the file on its own. */
@@ -510,7 +495,7 @@ static void test_writer_writes_without_flush(void)
 	}
 	ASSERT_TRUE(st.st_size > 0);
 	audit_close(log);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 static void test_write_rejects_and_limits(void)
@@ -536,7 +521,7 @@ static void test_write_rejects_and_limits(void)
 	ASSERT_OK(read_lines(path, &ls));
 	ASSERT_EQ(ls.n, ok);
 	free_lines(&ls);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 /* ---- the verifier ---------------------------------------------------------------------- */
@@ -613,7 +598,7 @@ static void expect_tamper(enum tamper how, const char *want)
 	ASSERT_CONTAINS(out, buf);
 	ASSERT_TRUE(!strstr(out, "chain intact"));
 	free(out);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 static void test_verify_intact(void)
@@ -628,7 +613,7 @@ static void test_verify_intact(void)
 	snprintf(buf, sizeof(buf), "%s: 6 records, chain intact\n", path);
 	ASSERT_STREQ(out, buf);
 	free(out);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 static void test_verify_edited(void)
@@ -727,7 +712,13 @@ static bool cp_setup(struct cp_world *w)
 static void cp_teardown(struct cp_world *w)
 {
 	EVP_PKEY_free(w->key);
-	rm_tree(w->dir);
+	unit_rm_tree(w->dir);
+}
+
+/* cp_setup(), then the log of 7 records the checkpoint tests start from, read into LS. */
+static bool cp_written(struct cp_world *w, struct lines *ls)
+{
+	return cp_setup(w) && write_n(w->path, &w->opt, 0, 7) == 0 && read_lines(w->path, ls) == 0;
 }
 
 /* audit_verify() of the log (alone) held to W's key, and to the checkpoint file if CPS. */
@@ -788,6 +779,27 @@ static void filter_lines(struct lines *ls, bool (*drop)(const char *line))
 }
 
 /*
+ * What a forger without the key does: drops the lines DROP picks, re-chains the rest and
+ * writes it as the log. Returns audit_verify() with the checkpoint file (output in *out), or
+ * -1 when the log did not pass without it: the forgery must fool the chain and the
+ * checkpoints left inside the log, or the test proves nothing.
+ */
+static int forge_and_verify(struct cp_world *w, struct lines *ls, bool (*drop)(const char *),
+			    char **out)
+{
+	char *plain = NULL;
+	int r;
+
+	filter_lines(ls, drop);
+	rechain(ls);
+	if (write_lines(w->path, ls->v, ls->n) < 0)
+		return -1;
+	r = cp_verify(w, false, &plain);
+	free(plain);
+	return r ? -1 : cp_verify(w, true, out);
+}
+
+/*
  * 7 records, a checkpoint after every 3 and one at close: r1 r2 r3 cp r4 r5 r6 cp r7 cp, seq
  * 1..10, the checkpoints naming seq 3, 7 and 9; the checkpoint file holds the same three.
  */
@@ -797,9 +809,7 @@ static void test_checkpoints_written_and_verified(void)
 	struct lines ls = {0}, cps = {0};
 	char buf[256], sig[256], hex[65], *out = NULL;
 
-	ASSERT_TRUE(cp_setup(&w));
-	ASSERT_OK(write_n(w.path, &w.opt, 0, 7));
-	ASSERT_OK(read_lines(w.path, &ls));
+	ASSERT_TRUE(cp_written(&w, &ls));
 	ASSERT_OK(read_lines(w.cps, &cps));
 	ASSERT_EQ(ls.n, 10);
 	ASSERT_EQ(cps.n, 3);
@@ -839,9 +849,7 @@ static void test_checkpoint_truncated_tail(void)
 	struct lines ls = {0};
 	char buf[256], *out = NULL;
 
-	ASSERT_TRUE(cp_setup(&w));
-	ASSERT_OK(write_n(w.path, &w.opt, 0, 7));
-	ASSERT_OK(read_lines(w.path, &ls));
+	ASSERT_TRUE(cp_written(&w, &ls));
 	ASSERT_OK(write_lines(w.path, ls.v, 8));  /* up to the checkpoint of seq 7 */
 	ASSERT_EQ(cp_verify(&w, false, &out), 0); /* the chain alone cannot tell */
 	free(out);
@@ -865,10 +873,8 @@ static void test_checkpoint_rewritten_rechained(void)
 	char buf[256], *out = NULL, *t;
 	const char *paths[1];
 
-	ASSERT_TRUE(cp_setup(&w));
+	ASSERT_TRUE(cp_written(&w, &ls));
 	paths[0] = w.path;
-	ASSERT_OK(write_n(w.path, &w.opt, 0, 7));
-	ASSERT_OK(read_lines(w.path, &ls));
 	t = strstr(ls.v[1], "\"i\":1");
 	ASSERT_TRUE(t != NULL);
 	t[4] = '9';
@@ -883,12 +889,7 @@ static void test_checkpoint_rewritten_rechained(void)
 	free(out);
 
 	/* the forger drops the checkpoint records too: the file's copies still catch it */
-	filter_lines(&ls, is_checkpoint);
-	rechain(&ls);
-	ASSERT_OK(write_lines(w.path, ls.v, ls.n));
-	ASSERT_EQ(cp_verify(&w, false, &out), 0);
-	free(out);
-	ASSERT_EQ(cp_verify(&w, true, &out), 1);
+	ASSERT_EQ(forge_and_verify(&w, &ls, is_checkpoint, &out), 1);
 	snprintf(buf, sizeof(buf), "%s:3: records rewritten: seq 3 hashes to", w.path);
 	ASSERT_CONTAINS(out, buf);
 	snprintf(buf, sizeof(buf), "but the checkpoint at %s:1 ", w.cps);
@@ -898,11 +899,11 @@ static void test_checkpoint_rewritten_rechained(void)
 	cp_teardown(&w);
 }
 
-static bool is_first_two(const char *line)
+static bool is_head_or_checkpoint(const char *line)
 {
 	long long seq = seq_of(line);
 
-	return seq == 1 || seq == 2;
+	return seq == 1 || seq == 2 || is_checkpoint(line);
 }
 
 /* The first records removed and the rest renumbered from seq 1: not the genesis signed. */
@@ -912,16 +913,8 @@ static void test_checkpoint_removed_head(void)
 	struct lines ls = {0};
 	char buf[256], *out = NULL;
 
-	ASSERT_TRUE(cp_setup(&w));
-	ASSERT_OK(write_n(w.path, &w.opt, 0, 7));
-	ASSERT_OK(read_lines(w.path, &ls));
-	filter_lines(&ls, is_first_two);
-	filter_lines(&ls, is_checkpoint);
-	rechain(&ls);
-	ASSERT_OK(write_lines(w.path, ls.v, ls.n));
-	ASSERT_EQ(cp_verify(&w, false, &out), 0);
-	free(out);
-	ASSERT_EQ(cp_verify(&w, true, &out), 1);
+	ASSERT_TRUE(cp_written(&w, &ls));
+	ASSERT_EQ(forge_and_verify(&w, &ls, is_head_or_checkpoint, &out), 1);
 	snprintf(buf, sizeof(buf), "%s:1: head removed: seq 1 hashes to", w.path);
 	ASSERT_CONTAINS(out, buf);
 	snprintf(buf, sizeof(buf), "the checkpoint at %s:1 ", w.cps);
@@ -939,8 +932,7 @@ static void test_checkpoint_forged(void)
 	char buf[256], *out = NULL, *t;
 	EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 
-	ASSERT_TRUE(cp_setup(&w));
-	ASSERT_OK(write_n(w.path, &w.opt, 0, 7));
+	ASSERT_TRUE(cp_written(&w, &ls));
 	ASSERT_OK(read_lines(w.cps, &cps));
 	t = strstr(cps.v[2], "\"audit.checkpoint.seq\":9");
 	ASSERT_TRUE(t != NULL);
@@ -953,7 +945,6 @@ static void test_checkpoint_forged(void)
 	free(out);
 
 	/* in the log: a checkpoint record changed and the chain recomputed around it */
-	ASSERT_OK(read_lines(w.path, &ls));
 	t = strstr(ls.v[3], "\"audit.checkpoint.seq\":3");
 	ASSERT_TRUE(t != NULL);
 	t[strlen("\"audit.checkpoint.seq\":")] = '2';
@@ -1076,7 +1067,7 @@ static void test_threads_all_arrive_once(void)
 	ASSERT_EQ(verify(paths, 1, &out), 0);
 	free(out);
 	free_lines(&ls);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 UNIT_MAIN(UNIT_CASE(test_records_are_chained), UNIT_CASE(test_reopen_continues_chain),

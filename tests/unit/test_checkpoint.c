@@ -7,7 +7,6 @@
 #include "ledger/checkpoint.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,23 +15,9 @@
 
 #include <openssl/evp.h>
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static bool make_dir(char *dir, size_t size)
 {
-	snprintf(dir, size, "/tmp/aigw-test-checkpoint-XXXXXX");
-	return mkdtemp(dir) != NULL;
+	return unit_mkdtemp(dir, size, "checkpoint") == 0;
 }
 
 static void sample(struct checkpoint *cp)
@@ -86,7 +71,7 @@ static void test_key_made_once_and_private(void)
 	pub = NULL;
 	ASSERT_TRUE(checkpoint_pubkey_load(path, &pub) < 0);
 	EVP_PKEY_free(key);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 static void test_sign_covers_every_field(void)
@@ -189,7 +174,7 @@ static void test_journal_native_protocol(void)
 	close(fd);
 	close(srv);
 	EVP_PKEY_free(key);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 UNIT_MAIN(UNIT_CASE(test_key_made_once_and_private), UNIT_CASE(test_sign_covers_every_field),

@@ -63,6 +63,11 @@ struct unit_case {
 
 int unit_run(const char *suite, const struct unit_case *cases, size_t n);
 
+/* A fresh directory for one case: DIR (SIZE bytes) gets "/tmp/aigw-test-NAME-XXXXXX" made
+ * 0700; unit_rm_tree() removes it and everything in it. */
+int unit_mkdtemp(char *dir, size_t size, const char *name);
+void unit_rm_tree(const char *dir);
+
 #define UNIT_CASE(f)                                                                               \
 	{                                                                                          \
 #f, f                                                                              \

@@ -39,18 +39,6 @@
 #define F_KEY "audit.checkpoint.key_id"
 #define F_SIG "audit.checkpoint.sig_ed25519"
 
-static int checkpoint_ssl_fail(const char *what)
-{
-	char reason[256] = "unknown reason";
-	unsigned long e = ERR_get_error();
-
-	if (e)
-		ERR_error_string_n(e, reason, sizeof(reason));
-	log_error("%s: %s", what, reason);
-	ERR_clear_error();
-	return -EIO;
-}
-
 /* ---- the key ---------------------------------------------------------------------------- */
 
 /* The public half of KEY as PEM (SubjectPublicKeyInfo), malloc'd into *ret, length *ret_len. */
@@ -108,7 +96,7 @@ static int checkpoint_key_create(const char *path, EVP_PKEY **ret_key)
 	int err;
 
 	if (!key || !b || !dir || !PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL)) {
-		err = checkpoint_ssl_fail("audit checkpoint key: generate an Ed25519 key");
+		err = log_ssl_error("audit checkpoint key: generate an Ed25519 key");
 		goto out;
 	}
 	if (mkdir(dirname(dir), 0700) && errno != EEXIST) {
@@ -141,7 +129,7 @@ int checkpoint_key_open(const char *path, EVP_PKEY **ret_key)
 	if (err == -ENOENT)
 		err = checkpoint_key_create(path, &key);
 	else if (err == -EBADMSG)
-		err = checkpoint_ssl_fail(path);
+		err = log_ssl_error(path);
 	else if (err < 0 && err != -EPERM) /* keyfile said why it refused the key */
 		log_error("audit checkpoint key %s: %s", path, strerror(-err));
 	if (!err && EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {

@@ -69,18 +69,6 @@ struct certs {
 };
 
 /* Logs WHAT with OpenSSL's reasons, empties the error queue, returns -EIO. */
-static int ssl_fail(const char *what)
-{
-	char reason[256] = "unknown reason";
-	unsigned long e = ERR_get_error();
-
-	if (e)
-		ERR_error_string_n(e, reason, sizeof(reason));
-	log_error("%s: %s", what, reason);
-	ERR_clear_error();
-	return -EIO;
-}
-
 static int ldh_char(char ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
@@ -479,10 +467,10 @@ static int ca_create(const char *cert_path, const char *key_path, const char *co
 	int err;
 
 	if (!key)
-		return ssl_fail("ca init: generate the CA key");
+		return log_ssl_error("ca init: generate the CA key");
 	err = ca_build(key, domains, n, &ca);
 	if (err) {
-		ssl_fail("ca init: build the CA certificate");
+		log_ssl_error("ca init: build the CA certificate");
 	} else {
 		err = ca_write(key, ca, cert_path, key_path);
 		if (err)
@@ -522,7 +510,7 @@ static int load_ca_key(struct certs *c, const char *path)
 {
 	int err = keyfile_load_private(path, &c->ca_key);
 
-	return err == -EBADMSG ? ssl_fail(path) : err;
+	return err == -EBADMSG ? log_ssl_error(path) : err;
 }
 
 static int load_ca_cert(struct certs *c, const char *path)
@@ -535,9 +523,9 @@ static int load_ca_cert(struct certs *c, const char *path)
 	c->ca = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
 	if (!c->ca)
-		return ssl_fail(path);
+		return log_ssl_error(path);
 	if (!ASN1_TIME_to_tm(X509_get0_notAfter(c->ca), &tm))
-		return ssl_fail(path);
+		return log_ssl_error(path);
 	c->ca_end = timegm(&tm);
 	return 0;
 }
@@ -584,7 +572,7 @@ static int check_ca(struct certs *c, const char *cert_path)
 	int err;
 
 	if (X509_check_private_key(c->ca, c->ca_key) != 1) {
-		ssl_fail(cert_path);
+		log_ssl_error(cert_path);
 		log_error("%s: ca.key is not this CA's key", cert_path);
 		return -EINVAL;
 	}
@@ -622,7 +610,7 @@ int certs_open(const char *dir, struct certs **ret)
 	if (!err) {
 		c->leaf_key = EVP_EC_gen(EC_CURVE);
 		if (!c->leaf_key)
-			err = ssl_fail("generate the leaf key");
+			err = log_ssl_error("generate the leaf key");
 	}
 	if (err) {
 		ERR_clear_error();
@@ -738,7 +726,7 @@ int certs_mint_leaf(struct certs *c, const char *host, X509 **ret)
 	if (!err && !X509_sign(x, c->ca_key, EVP_sha256()))
 		err = -EIO;
 	if (err) {
-		ssl_fail(name);
+		log_ssl_error(name);
 		X509_free(x);
 		return err;
 	}
@@ -890,7 +878,7 @@ static int server_ctx_add(struct certs *c, const char *name, SSL_CTX **ret)
 	ctx = server_ctx_new(c, leaf);
 	X509_free(leaf);
 	if (!ctx)
-		return ssl_fail(name);
+		return log_ssl_error(name);
 	err = cache_insert(c, name, ctx);
 	if (err) {
 		SSL_CTX_free(ctx);

@@ -1,7 +1,10 @@
 /* log.c: leveled diagnostics to stderr, one write per line so threads do not interleave. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
 
 #include "util/log.h"
 
@@ -34,4 +37,16 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, n) < 0)
 		return;
+}
+
+int log_ssl_error(const char *what)
+{
+	char reason[256] = "unknown reason";
+	unsigned long e = ERR_get_error();
+
+	if (e)
+		ERR_error_string_n(e, reason, sizeof(reason));
+	log_error("%s: %s", what, reason);
+	ERR_clear_error();
+	return -EIO;
 }
