@@ -87,9 +87,13 @@ static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 	jsonw_num(rec, "aigw.usage.cache_write_tokens", (double)ex->usage.cache_write);
 	jsonw_num(rec, "aigw.usage.reasoning_tokens", (double)ex->usage.reasoning);
 	if (cost->known) {
-		jsonw_num(rec, "cost_usd", (double)cost->micro_usd / 1e6);
-		jsonw_num(rec, "aigw.cost.micro_usd", (double)cost->micro_usd);
-		jsonw_num(rec, "aigw.cost.nano_usd", (double)cost_nano_usd(cost));
+		char usd[COST_USD_TEXT_MAX];
+
+		cost_usd_text(cost->nano_usd, usd);
+		jsonw_raw(rec, "cost_usd", usd, strlen(usd));
+		jsonw_num(rec, "aigw.cost.nano_usd", (double)cost->nano_usd);
+		if (cost->pico_usd % 1000) /* rounded up: the exact sum too */
+			jsonw_num(rec, "aigw.cost.pico_usd", (double)cost->pico_usd);
 	} else {
 		jsonw_null(rec, "cost_usd");
 		jsonw_str(rec, "aigw.cost.reason", cost->reason);
