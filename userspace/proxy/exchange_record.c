@@ -1,6 +1,8 @@
 /*
  * exchange_record.c: the audit record of one exchange: who, where, what it asked and got,
- * every attempt, the tokens and the exact cost (or null with the reason).
+ * every attempt, the tokens and the exact cost (or null with the reason); and, for a stream,
+ * the record that it started, written when it is admitted so that a call cut off by a crash
+ * still leaves a trace.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include "util/jsonw.h"
 #include "util/log.h"
 #include "util/netaddr.h"
+#include "util/timefmt.h"
 
 static const char *const outcome_names[] = {
     "ok",
@@ -211,6 +214,18 @@ static void exchange_record_tries(struct exchange *ex, struct jsonw *rec,
 	evbuffer_free(arr);
 }
 
+/* The workload and team of a call at the explicit endpoint named by its gateway key; a
+ * captured call's come from its cgroup, added by the session's record callback. */
+static void exchange_record_key_workload(struct exchange *ex, struct jsonw *rec)
+{
+	if (!ex->s->info.explicit_endpoint || ex->s->info.local_peer)
+		return;
+	if (ex->pr.workload[0])
+		jsonw_str(rec, "aigw.workload", ex->pr.workload);
+	if (ex->pr.team[0])
+		jsonw_str(rec, "aigw.team", ex->pr.team);
+}
+
 /* Where the call went, when that is not simply where the app sent it. */
 static void exchange_record_route(struct exchange *ex, struct jsonw *rec)
 {
@@ -224,12 +239,7 @@ static void exchange_record_route(struct exchange *ex, struct jsonw *rec)
 		jsonw_bool(rec, "aigw.translated", 1);
 	if (ex->stream_error_sent)
 		jsonw_str(rec, "aigw.stream.ended_by", "gateway_error_event");
-	if (ex->s->info.explicit_endpoint && !ex->s->info.local_peer) { /* named by its key */
-		if (ex->pr.workload[0])
-			jsonw_str(rec, "aigw.workload", ex->pr.workload);
-		if (ex->pr.team[0])
-			jsonw_str(rec, "aigw.team", ex->pr.team);
-	}
+	exchange_record_key_workload(ex, rec);
 }
 
 void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
@@ -296,5 +306,29 @@ void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 		jsonw_str(rec, "aigw.credential", ex->credential);
 	jsonw_bool(rec, "aigw.upstream.reused", ex->up_reused > 0);
 	jsonw_bool(rec, "aigw.upstream.tls_resumed", ex->up_tls_resumed);
+	s->ops->record(rec, &s->info, s->ops->arg);
+}
+
+void exchange_record_started(struct exchange *ex)
+{
+	struct session *s = ex->s;
+	struct jsonw *rec = jsonw_new();
+	char now[TIMEFMT_LEN];
+
+	if (!rec)
+		return;
+	timefmt_now(now);
+	jsonw_str(rec, "time", now);
+	jsonw_str(rec, "event.name", "proxy.request_started");
+	jsonw_str(rec, "aigw.request_id", ex->id);
+	jsonw_str(rec, "aigw.request.start_time", ex->start_time);
+	jsonw_num(rec, "aigw.connection_id", (double)s->info.conn_id);
+	if (s->info.provider[0])
+		jsonw_str(rec, "gen_ai.system", s->info.provider);
+	jsonw_str(rec, "aigw.client.kind", s->info.explicit_endpoint ? "explicit" : "captured");
+	if (ex->model[0])
+		jsonw_str(rec, "gen_ai.request.model", ex->model);
+	jsonw_bool(rec, "aigw.stream", ex->stream);
+	exchange_record_key_workload(ex, rec);
 	s->ops->record(rec, &s->info, s->ops->arg);
 }
