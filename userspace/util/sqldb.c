@@ -65,8 +65,8 @@ static int sqldb_create_file(const char *path, const struct sqldb_spec *spec, FI
 	return 0;
 }
 
-static void sqldb_error(sqlite3 *db, const char *path, const struct sqldb_spec *spec,
-			FILE *errs, const char *what)
+static void sqldb_error(sqlite3 *db, const char *path, const struct sqldb_spec *spec, FILE *errs,
+			const char *what)
 {
 	if (errs)
 		fprintf(errs, "%s: %s: %s: %s\n", spec->who, path, what, sqlite3_errmsg(db));
@@ -90,8 +90,7 @@ int sqldb_value(sqlite3 *db, const char *sql, char *out, size_t size)
 	return r;
 }
 
-static int sqldb_create(sqlite3 *db, const char *path, const struct sqldb_spec *spec,
-			FILE *errs)
+static int sqldb_create(sqlite3 *db, const char *path, const struct sqldb_spec *spec, FILE *errs)
 {
 	char *sql = sqlite3_mprintf("BEGIN IMMEDIATE;"
 				    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -115,8 +114,7 @@ static int sqldb_create(sqlite3 *db, const char *path, const struct sqldb_spec *
 
 /* Checks that the database is ours (or empty, and then makes it ours). Reading first means
  * a file that is not a database is refused before anything is written to it. */
-static int sqldb_check(sqlite3 *db, const char *path, const struct sqldb_spec *spec,
-		       FILE *errs)
+static int sqldb_check(sqlite3 *db, const char *path, const struct sqldb_spec *spec, FILE *errs)
 {
 	char tables[32], app[64] = "", version[32] = "";
 	int r;
@@ -160,10 +158,11 @@ static int sqldb_check(sqlite3 *db, const char *path, const struct sqldb_spec *s
 	}
 	if (atoi(version) != spec->schema_version) {
 		if (errs)
-			fprintf(errs,
-				"%s: %s: schema version \"%s\", this aigw knows %d; it is left "
-				"untouched: run the aigw that wrote it, or set %s to another file\n",
-				spec->who, path, version, spec->schema_version, spec->path_key);
+			fprintf(
+			    errs,
+			    "%s: %s: schema version \"%s\", this aigw knows %d; it is left "
+			    "untouched: run the aigw that wrote it, or set %s to another file\n",
+			    spec->who, path, version, spec->schema_version, spec->path_key);
 		return -EPROTONOSUPPORT;
 	}
 	return 0;

@@ -18,12 +18,12 @@
 #include <sqlite3.h>
 
 struct sqldb_spec {
-	const char *who;      /* for messages: "govstate", "ledger" */
-	const char *path_key; /* the policy key naming the file: "state.path" */
-	const char *what;     /* for messages: "governance state" */
-	const char *app;      /* meta.app of our databases: "aigw-govstate" */
-	int schema_version;   /* meta.schema_version */
-	const char *schema;   /* SQL creating the tables (no BEGIN/COMMIT) */
+	const char *who;	  /* for messages: "govstate", "ledger" */
+	const char *path_key;	  /* the policy key naming the file: "state.path" */
+	const char *what;	  /* for messages: "governance state" */
+	const char *app;	  /* meta.app of our databases: "aigw-govstate" */
+	int schema_version;	  /* meta.schema_version */
+	const char *schema;	  /* SQL creating the tables (no BEGIN/COMMIT) */
 	const char *damaged_hint; /* what moving a damaged file away means, for its message */
 };
 
