@@ -32,7 +32,8 @@ def raw_cost(gw, rec):
     """The record's cost_usd as the gateway wrote it, read as an exact decimal."""
     for line in gw.world.audit_path.read_text().splitlines():
         r = json.loads(line, parse_float=Decimal)
-        if r.get("aigw.request_id") == rec["aigw.request_id"]:
+        if (r.get("event.name"), r.get("aigw.request_id")) == ("proxy.request",
+                                                              rec["aigw.request_id"]):
             return r["cost_usd"]
     raise AssertionError(f"record {rec['aigw.request_id']} not in the log")
 
