@@ -3,10 +3,10 @@
  * record into a row (ledger_put()), the writer thread that applies it to the records the
  * daemon submits, and the rebuild that applies it to the audit log's lines.
  *
- * The writer: ledger_submit() appends a copy of the text to a list under l->lock; the
- * thread takes the whole list, lets records gather for LEDGER_FLUSH_MS after its last
- * commit (unless a sync or the close wants them now) and writes them in one transaction.
- * Parsing happens on the writer thread: the event loop only copies bytes.
+ * The writer (util/sqldb's): ledger_submit() appends a copy of the text to a list under the
+ * writer's lock; the thread takes the whole list, lets records gather for LEDGER_FLUSH_MS
+ * after its last commit (unless a sync or the close wants them now) and writes them in one
+ * transaction. Parsing happens on the writer thread: the event loop only copies bytes.
  */
 #include "ledger/ledger.h"
 #include "ledger/audit.h"
@@ -14,19 +14,16 @@
 #include "util/sqldb.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #define LEDGER_APP "aigw-ledger"
 #define LEDGER_SCHEMA_VERSION 1
-#define NS_PER_S 1000000000L
 
 static const struct sqldb_spec ledger_spec = {
     .who = "ledger",
@@ -69,21 +66,14 @@ struct ledger_item {
 };
 
 struct ledger {
-	struct ledger_db ldb; /* the writer's once it runs */
+	struct ledger_db ldb; /* the writer thread's once it runs */
 	char *path;
-	pthread_t thread;
-	bool has_thread;
+	struct sqldb_writer w;
 
-	pthread_mutex_t lock;
-	pthread_cond_t wake;	/* writer waits: records, a sync, stop */
-	pthread_cond_t done_cv; /* sync waits: n_done moved */
-	struct ledger_item *head, **tail;
-	size_t n_queued;
-	uint64_t n_submitted, n_done, sync_want, n_dropped;
-	int err; /* first write failure since the last sync */
-	bool stop;
-
-	struct timespec last_commit; /* writer thread only; CLOCK_MONOTONIC */
+	/* under w.lock */
+	struct ledger_item *head, **tail; /* records not yet taken by the writer */
+	size_t n_queued;		  /* in that list */
+	uint64_t n_dropped;		  /* past LEDGER_MAX_QUEUED, ever */
 };
 
 /* ---- a record to a row ------------------------------------------------------------------- */
@@ -276,15 +266,43 @@ int ledger_open_readonly(const char *path, FILE *errs, sqlite3 **ret)
 
 /* ---- the writer -------------------------------------------------------------------------- */
 
-/* Writes the records of LIST in one transaction. */
-static int ledger_commit(struct ledger *l, const struct ledger_item *list)
+static void ledger_items_free(struct ledger_item *list)
 {
+	struct ledger_item *next;
+
+	for (; list; list = next) {
+		next = list->next;
+		free(list);
+	}
+}
+
+static int ledger_has_work(void *owner)
+{
+	return ((struct ledger *)owner)->head != NULL;
+}
+
+static void *ledger_take(void *owner)
+{
+	struct ledger *l = owner;
+	struct ledger_item *list = l->head;
+
+	l->head = NULL;
+	l->tail = &l->head;
+	l->n_queued = 0;
+	return list;
+}
+
+/* Writes the records of BATCH, a list, in one transaction. A failure is not tried again:
+ * the rows are in the audit log, and `aigw ledger rebuild` puts them back. */
+static int ledger_commit(void *owner, void *batch)
+{
+	struct ledger *l = owner;
 	sqlite3 *db = l->ldb.db;
 	int r = 0;
 
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		r = -EIO;
-	for (const struct ledger_item *it = list; it && r >= 0; it = it->next)
+	for (const struct ledger_item *it = batch; it && r >= 0; it = it->next)
 		r = ledger_put_text(&l->ldb, it->text, it->len);
 	if (r >= 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
 		return 0;
@@ -294,77 +312,29 @@ static int ledger_commit(struct ledger *l, const struct ledger_item *list)
 	return -EIO;
 }
 
-/* With l->lock held: sleeps until there are records and either LEDGER_FLUSH_MS have passed
- * since the last commit, or a sync or the close wants them now. */
-static void ledger_wait_work(struct ledger *l)
+static void ledger_finish(void *owner, void *batch, int r, int stopping)
 {
-	struct timespec due = l->last_commit;
-
-	due.tv_nsec += LEDGER_FLUSH_MS * 1000000L;
-	due.tv_sec += due.tv_nsec / NS_PER_S;
-	due.tv_nsec %= NS_PER_S;
-	while (!l->stop && !l->head)
-		pthread_cond_wait(&l->wake, &l->lock);
-	while (!l->stop && l->sync_want <= l->n_done)
-		if (pthread_cond_timedwait(&l->wake, &l->lock, &due) == ETIMEDOUT)
-			break;
+	ledger_items_free(batch);
 }
 
-static void *ledger_writer_main(void *arg)
-{
-	struct ledger *l = arg;
-	struct ledger_item *list, *next;
-	bool stopping = false;
-	uint64_t taken;
-	int r;
-
-	pthread_mutex_lock(&l->lock);
-	while (!stopping) {
-		ledger_wait_work(l);
-		list = l->head;
-		l->head = NULL;
-		l->tail = &l->head;
-		l->n_queued = 0;
-		taken = l->n_submitted;
-		stopping = l->stop;
-		pthread_mutex_unlock(&l->lock);
-
-		clock_gettime(CLOCK_MONOTONIC, &l->last_commit);
-		r = list ? ledger_commit(l, list) : 0;
-		for (; list; list = next) {
-			next = list->next;
-			free(list);
-		}
-
-		pthread_mutex_lock(&l->lock);
-		l->n_done = taken;
-		if (r && !l->err)
-			l->err = r;
-		pthread_cond_broadcast(&l->done_cv);
-	}
-	pthread_mutex_unlock(&l->lock);
-	return NULL;
-}
+static const struct sqldb_writer_ops ledger_writer_ops = {
+    .has_work = ledger_has_work,
+    .take = ledger_take,
+    .commit = ledger_commit,
+    .finish = ledger_finish,
+};
 
 static void ledger_free(struct ledger *l)
 {
-	struct ledger_item *next;
-
-	for (struct ledger_item *it = l->head; it; it = next) {
-		next = it->next;
-		free(it);
-	}
+	sqldb_writer_stop(&l->w);
+	ledger_items_free(l->head);
 	ledger_db_close(&l->ldb);
-	pthread_cond_destroy(&l->done_cv);
-	pthread_cond_destroy(&l->wake);
-	pthread_mutex_destroy(&l->lock);
 	free(l->path);
 	free(l);
 }
 
 int ledger_open(const char *path, FILE *errs, struct ledger **ret)
 {
-	pthread_condattr_t ca;
 	struct ledger *l;
 	int r;
 
@@ -373,24 +343,17 @@ int ledger_open(const char *path, FILE *errs, struct ledger **ret)
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_mutex_init(&l->lock, NULL);
-	pthread_cond_init(&l->wake, &ca);
-	pthread_cond_init(&l->done_cv, NULL);
-	pthread_condattr_destroy(&ca);
+	sqldb_writer_init(&l->w);
 	l->tail = &l->head;
 	l->path = strdup(path);
 	r = l->path ? ledger_db_open(path, errs, &l->ldb) : -ENOMEM;
-	if (!r) {
-		clock_gettime(CLOCK_MONOTONIC, &l->last_commit);
-		r = sqldb_thread_start(&l->thread, ledger_writer_main, l, "aigw-ledger");
-	}
+	if (!r)
+		r = sqldb_writer_start(&l->w, &ledger_writer_ops, l, LEDGER_FLUSH_MS,
+				       "aigw-ledger");
 	if (r) {
 		ledger_free(l);
 		return r;
 	}
-	l->has_thread = true;
 	*ret = l;
 	return 0;
 }
@@ -409,10 +372,10 @@ int ledger_submit(struct ledger *l, const char *text, size_t len)
 	it->text[len] = '\0';
 	it->len = len;
 	it->next = NULL;
-	pthread_mutex_lock(&l->lock);
+	pthread_mutex_lock(&l->w.lock);
 	if (l->n_queued >= LEDGER_MAX_QUEUED) {
 		dropped = ++l->n_dropped;
-		pthread_mutex_unlock(&l->lock);
+		pthread_mutex_unlock(&l->w.lock);
 		free(it);
 		if ((dropped & (dropped - 1)) == 0) /* 1, 2, 4, 8 ...: never a line per record */
 			log_error(
@@ -423,43 +386,20 @@ int ledger_submit(struct ledger *l, const char *text, size_t len)
 	}
 	*l->tail = it;
 	l->tail = &it->next;
-	if (!l->n_queued++)
-		pthread_cond_signal(&l->wake);
-	l->n_submitted++;
-	pthread_mutex_unlock(&l->lock);
+	sqldb_writer_queued_locked(&l->w, !l->n_queued++);
+	pthread_mutex_unlock(&l->w.lock);
 	return 0;
 }
 
 int ledger_sync(struct ledger *l)
 {
-	int r;
-
-	if (!l)
-		return -EINVAL;
-	pthread_mutex_lock(&l->lock);
-	if (l->sync_want < l->n_submitted)
-		l->sync_want = l->n_submitted;
-	pthread_cond_signal(&l->wake);
-	while (l->n_done < l->sync_want)
-		pthread_cond_wait(&l->done_cv, &l->lock);
-	r = l->err;
-	l->err = 0;
-	pthread_mutex_unlock(&l->lock);
-	return r;
+	return l ? sqldb_writer_sync(&l->w) : -EINVAL;
 }
 
 void ledger_close(struct ledger *l)
 {
-	if (!l)
-		return;
-	if (l->has_thread) {
-		pthread_mutex_lock(&l->lock);
-		l->stop = true;
-		pthread_cond_signal(&l->wake);
-		pthread_mutex_unlock(&l->lock);
-		pthread_join(l->thread, NULL);
-	}
-	ledger_free(l);
+	if (l)
+		ledger_free(l);
 }
 
 /* ---- rebuild ----------------------------------------------------------------------------- */

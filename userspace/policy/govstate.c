@@ -8,14 +8,14 @@
  *                    waiting for the writer (under g->lock). A change to a persisted counter
  *                    upserts its new value into pending, so pending never holds more rows
  *                    than there are keys, however fast the loop changes them.
- *   gs_writer_main   the writer thread: waits for rows, lets them gather until
+ *   gs_writer_ops    util/sqldb's writer thread: it waits for rows, lets them gather until
  *                    GOVSTATE_FLUSH_MS after its last commit, takes the whole of pending and
- *                    commits it in one transaction.
+ *                    commits it in one transaction; a failed batch goes back to pending.
  *   gs_db_*          the file (opened by util/sqldb: modes, refusing what is not ours, WAL),
  *                    pruning and loading, all in govstate_open() before the writer starts;
  *                    after that the connection belongs to the writer.
  *
- * Locking: g->lock guards pending, the counters, err and stop. g->map is never locked: only
+ * Locking: g->w.lock guards pending (and the writer's counters). g->map is never locked: only
  * the event-loop thread touches it. A NULL path runs without database or thread.
  */
 #include "policy/govstate.h"
@@ -79,22 +79,13 @@ struct govstate {
 	char *path;	   /* owned; NULL in memory-only mode */
 	sqlite3 *db;	   /* the writer's once it runs */
 	sqlite3_stmt *put_bucket, *put_spend;
-	bool has_thread;
-	pthread_t thread;
+	struct sqldb_writer w; /* its thread runs when there is a path */
 
-	pthread_mutex_t lock;
-	pthread_cond_t wake;	/* writer waits: rows, a sync, stop */
-	pthread_cond_t done_cv; /* sync waits: n_done moved */
-	struct gs_map pending;	/* rows not yet taken by the writer, newest value per key */
-	uint64_t n_changes;	/* changes ever queued */
-	uint64_t n_done;	/* of those, committed (or failed, with err set) */
-	uint64_t sync_want;	/* a sync waits for n_done >= this */
-	int err;		/* first commit failure since the last sync */
-	bool stop;
+	struct gs_map pending; /* under w.lock: rows not yet taken, newest value per key */
 
 	/* writer thread only */
-	struct timespec last_commit; /* CLOCK_MONOTONIC */
-	int last_reported;	     /* last error printed, to print each failure once */
+	struct gs_map batch; /* the rows it is committing */
+	int last_reported;   /* last error printed, to print each failure once */
 };
 
 /* ---- the hash ---------------------------------------------------------------------------- */
@@ -237,18 +228,15 @@ static void gs_queue(struct govstate *g, const struct gs_entry *e)
 
 	if (!g->path)
 		return;
-	pthread_mutex_lock(&g->lock);
+	pthread_mutex_lock(&g->w.lock);
 	p = gs_map_get(&g->pending, e->kind, e->name, e->period, &added);
 	if (p) {
 		gs_copy_value(p, e);
-		g->n_changes++;
-		/* Wake the writer only for the first row: it gathers the rest on its own. */
-		if (g->pending.count == 1 && added)
-			pthread_cond_signal(&g->wake);
+		sqldb_writer_queued_locked(&g->w, g->pending.count == 1 && added);
 	} else {
 		log_error("govstate: out of memory; the change of \"%s\" is not saved", e->name);
 	}
-	pthread_mutex_unlock(&g->lock);
+	pthread_mutex_unlock(&g->w.lock);
 }
 
 /* ---- the writer thread ------------------------------------------------------------------- */
@@ -283,9 +271,11 @@ static int gs_put(struct govstate *g, const struct gs_entry *e)
 	return r == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* Writes BATCH in one transaction: all of it or none. */
-static int gs_commit(struct govstate *g, const struct gs_map *batch)
+/* Writes the batch in one transaction: all of it or none. */
+static int gs_commit(void *owner, void *batch_)
 {
+	struct govstate *g = owner;
+	const struct gs_map *batch = batch_;
 	int r = 0;
 
 	if (sqlite3_exec(g->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
@@ -306,8 +296,8 @@ static int gs_commit(struct govstate *g, const struct gs_map *batch)
 	return 0;
 }
 
-/* With g->lock held: moves the rows of a failed BATCH back to pending, unless the loop has
- * queued a newer value for the key meanwhile. BATCH is left empty. */
+/* With g->w.lock held: moves the rows of a failed BATCH back to pending, unless the loop
+ * has queued a newer value for the key meanwhile. */
 static void gs_requeue(struct govstate *g, struct gs_map *batch)
 {
 	for (size_t i = 0; i < batch->nslots; i++) {
@@ -320,70 +310,38 @@ static void gs_requeue(struct govstate *g, struct gs_map *batch)
 				gs_copy_value(p, e);
 		}
 	}
+}
+
+static int gs_has_work(void *owner)
+{
+	return ((struct govstate *)owner)->pending.count > 0;
+}
+
+static void *gs_take(void *owner)
+{
+	struct govstate *g = owner;
+
+	g->batch = g->pending;
+	g->pending = (struct gs_map){0};
+	return &g->batch;
+}
+
+/* A failed batch is tried again at the next flush; at stop there is none. */
+static void gs_finish(void *owner, void *batch, int r, int stopping)
+{
+	struct govstate *g = owner;
+
+	if (r && !stopping)
+		gs_requeue(g, batch);
 	gs_map_clear(batch);
 }
 
-/* With g->lock held: sleeps until there are rows and either GOVSTATE_FLUSH_MS have passed
- * since the last commit, or a sync or stop wants them now. */
-static void gs_wait_work(struct govstate *g)
-{
-	struct timespec due = g->last_commit;
-
-	due.tv_nsec += GOVSTATE_FLUSH_MS * 1000000L;
-	due.tv_sec += due.tv_nsec / NS_PER_S;
-	due.tv_nsec %= NS_PER_S;
-	while (!g->stop && !g->pending.count)
-		pthread_cond_wait(&g->wake, &g->lock);
-	while (!g->stop && g->sync_want <= g->n_done)
-		if (pthread_cond_timedwait(&g->wake, &g->lock, &due) == ETIMEDOUT)
-			break;
-}
-
-static void *gs_writer_main(void *arg)
-{
-	struct govstate *g = arg;
-	struct gs_map batch;
-	uint64_t taken;
-	bool stopping = false;
-	int r;
-
-	pthread_mutex_lock(&g->lock);
-	while (!stopping) {
-		gs_wait_work(g);
-		batch = g->pending;
-		g->pending = (struct gs_map){0};
-		taken = g->n_changes;
-		stopping = g->stop;
-		pthread_mutex_unlock(&g->lock);
-
-		clock_gettime(CLOCK_MONOTONIC, &g->last_commit);
-		r = batch.count ? gs_commit(g, &batch) : 0;
-
-		pthread_mutex_lock(&g->lock);
-		/* A failed batch is tried again at the next flush; at stop there is none. */
-		if (r && !stopping)
-			gs_requeue(g, &batch);
-		gs_map_clear(&batch);
-		g->n_done = taken;
-		if (r && !g->err)
-			g->err = r;
-		pthread_cond_broadcast(&g->done_cv);
-	}
-	pthread_mutex_unlock(&g->lock);
-	return NULL;
-}
-
-static int gs_start(struct govstate *g)
-{
-	int r;
-
-	clock_gettime(CLOCK_MONOTONIC, &g->last_commit);
-	r = sqldb_thread_start(&g->thread, gs_writer_main, g, "aigw-govstate");
-	if (r < 0)
-		return r;
-	g->has_thread = true;
-	return 0;
-}
+static const struct sqldb_writer_ops gs_writer_ops = {
+    .has_work = gs_has_work,
+    .take = gs_take,
+    .commit = gs_commit,
+    .finish = gs_finish,
+};
 
 /* ---- the database at open ---------------------------------------------------------------- */
 
@@ -529,21 +487,18 @@ static int gs_db_open(struct govstate *g, FILE *errs)
 
 static void gs_free(struct govstate *g)
 {
+	sqldb_writer_stop(&g->w);
 	sqlite3_finalize(g->put_bucket);
 	sqlite3_finalize(g->put_spend);
 	sqlite3_close(g->db);
 	gs_map_clear(&g->map);
 	gs_map_clear(&g->pending);
-	pthread_cond_destroy(&g->done_cv);
-	pthread_cond_destroy(&g->wake);
-	pthread_mutex_destroy(&g->lock);
 	free(g->path);
 	free(g);
 }
 
 int govstate_open(const char *path, FILE *errs, struct govstate **ret)
 {
-	pthread_condattr_t ca;
 	struct govstate *g;
 	int r = 0;
 
@@ -552,12 +507,7 @@ int govstate_open(const char *path, FILE *errs, struct govstate **ret)
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_mutex_init(&g->lock, NULL);
-	pthread_cond_init(&g->wake, &ca);
-	pthread_cond_init(&g->done_cv, NULL);
-	pthread_condattr_destroy(&ca);
+	sqldb_writer_init(&g->w);
 	if (!path)
 		goto out;
 	g->path = strdup(path);
@@ -567,7 +517,8 @@ int govstate_open(const char *path, FILE *errs, struct govstate **ret)
 	}
 	r = gs_db_open(g, errs);
 	if (!r)
-		r = gs_start(g);
+		r = sqldb_writer_start(&g->w, &gs_writer_ops, g, GOVSTATE_FLUSH_MS,
+				       "aigw-govstate");
 out:
 	if (r) {
 		gs_free(g);
@@ -579,36 +530,13 @@ out:
 
 int govstate_sync(struct govstate *g)
 {
-	int r;
-
-	if (!g)
-		return -EINVAL;
-	if (!g->has_thread)
-		return 0;
-	pthread_mutex_lock(&g->lock);
-	if (g->sync_want < g->n_changes)
-		g->sync_want = g->n_changes;
-	pthread_cond_signal(&g->wake);
-	while (g->n_done < g->sync_want)
-		pthread_cond_wait(&g->done_cv, &g->lock);
-	r = g->err;
-	g->err = 0;
-	pthread_mutex_unlock(&g->lock);
-	return r;
+	return g ? sqldb_writer_sync(&g->w) : -EINVAL;
 }
 
 void govstate_close(struct govstate *g)
 {
-	if (!g)
-		return;
-	if (g->has_thread) {
-		pthread_mutex_lock(&g->lock);
-		g->stop = true;
-		pthread_cond_signal(&g->wake);
-		pthread_mutex_unlock(&g->lock);
-		pthread_join(g->thread, NULL);
-	}
-	gs_free(g);
+	if (g)
+		gs_free(g);
 }
 
 /* ---- buckets ----------------------------------------------------------------------------- */

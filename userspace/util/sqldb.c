@@ -1,6 +1,7 @@
 /*
  * sqldb.c: opens aigw's SQLite databases (see sqldb.h): folders and file with our modes,
- * the check that the database is ours, its creation, WAL and an integrity check.
+ * the check that the database is ours, its creation, WAL and an integrity check; and the
+ * writer thread both use to commit off the event loop.
  */
 #include "util/sqldb.h"
 
@@ -223,16 +224,126 @@ int sqldb_open(const char *path, const struct sqldb_spec *spec, FILE *errs, sqli
 	return 0;
 }
 
-int sqldb_thread_start(pthread_t *ret, void *(*fn)(void *), void *arg, const char *name)
+/* ---- the writer thread ------------------------------------------------------------------- */
+
+#define NS_PER_S 1000000000L
+
+/* With w->lock held: sleeps until there is work and either flush_ms have passed since the
+ * last commit, or a sync or the stop wants it now. */
+static void sqldb_writer_wait(struct sqldb_writer *w)
+{
+	struct timespec due = w->last_commit;
+
+	due.tv_nsec += w->flush_ms * 1000000L;
+	due.tv_sec += due.tv_nsec / NS_PER_S;
+	due.tv_nsec %= NS_PER_S;
+	while (!w->stop && !w->ops->has_work(w->owner))
+		pthread_cond_wait(&w->wake, &w->lock);
+	while (!w->stop && w->sync_want <= w->n_done)
+		if (pthread_cond_timedwait(&w->wake, &w->lock, &due) == ETIMEDOUT)
+			break;
+}
+
+static void *sqldb_writer_main(void *arg)
+{
+	struct sqldb_writer *w = arg;
+	int stopping = 0, r;
+	uint64_t taken;
+	void *batch;
+
+	pthread_mutex_lock(&w->lock);
+	while (!stopping) {
+		sqldb_writer_wait(w);
+		batch = w->ops->take(w->owner);
+		taken = w->n_queued;
+		stopping = w->stop;
+		pthread_mutex_unlock(&w->lock);
+
+		clock_gettime(CLOCK_MONOTONIC, &w->last_commit);
+		r = batch ? w->ops->commit(w->owner, batch) : 0;
+
+		pthread_mutex_lock(&w->lock);
+		if (batch)
+			w->ops->finish(w->owner, batch, r, stopping);
+		w->n_done = taken;
+		if (r && !w->err)
+			w->err = r;
+		pthread_cond_broadcast(&w->done_cv);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+void sqldb_writer_init(struct sqldb_writer *w)
+{
+	pthread_condattr_t ca;
+
+	*w = (struct sqldb_writer){0};
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->wake, &ca);
+	pthread_cond_init(&w->done_cv, NULL);
+	pthread_condattr_destroy(&ca);
+}
+
+int sqldb_writer_start(struct sqldb_writer *w, const struct sqldb_writer_ops *ops, void *owner,
+		       long flush_ms, const char *name)
 {
 	sigset_t all, old;
 	int r;
 
+	w->ops = ops;
+	w->owner = owner;
+	w->flush_ms = flush_ms;
+	clock_gettime(CLOCK_MONOTONIC, &w->last_commit);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = -pthread_create(ret, NULL, fn, arg);
+	r = -pthread_create(&w->thread, NULL, sqldb_writer_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!r)
-		pthread_setname_np(*ret, name);
+	if (r)
+		return r;
+	pthread_setname_np(w->thread, name);
+	w->has_thread = 1;
+	return 0;
+}
+
+void sqldb_writer_queued_locked(struct sqldb_writer *w, int first)
+{
+	w->n_queued++;
+	if (first)
+		pthread_cond_signal(&w->wake);
+}
+
+int sqldb_writer_sync(struct sqldb_writer *w)
+{
+	int r;
+
+	if (!w->has_thread)
+		return 0;
+	pthread_mutex_lock(&w->lock);
+	if (w->sync_want < w->n_queued)
+		w->sync_want = w->n_queued;
+	pthread_cond_signal(&w->wake);
+	while (w->n_done < w->sync_want)
+		pthread_cond_wait(&w->done_cv, &w->lock);
+	r = w->err;
+	w->err = 0;
+	pthread_mutex_unlock(&w->lock);
 	return r;
+}
+
+void sqldb_writer_stop(struct sqldb_writer *w)
+{
+	if (w->has_thread) {
+		pthread_mutex_lock(&w->lock);
+		w->stop = 1;
+		pthread_cond_signal(&w->wake);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+		w->has_thread = 0;
+	}
+	pthread_cond_destroy(&w->done_cv);
+	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->lock);
 }
