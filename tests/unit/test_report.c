@@ -277,6 +277,33 @@ static void test_circuit_breakers(void)
 	free(out);
 }
 
-UNIT_MAIN(UNIT_CASE(test_circuit_breakers), UNIT_CASE(test_calls_then_blocked_whatever_the_order),
+/* 100 workloads and 100 models: every one has its total line (there was a cap of 64). */
+static void test_totals_for_every_key(void)
+{
+	char *lines[100], *text, key[32];
+	size_t n = 100;
+
+	for (size_t i = 0; i < n; i++)
+		if (asprintf(&lines[i],
+			     "{" T0 "1.1Z\"," REQ "\"aigw.workload\":\"wl-%02zu\","
+			     "\"gen_ai.system\":\"openai\",\"gen_ai.request.model\":\"m-%02zu\","
+			     "\"http.response.status_code\":200,\"aigw.cost.nano_usd\":%zu}",
+			     i, i, i + 1) < 0)
+			UNIT_FAIL("out of memory");
+	text = report_of((const char *const *)lines, n);
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	ASSERT_TRUE(text);
+	ASSERT_EQ(count_lines_after(text, "By workload"), n);
+	ASSERT_EQ(count_lines_after(text, "By provider and model"), n);
+	ASSERT_STREQ(line_of(text, "By workload", "wl-99"),
+		     "wl-99 1 0 0 10.0ms 0 0 0.000000100 0 0");
+	snprintf(key, sizeof(key), "openai m-%02zu", n - 1);
+	ASSERT_CONTAINS(line_of(text, "By provider and model", key), "0.000000100");
+	free(text);
+}
+
+UNIT_MAIN(UNIT_CASE(test_totals_for_every_key), UNIT_CASE(test_circuit_breakers),
+	  UNIT_CASE(test_calls_then_blocked_whatever_the_order),
 	  UNIT_CASE(test_a_line_per_fallback), UNIT_CASE(test_totals_flag_unknown_costs),
 	  UNIT_CASE(test_all_unknown_is_unknown_not_zero), UNIT_CASE(test_no_fallback_no_section))

@@ -14,7 +14,6 @@
 #include "ledger/cost.h"
 #include "ledger/report.h"
 
-#define REPORT_KEYS 64	 /* workloads, and provider/model pairs */
 #define REPORT_REASONS 8 /* distinct reasons for an unknown cost */
 
 struct report_total {
@@ -25,8 +24,8 @@ struct report_total {
 };
 
 struct report_totals {
-	struct report_total v[REPORT_KEYS];
-	size_t n;
+	struct report_total *v; /* as many as there are keys: no cap */
+	size_t n, cap;
 };
 
 /* One call that did not get its answer from its first target. */
@@ -81,8 +80,16 @@ static struct report_total *total_of(struct report_totals *ts, const char *name,
 	for (size_t i = 0; i < ts->n; i++)
 		if (!strcmp(ts->v[i].name, name) && !strcmp(ts->v[i].model, model))
 			return &ts->v[i];
-	if (ts->n == REPORT_KEYS)
-		return NULL;
+	if (ts->n == ts->cap) {
+		size_t cap = ts->cap ? 2 * ts->cap : 16;
+		void *v = realloc(ts->v, cap * sizeof(*ts->v));
+
+		if (!v)
+			return NULL; /* out of memory: the call is left out of this total */
+		ts->v = v;
+		ts->cap = cap;
+	}
+	memset(&ts->v[ts->n], 0, sizeof(ts->v[0]));
 	snprintf(ts->v[ts->n].name, sizeof(ts->v[0].name), "%s", name);
 	snprintf(ts->v[ts->n].model, sizeof(ts->v[0].model), "%s", model);
 	return &ts->v[ts->n++];
@@ -318,8 +325,7 @@ static void request_row(struct report *r, const cJSON *rec)
 		flag(rec, "aigw.stream") ? "yes" : "no",
 		tokens_text(rec, "gen_ai.usage.input_tokens", tin, sizeof(tin)),
 		tokens_text(rec, "gen_ai.usage.output_tokens", tout, sizeof(tout)),
-		nano < 0 ? "unknown" : cost_usd_text(nano, cost), outcome,
-		fb ? " (fallback)" : "");
+		nano < 0 ? "unknown" : cost_usd_text(nano, cost), outcome, fb ? " (fallback)" : "");
 	if (nano < 0)
 		note_unpriced(r, rec);
 	for (size_t i = 0; i < 2; i++) {
@@ -490,6 +496,8 @@ static void report_free(struct report *r)
 	free(r->blocked);
 	free(r->circuits);
 	free(r->fallbacks);
+	free(r->workloads.v);
+	free(r->providers.v);
 	free(r);
 }
 
