@@ -25,6 +25,8 @@ static void usage(FILE *f)
 		   "       aigw ca init DIR [--domain D ...]\n"
 		   "       aigw audit verify FILE [FILE...]   (oldest first)\n"
 		   "       aigw report FILE [FILE...]         (oldest first)\n"
+		   "       aigw report --ledger DB [--by KEY,...] [--since DAY] [--until DAY]\n"
+		   "                   [--format table|csv|json]\n"
 		   "       aigw ledger rebuild --audit LOG --ledger DB\n"
 		   "       aigw status [--pin-dir DIR]\n"
 		   "       aigw detach [--pin-dir DIR]\n"
@@ -149,14 +151,65 @@ usage:
 	return 2;
 }
 
+#define REPORT_LEDGER_USAGE                                                                        \
+	"usage: aigw report --ledger DB [--by KEY[,KEY...]] [--since YYYY-MM-DD]\n"                \
+	"                   [--until YYYY-MM-DD] [--format table|csv|json]\n"                      \
+	"       KEY: team, workload, provider, model, day, month (default: workload);\n"           \
+	"       days are UTC, --until's day included\n"
+
+/* aigw report --ledger DB ...: the spend in the cost ledger. */
+static int cmd_report_ledger(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"ledger", required_argument, 0, 'l'}, {"by", required_argument, 0, 'b'},
+	    {"since", required_argument, 0, 's'},  {"until", required_argument, 0, 'u'},
+	    {"format", required_argument, 0, 'f'}, {0, 0, 0, 0}};
+	struct report_query q = {.by = {REPORT_BY_WORKLOAD}, .n_by = 1};
+	const char *db = NULL;
+	int c, err = 0;
+
+	optind = 1;
+	opterr = 1;
+	while (!err && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'l')
+			db = optarg;
+		else if (c == 'b')
+			err = report_parse_by(optarg, &q, stderr);
+		else if (c == 's')
+			err = report_parse_date(optarg, "--since", q.since, stderr);
+		else if (c == 'u')
+			err = report_parse_date(optarg, "--until", q.until, stderr);
+		else if (c == 'f')
+			err = report_parse_format(optarg, &q, stderr);
+		else
+			err = -EINVAL;
+	}
+	if (!err && optind < argc) {
+		fprintf(stderr, "aigw report: %s: with --ledger, no audit files\n", argv[optind]);
+		err = -EINVAL;
+	}
+	if (!err && !db) {
+		fprintf(stderr, "aigw report: --ledger DB is missing\n");
+		err = -EINVAL;
+	}
+	if (err) {
+		fputs(REPORT_LEDGER_USAGE, stderr);
+		return 2;
+	}
+	return report_ledger_print(db, &q, stdout, stderr) ? 1 : 0;
+}
+
+/* aigw report FILE...: the audit log read back; with flags (--ledger DB), the ledger. */
 static int cmd_report(int argc, char **argv)
 {
 	int err;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: aigw report FILE [FILE...]\n");
+		fprintf(stderr, "usage: aigw report FILE [FILE...]\n" REPORT_LEDGER_USAGE);
 		return 2;
 	}
+	if (argv[1][0] == '-' && argv[1][1] == '-')
+		return cmd_report_ledger(argc, argv);
 	err = report_print((const char **)argv + 1, argc - 1, stdout);
 	if (err) {
 		fprintf(stderr, "aigw report: %s\n", strerror(-err));

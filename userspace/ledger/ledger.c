@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -248,17 +249,48 @@ static int ledger_db_open(const char *path, FILE *errs, struct ledger_db *d)
 int ledger_open_readonly(const char *path, FILE *errs, sqlite3 **ret)
 {
 	sqlite3 *db = NULL;
-	char app[64] = "";
+	char app[64] = "", version[16] = "";
+	struct stat st;
+	int r;
 
 	*ret = NULL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-	    sqldb_value(db, "SELECT value FROM meta WHERE key = 'app'", app, sizeof(app)) < 0 ||
-	    strcmp(app, LEDGER_APP)) {
+	if (stat(path, &st) || (!S_ISREG(st.st_mode) && (errno = EISDIR)) || access(path, R_OK)) {
+		r = -errno;
 		if (errs)
-			fprintf(errs, "ledger: %s: not an aigw ledger (%s)\n", path,
+			fprintf(errs, "ledger: %s: %s%s\n", path, strerror(errno),
+				errno == ENOENT
+				    ? " (the daemon writes it at ledger.path; "
+				      "`aigw ledger rebuild` makes one from the audit log)"
+				    : "");
+		return r;
+	}
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		if (errs)
+			fprintf(errs, "ledger: %s: cannot open: %s\n", path,
 				db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);
+		return -EIO;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	r = sqldb_value(db, "SELECT value FROM meta WHERE key = 'app'", app, sizeof(app));
+	if (r < 0 || strcmp(app, LEDGER_APP)) {
+		if (errs)
+			fprintf(errs, "ledger: %s: not an aigw ledger (%s)\n", path,
+				r < 0 ? sqlite3_errmsg(db) : "its meta table names another app");
+		sqlite3_close(db);
 		return -EINVAL;
+	}
+	if (sqldb_value(db, "SELECT value FROM meta WHERE key = 'schema_version'", version,
+			sizeof(version)) ||
+	    atoi(version) != LEDGER_SCHEMA_VERSION) {
+		if (errs)
+			fprintf(
+			    errs,
+			    "ledger: %s: schema version \"%s\", this aigw reads %d: use the aigw "
+			    "that wrote it\n",
+			    path, version, LEDGER_SCHEMA_VERSION);
+		sqlite3_close(db);
+		return -EPROTONOSUPPORT;
 	}
 	*ret = db;
 	return 0;
