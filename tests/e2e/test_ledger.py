@@ -148,3 +148,95 @@ def test_no_ledger_path_no_ledger(gw):
     assert split(gw.curl(OPENAI, body))[1] == 200
     wait_for(lambda: calls_of(gw), what="a call record")
     assert not list(gw.world.tmp.rglob("*ledger*"))
+
+
+def report(path, *args):
+    r = subprocess.run([AIGW, "report", "--ledger", str(path), *args], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_report_totals_equal_the_ledger_and_the_audit_records(gw):
+    import csv
+    import io
+    path = start(gw, capture={"fronting": "passthrough", "unsanctioned_ai": "deny"})
+    recs = some_calls(gw)
+    shadow_calls(gw)
+    got = wait_rows(path, "calls", 5)
+    wait_rows(path, "shadow", 2)
+
+    doc = json.loads(report(path, "--by", "workload,model", "--format", "json"))
+    assert doc["by"] == ["workload", "model"]
+    groups = {(g["workload"], g["model"]): g for g in doc["groups"]}
+    keys = {(r["workload"], r["model"]) for r in got}
+    assert set(groups) == keys and len(keys) == 4, groups
+    for key in keys:
+        mine = [r for r in got if (r["workload"], r["model"]) == key]
+        audit = [r for r in recs if ("billing", r["gen_ai.request.model"]) == key]
+        g = groups[key]
+        assert g["calls"] == len(mine) == len(audit), (g, mine)
+        assert g["input_tokens"] == sum(r["input_tokens"] or 0 for r in mine)
+        assert g["output_tokens"] == sum(r["output_tokens"] or 0 for r in mine)
+        assert g["unpriced_calls"] == sum(r["cost_nano"] is None for r in mine)
+        cost = sum(r.get("aigw.cost.nano_usd", 0) for r in audit)
+        assert cost == sum(r["cost_nano"] or 0 for r in mine)
+        if g["unpriced_calls"] == g["calls"]:
+            assert g["cost_nano"] is None and g["cost_usd"] is None, g
+        else:
+            assert g["cost_nano"] == cost, (g, audit)
+            assert g["cost_usd"] == f"{cost // 10**9}.{cost % 10**9:09d}", g
+    total = doc["total"]
+    assert total["calls"] == 5 and total["errors"] == 1, total
+    assert total["cost_nano"] == sum(r.get("aigw.cost.nano_usd", 0) for r in recs) > 0
+    assert total["unpriced_calls"] == 2
+    shadow = doc["shadow"]
+    denied = [s for s in shadow if s["service"] == "Mistral AI"]
+    assert denied == [{"workload": "billing", "process": "curl", "service": "Mistral AI",
+                       "action": "denied", "connections": 1}], shadow
+
+    text = report(path, "--by", "workload,model", "--format", "csv")
+    spend, sh = text.split("\n\n")
+    table = list(csv.DictReader(io.StringIO(spend)))
+    assert {(r["workload"], r["model"]) for r in table} == keys
+    for r in table:
+        g = groups[(r["workload"], r["model"])]
+        assert int(r["calls"]) == g["calls"] and r["cost_usd"] == (g["cost_usd"] or ""), r
+    sh = list(csv.DictReader(io.StringIO(sh)))
+    assert {"workload": "billing", "process": "curl", "service": "Mistral AI",
+            "action": "denied", "connections": "1"} in sh, sh
+
+    text = report(path, "--by", "workload,model")
+    lines = text.splitlines()
+    assert lines[0].startswith("Spend by workload, model"), text
+    assert lines[1].split()[:4] == ["workload", "model", "calls", "errors"], text
+    for (wl, model), g in groups.items():
+        row = next(ln.split() for ln in lines if ln.split()[:2] == [wl, model])
+        assert int(row[2]) == g["calls"], (row, g)
+        assert row[8].rstrip("*") == (g["cost_usd"] or "unknown"), (row, g)
+    row = next(ln.split() for ln in lines if ln.startswith("total "))
+    assert int(row[1]) == 5 and row[7] == total["cost_usd"] + "*", row
+    i = next(i for i, ln in enumerate(lines) if ln.startswith("Shadow AI"))
+    assert lines[i + 1].split() == ["workload", "process", "service", "action", "connections"]
+    assert ["billing", "curl", "Mistral", "AI", "denied", "1"] in [
+        ln.split() for ln in lines[i + 2:]], text
+
+    # a day with nothing: no groups, nothing in the shadow section
+    empty = json.loads(report(path, "--since", "2001-01-01", "--until", "2001-01-01",
+                              "--format", "json"))
+    assert empty["groups"] == [] and empty["shadow"] == [] and empty["total"]["calls"] == 0
+
+
+def test_report_refuses_what_is_not_a_ledger(gw):
+    def run(*args):
+        return subprocess.run([AIGW, "report", *args], capture_output=True, text=True,
+                              timeout=30)
+    missing = run("--ledger", str(gw.world.tmp / "none.db"))
+    assert missing.returncode == 1 and "No such file" in missing.stderr, missing
+    (gw.world.tmp / "x.db").write_text("hello")
+    other = run("--ledger", str(gw.world.tmp / "x.db"))
+    assert other.returncode == 1 and "not an aigw ledger" in other.stderr, other
+    bad = run("--ledger", str(gw.world.tmp / "x.db"), "--by", "colour")
+    assert bad.returncode == 2 and 'unknown key "colour"' in bad.stderr, bad
+    bad = run("--ledger", str(gw.world.tmp / "x.db"), "--until", "2026-13-01")
+    assert bad.returncode == 2 and "not a date" in bad.stderr, bad
