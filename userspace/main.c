@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "ledger/audit.h"
 #include "ledger/checkpoint.h"
+#include "ledger/ledger.h"
 #include "ledger/report.h"
 #include "policy/policy.h"
 #include "proxy/certs.h"
@@ -28,6 +29,9 @@ static void usage(FILE *f)
 		   "       aigw audit verify FILE [FILE...]   (oldest first)\n"
 		   "                         [--pubkey KEY.pub [--checkpoints FILE]]\n"
 		   "       aigw report FILE [FILE...]         (oldest first)\n"
+		   "       aigw report --ledger DB [--by KEY,...] [--since DAY] [--until DAY]\n"
+		   "                   [--format table|csv|json]\n"
+		   "       aigw ledger rebuild --audit LOG --ledger DB\n"
 		   "       aigw status [--pin-dir DIR]\n"
 		   "       aigw detach [--pin-dir DIR]\n"
 		   "default pin dir: " CAPTURE_PIN_DIR_DEFAULT "\n");
@@ -168,14 +172,94 @@ static int cmd_audit(int argc, char **argv)
 	return r ? 1 : 0;
 }
 
+/* aigw ledger rebuild --audit LOG --ledger DB: the ledger's rows again from the audit log
+ * (LOG and its rotated files). */
+static int cmd_ledger(int argc, char **argv)
+{
+	static const struct option opts[] = {{"audit", required_argument, 0, 'a'},
+					     {"ledger", required_argument, 0, 'l'},
+					     {0, 0, 0, 0}};
+	const char *audit = NULL, *db = NULL;
+	int c;
+
+	if (argc < 2 || strcmp(argv[1], "rebuild"))
+		goto usage;
+	optind = 1;
+	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+		if (c == 'a')
+			audit = optarg;
+		else if (c == 'l')
+			db = optarg;
+		else
+			goto usage;
+	}
+	if (!audit || !db || optind != argc - 1)
+		goto usage;
+	return ledger_rebuild(audit, db, stdout, stderr) ? 1 : 0;
+usage:
+	fprintf(stderr, "usage: aigw ledger rebuild --audit LOG --ledger DB\n");
+	return 2;
+}
+
+#define REPORT_LEDGER_USAGE                                                                        \
+	"usage: aigw report --ledger DB [--by KEY[,KEY...]] [--since YYYY-MM-DD]\n"                \
+	"                   [--until YYYY-MM-DD] [--format table|csv|json]\n"                      \
+	"       KEY: team, workload, provider, model, day, month (default: workload);\n"           \
+	"       days are UTC, --until's day included\n"
+
+/* aigw report --ledger DB ...: the spend in the cost ledger. */
+static int cmd_report_ledger(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"ledger", required_argument, 0, 'l'}, {"by", required_argument, 0, 'b'},
+	    {"since", required_argument, 0, 's'},  {"until", required_argument, 0, 'u'},
+	    {"format", required_argument, 0, 'f'}, {0, 0, 0, 0}};
+	struct report_query q = {.by = {REPORT_BY_WORKLOAD}, .n_by = 1};
+	const char *db = NULL;
+	int c, err = 0;
+
+	optind = 1;
+	opterr = 1;
+	while (!err && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'l')
+			db = optarg;
+		else if (c == 'b')
+			err = report_parse_by(optarg, &q, stderr);
+		else if (c == 's')
+			err = report_parse_date(optarg, "--since", q.since, stderr);
+		else if (c == 'u')
+			err = report_parse_date(optarg, "--until", q.until, stderr);
+		else if (c == 'f')
+			err = report_parse_format(optarg, &q, stderr);
+		else
+			err = -EINVAL;
+	}
+	if (!err && optind < argc) {
+		fprintf(stderr, "aigw report: %s: with --ledger, no audit files\n", argv[optind]);
+		err = -EINVAL;
+	}
+	if (!err && !db) {
+		fprintf(stderr, "aigw report: --ledger DB is missing\n");
+		err = -EINVAL;
+	}
+	if (err) {
+		fputs(REPORT_LEDGER_USAGE, stderr);
+		return 2;
+	}
+	return report_ledger_print(db, &q, stdout, stderr) ? 1 : 0;
+}
+
+/* aigw report FILE...: the audit log read back; with flags (--ledger DB), the ledger. */
 static int cmd_report(int argc, char **argv)
 {
 	int err;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: aigw report FILE [FILE...]\n");
+		fprintf(stderr, "usage: aigw report FILE [FILE...]\n" REPORT_LEDGER_USAGE);
 		return 2;
 	}
+	if (argv[1][0] == '-' && argv[1][1] == '-')
+		return cmd_report_ledger(argc, argv);
 	err = report_print((const char **)argv + 1, argc - 1, stdout);
 	if (err) {
 		fprintf(stderr, "aigw report: %s\n", strerror(-err));
@@ -247,6 +331,8 @@ int main(int argc, char **argv)
 		return certs_cli_ca_init(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "report"))
 		return cmd_report(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ledger"))
+		return cmd_ledger(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "detach"))
 		return cmd_detach(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))

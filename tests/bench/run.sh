@@ -18,7 +18,9 @@
 # direct call in the same run. BENCH_GATEWAY=0 skips it; see gateway_bench.sh for its knobs.
 #
 # Last, the policy pipeline (tests/bench/bench_pipeline.c): the CPU time per call of every
-# governance control (allow-lists, limits, budgets) against the same call with none.
+# governance control (allow-lists, limits, budgets) against the same call with none; and the
+# cost ledger (tests/bench/bench_ledger.c): what ledger_submit() costs the event loop per call,
+# against no ledger, and the rows per second its writer thread commits.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=build/tests/bench/connect_bench
@@ -99,4 +101,7 @@ fi
 # The policy pipeline's CPU cost per call, every control on against none (bench_pipeline.c).
 echo "== policy pipeline (CPU per call, in isolation)"
 build/tests/bench/bench_pipeline || status=$?
+# The cost ledger's cost per call: the event loop's copy and enqueue, the writer's rows/s.
+echo "== cost ledger (per call record, in isolation)"
+build/tests/bench/bench_ledger || status=$?
 exit "$status"

@@ -2382,6 +2382,12 @@ static const struct field state_fields[] = {
 };
 static const struct schema state_schema = {state_fields, ARRAY_SIZE(state_fields), NULL};
 
+static const struct field ledger_fields[] = {
+    FIELD("path", OPTIONAL, check_nonempty, offsetof(struct policy, ledger.path),
+	  "a non-empty file path"),
+};
+static const struct schema ledger_schema = {ledger_fields, ARRAY_SIZE(ledger_fields), NULL};
+
 static const struct field workload_fields[] = {
     FIELD("name", REQUIRED, check_workload_name, offsetof(struct policy_workload, name),
 	  "a non-empty string"),
@@ -2439,6 +2445,7 @@ static const struct field root_fields[] = {
     NESTED("teams", OPTIONAL, check_teams, team_schema,
 	   "an object of teams by name, each with a \"budget\""),
     NESTED("state", OPTIONAL, check_object, state_schema, "an object with \"path\""),
+    NESTED("ledger", OPTIONAL, check_object, ledger_schema, "an object with \"path\""),
     AI_SERVICES_FIELD(OPTIONAL),
 };
 static const struct schema root_schema = {root_fields, ARRAY_SIZE(root_fields), root_finish};
@@ -2729,6 +2736,7 @@ void policy_free(struct policy *p)
 	}
 	free(p->ai_services);
 	free(p->state.path);
+	free(p->ledger.path);
 	free(p->capture.cgroup);
 	free(p->audit.path);
 	free(p->audit.checkpoint.key);

@@ -282,6 +282,12 @@ struct policy {
 		 * default "/var/lib/aigw/state.db" */
 		char *path;
 	} state;
+
+	struct {
+		/* "path": the SQLite cost ledger (WAL), a row per call and per shadow-AI
+		 * connection; NULL (the default): no ledger */
+		char *path;
+	} ledger;
 };
 
 /*
