@@ -23,6 +23,8 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "admin/admin.h"
+#include "admin/metrics.h"
 #include "capture/addrset.h"
 #include "capture/cgroups.h"
 #include "capture/events.h"
@@ -72,6 +74,9 @@ struct daemon {
 	struct govstate *state;	     /* limits and budgets, persisted (state.path) */
 	struct http_proxy_ops http_ops;
 	uint64_t next_conn_id;
+	struct metrics *metrics;	 /* counted on this loop, served by admin */
+	struct admin *admin;		 /* admin.listen, or NULL */
+	struct admin_context admin_ctx;	 /* what admin reads: pointers into this struct */
 };
 
 /* One captured connection, from accept until it is classified, and for a passthrough until
@@ -146,6 +151,9 @@ static void on_capture_event(const struct aigw_event *ev, void *arg)
 {
 	struct daemon *d = arg;
 
+	if (ev->action == AIGW_ACTION_DENY)
+		metrics_denied(d->metrics, capture_reason_name(ev->reason));
+
 	audit_record(d, capture_event_to_json(ev, d->cgroups, d->policy));
 }
 
@@ -179,6 +187,7 @@ static void on_passthrough_done(const struct passthrough_result *r, void *arg)
 	struct jsonw *rec = jsonw_new();
 
 	clock_gettime(CLOCK_MONOTONIC, &end);
+	metrics_passthrough(d->metrics);
 	if (rec) {
 		jsonw_str(rec, "time", conn->start_time);
 		jsonw_str(rec, "event.name", "proxy.connection");
@@ -226,6 +235,7 @@ static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, co
 	struct jsonw *rec = jsonw_new();
 
 	close(fd);
+	metrics_denied(d->metrics, reason);
 	if (rec) {
 		jsonw_str(rec, "time", conn->start_time);
 		jsonw_str(rec, "event.name", "proxy.refused");
@@ -259,6 +269,25 @@ static void on_http_record(struct jsonw *rec, const struct http_conn_info *info,
 static void on_http_event(struct jsonw *rec, void *arg)
 {
 	audit_record(arg, rec);
+}
+
+static void on_http_call_end(const struct http_call_end *e, void *arg)
+{
+	struct daemon *d = arg;
+	char reason[80];
+
+	metrics_call_end(d->metrics, e);
+	if (e->denied_by[0]) {
+		snprintf(reason, sizeof(reason), "policy_%s", e->denied_by);
+		metrics_denied(d->metrics, reason);
+	}
+}
+
+static void on_breaker_opened(const char *provider, const char *model, void *arg)
+{
+	struct daemon *d = arg;
+
+	metrics_breaker_opened(d->metrics, provider, model);
 }
 
 static int on_http_resolve(const char *host, uint16_t port, struct aigw_addr *ret, void *arg)
@@ -389,6 +418,7 @@ static void api_unix_refused(struct daemon *d, const struct aigw_attr *a, const 
 
 	log_warn("api.socket: a caller refused (%s): pid %d, cgroup %s", why, (int)a->pid,
 		 cgroup[0] ? cgroup : "?");
+	metrics_denied(d->metrics, why);
 	if (!rec)
 		return;
 	timefmt_now(when);
@@ -619,6 +649,7 @@ static void on_accept(int fd, const struct sockaddr *peer, void *arg)
 		conn_refuse(conn, fd, "stale_flow_record", err == -ESTALE ? NULL : strerror(-err));
 		return;
 	}
+	metrics_captured(d->metrics);
 	evutil_make_socket_nonblocking(fd);
 	/* Answers are written in pieces (head, events): none may wait for a delayed ACK. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
@@ -761,6 +792,11 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 	if ((old->state.path == NULL) != (new->state.path == NULL) ||
 	    (old->state.path && strcmp(old->state.path, new->state.path)))
 		return "state.path";
+	if (old->admin.has_listen != new->admin.has_listen ||
+	    (old->admin.has_listen &&
+	     (old->admin.listen_len != new->admin.listen_len ||
+	      memcmp(&old->admin.listen, &new->admin.listen, old->admin.listen_len))))
+		return "admin.listen";
 	if ((old->tls.upstream_ca == NULL) != (new->tls.upstream_ca == NULL) ||
 	    (old->tls.upstream_ca && strcmp(old->tls.upstream_ca, new->tls.upstream_ca)))
 		return "tls.upstream_ca";
@@ -871,6 +907,8 @@ static void daemon_reload(struct daemon *d)
 	}
 	policy_free(d->policy);
 	d->policy = np;
+	if (d->admin && admin_reload(d->admin))
+		log_error("admin.token_file: not read again (above); the old token stays");
 	prices_free(d->prices);
 	d->prices = new_prices;
 	keys_free(d->keys);
@@ -1072,6 +1110,8 @@ pool:
 	d->http_ops.record = on_http_record;
 	d->http_ops.resolve = on_http_resolve;
 	d->http_ops.event = on_http_event;
+	d->http_ops.call_end = on_http_call_end;
+	d->http_ops.breaker_opened = on_breaker_opened;
 	d->http_ops.arg = d;
 	if (p->api.socket && (err = api_unix_open(d, p->api.socket)))
 		return err;
@@ -1138,6 +1178,22 @@ static struct event_base *daemon_event_base(void)
 	return base;
 }
 
+/* admin.listen: metrics, health and the dashboard, reading the daemon's own state. */
+static int daemon_open_admin(struct daemon *d)
+{
+	d->admin_ctx = (struct admin_context){
+	    .metrics = d->metrics,
+	    .policy = &d->policy,
+	    .routes = &d->routes,
+	    .state = &d->state,
+	    .audit = &d->audit,
+	    .capture = &d->capture,
+	};
+	if (!d->policy->admin.has_listen)
+		return 0;
+	return admin_open(d->base, &d->admin_ctx, &d->admin);
+}
+
 static int daemon_start(struct daemon *d)
 {
 	struct audit_options aopt = {0};
@@ -1163,7 +1219,7 @@ static int daemon_start(struct daemon *d)
 		return err;
 	}
 	d->base = daemon_event_base();
-	if (!d->base)
+	if (!d->base || metrics_new(METRICS_MAX_SERIES, &d->metrics))
 		return -ENOMEM;
 	err = signals_open(d);
 	if (!err)
@@ -1177,6 +1233,8 @@ static int daemon_start(struct daemon *d)
 					   on_capture_event, d, &d->events);
 	if (!err)
 		err = addrset_start(d->addrset);
+	if (!err)
+		err = daemon_open_admin(d);
 	if (err)
 		return err;
 	destroy_preexisting(d);
@@ -1190,6 +1248,7 @@ static void daemon_stop(struct daemon *d)
 	classify_shutdown_all();
 	http_sessions_shutdown();
 	passthrough_shutdown_all();
+	admin_close(d->admin);
 	upstream_pool_free(d->pool);
 	certs_free(d->certs);
 	prices_free(d->prices);
@@ -1215,6 +1274,7 @@ static void daemon_stop(struct daemon *d)
 	if (d->base)
 		event_base_free(d->base);
 	audit_close(d->audit);
+	metrics_free(d->metrics);
 	cgroups_free(d->cgroups);
 	govstate_close(d->state);
 	policy_free(d->ai_catalogue);
