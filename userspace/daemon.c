@@ -32,6 +32,7 @@
 #include "capture/sockdiag.h"
 #include "daemon.h"
 #include "ledger/audit.h"
+#include "ledger/ledger.h"
 #include "ledger/prices.h"
 #include "ledger/prices_default.h"
 #include "policy/ai_services.h"
@@ -72,6 +73,7 @@ struct daemon {
 	struct keys *keys;	     /* the gateway-held provider keys */
 	struct route_table *routes;  /* logical model names; one reference here */
 	struct govstate *state;	     /* limits and budgets, persisted (state.path) */
+	struct ledger *ledger;	     /* the cost ledger (ledger.path), or NULL */
 	struct http_proxy_ops http_ops;
 	uint64_t next_conn_id;
 	struct metrics *metrics;	 /* counted on this loop, served by admin */
@@ -132,7 +134,8 @@ static int prices_for(const struct policy *p, struct price_table **ret)
 			    prices_default_json_len, stderr, ret);
 }
 
-static void audit_record(struct daemon *d, struct jsonw *rec)
+/* Finishes REC and hands it to the audit log; with TO_LEDGER, a copy to the ledger too. */
+static void audit_record_to(struct daemon *d, struct jsonw *rec, int to_ledger)
 {
 	size_t len;
 	char *text = jsonw_finish(rec, &len);
@@ -142,9 +145,16 @@ static void audit_record(struct daemon *d, struct jsonw *rec)
 		log_error("audit: out of memory building a record");
 		return;
 	}
+	if (to_ledger && d->ledger)
+		ledger_submit(d->ledger, text, len); /* it says itself when it drops */
 	err = audit_write_text(d->audit, text, len);
 	if (err)
 		log_error("audit: record not written: %s", strerror(-err));
+}
+
+static void audit_record(struct daemon *d, struct jsonw *rec)
+{
+	audit_record_to(d, rec, 0);
 }
 
 static void on_capture_event(const struct aigw_event *ev, void *arg)
@@ -209,7 +219,7 @@ static void on_passthrough_done(const struct passthrough_result *r, void *arg)
 		if (r->connect_error)
 			jsonw_str(rec, "error.type", strerror(r->connect_error));
 	}
-	audit_record(d, rec);
+	audit_record_to(d, rec, conn->ai_service[0] != 0); /* shadow AI */
 	free(conn);
 }
 
@@ -252,7 +262,7 @@ static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, co
 			cgroups_attr_to_json(d->cgroups, d->policy, &conn->flow.attr, rec);
 		}
 	}
-	audit_record(d, rec);
+	audit_record_to(d, rec, conn->ai_service[0] != 0); /* shadow AI */
 	free(conn);
 }
 
@@ -263,7 +273,7 @@ static void on_http_record(struct jsonw *rec, const struct http_conn_info *info,
 	add_addr(rec, "client.address", "client.port", &info->client);
 	if (!info->explicit_endpoint || info->local_peer) /* else the key's workload */
 		cgroups_attr_to_json(d->cgroups, d->policy, &info->flow.attr, rec);
-	audit_record(d, rec);
+	audit_record_to(d, rec, 1); /* calls: the ledger keeps them */
 }
 
 static void on_http_event(struct jsonw *rec, void *arg)
@@ -792,6 +802,9 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 	if ((old->state.path == NULL) != (new->state.path == NULL) ||
 	    (old->state.path && strcmp(old->state.path, new->state.path)))
 		return "state.path";
+	if ((old->ledger.path == NULL) != (new->ledger.path == NULL) ||
+	    (old->ledger.path && strcmp(old->ledger.path, new->ledger.path)))
+		return "ledger.path";
 	if (old->admin.has_listen != new->admin.has_listen ||
 	    (old->admin.has_listen &&
 	     (old->admin.listen_len != new->admin.listen_len ||
@@ -1100,6 +1113,10 @@ pool:
 		log_error("state.path %s: refused (above)", p->state.path);
 		return err;
 	}
+	if (p->ledger.path && (err = ledger_open(p->ledger.path, stderr, &d->ledger))) {
+		log_error("ledger.path %s: refused (above)", p->ledger.path);
+		return err;
+	}
 	http_config_from_policy(p, &d->http_cfg);
 	d->http_cfg.prices = d->prices;
 	d->http_cfg.keys = d->keys;
@@ -1188,6 +1205,7 @@ static int daemon_open_admin(struct daemon *d)
 	    .state = &d->state,
 	    .audit = &d->audit,
 	    .capture = &d->capture,
+	    .ledger_path = d->policy->ledger.path,
 	};
 	if (!d->policy->admin.has_listen)
 		return 0;
@@ -1274,6 +1292,7 @@ static void daemon_stop(struct daemon *d)
 	if (d->base)
 		event_base_free(d->base);
 	audit_close(d->audit);
+	ledger_close(d->ledger);
 	metrics_free(d->metrics);
 	cgroups_free(d->cgroups);
 	govstate_close(d->state);

@@ -13,6 +13,7 @@
 #include "capture/loader.h"
 #include "daemon.h"
 #include "ledger/audit.h"
+#include "ledger/ledger.h"
 #include "ledger/report.h"
 #include "policy/policy.h"
 #include "proxy/certs.h"
@@ -24,6 +25,7 @@ static void usage(FILE *f)
 		   "       aigw ca init DIR [--domain D ...]\n"
 		   "       aigw audit verify FILE [FILE...]   (oldest first)\n"
 		   "       aigw report FILE [FILE...]         (oldest first)\n"
+		   "       aigw ledger rebuild --audit LOG --ledger DB\n"
 		   "       aigw status [--pin-dir DIR]\n"
 		   "       aigw detach [--pin-dir DIR]\n"
 		   "default pin dir: " CAPTURE_PIN_DIR_DEFAULT "\n");
@@ -118,6 +120,35 @@ static int cmd_audit(int argc, char **argv)
 	return r ? 1 : 0;
 }
 
+/* aigw ledger rebuild --audit LOG --ledger DB: the ledger's rows again from the audit log
+ * (LOG and its rotated files). */
+static int cmd_ledger(int argc, char **argv)
+{
+	static const struct option opts[] = {{"audit", required_argument, 0, 'a'},
+					     {"ledger", required_argument, 0, 'l'},
+					     {0, 0, 0, 0}};
+	const char *audit = NULL, *db = NULL;
+	int c;
+
+	if (argc < 2 || strcmp(argv[1], "rebuild"))
+		goto usage;
+	optind = 1;
+	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+		if (c == 'a')
+			audit = optarg;
+		else if (c == 'l')
+			db = optarg;
+		else
+			goto usage;
+	}
+	if (!audit || !db || optind != argc - 1)
+		goto usage;
+	return ledger_rebuild(audit, db, stdout, stderr) ? 1 : 0;
+usage:
+	fprintf(stderr, "usage: aigw ledger rebuild --audit LOG --ledger DB\n");
+	return 2;
+}
+
 static int cmd_report(int argc, char **argv)
 {
 	int err;
@@ -197,6 +228,8 @@ int main(int argc, char **argv)
 		return certs_cli_ca_init(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "report"))
 		return cmd_report(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ledger"))
+		return cmd_ledger(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "detach"))
 		return cmd_detach(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))

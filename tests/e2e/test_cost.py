@@ -1,8 +1,9 @@
 """Tokens and exact cost in each record, read from the provider's own answer: plain JSON and
 streams of both providers, cache tokens priced apart, and an unknown price flagged, never
-zero. Expected costs are computed here from policies/prices.json with exact decimals."""
+zero. Expected costs are computed here from policies/prices.json with exact decimals, and
+compared for equality: the record's nano-dollars and its cost_usd as written, digit for digit."""
 import json
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 from test_intercept import split
@@ -13,16 +14,35 @@ ANTHROPIC = "https://api.anthropic.com/v1/messages"
 A_HDRS = ["x-api-key: sk-ant-app", "anthropic-version: 2023-06-01"]
 
 
-def micro_usd(price, fresh_input, output, cached=0, cache_write=0):
-    """Micro-dollars: tokens x USD per million tokens, summed exactly, rounded once."""
+def usd(price, fresh_input, output, cached=0, cache_write=0):
+    """USD, exactly: tokens x USD per million tokens / 1e6 (the shipped prices have at most
+    3 decimals, so this is a whole number of nano-dollars)."""
     d = lambda k: Decimal(str(price[k] or 0))  # noqa: E731
     total = (fresh_input * d("input") + output * d("output") + cached * d("cached_input")
-             + cache_write * d("cache_write"))
-    return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+             + cache_write * d("cache_write")) / Decimal(1000000)
+    assert total == total.quantize(Decimal("1e-9")), total
+    return total
 
 
 def record(gw, **match):
     return gw.world.wait_record(**{"event.name": "proxy.request", **match})
+
+
+def raw_cost(gw, rec):
+    """The record's cost_usd as the gateway wrote it, read as an exact decimal."""
+    for line in gw.world.audit_path.read_text().splitlines():
+        r = json.loads(line, parse_float=Decimal)
+        if r.get("aigw.request_id") == rec["aigw.request_id"]:
+            return r["cost_usd"]
+    raise AssertionError(f"record {rec['aigw.request_id']} not in the log")
+
+
+def check_cost(gw, rec, want):
+    """The record's cost is WANT USD to the nano-dollar, in both fields, and cost_usd is
+    written with its 9 decimals from the integer."""
+    assert rec["aigw.cost.nano_usd"] == int(want * 1000000000), (rec, want)
+    assert raw_cost(gw, rec) == want, (rec, want)
+    assert "aigw.cost.micro_usd" not in rec and "aigw.cost.pico_usd" not in rec, rec
 
 
 def test_openai_plain_call_is_priced_exactly(gw):
@@ -35,9 +55,23 @@ def test_openai_plain_call_is_priced_exactly(gw):
     rec = record(gw)
     assert rec["gen_ai.usage.input_tokens"] == usage["prompt_tokens"]
     assert rec["gen_ai.usage.output_tokens"] == usage["completion_tokens"] == 17
-    want = micro_usd(PRICES["openai/gpt-4o-mini"], usage["prompt_tokens"], 17)
-    assert rec["aigw.cost.micro_usd"] == want
-    assert rec["cost_usd"] == want / 1e6
+    check_cost(gw, rec, usd(PRICES["openai/gpt-4o-mini"], usage["prompt_tokens"], 17))
+
+
+def test_ten_token_gpt5_nano_call_costs_exactly_its_tokens(gw):
+    """A cheap call is where rounding to the micro-dollar was +-100 %: 7 input and 3 output
+    tokens of gpt-5-nano cost 7 x $0.05 + 3 x $0.40 per million = $0.000001550."""
+    gw.start()
+    body = json.dumps({"model": "gpt-5-nano", "messages": [{"role": "user", "content": "hi"}]})
+    text, code = split(gw.curl(OPENAI, body, headers=["x-mock-reply-words: 3"]))
+    assert code == 200
+    usage = json.loads(text)["usage"]
+    rec = record(gw)
+    assert rec["gen_ai.usage.output_tokens"] == usage["completion_tokens"] == 3
+    assert usage["prompt_tokens"] + 3 <= 12, usage  # a call of about ten tokens
+    want = usd(PRICES["openai/gpt-5-nano"], usage["prompt_tokens"], 3)
+    check_cost(gw, rec, want)
+    assert raw_cost(gw, rec) == Decimal(usage["prompt_tokens"] * 50 + 3 * 400) / 10**9
 
 
 def test_anthropic_stream_with_cache_tokens_is_priced_exactly(gw):
@@ -55,9 +89,8 @@ def test_anthropic_stream_with_cache_tokens_is_priced_exactly(gw):
     assert rec["aigw.usage.cached_input_tokens"] == 1000
     assert rec["aigw.usage.cache_write_tokens"] == 300
     assert rec["gen_ai.usage.output_tokens"] == 11  # the cumulative count of message_delta
-    want = micro_usd(PRICES["anthropic/claude-3-5-haiku"], fresh, 11, cached=1000,
-                     cache_write=300)
-    assert rec["aigw.cost.micro_usd"] == want
+    check_cost(gw, rec, usd(PRICES["anthropic/claude-3-5-haiku"], fresh, 11, cached=1000,
+                            cache_write=300))
     assert rec["aigw.stream.end"] == "ok"
 
 
@@ -70,8 +103,8 @@ def test_openai_cached_tokens_are_a_part_of_input_not_added(gw):
     assert usage["prompt_tokens_details"]["cached_tokens"] == 4
     rec = record(gw)
     assert rec["gen_ai.usage.input_tokens"] == usage["prompt_tokens"]
-    want = micro_usd(PRICES["openai/gpt-4o-mini"], usage["prompt_tokens"] - 4, 9, cached=4)
-    assert rec["aigw.cost.micro_usd"] == want
+    check_cost(gw, rec, usd(PRICES["openai/gpt-4o-mini"], usage["prompt_tokens"] - 4, 9,
+                            cached=4))
 
 
 def test_unknown_model_cost_is_null_with_a_reason(gw):
@@ -99,5 +132,4 @@ def test_embeddings_are_priced_on_input(gw):
     tokens = json.loads(text)["usage"]["prompt_tokens"]
     rec = record(gw)
     assert rec["gen_ai.usage.input_tokens"] == tokens and rec["gen_ai.usage.output_tokens"] == 0
-    assert rec["aigw.cost.micro_usd"] == micro_usd(PRICES["openai/text-embedding-3-small"],
-                                                   tokens, 0)
+    check_cost(gw, rec, usd(PRICES["openai/text-embedding-3-small"], tokens, 0))

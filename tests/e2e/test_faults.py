@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from conftest import hosts_wrap, wait_for
 from test_intercept import CHAT, split, stream_body
 
 URL = "https://api.openai.com/v1/chat/completions"
@@ -70,6 +71,42 @@ def test_hanging_provider_times_out_in_anthropic_format(gw):
     assert code == 504
     doc = json.loads(body)
     assert doc["type"] == "error" and doc["error"]["type"] == "timeout_error"
+
+
+def test_stream_to_a_hanging_provider_is_on_record_before_it_ends(gw):
+    """A stream writes proxy.request_started when admitted: a call that never ends (or a
+    daemon killed meanwhile) still leaves a record, and the final one shares its id."""
+    gw.start()
+    gw.mock.fault("hang")
+    argv = ["curl", "-sS", "-N", "--http1.1", "-H", "content-type: application/json",
+            "--data-binary", stream_body(), URL]
+    app = gw.app.popen(hosts_wrap(gw.hosts, argv), env=gw.env())
+    try:
+        started = gw.world.wait_record(**{"event.name": "proxy.request_started"})
+        assert app.poll() is None, "the answer ended before the check"
+        assert not [r for r in gw.world.records() if r["event.name"] == "proxy.request"]
+        assert started["aigw.stream"] is True, started
+        assert started["gen_ai.system"] == "openai", started
+        assert started["gen_ai.request.model"] == "gpt-4o-mini", started
+        assert started["aigw.workload"] == "billing", started
+        assert started["aigw.cgroup.path"].endswith("/billing.service"), started
+        assert started["process.executable.name"] == "curl", started
+        assert started["process.pid"] == app.pid, started
+        assert "aigw.team" in started, started
+    finally:
+        app.kill()
+        app.communicate()
+    final = last_request(gw)
+    assert final["aigw.request_id"] == started["aigw.request_id"], (final, started)
+    assert final["aigw.outcome"] == "client_gone", final
+    assert wait_for(lambda: len(gw.mock.requests()) == 1, what="the provider asked once")
+
+
+def test_a_plain_call_writes_no_started_record(gw):
+    gw.start()
+    assert split(gw.curl(URL, CHAT))[1] == 200
+    last_request(gw)
+    assert not [r for r in gw.world.records() if r["event.name"] == "proxy.request_started"]
 
 
 def test_reset_before_answer_gives_502(gw):

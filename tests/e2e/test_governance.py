@@ -311,11 +311,10 @@ def check_budget_settled(rec):
     reserved, settled = rec["aigw.budget.reserved_usd"], rec["aigw.budget.settled_usd"]
     assert isinstance(reserved, (int, float)) and isinstance(settled, (int, float)), rec
     assert 0 < settled <= reserved, rec
-    # cost_usd is rounded to the micro-dollar; budgets are charged the exact cost in
-    # nano-dollars (rounded up), which the record also carries
+    # budgets are charged the call's cost in nano-dollars, the same the record carries
     assert rec["cost_usd"] is not None, rec
     assert rec["aigw.budget.settled_nano"] == rec["aigw.cost.nano_usd"], rec
-    assert abs(rec["aigw.cost.nano_usd"] / 1e9 - rec["cost_usd"]) <= 5e-7, rec
+    assert abs(rec["aigw.cost.nano_usd"] / 1e9 - rec["cost_usd"]) < 1e-15, rec
     return reserved, settled
 
 

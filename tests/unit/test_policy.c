@@ -304,8 +304,8 @@ static void test_unknown_key(void)
 	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"}, \"Audit\": 1,\n" REST),
 		     "p.json:2:35: Audit: unknown key; expected one of \"capture\", \"audit\", "
 		     "\"providers\", \"workloads\", \"ca\", \"tls\", \"proxy\", \"prices\", "
-		     "\"routing\", \"models\", \"api\", \"teams\", \"state\", \"admin\", or "
-		     "\"ai_services\"\n");
+		     "\"routing\", \"models\", \"api\", \"teams\", \"state\", \"ledger\", \"admin\", "
+		     "or \"ai_services\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"

@@ -1,6 +1,6 @@
 /* test_prices.c: the shipped price table loads; a bad one is refused with the entry and field
  * named; model names find their price by the documented rule only; costs are exact integer
- * micro-dollars (hand-computed below), rounded once, and unknown rather than zero. */
+ * nano-dollars (hand-computed below), rounded once per call (up), and unknown rather than zero. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -64,7 +64,7 @@ static void test_shipped_table(void)
 	ASSERT_TRUE(prices_count(t) >= 20);
 	p = prices_lookup(t, "openai", "gpt-4o-mini", NULL);
 	ASSERT_TRUE(p != NULL);
-	ASSERT_EQ(p->input, 150000); /* $0.15 per million tokens, in micro-dollars */
+	ASSERT_EQ(p->input, 150000); /* $0.15 per million tokens, in pico-dollars per token */
 	ASSERT_EQ(p->cached_input, 75000);
 	ASSERT_EQ(p->output, 600000);
 	ASSERT_EQ(p->cache_write, PRICE_NONE);
@@ -213,6 +213,7 @@ static struct usage known(int64_t in, int64_t cached, int64_t write, int64_t wri
 
 static void test_cost_exact(void)
 {
+	char usd[COST_USD_TEXT_MAX];
 	struct price_table *t;
 	struct usage u;
 	struct cost c;
@@ -224,12 +225,12 @@ static void test_cost_exact(void)
 	 *   800,000 x   150,000 = 120,000,000,000
 	 *   200,000 x    75,000 =  15,000,000,000
 	 *   500,000 x   600,000 = 300,000,000,000
-	 *                  sum  = 435,000,000,000 pico = 435,000 micro = $0.435 */
+	 *                  sum  = 435,000,000,000 pico = 435,000,000 nano = $0.435 */
 	u = known(1000000, 200000, 0, 0, 500000);
 	ASSERT_OK(cost_for_model(t, "openai", "gpt-4o-mini-2024-07-18", &u, &c));
 	ASSERT_EQ(c.known, 1);
 	ASSERT_EQ(c.pico_usd, 435000000000LL);
-	ASSERT_EQ(c.micro_usd, 435000);
+	ASSERT_EQ(c.nano_usd, 435000000);
 	ASSERT_EQ(c.match, PRICE_MATCH_SNAPSHOT);
 	ASSERT_STREQ(c.price->key, "openai/gpt-4o-mini");
 
@@ -241,43 +242,49 @@ static void test_cost_exact(void)
 	 *    1,500 x  3,750,000 =  5,625,000,000
 	 *      500 x  6,000,000 =  3,000,000,000
 	 *      300 x 15,000,000 =  4,500,000,000
-	 *                  sum  = 16,425,000,000 pico = 16,425 micro = $0.016425 */
+	 *                  sum  = 16,425,000,000 pico = 16,425,000 nano = $0.016425 */
 	u = known(12100, 10000, 2000, 500, 300);
 	ASSERT_OK(cost_for_model(t, "anthropic", "claude-sonnet-4-5-20250929", &u, &c));
 	ASSERT_EQ(c.pico_usd, 16425000000LL);
-	ASSERT_EQ(c.micro_usd, 16425);
+	ASSERT_EQ(c.nano_usd, 16425000);
 
-	/* rounded once, at the end: gpt-4.1-nano ($0.10 in, $0.025 cached, $0.40 out), 6 input
+	/* small calls are exact: gpt-4.1-nano ($0.10 in, $0.025 cached, $0.40 out), 6 input
 	 * of which 3 cached, 1 output:
 	 *   3 x 100,000 = 300,000; 3 x 25,000 = 75,000; 1 x 400,000 = 400,000
-	 *   sum 775,000 pico = 0.775 micro -> 1 micro (each term alone would round to 0) */
+	 *   sum 775,000 pico = 775 nano */
 	u = known(6, 3, 0, 0, 1);
 	ASSERT_OK(cost_for_model(t, "openai", "gpt-4.1-nano", &u, &c));
 	ASSERT_EQ(c.pico_usd, 775000);
-	ASSERT_EQ(c.micro_usd, 1);
+	ASSERT_EQ(c.nano_usd, 775);
 
-	/* half up: gpt-5-nano ($0.05 in): 10 tokens = 500,000 pico = 0.5 micro -> 1;
-	 * 9 tokens = 450,000 pico -> 0 */
+	/* gpt-5-nano ($0.05 in, $0.005 cached, $0.40 out): 10 tokens = 500,000 pico = 500 nano
+	 * = $0.000000500 (it was 0.5 micro, rounded to 1: +100 %); 9 tokens = 450 nano; 7 input
+	 * of which 3 cached and 3 output = 4 x 50,000 + 3 x 5,000 + 3 x 400,000 = 1,415 nano */
 	u = known(10, 0, 0, 0, 0);
 	ASSERT_OK(cost_for_model(t, "openai", "gpt-5-nano", &u, &c));
-	ASSERT_EQ(c.micro_usd, 1);
+	ASSERT_EQ(c.nano_usd, 500);
+	ASSERT_STREQ(cost_usd_text(c.nano_usd, usd), "0.000000500");
 	u = known(9, 0, 0, 0, 0);
 	ASSERT_OK(cost_for_model(t, "openai", "gpt-5-nano", &u, &c));
-	ASSERT_EQ(c.micro_usd, 0);
-	ASSERT_EQ(c.known, 1); /* known, and less than half a micro-dollar */
+	ASSERT_EQ(c.nano_usd, 450);
+	ASSERT_EQ(c.known, 1);
+	u = known(7, 3, 0, 0, 3);
+	ASSERT_OK(cost_for_model(t, "openai", "gpt-5-nano", &u, &c));
+	ASSERT_EQ(c.nano_usd, 1415);
 
 	/* embeddings: text-embedding-3-small ($0.02), 1,234 tokens, no output price needed:
-	 *   1,234 x 20,000 = 24,680,000 pico = 24.68 micro -> 25 */
+	 *   1,234 x 20,000 = 24,680,000 pico = 24,680 nano */
 	u = known(1234, 0, 0, 0, 0);
 	ASSERT_OK(cost_for_model(t, "openai", "text-embedding-3-small", &u, &c));
-	ASSERT_EQ(c.micro_usd, 25);
+	ASSERT_EQ(c.nano_usd, 24680);
 
 	/* o1 ($15 in, $7.50 cached, $60 out): 2,006 input, 1,920 cached, 300 output:
 	 *   86 x 15,000,000 = 1,290,000,000; 1,920 x 7,500,000 = 14,400,000,000;
-	 *   300 x 60,000,000 = 18,000,000,000; sum 33,690,000,000 pico = 33,690 micro */
+	 *   300 x 60,000,000 = 18,000,000,000; sum 33,690,000,000 pico = 33,690,000 nano */
 	u = known(2006, 1920, 0, 0, 300);
 	ASSERT_OK(cost_for_model(t, "openai", "o1-2024-12-17", &u, &c));
-	ASSERT_EQ(c.micro_usd, 33690);
+	ASSERT_EQ(c.nano_usd, 33690000);
+	ASSERT_STREQ(cost_usd_text(c.nano_usd, usd), "0.033690000");
 	prices_free(t);
 }
 
@@ -291,7 +298,7 @@ static void test_cost_unknown(void)
 	u = known(100, 0, 0, 0, 10);
 	ASSERT_EQ(cost_for_model(t, "openai", "gpt-9-turbo", &u, &c), -ENOENT);
 	ASSERT_EQ(c.known, 0);
-	ASSERT_EQ(c.micro_usd, 0);
+	ASSERT_EQ(c.nano_usd, 0);
 	ASSERT_STREQ(c.reason, "no price for openai/gpt-9-turbo");
 	ASSERT_EQ(cost_for_model(t, "openai", "", &u, &c), -ENOENT);
 	ASSERT_CONTAINS(c.reason, "(no model)");
@@ -337,7 +344,7 @@ static void test_cost_unknown(void)
 	prices_free(t);
 }
 
-/* From a provider's body to micro-dollars. */
+/* From a provider's body to nano-dollars. */
 static void test_body_to_cost(void)
 {
 	static const char body[] =
@@ -353,11 +360,41 @@ static void test_body_to_cost(void)
 	ASSERT_OK(usage_from_body(USAGE_API_ANTHROPIC_MESSAGES, body, sizeof(body) - 1, &u, model,
 				  sizeof(model)));
 	/* 2,095 x 800,000 = 1,676,000,000; 503 x 4,000,000 = 2,012,000,000;
-	 * sum 3,688,000,000 pico = 3,688 micro */
+	 * sum 3,688,000,000 pico = 3,688,000 nano */
 	ASSERT_OK(cost_for_model(t, "anthropic", model, &u, &c));
-	ASSERT_EQ(c.micro_usd, 3688);
+	ASSERT_EQ(c.nano_usd, 3688000);
 	prices_free(t);
 }
 
+/* A price with more than 3 decimals is not a whole number of nano-dollars per token: the
+ * sum is exact in pico-dollars and rounded up once, for the call, never per kind. */
+static void test_cost_sub_nano_rounded_once(void)
+{
+	static const char table[] =
+	    "{\"openai/m\":{\"input\":0.0015,\"output\":0.0025,\"cached_input\":null,"
+	    "\"cache_write\":null,\"valid_from\":\"2025-01-01\"}}";
+	char usd[COST_USD_TEXT_MAX];
+	struct price_table *t;
+	struct usage u;
+	struct cost c;
+
+	ASSERT_OK(prices_parse("t.json", table, sizeof(table) - 1, stderr, &t));
+	/* 1 x 1,500 + 1 x 2,500 = 4,000 pico = 4 nano: per kind rounded up it would be 2 + 3 */
+	u = known(1, 0, 0, 0, 1);
+	ASSERT_OK(cost_for_model(t, "openai", "m", &u, &c));
+	ASSERT_EQ(c.pico_usd, 4000);
+	ASSERT_EQ(c.nano_usd, 4);
+	/* 1 x 1,500 = 1,500 pico -> 2 nano, and the pico sum kept */
+	u = known(1, 0, 0, 0, 0);
+	ASSERT_OK(cost_for_model(t, "openai", "m", &u, &c));
+	ASSERT_EQ(c.pico_usd, 1500);
+	ASSERT_EQ(c.nano_usd, 2);
+	prices_free(t);
+	ASSERT_STREQ(cost_usd_text(0, usd), "0.000000000");
+	ASSERT_STREQ(cost_usd_text(1234567890123LL, usd), "1234.567890123");
+	ASSERT_STREQ(cost_usd_text(-5, usd), "-0.000000005");
+}
+
 UNIT_MAIN(UNIT_CASE(test_shipped_table), UNIT_CASE(test_lookup_rules), UNIT_CASE(test_validation),
-	  UNIT_CASE(test_cost_exact), UNIT_CASE(test_cost_unknown), UNIT_CASE(test_body_to_cost))
+	  UNIT_CASE(test_cost_exact), UNIT_CASE(test_cost_sub_nano_rounded_once),
+	  UNIT_CASE(test_cost_unknown), UNIT_CASE(test_body_to_cost))

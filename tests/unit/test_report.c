@@ -35,7 +35,7 @@ static const char *const records[] = {
     /* openai down: fell back, translated */
     "{" T0 "2.1Z\"," REQ BILLING "\"process.pid\":8," ROUTED "\"http.response.status_code\":200,"
     "\"gen_ai.usage.input_tokens\":10,\"gen_ai.usage.output_tokens\":20,\"cost_usd\":0.000099,"
-    "\"aigw.cost.micro_usd\":99,\"aigw.fallback\":true,\"aigw.translated\":true,"
+    "\"aigw.cost.nano_usd\":99000,\"aigw.fallback\":true,\"aigw.translated\":true,"
     "\"aigw.attempts\":[{" MINI ",\"http.response.status_code\":503,\"aigw.result\":"
     "\"fell_back\",\"error.type\":\"the provider answered 503\"},{" HAIKU
     ",\"http.response.status_code\":200,\"aigw.result\":\"ok\"}]}",
@@ -161,9 +161,9 @@ static void test_calls_then_blocked_whatever_the_order(void)
 	static const struct expect lines[] = {
 	    {"Blocked", "billing", "billing python3[7] openai udp 127.77.0.21:443 deny_udp_quic"},
 	    {"Calls", "billing python3[7]",
-	     "billing python3[7] openai gpt-4o-mini 200 10.0ms no 9 18 0.000012 ok"},
+	     "billing python3[7] openai gpt-4o-mini 200 10.0ms no 9 18 0.000012000 ok"},
 	    {"Calls", "billing python3[8]",
-	     "billing python3[8] anthropic fast-summary 200 10.0ms no 10 20 0.000099 ok "
+	     "billing python3[8] anthropic fast-summary 200 10.0ms no 10 20 0.000099000 ok "
 	     "(fallback)"},
 	    /* a cost and tokens the record does not have are shown as such */
 	    {"Calls", "support node[9] anthropic fast-summary 503",
@@ -212,12 +212,12 @@ static void test_totals_flag_unknown_costs(void)
 {
 	static const struct expect lines[] = {
 	    /* billing: all priced (one through cost_usd alone) */
-	    {"By workload", "billing", "billing 3 0 2 10.0ms 29 68 0.000241 0 1"},
+	    {"By workload", "billing", "billing 3 0 2 10.0ms 29 68 0.000241000 0 1"},
 	    /* support: the known part, marked, and two calls of unknown cost */
-	    {"By workload", "support", "support 3 1 2 10.0ms 12 8 0.000020* 2 0"},
-	    {"By provider", "openai", "openai gpt-4o-mini 1 0 0 5 9 18 0.000012 0"},
+	    {"By workload", "support", "support 3 1 2 10.0ms 12 8 0.000020000* 2 0"},
+	    {"By provider", "openai", "openai gpt-4o-mini 1 0 0 5 9 18 0.000012000 0"},
 	    {"By provider", "anthropic",
-	     "anthropic claude-3-5-haiku-latest 5 4 1 1 32 58 0.000249* 2"},
+	     "anthropic claude-3-5-haiku-latest 5 4 1 1 32 58 0.000249000* 2"},
 	    {"* cost USD", " 1 no usage", " 1 no usage: the call failed"},
 	    {"* cost USD", " 1 no price", " 1 no price for anthropic/claude-3-5-haiku-latest"},
 	};
@@ -250,7 +250,7 @@ static void test_no_fallback_no_section(void)
 	ASSERT_TRUE(!strstr(out, "Fallbacks"));
 	ASSERT_TRUE(!strstr(out, "unknown cost"));
 	ASSERT_STREQ(line_of(out, "By workload", "billing"),
-		     "billing 1 0 0 10.0ms 9 18 0.000012 0 0");
+		     "billing 1 0 0 10.0ms 9 18 0.000012000 0 0");
 	free(out);
 }
 

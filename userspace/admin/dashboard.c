@@ -14,6 +14,7 @@
 #include "admin/admin.h"
 #include "admin/dashboard.h"
 #include "admin/metrics.h"
+#include "ledger/ledger.h"
 #include "policy/govstate.h"
 #include "policy/policy.h"
 #include "proxy/route.h"
@@ -177,19 +178,14 @@ static int query_overdue(void *arg)
 
 static int ledger_ready(struct dashboard *d, const char **why)
 {
-	int rc;
-
 	if (d->db)
 		return 0;
 	*why = "no ledger: set ledger.path in the policy";
 	if (!d->ledger_path)
 		return -ENOENT;
-	rc = sqlite3_open_v2(d->ledger_path, &d->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-			     NULL);
-	if (rc != SQLITE_OK) {
-		log_warn("dashboard: ledger %s: %s", d->ledger_path, sqlite3_errmsg(d->db));
-		sqlite3_close(d->db);
-		d->db = NULL;
+	if (ledger_open_readonly(d->ledger_path, NULL, &d->db)) {
+		log_warn("dashboard: ledger %s: not an aigw ledger, or it cannot be read",
+			 d->ledger_path);
 		*why = "the ledger cannot be opened (see the daemon's log)";
 		return -EIO;
 	}

@@ -1257,8 +1257,7 @@ static int audit_cmp_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* The rotated siblings' indexes, highest (oldest) first; *ret_k malloc'd, NULL when none. */
-static int audit_rotated_siblings(const char *path, unsigned **ret_k, size_t *ret_n)
+int audit_rotated_siblings(const char *path, unsigned **ret_k, size_t *ret_n)
 {
 	char *dcopy = strdup(path), *bcopy = strdup(path);
 	const char *base;

@@ -129,4 +129,8 @@ int audit_verify(const char **paths, size_t n, FILE *out);
  */
 int audit_verify_log(const char *path, FILE *out);
 
+/* The indexes K of the rotated siblings PATH.K beside the log PATH, highest (oldest) first:
+ * *RET_K (malloc'd, NULL when none; the caller frees) and *RET_N. Returns 0 or -errno. */
+int audit_rotated_siblings(const char *path, unsigned **ret_k, size_t *ret_n);
+
 #endif

@@ -11,7 +11,8 @@
 
 #include "ledger/cost.h"
 
-#define PICO_PER_MICRO 1000000
+#define PICO_PER_NANO 1000
+#define NANO_PER_USD 1000000000LL
 
 static int unknown(struct cost *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -21,7 +22,7 @@ static int unknown(struct cost *c, int err, const char *fmt, ...)
 	va_list ap;
 
 	c->known = 0;
-	c->micro_usd = 0;
+	c->nano_usd = 0;
 	c->pico_usd = 0;
 	va_start(ap, fmt);
 	vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
@@ -112,9 +113,9 @@ int cost_compute(const struct usage *u, const struct price *p, struct cost *c)
 		if (err)
 			return unknown(c, err, "cost overflows 64 bits");
 	}
-	if (__builtin_add_overflow(sum, PICO_PER_MICRO / 2, &c->micro_usd))
+	if (__builtin_add_overflow(sum, PICO_PER_NANO - 1, &c->nano_usd))
 		return unknown(c, -EOVERFLOW, "cost overflows 64 bits");
-	c->micro_usd /= PICO_PER_MICRO;
+	c->nano_usd /= PICO_PER_NANO;
 	c->pico_usd = sum;
 	c->known = 1;
 	return 0;
@@ -135,4 +136,13 @@ int cost_for_model(const struct price_table *t, const char *provider, const char
 	err = cost_compute(u, p, c);
 	c->match = how;
 	return err;
+}
+
+char *cost_usd_text(int64_t nano, char buf[COST_USD_TEXT_MAX])
+{
+	uint64_t u = nano < 0 ? -(uint64_t)nano : (uint64_t)nano;
+
+	snprintf(buf, COST_USD_TEXT_MAX, "%s%llu.%09llu", nano < 0 ? "-" : "",
+		 (unsigned long long)(u / NANO_PER_USD), (unsigned long long)(u % NANO_PER_USD));
+	return buf;
 }

@@ -2,8 +2,9 @@
  * prices: loads and checks the price table and finds a model's price (see prices.h).
  *
  * Owns the file's schema (a table of fields: name, whether required, whether null is
- * allowed, the check), the USD -> micro-dollar conversion and the name matching rule. Like
- * the policy loader it reports every problem it finds before refusing the table.
+ * allowed, the check), the conversion of USD per million tokens to pico-dollars per token
+ * and the name matching rule. Like the policy loader it reports every problem it finds
+ * before refusing the table.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,8 +63,8 @@ static void problem(struct ctx *c, const char *key, const char *field, const cha
 	fputc('\n', c->errs);
 }
 
-/* USD per million tokens -> micro-dollars per million tokens, exactly, or -1. */
-static int64_t to_micro(double usd)
+/* USD per million tokens -> pico-dollars per token (the same number x 1e6), exactly, or -1. */
+static int64_t to_pico_per_token(double usd)
 {
 	double m;
 	int64_t r;
@@ -93,7 +94,7 @@ static void check_price(struct ctx *c, const char *key, const cJSON *v, const ch
 		problem(c, key, field, "negative price %g", v->valuedouble);
 		return;
 	}
-	*out = to_micro(v->valuedouble);
+	*out = to_pico_per_token(v->valuedouble);
 	if (*out < 0)
 		problem(c, key, field,
 			"%.9g is not a price of at most %.0f USD per million tokens with at most 6 "

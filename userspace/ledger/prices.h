@@ -17,7 +17,7 @@
  *   "valid_from"   "YYYY-MM-DD", the day these prices took effect (required; informational:
  *                  lookups do not depend on it)
  * Prices are non-negative, at most PRICES_MAX_USD, with at most 6 decimals, so that each is
- * an exact integer of micro-dollars per million tokens (price x 1e6). A null price is no
+ * an exact integer of pico-dollars per token (price x 1e6). A null price is no
  * price: tokens of that kind make the cost unknown, never free (ledger/cost.h). Any other
  * key, a key given twice, a bad value: each is reported, with the entry and field named,
  * and the table is refused.
@@ -47,7 +47,7 @@
 
 struct price {
 	const char *key; /* "provider/model", as in the file */
-	/* micro-dollars per million tokens (USD x 1e6), or PRICE_NONE */
+	/* pico-dollars per token (USD per million tokens x 1e6), or PRICE_NONE */
 	int64_t input, output, cached_input, cache_write, cache_write_1h;
 	int64_t long_context_above; /* input tokens; 0: no limit known */
 	char valid_from[11];	    /* "YYYY-MM-DD" */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "ledger/cost.h"
 #include "ledger/report.h"
 
 #define REPORT_KEYS 64	 /* workloads, and provider/model pairs */
@@ -20,7 +21,7 @@ struct report_total {
 	char name[64], model[96]; /* workload; or provider and model */
 	unsigned calls, errors, denied, unpriced, fallbacks, failed_tries;
 	double latency_ms;
-	long long tokens_in, tokens_out, micro_usd;
+	long long tokens_in, tokens_out, nano_usd;
 };
 
 struct report_totals {
@@ -93,20 +94,18 @@ static void process_name(const cJSON *rec, char *buf, size_t len)
 		 (int)num(rec, "process.pid", 0));
 }
 
-/* The exact cost in micro-dollars, or -1 when the record does not know it. */
-static long long micro_usd(const cJSON *rec)
+/* The exact cost in nano-dollars, or -1 when the record does not know it. Records before
+ * the nano-dollar carried micro-dollars (aigw.cost.micro_usd), or only cost_usd. */
+static long long nano_usd(const cJSON *rec)
 {
-	double micro = num(rec, "aigw.cost.micro_usd", -1), usd = num(rec, "cost_usd", -1);
+	double nano = num(rec, "aigw.cost.nano_usd", -1), usd = num(rec, "cost_usd", -1);
+	double micro = num(rec, "aigw.cost.micro_usd", -1);
 
+	if (nano >= 0)
+		return (long long)nano;
 	if (micro >= 0)
-		return (long long)micro;
-	return usd >= 0 ? llround(usd * 1e6) : -1;
-}
-
-static const char *usd_text(long long micro, char *buf, size_t len)
-{
-	snprintf(buf, len, "%lld.%06lld", micro / 1000000, micro % 1000000);
-	return buf;
+		return (long long)micro * 1000;
+	return usd >= 0 ? llround(usd * 1e9) : -1;
 }
 
 /* A token count, or "-" when the record has none. */
@@ -304,24 +303,24 @@ static void request_row(struct report *r, const cJSON *rec)
 	       ms = num(rec, "aigw.latency_ms", 0);
 	double in = num(rec, "gen_ai.usage.input_tokens", -1);
 	double out = num(rec, "gen_ai.usage.output_tokens", -1);
-	long long micro = micro_usd(rec);
+	long long nano = nano_usd(rec);
 	bool fb = fell_back(rec, attempts);
 	bool failed = status < 200 || status >= 400 || strcmp(outcome, "ok");
-	char proc[48], cost[32], tin[24], tout[24];
+	char proc[48], cost[COST_USD_TEXT_MAX], tin[24], tout[24];
 
 	if (!r->requests++)
-		fprintf(r->out, "\nCalls\n%-16s %-20s %-10s %-26s %6s %10s %7s %8s %8s %11s  %s\n",
+		fprintf(r->out, "\nCalls\n%-16s %-20s %-10s %-26s %6s %10s %7s %8s %8s %14s  %s\n",
 			"workload", "process", "provider", "model", "status", "latency", "stream",
 			"in tok", "out tok", "cost USD", "outcome");
 	process_name(rec, proc, sizeof(proc));
-	fprintf(r->out, "%-16s %-20s %-10s %-26s %6.0f %8.1fms %7s %8s %8s %11s  %s%s\n", wl, proc,
+	fprintf(r->out, "%-16s %-20s %-10s %-26s %6.0f %8.1fms %7s %8s %8s %14s  %s%s\n", wl, proc,
 		sys, str(rec, "gen_ai.request.model", "-"), status, ms,
 		flag(rec, "aigw.stream") ? "yes" : "no",
 		tokens_text(rec, "gen_ai.usage.input_tokens", tin, sizeof(tin)),
 		tokens_text(rec, "gen_ai.usage.output_tokens", tout, sizeof(tout)),
-		micro < 0 ? "unknown" : usd_text(micro, cost, sizeof(cost)), outcome,
+		nano < 0 ? "unknown" : cost_usd_text(nano, cost), outcome,
 		fb ? " (fallback)" : "");
-	if (micro < 0)
+	if (nano < 0)
 		note_unpriced(r, rec);
 	for (size_t i = 0; i < 2; i++) {
 		struct report_total *t = ts[i];
@@ -332,8 +331,8 @@ static void request_row(struct report *r, const cJSON *rec)
 		t->latency_ms += ms;
 		t->tokens_in += in > 0 ? (long long)in : 0;
 		t->tokens_out += out > 0 ? (long long)out : 0;
-		if (micro >= 0)
-			t->micro_usd += micro;
+		if (nano >= 0)
+			t->nano_usd += nano;
 		else
 			t->unpriced++;
 		t->errors += failed;
@@ -437,13 +436,13 @@ static void fallbacks_print(struct report *r)
 /* The known sum, marked "*" when some calls' cost is unknown; "unknown" when none is known. */
 static const char *total_cost(const struct report_total *t, char *buf, size_t len)
 {
+	char usd[COST_USD_TEXT_MAX];
+
 	if (!t->calls)
 		return "-";
 	if (t->unpriced == t->calls)
 		return "unknown";
-	usd_text(t->micro_usd, buf, len - 1);
-	if (t->unpriced)
-		append(buf, len, "*");
+	snprintf(buf, len, "%s%s", cost_usd_text(t->nano_usd, usd), t->unpriced ? "*" : "");
 	return buf;
 }
 
@@ -451,23 +450,23 @@ static void totals_print(struct report *r)
 {
 	char cost[40];
 
-	fprintf(r->out, "\nBy provider and model\n%-10s %-30s %6s %8s %6s %12s %9s %9s %13s %8s\n",
+	fprintf(r->out, "\nBy provider and model\n%-10s %-30s %6s %8s %6s %12s %9s %9s %16s %8s\n",
 		"provider", "model", "calls", "fallback", "errors", "failed tries", "in tok",
 		"out tok", "cost USD", "unpriced");
 	for (size_t i = 0; i < r->providers.n; i++) {
 		struct report_total *t = &r->providers.v[i];
 
-		fprintf(r->out, "%-10s %-30s %6u %8u %6u %12u %9lld %9lld %13s %8u\n", t->name,
+		fprintf(r->out, "%-10s %-30s %6u %8u %6u %12u %9lld %9lld %16s %8u\n", t->name,
 			t->model, t->calls, t->fallbacks, t->errors, t->failed_tries, t->tokens_in,
 			t->tokens_out, total_cost(t, cost, sizeof(cost)), t->unpriced);
 	}
-	fprintf(r->out, "\nBy workload\n%-16s %6s %6s %8s %11s %9s %9s %13s %8s %8s\n", "workload",
+	fprintf(r->out, "\nBy workload\n%-16s %6s %6s %8s %11s %9s %9s %16s %8s %8s\n", "workload",
 		"calls", "errors", "fallback", "avg latency", "in tok", "out tok", "cost USD",
 		"unpriced", "blocked");
 	for (size_t i = 0; i < r->workloads.n; i++) {
 		struct report_total *t = &r->workloads.v[i];
 
-		fprintf(r->out, "%-16s %6u %6u %8u %9.1fms %9lld %9lld %13s %8u %8u\n", t->name,
+		fprintf(r->out, "%-16s %6u %6u %8u %9.1fms %9lld %9lld %16s %8u %8u\n", t->name,
 			t->calls, t->errors, t->fallbacks, t->calls ? t->latency_ms / t->calls : 0,
 			t->tokens_in, t->tokens_out, total_cost(t, cost, sizeof(cost)), t->unpriced,
 			t->denied);

@@ -11,7 +11,7 @@
  *   gs_writer_main   the writer thread: waits for rows, lets them gather until
  *                    GOVSTATE_FLUSH_MS after its last commit, takes the whole of pending and
  *                    commits it in one transaction.
- *   gs_db_*          the file: create (0600, folder 0700), refuse what is not ours, schema,
+ *   gs_db_*          the file (opened by util/sqldb: modes, refusing what is not ours, WAL),
  *                    pruning and loading, all in govstate_open() before the writer starts;
  *                    after that the connection belongs to the writer.
  *
@@ -20,30 +20,24 @@
  */
 #include "policy/govstate.h"
 #include "util/log.h"
+#include "util/sqldb.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <sqlite3.h>
 
 #define GS_APP "aigw-govstate"
 #define GS_SCHEMA_VERSION 1
-#define GS_STR(x) GS_STR_(x)
-#define GS_STR_(x) #x
 #define GS_KEEP_DAYS 400    /* daily spend rows kept at open */
 #define GS_KEEP_MONTHS 36   /* monthly spend rows kept at open */
-#define GS_BUSY_MS 5000	    /* another process holding the database: wait this long */
 #define GS_MAP_MIN_SLOTS 64 /* a power of two */
 #define NS_PER_S 1000000000LL
 
@@ -381,202 +375,22 @@ static void *gs_writer_main(void *arg)
 
 static int gs_start(struct govstate *g)
 {
-	sigset_t all, old;
 	int r;
 
 	clock_gettime(CLOCK_MONOTONIC, &g->last_commit);
-	/* Signals are the event loop's business: the writer thread takes none. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = -pthread_create(&g->thread, NULL, gs_writer_main, g);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	r = sqldb_thread_start(&g->thread, gs_writer_main, g, "aigw-govstate");
 	if (r < 0)
 		return r;
-	pthread_setname_np(g->thread, "aigw-govstate");
 	g->has_thread = true;
 	return 0;
 }
 
 /* ---- the database at open ---------------------------------------------------------------- */
 
-/* Creates the folders of PATH that are missing, 0700: the counters are nobody else's. */
-static int gs_make_parents(const char *path, FILE *errs)
-{
-	char *dir = strdup(path);
-	int r = 0;
-
-	if (!dir)
-		return -ENOMEM;
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0700) && errno != EEXIST) {
-			r = -errno;
-			if (errs)
-				fprintf(errs, "govstate: cannot create the folder %s: %s\n", dir,
-					strerror(errno));
-			goto out;
-		}
-		*p = '/';
-	}
-out:
-	free(dir);
-	return r;
-}
-
-/* Creates PATH empty and 0600 when it is missing (SQLite would follow the umask, and gives
- * the -wal and -shm files the mode of the database). An existing file is left as it is. */
-static int gs_create_file(const char *path, FILE *errs)
-{
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-	if (fd < 0 && errno == EEXIST)
-		return 0;
-	if (fd < 0) {
-		if (errs)
-			fprintf(errs, "govstate: cannot create %s: %s\n", path, strerror(errno));
-		return -errno;
-	}
-	/* Whatever the umask took away, the owner must read and write it. */
-	if (fchmod(fd, 0600) < 0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	close(fd);
-	return 0;
-}
-
 static void gs_db_error(struct govstate *g, FILE *errs, const char *what)
 {
 	if (errs)
 		fprintf(errs, "govstate: %s: %s: %s\n", g->path, what, sqlite3_errmsg(g->db));
-}
-
-/* Runs SQL, which returns at most one row of one column, into OUT (may be NULL). Returns 0,
- * 1 when there was no row, or -EIO (the message is sqlite3_errmsg()). */
-static int gs_db_value(struct govstate *g, const char *sql, char *out, size_t size)
-{
-	sqlite3_stmt *st;
-	int r;
-
-	if (sqlite3_prepare_v2(g->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	r = sqlite3_step(st);
-	if (r == SQLITE_ROW && out) {
-		const unsigned char *v = sqlite3_column_text(st, 0);
-
-		snprintf(out, size, "%s", v ? (const char *)v : "");
-	}
-	r = r == SQLITE_ROW ? 0 : r == SQLITE_DONE ? 1 : -EIO;
-	sqlite3_finalize(st); /* after a failed step, keeps its message for sqlite3_errmsg() */
-	return r;
-}
-
-static const char gs_schema[] =
-    "BEGIN IMMEDIATE;"
-    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "INSERT INTO meta VALUES('app', '" GS_APP "');"
-    "INSERT INTO meta VALUES('schema_version', '" GS_STR(
-	GS_SCHEMA_VERSION) "');"
-			   "CREATE TABLE buckets(key TEXT PRIMARY KEY, level REAL NOT NULL,"
-			   " updated_ns INTEGER NOT NULL);"
-			   "CREATE TABLE spend(scope TEXT NOT NULL, period TEXT NOT NULL,"
-			   " spent_nano INTEGER NOT NULL, PRIMARY KEY(scope, period));"
-			   "COMMIT;";
-
-static int gs_db_create(struct govstate *g, FILE *errs)
-{
-	if (sqlite3_exec(g->db, gs_schema, NULL, NULL, NULL) == SQLITE_OK)
-		return 0;
-	gs_db_error(g, errs, "cannot create the tables");
-	sqlite3_exec(g->db, "ROLLBACK", NULL, NULL, NULL);
-	return -EIO;
-}
-
-/* Checks that the database is ours (or empty, and then makes it ours). Reading first means
- * a file that is not a database is refused before anything is written to it. */
-static int gs_db_check(struct govstate *g, FILE *errs)
-{
-	char tables[32], app[64] = "", version[32] = "";
-	int r;
-
-	r = gs_db_value(g, "SELECT count(*) FROM sqlite_master", tables, sizeof(tables));
-	if (r < 0 && sqlite3_errcode(g->db) == SQLITE_NOTADB) {
-		if (errs)
-			fprintf(errs,
-				"govstate: %s: not a SQLite database; it is left untouched: move "
-				"it away or set state.path to another file\n",
-				g->path);
-		return -EINVAL;
-	}
-	if (r < 0) {
-		gs_db_error(g, errs, "cannot read it");
-		return -EIO;
-	}
-	if (!strcmp(tables, "0"))
-		return gs_db_create(g, errs);
-	r = gs_db_value(g,
-			"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-			"name = 'meta'",
-			tables, sizeof(tables));
-	if (!r && strcmp(tables, "0")) {
-		r = gs_db_value(g, "SELECT value FROM meta WHERE key = 'app'", app, sizeof(app));
-		if (!r)
-			r = gs_db_value(g, "SELECT value FROM meta WHERE key = 'schema_version'",
-					version, sizeof(version));
-	}
-	if (r < 0) {
-		gs_db_error(g, errs, "cannot read its meta table");
-		return -EIO;
-	}
-	if (strcmp(app, GS_APP)) {
-		if (errs)
-			fprintf(errs,
-				"govstate: %s: a SQLite database, but not aigw's governance state; "
-				"it is left untouched: set state.path to another file\n",
-				g->path);
-		return -EINVAL;
-	}
-	if (atoi(version) != GS_SCHEMA_VERSION) {
-		if (errs)
-			fprintf(errs,
-				"govstate: %s: schema version \"%s\", this aigw knows %d; it is "
-				"left untouched: run the aigw that wrote it, or set state.path to "
-				"another file\n",
-				g->path, version, GS_SCHEMA_VERSION);
-		return -EPROTONOSUPPORT;
-	}
-	return 0;
-}
-
-/* Sets WAL (readers never block the writer; a crash loses no committed row) with
- * synchronous=NORMAL (a power loss may lose the last commits, never corrupt). */
-static int gs_db_tune(struct govstate *g, FILE *errs)
-{
-	char mode[16] = "";
-	char ok[16] = "";
-
-	if (gs_db_value(g, "PRAGMA journal_mode=WAL", mode, sizeof(mode)) || strcmp(mode, "wal")) {
-		gs_db_error(g, errs, "cannot switch to WAL");
-		return -EIO;
-	}
-	if (sqlite3_exec(g->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
-		gs_db_error(g, errs, "cannot set synchronous=NORMAL");
-		return -EIO;
-	}
-	if (gs_db_value(g, "PRAGMA quick_check", ok, sizeof(ok)) || strcmp(ok, "ok")) {
-		if (errs)
-			fprintf(
-			    errs,
-			    "govstate: %s: the database is damaged (quick_check: %s); it is left "
-			    "untouched: move it away and aigw starts with fresh counters\n",
-			    g->path, *ok ? ok : sqlite3_errmsg(g->db));
-		return -EIO;
-	}
-	return 0;
 }
 
 /* Drops spend rows of days and months too old for any budget to look at again. The
@@ -680,26 +494,24 @@ static int gs_db_prepare(struct govstate *g, FILE *errs)
 	return 0;
 }
 
+static const struct sqldb_spec gs_spec = {
+    .who = "govstate",
+    .path_key = "state.path",
+    .what = "governance state",
+    .app = GS_APP,
+    .schema_version = GS_SCHEMA_VERSION,
+    .schema = "CREATE TABLE buckets(key TEXT PRIMARY KEY, level REAL NOT NULL,"
+	      " updated_ns INTEGER NOT NULL);"
+	      "CREATE TABLE spend(scope TEXT NOT NULL, period TEXT NOT NULL,"
+	      " spent_nano INTEGER NOT NULL, PRIMARY KEY(scope, period));",
+    .damaged_hint = "aigw starts with fresh counters",
+};
+
 static int gs_db_open(struct govstate *g, FILE *errs)
 {
 	int r;
 
-	r = gs_make_parents(g->path, errs);
-	if (!r)
-		r = gs_create_file(g->path, errs);
-	if (r)
-		return r;
-	/* No SQLITE_OPEN_CREATE: the file exists now, and a vanished one is an error. */
-	if (sqlite3_open_v2(g->path, &g->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		if (errs)
-			fprintf(errs, "govstate: %s: cannot open: %s\n", g->path,
-				g->db ? sqlite3_errmsg(g->db) : "out of memory");
-		return -EIO;
-	}
-	sqlite3_busy_timeout(g->db, GS_BUSY_MS);
-	r = gs_db_check(g, errs);
-	if (!r)
-		r = gs_db_tune(g, errs);
+	r = sqldb_open(g->path, &gs_spec, errs, &g->db);
 	if (!r)
 		r = gs_db_prune(g, errs);
 	if (!r)

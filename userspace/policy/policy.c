@@ -2361,6 +2361,11 @@ static const struct field state_fields[] = {
 };
 static const struct schema state_schema = {state_fields, ARRAY_SIZE(state_fields), NULL};
 
+static const struct field ledger_fields[] = {
+    FIELD("path", OPTIONAL, check_nonempty, offsetof(struct policy, ledger.path),
+	  "a non-empty file path"),
+};
+static const struct schema ledger_schema = {ledger_fields, ARRAY_SIZE(ledger_fields), NULL};
 static const struct field admin_fields[] = {
     FIELD("listen", REQUIRED, check_admin_listen, 0,
 	  "\"IPv4:PORT\" or \"[IPv6]:PORT\", like \"127.0.0.1:9464\""),
@@ -2426,6 +2431,7 @@ static const struct field root_fields[] = {
     NESTED("teams", OPTIONAL, check_teams, team_schema,
 	   "an object of teams by name, each with a \"budget\""),
     NESTED("state", OPTIONAL, check_object, state_schema, "an object with \"path\""),
+    NESTED("ledger", OPTIONAL, check_object, ledger_schema, "an object with \"path\""),
     NESTED("admin", OPTIONAL, check_object, admin_schema,
 	   "an object with \"listen\" and optionally \"token_file\""),
     AI_SERVICES_FIELD(OPTIONAL),
@@ -2716,6 +2722,7 @@ void policy_free(struct policy *p)
 	}
 	free(p->ai_services);
 	free(p->state.path);
+	free(p->ledger.path);
 	free(p->admin.token_file);
 	free(p->capture.cgroup);
 	free(p->audit.path);

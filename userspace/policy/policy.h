@@ -273,6 +273,12 @@ struct policy {
 	} state;
 
 	struct {
+		/* "path": the SQLite cost ledger (WAL), a row per call and per shadow-AI
+		 * connection; NULL (the default): no ledger */
+		char *path;
+	} ledger;
+
+	struct {
 		int has_listen; /* "admin" present, with "listen" */
 		/* "listen": "127.0.0.1:9464": /metrics, /healthz, the dashboard (plain HTTP) */
 		struct sockaddr_storage listen;

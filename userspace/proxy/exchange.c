@@ -866,5 +866,7 @@ void exchange_admit(struct exchange *ex)
 		exchange_fail(ex, OUTCOME_BAD_REQUEST, 400, "max tokens cannot be set in this body");
 		return;
 	}
+	if (ex->stream)
+		exchange_record_started(ex);
 	exchange_route(ex);
 }

@@ -1,6 +1,8 @@
 /*
  * exchange_record.c: the audit record of one exchange: who, where, what it asked and got,
- * every attempt, the tokens and the exact cost (or null with the reason).
+ * every attempt, the tokens and the exact cost (or null with the reason); and, for a stream,
+ * the record that it started, written when it is admitted so that a call cut off by a crash
+ * still leaves a trace.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include "util/jsonw.h"
 #include "util/log.h"
 #include "util/netaddr.h"
+#include "util/timefmt.h"
 
 static const char *const outcome_names[] = {
     "ok",
@@ -87,9 +90,13 @@ static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 	jsonw_num(rec, "aigw.usage.cache_write_tokens", (double)ex->usage.cache_write);
 	jsonw_num(rec, "aigw.usage.reasoning_tokens", (double)ex->usage.reasoning);
 	if (cost->known) {
-		jsonw_num(rec, "cost_usd", (double)cost->micro_usd / 1e6);
-		jsonw_num(rec, "aigw.cost.micro_usd", (double)cost->micro_usd);
-		jsonw_num(rec, "aigw.cost.nano_usd", (double)cost_nano_usd(cost));
+		char usd[COST_USD_TEXT_MAX];
+
+		cost_usd_text(cost->nano_usd, usd);
+		jsonw_raw(rec, "cost_usd", usd, strlen(usd));
+		jsonw_num(rec, "aigw.cost.nano_usd", (double)cost->nano_usd);
+		if (cost->pico_usd % 1000) /* rounded up: the exact sum too */
+			jsonw_num(rec, "aigw.cost.pico_usd", (double)cost->pico_usd);
 	} else {
 		jsonw_null(rec, "cost_usd");
 		jsonw_str(rec, "aigw.cost.reason", cost->reason);
@@ -207,6 +214,18 @@ static void exchange_record_tries(struct exchange *ex, struct jsonw *rec,
 	evbuffer_free(arr);
 }
 
+/* The workload and team of a call at the explicit endpoint named by its gateway key; a
+ * captured call's come from its cgroup, added by the session's record callback. */
+static void exchange_record_key_workload(struct exchange *ex, struct jsonw *rec)
+{
+	if (!ex->s->info.explicit_endpoint || ex->s->info.local_peer)
+		return;
+	if (ex->pr.workload[0])
+		jsonw_str(rec, "aigw.workload", ex->pr.workload);
+	if (ex->pr.team[0])
+		jsonw_str(rec, "aigw.team", ex->pr.team);
+}
+
 /* Where the call went, when that is not simply where the app sent it. */
 static void exchange_record_route(struct exchange *ex, struct jsonw *rec)
 {
@@ -220,12 +239,7 @@ static void exchange_record_route(struct exchange *ex, struct jsonw *rec)
 		jsonw_bool(rec, "aigw.translated", 1);
 	if (ex->stream_error_sent)
 		jsonw_str(rec, "aigw.stream.ended_by", "gateway_error_event");
-	if (ex->s->info.explicit_endpoint && !ex->s->info.local_peer) { /* named by its key */
-		if (ex->pr.workload[0])
-			jsonw_str(rec, "aigw.workload", ex->pr.workload);
-		if (ex->pr.team[0])
-			jsonw_str(rec, "aigw.team", ex->pr.team);
-	}
+	exchange_record_key_workload(ex, rec);
 }
 
 /* The call's end as the metrics count it. */
@@ -320,4 +334,28 @@ void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	jsonw_bool(rec, "aigw.upstream.tls_resumed", ex->up_tls_resumed);
 	s->ops->record(rec, &s->info, s->ops->arg);
 	exchange_count(ex, outcome);
+}
+
+void exchange_record_started(struct exchange *ex)
+{
+	struct session *s = ex->s;
+	struct jsonw *rec = jsonw_new();
+	char now[TIMEFMT_LEN];
+
+	if (!rec)
+		return;
+	timefmt_now(now);
+	jsonw_str(rec, "time", now);
+	jsonw_str(rec, "event.name", "proxy.request_started");
+	jsonw_str(rec, "aigw.request_id", ex->id);
+	jsonw_str(rec, "aigw.request.start_time", ex->start_time);
+	jsonw_num(rec, "aigw.connection_id", (double)s->info.conn_id);
+	if (s->info.provider[0])
+		jsonw_str(rec, "gen_ai.system", s->info.provider);
+	jsonw_str(rec, "aigw.client.kind", s->info.explicit_endpoint ? "explicit" : "captured");
+	if (ex->model[0])
+		jsonw_str(rec, "gen_ai.request.model", ex->model);
+	jsonw_bool(rec, "aigw.stream", ex->stream);
+	exchange_record_key_workload(ex, rec);
+	s->ops->record(rec, &s->info, s->ops->arg);
 }

@@ -287,5 +287,8 @@ void on_up_event(struct bufferevent *bev, short what, void *arg);
 /* exchange_record.c */
 const char *exchange_provider(const struct exchange *ex);
 void exchange_record(struct exchange *ex, enum exchange_outcome outcome);
+/* A stream admitted by the policy, before any upstream: "proxy.request_started", with the
+ * request id its final record will carry. */
+void exchange_record_started(struct exchange *ex);
 
 #endif
