@@ -775,6 +775,13 @@ static void destroy_preexisting(struct daemon *d)
 /* --- reload and signals --- */
 
 /* What a reload cannot change without a restart, with the reason. */
+/* Whether an optional listen address differs between two policies. */
+static int listen_changed(int had, const struct sockaddr_storage *old, socklen_t old_len, int has,
+			  const struct sockaddr_storage *new, socklen_t new_len)
+{
+	return had != has || (had && (old_len != new_len || memcmp(old, new, old_len)));
+}
+
 static const char *reload_immutable(const struct policy *old, const struct policy *new)
 {
 	if (strcmp(old->capture.cgroup, new->capture.cgroup))
@@ -794,10 +801,8 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 	if ((old->api.socket == NULL) != (new->api.socket == NULL) ||
 	    (old->api.socket && strcmp(old->api.socket, new->api.socket)))
 		return "api.socket";
-	if (old->api.has_listen != new->api.has_listen ||
-	    (old->api.has_listen &&
-	     (old->api.listen_len != new->api.listen_len ||
-	      memcmp(&old->api.listen, &new->api.listen, old->api.listen_len))))
+	if (listen_changed(old->api.has_listen, &old->api.listen, old->api.listen_len,
+			   new->api.has_listen, &new->api.listen, new->api.listen_len))
 		return "api.listen";
 	if ((old->state.path == NULL) != (new->state.path == NULL) ||
 	    (old->state.path && strcmp(old->state.path, new->state.path)))
@@ -805,10 +810,8 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 	if ((old->ledger.path == NULL) != (new->ledger.path == NULL) ||
 	    (old->ledger.path && strcmp(old->ledger.path, new->ledger.path)))
 		return "ledger.path";
-	if (old->admin.has_listen != new->admin.has_listen ||
-	    (old->admin.has_listen &&
-	     (old->admin.listen_len != new->admin.listen_len ||
-	      memcmp(&old->admin.listen, &new->admin.listen, old->admin.listen_len))))
+	if (listen_changed(old->admin.has_listen, &old->admin.listen, old->admin.listen_len,
+			   new->admin.has_listen, &new->admin.listen, new->admin.listen_len))
 		return "admin.listen";
 	if ((old->tls.upstream_ca == NULL) != (new->tls.upstream_ca == NULL) ||
 	    (old->tls.upstream_ca && strcmp(old->tls.upstream_ca, new->tls.upstream_ca)))
