@@ -62,6 +62,22 @@ $(BUILD)/ai_services_default.inc: policies/ai-services.json
 $(BUILD)/obj/userspace/policy/ai_services.o $(BUILD)/san/userspace/policy/ai_services.o: \
 	$(BUILD)/ai_services_default.inc
 
+# The admin dashboard: its page and script (web/), and chart.js as web/package-lock.json pins
+# it, fetched by npm ci (never committed) and built into the binary with them: the daemon
+# serves every file itself, nothing comes from a CDN at run time.
+$(BUILD)/web/chart.umd.js: web/package.json web/package-lock.json
+	@mkdir -p $(@D)
+	npm ci --prefix web --no-audit --no-fund --silent
+	cp web/node_modules/chart.js/dist/chart.umd.js $@
+$(BUILD)/chart_js.inc: $(BUILD)/web/chart.umd.js
+$(BUILD)/dashboard_html.inc: web/dashboard.html
+$(BUILD)/dashboard_js.inc: web/dashboard.js
+$(BUILD)/chart_js.inc $(BUILD)/dashboard_html.inc $(BUILD)/dashboard_js.inc:
+	@mkdir -p $(@D)
+	od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g' > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/userspace/admin/dashboard.o $(BUILD)/san/userspace/admin/dashboard.o: \
+	$(BUILD)/chart_js.inc $(BUILD)/dashboard_html.inc $(BUILD)/dashboard_js.inc
+
 $(BUILD)/obj/%.o: %.c $(SKEL)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@

@@ -23,6 +23,8 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "admin/admin.h"
+#include "admin/metrics.h"
 #include "capture/addrset.h"
 #include "capture/cgroups.h"
 #include "capture/events.h"
@@ -75,6 +77,9 @@ struct daemon {
 	struct ledger *ledger;	     /* the cost ledger (ledger.path), or NULL */
 	struct http_proxy_ops http_ops;
 	uint64_t next_conn_id;
+	struct metrics *metrics;	 /* counted on this loop, served by admin */
+	struct admin *admin;		 /* admin.listen, or NULL */
+	struct admin_context admin_ctx;	 /* what admin reads: pointers into this struct */
 };
 
 /* One captured connection, from accept until it is classified, and for a passthrough until
@@ -157,6 +162,9 @@ static void on_capture_event(const struct aigw_event *ev, void *arg)
 {
 	struct daemon *d = arg;
 
+	if (ev->action == AIGW_ACTION_DENY)
+		metrics_denied(d->metrics, capture_reason_name(ev->reason));
+
 	audit_record(d, capture_event_to_json(ev, d->cgroups, d->policy));
 }
 
@@ -190,6 +198,7 @@ static void on_passthrough_done(const struct passthrough_result *r, void *arg)
 	struct jsonw *rec = jsonw_new();
 
 	clock_gettime(CLOCK_MONOTONIC, &end);
+	metrics_passthrough(d->metrics);
 	if (rec) {
 		jsonw_str(rec, "time", conn->start_time);
 		jsonw_str(rec, "event.name", "proxy.connection");
@@ -237,6 +246,7 @@ static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, co
 	struct jsonw *rec = jsonw_new();
 
 	close(fd);
+	metrics_denied(d->metrics, reason);
 	if (rec) {
 		jsonw_str(rec, "time", conn->start_time);
 		jsonw_str(rec, "event.name", "proxy.refused");
@@ -270,6 +280,25 @@ static void on_http_record(struct jsonw *rec, const struct http_conn_info *info,
 static void on_http_event(struct jsonw *rec, void *arg)
 {
 	audit_record(arg, rec);
+}
+
+static void on_http_call_end(const struct http_call_end *e, void *arg)
+{
+	struct daemon *d = arg;
+	char reason[80];
+
+	metrics_call_end(d->metrics, e);
+	if (e->denied_by[0]) {
+		snprintf(reason, sizeof(reason), "policy_%s", e->denied_by);
+		metrics_denied(d->metrics, reason);
+	}
+}
+
+static void on_breaker_opened(const char *provider, const char *model, void *arg)
+{
+	struct daemon *d = arg;
+
+	metrics_breaker_opened(d->metrics, provider, model);
 }
 
 static int on_http_resolve(const char *host, uint16_t port, struct aigw_addr *ret, void *arg)
@@ -400,6 +429,7 @@ static void api_unix_refused(struct daemon *d, const struct aigw_attr *a, const 
 
 	log_warn("api.socket: a caller refused (%s): pid %d, cgroup %s", why, (int)a->pid,
 		 cgroup[0] ? cgroup : "?");
+	metrics_denied(d->metrics, why);
 	if (!rec)
 		return;
 	timefmt_now(when);
@@ -630,6 +660,7 @@ static void on_accept(int fd, const struct sockaddr *peer, void *arg)
 		conn_refuse(conn, fd, "stale_flow_record", err == -ESTALE ? NULL : strerror(-err));
 		return;
 	}
+	metrics_captured(d->metrics);
 	evutil_make_socket_nonblocking(fd);
 	/* Answers are written in pieces (head, events): none may wait for a delayed ACK. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
@@ -745,6 +776,13 @@ static void destroy_preexisting(struct daemon *d)
 /* --- reload and signals --- */
 
 /* What a reload cannot change without a restart, with the reason. */
+/* Whether an optional listen address differs between two policies. */
+static int listen_changed(int had, const struct sockaddr_storage *old, socklen_t old_len, int has,
+			  const struct sockaddr_storage *new, socklen_t new_len)
+{
+	return had != has || (had && (old_len != new_len || memcmp(old, new, old_len)));
+}
+
 static const char *reload_immutable(const struct policy *old, const struct policy *new)
 {
 	if (strcmp(old->capture.cgroup, new->capture.cgroup))
@@ -769,10 +807,8 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 	if ((old->api.socket == NULL) != (new->api.socket == NULL) ||
 	    (old->api.socket && strcmp(old->api.socket, new->api.socket)))
 		return "api.socket";
-	if (old->api.has_listen != new->api.has_listen ||
-	    (old->api.has_listen &&
-	     (old->api.listen_len != new->api.listen_len ||
-	      memcmp(&old->api.listen, &new->api.listen, old->api.listen_len))))
+	if (listen_changed(old->api.has_listen, &old->api.listen, old->api.listen_len,
+			   new->api.has_listen, &new->api.listen, new->api.listen_len))
 		return "api.listen";
 	if ((old->state.path == NULL) != (new->state.path == NULL) ||
 	    (old->state.path && strcmp(old->state.path, new->state.path)))
@@ -780,6 +816,9 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 	if ((old->ledger.path == NULL) != (new->ledger.path == NULL) ||
 	    (old->ledger.path && strcmp(old->ledger.path, new->ledger.path)))
 		return "ledger.path";
+	if (listen_changed(old->admin.has_listen, &old->admin.listen, old->admin.listen_len,
+			   new->admin.has_listen, &new->admin.listen, new->admin.listen_len))
+		return "admin.listen";
 	if ((old->tls.upstream_ca == NULL) != (new->tls.upstream_ca == NULL) ||
 	    (old->tls.upstream_ca && strcmp(old->tls.upstream_ca, new->tls.upstream_ca)))
 		return "tls.upstream_ca";
@@ -890,6 +929,8 @@ static void daemon_reload(struct daemon *d)
 	}
 	policy_free(d->policy);
 	d->policy = np;
+	if (d->admin && admin_reload(d->admin))
+		log_error("admin.token_file: not read again (above); the old token stays");
 	prices_free(d->prices);
 	d->prices = new_prices;
 	keys_free(d->keys);
@@ -1095,6 +1136,8 @@ pool:
 	d->http_ops.record = on_http_record;
 	d->http_ops.resolve = on_http_resolve;
 	d->http_ops.event = on_http_event;
+	d->http_ops.call_end = on_http_call_end;
+	d->http_ops.breaker_opened = on_breaker_opened;
 	d->http_ops.arg = d;
 	if (p->api.socket && (err = api_unix_open(d, p->api.socket)))
 		return err;
@@ -1161,6 +1204,23 @@ static struct event_base *daemon_event_base(void)
 	return base;
 }
 
+/* admin.listen: metrics, health and the dashboard, reading the daemon's own state. */
+static int daemon_open_admin(struct daemon *d)
+{
+	d->admin_ctx = (struct admin_context){
+	    .metrics = d->metrics,
+	    .policy = &d->policy,
+	    .routes = &d->routes,
+	    .state = &d->state,
+	    .audit = &d->audit,
+	    .capture = &d->capture,
+	    .ledger_path = d->policy->ledger.path,
+	};
+	if (!d->policy->admin.has_listen)
+		return 0;
+	return admin_open(d->base, &d->admin_ctx, &d->admin);
+}
+
 static int daemon_start(struct daemon *d)
 {
 	struct audit_options aopt = {0};
@@ -1196,7 +1256,7 @@ static int daemon_start(struct daemon *d)
 		return err;
 	}
 	d->base = daemon_event_base();
-	if (!d->base)
+	if (!d->base || metrics_new(METRICS_MAX_SERIES, &d->metrics))
 		return -ENOMEM;
 	err = signals_open(d);
 	if (!err)
@@ -1210,6 +1270,8 @@ static int daemon_start(struct daemon *d)
 					   on_capture_event, d, &d->events);
 	if (!err)
 		err = addrset_start(d->addrset);
+	if (!err)
+		err = daemon_open_admin(d);
 	if (err)
 		return err;
 	destroy_preexisting(d);
@@ -1223,6 +1285,7 @@ static void daemon_stop(struct daemon *d)
 	classify_shutdown_all();
 	http_sessions_shutdown();
 	passthrough_shutdown_all();
+	admin_close(d->admin);
 	upstream_pool_free(d->pool);
 	certs_free(d->certs);
 	prices_free(d->prices);
@@ -1249,6 +1312,7 @@ static void daemon_stop(struct daemon *d)
 		event_base_free(d->base);
 	audit_close(d->audit);
 	ledger_close(d->ledger);
+	metrics_free(d->metrics);
 	cgroups_free(d->cgroups);
 	govstate_close(d->state);
 	policy_free(d->ai_catalogue);

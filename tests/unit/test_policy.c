@@ -315,8 +315,8 @@ static void test_unknown_key(void)
 	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"}, \"Audit\": 1,\n" REST),
 		     "p.json:2:35: Audit: unknown key; expected one of \"capture\", \"audit\", "
 		     "\"providers\", \"workloads\", \"ca\", \"tls\", \"proxy\", \"prices\", "
-		     "\"routing\", \"models\", \"api\", \"teams\", \"state\", \"ledger\", or "
-		     "\"ai_services\"\n");
+		     "\"routing\", \"models\", \"api\", \"teams\", \"state\", \"ledger\", \"admin\", "
+		     "or \"ai_services\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
@@ -1852,6 +1852,47 @@ static void test_secret_files(void)
 	free(out);
 }
 
+static void test_admin(void)
+{
+	const struct sockaddr_in *sin;
+	char tok[32], text[1024], want[512], *out = NULL;
+	struct policy *p = NULL;
+
+	ASSERT_OK(load(HEAD "  \"admin\": {\"listen\": \"127.0.0.1:9464\"}\n}\n", &p));
+	ASSERT_EQ(p->admin.has_listen, 1);
+	ASSERT_EQ(p->admin.listen_len, sizeof(struct sockaddr_in));
+	sin = (const struct sockaddr_in *)&p->admin.listen;
+	ASSERT_EQ(ntohs(sin->sin_port), 9464);
+	ASSERT_TRUE(p->admin.token_file == NULL);
+	policy_free(p);
+	ASSERT_OK(load(HEAD "  \"state\": {}\n}\n", &p));
+	ASSERT_EQ(p->admin.has_listen, 0); /* absent: off */
+	policy_free(p);
+	ASSERT_STREQ(load_bad(HEAD "  \"admin\": {\"token_file\": \"/t\"}\n}\n"),
+		     "p.json:5:12: admin: missing key \"listen\"; expected \"listen\": "
+		     "\"IPv4:PORT\" or \"[IPv6]:PORT\", like \"127.0.0.1:9464\"\n");
+	ASSERT_CONTAINS(load_bad(HEAD "  \"admin\": {\"listen\": \"any:9464\"}\n}\n"),
+			"admin.listen: got \"any:9464\", not an IPv4 address;");
+
+	/* the token file is a secret: private, or refused */
+	ASSERT_OK(temp_file(tok, "s3cret-token\n", 0644));
+	snprintf(text, sizeof(text),
+		 HEAD "  \"admin\": {\"listen\": \"0.0.0.0:9464\", \"token_file\": \"%s\"}\n}\n",
+		 tok);
+	ASSERT_EQ(check_secrets(text, 0644, &out), -EPERM);
+	snprintf(want, sizeof(want),
+		 "%s: holds a secret and is readable by group or others (mode 0644); run: "
+		 "chmod 600 %s\n",
+		 tok, tok);
+	ASSERT_STREQ(out, want);
+	free(out);
+	ASSERT_EQ(chmod(tok, 0600), 0);
+	ASSERT_EQ(check_secrets(text, 0644, &out), 0);
+	ASSERT_STREQ(out, "");
+	free(out);
+	unlink(tok);
+}
+
 static void test_host_in_domains(void)
 {
 	char *domains[] = {"openai.com", "Anthropic.COM", ""};
@@ -1973,4 +2014,4 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_capture_ai_and_fronting),
 	  UNIT_CASE(test_bad_api_keys), UNIT_CASE(test_governance), UNIT_CASE(test_budget_usd),
 	  UNIT_CASE(test_bad_governance), UNIT_CASE(test_workload_names_unique),
 	  UNIT_CASE(test_unused_team_warning), UNIT_CASE(test_hashed_api_keys),
-	  UNIT_CASE(test_secret_files))
+	  UNIT_CASE(test_secret_files), UNIT_CASE(test_admin))

@@ -1193,6 +1193,16 @@ const atomic_int *audit_failing(const struct audit_log *log)
 	return &log->failing;
 }
 
+size_t audit_queue_depth(struct audit_log *log)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&log->lock);
+	n = log->n_queued - log->n_processed;
+	pthread_mutex_unlock(&log->lock);
+	return (size_t)n;
+}
+
 void audit_close(struct audit_log *log)
 {
 	if (!log)

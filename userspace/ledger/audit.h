@@ -117,6 +117,10 @@ int audit_flush(struct audit_log *log);
  */
 const atomic_int *audit_failing(const struct audit_log *log);
 
+/* Records accepted by audit_write() and not yet written (or dropped) by the writer: the
+ * metric aigw_audit_queue_depth. Takes the log's lock for a moment; any thread. */
+size_t audit_queue_depth(struct audit_log *log);
+
 /* Flushes, stops the writer thread, closes the file and frees LOG; NULL is fine. */
 void audit_close(struct audit_log *log);
 

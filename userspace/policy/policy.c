@@ -2,11 +2,11 @@
  * policy: loads the gateway's JSON policy file and validates all of it (see policy.h).
  *
  * Owns the schema. Each JSON object the policy has (the top level, "capture", "audit", "ca",
- * "tls", "proxy" and its "timeouts", "routing" and its "breaker", "api", "state", a provider, a
- * model's target, a workload, its "match", "allow", "limits" and "budget", a team, an AI
- * service) is a table of fields: key, whether it is required, the check that parses the value
- * into struct policy, and what a good value looks like. A new key is a new row. Anything not in a
- * table is an error, as is a key given twice.
+ * "tls", "proxy" and its "timeouts", "routing" and its "breaker", "api", "state", "admin", a
+ * provider, a model's target, a workload, its "match", "allow", "limits" and "budget", a team,
+ * an AI service) is a table of fields: key, whether it is required, the check that parses the
+ * value into struct policy, and what a good value looks like. A new key is a new row. Anything
+ * not in a table is an error, as is a key given twice.
  *
  * cJSON keeps no positions, so each problem finds its own again with json_locate, from the path
  * of member and element indexes the walk keeps, and is printed as
@@ -617,25 +617,39 @@ static void check_listen6(struct ctx *c, const cJSON *v, const struct field *f, 
 	check_loopback(c, v, f, base, true);
 }
 
-/* api.listen: any address, either family (the explicit endpoint may serve other hosts). */
+/* A listen address of any family and address (it may serve other hosts) into *SS, *LEN;
+ * false after a problem. */
+static bool check_any_listen(struct ctx *c, const cJSON *v, const struct field *f,
+			     struct sockaddr_storage *ss, socklen_t *len)
+{
+	const char *s = want_string(c, v, f->expect), *why;
+
+	if (!s)
+		return false;
+	why = parse_listen(s, s[0] == '[', false, ss, len);
+	if (why)
+		bad_value(c, why, f->expect);
+	return !why;
+}
+
+/* api.listen: the explicit endpoint. */
 static void check_api_listen(struct ctx *c, const cJSON *v, const struct field *f, void *base)
 {
 	struct policy *p = base;
-	const char *s = want_string(c, v, f->expect), *why;
-	struct sockaddr_storage ss;
-	socklen_t len;
 
-	if (!s)
+	if (!check_any_listen(c, v, f, &p->api.listen, &p->api.listen_len))
 		return;
-	why = parse_listen(s, s[0] == '[', false, &ss, &len);
-	if (why) {
-		bad_value(c, why, f->expect);
-		return;
-	}
-	p->api.listen = ss;
-	p->api.listen_len = len;
 	p->api.enabled = 1;
 	p->api.has_listen = 1;
+}
+
+/* admin.listen: metrics, health and the dashboard. */
+static void check_admin_listen(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy *p = base;
+
+	if (check_any_listen(c, v, f, &p->admin.listen, &p->admin.listen_len))
+		p->admin.has_listen = 1;
 }
 
 /* ---- objects ---- */
@@ -2387,6 +2401,13 @@ static const struct field ledger_fields[] = {
 	  "a non-empty file path"),
 };
 static const struct schema ledger_schema = {ledger_fields, ARRAY_SIZE(ledger_fields), NULL};
+static const struct field admin_fields[] = {
+    FIELD("listen", REQUIRED, check_admin_listen, 0,
+	  "\"IPv4:PORT\" or \"[IPv6]:PORT\", like \"127.0.0.1:9464\""),
+    FIELD("token_file", OPTIONAL, check_nonempty, offsetof(struct policy, admin.token_file),
+	  "the path of a file holding the bearer token callers off loopback present"),
+};
+static const struct schema admin_schema = {admin_fields, ARRAY_SIZE(admin_fields), NULL};
 
 static const struct field workload_fields[] = {
     FIELD("name", REQUIRED, check_workload_name, offsetof(struct policy_workload, name),
@@ -2424,8 +2445,8 @@ static const struct field catalogue_fields[] = {AI_SERVICES_FIELD(REQUIRED)};
 static const struct schema catalogue_schema = {catalogue_fields, ARRAY_SIZE(catalogue_fields),
 					       NULL};
 
-/* "capture", "audit", "ca", "tls", "proxy", "routing" and "api" fill struct policy itself, as the
- * top level does. */
+/* "capture", "audit", "ca", "tls", "proxy", "routing", "api", "state" and "admin" fill struct
+ * policy itself, as the top level does. */
 static const struct field root_fields[] = {
     NESTED("capture", REQUIRED, check_object, capture_schema, "an object"),
     NESTED("audit", REQUIRED, check_object, audit_schema, "an object"),
@@ -2446,6 +2467,8 @@ static const struct field root_fields[] = {
 	   "an object of teams by name, each with a \"budget\""),
     NESTED("state", OPTIONAL, check_object, state_schema, "an object with \"path\""),
     NESTED("ledger", OPTIONAL, check_object, ledger_schema, "an object with \"path\""),
+    NESTED("admin", OPTIONAL, check_object, admin_schema,
+	   "an object with \"listen\" and optionally \"token_file\""),
     AI_SERVICES_FIELD(OPTIONAL),
 };
 static const struct schema root_schema = {root_fields, ARRAY_SIZE(root_fields), root_finish};
@@ -2737,6 +2760,7 @@ void policy_free(struct policy *p)
 	free(p->ai_services);
 	free(p->state.path);
 	free(p->ledger.path);
+	free(p->admin.token_file);
 	free(p->capture.cgroup);
 	free(p->audit.path);
 	free(p->audit.checkpoint.key);
@@ -2852,6 +2876,10 @@ int policy_check_secret_files(const struct policy *p, FILE *errs)
 			continue;
 		snprintf(what, sizeof(what), "the key_file of provider %s", p->providers[i].name);
 		k = check_private_file(file, what, errs);
+		r = r ? r : k;
+	}
+	if (p->admin.token_file) {
+		k = check_private_file(p->admin.token_file, "admin.token_file", errs);
 		r = r ? r : k;
 	}
 	return r;

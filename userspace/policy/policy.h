@@ -288,6 +288,16 @@ struct policy {
 		 * connection; NULL (the default): no ledger */
 		char *path;
 	} ledger;
+
+	struct {
+		int has_listen; /* "admin" present, with "listen" */
+		/* "listen": "127.0.0.1:9464": /metrics, /healthz, the dashboard (plain HTTP) */
+		struct sockaddr_storage listen;
+		socklen_t listen_len;
+		/* "token_file": a private file holding the bearer token a peer off loopback must
+		 * present; or NULL (then only loopback peers are served) */
+		char *token_file;
+	} admin;
 };
 
 /*

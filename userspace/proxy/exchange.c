@@ -308,6 +308,8 @@ void target_breaker_note(struct exchange *ex, enum breaker_change change)
 			 t->provider, t->model, t->breaker->failures, ex->routes->breaker_open_ms);
 	else
 		log_info("circuit closed: %s/%s answered its probe", t->provider, t->model);
+	if (opened && ex->s->ops->breaker_opened)
+		ex->s->ops->breaker_opened(t->provider, t->model, ex->s->ops->arg);
 	if (!ex->s->ops->event || !(rec = jsonw_new()))
 		return;
 	timefmt_now(when);

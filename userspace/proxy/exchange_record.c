@@ -242,6 +242,32 @@ static void exchange_record_route(struct exchange *ex, struct jsonw *rec)
 	exchange_record_key_workload(ex, rec);
 }
 
+/* The call's end as the metrics count it. */
+static void exchange_count(struct exchange *ex, enum exchange_outcome outcome)
+{
+	const struct pipe_decision *d = pipe_decisive(&ex->pr);
+	struct http_call_end e = {
+	    .workload = ex->pr.workload[0] ? ex->pr.workload : ex->s->info.workload,
+	    .team = ex->pr.team[0] ? ex->pr.team : ex->s->info.team,
+	    .provider = exchange_provider(ex),
+	    .model = ex->model,
+	    .outcome = outcome_names[outcome],
+	    .denied_by = outcome == OUTCOME_DENIED && d ? d->stage : "",
+	    .fallback = ex->route && ex->pos > 0 && ex->pos < ex->n_order,
+	    .usage_known = ex->usage_found,
+	    .input_tokens = ex->usage.input,
+	    .output_tokens = ex->usage.output,
+	    .cost_known = ex->usage_found && ex->cost.known,
+	    .cost_nano = cost_nano_usd(&ex->cost),
+	    .duration_s = ms_between(&ex->t_start, &ex->t_end) / 1e3,
+	    .ttft_s = ex->stream && ex->t_first.tv_sec ? ms_between(&ex->t_start, &ex->t_first) / 1e3
+						       : -1,
+	};
+
+	if (ex->s->ops->call_end)
+		ex->s->ops->call_end(&e, ex->s->ops->arg);
+}
+
 void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 {
 	struct session *s = ex->s;
@@ -307,6 +333,7 @@ void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	jsonw_bool(rec, "aigw.upstream.reused", ex->up_reused > 0);
 	jsonw_bool(rec, "aigw.upstream.tls_resumed", ex->up_tls_resumed);
 	s->ops->record(rec, &s->info, s->ops->arg);
+	exchange_count(ex, outcome);
 }
 
 void exchange_record_started(struct exchange *ex)

@@ -61,6 +61,22 @@ struct http_proxy_config {
 	const atomic_int *audit_failing; /* audit_failing() of the daemon's log, or NULL */
 };
 
+/* What the metrics count of a call (an exchange) that ended. Strings may be "", never NULL. */
+struct http_call_end {
+	const char *workload, *team;
+	const char *provider; /* the provider that answered, or was last asked */
+	const char *model;    /* the model the app asked for */
+	const char *outcome;  /* the record's aigw.outcome: "ok", "denied", ... */
+	const char *denied_by; /* outcome "denied": the policy stage that refused it */
+	int fallback;	       /* served by a target after the first choice of its route */
+	int usage_known;
+	uint64_t input_tokens, output_tokens;
+	int cost_known;
+	int64_t cost_nano; /* nano-dollars, exact */
+	double duration_s; /* request start to its end */
+	double ttft_s;	   /* a stream: start to the first byte of its answer; < 0: none */
+};
+
 struct http_proxy_ops {
 	/* Adds the attribution of INFO to REC and hands it to the audit log (takes REC). */
 	void (*record)(struct jsonw *rec, const struct http_conn_info *info, void *arg);
@@ -70,6 +86,10 @@ struct http_proxy_ops {
 	/* Hands a record that is no request's (a circuit opening, say) to the audit log
 	 * (takes REC). */
 	void (*event)(struct jsonw *rec, void *arg);
+	/* A call ended, after its record (may be NULL). */
+	void (*call_end)(const struct http_call_end *end, void *arg);
+	/* The circuit breaker of PROVIDER/MODEL opened (may be NULL). */
+	void (*breaker_opened)(const char *provider, const char *model, void *arg);
 	void *arg;
 };
 

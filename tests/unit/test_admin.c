@@ -1,0 +1,151 @@
+/* test_admin: who the admin endpoint serves without a token, the bearer check, and the
+ * metrics' text: escaping, histograms, exact cost, the cap on label sets. */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/buffer.h>
+
+#include "admin/admin.h"
+#include "admin/metrics.h"
+#include "unit.h"
+
+static int peer4(const char *ip)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+
+	inet_pton(AF_INET, ip, &sin.sin_addr);
+	return admin_peer_is_loopback((struct sockaddr *)&sin);
+}
+
+static int peer6(const char *ip)
+{
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
+
+	inet_pton(AF_INET6, ip, &sin6.sin6_addr);
+	return admin_peer_is_loopback((struct sockaddr *)&sin6);
+}
+
+static void test_loopback_peer(void)
+{
+	ASSERT_TRUE(peer4("127.0.0.1"));
+	ASSERT_TRUE(peer4("127.1.2.3"));
+	ASSERT_TRUE(!peer4("10.0.0.1"));
+	ASSERT_TRUE(!peer4("128.0.0.1"));
+	ASSERT_TRUE(!peer4("0.0.0.0"));
+	ASSERT_TRUE(peer6("::1"));
+	ASSERT_TRUE(peer6("::ffff:127.0.0.9"));
+	ASSERT_TRUE(!peer6("::ffff:10.0.0.1"));
+	ASSERT_TRUE(!peer6("fe80::1"));
+	ASSERT_TRUE(!peer6("::"));
+	ASSERT_TRUE(!admin_peer_is_loopback(NULL));
+}
+
+static void test_bearer(void)
+{
+	const char *tok = "s3cret-token";
+	size_t n = strlen(tok);
+
+	ASSERT_TRUE(admin_bearer_ok("Bearer s3cret-token", tok, n));
+	ASSERT_TRUE(admin_bearer_ok("bearer  s3cret-token ", tok, n));
+	ASSERT_TRUE(!admin_bearer_ok("Bearer s3cret-toke", tok, n));
+	ASSERT_TRUE(!admin_bearer_ok("Bearer s3cret-token2", tok, n));
+	ASSERT_TRUE(!admin_bearer_ok("Basic s3cret-token", tok, n));
+	ASSERT_TRUE(!admin_bearer_ok("s3cret-token", tok, n));
+	ASSERT_TRUE(!admin_bearer_ok(NULL, tok, n));
+	ASSERT_TRUE(!admin_bearer_ok("Bearer ", "", 0));
+}
+
+static void test_label_escaping(void)
+{
+	static const char *const names[] = {"a", "b"};
+	const char *values[] = {"x\\y\"z\nw", "\x1b[31m\xff\xc3\xa9"};
+	char buf[128];
+
+	metrics_format_labels(buf, sizeof(buf), names, values, 2);
+	/* backslash, quote and newline escaped; ESC kept (the format allows it); a byte that is
+	 * not UTF-8 replaced; UTF-8 kept */
+	ASSERT_STREQ(buf, "a=\"x\\\\y\\\"z\\nw\",b=\"\x1b[31m?\xc3\xa9\"");
+	ASSERT_TRUE(metrics_format_labels(buf, 8, names, values, 2) >= 8);
+}
+
+static char *scrape(struct metrics *m)
+{
+	struct evbuffer *b = evbuffer_new();
+	size_t n;
+	char *text;
+
+	metrics_write(m, b);
+	n = evbuffer_get_length(b);
+	text = malloc(n + 1);
+	evbuffer_remove(b, text, n);
+	text[n] = 0;
+	evbuffer_free(b);
+	return text;
+}
+
+static void test_metrics_text(void)
+{
+	struct http_call_end c = {
+	    .workload = "billing", .team = "finance", .provider = "openai", .model = "gpt-4o",
+	    .outcome = "ok", .denied_by = "", .usage_known = 1, .input_tokens = 10,
+	    .output_tokens = 300, .cost_known = 1, .cost_nano = 1500000001, .duration_s = 0.05,
+	    .ttft_s = -1};
+	struct metrics *m;
+	char *t;
+
+	ASSERT_OK(metrics_new(100, &m));
+	metrics_call_end(m, &c);
+	c.cost_nano = 2;
+	c.fallback = 1;
+	metrics_call_end(m, &c);
+	metrics_denied(m, "deny_udp_quic");
+	metrics_captured(m);
+	t = scrape(m);
+	ASSERT_CONTAINS(t, "# TYPE aigw_requests_total counter\n");
+	ASSERT_CONTAINS(t, "aigw_requests_total{workload=\"billing\",team=\"finance\","
+			   "provider=\"openai\",model=\"gpt-4o\",outcome=\"ok\"} 2\n");
+	ASSERT_CONTAINS(t, "aigw_cost_usd_total{workload=\"billing\",team=\"finance\","
+			   "provider=\"openai\",model=\"gpt-4o\"} 1.500000003\n");
+	ASSERT_CONTAINS(t, "aigw_fallbacks_total{workload=\"billing\",team=\"finance\","
+			   "provider=\"openai\",model=\"gpt-4o\"} 1\n");
+	ASSERT_CONTAINS(t, "gen_ai_client_token_usage_bucket{gen_ai_token_type=\"input\","
+			   "gen_ai_system=\"openai\",gen_ai_request_model=\"gpt-4o\","
+			   "aigw_workload=\"billing\",aigw_team=\"finance\",le=\"16\"} 2\n");
+	ASSERT_CONTAINS(t, "gen_ai_client_token_usage_bucket{gen_ai_token_type=\"output\","
+			   "gen_ai_system=\"openai\",gen_ai_request_model=\"gpt-4o\","
+			   "aigw_workload=\"billing\",aigw_team=\"finance\",le=\"256\"} 0\n");
+	ASSERT_CONTAINS(t, "aigw_team=\"finance\",le=\"+Inf\"} 2\n");
+	ASSERT_CONTAINS(t, "gen_ai_client_token_usage_sum{gen_ai_token_type=\"output\","
+			   "gen_ai_system=\"openai\",gen_ai_request_model=\"gpt-4o\","
+			   "aigw_workload=\"billing\",aigw_team=\"finance\"} 600\n");
+	ASSERT_CONTAINS(t, "aigw_denied_total{reason=\"deny_udp_quic\"} 1\n");
+	ASSERT_CONTAINS(t, "aigw_captured_connections_total 1\n");
+	ASSERT_CONTAINS(t, "aigw_passthrough_total 0\n");
+	ASSERT_TRUE(strstr(t, "gen_ai_server_time_to_first_token_seconds_bucket") == NULL);
+	free(t);
+	metrics_free(m);
+}
+
+static void test_metrics_cap(void)
+{
+	struct metrics *m;
+	char reason[32];
+	char *t;
+
+	ASSERT_OK(metrics_new(5, &m));
+	for (int i = 0; i < 8; i++) {
+		snprintf(reason, sizeof(reason), "r%d", i);
+		metrics_denied(m, reason);
+	}
+	metrics_denied(m, "r0"); /* an existing series still counts */
+	t = scrape(m);
+	ASSERT_CONTAINS(t, "aigw_denied_total{reason=\"r0\"} 2\n");
+	ASSERT_CONTAINS(t, "aigw_denied_total{reason=\"r4\"} 1\n");
+	ASSERT_TRUE(strstr(t, "reason=\"r5\"") == NULL);
+	ASSERT_CONTAINS(t, "aigw_metrics_dropped_series_total 3\n");
+	free(t);
+	metrics_free(m);
+}
+
+UNIT_MAIN(UNIT_CASE(test_loopback_peer), UNIT_CASE(test_bearer), UNIT_CASE(test_label_escaping),
+	  UNIT_CASE(test_metrics_text), UNIT_CASE(test_metrics_cap))
