@@ -969,8 +969,6 @@ static int audit_name_prev(struct audit_log *log)
 	return log->prev_name ? 0 : -ENOMEM;
 }
 
-static int audit_rotated_siblings(const char *path, unsigned **ret_k, size_t *ret_n);
-
 /*
  * The hash of seq 1's line when the log still holds it: the first line of the oldest file,
  * if that is the chain start. Checkpoints carry it, so a removed head shows as such.
