@@ -745,8 +745,8 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 		return "capture.listen6";
 	if (strcmp(old->audit.path, new->audit.path) ||
 	    old->audit.rotate_bytes != new->audit.rotate_bytes ||
-	    old->audit.keep != new->audit.keep)
-		return "audit.path, rotate_bytes or keep";
+	    old->audit.keep != new->audit.keep || old->audit.durability != new->audit.durability)
+		return "audit.path, rotate_bytes, keep or durability";
 	if (strcmp(old->audit.checkpoint.key, new->audit.checkpoint.key) ||
 	    strcmp(old->audit.checkpoint.path, new->audit.checkpoint.path) ||
 	    old->audit.checkpoint.every_records != new->audit.checkpoint.every_records ||
