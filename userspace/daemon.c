@@ -56,6 +56,7 @@ struct daemon {
 	char cgroup_path[PATH_MAX];
 	struct cgroups *cgroups;
 	struct audit_log *audit;
+	struct event *audit_durable; /* strict durability: the writer settled a batch */
 	struct capture *capture;
 	struct addrset *addrset;
 	struct capture_events *events;
@@ -128,19 +129,34 @@ static int prices_for(const struct policy *p, struct price_table **ret)
 			    prices_default_json_len, stderr, ret);
 }
 
-static void audit_record(struct daemon *d, struct jsonw *rec)
+/* Returns the record's audit ticket, 0 when it was not queued. */
+static uint64_t audit_record(struct daemon *d, struct jsonw *rec)
 {
+	uint64_t ticket = 0;
 	size_t len;
 	char *text = jsonw_finish(rec, &len);
 	int err;
 
 	if (!text) {
 		log_error("audit: out of memory building a record");
-		return;
+		return 0;
 	}
-	err = audit_write_text(d->audit, text, len);
+	err = audit_write_text_ticket(d->audit, text, len, &ticket);
 	if (err)
 		log_error("audit: record not written: %s", strerror(-err));
+	return err ? 0 : ticket;
+}
+
+/* Strict durability: the audit writer settled a batch; answers whose record it holds go. */
+static void on_audit_durable(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	uint64_t n, durable, lost;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_error("audit: durability signal: %s", strerror(errno));
+	audit_durable(d->audit, &durable, &lost);
+	http_durable_release(durable, lost);
 }
 
 static void on_capture_event(const struct aigw_event *ev, void *arg)
@@ -247,14 +263,14 @@ static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, co
 	free(conn);
 }
 
-static void on_http_record(struct jsonw *rec, const struct http_conn_info *info, void *arg)
+static uint64_t on_http_record(struct jsonw *rec, const struct http_conn_info *info, void *arg)
 {
 	struct daemon *d = arg;
 
 	add_addr(rec, "client.address", "client.port", &info->client);
 	if (!info->explicit_endpoint || info->local_peer) /* else the key's workload */
 		cgroups_attr_to_json(d->cgroups, d->policy, &info->flow.attr, rec);
-	audit_record(d, rec);
+	return audit_record(d, rec);
 }
 
 static void on_http_event(struct jsonw *rec, void *arg)
@@ -1075,6 +1091,13 @@ pool:
 	d->http_cfg.policy = d->policy;
 	d->http_cfg.state = d->state;
 	d->http_cfg.audit_failing = audit_failing(d->audit);
+	d->http_cfg.durable_strict = audit_durable_fd(d->audit) >= 0;
+	if (d->http_cfg.durable_strict) {
+		d->audit_durable = event_new(d->base, audit_durable_fd(d->audit),
+					     EV_READ | EV_PERSIST, on_audit_durable, d);
+		if (!d->audit_durable || event_add(d->audit_durable, NULL))
+			return -ENOMEM;
+	}
 	d->http_ops.record = on_http_record;
 	d->http_ops.resolve = on_http_resolve;
 	d->http_ops.event = on_http_event;
@@ -1164,6 +1187,7 @@ static int daemon_start(struct daemon *d)
 	aopt.checkpoint_path = d->policy->audit.checkpoint.path;
 	aopt.checkpoint_every_records = d->policy->audit.checkpoint.every_records;
 	aopt.checkpoint_every_s = d->policy->audit.checkpoint.every_s;
+	aopt.strict = d->policy->audit.durability == POLICY_AUDIT_STRICT;
 	err = cgroups_new(d->cgroup_mount, &d->cgroups);
 	if (err) {
 		log_error("cgroups under %s: %s", d->cgroup_mount, strerror(-err));
@@ -1228,6 +1252,8 @@ static void daemon_stop(struct daemon *d)
 		event_free(d->sig_term);
 	if (d->sig_int)
 		event_free(d->sig_int);
+	if (d->audit_durable)
+		event_free(d->audit_durable);
 	if (d->base)
 		event_base_free(d->base);
 	audit_close(d->audit);

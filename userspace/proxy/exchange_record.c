@@ -228,7 +228,7 @@ static void exchange_record_route(struct exchange *ex, struct jsonw *rec)
 	}
 }
 
-void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
+uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 {
 	struct session *s = ex->s;
 	char path[512], ip[NETADDR_STRLEN];
@@ -237,7 +237,7 @@ void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	size_t n;
 
 	if (!rec)
-		return;
+		return 0;
 	n = url ? strcspn(url, "?") : 0;
 	snprintf(path, sizeof(path), "%.*s", (int)(n < sizeof(path) ? n : sizeof(path) - 1),
 		 url ? url : "");
@@ -292,5 +292,5 @@ void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 		jsonw_str(rec, "aigw.credential", ex->credential);
 	jsonw_bool(rec, "aigw.upstream.reused", ex->up_reused > 0);
 	jsonw_bool(rec, "aigw.upstream.tls_resumed", ex->up_tls_resumed);
-	s->ops->record(rec, &s->info, s->ops->arg);
+	return s->ops->record(rec, &s->info, s->ops->arg);
 }
