@@ -26,6 +26,7 @@
 #include "capture/addrset.h"
 #include "capture/cgroups.h"
 #include "capture/events.h"
+#include "capture/flood.h"
 #include "capture/loader.h"
 #include "capture/sockdiag.h"
 #include "daemon.h"
@@ -57,6 +58,9 @@ struct daemon {
 	struct cgroups *cgroups;
 	struct audit_log *audit;
 	struct event *audit_durable; /* strict durability: the writer settled a batch */
+	struct flood *flood;	     /* denied attempts past the rate, counted */
+	struct event *tick;	     /* each second: flood aggregates, lost capture events */
+	uint64_t events_lost;	     /* AIGW_STAT_EVENT_DROPPED as last recorded */
 	struct capture *capture;
 	struct addrset *addrset;
 	struct capture_events *events;
@@ -159,11 +163,91 @@ static void on_audit_durable(evutil_socket_t fd, short what, void *arg)
 	http_durable_release(durable, lost);
 }
 
+static uint64_t boottime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+/* Whether a denied attempt by A (NULL: nobody known) for REASON at BOOT_NS is recorded on its
+ * own, or only counted into its second's capture.denied_aggregate (capture/flood.h). */
+static int denial_admit(struct daemon *d, const struct aigw_attr *a, const char *reason,
+			uint64_t boot_ns)
+{
+	struct cgroups_workload wl = {0};
+	char comm[AIGW_COMM_LEN + 1] = "";
+
+	if (a) {
+		cgroups_workload(d->policy, cgroups_path(d->cgroups, a->sock_cgroup_id), &wl);
+		memcpy(comm, a->comm, AIGW_COMM_LEN);
+	}
+	return flood_admit(d->flood, wl.name ? wl.name : "", comm, reason, boot_ns);
+}
+
 static void on_capture_event(const struct aigw_event *ev, void *arg)
 {
 	struct daemon *d = arg;
 
+	if (ev->action == AIGW_ACTION_DENY &&
+	    !denial_admit(d, &ev->attr, capture_reason_name(ev->reason), ev->boot_ns))
+		return;
 	audit_record(d, capture_event_to_json(ev, d->cgroups, d->policy));
+}
+
+static void on_flood_record(struct jsonw *rec, void *arg)
+{
+	audit_record(arg, rec);
+}
+
+/* Capture events the ring buffer had no room for: the verdicts stood, their records are
+ * missing; this record says how many. */
+static void record_events_lost(struct daemon *d)
+{
+	uint64_t counts[AIGW_STAT_MAX];
+	char when[TIMEFMT_LEN];
+	struct jsonw *rec;
+
+	if (!d->capture || capture_stats(d->capture, counts) ||
+	    counts[AIGW_STAT_EVENT_DROPPED] <= d->events_lost)
+		return;
+	rec = jsonw_new();
+	if (rec) {
+		timefmt_now(when);
+		jsonw_str(rec, "time", when);
+		jsonw_str(rec, "event.name", "capture.events_lost");
+		jsonw_num(rec, "aigw.count", (double)(counts[AIGW_STAT_EVENT_DROPPED] - d->events_lost));
+	}
+	audit_record(d, rec);
+	d->events_lost = counts[AIGW_STAT_EVENT_DROPPED];
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	capture_events_drain(d->events); /* what the ring holds counts in its own second */
+	flood_tick(d->flood, boottime_ns());
+	record_events_lost(d);
+}
+
+/* The aggregation of denied attempts and the count of lost capture events, once a second.
+ * Drops counted before this daemon started are not recorded again (a restarted daemon would
+ * count them twice): the baseline is what the counter says now. */
+static int denials_open(struct daemon *d)
+{
+	uint64_t counts[AIGW_STAT_MAX];
+	int err = flood_new(on_flood_record, d, &d->flood);
+
+	if (err)
+		return err;
+	if (!capture_stats(d->capture, counts))
+		d->events_lost = counts[AIGW_STAT_EVENT_DROPPED];
+	d->tick = event_new(d->base, -1, EV_PERSIST, on_tick, d);
+	if (!d->tick || event_add(d->tick, &(struct timeval){1, 0}))
+		return -ENOMEM;
+	return 0;
 }
 
 static void add_addr(struct jsonw *rec, const char *addr_key, const char *port_key,
@@ -240,9 +324,14 @@ static void conn_passthrough(struct daemon_conn *conn, int fd, const char *dispo
 static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, const char *detail)
 {
 	struct daemon *d = conn->d;
-	struct jsonw *rec = jsonw_new();
+	struct jsonw *rec;
 
 	close(fd);
+	if (!denial_admit(d, conn->has_flow ? &conn->flow.attr : NULL, reason, boottime_ns())) {
+		free(conn);
+		return;
+	}
+	rec = jsonw_new();
 	if (rec) {
 		jsonw_str(rec, "time", conn->start_time);
 		jsonw_str(rec, "event.name", "proxy.refused");
@@ -1213,6 +1302,8 @@ static int daemon_start(struct daemon *d)
 	if (!err)
 		err = daemon_open_capture(d);
 	if (!err)
+		err = denials_open(d);
+	if (!err)
 		err = capture_events_start(d->base, capture_map_fd(d->capture, CAPTURE_MAP_EVENTS),
 					   on_capture_event, d, &d->events);
 	if (!err)
@@ -1242,6 +1333,11 @@ static void daemon_stop(struct daemon *d)
 	}
 	capture_events_drain(d->events);
 	capture_events_stop(d->events);
+	if (d->tick)
+		event_free(d->tick);
+	flood_free(d->flood); /* the last second's aggregates */
+	if (d->capture)
+		record_events_lost(d);
 	listener_free(d->listen4);
 	listener_free(d->listen6);
 	addrset_free(d->addrset);
