@@ -17,8 +17,11 @@
 # latency they add end to end, and the time to first token through a fallback, each against the
 # direct call in the same run. BENCH_GATEWAY=0 skips it; see gateway_bench.sh for its knobs.
 #
-# Last, the policy pipeline (tests/bench/bench_pipeline.c): the CPU time per call of every
+# Then the policy pipeline (tests/bench/bench_pipeline.c): the CPU time per call of every
 # governance control (allow-lists, limits, budgets) against the same call with none.
+#
+# Last, audit durability (tests/bench/bench_durability.c): how long a call's end waits for its
+# record with "strict", and the writer's time per record, against "batched".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=build/tests/bench/connect_bench
@@ -99,4 +102,10 @@ fi
 # The policy pipeline's CPU cost per call, every control on against none (bench_pipeline.c).
 echo "== policy pipeline (CPU per call, in isolation)"
 build/tests/bench/bench_pipeline || status=$?
+# What audit.durability "strict" costs a call against "batched" (bench_durability.c): the log
+# on the disk this checkout is on (BENCH_AUDIT_DIR to pick another), not a tmpfs.
+echo "== audit durability: strict against batched"
+bdir=$(mktemp -d "${BENCH_AUDIT_DIR:-$PWD/build}/bench-audit.XXXXXX")
+build/tests/bench/bench_durability "$bdir" || status=$?
+rm -rf "$bdir"
 exit "$status"
