@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "capture/events.h"
 #include "util/timefmt.h"
 
 #define FLOOD_SLOTS 1024 /* keys per second; a power of two */
@@ -59,21 +59,6 @@ static uint64_t flood_hash(const char *a, const char *b, const char *c)
 	return h;
 }
 
-/* The wall-clock time of the start of CLOCK_BOOTTIME second S. */
-static void flood_second_time(uint64_t s, char out[TIMEFMT_LEN])
-{
-	struct timespec boot, real, when;
-	int64_t ns;
-
-	clock_gettime(CLOCK_BOOTTIME, &boot);
-	clock_gettime(CLOCK_REALTIME, &real);
-	ns = (int64_t)real.tv_sec * 1000000000 + real.tv_nsec -
-	     ((int64_t)boot.tv_sec * 1000000000 + boot.tv_nsec - (int64_t)s * 1000000000);
-	when.tv_sec = ns / 1000000000;
-	when.tv_nsec = ns % 1000000000;
-	timefmt_rfc3339(&when, out);
-}
-
 /* Records the keys of the table's second that went over the rate, and empties the table. */
 static void flood_flush(struct flood *f)
 {
@@ -81,7 +66,7 @@ static void flood_flush(struct flood *f)
 
 	if (!f->n_used)
 		return;
-	flood_second_time(f->second, when);
+	capture_boot_ns_to_rfc3339(f->second * 1000000000, when, sizeof(when));
 	for (size_t i = 0; i < FLOOD_SLOTS; i++) {
 		struct flood_slot *s = &f->slots[i];
 		struct jsonw *rec;
