@@ -131,6 +131,12 @@ $(BUILD)/tests/bench/bench_ledger: tests/bench/bench_ledger.c \
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ $(LIBS)
 
+# The audit durability micro-benchmark: what strict costs a call against batched.
+$(BUILD)/tests/bench/bench_durability: tests/bench/bench_durability.c \
+		$(filter-out $(BUILD)/obj/userspace/main.o,$(OBJS))
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ $(LIBS)
+
 $(BUILD)/mockprov: $(MOCK_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lz

@@ -28,6 +28,7 @@
 #include "capture/addrset.h"
 #include "capture/cgroups.h"
 #include "capture/events.h"
+#include "capture/flood.h"
 #include "capture/loader.h"
 #include "capture/sockdiag.h"
 #include "daemon.h"
@@ -59,6 +60,10 @@ struct daemon {
 	char cgroup_path[PATH_MAX];
 	struct cgroups *cgroups;
 	struct audit_log *audit;
+	struct event *audit_durable; /* strict durability: the writer settled a batch */
+	struct flood *flood;	     /* denied attempts past the rate, counted */
+	struct event *tick;	     /* each second: flood aggregates, lost capture events */
+	uint64_t events_lost;	     /* AIGW_STAT_EVENT_DROPPED as last recorded */
 	struct capture *capture;
 	struct addrset *addrset;
 	struct capture_events *events;
@@ -135,37 +140,131 @@ static int prices_for(const struct policy *p, struct price_table **ret)
 			    prices_default_json_len, stderr, ret);
 }
 
-/* Finishes REC and hands it to the audit log; with TO_LEDGER, a copy to the ledger too. */
-static void audit_record_to(struct daemon *d, struct jsonw *rec, int to_ledger)
+/* Finishes REC and hands it to the audit log; with TO_LEDGER, a copy to the ledger too.
+ * Returns the record's audit ticket, 0 when it was not queued. */
+static uint64_t audit_record_to(struct daemon *d, struct jsonw *rec, int to_ledger)
 {
+	uint64_t ticket = 0;
 	size_t len;
 	char *text = jsonw_finish(rec, &len);
 	int err;
 
 	if (!text) {
 		log_error("audit: out of memory building a record");
-		return;
+		return 0;
 	}
 	if (to_ledger && d->ledger)
 		ledger_submit(d->ledger, text, len); /* it says itself when it drops */
-	err = audit_write_text(d->audit, text, len);
+	err = audit_write_text_ticket(d->audit, text, len, &ticket);
 	if (err)
 		log_error("audit: record not written: %s", strerror(-err));
+	return err ? 0 : ticket;
 }
 
-static void audit_record(struct daemon *d, struct jsonw *rec)
+/* Strict durability: the audit writer settled a batch; answers whose record it holds go. */
+static void on_audit_durable(evutil_socket_t fd, short what, void *arg)
 {
-	audit_record_to(d, rec, 0);
+	struct daemon *d = arg;
+	uint64_t n, durable, lost;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_error("audit: durability signal: %s", strerror(errno));
+	audit_durable(d->audit, &durable, &lost);
+	http_durable_release(durable, lost);
+}
+
+static uint64_t boottime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+/* Whether a denied attempt by A (NULL: nobody known) for REASON at BOOT_NS is recorded on its
+ * own, or only counted into its second's capture.denied_aggregate (capture/flood.h). */
+static int denial_admit(struct daemon *d, const struct aigw_attr *a, const char *reason,
+			uint64_t boot_ns)
+{
+	struct cgroups_workload wl = {0};
+	char comm[AIGW_COMM_LEN + 1] = "";
+
+	if (a) {
+		cgroups_workload(d->policy, cgroups_path(d->cgroups, a->sock_cgroup_id), &wl);
+		memcpy(comm, a->comm, AIGW_COMM_LEN);
+	}
+	return flood_admit(d->flood, wl.name ? wl.name : "", comm, reason, boot_ns);
+}
+
+static uint64_t audit_record(struct daemon *d, struct jsonw *rec)
+{
+	return audit_record_to(d, rec, 0);
 }
 
 static void on_capture_event(const struct aigw_event *ev, void *arg)
 {
 	struct daemon *d = arg;
 
-	if (ev->action == AIGW_ACTION_DENY)
+	if (ev->action == AIGW_ACTION_DENY) {
 		metrics_denied(d->metrics, capture_reason_name(ev->reason));
-
+		if (!denial_admit(d, &ev->attr, capture_reason_name(ev->reason), ev->boot_ns))
+			return;
+	}
 	audit_record(d, capture_event_to_json(ev, d->cgroups, d->policy));
+}
+
+static void on_flood_record(struct jsonw *rec, void *arg)
+{
+	audit_record(arg, rec);
+}
+
+/* Capture events the ring buffer had no room for: the verdicts stood, their records are
+ * missing; this record says how many. */
+static void record_events_lost(struct daemon *d)
+{
+	uint64_t counts[AIGW_STAT_MAX];
+	char when[TIMEFMT_LEN];
+	struct jsonw *rec;
+
+	if (!d->capture || capture_stats(d->capture, counts) ||
+	    counts[AIGW_STAT_EVENT_DROPPED] <= d->events_lost)
+		return;
+	rec = jsonw_new();
+	if (rec) {
+		timefmt_now(when);
+		jsonw_str(rec, "time", when);
+		jsonw_str(rec, "event.name", "capture.events_lost");
+		jsonw_num(rec, "aigw.count", (double)(counts[AIGW_STAT_EVENT_DROPPED] - d->events_lost));
+	}
+	audit_record(d, rec);
+	d->events_lost = counts[AIGW_STAT_EVENT_DROPPED];
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	capture_events_drain(d->events); /* what the ring holds counts in its own second */
+	flood_tick(d->flood, boottime_ns());
+	record_events_lost(d);
+}
+
+/* The aggregation of denied attempts and the count of lost capture events, once a second.
+ * Drops counted before this daemon started are not recorded again (a restarted daemon would
+ * count them twice): the baseline is what the counter says now. */
+static int denials_open(struct daemon *d)
+{
+	uint64_t counts[AIGW_STAT_MAX];
+	int err = flood_new(on_flood_record, d, &d->flood);
+
+	if (err)
+		return err;
+	if (!capture_stats(d->capture, counts))
+		d->events_lost = counts[AIGW_STAT_EVENT_DROPPED];
+	d->tick = event_new(d->base, -1, EV_PERSIST, on_tick, d);
+	if (!d->tick || event_add(d->tick, &(struct timeval){1, 0}))
+		return -ENOMEM;
+	return 0;
 }
 
 static void add_addr(struct jsonw *rec, const char *addr_key, const char *port_key,
@@ -243,10 +342,15 @@ static void conn_passthrough(struct daemon_conn *conn, int fd, const char *dispo
 static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, const char *detail)
 {
 	struct daemon *d = conn->d;
-	struct jsonw *rec = jsonw_new();
+	struct jsonw *rec;
 
 	close(fd);
 	metrics_denied(d->metrics, reason);
+	if (!denial_admit(d, conn->has_flow ? &conn->flow.attr : NULL, reason, boottime_ns())) {
+		free(conn);
+		return;
+	}
+	rec = jsonw_new();
 	if (rec) {
 		jsonw_str(rec, "time", conn->start_time);
 		jsonw_str(rec, "event.name", "proxy.refused");
@@ -267,14 +371,14 @@ static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, co
 	free(conn);
 }
 
-static void on_http_record(struct jsonw *rec, const struct http_conn_info *info, void *arg)
+static uint64_t on_http_record(struct jsonw *rec, const struct http_conn_info *info, void *arg)
 {
 	struct daemon *d = arg;
 
 	add_addr(rec, "client.address", "client.port", &info->client);
 	if (!info->explicit_endpoint || info->local_peer) /* else the key's workload */
 		cgroups_attr_to_json(d->cgroups, d->policy, &info->flow.attr, rec);
-	audit_record_to(d, rec, 1); /* calls: the ledger keeps them */
+	return audit_record_to(d, rec, 1); /* calls: the ledger keeps them */
 }
 
 static void on_http_event(struct jsonw *rec, void *arg)
@@ -793,8 +897,8 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 		return "capture.listen6";
 	if (strcmp(old->audit.path, new->audit.path) ||
 	    old->audit.rotate_bytes != new->audit.rotate_bytes ||
-	    old->audit.keep != new->audit.keep)
-		return "audit.path, rotate_bytes or keep";
+	    old->audit.keep != new->audit.keep || old->audit.durability != new->audit.durability)
+		return "audit.path, rotate_bytes, keep or durability";
 	if (strcmp(old->audit.checkpoint.key, new->audit.checkpoint.key) ||
 	    strcmp(old->audit.checkpoint.path, new->audit.checkpoint.path) ||
 	    old->audit.checkpoint.every_records != new->audit.checkpoint.every_records ||
@@ -1133,6 +1237,13 @@ pool:
 	d->http_cfg.policy = d->policy;
 	d->http_cfg.state = d->state;
 	d->http_cfg.audit_failing = audit_failing(d->audit);
+	d->http_cfg.durable_strict = audit_durable_fd(d->audit) >= 0;
+	if (d->http_cfg.durable_strict) {
+		d->audit_durable = event_new(d->base, audit_durable_fd(d->audit),
+					     EV_READ | EV_PERSIST, on_audit_durable, d);
+		if (!d->audit_durable || event_add(d->audit_durable, NULL))
+			return -ENOMEM;
+	}
 	d->http_ops.record = on_http_record;
 	d->http_ops.resolve = on_http_resolve;
 	d->http_ops.event = on_http_event;
@@ -1241,6 +1352,7 @@ static int daemon_start(struct daemon *d)
 	aopt.checkpoint_path = d->policy->audit.checkpoint.path;
 	aopt.checkpoint_every_records = d->policy->audit.checkpoint.every_records;
 	aopt.checkpoint_every_s = d->policy->audit.checkpoint.every_s;
+	aopt.strict = d->policy->audit.durability == POLICY_AUDIT_STRICT;
 	err = cgroups_new(d->cgroup_mount, &d->cgroups);
 	if (err) {
 		log_error("cgroups under %s: %s", d->cgroup_mount, strerror(-err));
@@ -1265,6 +1377,8 @@ static int daemon_start(struct daemon *d)
 		err = listeners_open(d);
 	if (!err)
 		err = daemon_open_capture(d);
+	if (!err)
+		err = denials_open(d);
 	if (!err)
 		err = capture_events_start(d->base, capture_map_fd(d->capture, CAPTURE_MAP_EVENTS),
 					   on_capture_event, d, &d->events);
@@ -1298,6 +1412,11 @@ static void daemon_stop(struct daemon *d)
 	}
 	capture_events_drain(d->events);
 	capture_events_stop(d->events);
+	if (d->tick)
+		event_free(d->tick);
+	flood_free(d->flood); /* the last second's aggregates */
+	if (d->capture)
+		record_events_lost(d);
 	listener_free(d->listen4);
 	listener_free(d->listen6);
 	addrset_free(d->addrset);
@@ -1308,6 +1427,8 @@ static void daemon_stop(struct daemon *d)
 		event_free(d->sig_term);
 	if (d->sig_int)
 		event_free(d->sig_int);
+	if (d->audit_durable)
+		event_free(d->audit_durable);
 	if (d->base)
 		event_base_free(d->base);
 	audit_close(d->audit);

@@ -17,10 +17,14 @@
 # latency they add end to end, and the time to first token through a fallback, each against the
 # direct call in the same run. BENCH_GATEWAY=0 skips it; see gateway_bench.sh for its knobs.
 #
-# Last, the policy pipeline (tests/bench/bench_pipeline.c): the CPU time per call of every
-# governance control (allow-lists, limits, budgets) against the same call with none; and the
-# cost ledger (tests/bench/bench_ledger.c): what ledger_submit() costs the event loop per call,
-# against no ledger, and the rows per second its writer thread commits.
+# Then the policy pipeline (tests/bench/bench_pipeline.c): the CPU time per call of every
+# governance control (allow-lists, limits, budgets) against the same call with none; the cost
+# ledger (tests/bench/bench_ledger.c): what ledger_submit() costs the event loop per call,
+# against no ledger, and the rows per second its writer thread commits; audit checkpoints
+# (tests/bench/bench_checkpoint.c): what signing costs the audit writer.
+#
+# Last, audit durability (tests/bench/bench_durability.c): how long a call's end waits for its
+# record with "strict", and the writer's time per record, against "batched".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=build/tests/bench/connect_bench
@@ -104,4 +108,13 @@ build/tests/bench/bench_pipeline || status=$?
 # The cost ledger's cost per call: the event loop's copy and enqueue, the writer's rows/s.
 echo "== cost ledger (per call record, in isolation)"
 build/tests/bench/bench_ledger || status=$?
+# What signed audit checkpoints cost the audit writer (bench_checkpoint.c).
+echo "== audit checkpoints (writer CPU per record, in isolation)"
+build/tests/bench/bench_checkpoint || status=$?
+# What audit.durability "strict" costs a call against "batched" (bench_durability.c): the log
+# on the disk this checkout is on (BENCH_AUDIT_DIR to pick another), not a tmpfs.
+echo "== audit durability: strict against batched"
+bdir=$(mktemp -d "${BENCH_AUDIT_DIR:-$PWD/build}/bench-audit.XXXXXX")
+build/tests/bench/bench_durability "$bdir" || status=$?
+rm -rf "$bdir"
 exit "$status"

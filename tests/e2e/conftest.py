@@ -217,11 +217,13 @@ class UdpServer:
 class Daemon:
     """One `aigw run` with its own log; stop() asserts a clean, leak-free exit."""
 
-    def __init__(self, world, policy_path, cgroup=None, netns_hosts=None):
+    def __init__(self, world, policy_path, cgroup=None, netns_hosts=None, wrap=()):
+        """WRAP: a command aigw runs under (its argv before aigw's), e.g. strace."""
         self.world = world
         self.policy_path = policy_path
         self.log_path = world.tmp / f"aigw-{secrets.token_hex(3)}.log"
-        argv = [AIGW, "run", "--policy", str(policy_path), "--pin-dir", str(world.pin_dir)]
+        argv = [*wrap, AIGW, "run", "--policy", str(policy_path), "--pin-dir",
+                str(world.pin_dir)]
         if netns_hosts:
             # A private mount namespace whose /etc/hosts maps provider names to loopback.
             argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",

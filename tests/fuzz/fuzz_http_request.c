@@ -18,9 +18,10 @@
 #include "proxy/route.h"
 #include "proxy/upstream.h"
 
-static void drop_record(struct jsonw *rec, const struct http_conn_info *info, void *arg)
+static uint64_t drop_record(struct jsonw *rec, const struct http_conn_info *info, void *arg)
 {
 	jsonw_free(rec);
+	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -33,7 +33,7 @@ static const char FULL[] =
     "    \"destroy_preexisting\": false\n"
     "  },\n"
     "  \"audit\": { \"path\": \"/var/log/aigw/audit.jsonl\", \"rotate_bytes\": 104857600,\n"
-    "             \"keep\": 0, \"on_failure\": \"continue\",\n"
+    "             \"keep\": 0, \"on_failure\": \"continue\", \"durability\": \"strict\",\n"
     "             \"checkpoint\": { \"every_records\": 50, \"every_s\": 0,\n"
     "                             \"key\": \"/etc/aigw/cp.key\", \"path\": \"/mnt/far/cp\" } },\n"
     "  \"ca\": { \"dir\": \"/etc/aigw/ca\", \"domains\": [\"OpenAI.com\", \"anthropic.com\"] },\n"
@@ -136,6 +136,7 @@ static void test_full_policy(void)
 	ASSERT_EQ(p->audit.rotate_bytes, 104857600);
 	ASSERT_EQ(p->audit.keep, 0);
 	ASSERT_EQ(p->audit.on_failure, POLICY_AUDIT_CONTINUE);
+	ASSERT_EQ(p->audit.durability, POLICY_AUDIT_STRICT);
 	ASSERT_EQ(p->audit.checkpoint.every_records, 50);
 	ASSERT_EQ(p->audit.checkpoint.every_s, 0);
 	ASSERT_STREQ(p->audit.checkpoint.key, "/etc/aigw/cp.key");
@@ -214,6 +215,7 @@ static void test_defaults(void)
 	ASSERT_EQ(p->audit.rotate_bytes, 0);
 	ASSERT_EQ(p->audit.keep, 10);
 	ASSERT_EQ(p->audit.on_failure, POLICY_AUDIT_BLOCK);
+	ASSERT_EQ(p->audit.durability, POLICY_AUDIT_BATCHED);
 	/* checkpoints: the key beside the CA's, the file beside the log */
 	ASSERT_EQ(p->audit.checkpoint.every_records, 1000);
 	ASSERT_EQ(p->audit.checkpoint.every_s, 60);
@@ -686,6 +688,11 @@ static void test_bad_audit_on_failure(void)
 			      "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}}\n}\n"),
 		     "p.json:3:41: audit.on_failure: got \"drop\"; expected \"block\" or "
 		     "\"continue\"\n");
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+			      "  \"audit\": {\"path\": \"/a\", \"durability\": \"fsync\"},\n"
+			      "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}}\n}\n"),
+		     "p.json:3:41: audit.durability: got \"fsync\"; expected \"batched\" or "
+		     "\"strict\"\n");
 }
 
 static void test_bad_proxy(void)
@@ -811,7 +818,7 @@ static void test_bad_audit_rotation(void)
 	    "p.json:3:43: audit.rotate_bytes: got string \"1G\"; expected an integer >= 0 "
 	    "(bytes; 0 never rotates)\n"
 	    "p.json:3:49: audit.kept: unknown key; expected one of \"path\", "
-	    "\"rotate_bytes\", \"keep\", \"on_failure\", or \"checkpoint\"\n");
+	    "\"rotate_bytes\", \"keep\", \"on_failure\", \"durability\", or \"checkpoint\"\n");
 	ASSERT_CONTAINS(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 				 "  \"audit\": {\"path\": \"/a\", \"rotate_bytes\": 1e300},\n"
 				 "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}}\n}\n"),

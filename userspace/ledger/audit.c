@@ -7,6 +7,8 @@
  *                        without the lock, stamp seq/prev/chain_start, print, hash and append
  *                        each line to log->buf; one write(2) per batch; fdatasync when due.
  *   audit_flush()        waits on log->done_cv until log->n_synced covers what it queued.
+ *   audit_settle()       writer thread, strict durability only: publishes durable/lost marks
+ *                        after each batch's fdatasync and signals log->durable_fd.
  *   audit_recover()      at open: last complete line of PATH (or PATH.1) -> next seq, hash.
  *   audit_rotate()       writer thread: shift PATH.k, create a new PATH.
  *   audit_checkpoint()   writer thread: signs the head, appends the checkpoint record after it;
@@ -36,6 +38,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,6 +95,11 @@ struct audit_log {
 	int err;		/* first disk error since the last audit_flush() */
 	bool stop;
 	atomic_int failing;	/* written by the writer only: see audit_failing() */
+
+	/* strict durability: written by the writer, read by anyone (audit_durable()) */
+	int durable_fd;		      /* eventfd signalled after each settled batch; -1 */
+	_Atomic uint64_t durable;     /* tickets <= this are settled (== n_synced) */
+	_Atomic uint64_t lost;	      /* tickets <= this may be lost */
 
 	/* writer thread only (and audit_open() before the thread starts) */
 	int fd;			    /* PATH, O_APPEND; -1 after a failed reopen */
@@ -869,6 +877,23 @@ static void audit_wait_work(struct audit_log *log)
 
 #define AUDIT_GATHER_NS (5 * 1000 * 1000)
 
+/*
+ * Strict durability, with log->lock held after a batch: every record taken so far is on disk
+ * or lost (strict fdatasyncs each batch, so n_synced == n_processed). ERR says the batch, or
+ * the fdatasync that covered it, failed: all of it counts as lost, even records that reached
+ * the disk before the failure (the proxy then never lets an answer out on a maybe).
+ */
+static void audit_settle(struct audit_log *log, int err)
+{
+	uint64_t one = 1;
+
+	if (err)
+		atomic_store_explicit(&log->lost, log->n_processed, memory_order_relaxed);
+	atomic_store_explicit(&log->durable, log->n_synced, memory_order_release);
+	if (write(log->durable_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		audit_report(log, -errno, "durability signal", 0);
+}
+
 static void *audit_writer_main(void *arg)
 {
 	struct audit_log *log = arg;
@@ -894,7 +919,8 @@ static void *audit_writer_main(void *arg)
 			r = audit_write_out(log);
 			err = err ?: r;
 		}
-		if (log->dirty && (flushing || stopping || audit_elapsed(&log->last_sync) >= 1.0)) {
+		if (log->dirty && (log->opt.strict || flushing || stopping ||
+				   audit_elapsed(&log->last_sync) >= 1.0)) {
 			r = audit_sync(log);
 			err = err ?: r;
 			if (r < 0)
@@ -907,7 +933,7 @@ static void *audit_writer_main(void *arg)
 
 		/* Let records gather: a busy gateway then costs a wake-up per few milliseconds,
 		 * not one per record (nor a futex call on the request path). */
-		if (!stopping && !flushing && n)
+		if (!stopping && !flushing && n && !log->opt.strict)
 			nanosleep(&(struct timespec){0, AUDIT_GATHER_NS}, NULL);
 
 		pthread_mutex_lock(&log->lock);
@@ -917,6 +943,8 @@ static void *audit_writer_main(void *arg)
 			log->n_synced = log->n_processed;
 		if (err && !log->err)
 			log->err = err;
+		if (log->opt.strict && n)
+			audit_settle(log, err);
 		pthread_cond_broadcast(&log->done_cv);
 	}
 	pthread_mutex_unlock(&log->lock);
@@ -942,6 +970,8 @@ static void audit_free(struct audit_log *log)
 		close(log->cp_fd);
 	if (log->journal_fd >= 0)
 		close(log->journal_fd);
+	if (log->durable_fd >= 0)
+		close(log->durable_fd);
 	EVP_PKEY_free(log->cp_key);
 	free(log->cp_path);
 	free(log->prev_name);
@@ -1081,8 +1111,16 @@ int audit_open(const char *path, const struct audit_options *opt, struct audit_l
 	log->fd = -1;
 	log->cp_fd = -1;
 	log->journal_fd = -1;
+	log->durable_fd = -1;
 	if (opt)
 		log->opt = *opt;
+	if (log->opt.strict) {
+		log->durable_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (log->durable_fd < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
 	log->path = strdup(path);
 	r = log->path ? audit_name_prev(log) : -ENOMEM;
 	if (r < 0)
@@ -1125,8 +1163,10 @@ static int audit_queue_push(struct audit_queue *q, cJSON *rec, char *text, size_
 	return 0;
 }
 
-/* Queues a record (REC or TEXT) for the writer; on failure the caller still owns it. */
-static int audit_enqueue(struct audit_log *log, cJSON *rec, char *text, size_t len)
+/* Queues a record (REC or TEXT) for the writer, its ticket into *TICKET; on failure the caller
+ * still owns it. */
+static int audit_enqueue(struct audit_log *log, cJSON *rec, char *text, size_t len,
+			 uint64_t *ticket)
 {
 	int r;
 
@@ -1136,7 +1176,7 @@ static int audit_enqueue(struct audit_log *log, cJSON *rec, char *text, size_t l
 	else
 		r = audit_queue_push(&log->q, rec, text, len);
 	if (!r) {
-		log->n_queued++;
+		*ticket = ++log->n_queued;
 		if (log->q.n == 1)
 			pthread_cond_signal(&log->wake);
 	}
@@ -1146,24 +1186,44 @@ static int audit_enqueue(struct audit_log *log, cJSON *rec, char *text, size_t l
 
 int audit_write(struct audit_log *log, cJSON *record)
 {
+	uint64_t ticket;
 	int r = -EINVAL;
 
 	if (log && cJSON_IsObject(record))
-		r = audit_enqueue(log, record, NULL, 0);
+		r = audit_enqueue(log, record, NULL, 0, &ticket);
 	if (r < 0)
 		cJSON_Delete(record);
 	return r;
 }
 
-int audit_write_text(struct audit_log *log, char *text, size_t len)
+int audit_write_text_ticket(struct audit_log *log, char *text, size_t len, uint64_t *ret_ticket)
 {
+	uint64_t ticket;
 	int r = -EINVAL;
 
 	if (log && len >= 2 && text[0] == '{' && text[len - 1] == '}')
-		r = audit_enqueue(log, NULL, text, len);
+		r = audit_enqueue(log, NULL, text, len, &ticket);
 	if (r < 0)
 		free(text);
+	else if (ret_ticket)
+		*ret_ticket = ticket;
 	return r;
+}
+
+int audit_write_text(struct audit_log *log, char *text, size_t len)
+{
+	return audit_write_text_ticket(log, text, len, NULL);
+}
+
+int audit_durable_fd(const struct audit_log *log)
+{
+	return log->durable_fd;
+}
+
+void audit_durable(const struct audit_log *log, uint64_t *ret_durable, uint64_t *ret_lost)
+{
+	*ret_durable = atomic_load_explicit(&log->durable, memory_order_acquire);
+	*ret_lost = atomic_load_explicit(&log->lost, memory_order_relaxed);
 }
 
 int audit_flush(struct audit_log *log)

@@ -52,6 +52,15 @@
  * holds what it names, so a crash cannot leave one that names records the log never got.
  * Checkpoint records do not count towards every_records, nor start the every_s clock.
  *
+ * Strict durability (audit_options.strict; audit.durability "strict"): the writer fdatasyncs
+ * after every batch it writes (group commit: one fdatasync for all the records that queued
+ * while the previous one ran), does not wait for records to gather, and after each batch
+ * publishes how far records are on disk and signals audit_durable_fd(). Records are counted
+ * from 1 in the order audit_write*() accepted them (the "ticket" audit_write_text_ticket()
+ * returns); audit_durable() says up to which ticket every record is settled (on disk, or
+ * lost) and up to which one a batch was lost. A record whose ticket is <= durable and >
+ * lost is on disk. The proxy holds each answer's last bytes until its record is (http1.h).
+ *
  * Ownership: audit_open() returns a log the caller ends with audit_close(). audit_write()
  * takes the record in every case, success or error; the log frees it once written.
  * Thread safety: audit_write() may be called from any number of threads; audit_flush() from
@@ -61,7 +70,9 @@
 #define AIGW_LEDGER_AUDIT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <cjson/cJSON.h>
 #include <openssl/types.h>
@@ -77,6 +88,8 @@ struct audit_options {
 	unsigned checkpoint_every_records; /* 0: no checkpoint by count */
 	unsigned checkpoint_every_s;	   /* 0: no checkpoint by time */
 	const char *journal_socket;	   /* NULL: systemd's; "": no journal */
+
+	bool strict; /* fdatasync after every batch and signal audit_durable_fd() (see above) */
 };
 
 struct audit_log;
@@ -105,6 +118,23 @@ int audit_write(struct audit_log *log, cJSON *record);
  * Takes ownership of TEXT (malloc'd) in every case. Never blocks on disk I/O.
  */
 int audit_write_text(struct audit_log *log, char *text, size_t len);
+
+/* The same, and on success *ret_ticket is the record's ticket (see strict durability). */
+int audit_write_text_ticket(struct audit_log *log, char *text, size_t len, uint64_t *ret_ticket);
+
+/*
+ * With audit_options.strict: an eventfd (EFD_NONBLOCK) that becomes readable after each batch
+ * the writer settles; the reader reads it (8 bytes) to clear it and then asks
+ * audit_durable(). -1 without strict. Owned by the log, valid until audit_close().
+ */
+int audit_durable_fd(const struct audit_log *log);
+
+/*
+ * Every record with a ticket <= *ret_durable is settled: on disk, unless its ticket is also
+ * <= *ret_lost (its batch, or one settled with it, could not be written or fdatasync'd).
+ * Any thread; only meaningful with audit_options.strict.
+ */
+void audit_durable(const struct audit_log *log, uint64_t *ret_durable, uint64_t *ret_lost);
 
 int audit_flush(struct audit_log *log);
 

@@ -481,6 +481,13 @@ static void check_audit_on_failure(struct ctx *c, const cJSON *v, const struct f
 	check_choice(c, v, f, base, "block", "continue");
 }
 
+static void check_audit_durability(struct ctx *c, const cJSON *v, const struct field *f,
+				   void *base)
+{
+	_Static_assert(POLICY_AUDIT_BATCHED == 0 && POLICY_AUDIT_STRICT == 1, "order");
+	check_choice(c, v, f, base, "batched", "strict");
+}
+
 /* What is wrong with a cgroup path, or NULL. */
 static const char *cgroup_problem(const char *s)
 {
@@ -2186,6 +2193,8 @@ static const struct field audit_fields[] = {
     UINT_FIELD("keep", audit.keep, 0, 1000, "an integer 0..1000 (rotated files kept)"),
     FIELD("on_failure", OPTIONAL, check_audit_on_failure, offsetof(struct policy, audit.on_failure),
 	  "\"block\" or \"continue\""),
+    FIELD("durability", OPTIONAL, check_audit_durability,
+	  offsetof(struct policy, audit.durability), "\"batched\" or \"strict\""),
     NESTED("checkpoint", OPTIONAL, check_object, checkpoint_schema,
 	   "an object with \"every_records\", \"every_s\", \"key\" and/or \"path\""),
 };

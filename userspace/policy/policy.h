@@ -42,6 +42,13 @@ enum policy_audit_on_failure {
 	POLICY_AUDIT_CONTINUE = 1, /* calls go on unrecorded; the failure is logged */
 };
 
+/* "audit": { "durability": ... }: when an answer's last bytes may leave. */
+enum policy_audit_durability {
+	POLICY_AUDIT_BATCHED = 0, /* at once; records reach the disk within the writer's
+				     fdatasync period, about a second (default) */
+	POLICY_AUDIT_STRICT = 1,  /* only once the call's record is fdatasync'd (group commit) */
+};
+
 /* "capture": { "unsanctioned_ai": ... }: a TLS connection to an AI service of the catalogue
  * (policies/ai-services.json and "ai_services") that is not one of the providers. */
 enum policy_unsanctioned_ai {
@@ -198,6 +205,7 @@ struct policy {
 		size_t rotate_bytes; /* "rotate_bytes": rotate past this size; 0 never does (0) */
 		unsigned keep;	     /* "keep": rotated files kept, 0..1000 (10) */
 		enum policy_audit_on_failure on_failure; /* "on_failure": "block" | "continue" */
+		enum policy_audit_durability durability; /* "durability": "batched" | "strict" */
 		/* "checkpoint": signed checkpoints of the chain (ledger/checkpoint.h) */
 		struct {
 			unsigned every_records; /* "every_records": after this many records; 0:

@@ -113,7 +113,7 @@ void exchange_finish(struct exchange *ex, enum exchange_outcome outcome)
 	if (ex->probe && ex->target)
 		route_target_abandon(ex->target);
 	exchange_settle(ex);
-	exchange_record(ex, outcome);
+	session_hold(s, exchange_record(ex, outcome));
 	if (ex->up) {
 		if (reusable) {
 			upstream_put(ex->up);

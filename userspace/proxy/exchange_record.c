@@ -268,16 +268,17 @@ static void exchange_count(struct exchange *ex, enum exchange_outcome outcome)
 		ex->s->ops->call_end(&e, ex->s->ops->arg);
 }
 
-void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
+uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 {
 	struct session *s = ex->s;
 	char path[512], ip[NETADDR_STRLEN];
 	const char *url = ex->url, *op;
 	struct jsonw *rec = jsonw_new();
+	uint64_t ticket;
 	size_t n;
 
 	if (!rec)
-		return;
+		return 0;
 	n = url ? strcspn(url, "?") : 0;
 	snprintf(path, sizeof(path), "%.*s", (int)(n < sizeof(path) ? n : sizeof(path) - 1),
 		 url ? url : "");
@@ -332,8 +333,9 @@ void exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 		jsonw_str(rec, "aigw.credential", ex->credential);
 	jsonw_bool(rec, "aigw.upstream.reused", ex->up_reused > 0);
 	jsonw_bool(rec, "aigw.upstream.tls_resumed", ex->up_tls_resumed);
-	s->ops->record(rec, &s->info, s->ops->arg);
+	ticket = s->ops->record(rec, &s->info, s->ops->arg);
 	exchange_count(ex, outcome);
+	return ticket;
 }
 
 void exchange_record_started(struct exchange *ex)

@@ -13,6 +13,14 @@
  * Parser callbacks only record and write; everything that can end an exchange or a session
  * happens after http_parser_execute() returns. A session is freed only when no libevent
  * callback of its own is on the stack (session_enter/session_leave).
+ *
+ * Strict durability: libevent's TLS bufferevent writes as soon as bytes are added to its
+ * output, so an answer's end cannot be caught once it is written. Instead session_enter()
+ * corks the client's write side (EV_WRITE off) for as long as the session's callbacks run, and
+ * session_leave() uncorks it, unless a call ended meanwhile: then the session stays corked
+ * (session_hold()), on the list of held sessions in record-ticket order, reads no next
+ * request, and http_durable_release() uncorks it once the audit writer says its record is
+ * on disk. All the session's bytes wait, not only the last ones: for a millisecond or so.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -131,6 +139,88 @@ void send_refusal(struct session *s, struct exchange *ex, const struct pipe_refu
 /* ---- session lifetime ---- */
 
 static struct session *live_sessions;
+static struct session *held_first, *held_last; /* holding an answer's end, by ticket */
+
+static void client_parse(struct session *s);
+
+/* Strict durability only: nothing written to the client leaves until session_uncork(). */
+static void session_cork(struct session *s)
+{
+	if (!s->cfg->durable_strict || s->corked)
+		return;
+	bufferevent_disable(s->client, EV_WRITE);
+	s->corked = 1;
+}
+
+static void session_uncork(struct session *s)
+{
+	if (!s->corked)
+		return;
+	s->corked = 0;
+	bufferevent_enable(s->client, EV_WRITE);
+}
+
+static void held_remove(struct session *s)
+{
+	if (!s->hold_ticket)
+		return;
+	if (s->hold_prev)
+		s->hold_prev->hold_next = s->hold_next;
+	else
+		held_first = s->hold_next;
+	if (s->hold_next)
+		s->hold_next->hold_prev = s->hold_prev;
+	else
+		held_last = s->hold_prev;
+	s->hold_prev = s->hold_next = NULL;
+	s->hold_ticket = 0;
+}
+
+/* A session is corked only inside its callbacks with strict durability on: there, the call
+ * that just ended keeps it corked until its record is on disk. */
+void session_hold(struct session *s, uint64_t ticket)
+{
+	if (!s->corked || s->dead)
+		return;
+	if (!ticket) { /* never queued: as lost */
+		s->hold_lost = s->cfg->policy->audit.on_failure == POLICY_AUDIT_BLOCK;
+		return;
+	}
+	s->hold_ticket = ticket;
+	s->hold_prev = held_last;
+	if (held_last)
+		held_last->hold_next = s;
+	else
+		held_first = s;
+	held_last = s;
+}
+
+/* The held answer's record is lost and audit.on_failure is "block": the connection closes
+ * without the answer's end, so the app never has in full a call with no record. */
+static void session_cut(struct session *s)
+{
+	s->hold_lost = 0;
+	held_remove(s);
+	if (!s->dead)
+		session_close(s, OUTCOME_OK, 0);
+	s->closing = 0;
+}
+
+void http_durable_release(uint64_t durable, uint64_t lost)
+{
+	struct session *s, *next;
+
+	for (s = held_first; s && s->hold_ticket <= durable; s = next) {
+		next = s->hold_next;
+		session_enter(s);
+		if (s->hold_ticket <= lost &&
+		    s->cfg->policy->audit.on_failure == POLICY_AUDIT_BLOCK)
+			s->hold_lost = 1;
+		held_remove(s);
+		client_parse(s); /* a next request waited behind the held answer */
+		session_leave(s);
+	}
+}
 
 static void session_free(struct session *s)
 {
@@ -142,18 +232,30 @@ static void session_free(struct session *s)
 		s->next->prev = s->prev;
 	if (s->client)
 		bufferevent_free(s->client);
+	held_remove(s);
 	free(s);
 }
 
 void session_enter(struct session *s)
 {
-	s->busy++;
+	if (s->busy++ == 0)
+		session_cork(s);
 }
 
 /* Returns 1 when the session was freed. */
 int session_leave(struct session *s)
 {
-	if (--s->busy == 0 && s->dead && !s->closing) {
+	if (--s->busy)
+		return 0;
+	if (s->hold_lost)
+		session_cut(s);
+	if (!s->hold_ticket) {
+		session_uncork(s);
+		/* a close that waited only for its record: nothing left to flush */
+		if (s->closing && !evbuffer_get_length(bufferevent_get_output(s->client)))
+			s->closing = 0;
+	}
+	if (s->dead && !s->closing) {
 		session_free(s);
 		return 1;
 	}
@@ -199,7 +301,11 @@ void session_close(struct session *s, enum exchange_outcome why, int flush)
 		exchange_finish(s->ex, why);
 	s->dead = 1;
 	connection_record(s);
-	if (flush && evbuffer_get_length(bufferevent_get_output(s->client))) {
+	if (!flush) {
+		held_remove(s);
+		s->hold_lost = 0;
+	}
+	if (flush && (evbuffer_get_length(bufferevent_get_output(s->client)) || s->hold_ticket)) {
 		s->closing = 1;
 		bufferevent_disable(s->client, EV_READ);
 		bufferevent_setcb(s->client, NULL, on_close_written, on_close_event, s);
@@ -549,7 +655,7 @@ static void client_parse(struct session *s)
 	const char *twice_key = NULL;
 	enum http_errno e = HPE_OK;
 
-	if (s->dead || (s->ex && s->ex->dispatched))
+	if (s->dead || s->hold_ticket || s->hold_lost || (s->ex && s->ex->dispatched))
 		return;
 	if (HTTP_PARSER_ERRNO(&s->p) == HPE_PAUSED)
 		http_parser_pause(&s->p, 0);

@@ -59,6 +59,7 @@ struct http_proxy_config {
 	struct policy *policy;	    /* the policy in force; exchanges take refs */
 	struct govstate *state;	    /* limits and budgets (policy/govstate.h) */
 	const atomic_int *audit_failing; /* audit_failing() of the daemon's log, or NULL */
+	int durable_strict; /* audit.durability "strict": an answer's end waits for its record */
 };
 
 /* What the metrics count of a call (an exchange) that ended. Strings may be "", never NULL. */
@@ -78,8 +79,9 @@ struct http_call_end {
 };
 
 struct http_proxy_ops {
-	/* Adds the attribution of INFO to REC and hands it to the audit log (takes REC). */
-	void (*record)(struct jsonw *rec, const struct http_conn_info *info, void *arg);
+	/* Adds the attribution of INFO to REC and hands it to the audit log (takes REC).
+	 * Returns the record's audit ticket (ledger/audit.h), 0 when it was not queued. */
+	uint64_t (*record)(struct jsonw *rec, const struct http_conn_info *info, void *arg);
 	/* The current address of provider host HOST (port PORT, host order): 0, or -ENOENT
 	 * when it has none yet. Never blocks (names are resolved elsewhere). */
 	int (*resolve)(const char *host, uint16_t port, struct aigw_addr *ret, void *arg);
@@ -101,6 +103,17 @@ struct http_proxy_ops {
 int http_session_start(struct event_base *base, struct bufferevent *client,
 		       const struct http_conn_info *info, const struct http_proxy_config *cfg,
 		       struct upstream_pool *pool, const struct http_proxy_ops *ops);
+
+/*
+ * Strict durability (cfg->durable_strict): while a session's callbacks run, nothing it writes
+ * to the client leaves (its write side is corked); when a call ends, the session keeps the
+ * cork on until the call's record is settled, and reads no next request meanwhile. The
+ * daemon calls this with audit_durable()'s marks after each batch the audit writer settles:
+ * sessions whose record is on disk (ticket <= DURABLE, > LOST) let the answer's end go;
+ * those whose record was lost close without it under audit.on_failure "block", and let it go
+ * under "continue".
+ */
+void http_durable_release(uint64_t durable, uint64_t lost);
 
 /* Ends every live session now (daemon shutdown): each in-flight request is recorded with
  * outcome "shutdown", each connection with its record, and everything is freed. */

@@ -217,6 +217,12 @@ struct session {
 	char tls_error[256];
 	char start_time[TIMEFMT_LEN];
 	struct timespec t_start;
+
+	/* Strict durability (http1.h http_durable_release()). */
+	int corked;	      /* the client's write side is off: nothing leaves */
+	int hold_lost;	      /* the held answer's record was never queued: cut it */
+	uint64_t hold_ticket; /* the record the answer's end waits for; 0: none */
+	struct session *hold_prev, *hold_next; /* the sessions holding, in ticket order */
 };
 
 /* Whether the answer is read as a stream (its SSE parser is live). */
@@ -247,6 +253,9 @@ int session_leave(struct session *s);
 void session_close(struct session *s, enum exchange_outcome why, int flush);
 /* After an answer on a kept-alive connection: the next request, maybe already buffered. */
 void session_resume(struct session *s);
+/* The call that just ended wrote record TICKET (0: not queued): with strict durability its
+ * answer's end stays corked until the record is on disk. */
+void session_hold(struct session *s, uint64_t ticket);
 uint64_t request_id_next(void); /* unique, unguessable; also the draw for weights, jitter */
 /* The explicit endpoint: the caller's key goes no further; GET /v1/models is answered
  * here. 0 to go on, else it answered. */
@@ -286,7 +295,8 @@ void on_up_event(struct bufferevent *bev, short what, void *arg);
 
 /* exchange_record.c */
 const char *exchange_provider(const struct exchange *ex);
-void exchange_record(struct exchange *ex, enum exchange_outcome outcome);
+/* Returns the record's audit ticket, 0 when it was not queued. */
+uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome);
 /* A stream admitted by the policy, before any upstream: "proxy.request_started", with the
  * request id its final record will carry. */
 void exchange_record_started(struct exchange *ex);
