@@ -103,6 +103,12 @@ $(BUILD)/tests/bench/bench_pipeline: tests/bench/bench_pipeline.c \
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ $(LIBS)
 
+# The guardrails' added cost per request and per streamed event (make bench).
+$(BUILD)/tests/bench/bench_guard: tests/bench/bench_guard.c \
+		$(filter-out $(BUILD)/obj/userspace/main.o,$(OBJS))
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ $(LIBS)
+
 $(BUILD)/mockprov: $(MOCK_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lz

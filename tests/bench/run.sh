@@ -99,4 +99,7 @@ fi
 # The policy pipeline's CPU cost per call, every control on against none (bench_pipeline.c).
 echo "== policy pipeline (CPU per call, in isolation)"
 build/tests/bench/bench_pipeline || status=$?
+# The guardrails' CPU cost per 4 KB request and per streamed event (bench_guard.c).
+echo "== guardrails (CPU per request and per streamed event, in isolation)"
+build/tests/bench/bench_guard || status=$?
 exit "$status"
