@@ -207,9 +207,13 @@ int count_content_words(const cJSON *node, uint64_t *seed);
 const char *reply_word(uint64_t seed, int i);
 void text_append(struct evbuffer *b, uint64_t seed, int n);
 void word_append(struct evbuffer *b, uint64_t seed, int i, int n);
+size_t utf8_len(const void *s, size_t avail);
+int utf8_valid(const char *s, size_t len);
+void json_chars(struct evbuffer *b, const char *s, size_t len);
 void json_str(struct evbuffer *b, const char *s);
 void json_str_or_null(struct evbuffer *b, const char *s);
 void base64_append(struct evbuffer *b, const unsigned char *data, size_t len);
+long base64_decode(const char *s, size_t len, unsigned char *out);
 
 /* openai.c */
 int openai_chat(struct call *c);
