@@ -710,6 +710,38 @@ def test_request_log(mock):
     assert mock.requests() == []
 
 
+def test_request_log_body(mock, tmp_path):
+    chat = {"model": "gpt-4o", "messages": [{"role": "user", "content": "mail john.doe@example.com"}]}
+    raw = json.dumps(chat)
+    openai(mock, "/v1/chat/completions", raw)
+    resp = {"model": "gpt-4.1", "input": "caf\u00e9 \"quoted\"\n", "stream": True}
+    openai(mock, "/v1/responses", json.dumps(resp, ensure_ascii=False).encode())
+    anthropic(mock, dict(MSG, stream=True))
+    odd = tmp_path / "odd.json"  # a NUL and a byte that is not UTF-8
+    odd.write_bytes(b"{\"model\":\"x\",\x00\xff}")
+    openai(mock, "/v1/chat/completions", f"@{odd}")
+    a, b, c, d = mock.requests()
+    assert a["body"] == raw and a["body_truncated"] is False
+    assert json.loads(a["body"]) == chat and "john.doe@example.com" in a["body"]
+    assert json.loads(b["body"]) == resp
+    assert json.loads(c["body"]) == dict(MSG, stream=True)
+    assert d["body"] == '{"model":"x",\x00\ufffd}' and d["status"] == 400
+    # a body over 64 KiB is cut there, never inside a UTF-8 character
+    filler = "\u20ac" * 30000  # 3 bytes each
+    big = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": filler}]},
+                     ensure_ascii=False).encode()
+    (tmp_path / "big.json").write_bytes(big)
+    mock.reset()
+    assert openai(mock, "/v1/chat/completions", f"@{tmp_path / 'big.json'}").status == 200
+    (e,) = mock.requests()
+    assert e["body_truncated"] is True
+    kept = e["body"].encode()
+    assert 65536 - 2 <= len(kept) <= 65536 and big.startswith(kept)
+    tls = mock.tls_args("api.openai.com")
+    curl(tls[:-1], tls[-1] + "/v1/files")
+    assert mock.requests()[-1]["body"] == ""
+
+
 def test_request_log_keeps_last_1000(mock):
     tls = mock.tls_args("api.openai.com")
     url = tls[-1] + "/v1/nope"

@@ -25,6 +25,7 @@
 
 #define MOCK_MAX_LISTEN 8
 #define MOCK_LOG_SIZE 1000
+#define MOCK_LOG_BODY_MAX (64 * 1024) /* bytes of a request body kept in the log */
 #define MOCK_INPUT_TOKEN_BASE 3 /* added to the word count of the prompt */
 #define HANG_POLL_MS 250
 #define MOCK_DET_CREATED 1700000000LL /* timestamp used with --deterministic */
