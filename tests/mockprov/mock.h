@@ -141,6 +141,10 @@ struct call {
 	int cache_read;
 	int cache_write;
 	int chunk_delay_ms;
+	/* the reply text a header set (answer.c), NULL for the generated text; owned */
+	char *text;
+	size_t text_len;
+	size_t *cuts; /* piece i of text is [cuts[i], cuts[i + 1]); owned */
 	unsigned long long log_seq;
 	/* pending state */
 	int in_list;
@@ -171,7 +175,11 @@ int call_wait(struct call *c, enum call_wait what, int ms);
 void worker_drop_pending(struct worker *w);
 const char *hdr(struct call *c, const char *name);
 int hdr_int(struct call *c, const char *name, int def, int min, int max);
-void call_plan(struct call *c, int words, uint64_t seed, const cJSON *max);
+
+/* answer.c */
+int call_plan(struct call *c, int words, uint64_t seed, const cJSON *max, const cJSON *msgs);
+void answer_text(struct call *c, struct evbuffer *b);
+void answer_delta(struct call *c, struct evbuffer *b, int i);
 
 /* reply.c */
 void reply_headers(struct call *c, const char *content_type);
