@@ -68,6 +68,20 @@ static char *decode_b64(const char *s, size_t *ret_len)
 	return out;
 }
 
+/* The bytes of b in a string the caller frees; b is freed. */
+static char *buffer_take(struct evbuffer *b, size_t *ret_len)
+{
+	size_t len = evbuffer_get_length(b);
+	char *out = malloc(len + 1);
+
+	if (out) {
+		evbuffer_remove(b, out, len);
+		*ret_len = len;
+	}
+	evbuffer_free(b);
+	return out;
+}
+
 /* The text of a content value: a string, or the "text" of each part of a list, joined. */
 static void content_text(struct evbuffer *b, const cJSON *content)
 {
@@ -94,8 +108,6 @@ static char *echo_text(const cJSON *msgs, size_t *ret_len)
 {
 	struct evbuffer *b = evbuffer_new();
 	const cJSON *it, *last = NULL;
-	char *out = NULL;
-	size_t len;
 
 	if (!b)
 		return NULL;
@@ -113,34 +125,18 @@ static char *echo_text(const cJSON *msgs, size_t *ret_len)
 		if (last)
 			content_text(b, cJSON_GetObjectItemCaseSensitive(last, "content"));
 	}
-	len = evbuffer_get_length(b);
-	out = malloc(len + 1);
-	if (out) {
-		evbuffer_remove(b, out, len);
-		*ret_len = len;
-	}
-	evbuffer_free(b);
-	return out;
+	return buffer_take(b, ret_len);
 }
 
 /* The generated text of n words, for x-mock-delta-bytes alone. */
 static char *generated_text(struct call *c, int n, size_t *ret_len)
 {
 	struct evbuffer *b = evbuffer_new();
-	char *out = NULL;
-	size_t len;
 
 	if (!b)
 		return NULL;
 	text_append(b, c->text_seed, n);
-	len = evbuffer_get_length(b);
-	out = malloc(len + 1);
-	if (out) {
-		evbuffer_remove(b, out, len);
-		*ret_len = len;
-	}
-	evbuffer_free(b);
-	return out;
+	return buffer_take(b, ret_len);
 }
 
 /*

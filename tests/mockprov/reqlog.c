@@ -4,8 +4,8 @@
  *
  * The log is a ring of the last MOCK_LOG_SIZE data-plane requests with what later tests check:
  * method, path, provider, the credentials that reached the provider (authorization, x-api-key),
- * anthropic-version, host, model, max_tokens, stream, the status answered, the fault applied and the
- * body as received (its first MOCK_LOG_BODY_MAX bytes, on a UTF-8 character boundary). Entries
+ * anthropic-version, host, model, max_tokens, stream, the status answered, the fault applied and
+ * the body as received (its first MOCK_LOG_BODY_MAX bytes, on a UTF-8 character boundary). Entries
  * are numbered from 1; GET /control/requests renders them as JSON lines. Counters for
  * GET /control/stats live here too. Both are shared by all workers, behind one mutex.
  */
