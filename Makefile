@@ -11,7 +11,7 @@ WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-proto
               -Wformat=2 -Wundef -Wno-unused-parameter
 CFLAGS     ?= -O2 -g
 CPPFLAGS   := -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace
-LIBS       := -lsqlite3 -lbpf -lelf -lz -levent -levent_openssl -levent_pthreads -lssl -lcrypto -lcjson \
+LIBS       := -lsqlite3 -lbpf -lelf -lz -levent -levent_openssl -levent_pthreads -lssl -lcrypto -lcjson -lhs \
               -lnl-3 -lnl-genl-3 -lnl-route-3 -lhttp_parser -lresolv -lz -lm -lpthread
 NL_CFLAGS  := $(shell pkg-config --cflags libnl-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 # Sanitized builds (build/aigw-san, the unit tests) use clang: its UBSan also checks pointer
