@@ -134,8 +134,11 @@ $(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspac
 		userspace/providers/openai.c userspace/providers/anthropic.c userspace/util/jsonw.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson
+$(BUILD)/fuzz/fuzz_guard_scan: tests/fuzz/fuzz_guard_scan.c userspace/guard/scan.c
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lhs -lm
 FUZZERS := $(BUILD)/fuzz/fuzz_clienthello $(BUILD)/fuzz/fuzz_http_request \
-           $(BUILD)/fuzz/fuzz_translate $(BUILD)/fuzz/fuzz_sse
+           $(BUILD)/fuzz/fuzz_translate $(BUILD)/fuzz/fuzz_sse $(BUILD)/fuzz/fuzz_guard_scan
 fuzzers: $(FUZZERS)
 fuzz: setup fuzzers
 	@for f in $(FUZZERS); do n=$$(basename $$f | sed 's/^fuzz_//'); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
