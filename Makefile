@@ -103,6 +103,12 @@ $(BUILD)/tests/bench/bench_pipeline: tests/bench/bench_pipeline.c \
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ $(LIBS)
 
+# The guardrails' scanner micro-benchmark (make bench): Vectorscan against one PCRE2 JIT
+# alternation of the same detectors, on the -O2 object build/aigw links.
+$(BUILD)/tests/bench/bench_guard_scan: tests/bench/bench_guard_scan.c $(BUILD)/obj/userspace/guard/scan.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lhs -lpcre2-8 -lm
+
 $(BUILD)/mockprov: $(MOCK_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lz
