@@ -1150,6 +1150,9 @@ static int candidates_resolve(struct guard_scanner *s, struct guard_scan_result 
 {
 	size_t need = (s->len + 7) / 8, i, kept = 0;
 
+	res->n = 0;
+	if (!s->ncands)
+		return 0;
 	if (need > s->taken_bytes) {
 		unsigned char *t = realloc(s->taken, need);
 
