@@ -11,7 +11,7 @@ WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-proto
               -Wformat=2 -Wundef -Wno-unused-parameter
 CFLAGS     ?= -O2 -g
 CPPFLAGS   := -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace
-LIBS       := -lsqlite3 -lbpf -lelf -lz -levent -levent_openssl -levent_pthreads -lssl -lcrypto -lcjson \
+LIBS       := -lsqlite3 -lbpf -lelf -lz -levent -levent_openssl -levent_pthreads -lssl -lcrypto -lcjson -lhs \
               -lnl-3 -lnl-genl-3 -lnl-route-3 -lhttp_parser -lresolv -lz -lm -lpthread
 NL_CFLAGS  := $(shell pkg-config --cflags libnl-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 # Sanitized builds (build/aigw-san, the unit tests) use clang: its UBSan also checks pointer
@@ -109,6 +109,12 @@ $(BUILD)/tests/bench/bench_guard: tests/bench/bench_guard.c \
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ $(LIBS)
 
+# The guardrails' scanner micro-benchmark (make bench): Vectorscan against one PCRE2 JIT
+# alternation of the same detectors, on the -O2 object build/aigw links.
+$(BUILD)/tests/bench/bench_guard_scan: tests/bench/bench_guard_scan.c $(BUILD)/obj/userspace/guard/scan.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lhs -lpcre2-8 -lm
+
 $(BUILD)/mockprov: $(MOCK_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lz
@@ -140,8 +146,11 @@ $(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspac
 		userspace/providers/openai.c userspace/providers/anthropic.c userspace/util/jsonw.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson
+$(BUILD)/fuzz/fuzz_guard_scan: tests/fuzz/fuzz_guard_scan.c userspace/guard/scan.c
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lhs -lm
 FUZZERS := $(BUILD)/fuzz/fuzz_clienthello $(BUILD)/fuzz/fuzz_http_request \
-           $(BUILD)/fuzz/fuzz_translate $(BUILD)/fuzz/fuzz_sse
+           $(BUILD)/fuzz/fuzz_translate $(BUILD)/fuzz/fuzz_sse $(BUILD)/fuzz/fuzz_guard_scan
 fuzzers: $(FUZZERS)
 fuzz: setup fuzzers
 	@for f in $(FUZZERS); do n=$$(basename $$f | sed 's/^fuzz_//'); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
