@@ -133,12 +133,12 @@ FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/p
 		  userspace/providers/usage.c userspace/providers/openai.c \
 		  userspace/providers/anthropic.c userspace/ledger/cost.c userspace/ledger/prices.c \
 		  $(wildcard userspace/util/*.c) $(wildcard userspace/policy/*.c) \
-		  userspace/ledger/prices_default.c
+		  $(wildcard userspace/guard/*.c) userspace/ledger/prices_default.c
 $(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c $(FUZZ_HTTP_SRCS) \
 		$(BUILD)/prices_default.inc $(BUILD)/ai_services_default.inc
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -levent -levent_openssl -lssl -lcrypto -lcjson -lhttp_parser \
-		-lsqlite3 -lz -lm -lpthread
+		-lsqlite3 -lhs -lz -lm -lpthread
 $(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/providers/translate*.c)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson

@@ -541,9 +541,11 @@ static int request_string(void *arg, struct jsontext *jt, const struct jsontext_
 		enum guard_action a = request_action(p, m->detector);
 
 		gc->req_count[m->detector]++;
-		if (a == GUARD_BLOCK && p->enforce) {
-			gc->blocked_by = guard_detector_name(p->req_scan, m->detector);
-			return -EPERM;
+		if (a == GUARD_BLOCK) { /* with enforce off: would have blocked */
+			if (!gc->blocked_by)
+				gc->blocked_by = guard_detector_name(p->req_scan, m->detector);
+			if (p->enforce)
+				return -EPERM;
 		}
 		if ((a != GUARD_REDACT && a != GUARD_TOKENIZE) || !p->enforce)
 			continue;
@@ -588,11 +590,13 @@ int guard_request(struct guard_call *gc, const char *body, size_t len, char **re
 	if (rc)
 		return rc;
 	gc->score = injection_score(gc);
-	if (p->req[GUARD_CAT_INJECTION] == GUARD_BLOCK && gc->score >= p->threshold &&
-	    p->enforce) {
-		gc->blocked_by = "injection";
-		free(out);
-		return -EPERM;
+	if (p->req[GUARD_CAT_INJECTION] == GUARD_BLOCK && gc->score >= p->threshold) {
+		if (!gc->blocked_by)
+			gc->blocked_by = "injection";
+		if (p->enforce) {
+			free(out);
+			return -EPERM;
+		}
 	}
 	*ret_body = out;
 	*ret_len = out_len;
@@ -791,7 +795,7 @@ void guard_call_record(const struct guard_call *gc, struct jsonw *rec)
 	write_detectors(w, "response", p, p->resp_scan, gc->resp_count, 0);
 	if (p->req[GUARD_CAT_INJECTION])
 		write_injection(w, gc);
-	jsonw_str(w, "blocked_by", gc->blocked_by);
+	jsonw_str(w, p->enforce ? "blocked_by" : "would_block_by", gc->blocked_by);
 	jsonw_num(w, "restored", (double)gc->restored);
 	jsonw_num(w, "unscanned", (double)gc->unscanned);
 	text = jsonw_finish(w, &len);

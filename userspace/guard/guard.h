@@ -83,7 +83,8 @@ void guard_call_free(struct guard_call *gc);
 int guard_request(struct guard_call *gc, const char *body, size_t len, char **ret_body,
 		  size_t *ret_len);
 
-/* The detector that blocked (its name), or NULL. */
+/* The detector that blocked (its name), or, with "enforce": false, that would have; or
+ * NULL. */
 const char *guard_call_blocked_by(const struct guard_call *gc);
 
 /* Whether the answer must pass through the guardrails: placeholders to restore, or a

@@ -1928,6 +1928,17 @@ static void budget_finish(struct ctx *c, const struct members *m, void *base)
 			"got no amount; expected \"usd_per_day\", \"usd_per_month\" or both");
 }
 
+/* ERR without the "guardrails.NAME." it starts with (the message's path says it already). */
+static const char *guard_err_after_path(const char *err, const char *name)
+{
+	size_t n = strlen("guardrails."), len = strlen(name);
+
+	if (!strncmp(err, "guardrails.", n) && !strncmp(err + n, name, len) &&
+	    err[n + len] == '.')
+		return err + n + len + 1;
+	return err;
+}
+
 /* One member of "guardrails": a profile, compiled now (guard_profile_parse() says what is
  * wrong with it, naming the key). */
 static void check_guardrail(struct ctx *c, const cJSON *all, const cJSON *e,
@@ -1954,7 +1965,7 @@ static void check_guardrail(struct ctx *c, const cJSON *all, const cJSON *e,
 	if (guard_profile_parse(e->string, e, &g->profile, err, sizeof(err)) == -ENOMEM)
 		c->oom = true;
 	else if (!g->profile)
-		problem(c, AT_VALUE, "%s", err);
+		problem(c, AT_VALUE, "%s", guard_err_after_path(err, e->string));
 }
 
 static void check_guardrails(struct ctx *c, const cJSON *v, const struct field *f, void *base)
