@@ -35,7 +35,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (cgroups, 
 
 EMAIL, CARD = "john.doe@example.com", "4111 1111 1111 1111"
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
-PROMPT_PII = f"Write to {EMAIL} that card {CARD} was charged twice"
+PROMPT_PII = f"mock-echo: write to {EMAIL} that card {CARD} was charged twice"
 OPENAI_CHAT = "https://api.openai.com/v1/chat/completions"
 ANTHROPIC_MESSAGES = "https://api.anthropic.com/v1/messages"
 O_APP = "authorization: Bearer sk-app-own"
@@ -171,7 +171,7 @@ SDK_CASES = [("openai_sdk", "plain"), ("openai_sdk", "stream"), ("openai_sdk", "
 @pytest.mark.parametrize("client,mode", SDK_CASES)
 def test_pii_tokenized_out_and_restored_in_the_answer(g, client, mode, explicit):
     model = CLAUDE if client == "anthropic_sdk" else GPT
-    r = _sdk(g, client, mode, model, "support", explicit, PROMPT_PII, ["x-mock-reply-echo: 1"])
+    r = _sdk(g, client, mode, model, "support", explicit, PROMPT_PII, [])
     assert r.ok, (r.status, r.error, r.stderr[-2000:])
     bodies = provider_bodies(g)
     assert len(bodies) == 1
@@ -278,7 +278,10 @@ def test_a_match_split_across_stream_events_is_redacted(g, client, mode):
         assert EMAIL not in text and "john.doe@exa" not in text, (n, text)
         assert re.fullmatch(r"Please contact \[EMAIL_\d+\] about it today\.", text), (n, text)
         rec = sdk_record(g, r)
-        assert found(rec, "response", "email") == (1, "redact"), rec
+        # counted where the app reads it: the responses API repeats the whole text in
+        # output_text.done, content_part.done, output_item.done and response.completed
+        assert found(rec, "response", "email") == (5 if mode == "responses-stream" else 1,
+                                                   "redact"), rec
 
 
 def test_plain_prose_streams_with_bounded_delay(g):
@@ -295,9 +298,8 @@ def test_plain_prose_streams_with_bounded_delay(g):
 
 
 def test_fallback_to_the_other_api_is_scanned_the_same(g):
-    g.gw.mock.fault("status", status=500, provider="openai")
-    r = _sdk(g, "openai_sdk", "stream", "fast-summary", "support", False, PROMPT_PII,
-             ["x-mock-reply-echo: 1"])
+    g.gw.mock.fault("down", provider="openai")
+    r = _sdk(g, "openai_sdk", "stream", "fast-summary", "support", False, PROMPT_PII, [])
     assert r.ok, (r.status, r.error)
     reqs = g.gw.mock.requests()
     served_by = [x["provider"] for x in reqs]
@@ -371,9 +373,8 @@ def test_a_body_the_guardrails_cannot_read_is_refused(g):
 
 def test_redact_profile_at_the_explicit_endpoint(g):
     body = json.dumps({"model": GPT, "messages": [
-        {"role": "user", "content": f"token ghp_{'a1B2c3D4e5' * 3}abcdef for {EMAIL}"}]})
-    r = explicit_http(g, "redactor", "POST", "/v1/chat/completions", body,
-                      {"x-mock-reply-echo": "1"})
+        {"role": "user", "content": f"mock-echo: token ghp_{'a1B2c3D4e5' * 3}abcdef for {EMAIL}"}]})
+    r = explicit_http(g, "redactor", "POST", "/v1/chat/completions", body)
     assert r.status == 200, r
     sent = provider_bodies(g)[0]
     assert "[EMAIL_1]" in sent and "[SECRET_1]" in sent and EMAIL not in sent, sent
@@ -393,7 +394,8 @@ def test_a_bad_profile_on_reload_is_refused_and_the_old_one_kept(g):
     rec = wait_for(lambda: ([r for r in g.world.records()
                              if r.get("event.name") == "policy.reload_refused"][before:] or [None])[0],
                    what="policy.reload_refused")
-    assert "look" in json.dumps(rec), rec
+    assert rec["aigw.reason"] == "invalid policy", rec
+    wait_for(lambda: "patterns[look]" in g.daemon.text(), what="the reason in the daemon's log")
     g.world.write_policy(g.policy())  # the next test's reloads start from the good one
     r = _sdk(g, "openai_sdk", "plain", GPT, "support", False, PROMPT_PII, [])
     assert r.ok and EMAIL not in provider_bodies(g)[0]

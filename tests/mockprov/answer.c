@@ -9,6 +9,8 @@
  *   x-mock-reply-text-b64: BASE64   the UTF-8 text BASE64 decodes to
  *   x-mock-reply-text: TEXT         TEXT (UTF-8 as it is, any other byte read as latin-1)
  *   x-mock-reply-echo: 1            the text of the last user message of the request
+ *   (no header)                     the same when that text starts with "mock-echo:" (for a
+ *                                   gateway's explicit endpoint, which passes no app header)
  *
  * Such a text is cut into pieces: a word with the white space after it (white space before the
  * first word goes with it), or with x-mock-delta-bytes: N, N bytes each, a piece stretched to the
@@ -143,6 +145,23 @@ static char *generated_text(struct call *c, int n, size_t *ret_len)
  * Sets c->text from the headers. Returns 0 (c->text NULL when no header asks for a text),
  * -EINVAL for a bad x-mock-reply-text-b64, -ENOMEM.
  */
+/* The last user message's text when it starts with "mock-echo:", as the reply. */
+static int echo_marked(struct call *c, const cJSON *msgs)
+{
+	size_t len;
+	char *text = echo_text(msgs, &len);
+
+	if (!text)
+		return 0;
+	if (len < 10 || memcmp(text, "mock-echo:", 10)) {
+		free(text);
+		return 0;
+	}
+	c->text = text;
+	c->text_len = len;
+	return 0;
+}
+
 static int answer_set_text(struct call *c, const cJSON *msgs, int words)
 {
 	const char *b64 = hdr(c, "x-mock-reply-text-b64"), *text = hdr(c, "x-mock-reply-text");
@@ -158,7 +177,7 @@ static int answer_set_text(struct call *c, const cJSON *msgs, int words)
 	else if (hdr(c, "x-mock-delta-bytes"))
 		c->text = generated_text(c, words, &c->text_len);
 	else
-		return 0;
+		return echo_marked(c, msgs);
 	return c->text ? 0 : -errno;
 }
 
