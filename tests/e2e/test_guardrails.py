@@ -188,6 +188,21 @@ def test_pii_tokenized_out_and_restored_in_the_answer(g, client, mode, explicit)
     assert guard_rec(rec)["profile"] == "standard", rec
 
 
+@pytest.mark.parametrize("client,provider,mode", [("py_requests", "openai", "plain"),
+                                                  ("py_requests", "anthropic", "stream"),
+                                                  ("py_urllib", "openai", "responses-stream")])
+def test_python_apps_captured_get_their_values_back(g, client, provider, mode):
+    """Python's requests (which asks for gzip) and urllib, unmodified, captured."""
+    model = CLAUDE if provider == "anthropic" else GPT
+    r = harness.run_client(client, provider, mode, model, PROMPT_PII, [], hosts=g.gw.hosts,
+                           ca=g.ca, popen=g.app("support").popen)
+    assert r.ok, (r.status, r.error, r.body)
+    sent = provider_bodies(g)[0]
+    assert EMAIL not in sent and "[EMAIL_1]" in sent and "[CARD_1]" in sent, sent
+    text = r.answer().text
+    assert EMAIL in text and CARD in text and "[EMAIL_1]" not in text, text
+
+
 def _sdk(g, client, mode, model, wl, explicit, prompt, headers):
     return sdk(g, client, mode, model, wl, explicit=explicit, headers=headers, prompt=prompt)
 
