@@ -148,7 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int b = run(apis[i], data + 1, size - 1, data[0] | 1u, &cut);
 
 		CHECK(a == b);
-		CHECK(whole.len == cut.len && (!whole.len || !memcmp(whole.data, cut.data, whole.len)));
+		CHECK(whole.len == cut.len &&
+		      (!whole.len || !memcmp(whole.data, cut.data, whole.len)));
 		whole.len = cut.len = 0;
 	}
 	translate_buf_free(&whole);

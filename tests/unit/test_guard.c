@@ -61,20 +61,25 @@ static void test_profile_errors(void)
 				"guardrails.standard.request.phone: unknown key"));
 	ASSERT_TRUE(parse_error("{\"response\":{\"injection\":\"block\"}}",
 				"guardrails.standard.response.injection: unknown key"));
-	ASSERT_TRUE(parse_error("{\"request\":[]}", "guardrails.standard.request: must be an object"));
-	ASSERT_TRUE(parse_error("{\"enforced\":false}", "guardrails.standard.enforced: unknown key"));
+	ASSERT_TRUE(
+	    parse_error("{\"request\":[]}", "guardrails.standard.request: must be an object"));
+	ASSERT_TRUE(
+	    parse_error("{\"enforced\":false}", "guardrails.standard.enforced: unknown key"));
 	ASSERT_TRUE(parse_error("{\"enforce\":\"no\"}", "guardrails.standard.enforce:"));
 	ASSERT_TRUE(parse_error("{\"injection_threshold\":0}",
 				"guardrails.standard.injection_threshold: must be a number > 0"));
-	ASSERT_TRUE(parse_error("{\"patterns\":{}}", "guardrails.standard.patterns: must be an array"));
+	ASSERT_TRUE(
+	    parse_error("{\"patterns\":{}}", "guardrails.standard.patterns: must be an array"));
 	ASSERT_TRUE(parse_error("{\"patterns\":[{\"name\":\"emp\",\"action\":\"redact\"}]}",
 				"guardrails.standard.patterns[0]"));
-	ASSERT_TRUE(parse_error("{\"patterns\":[{\"name\":\"emp\",\"regex\":\"E[0-9]{6}\","
-				"\"action\":\"hide\"}]}",
-				"guardrails.standard.patterns[0].action: \"hide\" is not an action"));
-	ASSERT_TRUE(parse_error("{\"patterns\":[{\"name\":\"e\",\"regex\":\"a\",\"action\":\"redact\"},"
-				"{\"name\":\"e\",\"regex\":\"b\",\"action\":\"redact\"}]}",
-				"guardrails.standard.patterns[1].name: \"e\" is used twice"));
+	ASSERT_TRUE(
+	    parse_error("{\"patterns\":[{\"name\":\"emp\",\"regex\":\"E[0-9]{6}\","
+			"\"action\":\"hide\"}]}",
+			"guardrails.standard.patterns[0].action: \"hide\" is not an action"));
+	ASSERT_TRUE(
+	    parse_error("{\"patterns\":[{\"name\":\"e\",\"regex\":\"a\",\"action\":\"redact\"},"
+			"{\"name\":\"e\",\"regex\":\"b\",\"action\":\"redact\"}]}",
+			"guardrails.standard.patterns[1].name: \"e\" is used twice"));
 	ASSERT_TRUE(parse_error("[]", "guardrails.standard: must be an object"));
 }
 
@@ -107,8 +112,9 @@ static int walk_ok(const char *json)
 
 static void test_walker_decodes(void)
 {
-	const char *j = "{\"k\\u00e9y\": [\"\\ud83d\\ude00\", \"lone \\ud800x\", \"\\\"\\\\\\/\\b\\f"
-			"\\n\\r\\t\", 1.5e-3, -0, true, false, null, {}], \"z\":\"\\udc00\"}";
+	const char *j =
+	    "{\"k\\u00e9y\": [\"\\ud83d\\ude00\", \"lone \\ud800x\", \"\\\"\\\\\\/\\b\\f"
+	    "\\n\\r\\t\", 1.5e-3, -0, true, false, null, {}], \"z\":\"\\udc00\"}";
 	const char want[] = "k\xc3\xa9y|\xf0\x9f\x98\x80|lone \xef\xbf\xbdx|\"\\/\b\f\n\r\t|z|"
 			    "\xef\xbf\xbd|";
 	struct collected c = {0};
@@ -123,10 +129,10 @@ static void test_walker_decodes(void)
 static void test_walker_rejects(void)
 {
 	static const char *const bad[] = {
-	    "",	     "{",	   "{\"a\":1,}", "[1 2]",	"[1,]",	      "\"a\x01\"",
-	    "01",    "1.",	   "-",	       "{\"a\"}",	"\"\\u12\"",  "\"\\x\"",
-	    "tru",   "nul",	   "[] []",    "{\"a\":1}x",	"'a'",	      "{a:1}",
-	    "[+1]",  "\"abc",	   "1e",       "{\"a\" 1}",	".5",	      "\xef\xbb\xbf{}",
+	    "",	    "{",     "{\"a\":1,}", "[1 2]",	 "[1,]",      "\"a\x01\"",
+	    "01",   "1.",    "-",	   "{\"a\"}",	 "\"\\u12\"", "\"\\x\"",
+	    "tru",  "nul",   "[] []",	   "{\"a\":1}x", "'a'",	      "{a:1}",
+	    "[+1]", "\"abc", "1e",	   "{\"a\" 1}",	 ".5",	      "\xef\xbb\xbf{}",
 	};
 	char deep[300];
 
@@ -204,16 +210,22 @@ static void test_request_openai_chat(void)
 {
 	ASSERT_TRUE(rewrites(
 	    PII_REDACT, GUARD_API_OPENAI_CHAT,
-	    "{\"model\" : \"ops@corp.example.org\",\n  \"messages\":[{\"role\":\"system\",\"content\":"
+	    "{\"model\" : \"ops@corp.example.org\",\n  "
+	    "\"messages\":[{\"role\":\"system\",\"content\":"
 	    "\"Reply to " EMAIL "\"}, {\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
-	    "\"cc jane@example.org and " EMAIL "\"}]},{\"role\":\"assistant\",\"tool_calls\":[{\"id\":"
-	    "\"t1\",\"type\":\"function\",\"function\":{\"name\":\"send\",\"arguments\":\"{\\\"to\\\":"
-	    "\\\"jane@example.org\\\"}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"t1\",\"content\":"
+	    "\"cc jane@example.org and " EMAIL
+	    "\"}]},{\"role\":\"assistant\",\"tool_calls\":[{\"id\":"
+	    "\"t1\",\"type\":\"function\",\"function\":{\"name\":\"send\",\"arguments\":\"{"
+	    "\\\"to\\\":"
+	    "\\\"jane@example.org\\\"}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"t1\","
+	    "\"content\":"
 	    "\"sent to jane@example.org\"}],  \"temperature\":0.5}",
-	    "{\"model\" : \"ops@corp.example.org\",\n  \"messages\":[{\"role\":\"system\",\"content\":"
+	    "{\"model\" : \"ops@corp.example.org\",\n  "
+	    "\"messages\":[{\"role\":\"system\",\"content\":"
 	    "\"Reply to [EMAIL_1]\"}, {\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
 	    "\"cc [EMAIL_2] and [EMAIL_1]\"}]},{\"role\":\"assistant\",\"tool_calls\":[{\"id\":"
-	    "\"t1\",\"type\":\"function\",\"function\":{\"name\":\"send\",\"arguments\":\"{\\\"to\\\":"
+	    "\"t1\",\"type\":\"function\",\"function\":{\"name\":\"send\",\"arguments\":\"{"
+	    "\\\"to\\\":"
 	    "\\\"[EMAIL_2]\\\"}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"t1\",\"content\":"
 	    "\"sent to [EMAIL_2]\"}],  \"temperature\":0.5}"));
 }
@@ -223,14 +235,16 @@ static void test_request_anthropic_messages(void)
 	ASSERT_TRUE(rewrites(
 	    PII_REDACT, GUARD_API_ANTHROPIC_MESSAGES,
 	    "{\"model\":\"claude\",\"system\":\"Owner " EMAIL "\",\"max_tokens\":10,\"messages\":["
-	    "{\"role\":\"user\",\"content\":\"hi from " EMAIL "\"},{\"role\":\"assistant\",\"content\":"
+	    "{\"role\":\"user\",\"content\":\"hi from " EMAIL
+	    "\"},{\"role\":\"assistant\",\"content\":"
 	    "[{\"type\":\"tool_use\",\"id\":\"tu1\",\"name\":\"lookup\",\"input\":{\"email\":"
 	    "\"a.b@example.net\",\"n\":[1,2]}}]},{\"role\":\"user\",\"content\":[{\"type\":"
 	    "\"tool_result\",\"tool_use_id\":\"tu1\",\"content\":[{\"type\":\"text\",\"text\":"
 	    "\"found a.b@example.net\"}]},{\"type\":\"tool_result\",\"tool_use_id\":\"tu2\","
 	    "\"content\":\"x@example.com\"}]}]}",
 	    "{\"model\":\"claude\",\"system\":\"Owner [EMAIL_1]\",\"max_tokens\":10,\"messages\":["
-	    "{\"role\":\"user\",\"content\":\"hi from [EMAIL_1]\"},{\"role\":\"assistant\",\"content\":"
+	    "{\"role\":\"user\",\"content\":\"hi from "
+	    "[EMAIL_1]\"},{\"role\":\"assistant\",\"content\":"
 	    "[{\"type\":\"tool_use\",\"id\":\"tu1\",\"name\":\"lookup\",\"input\":{\"email\":"
 	    "\"[EMAIL_2]\",\"n\":[1,2]}}]},{\"role\":\"user\",\"content\":[{\"type\":"
 	    "\"tool_result\",\"tool_use_id\":\"tu1\",\"content\":[{\"type\":\"text\",\"text\":"
@@ -243,15 +257,16 @@ static void test_request_anthropic_messages(void)
 
 static void test_request_responses_and_embeddings(void)
 {
-	ASSERT_TRUE(rewrites(PII_REDACT, GUARD_API_OPENAI_RESPONSES,
-			     "{\"model\":\"gpt\",\"instructions\":\"x " EMAIL "\",\"input\":["
-			     "{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
-			     "\"" EMAIL "!\"}]},{\"type\":\"function_call_output\",\"call_id\":\"c\","
-			     "\"output\":\"{\\\"mail\\\":\\\"q@example.com\\\"}\"}]}",
-			     "{\"model\":\"gpt\",\"instructions\":\"x [EMAIL_1]\",\"input\":["
-			     "{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
-			     "\"[EMAIL_1]!\"}]},{\"type\":\"function_call_output\",\"call_id\":\"c\","
-			     "\"output\":\"{\\\"mail\\\":\\\"[EMAIL_2]\\\"}\"}]}"));
+	ASSERT_TRUE(
+	    rewrites(PII_REDACT, GUARD_API_OPENAI_RESPONSES,
+		     "{\"model\":\"gpt\",\"instructions\":\"x " EMAIL "\",\"input\":["
+		     "{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
+		     "\"" EMAIL "!\"}]},{\"type\":\"function_call_output\",\"call_id\":\"c\","
+		     "\"output\":\"{\\\"mail\\\":\\\"q@example.com\\\"}\"}]}",
+		     "{\"model\":\"gpt\",\"instructions\":\"x [EMAIL_1]\",\"input\":["
+		     "{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
+		     "\"[EMAIL_1]!\"}]},{\"type\":\"function_call_output\",\"call_id\":\"c\","
+		     "\"output\":\"{\\\"mail\\\":\\\"[EMAIL_2]\\\"}\"}]}"));
 	ASSERT_TRUE(rewrites(PII_REDACT, GUARD_API_OPENAI_RESPONSES,
 			     "{\"input\":\"mail " EMAIL "\"}", "{\"input\":\"mail [EMAIL_1]\"}"));
 	ASSERT_TRUE(rewrites(PII_REDACT, GUARD_API_OPENAI_EMBEDDINGS,
@@ -261,10 +276,11 @@ static void test_request_responses_and_embeddings(void)
 
 static void test_request_escaped_value_found(void)
 {
-	ASSERT_TRUE(rewrites(PII_REDACT, GUARD_API_OPENAI_CHAT,
-			     "{\"messages\":[{\"role\":\"user\",\"content\":\"\\u00e9 "
-			     "john\\u002edoe@example.com\\n\"}]}",
-			     "{\"messages\":[{\"role\":\"user\",\"content\":\"\xc3\xa9 [EMAIL_1]\\n\"}]}"));
+	ASSERT_TRUE(
+	    rewrites(PII_REDACT, GUARD_API_OPENAI_CHAT,
+		     "{\"messages\":[{\"role\":\"user\",\"content\":\"\\u00e9 "
+		     "john\\u002edoe@example.com\\n\"}]}",
+		     "{\"messages\":[{\"role\":\"user\",\"content\":\"\xc3\xa9 [EMAIL_1]\\n\"}]}"));
 }
 
 static void test_request_base64_not_scanned(void)
@@ -278,12 +294,13 @@ static void test_request_base64_not_scanned(void)
 
 	memset(b64, 'A', sizeof(b64) - 1);
 	b64[sizeof(b64) - 1] = '\0';
-	snprintf(body, sizeof(body),
-		 "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
-		 "\"image_url\":{\"url\":\"data:image/png;base64,%s\"}},{\"type\":\"input_audio\","
-		 "\"input_audio\":{\"data\":\"%s\",\"format\":\"wav\"}},{\"type\":\"text\",\"text\":"
-		 "\"data:" EMAIL "\"}]}]}",
-		 b64, b64);
+	snprintf(
+	    body, sizeof(body),
+	    "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
+	    "\"image_url\":{\"url\":\"data:image/png;base64,%s\"}},{\"type\":\"input_audio\","
+	    "\"input_audio\":{\"data\":\"%s\",\"format\":\"wav\"}},{\"type\":\"text\",\"text\":"
+	    "\"data:" EMAIL "\"}]}]}",
+	    b64, b64);
 	ASSERT_OK(request(gc, body, &out));
 	ASSERT_TRUE(out != NULL);
 	ASSERT_CONTAINS(out, "\"data:[EMAIL_1]\"");
@@ -326,7 +343,8 @@ static void test_request_user_pattern(void)
 {
 	ASSERT_TRUE(rewrites("{\"patterns\":[{\"name\":\"employee_id\",\"regex\":\"EMP-[0-9]{6}\","
 			     "\"action\":\"redact\"}]}",
-			     GUARD_API_OPENAI_CHAT, "{\"messages\":[{\"content\":\"id EMP-123456.\"}]}",
+			     GUARD_API_OPENAI_CHAT,
+			     "{\"messages\":[{\"content\":\"id EMP-123456.\"}]}",
 			     "{\"messages\":[{\"content\":\"id [EMPLOYEE_ID_1].\"}]}"));
 }
 
@@ -385,12 +403,13 @@ static void test_enforce_false_changes_nothing(void)
 	rec = record(gc);
 	r = cJSON_Parse(rec);
 	ASSERT_TRUE(r != NULL);
-	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(
-			 cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "aigw.guardrails"),
-								 "request"),
-					     "email"),
-			 "action")),
-		     "would_tokenize");
+	ASSERT_STREQ(
+	    cJSON_GetStringValue(cJSON_GetObjectItem(
+		cJSON_GetObjectItem(
+		    cJSON_GetObjectItem(cJSON_GetObjectItem(r, "aigw.guardrails"), "request"),
+		    "email"),
+		"action")),
+	    "would_tokenize");
 	ASSERT_CONTAINS(rec, "\"response\":{\"email\":{\"count\":1,\"action\":\"would_redact\"}}");
 	ASSERT_CONTAINS(rec, "\"enforce\":false");
 	cJSON_Delete(r);
@@ -527,11 +546,12 @@ static int text_event(void *arg, const struct sse_event *ev)
 	if (x->api == GUARD_API_OPENAI_CHAT) {
 		cJSON_ArrayForEach(ch, cJSON_GetObjectItem(j, "choices"))
 		{
-			add_str(x, cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "delta"), "content"));
-			cJSON_ArrayForEach(tc, cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "delta"),
-								   "tool_calls"))
-			add_str(x, cJSON_GetObjectItem(cJSON_GetObjectItem(tc, "function"),
-						       "arguments"));
+			add_str(x,
+				cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "delta"), "content"));
+			cJSON_ArrayForEach(
+			    tc, cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "delta"), "tool_calls"))
+			    add_str(x, cJSON_GetObjectItem(cJSON_GetObjectItem(tc, "function"),
+							   "arguments"));
 		}
 	} else if (x->api == GUARD_API_ANTHROPIC_MESSAGES) {
 		add_str(x, cJSON_GetObjectItem(cJSON_GetObjectItem(j, "delta"), "text"));
@@ -555,7 +575,8 @@ static char *app_text(enum guard_api api, const char *s, size_t len)
 	rc = sse_feed(&p, s, len);
 	sse_free(&p);
 	translate_buf_add(&x.t, "", 0);
-	if (rc || x.bad || (len && !x.events) || (len && (len < 2 || memcmp(s + len - 2, "\n\n", 2)))) {
+	if (rc || x.bad || (len && !x.events) ||
+	    (len && (len < 2 || memcmp(s + len - 2, "\n\n", 2)))) {
 		fprintf(stderr, "  not SSE: %.*s\n", (int)len, s);
 		x.t.data[0] = '\0';
 	}
@@ -582,13 +603,13 @@ static int run_stream(struct guard_call *gc, const char *in, size_t step, struct
 }
 
 #define CHAT(delta)                                                                                \
-	"data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\","  \
+	"data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\"," \
 	"\"choices\":[{\"index\":0,\"delta\":{" delta "},\"finish_reason\":null}]}\n\n"
 #define CHAT_END                                                                                   \
-	"data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\","  \
+	"data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\"," \
 	"\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"
 #define ANT(i, type, field, text)                                                                  \
-	"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":" #i          \
+	"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":" #i        \
 	",\"delta\":{\"type\":\"" type "\",\"" field "\":\"" text "\"}}\n\n"
 #define RESP(text)                                                                                 \
 	"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","       \
@@ -603,17 +624,20 @@ static const char anthropic_stream[] =
     "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
     "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
     "event: ping\ndata: {\"type\": \"ping\"}\n\n" ANT(0, "text_delta", "text",
-						     "Write to john.doe@exa")
-	ANT(0, "text_delta", "text", "mple.com or [EMA") ANT(0, "text_delta", "text", "IL_1] today.")
-	    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
-	    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+						      "Write to john.doe@exa")
+	ANT(0, "text_delta", "text", "mple.com or [EMA")
+	    ANT(0, "text_delta", "text",
+		"IL_1] today.") "event: content_block_stop\ndata: "
+				"{\"type\":\"content_block_stop\",\"index\":0}\n\n"
+				"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
 static const char responses_stream[] =
     "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{}}\n\n" RESP(
-	"Write to john.doe@exa") RESP("mple.com or [EMA") RESP("IL_1] today.")
-	"event: response.output_text.done\ndata: {\"type\":\"response.output_text.done\","
-	"\"text\":\"Write to john.doe@example.com or [EMAIL_1] today.\"}\n\n";
+	"Write to john.doe@exa") RESP("mple.com or [EMA")
+	RESP("IL_1] today.") "event: response.output_text.done\ndata: "
+			     "{\"type\":\"response.output_text.done\","
+			     "\"text\":\"Write to john.doe@example.com or [EMAIL_1] today.\"}\n\n";
 
-#define WANT_TEXT "Write to [EMAIL_2] or " ALICE " today." /* tokens restored */
+#define WANT_TEXT "Write to [EMAIL_2] or " ALICE " today."     /* tokens restored */
 #define WANT_REDACTED "Write to [EMAIL_1] or [EMAIL_1] today." /* no tokens: redacted only */
 
 static int stream_gives_p(const char *prof, enum guard_api api, const char *in, size_t step,
@@ -720,15 +744,17 @@ static void test_stream_delay_bound(void)
 	size_t in = 0, hold;
 	char ev[512], *text;
 
-	ASSERT_OK(call_with_request(&c, "{\"response\":{\"pii\":\"redact\",\"secrets\":\"redact\"}}",
+	ASSERT_OK(call_with_request(&c,
+				    "{\"response\":{\"pii\":\"redact\",\"secrets\":\"redact\"}}",
 				    GUARD_API_OPENAI_CHAT));
 	gs = guard_stream_new(c.gc);
 	ASSERT_TRUE(gs != NULL);
 	{
 		struct guard_scanner *s; /* what the profile's response scanner is made of */
 
-		ASSERT_OK(guard_scanner_new(GUARD_MASK(GUARD_CAT_PII) | GUARD_MASK(GUARD_CAT_SECRETS),
-					    NULL, 0, &s, err, sizeof(err)));
+		ASSERT_OK(
+		    guard_scanner_new(GUARD_MASK(GUARD_CAT_PII) | GUARD_MASK(GUARD_CAT_SECRETS),
+				      NULL, 0, &s, err, sizeof(err)));
 		hold = guard_scanner_max_width(s);
 		guard_scanner_free(s);
 	}
@@ -741,8 +767,8 @@ static void test_stream_delay_bound(void)
 		ASSERT_OK(guard_stream_feed(gs, ev, strlen(ev), &out));
 		text = app_text(GUARD_API_OPENAI_CHAT, out.data, out.len);
 		if (in - strlen(text) > hold)
-			UNIT_FAIL("after %zu bytes in, %zu out: held more than %zu", in, strlen(text),
-				  hold);
+			UNIT_FAIL("after %zu bytes in, %zu out: held more than %zu", in,
+				  strlen(text), hold);
 		free(text);
 	}
 	ASSERT_OK(guard_stream_finish(gs, &out));
@@ -774,12 +800,14 @@ static void test_stream_placeholder_split_restored(void)
 
 static void test_stream_tool_arguments_and_first_chunk(void)
 {
-	const char *in =
-	    CHAT("\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_1\","
-		 "\"type\":\"function\",\"function\":{\"name\":\"send\",\"arguments\":\"\"}}]")
-		CHAT("\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"to\\\":\\\"eve@ex\"}}]")
-		    CHAT("\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"ample.org\\\"}\"}}]")
-			CHAT_END;
+	const char *in = CHAT(
+	    "\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_"
+	    "1\","
+	    "\"type\":\"function\",\"function\":{\"name\":\"send\",\"arguments\":\"\"}}]")
+	    CHAT("\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"to\\\":\\\"eve@"
+		 "ex\"}}]") CHAT(
+		"\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"ample.org\\\"}\"}}]")
+		CHAT_END;
 	struct translate_buf out = {0};
 	struct call c;
 	char *text;
@@ -803,7 +831,8 @@ static void test_stream_block(void)
 	struct translate_buf out = {0};
 	struct call c;
 
-	ASSERT_OK(call_with_request(&c, "{\"response\":{\"pii\":\"block\"}}", GUARD_API_OPENAI_CHAT));
+	ASSERT_OK(
+	    call_with_request(&c, "{\"response\":{\"pii\":\"block\"}}", GUARD_API_OPENAI_CHAT));
 	ASSERT_EQ(run_stream(c.gc, chat_stream, 0, &out), -EPERM);
 	ASSERT_STREQ(guard_call_blocked_by(c.gc), "email");
 	ASSERT_TRUE(!out.data || !strstr(out.data, "john"));
@@ -839,9 +868,9 @@ UNIT_MAIN(UNIT_CASE(test_profile_errors), UNIT_CASE(test_walker_decodes),
 	  UNIT_CASE(test_request_openai_chat), UNIT_CASE(test_request_anthropic_messages),
 	  UNIT_CASE(test_request_responses_and_embeddings),
 	  UNIT_CASE(test_request_escaped_value_found), UNIT_CASE(test_request_base64_not_scanned),
-	  UNIT_CASE(test_request_nothing_found_is_not_copied), UNIT_CASE(test_request_block), UNIT_CASE(test_request_injection),
-	  UNIT_CASE(test_request_user_pattern), UNIT_CASE(test_enforce_false_changes_nothing),
-	  UNIT_CASE(test_response_restores_tokens),
+	  UNIT_CASE(test_request_nothing_found_is_not_copied), UNIT_CASE(test_request_block),
+	  UNIT_CASE(test_request_injection), UNIT_CASE(test_request_user_pattern),
+	  UNIT_CASE(test_enforce_false_changes_nothing), UNIT_CASE(test_response_restores_tokens),
 	  UNIT_CASE(test_response_redaction_spares_restored_values),
 	  UNIT_CASE(test_untouched_without_response_work), UNIT_CASE(test_record),
 	  UNIT_CASE(test_stream_openai_chat), UNIT_CASE(test_stream_anthropic),
