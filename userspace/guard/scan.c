@@ -168,20 +168,18 @@ int guard_iban_ok(const char *text, size_t len)
 
 double guard_entropy(const char *text, size_t len)
 {
-	unsigned counts[256] = {0};
+	size_t counts[256] = {0}, i, n = 0;
+	unsigned char seen[256]; /* the distinct bytes, in the order met: a few, not 256 */
 	double h = 0;
-	size_t i;
 
 	if (!len)
 		return 0;
 	for (i = 0; i < len; i++)
-		counts[(unsigned char)text[i]]++;
-	for (i = 0; i < 256; i++) {
-		double p;
+		if (!counts[(unsigned char)text[i]]++)
+			seen[n++] = (unsigned char)text[i];
+	for (i = 0; i < n; i++) {
+		double p = (double)counts[seen[i]] / (double)len;
 
-		if (!counts[i])
-			continue;
-		p = (double)counts[i] / (double)len;
 		h -= p * log2(p);
 	}
 	return h;
@@ -223,13 +221,14 @@ static int is_domain_byte(int c)
 }
 
 /*
- * The expression is only "x@y" (Vectorscan cannot track the start of a long local part);
- * the address is read out from the '@' both ways: a local part of at most 64 bytes, a
- * domain of at most 190 ending in an alphabetic top-level label.
+ * The expression is only "@y" (a literal for Vectorscan to look for; a class before it would
+ * cost a scan of its own): the address is read out from the '@' both ways: a local part of
+ * at most 64 bytes, none is no address; a domain of at most 190 ending in an alphabetic
+ * top-level label.
  */
 static int check_email(const char *text, size_t len, uint32_t *start, uint32_t *end)
 {
-	uint32_t at = *start + 1, s = at, e = at + 1, tld;
+	uint32_t at = *start, s = at, e = at + 1, tld;
 
 	while (s > 0 && at - s < 65 && is_email_local(text[s - 1]))
 		s--;
@@ -890,11 +889,11 @@ struct guard_detector_def {
 
 static const struct guard_detector_def builtins[DET_BUILTIN_COUNT] = {
     [DET_EMAIL] = {"email", "EMAIL", GUARD_CAT_PII, 0, check_email, 254},
-    /* the number anchor's (phone, card 37, SSN 11): a national phone number's shape */
+    /* numbers_scan()'s: as wide as the expressions they had (the national phone shape's) */
     [DET_PHONE] = {"phone", "PHONE", GUARD_CAT_PII, 0, check_phone, 1 + 5 + 1 + 4 * 9},
-    [DET_CARD] = {"card", "CARD", GUARD_CAT_PII, 0, check_card, 0},
+    [DET_CARD] = {"card", "CARD", GUARD_CAT_PII, 0, check_card, 1 + 18 * 2},
     [DET_IBAN] = {"iban", "IBAN", GUARD_CAT_PII, 0, check_iban, 4 + 30 * 2},
-    [DET_SSN] = {"ssn", "SSN", GUARD_CAT_PII, 0, check_ssn, 0},
+    [DET_SSN] = {"ssn", "SSN", GUARD_CAT_PII, 0, check_ssn, 11},
     [DET_IPV4] = {"ipv4", "IP", GUARD_CAT_IP, 0, check_ipv4, 0},
     [DET_IPV6] = {"ipv6", "IP", GUARD_CAT_IP, 0, check_ipv6, 0},
     [DET_AWS] = {"aws_access_key", "SECRET", GUARD_CAT_SECRETS, 0, check_token, 0},
@@ -917,72 +916,60 @@ static const struct guard_detector_def builtins[DET_BUILTIN_COUNT] = {
     [DET_MARKDOWN] = {"markdown_exfil", "INJECTION", GUARD_CAT_INJECTION, 0.8, NULL, 0},
 };
 
-struct guard_scanner;
-
-/* Reads the candidates around an anchor that ends at END itself: 0 or -ENOMEM. */
-typedef int (*guard_anchor_fn)(struct guard_scanner *s, uint32_t end);
-
-static int number_anchor(struct guard_scanner *s, uint32_t end);
-static int iban_anchor(struct guard_scanner *s, uint32_t end);
-
 /*
  * The expressions, loose on purpose (the checks above decide). Every one is bounded: the
  * widest span detector sets what a stream holds back. A span expression's start is its end
- * less its width when that is fixed, else its finder's; an anchor's detectors are read out
- * by its function.
+ * less its width when that is fixed, else its finder's. Phone, card, SSN and IBAN have none:
+ * numbers_scan() finds them (an expression with no literal in it, such as a run of digits,
+ * costs Vectorscan an engine over every byte: as much again as all the rest together).
  */
 static const struct {
 	unsigned detector;
 	unsigned flags; /* besides the SOM / single-match flag its category gets */
 	const char *re;
 	guard_start_fn start;
-	guard_anchor_fn anchor;
 } exprs[] = {
-    {DET_EMAIL, 0, "[A-Za-z0-9._%+-]@[A-Za-z0-9]", NULL, NULL},
-    /* phone, card, SSN: nine digits, one or two separators between two; the code walks the
-     * whole run (its digits have gaps of two at most: "(415) 555") */
-    {DET_PHONE, 0, "[0-9](?:[ ().\\/-]{0,2}[0-9]){8}", NULL, number_anchor},
-    {DET_IBAN, 0, "[A-Z]{2}[0-9]{2}", NULL, iban_anchor},
-    {DET_IPV4, 0, "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}", NULL, NULL},
+    {DET_EMAIL, 0, "@[A-Za-z0-9]", NULL},
+    {DET_IPV4, 0, "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}", NULL},
     {DET_IPV6, 0,
-     "[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\\.[0-9]{1,3}){0,3}", NULL, NULL},
-    {DET_AWS, 0, "(?:AKIA|ASIA)[A-Z0-9]{16}", NULL, NULL},
-    {DET_GITHUB, 0, "gh[pousr]_[A-Za-z0-9]{36}", NULL, NULL},
-    {DET_GITHUB, 0, "github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}", NULL, NULL},
-    {DET_GITLAB, 0, "glpat-[A-Za-z0-9_-]{20}", NULL, NULL},
-    {DET_SLACK, 0, "xox[abprs]-[A-Za-z0-9-]{10}", NULL, NULL},
-    {DET_STRIPE, 0, "(?:sk|rk)_live_[A-Za-z0-9]{24,99}", stripe_live_start, NULL},
-    {DET_STRIPE, 0, "sk_test_[A-Za-z0-9]{24,99}", stripe_test_start, NULL},
-    {DET_OPENAI, 0, "sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20}", openai_project_start, NULL},
-    {DET_OPENAI, 0, "sk-[A-Za-z0-9]{40,200}", openai_legacy_start, NULL},
-    {DET_ANTHROPIC, 0, "sk-ant-[A-Za-z0-9_-]{32}", NULL, NULL},
-    {DET_JWT, 0, "eyJ[A-Za-z0-9_-]{8}", NULL, NULL},
-    {DET_PRIVATE_KEY, 0, "-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----", private_key_start, NULL},
+     "[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\\.[0-9]{1,3}){0,3}", NULL},
+    {DET_AWS, 0, "(?:AKIA|ASIA)[A-Z0-9]{16}", NULL},
+    {DET_GITHUB, 0, "gh[pousr]_[A-Za-z0-9]{36}", NULL},
+    {DET_GITHUB, 0, "github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}", NULL},
+    {DET_GITLAB, 0, "glpat-[A-Za-z0-9_-]{20}", NULL},
+    {DET_SLACK, 0, "xox[abprs]-[A-Za-z0-9-]{10}", NULL},
+    {DET_STRIPE, 0, "(?:sk|rk)_live_[A-Za-z0-9]{24,99}", stripe_live_start},
+    {DET_STRIPE, 0, "sk_test_[A-Za-z0-9]{24,99}", stripe_test_start},
+    {DET_OPENAI, 0, "sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20}", openai_project_start},
+    {DET_OPENAI, 0, "sk-[A-Za-z0-9]{40,200}", openai_legacy_start},
+    {DET_ANTHROPIC, 0, "sk-ant-[A-Za-z0-9_-]{32}", NULL},
+    {DET_JWT, 0, "eyJ[A-Za-z0-9_-]{8}", NULL},
+    {DET_PRIVATE_KEY, 0, "-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----", private_key_start},
+    /* every key ends in one of these (api_key, access-key, client_secret...): the same ends,
+     * and assignment_start() reads back the whole key; 1.1 us less per 4 KB than all */
     {DET_ASSIGNMENT, HS_FLAG_CASELESS,
-     "(?:password|passwd|pwd|secret|token|api[_-]?key|key|access[_-]?key|client[_-]?secret)"
-     "[\"']?[ \\t]{0,4}[:=]",
-     assignment_start, NULL},
+     "(?:password|passwd|pwd|secret|token|key)[\"']?[ \\t]{0,4}[:=]", assignment_start},
     {DET_IGNORE, HS_FLAG_CASELESS,
      "\\b(?:ignore|disregard|forget)\\s{1,4}(?:(?:all|the|any|of|your)\\s{1,4}){0,3}"
      "(?:previous|prior|above|earlier|preceding)\\s{1,4}"
-     "(?:instructions|prompts?|rules|directions|guidelines)", NULL, NULL},
+     "(?:instructions|prompts?|rules|directions|guidelines)", NULL},
     {DET_NEW_INSTRUCTIONS, HS_FLAG_CASELESS,
      "your\\s{1,4}new\\s{1,4}instructions\\s{1,4}are|from\\s{1,4}now\\s{1,4}on,?\\s{1,4}you"
-     "\\s{1,4}(?:are|will)\\b", NULL, NULL},
+     "\\s{1,4}(?:are|will)\\b", NULL},
     {DET_ROLE, HS_FLAG_CASELESS | HS_FLAG_MULTILINE,
-     "^[ \\t]{0,8}(?:system|assistant)[ \\t]{0,4}:|^#{1,4}[ \\t]{0,4}(?:system|assistant)\\b", NULL, NULL},
+     "^[ \\t]{0,8}(?:system|assistant)[ \\t]{0,4}:|^#{1,4}[ \\t]{0,4}(?:system|assistant)\\b", NULL},
     {DET_ROLE, 0,
      "<\\|im_start\\|>|<\\|im_end\\|>|\\[/?INST\\]|<\\|(?:system|user|assistant)\\|>|</s>|"
-     "<<SYS>>", NULL, NULL},
+     "<<SYS>>", NULL},
     {DET_EXFILTRATION, HS_FLAG_CASELESS,
      "\\b(?:reveal|print|repeat|show|output|display)\\s{1,4}(?:me\\s{1,4})?(?:your|the)\\s{1,4}"
      "(?:full\\s{1,4}|entire\\s{1,4})?(?:system\\s{1,4}prompt|(?:initial\\s{1,4}|original\\s{1,4}|"
-     "hidden\\s{1,4})?instructions)", NULL, NULL},
-    {DET_TAGS, 0, "\\xF3\\xA0[\\x80\\x81][\\x80-\\xBF]", NULL, NULL},
-    {DET_ZERO_WIDTH, 0, "(?:\\xE2\\x80[\\x8B-\\x8D]|\\xE2\\x81\\xA0|\\xEF\\xBB\\xBF){3}", NULL, NULL},
-    {DET_MARKDOWN, 0, "!\\[[^\\]]{0,100}\\]\\(\\s{0,4}https?://[^)\\s]{1,200}\\?[^)\\s]{0,500}=", NULL, NULL},
+     "hidden\\s{1,4})?instructions)", NULL},
+    {DET_TAGS, 0, "\\xF3\\xA0[\\x80\\x81][\\x80-\\xBF]", NULL},
+    {DET_ZERO_WIDTH, 0, "(?:\\xE2\\x80[\\x8B-\\x8D]|\\xE2\\x81\\xA0|\\xEF\\xBB\\xBF){3}", NULL},
+    {DET_MARKDOWN, 0, "!\\[[^\\]]{0,100}\\]\\(\\s{0,4}https?://[^)\\s]{1,200}\\?[^)\\s]{0,500}=", NULL},
     {DET_MARKDOWN, HS_FLAG_CASELESS,
-     "<img\\s[^>]{0,200}src\\s{0,4}=\\s{0,4}[\"']?https?://[^\"'>\\s]{1,200}\\?[^\"'>\\s]{0,500}=", NULL, NULL},
+     "<img\\s[^>]{0,200}src\\s{0,4}=\\s{0,4}[\"']?https?://[^\"'>\\s]{1,200}\\?[^\"'>\\s]{0,500}=", NULL},
 };
 
 #define NEXPRS (sizeof(exprs) / sizeof(exprs[0]))
@@ -1023,9 +1010,9 @@ struct guard_scanner {
 	struct guard_candidate *cands; /* grown as a scan needs, kept for the next */
 	size_t ncands, cap;
 	uint32_t *last;		   /* per detector: 1 + index of its latest candidate, or 0 */
-	uint32_t run_start, run_end; /* the run of digits the number anchor read last */
-	unsigned char *taken;	   /* a bit per text byte, all clear between scans */
-	size_t taken_bytes;
+	uint32_t iban_next;	   /* IBAN starts before this one are looked at already */
+	uint64_t *taken;	   /* a bit per text byte, all clear between scans */
+	size_t taken_words;
 };
 
 unsigned guard_detector_count(const struct guard_scanner *s)
@@ -1246,8 +1233,7 @@ static int scanner_compile(struct guard_scanner *s, char *err, size_t errlen)
 						 (flags[n] & HS_FLAG_SOM_LEFTMOST) != 0};
 		if (builtins[d].cat != GUARD_CAT_INJECTION) {
 			r = builtin_width((unsigned)i, &wmin, &w);
-			if (!r && !s->expr[n].som && !exprs[i].start && !exprs[i].anchor &&
-			    wmin != w)
+			if (!r && !s->expr[n].som && !exprs[i].start && wmin != w)
 				r = -EINVAL; /* a start nothing can find */
 			if (r) {
 				snprintf(err, errlen, "guard: built-in %s does not compile",
@@ -1264,6 +1250,9 @@ static int scanner_compile(struct guard_scanner *s, char *err, size_t errlen)
 		ids[n] = (unsigned)n;
 		n++;
 	}
+	for (i = 0; i < DET_BUILTIN_COUNT; i++) /* the code's own: numbers_scan() */
+		if ((s->mask & GUARD_MASK(builtins[i].cat)) && builtins[i].width > s->max_width)
+			s->max_width = builtins[i].width;
 	for (i = 0; i < s->nusers; i++) {
 		res[n] = s->users[i].regex;
 		flags[n] = user_flags(res[n]);
@@ -1370,19 +1359,10 @@ static int candidate_check(struct guard_scanner *s, unsigned d, uint32_t start, 
 	return candidate_add(s, d, start, end);
 }
 
-/* Whether a number's digits go on across the one or two separators before I (after I). */
+/* Whether a number's digits go on across the one or two separators at I. */
 static int is_number_sep(int c)
 {
 	return c == ' ' || c == '(' || c == ')' || c == '.' || c == '/' || c == '-';
-}
-
-static uint32_t number_gap_before(const char *t, uint32_t i)
-{
-	if (i >= 2 && is_number_sep(t[i - 1]) && is_digit(t[i - 2]))
-		return 1;
-	if (i >= 3 && is_number_sep(t[i - 1]) && is_number_sep(t[i - 2]) && is_digit(t[i - 3]))
-		return 2;
-	return 0;
 }
 
 static uint32_t number_gap_after(const char *t, size_t len, uint32_t i)
@@ -1400,7 +1380,7 @@ static uint32_t number_gap_after(const char *t, size_t len, uint32_t i)
  * tries each group start from there); the phone number that starts leftmost in the 25 bytes
  * before E, has one of the phone shapes and passes check_phone.
  */
-static int number_candidates(struct guard_scanner *s, uint32_t r0, uint32_t e)
+static int number_candidates(struct guard_scanner *s, uint32_t r0, uint32_t e, int card)
 {
 	const char *t = s->text;
 	uint32_t st;
@@ -1408,7 +1388,7 @@ static int number_candidates(struct guard_scanner *s, uint32_t r0, uint32_t e)
 
 	if (e - r0 >= 11)
 		r = candidate_check(s, DET_SSN, e - 11, e);
-	if (!r && card_start(t, e, &st))
+	if (!r && card && card_start(t, e, &st))
 		r = candidate_check(s, DET_CARD, st, e);
 	for (st = e - r0 > 25 ? e - 25 : r0; !r && e - st >= 9; st++) {
 		uint32_t a = st, b = e;
@@ -1427,41 +1407,19 @@ static int number_candidates(struct guard_scanner *s, uint32_t r0, uint32_t e)
 }
 
 /*
- * The number anchor (nine digits) ends at END: read the whole run of digits around it (gaps
- * of one or two separators, a leading '+' or '('), once: the engine reports an end at every
- * digit after the ninth, and those inside a run already read are dropped. Then each group of
- * digits' end in the run is a candidate's end.
+ * The numbers of the run of DIGITS digits [R0, R1) (R0 may be a leading '+' or '('): each
+ * group of digits' end in it is a candidate's end (a card's when the run has 13 digits).
  */
-static int number_anchor(struct guard_scanner *s, uint32_t end)
+static int number_run_read(struct guard_scanner *s, uint32_t r0, uint32_t r1, uint32_t digits)
 {
 	const char *t = s->text;
-	uint32_t r0, r1, e, g;
+	uint32_t e;
 	int r;
 
-	if (end > s->run_start && end <= s->run_end)
-		return 0;
-	for (r0 = end;; r0 -= g) {
-		while (r0 > 0 && is_digit(t[r0 - 1]))
-			r0--;
-		g = number_gap_before(t, r0);
-		if (!g)
-			break;
-	}
-	if (r0 > 0 && (t[r0 - 1] == '+' || t[r0 - 1] == '('))
-		r0--;
-	for (r1 = end;; r1 += g) {
-		while (r1 < s->len && is_digit(t[r1]))
-			r1++;
-		g = number_gap_after(t, s->len, r1);
-		if (!g)
-			break;
-	}
-	s->run_start = r0;
-	s->run_end = r1;
 	for (e = r0 + 1; e <= r1; e++) {
 		if (!is_digit(t[e - 1]) || is_digit(byte_at(t, s->len, e)))
 			continue;
-		r = number_candidates(s, r0, e);
+		r = number_candidates(s, r0, e, digits >= 13);
 		if (r)
 			return r;
 	}
@@ -1469,20 +1427,21 @@ static int number_anchor(struct guard_scanner *s, uint32_t end)
 }
 
 /*
- * The IBAN anchor (country and check digits) ends at END: read on over upper-case letters
- * and digits, a space allowed after each group of four, to 34 at most; each end where no
- * letter or digit follows is a candidate.
+ * An IBAN whose country and check digits end at END: read on over upper-case letters and
+ * digits, a space allowed after each group of four, to 34 at most; each end where no letter
+ * or digit follows is a candidate.
  */
-static int iban_anchor(struct guard_scanner *s, uint32_t end)
+static int iban_read(struct guard_scanner *s, uint32_t end)
 {
 	const char *t = s->text;
-	uint32_t start = end - 4, i = end, n = 4;
+	uint32_t start = end - 4, i = end, n = 4, want;
 	int r;
 
 	if (is_alnum(byte_before(t, start)))
 		return 0;
+	want = iban_country_length(t + start); /* check_iban wants this length (0: any) */
 	for (;;) {
-		if (n >= 15 && !is_alnum(byte_at(t, s->len, i))) {
+		if ((want ? n == want : n >= 15) && !is_alnum(byte_at(t, s->len, i))) {
 			r = candidate_check(s, DET_IBAN, start, i);
 			if (r)
 				return r;
@@ -1502,6 +1461,94 @@ static int iban_anchor(struct guard_scanner *s, uint32_t end)
 	return 0;
 }
 
+/*
+ * The IBANs around a run of nine digits or more that starts at R0 (every IBAN's account part
+ * holds one): the country and check digits ([A-Z]{2}[0-9]{2}) are looked for in the 42 bytes
+ * before (34 characters and their spaces), over upper-case letters, digits and spaces, each
+ * place once in a scan.
+ */
+static int iban_before_run(struct guard_scanner *s, uint32_t r0)
+{
+	const char *t = s->text;
+	uint32_t p = r0, lo = r0 > 42 ? r0 - 42 : 0;
+	int r;
+
+	if (lo < s->iban_next)
+		lo = s->iban_next;
+	while (p > lo && (is_upper(t[p - 1]) || is_digit(t[p - 1]) || t[p - 1] == ' '))
+		p--;
+	for (; p + 2 <= r0; p++) {
+		if (!is_upper(t[p]) || !is_upper(t[p + 1]) || !is_digit(t[p + 2]) ||
+		    !is_digit(t[p + 3]))
+			continue;
+		r = iban_read(s, p + 4);
+		if (r)
+			return r;
+	}
+	s->iban_next = r0 - 1;
+	return 0;
+}
+
+typedef unsigned char guard_v16 __attribute__((vector_size(16)));
+
+/* The first digit at or after I, or LEN: 16 bytes at a time (one SIMD compare) until a block
+ * holds one. Prompts are mostly words: most blocks hold none. */
+static uint32_t next_digit(const char *t, uint32_t len, uint32_t i)
+{
+	for (; i + 16 <= len; i += 16) {
+		guard_v16 v, d;
+		uint64_t w[2];
+
+		memcpy(&v, t + i, sizeof(v));
+		d = (guard_v16)((guard_v16)(v - (unsigned char)'0') < 10);
+		memcpy(w, &d, sizeof(w));
+		if (!(w[0] | w[1]))
+			continue;
+		if (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__)
+			break;
+		/* the compare sets all 8 bits of a digit's byte; the first byte is the lowest */
+		return i + (w[0] ? 0 : 8) + (uint32_t)__builtin_ctzll(w[0] ? w[0] : w[1]) / 8;
+	}
+	while (i < len && !is_digit(t[i]))
+		i++;
+	return i;
+}
+
+/*
+ * Phone numbers, cards, SSNs and IBANs: every run of digits with gaps of one or two separators
+ * ("(415) 555") that holds nine digits at least (what the shortest of them needs) is read
+ * once, its numbers classified, the IBANs before it looked for.
+ */
+static int numbers_scan(struct guard_scanner *s)
+{
+	const char *t = s->text;
+	uint32_t len = (uint32_t)s->len, i = 0, r1, g, digits;
+	int r;
+
+	while ((i = next_digit(t, len, i)) < len) {
+		for (r1 = i, digits = 0;; r1 += g) {
+			while (r1 < len && is_digit(t[r1])) {
+				r1++;
+				digits++;
+			}
+			g = number_gap_after(t, len, r1);
+			if (!g)
+				break;
+		}
+		if (digits >= 9) {
+			uint32_t r0 = i > 0 && (t[i - 1] == '+' || t[i - 1] == '(') ? i - 1 : i;
+
+			r = number_run_read(s, r0, r1, digits);
+			if (!r)
+				r = iban_before_run(s, i);
+			if (r)
+				return r;
+		}
+		i = r1;
+	}
+	return 0;
+}
+
 static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 		    unsigned flags, void *ctx)
 {
@@ -1514,8 +1561,6 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 		s->err = candidate_add(s, d, start, end);
 	} else if (builtins[d].cat == GUARD_CAT_INJECTION) {
 		s->signals |= 1u << d;
-	} else if (exprs[x->builtin].anchor) {
-		s->err = exprs[x->builtin].anchor(s, end);
 	} else {
 		if (x->width)
 			start = end - x->width;
@@ -1548,25 +1593,34 @@ static int candidate_cmp_rank(const struct guard_candidate *a, const struct guar
 	return (int)a->detector - (int)b->detector;
 }
 
-static int taken_any(const unsigned char *t, uint32_t start, uint32_t end)
+/* The bits of [START, END) in the 64-bit word W of the map. */
+static uint64_t taken_mask(uint32_t w, uint32_t start, uint32_t end)
 {
-	uint32_t i;
+	uint32_t lo = start > w * 64 ? start - w * 64 : 0;
+	uint32_t hi = end < w * 64 + 64 ? end - w * 64 : 64;
 
-	for (i = start; i < end; i++)
-		if (t[i >> 3] & (1u << (i & 7)))
+	return hi - lo == 64 ? ~(uint64_t)0 : (((uint64_t)1 << (hi - lo)) - 1) << lo;
+}
+
+static int taken_any(const uint64_t *t, uint32_t start, uint32_t end)
+{
+	uint32_t w;
+
+	for (w = start / 64; w * 64 < end; w++)
+		if (t[w] & taken_mask(w, start, end))
 			return 1;
 	return 0;
 }
 
-static void taken_set(unsigned char *t, uint32_t start, uint32_t end, int on)
+static void taken_set(uint64_t *t, uint32_t start, uint32_t end, int on)
 {
-	uint32_t i;
+	uint32_t w;
 
-	for (i = start; i < end; i++) {
+	for (w = start / 64; w * 64 < end; w++) {
 		if (on)
-			t[i >> 3] |= (unsigned char)(1u << (i & 7));
+			t[w] |= taken_mask(w, start, end);
 		else
-			t[i >> 3] &= (unsigned char)~(1u << (i & 7));
+			t[w] &= ~taken_mask(w, start, end);
 	}
 }
 
@@ -1605,7 +1659,7 @@ static void candidates_sort(struct guard_candidate *c, size_t n, candidate_cmp_f
 {
 	size_t i, j;
 
-	if (n <= 16) {
+	if (n <= 32) {
 		for (i = 1; i < n; i++) {
 			struct guard_candidate v = c[i];
 
@@ -1632,19 +1686,19 @@ static void candidates_sort(struct guard_candidate *c, size_t n, candidate_cmp_f
  */
 static int candidates_resolve(struct guard_scanner *s, struct guard_scan_result *res)
 {
-	size_t need = (s->len + 7) / 8, i, kept = 0;
+	size_t need = (s->len + 63) / 64, i, kept = 0;
 
 	res->n = 0;
 	if (!s->ncands)
 		return 0;
-	if (need > s->taken_bytes) {
-		unsigned char *t = realloc(s->taken, need);
+	if (need > s->taken_words) {
+		uint64_t *t = realloc(s->taken, need * sizeof(*t));
 
 		if (!t)
 			return -ENOMEM;
-		memset(t + s->taken_bytes, 0, need - s->taken_bytes);
+		memset(t + s->taken_words, 0, (need - s->taken_words) * sizeof(*t));
 		s->taken = t;
-		s->taken_bytes = need;
+		s->taken_words = need;
 	}
 	candidates_sort(s->cands, s->ncands, candidate_cmp_rank);
 	for (i = 0; i < s->ncands; i++) {
@@ -1674,8 +1728,6 @@ int guard_scan(struct guard_scanner *s, const char *text, size_t len,
 	res->n = 0;
 	res->injection_score = 0;
 	res->signals = 0;
-	if (!s->db)
-		return 0;
 	if (len > UINT32_MAX - 1)
 		return -EIO; /* the engine takes 32-bit lengths; no body is this long */
 	s->text = text;
@@ -1683,13 +1735,20 @@ int guard_scan(struct guard_scanner *s, const char *text, size_t len,
 	s->signals = 0;
 	s->err = 0;
 	s->ncands = 0;
-	s->run_start = s->run_end = 0;
+	s->iban_next = 0;
 	memset(s->last, 0, guard_detector_count(s) * sizeof(*s->last));
-	r = hs_scan(s->db, text ? text : "", (unsigned)len, 0, s->scratch, on_match, s);
-	if (r == HS_SCAN_TERMINATED && s->err)
-		return s->err;
-	if (r != HS_SUCCESS)
-		return -EIO;
+	if (s->db) {
+		r = hs_scan(s->db, text ? text : "", (unsigned)len, 0, s->scratch, on_match, s);
+		if (r == HS_SCAN_TERMINATED && s->err)
+			return s->err;
+		if (r != HS_SUCCESS)
+			return -EIO;
+	}
+	if (s->mask & GUARD_MASK(GUARD_CAT_PII)) {
+		r = numbers_scan(s);
+		if (r)
+			return r;
+	}
 	for (d = 0; d < DET_BUILTIN_COUNT; d++)
 		if (s->signals & (1u << d))
 			res->injection_score += builtins[d].weight;
