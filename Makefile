@@ -103,6 +103,12 @@ $(BUILD)/tests/bench/bench_pipeline: tests/bench/bench_pipeline.c \
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ $(LIBS)
 
+# The guardrails' scanner micro-benchmark (make bench): Vectorscan against one PCRE2 JIT
+# alternation of the same detectors, on the -O2 object build/aigw links.
+$(BUILD)/tests/bench/bench_guard_scan: tests/bench/bench_guard_scan.c $(BUILD)/obj/userspace/guard/scan.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lhs -lpcre2-8 -lm
+
 $(BUILD)/mockprov: $(MOCK_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lz
@@ -134,8 +140,11 @@ $(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspac
 		userspace/providers/openai.c userspace/providers/anthropic.c userspace/util/jsonw.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson
+$(BUILD)/fuzz/fuzz_guard_scan: tests/fuzz/fuzz_guard_scan.c userspace/guard/scan.c
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lhs -lm
 FUZZERS := $(BUILD)/fuzz/fuzz_clienthello $(BUILD)/fuzz/fuzz_http_request \
-           $(BUILD)/fuzz/fuzz_translate $(BUILD)/fuzz/fuzz_sse
+           $(BUILD)/fuzz/fuzz_translate $(BUILD)/fuzz/fuzz_sse $(BUILD)/fuzz/fuzz_guard_scan
 # The guardrails on streams and bodies, with the real scanner.
 FUZZ_GUARD_SRCS := $(wildcard userspace/guard/*.c) userspace/providers/sse.c \
 		   userspace/providers/translate_util.c userspace/util/jsonw.c

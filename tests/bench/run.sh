@@ -18,7 +18,8 @@
 # direct call in the same run. BENCH_GATEWAY=0 skips it; see gateway_bench.sh for its knobs.
 #
 # Last, the policy pipeline (tests/bench/bench_pipeline.c): the CPU time per call of every
-# governance control (allow-lists, limits, budgets) against the same call with none.
+# governance control (allow-lists, limits, budgets) against the same call with none; and the
+# guardrails' scan in MB/s per core (tests/bench/bench_guard_scan.c).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=build/tests/bench/connect_bench
@@ -99,4 +100,7 @@ fi
 # The policy pipeline's CPU cost per call, every control on against none (bench_pipeline.c).
 echo "== policy pipeline (CPU per call, in isolation)"
 build/tests/bench/bench_pipeline || status=$?
+# The guardrails' scanner, MB/s per core: Vectorscan against a PCRE2 JIT alternation.
+echo "== guardrails scan (CPU, in isolation)"
+build/tests/bench/bench_guard_scan || status=$?
 exit "$status"
