@@ -50,7 +50,8 @@ const char *guard_action_name(enum guard_action a)
 
 /* -------- profiles -------- */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -112,7 +113,8 @@ static int parse_section(struct guard_profile *p, const cJSON *obj, const char *
 				break;
 		}
 		if (c == GUARD_CAT_PATTERN || (!request && c == GUARD_CAT_INJECTION))
-			return fail(err, errlen, "guardrails.%s.%s.%s: unknown key (pii, secrets, ip%s)",
+			return fail(err, errlen,
+				    "guardrails.%s.%s.%s: unknown key (pii, secrets, ip%s)",
 				    p->name, section, v->string, request ? ", injection" : "");
 		if (c == GUARD_CAT_INJECTION)
 			allowed = RECORD_OR_BLOCK;
@@ -132,7 +134,8 @@ static int parse_pattern(struct guard_profile *p, size_t i, const cJSON *obj, ch
 	char where[160];
 
 	if (!cJSON_IsObject(obj))
-		return fail(err, errlen, "guardrails.%s.patterns[%zu]: must be an object", p->name, i);
+		return fail(err, errlen, "guardrails.%s.patterns[%zu]: must be an object", p->name,
+			    i);
 	cJSON_ArrayForEach(v, obj)
 	{
 		snprintf(where, sizeof(where), "guardrails.%s.patterns[%zu].%s", p->name, i,
@@ -153,12 +156,16 @@ static int parse_pattern(struct guard_profile *p, size_t i, const cJSON *obj, ch
 		}
 	}
 	if (!pat->name || !pat->regex || !pat->action)
-		return fail(err, errlen, "guardrails.%s.patterns[%zu]: \"name\", \"regex\" and "
-				    "\"action\" are required", p->name, i);
+		return fail(err, errlen,
+			    "guardrails.%s.patterns[%zu]: \"name\", \"regex\" and "
+			    "\"action\" are required",
+			    p->name, i);
 	for (size_t j = 0; j < i; j++) {
 		if (!strcmp(p->patterns[j].name, pat->name))
-			return fail(err, errlen, "guardrails.%s.patterns[%zu].name: \"%s\" is used "
-					    "twice", p->name, i, pat->name);
+			return fail(err, errlen,
+				    "guardrails.%s.patterns[%zu].name: \"%s\" is used "
+				    "twice",
+				    p->name, i, pat->name);
 	}
 	return 0;
 }
@@ -201,7 +208,8 @@ static int compile(struct guard_profile *p, char *err, size_t errlen)
 		if (!up)
 			return -ENOMEM;
 		for (size_t i = 0; i < p->n_patterns; i++)
-			up[i] = (struct guard_user_pattern){p->patterns[i].name, p->patterns[i].regex};
+			up[i] =
+			    (struct guard_user_pattern){p->patterns[i].name, p->patterns[i].regex};
 	}
 	if (req)
 		rc = guard_scanner_new(req, up, p->n_patterns, &p->req_scan, why, sizeof(why));
@@ -237,8 +245,10 @@ static int parse_member(struct guard_profile *p, const cJSON *v, char *err, size
 		p->enforce = cJSON_IsTrue(v);
 		return 0;
 	}
-	return fail(err, errlen, "guardrails.%s.%s: unknown key (request, response, patterns, "
-			    "injection_threshold, enforce)", p->name, k);
+	return fail(err, errlen,
+		    "guardrails.%s.%s: unknown key (request, response, patterns, "
+		    "injection_threshold, enforce)",
+		    p->name, k);
 }
 
 int guard_profile_parse(const char *name, const struct cJSON *obj, struct guard_profile **ret,
@@ -451,8 +461,8 @@ static struct guard_value *value_for(struct guard_call *gc, const char *label, c
 	return v;
 }
 
-static int put_placeholder(struct guard_call *gc, const char *label, const char *text,
-			   size_t len, int tokenize, struct translate_buf *out)
+static int put_placeholder(struct guard_call *gc, const char *label, const char *text, size_t len,
+			   int tokenize, struct translate_buf *out)
 {
 	struct guard_value *v = value_for(gc, label, text, len);
 	char ph[GUARD_PLACEHOLDER_MAX + 16];
@@ -505,7 +515,8 @@ static int restore_append(struct guard_call *gc, const char *text, size_t len,
 	while (guard_call_has_tokens(gc) && i < len && (br = memchr(text + i, '[', len - i))) {
 		size_t at = (size_t)(br - text), room = len - at - 1;
 
-		close = memchr(br + 1, ']', room < GUARD_PLACEHOLDER_MAX ? room : GUARD_PLACEHOLDER_MAX);
+		close = memchr(br + 1, ']',
+			       room < GUARD_PLACEHOLDER_MAX ? room : GUARD_PLACEHOLDER_MAX);
 		v = close ? token_named(gc, br + 1, (size_t)(close - br - 1)) : NULL;
 		i = at + 1;
 		if (!v)
@@ -708,8 +719,8 @@ static void write_detectors(struct jsonw *rec, const char *key, const struct gua
 		return;
 	}
 	for (unsigned i = 0; s && i < guard_detector_count(s); i++) {
-		enum guard_action a = request ? request_action(p, i)
-					      : p->resp[guard_detector_category(s, i)];
+		enum guard_action a =
+		    request ? request_action(p, i) : p->resp[guard_detector_category(s, i)];
 
 		if (!counts[i] || guard_detector_category(s, i) == GUARD_CAT_INJECTION)
 			continue;

@@ -347,8 +347,7 @@ int jsontext_walk(const char *text, size_t len, jsontext_fn *fn, void *arg, char
 		if (jt.pos != jt.len)
 			err = -EINVAL;
 	}
-	if (!err && jt.copied &&
-	    translate_buf_add(&jt.out, text + jt.copied, len - jt.copied))
+	if (!err && jt.copied && translate_buf_add(&jt.out, text + jt.copied, len - jt.copied))
 		err = -ENOMEM;
 	translate_buf_free(&jt.scratch);
 	if (err || !jt.copied) {

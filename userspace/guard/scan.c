@@ -3,19 +3,26 @@
  * engine's reports into checked, non-overlapping spans.
  *
  * Every detector is one or more expressions (the table EXPRS); all the scanner's
- * expressions are compiled into one block-mode database, span detectors with
- * HS_FLAG_SOM_LEFTMOST (injection signals need no start: HS_FLAG_SINGLEMATCH instead).
- * Vectorscan reports every end offset at which an expression matches, each with the leftmost
- * start, so the regular expressions are deliberately loose and the code decides: a check
- * per detector sees each candidate [start, end) and the text around it, may narrow the span
- * (a secret assignment's value, a card found after a shorter number) and accepts or refuses
- * it. A candidate followed by more of what the detector matches is refused: a longer report
- * with a later end carries the whole value.
+ * expressions are compiled into one block-mode database. Vectorscan reports every end offset
+ * at which an expression matches. Tracking where each match starts (HS_FLAG_SOM_LEFTMOST)
+ * costs more than anything else in the pass, so only the IP expressions and the policy's own
+ * patterns ask for it; every other start is found by the code from the end: a fixed-width
+ * expression's is END - width, a token's is read back over its body to its prefix, and the
+ * numbers (phone, card, SSN) and IBANs are not matched whole at all: a short anchor (nine
+ * digits with separators; country and check digits) says where to look, and the code walks
+ * the run of digits around it, reads out every candidate span there and classifies it.
+ * Injection signals need no start either: HS_FLAG_SINGLEMATCH.
+ *
+ * So the regular expressions are deliberately loose and the code decides: a check per
+ * detector sees each candidate [start, end) and the text around it, may narrow the span (a
+ * secret assignment's value, a card found after a shorter number) and accepts or refuses it.
+ * A candidate followed by more of what the detector matches is refused: a longer report with
+ * a later end carries the whole value.
  *
  * Accepted candidates of one detector with one start collapse to the longest as they come.
  * After the pass, overlaps are resolved greedily: a secret beats anything else, then the
  * longer span, then the earlier one; a byte map of what is taken makes each test O(width).
- * The survivors are sorted by start.
+ * The survivors are sorted by start. The sorts are in place (no allocation in a scan).
  *
  * Built-in expressions are byte-oriented (no HS_FLAG_UTF8): the text may hold any bytes and
  * Vectorscan's UTF-8 mode is undefined on invalid UTF-8. A user pattern with non-ASCII bytes
@@ -28,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <hs/hs.h>
 
 #include "guard/scan.h"
@@ -160,20 +168,18 @@ int guard_iban_ok(const char *text, size_t len)
 
 double guard_entropy(const char *text, size_t len)
 {
-	unsigned counts[256] = {0};
+	size_t counts[256] = {0}, i, n = 0;
+	unsigned char seen[256]; /* the distinct bytes, in the order met: a few, not 256 */
 	double h = 0;
-	size_t i;
 
 	if (!len)
 		return 0;
 	for (i = 0; i < len; i++)
-		counts[(unsigned char)text[i]]++;
-	for (i = 0; i < 256; i++) {
-		double p;
+		if (!counts[(unsigned char)text[i]]++)
+			seen[n++] = (unsigned char)text[i];
+	for (i = 0; i < n; i++) {
+		double p = (double)counts[seen[i]] / (double)len;
 
-		if (!counts[i])
-			continue;
-		p = (double)counts[i] / (double)len;
 		h -= p * log2(p);
 	}
 	return h;
@@ -215,13 +221,14 @@ static int is_domain_byte(int c)
 }
 
 /*
- * The expression is only "x@y" (Vectorscan cannot track the start of a long local part);
- * the address is read out from the '@' both ways: a local part of at most 64 bytes, a
- * domain of at most 190 ending in an alphabetic top-level label.
+ * The expression is only "@y" (a literal for Vectorscan to look for; a class before it would
+ * cost a scan of its own): the address is read out from the '@' both ways: a local part of
+ * at most 64 bytes, none is no address; a domain of at most 190 ending in an alphabetic
+ * top-level label.
  */
 static int check_email(const char *text, size_t len, uint32_t *start, uint32_t *end)
 {
-	uint32_t at = *start + 1, s = at, e = at + 1, tld;
+	uint32_t at = *start, s = at, e = at + 1, tld;
 
 	while (s > 0 && at - s < 65 && is_email_local(text[s - 1]))
 		s--;
@@ -341,6 +348,133 @@ static int check_phone(const char *text, size_t len, uint32_t *start, uint32_t *
 	return 1;
 }
 
+/*
+ * The three shapes a phone number's span may have, each the whole of [s, e) (check_phone then
+ * decides): they are what the detector's regular expressions were before the numbers were
+ * read out by the code, and they keep its behaviour.
+ */
+
+/* \+[1-9][0-9 ().-]{6,22}[0-9] */
+static int phone_e164_shape(const char *t, uint32_t s, uint32_t e)
+{
+	uint32_t i;
+
+	if (e - s < 9 || e - s > 25 || t[s] != '+' || t[s + 1] < '1' || t[s + 1] > '9' ||
+	    !is_digit(t[e - 1]))
+		return 0;
+	for (i = s + 2; i < e - 1; i++)
+		if (!is_digit(t[i]) && t[i] != ' ' && t[i] != '(' && t[i] != ')' && t[i] != '.' &&
+		    t[i] != '-')
+			return 0;
+	return 1;
+}
+
+static int is_us_sep(int c)
+{
+	return c == ' ' || c == '.' || c == '-';
+}
+
+static int all_digits(const char *p, size_t n)
+{
+	while (n--)
+		if (!is_digit(*p++))
+			return 0;
+	return 1;
+}
+
+/* \(?[2-9][0-9]{2}\)?[ .-]?[0-9]{3}[ .-][0-9]{4} */
+static int phone_us_shape(const char *t, uint32_t s, uint32_t e)
+{
+	uint32_t i = s;
+
+	if (t[i] == '(')
+		i++;
+	if (e - i < 11 || t[i] < '2' || t[i] > '9' || !all_digits(t + i + 1, 2))
+		return 0;
+	i += 3;
+	if (t[i] == ')')
+		i++;
+	if (is_us_sep(t[i]))
+		i++;
+	return e - i == 8 && all_digits(t + i, 3) && is_us_sep(t[i + 3]) && all_digits(t + i + 4, 4);
+}
+
+/* The fewest groups of 2..8 digits a run of N digits splits into (5, too many, for one). */
+static unsigned national_groups(uint32_t n)
+{
+	return n == 1 ? 5 : (n + 7) / 8;
+}
+
+/*
+ * \(?0[1-9][0-9]{0,3}\)?(?:[ ./-]?[0-9]{2,8}){1,4}: a trunk prefix of 2..5 digits (the whole
+ * first run when a ')' closes it, else the head of the first run), then 1..4 groups; a run
+ * of digits may hold several groups back to back.
+ */
+static int phone_national_shape(const char *t, uint32_t s, uint32_t e)
+{
+	uint32_t i = s, run = 0, k;
+	unsigned groups = 0;
+	int closed = 0;
+
+	if (t[i] == '(')
+		i++;
+	if (e - i < 2 || t[i] != '0' || t[i + 1] < '1' || t[i + 1] > '9')
+		return 0;
+	while (i + run < e && is_digit(t[i + run]))
+		run++;
+	i += run;
+	if (i < e && t[i] == ')') {
+		closed = 1;
+		i++;
+	}
+	while (i < e) {
+		uint32_t n = 0;
+
+		if (t[i] == ' ' || t[i] == '.' || t[i] == '/' || t[i] == '-')
+			i++;
+		while (i + n < e && is_digit(t[i + n]))
+			n++;
+		if (n < 2)
+			return 0;
+		groups += national_groups(n);
+		i += n;
+	}
+	if (closed)
+		return run <= 5 && groups >= 1 && groups <= 4;
+	for (k = 2; k <= 5 && k <= run; k++) {
+		unsigned g = groups + (run == k ? 0 : national_groups(run - k));
+
+		if (g >= 1 && g <= 4)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Where [0-9](?:[ -]?[0-9]){12,18} ending at END (after a digit) starts at the leftmost: the
+ * 19th digit back at most, over single spaces or dashes. 0 when fewer than 13 digits lead
+ * there.
+ */
+static int card_start(const char *t, uint32_t end, uint32_t *ret)
+{
+	uint32_t i = end, n = 0;
+
+	while (i > 0 && n < 19) {
+		if (is_digit(t[i - 1])) {
+			i--;
+			n++;
+		} else if ((t[i - 1] == ' ' || t[i - 1] == '-') && i >= 2 && is_digit(t[i - 2])) {
+			i--;
+		} else {
+			break;
+		}
+	}
+	if (n < 13)
+		return 0;
+	*ret = i;
+	return 1;
+}
+
 static int check_card(const char *text, size_t len, uint32_t *start, uint32_t *end)
 {
 	uint32_t s = *start, e = *end, p;
@@ -406,14 +540,16 @@ static unsigned digits_value(const char *p, size_t n)
 	return v;
 }
 
-/* AAA-GG-SSSS (the regular expression fixes the shape) */
+/* AAA-GG-SSSS: [0-9]{3}[ -][0-9]{2}[ -][0-9]{4}, one separator twice, in the ranges issued */
 static int check_ssn(const char *text, size_t len, uint32_t *start, uint32_t *end)
 {
 	const char *p = text + *start;
 	unsigned area = digits_value(p, 3), group = digits_value(p + 4, 2),
 		 serial = digits_value(p + 7, 4);
 
-	if (number_touches(text, len, *start, *end) || p[3] != p[6])
+	if (*end - *start != 11 || !all_digits(p, 3) || (p[3] != ' ' && p[3] != '-') ||
+	    !all_digits(p + 4, 2) || p[3] != p[6] || !all_digits(p + 7, 4) ||
+	    number_touches(text, len, *start, *end))
 		return 0;
 	return area && area != 666 && area < 900 && group && serial;
 }
@@ -594,6 +730,124 @@ static int check_assignment(const char *text, size_t len, uint32_t *start, uint3
 	return 1;
 }
 
+/* ---- where a match starts, read back from its end ---- */
+
+/*
+ * A finder gets the end of a match of its expression in TEXT and writes where the leftmost
+ * match ending there starts (what HS_FLAG_SOM_LEFTMOST would report); 0 when the check would
+ * refuse the candidate anyway, so that it is not looked for.
+ */
+typedef int (*guard_start_fn)(const char *text, size_t len, uint32_t end, uint32_t *ret);
+
+/*
+ * PREFIX then a body of [A-Za-z0-9]{MIN,MAX} ending at END. The prefix ends in a byte that is
+ * not alphanumeric, so the body is the whole alphanumeric run before END. A token byte after
+ * END is refused at once (check_token would): Vectorscan reports every end from MIN to MAX.
+ */
+static int alnum_token_start(const char *text, size_t len, uint32_t end, const char *prefix,
+			     uint32_t min, uint32_t max, uint32_t *ret)
+{
+	uint32_t b = end, n = (uint32_t)strlen(prefix);
+
+	if (is_token(byte_at(text, len, end)))
+		return 0;
+	while (b > 0 && end - b <= max && is_alnum(text[b - 1]))
+		b--;
+	if (end - b < min || end - b > max || b < n || memcmp(text + b - n, prefix, n))
+		return 0;
+	*ret = b - n;
+	return 1;
+}
+
+/* (?:sk|rk)_live_[A-Za-z0-9]{24,99} */
+static int stripe_live_start(const char *text, size_t len, uint32_t end, uint32_t *ret)
+{
+	return alnum_token_start(text, len, end, "sk_live_", 24, 99, ret) ||
+	       alnum_token_start(text, len, end, "rk_live_", 24, 99, ret);
+}
+
+/* sk_test_[A-Za-z0-9]{24,99} */
+static int stripe_test_start(const char *text, size_t len, uint32_t end, uint32_t *ret)
+{
+	return alnum_token_start(text, len, end, "sk_test_", 24, 99, ret);
+}
+
+/* sk-[A-Za-z0-9]{40,200} */
+static int openai_legacy_start(const char *text, size_t len, uint32_t end, uint32_t *ret)
+{
+	return alnum_token_start(text, len, end, "sk-", 40, 200, ret);
+}
+
+/* sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20}: the body is the last 20 bytes; the longest
+ * prefix before it starts leftmost. */
+static int openai_project_start(const char *text, size_t len, uint32_t end, uint32_t *ret)
+{
+	static const char *const prefixes[] = {"sk-svcacct-", "sk-admin-", "sk-proj-"};
+	size_t i;
+
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		uint32_t n = (uint32_t)strlen(prefixes[i]);
+
+		if (end >= 20 + n && !memcmp(text + end - 20 - n, prefixes[i], n)) {
+			*ret = end - 20 - n;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* -----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----: back over the label to the one "-----BEGIN "
+ * ('-' is not a label byte, so there is no other). */
+static int private_key_start(const char *text, size_t len, uint32_t end, uint32_t *ret)
+{
+	uint32_t label_end = end - 16, n;
+
+	for (n = 0; n <= 40 && label_end - n >= 11; n++) {
+		int c = (unsigned char)text[label_end - n - 1];
+
+		if (!memcmp(text + label_end - n - 11, "-----BEGIN ", 11)) {
+			*ret = label_end - n - 11;
+			return 1;
+		}
+		if (!is_upper(c) && !is_digit(c) && c != ' ')
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * KEY["']?[ \t]{0,4}[:=] ending at the operator: back over the spaces and the quote to the
+ * key, the longest that ends there (the leftmost start: "client_secret", not "secret").
+ */
+static int assignment_start(const char *text, size_t len, uint32_t end, uint32_t *ret)
+{
+	static const char *const keys[] = {
+	    "client_secret", "client-secret", "clientsecret", "access_key", "access-key",
+	    "accesskey", "password", "api_key", "api-key", "apikey", "passwd", "secret", "token",
+	    "pwd", "key",
+	};
+	uint32_t k = end - 1, sp = 0;
+	size_t i;
+
+	while (k > 0 && (text[k - 1] == ' ' || text[k - 1] == '\t') && sp <= 4) {
+		k--;
+		sp++;
+	}
+	if (sp > 4)
+		return 0;
+	if (k > 0 && (text[k - 1] == '"' || text[k - 1] == '\''))
+		k--;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		uint32_t n = (uint32_t)strlen(keys[i]);
+
+		if (k >= n && !strncasecmp(text + k - n, keys[i], n)) {
+			*ret = k - n;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* ---- the detector table ---- */
 
 enum {
@@ -635,10 +889,11 @@ struct guard_detector_def {
 
 static const struct guard_detector_def builtins[DET_BUILTIN_COUNT] = {
     [DET_EMAIL] = {"email", "EMAIL", GUARD_CAT_PII, 0, check_email, 254},
-    [DET_PHONE] = {"phone", "PHONE", GUARD_CAT_PII, 0, check_phone, 0},
-    [DET_CARD] = {"card", "CARD", GUARD_CAT_PII, 0, check_card, 0},
-    [DET_IBAN] = {"iban", "IBAN", GUARD_CAT_PII, 0, check_iban, 0},
-    [DET_SSN] = {"ssn", "SSN", GUARD_CAT_PII, 0, check_ssn, 0},
+    /* numbers_scan()'s: as wide as the expressions they had (the national phone shape's) */
+    [DET_PHONE] = {"phone", "PHONE", GUARD_CAT_PII, 0, check_phone, 1 + 5 + 1 + 4 * 9},
+    [DET_CARD] = {"card", "CARD", GUARD_CAT_PII, 0, check_card, 1 + 18 * 2},
+    [DET_IBAN] = {"iban", "IBAN", GUARD_CAT_PII, 0, check_iban, 4 + 30 * 2},
+    [DET_SSN] = {"ssn", "SSN", GUARD_CAT_PII, 0, check_ssn, 11},
     [DET_IPV4] = {"ipv4", "IP", GUARD_CAT_IP, 0, check_ipv4, 0},
     [DET_IPV6] = {"ipv6", "IP", GUARD_CAT_IP, 0, check_ipv6, 0},
     [DET_AWS] = {"aws_access_key", "SECRET", GUARD_CAT_SECRETS, 0, check_token, 0},
@@ -663,59 +918,58 @@ static const struct guard_detector_def builtins[DET_BUILTIN_COUNT] = {
 
 /*
  * The expressions, loose on purpose (the checks above decide). Every one is bounded: the
- * widest span detector sets what a stream holds back.
+ * widest span detector sets what a stream holds back. A span expression's start is its end
+ * less its width when that is fixed, else its finder's. Phone, card, SSN and IBAN have none:
+ * numbers_scan() finds them (an expression with no literal in it, such as a run of digits,
+ * costs Vectorscan an engine over every byte: as much again as all the rest together).
  */
 static const struct {
 	unsigned detector;
 	unsigned flags; /* besides the SOM / single-match flag its category gets */
 	const char *re;
+	guard_start_fn start;
 } exprs[] = {
-    {DET_EMAIL, 0, "[A-Za-z0-9._%+-]@[A-Za-z0-9]"},
-    {DET_PHONE, 0, "\\+[1-9][0-9 ().-]{6,22}[0-9]"},
-    {DET_PHONE, 0, "\\(?[2-9][0-9]{2}\\)?[ .-]?[0-9]{3}[ .-][0-9]{4}"},
-    {DET_PHONE, 0, "\\(?0[1-9][0-9]{0,3}\\)?(?:[ ./-]?[0-9]{2,8}){1,4}"},
-    {DET_CARD, 0, "[0-9](?:[ -]?[0-9]){12,18}"},
-    {DET_IBAN, 0, "[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}"},
-    {DET_SSN, 0, "[0-9]{3}[ -][0-9]{2}[ -][0-9]{4}"},
-    {DET_IPV4, 0, "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}"},
+    {DET_EMAIL, 0, "@[A-Za-z0-9]", NULL},
+    {DET_IPV4, 0, "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}", NULL},
     {DET_IPV6, 0,
-     "[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\\.[0-9]{1,3}){0,3}"},
-    {DET_AWS, 0, "(?:AKIA|ASIA)[A-Z0-9]{16}"},
-    {DET_GITHUB, 0, "gh[pousr]_[A-Za-z0-9]{36}"},
-    {DET_GITHUB, 0, "github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}"},
-    {DET_GITLAB, 0, "glpat-[A-Za-z0-9_-]{20}"},
-    {DET_SLACK, 0, "xox[abprs]-[A-Za-z0-9-]{10}"},
-    {DET_STRIPE, 0, "(?:sk|rk)_live_[A-Za-z0-9]{24,99}"},
-    {DET_STRIPE, 0, "sk_test_[A-Za-z0-9]{24,99}"},
-    {DET_OPENAI, 0, "sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20}"},
-    {DET_OPENAI, 0, "sk-[A-Za-z0-9]{40,200}"},
-    {DET_ANTHROPIC, 0, "sk-ant-[A-Za-z0-9_-]{32}"},
-    {DET_JWT, 0, "eyJ[A-Za-z0-9_-]{8}"},
-    {DET_PRIVATE_KEY, 0, "-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----"},
+     "[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\\.[0-9]{1,3}){0,3}", NULL},
+    {DET_AWS, 0, "(?:AKIA|ASIA)[A-Z0-9]{16}", NULL},
+    {DET_GITHUB, 0, "gh[pousr]_[A-Za-z0-9]{36}", NULL},
+    {DET_GITHUB, 0, "github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}", NULL},
+    {DET_GITLAB, 0, "glpat-[A-Za-z0-9_-]{20}", NULL},
+    {DET_SLACK, 0, "xox[abprs]-[A-Za-z0-9-]{10}", NULL},
+    {DET_STRIPE, 0, "(?:sk|rk)_live_[A-Za-z0-9]{24,99}", stripe_live_start},
+    {DET_STRIPE, 0, "sk_test_[A-Za-z0-9]{24,99}", stripe_test_start},
+    {DET_OPENAI, 0, "sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20}", openai_project_start},
+    {DET_OPENAI, 0, "sk-[A-Za-z0-9]{40,200}", openai_legacy_start},
+    {DET_ANTHROPIC, 0, "sk-ant-[A-Za-z0-9_-]{32}", NULL},
+    {DET_JWT, 0, "eyJ[A-Za-z0-9_-]{8}", NULL},
+    {DET_PRIVATE_KEY, 0, "-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----", private_key_start},
+    /* every key ends in one of these (api_key, access-key, client_secret...): the same ends,
+     * and assignment_start() reads back the whole key; 1.1 us less per 4 KB than all */
     {DET_ASSIGNMENT, HS_FLAG_CASELESS,
-     "(?:password|passwd|pwd|secret|token|api[_-]?key|key|access[_-]?key|client[_-]?secret)"
-     "[\"']?[ \\t]{0,4}[:=]"},
+     "(?:password|passwd|pwd|secret|token|key)[\"']?[ \\t]{0,4}[:=]", assignment_start},
     {DET_IGNORE, HS_FLAG_CASELESS,
      "\\b(?:ignore|disregard|forget)\\s{1,4}(?:(?:all|the|any|of|your)\\s{1,4}){0,3}"
      "(?:previous|prior|above|earlier|preceding)\\s{1,4}"
-     "(?:instructions|prompts?|rules|directions|guidelines)"},
+     "(?:instructions|prompts?|rules|directions|guidelines)", NULL},
     {DET_NEW_INSTRUCTIONS, HS_FLAG_CASELESS,
      "your\\s{1,4}new\\s{1,4}instructions\\s{1,4}are|from\\s{1,4}now\\s{1,4}on,?\\s{1,4}you"
-     "\\s{1,4}(?:are|will)\\b"},
+     "\\s{1,4}(?:are|will)\\b", NULL},
     {DET_ROLE, HS_FLAG_CASELESS | HS_FLAG_MULTILINE,
-     "^[ \\t]{0,8}(?:system|assistant)[ \\t]{0,4}:|^#{1,4}[ \\t]{0,4}(?:system|assistant)\\b"},
+     "^[ \\t]{0,8}(?:system|assistant)[ \\t]{0,4}:|^#{1,4}[ \\t]{0,4}(?:system|assistant)\\b", NULL},
     {DET_ROLE, 0,
      "<\\|im_start\\|>|<\\|im_end\\|>|\\[/?INST\\]|<\\|(?:system|user|assistant)\\|>|</s>|"
-     "<<SYS>>"},
+     "<<SYS>>", NULL},
     {DET_EXFILTRATION, HS_FLAG_CASELESS,
      "\\b(?:reveal|print|repeat|show|output|display)\\s{1,4}(?:me\\s{1,4})?(?:your|the)\\s{1,4}"
      "(?:full\\s{1,4}|entire\\s{1,4})?(?:system\\s{1,4}prompt|(?:initial\\s{1,4}|original\\s{1,4}|"
-     "hidden\\s{1,4})?instructions)"},
-    {DET_TAGS, 0, "\\xF3\\xA0[\\x80\\x81][\\x80-\\xBF]"},
-    {DET_ZERO_WIDTH, 0, "(?:\\xE2\\x80[\\x8B-\\x8D]|\\xE2\\x81\\xA0|\\xEF\\xBB\\xBF){3}"},
-    {DET_MARKDOWN, 0, "!\\[[^\\]]{0,100}\\]\\(\\s{0,4}https?://[^)\\s]{1,200}\\?[^)\\s]{0,500}="},
+     "hidden\\s{1,4})?instructions)", NULL},
+    {DET_TAGS, 0, "\\xF3\\xA0[\\x80\\x81][\\x80-\\xBF]", NULL},
+    {DET_ZERO_WIDTH, 0, "(?:\\xE2\\x80[\\x8B-\\x8D]|\\xE2\\x81\\xA0|\\xEF\\xBB\\xBF){3}", NULL},
+    {DET_MARKDOWN, 0, "!\\[[^\\]]{0,100}\\]\\(\\s{0,4}https?://[^)\\s]{1,200}\\?[^)\\s]{0,500}=", NULL},
     {DET_MARKDOWN, HS_FLAG_CASELESS,
-     "<img\\s[^>]{0,200}src\\s{0,4}=\\s{0,4}[\"']?https?://[^\"'>\\s]{1,200}\\?[^\"'>\\s]{0,500}="},
+     "<img\\s[^>]{0,200}src\\s{0,4}=\\s{0,4}[\"']?https?://[^\"'>\\s]{1,200}\\?[^\"'>\\s]{0,500}=", NULL},
 };
 
 #define NEXPRS (sizeof(exprs) / sizeof(exprs[0]))
@@ -732,12 +986,20 @@ struct guard_candidate {
 	uint16_t detector;
 };
 
+/* What a database expression id stands for. */
+struct guard_expr {
+	unsigned detector;
+	unsigned builtin; /* its index in EXPRS (for a built-in detector) */
+	uint32_t width;	  /* a built-in span expression's fixed width, 0 when it has none */
+	int som;	  /* compiled with HS_FLAG_SOM_LEFTMOST: the engine reports the start */
+};
+
 struct guard_scanner {
 	hs_database_t *db;	   /* NULL when nothing is compiled in */
 	hs_scratch_t *scratch;
 	unsigned mask;
 	size_t max_width;
-	unsigned *expr_detector;   /* database expression id -> detector */
+	struct guard_expr *expr;   /* database expression id -> what it is */
 	struct guard_user_detector *users;
 	size_t nusers;
 	/* per scan */
@@ -748,8 +1010,9 @@ struct guard_scanner {
 	struct guard_candidate *cands; /* grown as a scan needs, kept for the next */
 	size_t ncands, cap;
 	uint32_t *last;		   /* per detector: 1 + index of its latest candidate, or 0 */
-	unsigned char *taken;	   /* a bit per text byte, all clear between scans */
-	size_t taken_bytes;
+	uint32_t iban_next;	   /* IBAN starts before this one are looked at already */
+	uint64_t *taken;	   /* a bit per text byte, all clear between scans */
+	size_t taken_words;
 };
 
 unsigned guard_detector_count(const struct guard_scanner *s)
@@ -800,7 +1063,7 @@ void guard_scanner_free(struct guard_scanner *s)
 		free(s->users[i].regex);
 	}
 	free(s->users);
-	free(s->expr_detector);
+	free(s->expr);
 	free(s->cands);
 	free(s->last);
 	free(s->taken);
@@ -919,17 +1182,21 @@ static int user_add(struct guard_scanner *s, const struct guard_user_pattern *p,
 	return 0;
 }
 
+/* Signals: one report is enough. IP addresses: the engine tracks the start (their shapes are
+ * many and rare to meet: the cost stays in a profile that asks for "ip"). The rest: none. */
 static unsigned builtin_flags(unsigned e)
 {
 	unsigned d = exprs[e].detector;
 
 	if (builtins[d].cat == GUARD_CAT_INJECTION)
 		return exprs[e].flags | HS_FLAG_SINGLEMATCH;
-	return exprs[e].flags | HS_FLAG_SOM_LEFTMOST;
+	if (builtins[d].cat == GUARD_CAT_IP)
+		return exprs[e].flags | HS_FLAG_SOM_LEFTMOST;
+	return exprs[e].flags;
 }
 
-/* The max width of built-in expression E (bounded by construction). */
-static int builtin_width(unsigned e, unsigned *ret)
+/* The min and max widths of built-in expression E (bounded by construction). */
+static int builtin_width(unsigned e, unsigned *ret_min, unsigned *ret_max)
 {
 	hs_expr_info_t *info = NULL;
 	hs_compile_error_t *cerr = NULL;
@@ -938,7 +1205,8 @@ static int builtin_width(unsigned e, unsigned *ret)
 		hs_free_compile_error(cerr);
 		return -EINVAL;
 	}
-	*ret = info->max_width;
+	*ret_min = info->min_width;
+	*ret_max = info->max_width;
 	free(info);
 	return 0;
 }
@@ -948,40 +1216,48 @@ static int scanner_compile(struct guard_scanner *s, char *err, size_t errlen)
 {
 	size_t cap = NEXPRS + s->nusers, n = 0, i;
 	const char **res = calloc(cap, sizeof(*res));
-	unsigned *flags = calloc(cap, sizeof(*flags)), *ids = calloc(cap, sizeof(*ids)), w;
+	unsigned *flags = calloc(cap, sizeof(*flags)), *ids = calloc(cap, sizeof(*ids)), wmin, w;
 	hs_compile_error_t *cerr = NULL;
 	int r = -ENOMEM;
 
-	s->expr_detector = calloc(cap, sizeof(*s->expr_detector));
-	if (!res || !flags || !ids || !s->expr_detector)
+	s->expr = calloc(cap, sizeof(*s->expr));
+	if (!res || !flags || !ids || !s->expr)
 		goto out;
 	for (i = 0; i < NEXPRS; i++) {
 		unsigned d = exprs[i].detector;
 
 		if (!(s->mask & GUARD_MASK(builtins[d].cat)))
 			continue;
+		flags[n] = builtin_flags((unsigned)i);
+		s->expr[n] = (struct guard_expr){d, (unsigned)i, 0,
+						 (flags[n] & HS_FLAG_SOM_LEFTMOST) != 0};
 		if (builtins[d].cat != GUARD_CAT_INJECTION) {
-			r = builtin_width((unsigned)i, &w);
+			r = builtin_width((unsigned)i, &wmin, &w);
+			if (!r && !s->expr[n].som && !exprs[i].start && wmin != w)
+				r = -EINVAL; /* a start nothing can find */
 			if (r) {
 				snprintf(err, errlen, "guard: built-in %s does not compile",
 					 builtins[d].name);
 				goto out;
 			}
+			s->expr[n].width = wmin == w ? w : 0;
 			if (builtins[d].width > w)
 				w = builtins[d].width;
 			if (w > s->max_width)
 				s->max_width = w;
 		}
 		res[n] = exprs[i].re;
-		flags[n] = builtin_flags((unsigned)i);
 		ids[n] = (unsigned)n;
-		s->expr_detector[n++] = d;
+		n++;
 	}
+	for (i = 0; i < DET_BUILTIN_COUNT; i++) /* the code's own: numbers_scan() */
+		if ((s->mask & GUARD_MASK(builtins[i].cat)) && builtins[i].width > s->max_width)
+			s->max_width = builtins[i].width;
 	for (i = 0; i < s->nusers; i++) {
 		res[n] = s->users[i].regex;
 		flags[n] = user_flags(res[n]);
 		ids[n] = (unsigned)n;
-		s->expr_detector[n++] = DET_BUILTIN_COUNT + (unsigned)i;
+		s->expr[n++] = (struct guard_expr){DET_BUILTIN_COUNT + (unsigned)i, 0, 0, 1};
 	}
 	r = 0;
 	if (!n)
@@ -991,7 +1267,7 @@ static int scanner_compile(struct guard_scanner *s, char *err, size_t errlen)
 		int e = cerr ? cerr->expression : -1;
 
 		snprintf(err, errlen, "patterns[%s]: %s",
-			 e >= 0 ? guard_detector_name(s, s->expr_detector[e]) : "*",
+			 e >= 0 ? guard_detector_name(s, s->expr[e].detector) : "*",
 			 cerr ? cerr->message : "the database does not compile");
 		r = -EINVAL;
 		goto out;
@@ -1075,21 +1351,226 @@ static int candidate_add(struct guard_scanner *s, unsigned d, uint32_t start, ui
 	return 0;
 }
 
+/* Checks [START, END) as detector D's candidate and keeps it when the check accepts it. */
+static int candidate_check(struct guard_scanner *s, unsigned d, uint32_t start, uint32_t end)
+{
+	if (!builtins[d].check(s->text, s->len, &start, &end))
+		return 0;
+	return candidate_add(s, d, start, end);
+}
+
+/* Whether a number's digits go on across the one or two separators at I. */
+static int is_number_sep(int c)
+{
+	return c == ' ' || c == '(' || c == ')' || c == '.' || c == '/' || c == '-';
+}
+
+static uint32_t number_gap_after(const char *t, size_t len, uint32_t i)
+{
+	if (i + 1 < len && is_number_sep(t[i]) && is_digit(t[i + 1]))
+		return 1;
+	if (i + 2 < len && is_number_sep(t[i]) && is_number_sep(t[i + 1]) && is_digit(t[i + 2]))
+		return 2;
+	return 0;
+}
+
+/*
+ * The numbers of the run that ends a group of digits at E (R0: where the run starts): an SSN
+ * of the 11 bytes before E; the card the card expression's leftmost start gives (its check
+ * tries each group start from there); the phone number that starts leftmost in the 25 bytes
+ * before E, has one of the phone shapes and passes check_phone.
+ */
+static int number_candidates(struct guard_scanner *s, uint32_t r0, uint32_t e, int card)
+{
+	const char *t = s->text;
+	uint32_t st;
+	int r = 0;
+
+	if (e - r0 >= 11)
+		r = candidate_check(s, DET_SSN, e - 11, e);
+	if (!r && card && card_start(t, e, &st))
+		r = candidate_check(s, DET_CARD, st, e);
+	for (st = e - r0 > 25 ? e - 25 : r0; !r && e - st >= 9; st++) {
+		uint32_t a = st, b = e;
+
+		if (t[st] != '+' && t[st] != '(' && !(is_digit(t[st]) && !is_digit(byte_before(t, st))))
+			continue;
+		if (!phone_e164_shape(t, st, e) && !phone_us_shape(t, st, e) &&
+		    !phone_national_shape(t, st, e))
+			continue;
+		if (check_phone(t, s->len, &a, &b)) {
+			r = candidate_add(s, DET_PHONE, a, b);
+			break;
+		}
+	}
+	return r;
+}
+
+/*
+ * The numbers of the run of DIGITS digits [R0, R1) (R0 may be a leading '+' or '('): each
+ * group of digits' end in it is a candidate's end (a card's when the run has 13 digits).
+ */
+static int number_run_read(struct guard_scanner *s, uint32_t r0, uint32_t r1, uint32_t digits)
+{
+	const char *t = s->text;
+	uint32_t e;
+	int r;
+
+	for (e = r0 + 1; e <= r1; e++) {
+		if (!is_digit(t[e - 1]) || is_digit(byte_at(t, s->len, e)))
+			continue;
+		r = number_candidates(s, r0, e, digits >= 13);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * An IBAN whose country and check digits end at END: read on over upper-case letters and
+ * digits, a space allowed after each group of four, to 34 at most; each end where no letter
+ * or digit follows is a candidate.
+ */
+static int iban_read(struct guard_scanner *s, uint32_t end)
+{
+	const char *t = s->text;
+	uint32_t start = end - 4, i = end, n = 4, want;
+	int r;
+
+	if (is_alnum(byte_before(t, start)))
+		return 0;
+	want = iban_country_length(t + start); /* check_iban wants this length (0: any) */
+	for (;;) {
+		if ((want ? n == want : n >= 15) && !is_alnum(byte_at(t, s->len, i))) {
+			r = candidate_check(s, DET_IBAN, start, i);
+			if (r)
+				return r;
+		}
+		if (n == 34)
+			break;
+		if (i < s->len && (is_upper(t[i]) || is_digit(t[i]))) {
+			i++;
+		} else if (i + 1 < s->len && t[i] == ' ' && n % 4 == 0 &&
+			   (is_upper(t[i + 1]) || is_digit(t[i + 1]))) {
+			i += 2;
+		} else {
+			break;
+		}
+		n++;
+	}
+	return 0;
+}
+
+/*
+ * The IBANs around a run of nine digits or more that starts at R0 (every IBAN's account part
+ * holds one): the country and check digits ([A-Z]{2}[0-9]{2}) are looked for in the 42 bytes
+ * before (34 characters and their spaces), over upper-case letters, digits and spaces, each
+ * place once in a scan.
+ */
+static int iban_before_run(struct guard_scanner *s, uint32_t r0)
+{
+	const char *t = s->text;
+	uint32_t p = r0, lo = r0 > 42 ? r0 - 42 : 0;
+	int r;
+
+	if (lo < s->iban_next)
+		lo = s->iban_next;
+	while (p > lo && (is_upper(t[p - 1]) || is_digit(t[p - 1]) || t[p - 1] == ' '))
+		p--;
+	for (; p + 2 <= r0; p++) {
+		if (!is_upper(t[p]) || !is_upper(t[p + 1]) || !is_digit(t[p + 2]) ||
+		    !is_digit(t[p + 3]))
+			continue;
+		r = iban_read(s, p + 4);
+		if (r)
+			return r;
+	}
+	s->iban_next = r0 - 1;
+	return 0;
+}
+
+typedef unsigned char guard_v16 __attribute__((vector_size(16)));
+
+/* The first digit at or after I, or LEN: 16 bytes at a time (one SIMD compare) until a block
+ * holds one. Prompts are mostly words: most blocks hold none. */
+static uint32_t next_digit(const char *t, uint32_t len, uint32_t i)
+{
+	for (; i + 16 <= len; i += 16) {
+		guard_v16 v, d;
+		uint64_t w[2];
+
+		memcpy(&v, t + i, sizeof(v));
+		d = (guard_v16)((guard_v16)(v - (unsigned char)'0') < 10);
+		memcpy(w, &d, sizeof(w));
+		if (!(w[0] | w[1]))
+			continue;
+		if (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__)
+			break;
+		/* the compare sets all 8 bits of a digit's byte; the first byte is the lowest */
+		return i + (w[0] ? 0 : 8) + (uint32_t)__builtin_ctzll(w[0] ? w[0] : w[1]) / 8;
+	}
+	while (i < len && !is_digit(t[i]))
+		i++;
+	return i;
+}
+
+/*
+ * Phone numbers, cards, SSNs and IBANs: every run of digits with gaps of one or two separators
+ * ("(415) 555") that holds nine digits at least (what the shortest of them needs) is read
+ * once, its numbers classified, the IBANs before it looked for.
+ */
+static int numbers_scan(struct guard_scanner *s)
+{
+	const char *t = s->text;
+	uint32_t len = (uint32_t)s->len, i = 0, r1, g, digits;
+	int r;
+
+	while ((i = next_digit(t, len, i)) < len) {
+		for (r1 = i, digits = 0;; r1 += g) {
+			while (r1 < len && is_digit(t[r1])) {
+				r1++;
+				digits++;
+			}
+			g = number_gap_after(t, len, r1);
+			if (!g)
+				break;
+		}
+		if (digits >= 9) {
+			uint32_t r0 = i > 0 && (t[i - 1] == '+' || t[i - 1] == '(') ? i - 1 : i;
+
+			r = number_run_read(s, r0, r1, digits);
+			if (!r)
+				r = iban_before_run(s, i);
+			if (r)
+				return r;
+		}
+		i = r1;
+	}
+	return 0;
+}
+
 static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 		    unsigned flags, void *ctx)
 {
 	struct guard_scanner *s = ctx;
-	unsigned d = s->expr_detector[id];
+	const struct guard_expr *x = &s->expr[id];
+	unsigned d = x->detector;
 	uint32_t start = (uint32_t)from, end = (uint32_t)to;
 
-	if (d < DET_BUILTIN_COUNT && builtins[d].cat == GUARD_CAT_INJECTION) {
+	if (d >= DET_BUILTIN_COUNT) {
+		s->err = candidate_add(s, d, start, end);
+	} else if (builtins[d].cat == GUARD_CAT_INJECTION) {
 		s->signals |= 1u << d;
-		return 0;
+	} else {
+		if (x->width)
+			start = end - x->width;
+		else if (!x->som && !exprs[x->builtin].start(s->text, s->len, end, &start))
+			return 0;
+		if (builtins[d].check)
+			s->err = candidate_check(s, d, start, end);
+		else
+			s->err = candidate_add(s, d, start, end);
 	}
-	if (d < DET_BUILTIN_COUNT && builtins[d].check &&
-	    !builtins[d].check(s->text, s->len, &start, &end))
-		return 0;
-	s->err = candidate_add(s, d, start, end);
 	return s->err != 0; /* non-zero stops the scan */
 }
 
@@ -1099,9 +1580,8 @@ static int rank_secret(unsigned d)
 }
 
 /* Who wins an overlap first: a secret, then the longer, then the earlier, then the lower id. */
-static int candidate_cmp_rank(const void *pa, const void *pb)
+static int candidate_cmp_rank(const struct guard_candidate *a, const struct guard_candidate *b)
 {
-	const struct guard_candidate *a = pa, *b = pb;
 	uint32_t la = a->end - a->start, lb = b->end - b->start;
 
 	if (rank_secret(a->detector) != rank_secret(b->detector))
@@ -1113,33 +1593,91 @@ static int candidate_cmp_rank(const void *pa, const void *pb)
 	return (int)a->detector - (int)b->detector;
 }
 
-static int taken_any(const unsigned char *t, uint32_t start, uint32_t end)
+/* The bits of [START, END) in the 64-bit word W of the map. */
+static uint64_t taken_mask(uint32_t w, uint32_t start, uint32_t end)
 {
-	uint32_t i;
+	uint32_t lo = start > w * 64 ? start - w * 64 : 0;
+	uint32_t hi = end < w * 64 + 64 ? end - w * 64 : 64;
 
-	for (i = start; i < end; i++)
-		if (t[i >> 3] & (1u << (i & 7)))
+	return hi - lo == 64 ? ~(uint64_t)0 : (((uint64_t)1 << (hi - lo)) - 1) << lo;
+}
+
+static int taken_any(const uint64_t *t, uint32_t start, uint32_t end)
+{
+	uint32_t w;
+
+	for (w = start / 64; w * 64 < end; w++)
+		if (t[w] & taken_mask(w, start, end))
 			return 1;
 	return 0;
 }
 
-static void taken_set(unsigned char *t, uint32_t start, uint32_t end, int on)
+static void taken_set(uint64_t *t, uint32_t start, uint32_t end, int on)
 {
-	uint32_t i;
+	uint32_t w;
 
-	for (i = start; i < end; i++) {
+	for (w = start / 64; w * 64 < end; w++) {
 		if (on)
-			t[i >> 3] |= (unsigned char)(1u << (i & 7));
+			t[w] |= taken_mask(w, start, end);
 		else
-			t[i >> 3] &= (unsigned char)~(1u << (i & 7));
+			t[w] &= ~taken_mask(w, start, end);
 	}
 }
 
-static int candidate_cmp_start(const void *pa, const void *pb)
+static int candidate_cmp_start(const struct guard_candidate *a, const struct guard_candidate *b)
 {
-	const struct guard_candidate *a = pa, *b = pb;
-
 	return a->start < b->start ? -1 : a->start > b->start;
+}
+
+typedef int (*candidate_cmp_fn)(const struct guard_candidate *, const struct guard_candidate *);
+
+static void candidate_sift_down(struct guard_candidate *c, size_t root, size_t n,
+				candidate_cmp_fn cmp)
+{
+	for (;;) {
+		size_t child = 2 * root + 1;
+		struct guard_candidate tmp;
+
+		if (child >= n)
+			return;
+		if (child + 1 < n && cmp(&c[child], &c[child + 1]) < 0)
+			child++;
+		if (cmp(&c[root], &c[child]) >= 0)
+			return;
+		tmp = c[root];
+		c[root] = c[child];
+		c[child] = tmp;
+		root = child;
+	}
+}
+
+/*
+ * Sorts the N candidates C by CMP in place: glibc's qsort() allocates a merge buffer once an
+ * array passes a few hundred bytes. Insertion for the few a prompt usually has, else a heap.
+ */
+static void candidates_sort(struct guard_candidate *c, size_t n, candidate_cmp_fn cmp)
+{
+	size_t i, j;
+
+	if (n <= 32) {
+		for (i = 1; i < n; i++) {
+			struct guard_candidate v = c[i];
+
+			for (j = i; j > 0 && cmp(&c[j - 1], &v) > 0; j--)
+				c[j] = c[j - 1];
+			c[j] = v;
+		}
+		return;
+	}
+	for (i = n / 2; i-- > 0;)
+		candidate_sift_down(c, i, n, cmp);
+	for (i = n - 1; i > 0; i--) {
+		struct guard_candidate tmp = c[0];
+
+		c[0] = c[i];
+		c[i] = tmp;
+		candidate_sift_down(c, 0, i, cmp);
+	}
 }
 
 /*
@@ -1148,21 +1686,21 @@ static int candidate_cmp_start(const void *pa, const void *pb)
  */
 static int candidates_resolve(struct guard_scanner *s, struct guard_scan_result *res)
 {
-	size_t need = (s->len + 7) / 8, i, kept = 0;
+	size_t need = (s->len + 63) / 64, i, kept = 0;
 
 	res->n = 0;
 	if (!s->ncands)
 		return 0;
-	if (need > s->taken_bytes) {
-		unsigned char *t = realloc(s->taken, need);
+	if (need > s->taken_words) {
+		uint64_t *t = realloc(s->taken, need * sizeof(*t));
 
 		if (!t)
 			return -ENOMEM;
-		memset(t + s->taken_bytes, 0, need - s->taken_bytes);
+		memset(t + s->taken_words, 0, (need - s->taken_words) * sizeof(*t));
 		s->taken = t;
-		s->taken_bytes = need;
+		s->taken_words = need;
 	}
-	qsort(s->cands, s->ncands, sizeof(s->cands[0]), candidate_cmp_rank);
+	candidates_sort(s->cands, s->ncands, candidate_cmp_rank);
 	for (i = 0; i < s->ncands; i++) {
 		struct guard_candidate c = s->cands[i];
 
@@ -1173,7 +1711,7 @@ static int candidates_resolve(struct guard_scanner *s, struct guard_scan_result 
 	}
 	for (i = 0; i < kept; i++)
 		taken_set(s->taken, s->cands[i].start, s->cands[i].end, 0);
-	qsort(s->cands, kept, sizeof(s->cands[0]), candidate_cmp_start);
+	candidates_sort(s->cands, kept, candidate_cmp_start);
 	for (i = 0; i < kept && i < res->max; i++)
 		res->matches[i] = (struct guard_match){s->cands[i].start, s->cands[i].end,
 						       s->cands[i].detector};
@@ -1190,8 +1728,6 @@ int guard_scan(struct guard_scanner *s, const char *text, size_t len,
 	res->n = 0;
 	res->injection_score = 0;
 	res->signals = 0;
-	if (!s->db)
-		return 0;
 	if (len > UINT32_MAX - 1)
 		return -EIO; /* the engine takes 32-bit lengths; no body is this long */
 	s->text = text;
@@ -1199,12 +1735,20 @@ int guard_scan(struct guard_scanner *s, const char *text, size_t len,
 	s->signals = 0;
 	s->err = 0;
 	s->ncands = 0;
+	s->iban_next = 0;
 	memset(s->last, 0, guard_detector_count(s) * sizeof(*s->last));
-	r = hs_scan(s->db, text ? text : "", (unsigned)len, 0, s->scratch, on_match, s);
-	if (r == HS_SCAN_TERMINATED && s->err)
-		return s->err;
-	if (r != HS_SUCCESS)
-		return -EIO;
+	if (s->db) {
+		r = hs_scan(s->db, text ? text : "", (unsigned)len, 0, s->scratch, on_match, s);
+		if (r == HS_SCAN_TERMINATED && s->err)
+			return s->err;
+		if (r != HS_SUCCESS)
+			return -EIO;
+	}
+	if (s->mask & GUARD_MASK(GUARD_CAT_PII)) {
+		r = numbers_scan(s);
+		if (r)
+			return r;
+	}
 	for (d = 0; d < DET_BUILTIN_COUNT; d++)
 		if (s->signals & (1u << d))
 			res->injection_score += builtins[d].weight;

@@ -39,9 +39,9 @@ struct channel {
 	char key[CHANNEL_KEY_MAX];
 	char ctx[CONTEXT_MAX]; /* the last bytes released, as they came */
 	size_t ctx_len;
-	struct translate_buf held;  /* decoded text not released yet */
-	char *tmpl_event;	    /* the template's SSE event name (owned), or NULL */
-	struct translate_buf tmpl;  /* the template's data: the last delta event */
+	struct translate_buf held;   /* decoded text not released yet */
+	char *tmpl_event;	     /* the template's SSE event name (owned), or NULL */
+	struct translate_buf tmpl;   /* the template's data: the last delta event */
 	size_t tmpl_start, tmpl_end; /* its delta string (quotes included) */
 };
 
@@ -110,8 +110,8 @@ static int emit(struct guard_stream *gs, const char *type, const char *data, siz
 	int rc = 0;
 
 	if (type)
-		rc = translate_buf_add(b, "event: ", 7) || translate_buf_add(b, type, strlen(type)) ||
-		     translate_buf_add(b, "\n", 1);
+		rc = translate_buf_add(b, "event: ", 7) ||
+		     translate_buf_add(b, type, strlen(type)) || translate_buf_add(b, "\n", 1);
 	do {
 		const char *nl = memchr(data + i, '\n', len - i);
 		size_t end = nl ? (size_t)(nl - data) : len;
@@ -416,10 +416,10 @@ static int chat_string(struct event_ctx *e, struct jsontext *jt, const struct js
 				    (int)s->path[1].index);
 	index = number_or(choice, "index", (double)s->path[1].index);
 	if (tool) {
-		tc = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
-					    cJSON_GetObjectItemCaseSensitive(choice, "delta"),
-					    "tool_calls"),
-					(int)s->path[4].index);
+		tc = cJSON_GetArrayItem(
+		    cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(choice, "delta"), "tool_calls"),
+		    (int)s->path[4].index);
 		tool_index = number_or(tc, "index", (double)s->path[4].index);
 	}
 	snprintf(key, sizeof(key), "c:%.0f:%s:%.0f", index, field, tool_index);
@@ -435,9 +435,12 @@ static int chat_string(struct event_ctx *e, struct jsontext *jt, const struct js
 }
 
 static const char *const responses_deltas[] = {
-    "response.output_text.delta",	     "response.refusal.delta",
-    "response.function_call_arguments.delta", "response.reasoning_summary_text.delta",
-    "response.reasoning_text.delta",	     NULL,
+    "response.output_text.delta",
+    "response.refusal.delta",
+    "response.function_call_arguments.delta",
+    "response.reasoning_summary_text.delta",
+    "response.reasoning_text.delta",
+    NULL,
 };
 
 /* Whether the event is one of the responses API's text deltas. */
@@ -471,8 +474,9 @@ static int other_api_string(struct event_ctx *e, struct jsontext *jt,
 	if (s->is_key)
 		return 1;
 	if (e->gs->gc->api == GUARD_API_ANTHROPIC_MESSAGES) {
-		const char *dt = string_or(cJSON_GetObjectItemCaseSensitive(j, "delta"), "type", "");
-		const char *field = !strcmp(dt, "text_delta")	     ? "text"
+		const char *dt =
+		    string_or(cJSON_GetObjectItemCaseSensitive(j, "delta"), "type", "");
+		const char *field = !strcmp(dt, "text_delta")	      ? "text"
 				    : !strcmp(dt, "input_json_delta") ? "partial_json"
 								      : "thinking";
 
@@ -511,7 +515,8 @@ static int chat_carries_more(const cJSON *j)
 	{
 		cJSON_ArrayForEach(v, choice)
 		{
-			if (strcmp(v->string, "index") && strcmp(v->string, "delta") && !cJSON_IsNull(v))
+			if (strcmp(v->string, "index") && strcmp(v->string, "delta") &&
+			    !cJSON_IsNull(v))
 				return 1;
 		}
 		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(choice, "delta"))
@@ -630,7 +635,8 @@ static int json_event(struct guard_stream *gs, const struct sse_event *ev, const
 	else
 		rc = guard_answer_json(gs->gc, ev->data, ev->data_len, &out, &len);
 	if (!rc && !(delta && may_drop(&e)))
-		rc = out ? emit(gs, ev->type, out, len) : emit(gs, ev->type, ev->data, ev->data_len);
+		rc =
+		    out ? emit(gs, ev->type, out, len) : emit(gs, ev->type, ev->data, ev->data_len);
 	free(out);
 	return rc;
 }
