@@ -1380,14 +1380,6 @@ static uint32_t number_gap_after(const char *t, size_t len, uint32_t i)
 	return 0;
 }
 
-/* Checks [START, END) as a phone number and keeps it when check_phone accepts it. */
-static int phone_check(struct guard_scanner *s, uint32_t start, uint32_t end)
-{
-	if (!check_phone(s->text, s->len, &start, &end))
-		return 0;
-	return candidate_add(s, DET_PHONE, start, end);
-}
-
 /*
  * The numbers of the run that ends a group of digits at E (R0: where the run starts), as the
  * expressions found them: an SSN of the 11 bytes before E; the card the card expression's
@@ -1410,17 +1402,17 @@ static int number_candidates(struct guard_scanner *s, uint32_t r0, uint32_t e, i
 		r = candidate_check(s, DET_SSN, e - 11, e);
 	/* the e164 shape starts at a '+': a run holds one at most, as its lead */
 	if (!r && t[r0] == '+' && phone_e164_shape(t, r0, e))
-		r = phone_check(s, r0, e);
+		r = candidate_check(s, DET_PHONE, r0, e);
 	for (st = e - r0 > 14 ? e - 14 : r0; !r && e - st >= 11; st++) {
 		if (phone_us_shape(t, st, e)) {
-			r = phone_check(s, st, e);
+			r = candidate_check(s, DET_PHONE, st, e);
 			break;
 		}
 	}
 	/* nine digits at least: a narrower leftmost start fails check_phone anyway */
 	for (st = e - r0 > 43 ? e - 43 : r0; !r && e - st >= 9; st++) {
 		if ((t[st] == '(' || t[st] == '0') && phone_national_shape(t, st, e)) {
-			r = phone_check(s, st, e);
+			r = candidate_check(s, DET_PHONE, st, e);
 			break;
 		}
 	}
