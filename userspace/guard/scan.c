@@ -7,11 +7,12 @@
  * at which an expression matches. Tracking where each match starts (HS_FLAG_SOM_LEFTMOST)
  * costs more than anything else in the pass, so only the IP expressions and the policy's own
  * patterns ask for it; every other start is found by the code from the end: a fixed-width
- * expression's is END - width, a token's is read back over its body to its prefix, and the
- * numbers (phone, card, SSN) and IBANs are not matched whole at all: a short anchor (nine
- * digits with separators; country and check digits) says where to look, and the code walks
- * the run of digits around it, reads out every candidate span there and classifies it.
- * Injection signals need no start either: HS_FLAG_SINGLEMATCH.
+ * expression's is END - width, a token's is read back over its body to its prefix.
+ * Injection signals need no start either: HS_FLAG_SINGLEMATCH. The numbers (phone, card, SSN)
+ * and IBANs have no expression: one with no literal in it costs the engine a pass over every
+ * byte, so numbers_scan() finds the runs of digits itself (16 bytes at a time), reads out
+ * every candidate span of a run and classifies it as the expressions they had did, leftmost
+ * starts included.
  *
  * So the regular expressions are deliberately loose and the code decides: a check per
  * detector sees each candidate [start, end) and the text around it, may narrow the span (a
@@ -260,18 +261,24 @@ static int check_email(const char *text, size_t len, uint32_t *start, uint32_t *
 
 /* Numbers in running text: what may not touch a number's ends (a longer number, a word, a
  * decimal or dotted version, a time). */
+static int number_touches_after(const char *text, size_t len, uint32_t e)
+{
+	int a = byte_at(text, len, e), a2 = byte_at(text, len, e + 1);
+
+	if (is_alnum(a) || a == '_' || a == ':')
+		return 1;
+	return (a == '.' || a == '-' || a == '/') && is_digit(a2);
+}
+
 static int number_touches(const char *text, size_t len, uint32_t s, uint32_t e)
 {
 	int b = byte_before(text, s), b2 = s > 1 ? (unsigned char)text[s - 2] : 0;
-	int a = byte_at(text, len, e), a2 = byte_at(text, len, e + 1);
 
-	if (is_alnum(b) || b == '_' || is_alnum(a) || a == '_')
+	if (is_alnum(b) || b == '_')
 		return 1;
 	if ((b == '.' || b == '-' || b == '/' || b == ':' || b == '+') && is_digit(b2))
 		return 1;
-	if ((a == '.' || a == '-' || a == '/' || a == ':') && is_digit(a2))
-		return 1;
-	return a == ':';
+	return number_touches_after(text, len, e);
 }
 
 /*
@@ -1010,7 +1017,6 @@ struct guard_scanner {
 	struct guard_candidate *cands; /* grown as a scan needs, kept for the next */
 	size_t ncands, cap;
 	uint32_t *last;		   /* per detector: 1 + index of its latest candidate, or 0 */
-	uint32_t iban_next;	   /* IBAN starts before this one are looked at already */
 	uint64_t *taken;	   /* a bit per text byte, all clear between scans */
 	size_t taken_words;
 };
@@ -1375,10 +1381,11 @@ static uint32_t number_gap_after(const char *t, size_t len, uint32_t i)
 }
 
 /*
- * The numbers of the run that ends a group of digits at E (R0: where the run starts): an SSN
- * of the 11 bytes before E; the card the card expression's leftmost start gives (its check
- * tries each group start from there); the phone number that starts leftmost in the 25 bytes
- * before E, has one of the phone shapes and passes check_phone.
+ * The numbers of the run that ends a group of digits at E (R0: where the run starts), as the
+ * expressions found them: an SSN of the 11 bytes before E; the card the card expression's
+ * leftmost start gives (its check tries each group start from there); for each phone shape,
+ * the leftmost start that has it, when check_phone accepts that span (a shorter one with the
+ * same shape is not tried: the expression reported only the leftmost).
  */
 static int number_candidates(struct guard_scanner *s, uint32_t r0, uint32_t e, int card)
 {
@@ -1386,20 +1393,26 @@ static int number_candidates(struct guard_scanner *s, uint32_t r0, uint32_t e, i
 	uint32_t st;
 	int r = 0;
 
+	if (card && card_start(t, e, &st))
+		r = candidate_check(s, DET_CARD, st, e);
+	/* what follows E makes check_ssn and check_phone refuse every span ending there */
+	if (r || number_touches_after(t, s->len, e))
+		return r;
 	if (e - r0 >= 11)
 		r = candidate_check(s, DET_SSN, e - 11, e);
-	if (!r && card && card_start(t, e, &st))
-		r = candidate_check(s, DET_CARD, st, e);
-	for (st = e - r0 > 25 ? e - 25 : r0; !r && e - st >= 9; st++) {
-		uint32_t a = st, b = e;
-
-		if (t[st] != '+' && t[st] != '(' && !(is_digit(t[st]) && !is_digit(byte_before(t, st))))
-			continue;
-		if (!phone_e164_shape(t, st, e) && !phone_us_shape(t, st, e) &&
-		    !phone_national_shape(t, st, e))
-			continue;
-		if (check_phone(t, s->len, &a, &b)) {
-			r = candidate_add(s, DET_PHONE, a, b);
+	/* the e164 shape starts at a '+': a run holds one at most, as its lead */
+	if (!r && t[r0] == '+' && phone_e164_shape(t, r0, e))
+		r = candidate_check(s, DET_PHONE, r0, e);
+	for (st = e - r0 > 14 ? e - 14 : r0; !r && e - st >= 11; st++) {
+		if (phone_us_shape(t, st, e)) {
+			r = candidate_check(s, DET_PHONE, st, e);
+			break;
+		}
+	}
+	/* nine digits at least: a narrower leftmost start fails check_phone anyway */
+	for (st = e - r0 > 43 ? e - 43 : r0; !r && e - st >= 9; st++) {
+		if ((t[st] == '(' || t[st] == '0') && phone_national_shape(t, st, e)) {
+			r = candidate_check(s, DET_PHONE, st, e);
 			break;
 		}
 	}
@@ -1426,6 +1439,35 @@ static int number_run_read(struct guard_scanner *s, uint32_t r0, uint32_t r1, ui
 	return 0;
 }
 
+static int is_iban_byte(int c)
+{
+	return is_upper(c) || is_digit(c);
+}
+
+/*
+ * Whether the IBAN expression ([A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}) matched the N
+ * characters from START leftmost from an earlier start: other country and check digits
+ * before, joined by single spaces and [A-Z0-9], with 30 characters after them at most. The
+ * engine reported only that start (which its check then refused, or took), never START.
+ */
+static int iban_hidden(const char *t, uint32_t start, uint32_t n)
+{
+	uint32_t q = start;
+
+	for (;;) {
+		if (q >= 1 && is_iban_byte(t[q - 1]))
+			q--;
+		else if (q >= 2 && t[q - 1] == ' ' && is_iban_byte(t[q - 2]))
+			q -= 2;
+		else
+			return 0;
+		if (++n - 4 > 30)
+			return 0;
+		if (is_upper(t[q]) && is_upper(t[q + 1]) && is_digit(t[q + 2]) && is_digit(t[q + 3]))
+			return 1;
+	}
+}
+
 /*
  * An IBAN whose country and check digits end at END: read on over upper-case letters and
  * digits, a space allowed after each group of four, to 34 at most; each end where no letter
@@ -1441,51 +1483,23 @@ static int iban_read(struct guard_scanner *s, uint32_t end)
 		return 0;
 	want = iban_country_length(t + start); /* check_iban wants this length (0: any) */
 	for (;;) {
-		if ((want ? n == want : n >= 15) && !is_alnum(byte_at(t, s->len, i))) {
+		if ((want ? n == want : n >= 15) && !is_alnum(byte_at(t, s->len, i)) &&
+		    !iban_hidden(t, start, n)) {
 			r = candidate_check(s, DET_IBAN, start, i);
 			if (r)
 				return r;
 		}
 		if (n == 34)
 			break;
-		if (i < s->len && (is_upper(t[i]) || is_digit(t[i]))) {
+		if (i < s->len && is_iban_byte(t[i])) {
 			i++;
-		} else if (i + 1 < s->len && t[i] == ' ' && n % 4 == 0 &&
-			   (is_upper(t[i + 1]) || is_digit(t[i + 1]))) {
+		} else if (i + 1 < s->len && t[i] == ' ' && n % 4 == 0 && is_iban_byte(t[i + 1])) {
 			i += 2;
 		} else {
 			break;
 		}
 		n++;
 	}
-	return 0;
-}
-
-/*
- * The IBANs around a run of nine digits or more that starts at R0 (every IBAN's account part
- * holds one): the country and check digits ([A-Z]{2}[0-9]{2}) are looked for in the 42 bytes
- * before (34 characters and their spaces), over upper-case letters, digits and spaces, each
- * place once in a scan.
- */
-static int iban_before_run(struct guard_scanner *s, uint32_t r0)
-{
-	const char *t = s->text;
-	uint32_t p = r0, lo = r0 > 42 ? r0 - 42 : 0;
-	int r;
-
-	if (lo < s->iban_next)
-		lo = s->iban_next;
-	while (p > lo && (is_upper(t[p - 1]) || is_digit(t[p - 1]) || t[p - 1] == ' '))
-		p--;
-	for (; p + 2 <= r0; p++) {
-		if (!is_upper(t[p]) || !is_upper(t[p + 1]) || !is_digit(t[p + 2]) ||
-		    !is_digit(t[p + 3]))
-			continue;
-		r = iban_read(s, p + 4);
-		if (r)
-			return r;
-	}
-	s->iban_next = r0 - 1;
 	return 0;
 }
 
@@ -1515,9 +1529,10 @@ static uint32_t next_digit(const char *t, uint32_t len, uint32_t i)
 }
 
 /*
- * Phone numbers, cards, SSNs and IBANs: every run of digits with gaps of one or two separators
- * ("(415) 555") that holds nine digits at least (what the shortest of them needs) is read
- * once, its numbers classified, the IBANs before it looked for.
+ * Phone numbers, cards, SSNs and IBANs, from the runs of digits with gaps of one or two
+ * separators ("(415) 555"): a run that holds nine digits at least (what the shortest of them
+ * needs) is read once and its numbers classified; a run whose first two digits follow two
+ * capitals starts an IBAN's country and check digits.
  */
 static int numbers_scan(struct guard_scanner *s)
 {
@@ -1535,12 +1550,16 @@ static int numbers_scan(struct guard_scanner *s)
 			if (!g)
 				break;
 		}
+		if (i >= 2 && is_upper(t[i - 2]) && is_upper(t[i - 1]) && i + 1 < len &&
+		    is_digit(t[i + 1])) {
+			r = iban_read(s, i + 2);
+			if (r)
+				return r;
+		}
 		if (digits >= 9) {
 			uint32_t r0 = i > 0 && (t[i - 1] == '+' || t[i - 1] == '(') ? i - 1 : i;
 
 			r = number_run_read(s, r0, r1, digits);
-			if (!r)
-				r = iban_before_run(s, i);
 			if (r)
 				return r;
 		}
@@ -1735,7 +1754,6 @@ int guard_scan(struct guard_scanner *s, const char *text, size_t len,
 	s->signals = 0;
 	s->err = 0;
 	s->ncands = 0;
-	s->iban_next = 0;
 	memset(s->last, 0, guard_detector_count(s) * sizeof(*s->last));
 	if (s->db) {
 		r = hs_scan(s->db, text ? text : "", (unsigned)len, 0, s->scratch, on_match, s);
