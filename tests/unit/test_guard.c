@@ -471,6 +471,43 @@ static void test_response_restores_tokens(void)
 	call_free(&c);
 }
 
+/* Many distinct values: each its own placeholder, each restored (the call's indexes grow
+ * through several rebuilds; a linear lookup made this quadratic). */
+static void test_many_values_each_its_placeholder(void)
+{
+	struct guard_profile *p = profile(TOKENIZE);
+	struct guard_call *gc = p ? guard_call_new(p, GUARD_API_OPENAI_CHAT) : NULL;
+	size_t n = 3000, len = 0, alen = 0;
+	char *body = malloc(n * 40 + 200), *ans = malloc(n * 24 + 200), *out = NULL, *back = NULL;
+	size_t bl, al;
+	char want[64];
+
+	ASSERT_TRUE(gc && body && ans);
+	bl = (size_t)sprintf(body, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"");
+	al = (size_t)sprintf(ans, "{\"choices\":[{\"message\":{\"content\":\"");
+	for (size_t i = 0; i < n; i++) {
+		bl += (size_t)sprintf(body + bl, "u%zu@example.com u%zu@example.com ", i, i);
+		al += (size_t)sprintf(ans + al, "[EMAIL_%zu] ", n - i);
+	}
+	strcpy(body + bl, "\"}]}");
+	strcpy(ans + al, "\"}}]}");
+	ASSERT_OK(guard_request(gc, body, strlen(body), &out, &len));
+	ASSERT_TRUE(out != NULL);
+	snprintf(want, sizeof(want), "[EMAIL_%zu] [EMAIL_%zu] ", n, n);
+	ASSERT_TRUE(strstr(out, want) != NULL);
+	ASSERT_TRUE(strstr(out, "@example.com") == NULL);
+	ASSERT_OK(guard_response(gc, ans, strlen(ans), &back, &alen));
+	ASSERT_TRUE(back != NULL);
+	ASSERT_TRUE(strstr(back, "[EMAIL_") == NULL);
+	ASSERT_TRUE(strstr(back, "u0@example.com") && strstr(back, "u2999@example.com "));
+	free(back);
+	free(out);
+	free(ans);
+	free(body);
+	guard_call_free(gc);
+	guard_profile_free(p);
+}
+
 static void test_response_redaction_spares_restored_values(void)
 {
 	const char *ans = "{\"content\":[{\"type\":\"text\",\"text\":\"[EMAIL_1] wrote to "
@@ -863,7 +900,7 @@ static void test_stream_too_many_channels(void)
 	call_free(&c);
 }
 
-UNIT_MAIN(UNIT_CASE(test_profile_errors), UNIT_CASE(test_walker_decodes),
+UNIT_MAIN(UNIT_CASE(test_profile_errors), UNIT_CASE(test_many_values_each_its_placeholder), UNIT_CASE(test_walker_decodes),
 	  UNIT_CASE(test_walker_rejects), UNIT_CASE(test_walker_replaces_keeping_every_other_byte),
 	  UNIT_CASE(test_request_openai_chat), UNIT_CASE(test_request_anthropic_messages),
 	  UNIT_CASE(test_request_responses_and_embeddings),

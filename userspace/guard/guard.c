@@ -348,6 +348,10 @@ void guard_call_free(struct guard_call *gc)
 	for (size_t i = 0; i < gc->n_values; i++)
 		free(gc->values[i].value);
 	free(gc->values);
+	free(gc->by_value);
+	free(gc->by_name);
+	free(gc->label_next);
+	free(gc->labels);
 	free(gc->req_count);
 	free(gc->resp_count);
 	free(gc->m);
@@ -427,21 +431,115 @@ int guard_string_skipped(struct guard_call *gc, const struct jsontext_string *s)
 	return 1;
 }
 
-/* The placeholder of VALUE under LABEL, made on first sight. */
+#define GUARD_VALUES_MAX (1u << 20) /* distinct values one call may hand placeholders to */
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h;
+}
+
+static uint64_t value_hash(const char *label, const char *text, size_t len)
+{
+	return fnv1a(fnv1a(14695981039346656037ULL, label, strlen(label) + 1), text, len);
+}
+
+static uint64_t name_hash(const char *label, size_t label_len, unsigned n)
+{
+	return fnv1a(fnv1a(14695981039346656037ULL, label, label_len), &n, sizeof(n));
+}
+
+/* Puts value I in both indexes (room is there). */
+static void index_put(struct guard_call *gc, size_t i)
+{
+	const struct guard_value *v = &gc->values[i];
+	size_t mask = gc->n_slots - 1, k;
+
+	for (k = value_hash(v->label, v->value, v->len) & mask; gc->by_value[k]; k = (k + 1) & mask)
+		;
+	gc->by_value[k] = (uint32_t)i + 1;
+	for (k = name_hash(v->label, strlen(v->label), v->n) & mask; gc->by_name[k];
+	     k = (k + 1) & mask)
+		;
+	gc->by_name[k] = (uint32_t)i + 1;
+}
+
+/* Room in the indexes for one more value: rebuilt twice as large when half full. */
+static int index_grow(struct guard_call *gc)
+{
+	size_t slots = gc->n_slots ? gc->n_slots : 64;
+	uint32_t *bv, *bn;
+
+	if (2 * (gc->n_values + 1) <= gc->n_slots)
+		return 0;
+	while (2 * (gc->n_values + 1) > slots)
+		slots *= 2;
+	bv = calloc(slots, sizeof(*bv));
+	bn = calloc(slots, sizeof(*bn));
+	if (!bv || !bn) {
+		free(bv);
+		free(bn);
+		return -ENOMEM;
+	}
+	free(gc->by_value);
+	free(gc->by_name);
+	gc->by_value = bv;
+	gc->by_name = bn;
+	gc->n_slots = slots;
+	for (size_t i = 0; i < gc->n_values; i++)
+		index_put(gc, i);
+	return 0;
+}
+
+/* The next N of LABEL ("[LABEL_N]", from 1), counted. Labels are few (the detectors'). */
+static int label_take(struct guard_call *gc, const char *label, unsigned *ret_n)
+{
+	size_t i;
+
+	for (i = 0; i < gc->n_labels; i++)
+		if (gc->labels[i] == label || !strcmp(gc->labels[i], label))
+			break;
+	if (i == gc->n_labels) {
+		const char **l = realloc(gc->labels, (i + 1) * sizeof(*l));
+		unsigned *nx;
+
+		if (!l)
+			return -ENOMEM;
+		gc->labels = l;
+		nx = realloc(gc->label_next, (i + 1) * sizeof(*nx));
+		if (!nx)
+			return -ENOMEM;
+		gc->label_next = nx;
+		gc->labels[i] = label;
+		gc->label_next[i] = 1;
+		gc->n_labels++;
+	}
+	*ret_n = gc->label_next[i]++;
+	return 0;
+}
+
+/* The placeholder of VALUE under LABEL, made on first sight; NULL when out of memory or past
+ * GUARD_VALUES_MAX distinct values. */
 static struct guard_value *value_for(struct guard_call *gc, const char *label, const char *text,
 				     size_t len)
 {
 	struct guard_value *v;
-	unsigned n = 1;
+	size_t mask, k;
+	unsigned n;
 
-	for (size_t i = 0; i < gc->n_values; i++) {
-		v = &gc->values[i];
-		if (strcmp(v->label, label))
-			continue;
-		if (v->len == len && !memcmp(v->value, text, len))
-			return v;
-		n++;
+	if (gc->n_slots) {
+		mask = gc->n_slots - 1;
+		for (k = value_hash(label, text, len) & mask; gc->by_value[k]; k = (k + 1) & mask) {
+			v = &gc->values[gc->by_value[k] - 1];
+			if (v->len == len && !strcmp(v->label, label) && !memcmp(v->value, text, len))
+				return v;
+		}
 	}
+	if (gc->n_values >= GUARD_VALUES_MAX || index_grow(gc) || label_take(gc, label, &n))
+		return NULL;
 	if (gc->n_values == gc->cap_values) {
 		size_t cap = gc->cap_values ? 2 * gc->cap_values : 8;
 
@@ -457,7 +555,7 @@ static struct guard_value *value_for(struct guard_call *gc, const char *label, c
 		return NULL;
 	memcpy(v->value, text, len);
 	v->value[len] = '\0';
-	gc->n_values++;
+	index_put(gc, gc->n_values++);
 	return v;
 }
 
@@ -494,8 +592,11 @@ static const struct guard_value *token_named(const struct guard_call *gc, const 
 			return NULL;
 		num = num * 10 + (unsigned)(*d - '0');
 	}
-	for (size_t i = 0; i < gc->n_values; i++) {
-		const struct guard_value *v = &gc->values[i];
+	if (!gc->n_slots)
+		return NULL;
+	for (size_t mask = gc->n_slots - 1, k = name_hash(name, label_len, num) & mask;
+	     gc->by_name[k]; k = (k + 1) & mask) {
+		const struct guard_value *v = &gc->values[gc->by_name[k] - 1];
 
 		if (v->tokenized && v->n == num && strlen(v->label) == label_len &&
 		    !memcmp(v->label, name, label_len))

@@ -49,6 +49,14 @@ struct guard_call {
 	size_t unscanned, restored, n_tokenized;
 	struct guard_value *values; /* owned, N_VALUES */
 	size_t n_values, cap_values;
+	/* Two open-addressing indexes of VALUES (slot: index + 1, 0 empty; N_SLOTS a power of
+	 * two, at least twice N_VALUES): by label and value, by label and N. A body with a
+	 * million distinct values costs a million lookups, not a million squared. Owned. */
+	uint32_t *by_value, *by_name;
+	size_t n_slots;
+	unsigned *label_next; /* per label seen, the next N: LABELS[i] for LABEL_NEXT[i] */
+	const char **labels;
+	size_t n_labels;
 	struct guard_match *m; /* scan results; owned, M_MAX */
 	size_t m_max;
 	struct translate_buf work; /* a string being rewritten */

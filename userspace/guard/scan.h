@@ -1,6 +1,7 @@
 /*
  * guard/scan: the guardrails' detectors and the engine that runs them all in one pass over a
- * text (Vectorscan: every pattern in one database, start of match on). What it finds is
+ * text (Vectorscan: every expression in one database; numbers by a pass of the scanner's own,
+ * see scan.c). What it finds is
  * checked before it is believed (a card number's Luhn digit, an IBAN's mod-97, an SSN's
  * ranges, a secret assignment's entropy), and overlaps are resolved, so a caller gets a
  * short ordered list of spans, each named by its detector.
