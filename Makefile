@@ -11,7 +11,7 @@ WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-proto
               -Wformat=2 -Wundef -Wno-unused-parameter
 CFLAGS     ?= -O2 -g
 CPPFLAGS   := -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace
-LIBS       := -lsqlite3 -lbpf -lelf -lz -levent -levent_openssl -levent_pthreads -lssl -lcrypto -lcjson \
+LIBS       := -lsqlite3 -lbpf -lelf -lz -levent -levent_openssl -levent_pthreads -lssl -lcrypto -lcjson -lhs \
               -lnl-3 -lnl-genl-3 -lnl-route-3 -lhttp_parser -lresolv -lz -lm -lpthread
 NL_CFLAGS  := $(shell pkg-config --cflags libnl-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 # Sanitized builds (build/aigw-san, the unit tests) use clang: its UBSan also checks pointer
@@ -125,6 +125,12 @@ $(BUILD)/tests/bench/bench_checkpoint: tests/bench/bench_checkpoint.c \
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ $(LIBS)
 
+# The guardrails' added cost per request and per streamed event (make bench).
+$(BUILD)/tests/bench/bench_guard: tests/bench/bench_guard.c \
+		$(filter-out $(BUILD)/obj/userspace/main.o,$(OBJS))
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ $(LIBS)
+
 # The cost ledger micro-benchmark (make bench), on the same -O2 objects.
 $(BUILD)/tests/bench/bench_ledger: tests/bench/bench_ledger.c \
 		$(filter-out $(BUILD)/obj/userspace/main.o,$(OBJS))
@@ -136,6 +142,12 @@ $(BUILD)/tests/bench/bench_durability: tests/bench/bench_durability.c \
 		$(filter-out $(BUILD)/obj/userspace/main.o,$(OBJS))
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ $(LIBS)
+
+# The guardrails' scanner micro-benchmark (make bench): Vectorscan against one PCRE2 JIT
+# alternation of the same detectors, on the -O2 object build/aigw links.
+$(BUILD)/tests/bench/bench_guard_scan: tests/bench/bench_guard_scan.c $(BUILD)/obj/userspace/guard/scan.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lhs -lpcre2-8 -lm
 
 $(BUILD)/mockprov: $(MOCK_SRCS)
 	@mkdir -p $(@D)
@@ -155,12 +167,12 @@ FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/p
 		  userspace/providers/usage.c userspace/providers/openai.c \
 		  userspace/providers/anthropic.c userspace/ledger/cost.c userspace/ledger/prices.c \
 		  $(wildcard userspace/util/*.c) $(wildcard userspace/policy/*.c) \
-		  userspace/ledger/prices_default.c
+		  $(wildcard userspace/guard/*.c) userspace/ledger/prices_default.c
 $(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c $(FUZZ_HTTP_SRCS) \
 		$(BUILD)/prices_default.inc $(BUILD)/ai_services_default.inc
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -levent -levent_openssl -lssl -lcrypto -lcjson -lhttp_parser \
-		-lsqlite3 -lz -lm -lpthread
+		-lsqlite3 -lhs -lz -lm -lpthread
 $(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/providers/translate*.c)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson
@@ -168,8 +180,18 @@ $(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspac
 		userspace/providers/openai.c userspace/providers/anthropic.c userspace/util/jsonw.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson
+$(BUILD)/fuzz/fuzz_guard_scan: tests/fuzz/fuzz_guard_scan.c userspace/guard/scan.c
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lhs -lm
 FUZZERS := $(BUILD)/fuzz/fuzz_clienthello $(BUILD)/fuzz/fuzz_http_request \
-           $(BUILD)/fuzz/fuzz_translate $(BUILD)/fuzz/fuzz_sse
+           $(BUILD)/fuzz/fuzz_translate $(BUILD)/fuzz/fuzz_sse $(BUILD)/fuzz/fuzz_guard_scan
+# The guardrails on streams and bodies, with the real scanner.
+FUZZ_GUARD_SRCS := $(wildcard userspace/guard/*.c) userspace/providers/sse.c \
+		   userspace/providers/translate_util.c userspace/util/jsonw.c
+$(BUILD)/fuzz/fuzz_guard_stream: tests/fuzz/fuzz_guard_stream.c $(FUZZ_GUARD_SRCS)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lhs -lm
+FUZZERS += $(BUILD)/fuzz/fuzz_guard_stream
 fuzzers: $(FUZZERS)
 fuzz: setup fuzzers
 	@for f in $(FUZZERS); do n=$$(basename $$f | sed 's/^fuzz_//'); mkdir -p $(BUILD)/fuzz/corpus-$$n; \

@@ -9,6 +9,8 @@
 #   coming from Anthropic, translated, then OpenAI comes back
 #   governance: research.service may use gpt-4o-mini only, no files API, and $0.0001 a day:
 #   a model it may not use, an endpoint outside inference, its budget running out
+#   guardrails: support's prompt carries a customer's e-mail and card number: the provider gets
+#   placeholders, support reads its own values back; a cloud key in a prompt is refused
 #   a shadow-IT attempt (QUIC, and another port) from billing, denied by the kernel, and a
 #   domain-fronted one (another SNI to the provider's address), closed by aigw
 #   the audit log, verified, and read back as a report: calls, fallbacks, tokens and cost
@@ -75,8 +77,13 @@ cat >"$tmp/policy.json" <<JSON
                                    { "provider": "anthropic", "model": "claude-3-5-haiku-latest" } ] },
   "routing":   { "retries": 1, "backoff_ms": 50, "breaker": { "failures": 3, "open_ms": 1500 } },
   "state":     { "path": "$tmp/state.db" },
+  "guardrails": { "standard": {
+                   "request":  { "pii": "tokenize", "secrets": "block", "injection": "record" },
+                   "response": { "pii": "redact" },
+                   "patterns": [ { "name": "codename", "regex": "(?i)\\\\bbluebird\\\\b", "action": "block" } ] } },
   "workloads": [ { "name": "billing", "team": "finance",       "match": { "cgroup": "/*/billing*" } },
-                 { "name": "support", "team": "customer-care", "match": { "cgroup": "/*/support*" } },
+                 { "name": "support", "team": "customer-care", "match": { "cgroup": "/*/support*" },
+                   "guardrails": "standard" },
                  { "name": "research", "team": "labs", "match": { "cgroup": "/*/research*" },
                    "allow":  { "models": ["gpt-4o-mini"] },
                    "budget": { "usd_per_day": 0.0001, "warn_at": 0.5 } } ]
@@ -206,6 +213,47 @@ for line in open(sys.argv[1]):
     if r.get("event.name") == "budget.warn":
         print(f"    gateway: budget.warn {r['aigw.budget.scope']} ({r['aigw.budget.period']}): "
               f"${r['aigw.budget.used_usd']:.6f} of ${r['aigw.budget.limit_usd']:.6f} spent")
+PY
+
+step "guardrails: support writes about a customer (profile \"standard\": pii tokenize, secrets block)"
+# support is curl, unmodified, asking Anthropic; the mock answers with the prompt itself
+# (x-mock-reply-echo), so a placeholder that went out comes back. We read, outside the cgroup,
+# what the mock provider received and what support got.
+support_ask() { # LABEL PROMPT
+	in_cgroup "$cgroot/support.service" "${in_hosts[@]}" curl -sS -m 20 \
+		-H "content-type: application/json" -H "x-api-key: sk-ant-support-own" \
+		-H "anthropic-version: 2023-06-01" -H "x-mock-reply-echo: 1" \
+		--data-binary '{"model": "claude-3-5-haiku-latest", "max_tokens": 200, "messages": [{"role": "user", "content": "'"$2"'"}]}' \
+		-o "$tmp/support.body" https://api.anthropic.com/v1/messages || true
+	curl -fsS -m 5 "http://$control/control/requests" >"$tmp/mock.requests" || : >"$tmp/mock.requests"
+	/usr/bin/python3 - "$1" "$tmp/support.body" "$tmp/mock.requests" <<'PY'
+import json, sys
+label, body, reqs = sys.argv[1], open(sys.argv[2]).read(), open(sys.argv[3]).read().splitlines()
+a = json.loads(body or "{}")
+last = json.loads(reqs[-1]) if reqs else {}
+if a.get("type") == "error":
+    print(f"  support  : {label:<14} -> refused: {a['error']['type']}: {a['error']['message']}")
+else:
+    sent = json.loads(last.get("body") or "{}").get("messages", [{}])[-1].get("content", "?")
+    text = "".join(b.get("text", "") for b in a.get("content", []))
+    print(f"  support  : {label:<14} -> Anthropic received: {sent}")
+    print(f"  {'':<26}    support read back:  {text}")
+PY
+}
+mock_control reset
+support_ask "customer data" "Reply to john.doe@example.com: card 4111 1111 1111 1111 was charged twice"
+support_ask "a cloud key" "Deploy with AKIAIOSFODNN7EXAMPLE today"
+sleep 0.3
+/usr/bin/python3 - "$tmp/audit.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    g = r.get("aigw.guardrails")
+    if r.get("aigw.workload") == "support" and g and (g.get("request") or g.get("blocked_by")):
+        found = ", ".join(f"{k} x{v['count']} {v['action']}" for k, v in g.get("request", {}).items())
+        print(f"    gateway: {r['aigw.request_id']} {found or '-'}"
+              + (f"; blocked by {g['blocked_by']}" if g.get("blocked_by") else "")
+              + f"; {g.get('restored', 0)} restored in the answer (the log holds no value)")
 PY
 
 step "shadow IT from billing: QUIC (UDP 443), another port, and domain fronting, straight to the provider"

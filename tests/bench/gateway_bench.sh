@@ -19,6 +19,8 @@
 #      aigw-gov     the same from a workload every governance control holds (allow-lists of
 #                   models, providers and endpoints, three rate limits, its own and its team's
 #                   budget): the whole policy pipeline, against the same call with none
+#      aigw-guard   the same from a workload the contract's "standard" guardrails scan (pii
+#                   tokenize, secrets block, injection record, a pattern; answers: pii redact)
 #      aigw-routed  the same with a logical model name whose target is OpenAI (routing, no
 #                   translation)
 #      aigw-xlate   a logical name whose target is Anthropic: request and answer translated
@@ -154,8 +156,13 @@ cat >"$tmp/aigw-policy.json" <<EOF
   "routing": { "retries": 0, "breaker": { "failures": 1000, "open_ms": 100 } },
   "state": { "path": "$tmp/state.db" },
   "teams": { "bench-team": { "budget": { "usd_per_day": 1000000, "usd_per_month": 10000000 } } },
+  "guardrails": { "standard": {
+    "request": { "pii": "tokenize", "secrets": "block", "injection": "record" },
+    "response": { "pii": "redact" },
+    "patterns": [ { "name": "codename", "regex": "(?i)\\\\bbluebird\\\\b", "action": "block" } ] } },
   "workloads": [
     { "name": "app", "match": { "cgroup": "${root#"$cg2"}/app" } },
+    { "name": "guarded", "match": { "cgroup": "${root#"$cg2"}/guard" }, "guardrails": "standard" },
     { "name": "governed", "team": "bench-team", "match": { "cgroup": "${root#"$cg2"}/gov" },
       "allow": { "models": ["gpt-4o*", "bench-*", "claude-*"], "providers": ["openai", "anthropic"],
                  "endpoints": ["POST /v1/chat/completions", "POST /v1/messages"] },
@@ -193,6 +200,7 @@ for CONNS in $CONNS_LIST; do
 	probe_expect='"chat.completion"'
 	wrk_target "aigw-c$CONNS" "$root/app" "$OPENAI_URL" gpt-4o-mini
 	wrk_target "aigw-gov-c$CONNS" "$root/gov" "$OPENAI_URL" gpt-4o-mini
+	wrk_target "aigw-guard-c$CONNS" "$root/guard" "$OPENAI_URL" gpt-4o-mini
 	wrk_target "aigw-routed-c$CONNS" "$root/app" "$OPENAI_URL" bench-openai
 	wrk_target "aigw-xlate-c$CONNS" "$root/app" "$OPENAI_URL" bench-claude
 	wrk_target "direct-end-c$CONNS" "$plain" "$OPENAI_URL" gpt-4o-mini

@@ -81,6 +81,7 @@ WRK = [("direct", "a  direct -> mock, OpenAI API (reference)"),
        ("direct-anth", "a' direct -> mock, Anthropic API (translated request)"),
        ("aigw", "b  aigw, OpenAI -> OpenAI (usage read)"),
        ("aigw-gov", "g  the same, every governance control on"),
+       ("aigw-guard", "h  the same, the standard guardrails on"),
        ("aigw-routed", "b' aigw, logical name -> OpenAI"),
        ("aigw-xlate", "c  aigw, logical name -> Anthropic, translated"),
        ("direct-end", "   direct again, last (drift)")]
@@ -211,6 +212,8 @@ if (tmp / "aigw-policy.json").exists() and conns_list:
         model, stream = r.get("gen_ai.request.model"), r.get("aigw.stream")
         if r.get("aigw.workload") == "governed":
             return "wrk aigw-gov" if model == "gpt-4o-mini" and not stream else "other"
+        if r.get("aigw.workload") == "guarded":
+            return "wrk aigw-guard" if model == "gpt-4o-mini" and not stream else "other"
         if model == "gpt-4o-mini":
             return "ttft aigw" if stream else "wrk aigw"
         if model == "bench-openai" and not stream:
@@ -227,7 +230,7 @@ if (tmp / "aigw-policy.json").exists() and conns_list:
     want = Counter()
     gone_max = Counter()
     for c in conns_list:
-        for t in ("aigw", "aigw-gov", "aigw-routed", "aigw-xlate"):
+        for t in ("aigw", "aigw-gov", "aigw-guard", "aigw-routed", "aigw-xlate"):
             w = wrk.get(f"{t}-c{c}")
             if w and "wrk" in w:
                 want[f"wrk {t}"] += w["wrk"]["requests"] + (w["warm"]["requests"] if w["warm"]
@@ -273,6 +276,9 @@ if (tmp / "aigw-policy.json").exists() and conns_list:
                               len(r.get("aigw.policy.decisions") or []) >= 4 and
                               r.get("aigw.budget.settled_nano") is not None and
                               r.get("aigw.limits.tokens_reserved"))
+            elif row == "wrk aigw-guard":  # scanned: the record says so
+                wrong += not (isinstance(r.get("aigw.guardrails"), dict) and
+                              r["aigw.guardrails"].get("profile") == "standard")
             elif row == "ttft aigw-routed":
                 wrong += not (r.get("aigw.fallback") is False and r.get("aigw.translated") in
                               (None, False) and r.get("gen_ai.system") == "openai")
@@ -362,6 +368,10 @@ for c in conns_list:
     if gv and not gv["problems"]:
         print(f"   every governance control on (g - b): {gv['p50'] - a['p50']:+.3f} ms p50 / "
               f"{gv['p99'] - a['p99']:+.3f} ms p99, {gv['rps'] / a['rps']:.2f}x req/s")
+    gd = g.get("aigw-guard")
+    if gd and not gd["problems"]:
+        print(f"   the standard guardrails on (h - b): {gd['p50'] - a['p50']:+.3f} ms p50 / "
+              f"{gd['p99'] - a['p99']:+.3f} ms p99, {gd['rps'] / a['rps']:.2f}x req/s")
 if all(ttft[t].get("ttft") and not ttft[t]["problems"] for t in ("direct", "aigw", "fallback")):
     d, e, fb = ttft["direct"], ttft["aigw"], ttft["fallback"]
     line = (f" - time to first token: aigw {e['med'] - d['med']:+.3f} ms median "

@@ -23,7 +23,8 @@ bench_setup() { # the cgroups, $tmp and the traps
 	cg2=$(awk '$3=="cgroup2"{print $2; exit}' /proc/mounts)
 	id=$$
 	root="$cg2/aigw-test-bench-$id"        # captured by aigw; clients run in $root/app
-	#                                         (and in $root/gov: a workload every control holds)
+	#                                         (and in $root/gov: a workload every control holds,
+	#                                         $root/guard: one the guardrails scan)
 	plain="$cg2/aigw-test-bench-$id-plain" # clients, uncaptured
 	mockcg="$cg2/aigw-test-bench-$id-mock" # the mock provider
 	proxy="$cg2/aigw-test-bench-$id-proxy" # the proxy under test (one at a time)
@@ -36,7 +37,7 @@ bench_setup() { # the cgroups, $tmp and the traps
 	trap bench_cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM HUP
-	mkdir -p "$root/app" "$root/gov" "$plain" "$mockcg" "$proxy"
+	mkdir -p "$root/app" "$root/gov" "$root/guard" "$plain" "$mockcg" "$proxy"
 }
 
 bench_cleanup() {

@@ -21,7 +21,9 @@
 # governance control (allow-lists, limits, budgets) against the same call with none; the cost
 # ledger (tests/bench/bench_ledger.c): what ledger_submit() costs the event loop per call,
 # against no ledger, and the rows per second its writer thread commits; audit checkpoints
-# (tests/bench/bench_checkpoint.c): what signing costs the audit writer.
+# (tests/bench/bench_checkpoint.c): what signing costs the audit writer; the guardrails'
+# scan in MB/s per core (tests/bench/bench_guard_scan.c) and their cost per request and per
+# streamed event (tests/bench/bench_guard.c).
 #
 # Last, audit durability (tests/bench/bench_durability.c): how long a call's end waits for its
 # record with "strict", and the writer's time per record, against "batched".
@@ -105,6 +107,12 @@ fi
 # The policy pipeline's CPU cost per call, every control on against none (bench_pipeline.c).
 echo "== policy pipeline (CPU per call, in isolation)"
 build/tests/bench/bench_pipeline || status=$?
+# The guardrails' scanner, MB/s per core: Vectorscan against a PCRE2 JIT alternation.
+echo "== guardrails scan (CPU, in isolation)"
+build/tests/bench/bench_guard_scan || status=$?
+# The guardrails' CPU cost per 4 KB request and per streamed event (bench_guard.c).
+echo "== guardrails (CPU per request and per streamed event, in isolation)"
+build/tests/bench/bench_guard || status=$?
 # The cost ledger's cost per call: the event loop's copy and enqueue, the writer's rows/s.
 echo "== cost ledger (per call record, in isolation)"
 build/tests/bench/bench_ledger || status=$?

@@ -170,7 +170,7 @@ def fresh_mock(gov):
 # ---------------------------------------------------------------- calls
 
 
-def sdk(gov, client, mode, model, wl, explicit=False, headers=()):
+def sdk(gov, client, mode, model, wl, explicit=False, headers=(), prompt=PROMPT):
     """The official SDK as an app of workload WL: captured in its cgroup, calling the provider
     by name; or (EXPLICIT) at the explicit endpoint with WL's gateway key. maxRetries 0."""
     provider = "anthropic" if client == "anthropic_sdk" else "openai"
@@ -180,10 +180,10 @@ def sdk(gov, client, mode, model, wl, explicit=False, headers=()):
             env.update(ANTHROPIC_BASE_URL=gov.base, ANTHROPIC_API_KEY=key_of(wl))
         else:
             env.update(OPENAI_BASE_URL=gov.base + "/v1", OPENAI_API_KEY=key_of(wl))
-        return harness.run_client(client, provider, mode, model, PROMPT, headers,
+        return harness.run_client(client, provider, mode, model, prompt, headers,
                                   hosts=gov.gw.hosts, ca=None, env=env,
                                   popen=gov.world.outside.popen)
-    return harness.run_client(client, provider, mode, model, PROMPT, headers,
+    return harness.run_client(client, provider, mode, model, prompt, headers,
                               hosts=gov.gw.hosts, ca=gov.ca, env=env, popen=gov.app(wl).popen)
 
 

@@ -496,6 +496,169 @@ def test_messages_stream(mock):
                                   "cache_read_input_tokens": 0, "output_tokens": n}
 
 
+# ---- reply text set by the test: x-mock-reply-text(-b64), x-mock-reply-echo, x-mock-delta-bytes
+
+FORMATS = ("chat", "responses", "messages")
+
+
+def ask(mock, fmt, headers, stream, prompt="Say hello", extra_body=None):
+    """One call in API fmt; returns (text, deltas or None, output tokens, finish)."""
+    if fmt == "chat":
+        body = {"model": "gpt-4o", "messages": [{"role": "system", "content": "Be terse."},
+                                                 {"role": "user", "content": prompt}]}
+    elif fmt == "responses":
+        body = {"model": "gpt-4.1", "instructions": "Be terse.",
+                "input": [{"role": "user", "content": [{"type": "input_text", "text": prompt}]}]}
+    else:
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 4096, "system": "Be terse.",
+                "messages": [{"role": "user", "content": prompt}]}
+    body.update(extra_body or {})
+    if stream:
+        body["stream"] = True
+        if fmt == "chat":
+            body["stream_options"] = {"include_usage": True}
+    if fmt == "messages":
+        r = anthropic(mock, body, headers=headers)
+    else:
+        path = "/v1/chat/completions" if fmt == "chat" else "/v1/responses"
+        r = openai(mock, path, body, headers=headers)
+    assert r.status == 200, r.body
+    if not stream:
+        j = r.json()
+        if fmt == "chat":
+            return (j["choices"][0]["message"]["content"], None, j["usage"]["completion_tokens"],
+                    j["choices"][0]["finish_reason"])
+        if fmt == "responses":
+            return (j["output"][0]["content"][0]["text"], None, j["usage"]["output_tokens"],
+                    j["status"])
+        return j["content"][0]["text"], None, j["usage"]["output_tokens"], j["stop_reason"]
+    if fmt == "chat":
+        chunks = [json.loads(d) for d in sse_data(r.body) if d != "[DONE]"]
+        deltas = [c["choices"][0]["delta"]["content"] for c in chunks[1:-2]]
+        assert chunks[0]["choices"][0]["delta"]["content"] == ""
+        return ("".join(deltas), deltas, chunks[-1]["usage"]["completion_tokens"],
+                chunks[-2]["choices"][0]["finish_reason"])
+    ev = sse_events(r.body)
+    if fmt == "responses":
+        deltas = [d["delta"] for n, d in ev if n == "response.output_text.delta"]
+        text = [d["text"] for n, d in ev if n == "response.output_text.done"][0]
+        part = [d["part"]["text"] for n, d in ev if n == "response.content_part.done"][0]
+        item = [d["item"]["content"][0]["text"] for n, d in ev
+                if n == "response.output_item.done"][0]
+        done = ev[-1][1]["response"]
+        assert text == part == item == done["output"][0]["content"][0]["text"]
+        return text, deltas, done["usage"]["output_tokens"], done["status"]
+    deltas = [d["delta"]["text"] for n, d in ev if n == "content_block_delta"]
+    assert all(d["delta"]["type"] == "text_delta" for n, d in ev if n == "content_block_delta")
+    return ("".join(deltas), deltas, ev[-2][1]["usage"]["output_tokens"],
+            ev[-2][1]["delta"]["stop_reason"])
+
+
+TRICKY = 'Write to john.doe@example.com, "now"\\ \tok'
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_reply_text(mock, fmt):
+    h = {"x-mock-reply-text": TRICKY}
+    text, _, tokens, _ = ask(mock, fmt, h, False)
+    assert text == TRICKY and tokens == len(TRICKY.split())
+    text, deltas, tokens, _ = ask(mock, fmt, h, True)
+    assert text == TRICKY and tokens == len(deltas) == len(TRICKY.split())
+    # each word with the white space after it
+    assert deltas == ["Write ", "to ", "john.doe@example.com, ", '"now"\\ \t', "ok"]
+    # UTF-8 text through base64; latin-1 bytes in x-mock-reply-text become UTF-8
+    uni = "Grüße an 山田 🙂 <tag>&"
+    b64 = {"x-mock-reply-text-b64": base64.b64encode(uni.encode()).decode()}
+    assert ask(mock, fmt, b64, False)[0] == uni
+    text, deltas, _, _ = ask(mock, fmt, b64, True)
+    assert text == uni and deltas[-2:] == ["🙂 ", "<tag>&"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_reply_text_split_at_every_byte(mock, fmt):
+    secret = "mail john.doe@example.com now"
+    for n in (1, 2, 3, 7, 100):
+        h = {"x-mock-reply-text": secret, "x-mock-delta-bytes": str(n)}
+        text, deltas, tokens, finish = ask(mock, fmt, h, True)
+        want = [secret[i:i + n] for i in range(0, len(secret), n)]
+        assert deltas == want and text == secret and tokens == len(want)
+        assert finish in ("stop", "completed", "end_turn")
+        text, _, tokens, _ = ask(mock, fmt, h, False)
+        assert text == secret and tokens == len(want)  # same count streamed or not
+    # a piece never ends inside a UTF-8 character
+    h = {"x-mock-reply-text-b64": base64.b64encode("aé€🙂z".encode()).decode(),
+         "x-mock-delta-bytes": "2"}
+    assert ask(mock, fmt, h, True)[1] == ["aé", "€", "🙂", "z"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_reply_echo(mock, fmt):
+    prompt = 'Mail <PERSON_1> at <EMAIL_1>, "thanks"\n'
+    h = {"x-mock-reply-echo": "1"}
+    text, _, tokens, _ = ask(mock, fmt, h, False, prompt=prompt)
+    assert text == prompt and tokens == len(prompt.split())
+    text, deltas, tokens, _ = ask(mock, fmt, h, True, prompt=prompt)
+    assert text == prompt and tokens == len(deltas) == 5
+    text, deltas, tokens, _ = ask(mock, fmt, dict(h, **{"x-mock-delta-bytes": "4"}), True,
+                                  prompt=prompt)
+    assert text == prompt and deltas[1] == " <PE" and tokens == len(deltas) == 10
+
+
+def test_reply_echo_takes_last_user_message(mock):
+    h = {"x-mock-reply-echo": "1"}
+    chat = {"model": "gpt-4o", "messages": [
+        {"role": "user", "content": "first"}, {"role": "assistant", "content": "no"},
+        {"role": "user", "content": [{"type": "text", "text": "a "},
+                                     {"type": "image_url", "image_url": {"url": "x"}},
+                                     {"type": "text", "text": "b"}]},
+        {"role": "assistant", "content": "not me"}]}
+    r = openai(mock, "/v1/chat/completions", chat, headers=h).json()
+    assert r["choices"][0]["message"]["content"] == "a b"
+    for inp, want in (("just a string", "just a string"),
+                      ([{"role": "user", "content": "one"},
+                        {"type": "message", "role": "user", "content": [
+                            {"type": "input_text", "text": "two"}]},
+                        {"type": "function_call_output", "call_id": "c", "output": "x"}], "two")):
+        r = openai(mock, "/v1/responses", {"model": "m", "input": inp}, headers=h).json()
+        assert r["output"][0]["content"][0]["text"] == want
+    msg = dict(MSG, messages=[{"role": "user", "content": "q"},
+                              {"role": "assistant", "content": "a"},
+                              {"role": "user", "content": [{"type": "text", "text": "x@y.z"}]}])
+    r = anthropic(mock, msg, headers=h).json()
+    assert r["content"][0]["text"] == "x@y.z"
+    # no user message: an empty reply with no deltas and no output tokens
+    msg = dict(MSG, messages=[{"role": "assistant", "content": "a"}], stream=True)
+    ev = sse_events(anthropic(mock, msg, headers=h).body)
+    assert "content_block_delta" not in [n for n, _ in ev]
+    assert ev[-2][1]["usage"]["output_tokens"] == 0
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_reply_text_and_max_tokens(mock, fmt):
+    cap = {"chat": "max_completion_tokens", "responses": "max_output_tokens",
+           "messages": "max_tokens"}[fmt]
+    h = {"x-mock-reply-text": "abcdefghij", "x-mock-delta-bytes": "3"}
+    for stream in (False, True):
+        text, _, tokens, finish = ask(mock, fmt, h, stream, extra_body={cap: 2})
+        assert text == "abcdef" and tokens == 2
+        assert finish in ("length", "incomplete", "max_tokens")
+
+
+def test_reply_delta_bytes_cuts_generated_text(mock):
+    plain = ask(mock, "chat", {}, False)[0]
+    text, deltas, tokens, _ = ask(mock, "chat", {"x-mock-delta-bytes": "5"}, True)
+    assert text == plain and deltas == [plain[i:i + 5] for i in range(0, len(plain), 5)]
+    assert tokens == len(deltas)
+
+
+def test_reply_text_b64_invalid(mock):
+    for bad in ("not base64!", base64.b64encode(b"\xff\xfe").decode()):
+        r = openai(mock, "/v1/chat/completions", CHAT, headers={"x-mock-reply-text-b64": bad})
+        check_openai_error(r, 400)
+        r = anthropic(mock, MSG, headers={"x-mock-reply-text-b64": bad})
+        check_anthropic_error(r, 400, "invalid_request_error")
+
+
 # ---- encoding, transport ----
 
 def test_gzip(mock):
@@ -708,6 +871,38 @@ def test_request_log(mock):
     assert [e["seq"] for e in mock.requests(since=a["seq"])] == [b["seq"], c["seq"]]
     mock.ctl("DELETE", "/control/requests")
     assert mock.requests() == []
+
+
+def test_request_log_body(mock, tmp_path):
+    chat = {"model": "gpt-4o", "messages": [{"role": "user", "content": "mail john.doe@example.com"}]}
+    raw = json.dumps(chat)
+    openai(mock, "/v1/chat/completions", raw)
+    resp = {"model": "gpt-4.1", "input": "caf\u00e9 \"quoted\"\n", "stream": True}
+    openai(mock, "/v1/responses", json.dumps(resp, ensure_ascii=False).encode())
+    anthropic(mock, dict(MSG, stream=True))
+    odd = tmp_path / "odd.json"  # a NUL and a byte that is not UTF-8
+    odd.write_bytes(b"{\"model\":\"x\",\x00\xff}")
+    openai(mock, "/v1/chat/completions", f"@{odd}")
+    a, b, c, d = mock.requests()
+    assert a["body"] == raw and a["body_truncated"] is False
+    assert json.loads(a["body"]) == chat and "john.doe@example.com" in a["body"]
+    assert json.loads(b["body"]) == resp
+    assert json.loads(c["body"]) == dict(MSG, stream=True)
+    assert d["body"] == '{"model":"x",\x00\ufffd}' and d["status"] == 400
+    # a body over 64 KiB is cut there, never inside a UTF-8 character
+    filler = "\u20ac" * 30000  # 3 bytes each
+    big = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": filler}]},
+                     ensure_ascii=False).encode()
+    (tmp_path / "big.json").write_bytes(big)
+    mock.reset()
+    assert openai(mock, "/v1/chat/completions", f"@{tmp_path / 'big.json'}").status == 200
+    (e,) = mock.requests()
+    assert e["body_truncated"] is True
+    kept = e["body"].encode()
+    assert 65536 - 2 <= len(kept) <= 65536 and big.startswith(kept)
+    tls = mock.tls_args("api.openai.com")
+    curl(tls[:-1], tls[-1] + "/v1/files")
+    assert mock.requests()[-1]["body"] == ""
 
 
 def test_request_log_keeps_last_1000(mock):

@@ -151,7 +151,7 @@ static void message(struct call *c, struct evbuffer *b, int done)
 	evbuffer_add_printf(b, ",\"content\":[");
 	if (done) {
 		evbuffer_add_printf(b, "{\"type\":\"text\",\"text\":\"");
-		text_append(b, c->text_seed, c->out_words);
+		answer_text(c, b);
 		evbuffer_add_printf(b, "\"}],\"stop_reason\":\"%s\",", stop_reason(c));
 	} else {
 		evbuffer_add_printf(b, "],\"stop_reason\":null,");
@@ -206,7 +206,7 @@ static int stream_events(struct call *c, struct evbuffer *b)
 	for (i = 0; !err && i < c->out_words; i++) {
 		evbuffer_add_printf(b, "{\"type\":\"content_block_delta\",\"index\":0,"
 				       "\"delta\":{\"type\":\"text_delta\",\"text\":\"");
-		word_append(b, c->text_seed, i, c->out_words);
+		answer_delta(c, b, i);
 		evbuffer_add_printf(b, "\"}}");
 		err |= sse_event(c, "content_block_delta", b);
 	}
@@ -247,7 +247,8 @@ int anthropic_messages(struct call *c)
 		return CALL_DONE;
 	words = count_content_words(field(c, "system"), &seed);
 	words += count_content_words(field(c, "messages"), &seed);
-	call_plan(c, words, seed, field(c, "max_tokens"));
+	if (call_plan(c, words, seed, field(c, "max_tokens"), field(c, "messages")))
+		return CALL_DONE;
 	gen_id(c->id, sizeof(c->id), "msg_01", 22, &c->rng);
 	return c->stream ? stream(c) : plain(c);
 }

@@ -7,7 +7,8 @@
  *        fault covers both; without count it lasts until reset; delay_ms (slow) defaults to 2000.
  *   GET  /control/fault     the fault rules in force, newest first
  *   POST /control/reset     no faults, empty request log, zeroed statistics
- *   GET  /control/requests[?since=SEQ]   the request log as JSON lines, oldest first
+ *   GET  /control/requests[?since=SEQ]   the request log as JSON lines, oldest first, each with
+ *                                        the request body ("body", "body_truncated")
  *   DELETE /control/requests             empties the request log (and statistics)
  *   GET  /control/stats     counters as JSON
  *   GET  /control/health    {"ok":true}

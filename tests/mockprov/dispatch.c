@@ -45,24 +45,6 @@ int hdr_int(struct call *c, const char *name, int def, int min, int max)
 	return n < min ? min : n > max ? max : n;
 }
 
-/*
- * Sizes the answer: prompt tokens are the prompt's words plus a constant, the reply has
- * x-mock-reply-words words (default 8 to 24, from the prompt's hash), cut to the request's
- * max tokens; cache tokens come from x-mock-cache-read / x-mock-cache-write.
- */
-void call_plan(struct call *c, int words, uint64_t seed, const cJSON *max)
-{
-	c->in_tokens = words + MOCK_INPUT_TOKEN_BASE;
-	c->text_seed = seed;
-	c->out_words = hdr_int(c, "x-mock-reply-words", 8 + (int)(seed % 17), 1, 1000000);
-	if (cJSON_IsNumber(max) && max->valuedouble >= 1 && max->valuedouble < c->out_words) {
-		c->out_words = (int)max->valuedouble;
-		c->truncated = 1;
-	}
-	c->cache_read = hdr_int(c, "x-mock-cache-read", 0, 0, 1 << 30);
-	c->cache_write = hdr_int(c, "x-mock-cache-write", 0, 0, 1 << 30);
-}
-
 void call_free(struct call *c)
 {
 	if (c->in_list)
@@ -72,6 +54,8 @@ void call_free(struct call *c)
 	if (c->started)
 		stats_stream(-1);
 	call_free_stream(c);
+	free(c->text);
+	free(c->cuts);
 	cJSON_Delete(c->body);
 	free(c);
 }

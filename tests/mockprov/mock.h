@@ -25,6 +25,7 @@
 
 #define MOCK_MAX_LISTEN 8
 #define MOCK_LOG_SIZE 1000
+#define MOCK_LOG_BODY_MAX (64 * 1024) /* bytes of a request body kept in the log */
 #define MOCK_INPUT_TOKEN_BASE 3 /* added to the word count of the prompt */
 #define HANG_POLL_MS 250
 #define MOCK_DET_CREATED 1700000000LL /* timestamp used with --deterministic */
@@ -140,6 +141,10 @@ struct call {
 	int cache_read;
 	int cache_write;
 	int chunk_delay_ms;
+	/* the reply text a header set (answer.c), NULL for the generated text; owned */
+	char *text;
+	size_t text_len;
+	size_t *cuts; /* piece i of text is [cuts[i], cuts[i + 1]); owned */
 	unsigned long long log_seq;
 	/* pending state */
 	int in_list;
@@ -170,7 +175,11 @@ int call_wait(struct call *c, enum call_wait what, int ms);
 void worker_drop_pending(struct worker *w);
 const char *hdr(struct call *c, const char *name);
 int hdr_int(struct call *c, const char *name, int def, int min, int max);
-void call_plan(struct call *c, int words, uint64_t seed, const cJSON *max);
+
+/* answer.c */
+int call_plan(struct call *c, int words, uint64_t seed, const cJSON *max, const cJSON *msgs);
+void answer_text(struct call *c, struct evbuffer *b);
+void answer_delta(struct call *c, struct evbuffer *b, int i);
 
 /* reply.c */
 void reply_headers(struct call *c, const char *content_type);
@@ -207,9 +216,13 @@ int count_content_words(const cJSON *node, uint64_t *seed);
 const char *reply_word(uint64_t seed, int i);
 void text_append(struct evbuffer *b, uint64_t seed, int n);
 void word_append(struct evbuffer *b, uint64_t seed, int i, int n);
+size_t utf8_len(const void *s, size_t avail);
+int utf8_valid(const char *s, size_t len);
+void json_chars(struct evbuffer *b, const char *s, size_t len);
 void json_str(struct evbuffer *b, const char *s);
 void json_str_or_null(struct evbuffer *b, const char *s);
 void base64_append(struct evbuffer *b, const unsigned char *data, size_t len);
+long base64_decode(const char *s, size_t len, unsigned char *out);
 
 /* openai.c */
 int openai_chat(struct call *c);

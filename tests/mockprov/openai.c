@@ -152,7 +152,7 @@ static int chat_plain(struct call *c)
 	json_str(b, c->model);
 	evbuffer_add_printf(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
 			       "\"content\":\"");
-	text_append(b, c->text_seed, c->out_words);
+	answer_text(c, b);
 	evbuffer_add_printf(b,
 			    "\",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,"
 			    "\"finish_reason\":\"%s\"}],\"usage\":",
@@ -185,7 +185,7 @@ static int chat_chunk(struct call *c, struct evbuffer *b, int i)
 		evbuffer_add_printf(b, "\"role\":\"assistant\",\"content\":\"\",\"refusal\":null");
 	} else if (i < c->out_words) {
 		evbuffer_add_printf(b, "\"content\":\"");
-		word_append(b, c->text_seed, i, c->out_words);
+		answer_delta(c, b, i);
 		evbuffer_add(b, "\"", 1);
 	}
 	evbuffer_add_printf(b, "},\"logprobs\":null,\"finish_reason\":");
@@ -249,7 +249,8 @@ int openai_chat(struct call *c)
 		return CALL_DONE;
 	}
 	words = count_content_words(msgs, &seed);
-	call_plan(c, words, seed, max ? max : field(c, "max_tokens"));
+	if (call_plan(c, words, seed, max ? max : field(c, "max_tokens"), msgs))
+		return CALL_DONE;
 	gen_id(c->id, sizeof(c->id), "chatcmpl-", 29, &c->rng);
 	return c->stream ? chat_stream(c) : chat_plain(c);
 }
@@ -368,7 +369,7 @@ static void resp_part(struct call *c, struct evbuffer *b, int with_text)
 	evbuffer_add_printf(b, "{\"type\":\"output_text\",\"annotations\":[],\"logprobs\":[],"
 			       "\"text\":\"");
 	if (with_text)
-		text_append(b, c->text_seed, c->out_words);
+		answer_text(c, b);
 	evbuffer_add_printf(b, "\"}");
 }
 
@@ -480,13 +481,13 @@ static int resp_stream_body(struct call *c, struct evbuffer *b, int *seq)
 	for (i = 0; !err && i < c->out_words; i++) {
 		resp_where(c, b);
 		evbuffer_add_printf(b, "\"delta\":\"");
-		word_append(b, c->text_seed, i, c->out_words);
+		answer_delta(c, b, i);
 		evbuffer_add_printf(b, "\",\"logprobs\":[]");
 		err |= resp_event(c, "response.output_text.delta", seq, b);
 	}
 	resp_where(c, b);
 	evbuffer_add_printf(b, "\"text\":\"");
-	text_append(b, c->text_seed, c->out_words);
+	answer_text(c, b);
 	evbuffer_add_printf(b, "\",\"logprobs\":[]");
 	err |= resp_event(c, "response.output_text.done", seq, b);
 	resp_where(c, b);
@@ -531,7 +532,8 @@ int openai_responses(struct call *c)
 	}
 	words = count_content_words(field(c, "instructions"), &seed);
 	words += count_content_words(field(c, "input"), &seed);
-	call_plan(c, words, seed, field(c, "max_output_tokens"));
+	if (call_plan(c, words, seed, field(c, "max_output_tokens"), field(c, "input")))
+		return CALL_DONE;
 	gen_hex(c->id, sizeof(c->id), "resp_", 50, &c->rng);
 	gen_hex(c->item_id, sizeof(c->item_id), "msg_", 50, &c->rng);
 	return c->stream ? resp_stream(c) : resp_plain(c);

@@ -4,10 +4,12 @@
  *
  * The log is a ring of the last MOCK_LOG_SIZE data-plane requests with what later tests check:
  * method, path, provider, the credentials that reached the provider (authorization, x-api-key),
- * anthropic-version, host, model, max_tokens, stream, the status answered and the fault applied. Entries
+ * anthropic-version, host, model, max_tokens, stream, the status answered, the fault applied and
+ * the body as received (its first MOCK_LOG_BODY_MAX bytes, on a UTF-8 character boundary). Entries
  * are numbered from 1; GET /control/requests renders them as JSON lines. Counters for
  * GET /control/stats live here too. Both are shared by all workers, behind one mutex.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -31,6 +33,9 @@ struct log_entry {
 	char request_id[48];
 	long long max_tokens;
 	unsigned char has_auth, has_key, has_version, has_host, has_model, has_max;
+	unsigned char body_truncated; /* the request had more than body_len bytes */
+	char *body;		      /* owned by the entry; NULL when empty (or out of memory) */
+	size_t body_len;
 };
 
 struct stats {
@@ -109,6 +114,33 @@ static void fill_max_tokens(struct log_entry *e, const cJSON *body)
 	}
 }
 
+/*
+ * Copies the request body, cut to MOCK_LOG_BODY_MAX bytes. A cut never splits a UTF-8
+ * character: it backs off over continuation bytes to the start of the character it would split.
+ */
+static void fill_body(struct log_entry *e, struct call *c)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+	size_t len = evbuffer_get_length(in), n = len;
+	const unsigned char *data = evbuffer_pullup(in, -1);
+
+	e->body = NULL;
+	e->body_len = 0;
+	e->body_truncated = len > MOCK_LOG_BODY_MAX;
+	if (!len || !data)
+		return;
+	if (e->body_truncated) {
+		n = MOCK_LOG_BODY_MAX;
+		while (n > MOCK_LOG_BODY_MAX - 3 && (data[n] & 0xc0) == 0x80)
+			n--;
+	}
+	e->body = malloc(n);
+	if (!e->body)
+		return;
+	memcpy(e->body, data, n);
+	e->body_len = n;
+}
+
 static void fill(struct log_entry *e, struct call *c)
 {
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req));
@@ -131,21 +163,25 @@ static void fill(struct log_entry *e, struct call *c)
 	e->has_model = copy(e->model, sizeof(e->model), c->model);
 	fill_max_tokens(e, c->body);
 	copy(e->request_id, sizeof(e->request_id), c->request_id);
+	fill_body(e, c);
 }
 
 unsigned long long reqlog_add(struct call *c)
 {
 	struct log_entry e;
 	unsigned long long seq;
+	char *old;
 
 	fill(&e, c);
 	pthread_mutex_lock(&lock);
 	seq = next_seq++;
 	e.seq = seq;
+	old = ring[seq % MOCK_LOG_SIZE].body; /* the entry this one replaces */
 	ring[seq % MOCK_LOG_SIZE] = e;
 	st.total++;
 	st.by_prov[c->prov]++;
 	pthread_mutex_unlock(&lock);
+	free(old);
 	return seq;
 }
 
@@ -165,6 +201,8 @@ void reqlog_clear(void)
 
 	pthread_mutex_lock(&lock);
 	active = st.active_streams; /* streams still running stay counted */
+	for (size_t i = 0; i < MOCK_LOG_SIZE; i++)
+		free(ring[i].body);
 	memset(ring, 0, sizeof(ring));
 	memset(&st, 0, sizeof(st));
 	st.active_streams = active;
@@ -177,6 +215,25 @@ static void add_str(cJSON *o, const char *name, unsigned char has, const char *v
 		cJSON_AddStringToObject(o, name, val);
 	else
 		cJSON_AddNullToObject(o, name);
+}
+
+/* The body as a JSON string: cJSON strings end at a NUL, a body may hold one (as \u0000). */
+static int add_body(cJSON *o, const struct log_entry *e)
+{
+	struct evbuffer *b = evbuffer_new();
+	int err = -1;
+
+	if (!b)
+		return -1;
+	evbuffer_add(b, "\"", 1);
+	json_chars(b, e->body ? e->body : "", e->body_len);
+	evbuffer_add(b, "\"", 2); /* and the NUL that ends the raw value */
+	if (evbuffer_pullup(b, -1) &&
+	    cJSON_AddRawToObject(o, "body", (const char *)evbuffer_pullup(b, -1)))
+		err = 0;
+	evbuffer_free(b);
+	cJSON_AddBoolToObject(o, "body_truncated", e->body_truncated);
+	return err;
 }
 
 static int entry_json(struct evbuffer *out, const struct log_entry *e)
@@ -205,6 +262,10 @@ static int entry_json(struct evbuffer *out, const struct log_entry *e)
 	cJSON_AddNumberToObject(o, "status", e->status);
 	cJSON_AddStringToObject(o, "fault", fault_name(e->fault));
 	cJSON_AddStringToObject(o, "request_id", e->request_id);
+	if (add_body(o, e)) {
+		cJSON_Delete(o);
+		return -1;
+	}
 	s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	if (!s)

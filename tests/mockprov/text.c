@@ -145,16 +145,74 @@ void text_append(struct evbuffer *b, uint64_t seed, int n)
 		word_append(b, seed, i, n);
 }
 
-void json_str(struct evbuffer *b, const char *s)
+/*
+ * Length of the well-formed UTF-8 sequence (RFC 3629: no overlong forms, no surrogates, nothing
+ * above U+10FFFF) that starts at p, of at most avail bytes; 0 if there is none.
+ */
+size_t utf8_len(const void *s, size_t avail)
 {
-	const char *p, *run = s;
+	const unsigned char *p = s;
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, i;
 
-	evbuffer_add(b, "\"", 1);
-	for (p = s; *p; p++) {
+	if (!avail)
+		return 0;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		lo = p[0] == 0xe0 ? 0xa0 : lo;
+		hi = p[0] == 0xed ? 0x9f : hi;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		lo = p[0] == 0xf0 ? 0x90 : lo;
+		hi = p[0] == 0xf4 ? 0x8f : hi;
+	} else {
+		return 0;
+	}
+	if (avail < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+int utf8_valid(const char *s, size_t len)
+{
+	size_t i, n;
+
+	for (i = 0; i < len; i += n) {
+		n = utf8_len(s + i, len - i);
+		if (!n)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * The len bytes at s as the inside of a JSON string (no quotes). A byte that does not start a
+ * well-formed UTF-8 sequence becomes U+FFFD, so the output is valid JSON whatever s holds.
+ */
+void json_chars(struct evbuffer *b, const char *s, size_t len)
+{
+	const char *p, *run = s, *end = s + len;
+
+	for (p = s; p < end; p++) {
 		unsigned char ch = *p;
+		size_t n;
 
-		if (ch >= 0x20 && ch != '"' && ch != '\\')
+		if (ch >= 0x20 && ch < 0x80 && ch != '"' && ch != '\\')
 			continue;
+		if (ch >= 0x80) {
+			n = utf8_len(p, end - p);
+			if (n) {
+				p += n - 1;
+				continue;
+			}
+		}
 		evbuffer_add(b, run, p - run);
 		run = p + 1;
 		switch (ch) {
@@ -174,10 +232,16 @@ void json_str(struct evbuffer *b, const char *s)
 			evbuffer_add(b, "\\t", 2);
 			break;
 		default:
-			evbuffer_add_printf(b, "\\u%04x", ch);
+			evbuffer_add_printf(b, "\\u%04x", ch >= 0x80 ? 0xfffd : ch);
 		}
 	}
 	evbuffer_add(b, run, p - run);
+}
+
+void json_str(struct evbuffer *b, const char *s)
+{
+	evbuffer_add(b, "\"", 1);
+	json_chars(b, s, strlen(s));
 	evbuffer_add(b, "\"", 1);
 }
 
@@ -209,4 +273,48 @@ void base64_append(struct evbuffer *b, const unsigned char *data, size_t len)
 		quad[3] = i + 2 < len ? tab[v & 63] : '=';
 		evbuffer_add(b, quad, 4);
 	}
+}
+
+/*
+ * Decodes base64 (standard or URL-safe alphabet, padding optional) of len characters into out,
+ * which has room for len * 3 / 4 bytes. Returns the decoded length, or -1 if s is not base64.
+ */
+long base64_decode(const char *s, size_t len, unsigned char *out)
+{
+	uint32_t acc = 0;
+	size_t i, o = 0;
+	int bits = 0, pad = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char ch = s[i];
+		int v;
+
+		if (ch == '=') {
+			pad++;
+			continue;
+		}
+		if (pad)
+			return -1; /* data after padding */
+		if (ch >= 'A' && ch <= 'Z')
+			v = ch - 'A';
+		else if (ch >= 'a' && ch <= 'z')
+			v = ch - 'a' + 26;
+		else if (ch >= '0' && ch <= '9')
+			v = ch - '0' + 52;
+		else if (ch == '+' || ch == '-')
+			v = 62;
+		else if (ch == '/' || ch == '_')
+			v = 63;
+		else
+			return -1;
+		acc = acc << 6 | v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = acc >> bits & 0xff;
+		}
+	}
+	if (bits >= 6 || pad > 2 || (pad && (len % 4)))
+		return -1; /* a lone sextet, or padding that does not end a quad */
+	return (long)o;
 }

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "unit.h"
+#include "guard/guard.h"
 #include "ledger/prices.h"
 #include "ledger/prices_default.h"
 #include "policy/govstate.h"
@@ -30,6 +31,9 @@ static const char *const POLICY =
     " \"models\": {\"fast\": [{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\"},"
     "                         {\"provider\": \"anthropic\", \"model\": \"claude-3-5-haiku\"}]},"
     " \"teams\": {\"fin\": {\"budget\": {\"usd_per_day\": 0.001}}},"
+    " \"guardrails\": {\"std\": {\"request\": {\"pii\": \"tokenize\", \"secrets\": \"block\"},"
+    "                                \"response\": {\"pii\": \"redact\"}},"
+    "                  \"soft\": {\"request\": {\"secrets\": \"block\"}, \"enforce\": false}},"
     " \"workloads\": ["
     "  {\"name\": \"open\", \"match\": {\"cgroup\": \"/apps/open\"},"
     "   \"api_keys\": [\"gwk-open-0123456789abcdef\"]},"
@@ -52,7 +56,10 @@ static const char *const POLICY =
     "  {\"name\": \"capped\", \"match\": {\"cgroup\": \"/apps/capped\"},"
     "   \"budget\": {\"usd_per_day\": 0.0001, \"cap_max_tokens\": true}},"
     "  {\"name\": \"fin-a\", \"team\": \"fin\", \"match\": {\"cgroup\": \"/apps/fa\"}},"
-    "  {\"name\": \"fin-b\", \"team\": \"fin\", \"match\": {\"cgroup\": \"/apps/fb\"}}"
+    "  {\"name\": \"fin-b\", \"team\": \"fin\", \"match\": {\"cgroup\": \"/apps/fb\"}},"
+    "  {\"name\": \"guarded\", \"match\": {\"cgroup\": \"/apps/g\"}, \"guardrails\": \"std\"},"
+    "  {\"name\": \"guarded-soft\", \"match\": {\"cgroup\": \"/apps/gs\"},"
+    "   \"guardrails\": \"soft\"}"
     " ]}";
 
 static struct policy *pol;
@@ -637,6 +644,77 @@ static void test_budget_refuses_unpriced(void)
 	call_end(&c, 0, 0, 0, 0, T0);
 }
 
+/* The guardrails stage: the body the provider gets, or the refusal; the call's guard_call. */
+static void guard_call_end(struct call *c)
+{
+	call_end(c, 0, 0, 0, 0, T0);
+	guard_call_free(c->r.guard);
+	free(c->r.body_new);
+}
+
+static const char *PII_CHAT = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+			      "\"content\":\"mail jane.roe@example.org today\"}]}";
+static const char *SECRET_CHAT = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+				 "\"content\":\"key AKIAIOSFODNN7EXAMPLE\"}]}";
+
+static void test_guard_rewrites_what_the_provider_reads(void)
+{
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "guarded", "POST", "/v1/chat/completions", PII_CHAT, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_TRUE(c.r.guard != NULL && c.r.body_new != NULL);
+	ASSERT_TRUE(memmem(c.r.body_new, c.r.body_new_len, "[EMAIL_1]", 9) != NULL);
+	ASSERT_TRUE(memmem(c.r.body_new, c.r.body_new_len, "jane.roe", 8) == NULL);
+	ASSERT_TRUE(guard_call_reads_response(c.r.guard)); /* a placeholder to restore */
+	guard_call_end(&c);
+}
+
+static void test_guard_blocks_naming_the_detector_not_the_value(void)
+{
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "guarded", "POST", "/v1/chat/completions", SECRET_CHAT, T0);
+	ASSERT_EQ(call_run(&c), 400);
+	ASSERT_STREQ(c.r.refusal.kind, "guardrail");
+	ASSERT_CONTAINS(c.r.refusal.message, "aws_access_key");
+	ASSERT_TRUE(strstr(c.r.refusal.message, "AKIA") == NULL);
+	ASSERT_STREQ(pipe_decisive(&c.r)->stage, "guardrails");
+	ASSERT_STREQ(pipe_action_name(pipe_decisive(&c.r)->action), "deny");
+	ASSERT_TRUE(c.r.body_new == NULL);
+	guard_call_end(&c);
+}
+
+static void test_guard_enforce_false_changes_nothing(void)
+{
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "guarded-soft", "POST", "/v1/chat/completions", SECRET_CHAT, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_TRUE(c.r.body_new == NULL);
+	ASSERT_STREQ(pipe_action_name(pipe_decisive(&c.r)->action), "would_deny");
+	guard_call_end(&c);
+}
+
+static void test_guard_refuses_a_body_it_cannot_read(void)
+{
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "guarded", "POST", "/v1/chat/completions", "prompt=jane.roe@example.org",
+		  T0);
+	ASSERT_EQ(call_run(&c), 400);
+	guard_call_end(&c);
+	/* a workload without guardrails is not scanned */
+	call_init(&c, "open", "POST", "/v1/chat/completions", PII_CHAT, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_TRUE(c.r.guard == NULL && c.r.body_new == NULL);
+	guard_call_end(&c);
+}
+
 UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_blocks_calls),
 	  UNIT_CASE(test_unattributed_captured_call_refused),
 	  UNIT_CASE(test_body_limit_on_announced_length),
@@ -656,4 +734,8 @@ UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_bloc
 	  UNIT_CASE(test_budget_caps_max_tokens),
 	  UNIT_CASE(test_team_budget_shared),
 	  UNIT_CASE(test_budget_refuses_unpriced),
-	  UNIT_CASE(test_budget_settles_unknown_cost_to_the_reservation))
+	  UNIT_CASE(test_budget_settles_unknown_cost_to_the_reservation),
+	  UNIT_CASE(test_guard_rewrites_what_the_provider_reads),
+	  UNIT_CASE(test_guard_blocks_naming_the_detector_not_the_value),
+	  UNIT_CASE(test_guard_enforce_false_changes_nothing),
+	  UNIT_CASE(test_guard_refuses_a_body_it_cannot_read))

@@ -318,7 +318,7 @@ static void test_unknown_key(void)
 		     "p.json:2:35: Audit: unknown key; expected one of \"capture\", \"audit\", "
 		     "\"providers\", \"workloads\", \"ca\", \"tls\", \"proxy\", \"prices\", "
 		     "\"routing\", \"models\", \"api\", \"teams\", \"state\", \"ledger\", \"admin\", "
-		     "or \"ai_services\"\n");
+		     "\"ai_services\", or \"guardrails\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
@@ -335,7 +335,8 @@ static void test_unknown_key(void)
 		     "  \"routing\": {\"brake\": {}}\n"
 		     "}\n"),
 	    "p.json:5:58: workloads[0].keys: unknown key; expected one of \"name\", \"team\", "
-	    "\"own_keys\", \"match\", \"api_keys\", \"allow\", \"limits\", or \"budget\"\n"
+	    "\"own_keys\", \"match\", \"api_keys\", \"allow\", \"limits\", \"budget\", "
+		     "or \"guardrails\"\n"
 	    "p.json:6:15: routing.brake: unknown key; expected one of \"retries\", "
 	    "\"retry_statuses\", \"backoff_ms\", \"backoff_max_ms\", or \"breaker\"\n");
 	ASSERT_STREQ(
@@ -1671,6 +1672,34 @@ static void test_workload_names_unique(void)
 		     "at 6:14; expected each workload name once\n");
 }
 
+/* "guardrails": profiles compiled at load; a workload names one that exists. */
+static void test_guardrails(void)
+{
+	struct policy *p = NULL;
+	const char *e;
+
+	ASSERT_OK(load("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		       "  \"guardrails\": {\"std\": {\"request\": {\"pii\": \"tokenize\"}}},\n"
+		       "  \"workloads\": [{\"name\": \"s\", \"match\": {\"cgroup\": \"/a/s\"},"
+		       " \"guardrails\": \"std\"}],\n" REST,
+		       &p));
+	ASSERT_TRUE(p->n_guardrails == 1 && p->workloads[0].guard == p->guardrails[0].profile);
+	ASSERT_TRUE(p->workloads[0].guard != NULL);
+	policy_free(p);
+	e = load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		     "  \"workloads\": [{\"name\": \"s\", \"match\": {\"cgroup\": \"/a/s\"},"
+		     " \"guardrails\": \"nope\"}],\n" REST);
+	ASSERT_CONTAINS(e, "p.json:3:74: workloads[0].guardrails: got \"nope\", no profile of that");
+	e = load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		     "  \"guardrails\": {\"std\": {\"request\": {\"pii\": \"tokenise\"}}},\n" REST);
+	ASSERT_CONTAINS(e, "p.json:3:25: guardrails.std: request.pii: \"tokenise\" is not an action");
+	e = load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
+		     "  \"guardrails\": {\"std\": {\"patterns\": [{\"name\": \"x\", "
+		     "\"regex\": \"a(?=b)\", \"action\": \"block\"}]}},\n" REST);
+	ASSERT_CONTAINS(e, "guardrails.std: ");
+	ASSERT_CONTAINS(e, "patterns[x]");
+}
+
 static void test_unused_team_warning(void)
 {
 	struct policy *p = NULL;
@@ -2020,5 +2049,5 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_capture_ai_and_fronting),
 	  UNIT_CASE(test_api_listen), UNIT_CASE(test_api_socket), UNIT_CASE(test_api_keys),
 	  UNIT_CASE(test_bad_api_keys), UNIT_CASE(test_governance), UNIT_CASE(test_budget_usd),
 	  UNIT_CASE(test_bad_governance), UNIT_CASE(test_workload_names_unique),
-	  UNIT_CASE(test_unused_team_warning), UNIT_CASE(test_hashed_api_keys),
-	  UNIT_CASE(test_secret_files), UNIT_CASE(test_admin))
+	  UNIT_CASE(test_guardrails), UNIT_CASE(test_unused_team_warning),
+	  UNIT_CASE(test_hashed_api_keys), UNIT_CASE(test_secret_files), UNIT_CASE(test_admin))

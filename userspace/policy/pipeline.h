@@ -30,6 +30,7 @@
 #include "policy/policy.h"
 
 struct cJSON;
+struct guard_call;
 struct govstate;
 struct jsonw;
 struct price_table;
@@ -62,7 +63,7 @@ struct pipe_decision {
 /* What the app gets when a stage stops the call: in its provider's error format. */
 struct pipe_refusal {
 	int status;	       /* 400, 403, 404, 413, 421, 429, 401, 503 */
-	const char *kind;      /* "permission", "rate_limit", "quota", "invalid", "auth",
+	const char *kind;      /* "permission", "rate_limit", "quota", "invalid", "guardrail", "auth",
 				  "not_found", "too_large", "misdirected", "unavailable": each
 				  adapter maps it to its family's error type and code */
 	long retry_after_s;    /* > 0: a retry-after header */
@@ -132,6 +133,12 @@ struct pipe_req {
 	int model_listing;		  /* GET /v1/models at the explicit endpoint */
 	int64_t max_tokens_cap;		  /* > 0: the body's max tokens must be set to this */
 	struct pipe_reservation res;
+	/* guardrails (stage_guard): the call's findings and placeholders, owned here (the proxy
+	 * frees it with the exchange: guard_call_free()), and the body as the provider may read
+	 * it (malloc'd, NULL: unchanged), which the proxy takes over */
+	struct guard_call *guard;
+	char *body_new;
+	size_t body_new_len;
 	struct pipe_refusal refusal;
 	struct pipe_decision decisions[PIPE_DECISIONS_MAX];
 	size_t n_decisions;

@@ -29,6 +29,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "guard/guard.h"
 #include "policy/json_locate.h"
 #include "policy/policy.h"
 
@@ -1952,6 +1953,67 @@ static void budget_finish(struct ctx *c, const struct members *m, void *base)
 			"got no amount; expected \"usd_per_day\", \"usd_per_month\" or both");
 }
 
+/* ERR without the "guardrails.NAME." it starts with (the message's path says it already). */
+static const char *guard_err_after_path(const char *err, const char *name)
+{
+	size_t n = strlen("guardrails."), len = strlen(name);
+
+	if (!strncmp(err, "guardrails.", n) && !strncmp(err + n, name, len) &&
+	    err[n + len] == '.')
+		return err + n + len + 1;
+	return err;
+}
+
+/* One member of "guardrails": a profile, compiled now (guard_profile_parse() says what is
+ * wrong with it, naming the key). */
+static void check_guardrail(struct ctx *c, const cJSON *all, const cJSON *e,
+			    const struct schema *s)
+{
+	struct policy_guardrails *g;
+	char err[512] = "";
+
+	(void)s;
+	if (!*e->string) {
+		problem(c, AT_KEY, "an empty profile name; expected a non-empty string");
+		return;
+	}
+	if (!member_first(all, e)) {
+		duplicate_key(c, e->string);
+		return;
+	}
+	if (!cJSON_IsObject(e)) {
+		wrong_type(c, e, "an object with \"request\", \"response\" and/or \"patterns\"");
+		return;
+	}
+	g = &c->p->guardrails[c->p->n_guardrails++];
+	set_string(c, &g->name, e->string);
+	if (guard_profile_parse(e->string, e, &g->profile, err, sizeof(err)) == -ENOMEM)
+		c->oom = true;
+	else if (!g->profile)
+		problem(c, AT_VALUE, "%s", guard_err_after_path(err, e->string));
+}
+
+static void check_guardrails(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	(void)base; /* the profiles go in c->p */
+	check_named_entries(c, v, f, (void **)&c->p->guardrails, sizeof(*c->p->guardrails),
+			    check_guardrail);
+}
+
+/* A workload's "guardrails": the name of a profile of the top level's "guardrails". */
+static void check_guardrails_name(struct ctx *c, const cJSON *v, const struct field *f,
+				  void *base)
+{
+	const cJSON *all = cJSON_GetObjectItemCaseSensitive(c->root, "guardrails");
+
+	check_nonempty(c, v, f, base);
+	if (!((struct policy_workload *)base)->guardrails)
+		return;
+	if (!cJSON_GetObjectItemCaseSensitive(all, v->valuestring))
+		bad_value(c, "no profile of that name in \"guardrails\"",
+			  "the name of a profile of the top-level \"guardrails\"");
+}
+
 /* One member of "teams", with the current path at it. */
 static void check_team(struct ctx *c, const cJSON *teams, const cJSON *e, const struct schema *s)
 {
@@ -2006,6 +2068,9 @@ static void root_finish(struct ctx *c, const struct members *m, void *base)
 	for (size_t i = 0; i < p->n_workloads; i++) {
 		struct policy_workload *w = &p->workloads[i];
 
+		for (size_t j = 0; w->guardrails && j < p->n_guardrails; j++)
+			if (!strcmp(p->guardrails[j].name, w->guardrails))
+				w->guard = p->guardrails[j].profile;
 		w->team_idx = SIZE_MAX;
 		for (size_t j = 0; w->team && j < p->n_teams; j++) {
 			if (p->teams[j].name && strcmp(p->teams[j].name, w->team) == 0) {
@@ -2432,6 +2497,9 @@ static const struct field workload_fields[] = {
 	      "an object of limits"),
     NESTED_IN(struct policy_workload, "budget", OPTIONAL, check_budget, budget_schema, budget,
 	      "an object with \"usd_per_day\" and/or \"usd_per_month\""),
+    FIELD("guardrails", OPTIONAL, check_guardrails_name,
+	  offsetof(struct policy_workload, guardrails),
+	  "the name of a profile of the top-level \"guardrails\""),
 };
 static const struct schema workload_schema = {workload_fields, ARRAY_SIZE(workload_fields), NULL};
 
@@ -2479,6 +2547,7 @@ static const struct field root_fields[] = {
     NESTED("admin", OPTIONAL, check_object, admin_schema,
 	   "an object with \"listen\" and optionally \"token_file\""),
     AI_SERVICES_FIELD(OPTIONAL),
+    FIELD("guardrails", OPTIONAL, check_guardrails, 0, "an object of guardrail profiles by name"),
 };
 static const struct schema root_schema = {root_fields, ARRAY_SIZE(root_fields), root_finish};
 
@@ -2747,6 +2816,7 @@ void policy_free(struct policy *p)
 		free(w->name);
 		free(w->team);
 		free(w->cgroup_glob);
+		free(w->guardrails);
 		globs_free(&w->allow.models);
 		globs_free(&w->allow.providers);
 		globs_free(&w->allow.regions);
@@ -2758,6 +2828,11 @@ void policy_free(struct policy *p)
 	for (size_t i = 0; i < p->n_teams; i++)
 		free(p->teams[i].name);
 	free(p->teams);
+	for (size_t i = 0; i < p->n_guardrails; i++) {
+		free(p->guardrails[i].name);
+		guard_profile_free(p->guardrails[i].profile);
+	}
+	free(p->guardrails);
 	for (size_t i = 0; i < p->n_ai_services; i++) {
 		struct policy_ai_service *svc = &p->ai_services[i];
 

@@ -18,6 +18,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+struct guard_profile;
+
 /* The API families aigw speaks on both sides. */
 enum policy_api {
 	POLICY_API_OPENAI = 0,	  /* /v1/chat/completions, /v1/responses, /v1/embeddings */
@@ -165,6 +167,12 @@ struct policy_team {
 	struct policy_budget budget;
 };
 
+/* "guardrails": { NAME: PROFILE }: what a call may carry out and read back (guard/guard.h) */
+struct policy_guardrails {
+	char *name;
+	struct guard_profile *profile; /* compiled: its scanners */
+};
+
 struct policy_workload {
 	char *name;	   /* "name" (required) */
 	char *team;	   /* "team" or NULL */
@@ -179,6 +187,8 @@ struct policy_workload {
 	struct policy_limits limits; /* "limits" */
 	struct policy_budget budget; /* "budget" */
 	size_t team_idx;	     /* index of "team" in policy.teams, or SIZE_MAX */
+	char *guardrails;	     /* "guardrails": a profile's name, or NULL (not scanned) */
+	const struct guard_profile *guard; /* that profile (policy.guardrails'), or NULL */
 };
 
 struct policy {
@@ -284,6 +294,9 @@ struct policy {
 
 	struct policy_team *teams; /* "teams": object, in file order */
 	size_t n_teams;
+
+	struct policy_guardrails *guardrails; /* "guardrails": object, in file order */
+	size_t n_guardrails;
 
 	struct {
 		/* "path": the SQLite database of limits and budget state (WAL);

@@ -18,6 +18,7 @@ extern const struct stage stage_explicit_paths; /* ... and the paths it serves *
 extern const struct stage stage_endpoints;   /* allow.endpoints, canonical paths */
 extern const struct stage stage_route;	     /* a logical name's route */
 extern const struct stage stage_allow;	     /* allow.models, .providers, .regions */
+extern const struct stage stage_guard;	     /* guardrails: what a call carries out */
 extern const struct stage stage_limits;	     /* limits.* */
 extern const struct stage stage_budget;	     /* budget of the workload and its team */
 

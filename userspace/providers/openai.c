@@ -293,6 +293,7 @@ static int kind_type_code(const char *kind, const char **type, const char **code
 {
 	static const char *const table[][3] = {
 	    {"permission", "permission_error", "policy_denied"},
+	    {"guardrail", "invalid_request_error", "content_policy_violation"},
 	    {"rate_limit", "requests", "rate_limit_exceeded"},
 	    {"quota", "insufficient_quota", "insufficient_quota"},
 	    {"unavailable", "aigw_gateway_error", "gateway_unavailable"},

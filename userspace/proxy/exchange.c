@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "guard/guard.h"
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
 #include "policy/stages.h"
@@ -48,6 +49,9 @@ void exchange_free(struct exchange *ex)
 		evbuffer_free(ex->up_body);
 	free(ex->up_path);
 	translate_stream_free(ex->ts);
+	guard_stream_free(ex->gs);
+	guard_call_free(ex->pr.guard);
+	free(ex->pr.body_new);
 	route_table_unref(ex->routes);
 	headers_free(&ex->req);
 	headers_free(&ex->resp);
@@ -844,6 +848,27 @@ static int exchange_cap_max_tokens(struct exchange *ex)
 	return err;
 }
 
+/* The body as the guardrails rewrote it (placeholders in place of values), if they did; an
+ * answer they must read is asked for unencoded. */
+static int exchange_take_guarded_body(struct exchange *ex)
+{
+	struct pipe_req *r = &ex->pr;
+	int err = 0;
+
+	if (r->guard && guard_call_reads_response(r->guard))
+		headers_drop(&ex->req, "accept-encoding");
+	if (!r->body_new)
+		return 0;
+	evbuffer_drain(ex->body, evbuffer_get_length(ex->body));
+	if (evbuffer_add(ex->body, r->body_new, r->body_new_len))
+		err = -ENOMEM;
+	free(r->body_new);
+	r->body_new = NULL;
+	r->body = (const char *)evbuffer_pullup(ex->body, -1);
+	r->body_len = evbuffer_get_length(ex->body);
+	return err;
+}
+
 /* A whole request read: the policy stages decide whether it goes, and where. */
 void exchange_admit(struct exchange *ex)
 {
@@ -860,6 +885,10 @@ void exchange_admit(struct exchange *ex)
 	r->stream = ex->stream;
 	if (pipeline_request(r) == PIPE_STOP) {
 		exchange_refuse(ex);
+		return;
+	}
+	if (exchange_take_guarded_body(ex)) {
+		exchange_fail(ex, OUTCOME_BAD_REQUEST, 503, "out of memory");
 		return;
 	}
 	if (r->max_tokens_cap > 0 && exchange_cap_max_tokens(ex)) {

@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "guard/guard.h"
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
 #include "ledger/cost.h"
@@ -148,6 +149,8 @@ static void exchange_record_policy(struct exchange *ex, struct jsonw *rec)
 	}
 	if (r->max_tokens_cap > 0)
 		jsonw_num(rec, "aigw.budget.max_tokens_cap", (double)r->max_tokens_cap);
+	if (r->guard)
+		guard_call_record(r->guard, rec);
 }
 
 static void attempt_json(struct evbuffer *arr, const struct attempt *a)

@@ -191,6 +191,9 @@ struct exchange {
 	uint64_t fed, forwarded; /* stream offsets: read from the provider, passed on (SSE) */
 	uint64_t drop_start, drop_end; /* the usage chunk's bytes, when seen */
 	int drop_set;
+	struct guard_stream *gs; /* a stream the call's guardrails read (pr.guard), or NULL */
+	int guard_err;		 /* the guardrails stopped the answer: -EPERM (a match to
+				    block), or why it could not be read (guard_fail()) */
 };
 
 struct session {

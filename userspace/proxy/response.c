@@ -34,6 +34,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "guard/guard.h"
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
 #include "ledger/cost.h"
@@ -155,11 +156,29 @@ void response_reset(struct exchange *ex)
 	ex->resp_body_bytes = ex->resp_wire_bytes = 0;
 	ex->usage_found = ex->drop_set = 0;
 	ex->fed = ex->forwarded = 0;
+	guard_stream_free(ex->gs);
+	ex->gs = NULL;
+	ex->guard_err = 0;
 	ex->resp_model[0] = 0;
 }
 
 static int on_sse_event(void *arg, const struct sse_event *ev);
 static int on_sse_event_translated(void *arg, const struct sse_event *ev);
+
+/* Whether the answer passes through the call's guardrails (guard/guard.h): placeholders to
+ * restore, or detectors on what the app reads back. */
+static int guarded(const struct exchange *ex)
+{
+	return ex->pr.guard && guard_call_reads_response(ex->pr.guard);
+}
+
+/* The guardrails stop the answer: reading stops, and guard_fail() tells the app. */
+static int guard_stop(struct exchange *ex, int err)
+{
+	ex->guard_err = err;
+	http_parser_pause(&ex->rp, 1);
+	return 0;
+}
 
 /* RESPONSE_SSE, RESPONSE_SSE_TRANSLATED: a stream read event by event, for usage, for
  * translation, and so that only whole events reach the app (a failure can then end its
@@ -175,6 +194,8 @@ static int stream_start(struct exchange *ex, enum response_mode mode)
 	} else if (!ex->held && !(ex->held = evbuffer_new())) {
 		return -1;
 	}
+	if (guarded(ex) && !ex->gs && !(ex->gs = guard_stream_new(ex->pr.guard)))
+		return -1;
 	sse_init(&ex->sse, 0, translated ? on_sse_event_translated : on_sse_event, ex);
 	usage_stream_init(&ex->us, ex->up_api,
 			  ex->suppress_usage ? USAGE_STREAM_SUPPRESS_USAGE_CHUNK : 0);
@@ -235,8 +256,8 @@ static enum response_mode response_mode_pick(const struct exchange *ex)
 		return ex->xlate ? RESPONSE_SSE_TRANSLATED : RESPONSE_SSE;
 	if (ex->xlate)
 		return RESPONSE_JSON_TRANSLATED;
-	if (ok && !ex->stream && ctype && strcasestr(ctype, "json"))
-		return RESPONSE_JSON;
+	if (ok && !ex->stream && ((ctype && strcasestr(ctype, "json")) || guarded(ex)))
+		return RESPONSE_JSON; /* an answer the guardrails read must be JSON */
 	return RESPONSE_PASS;
 }
 
@@ -347,6 +368,8 @@ static int json_body(struct exchange *ex, const char *at, size_t len)
 
 	if (n + len <= HTTP1_JSON_MAX)
 		return evbuffer_add(ex->resp_buf, at, len);
+	if (guarded(ex)) /* what cannot be scanned does not reach the app */
+		return guard_stop(ex, -EMSGSIZE);
 	ex->resp_mode = RESPONSE_PASS;
 	write_response_head(ex, -1);
 	forward_body(ex, evbuffer_pullup(ex->resp_buf, -1), n);
@@ -363,12 +386,52 @@ static int json_translated_body(struct exchange *ex, const char *at, size_t len)
 	return body_refuse(ex);
 }
 
+/* Stream bytes (whole events) for the app, through its guardrails when it has them. */
+static void stream_emit(struct exchange *ex, const char *p, size_t n)
+{
+	struct translate_buf out = {0};
+	int err;
+
+	if (!ex->gs) {
+		if (n) {
+			head_if_pending(ex);
+			forward_body(ex, p, n);
+		}
+		return;
+	}
+	if (ex->guard_err)
+		return;
+	err = guard_stream_feed(ex->gs, p, n, &out);
+	if (out.len) {
+		head_if_pending(ex);
+		forward_body(ex, out.data, out.len);
+	}
+	translate_buf_free(&out);
+	if (err)
+		guard_stop(ex, err);
+}
+
+/* What the guardrails still hold of a stream that ended, for the app. */
+static void stream_emit_end(struct exchange *ex)
+{
+	struct translate_buf out = {0};
+	int err;
+
+	if (!ex->gs || ex->guard_err)
+		return;
+	err = guard_stream_finish(ex->gs, &out);
+	if (out.len) {
+		head_if_pending(ex);
+		forward_body(ex, out.data, out.len);
+	}
+	translate_buf_free(&out);
+	if (err)
+		guard_stop(ex, err);
+}
+
 static void forward_translated(struct exchange *ex, struct translate_buf *b)
 {
-	if (!b->len)
-		return;
-	head_if_pending(ex);
-	forward_body(ex, b->data, b->len);
+	stream_emit(ex, b->data, b->len);
 	b->len = 0;
 }
 
@@ -418,7 +481,7 @@ static void held_forward(struct exchange *ex, uint64_t upto)
 		if (ex->drop_set && ex->drop_start > ex->forwarded && ex->drop_start < end)
 			end = ex->drop_start;
 		n = end - ex->forwarded;
-		forward_body(ex, evbuffer_pullup(ex->held, n), n);
+		stream_emit(ex, (const char *)evbuffer_pullup(ex->held, n), n);
 		evbuffer_drain(ex->held, n);
 		ex->forwarded += n;
 	}
@@ -442,6 +505,8 @@ static int sse_body(struct exchange *ex, const char *at, size_t len)
 	if (ex->forwarded < upto)
 		head_if_pending(ex);
 	held_forward(ex, upto);
+	if (err && ex->gs) /* an event too large to scan does not reach the app */
+		return guard_stop(ex, err);
 	if (err) {
 		sse_free(&ex->sse);
 		ex->resp_mode = RESPONSE_PASS;
@@ -569,6 +634,37 @@ static int json_translated_complete(struct exchange *ex)
 	return ok;
 }
 
+/*
+ * A held 2xx answer as the app may read it (guard_response()): placeholders restored,
+ * response detectors applied. The held body is replaced by what they return, unencoded.
+ */
+static int guard_answer(struct exchange *ex)
+{
+	size_t plain_len, out_len = 0, n = evbuffer_get_length(ex->resp_buf);
+	char *plain = NULL, *out = NULL;
+	int err;
+
+	if (ex->xlate) /* the translation is the app's body already, never encoded */
+		err = body_decode(NULL, evbuffer_pullup(ex->resp_buf, -1), n, HTTP1_JSON_MAX * 4,
+				  &plain, &plain_len);
+	else
+		err = held_decode(ex, &plain, &plain_len);
+	if (err)
+		goto out;
+	err = guard_response(ex->pr.guard, plain, plain_len, &out, &out_len);
+	if (err)
+		goto out;
+	evbuffer_drain(ex->resp_buf, n);
+	err = out ? evbuffer_add(ex->resp_buf, out, out_len)
+		  : evbuffer_add(ex->resp_buf, plain, plain_len);
+	err = err ? -ENOMEM : 0;
+	headers_drop(&ex->resp, "content-encoding");
+out:
+	free(plain);
+	free(out);
+	return err;
+}
+
 /* A held answer, checked (and rewritten), goes with its length. */
 static void json_send(struct exchange *ex)
 {
@@ -591,6 +687,7 @@ static void stream_usage(struct exchange *ex)
 static int response_complete(struct exchange *ex)
 {
 	struct translate_buf out = {0};
+	int err;
 
 	switch (ex->resp_mode) {
 	case RESPONSE_PASS:
@@ -599,22 +696,28 @@ static int response_complete(struct exchange *ex)
 	case RESPONSE_JSON:
 		if (!json_complete(ex))
 			return -1;
+		if (guarded(ex) && ex->status / 100 == 2 && (err = guard_answer(ex)))
+			return guard_stop(ex, err);
 		json_send(ex);
 		break;
 	case RESPONSE_JSON_TRANSLATED:
 		if (!json_translated_complete(ex))
 			return -1;
+		if (guarded(ex) && ex->status / 100 == 2 && (err = guard_answer(ex)))
+			return guard_stop(ex, err);
 		json_send(ex);
 		break;
 	case RESPONSE_SSE:
 		head_if_pending(ex);
 		held_forward(ex, ex->fed); /* a last partial event, as it came */
+		stream_emit_end(ex);
 		stream_usage(ex);
 		break;
 	case RESPONSE_SSE_TRANSLATED:
 		translate_stream_finish(ex->ts, &out);
 		forward_translated(ex, &out);
 		translate_buf_free(&out);
+		stream_emit_end(ex);
 		head_if_pending(ex);
 		stream_usage(ex);
 		break;
@@ -639,6 +742,8 @@ static int on_resp_message_complete(http_parser *rp)
 	}
 	if (response_complete(ex))
 		return body_refuse(ex);
+	if (ex->guard_err) /* guard_fail() ends it */
+		return 0;
 	if (ex->chunked_out) {
 		evbuffer_add(out, "0\r\n\r\n", 5);
 		ex->resp_wire_bytes += 5;
@@ -737,6 +842,26 @@ static void retry_answered(struct exchange *ex)
 			      status == 429 || status / 100 == 5 ? status : 502, why);
 }
 
+/* The guardrails stopped the answer: a match to block (the app gets a 403, or its stream an
+ * error event), or an answer they could not read (502). The provider's connection is not
+ * kept: the rest of the answer was not read. */
+static void guard_fail(struct exchange *ex)
+{
+	const char *by = guard_call_blocked_by(ex->pr.guard);
+	char msg[300];
+
+	if (ex->guard_err == -EPERM)
+		snprintf(msg, sizeof(msg), "the answer was withheld: guardrail \"%s\" matched in it",
+			 by ? by : "?");
+	else
+		snprintf(msg, sizeof(msg), "the guardrails could not read the answer: %s",
+			 ex->guard_err == -EMSGSIZE ? "too large to scan" : strerror(-ex->guard_err));
+	ex->up_keepalive = 0;
+	ex->resp_complete = 0;
+	exchange_fail(ex, ex->guard_err == -EPERM ? OUTCOME_DENIED : OUTCOME_UPSTREAM_BAD_RESPONSE,
+		      ex->guard_err == -EPERM ? 403 : 502, msg);
+}
+
 /* An answer whose body is not what its Content-Type says: a 502 (a provider's 200 may have
  * been billed: it is not tried again). */
 static void garbage_fail(struct exchange *ex)
@@ -783,6 +908,8 @@ void on_up_read(struct bufferevent *bev, void *arg)
 		retry_answered(ex);
 	} else if (ex->garbage) {
 		garbage_fail(ex);
+	} else if (ex->guard_err) {
+		guard_fail(ex);
 	} else if (ex->resp_complete) {
 		int keepalive = ex->client_keepalive;
 
@@ -816,6 +943,10 @@ void on_up_event(struct bufferevent *bev, short what, void *arg)
 		http_parser_execute(&ex->rp, &resp_settings, NULL, 0);
 		if (ex->garbage) {
 			garbage_fail(ex);
+			goto out;
+		}
+		if (ex->guard_err) {
+			guard_fail(ex);
 			goto out;
 		}
 		if (ex->resp_complete) {

@@ -1,0 +1,679 @@
+/*
+ * guard/stream: the guardrails on a streamed answer (text/event-stream in the app's API). It
+ * owns the re-framing: events are read with the SSE parser, and the text deltas of each
+ * channel (an OpenAI chat choice's content, refusal or one tool call's arguments; an
+ * Anthropic content block; a responses API item's part) are joined, scanned, and released
+ * only up to where no match can still grow into the next delta. What is held goes out at the
+ * front of the channel's next delta, or before any other event, or at the end.
+ *
+ * The release point of a channel's text T (the bytes held, then the delta, decoded) is
+ * |T| - W, W = the response scanner's widest match: a match starting before it is whole
+ * already, so one that straddles it is released whole (redacted), and nothing later is. When
+ * the call has placeholders to restore, an unfinished "[" in the last GUARD_PLACEHOLDER_MAX
+ * bytes is held too, and the point never falls inside a UTF-8 sequence. So plain text is held
+ * at most W (+3) bytes, and never more than W + GUARD_PLACEHOLDER_MAX + W.
+ *
+ * Each event goes out re-serialised ("event: X" when it had a name, then its data lines),
+ * its delta string replaced by the released text and every other byte of its data kept;
+ * other strings of a delta event and every string of any other JSON event are handled whole
+ * (guard_answer_string()). Held text is flushed as a copy of the channel's last delta event
+ * (for OpenAI chat, a minimal chunk made from it: a copy would repeat the role, the tool
+ * call's id and name, which the SDKs' accumulators would concatenate).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "guard/guard_int.h"
+#include "providers/sse.h"
+#include "providers/translate_util.h"
+
+#define GUARD_MAX_CHANNELS 64
+#define CHANNEL_KEY_MAX 128
+#define CONTEXT_MAX 16 /* released bytes kept before the held ones, for the scanner's \b */
+
+struct channel {
+	char key[CHANNEL_KEY_MAX];
+	char ctx[CONTEXT_MAX]; /* the last bytes released, as they came */
+	size_t ctx_len;
+	struct translate_buf held;   /* decoded text not released yet */
+	char *tmpl_event;	     /* the template's SSE event name (owned), or NULL */
+	struct translate_buf tmpl;   /* the template's data: the last delta event */
+	size_t tmpl_start, tmpl_end; /* its delta string (quotes included) */
+};
+
+struct guard_stream {
+	struct guard_call *gc; /* borrowed */
+	struct sse_parser sse;
+	struct translate_buf *out; /* the caller's, during guard_stream_feed() */
+	size_t hold;		   /* W */
+	struct channel *ch;	   /* owned, GUARD_MAX_CHANNELS */
+	size_t n_ch;
+	struct translate_buf text, rel, data; /* scratch: a channel's text, released, an event */
+};
+
+/* What one event is, for the walk that rewrites it. */
+struct event_ctx {
+	struct guard_stream *gs;
+	const struct sse_event *ev;
+	const cJSON *json; /* the parsed data */
+	int deltas;	   /* delta strings met */
+	int released;	   /* of which with text released */
+};
+
+static int on_event(void *arg, const struct sse_event *ev);
+
+struct guard_stream *guard_stream_new(struct guard_call *gc)
+{
+	struct guard_stream *gs = calloc(1, sizeof(*gs));
+
+	if (!gs)
+		return NULL;
+	gs->gc = gc;
+	gs->hold = gc->p->resp_scan ? guard_scanner_max_width(gc->p->resp_scan) : 0;
+	gs->ch = calloc(GUARD_MAX_CHANNELS, sizeof(*gs->ch));
+	if (!gs->ch) {
+		free(gs);
+		return NULL;
+	}
+	sse_init(&gs->sse, 0, on_event, gs);
+	return gs;
+}
+
+void guard_stream_free(struct guard_stream *gs)
+{
+	if (!gs)
+		return;
+	for (size_t i = 0; i < gs->n_ch; i++) {
+		translate_buf_free(&gs->ch[i].held);
+		translate_buf_free(&gs->ch[i].tmpl);
+		free(gs->ch[i].tmpl_event);
+	}
+	free(gs->ch);
+	sse_free(&gs->sse);
+	translate_buf_free(&gs->text);
+	translate_buf_free(&gs->rel);
+	translate_buf_free(&gs->data);
+	free(gs);
+}
+
+/* -------- output -------- */
+
+/* "event: TYPE\n" (when TYPE), one "data: " line per line of DATA, a blank line. */
+static int emit(struct guard_stream *gs, const char *type, const char *data, size_t len)
+{
+	struct translate_buf *b = gs->out;
+	size_t old = b->len, i = 0;
+	int rc = 0;
+
+	if (type)
+		rc = translate_buf_add(b, "event: ", 7) ||
+		     translate_buf_add(b, type, strlen(type)) || translate_buf_add(b, "\n", 1);
+	do {
+		const char *nl = memchr(data + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - data) : len;
+
+		rc = rc || translate_buf_add(b, "data: ", 6) ||
+		     translate_buf_add(b, data + i, end - i) || translate_buf_add(b, "\n", 1);
+		i = end + 1;
+	} while (i <= len && !rc);
+	rc = rc || translate_buf_add(b, "\n", 1);
+	if (rc) {
+		b->len = old;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* -------- channels -------- */
+
+static struct channel *channel_get(struct guard_stream *gs, const char *key, int *ret_err)
+{
+	struct channel *c;
+
+	for (size_t i = 0; i < gs->n_ch; i++) {
+		if (!strcmp(gs->ch[i].key, key))
+			return &gs->ch[i];
+	}
+	if (gs->n_ch == GUARD_MAX_CHANNELS) {
+		*ret_err = -EMSGSIZE;
+		return NULL;
+	}
+	c = &gs->ch[gs->n_ch++];
+	snprintf(c->key, sizeof(c->key), "%s", key);
+	return c;
+}
+
+static size_t last_unclosed_bracket(const char *t, size_t from, size_t len)
+{
+	for (size_t i = len; i > from; i--) {
+		if (t[i - 1] == ']')
+			return len;
+		if (t[i - 1] == '[')
+			return i - 1;
+	}
+	return len;
+}
+
+/* The match of M (N) that CUT falls strictly inside, or NULL. */
+static const struct guard_match *straddling(const struct guard_match *m, size_t n, size_t cut)
+{
+	for (size_t i = 0; i < n && m[i].start < cut; i++) {
+		if (m[i].end > cut)
+			return &m[i];
+	}
+	return NULL;
+}
+
+/* Where the text T (LEN bytes; the channel's context ends at BASE) is released up to. */
+static size_t release_point(struct guard_stream *gs, const char *t, size_t base, size_t len,
+			    const struct guard_match *m, size_t n)
+{
+	size_t cut = len - base > gs->hold ? len - gs->hold : base, b;
+	const struct guard_match *s = straddling(m, n, cut);
+
+	if (s) /* it began more than W bytes before the end: it is whole */
+		cut = s->end;
+	if (guard_call_has_tokens(gs->gc)) {
+		b = len - base > GUARD_PLACEHOLDER_MAX ? len - GUARD_PLACEHOLDER_MAX : base;
+		b = last_unclosed_bracket(t, b, len);
+		cut = b < cut ? b : cut;
+	}
+	while (cut > base && cut < len && ((unsigned char)t[cut] & 0xc0) == 0x80)
+		cut--;
+	s = straddling(m, n, cut);
+	if (s)
+		cut = s->start > base ? s->start : base;
+	return cut;
+}
+
+/*
+ * Appends DELTA (LEN bytes, decoded) to channel C's text and puts in gs->rel what may go out
+ * now (everything when FINAL), redacted and restored.
+ */
+static int channel_release(struct guard_stream *gs, struct channel *c, const char *delta,
+			   size_t len, int final)
+{
+	struct guard_call *gc = gs->gc;
+	struct translate_buf *t = &gs->text;
+	size_t n = 0, base = c->ctx_len, cut, first = 0, k;
+	int rc;
+
+	t->len = 0;
+	gs->rel.len = 0;
+	if (translate_buf_add(t, c->ctx, c->ctx_len) ||
+	    (c->held.len && translate_buf_add(t, c->held.data, c->held.len)) ||
+	    translate_buf_add(t, delta, len))
+		return -ENOMEM;
+	if (t->len == base)
+		return translate_buf_add(&gs->rel, "", 0);
+	if (gc->p->resp_scan) {
+		rc = guard_scan_all(gc, gc->p->resp_scan, t->data, t->len, &n, NULL);
+		if (rc)
+			return rc;
+	}
+	/* Matches that began in the context were dealt with when it was released. */
+	while (first < n && gc->m[first].start < base)
+		first++;
+	cut = final ? t->len : release_point(gs, t->data, base, t->len, gc->m + first, n - first);
+	for (k = first; k < n && gc->m[k].end <= cut; k++)
+		;
+	rc = guard_answer_span(gc, t->data, base, cut, gc->m + first, k - first, &gs->rel);
+	if (rc)
+		return rc;
+	if (!gs->rel.data && translate_buf_add(&gs->rel, "", 0))
+		return -ENOMEM;
+	c->ctx_len = cut < CONTEXT_MAX ? cut : CONTEXT_MAX;
+	memcpy(c->ctx, t->data + cut - c->ctx_len, c->ctx_len);
+	c->held.len = 0;
+	if (t->len - cut > 2 * gs->hold + GUARD_PLACEHOLDER_MAX + 4)
+		return -EMSGSIZE; /* cannot happen: see the top comment */
+	return translate_buf_add(&c->held, t->data + cut, t->len - cut);
+}
+
+/* Channel C's held text, out as a copy of its template, finally. */
+static int channel_flush(struct guard_stream *gs, struct channel *c)
+{
+	struct translate_buf *d = &gs->data;
+	int rc;
+
+	if (!c->held.len)
+		return 0;
+	rc = channel_release(gs, c, "", 0, 1);
+	if (rc)
+		return rc;
+	d->len = 0;
+	if (translate_buf_add(d, c->tmpl.data, c->tmpl_start) ||
+	    jsontext_encode(d, gs->rel.data, gs->rel.len) ||
+	    translate_buf_add(d, c->tmpl.data + c->tmpl_end, c->tmpl.len - c->tmpl_end))
+		return -ENOMEM;
+	return emit(gs, c->tmpl_event, d->data, d->len);
+}
+
+/* Flushes the channels whose key starts with PREFIX (NULL: all). */
+static int flush_channels(struct guard_stream *gs, const char *prefix)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < gs->n_ch && !rc; i++) {
+		if (!prefix || !strncmp(gs->ch[i].key, prefix, strlen(prefix)))
+			rc = channel_flush(gs, &gs->ch[i]);
+	}
+	return rc;
+}
+
+/* -------- templates -------- */
+
+static int find_span(void *arg, struct jsontext *jt, const struct jsontext_string *s)
+{
+	size_t *span = arg;
+
+	if (!s->is_key && s->len == 0 && !span[1]) { /* the one empty string of the template */
+		span[0] = s->raw_start;
+		span[1] = s->raw_end;
+	}
+	return 0;
+}
+
+static int set_template(struct channel *c, const char *event, const char *data, size_t len,
+			size_t start, size_t end)
+{
+	free(c->tmpl_event);
+	c->tmpl_event = event ? strdup(event) : NULL;
+	c->tmpl.len = 0;
+	if ((event && !c->tmpl_event) || translate_buf_add(&c->tmpl, data, len))
+		return -ENOMEM;
+	c->tmpl_start = start;
+	c->tmpl_end = end;
+	return 0;
+}
+
+/*
+ * For OpenAI chat: a chunk with the top-level members of CHUNK but "choices" and "usage", and
+ * one choice INDEX whose delta is only the text: content or refusal (FIELD), or the arguments
+ * of tool call TOOL_INDEX (FIELD "tool_calls").
+ */
+static int chat_template(struct channel *c, const char *event, const cJSON *chunk, double index,
+			 const char *field, double tool_index)
+{
+	cJSON *t = cJSON_CreateObject(), *choices, *choice, *delta, *tc, *fn;
+	const cJSON *v;
+	size_t span[2] = {0, 0}, len;
+	char *text = NULL;
+	int rc = -ENOMEM;
+
+	if (!t)
+		return -ENOMEM;
+	cJSON_ArrayForEach(v, chunk)
+	{
+		if (strcmp(v->string, "choices") && strcmp(v->string, "usage") &&
+		    !cJSON_AddItemToObject(t, v->string, cJSON_Duplicate(v, 1)))
+			goto out;
+	}
+	choices = cJSON_AddArrayToObject(t, "choices");
+	choice = cJSON_CreateObject();
+	if (!choices || !choice || !cJSON_AddItemToArray(choices, choice) ||
+	    !cJSON_AddNumberToObject(choice, "index", index) ||
+	    !(delta = cJSON_AddObjectToObject(choice, "delta")) ||
+	    !cJSON_AddNullToObject(choice, "finish_reason"))
+		goto out;
+	if (strcmp(field, "tool_calls")) {
+		if (!cJSON_AddStringToObject(delta, field, ""))
+			goto out;
+	} else {
+		v = cJSON_AddArrayToObject(delta, "tool_calls");
+		tc = cJSON_CreateObject();
+		if (!v || !tc || !cJSON_AddItemToArray((cJSON *)v, tc) ||
+		    !cJSON_AddNumberToObject(tc, "index", tool_index) ||
+		    !(fn = cJSON_AddObjectToObject(tc, "function")) ||
+		    !cJSON_AddStringToObject(fn, "arguments", ""))
+			goto out;
+	}
+	text = cJSON_PrintUnformatted(t);
+	if (!text)
+		goto out;
+	len = strlen(text);
+	/* Every other string of the chunk is a member the copy kept; only one may be empty. */
+	rc = jsontext_walk(text, len, find_span, span, NULL, NULL);
+	if (!rc)
+		rc = span[1] ? set_template(c, event, text, len, span[0], span[1]) : -EIO;
+out:
+	free(text);
+	cJSON_Delete(t);
+	return rc;
+}
+
+/* -------- events -------- */
+
+static double number_or(const cJSON *o, const char *key, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static const char *string_or(const cJSON *o, const char *key, const char *dflt)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+
+	return s ? s : dflt;
+}
+
+static int present(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return v && !cJSON_IsNull(v);
+}
+
+/* A delta string found by the walk: its channel KEY; FINAL when its event ends it. */
+static int delta_string(struct event_ctx *e, struct jsontext *jt, const struct jsontext_string *s,
+			const char *key, int final)
+{
+	struct guard_stream *gs = e->gs;
+	int rc = 0;
+	struct channel *c = channel_get(gs, key, &rc);
+
+	if (!c)
+		return rc;
+	rc = channel_release(gs, c, s->text, s->len, final);
+	if (rc)
+		return rc;
+	e->deltas++;
+	e->released += gs->rel.len > 0;
+	if (gs->gc->api != GUARD_API_OPENAI_CHAT)
+		rc = set_template(c, e->ev->type, e->ev->data, e->ev->data_len, s->raw_start,
+				  s->raw_end);
+	if (rc)
+		return rc;
+	if (gs->rel.len == s->len && !memcmp(gs->rel.data, s->text, s->len))
+		return 0;
+	return jsontext_replace(jt, gs->rel.data, gs->rel.len);
+}
+
+/* choices[K].delta.content / .refusal / .tool_calls[M].function.arguments */
+static int chat_string(struct event_ctx *e, struct jsontext *jt, const struct jsontext_string *s)
+{
+	const cJSON *choice, *tc = NULL;
+	const char *field;
+	char key[CHANNEL_KEY_MAX];
+	double index, tool_index = 0;
+	struct channel *c;
+	int rc = 0, tool = s->depth == 7;
+
+	if (s->is_key || (s->depth != 4 && !tool) || !jsontext_step_is(s, 0, "choices") ||
+	    !s->path[1].is_index || !jsontext_step_is(s, 2, "delta"))
+		return 1;
+	field = s->path[3].key;
+	if (tool ? !(jsontext_step_is(s, 3, "tool_calls") && s->path[4].is_index &&
+		     jsontext_step_is(s, 5, "function") && jsontext_step_is(s, 6, "arguments"))
+		 : !(jsontext_step_is(s, 3, "content") || jsontext_step_is(s, 3, "refusal")))
+		return 1;
+	choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e->json, "choices"),
+				    (int)s->path[1].index);
+	index = number_or(choice, "index", (double)s->path[1].index);
+	if (tool) {
+		tc = cJSON_GetArrayItem(
+		    cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(choice, "delta"), "tool_calls"),
+		    (int)s->path[4].index);
+		tool_index = number_or(tc, "index", (double)s->path[4].index);
+	}
+	snprintf(key, sizeof(key), "c:%.0f:%s:%.0f", index, field, tool_index);
+	c = channel_get(e->gs, key, &rc);
+	if (!c)
+		return rc;
+	if (!c->tmpl.len) {
+		rc = chat_template(c, e->ev->type, e->json, index, field, tool_index);
+		if (rc)
+			return rc;
+	}
+	return delta_string(e, jt, s, key, present(choice, "finish_reason"));
+}
+
+static const char *const responses_deltas[] = {
+    "response.output_text.delta",
+    "response.refusal.delta",
+    "response.function_call_arguments.delta",
+    "response.reasoning_summary_text.delta",
+    "response.reasoning_text.delta",
+    NULL,
+};
+
+/* Whether the event is one of the responses API's text deltas. */
+static int responses_is_delta(const cJSON *j)
+{
+	const char *type = string_or(j, "type", "");
+
+	for (size_t i = 0; responses_deltas[i]; i++) {
+		if (!strcmp(type, responses_deltas[i]))
+			return 1;
+	}
+	return 0;
+}
+
+static int anthropic_is_delta(const cJSON *j)
+{
+	const char *dt = string_or(cJSON_GetObjectItemCaseSensitive(j, "delta"), "type", "");
+
+	return !strcmp(string_or(j, "type", ""), "content_block_delta") &&
+	       (!strcmp(dt, "text_delta") || !strcmp(dt, "input_json_delta") ||
+		!strcmp(dt, "thinking_delta"));
+}
+
+/* The channel of S when it is the delta string of a text delta event, or 1. */
+static int other_api_string(struct event_ctx *e, struct jsontext *jt,
+			    const struct jsontext_string *s)
+{
+	const cJSON *j = e->json;
+	char key[CHANNEL_KEY_MAX];
+
+	if (s->is_key)
+		return 1;
+	if (e->gs->gc->api == GUARD_API_ANTHROPIC_MESSAGES) {
+		const char *dt =
+		    string_or(cJSON_GetObjectItemCaseSensitive(j, "delta"), "type", "");
+		const char *field = !strcmp(dt, "text_delta")	      ? "text"
+				    : !strcmp(dt, "input_json_delta") ? "partial_json"
+								      : "thinking";
+
+		if (s->depth != 2 || !jsontext_step_is(s, 0, "delta") ||
+		    !jsontext_step_is(s, 1, field))
+			return 1;
+		snprintf(key, sizeof(key), "a:%.0f", number_or(j, "index", 0));
+	} else {
+		if (s->depth != 1 || !jsontext_step_is(s, 0, "delta"))
+			return 1;
+		snprintf(key, sizeof(key), "r:%.80s:%.0f:%.0f:%.0f", string_or(j, "item_id", ""),
+			 number_or(j, "output_index", 0), number_or(j, "content_index", 0),
+			 number_or(j, "summary_index", 0));
+	}
+	return delta_string(e, jt, s, key, 0);
+}
+
+static int event_string(void *arg, struct jsontext *jt, const struct jsontext_string *s)
+{
+	struct event_ctx *e = arg;
+	int rc;
+
+	rc = e->gs->gc->api == GUARD_API_OPENAI_CHAT ? chat_string(e, jt, s)
+						     : other_api_string(e, jt, s);
+	return rc == 1 ? guard_answer_string(e->gs->gc, jt, s) : rc;
+}
+
+/* Whether an event's text deltas may be dropped when none has text to release. */
+static int chat_carries_more(const cJSON *j)
+{
+	const cJSON *choice, *v, *tc, *f, *tcs;
+
+	if (present(j, "usage"))
+		return 1;
+	cJSON_ArrayForEach(choice, cJSON_GetObjectItemCaseSensitive(j, "choices"))
+	{
+		cJSON_ArrayForEach(v, choice)
+		{
+			if (strcmp(v->string, "index") && strcmp(v->string, "delta") &&
+			    !cJSON_IsNull(v))
+				return 1;
+		}
+		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(choice, "delta"))
+		{
+			if (strcmp(v->string, "content") && strcmp(v->string, "tool_calls") &&
+			    strcmp(v->string, "refusal") && !cJSON_IsNull(v))
+				return 1;
+		}
+		tcs = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(choice, "delta"), "tool_calls");
+		if (!cJSON_IsArray(tcs))
+			continue;
+		cJSON_ArrayForEach(tc, tcs)
+		{
+			cJSON_ArrayForEach(f, tc)
+			{
+				if (strcmp(f->string ? f->string : "", "index") &&
+				    strcmp(f->string ? f->string : "", "function"))
+					return 1;
+			}
+			cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(tc, "function"))
+			{
+				if (strcmp(f->string ? f->string : "", "arguments"))
+					return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+static int may_drop(const struct event_ctx *e)
+{
+	const cJSON *lp;
+
+	if (!e->deltas || e->released)
+		return 0;
+	switch (e->gs->gc->api) {
+	case GUARD_API_OPENAI_CHAT:
+		return !chat_carries_more(e->json);
+	case GUARD_API_OPENAI_RESPONSES:
+		lp = cJSON_GetObjectItemCaseSensitive(e->json, "logprobs");
+		return !cJSON_GetArraySize(lp);
+	default:
+		return 1;
+	}
+}
+
+/* Before a chat chunk: the channels of its choices that it finishes, not in it. */
+static int chat_flush_finished(struct guard_stream *gs, const cJSON *j)
+{
+	const cJSON *choice;
+	char prefix[64];
+	int rc = 0, k = 0;
+
+	cJSON_ArrayForEach(choice, cJSON_GetObjectItemCaseSensitive(j, "choices"))
+	{
+		double index = number_or(choice, "index", k++);
+
+		if (!present(choice, "finish_reason"))
+			continue;
+		snprintf(prefix, sizeof(prefix), "c:%.0f:", index);
+		rc = flush_channels(gs, prefix);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Whether event J is a text delta event of the call's API (0: any other event). */
+static int is_delta_event(const struct guard_stream *gs, const cJSON *j)
+{
+	switch (gs->gc->api) {
+	case GUARD_API_OPENAI_CHAT:
+		return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "choices")) > 0;
+	case GUARD_API_ANTHROPIC_MESSAGES:
+		return anthropic_is_delta(j);
+	case GUARD_API_OPENAI_RESPONSES:
+		return responses_is_delta(j);
+	default:
+		return 0;
+	}
+}
+
+/* Data that is not JSON ("[DONE]"): scanned as one text. */
+static int raw_event(struct guard_stream *gs, const struct sse_event *ev)
+{
+	struct guard_call *gc = gs->gc;
+	size_t n = 0;
+	int rc = flush_channels(gs, NULL);
+
+	if (!rc && gc->p->resp_scan)
+		rc = guard_scan_all(gc, gc->p->resp_scan, ev->data, ev->data_len, &n, NULL);
+	gs->rel.len = 0;
+	if (!rc)
+		rc = guard_answer_span(gc, ev->data, 0, ev->data_len, gc->m, n, &gs->rel);
+	if (rc)
+		return rc;
+	return emit(gs, ev->type, gs->rel.data ? gs->rel.data : "", gs->rel.len);
+}
+
+static int json_event(struct guard_stream *gs, const struct sse_event *ev, const cJSON *j)
+{
+	struct event_ctx e = {.gs = gs, .ev = ev, .json = j};
+	char *out = NULL;
+	size_t len = 0;
+	int rc, delta = j && is_delta_event(gs, j);
+
+	if (!delta)
+		rc = flush_channels(gs, NULL);
+	else
+		rc = gs->gc->api == GUARD_API_OPENAI_CHAT ? chat_flush_finished(gs, j) : 0;
+	if (rc)
+		return rc;
+	if (delta)
+		rc = jsontext_walk(ev->data, ev->data_len, event_string, &e, &out, &len);
+	else
+		rc = guard_answer_json(gs->gc, ev->data, ev->data_len, &out, &len);
+	if (!rc && !(delta && may_drop(&e)))
+		rc =
+		    out ? emit(gs, ev->type, out, len) : emit(gs, ev->type, ev->data, ev->data_len);
+	free(out);
+	return rc;
+}
+
+static int on_event(void *arg, const struct sse_event *ev)
+{
+	struct guard_stream *gs = arg;
+	cJSON *j;
+	int rc;
+
+	if (jsontext_walk(ev->data, ev->data_len, NULL, NULL, NULL, NULL))
+		return raw_event(gs, ev);
+	j = cJSON_ParseWithLength(ev->data, ev->data_len);
+	rc = json_event(gs, ev, j);
+	cJSON_Delete(j);
+	return rc;
+}
+
+int guard_stream_feed(struct guard_stream *gs, const char *bytes, size_t len,
+		      struct translate_buf *out)
+{
+	int rc;
+
+	gs->out = out;
+	rc = sse_feed(&gs->sse, bytes, len);
+	gs->out = NULL;
+	return rc;
+}
+
+int guard_stream_finish(struct guard_stream *gs, struct translate_buf *out)
+{
+	int rc;
+
+	if (gs->sse.err)
+		return gs->sse.err;
+	gs->out = out;
+	rc = flush_channels(gs, NULL);
+	gs->out = NULL;
+	return rc;
+}

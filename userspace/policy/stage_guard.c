@@ -1,0 +1,78 @@
+/*
+ * stage_guard: a workload's "guardrails" on what its call carries out. The request body is
+ * scanned (guard/guard.h) and, as its profile says, passed, rewritten (placeholders in place
+ * of values; r->body_new) or refused in the app's error format, naming the detector, never
+ * the value. The call's guard_call stays in r->guard: the answer is read through it (its
+ * placeholders restored, response detectors applied) and the record says what was found.
+ *
+ * A body the guardrails cannot read (not JSON) is refused: what cannot be scanned must not
+ * leave unscanned. With "enforce": false nothing is changed or refused; the record says what
+ * would have been.
+ */
+#include <errno.h>
+
+#include "guard/guard.h"
+#include "policy/stages.h"
+#include "providers/usage.h"
+
+#define STAGE "guardrails"
+
+static enum guard_api guard_api_of(const struct pipe_req *r)
+{
+	switch (r->app_api) {
+	case USAGE_API_OPENAI_RESPONSES:
+		return GUARD_API_OPENAI_RESPONSES;
+	case USAGE_API_OPENAI_EMBEDDINGS:
+		return GUARD_API_OPENAI_EMBEDDINGS;
+	case USAGE_API_ANTHROPIC_MESSAGES:
+		return GUARD_API_ANTHROPIC_MESSAGES;
+	default:
+		return r->family == POLICY_API_ANTHROPIC ? GUARD_API_ANTHROPIC_MESSAGES
+							  : GUARD_API_OPENAI_CHAT;
+	}
+}
+
+/* The refusal for guard_request()'s error RC. */
+static enum pipe_verdict guard_refuse(struct pipe_req *r, const char *rule, int rc)
+{
+	const char *by = guard_call_blocked_by(r->guard);
+
+	switch (rc) {
+	case -EPERM:
+		return pipe_refuse(r, STAGE, rule, 1, 400, "guardrail", 0,
+				   "aigw: request blocked by guardrail \"%s\" (profile %s)",
+				   by ? by : "?", guard_profile_name(r->wl->guard));
+	case -EINVAL:
+		return pipe_refuse(r, STAGE, rule, 1, 400, "invalid", 0,
+				   "aigw: this workload's requests are scanned by guardrails, and "
+				   "this body is not JSON they can read");
+	default:
+		return pipe_refuse(r, STAGE, rule, 1, 503, "unavailable", 0,
+				   "aigw: guardrails could not scan this request (%s)",
+				   rc == -ENOMEM ? "out of memory" : "scanner failed");
+	}
+}
+
+static enum pipe_verdict guard_on_request(struct pipe_req *r)
+{
+	const struct guard_profile *p = r->wl ? r->wl->guard : NULL;
+	char rule[PIPE_RULE_MAX];
+	int rc;
+
+	if (!p || !r->body_len)
+		return PIPE_CONTINUE;
+	snprintf(rule, sizeof(rule), "guardrails.%s", guard_profile_name(p));
+	if (!r->guard && !(r->guard = guard_call_new(p, guard_api_of(r))))
+		return guard_refuse(r, rule, -ENOMEM);
+	rc = guard_request(r->guard, r->body, r->body_len, &r->body_new, &r->body_new_len);
+	if (rc)
+		return guard_refuse(r, rule, rc);
+	if (guard_call_blocked_by(r->guard)) /* "enforce": false */
+		return pipe_decide(r, STAGE, PIPE_WOULD_DENY, rule);
+	return PIPE_CONTINUE;
+}
+
+const struct stage stage_guard = {
+    .name = STAGE,
+    .on_request = guard_on_request,
+};
