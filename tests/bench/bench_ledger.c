@@ -14,10 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ledger/ledger.h"
+
+#include "benchclock.h"
 
 #define BATCH 1000
 #define ROUNDS 101
@@ -43,21 +44,6 @@ static const char *const RECORD =
     "\"gen_ai.system\":\"openai\",\"gen_ai.request.model\":\"gpt-4o-mini\","
     "\"http.response.status_code\":200,\"aigw.result\":\"ok\"}],"
     "\"aigw.prev_hash\":\"6b1f8a0c3e2d4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6\"}";
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 int main(void)
 {
@@ -91,7 +77,7 @@ int main(void)
 			ledger_sync(l);
 	}
 	ledger_sync(l);
-	qsort(per_record, ROUNDS, sizeof(per_record[0]), cmp);
+	qsort(per_record, ROUNDS, sizeof(per_record[0]), cmp_double);
 
 	/* The writer's side. */
 	for (int round = 0; round < WRITER_ROUNDS; round++) {

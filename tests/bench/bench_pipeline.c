@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
@@ -27,6 +26,8 @@
 #include "policy/pipeline.h"
 #include "providers/api.h"
 #include "proxy/route.h"
+
+#include "benchclock.h"
 
 #define BATCH 1000
 #define ROUNDS 301
@@ -54,14 +55,6 @@ static const char *const BODY =
     "\"You are a concise assistant for the finance team.\"},{\"role\":\"user\",\"content\":"
     "\"Summarise the quarter in three bullet points: revenue up 12%, costs flat, two new "
     "enterprise customers signed, churn down to 1.8%.\"}]}";
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
 
 struct world {
 	struct policy *pol;
@@ -109,13 +102,6 @@ static void one_call(struct world *w, const char *workload, int64_t clock)
 	pipeline_end(&r, &o);
 }
 
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Per-call ns: [0] median, [1] p99, over ROUNDS batches. */
 static void measure(struct world *w, const char *workload, double ret[2])
 {
@@ -129,7 +115,7 @@ static void measure(struct world *w, const char *workload, double ret[2])
 			one_call(w, workload, clock += 1000000);
 		per_call[round] = (now_ns() - t0) / BATCH;
 	}
-	qsort(per_call, ROUNDS, sizeof(per_call[0]), cmp);
+	qsort(per_call, ROUNDS, sizeof(per_call[0]), cmp_double);
 	ret[0] = per_call[ROUNDS / 2];
 	ret[1] = per_call[ROUNDS * 99 / 100];
 }

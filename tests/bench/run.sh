@@ -20,7 +20,9 @@
 # Then the policy pipeline (tests/bench/bench_pipeline.c): the CPU time per call of every
 # governance control (allow-lists, limits, budgets) against the same call with none; the cost
 # ledger (tests/bench/bench_ledger.c): what ledger_submit() costs the event loop per call,
-# against no ledger, and the rows per second its writer thread commits; audit checkpoints
+# against no ledger, and the rows per second its writer thread commits; the metrics
+# (tests/bench/bench_metrics.c): what counting a call's end costs against none, and rendering
+# /metrics once with the series of 20 workloads x 10 models; audit checkpoints
 # (tests/bench/bench_checkpoint.c): what signing costs the audit writer; the guardrails'
 # scan in MB/s per core (tests/bench/bench_guard_scan.c) and their cost per request and per
 # streamed event (tests/bench/bench_guard.c).
@@ -116,6 +118,9 @@ build/tests/bench/bench_guard || status=$?
 # The cost ledger's cost per call: the event loop's copy and enqueue, the writer's rows/s.
 echo "== cost ledger (per call record, in isolation)"
 build/tests/bench/bench_ledger || status=$?
+# What the metrics cost a call's end against none, and one /metrics render (bench_metrics.c).
+echo "== metrics (per call end and per /metrics render, in isolation)"
+build/tests/bench/bench_metrics || status=$?
 # What signed audit checkpoints cost the audit writer (bench_checkpoint.c).
 echo "== audit checkpoints (writer CPU per record, in isolation)"
 build/tests/bench/bench_checkpoint || status=$?
