@@ -13,7 +13,9 @@
 #   placeholders, support reads its own values back; a cloud key in a prompt is refused
 #   a shadow-IT attempt (QUIC, and another port) from billing, denied by the kernel, and a
 #   domain-fronted one (another SNI to the provider's address), closed by aigw
-#   the audit log, verified, and read back as a report: calls, fallbacks, tokens and cost
+#   operations: /healthz and /metrics on the admin endpoint (and the dashboard's address)
+#   the audit log, verified against its signed checkpoints, read back as a report: calls,
+#   fallbacks, tokens and cost; and finance's view: the cost ledger by team and model
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -62,6 +64,7 @@ mock_control() { curl -fsS -m 5 -X POST "http://$control/control/$1" >/dev/null;
 step "aigw capturing $cgroot (policy: $tmp/policy.json)"
 mkdir -p "$cgroot/billing.service" "$cgroot/support.service" "$cgroot/research.service"
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+aport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # The provider keys live only in the gateway (a file, an environment variable): the apps'
 # own keys are replaced on the way out.
 (umask 077 && echo sk-demo-gateway-openai >"$tmp/openai.key")
@@ -77,6 +80,8 @@ cat >"$tmp/policy.json" <<JSON
                                    { "provider": "anthropic", "model": "claude-3-5-haiku-latest" } ] },
   "routing":   { "retries": 1, "backoff_ms": 50, "breaker": { "failures": 3, "open_ms": 1500 } },
   "state":     { "path": "$tmp/state.db" },
+  "ledger":    { "path": "$tmp/ledger.db" },
+  "admin":     { "listen": "127.0.0.1:$aport" },
   "guardrails": { "standard": {
                    "request":  { "pii": "tokenize", "secrets": "block", "injection": "record" },
                    "response": { "pii": "redact" },
@@ -278,10 +283,21 @@ else
 fi
 sleep 0.5
 
-step "the audit log: tamper-evident"
+step "operations: the admin endpoint (dashboard at http://127.0.0.1:$aport/ while it runs)"
+curl -fsS -m 5 "http://127.0.0.1:$aport/healthz" | sed 's/^/  healthz: /'; echo
+curl -fsS -m 5 "http://127.0.0.1:$aport/metrics" >"$tmp/metrics.txt" || : >"$tmp/metrics.txt"
+grep -E '^(aigw_requests_total|aigw_cost_usd_total|aigw_denied_total|aigw_fallbacks_total)' \
+	"$tmp/metrics.txt" | sort | head -n 12 | sed 's/^/  /'
+
+step "the audit log: tamper-evident, held to its signed checkpoints"
 kill -TERM "${pids[1]}"; wait "${pids[1]}" 2>/dev/null || true
-"$AIGW" audit verify "$tmp/audit.jsonl" | sed 's/^/  /'
+"$AIGW" audit verify "$tmp/audit.jsonl" --pubkey "$tmp/ca/audit-checkpoint.key.pub" \
+	--checkpoints "$tmp/audit.jsonl-checkpoints" | sed 's/^/  /'
 
 step "report"
 "$AIGW" report "$tmp/audit.jsonl"
+echo
+
+step "finance: the cost ledger, by team and model (aigw report --ledger)"
+"$AIGW" report --ledger "$tmp/ledger.db" --by team,model
 echo
