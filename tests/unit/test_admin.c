@@ -147,5 +147,33 @@ static void test_metrics_cap(void)
 	metrics_free(m);
 }
 
+/* The text is lent to the evbuffer and its buffer comes back for the next scrape; one still
+ * held when the metrics are freed stays readable, and is freed with the evbuffer. */
+static void test_metrics_text_reuse(void)
+{
+	struct evbuffer *held = evbuffer_new();
+	struct metrics *m;
+	char *a, *b, *c;
+	size_t n;
+
+	ASSERT_OK(metrics_new(100, &m));
+	metrics_denied(m, "r0");
+	a = scrape(m);
+	b = scrape(m); /* into the buffer a's scrape gave back */
+	ASSERT_STREQ(a, b);
+	metrics_write(m, held);
+	c = scrape(m); /* the spare is on loan to HELD: a new one */
+	ASSERT_STREQ(a, c);
+	metrics_free(m);
+	n = evbuffer_get_length(held);
+	ASSERT_EQ(n, strlen(a));
+	ASSERT_TRUE(memcmp(evbuffer_pullup(held, -1), a, n) == 0);
+	evbuffer_free(held);
+	free(a);
+	free(b);
+	free(c);
+}
+
 UNIT_MAIN(UNIT_CASE(test_loopback_peer), UNIT_CASE(test_bearer), UNIT_CASE(test_label_escaping),
-	  UNIT_CASE(test_metrics_text), UNIT_CASE(test_metrics_cap))
+	  UNIT_CASE(test_metrics_text), UNIT_CASE(test_metrics_cap),
+	  UNIT_CASE(test_metrics_text_reuse))

@@ -6,8 +6,20 @@
  * in a list so that /metrics writes a family's samples together, as the format asks.
  * Counters are integers (the cost in nano-dollars, printed as an exact decimal); a
  * histogram keeps a count per bucket, made cumulative when written.
+ *
+ * Writing /metrics runs on the event loop, and the text is megabytes (every bucket line
+ * carries its series' label text), so it is not printf'd line by line: each piece that does
+ * not change is made once (a series' label text and its length when the series is made, a
+ * family's `le="..."} ` strings in metrics_new()) and copied with memcpy; integers are
+ * formatted by hand, and so are the sums (%.17g, rounded exactly as printf rounds; snprintf
+ * only for values outside the range done by hand). The text is written into one buffer,
+ * sized for it in advance and handed to the evbuffer by reference; when the reply has been
+ * sent the buffer comes back for the next scrape, whose pages are then already mapped
+ * (fresh megabytes cost more in page faults than the writing itself).
  */
 #include <errno.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +28,8 @@
 
 #define HASH_SLOTS 4096 /* a power of two; chains stay short up to METRICS_MAX_SERIES */
 #define LABELS_MAX 1024 /* one series' label text; a longer one is dropped */
+#define BOUNDS_MAX 16	/* a histogram's bucket bounds, at most */
+#define LE_MAX 32	/* a bucket's `le="%.15g"} ` */
 
 enum family_kind { KIND_COUNTER, KIND_NANO_COUNTER, KIND_HISTOGRAM };
 
@@ -37,6 +51,10 @@ static const double ttft_bounds[] = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08,
 				     0.25,  0.5,   0.75, 1.0,  2.5,  5.0,  7.5,	 10.0};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
+
+_Static_assert(N(token_bounds) <= BOUNDS_MAX && N(duration_bounds) <= BOUNDS_MAX &&
+		   N(ttft_bounds) <= BOUNDS_MAX,
+	       "BOUNDS_MAX too small");
 
 enum family_id {
 	F_TOKENS,
@@ -88,11 +106,29 @@ struct series {
 	uint32_t hash;
 	enum family_id fam;
 	char *labels; /* a="x",b="y" (escaped), or "" */
+	size_t labels_len;
 	uint64_t count; /* a counter's value; a histogram's observations */
 	int64_t nano;	/* KIND_NANO_COUNTER */
 	double sum;	/* KIND_HISTOGRAM */
 	uint64_t buckets[]; /* KIND_HISTOGRAM: observations <= bounds[i], not cumulative;
 			       the last one is +Inf's own */
+};
+
+/*
+ * A buffer /metrics is written into, lent to the reply's evbuffer (text_release() gives it
+ * back), and the pool it returns to. The pool is shared by the metrics and the buffers out
+ * on loan, and freed by the last of them: metrics_free() may come first, at shutdown.
+ */
+struct text_buf {
+	struct text_pool *pool;
+	size_t cap;
+	char data[];
+};
+
+struct text_pool {
+	size_t refs;		/* the metrics, while it lives, and each buffer on loan */
+	bool closed;		/* metrics_free() came: keep nothing */
+	struct text_buf *spare; /* the last buffer back, for the next scrape */
 };
 
 struct metrics {
@@ -101,6 +137,10 @@ struct metrics {
 	size_t n_series, max_series;
 	uint64_t dropped;
 	struct metrics_totals totals;
+	/* a histogram family's bucket labels as written, `le="0.01"} ` ... `le="+Inf"} ` */
+	char le[F_COUNT][BOUNDS_MAX + 1][LE_MAX];
+	uint8_t le_len[F_COUNT][BOUNDS_MAX + 1];
+	struct text_pool *pool;
 };
 
 int metrics_new(size_t max_series, struct metrics **ret)
@@ -109,15 +149,44 @@ int metrics_new(size_t max_series, struct metrics **ret)
 
 	if (!m)
 		return -ENOMEM;
+	m->pool = calloc(1, sizeof(*m->pool));
+	if (!m->pool) {
+		free(m);
+		return -ENOMEM;
+	}
+	m->pool->refs = 1;
 	m->max_series = max_series;
+	for (enum family_id id = 0; id < F_COUNT; id++) {
+		const struct family *f = &families[id];
+
+		for (size_t i = 0; f->kind == KIND_HISTOGRAM && i <= f->n_bounds; i++) {
+			int n = i < f->n_bounds
+				    ? snprintf(m->le[id][i], LE_MAX, "le=\"%.15g\"} ", f->bounds[i])
+				    : snprintf(m->le[id][i], LE_MAX, "le=\"+Inf\"} ");
+
+			m->le_len[id][i] = (uint8_t)n; /* %.15g is 22 characters at most */
+		}
+	}
 	*ret = m;
 	return 0;
+}
+
+static void text_pool_unref(struct text_pool *pool)
+{
+	if (--pool->refs)
+		return;
+	free(pool->spare);
+	free(pool);
 }
 
 void metrics_free(struct metrics *m)
 {
 	if (!m)
 		return;
+	m->pool->closed = true;
+	free(m->pool->spare);
+	m->pool->spare = NULL;
+	text_pool_unref(m->pool);
 	for (size_t i = 0; i < HASH_SLOTS; i++) {
 		for (struct series *s = m->slots[i], *next; s; s = next) {
 			next = s->hash_next;
@@ -226,6 +295,7 @@ static struct series *series_get(struct metrics *m, enum family_id fam, const ch
 		m->dropped++;
 		return NULL;
 	}
+	s->labels_len = strlen(labels);
 	s->hash = h;
 	s->fam = fam;
 	s->hash_next = *slot;
@@ -367,56 +437,314 @@ static void write_head(struct evbuffer *out, const char *name, const char *help,
 	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void write_histogram(struct evbuffer *out, const struct family *f, const struct series *s)
+#define NUM_MAX 32 /* a number as written: %.17g is 24 characters at most, and its NUL */
+
+/* A buffer of CAP bytes or more from POOL, lent out until text_release(); NULL when out of
+ * memory. */
+static struct text_buf *text_take(struct text_pool *pool, size_t cap)
 {
-	const char *sep = s->labels[0] ? "," : "";
+	struct text_buf *b = pool->spare;
+
+	pool->spare = NULL;
+	if (!b || b->cap < cap) {
+		free(b);
+		cap += cap / 8; /* room to grow before the next allocation */
+		if (!(b = malloc(sizeof(*b) + cap)))
+			return NULL;
+		b->cap = cap;
+		b->pool = pool;
+	}
+	pool->refs++;
+	return b;
+}
+
+/* The evbuffer is done with a buffer's text (sent, or freed): back to the pool, or freed. */
+static void text_release(const void *data, size_t len, void *arg)
+{
+	struct text_buf *b = arg;
+	struct text_pool *pool = b->pool;
+
+	if (!pool->closed && !pool->spare)
+		pool->spare = b;
+	else
+		free(b);
+	text_pool_unref(pool);
+}
+
+static char *put(char *p, const void *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
+				     "25262728293031323334353637383940414243444546474849"
+				     "50515253545556575859606162636465666768697071727374"
+				     "75767778798081828384858687888990919293949596979899";
+
+/* V in decimal, as %llu writes it. */
+static char *put_u64(char *p, uint64_t v)
+{
+	char tmp[20], *t = tmp + sizeof(tmp);
+
+	while (v >= 100) {
+		t -= 2;
+		memcpy(t, &digit_pairs[v % 100 * 2], 2);
+		v /= 100;
+	}
+	if (v >= 10) {
+		t -= 2;
+		memcpy(t, &digit_pairs[v * 2], 2);
+	} else {
+		*--t = (char)('0' + v);
+	}
+	return put(p, t, (size_t)(tmp + sizeof(tmp) - t));
+}
+
+/* V as %.17g writes it, for a V that is not a whole number, from 1e-6 to 2^53 (the sums
+ * of durations in seconds); NULL for any other. The digits are those of V's exact value,
+ * m * 2^e with e < 0, times 10^k (k = 16 - V's decimal exponent, at most 22, so that the
+ * product fits in 128 bits), shifted right by -e and rounded half to even, as glibc
+ * rounds; then %g's layout: fixed when the exponent is from -4 to 16, trailing zeros
+ * dropped. */
+static char *put_g17_fraction(char *p, double v)
+{
+	static const uint64_t tens[20] = {
+	    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+	    100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+	    10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+	    100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL};
+	unsigned __int128 prod, rem, half;
+	uint64_t bits, m, q;
+	int shift, exp10, last;
+	char d[17];
+
+	if (!(v >= 1e-6 && v < 9007199254740992.0))
+		return NULL;
+	memcpy(&bits, &v, sizeof(bits));
+	m = (bits & ((1ULL << 52) - 1)) | 1ULL << 52; /* v >= 1e-6 is never subnormal */
+	shift = 1075 - (int)(bits >> 52);	      /* v = m / 2^shift */
+	if (shift <= 0)
+		return NULL; /* a whole number */
+	exp10 = (int)floor(log10(v));
+	for (;;) {
+		int k = 16 - exp10;
+
+		if (k < 0 || k > 22)
+			return NULL;
+		prod = (unsigned __int128)m * tens[k < 19 ? k : 19] *
+		       (k < 19 ? 1 : tens[k - 19]);
+		q = (uint64_t)(prod >> shift); /* < 10^17 + 10^16: fits */
+		if (q >= tens[17])
+			exp10++;
+		else if (q < tens[16])
+			exp10--;
+		else
+			break;
+	}
+	rem = prod & (((unsigned __int128)1 << shift) - 1);
+	half = (unsigned __int128)1 << (shift - 1);
+	if (rem > half || (rem == half && (q & 1)))
+		q++;
+	if (q == tens[17]) { /* 9.99...95 up to 10: one digit fewer after the point */
+		q = tens[16];
+		exp10++;
+	}
+	for (int i = 16; i >= 0; i--) {
+		d[i] = (char)('0' + q % 10);
+		q /= 10;
+	}
+	for (last = 16; last > 0 && d[last] == '0'; last--)
+		;
+	if (exp10 < -4) { /* d.ddde-0X: exp10 is -5 or -6 here */
+		*p++ = d[0];
+		if (last > 0) {
+			*p++ = '.';
+			p = put(p, d + 1, (size_t)last);
+		}
+		p = put(p, "e-0", 3);
+		*p++ = (char)('0' - exp10);
+	} else if (exp10 < 0) { /* 0.000ddd */
+		p = put(p, "0.", 2);
+		memset(p, '0', (size_t)(-exp10 - 1));
+		p += -exp10 - 1;
+		p = put(p, d, (size_t)last + 1);
+	} else { /* ddd.ddd */
+		p = put(p, d, (size_t)exp10 + 1);
+		if (last > exp10) {
+			*p++ = '.';
+			p = put(p, d + exp10 + 1, (size_t)(last - exp10));
+		}
+	}
+	return p;
+}
+
+/* V as %.17g writes it. A whole number below 1e17 is all its digits, with no exponent and no
+ * point, which put_u64() writes; most others put_g17_fraction(); what is left (exponents,
+ * -0, negatives) snprintf. */
+static char *put_g17(char *p, double v)
+{
+	char *end;
+
+	if (v >= 0 && v < 1e17 && v == (double)(uint64_t)v && !signbit(v))
+		return put_u64(p, (uint64_t)v);
+	if ((end = put_g17_fraction(p, v)))
+		return end;
+	return p + snprintf(p, NUM_MAX, "%.17g", v);
+}
+
+/* Nano-dollars N as dollars, "%lld.%09lld" of its quotient and remainder by 1e9. */
+static char *put_nano(char *p, int64_t n)
+{
+	uint64_t frac;
+
+	if (n < 0) /* never a cost, but written as it always was */
+		return p + snprintf(p, NUM_MAX, "%lld.%09lld", (long long)(n / 1000000000),
+				    (long long)(n % 1000000000));
+	p = put_u64(p, (uint64_t)n / 1000000000);
+	*p++ = '.';
+	frac = (uint64_t)n % 1000000000;
+	for (int i = 8; i >= 0; i--) {
+		p[i] = (char)('0' + frac % 10);
+		frac /= 10;
+	}
+	return p + 9;
+}
+
+/* NAME, then "{LABELS}" when there are labels. */
+static char *put_name_labels(char *p, const char *name, size_t name_len,
+			     const struct series *s)
+{
+	p = put(p, name, name_len);
+	if (s->labels_len) {
+		*p++ = '{';
+		p = put(p, s->labels, s->labels_len);
+		*p++ = '}';
+	}
+	return p;
+}
+
+/* A line of NAME_LEN, LABELS_LEN and a number, with room for what goes around them
+ * ("_bucket{" and ",", or "_count{} ", and "\n"). */
+#define LINE_MAX(name_len, labels_len) ((name_len) + (labels_len) + 16 + NUM_MAX)
+
+static const char *type_of(const struct family *f)
+{
+	return f->kind == KIND_HISTOGRAM ? "histogram" : "counter";
+}
+
+/* Bytes that metrics_write() writes at most. */
+static size_t text_max(const struct metrics *m)
+{
+	size_t max = 0;
+
+	for (enum family_id id = 0; id < F_COUNT; id++) {
+		const struct family *f = &families[id];
+		size_t name_len = strlen(f->name);
+
+		max += 2 * name_len + strlen(f->help) + strlen(type_of(f)) + 20;
+		max += LINE_MAX(name_len, 0); /* an unlabelled sample */
+		for (const struct series *s = m->first[id]; s; s = s->fam_next) {
+			size_t line = LINE_MAX(name_len, s->labels_len);
+
+			/* a histogram: its buckets, with their le, then _sum and _count */
+			max += f->kind == KIND_HISTOGRAM ? (f->n_bounds + 3) * (line + LE_MAX) : line;
+		}
+	}
+	return max;
+}
+
+static char *put_head(char *p, const struct family *f, size_t name_len)
+{
+	p = put(p, "# HELP ", 7);
+	p = put(p, f->name, name_len);
+	*p++ = ' ';
+	p = put(p, f->help, strlen(f->help));
+	p = put(p, "\n# TYPE ", 8);
+	p = put(p, f->name, name_len);
+	*p++ = ' ';
+	p = put(p, type_of(f), strlen(type_of(f)));
+	*p++ = '\n';
+	return p;
+}
+
+static char *put_histogram(char *p, const struct metrics *m, enum family_id id,
+			   size_t name_len, const struct series *s)
+{
+	const struct family *f = &families[id];
 	uint64_t cum = 0;
 
 	for (size_t i = 0; i <= f->n_bounds; i++) {
 		cum += s->buckets[i];
-		if (i < f->n_bounds)
-			evbuffer_add_printf(out, "%s_bucket{%s%sle=\"%.15g\"} %llu\n", f->name,
-					    s->labels, sep, f->bounds[i], (unsigned long long)cum);
-		else
-			evbuffer_add_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", f->name,
-					    s->labels, sep, (unsigned long long)cum);
+		p = put(p, f->name, name_len);
+		p = put(p, "_bucket{", 8);
+		p = put(p, s->labels, s->labels_len);
+		if (s->labels_len)
+			*p++ = ',';
+		p = put(p, m->le[id][i], m->le_len[id][i]);
+		p = put_u64(p, cum);
+		*p++ = '\n';
 	}
-	evbuffer_add_printf(out, "%s_sum", f->name);
-	write_labels(out, s->labels);
-	evbuffer_add_printf(out, " %.17g\n%s_count", s->sum, f->name);
-	write_labels(out, s->labels);
-	evbuffer_add_printf(out, " %llu\n", (unsigned long long)s->count);
+	p = put(p, f->name, name_len);
+	p = put_name_labels(p, "_sum", 4, s);
+	*p++ = ' ';
+	p = put_g17(p, s->sum);
+	*p++ = '\n';
+	p = put(p, f->name, name_len);
+	p = put_name_labels(p, "_count", 6, s);
+	*p++ = ' ';
+	p = put_u64(p, s->count);
+	*p++ = '\n';
+	return p;
 }
 
+static char *put_counter(char *p, const struct family *f, size_t name_len,
+			 const struct series *s)
+{
+	p = put_name_labels(p, f->name, name_len, s);
+	*p++ = ' ';
+	p = f->kind == KIND_NANO_COUNTER ? put_nano(p, s->nano) : put_u64(p, s->count);
+	*p++ = '\n';
+	return p;
+}
+
+/* A sample of F with no labels: "NAME V". */
+static char *put_unlabelled(char *p, const struct family *f, size_t name_len, uint64_t v)
+{
+	p = put(p, f->name, name_len);
+	*p++ = ' ';
+	p = put_u64(p, v);
+	*p++ = '\n';
+	return p;
+}
+
+/* The pool is reached through a const M: lending its buffers out is not a change to the
+ * metrics. */
 void metrics_write(const struct metrics *m, struct evbuffer *out)
 {
+	struct text_buf *b = text_take(m->pool, text_max(m));
+	char *p;
+
+	if (!b)
+		return;
+	p = b->data;
 	for (enum family_id id = 0; id < F_COUNT; id++) {
 		const struct family *f = &families[id];
+		size_t name_len = strlen(f->name);
 
-		write_head(out, f->name, f->help,
-			   f->kind == KIND_HISTOGRAM ? "histogram" : "counter");
+		p = put_head(p, f, name_len);
 		if (id == F_DROPPED) {
-			evbuffer_add_printf(out, "%s %llu\n", f->name,
-					    (unsigned long long)m->dropped);
+			p = put_unlabelled(p, f, name_len, m->dropped);
 			continue;
 		}
 		if ((id == F_PASSTHROUGH || id == F_CAPTURED) && !m->first[id])
-			evbuffer_add_printf(out, "%s 0\n", f->name); /* a zero is news too */
-		for (const struct series *s = m->first[id]; s; s = s->fam_next) {
-			if (f->kind == KIND_HISTOGRAM) {
-				write_histogram(out, f, s);
-				continue;
-			}
-			evbuffer_add(out, f->name, strlen(f->name));
-			write_labels(out, s->labels);
-			if (f->kind == KIND_NANO_COUNTER)
-				evbuffer_add_printf(out, " %lld.%09lld\n",
-						    (long long)(s->nano / 1000000000),
-						    (long long)(s->nano % 1000000000));
-			else
-				evbuffer_add_printf(out, " %llu\n", (unsigned long long)s->count);
-		}
+			p = put_unlabelled(p, f, name_len, 0); /* a zero is news too */
+		for (const struct series *s = m->first[id]; s; s = s->fam_next)
+			p = f->kind == KIND_HISTOGRAM ? put_histogram(p, m, id, name_len, s)
+						      : put_counter(p, f, name_len, s);
 	}
+	if (evbuffer_add_reference(out, b->data, (size_t)(p - b->data), text_release, b))
+		text_release(b->data, 0, b);
 }
 
 void metrics_write_gauge_head(struct evbuffer *out, const char *name, const char *help)
