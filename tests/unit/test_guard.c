@@ -205,6 +205,7 @@ static int rewrites(const char *prof, enum guard_api api, const char *body, cons
 }
 
 #define PII_REDACT "{\"request\":{\"pii\":\"redact\"}}"
+#define TOKENIZE_REQ "{\"request\":{\"pii\":\"tokenize\"}}"
 
 static void test_request_openai_chat(void)
 {
@@ -281,6 +282,69 @@ static void test_request_escaped_value_found(void)
 		     "{\"messages\":[{\"role\":\"user\",\"content\":\"\\u00e9 "
 		     "john\\u002edoe@example.com\\n\"}]}",
 		     "{\"messages\":[{\"role\":\"user\",\"content\":\"\xc3\xa9 [EMAIL_1]\\n\"}]}"));
+}
+
+#define PII_SECRETS_REDACT "{\"request\":{\"pii\":\"redact\",\"secrets\":\"redact\"}}"
+
+/* One user message CONTENT (JSON string text) through PII_SECRETS_REDACT: must become WANT. */
+static int content_rewrites(const char *content, const char *want)
+{
+	char body[512], out[512];
+
+	snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+		 content);
+	snprintf(out, sizeof(out), "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+		 want);
+	return rewrites(PII_SECRETS_REDACT, GUARD_API_OPENAI_CHAT, body, out);
+}
+
+/* What a model reads through, the scanner reads through too; the placeholder takes the
+ * invisible characters with the value. */
+static void test_request_invisible_and_lookalike_characters(void)
+{
+	/* escaped and raw: a zero-width space, a soft hyphen, a word joiner, a BOM */
+	ASSERT_TRUE(content_rewrites("mail john\\u200b.doe@example.com now", "mail [EMAIL_1] now"));
+	ASSERT_TRUE(content_rewrites("mail john\xe2\x80\x8b.doe@example.com", "mail [EMAIL_1]"));
+	ASSERT_TRUE(content_rewrites("mail jo\\u00adhn.doe@exa\\u00admple.com", "mail [EMAIL_1]"));
+	ASSERT_TRUE(content_rewrites("card 4111\\u20601111\\ufeff1111 1111.", "card [CARD_1]."));
+	ASSERT_TRUE(content_rewrites("key AKIA\\u200dIOSFODNN7\\u2060EXAMPLE", "key [SECRET_1]"));
+	/* fullwidth digits, at sign and full stop; an ideographic space; en dashes; NBSP */
+	ASSERT_TRUE(content_rewrites("\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91 "
+				     "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91 "
+				     "1111 1111",
+				     "[CARD_1]"));
+	ASSERT_TRUE(content_rewrites("john\xef\xbc\xa0" "example\xef\xbc\x8e" "com",
+				     "[EMAIL_1]"));
+	ASSERT_TRUE(content_rewrites("ssn 123\xe2\x80\x93" "45\xe2\x80\x93" "6789", "ssn [SSN_1]"));
+	ASSERT_TRUE(content_rewrites("card 4111\xc2\xa0" "1111\xc2\xa0" "1111\xc2\xa0" "1111",
+				     "card [CARD_1]"));
+	/* a NUL, a lone surrogate, a byte that is not UTF-8 */
+	ASSERT_TRUE(content_rewrites("john\\u0000.doe@example.com", "[EMAIL_1]"));
+	ASSERT_TRUE(content_rewrites("john\\ud800.doe@example.com", "[EMAIL_1]"));
+	ASSERT_TRUE(content_rewrites("john\xff.doe@example.com", "[EMAIL_1]"));
+	/* text that folds to nothing found is left as it came, byte for byte */
+	ASSERT_TRUE(content_rewrites("caf\xc3\xa9 \xe2\x80\x8b \xef\xbc\xa1 \\u00ad",
+				     "caf\xc3\xa9 \xe2\x80\x8b \xef\xbc\xa1 \\u00ad"));
+}
+
+/* A tokenized value with invisible characters comes back to the app as the app wrote it. */
+static void test_request_invisible_tokenized_restored(void)
+{
+	struct guard_profile *p = profile(TOKENIZE_REQ);
+	struct guard_call *gc = guard_call_new(p, GUARD_API_OPENAI_CHAT);
+	const char *ans = "{\"c\":\"to [EMAIL_1]\"}";
+	char *out = NULL;
+	size_t len;
+
+	ASSERT_OK(request(gc, "{\"messages\":[{\"content\":\"j\\u200bo@example.com\"}]}", &out));
+	ASSERT_STREQ(out, "{\"messages\":[{\"content\":\"[EMAIL_1]\"}]}");
+	free(out);
+	out = NULL;
+	ASSERT_OK(guard_response(gc, ans, strlen(ans), &out, &len));
+	ASSERT_STREQ(out, "{\"c\":\"to j\xe2\x80\x8bo@example.com\"}");
+	free(out);
+	guard_call_free(gc);
+	guard_profile_free(p);
 }
 
 static void test_request_base64_not_scanned(void)
@@ -904,7 +968,9 @@ UNIT_MAIN(UNIT_CASE(test_profile_errors), UNIT_CASE(test_many_values_each_its_pl
 	  UNIT_CASE(test_walker_rejects), UNIT_CASE(test_walker_replaces_keeping_every_other_byte),
 	  UNIT_CASE(test_request_openai_chat), UNIT_CASE(test_request_anthropic_messages),
 	  UNIT_CASE(test_request_responses_and_embeddings),
-	  UNIT_CASE(test_request_escaped_value_found), UNIT_CASE(test_request_base64_not_scanned),
+	  UNIT_CASE(test_request_escaped_value_found),
+	  UNIT_CASE(test_request_invisible_and_lookalike_characters),
+	  UNIT_CASE(test_request_invisible_tokenized_restored), UNIT_CASE(test_request_base64_not_scanned),
 	  UNIT_CASE(test_request_nothing_found_is_not_copied), UNIT_CASE(test_request_block),
 	  UNIT_CASE(test_request_injection), UNIT_CASE(test_request_user_pattern),
 	  UNIT_CASE(test_enforce_false_changes_nothing), UNIT_CASE(test_response_restores_tokens),
