@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "guard/fold.h"
 #include "guard/guard_int.h"
 #include "providers/translate_util.h"
 #include "util/jsonw.h"
@@ -356,6 +357,8 @@ void guard_call_free(struct guard_call *gc)
 	free(gc->resp_count);
 	free(gc->m);
 	translate_buf_free(&gc->work);
+	translate_buf_free(&gc->fold);
+	free(gc->fold_map);
 	free(gc);
 }
 
@@ -369,8 +372,9 @@ int guard_call_reads_response(const struct guard_call *gc)
 	return gc->p->resp_scan != NULL || guard_call_has_tokens(gc);
 }
 
-int guard_scan_all(struct guard_call *gc, struct guard_scanner *s, const char *text, size_t len,
-		   size_t *ret_n, struct guard_scan_result *ret_res)
+/* Scans TEXT with S into gc->m, as it is. */
+static int scan_bytes(struct guard_call *gc, struct guard_scanner *s, const char *text,
+		      size_t len, struct guard_scan_result *ret_res)
 {
 	struct guard_scan_result res = {.matches = gc->m, .max = gc->m_max};
 	struct guard_match *m;
@@ -387,8 +391,50 @@ int guard_scan_all(struct guard_call *gc, struct guard_scanner *s, const char *t
 		if (!rc && res.n > res.max)
 			rc = -EIO;
 	}
+	if (!rc)
+		*ret_res = res;
+	return rc;
+}
+
+int guard_scan_all(struct guard_call *gc, struct guard_scanner *s, const char *text, size_t len,
+		   size_t *ret_n, struct guard_scan_result *ret_res)
+{
+	struct guard_scan_result res, as_is;
+	const uint32_t *map;
+	int rc;
+
+	if (guard_fold_needed(text, len)) {
+		rc = guard_fold(text, len, &gc->fold, &gc->fold_map, &gc->fold_map_cap);
+		if (rc < 0)
+			return rc;
+		if (rc == 1) /* nothing folds */
+			goto as_is;
+		/* the signals of the text as it is: zero-width runs, tag characters */
+		rc = scan_bytes(gc, s, text, len, &as_is);
+		if (!rc)
+			rc = scan_bytes(gc, s, gc->fold.data, gc->fold.len, &res);
+		if (rc)
+			return rc;
+		map = gc->fold_map;
+		for (size_t i = 0; i < res.n; i++) {
+			struct guard_match *m = &gc->m[i];
+			uint32_t start = map[m->start];
+
+			m->end = m->end > m->start
+				     ? (uint32_t)guard_fold_cp_end(text, len, map[m->end - 1])
+				     : start;
+			m->start = start;
+		}
+		res.signals |= as_is.signals;
+		if (as_is.injection_score > res.injection_score)
+			res.injection_score = as_is.injection_score;
+		goto out;
+	}
+as_is:
+	rc = scan_bytes(gc, s, text, len, &res);
 	if (rc)
 		return rc;
+out:
 	*ret_n = res.n;
 	if (ret_res)
 		*ret_res = res;

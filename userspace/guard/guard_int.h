@@ -60,6 +60,11 @@ struct guard_call {
 	struct guard_match *m; /* scan results; owned, M_MAX */
 	size_t m_max;
 	struct translate_buf work; /* a string being rewritten */
+	/* A text as a model reads it (guard/fold.h) and, per byte, where it came from: scratch
+	 * of guard_scan_all(), owned. */
+	struct translate_buf fold;
+	uint32_t *fold_map;
+	size_t fold_map_cap;
 };
 
 /* Whether a string of a body is left alone: the top-level "model", or a base64 payload: a
@@ -67,7 +72,10 @@ struct guard_call {
  * "data:" URL (counted in gc->unscanned). */
 int guard_string_skipped(struct guard_call *gc, const struct jsontext_string *s);
 
-/* Scans TEXT with S into gc->m; *RET_N matches (all of them: the array grows). */
+/* Scans TEXT with S into gc->m; *RET_N matches (all of them: the array grows). A text a
+ * model would read otherwise than its bytes (guard/fold.h) is scanned as the model reads it
+ * and the matches are given in TEXT's offsets, covering the characters folded away inside
+ * them; its injection signals are those of both readings. */
 int guard_scan_all(struct guard_call *gc, struct guard_scanner *s, const char *text, size_t len,
 		   size_t *ret_n, struct guard_scan_result *ret_res);
 
