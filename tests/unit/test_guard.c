@@ -18,6 +18,8 @@
 
 static char err[512];
 
+static char *record(const struct guard_call *gc);
+
 static struct guard_profile *profile(const char *json)
 {
 	struct guard_profile *p = NULL;
@@ -211,7 +213,7 @@ static void test_request_openai_chat(void)
 {
 	ASSERT_TRUE(rewrites(
 	    PII_REDACT, GUARD_API_OPENAI_CHAT,
-	    "{\"model\" : \"ops@corp.example.org\",\n  "
+	    "{\"model\" : \"gpt-4o\",\n  "
 	    "\"messages\":[{\"role\":\"system\",\"content\":"
 	    "\"Reply to " EMAIL "\"}, {\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
 	    "\"cc jane@example.org and " EMAIL
@@ -221,7 +223,7 @@ static void test_request_openai_chat(void)
 	    "\\\"jane@example.org\\\"}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"t1\","
 	    "\"content\":"
 	    "\"sent to jane@example.org\"}],  \"temperature\":0.5}",
-	    "{\"model\" : \"ops@corp.example.org\",\n  "
+	    "{\"model\" : \"gpt-4o\",\n  "
 	    "\"messages\":[{\"role\":\"system\",\"content\":"
 	    "\"Reply to [EMAIL_1]\"}, {\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
 	    "\"cc [EMAIL_2] and [EMAIL_1]\"}]},{\"role\":\"assistant\",\"tool_calls\":[{\"id\":"
@@ -345,6 +347,43 @@ static void test_request_invisible_tokenized_restored(void)
 	free(out);
 	guard_call_free(gc);
 	guard_profile_free(p);
+}
+
+/* The top-level "model" reaches the provider (and its error messages and logs) but is never
+ * rewritten (routing reads it): a match there that would be replaced refuses the call. */
+static void test_request_model_scanned_never_rewritten(void)
+{
+	const char *body = "{\"model\":\"gpt-4o AKIAIOSFODNN7EXAMPLE\",\"messages\":[]}";
+	const char *mail = "{\"model\":\"gpt-4o j\\u200bohn@example.com\",\"messages\":[]}";
+	struct guard_profile *p = profile("{\"request\":{\"secrets\":\"redact\",\"pii\":\"record\"}}");
+	struct guard_profile *off =
+	    profile("{\"enforce\":false,\"request\":{\"secrets\":\"tokenize\"}}");
+	struct guard_call *gc = guard_call_new(p, GUARD_API_OPENAI_CHAT);
+	struct guard_call *gc2 = guard_call_new(p, GUARD_API_OPENAI_CHAT);
+	struct guard_call *gc3 = guard_call_new(off, GUARD_API_OPENAI_CHAT);
+	char *out = NULL, *rec;
+
+	ASSERT_EQ(request(gc, body, &out), -EPERM);
+	ASSERT_STREQ(guard_call_blocked_by(gc), "aws_access_key");
+	/* "record": counted, the call goes on as it is */
+	ASSERT_OK(request(gc2, mail, &out));
+	ASSERT_TRUE(out == NULL && guard_call_blocked_by(gc2) == NULL);
+	rec = record(gc2);
+	ASSERT_CONTAINS(rec, "\"email\":{\"count\":1,\"action\":\"record\"}");
+	free(rec);
+	/* "enforce": false: would have blocked, nothing changed */
+	ASSERT_OK(request(gc3, body, &out));
+	ASSERT_TRUE(out == NULL);
+	ASSERT_STREQ(guard_call_blocked_by(gc3), "aws_access_key");
+	/* a "model" deeper down is ordinary text */
+	ASSERT_TRUE(rewrites("{\"request\":{\"secrets\":\"redact\"}}", GUARD_API_OPENAI_CHAT,
+			     "{\"metadata\":{\"model\":\"AKIAIOSFODNN7EXAMPLE\"}}",
+			     "{\"metadata\":{\"model\":\"[SECRET_1]\"}}"));
+	guard_call_free(gc);
+	guard_call_free(gc2);
+	guard_call_free(gc3);
+	guard_profile_free(p);
+	guard_profile_free(off);
 }
 
 static void test_request_base64_not_scanned(void)
@@ -970,7 +1009,8 @@ UNIT_MAIN(UNIT_CASE(test_profile_errors), UNIT_CASE(test_many_values_each_its_pl
 	  UNIT_CASE(test_request_responses_and_embeddings),
 	  UNIT_CASE(test_request_escaped_value_found),
 	  UNIT_CASE(test_request_invisible_and_lookalike_characters),
-	  UNIT_CASE(test_request_invisible_tokenized_restored), UNIT_CASE(test_request_base64_not_scanned),
+	  UNIT_CASE(test_request_invisible_tokenized_restored),
+	  UNIT_CASE(test_request_model_scanned_never_rewritten), UNIT_CASE(test_request_base64_not_scanned),
 	  UNIT_CASE(test_request_nothing_found_is_not_copied), UNIT_CASE(test_request_block),
 	  UNIT_CASE(test_request_injection), UNIT_CASE(test_request_user_pattern),
 	  UNIT_CASE(test_enforce_false_changes_nothing), UNIT_CASE(test_response_restores_tokens),
