@@ -679,6 +679,36 @@ static int restore_append(struct guard_call *gc, const char *text, size_t len,
 
 /* -------- the request -------- */
 
+/* Notes that detector D matched where its action cannot be carried out (the "model", which
+ * routing reads and is never rewritten): the call is refused (would be, not enforcing). */
+static int request_refuse(struct guard_call *gc, unsigned d)
+{
+	if (!gc->blocked_by)
+		gc->blocked_by = guard_detector_name(gc->p->req_scan, d);
+	return gc->p->enforce ? -EPERM : 0;
+}
+
+/* The top-level "model": the provider reads it (and may echo it in an error or its logs),
+ * so it is scanned; it is never rewritten, so a match to redact, tokenize or block refuses
+ * the call, and one to record is counted. */
+static int request_model(struct guard_call *gc, const struct jsontext_string *s)
+{
+	const struct guard_profile *p = gc->p;
+	struct guard_scan_result res;
+	size_t n;
+	int rc = guard_scan_all(gc, p->req_scan, s->text, s->len, &n, &res);
+
+	if (rc)
+		return rc;
+	gc->signals |= res.signals;
+	for (size_t i = 0; i < n && !rc; i++) {
+		gc->req_count[gc->m[i].detector]++;
+		if (request_action(p, gc->m[i].detector) >= GUARD_REDACT)
+			rc = request_refuse(gc, gc->m[i].detector);
+	}
+	return rc;
+}
+
 static int request_string(void *arg, struct jsontext *jt, const struct jsontext_string *s)
 {
 	struct guard_call *gc = arg;
@@ -687,6 +717,8 @@ static int request_string(void *arg, struct jsontext *jt, const struct jsontext_
 	size_t n, at = 0;
 	int rc, changed = 0;
 
+	if (!s->is_key && s->depth == 1 && jsontext_step_is(s, 0, "model"))
+		return request_model(gc, s);
 	if (guard_string_skipped(gc, s))
 		return 0;
 	rc = guard_scan_all(gc, p->req_scan, s->text, s->len, &n, &res);

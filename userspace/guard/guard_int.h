@@ -67,7 +67,8 @@ struct guard_call {
 	size_t fold_map_cap;
 };
 
-/* Whether a string of a body is left alone: the top-level "model", or a base64 payload: a
+/* Whether a string of a body is left alone: the top-level "model" of an answer (a request's
+ * is scanned by guard_request(), never rewritten), or a base64 payload: a
  * long string of base64 bytes under "data", "signature" or "encrypted_content", or a long
  * "data:" URL (counted in gc->unscanned). */
 int guard_string_skipped(struct guard_call *gc, const struct jsontext_string *s);
