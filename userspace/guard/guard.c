@@ -367,6 +367,11 @@ const char *guard_call_blocked_by(const struct guard_call *gc)
 	return gc->blocked_by;
 }
 
+int guard_call_model_matched(const struct guard_call *gc)
+{
+	return gc->model_matched;
+}
+
 int guard_call_reads_response(const struct guard_call *gc)
 {
 	return gc->p->resp_scan != NULL || guard_call_has_tokens(gc);
@@ -701,6 +706,7 @@ static int request_model(struct guard_call *gc, const struct jsontext_string *s)
 	if (rc)
 		return rc;
 	gc->signals |= res.signals;
+	gc->model_matched |= n > 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		gc->req_count[gc->m[i].detector]++;
 		if (request_action(p, gc->m[i].detector) >= GUARD_REDACT)

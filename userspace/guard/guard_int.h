@@ -47,6 +47,7 @@ struct guard_call {
 	double score;			  /* their weights summed */
 	const char *blocked_by;		  /* a detector name (a scanner owns it) or "injection" */
 	size_t unscanned, restored, n_tokenized;
+	int model_matched; /* a detector matched in the request's top-level "model" */
 	struct guard_value *values; /* owned, N_VALUES */
 	size_t n_values, cap_values;
 	/* Two open-addressing indexes of VALUES (slot: index + 1, 0 empty; N_SLOTS a power of
