@@ -416,6 +416,131 @@ static void test_request_base64_not_scanned(void)
 	guard_profile_free(p);
 }
 
+static void base64(const char *in, size_t len, char *out)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned char)in[i] << 16;
+
+		v |= i + 1 < len ? (unsigned char)in[i + 1] << 8 : 0;
+		v |= i + 2 < len ? (unsigned char)in[i + 2] : 0;
+		out[o++] = a[v >> 18];
+		out[o++] = a[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? a[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < len ? a[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+/* An Anthropic document of media type MT whose base64 data is TEXT (LEN bytes). */
+static char *document(const char *mt, const char *text, size_t len)
+{
+	char *b64 = malloc(len * 2 + 8), *body = malloc(len * 2 + 512);
+
+	base64(text, len, b64);
+	sprintf(body,
+		"{\"model\":\"claude\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+		"\"document\",\"source\":{\"type\":\"base64\",\"media_type\":\"%s\",\"data\":\"%s\"}}"
+		",{\"type\":\"text\",\"text\":\"summarise\"}]}]}",
+		mt, b64);
+	free(b64);
+	return body;
+}
+
+/* The result of BODY through a new call of PROF; *BY the detector that blocked. */
+static int request_through(const char *prof, const char *body, char **ret_rec, const char **by)
+{
+	struct guard_profile *p = profile(prof);
+	struct guard_call *gc = p ? guard_call_new(p, GUARD_API_ANTHROPIC_MESSAGES) : NULL;
+	static char blocked[64];
+	char *out = NULL;
+	int rc = gc ? request(gc, body, &out) : -ENOMEM;
+
+	snprintf(blocked, sizeof(blocked), "%s",
+		 gc && guard_call_blocked_by(gc) ? guard_call_blocked_by(gc) : "");
+	*by = blocked;
+	if (ret_rec)
+		*ret_rec = gc ? record(gc) : NULL;
+	free(out);
+	guard_call_free(gc);
+	guard_profile_free(p);
+	return rc;
+}
+
+/* Base64 a provider decodes into text is read as text: the model reads it. A match there
+ * that would be replaced refuses the call (a placeholder inside an encoded file is not
+ * written: see README); one to record is counted. */
+static void test_request_base64_text_scanned(void)
+{
+	static const char key[] = "deploy key AKIAIOSFODNN7EXAMPLE\n";
+	char png[64] = "\x89PNG\r\n\x1a\n AKIAIOSFODNN7EXAMPLE ", *body, *rec;
+	char b64[128], data[1024];
+	const char *by;
+
+	body = document("text/plain", key, sizeof(key) - 1);
+	ASSERT_EQ(request_through("{\"request\":{\"secrets\":\"redact\"}}", body, NULL, &by),
+		  -EPERM);
+	ASSERT_STREQ(by, "aws_access_key");
+	ASSERT_OK(request_through("{\"request\":{\"secrets\":\"record\"}}", body, &rec, &by));
+	ASSERT_CONTAINS(rec, "\"aws_access_key\":{\"count\":1,\"action\":\"record\"}");
+	ASSERT_CONTAINS(rec, "\"unscanned\":0");
+	free(rec);
+	free(body);
+	/* an image's bytes are not read as text: counted unscanned */
+	body = document("image/png", png, strlen(png));
+	ASSERT_OK(request_through("{\"request\":{\"secrets\":\"block\"}}", body, &rec, &by));
+	ASSERT_CONTAINS(rec, "\"unscanned\":1");
+	free(rec);
+	free(body);
+	/* ... unless the app says they are text: then the provider reads them so */
+	body = document("text/plain", png, strlen(png));
+	ASSERT_EQ(request_through("{\"request\":{\"secrets\":\"block\"}}", body, NULL, &by),
+		  -EPERM);
+	free(body);
+	/* a data: URL of text */
+	base64("mail john.doe@example.com", 25, b64);
+	snprintf(data, sizeof(data),
+		 "{\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"filename\":"
+		 "\"a.txt\",\"file_data\":\"data:text/plain;base64,%s\"}]}]}",
+		 b64);
+	ASSERT_EQ(request_through(TOKENIZE_REQ, data, NULL, &by), -EPERM);
+	ASSERT_STREQ(by, "email");
+	/* a plain-text document whose text is all base64 letters is text as it is */
+	strcpy(data, "{\"type\":\"document\",\"source\":{\"type\":\"text\",\"media_type\":"
+		     "\"text/plain\",\"data\":\"");
+	for (int i = 0; i < 14; i++)
+		strcat(data, "AKIAIOSFODNN7EXAMPLE\\n");
+	strcat(data, "\"}}");
+	ASSERT_TRUE(strlen(data) > 256 + 80);
+	ASSERT_EQ(request_through("{\"request\":{\"secrets\":\"block\"}}", data, NULL, &by),
+		  -EPERM);
+}
+
+/* "unscanned": "block": content the guardrails cannot read does not leave. */
+static void test_request_unscanned_block(void)
+{
+	char png[] = "\x89PNG\r\n\x1a\n\x01\x02\x03", *body = document("image/png", png, 11), *rec;
+	const char *by;
+
+	ASSERT_OK(request_through("{\"request\":{\"pii\":\"redact\"}}", body, NULL, &by));
+	ASSERT_EQ(request_through("{\"unscanned\":\"block\",\"request\":{\"pii\":\"redact\"}}",
+				  body, NULL, &by),
+		  -EPERM);
+	ASSERT_STREQ(by, "unscanned");
+	/* alone, without a detector */
+	ASSERT_EQ(request_through("{\"unscanned\":\"block\"}", body, NULL, &by), -EPERM);
+	ASSERT_OK(request_through("{\"enforce\":false,\"unscanned\":\"block\"}", body, &rec, &by));
+	ASSERT_STREQ(by, "unscanned");
+	ASSERT_CONTAINS(rec, "\"would_block_by\":\"unscanned\"");
+	ASSERT_CONTAINS(rec, "\"unscanned\":1");
+	free(rec);
+	free(body);
+	ASSERT_TRUE(parse_error("{\"unscanned\":\"redact\"}",
+				"guardrails.standard.unscanned: must be \"record\" or \"block\""));
+}
+
 static void test_request_nothing_found_is_not_copied(void)
 {
 	struct guard_profile *p = profile(PII_REDACT);
@@ -1011,6 +1136,7 @@ UNIT_MAIN(UNIT_CASE(test_profile_errors), UNIT_CASE(test_many_values_each_its_pl
 	  UNIT_CASE(test_request_invisible_and_lookalike_characters),
 	  UNIT_CASE(test_request_invisible_tokenized_restored),
 	  UNIT_CASE(test_request_model_scanned_never_rewritten), UNIT_CASE(test_request_base64_not_scanned),
+	  UNIT_CASE(test_request_base64_text_scanned), UNIT_CASE(test_request_unscanned_block),
 	  UNIT_CASE(test_request_nothing_found_is_not_copied), UNIT_CASE(test_request_block),
 	  UNIT_CASE(test_request_injection), UNIT_CASE(test_request_user_pattern),
 	  UNIT_CASE(test_enforce_false_changes_nothing), UNIT_CASE(test_response_restores_tokens),
