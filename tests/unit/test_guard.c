@@ -295,8 +295,7 @@ static int content_rewrites(const char *content, const char *want)
 
 	snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
 		 content);
-	snprintf(out, sizeof(out), "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
-		 want);
+	snprintf(out, sizeof(out), "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}", want);
 	return rewrites(PII_SECRETS_REDACT, GUARD_API_OPENAI_CHAT, body, out);
 }
 
@@ -315,10 +314,18 @@ static void test_request_invisible_and_lookalike_characters(void)
 				     "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91 "
 				     "1111 1111",
 				     "[CARD_1]"));
-	ASSERT_TRUE(content_rewrites("john\xef\xbc\xa0" "example\xef\xbc\x8e" "com",
+	ASSERT_TRUE(content_rewrites("john\xef\xbc\xa0"
+				     "example\xef\xbc\x8e"
+				     "com",
 				     "[EMAIL_1]"));
-	ASSERT_TRUE(content_rewrites("ssn 123\xe2\x80\x93" "45\xe2\x80\x93" "6789", "ssn [SSN_1]"));
-	ASSERT_TRUE(content_rewrites("card 4111\xc2\xa0" "1111\xc2\xa0" "1111\xc2\xa0" "1111",
+	ASSERT_TRUE(content_rewrites("ssn 123\xe2\x80\x93"
+				     "45\xe2\x80\x93"
+				     "6789",
+				     "ssn [SSN_1]"));
+	ASSERT_TRUE(content_rewrites("card 4111\xc2\xa0"
+				     "1111\xc2\xa0"
+				     "1111\xc2\xa0"
+				     "1111",
 				     "card [CARD_1]"));
 	/* a NUL, a lone surrogate, a byte that is not UTF-8 */
 	ASSERT_TRUE(content_rewrites("john\\u0000.doe@example.com", "[EMAIL_1]"));
@@ -355,7 +362,8 @@ static void test_request_model_scanned_never_rewritten(void)
 {
 	const char *body = "{\"model\":\"gpt-4o AKIAIOSFODNN7EXAMPLE\",\"messages\":[]}";
 	const char *mail = "{\"model\":\"gpt-4o j\\u200bohn@example.com\",\"messages\":[]}";
-	struct guard_profile *p = profile("{\"request\":{\"secrets\":\"redact\",\"pii\":\"record\"}}");
+	struct guard_profile *p =
+	    profile("{\"request\":{\"secrets\":\"redact\",\"pii\":\"record\"}}");
 	struct guard_profile *off =
 	    profile("{\"enforce\":false,\"request\":{\"secrets\":\"tokenize\"}}");
 	struct guard_call *gc = guard_call_new(p, GUARD_API_OPENAI_CHAT);
@@ -397,6 +405,7 @@ static void test_request_base64_not_scanned(void)
 
 	memset(b64, 'A', sizeof(b64) - 1);
 	b64[sizeof(b64) - 1] = '\0';
+	memcpy(b64, "iVBORw0KGgoA", 12); /* a PNG's first bytes */
 	snprintf(
 	    body, sizeof(body),
 	    "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
@@ -440,11 +449,12 @@ static char *document(const char *mt, const char *text, size_t len)
 	char *b64 = malloc(len * 2 + 8), *body = malloc(len * 2 + 512);
 
 	base64(text, len, b64);
-	sprintf(body,
-		"{\"model\":\"claude\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
-		"\"document\",\"source\":{\"type\":\"base64\",\"media_type\":\"%s\",\"data\":\"%s\"}}"
-		",{\"type\":\"text\",\"text\":\"summarise\"}]}]}",
-		mt, b64);
+	sprintf(
+	    body,
+	    "{\"model\":\"claude\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+	    "\"document\",\"source\":{\"type\":\"base64\",\"media_type\":\"%s\",\"data\":\"%s\"}}"
+	    ",{\"type\":\"text\",\"text\":\"summarise\"}]}]}",
+	    mt, b64);
 	free(b64);
 	return body;
 }
@@ -501,10 +511,11 @@ static void test_request_base64_text_scanned(void)
 	free(body);
 	/* a data: URL of text */
 	base64("mail john.doe@example.com", 25, b64);
-	snprintf(data, sizeof(data),
-		 "{\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"filename\":"
-		 "\"a.txt\",\"file_data\":\"data:text/plain;base64,%s\"}]}]}",
-		 b64);
+	snprintf(
+	    data, sizeof(data),
+	    "{\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"filename\":"
+	    "\"a.txt\",\"file_data\":\"data:text/plain;base64,%s\"}]}]}",
+	    b64);
 	ASSERT_EQ(request_through(TOKENIZE_REQ, data, NULL, &by), -EPERM);
 	ASSERT_STREQ(by, "email");
 	/* a plain-text document whose text is all base64 letters is text as it is */
@@ -711,7 +722,8 @@ static void test_many_values_each_its_placeholder(void)
 	char want[64];
 
 	ASSERT_TRUE(gc && body && ans);
-	bl = (size_t)sprintf(body, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"");
+	bl = (size_t)sprintf(body,
+			     "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"");
 	al = (size_t)sprintf(ans, "{\"choices\":[{\"message\":{\"content\":\"");
 	for (size_t i = 0; i < n; i++) {
 		bl += (size_t)sprintf(body + bl, "u%zu@example.com u%zu@example.com ", i, i);
@@ -1070,9 +1082,8 @@ static void test_stream_tool_arguments_and_first_chunk(void)
 	    "1\","
 	    "\"type\":\"function\",\"function\":{\"name\":\"send\",\"arguments\":\"\"}}]")
 	    CHAT("\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"to\\\":\\\"eve@"
-		 "ex\"}}]") CHAT(
-		"\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"ample.org\\\"}\"}}]")
-		CHAT_END;
+		 "ex\"}}]") CHAT("\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"ample."
+				 "org\\\"}\"}}]") CHAT_END;
 	struct translate_buf out = {0};
 	struct call c;
 	char *text;
@@ -1128,15 +1139,17 @@ static void test_stream_too_many_channels(void)
 	call_free(&c);
 }
 
-UNIT_MAIN(UNIT_CASE(test_profile_errors), UNIT_CASE(test_many_values_each_its_placeholder), UNIT_CASE(test_walker_decodes),
-	  UNIT_CASE(test_walker_rejects), UNIT_CASE(test_walker_replaces_keeping_every_other_byte),
+UNIT_MAIN(UNIT_CASE(test_profile_errors), UNIT_CASE(test_many_values_each_its_placeholder),
+	  UNIT_CASE(test_walker_decodes), UNIT_CASE(test_walker_rejects),
+	  UNIT_CASE(test_walker_replaces_keeping_every_other_byte),
 	  UNIT_CASE(test_request_openai_chat), UNIT_CASE(test_request_anthropic_messages),
 	  UNIT_CASE(test_request_responses_and_embeddings),
 	  UNIT_CASE(test_request_escaped_value_found),
 	  UNIT_CASE(test_request_invisible_and_lookalike_characters),
 	  UNIT_CASE(test_request_invisible_tokenized_restored),
-	  UNIT_CASE(test_request_model_scanned_never_rewritten), UNIT_CASE(test_request_base64_not_scanned),
-	  UNIT_CASE(test_request_base64_text_scanned), UNIT_CASE(test_request_unscanned_block),
+	  UNIT_CASE(test_request_model_scanned_never_rewritten),
+	  UNIT_CASE(test_request_base64_not_scanned), UNIT_CASE(test_request_base64_text_scanned),
+	  UNIT_CASE(test_request_unscanned_block),
 	  UNIT_CASE(test_request_nothing_found_is_not_copied), UNIT_CASE(test_request_block),
 	  UNIT_CASE(test_request_injection), UNIT_CASE(test_request_user_pattern),
 	  UNIT_CASE(test_enforce_false_changes_nothing), UNIT_CASE(test_response_restores_tokens),

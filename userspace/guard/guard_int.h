@@ -25,7 +25,9 @@ struct guard_profile {
 	enum guard_action req[GUARD_CAT_COUNT], resp[GUARD_CAT_COUNT];
 	struct guard_pattern *patterns; /* owned, N_PATTERNS */
 	size_t n_patterns;
-	double threshold; /* injection score that triggers req[GUARD_CAT_INJECTION] */
+	double threshold;	     /* injection score that triggers req[GUARD_CAT_INJECTION] */
+	enum guard_action unscanned; /* GUARD_BLOCK: a call carrying what cannot be read is
+					refused; else GUARD_RECORD */
 	int enforce;
 	struct guard_scanner *req_scan, *resp_scan; /* owned; NULL: nothing to look for */
 };
@@ -48,6 +50,10 @@ struct guard_call {
 	const char *blocked_by;		  /* a detector name (a scanner owns it) or "injection" */
 	size_t unscanned, restored, n_tokenized;
 	int model_matched; /* a detector matched in the request's top-level "model" */
+	const char *body;  /* the request being walked (guard_request()), borrowed */
+	size_t body_len;
+	unsigned char *payload; /* a base64 payload decoded; owned, PAYLOAD_CAP bytes */
+	size_t payload_cap;
 	struct guard_value *values; /* owned, N_VALUES */
 	size_t n_values, cap_values;
 	/* Two open-addressing indexes of VALUES (slot: index + 1, 0 empty; N_SLOTS a power of
