@@ -552,6 +552,14 @@ static void test_request_unscanned_block(void)
 				"guardrails.standard.unscanned: must be \"record\" or \"block\""));
 }
 
+/* Parsers differ on which of two same-named members counts: every one is read. */
+static void test_request_duplicate_keys_all_scanned(void)
+{
+	ASSERT_TRUE(rewrites(PII_REDACT, GUARD_API_OPENAI_CHAT,
+			     "{\"messages\":[{\"content\":\"hi\",\"content\":\"" EMAIL "\"}]}",
+			     "{\"messages\":[{\"content\":\"hi\",\"content\":\"[EMAIL_1]\"}]}"));
+}
+
 static void test_request_nothing_found_is_not_copied(void)
 {
 	struct guard_profile *p = profile(PII_REDACT);
@@ -1150,6 +1158,7 @@ UNIT_MAIN(UNIT_CASE(test_profile_errors), UNIT_CASE(test_many_values_each_its_pl
 	  UNIT_CASE(test_request_model_scanned_never_rewritten),
 	  UNIT_CASE(test_request_base64_not_scanned), UNIT_CASE(test_request_base64_text_scanned),
 	  UNIT_CASE(test_request_unscanned_block),
+	  UNIT_CASE(test_request_duplicate_keys_all_scanned),
 	  UNIT_CASE(test_request_nothing_found_is_not_copied), UNIT_CASE(test_request_block),
 	  UNIT_CASE(test_request_injection), UNIT_CASE(test_request_user_pattern),
 	  UNIT_CASE(test_enforce_false_changes_nothing), UNIT_CASE(test_response_restores_tokens),
