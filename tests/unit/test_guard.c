@@ -356,44 +356,6 @@ static void test_request_invisible_tokenized_restored(void)
 	guard_profile_free(p);
 }
 
-/* The top-level "model" reaches the provider (and its error messages and logs) but is never
- * rewritten (routing reads it): a match there that would be replaced refuses the call. */
-static void test_request_model_scanned_never_rewritten(void)
-{
-	const char *body = "{\"model\":\"gpt-4o AKIAIOSFODNN7EXAMPLE\",\"messages\":[]}";
-	const char *mail = "{\"model\":\"gpt-4o j\\u200bohn@example.com\",\"messages\":[]}";
-	struct guard_profile *p =
-	    profile("{\"request\":{\"secrets\":\"redact\",\"pii\":\"record\"}}");
-	struct guard_profile *off =
-	    profile("{\"enforce\":false,\"request\":{\"secrets\":\"tokenize\"}}");
-	struct guard_call *gc = guard_call_new(p, GUARD_API_OPENAI_CHAT);
-	struct guard_call *gc2 = guard_call_new(p, GUARD_API_OPENAI_CHAT);
-	struct guard_call *gc3 = guard_call_new(off, GUARD_API_OPENAI_CHAT);
-	char *out = NULL, *rec;
-
-	ASSERT_EQ(request(gc, body, &out), -EPERM);
-	ASSERT_STREQ(guard_call_blocked_by(gc), "aws_access_key");
-	/* "record": counted, the call goes on as it is */
-	ASSERT_OK(request(gc2, mail, &out));
-	ASSERT_TRUE(out == NULL && guard_call_blocked_by(gc2) == NULL);
-	rec = record(gc2);
-	ASSERT_CONTAINS(rec, "\"email\":{\"count\":1,\"action\":\"record\"}");
-	free(rec);
-	/* "enforce": false: would have blocked, nothing changed */
-	ASSERT_OK(request(gc3, body, &out));
-	ASSERT_TRUE(out == NULL);
-	ASSERT_STREQ(guard_call_blocked_by(gc3), "aws_access_key");
-	/* a "model" deeper down is ordinary text */
-	ASSERT_TRUE(rewrites("{\"request\":{\"secrets\":\"redact\"}}", GUARD_API_OPENAI_CHAT,
-			     "{\"metadata\":{\"model\":\"AKIAIOSFODNN7EXAMPLE\"}}",
-			     "{\"metadata\":{\"model\":\"[SECRET_1]\"}}"));
-	guard_call_free(gc);
-	guard_call_free(gc2);
-	guard_call_free(gc3);
-	guard_profile_free(p);
-	guard_profile_free(off);
-}
-
 static void test_request_base64_not_scanned(void)
 {
 	struct guard_profile *p = profile(PII_REDACT);
@@ -550,6 +512,35 @@ static void test_request_unscanned_block(void)
 	free(body);
 	ASSERT_TRUE(parse_error("{\"unscanned\":\"redact\"}",
 				"guardrails.standard.unscanned: must be \"record\" or \"block\""));
+}
+
+/* The top-level "model" reaches the provider (and its error messages and logs) but is never
+ * rewritten (routing reads it): a match there that would be replaced refuses the call. */
+static void test_request_model_scanned_never_rewritten(void)
+{
+	const char *body = "{\"model\":\"gpt-4o AKIAIOSFODNN7EXAMPLE\",\"messages\":[]}";
+	const char *mail = "{\"model\":\"gpt-4o j\\u200bohn@example.com\",\"messages\":[]}";
+	const char *record_mail = "{\"request\":{\"secrets\":\"redact\",\"pii\":\"record\"}}";
+	const char *by;
+	char *rec;
+
+	ASSERT_EQ(request_through("{\"request\":{\"secrets\":\"redact\"}}", body, NULL, &by),
+		  -EPERM);
+	ASSERT_STREQ(by, "aws_access_key");
+	/* "record": counted, the call goes on as it is */
+	ASSERT_TRUE(rewrites(record_mail, GUARD_API_OPENAI_CHAT, mail, mail));
+	ASSERT_OK(request_through(record_mail, mail, &rec, &by));
+	ASSERT_STREQ(by, "");
+	ASSERT_CONTAINS(rec, "\"email\":{\"count\":1,\"action\":\"record\"}");
+	free(rec);
+	/* "enforce": false: would have blocked, nothing changed */
+	ASSERT_OK(request_through("{\"enforce\":false,\"request\":{\"secrets\":\"tokenize\"}}",
+				  body, NULL, &by));
+	ASSERT_STREQ(by, "aws_access_key");
+	/* a "model" deeper down is ordinary text */
+	ASSERT_TRUE(rewrites("{\"request\":{\"secrets\":\"redact\"}}", GUARD_API_OPENAI_CHAT,
+			     "{\"metadata\":{\"model\":\"AKIAIOSFODNN7EXAMPLE\"}}",
+			     "{\"metadata\":{\"model\":\"[SECRET_1]\"}}"));
 }
 
 /* Parsers differ on which of two same-named members counts: every one is read. */
