@@ -28,7 +28,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
 import harness  # noqa: E402
 from conftest import Gateway, World, free_port, wait_for  # noqa: E402
-from test_governance import (ANTHROPIC_GW_KEY, CLAUDE, GPT, KEY_ENV, OPENAI_GW_KEY,  # noqa: E402
+from test_governance import (A_APP, ANTHROPIC_GW_KEY, CLAUDE, GPT, KEY_ENV, OPENAI_GW_KEY,  # noqa: E402
                              curl, explicit_http, key_of, sdk)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (cgroups, BPF, port 443)")
@@ -51,12 +51,14 @@ PROFILES = {
     "redact": {"request": {"pii": "redact", "secrets": "redact"}},
     "vault": {"request": {"secrets": "record"}, "response": {"secrets": "block"}},
     "strict": {"request": {"injection": "block"}, "injection_threshold": 1.0},
+    "sealed": {"request": {"pii": "redact", "secrets": "block"}, "unscanned": "block"},
 }
 WORKLOADS = {name: {"name": name, "match": {"cgroup": f"/*/{name}.service"},
                     "api_keys": [key_of(name)], **({"guardrails": prof} if prof else {})}
              for name, prof in (("support", "standard"), ("rollout", "rollout"),
                                 ("redactor", "redact"), ("vault", "vault"),
-                                ("strict", "strict"), ("plain", None))}
+                                ("strict", "strict"), ("sealed", "sealed"),
+                                ("plain", None))}
 MODELS = {"fast-summary": [{"provider": "openai", "model": GPT},
                            {"provider": "anthropic", "model": CLAUDE}]}
 
@@ -384,6 +386,76 @@ def test_a_body_the_guardrails_cannot_read_is_refused(g):
     r = curl(g, "support", "POST", OPENAI_CHAT, "model=gpt-4o&prompt=" + EMAIL, [O_APP])
     assert r.status == 400, r
     assert provider_bodies(g) == []
+
+
+def test_an_encoded_body_is_refused_not_passed_unscanned(g):
+    import gzip
+    body = gzip.compress(json.dumps({"model": GPT, "messages": [
+        {"role": "user", "content": f"key {AWS_KEY}"}]}).encode())
+    r = explicit_http(g, "support", "POST", "/v1/chat/completions", body,
+                      {"content-encoding": "gzip"})
+    assert r.status == 400, r
+    assert provider_bodies(g) == []
+
+
+# ---------------------------------------------------------------- read as the provider reads
+
+
+def test_invisible_and_fullwidth_characters_are_read_through(g):
+    content = ("mock-echo: mail john\u200b.doe@exa\u00admple.com, key AKIA\u2060IOSFODNN7EXAMPLE,"
+               " card \uff14\uff11\uff11\uff11 1111\ufeff1111 1111")
+    body = '{"model": "%s", "messages": [{"role": "user", "content": "%s"}]}' % (GPT, content)
+    r = curl(g, "redactor", "POST", OPENAI_CHAT, body, [O_APP])
+    assert r.status == 200, r
+    sent = json.loads(provider_bodies(g)[0])["messages"][0]["content"]
+    assert "[EMAIL_1]" in sent and "[SECRET_1]" in sent and "[CARD_1]" in sent, sent
+    for part in ("john", "doe", "IOSFODNN7", "EXAMPLE", "\uff14"):
+        assert part not in sent, sent
+
+
+def test_a_secret_in_the_model_refuses_the_call(g):
+    body = json.dumps({"model": f"{GPT} {AWS_KEY}", "messages": [
+        {"role": "user", "content": "hello"}]})
+    r = curl(g, "support", "POST", OPENAI_CHAT, body, [O_APP])
+    assert r.status == 400, r
+    assert "aws_access_key" in r.text and AWS_KEY not in r.text, r.text
+    assert provider_bodies(g) == []
+    rec = rid_record(g, r.headers["x-aigw-request-id"])
+    assert guard_rec(rec)["blocked_by"] == "aws_access_key", rec
+    assert rec.get("gen_ai.request.model") == "[withheld]", rec
+
+
+def _document(media_type, data):
+    import base64
+    return json.dumps({"model": CLAUDE, "max_tokens": 10, "messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "base64", "media_type": media_type,
+                                        "data": base64.b64encode(data).decode()}},
+        {"type": "text", "text": "summarise"}]}]})
+
+
+A_PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+
+
+def test_a_text_document_in_base64_is_read(g):
+    r = curl(g, "support", "POST", ANTHROPIC_MESSAGES,
+             _document("text/plain", f"deploy key {AWS_KEY}\n".encode()),
+             A_APP)
+    assert r.status == 400 and "aws_access_key" in r.text, r
+    assert provider_bodies(g) == []
+    # an image is not read: it goes, counted
+    r = curl(g, "support", "POST", ANTHROPIC_MESSAGES, _document("image/png", A_PNG),
+             A_APP)
+    assert r.status == 200, r
+    assert guard_rec(rid_record(g, r.headers["x-aigw-request-id"]))["unscanned"] == 1
+
+
+def test_unscanned_block_refuses_what_cannot_be_read(g):
+    r = curl(g, "sealed", "POST", ANTHROPIC_MESSAGES, _document("image/png", A_PNG),
+             A_APP)
+    assert r.status == 400 and "unscanned" in r.text, r
+    assert provider_bodies(g) == []
+    rec = rid_record(g, r.headers["x-aigw-request-id"])
+    assert guard_rec(rec)["blocked_by"] == "unscanned" and guard_rec(rec)["unscanned"] == 1, rec
 
 
 def test_redact_profile_at_the_explicit_endpoint(g):

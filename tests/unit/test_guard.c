@@ -18,6 +18,8 @@
 
 static char err[512];
 
+static char *record(const struct guard_call *gc);
+
 static struct guard_profile *profile(const char *json)
 {
 	struct guard_profile *p = NULL;
@@ -205,12 +207,13 @@ static int rewrites(const char *prof, enum guard_api api, const char *body, cons
 }
 
 #define PII_REDACT "{\"request\":{\"pii\":\"redact\"}}"
+#define TOKENIZE_REQ "{\"request\":{\"pii\":\"tokenize\"}}"
 
 static void test_request_openai_chat(void)
 {
 	ASSERT_TRUE(rewrites(
 	    PII_REDACT, GUARD_API_OPENAI_CHAT,
-	    "{\"model\" : \"ops@corp.example.org\",\n  "
+	    "{\"model\" : \"gpt-4o\",\n  "
 	    "\"messages\":[{\"role\":\"system\",\"content\":"
 	    "\"Reply to " EMAIL "\"}, {\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
 	    "\"cc jane@example.org and " EMAIL
@@ -220,7 +223,7 @@ static void test_request_openai_chat(void)
 	    "\\\"jane@example.org\\\"}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"t1\","
 	    "\"content\":"
 	    "\"sent to jane@example.org\"}],  \"temperature\":0.5}",
-	    "{\"model\" : \"ops@corp.example.org\",\n  "
+	    "{\"model\" : \"gpt-4o\",\n  "
 	    "\"messages\":[{\"role\":\"system\",\"content\":"
 	    "\"Reply to [EMAIL_1]\"}, {\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
 	    "\"cc [EMAIL_2] and [EMAIL_1]\"}]},{\"role\":\"assistant\",\"tool_calls\":[{\"id\":"
@@ -283,6 +286,76 @@ static void test_request_escaped_value_found(void)
 		     "{\"messages\":[{\"role\":\"user\",\"content\":\"\xc3\xa9 [EMAIL_1]\\n\"}]}"));
 }
 
+#define PII_SECRETS_REDACT "{\"request\":{\"pii\":\"redact\",\"secrets\":\"redact\"}}"
+
+/* One user message CONTENT (JSON string text) through PII_SECRETS_REDACT: must become WANT. */
+static int content_rewrites(const char *content, const char *want)
+{
+	char body[512], out[512];
+
+	snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+		 content);
+	snprintf(out, sizeof(out), "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}", want);
+	return rewrites(PII_SECRETS_REDACT, GUARD_API_OPENAI_CHAT, body, out);
+}
+
+/* What a model reads through, the scanner reads through too; the placeholder takes the
+ * invisible characters with the value. */
+static void test_request_invisible_and_lookalike_characters(void)
+{
+	/* escaped and raw: a zero-width space, a soft hyphen, a word joiner, a BOM */
+	ASSERT_TRUE(content_rewrites("mail john\\u200b.doe@example.com now", "mail [EMAIL_1] now"));
+	ASSERT_TRUE(content_rewrites("mail john\xe2\x80\x8b.doe@example.com", "mail [EMAIL_1]"));
+	ASSERT_TRUE(content_rewrites("mail jo\\u00adhn.doe@exa\\u00admple.com", "mail [EMAIL_1]"));
+	ASSERT_TRUE(content_rewrites("card 4111\\u20601111\\ufeff1111 1111.", "card [CARD_1]."));
+	ASSERT_TRUE(content_rewrites("key AKIA\\u200dIOSFODNN7\\u2060EXAMPLE", "key [SECRET_1]"));
+	/* fullwidth digits, at sign and full stop; an ideographic space; en dashes; NBSP */
+	ASSERT_TRUE(content_rewrites("\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91 "
+				     "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91 "
+				     "1111 1111",
+				     "[CARD_1]"));
+	ASSERT_TRUE(content_rewrites("john\xef\xbc\xa0"
+				     "example\xef\xbc\x8e"
+				     "com",
+				     "[EMAIL_1]"));
+	ASSERT_TRUE(content_rewrites("ssn 123\xe2\x80\x93"
+				     "45\xe2\x80\x93"
+				     "6789",
+				     "ssn [SSN_1]"));
+	ASSERT_TRUE(content_rewrites("card 4111\xc2\xa0"
+				     "1111\xc2\xa0"
+				     "1111\xc2\xa0"
+				     "1111",
+				     "card [CARD_1]"));
+	/* a NUL, a lone surrogate, a byte that is not UTF-8 */
+	ASSERT_TRUE(content_rewrites("john\\u0000.doe@example.com", "[EMAIL_1]"));
+	ASSERT_TRUE(content_rewrites("john\\ud800.doe@example.com", "[EMAIL_1]"));
+	ASSERT_TRUE(content_rewrites("john\xff.doe@example.com", "[EMAIL_1]"));
+	/* text that folds to nothing found is left as it came, byte for byte */
+	ASSERT_TRUE(content_rewrites("caf\xc3\xa9 \xe2\x80\x8b \xef\xbc\xa1 \\u00ad",
+				     "caf\xc3\xa9 \xe2\x80\x8b \xef\xbc\xa1 \\u00ad"));
+}
+
+/* A tokenized value with invisible characters comes back to the app as the app wrote it. */
+static void test_request_invisible_tokenized_restored(void)
+{
+	struct guard_profile *p = profile(TOKENIZE_REQ);
+	struct guard_call *gc = guard_call_new(p, GUARD_API_OPENAI_CHAT);
+	const char *ans = "{\"c\":\"to [EMAIL_1]\"}";
+	char *out = NULL;
+	size_t len;
+
+	ASSERT_OK(request(gc, "{\"messages\":[{\"content\":\"j\\u200bo@example.com\"}]}", &out));
+	ASSERT_STREQ(out, "{\"messages\":[{\"content\":\"[EMAIL_1]\"}]}");
+	free(out);
+	out = NULL;
+	ASSERT_OK(guard_response(gc, ans, strlen(ans), &out, &len));
+	ASSERT_STREQ(out, "{\"c\":\"to j\xe2\x80\x8bo@example.com\"}");
+	free(out);
+	guard_call_free(gc);
+	guard_profile_free(p);
+}
+
 static void test_request_base64_not_scanned(void)
 {
 	struct guard_profile *p = profile(PII_REDACT);
@@ -294,6 +367,7 @@ static void test_request_base64_not_scanned(void)
 
 	memset(b64, 'A', sizeof(b64) - 1);
 	b64[sizeof(b64) - 1] = '\0';
+	memcpy(b64, "iVBORw0KGgoA", 12); /* a PNG's first bytes */
 	snprintf(
 	    body, sizeof(body),
 	    "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
@@ -311,6 +385,170 @@ static void test_request_base64_not_scanned(void)
 	free(out);
 	guard_call_free(gc);
 	guard_profile_free(p);
+}
+
+static void base64(const char *in, size_t len, char *out)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned char)in[i] << 16;
+
+		v |= i + 1 < len ? (unsigned char)in[i + 1] << 8 : 0;
+		v |= i + 2 < len ? (unsigned char)in[i + 2] : 0;
+		out[o++] = a[v >> 18];
+		out[o++] = a[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? a[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < len ? a[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+/* An Anthropic document of media type MT whose base64 data is TEXT (LEN bytes). */
+static char *document(const char *mt, const char *text, size_t len)
+{
+	char *b64 = malloc(len * 2 + 8), *body = malloc(len * 2 + 512);
+
+	base64(text, len, b64);
+	sprintf(
+	    body,
+	    "{\"model\":\"claude\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+	    "\"document\",\"source\":{\"type\":\"base64\",\"media_type\":\"%s\",\"data\":\"%s\"}}"
+	    ",{\"type\":\"text\",\"text\":\"summarise\"}]}]}",
+	    mt, b64);
+	free(b64);
+	return body;
+}
+
+/* The result of BODY through a new call of PROF; *BY the detector that blocked. */
+static int request_through(const char *prof, const char *body, char **ret_rec, const char **by)
+{
+	struct guard_profile *p = profile(prof);
+	struct guard_call *gc = p ? guard_call_new(p, GUARD_API_ANTHROPIC_MESSAGES) : NULL;
+	static char blocked[64];
+	char *out = NULL;
+	int rc = gc ? request(gc, body, &out) : -ENOMEM;
+
+	snprintf(blocked, sizeof(blocked), "%s",
+		 gc && guard_call_blocked_by(gc) ? guard_call_blocked_by(gc) : "");
+	*by = blocked;
+	if (ret_rec)
+		*ret_rec = gc ? record(gc) : NULL;
+	free(out);
+	guard_call_free(gc);
+	guard_profile_free(p);
+	return rc;
+}
+
+/* Base64 a provider decodes into text is read as text: the model reads it. A match there
+ * that would be replaced refuses the call (a placeholder inside an encoded file is not
+ * written: see README); one to record is counted. */
+static void test_request_base64_text_scanned(void)
+{
+	static const char key[] = "deploy key AKIAIOSFODNN7EXAMPLE\n";
+	char png[64] = "\x89PNG\r\n\x1a\n AKIAIOSFODNN7EXAMPLE ", *body, *rec;
+	char b64[128], data[1024];
+	const char *by;
+
+	body = document("text/plain", key, sizeof(key) - 1);
+	ASSERT_EQ(request_through("{\"request\":{\"secrets\":\"redact\"}}", body, NULL, &by),
+		  -EPERM);
+	ASSERT_STREQ(by, "aws_access_key");
+	ASSERT_OK(request_through("{\"request\":{\"secrets\":\"record\"}}", body, &rec, &by));
+	ASSERT_CONTAINS(rec, "\"aws_access_key\":{\"count\":1,\"action\":\"record\"}");
+	ASSERT_CONTAINS(rec, "\"unscanned\":0");
+	free(rec);
+	free(body);
+	/* an image's bytes are not read as text: counted unscanned */
+	body = document("image/png", png, strlen(png));
+	ASSERT_OK(request_through("{\"request\":{\"secrets\":\"block\"}}", body, &rec, &by));
+	ASSERT_CONTAINS(rec, "\"unscanned\":1");
+	free(rec);
+	free(body);
+	/* ... unless the app says they are text: then the provider reads them so */
+	body = document("text/plain", png, strlen(png));
+	ASSERT_EQ(request_through("{\"request\":{\"secrets\":\"block\"}}", body, NULL, &by),
+		  -EPERM);
+	free(body);
+	/* a data: URL of text */
+	base64("mail john.doe@example.com", 25, b64);
+	snprintf(
+	    data, sizeof(data),
+	    "{\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"filename\":"
+	    "\"a.txt\",\"file_data\":\"data:text/plain;base64,%s\"}]}]}",
+	    b64);
+	ASSERT_EQ(request_through(TOKENIZE_REQ, data, NULL, &by), -EPERM);
+	ASSERT_STREQ(by, "email");
+	/* a plain-text document whose text is all base64 letters is text as it is */
+	strcpy(data, "{\"type\":\"document\",\"source\":{\"type\":\"text\",\"media_type\":"
+		     "\"text/plain\",\"data\":\"");
+	for (int i = 0; i < 14; i++)
+		strcat(data, "AKIAIOSFODNN7EXAMPLE\\n");
+	strcat(data, "\"}}");
+	ASSERT_TRUE(strlen(data) > 256 + 80);
+	ASSERT_EQ(request_through("{\"request\":{\"secrets\":\"block\"}}", data, NULL, &by),
+		  -EPERM);
+}
+
+/* "unscanned": "block": content the guardrails cannot read does not leave. */
+static void test_request_unscanned_block(void)
+{
+	char png[] = "\x89PNG\r\n\x1a\n\x01\x02\x03", *body = document("image/png", png, 11), *rec;
+	const char *by;
+
+	ASSERT_OK(request_through("{\"request\":{\"pii\":\"redact\"}}", body, NULL, &by));
+	ASSERT_EQ(request_through("{\"unscanned\":\"block\",\"request\":{\"pii\":\"redact\"}}",
+				  body, NULL, &by),
+		  -EPERM);
+	ASSERT_STREQ(by, "unscanned");
+	/* alone, without a detector */
+	ASSERT_EQ(request_through("{\"unscanned\":\"block\"}", body, NULL, &by), -EPERM);
+	ASSERT_OK(request_through("{\"enforce\":false,\"unscanned\":\"block\"}", body, &rec, &by));
+	ASSERT_STREQ(by, "unscanned");
+	ASSERT_CONTAINS(rec, "\"would_block_by\":\"unscanned\"");
+	ASSERT_CONTAINS(rec, "\"unscanned\":1");
+	free(rec);
+	free(body);
+	ASSERT_TRUE(parse_error("{\"unscanned\":\"redact\"}",
+				"guardrails.standard.unscanned: must be \"record\" or \"block\""));
+}
+
+/* The top-level "model" reaches the provider (and its error messages and logs) but is never
+ * rewritten (routing reads it): a match there that would be replaced refuses the call. */
+static void test_request_model_scanned_never_rewritten(void)
+{
+	const char *body = "{\"model\":\"gpt-4o AKIAIOSFODNN7EXAMPLE\",\"messages\":[]}";
+	const char *mail = "{\"model\":\"gpt-4o j\\u200bohn@example.com\",\"messages\":[]}";
+	const char *record_mail = "{\"request\":{\"secrets\":\"redact\",\"pii\":\"record\"}}";
+	const char *by;
+	char *rec;
+
+	ASSERT_EQ(request_through("{\"request\":{\"secrets\":\"redact\"}}", body, NULL, &by),
+		  -EPERM);
+	ASSERT_STREQ(by, "aws_access_key");
+	/* "record": counted, the call goes on as it is */
+	ASSERT_TRUE(rewrites(record_mail, GUARD_API_OPENAI_CHAT, mail, mail));
+	ASSERT_OK(request_through(record_mail, mail, &rec, &by));
+	ASSERT_STREQ(by, "");
+	ASSERT_CONTAINS(rec, "\"email\":{\"count\":1,\"action\":\"record\"}");
+	free(rec);
+	/* "enforce": false: would have blocked, nothing changed */
+	ASSERT_OK(request_through("{\"enforce\":false,\"request\":{\"secrets\":\"tokenize\"}}",
+				  body, NULL, &by));
+	ASSERT_STREQ(by, "aws_access_key");
+	/* a "model" deeper down is ordinary text */
+	ASSERT_TRUE(rewrites("{\"request\":{\"secrets\":\"redact\"}}", GUARD_API_OPENAI_CHAT,
+			     "{\"metadata\":{\"model\":\"AKIAIOSFODNN7EXAMPLE\"}}",
+			     "{\"metadata\":{\"model\":\"[SECRET_1]\"}}"));
+}
+
+/* Parsers differ on which of two same-named members counts: every one is read. */
+static void test_request_duplicate_keys_all_scanned(void)
+{
+	ASSERT_TRUE(rewrites(PII_REDACT, GUARD_API_OPENAI_CHAT,
+			     "{\"messages\":[{\"content\":\"hi\",\"content\":\"" EMAIL "\"}]}",
+			     "{\"messages\":[{\"content\":\"hi\",\"content\":\"[EMAIL_1]\"}]}"));
 }
 
 static void test_request_nothing_found_is_not_copied(void)
@@ -483,7 +721,8 @@ static void test_many_values_each_its_placeholder(void)
 	char want[64];
 
 	ASSERT_TRUE(gc && body && ans);
-	bl = (size_t)sprintf(body, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"");
+	bl = (size_t)sprintf(body,
+			     "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"");
 	al = (size_t)sprintf(ans, "{\"choices\":[{\"message\":{\"content\":\"");
 	for (size_t i = 0; i < n; i++) {
 		bl += (size_t)sprintf(body + bl, "u%zu@example.com u%zu@example.com ", i, i);
@@ -842,9 +1081,8 @@ static void test_stream_tool_arguments_and_first_chunk(void)
 	    "1\","
 	    "\"type\":\"function\",\"function\":{\"name\":\"send\",\"arguments\":\"\"}}]")
 	    CHAT("\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"to\\\":\\\"eve@"
-		 "ex\"}}]") CHAT(
-		"\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"ample.org\\\"}\"}}]")
-		CHAT_END;
+		 "ex\"}}]") CHAT("\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"ample."
+				 "org\\\"}\"}}]") CHAT_END;
 	struct translate_buf out = {0};
 	struct call c;
 	char *text;
@@ -900,11 +1138,18 @@ static void test_stream_too_many_channels(void)
 	call_free(&c);
 }
 
-UNIT_MAIN(UNIT_CASE(test_profile_errors), UNIT_CASE(test_many_values_each_its_placeholder), UNIT_CASE(test_walker_decodes),
-	  UNIT_CASE(test_walker_rejects), UNIT_CASE(test_walker_replaces_keeping_every_other_byte),
+UNIT_MAIN(UNIT_CASE(test_profile_errors), UNIT_CASE(test_many_values_each_its_placeholder),
+	  UNIT_CASE(test_walker_decodes), UNIT_CASE(test_walker_rejects),
+	  UNIT_CASE(test_walker_replaces_keeping_every_other_byte),
 	  UNIT_CASE(test_request_openai_chat), UNIT_CASE(test_request_anthropic_messages),
 	  UNIT_CASE(test_request_responses_and_embeddings),
-	  UNIT_CASE(test_request_escaped_value_found), UNIT_CASE(test_request_base64_not_scanned),
+	  UNIT_CASE(test_request_escaped_value_found),
+	  UNIT_CASE(test_request_invisible_and_lookalike_characters),
+	  UNIT_CASE(test_request_invisible_tokenized_restored),
+	  UNIT_CASE(test_request_model_scanned_never_rewritten),
+	  UNIT_CASE(test_request_base64_not_scanned), UNIT_CASE(test_request_base64_text_scanned),
+	  UNIT_CASE(test_request_unscanned_block),
+	  UNIT_CASE(test_request_duplicate_keys_all_scanned),
 	  UNIT_CASE(test_request_nothing_found_is_not_copied), UNIT_CASE(test_request_block),
 	  UNIT_CASE(test_request_injection), UNIT_CASE(test_request_user_pattern),
 	  UNIT_CASE(test_enforce_false_changes_nothing), UNIT_CASE(test_response_restores_tokens),

@@ -16,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
+#include "guard/fold.h"
 #include "guard/guard_int.h"
 #include "providers/translate_util.h"
 #include "util/jsonw.h"
@@ -238,6 +240,17 @@ static int parse_member(struct guard_profile *p, const cJSON *v, char *err, size
 		p->threshold = v->valuedouble;
 		return 0;
 	}
+	if (!strcmp(k, "unscanned")) {
+		const char *a = cJSON_GetStringValue(v);
+
+		if (!a || (strcmp(a, "record") && strcmp(a, "block")))
+			return fail(err, errlen,
+				    "guardrails.%s.%s: must be \"record\" or \"block\" (what to do "
+				    "with a call carrying content the guardrails cannot read)",
+				    p->name, k);
+		p->unscanned = a[0] == 'b' ? GUARD_BLOCK : GUARD_RECORD;
+		return 0;
+	}
 	if (!strcmp(k, "enforce")) {
 		if (!cJSON_IsBool(v))
 			return fail(err, errlen, "guardrails.%s.%s: must be true or false", p->name,
@@ -247,7 +260,7 @@ static int parse_member(struct guard_profile *p, const cJSON *v, char *err, size
 	}
 	return fail(err, errlen,
 		    "guardrails.%s.%s: unknown key (request, response, patterns, "
-		    "injection_threshold, enforce)",
+		    "injection_threshold, unscanned, enforce)",
 		    p->name, k);
 }
 
@@ -261,6 +274,7 @@ int guard_profile_parse(const char *name, const struct cJSON *obj, struct guard_
 	if (!p)
 		return -ENOMEM;
 	p->threshold = 1.0;
+	p->unscanned = GUARD_RECORD;
 	p->enforce = 1;
 	p->name = strdup(name);
 	if (!p->name) {
@@ -356,6 +370,9 @@ void guard_call_free(struct guard_call *gc)
 	free(gc->resp_count);
 	free(gc->m);
 	translate_buf_free(&gc->work);
+	translate_buf_free(&gc->fold);
+	free(gc->fold_map);
+	free(gc->payload);
 	free(gc);
 }
 
@@ -364,13 +381,19 @@ const char *guard_call_blocked_by(const struct guard_call *gc)
 	return gc->blocked_by;
 }
 
+int guard_call_model_matched(const struct guard_call *gc)
+{
+	return gc->model_matched;
+}
+
 int guard_call_reads_response(const struct guard_call *gc)
 {
 	return gc->p->resp_scan != NULL || guard_call_has_tokens(gc);
 }
 
-int guard_scan_all(struct guard_call *gc, struct guard_scanner *s, const char *text, size_t len,
-		   size_t *ret_n, struct guard_scan_result *ret_res)
+/* Scans TEXT with S into gc->m, as it is. */
+static int scan_bytes(struct guard_call *gc, struct guard_scanner *s, const char *text, size_t len,
+		      struct guard_scan_result *ret_res)
 {
 	struct guard_scan_result res = {.matches = gc->m, .max = gc->m_max};
 	struct guard_match *m;
@@ -387,8 +410,50 @@ int guard_scan_all(struct guard_call *gc, struct guard_scanner *s, const char *t
 		if (!rc && res.n > res.max)
 			rc = -EIO;
 	}
+	if (!rc)
+		*ret_res = res;
+	return rc;
+}
+
+int guard_scan_all(struct guard_call *gc, struct guard_scanner *s, const char *text, size_t len,
+		   size_t *ret_n, struct guard_scan_result *ret_res)
+{
+	struct guard_scan_result res, as_is;
+	const uint32_t *map;
+	int rc;
+
+	if (guard_fold_needed(text, len)) {
+		rc = guard_fold(text, len, &gc->fold, &gc->fold_map, &gc->fold_map_cap);
+		if (rc < 0)
+			return rc;
+		if (rc == 1) /* nothing folds */
+			goto as_is;
+		/* the signals of the text as it is: zero-width runs, tag characters */
+		rc = scan_bytes(gc, s, text, len, &as_is);
+		if (!rc)
+			rc = scan_bytes(gc, s, gc->fold.data, gc->fold.len, &res);
+		if (rc)
+			return rc;
+		map = gc->fold_map;
+		for (size_t i = 0; i < res.n; i++) {
+			struct guard_match *m = &gc->m[i];
+			uint32_t start = map[m->start];
+
+			m->end = m->end > m->start
+				     ? (uint32_t)guard_fold_cp_end(text, len, map[m->end - 1])
+				     : start;
+			m->start = start;
+		}
+		res.signals |= as_is.signals;
+		if (as_is.injection_score > res.injection_score)
+			res.injection_score = as_is.injection_score;
+		goto out;
+	}
+as_is:
+	rc = scan_bytes(gc, s, text, len, &res);
 	if (rc)
 		return rc;
+out:
 	*ret_n = res.n;
 	if (ret_res)
 		*ret_res = res;
@@ -534,7 +599,8 @@ static struct guard_value *value_for(struct guard_call *gc, const char *label, c
 		mask = gc->n_slots - 1;
 		for (k = value_hash(label, text, len) & mask; gc->by_value[k]; k = (k + 1) & mask) {
 			v = &gc->values[gc->by_value[k] - 1];
-			if (v->len == len && !strcmp(v->label, label) && !memcmp(v->value, text, len))
+			if (v->len == len && !strcmp(v->label, label) &&
+			    !memcmp(v->value, text, len))
 				return v;
 		}
 	}
@@ -633,16 +699,268 @@ static int restore_append(struct guard_call *gc, const char *text, size_t len,
 
 /* -------- the request -------- */
 
-static int request_string(void *arg, struct jsontext *jt, const struct jsontext_string *s)
+/* Notes that detector D matched where its action cannot be carried out (the "model", which
+ * routing reads and is never rewritten): the call is refused (would be, not enforcing). */
+static int request_refuse(struct guard_call *gc, unsigned d)
 {
-	struct guard_call *gc = arg;
+	if (!gc->blocked_by)
+		gc->blocked_by = guard_detector_name(gc->p->req_scan, d);
+	return gc->p->enforce ? -EPERM : 0;
+}
+
+/* The top-level "model": the provider reads it (and may echo it in an error or its logs),
+ * so it is scanned; it is never rewritten, so a match to redact, tokenize or block refuses
+ * the call, and one to record is counted. */
+static int request_model(struct guard_call *gc, const struct jsontext_string *s)
+{
+	const struct guard_profile *p = gc->p;
+	struct guard_scan_result res;
+	size_t n;
+	int rc = guard_scan_all(gc, p->req_scan, s->text, s->len, &n, &res);
+
+	if (rc)
+		return rc;
+	gc->signals |= res.signals;
+	gc->model_matched |= n > 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		gc->req_count[gc->m[i].detector]++;
+		if (request_action(p, gc->m[i].detector) >= GUARD_REDACT)
+			rc = request_refuse(gc, gc->m[i].detector);
+	}
+	return rc;
+}
+
+/* -------- base64 payloads -------- */
+
+#define PAYLOAD_MAX (4u << 20) /* decoded bytes of a payload the guardrails read */
+
+static int base64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' || c == '-' ? 62 : c == '/' || c == '_' ? 63 : -1;
+}
+
+/*
+ * TEXT (base64, either alphabet, whitespace anywhere, "=" padding at the end) decoded into
+ * gc->payload, *RET_LEN bytes. Returns 0; 1 when TEXT is not base64 (it is text, and was
+ * read as such); -EFBIG when it decodes to more than PAYLOAD_MAX bytes; -ENOMEM.
+ */
+static int base64_decode(struct guard_call *gc, const char *text, size_t len, size_t *ret_len)
+{
+	size_t n = 0, pad = 0, out_len, o = 0;
+	unsigned bits = 0, acc = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		if (c == '=' && ++pad <= 2)
+			continue;
+		if (pad || base64_value(c) < 0)
+			return 1;
+		n++;
+	}
+	if (!n || n % 4 == 1 || (pad && (n + pad) % 4))
+		return 1;
+	out_len = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+	if (out_len > PAYLOAD_MAX)
+		return -EFBIG;
+	if (out_len > gc->payload_cap) {
+		unsigned char *b = realloc(gc->payload, out_len);
+
+		if (!b)
+			return -ENOMEM;
+		gc->payload = b;
+		gc->payload_cap = out_len;
+	}
+	for (size_t i = 0; i < len && o < out_len; i++) {
+		int v = base64_value((unsigned char)text[i]);
+
+		if (v < 0)
+			continue;
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			gc->payload[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	*ret_len = out_len;
+	return 0;
+}
+
+/* Whether bytes B start as a file no model reads as text (an image, audio, video, a PDF or
+ * an archive: what it holds is not read by the guardrails). */
+static int binary_magic(const unsigned char *b, size_t n)
+{
+	static const struct {
+		const char *magic;
+		size_t at, len;
+	} sigs[] = {
+	    {"\x89PNG\r\n\x1a\n", 0, 8},
+	    {"\xff\xd8\xff", 0, 3},
+	    {"GIF8", 0, 4},
+	    {"RIFF", 0, 4},
+	    {"%PDF-", 0, 5},
+	    {"ID3", 0, 3},
+	    {"\xff\xfb", 0, 2},
+	    {"\xff\xf3", 0, 2},
+	    {"\xff\xf2", 0, 2},
+	    {"OggS", 0, 4},
+	    {"fLaC", 0, 4},
+	    {"ftyp", 4, 4},
+	    {"PK\x03\x04", 0, 4},
+	    {"\x1a\x45\xdf\xa3", 0, 4},
+	    {"II*\0", 0, 4},
+	    {"MM\0*", 0, 4},
+	};
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (n >= sigs[i].at + sigs[i].len &&
+		    !memcmp(b + sigs[i].at, sigs[i].magic, sigs[i].len))
+			return 1;
+	return 0;
+}
+
+/* Whether media type or file name T (LEN bytes) says text: anything but an image, audio,
+ * video, a PDF or an archive. */
+static int textual_name(const char *t, size_t len, int is_filename)
+{
+	static const char *const binary_types[] = {"image/", "audio/", "video/", "application/pdf",
+						   "application/zip"};
+	static const char *const binary_ext[] = {".pdf",  ".png", ".jpg", ".jpeg", ".gif", ".webp",
+						 ".wav",  ".mp3", ".ogg", ".flac", ".m4a", ".mp4",
+						 ".webm", ".zip", ".tif", ".tiff"};
+
+	if (is_filename) {
+		for (size_t i = 0; i < sizeof(binary_ext) / sizeof(binary_ext[0]); i++) {
+			size_t e = strlen(binary_ext[i]);
+
+			if (len >= e && !strncasecmp(t + len - e, binary_ext[i], e))
+				return 0;
+		}
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(binary_types) / sizeof(binary_types[0]); i++)
+		if (len >= strlen(binary_types[i]) &&
+		    !strncasecmp(t, binary_types[i], strlen(binary_types[i])))
+			return 0;
+	return 1;
+}
+
+/* Whether the object holding payload S names it text: a "media_type", "mime_type" or
+ * "filename" member (any of them, duplicates included: parsers differ on which counts). */
+static int declared_text(const struct guard_call *gc, const struct jsontext_string *s)
+{
+	size_t at = s->path[s->depth - 1].container;
+	cJSON *obj = cJSON_ParseWithLengthOpts(gc->body + at, gc->body_len - at, NULL, 0);
+	const cJSON *m;
+	int text = 0;
+
+	if (!obj)
+		return 1; /* cannot happen (the walker read it): read as text */
+	cJSON_ArrayForEach(m, obj)
+	{
+		int is_file = m->string && !strcmp(m->string, "filename");
+
+		if (!m->string || !cJSON_IsString(m) ||
+		    (!is_file && strcmp(m->string, "media_type") && strcmp(m->string, "mime_type")))
+			continue;
+		text |= textual_name(m->valuestring, strlen(m->valuestring), is_file);
+	}
+	cJSON_Delete(obj);
+	return text;
+}
+
+/* Where the base64 of payload S starts in its text, or -1 when S is not one: a "data:" URL
+ * that says ";base64", or a member "data" or "file_data" (Anthropic's sources, OpenAI's
+ * input_audio and files). *RET_TYPE: the data: URL's media type (or NULL), *RET_TYPE_LEN. */
+static long payload_start(const struct jsontext_string *s, const char **ret_type,
+			  size_t *ret_type_len)
+{
+	const char *comma, *semi;
+
+	*ret_type = NULL;
+	if (s->is_key)
+		return -1;
+	if (s->len > 5 && !memcmp(s->text, "data:", 5)) {
+		comma = memchr(s->text, ',', s->len < 256 ? s->len : 256);
+		if (!comma || !memmem(s->text, (size_t)(comma - s->text), ";base64", 7))
+			return -1; /* percent-encoded: text, read as it is */
+		semi = memchr(s->text, ';', (size_t)(comma - s->text));
+		*ret_type = s->text + 5;
+		*ret_type_len = (size_t)(semi - s->text) - 5;
+		return comma + 1 - s->text;
+	}
+	if (s->depth && (jsontext_step_is(s, s->depth - 1, "data") ||
+			 jsontext_step_is(s, s->depth - 1, "file_data")))
+		return 0;
+	return -1;
+}
+
+/*
+ * A base64 payload the provider decodes (its raw text was read as any string is). A file no
+ * model reads as text (by its first bytes, and not named text by its media type or file name)
+ * is counted unscanned; anything else is read as the text the provider will make of it. A
+ * match there is counted; one whose action would replace it refuses the call instead: a
+ * placeholder is not written inside an encoded file (its size, offsets and checksums would
+ * no longer hold, and the app would get an answer about another file).
+ */
+static int request_payload(struct guard_call *gc, const struct jsontext_string *s)
+{
+	const struct guard_profile *p = gc->p;
+	struct guard_scan_result res;
+	const char *type;
+	size_t type_len = 0, len, n;
+	long off = payload_start(s, &type, &type_len);
+	int rc;
+
+	if (off < 0)
+		return 0;
+	rc = base64_decode(gc, s->text + off, s->len - (size_t)off, &len);
+	if (rc == 1)
+		return 0;
+	if (rc == -EFBIG) {
+		gc->unscanned++;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (binary_magic(gc->payload, len) && !(type && textual_name(type, type_len, 0)) &&
+	    !(!type && s->depth && declared_text(gc, s))) {
+		gc->unscanned++;
+		return 0;
+	}
+	if (!p->req_scan)
+		return 0;
+	rc = guard_scan_all(gc, p->req_scan, (const char *)gc->payload, len, &n, &res);
+	if (rc)
+		return rc;
+	gc->signals |= res.signals;
+	for (size_t i = 0; i < n && !rc; i++) {
+		gc->req_count[gc->m[i].detector]++;
+		if (request_action(p, gc->m[i].detector) >= GUARD_REDACT)
+			rc = request_refuse(gc, gc->m[i].detector);
+	}
+	return rc;
+}
+
+/* -------- the request's strings -------- */
+
+/* String S as the provider may read it: matches counted, replaced or blocked. */
+static int request_text(struct guard_call *gc, struct jsontext *jt, const struct jsontext_string *s)
+{
 	const struct guard_profile *p = gc->p;
 	struct guard_scan_result res;
 	size_t n, at = 0;
 	int rc, changed = 0;
 
-	if (guard_string_skipped(gc, s))
-		return 0;
 	rc = guard_scan_all(gc, p->req_scan, s->text, s->len, &n, &res);
 	if (rc)
 		return rc;
@@ -676,6 +994,24 @@ static int request_string(void *arg, struct jsontext *jt, const struct jsontext_
 	return jsontext_replace(jt, gc->work.data, gc->work.len);
 }
 
+/*
+ * Every string of the request: the top-level "model" (scanned, never rewritten), and every
+ * other one read as text, base64 included (a plain-text document may be all base64 letters);
+ * a base64 payload is also read decoded.
+ */
+static int request_string(void *arg, struct jsontext *jt, const struct jsontext_string *s)
+{
+	struct guard_call *gc = arg;
+	int rc;
+
+	if (!gc->p->req_scan)
+		return request_payload(gc, s); /* "unscanned": "block" alone */
+	if (!s->is_key && s->depth == 1 && jsontext_step_is(s, 0, "model"))
+		return request_model(gc, s);
+	rc = request_text(gc, jt, s);
+	return rc ? rc : request_payload(gc, s);
+}
+
 static double injection_score(const struct guard_call *gc)
 {
 	double score = 0;
@@ -696,11 +1032,22 @@ int guard_request(struct guard_call *gc, const char *body, size_t len, char **re
 	int rc;
 
 	*ret_body = NULL;
-	if (!p->req_scan)
+	if (!p->req_scan && p->unscanned != GUARD_BLOCK)
 		return 0;
+	gc->body = body;
+	gc->body_len = len;
 	rc = jsontext_walk(body, len, request_string, gc, &out, &out_len);
+	gc->body = NULL;
 	if (rc)
 		return rc;
+	if (p->unscanned == GUARD_BLOCK && gc->unscanned) {
+		if (!gc->blocked_by)
+			gc->blocked_by = "unscanned";
+		if (p->enforce) {
+			free(out);
+			return -EPERM;
+		}
+	}
 	gc->score = injection_score(gc);
 	if (p->req[GUARD_CAT_INJECTION] == GUARD_BLOCK && gc->score >= p->threshold) {
 		if (!gc->blocked_by)

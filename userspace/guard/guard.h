@@ -87,6 +87,10 @@ int guard_request(struct guard_call *gc, const char *body, size_t len, char **re
  * NULL. */
 const char *guard_call_blocked_by(const struct guard_call *gc);
 
+/* Whether a detector matched in the request's top-level "model": its value must not be
+ * recorded (the record says "[withheld]"). */
+int guard_call_model_matched(const struct guard_call *gc);
+
 /* Whether the answer must pass through the guardrails: placeholders to restore, or a
  * response detector switched on. When 0 the answer is not touched. */
 int guard_call_reads_response(const struct guard_call *gc);

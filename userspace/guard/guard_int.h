@@ -25,7 +25,9 @@ struct guard_profile {
 	enum guard_action req[GUARD_CAT_COUNT], resp[GUARD_CAT_COUNT];
 	struct guard_pattern *patterns; /* owned, N_PATTERNS */
 	size_t n_patterns;
-	double threshold; /* injection score that triggers req[GUARD_CAT_INJECTION] */
+	double threshold;	     /* injection score that triggers req[GUARD_CAT_INJECTION] */
+	enum guard_action unscanned; /* GUARD_BLOCK: a call carrying what cannot be read is
+					refused; else GUARD_RECORD */
 	int enforce;
 	struct guard_scanner *req_scan, *resp_scan; /* owned; NULL: nothing to look for */
 };
@@ -47,6 +49,11 @@ struct guard_call {
 	double score;			  /* their weights summed */
 	const char *blocked_by;		  /* a detector name (a scanner owns it) or "injection" */
 	size_t unscanned, restored, n_tokenized;
+	int model_matched; /* a detector matched in the request's top-level "model" */
+	const char *body;  /* the request being walked (guard_request()), borrowed */
+	size_t body_len;
+	unsigned char *payload; /* a base64 payload decoded; owned, PAYLOAD_CAP bytes */
+	size_t payload_cap;
 	struct guard_value *values; /* owned, N_VALUES */
 	size_t n_values, cap_values;
 	/* Two open-addressing indexes of VALUES (slot: index + 1, 0 empty; N_SLOTS a power of
@@ -60,14 +67,23 @@ struct guard_call {
 	struct guard_match *m; /* scan results; owned, M_MAX */
 	size_t m_max;
 	struct translate_buf work; /* a string being rewritten */
+	/* A text as a model reads it (guard/fold.h) and, per byte, where it came from: scratch
+	 * of guard_scan_all(), owned. */
+	struct translate_buf fold;
+	uint32_t *fold_map;
+	size_t fold_map_cap;
 };
 
-/* Whether a string of a body is left alone: the top-level "model", or a base64 payload: a
+/* Whether a string of a body is left alone: the top-level "model" of an answer (a request's
+ * is scanned by guard_request(), never rewritten), or a base64 payload: a
  * long string of base64 bytes under "data", "signature" or "encrypted_content", or a long
  * "data:" URL (counted in gc->unscanned). */
 int guard_string_skipped(struct guard_call *gc, const struct jsontext_string *s);
 
-/* Scans TEXT with S into gc->m; *RET_N matches (all of them: the array grows). */
+/* Scans TEXT with S into gc->m; *RET_N matches (all of them: the array grows). A text a
+ * model would read otherwise than its bytes (guard/fold.h) is scanned as the model reads it
+ * and the matches are given in TEXT's offsets, covering the characters folded away inside
+ * them; its injection signals are those of both readings. */
 int guard_scan_all(struct guard_call *gc, struct guard_scanner *s, const char *text, size_t len,
 		   size_t *ret_n, struct guard_scan_result *ret_res);
 

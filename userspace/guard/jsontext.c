@@ -309,6 +309,7 @@ static int parse_container(struct jsontext *jt, int object)
 		return -EINVAL;
 	st = &jt->path[jt->depth++];
 	memset(st, 0, sizeof(*st));
+	st->container = jt->pos;
 	err = object ? parse_object(jt) : parse_array(jt);
 	jt->depth--;
 	return err;

@@ -27,6 +27,7 @@ struct jsontext_step {
 	size_t index;			/* the element's position, 0-based */
 	char key[JSONTEXT_KEY_MAX + 1]; /* the member's name (decoded, cut, NUL-terminated) */
 	size_t key_len;			/* its whole decoded length (> JSONTEXT_KEY_MAX: cut) */
+	size_t container;		/* where the container ('{' or '[') starts in the text */
 };
 
 struct jsontext_string {

@@ -139,7 +139,8 @@ static void exchange_record_policy(struct exchange *ex, struct jsonw *rec)
 		jsonw_num(rec, "aigw.budget.reserved_usd", (double)r->res.nano / 1e9);
 		jsonw_num(rec, "aigw.budget.reserved_nano", (double)r->res.nano);
 		if (r->res.nano_settled >= 0) {
-			jsonw_num(rec, "aigw.budget.settled_usd", (double)r->res.nano_settled / 1e9);
+			jsonw_num(rec, "aigw.budget.settled_usd",
+				  (double)r->res.nano_settled / 1e9);
 			jsonw_num(rec, "aigw.budget.settled_nano", (double)r->res.nano_settled);
 		}
 	}
@@ -153,7 +154,16 @@ static void exchange_record_policy(struct exchange *ex, struct jsonw *rec)
 		guard_call_record(r->guard, rec);
 }
 
-static void attempt_json(struct evbuffer *arr, const struct attempt *a)
+/* MODEL as the record may show it: not the app's own "model" when the guardrails found a
+ * value in it (a record never holds a matched value). */
+static const char *model_shown(const struct exchange *ex, const char *model)
+{
+	if (ex->pr.guard && guard_call_model_matched(ex->pr.guard) && !strcmp(model, ex->model))
+		return "[withheld]";
+	return model;
+}
+
+static void attempt_json(const struct exchange *ex, struct evbuffer *arr, const struct attempt *a)
 {
 	struct jsonw *t = jsonw_new();
 	size_t len;
@@ -163,7 +173,7 @@ static void attempt_json(struct evbuffer *arr, const struct attempt *a)
 		return;
 	jsonw_str(t, "gen_ai.system", a->provider);
 	if (a->model[0])
-		jsonw_str(t, "gen_ai.request.model", a->model);
+		jsonw_str(t, "gen_ai.request.model", model_shown(ex, a->model));
 	if (a->status)
 		jsonw_num(t, "http.response.status_code", a->status);
 	jsonw_num(t, "aigw.latency_ms", a->ms);
@@ -194,7 +204,7 @@ static void exchange_record_tries(struct exchange *ex, struct jsonw *rec,
 		return;
 	evbuffer_add(arr, "[", 1);
 	for (unsigned i = 0; i < ex->n_tries; i++)
-		attempt_json(arr, &ex->tries[i]);
+		attempt_json(ex, arr, &ex->tries[i]);
 	if (ex->t_attempt.tv_sec && ex->up_provider[0]) {
 		struct attempt last = {
 		    .status = ex->status,
@@ -209,7 +219,7 @@ static void exchange_record_tries(struct exchange *ex, struct jsonw *rec,
 		snprintf(last.model, sizeof(last.model), "%s", ex->up_model);
 		snprintf(last.error, sizeof(last.error), "%.*s", (int)sizeof(last.error) - 1,
 			 ex->error); /* the whole of it is the record's error.type */
-		attempt_json(arr, &last);
+		attempt_json(ex, arr, &last);
 	}
 	evbuffer_add(arr, "]", 1);
 	jsonw_raw(rec, "aigw.attempts", (const char *)evbuffer_pullup(arr, -1),
@@ -235,7 +245,7 @@ static void exchange_record_route(struct exchange *ex, struct jsonw *rec)
 	if (ex->route && ex->route->name) /* a default route is no logical name */
 		jsonw_str(rec, "aigw.route", ex->route->name);
 	if (ex->up_model[0])
-		jsonw_str(rec, "aigw.upstream.model", ex->up_model);
+		jsonw_str(rec, "aigw.upstream.model", model_shown(ex, ex->up_model));
 	/* Not the first choice: the first failed, or its breaker or the request kept it out. */
 	jsonw_bool(rec, "aigw.fallback", ex->route && ex->pos > 0 && ex->pos < ex->n_order);
 	if (ex->xlate)
@@ -296,7 +306,7 @@ uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	if (op)
 		jsonw_str(rec, "gen_ai.operation.name", op);
 	if (ex->model[0])
-		jsonw_str(rec, "gen_ai.request.model", ex->model);
+		jsonw_str(rec, "gen_ai.request.model", model_shown(ex, ex->model));
 	jsonw_bool(rec, "aigw.stream", ex->stream);
 	if (ex->up_host[0]) {
 		jsonw_str(rec, "server.address", ex->up_host);
