@@ -382,6 +382,15 @@ def test_an_answer_carrying_a_secret_is_withheld(g):
         assert guard_rec(rec)["blocked_by"] == "aws_access_key", rec
 
 
+def test_a_secret_in_the_query_string_is_refused(g):
+    body = json.dumps({"model": GPT, "messages": [{"role": "user", "content": "hi"}]})
+    for url in (OPENAI_CHAT + f"?note={AWS_KEY}", OPENAI_CHAT + "?note=%41" + AWS_KEY[1:]):
+        r = curl(g, "support", "POST", url, body, [O_APP])
+        assert r.status == 400 and "aws_access_key" in r.text, r
+        assert AWS_KEY not in r.text, r
+    assert provider_bodies(g) == []
+
+
 def test_a_body_the_guardrails_cannot_read_is_refused(g):
     r = curl(g, "support", "POST", OPENAI_CHAT, "model=gpt-4o&prompt=" + EMAIL, [O_APP])
     assert r.status == 400, r

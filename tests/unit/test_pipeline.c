@@ -687,6 +687,29 @@ static void test_guard_blocks_naming_the_detector_not_the_value(void)
 	guard_call_end(&c);
 }
 
+/* The provider reads the request target too: a secret in the query (escaped or not) refuses
+ * the call (in the path, the endpoints stage refuses it first); a clean target on a call without a body leaves no guard_call. */
+static void test_guard_scans_the_request_target(void)
+{
+	static const char *const urls[] = {
+	    "/v1/chat/completions?note=AKIAIOSFODNN7EXAMPLE",
+	    "/v1/chat/completions?note=%41KIAIOSFODNN7EXAMPLE",
+	};
+	struct call c;
+
+	ASSERT_OK(world());
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		call_init(&c, "guarded", "POST", urls[i], PII_CHAT, T0);
+		ASSERT_EQ(call_run(&c), 400);
+		ASSERT_CONTAINS(c.r.refusal.message, "aws_access_key");
+		guard_call_end(&c);
+	}
+	call_init(&c, "guarded", "GET", "/v1/models", NULL, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_TRUE(c.r.guard == NULL);
+	guard_call_end(&c);
+}
+
 static void test_guard_enforce_false_changes_nothing(void)
 {
 	struct call c;
@@ -738,4 +761,5 @@ UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_bloc
 	  UNIT_CASE(test_guard_rewrites_what_the_provider_reads),
 	  UNIT_CASE(test_guard_blocks_naming_the_detector_not_the_value),
 	  UNIT_CASE(test_guard_enforce_false_changes_nothing),
+	  UNIT_CASE(test_guard_scans_the_request_target),
 	  UNIT_CASE(test_guard_refuses_a_body_it_cannot_read))

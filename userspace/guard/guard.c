@@ -730,6 +730,62 @@ static int request_model(struct guard_call *gc, const struct jsontext_string *s)
 	return rc;
 }
 
+/* URL's percent escapes (and a query's '+') decoded into OUT. */
+static int url_decode(const char *url, size_t len, struct translate_buf *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *q = memchr(url, '?', len);
+
+	out->len = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = url[i];
+		const char *hi, *lo;
+
+		if (c == '%' && i + 2 < len && (hi = strchr(hex, url[i + 1] | 0x20)) &&
+		    url[i + 1] && (lo = strchr(hex, url[i + 2] | 0x20)) && url[i + 2]) {
+			c = (char)((hi - hex) << 4 | (lo - hex));
+			i += 2;
+		} else if (c == '+' && q && url + i > q) {
+			c = ' ';
+		}
+		if (translate_buf_add(out, &c, 1))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int guard_call_found(const struct guard_call *gc)
+{
+	unsigned n = gc->p->req_scan ? guard_detector_count(gc->p->req_scan) : 0;
+
+	for (unsigned d = 0; d < n; d++)
+		if (gc->req_count[d])
+			return 1;
+	return 0;
+}
+
+int guard_request_target(struct guard_call *gc, const char *url, size_t len)
+{
+	const struct guard_profile *p = gc->p;
+	struct guard_scan_result res;
+	size_t n;
+	int rc;
+
+	if (!p->req_scan || !len)
+		return 0;
+	rc = url_decode(url, len, &gc->work);
+	if (!rc)
+		rc = guard_scan_all(gc, p->req_scan, gc->work.data, gc->work.len, &n, &res);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		gc->req_count[gc->m[i].detector]++;
+		if (request_action(p, gc->m[i].detector) >= GUARD_REDACT)
+			rc = request_refuse(gc, gc->m[i].detector);
+	}
+	return rc;
+}
+
 /* -------- base64 payloads -------- */
 
 #define PAYLOAD_MAX (4u << 20) /* decoded bytes of a payload the guardrails read */

@@ -83,6 +83,17 @@ void guard_call_free(struct guard_call *gc);
 int guard_request(struct guard_call *gc, const char *body, size_t len, char **ret_body,
 		  size_t *ret_len);
 
+/*
+ * The request target (path and query, as sent: URL, LEN bytes), decoded, scanned: the
+ * provider reads it too. It is never rewritten, so a match to redact, tokenize or block
+ * refuses the call: -EPERM as guard_request(); one to record is counted. Returns 0, -EPERM,
+ * -ENOMEM, -EIO.
+ */
+int guard_request_target(struct guard_call *gc, const char *url, size_t len);
+
+/* Whether any request detector matched so far. */
+int guard_call_found(const struct guard_call *gc);
+
 /* The detector that blocked (its name), or, with "enforce": false, that would have; or
  * NULL. */
 const char *guard_call_blocked_by(const struct guard_call *gc);

@@ -5,11 +5,13 @@
  * the value. The call's guard_call stays in r->guard: the answer is read through it (its
  * placeholders restored, response detectors applied) and the record says what was found.
  *
- * A body the guardrails cannot read (not JSON) is refused: what cannot be scanned must not
+ * The request target (path and query) is scanned too, never rewritten: a value in it to
+ * redact, tokenize or block refuses the call. A body the guardrails cannot read (not JSON) is refused: what cannot be scanned must not
  * leave unscanned. With "enforce": false nothing is changed or refused; the record says what
  * would have been.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "guard/guard.h"
 #include "policy/stages.h"
@@ -59,12 +61,21 @@ static enum pipe_verdict guard_on_request(struct pipe_req *r)
 	char rule[PIPE_RULE_MAX];
 	int rc;
 
-	if (!p || !r->body_len)
+	if (!p)
 		return PIPE_CONTINUE;
 	snprintf(rule, sizeof(rule), "guardrails.%s", guard_profile_name(p));
 	if (!r->guard && !(r->guard = guard_call_new(p, guard_api_of(r))))
 		return guard_refuse(r, rule, -ENOMEM);
-	rc = guard_request(r->guard, r->body, r->body_len, &r->body_new, &r->body_new_len);
+	rc = r->url ? guard_request_target(r->guard, r->url, strlen(r->url)) : 0;
+	if (!rc && !r->body_len && !guard_call_found(r->guard)) {
+		/* nothing to scan but a clean target: the answer is left as it comes (a file's
+		 * content, say), as before there were guardrails */
+		guard_call_free(r->guard);
+		r->guard = NULL;
+		return PIPE_CONTINUE;
+	}
+	if (!rc && r->body_len)
+		rc = guard_request(r->guard, r->body, r->body_len, &r->body_new, &r->body_new_len);
 	if (rc)
 		return guard_refuse(r, rule, rc);
 	if (guard_call_blocked_by(r->guard)) /* "enforce": false */
