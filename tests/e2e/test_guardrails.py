@@ -27,8 +27,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
 import harness  # noqa: E402
-from conftest import Gateway, World, free_port, wait_for  # noqa: E402
-from test_governance import (A_APP, ANTHROPIC_GW_KEY, CLAUDE, GPT, KEY_ENV, OPENAI_GW_KEY,  # noqa: E402
+from conftest import wait_for  # noqa: E402
+from test_governance import (A_APP, ANTHROPIC_GW_KEY, CLAUDE, GPT, KEY_ENV, Gov,  # noqa: E402
                              curl, explicit_http, key_of, sdk)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (cgroups, BPF, port 443)")
@@ -63,19 +63,9 @@ MODELS = {"fast-summary": [{"provider": "openai", "model": GPT},
                            {"provider": "anthropic", "model": CLAUDE}]}
 
 
-class Guarded:
-    """The module's gateway, with the attributes test_governance's helpers use."""
-
-    def __init__(self, tmp, certs):
-        self.world = World(tmp)
-        self.gw = Gateway(self.world, certs)
-        self.api_port = free_port()
-        self.base = f"http://127.0.0.1:{self.api_port}"
-        (tmp / "openai.key").write_text(OPENAI_GW_KEY + "\n")
-        (tmp / "openai.key").chmod(0o600)
-        self.cgroups = {}
-        self.daemon = self.gw.start(self.policy())
-        self.ca = self.gw.ca_dir / "ca.pem"
+class Guarded(Gov):
+    """The governance tests' gateway (their helpers take it as their `gov`), with this
+    module's policy: the guardrails profiles and their workloads."""
 
     def policy(self, guardrails=None):
         pol = self.gw.policy()
@@ -88,20 +78,6 @@ class Guarded:
         pol["guardrails"] = copy.deepcopy(guardrails or PROFILES)
         pol["workloads"] = copy.deepcopy(list(WORKLOADS.values()))
         return pol
-
-    def app(self, name):
-        if name not in self.cgroups:
-            self.cgroups[name] = self.world.root.child(f"{name}.service")
-        return self.cgroups[name]
-
-    def close(self):
-        try:
-            self.daemon.stop()
-        finally:
-            try:
-                self.gw.stop()
-            finally:
-                self.world.teardown()
 
 
 @pytest.fixture(scope="module")
