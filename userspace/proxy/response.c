@@ -386,47 +386,42 @@ static int json_translated_body(struct exchange *ex, const char *at, size_t len)
 	return body_refuse(ex);
 }
 
+/* Stream bytes for the app (whole events): P, N as they are, or OUT as the guardrails
+ * rewrote them with their verdict ERR (a non-zero one stops the answer). */
+static void stream_forward(struct exchange *ex, const char *p, size_t n)
+{
+	if (!n)
+		return;
+	head_if_pending(ex);
+	forward_body(ex, p, n);
+}
+
+static void stream_guarded(struct exchange *ex, struct translate_buf *out, int err)
+{
+	stream_forward(ex, out->data, out->len);
+	translate_buf_free(out);
+	if (err)
+		guard_stop(ex, err);
+}
+
 /* Stream bytes (whole events) for the app, through its guardrails when it has them. */
 static void stream_emit(struct exchange *ex, const char *p, size_t n)
 {
 	struct translate_buf out = {0};
-	int err;
 
-	if (!ex->gs) {
-		if (n) {
-			head_if_pending(ex);
-			forward_body(ex, p, n);
-		}
-		return;
-	}
-	if (ex->guard_err)
-		return;
-	err = guard_stream_feed(ex->gs, p, n, &out);
-	if (out.len) {
-		head_if_pending(ex);
-		forward_body(ex, out.data, out.len);
-	}
-	translate_buf_free(&out);
-	if (err)
-		guard_stop(ex, err);
+	if (!ex->gs)
+		stream_forward(ex, p, n);
+	else if (!ex->guard_err)
+		stream_guarded(ex, &out, guard_stream_feed(ex->gs, p, n, &out));
 }
 
 /* What the guardrails still hold of a stream that ended, for the app. */
 static void stream_emit_end(struct exchange *ex)
 {
 	struct translate_buf out = {0};
-	int err;
 
-	if (!ex->gs || ex->guard_err)
-		return;
-	err = guard_stream_finish(ex->gs, &out);
-	if (out.len) {
-		head_if_pending(ex);
-		forward_body(ex, out.data, out.len);
-	}
-	translate_buf_free(&out);
-	if (err)
-		guard_stop(ex, err);
+	if (ex->gs && !ex->guard_err)
+		stream_guarded(ex, &out, guard_stream_finish(ex->gs, &out));
 }
 
 static void forward_translated(struct exchange *ex, struct translate_buf *b)
@@ -694,14 +689,9 @@ static int response_complete(struct exchange *ex)
 		head_if_pending(ex); /* an empty body */
 		break;
 	case RESPONSE_JSON:
-		if (!json_complete(ex))
-			return -1;
-		if (guarded(ex) && ex->status / 100 == 2 && (err = guard_answer(ex)))
-			return guard_stop(ex, err);
-		json_send(ex);
-		break;
 	case RESPONSE_JSON_TRANSLATED:
-		if (!json_translated_complete(ex))
+		if (!(ex->resp_mode == RESPONSE_JSON ? json_complete(ex)
+						     : json_translated_complete(ex)))
 			return -1;
 		if (guarded(ex) && ex->status / 100 == 2 && (err = guard_answer(ex)))
 			return guard_stop(ex, err);
