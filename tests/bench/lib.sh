@@ -43,12 +43,12 @@ bench_setup() { # the cgroups, $tmp and the traps
 bench_cleanup() {
 	set +e
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for d in "$proxy" "$mockcg" "$root/app" "$root/gov" "$plain"; do
+	for d in "$proxy" "$mockcg" "$root/app" "$root/gov" "$root/guard" "$plain"; do
 		[ -d "$d" ] && echo 1 >"$d/cgroup.kill" 2>/dev/null
 	done
 	wait 2>/dev/null
 	"$AIGW" detach --pin-dir "$pins" >/dev/null 2>&1
-	for d in "$proxy" "$mockcg" "$root/app" "$root/gov" "$root" "$plain"; do
+	for d in "$proxy" "$mockcg" "$root/app" "$root/gov" "$root/guard" "$root" "$plain"; do
 		for _ in $(seq 50); do
 			[ -d "$d" ] || break
 			rmdir "$d" 2>/dev/null && break

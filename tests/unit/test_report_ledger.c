@@ -30,6 +30,18 @@ struct seed_row {
 static struct seed_row seed[N_ROWS];
 static char db_path[] = "/tmp/aigw-test-report-ledger-XXXXXX";
 
+/* PATH and the WAL files SQLite keeps beside it. */
+static void unlink_db(const char *path)
+{
+	char side[sizeof(db_path) + 8];
+
+	unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	unlink(side);
+}
+
 static unsigned rnd_state = 12345;
 static unsigned rnd(unsigned n)
 {
@@ -440,7 +452,7 @@ static void test_bad_flags_and_files_are_refused(void)
 	ASSERT_EQ(report_ledger_print(other, &q, errs, errs), -EINVAL);
 	unlink(other);
 	fclose(errs);
-	unlink(db_path);
+	unlink_db(db_path);
 }
 
 UNIT_MAIN(UNIT_CASE(test_every_by_combination_sums_its_rows),
