@@ -22,15 +22,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "fuzz.h"
 #include "providers/translate.h"
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			__builtin_trap();                                                          \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_refusal(int rc, const struct translate_req *r)
 {
