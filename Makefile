@@ -177,7 +177,8 @@ FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/p
 		  userspace/proxy/route.c $(wildcard userspace/providers/translate*.c) \
 		  userspace/proxy/headers.c userspace/proxy/keys.c userspace/providers/sse.c \
 		  userspace/providers/usage.c userspace/providers/openai.c \
-		  userspace/providers/anthropic.c userspace/ledger/cost.c userspace/ledger/prices.c \
+		  userspace/providers/anthropic.c userspace/providers/api_path.c \
+		  userspace/ledger/cost.c userspace/ledger/prices.c \
 		  $(wildcard userspace/util/*.c) $(wildcard userspace/policy/*.c) \
 		  $(wildcard userspace/guard/*.c) userspace/ledger/prices_default.c
 $(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c $(FUZZ_HTTP_SRCS) \

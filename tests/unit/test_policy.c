@@ -325,7 +325,8 @@ static void test_unknown_key(void)
 		     "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"], \"ports\": []}}\n"
 		     "}\n"),
 	    "p.json:4:47: providers.x.ports: unknown key; expected one of \"hosts\", "
-	    "\"addresses\", \"key_env\", \"key_file\", \"api\", \"base_url\", or \"region\"\n");
+	    "\"addresses\", \"key_env\", \"key_file\", \"api\", \"base_url\", \"api_root\", "
+	    "or \"region\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
@@ -1126,6 +1127,56 @@ static void test_plain_base_url(void)
 	ASSERT_EQ(p->providers[0].base_plain, 0);
 	ASSERT_EQ(p->providers[0].base_port, 443);
 	policy_free(p);
+}
+
+/* base_url gives the API root: its path + "/v1", or the path itself when it ends in the
+ * version as the providers' SDK base URLs do; "api_root" says it outright. */
+static void test_api_root(void)
+{
+	static const struct {
+		const char *members, *root;
+	} cases[] = {
+	    {"\"api\": \"openai\"", "/v1"},
+	    {"\"base_url\": \"https://h.example\"", "/v1"},
+	    {"\"base_url\": \"https://h.example/v1/\"", "/v1"},
+	    {"\"base_url\": \"https://h.example/openai/v1\"", "/openai/v1"},
+	    {"\"base_url\": \"https://h.example/openai\"", "/openai/v1"},
+	    {"\"base_url\": \"https://h.example/v1/proxy\"", "/v1/proxy/v1"},
+	    {"\"base_url\": \"https://h.example/x/v10\"", "/x/v10/v1"},
+	    {"\"base_url\": \"https://h.example\", \"api_root\": \"\"", ""},
+	    {"\"api_root\": \"/\", \"base_url\": \"https://h.example/v1\"", ""},
+	    {"\"api_root\": \"/inference/v1/\"", "/inference/v1"},
+	};
+	static const struct {
+		const char *root, *why;
+	} bad[] = {
+	    {"v1", "it must start with \"/\""},
+	    {"/a//v1", "with an empty segment"},
+	    {"/a/../v1", "with a dot segment"},
+	    {"/./v1", "with a dot segment"},
+	    {"/a%2Fb", "with a character other than letters, digits, '-', '.', '_' and '~' in a "
+		       "segment"},
+	    {"/a?b", "with a character other than letters, digits, '-', '.', '_' and '~' in a "
+		     "segment"},
+	};
+	struct policy *p = NULL;
+	char text[512], want[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), PROVIDER_X("%s"), cases[i].members);
+		ASSERT_OK(load(text, &p));
+		ASSERT_STREQ(p->providers[0].api_root, cases[i].root);
+		policy_free(p);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), PROVIDER_X("\"api_root\": \"%s\""), bad[i].root);
+		snprintf(want, sizeof(want),
+			 "p.json:4:59: providers.x.api_root: got \"%s\", %s; expected a path like "
+			 "\"/openai/v1\" (or \"\"), where the provider serves what OpenAI serves "
+			 "under /v1\n",
+			 bad[i].root, bad[i].why);
+		ASSERT_STREQ(load_bad(text), want);
+	}
 }
 
 static void test_breaker(void)
@@ -2045,6 +2096,7 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_capture_ai_and_fronting),
 	  UNIT_CASE(test_bad_ca_tls), UNIT_CASE(test_bad_audit_rotation),
 	  UNIT_CASE(test_host_in_domains), UNIT_CASE(test_models), UNIT_CASE(test_bad_models),
 	  UNIT_CASE(test_base_url), UNIT_CASE(test_bad_base_url), UNIT_CASE(test_plain_base_url),
+	  UNIT_CASE(test_api_root),
 	  UNIT_CASE(test_policy_warn), UNIT_CASE(test_breaker), UNIT_CASE(test_retry_statuses),
 	  UNIT_CASE(test_api_listen), UNIT_CASE(test_api_socket), UNIT_CASE(test_api_keys),
 	  UNIT_CASE(test_bad_api_keys), UNIT_CASE(test_governance), UNIT_CASE(test_budget_usd),

@@ -15,6 +15,7 @@
  */
 #include <arpa/inet.h>
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1164,6 +1165,71 @@ static void check_base_url(struct ctx *c, const cJSON *v, const struct field *f,
 	set_string(c, &pr->base_host, host);
 }
 
+/* Why "api_root" S (trailing '/'s dropped: LEN bytes) is not one, or NULL: whole segments of
+ * unreserved characters, none of them "." or "..", so that it is compared with request paths
+ * byte for byte (api_path.h) and means to the provider what it means to us. */
+static const char *api_root_problem(const char *s, size_t len)
+{
+	if (len && s[0] != '/')
+		return "it must start with \"/\"";
+	if (len > 256)
+		return "longer than 256 characters";
+	for (size_t i = 0; i < len; i++) {
+		size_t seg = strcspn(s + i + 1, "/");
+
+		if (s[i] != '/')
+			continue;
+		if (i + 1 + seg > len)
+			seg = len - i - 1;
+		if (!seg)
+			return "with an empty segment";
+		if ((seg == 1 && s[i + 1] == '.') || (seg == 2 && !strncmp(s + i + 1, "..", 2)))
+			return "with a dot segment";
+		for (size_t j = i + 1; j < i + 1 + seg; j++)
+			if (!isalnum((unsigned char)s[j]) && !strchr("-._~", s[j]))
+				return "with a character other than letters, digits, '-', '.', '_' "
+				       "and '~' in a segment";
+	}
+	return NULL;
+}
+
+static void check_api_root(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy_provider *pr = base;
+	const char *s = want_string(c, v, f->expect), *why;
+	size_t n;
+
+	if (!s)
+		return;
+	n = strlen(s);
+	while (n && s[n - 1] == '/')
+		n--;
+	why = api_root_problem(s, n);
+	if (why) {
+		bad_value(c, why, f->expect);
+		return;
+	}
+	free(pr->api_root);
+	pr->api_root = strndup(s, n);
+	if (!pr->api_root)
+		c->oom = true;
+}
+
+/* The API root base_url implies: its path when that ends in the version ("/openai/v1", as
+ * the providers' SDKs write their base URLs), else the path with "/v1" after it (a prefix in
+ * front of the API, as base_url has always meant). */
+static void api_root_default(struct ctx *c, struct policy_provider *pr)
+{
+	const char *p = pr->base_prefix ? pr->base_prefix : "";
+	size_t n = strlen(p);
+	bool versioned = n >= 3 && !strcmp(p + n - 3, "/v1");
+
+	if (asprintf(&pr->api_root, "%s%s", p, versioned ? "" : "/v1") < 0) {
+		pr->api_root = NULL;
+		c->oom = true;
+	}
+}
+
 static bool provider_has_host(const struct policy_provider *pr, const char *host)
 {
 	for (size_t i = 0; i < pr->n_hosts; i++) {
@@ -1191,6 +1257,8 @@ static void provider_finish(struct ctx *c, const struct members *m, void *base)
 			pr->base_host);
 		path_pop(c);
 	}
+	if (!pr->api_root)
+		api_root_default(c, pr);
 	if (!url_given && pr->n_hosts) {
 		set_string(c, &pr->base_host, pr->hosts[0]);
 		if (pr->base_host)
@@ -2356,6 +2424,9 @@ static const struct field provider_fields[] = {
     FIELD("api", OPTIONAL, check_api, offsetof(struct policy_provider, api),
 	  "\"openai\" or \"anthropic\""),
     FIELD("base_url", OPTIONAL, check_base_url, 0, EXPECT_BASE_URL),
+    FIELD("api_root", OPTIONAL, check_api_root, 0,
+	  "a path like \"/openai/v1\" (or \"\"), where the provider serves what OpenAI serves "
+	  "under /v1"),
     FIELD("region", OPTIONAL, check_region, offsetof(struct policy_provider, region),
 	  "1..64 letters, digits, '.', '_' or '-', like \"eu\" or \"us-east-1\""),
 };
@@ -2791,6 +2862,7 @@ void policy_free(struct policy *p)
 		free(pr->key_file);
 		free(pr->base_host);
 		free(pr->base_prefix);
+		free(pr->api_root);
 		free(pr->region);
 	}
 	free(p->providers);
@@ -2967,6 +3039,14 @@ int policy_check_secret_files(const struct policy *p, FILE *errs)
 		r = r ? r : k;
 	}
 	return r;
+}
+
+const struct policy_provider *policy_provider_by_name(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; p && name && i < p->n_providers; i++)
+		if (!strcmp(p->providers[i].name, name))
+			return &p->providers[i];
+	return NULL;
 }
 
 const struct policy_provider *policy_provider_by_host(const struct policy *p, const char *host)

@@ -99,7 +99,12 @@ struct policy_provider {
 	uint16_t base_port;  /* host order (443; 80 for http://) */
 	int base_plain;	     /* "http://": plain HTTP, for a self-hosted server on a network the
 				operator trusts (the gateway's key, if any, goes in clear) */
-	char *base_prefix; /* "" or "/PREFIX" without a trailing slash; prepended to /v1/... */
+	char *base_prefix; /* "" or "/PREFIX" without a trailing slash, as base_url gives it */
+	/* "api_root": where it serves what OpenAI and Anthropic serve under "/v1"
+	 * (providers/api_path.h): "/openai/v1" for Groq, "" for Perplexity. Default: base_url's
+	 * path when its last segment is "v1" (as the providers' SDK base URLs are written),
+	 * else that path + "/v1". Never NULL once loaded. */
+	char *api_root;
 	char *region;	   /* "region": e.g. "eu", "us-east-1"; NULL when not given */
 };
 
@@ -373,6 +378,9 @@ const struct policy_team *policy_team_by_name(const struct policy *p, const char
  * first problem is returned.
  */
 int policy_check_secret_files(const struct policy *p, FILE *errs);
+
+/* The provider named NAME, or NULL. */
+const struct policy_provider *policy_provider_by_name(const struct policy *p, const char *name);
 
 /* The provider whose host list contains HOST (case-insensitive), or NULL. */
 const struct policy_provider *policy_provider_by_host(const struct policy *p, const char *host);

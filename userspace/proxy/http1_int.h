@@ -144,6 +144,11 @@ struct exchange {
 	char method[16];
 	char *url; /* the request target as sent, NUL-terminated */
 	size_t url_len;
+	/* The same with the provider's API root made "/v1" (providers/api_path.h), what the
+	 * gateway reads it as; NULL when that is url. outside_api: the path is outside the
+	 * provider's API root, so it is no call the gateway reads. */
+	char *api_url;
+	int outside_api;
 	struct headers req;
 	struct evbuffer *body;
 	int client_keepalive;
@@ -298,6 +303,8 @@ void on_up_event(struct bufferevent *bev, short what, void *arg);
 
 /* exchange_record.c */
 const char *exchange_provider(const struct exchange *ex);
+/* The request target as the gateway reads it: ex->api_url, else ex->url (may be NULL). */
+const char *exchange_api_url(const struct exchange *ex);
 /* Returns the record's audit ticket, 0 when it was not queued. */
 uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome);
 /* A stream admitted by the policy, before any upstream: "proxy.request_started", with the
