@@ -42,7 +42,8 @@ def clouds(gw, monkeypatch):
             f.write(f"{OPENAI_ADDR} {host}\n")
     shipped = json.loads((Path(__file__).resolve().parents[2] / "policies" /
                           "default.json").read_text())["providers"]
-    providers = {"openai": {"hosts": ["api.openai.com"]}}
+    providers = {"openai": {"hosts": ["api.openai.com"]},
+                 "anthropic": {"hosts": ["api.anthropic.com"]}}
     for name in BASE_URL:
         monkeypatch.setenv(f"AIGW_TEST_{name.upper()}_KEY", KEY[name])
         providers[name] = dict(shipped[name], key_env=f"AIGW_TEST_{name.upper()}_KEY")
@@ -131,3 +132,38 @@ def test_endpoint_allow_list_names_the_canonical_path(gw, monkeypatch):
         assert code == 400, (trick, text)
     paths = [x["path"] for x in gw.mock.requests()]
     assert paths == ["/openai/v1/chat/completions"], paths
+
+
+def test_routed_calls_get_each_providers_own_path(gw, monkeypatch):
+    """A logical name the gateway routes to Groq goes to Groq's /openai/v1/...; an Anthropic
+    Messages call routed to Perplexity is translated and goes to its unversioned
+    /chat/completions."""
+    pol = clouds(gw, monkeypatch)
+    pol["models"] = {"cheap": [{"provider": "groq", "model": MODEL["groq"]}],
+                     "search": [{"provider": "perplexity", "model": MODEL["perplexity"]}]}
+    gw.start(pol)
+    body = json.dumps({"model": "cheap", "messages": [{"role": "user", "content": PROMPT}]})
+    text, code = split(gw.curl("https://api.openai.com/v1/chat/completions", body,
+                               headers=[f"authorization: Bearer {APP_KEY}"]))
+    assert code == 200, text
+    usage = json.loads(text)["usage"]
+    seen = gw.mock.requests()[-1]
+    assert (seen["host"], seen["path"], seen["model"]) == (
+        "api.groq.com", "/openai/v1/chat/completions", MODEL["groq"]), seen
+    assert seen["authorization"] == f"Bearer {KEY['groq']}"
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "groq"})
+    assert rec["url.path"] == "/v1/chat/completions" and "aigw.url.api_path" not in rec
+    assert rec["gen_ai.usage.output_tokens"] == usage["completion_tokens"]
+    check_cost(gw, rec, usd(PRICES["groq/llama-3.3-70b-versatile"], usage["prompt_tokens"],
+                            usage["completion_tokens"]))
+    body = json.dumps({"model": "search", "max_tokens": 64,
+                       "messages": [{"role": "user", "content": PROMPT}]})
+    text, code = split(gw.curl("https://api.anthropic.com/v1/messages", body,
+                               headers=["x-api-key: sk-ant-app",
+                                        "anthropic-version: 2023-06-01"]))
+    assert code == 200, text
+    assert json.loads(text)["type"] == "message"
+    seen = gw.mock.requests()[-1]
+    assert (seen["host"], seen["path"], seen["model"]) == (
+        "api.perplexity.ai", "/chat/completions", MODEL["perplexity"]), seen
+    assert seen["authorization"] == f"Bearer {KEY['perplexity']}"
