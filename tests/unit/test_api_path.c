@@ -65,25 +65,29 @@ static void test_outside_the_root(void)
 	check_canonical("/openai/v1", "/openai", -ENOENT, NULL);
 }
 
-static void test_upstream(void)
+/* URL at ROOT goes upstream as WANT. */
+static void check_upstream(const char *root, const char *url, const char *want)
 {
 	char buf[64];
 
-	ASSERT_OK(api_path_upstream("/openai/v1", "/v1/chat/completions", buf, sizeof(buf)));
-	ASSERT_STREQ(buf, "/openai/v1/chat/completions");
-	ASSERT_OK(api_path_upstream("", "/v1/chat/completions?a=b", buf, sizeof(buf)));
-	ASSERT_STREQ(buf, "/chat/completions?a=b");
-	ASSERT_OK(api_path_upstream("", "/v1", buf, sizeof(buf)));
-	ASSERT_STREQ(buf, "/");
-	ASSERT_OK(api_path_upstream("/v1", "/v1/messages", buf, sizeof(buf)));
-	ASSERT_STREQ(buf, "/v1/messages");
+	ASSERT_OK(api_path_upstream(root, url, buf, sizeof(buf)));
+	ASSERT_STREQ(buf, want);
+}
+
+static void test_upstream(void)
+{
+	char buf[20];
+
+	check_upstream("/openai/v1", "/v1/chat/completions", "/openai/v1/chat/completions");
+	check_upstream("", "/v1/chat/completions?a=b", "/chat/completions?a=b");
+	check_upstream("", "/v1", "/");
+	check_upstream("/v1", "/v1/messages", "/v1/messages");
 	/* base_url's prefix in front of the API, as it has always been */
-	ASSERT_OK(api_path_upstream("/v1/proxy/v1", "/v1/messages", buf, sizeof(buf)));
-	ASSERT_STREQ(buf, "/v1/proxy/v1/messages");
+	check_upstream("/v1/proxy/v1", "/v1/messages", "/v1/proxy/v1/messages");
 	/* a path outside "/v1" goes as it is; "/v1x" is outside */
-	ASSERT_OK(api_path_upstream("/openai/v1", "/v1x/models", buf, sizeof(buf)));
-	ASSERT_STREQ(buf, "/v1x/models");
-	ASSERT_EQ(api_path_upstream("/openai/v1", "/v1/chat/completions", buf, 20), -ENOSPC);
+	check_upstream("/openai/v1", "/v1x/models", "/v1x/models");
+	ASSERT_EQ(api_path_upstream("/openai/v1", "/v1/chat/completions", buf, sizeof(buf)),
+		  -ENOSPC);
 }
 
 /* In and out again: the provider gets the path the app sent. */

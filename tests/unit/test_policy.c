@@ -1023,6 +1023,19 @@ static void test_base_url(void)
 	"expected \"https://HOST[:PORT][/PREFIX]\" (or http:// for a self-hosted server), like "   \
 	"\"https://llm.example.com:8443/openai\"\n"
 
+/* Provider x's member KEY (8 characters, as "base_url") with the string VALUE is refused with
+ * one problem: got VALUE, WHY. */
+static void expect_provider_x_problem(const char *key, const char *value, const char *why)
+{
+	char text[512], want[512];
+
+	snprintf(text, sizeof(text), PROVIDER_X("\"%s\": \"%s\""), key, value);
+	snprintf(want, sizeof(want), "p.json:4:59: providers.x.%s: got \"%s\", %s; ", key, value,
+		 why);
+	ASSERT_CONTAINS(load_bad(text), want);
+	ASSERT_EQ(count_lines(errs), 1);
+}
+
 static void test_bad_base_url(void)
 {
 	static const struct {
@@ -1046,7 +1059,6 @@ static void test_bad_base_url(void)
 	    {"https://192.0.2.1", "with an IP address for a host (it must be one of \"hosts\")"},
 	    {"https://h_x.example", "with a character other than letters, digits, '-' and '.'"},
 	};
-	char text[512], want[512];
 
 	ASSERT_STREQ(load_bad(PROVIDER_X("\"base_url\": \"https://other.example:8443\"")),
 		     "p.json:4:59: providers.x.base_url: base_url host \"other.example\" is not "
@@ -1063,13 +1075,8 @@ static void test_bad_base_url(void)
 	ASSERT_STREQ(load_bad(PROVIDER_X("\"api\": \"gemini\"")),
 		     "p.json:4:54: providers.x.api: got \"gemini\"; expected \"openai\" or "
 		     "\"anthropic\"\n");
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(text, sizeof(text), PROVIDER_X("\"base_url\": \"%s\""), bad[i].url);
-		snprintf(want, sizeof(want), "p.json:4:59: providers.x.base_url: got \"%s\", %s; ",
-			 bad[i].url, bad[i].why);
-		ASSERT_CONTAINS(load_bad(text), want);
-		ASSERT_EQ(count_lines(errs), 1);
-	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_provider_x_problem("base_url", bad[i].url, bad[i].why);
 }
 
 static void test_policy_warn(void)
@@ -1160,7 +1167,7 @@ static void test_api_root(void)
 		     "segment"},
 	};
 	struct policy *p = NULL;
-	char text[512], want[512];
+	char text[512];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(text, sizeof(text), PROVIDER_X("%s"), cases[i].members);
@@ -1168,15 +1175,10 @@ static void test_api_root(void)
 		ASSERT_STREQ(p->providers[0].api_root, cases[i].root);
 		policy_free(p);
 	}
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(text, sizeof(text), PROVIDER_X("\"api_root\": \"%s\""), bad[i].root);
-		snprintf(want, sizeof(want),
-			 "p.json:4:59: providers.x.api_root: got \"%s\", %s; expected a path like "
-			 "\"/openai/v1\" (or \"\"), where the provider serves what OpenAI serves "
-			 "under /v1\n",
-			 bad[i].root, bad[i].why);
-		ASSERT_STREQ(load_bad(text), want);
-	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_provider_x_problem("api_root", bad[i].root, bad[i].why);
+	ASSERT_CONTAINS(errs, "; expected a path like \"/openai/v1\" (or \"\"), where the provider "
+			      "serves what OpenAI serves under /v1\n");
 }
 
 static void test_breaker(void)
