@@ -79,6 +79,12 @@ static void test_shipped_table(void)
 	ASSERT_EQ(p->cached_input * 10, p->input);
 	ASSERT_EQ(p->cache_write_1h, p->input * 2);
 	ASSERT_EQ(p->long_context_above, 200000);
+	/* a hosted model's name keeps its '/'s */
+	p = prices_lookup(t, "fireworks", "accounts/fireworks/models/gpt-oss-120b", NULL);
+	ASSERT_TRUE(p != NULL);
+	ASSERT_EQ(p->cached_input, 15000); /* $0.015 */
+	p = prices_lookup(t, "perplexity", "sonar", NULL);
+	ASSERT_TRUE(p != NULL && p->request_fee_unpriced);
 	prices_free(t);
 }
 
