@@ -21,10 +21,11 @@ from test_intercept import split  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (port 443, unshare -m)")
 
-ROOTS = {"api.groq.com": "/openai/v1", "api.perplexity.ai": ""}
-BASE_URL = {"groq": "https://api.groq.com/openai/v1", "perplexity": "https://api.perplexity.ai"}
-MODEL = {"groq": "llama-3.3-70b-versatile", "perplexity": "sonar"}
-KEY = {"groq": "gsk-gateway-groq", "perplexity": "pplx-gateway"}
+ROOTS = {"api.groq.com": "/openai/v1", "api.perplexity.ai": "", "openrouter.ai": "/api/v1"}
+BASE_URL = {"groq": "https://api.groq.com/openai/v1", "perplexity": "https://api.perplexity.ai",
+            "openrouter": "https://openrouter.ai/api/v1"}
+MODEL = {"groq": "llama-3.3-70b-versatile", "perplexity": "sonar", "openrouter": "openai/gpt-4o"}
+KEY = {"groq": "gsk-gateway-groq", "perplexity": "pplx-gateway", "openrouter": "sk-or-gateway"}
 APP_KEY = harness.OPENAI_KEY
 PROMPT = "Summarise the quarterly cloud spend for the platform team"
 WORDS = 9
@@ -167,3 +168,21 @@ def test_routed_calls_get_each_providers_own_path(gw, monkeypatch):
     assert (seen["host"], seen["path"], seen["model"]) == (
         "api.perplexity.ai", "/chat/completions", MODEL["perplexity"]), seen
     assert seen["authorization"] == f"Bearer {KEY['perplexity']}"
+
+
+@pytest.mark.parametrize("mode", ["plain", "stream"])
+def test_openrouters_own_cost_is_recorded_beside_ours(gw, monkeypatch, mode):
+    """OpenRouter reports what a call cost it (usage.cost, in its credits): the record keeps
+    that figure apart; the gateway's own cost is unknown (no OpenRouter prices), never it."""
+    gw.start(clouds(gw, monkeypatch))
+    r = run_sdk(gw, "openrouter", mode, headers=["x-mock-usage-cost: 0.000421"])
+    assert r.ok and r.status == 200, r
+    assert usage_of(r)["cost"] == 0.000421
+    seen = gw.mock.requests()[-1]
+    assert (seen["host"], seen["path"]) == ("openrouter.ai", "/api/v1/chat/completions"), seen
+    assert seen["authorization"] == f"Bearer {KEY['openrouter']}"
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r.pid})
+    assert rec["aigw.url.api_path"] == "/v1/chat/completions"
+    assert rec["aigw.provider.reported_cost"] == 0.000421
+    assert rec["cost_usd"] is None
+    assert rec["aigw.cost.reason"] == "no price for openrouter/openai/gpt-4o", rec

@@ -42,6 +42,7 @@ static int openai_usage(const cJSON *u, const struct openai_names *n, int with_o
 			struct usage *out)
 {
 	struct usage x = {0};
+	const cJSON *cost;
 	int r;
 
 	if (!cJSON_IsObject(u))
@@ -62,6 +63,11 @@ static int openai_usage(const cJSON *u, const struct openai_names *n, int with_o
 	if (x.cached_input + x.cache_write > x.input || x.reasoning > x.output)
 		return -EBADMSG;
 	x.unpriced = audio_flag(u, n);
+	cost = json_item(u, "cost");
+	if (cJSON_IsNumber(cost) && cost->valuedouble >= 0) {
+		x.has_reported_cost = 1;
+		x.reported_cost = cost->valuedouble;
+	}
 	x.known = USAGE_KNOWN_ALL;
 	*out = x;
 	return 0;

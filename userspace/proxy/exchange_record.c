@@ -95,6 +95,8 @@ static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 	jsonw_num(rec, "aigw.usage.cached_input_tokens", (double)ex->usage.cached_input);
 	jsonw_num(rec, "aigw.usage.cache_write_tokens", (double)ex->usage.cache_write);
 	jsonw_num(rec, "aigw.usage.reasoning_tokens", (double)ex->usage.reasoning);
+	if (ex->usage.has_reported_cost) /* the provider's own figure (OpenRouter), not ours */
+		jsonw_num(rec, "aigw.provider.reported_cost", ex->usage.reported_cost);
 	if (cost->known) {
 		char usd[COST_USD_TEXT_MAX];
 
