@@ -5,8 +5,10 @@
  * differential tests (tests/unit/test_translate_stream.c, tests/fuzz/fuzz_translate.c) hold it
  * to that.
  */
+#include <endian.h>
 #include <errno.h>
 #include <locale.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,16 +80,34 @@ static size_t utf8(unsigned long cp, unsigned char u[4])
 static size_t unescape(const unsigned char *p, const unsigned char *end, unsigned char u[4],
 		       size_t *ulen)
 {
-	static const char from[] = "bfnrt\"\\/", to[] = "\b\f\n\r\t\"\\/";
-	const char *e = p[1] && p[1] != 'u' ? strchr(from, p[1]) : NULL;
 	unsigned first, second;
 
-	if (p[1] != 'u') {
-		if (!e)
-			return 0;
-		u[0] = (unsigned char)to[e - from];
-		*ulen = 1;
+	*ulen = 1;
+	switch (p[1]) {
+	case 'b':
+		u[0] = '\b';
 		return 2;
+	case 'f':
+		u[0] = '\f';
+		return 2;
+	case 'n':
+		u[0] = '\n';
+		return 2;
+	case 'r':
+		u[0] = '\r';
+		return 2;
+	case 't':
+		u[0] = '\t';
+		return 2;
+	case '"':
+	case '\\':
+	case '/':
+		u[0] = p[1];
+		return 2;
+	case 'u':
+		break;
+	default:
+		return 0;
 	}
 	if (end - p < 6)
 		return 0;
@@ -107,25 +127,55 @@ static size_t unescape(const unsigned char *p, const unsigned char *end, unsigne
 	return 12;
 }
 
-/* A string from its opening quote; *V gets its text. */
+/* Where the first quote, backslash or control character is among the 8 bytes at P; 8 when
+ * there is none. The bit tricks of "Bit Twiddling Hacks" (a zero byte, a byte less than N)
+ * flag every such byte, and the lowest flag is always a true one. */
+static unsigned first_special(const unsigned char *p)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t x, quote, backslash, flags;
+
+	memcpy(&x, p, 8);
+	x = le64toh(x); /* byte 0 lowest, whatever the machine */
+	quote = x ^ (ones * '"');
+	backslash = x ^ (ones * '\\');
+	flags = (((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+		 ((x - ones * 0x20) & ~x)) &
+		highs;
+	return flags ? (unsigned)__builtin_ctzll(flags) / 8 : 8;
+}
+
+/* A string from its opening quote; *V gets its text. Strings are most of what an event is
+ * made of: ordinary bytes are skipped 8 at a time. */
 static int scan_string(struct scan *sc, struct tj_val *v)
 {
 	const unsigned char *s = sc->p + 1, *q = s, *e;
 	unsigned char plain = 1, u[4];
+	unsigned skip;
 	size_t n, ulen;
 
-	for (; q < sc->end && *q != '"'; q++) {
-		if (*q < 0x20) {
-			plain = 0;
-		} else if (*q == '\\') {
+	for (;;) {
+		if (q + 8 <= sc->end) {
+			skip = first_special(q);
+			q += skip;
+			if (skip == 8)
+				continue;
+		} else if (q >= sc->end) {
+			return -EBADMSG;
+		} else if (*q >= 0x20 && *q != '"' && *q != '\\') {
+			q++; /* the last bytes, one at a time */
+			continue;
+		}
+		if (*q == '"')
+			break;
+		if (*q == '\\') {
 			if (q + 1 >= sc->end)
 				return -EBADMSG;
-			plain = 0;
 			q++;
 		}
+		plain = 0; /* an escape or a control character */
+		q++;
 	}
-	if (q >= sc->end)
-		return -EBADMSG;
 	for (e = s; !plain && e < q; e++) {
 		if (*e != '\\')
 			continue;
@@ -204,10 +254,15 @@ static int scan_literal(struct scan *sc, struct tj_val *v)
 /* The field of FIELDS named KEY (a scanned string), or NULL. */
 static const struct tj_field *field_named(const struct tj_field *f, const struct tj_val *key)
 {
-	for (; f->key; f++)
-		if (key->plain ? !strncmp(f->key, key->p, key->len) && !f->key[key->len]
-			       : translate_json_is(key, f->key))
+	for (; f->key; f++) {
+		if (!key->plain) {
+			if (translate_json_is(key, f->key))
+				return f;
+		} else if (key->len && f->key[0] == key->p[0] &&
+			   !strncmp(f->key, key->p, key->len) && !f->key[key->len]) {
 			return f;
+		}
+	}
 	return NULL;
 }
 
@@ -240,12 +295,13 @@ static int scan_member(struct scan *sc, const struct tj_field *fields)
 	return rc;
 }
 
-/* An array (CLOSE ']') or object (CLOSE '}') from its opening bracket. */
+/* An array (CLOSE ']') or object (CLOSE '}') from its opening bracket; FIELDS are picked
+ * out of the object, or out of the array's first element when that is an object. */
 static int scan_container(struct scan *sc, const struct tj_field *fields, struct tj_val *v,
 			  unsigned char close)
 {
 	struct tj_val elem;
-	int rc;
+	int rc, first;
 
 	if (sc->depth >= CJSON_NESTING_LIMIT)
 		return -EBADMSG;
@@ -261,7 +317,8 @@ static int scan_container(struct scan *sc, const struct tj_field *fields, struct
 			rc = scan_member(sc, fields);
 		} else {
 			skip_ws(sc);
-			rc = scan_value(sc, NULL, &elem);
+			first = !v->count && sc->p < sc->end && *sc->p == '{';
+			rc = scan_value(sc, first ? fields : NULL, &elem);
 			skip_ws(sc);
 		}
 		if (rc)
@@ -285,7 +342,7 @@ static int scan_value(struct scan *sc, const struct tj_field *fields, struct tj_
 	case '"':
 		return scan_string(sc, v);
 	case '[':
-		return scan_container(sc, NULL, v, ']');
+		return scan_container(sc, fields, v, ']');
 	case '{':
 		return scan_container(sc, fields, v, '}');
 	case '-':

@@ -39,8 +39,8 @@ struct tj_val {
 };
 
 /* A member to pick out of an object: KEY, the slot of VALS its value goes to, and SUB, the
- * members to pick out of that value when it is an object (NULL: none). Tables end with a
- * NULL key. */
+ * members to pick out of that value when it is an object, or out of its first element when
+ * it is an array whose first element is an object (NULL: none). Tables end with a NULL key. */
 struct tj_field {
 	const char *key;
 	int slot;

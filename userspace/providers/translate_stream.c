@@ -582,14 +582,32 @@ static int a_feed(struct translate_stream *s, const char *event, const char *dat
 
 /* ---- OpenAI upstream, Anthropic app ---- */
 
+/* One table of slots for a chunk, its first choice and that choice's first tool call: a chunk
+ * normally carries one choice with at most one tool call, read in the one scan. When there
+ * are more (or they come as an object's members, which cJSON goes through as well), each is
+ * scanned again into a table of its own, with the same slot numbers. */
 enum o_slot {
 	O_ERROR, O_ERROR_MESSAGE, O_ERROR_TYPE, O_ERROR_CODE, O_MODEL, O_CHOICES,
 	O_USAGE, O_PROMPT, O_DETAILS, O_CACHED, O_COMPLETION,
+	C_INDEX, C_DELTA, C_CONTENT, C_REFUSAL, C_CALLS, C_FINISH,
+	T_INDEX, T_ID, T_FUNCTION, T_NAME, T_ARGS,
 	O_SLOTS
 };
-enum choice_slot { C_INDEX, C_DELTA, C_CONTENT, C_REFUSAL, C_CALLS, C_FINISH, C_SLOTS };
-enum call_slot { T_INDEX, T_ID, T_FUNCTION, T_NAME, T_ARGS, T_SLOTS };
 
+static const struct tj_field t_function[] = {
+    {"name", T_NAME, NULL}, {"arguments", T_ARGS, NULL}, {NULL, 0, NULL}};
+static const struct tj_field t_call[] = {{"index", T_INDEX, NULL},
+					 {"id", T_ID, NULL},
+					 {"function", T_FUNCTION, t_function},
+					 {NULL, 0, NULL}};
+static const struct tj_field c_delta[] = {{"content", C_CONTENT, NULL},
+					  {"refusal", C_REFUSAL, NULL},
+					  {"tool_calls", C_CALLS, t_call},
+					  {NULL, 0, NULL}};
+static const struct tj_field c_choice[] = {{"index", C_INDEX, NULL},
+					   {"delta", C_DELTA, c_delta},
+					   {"finish_reason", C_FINISH, NULL},
+					   {NULL, 0, NULL}};
 static const struct tj_field o_error[] = {{"message", O_ERROR_MESSAGE, NULL},
 					  {"type", O_ERROR_TYPE, NULL},
 					  {"code", O_ERROR_CODE, NULL},
@@ -600,22 +618,14 @@ static const struct tj_field o_usage[] = {{"prompt_tokens", O_PROMPT, NULL},
 					  {"completion_tokens", O_COMPLETION, NULL},
 					  {NULL, 0, NULL}};
 static const struct tj_field o_chunk_fields[] = {
-    {"error", O_ERROR, o_error}, {"model", O_MODEL, NULL}, {"choices", O_CHOICES, NULL},
+    {"error", O_ERROR, o_error}, {"model", O_MODEL, NULL}, {"choices", O_CHOICES, c_choice},
     {"usage", O_USAGE, o_usage}, {NULL, 0, NULL}};
-static const struct tj_field c_delta[] = {{"content", C_CONTENT, NULL},
-					  {"refusal", C_REFUSAL, NULL},
-					  {"tool_calls", C_CALLS, NULL},
-					  {NULL, 0, NULL}};
-static const struct tj_field c_choice[] = {{"index", C_INDEX, NULL},
-					   {"delta", C_DELTA, c_delta},
-					   {"finish_reason", C_FINISH, NULL},
-					   {NULL, 0, NULL}};
-static const struct tj_field t_function[] = {
-    {"name", T_NAME, NULL}, {"arguments", T_ARGS, NULL}, {NULL, 0, NULL}};
-static const struct tj_field t_call[] = {{"index", T_INDEX, NULL},
-					 {"id", T_ID, NULL},
-					 {"function", T_FUNCTION, t_function},
-					 {NULL, 0, NULL}};
+
+/* Whether V is an array of one element, whose slots the scan filled already. */
+static int only_one(const struct tj_val *v)
+{
+	return v->type == TJ_ARRAY && v->count == 1;
+}
 
 /* OpenAI's usage into *T in Anthropic's terms (prompt_tokens counts the cached ones). */
 static void usage_from_openai(const struct tj_val *v, struct translate_usage *t)
@@ -792,19 +802,18 @@ static int o_tool_delta(struct translate_stream *s, struct translate_buf *out,
 		   : 0;
 }
 
-static int o_tool_calls(struct translate_stream *s, const struct tj_val *calls,
+static int o_tool_calls(struct translate_stream *s, const struct tj_val *ch,
 			struct translate_buf *out)
 {
-	struct tj_val tc[T_SLOTS], call;
+	struct tj_val tc[O_SLOTS], call;
 	struct tj_iter it;
 	int rc = 0;
 
-	translate_json_iter(&it, calls);
-	while (translate_json_next(&it, t_call, tc, T_SLOTS, &call)) {
-		if (rc || s->ended)
-			return rc;
+	if (only_one(&ch[C_CALLS]))
+		return o_tool_delta(s, out, ch);
+	translate_json_iter(&it, &ch[C_CALLS]);
+	while (!rc && !s->ended && translate_json_next(&it, t_call, tc, O_SLOTS, &call))
 		rc = o_tool_delta(s, out, tc);
-	}
 	return rc;
 }
 
@@ -825,14 +834,30 @@ static int o_choice(struct translate_stream *s, const struct tj_val *ch, struct 
 		s->refusal = 1;
 		rc = o_text(s, out, &ch[C_REFUSAL]);
 	}
-	if (!rc && !s->ended)
-		rc = o_tool_calls(s, calls, out);
+	if (!rc && !s->ended && n_calls)
+		rc = o_tool_calls(s, ch, out);
 	if (rc || s->ended || ch[C_FINISH].type != TJ_STRING || s->stopped)
 		return rc;
 	s->stopped = 1;
 	s->stop = s->refusal ? "refusal"
 			     : translate_stop_reason(name_of(&ch[C_FINISH], buf, sizeof(buf)));
 	return o_close(s, out);
+}
+
+/* Each choice of chunk V in turn, until one fails (a choice that ends the stream fails). */
+static int o_choices(struct translate_stream *s, const struct tj_val *v,
+		     struct translate_buf *out)
+{
+	struct tj_val ch[O_SLOTS], choice;
+	struct tj_iter it;
+	int rc = 0;
+
+	if (only_one(&v[O_CHOICES]))
+		return o_choice(s, v, out);
+	translate_json_iter(&it, &v[O_CHOICES]);
+	while (!rc && !s->ended && translate_json_next(&it, c_choice, ch, O_SLOTS, &choice))
+		rc = o_choice(s, ch, out);
+	return rc;
 }
 
 static int o_error_event(struct translate_stream *s, const struct tj_val *v,
@@ -850,8 +875,7 @@ static int o_error_event(struct translate_stream *s, const struct tj_val *v,
 static int o_chunk(struct translate_stream *s, const char *data, size_t len,
 		   struct translate_buf *out)
 {
-	struct tj_val v[O_SLOTS], ch[C_SLOTS], choice;
-	struct tj_iter it;
+	struct tj_val v[O_SLOTS];
 	int rc = 0;
 
 	if (translate_json_scan(data, len, o_chunk_fields, v, O_SLOTS))
@@ -862,12 +886,8 @@ static int o_chunk(struct translate_stream *s, const char *data, size_t len,
 		set_model(s, &v[O_MODEL]);
 		rc = o_message_start(s, out);
 	}
-	translate_json_iter(&it, &v[O_CHOICES]);
-	while (translate_json_next(&it, c_choice, ch, C_SLOTS, &choice)) {
-		if (rc || s->ended)
-			return rc;
-		rc = o_choice(s, ch, out);
-	}
+	if (!rc)
+		rc = o_choices(s, v, out);
 	if (!rc)
 		usage_from_openai(v, &s->usage);
 	return rc;
