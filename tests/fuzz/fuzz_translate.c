@@ -259,8 +259,8 @@ static void check_anthropic_stream(const char *out, int ended)
 }
 
 /* The same event fed to the translator (into OUT) and to the reference (into REF_OUT). */
-static int feed_both(struct translate_stream *s, struct ref_translate_stream *ref,
-		     const char *name, const char *data, size_t len, struct translate_buf *out,
+static int feed_both(struct translate_stream *s, struct ref_translate_stream *ref, const char *name,
+		     const char *data, size_t len, struct translate_buf *out,
 		     struct translate_buf *ref_out)
 {
 	int rc = translate_stream_feed(s, name, data, len, out);

@@ -101,8 +101,14 @@ static int same(enum translate_api app, const struct ev *ev, int n)
 
 /* ---- the streams ---- */
 
-#define A(name, data) {name, data, sizeof(data) - 1}
-#define O(data) {NULL, data, sizeof(data) - 1}
+#define A(name, data)                                                                              \
+	{                                                                                          \
+		name, data, sizeof(data) - 1                                                       \
+	}
+#define O(data)                                                                                    \
+	{                                                                                          \
+		NULL, data, sizeof(data) - 1                                                       \
+	}
 
 static const struct ev anthropic_stream[] = {
     A("message_start",
@@ -115,15 +121,17 @@ static const struct ev anthropic_stream[] = {
     A("ping", "{\"type\": \"ping\"}"),
     A("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
 			     "\"text_delta\",\"text\":\"Hello, \\\"world\\\"\\n\"}}"),
-    A("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
-			     "\"text_delta\",\"text\":\"caf\xc3\xa9 \\u00e9 \\ud83d\\ude00 \xe2\x80\xa8"
-			     "\\u2029\"}}"),
+    A("content_block_delta",
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+      "\"text_delta\",\"text\":\"caf\xc3\xa9 \\u00e9 \\ud83d\\ude00 \xe2\x80\xa8"
+      "\\u2029\"}}"),
     A("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}"),
     A("content_block_start",
       "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\","
       "\"id\":\"toolu_01T1x1fJ34qAmk2tNTrN7Up6\",\"name\":\"get_weather\",\"input\":{}}}"),
-    A("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
-			     "\"input_json_delta\",\"partial_json\":\"{\\\"location\\\": \\\"San\"}}"),
+    A("content_block_delta",
+      "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
+      "\"input_json_delta\",\"partial_json\":\"{\\\"location\\\": \\\"San\"}}"),
     A("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
 			     "\"input_json_delta\",\"partial_json\":\" Francisco\\\"}\"}}"),
     A("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":1}"),
@@ -197,6 +205,8 @@ static const char *const anthropic_edges[] = {
     "\"text\":\"x\"}}",
     "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":[{\"type\":\"text_delta\"}]}",
     "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"citations_delta\"}}",
+    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":[{\"type\":\"text_delta\","
+    "\"text\":\"a delta in an array\"}]}",
     "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\","
     "\"partial_json\":\"{\"}}",
     "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\\u0000\","
@@ -300,6 +310,11 @@ static const char *const openai_edges[] = {
     "{\"choices\":[{\"index\":-0,\"delta\":{\"content\":\"-0\"}}]}",
     "{\"choices\":{\"a\":{\"index\":0,\"delta\":{\"content\":\"choices as an object\"}}}}",
     "{\"choices\":\"text\"}",
+    "{\"choices\":[[{\"delta\":{\"content\":\"a choice in an array\"}}]]}",
+    "{\"choices\":[[{\"delta\":{\"content\":\"a choice in an array\"}}],{}]}",
+    "{\"choices\":[{\"delta\":{\"tool_calls\":[[{\"index\":0,\"function\":{\"name\":"
+    "\"f\"}}]]}}]}",
+    "{\"choices\":[{\"delta\":[{\"content\":\"a delta in an array\"}]}]}",
     "{\"choices\":[1,\"x\",null,{\"delta\":{\"content\":\"after junk\"}}]}",
     "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"function\":"
     "{\"name\":\"f\",\"arguments\":\"{\"}},{\"index\":1,\"function\":{\"name\":\"g\"}}]}}]}",
@@ -331,7 +346,8 @@ static const char *const openai_edges[] = {
     "\xEF\xBB\xBF {\"choices\":[]}",
     "{\"choices\":[]}x",
     "{\"choices\":[],}",
-    "{\"choices\":[{\"delta\":{\"content\":\"deep\"},\"x\":[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}]}",
+    "{\"choices\":[{\"delta\":{\"content\":\"deep\"},\"x\":[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]"
+    "}]}",
     "[DONE] \r\n",
     "[DONE]x",
     "",
@@ -417,11 +433,28 @@ static size_t mutate(char *text, size_t len, size_t cap)
 {
 	static const char bytes[] = "\"\\{}[],: \t\n\x01\x1f\x7f\x80\xff"
 				    "u0-e.n1x";
-	static const char *const snippets[] = {
-	    "\\u0000", "\\ud800", "\\udc00\\u0041", "\\ud83d\\ude00", "\\u2028", "\\uZZZZ",
-	    "\\n",     "\\\"",     "\xe2\x80\xa8",     "\xff\xfe",	  "1e999",  "-0",
-	    "null",    ",\"type\":\"ping\"", "\xEF\xBB\xBF", "\\u00", "0.5", "\x00", "[]",
-	    "{\"a\":{}}", ",\"index\":1", "\"text\":\"dup\","};
+	static const char *const snippets[] = {"\\u0000",
+					       "\\ud800",
+					       "\\udc00\\u0041",
+					       "\\ud83d\\ude00",
+					       "\\u2028",
+					       "\\uZZZZ",
+					       "\\n",
+					       "\\\"",
+					       "\xe2\x80\xa8",
+					       "\xff\xfe",
+					       "1e999",
+					       "-0",
+					       "null",
+					       ",\"type\":\"ping\"",
+					       "\xEF\xBB\xBF",
+					       "\\u00",
+					       "0.5",
+					       "\x00",
+					       "[]",
+					       "{\"a\":{}}",
+					       ",\"index\":1",
+					       "\"text\":\"dup\","};
 	size_t at = len ? rnd((unsigned)len) : 0, n;
 	const char *snip;
 

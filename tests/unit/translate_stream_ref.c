@@ -659,8 +659,8 @@ static size_t mask_run(char *p, size_t max, int digits_only)
 {
 	size_t n = 0;
 
-	for (; n < max && p[n] && (digits_only ? isdigit((unsigned char)p[n])
-					       : isalnum((unsigned char)p[n]));
+	for (; n < max && p[n] &&
+	       (digits_only ? isdigit((unsigned char)p[n]) : isalnum((unsigned char)p[n]));
 	     n++)
 		p[n] = 'X';
 	return n;
@@ -672,7 +672,8 @@ void ref_translate_mask(char *text)
 		const char *prefix;
 		size_t run;
 		int digits;
-	} ids[] = {{"chatcmpl-", 29, 0}, {"msg_", 24, 0}, {"toolu_", 24, 0}, {"\"created\":", 20, 1}};
+	} ids[] = {
+	    {"chatcmpl-", 29, 0}, {"msg_", 24, 0}, {"toolu_", 24, 0}, {"\"created\":", 20, 1}};
 
 	for (char *p = text; p && *p; p++)
 		for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)

@@ -13,8 +13,8 @@ struct ref_translate_stream;
 
 struct ref_translate_stream *ref_translate_stream_new(enum translate_api app, int include_usage,
 						      const char *model);
-int ref_translate_stream_feed(struct ref_translate_stream *s, const char *event,
-			      const char *data, size_t len, struct translate_buf *out);
+int ref_translate_stream_feed(struct ref_translate_stream *s, const char *event, const char *data,
+			      size_t len, struct translate_buf *out);
 int ref_translate_stream_finish(struct ref_translate_stream *s, struct translate_buf *out);
 int ref_translate_stream_ended(const struct ref_translate_stream *s);
 void ref_translate_stream_free(struct ref_translate_stream *s);

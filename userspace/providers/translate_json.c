@@ -23,7 +23,8 @@ struct scan {
 	struct tj_val *vals;
 };
 
-static int scan_value(struct scan *sc, const struct tj_field *fields, struct tj_val *v);
+static int scan_value(struct scan *sc, const struct tj_field *fields, const struct tj_field *elem,
+		      struct tj_val *v);
 
 /* cJSON's whitespace: any byte up to the space, NUL included. */
 static void skip_ws(struct scan *sc)
@@ -290,18 +291,33 @@ static int scan_member(struct scan *sc, const struct tj_field *fields)
 		v = &sc->vals[f->slot];
 	else
 		f = NULL;
-	rc = scan_value(sc, f ? f->sub : NULL, v);
+	rc = scan_value(sc, f ? f->sub : NULL, f ? f->elem : NULL, v);
+	skip_ws(sc);
+	return rc;
+}
+
+/* An array element, with the whitespace around; FIELDS are picked out of it when it is an
+ * object. */
+static int scan_element(struct scan *sc, const struct tj_field *fields)
+{
+	struct tj_val elem;
+	int rc;
+
+	skip_ws(sc);
+	if (sc->p >= sc->end || *sc->p != '{')
+		fields = NULL;
+	rc = scan_value(sc, fields, NULL, &elem);
 	skip_ws(sc);
 	return rc;
 }
 
 /* An array (CLOSE ']') or object (CLOSE '}') from its opening bracket; FIELDS are picked
- * out of the object, or out of the array's first element when that is an object. */
+ * out of the object, or out of the array's first element when that is an object. No closing
+ * bracket before a first child unless it is empty, nor after a ','. */
 static int scan_container(struct scan *sc, const struct tj_field *fields, struct tj_val *v,
 			  unsigned char close)
 {
-	struct tj_val elem;
-	int rc, first;
+	int rc;
 
 	if (sc->depth >= CJSON_NESTING_LIMIT)
 		return -EBADMSG;
@@ -311,20 +327,19 @@ static int scan_container(struct scan *sc, const struct tj_field *fields, struct
 	v->count = 0;
 	skip_ws(sc);
 	if (sc->p < sc->end && *sc->p == close)
-		goto out; /* empty; otherwise no closing bracket before a first child, nor after a ',' */
-	do {
-		if (close == '}') {
+		goto out;
+	for (;;) {
+		if (close == '}')
 			rc = scan_member(sc, fields);
-		} else {
-			skip_ws(sc);
-			first = !v->count && sc->p < sc->end && *sc->p == '{';
-			rc = scan_value(sc, first ? fields : NULL, &elem);
-			skip_ws(sc);
-		}
+		else
+			rc = scan_element(sc, v->count ? NULL : fields);
 		if (rc)
 			return rc;
 		v->count++;
-	} while (sc->p < sc->end && *sc->p == ',' && sc->p++);
+		if (sc->p >= sc->end || *sc->p != ',')
+			break;
+		sc->p++;
+	}
 	if (sc->p >= sc->end || *sc->p != close)
 		return -EBADMSG;
 out:
@@ -334,7 +349,10 @@ out:
 	return 0;
 }
 
-static int scan_value(struct scan *sc, const struct tj_field *fields, struct tj_val *v)
+/* A value into *V: FIELDS are picked out of it when it is an object, ELEM out of its first
+ * element when it is an array whose first element is an object. */
+static int scan_value(struct scan *sc, const struct tj_field *fields, const struct tj_field *elem,
+		      struct tj_val *v)
 {
 	if (sc->p >= sc->end)
 		return -EBADMSG;
@@ -342,7 +360,7 @@ static int scan_value(struct scan *sc, const struct tj_field *fields, struct tj_
 	case '"':
 		return scan_string(sc, v);
 	case '[':
-		return scan_container(sc, fields, v, ']');
+		return scan_container(sc, elem, v, ']');
 	case '{':
 		return scan_container(sc, fields, v, '}');
 	case '-':
@@ -368,7 +386,7 @@ int translate_json_scan(const char *in, size_t len, const struct tj_field *field
 	skip_ws(&sc);
 	if (sc.p >= sc.end || *sc.p != '{')
 		return -EBADMSG;
-	rc = scan_value(&sc, fields, &root);
+	rc = scan_value(&sc, fields, NULL, &root);
 	if (rc)
 		return rc;
 	while (sc.p < sc.end && (*sc.p == ' ' || *sc.p == '\n' || *sc.p == '\r' || *sc.p == '\t'))
@@ -402,7 +420,7 @@ int translate_json_next(struct tj_iter *it, const struct tj_field *fields, struc
 		sc.p++;
 		skip_ws(&sc);
 	}
-	if (scan_value(&sc, fields, ret))
+	if (scan_value(&sc, fields, NULL, ret))
 		return 0;
 	skip_ws(&sc);
 	if (sc.p < sc.end && *sc.p == ',')

@@ -38,13 +38,15 @@ struct tj_val {
 	double num;	     /* number: cJSON's valuedouble */
 };
 
-/* A member to pick out of an object: KEY, the slot of VALS its value goes to, and SUB, the
- * members to pick out of that value when it is an object, or out of its first element when
- * it is an array whose first element is an object (NULL: none). Tables end with a NULL key. */
+/* A member to pick out of an object: KEY, the slot of VALS its value goes to, SUB the members
+ * to pick out of that value when it is an object, and ELEM those to pick out of its first
+ * element when it is an array whose first element is an object (NULL: none). Tables end with
+ * a NULL key. */
 struct tj_field {
 	const char *key;
 	int slot;
 	const struct tj_field *sub;
+	const struct tj_field *elem;
 };
 
 /*

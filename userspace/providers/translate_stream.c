@@ -226,41 +226,72 @@ static int put_int(struct translate_buf *b, int i)
 /* ---- Anthropic upstream, OpenAI app ---- */
 
 enum a_slot {
-	A_TYPE, A_INDEX, A_ERROR, A_ERROR_TYPE, A_ERROR_MESSAGE,
-	A_MESSAGE, A_MODEL, A_MESSAGE_USAGE, A_MSG_INPUT, A_MSG_CACHE_WRITE, A_MSG_CACHE_READ,
+	A_TYPE,
+	A_INDEX,
+	A_ERROR,
+	A_ERROR_TYPE,
+	A_ERROR_MESSAGE,
+	A_MESSAGE,
+	A_MODEL,
+	A_MESSAGE_USAGE,
+	A_MSG_INPUT,
+	A_MSG_CACHE_WRITE,
+	A_MSG_CACHE_READ,
 	A_MSG_OUTPUT,
-	A_BLOCK, A_BLOCK_TYPE, A_BLOCK_TEXT, A_BLOCK_ID, A_BLOCK_NAME, A_BLOCK_INPUT,
-	A_DELTA, A_DELTA_TYPE, A_DELTA_TEXT, A_DELTA_JSON, A_STOP_REASON,
-	A_USAGE, A_INPUT, A_CACHE_WRITE, A_CACHE_READ, A_OUTPUT,
+	A_BLOCK,
+	A_BLOCK_TYPE,
+	A_BLOCK_TEXT,
+	A_BLOCK_ID,
+	A_BLOCK_NAME,
+	A_BLOCK_INPUT,
+	A_DELTA,
+	A_DELTA_TYPE,
+	A_DELTA_TEXT,
+	A_DELTA_JSON,
+	A_STOP_REASON,
+	A_USAGE,
+	A_INPUT,
+	A_CACHE_WRITE,
+	A_CACHE_READ,
+	A_OUTPUT,
 	A_SLOTS
 };
 
 /* The usage slots in order: input, cache write, cache read, output. */
 #define A_USAGE_FIELDS(first)                                                                      \
-	{"input_tokens", first, NULL}, {"cache_creation_input_tokens", first + 1, NULL},           \
-	    {"cache_read_input_tokens", first + 2, NULL}, {"output_tokens", first + 3, NULL},      \
+	{"input_tokens", first, NULL, NULL},                                                       \
+	    {"cache_creation_input_tokens", first + 1, NULL, NULL},                                \
+	    {"cache_read_input_tokens", first + 2, NULL, NULL},                                    \
+	    {"output_tokens", first + 3, NULL, NULL},                                              \
 	{                                                                                          \
-		NULL, 0, NULL                                                                      \
+		NULL, 0, NULL, NULL                                                                \
 	}
 
 static const struct tj_field a_message_usage[] = {A_USAGE_FIELDS(A_MSG_INPUT)};
 static const struct tj_field a_usage[] = {A_USAGE_FIELDS(A_INPUT)};
-static const struct tj_field a_message[] = {
-    {"model", A_MODEL, NULL}, {"usage", A_MESSAGE_USAGE, a_message_usage}, {NULL, 0, NULL}};
+static const struct tj_field a_message[] = {{"model", A_MODEL, NULL, NULL},
+					    {"usage", A_MESSAGE_USAGE, a_message_usage, NULL},
+					    {NULL, 0, NULL, NULL}};
 static const struct tj_field a_block[] = {
-    {"type", A_BLOCK_TYPE, NULL}, {"text", A_BLOCK_TEXT, NULL}, {"id", A_BLOCK_ID, NULL},
-    {"name", A_BLOCK_NAME, NULL}, {"input", A_BLOCK_INPUT, NULL}, {NULL, 0, NULL}};
-static const struct tj_field a_delta[] = {{"type", A_DELTA_TYPE, NULL},
-					  {"text", A_DELTA_TEXT, NULL},
-					  {"partial_json", A_DELTA_JSON, NULL},
-					  {"stop_reason", A_STOP_REASON, NULL},
-					  {NULL, 0, NULL}};
-static const struct tj_field a_error_fields[] = {
-    {"type", A_ERROR_TYPE, NULL}, {"message", A_ERROR_MESSAGE, NULL}, {NULL, 0, NULL}};
-static const struct tj_field a_event[] = {
-    {"type", A_TYPE, NULL},	      {"index", A_INDEX, NULL},	    {"message", A_MESSAGE, a_message},
-    {"content_block", A_BLOCK, a_block}, {"delta", A_DELTA, a_delta}, {"usage", A_USAGE, a_usage},
-    {"error", A_ERROR, a_error_fields},	      {NULL, 0, NULL}};
+    {"type", A_BLOCK_TYPE, NULL, NULL},	  {"text", A_BLOCK_TEXT, NULL, NULL},
+    {"id", A_BLOCK_ID, NULL, NULL},	  {"name", A_BLOCK_NAME, NULL, NULL},
+    {"input", A_BLOCK_INPUT, NULL, NULL}, {NULL, 0, NULL, NULL}};
+static const struct tj_field a_delta[] = {{"type", A_DELTA_TYPE, NULL, NULL},
+					  {"text", A_DELTA_TEXT, NULL, NULL},
+					  {"partial_json", A_DELTA_JSON, NULL, NULL},
+					  {"stop_reason", A_STOP_REASON, NULL, NULL},
+					  {NULL, 0, NULL, NULL}};
+static const struct tj_field a_error_fields[] = {{"type", A_ERROR_TYPE, NULL, NULL},
+						 {"message", A_ERROR_MESSAGE, NULL, NULL},
+						 {NULL, 0, NULL, NULL}};
+static const struct tj_field a_event[] = {{"type", A_TYPE, NULL, NULL},
+					  {"index", A_INDEX, NULL, NULL},
+					  {"message", A_MESSAGE, a_message, NULL},
+					  {"content_block", A_BLOCK, a_block, NULL},
+					  {"delta", A_DELTA, a_delta, NULL},
+					  {"usage", A_USAGE, a_usage, NULL},
+					  {"error", A_ERROR, a_error_fields, NULL},
+					  {NULL, 0, NULL, NULL}};
 
 /* Anthropic's usage (its four slots from U on) into *T; absent members stay as they were. */
 static void usage_from_anthropic(const struct tj_val *u, struct translate_usage *t)
@@ -587,39 +618,60 @@ static int a_feed(struct translate_stream *s, const char *event, const char *dat
  * are more (or they come as an object's members, which cJSON goes through as well), each is
  * scanned again into a table of its own, with the same slot numbers. */
 enum o_slot {
-	O_ERROR, O_ERROR_MESSAGE, O_ERROR_TYPE, O_ERROR_CODE, O_MODEL, O_CHOICES,
-	O_USAGE, O_PROMPT, O_DETAILS, O_CACHED, O_COMPLETION,
-	C_INDEX, C_DELTA, C_CONTENT, C_REFUSAL, C_CALLS, C_FINISH,
-	T_INDEX, T_ID, T_FUNCTION, T_NAME, T_ARGS,
+	O_ERROR,
+	O_ERROR_MESSAGE,
+	O_ERROR_TYPE,
+	O_ERROR_CODE,
+	O_MODEL,
+	O_CHOICES,
+	O_USAGE,
+	O_PROMPT,
+	O_DETAILS,
+	O_CACHED,
+	O_COMPLETION,
+	C_INDEX,
+	C_DELTA,
+	C_CONTENT,
+	C_REFUSAL,
+	C_CALLS,
+	C_FINISH,
+	T_INDEX,
+	T_ID,
+	T_FUNCTION,
+	T_NAME,
+	T_ARGS,
 	O_SLOTS
 };
 
 static const struct tj_field t_function[] = {
-    {"name", T_NAME, NULL}, {"arguments", T_ARGS, NULL}, {NULL, 0, NULL}};
-static const struct tj_field t_call[] = {{"index", T_INDEX, NULL},
-					 {"id", T_ID, NULL},
-					 {"function", T_FUNCTION, t_function},
-					 {NULL, 0, NULL}};
-static const struct tj_field c_delta[] = {{"content", C_CONTENT, NULL},
-					  {"refusal", C_REFUSAL, NULL},
-					  {"tool_calls", C_CALLS, t_call},
-					  {NULL, 0, NULL}};
-static const struct tj_field c_choice[] = {{"index", C_INDEX, NULL},
-					   {"delta", C_DELTA, c_delta},
-					   {"finish_reason", C_FINISH, NULL},
-					   {NULL, 0, NULL}};
-static const struct tj_field o_error[] = {{"message", O_ERROR_MESSAGE, NULL},
-					  {"type", O_ERROR_TYPE, NULL},
-					  {"code", O_ERROR_CODE, NULL},
-					  {NULL, 0, NULL}};
-static const struct tj_field o_details[] = {{"cached_tokens", O_CACHED, NULL}, {NULL, 0, NULL}};
-static const struct tj_field o_usage[] = {{"prompt_tokens", O_PROMPT, NULL},
-					  {"prompt_tokens_details", O_DETAILS, o_details},
-					  {"completion_tokens", O_COMPLETION, NULL},
-					  {NULL, 0, NULL}};
-static const struct tj_field o_chunk_fields[] = {
-    {"error", O_ERROR, o_error}, {"model", O_MODEL, NULL}, {"choices", O_CHOICES, c_choice},
-    {"usage", O_USAGE, o_usage}, {NULL, 0, NULL}};
+    {"name", T_NAME, NULL, NULL}, {"arguments", T_ARGS, NULL, NULL}, {NULL, 0, NULL, NULL}};
+static const struct tj_field t_call[] = {{"index", T_INDEX, NULL, NULL},
+					 {"id", T_ID, NULL, NULL},
+					 {"function", T_FUNCTION, t_function, NULL},
+					 {NULL, 0, NULL, NULL}};
+static const struct tj_field c_delta[] = {{"content", C_CONTENT, NULL, NULL},
+					  {"refusal", C_REFUSAL, NULL, NULL},
+					  {"tool_calls", C_CALLS, NULL, t_call},
+					  {NULL, 0, NULL, NULL}};
+static const struct tj_field c_choice[] = {{"index", C_INDEX, NULL, NULL},
+					   {"delta", C_DELTA, c_delta, NULL},
+					   {"finish_reason", C_FINISH, NULL, NULL},
+					   {NULL, 0, NULL, NULL}};
+static const struct tj_field o_error[] = {{"message", O_ERROR_MESSAGE, NULL, NULL},
+					  {"type", O_ERROR_TYPE, NULL, NULL},
+					  {"code", O_ERROR_CODE, NULL, NULL},
+					  {NULL, 0, NULL, NULL}};
+static const struct tj_field o_details[] = {{"cached_tokens", O_CACHED, NULL, NULL},
+					    {NULL, 0, NULL, NULL}};
+static const struct tj_field o_usage[] = {{"prompt_tokens", O_PROMPT, NULL, NULL},
+					  {"prompt_tokens_details", O_DETAILS, o_details, NULL},
+					  {"completion_tokens", O_COMPLETION, NULL, NULL},
+					  {NULL, 0, NULL, NULL}};
+static const struct tj_field o_chunk_fields[] = {{"error", O_ERROR, o_error, NULL},
+						 {"model", O_MODEL, NULL, NULL},
+						 {"choices", O_CHOICES, NULL, c_choice},
+						 {"usage", O_USAGE, o_usage, NULL},
+						 {NULL, 0, NULL, NULL}};
 
 /* Whether V is an array of one element, whose slots the scan filled already. */
 static int only_one(const struct tj_val *v)
@@ -845,8 +897,7 @@ static int o_choice(struct translate_stream *s, const struct tj_val *ch, struct 
 }
 
 /* Each choice of chunk V in turn, until one fails (a choice that ends the stream fails). */
-static int o_choices(struct translate_stream *s, const struct tj_val *v,
-		     struct translate_buf *out)
+static int o_choices(struct translate_stream *s, const struct tj_val *v, struct translate_buf *out)
 {
 	struct tj_val ch[O_SLOTS], choice;
 	struct tj_iter it;
