@@ -31,7 +31,7 @@ HELPER_BINS:= $(patsubst tests/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 MOCK_SRCS  := $(sort $(wildcard tests/mockprov/*.c))
 SKEL       := $(BUILD)/capture.skel.h
 
-.PHONY: all setup test unit e2e demo bench bench-gateway clean format helpers mockprov fuzz fuzzers
+.PHONY: all setup test unit e2e demo bench bench-gateway bench-xlate clean format helpers mockprov fuzz fuzzers
 all: $(BUILD)/aigw
 
 setup:
@@ -233,6 +233,11 @@ demo: setup
 bench: setup
 	@$(MAKE) --no-print-directory all helpers mockprov
 	@bash tests/bench/run.sh
+
+# What translating a stream costs per event, both ways (bench_providers events).
+bench-xlate: $(BUILD)/tests/bench/bench_providers
+	@/usr/bin/python3 tests/bench/xlate_streams.py $(BUILD)/xlate-streams
+	@$(BUILD)/tests/bench/bench_providers events $(BUILD)/xlate-streams
 
 # Only the gateway part of make bench: usage extraction, translation, fallback (gateway_bench.sh).
 bench-gateway: setup

@@ -687,13 +687,7 @@ static void usage_from_openai(const struct tj_val *v, struct translate_usage *t)
 	take(&v[O_PROMPT], &prompt);
 	take(&v[O_CACHED], &cached);
 	take(&v[O_COMPLETION], &t->output);
-	if (prompt < 0)
-		return;
-	if (cached > prompt)
-		cached = prompt;
-	t->input = prompt - cached;
-	t->cache_read = cached;
-	t->cache_write = 0;
+	translate_usage_set_openai(t, prompt, cached);
 }
 
 /* "event: NAME\ndata: {"type":"NAME"" — an Anthropic event up to its other members. */

@@ -249,13 +249,8 @@ void translate_usage_from_anthropic(const cJSON *u, struct translate_usage *t)
 	take(u, "output_tokens", &t->output);
 }
 
-void translate_usage_from_openai(const cJSON *u, struct translate_usage *t)
+void translate_usage_set_openai(struct translate_usage *t, double prompt, double cached)
 {
-	double prompt = -1, cached = 0;
-
-	take(u, "prompt_tokens", &prompt);
-	take(translate_get(u, "prompt_tokens_details"), "cached_tokens", &cached);
-	take(u, "completion_tokens", &t->output);
 	if (prompt < 0)
 		return;
 	if (cached > prompt)
@@ -263,6 +258,16 @@ void translate_usage_from_openai(const cJSON *u, struct translate_usage *t)
 	t->input = prompt - cached;
 	t->cache_read = cached;
 	t->cache_write = 0;
+}
+
+void translate_usage_from_openai(const cJSON *u, struct translate_usage *t)
+{
+	double prompt = -1, cached = 0;
+
+	take(u, "prompt_tokens", &prompt);
+	take(translate_get(u, "prompt_tokens_details"), "cached_tokens", &cached);
+	take(u, "completion_tokens", &t->output);
+	translate_usage_set_openai(t, prompt, cached);
 }
 
 cJSON *translate_usage_openai(struct translate_ctx *c, const struct translate_usage *t)

@@ -83,6 +83,9 @@ struct translate_usage {
 void translate_usage_from_anthropic(const cJSON *u, struct translate_usage *t);
 /* Reads OpenAI's usage object U into *T. */
 void translate_usage_from_openai(const cJSON *u, struct translate_usage *t);
+/* Sets *T's input and cache counts from OpenAI's PROMPT tokens (which count the CACHED ones);
+ * a negative PROMPT (none came) changes nothing. */
+void translate_usage_set_openai(struct translate_usage *t, double prompt, double cached);
 cJSON *translate_usage_openai(struct translate_ctx *c, const struct translate_usage *t);
 cJSON *translate_usage_anthropic(struct translate_ctx *c, const struct translate_usage *t);
 
