@@ -353,10 +353,31 @@ static const char *const openai_edges[] = {
     "",
 };
 
+/* OpenAI's envelope before "choices", the same chunk after chunk (the scan resumes after it)
+ * but where it changes: another model, another member, a '}' where a member was. */
+#define ENVELOPE(model)                                                                            \
+	"{\"id\":\"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG\",\"object\":\"chat.completion.chunk\"," \
+	"\"created\":1741569952,\"model\":\"" model "\",\"system_fingerprint\":\"fp_0673\","
+static const struct ev enveloped_stream[] = {
+    O(ENVELOPE("gpt-4o") "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}"),
+    O(ENVELOPE("gpt-4o") "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"one \"}}]}"),
+    O(ENVELOPE("gpt-4o") "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"two \"}}]}"),
+    O(ENVELOPE("gpt-4o-x") "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"three\"}}]}"),
+    O(ENVELOPE("gpt-4o-x") "\"model\":\"dup\",\"choices\":[{\"delta\":{\"content\":\"4\"}}]}"),
+    O(ENVELOPE("gpt-4o-x") "}"),
+    O(ENVELOPE("gpt-4o-x") " \"choices\":[{\"delta\":{\"content\":\"five\"}}]} \n"),
+    O(ENVELOPE("gpt-4o-x")),
+    O(ENVELOPE("gpt-4o-x") "\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}"),
+    O(ENVELOPE("gpt-4o-x") "\"choices\":[],\"usage\":{\"prompt_tokens\":9}}"),
+    O("[DONE]"),
+};
+
 static void test_real_streams(void)
 {
 	ASSERT_TRUE(same(OPENAI, anthropic_stream, N_ANTHROPIC));
 	ASSERT_TRUE(same(ANTHROPIC, openai_stream, N_OPENAI));
+	ASSERT_TRUE(same(ANTHROPIC, enveloped_stream,
+			 (int)(sizeof(enveloped_stream) / sizeof(enveloped_stream[0]))));
 }
 
 /* Each edge case in place of event AT of BASE (N events), and added after it. */
@@ -504,6 +525,8 @@ static void test_mutations(void)
 {
 	ASSERT_TRUE(mutated(OPENAI, anthropic_stream, N_ANTHROPIC, 3000));
 	ASSERT_TRUE(mutated(ANTHROPIC, openai_stream, N_OPENAI, 3000));
+	ASSERT_TRUE(mutated(ANTHROPIC, enveloped_stream,
+			    (int)(sizeof(enveloped_stream) / sizeof(enveloped_stream[0])), 2000));
 	fprintf(stderr, "  %d translations compared\n", compared);
 }
 

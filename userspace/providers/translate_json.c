@@ -371,27 +371,125 @@ static int scan_value(struct scan *sc, const struct tj_field *fields, const stru
 	}
 }
 
-int translate_json_scan(const char *in, size_t len, const struct tj_field *fields,
-			struct tj_val *vals, size_t n)
+/* Keeps in C the text before the member SC is at and the slots filled so far, when that member
+ * is the first with members of its own to pick (OpenAI's "choices", Anthropic's "delta"):
+ * what comes before it is, in a stream, the same event after event. */
+static void prefix_keep(struct tj_prefix *c, const struct scan *sc, const char *in,
+			const struct tj_field *fields, size_t n)
 {
-	struct scan sc = {(const unsigned char *)in, (const unsigned char *)in + len, 0, vals};
-	struct tj_val root;
+	struct scan peek = *sc;
+	const struct tj_field *f;
+	size_t len = (size_t)((const char *)sc->p - in);
+	struct tj_val key;
+	char *text;
+
+	skip_ws(&peek);
+	if (peek.p >= peek.end || *peek.p != '"' || scan_string(&peek, &key))
+		return;
+	f = field_named(fields, &key);
+	if (!f || (!f->sub && !f->elem))
+		return;
+	c->kept = 1;
+	if (n > TJ_PREFIX_SLOTS)
+		return;
+	if (len > c->cap) {
+		text = realloc(c->text, len);
+		if (!text)
+			return;
+		c->text = text;
+		c->cap = len;
+	}
+	memcpy(c->text, in, len);
+	memcpy(c->vals, sc->vals, n * sizeof(*c->vals));
+	for (size_t i = 0; i < n; i++) /* where the text will be next time */
+		c->off[i] = c->vals[i].p ? (size_t)(c->vals[i].p - in) : 0;
+	c->len = len;
+}
+
+/* The top-level object's members from the one SC is at on, and its closing brace. */
+static int scan_top(struct scan *sc, const struct tj_field *fields, struct tj_prefix *c,
+		    const char *in, size_t n)
+{
 	int rc;
 
-	memset(vals, 0, n * sizeof(*vals));
-	if (!in || !len)
+	for (;;) {
+		rc = scan_member(sc, fields);
+		if (rc)
+			return rc;
+		if (sc->p >= sc->end || *sc->p != ',')
+			break;
+		sc->p++;
+		if (c && !c->kept) /* after a ',' only: after the '{', a '}' would be no error */
+			prefix_keep(c, sc, in, fields, n);
+	}
+	if (sc->p >= sc->end || *sc->p != '}')
 		return -EBADMSG;
-	if (len > 4 && !memcmp(in, "\xEF\xBB\xBF", 3)) /* cJSON skips a byte order mark */
-		sc.p += 3;
-	skip_ws(&sc);
-	if (sc.p >= sc.end || *sc.p != '{')
+	sc->p++;
+	return 0;
+}
+
+/* Whether IN (LEN bytes) starts with C's text: then SC resumes after it, with its slots. */
+static int prefix_resume(struct tj_prefix *c, struct scan *sc, const char *in, size_t len, size_t n)
+{
+	if (!c || !c->len || len < c->len || memcmp(in, c->text, c->len))
+		return 0;
+	memcpy(sc->vals, c->vals, n * sizeof(*sc->vals));
+	for (size_t i = 0; i < n; i++)
+		if (sc->vals[i].p)
+			sc->vals[i].p = in + c->off[i];
+	sc->p += c->len;
+	return 1;
+}
+
+/* From the start of the text to the top-level object's first member (or its end, when it is
+ * empty): 1 when there are members to scan, 0 when it was empty, or -EBADMSG. */
+static int scan_open(struct scan *sc, size_t len)
+{
+	if (len > 4 && !memcmp(sc->p, "\xEF\xBB\xBF", 3)) /* cJSON skips a byte order mark */
+		sc->p += 3;
+	skip_ws(sc);
+	if (sc->p >= sc->end || *sc->p != '{')
 		return -EBADMSG;
-	rc = scan_value(&sc, fields, NULL, &root);
+	sc->p++;
+	skip_ws(sc);
+	if (sc->p < sc->end && *sc->p == '}') {
+		sc->p++;
+		return 0;
+	}
+	return 1;
+}
+
+int translate_json_scan(struct tj_prefix *c, const char *in, size_t len,
+			const struct tj_field *fields, struct tj_val *vals, size_t n)
+{
+	struct scan sc = {(const unsigned char *)in, (const unsigned char *)in + len, 1, vals};
+	int rc;
+
+	if (!in || !len) {
+		memset(vals, 0, n * sizeof(*vals));
+		return -EBADMSG;
+	}
+	if (prefix_resume(c, &sc, in, len, n)) {
+		rc = scan_top(&sc, fields, NULL, in, n);
+	} else {
+		memset(vals, 0, n * sizeof(*vals));
+		if (c)
+			c->len = c->kept = 0;
+		rc = scan_open(&sc, len);
+		if (rc > 0)
+			rc = scan_top(&sc, fields, c, in, n);
+	}
 	if (rc)
 		return rc;
 	while (sc.p < sc.end && (*sc.p == ' ' || *sc.p == '\n' || *sc.p == '\r' || *sc.p == '\t'))
 		sc.p++;
 	return sc.p == sc.end ? 0 : -EBADMSG;
+}
+
+void translate_json_prefix_free(struct tj_prefix *c)
+{
+	free(c->text);
+	memset(c, 0, sizeof(*c));
 }
 
 void translate_json_iter(struct tj_iter *it, const struct tj_val *v)

@@ -17,7 +17,12 @@
  * \u00xx, everything else, invalid UTF-8 and U+2028/2029 included, as it is); numbers as
  * cJSON prints them.
  *
- * Nothing here allocates but translate_json_dup() and the buffer's growth.
+ * A stream's events start alike: struct tj_prefix keeps what the last event's scan went
+ * through before its first structured member, so the next scan starts after it.
+ *
+ * Allocations: translate_json_dup()'s string (the caller's), the output buffer's growth, a
+ * prefix's text when it grows (struct tj_prefix's, freed with translate_json_prefix_free()),
+ * and a number longer than 63 bytes while it is read.
  */
 #ifndef AIGW_PROVIDERS_TRANSLATE_JSON_H
 #define AIGW_PROVIDERS_TRANSLATE_JSON_H
@@ -49,13 +54,31 @@ struct tj_field {
 	const struct tj_field *elem;
 };
 
+#define TJ_PREFIX_SLOTS 32 /* slots a prefix keeps; scans with more keep none */
+
+/* What scanning one event of a stream leaves for the next: events of one stream start alike
+ * (the "id", "object", "created" and "model" of every OpenAI chunk), and text already scanned
+ * in the same state need not be scanned again. Zero it before use; the owner frees it with
+ * translate_json_prefix_free(). */
+struct tj_prefix {
+	char *text; /* the last event's text before its first member with members to pick */
+	size_t len, cap;
+	int kept; /* this scan has kept its prefix (or found none worth keeping) */
+	struct tj_val vals[TJ_PREFIX_SLOTS]; /* the slots filled by then */
+	size_t off[TJ_PREFIX_SLOTS];	     /* their text's offsets in TEXT */
+};
+
 /*
  * Scans IN (LEN bytes), which must be one JSON object and nothing after it but spaces, tabs,
- * CRs and LFs, as translate_parse_object() would. Clears VALS (N slots), then fills the slots
- * of FIELDS found. Returns 0, or -EBADMSG when cJSON would not have accepted the text.
+ * CRs and LFs, as translate_parse_object() would. Fills VALS (N slots, cleared first) with
+ * the FIELDS found. Returns 0, or -EBADMSG when cJSON would not have accepted the text.
+ * C (may be NULL): when IN starts with the text the last scan kept, the scan starts after it
+ * with the slots that text filled (the scan is left to right and nothing in it looks past a
+ * member, so it reaches that point in the same state); otherwise C keeps this text's prefix.
  */
-int translate_json_scan(const char *in, size_t len, const struct tj_field *fields,
-			struct tj_val *vals, size_t n);
+int translate_json_scan(struct tj_prefix *c, const char *in, size_t len,
+			const struct tj_field *fields, struct tj_val *vals, size_t n);
+void translate_json_prefix_free(struct tj_prefix *c);
 
 /* The children of an array or object value V (scanned already), one by one, as
  * cJSON_ArrayForEach() goes through them. */

@@ -50,6 +50,7 @@ struct translate_stream {
 	char id[40];
 	double created;
 	struct translate_buf head; /* OpenAI app: every chunk's start up to "choices":[ */
+	struct tj_prefix prefix;   /* what the last event's scan keeps for the next one */
 	int started;		   /* the app's first event was emitted */
 	int ended;		   /* its terminator or an error event was emitted */
 	int stopped;		   /* the stop reason is known */
@@ -95,6 +96,7 @@ void translate_stream_free(struct translate_stream *s)
 	if (!s)
 		return;
 	translate_buf_free(&s->head);
+	translate_json_prefix_free(&s->prefix);
 	free(s->model);
 	free(s);
 }
@@ -603,7 +605,7 @@ static int a_feed(struct translate_stream *s, const char *event, const char *dat
 	char buf[48]; /* longer than any type handled, and than the 40 bytes an error shows */
 	const char *type;
 
-	if (translate_json_scan(data, len, a_event, v, A_SLOTS))
+	if (translate_json_scan(&s->prefix, data, len, a_event, v, A_SLOTS))
 		return broken(s, out, "an event whose data is not a JSON object");
 	type = translate_json_copy(&v[A_TYPE], buf, sizeof(buf), NULL);
 	if (!type)
@@ -923,7 +925,7 @@ static int o_chunk(struct translate_stream *s, const char *data, size_t len,
 	struct tj_val v[O_SLOTS];
 	int rc = 0;
 
-	if (translate_json_scan(data, len, o_chunk_fields, v, O_SLOTS))
+	if (translate_json_scan(&s->prefix, data, len, o_chunk_fields, v, O_SLOTS))
 		return broken(s, out, "an event whose data is not a JSON object");
 	if (present(&v[O_ERROR]))
 		return o_error_event(s, v, out);
