@@ -665,6 +665,45 @@ static void time_feeds(const struct ev_list *l, enum translate_api app, double *
 	translate_stream_free(s);
 }
 
+enum { EV_TEXT, EV_ARGS, EV_OTHER, EV_KINDS };
+
+/* What an upstream event is: a text delta, a piece of a tool call's arguments, or one of the
+ * others (the opening and closing events, pings, the usage chunk, [DONE]). */
+static int event_kind(const struct ev_copy *e)
+{
+	if (strstr(e->data, "\"text_delta\"") || strstr(e->data, "\"delta\":{\"content\":"))
+		return EV_TEXT;
+	if (strstr(e->data, "\"input_json_delta\"") ||
+	    (strstr(e->data, "\"arguments\":\"") && !strstr(e->data, "\"name\":")))
+		return EV_ARGS;
+	return EV_OTHER;
+}
+
+/* The distribution of the times in ALL (EV_STREAMS rounds of L's events) of the events of
+ * KIND (-1: all of them). */
+static void report_kind(const struct ev_list *l, const double *all, int kind)
+{
+	static const char *const names[] = {"text deltas", "tool-call argument deltas",
+					    "opening, closing, other"};
+	double *v = malloc(sizeof(*v) * l->n * EV_STREAMS);
+	int of_kind[MAX_SLICES];
+	size_t n = 0;
+
+	if (!v)
+		die("out of memory");
+	for (size_t i = 0; i < l->n; i++)
+		of_kind[i] = kind < 0 || event_kind(&l->ev[i]) == kind;
+	for (size_t i = 0; i < l->n * EV_STREAMS; i++)
+		if (of_kind[i % l->n])
+			v[n++] = all[i];
+	if (n)
+		printf("    %-26s %3zu events: median %6.0f ns, p90 %6.0f ns, p99 %6.0f ns, "
+		       "mean %6.0f ns\n",
+		       kind < 0 ? "all" : names[kind], n / EV_STREAMS, pct(v, n, 0.5),
+		       pct(v, n, 0.9), pct(v, n, 0.99), mean_of(v, n));
+	free(v);
+}
+
 /* Per-event cost of translating DIR/NAME for APP: median and p99 over EV_STREAMS runs, less the
  * clock's own cost (CLOCK_NS, measured the same way around nothing). */
 static void bench_events(const char *dir, const char *name, enum translate_api app, double clock_ns)
@@ -693,11 +732,10 @@ static void bench_events(const char *dir, const char *name, enum translate_api a
 		for (size_t i = 0; i < l->n; i++)
 			all[(size_t)k * l->n + i] = one[i] - clock_ns;
 	}
-	printf("  %-14s -> %-9s %3zu events: median %6.0f ns, p90 %6.0f ns, p99 %6.0f ns, "
-	       "mean %6.0f ns\n",
-	       name, app == TRANSLATE_OPENAI_CHAT ? "openai" : "anthropic", l->n,
-	       pct(all, l->n * EV_STREAMS, 0.5), pct(all, l->n * EV_STREAMS, 0.9),
-	       pct(all, l->n * EV_STREAMS, 0.99), mean_of(all, l->n * EV_STREAMS));
+	printf("  %s -> %s app:\n", name, app == TRANSLATE_OPENAI_CHAT ? "OpenAI" : "Anthropic");
+	for (int kind = 0; kind < EV_KINDS; kind++)
+		report_kind(l, all, kind);
+	report_kind(l, all, -1);
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->ev[i].type);
 		free(l->ev[i].data);

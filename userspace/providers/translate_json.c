@@ -676,20 +676,56 @@ static int put_escaped(struct translate_buf *b, const unsigned char *s, size_t n
 	return err | translate_buf_add(b, (const char *)s + run, n - run);
 }
 
+/* Whether the text at P (before END) stands in the output as it is: a byte that needs no
+ * escape, or an escape that cJSON decodes to a byte it escapes back the same way (\" \\ \b
+ * \f \n \r \t). */
+static int same_out(const char *p, const char *end)
+{
+	if (*p != '\\')
+		return (unsigned char)*p >= 0x20;
+	return p + 1 < end && p[1] != '/' && p[1] != 'u';
+}
+
+/* Appends the escaped text of a string that is not plain: what stays as it is is copied in
+ * runs; the rest (\/, \u escapes, control characters) is decoded and escaped again, up to a
+ * U+0000, where cJSON's string ends. */
+static int put_unplain(struct translate_buf *b, const struct tj_val *v)
+{
+	const char *p = v->p, *end = v->p + v->len, *run = p;
+	unsigned char u[4];
+	size_t n, ulen;
+	int err = 0;
+
+	while (p < end) {
+		if (same_out(p, end)) {
+			p += *p == '\\' ? 2 : 1;
+			continue;
+		}
+		err |= translate_buf_add(b, run, (size_t)(p - run));
+		if (*p == '\\') {
+			n = unescape((const unsigned char *)p, (const unsigned char *)end, u,
+				     &ulen);
+		} else {
+			u[0] = (unsigned char)*p;
+			n = ulen = 1;
+		}
+		if (!n || !u[0]) /* !n: not on scanned text */
+			return err;
+		err |= put_escaped(b, u, ulen);
+		p += n;
+		run = p;
+	}
+	return err | translate_buf_add(b, run, (size_t)(p - run));
+}
+
 int translate_json_put_str(struct translate_buf *b, const struct tj_val *v)
 {
-	const unsigned char *piece;
-	struct pieces it;
-	size_t n;
 	int err = translate_buf_add(b, "\"", 1);
 
-	if (v->plain) {
+	if (v->plain)
 		err |= translate_buf_add(b, v->p, v->len);
-	} else {
-		pieces_init(&it, v);
-		while (pieces_next(&it, &piece, &n))
-			err |= put_escaped(b, piece, n);
-	}
+	else
+		err |= put_unplain(b, v);
 	return err | translate_buf_add(b, "\"", 1);
 }
 
