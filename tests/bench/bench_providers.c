@@ -32,10 +32,11 @@
  * events: each event of DIR/anthropic.sse (for an OpenAI app) and DIR/openai.sse (for an
  * Anthropic app) fed to translate_stream_feed() and timed on its own, the stream translated
  * EV_STREAMS times over, into one output buffer emptied after each event as the proxy does;
- * the distribution of all those times, less the clock's own cost. `make bench-xlate` runs it
- * on the streams tests/bench/xlate_streams.py writes (text deltas of 5-40 bytes, a tool call's
- * argument pieces, the opening and closing events); the streams gateway_bench.sh captures
- * from the mock do as well.
+ * the distribution of those times (text deltas, tool-call argument deltas, the other events,
+ * all), less the clock's own cost. `make bench-xlate` runs it on the streams
+ * tests/bench/xlate_streams.py writes (text deltas of 5-40 bytes, a tool call's argument
+ * pieces, the opening and closing events); the streams gateway_bench.sh captures from the
+ * mock do as well.
  */
 #include <errno.h>
 #include <stdint.h>
