@@ -51,6 +51,7 @@ void exchange_free(struct exchange *ex)
 		evbuffer_free(ex->up_body);
 	free(ex->up_path);
 	translate_stream_free(ex->ts);
+	translate_buf_free(&ex->ts_out);
 	guard_stream_free(ex->gs);
 	guard_call_free(ex->pr.guard);
 	free(ex->pr.body_new);

@@ -134,6 +134,7 @@ struct exchange {
 	int xlate;	    /* the target speaks the other API: translated both ways */
 	int include_usage;  /* xlate: an OpenAI app asked for the usage chunk */
 	struct translate_stream *ts;
+	struct translate_buf ts_out; /* ts's output, one buffer reused event after event */
 	int stream_error_sent;	       /* a failed stream was ended with an error event */
 	int refuse_status;	       /* no target could take it: the status the app gets */
 	int counted_attempt;	       /* the attempt whose failure the breaker has counted */
