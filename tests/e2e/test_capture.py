@@ -90,16 +90,27 @@ def test_child_cgroup_named_like_another_workload_stays_its_parents(world):
     assert (red["aigw.workload"], red["aigw.team"]) == (stray.rel, None)
 
 
-def test_other_port_to_provider_denied_with_event(world):
-    srv = world.server(port=8443)
-    world.start()
+@pytest.mark.parametrize("scope", ["tls", "providers"])
+def test_other_port_to_provider_denied_with_event(world, scope):
+    """In both scopes, TCP to a provider address on a port that is no TLS port is refused (UDP:
+    test_quic_to_provider_denied); under "tls" another of tls_ports is captured."""
+    srv = world.server(port=9443)
+    alt = world.server(port=8443)
+    world.start(world.policy(capture={"scope": scope, "tls_ports": [443, 8443]}))
     app = world.root.child("billing.service")
-    res = only(app.client("tcp", PROVIDER4, 8443), stage="connect")
+    res = only(app.client("tcp", PROVIDER4, 9443), stage="connect")
     assert res["errno"] == errno.EPERM
     assert srv.peers == []
     ev = world.wait_record(**{"event.name": "capture.deny", "process.pid": res["pid"]})
-    assert ev["aigw.reason"] == "deny_port" and ev["server.port"] == 8443
+    assert ev["aigw.reason"] == "deny_port" and ev["server.port"] == 9443
     assert ev["network.transport"] == "tcp" and ev["aigw.workload"] == "billing"
+    if scope == "tls":
+        res = only(app.client("tcp", PROVIDER4, 8443), ok=True)
+        assert res["data"] == f"hello from {PROVIDER4}:8443"
+        assert tuple(res["local"]) not in [tuple(p) for p in alt.peers]  # through the proxy
+    else:
+        res = only(app.client("tcp", PROVIDER4, 8443), stage="connect")
+        assert res["errno"] == errno.EPERM and alt.peers == []
 
 
 @pytest.mark.parametrize("mode,reason", [("udp-connect", "deny_udp_quic"),
