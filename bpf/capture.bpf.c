@@ -278,10 +278,9 @@ static __always_inline struct aigw_provider_val *provider6(const __u32 ip[4])
  * Whether a destination that is no provider's address is left alone before anything else is
  * read: all of them under scope "providers", all but TCP to a TLS port under "tls".
  */
-static __always_inline int untouched(const struct aigw_config *cfg, struct bpf_sock_addr *ctx,
-				     __u16 port)
+static __always_inline int untouched(const struct aigw_config *cfg, __u8 proto, __u16 port)
 {
-	return !cfg || !aigw_scope_redirects(cfg, (__u8)ctx->protocol, port);
+	return !cfg || !aigw_scope_redirects(cfg, proto, port);
 }
 
 static __always_inline int hook4(struct bpf_sock_addr *ctx, __u8 hook)
@@ -289,6 +288,7 @@ static __always_inline int hook4(struct bpf_sock_addr *ctx, __u8 hook)
 	struct bpf_sock *sk = ctx->sk;
 	__u32 ip = ctx->user_ip4;
 	__u16 port = (__u16)ctx->user_port;
+	__u8 proto = (__u8)ctx->protocol;
 	const struct aigw_config *cfg;
 	struct aigw_provider_val *pv;
 	struct aigw_addr dst = {}, to = {};
@@ -298,7 +298,7 @@ static __always_inline int hook4(struct bpf_sock_addr *ctx, __u8 hook)
 		return ALLOW_VERDICT;
 	pv = provider4(ip);
 	cfg = config_get();
-	if (!pv && untouched(cfg, ctx, port))
+	if (!pv && untouched(cfg, proto, port))
 		return ALLOW_VERDICT;
 	addr_set4(&dst, ip, port);
 	if (cfg)
@@ -323,6 +323,7 @@ static __always_inline int hook6(struct bpf_sock_addr *ctx, __u8 hook)
 	struct bpf_sock *sk = ctx->sk;
 	__u32 ip[4], ip4 = 0;
 	__u16 port = (__u16)ctx->user_port;
+	__u8 proto = (__u8)ctx->protocol;
 	const struct aigw_config *cfg;
 	struct aigw_provider_val *pv;
 	struct aigw_addr dst = {}, to = {};
@@ -346,7 +347,7 @@ static __always_inline int hook6(struct bpf_sock_addr *ctx, __u8 hook)
 			pv = provider4(ip4);
 	}
 	cfg = config_get();
-	if (!pv && untouched(cfg, ctx, port))
+	if (!pv && untouched(cfg, proto, port))
 		return ALLOW_VERDICT;
 	if (mapped) {
 		addr_set4(&dst, ip4, port);

@@ -818,14 +818,15 @@ static bool tls_port_listed(const struct policy *p, uint16_t port)
 static void check_tls_port_elem(struct ctx *c, const cJSON *e, void *arg)
 {
 	struct policy *p = arg;
-	double d = cJSON_IsNumber(e) ? e->valuedouble : 0;
 	char raw[GOT_BUF];
+	double d;
 
-	/* The range first: converting an out-of-range double is undefined. */
 	if (!cJSON_IsNumber(e)) {
 		wrong_type(c, e, "a port 1..65535");
 		return;
 	}
+	d = e->valuedouble;
+	/* The range first: converting an out-of-range double is undefined. */
 	if (!(d >= 1 && d <= 65535) || d != (double)(int)d) {
 		bad_value(c, NULL, "a port 1..65535");
 		return;
@@ -870,9 +871,9 @@ static void tls_ports_finish(struct ctx *c, const struct members *m, struct poli
 	}
 	path_push_member(c, m->obj, "tls_ports");
 	problem(c, AT_VALUE,
-		"got 8 ports without tls_port %u; expected at most 8 with tls_port (add it to "
+		"got %d ports without tls_port %u; expected at most %d with tls_port (add it to "
 		"them, or leave one out)",
-		p->capture.tls_port);
+		POLICY_TLS_PORTS_MAX, p->capture.tls_port, POLICY_TLS_PORTS_MAX);
 	path_pop(c);
 }
 
@@ -2133,10 +2134,6 @@ static void checkpoint_defaults(struct ctx *c, struct policy *p)
 	}
 }
 
-/*
- * A workload's team is found once the whole file is read, "teams" may come after "workloads".
- * A team with no entry in "teams" is fine: it names a group in records, with no budget.
- */
 static uint16_t sockaddr_port(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)
@@ -2190,6 +2187,10 @@ static void tls_ports_apart_from_listeners(struct ctx *c, const struct members *
 	}
 }
 
+/*
+ * A workload's team is found once the whole file is read, "teams" may come after "workloads".
+ * A team with no entry in "teams" is fine: it names a group in records, with no budget.
+ */
 static void root_finish(struct ctx *c, const struct members *m, void *base)
 {
 	struct policy *p = base;
