@@ -54,8 +54,8 @@ static __always_inline int aigw_tls_port(const struct aigw_config *cfg, __u16 dp
 static __always_inline int aigw_scope_redirects(const struct aigw_config *cfg, __u8 proto,
 						__u16 dport)
 {
-	return cfg->generation && cfg->mode == AIGW_MODE_ENFORCE &&
-	       cfg->scope == AIGW_SCOPE_TLS && proto == AIGW_PROTO_TCP && aigw_tls_port(cfg, dport);
+	return cfg->generation && cfg->mode == AIGW_MODE_ENFORCE && cfg->scope == AIGW_SCOPE_TLS &&
+	       proto == AIGW_PROTO_TCP && aigw_tls_port(cfg, dport);
 }
 
 /*
@@ -84,7 +84,8 @@ static __always_inline struct aigw_decision aigw_decide(const struct aigw_config
 			return d;
 		d.reason = AIGW_REASON_TLS_PORT;
 	} else {
-		tls = cfg->scope == AIGW_SCOPE_TLS ? aigw_tls_port(cfg, dport) : dport == cfg->tls_port;
+		tls = cfg->scope == AIGW_SCOPE_TLS ? aigw_tls_port(cfg, dport)
+						   : dport == cfg->tls_port;
 		if (proto == AIGW_PROTO_UDP)
 			d.reason = is_sendmsg ? AIGW_REASON_UDP_SENDMSG : AIGW_REASON_UDP_CONNECT;
 		else if (proto == AIGW_PROTO_TCP && tls)

@@ -295,6 +295,5 @@ UNIT_MAIN(UNIT_CASE(test_not_provider_untouched), UNIT_CASE(test_tls_port_redire
 	  UNIT_CASE(test_scope_tls_provider_ports),
 	  UNIT_CASE(test_scope_providers_leaves_other_addresses),
 	  UNIT_CASE(test_scope_tls_observe_and_unwritten_leave_other_addresses),
-	  UNIT_CASE(test_v4mapped),
-	  UNIT_CASE(test_nat64_6to4_and_compat_carry_the_v4_address),
+	  UNIT_CASE(test_v4mapped), UNIT_CASE(test_nat64_6to4_and_compat_carry_the_v4_address),
 	  UNIT_CASE(test_flow_claimable_only_by_its_socket))

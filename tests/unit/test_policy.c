@@ -2125,7 +2125,8 @@ static void test_ai_catalogue(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_capture_ai_and_fronting),
-	  UNIT_CASE(test_capture_scope_and_tls_ports), UNIT_CASE(test_bad_capture_scope_and_tls_ports),
+	  UNIT_CASE(test_capture_scope_and_tls_ports),
+	  UNIT_CASE(test_bad_capture_scope_and_tls_ports),
 	  UNIT_CASE(test_ai_services), UNIT_CASE(test_ai_catalogue), UNIT_CASE(test_defaults), UNIT_CASE(test_syntax_error),
 	  UNIT_CASE(test_wrong_type), UNIT_CASE(test_unknown_key), UNIT_CASE(test_bad_mode),
 	  UNIT_CASE(test_bad_cidr), UNIT_CASE(test_bad_listen), UNIT_CASE(test_missing_key),

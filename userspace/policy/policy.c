@@ -2166,7 +2166,7 @@ static void tls_ports_apart_from_listeners(struct ctx *c, const struct members *
 
 	if (p->capture.scope != POLICY_SCOPE_TLS || !cJSON_IsObject(cap))
 		return;
-	key = cJSON_GetObjectItemCaseSensitive(cap, "tls_ports") ? "tls_ports"
+	key = cJSON_GetObjectItemCaseSensitive(cap, "tls_ports")  ? "tls_ports"
 	      : cJSON_GetObjectItemCaseSensitive(cap, "tls_port") ? "tls_port"
 								  : NULL; /* 443 */
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
@@ -2175,11 +2175,12 @@ static void tls_ports_apart_from_listeners(struct ctx *c, const struct members *
 		path_push_member(c, m->obj, "capture");
 		if (key)
 			path_push_member(c, cap, key);
-		problem(c, AT_VALUE,
-			"port %u is also %s's: under scope \"tls\" captured connections to it would "
-			"go to the capture proxy; expected TLS ports apart from the gateway's own "
-			"listeners",
-			own[i].port, own[i].name);
+		problem(
+		    c, AT_VALUE,
+		    "port %u is also %s's: under scope \"tls\" captured connections to it would "
+		    "go to the capture proxy; expected TLS ports apart from the gateway's own "
+		    "listeners",
+		    own[i].port, own[i].name);
 		if (key)
 			path_pop(c);
 		path_pop(c);
@@ -2365,8 +2366,7 @@ static const struct field capture_fields[] = {
 	  "true or false"),
     FIELD("unsanctioned_ai", OPTIONAL, check_unsanctioned_ai, CAPTURE(unsanctioned_ai),
 	  "\"record\" or \"deny\""),
-    FIELD("fronting", OPTIONAL, check_fronting, CAPTURE(fronting),
-	  "\"deny\" or \"passthrough\""),
+    FIELD("fronting", OPTIONAL, check_fronting, CAPTURE(fronting), "\"deny\" or \"passthrough\""),
 };
 static const struct schema capture_schema = {capture_fields, ARRAY_SIZE(capture_fields),
 					     capture_finish};

@@ -63,7 +63,7 @@ enum policy_unsanctioned_ai {
  * to the provider that the proxy cannot see. */
 /* "capture.scope": which TCP connections the proxy sees. */
 enum policy_capture_scope {
-	POLICY_SCOPE_TLS = 0,	    /* any address on a TLS port: the ClientHello decides (default) */
+	POLICY_SCOPE_TLS = 0, /* any address on a TLS port: the ClientHello decides (default) */
 	POLICY_SCOPE_PROVIDERS = 1, /* provider addresses on tls_port only */
 };
 
