@@ -3,9 +3,11 @@
  * capture.bpf.c: the kernel side of capture. Attached to one cgroup (and so to every cgroup
  * below it), these programs see each connect() and each addressed datagram a workload makes:
  *
- *   connect4/6    provider address, TCP, TLS port -> rewrite to the proxy listener, remember
- *                 the original destination and who asked in socket-local storage;
- *                 any other provider-bound connect (other port, UDP/QUIC) -> EPERM.
+ *   connect4/6    TCP to a TLS port -> rewrite to the proxy listener, remember the original
+ *                 destination and who asked in socket-local storage. Scope "tls": any
+ *                 address (the proxy reads the ClientHello); scope "providers": provider
+ *                 addresses only. Any other provider-bound connect (other port, UDP/QUIC)
+ *                 -> EPERM, in both scopes.
  *   sendmsg4/6    an addressed UDP datagram to a provider -> EPERM.
  *   sockops       at TCP_CONNECT (local port known, SYN not yet sent) copy the record into
  *                 aigw_flows keyed by the client's address:port, where the proxy finds it
@@ -244,7 +246,8 @@ static __always_inline struct aigw_decision decide_and_record(struct bpf_sock_ad
 		exempt = aigw_is_exempt(cfg->exempt_mark, aigw_exempt_cgroup_id, mark,
 					sock_cgroup_id(sk));
 	if (cfg)
-		d = aigw_decide(cfg, 1, proto, dst->port, sendmsg, exempt, to_v6);
+		d = aigw_decide(cfg, provider_id != AIGW_PROVIDER_NONE, proto, dst->port, sendmsg,
+				exempt, to_v6);
 	if (d.action == AIGW_ACTION_NONE)
 		return d;
 	if (d.action == AIGW_ACTION_REDIRECT)
@@ -271,11 +274,21 @@ static __always_inline struct aigw_provider_val *provider6(const __u32 ip[4])
 	return bpf_map_lookup_elem(&aigw_prov6, &key);
 }
 
+/*
+ * Whether a destination that is no provider's address is left alone before anything else is
+ * read: all of them under scope "providers", all but TCP to a TLS port under "tls".
+ */
+static __always_inline int untouched(const struct aigw_config *cfg, __u8 proto, __u16 port)
+{
+	return !cfg || !aigw_scope_redirects(cfg, proto, port);
+}
+
 static __always_inline int hook4(struct bpf_sock_addr *ctx, __u8 hook)
 {
 	struct bpf_sock *sk = ctx->sk;
 	__u32 ip = ctx->user_ip4;
 	__u16 port = (__u16)ctx->user_port;
+	__u8 proto = (__u8)ctx->protocol;
 	const struct aigw_config *cfg;
 	struct aigw_provider_val *pv;
 	struct aigw_addr dst = {}, to = {};
@@ -284,14 +297,14 @@ static __always_inline int hook4(struct bpf_sock_addr *ctx, __u8 hook)
 	if (!sk)
 		return ALLOW_VERDICT;
 	pv = provider4(ip);
-	if (!pv)
+	cfg = config_get();
+	if (!pv && untouched(cfg, proto, port))
 		return ALLOW_VERDICT;
 	addr_set4(&dst, ip, port);
-	cfg = config_get();
 	if (cfg)
 		addr_set4(&to, cfg->listen4_addr, cfg->listen4_port);
-	d = decide_and_record(ctx, sk, hook, &dst, pv->provider_id, hook == AIGW_HOOK_SENDMSG4, &to,
-			      0);
+	d = decide_and_record(ctx, sk, hook, &dst, pv ? pv->provider_id : AIGW_PROVIDER_NONE,
+			      hook == AIGW_HOOK_SENDMSG4, &to, 0);
 	if (d.action == AIGW_ACTION_REDIRECT && cfg) {
 		ctx->user_ip4 = cfg->listen4_addr;
 		ctx->user_port = cfg->listen4_port;
@@ -310,6 +323,7 @@ static __always_inline int hook6(struct bpf_sock_addr *ctx, __u8 hook)
 	struct bpf_sock *sk = ctx->sk;
 	__u32 ip[4], ip4 = 0;
 	__u16 port = (__u16)ctx->user_port;
+	__u8 proto = (__u8)ctx->protocol;
 	const struct aigw_config *cfg;
 	struct aigw_provider_val *pv;
 	struct aigw_addr dst = {}, to = {};
@@ -332,9 +346,9 @@ static __always_inline int hook6(struct bpf_sock_addr *ctx, __u8 hook)
 		if (!pv && form != AIGW_V4_NONE)
 			pv = provider4(ip4);
 	}
-	if (!pv)
-		return ALLOW_VERDICT;
 	cfg = config_get();
+	if (!pv && untouched(cfg, proto, port))
+		return ALLOW_VERDICT;
 	if (mapped) {
 		addr_set4(&dst, ip4, port);
 		if (cfg)
@@ -345,8 +359,8 @@ static __always_inline int hook6(struct bpf_sock_addr *ctx, __u8 hook)
 			addr_set6(&to, (const __u32 *)cfg->listen6_addr, cfg->listen6_port);
 	}
 	/* A v4-mapped destination is redirected to the IPv4 listener. */
-	d = decide_and_record(ctx, sk, hook, &dst, pv->provider_id, hook == AIGW_HOOK_SENDMSG6, &to,
-			      !mapped);
+	d = decide_and_record(ctx, sk, hook, &dst, pv ? pv->provider_id : AIGW_PROVIDER_NONE,
+			      hook == AIGW_HOOK_SENDMSG6, &to, !mapped);
 	if (d.action == AIGW_ACTION_REDIRECT && cfg) {
 		if (mapped) {
 			ctx->user_ip6[0] = 0;

@@ -20,11 +20,19 @@
 #define AIGW_PROVIDER_PREFIXES 16384 /* per family */
 #define AIGW_FLOWS_MAX 65536	     /* redirected connections awaiting accept() */
 #define AIGW_RINGBUF_BYTES (1 << 22) /* events survive a daemon restart here */
+#define AIGW_TLS_PORTS_MAX 8	     /* capture.tls_ports, tls_port included */
+#define AIGW_PROVIDER_NONE 0xffffffffu /* provider_id of a destination no provider has */
 
 /* What the programs do with a provider-bound attempt (struct aigw_config.mode). */
 enum aigw_mode {
 	AIGW_MODE_ENFORCE = 0, /* redirect TLS port, deny everything else */
 	AIGW_MODE_OBSERVE = 1, /* record, change nothing */
+};
+
+/* Which TCP connections go to the proxy (struct aigw_config.scope). */
+enum aigw_scope {
+	AIGW_SCOPE_TLS = 0,	  /* any address on a TLS port: the ClientHello decides */
+	AIGW_SCOPE_PROVIDERS = 1, /* provider addresses on tls_port only */
 };
 
 /* What happened: the "action" of an event. */
@@ -43,6 +51,7 @@ enum aigw_reason {
 	AIGW_REASON_UDP_CONNECT = 3,  /* connect() of a UDP socket (QUIC/HTTP3) */
 	AIGW_REASON_UDP_SENDMSG = 4,  /* sendto()/sendmsg() of a UDP datagram */
 	AIGW_REASON_NO_LISTENER = 5,  /* capture configured without a listener: fail closed */
+	AIGW_REASON_TLS_PORT = 6,     /* scope "tls": TCP to a TLS port, not a provider address */
 };
 
 /* Which hook saw it. */
@@ -80,7 +89,7 @@ struct aigw_flow {
 	struct aigw_attr attr;
 	__u64 sock_cookie;
 	__u64 connect_boot_ns; /* bpf_ktime_get_boot_ns() at connect() */
-	__u32 provider_id;     /* index of the provider in the policy */
+	__u32 provider_id;     /* index of the provider in the policy, or AIGW_PROVIDER_NONE */
 	__u32 pad;
 };
 
@@ -120,6 +129,10 @@ struct aigw_config {
 	__u16 listen6_port;
 	__u16 pad;
 	__u32 generation; /* bumped on each reload; 0 = never configured: fail closed */
+	__u32 scope;	  /* enum aigw_scope */
+	/* scope "tls": the ports redirected whatever the address (tls_port among them), network
+	 * order; unused entries 0 */
+	__u16 tls_ports[AIGW_TLS_PORTS_MAX];
 };
 
 /* LPM trie keys of the provider address sets. */

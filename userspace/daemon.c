@@ -116,6 +116,11 @@ static void config_from_policy(const struct policy *p, struct aigw_config *c)
 	c->listen4_port = p->capture.listen4.sin_port;
 	memcpy(c->listen6_addr, &p->capture.listen6.sin6_addr, 16);
 	c->listen6_port = p->capture.listen6.sin6_port;
+	c->scope =
+	    p->capture.scope == POLICY_SCOPE_PROVIDERS ? AIGW_SCOPE_PROVIDERS : AIGW_SCOPE_TLS;
+	_Static_assert(POLICY_TLS_PORTS_MAX == AIGW_TLS_PORTS_MAX, "one bound");
+	for (size_t i = 0; i < p->capture.n_tls_ports; i++)
+		c->tls_ports[i] = htons(p->capture.tls_ports[i]);
 }
 
 static void http_config_from_policy(const struct policy *p, struct http_proxy_config *c)

@@ -90,16 +90,27 @@ def test_child_cgroup_named_like_another_workload_stays_its_parents(world):
     assert (red["aigw.workload"], red["aigw.team"]) == (stray.rel, None)
 
 
-def test_other_port_to_provider_denied_with_event(world):
-    srv = world.server(port=8443)
-    world.start()
+@pytest.mark.parametrize("scope", ["tls", "providers"])
+def test_other_port_to_provider_denied_with_event(world, scope):
+    """In both scopes, TCP to a provider address on a port that is no TLS port is refused (UDP:
+    test_quic_to_provider_denied); under "tls" another of tls_ports is captured."""
+    srv = world.server(port=9443)
+    alt = world.server(port=8443)
+    world.start(world.policy(capture={"scope": scope, "tls_ports": [443, 8443]}))
     app = world.root.child("billing.service")
-    res = only(app.client("tcp", PROVIDER4, 8443), stage="connect")
+    res = only(app.client("tcp", PROVIDER4, 9443), stage="connect")
     assert res["errno"] == errno.EPERM
     assert srv.peers == []
     ev = world.wait_record(**{"event.name": "capture.deny", "process.pid": res["pid"]})
-    assert ev["aigw.reason"] == "deny_port" and ev["server.port"] == 8443
+    assert ev["aigw.reason"] == "deny_port" and ev["server.port"] == 9443
     assert ev["network.transport"] == "tcp" and ev["aigw.workload"] == "billing"
+    if scope == "tls":
+        res = only(app.client("tcp", PROVIDER4, 8443), ok=True)
+        assert res["data"] == f"hello from {PROVIDER4}:8443"
+        assert tuple(res["local"]) not in [tuple(p) for p in alt.peers]  # through the proxy
+    else:
+        res = only(app.client("tcp", PROVIDER4, 8443), stage="connect")
+        assert res["errno"] == errno.EPERM and alt.peers == []
 
 
 @pytest.mark.parametrize("mode,reason", [("udp-connect", "deny_udp_quic"),
@@ -390,7 +401,9 @@ def test_provider_host_names_resolved_and_followed(world):
     hosts.write_text("127.0.0.1 localhost\n127.0.0.3 api.openai.com\n")
     s3 = world.server(host="127.0.0.3")
     s4 = world.server(host="127.0.0.4")
-    pol = world.policy(capture={"resolve_min_s": 1, "resolve_max_s": 1},
+    # Scope "providers": the addresses the daemon resolved are the whole capture (under
+    # "tls" an old address stays captured, as any address on a TLS port).
+    pol = world.policy(capture={"resolve_min_s": 1, "resolve_max_s": 1, "scope": "providers"},
                        providers={"openai": {"hosts": ["api.openai.com"]}})
     world.start(pol, netns_hosts=hosts)
     app = world.root.child("billing.service")

@@ -109,6 +109,8 @@ const char *capture_reason_name(unsigned reason)
 		return "deny_udp_sendmsg";
 	case AIGW_REASON_NO_LISTENER:
 		return "deny_no_listener";
+	case AIGW_REASON_TLS_PORT:
+		return "tls_port";
 	}
 	return "none";
 }

@@ -470,6 +470,12 @@ static void check_unsanctioned_ai(struct ctx *c, const cJSON *v, const struct fi
 	check_choice(c, v, f, base, "record", "deny");
 }
 
+static void check_scope(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	_Static_assert(POLICY_SCOPE_TLS == 0 && POLICY_SCOPE_PROVIDERS == 1, "order");
+	check_choice(c, v, f, base, "tls", "providers");
+}
+
 static void check_fronting(struct ctx *c, const cJSON *v, const struct field *f, void *base)
 {
 	_Static_assert(POLICY_FRONTING_DENY == 0 && POLICY_FRONTING_PASSTHROUGH == 1, "order");
@@ -800,12 +806,85 @@ static void for_each_element(struct ctx *c, const cJSON *v, void *arg,
 	}
 }
 
+#define EXPECT_TLS_PORTS "an array of 1..8 distinct ports 1..65535, like [443, 8443]"
+
+static bool tls_port_listed(const struct policy *p, uint16_t port)
+{
+	for (size_t i = 0; i < p->capture.n_tls_ports; i++)
+		if (p->capture.tls_ports[i] == port)
+			return true;
+	return false;
+}
+
+static void check_tls_port_elem(struct ctx *c, const cJSON *e, void *arg)
+{
+	struct policy *p = arg;
+	char raw[GOT_BUF];
+	double d;
+
+	if (!cJSON_IsNumber(e)) {
+		wrong_type(c, e, "a port 1..65535");
+		return;
+	}
+	d = e->valuedouble;
+	/* The range first: converting an out-of-range double is undefined. */
+	if (!(d >= 1 && d <= 65535) || d != (double)(int)d) {
+		bad_value(c, NULL, "a port 1..65535");
+		return;
+	}
+	if (tls_port_listed(p, (uint16_t)d)) {
+		problem(c, AT_VALUE, "got %s, given twice; expected each port once", got(c, raw));
+		return;
+	}
+	p->capture.tls_ports[p->capture.n_tls_ports++] = (uint16_t)d;
+}
+
+static void check_tls_ports(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy *p = base;
+	int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+
+	if (n < 1 || n > POLICY_TLS_PORTS_MAX) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	p->capture.n_tls_ports = 0;
+	for_each_element(c, v, p, check_tls_port_elem);
+}
+
+/*
+ * The ports scope "tls" redirects: tls_ports and tls_port. Without tls_port, it is the
+ * first of tls_ports; without tls_ports, they are [443] and tls_port. At most 8 in all.
+ */
+static void tls_ports_finish(struct ctx *c, const struct members *m, struct policy *p)
+{
+	bool port_given, ports_given;
+
+	if (!member_ok(m, "tls_port", &port_given) || !member_ok(m, "tls_ports", &ports_given))
+		return;
+	if (ports_given && !port_given)
+		p->capture.tls_port = p->capture.tls_ports[0];
+	if (tls_port_listed(p, p->capture.tls_port))
+		return;
+	if (p->capture.n_tls_ports < POLICY_TLS_PORTS_MAX) {
+		p->capture.tls_ports[p->capture.n_tls_ports++] = p->capture.tls_port;
+		return;
+	}
+	path_push_member(c, m->obj, "tls_ports");
+	problem(c, AT_VALUE,
+		"got %d ports without tls_port %u; expected at most %d with tls_port (add it to "
+		"them, or leave one out)",
+		POLICY_TLS_PORTS_MAX, p->capture.tls_port, POLICY_TLS_PORTS_MAX);
+	path_pop(c);
+}
+
 static void capture_finish(struct ctx *c, const struct members *m, void *base)
 {
 	struct policy *p = base;
 	bool listen6_given, min_given, max_given;
 	char raw[GOT_BUF];
 
+	tls_ports_finish(c, m, p);
 	member_ok(m, "listen6", &listen6_given);
 	if (!listen6_given)
 		p->capture.listen6.sin6_port = p->capture.listen4.sin_port;
@@ -2123,6 +2202,60 @@ static void checkpoint_defaults(struct ctx *c, struct policy *p)
 	}
 }
 
+static uint16_t sockaddr_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
+}
+
+/*
+ * Under scope "tls" every captured connection to a TLS port goes to the proxy, whatever its
+ * address: the gateway's own listeners must not be on one, or captured apps dialling them
+ * (the explicit endpoint, the admin API) would land on the capture proxy, and the proxy's
+ * listener on itself. Reported at tls_ports (or tls_port, as given).
+ */
+static void tls_ports_apart_from_listeners(struct ctx *c, const struct members *m,
+					   const struct policy *p)
+{
+	const cJSON *cap = cJSON_GetObjectItemCaseSensitive(m->obj, "capture");
+	struct {
+		const char *name;
+		uint16_t port;
+	} own[] = {
+	    {"capture.listen", ntohs(p->capture.listen4.sin_port)},
+	    {"capture.listen6", ntohs(p->capture.listen6.sin6_port)},
+	    {"api.listen", p->api.has_listen ? sockaddr_port(&p->api.listen) : 0},
+	    {"admin.listen", p->admin.has_listen ? sockaddr_port(&p->admin.listen) : 0},
+	};
+	const char *key;
+
+	if (p->capture.scope != POLICY_SCOPE_TLS || !cJSON_IsObject(cap))
+		return;
+	key = cJSON_GetObjectItemCaseSensitive(cap, "tls_ports")  ? "tls_ports"
+	      : cJSON_GetObjectItemCaseSensitive(cap, "tls_port") ? "tls_port"
+								  : NULL; /* 443 */
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		if (!own[i].port || !tls_port_listed(p, own[i].port))
+			continue;
+		path_push_member(c, m->obj, "capture");
+		if (key)
+			path_push_member(c, cap, key);
+		problem(
+		    c, AT_VALUE,
+		    "port %u is also %s's: under scope \"tls\" captured connections to it would "
+		    "go to the capture proxy; expected TLS ports apart from the gateway's own "
+		    "listeners",
+		    own[i].port, own[i].name);
+		if (key)
+			path_pop(c);
+		path_pop(c);
+		return;
+	}
+}
+
 /*
  * A workload's team is found once the whole file is read, "teams" may come after "workloads".
  * A team with no entry in "teams" is fine: it names a group in records, with no budget.
@@ -2131,8 +2264,8 @@ static void root_finish(struct ctx *c, const struct members *m, void *base)
 {
 	struct policy *p = base;
 
-	(void)m;
 	checkpoint_defaults(c, p);
+	tls_ports_apart_from_listeners(c, m, p);
 	for (size_t i = 0; i < p->n_workloads; i++) {
 		struct policy_workload *w = &p->workloads[i];
 
@@ -2292,6 +2425,8 @@ static const struct field capture_fields[] = {
 	  "\"[IPv6]:PORT\" on loopback, like \"[::1]:15001\""),
     FIELD("mode", OPTIONAL, check_mode, CAPTURE(mode), "\"enforce\" or \"observe\""),
     UINT_FIELD("tls_port", capture.tls_port, 1, 65535, "an integer 1..65535"),
+    FIELD("scope", OPTIONAL, check_scope, CAPTURE(scope), "\"tls\" or \"providers\""),
+    FIELD("tls_ports", OPTIONAL, check_tls_ports, 0, EXPECT_TLS_PORTS),
     UINT_FIELD("exempt_mark", capture.exempt_mark, 1, UINT32_MAX, "an integer 1..4294967295"),
     UINT_FIELD("resolve_min_s", capture.resolve_min_s, 1, UINT32_MAX, "an integer >= 1 (seconds)"),
     UINT_FIELD("resolve_max_s", capture.resolve_max_s, 1, UINT32_MAX, "an integer >= 1 (seconds)"),
@@ -2299,8 +2434,7 @@ static const struct field capture_fields[] = {
 	  "true or false"),
     FIELD("unsanctioned_ai", OPTIONAL, check_unsanctioned_ai, CAPTURE(unsanctioned_ai),
 	  "\"record\" or \"deny\""),
-    FIELD("fronting", OPTIONAL, check_fronting, CAPTURE(fronting),
-	  "\"deny\" or \"passthrough\""),
+    FIELD("fronting", OPTIONAL, check_fronting, CAPTURE(fronting), "\"deny\" or \"passthrough\""),
 };
 static const struct schema capture_schema = {capture_fields, ARRAY_SIZE(capture_fields),
 					     capture_finish};
@@ -2649,6 +2783,9 @@ static struct policy *policy_new(const char *name)
 	p->capture.listen6.sin6_port = htons(DEFAULT_LISTEN_PORT);
 	p->capture.mode = POLICY_CAPTURE_ENFORCE;
 	p->capture.tls_port = DEFAULT_TLS_PORT;
+	p->capture.scope = POLICY_SCOPE_TLS;
+	p->capture.tls_ports[0] = DEFAULT_TLS_PORT;
+	p->capture.n_tls_ports = 1;
 	p->capture.exempt_mark = DEFAULT_EXEMPT_MARK;
 	p->capture.resolve_min_s = DEFAULT_RESOLVE_MIN_S;
 	p->capture.resolve_max_s = DEFAULT_RESOLVE_MAX_S;

@@ -61,6 +61,14 @@ enum policy_unsanctioned_ai {
 /* "capture": { "fronting": ... }: a TLS connection to a provider address that does not name a
  * provider host (no SNI, an Encrypted ClientHello, or another name): it could carry a call
  * to the provider that the proxy cannot see. */
+/* "capture.scope": which TCP connections the proxy sees. */
+enum policy_capture_scope {
+	POLICY_SCOPE_TLS = 0, /* any address on a TLS port: the ClientHello decides (default) */
+	POLICY_SCOPE_PROVIDERS = 1, /* provider addresses on tls_port only */
+};
+
+#define POLICY_TLS_PORTS_MAX 8 /* capture.tls_ports with tls_port (AIGW_TLS_PORTS_MAX) */
+
 enum policy_fronting {
 	POLICY_FRONTING_DENY = 0,	 /* close it, recorded (default) */
 	POLICY_FRONTING_PASSTHROUGH = 1, /* splice it through, recorded as fronting */
@@ -207,6 +215,11 @@ struct policy {
 		    listen6; /* "listen6": "[::1]:15001" (default: ::1, same port) */
 		enum policy_capture_mode mode; /* "mode": "enforce" | "observe" */
 		uint16_t tls_port;	       /* "tls_port": provider port redirected (443) */
+		enum policy_capture_scope scope; /* "scope": "tls" | "providers" */
+		/* "tls_ports": scope "tls" redirects these from any address; tls_port always among
+		 * them (added if not given; tls_port defaults to the first); host order, [443] */
+		uint16_t tls_ports[POLICY_TLS_PORTS_MAX];
+		size_t n_tls_ports;
 		uint32_t exempt_mark;	       /* "exempt_mark": SO_MARK of aigw's own sockets */
 		unsigned resolve_min_s;	       /* "resolve_min_s": floor on a DNS TTL (5) */
 		unsigned resolve_max_s;	 /* "resolve_max_s": ceiling, and /etc/hosts period (300) */
