@@ -15,6 +15,11 @@
  *                 none outlives its connection.
  *   getpeername4/6  a redirected socket reports the provider, not the proxy, as its peer.
  *
+ * A connect goes to a listener only when that listener is aigw's own (listener_is_ours():
+ * the kernel's socket lookup at the target, compared by socket cookie with the one the daemon
+ * configured): a redirect, and a connect to api.listen's address. While the daemon is down,
+ * nobody else (any local user binding the port) receives captured connections.
+ *
  * Observe mode changes nothing and records every provider-bound attempt. Every redirect,
  * deny and observation is an event in the aigw_events ring buffer. The decision itself is
  * aigw_decide() in capture_decide.h, shared with the tests.
@@ -209,6 +214,49 @@ static __always_inline void addr_set6(struct aigw_addr *a, const __u32 ip[4], __
 	__builtin_memcpy(a->addr, ip, 16);
 }
 
+/* The cookie of a socket the kernel's lookup returned: set once userspace asked for it
+ * (SO_COOKIE), as aigw does for its listeners; 0 for a socket nobody asked about. */
+static __always_inline __u64 sock_cookie_of(struct bpf_sock *bsk)
+{
+	struct sock *sk = bpf_rdonly_cast(bsk, bpf_core_type_id_kernel(struct sock));
+
+	return BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+}
+
+/*
+ * Is the socket that a TCP connection to ADDR:PORT (FAMILY AIGW_AF_INET or _INET6, network
+ * order) from this socket's network namespace would reach a listener whose cookie is COOKIE?
+ * The kernel's own lookup answers (the one a SYN makes, with no source given: the listener,
+ * never an established socket), so a listener bound to the same port by anyone else, or
+ * none at all (the daemon is down), is not ours. COOKIE 0: not configured, never ours.
+ * The one check of every connect that may land at aigw, so that nobody else ever receives
+ * it; another netns's listener is checked the same way from that namespace's sockets.
+ */
+static __always_inline int listener_is_ours(struct bpf_sock_addr *ctx, __u8 family,
+					    const __u8 addr[16], __u16 port, __u64 cookie)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *l;
+	int ours;
+
+	if (!cookie)
+		return 0;
+	if (family == AIGW_AF_INET) {
+		__builtin_memcpy(&t.ipv4.daddr, addr, 4);
+		t.ipv4.dport = port;
+		l = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	} else {
+		__builtin_memcpy(t.ipv6.daddr, addr, 16);
+		t.ipv6.dport = port;
+		l = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
+	}
+	if (!l)
+		return 0;
+	ours = l->state == BPF_TCP_LISTEN && sock_cookie_of(l) == cookie;
+	bpf_sk_release(l);
+	return ours;
+}
+
 static __always_inline int stat_and_verdict(struct aigw_decision d)
 {
 	if (d.action == AIGW_ACTION_DENY) {
@@ -247,12 +295,41 @@ static __always_inline struct aigw_decision decide_and_record(struct bpf_sock_ad
 		d = aigw_decide(cfg, 1, proto, dst->port, sendmsg, exempt, to_v6);
 	if (d.action == AIGW_ACTION_NONE)
 		return d;
+	if (d.action == AIGW_ACTION_REDIRECT && cfg &&
+	    !listener_is_ours(ctx, to->family, to->addr, to->port,
+			      to->family == AIGW_AF_INET ? cfg->listen4_cookie : cfg->listen6_cookie)) {
+		d.action = AIGW_ACTION_DENY;
+		d.reason = AIGW_REASON_LISTENER_NOT_OURS;
+	}
 	if (d.action == AIGW_ACTION_REDIRECT)
 		flow_remember(ctx, sk, dst, provider_id);
 	if (proto != AIGW_PROTO_UDP || udp_first_report(sk))
 		event_emit(ctx, sk, d, hook, proto, dst, d.action == AIGW_ACTION_REDIRECT ? to : 0,
 			   provider_id);
 	return d;
+}
+
+/*
+ * A TCP connect to api.listen's address (any address on its port when it is a wildcard) goes
+ * only to aigw's own listener there: apps send their gateway keys to it. Returns the verdict
+ * of a connect that is not (denied, or recorded in observe mode), or -1 when DST is not
+ * api.listen's or the listener there is aigw's: the caller goes on.
+ */
+static __always_inline int api_listen_guard(struct bpf_sock_addr *ctx, struct bpf_sock *sk,
+					    __u8 hook, const struct aigw_addr *dst)
+{
+	const struct aigw_config *cfg = config_get();
+	struct aigw_decision d = {AIGW_ACTION_DENY, AIGW_REASON_LISTENER_NOT_OURS};
+	__u32 proto = ctx->protocol;
+
+	if (!cfg || proto != AIGW_PROTO_TCP || !aigw_api_listen_matches(&cfg->api, dst))
+		return -1;
+	if (listener_is_ours(ctx, dst->family, dst->addr, dst->port, cfg->api_cookie))
+		return -1;
+	if (cfg->mode == AIGW_MODE_OBSERVE)
+		d.action = AIGW_ACTION_OBSERVE;
+	event_emit(ctx, sk, d, hook, AIGW_PROTO_TCP, dst, 0, AIGW_NO_PROVIDER);
+	return stat_and_verdict(d);
 }
 
 static __always_inline struct aigw_provider_val *provider4(__u32 ip)
@@ -280,13 +357,17 @@ static __always_inline int hook4(struct bpf_sock_addr *ctx, __u8 hook)
 	struct aigw_provider_val *pv;
 	struct aigw_addr dst = {}, to = {};
 	struct aigw_decision d;
+	int verdict;
 
 	if (!sk)
 		return ALLOW_VERDICT;
+	addr_set4(&dst, ip, port);
+	verdict = api_listen_guard(ctx, sk, hook, &dst);
+	if (verdict >= 0)
+		return verdict;
 	pv = provider4(ip);
 	if (!pv)
 		return ALLOW_VERDICT;
-	addr_set4(&dst, ip, port);
 	cfg = config_get();
 	if (cfg)
 		addr_set4(&to, cfg->listen4_addr, cfg->listen4_port);
@@ -314,7 +395,7 @@ static __always_inline int hook6(struct bpf_sock_addr *ctx, __u8 hook)
 	struct aigw_provider_val *pv;
 	struct aigw_addr dst = {}, to = {};
 	struct aigw_decision d;
-	int form, mapped;
+	int form, mapped, verdict;
 
 	if (!sk)
 		return ALLOW_VERDICT;
@@ -324,6 +405,13 @@ static __always_inline int hook6(struct bpf_sock_addr *ctx, __u8 hook)
 	ip[3] = ctx->user_ip6[3];
 	form = aigw_v6_embedded_v4(ip, &ip4);
 	mapped = form == AIGW_V4_MAPPED;
+	if (mapped)
+		addr_set4(&dst, ip4, port);
+	else
+		addr_set6(&dst, ip, port);
+	verdict = api_listen_guard(ctx, sk, hook, &dst);
+	if (verdict >= 0)
+		return verdict;
 	if (mapped) {
 		pv = provider4(ip4);
 	} else {
@@ -335,15 +423,10 @@ static __always_inline int hook6(struct bpf_sock_addr *ctx, __u8 hook)
 	if (!pv)
 		return ALLOW_VERDICT;
 	cfg = config_get();
-	if (mapped) {
-		addr_set4(&dst, ip4, port);
-		if (cfg)
-			addr_set4(&to, cfg->listen4_addr, cfg->listen4_port);
-	} else {
-		addr_set6(&dst, ip, port);
-		if (cfg)
-			addr_set6(&to, (const __u32 *)cfg->listen6_addr, cfg->listen6_port);
-	}
+	if (cfg && mapped)
+		addr_set4(&to, cfg->listen4_addr, cfg->listen4_port);
+	else if (cfg)
+		addr_set6(&to, (const __u32 *)cfg->listen6_addr, cfg->listen6_port);
 	/* A v4-mapped destination is redirected to the IPv4 listener. */
 	d = decide_and_record(ctx, sk, hook, &dst, pv->provider_id, hook == AIGW_HOOK_SENDMSG6, &to,
 			      !mapped);

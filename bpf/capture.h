@@ -20,6 +20,7 @@
 #define AIGW_PROVIDER_PREFIXES 16384 /* per family */
 #define AIGW_FLOWS_MAX 65536	     /* redirected connections awaiting accept() */
 #define AIGW_RINGBUF_BYTES (1 << 22) /* events survive a daemon restart here */
+#define AIGW_NO_PROVIDER 0xffffffffu /* provider_id of an event that is not provider-bound */
 
 /* What the programs do with a provider-bound attempt (struct aigw_config.mode). */
 enum aigw_mode {
@@ -43,6 +44,8 @@ enum aigw_reason {
 	AIGW_REASON_UDP_CONNECT = 3,  /* connect() of a UDP socket (QUIC/HTTP3) */
 	AIGW_REASON_UDP_SENDMSG = 4,  /* sendto()/sendmsg() of a UDP datagram */
 	AIGW_REASON_NO_LISTENER = 5,  /* capture configured without a listener: fail closed */
+	AIGW_REASON_LISTENER_NOT_OURS = 6, /* the socket at the redirect target (or api.listen)
+					    * is not aigw's, or none: the daemon is down */
 };
 
 /* Which hook saw it. */
@@ -120,6 +123,14 @@ struct aigw_config {
 	__u16 listen6_port;
 	__u16 pad;
 	__u32 generation; /* bumped on each reload; 0 = never configured: fail closed */
+	/* SO_COOKIE of aigw's own listening sockets, written at each start before the
+	 * generation is published: a connection goes only to a listener with this cookie
+	 * (listener_is_ours()). 0: none, every such connect is denied. */
+	__u64 listen4_cookie;
+	__u64 listen6_cookie;
+	struct aigw_addr api; /* api.listen (family 0: none); any address when addr is all 0 */
+	__u32 pad2;
+	__u64 api_cookie;
 };
 
 /* LPM trie keys of the provider address sets. */

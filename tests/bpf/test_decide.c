@@ -198,6 +198,54 @@ static void test_flow_claimable_only_by_its_socket(void)
 	ASSERT_EQ(aigw_flow_claimable(&f, 0), 0);
 }
 
+static struct aigw_addr addr4(const char *ip, int port)
+{
+	struct aigw_addr a = {.family = AIGW_AF_INET, .port = htons(port)};
+
+	inet_pton(AF_INET, ip, a.addr);
+	return a;
+}
+
+static struct aigw_addr addr6(const char *ip, int port)
+{
+	struct aigw_addr a = {.family = AIGW_AF_INET6, .port = htons(port)};
+
+	inet_pton(AF_INET6, ip, a.addr);
+	return a;
+}
+
+/* A connect is checked as one to api.listen when it goes where that listener receives. */
+static void test_api_listen_matches_its_address_only(void)
+{
+	struct aigw_addr api = addr4("127.0.0.1", 8080), none = {0};
+	struct aigw_addr d = addr4("127.0.0.1", 8080);
+
+	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 1);
+	d = addr4("127.0.0.1", 8081);
+	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
+	d = addr4("127.0.0.2", 8080);
+	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
+	d = addr6("::1", 8080);
+	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
+	d = addr4("127.0.0.1", 8080);
+	ASSERT_EQ(aigw_api_listen_matches(&none, &d), 0); /* no api.listen */
+	d.family = 0;
+	ASSERT_EQ(aigw_api_listen_matches(&none, &d), 0);
+	/* A wildcard listener receives every address on its port. */
+	api = addr4("0.0.0.0", 8080);
+	d = addr4("10.1.2.3", 8080);
+	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 1);
+	d = addr4("10.1.2.3", 80);
+	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
+	api = addr6("::1", 8080);
+	d = addr6("::1", 8080);
+	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 1);
+	d = addr6("::2", 8080);
+	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
+	api = addr6("::", 8080);
+	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 1);
+}
+
 UNIT_MAIN(UNIT_CASE(test_not_provider_untouched), UNIT_CASE(test_tls_port_redirected),
 	  UNIT_CASE(test_other_port_denied), UNIT_CASE(test_udp_denied_even_on_443),
 	  UNIT_CASE(test_exempt_socket_passes),
@@ -206,4 +254,5 @@ UNIT_MAIN(UNIT_CASE(test_not_provider_untouched), UNIT_CASE(test_tls_port_redire
 	  UNIT_CASE(test_observe_changes_nothing), UNIT_CASE(test_unconfigured_fails_closed),
 	  UNIT_CASE(test_no_v6_listener_denies), UNIT_CASE(test_v4mapped),
 	  UNIT_CASE(test_nat64_6to4_and_compat_carry_the_v4_address),
-	  UNIT_CASE(test_flow_claimable_only_by_its_socket))
+	  UNIT_CASE(test_flow_claimable_only_by_its_socket),
+	  UNIT_CASE(test_api_listen_matches_its_address_only))

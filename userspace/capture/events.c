@@ -109,6 +109,8 @@ const char *capture_reason_name(unsigned reason)
 		return "deny_udp_sendmsg";
 	case AIGW_REASON_NO_LISTENER:
 		return "deny_no_listener";
+	case AIGW_REASON_LISTENER_NOT_OURS:
+		return "listener_not_ours";
 	}
 	return "none";
 }
