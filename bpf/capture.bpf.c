@@ -14,6 +14,9 @@
  *                 (refused, timed out, reset, disconnected, closed) remove the record, so
  *                 none outlives its connection.
  *   getpeername4/6  a redirected socket reports the provider, not the proxy, as its peer.
+ *   cgroup_mkdir/rename  (tracing, not cgroup attachments) the name and parent of each cgroup
+ *                 made or renamed under the captured root, by id (aigw_cgroup_names): a
+ *                 cgroup removed between connect() and the proxy's accept keeps its path.
  *
  * A connect goes to a listener only when that listener is aigw's own (listener_is_ours():
  * the kernel's socket lookup at the target, compared by socket cookie with the one the daemon
@@ -28,6 +31,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include "capture.h"
 #include "capture_decide.h"
 
@@ -92,11 +96,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } aigw_stats SEC(".maps");
 
+/* Not pinned: each daemon's tracing programs fill their own, and the daemon seeds it with the
+ * cgroups that exist when it starts. LRU: a workload that makes cgroups without end evicts
+ * names, and a removed cgroup whose name is gone is unknown (its call refused), never another
+ * cgroup's: ids are never reused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, AIGW_CGROUP_NAMES_MAX);
+	__type(key, __u64);
+	__type(value, struct aigw_cgroup_name);
+} aigw_cgroup_names SEC(".maps");
+
 extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
 
 /* The cgroup of the daemon that loaded these programs: only its sockets may carry the exempt
  * mark past capture. Read-only data, fixed at load; each daemon loads its own. */
 const volatile __u64 aigw_exempt_cgroup_id = 0;
+/* The captured cgroup: the tracing programs name only the cgroups below it. */
+const volatile __u64 aigw_capture_cgroup_id = 0;
 
 static __always_inline void stat_inc(__u32 idx)
 {
@@ -297,7 +314,8 @@ static __always_inline struct aigw_decision decide_and_record(struct bpf_sock_ad
 		return d;
 	if (d.action == AIGW_ACTION_REDIRECT && cfg &&
 	    !listener_is_ours(ctx, to->family, to->addr, to->port,
-			      to->family == AIGW_AF_INET ? cfg->listen4_cookie : cfg->listen6_cookie)) {
+			      to->family == AIGW_AF_INET ? cfg->listen4_cookie
+							 : cfg->listen6_cookie)) {
 		d.action = AIGW_ACTION_DENY;
 		d.reason = AIGW_REASON_LISTENER_NOT_OURS;
 	}
@@ -590,4 +608,42 @@ int aigw_getpeername6(struct bpf_sock_addr *ctx)
 	ctx->user_ip6[3] = ip[3];
 	ctx->user_port = st->flow.orig_dst.port;
 	return 1;
+}
+
+/*
+ * Records the name and parent of CGRP, made or renamed, when it is below the captured cgroup:
+ * its parent is that cgroup or one recorded already (the daemon seeds the map with the tree
+ * as it finds it at start, after these programs are attached, so nothing made in between is
+ * missed). A parent evicted from the map leaves its new children unrecorded: unknown, not
+ * misnamed.
+ */
+static __always_inline int cgroup_name_note(struct cgroup *cgrp)
+{
+	struct aigw_cgroup_name v = {};
+	__u64 id, parent;
+
+	parent = BPF_CORE_READ(cgrp, self.parent, cgroup, kn, id);
+	if (!parent || !aigw_capture_cgroup_id)
+		return 0;
+	if (parent != aigw_capture_cgroup_id && !bpf_map_lookup_elem(&aigw_cgroup_names, &parent))
+		return 0;
+	v.parent_id = parent;
+	if (bpf_probe_read_kernel_str(v.name, sizeof(v.name), BPF_CORE_READ(cgrp, kn, name)) <= 0)
+		return 0;
+	id = BPF_CORE_READ(cgrp, kn, id);
+	bpf_map_update_elem(&aigw_cgroup_names, &id, &v, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(aigw_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	return cgroup_name_note(cgrp);
+}
+
+/* cgroup2 renames only within the same parent, and only its owner may: the new name. */
+SEC("tp_btf/cgroup_rename")
+int BPF_PROG(aigw_cgroup_rename, struct cgroup *cgrp, const char *path)
+{
+	return cgroup_name_note(cgrp);
 }

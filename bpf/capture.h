@@ -21,6 +21,8 @@
 #define AIGW_FLOWS_MAX 65536	     /* redirected connections awaiting accept() */
 #define AIGW_RINGBUF_BYTES (1 << 22) /* events survive a daemon restart here */
 #define AIGW_NO_PROVIDER 0xffffffffu /* provider_id of an event that is not provider-bound */
+#define AIGW_CGROUP_NAME_LEN 256     /* a kernfs name (NAME_MAX) and its NUL */
+#define AIGW_CGROUP_NAMES_MAX 16384  /* cgroups under the captured root the kernel names */
 
 /* What the programs do with a provider-bound attempt (struct aigw_config.mode). */
 enum aigw_mode {
@@ -44,8 +46,9 @@ enum aigw_reason {
 	AIGW_REASON_UDP_CONNECT = 3,  /* connect() of a UDP socket (QUIC/HTTP3) */
 	AIGW_REASON_UDP_SENDMSG = 4,  /* sendto()/sendmsg() of a UDP datagram */
 	AIGW_REASON_NO_LISTENER = 5,  /* capture configured without a listener: fail closed */
-	AIGW_REASON_LISTENER_NOT_OURS = 6, /* the socket at the redirect target (or api.listen)
-					    * is not aigw's, or none: the daemon is down */
+	/* The socket at the redirect target (or at api.listen) is not aigw's, or there is none:
+	 * the daemon is down. */
+	AIGW_REASON_LISTENER_NOT_OURS = 6,
 };
 
 /* Which hook saw it. */
@@ -131,6 +134,17 @@ struct aigw_config {
 	struct aigw_addr api; /* api.listen (family 0: none); any address when addr is all 0 */
 	__u32 pad2;
 	__u64 api_cookie;
+};
+
+/*
+ * A cgroup under the captured root as the kernel named it when it was made or renamed: the
+ * value of aigw_cgroup_names, keyed by cgroup id. Its path is its parent's path and this
+ * name, so a renamed parent renames its descendants too. How a cgroup removed after a
+ * connect() still has its path (and so its workload).
+ */
+struct aigw_cgroup_name {
+	__u64 parent_id;
+	char name[AIGW_CGROUP_NAME_LEN];
 };
 
 /* LPM trie keys of the provider address sets. */

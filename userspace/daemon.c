@@ -1312,6 +1312,13 @@ static int daemon_open_capture(struct daemon *d)
 		return err;
 	log_info("capture %s %s (pinned under %s)", took_over ? "taken over on" : "attached to",
 		 d->cgroup_path, d->opt->pin_dir);
+	/* After the programs that record new cgroups are attached: none is missed. */
+	err = cgroups_use_names(d->cgroups, capture_map_fd(d->capture, CAPTURE_MAP_CGROUP_NAMES),
+				d->cgroup_path);
+	if (err)
+		log_warn("recording the cgroups under %s: %s (a cgroup removed after a connect "
+			 "may go unnamed, and its calls refused)",
+			 d->cgroup_path, strerror(-err));
 	return addrset_new(capture_map_fd(d->capture, CAPTURE_MAP_PROV4),
 			   capture_map_fd(d->capture, CAPTURE_MAP_PROV6), d->policy, &d->addrset);
 }

@@ -4,6 +4,7 @@
  * are exercised with real sockets in tests/e2e/test_capture.py.
  */
 #include <arpa/inet.h>
+#include <string.h>
 
 #include "capture.h"
 #include "capture_decide.h"
@@ -198,51 +199,45 @@ static void test_flow_claimable_only_by_its_socket(void)
 	ASSERT_EQ(aigw_flow_claimable(&f, 0), 0);
 }
 
-static struct aigw_addr addr4(const char *ip, int port)
+/* IP (either family, by its form) and PORT as the hooks read them. */
+static struct aigw_addr addr_of(const char *ip, int port)
 {
-	struct aigw_addr a = {.family = AIGW_AF_INET, .port = htons(port)};
+	int v6 = strchr(ip, ':') != NULL;
+	struct aigw_addr a = {.family = v6 ? AIGW_AF_INET6 : AIGW_AF_INET, .port = htons(port)};
 
-	inet_pton(AF_INET, ip, a.addr);
-	return a;
-}
-
-static struct aigw_addr addr6(const char *ip, int port)
-{
-	struct aigw_addr a = {.family = AIGW_AF_INET6, .port = htons(port)};
-
-	inet_pton(AF_INET6, ip, a.addr);
+	inet_pton(v6 ? AF_INET6 : AF_INET, ip, a.addr);
 	return a;
 }
 
 /* A connect is checked as one to api.listen when it goes where that listener receives. */
 static void test_api_listen_matches_its_address_only(void)
 {
-	struct aigw_addr api = addr4("127.0.0.1", 8080), none = {0};
-	struct aigw_addr d = addr4("127.0.0.1", 8080);
+	struct aigw_addr api = addr_of("127.0.0.1", 8080), none = {0};
+	struct aigw_addr d = addr_of("127.0.0.1", 8080);
 
 	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 1);
-	d = addr4("127.0.0.1", 8081);
+	d = addr_of("127.0.0.1", 8081);
 	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
-	d = addr4("127.0.0.2", 8080);
+	d = addr_of("127.0.0.2", 8080);
 	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
-	d = addr6("::1", 8080);
+	d = addr_of("::1", 8080);
 	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
-	d = addr4("127.0.0.1", 8080);
+	d = addr_of("127.0.0.1", 8080);
 	ASSERT_EQ(aigw_api_listen_matches(&none, &d), 0); /* no api.listen */
 	d.family = 0;
 	ASSERT_EQ(aigw_api_listen_matches(&none, &d), 0);
 	/* A wildcard listener receives every address on its port. */
-	api = addr4("0.0.0.0", 8080);
-	d = addr4("10.1.2.3", 8080);
+	api = addr_of("0.0.0.0", 8080);
+	d = addr_of("10.1.2.3", 8080);
 	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 1);
-	d = addr4("10.1.2.3", 80);
+	d = addr_of("10.1.2.3", 80);
 	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
-	api = addr6("::1", 8080);
-	d = addr6("::1", 8080);
+	api = addr_of("::1", 8080);
+	d = addr_of("::1", 8080);
 	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 1);
-	d = addr6("::2", 8080);
+	d = addr_of("::2", 8080);
 	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
-	api = addr6("::", 8080);
+	api = addr_of("::", 8080);
 	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 1);
 }
 

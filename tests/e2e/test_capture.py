@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from conftest import HELPERS, PROVIDER4, PROVIDER6, UdpServer, free_port, wait_for
+from conftest import (HELPERS, OPENAI_ADDR, PROVIDER4, PROVIDER6, PYTHON, UdpServer, free_port,
+                      wait_for)
 
 
 def only(lines, **match):
@@ -528,6 +529,7 @@ THIEF = """
 import json, select, socket, sys
 host, port = sys.argv[1], int(sys.argv[2])
 s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past aigw's TIME_WAIT sockets
 if ":" in host:
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
 s.bind((host, port)); s.listen(16); s.setblocking(False)
@@ -616,3 +618,49 @@ def test_api_listen_taken_while_daemon_stopped_receives_nothing(world):
     assert "gen_ai.system" not in rec and rec["aigw.workload"] == "billing"
     res = only(app.client("tcp", "127.0.0.1", api_port))
     assert res.get("stage") != "connect", res  # aigw's own listener again
+
+
+# ---- attribution is fixed at connect() ----
+
+def test_cgroup_removed_after_connect_still_names_its_workload(gw):
+    """An app connects to the provider from its cgroup, moves into another workload's cgroup
+    and removes the first before it sends its request. The call is served and is the removed
+    cgroup's workload's, never that of the cgroup the process lives in now. (Meanwhile another
+    app's connect from a new cgroup makes aigw walk the hierarchy again, as on any busy host:
+    the removed cgroup is no longer in its cache.)"""
+    world = gw.world
+    gw.start(gw.policy(workloads=[
+        {"name": "billing", "team": "finance", "match": {"cgroup": "/*/billing*"}},
+        {"name": "research", "team": "labs", "match": {"cgroup": "/*/research*"}}]))
+    first = world.root.child("billing-job")
+    later = world.root.child("research.service")
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    script = (
+        "import http.client,json,os,socket,ssl\n"
+        f"s=socket.create_connection(('{OPENAI_ADDR}',443))\n"
+        f"open('{later.path}/cgroup.procs','w').write(str(os.getpid()))\n"
+        f"os.rmdir('{first.path}')\n"
+        "print(json.dumps({'removed':True}),flush=True); input()\n"
+        f"ctx=ssl.create_default_context(cafile='{gw.ca_dir / 'ca.pem'}')\n"
+        "c=http.client.HTTPConnection('api.openai.com',timeout=20)\n"
+        "c.sock=ctx.wrap_socket(s,server_hostname='api.openai.com')\n"
+        f"c.request('POST','/v1/chat/completions',body={body!r},headers={{"
+        "'content-type':'application/json','authorization':'Bearer sk-app'})\n"
+        "r=c.getresponse()\n"
+        "print(json.dumps({'pid':os.getpid(),'status':r.status,'body':r.read().decode()}))\n")
+    app = first.popen([PYTHON, "-c", script], stdin=subprocess.PIPE)
+    try:
+        assert json.loads(app.stdout.readline() or "{}").get("removed"), app.stderr.read()
+        assert not first.path.exists()
+        other = world.root.child("other.service")
+        res = only(other.client("tcp", OPENAI_ADDR, 443))
+        world.wait_record(**{"event.name": "capture.redirect", "process.pid": res["pid"]})
+        out, err = app.communicate(input="\n", timeout=30)
+    finally:
+        if app.poll() is None:
+            app.kill()
+    out = json.loads(out.splitlines()[-1])
+    assert out["status"] == 200, out
+    rec = world.wait_record(**{"event.name": "proxy.request", "process.pid": out["pid"]})
+    assert rec["aigw.cgroup.path"] == first.rel
+    assert (rec["aigw.workload"], rec["aigw.team"]) == ("billing", "finance")
