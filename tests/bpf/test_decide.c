@@ -212,33 +212,31 @@ static struct aigw_addr addr_of(const char *ip, int port)
 /* A connect is checked as one to api.listen when it goes where that listener receives. */
 static void test_api_listen_matches_its_address_only(void)
 {
-	struct aigw_addr api = addr_of("127.0.0.1", 8080), none = {0};
-	struct aigw_addr d = addr_of("127.0.0.1", 8080);
+	static const struct {
+		const char *api, *dst;
+		int api_port, dst_port, match;
+	} cases[] = {
+	    {"127.0.0.1", "127.0.0.1", 8080, 8080, 1},
+	    {"127.0.0.1", "127.0.0.1", 8080, 8081, 0},
+	    {"127.0.0.1", "127.0.0.2", 8080, 8080, 0},
+	    {"127.0.0.1", "::1", 8080, 8080, 0},
+	    /* a wildcard listener receives every address on its port */
+	    {"0.0.0.0", "10.1.2.3", 8080, 8080, 1},
+	    {"0.0.0.0", "10.1.2.3", 8080, 80, 0},
+	    {"::1", "::1", 8080, 8080, 1},
+	    {"::1", "::2", 8080, 8080, 0},
+	    {"::", "::2", 8080, 8080, 1},
+	};
+	struct aigw_addr none = {0}, api, d;
 
-	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 1);
-	d = addr_of("127.0.0.1", 8081);
-	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
-	d = addr_of("127.0.0.2", 8080);
-	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
-	d = addr_of("::1", 8080);
-	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
-	d = addr_of("127.0.0.1", 8080);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		api = addr_of(cases[i].api, cases[i].api_port);
+		d = addr_of(cases[i].dst, cases[i].dst_port);
+		ASSERT_EQ(aigw_api_listen_matches(&api, &d), cases[i].match);
+	}
 	ASSERT_EQ(aigw_api_listen_matches(&none, &d), 0); /* no api.listen */
 	d.family = 0;
 	ASSERT_EQ(aigw_api_listen_matches(&none, &d), 0);
-	/* A wildcard listener receives every address on its port. */
-	api = addr_of("0.0.0.0", 8080);
-	d = addr_of("10.1.2.3", 8080);
-	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 1);
-	d = addr_of("10.1.2.3", 80);
-	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
-	api = addr_of("::1", 8080);
-	d = addr_of("::1", 8080);
-	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 1);
-	d = addr_of("::2", 8080);
-	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
-	api = addr_of("::", 8080);
-	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 1);
 }
 
 UNIT_MAIN(UNIT_CASE(test_not_provider_untouched), UNIT_CASE(test_tls_port_redirected),
