@@ -21,7 +21,10 @@
 #define AIGW_FLOWS_MAX 65536	     /* redirected connections awaiting accept() */
 #define AIGW_RINGBUF_BYTES (1 << 22) /* events survive a daemon restart here */
 #define AIGW_TLS_PORTS_MAX 8	     /* capture.tls_ports, tls_port included */
-#define AIGW_PROVIDER_NONE 0xffffffffu /* provider_id of a destination no provider has */
+/* provider_id of a destination no provider has, or of an event that is not provider-bound */
+#define AIGW_PROVIDER_NONE 0xffffffffu
+#define AIGW_CGROUP_NAME_LEN 256     /* a kernfs name (NAME_MAX) and its NUL */
+#define AIGW_CGROUP_NAMES_MAX 16384  /* cgroups under the captured root the kernel names */
 
 /* What the programs do with a provider-bound attempt (struct aigw_config.mode). */
 enum aigw_mode {
@@ -52,6 +55,9 @@ enum aigw_reason {
 	AIGW_REASON_UDP_SENDMSG = 4,  /* sendto()/sendmsg() of a UDP datagram */
 	AIGW_REASON_NO_LISTENER = 5,  /* capture configured without a listener: fail closed */
 	AIGW_REASON_TLS_PORT = 6,     /* scope "tls": TCP to a TLS port, not a provider address */
+	/* The socket at the redirect target (or at api.listen) is not aigw's, or there is none:
+	 * the daemon is down. */
+	AIGW_REASON_LISTENER_NOT_OURS = 7,
 };
 
 /* Which hook saw it. */
@@ -133,6 +139,26 @@ struct aigw_config {
 	/* scope "tls": the ports redirected whatever the address (tls_port among them), network
 	 * order; unused entries 0 */
 	__u16 tls_ports[AIGW_TLS_PORTS_MAX];
+	__u32 pad3;
+	/* SO_COOKIE of aigw's own listening sockets, written at each start before the
+	 * generation is published: a connection goes only to a listener with this cookie
+	 * (listener_is_ours()). 0: none, every such connect is denied. */
+	__u64 listen4_cookie;
+	__u64 listen6_cookie;
+	struct aigw_addr api; /* api.listen (family 0: none); any address when addr is all 0 */
+	__u32 pad2;
+	__u64 api_cookie;
+};
+
+/*
+ * A cgroup under the captured root as the kernel named it when it was made or renamed: the
+ * value of aigw_cgroup_names, keyed by cgroup id. Its path is its parent's path and this
+ * name, so a renamed parent renames its descendants too. How a cgroup removed after a
+ * connect() still has its path (and so its workload).
+ */
+struct aigw_cgroup_name {
+	__u64 parent_id;
+	char name[AIGW_CGROUP_NAME_LEN];
 };
 
 /* LPM trie keys of the provider address sets. */

@@ -124,6 +124,27 @@ static __always_inline int aigw_flow_claimable(const struct aigw_flow *f, __u64 
 	return f->sock_cookie != 0 && f->sock_cookie == client_cookie;
 }
 
+/*
+ * Is DST (as the connect hooks read it: a v4-mapped address is IPv4) api.listen's address
+ * API? Family and port equal, and the address equal, or API's all zero (a wildcard listener
+ * receives connections to every local address on its port). API family 0: no api.listen.
+ */
+static __always_inline int aigw_api_listen_matches(const struct aigw_addr *api,
+						   const struct aigw_addr *dst)
+{
+	int len = api->family == AIGW_AF_INET ? 4 : 16, any = 1, same = 1;
+
+	if (!api->family || api->family != dst->family || api->port != dst->port)
+		return 0;
+	for (int i = 0; i < 16; i++) {
+		if (i >= len)
+			break;
+		any &= api->addr[i] == 0;
+		same &= api->addr[i] == dst->addr[i];
+	}
+	return any || same;
+}
+
 /* The IPv6 forms that carry an IPv4 address (aigw_v6_embedded_v4()). */
 enum aigw_v4_form {
 	AIGW_V4_NONE = 0,

@@ -4,6 +4,7 @@
  * are exercised with real sockets in tests/e2e/test_capture.py.
  */
 #include <arpa/inet.h>
+#include <string.h>
 
 #include "capture.h"
 #include "capture_decide.h"
@@ -284,6 +285,46 @@ static void test_flow_claimable_only_by_its_socket(void)
 	ASSERT_EQ(aigw_flow_claimable(&f, 0), 0);
 }
 
+/* IP (either family, by its form) and PORT as the hooks read them. */
+static struct aigw_addr addr_of(const char *ip, int port)
+{
+	int v6 = strchr(ip, ':') != NULL;
+	struct aigw_addr a = {.family = v6 ? AIGW_AF_INET6 : AIGW_AF_INET, .port = htons(port)};
+
+	inet_pton(v6 ? AF_INET6 : AF_INET, ip, a.addr);
+	return a;
+}
+
+/* A connect is checked as one to api.listen when it goes where that listener receives. */
+static void test_api_listen_matches_its_address_only(void)
+{
+	static const struct {
+		const char *api, *dst;
+		int api_port, dst_port, match;
+	} cases[] = {
+	    {"127.0.0.1", "127.0.0.1", 8080, 8080, 1},
+	    {"127.0.0.1", "127.0.0.1", 8080, 8081, 0},
+	    {"127.0.0.1", "127.0.0.2", 8080, 8080, 0},
+	    {"127.0.0.1", "::1", 8080, 8080, 0},
+	    /* a wildcard listener receives every address on its port */
+	    {"0.0.0.0", "10.1.2.3", 8080, 8080, 1},
+	    {"0.0.0.0", "10.1.2.3", 8080, 80, 0},
+	    {"::1", "::1", 8080, 8080, 1},
+	    {"::1", "::2", 8080, 8080, 0},
+	    {"::", "::2", 8080, 8080, 1},
+	};
+	struct aigw_addr none = {0}, api, d;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		api = addr_of(cases[i].api, cases[i].api_port);
+		d = addr_of(cases[i].dst, cases[i].dst_port);
+		ASSERT_EQ(aigw_api_listen_matches(&api, &d), cases[i].match);
+	}
+	ASSERT_EQ(aigw_api_listen_matches(&none, &d), 0); /* no api.listen */
+	d.family = 0;
+	ASSERT_EQ(aigw_api_listen_matches(&none, &d), 0);
+}
+
 UNIT_MAIN(UNIT_CASE(test_not_provider_untouched), UNIT_CASE(test_tls_port_redirected),
 	  UNIT_CASE(test_other_port_denied), UNIT_CASE(test_udp_denied_even_on_443),
 	  UNIT_CASE(test_exempt_socket_passes),
@@ -296,4 +337,5 @@ UNIT_MAIN(UNIT_CASE(test_not_provider_untouched), UNIT_CASE(test_tls_port_redire
 	  UNIT_CASE(test_scope_providers_leaves_other_addresses),
 	  UNIT_CASE(test_scope_tls_observe_and_unwritten_leave_other_addresses),
 	  UNIT_CASE(test_v4mapped), UNIT_CASE(test_nat64_6to4_and_compat_carry_the_v4_address),
-	  UNIT_CASE(test_flow_claimable_only_by_its_socket))
+	  UNIT_CASE(test_flow_claimable_only_by_its_socket),
+	  UNIT_CASE(test_api_listen_matches_its_address_only))

@@ -111,6 +111,8 @@ const char *capture_reason_name(unsigned reason)
 		return "deny_no_listener";
 	case AIGW_REASON_TLS_PORT:
 		return "tls_port";
+	case AIGW_REASON_LISTENER_NOT_OURS:
+		return "listener_not_ours";
 	}
 	return "none";
 }

@@ -1,4 +1,5 @@
-/* listener.c: an evconnlistener per address; IPv6 listeners are v6-only (IPv4 has its own). */
+/* listener.c: an evconnlistener per address; IPv6 listeners are v6-only (IPv4 has its own);
+ * each socket's cookie, by which the capture programs know it. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,15 @@ int listener_new(struct event_base *base, const struct sockaddr *addr, socklen_t
 	}
 	evconnlistener_set_error_cb(l->evl, listener_error);
 	*ret_listener = l;
+	return 0;
+}
+
+int listener_cookie(const struct listener *l, uint64_t *ret_cookie)
+{
+	socklen_t len = sizeof(*ret_cookie);
+
+	if (getsockopt(evconnlistener_get_fd(l->evl), SOL_SOCKET, SO_COOKIE, ret_cookie, &len))
+		return -errno;
 	return 0;
 }
 
