@@ -55,9 +55,9 @@ static size_t client_hello(uint8_t *out)
 	n += put16(out + n, 2);
 	n += put16(out + n, 0x002f); /* one cipher suite */
 	out[n++] = 1;
-	out[n++] = 0; /* null compression */
-	n += put16(out + n, name + 9);		   /* extensions */
-	n += put16(out + n, 0);			   /* server_name */
+	out[n++] = 0;		       /* null compression */
+	n += put16(out + n, name + 9); /* extensions */
+	n += put16(out + n, 0);	       /* server_name */
 	n += put16(out + n, name + 5);
 	n += put16(out + n, name + 3);
 	out[n++] = 0; /* host_name */

@@ -11,6 +11,7 @@ usage: passpeer.py MODE HOST PORT [ARG]
   reset N         read N bytes, then reset the connection (SO_LINGER 0)
   drain           read to EOF or an error, and say which
   slow            wait for a line on stdin before reading anything, then read to EOF
+  urgent          send "abc", an urgent byte "!" (MSG_OOB), "def", shut down writing
 """
 import hashlib
 import json
@@ -119,6 +120,13 @@ def main():
         got = hashlib.sha256()
         n, how, err = recv_all(s, got)
         out(got=n, got_sha=got.hexdigest(), end=how, errno=err)
+    elif mode == "urgent":
+        s.sendall(hello + b"abc")
+        s.send(b"!", socket.MSG_OOB)
+        s.sendall(b"def")
+        s.shutdown(socket.SHUT_WR)
+        n, how, err = recv_all(s)
+        out(got=n, end=how, errno=err)
     else:
         sys.exit(f"unknown mode {mode}")
 

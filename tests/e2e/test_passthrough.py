@@ -233,6 +233,25 @@ def test_server_half_closes_first_and_still_hears_the_app(world):
     assert rec["aigw.bytes_sent"] == len(HELLO) + len("words after your EOF")
 
 
+def test_urgent_byte_does_not_stall_the_passthrough(world):
+    """TCP's splice stops at an urgent byte (MSG_OOB): one sent by the app must neither stall
+    its connection nor spin the daemon; it arrives in its place."""
+    def serve(c):
+        data = b""
+        while True:
+            b = c.recv(CHUNK)
+            if not b:
+                break
+            data += b
+        return data
+
+    _, server = start(world, serve)
+    out = run_peer(world, "urgent", timeout=30)
+    assert server.result(timeout=20) == HELLO + b"abc!def"
+    assert out["end"] == "eof"
+    assert connection_record(world)["aigw.passthrough.end"] == "closed"
+
+
 def stream_until_error(c):
     """Sends until the connection fails: how much, and the errno it failed with."""
     recv_exact(c, len(HELLO))

@@ -21,12 +21,12 @@
 
 struct world {
 	struct event_base *base;
-	int listen_fd;	    /* the destination's listener */
+	int listen_fd; /* the destination's listener */
 	struct aigw_addr dst;
-	int app;	    /* the app's end of its connection */
-	int proxy_side;	    /* the end the passthrough gets (owned by it once started) */
-	int server;	    /* the destination's accepted connection, -1 until accepted */
-	char got[256];	    /* what the server received so far */
+	int app;	/* the app's end of its connection */
+	int proxy_side; /* the end the passthrough gets (owned by it once started) */
+	int server;	/* the destination's accepted connection, -1 until accepted */
+	char got[256];	/* what the server received so far */
 	size_t n_got;
 	int server_eof;
 	int done_calls;
@@ -229,6 +229,35 @@ static void test_server_half_closes_first(void)
 	world_close(&w);
 }
 
+static int got_7(struct world *w)
+{
+	return w->n_got >= 7;
+}
+
+/* TCP's splice stops at an urgent byte: a client sending one must not stall its passthrough
+ * (nor spin the loop on a socket that stays readable). */
+static void test_urgent_byte_passes_in_place(void)
+{
+	struct world w;
+
+	ASSERT_OK(world_open(&w));
+	ASSERT_OK(world_start(&w));
+	ASSERT_TRUE(run_until(&w, accepted));
+	ASSERT_EQ(send(w.app, "abc", 3, 0), 3);
+	ASSERT_EQ(send(w.app, "!", 1, MSG_OOB), 1);
+	ASSERT_EQ(send(w.app, "def", 3, 0), 3);
+	ASSERT_TRUE(run_until(&w, got_7));
+	ASSERT_EQ(w.done_calls, 0);
+	/* And with the FIN in behind it (splice then says EOF before the mark). */
+	ASSERT_EQ(send(w.app, "!", 1, MSG_OOB), 1);
+	ASSERT_EQ(send(w.app, "ghi", 3, 0), 3);
+	ASSERT_OK(shutdown(w.app, SHUT_WR));
+	ASSERT_TRUE(run_until(&w, got_eof));
+	w.got[w.n_got] = 0;
+	ASSERT_STREQ(w.got, "abc!def!ghi");
+	world_close(&w);
+}
+
 static void test_server_reset_ends_both_sides(void)
 {
 	struct linger rst = {.l_onoff = 1, .l_linger = 0};
@@ -283,6 +312,6 @@ static void test_shutdown_ends_live_passthroughs(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_bytes_sent_before_start_arrive_first_and_once),
-	  UNIT_CASE(test_server_half_closes_first), UNIT_CASE(test_server_reset_ends_both_sides),
-	  UNIT_CASE(test_refused_connect_is_reported),
+	  UNIT_CASE(test_server_half_closes_first), UNIT_CASE(test_urgent_byte_passes_in_place),
+	  UNIT_CASE(test_server_reset_ends_both_sides), UNIT_CASE(test_refused_connect_is_reported),
 	  UNIT_CASE(test_shutdown_ends_live_passthroughs))

@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -46,15 +47,15 @@ struct passthrough;
 /* One direction: SRC -> pipe -> DST. */
 struct pt_dir {
 	struct passthrough *pt;
-	int src, dst;		   /* the passthrough's sockets, not owned here */
-	int pipe_rd, pipe_wr;	   /* owned; -1 when not open */
-	size_t queued;		   /* bytes in the pipe */
-	uint64_t *delivered;	   /* the result's count of this direction */
+	int src, dst;				   /* the passthrough's sockets, not owned here */
+	int pipe_rd, pipe_wr;			   /* owned; -1 when not open */
+	size_t queued;				   /* bytes in the pipe */
+	uint64_t *delivered;			   /* the result's count of this direction */
 	enum passthrough_end src_fails, dst_fails; /* the end an error of each socket means */
-	struct event *readable;	   /* SRC has bytes or EOF (owned) */
-	struct event *writable;	   /* DST has room (owned) */
-	int eof;		   /* SRC gave EOF */
-	int done;		   /* and it was forwarded: DST is shut down for writing */
+	struct event *readable;			   /* SRC has bytes or EOF (owned) */
+	struct event *writable;			   /* DST has room (owned) */
+	int eof;				   /* SRC gave EOF */
+	int done;				   /* EOF forwarded: DST shut down for writing */
 };
 
 struct passthrough {
@@ -148,6 +149,27 @@ static void passthrough_finish(struct passthrough *pt, enum passthrough_end end,
 	free(pt);
 }
 
+/*
+ * TCP's splice stops at an urgent byte (MSG_OOB): it answers EAGAIN while the socket stays
+ * readable, or 0 (EOF) once the peer's FIN is in, bytes still queued after the mark. A client
+ * sending one would stall its passthrough and spin the loop, or have its last bytes dropped.
+ * recv() steps over the mark (the byte inline, SO_OOBINLINE), so a splice that moved nothing
+ * into an empty pipe is retried as a copy of at most PIPE_BUF bytes, which an empty pipe
+ * takes whole, and only recv's 0 is taken for EOF. Usually the recv finds nothing: one
+ * syscall per wakeup.
+ */
+static ssize_t pt_dir_copy(struct pt_dir *d)
+{
+	char buf[PIPE_BUF];
+	ssize_t n = recv(d->src, buf, sizeof(buf), MSG_DONTWAIT);
+
+	if (n > 0 && write(d->pipe_wr, buf, n) != n) {
+		errno = EIO; /* cannot happen: an empty pipe takes PIPE_BUF bytes whole */
+		return -1;
+	}
+	return n;
+}
+
 /* The source into the pipe: 1 moved bytes or saw EOF, 0 would block (or the pipe is full),
  * or -errno of the source. */
 static int pt_dir_fill(struct pt_dir *d)
@@ -157,6 +179,11 @@ static int pt_dir_fill(struct pt_dir *d)
 	if (d->eof)
 		return 0;
 	n = splice(d->src, NULL, d->pipe_wr, NULL, PASSTHROUGH_PIPE_SIZE, PASSTHROUGH_SPLICE);
+	if (n == 0 || (n < 0 && errno == EAGAIN)) {
+		if (d->queued)
+			return 0; /* (the pipe drains first, then the copy looks) */
+		n = pt_dir_copy(d);
+	}
 	if (n > 0)
 		d->queued += n;
 	else if (n == 0)
@@ -265,8 +292,8 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
 		pt_dir_pump(&pt->down);
 }
 
-static int pt_dir_init(struct pt_dir *d, struct passthrough *pt, struct event_base *base,
-		       int src, int dst, uint64_t *delivered, enum passthrough_end src_fails,
+static int pt_dir_init(struct pt_dir *d, struct passthrough *pt, struct event_base *base, int src,
+		       int dst, uint64_t *delivered, enum passthrough_end src_fails,
 		       enum passthrough_end dst_fails)
 {
 	int p[2];
@@ -315,6 +342,8 @@ static void pt_socket_setup(int fd)
 
 	evutil_make_socket_nonblocking(fd);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* An urgent byte stays in the stream, in its place (see pt_dir_copy()). */
+	setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 }
 
 static struct passthrough *pt_new(int client_fd)

@@ -14,11 +14,11 @@
 
 /* How a passthrough ended (its record's aigw.passthrough.end). */
 enum passthrough_end {
-	PASSTHROUGH_END_CLOSED,	     /* each side closed its direction (EOF both ways) */
+	PASSTHROUGH_END_CLOSED,		/* each side closed its direction (EOF both ways) */
 	PASSTHROUGH_END_CONNECT_FAILED, /* connect_error says why */
-	PASSTHROUGH_END_CLIENT_ERROR, /* error: the client's socket failed (ECONNRESET: reset) */
-	PASSTHROUGH_END_SERVER_ERROR, /* error: the destination's socket failed */
-	PASSTHROUGH_END_SHUTDOWN,     /* the daemon stopped with the connection live */
+	PASSTHROUGH_END_CLIENT_ERROR,	/* error: the client's socket failed (ECONNRESET: reset) */
+	PASSTHROUGH_END_SERVER_ERROR,	/* error: the destination's socket failed */
+	PASSTHROUGH_END_SHUTDOWN,	/* the daemon stopped with the connection live */
 };
 
 struct passthrough_result {
