@@ -12,8 +12,6 @@
  * Every connection opens with a real ClientHello whose name is no provider's, so that aigw
  * decides on it (fronting, passthrough) exactly as on another site's HTTPS.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,18 +21,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchnet.h"
+
 #define REQ_LEN 64
 #define BULK_BUF (1 << 20)
 
 static const char SNI[] = "bench.example.test";
-
-static int addr_of(const char *ip, int port, struct sockaddr_in *in)
-{
-	memset(in, 0, sizeof(*in));
-	in->sin_family = AF_INET;
-	in->sin_port = htons(port);
-	return inet_pton(AF_INET, ip, &in->sin_addr) == 1 ? 0 : -1;
-}
 
 static size_t put16(uint8_t *p, size_t v)
 {
@@ -125,18 +117,13 @@ static void serve_one(int c, const char *blob)
 	}
 }
 
-static int serve(struct sockaddr_in *sa)
+static int serve(struct sockaddr_storage *ss, int len)
 {
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1, fd = benchnet_listen(ss, len);
 	char *blob = calloc(1, BULK_BUF);
 
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (!blob || bind(fd, (struct sockaddr *)sa, sizeof(*sa)) || listen(fd, 4096)) {
-		perror("serve");
+	if (fd < 0 || !blob)
 		return 1;
-	}
-	printf("ready\n");
-	fflush(stdout);
 	for (;;) {
 		int c = accept(fd, NULL, NULL);
 
@@ -156,30 +143,23 @@ static uint64_t now_ns(void)
 	return t.tv_sec * 1000000000ull + t.tv_nsec;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Connect, ClientHello + request in one write, the answer; -1 on any failure. */
-static int round_trip(struct sockaddr_in *sa, const uint8_t *msg, size_t n)
+static int round_trip(const struct sockaddr_storage *ss, int sslen, const uint8_t *msg, size_t n)
 {
 	uint8_t answer[REQ_LEN];
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0), r = -1;
+	int one = 1, fd = socket(ss->ss_family, SOCK_STREAM, 0), r = -1;
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (!connect(fd, (struct sockaddr *)sa, sizeof(*sa)) && !write_full(fd, msg, n) &&
+	if (!connect(fd, (const struct sockaddr *)ss, sslen) && !write_full(fd, msg, n) &&
 	    !read_full(fd, answer, REQ_LEN) && !memcmp(answer, msg + n - REQ_LEN, REQ_LEN))
 		r = 0;
 	close(fd);
 	return r;
 }
 
-static int latency(struct sockaddr_in *sa, int n)
+static int latency(const struct sockaddr_storage *ss, int sslen, int n)
 {
-	uint64_t *ns = calloc(n, sizeof(*ns));
+	unsigned long long *ns = calloc(n, sizeof(*ns));
 	uint8_t msg[512];
 	size_t len = client_hello(msg);
 	int failures = 0;
@@ -190,29 +170,29 @@ static int latency(struct sockaddr_in *sa, int n)
 	for (int i = 0; i < n; i++) {
 		uint64_t t0 = now_ns();
 
-		failures += round_trip(sa, msg, len) < 0;
+		failures += round_trip(ss, sslen, msg, len) < 0;
 		ns[i] = now_ns() - t0;
 	}
-	qsort(ns, n, sizeof(*ns), cmp_u64);
+	qsort(ns, n, sizeof(*ns), benchnet_cmp_u64);
 	printf("{\"n\": %d, \"failures\": %d, \"p50_ns\": %llu, \"p99_ns\": %llu}\n", n, failures,
 	       (unsigned long long)ns[n / 2], (unsigned long long)ns[(n * 99) / 100]);
 	free(ns);
 	return failures ? 1 : 0;
 }
 
-static int bulk(struct sockaddr_in *sa, uint64_t mib)
+static int bulk(const struct sockaddr_storage *ss, int sslen, uint64_t mib)
 {
 	uint64_t size = mib << 20, got = 0, t0 = now_ns(), t;
 	uint8_t msg[512];
 	size_t len = client_hello(msg);
 	char *buf = malloc(BULK_BUF);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(ss->ss_family, SOCK_STREAM, 0);
 	ssize_t r;
 
 	msg[len++] = 'b';
 	memcpy(msg + len, &size, sizeof(size));
 	len += sizeof(size);
-	if (!buf || connect(fd, (struct sockaddr *)sa, sizeof(*sa)) || write_full(fd, msg, len)) {
+	if (!buf || connect(fd, (const struct sockaddr *)ss, sslen) || write_full(fd, msg, len)) {
 		perror("bulk");
 		return 1;
 	}
@@ -228,18 +208,19 @@ static int bulk(struct sockaddr_in *sa, uint64_t mib)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in sa;
+	struct sockaddr_storage ss;
+	int len;
 
-	if (argc < 4 || addr_of(argv[2], atoi(argv[3]), &sa)) {
+	if (argc < 4 || (len = benchnet_addr(argv[2], atoi(argv[3]), &ss)) < 0) {
 		fprintf(stderr, "usage: pass_bench serve|latency|bulk ADDR PORT [N|MIB]\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "serve"))
-		return serve(&sa);
+		return serve(&ss, len);
 	if (!strcmp(argv[1], "latency"))
-		return latency(&sa, argc > 4 ? atoi(argv[4]) : 2000);
+		return latency(&ss, len, argc > 4 ? atoi(argv[4]) : 2000);
 	if (!strcmp(argv[1], "bulk"))
-		return bulk(&sa, argc > 4 ? strtoull(argv[4], NULL, 10) : 256);
+		return bulk(&ss, len, argc > 4 ? strtoull(argv[4], NULL, 10) : 256);
 	fprintf(stderr, "pass_bench: unknown command %s\n", argv[1]);
 	return 2;
 }

@@ -57,6 +57,35 @@ def recv_all(s, h=None):
             h.update(b)
 
 
+def exchange(s, n, seed):
+    """Sends N bytes of payload(SEED) and shuts down writing while it reads to EOF: both
+    ends' SHA-256, how much came and how it ended."""
+    sent, got = hashlib.sha256(), hashlib.sha256()
+
+    def send():
+        for b in payload(n, seed):
+            sent.update(b)
+            s.sendall(b)
+        s.shutdown(socket.SHUT_WR)
+
+    t = threading.Thread(target=send)
+    t.start()
+    count, how, err = recv_all(s, got)
+    t.join()
+    return dict(sent_sha=sent.hexdigest(), got_sha=got.hexdigest(), got=count, end=how,
+                errno=err)
+
+
+def read_to_eof(s):
+    """Everything until the peer shuts down writing."""
+    data = b""
+    while True:
+        b = s.recv(CHUNK)
+        if not b:
+            return data
+        data += b
+
+
 def out(**kw):
     print(json.dumps(kw), flush=True)
 
@@ -68,37 +97,14 @@ def main():
     hello = client_hello()
     if mode == "bulk":
         s.sendall(hello)
-        sent, got = hashlib.sha256(), hashlib.sha256()
-
-        def send():
-            for b in payload(int(arg), "up"):
-                sent.update(b)
-                s.sendall(b)
-            s.shutdown(socket.SHUT_WR)
-
-        t = threading.Thread(target=send)
-        t.start()
-        n, how, err = recv_all(s, got)
-        t.join()
-        out(sent_sha=sent.hexdigest(), got_sha=got.hexdigest(), got=n, end=how, errno=err)
+        out(**exchange(s, int(arg), "up"))
     elif mode == "ask":
         s.sendall(hello + arg.encode())
         s.shutdown(socket.SHUT_WR)
-        data = b""
-        while True:
-            b = s.recv(CHUNK)
-            if not b:
-                break
-            data += b
-        out(answer=data.decode())
+        out(answer=read_to_eof(s).decode())
     elif mode == "late":
         s.sendall(hello)
-        data = b""
-        while True:
-            b = s.recv(CHUNK)
-            if not b:
-                break
-            data += b
+        data = read_to_eof(s)
         s.sendall(arg.encode())
         s.shutdown(socket.SHUT_WR)
         out(answer=data.decode(), rest=s.recv(CHUNK).decode())

@@ -151,6 +151,14 @@ static int accepted(struct world *w)
 	return w->server >= 0;
 }
 
+/* The world with a passthrough started after the app's "hi", the destination accepted. */
+static int world_connected(struct world *w)
+{
+	if (world_open(w) || send(w->app, "hi", 2, 0) != 2 || world_start(w))
+		return -1;
+	return run_until(w, accepted) ? 0 : -1;
+}
+
 /* What the app reads until EOF (or an error), the loop running meanwhile; its length. */
 static ssize_t app_read_all(struct world *w, char *buf, size_t cap)
 {
@@ -209,10 +217,7 @@ static void test_server_half_closes_first(void)
 	struct world w;
 	char buf[64];
 
-	ASSERT_OK(world_open(&w));
-	ASSERT_EQ(send(w.app, "hi", 2, 0), 2);
-	ASSERT_OK(world_start(&w));
-	ASSERT_TRUE(run_until(&w, accepted));
+	ASSERT_OK(world_connected(&w));
 	ASSERT_EQ(send(w.server, "bye", 3, 0), 3);
 	ASSERT_OK(shutdown(w.server, SHUT_WR));
 	ASSERT_EQ(app_read_all(&w, buf, sizeof(buf)), 3);
@@ -264,10 +269,7 @@ static void test_server_reset_ends_both_sides(void)
 	struct world w;
 	char buf[64];
 
-	ASSERT_OK(world_open(&w));
-	ASSERT_EQ(send(w.app, "hi", 2, 0), 2);
-	ASSERT_OK(world_start(&w));
-	ASSERT_TRUE(run_until(&w, accepted));
+	ASSERT_OK(world_connected(&w));
 	ASSERT_OK(setsockopt(w.server, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst)));
 	close(w.server);
 	w.server = -1; /* (nothing else connects: the listener stays empty) */
@@ -300,10 +302,7 @@ static void test_shutdown_ends_live_passthroughs(void)
 	struct world w;
 	char buf[8];
 
-	ASSERT_OK(world_open(&w));
-	ASSERT_EQ(send(w.app, "hi", 2, 0), 2);
-	ASSERT_OK(world_start(&w));
-	ASSERT_TRUE(run_until(&w, accepted));
+	ASSERT_OK(world_connected(&w));
 	passthrough_shutdown_all();
 	ASSERT_EQ(w.done_calls, 1);
 	ASSERT_EQ(w.r.end, PASSTHROUGH_END_SHUTDOWN);
