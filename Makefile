@@ -152,6 +152,9 @@ $(BUILD)/tests/bench/bench_metrics: tests/bench/bench_metrics.c $(BUILD)/obj/use
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $(filter %.c %.o,$^) -levent -lm
 
+# The benches that include tests/bench/benchnet.h (their recipe builds only the .c).
+$(BUILD)/tests/bench/connect_bench $(BUILD)/tests/bench/pass_bench: tests/bench/benchnet.h
+
 # The benches that include tests/bench/benchclock.h (their recipes keep it out of the link).
 $(BUILD)/tests/bench/bench_pipeline $(BUILD)/tests/bench/bench_ledger \
 $(BUILD)/tests/bench/bench_metrics: tests/bench/benchclock.h

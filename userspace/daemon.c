@@ -333,8 +333,10 @@ static void on_passthrough_done(const struct passthrough_result *r, void *arg)
 		jsonw_num(rec, "aigw.duration_ms",
 			  (end.tv_sec - conn->start.tv_sec) * 1e3 +
 			      (end.tv_nsec - conn->start.tv_nsec) / 1e6);
-		if (r->connect_error)
-			jsonw_str(rec, "error.type", strerror(r->connect_error));
+		jsonw_str(rec, "aigw.passthrough.end", passthrough_end_name(r->end));
+		if (r->connect_error || r->error)
+			jsonw_str(rec, "error.type",
+				  strerror(r->connect_error ? r->connect_error : r->error));
 	}
 	audit_record_to(d, rec, conn->ai_service[0] != 0); /* shadow AI */
 	free(conn);
@@ -350,7 +352,8 @@ static void conn_passthrough(struct daemon_conn *conn, int fd, const char *dispo
 				d->policy->proxy.connect_timeout_ms / 1000 + 1, on_passthrough_done,
 				conn);
 	if (err) {
-		struct passthrough_result r = {.connect_error = -err};
+		struct passthrough_result r = {.connect_error = -err,
+					       .end = PASSTHROUGH_END_CONNECT_FAILED};
 
 		on_passthrough_done(&r, conn);
 	}
