@@ -122,6 +122,7 @@ static void config_from_policy(const struct policy *p, struct aigw_config *c)
 static void http_config_from_policy(const struct policy *p, struct http_proxy_config *c)
 {
 	c->max_request_body = p->proxy.max_request_body;
+	c->max_request_json_values = p->proxy.max_request_json_values;
 	c->first_byte_ms = p->proxy.first_byte_timeout_ms;
 	c->idle_ms = p->proxy.idle_timeout_ms;
 	c->client_idle_ms = p->proxy.client_idle_timeout_ms;

@@ -41,6 +41,7 @@ static const char FULL[] =
     "  \"proxy\": {\n"
     "    \"non_tls\": \"passthrough\",\n"
     "    \"max_request_body\": 1073741824,\n"
+    "    \"max_request_json_values\": 16777216,\n"
     "    \"timeouts\": { \"connect_ms\": 1, \"tls_handshake_ms\": 2000, \"first_byte_ms\": 3000,\n"
     "                  \"idle_ms\": 4000, \"client_idle_ms\": 86400000 }\n"
     "  },\n"
@@ -148,6 +149,7 @@ static void test_full_policy(void)
 	ASSERT_STREQ(p->tls.upstream_ca, "/etc/ssl/providers.pem");
 	ASSERT_EQ(p->proxy.non_tls, POLICY_NON_TLS_PASSTHROUGH);
 	ASSERT_EQ(p->proxy.max_request_body, 1073741824);
+	ASSERT_EQ(p->proxy.max_request_json_values, 16777216);
 	ASSERT_EQ(p->proxy.connect_timeout_ms, 1);
 	ASSERT_EQ(p->proxy.tls_handshake_timeout_ms, 2000);
 	ASSERT_EQ(p->proxy.first_byte_timeout_ms, 3000);
@@ -227,6 +229,7 @@ static void test_defaults(void)
 	ASSERT_TRUE(p->tls.upstream_ca == NULL);
 	ASSERT_EQ(p->proxy.non_tls, POLICY_NON_TLS_CLOSE);
 	ASSERT_EQ(p->proxy.max_request_body, 32 << 20);
+	ASSERT_EQ(p->proxy.max_request_json_values, 1000000);
 	ASSERT_EQ(p->proxy.connect_timeout_ms, 5000);
 	ASSERT_EQ(p->proxy.tls_handshake_timeout_ms, 10000);
 	ASSERT_EQ(p->proxy.first_byte_timeout_ms, 600000);
@@ -628,6 +631,38 @@ static void test_json_locate(void)
 	ASSERT_EQ(json_locate("\"abc", 4, NULL, 0, &pos), -EINVAL);
 }
 
+static size_t cjson_nodes(const cJSON *v)
+{
+	size_t n = v ? 1 : 0;
+
+	for (const cJSON *c = v ? v->child : NULL; c; c = c->next)
+		n += cjson_nodes(c);
+	return n;
+}
+
+/* At least cJSON's node count, whatever strings hold; no further than MAX + 1. */
+static void test_json_count_values(void)
+{
+	static const char *const texts[] = {
+	    "0", "[]", "{}", "[0,0,0]", "{\"a\":[1,{}],\"b\":\"x\"}", "[[[[]]]]",
+	    "{\"s\":\"[,{\\\",]}\",\"t\":[\"\\\\\",\",\"]}", "  [ 1 , 2 ]  ",
+	};
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		cJSON *v = cJSON_Parse(texts[i]);
+		size_t nodes = cjson_nodes(v);
+
+		ASSERT_TRUE(v != NULL);
+		ASSERT_TRUE(json_locate_count_values(texts[i], strlen(texts[i]), 100) >= nodes);
+		ASSERT_TRUE(json_locate_count_values(texts[i], strlen(texts[i]), 100) <= nodes + 1);
+		cJSON_Delete(v);
+	}
+	ASSERT_EQ(json_locate_count_values("{\"s\":\"[,{\\\",]}\"}", 16, 100), 2);
+	ASSERT_EQ(json_locate_count_values("[0,0,0,0,0,0,0,0]", 17, 3), 4); /* stops at MAX + 1 */
+	ASSERT_EQ(json_locate_count_values("\"abc\\", 5, 100), 1); /* cut inside an escape */
+	ASSERT_EQ(json_locate_count_values("", 0, 100), 1);
+}
+
 /* REL in the repository this file was compiled in. make compiles "tests/unit/test_policy.c"
  * from the repository root and runs the tests there; an absolute __FILE__ works from anywhere. */
 static const char *repo_path(const char *rel, char *buf, size_t size)
@@ -715,9 +750,15 @@ static void test_bad_proxy(void)
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"max_request_body\": \"32M\"}\n}\n"),
 		     "p.json:5:33: proxy.max_request_body: got string \"32M\"; expected an "
 		     "integer 1024..1073741824 (bytes)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"max_request_json_values\": 999}\n}\n"),
+		     "p.json:5:40: proxy.max_request_json_values: got 999; expected an integer "
+		     "1000..16777216 (values: objects, arrays, strings, numbers, ...)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"max_request_json_values\": 16777217}\n}\n"),
+		     "p.json:5:40: proxy.max_request_json_values: got 16777217; expected an "
+		     "integer 1000..16777216 (values: objects, arrays, strings, numbers, ...)\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"timeout\": {}}\n}\n"),
 		     "p.json:5:13: proxy.timeout: unknown key; expected one of \"non_tls\", "
-		     "\"max_request_body\", or \"timeouts\"\n");
+		     "\"max_request_body\", \"max_request_json_values\", or \"timeouts\"\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"timeouts\": 5000}\n}\n"),
 		     "p.json:5:25: proxy.timeouts: got number 5000; expected an object of "
 		     "timeouts\n");
@@ -2040,7 +2081,7 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_capture_ai_and_fronting),
 	  UNIT_CASE(test_duplicate_host), UNIT_CASE(test_bad_providers),
 	  UNIT_CASE(test_bad_cgroup_and_resolve), UNIT_CASE(test_several_errors),
 	  UNIT_CASE(test_v4_mapped), UNIT_CASE(test_load_file), UNIT_CASE(test_free_null),
-	  UNIT_CASE(test_json_locate), UNIT_CASE(test_examples), UNIT_CASE(test_bad_proxy),
+	  UNIT_CASE(test_json_locate), UNIT_CASE(test_json_count_values), UNIT_CASE(test_examples), UNIT_CASE(test_bad_proxy),
 	  UNIT_CASE(test_bad_audit_on_failure),
 	  UNIT_CASE(test_bad_ca_tls), UNIT_CASE(test_bad_audit_rotation),
 	  UNIT_CASE(test_host_in_domains), UNIT_CASE(test_models), UNIT_CASE(test_bad_models),
