@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 
-from conftest import free_port, wait_for
+from conftest import PYTHON, free_port, hosts_wrap, wait_for
 from test_intercept import split
 from test_routing import chat, routed_policy
 
@@ -186,3 +186,119 @@ def test_the_value_budget_is_the_policys(gw, monkeypatch):
     assert status == 200
     status, text = explicit_call(port, chat("gpt-4o-mini", metadata=list(range(1000))))
     assert status == 413 and "more than 1000 JSON values" in text, text
+
+
+# ---------------------------------------------------------------- a workload's share
+
+OTHER_KEY = "gwk-reports-7a3e9c1d52b8"
+
+
+def capped_policy(gw, monkeypatch, enforce=True):
+    """billing may hold two connections open; reports, its neighbour, has no cap."""
+    pol, port = api_policy(gw, monkeypatch)
+    pol["workloads"][0]["limits"] = {"connections": 2, "enforce": enforce}
+    pol["workloads"].append({"name": "reports", "team": "finance", "api_keys": [OTHER_KEY],
+                             "match": {"cgroup": "/*/reports*"}})
+    return pol, port
+
+
+def kept_alive(port, key=KEY):
+    """A connection to the explicit endpoint that made one call and stays open."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/v1/chat/completions", body=chat("gpt-4o-mini"),
+                 headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
+    r = conn.getresponse()
+    r.read()
+    return conn, r
+
+
+def test_a_workload_over_its_connections_is_refused_and_others_are_served(gw, monkeypatch):
+    """billing holds its two connections open; its third gets a 429 in its API's format, is
+    closed, and is recorded (aigw.reason connection_limit); reports is served meanwhile. Once
+    billing's connections close, two new ones are served again."""
+    pol, port = capped_policy(gw, monkeypatch)
+    gw.start(pol)
+    held = [kept_alive(port) for _ in range(2)]
+    assert [r.status for _, r in held] == [200, 200]
+    for _ in range(2):
+        status, text = explicit_call(port, chat("gpt-4o-mini"))
+        assert status == 429, text
+        err = json.loads(text)["error"]
+        assert "has more than 2 connections open" in err["message"]
+        assert err["code"] == "rate_limit_exceeded"
+        assert explicit_call(port, chat("gpt-4o-mini"), key=OTHER_KEY)[0] == 200
+        for conn, _ in held:
+            conn.close()
+        # The places come back as the daemon sees the closes: the first new connection may
+        # find them still taken (a 429, and it is closed), never for long.
+        first = wait_for(lambda: (lambda c: c if c[1].status == 200 else c[0].close())(
+            kept_alive(port)), what="billing's places given back")
+        held = [first, kept_alive(port)]
+        assert held[1][1].status == 200
+    for conn, _ in held:
+        conn.close()
+    recs = wait_for(lambda: len([r for r in request_records(gw)
+                                 if r["http.response.status_code"] == 429]) >= 2
+                    and request_records(gw), what="the records")
+    refused = [r for r in recs if r["http.response.status_code"] == 429]
+    for r in refused:
+        assert r["aigw.workload"] == "billing" and r["aigw.reason"] == "connection_limit"
+        assert r["aigw.policy.rule"] == "limits.connections"
+        assert r["aigw.policy.action"] == "deny"
+    assert all("aigw.reason" not in r for r in recs if r["http.response.status_code"] == 200)
+
+
+HOLDER = """
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+held = [ctx.wrap_socket(socket.create_connection(("api.openai.com", 443), timeout=10),
+                        server_hostname="api.openai.com") for _ in range(int(sys.argv[2]))]
+print("ready", flush=True)
+sys.stdin.read()
+"""
+OPENAI_CHAT = "https://api.openai.com/v1/chat/completions"
+
+
+def test_captured_connections_count_from_their_start(gw, monkeypatch):
+    """A captured app's connections are its workload's from the handshake on, idle or not:
+    billing opens two and sends nothing; its next connection's call gets a 429 and a record,
+    while reports, captured beside it, is served. When the two close, billing is served."""
+    pol, _ = capped_policy(gw, monkeypatch)
+    gw.start(pol)
+    holder = gw.app.popen(hosts_wrap(gw.hosts, [PYTHON, "-c", HOLDER,
+                                                str(gw.ca_dir / "ca.pem"), "2"]),
+                          stdin=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
+        body, code = split(gw.curl(OPENAI_CHAT, chat("gpt-4o-mini"),
+                                   headers=["authorization: Bearer sk-app"]))
+        assert code == 429 and "has more than 2 connections open" in body, body
+        reports = gw.world.root.child("reports.service")
+        body, code = split(gw.curl(OPENAI_CHAT, chat("gpt-4o-mini"),
+                                   headers=["authorization: Bearer sk-app"], cgroup=reports))
+        assert code == 200, body
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    rec = gw.world.wait_record(**{"aigw.reason": "connection_limit"})
+    assert rec["aigw.client.kind"] == "captured" and rec["aigw.workload"] == "billing"
+    wait_for(lambda: split(gw.curl(OPENAI_CHAT, chat("gpt-4o-mini"),
+                                   headers=["authorization: Bearer sk-app"]))[1] == 200,
+             what="billing served once its connections closed")
+
+
+def test_connections_roll_out_with_enforce_false(gw, monkeypatch):
+    """With "enforce": false the third connection is served, and its record says the cap
+    would have refused it."""
+    pol, port = capped_policy(gw, monkeypatch, enforce=False)
+    gw.start(pol)
+    held = [kept_alive(port) for _ in range(2)]
+    try:
+        status, text = explicit_call(port, chat("gpt-4o-mini"))
+        assert status == 200, text
+    finally:
+        for conn, _ in held:
+            conn.close()
+    rec = gw.world.wait_record(**{"aigw.reason": "connection_limit"})
+    assert rec["aigw.policy.action"] == "would_deny" and rec["http.response.status_code"] == 200
+    assert rec["aigw.policy.rule"] == "limits.connections"

@@ -1463,7 +1463,7 @@ static void test_governance(void)
 		       "},\n"
 		       "      \"limits\": { \"requests_per_minute\": 60, \"tokens_per_minute\": "
 		       "1000000000000,\n"
-		       "                  \"concurrent\": 4, \"enforce\": false },\n"
+		       "                  \"concurrent\": 4, \"connections\": 8, \"enforce\": false },\n"
 		       "      \"budget\": { \"usd_per_day\": 5, \"usd_per_month\": 100.5, "
 		       "\"warn_at\": 0.8,\n"
 		       "                  \"cap_max_tokens\": true, \"enforce\": false } },\n"
@@ -1510,6 +1510,7 @@ static void test_governance(void)
 	ASSERT_EQ(w->limits.requests_per_minute, 60);
 	ASSERT_EQ(w->limits.tokens_per_minute, 1000000000000LL);
 	ASSERT_EQ(w->limits.concurrent, 4);
+	ASSERT_EQ(w->limits.connections, 8);
 	ASSERT_EQ(w->limits.enforce, 0);
 	ASSERT_EQ(w->budget.given, 1);
 	ASSERT_EQ(w->budget.nano_per_day, 5000000000LL);
@@ -1528,6 +1529,7 @@ static void test_governance(void)
 	ASSERT_EQ(w->allow.enforce, 1);
 	ASSERT_EQ(w->limits.concurrent, 1);
 	ASSERT_EQ(w->limits.requests_per_minute, 0);
+	ASSERT_EQ(w->limits.connections, 0); /* no such limit */
 	ASSERT_EQ(w->limits.enforce, 1);
 	ASSERT_EQ(w->budget.nano_per_month, 1); /* 0.000000001 USD exactly */
 	ASSERT_TRUE(w->budget.warn_at == 0);
@@ -1651,7 +1653,14 @@ static void test_bad_governance(void)
 	/* limits */
 	ASSERT_STREQ(load_bad(GOV("\"limits\": {\"enforce\": true}")),
 		     "p.json:5:68: workloads[0].limits: got no limit; expected at least one of "
-		     "\"requests_per_minute\", \"tokens_per_minute\" or \"concurrent\"\n");
+		     "\"requests_per_minute\", \"tokens_per_minute\", \"concurrent\" or "
+		     "\"connections\"\n");
+	ASSERT_STREQ(load_bad(GOV("\"limits\": {\"connections\": 0}")),
+		     "p.json:5:84: workloads[0].limits.connections: got 0; expected an integer "
+		     "1..1000000 (open client connections)\n");
+	ASSERT_STREQ(load_bad(GOV("\"limits\": {\"connections\": \"8\"}")),
+		     "p.json:5:84: workloads[0].limits.connections: got string \"8\"; expected an "
+		     "integer 1..1000000 (open client connections)\n");
 	ASSERT_STREQ(
 	    load_bad(GOV("\"limits\": {\"requests_per_minute\": 0, \"tokens_per_minute\": "
 			 "1000000000001,\n    \"concurrent\": 1.5}")),

@@ -1812,7 +1812,7 @@ static void check_region(struct ctx *c, const cJSON *v, const struct field *f, v
 static void limits_finish(struct ctx *c, const struct members *m, void *base)
 {
 	static const char *const keys[] = {"requests_per_minute", "tokens_per_minute",
-					   "concurrent"};
+					   "concurrent", "connections"};
 	bool given;
 
 	(void)base;
@@ -1822,7 +1822,7 @@ static void limits_finish(struct ctx *c, const struct members *m, void *base)
 	}
 	problem(c, AT_VALUE,
 			"got no limit; expected at least one of \"requests_per_minute\", "
-			"\"tokens_per_minute\" or \"concurrent\"");
+			"\"tokens_per_minute\", \"concurrent\" or \"connections\"");
 }
 
 /*
@@ -2440,6 +2440,8 @@ static const struct field limits_fields[] = {
 	    "an integer 1..1000000000000 (input and output tokens)"),
     UINT_IN(struct policy_limits, "concurrent", concurrent, 1, 1000000,
 	    "an integer 1..1000000 (calls in flight)"),
+    UINT_IN(struct policy_limits, "connections", connections, 1, 1000000,
+	    "an integer 1..1000000 (open client connections)"),
     FIELD("enforce", OPTIONAL, check_bool, offsetof(struct policy_limits, enforce),
 	  "true or false"),
 };

@@ -148,6 +148,7 @@ struct policy_limits {
 	unsigned requests_per_minute; /* "requests_per_minute": 1..10000000 */
 	uint64_t tokens_per_minute;   /* "tokens_per_minute": input + output, 1..1e12 */
 	unsigned concurrent;	      /* "concurrent": calls in flight, 1..1000000 */
+	unsigned connections;	      /* "connections": open client connections, 1..1000000 */
 	int enforce;		      /* "enforce" (default true) */
 };
 

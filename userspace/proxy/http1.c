@@ -233,6 +233,7 @@ static void session_free(struct session *s)
 		s->next->prev = s->prev;
 	if (s->client)
 		bufferevent_free(s->client);
+	limits_conn_release(&s->conn, s->cfg->state);
 	held_remove(s);
 	free(s);
 }
@@ -572,6 +573,7 @@ static void pipe_head_fill(struct session *s, struct exchange *ex, const http_pa
 	r->event_arg = s->ops->arg;
 	snprintf(r->workload, sizeof(r->workload), "%s", s->info.workload);
 	snprintf(r->team, sizeof(r->team), "%s", s->info.team);
+	r->conn = &s->conn;
 }
 
 static enum exchange_outcome refusal_outcome(int status)
@@ -802,6 +804,9 @@ int http_session_start(struct event_base *base, struct bufferevent *client,
 		bufferevent_openssl_set_allow_dirty_shutdown(client, 1);
 	/* Pipelined bytes beyond this wait in the socket, not in our memory. */
 	bufferevent_setwatermark(client, EV_READ, 0, HTTP1_CLIENT_READ_MAX);
+	if (info->workload[0]) /* captured, or at the UNIX socket: named already */
+		limits_conn_take(&s->conn, cfg->state,
+				 policy_workload_by_name(cfg->policy, info->workload));
 	bufferevent_setcb(client, on_client_read, on_client_write, on_client_event, s);
 	bufferevent_set_timeouts(client, &idle, NULL);
 	bufferevent_enable(client, EV_READ | EV_WRITE);
