@@ -1463,7 +1463,8 @@ static void test_governance(void)
 		       "},\n"
 		       "      \"limits\": { \"requests_per_minute\": 60, \"tokens_per_minute\": "
 		       "1000000000000,\n"
-		       "                  \"concurrent\": 4, \"connections\": 8, \"enforce\": false },\n"
+		       "                  \"concurrent\": 4, \"connections\": 8, "
+		       "\"enforce\": false },\n"
 		       "      \"budget\": { \"usd_per_day\": 5, \"usd_per_month\": 100.5, "
 		       "\"warn_at\": 0.8,\n"
 		       "                  \"cap_max_tokens\": true, \"enforce\": false } },\n"
@@ -2090,7 +2091,8 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_capture_ai_and_fronting),
 	  UNIT_CASE(test_duplicate_host), UNIT_CASE(test_bad_providers),
 	  UNIT_CASE(test_bad_cgroup_and_resolve), UNIT_CASE(test_several_errors),
 	  UNIT_CASE(test_v4_mapped), UNIT_CASE(test_load_file), UNIT_CASE(test_free_null),
-	  UNIT_CASE(test_json_locate), UNIT_CASE(test_json_count_values), UNIT_CASE(test_examples), UNIT_CASE(test_bad_proxy),
+	  UNIT_CASE(test_json_locate), UNIT_CASE(test_json_count_values),
+	  UNIT_CASE(test_examples), UNIT_CASE(test_bad_proxy),
 	  UNIT_CASE(test_bad_audit_on_failure),
 	  UNIT_CASE(test_bad_ca_tls), UNIT_CASE(test_bad_audit_rotation),
 	  UNIT_CASE(test_host_in_domains), UNIT_CASE(test_models), UNIT_CASE(test_bad_models),

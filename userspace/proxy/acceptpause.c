@@ -85,8 +85,9 @@ static int accept_pause_on_error(struct evconnlistener *evl, int err)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (!p->pauses || now.tv_sec - p->last.tv_sec > ACCEPT_EPISODE_S) {
 		log_warn("accept on %s: %s; accepting paused, retried every %d ms until "
-			 "descriptors are free (%lu pauses in the episode before)",
-			 accept_pause_name(p, name, sizeof(name)), strerror(err), ACCEPT_PAUSE_MS, p->pauses);
+			 "descriptors are free (the episode before: %lu pauses)",
+			 accept_pause_name(p, name, sizeof(name)), strerror(err), ACCEPT_PAUSE_MS,
+			 p->pauses);
 		p->pauses = 0;
 	}
 	p->last = now;

@@ -20,5 +20,4 @@ struct accept_pause; /* freed by accept_pause_free(), before its listener */
 int accept_pause_new(struct evconnlistener *evl, struct accept_pause **ret);
 void accept_pause_free(struct accept_pause *p);
 
-
 #endif
