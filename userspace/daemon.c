@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -138,6 +139,7 @@ static void config_from_policy(const struct daemon *d, const struct policy *p,
 static void http_config_from_policy(const struct policy *p, struct http_proxy_config *c)
 {
 	c->max_request_body = p->proxy.max_request_body;
+	c->max_request_json_values = p->proxy.max_request_json_values;
 	c->first_byte_ms = p->proxy.first_byte_timeout_ms;
 	c->idle_ms = p->proxy.idle_timeout_ms;
 	c->client_idle_ms = p->proxy.client_idle_timeout_ms;
@@ -1365,11 +1367,32 @@ static int daemon_open_admin(struct daemon *d)
 	return admin_open(d->base, &d->admin_ctx, &d->admin);
 }
 
+/*
+ * Every connection costs the proxy one or two descriptors (client, upstream): the soft limit
+ * (often 1024) would refuse connections long before memory runs short, so take the hard one.
+ */
+static void daemon_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl)) {
+		log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		log_warn("setrlimit(RLIMIT_NOFILE, %llu): %s", (unsigned long long)rl.rlim_max,
+			 strerror(errno));
+	else
+		log_info("descriptors: RLIMIT_NOFILE %llu", (unsigned long long)rl.rlim_cur);
+}
+
 static int daemon_start(struct daemon *d)
 {
 	struct audit_options aopt = {0};
 	int err;
 
+	daemon_raise_nofile();
 	err = policy_load(d->opt->policy_path, stderr, &d->policy);
 	if (!err)
 		err = policy_check_secret_files(d->policy, stderr);

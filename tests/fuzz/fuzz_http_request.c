@@ -52,7 +52,8 @@ static void governed(struct http_proxy_config *cfg)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct http_proxy_config cfg = {
-	    .max_request_body = 1 << 16, .first_byte_ms = 50, .idle_ms = 50, .client_idle_ms = 50};
+	    .max_request_body = 1 << 16, .max_request_json_values = 4096, /* both sides of it */
+	    .first_byte_ms = 50, .idle_ms = 50, .client_idle_ms = 50};
 	static const struct http_proxy_ops ops = {.record = drop_record};
 	struct upstream_options uo = {.connect_ms = 50, .handshake_ms = 50, .max_idle = 4,
 				      .idle_keep_ms = 50};

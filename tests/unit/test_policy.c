@@ -41,6 +41,7 @@ static const char FULL[] =
     "  \"proxy\": {\n"
     "    \"non_tls\": \"passthrough\",\n"
     "    \"max_request_body\": 1073741824,\n"
+    "    \"max_request_json_values\": 16777216,\n"
     "    \"timeouts\": { \"connect_ms\": 1, \"tls_handshake_ms\": 2000, \"first_byte_ms\": 3000,\n"
     "                  \"idle_ms\": 4000, \"client_idle_ms\": 86400000 }\n"
     "  },\n"
@@ -148,6 +149,7 @@ static void test_full_policy(void)
 	ASSERT_STREQ(p->tls.upstream_ca, "/etc/ssl/providers.pem");
 	ASSERT_EQ(p->proxy.non_tls, POLICY_NON_TLS_PASSTHROUGH);
 	ASSERT_EQ(p->proxy.max_request_body, 1073741824);
+	ASSERT_EQ(p->proxy.max_request_json_values, 16777216);
 	ASSERT_EQ(p->proxy.connect_timeout_ms, 1);
 	ASSERT_EQ(p->proxy.tls_handshake_timeout_ms, 2000);
 	ASSERT_EQ(p->proxy.first_byte_timeout_ms, 3000);
@@ -230,6 +232,7 @@ static void test_defaults(void)
 	ASSERT_TRUE(p->tls.upstream_ca == NULL);
 	ASSERT_EQ(p->proxy.non_tls, POLICY_NON_TLS_CLOSE);
 	ASSERT_EQ(p->proxy.max_request_body, 32 << 20);
+	ASSERT_EQ(p->proxy.max_request_json_values, 1000000);
 	ASSERT_EQ(p->proxy.connect_timeout_ms, 5000);
 	ASSERT_EQ(p->proxy.tls_handshake_timeout_ms, 10000);
 	ASSERT_EQ(p->proxy.first_byte_timeout_ms, 600000);
@@ -720,6 +723,38 @@ static void test_json_locate(void)
 	ASSERT_EQ(json_locate("\"abc", 4, NULL, 0, &pos), -EINVAL);
 }
 
+static size_t cjson_nodes(const cJSON *v)
+{
+	size_t n = v ? 1 : 0;
+
+	for (const cJSON *c = v ? v->child : NULL; c; c = c->next)
+		n += cjson_nodes(c);
+	return n;
+}
+
+/* At least cJSON's node count, whatever strings hold; no further than MAX + 1. */
+static void test_json_count_values(void)
+{
+	static const char *const texts[] = {
+	    "0", "[]", "{}", "[0,0,0]", "{\"a\":[1,{}],\"b\":\"x\"}", "[[[[]]]]",
+	    "{\"s\":\"[,{\\\",]}\",\"t\":[\"\\\\\",\",\"]}", "  [ 1 , 2 ]  ",
+	};
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		cJSON *v = cJSON_Parse(texts[i]);
+		size_t nodes = cjson_nodes(v);
+
+		ASSERT_TRUE(v != NULL);
+		ASSERT_TRUE(json_locate_count_values(texts[i], strlen(texts[i]), 100) >= nodes);
+		ASSERT_TRUE(json_locate_count_values(texts[i], strlen(texts[i]), 100) <= nodes + 1);
+		cJSON_Delete(v);
+	}
+	ASSERT_EQ(json_locate_count_values("{\"s\":\"[,{\\\",]}\"}", 16, 100), 2);
+	ASSERT_EQ(json_locate_count_values("[0,0,0,0,0,0,0,0]", 17, 3), 4); /* stops at MAX + 1 */
+	ASSERT_EQ(json_locate_count_values("\"abc\\", 5, 100), 1); /* cut inside an escape */
+	ASSERT_EQ(json_locate_count_values("", 0, 100), 1);
+}
+
 /* REL in the repository this file was compiled in. make compiles "tests/unit/test_policy.c"
  * from the repository root and runs the tests there; an absolute __FILE__ works from anywhere. */
 static const char *repo_path(const char *rel, char *buf, size_t size)
@@ -807,9 +842,15 @@ static void test_bad_proxy(void)
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"max_request_body\": \"32M\"}\n}\n"),
 		     "p.json:5:33: proxy.max_request_body: got string \"32M\"; expected an "
 		     "integer 1024..1073741824 (bytes)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"max_request_json_values\": 999}\n}\n"),
+		     "p.json:5:40: proxy.max_request_json_values: got 999; expected an integer "
+		     "1000..16777216 (values: objects, arrays, strings, numbers, ...)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"max_request_json_values\": 16777217}\n}\n"),
+		     "p.json:5:40: proxy.max_request_json_values: got 16777217; expected an "
+		     "integer 1000..16777216 (values: objects, arrays, strings, numbers, ...)\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"timeout\": {}}\n}\n"),
 		     "p.json:5:13: proxy.timeout: unknown key; expected one of \"non_tls\", "
-		     "\"max_request_body\", or \"timeouts\"\n");
+		     "\"max_request_body\", \"max_request_json_values\", or \"timeouts\"\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"timeouts\": 5000}\n}\n"),
 		     "p.json:5:25: proxy.timeouts: got number 5000; expected an object of "
 		     "timeouts\n");
@@ -1566,7 +1607,8 @@ static void test_governance(void)
 		       "},\n"
 		       "      \"limits\": { \"requests_per_minute\": 60, \"tokens_per_minute\": "
 		       "1000000000000,\n"
-		       "                  \"concurrent\": 4, \"enforce\": false },\n"
+		       "                  \"concurrent\": 4, \"connections\": 8, "
+		       "\"enforce\": false },\n"
 		       "      \"budget\": { \"usd_per_day\": 5, \"usd_per_month\": 100.5, "
 		       "\"warn_at\": 0.8,\n"
 		       "                  \"cap_max_tokens\": true, \"enforce\": false } },\n"
@@ -1613,6 +1655,7 @@ static void test_governance(void)
 	ASSERT_EQ(w->limits.requests_per_minute, 60);
 	ASSERT_EQ(w->limits.tokens_per_minute, 1000000000000LL);
 	ASSERT_EQ(w->limits.concurrent, 4);
+	ASSERT_EQ(w->limits.connections, 8);
 	ASSERT_EQ(w->limits.enforce, 0);
 	ASSERT_EQ(w->budget.given, 1);
 	ASSERT_EQ(w->budget.nano_per_day, 5000000000LL);
@@ -1631,6 +1674,7 @@ static void test_governance(void)
 	ASSERT_EQ(w->allow.enforce, 1);
 	ASSERT_EQ(w->limits.concurrent, 1);
 	ASSERT_EQ(w->limits.requests_per_minute, 0);
+	ASSERT_EQ(w->limits.connections, 0); /* no such limit */
 	ASSERT_EQ(w->limits.enforce, 1);
 	ASSERT_EQ(w->budget.nano_per_month, 1); /* 0.000000001 USD exactly */
 	ASSERT_TRUE(w->budget.warn_at == 0);
@@ -1754,7 +1798,14 @@ static void test_bad_governance(void)
 	/* limits */
 	ASSERT_STREQ(load_bad(GOV("\"limits\": {\"enforce\": true}")),
 		     "p.json:5:68: workloads[0].limits: got no limit; expected at least one of "
-		     "\"requests_per_minute\", \"tokens_per_minute\" or \"concurrent\"\n");
+		     "\"requests_per_minute\", \"tokens_per_minute\", \"concurrent\" or "
+		     "\"connections\"\n");
+	ASSERT_STREQ(load_bad(GOV("\"limits\": {\"connections\": 0}")),
+		     "p.json:5:84: workloads[0].limits.connections: got 0; expected an integer "
+		     "1..1000000 (open client connections)\n");
+	ASSERT_STREQ(load_bad(GOV("\"limits\": {\"connections\": \"8\"}")),
+		     "p.json:5:84: workloads[0].limits.connections: got string \"8\"; expected an "
+		     "integer 1..1000000 (open client connections)\n");
 	ASSERT_STREQ(
 	    load_bad(GOV("\"limits\": {\"requests_per_minute\": 0, \"tokens_per_minute\": "
 			 "1000000000001,\n    \"concurrent\": 1.5}")),
@@ -2186,7 +2237,8 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_capture_ai_and_fronting),
 	  UNIT_CASE(test_duplicate_host), UNIT_CASE(test_bad_providers),
 	  UNIT_CASE(test_bad_cgroup_and_resolve), UNIT_CASE(test_several_errors),
 	  UNIT_CASE(test_v4_mapped), UNIT_CASE(test_load_file), UNIT_CASE(test_free_null),
-	  UNIT_CASE(test_json_locate), UNIT_CASE(test_examples), UNIT_CASE(test_bad_proxy),
+	  UNIT_CASE(test_json_locate), UNIT_CASE(test_json_count_values),
+	  UNIT_CASE(test_examples), UNIT_CASE(test_bad_proxy),
 	  UNIT_CASE(test_bad_audit_on_failure),
 	  UNIT_CASE(test_bad_ca_tls), UNIT_CASE(test_bad_audit_rotation),
 	  UNIT_CASE(test_host_in_domains), UNIT_CASE(test_models), UNIT_CASE(test_bad_models),

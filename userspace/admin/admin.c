@@ -21,6 +21,7 @@
 #include "ledger/audit.h"
 #include "policy/govstate.h"
 #include "policy/policy.h"
+#include "proxy/acceptpause.h"
 #include "proxy/route.h"
 #include "util/log.h"
 
@@ -33,6 +34,7 @@ struct admin {
 	char *token; /* admin.token_file's content; NULL: loopback peers only */
 	size_t token_len;
 	struct dashboard *dash;
+	struct accept_pause *pause; /* the listener's, out of descriptors */
 };
 
 int admin_peer_is_loopback(const struct sockaddr *sa)
@@ -338,6 +340,9 @@ int admin_open(struct event_base *base, const struct admin_context *ctx, struct 
 		log_error("listen on admin.listen: %s", strerror(-err));
 		goto fail;
 	}
+	err = accept_pause_new(evl, &a->pause); /* the evhttp owns the listener */
+	if (err)
+		goto fail;
 	*ret = a;
 	return 0;
 fail:
@@ -349,6 +354,7 @@ void admin_close(struct admin *a)
 {
 	if (!a)
 		return;
+	accept_pause_free(a->pause);
 	if (a->http)
 		evhttp_free(a->http);
 	dashboard_free(a->dash);

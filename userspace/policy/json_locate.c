@@ -312,3 +312,24 @@ cJSON *json_locate_parse(const char *text, size_t len, size_t *err_offset)
 		*err_offset = fix_error_offset(text, end - text);
 	return NULL;
 }
+
+size_t json_locate_count_values(const char *text, size_t len, size_t max)
+{
+	size_t i = 0, n = 1;
+
+	while (i < len && n <= max) {
+		switch (text[i++]) {
+		case '"': /* past the closing quote: what a string holds is not structure */
+			while (i < len && text[i] != '"')
+				i += text[i] == '\\' ? 2 : 1;
+			i++;
+			break;
+		case '{':
+		case '[':
+		case ',':
+			n++;
+			break;
+		}
+	}
+	return n;
+}

@@ -4,7 +4,8 @@
  * json_locate() walks text that cJSON has already accepted and finds where the value at a path
  * (object keys, array indices) starts and ends, and where its key is. json_locate_line_col()
  * turns an offset into the 1-based line and column an editor shows. json_locate_parse() wraps
- * cJSON's parser so a syntax error comes back as an offset too.
+ * cJSON's parser so a syntax error comes back as an offset too. json_locate_count_values()
+ * bounds what a tree of a text would cost before anyone builds it.
  *
  * Nothing here allocates; the text is only read. Offsets are bytes from the start of the text.
  */
@@ -51,5 +52,14 @@ void json_locate_line_col(const char *text, size_t len, size_t offset, unsigned 
  * set to where cJSON stopped (at most LEN, which means "at the end of the text").
  */
 cJSON *json_locate_parse(const char *text, size_t len, size_t *err_offset);
+
+/*
+ * At least as many as the values (objects, arrays, scalars) cJSON would make of TEXT (LEN
+ * bytes), counting no further than MAX + 1: one, plus each '{', '[' and ',' outside strings
+ * (every value but the first follows one of those). A tree costs some 80 bytes a value, so a
+ * body of tiny elements ("[0,0,0,...") costs 40 times its size as a tree: callers refuse a
+ * text over their budget before parsing it. Any text is accepted; no allocation.
+ */
+size_t json_locate_count_values(const char *text, size_t len, size_t max);
 
 #endif

@@ -88,6 +88,17 @@ struct pipe_reservation {
 	int64_t output_bound;
 };
 
+/*
+ * A client connection's place among its workload's open connections (limits.connections).
+ * The proxy's session owns it: taken when the connection's workload is known (captured and
+ * UNIX-socket connections at their start, api.listen ones at their first request, by the key),
+ * given back when the connection is freed.
+ */
+struct pipe_conn_slot {
+	char workload[128]; /* whose place is held; "": none */
+	int over;	    /* it made the count pass the limit: its requests are refused */
+};
+
 struct pipe_req {
 	/* ---- set by the proxy before pipeline_head() ---- */
 	const struct policy *policy; /* the snapshot this call runs under */
@@ -122,6 +133,7 @@ struct pipe_req {
 	void *event_arg;
 	char workload[128];	     /* named at connect time, or by the gateway key */
 	char team[128];
+	struct pipe_conn_slot *conn; /* the connection's (the session's), or NULL */
 
 	/* ---- set by the proxy before pipeline_request() ---- */
 	const char *body;	     /* the whole request body, LEN bytes */
@@ -145,6 +157,7 @@ struct pipe_req {
 	char *body_new;
 	size_t body_new_len;
 	struct pipe_refusal refusal;
+	const char *reason; /* a record's aigw.reason ("connection_limit"), or NULL */
 	struct pipe_decision decisions[PIPE_DECISIONS_MAX];
 	size_t n_decisions;
 	unsigned stages_run; /* bitmask of stages whose on_request ran (pipeline_end calls
@@ -173,6 +186,16 @@ struct stage {
 	/* The call ended: settle and release (only stages whose on_request ran). */
 	void (*on_end)(struct pipe_req *r, const struct pipe_outcome *o);
 };
+
+/*
+ * limits.connections (stage_limits.c): counts CONN among the open connections of workload WL,
+ * once (nothing when WL has no such limit; a connection that changes workload moves); over
+ * the limit CONN->over is set, and the limits stage refuses its requests. Release gives the
+ * place back. Both accept a slot that holds nothing.
+ */
+void limits_conn_take(struct pipe_conn_slot *conn, struct govstate *g,
+		      const struct policy_workload *wl);
+void limits_conn_release(struct pipe_conn_slot *conn, struct govstate *g);
 
 enum pipe_verdict pipeline_head(struct pipe_req *r);
 enum pipe_verdict pipeline_request(struct pipe_req *r);

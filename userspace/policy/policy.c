@@ -46,6 +46,7 @@
 #define DEFAULT_RESOLVE_MAX_S 300
 #define DEFAULT_CA_DIR "/var/lib/aigw/ca"
 #define DEFAULT_MAX_REQUEST_BODY (32u << 20)
+#define DEFAULT_MAX_REQUEST_JSON_VALUES 1000000
 #define DEFAULT_CONNECT_MS 5000
 #define DEFAULT_TLS_HANDSHAKE_MS 10000
 #define DEFAULT_FIRST_BYTE_MS 600000
@@ -1958,7 +1959,7 @@ static void check_region(struct ctx *c, const cJSON *v, const struct field *f, v
 static void limits_finish(struct ctx *c, const struct members *m, void *base)
 {
 	static const char *const keys[] = {"requests_per_minute", "tokens_per_minute",
-					   "concurrent"};
+					   "concurrent", "connections"};
 	bool given;
 
 	(void)base;
@@ -1968,7 +1969,7 @@ static void limits_finish(struct ctx *c, const struct members *m, void *base)
 	}
 	problem(c, AT_VALUE,
 			"got no limit; expected at least one of \"requests_per_minute\", "
-			"\"tokens_per_minute\" or \"concurrent\"");
+			"\"tokens_per_minute\", \"concurrent\" or \"connections\"");
 }
 
 /*
@@ -2543,6 +2544,8 @@ static const struct field proxy_fields[] = {
 	  "\"close\" or \"passthrough\""),
     UINT_FIELD("max_request_body", proxy.max_request_body, 1024, 1073741824,
 	       "an integer 1024..1073741824 (bytes)"),
+    UINT_FIELD("max_request_json_values", proxy.max_request_json_values, 1000, 16777216,
+	       "an integer 1000..16777216 (values: objects, arrays, strings, numbers, ...)"),
     NESTED("timeouts", OPTIONAL, check_object, timeouts_schema, "an object of timeouts"),
 };
 static const struct schema proxy_schema = {proxy_fields, ARRAY_SIZE(proxy_fields), NULL};
@@ -2642,6 +2645,8 @@ static const struct field limits_fields[] = {
 	    "an integer 1..1000000000000 (input and output tokens)"),
     UINT_IN(struct policy_limits, "concurrent", concurrent, 1, 1000000,
 	    "an integer 1..1000000 (calls in flight)"),
+    UINT_IN(struct policy_limits, "connections", connections, 1, 1000000,
+	    "an integer 1..1000000 (open client connections)"),
     FIELD("enforce", OPTIONAL, check_bool, offsetof(struct policy_limits, enforce),
 	  "true or false"),
 };
@@ -2797,6 +2802,7 @@ static struct policy *policy_new(const char *name)
 	p->tls.upstream_ca = NULL;
 	p->proxy.non_tls = POLICY_NON_TLS_CLOSE;
 	p->proxy.max_request_body = DEFAULT_MAX_REQUEST_BODY;
+	p->proxy.max_request_json_values = DEFAULT_MAX_REQUEST_JSON_VALUES;
 	p->routing.retries = 2;
 	p->routing.backoff_ms = 200;
 	p->routing.backoff_max_ms = 5000;

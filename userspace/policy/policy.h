@@ -161,6 +161,7 @@ struct policy_limits {
 	unsigned requests_per_minute; /* "requests_per_minute": 1..10000000 */
 	uint64_t tokens_per_minute;   /* "tokens_per_minute": input + output, 1..1e12 */
 	unsigned concurrent;	      /* "concurrent": calls in flight, 1..1000000 */
+	unsigned connections;	      /* "connections": open client connections, 1..1000000 */
 	int enforce;		      /* "enforce" (default true) */
 };
 
@@ -263,6 +264,9 @@ struct policy {
 	struct {
 		enum policy_non_tls non_tls; /* "non_tls": "close" | "passthrough" */
 		size_t max_request_body;     /* "max_request_body": bytes, 1 KiB..1 GiB (32 MiB) */
+		/* "max_request_json_values": values a JSON request body may hold, 1000..16M
+		 * (1M); a tree costs ~80 bytes a value, so this bounds what parsing one costs */
+		size_t max_request_json_values;
 		/* "timeouts": { ... }, each 1..86400000 ms; the key, what it bounds (default) */
 		unsigned connect_timeout_ms;	   /* "connect_ms": connect to a provider (5000) */
 		unsigned tls_handshake_timeout_ms; /* "tls_handshake_ms": a handshake (10000) */

@@ -7,8 +7,13 @@
  * Over a limit: 429 with retry-after, in the app's provider format. The counters live in
  * govstate, so a restart or a reload keeps them; a reload's new figures apply from the next
  * call.
+ *
+ * Open client connections ("connections") are counted per connection, not per call: the
+ * proxy's session holds its place (struct pipe_conn_slot) for as long as the connection is
+ * open, and each request of a connection that came over the limit gets a 429 and closes it.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "policy/govstate.h"
 #include "policy/stages.h"
@@ -33,6 +38,44 @@ static enum pipe_verdict limits_concurrent(struct pipe_req *r, const struct poli
 	govstate_inflight_add(r->state, key);
 	r->res.inflight = 1;
 	return PIPE_CONTINUE;
+}
+
+void limits_conn_take(struct pipe_conn_slot *conn, struct govstate *g,
+		      const struct policy_workload *wl)
+{
+	char key[GOVSTATE_KEY_MAX];
+
+	if (!conn || !wl || !strcmp(conn->workload, wl->name))
+		return;
+	limits_conn_release(conn, g);
+	if (!wl->limits.connections)
+		return;
+	snprintf(key, sizeof(key), "conn:%s", wl->name);
+	conn->over = govstate_inflight_add(g, key) > wl->limits.connections;
+	snprintf(conn->workload, sizeof(conn->workload), "%s", wl->name);
+}
+
+void limits_conn_release(struct pipe_conn_slot *conn, struct govstate *g)
+{
+	char key[GOVSTATE_KEY_MAX];
+
+	if (!conn || !conn->workload[0])
+		return;
+	snprintf(key, sizeof(key), "conn:%s", conn->workload);
+	govstate_inflight_sub(g, key);
+	conn->workload[0] = 0;
+	conn->over = 0;
+}
+
+static enum pipe_verdict limits_connections(struct pipe_req *r, const struct policy_limits *l)
+{
+	limits_conn_take(r->conn, r->state, r->wl);
+	if (!r->conn || !r->conn->over)
+		return PIPE_CONTINUE;
+	r->reason = "connection_limit";
+	return pipe_refuse(r, LIMITS, "limits.connections", l->enforce, 429, "rate_limit", 1,
+			   "aigw: workload %s has more than %u connections open, its limit",
+			   r->workload, l->connections);
 }
 
 static enum pipe_verdict limits_rpm(struct pipe_req *r, const struct policy_limits *l)
@@ -85,7 +128,11 @@ static enum pipe_verdict limits_on_request(struct pipe_req *r)
 {
 	const struct policy_limits *l = r->wl ? &r->wl->limits : NULL;
 
-	if (!l || r->model_listing)
+	if (!l)
+		return PIPE_CONTINUE;
+	if (l->connections && limits_connections(r, l) == PIPE_STOP)
+		return PIPE_STOP;
+	if (r->model_listing)
 		return PIPE_CONTINUE;
 	if (l->concurrent && limits_concurrent(r, l) == PIPE_STOP)
 		return PIPE_STOP;
@@ -93,7 +140,7 @@ static enum pipe_verdict limits_on_request(struct pipe_req *r)
 		return PIPE_STOP;
 	if (l->tokens_per_minute && limits_tpm(r, l) == PIPE_STOP)
 		return PIPE_STOP;
-	if (l->concurrent || l->requests_per_minute || l->tokens_per_minute)
+	if (l->concurrent || l->requests_per_minute || l->tokens_per_minute || l->connections)
 		pipe_decide(r, LIMITS, PIPE_ALLOW, "limits");
 	return PIPE_CONTINUE;
 }

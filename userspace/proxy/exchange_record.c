@@ -121,6 +121,8 @@ static void exchange_record_policy(struct exchange *ex, struct jsonw *rec)
 	jsonw_str(rec, "aigw.policy.stage", d ? d->stage : "pipeline");
 	jsonw_str(rec, "aigw.policy.rule", d ? d->rule : "none");
 	jsonw_str(rec, "aigw.policy.action", d ? pipe_action_name(d->action) : "allow");
+	if (r->reason)
+		jsonw_str(rec, "aigw.reason", r->reason);
 	if (r->n_decisions && (arr = evbuffer_new())) {
 		for (size_t i = 0; i < r->n_decisions; i++) {
 			struct jsonw *o = jsonw_new();

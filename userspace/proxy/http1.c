@@ -36,6 +36,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "policy/json_locate.h"
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
 #include "providers/api_path.h"
@@ -233,6 +234,7 @@ static void session_free(struct session *s)
 		s->next->prev = s->prev;
 	if (s->client)
 		bufferevent_free(s->client);
+	limits_conn_release(&s->conn, s->cfg->state);
 	held_remove(s);
 	free(s);
 }
@@ -382,14 +384,16 @@ static const char *twice(const cJSON *root, const char *const *keys)
 
 /* The model and the stream flag, from a JSON body, parsed once and kept (ex->req_json).
  * Returns 0, or -EBADMSG with *WHY when the body names twice a member the gateway decides
- * on (routes, prices, bounds a budget by): parsers differ on which of the two counts. */
+ * on (routes, prices, bounds a budget by): parsers differ on which of the two counts; or
+ * -E2BIG when it holds more values than proxy.max_request_json_values, counted in the text
+ * before any tree is built: a 32 MiB body of "0,0,0,..." would be a 1.3 GB tree. */
 static int request_inspect(struct exchange *ex, const char **why)
 {
 	static const char *const decisive[] = {"model",	    "stream",
 					       "stream_options", "max_tokens",
 					       "max_completion_tokens", "max_output_tokens",
 					       "n",		    "best_of", NULL};
-	size_t len = evbuffer_get_length(ex->body);
+	size_t len = evbuffer_get_length(ex->body), max_values = ex->s->cfg->max_request_json_values;
 	const char *text = len ? (const char *)evbuffer_pullup(ex->body, -1) : NULL;
 	const cJSON *model, *stream;
 	cJSON *root;
@@ -397,6 +401,8 @@ static int request_inspect(struct exchange *ex, const char **why)
 
 	if (!text) /* ex->api and ex->app were set on the request's head */
 		return 0;
+	if (json_locate_count_values(text, len, max_values) > max_values)
+		return -E2BIG;
 	root = cJSON_ParseWithLength(text, len); /* a BOM or leading blanks are allowed */
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
@@ -588,6 +594,7 @@ static int pipe_head_fill(struct session *s, struct exchange *ex, const http_par
 	r->event_arg = s->ops->arg;
 	snprintf(r->workload, sizeof(r->workload), "%s", s->info.workload);
 	snprintf(r->team, sizeof(r->team), "%s", s->info.team);
+	r->conn = &s->conn;
 	return 0;
 }
 
@@ -679,6 +686,8 @@ static void client_parse(struct session *s)
 	struct evbuffer *in = bufferevent_get_input(s->client);
 	const char *twice_key = NULL;
 	enum http_errno e = HPE_OK;
+	char msg[128];
+	int err;
 
 	if (s->dead || s->hold_ticket || s->hold_lost || (s->ex && s->ex->dispatched))
 		return;
@@ -704,9 +713,16 @@ static void client_parse(struct session *s)
 		 * a client that stops reading is given idle_ms. */
 		bufferevent_set_timeouts(s->client, NULL, &s->idle_tv);
 		ex->dispatched = 1;
-		if (request_inspect(ex, &twice_key)) {
-			char msg[128];
-
+		err = request_inspect(ex, &twice_key);
+		if (err == -E2BIG) {
+			snprintf(msg, sizeof(msg),
+				 "the request body holds more than %zu JSON values "
+				 "(proxy.max_request_json_values)",
+				 s->cfg->max_request_json_values);
+			exchange_fail(ex, OUTCOME_REQUEST_TOO_LARGE, 413, msg);
+			return;
+		}
+		if (err) {
 			snprintf(msg, sizeof(msg), "the request body has \"%s\" more than once",
 				 twice_key);
 			exchange_fail(ex, OUTCOME_BAD_REQUEST, 400, msg);
@@ -813,6 +829,9 @@ int http_session_start(struct event_base *base, struct bufferevent *client,
 		bufferevent_openssl_set_allow_dirty_shutdown(client, 1);
 	/* Pipelined bytes beyond this wait in the socket, not in our memory. */
 	bufferevent_setwatermark(client, EV_READ, 0, HTTP1_CLIENT_READ_MAX);
+	if (info->workload[0]) /* captured, or at the UNIX socket: named already */
+		limits_conn_take(&s->conn, cfg->state,
+				 policy_workload_by_name(cfg->policy, info->workload));
 	bufferevent_setcb(client, on_client_read, on_client_write, on_client_event, s);
 	bufferevent_set_timeouts(client, &idle, NULL);
 	bufferevent_enable(client, EV_READ | EV_WRITE);

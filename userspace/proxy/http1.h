@@ -46,6 +46,7 @@ struct http_conn_info {
 
 struct http_proxy_config {
 	size_t max_request_body; /* larger requests get 413 */
+	size_t max_request_json_values; /* a JSON body with more gets 413, never a tree */
 	unsigned first_byte_ms;  /* request sent -> first response byte */
 	unsigned idle_ms;        /* no progress on a response in flight */
 	unsigned client_idle_ms; /* a kept-alive client with no new request */

@@ -211,6 +211,7 @@ struct session {
 	struct upstream_pool *pool;
 	const struct http_proxy_ops *ops;
 	struct exchange *ex; /* the request in flight, or NULL */
+	struct pipe_conn_slot conn; /* among its workload's connections (limits.connections) */
 
 	int busy;	   /* libevent callbacks of this session on the stack */
 	int dead;	   /* session_close() ran: free when not busy */

@@ -5,11 +5,13 @@
 #include <string.h>
 #include <event2/listener.h>
 
+#include "proxy/acceptpause.h"
 #include "proxy/listener.h"
 #include "util/log.h"
 
 struct listener {
 	struct evconnlistener *evl;
+	struct accept_pause *pause; /* accept() out of descriptors: no spinning */
 	listener_accept_fn fn;
 	void *arg;
 };
@@ -22,17 +24,12 @@ static void listener_accepted(struct evconnlistener *evl, evutil_socket_t fd, st
 	l->fn(fd, peer, l->arg);
 }
 
-static void listener_error(struct evconnlistener *evl, void *arg)
-{
-	/* EMFILE and friends: keep listening, the next accept may succeed. */
-	log_warn("accept: %s", strerror(errno));
-}
-
 int listener_new(struct event_base *base, const struct sockaddr *addr, socklen_t len,
 		 listener_accept_fn fn, void *arg, struct listener **ret_listener)
 {
 	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
 	struct listener *l = calloc(1, sizeof(*l));
+	int err;
 
 	if (!l)
 		return -ENOMEM;
@@ -42,12 +39,16 @@ int listener_new(struct event_base *base, const struct sockaddr *addr, socklen_t
 	l->arg = arg;
 	l->evl = evconnlistener_new_bind(base, listener_accepted, l, flags, 1024, addr, len);
 	if (!l->evl) {
-		int err = -errno;
+		err = -errno;
 
 		free(l);
 		return err ? err : -EADDRNOTAVAIL;
 	}
-	evconnlistener_set_error_cb(l->evl, listener_error);
+	err = accept_pause_new(l->evl, &l->pause);
+	if (err) {
+		listener_free(l);
+		return err;
+	}
 	*ret_listener = l;
 	return 0;
 }
@@ -65,6 +66,7 @@ void listener_free(struct listener *l)
 {
 	if (!l)
 		return;
+	accept_pause_free(l->pause);
 	evconnlistener_free(l->evl);
 	free(l);
 }
