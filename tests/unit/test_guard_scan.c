@@ -256,6 +256,38 @@ static void test_user_pattern(void)
 	guard_scanner_free(s);
 }
 
+/* A scanner asking for what an earlier one compiled reuses its database, which finds what a
+ * fresh one does; one pattern byte apart is compiled anew and finds its own. */
+static void test_database_reused_only_for_the_same_expressions(void)
+{
+	struct guard_user_pattern other = {"codename", "(?i)\\bbluejay\\b"};
+	struct guard_scanner *s = NULL;
+	struct guard_match m[8];
+	struct guard_scan_result r = {.matches = m, .max = 8};
+	const char *t = "bluebird and bluejay, mail a@example.com";
+	char err[256];
+	unsigned long before;
+
+	ASSERT_TRUE(scanner() != NULL);
+	before = guard_db_compiles();
+	ASSERT_OK(guard_scanner_new(ALL, &codename, 1, &s, err, sizeof(err)));
+	ASSERT_EQ(guard_db_compiles(), before);
+	ASSERT_OK(guard_scan(s, t, strlen(t), &r));
+	ASSERT_EQ(r.n, 2);
+	ASSERT_EQ(m[0].start, 0);
+	ASSERT_EQ(m[0].end, 8);
+	ASSERT_STREQ(guard_detector_name(s, m[1].detector), "email");
+	guard_scanner_free(s);
+	ASSERT_OK(guard_scanner_new(ALL, &other, 1, &s, err, sizeof(err)));
+	ASSERT_EQ(guard_db_compiles(), before + 1);
+	r.n = 0;
+	ASSERT_OK(guard_scan(s, t, strlen(t), &r));
+	ASSERT_EQ(r.n, 2);
+	ASSERT_EQ(m[0].start, 13);
+	ASSERT_EQ(m[0].end, 20);
+	guard_scanner_free(s);
+}
+
 static double scan_score(const char *text)
 {
 	found(text);
@@ -328,4 +360,5 @@ UNIT_MAIN(UNIT_CASE(test_email), UNIT_CASE(test_phone), UNIT_CASE(test_card),
 	  UNIT_CASE(test_ip_off_without_its_category), UNIT_CASE(test_cloud_keys),
 	  UNIT_CASE(test_ai_keys), UNIT_CASE(test_jwt_and_private_key),
 	  UNIT_CASE(test_secret_assignment), UNIT_CASE(test_overlaps), UNIT_CASE(test_user_pattern),
+	  UNIT_CASE(test_database_reused_only_for_the_same_expressions),
 	  UNIT_CASE(test_injection), UNIT_CASE(test_checks), UNIT_CASE(test_result_overflow))

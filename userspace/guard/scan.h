@@ -49,6 +49,11 @@ struct guard_match {
 
 struct guard_scanner;
 
+/* How many databases this process has compiled. A scanner asking for exactly the
+ * expressions of an earlier one (a policy reloaded, two profiles alike) reuses its database,
+ * serialized in a cache of the last 32: a reload does not compile again. */
+unsigned long guard_db_compiles(void);
+
 /*
  * Compiles the detectors of the categories in MASK and the N user PATTERNS (used when MASK
  * has GUARD_CAT_PATTERN). Returns 0, or -EINVAL with ERR saying which pattern and why (a
