@@ -20,6 +20,7 @@
 #define AIGW_PROVIDER_PREFIXES 16384 /* per family */
 #define AIGW_FLOWS_MAX 65536	     /* redirected connections awaiting accept() */
 #define AIGW_RINGBUF_BYTES (1 << 22) /* events survive a daemon restart here */
+#define AIGW_NETNS_MAX 1024	     /* network namespaces with a capture listener */
 
 /* What the programs do with a provider-bound attempt (struct aigw_config.mode). */
 enum aigw_mode {
@@ -43,6 +44,8 @@ enum aigw_reason {
 	AIGW_REASON_UDP_CONNECT = 3,  /* connect() of a UDP socket (QUIC/HTTP3) */
 	AIGW_REASON_UDP_SENDMSG = 4,  /* sendto()/sendmsg() of a UDP datagram */
 	AIGW_REASON_NO_LISTENER = 5,  /* capture configured without a listener: fail closed */
+	AIGW_REASON_NETNS_NO_LISTENER = 6, /* the socket's network namespace has no listener
+					    * (yet): the daemon opens one on this event */
 };
 
 /* Which hook saw it. */
@@ -62,6 +65,30 @@ struct aigw_addr {
 	__u8 addr[16]; /* network byte order */
 };
 
+/*
+ * The key of the flows map: the client's address:port in its network namespace. Loopback
+ * addresses repeat in every namespace: without the namespace, a flow of one could be found
+ * (or overwritten) by a connection of another.
+ */
+struct aigw_flow_key {
+	struct aigw_addr client;
+	__u32 pad;
+	__u64 netns_cookie; /* bpf_get_netns_cookie() / SO_NETNS_COOKIE of the client socket */
+};
+
+/*
+ * A network namespace in which the daemon listens (the aigw_netns map, keyed by the netns
+ * cookie). Written by the daemon after its listeners there are listening, removed when it
+ * closes them; a redirect from a namespace without an entry (or without the listener of the
+ * family it needs) is denied with AIGW_REASON_NETNS_NO_LISTENER. The socket cookies name the
+ * listening sockets, so that the kernel side can check that the socket at the redirect
+ * target is the daemon's.
+ */
+struct aigw_netns_listener {
+	__u64 listen4_cookie; /* SO_COOKIE of the IPv4 listener there; 0: none */
+	__u64 listen6_cookie; /* SO_COOKIE of the IPv6 listener there; 0: none */
+};
+
 /* Who made the attempt. */
 struct aigw_attr {
 	__u64 sock_cgroup_id; /* cgroup of the socket (where it was created) */
@@ -74,7 +101,8 @@ struct aigw_attr {
 	char comm[AIGW_COMM_LEN];
 };
 
-/* A redirected connection, as the proxy finds it by the client's address after accept(). */
+/* A redirected connection, as the proxy finds it by the client's address and namespace
+ * (struct aigw_flow_key) after accept(). */
 struct aigw_flow {
 	struct aigw_addr orig_dst; /* the provider address the app asked for */
 	struct aigw_attr attr;

@@ -109,6 +109,8 @@ const char *capture_reason_name(unsigned reason)
 		return "deny_udp_sendmsg";
 	case AIGW_REASON_NO_LISTENER:
 		return "deny_no_listener";
+	case AIGW_REASON_NETNS_NO_LISTENER:
+		return "netns_no_listener";
 	}
 	return "none";
 }

@@ -58,3 +58,8 @@ void listener_free(struct listener *l)
 	evconnlistener_free(l->evl);
 	free(l);
 }
+
+int listener_fd(const struct listener *l)
+{
+	return evconnlistener_get_fd(l->evl);
+}

@@ -17,4 +17,7 @@ int listener_new(struct event_base *base, const struct sockaddr *addr, socklen_t
 		 listener_accept_fn fn, void *arg, struct listener **ret_listener);
 void listener_free(struct listener *l);
 
+/* The listening socket (owned by L): for getsockopt(SO_COOKIE) and the like. */
+int listener_fd(const struct listener *l);
+
 #endif
