@@ -448,8 +448,8 @@ def flow_key(host, port, cookie=None):
     return addr + bytes(4) + (netns_cookie() if cookie is None else cookie).to_bytes(8, "little")
 
 
-def flow_lookup(world, host, port):
-    key = " ".join(str(b) for b in flow_key(host, port))
+def flow_lookup(world, host, port, cookie=None):
+    key = " ".join(str(b) for b in flow_key(host, port, cookie))
     r = subprocess.run(["bpftool", "-j", "map", "lookup", "pinned", flows_map(world),
                         "key", *key.split()], capture_output=True, text=True)
     return json.loads(r.stdout) if r.returncode == 0 else None
