@@ -208,7 +208,8 @@ static void on_capture_event(const struct aigw_event *ev, void *arg)
 	struct daemon *d = arg;
 
 	/* A connect from a namespace where we do not listen yet: denied, and now served. */
-	if (ev->reason == AIGW_REASON_NETNS_NO_LISTENER && d->netns)
+	if (ev->reason == AIGW_REASON_NETNS_NO_LISTENER && d->netns &&
+	    d->policy->capture.netns_listeners)
 		netns_serve(d->netns, ev->attr.pid, ev->attr.netns_cookie);
 	if (ev->action == AIGW_ACTION_DENY) {
 		metrics_denied(d->metrics, capture_reason_name(ev->reason));
@@ -945,6 +946,8 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 		return "audit.checkpoint";
 	if (strcmp(old->ca.dir, new->ca.dir))
 		return "ca.dir";
+	if (old->capture.netns_listeners != new->capture.netns_listeners)
+		return "capture.netns_listeners"; /* served namespaces would stay served */
 	if (old->capture.exempt_mark != new->capture.exempt_mark)
 		return "capture.exempt_mark"; /* the pool's sockets carry the running one */
 	if ((old->api.socket == NULL) != (new->api.socket == NULL) ||

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
 import harness  # noqa: E402
-from conftest import NETCLIENT, PROVIDER4, PYTHON, wait_for  # noqa: E402
+from conftest import NETCLIENT, PROVIDER4, PROVIDER6, PYTHON, wait_for  # noqa: E402
 from test_capture import flow_lookup, netns_cookie  # noqa: E402
 from test_clients_direct import MODEL, PROMPT  # noqa: E402
 
@@ -28,8 +28,8 @@ CONTAINER_ID = secrets.token_hex(32)
 # its listener in this namespace. Prints the errors seen and the time to the first success.
 PRIME = """
 import json, socket, sys, time
-host, errs, t0 = sys.argv[1], [], time.monotonic()
-while time.monotonic() - t0 < 5:
+host, limit, errs, t0 = sys.argv[1], float(sys.argv[2]), [], time.monotonic()
+while time.monotonic() - t0 < limit:
     try:
         socket.create_connection((host, 443), timeout=2).close()
         break
@@ -63,9 +63,10 @@ class Container:
     def enter(self, mount=True):
         return ["nsenter", "-t", str(self.pid), "-n", *(["-m"] if mount else [])]
 
-    def prime(self, host):
-        """The first captured connect of this namespace; returns (errors, ms to success)."""
-        r = self.cg.run([*self.enter(), PYTHON, "-c", PRIME, host], timeout=20)
+    def prime(self, host, limit=5):
+        """The first captured connect of this namespace, retried for up to LIMIT seconds;
+        returns (errors, ms to success or to giving up)."""
+        r = self.cg.run([*self.enter(), PYTHON, "-c", PRIME, host, str(limit)], timeout=20)
         out = json.loads(r.stdout.strip().splitlines()[-1])
         return out["errors"], out["ms"]
 
@@ -142,6 +143,7 @@ def test_namespace_is_served_again_after_release_and_others_alongside(world):
     """Two namespaces created one after the other, both after start, are served side by side;
     each is released on its own when its processes end."""
     srv = world.server()
+    srv6 = world.server(PROVIDER6)
     world.start()
     a = Container(world.root.child("a.service"))
     b = Container(world.root.child("b.service"))
@@ -155,14 +157,33 @@ def test_namespace_is_served_again_after_release_and_others_alongside(world):
         a.stop()
         wait_for(lambda: [x for x in netns_records(world, "released")
                           if x["aigw.netns"] == ra["aigw.netns"]], what="a released")
-        # b is still served: its app gets through, from b's namespace.
-        res = b.cg.run([*b.enter(mount=False), PYTHON, NETCLIENT, "tcp", PROVIDER4, "443"])
-        out = json.loads(res.stdout.strip().splitlines()[-1])
-        assert out["ok"] and out["data"] == f"hello from {PROVIDER4}:443", out
+        # b is still served, IPv4 and IPv6: its apps get through, from b's namespace.
+        for host in (PROVIDER4, PROVIDER6):
+            res = b.cg.run([*b.enter(mount=False), PYTHON, NETCLIENT, "tcp", host, "443"])
+            out = json.loads(res.stdout.strip().splitlines()[-1])
+            assert out["ok"] and out["data"] == f"hello from {host}:443", (host, out)
     finally:
         a.stop()
         b.stop()
-    assert srv.peers  # the passthrough left from aigw's namespace, where the server is
+    # The passthroughs left from aigw's namespace, where the servers listen.
+    assert len(srv.peers) == 1 and len(srv6.peers) == 1
+
+
+def test_netns_listeners_off_keeps_other_namespaces_denied(world):
+    """capture.netns_listeners false: aigw never enters a workload's namespace; its captured
+    connects stay denied (recorded), nothing is let through."""
+    srv = world.server()
+    world.start(world.policy(capture={"netns_listeners": False}))
+    box = Container(world.root.child("a.service"))
+    try:
+        errs, _ = box.prime(PROVIDER4, limit=1.5)
+        assert errs and set(errs) == {errno.EPERM}, errs
+        deny = world.wait_record(**{"aigw.reason": "netns_no_listener"})
+        assert deny["aigw.action"] == "deny" and deny["process.pid"] != os.getpid()
+    finally:
+        box.stop()
+    assert netns_records(world) == []
+    assert srv.peers == []
 
 
 def test_flow_of_one_namespace_cannot_be_claimed_from_another(world):

@@ -2229,6 +2229,7 @@ static const struct field capture_fields[] = {
     UINT_FIELD("resolve_max_s", capture.resolve_max_s, 1, UINT32_MAX, "an integer >= 1 (seconds)"),
     FIELD("destroy_preexisting", OPTIONAL, check_bool, CAPTURE(destroy_preexisting),
 	  "true or false"),
+    FIELD("netns_listeners", OPTIONAL, check_bool, CAPTURE(netns_listeners), "true or false"),
     FIELD("unsanctioned_ai", OPTIONAL, check_unsanctioned_ai, CAPTURE(unsanctioned_ai),
 	  "\"record\" or \"deny\""),
     FIELD("fronting", OPTIONAL, check_fronting, CAPTURE(fronting),
@@ -2582,6 +2583,7 @@ static struct policy *policy_new(const char *name)
 	p->capture.resolve_min_s = DEFAULT_RESOLVE_MIN_S;
 	p->capture.resolve_max_s = DEFAULT_RESOLVE_MAX_S;
 	p->capture.destroy_preexisting = 1;
+	p->capture.netns_listeners = 1;
 	p->audit.rotate_bytes = 0;
 	p->audit.keep = DEFAULT_AUDIT_KEEP;
 	p->audit.checkpoint.every_records = DEFAULT_CHECKPOINT_RECORDS;
