@@ -2229,11 +2229,11 @@ static const struct field capture_fields[] = {
     UINT_FIELD("resolve_max_s", capture.resolve_max_s, 1, UINT32_MAX, "an integer >= 1 (seconds)"),
     FIELD("destroy_preexisting", OPTIONAL, check_bool, CAPTURE(destroy_preexisting),
 	  "true or false"),
-    FIELD("netns_listeners", OPTIONAL, check_bool, CAPTURE(netns_listeners), "true or false"),
     FIELD("unsanctioned_ai", OPTIONAL, check_unsanctioned_ai, CAPTURE(unsanctioned_ai),
 	  "\"record\" or \"deny\""),
     FIELD("fronting", OPTIONAL, check_fronting, CAPTURE(fronting),
 	  "\"deny\" or \"passthrough\""),
+    FIELD("netns_listeners", OPTIONAL, check_bool, CAPTURE(netns_listeners), "true or false"),
 };
 static const struct schema capture_schema = {capture_fields, ARRAY_SIZE(capture_fields),
 					     capture_finish};
