@@ -13,7 +13,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
@@ -21,6 +20,7 @@ import harness  # noqa: E402
 from conftest import NETCLIENT, PROVIDER4, PROVIDER6, PYTHON, wait_for  # noqa: E402
 from test_capture import flow_lookup, netns_cookie  # noqa: E402
 from test_clients_direct import MODEL, PROMPT  # noqa: E402
+from test_keys import keyed_policy  # noqa: E402
 
 CONTAINER_ID = secrets.token_hex(32)
 
@@ -86,20 +86,12 @@ def served(world, inode):
     return recs[0] if recs else None
 
 
-def keyed_policy(gw):
-    (gw.world.tmp / "openai.key").write_text("sk-gateway-openai\n")
-    (gw.world.tmp / "openai.key").chmod(0o600)
-    pol = gw.policy()
-    pol["providers"]["openai"]["key_file"] = str(gw.world.tmp / "openai.key")
-    return pol
-
-
-def test_container_app_with_the_openai_sdk_is_served_attributed_and_released(gw):
+def test_container_app_with_the_openai_sdk_is_served_attributed_and_released(gw, monkeypatch):
     """An app in its own network namespace and a docker-<id>.scope cgroup, calling the mock
     through the official openai SDK, is answered through aigw with the gateway's key; its
     record names the namespace and the container; once its processes are gone, aigw closes
     the listener it opened there."""
-    daemon = gw.start(keyed_policy(gw))
+    daemon = gw.start(keyed_policy(gw, monkeypatch))
     cg = gw.world.root.child(f"docker-{CONTAINER_ID}.scope")
     box = Container(cg, gw.hosts)
     try:
