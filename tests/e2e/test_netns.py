@@ -255,3 +255,31 @@ def test_container_id_from_cgroup_paths(world):
         assert rec["aigw.netns"] == netns_cookie()  # aigw's own namespace
     assert len(srv.peers) == 3
 
+
+
+def test_namespace_is_served_again_by_the_next_daemon(world):
+    """A daemon that stops closes its listeners in other namespaces and removes their map
+    entries; the next one starts from its own namespace only (nothing a previous daemon left
+    is trusted) and serves the container again on its next connect."""
+    srv = world.server()
+    d = world.start()
+    box = Container(world.root.child("a.service"))
+    try:
+        assert box.prime(PROVIDER4)[1] < 1000
+        first = wait_for(lambda: served(world, box.netns_inode()), what="served")
+        d.stop()
+        errs, _ = box.prime(PROVIDER4, limit=0.3)  # no daemon: denied, never let through
+        assert errs and set(errs) == {errno.EPERM}, errs
+        world.start()
+        errs, ms = box.prime(PROVIDER4)
+        assert set(errs) <= {errno.EPERM} and ms < 1000, (errs, ms)
+        later = wait_for(lambda: [r for r in netns_records(world, "served")
+                                  if r["aigw.netns.inode"] == box.netns_inode()][1:],
+                         what="served again")
+        assert later[0]["aigw.netns"] == first["aigw.netns"]
+        res = box.cg.run([*box.enter(mount=False), PYTHON, NETCLIENT, "tcp", PROVIDER4, "443"])
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+        assert out["ok"] and out["data"] == f"hello from {PROVIDER4}:443", out
+    finally:
+        box.stop()
+    assert len(srv.peers) == 1
