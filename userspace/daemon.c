@@ -805,6 +805,7 @@ static int netns_open(struct daemon *d)
 	    .listen6 = d->policy->capture.listen6,
 	    .home4 = d->listen4,
 	    .home6 = d->listen6,
+	    .max = d->policy->capture.netns_max,
 	    .accept = on_netns_accept,
 	    .record = on_netns_record,
 	    .arg = d,
@@ -946,8 +947,9 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 		return "audit.checkpoint";
 	if (strcmp(old->ca.dir, new->ca.dir))
 		return "ca.dir";
-	if (old->capture.netns_listeners != new->capture.netns_listeners)
-		return "capture.netns_listeners"; /* served namespaces would stay served */
+	if (old->capture.netns_listeners != new->capture.netns_listeners ||
+	    old->capture.netns_max != new->capture.netns_max)
+		return "capture.netns_listeners or netns_max"; /* served ones would stay served */
 	if (old->capture.exempt_mark != new->capture.exempt_mark)
 		return "capture.exempt_mark"; /* the pool's sockets carry the running one */
 	if ((old->api.socket == NULL) != (new->api.socket == NULL) ||

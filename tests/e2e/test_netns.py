@@ -283,3 +283,29 @@ def test_namespace_is_served_again_by_the_next_daemon(world):
     finally:
         box.stop()
     assert len(srv.peers) == 1
+
+
+def test_namespaces_past_netns_max_are_refused_with_a_record(world):
+    """capture.netns_max bounds what a workload that makes namespaces can make aigw hold:
+    with 2 (aigw's own and one more) a second container is refused, recorded, and its
+    connects stay denied; once the first is gone, the second is served."""
+    srv = world.server()
+    world.start(world.policy(capture={"netns_max": 2}))
+    a = Container(world.root.child("a.service"))
+    b = Container(world.root.child("b.service"))
+    try:
+        assert a.prime(PROVIDER4)[1] < 1000
+        errs, _ = b.prime(PROVIDER4, limit=0.5)
+        assert errs and set(errs) == {errno.EPERM}, errs
+        rec = wait_for(lambda: netns_records(world, "refused"), what="refused record")[0]
+        assert rec["aigw.reason"] == "netns_limit" and rec["aigw.netns.count"] == 2
+        assert served(world, b.netns_inode()) is None
+        a.stop()
+        wait_for(lambda: netns_records(world, "released"), what="a released")
+        errs, ms = b.prime(PROVIDER4)
+        assert set(errs) <= {errno.EPERM} and ms < 1000, (errs, ms)
+        wait_for(lambda: served(world, b.netns_inode()), what="b served")
+    finally:
+        a.stop()
+        b.stop()
+    assert srv.peers == []

@@ -1,6 +1,6 @@
 /*
  * netns.c: the network namespaces capture serves (see netns.h). One struct netns_served per
- * foreign namespace, in a list (at most AIGW_NETNS_MAX; looked up only on the connect hook's
+ * foreign namespace, in a list (at most AIGW_NETNS_MAX - 1; looked up only on the connect hook's
  * events, never per connection: each listener carries its own).
  */
 #include <dirent.h>
@@ -235,7 +235,7 @@ int netns_serve(struct netns_set *s, uint32_t pid, uint64_t cookie)
 
 	if (cookie == s->home_cookie || served_find(s, cookie))
 		return 0;
-	if (netns_count(s) >= AIGW_NETNS_MAX) {
+	if (netns_count(s) >= s->cfg.max) {
 		now = time(NULL);
 		if (now != s->refused_at)
 			record(s, "refused", cookie, 0, pid, "netns_limit");
@@ -382,6 +382,8 @@ int netns_set_new(struct event_base *base, const struct netns_config *cfg,
 		return -ENOMEM;
 	s->base = base;
 	s->cfg = *cfg;
+	if (!s->cfg.max || s->cfg.max > AIGW_NETNS_MAX)
+		s->cfg.max = AIGW_NETNS_MAX;
 	snprintf(s->cgroup_path, sizeof(s->cgroup_path), "%s", cfg->cgroup_path);
 	s->cfg.cgroup_path = s->cgroup_path;
 	s->home_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);

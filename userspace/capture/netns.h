@@ -12,8 +12,8 @@
  * listen: the aigw_netns map entry is written last. It is released (listeners closed, entry
  * removed) when no process of the captured tree lives in it any more, checked each second:
  * first the pid that last proved it in use, and only when that one has gone, the tree's
- * cgroup.procs. At most AIGW_NETNS_MAX namespaces, the daemon's own included; past that a
- * namespace is refused, with a record.
+ * cgroup.procs. At most capture.netns_max (up to AIGW_NETNS_MAX, the map's size) namespaces,
+ * the daemon's own included; past that a namespace is refused, with a record.
  *
  * Records: "capture.netns" with aigw.netns.action "served", "released" or "refused".
  * aigw.netns is the namespace's cookie (SO_NETNS_COOKIE, bpf_get_netns_cookie(): what every
@@ -47,6 +47,7 @@ struct netns_config {
 	struct sockaddr_in6 listen6;  /* capture.listen6 */
 	struct listener *home4;	      /* the daemon's own listeners (not owned here) */
 	struct listener *home6;
+	unsigned max;		      /* capture.netns_max: namespaces at most, ours included */
 	netns_accept_fn accept;
 	netns_record_fn record;
 	void *arg;
@@ -69,7 +70,7 @@ uint64_t netns_home_cookie(const struct netns_set *s);
 /*
  * Serves the namespace NETNS_COOKIE, in which process PID (of the captured tree) made a
  * connect: opens the listeners there unless they are open. Returns 0 (served, or already),
- * -ESRCH when PID has gone or lives in another namespace now, -ENOSPC past AIGW_NETNS_MAX
+ * -ESRCH when PID has gone or lives in another namespace now, -ENOSPC past the maximum
  * (recorded), or another -errno (logged).
  */
 int netns_serve(struct netns_set *s, uint32_t pid, uint64_t netns_cookie);

@@ -29,6 +29,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "capture.h"
 #include "guard/guard.h"
 #include "policy/json_locate.h"
 #include "policy/policy.h"
@@ -2234,6 +2235,8 @@ static const struct field capture_fields[] = {
     FIELD("fronting", OPTIONAL, check_fronting, CAPTURE(fronting),
 	  "\"deny\" or \"passthrough\""),
     FIELD("netns_listeners", OPTIONAL, check_bool, CAPTURE(netns_listeners), "true or false"),
+    UINT_FIELD("netns_max", capture.netns_max, 1, AIGW_NETNS_MAX,
+	       "an integer 1..1024 (network namespaces, aigw's own included)"),
 };
 static const struct schema capture_schema = {capture_fields, ARRAY_SIZE(capture_fields),
 					     capture_finish};
@@ -2584,6 +2587,7 @@ static struct policy *policy_new(const char *name)
 	p->capture.resolve_max_s = DEFAULT_RESOLVE_MAX_S;
 	p->capture.destroy_preexisting = 1;
 	p->capture.netns_listeners = 1;
+	p->capture.netns_max = AIGW_NETNS_MAX;
 	p->audit.rotate_bytes = 0;
 	p->audit.keep = DEFAULT_AUDIT_KEEP;
 	p->audit.checkpoint.every_records = DEFAULT_CHECKPOINT_RECORDS;

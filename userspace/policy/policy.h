@@ -209,6 +209,8 @@ struct policy {
 		int netns_listeners; /* "netns_listeners": listen in the captured tree's other
 					network namespaces (true); false: their redirects stay
 					denied */
+		unsigned netns_max; /* "netns_max": namespaces served at most, aigw's own
+				       included (1024, the map's size) */
 		enum policy_unsanctioned_ai unsanctioned_ai; /* "record" | "deny" */
 		enum policy_fronting fronting;		     /* "deny" | "passthrough" */
 	} capture;
