@@ -31,7 +31,7 @@ HELPER_BINS:= $(patsubst tests/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 MOCK_SRCS  := $(sort $(wildcard tests/mockprov/*.c))
 SKEL       := $(BUILD)/capture.skel.h
 
-.PHONY: all setup test unit e2e demo bench bench-gateway clean format helpers mockprov fuzz fuzzers
+.PHONY: all setup test unit e2e demo bench bench-gateway bench-xlate clean format helpers mockprov fuzz fuzzers
 all: $(BUILD)/aigw
 
 setup:
@@ -98,6 +98,13 @@ $(BUILD)/tests/%: tests/%.c tests/unit/unit.c $(SAN_LIB)
 	$(SAN_CC) $(CPPFLAGS) $(NL_CFLAGS) -Itests/unit -O1 -g $(SAN) $(WARN) -Wno-missing-prototypes \
 		-o $@ $< tests/unit/unit.c $(SAN_LIB) $(LIBS)
 
+# The stream translator's differential test links the reference it compares with.
+$(BUILD)/tests/unit/test_translate_stream: tests/unit/test_translate_stream.c \
+		tests/unit/translate_stream_ref.c tests/unit/unit.c $(SAN_LIB)
+	@mkdir -p $(@D)
+	$(SAN_CC) $(CPPFLAGS) $(NL_CFLAGS) -Itests/unit -O1 -g $(SAN) $(WARN) -Wno-missing-prototypes \
+		-o $@ $< tests/unit/translate_stream_ref.c tests/unit/unit.c $(SAN_LIB) $(LIBS)
+
 $(BUILD)/tests/e2e/helpers/%: tests/e2e/helpers/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -Wno-missing-prototypes -o $@ $< -luring
@@ -145,6 +152,9 @@ $(BUILD)/tests/bench/bench_metrics: tests/bench/bench_metrics.c $(BUILD)/obj/use
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $(filter %.c %.o,$^) -levent -lm
 
+# The benches that include tests/bench/benchnet.h (their recipe builds only the .c).
+$(BUILD)/tests/bench/connect_bench $(BUILD)/tests/bench/pass_bench: tests/bench/benchnet.h
+
 # The benches that include tests/bench/benchclock.h (their recipes keep it out of the link).
 $(BUILD)/tests/bench/bench_pipeline $(BUILD)/tests/bench/bench_ledger \
 $(BUILD)/tests/bench/bench_metrics: tests/bench/benchclock.h
@@ -177,7 +187,8 @@ FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/p
 		  userspace/proxy/route.c $(wildcard userspace/providers/translate*.c) \
 		  userspace/proxy/headers.c userspace/proxy/keys.c userspace/providers/sse.c \
 		  userspace/providers/usage.c userspace/providers/openai.c \
-		  userspace/providers/anthropic.c userspace/ledger/cost.c userspace/ledger/prices.c \
+		  userspace/providers/anthropic.c userspace/providers/api_path.c \
+		  userspace/ledger/cost.c userspace/ledger/prices.c \
 		  $(wildcard userspace/util/*.c) $(wildcard userspace/policy/*.c) \
 		  $(wildcard userspace/guard/*.c) userspace/ledger/prices_default.c
 $(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c $(FUZZ_HTTP_SRCS) \
@@ -185,9 +196,10 @@ $(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c $(FUZZ_HTTP_SRCS
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -levent -levent_openssl -lssl -lcrypto -lcjson -lhttp_parser \
 		-lsqlite3 -lhs -lz -lm -lpthread
-$(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/providers/translate*.c)
+$(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/providers/translate*.c) \
+		tests/unit/translate_stream_ref.c
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson
+	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $^ -lcjson
 $(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspace/providers/usage.c \
 		userspace/providers/openai.c userspace/providers/anthropic.c userspace/util/jsonw.c
 	@mkdir -p $(@D)
@@ -225,6 +237,11 @@ demo: setup
 bench: setup
 	@$(MAKE) --no-print-directory all helpers mockprov
 	@bash tests/bench/run.sh
+
+# What translating a stream costs per event, both ways (bench_providers events).
+bench-xlate: $(BUILD)/tests/bench/bench_providers
+	@/usr/bin/python3 tests/bench/xlate_streams.py $(BUILD)/xlate-streams
+	@$(BUILD)/tests/bench/bench_providers events $(BUILD)/xlate-streams
 
 # Only the gateway part of make bench: usage extraction, translation, fallback (gateway_bench.sh).
 bench-gateway: setup

@@ -3,12 +3,14 @@
  * capture.bpf.c: the kernel side of capture. Attached to one cgroup (and so to every cgroup
  * below it), these programs see each connect() and each addressed datagram a workload makes:
  *
- *   connect4/6    provider address, TCP, TLS port -> rewrite to the proxy listener (the same
- *                 address in every network namespace: the daemon listens in each namespace it
- *                 serves, aigw_netns; from any other the connect is denied and the event
- *                 asks the daemon to open one there), remember
- *                 the original destination and who asked in socket-local storage;
- *                 any other provider-bound connect (other port, UDP/QUIC) -> EPERM.
+ *   connect4/6    TCP to a TLS port -> rewrite to the proxy listener, remember the original
+ *                 destination and who asked in socket-local storage. Scope "tls": any
+ *                 address (the proxy reads the ClientHello); scope "providers": provider
+ *                 addresses only. Any other provider-bound connect (other port, UDP/QUIC)
+ *                 -> EPERM, in both scopes.
+ *                 The listener is the one of the socket's own network namespace: the daemon
+ *                 listens in each namespace it serves (aigw_netns); from any other the
+ *                 connect is denied and the event asks the daemon to open one there.
  *   sendmsg4/6    an addressed UDP datagram to a provider -> EPERM.
  *   sockops       at TCP_CONNECT (local port known, SYN not yet sent) copy the record into
  *                 aigw_flows keyed by the client's address:port, where the proxy finds it
@@ -17,6 +19,14 @@
  *                 (refused, timed out, reset, disconnected, closed) remove the record, so
  *                 none outlives its connection.
  *   getpeername4/6  a redirected socket reports the provider, not the proxy, as its peer.
+ *   cgroup_mkdir/rename  (tracing, not cgroup attachments) the name and parent of each cgroup
+ *                 made or renamed under the captured root, by id (aigw_cgroup_names): a
+ *                 cgroup removed between connect() and the proxy's accept keeps its path.
+ *
+ * A connect goes to a listener only when that listener is aigw's own (listener_is_ours():
+ * the kernel's socket lookup at the target, compared by socket cookie with the one the daemon
+ * configured): a redirect, and a connect to api.listen's address. While the daemon is down,
+ * nobody else (any local user binding the port) receives captured connections.
  *
  * Observe mode changes nothing and records every provider-bound attempt. Every redirect,
  * deny and observation is an event in the aigw_events ring buffer. The decision itself is
@@ -26,6 +36,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include "capture.h"
 #include "capture_decide.h"
 
@@ -98,11 +109,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } aigw_stats SEC(".maps");
 
+/* Not pinned: each daemon's tracing programs fill their own, and the daemon seeds it with the
+ * cgroups that exist when it starts. LRU: a workload that makes cgroups without end evicts
+ * names, and a removed cgroup whose name is gone is unknown (its call refused), never another
+ * cgroup's: ids are never reused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, AIGW_CGROUP_NAMES_MAX);
+	__type(key, __u64);
+	__type(value, struct aigw_cgroup_name);
+} aigw_cgroup_names SEC(".maps");
+
 extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
 
 /* The cgroup of the daemon that loaded these programs: only its sockets may carry the exempt
  * mark past capture. Read-only data, fixed at load; each daemon loads its own. */
 const volatile __u64 aigw_exempt_cgroup_id = 0;
+/* The captured cgroup: the tracing programs name only the cgroups below it. */
+const volatile __u64 aigw_capture_cgroup_id = 0;
 
 static __always_inline void stat_inc(__u32 idx)
 {
@@ -220,6 +244,49 @@ static __always_inline void addr_set6(struct aigw_addr *a, const __u32 ip[4], __
 	__builtin_memcpy(a->addr, ip, 16);
 }
 
+/* The cookie of a socket the kernel's lookup returned: set once userspace asked for it
+ * (SO_COOKIE), as aigw does for its listeners; 0 for a socket nobody asked about. */
+static __always_inline __u64 sock_cookie_of(struct bpf_sock *bsk)
+{
+	struct sock *sk = bpf_rdonly_cast(bsk, bpf_core_type_id_kernel(struct sock));
+
+	return BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+}
+
+/*
+ * Is the socket that a TCP connection to ADDR:PORT (FAMILY AIGW_AF_INET or _INET6, network
+ * order) from this socket's network namespace would reach a listener whose cookie is COOKIE?
+ * The kernel's own lookup answers (the one a SYN makes, with no source given: the listener,
+ * never an established socket), so a listener bound to the same port by anyone else, or
+ * none at all (the daemon is down), is not ours. COOKIE 0: not configured, never ours.
+ * The one check of every connect that may land at aigw, so that nobody else ever receives
+ * it; another netns's listener is checked the same way from that namespace's sockets.
+ */
+static __always_inline int listener_is_ours(struct bpf_sock_addr *ctx, __u8 family,
+					    const __u8 addr[16], __u16 port, __u64 cookie)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *l;
+	int ours;
+
+	if (!cookie)
+		return 0;
+	if (family == AIGW_AF_INET) {
+		__builtin_memcpy(&t.ipv4.daddr, addr, 4);
+		t.ipv4.dport = port;
+		l = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	} else {
+		__builtin_memcpy(t.ipv6.daddr, addr, 16);
+		t.ipv6.dport = port;
+		l = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
+	}
+	if (!l)
+		return 0;
+	ours = l->state == BPF_TCP_LISTEN && sock_cookie_of(l) == cookie;
+	bpf_sk_release(l);
+	return ours;
+}
+
 static __always_inline int stat_and_verdict(struct aigw_decision d)
 {
 	if (d.action == AIGW_ACTION_DENY) {
@@ -237,19 +304,24 @@ static __always_inline int stat_and_verdict(struct aigw_decision d)
  * A redirect lands on 127.0.0.1:PORT (or [::1]) of the socket's own network namespace: only
  * where the daemon listens (an aigw_netns entry with a listener of the family TO_V6 needs) may
  * it happen. Elsewhere nobody, or somebody else, would answer: deny, and the event (its attr
- * carries the pid and the netns cookie) makes the daemon open a listener there.
+ * carries the pid and the netns cookie) makes the daemon open a listener there. For a
+ * redirect that may go on, *RET_COOKIE is that listener's socket cookie (listener_is_ours()).
  */
 static __always_inline struct aigw_decision netns_gate(struct bpf_sock_addr *ctx,
-						       struct aigw_decision d, int to_v6)
+						       struct aigw_decision d, int to_v6,
+						       __u64 *ret_cookie)
 {
 	const struct aigw_netns_listener *nl;
 	__u64 cookie;
 
+	*ret_cookie = 0;
 	if (d.action != AIGW_ACTION_REDIRECT)
 		return d;
 	cookie = bpf_get_netns_cookie(ctx);
 	nl = bpf_map_lookup_elem(&aigw_netns, &cookie);
-	if (!nl || !(to_v6 ? nl->listen6_cookie : nl->listen4_cookie)) {
+	if (nl)
+		*ret_cookie = to_v6 ? nl->listen6_cookie : nl->listen4_cookie;
+	if (!*ret_cookie) {
 		d.action = AIGW_ACTION_DENY;
 		d.reason = AIGW_REASON_NETNS_NO_LISTENER;
 	}
@@ -271,6 +343,7 @@ static __always_inline struct aigw_decision decide_and_record(struct bpf_sock_ad
 	struct aigw_decision d = {AIGW_ACTION_DENY, AIGW_REASON_NO_LISTENER};
 	__u8 proto = (__u8)ctx->protocol;
 	__u32 mark = sk->mark;
+	__u64 listener_cookie;
 	int exempt = 0;
 
 	/* The cgroup is read only for a socket that carries the mark: the rare case. */
@@ -278,16 +351,46 @@ static __always_inline struct aigw_decision decide_and_record(struct bpf_sock_ad
 		exempt = aigw_is_exempt(cfg->exempt_mark, aigw_exempt_cgroup_id, mark,
 					sock_cgroup_id(sk));
 	if (cfg)
-		d = netns_gate(ctx, aigw_decide(cfg, 1, proto, dst->port, sendmsg, exempt, to_v6),
-			       to_v6);
+		d = aigw_decide(cfg, provider_id != AIGW_PROVIDER_NONE, proto, dst->port, sendmsg,
+				exempt, to_v6);
 	if (d.action == AIGW_ACTION_NONE)
 		return d;
+	/* The listener of the socket's namespace, checked there by its own cookie. */
+	d = netns_gate(ctx, d, to_v6, &listener_cookie);
+	if (d.action == AIGW_ACTION_REDIRECT && cfg &&
+	    !listener_is_ours(ctx, to->family, to->addr, to->port, listener_cookie)) {
+		d.action = AIGW_ACTION_DENY;
+		d.reason = AIGW_REASON_LISTENER_NOT_OURS;
+	}
 	if (d.action == AIGW_ACTION_REDIRECT)
 		flow_remember(ctx, sk, dst, provider_id);
 	if (proto != AIGW_PROTO_UDP || udp_first_report(sk))
 		event_emit(ctx, sk, d, hook, proto, dst, d.action == AIGW_ACTION_REDIRECT ? to : 0,
 			   provider_id);
 	return d;
+}
+
+/*
+ * A TCP connect to api.listen's address (any address on its port when it is a wildcard) goes
+ * only to aigw's own listener there: apps send their gateway keys to it. Returns the verdict
+ * of a connect that is not (denied, or recorded in observe mode), or -1 when DST is not
+ * api.listen's or the listener there is aigw's: the caller goes on.
+ */
+static __always_inline int api_listen_guard(struct bpf_sock_addr *ctx, struct bpf_sock *sk,
+					    __u8 hook, const struct aigw_addr *dst)
+{
+	const struct aigw_config *cfg = config_get();
+	struct aigw_decision d = {AIGW_ACTION_DENY, AIGW_REASON_LISTENER_NOT_OURS};
+	__u32 proto = ctx->protocol;
+
+	if (!cfg || proto != AIGW_PROTO_TCP || !aigw_api_listen_matches(&cfg->api, dst))
+		return -1;
+	if (listener_is_ours(ctx, dst->family, dst->addr, dst->port, cfg->api_cookie))
+		return -1;
+	if (cfg->mode == AIGW_MODE_OBSERVE)
+		d.action = AIGW_ACTION_OBSERVE;
+	event_emit(ctx, sk, d, hook, AIGW_PROTO_TCP, dst, 0, AIGW_PROVIDER_NONE);
+	return stat_and_verdict(d);
 }
 
 static __always_inline struct aigw_provider_val *provider4(__u32 ip)
@@ -306,27 +409,41 @@ static __always_inline struct aigw_provider_val *provider6(const __u32 ip[4])
 	return bpf_map_lookup_elem(&aigw_prov6, &key);
 }
 
+/*
+ * Whether a destination that is no provider's address is left alone before anything else is
+ * read: all of them under scope "providers", all but TCP to a TLS port under "tls".
+ */
+static __always_inline int untouched(const struct aigw_config *cfg, __u8 proto, __u16 port)
+{
+	return !cfg || !aigw_scope_redirects(cfg, proto, port);
+}
+
 static __always_inline int hook4(struct bpf_sock_addr *ctx, __u8 hook)
 {
 	struct bpf_sock *sk = ctx->sk;
 	__u32 ip = ctx->user_ip4;
 	__u16 port = (__u16)ctx->user_port;
+	__u8 proto = (__u8)ctx->protocol;
 	const struct aigw_config *cfg;
 	struct aigw_provider_val *pv;
 	struct aigw_addr dst = {}, to = {};
 	struct aigw_decision d;
+	int verdict;
 
 	if (!sk)
 		return ALLOW_VERDICT;
-	pv = provider4(ip);
-	if (!pv)
-		return ALLOW_VERDICT;
 	addr_set4(&dst, ip, port);
+	verdict = api_listen_guard(ctx, sk, hook, &dst);
+	if (verdict >= 0)
+		return verdict;
+	pv = provider4(ip);
 	cfg = config_get();
+	if (!pv && untouched(cfg, proto, port))
+		return ALLOW_VERDICT;
 	if (cfg)
 		addr_set4(&to, cfg->listen4_addr, cfg->listen4_port);
-	d = decide_and_record(ctx, sk, hook, &dst, pv->provider_id, hook == AIGW_HOOK_SENDMSG4, &to,
-			      0);
+	d = decide_and_record(ctx, sk, hook, &dst, pv ? pv->provider_id : AIGW_PROVIDER_NONE,
+			      hook == AIGW_HOOK_SENDMSG4, &to, 0);
 	if (d.action == AIGW_ACTION_REDIRECT && cfg) {
 		ctx->user_ip4 = cfg->listen4_addr;
 		ctx->user_port = cfg->listen4_port;
@@ -345,11 +462,12 @@ static __always_inline int hook6(struct bpf_sock_addr *ctx, __u8 hook)
 	struct bpf_sock *sk = ctx->sk;
 	__u32 ip[4], ip4 = 0;
 	__u16 port = (__u16)ctx->user_port;
+	__u8 proto = (__u8)ctx->protocol;
 	const struct aigw_config *cfg;
 	struct aigw_provider_val *pv;
 	struct aigw_addr dst = {}, to = {};
 	struct aigw_decision d;
-	int form, mapped;
+	int form, mapped, verdict;
 
 	if (!sk)
 		return ALLOW_VERDICT;
@@ -359,6 +477,13 @@ static __always_inline int hook6(struct bpf_sock_addr *ctx, __u8 hook)
 	ip[3] = ctx->user_ip6[3];
 	form = aigw_v6_embedded_v4(ip, &ip4);
 	mapped = form == AIGW_V4_MAPPED;
+	if (mapped)
+		addr_set4(&dst, ip4, port);
+	else
+		addr_set6(&dst, ip, port);
+	verdict = api_listen_guard(ctx, sk, hook, &dst);
+	if (verdict >= 0)
+		return verdict;
 	if (mapped) {
 		pv = provider4(ip4);
 	} else {
@@ -367,21 +492,16 @@ static __always_inline int hook6(struct bpf_sock_addr *ctx, __u8 hook)
 		if (!pv && form != AIGW_V4_NONE)
 			pv = provider4(ip4);
 	}
-	if (!pv)
-		return ALLOW_VERDICT;
 	cfg = config_get();
-	if (mapped) {
-		addr_set4(&dst, ip4, port);
-		if (cfg)
-			addr_set4(&to, cfg->listen4_addr, cfg->listen4_port);
-	} else {
-		addr_set6(&dst, ip, port);
-		if (cfg)
-			addr_set6(&to, (const __u32 *)cfg->listen6_addr, cfg->listen6_port);
-	}
+	if (!pv && untouched(cfg, proto, port))
+		return ALLOW_VERDICT;
+	if (cfg && mapped)
+		addr_set4(&to, cfg->listen4_addr, cfg->listen4_port);
+	else if (cfg)
+		addr_set6(&to, (const __u32 *)cfg->listen6_addr, cfg->listen6_port);
 	/* A v4-mapped destination is redirected to the IPv4 listener. */
-	d = decide_and_record(ctx, sk, hook, &dst, pv->provider_id, hook == AIGW_HOOK_SENDMSG6, &to,
-			      !mapped);
+	d = decide_and_record(ctx, sk, hook, &dst, pv ? pv->provider_id : AIGW_PROVIDER_NONE,
+			      hook == AIGW_HOOK_SENDMSG6, &to, !mapped);
 	if (d.action == AIGW_ACTION_REDIRECT && cfg) {
 		if (mapped) {
 			ctx->user_ip6[0] = 0;
@@ -545,4 +665,42 @@ int aigw_getpeername6(struct bpf_sock_addr *ctx)
 	ctx->user_ip6[3] = ip[3];
 	ctx->user_port = st->flow.orig_dst.port;
 	return 1;
+}
+
+/*
+ * Records the name and parent of CGRP, made or renamed, when it is below the captured cgroup:
+ * its parent is that cgroup or one recorded already (the daemon seeds the map with the tree
+ * as it finds it at start, after these programs are attached, so nothing made in between is
+ * missed). A parent evicted from the map leaves its new children unrecorded: unknown, not
+ * misnamed.
+ */
+static __always_inline int cgroup_name_note(struct cgroup *cgrp)
+{
+	struct aigw_cgroup_name v = {};
+	__u64 id, parent;
+
+	parent = BPF_CORE_READ(cgrp, self.parent, cgroup, kn, id);
+	if (!parent || !aigw_capture_cgroup_id)
+		return 0;
+	if (parent != aigw_capture_cgroup_id && !bpf_map_lookup_elem(&aigw_cgroup_names, &parent))
+		return 0;
+	v.parent_id = parent;
+	if (bpf_probe_read_kernel_str(v.name, sizeof(v.name), BPF_CORE_READ(cgrp, kn, name)) <= 0)
+		return 0;
+	id = BPF_CORE_READ(cgrp, kn, id);
+	bpf_map_update_elem(&aigw_cgroup_names, &id, &v, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(aigw_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	return cgroup_name_note(cgrp);
+}
+
+/* cgroup2 renames only within the same parent, and only its owner may: the new name. */
+SEC("tp_btf/cgroup_rename")
+int BPF_PROG(aigw_cgroup_rename, struct cgroup *cgrp, const char *path)
+{
+	return cgroup_name_note(cgrp);
 }

@@ -20,12 +20,23 @@
 #define AIGW_PROVIDER_PREFIXES 16384 /* per family */
 #define AIGW_FLOWS_MAX 65536	     /* redirected connections awaiting accept() */
 #define AIGW_RINGBUF_BYTES (1 << 22) /* events survive a daemon restart here */
+#define AIGW_TLS_PORTS_MAX 8	     /* capture.tls_ports, tls_port included */
+/* provider_id of a destination no provider has, or of an event that is not provider-bound */
+#define AIGW_PROVIDER_NONE 0xffffffffu
+#define AIGW_CGROUP_NAME_LEN 256     /* a kernfs name (NAME_MAX) and its NUL */
+#define AIGW_CGROUP_NAMES_MAX 16384  /* cgroups under the captured root the kernel names */
 #define AIGW_NETNS_MAX 1024	     /* network namespaces with a capture listener */
 
 /* What the programs do with a provider-bound attempt (struct aigw_config.mode). */
 enum aigw_mode {
 	AIGW_MODE_ENFORCE = 0, /* redirect TLS port, deny everything else */
 	AIGW_MODE_OBSERVE = 1, /* record, change nothing */
+};
+
+/* Which TCP connections go to the proxy (struct aigw_config.scope). */
+enum aigw_scope {
+	AIGW_SCOPE_TLS = 0,	  /* any address on a TLS port: the ClientHello decides */
+	AIGW_SCOPE_PROVIDERS = 1, /* provider addresses on tls_port only */
 };
 
 /* What happened: the "action" of an event. */
@@ -44,7 +55,11 @@ enum aigw_reason {
 	AIGW_REASON_UDP_CONNECT = 3,  /* connect() of a UDP socket (QUIC/HTTP3) */
 	AIGW_REASON_UDP_SENDMSG = 4,  /* sendto()/sendmsg() of a UDP datagram */
 	AIGW_REASON_NO_LISTENER = 5,  /* capture configured without a listener: fail closed */
-	AIGW_REASON_NETNS_NO_LISTENER = 6, /* the socket's network namespace has no listener
+	AIGW_REASON_TLS_PORT = 6,     /* scope "tls": TCP to a TLS port, not a provider address */
+	/* The socket at the redirect target (or at api.listen) is not aigw's, or there is none:
+	 * the daemon is down. */
+	AIGW_REASON_LISTENER_NOT_OURS = 7,
+	AIGW_REASON_NETNS_NO_LISTENER = 8, /* the socket's network namespace has no listener
 					    * (yet): the daemon opens one on this event */
 };
 
@@ -108,7 +123,7 @@ struct aigw_flow {
 	struct aigw_attr attr;
 	__u64 sock_cookie;
 	__u64 connect_boot_ns; /* bpf_ktime_get_boot_ns() at connect() */
-	__u32 provider_id;     /* index of the provider in the policy */
+	__u32 provider_id;     /* index of the provider in the policy, or AIGW_PROVIDER_NONE */
 	__u32 pad;
 };
 
@@ -148,6 +163,30 @@ struct aigw_config {
 	__u16 listen6_port;
 	__u16 pad;
 	__u32 generation; /* bumped on each reload; 0 = never configured: fail closed */
+	__u32 scope;	  /* enum aigw_scope */
+	/* scope "tls": the ports redirected whatever the address (tls_port among them), network
+	 * order; unused entries 0 */
+	__u16 tls_ports[AIGW_TLS_PORTS_MAX];
+	__u32 pad3;
+	/* SO_COOKIE of aigw's own listening sockets, written at each start before the
+	 * generation is published: a connection goes only to a listener with this cookie
+	 * (listener_is_ours()). 0: none, every such connect is denied. */
+	__u64 listen4_cookie;
+	__u64 listen6_cookie;
+	struct aigw_addr api; /* api.listen (family 0: none); any address when addr is all 0 */
+	__u32 pad2;
+	__u64 api_cookie;
+};
+
+/*
+ * A cgroup under the captured root as the kernel named it when it was made or renamed: the
+ * value of aigw_cgroup_names, keyed by cgroup id. Its path is its parent's path and this
+ * name, so a renamed parent renames its descendants too. How a cgroup removed after a
+ * connect() still has its path (and so its workload).
+ */
+struct aigw_cgroup_name {
+	__u64 parent_id;
+	char name[AIGW_CGROUP_NAME_LEN];
 };
 
 /* LPM trie keys of the provider address sets. */

@@ -32,14 +32,42 @@ static __always_inline int aigw_is_exempt(__u32 exempt_mark, __u64 exempt_cgroup
 	return exempt_mark && sk_mark == exempt_mark && exempt_cgroup && sk_cgroup == exempt_cgroup;
 }
 
+/* Is DPORT (network order) tls_port or one of tls_ports? Unused entries are 0, never a port. */
+static __always_inline int aigw_tls_port(const struct aigw_config *cfg, __u16 dport)
+{
+	int i;
+
+	if (dport == cfg->tls_port)
+		return 1;
+	for (i = 0; i < AIGW_TLS_PORTS_MAX; i++) {
+		if (cfg->tls_ports[i] && cfg->tls_ports[i] == dport)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Does a TCP connect to DPORT of an address no provider has go to the proxy? Only under scope
+ * "tls" of a written config that enforces: observe mode watches providers, not every site,
+ * and an unwritten config cannot say which ports (it denies providers, leaves the rest).
+ */
+static __always_inline int aigw_scope_redirects(const struct aigw_config *cfg, __u8 proto,
+						__u16 dport)
+{
+	return cfg->generation && cfg->mode == AIGW_MODE_ENFORCE && cfg->scope == AIGW_SCOPE_TLS &&
+	       proto == AIGW_PROTO_TCP && aigw_tls_port(cfg, dport);
+}
+
 /*
  * What to do with an attempt to reach PROVIDER (nonzero when the destination is in the
  * provider set) over PROTO to DPORT (network order). IS_SENDMSG: a datagram sent with an
  * address rather than a connect(). EXEMPT: the socket is the gateway's own (aigw_is_exempt).
  *
  * Order matters: exempt sockets first (the gateway's own upstream connections), then the
- * mode, then the destination. A config that was never written (generation 0) or names no
- * listener denies: capture fails closed, never open.
+ * destination, then the mode. A provider's TLS port is tls_port under scope "providers" and
+ * any of tls_ports under "tls"; any other address goes to the proxy only on a TLS port under
+ * "tls" (aigw_scope_redirects). A config that was never written (generation 0) or names no
+ * listener denies what it would redirect: capture fails closed, never open.
  */
 static __always_inline struct aigw_decision aigw_decide(const struct aigw_config *cfg, int provider,
 							__u8 proto, __u16 dport, int is_sendmsg,
@@ -47,24 +75,31 @@ static __always_inline struct aigw_decision aigw_decide(const struct aigw_config
 {
 	struct aigw_decision d = {AIGW_ACTION_NONE, AIGW_REASON_NONE};
 	__u16 listen_port;
+	int tls;
 
-	if (!provider || exempt)
+	if (exempt)
 		return d;
-
-	if (proto == AIGW_PROTO_UDP)
-		d.reason = is_sendmsg ? AIGW_REASON_UDP_SENDMSG : AIGW_REASON_UDP_CONNECT;
-	else if (proto == AIGW_PROTO_TCP && dport == cfg->tls_port)
-		d.reason = AIGW_REASON_PROVIDER_TLS;
-	else
-		d.reason = AIGW_REASON_PORT;
-
-	if (cfg->generation && cfg->mode == AIGW_MODE_OBSERVE) {
-		d.action = AIGW_ACTION_OBSERVE;
-		return d;
-	}
-	if (d.reason != AIGW_REASON_PROVIDER_TLS) {
-		d.action = AIGW_ACTION_DENY;
-		return d;
+	if (!provider) {
+		if (!aigw_scope_redirects(cfg, proto, dport))
+			return d;
+		d.reason = AIGW_REASON_TLS_PORT;
+	} else {
+		tls = cfg->scope == AIGW_SCOPE_TLS ? aigw_tls_port(cfg, dport)
+						   : dport == cfg->tls_port;
+		if (proto == AIGW_PROTO_UDP)
+			d.reason = is_sendmsg ? AIGW_REASON_UDP_SENDMSG : AIGW_REASON_UDP_CONNECT;
+		else if (proto == AIGW_PROTO_TCP && tls)
+			d.reason = AIGW_REASON_PROVIDER_TLS;
+		else
+			d.reason = AIGW_REASON_PORT;
+		if (cfg->generation && cfg->mode == AIGW_MODE_OBSERVE) {
+			d.action = AIGW_ACTION_OBSERVE;
+			return d;
+		}
+		if (d.reason != AIGW_REASON_PROVIDER_TLS) {
+			d.action = AIGW_ACTION_DENY;
+			return d;
+		}
 	}
 	listen_port = ipv6 ? cfg->listen6_port : cfg->listen4_port;
 	if (!cfg->generation || !listen_port) {
@@ -87,6 +122,27 @@ static __always_inline struct aigw_decision aigw_decide(const struct aigw_config
 static __always_inline int aigw_flow_claimable(const struct aigw_flow *f, __u64 client_cookie)
 {
 	return f->sock_cookie != 0 && f->sock_cookie == client_cookie;
+}
+
+/*
+ * Is DST (as the connect hooks read it: a v4-mapped address is IPv4) api.listen's address
+ * API? Family and port equal, and the address equal, or API's all zero (a wildcard listener
+ * receives connections to every local address on its port). API family 0: no api.listen.
+ */
+static __always_inline int aigw_api_listen_matches(const struct aigw_addr *api,
+						   const struct aigw_addr *dst)
+{
+	int len = api->family == AIGW_AF_INET ? 4 : 16, any = 1, same = 1;
+
+	if (!api->family || api->family != dst->family || api->port != dst->port)
+		return 0;
+	for (int i = 0; i < 16; i++) {
+		if (i >= len)
+			break;
+		any &= api->addr[i] == 0;
+		same &= api->addr[i] == dst->addr[i];
+	}
+	return any || same;
 }
 
 /* The IPv6 forms that carry an IPv4 address (aigw_v6_embedded_v4()). */

@@ -3,7 +3,9 @@
  *
  * Start-up order matters for the fail-closed promise: the listeners are bound before the
  * programs are attached or taken over, so the window in which a redirected connection is
- * refused is as short as it can be, and nothing is ever let through.
+ * refused is as short as it can be, and nothing is ever let through. Their cookies are in the
+ * programs' configuration before its generation is published: a connect reaches only these
+ * sockets (capture.listen, listen6, api.listen), never another process's on the same port.
  */
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
@@ -71,6 +73,8 @@ struct daemon {
 	struct listener *listen4, *listen6;
 	struct netns_set *netns; /* the listeners in the captured tree's other namespaces */
 	struct listener *api_listen; /* the explicit endpoint, when the policy has "api" */
+	/* Their cookies: capture lets connects reach these sockets and no others. */
+	uint64_t listen4_cookie, listen6_cookie, api_cookie;
 	struct listener *api_unix;   /* the same on a UNIX socket: callers named by cgroup */
 	struct event *sig_hup, *sig_term, *sig_int;
 	struct certs *certs;
@@ -108,9 +112,17 @@ struct daemon_conn {
 	const char *fronting;
 };
 
-static void config_from_policy(const struct policy *p, struct aigw_config *c)
+/* The capture programs' configuration: policy P's, with this daemon's listeners. */
+static void config_from_policy(const struct daemon *d, const struct policy *p,
+			       struct aigw_config *c)
 {
 	memset(c, 0, sizeof(*c));
+	c->listen4_cookie = d->listen4_cookie;
+	c->listen6_cookie = d->listen6_cookie;
+	if (d->api_listen) {
+		netaddr_from_sockaddr((const struct sockaddr *)&p->api.listen, &c->api);
+		c->api_cookie = d->api_cookie;
+	}
 	c->mode = p->capture.mode == POLICY_CAPTURE_OBSERVE ? AIGW_MODE_OBSERVE : AIGW_MODE_ENFORCE;
 	c->exempt_mark = p->capture.exempt_mark;
 	c->tls_port = htons(p->capture.tls_port);
@@ -118,6 +130,11 @@ static void config_from_policy(const struct policy *p, struct aigw_config *c)
 	c->listen4_port = p->capture.listen4.sin_port;
 	memcpy(c->listen6_addr, &p->capture.listen6.sin6_addr, 16);
 	c->listen6_port = p->capture.listen6.sin6_port;
+	c->scope =
+	    p->capture.scope == POLICY_SCOPE_PROVIDERS ? AIGW_SCOPE_PROVIDERS : AIGW_SCOPE_TLS;
+	_Static_assert(POLICY_TLS_PORTS_MAX == AIGW_TLS_PORTS_MAX, "one bound");
+	for (size_t i = 0; i < p->capture.n_tls_ports; i++)
+		c->tls_ports[i] = htons(p->capture.tls_ports[i]);
 }
 
 static void http_config_from_policy(const struct policy *p, struct http_proxy_config *c)
@@ -322,8 +339,10 @@ static void on_passthrough_done(const struct passthrough_result *r, void *arg)
 		jsonw_num(rec, "aigw.duration_ms",
 			  (end.tv_sec - conn->start.tv_sec) * 1e3 +
 			      (end.tv_nsec - conn->start.tv_nsec) / 1e6);
-		if (r->connect_error)
-			jsonw_str(rec, "error.type", strerror(r->connect_error));
+		jsonw_str(rec, "aigw.passthrough.end", passthrough_end_name(r->end));
+		if (r->connect_error || r->error)
+			jsonw_str(rec, "error.type",
+				  strerror(r->connect_error ? r->connect_error : r->error));
 	}
 	audit_record_to(d, rec, conn->ai_service[0] != 0); /* shadow AI */
 	free(conn);
@@ -339,7 +358,8 @@ static void conn_passthrough(struct daemon_conn *conn, int fd, const char *dispo
 				d->policy->proxy.connect_timeout_ms / 1000 + 1, on_passthrough_done,
 				conn);
 	if (err) {
-		struct passthrough_result r = {.connect_error = -err};
+		struct passthrough_result r = {.connect_error = -err,
+					       .end = PASSTHROUGH_END_CONNECT_FAILED};
 
 		on_passthrough_done(&r, conn);
 	}
@@ -821,12 +841,16 @@ static int listeners_open(struct daemon *d)
 
 	err = listener_new(d->base, (const struct sockaddr *)&p->capture.listen4,
 			   sizeof(p->capture.listen4), on_accept, d, &d->listen4);
+	if (!err)
+		err = listener_cookie(d->listen4, &d->listen4_cookie);
 	if (err) {
 		log_error("listen on capture.listen: %s", strerror(-err));
 		return err;
 	}
 	err = listener_new(d->base, (const struct sockaddr *)&p->capture.listen6,
 			   sizeof(p->capture.listen6), on_accept, d, &d->listen6);
+	if (!err)
+		err = listener_cookie(d->listen6, &d->listen6_cookie);
 	if (err) {
 		log_error("listen on capture.listen6: %s (IPv6 destinations would be refused)",
 			  strerror(-err));
@@ -1064,7 +1088,7 @@ static void daemon_reload(struct daemon *d)
 	}
 	/* Addresses first (adding before removing), then the mode: nothing goes unrecorded. */
 	err = addrset_reload(d->addrset, np);
-	config_from_policy(np, &cfg);
+	config_from_policy(d, np, &cfg);
 	if (!err)
 		err = capture_configure(d->capture, &cfg);
 	if (err) {
@@ -1300,6 +1324,8 @@ pool:
 		return 0;
 	err = listener_new(d->base, (const struct sockaddr *)&p->api.listen, p->api.listen_len,
 			   on_api_accept, d, &d->api_listen);
+	if (!err)
+		err = listener_cookie(d->api_listen, &d->api_cookie);
 	if (err)
 		log_error("listen on api.listen: %s", strerror(-err));
 	return err;
@@ -1331,13 +1357,20 @@ static int daemon_open_capture(struct daemon *d)
 		log_warn("aigw runs in capture.cgroup %s itself: a workload there holding "
 			 "CAP_NET_RAW can set the exempt mark; run aigw in a cgroup of its own",
 			 d->policy->capture.cgroup);
-	config_from_policy(d->policy, &cfg);
+	config_from_policy(d, d->policy, &cfg);
 	err = capture_open(d->opt->pin_dir, d->cgroup_path, &cfg, self_cgroup, &d->capture,
 			   &took_over);
 	if (err)
 		return err;
 	log_info("capture %s %s (pinned under %s)", took_over ? "taken over on" : "attached to",
 		 d->cgroup_path, d->opt->pin_dir);
+	/* After the programs that record new cgroups are attached: none is missed. */
+	err = cgroups_use_names(d->cgroups, capture_map_fd(d->capture, CAPTURE_MAP_CGROUP_NAMES),
+				d->cgroup_path);
+	if (err)
+		log_warn("recording the cgroups under %s: %s (a cgroup removed after a connect "
+			 "may go unnamed, and its calls refused)",
+			 d->cgroup_path, strerror(-err));
 	return addrset_new(capture_map_fd(d->capture, CAPTURE_MAP_PROV4),
 			   capture_map_fd(d->capture, CAPTURE_MAP_PROV6), d->policy, &d->addrset);
 }

@@ -6,6 +6,7 @@
  *
  *   bench_providers run DIR [--json]
  *   bench_providers translate-request openai|anthropic MODEL FILE   (the app's API; to stdout)
+ *   bench_providers events DIR   (translate_stream_feed per event: median, p90, p99)
  *
  * DIR holds real answers, captured by gateway_bench.sh from build/mockprov (the providers'
  * formats, byte for byte): openai.json (a chat completion), anthropic.json (a message),
@@ -27,6 +28,15 @@
  * the runs, with the fastest and slowest run. Before timing, each call's result is checked
  * (usage found, translation succeeded, stream ended): a benchmark of errors is worthless.
  * Built -O2 against the same objects as build/aigw (see the Makefile).
+ *
+ * events: each event of DIR/anthropic.sse (for an OpenAI app) and DIR/openai.sse (for an
+ * Anthropic app) fed to translate_stream_feed() and timed on its own, the stream translated
+ * EV_STREAMS times over, into one output buffer emptied after each event as the proxy does;
+ * the distribution of those times (text deltas, tool-call argument deltas, the other events,
+ * all), less the clock's own cost. `make bench-xlate` runs it on the streams
+ * tests/bench/xlate_streams.py writes (text deltas of 5-40 bytes, a tool call's argument
+ * pieces, the opening and closing events); the streams gateway_bench.sh captures from the
+ * mock do as well.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -500,6 +510,15 @@ static void time_rows(void)
 	}
 }
 
+static double mean_of(const double *v, size_t n)
+{
+	double sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += v[i];
+	return sum / (double)n;
+}
+
 static const struct row *row_by_id(const char *id)
 {
 	for (size_t i = 0; i < NROWS; i++)
@@ -587,13 +606,174 @@ static int cmd_translate_request(const char *app_name, const char *model, const 
 	return 0;
 }
 
+/* ---- events: translate_stream_feed timed event by event ---------------------------------- */
+
+#define EV_STREAMS 2000 /* each stream translated this many times */
+
+struct ev_copy {
+	char *type; /* NULL when the event had no name */
+	char *data;
+	size_t len;
+};
+
+struct ev_list {
+	struct ev_copy ev[MAX_SLICES];
+	size_t n;
+};
+
+static int keep_event(void *arg, const struct sse_event *ev)
+{
+	struct ev_list *l = arg;
+	struct ev_copy *c = &l->ev[l->n];
+
+	if (l->n == MAX_SLICES)
+		die("too many events");
+	c->type = ev->type ? strdup(ev->type) : NULL;
+	c->data = malloc(ev->data_len + 1);
+	if (!c->data || (ev->type && !c->type))
+		die("out of memory");
+	memcpy(c->data, ev->data, ev->data_len + 1);
+	c->len = ev->data_len;
+	l->n++;
+	return 0;
+}
+
+static double pct(double *v, size_t n, double p)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return v[(size_t)(p * (double)(n - 1))];
+}
+
+/* One translation of L for APP, each feed timed into NS (L->n samples). */
+static void time_feeds(const struct ev_list *l, enum translate_api app, double *ns,
+		       struct translate_buf *out)
+{
+	struct translate_stream *s = translate_stream_new(app, 1, NULL);
+	double t0;
+
+	if (!s)
+		die("out of memory");
+	for (size_t i = 0; i < l->n; i++) {
+		out->len = 0; /* the proxy hands each event's output on, then starts again */
+		t0 = now_ns();
+		if (translate_stream_feed(s, l->ev[i].type, l->ev[i].data, l->ev[i].len, out))
+			die("an event did not translate");
+		ns[i] = now_ns() - t0;
+		keep(out->data);
+	}
+	if (!translate_stream_ended(s))
+		die("a stream did not end");
+	translate_stream_free(s);
+}
+
+enum { EV_TEXT, EV_ARGS, EV_OTHER, EV_KINDS };
+
+/* What an upstream event is: a text delta, a piece of a tool call's arguments, or one of the
+ * others (the opening and closing events, pings, the usage chunk, [DONE]). */
+static int event_kind(const struct ev_copy *e)
+{
+	if (strstr(e->data, "\"text_delta\"") || strstr(e->data, "\"delta\":{\"content\":"))
+		return EV_TEXT;
+	if (strstr(e->data, "\"input_json_delta\"") ||
+	    (strstr(e->data, "\"arguments\":\"") && !strstr(e->data, "\"name\":")))
+		return EV_ARGS;
+	return EV_OTHER;
+}
+
+/* The distribution of the times in ALL (EV_STREAMS rounds of L's events) of the events of
+ * KIND (-1: all of them). */
+static void report_kind(const struct ev_list *l, const double *all, int kind)
+{
+	static const char *const names[] = {"text deltas", "tool-call argument deltas",
+					    "opening, closing, other"};
+	double *v = malloc(sizeof(*v) * l->n * EV_STREAMS);
+	int of_kind[MAX_SLICES];
+	size_t n = 0;
+
+	if (!v)
+		die("out of memory");
+	for (size_t i = 0; i < l->n; i++)
+		of_kind[i] = kind < 0 || event_kind(&l->ev[i]) == kind;
+	for (size_t i = 0; i < l->n * EV_STREAMS; i++)
+		if (of_kind[i % l->n])
+			v[n++] = all[i];
+	if (n)
+		printf("    %-26s %3zu events: median %6.0f ns, p90 %6.0f ns, p99 %6.0f ns, "
+		       "mean %6.0f ns\n",
+		       kind < 0 ? "all" : names[kind], n / EV_STREAMS, pct(v, n, 0.5),
+		       pct(v, n, 0.9), pct(v, n, 0.99), mean_of(v, n));
+	free(v);
+}
+
+/* Per-event cost of translating DIR/NAME for APP: median and p99 over EV_STREAMS runs, less the
+ * clock's own cost (CLOCK_NS, measured the same way around nothing). */
+static void bench_events(const char *dir, const char *name, enum translate_api app, double clock_ns)
+{
+	struct ev_list *l = calloc(1, sizeof(*l));
+	struct translate_buf out = {0};
+	struct stream st;
+	struct sse_parser p;
+	double *all, *one;
+
+	if (!l)
+		die("out of memory");
+	stream_load(&st, dir, name);
+	sse_init(&p, 0, keep_event, l);
+	if (sse_feed(&p, st.t.p, st.t.len))
+		die("a stream does not parse as SSE");
+	sse_free(&p);
+	all = malloc(sizeof(*all) * l->n * EV_STREAMS);
+	one = malloc(sizeof(*one) * l->n);
+	if (!all || !one)
+		die("out of memory");
+	for (int k = 0; k < 50; k++) /* warm */
+		time_feeds(l, app, one, &out);
+	for (int k = 0; k < EV_STREAMS; k++) {
+		time_feeds(l, app, one, &out);
+		for (size_t i = 0; i < l->n; i++)
+			all[(size_t)k * l->n + i] = one[i] - clock_ns;
+	}
+	printf("  %s -> %s app:\n", name, app == TRANSLATE_OPENAI_CHAT ? "OpenAI" : "Anthropic");
+	for (int kind = 0; kind < EV_KINDS; kind++)
+		report_kind(l, all, kind);
+	report_kind(l, all, -1);
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->ev[i].type);
+		free(l->ev[i].data);
+	}
+	translate_buf_free(&out);
+	free(all);
+	free(one);
+	free(l);
+	free(st.t.p);
+}
+
+static int cmd_events(const char *dir)
+{
+	double c[1001];
+
+	for (int i = 0; i < 1001; i++) {
+		double t0 = now_ns();
+
+		c[i] = now_ns() - t0;
+	}
+	printf("translate_stream_feed per event (clock cost %.0f ns taken off):\n",
+	       pct(c, 1001, 0.5));
+	bench_events(dir, "anthropic.sse", TRANSLATE_OPENAI_CHAT, pct(c, 1001, 0.5));
+	bench_events(dir, "openai.sse", TRANSLATE_ANTHROPIC_MESSAGES, pct(c, 1001, 0.5));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && !strcmp(argv[1], "run"))
 		return cmd_run(argv[2], argc > 3 && !strcmp(argv[3], "--json"));
+	if (argc == 3 && !strcmp(argv[1], "events"))
+		return cmd_events(argv[2]);
 	if (argc == 5 && !strcmp(argv[1], "translate-request"))
 		return cmd_translate_request(argv[2], argv[3], argv[4]);
 	fprintf(stderr, "usage: bench_providers run DIR [--json]\n"
-			"       bench_providers translate-request openai|anthropic MODEL FILE\n");
+			"       bench_providers translate-request openai|anthropic MODEL FILE\n"
+			"       bench_providers events DIR\n");
 	return 2;
 }

@@ -7,8 +7,6 @@
  *
  * Run from a captured and an uncaptured cgroup by tests/bench/run.sh, in one run.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,49 +14,20 @@
 #include <time.h>
 #include <unistd.h>
 
-static int addr_of(const char *ip, int port, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		return sizeof(*in);
-	}
-	if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		return sizeof(*in6);
-	}
-	return -1;
-}
+#include "benchnet.h"
 
 static int serve(struct sockaddr_storage *ss, int len)
 {
-	int one = 1, fd = socket(ss->ss_family, SOCK_STREAM, 0);
+	int fd = benchnet_listen(ss, len);
 
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)ss, len) || listen(fd, 4096)) {
-		perror("serve");
+	if (fd < 0)
 		return 1;
-	}
-	printf("ready\n");
-	fflush(stdout);
 	for (;;) {
 		int c = accept(fd, NULL, NULL);
 
 		if (c >= 0)
 			close(c);
 	}
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static int measure(struct sockaddr_storage *ss, int len, int n)
@@ -78,7 +47,7 @@ static int measure(struct sockaddr_storage *ss, int len, int n)
 		ns[i] = (b.tv_sec - a.tv_sec) * 1000000000ull + (b.tv_nsec - a.tv_nsec);
 		sum += ns[i];
 	}
-	qsort(ns, n, sizeof(*ns), cmp_u64);
+	qsort(ns, n, sizeof(*ns), benchnet_cmp_u64);
 	printf("{\"n\": %d, \"failures\": %d, \"median_ns\": %llu, \"mean_ns\": %llu, "
 	       "\"p99_ns\": %llu}\n",
 	       n, failures, ns[n / 2], sum / n, ns[(n * 99) / 100]);
@@ -91,7 +60,7 @@ int main(int argc, char **argv)
 	struct sockaddr_storage ss;
 	int len;
 
-	if (argc < 4 || (len = addr_of(argv[2], atoi(argv[3]), &ss)) < 0) {
+	if (argc < 4 || (len = benchnet_addr(argv[2], atoi(argv[3]), &ss)) < 0) {
 		fprintf(stderr, "usage: connect_bench serve|connect ADDR PORT [N]\n");
 		return 2;
 	}

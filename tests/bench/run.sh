@@ -7,6 +7,13 @@
 #   miss       a captured cgroup connecting to a non-provider address (the hooks run, no match)
 #   redirect   a captured cgroup connecting to a provider address (rewritten to aigw)
 #
+# Then capture.scope "tls" (tests/bench/scope_bench.sh): the latency of a full HTTPS request on
+# a new connection to a site that is no provider, captured (peeked, spliced through) against
+# uncaptured, p50 as a ratio. BENCH_SCOPE=0 skips it.
+# Then passthrough (tests/bench/pass_bench.sh): a passed-through connection's round trip
+# (p50/p99) and bulk throughput against a direct one, and aigw's CPU for the bulk.
+# BENCH_PASS=0 skips it.
+#
 # Then HTTP (tests/bench/http_bench.sh, after this part's daemon and pins are gone): a small
 # chat completion over kept-alive connections with wrk, direct to the mock provider and through
 # nginx, HAProxy, aigw (transparent capture) and Portkey's gateway, side by side.
@@ -100,6 +107,12 @@ PY
 cleanup
 trap - EXIT
 status=0
+if [ "${BENCH_SCOPE:-1}" != 0 ]; then
+	bash tests/bench/scope_bench.sh || status=$?
+fi
+if [ "${BENCH_PASS:-1}" != 0 ]; then
+	bash tests/bench/pass_bench.sh || status=$?
+fi
 if [ "${BENCH_HTTP:-1}" != 0 ]; then
 	bash tests/bench/http_bench.sh || status=$?
 fi

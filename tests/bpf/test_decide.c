@@ -4,6 +4,7 @@
  * are exercised with real sockets in tests/e2e/test_capture.py.
  */
 #include <arpa/inet.h>
+#include <string.h>
 
 #include "capture.h"
 #include "capture_decide.h"
@@ -20,6 +21,18 @@ static struct aigw_config enforce_cfg(void)
 	c.listen4_port = htons(15001);
 	c.listen6_port = htons(15001);
 	c.generation = 1;
+	c.scope = AIGW_SCOPE_PROVIDERS;
+	return c;
+}
+
+/* Scope "tls" with tls_port 443 and tls_ports [443, 8443]. */
+static struct aigw_config tls_cfg(void)
+{
+	struct aigw_config c = enforce_cfg();
+
+	c.scope = AIGW_SCOPE_TLS;
+	c.tls_ports[0] = htons(443);
+	c.tls_ports[1] = htons(8443);
 	return c;
 }
 
@@ -137,6 +150,80 @@ static void test_no_v6_listener_denies(void)
 	ASSERT_EQ(d.action, AIGW_ACTION_REDIRECT);
 }
 
+static void test_scope_tls_redirects_any_address_on_a_tls_port(void)
+{
+	struct aigw_config c = tls_cfg();
+	struct aigw_decision d;
+
+	d = aigw_decide(&c, 0, AIGW_PROTO_TCP, htons(443), 0, 0, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_REDIRECT);
+	ASSERT_EQ(d.reason, AIGW_REASON_TLS_PORT);
+	d = aigw_decide(&c, 0, AIGW_PROTO_TCP, htons(8443), 0, 0, 1);
+	ASSERT_EQ(d.action, AIGW_ACTION_REDIRECT);
+	/* Other ports and UDP of other addresses are not ours. */
+	d = aigw_decide(&c, 0, AIGW_PROTO_TCP, htons(80), 0, 0, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_NONE);
+	d = aigw_decide(&c, 0, AIGW_PROTO_UDP, htons(443), 1, 0, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_NONE);
+	/* The gateway's own sockets stay exempt. */
+	d = aigw_decide(&c, 0, AIGW_PROTO_TCP, htons(443), 0, 1, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_NONE);
+	/* Without a listener: refused, never let through. */
+	c.listen4_port = 0;
+	d = aigw_decide(&c, 0, AIGW_PROTO_TCP, htons(443), 0, 0, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_DENY);
+	ASSERT_EQ(d.reason, AIGW_REASON_NO_LISTENER);
+}
+
+static void test_scope_tls_provider_ports(void)
+{
+	struct aigw_config c = tls_cfg();
+	struct aigw_decision d;
+
+	d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(8443), 0, 0, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_REDIRECT);
+	ASSERT_EQ(d.reason, AIGW_REASON_PROVIDER_TLS);
+	d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(80), 0, 0, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_DENY);
+	ASSERT_EQ(d.reason, AIGW_REASON_PORT);
+	d = aigw_decide(&c, 1, AIGW_PROTO_UDP, htons(443), 0, 0, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_DENY);
+	/* tls_port counts even when tls_ports leaves it out. */
+	c.tls_port = htons(9443);
+	d = aigw_decide(&c, 0, AIGW_PROTO_TCP, htons(9443), 0, 0, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_REDIRECT);
+}
+
+static void test_scope_providers_leaves_other_addresses(void)
+{
+	struct aigw_config c = tls_cfg();
+	struct aigw_decision d;
+
+	c.scope = AIGW_SCOPE_PROVIDERS;
+	d = aigw_decide(&c, 0, AIGW_PROTO_TCP, htons(443), 0, 0, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_NONE);
+	/* tls_ports are scope "tls"'s: a provider on 8443 is denied, as before. */
+	d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(8443), 0, 0, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_DENY);
+	ASSERT_EQ(d.reason, AIGW_REASON_PORT);
+}
+
+static void test_scope_tls_observe_and_unwritten_leave_other_addresses(void)
+{
+	struct aigw_config c = tls_cfg();
+	struct aigw_decision d;
+
+	c.mode = AIGW_MODE_OBSERVE;
+	d = aigw_decide(&c, 0, AIGW_PROTO_TCP, htons(443), 0, 0, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_NONE);
+	c = tls_cfg();
+	c.generation = 0;
+	d = aigw_decide(&c, 0, AIGW_PROTO_TCP, htons(443), 0, 0, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_NONE);
+	d = aigw_decide(&c, 1, AIGW_PROTO_TCP, htons(443), 0, 0, 0);
+	ASSERT_EQ(d.action, AIGW_ACTION_DENY);
+}
+
 /* The form of IPv6 address TEXT, and the IPv4 address it carries in *RET_V4 (host order). */
 static int form_of(const char *text, __u32 *ret_v4)
 {
@@ -198,12 +285,57 @@ static void test_flow_claimable_only_by_its_socket(void)
 	ASSERT_EQ(aigw_flow_claimable(&f, 0), 0);
 }
 
+/* IP (either family, by its form) and PORT as the hooks read them. */
+static struct aigw_addr addr_of(const char *ip, int port)
+{
+	int v6 = strchr(ip, ':') != NULL;
+	struct aigw_addr a = {.family = v6 ? AIGW_AF_INET6 : AIGW_AF_INET, .port = htons(port)};
+
+	inet_pton(v6 ? AF_INET6 : AF_INET, ip, a.addr);
+	return a;
+}
+
+/* A connect is checked as one to api.listen when it goes where that listener receives. */
+static void test_api_listen_matches_its_address_only(void)
+{
+	static const struct {
+		const char *api, *dst;
+		int api_port, dst_port, match;
+	} cases[] = {
+	    {"127.0.0.1", "127.0.0.1", 8080, 8080, 1},
+	    {"127.0.0.1", "127.0.0.1", 8080, 8081, 0},
+	    {"127.0.0.1", "127.0.0.2", 8080, 8080, 0},
+	    {"127.0.0.1", "::1", 8080, 8080, 0},
+	    /* a wildcard listener receives every address on its port */
+	    {"0.0.0.0", "10.1.2.3", 8080, 8080, 1},
+	    {"0.0.0.0", "10.1.2.3", 8080, 80, 0},
+	    {"::1", "::1", 8080, 8080, 1},
+	    {"::1", "::2", 8080, 8080, 0},
+	    {"::", "::2", 8080, 8080, 1},
+	};
+	struct aigw_addr none = {0}, api, d;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		api = addr_of(cases[i].api, cases[i].api_port);
+		d = addr_of(cases[i].dst, cases[i].dst_port);
+		ASSERT_EQ(aigw_api_listen_matches(&api, &d), cases[i].match);
+	}
+	ASSERT_EQ(aigw_api_listen_matches(&none, &d), 0); /* no api.listen */
+	d.family = 0;
+	ASSERT_EQ(aigw_api_listen_matches(&none, &d), 0);
+}
+
 UNIT_MAIN(UNIT_CASE(test_not_provider_untouched), UNIT_CASE(test_tls_port_redirected),
 	  UNIT_CASE(test_other_port_denied), UNIT_CASE(test_udp_denied_even_on_443),
 	  UNIT_CASE(test_exempt_socket_passes),
 	  UNIT_CASE(test_mark_outside_aigws_cgroup_is_no_exemption),
 	  UNIT_CASE(test_unset_mark_or_cgroup_never_exempts),
 	  UNIT_CASE(test_observe_changes_nothing), UNIT_CASE(test_unconfigured_fails_closed),
-	  UNIT_CASE(test_no_v6_listener_denies), UNIT_CASE(test_v4mapped),
-	  UNIT_CASE(test_nat64_6to4_and_compat_carry_the_v4_address),
-	  UNIT_CASE(test_flow_claimable_only_by_its_socket))
+	  UNIT_CASE(test_no_v6_listener_denies),
+	  UNIT_CASE(test_scope_tls_redirects_any_address_on_a_tls_port),
+	  UNIT_CASE(test_scope_tls_provider_ports),
+	  UNIT_CASE(test_scope_providers_leaves_other_addresses),
+	  UNIT_CASE(test_scope_tls_observe_and_unwritten_leave_other_addresses),
+	  UNIT_CASE(test_v4mapped), UNIT_CASE(test_nat64_6to4_and_compat_carry_the_v4_address),
+	  UNIT_CASE(test_flow_claimable_only_by_its_socket),
+	  UNIT_CASE(test_api_listen_matches_its_address_only))

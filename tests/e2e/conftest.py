@@ -183,6 +183,12 @@ class TcpServer:
             c.settimeout(10)
             c.recv(4096)
             c.sendall(f"hello from {self.host}:{self.port}".encode())
+            # Then, as a real server, close when the client has: a proxy between us keeps a
+            # half-closed connection open until both sides closed theirs.
+            c.settimeout(None)
+            while c.recv(4096):
+                pass
+            c.close()
         except OSError:
             pass
 

@@ -4,13 +4,15 @@ import errno
 import ipaddress
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import HELPERS, PROVIDER4, PROVIDER6, UdpServer, free_port, wait_for
+from conftest import (HELPERS, OPENAI_ADDR, PROVIDER4, PROVIDER6, PYTHON, UdpServer, free_port,
+                      wait_for)
 
 
 def only(lines, **match):
@@ -90,16 +92,27 @@ def test_child_cgroup_named_like_another_workload_stays_its_parents(world):
     assert (red["aigw.workload"], red["aigw.team"]) == (stray.rel, None)
 
 
-def test_other_port_to_provider_denied_with_event(world):
-    srv = world.server(port=8443)
-    world.start()
+@pytest.mark.parametrize("scope", ["tls", "providers"])
+def test_other_port_to_provider_denied_with_event(world, scope):
+    """In both scopes, TCP to a provider address on a port that is no TLS port is refused (UDP:
+    test_quic_to_provider_denied); under "tls" another of tls_ports is captured."""
+    srv = world.server(port=9443)
+    alt = world.server(port=8443)
+    world.start(world.policy(capture={"scope": scope, "tls_ports": [443, 8443]}))
     app = world.root.child("billing.service")
-    res = only(app.client("tcp", PROVIDER4, 8443), stage="connect")
+    res = only(app.client("tcp", PROVIDER4, 9443), stage="connect")
     assert res["errno"] == errno.EPERM
     assert srv.peers == []
     ev = world.wait_record(**{"event.name": "capture.deny", "process.pid": res["pid"]})
-    assert ev["aigw.reason"] == "deny_port" and ev["server.port"] == 8443
+    assert ev["aigw.reason"] == "deny_port" and ev["server.port"] == 9443
     assert ev["network.transport"] == "tcp" and ev["aigw.workload"] == "billing"
+    if scope == "tls":
+        res = only(app.client("tcp", PROVIDER4, 8443), ok=True)
+        assert res["data"] == f"hello from {PROVIDER4}:8443"
+        assert tuple(res["local"]) not in [tuple(p) for p in alt.peers]  # through the proxy
+    else:
+        res = only(app.client("tcp", PROVIDER4, 8443), stage="connect")
+        assert res["errno"] == errno.EPERM and alt.peers == []
 
 
 @pytest.mark.parametrize("mode,reason", [("udp-connect", "deny_udp_quic"),
@@ -232,14 +245,16 @@ def test_killed_daemon_fails_closed_and_restart_loses_no_event(world):
     d = world.start()
     d.kill()
     app = world.root.child("billing.service")
+    # Nobody listens at the redirect target: denied in the kernel, never redirected.
     res = only(app.client("tcp", PROVIDER4, 443), ok=False)
-    assert res["errno"] == errno.ECONNREFUSED
+    assert res["errno"] == errno.EPERM
     deny = only(app.client("tcp", PROVIDER4, 80), ok=False)
     assert deny["errno"] == errno.EPERM
     assert srv.peers == []
     world.start()
     # What the programs recorded while no daemon ran is in the log after the restart.
-    world.wait_record(**{"event.name": "capture.redirect", "process.pid": res["pid"]})
+    rec = world.wait_record(**{"event.name": "capture.deny", "process.pid": res["pid"]})
+    assert rec["aigw.reason"] == "listener_not_ours" and rec["server.port"] == 443
     world.wait_record(**{"event.name": "capture.deny", "process.pid": deny["pid"]})
     ok = only(app.client("tcp", PROVIDER4, 443), ok=True)
     assert ok["data"] == f"hello from {PROVIDER4}:443"
@@ -390,7 +405,9 @@ def test_provider_host_names_resolved_and_followed(world):
     hosts.write_text("127.0.0.1 localhost\n127.0.0.3 api.openai.com\n")
     s3 = world.server(host="127.0.0.3")
     s4 = world.server(host="127.0.0.4")
-    pol = world.policy(capture={"resolve_min_s": 1, "resolve_max_s": 1},
+    # Scope "providers": the addresses the daemon resolved are the whole capture (under
+    # "tls" an old address stays captured, as any address on a TLS port).
+    pol = world.policy(capture={"resolve_min_s": 1, "resolve_max_s": 1, "scope": "providers"},
                        providers={"openai": {"hosts": ["api.openai.com"]}})
     world.start(pol, netns_hosts=hosts)
     app = world.root.child("billing.service")
@@ -472,19 +489,28 @@ def flow_plant(world, host, port, cgroup, pid, sock_cookie):
 
 
 def test_flow_record_of_a_refused_connection_is_not_left_for_another_user(world):
-    """A captured connect while the daemon is down is refused (capture fails closed); its
-    flow record must go with it, or a process of another user outside the captured tree that
-    binds the same address:port and dials the listener once the daemon is back is attributed
-    to the workload (and would be given the gateway's keys)."""
+    """A captured connection the proxy never accepts (here the daemon is stopped: its
+    listener is there, the kernel completes the handshake, and the app resets it) leaves no
+    flow record behind, or a process of another user outside the captured tree that binds
+    the same address:port and dials the listener later is attributed to the workload (and
+    would be given the gateway's keys)."""
     srv = world.server()
     d = world.start()
-    d.stop()
     app = world.root.child("billing.service")
     sport = free_port()
-    res = only(app.client("tcp", PROVIDER4, 443, "--sport", str(sport)), ok=False)
-    assert res["errno"] == errno.ECONNREFUSED
-    assert flow_lookup(world, "127.0.0.1", sport) is None  # gone with its connection
-    world.start()
+    script = ("import json,socket,struct\n"
+              "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+              f"s.bind(('127.0.0.1',{sport})); s.connect(('{PROVIDER4}',443))\n"
+              "print(json.dumps({'peer':list(s.getpeername())}),flush=True)\n"
+              "s.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack('ii',1,0))\n"
+              "s.close()\n")
+    d.proc.send_signal(signal.SIGSTOP)
+    try:
+        r = app.run(["/usr/bin/python3", "-c", script])
+        assert json.loads(r.stdout)["peer"] == [PROVIDER4, 443], r  # redirected, connected
+        assert flow_lookup(world, "127.0.0.1", sport) is None  # gone with its connection
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
     lines = world.outside.client("tcp", "127.0.0.1", world.listen_port, "--sport", str(sport),
                                  user=65534)
     thief = lines[-1]
@@ -517,3 +543,149 @@ def test_planted_flow_record_is_not_honoured_for_another_connection(world):
     # The workload's own connections are still served.
     ok = only(app.client("tcp", PROVIDER4, 443), ok=True)
     assert ok["data"] == f"hello from {PROVIDER4}:443"
+
+
+# ---- the listeners: nobody else receives what capture sends to aigw ----
+
+# A listener of another user: it takes every connection offered on HOST:PORT until its stdin
+# closes, then prints what it received. The code comes with the command: user 65534 may be
+# unable to read the checkout.
+THIEF = """
+import json, select, socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past aigw's TIME_WAIT sockets
+if ":" in host:
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind((host, port)); s.listen(16); s.setblocking(False)
+print(json.dumps({"listening": True}), flush=True)
+got = []
+def take():
+    while True:
+        try:
+            c, _ = s.accept()
+        except BlockingIOError:
+            return
+        c.settimeout(1)
+        try:
+            got.append(c.recv(4096).decode(errors="replace"))
+        except OSError:
+            got.append("")
+while select.select([s, sys.stdin], [], [])[0] != [sys.stdin]:
+    take()
+take()
+print(json.dumps({"received": got}), flush=True)
+"""
+
+
+class Thief:
+    """A process of user 65534 outside the captured tree listening on HOST:PORT."""
+
+    def __init__(self, world, host, port):
+        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "/usr/bin/python3", "-c", THIEF,
+                host, str(port)]
+        self.proc = world.outside.popen(argv, stdin=subprocess.PIPE, cwd="/")
+        line = self.proc.stdout.readline()
+        assert json.loads(line or "{}").get("listening"), self.proc.stderr.read()
+
+    def received(self):
+        out, err = self.proc.communicate(timeout=10)
+        return json.loads(out.splitlines()[-1])["received"]
+
+
+@pytest.mark.parametrize("host", [PROVIDER4, PROVIDER6])
+def test_capture_listener_taken_while_daemon_stopped_receives_nothing(world, host):
+    """While the daemon is stopped the programs stay pinned; another user binds the capture
+    listener's port. A captured connect is denied in the kernel (the listener at the
+    redirect target is not aigw's), and no byte reaches that user."""
+    srv = world.server(host=host)
+    d = world.start()
+    d.stop()
+    listen = "127.0.0.1" if host == PROVIDER4 else "::1"
+    thief = Thief(world, listen, world.listen_port)
+    app = world.root.child("billing.service")
+    try:
+        res = only(app.client("tcp", host, 443))
+    finally:
+        got = thief.received()
+    assert got == [], got
+    assert res.get("stage") == "connect" and res["errno"] == errno.EPERM, res
+    assert srv.peers == []
+    world.start()  # the kernel recorded it; the next daemon writes it
+    rec = world.wait_record(**{"event.name": "capture.deny", "process.pid": res["pid"]})
+    assert rec["aigw.reason"] == "listener_not_ours" and rec["aigw.workload"] == "billing"
+    assert rec["server.address"] == host and rec["server.port"] == 443
+    # Served again once aigw's own listener is back.
+    assert only(app.client("tcp", host, 443), ok=True)["data"] == f"hello from {host}:443"
+
+
+def test_api_listen_taken_while_daemon_stopped_receives_nothing(world):
+    """api.listen gets the same protection: a captured app's connect to its address reaches
+    aigw's listener while the daemon runs, and nobody else's once it is stopped and another
+    user has bound the port (apps send their gateway keys there)."""
+    api_port = free_port()
+    d = world.start(world.policy(api={"listen": f"127.0.0.1:{api_port}"}))
+    app = world.root.child("billing.service")
+    res = only(app.client("tcp", "127.0.0.1", api_port))
+    assert res.get("stage") != "connect", res  # aigw's listener: connected
+    d.stop()
+    thief = Thief(world, "127.0.0.1", api_port)
+    try:
+        res = only(app.client("tcp", "127.0.0.1", api_port))
+    finally:
+        got = thief.received()
+    assert got == [], got
+    assert res.get("stage") == "connect" and res["errno"] == errno.EPERM, res
+    world.start(world.policy(api={"listen": f"127.0.0.1:{api_port}"}))
+    rec = world.wait_record(**{"event.name": "capture.deny", "process.pid": res["pid"]})
+    assert rec["aigw.reason"] == "listener_not_ours" and rec["server.port"] == api_port
+    assert "gen_ai.system" not in rec and rec["aigw.workload"] == "billing"
+    res = only(app.client("tcp", "127.0.0.1", api_port))
+    assert res.get("stage") != "connect", res  # aigw's own listener again
+
+
+# ---- attribution is fixed at connect() ----
+
+def test_cgroup_removed_after_connect_still_names_its_workload(gw):
+    """An app connects to the provider from its cgroup, moves into another workload's cgroup
+    and removes the first before it sends its request. The call is served and is the removed
+    cgroup's workload's, never that of the cgroup the process lives in now. (Meanwhile another
+    app's connect from a new cgroup makes aigw walk the hierarchy again, as on any busy host:
+    the removed cgroup is no longer in its cache.)"""
+    world = gw.world
+    gw.start(gw.policy(workloads=[
+        {"name": "billing", "team": "finance", "match": {"cgroup": "/*/billing*"}},
+        {"name": "research", "team": "labs", "match": {"cgroup": "/*/research*"}}]))
+    first = world.root.child("billing-job")
+    later = world.root.child("research.service")
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    script = (
+        "import http.client,json,os,socket,ssl\n"
+        f"s=socket.create_connection(('{OPENAI_ADDR}',443))\n"
+        f"open('{later.path}/cgroup.procs','w').write(str(os.getpid()))\n"
+        f"os.rmdir('{first.path}')\n"
+        "print(json.dumps({'removed':True}),flush=True); input()\n"
+        f"ctx=ssl.create_default_context(cafile='{gw.ca_dir / 'ca.pem'}')\n"
+        "c=http.client.HTTPConnection('api.openai.com',timeout=20)\n"
+        "c.sock=ctx.wrap_socket(s,server_hostname='api.openai.com')\n"
+        f"c.request('POST','/v1/chat/completions',body={body!r},headers={{"
+        "'content-type':'application/json','authorization':'Bearer sk-app'})\n"
+        "r=c.getresponse()\n"
+        "print(json.dumps({'pid':os.getpid(),'status':r.status,'body':r.read().decode()}))\n")
+    app = first.popen([PYTHON, "-c", script], stdin=subprocess.PIPE)
+    try:
+        assert json.loads(app.stdout.readline() or "{}").get("removed"), app.stderr.read()
+        assert not first.path.exists()
+        other = world.root.child("other.service")
+        res = only(other.client("tcp", OPENAI_ADDR, 443))
+        world.wait_record(**{"event.name": "capture.redirect", "process.pid": res["pid"]})
+        out, err = app.communicate(input="\n", timeout=30)
+    finally:
+        if app.poll() is None:
+            app.kill()
+    out = json.loads(out.splitlines()[-1])
+    assert out["status"] == 200, out
+    rec = world.wait_record(**{"event.name": "proxy.request", "process.pid": out["pid"]})
+    assert rec["aigw.cgroup.path"] == first.rel
+    assert (rec["aigw.workload"], rec["aigw.team"]) == ("billing", "finance")

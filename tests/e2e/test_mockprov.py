@@ -311,6 +311,30 @@ def test_chat_plain(mock):
     assert u["prompt_tokens_details"]["cached_tokens"] == 0
 
 
+def test_api_root_per_host(certs):
+    """--api-root HOST=PATH: that host's OpenAI API is served under PATH, and only there; other
+    hosts keep /v1."""
+    m = Mock(certs, "--api-root", "api.groq.com=/openai/v1", "--api-root",
+             "api.perplexity.ai=")
+    try:
+        def call(host, path):
+            args = ["-X", "POST", "-H", "content-type: application/json", "-H",
+                    "Authorization: Bearer sk-x", "--data-binary", json.dumps(CHAT)]
+            tls = m.tls_args(host)
+            return curl(args + tls[:-1], tls[-1] + path)
+
+        assert call("api.groq.com", "/openai/v1/chat/completions").status == 200
+        assert call("api.perplexity.ai", "/chat/completions").status == 200
+        assert call("api.openai.com", "/v1/chat/completions").status == 200
+        assert call("api.groq.com", "/v1/chat/completions").status == 404
+        assert call("api.groq.com", "/openai/v1x/chat/completions").status == 404
+        assert call("api.perplexity.ai", "/v1/chat/completions").status == 404
+        assert [e["path"] for e in m.requests()][:3] == [
+            "/openai/v1/chat/completions", "/chat/completions", "/v1/chat/completions"]
+    finally:
+        m.stop()
+
+
 def test_chat_same_prompt_same_reply(mock):
     a = openai(mock, "/v1/chat/completions", CHAT).json()
     b = openai(mock, "/v1/chat/completions", CHAT).json()

@@ -24,20 +24,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "fuzz.h"
 #include "guard/guard.h"
 #include "guard/jsontext.h"
 #include "providers/sse.h"
 #include "providers/translate.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__);         \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 static const char request[] =
     "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"I am alice@example.org\"}]}";

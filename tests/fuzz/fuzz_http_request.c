@@ -11,6 +11,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "fuzz.h"
 #include "ledger/prices.h"
 #include "ledger/prices_default.h"
 #include "policy/govstate.h"
@@ -24,7 +25,6 @@ static uint64_t drop_record(struct jsonw *rec, const struct http_conn_info *info
 	return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Every policy stage on, so that what a request can make of them is fuzzed too. */
 static const char *const POLICY =

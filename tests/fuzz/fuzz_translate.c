@@ -10,7 +10,9 @@
  * event (OpenAI: data-only chunks, the role first, [DONE] or an error last; Anthropic: named
  * events matching their type, message_start first, blocks opened in order, deltas of the
  * open block's kind, message_delta then message_stop or an error last), and it has ended once
- * the upstream is finished.
+ * the upstream is finished. Streams are also translated by the implementation the
+ * translator replaced (tests/unit/translate_stream_ref.c, a cJSON tree per event): every
+ * event's result, the end, and the app's bytes (made-up ids masked) must be the same.
  */
 #include <errno.h>
 #include <limits.h>
@@ -22,15 +24,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "fuzz.h"
 #include "providers/translate.h"
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			__builtin_trap();                                                          \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "translate_stream_ref.h"
 
 static void check_refusal(int rc, const struct translate_req *r)
 {
@@ -262,15 +258,38 @@ static void check_anthropic_stream(const char *out, int ended)
 	CHECK(!ended || st.last);
 }
 
+/* The same event fed to the translator (into OUT) and to the reference (into REF_OUT). */
+static int feed_both(struct translate_stream *s, struct ref_translate_stream *ref, const char *name,
+		     const char *data, size_t len, struct translate_buf *out,
+		     struct translate_buf *ref_out)
+{
+	int rc = translate_stream_feed(s, name, data, len, out);
+
+	CHECK(rc == ref_translate_stream_feed(ref, name, data, len, ref_out));
+	return rc;
+}
+
+/* Both translations of a stream, the same but for the ids they made up. */
+static void check_same(struct translate_buf *out, struct translate_buf *ref_out)
+{
+	CHECK(out->len == ref_out->len);
+	if (!out->len)
+		return;
+	ref_translate_mask(out->data);
+	ref_translate_mask(ref_out->data);
+	CHECK(!memcmp(out->data, ref_out->data, out->len));
+}
+
 static void fuzz_stream(enum translate_api app, const char *in, size_t len)
 {
 	int include_usage = len && (in[0] & 1);
 	struct translate_stream *s = translate_stream_new(app, include_usage, NULL);
-	struct translate_buf out = {0};
+	struct ref_translate_stream *ref = ref_translate_stream_new(app, include_usage, NULL);
+	struct translate_buf out = {0}, ref_out = {0};
 	const char *p = in + (len ? 1 : 0), *end = in + len, *nl, *tab;
 	int rc;
 
-	CHECK(s);
+	CHECK(s && ref);
 	while (p < end) {
 		nl = memchr(p, '\n', end - p);
 		if (!nl)
@@ -280,22 +299,27 @@ static void fuzz_stream(enum translate_api app, const char *in, size_t len)
 			char name[32];
 
 			snprintf(name, sizeof(name), "%.*s", (int)(tab - p), p);
-			rc = translate_stream_feed(s, name, tab + 1, nl - tab - 1, &out);
+			rc = feed_both(s, ref, name, tab + 1, nl - tab - 1, &out, &ref_out);
 		} else {
-			rc = translate_stream_feed(s, NULL, p, nl - p, &out);
+			rc = feed_both(s, ref, NULL, p, nl - p, &out, &ref_out);
 		}
 		CHECK(rc == 0 || rc == -EPROTO);
 		CHECK(rc == 0 || translate_stream_ended(s));
 		p = nl + 1;
 	}
 	rc = translate_stream_finish(s, &out);
+	CHECK(rc == ref_translate_stream_finish(ref, &ref_out));
 	CHECK((rc == 0 || rc == -EPROTO) && translate_stream_ended(s));
+	CHECK(ref_translate_stream_ended(ref));
 	if (app == TRANSLATE_OPENAI_CHAT)
 		check_openai_stream(out.data, include_usage, 1);
 	else
 		check_anthropic_stream(out.data, 1);
+	check_same(&out, &ref_out);
 	translate_stream_free(s);
+	ref_translate_stream_free(ref);
 	translate_buf_free(&out);
+	translate_buf_free(&ref_out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "mock.h"
@@ -123,9 +124,38 @@ void worker_drop_pending(struct worker *w)
 	}
 }
 
+/* The API root configured for the request's Host (its port aside), or NULL: "/v1". */
+static const char *api_root_of(struct call *c)
+{
+	const char *host = hdr(c, "host");
+	size_t n = host ? strcspn(host, ":") : 0;
+
+	for (int i = 0; host && i < g_cfg.nroots; i++)
+		if (strlen(g_cfg.roots[i].host) == n && !strncasecmp(host, g_cfg.roots[i].host, n))
+			return g_cfg.roots[i].path;
+	return NULL;
+}
+
+/* PATH as the routes name it: a host's API root made "/v1"; a path outside it is none of
+ * that host's (NULL). */
+static const char *route_path(struct call *c, const char *path, char *buf, size_t size)
+{
+	const char *root = api_root_of(c);
+	size_t n = root ? strlen(root) : 0;
+
+	if (!root || !path)
+		return path;
+	if (strncmp(path, root, n) || path[n] != '/')
+		return NULL;
+	snprintf(buf, size, "/v1%s", path + n);
+	return buf;
+}
+
 static void call_route(struct call *c)
 {
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req));
+	char buf[256];
+	const char *path = route_path(
+	    c, evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req)), buf, sizeof(buf));
 	size_t i;
 
 	for (i = 0; path && i < sizeof(routes) / sizeof(routes[0]); i++) {

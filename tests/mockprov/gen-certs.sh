@@ -19,7 +19,12 @@ cd "$out"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gen-certs.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-names="DNS:api.openai.com,DNS:api.anthropic.com,DNS:localhost,IP:127.0.0.1,IP:::1"
+# the providers aigw ships presets for (policies/default.json), so tests can stand in for each
+names="DNS:api.openai.com,DNS:api.anthropic.com,DNS:api.mistral.ai,DNS:api.groq.com"
+names="$names,DNS:api.deepseek.com,DNS:api.x.ai,DNS:api.together.ai,DNS:api.together.xyz"
+names="$names,DNS:api.fireworks.ai"
+names="$names,DNS:openrouter.ai,DNS:api.perplexity.ai,DNS:api.cerebras.ai"
+names="$names,DNS:localhost,IP:127.0.0.1,IP:::1"
 
 newkey() { # FILE
 	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/key" 2>/dev/null

@@ -5,6 +5,7 @@
  *   mockprov --listen ADDR:PORT [--listen ...] --cert FILE --key FILE
  *            [--plain-listen ADDR:PORT ...] [--control ADDR:PORT] [--threads N]
  *            [--chunk-delay-ms MS] [--deterministic] [--require-auth]
+ *            [--api-root HOST=PATH ...]
  *
  * --listen serves HTTPS (HTTP/1.1, ALPN http/1.1), --plain-listen plain HTTP, --control the
  * control API (control.c). Addresses are loopback only: 127.0.0.0/8 or [::1]. Port 0 picks a
@@ -44,7 +45,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: mockprov --listen ADDR:PORT [--listen ...] --cert FILE --key FILE\n"
 		   "                [--plain-listen ADDR:PORT ...] [--control ADDR:PORT]\n"
 		   "                [--threads N] [--chunk-delay-ms MS] [--deterministic]\n"
-		   "                [--require-auth]\n"
+		   "                [--require-auth] [--api-root HOST=PATH ...]\n"
 		   "ADDR is loopback only: 127.0.0.0/8 or [::1]; port 0 picks a free port.\n");
 }
 
@@ -140,9 +141,28 @@ static const struct option long_opts[] = {
     {"chunk-delay-ms", required_argument, NULL, 'd'},
     {"deterministic", no_argument, NULL, 'D'},
     {"require-auth", no_argument, NULL, 'A'},
+    {"api-root", required_argument, NULL, 'R'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* "HOST=PATH": PATH "" or "/..." without a trailing '/'. */
+static int add_api_root(const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	struct api_root *r = &g_cfg.roots[g_cfg.nroots];
+
+	if (!eq || eq == arg || g_cfg.nroots == MOCK_MAX_LISTEN ||
+	    (size_t)(eq - arg) >= sizeof(r->host) || strlen(eq + 1) >= sizeof(r->path) ||
+	    (eq[1] && eq[1] != '/')) {
+		fprintf(stderr, "mockprov: --api-root HOST=PATH, PATH \"\" or \"/...\"\n");
+		return -EINVAL;
+	}
+	snprintf(r->host, sizeof(r->host), "%.*s", (int)(eq - arg), arg);
+	snprintf(r->path, sizeof(r->path), "%s", eq + 1);
+	g_cfg.nroots++;
+	return 0;
+}
 
 static int parse_opt(int opt, const char *arg)
 {
@@ -170,6 +190,8 @@ static int parse_opt(int opt, const char *arg)
 	case 'A':
 		g_cfg.require_auth = 1;
 		return 0;
+	case 'R':
+		return add_api_root(arg);
 	case 'h':
 		usage(stdout);
 		exit(0);

@@ -71,6 +71,13 @@ struct mock_cfg {
 	int chunk_delay_ms;
 	int deterministic;
 	int require_auth;
+	/* --api-root HOST=PATH: the OpenAI API of requests to HOST is served under PATH instead
+	 * of "/v1" (Groq's "/openai/v1", Perplexity's ""), and only there */
+	struct api_root {
+		char host[96];
+		char path[64];
+	} roots[MOCK_MAX_LISTEN];
+	int nroots;
 	SSL_CTX *ssl;
 };
 

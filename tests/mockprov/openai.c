@@ -123,15 +123,21 @@ static int out_of_memory(struct call *c)
 
 /* ---- chat completions ---- */
 
+/* x-mock-usage-cost: NUMBER puts "cost": NUMBER in the usage, as OpenRouter reports it. */
 static void chat_usage(struct call *c, struct evbuffer *b)
 {
+	const char *cost = hdr(c, "x-mock-usage-cost");
+
 	evbuffer_add_printf(b,
 			    "{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d,"
 			    "\"prompt_tokens_details\":{\"cached_tokens\":%d,\"audio_tokens\":0},"
 			    "\"completion_tokens_details\":{\"reasoning_tokens\":0,"
 			    "\"audio_tokens\":0,\"accepted_prediction_tokens\":0,"
-			    "\"rejected_prediction_tokens\":0}}",
+			    "\"rejected_prediction_tokens\":0}",
 			    c->in_tokens, c->out_words, c->in_tokens + c->out_words, c->cache_read);
+	if (cost && cost[0] && cost[0] != '-' && strspn(cost, "0123456789.e-") == strlen(cost))
+		evbuffer_add_printf(b, ",\"cost\":%s", cost);
+	evbuffer_add(b, "}", 1);
 }
 
 static const char *finish_reason(struct call *c)

@@ -3,6 +3,13 @@
  * here. Globs match name by name, and a cgroup a workload creates cannot name itself into
  * another workload.
  */
+#include <bpf/bpf.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "capture/cgroups.h"
 #include "unit.h"
 
@@ -83,6 +90,76 @@ static void test_no_path_no_name(void)
 	ASSERT_STREQ(name_of("/"), "/");
 }
 
+static uint64_t dir_id(const char *base, const char *rel)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s%s", base, rel);
+	return stat(path, &st) ? 0 : st.st_ino;
+}
+
+static void dir_remove(const char *base, const char *rel)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s%s", base, rel);
+	rmdir(path);
+}
+
+/*
+ * A removed cgroup is named by the recorded names of it and its parents (any directory tree
+ * stands in for the hierarchy here: ids are inode numbers), a renamed parent renames it, and
+ * a chain with an unknown link is unknown, never another cgroup's path.
+ */
+static void test_removed_cgroup_keeps_its_recorded_path(void)
+{
+	char base[] = "/tmp/aigw-test-cgnames-XXXXXX", path[PATH_MAX];
+	struct aigw_cgroup_name v = {0};
+	struct cgroups *cg = NULL;
+	uint64_t a, b, root;
+	int fd;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "cgnames_test", sizeof(uint64_t), sizeof(v), 64,
+			    NULL);
+	if (fd < 0) {
+		printf("skip: no BPF map (not root?)\n");
+		return;
+	}
+	ASSERT_TRUE(mkdtemp(base) != NULL);
+	snprintf(path, sizeof(path), "%s/cap", base);
+	ASSERT_OK(mkdir(path, 0755));
+	snprintf(path, sizeof(path), "%s/cap/a", base);
+	ASSERT_OK(mkdir(path, 0755));
+	snprintf(path, sizeof(path), "%s/cap/a/b", base);
+	ASSERT_OK(mkdir(path, 0755));
+	root = dir_id(base, "/cap");
+	a = dir_id(base, "/cap/a");
+	b = dir_id(base, "/cap/a/b");
+	ASSERT_OK(cgroups_new(base, &cg));
+	snprintf(path, sizeof(path), "%s/cap", base);
+	ASSERT_OK(cgroups_use_names(cg, fd, path));
+	ASSERT_TRUE(bpf_map_lookup_elem(fd, &root, &v) < 0); /* the captured one is always live */
+	dir_remove(base, "/cap/a/b");
+	dir_remove(base, "/cap/a");
+	/* An unknown id makes the cache walk the tree again: a and b are gone from it. */
+	ASSERT_TRUE(cgroups_path(cg, 12345678901ull) == NULL);
+	ASSERT_STREQ(cgroups_path(cg, b), "/cap/a/b");
+	ASSERT_STREQ(cgroups_path(cg, a), "/cap/a");
+	/* The parent renamed before it went (as the tracing program records it). */
+	ASSERT_OK(bpf_map_lookup_elem(fd, &a, &v));
+	snprintf(v.name, sizeof(v.name), "renamed");
+	ASSERT_OK(bpf_map_update_elem(fd, &a, &v, BPF_ANY));
+	ASSERT_STREQ(cgroups_path(cg, b), "/cap/renamed/b");
+	/* Its record evicted: the child is unknown. */
+	ASSERT_OK(bpf_map_delete_elem(fd, &a));
+	ASSERT_TRUE(cgroups_path(cg, b) == NULL);
+	cgroups_free(cg);
+	dir_remove(base, "/cap");
+	rmdir(base);
+	close(fd);
+}
+
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static const char *container_of(const char *path)
@@ -118,4 +195,5 @@ UNIT_MAIN(UNIT_CASE(test_glob_matches_its_depth), UNIT_CASE(test_star_does_not_c
 	  UNIT_CASE(test_double_star_is_any_depth),
 	  UNIT_CASE(test_child_stays_its_parents_workload),
 	  UNIT_CASE(test_unmatched_name_never_a_workloads), UNIT_CASE(test_no_path_no_name),
+	  UNIT_CASE(test_removed_cgroup_keeps_its_recorded_path),
 	  UNIT_CASE(test_container_id_of_each_runtime), UNIT_CASE(test_container_id_nothing_else))

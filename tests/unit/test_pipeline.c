@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
+#include "providers/api_path.h"
 #include "unit.h"
 #include "guard/guard.h"
 #include "ledger/prices.h"
@@ -112,6 +113,8 @@ static void call_init(struct call *c, const char *workload, const char *method, 
 	c->r.method = method;
 	c->r.url = url;
 	c->r.path_len = strcspn(url, "?");
+	c->r.api_url = url;
+	c->r.api_path_len = c->r.path_len;
 	c->r.host = "api.openai.com";
 	c->r.host_count = 1;
 	c->r.sni = "api.openai.com";
@@ -327,6 +330,73 @@ static void test_endpoints_refuse_non_canonical_paths(void)
 	call_init(&c, "open", "POST", "/v1/chat/completions?x=%2F", CHAT, T0); /* a query */
 	ASSERT_EQ(call_run(&c), 0);
 	call_end(&c, 0, 0, 0, 0, T0);
+}
+
+/* C's request sent to a provider whose API root is ROOT, read as the proxy reads it; *CANON
+ * holds the canonical target (the caller frees). */
+static void call_at_root(struct call *c, const char *root, char **canon)
+{
+	const struct provider_api *app;
+	int rc = api_path_canonical(root, c->r.url, canon);
+
+	c->r.api_root = root;
+	c->r.outside_api = rc == -ENOENT;
+	c->r.api_url = *canon ? *canon : c->r.url;
+	c->r.api_path_len = strcspn(c->r.api_url, "?");
+	c->r.app_api = c->r.outside_api ? -1 : provider_api_for_path(c->r.api_url, &app);
+}
+
+/* At Groq's root ("/openai/v1") an allow-list of canonical paths names the prefixed calls; a
+ * path that is canonical only once resolved, or outside the root, passes nothing. */
+static void test_endpoints_under_a_provider_root(void)
+{
+	static const char *const tricks[] = {
+	    "/openai/v1/chat/completions/../../v1/files", "/openai/v1/./files",
+	    "/openai/v1/chat%2fcompletions", "/openai/v1/%66iles", "/openai/v1//chat/completions",
+	    "/openai/./v1/chat/completions", "/x/../openai/v1/chat/completions"};
+	struct call c;
+	char *canon = NULL;
+
+	ASSERT_OK(world());
+	call_init(&c, "strict", "POST", "/openai/v1/chat/completions", CHAT, T0);
+	call_at_root(&c, "/openai/v1", &canon);
+	ASSERT_EQ(c.r.app_api, USAGE_API_OPENAI_CHAT);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_STREQ(c.r.decisions[0].rule, "allow.endpoints");
+	call_end(&c, 0, 0, 0, 0, T0);
+	free(canon);
+	/* a listed endpoint's neighbour is refused, as sent and named canonically */
+	call_init(&c, "strict", "POST", "/openai/v1/embeddings", "{\"model\":\"gpt-4o\"}", T0);
+	call_at_root(&c, "/openai/v1", &canon);
+	ASSERT_EQ(call_run(&c), 403);
+	ASSERT_STREQ(pipe_decisive(&c.r)->rule, "allow.endpoints");
+	ASSERT_CONTAINS(c.r.refusal.message, "POST /v1/embeddings is not in allow.endpoints");
+	call_end(&c, 0, 0, 0, 0, T0);
+	free(canon);
+	/* the default (inference only) reads the canonical path too */
+	call_init(&c, "open", "GET", "/openai/v1/files", NULL, T0);
+	call_at_root(&c, "/openai/v1", &canon);
+	ASSERT_EQ(call_run(&c), 403);
+	ASSERT_CONTAINS(c.r.refusal.message, "GET /v1/files is not an inference endpoint");
+	call_end(&c, 0, 0, 0, 0, T0);
+	free(canon);
+	for (size_t i = 0; i < sizeof(tricks) / sizeof(tricks[0]); i++) {
+		call_init(&c, "strict", "POST", tricks[i], CHAT, T0);
+		call_at_root(&c, "/openai/v1", &canon);
+		ASSERT_EQ(call_run(&c), 400);
+		ASSERT_STREQ(c.r.decisions[0].rule, "canonical_path");
+		call_end(&c, 0, 0, 0, 0, T0);
+		free(canon);
+	}
+	/* the canonical path itself is outside Groq's API: not a chat call, and the gateway's
+	 * key never goes with it, whatever the list says */
+	call_init(&c, "strict", "POST", "/v1/chat/completions", CHAT, T0);
+	call_at_root(&c, "/openai/v1", &canon);
+	ASSERT_EQ(c.r.app_api, -1);
+	ASSERT_EQ(call_run(&c), 403);
+	ASSERT_STREQ(c.r.decisions[0].rule, "api_root");
+	call_end(&c, 0, 0, 0, 0, T0);
+	free(canon);
 }
 
 static void test_allow_models_as_asked(void)
@@ -744,6 +814,7 @@ UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_bloc
 	  UNIT_CASE(test_explicit_key_names_workload),
 	  UNIT_CASE(test_endpoints_default_is_inference_only),
 	  UNIT_CASE(test_endpoints_refuse_non_canonical_paths),
+	  UNIT_CASE(test_endpoints_under_a_provider_root),
 	  UNIT_CASE(test_allow_models_as_asked),
 	  UNIT_CASE(test_allow_models_needs_a_readable_model),
 	  UNIT_CASE(test_allow_targets_as_routed),

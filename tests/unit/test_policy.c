@@ -206,6 +206,9 @@ static void test_defaults(void)
 	ASSERT_EQ(ntohs(p->capture.listen6.sin6_port), 15001);
 	ASSERT_EQ(p->capture.mode, POLICY_CAPTURE_ENFORCE);
 	ASSERT_EQ(p->capture.tls_port, 443);
+	ASSERT_EQ(p->capture.scope, POLICY_SCOPE_TLS);
+	ASSERT_EQ(p->capture.n_tls_ports, 1);
+	ASSERT_EQ(p->capture.tls_ports[0], 443);
 	ASSERT_EQ(p->capture.exempt_mark, 0x41494757);
 	ASSERT_EQ(p->capture.resolve_min_s, 5);
 	ASSERT_EQ(p->capture.resolve_max_s, 300);
@@ -306,15 +309,102 @@ static void test_wrong_type(void)
 	    "p.json:2:46: capture.tls_port: got 44.5; expected an integer 1..65535\n");
 }
 
+/* Loads "capture": {"cgroup": "/apps", CAPTURE} with the rest of a minimal policy. */
+static int load_capture(const char *capture, struct policy **ret)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "{\n  \"capture\": {\"cgroup\": \"/apps\", %s},\n" REST,
+		 capture);
+	return load(text, ret);
+}
+
+static void test_capture_scope_and_tls_ports(void)
+{
+	struct policy *p = NULL;
+
+	ASSERT_OK(load_capture("\"scope\": \"providers\"", &p));
+	ASSERT_EQ(p->capture.scope, POLICY_SCOPE_PROVIDERS);
+	policy_free(p);
+	/* tls_port given alone joins the default [443]. */
+	ASSERT_OK(load_capture("\"tls_port\": 8443", &p));
+	ASSERT_EQ(p->capture.scope, POLICY_SCOPE_TLS);
+	ASSERT_EQ(p->capture.n_tls_ports, 2);
+	ASSERT_EQ(p->capture.tls_ports[0], 443);
+	ASSERT_EQ(p->capture.tls_ports[1], 8443);
+	policy_free(p);
+	/* tls_ports alone: tls_port is their first. */
+	ASSERT_OK(load_capture("\"tls_ports\": [8443, 443]", &p));
+	ASSERT_EQ(p->capture.tls_port, 8443);
+	ASSERT_EQ(p->capture.n_tls_ports, 2);
+	policy_free(p);
+	/* Both: tls_port added when tls_ports leaves it out. */
+	ASSERT_OK(load_capture("\"tls_port\": 9443, \"tls_ports\": [443, 8443]", &p));
+	ASSERT_EQ(p->capture.tls_port, 9443);
+	ASSERT_EQ(p->capture.n_tls_ports, 3);
+	ASSERT_EQ(p->capture.tls_ports[2], 9443);
+	policy_free(p);
+	ASSERT_OK(load_capture("\"tls_ports\": [1, 2, 3, 4, 5, 6, 7, 65535]", &p));
+	ASSERT_EQ(p->capture.n_tls_ports, 8);
+	ASSERT_EQ(p->capture.tls_port, 1);
+	policy_free(p);
+}
+
+static void test_bad_capture_scope_and_tls_ports(void)
+{
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"scope\": \"all\"},\n" REST),
+	    "p.json:2:43: capture.scope: got \"all\"; expected \"tls\" or \"providers\"\n");
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"tls_ports\": 443},\n" REST),
+	    "p.json:2:47: capture.tls_ports: got number 443; expected an array of 1..8 distinct "
+	    "ports 1..65535, like [443, 8443]\n");
+	ASSERT_STREQ(
+	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"tls_ports\": []},\n" REST),
+	    "p.json:2:47: capture.tls_ports: got an array; expected an array of 1..8 distinct "
+	    "ports 1..65535, like [443, 8443]\n");
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", "
+			      "\"tls_ports\": [1, 2, 3, 4, 5, 6, 7, 8, 9]},\n" REST),
+		     "p.json:2:47: capture.tls_ports: got an array; expected an array of 1..8 "
+		     "distinct ports 1..65535, like [443, 8443]\n");
+	/* Each element at its own line and column. */
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", "
+			      "\"tls_ports\": [443,\n    0, \"8443\", 70000, 44.5, 443]},\n" REST),
+		     "p.json:3:5: capture.tls_ports[1]: got 0; expected a port 1..65535\n"
+		     "p.json:3:8: capture.tls_ports[2]: got string \"8443\"; expected a port "
+		     "1..65535\n"
+		     "p.json:3:16: capture.tls_ports[3]: got 70000; expected a port 1..65535\n"
+		     "p.json:3:23: capture.tls_ports[4]: got 44.5; expected a port 1..65535\n"
+		     "p.json:3:29: capture.tls_ports[5]: got 443, given twice; expected each port "
+		     "once\n");
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"tls_port\": 9,\n"
+			      "    \"tls_ports\": [1, 2, 3, 4, 5, 6, 7, 8]},\n" REST),
+		     "p.json:3:18: capture.tls_ports: got 8 ports without tls_port 9; expected at "
+		     "most 8 with tls_port (add it to them, or leave one out)\n");
+	/* The gateway's own listeners are not TLS ports under scope "tls"... */
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", "
+			      "\"listen\": \"127.0.0.1:8443\", \"tls_ports\": [443, 8443]},\n" REST),
+		     "p.json:2:75: capture.tls_ports: port 8443 is also capture.listen's: under "
+		     "scope \"tls\" captured connections to it would go to the capture proxy; "
+		     "expected TLS ports apart from the gateway's own listeners\n");
+	/* ... and may be under "providers", where only provider addresses are redirected. */
+	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"scope\": \"providers\", "
+			      "\"listen\": \"127.0.0.1:8443\", \"tls_ports\": [443, 8443]},\n"
+			      "  \"mode\": 1,\n" REST),
+		     "p.json:3:3: mode: unknown key; expected one of \"capture\", \"audit\", "
+		     "\"providers\", \"workloads\", \"ca\", \"tls\", \"proxy\", \"prices\", "
+		     "\"routing\", \"models\", \"api\", \"teams\", \"state\", \"ledger\", "
+		     "\"admin\", \"ai_services\", or \"guardrails\"\n");
+}
+
 static void test_unknown_key(void)
 {
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\", \"mdoe\": \"observe\"},\n" REST),
 	    "p.json:2:34: capture.mdoe: unknown key; expected one of \"cgroup\", "
-	    "\"listen\", \"listen6\", \"mode\", \"tls_port\", \"exempt_mark\", "
-	    "\"resolve_min_s\", \"resolve_max_s\", \"destroy_preexisting\", "
-		     "\"unsanctioned_ai\", \"fronting\", \"netns_listeners\", "
-		     "or \"netns_max\"\n");
+	    "\"listen\", \"listen6\", \"mode\", \"tls_port\", \"scope\", \"tls_ports\", "
+	    "\"exempt_mark\", \"resolve_min_s\", \"resolve_max_s\", \"destroy_preexisting\", "
+		     "\"unsanctioned_ai\", \"fronting\", \"netns_listeners\", or \"netns_max\"\n");
 	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"}, \"Audit\": 1,\n" REST),
 		     "p.json:2:35: Audit: unknown key; expected one of \"capture\", \"audit\", "
 		     "\"providers\", \"workloads\", \"ca\", \"tls\", \"proxy\", \"prices\", "
@@ -326,7 +416,8 @@ static void test_unknown_key(void)
 		     "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"], \"ports\": []}}\n"
 		     "}\n"),
 	    "p.json:4:47: providers.x.ports: unknown key; expected one of \"hosts\", "
-	    "\"addresses\", \"key_env\", \"key_file\", \"api\", \"base_url\", or \"region\"\n");
+	    "\"addresses\", \"key_env\", \"key_file\", \"api\", \"base_url\", \"api_root\", "
+	    "or \"region\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
@@ -1023,6 +1114,19 @@ static void test_base_url(void)
 	"expected \"https://HOST[:PORT][/PREFIX]\" (or http:// for a self-hosted server), like "   \
 	"\"https://llm.example.com:8443/openai\"\n"
 
+/* Provider x's member KEY (8 characters, as "base_url") with the string VALUE is refused with
+ * one problem: got VALUE, WHY. */
+static void expect_provider_x_problem(const char *key, const char *value, const char *why)
+{
+	char text[512], want[512];
+
+	snprintf(text, sizeof(text), PROVIDER_X("\"%s\": \"%s\""), key, value);
+	snprintf(want, sizeof(want), "p.json:4:59: providers.x.%s: got \"%s\", %s; ", key, value,
+		 why);
+	ASSERT_CONTAINS(load_bad(text), want);
+	ASSERT_EQ(count_lines(errs), 1);
+}
+
 static void test_bad_base_url(void)
 {
 	static const struct {
@@ -1046,7 +1150,6 @@ static void test_bad_base_url(void)
 	    {"https://192.0.2.1", "with an IP address for a host (it must be one of \"hosts\")"},
 	    {"https://h_x.example", "with a character other than letters, digits, '-' and '.'"},
 	};
-	char text[512], want[512];
 
 	ASSERT_STREQ(load_bad(PROVIDER_X("\"base_url\": \"https://other.example:8443\"")),
 		     "p.json:4:59: providers.x.base_url: base_url host \"other.example\" is not "
@@ -1063,13 +1166,8 @@ static void test_bad_base_url(void)
 	ASSERT_STREQ(load_bad(PROVIDER_X("\"api\": \"gemini\"")),
 		     "p.json:4:54: providers.x.api: got \"gemini\"; expected \"openai\" or "
 		     "\"anthropic\"\n");
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(text, sizeof(text), PROVIDER_X("\"base_url\": \"%s\""), bad[i].url);
-		snprintf(want, sizeof(want), "p.json:4:59: providers.x.base_url: got \"%s\", %s; ",
-			 bad[i].url, bad[i].why);
-		ASSERT_CONTAINS(load_bad(text), want);
-		ASSERT_EQ(count_lines(errs), 1);
-	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_provider_x_problem("base_url", bad[i].url, bad[i].why);
 }
 
 static void test_policy_warn(void)
@@ -1127,6 +1225,51 @@ static void test_plain_base_url(void)
 	ASSERT_EQ(p->providers[0].base_plain, 0);
 	ASSERT_EQ(p->providers[0].base_port, 443);
 	policy_free(p);
+}
+
+/* base_url gives the API root: its path + "/v1", or the path itself when it ends in the
+ * version as the providers' SDK base URLs do; "api_root" says it outright. */
+static void test_api_root(void)
+{
+	static const struct {
+		const char *members, *root;
+	} cases[] = {
+	    {"\"api\": \"openai\"", "/v1"},
+	    {"\"base_url\": \"https://h.example\"", "/v1"},
+	    {"\"base_url\": \"https://h.example/v1/\"", "/v1"},
+	    {"\"base_url\": \"https://h.example/openai/v1\"", "/openai/v1"},
+	    {"\"base_url\": \"https://h.example/openai\"", "/openai/v1"},
+	    {"\"base_url\": \"https://h.example/v1/proxy\"", "/v1/proxy/v1"},
+	    {"\"base_url\": \"https://h.example/x/v10\"", "/x/v10/v1"},
+	    {"\"base_url\": \"https://h.example\", \"api_root\": \"\"", ""},
+	    {"\"api_root\": \"/\", \"base_url\": \"https://h.example/v1\"", ""},
+	    {"\"api_root\": \"/inference/v1/\"", "/inference/v1"},
+	};
+	static const struct {
+		const char *root, *why;
+	} bad[] = {
+	    {"v1", "it must start with \"/\""},
+	    {"/a//v1", "with an empty segment"},
+	    {"/a/../v1", "with a dot segment"},
+	    {"/./v1", "with a dot segment"},
+	    {"/a%2Fb", "with a character other than letters, digits, '-', '.', '_' and '~' in a "
+		       "segment"},
+	    {"/a?b", "with a character other than letters, digits, '-', '.', '_' and '~' in a "
+		     "segment"},
+	};
+	struct policy *p = NULL;
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), PROVIDER_X("%s"), cases[i].members);
+		ASSERT_OK(load(text, &p));
+		ASSERT_STREQ(p->providers[0].api_root, cases[i].root);
+		policy_free(p);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_provider_x_problem("api_root", bad[i].root, bad[i].why);
+	ASSERT_CONTAINS(errs, "; expected a path like \"/openai/v1\" (or \"\"), where the provider "
+			      "serves what OpenAI serves under /v1\n");
 }
 
 static void test_breaker(void)
@@ -2035,6 +2178,8 @@ static void test_ai_catalogue(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_capture_ai_and_fronting),
+	  UNIT_CASE(test_capture_scope_and_tls_ports),
+	  UNIT_CASE(test_bad_capture_scope_and_tls_ports),
 	  UNIT_CASE(test_ai_services), UNIT_CASE(test_ai_catalogue), UNIT_CASE(test_defaults), UNIT_CASE(test_syntax_error),
 	  UNIT_CASE(test_wrong_type), UNIT_CASE(test_unknown_key), UNIT_CASE(test_bad_mode),
 	  UNIT_CASE(test_bad_cidr), UNIT_CASE(test_bad_listen), UNIT_CASE(test_missing_key),
@@ -2046,6 +2191,7 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_capture_ai_and_fronting),
 	  UNIT_CASE(test_bad_ca_tls), UNIT_CASE(test_bad_audit_rotation),
 	  UNIT_CASE(test_host_in_domains), UNIT_CASE(test_models), UNIT_CASE(test_bad_models),
 	  UNIT_CASE(test_base_url), UNIT_CASE(test_bad_base_url), UNIT_CASE(test_plain_base_url),
+	  UNIT_CASE(test_api_root),
 	  UNIT_CASE(test_policy_warn), UNIT_CASE(test_breaker), UNIT_CASE(test_retry_statuses),
 	  UNIT_CASE(test_api_listen), UNIT_CASE(test_api_socket), UNIT_CASE(test_api_keys),
 	  UNIT_CASE(test_bad_api_keys), UNIT_CASE(test_governance), UNIT_CASE(test_budget_usd),

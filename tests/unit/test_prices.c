@@ -79,6 +79,12 @@ static void test_shipped_table(void)
 	ASSERT_EQ(p->cached_input * 10, p->input);
 	ASSERT_EQ(p->cache_write_1h, p->input * 2);
 	ASSERT_EQ(p->long_context_above, 200000);
+	/* a hosted model's name keeps its '/'s */
+	p = prices_lookup(t, "fireworks", "accounts/fireworks/models/gpt-oss-120b", NULL);
+	ASSERT_TRUE(p != NULL);
+	ASSERT_EQ(p->cached_input, 15000); /* $0.015 */
+	p = prices_lookup(t, "perplexity", "sonar", NULL);
+	ASSERT_TRUE(p != NULL && p->request_fee_unpriced);
 	prices_free(t);
 }
 
@@ -141,6 +147,29 @@ static void test_lookup_rules(void)
 	prices_free(t);
 }
 
+/* Clouds that host others' models name them with a '/': the provider is the key's first part,
+ * the rest the model as billed; no part of it stands for the whole. */
+static void test_model_names_with_slashes(void)
+{
+	static const char text[] =
+	    "{\"together/meta-llama/Llama-3.3-70B-Instruct-Turbo\":{\"input\":1,\"output\":2,"
+	    "\"cached_input\":null,\"cache_write\":null,\"valid_from\":\"2025-01-01\","
+	    "\"aliases\":[\"meta-llama/Meta-Llama-3.3-70B-Instruct-Turbo\"]}}";
+	struct price_table *t = NULL;
+	const struct price *p;
+
+	ASSERT_OK(prices_parse("t.json", text, sizeof(text) - 1, stderr, &t));
+	p = prices_lookup(t, "together", "meta-llama/Llama-3.3-70B-Instruct-Turbo", NULL);
+	ASSERT_STREQ(p ? p->key : NULL, "together/meta-llama/Llama-3.3-70B-Instruct-Turbo");
+	p = prices_lookup(t, "together", "meta-llama/Meta-Llama-3.3-70B-Instruct-Turbo", NULL);
+	ASSERT_TRUE(p != NULL);
+	ASSERT_TRUE(prices_lookup(t, "together", "Llama-3.3-70B-Instruct-Turbo", NULL) == NULL);
+	ASSERT_TRUE(prices_lookup(t, "together/meta-llama", "Llama-3.3-70B-Instruct-Turbo", NULL) ==
+		    NULL);
+	ASSERT_TRUE(prices_lookup(t, "meta-llama", "Llama-3.3-70B-Instruct-Turbo", NULL) == NULL);
+	prices_free(t);
+}
+
 static void test_validation(void)
 {
 	struct price_table *t;
@@ -171,7 +200,11 @@ static void test_validation(void)
 		       "\"cache_write\":null,\"valid_from\":\"2025-13-01\"}}",
 		       -EINVAL, "valid_from: expected a date");
 	expect_problem(ENTRY(",\"long_context_above\":0"), -EINVAL, "long_context_above");
+	expect_problem(ENTRY(",\"request_fee_unpriced\":1"), -EINVAL,
+		       "\"openai/m\": request_fee_unpriced: expected true or false");
 	expect_problem(ENTRY(",\"aliases\":[\"a b\"]"), -EINVAL, "\"openai/m\": aliases");
+	expect_problem(ENTRY(",\"aliases\":[\"a//b\"]"), -EINVAL, "\"openai/m\": aliases");
+	expect_problem(ENTRY(",\"aliases\":[\"a/\"]"), -EINVAL, "\"openai/m\": aliases");
 	expect_problem("{\"gpt-4o\":{\"input\":1,\"output\":2,\"cached_input\":null,"
 		       "\"cache_write\":null,\"valid_from\":\"2025-01-01\"}}",
 		       -EINVAL, "\"gpt-4o\": expected a key \"provider/model\"");
@@ -327,6 +360,13 @@ static void test_cost_unknown(void)
 	u.input = 200000;
 	ASSERT_OK(cost_for_model(t, "anthropic", "claude-sonnet-4-20250514", &u, &c));
 
+	/* a per-request fee the table does not hold: the tokens are counted, the cost unknown */
+	u = known(100, 0, 0, 0, 10);
+	ASSERT_EQ(cost_for_model(t, "perplexity", "sonar", &u, &c), -EDOM);
+	ASSERT_EQ(c.known, 0);
+	ASSERT_STREQ(c.reason, "perplexity/sonar also charges a fee per request (e.g. for web "
+			       "search) that the table does not hold");
+
 	/* what a per-token text price does not cover */
 	u = known(100, 0, 0, 0, 10);
 	u.unpriced = USAGE_UNPRICED_TIER;
@@ -396,5 +436,6 @@ static void test_cost_sub_nano_rounded_once(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_shipped_table), UNIT_CASE(test_lookup_rules), UNIT_CASE(test_validation),
+	  UNIT_CASE(test_model_names_with_slashes),
 	  UNIT_CASE(test_cost_exact), UNIT_CASE(test_cost_sub_nano_rounded_once),
 	  UNIT_CASE(test_cost_unknown), UNIT_CASE(test_body_to_cost))

@@ -223,6 +223,34 @@ static void test_chat_body(void)
 	ASSERT_EQ(u.unpriced, 0);
 }
 
+/* OpenRouter says what a call cost it in its usage ("cost", in credits): kept, whole or
+ * streamed, as the provider's figure; other answers have none. */
+static void test_reported_cost(void)
+{
+	static const char body[] =
+	    "{\"model\":\"openai/gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":194,"
+	    "\"completion_tokens\":2,\"total_tokens\":196,\"cost\":0.00095,"
+	    "\"cost_details\":{\"upstream_inference_cost\":0.0009}}}";
+	static const char stream[] =
+	    "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"model\":\"m\"}\n\n"
+	    "data: {\"choices\":[],\"model\":\"m\",\"usage\":{\"prompt_tokens\":5,"
+	    "\"completion_tokens\":1,\"cost\":1.5e-05}}\n\n"
+	    "data: [DONE]\n\n";
+	struct proxy x;
+	struct usage u;
+
+	ASSERT_OK(usage_from_body(USAGE_API_OPENAI_CHAT, body, sizeof(body) - 1, &u, NULL, 0));
+	ASSERT_EQ(u.has_reported_cost, 1);
+	ASSERT_TRUE(u.reported_cost == 0.00095);
+	ASSERT_EQ(u.input, 194);
+	ASSERT_OK(usage_from_body(USAGE_API_OPENAI_CHAT, chat_body, sizeof(chat_body) - 1, &u,
+				  NULL, 0));
+	ASSERT_EQ(u.has_reported_cost, 0);
+	ASSERT_OK(RUN(&x, USAGE_API_OPENAI_CHAT, 0, stream));
+	ASSERT_EQ(x.us.usage.has_reported_cost, 1);
+	ASSERT_TRUE(x.us.usage.reported_cost == 1.5e-05);
+}
+
 static void test_responses_body(void)
 {
 	struct usage u;
@@ -712,7 +740,7 @@ static void test_include_usage_round_trip(void)
 	ASSERT_EQ(x.us.usage.input, 1117);
 }
 
-UNIT_MAIN(UNIT_CASE(test_chat_body), UNIT_CASE(test_responses_body),
+UNIT_MAIN(UNIT_CASE(test_chat_body), UNIT_CASE(test_reported_cost), UNIT_CASE(test_responses_body),
 	  UNIT_CASE(test_embeddings_body), UNIT_CASE(test_anthropic_body),
 	  UNIT_CASE(test_error_and_bad_bodies), UNIT_CASE(test_unpriced_flags),
 	  UNIT_CASE(test_speed_and_geo_flags), UNIT_CASE(test_openai_cache_writes),

@@ -8,6 +8,7 @@
  * for again for a while, so a stream of events from a cgroup that no longer exists cannot
  * turn into a stream of walks.
  */
+#include <bpf/bpf.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <ftw.h>
@@ -35,6 +36,8 @@ struct cgroups {
 	size_t n_slots, n_used;
 	uint64_t last_scan_ns;
 	uint64_t last_miss_id; /* the id a recent rescan did not find */
+	int names_fd;	       /* capture's aigw_cgroup_names, or -1 (not owned) */
+	char gone_path[PATH_MAX]; /* the path of a removed cgroup, as cgroups_path() returns it */
 };
 
 int cgroups_mount_path(char *buf, size_t len)
@@ -173,6 +176,7 @@ int cgroups_new(const char *mount, struct cgroups **ret_cgroups)
 
 	if (!cg)
 		return -ENOMEM;
+	cg->names_fd = -1;
 	cg->mount = strdup(mount);
 	if (!cg->mount || table_grow(cg)) {
 		cgroups_free(cg);
@@ -197,6 +201,33 @@ void cgroups_free(struct cgroups *cg)
 	free(cg);
 }
 
+#define CGROUPS_MAX_DEPTH 64 /* of a removed cgroup's chain of recorded parents */
+
+/*
+ * The path of ID into BUF (LEN bytes): the live one when the last walk found it, else its
+ * recorded parent's path and its recorded name. DEPTH bounds the chain. -ENOENT when a link
+ * of the chain is unknown (never recorded, or evicted by a flood of new cgroups): unknown,
+ * never another cgroup's path.
+ */
+static int names_path(struct cgroups *cg, uint64_t id, char *buf, size_t len, int depth)
+{
+	struct cgroups_entry *e = table_slot(cg, id);
+	struct aigw_cgroup_name v;
+	size_t n;
+	int err;
+
+	if (e->id)
+		return snprintf(buf, len, "%s", e->path) >= (int)len ? -ENAMETOOLONG : 0;
+	if (!depth || cg->names_fd < 0 || bpf_map_lookup_elem(cg->names_fd, &id, &v))
+		return -ENOENT;
+	v.name[sizeof(v.name) - 1] = 0;
+	err = names_path(cg, v.parent_id, buf, len, depth - 1);
+	if (err)
+		return err;
+	n = strcmp(buf, "/") ? strlen(buf) : 0; /* a child of the root is "/name" */
+	return snprintf(buf + n, len - n, "/%s", v.name) >= (int)(len - n) ? -ENAMETOOLONG : 0;
+}
+
 const char *cgroups_path(struct cgroups *cg, uint64_t id)
 {
 	struct cgroups_entry *e;
@@ -206,15 +237,55 @@ const char *cgroups_path(struct cgroups *cg, uint64_t id)
 	e = table_slot(cg, id);
 	if (e->id)
 		return e->path;
-	if (id == cg->last_miss_id && now_ns() - cg->last_scan_ns < CGROUPS_RESCAN_MIN_NS)
-		return NULL;
-	cgroups_rescan(cg);
-	e = table_slot(cg, id);
-	if (!e->id) {
+	if (id != cg->last_miss_id || now_ns() - cg->last_scan_ns >= CGROUPS_RESCAN_MIN_NS) {
+		cgroups_rescan(cg);
+		e = table_slot(cg, id);
+		if (e->id)
+			return e->path;
 		cg->last_miss_id = id;
-		return NULL;
 	}
-	return e->path;
+	/* Gone from the hierarchy: named as the kernel recorded it when it was made. */
+	if (names_path(cg, id, cg->gone_path, sizeof(cg->gone_path), CGROUPS_MAX_DEPTH))
+		return NULL;
+	return cg->gone_path;
+}
+
+/* The walk that seeds the names map; nftw has no user argument (single-threaded, as above).
+ * Directories come before their contents: the id of each level's directory is on the stack
+ * when its children are visited. */
+static struct {
+	int fd;
+	uint64_t ids[CGROUPS_MAX_DEPTH];
+	int err;
+} seed;
+
+static int seed_one(const char *fpath, const struct stat *sb, int type, struct FTW *ftw)
+{
+	struct aigw_cgroup_name v = {0};
+
+	if (type != FTW_D || ftw->level >= CGROUPS_MAX_DEPTH)
+		return 0;
+	seed.ids[ftw->level] = sb->st_ino;
+	if (!ftw->level)
+		return 0; /* the captured cgroup itself: live as long as capture is */
+	v.parent_id = seed.ids[ftw->level - 1];
+	if (snprintf(v.name, sizeof(v.name), "%s", fpath + ftw->base) >= (int)sizeof(v.name))
+		return 0;
+	if (bpf_map_update_elem(seed.fd, &sb->st_ino, &v, BPF_ANY) && !seed.err)
+		seed.err = -errno;
+	return 0;
+}
+
+int cgroups_use_names(struct cgroups *cg, int map_fd, const char *root)
+{
+	int err;
+
+	cg->names_fd = map_fd;
+	seed.fd = map_fd;
+	seed.err = 0;
+	err = nftw(root, seed_one, 32, FTW_PHYS | FTW_MOUNT) ? -errno : seed.err;
+	seed.fd = -1;
+	return err;
 }
 
 /*

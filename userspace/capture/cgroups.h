@@ -1,7 +1,8 @@
 /*
  * cgroups: who a cgroup id is. Finds the cgroup2 mount, maps cgroup ids (the kernfs inode
  * numbers the BPF side records) to paths relative to that mount, cached and rescanned when
- * an unknown id appears, and maps a path to a workload by the policy's rules (the first
+ * an unknown id appears (and, for a cgroup removed since, from the names the kernel recorded
+ * when it was made), and maps a path to a workload by the policy's rules (the first
  * glob that matches the path or an ancestor of it, name by name; otherwise the path's last
  * component, e.g. "billing.service", or the whole path when that is a policy workload's name).
  */
@@ -28,8 +29,18 @@ int cgroups_new(const char *mount, struct cgroups **ret_cgroups);
 void cgroups_free(struct cgroups *cg);
 
 /* The path of cgroup ID relative to the mount ("/apps/billing.service"), or NULL when no
- * such cgroup exists (any more). The string is owned by the cache: valid until the next call. */
+ * such cgroup exists and none is known to have existed (cgroups_use_names()). The string is
+ * owned by the cache: valid until the next call. */
 const char *cgroups_path(struct cgroups *cg, uint64_t id);
+
+/*
+ * From now on a cgroup that is gone from the hierarchy is named by the kernel's record of its
+ * name and parent, made when it was created or renamed (capture's aigw_cgroup_names map,
+ * MAP_FD; the capture owns it and outlives CG's use of it): attribution is fixed at connect().
+ * Seeds the map with the cgroups below ROOT (an absolute path: the captured cgroup) as they
+ * are now, which the kernel recorded before the capture was loaded. Returns 0 or -errno.
+ */
+int cgroups_use_names(struct cgroups *cg, int map_fd, const char *root);
 
 struct cgroups_workload {
 	const char *name; /* owned by the policy, or pointing into PATH */

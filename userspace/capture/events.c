@@ -109,6 +109,10 @@ const char *capture_reason_name(unsigned reason)
 		return "deny_udp_sendmsg";
 	case AIGW_REASON_NO_LISTENER:
 		return "deny_no_listener";
+	case AIGW_REASON_TLS_PORT:
+		return "tls_port";
+	case AIGW_REASON_LISTENER_NOT_OURS:
+		return "listener_not_ours";
 	case AIGW_REASON_NETNS_NO_LISTENER:
 		return "netns_no_listener";
 	}

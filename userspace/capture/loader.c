@@ -25,7 +25,7 @@
 #include "util/log.h"
 #include "util/netaddr.h"
 
-#define CAPTURE_MAX_PROGS 8
+#define CAPTURE_MAX_PROGS 16
 
 struct capture {
 	struct capture_bpf *skel;
@@ -145,6 +145,22 @@ pinned:
 	return 0;
 }
 
+/* A tracing program (the cgroup names): attached for this daemon's life, not pinned. The
+ * daemon seeds their map when it starts, so nothing is lost while none runs. */
+static int tracing_attach(struct capture *c, struct bpf_program *prog)
+{
+	struct bpf_link *link = bpf_program__attach(prog);
+
+	if (!link) {
+		int err = -errno;
+
+		log_error("attach %s: %s", bpf_program__name(prog), strerror(-err));
+		return err;
+	}
+	c->links[c->n_links++] = link;
+	return 0;
+}
+
 static int capture_load(struct capture *c, uint64_t exempt_cgroup_id)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = c->pin_dir);
@@ -154,6 +170,7 @@ static int capture_load(struct capture *c, uint64_t exempt_cgroup_id)
 	if (!c->skel)
 		return -errno;
 	c->skel->rodata->aigw_exempt_cgroup_id = exempt_cgroup_id;
+	c->skel->rodata->aigw_capture_cgroup_id = c->cgroup_id;
 	err = capture_bpf__load(c->skel);
 	if (err) {
 		log_error("load capture programs: %s (a pinned instance of another version can be "
@@ -206,7 +223,14 @@ int capture_open(const char *pin_dir, const char *cgroup_path, const struct aigw
 		goto fail;
 	bpf_object__for_each_program(prog, c->skel->obj)
 	{
-		err = program_attach(c, prog, &took_over);
+		if (c->n_links == CAPTURE_MAX_PROGS) {
+			err = -E2BIG;
+			goto fail;
+		}
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_TRACING)
+			err = tracing_attach(c, prog);
+		else
+			err = program_attach(c, prog, &took_over);
 		if (err)
 			goto fail;
 	}
@@ -230,6 +254,8 @@ int capture_map_fd(const struct capture *c, enum capture_map which)
 		return bpf_map__fd(c->skel->maps.aigw_flows);
 	case CAPTURE_MAP_EVENTS:
 		return bpf_map__fd(c->skel->maps.aigw_events);
+	case CAPTURE_MAP_CGROUP_NAMES:
+		return bpf_map__fd(c->skel->maps.aigw_cgroup_names);
 	case CAPTURE_MAP_NETNS:
 		return bpf_map__fd(c->skel->maps.aigw_netns);
 	}
@@ -290,7 +316,7 @@ void capture_close(struct capture *c)
 	if (!c)
 		return;
 	for (int i = 0; i < c->n_links; i++)
-		bpf_link__destroy(c->links[i]); /* pinned: stays attached */
+		bpf_link__destroy(c->links[i]); /* pinned: stays attached; tracing: detached */
 	capture_bpf__destroy(c->skel);
 	sockdiag_free(c->sockdiag);
 	if (c->cgroup_fd >= 0)

@@ -6,7 +6,9 @@
  * capture outlives the daemon: while no daemon listens, redirected connections are refused.
  *
  * A daemon that starts over a pinned instance takes it over without a gap: each pinned link
- * is atomically switched to the new program (BPF_LINK_UPDATE).
+ * is atomically switched to the new program (BPF_LINK_UPDATE). The tracing programs that name
+ * the cgroups under the captured one (a removed cgroup keeps its path) are attached for the
+ * daemon's life only.
  */
 #ifndef AIGW_CAPTURE_LOADER_H
 #define AIGW_CAPTURE_LOADER_H
@@ -26,6 +28,7 @@ enum capture_map {
 	CAPTURE_MAP_PROV6,
 	CAPTURE_MAP_FLOWS,
 	CAPTURE_MAP_EVENTS,
+	CAPTURE_MAP_CGROUP_NAMES, /* struct aigw_cgroup_name by cgroup id (cgroups_use_names()) */
 	CAPTURE_MAP_NETNS, /* netns cookie -> struct aigw_netns_listener */
 };
 

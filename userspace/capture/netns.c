@@ -70,12 +70,13 @@ static int current_netns_cookie(uint64_t *ret_cookie)
 	return err;
 }
 
-static uint64_t listener_cookie(const struct listener *l)
+/* 0 (no listener) when L is NULL or its cookie cannot be read. */
+static uint64_t cookie_of(const struct listener *l)
 {
 	uint64_t cookie = 0;
 
-	if (l)
-		sock_u64_opt(listener_fd(l), SO_COOKIE, &cookie);
+	if (l && listener_cookie(l, &cookie))
+		cookie = 0;
 	return cookie;
 }
 
@@ -83,8 +84,8 @@ static int map_put(struct netns_set *s, uint64_t cookie, const struct listener *
 		   const struct listener *l6)
 {
 	struct aigw_netns_listener v = {
-	    .listen4_cookie = listener_cookie(l4),
-	    .listen6_cookie = listener_cookie(l6),
+	    .listen4_cookie = cookie_of(l4),
+	    .listen6_cookie = cookie_of(l6),
 	};
 
 	return bpf_map_update_elem(s->cfg.map_fd, &cookie, &v, BPF_ANY) ? -errno : 0;

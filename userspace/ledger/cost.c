@@ -94,6 +94,11 @@ int cost_compute(const struct usage *u, const struct price *p, struct cost *c)
 	why = usage_problem(u, &err);
 	if (why)
 		return unknown(c, err, "%s", why);
+	if (p->request_fee_unpriced)
+		return unknown(c, -EDOM,
+			       "%s also charges a fee per request (e.g. for web search) that the "
+			       "table does not hold",
+			       p->key);
 	if (p->long_context_above && u->input > p->long_context_above)
 		return unknown(c, -EDOM,
 			       "%lld input tokens, above %lld: %s charges long-context rates the "

@@ -20,7 +20,8 @@
  * before its final output count); when tokens of a kind have no price (cached tokens for a
  * model with no cached price, 1-hour cache writes without that price); when the response
  * used what per-token text prices do not cover (another service tier, audio tokens, server
- * tools: usage.unpriced); when the input is past the model's long_context_above; when the
+ * tools: usage.unpriced); when the model charges per request too (request_fee_unpriced:
+ * Perplexity's search fees); when the input is past the model's long_context_above; when the
  * counts contradict each other; or when the sum would not fit in 64 bits.
  *
  * Priced: standard-tier text tokens, prompt cache reads and writes. Not priced (unknown, as

@@ -146,15 +146,26 @@ static void check_limit(struct ctx *c, const char *key, const cJSON *v, struct p
 	p->long_context_above = (int64_t)d;
 }
 
-/* A model name: printable ASCII, no space, no '/'. */
+static void check_flag(struct ctx *c, const char *key, const cJSON *v, struct price *p)
+{
+	if (!cJSON_IsBool(v)) {
+		problem(c, key, "request_fee_unpriced", "expected true or false");
+		return;
+	}
+	p->request_fee_unpriced = cJSON_IsTrue(v);
+}
+
+/* A model name: printable ASCII, no space; '/' only between two non-empty parts, as the
+ * clouds that host others' models name them ("meta-llama/Llama-3.3-70B-Instruct-Turbo"). The
+ * provider of a key is what comes before its first '/', so the key stays unambiguous. */
 static int valid_model(const char *s)
 {
 	size_t n = strlen(s), i;
 
-	if (!n || n > NAME_MAX_LEN)
+	if (!n || n > NAME_MAX_LEN || s[0] == '/' || s[n - 1] == '/')
 		return 0;
 	for (i = 0; i < n; i++)
-		if (s[i] <= ' ' || s[i] > '~' || s[i] == '/')
+		if (s[i] <= ' ' || s[i] > '~' || (s[i] == '/' && s[i + 1] == '/'))
 			return 0;
 	return 1;
 }
@@ -227,7 +238,7 @@ static void check_aliases(struct ctx *c, const char *key, const cJSON *v, const 
 	}
 }
 
-enum field_kind { F_PRICE, F_DATE, F_LIMIT, F_ALIASES };
+enum field_kind { F_PRICE, F_DATE, F_LIMIT, F_ALIASES, F_FLAG };
 
 struct field {
 	const char *name;
@@ -247,6 +258,7 @@ static const struct field fields[] = {
     PRICE_FIELD(cached_input, 1, 1),   PRICE_FIELD(cache_write, 1, 1),
     PRICE_FIELD(cache_write_1h, 0, 1), {"long_context_above", 0, F_LIMIT, 0, 0},
     {"aliases", 0, F_ALIASES, 0, 0},   {"valid_from", 1, F_DATE, 0, 0},
+    {"request_fee_unpriced", 0, F_FLAG, 0, 0},
 };
 
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -276,6 +288,9 @@ static void check_field(struct ctx *c, const char *key, const struct field *f, c
 		break;
 	case F_ALIASES:
 		check_aliases(c, key, v, p);
+		break;
+	case F_FLAG:
+		check_flag(c, key, v, p);
 		break;
 	}
 }
@@ -546,7 +561,8 @@ static const struct price *find(const struct price_table *t, const char *provide
 	const struct price_name *hit;
 	size_t plen = strlen(provider);
 
-	if (!t->n_names || plen + 1 + mlen >= sizeof(name))
+	/* a provider's name has no '/': "together/meta-llama" + "x" is not together's model */
+	if (!t->n_names || plen + 1 + mlen >= sizeof(name) || memchr(provider, '/', plen))
 		return NULL;
 	memcpy(name, provider, plen);
 	name[plen] = '/';

@@ -2,7 +2,9 @@
  * prices: the table of what each model costs per token (policies/prices.json), loaded and
  * checked whole, and the rule that finds a model's price from the name a provider reports.
  *
- * The file is one JSON object; each key is "PROVIDER/MODEL" and each value an object:
+ * The file is one JSON object; each key is "PROVIDER/MODEL" (PROVIDER up to the first '/';
+ * MODEL may have '/'s of its own: "together/meta-llama/Llama-3.3-70B-Instruct-Turbo") and each
+ * value an object:
  *   "input"        USD per million input tokens (required, a number)
  *   "output"       USD per million output tokens (required; null: the model has none,
  *                  e.g. embeddings)
@@ -13,6 +15,10 @@
  *   "cache_write_1h"     the same for the 1-hour lifetime (optional; absent = null)
  *   "long_context_above" input tokens above which the provider charges long-context rates
  *                  the table does not hold (optional): such a request's cost is unknown
+ *   "request_fee_unpriced"  true: the provider also charges per request, by what the
+ *                  response does not report (Perplexity's search fees, by search context
+ *                  size), which the table cannot hold: every call's cost is unknown, its
+ *                  tokens counted (optional; absent = false)
  *   "aliases"      more model names with this same price (optional), e.g. "claude-opus-4-0"
  *   "valid_from"   "YYYY-MM-DD", the day these prices took effect (required; informational:
  *                  lookups do not depend on it)
@@ -50,6 +56,7 @@ struct price {
 	/* pico-dollars per token (USD per million tokens x 1e6), or PRICE_NONE */
 	int64_t input, output, cached_input, cache_write, cache_write_1h;
 	int64_t long_context_above; /* input tokens; 0: no limit known */
+	int request_fee_unpriced;   /* a per-request fee the table does not hold */
 	char valid_from[11];	    /* "YYYY-MM-DD" */
 };
 

@@ -100,6 +100,11 @@ struct pipe_req {
 	const char *method;	     /* "POST" */
 	const char *url;	     /* the request target as sent (path and query) */
 	size_t path_len;	     /* of url, up to '?' */
+	const char *api_url;	     /* url with the provider's API root made "/v1", as the
+					gateway reads it (providers/api_path.h); url when same */
+	size_t api_path_len;	     /* of api_url, up to '?' */
+	const char *api_root;	     /* captured: the provider's API root, else NULL */
+	int outside_api;	     /* the path is outside api_root: none of its API calls */
 	const char *host;	     /* the Host header (NULL: none, or more than one) */
 	int host_count;
 	const char *sni;	     /* the TLS server name; "" at the explicit endpoint */

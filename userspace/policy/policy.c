@@ -15,6 +15,7 @@
  */
 #include <arpa/inet.h>
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -470,6 +471,12 @@ static void check_unsanctioned_ai(struct ctx *c, const cJSON *v, const struct fi
 	check_choice(c, v, f, base, "record", "deny");
 }
 
+static void check_scope(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	_Static_assert(POLICY_SCOPE_TLS == 0 && POLICY_SCOPE_PROVIDERS == 1, "order");
+	check_choice(c, v, f, base, "tls", "providers");
+}
+
 static void check_fronting(struct ctx *c, const cJSON *v, const struct field *f, void *base)
 {
 	_Static_assert(POLICY_FRONTING_DENY == 0 && POLICY_FRONTING_PASSTHROUGH == 1, "order");
@@ -800,12 +807,85 @@ static void for_each_element(struct ctx *c, const cJSON *v, void *arg,
 	}
 }
 
+#define EXPECT_TLS_PORTS "an array of 1..8 distinct ports 1..65535, like [443, 8443]"
+
+static bool tls_port_listed(const struct policy *p, uint16_t port)
+{
+	for (size_t i = 0; i < p->capture.n_tls_ports; i++)
+		if (p->capture.tls_ports[i] == port)
+			return true;
+	return false;
+}
+
+static void check_tls_port_elem(struct ctx *c, const cJSON *e, void *arg)
+{
+	struct policy *p = arg;
+	char raw[GOT_BUF];
+	double d;
+
+	if (!cJSON_IsNumber(e)) {
+		wrong_type(c, e, "a port 1..65535");
+		return;
+	}
+	d = e->valuedouble;
+	/* The range first: converting an out-of-range double is undefined. */
+	if (!(d >= 1 && d <= 65535) || d != (double)(int)d) {
+		bad_value(c, NULL, "a port 1..65535");
+		return;
+	}
+	if (tls_port_listed(p, (uint16_t)d)) {
+		problem(c, AT_VALUE, "got %s, given twice; expected each port once", got(c, raw));
+		return;
+	}
+	p->capture.tls_ports[p->capture.n_tls_ports++] = (uint16_t)d;
+}
+
+static void check_tls_ports(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy *p = base;
+	int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+
+	if (n < 1 || n > POLICY_TLS_PORTS_MAX) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	p->capture.n_tls_ports = 0;
+	for_each_element(c, v, p, check_tls_port_elem);
+}
+
+/*
+ * The ports scope "tls" redirects: tls_ports and tls_port. Without tls_port, it is the
+ * first of tls_ports; without tls_ports, they are [443] and tls_port. At most 8 in all.
+ */
+static void tls_ports_finish(struct ctx *c, const struct members *m, struct policy *p)
+{
+	bool port_given, ports_given;
+
+	if (!member_ok(m, "tls_port", &port_given) || !member_ok(m, "tls_ports", &ports_given))
+		return;
+	if (ports_given && !port_given)
+		p->capture.tls_port = p->capture.tls_ports[0];
+	if (tls_port_listed(p, p->capture.tls_port))
+		return;
+	if (p->capture.n_tls_ports < POLICY_TLS_PORTS_MAX) {
+		p->capture.tls_ports[p->capture.n_tls_ports++] = p->capture.tls_port;
+		return;
+	}
+	path_push_member(c, m->obj, "tls_ports");
+	problem(c, AT_VALUE,
+		"got %d ports without tls_port %u; expected at most %d with tls_port (add it to "
+		"them, or leave one out)",
+		POLICY_TLS_PORTS_MAX, p->capture.tls_port, POLICY_TLS_PORTS_MAX);
+	path_pop(c);
+}
+
 static void capture_finish(struct ctx *c, const struct members *m, void *base)
 {
 	struct policy *p = base;
 	bool listen6_given, min_given, max_given;
 	char raw[GOT_BUF];
 
+	tls_ports_finish(c, m, p);
 	member_ok(m, "listen6", &listen6_given);
 	if (!listen6_given)
 		p->capture.listen6.sin6_port = p->capture.listen4.sin_port;
@@ -1165,6 +1245,71 @@ static void check_base_url(struct ctx *c, const cJSON *v, const struct field *f,
 	set_string(c, &pr->base_host, host);
 }
 
+/* Why "api_root" S (trailing '/'s dropped: LEN bytes) is not one, or NULL: whole segments of
+ * unreserved characters, none of them "." or "..", so that it is compared with request paths
+ * byte for byte (api_path.h) and means to the provider what it means to us. */
+static const char *api_root_problem(const char *s, size_t len)
+{
+	if (len && s[0] != '/')
+		return "it must start with \"/\"";
+	if (len > 256)
+		return "longer than 256 characters";
+	for (size_t i = 0; i < len; i++) {
+		size_t seg = strcspn(s + i + 1, "/");
+
+		if (s[i] != '/')
+			continue;
+		if (i + 1 + seg > len)
+			seg = len - i - 1;
+		if (!seg)
+			return "with an empty segment";
+		if ((seg == 1 && s[i + 1] == '.') || (seg == 2 && !strncmp(s + i + 1, "..", 2)))
+			return "with a dot segment";
+		for (size_t j = i + 1; j < i + 1 + seg; j++)
+			if (!isalnum((unsigned char)s[j]) && !strchr("-._~", s[j]))
+				return "with a character other than letters, digits, '-', '.', '_' "
+				       "and '~' in a segment";
+	}
+	return NULL;
+}
+
+static void check_api_root(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy_provider *pr = base;
+	const char *s = want_string(c, v, f->expect), *why;
+	size_t n;
+
+	if (!s)
+		return;
+	n = strlen(s);
+	while (n && s[n - 1] == '/')
+		n--;
+	why = api_root_problem(s, n);
+	if (why) {
+		bad_value(c, why, f->expect);
+		return;
+	}
+	free(pr->api_root);
+	pr->api_root = strndup(s, n);
+	if (!pr->api_root)
+		c->oom = true;
+}
+
+/* The API root base_url implies: its path when that ends in the version ("/openai/v1", as
+ * the providers' SDKs write their base URLs), else the path with "/v1" after it (a prefix in
+ * front of the API, as base_url has always meant). */
+static void api_root_default(struct ctx *c, struct policy_provider *pr)
+{
+	const char *p = pr->base_prefix ? pr->base_prefix : "";
+	size_t n = strlen(p);
+	bool versioned = n >= 3 && !strcmp(p + n - 3, "/v1");
+
+	if (asprintf(&pr->api_root, "%s%s", p, versioned ? "" : "/v1") < 0) {
+		pr->api_root = NULL;
+		c->oom = true;
+	}
+}
+
 static bool provider_has_host(const struct policy_provider *pr, const char *host)
 {
 	for (size_t i = 0; i < pr->n_hosts; i++) {
@@ -1192,6 +1337,8 @@ static void provider_finish(struct ctx *c, const struct members *m, void *base)
 			pr->base_host);
 		path_pop(c);
 	}
+	if (!pr->api_root)
+		api_root_default(c, pr);
 	if (!url_given && pr->n_hosts) {
 		set_string(c, &pr->base_host, pr->hosts[0]);
 		if (pr->base_host)
@@ -2056,6 +2203,60 @@ static void checkpoint_defaults(struct ctx *c, struct policy *p)
 	}
 }
 
+static uint16_t sockaddr_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
+}
+
+/*
+ * Under scope "tls" every captured connection to a TLS port goes to the proxy, whatever its
+ * address: the gateway's own listeners must not be on one, or captured apps dialling them
+ * (the explicit endpoint, the admin API) would land on the capture proxy, and the proxy's
+ * listener on itself. Reported at tls_ports (or tls_port, as given).
+ */
+static void tls_ports_apart_from_listeners(struct ctx *c, const struct members *m,
+					   const struct policy *p)
+{
+	const cJSON *cap = cJSON_GetObjectItemCaseSensitive(m->obj, "capture");
+	struct {
+		const char *name;
+		uint16_t port;
+	} own[] = {
+	    {"capture.listen", ntohs(p->capture.listen4.sin_port)},
+	    {"capture.listen6", ntohs(p->capture.listen6.sin6_port)},
+	    {"api.listen", p->api.has_listen ? sockaddr_port(&p->api.listen) : 0},
+	    {"admin.listen", p->admin.has_listen ? sockaddr_port(&p->admin.listen) : 0},
+	};
+	const char *key;
+
+	if (p->capture.scope != POLICY_SCOPE_TLS || !cJSON_IsObject(cap))
+		return;
+	key = cJSON_GetObjectItemCaseSensitive(cap, "tls_ports")  ? "tls_ports"
+	      : cJSON_GetObjectItemCaseSensitive(cap, "tls_port") ? "tls_port"
+								  : NULL; /* 443 */
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		if (!own[i].port || !tls_port_listed(p, own[i].port))
+			continue;
+		path_push_member(c, m->obj, "capture");
+		if (key)
+			path_push_member(c, cap, key);
+		problem(
+		    c, AT_VALUE,
+		    "port %u is also %s's: under scope \"tls\" captured connections to it would "
+		    "go to the capture proxy; expected TLS ports apart from the gateway's own "
+		    "listeners",
+		    own[i].port, own[i].name);
+		if (key)
+			path_pop(c);
+		path_pop(c);
+		return;
+	}
+}
+
 /*
  * A workload's team is found once the whole file is read, "teams" may come after "workloads".
  * A team with no entry in "teams" is fine: it names a group in records, with no budget.
@@ -2064,8 +2265,8 @@ static void root_finish(struct ctx *c, const struct members *m, void *base)
 {
 	struct policy *p = base;
 
-	(void)m;
 	checkpoint_defaults(c, p);
+	tls_ports_apart_from_listeners(c, m, p);
 	for (size_t i = 0; i < p->n_workloads; i++) {
 		struct policy_workload *w = &p->workloads[i];
 
@@ -2225,6 +2426,8 @@ static const struct field capture_fields[] = {
 	  "\"[IPv6]:PORT\" on loopback, like \"[::1]:15001\""),
     FIELD("mode", OPTIONAL, check_mode, CAPTURE(mode), "\"enforce\" or \"observe\""),
     UINT_FIELD("tls_port", capture.tls_port, 1, 65535, "an integer 1..65535"),
+    FIELD("scope", OPTIONAL, check_scope, CAPTURE(scope), "\"tls\" or \"providers\""),
+    FIELD("tls_ports", OPTIONAL, check_tls_ports, 0, EXPECT_TLS_PORTS),
     UINT_FIELD("exempt_mark", capture.exempt_mark, 1, UINT32_MAX, "an integer 1..4294967295"),
     UINT_FIELD("resolve_min_s", capture.resolve_min_s, 1, UINT32_MAX, "an integer >= 1 (seconds)"),
     UINT_FIELD("resolve_max_s", capture.resolve_max_s, 1, UINT32_MAX, "an integer >= 1 (seconds)"),
@@ -2232,8 +2435,7 @@ static const struct field capture_fields[] = {
 	  "true or false"),
     FIELD("unsanctioned_ai", OPTIONAL, check_unsanctioned_ai, CAPTURE(unsanctioned_ai),
 	  "\"record\" or \"deny\""),
-    FIELD("fronting", OPTIONAL, check_fronting, CAPTURE(fronting),
-	  "\"deny\" or \"passthrough\""),
+    FIELD("fronting", OPTIONAL, check_fronting, CAPTURE(fronting), "\"deny\" or \"passthrough\""),
     FIELD("netns_listeners", OPTIONAL, check_bool, CAPTURE(netns_listeners), "true or false"),
     UINT_FIELD("netns_max", capture.netns_max, 1, AIGW_NETNS_MAX,
 	       "an integer 1..1024 (network namespaces, aigw's own included)"),
@@ -2360,6 +2562,9 @@ static const struct field provider_fields[] = {
     FIELD("api", OPTIONAL, check_api, offsetof(struct policy_provider, api),
 	  "\"openai\" or \"anthropic\""),
     FIELD("base_url", OPTIONAL, check_base_url, 0, EXPECT_BASE_URL),
+    FIELD("api_root", OPTIONAL, check_api_root, 0,
+	  "a path like \"/openai/v1\" (or \"\"), where the provider serves what OpenAI serves "
+	  "under /v1"),
     FIELD("region", OPTIONAL, check_region, offsetof(struct policy_provider, region),
 	  "1..64 letters, digits, '.', '_' or '-', like \"eu\" or \"us-east-1\""),
 };
@@ -2582,6 +2787,9 @@ static struct policy *policy_new(const char *name)
 	p->capture.listen6.sin6_port = htons(DEFAULT_LISTEN_PORT);
 	p->capture.mode = POLICY_CAPTURE_ENFORCE;
 	p->capture.tls_port = DEFAULT_TLS_PORT;
+	p->capture.scope = POLICY_SCOPE_TLS;
+	p->capture.tls_ports[0] = DEFAULT_TLS_PORT;
+	p->capture.n_tls_ports = 1;
 	p->capture.exempt_mark = DEFAULT_EXEMPT_MARK;
 	p->capture.resolve_min_s = DEFAULT_RESOLVE_MIN_S;
 	p->capture.resolve_max_s = DEFAULT_RESOLVE_MAX_S;
@@ -2797,6 +3005,7 @@ void policy_free(struct policy *p)
 		free(pr->key_file);
 		free(pr->base_host);
 		free(pr->base_prefix);
+		free(pr->api_root);
 		free(pr->region);
 	}
 	free(p->providers);
@@ -2973,6 +3182,14 @@ int policy_check_secret_files(const struct policy *p, FILE *errs)
 		r = r ? r : k;
 	}
 	return r;
+}
+
+const struct policy_provider *policy_provider_by_name(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; p && name && i < p->n_providers; i++)
+		if (!strcmp(p->providers[i].name, name))
+			return &p->providers[i];
+	return NULL;
 }
 
 const struct policy_provider *policy_provider_by_host(const struct policy *p, const char *host)

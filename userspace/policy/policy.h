@@ -61,6 +61,14 @@ enum policy_unsanctioned_ai {
 /* "capture": { "fronting": ... }: a TLS connection to a provider address that does not name a
  * provider host (no SNI, an Encrypted ClientHello, or another name): it could carry a call
  * to the provider that the proxy cannot see. */
+/* "capture.scope": which TCP connections the proxy sees. */
+enum policy_capture_scope {
+	POLICY_SCOPE_TLS = 0, /* any address on a TLS port: the ClientHello decides (default) */
+	POLICY_SCOPE_PROVIDERS = 1, /* provider addresses on tls_port only */
+};
+
+#define POLICY_TLS_PORTS_MAX 8 /* capture.tls_ports with tls_port (AIGW_TLS_PORTS_MAX) */
+
 enum policy_fronting {
 	POLICY_FRONTING_DENY = 0,	 /* close it, recorded (default) */
 	POLICY_FRONTING_PASSTHROUGH = 1, /* splice it through, recorded as fronting */
@@ -99,7 +107,12 @@ struct policy_provider {
 	uint16_t base_port;  /* host order (443; 80 for http://) */
 	int base_plain;	     /* "http://": plain HTTP, for a self-hosted server on a network the
 				operator trusts (the gateway's key, if any, goes in clear) */
-	char *base_prefix; /* "" or "/PREFIX" without a trailing slash; prepended to /v1/... */
+	char *base_prefix; /* "" or "/PREFIX" without a trailing slash, as base_url gives it */
+	/* "api_root": where it serves what OpenAI and Anthropic serve under "/v1"
+	 * (providers/api_path.h): "/openai/v1" for Groq, "" for Perplexity. Default: base_url's
+	 * path when its last segment is "v1" (as the providers' SDK base URLs are written),
+	 * else that path + "/v1". Never NULL once loaded. */
+	char *api_root;
 	char *region;	   /* "region": e.g. "eu", "us-east-1"; NULL when not given */
 };
 
@@ -202,6 +215,11 @@ struct policy {
 		    listen6; /* "listen6": "[::1]:15001" (default: ::1, same port) */
 		enum policy_capture_mode mode; /* "mode": "enforce" | "observe" */
 		uint16_t tls_port;	       /* "tls_port": provider port redirected (443) */
+		enum policy_capture_scope scope; /* "scope": "tls" | "providers" */
+		/* "tls_ports": scope "tls" redirects these from any address; tls_port always among
+		 * them (added if not given; tls_port defaults to the first); host order, [443] */
+		uint16_t tls_ports[POLICY_TLS_PORTS_MAX];
+		size_t n_tls_ports;
 		uint32_t exempt_mark;	       /* "exempt_mark": SO_MARK of aigw's own sockets */
 		unsigned resolve_min_s;	       /* "resolve_min_s": floor on a DNS TTL (5) */
 		unsigned resolve_max_s;	 /* "resolve_max_s": ceiling, and /etc/hosts period (300) */
@@ -378,6 +396,9 @@ const struct policy_team *policy_team_by_name(const struct policy *p, const char
  * first problem is returned.
  */
 int policy_check_secret_files(const struct policy *p, FILE *errs);
+
+/* The provider named NAME, or NULL. */
+const struct policy_provider *policy_provider_by_name(const struct policy *p, const char *name);
 
 /* The provider whose host list contains HOST (case-insensitive), or NULL. */
 const struct policy_provider *policy_provider_by_host(const struct policy *p, const char *host);

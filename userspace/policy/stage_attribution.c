@@ -1,7 +1,8 @@
 /*
  * stage_attribution: a captured call (or one on the explicit endpoint's UNIX socket) must be
- * someone's. Its workload is named from the cgroup that made the connection; when that cgroup could not be named (it was removed
- * between connect() and accept), the call would escape every rule kept by workload name
+ * someone's. Its workload is named from the cgroup that made the connection (also one removed
+ * since: capture/cgroups.h); when that cgroup cannot be named (removed, and its record evicted
+ * by a flood of new cgroups), the call would escape every rule kept by workload name
  * (allow-lists, limits, budgets) while still getting the gateway's key: it is refused.
  */
 #include "policy/stages.h"

@@ -11,6 +11,12 @@
  * The path is matched as the provider will read it, so a path a server could read as another
  * (dot segments, empty segments, an encoded slash or dot, a backslash) is refused first:
  * "/v1/chat/completions/../files" must not pass as chat completions.
+ *
+ * Lists name canonical paths ("/v1/..."): at a provider that serves its API under a root of its
+ * own (Groq's "/openai/v1", providers/api_path.h) the call is matched with that root made
+ * "/v1", after the path as sent passed the check above. A path outside the provider's API
+ * root is none of its API calls; the gateway cannot read or meter it, so its key never goes
+ * with one.
  */
 #include <fnmatch.h>
 #include <stdio.h>
@@ -104,6 +110,16 @@ static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
 	if (why)
 		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
 				   "the request path has %s; send its canonical form", why);
+	if (r->outside_api && r->gateway_key)
+		return pipe_refuse(r, "endpoints", "api_root", a ? a->enforce : 1, 403,
+				   "permission", 0,
+				   "aigw: %s is outside provider %s's API (%s/...); the gateway's "
+				   "key goes only with calls to its API",
+				   path, r->provider ? r->provider : "", r->api_root ? r->api_root : "");
+	if (r->api_path_len >= sizeof(path))
+		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
+				   "the request path is longer than the gateway reads");
+	snprintf(path, sizeof(path), "%.*s", (int)r->api_path_len, r->api_url);
 	if (a && a->endpoints_given) {
 		if (endpoints_match(a->endpoints, a->n_endpoints, r->method, path))
 			return pipe_decide(r, "endpoints", PIPE_ALLOW, "allow.endpoints");

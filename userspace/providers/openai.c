@@ -42,6 +42,7 @@ static int openai_usage(const cJSON *u, const struct openai_names *n, int with_o
 			struct usage *out)
 {
 	struct usage x = {0};
+	const cJSON *cost;
 	int r;
 
 	if (!cJSON_IsObject(u))
@@ -62,6 +63,11 @@ static int openai_usage(const cJSON *u, const struct openai_names *n, int with_o
 	if (x.cached_input + x.cache_write > x.input || x.reasoning > x.output)
 		return -EBADMSG;
 	x.unpriced = audio_flag(u, n);
+	cost = json_item(u, "cost");
+	if (cJSON_IsNumber(cost) && cost->valuedouble >= 0) {
+		x.has_reported_cost = 1;
+		x.reported_cost = cost->valuedouble;
+	}
 	x.known = USAGE_KNOWN_ALL;
 	*out = x;
 	return 0;
@@ -209,22 +215,22 @@ static int ask_usage(const char *body, size_t len, size_t obj, const cJSON *root
 	size_t in;
 
 	if (!opts)
-		return splice(body, len, obj + 1, obj + 1,
-			      "\"stream_options\":{\"include_usage\":true},", ret, ret_len);
+		return usage_edit(body, len, obj + 1, obj + 1,
+				  "\"stream_options\":{\"include_usage\":true},", ret, ret_len);
 	if (!find_member(body, len, obj, "stream_options", &so))
 		return 0;
 	if (cJSON_IsNull(opts))
-		return splice(body, len, so.value, so.value_end, "{\"include_usage\":true}", ret,
-			      ret_len);
+		return usage_edit(body, len, so.value, so.value_end, "{\"include_usage\":true}",
+				  ret, ret_len);
 	if (!cJSON_IsObject(opts) || cJSON_IsTrue(json_item(opts, "include_usage")))
 		return 0;
 	if (find_member(body, len, so.value, "include_usage", &iu))
-		return splice(body, len, iu.value, iu.value_end, "true", ret, ret_len);
+		return usage_edit(body, len, iu.value, iu.value_end, "true", ret, ret_len);
 	in = so.value + 1;
 	obj = skip_ws(body, len, in);
 	if (obj < len && body[obj] == '}')
-		return splice(body, len, in, in, "\"include_usage\":true", ret, ret_len);
-	return splice(body, len, in, in, "\"include_usage\":true,", ret, ret_len);
+		return usage_edit(body, len, in, in, "\"include_usage\":true", ret, ret_len);
+	return usage_edit(body, len, in, in, "\"include_usage\":true,", ret, ret_len);
 }
 
 int usage_ask_usage(const char *body, size_t len, const cJSON *root, char **ret, size_t *ret_len)

@@ -8,9 +8,10 @@
  * Files: translate.h (this API and the mapping table); translate_req.[ch] (the request entry
  * points and what both directions share), translate_req_openai.c (OpenAI -> Anthropic),
  * translate_req_anthropic.c (Anthropic -> OpenAI); translate_resp.c (whole responses and error
- * bodies); translate_stream.c (the two streaming state machines); translate_util.[ch] (JSON,
- * buffer, id, stop reason, usage and error-type helpers they all share). Only this header is
- * for other code.
+ * bodies); translate_stream.c (the two streaming state machines); translate_json.[ch] (an
+ * event's JSON read and written as text, with cJSON's grammar and printing, for the streams);
+ * translate_util.[ch] (JSON, buffer, id, stop reason, usage and error-type helpers they all
+ * share). Only this header is for other code.
  *
  * Faithful or refused: a field that has no counterpart in the other API makes the request fail
  * with -EOPNOTSUPP and a message naming the field; it is never dropped in silence. Fields that

@@ -15,6 +15,13 @@
  * An upstream error event becomes the app's error event and ends the stream; so does an
  * upstream that breaks its protocol (-EPROTO). Blocks and tool calls are tracked in fixed
  * tables: an index past them is a protocol error too.
+ *
+ * No tree per event: each event's text is scanned once for the members its direction reads
+ * (the field tables below; translate_json.h), and the app's events are written from fixed
+ * templates with the strings escaped straight into the output, byte for byte what building
+ * and printing them with cJSON gave (tests/unit/test_translate_stream.c compares the two).
+ * Only the rare events still go through cJSON: error events, and a tool_use block that
+ * starts with a non-empty input.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -23,10 +30,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "providers/translate_json.h"
 #include "providers/translate_util.h"
 
 #define MAX_BLOCKS 128 /* Anthropic content blocks in one message */
 #define MAX_TOOLS 128  /* OpenAI tool calls in one message */
+
+/* Appends the string literal LIT. */
+#define PUT(b, lit) translate_buf_add((b), (lit), sizeof(lit) - 1)
 
 enum block_kind { BLOCK_UNSEEN, BLOCK_TEXT, BLOCK_TOOL, BLOCK_HIDDEN, BLOCK_STOPPED };
 enum tool_state { TOOL_UNSEEN, TOOL_OPEN, TOOL_CLOSED };
@@ -38,10 +49,12 @@ struct translate_stream {
 	int model_fixed; /* the caller chose it */
 	char id[40];
 	double created;
-	int started;	  /* the app's first event was emitted */
-	int ended;	  /* its terminator or an error event was emitted */
-	int stopped;	  /* the stop reason is known */
-	const char *stop; /* in the app's terms */
+	struct translate_buf head; /* OpenAI app: every chunk's start up to "choices":[ */
+	struct tj_prefix prefix;   /* what the last event's scan keeps for the next one */
+	int started;		   /* the app's first event was emitted */
+	int ended;		   /* its terminator or an error event was emitted */
+	int stopped;		   /* the stop reason is known */
+	const char *stop;	   /* in the app's terms */
 	struct translate_usage usage;
 	/* Anthropic upstream: per block index, its kind and its OpenAI tool_calls index */
 	unsigned char kind[MAX_BLOCKS];
@@ -82,6 +95,8 @@ void translate_stream_free(struct translate_stream *s)
 {
 	if (!s)
 		return;
+	translate_buf_free(&s->head);
+	translate_json_prefix_free(&s->prefix);
 	free(s->model);
 	free(s);
 }
@@ -91,17 +106,30 @@ int translate_stream_ended(const struct translate_stream *s)
 	return s->ended;
 }
 
-static void set_model(struct translate_stream *s, const char *model)
+static void set_model(struct translate_stream *s, const struct tj_val *model)
 {
 	char *m;
 
-	if (s->model_fixed || !model || (s->model && !strcmp(s->model, model)))
+	if (s->model_fixed || model->type != TJ_STRING ||
+	    (s->model && translate_json_is(model, s->model)))
 		return;
-	m = strdup(model);
+	m = translate_json_dup(model);
 	if (!m)
 		return; /* keep the old name (or "") rather than fail the stream */
 	free(s->model);
 	s->model = m;
+	s->head.len = 0;
+}
+
+/* Ends an event written from OUT->len OLD on: never half an event in OUT. */
+static int event_end(struct translate_buf *out, size_t old, int err)
+{
+	if (!err)
+		return 0;
+	out->len = old;
+	if (out->data)
+		out->data[old] = '\0';
+	return -ENOMEM;
 }
 
 /* Emits O (freed here) as one SSE event; C holds whether building it ran out of memory. */
@@ -142,173 +170,357 @@ static int broken(struct translate_stream *s, struct translate_buf *out, const c
 	return emit_error(s, out, type, NULL, msg) ?: -EPROTO;
 }
 
-static int block_index(const cJSON *d)
+/* An upstream error event: its message (decoded; "upstream error" when it has none) as the
+ * app's error event of TYPE / CODE. */
+static int upstream_error(struct translate_stream *s, struct translate_buf *out,
+			  const struct tj_val *message, const char *type, const char *code)
 {
-	const cJSON *i = translate_get(d, "index");
+	char *msg = translate_json_dup(message);
+	int rc;
 
-	if (!cJSON_IsNumber(i) || i->valuedouble < 0 || i->valuedouble >= MAX_BLOCKS ||
-	    i->valuedouble != (int)i->valuedouble)
+	if (!msg && message->type == TJ_STRING)
+		return -ENOMEM;
+	rc = emit_error(s, out, type, code, msg ? msg : "upstream error");
+	free(msg);
+	return rc;
+}
+
+/* V's decoded text in BUF (CAP bytes), for a table lookup: NULL when V is not a string, ""
+ * when it is longer than any name looked up (it matches none of them either way). */
+static const char *name_of(const struct tj_val *v, char *buf, size_t cap)
+{
+	int cut;
+	const char *name = translate_json_copy(v, buf, cap, &cut);
+
+	return name && cut ? "" : name;
+}
+
+/* A string that is there and not empty. */
+static int has_text(const struct tj_val *v)
+{
+	return v->type == TJ_STRING && !translate_json_is(v, "");
+}
+
+static int present(const struct tj_val *v)
+{
+	return v->type != TJ_NONE && v->type != TJ_NULL;
+}
+
+static int block_index(const struct tj_val *i)
+{
+	if (i->type != TJ_NUMBER || i->num < 0 || i->num >= MAX_BLOCKS || i->num != (int)i->num)
 		return -1;
-	return (int)i->valuedouble;
+	return (int)i->num;
+}
+
+/* Takes a token count: a number, not negative. */
+static void take(const struct tj_val *v, double *ret)
+{
+	if (v->type == TJ_NUMBER && v->num >= 0)
+		*ret = v->num;
+}
+
+static int put_int(struct translate_buf *b, int i)
+{
+	return translate_json_put_num(b, i);
 }
 
 /* ---- Anthropic upstream, OpenAI app ---- */
 
-/* A chat.completion.chunk with one choice carrying DELTA (owned) and FINISH (may be NULL). */
-static int chunk(struct translate_stream *s, struct translate_buf *out, cJSON *delta,
-		 const char *finish)
-{
-	struct translate_ctx c = {0};
-	cJSON *o = cJSON_CreateObject(), *choices, *choice;
+enum a_slot {
+	A_TYPE,
+	A_INDEX,
+	A_ERROR,
+	A_ERROR_TYPE,
+	A_ERROR_MESSAGE,
+	A_MESSAGE,
+	A_MODEL,
+	A_MESSAGE_USAGE,
+	A_MSG_INPUT,
+	A_MSG_CACHE_WRITE,
+	A_MSG_CACHE_READ,
+	A_MSG_OUTPUT,
+	A_BLOCK,
+	A_BLOCK_TYPE,
+	A_BLOCK_TEXT,
+	A_BLOCK_ID,
+	A_BLOCK_NAME,
+	A_BLOCK_INPUT,
+	A_DELTA,
+	A_DELTA_TYPE,
+	A_DELTA_TEXT,
+	A_DELTA_JSON,
+	A_STOP_REASON,
+	A_USAGE,
+	A_INPUT,
+	A_CACHE_WRITE,
+	A_CACHE_READ,
+	A_OUTPUT,
+	A_SLOTS
+};
 
-	translate_add(&c, o, "id", cJSON_CreateString(s->id));
-	translate_add(&c, o, "object", cJSON_CreateString("chat.completion.chunk"));
-	translate_add(&c, o, "created", cJSON_CreateNumber(s->created));
-	translate_add(&c, o, "model", cJSON_CreateString(s->model ? s->model : ""));
-	choices = translate_add(&c, o, "choices", cJSON_CreateArray());
-	if (delta) {
-		choice = translate_push(&c, choices, cJSON_CreateObject());
-		translate_add(&c, choice, "index", cJSON_CreateNumber(0));
-		translate_add(&c, choice, "delta", delta);
-		translate_add(&c, choice, "logprobs", cJSON_CreateNull());
-		translate_add(&c, choice, "finish_reason",
-			      finish ? cJSON_CreateString(finish) : cJSON_CreateNull());
+/* The usage slots in order: input, cache write, cache read, output. */
+#define A_USAGE_FIELDS(first)                                                                      \
+	{"input_tokens", first, NULL, NULL},                                                       \
+	    {"cache_creation_input_tokens", first + 1, NULL, NULL},                                \
+	    {"cache_read_input_tokens", first + 2, NULL, NULL},                                    \
+	    {"output_tokens", first + 3, NULL, NULL},                                              \
+	{                                                                                          \
+		NULL, 0, NULL, NULL                                                                \
 	}
-	if (!delta) /* the usage chunk: no choices */
-		translate_add(&c, o, "usage", translate_usage_openai(&c, &s->usage));
-	else if (s->include_usage)
-		translate_add(&c, o, "usage", cJSON_CreateNull());
-	return emit(out, NULL, o, &c);
+
+static const struct tj_field a_message_usage[] = {A_USAGE_FIELDS(A_MSG_INPUT)};
+static const struct tj_field a_usage[] = {A_USAGE_FIELDS(A_INPUT)};
+static const struct tj_field a_message[] = {{"model", A_MODEL, NULL, NULL},
+					    {"usage", A_MESSAGE_USAGE, a_message_usage, NULL},
+					    {NULL, 0, NULL, NULL}};
+static const struct tj_field a_block[] = {
+    {"type", A_BLOCK_TYPE, NULL, NULL},	  {"text", A_BLOCK_TEXT, NULL, NULL},
+    {"id", A_BLOCK_ID, NULL, NULL},	  {"name", A_BLOCK_NAME, NULL, NULL},
+    {"input", A_BLOCK_INPUT, NULL, NULL}, {NULL, 0, NULL, NULL}};
+static const struct tj_field a_delta[] = {{"type", A_DELTA_TYPE, NULL, NULL},
+					  {"text", A_DELTA_TEXT, NULL, NULL},
+					  {"partial_json", A_DELTA_JSON, NULL, NULL},
+					  {"stop_reason", A_STOP_REASON, NULL, NULL},
+					  {NULL, 0, NULL, NULL}};
+static const struct tj_field a_error_fields[] = {{"type", A_ERROR_TYPE, NULL, NULL},
+						 {"message", A_ERROR_MESSAGE, NULL, NULL},
+						 {NULL, 0, NULL, NULL}};
+static const struct tj_field a_event[] = {{"type", A_TYPE, NULL, NULL},
+					  {"index", A_INDEX, NULL, NULL},
+					  {"message", A_MESSAGE, a_message, NULL},
+					  {"content_block", A_BLOCK, a_block, NULL},
+					  {"delta", A_DELTA, a_delta, NULL},
+					  {"usage", A_USAGE, a_usage, NULL},
+					  {"error", A_ERROR, a_error_fields, NULL},
+					  {NULL, 0, NULL, NULL}};
+
+/* Anthropic's usage (its four slots from U on) into *T; absent members stay as they were. */
+static void usage_from_anthropic(const struct tj_val *u, struct translate_usage *t)
+{
+	take(&u[0], &t->input);
+	take(&u[1], &t->cache_write);
+	take(&u[2], &t->cache_read);
+	take(&u[3], &t->output);
 }
 
-static int content_chunk(struct translate_stream *s, struct translate_buf *out, const char *text)
+/* "data: " and a chat.completion.chunk up to its choices' '[' (kept: it changes only with the
+ * model). */
+static int chunk_head(struct translate_stream *s, struct translate_buf *out)
 {
-	cJSON *d = cJSON_CreateObject();
+	struct translate_buf *h = &s->head;
+	int err = 0;
 
-	if (d && !cJSON_AddStringToObject(d, "content", text)) {
-		cJSON_Delete(d);
-		d = NULL;
+	if (!h->len) {
+		err |= PUT(h, "data: {\"id\":");
+		err |= translate_json_put_cstr(h, s->id);
+		err |= PUT(h, ",\"object\":\"chat.completion.chunk\",\"created\":");
+		err |= translate_json_put_num(h, s->created);
+		err |= PUT(h, ",\"model\":");
+		err |= translate_json_put_cstr(h, s->model ? s->model : "");
+		err |= PUT(h, ",\"choices\":[");
+		if (err) {
+			h->len = 0;
+			return -ENOMEM;
+		}
 	}
-	return d ? chunk(s, out, d, NULL) : -ENOMEM;
+	return translate_buf_add(out, h->data, h->len);
 }
 
-/* A tool_calls delta: the first one for a call has ID and NAME, later ones ARGS only. */
-static int tool_chunk(struct translate_stream *s, struct translate_buf *out, int index,
-		      const char *id, const char *name, const char *args)
+/* A chunk's start up to its one choice's delta, which the caller writes. */
+static int chunk_open(struct translate_stream *s, struct translate_buf *out)
 {
-	struct translate_ctx c = {0};
-	cJSON *d = cJSON_CreateObject(), *calls, *call, *fn;
-
-	calls = translate_add(&c, d, "tool_calls", cJSON_CreateArray());
-	call = translate_push(&c, calls, cJSON_CreateObject());
-	translate_add(&c, call, "index", cJSON_CreateNumber(index));
-	if (id) {
-		translate_add(&c, call, "id", cJSON_CreateString(id));
-		translate_add(&c, call, "type", cJSON_CreateString("function"));
-	}
-	fn = translate_add(&c, call, "function", cJSON_CreateObject());
-	if (name)
-		translate_add(&c, fn, "name", cJSON_CreateString(name));
-	translate_add(&c, fn, "arguments", cJSON_CreateString(args));
-	if (c.oom) {
-		cJSON_Delete(d);
-		return -ENOMEM;
-	}
-	return chunk(s, out, d, NULL);
+	return chunk_head(s, out) | PUT(out, "{\"index\":0,\"delta\":");
 }
 
-static int a_message_start(struct translate_stream *s, const cJSON *d, struct translate_buf *out)
+/* The rest of a chunk after its delta, with FINISH (NULL: null). */
+static int chunk_close(struct translate_stream *s, struct translate_buf *out, const char *finish)
 {
-	const cJSON *msg = translate_get(d, "message");
-	struct translate_ctx c = {0};
-	cJSON *delta;
+	int err = PUT(out, ",\"logprobs\":null,\"finish_reason\":");
 
+	err |= finish ? translate_json_put_cstr(out, finish) : PUT(out, "null");
+	err |= PUT(out, "}]");
+	if (s->include_usage)
+		err |= PUT(out, ",\"usage\":null");
+	return err | PUT(out, "}\n\n");
+}
+
+/* A chunk whose delta is DELTA, a literal, with FINISH. */
+static int chunk_fixed(struct translate_stream *s, struct translate_buf *out, const char *delta,
+		       const char *finish)
+{
+	size_t old = out->len;
+	int err = chunk_open(s, out);
+
+	err |= translate_buf_add(out, delta, strlen(delta));
+	err |= chunk_close(s, out, finish);
+	return event_end(out, old, err);
+}
+
+static int content_chunk(struct translate_stream *s, struct translate_buf *out,
+			 const struct tj_val *text)
+{
+	size_t old = out->len;
+	int err = chunk_open(s, out);
+
+	err |= PUT(out, "{\"content\":");
+	err |= translate_json_put_str(out, text);
+	err |= PUT(out, "}");
+	err |= chunk_close(s, out, NULL);
+	return event_end(out, old, err);
+}
+
+/* The first tool_calls delta of a call: index, ID, NAME and ARGS (the input printed). */
+static int tool_start_chunk(struct translate_stream *s, struct translate_buf *out, int index,
+			    const struct tj_val *id, const struct tj_val *name, const char *args)
+{
+	size_t old = out->len;
+	int err = chunk_open(s, out);
+
+	err |= PUT(out, "{\"tool_calls\":[{\"index\":");
+	err |= put_int(out, index);
+	err |= PUT(out, ",\"id\":");
+	err |= translate_json_put_str(out, id);
+	err |= PUT(out, ",\"type\":\"function\",\"function\":{\"name\":");
+	err |= translate_json_put_str(out, name);
+	err |= PUT(out, ",\"arguments\":");
+	err |= translate_json_put_cstr(out, args);
+	err |= PUT(out, "}}]}");
+	err |= chunk_close(s, out, NULL);
+	return event_end(out, old, err);
+}
+
+/* A later tool_calls delta: a piece ARGS of the call's arguments. */
+static int tool_args_chunk(struct translate_stream *s, struct translate_buf *out, int index,
+			   const struct tj_val *args)
+{
+	size_t old = out->len;
+	int err = chunk_open(s, out);
+
+	err |= PUT(out, "{\"tool_calls\":[{\"index\":");
+	err |= put_int(out, index);
+	err |= PUT(out, ",\"function\":{\"arguments\":");
+	err |= translate_json_put_str(out, args);
+	err |= PUT(out, "}}]}");
+	err |= chunk_close(s, out, NULL);
+	return event_end(out, old, err);
+}
+
+/* The usage chunk: no choices, the usage in OpenAI's terms. */
+static int usage_chunk(struct translate_stream *s, struct translate_buf *out)
+{
+	const struct translate_usage *u = &s->usage;
+	double prompt = u->input + u->cache_write + u->cache_read;
+	size_t old = out->len;
+	int err = chunk_head(s, out);
+
+	err |= PUT(out, "],\"usage\":{\"prompt_tokens\":");
+	err |= translate_json_put_num(out, prompt);
+	err |= PUT(out, ",\"completion_tokens\":");
+	err |= translate_json_put_num(out, u->output);
+	err |= PUT(out, ",\"total_tokens\":");
+	err |= translate_json_put_num(out, prompt + u->output);
+	err |= PUT(out, ",\"prompt_tokens_details\":{\"cached_tokens\":");
+	err |= translate_json_put_num(out, u->cache_read);
+	err |= PUT(out, "}}}\n\n");
+	return event_end(out, old, err);
+}
+
+static int a_message_start(struct translate_stream *s, const struct tj_val *v,
+			   struct translate_buf *out)
+{
 	if (s->started)
 		return broken(s, out, "a second message_start");
 	s->started = 1;
-	set_model(s, translate_str(msg, "model"));
-	translate_usage_from_anthropic(translate_get(msg, "usage"), &s->usage);
-	delta = cJSON_CreateObject();
-	translate_add(&c, delta, "role", cJSON_CreateString("assistant"));
-	translate_add(&c, delta, "content", cJSON_CreateString(""));
-	if (c.oom || !delta) {
-		cJSON_Delete(delta);
-		return -ENOMEM;
-	}
-	return chunk(s, out, delta, NULL);
+	set_model(s, &v[A_MODEL]);
+	usage_from_anthropic(&v[A_MSG_INPUT], &s->usage);
+	return chunk_fixed(s, out, "{\"role\":\"assistant\",\"content\":\"\"}", NULL);
 }
 
-static int a_tool_start(struct translate_stream *s, int i, const cJSON *cb,
+/* The tool_use block's input when it is not {}, printed compactly as cJSON prints it. */
+static int print_input(const struct tj_val *input, char **ret)
+{
+	cJSON *tree;
+
+	*ret = NULL;
+	if (input->type != TJ_OBJECT || !input->count)
+		return 0; /* input is {} until the deltas, normally */
+	tree = cJSON_ParseWithLength(input->p, input->len);
+	*ret = tree ? cJSON_PrintUnformatted(tree) : NULL;
+	cJSON_Delete(tree);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int a_tool_start(struct translate_stream *s, int i, const struct tj_val *v,
 			struct translate_buf *out)
 {
-	const char *id = translate_str(cb, "id"), *name = translate_str(cb, "name");
-	const cJSON *input = translate_get(cb, "input");
-	char *args = NULL;
+	char *args;
 	int rc;
 
-	if (!id || !name)
+	if (v[A_BLOCK_ID].type != TJ_STRING || v[A_BLOCK_NAME].type != TJ_STRING)
 		return broken(s, out, "a tool_use block without id or name");
-	if (cJSON_IsObject(input) && input->child) {
-		args = cJSON_PrintUnformatted(input); /* input is {} until the deltas, normally */
-		if (!args)
-			return -ENOMEM;
-	}
+	rc = print_input(&v[A_BLOCK_INPUT], &args);
+	if (rc)
+		return rc;
 	s->kind[i] = BLOCK_TOOL;
 	s->tool_index[i] = s->n_tools++;
-	rc = tool_chunk(s, out, s->tool_index[i], id, name, args ? args : "");
+	rc = tool_start_chunk(s, out, s->tool_index[i], &v[A_BLOCK_ID], &v[A_BLOCK_NAME],
+			      args ? args : "");
 	free(args);
 	return rc;
 }
 
-static int a_block_start(struct translate_stream *s, const cJSON *d, struct translate_buf *out)
+static int a_block_start(struct translate_stream *s, const struct tj_val *v,
+			 struct translate_buf *out)
 {
-	const cJSON *cb = translate_get(d, "content_block");
-	const char *type = translate_str(cb, "type"), *text;
-	int i = block_index(d);
+	const struct tj_val *type = &v[A_BLOCK_TYPE];
+	char name[48];
+	int i = block_index(&v[A_INDEX]);
 
 	if (i < 0 || s->kind[i] != BLOCK_UNSEEN)
 		return broken(s, out, "content_block_start with a bad or reused index");
-	if (type && !strcmp(type, "text")) {
+	if (translate_json_is(type, "text")) {
 		s->kind[i] = BLOCK_TEXT;
-		text = translate_str(cb, "text");
-		return text && *text ? content_chunk(s, out, text) : 0;
+		return has_text(&v[A_BLOCK_TEXT]) ? content_chunk(s, out, &v[A_BLOCK_TEXT]) : 0;
 	}
-	if (type && !strcmp(type, "tool_use"))
-		return a_tool_start(s, i, cb, out);
-	if (type && (!strcmp(type, "thinking") || !strcmp(type, "redacted_thinking"))) {
+	if (translate_json_is(type, "tool_use"))
+		return a_tool_start(s, i, v, out);
+	if (translate_json_is(type, "thinking") || translate_json_is(type, "redacted_thinking")) {
 		s->kind[i] = BLOCK_HIDDEN; /* OpenAI does not show reasoning either */
 		return 0;
 	}
-	return broken(s, out, "a %.40s block has no OpenAI counterpart", type ? type : "untyped");
+	return broken(s, out, "a %.40s block has no OpenAI counterpart",
+		      translate_json_copy(type, name, sizeof(name), NULL) ?: "untyped");
 }
 
-static int a_block_delta(struct translate_stream *s, const cJSON *d, struct translate_buf *out)
+static int a_block_delta(struct translate_stream *s, const struct tj_val *v,
+			 struct translate_buf *out)
 {
-	const cJSON *delta = translate_get(d, "delta");
-	const char *type = translate_str(delta, "type"), *piece;
-	int i = block_index(d);
+	const struct tj_val *type = &v[A_DELTA_TYPE];
+	int i = block_index(&v[A_INDEX]), text, json;
 
 	if (i < 0 || s->kind[i] == BLOCK_UNSEEN || s->kind[i] == BLOCK_STOPPED)
 		return broken(s, out, "content_block_delta for a block that is not open");
-	if (s->kind[i] == BLOCK_HIDDEN || !type)
+	if (s->kind[i] == BLOCK_HIDDEN || type->type != TJ_STRING)
 		return 0;
-	if (!strcmp(type, "text_delta") && s->kind[i] == BLOCK_TEXT) {
-		piece = translate_str(delta, "text");
-		return piece && *piece ? content_chunk(s, out, piece) : 0;
-	}
-	if (!strcmp(type, "input_json_delta") && s->kind[i] == BLOCK_TOOL) {
-		piece = translate_str(delta, "partial_json");
-		return piece && *piece ? tool_chunk(s, out, s->tool_index[i], NULL, NULL, piece)
-				       : 0;
-	}
-	if (!strcmp(type, "text_delta") || !strcmp(type, "input_json_delta"))
-		return broken(s, out, "a %s for a block of another kind", type);
+	text = translate_json_is(type, "text_delta");
+	json = !text && translate_json_is(type, "input_json_delta");
+	if (text && s->kind[i] == BLOCK_TEXT)
+		return has_text(&v[A_DELTA_TEXT]) ? content_chunk(s, out, &v[A_DELTA_TEXT]) : 0;
+	if (json && s->kind[i] == BLOCK_TOOL)
+		return has_text(&v[A_DELTA_JSON])
+			   ? tool_args_chunk(s, out, s->tool_index[i], &v[A_DELTA_JSON])
+			   : 0;
+	if (text || json)
+		return broken(s, out, "a %s for a block of another kind",
+			      text ? "text_delta" : "input_json_delta");
 	return 0; /* citations_delta, and kinds added later */
 }
 
-static int a_block_stop(struct translate_stream *s, const cJSON *d, struct translate_buf *out)
+static int a_block_stop(struct translate_stream *s, const struct tj_val *v,
+			struct translate_buf *out)
 {
-	int i = block_index(d);
+	int i = block_index(&v[A_INDEX]);
 
 	if (i < 0 || s->kind[i] == BLOCK_UNSEEN || s->kind[i] == BLOCK_STOPPED)
 		return broken(s, out, "content_block_stop for a block that is not open");
@@ -316,18 +528,18 @@ static int a_block_stop(struct translate_stream *s, const cJSON *d, struct trans
 	return 0;
 }
 
-static int a_message_delta(struct translate_stream *s, const cJSON *d, struct translate_buf *out)
+static int a_message_delta(struct translate_stream *s, const struct tj_val *v,
+			   struct translate_buf *out)
 {
-	const char *reason = translate_str(translate_get(d, "delta"), "stop_reason");
-	cJSON *delta;
+	char buf[40];
+	const char *reason = name_of(&v[A_STOP_REASON], buf, sizeof(buf));
 
-	translate_usage_from_anthropic(translate_get(d, "usage"), &s->usage);
+	usage_from_anthropic(&v[A_INPUT], &s->usage);
 	if (!reason || s->stopped)
 		return 0;
 	s->stopped = 1;
 	s->stop = translate_finish_reason(reason);
-	delta = cJSON_CreateObject();
-	return delta ? chunk(s, out, delta, s->stop) : -ENOMEM;
+	return chunk_fixed(s, out, "{}", s->stop);
 }
 
 /* The usage chunk when asked for, then [DONE]. */
@@ -335,145 +547,257 @@ static int a_end(struct translate_stream *s, struct translate_buf *out)
 {
 	int rc = 0;
 
-	cJSON *empty;
-
 	if (!s->stopped) { /* message_stop without a stop reason: a natural end */
 		s->stopped = 1;
 		s->stop = "stop";
-		empty = cJSON_CreateObject();
-		rc = empty ? chunk(s, out, empty, s->stop) : -ENOMEM;
+		rc = chunk_fixed(s, out, "{}", s->stop);
 	}
 	if (!rc && s->include_usage)
-		rc = chunk(s, out, NULL, NULL);
+		rc = usage_chunk(s, out);
 	if (!rc)
-		rc = translate_buf_add(out, "data: [DONE]\n\n", 14);
+		rc = PUT(out, "data: [DONE]\n\n");
 	s->ended = 1;
 	return rc;
 }
 
-static int a_error(struct translate_stream *s, const cJSON *d, struct translate_buf *out)
+static int a_error(struct translate_stream *s, const struct tj_val *v, struct translate_buf *out)
 {
-	const cJSON *e = translate_get(d, "error");
-	const char *msg = translate_str(e, "message"), *code, *type;
+	char buf[40];
+	const char *code, *type;
 	int status;
 
-	type = translate_openai_error_type(0, translate_str(e, "type"), &code, &status);
-	return emit_error(s, out, type, code, msg ? msg : "upstream error");
+	type = translate_openai_error_type(0, name_of(&v[A_ERROR_TYPE], buf, sizeof(buf)), &code,
+					   &status);
+	return upstream_error(s, out, &v[A_ERROR_MESSAGE], type, code);
 }
 
-static int a_feed(struct translate_stream *s, const char *type, const cJSON *d,
-		  struct translate_buf *out)
+/* An event of TYPE (its "type", else the SSE event name). */
+static int a_event_of(struct translate_stream *s, const char *type, const struct tj_val *v,
+		      struct translate_buf *out)
 {
 	if (!strcmp(type, "ping"))
 		return 0;
 	if (!strcmp(type, "error"))
-		return a_error(s, d, out);
+		return a_error(s, v, out);
 	if (!strcmp(type, "message_start"))
-		return a_message_start(s, d, out);
+		return a_message_start(s, v, out);
 	if (!s->started)
 		return broken(s, out, "%.40s before message_start", type);
 	if (s->stopped && !strncmp(type, "content_block_", 14))
 		return broken(s, out, "%.40s after the stop reason", type);
 	if (!strcmp(type, "content_block_start"))
-		return a_block_start(s, d, out);
+		return a_block_start(s, v, out);
 	if (!strcmp(type, "content_block_delta"))
-		return a_block_delta(s, d, out);
+		return a_block_delta(s, v, out);
 	if (!strcmp(type, "content_block_stop"))
-		return a_block_stop(s, d, out);
+		return a_block_stop(s, v, out);
 	if (!strcmp(type, "message_delta"))
-		return a_message_delta(s, d, out);
+		return a_message_delta(s, v, out);
 	if (!strcmp(type, "message_stop"))
 		return a_end(s, out);
 	return 0; /* "handle unknown event types gracefully" */
 }
 
+static int a_feed(struct translate_stream *s, const char *event, const char *data, size_t len,
+		  struct translate_buf *out)
+{
+	struct tj_val v[A_SLOTS];
+	char buf[48]; /* longer than any type handled, and than the 40 bytes an error shows */
+	const char *type;
+
+	if (translate_json_scan(&s->prefix, data, len, a_event, v, A_SLOTS))
+		return broken(s, out, "an event whose data is not a JSON object");
+	type = translate_json_copy(&v[A_TYPE], buf, sizeof(buf), NULL);
+	if (!type)
+		type = event && *event ? event : "";
+	return *type ? a_event_of(s, type, v, out) : broken(s, out, "an event without a type");
+}
+
 /* ---- OpenAI upstream, Anthropic app ---- */
 
-static int event(struct translate_buf *out, const char *name, cJSON *o, struct translate_ctx *c)
+/* One table of slots for a chunk, its first choice and that choice's first tool call: a chunk
+ * normally carries one choice with at most one tool call, read in the one scan. When there
+ * are more (or they come as an object's members, which cJSON goes through as well), each is
+ * scanned again into a table of its own, with the same slot numbers. */
+enum o_slot {
+	O_ERROR,
+	O_ERROR_MESSAGE,
+	O_ERROR_TYPE,
+	O_ERROR_CODE,
+	O_MODEL,
+	O_CHOICES,
+	O_USAGE,
+	O_PROMPT,
+	O_DETAILS,
+	O_CACHED,
+	O_COMPLETION,
+	C_INDEX,
+	C_DELTA,
+	C_CONTENT,
+	C_REFUSAL,
+	C_CALLS,
+	C_FINISH,
+	T_INDEX,
+	T_ID,
+	T_FUNCTION,
+	T_NAME,
+	T_ARGS,
+	O_SLOTS
+};
+
+static const struct tj_field t_function[] = {
+    {"name", T_NAME, NULL, NULL}, {"arguments", T_ARGS, NULL, NULL}, {NULL, 0, NULL, NULL}};
+static const struct tj_field t_call[] = {{"index", T_INDEX, NULL, NULL},
+					 {"id", T_ID, NULL, NULL},
+					 {"function", T_FUNCTION, t_function, NULL},
+					 {NULL, 0, NULL, NULL}};
+static const struct tj_field c_delta[] = {{"content", C_CONTENT, NULL, NULL},
+					  {"refusal", C_REFUSAL, NULL, NULL},
+					  {"tool_calls", C_CALLS, NULL, t_call},
+					  {NULL, 0, NULL, NULL}};
+static const struct tj_field c_choice[] = {{"index", C_INDEX, NULL, NULL},
+					   {"delta", C_DELTA, c_delta, NULL},
+					   {"finish_reason", C_FINISH, NULL, NULL},
+					   {NULL, 0, NULL, NULL}};
+static const struct tj_field o_error[] = {{"message", O_ERROR_MESSAGE, NULL, NULL},
+					  {"type", O_ERROR_TYPE, NULL, NULL},
+					  {"code", O_ERROR_CODE, NULL, NULL},
+					  {NULL, 0, NULL, NULL}};
+static const struct tj_field o_details[] = {{"cached_tokens", O_CACHED, NULL, NULL},
+					    {NULL, 0, NULL, NULL}};
+static const struct tj_field o_usage[] = {{"prompt_tokens", O_PROMPT, NULL, NULL},
+					  {"prompt_tokens_details", O_DETAILS, o_details, NULL},
+					  {"completion_tokens", O_COMPLETION, NULL, NULL},
+					  {NULL, 0, NULL, NULL}};
+static const struct tj_field o_chunk_fields[] = {{"error", O_ERROR, o_error, NULL},
+						 {"model", O_MODEL, NULL, NULL},
+						 {"choices", O_CHOICES, NULL, c_choice},
+						 {"usage", O_USAGE, o_usage, NULL},
+						 {NULL, 0, NULL, NULL}};
+
+/* Whether V is an array of one element, whose slots the scan filled already. */
+static int only_one(const struct tj_val *v)
 {
-	return emit(out, name, o, c);
+	return v->type == TJ_ARRAY && v->count == 1;
+}
+
+/* OpenAI's usage into *T in Anthropic's terms (prompt_tokens counts the cached ones). */
+static void usage_from_openai(const struct tj_val *v, struct translate_usage *t)
+{
+	double prompt = -1, cached = 0;
+
+	take(&v[O_PROMPT], &prompt);
+	take(&v[O_CACHED], &cached);
+	take(&v[O_COMPLETION], &t->output);
+	translate_usage_set_openai(t, prompt, cached);
+}
+
+/* "event: NAME\ndata: {"type":"NAME"" — an Anthropic event up to its other members. */
+#define EVENT_OPEN(name) "event: " name "\ndata: {\"type\":\"" name "\""
+
+static int put_usage_anthropic(struct translate_buf *out, const struct translate_usage *u)
+{
+	int err = PUT(out, "{\"input_tokens\":");
+
+	err |= translate_json_put_num(out, u->input);
+	err |= PUT(out, ",\"cache_creation_input_tokens\":");
+	err |= translate_json_put_num(out, u->cache_write);
+	err |= PUT(out, ",\"cache_read_input_tokens\":");
+	err |= translate_json_put_num(out, u->cache_read);
+	err |= PUT(out, ",\"output_tokens\":");
+	err |= translate_json_put_num(out, u->output);
+	return err | PUT(out, "}");
 }
 
 static int o_message_start(struct translate_stream *s, struct translate_buf *out)
 {
-	struct translate_ctx c = {0};
-	struct translate_usage none = {0};
-	cJSON *o = translate_typed(&c, "message_start"), *m;
+	struct translate_usage none = {0}; /* known at the end */
+	size_t old = out->len;
+	int err;
 
 	s->started = 1;
-	m = translate_add(&c, o, "message", cJSON_CreateObject());
-	translate_add(&c, m, "id", cJSON_CreateString(s->id));
-	translate_add(&c, m, "type", cJSON_CreateString("message"));
-	translate_add(&c, m, "role", cJSON_CreateString("assistant"));
-	translate_add(&c, m, "model", cJSON_CreateString(s->model ? s->model : ""));
-	translate_add(&c, m, "content", cJSON_CreateArray());
-	translate_add(&c, m, "stop_reason", cJSON_CreateNull());
-	translate_add(&c, m, "stop_sequence", cJSON_CreateNull());
-	translate_add(&c, m, "usage", translate_usage_anthropic(&c, &none)); /* known at the end */
-	return event(out, "message_start", o, &c);
+	err = PUT(out, EVENT_OPEN("message_start") ",\"message\":{\"id\":");
+	err |= translate_json_put_cstr(out, s->id);
+	err |= PUT(out, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+	err |= translate_json_put_cstr(out, s->model ? s->model : "");
+	err |= PUT(out, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
+	err |= put_usage_anthropic(out, &none);
+	err |= PUT(out, "}}\n\n");
+	return event_end(out, old, err);
 }
 
 static int o_close(struct translate_stream *s, struct translate_buf *out)
 {
-	struct translate_ctx c = {0};
-	cJSON *o;
+	size_t old = out->len;
+	int err;
 
 	if (s->open < 0)
 		return 0;
-	o = translate_typed(&c, "content_block_stop");
-	translate_add(&c, o, "index", cJSON_CreateNumber(s->open));
+	err = PUT(out, EVENT_OPEN("content_block_stop") ",\"index\":");
+	err |= put_int(out, s->open);
+	err |= PUT(out, "}\n\n");
 	if (s->open_tool >= 0)
 		s->tool[s->open_tool] = TOOL_CLOSED;
 	s->open = -1;
-	return event(out, "content_block_stop", o, &c);
+	return event_end(out, old, err);
 }
 
-/* Closes the open block and starts block n_blocks with content BLOCK (owned). */
-static int o_open(struct translate_stream *s, struct translate_buf *out, cJSON *block, int tool)
+/* Closes the open block and makes block n_blocks the open one, carrying tool call TOOL (-1:
+ * text). The caller writes its content_block_start. */
+static int o_open(struct translate_stream *s, struct translate_buf *out, int tool)
 {
-	struct translate_ctx c = {0};
-	cJSON *o;
 	int rc = o_close(s, out);
 
-	if (rc) {
-		cJSON_Delete(block);
+	if (rc)
 		return rc;
-	}
-	if (s->n_blocks >= MAX_BLOCKS) {
-		cJSON_Delete(block);
+	if (s->n_blocks >= MAX_BLOCKS)
 		return broken(s, out, "more than %d content blocks", MAX_BLOCKS);
-	}
-	o = translate_typed(&c, "content_block_start");
-	translate_add(&c, o, "index", cJSON_CreateNumber(s->n_blocks));
-	translate_add(&c, o, "content_block", block);
 	s->open = s->n_blocks++;
 	s->open_tool = tool;
-	return event(out, "content_block_start", o, &c);
+	return 0;
 }
 
-/* content_block_delta at the open block with DELTA {"type": TYPE, KEY: VALUE}. */
+/* content_block_start of the open block, up to its content block, which the caller writes. */
+static int o_block_start(struct translate_stream *s, struct translate_buf *out)
+{
+	int err = PUT(out, EVENT_OPEN("content_block_start") ",\"index\":");
+
+	err |= put_int(out, s->open);
+	return err | PUT(out, ",\"content_block\":");
+}
+
+/* content_block_delta at the open block: {"type": TYPE, KEY: VALUE}, TYPE and KEY written
+ * as they are. */
 static int o_delta(struct translate_stream *s, struct translate_buf *out, const char *type,
-		   const char *key, const char *value)
+		   const char *key, const struct tj_val *value)
 {
-	struct translate_ctx c = {0};
-	cJSON *o = translate_typed(&c, "content_block_delta"), *d;
+	size_t old = out->len;
+	int err = PUT(out, EVENT_OPEN("content_block_delta") ",\"index\":");
 
-	translate_add(&c, o, "index", cJSON_CreateNumber(s->open));
-	d = translate_add(&c, o, "delta", translate_typed(&c, type));
-	translate_add(&c, d, key, cJSON_CreateString(value));
-	return event(out, "content_block_delta", o, &c);
+	err |= put_int(out, s->open);
+	err |= PUT(out, ",\"delta\":{\"type\":\"");
+	err |= translate_buf_add(out, type, strlen(type));
+	err |= PUT(out, "\",\"");
+	err |= translate_buf_add(out, key, strlen(key));
+	err |= PUT(out, "\":");
+	err |= translate_json_put_str(out, value);
+	err |= PUT(out, "}}\n\n");
+	return event_end(out, old, err);
 }
 
-static int o_text(struct translate_stream *s, struct translate_buf *out, const char *text)
+static int o_text(struct translate_stream *s, struct translate_buf *out, const struct tj_val *text)
 {
-	struct translate_ctx c = {0};
-	cJSON *b;
+	size_t old;
 	int rc;
 
 	if (s->open < 0 || s->open_tool >= 0) {
-		b = translate_typed(&c, "text");
-		translate_add(&c, b, "text", cJSON_CreateString(""));
-		rc = c.oom ? (cJSON_Delete(b), -ENOMEM) : o_open(s, out, b, -1);
+		rc = o_open(s, out, -1);
+		if (rc)
+			return rc;
+		old = out->len;
+		rc = event_end(out, old,
+			       o_block_start(s, out) |
+				   PUT(out, "{\"type\":\"text\",\"text\":\"\"}}\n\n"));
 		if (rc)
 			return rc;
 	}
@@ -481,133 +805,163 @@ static int o_text(struct translate_stream *s, struct translate_buf *out, const c
 }
 
 static int o_tool_start(struct translate_stream *s, struct translate_buf *out, int k,
-			const cJSON *tc)
+			const struct tj_val *tc)
 {
-	const char *name = translate_str(translate_get(tc, "function"), "name");
-	const char *id = translate_str(tc, "id");
-	struct translate_ctx c = {0};
 	char gen[32];
-	cJSON *b;
+	size_t old;
+	int rc, err;
 
-	if (!name)
+	if (tc[T_NAME].type != TJ_STRING)
 		return broken(s, out, "a tool call without a function name");
-	if (!id) {
+	if (tc[T_ID].type != TJ_STRING)
 		translate_new_id(gen, sizeof(gen), "toolu_", 24);
-		id = gen;
-	}
-	b = translate_typed(&c, "tool_use");
-	translate_add(&c, b, "id", cJSON_CreateString(id));
-	translate_add(&c, b, "name", cJSON_CreateString(name));
-	translate_add(&c, b, "input", cJSON_CreateObject());
-	if (c.oom) {
-		cJSON_Delete(b);
-		return -ENOMEM;
-	}
 	s->tool[k] = TOOL_OPEN;
-	return o_open(s, out, b, k);
+	rc = o_open(s, out, k);
+	if (rc)
+		return rc;
+	old = out->len;
+	err = o_block_start(s, out);
+	err |= PUT(out, "{\"type\":\"tool_use\",\"id\":");
+	err |= tc[T_ID].type == TJ_STRING ? translate_json_put_str(out, &tc[T_ID])
+					  : translate_json_put_cstr(out, gen);
+	err |= PUT(out, ",\"name\":");
+	err |= translate_json_put_str(out, &tc[T_NAME]);
+	err |= PUT(out, ",\"input\":{}}}\n\n");
+	return event_end(out, old, err);
 }
 
-static int o_tool_delta(struct translate_stream *s, struct translate_buf *out, const cJSON *tc)
+static int o_tool_delta(struct translate_stream *s, struct translate_buf *out,
+			const struct tj_val *tc)
 {
-	const cJSON *idx = translate_get(tc, "index");
-	const char *args = translate_str(translate_get(tc, "function"), "arguments");
+	const struct tj_val *idx = &tc[T_INDEX];
 	int k, rc = 0;
 
-	if (!cJSON_IsNumber(idx) || idx->valuedouble < 0 || idx->valuedouble >= MAX_TOOLS)
+	if (idx->type != TJ_NUMBER || idx->num < 0 || idx->num >= MAX_TOOLS)
 		return broken(s, out, "a tool call with a bad index");
-	k = (int)idx->valuedouble;
+	k = (int)idx->num;
 	if (s->tool[k] == TOOL_UNSEEN)
 		rc = o_tool_start(s, out, k, tc);
 	else if (s->tool[k] == TOOL_CLOSED || s->open_tool != k)
 		return broken(s, out, "tool call %d resumed after another block started", k);
 	if (rc || s->ended)
 		return rc;
-	return args && *args ? o_delta(s, out, "input_json_delta", "partial_json", args) : 0;
+	return has_text(&tc[T_ARGS])
+		   ? o_delta(s, out, "input_json_delta", "partial_json", &tc[T_ARGS])
+		   : 0;
 }
 
-static int o_choice(struct translate_stream *s, const cJSON *ch, struct translate_buf *out)
+static int o_tool_calls(struct translate_stream *s, const struct tj_val *ch,
+			struct translate_buf *out)
 {
-	const cJSON *delta = translate_get(ch, "delta"),
-		    *calls = translate_get(delta, "tool_calls");
-	const cJSON *idx = translate_get(ch, "index"), *tc;
-	const char *text = translate_str(delta, "content"),
-		   *refusal = translate_str(delta, "refusal");
-	const char *finish = translate_str(ch, "finish_reason");
+	struct tj_val tc[O_SLOTS], call;
+	struct tj_iter it;
 	int rc = 0;
 
-	if (idx && (!cJSON_IsNumber(idx) || idx->valuedouble != 0))
-		return broken(s, out, "a choice other than 0");
-	if (s->stopped && ((text && *text) || (refusal && *refusal) || cJSON_GetArraySize(calls)))
-		return broken(s, out, "content after the finish_reason");
-	if (text && *text)
-		rc = o_text(s, out, text);
-	if (!rc && !s->ended && refusal && *refusal) {
-		s->refusal = 1;
-		rc = o_text(s, out, refusal);
-	}
-	cJSON_ArrayForEach(tc, calls)
-	{
-		if (rc || s->ended)
-			return rc;
+	if (only_one(&ch[C_CALLS]))
+		return o_tool_delta(s, out, ch);
+	translate_json_iter(&it, &ch[C_CALLS]);
+	while (!rc && !s->ended && translate_json_next(&it, t_call, tc, O_SLOTS, &call))
 		rc = o_tool_delta(s, out, tc);
+	return rc;
+}
+
+static int o_choice(struct translate_stream *s, const struct tj_val *ch, struct translate_buf *out)
+{
+	const struct tj_val *idx = &ch[C_INDEX], *calls = &ch[C_CALLS];
+	int text = has_text(&ch[C_CONTENT]), refusal = has_text(&ch[C_REFUSAL]), rc = 0;
+	size_t n_calls = calls->type == TJ_ARRAY || calls->type == TJ_OBJECT ? calls->count : 0;
+	char buf[40];
+
+	if (present(idx) && (idx->type != TJ_NUMBER || idx->num != 0))
+		return broken(s, out, "a choice other than 0");
+	if (s->stopped && (text || refusal || n_calls))
+		return broken(s, out, "content after the finish_reason");
+	if (text)
+		rc = o_text(s, out, &ch[C_CONTENT]);
+	if (!rc && !s->ended && refusal) {
+		s->refusal = 1;
+		rc = o_text(s, out, &ch[C_REFUSAL]);
 	}
-	if (rc || s->ended || !finish || s->stopped)
+	if (!rc && !s->ended && n_calls)
+		rc = o_tool_calls(s, ch, out);
+	if (rc || s->ended || ch[C_FINISH].type != TJ_STRING || s->stopped)
 		return rc;
 	s->stopped = 1;
-	s->stop = s->refusal ? "refusal" : translate_stop_reason(finish);
+	s->stop = s->refusal ? "refusal"
+			     : translate_stop_reason(name_of(&ch[C_FINISH], buf, sizeof(buf)));
 	return o_close(s, out);
 }
 
-static int o_chunk(struct translate_stream *s, const cJSON *d, struct translate_buf *out)
+/* Each choice of chunk V in turn, until one fails (a choice that ends the stream fails). */
+static int o_choices(struct translate_stream *s, const struct tj_val *v, struct translate_buf *out)
 {
-	const cJSON *choices = translate_get(d, "choices"), *ch, *e = translate_get(d, "error");
-	const char *msg, *type;
-	int rc = 0, status;
+	struct tj_val ch[O_SLOTS], choice;
+	struct tj_iter it;
+	int rc = 0;
 
-	if (e) {
-		msg = translate_str(e, "message");
-		type = translate_anthropic_error_type(0, translate_str(e, "type"),
-						      translate_str(e, "code"), &status);
-		return emit_error(s, out, type, NULL, msg ? msg : "upstream error");
-	}
+	if (only_one(&v[O_CHOICES]))
+		return o_choice(s, v, out);
+	translate_json_iter(&it, &v[O_CHOICES]);
+	while (!rc && !s->ended && translate_json_next(&it, c_choice, ch, O_SLOTS, &choice))
+		rc = o_choice(s, ch, out);
+	return rc;
+}
+
+static int o_error_event(struct translate_stream *s, const struct tj_val *v,
+			 struct translate_buf *out)
+{
+	char type_buf[40], code_buf[40];
+	const char *type;
+	int status;
+
+	type = translate_anthropic_error_type(0, name_of(&v[O_ERROR_TYPE], type_buf, 40),
+					      name_of(&v[O_ERROR_CODE], code_buf, 40), &status);
+	return upstream_error(s, out, &v[O_ERROR_MESSAGE], type, NULL);
+}
+
+static int o_chunk(struct translate_stream *s, const char *data, size_t len,
+		   struct translate_buf *out)
+{
+	struct tj_val v[O_SLOTS];
+	int rc = 0;
+
+	if (translate_json_scan(&s->prefix, data, len, o_chunk_fields, v, O_SLOTS))
+		return broken(s, out, "an event whose data is not a JSON object");
+	if (present(&v[O_ERROR]))
+		return o_error_event(s, v, out);
 	if (!s->started) {
-		set_model(s, translate_str(d, "model"));
+		set_model(s, &v[O_MODEL]);
 		rc = o_message_start(s, out);
 	}
-	cJSON_ArrayForEach(ch, choices)
-	{
-		if (rc || s->ended)
-			return rc;
-		rc = o_choice(s, ch, out);
-	}
 	if (!rc)
-		translate_usage_from_openai(translate_get(d, "usage"), &s->usage);
+		rc = o_choices(s, v, out);
+	if (!rc)
+		usage_from_openai(v, &s->usage);
 	return rc;
 }
 
 /* [DONE]: message_delta (stop reason, the usage from the usage chunk) and message_stop. */
 static int o_end(struct translate_stream *s, struct translate_buf *out)
 {
-	struct translate_ctx c = {0};
-	cJSON *o, *d;
-	int rc;
+	size_t old;
+	int rc, err;
 
 	if (!s->started || !s->stopped)
 		return broken(s, out, "the stream ended without a finish_reason");
 	rc = o_close(s, out);
 	if (rc)
 		return rc;
-	o = translate_typed(&c, "message_delta");
-	d = translate_add(&c, o, "delta", cJSON_CreateObject());
-	translate_add(&c, d, "stop_reason", cJSON_CreateString(s->stop));
-	translate_add(&c, d, "stop_sequence", cJSON_CreateNull());
-	translate_add(&c, o, "usage", translate_usage_anthropic(&c, &s->usage));
-	rc = event(out, "message_delta", o, &c);
+	old = out->len;
+	err = PUT(out, EVENT_OPEN("message_delta") ",\"delta\":{\"stop_reason\":");
+	err |= translate_json_put_cstr(out, s->stop);
+	err |= PUT(out, ",\"stop_sequence\":null},\"usage\":");
+	err |= put_usage_anthropic(out, &s->usage);
+	err |= PUT(out, "}\n\n");
+	rc = event_end(out, old, err);
 	s->ended = 1;
 	if (rc)
 		return rc;
-	o = translate_typed(&c, "message_stop");
-	return event(out, "message_stop", o, &c);
+	return PUT(out, EVENT_OPEN("message_stop") "}\n\n");
 }
 
 static int is_done(const char *data, size_t len)
@@ -622,27 +976,13 @@ static int is_done(const char *data, size_t len)
 int translate_stream_feed(struct translate_stream *s, const char *event, const char *data,
 			  size_t len, struct translate_buf *out)
 {
-	const char *type;
-	cJSON *d;
-	int rc;
-
 	if (s->ended)
 		return 0;
-	if (s->app == TRANSLATE_ANTHROPIC_MESSAGES && data && is_done(data, len))
+	if (s->app == TRANSLATE_OPENAI_CHAT)
+		return a_feed(s, event, data, len, out);
+	if (data && is_done(data, len))
 		return o_end(s, out);
-	d = translate_parse_object(data, len);
-	if (!d)
-		return broken(s, out, "an event whose data is not a JSON object");
-	if (s->app == TRANSLATE_ANTHROPIC_MESSAGES) {
-		rc = o_chunk(s, d, out);
-	} else {
-		type = translate_str(d, "type");
-		if (!type)
-			type = event && *event ? event : "";
-		rc = *type ? a_feed(s, type, d, out) : broken(s, out, "an event without a type");
-	}
-	cJSON_Delete(d);
-	return rc;
+	return o_chunk(s, data, len, out);
 }
 
 int translate_stream_finish(struct translate_stream *s, struct translate_buf *out)

@@ -123,23 +123,18 @@ char *translate_print(const cJSON *v, size_t *ret_len)
 	return s;
 }
 
-int translate_buf_add(struct translate_buf *b, const char *s, size_t n)
+int translate_buf_grow(struct translate_buf *b, size_t n)
 {
 	size_t cap = b->cap ? b->cap : 256;
 	char *p;
 
-	if (b->len + n + 1 > b->cap) {
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->data, cap);
-		if (!p)
-			return -ENOMEM;
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
+	while (cap < b->len + n + 1)
+		cap *= 2;
+	p = realloc(b->data, cap);
+	if (!p)
+		return -ENOMEM;
+	b->data = p;
+	b->cap = cap;
 	return 0;
 }
 
@@ -254,13 +249,8 @@ void translate_usage_from_anthropic(const cJSON *u, struct translate_usage *t)
 	take(u, "output_tokens", &t->output);
 }
 
-void translate_usage_from_openai(const cJSON *u, struct translate_usage *t)
+void translate_usage_set_openai(struct translate_usage *t, double prompt, double cached)
 {
-	double prompt = -1, cached = 0;
-
-	take(u, "prompt_tokens", &prompt);
-	take(translate_get(u, "prompt_tokens_details"), "cached_tokens", &cached);
-	take(u, "completion_tokens", &t->output);
 	if (prompt < 0)
 		return;
 	if (cached > prompt)
@@ -268,6 +258,16 @@ void translate_usage_from_openai(const cJSON *u, struct translate_usage *t)
 	t->input = prompt - cached;
 	t->cache_read = cached;
 	t->cache_write = 0;
+}
+
+void translate_usage_from_openai(const cJSON *u, struct translate_usage *t)
+{
+	double prompt = -1, cached = 0;
+
+	take(u, "prompt_tokens", &prompt);
+	take(translate_get(u, "prompt_tokens_details"), "cached_tokens", &cached);
+	take(u, "completion_tokens", &t->output);
+	translate_usage_set_openai(t, prompt, cached);
 }
 
 cJSON *translate_usage_openai(struct translate_ctx *c, const struct translate_usage *t)

@@ -9,6 +9,7 @@
 #define AIGW_PROVIDERS_TRANSLATE_UTIL_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -52,8 +53,20 @@ char *translate_print(const cJSON *v, size_t *ret_len);
 
 /* Appends "event: EVENT\n" (when EVENT) and "data: " + DATA (printed compactly) + "\n\n". */
 int translate_sse_json(struct translate_buf *b, const char *event, const cJSON *data);
-/* Appends N raw bytes. */
-int translate_buf_add(struct translate_buf *b, const char *s, size_t n);
+/* Makes room in B for N more bytes and a NUL: 0 or -ENOMEM. */
+int translate_buf_grow(struct translate_buf *b, size_t n);
+
+/* Appends N raw bytes: 0 or -ENOMEM. Inline: the stream translator writes its events as many
+ * short pieces, most of them literals. */
+static inline int translate_buf_add(struct translate_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap && translate_buf_grow(b, n))
+		return -ENOMEM;
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
 
 /* Writes PREFIX + N random base62 characters into OUT (CAP bytes). */
 void translate_new_id(char *out, size_t cap, const char *prefix, size_t n);
@@ -70,6 +83,9 @@ struct translate_usage {
 void translate_usage_from_anthropic(const cJSON *u, struct translate_usage *t);
 /* Reads OpenAI's usage object U into *T. */
 void translate_usage_from_openai(const cJSON *u, struct translate_usage *t);
+/* Sets *T's input and cache counts from OpenAI's PROMPT tokens (which count the CACHED ones);
+ * a negative PROMPT (none came) changes nothing. */
+void translate_usage_set_openai(struct translate_usage *t, double prompt, double cached);
 cJSON *translate_usage_openai(struct translate_ctx *c, const struct translate_usage *t);
 cJSON *translate_usage_anthropic(struct translate_ctx *c, const struct translate_usage *t);
 

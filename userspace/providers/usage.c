@@ -305,8 +305,8 @@ int find_member(const char *s, size_t len, size_t obj, const char *key, struct m
 }
 
 /* *RET = BODY with [AT, CUT) replaced by INS. */
-int splice(const char *body, size_t len, size_t at, size_t cut, const char *ins, char **ret,
-	   size_t *ret_len)
+int usage_edit(const char *body, size_t len, size_t at, size_t cut, const char *ins, char **ret,
+	       size_t *ret_len)
 {
 	size_t n = strlen(ins), total = at + n + (len - cut);
 	char *out = malloc(total + 1);
@@ -338,7 +338,8 @@ int request_set_model(const char *body, size_t len, const char *model, char **re
 	obj = len >= 3 && !memcmp(body, "\xEF\xBB\xBF", 3) ? 3 : 0; /* cJSON skips a BOM */
 	obj = skip_ws(body, len, obj);
 	if (obj < len && body[obj] == '{' && find_member(body, len, obj, "model", &m))
-		r = splice(body, len, m.value, m.value_end, value, ret, ret_len) < 0 ? -ENOMEM : 0;
+		r = usage_edit(body, len, m.value, m.value_end, value, ret, ret_len) < 0 ? -ENOMEM
+											 : 0;
 	free(value);
 	cJSON_Delete(name);
 	return r;
@@ -358,12 +359,12 @@ int request_set_int(const char *body, size_t len, const char *key, int64_t value
 		return -EINVAL;
 	snprintf(text, sizeof(text), "%lld", (long long)value);
 	if (find_member(body, len, obj, key, &m))
-		return splice(body, len, m.value, m.value_end, text, ret, ret_len) < 0 ? -ENOMEM
-											 : 0;
+		return usage_edit(body, len, m.value, m.value_end, text, ret, ret_len) < 0 ? -ENOMEM
+											   : 0;
 	first = skip_ws(body, len, obj + 1);
 	snprintf(text, sizeof(text), "\"%s\":%lld%s", key, (long long)value,
 		 first < len && body[first] == '}' ? "" : ",");
-	return splice(body, len, obj + 1, obj + 1, text, ret, ret_len) < 0 ? -ENOMEM : 0;
+	return usage_edit(body, len, obj + 1, obj + 1, text, ret, ret_len) < 0 ? -ENOMEM : 0;
 }
 
 /* ---- the adapters' table ---- */

@@ -66,6 +66,10 @@ struct usage {
 	int64_t reasoning;	/* of output: reasoning tokens, when reported (else 0) */
 	int known;		/* USAGE_KNOWN_* */
 	int unpriced;		/* USAGE_UNPRICED_* */
+	/* What the provider says the call cost, when its usage says so (OpenRouter's "cost", in
+	 * its credits: USD): recorded beside the gateway's own cost, never instead of it. */
+	int has_reported_cost;
+	double reported_cost;
 };
 
 #define USAGE_MODEL_MAX 128 /* a model name longer than this is cut */

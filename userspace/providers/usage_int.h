@@ -56,8 +56,8 @@ size_t skip_string(const char *s, size_t len, size_t i);
 size_t skip_value(const char *s, size_t len, size_t i);
 int key_is(const char *raw, size_t n, const char *key);
 int find_member(const char *s, size_t len, size_t obj, const char *key, struct member *m);
-int splice(const char *body, size_t len, size_t at, size_t cut, const char *ins, char **ret,
-	   size_t *ret_len);
+int usage_edit(const char *body, size_t len, size_t at, size_t cut, const char *ins, char **ret,
+	       size_t *ret_len);
 
 /* "error": {"type": ..., "code": ...} or {"type":"error","code":...}: the best name. */
 const char *error_kind(const cJSON *e, const char *fallback);

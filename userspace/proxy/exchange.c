@@ -22,6 +22,7 @@
 #include "guard/guard.h"
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
+#include "providers/api_path.h"
 #include "policy/stages.h"
 #include "ledger/cost.h"
 #include "util/jsonw.h"
@@ -32,6 +33,7 @@ void exchange_free(struct exchange *ex)
 {
 	policy_free(ex->policy);
 	free(ex->url);
+	free(ex->api_url);
 	cJSON_Delete(ex->req_json);
 	if (ex->body)
 		evbuffer_free(ex->body);
@@ -49,6 +51,7 @@ void exchange_free(struct exchange *ex)
 		evbuffer_free(ex->up_body);
 	free(ex->up_path);
 	translate_stream_free(ex->ts);
+	translate_buf_free(&ex->ts_out);
 	guard_stream_free(ex->gs);
 	guard_call_free(ex->pr.guard);
 	free(ex->pr.body_new);
@@ -658,6 +661,10 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 			 t->provider, (int)strcspn(ex->url, "?"), ex->url);
 		return -EOPNOTSUPP;
 	}
+	if (api_path_upstream(t->api_root, up->chat_path, path, sizeof(path))) {
+		snprintf(why, whylen, "the API root of %s is too long", t->provider);
+		return -EINVAL;
+	}
 	err = translate_request(ex->app->translate, (const char *)evbuffer_pullup(ex->body, -1),
 				evbuffer_get_length(ex->body), model, 0, &tr);
 	if (err) {
@@ -666,7 +673,6 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 	}
 	ex->include_usage = tr.include_usage;
 	ex->up_api = up->chat_api;
-	snprintf(path, sizeof(path), "%s%s", t->prefix, up->chat_path);
 	err = up_body_set(ex, tr.body, tr.len);
 	tr.body = NULL;
 	translate_req_release(&tr);
@@ -710,7 +716,11 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 	if (!same_dest) {
 		char path[HTTP1_HOST_MAX + 8192];
 
-		snprintf(path, sizeof(path), "%s%s", t->prefix, ex->url);
+		/* its own API root: the call as the gateway reads it, "/v1" made the root */
+		if (api_path_upstream(t->api_root, exchange_api_url(ex), path, sizeof(path))) {
+			snprintf(why, whylen, "the request target is too long for %s", t->provider);
+			return -EINVAL;
+		}
 		if (!(ex->up_path = strdup(path)))
 			return -ENOMEM;
 	}

@@ -58,6 +58,11 @@ static const char *operation_of(const char *path)
 	return NULL;
 }
 
+const char *exchange_api_url(const struct exchange *ex)
+{
+	return ex->api_url ? ex->api_url : ex->url;
+}
+
 /* The provider that answered (or was last asked). */
 const char *exchange_provider(const struct exchange *ex)
 {
@@ -90,6 +95,8 @@ static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 	jsonw_num(rec, "aigw.usage.cached_input_tokens", (double)ex->usage.cached_input);
 	jsonw_num(rec, "aigw.usage.cache_write_tokens", (double)ex->usage.cache_write);
 	jsonw_num(rec, "aigw.usage.reasoning_tokens", (double)ex->usage.reasoning);
+	if (ex->usage.has_reported_cost) /* the provider's own figure (OpenRouter), not ours */
+		jsonw_num(rec, "aigw.provider.reported_cost", ex->usage.reported_cost);
 	if (cost->known) {
 		char usd[COST_USD_TEXT_MAX];
 
@@ -285,7 +292,7 @@ uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 {
 	struct session *s = ex->s;
 	char path[512], ip[NETADDR_STRLEN];
-	const char *url = ex->url, *op;
+	const char *url = ex->url, *api_url = exchange_api_url(ex), *op;
 	struct jsonw *rec = jsonw_new();
 	uint64_t ticket;
 	size_t n;
@@ -302,7 +309,7 @@ uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	if (exchange_provider(ex)[0]) /* none for a call refused before it had a target */
 		jsonw_str(rec, "gen_ai.system", exchange_provider(ex));
 	jsonw_str(rec, "aigw.client.kind", s->info.explicit_endpoint ? "explicit" : "captured");
-	op = operation_of(path);
+	op = ex->outside_api || !api_url ? NULL : operation_of(api_url);
 	if (op)
 		jsonw_str(rec, "gen_ai.operation.name", op);
 	if (ex->model[0])
@@ -318,6 +325,8 @@ uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 		jsonw_str(rec, "tls.client.server_name", s->info.sni);
 	jsonw_str(rec, "http.request.method", ex->method);
 	jsonw_str(rec, "url.path", path);
+	if (ex->api_url) /* the provider's own root: the endpoint as the gateway reads it too */
+		jsonw_strn(rec, "aigw.url.api_path", ex->api_url, strcspn(ex->api_url, "?"));
 	if (ex->status)
 		jsonw_num(rec, "http.response.status_code", ex->status);
 	else

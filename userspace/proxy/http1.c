@@ -38,6 +38,7 @@
 
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
+#include "providers/api_path.h"
 #include "ledger/cost.h"
 #include "util/jsonw.h"
 #include "util/log.h"
@@ -66,8 +67,8 @@ const struct provider_api *app_api(const struct session *s, const struct exchang
 {
 	const struct provider_api *p = NULL;
 
-	if (ex && ex->url)
-		provider_api_for_path(ex->url, &p);
+	if (ex && ex->url && !ex->outside_api)
+		provider_api_for_path(exchange_api_url(ex), &p);
 	return p ? p : provider_api_of_family(s->info.family);
 }
 
@@ -539,10 +540,27 @@ static int on_req_header_value(http_parser *p, const char *at, size_t len)
 	return headers_piece(&p_session(p)->ex->req, 1, at, len);
 }
 
-/* What the policy stages know of a request's head. */
-static void pipe_head_fill(struct session *s, struct exchange *ex, const http_parser *p)
+/* The request target as the gateway reads it, at a captured provider that serves its API under
+ * ROOT: ex->api_url, or ex->outside_api. 0 or -ENOMEM. */
+static int request_canonicalise(struct exchange *ex, const char *root)
+{
+	int r = root ? api_path_canonical(root, ex->url, &ex->api_url) : 0;
+
+	ex->outside_api = r == -ENOENT;
+	return r == -ENOMEM ? r : 0;
+}
+
+/* What the policy stages know of a request's head. 0 or -ENOMEM. */
+static int pipe_head_fill(struct session *s, struct exchange *ex, const http_parser *p)
 {
 	struct pipe_req *r = &ex->pr;
+	const struct policy_provider *pv = s->info.explicit_endpoint
+						   ? NULL
+						   : policy_provider_by_name(ex->policy, s->info.provider);
+
+	r->api_root = pv ? pv->api_root : NULL;
+	if (request_canonicalise(ex, r->api_root))
+		return -ENOMEM;
 
 	r->policy = ex->policy;
 	r->state = s->cfg->state;
@@ -550,6 +568,9 @@ static void pipe_head_fill(struct session *s, struct exchange *ex, const http_pa
 	r->method = ex->method;
 	r->url = ex->url;
 	r->path_len = strcspn(ex->url, "?");
+	r->api_url = exchange_api_url(ex);
+	r->api_path_len = strcspn(r->api_url, "?");
+	r->outside_api = ex->outside_api;
 	r->host_count = (int)headers_count(&ex->req, "host");
 	r->host = r->host_count == 1 ? headers_get(&ex->req, "host") : NULL;
 	r->sni = s->info.sni;
@@ -559,7 +580,7 @@ static void pipe_head_fill(struct session *s, struct exchange *ex, const http_pa
 	r->content_length = p->content_length == ULLONG_MAX ? UINT64_MAX : p->content_length;
 	r->max_body = s->cfg->max_request_body;
 	r->provider = s->info.explicit_endpoint ? NULL : s->info.provider;
-	r->app_api = ex->api = provider_api_for_path(ex->url, &ex->app);
+	r->app_api = ex->api = ex->outside_api ? -1 : provider_api_for_path(r->api_url, &ex->app);
 	r->family = app_api(s, ex)->family;
 	r->gateway_key = s->info.explicit_endpoint ||
 			 (!s->info.own_keys && keys_get(s->cfg->keys, s->info.provider));
@@ -567,6 +588,7 @@ static void pipe_head_fill(struct session *s, struct exchange *ex, const http_pa
 	r->event_arg = s->ops->arg;
 	snprintf(r->workload, sizeof(r->workload), "%s", s->info.workload);
 	snprintf(r->team, sizeof(r->team), "%s", s->info.team);
+	return 0;
 }
 
 static enum exchange_outcome refusal_outcome(int status)
@@ -605,7 +627,10 @@ static int on_req_headers_complete(http_parser *p)
 		       "the request target must be a path (origin-form)");
 		return -1;
 	}
-	pipe_head_fill(s, ex, p);
+	if (pipe_head_fill(s, ex, p)) {
+		reject(s, 500, OUTCOME_BAD_REQUEST, "out of memory");
+		return -1;
+	}
 	exchange_pipe_sync(ex);
 	if (pipeline_head(&ex->pr) == PIPE_STOP) {
 		reject(s, ex->pr.refusal.status, refusal_outcome(ex->pr.refusal.status),

@@ -134,6 +134,7 @@ struct exchange {
 	int xlate;	    /* the target speaks the other API: translated both ways */
 	int include_usage;  /* xlate: an OpenAI app asked for the usage chunk */
 	struct translate_stream *ts;
+	struct translate_buf ts_out; /* ts's output, one buffer reused event after event */
 	int stream_error_sent;	       /* a failed stream was ended with an error event */
 	int refuse_status;	       /* no target could take it: the status the app gets */
 	int counted_attempt;	       /* the attempt whose failure the breaker has counted */
@@ -144,6 +145,11 @@ struct exchange {
 	char method[16];
 	char *url; /* the request target as sent, NUL-terminated */
 	size_t url_len;
+	/* The same with the provider's API root made "/v1" (providers/api_path.h), what the
+	 * gateway reads it as; NULL when that is url. outside_api: the path is outside the
+	 * provider's API root, so it is no call the gateway reads. */
+	char *api_url;
+	int outside_api;
 	struct headers req;
 	struct evbuffer *body;
 	int client_keepalive;
@@ -298,6 +304,8 @@ void on_up_event(struct bufferevent *bev, short what, void *arg);
 
 /* exchange_record.c */
 const char *exchange_provider(const struct exchange *ex);
+/* The request target as the gateway reads it: ex->api_url, else ex->url (may be NULL). */
+const char *exchange_api_url(const struct exchange *ex);
 /* Returns the record's audit ticket, 0 when it was not queued. */
 uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome);
 /* A stream admitted by the policy, before any upstream: "proxy.request_started", with the

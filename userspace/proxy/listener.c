@@ -1,4 +1,5 @@
-/* listener.c: an evconnlistener per address; IPv6 listeners are v6-only (IPv4 has its own). */
+/* listener.c: an evconnlistener per address; IPv6 listeners are v6-only (IPv4 has its own);
+ * each socket's cookie, by which the capture programs know it. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,15 +52,19 @@ int listener_new(struct event_base *base, const struct sockaddr *addr, socklen_t
 	return 0;
 }
 
+int listener_cookie(const struct listener *l, uint64_t *ret_cookie)
+{
+	socklen_t len = sizeof(*ret_cookie);
+
+	if (getsockopt(evconnlistener_get_fd(l->evl), SOL_SOCKET, SO_COOKIE, ret_cookie, &len))
+		return -errno;
+	return 0;
+}
+
 void listener_free(struct listener *l)
 {
 	if (!l)
 		return;
 	evconnlistener_free(l->evl);
 	free(l);
-}
-
-int listener_fd(const struct listener *l)
-{
-	return evconnlistener_get_fd(l->evl);
 }

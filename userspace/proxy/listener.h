@@ -7,6 +7,7 @@
 #define AIGW_PROXY_LISTENER_H
 
 #include <event2/event.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 typedef void (*listener_accept_fn)(int fd, const struct sockaddr *peer, void *arg);
@@ -17,7 +18,8 @@ int listener_new(struct event_base *base, const struct sockaddr *addr, socklen_t
 		 listener_accept_fn fn, void *arg, struct listener **ret_listener);
 void listener_free(struct listener *l);
 
-/* The listening socket (owned by L): for getsockopt(SO_COOKIE) and the like. */
-int listener_fd(const struct listener *l);
+/* The listening socket's cookie (SO_COOKIE) in *RET_COOKIE: what the capture programs compare
+ * with the socket a connect would reach (asking for it is what gives the socket one). */
+int listener_cookie(const struct listener *l, uint64_t *ret_cookie);
 
 #endif

@@ -1,33 +1,91 @@
 /*
- * passthrough.c: two bufferevents and the backpressure of libevent's le-proxy sample.
- * When the peer's output passes PASSTHROUGH_HIGH_WATER, this side stops reading and resumes
- * from the peer's write callback once it drained. Each bufferevent owns its socket
- * (BEV_OPT_CLOSE_ON_FREE); the struct owns both and frees itself in passthrough_finish(),
- * the only place a passthrough ends.
+ * passthrough.c: a passed-through connection's bytes moved by splice(2), in the kernel.
+ *
+ * Each direction is its source socket -> a pipe -> its destination socket. Splicing a socket
+ * into a pipe and the pipe into a socket moves page references, so the proxy neither copies
+ * nor holds in its heap what it passes through. A direction is pumped when its source is
+ * readable or, with bytes in its pipe, when its destination is writable: fill the pipe, drain
+ * it, until one of them would block. Backpressure is the pipe: while it holds bytes that the
+ * destination will not take, the source is not read, so a slow reader costs at most a pipe
+ * and the sockets' buffers, in the kernel.
+ *
+ * Nothing is consumed before the upstream is connected: the ClientHello the decision peeked
+ * is still in the client's socket and is the first thing spliced, once. EOF from a source is
+ * forwarded, when its pipe is empty, as shutdown(SHUT_WR) of the destination, and the other
+ * direction goes on (half-close). An error on either socket (a reset) ends both at once:
+ * closing the other socket is how its peer learns of it.
+ *
+ * The struct owns both sockets, both pipes and every event; passthrough_finish() is the only
+ * place a live passthrough ends: it closes them, runs the done callback, frees.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 
 #include "proxy/passthrough.h"
 #include "util/netaddr.h"
 
-#define PASSTHROUGH_HIGH_WATER (256 * 1024)
+/*
+ * The pipe of each direction: larger than the default 64 KiB for fewer splice calls per byte
+ * of a bulk transfer; also what a stalled reader can leave in the kernel per direction, on
+ * top of the sockets' buffers.
+ */
+#define PASSTHROUGH_PIPE_SIZE (256 * 1024)
+/* Fill-and-drain rounds per wakeup: a bulk transfer yields the loop to other connections, and
+ * the level-triggered events bring it back. */
+#define PASSTHROUGH_ROUNDS 8
+#define PASSTHROUGH_SPLICE (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+
+struct passthrough;
+
+/* One direction: SRC -> pipe -> DST. */
+struct pt_dir {
+	struct passthrough *pt;
+	int src, dst;				   /* the passthrough's sockets, not owned here */
+	int pipe_rd, pipe_wr;			   /* owned; -1 when not open */
+	size_t queued;				   /* bytes in the pipe */
+	uint64_t *delivered;			   /* the result's count of this direction */
+	enum passthrough_end src_fails, dst_fails; /* the end an error of each socket means */
+	struct event *readable;			   /* SRC has bytes or EOF (owned) */
+	struct event *writable;			   /* DST has room (owned) */
+	int eof;				   /* SRC gave EOF */
+	int done;				   /* EOF forwarded: DST shut down for writing */
+};
 
 struct passthrough {
 	struct passthrough *prev, *next; /* all live passthroughs, for shutdown */
-	struct bufferevent *client, *upstream;
+	int client_fd, upstream_fd;	 /* owned; upstream -1 until created */
+	struct event *connecting;	 /* the upstream connect completes or times out (owned) */
+	struct pt_dir up, down;		 /* client -> upstream, upstream -> client */
 	struct passthrough_result result;
 	passthrough_done_fn done;
 	void *arg;
-	int connected;
 };
 
 static struct passthrough *live_passthroughs;
+
+const char *passthrough_end_name(enum passthrough_end end)
+{
+	switch (end) {
+	case PASSTHROUGH_END_CLOSED:
+		return "closed";
+	case PASSTHROUGH_END_CONNECT_FAILED:
+		return "connect_failed";
+	case PASSTHROUGH_END_CLIENT_ERROR:
+		return "client_error";
+	case PASSTHROUGH_END_SERVER_ERROR:
+		return "server_error";
+	case PASSTHROUGH_END_SHUTDOWN:
+		return "shutdown";
+	}
+	return "unknown";
+}
 
 static void pt_link(struct passthrough *pt)
 {
@@ -47,114 +105,214 @@ static void pt_unlink(struct passthrough *pt)
 		pt->next->prev = pt->prev;
 }
 
-static void passthrough_finish(struct passthrough *pt)
+static void close_fd(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+static void free_event(struct event *ev)
+{
+	if (ev)
+		event_free(ev);
+}
+
+static void pt_dir_release(struct pt_dir *d)
+{
+	free_event(d->readable);
+	free_event(d->writable);
+	close_fd(d->pipe_rd);
+	close_fd(d->pipe_wr);
+}
+
+/* Everything the passthrough owns, closed; the struct itself stays for the caller to free. */
+static void pt_release(struct passthrough *pt)
+{
+	pt_dir_release(&pt->up);
+	pt_dir_release(&pt->down);
+	free_event(pt->connecting);
+	close_fd(pt->client_fd);
+	close_fd(pt->upstream_fd);
+}
+
+/* ERR: the errno of an error end or of a failed connect, else 0. */
+static void passthrough_finish(struct passthrough *pt, enum passthrough_end end, int err)
 {
 	pt_unlink(pt);
+	pt_release(pt);
+	pt->result.end = end;
+	if (end == PASSTHROUGH_END_CONNECT_FAILED)
+		pt->result.connect_error = err;
+	else
+		pt->result.error = err;
 	pt->done(&pt->result, pt->arg);
-	if (pt->client)
-		bufferevent_free(pt->client);
-	if (pt->upstream)
-		bufferevent_free(pt->upstream);
 	free(pt);
 }
 
-static struct bufferevent *peer_of(struct passthrough *pt, struct bufferevent *bev)
+/*
+ * TCP's splice stops at an urgent byte (MSG_OOB): it answers EAGAIN while the socket stays
+ * readable, or 0 (EOF) once the peer's FIN is in, bytes still queued after the mark. A client
+ * sending one would stall its passthrough and spin the loop, or have its last bytes dropped.
+ * recv() steps over the mark (the byte inline, SO_OOBINLINE), so a splice that moved nothing
+ * into an empty pipe is retried as a copy of at most PIPE_BUF bytes, which an empty pipe
+ * takes whole, and only recv's 0 is taken for EOF. Usually the recv finds nothing: one
+ * syscall per wakeup.
+ */
+static ssize_t pt_dir_copy(struct pt_dir *d)
 {
-	return bev == pt->client ? pt->upstream : pt->client;
-}
+	char buf[PIPE_BUF];
+	ssize_t n = recv(d->src, buf, sizeof(buf), MSG_DONTWAIT);
 
-static void on_read(struct bufferevent *bev, void *arg)
-{
-	struct passthrough *pt = arg;
-	struct bufferevent *peer = peer_of(pt, bev);
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t n = evbuffer_get_length(in);
-
-	if (!peer) {
-		evbuffer_drain(in, n);
-		return;
+	if (n > 0 && write(d->pipe_wr, buf, n) != n) {
+		errno = EIO; /* cannot happen: an empty pipe takes PIPE_BUF bytes whole */
+		return -1;
 	}
-	if (bev == pt->client)
-		pt->result.bytes_up += n;
-	else
-		pt->result.bytes_down += n;
-	evbuffer_add_buffer(bufferevent_get_output(peer), in);
-	if (evbuffer_get_length(bufferevent_get_output(peer)) >= PASSTHROUGH_HIGH_WATER) {
-		bufferevent_disable(bev, EV_READ);
-		bufferevent_setwatermark(peer, EV_WRITE, PASSTHROUGH_HIGH_WATER / 2,
-					 PASSTHROUGH_HIGH_WATER);
+	return n;
+}
+
+/* The source into the pipe: 1 moved bytes or saw EOF, 0 would block (or the pipe is full),
+ * or -errno of the source. */
+static int pt_dir_fill(struct pt_dir *d)
+{
+	ssize_t n;
+
+	if (d->eof)
+		return 0;
+	n = splice(d->src, NULL, d->pipe_wr, NULL, PASSTHROUGH_PIPE_SIZE, PASSTHROUGH_SPLICE);
+	if (n == 0 || (n < 0 && errno == EAGAIN)) {
+		if (d->queued)
+			return 0; /* (the pipe drains first, then the copy looks) */
+		n = pt_dir_copy(d);
 	}
-}
-
-static void on_drained(struct bufferevent *bev, void *arg)
-{
-	struct passthrough *pt = arg;
-	struct bufferevent *peer = peer_of(pt, bev);
-
-	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-	if (peer)
-		bufferevent_enable(peer, EV_READ);
-}
-
-/* The last bytes written, free this side; when it is the last side, finish. */
-static void on_close_flushed(struct bufferevent *bev, void *arg)
-{
-	struct passthrough *pt = arg;
-
-	if (evbuffer_get_length(bufferevent_get_output(bev)))
-		return;
-	if (bev == pt->client)
-		pt->client = NULL;
+	if (n > 0)
+		d->queued += n;
+	else if (n == 0)
+		d->eof = 1;
 	else
-		pt->upstream = NULL;
-	bufferevent_free(bev);
-	if (!pt->client && !pt->upstream)
-		passthrough_finish(pt);
+		return errno == EAGAIN ? 0 : -errno;
+	return 1;
 }
 
-static int socket_error(struct bufferevent *bev, short what)
+/* The pipe into the destination: 1 moved bytes, 0 nothing queued or it would block, or
+ * -errno of the destination. */
+static int pt_dir_drain(struct pt_dir *d)
 {
+	ssize_t n;
+
+	if (!d->queued)
+		return 0;
+	n = splice(d->pipe_rd, NULL, d->dst, NULL, d->queued, PASSTHROUGH_SPLICE);
+	if (n > 0) {
+		d->queued -= n;
+		*d->delivered += n;
+		return 1;
+	}
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	return n < 0 ? -errno : -EPIPE; /* 0 with bytes queued: the pipe lost its writer */
+}
+
+static struct pt_dir *pt_other(struct pt_dir *d)
+{
+	return d == &d->pt->up ? &d->pt->down : &d->pt->up;
+}
+
+/*
+ * What the direction waits for next: with bytes in its pipe, room at the destination (and its
+ * source is not read meanwhile); else bytes at the source; nothing once done. Returns -1 when
+ * both directions are done and the passthrough ended (freed), else 0.
+ */
+static int pt_dir_arm(struct pt_dir *d)
+{
+	if (d->done) {
+		event_del(d->readable);
+		event_del(d->writable);
+		if (!pt_other(d)->done)
+			return 0;
+		passthrough_finish(d->pt, PASSTHROUGH_END_CLOSED, 0);
+		return -1;
+	}
+	if (d->queued) {
+		event_del(d->readable);
+		event_add(d->writable, NULL);
+	} else {
+		event_del(d->writable);
+		event_add(d->readable, NULL);
+	}
+	return 0;
+}
+
+/* Moves what can move now, forwards an EOF, re-arms. -1 when the passthrough ended (freed). */
+static int pt_dir_pump(struct pt_dir *d)
+{
+	for (int round = 0; round < PASSTHROUGH_ROUNDS; round++) {
+		int filled = pt_dir_fill(d), drained;
+
+		if (filled < 0) {
+			passthrough_finish(d->pt, d->src_fails, -filled);
+			return -1;
+		}
+		drained = pt_dir_drain(d);
+		if (drained < 0) {
+			passthrough_finish(d->pt, d->dst_fails, -drained);
+			return -1;
+		}
+		if (!filled && !drained)
+			break;
+	}
+	if (d->eof && !d->queued && !d->done) {
+		d->done = 1;
+		shutdown(d->dst, SHUT_WR); /* a failure shows on the other direction's socket */
+	}
+	return pt_dir_arm(d);
+}
+
+static void on_dir_ready(evutil_socket_t fd, short what, void *arg)
+{
+	pt_dir_pump(arg);
+}
+
+static void on_connected(evutil_socket_t fd, short what, void *arg)
+{
+	struct passthrough *pt = arg;
 	socklen_t len = sizeof(int);
-	int err = EVUTIL_SOCKET_ERROR();
+	int err = 0;
 
-	if (what & BEV_EVENT_TIMEOUT)
-		return ETIMEDOUT;
-	if (!err)
-		getsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_ERROR, &err, &len);
-	return err ? err : ECONNRESET;
+	if (what & EV_TIMEOUT)
+		err = ETIMEDOUT;
+	else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		err = errno;
+	if (err) {
+		passthrough_finish(pt, PASSTHROUGH_END_CONNECT_FAILED, err);
+		return;
+	}
+	event_free(pt->connecting);
+	pt->connecting = NULL;
+	if (pt_dir_pump(&pt->up) == 0)
+		pt_dir_pump(&pt->down);
 }
 
-static void on_event(struct bufferevent *bev, short what, void *arg)
+static int pt_dir_init(struct pt_dir *d, struct passthrough *pt, struct event_base *base, int src,
+		       int dst, uint64_t *delivered, enum passthrough_end src_fails,
+		       enum passthrough_end dst_fails)
 {
-	struct passthrough *pt = arg;
-	struct bufferevent *peer;
+	int p[2];
 
-	if (what & BEV_EVENT_CONNECTED) {
-		pt->connected = 1;
-		bufferevent_set_timeouts(pt->upstream, NULL, NULL);
-		bufferevent_enable(pt->client, EV_READ | EV_WRITE);
-		return;
-	}
-	if (bev == pt->upstream && !pt->connected) {
-		pt->result.connect_error = socket_error(bev, what);
-		passthrough_finish(pt);
-		return;
-	}
-	/* EOF or error on one side: forward what is buffered, then close the other. */
-	on_read(bev, pt);
-	peer = peer_of(pt, bev);
-	if (bev == pt->client)
-		pt->client = NULL;
-	else
-		pt->upstream = NULL;
-	bufferevent_free(bev);
-	if (!peer) {
-		passthrough_finish(pt);
-		return;
-	}
-	bufferevent_setcb(peer, NULL, on_close_flushed, on_event, pt);
-	bufferevent_disable(peer, EV_READ);
-	on_close_flushed(peer, pt);
+	d->pt = pt;
+	d->src = src;
+	d->dst = dst;
+	d->delivered = delivered;
+	d->src_fails = src_fails;
+	d->dst_fails = dst_fails;
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC))
+		return -errno;
+	d->pipe_rd = p[0];
+	d->pipe_wr = p[1];
+	/* Best effort: the default size works too, with more calls. */
+	(void)fcntl(d->pipe_wr, F_SETPIPE_SZ, PASSTHROUGH_PIPE_SIZE);
+	d->readable = event_new(base, src, EV_READ | EV_PERSIST, on_dir_ready, d);
+	d->writable = event_new(base, dst, EV_WRITE | EV_PERSIST, on_dir_ready, d);
+	return d->readable && d->writable ? 0 : -ENOMEM;
 }
 
 static int upstream_socket(const struct aigw_addr *dst, uint32_t mark)
@@ -174,56 +332,82 @@ static int upstream_socket(const struct aigw_addr *dst, uint32_t mark)
 	return fd;
 }
 
+/*
+ * Both sockets non-blocking (splice then never sleeps on them) and without Nagle: whatever
+ * arrives leaves at once, so a client's small writes are not held back by the proxy.
+ */
+static void pt_socket_setup(int fd)
+{
+	int one = 1;
+
+	evutil_make_socket_nonblocking(fd);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* An urgent byte stays in the stream, in its place (see pt_dir_copy()). */
+	setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
+}
+
+static struct passthrough *pt_new(int client_fd)
+{
+	struct passthrough *pt = calloc(1, sizeof(*pt));
+
+	if (!pt)
+		return NULL;
+	pt->client_fd = client_fd;
+	pt->upstream_fd = -1;
+	pt->up.pipe_rd = pt->up.pipe_wr = -1;
+	pt->down.pipe_rd = pt->down.pipe_wr = -1;
+	return pt;
+}
+
 int passthrough_start(struct event_base *base, int client_fd, const struct aigw_addr *dst,
 		      uint32_t mark, unsigned connect_timeout_s, passthrough_done_fn done,
 		      void *arg)
 {
 	struct timeval tv = {.tv_sec = connect_timeout_s};
+	struct passthrough *pt = pt_new(client_fd);
 	struct sockaddr_storage ss;
-	struct passthrough *pt;
-	int ufd, len, err;
+	int len, err;
 
-	len = netaddr_to_sockaddr(dst, &ss);
-	ufd = len < 0 ? len : upstream_socket(dst, mark);
-	if (ufd < 0) {
-		close(client_fd);
-		return ufd;
-	}
-	pt = calloc(1, sizeof(*pt));
 	if (!pt) {
 		close(client_fd);
-		close(ufd);
 		return -ENOMEM;
 	}
-	pt->done = done;
-	pt->arg = arg;
-	evutil_make_socket_nonblocking(client_fd);
-	pt->client = bufferevent_socket_new(base, client_fd, BEV_OPT_CLOSE_ON_FREE);
-	pt->upstream = bufferevent_socket_new(base, ufd, BEV_OPT_CLOSE_ON_FREE);
-	if (!pt->client || !pt->upstream) {
-		if (!pt->client)
-			close(client_fd);
-		if (!pt->upstream)
-			close(ufd);
+	len = netaddr_to_sockaddr(dst, &ss);
+	err = len < 0 ? len : upstream_socket(dst, mark);
+	if (err < 0)
+		goto fail;
+	pt->upstream_fd = err;
+	pt_socket_setup(client_fd);
+	pt_socket_setup(pt->upstream_fd);
+	err = pt_dir_init(&pt->up, pt, base, client_fd, pt->upstream_fd, &pt->result.bytes_up,
+			  PASSTHROUGH_END_CLIENT_ERROR, PASSTHROUGH_END_SERVER_ERROR);
+	if (!err)
+		err = pt_dir_init(&pt->down, pt, base, pt->upstream_fd, client_fd,
+				  &pt->result.bytes_down, PASSTHROUGH_END_SERVER_ERROR,
+				  PASSTHROUGH_END_CLIENT_ERROR);
+	if (err)
+		goto fail;
+	/* Nothing is read from the client before the connect completes: its bytes wait in its
+	 * socket, first of all the ClientHello the decision peeked. */
+	pt->connecting = event_new(base, pt->upstream_fd, EV_WRITE, on_connected, pt);
+	if (!pt->connecting) {
 		err = -ENOMEM;
 		goto fail;
 	}
-	bufferevent_setcb(pt->client, on_read, on_drained, on_event, pt);
-	bufferevent_setcb(pt->upstream, on_read, on_drained, on_event, pt);
-	bufferevent_set_timeouts(pt->upstream, NULL, connect_timeout_s ? &tv : NULL);
-	bufferevent_enable(pt->upstream, EV_READ | EV_WRITE);
-	pt_link(pt);
-	if (bufferevent_socket_connect(pt->upstream, (struct sockaddr *)&ss, len)) {
-		err = -(EVUTIL_SOCKET_ERROR() ? EVUTIL_SOCKET_ERROR() : ECONNREFUSED);
-		pt_unlink(pt);
+	if (connect(pt->upstream_fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS) {
+		err = -errno;
 		goto fail;
 	}
+	if (event_add(pt->connecting, connect_timeout_s ? &tv : NULL)) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	pt->done = done;
+	pt->arg = arg;
+	pt_link(pt);
 	return 0;
 fail:
-	if (pt->client)
-		bufferevent_free(pt->client);
-	if (pt->upstream)
-		bufferevent_free(pt->upstream);
+	pt_release(pt);
 	free(pt);
 	return err;
 }
@@ -231,5 +415,5 @@ fail:
 void passthrough_shutdown_all(void)
 {
 	while (live_passthroughs)
-		passthrough_finish(live_passthroughs);
+		passthrough_finish(live_passthroughs, PASSTHROUGH_END_SHUTDOWN, 0);
 }

@@ -148,6 +148,7 @@ void response_reset(struct exchange *ex)
 	if (response_is_stream(ex))
 		sse_free(&ex->sse);
 	translate_stream_free(ex->ts);
+	translate_buf_free(&ex->ts_out);
 	ex->ts = NULL;
 	ex->resp_buf = ex->held = NULL;
 	ex->resp_mode = RESPONSE_PASS;
@@ -449,13 +450,11 @@ static int on_sse_event(void *arg, const struct sse_event *ev)
 static int on_sse_event_translated(void *arg, const struct sse_event *ev)
 {
 	struct exchange *ex = arg;
-	struct translate_buf out = {0};
 	int err;
 
 	usage_stream_event(&ex->us, ev->type, ev->data, ev->data_len);
-	err = translate_stream_feed(ex->ts, ev->type, ev->data, ev->data_len, &out);
-	forward_translated(ex, &out);
-	translate_buf_free(&out);
+	err = translate_stream_feed(ex->ts, ev->type, ev->data, ev->data_len, &ex->ts_out);
+	forward_translated(ex, &ex->ts_out);
 	return err == -ENOMEM ? err : 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "providers/api_path.h"
 #include "proxy/route.h"
 
 static void target_clear(struct route_target *t)
@@ -13,7 +14,7 @@ static void target_clear(struct route_target *t)
 	free(t->provider);
 	free(t->model);
 	free(t->host);
-	free(t->prefix);
+	free(t->api_root);
 }
 
 static void route_clear(struct route *r)
@@ -70,11 +71,11 @@ static int target_fill(struct route_target *t, const struct policy_provider *pv,
 	t->provider = strdup(pv->name);
 	t->model = dup_or_null(model);
 	t->host = dup_or_null(pv->base_host);
-	t->prefix = strdup(pv->base_prefix ? pv->base_prefix : "");
+	t->api_root = strdup(pv->api_root ? pv->api_root : API_PATH_ROOT);
 	t->port = pv->base_port ? pv->base_port : 443;
 	t->plain = pv->base_plain;
 	t->api = pv->api;
-	if (!t->provider || (model && !t->model) || (pv->base_host && !t->host) || !t->prefix)
+	if (!t->provider || (model && !t->model) || (pv->base_host && !t->host) || !t->api_root)
 		return -ENOMEM;
 	return 0;
 }

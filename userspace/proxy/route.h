@@ -41,7 +41,7 @@ struct route_target {
 	char *host; /* where the gateway sends it (base_url), or NULL: nowhere it can dial */
 	uint16_t port;
 	int plain;		 /* http:// (no TLS) */
-	char *prefix;		 /* "" or "/PREFIX" */
+	char *api_root;		 /* the provider's API root (providers/api_path.h) */
 	struct breaker *breaker; /* NULL in a default route */
 };
 
