@@ -309,3 +309,48 @@ def test_namespaces_past_netns_max_are_refused_with_a_record(world):
         a.stop()
         b.stop()
     assert srv.peers == []
+
+
+# Listens on 127.0.0.1:PORT, prints "listening", then how many connections it accepted in
+# SECONDS.
+SQUAT = """
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+s.settimeout(0.1)
+print("listening", flush=True)
+n, t0 = 0, time.monotonic()
+while time.monotonic() - t0 < float(sys.argv[2]):
+    try:
+        s.accept()[0].close()
+        n += 1
+    except socket.timeout:
+        pass
+print(n, flush=True)
+"""
+
+
+def test_listener_port_taken_in_the_namespace_first_gets_nothing(world):
+    """A process of the container's namespace that binds the listener's port before aigw
+    could (lo brought up by itself) never receives a captured connection: aigw cannot listen
+    there, so the namespace is not served and its captured connects stay denied."""
+    srv = world.server()
+    d = world.start()
+    box = Container(world.root.child("a.service"))
+    squat = None
+    try:
+        subprocess.run([*box.enter(mount=False), "ip", "link", "set", "lo", "up"], check=True)
+        squat = world.outside.popen([*box.enter(mount=False), PYTHON, "-c", SQUAT,
+                                     str(world.listen_port), "3"])
+        assert squat.stdout.readline().strip() == "listening"
+        errs, _ = box.prime(PROVIDER4, limit=1)
+        assert errs and set(errs) == {errno.EPERM}, errs
+        assert squat.communicate(timeout=10)[0].strip() == "0"
+        assert served(world, box.netns_inode()) is None
+        assert "Address already in use" in d.text()
+    finally:
+        if squat and squat.poll() is None:
+            squat.kill()
+        box.stop()
+    assert srv.peers == []
