@@ -8,6 +8,9 @@
  *                 address (the proxy reads the ClientHello); scope "providers": provider
  *                 addresses only. Any other provider-bound connect (other port, UDP/QUIC)
  *                 -> EPERM, in both scopes.
+ *                 The listener is the one of the socket's own network namespace: the daemon
+ *                 listens in each namespace it serves (aigw_netns); from any other the
+ *                 connect is denied and the event asks the daemon to open one there.
  *   sendmsg4/6    an addressed UDP datagram to a provider -> EPERM.
  *   sockops       at TCP_CONNECT (local port known, SYN not yet sent) copy the record into
  *                 aigw_flows keyed by the client's address:port, where the proxy finds it
@@ -71,10 +74,18 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, AIGW_FLOWS_MAX);
-	__type(key, struct aigw_addr);
+	__type(key, struct aigw_flow_key);
 	__type(value, struct aigw_flow);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } aigw_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AIGW_NETNS_MAX);
+	__type(key, __u64); /* netns cookie */
+	__type(value, struct aigw_netns_listener);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} aigw_netns SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -290,6 +301,34 @@ static __always_inline int stat_and_verdict(struct aigw_decision d)
 }
 
 /*
+ * A redirect lands on 127.0.0.1:PORT (or [::1]) of the socket's own network namespace: only
+ * where the daemon listens (an aigw_netns entry with a listener of the family TO_V6 needs) may
+ * it happen. Elsewhere nobody, or somebody else, would answer: deny, and the event (its attr
+ * carries the pid and the netns cookie) makes the daemon open a listener there. For a
+ * redirect that may go on, *RET_COOKIE is that listener's socket cookie (listener_is_ours()).
+ */
+static __always_inline struct aigw_decision netns_gate(struct bpf_sock_addr *ctx,
+						       struct aigw_decision d, int to_v6,
+						       __u64 *ret_cookie)
+{
+	const struct aigw_netns_listener *nl;
+	__u64 cookie;
+
+	*ret_cookie = 0;
+	if (d.action != AIGW_ACTION_REDIRECT)
+		return d;
+	cookie = bpf_get_netns_cookie(ctx);
+	nl = bpf_map_lookup_elem(&aigw_netns, &cookie);
+	if (nl)
+		*ret_cookie = to_v6 ? nl->listen6_cookie : nl->listen4_cookie;
+	if (!*ret_cookie) {
+		d.action = AIGW_ACTION_DENY;
+		d.reason = AIGW_REASON_NETNS_NO_LISTENER;
+	}
+	return d;
+}
+
+/*
  * The common path of all four hooks once the destination is known: decide, remember the
  * flow of a redirect, emit the event. TO_V6: a redirect would go to the IPv6 listener.
  * Returns the decision; for a redirect the caller rewrites the address.
@@ -304,6 +343,7 @@ static __always_inline struct aigw_decision decide_and_record(struct bpf_sock_ad
 	struct aigw_decision d = {AIGW_ACTION_DENY, AIGW_REASON_NO_LISTENER};
 	__u8 proto = (__u8)ctx->protocol;
 	__u32 mark = sk->mark;
+	__u64 listener_cookie;
 	int exempt = 0;
 
 	/* The cgroup is read only for a socket that carries the mark: the rare case. */
@@ -315,10 +355,10 @@ static __always_inline struct aigw_decision decide_and_record(struct bpf_sock_ad
 				exempt, to_v6);
 	if (d.action == AIGW_ACTION_NONE)
 		return d;
+	/* The listener of the socket's namespace, checked there by its own cookie. */
+	d = netns_gate(ctx, d, to_v6, &listener_cookie);
 	if (d.action == AIGW_ACTION_REDIRECT && cfg &&
-	    !listener_is_ours(ctx, to->family, to->addr, to->port,
-			      to->family == AIGW_AF_INET ? cfg->listen4_cookie
-							 : cfg->listen6_cookie)) {
+	    !listener_is_ours(ctx, to->family, to->addr, to->port, listener_cookie)) {
 		d.action = AIGW_ACTION_DENY;
 		d.reason = AIGW_REASON_LISTENER_NOT_OURS;
 	}
@@ -507,13 +547,14 @@ int aigw_sendmsg6(struct bpf_sock_addr *ctx)
 }
 
 /*
- * The flows map key of a redirected socket: its own address:port. For a v4-mapped connect
+ * The flows map key of a redirected socket: its own address:port and namespace. For a v4-mapped connect
  * the IPv6 source is filled in only after TCP_CONNECT, so the IPv4 source is read instead
  * (also at close, so that both find the same key).
  */
 static __always_inline void flow_key(struct bpf_sock_ops *skops, const struct aigw_sk_state *st,
-				     struct aigw_addr *key)
+				     struct aigw_flow_key *fk)
 {
+	struct aigw_addr *key = &fk->client;
 	__u32 family = skops->family;
 	__u32 lport = skops->local_port;
 
@@ -528,6 +569,8 @@ static __always_inline void flow_key(struct bpf_sock_ops *skops, const struct ai
 		ip[3] = skops->local_ip6[3];
 		addr_set6(key, ip, bpf_htons((__u16)lport));
 	}
+	/* The namespace the connect hook saw: a socket never changes namespace. */
+	fk->netns_cookie = st->flow.attr.netns_cookie;
 }
 
 /*
@@ -543,7 +586,7 @@ int aigw_sockops(struct bpf_sock_ops *skops)
 {
 	struct aigw_sk_state *st;
 	struct aigw_flow *cur;
-	struct aigw_addr key = {};
+	struct aigw_flow_key key = {};
 	struct bpf_sock *sk;
 	__u32 op = skops->op;
 

@@ -25,6 +25,7 @@
 #define AIGW_PROVIDER_NONE 0xffffffffu
 #define AIGW_CGROUP_NAME_LEN 256     /* a kernfs name (NAME_MAX) and its NUL */
 #define AIGW_CGROUP_NAMES_MAX 16384  /* cgroups under the captured root the kernel names */
+#define AIGW_NETNS_MAX 1024	     /* network namespaces with a capture listener */
 
 /* What the programs do with a provider-bound attempt (struct aigw_config.mode). */
 enum aigw_mode {
@@ -58,6 +59,8 @@ enum aigw_reason {
 	/* The socket at the redirect target (or at api.listen) is not aigw's, or there is none:
 	 * the daemon is down. */
 	AIGW_REASON_LISTENER_NOT_OURS = 7,
+	AIGW_REASON_NETNS_NO_LISTENER = 8, /* the socket's network namespace has no listener
+					    * (yet): the daemon opens one on this event */
 };
 
 /* Which hook saw it. */
@@ -77,6 +80,30 @@ struct aigw_addr {
 	__u8 addr[16]; /* network byte order */
 };
 
+/*
+ * The key of the flows map: the client's address:port in its network namespace. Loopback
+ * addresses repeat in every namespace: without the namespace, a flow of one could be found
+ * (or overwritten) by a connection of another.
+ */
+struct aigw_flow_key {
+	struct aigw_addr client;
+	__u32 pad;
+	__u64 netns_cookie; /* bpf_get_netns_cookie() / SO_NETNS_COOKIE of the client socket */
+};
+
+/*
+ * A network namespace in which the daemon listens (the aigw_netns map, keyed by the netns
+ * cookie). Written by the daemon after its listeners there are listening, removed when it
+ * closes them; a redirect from a namespace without an entry (or without the listener of the
+ * family it needs) is denied with AIGW_REASON_NETNS_NO_LISTENER. The socket cookies name the
+ * listening sockets, so that the kernel side can check that the socket at the redirect
+ * target is the daemon's.
+ */
+struct aigw_netns_listener {
+	__u64 listen4_cookie; /* SO_COOKIE of the IPv4 listener there; 0: none */
+	__u64 listen6_cookie; /* SO_COOKIE of the IPv6 listener there; 0: none */
+};
+
 /* Who made the attempt. */
 struct aigw_attr {
 	__u64 sock_cgroup_id; /* cgroup of the socket (where it was created) */
@@ -89,7 +116,8 @@ struct aigw_attr {
 	char comm[AIGW_COMM_LEN];
 };
 
-/* A redirected connection, as the proxy finds it by the client's address after accept(). */
+/* A redirected connection, as the proxy finds it by the client's address and namespace
+ * (struct aigw_flow_key) after accept(). */
 struct aigw_flow {
 	struct aigw_addr orig_dst; /* the provider address the app asked for */
 	struct aigw_attr attr;

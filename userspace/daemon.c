@@ -33,6 +33,7 @@
 #include "capture/events.h"
 #include "capture/flood.h"
 #include "capture/loader.h"
+#include "capture/netns.h"
 #include "capture/sockdiag.h"
 #include "daemon.h"
 #include "ledger/audit.h"
@@ -71,6 +72,7 @@ struct daemon {
 	struct addrset *addrset;
 	struct capture_events *events;
 	struct listener *listen4, *listen6;
+	struct netns_set *netns; /* the listeners in the captured tree's other namespaces */
 	struct listener *api_listen; /* the explicit endpoint, when the policy has "api" */
 	/* Their cookies: capture lets connects reach these sockets and no others. */
 	uint64_t listen4_cookie, listen6_cookie, api_cookie;
@@ -224,6 +226,10 @@ static void on_capture_event(const struct aigw_event *ev, void *arg)
 {
 	struct daemon *d = arg;
 
+	/* A connect from a namespace where we do not listen yet: denied, and now served. */
+	if (ev->reason == AIGW_REASON_NETNS_NO_LISTENER && d->netns &&
+	    d->policy->capture.netns_listeners)
+		netns_serve(d->netns, ev->attr.pid, ev->attr.netns_cookie);
 	if (ev->action == AIGW_ACTION_DENY) {
 		metrics_denied(d->metrics, capture_reason_name(ev->reason));
 		if (!denial_admit(d, &ev->attr, capture_reason_name(ev->reason), ev->boot_ns))
@@ -754,7 +760,10 @@ static void on_classified(int fd, const struct classify_result *r, void *arg)
 	}
 }
 
-static void on_accept(int fd, const struct sockaddr *peer, void *arg)
+/* A connection on a capture listener of the namespace NETNS_COOKIE; SD asks for its sockets
+ * there (NULL: the daemon's own). */
+static void on_netns_accept(int fd, const struct sockaddr *peer, struct sockdiag *sd,
+			    uint64_t netns_cookie, void *arg)
 {
 	struct daemon *d = arg;
 	struct daemon_conn *conn = calloc(1, sizeof(*conn));
@@ -776,7 +785,8 @@ static void on_accept(int fd, const struct sockaddr *peer, void *arg)
 	if (getsockname(fd, (struct sockaddr *)&local, &(socklen_t){sizeof(local)}))
 		err = -errno;
 	else
-		err = capture_flow_take(d->capture, peer, (struct sockaddr *)&local, &conn->flow);
+		err = capture_flow_take(d->capture, sd, netns_cookie, peer,
+					(struct sockaddr *)&local, &conn->flow);
 	conn->has_flow = !err;
 	if (err == -ENOENT) {
 		conn_refuse(conn, fd, "no_capture_record", NULL);
@@ -793,6 +803,37 @@ static void on_accept(int fd, const struct sockaddr *peer, void *arg)
 	if (classify_start(d->base, fd, d->policy->proxy.tls_handshake_timeout_ms, on_classified,
 			   conn))
 		conn_refuse(conn, fd, "out_of_memory", NULL);
+}
+
+static void on_accept(int fd, const struct sockaddr *peer, void *arg)
+{
+	struct daemon *d = arg;
+
+	on_netns_accept(fd, peer, NULL, netns_home_cookie(d->netns), d);
+}
+
+static void on_netns_record(struct jsonw *rec, void *arg)
+{
+	audit_record(arg, rec);
+}
+
+/* After capture is loaded: the aigw_netns map names this namespace's listeners. */
+static int netns_open(struct daemon *d)
+{
+	struct netns_config cfg = {
+	    .map_fd = capture_map_fd(d->capture, CAPTURE_MAP_NETNS),
+	    .cgroup_path = d->cgroup_path,
+	    .listen4 = d->policy->capture.listen4,
+	    .listen6 = d->policy->capture.listen6,
+	    .home4 = d->listen4,
+	    .home6 = d->listen6,
+	    .max = d->policy->capture.netns_max,
+	    .accept = on_netns_accept,
+	    .record = on_netns_record,
+	    .arg = d,
+	};
+
+	return netns_set_new(d->base, &cfg, &d->netns);
 }
 
 static int listeners_open(struct daemon *d)
@@ -932,6 +973,9 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 		return "audit.checkpoint";
 	if (strcmp(old->ca.dir, new->ca.dir))
 		return "ca.dir";
+	if (old->capture.netns_listeners != new->capture.netns_listeners ||
+	    old->capture.netns_max != new->capture.netns_max)
+		return "capture.netns_listeners or netns_max"; /* served ones would stay served */
 	if (old->capture.exempt_mark != new->capture.exempt_mark)
 		return "capture.exempt_mark"; /* the pool's sockets carry the running one */
 	if ((old->api.socket == NULL) != (new->api.socket == NULL) ||
@@ -1434,6 +1478,8 @@ static int daemon_start(struct daemon *d)
 	if (!err)
 		err = daemon_open_capture(d);
 	if (!err)
+		err = netns_open(d);
+	if (!err)
 		err = denials_open(d);
 	if (!err)
 		err = capture_events_start(d->base, capture_map_fd(d->capture, CAPTURE_MAP_EVENTS),
@@ -1473,6 +1519,7 @@ static void daemon_stop(struct daemon *d)
 	flood_free(d->flood); /* the last second's aggregates */
 	if (d->capture)
 		record_events_lost(d);
+	netns_set_free(d->netns);
 	listener_free(d->listen4);
 	listener_free(d->listen6);
 	addrset_free(d->addrset);

@@ -449,13 +449,24 @@ def flows_map(world):
     return str(world.pin_dir / "aigw_flows")
 
 
-def flow_key(host, port):
-    """struct aigw_addr of an IPv4 client address, as the flows map keys it."""
-    return bytes([2, 0]) + port.to_bytes(2, "big") + socket.inet_aton(host) + bytes(12)
+SO_NETNS_COOKIE = 71
 
 
-def flow_lookup(world, host, port):
-    key = " ".join(str(b) for b in flow_key(host, port))
+def netns_cookie():
+    """The cookie of this process's network namespace (SO_NETNS_COOKIE)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        return int.from_bytes(s.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8), "little")
+
+
+def flow_key(host, port, cookie=None):
+    """struct aigw_flow_key of an IPv4 client address in namespace COOKIE (default: ours),
+    as the flows map keys it."""
+    addr = bytes([2, 0]) + port.to_bytes(2, "big") + socket.inet_aton(host) + bytes(12)
+    return addr + bytes(4) + (netns_cookie() if cookie is None else cookie).to_bytes(8, "little")
+
+
+def flow_lookup(world, host, port, cookie=None):
+    key = " ".join(str(b) for b in flow_key(host, port, cookie))
     r = subprocess.run(["bpftool", "-j", "map", "lookup", "pinned", flows_map(world),
                         "key", *key.split()], capture_output=True, text=True)
     return json.loads(r.stdout) if r.returncode == 0 else None
@@ -466,7 +477,8 @@ def flow_plant(world, host, port, cgroup, pid, sock_cookie):
     connection of PID in CGROUP to the provider would look (struct aigw_flow)."""
     import struct
     dst = bytes([2, 0]) + (443).to_bytes(2, "big") + socket.inet_aton(PROVIDER4) + bytes(12)
-    attr = struct.pack("<QQQIIII16s", cgroup.id, cgroup.id, 0, pid, pid, 0, 0, b"python3")
+    attr = struct.pack("<QQQIIII16s", cgroup.id, cgroup.id, netns_cookie(), pid, pid, 0, 0,
+                       b"python3")
     value = dst + bytes(4) + attr + struct.pack("<QQII", sock_cookie, 0, 0, 0)
     info = json.loads(subprocess.run(["bpftool", "-j", "map", "show", "pinned", flows_map(world)],
                                      capture_output=True, text=True, check=True).stdout)

@@ -160,8 +160,40 @@ static void test_removed_cgroup_keeps_its_recorded_path(void)
 	close(fd);
 }
 
+#define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static const char *container_of(const char *path)
+{
+	static char id[CGROUPS_CONTAINER_ID_LEN + 1];
+
+	return cgroups_container_id(path, id) ? id : NULL;
+}
+
+static void test_container_id_of_each_runtime(void)
+{
+	ASSERT_STREQ(container_of("/system.slice/docker-" ID ".scope"), ID);
+	ASSERT_STREQ(container_of("/kubepods.slice/kubepods-pod1.slice/cri-containerd-" ID
+				  ".scope"),
+		     ID);
+	ASSERT_STREQ(container_of("/machine.slice/crio-" ID ".scope"), ID);
+	ASSERT_STREQ(container_of("/machine.slice/libpod-" ID ".scope/container"), ID);
+	ASSERT_STREQ(container_of("/docker/" ID), ID); /* the cgroupfs driver */
+}
+
+static void test_container_id_nothing_else(void)
+{
+	ASSERT_TRUE(container_of("/aigw-test-1/billing.service") == NULL);
+	ASSERT_TRUE(container_of("/machine.slice/crio-conmon-" ID ".scope") == NULL);
+	ASSERT_TRUE(container_of("/docker/" ID "0") == NULL);	   /* 65 digits */
+	ASSERT_TRUE(container_of("/docker-" ID "x.scope") == NULL); /* not hex */
+	ASSERT_TRUE(container_of("/docker/0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789"
+				 "ABCDEF") == NULL); /* runtimes write lower case */
+	ASSERT_TRUE(container_of("/") == NULL);
+}
+
 UNIT_MAIN(UNIT_CASE(test_glob_matches_its_depth), UNIT_CASE(test_star_does_not_cross_slash),
 	  UNIT_CASE(test_double_star_is_any_depth),
 	  UNIT_CASE(test_child_stays_its_parents_workload),
 	  UNIT_CASE(test_unmatched_name_never_a_workloads), UNIT_CASE(test_no_path_no_name),
-	  UNIT_CASE(test_removed_cgroup_keeps_its_recorded_path))
+	  UNIT_CASE(test_removed_cgroup_keeps_its_recorded_path),
+	  UNIT_CASE(test_container_id_of_each_runtime), UNIT_CASE(test_container_id_nothing_else))

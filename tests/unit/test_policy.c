@@ -407,7 +407,7 @@ static void test_unknown_key(void)
 	    "p.json:2:34: capture.mdoe: unknown key; expected one of \"cgroup\", "
 	    "\"listen\", \"listen6\", \"mode\", \"tls_port\", \"scope\", \"tls_ports\", "
 	    "\"exempt_mark\", \"resolve_min_s\", \"resolve_max_s\", \"destroy_preexisting\", "
-		     "\"unsanctioned_ai\", or \"fronting\"\n");
+		     "\"unsanctioned_ai\", \"fronting\", \"netns_listeners\", or \"netns_max\"\n");
 	ASSERT_STREQ(load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"}, \"Audit\": 1,\n" REST),
 		     "p.json:2:35: Audit: unknown key; expected one of \"capture\", \"audit\", "
 		     "\"providers\", \"workloads\", \"ca\", \"tls\", \"proxy\", \"prices\", "

@@ -408,11 +408,53 @@ static void json_add_str_or_null(struct jsonw *rec, const char *key, const char 
 		jsonw_null(rec, key);
 }
 
+/* Whether S holds exactly N hex digits (lower case, as runtimes write ids) and no more. */
+static int hex_exactly(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!s[i] || !strchr("0123456789abcdef", s[i]))
+			return 0;
+	return 1;
+}
+
+int cgroups_container_id(const char *path, char ret_id[CGROUPS_CONTAINER_ID_LEN + 1])
+{
+	static const char *const prefixes[] = {"docker-", "cri-containerd-", "crio-", "libpod-",
+					       ""};
+	const char *c, *end, *rest;
+	int found = 0;
+	size_t len;
+
+	for (c = path; c && *c; c = end) {
+		while (*c == '/')
+			c++;
+		end = strchr(c, '/');
+		len = end ? (size_t)(end - c) : strlen(c);
+		if (len > 6 && !strncmp(c + len - 6, ".scope", 6))
+			len -= 6;
+		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+			size_t plen = strlen(prefixes[i]);
+
+			rest = c + plen;
+			if (len != plen + CGROUPS_CONTAINER_ID_LEN || strncmp(c, prefixes[i], plen) ||
+			    !hex_exactly(rest, CGROUPS_CONTAINER_ID_LEN))
+				continue;
+			memcpy(ret_id, rest, CGROUPS_CONTAINER_ID_LEN);
+			ret_id[CGROUPS_CONTAINER_ID_LEN] = 0;
+			found = 1; /* the deepest one wins: a pod's container below the pod */
+			break;
+		}
+	}
+	return found;
+}
+
 void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const struct aigw_attr *a,
 			  struct jsonw *rec)
 {
+	char comm[AIGW_COMM_LEN + 1], container[CGROUPS_CONTAINER_ID_LEN + 1];
 	struct cgroups_workload wl;
-	char comm[AIGW_COMM_LEN + 1];
 	const char *path = cgroups_path(cg, a->sock_cgroup_id);
 
 	cgroups_workload(p, path, &wl);
@@ -433,4 +475,8 @@ void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const stru
 	jsonw_str(rec, "process.executable.name", comm);
 	jsonw_num(rec, "process.user.id", a->uid);
 	jsonw_num(rec, "process.group.id", a->gid);
+	if (a->netns_cookie)
+		jsonw_num(rec, "aigw.netns", (double)a->netns_cookie);
+	if (path && cgroups_container_id(path, container))
+		jsonw_str(rec, "container.id", container);
 }

@@ -55,7 +55,17 @@ struct cgroups_workload {
  */
 void cgroups_workload(const struct policy *p, const char *path, struct cgroups_workload *ret);
 
-/* Adds the attribution fields of A (process, user, cgroup, workload, team) to REC. */
+#define CGROUPS_CONTAINER_ID_LEN 64
+
+/*
+ * The container id PATH shows, if any: the 64 hex digits of the deepest component that is
+ * docker-<id>.scope, cri-containerd-<id>.scope, crio-<id>.scope, libpod-<id>.scope (systemd
+ * driver) or <id> alone (cgroupfs driver). Returns 1 with RET_ID written, else 0.
+ */
+int cgroups_container_id(const char *path, char ret_id[CGROUPS_CONTAINER_ID_LEN + 1]);
+
+/* Adds the attribution fields of A (process, user, cgroup, workload, team; aigw.netns, the
+ * socket's netns cookie; container.id where the cgroup path shows one) to REC. */
 void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const struct aigw_attr *a,
 			  struct jsonw *rec);
 

@@ -113,6 +113,8 @@ const char *capture_reason_name(unsigned reason)
 		return "tls_port";
 	case AIGW_REASON_LISTENER_NOT_OURS:
 		return "listener_not_ours";
+	case AIGW_REASON_NETNS_NO_LISTENER:
+		return "netns_no_listener";
 	}
 	return "none";
 }

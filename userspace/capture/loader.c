@@ -256,25 +256,31 @@ int capture_map_fd(const struct capture *c, enum capture_map which)
 		return bpf_map__fd(c->skel->maps.aigw_events);
 	case CAPTURE_MAP_CGROUP_NAMES:
 		return bpf_map__fd(c->skel->maps.aigw_cgroup_names);
+	case CAPTURE_MAP_NETNS:
+		return bpf_map__fd(c->skel->maps.aigw_netns);
 	}
 	return -EINVAL;
 }
 
-int capture_flow_take(struct capture *c, const struct sockaddr *peer, const struct sockaddr *local,
+int capture_flow_take(struct capture *c, struct sockdiag *sd, uint64_t netns_cookie,
+		      const struct sockaddr *peer, const struct sockaddr *local,
 		      struct aigw_flow *ret_flow)
 {
+	struct aigw_flow_key key = {.netns_cookie = netns_cookie};
 	struct aigw_flow flow;
-	struct aigw_addr key;
 	uint64_t cookie;
 	int err;
 
-	err = netaddr_from_sockaddr(peer, &key);
+	err = netaddr_from_sockaddr(peer, &key.client);
 	if (err)
 		return err;
 	if (bpf_map_lookup_and_delete_elem(capture_map_fd(c, CAPTURE_MAP_FLOWS), &key, &flow))
 		return -errno;
-	/* The peer's socket is the client's: on loopback both ends are in this namespace. */
-	err = sockdiag_cookie_of(c->sockdiag, peer, local, &cookie);
+	if (flow.attr.netns_cookie != netns_cookie)
+		return -ESTALE;
+	/* The peer's socket is the client's: on loopback both ends are in one namespace, the
+	 * listener's, where SD asks. */
+	err = sockdiag_cookie_of(sd ? sd : c->sockdiag, peer, local, &cookie);
 	if (err)
 		return err == -ENOENT ? -ESTALE : err;
 	if (!aigw_flow_claimable(&flow, cookie))

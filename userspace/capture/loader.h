@@ -29,6 +29,7 @@ enum capture_map {
 	CAPTURE_MAP_FLOWS,
 	CAPTURE_MAP_EVENTS,
 	CAPTURE_MAP_CGROUP_NAMES, /* struct aigw_cgroup_name by cgroup id (cgroups_use_names()) */
+	CAPTURE_MAP_NETNS, /* netns cookie -> struct aigw_netns_listener */
 };
 
 /*
@@ -46,15 +47,20 @@ int capture_configure(struct capture *c, const struct aigw_config *cfg);
 
 int capture_map_fd(const struct capture *c, enum capture_map which);
 
+struct sockdiag;
+
 /*
  * The flow the connect hook recorded for a connection accepted from PEER on the listener
- * address LOCAL, removed from the map (claimed once, whatever the outcome). The record is
+ * address LOCAL in the network namespace NETNS_COOKIE, removed from the map (claimed once, whatever the outcome). The record is
  * honoured only when the socket at PEER is the one that created it (aigw_flow_claimable(),
- * by socket cookie): one left by another socket on the same address:port is not. Returns 0,
+ * by socket cookie, asked of SD, a sock_diag socket of that namespace; NULL: the daemon's own):
+ * one left by another socket on the same address:port, or one of another namespace, is not.
+ * Returns 0,
  * -ENOENT when there is no record (capture did not redirect this connection), -ESTALE when
  * the record is not this connection's, or another -errno when it could not be checked.
  */
-int capture_flow_take(struct capture *c, const struct sockaddr *peer, const struct sockaddr *local,
+int capture_flow_take(struct capture *c, struct sockdiag *sd, uint64_t netns_cookie,
+		      const struct sockaddr *peer, const struct sockaddr *local,
 		      struct aigw_flow *ret_flow);
 
 /* Sums of the per-CPU counters, indexed by enum aigw_stat. */

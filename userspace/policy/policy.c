@@ -30,6 +30,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "capture.h"
 #include "guard/guard.h"
 #include "policy/json_locate.h"
 #include "policy/policy.h"
@@ -2436,6 +2437,9 @@ static const struct field capture_fields[] = {
     FIELD("unsanctioned_ai", OPTIONAL, check_unsanctioned_ai, CAPTURE(unsanctioned_ai),
 	  "\"record\" or \"deny\""),
     FIELD("fronting", OPTIONAL, check_fronting, CAPTURE(fronting), "\"deny\" or \"passthrough\""),
+    FIELD("netns_listeners", OPTIONAL, check_bool, CAPTURE(netns_listeners), "true or false"),
+    UINT_FIELD("netns_max", capture.netns_max, 1, AIGW_NETNS_MAX,
+	       "an integer 1..1024 (network namespaces, aigw's own included)"),
 };
 static const struct schema capture_schema = {capture_fields, ARRAY_SIZE(capture_fields),
 					     capture_finish};
@@ -2795,6 +2799,8 @@ static struct policy *policy_new(const char *name)
 	p->capture.resolve_min_s = DEFAULT_RESOLVE_MIN_S;
 	p->capture.resolve_max_s = DEFAULT_RESOLVE_MAX_S;
 	p->capture.destroy_preexisting = 1;
+	p->capture.netns_listeners = 1;
+	p->capture.netns_max = AIGW_NETNS_MAX;
 	p->audit.rotate_bytes = 0;
 	p->audit.keep = DEFAULT_AUDIT_KEEP;
 	p->audit.checkpoint.every_records = DEFAULT_CHECKPOINT_RECORDS;

@@ -225,6 +225,11 @@ struct policy {
 		unsigned resolve_min_s;	       /* "resolve_min_s": floor on a DNS TTL (5) */
 		unsigned resolve_max_s;	 /* "resolve_max_s": ceiling, and /etc/hosts period (300) */
 		int destroy_preexisting; /* "destroy_preexisting": bool (true) */
+		int netns_listeners; /* "netns_listeners": listen in the captured tree's other
+					network namespaces (true); false: their redirects stay
+					denied */
+		unsigned netns_max; /* "netns_max": namespaces served at most, aigw's own
+				       included (1024, the map's size) */
 		enum policy_unsanctioned_ai unsanctioned_ai; /* "record" | "deny" */
 		enum policy_fronting fronting;		     /* "deny" | "passthrough" */
 	} capture;
