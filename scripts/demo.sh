@@ -13,6 +13,9 @@
 #   placeholders, support reads its own values back; a cloud key in a prompt is refused
 #   a shadow-IT attempt (QUIC, and another port) from billing, denied by the kernel, and a
 #   domain-fronted one (another SNI to the provider's address), closed by aigw
+#   capture everywhere: billing dials an OpenAI edge address aigw never resolved (intercepted),
+#   and a container (own network namespace, docker-<id>.scope cgroup) is served from a
+#   listener aigw opens inside its namespace
 #   operations: /healthz and /metrics on the admin endpoint (and the dashboard's address)
 #   the audit log, verified against its signed checkpoints, read back as a report: calls,
 #   fallbacks, tokens and cost; and finance's view: the cost ledger by team and model
@@ -29,6 +32,8 @@ pins=/sys/fs/bpf/aigw-demo-$id
 tmp=$(mktemp -d /tmp/aigw-demo.XXXXXX)
 OPENAI=127.77.0.21
 ANTHROPIC=127.77.0.22
+EDGE=127.77.0.23 # another edge address of OpenAI's, one aigw never resolved
+CTR=$(printf 'c0ffee%.0s' 1 2 3 4 5 6 7 8 9 10)c0ff # a container id: 64 hex digits
 pids=()
 
 cleanup() {
@@ -36,7 +41,8 @@ cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	"$AIGW" detach --pin-dir "$pins" >/dev/null 2>&1
-	for d in "$cgroot/billing.service" "$cgroot/support.service" "$cgroot/research.service" "$cgroot"; do
+	for d in "$cgroot/billing.service" "$cgroot/support.service" "$cgroot/research.service" \
+		"$cgroot/pods/docker-$CTR.scope" "$cgroot/pods" "$cgroot"; do
 		[ -d "$d" ] && { echo 1 >"$d/cgroup.kill"; rmdir "$d"; } 2>/dev/null
 	done
 	rm -rf "$tmp"
@@ -49,10 +55,10 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 in_hosts=(unshare -m --propagation private sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$tmp/hosts")
 in_cgroup() { local cg=$1; shift; sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" "$@"; }
 
-step "mock providers on loopback ($OPENAI api.openai.com, $ANTHROPIC api.anthropic.com)"
+step "mock providers on loopback ($OPENAI and $EDGE api.openai.com, $ANTHROPIC api.anthropic.com)"
 bash tests/mockprov/gen-certs.sh "$tmp/certs" >/dev/null
 printf '127.0.0.1 localhost\n%s api.openai.com\n%s api.anthropic.com\n' "$OPENAI" "$ANTHROPIC" >"$tmp/hosts"
-"$MOCK" --listen "$OPENAI:443" --listen "$ANTHROPIC:443" --cert "$tmp/certs/server.pem" \
+"$MOCK" --listen "$OPENAI:443" --listen "$EDGE:443" --listen "$ANTHROPIC:443" --cert "$tmp/certs/server.pem" \
 	--key "$tmp/certs/server.key" --control 127.0.0.1:0 >"$tmp/mock.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q "mockprov: ready" "$tmp/mock.log" && break; sleep 0.1; done
@@ -62,7 +68,8 @@ control=$(awk '$2=="control"{print $3; exit}' "$tmp/mock.log")
 mock_control() { curl -fsS -m 5 -X POST "http://$control/control/$1" >/dev/null; }
 
 step "aigw capturing $cgroot (policy: $tmp/policy.json)"
-mkdir -p "$cgroot/billing.service" "$cgroot/support.service" "$cgroot/research.service"
+mkdir -p "$cgroot/billing.service" "$cgroot/support.service" "$cgroot/research.service" \
+	"$cgroot/pods/docker-$CTR.scope"
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 aport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # The provider keys live only in the gateway (a file, an environment variable): the apps'
@@ -91,7 +98,8 @@ cat >"$tmp/policy.json" <<JSON
                    "guardrails": "standard" },
                  { "name": "research", "team": "labs", "match": { "cgroup": "/*/research*" },
                    "allow":  { "models": ["gpt-4o-mini"] },
-                   "budget": { "usd_per_day": 0.0001, "warn_at": 0.5 } } ]
+                   "budget": { "usd_per_day": 0.0001, "warn_at": 0.5 } },
+                 { "name": "catalog", "team": "search", "match": { "cgroup": "/*/pods/*" } } ]
 }
 JSON
 AIGW_DEMO_ANTHROPIC_KEY=sk-ant-demo-gateway \
@@ -282,6 +290,45 @@ else
 	echo "  fronting      : SNI cdn.example.net to OpenAI's address - closed by aigw (policy capture.fronting)"
 fi
 sleep 0.5
+
+step "capture everywhere: an edge address aigw never resolved, and a container in its own network namespace"
+# capture.scope "tls" (the default): every TLS connection of the captured tree comes to aigw,
+# whatever its address; the ClientHello decides. billing dials OpenAI at $EDGE itself.
+if in_cgroup "$cgroot/billing.service" "${in_hosts[@]}" curl -sS -m 10 -o /dev/null \
+	--resolve "api.openai.com:443:$EDGE" -H "authorization: Bearer sk-billing-own" \
+	-H "content-type: application/json" -d "$(printf '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}')" \
+	https://api.openai.com/v1/chat/completions; then
+	echo "  edge address  : $EDGE answered through aigw (intercepted, re-keyed, recorded)"
+fi
+# A container: its own network namespace and a cgroup named as Docker names its scopes. aigw
+# opens a listener inside the namespace at its first captured connect (refused until then).
+ctr_call() {
+	in_cgroup "$cgroot/pods/docker-$CTR.scope" unshare -n -m --propagation private \
+		sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$tmp/hosts" sh -c '
+		for i in $(seq 100); do
+			curl -sS -m 5 -o /dev/null -H "authorization: Bearer sk-catalog-own" \
+				-H "content-type: application/json" -d "$1" \
+				https://api.openai.com/v1/chat/completions 2>/dev/null && { echo "$i"; exit 0; }
+			sleep 0.02
+		done; exit 1' sh "$(printf '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello from a pod"}]}')"
+}
+if n=$(ctr_call); then
+	echo "  container     : answered on attempt $n (the earlier ones refused while aigw opened its listener there)"
+fi
+sleep 0.3
+/usr/bin/python3 - "$tmp/audit.jsonl" "$EDGE" <<'PY'
+import json, sys
+edge = sys.argv[2]
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("event.name") != "proxy.request":
+        continue
+    if r.get("network.peer.address") == edge or r.get("aigw.workload") == "catalog":
+        n = r.get("aigw.cost.nano_usd") or 0
+        where = f"container {r['container.id'][:12]}, netns {r.get('aigw.netns')}" if r.get("container.id") else f"address {r.get('network.peer.address')}"
+        print(f"    gateway: {r['aigw.request_id']} {r.get('aigw.workload')} ({where}), key: {r.get('aigw.credential')}, "
+              f"cost {n // 10**9}.{n % 10**9:09d} USD")
+PY
 
 step "operations: the admin endpoint (dashboard at http://127.0.0.1:$aport/ while it runs)"
 curl -fsS -m 5 "http://127.0.0.1:$aport/healthz" | sed 's/^/  healthz: /'; echo
