@@ -747,8 +747,13 @@ static void test_json_count_values(void)
 		ASSERT_TRUE(v != NULL);
 		ASSERT_TRUE(json_locate_count_values(texts[i], strlen(texts[i]), 100) >= nodes);
 		ASSERT_TRUE(json_locate_count_values(texts[i], strlen(texts[i]), 100) <= nodes + 1);
+		ASSERT_TRUE(nodes <= json_values_at_most(strlen(texts[i])));
 		cJSON_Delete(v);
 	}
+	/* the densest texts meet the bound exactly: uncounted bodies cannot pass it */
+	ASSERT_EQ(json_values_at_most(strlen("[0,0,0]")), 4);
+	ASSERT_EQ(json_values_at_most(strlen("[[[[]]]]")), 4);
+	ASSERT_EQ(json_values_at_most(1), 1);
 	ASSERT_EQ(json_locate_count_values("{\"s\":\"[,{\\\",]}\"}", 16, 100), 2);
 	ASSERT_EQ(json_locate_count_values("[0,0,0,0,0,0,0,0]", 17, 3), 4); /* stops at MAX + 1 */
 	ASSERT_EQ(json_locate_count_values("\"abc\\", 5, 100), 1); /* cut inside an escape */

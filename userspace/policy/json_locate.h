@@ -62,4 +62,15 @@ cJSON *json_locate_parse(const char *text, size_t len, size_t *err_offset);
  */
 size_t json_locate_count_values(const char *text, size_t len, size_t max);
 
+/*
+ * The most values cJSON makes of any JSON text of LEN bytes: (LEN + 1) / 2. A value of n
+ * values takes at least 2n - 1 bytes: a scalar one, an empty container two, a container of
+ * k children holding n - 1 values in all at least 2(n - 1) - k for them, k - 1 commas and
+ * two brackets. So a body no larger than about twice a budget needs no count.
+ */
+static inline size_t json_values_at_most(size_t len)
+{
+	return len / 2 + (len & 1);
+}
+
 #endif

@@ -386,7 +386,8 @@ static const char *twice(const cJSON *root, const char *const *keys)
  * Returns 0, or -EBADMSG with *WHY when the body names twice a member the gateway decides
  * on (routes, prices, bounds a budget by): parsers differ on which of the two counts; or
  * -E2BIG when it holds more values than proxy.max_request_json_values, counted in the text
- * before any tree is built: a 32 MiB body of "0,0,0,..." would be a 1.3 GB tree. */
+ * before any tree is built (a 32 MiB body of "0,0,0,..." would be a 1.3 GB tree); a body too
+ * short to hold that many is not counted. */
 static int request_inspect(struct exchange *ex, const char **why)
 {
 	static const char *const decisive[] = {"model",	    "stream",
@@ -401,7 +402,8 @@ static int request_inspect(struct exchange *ex, const char **why)
 
 	if (!text) /* ex->api and ex->app were set on the request's head */
 		return 0;
-	if (json_locate_count_values(text, len, max_values) > max_values)
+	if (json_values_at_most(len) > max_values &&
+	    json_locate_count_values(text, len, max_values) > max_values)
 		return -E2BIG;
 	root = cJSON_ParseWithLength(text, len); /* a BOM or leading blanks are allowed */
 	if (!cJSON_IsObject(root)) {
