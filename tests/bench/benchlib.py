@@ -77,3 +77,20 @@ def check_wrk(tmp, name, r):
     r["p99"] = w["p99_us"] / 1000
     r["resp_bytes"] = w["bytes"] / n
     return True
+
+
+def perf_counts(tmp, name, who, requests):
+    """lib.sh's count_events output $tmp/NAME.perf-WHO (perf stat -x,) per request: a dict of
+    "instructions", "syscalls", "cswitches", each a float or None where the counter was not
+    supported (no PMU in a VM) or not measured."""
+    keys = {"instructions": "instructions", "raw_syscalls:sys_enter": "syscalls",
+            "context-switches": "cswitches"}
+    out = dict.fromkeys(keys.values())
+    p = Path(tmp) / f"{name}.perf-{who}"
+    if not p.exists() or not requests:
+        return out
+    for line in p.read_text(errors="replace").splitlines():
+        f = line.split(",")
+        if len(f) > 2 and f[2] in keys and f[0].replace(".", "", 1).isdigit():
+            out[keys[f[2]]] = float(f[0]) / requests
+    return out

@@ -10,7 +10,7 @@ benchmark of errors is worthless); never on speed.
 import sys
 from pathlib import Path
 
-from benchlib import check_wrk, read_meta
+from benchlib import check_wrk, perf_counts, read_meta
 
 tmp = Path(sys.argv[1])
 targets = sys.argv[2].split()
@@ -57,6 +57,8 @@ for t in targets:
         r[f"busy_{who}"] = used / 1e6 / wall  # cores kept busy
     if t == "direct":
         r["cpu_proxy"] = r["busy_proxy"] = None
+    r["perf_proxy"] = perf_counts(tmp, t, "proxy", n)
+    r["perf_mock"] = perf_counts(tmp, t, "mock", n)
     r["up_conns"] = int(m.get("upstream_conns", -1))
     r["opens"] = int(m.get("opens1", 0)) - int(m.get("opens0", 0))
 
@@ -122,6 +124,27 @@ for t in targets:
 print("(us/req: each cgroup's CPU time per request; proxy cores: the proxy's CPU time / wall "
       "time;\n mock conns: TCP connections to the mock half-way through; TCP opens: connections "
       "the whole machine opened while measuring)")
+print()
+hdr = (f"{'per request (perf stat)':22s} {'proxy: instr':>12s} {'syscalls':>9s} {'cswitch':>8s} "
+       f"{'CPU us':>7s} {'mock: syscalls':>14s}")
+print(hdr)
+print("-" * len(hdr))
+no_pmu = False
+for t in targets:
+    r = res[t]
+    if r["problems"]:
+        continue
+    pp, pm = r["perf_proxy"], r["perf_mock"]
+    no_pmu |= pp["instructions"] is None and pp["syscalls"] is not None
+    print(f"{LABEL[t]:22s} {f(pp['instructions'], '12.0f'):>12s} {f(pp['syscalls'], '9.1f'):>9s} "
+          f"{f(pp['cswitches'], '8.2f'):>8s} {f(r['cpu_proxy'], '7.1f'):>7s} "
+          f"{f(pm['syscalls'], '14.1f'):>14s}")
+print("(perf stat -p on every process of the proxy's cgroup, and of the mock's, for the measured "
+      "seconds,\n divided by wrk's requests; kernel and user; direct has no proxy: its mock column "
+      "is the baseline)")
+if no_pmu:
+    print(" instr: '-' = this machine has no hardware counters (perf: instructions <not supported>, "
+          "a VM without a PMU)")
 for t in targets:
     r = res[t]
     for n in r["notes"]:
@@ -156,6 +179,13 @@ if aigw and nginx and direct:
                   f"nothing measurable: no ratio)")
     print(f"  CPU: aigw kept {aigw['busy_proxy']:.2f} cores busy at {aigw['cpu_proxy']:.1f} us "
           f"per request, nginx {nginx['busy_proxy']:.2f} at {nginx['cpu_proxy']:.1f} us")
+    ap, gp = aigw["perf_proxy"], nginx["perf_proxy"]
+    if ap["syscalls"] and gp["syscalls"]:
+        print(f"  syscalls per request: aigw {ap['syscalls']:.1f} vs nginx {gp['syscalls']:.1f} "
+              f"= {ap['syscalls'] / gp['syscalls']:.2f}x nginx's")
+    if ap["instructions"] and gp["instructions"]:
+        print(f"  instructions per request: aigw {ap['instructions']:.0f} vs nginx "
+              f"{gp['instructions']:.0f} = {ap['instructions'] / gp['instructions']:.2f}x")
     print(f"  goal for this stage (aigw within 1.5x of nginx on throughput and added latency): "
           f"{'met' if all(goal) else 'NOT met'} in this run (a measurement, not a test)")
 

@@ -31,6 +31,7 @@ bench_setup() { # the cgroups, $tmp and the traps
 	pins="/sys/fs/bpf/aigw-test-bench-$id"
 	tmp=$(mktemp -d)
 	pids=()
+	counters=() # measure's perf stat runs
 	# CMD... in a private mount namespace whose /etc/hosts maps the provider names to the mock.
 	# shellcheck disable=SC2016 # $0 and $@ are the inner sh's
 	hostsns=(unshare -m --propagation private sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$tmp/hosts")
@@ -180,6 +181,21 @@ probe() {
 	fi
 }
 
+# count_events CGROUP OUT: perf stat on every process of CGROUP (all their threads, user and
+# kernel) for the measured $DUR seconds, in the background (measure waits for it): instructions
+# (where the machine has a PMU: "<not supported>" in a VM without one), system calls entered,
+# context switches; CSV in OUT, divided by wrk's requests in benchlib.perf_counts.
+count_events() {
+	local pl
+	pl=$(paste -sd, "$1/cgroup.procs")
+	[ -n "$pl" ] || return 0
+	command -v perf >/dev/null || { echo "perf is missing" >"$2"; return 0; }
+	timeout $((DUR + 10)) perf stat -x, -o "$2" -p "$pl" \
+		-e instructions,raw_syscalls:sys_enter,context-switches -- sleep "$DUR" \
+		>/dev/null 2>&1 &
+	counters+=($!)
+}
+
 # measure NAME CGROUP URL [wrk options...]: warm-up, then the measured run, bounded; wrk sends
 # $BENCH_CHAT_BODY (tests/bench/chat.lua).
 measure() {
@@ -197,11 +213,16 @@ measure() {
 	meta "$name" "t0=$(date +%s.%N)"
 	in_cgroup "$cg" "${hostsns[@]}" "${w[@]}" -d"${DUR}s" --latency "$url" >"$tmp/$name.wrk" 2>&1 &
 	local wp=$!
+	count_events "$proxy" "$tmp/$name.perf-proxy"
+	count_events "$mockcg" "$tmp/$name.perf-mock"
 	sleep "$(awk -v d="$DUR" 'BEGIN{print d/2}')"
 	# Connections to the mock half-way through (for direct: wrk's own).
 	meta "$name" "upstream_conns=$(ss -Htn state established "$mock_ss" | wc -l)"
 	wait "$wp" || true
 	meta "$name" "t1=$(date +%s.%N)"
+	# (never a bare wait: it would wait for the proxy and the mock too)
+	if ((${#counters[@]})); then wait "${counters[@]}" 2>/dev/null || true; fi
+	counters=()
 	meta "$name" "opens1=$(tcp_active_opens)"
 	meta "$name" "cpu_client1=$(cpu_usec "$cg")"
 	meta "$name" "cpu_proxy1=$(cpu_usec "$proxy")"
