@@ -22,6 +22,7 @@
 #include "guard/guard.h"
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
+#include "proxy/tlsflush.h"
 #include "providers/api_path.h"
 #include "policy/stages.h"
 #include "ledger/cost.h"
@@ -553,6 +554,7 @@ static void on_upstream_ready(struct upstream_conn *c, int err, const char *errm
 	write_request(ex);
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_sent);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	tlsflush_now(c->bev); /* now, in one record: no write event, no wait for it */
 	session_leave(s);
 }
 

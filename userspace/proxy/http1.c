@@ -39,6 +39,7 @@
 #include "policy/json_locate.h"
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
+#include "proxy/tlsflush.h"
 #include "providers/api_path.h"
 #include "ledger/cost.h"
 #include "util/jsonw.h"
@@ -239,6 +240,18 @@ static void session_free(struct session *s)
 	free(s);
 }
 
+static void on_client_write(struct bufferevent *bev, void *arg);
+
+/* What the callbacks queued for the client leaves now, in whole TLS records (tlsflush.c),
+ * unless the session closes without flushing. */
+static void session_flush(struct session *s)
+{
+	if (s->dead && !s->closing)
+		return;
+	if (tlsflush_now(s->client) && !s->dead)
+		on_client_write(s->client, s); /* libevent's write callback will not run for it */
+}
+
 void session_enter(struct session *s)
 {
 	if (s->busy++ == 0)
@@ -254,6 +267,7 @@ int session_leave(struct session *s)
 		session_cut(s);
 	if (!s->hold_ticket) {
 		session_uncork(s);
+		session_flush(s);
 		/* a close that waited only for its record: nothing left to flush */
 		if (s->closing && !evbuffer_get_length(bufferevent_get_output(s->client)))
 			s->closing = 0;

@@ -1,0 +1,60 @@
+/*
+ * tlsflush: sending a TLS bufferevent's queued output at once, in whole records.
+ *
+ * libevent's bufferevent_openssl (2.1) never writes from the callback that queued data: when
+ * the output goes from empty to not empty it adds its write event, and writes when epoll says
+ * the socket is writable, one SSL_write (one TLS record, one write(2)) per evbuffer chain. Per
+ * response and per request that is an epoll_ctl to add, a pass through epoll_wait, a write per
+ * chain and an epoll_ctl to remove. A socket's send buffer nearly always has room, so
+ * tlsflush_now() writes it at once, a full record at a time, and withdraws the write event in
+ * the same loop iteration: the daemon's event base keeps a changelist
+ * (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST, daemon.c), where an add and a delete between two
+ * waits cancel out, so no epoll_ctl is made at all.
+ *
+ * What SSL_write cannot send now (WANT_WRITE: the send buffer is full) stays queued and
+ * libevent sends it as before. OpenSSL then needs the retry to offer at least the bytes of
+ * the refused call: the first chain holds them contiguously (pulled up) and libevent offers
+ * the whole chain, so it does; libevent sets SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER.
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "proxy/tlsflush.h"
+
+size_t tlsflush_now(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	size_t len, sent = 0;
+	int n;
+
+	/* Not TLS (a bufferevent pair, plain TCP), corked, or still in the handshake. */
+	if (!ssl || !(bufferevent_get_enabled(bev) & EV_WRITE) || !SSL_is_init_finished(ssl))
+		return 0;
+	while ((len = evbuffer_get_length(out)) > 0) {
+		if (len > TLSFLUSH_RECORD_MAX)
+			len = TLSFLUSH_RECORD_MAX;
+		ERR_clear_error();
+		n = SSL_write(ssl, evbuffer_pullup(out, (ssize_t)len), (int)len);
+		if (n <= 0) { /* libevent retries it on the writable event, and reports errors */
+			ERR_clear_error();
+			return sent;
+		}
+		evbuffer_drain(out, (size_t)n);
+		sent += (size_t)n;
+	}
+	if (!sent)
+		return 0;
+	/*
+	 * All sent: withdraw the write event (disabling deletes it, cancelling the add in the
+	 * changelist), and mark writes enabled again without re-adding it: the next data queued
+	 * adds it again, and libevent writes only while EV_WRITE is enabled.
+	 */
+	bufferevent_disable(bev, EV_WRITE);
+	bev->enabled |= EV_WRITE;
+	return sent;
+}
