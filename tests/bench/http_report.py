@@ -143,8 +143,8 @@ print("(perf stat -p on every process of the proxy's cgroup, and of the mock's, 
       "seconds,\n divided by wrk's requests; kernel and user; direct has no proxy: its mock column "
       "is the baseline)")
 if no_pmu:
-    print(" instr: '-' = this machine has no hardware counters (perf: instructions <not supported>, "
-          "a VM without a PMU)")
+    print(" instr: '-' = this machine has no hardware counters (perf: instructions "
+          "<not supported>, a VM without a PMU)")
 for t in targets:
     r = res[t]
     for n in r["notes"]:

@@ -109,17 +109,24 @@ def direct_answer(gw, body, words):
     return ref
 
 
-def test_large_answer_to_a_slow_reader_arrives_whole(gw):
-    gw.start()
-    words = 150000  # ~1 MB of JSON: far beyond the 4 KiB the app's socket holds
-    body = json.dumps({"model": "gpt-4o-mini",
-                       "messages": [{"role": "user", "content": "the long report"}]})
+def slow_read(gw, body, words):
+    """The answer SLOW_READER_APP got for BODY with WORDS words: a 200, byte for byte what the
+    provider answers when called directly."""
     r = gw.run_app(["/usr/bin/python3", "-c", SLOW_READER_APP, body, str(words)], timeout=120,
                    text=False)
     assert r.returncode == 0, r.stderr
     status, _, got = r.stdout.partition(b"\n")
     assert status == b"200"
-    assert got.decode() == direct_answer(gw, body, words)  # byte for byte
+    assert got.decode() == direct_answer(gw, body, words)
+    return got
+
+
+def test_large_answer_to_a_slow_reader_arrives_whole(gw):
+    gw.start()
+    words = 150000  # ~1 MB of JSON: far beyond the 4 KiB the app's socket holds
+    body = json.dumps({"model": "gpt-4o-mini",
+                       "messages": [{"role": "user", "content": "the long report"}]})
+    got = slow_read(gw, body, words)
     rec = gw.world.wait_record(**{"event.name": "proxy.request"})
     assert rec["http.response.status_code"] == 200 and rec["aigw.outcome"] == "ok"
     assert rec["gen_ai.usage.output_tokens"] == json.loads(got)["usage"]["completion_tokens"]
@@ -131,12 +138,7 @@ def test_large_stream_to_a_slow_reader_arrives_whole(gw):
     body = json.dumps({"model": "gpt-4o-mini", "stream": True,
                        "stream_options": {"include_usage": True},
                        "messages": [{"role": "user", "content": "the long report"}]})
-    r = gw.run_app(["/usr/bin/python3", "-c", SLOW_READER_APP, body, str(words)], timeout=120,
-                   text=False)
-    assert r.returncode == 0, r.stderr
-    status, _, got = r.stdout.partition(b"\n")
-    assert status == b"200"
-    assert got.decode() == direct_answer(gw, body, words)  # every event, as the provider sent
+    got = slow_read(gw, body, words)  # every event, as the provider sent it
     assert got.rstrip().endswith(b"data: [DONE]")
     rec = gw.world.wait_record(**{"event.name": "proxy.request"})
     assert rec["http.response.status_code"] == 200 and rec["aigw.outcome"] == "ok"
