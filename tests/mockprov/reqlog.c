@@ -27,12 +27,15 @@ struct log_entry {
 	char path[128];
 	char authorization[256];
 	char x_api_key[256];
+	char api_key[256];    /* Azure's "api-key" header */
+	char deployment[72];  /* Azure: the deployment named (path, or v1's "model") */
 	char anthropic_version[32];
 	char host[96];
 	char model[128];
 	char request_id[48];
 	long long max_tokens;
 	unsigned char has_auth, has_key, has_version, has_host, has_model, has_max;
+	unsigned char has_api_key, has_deployment;
 	unsigned char body_truncated; /* the request had more than body_len bytes */
 	char *body;		      /* owned by the entry; NULL when empty (or out of memory) */
 	size_t body_len;
@@ -157,6 +160,9 @@ static void fill(struct log_entry *e, struct call *c)
 	copy(e->path, sizeof(e->path), path ? path : "");
 	e->has_auth = copy(e->authorization, sizeof(e->authorization), hdr(c, "authorization"));
 	e->has_key = copy(e->x_api_key, sizeof(e->x_api_key), hdr(c, "x-api-key"));
+	e->has_api_key = copy(e->api_key, sizeof(e->api_key), hdr(c, "api-key"));
+	e->has_deployment = c->azure && copy(e->deployment, sizeof(e->deployment),
+					     c->deployment[0] ? c->deployment : c->model);
 	e->has_version =
 	    copy(e->anthropic_version, sizeof(e->anthropic_version), hdr(c, "anthropic-version"));
 	e->has_host = copy(e->host, sizeof(e->host), hdr(c, "host"));
@@ -250,6 +256,8 @@ static int entry_json(struct evbuffer *out, const struct log_entry *e)
 	cJSON_AddStringToObject(o, "provider", prov_name(e->prov));
 	add_str(o, "authorization", e->has_auth, e->authorization);
 	add_str(o, "x_api_key", e->has_key, e->x_api_key);
+	add_str(o, "api_key", e->has_api_key, e->api_key);
+	add_str(o, "deployment", e->has_deployment, e->deployment);
 	add_str(o, "anthropic_version", e->has_version, e->anthropic_version);
 	add_str(o, "host", e->has_host, e->host);
 	add_str(o, "model", e->has_model, e->model);
