@@ -1533,13 +1533,19 @@ static void resolve_provider(struct ctx *c, struct policy_target *t)
 	bad_value(c, "not a key of \"providers\"", names);
 }
 
-/* Whether the "deployments" object DEPS names NAME as a deployment or as what one runs. */
-static bool deployments_name(const cJSON *deps, const char *name)
+/* Whether the "deployments" object DEPS has a deployment called NAME (*AS_KEY: what it runs)
+ * and whether one runs a model called NAME. */
+static bool deployments_name(const cJSON *deps, const char *name, const char **as_key,
+			     bool *as_model)
 {
-	for (const cJSON *d = deps->child; d; d = d->next)
-		if (!strcmp(d->string, name) || (cJSON_IsString(d) && !strcmp(d->valuestring, name)))
-			return true;
-	return false;
+	*as_key = NULL;
+	*as_model = false;
+	for (const cJSON *d = deps->child; d; d = d->next) {
+		if (!strcmp(d->string, name))
+			*as_key = cJSON_GetStringValue(d);
+		*as_model |= cJSON_IsString(d) && !strcmp(d->valuestring, name);
+	}
+	return *as_key || *as_model;
 }
 
 /* A target on an azure_openai provider names one of its deployments, or a model one runs:
@@ -1547,6 +1553,9 @@ static bool deployments_name(const cJSON *deps, const char *name)
 static void check_azure_target(struct ctx *c, const struct policy_target *t)
 {
 	const cJSON *providers = providers_object(c), *pv, *deps;
+	const char *runs;
+	bool as_model;
+	char why[300];
 
 	pv = providers ? cJSON_GetObjectItemCaseSensitive(providers, t->provider) : NULL;
 	if (!pv || !t->model ||
@@ -1554,9 +1563,18 @@ static void check_azure_target(struct ctx *c, const struct policy_target *t)
 		   "azure_openai"))
 		return;
 	deps = cJSON_GetObjectItemCaseSensitive(pv, "deployments");
-	if (cJSON_IsObject(deps) && !deployments_name(deps, t->model))
+	if (!cJSON_IsObject(deps))
+		return;
+	if (!deployments_name(deps, t->model, &runs, &as_model)) {
 		bad_value(c, "neither a deployment of that provider nor a model one of them runs",
 			  "a key or a value of the provider's \"deployments\"");
+	} else if (runs && as_model && strcmp(runs, t->model)) {
+		snprintf(why, sizeof(why),
+			 "ambiguous: the deployment of that name runs %s, and another deployment "
+			 "runs %s",
+			 runs, t->model);
+		bad_value(c, why, "the name of the deployment meant");
+	}
 }
 
 static void target_finish(struct ctx *c, const struct members *m, void *base)

@@ -730,8 +730,10 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 		if (!(ex->up_path = strdup(path)))
 			return -ENOMEM;
 	}
-	/* Azure: the deployment goes in "model" (the one the app named may be another) */
-	err = body_for_target(ex, t->deployment ? t->deployment : model, !!t->deployment);
+	/* Azure: the deployment goes in "model" (the one the app named may be another); an app
+	 * that called a deployment has its name there, which no other target knows */
+	err = body_for_target(ex, t->deployment ? t->deployment : model,
+			      t->deployment || ex->deployment[0]);
 	if (err)
 		snprintf(why, whylen, "the request's \"model\" cannot be replaced for %s: %s",
 			 t->provider, strerror(-err));
