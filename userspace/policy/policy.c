@@ -2679,16 +2679,16 @@ static const struct field provider_fields[] = {
 	  "the path of a file holding the gateway's key"),
     FIELD("api", OPTIONAL, check_api, offsetof(struct policy_provider, api),
 	  "\"openai\", \"anthropic\" or \"azure_openai\""),
-    FIELD("deployments", OPTIONAL, check_deployments, 0,
-	  "an object {\"DEPLOYMENT\": \"MODEL\"}: the model each Azure deployment runs"),
-    FIELD("token_file", OPTIONAL, check_nonempty, offsetof(struct policy_provider, token_file),
-	  "the path of a file holding an Entra ID access token"),
     FIELD("base_url", OPTIONAL, check_base_url, 0, EXPECT_BASE_URL),
     FIELD("api_root", OPTIONAL, check_api_root, 0,
 	  "a path like \"/openai/v1\" (or \"\"), where the provider serves what OpenAI serves "
 	  "under /v1"),
     FIELD("region", OPTIONAL, check_region, offsetof(struct policy_provider, region),
 	  "1..64 letters, digits, '.', '_' or '-', like \"eu\" or \"us-east-1\""),
+    FIELD("deployments", OPTIONAL, check_deployments, 0,
+	  "an object {\"DEPLOYMENT\": \"MODEL\"}: the model each Azure deployment runs"),
+    FIELD("token_file", OPTIONAL, check_nonempty, offsetof(struct policy_provider, token_file),
+	  "the path of a file holding an Entra ID access token"),
 };
 static const struct schema provider_schema = {provider_fields, ARRAY_SIZE(provider_fields),
 					      provider_finish};
