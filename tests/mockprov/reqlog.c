@@ -11,7 +11,10 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+
+#include <event2/keyvalq_struct.h>
 
 #include "mock.h"
 
@@ -75,6 +78,29 @@ static unsigned char copy(char *dst, size_t cap, const char *src)
 	}
 	snprintf(dst, cap, "%s", src);
 	return 1;
+}
+
+/* Every value of header NAME, joined by ", " as HTTP folds them, into DST (CAP bytes): a
+ * credential sent twice shows as two. 0 when there is none. */
+static unsigned char copy_all(char *dst, size_t cap, struct call *c, const char *name)
+{
+	const struct evkeyval *h;
+	size_t n = 0;
+
+	dst[0] = '\0';
+	TAILQ_FOREACH(h, evhttp_request_get_input_headers(c->req), next) {
+		int w;
+
+		if (strcasecmp(h->key, name))
+			continue;
+		w = snprintf(dst + n, cap - n, "%s%s", n ? ", " : "", h->value);
+		if (w < 0 || (size_t)w >= cap - n) { /* cut: what fits is kept */
+			n = cap - 1;
+			break;
+		}
+		n += w;
+	}
+	return n > 0;
 }
 
 const char *method_name(enum evhttp_cmd_type cmd)
@@ -158,9 +184,9 @@ static void fill(struct log_entry *e, struct call *c)
 	e->fault = c->fault.mode;
 	copy(e->method, sizeof(e->method), method_name(evhttp_request_get_command(c->req)));
 	copy(e->path, sizeof(e->path), path ? path : "");
-	e->has_auth = copy(e->authorization, sizeof(e->authorization), hdr(c, "authorization"));
+	e->has_auth = copy_all(e->authorization, sizeof(e->authorization), c, "authorization");
 	e->has_key = copy(e->x_api_key, sizeof(e->x_api_key), hdr(c, "x-api-key"));
-	e->has_api_key = copy(e->api_key, sizeof(e->api_key), hdr(c, "api-key"));
+	e->has_api_key = copy_all(e->api_key, sizeof(e->api_key), c, "api-key");
 	e->has_deployment = c->azure && copy(e->deployment, sizeof(e->deployment),
 					     c->deployment[0] ? c->deployment : c->model);
 	e->has_version =
