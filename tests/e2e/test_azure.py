@@ -283,6 +283,16 @@ def test_token_file_sends_a_bearer_token_read_again_when_it_changes(gw, monkeypa
     assert "entra-token" not in audit and APP_KEY not in audit
 
 
+def test_token_file_others_can_read_is_refused(gw, monkeypatch):
+    token = gw.world.tmp / "azure.token"
+    token.write_text("entra-token-one\n")
+    token.chmod(0o644)
+    pol = azure(gw, monkeypatch, token_file=str(token))
+    r = gw.world.aigw("policy", "check", str(gw.world.write_policy(pol)))
+    assert r.returncode != 0, r
+    assert f"{token}: holds a secret and is readable by group or others" in r.stderr + r.stdout
+
+
 @pytest.mark.parametrize("change,where,what", [
     (lambda p: p.__setitem__("deployments", ["chat-mini"]), "providers.azure.deployments",
      "got an array; expected an object"),

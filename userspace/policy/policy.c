@@ -3309,6 +3309,15 @@ int policy_check_secret_files(const struct policy *p, FILE *errs)
 		k = check_private_file(file, what, errs);
 		r = r ? r : k;
 	}
+	for (size_t i = 0; i < p->n_providers; i++) {
+		char what[128];
+
+		if (!p->providers[i].token_file)
+			continue;
+		snprintf(what, sizeof(what), "the token_file of provider %s", p->providers[i].name);
+		k = check_private_file(p->providers[i].token_file, what, errs);
+		r = r ? r : k;
+	}
 	if (p->admin.token_file) {
 		k = check_private_file(p->admin.token_file, "admin.token_file", errs);
 		r = r ? r : k;
