@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
 import harness  # noqa: E402
 from conftest import OPENAI_ADDR, Mock  # noqa: E402
-from test_cost import PRICES, check_cost, usd  # noqa: E402
+from test_cost import A_HDRS, ANTHROPIC, PRICES, check_cost, usd  # noqa: E402
 from test_intercept import split  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (port 443, unshare -m)")
@@ -247,19 +247,24 @@ def test_azure_down_falls_back_to_openai(gw, monkeypatch, mode):
 
 
 def test_anthropic_app_falls_back_to_azure_through_translation(gw, monkeypatch):
+    """An Anthropic Messages call whose logical name routes to an Azure deployment is translated
+    into a chat completion for it, on the v1 path, with the gateway's api-key alone."""
     models = {"claude-fallback": [{"provider": "azure", "model": "gpt-4o-mini"}]}
     gw.start(azure(gw, monkeypatch, models=models))
-    body = json.dumps({"model": "claude-fallback", "max_tokens": 64,
-                       "messages": [{"role": "user", "content": PROMPT}]})
-    text, code = split(gw.curl("https://api.anthropic.com/v1/messages", body,
-                               headers=["x-api-key: sk-ant-app",
-                                        "anthropic-version: 2023-06-01"]))
+    body = {"model": "claude-fallback", "max_tokens": 64,
+            "messages": [{"role": "user", "content": PROMPT}]}
+    text, code = split(gw.curl(ANTHROPIC, json.dumps(body), headers=A_HDRS))
     assert code == 200, text
-    assert json.loads(text)["type"] == "message"
+    answer = json.loads(text)
+    assert answer["type"] == "message", answer
     seen = gw.mock.requests()[-1]
     assert (seen["host"], seen["path"], seen["model"], seen["api_key"]) == (
         HOST, "/openai/v1/chat/completions", "chat-mini", GATEWAY_KEY), seen
     assert seen["x_api_key"] is None and seen["authorization"] is None
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "azure"})
+    assert rec["aigw.azure.target_deployment"] == "chat-mini"
+    check_cost(gw, rec, usd(PRICES["azure/gpt-4o-mini"], answer["usage"]["input_tokens"],
+                            answer["usage"]["output_tokens"]))
 
 
 def test_token_file_sends_a_bearer_token_read_again_when_it_changes(gw, monkeypatch):
