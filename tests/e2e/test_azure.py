@@ -38,7 +38,7 @@ PROMPT = "Summarise the quarterly cloud spend for the platform team"
 WORDS = 9
 
 
-def azure(gw, monkeypatch, models=None, allow=None, **provider):
+def azure(gw, monkeypatch, models=None, allow=None, host=HOST, **provider):
     """GW with the mock serving the Azure resource HOST (MOCK_DEPLOYMENTS), the app seeing its
     name, and a policy with the resource as provider "azure" (the gateway's key in api-key)."""
     gw.mock.stop()
@@ -46,10 +46,10 @@ def azure(gw, monkeypatch, models=None, allow=None, **provider):
                    extra=[a for d, m in MOCK_DEPLOYMENTS.items()
                           for a in ("--azure-deployment", f"{d}={m}")])
     with open(gw.hosts, "a") as f:
-        f.write(f"{OPENAI_ADDR} {HOST}\n")
+        f.write(f"{OPENAI_ADDR} {host}\n")
     monkeypatch.setenv("AIGW_TEST_AZURE_KEY", GATEWAY_KEY)
     monkeypatch.setenv("AIGW_TEST_OPENAI_KEY", "sk-gateway-openai")
-    prov = {"api": "azure_openai", "hosts": [HOST], "key_env": "AIGW_TEST_AZURE_KEY",
+    prov = {"api": "azure_openai", "hosts": [host], "key_env": "AIGW_TEST_AZURE_KEY",
             "deployments": DEPLOYMENTS, **provider}
     pol = gw.policy(providers={
         "openai": {"hosts": ["api.openai.com"], "key_env": "AIGW_TEST_OPENAI_KEY"},
@@ -62,11 +62,11 @@ def azure(gw, monkeypatch, models=None, allow=None, **provider):
     return pol
 
 
-def run_azure_sdk(gw, mode, deployment, headers=(), v1=False):
+def run_azure_sdk(gw, mode, deployment, headers=(), v1=False, endpoint=ENDPOINT):
     """The openai SDK app in the captured cgroup: its AzureOpenAI client at ENDPOINT, or (V1)
     its plain OpenAI client at ENDPOINT/openai/v1, which sends its key as a bearer token."""
-    env = {"OPENAI_BASE_URL": f"{ENDPOINT}/openai/v1", "OPENAI_API_KEY": APP_KEY} if v1 else {
-        "AIGW_TEST_AZURE": "1", "AZURE_OPENAI_ENDPOINT": ENDPOINT,
+    env = {"OPENAI_BASE_URL": f"{endpoint}/openai/v1", "OPENAI_API_KEY": APP_KEY} if v1 else {
+        "AIGW_TEST_AZURE": "1", "AZURE_OPENAI_ENDPOINT": endpoint,
         "AZURE_OPENAI_API_KEY": APP_KEY, "OPENAI_API_VERSION": API_VERSION}
     return harness.run_client("openai_sdk", "openai", mode, deployment, PROMPT,
                               [f"x-mock-reply-words: {WORDS}", *headers], hosts=gw.hosts,
@@ -147,6 +147,21 @@ def test_v1_path_bearer_key_is_replaced_by_the_gateways_api_key(gw, monkeypatch,
     usage = usage_of(r)
     check_cost(gw, rec, usd(PRICES["azure/gpt-4o-mini"], usage["prompt_tokens"],
                             usage["completion_tokens"]))
+
+
+@pytest.mark.parametrize("host", ["contoso.cognitiveservices.azure.com",
+                                  "contoso.services.ai.azure.com"])
+def test_the_other_azure_domains_are_captured_and_read_alike(gw, monkeypatch, host):
+    gw.start(azure(gw, monkeypatch, host=host))
+    for v1 in (False, True):
+        r = run_azure_sdk(gw, "plain", "chat-mini", v1=v1, endpoint=f"https://{host}")
+        assert r.ok and r.status == 200, r
+        seen = gw.mock.requests()[-1]
+        assert seen["host"] == host and seen["deployment"] == "chat-mini", seen
+        check_rekeyed(gw, seen)
+        rec = record_of(gw, r)
+        assert (rec["gen_ai.request.model"], rec["aigw.url.api_path"]) == (
+            "gpt-4o-mini", "/v1/chat/completions"), rec
 
 
 def test_deployment_not_in_the_map_is_billed_by_the_answers_model(gw, monkeypatch):
