@@ -154,9 +154,11 @@ static const char *route_path(struct call *c, const char *path, char *buf, size_
 static void call_route(struct call *c)
 {
 	char buf[256];
-	const char *path = route_path(
-	    c, evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req)), buf, sizeof(buf));
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req));
 	size_t i;
+
+	path = c->azure ? azure_route_path(c, path, buf, sizeof(buf))
+			: route_path(c, path, buf, sizeof(buf));
 
 	for (i = 0; path && i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!strcmp(path, routes[i].path)) {
@@ -231,7 +233,9 @@ static int call_process(struct call *c)
 		return call_bad_route(c);
 	if (method == EVHTTP_REQ_GET) /* no body to check */
 		return c->route->handle(c);
-	bad = c->prov == PROV_ANTHROPIC ? anthropic_check(c) : openai_check(c);
+	bad = c->prov == PROV_ANTHROPIC ? anthropic_check(c)
+	      : c->azure		? azure_check(c)
+					: openai_check(c);
 	if (bad)
 		return CALL_DONE;
 	return c->route->handle(c);
@@ -296,6 +300,7 @@ void dispatch_request_cb(struct evhttp_request *req, void *arg)
 	c->req = req;
 	c->tls = lc->tls;
 	c->reset_after = -1;
+	c->azure = azure_host(hdr(c, "host"));
 	call_route(c);
 	call_parse(c);
 	call_ids(c);

@@ -78,6 +78,13 @@ struct mock_cfg {
 		char path[64];
 	} roots[MOCK_MAX_LISTEN];
 	int nroots;
+	/* --azure-deployment DEPLOYMENT=MODEL: a deployment every Azure host (azure.c) serves,
+	 * and the model it answers as */
+	struct azure_deployment {
+		char name[72];
+		char model[128];
+	} azure[MOCK_MAX_LISTEN];
+	int nazure;
 	SSL_CTX *ssl;
 };
 
@@ -135,6 +142,11 @@ struct call {
 	const char *model;
 	int stream;
 	int include_usage;
+	/* Azure: the request's Host is an Azure resource; the deployment it named (its path's,
+	 * else the body's "model"), "" when none; and what the path lacked, or NULL */
+	int azure;
+	char deployment[72];
+	const char *azure_missing;
 	struct fault fault;
 	char request_id[48];
 	char id[64];
@@ -182,6 +194,12 @@ int call_wait(struct call *c, enum call_wait what, int ms);
 void worker_drop_pending(struct worker *w);
 const char *hdr(struct call *c, const char *name);
 int hdr_int(struct call *c, const char *name, int def, int min, int max);
+
+/* azure.c */
+int azure_add_deployment(const char *arg);
+int azure_host(const char *host);
+const char *azure_route_path(struct call *c, const char *path, char *buf, size_t size);
+int azure_check(struct call *c);
 
 /* answer.c */
 int call_plan(struct call *c, int words, uint64_t seed, const cJSON *max, const cJSON *msgs);

@@ -11,7 +11,10 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+
+#include <event2/keyvalq_struct.h>
 
 #include "mock.h"
 
@@ -27,12 +30,15 @@ struct log_entry {
 	char path[128];
 	char authorization[256];
 	char x_api_key[256];
+	char api_key[256];    /* Azure's "api-key" header */
+	char deployment[72];  /* Azure: the deployment named (path, or v1's "model") */
 	char anthropic_version[32];
 	char host[96];
 	char model[128];
 	char request_id[48];
 	long long max_tokens;
 	unsigned char has_auth, has_key, has_version, has_host, has_model, has_max;
+	unsigned char has_api_key, has_deployment;
 	unsigned char body_truncated; /* the request had more than body_len bytes */
 	char *body;		      /* owned by the entry; NULL when empty (or out of memory) */
 	size_t body_len;
@@ -72,6 +78,29 @@ static unsigned char copy(char *dst, size_t cap, const char *src)
 	}
 	snprintf(dst, cap, "%s", src);
 	return 1;
+}
+
+/* Every value of header NAME, joined by ", " as HTTP folds them, into DST (CAP bytes): a
+ * credential sent twice shows as two. 0 when there is none. */
+static unsigned char copy_all(char *dst, size_t cap, struct call *c, const char *name)
+{
+	const struct evkeyval *h;
+	size_t n = 0;
+
+	dst[0] = '\0';
+	TAILQ_FOREACH(h, evhttp_request_get_input_headers(c->req), next) {
+		int w;
+
+		if (strcasecmp(h->key, name))
+			continue;
+		w = snprintf(dst + n, cap - n, "%s%s", n ? ", " : "", h->value);
+		if (w < 0 || (size_t)w >= cap - n) { /* cut: what fits is kept */
+			n = cap - 1;
+			break;
+		}
+		n += w;
+	}
+	return n > 0;
 }
 
 const char *method_name(enum evhttp_cmd_type cmd)
@@ -155,8 +184,11 @@ static void fill(struct log_entry *e, struct call *c)
 	e->fault = c->fault.mode;
 	copy(e->method, sizeof(e->method), method_name(evhttp_request_get_command(c->req)));
 	copy(e->path, sizeof(e->path), path ? path : "");
-	e->has_auth = copy(e->authorization, sizeof(e->authorization), hdr(c, "authorization"));
+	e->has_auth = copy_all(e->authorization, sizeof(e->authorization), c, "authorization");
 	e->has_key = copy(e->x_api_key, sizeof(e->x_api_key), hdr(c, "x-api-key"));
+	e->has_api_key = copy_all(e->api_key, sizeof(e->api_key), c, "api-key");
+	e->has_deployment = c->azure && copy(e->deployment, sizeof(e->deployment),
+					     c->deployment[0] ? c->deployment : c->model);
 	e->has_version =
 	    copy(e->anthropic_version, sizeof(e->anthropic_version), hdr(c, "anthropic-version"));
 	e->has_host = copy(e->host, sizeof(e->host), hdr(c, "host"));
@@ -250,6 +282,8 @@ static int entry_json(struct evbuffer *out, const struct log_entry *e)
 	cJSON_AddStringToObject(o, "provider", prov_name(e->prov));
 	add_str(o, "authorization", e->has_auth, e->authorization);
 	add_str(o, "x_api_key", e->has_key, e->x_api_key);
+	add_str(o, "api_key", e->has_api_key, e->api_key);
+	add_str(o, "deployment", e->has_deployment, e->deployment);
 	add_str(o, "anthropic_version", e->has_version, e->anthropic_version);
 	add_str(o, "host", e->has_host, e->host);
 	add_str(o, "model", e->has_model, e->model);

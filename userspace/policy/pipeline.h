@@ -140,6 +140,9 @@ struct pipe_req {
 	size_t body_len;
 	const struct cJSON *json;    /* the body parsed, or NULL (not JSON) */
 	const char *model;	     /* the model asked for ("" when none) */
+	/* Azure OpenAI: the deployment called, or NULL; model is "" when the provider's
+	 * deployments map does not name it (what runs there is unknown) */
+	const char *deployment;
 	int stream;
 
 	/* ---- set by the stages ---- */

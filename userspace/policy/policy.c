@@ -34,6 +34,7 @@
 #include "guard/guard.h"
 #include "policy/json_locate.h"
 #include "policy/policy.h"
+#include "providers/azure.h"
 
 #define PATH_DEPTH 8	      /* the schema nests 4 deep */
 #define GOT_MAX 48	      /* bytes of a bad value quoted back in a message */
@@ -91,6 +92,7 @@
 #define EXPECT_API_KEY                                                                             \
 	"a gateway key: a string of 16..256 printable ASCII characters, no spaces, or "          \
 	"\"sha256:\" and the key's SHA-256 in 64 lowercase hex digits"
+#define EXPECT_DEPLOYMENT "a model name of 1..127 characters, like \"gpt-4o-mini\""
 #define EXPECT_GLOB "a glob of 1..255 characters, like \"gpt-4o*\""
 #define EXPECT_ENDPOINT                                                                            \
 	"\"METHOD /path-glob\" with METHOD one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS "  \
@@ -1156,8 +1158,60 @@ static void check_api(struct ctx *c, const cJSON *v, const struct field *f, void
 		*api = POLICY_API_OPENAI;
 	else if (strcmp(s, "anthropic") == 0)
 		*api = POLICY_API_ANTHROPIC;
+	else if (strcmp(s, "azure_openai") == 0) /* OpenAI's wire format at Azure's doors */
+		*api = POLICY_API_OPENAI, ((struct policy_provider *)base)->azure = 1;
 	else
 		bad_value(c, NULL, f->expect);
+}
+
+static const char *model_name_problem(const char *s);
+
+/* One member of "deployments": a deployment name and the model it runs. */
+static void check_deployment(struct ctx *c, const cJSON *e, struct policy_provider *pr)
+{
+	const char *model = want_string(c, e, EXPECT_DEPLOYMENT), *why;
+
+	if (!model)
+		return;
+	why = azure_deployment_name_problem(e->string);
+	if (why) {
+		problem(c, AT_KEY, "%s; expected a deployment name of 1..64 letters, digits, '-', "
+			"'_' or '.'", why);
+		return;
+	}
+	why = model_name_problem(model);
+	if (why) {
+		bad_value(c, why, EXPECT_DEPLOYMENT);
+		return;
+	}
+	pr->deployment_names[pr->n_deployments] = strdup(e->string);
+	pr->deployment_models[pr->n_deployments] = strdup(model);
+	if (!pr->deployment_names[pr->n_deployments] || !pr->deployment_models[pr->n_deployments])
+		c->oom = true;
+	pr->n_deployments++;
+}
+
+static void check_deployments(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy_provider *pr = base;
+	size_t i = 0;
+
+	if (!cJSON_IsObject(v)) {
+		wrong_type(c, v, f->expect);
+		return;
+	}
+	pr->deployment_names = alloc_for(c, v, sizeof(char *));
+	pr->deployment_models = alloc_for(c, v, sizeof(char *));
+	if (!pr->deployment_names || !pr->deployment_models)
+		return;
+	for (const cJSON *e = v->child; e; e = e->next) {
+		path_push(c, e->string, i++);
+		if (member_first(v, e))
+			check_deployment(c, e, pr);
+		else
+			duplicate_key(c, e->string);
+		path_pop(c);
+	}
 }
 
 /*
@@ -1323,7 +1377,7 @@ static bool provider_has_host(const struct policy_provider *pr, const char *host
 static void provider_finish(struct ctx *c, const struct members *m, void *base)
 {
 	struct policy_provider *pr = base;
-	bool hosts_ok, url_ok, url_given, given;
+	bool hosts_ok, url_ok, url_given, given, deployments_ok, deployments_given;
 
 	hosts_ok = member_ok(m, "hosts", &given);
 	url_ok = member_ok(m, "base_url", &url_given);
@@ -1338,6 +1392,18 @@ static void provider_finish(struct ctx *c, const struct members *m, void *base)
 			pr->base_host);
 		path_pop(c);
 	}
+	deployments_ok = member_ok(m, "deployments", &deployments_given);
+	if (pr->azure && deployments_ok && !pr->n_deployments)
+		problem(c, AT_VALUE,
+			"an azure_openai provider with no deployments; expected \"deployments\": "
+			"{\"DEPLOYMENT\": \"MODEL\"}, the model each of its deployments runs");
+	if (!pr->azure && deployments_given) {
+		path_push_member(c, m->obj, "deployments");
+		problem(c, AT_KEY, "only a provider with \"api\": \"azure_openai\" has deployments");
+		path_pop(c);
+	}
+	if (!pr->api_root && pr->azure)
+		set_string(c, &pr->api_root, AZURE_API_ROOT);
 	if (!pr->api_root)
 		api_root_default(c, pr);
 	if (!url_given && pr->n_hosts) {
@@ -1467,6 +1533,50 @@ static void resolve_provider(struct ctx *c, struct policy_target *t)
 	bad_value(c, "not a key of \"providers\"", names);
 }
 
+/* Whether the "deployments" object DEPS has a deployment called NAME (*AS_KEY: what it runs)
+ * and whether one runs a model called NAME. */
+static bool deployments_name(const cJSON *deps, const char *name, const char **as_key,
+			     bool *as_model)
+{
+	*as_key = NULL;
+	*as_model = false;
+	for (const cJSON *d = deps->child; d; d = d->next) {
+		if (!strcmp(d->string, name))
+			*as_key = cJSON_GetStringValue(d);
+		*as_model |= cJSON_IsString(d) && !strcmp(d->valuestring, name);
+	}
+	return *as_key || *as_model;
+}
+
+/* A target on an azure_openai provider names one of its deployments, or a model one runs:
+ * anything else would have nowhere to go. With the current path at "model". */
+static void check_azure_target(struct ctx *c, const struct policy_target *t)
+{
+	const cJSON *providers = providers_object(c), *pv, *deps;
+	const char *runs;
+	bool as_model;
+	char why[300];
+
+	pv = providers ? cJSON_GetObjectItemCaseSensitive(providers, t->provider) : NULL;
+	if (!pv || !t->model ||
+	    strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pv, "api")) ?: "",
+		   "azure_openai"))
+		return;
+	deps = cJSON_GetObjectItemCaseSensitive(pv, "deployments");
+	if (!cJSON_IsObject(deps))
+		return;
+	if (!deployments_name(deps, t->model, &runs, &as_model)) {
+		bad_value(c, "neither a deployment of that provider nor a model one of them runs",
+			  "a key or a value of the provider's \"deployments\"");
+	} else if (runs && as_model && strcmp(runs, t->model)) {
+		snprintf(why, sizeof(why),
+			 "ambiguous: the deployment of that name runs %s, and another deployment "
+			 "runs %s",
+			 runs, t->model);
+		bad_value(c, why, "the name of the deployment meant");
+	}
+}
+
 static void target_finish(struct ctx *c, const struct members *m, void *base)
 {
 	bool given;
@@ -1475,6 +1585,11 @@ static void target_finish(struct ctx *c, const struct members *m, void *base)
 		return;
 	path_push_member(c, m->obj, "provider");
 	resolve_provider(c, base);
+	path_pop(c);
+	if (!member_ok(m, "model", &given) || !given)
+		return;
+	path_push_member(c, m->obj, "model");
+	check_azure_target(c, base);
 	path_pop(c);
 }
 
@@ -2563,13 +2678,17 @@ static const struct field provider_fields[] = {
     FIELD("key_file", OPTIONAL, check_nonempty, offsetof(struct policy_provider, key_file),
 	  "the path of a file holding the gateway's key"),
     FIELD("api", OPTIONAL, check_api, offsetof(struct policy_provider, api),
-	  "\"openai\" or \"anthropic\""),
+	  "\"openai\", \"anthropic\" or \"azure_openai\""),
     FIELD("base_url", OPTIONAL, check_base_url, 0, EXPECT_BASE_URL),
     FIELD("api_root", OPTIONAL, check_api_root, 0,
 	  "a path like \"/openai/v1\" (or \"\"), where the provider serves what OpenAI serves "
 	  "under /v1"),
     FIELD("region", OPTIONAL, check_region, offsetof(struct policy_provider, region),
 	  "1..64 letters, digits, '.', '_' or '-', like \"eu\" or \"us-east-1\""),
+    FIELD("deployments", OPTIONAL, check_deployments, 0,
+	  "an object {\"DEPLOYMENT\": \"MODEL\"}: the model each Azure deployment runs"),
+    FIELD("token_file", OPTIONAL, check_nonempty, offsetof(struct policy_provider, token_file),
+	  "the path of a file holding an Entra ID access token"),
 };
 static const struct schema provider_schema = {provider_fields, ARRAY_SIZE(provider_fields),
 					      provider_finish};
@@ -3013,6 +3132,13 @@ void policy_free(struct policy *p)
 		free(pr->base_prefix);
 		free(pr->api_root);
 		free(pr->region);
+		for (size_t j = 0; j < pr->n_deployments; j++) {
+			free(pr->deployment_names[j]);
+			free(pr->deployment_models[j]);
+		}
+		free(pr->deployment_names);
+		free(pr->deployment_models);
+		free(pr->token_file);
 	}
 	free(p->providers);
 	for (size_t i = 0; i < p->n_models; i++) {
@@ -3181,6 +3307,15 @@ int policy_check_secret_files(const struct policy *p, FILE *errs)
 			continue;
 		snprintf(what, sizeof(what), "the key_file of provider %s", p->providers[i].name);
 		k = check_private_file(file, what, errs);
+		r = r ? r : k;
+	}
+	for (size_t i = 0; i < p->n_providers; i++) {
+		char what[128];
+
+		if (!p->providers[i].token_file)
+			continue;
+		snprintf(what, sizeof(what), "the token_file of provider %s", p->providers[i].name);
+		k = check_private_file(p->providers[i].token_file, what, errs);
 		r = r ? r : k;
 	}
 	if (p->admin.token_file) {

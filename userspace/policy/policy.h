@@ -114,6 +114,16 @@ struct policy_provider {
 	 * else that path + "/v1". Never NULL once loaded. */
 	char *api_root;
 	char *region;	   /* "region": e.g. "eu", "us-east-1"; NULL when not given */
+	/* "api": "azure_openai": Azure OpenAI (providers/azure.h). Its wire format is OpenAI's,
+	 * so api is POLICY_API_OPENAI and this is set; api_root defaults to "/openai/v1". */
+	int azure;
+	/* "deployments": {"DEPLOYMENT": "MODEL"}: the model each deployment runs (routing,
+	 * allow-lists and prices read the model); in file order, both arrays n_deployments */
+	char **deployment_names, **deployment_models;
+	size_t n_deployments;
+	/* "token_file": a file holding an Entra ID access token, sent as a bearer token instead
+	 * of a key in api-key; re-read when it changes (proxy/keys.h), or NULL */
+	char *token_file;
 };
 
 /* One target of a logical model name. */

@@ -60,6 +60,12 @@ static enum pipe_verdict allow_on_request(struct pipe_req *r)
 		return pipe_refuse(r, "allow", "allow.models", a->enforce, 400, "invalid", 0,
 				   "aigw: the request body is not a JSON object the gateway can read, "
 				   "so its model cannot be checked against allow.models");
+	if (a->models.given && r->app_api >= 0 && !r->model[0] && r->deployment)
+		return pipe_refuse(r, "allow", "allow.models", a->enforce, 403, "permission", 0,
+				   "aigw: deployment %s is not in the deployments of provider %s, so "
+				   "the model it runs cannot be checked against allow.models of "
+				   "workload %s",
+				   r->deployment, r->provider ? r->provider : "", r->workload);
 	if (a->models.given && r->app_api >= 0 && !r->model[0])
 		return pipe_refuse(r, "allow", "allow.models", a->enforce, 403, "permission", 0,
 				   "aigw: the request names no \"model\", so it cannot be checked "

@@ -449,18 +449,24 @@ static void write_credential(struct exchange *ex, struct evbuffer *out)
 	struct session *s = ex->s;
 	int own = ex->up_app_headers && s->info.own_keys;
 	const char *key = own ? NULL : keys_get(s->cfg->keys, ex->up_provider);
+	const struct policy_provider *pv = policy_provider_by_name(ex->policy, ex->up_provider);
+	const char *name = ex->up_adapter->key_header, *prefix = ex->up_adapter->key_prefix;
 
 	if (!key) {
-		ex->credential =
-		    headers_get(&ex->req, "authorization") || headers_get(&ex->req, "x-api-key")
-			? "app"
-			: "none";
+		ex->credential = headers_get(&ex->req, "authorization") ||
+					 headers_get(&ex->req, "x-api-key") ||
+					 headers_get(&ex->req, AZURE_KEY_HEADER)
+				     ? "app"
+				     : "none";
 		return;
 	}
+	/* every header any provider takes a credential in: the app's never goes along */
 	headers_drop(&ex->req, "authorization");
 	headers_drop(&ex->req, "x-api-key");
-	evbuffer_add_printf(out, "%s: %s%s\r\n", ex->up_adapter->key_header,
-			    ex->up_adapter->key_prefix, key);
+	headers_drop(&ex->req, AZURE_KEY_HEADER);
+	if (pv && pv->azure)
+		azure_credential_header(pv, &name, &prefix);
+	evbuffer_add_printf(out, "%s: %s%s\r\n", name, prefix, key);
 	ex->credential = "gateway";
 }
 
@@ -597,7 +603,7 @@ static int up_body_set(struct exchange *ex, char *text, size_t len)
  * answer's extra chunk is then hidden from the app, whose SDK may index choices[0] on it.
  * Both are edits of the text: every other byte is the app's, as it came.
  */
-static int body_for_target(struct exchange *ex, const char *model)
+static int body_for_target(struct exchange *ex, const char *model, int force_model)
 {
 	size_t len = evbuffer_get_length(ex->body), new_len;
 	const char *text = (const char *)evbuffer_pullup(ex->body, -1);
@@ -608,7 +614,7 @@ static int body_for_target(struct exchange *ex, const char *model)
 		evbuffer_free(ex->up_body);
 	ex->up_body = NULL;
 	ex->suppress_usage = 0;
-	if (strcmp(model, ex->model)) {
+	if (force_model || strcmp(model, ex->model)) {
 		err = request_set_model(text, len, model, &renamed, &len);
 		if (err)
 			return err;
@@ -646,7 +652,7 @@ static int target_use_app_destination(struct exchange *ex)
 	snprintf(ex->up_host, sizeof(ex->up_host), "%s", s->info.sni);
 	snprintf(ex->up_provider, sizeof(ex->up_provider), "%s", s->info.provider);
 	snprintf(ex->up_model, sizeof(ex->up_model), "%s", ex->model);
-	return body_for_target(ex, ex->model);
+	return body_for_target(ex, ex->model, 0);
 }
 
 /* A request in the app's API made into one for the target's (T), asking for MODEL. */
@@ -712,10 +718,10 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 		return err;
 	snprintf(ex->up_host, sizeof(ex->up_host), "%s", t->host);
 	ex->up_port = t->port;
-	if (ex->xlate)
-		return target_translate(ex, t, model, why, whylen);
+	if (ex->xlate) /* Azure: the deployment in "model" */
+		return target_translate(ex, t, t->deployment ? t->deployment : model, why, whylen);
 	ex->up_api = ex->api;
-	if (!same_dest) {
+	if (!same_dest || t->deployment) { /* Azure: the v1 path, whatever the app's was */
 		char path[HTTP1_HOST_MAX + 8192];
 
 		/* its own API root: the call as the gateway reads it, "/v1" made the root */
@@ -726,7 +732,10 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 		if (!(ex->up_path = strdup(path)))
 			return -ENOMEM;
 	}
-	err = body_for_target(ex, model);
+	/* Azure: the deployment goes in "model" (the one the app named may be another); an app
+	 * that called a deployment has its name there, which no other target knows */
+	err = body_for_target(ex, t->deployment ? t->deployment : model,
+			      t->deployment || ex->deployment[0]);
 	if (err)
 		snprintf(why, whylen, "the request's \"model\" cannot be replaced for %s: %s",
 			 t->provider, strerror(-err));
@@ -881,6 +890,24 @@ static int exchange_take_guarded_body(struct exchange *ex)
 	return err;
 }
 
+/* At an Azure resource the app names a deployment (in its path, or on the v1 path in
+ * "model"); the call is read as the model the policy's map says it runs, "" when the map
+ * does not name it: a deployment's name says nothing of what answers there. */
+static void exchange_azure_model(struct exchange *ex)
+{
+	const struct session *s = ex->s;
+	const struct policy_provider *pv =
+	    s->info.explicit_endpoint ? NULL : policy_provider_by_name(ex->policy, s->info.provider);
+	const char *model;
+
+	if (!pv || !pv->azure || ex->outside_api || ex->api < 0)
+		return;
+	if (!ex->deployment[0] && !azure_deployment_name_problem(ex->model)) /* fits */
+		memcpy(ex->deployment, ex->model, strlen(ex->model) + 1);
+	model = ex->deployment[0] ? azure_deployment_model(pv, ex->deployment) : NULL;
+	snprintf(ex->model, sizeof(ex->model), "%s", model ? model : "");
+}
+
 /* A whole request read: the policy stages decide whether it goes, and where. */
 void exchange_admit(struct exchange *ex)
 {
@@ -893,7 +920,9 @@ void exchange_admit(struct exchange *ex)
 	r->body = (const char *)evbuffer_pullup(ex->body, -1);
 	r->body_len = evbuffer_get_length(ex->body);
 	r->json = ex->req_json;
+	exchange_azure_model(ex);
 	r->model = ex->model;
+	r->deployment = ex->deployment[0] ? ex->deployment : NULL;
 	r->stream = ex->stream;
 	if (pipeline_request(r) == PIPE_STOP) {
 		exchange_refuse(ex);

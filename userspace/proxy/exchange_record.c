@@ -329,6 +329,10 @@ uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	jsonw_str(rec, "url.path", path);
 	if (ex->api_url) /* the provider's own root: the endpoint as the gateway reads it too */
 		jsonw_strn(rec, "aigw.url.api_path", ex->api_url, strcspn(ex->api_url, "?"));
+	if (ex->deployment[0]) /* the Azure deployment the app called */
+		jsonw_str(rec, "aigw.azure.deployment", ex->deployment);
+	if (ex->target && ex->target->deployment) /* the one a route sent the call to */
+		jsonw_str(rec, "aigw.azure.target_deployment", ex->target->deployment);
 	if (ex->status)
 		jsonw_num(rec, "http.response.status_code", ex->status);
 	else

@@ -562,11 +562,18 @@ static int on_req_header_value(http_parser *p, const char *at, size_t len)
 	return headers_piece(&p_session(p)->ex->req, 1, at, len);
 }
 
-/* The request target as the gateway reads it, at a captured provider that serves its API under
- * ROOT: ex->api_url, or ex->outside_api. 0 or -ENOMEM. */
-static int request_canonicalise(struct exchange *ex, const char *root)
+/* The request target as the gateway reads it, at a captured provider PV (NULL: none) that
+ * serves its API under ROOT: ex->api_url, or ex->outside_api; an Azure deployments call also
+ * names ex->deployment. 0 or -ENOMEM. */
+static int request_canonicalise(struct exchange *ex, const struct policy_provider *pv,
+				const char *root)
 {
-	int r = root ? api_path_canonical(root, ex->url, &ex->api_url) : 0;
+	int r = pv && pv->azure ? azure_canonical(ex->url, &ex->api_url, ex->deployment) : 0;
+
+	if (r == -EINVAL) /* under /openai/deployments/ but no deployment's call */
+		r = -ENOENT;
+	else if (!r && root)
+		r = api_path_canonical(root, ex->url, &ex->api_url);
 
 	ex->outside_api = r == -ENOENT;
 	return r == -ENOMEM ? r : 0;
@@ -581,7 +588,7 @@ static int pipe_head_fill(struct session *s, struct exchange *ex, const http_par
 						   : policy_provider_by_name(ex->policy, s->info.provider);
 
 	r->api_root = pv ? pv->api_root : NULL;
-	if (request_canonicalise(ex, r->api_root))
+	if (request_canonicalise(ex, pv, r->api_root))
 		return -ENOMEM;
 
 	r->policy = ex->policy;

@@ -31,6 +31,7 @@
 #include "policy/pipeline.h"
 #include "ledger/cost.h"
 #include "providers/api.h"
+#include "providers/azure.h"
 #include "providers/sse.h"
 #include "providers/translate.h"
 #include "providers/usage.h"
@@ -155,6 +156,10 @@ struct exchange {
 	int client_keepalive;
 	int dispatched; /* the whole request is read and on its way upstream */
 	char model[128];
+	/* Azure OpenAI: the deployment called (its path's, or on the v1 path the body's
+	 * "model"); model is then what the policy's deployments map says it runs, "" when the
+	 * map does not name it (providers/azure.h) */
+	char deployment[AZURE_DEPLOYMENT_MAX + 1];
 	int stream;
 	uint64_t req_wire_bytes;
 

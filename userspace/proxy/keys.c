@@ -1,8 +1,11 @@
-/* keys.c: loading (environment or file, trailing whitespace trimmed) and clearing. */
+/* keys.c: loading (environment or file, trailing whitespace trimmed), an Entra ID token file
+ * read again when it changes (a new file, or new bytes in it: an agent renews tokens by
+ * replacing the file), and clearing. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <openssl/crypto.h>
 
 #include "proxy/keys.h"
@@ -13,6 +16,8 @@
 struct key {
 	char *provider;
 	char *secret;
+	char *token_file;	/* a copy of the policy's, or NULL */
+	struct stat token_stat; /* the token file as it was when read */
 };
 
 struct keys {
@@ -40,6 +45,45 @@ static void trim(char *s)
 
 	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
 		s[--n] = 0;
+}
+
+/* Whether the file now at E's token_file is another than the one read (0: same; -errno). */
+static int token_changed(struct key *e, struct stat *st)
+{
+	if (stat(e->token_file, st) < 0)
+		return -errno;
+	return st->st_ino != e->token_stat.st_ino || st->st_dev != e->token_stat.st_dev ||
+	       st->st_size != e->token_stat.st_size ||
+	       st->st_mtim.tv_sec != e->token_stat.st_mtim.tv_sec ||
+	       st->st_mtim.tv_nsec != e->token_stat.st_mtim.tv_nsec;
+}
+
+static void secret_free(char *secret)
+{
+	if (secret)
+		OPENSSL_cleanse(secret, strlen(secret));
+	free(secret);
+}
+
+/* E's token, from its file: 0, or -ENOKEY (missing or empty; the old token stays). */
+static int token_read(struct key *e)
+{
+	struct stat st;
+	char *token;
+
+	if (token_changed(e, &st) < 0)
+		return -ENOKEY;
+	token = read_key_file(e->token_file);
+	if (token)
+		trim(token);
+	if (!token || !*token) {
+		secret_free(token);
+		return -ENOKEY;
+	}
+	secret_free(e->secret);
+	e->secret = token;
+	e->token_stat = st;
+	return 0;
 }
 
 static int key_read(const struct policy_provider *pv, char **ret)
@@ -82,15 +126,17 @@ int keys_load(const struct policy *p, struct keys **ret_keys)
 		const struct policy_provider *pv = &p->providers[i];
 		struct key *e = &k->v[k->n];
 
-		if (!pv->key_env && !pv->key_file)
+		if (!pv->key_env && !pv->key_file && !pv->token_file)
 			continue;
-		err = key_read(pv, &e->secret);
-		if (err)
-			break;
+		k->n++; /* from here on keys_free() frees what it holds */
 		e->provider = strdup(pv->name);
-		k->n++;
-		if (!e->provider)
+		e->token_file = pv->token_file ? strdup(pv->token_file) : NULL;
+		if (!e->provider || (pv->token_file && !e->token_file))
 			err = -ENOMEM;
+		else if (pv->token_file && (err = token_read(e)))
+			log_error("provider %s: no token in token_file %s", pv->name, pv->token_file);
+		else if (!pv->token_file)
+			err = key_read(pv, &e->secret);
 	}
 	if (err) {
 		keys_free(k);
@@ -102,9 +148,18 @@ int keys_load(const struct policy *p, struct keys **ret_keys)
 
 const char *keys_get(const struct keys *k, const char *provider)
 {
-	for (size_t i = 0; k && i < k->n; i++)
-		if (!strcmp(k->v[i].provider, provider))
-			return k->v[i].secret;
+	struct stat st;
+
+	for (size_t i = 0; k && i < k->n; i++) {
+		struct key *e = &k->v[i];
+
+		if (strcmp(e->provider, provider))
+			continue;
+		if (e->token_file && token_changed(e, &st) > 0 && token_read(e))
+			log_warn("provider %s: token_file %s changed but holds no token; the "
+				 "last one read is used", e->provider, e->token_file);
+		return e->secret;
+	}
 	return NULL;
 }
 
@@ -113,9 +168,9 @@ void keys_free(struct keys *k)
 	if (!k)
 		return;
 	for (size_t i = 0; i < k->n; i++) {
-		OPENSSL_cleanse(k->v[i].secret, strlen(k->v[i].secret));
-		free(k->v[i].secret);
+		secret_free(k->v[i].secret);
 		free(k->v[i].provider);
+		free(k->v[i].token_file);
 	}
 	free(k->v);
 	free(k);

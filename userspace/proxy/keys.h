@@ -17,7 +17,8 @@ struct keys;
  * or empty) is an error naming the provider and where it looked, never the key: -ENOKEY. */
 int keys_load(const struct policy *p, struct keys **ret_keys);
 
-/* The gateway's key for PROVIDER, or NULL when the policy names none. */
+/* The gateway's key for PROVIDER, or NULL when the policy names none. A token_file that
+ * changed since it was read is read again first (valid until the next call). */
 const char *keys_get(const struct keys *k, const char *provider);
 
 void keys_free(struct keys *k);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "providers/api_path.h"
+#include "providers/azure.h"
 #include "proxy/route.h"
 
 static void target_clear(struct route_target *t)
@@ -15,6 +16,7 @@ static void target_clear(struct route_target *t)
 	free(t->model);
 	free(t->host);
 	free(t->api_root);
+	free(t->deployment);
 }
 
 static void route_clear(struct route *r)
@@ -68,6 +70,11 @@ static struct breaker *breaker_for(struct route_table *t, const struct route_tab
 
 static int target_fill(struct route_target *t, const struct policy_provider *pv, const char *model)
 {
+	const char *deployment = pv->azure ? azure_target_deployment(pv, model) : NULL;
+
+	if (deployment) /* the policy's check saw that MODEL names one */
+		model = azure_deployment_model(pv, deployment);
+	t->deployment = dup_or_null(deployment);
 	t->provider = strdup(pv->name);
 	t->model = dup_or_null(model);
 	t->host = dup_or_null(pv->base_host);
@@ -75,7 +82,8 @@ static int target_fill(struct route_target *t, const struct policy_provider *pv,
 	t->port = pv->base_port ? pv->base_port : 443;
 	t->plain = pv->base_plain;
 	t->api = pv->api;
-	if (!t->provider || (model && !t->model) || (pv->base_host && !t->host) || !t->api_root)
+	if (!t->provider || (model && !t->model) || (pv->base_host && !t->host) || !t->api_root ||
+	    (deployment && !t->deployment))
 		return -ENOMEM;
 	return 0;
 }
@@ -109,7 +117,9 @@ static int route_fill(struct route_table *t, const struct route_table *old, cons
 static int default_fill(const struct policy *p, enum policy_api api, struct route *r)
 {
 	for (size_t i = 0; i < p->n_providers; i++) {
-		if (p->providers[i].api != api || !p->providers[i].base_host)
+		/* an Azure resource serves only the deployments it names: no model of any name */
+		if (p->providers[i].api != api || !p->providers[i].base_host ||
+		    p->providers[i].azure)
 			continue;
 		r->targets = calloc(1, sizeof(*r->targets));
 		if (!r->targets)

@@ -42,6 +42,9 @@ struct route_target {
 	uint16_t port;
 	int plain;		 /* http:// (no TLS) */
 	char *api_root;		 /* the provider's API root (providers/api_path.h) */
+	/* Azure OpenAI: the deployment the call goes to (sent as the body's "model" on the v1
+	 * path), model then being the model it runs (providers/azure.h); else NULL */
+	char *deployment;
 	struct breaker *breaker; /* NULL in a default route */
 };
 

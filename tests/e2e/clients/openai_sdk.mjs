@@ -12,6 +12,10 @@
 //         responses-stream  responses.create({model, input, stream: true})
 //   The extra headers go with the request (request option `headers`).
 //
+// AIGW_TEST_AZURE=1: the SDK's own AzureOpenAI client instead, configured as Azure apps are, by
+// its environment (AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY, OPENAI_API_VERSION); MODEL is
+// then the deployment (the SDK puts it in the path, /openai/deployments/MODEL/...).
+//
 // Prints one JSON object on stdout and exits 0 (1 when "error" is set):
 //   {"client","status","headers","body","chunks","pid","error"}
 //   body    what the SDK returned, as JSON: the parsed result; for streams the list of chunk/event
@@ -21,7 +25,7 @@
 //   status  the HTTP status of the (last) response; null when no response came
 //   error_class  (only with "error") the class of what was thrown, e.g. AuthenticationError
 
-import OpenAI from "openai";
+import OpenAI, { AzureOpenAI } from "openai";
 
 const MODES = ["plain", "stream", "embeddings", "responses", "responses-stream"];
 
@@ -77,7 +81,8 @@ async function main() {
   const [provider, mode, model, prompt, ...extra] = process.argv.slice(2);
   if (provider !== "openai" || !MODES.includes(mode) || model === undefined || prompt === undefined)
     throw new Error(`usage: openai_sdk.mjs openai ${MODES.join("|")} MODEL PROMPT ['Name: value' ...]`);
-  const client = new OpenAI(retryOptions());
+  const client = process.env.AIGW_TEST_AZURE ? new AzureOpenAI(retryOptions())
+                                             : new OpenAI(retryOptions());
   const opts = { headers: parseHeaders(extra) };
 
   const t0 = performance.now();
