@@ -2,12 +2,14 @@
 governed, re-keyed and recorded exactly as an HTTP/1.1 call (the upstream stays HTTP/1.1);
 hostile h2 clients (rapid reset, too many streams) are held off."""
 import json
+from pathlib import Path
 
 from conftest import wait_for
 from test_intercept import CHAT, split, stream_body
 from test_keys import keyed_policy
 
 OPENAI = "https://api.openai.com/v1/chat/completions"
+CLIENTS = Path(__file__).parent / "clients"
 
 
 def request_records(gw, n):
@@ -47,3 +49,22 @@ def test_curl_http2_plain_and_streaming_are_rekeyed_and_recorded(gw, monkeypatch
     conn = wait_for(lambda: [x for x in gw.world.records()
                              if x.get("event.name") == "proxy.connection"], what="conn records")
     assert all(c["network.protocol.version"] == "2" for c in conn)
+
+
+def test_httpx_fifty_streams_on_one_connection_each_recorded(gw, monkeypatch):
+    gw.start(keyed_policy(gw, monkeypatch))
+    r = gw.run_app(["/usr/bin/python3", str(CLIENTS / "py_httpx_h2.py"), "50"], timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["versions"] == ["HTTP/2"]
+    assert out["results"] == [[200, "stream" if i % 2 else "plain", True] for i in range(50)]
+    recs = request_records(gw, 50)
+    assert len(recs) == 50
+    assert len({x["aigw.connection_id"] for x in recs}) == 1  # one connection, 50 calls
+    assert len({x["aigw.request_id"] for x in recs}) == 50
+    assert sum(x["aigw.stream"] for x in recs) == 25
+    assert all(x["aigw.outcome"] == "ok" and x["network.protocol.version"] == "2" and
+               x["gen_ai.usage.output_tokens"] > 0 and x["aigw.cost.nano_usd"] > 0
+               for x in recs)
+    log = [x for x in gw.mock.requests() if x["provider"] == "openai"]
+    assert len(log) == 50 and {x["authorization"] for x in log} == {"Bearer sk-gateway-openai"}
