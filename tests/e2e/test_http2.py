@@ -2,6 +2,7 @@
 governed, re-keyed and recorded exactly as an HTTP/1.1 call (the upstream stays HTTP/1.1);
 hostile h2 clients (rapid reset, too many streams) are held off."""
 import json
+import os
 from pathlib import Path
 
 from conftest import wait_for
@@ -68,3 +69,33 @@ def test_httpx_fifty_streams_on_one_connection_each_recorded(gw, monkeypatch):
                for x in recs)
     log = [x for x in gw.mock.requests() if x["provider"] == "openai"]
     assert len(log) == 50 and {x["authorization"] for x in log} == {"Bearer sk-gateway-openai"}
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_node_streams_reset_mid_answer_end_recorded_others_complete(gw, monkeypatch):
+    d = gw.start(keyed_policy(gw, monkeypatch))
+    # A first round with no resets leaves the upstream pool warm (its idle connections are
+    # no leak); the round with resets must bring the count back to that.
+    r = gw.run_app(["node", str(CLIENTS / "node_h2.mjs"), "20", "0", "3", "1"], timeout=60)
+    assert r.returncode == 0 and '"reset"' not in r.stdout, (r.stdout, r.stderr)
+    request_records(gw, 20)
+    start_fds = open_fds(d.proc.pid)
+    r = gw.run_app(["node", str(CLIENTS / "node_h2.mjs"), "20", "3"], timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["alpn"] == "h2"
+    resets = [x for x in out["results"] if x[1] == "reset"]
+    done = [x for x in out["results"] if x[1] == "done"]
+    assert len(resets) == 7 and len(done) == 13, out
+    bad = [x for x in resets + done if x[2] != 200 or x[3] is not True]
+    assert not bad, bad
+    recs = request_records(gw, 40)[20:]
+    outcomes = sorted(x["aigw.outcome"] for x in recs)
+    assert outcomes == ["client_gone"] * 7 + ["ok"] * 13, outcomes
+    assert all(x["network.protocol.version"] == "2" and x["aigw.stream"] for x in recs)
+    # Nothing leaks: the connection, its streams' pairs and the upstream calls cut short.
+    wait_for(lambda: open_fds(d.proc.pid) <= start_fds, timeout=10,
+             what=f"daemon fds back to {start_fds} (now {open_fds(d.proc.pid)})")
