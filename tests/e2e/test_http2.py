@@ -3,9 +3,11 @@ governed, re-keyed and recorded exactly as an HTTP/1.1 call (the upstream stays 
 hostile h2 clients (rapid reset, too many streams) are held off."""
 import json
 import os
+import subprocess
+import time
 from pathlib import Path
 
-from conftest import wait_for
+from conftest import hosts_wrap, wait_for
 from test_intercept import CHAT, split, stream_body
 from test_keys import keyed_policy
 
@@ -99,3 +101,86 @@ def test_node_streams_reset_mid_answer_end_recorded_others_complete(gw, monkeypa
     # Nothing leaks: the connection, its streams' pairs and the upstream calls cut short.
     wait_for(lambda: open_fds(d.proc.pid) <= start_fds, timeout=10,
              what=f"daemon fds back to {start_fds} (now {open_fds(d.proc.pid)})")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def settled(pid):
+    """True once PID used no CPU between two looks 0.3 s apart (its work has stopped)."""
+    before = cpu_ticks(pid)
+    time.sleep(0.3)
+    return cpu_ticks(pid) == before
+
+
+def raw_client(gw, *args):
+    argv = hosts_wrap(gw.hosts, ["/usr/bin/python3", str(CLIENTS / "py_h2_raw.py"), *args])
+    return gw.app.popen(argv, env=gw.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
+
+
+def slow_round(gw, words):
+    """A stream of WORDS events its client never opens beyond 1 KiB, beside a plain call that
+    must be served meanwhile; returns the client, still holding the stalled stream."""
+    p = raw_client(gw, "slow", str(words))
+    got = json.loads(p.stdout.readline())
+    assert got["fast_status"] == 200 and got["fast_ok"], got
+    assert not got["slow_done"] and got["slow_bytes"] <= 1024, got
+    return p
+
+
+def test_slow_reader_stream_does_not_stall_another_and_memory_stays_bounded(gw):
+    d = gw.start()
+    pid = d.proc.pid
+    # A small first round: what a connection costs at all (the sanitizers' heap is large).
+    p = slow_round(gw, 2000)
+    p.kill()
+    p.communicate()
+    wait_for(lambda: settled(pid), timeout=20, what="the daemon idle")
+    base = rss_kib(pid)
+    # Then ~150 MB of events held back by the client's window.
+    p = slow_round(gw, 1000000)
+    try:
+        wait_for(lambda: settled(pid), timeout=30, what="the daemon idle behind the window")
+        grown = rss_kib(pid) - base
+        assert grown < 64 * 1024, f"RSS grew {grown} KiB holding a stalled 150 MB stream"
+    finally:
+        p.kill()
+        p.communicate()
+    recs = request_records(gw, 4)
+    assert sorted(x["aigw.outcome"] for x in recs if x["aigw.stream"]) == ["client_gone"] * 2
+
+
+def test_rapid_reset_flood_gets_goaway_enhance_your_calm_and_daemon_serves_on(gw):
+    d = gw.start()
+    r = gw.run_app(["/usr/bin/python3", str(CLIENTS / "py_h2_raw.py"), "flood", "2000"],
+                   timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["goaway"] == 0xb, r.stdout  # ENHANCE_YOUR_CALM
+    conn = gw.world.wait_record(**{"event.name": "proxy.connection",
+                                   "network.protocol.version": "2"}, timeout=15)
+    assert "rapid reset" in conn["error.type"]
+    assert d.proc.poll() is None
+    r = curl_h2(gw, CHAT)
+    assert r.stdout.endswith("\n2 200"), (r.stdout, r.stderr)
+
+
+def test_streams_past_the_concurrency_limit_are_refused_not_served(gw):
+    gw.start()
+    r = gw.run_app(["/usr/bin/python3", str(CLIENTS / "py_h2_raw.py"), "many", "130"],
+                   timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["refused"]) == 30 and len(out["answered"]) == 100, out
+    assert out["statuses"] == ["200"]
+    assert not set(out["refused"]) & set(out["answered"])
+    recs = request_records(gw, 100)
+    assert len(recs) == 100  # the refused ones never became calls

@@ -43,6 +43,7 @@
 #define HTTP2_PAIR_READ (64u * 1024)	/* read from the session's side at once */
 #define HTTP2_OUT_HIGH (256u * 1024)	/* TLS output queued before nghttp2 waits */
 #define HTTP2_PATH_MAX 8192
+#define HTTP2_LINGER_MS 1000 /* after our last frame, the client's bytes read and dropped */
 
 struct h2_conn;
 
@@ -90,7 +91,8 @@ struct h2_conn {
 	double reset_tokens; /* rapid reset: a bucket of HTTP2_RESET_BURST */
 	struct timespec reset_t;
 	int calm;	     /* too many resets: GOAWAY ENHANCE_YOUR_CALM */
-	int going;	     /* no more reading: the last frames are flushed, then close */
+	int going;	     /* the end: the last frames are flushed, then it lingers */
+	int lingering;	     /* reading and dropping until EOF or HTTP2_LINGER_MS */
 	int busy, dead;
 	char error[128];
 	char start_time[TIMEFMT_LEN];
@@ -555,6 +557,21 @@ static void conn_free(struct h2_conn *c)
 	free(c);
 }
 
+/*
+ * The last frame (a GOAWAY) is written: closing now, with the client's bytes unread, would
+ * make the kernel answer with a reset that can overtake the GOAWAY. So the connection reads
+ * and drops what comes for HTTP2_LINGER_MS or until the client closes, as nginx's lingering
+ * close does.
+ */
+static void conn_linger(struct h2_conn *c)
+{
+	struct timeval t = {HTTP2_LINGER_MS / 1000, (HTTP2_LINGER_MS % 1000) * 1000};
+
+	c->lingering = 1;
+	bufferevent_set_timeouts(c->client, &t, NULL);
+	bufferevent_enable(c->client, EV_READ);
+}
+
 /* Hands nghttp2's frames to TLS, up to HTTP2_OUT_HIGH queued; 0, or -1 when it is over. */
 static int conn_send(struct h2_conn *c)
 {
@@ -573,10 +590,13 @@ static int conn_send(struct h2_conn *c)
 		evbuffer_add(out, data, (size_t)n);
 	}
 	/* Idle without a stream: the client is given client_idle_ms, as an HTTP/1.1 one. */
-	bufferevent_set_timeouts(c->client, c->n_streams ? NULL : &idle, NULL);
+	if (!c->going)
+		bufferevent_set_timeouts(c->client, c->n_streams ? NULL : &idle, NULL);
 	if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng))
 		c->going = 1;
-	return c->going && !evbuffer_get_length(out) ? -1 : 0;
+	if (c->going && !c->lingering && !evbuffer_get_length(out))
+		conn_linger(c);
+	return 0;
 }
 
 /* After every callback of the connection: frames out, and the end when it came. */
@@ -588,11 +608,10 @@ static void conn_leave(struct h2_conn *c)
 		conn_free(c);
 }
 
-/* Stops reading: a GOAWAY (ERROR) is queued, the connection ends once it is written. */
+/* No more frames are read: a GOAWAY (ERROR) is queued, the connection ends after it. */
 static void conn_goaway(struct h2_conn *c, uint32_t error)
 {
 	nghttp2_session_terminate_session(c->ng, error);
-	bufferevent_disable(c->client, EV_READ);
 	c->going = 1;
 }
 
@@ -602,6 +621,8 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	c->busy++;
+	if (c->going) /* after GOAWAY: dropped */
+		evbuffer_drain(in, evbuffer_get_length(in));
 	while (!c->going && evbuffer_get_length(in)) {
 		struct evbuffer_iovec v;
 		ssize_t n;
