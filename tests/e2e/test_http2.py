@@ -184,3 +184,28 @@ def test_streams_past_the_concurrency_limit_are_refused_not_served(gw):
     assert not set(out["refused"]) & set(out["answered"])
     recs = request_records(gw, 100)
     assert len(recs) == 100  # the refused ones never became calls
+
+
+def test_an_h2_connection_counts_once_for_limits_connections(gw, monkeypatch):
+    """billing may hold one connection: ten calls as streams of one h2 connection are served;
+    with its one place held by another connection, the h2 connection's calls are refused."""
+    from test_limits import HOLDER
+    pol = keyed_policy(gw, monkeypatch)
+    pol["workloads"][0]["limits"] = {"connections": 1}
+    gw.start(pol)
+    r = gw.run_app(["/usr/bin/python3", str(CLIENTS / "py_httpx_h2.py"), "10"], timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert [x[0] for x in json.loads(r.stdout)["results"]] == [200] * 10
+    holder = gw.app.popen(hosts_wrap(gw.hosts, ["/usr/bin/python3", "-c", HOLDER,
+                                                str(gw.ca_dir / "ca.pem"), "1"]),
+                          env=gw.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        r = gw.run_app(["/usr/bin/python3", str(CLIENTS / "py_httpx_h2.py"), "4"], timeout=60)
+        assert [x[0] for x in json.loads(r.stdout)["results"]] == [429] * 4, r.stdout
+    finally:
+        holder.kill()
+        holder.communicate()
+    recs = request_records(gw, 14)
+    refused = [x for x in recs if x["http.response.status_code"] == 429]
+    assert len(refused) == 4 and all(x["aigw.reason"] == "connection_limit" for x in refused)
