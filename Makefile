@@ -12,7 +12,7 @@ WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-proto
 CFLAGS     ?= -O2 -g
 CPPFLAGS   := -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace
 LIBS       := -lsqlite3 -lbpf -lelf -lz -levent -levent_openssl -levent_pthreads -lssl -lcrypto -lcjson -lhs \
-              -lnl-3 -lnl-genl-3 -lnl-route-3 -lhttp_parser -lresolv -lz -lm -lpthread
+              -lnl-3 -lnl-genl-3 -lnl-route-3 -lhttp_parser $(shell pkg-config --libs libnghttp2) -lresolv -lz -lm -lpthread
 NL_CFLAGS  := $(shell pkg-config --cflags libnl-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 # Sanitized builds (build/aigw-san, the unit tests) use clang: its UBSan also checks pointer
 # arithmetic against array bounds, which gcc's does not. Every finding stops the program.
@@ -184,7 +184,7 @@ $(BUILD)/fuzz/fuzz_clienthello: tests/fuzz/fuzz_clienthello.c userspace/proxy/cl
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^
 FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/proxy/response.c \
 		  userspace/proxy/exchange_record.c userspace/proxy/upstream.c userspace/proxy/body.c \
-		  userspace/proxy/route.c userspace/proxy/tlsflush.c \
+		  userspace/proxy/route.c userspace/proxy/tlsflush.c userspace/proxy/http2.c \
 		  $(wildcard userspace/providers/translate*.c) \
 		  userspace/proxy/headers.c userspace/proxy/keys.c userspace/providers/sse.c \
 		  userspace/providers/usage.c userspace/providers/openai.c \
@@ -197,7 +197,7 @@ $(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c $(FUZZ_HTTP_SRCS
 		$(BUILD)/prices_default.inc $(BUILD)/ai_services_default.inc
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -levent -levent_openssl -lssl -lcrypto -lcjson -lhttp_parser \
-		-lsqlite3 -lhs -lz -lm -lpthread
+		-lnghttp2 -lsqlite3 -lhs -lz -lm -lpthread
 $(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/providers/translate*.c) \
 		tests/unit/translate_stream_ref.c
 	@mkdir -p $(@D)

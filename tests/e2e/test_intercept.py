@@ -84,12 +84,19 @@ def test_captured_curl_streams_chunks_as_they_arrive(gw):
     assert rec["aigw.stream.end"] == "ok" 
 
 
-def test_client_offering_h2_is_answered_with_http11(gw):
+def test_alpn_h2_when_offered_else_http11(gw):
     gw.start()
-    r = gw.run_app(["curl", "-sS", "--http2", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
-                    "-H", "content-type: application/json", "--data-binary", CHAT,
-                    "https://api.openai.com/v1/chat/completions"])
-    assert r.stdout == "1.1 200", (r.stdout, r.stderr)
+
+    def version(*flags):
+        r = gw.run_app(["curl", "-sS", *flags, "-o", "/dev/null", "-w",
+                        "%{http_version} %{http_code}", "-H", "content-type: application/json",
+                        "--data-binary", CHAT, "https://api.openai.com/v1/chat/completions"])
+        return r.stdout, r.stderr
+
+    assert version("--http2")[0] == "2 200", version("--http2")
+    # Offering only http/1.1, or no ALPN at all, still gets HTTP/1.1.
+    assert version("--http1.1")[0] == "1.1 200"
+    assert version("--http1.1", "--no-alpn")[0] == "1.1 200"
 
 
 def test_anthropic_streaming_through_the_proxy(gw):

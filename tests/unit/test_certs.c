@@ -618,7 +618,9 @@ out:
 
 static void test_tls_handshake(void)
 {
-	static const unsigned char h2_h11[] = "\x02h2\x08http/1.1", h2[] = "\x02h2";
+	static const unsigned char h2_h11[] = "\x02h2\x08http/1.1", h2[] = "\x02h2",
+				   h11_h2[] = "\x08http/1.1\x02h2", h11[] = "\x08http/1.1",
+				   other[] = "\x06spdy/3";
 	struct fixture f;
 	struct certs *c = NULL;
 	struct tls_result res;
@@ -630,14 +632,26 @@ static void test_tls_handshake(void)
 			  &res));
 	ASSERT_EQ(res.handshake, 0);
 	ASSERT_EQ(res.verify, X509_V_OK);
-	ASSERT_STREQ(res.alpn, "http/1.1");
+	ASSERT_STREQ(res.alpn, "h2");
 	ASSERT_TRUE(res.echoed);
 
-	/* h2 only: no ALPN at all, the handshake still completes */
+	/* h2 is preferred wherever the client lists it; h2 alone is served too */
+	ASSERT_OK(tls_run(c, f.cert, "api.openai.com", "api.openai.com", h11_h2, sizeof(h11_h2) - 1,
+			  &res));
+	ASSERT_STREQ(res.alpn, "h2");
 	ASSERT_OK(tls_run(c, f.cert, "api.openai.com", "api.openai.com", h2, sizeof(h2) - 1, &res));
 	ASSERT_EQ(res.handshake, 0);
-	ASSERT_STREQ(res.alpn, "");
+	ASSERT_STREQ(res.alpn, "h2");
 	ASSERT_TRUE(res.echoed);
+
+	/* http/1.1 alone gets it; a list of neither gets no ALPN, the handshake still completes */
+	ASSERT_OK(tls_run(c, f.cert, "api.openai.com", "api.openai.com", h11, sizeof(h11) - 1,
+			  &res));
+	ASSERT_STREQ(res.alpn, "http/1.1");
+	ASSERT_OK(tls_run(c, f.cert, "api.openai.com", "api.openai.com", other, sizeof(other) - 1,
+			  &res));
+	ASSERT_EQ(res.handshake, 0);
+	ASSERT_STREQ(res.alpn, "");
 
 	/* no ALPN offered */
 	ASSERT_OK(tls_run(c, f.cert, "api.anthropic.com", "api.anthropic.com", NULL, 0, &res));

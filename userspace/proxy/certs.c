@@ -736,33 +736,42 @@ int certs_mint_leaf(struct certs *c, const char *host, X509 **ret)
 }
 
 /*
- * ALPN: the proxy speaks HTTP/1.1 to captured clients, so "http/1.1" is the one protocol it
- * agrees to, wherever the client lists it. A client whose list lacks it (h2 only) gets no
- * ALPN at all, not the no_application_protocol alert RFC 7301 suggests, and never h2, which
- * the proxy cannot speak: with no ALPN, HTTP/1.1 is what TLS on 443 means, so a client that
- * can fall back does, and one that cannot fails at the HTTP layer where the proxy sees and
- * can log the attempt, instead of in an opaque handshake failure.
+ * ALPN: the proxy speaks HTTP/2 (http2.c) and HTTP/1.1 to captured clients: "h2" when the
+ * client offers it, wherever in its list, else "http/1.1". The upstream stays HTTP/1.1
+ * either way. A client whose list has neither gets no ALPN at all, not the
+ * no_application_protocol alert RFC 7301 suggests: with no ALPN, HTTP/1.1 is what TLS on 443
+ * means, so such a client fails, if it does, at the HTTP layer where the proxy sees and can
+ * log the attempt, instead of in an opaque handshake failure.
  */
-static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-		       const unsigned char *in, unsigned int inlen, void *arg)
+static int alpn_offered(const unsigned char *in, unsigned int inlen, const char *want,
+			const unsigned char **out, unsigned char *outlen)
 {
-	static const char want[] = "http/1.1";
+	size_t wlen = strlen(want);
 	unsigned int i = 0;
 
-	(void)ssl;
-	(void)arg;
 	while (i < inlen) {
 		unsigned int n = in[i++];
 
 		if (n > inlen - i)
 			break;
-		if (n == sizeof(want) - 1 && !memcmp(in + i, want, n)) {
+		if (n == wlen && !memcmp(in + i, want, n)) {
 			*out = in + i;
 			*outlen = (unsigned char)n;
-			return SSL_TLSEXT_ERR_OK;
+			return 1;
 		}
 		i += n;
 	}
+	return 0;
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	(void)ssl;
+	(void)arg;
+	if (alpn_offered(in, inlen, "h2", out, outlen) ||
+	    alpn_offered(in, inlen, "http/1.1", out, outlen))
+		return SSL_TLSEXT_ERR_OK;
 	return SSL_TLSEXT_ERR_NOACK;
 }
 

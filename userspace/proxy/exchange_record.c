@@ -326,6 +326,7 @@ uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	if (s->info.sni[0])
 		jsonw_str(rec, "tls.client.server_name", s->info.sni);
 	jsonw_str(rec, "http.request.method", ex->method);
+	session_protocol_note(s, rec);
 	jsonw_str(rec, "url.path", path);
 	if (ex->api_url) /* the provider's own root: the endpoint as the gateway reads it too */
 		jsonw_strn(rec, "aigw.url.api_path", ex->api_url, strcspn(ex->api_url, "?"));

@@ -39,6 +39,7 @@
 #include "policy/json_locate.h"
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
+#include "proxy/http2.h"
 #include "proxy/tlsflush.h"
 #include "providers/api_path.h"
 #include "ledger/cost.h"
@@ -237,6 +238,8 @@ static void session_free(struct session *s)
 		bufferevent_free(s->client);
 	limits_conn_release(&s->conn, s->cfg->state);
 	held_remove(s);
+	if (s->ended)
+		s->ended(s->ended_arg);
 	free(s);
 }
 
@@ -279,6 +282,21 @@ int session_leave(struct session *s)
 	return 0;
 }
 
+/* OpenTelemetry's network.protocol.*: "2" for an h2 stream, else what the client sent. */
+void session_protocol_note(const struct session *s, struct jsonw *rec)
+{
+	char v[16];
+
+	if (s->info.h2)
+		snprintf(v, sizeof(v), "2");
+	else if (s->p.http_major)
+		snprintf(v, sizeof(v), "%u.%u", s->p.http_major, s->p.http_minor);
+	else
+		return; /* no request came */
+	jsonw_str(rec, "network.protocol.name", "http");
+	jsonw_str(rec, "network.protocol.version", v);
+}
+
 static void connection_record(struct session *s)
 {
 	struct jsonw *rec = jsonw_new();
@@ -295,6 +313,7 @@ static void connection_record(struct session *s)
 		jsonw_str(rec, "tls.client.server_name", s->info.sni);
 	if (s->info.tls_version[0])
 		jsonw_str(rec, "tls.protocol.version", s->info.tls_version);
+	session_protocol_note(s, rec);
 	jsonw_num(rec, "aigw.requests", s->n_requests);
 	jsonw_num(rec, "aigw.duration_ms", ms_between(&s->t_start, &now));
 	if (s->tls_error[0])
@@ -317,7 +336,8 @@ void session_close(struct session *s, enum exchange_outcome why, int flush)
 	if (s->ex)
 		exchange_finish(s->ex, why);
 	s->dead = 1;
-	connection_record(s);
+	if (!s->info.h2) /* an h2 stream's connection has its own record (http2.c) */
+		connection_record(s);
 	if (!flush) {
 		held_remove(s);
 		s->hold_lost = 0;
@@ -617,7 +637,7 @@ static int pipe_head_fill(struct session *s, struct exchange *ex, const http_par
 	r->event_arg = s->ops->arg;
 	snprintf(r->workload, sizeof(r->workload), "%s", s->info.workload);
 	snprintf(r->team, sizeof(r->team), "%s", s->info.team);
-	r->conn = &s->conn;
+	r->conn = s->conn_of;
 	return 0;
 }
 
@@ -799,6 +819,30 @@ static void client_tls_error(struct session *s)
 		;
 }
 
+/* The handshake agreed on h2: the connection is http2.c's from now on; this session ends
+ * without a record (the h2 connection writes it). */
+static void session_to_h2(struct session *s)
+{
+	struct bufferevent *bev = s->client;
+
+	session_uncork(s);
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	s->client = NULL;
+	limits_conn_release(&s->conn, s->cfg->state);
+	s->dead = 1; /* freed by session_leave() */
+	http2_conn_start(s->base, bev, &s->info, s->cfg, s->pool, s->ops);
+}
+
+static int alpn_is_h2(SSL *ssl)
+{
+	const unsigned char *p = NULL;
+	unsigned int n = 0;
+
+	if (ssl)
+		SSL_get0_alpn_selected(ssl, &p, &n);
+	return n == 2 && !memcmp(p, "h2", 2);
+}
+
 static void on_client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
@@ -809,6 +853,8 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
 		ssl = bufferevent_openssl_get_ssl(bev);
 		snprintf(s->info.tls_version, sizeof(s->info.tls_version), "%s",
 			 ssl ? SSL_get_version(ssl) : "");
+		if (alpn_is_h2(ssl))
+			session_to_h2(s);
 		session_leave(s);
 		return;
 	}
@@ -821,16 +867,17 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
 	session_leave(s);
 }
 
-int http_session_start(struct event_base *base, struct bufferevent *client,
-		       const struct http_conn_info *info, const struct http_proxy_config *cfg,
-		       struct upstream_pool *pool, const struct http_proxy_ops *ops)
+static struct session *session_new(struct event_base *base, struct bufferevent *client,
+				   const struct http_conn_info *info,
+				   const struct http_proxy_config *cfg, struct upstream_pool *pool,
+				   const struct http_proxy_ops *ops)
 {
 	struct timeval idle = {cfg->client_idle_ms / 1000, (cfg->client_idle_ms % 1000) * 1000};
 	struct session *s = calloc(1, sizeof(*s));
 
 	if (!s) {
 		bufferevent_free(client);
-		return -ENOMEM;
+		return NULL;
 	}
 	s->base = base;
 	s->client = client;
@@ -852,13 +899,50 @@ int http_session_start(struct event_base *base, struct bufferevent *client,
 		bufferevent_openssl_set_allow_dirty_shutdown(client, 1);
 	/* Pipelined bytes beyond this wait in the socket, not in our memory. */
 	bufferevent_setwatermark(client, EV_READ, 0, HTTP1_CLIENT_READ_MAX);
-	if (info->workload[0]) /* captured, or at the UNIX socket: named already */
-		limits_conn_take(&s->conn, cfg->state,
-				 policy_workload_by_name(cfg->policy, info->workload));
+	s->conn_of = &s->conn;
 	bufferevent_setcb(client, on_client_read, on_client_write, on_client_event, s);
 	bufferevent_set_timeouts(client, &idle, NULL);
 	bufferevent_enable(client, EV_READ | EV_WRITE);
+	return s;
+}
+
+int http_session_start(struct event_base *base, struct bufferevent *client,
+		       const struct http_conn_info *info, const struct http_proxy_config *cfg,
+		       struct upstream_pool *pool, const struct http_proxy_ops *ops)
+{
+	struct session *s = session_new(base, client, info, cfg, pool, ops);
+
+	if (!s)
+		return -ENOMEM;
+	if (info->workload[0]) /* captured, or at the UNIX socket: named already */
+		limits_conn_take(&s->conn, cfg->state,
+				 policy_workload_by_name(cfg->policy, info->workload));
 	return 0;
+}
+
+struct session *http_stream_session_start(struct event_base *base, struct bufferevent *bev,
+					  const struct http_conn_info *info,
+					  const struct http_proxy_config *cfg,
+					  struct upstream_pool *pool,
+					  const struct http_proxy_ops *ops,
+					  struct pipe_conn_slot *conn, void (*ended)(void *arg),
+					  void *arg)
+{
+	struct session *s = session_new(base, bev, info, cfg, pool, ops);
+
+	if (!s)
+		return NULL;
+	s->conn_of = conn;
+	s->ended = ended;
+	s->ended_arg = arg;
+	return s;
+}
+
+void http_stream_session_abort(struct session *s)
+{
+	session_enter(s);
+	session_close(s, OUTCOME_CLIENT_GONE, 0);
+	session_leave(s);
 }
 
 void http_sessions_shutdown(void)
@@ -869,4 +953,5 @@ void http_sessions_shutdown(void)
 		session_close(s, OUTCOME_SHUTDOWN, 0);
 		session_free(s);
 	}
+	http2_conns_shutdown(); /* their streams' calls are recorded above */
 }

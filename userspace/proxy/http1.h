@@ -42,6 +42,7 @@ struct http_conn_info {
 				      caller (its cgroup, pid, uid); no key is needed */
 	char workload[128];        /* named at connect time (captured, UNIX socket) */
 	char team[128];
+	int h2;                    /* an HTTP/2 connection's stream (http2.c) */
 };
 
 struct http_proxy_config {
@@ -104,6 +105,27 @@ struct http_proxy_ops {
 int http_session_start(struct event_base *base, struct bufferevent *client,
 		       const struct http_conn_info *info, const struct http_proxy_config *cfg,
 		       struct upstream_pool *pool, const struct http_proxy_ops *ops);
+
+struct session;
+struct pipe_conn_slot;
+
+/*
+ * One HTTP/2 stream's call (http2.c): serves BEV (an end of a bufferevent pair; owned from
+ * now on) as a session for one request, like http_session_start() but with no record of its
+ * own and counted in CONN, its h2 connection's place among the workload's connections.
+ * ENDED(ARG) runs when the session is freed. Returns the session, or NULL (BEV freed).
+ */
+struct session *http_stream_session_start(struct event_base *base, struct bufferevent *bev,
+					  const struct http_conn_info *info,
+					  const struct http_proxy_config *cfg,
+					  struct upstream_pool *pool,
+					  const struct http_proxy_ops *ops,
+					  struct pipe_conn_slot *conn, void (*ended)(void *arg),
+					  void *arg);
+
+/* The client left the stream S serves (RST_STREAM, its connection ended): its call ends as
+ * a client gone mid-call, and the session is freed now (ENDED runs). */
+void http_stream_session_abort(struct session *s);
 
 /*
  * Strict durability (cfg->durable_strict): while a session's callbacks run, nothing it writes

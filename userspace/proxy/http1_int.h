@@ -217,6 +217,9 @@ struct session {
 	const struct http_proxy_ops *ops;
 	struct exchange *ex; /* the request in flight, or NULL */
 	struct pipe_conn_slot conn; /* among its workload's connections (limits.connections) */
+	struct pipe_conn_slot *conn_of; /* an h2 stream: its connection's place, else &conn */
+	void (*ended)(void *arg);	/* an h2 stream: told when the session is freed */
+	void *ended_arg;
 
 	int busy;	   /* libevent callbacks of this session on the stack */
 	int dead;	   /* session_close() ran: free when not busy */
@@ -271,6 +274,8 @@ void session_resume(struct session *s);
 /* The call that just ended wrote record TICKET (0: not queued): with strict durability its
  * answer's end stays corked until the record is on disk. */
 void session_hold(struct session *s, uint64_t ticket);
+/* Adds network.protocol.name and .version (OpenTelemetry) of the session's client. */
+void session_protocol_note(const struct session *s, struct jsonw *rec);
 uint64_t request_id_next(void); /* unique, unguessable; also the draw for weights, jitter */
 /* The explicit endpoint: the caller's key goes no further; GET /v1/models is answered
  * here. 0 to go on, else it answered. */

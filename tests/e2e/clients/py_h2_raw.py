@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""An h2 client of aigw's end-to-end tests written with Debian's python3-h2 frame by frame,
+for what the friendly clients will not do. It calls the real OpenAI name, trusting the CA
+SSL_CERT_FILE names.
+
+    /usr/bin/python3 py_h2_raw.py flood N     N streams opened and reset at once (rapid reset)
+    /usr/bin/python3 py_h2_raw.py many N      N streaming calls opened at once, in one flight
+    /usr/bin/python3 py_h2_raw.py slow WORDS  a huge stream never read (window 1 KiB, never
+                                              opened) beside a plain call read as it comes
+
+Prints one JSON object: flood {"goaway": error code or null, "open": the connection still
+answered a PING}; many {"refused": [...], "answered": [...], "statuses": {...}}; slow
+{"fast_status", "fast_ok", "slow_bytes", "slow_done"}.
+"""
+import json
+import os
+import socket
+import ssl
+import sys
+import time
+
+import h2.config
+import h2.errors
+import h2.connection
+import h2.events
+import h2.settings
+
+HOST = "api.openai.com"
+PATH = "/v1/chat/completions"
+
+
+def connect(settings=None):
+    ctx = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    ctx.set_alpn_protocols(["h2"])
+    sock = ctx.wrap_socket(socket.create_connection((HOST, 443), timeout=20),
+                           server_hostname=HOST)
+    assert sock.selected_alpn_protocol() == "h2", sock.selected_alpn_protocol()
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    if settings:
+        conn.update_settings(settings)
+    sock.sendall(conn.data_to_send())
+    return sock, conn
+
+
+def request(conn, sid, body, extra=()):
+    data = json.dumps(body).encode()
+    conn.send_headers(sid, [(":method", "POST"), (":path", PATH), (":scheme", "https"),
+                            (":authority", HOST), ("content-type", "application/json"),
+                            ("authorization", "Bearer sk-app-raw"),
+                            ("content-length", str(len(data))), *extra])
+    conn.send_data(sid, data, end_stream=True)
+
+
+def chat(i, stream=False):
+    b = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"call {i}"}]}
+    if stream:
+        b["stream"] = True
+    return b
+
+
+def events(sock, conn, until, deadline=20):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end and not until():
+        try:
+            data = sock.recv(65536)
+        except (ConnectionError, ssl.SSLError, socket.timeout):
+            return
+        if not data:
+            return
+        for ev in conn.receive_data(data):
+            yield ev
+        out = conn.data_to_send()
+        if out:
+            try:
+                sock.sendall(out)
+            except (ConnectionError, ssl.SSLError):
+                return
+
+
+def flood(n):
+    sock, conn = connect()
+    for k in range(n):
+        sid = 1 + 2 * k  # HEADERS alone (no body: no window used), then RST_STREAM
+        conn.send_headers(sid, [(":method", "POST"), (":path", PATH), (":scheme", "https"),
+                                (":authority", HOST), ("content-type", "application/json")],
+                          end_stream=True)
+        conn.reset_stream(sid)
+        if k % 50 == 49:
+            try:
+                sock.sendall(conn.data_to_send())
+            except (ConnectionError, ssl.SSLError):
+                break
+    try:
+        sock.sendall(conn.data_to_send())
+    except (ConnectionError, ssl.SSLError):
+        pass
+    goaway = []
+    for ev in events(sock, conn, lambda: goaway):
+        if isinstance(ev, h2.events.ConnectionTerminated):
+            goaway.append(int(ev.error_code))
+    print(json.dumps({"goaway": goaway[0] if goaway else None}))
+
+
+def many(n):
+    sock, conn = connect()
+    for k in range(n):  # one flight, before the server's SETTINGS are even read
+        request(conn, 1 + 2 * k, chat(k, stream=True),
+                [("x-mock-reply-words", "20"), ("x-mock-chunk-delay-ms", "20")])
+    sock.sendall(conn.data_to_send())
+    refused, answered, statuses, ended = [], [], {}, set()
+    for ev in events(sock, conn, lambda: len(ended) >= n, deadline=30):
+        if isinstance(ev, h2.events.StreamReset):
+            ended.add(ev.stream_id)
+            if ev.error_code == h2.errors.ErrorCodes.REFUSED_STREAM:
+                refused.append(ev.stream_id)
+        elif isinstance(ev, h2.events.ResponseReceived):
+            statuses[ev.stream_id] = dict(ev.headers)[b":status"].decode()
+        elif isinstance(ev, h2.events.DataReceived):
+            conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+        elif isinstance(ev, h2.events.StreamEnded):
+            ended.add(ev.stream_id)
+            answered.append(ev.stream_id)
+    print(json.dumps({"refused": refused, "answered": answered,
+                      "statuses": sorted(set(statuses.values()))}))
+
+
+def slow(words):
+    sock, conn = connect({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1024})
+    request(conn, 1, chat("slow", stream=True),
+            [("x-mock-reply-words", str(words)), ("x-mock-chunk-delay-ms", "0")])
+    sock.sendall(conn.data_to_send())
+    got = {"slow_bytes": 0, "slow_done": False, "fast_status": None, "fast_ok": False}
+    fast_body = b""
+    sent_fast = False
+    for ev in events(sock, conn, lambda: got["fast_ok"] or got["slow_done"]):
+        if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == 1 and not sent_fast:
+            request(conn, 3, chat("fast"))  # the slow one's answer is under way
+            sent_fast = True
+        if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == 3:
+            got["fast_status"] = int(dict(ev.headers)[b":status"])
+        elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == 3:
+            fast_body += ev.data
+            conn.acknowledge_received_data(ev.flow_controlled_length, 3)
+        elif isinstance(ev, h2.events.DataReceived):
+            got["slow_bytes"] += len(ev.data)  # never acknowledged: its window stays shut
+        elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == 3:
+            got["fast_ok"] = json.loads(fast_body)["object"] == "chat.completion"
+        elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == 1:
+            got["slow_done"] = True
+    print(json.dumps(got), flush=True)
+    sys.stdin.read()  # hold the connection (and the slow stream) open until told
+    sock.close()
+
+
+globals()[sys.argv[1]](int(sys.argv[2]))

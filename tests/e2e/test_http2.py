@@ -1,0 +1,211 @@
+"""HTTP/2 to captured clients: aigw offers h2 in ALPN and serves each stream as one call,
+governed, re-keyed and recorded exactly as an HTTP/1.1 call (the upstream stays HTTP/1.1);
+hostile h2 clients (rapid reset, too many streams) are held off."""
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import hosts_wrap, wait_for
+from test_intercept import CHAT, split, stream_body
+from test_keys import keyed_policy
+
+OPENAI = "https://api.openai.com/v1/chat/completions"
+CLIENTS = Path(__file__).parent / "clients"
+
+
+def request_records(gw, n):
+    def recs():
+        r = [x for x in gw.world.records() if x.get("event.name") == "proxy.request"]
+        return len(r) >= n and r
+    return wait_for(recs, timeout=15, what=f"{n} request records")
+
+
+def curl_h2(gw, body):
+    return gw.run_app(["curl", "-sS", "--http2", "-o", "-", "-w", "\n%{http_version} %{http_code}",
+                       "-H", "authorization: Bearer sk-app-own",
+                       "-H", "content-type: application/json", "--data-binary", body, OPENAI])
+
+
+def test_curl_http2_plain_and_streaming_are_rekeyed_and_recorded(gw, monkeypatch):
+    gw.start(keyed_policy(gw, monkeypatch))
+    r = curl_h2(gw, CHAT)
+    body, _, tail = r.stdout.rpartition("\n")
+    assert tail == "2 200", (r.stdout, r.stderr)
+    assert json.loads(body)["object"] == "chat.completion"
+    r = curl_h2(gw, stream_body())
+    body, _, tail = r.stdout.rpartition("\n")
+    assert tail == "2 200", (r.stdout, r.stderr)
+    assert body.rstrip().endswith("data: [DONE]") and "chat.completion.chunk" in body
+    log = [x for x in gw.mock.requests() if x["provider"] == "openai"]
+    assert len(log) == 2 and all(x["authorization"] == "Bearer sk-gateway-openai" for x in log)
+    recs = request_records(gw, 2)
+    for rec, stream in zip(recs, (False, True)):
+        assert rec["network.protocol.version"] == "2", rec
+        assert rec["aigw.outcome"] == "ok" and rec["aigw.stream"] == stream
+        assert rec["aigw.credential"] == "gateway" and rec["aigw.workload"] == "billing"
+        assert rec["gen_ai.usage.input_tokens"] > 0 and rec["gen_ai.usage.output_tokens"] > 0
+        assert rec["aigw.cost.nano_usd"] > 0, rec
+    text = gw.world.audit_path.read_text()
+    assert "sk-app-own" not in text and "sk-gateway-openai" not in text
+    conn = wait_for(lambda: [x for x in gw.world.records()
+                             if x.get("event.name") == "proxy.connection"], what="conn records")
+    assert all(c["network.protocol.version"] == "2" for c in conn)
+
+
+def test_httpx_fifty_streams_on_one_connection_each_recorded(gw, monkeypatch):
+    gw.start(keyed_policy(gw, monkeypatch))
+    r = gw.run_app(["/usr/bin/python3", str(CLIENTS / "py_httpx_h2.py"), "50"], timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["versions"] == ["HTTP/2"]
+    assert out["results"] == [[200, "stream" if i % 2 else "plain", True] for i in range(50)]
+    recs = request_records(gw, 50)
+    assert len(recs) == 50
+    assert len({x["aigw.connection_id"] for x in recs}) == 1  # one connection, 50 calls
+    assert len({x["aigw.request_id"] for x in recs}) == 50
+    assert sum(x["aigw.stream"] for x in recs) == 25
+    assert all(x["aigw.outcome"] == "ok" and x["network.protocol.version"] == "2" and
+               x["gen_ai.usage.output_tokens"] > 0 and x["aigw.cost.nano_usd"] > 0
+               for x in recs)
+    log = [x for x in gw.mock.requests() if x["provider"] == "openai"]
+    assert len(log) == 50 and {x["authorization"] for x in log} == {"Bearer sk-gateway-openai"}
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_node_streams_reset_mid_answer_end_recorded_others_complete(gw, monkeypatch):
+    d = gw.start(keyed_policy(gw, monkeypatch))
+    # A first round with no resets leaves the upstream pool warm (its idle connections are
+    # no leak); the round with resets must bring the count back to that.
+    r = gw.run_app(["node", str(CLIENTS / "node_h2.mjs"), "20", "0", "3", "1"], timeout=60)
+    assert r.returncode == 0 and '"reset"' not in r.stdout, (r.stdout, r.stderr)
+    request_records(gw, 20)
+    start_fds = open_fds(d.proc.pid)
+    r = gw.run_app(["node", str(CLIENTS / "node_h2.mjs"), "20", "3"], timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["alpn"] == "h2"
+    resets = [x for x in out["results"] if x[1] == "reset"]
+    done = [x for x in out["results"] if x[1] == "done"]
+    assert len(resets) == 7 and len(done) == 13, out
+    bad = [x for x in resets + done if x[2] != 200 or x[3] is not True]
+    assert not bad, bad
+    recs = request_records(gw, 40)[20:]
+    outcomes = sorted(x["aigw.outcome"] for x in recs)
+    assert outcomes == ["client_gone"] * 7 + ["ok"] * 13, outcomes
+    assert all(x["network.protocol.version"] == "2" and x["aigw.stream"] for x in recs)
+    # Nothing leaks: the connection, its streams' pairs and the upstream calls cut short.
+    wait_for(lambda: open_fds(d.proc.pid) <= start_fds, timeout=10,
+             what=f"daemon fds back to {start_fds} (now {open_fds(d.proc.pid)})")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def settled(pid):
+    """True once PID used no CPU between two looks 0.3 s apart (its work has stopped)."""
+    before = cpu_ticks(pid)
+    time.sleep(0.3)
+    return cpu_ticks(pid) == before
+
+
+def raw_client(gw, *args):
+    argv = hosts_wrap(gw.hosts, ["/usr/bin/python3", str(CLIENTS / "py_h2_raw.py"), *args])
+    return gw.app.popen(argv, env=gw.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
+
+
+def slow_round(gw, words):
+    """A stream of WORDS events its client never opens beyond 1 KiB, beside a plain call that
+    must be served meanwhile; returns the client, still holding the stalled stream."""
+    p = raw_client(gw, "slow", str(words))
+    got = json.loads(p.stdout.readline())
+    assert got["fast_status"] == 200 and got["fast_ok"], got
+    assert not got["slow_done"] and got["slow_bytes"] <= 1024, got
+    return p
+
+
+def test_slow_reader_stream_does_not_stall_another_and_memory_stays_bounded(gw):
+    d = gw.start()
+    pid = d.proc.pid
+    # A small first round: what a connection costs at all (the sanitizers' heap is large).
+    p = slow_round(gw, 2000)
+    p.kill()
+    p.communicate()
+    wait_for(lambda: settled(pid), timeout=20, what="the daemon idle")
+    base = rss_kib(pid)
+    # Then ~150 MB of events held back by the client's window.
+    p = slow_round(gw, 1000000)
+    try:
+        wait_for(lambda: settled(pid), timeout=30, what="the daemon idle behind the window")
+        grown = rss_kib(pid) - base
+        assert grown < 64 * 1024, f"RSS grew {grown} KiB holding a stalled 150 MB stream"
+    finally:
+        p.kill()
+        p.communicate()
+    recs = request_records(gw, 4)
+    assert sorted(x["aigw.outcome"] for x in recs if x["aigw.stream"]) == ["client_gone"] * 2
+
+
+def test_rapid_reset_flood_gets_goaway_enhance_your_calm_and_daemon_serves_on(gw):
+    d = gw.start()
+    r = gw.run_app(["/usr/bin/python3", str(CLIENTS / "py_h2_raw.py"), "flood", "2000"],
+                   timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["goaway"] == 0xb, r.stdout  # ENHANCE_YOUR_CALM
+    conn = gw.world.wait_record(**{"event.name": "proxy.connection",
+                                   "network.protocol.version": "2"}, timeout=15)
+    assert "rapid reset" in conn["error.type"]
+    assert d.proc.poll() is None
+    r = curl_h2(gw, CHAT)
+    assert r.stdout.endswith("\n2 200"), (r.stdout, r.stderr)
+
+
+def test_streams_past_the_concurrency_limit_are_refused_not_served(gw):
+    gw.start()
+    r = gw.run_app(["/usr/bin/python3", str(CLIENTS / "py_h2_raw.py"), "many", "130"],
+                   timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["refused"]) == 30 and len(out["answered"]) == 100, out
+    assert out["statuses"] == ["200"]
+    assert not set(out["refused"]) & set(out["answered"])
+    recs = request_records(gw, 100)
+    assert len(recs) == 100  # the refused ones never became calls
+
+
+def test_an_h2_connection_counts_once_for_limits_connections(gw, monkeypatch):
+    """billing may hold one connection: ten calls as streams of one h2 connection are served;
+    with its one place held by another connection, the h2 connection's calls are refused."""
+    from test_limits import HOLDER
+    pol = keyed_policy(gw, monkeypatch)
+    pol["workloads"][0]["limits"] = {"connections": 1}
+    gw.start(pol)
+    r = gw.run_app(["/usr/bin/python3", str(CLIENTS / "py_httpx_h2.py"), "10"], timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert [x[0] for x in json.loads(r.stdout)["results"]] == [200] * 10
+    holder = gw.app.popen(hosts_wrap(gw.hosts, ["/usr/bin/python3", "-c", HOLDER,
+                                                str(gw.ca_dir / "ca.pem"), "1"]),
+                          env=gw.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        r = gw.run_app(["/usr/bin/python3", str(CLIENTS / "py_httpx_h2.py"), "4"], timeout=60)
+        assert [x[0] for x in json.loads(r.stdout)["results"]] == [429] * 4, r.stdout
+    finally:
+        holder.kill()
+        holder.communicate()
+    recs = request_records(gw, 14)
+    refused = [x for x in recs if x["http.response.status_code"] == 429]
+    assert len(refused) == 4 and all(x["aigw.reason"] == "connection_limit" for x in refused)
