@@ -31,8 +31,8 @@ HELPER_BINS:= $(patsubst tests/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 MOCK_SRCS  := $(sort $(wildcard tests/mockprov/*.c))
 SKEL       := $(BUILD)/capture.skel.h
 
-.PHONY: all setup test unit e2e demo bench bench-gateway bench-xlate soak bench-streams clean format \
-	helpers mockprov fuzz fuzzers
+.PHONY: all setup test unit e2e demo bench bench-gateway bench-xlate soak bench-streams clean \
+	format helpers mockprov fuzz fuzzers
 all: $(BUILD)/aigw
 
 setup:
