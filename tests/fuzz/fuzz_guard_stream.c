@@ -4,8 +4,9 @@
  *
  * The first input byte seeds where the rest (a stream) is cut into slices of pseudo-random
  * lengths, about MAX_SLICES of them, so that an input costs a few feeds however long it is.
- * For each stream API, a call whose request tokenized an e-mail address and whose profile redacts PII in
- * the answer reads the stream whole and in slices, and beyond what ASan/UBSan catch:
+ * For each stream API, a call whose request tokenized an e-mail address and whose profile
+ * redacts PII in the answer reads the stream whole and in slices, and beyond what ASan/UBSan
+ * catch:
  *   - guard_stream_feed()/finish() return only 0, -EPERM or -EMSGSIZE;
  *   - the output is whole SSE events: an SSE parser reads it without error and every byte
  *     of it is part of a dispatched event (sse_committed() is its length);
