@@ -2,7 +2,8 @@
 -- translated (a logical name routed to the other API family) and translated streaming, bodies
 -- from $SOAK_DIR/{plain,stream,xlate,xlate-stream}.json. Each thread stops after
 -- $SOAK_REQUESTS / $SOAK_THREADS responses and creates $SOAK_DIR/phase.done: wrk itself only
--- ends after -d, so soak.sh sends it SIGINT then. Every response must be 200: done() prints how many were not.
+-- ends after -d, so soak.sh sends it SIGINT then. Every response must be 200: done() prints
+-- how many were not.
 local dir = os.getenv("SOAK_DIR")
 local kinds = {"plain", "stream", "xlate", "xlate-stream"}
 local reqs = {}
