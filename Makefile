@@ -250,6 +250,12 @@ soak: setup
 	@$(MAKE) --no-print-directory all helpers mockprov
 	@bash tests/bench/soak.sh
 
+# STREAMS_N (10,000) streamed calls held open against a slow provider: the daemon's RSS
+# (tests/bench/streams_bench.sh). Not part of make test.
+bench-streams: setup
+	@$(MAKE) --no-print-directory all helpers mockprov
+	@bash tests/bench/streams_bench.sh
+
 # Only the gateway part of make bench: usage extraction, translation, fallback (gateway_bench.sh).
 bench-gateway: setup
 	@$(MAKE) --no-print-directory all helpers mockprov
