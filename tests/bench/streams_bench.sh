@@ -47,8 +47,8 @@ cat >"$tmp/aigw-policy.json" <<EOF2
   "state": { "path": "$tmp/state.db" },
   "workloads": [ { "name": "app", "match": { "cgroup": "${root#"$cg2"}/app" } } ] }
 EOF2
-AIGW_STREAMS_KEY=sk-streams-openai start aigw "$proxy" "$AIGW" run --policy "$tmp/aigw-policy.json" \
-	--pin-dir "$pins"
+AIGW_STREAMS_KEY=sk-streams-openai start aigw "$proxy" "$AIGW" run \
+	--policy "$tmp/aigw-policy.json" --pin-dir "$pins"
 if ! wait_log "$tmp/aigw.log" "ready:" "$last"; then
 	cat "$tmp/aigw.log" >&2
 	say "aigw did not get ready"
