@@ -33,32 +33,18 @@ bench_setup
 net=$((10 + RANDOM % 90))
 bench_mock "api.openai.com=127.$net.0.61" "api.anthropic.com=127.$net.0.62"
 
-port=$(free_port)
-cat >"$tmp/aigw-policy.json" <<EOF2
-{ "capture": { "cgroup": "${root#"$cg2"}", "listen": "127.0.0.1:$port", "listen6": "[::1]:$port",
-               "destroy_preexisting": false },
-  "audit": { "path": "$tmp/audit.jsonl" },
-  "ca": { "dir": "$tmp/ca" },
-  "tls": { "upstream_ca": "$certs/ca.pem" },
+{
+	bench_policy_head
+	cat <<EOF2
   "providers": {
     "openai": { "hosts": ["api.openai.com"], "key_env": "AIGW_SOAK_OPENAI_KEY" },
     "anthropic": { "hosts": ["api.anthropic.com"], "key_env": "AIGW_SOAK_ANTHROPIC_KEY" } },
   "models": { "soak-claude": [ { "provider": "anthropic", "model": "claude-3-5-haiku-latest" } ] },
-  "state": { "path": "$tmp/state.db" },
   "workloads": [ { "name": "app", "match": { "cgroup": "${root#"$cg2"}/app" } } ] }
 EOF2
-AIGW_SOAK_OPENAI_KEY=sk-soak-openai AIGW_SOAK_ANTHROPIC_KEY=sk-ant-soak \
-	start aigw "$proxy" "$AIGW" run --policy "$tmp/aigw-policy.json" --pin-dir "$pins"
-if ! wait_log "$tmp/aigw.log" "ready:" "$last"; then
-	cat "$tmp/aigw.log" >&2
-	say "aigw did not get ready"
-	exit 1
-fi
-daemon=""
-for p in $(cat "$proxy/cgroup.procs"); do
-	[[ "$(readlink "/proc/$p/exe")" == */aigw ]] && daemon=$p
-done
-[ -n "$daemon" ] || { say "no aigw process in $proxy"; exit 1; }
+} >"$tmp/aigw-policy.json"
+export AIGW_SOAK_OPENAI_KEY=sk-soak-openai AIGW_SOAK_ANTHROPIC_KEY=sk-ant-soak
+bench_daemon
 
 /usr/bin/python3 - "$B/chat.json" "$tmp" <<'PY'
 import json, sys
@@ -75,7 +61,6 @@ for k in plain stream xlate xlate-stream; do
 		exit 1
 done
 
-rss_kib() { awk '$1=="VmRSS:"{print $2}' "/proc/$daemon/status"; }
 # Open descriptors, less the connections to the mock kept alive in the upstream pool.
 fds() {
 	local all pooled
@@ -127,7 +112,7 @@ while ((done_n < TOTAL)); do
 	done_n=$((done_n + n))
 	bad=$((bad + b))
 	f=$(settled_fds)
-	r=$(rss_kib)
+	r=$(daemon_rss_kib)
 	if ((rss0 == 0)); then
 		rss0=$r fds0=$f
 	fi

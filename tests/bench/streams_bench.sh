@@ -36,35 +36,20 @@ fi
 bench_setup
 net=$((10 + RANDOM % 90))
 bench_mock "api.openai.com=127.$net.0.71"
-port=$(free_port)
-cat >"$tmp/aigw-policy.json" <<EOF2
-{ "capture": { "cgroup": "${root#"$cg2"}", "listen": "127.0.0.1:$port", "listen6": "[::1]:$port",
-               "destroy_preexisting": false },
-  "audit": { "path": "$tmp/audit.jsonl" },
-  "ca": { "dir": "$tmp/ca" },
-  "tls": { "upstream_ca": "$certs/ca.pem" },
+{
+	bench_policy_head
+	cat <<EOF2
   "providers": { "openai": { "hosts": ["api.openai.com"], "key_env": "AIGW_STREAMS_KEY" } },
-  "state": { "path": "$tmp/state.db" },
   "workloads": [ { "name": "app", "match": { "cgroup": "${root#"$cg2"}/app" } } ] }
 EOF2
-AIGW_STREAMS_KEY=sk-streams-openai start aigw "$proxy" "$AIGW" run \
-	--policy "$tmp/aigw-policy.json" --pin-dir "$pins"
-if ! wait_log "$tmp/aigw.log" "ready:" "$last"; then
-	cat "$tmp/aigw.log" >&2
-	say "aigw did not get ready"
-	exit 1
-fi
-daemon=""
-for p in $(cat "$proxy/cgroup.procs"); do
-	[[ "$(readlink "/proc/$p/exe")" == */aigw ]] && daemon=$p
-done
-[ -n "$daemon" ] || { say "no aigw process in $proxy"; exit 1; }
-rss_kib() { awk '$1=="VmRSS:"{print $2}' "/proc/$daemon/status"; }
+} >"$tmp/aigw-policy.json"
+export AIGW_STREAMS_KEY=sk-streams-openai
+bench_daemon
 fds() { find "/proc/$daemon/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 
 /usr/bin/python3 -c 'import json, sys; b = json.load(open(sys.argv[1])); b["stream"] = True
 print(json.dumps(b))' "$B/chat.json" >"$tmp/stream.json"
-rss0=$(rss_kib)
+rss0=$(daemon_rss_kib)
 say "$N streamed calls, $CONNECTING connecting at a time; daemon pid $daemon, RSS idle $rss0 KiB"
 mkfifo "$tmp/hold"
 t0=$(date +%s)
@@ -75,13 +60,13 @@ client=$!
 exec 3>"$tmp/hold" # the client holds its calls until this closes
 while kill -0 "$client" 2>/dev/null && ! grep -q '^held ' "$tmp/client.out"; do
 	sleep 2
-	say "  $(tail -n 1 "$tmp/client.out")  RSS $(rss_kib) KiB  $(($(date +%s) - t0)) s"
+	say "  $(tail -n 1 "$tmp/client.out")  RSS $(daemon_rss_kib) KiB  $(($(date +%s) - t0)) s"
 done
 line=$(grep '^held ' "$tmp/client.out" || true)
 [ -n "$line" ] || { cat "$tmp/client.err" >&2; say "the client ended early"; exit 1; }
 read -r _ held failed <<<"$line"
 sleep 1 # the last events on their way
-rss1=$(rss_kib)
+rss1=$(daemon_rss_kib)
 fds1=$(fds)
 upstream=$(ss -Htn state established "$mock_ss" | wc -l)
 exec 3>&- # release the calls
