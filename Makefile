@@ -31,7 +31,8 @@ HELPER_BINS:= $(patsubst tests/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 MOCK_SRCS  := $(sort $(wildcard tests/mockprov/*.c))
 SKEL       := $(BUILD)/capture.skel.h
 
-.PHONY: all setup test unit e2e demo bench bench-gateway bench-xlate clean format helpers mockprov fuzz fuzzers
+.PHONY: all setup test unit e2e demo bench bench-gateway bench-xlate soak bench-streams clean \
+	format helpers mockprov fuzz fuzzers
 all: $(BUILD)/aigw
 
 setup:
@@ -244,6 +245,18 @@ bench: setup
 bench-xlate: $(BUILD)/tests/bench/bench_providers
 	@/usr/bin/python3 tests/bench/xlate_streams.py $(BUILD)/xlate-streams
 	@$(BUILD)/tests/bench/bench_providers events $(BUILD)/xlate-streams
+
+# A million requests, plain / streaming / translated, through the plain daemon: RSS drift and
+# descriptors (tests/bench/soak.sh; SOAK_REQUESTS, SOAK_PHASE). Not part of make test.
+soak: setup
+	@$(MAKE) --no-print-directory all helpers mockprov
+	@bash tests/bench/soak.sh
+
+# STREAMS_N (10,000) streamed calls held open against a slow provider: the daemon's RSS
+# (tests/bench/streams_bench.sh). Not part of make test.
+bench-streams: setup
+	@$(MAKE) --no-print-directory all helpers mockprov
+	@bash tests/bench/streams_bench.sh
 
 # Only the gateway part of make bench: usage extraction, translation, fallback (gateway_bench.sh).
 bench-gateway: setup

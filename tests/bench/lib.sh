@@ -231,3 +231,37 @@ measure() {
 	mock_stats >"$tmp/$name.mock1" || true
 	meta "$name" "status=measured"
 }
+
+# bench_policy_head: the first lines of a policy for this run (make soak, make bench-streams):
+# capture of $root on a free port, the audit log, the gateway CA and the mock's CA as upstream
+# trust, the state database; the caller writes the rest (providers, models, workloads).
+bench_policy_head() {
+	local port
+	port=$(free_port)
+	cat <<EOF2
+{ "capture": { "cgroup": "${root#"$cg2"}", "listen": "127.0.0.1:$port", "listen6": "[::1]:$port",
+               "destroy_preexisting": false },
+  "audit": { "path": "$tmp/audit.jsonl" },
+  "ca": { "dir": "$tmp/ca" },
+  "tls": { "upstream_ca": "$certs/ca.pem" },
+  "state": { "path": "$tmp/state.db" },
+EOF2
+}
+
+# bench_daemon: $AIGW on $tmp/aigw-policy.json in $proxy, ready; $daemon is its pid (the
+# provider keys come from the caller's environment). Exits on failure.
+bench_daemon() {
+	local p
+	start aigw "$proxy" "$AIGW" run --policy "$tmp/aigw-policy.json" --pin-dir "$pins"
+	if ! wait_log "$tmp/aigw.log" "ready:" "$last"; then
+		cat "$tmp/aigw.log" >&2
+		say "aigw did not get ready"
+		exit 1
+	fi
+	daemon=""
+	for p in $(cat "$proxy/cgroup.procs"); do
+		[[ "$(readlink "/proc/$p/exe")" == */aigw ]] && daemon=$p
+	done
+	[ -n "$daemon" ] || { say "no aigw process in $proxy"; exit 1; }
+}
+daemon_rss_kib() { awk '$1=="VmRSS:"{print $2}' "/proc/$daemon/status"; }

@@ -2,9 +2,11 @@
  * fuzz_guard_stream: libFuzzer target for the per-call guardrails on streams and bodies
  * (userspace/guard/stream.c, guard.c, jsontext.c, with the real scanner).
  *
- * The first input byte seeds where the rest (a stream) is cut into slices. For each stream
- * API, a call whose request tokenized an e-mail address and whose profile redacts PII in
- * the answer reads the stream whole and in slices, and beyond what ASan/UBSan catch:
+ * The first input byte seeds where the rest (a stream) is cut into slices of pseudo-random
+ * lengths, about MAX_SLICES of them, so that an input costs a few feeds however long it is.
+ * For each stream API, a call whose request tokenized an e-mail address and whose profile
+ * redacts PII in the answer reads the stream whole and in slices, and beyond what ASan/UBSan
+ * catch:
  *   - guard_stream_feed()/finish() return only 0, -EPERM or -EMSGSIZE;
  *   - the output is whole SSE events: an SSE parser reads it without error and every byte
  *     of it is part of a dispatched event (sse_committed() is its length);
@@ -29,6 +31,8 @@
 #include "guard/jsontext.h"
 #include "providers/sse.h"
 #include "providers/translate.h"
+
+#define MAX_SLICES 24
 
 static const char request[] =
     "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"I am alice@example.org\"}]}";
@@ -76,7 +80,7 @@ static int run(enum guard_api api, const uint8_t *s, size_t n, unsigned rng,
 {
 	struct guard_call *gc = new_call(api);
 	struct guard_stream *gs = guard_stream_new(gc);
-	size_t i = 0, k;
+	size_t i = 0, k, gap = 2 * n / MAX_SLICES + 1;
 	int rc = 0;
 
 	CHECK(gs != NULL);
@@ -84,7 +88,7 @@ static int run(enum guard_api api, const uint8_t *s, size_t n, unsigned rng,
 		k = n - i;
 		if (rng) {
 			rng = rng * 1103515245u + 12345u;
-			k = 1 + (rng >> 16) % 64;
+			k = 1 + (rng >> 16) % gap;
 		}
 		k = k < n - i ? k : n - i;
 		rc = guard_stream_feed(gs, (const char *)s + i, k, out);

@@ -2,10 +2,13 @@
  * fuzz_sse: libFuzzer target for the server-sent events parser (userspace/providers/sse.c)
  * and the usage stream extractor (userspace/providers/usage.c), for each provider API.
  *
- * The first input byte picks where the rest (the stream) is cut in two. For OpenAI chat
+ * The first input byte picks where the rest (the stream) is cut in two, and seeds where it
+ * is cut in pieces: right after each CR and colon (a CRLF or a field split across slices)
+ * and at a few pseudo-random offsets (inside a name, a value, the byte order mark), at most
+ * MAX_CUTS cuts, so that an input costs a few feeds rather than one per byte. For OpenAI chat
  * (with and without the suppressed usage chunk), OpenAI Responses and Anthropic, the stream
- * is parsed whole, cut in two there, and one byte at a time, and beyond what ASan/UBSan
- * catch it checks the contract:
+ * is parsed whole, cut in two, and in pieces, and beyond what ASan/UBSan catch it checks the
+ * contract:
  *   - sse_feed() returns only 0 or -EMSGSIZE (the callback never fails here);
  *   - the three ways give the same events (name, data, stream offsets), the same result and
  *     the same usage_stream, field for field;
@@ -23,6 +26,7 @@
  *   /tmp/fuzz_sse -max_len=8192 tests/fuzz/corpus/sse
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +38,7 @@
 #define MAX_EVENT 1024 /* small, so that the size limit is reached too */
 #define MAX_EVENTS 4096
 #define MAX_DROPS 64
+#define MAX_CUTS 32
 
 struct ev {
 	uint64_t type_hash, data_hash, start, end;
@@ -43,10 +48,10 @@ struct ev {
 
 struct run {
 	struct usage_stream us;
-	struct ev ev[MAX_EVENTS];
 	size_t n;
 	uint64_t fed, committed;
 	int err;
+	struct ev ev[MAX_EVENTS]; /* last: a run clears only what is before it */
 };
 
 static uint64_t hash(const void *p, size_t n)
@@ -102,25 +107,42 @@ static void feed(struct sse_parser *p, struct run *r, const uint8_t *s, size_t n
 	r->committed = c;
 }
 
-/* STEP 0: the whole stream, then cut at CUT; else STEP bytes at a time. */
+/* The stream fed in the slices that AT[0..N_AT) (increasing offsets) cut it into. */
 static void run(struct run *r, enum usage_api api, unsigned flags, const uint8_t *s, size_t n,
-		size_t cut, size_t step)
+		const size_t *at, size_t n_at)
 {
 	struct sse_parser p;
-	size_t i, k;
+	size_t i, from = 0;
 
-	memset(r, 0, sizeof(*r));
+	memset(r, 0, offsetof(struct run, ev));
 	usage_stream_init(&r->us, api, flags);
 	sse_init(&p, MAX_EVENT, on_event, r);
-	if (!step) {
-		feed(&p, r, s, cut);
-		feed(&p, r, s + cut, n - cut);
+	for (i = 0; i < n_at; i++) {
+		feed(&p, r, s + from, at[i] - from);
+		from = at[i];
 	}
-	for (i = 0; step && i < n; i += k) {
-		k = step < n - i ? step : n - i;
-		feed(&p, r, s + i, k);
-	}
+	feed(&p, r, s + from, n - from);
 	sse_free(&p);
+}
+
+/* Where to cut S (N bytes) in pieces: after a CR or a colon, and every few bytes as SEED
+ * says; at most MAX_CUTS increasing offsets in AT. Returns how many. */
+static size_t pick_cuts(const uint8_t *s, size_t n, unsigned seed, size_t *at)
+{
+	size_t i, k = 0, next, gap = n / 8 + 1;
+
+	seed = seed * 1103515245u + 12345u;
+	next = 1 + (seed >> 16) % gap;
+	for (i = 1; i < n && k < MAX_CUTS; i++) {
+		if (i == next) {
+			seed = seed * 1103515245u + 12345u;
+			next = i + 1 + (seed >> 16) % gap;
+		} else if (s[i - 1] != '\r' && s[i - 1] != ':') {
+			continue;
+		}
+		at[k++] = i;
+	}
+	return k;
 }
 
 static int strnul(const char *s, size_t size)
@@ -186,7 +208,7 @@ static void check_forwarded(const struct run *r, const uint8_t *s, size_t n)
 	if (!r->us.dropped || r->err || r->n == MAX_EVENTS || n > sizeof(out))
 		return;
 	m = forwarded(r, s, n, out);
-	run(&client, USAGE_API_OPENAI_CHAT, 0, out, m, m, 0);
+	run(&client, USAGE_API_OPENAI_CHAT, 0, out, m, NULL, 0);
 	CHECK(client.err == 0);
 	for (i = 0; i < r->n; i++) {
 		if (r->ev[i].dropped)
@@ -213,26 +235,25 @@ static const struct {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct run whole, cut, bytes;
+	static struct run whole, cut, pieces;
 	const uint8_t *s = data + 1;
-	size_t n, at, i;
+	size_t n, at, i, cuts[MAX_CUTS], n_cuts;
 
 	if (size < 1)
 		return 0;
 	n = size - 1;
 	at = (size_t)data[0] * (n + 1) / 256; /* 0 .. n */
+	n_cuts = pick_cuts(s, n, data[0], cuts);
 	for (i = 0; i < sizeof(configs) / sizeof(configs[0]); i++) {
-		run(&whole, configs[i].api, configs[i].flags, s, n, n, 0);
-		run(&cut, configs[i].api, configs[i].flags, s, n, at, 0);
+		run(&whole, configs[i].api, configs[i].flags, s, n, NULL, 0);
+		run(&cut, configs[i].api, configs[i].flags, s, n, &at, 1);
 		CHECK(whole.err == cut.err);
 		CHECK(same_events(&whole, &cut));
 		CHECK(same_usage(&whole.us, &cut.us));
-		if (n <= 4096) {
-			run(&bytes, configs[i].api, configs[i].flags, s, n, 0, 1);
-			CHECK(whole.err == bytes.err);
-			CHECK(same_events(&whole, &bytes));
-			CHECK(same_usage(&whole.us, &bytes.us));
-		}
+		run(&pieces, configs[i].api, configs[i].flags, s, n, cuts, n_cuts);
+		CHECK(whole.err == pieces.err);
+		CHECK(same_events(&whole, &pieces));
+		CHECK(same_usage(&whole.us, &pieces.us));
 		check_usage(&whole.us, configs[i].flags, whole.n);
 		check_forwarded(&whole, s, n);
 	}
