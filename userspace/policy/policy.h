@@ -278,10 +278,14 @@ struct policy {
 		unsigned first_byte_timeout_ms;	   /* "first_byte_ms": to a response (600000) */
 		unsigned idle_timeout_ms;	   /* "idle_ms": provider side silent (300000) */
 		unsigned client_idle_timeout_ms;   /* "client_idle_ms": client silent (120000) */
+		/* "passthrough_idle_ms": a passed-through connection silent both ways (300000) */
+		unsigned passthrough_idle_timeout_ms;
 	} proxy;
 
 	struct policy_provider *providers; /* "providers": object, in file order */
 	size_t n_providers;
+	/* the same providers sorted by name, for policy_provider_by_name() (built at load) */
+	struct policy_provider **providers_by_name;
 
 	char *prices; /* "prices": a price table replacing the shipped one, or NULL */
 
