@@ -17,7 +17,7 @@
  *
  * A passthrough that moves no byte either way for its idle timeout is ended (both sockets
  * closed): one timer per passthrough, re-armed for the rest of the period when it finds bytes
- * moved since, so moving bytes costs a clock read and no timer update.
+ * moved since, so moving bytes costs a clock read (vDSO, no syscall) and no timer update.
  *
  * The struct owns both sockets, both pipes and every event; passthrough_finish() is the only
  * place a live passthrough ends: it closes them, runs the done callback, frees.
@@ -69,7 +69,7 @@ struct passthrough {
 	struct event *connecting;	 /* the upstream connect completes or times out (owned) */
 	struct event *idle;		 /* the idle timeout's timer, once connected (owned) */
 	unsigned idle_ms;		 /* the idle timeout, 0 for none */
-	uint64_t active_ms;		 /* when a byte last moved (CLOCK_MONOTONIC_COARSE) */
+	uint64_t active_ms;		 /* when a byte last moved (CLOCK_MONOTONIC, ms) */
 	struct pt_dir up, down;		 /* client -> upstream, upstream -> client */
 	struct passthrough_result result;
 	passthrough_done_fn done;
@@ -282,7 +282,7 @@ static uint64_t now_ms(void)
 {
 	struct timespec t;
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
