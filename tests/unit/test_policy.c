@@ -1618,7 +1618,7 @@ static void test_governance(void)
 		       "      \"limits\": { \"requests_per_minute\": 60, \"tokens_per_minute\": "
 		       "1000000000000,\n"
 		       "                  \"concurrent\": 4, \"connections\": 8, "
-		       "\"enforce\": false },\n"
+		       "\"buffer_bytes\": 1099511627776, \"enforce\": false },\n"
 		       "      \"budget\": { \"usd_per_day\": 5, \"usd_per_month\": 100.5, "
 		       "\"warn_at\": 0.8,\n"
 		       "                  \"cap_max_tokens\": true, \"enforce\": false } },\n"
@@ -1666,6 +1666,7 @@ static void test_governance(void)
 	ASSERT_EQ(w->limits.tokens_per_minute, 1000000000000LL);
 	ASSERT_EQ(w->limits.concurrent, 4);
 	ASSERT_EQ(w->limits.connections, 8);
+	ASSERT_EQ(w->limits.buffer_bytes, 1099511627776ULL);
 	ASSERT_EQ(w->limits.enforce, 0);
 	ASSERT_EQ(w->budget.given, 1);
 	ASSERT_EQ(w->budget.nano_per_day, 5000000000LL);
@@ -1808,8 +1809,11 @@ static void test_bad_governance(void)
 	/* limits */
 	ASSERT_STREQ(load_bad(GOV("\"limits\": {\"enforce\": true}")),
 		     "p.json:5:68: workloads[0].limits: got no limit; expected at least one of "
-		     "\"requests_per_minute\", \"tokens_per_minute\", \"concurrent\" or "
-		     "\"connections\"\n");
+		     "\"requests_per_minute\", \"tokens_per_minute\", \"concurrent\", "
+		     "\"connections\" or \"buffer_bytes\"\n");
+	ASSERT_STREQ(load_bad(GOV("\"limits\": {\"buffer_bytes\": 1023}")),
+		     "p.json:5:85: workloads[0].limits.buffer_bytes: got 1023; expected an integer "
+		     "1024..1099511627776 (bytes held at once)\n");
 	ASSERT_STREQ(load_bad(GOV("\"limits\": {\"connections\": 0}")),
 		     "p.json:5:84: workloads[0].limits.connections: got 0; expected an integer "
 		     "1..1000000 (open client connections)\n");

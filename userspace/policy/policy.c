@@ -1961,7 +1961,7 @@ static void check_region(struct ctx *c, const cJSON *v, const struct field *f, v
 static void limits_finish(struct ctx *c, const struct members *m, void *base)
 {
 	static const char *const keys[] = {"requests_per_minute", "tokens_per_minute",
-					   "concurrent", "connections"};
+					   "concurrent", "connections", "buffer_bytes"};
 	bool given;
 
 	(void)base;
@@ -1971,7 +1971,7 @@ static void limits_finish(struct ctx *c, const struct members *m, void *base)
 	}
 	problem(c, AT_VALUE,
 			"got no limit; expected at least one of \"requests_per_minute\", "
-			"\"tokens_per_minute\", \"concurrent\" or \"connections\"");
+			"\"tokens_per_minute\", \"concurrent\", \"connections\" or \"buffer_bytes\"");
 }
 
 /*
@@ -2654,6 +2654,8 @@ static const struct field limits_fields[] = {
 	    "an integer 1..1000000 (calls in flight)"),
     UINT_IN(struct policy_limits, "connections", connections, 1, 1000000,
 	    "an integer 1..1000000 (open client connections)"),
+    UINT_IN(struct policy_limits, "buffer_bytes", buffer_bytes, 1024, 1099511627776LL,
+	    "an integer 1024..1099511627776 (bytes held at once)"),
     FIELD("enforce", OPTIONAL, check_bool, offsetof(struct policy_limits, enforce),
 	  "true or false"),
 };

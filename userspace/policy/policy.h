@@ -162,6 +162,7 @@ struct policy_limits {
 	uint64_t tokens_per_minute;   /* "tokens_per_minute": input + output, 1..1e12 */
 	unsigned concurrent;	      /* "concurrent": calls in flight, 1..1000000 */
 	unsigned connections;	      /* "connections": open client connections, 1..1000000 */
+	uint64_t buffer_bytes; /* "buffer_bytes": request bodies held at once, 1024..2^40 */
 	int enforce;		      /* "enforce" (default true) */
 };
 
