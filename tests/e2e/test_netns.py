@@ -332,6 +332,16 @@ print(n, flush=True)
 """
 
 
+def squat_port(world, box, seconds):
+    """A process of BOX's namespace (not captured) that brought lo up and listens on the
+    capture listener's port for SECONDS, there before aigw."""
+    subprocess.run([*box.enter(mount=False), "ip", "link", "set", "lo", "up"], check=True)
+    squat = world.outside.popen([*box.enter(mount=False), PYTHON, "-c", SQUAT,
+                                 str(world.listen_port), str(seconds)])
+    assert squat.stdout.readline().strip() == "listening"
+    return squat
+
+
 def test_listener_port_taken_in_the_namespace_first_gets_nothing(world):
     """A process of the container's namespace that binds the listener's port before aigw
     could (lo brought up by itself) never receives a captured connection: aigw cannot listen
@@ -341,10 +351,7 @@ def test_listener_port_taken_in_the_namespace_first_gets_nothing(world):
     box = Container(world.root.child("a.service"))
     squat = None
     try:
-        subprocess.run([*box.enter(mount=False), "ip", "link", "set", "lo", "up"], check=True)
-        squat = world.outside.popen([*box.enter(mount=False), PYTHON, "-c", SQUAT,
-                                     str(world.listen_port), "3"])
-        assert squat.stdout.readline().strip() == "listening"
+        squat = squat_port(world, box, 3)
         errs, _ = box.prime(PROVIDER4, limit=1)
         assert errs and set(errs) == {errno.EPERM}, errs
         assert squat.communicate(timeout=10)[0].strip() == "0"
@@ -384,10 +391,7 @@ def test_a_namespace_that_cannot_be_served_costs_one_try_per_wait(world):
     box = Container(world.root.child("a.service"))
     squat = None
     try:
-        subprocess.run([*box.enter(mount=False), "ip", "link", "set", "lo", "up"], check=True)
-        squat = world.outside.popen([*box.enter(mount=False), PYTHON, "-c", SQUAT,
-                                     str(world.listen_port), "30"])
-        assert squat.stdout.readline().strip() == "listening"
+        squat = squat_port(world, box, 30)
         t0 = time.monotonic()
         r = box.cg.run([*box.enter(mount=False), PYTHON, "-c", HAMMER, PROVIDER4, "1000"],
                        timeout=60)
