@@ -425,3 +425,33 @@ def test_buffer_bytes_roll_out_with_enforce_false(gw, monkeypatch):
     rec = gw.world.wait_record(**{"aigw.reason": "buffer_limit"})
     assert rec["aigw.policy.action"] == "would_deny" and rec["http.response.status_code"] == 200
     assert rec["aigw.policy.rule"] == "limits.buffer_bytes"
+
+
+def test_a_chunked_body_is_read_no_further_than_its_workloads_bytes(gw, monkeypatch):
+    """A body of unannounced length (chunked) reserves what is left of billing's bytes and is
+    read no further: 64 KiB of cap serves a chunked call of 10 KiB and refuses one of 100 KiB
+    (413) without holding more than the cap."""
+    pol, port = buffer_policy(gw, monkeypatch, 64 * 1024)
+    gw.start(pol)
+
+    def chunked(size):
+        body = chat("gpt-4o-mini", messages=[{"role": "user", "content": "x" * size}])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("POST", "/v1/chat/completions",
+                         body=iter([body[i:i + 4096].encode()
+                                    for i in range(0, len(body), 4096)]),
+                         headers={"authorization": f"Bearer {KEY}",
+                                  "content-type": "application/json"}, encode_chunked=True)
+            r = conn.getresponse()
+            return r.status, r.read().decode(errors="replace")
+        except (BrokenPipeError, ConnectionResetError):
+            return "closed", ""
+        finally:
+            conn.close()
+
+    status, text = chunked(10 * 1024)
+    assert status == 200, text
+    status, text = chunked(100 * 1024)
+    assert status in (413, "closed"), (status, text)
+    assert explicit_call(port, chat("gpt-4o-mini"))[0] == 200  # its reservation went back
