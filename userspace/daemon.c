@@ -50,6 +50,7 @@
 #include "proxy/listener.h"
 #include "proxy/passthrough.h"
 #include "policy/govstate.h"
+#include "policy/pipeline.h"
 #include "proxy/route.h"
 #include "proxy/upstream.h"
 #include "util/log.h"
@@ -111,6 +112,10 @@ struct daemon_conn {
 	 * and why it counts as fronting ("no_sni", "ech", "sni"; NULL if it does not). */
 	char ai_service[128];
 	const char *fronting;
+	/* A passthrough's place among its workload's connections (limits.connections), given
+	 * back by conn_free(); over_would_deny: it is over a cap that does not enforce. */
+	struct pipe_conn_slot slot;
+	int over_would_deny;
 };
 
 /* The capture programs' configuration: policy P's, with this daemon's listeners. */
@@ -313,6 +318,13 @@ static void add_hello_findings(struct jsonw *rec, const struct daemon_conn *conn
 	}
 }
 
+/* The only way a daemon_conn is freed: its connection's place goes back with it. */
+static void conn_free(struct daemon_conn *conn)
+{
+	limits_conn_release(&conn->slot, conn->d->state);
+	free(conn);
+}
+
 static void on_passthrough_done(const struct passthrough_result *r, void *arg)
 {
 	struct daemon_conn *conn = arg;
@@ -345,26 +357,14 @@ static void on_passthrough_done(const struct passthrough_result *r, void *arg)
 		if (r->connect_error || r->error)
 			jsonw_str(rec, "error.type",
 				  strerror(r->connect_error ? r->connect_error : r->error));
+		if (conn->over_would_deny) {
+			jsonw_str(rec, "aigw.reason", "connection_limit");
+			jsonw_str(rec, "aigw.policy.rule", "limits.connections");
+			jsonw_str(rec, "aigw.policy.action", "would_deny");
+		}
 	}
 	audit_record_to(d, rec, conn->ai_service[0] != 0); /* shadow AI */
-	free(conn);
-}
-
-static void conn_passthrough(struct daemon_conn *conn, int fd, const char *disposition)
-{
-	struct daemon *d = conn->d;
-	int err;
-
-	conn->disposition = disposition;
-	err = passthrough_start(d->base, fd, &conn->flow.orig_dst, d->policy->capture.exempt_mark,
-				d->policy->proxy.connect_timeout_ms / 1000 + 1, on_passthrough_done,
-				conn);
-	if (err) {
-		struct passthrough_result r = {.connect_error = -err,
-					       .end = PASSTHROUGH_END_CONNECT_FAILED};
-
-		on_passthrough_done(&r, conn);
-	}
+	conn_free(conn);
 }
 
 static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, const char *detail)
@@ -375,7 +375,7 @@ static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, co
 	close(fd);
 	metrics_denied(d->metrics, reason);
 	if (!denial_admit(d, conn->has_flow ? &conn->flow.attr : NULL, reason, boottime_ns())) {
-		free(conn);
+		conn_free(conn);
 		return;
 	}
 	rec = jsonw_new();
@@ -396,7 +396,60 @@ static void conn_refuse(struct daemon_conn *conn, int fd, const char *reason, co
 		}
 	}
 	audit_record_to(d, rec, conn->ai_service[0] != 0); /* shadow AI */
-	free(conn);
+	conn_free(conn);
+}
+
+/*
+ * A passthrough holds a place among its workload's connections (limits.connections) as an
+ * intercepted connection does: a workload at its cap cannot open more by talking to other
+ * sites. Returns the refusal's detail when the cap enforces and this one is over it, else
+ * NULL (and marks an over that does not enforce, for the record).
+ */
+static const char *conn_take_place(struct daemon_conn *conn, char *buf, size_t size)
+{
+	struct daemon *d = conn->d;
+	struct cgroups_workload cw;
+	const struct policy_workload *wl;
+
+	if (!conn->has_flow)
+		return NULL;
+	cgroups_workload(d->policy, cgroups_path(d->cgroups, conn->flow.attr.sock_cgroup_id), &cw);
+	wl = cw.name ? policy_workload_by_name(d->policy, cw.name) : NULL;
+	limits_conn_take(&conn->slot, d->state, wl);
+	if (!conn->slot.over)
+		return NULL;
+	if (!wl->limits.enforce) {
+		conn->over_would_deny = 1;
+		return NULL;
+	}
+	snprintf(buf, size, "workload %s has more than %u connections open, its limit", wl->name,
+		 wl->limits.connections);
+	return buf;
+}
+
+static void conn_passthrough(struct daemon_conn *conn, int fd, const char *disposition)
+{
+	struct daemon *d = conn->d;
+	int err;
+
+	char why[200];
+	const char *over = conn_take_place(conn, why, sizeof(why));
+
+	if (over) {
+		conn_refuse(conn, fd, "connection_limit", over);
+		return;
+	}
+	conn->disposition = disposition;
+	err = passthrough_start(d->base, fd, &conn->flow.orig_dst, d->policy->capture.exempt_mark,
+				d->policy->proxy.connect_timeout_ms / 1000 + 1,
+				d->policy->proxy.passthrough_idle_timeout_ms, on_passthrough_done,
+				conn);
+	if (err) {
+		struct passthrough_result r = {.connect_error = -err,
+					       .end = PASSTHROUGH_END_CONNECT_FAILED};
+
+		on_passthrough_done(&r, conn);
+	}
 }
 
 static uint64_t on_http_record(struct jsonw *rec, const struct http_conn_info *info, void *arg)
@@ -681,7 +734,7 @@ static void conn_intercept(struct daemon_conn *conn, int fd, const struct policy
 	snprintf(info.provider, sizeof(info.provider), "%s", pv->name);
 	info.family = pv->api;
 	info_name_workload(d, &info, cgroups_path(d->cgroups, conn->flow.attr.sock_cgroup_id));
-	free(conn);
+	conn_free(conn);
 	http_session_start(d->base, bev, &info, &d->http_cfg, d->pool, &d->http_ops);
 }
 

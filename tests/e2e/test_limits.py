@@ -317,3 +317,141 @@ def test_connections_roll_out_with_enforce_false(gw, monkeypatch):
     rec = gw.world.wait_record(**{"aigw.reason": "connection_limit"})
     assert rec["aigw.policy.action"] == "would_deny" and rec["http.response.status_code"] == 200
     assert rec["aigw.policy.rule"] == "limits.connections"
+
+
+# ---------------------------------------------------------------- a workload's bytes
+
+def upload_head(port, length, key=KEY):
+    """A connection to the explicit endpoint that sent a request head announcing LENGTH
+    bytes of body, and none of them yet."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall((f"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
+               f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {length}\r\n\r\n").encode())
+    return s
+
+
+def answer_if_any(s, wait):
+    """The status of what S was answered within WAIT seconds, or None."""
+    import select
+    if not select.select([s], [], [], wait)[0]:
+        return None
+    try:
+        line = s.recv(65536).split(b"\r\n", 1)[0].decode()
+    except OSError:
+        return None
+    return int(line.split()[1]) if line.startswith("HTTP/1.1 ") else None
+
+
+def unread(port):
+    """Bytes waiting unread in the daemon's sockets of connections to PORT (their Recv-Q)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True, check=True).stdout
+    return sum(int(line.split()[0]) for line in out.splitlines())
+
+
+def buffer_policy(gw, monkeypatch, cap, enforce=True):
+    """billing may have CAP bytes of requests held in the gateway; reports has no cap."""
+    pol, port = capped_policy(gw, monkeypatch)
+    pol["workloads"][0]["limits"] = {"buffer_bytes": cap, "enforce": enforce}
+    return pol, port
+
+
+def test_a_workload_cannot_make_the_gateway_hold_more_than_its_buffer_bytes(gw, monkeypatch):
+    """billing opens twenty uploads of 8 MiB and sends all but their last byte, slowly
+    finishing none: held whole, they would cost the gateway 160 MiB. With limits.buffer_bytes
+    16 MiB two are admitted and the other eighteen refused at their head, before a byte of
+    their body is read: 429 in the app's format, records with aigw.reason buffer_limit.
+    reports is served meanwhile within a second; when billing's uploads go, billing is served
+    again."""
+    measured = plain_daemon(monkeypatch)
+    pol, port = buffer_policy(gw, monkeypatch, 16 * MIB)
+    d = gw.start(pol)
+    pid = d.proc.pid
+    assert explicit_call(port, chat("gpt-4o-mini"))[0] == 200
+    base = vm_hwm(pid)
+    size = 8 * MIB
+    held = [upload_head(port, size) for _ in range(20)]
+    try:
+        statuses = [answer_if_any(s, 0.5) for s in held]
+        assert statuses.count(429) == 18 and statuses.count(None) == 2, statuses
+        for s, status in zip(held, statuses):
+            if status is None:
+                s.sendall(b"x" * (size - 1))
+        wait_for(lambda: unread(port) == 0, what="the daemon read what was sent")
+        t0 = time.monotonic()
+        status, text = explicit_call(port, chat("gpt-4o-mini"), key=OTHER_KEY)
+        took = time.monotonic() - t0
+        assert status == 200 and took < 1.0, (status, took, text)
+        status, text = explicit_call(port, chat("gpt-4o-mini"))  # billing: full
+        assert status == 429, text
+        err = json.loads(text)["error"]
+        assert "bytes of requests held in the gateway" in err["message"], err
+        assert "its limit of 16777216" in err["message"] and err["code"] == "rate_limit_exceeded"
+        if measured:
+            grown = vm_hwm(pid) - base  # the two admitted bodies, not twenty
+            print(f"peak RSS grew {grown / MIB:.1f} MiB with 20 uploads of 8 MiB held")
+            assert grown <= 3 * 16 * MIB, f"peak RSS grew {grown / MIB:.0f} MiB"
+    finally:
+        for s in held:
+            s.close()
+    status, text = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
+        explicit_call(port, chat("gpt-4o-mini"))), what="billing's bytes given back")
+    recs = wait_for(lambda: [r for r in request_records(gw)
+                             if r.get("aigw.reason") == "buffer_limit"] or None,
+                    what="the refusals' records")
+    assert len(recs) == 19, len(recs)
+    for r in recs:
+        assert r["aigw.workload"] == "billing" and r["http.response.status_code"] == 429
+        assert r["aigw.policy.rule"] == "limits.buffer_bytes"
+        assert r["aigw.policy.action"] == "deny"
+    assert not [r for r in request_records(gw) if r.get("aigw.workload") == "reports"
+                and "aigw.reason" in r]
+
+
+def test_buffer_bytes_roll_out_with_enforce_false(gw, monkeypatch):
+    """With "enforce": false a body past the cap is served, and its record says the cap
+    would have refused it."""
+    pol, port = buffer_policy(gw, monkeypatch, 64 * 1024, enforce=False)
+    gw.start(pol)
+    s = upload_head(port, 48 * 1024)
+    try:
+        assert answer_if_any(s, 0.3) is None
+        big = chat("gpt-4o-mini", messages=[{"role": "user", "content": "x" * 32 * 1024}])
+        status, text = explicit_call(port, big)
+        assert status == 200, text
+    finally:
+        s.close()
+    rec = gw.world.wait_record(**{"aigw.reason": "buffer_limit"})
+    assert rec["aigw.policy.action"] == "would_deny" and rec["http.response.status_code"] == 200
+    assert rec["aigw.policy.rule"] == "limits.buffer_bytes"
+
+
+def test_a_chunked_body_is_read_no_further_than_its_workloads_bytes(gw, monkeypatch):
+    """A body of unannounced length (chunked) reserves what is left of billing's bytes and is
+    read no further: 64 KiB of cap serves a chunked call of 10 KiB and refuses one of 100 KiB
+    (413) without holding more than the cap."""
+    pol, port = buffer_policy(gw, monkeypatch, 64 * 1024)
+    gw.start(pol)
+
+    def chunked(size):
+        body = chat("gpt-4o-mini", messages=[{"role": "user", "content": "x" * size}])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("POST", "/v1/chat/completions",
+                         body=iter([body[i:i + 4096].encode()
+                                    for i in range(0, len(body), 4096)]),
+                         headers={"authorization": f"Bearer {KEY}",
+                                  "content-type": "application/json"}, encode_chunked=True)
+            r = conn.getresponse()
+            return r.status, r.read().decode(errors="replace")
+        except (BrokenPipeError, ConnectionResetError):
+            return "closed", ""
+        finally:
+            conn.close()
+
+    status, text = chunked(10 * 1024)
+    assert status == 200, text
+    status, text = chunked(100 * 1024)
+    assert status in (413, "closed"), (status, text)
+    assert explicit_call(port, chat("gpt-4o-mini"))[0] == 200  # its reservation went back

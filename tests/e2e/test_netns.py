@@ -13,6 +13,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
@@ -331,6 +332,16 @@ print(n, flush=True)
 """
 
 
+def squat_port(world, box, seconds):
+    """A process of BOX's namespace (not captured) that brought lo up and listens on the
+    capture listener's port for SECONDS, there before aigw."""
+    subprocess.run([*box.enter(mount=False), "ip", "link", "set", "lo", "up"], check=True)
+    squat = world.outside.popen([*box.enter(mount=False), PYTHON, "-c", SQUAT,
+                                 str(world.listen_port), str(seconds)])
+    assert squat.stdout.readline().strip() == "listening"
+    return squat
+
+
 def test_listener_port_taken_in_the_namespace_first_gets_nothing(world):
     """A process of the container's namespace that binds the listener's port before aigw
     could (lo brought up by itself) never receives a captured connection: aigw cannot listen
@@ -340,10 +351,7 @@ def test_listener_port_taken_in_the_namespace_first_gets_nothing(world):
     box = Container(world.root.child("a.service"))
     squat = None
     try:
-        subprocess.run([*box.enter(mount=False), "ip", "link", "set", "lo", "up"], check=True)
-        squat = world.outside.popen([*box.enter(mount=False), PYTHON, "-c", SQUAT,
-                                     str(world.listen_port), "3"])
-        assert squat.stdout.readline().strip() == "listening"
+        squat = squat_port(world, box, 3)
         errs, _ = box.prime(PROVIDER4, limit=1)
         assert errs and set(errs) == {errno.EPERM}, errs
         assert squat.communicate(timeout=10)[0].strip() == "0"
@@ -354,3 +362,53 @@ def test_listener_port_taken_in_the_namespace_first_gets_nothing(world):
             squat.kill()
         box.stop()
     assert srv.peers == []
+
+
+# Makes N connects to HOST:443 as fast as it can; prints how many were refused (EPERM).
+HAMMER = """
+import errno, socket, sys
+refused = 0
+for _ in range(int(sys.argv[2])):
+    s = socket.socket()
+    try:
+        s.connect((sys.argv[1], 443))
+    except OSError as e:
+        refused += e.errno == errno.EPERM
+    finally:
+        s.close()
+print(refused, flush=True)
+"""
+
+
+def test_a_namespace_that_cannot_be_served_costs_one_try_per_wait(world):
+    """A workload that binds the listener's port in its own namespace makes each of its
+    captured connects a denied one and an event asking aigw to serve the namespace: without a
+    wait, each cost the daemon an open of /proc/PID/ns/net, two setns, a bind, a log line.
+    1000 connects in a row now cost a try per wait (1 s, doubling): a handful of log lines
+    and "refused" records (aigw.reason serve_failed), not a thousand."""
+    world.server()
+    d = world.start()
+    box = Container(world.root.child("a.service"))
+    squat = None
+    try:
+        squat = squat_port(world, box, 30)
+        t0 = time.monotonic()
+        r = box.cg.run([*box.enter(mount=False), PYTHON, "-c", HAMMER, PROVIDER4, "1000"],
+                       timeout=60)
+        took = time.monotonic() - t0
+        assert r.stdout.strip() == "1000", r
+        # Tries at 0 s, 1 s, 3 s, 7 s, 15 s...: at most 2 + log2(the seconds it took).
+        bound = 2 + max(0, int(took)).bit_length()
+        tries = wait_for(lambda: d.text().count("netns: serve the network namespace"),
+                         what="a try logged")
+        print(f"1000 denied connects in {took:.2f} s: {tries} tries")
+        assert tries <= bound, (tries, took)
+        refused = wait_for(lambda: netns_records(world, "refused"), what="a refused record")
+        assert refused[0]["aigw.reason"] == "serve_failed"
+        assert refused[0]["error.type"] == "Address already in use"
+        assert served(world, box.netns_inode()) is None
+        assert len(netns_records(world, "refused")) == tries
+    finally:
+        if squat and squat.poll() is None:
+            squat.kill()
+        box.stop()

@@ -318,3 +318,124 @@ def test_daemon_stop_ends_live_passthroughs_with_their_record(world):
     assert server.result()[1:] in (("eof", 0), ("error", errno.ECONNRESET))
     rec = connection_record(world)
     assert rec["aigw.passthrough.end"] == "shutdown"
+
+
+def start_with(world, handler, proxy=None, limits=None):
+    """start() with PROXY merged into the policy's "proxy" and LIMITS as billing's."""
+    server = PeerServer(handler)
+    world.servers.append(server)
+    pol = world.policy(capture={"fronting": "passthrough"})
+    pol["proxy"].update(proxy or {})
+    if limits:
+        pol["workloads"][0]["limits"] = limits
+    return world.start(pol), server
+
+
+def hold(c):
+    """The server's side of a held connection: the ClientHello, one byte, then read to EOF."""
+    recv_exact(c, len(HELLO))
+    c.sendall(b"x")
+    return recv_all(c)
+
+
+def test_a_silent_passthrough_is_closed_both_ways(world):
+    """An app and a server that hold a passthrough open and say nothing cost the daemon two
+    sockets and two pipes for ever: past proxy.timeouts.passthrough_idle_ms both sides are
+    closed and the record says "idle". One that keeps talking is left alone."""
+    def talk(c):
+        recv_exact(c, len(HELLO))
+        for _ in range(8):  # a byte each 200 ms: 1.6 s, past the 600 ms timeout
+            c.sendall(b"x")
+            select.select([], [], [], 0.2)
+        c.shutdown(socket.SHUT_WR)
+        return recv_all(c)
+
+    first = {"n": 0}
+
+    def serve(c):
+        first["n"] += 1
+        return talk(c) if first["n"] == 1 else hold(c)
+
+    _, server = start_with(world, serve, proxy={"timeouts": {"passthrough_idle_ms": 600}})
+    out = run_peer(world, "drain", timeout=30)
+    assert out["got"] == 8 and out["end"] == "eof", out
+    rec = connection_record(world)
+    assert rec["aigw.passthrough.end"] == "closed"
+    out = run_peer(world, "drain", timeout=30)  # the server sends one byte, then silence
+    assert out["got"] == 1 and out["end"] == "eof", out
+    wait_for(lambda: len(server.results) == 2, timeout=20, what="the server's side closed")
+    assert server.results[1][1:] in (("eof", 0), ("error", errno.ECONNRESET)), server.results
+    recs = wait_for(lambda: [r for r in world.records()
+                             if r.get("event.name") == "proxy.connection"
+                             and r.get("aigw.passthrough.end") == "idle"],
+                    timeout=20, what="the idle record")
+    assert len(recs) == 1 and recs[0]["aigw.duration_ms"] >= 590, recs  # (ms rounding)
+    assert recs[0]["aigw.workload"] == "billing"
+
+
+def held_peers(world, counter, n):
+    """N apps of billing each holding a passthrough open ("drain"), connected through to the
+    server (COUNTER: its counting() handler); returns the processes."""
+    procs = [world.root.child("billing.service").popen([PYTHON, PEER, "drain", PROVIDER4,
+                                                         "443"]) for _ in range(n)]
+    wait_for(lambda: counter.held >= n, what=f"{n} passthroughs connected")
+    return procs
+
+
+def counting(handler):
+    """HANDLER, counting the connections it was given in .held."""
+    def serve(c):
+        serve.held += 1
+        return handler(c)
+    serve.held = 0
+    return serve
+
+
+def test_passthroughs_count_toward_the_workloads_connections(world):
+    """billing may hold two connections: two passthroughs take them, and its third
+    connection, to another site, not a provider, is closed unforwarded and recorded
+    (aigw.reason connection_limit): a workload cannot pile up connections by talking to
+    other sites. When one closes, billing connects again."""
+    serve = counting(hold)
+    _, server = start_with(world, serve, limits={"connections": 2})
+    procs = held_peers(world, serve, 2)
+    try:
+        # Closed before anything was forwarded (reset: the ClientHello was left unread);
+        # were it spliced, the server's byte would come and the app would wait for more.
+        out = run_peer(world, "drain", timeout=15)
+        assert out["got"] == 0 and out["errno"] in (0, errno.ECONNRESET), out
+        rec = world.wait_record(**{"event.name": "proxy.refused",
+                                   "aigw.reason": "connection_limit"})
+        assert rec["aigw.workload"] == "billing"
+        assert "has more than 2 connections open" in rec["error.type"], rec
+        assert serve.held == 2  # the server never saw the third
+        procs[0].kill()
+        procs[0].wait()
+        wait_for(lambda: run_peer(world, "ask", "hi", timeout=30)["answer"] == "x",
+                 what="billing's place given back")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+def test_passthroughs_over_connections_roll_out_with_enforce_false(world):
+    """With "enforce": false the third passthrough is spliced, and its record says the cap
+    would have refused it."""
+    serve = counting(hold)
+    start_with(world, serve, limits={"connections": 2, "enforce": False})
+    procs = held_peers(world, serve, 2)
+    try:
+        assert run_peer(world, "ask", "hi", timeout=30)["answer"] == "x"
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    recs = wait_for(lambda: [r for r in world.records()
+                             if r.get("event.name") == "proxy.connection"
+                             and r.get("aigw.reason") == "connection_limit"],
+                    what="the would_deny record")
+    assert len(recs) == 1 and recs[0]["aigw.policy.action"] == "would_deny", recs
+    assert recs[0]["aigw.policy.rule"] == "limits.connections"
+    assert not [r for r in world.records() if r.get("event.name") == "proxy.refused"]

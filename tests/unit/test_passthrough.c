@@ -31,6 +31,7 @@ struct world {
 	int server_eof;
 	int done_calls;
 	struct passthrough_result r;
+	unsigned idle_ms; /* the passthrough's idle timeout (0: none) */
 };
 
 static int listen_any(struct sockaddr_in *ret)
@@ -89,7 +90,7 @@ static void on_done(const struct passthrough_result *r, void *arg)
 
 static int world_start(struct world *w)
 {
-	return passthrough_start(w->base, w->proxy_side, &w->dst, 0, 5, on_done, w);
+	return passthrough_start(w->base, w->proxy_side, &w->dst, 0, 5, w->idle_ms, on_done, w);
 }
 
 /* The destination's side, without blocking: accept, then read what came. */
@@ -151,12 +152,21 @@ static int accepted(struct world *w)
 	return w->server >= 0;
 }
 
-/* The world with a passthrough started after the app's "hi", the destination accepted. */
-static int world_connected(struct world *w)
+/* The world with a passthrough started after the app's "hi" (idle timeout IDLE_MS), the
+ * destination accepted. */
+static int world_connected_idle(struct world *w, unsigned idle_ms)
 {
-	if (world_open(w) || send(w->app, "hi", 2, 0) != 2 || world_start(w))
+	if (world_open(w))
+		return -1;
+	w->idle_ms = idle_ms;
+	if (send(w->app, "hi", 2, 0) != 2 || world_start(w))
 		return -1;
 	return run_until(w, accepted) ? 0 : -1;
+}
+
+static int world_connected(struct world *w)
+{
+	return world_connected_idle(w, 0);
 }
 
 /* What the app reads until EOF (or an error), the loop running meanwhile; its length. */
@@ -310,7 +320,38 @@ static void test_shutdown_ends_live_passthroughs(void)
 	world_close(&w);
 }
 
+/* A passthrough that moves bytes lives past its idle timeout; once silent both ways it is
+ * ended, both sides closed, and says "idle". */
+static void test_idle_passthrough_is_closed(void)
+{
+	struct world w;
+	char buf[64];
+	long long start;
+
+	ASSERT_OK(world_connected_idle(&w, 300));
+	start = now_ms();
+	for (int i = 0; now_ms() - start < 900; i++) { /* a byte each 100 ms, each way */
+		ASSERT_EQ(send(i % 2 ? w.server : w.app, "x", 1, 0), 1);
+		for (long long t = now_ms(); now_ms() - t < 100;) {
+			event_base_loop(w.base, EVLOOP_NONBLOCK);
+			(void)recv(w.app, buf, sizeof(buf), MSG_DONTWAIT);
+			server_poll(&w);
+			poll(NULL, 0, 5);
+		}
+		ASSERT_EQ(w.done_calls, 0);
+	}
+	start = now_ms();
+	ASSERT_TRUE(run_until(&w, is_done));
+	ASSERT_TRUE(now_ms() - start >= 150); /* the silence counted from the last byte */
+	ASSERT_EQ(w.r.end, PASSTHROUGH_END_IDLE);
+	ASSERT_STREQ(passthrough_end_name(w.r.end), "idle");
+	ASSERT_TRUE(app_read_all(&w, buf, sizeof(buf)) >= 0); /* EOF: closed */
+	ASSERT_TRUE(run_until(&w, got_eof));		       /* and on the destination's side */
+	world_close(&w);
+}
+
 UNIT_MAIN(UNIT_CASE(test_bytes_sent_before_start_arrive_first_and_once),
+	  UNIT_CASE(test_idle_passthrough_is_closed),
 	  UNIT_CASE(test_server_half_closes_first), UNIT_CASE(test_urgent_byte_passes_in_place),
 	  UNIT_CASE(test_server_reset_ends_both_sides), UNIT_CASE(test_refused_connect_is_reported),
 	  UNIT_CASE(test_shutdown_ends_live_passthroughs))

@@ -2,6 +2,13 @@
  * netns.c: the network namespaces capture serves (see netns.h). One struct netns_served per
  * foreign namespace, in a list (at most AIGW_NETNS_MAX - 1; looked up only on the connect hook's
  * events, never per connection: each listener carries its own).
+ *
+ * A namespace that could not be served (a process there bound the listener's port first) is
+ * not tried again for a while: each denied connect from it is an event, and each try costs an
+ * open of /proc/PID/ns/net, two setns and a bind. The wait starts at NETNS_BACKOFF_MIN_MS and
+ * doubles with each failed try up to NETNS_BACKOFF_MAX_MS; a try is logged and recorded, so
+ * the failure is too, once per wait. The waits are kept in a small table (struct
+ * netns_backoff), forgotten once a namespace stayed quiet for the longest wait.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +45,17 @@ struct netns_served {
 	struct netns_served *next;
 };
 
+#define NETNS_BACKOFF_MIN_MS 1000
+#define NETNS_BACKOFF_MAX_MS 30000
+#define NETNS_BACKOFF_SLOTS 64 /* namespaces failing at once; past that the oldest is forgotten */
+
+/* A namespace whose last serve failed: not tried before RETRY_MS. */
+struct netns_backoff {
+	uint64_t cookie;   /* 0: a free slot */
+	uint64_t retry_ms; /* CLOCK_MONOTONIC */
+	unsigned wait_ms;  /* the last wait, doubled at the next failure */
+};
+
 struct netns_set {
 	struct event_base *base;
 	struct netns_config cfg;
@@ -48,6 +66,7 @@ struct netns_set {
 	size_t n; /* foreign namespaces in LIST */
 	struct event *tick;
 	time_t refused_at; /* the last "refused" record: at most one a second */
+	struct netns_backoff backoff[NETNS_BACKOFF_SLOTS];
 };
 
 static int sock_u64_opt(int fd, int opt, uint64_t *ret)
@@ -91,8 +110,8 @@ static int map_put(struct netns_set *s, uint64_t cookie, const struct listener *
 	return bpf_map_update_elem(s->cfg.map_fd, &cookie, &v, BPF_ANY) ? -errno : 0;
 }
 
-static void record(struct netns_set *s, const char *action, uint64_t cookie, uint64_t inode,
-		   uint32_t pid, const char *reason)
+static void record_err(struct netns_set *s, const char *action, uint64_t cookie, uint64_t inode,
+		       uint32_t pid, const char *reason, int err)
 {
 	char when[TIMEFMT_LEN];
 	struct jsonw *rec = jsonw_new();
@@ -109,9 +128,17 @@ static void record(struct netns_set *s, const char *action, uint64_t cookie, uin
 			jsonw_num(rec, "process.pid", pid);
 		if (reason)
 			jsonw_str(rec, "aigw.reason", reason);
+		if (err)
+			jsonw_str(rec, "error.type", strerror(-err));
 		jsonw_num(rec, "aigw.netns.count", (double)netns_count(s));
 	}
 	s->cfg.record(rec, s->cfg.arg);
+}
+
+static void record(struct netns_set *s, const char *action, uint64_t cookie, uint64_t inode,
+		   uint32_t pid, const char *reason)
+{
+	record_err(s, action, cookie, inode, pid, reason, 0);
 }
 
 static void served_accepted(int fd, const struct sockaddr *peer, void *arg)
@@ -228,6 +255,85 @@ static struct netns_served *served_find(struct netns_set *s, uint64_t cookie)
 	return NULL;
 }
 
+static uint64_t monotonic_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static struct netns_backoff *backoff_find(struct netns_set *s, uint64_t cookie)
+{
+	for (size_t i = 0; i < NETNS_BACKOFF_SLOTS; i++)
+		if (s->backoff[i].cookie == cookie)
+			return &s->backoff[i];
+	return NULL;
+}
+
+/* The slot of COOKIE's next wait: its own, a free or forgotten one, else the oldest. */
+static struct netns_backoff *backoff_slot(struct netns_set *s, uint64_t cookie, uint64_t now)
+{
+	struct netns_backoff *b = backoff_find(s, cookie), *oldest = &s->backoff[0];
+
+	for (size_t i = 0; !b && i < NETNS_BACKOFF_SLOTS; i++) {
+		struct netns_backoff *c = &s->backoff[i];
+
+		if (!c->cookie || now >= c->retry_ms + NETNS_BACKOFF_MAX_MS) {
+			memset(c, 0, sizeof(*c));
+			return c;
+		}
+		if (c->retry_ms < oldest->retry_ms)
+			oldest = c;
+	}
+	if (!b) {
+		b = oldest;
+		memset(b, 0, sizeof(*b));
+	}
+	return b;
+}
+
+/* COOKIE's serve failed: the next try waits twice as long as the last (NETNS_BACKOFF_*). */
+static unsigned backoff_fail(struct netns_set *s, uint64_t cookie)
+{
+	uint64_t now = monotonic_ms();
+	struct netns_backoff *b = backoff_slot(s, cookie, now);
+
+	b->wait_ms = !b->cookie ? NETNS_BACKOFF_MIN_MS
+		     : b->wait_ms >= NETNS_BACKOFF_MAX_MS / 2 ? NETNS_BACKOFF_MAX_MS
+							       : b->wait_ms * 2;
+	b->cookie = cookie;
+	b->retry_ms = now + b->wait_ms;
+	return b->wait_ms;
+}
+
+/* Whether COOKIE failed to be served and its wait is not over. */
+static int backoff_waiting(struct netns_set *s, uint64_t cookie)
+{
+	struct netns_backoff *b = backoff_find(s, cookie);
+
+	return b && monotonic_ms() < b->retry_ms;
+}
+
+static void backoff_clear(struct netns_set *s, uint64_t cookie)
+{
+	struct netns_backoff *b = backoff_find(s, cookie);
+
+	if (b)
+		memset(b, 0, sizeof(*b));
+}
+
+/* Logged and recorded once per wait: the next try is not before it ends. */
+static void serve_failed(struct netns_set *s, uint64_t cookie, uint32_t pid, int err)
+{
+	unsigned wait_ms = backoff_fail(s, cookie);
+
+	log_warn("netns: serve the network namespace of pid %u: %s (next try in %u ms at the "
+		 "earliest)",
+		 pid, strerror(-err), wait_ms);
+	record_err(s, "refused", cookie, 0, pid, "serve_failed", err);
+}
+
 int netns_serve(struct netns_set *s, uint32_t pid, uint64_t cookie)
 {
 	struct netns_served *ns;
@@ -236,6 +342,8 @@ int netns_serve(struct netns_set *s, uint32_t pid, uint64_t cookie)
 
 	if (cookie == s->home_cookie || served_find(s, cookie))
 		return 0;
+	if (backoff_waiting(s, cookie))
+		return -EAGAIN;
 	if (netns_count(s) >= s->cfg.max) {
 		now = time(NULL);
 		if (now != s->refused_at)
@@ -254,12 +362,12 @@ int netns_serve(struct netns_set *s, uint32_t pid, uint64_t cookie)
 	if (!err)
 		err = map_put(s, cookie, ns->l4, ns->l6);
 	if (err) {
-		if (err != -ESRCH)
-			log_warn("netns: serve the network namespace of pid %u: %s", pid,
-				 strerror(-err));
 		served_free(ns);
+		if (err != -ESRCH)
+			serve_failed(s, cookie, pid, err);
 		return err;
 	}
+	backoff_clear(s, cookie);
 	ns->next = s->list;
 	s->list = ns;
 	s->n++;

@@ -15,7 +15,8 @@
  * cgroup.procs. At most capture.netns_max (up to AIGW_NETNS_MAX, the map's size) namespaces,
  * the daemon's own included; past that a namespace is refused, with a record.
  *
- * Records: "capture.netns" with aigw.netns.action "served", "released" or "refused".
+ * Records: "capture.netns" with aigw.netns.action "served", "released" or "refused"
+ * (aigw.reason "netns_limit", or "serve_failed" with error.type).
  * aigw.netns is the namespace's cookie (SO_NETNS_COOKIE, bpf_get_netns_cookie(): what every
  * capture record carries); aigw.netns.inode its nsfs inode (what /proc/PID/ns/net and lsns
  * show).
@@ -71,7 +72,9 @@ uint64_t netns_home_cookie(const struct netns_set *s);
  * Serves the namespace NETNS_COOKIE, in which process PID (of the captured tree) made a
  * connect: opens the listeners there unless they are open. Returns 0 (served, or already),
  * -ESRCH when PID has gone or lives in another namespace now, -ENOSPC past the maximum
- * (recorded), or another -errno (logged).
+ * (recorded), -EAGAIN while a failed namespace waits for its next try (1 s, doubling up to
+ * 30 s: a workload whose namespace cannot be served costs one try per wait, not one per
+ * connect), or another -errno (logged, recorded as "refused" with aigw.reason "serve_failed").
  */
 int netns_serve(struct netns_set *s, uint32_t pid, uint64_t netns_cookie);
 

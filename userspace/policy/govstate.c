@@ -41,7 +41,7 @@
 #define GS_MAP_MIN_SLOTS 64 /* a power of two */
 #define NS_PER_S 1000000000LL
 
-enum gs_kind { GS_BUCKET, GS_SPEND, GS_INFLIGHT };
+enum gs_kind { GS_BUCKET, GS_SPEND, GS_INFLIGHT, GS_HELD };
 
 struct gs_bucket {
 	double level;
@@ -64,6 +64,7 @@ struct gs_entry {
 		struct gs_bucket b;
 		struct gs_spend s;
 		unsigned inflight;
+		uint64_t held; /* GS_HELD: bytes */
 	};
 	char name[]; /* KEY NUL PERIOD NUL */
 };
@@ -741,6 +742,41 @@ unsigned govstate_inflight(struct govstate *g, const char *key)
 	struct gs_entry *e = g && key ? gs_find(g, GS_INFLIGHT, key, "") : NULL;
 
 	return e ? e->inflight : 0;
+}
+
+uint64_t govstate_held_add(struct govstate *g, const char *key, uint64_t bytes)
+{
+	struct gs_entry *e;
+	bool added;
+
+	if (!g || !key)
+		return 0;
+	e = gs_get(g, GS_HELD, key, "", &added);
+	if (!e)
+		return 0;
+	e->held = e->held > UINT64_MAX - bytes ? UINT64_MAX : e->held + bytes;
+	return e->held;
+}
+
+uint64_t govstate_held_sub(struct govstate *g, const char *key, uint64_t bytes)
+{
+	struct gs_entry *e = g && key ? gs_find(g, GS_HELD, key, "") : NULL;
+
+	if (!e)
+		return 0;
+	if (e->held > bytes) {
+		e->held -= bytes;
+		return e->held;
+	}
+	gs_map_remove(&g->map, e); /* as inflight: only what is held stays in the map */
+	return 0;
+}
+
+uint64_t govstate_held(struct govstate *g, const char *key)
+{
+	struct gs_entry *e = g && key ? gs_find(g, GS_HELD, key, "") : NULL;
+
+	return e ? e->held : 0;
 }
 
 /* ---- periods ----------------------------------------------------------------------------- */

@@ -11,6 +11,7 @@
  *            for a UTC day, "2026-12" for a UTC month): what is spent (settled, persisted)
  *            and what is reserved by calls in flight (memory only: a restart ends them).
  *   inflight calls in flight per key ("conc:WORKLOAD"), memory only.
+ *   held     bytes held per key ("buf:WORKLOAD"), memory only.
  *
  * Time is always the caller's (NOW_NS: CLOCK_REALTIME nanoseconds), so tests control it.
  * Every function but open/close runs on the event-loop thread only; the writer thread sees
@@ -87,6 +88,12 @@ void govstate_spend_settle(struct govstate *g, const char *scope, const char *pe
 unsigned govstate_inflight_add(struct govstate *g, const char *key);
 unsigned govstate_inflight_sub(struct govstate *g, const char *key);
 unsigned govstate_inflight(struct govstate *g, const char *key);
+
+/* Bytes held for KEY ("buf:WORKLOAD"), memory only: + BYTES and the new total; - BYTES (not
+ * below 0) and the new total; the total. */
+uint64_t govstate_held_add(struct govstate *g, const char *key, uint64_t bytes);
+uint64_t govstate_held_sub(struct govstate *g, const char *key, uint64_t bytes);
+uint64_t govstate_held(struct govstate *g, const char *key);
 
 /* The UTC day ("YYYY-MM-DD") and month ("YYYY-MM") of NOW_NS, and the seconds from NOW_NS
  * to the end of each (at least 1). */

@@ -15,8 +15,8 @@
 
 static const struct stage *const stages[] = {
     &stage_host,  &stage_audit, &stage_attribution, &stage_body_limit, &stage_explicit_key,
-    &stage_endpoints, &stage_explicit_paths, &stage_route, &stage_allow, &stage_guard,
-    &stage_limits, &stage_budget,
+    &stage_buffer, &stage_endpoints, &stage_explicit_paths, &stage_route, &stage_allow,
+    &stage_guard, &stage_limits, &stage_budget,
 };
 #define N_STAGES (sizeof(stages) / sizeof(stages[0]))
 

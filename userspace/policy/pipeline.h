@@ -86,6 +86,7 @@ struct pipe_reservation {
 	int bounds_known;	  /* input_bound and output_bound are computed */
 	int64_t input_bound;	  /* tokens: the bound the reservation was made from */
 	int64_t output_bound;
+	uint64_t held_bytes;	  /* of its workload's limits.buffer_bytes (stage_buffer) */
 };
 
 /*
@@ -123,7 +124,7 @@ struct pipe_req {
 	int local_peer;		     /* explicit, over the UNIX socket: named by its cgroup */
 	const char *presented_key;   /* explicit: the gateway key presented, or NULL */
 	uint64_t content_length;     /* UINT64_MAX: none announced */
-	size_t max_body;
+	size_t max_body;	     /* most of the body the proxy reads (stage_buffer may lower it) */
 	const char *provider;	     /* captured: the policy's name of the provider dialled */
 	enum policy_api family;	     /* the API the app speaks (its path's, else its provider's) */
 	int app_api;		     /* enum usage_api of the app's path, or -1 */

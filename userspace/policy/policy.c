@@ -54,6 +54,7 @@
 #define DEFAULT_FIRST_BYTE_MS 600000
 #define DEFAULT_IDLE_MS 300000
 #define DEFAULT_CLIENT_IDLE_MS 120000
+#define DEFAULT_PASSTHROUGH_IDLE_MS 300000
 #define DEFAULT_AUDIT_KEEP 10
 #define DEFAULT_CHECKPOINT_RECORDS 1000
 #define DEFAULT_CHECKPOINT_S 60
@@ -2075,7 +2076,7 @@ static void check_region(struct ctx *c, const cJSON *v, const struct field *f, v
 static void limits_finish(struct ctx *c, const struct members *m, void *base)
 {
 	static const char *const keys[] = {"requests_per_minute", "tokens_per_minute",
-					   "concurrent", "connections"};
+					   "concurrent", "connections", "buffer_bytes"};
 	bool given;
 
 	(void)base;
@@ -2085,7 +2086,7 @@ static void limits_finish(struct ctx *c, const struct members *m, void *base)
 	}
 	problem(c, AT_VALUE,
 			"got no limit; expected at least one of \"requests_per_minute\", "
-			"\"tokens_per_minute\", \"concurrent\" or \"connections\"");
+			"\"tokens_per_minute\", \"concurrent\", \"connections\" or \"buffer_bytes\"");
 }
 
 /*
@@ -2609,6 +2610,8 @@ static const struct field timeouts_fields[] = {
     UINT_FIELD("first_byte_ms", proxy.first_byte_timeout_ms, 1, TIMEOUT_MS_MAX, EXPECT_TIMEOUT),
     UINT_FIELD("idle_ms", proxy.idle_timeout_ms, 1, TIMEOUT_MS_MAX, EXPECT_TIMEOUT),
     UINT_FIELD("client_idle_ms", proxy.client_idle_timeout_ms, 1, TIMEOUT_MS_MAX, EXPECT_TIMEOUT),
+    UINT_FIELD("passthrough_idle_ms", proxy.passthrough_idle_timeout_ms, 1, TIMEOUT_MS_MAX,
+	       EXPECT_TIMEOUT),
 };
 static const struct schema timeouts_schema = {timeouts_fields, ARRAY_SIZE(timeouts_fields), NULL};
 
@@ -2770,6 +2773,8 @@ static const struct field limits_fields[] = {
 	    "an integer 1..1000000 (calls in flight)"),
     UINT_IN(struct policy_limits, "connections", connections, 1, 1000000,
 	    "an integer 1..1000000 (open client connections)"),
+    UINT_IN(struct policy_limits, "buffer_bytes", buffer_bytes, 1024, 1099511627776LL,
+	    "an integer 1024..1099511627776 (bytes held at once)"),
     FIELD("enforce", OPTIONAL, check_bool, offsetof(struct policy_limits, enforce),
 	  "true or false"),
 };
@@ -2944,6 +2949,7 @@ static struct policy *policy_new(const char *name)
 	p->proxy.first_byte_timeout_ms = DEFAULT_FIRST_BYTE_MS;
 	p->proxy.idle_timeout_ms = DEFAULT_IDLE_MS;
 	p->proxy.client_idle_timeout_ms = DEFAULT_CLIENT_IDLE_MS;
+	p->proxy.passthrough_idle_timeout_ms = DEFAULT_PASSTHROUGH_IDLE_MS;
 	return p;
 }
 
@@ -2976,6 +2982,28 @@ static void text_problem(const struct ctx *c, size_t off, const char *what, cons
 			near, expect);
 }
 
+static int provider_name_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct policy_provider *const *)a)->name,
+		      (*(struct policy_provider *const *)b)->name);
+}
+
+/* Sorts P's providers by name into providers_by_name: a request head names its provider, and
+ * a scan of hundreds of them per request would cost more than the rest of its routing. */
+static int index_providers(struct policy *p)
+{
+	if (!p->n_providers)
+		return 0;
+	p->providers_by_name = calloc(p->n_providers, sizeof(*p->providers_by_name));
+	if (!p->providers_by_name)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_providers; i++)
+		p->providers_by_name[i] = &p->providers[i];
+	qsort(p->providers_by_name, p->n_providers, sizeof(*p->providers_by_name),
+	      provider_name_cmp);
+	return 0;
+}
+
 /* Parses and checks TEXT[0..LEN) (TEXT[LEN] is '\0'). */
 static int load_text(const char *name, const char *text, size_t len, const struct schema *schema,
 		     FILE *errs, struct policy **ret_policy)
@@ -3000,7 +3028,7 @@ static int load_text(const char *name, const char *text, size_t len, const struc
 	}
 	c.root = root;
 	walk_object(&c, root, schema, "an object", c.p);
-	r = c.oom ? -ENOMEM : c.problems ? -EINVAL : 0;
+	r = c.oom ? -ENOMEM : c.problems ? -EINVAL : index_providers(c.p);
 out:
 	cJSON_Delete(root);
 	if (r < 0) {
@@ -3141,6 +3169,7 @@ void policy_free(struct policy *p)
 		free(pr->token_file);
 	}
 	free(p->providers);
+	free(p->providers_by_name);
 	for (size_t i = 0; i < p->n_models; i++) {
 		struct policy_model *m = &p->models[i];
 
@@ -3327,10 +3356,13 @@ int policy_check_secret_files(const struct policy *p, FILE *errs)
 
 const struct policy_provider *policy_provider_by_name(const struct policy *p, const char *name)
 {
-	for (size_t i = 0; p && name && i < p->n_providers; i++)
-		if (!strcmp(p->providers[i].name, name))
-			return &p->providers[i];
-	return NULL;
+	struct policy_provider key = {.name = (char *)name}, *k = &key, **found;
+
+	if (!p || !name || !p->providers_by_name)
+		return NULL;
+	found = bsearch(&k, p->providers_by_name, p->n_providers, sizeof(*p->providers_by_name),
+			provider_name_cmp);
+	return found ? *found : NULL;
 }
 
 const struct policy_provider *policy_provider_by_host(const struct policy *p, const char *host)

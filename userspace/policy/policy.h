@@ -172,6 +172,7 @@ struct policy_limits {
 	uint64_t tokens_per_minute;   /* "tokens_per_minute": input + output, 1..1e12 */
 	unsigned concurrent;	      /* "concurrent": calls in flight, 1..1000000 */
 	unsigned connections;	      /* "connections": open client connections, 1..1000000 */
+	uint64_t buffer_bytes; /* "buffer_bytes": request bodies held at once, 1024..2^40 */
 	int enforce;		      /* "enforce" (default true) */
 };
 
@@ -288,10 +289,14 @@ struct policy {
 		unsigned first_byte_timeout_ms;	   /* "first_byte_ms": to a response (600000) */
 		unsigned idle_timeout_ms;	   /* "idle_ms": provider side silent (300000) */
 		unsigned client_idle_timeout_ms;   /* "client_idle_ms": client silent (120000) */
+		/* "passthrough_idle_ms": a passed-through connection silent both ways (300000) */
+		unsigned passthrough_idle_timeout_ms;
 	} proxy;
 
 	struct policy_provider *providers; /* "providers": object, in file order */
 	size_t n_providers;
+	/* the same providers sorted by name, for policy_provider_by_name() (built at load) */
+	struct policy_provider **providers_by_name;
 
 	char *prices; /* "prices": a price table replacing the shipped one, or NULL */
 

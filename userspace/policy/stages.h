@@ -14,6 +14,7 @@ extern const struct stage stage_audit;	     /* audit.on_failure: no call unrecor
 extern const struct stage stage_attribution; /* a captured call names its workload */
 extern const struct stage stage_body_limit;  /* proxy.max_request_body */
 extern const struct stage stage_explicit_key;   /* the explicit endpoint: the caller's key */
+extern const struct stage stage_buffer;	     /* limits.buffer_bytes: request bodies held */
 extern const struct stage stage_explicit_paths; /* ... and the paths it serves */
 extern const struct stage stage_endpoints;   /* allow.endpoints, canonical paths */
 extern const struct stage stage_route;	     /* a logical name's route */

@@ -699,7 +699,7 @@ static int on_req_body(http_parser *p, const char *at, size_t len)
 	struct session *s = p_session(p);
 	struct exchange *ex = s->ex;
 
-	if (evbuffer_get_length(ex->body) + len > s->cfg->max_request_body) {
+	if (evbuffer_get_length(ex->body) + len > ex->pr.max_body) { /* (policy's, or less) */
 		reject(s, 413, OUTCOME_REQUEST_TOO_LARGE,
 		       "request body larger than the gateway allows");
 		return -1;

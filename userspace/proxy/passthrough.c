@@ -15,6 +15,10 @@
  * direction goes on (half-close). An error on either socket (a reset) ends both at once:
  * closing the other socket is how its peer learns of it.
  *
+ * A passthrough that moves no byte either way for its idle timeout is ended (both sockets
+ * closed): one timer per passthrough, re-armed for the rest of the period when it finds bytes
+ * moved since, so moving bytes costs a clock read (vDSO, no syscall) and no timer update.
+ *
  * The struct owns both sockets, both pipes and every event; passthrough_finish() is the only
  * place a live passthrough ends: it closes them, runs the done callback, frees.
  */
@@ -26,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proxy/passthrough.h"
@@ -62,6 +67,9 @@ struct passthrough {
 	struct passthrough *prev, *next; /* all live passthroughs, for shutdown */
 	int client_fd, upstream_fd;	 /* owned; upstream -1 until created */
 	struct event *connecting;	 /* the upstream connect completes or times out (owned) */
+	struct event *idle;		 /* the idle timeout's timer, once connected (owned) */
+	unsigned idle_ms;		 /* the idle timeout, 0 for none */
+	uint64_t active_ms;		 /* when a byte last moved (CLOCK_MONOTONIC, ms) */
 	struct pt_dir up, down;		 /* client -> upstream, upstream -> client */
 	struct passthrough_result result;
 	passthrough_done_fn done;
@@ -83,6 +91,8 @@ const char *passthrough_end_name(enum passthrough_end end)
 		return "server_error";
 	case PASSTHROUGH_END_SHUTDOWN:
 		return "shutdown";
+	case PASSTHROUGH_END_IDLE:
+		return "idle";
 	}
 	return "unknown";
 }
@@ -131,6 +141,7 @@ static void pt_release(struct passthrough *pt)
 	pt_dir_release(&pt->up);
 	pt_dir_release(&pt->down);
 	free_event(pt->connecting);
+	free_event(pt->idle);
 	close_fd(pt->client_fd);
 	close_fd(pt->upstream_fd);
 }
@@ -267,9 +278,37 @@ static int pt_dir_pump(struct pt_dir *d)
 	return pt_dir_arm(d);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
 static void on_dir_ready(evutil_socket_t fd, short what, void *arg)
 {
-	pt_dir_pump(arg);
+	struct pt_dir *d = arg;
+
+	d->pt->active_ms = now_ms(); /* (a wakeup is bytes or an EOF moving) */
+	pt_dir_pump(d);
+}
+
+/* The idle timer: ends the passthrough if nothing moved for idle_ms, else waits the rest. */
+static void on_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct passthrough *pt = arg;
+	uint64_t quiet = now_ms() - pt->active_ms, rest;
+	struct timeval tv;
+
+	if (quiet >= pt->idle_ms) {
+		passthrough_finish(pt, PASSTHROUGH_END_IDLE, 0);
+		return;
+	}
+	rest = pt->idle_ms - quiet;
+	tv.tv_sec = (time_t)(rest / 1000);
+	tv.tv_usec = (suseconds_t)(rest % 1000) * 1000;
+	event_add(pt->idle, &tv);
 }
 
 static void on_connected(evutil_socket_t fd, short what, void *arg)
@@ -288,6 +327,10 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
 	}
 	event_free(pt->connecting);
 	pt->connecting = NULL;
+	if (pt->idle) { /* the period starts now */
+		pt->active_ms = now_ms();
+		on_idle(-1, 0, pt);
+	}
 	if (pt_dir_pump(&pt->up) == 0)
 		pt_dir_pump(&pt->down);
 }
@@ -360,8 +403,8 @@ static struct passthrough *pt_new(int client_fd)
 }
 
 int passthrough_start(struct event_base *base, int client_fd, const struct aigw_addr *dst,
-		      uint32_t mark, unsigned connect_timeout_s, passthrough_done_fn done,
-		      void *arg)
+		      uint32_t mark, unsigned connect_timeout_s, unsigned idle_timeout_ms,
+		      passthrough_done_fn done, void *arg)
 {
 	struct timeval tv = {.tv_sec = connect_timeout_s};
 	struct passthrough *pt = pt_new(client_fd);
@@ -390,7 +433,9 @@ int passthrough_start(struct event_base *base, int client_fd, const struct aigw_
 	/* Nothing is read from the client before the connect completes: its bytes wait in its
 	 * socket, first of all the ClientHello the decision peeked. */
 	pt->connecting = event_new(base, pt->upstream_fd, EV_WRITE, on_connected, pt);
-	if (!pt->connecting) {
+	pt->idle_ms = idle_timeout_ms;
+	pt->idle = idle_timeout_ms ? evtimer_new(base, on_idle, pt) : NULL;
+	if (!pt->connecting || (idle_timeout_ms && !pt->idle)) {
 		err = -ENOMEM;
 		goto fail;
 	}

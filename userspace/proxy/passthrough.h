@@ -19,6 +19,7 @@ enum passthrough_end {
 	PASSTHROUGH_END_CLIENT_ERROR,	/* error: the client's socket failed (ECONNRESET: reset) */
 	PASSTHROUGH_END_SERVER_ERROR,	/* error: the destination's socket failed */
 	PASSTHROUGH_END_SHUTDOWN,	/* the daemon stopped with the connection live */
+	PASSTHROUGH_END_IDLE,		/* no byte either way for the idle timeout */
 };
 
 struct passthrough_result {
@@ -29,7 +30,7 @@ struct passthrough_result {
 	int error; /* the errno of PASSTHROUGH_END_*_ERROR, else 0 */
 };
 
-/* "closed", "connect_failed", "client_error", "server_error", "shutdown". */
+/* "closed", "connect_failed", "client_error", "server_error", "shutdown", "idle". */
 const char *passthrough_end_name(enum passthrough_end end);
 
 /* Called once when both sides are closed; the passthrough is freed after it returns. */
@@ -39,11 +40,12 @@ typedef void (*passthrough_done_fn)(const struct passthrough_result *r, void *ar
  * Connects to DST and moves the bytes of CLIENT_FD to it and back. Every byte the client sent
  * must still be in CLIENT_FD (the decision only peeked, see classify.h): the destination
  * receives the stream from its first byte, the ClientHello included. Takes ownership of
- * CLIENT_FD in every case (closed on error); on 0, DONE runs exactly once, later.
+ * CLIENT_FD in every case (closed on error); on 0, DONE runs exactly once, later. Once
+ * connected, IDLE_TIMEOUT_MS (0: none) with no byte moved either way ends it (both closed).
  */
 int passthrough_start(struct event_base *base, int client_fd, const struct aigw_addr *dst,
-		      uint32_t mark, unsigned connect_timeout_s, passthrough_done_fn done,
-		      void *arg);
+		      uint32_t mark, unsigned connect_timeout_s, unsigned idle_timeout_ms,
+		      passthrough_done_fn done, void *arg);
 
 /* Ends every live passthrough now (daemon shutdown); each DONE still runs. */
 void passthrough_shutdown_all(void);
