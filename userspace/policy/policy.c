@@ -33,6 +33,7 @@
 #include "capture.h"
 #include "guard/guard.h"
 #include "policy/json_locate.h"
+#include "proxy/gcp_token.h"
 #include "policy/policy.h"
 
 #define PATH_DEPTH 8	      /* the schema nests 4 deep */
@@ -1156,6 +1157,8 @@ static void check_api(struct ctx *c, const cJSON *v, const struct field *f, void
 		*api = POLICY_API_OPENAI;
 	else if (strcmp(s, "anthropic") == 0)
 		*api = POLICY_API_ANTHROPIC;
+	else if (strcmp(s, "vertex") == 0)
+		*api = POLICY_API_VERTEX;
 	else
 		bad_value(c, NULL, f->expect);
 }
@@ -1320,6 +1323,31 @@ static bool provider_has_host(const struct policy_provider *pr, const char *host
 	return false;
 }
 
+/* A Vertex provider's key file is read now: a file that is missing or is no service-account
+ * key is this policy's error, not the first call's. */
+static void provider_vertex_finish(struct ctx *c, const struct members *m,
+				   struct policy_provider *pr)
+{
+	bool given;
+	struct gcp_sa *sa = NULL;
+	char why[400];
+
+	if (pr->api != POLICY_API_VERTEX) {
+		if (pr->credentials_file || pr->token_url || pr->project)
+			problem(c, AT_VALUE, "credentials_file, token_url and project are for "
+					     "\"api\": \"vertex\" only");
+		return;
+	}
+	if (!member_ok(m, "credentials_file", &given) || !pr->credentials_file)
+		return;
+	if (gcp_sa_load(pr->credentials_file, &sa, why, sizeof(why))) {
+		path_push_member(c, m->obj, "credentials_file");
+		problem(c, AT_VALUE, "credentials_file: %s", why);
+		path_pop(c);
+	}
+	gcp_sa_free(sa);
+}
+
 static void provider_finish(struct ctx *c, const struct members *m, void *base)
 {
 	struct policy_provider *pr = base;
@@ -1345,6 +1373,7 @@ static void provider_finish(struct ctx *c, const struct members *m, void *base)
 		if (pr->base_host)
 			ascii_lower(pr->base_host);
 	}
+	provider_vertex_finish(c, m, pr);
 	if (!hosts_ok || !member_ok(m, "addresses", &given))
 		return;
 	if (!pr->n_hosts && !pr->n_cidrs)
@@ -2563,7 +2592,14 @@ static const struct field provider_fields[] = {
     FIELD("key_file", OPTIONAL, check_nonempty, offsetof(struct policy_provider, key_file),
 	  "the path of a file holding the gateway's key"),
     FIELD("api", OPTIONAL, check_api, offsetof(struct policy_provider, api),
-	  "\"openai\" or \"anthropic\""),
+	  "\"openai\", \"anthropic\" or \"vertex\""),
+    FIELD("credentials_file", OPTIONAL, check_nonempty,
+	  offsetof(struct policy_provider, credentials_file),
+	  "the path of a Google service-account key file (JSON)"),
+    FIELD("token_url", OPTIONAL, check_nonempty, offsetof(struct policy_provider, token_url),
+	  "the URL of the OAuth token endpoint, like \"https://oauth2.googleapis.com/token\""),
+    FIELD("project", OPTIONAL, check_nonempty, offsetof(struct policy_provider, project),
+	  "a Google Cloud project id"),
     FIELD("base_url", OPTIONAL, check_base_url, 0, EXPECT_BASE_URL),
     FIELD("api_root", OPTIONAL, check_api_root, 0,
 	  "a path like \"/openai/v1\" (or \"\"), where the provider serves what OpenAI serves "
@@ -3013,6 +3049,9 @@ void policy_free(struct policy *p)
 		free(pr->base_prefix);
 		free(pr->api_root);
 		free(pr->region);
+		free(pr->credentials_file);
+		free(pr->token_url);
+		free(pr->project);
 	}
 	free(p->providers);
 	for (size_t i = 0; i < p->n_models; i++) {
@@ -3183,6 +3222,16 @@ int policy_check_secret_files(const struct policy *p, FILE *errs)
 		k = check_private_file(file, what, errs);
 		r = r ? r : k;
 	}
+	for (size_t i = 0; i < p->n_providers; i++) {
+		char what[128];
+
+		if (!p->providers[i].credentials_file)
+			continue;
+		snprintf(what, sizeof(what), "the credentials_file of provider %s",
+			 p->providers[i].name);
+		k = check_private_file(p->providers[i].credentials_file, what, errs);
+		r = r ? r : k;
+	}
 	if (p->admin.token_file) {
 		k = check_private_file(p->admin.token_file, "admin.token_file", errs);
 		r = r ? r : k;
@@ -3245,7 +3294,7 @@ int policy_warn(const struct policy *p, FILE *out)
 					"send it only the calls its own apps dial; give it hosts or "
 					"base_url\n",
 					p->models[i].name, pv->name);
-			else if (!pv->key_env && !pv->key_file && ++n)
+			else if (!pv->key_env && !pv->key_file && !pv->credentials_file && ++n)
 				fprintf(out,
 					"warning: models.%s: %s has no gateway key (key_env or "
 					"key_file): calls routed to it from elsewhere will skip it\n",

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 
+#include "proxy/gcp_token.h"
 #include "proxy/keys.h"
 #include "util/log.h"
 
@@ -12,7 +13,8 @@
 
 struct key {
 	char *provider;
-	char *secret;
+	char *secret;			 /* NULL for a Vertex provider */
+	struct gcp_token_source *tokens; /* a Vertex provider's (the registry's), or NULL */
 };
 
 struct keys {
@@ -66,6 +68,19 @@ static int key_read(const struct policy_provider *pv, char **ret)
 	return 0;
 }
 
+/* A Vertex provider's token source: its key file read and checked now. */
+static int key_tokens(const struct policy *p, const struct policy_provider *pv,
+		      struct gcp_token_source **ret)
+{
+	char why[400];
+	int err = gcp_token_source_get(pv->credentials_file, pv->token_url, p->tls.upstream_ca,
+				       ret, why, sizeof(why));
+
+	if (err)
+		log_error("provider %s: credentials_file: %s", pv->name, why);
+	return err;
+}
+
 int keys_load(const struct policy *p, struct keys **ret_keys)
 {
 	struct keys *k = calloc(1, sizeof(*k));
@@ -82,9 +97,12 @@ int keys_load(const struct policy *p, struct keys **ret_keys)
 		const struct policy_provider *pv = &p->providers[i];
 		struct key *e = &k->v[k->n];
 
-		if (!pv->key_env && !pv->key_file)
+		if (pv->api == POLICY_API_VERTEX && pv->credentials_file)
+			err = key_tokens(p, pv, &e->tokens);
+		else if (!pv->key_env && !pv->key_file)
 			continue;
-		err = key_read(pv, &e->secret);
+		else
+			err = key_read(pv, &e->secret);
 		if (err)
 			break;
 		e->provider = strdup(pv->name);
@@ -108,12 +126,26 @@ const char *keys_get(const struct keys *k, const char *provider)
 	return NULL;
 }
 
+struct gcp_token_source *keys_tokens(const struct keys *k, const char *provider)
+{
+	for (size_t i = 0; k && i < k->n; i++)
+		if (!strcmp(k->v[i].provider, provider))
+			return k->v[i].tokens;
+	return NULL;
+}
+
+int keys_have(const struct keys *k, const char *provider)
+{
+	return keys_get(k, provider) || keys_tokens(k, provider);
+}
+
 void keys_free(struct keys *k)
 {
 	if (!k)
 		return;
 	for (size_t i = 0; i < k->n; i++) {
-		OPENSSL_cleanse(k->v[i].secret, strlen(k->v[i].secret));
+		if (k->v[i].secret)
+			OPENSSL_cleanse(k->v[i].secret, strlen(k->v[i].secret));
 		free(k->v[i].secret);
 		free(k->v[i].provider);
 	}
