@@ -242,6 +242,44 @@ def test_token_endpoint_down_is_a_clean_503_with_a_record(gw, monkeypatch):
     assert vx.daemon.proc.poll() is None
 
 
+def test_token_endpoint_down_falls_back_like_an_unreachable_provider(gw, monkeypatch):
+    monkeypatch.setenv("AIGW_TEST_VX_ANT_KEY", "sk-ant-gateway-vx")
+    vx = Vx(gw, token_url=f"https://127.0.0.1:{free_port()}/token")
+    vx.pol["models"] = {"claude-main": [{"provider": "vertex", "model": MODEL},
+                                        {"provider": "anthropic", "model": "claude-sonnet-4-5"}]}
+    vx.start()
+    body = json.dumps({"model": "claude-main", "max_tokens": 64,
+                       "messages": [{"role": "user", "content": PROMPT}]})
+    text, code = split(vx.gw.curl("https://api.anthropic.com/v1/messages", body,
+                                  headers=["x-api-key: sk-ant-app",
+                                           "anthropic-version: 2023-06-01"]))
+    assert code == 200, text
+    assert [x["host"] for x in vx.gw.mock.requests()] == ["api.anthropic.com"]
+    rec = vx.gw.world.wait_record(**{"event.name": "proxy.request",
+                                     "gen_ai.system": "anthropic"})
+    (tried,) = [a for a in rec["aigw.attempts"] if a["aigw.result"] == "fell_back"]
+    assert tried["gen_ai.system"] == "vertex" and "token endpoint" in json.dumps(tried), rec
+
+
+def test_gemini_on_vertex_is_reauthenticated_and_allow_listed_by_its_model(vx):
+    """Gemini models on Vertex: the model from the path for the allow-list and the record, the
+    gateway's token upstream; usage is not read yet (the mock does not serve Gemini: 404)."""
+    vx.pol["workloads"][0]["allow"] = {"models": ["gemini-2.5-*"]}
+    vx.start()
+    gem = (f"/v1/projects/{PROJECT}/locations/global/publishers/google/models/"
+           "gemini-2.5-pro:generateContent")
+    body = json.dumps({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]})
+    text, code = vx.call(url_path=gem, body=body)
+    seen = vx.predicts()
+    assert [x["path"] for x in seen] == [gem], seen
+    assert seen[0]["authorization"].startswith("Bearer ya29.mock."), seen
+    rec = vx.gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "vertex"})
+    assert rec["gen_ai.request.model"] == "gemini-2.5-pro" and rec["aigw.credential"] == "gateway"
+    text, code = vx.call(url_path=gem.replace("gemini-2.5-pro", "gemini-1.5-pro"), body=body)
+    assert code == 403, text
+    assert len(vx.predicts()) == 1
+
+
 # ---------------------------------------------------------------- allow-lists
 
 

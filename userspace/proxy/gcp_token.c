@@ -376,6 +376,10 @@ static void source_notify(struct gcp_token_source *s, unsigned gen, int err, con
 	struct gcp_token_wait *w;
 	char *token = s->token ? strdup(s->token) : NULL; /* a waiter may start another */
 
+	if (!err && !token) {
+		err = -ENOMEM;
+		why = "out of memory";
+	}
 	while ((w = s->head) && w->gen == gen) {
 		gcp_token_cancel(w);
 		w->fn(err, err ? NULL : token, why, w->arg);
