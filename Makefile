@@ -191,6 +191,7 @@ FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/p
 		  userspace/providers/usage.c userspace/providers/openai.c \
 		  userspace/providers/anthropic.c userspace/providers/api_path.c \
 		  userspace/providers/azure.c \
+		  userspace/providers/vertex.c userspace/proxy/gcp_token.c \
 		  userspace/ledger/cost.c userspace/ledger/prices.c \
 		  $(wildcard userspace/util/*.c) $(wildcard userspace/policy/*.c) \
 		  $(wildcard userspace/guard/*.c) userspace/ledger/prices_default.c

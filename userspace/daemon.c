@@ -46,6 +46,7 @@
 #include "proxy/certs.h"
 #include "proxy/classify.h"
 #include "proxy/http1.h"
+#include "proxy/gcp_token.h"
 #include "proxy/keys.h"
 #include "proxy/listener.h"
 #include "proxy/passthrough.h"
@@ -1559,6 +1560,7 @@ static void daemon_stop(struct daemon *d)
 	certs_free(d->certs);
 	prices_free(d->prices);
 	keys_free(d->keys);
+	gcp_token_shutdown();
 	route_table_unref(d->routes);
 	listener_free(d->api_listen);
 	if (d->api_unix) {

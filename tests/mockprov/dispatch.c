@@ -19,11 +19,11 @@
 #include "mock.h"
 
 static const struct route routes[] = {
-    {"/v1/chat/completions", PROV_OPENAI, openai_chat, EVHTTP_REQ_POST},
-    {"/v1/embeddings", PROV_OPENAI, openai_embeddings, EVHTTP_REQ_POST},
-    {"/v1/responses", PROV_OPENAI, openai_responses, EVHTTP_REQ_POST},
-    {"/v1/messages", PROV_ANTHROPIC, anthropic_messages, EVHTTP_REQ_POST},
-    {"/v1/files", PROV_OPENAI, openai_files, EVHTTP_REQ_GET},
+    {"/v1/chat/completions", PROV_OPENAI, openai_chat, EVHTTP_REQ_POST, 0},
+    {"/v1/embeddings", PROV_OPENAI, openai_embeddings, EVHTTP_REQ_POST, 0},
+    {"/v1/responses", PROV_OPENAI, openai_responses, EVHTTP_REQ_POST, 0},
+    {"/v1/messages", PROV_ANTHROPIC, anthropic_messages, EVHTTP_REQ_POST, 0},
+    {"/v1/files", PROV_OPENAI, openai_files, EVHTTP_REQ_GET, 0},
 };
 
 const char *hdr(struct call *c, const char *name)
@@ -157,6 +157,8 @@ static void call_route(struct call *c)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req));
 	size_t i;
 
+	if (vertex_route(c, path))
+		return;
 	path = c->azure ? azure_route_path(c, path, buf, sizeof(buf))
 			: route_path(c, path, buf, sizeof(buf));
 
@@ -231,7 +233,7 @@ static int call_process(struct call *c)
 	method = c->route->method;
 	if (evhttp_request_get_command(c->req) != method)
 		return call_bad_route(c);
-	if (method == EVHTTP_REQ_GET) /* no body to check */
+	if (method == EVHTTP_REQ_GET || c->route->own_checks) /* no body to check */
 		return c->route->handle(c);
 	bad = c->prov == PROV_ANTHROPIC ? anthropic_check(c)
 	      : c->azure		? azure_check(c)

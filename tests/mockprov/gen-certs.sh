@@ -25,6 +25,8 @@ names="$names,DNS:api.deepseek.com,DNS:api.x.ai,DNS:api.together.ai,DNS:api.toge
 names="$names,DNS:api.fireworks.ai"
 names="$names,DNS:openrouter.ai,DNS:api.perplexity.ai,DNS:api.cerebras.ai"
 names="$names,DNS:*.openai.azure.com,DNS:*.cognitiveservices.azure.com,DNS:*.services.ai.azure.com"
+names="$names,DNS:aiplatform.googleapis.com,DNS:us-east5-aiplatform.googleapis.com"
+names="$names,DNS:oauth2.googleapis.com"
 names="$names,DNS:localhost,IP:127.0.0.1,IP:::1"
 
 newkey() { # FILE

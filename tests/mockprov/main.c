@@ -36,7 +36,7 @@
 #define HTTP_TIMEOUT_S 300
 #define MAX_BODY (64 << 20)
 
-struct mock_cfg g_cfg = {.threads = 1};
+struct mock_cfg g_cfg = {.threads = 1, .gcp_token_ttl = 3600};
 
 static struct worker *workers;
 
@@ -47,6 +47,7 @@ static void usage(FILE *f)
 		   "                [--threads N] [--chunk-delay-ms MS] [--deterministic]\n"
 		   "                [--require-auth] [--api-root HOST=PATH ...]\n"
 		   "                [--azure-deployment DEPLOYMENT=MODEL ...]\n"
+		   "                [--gcp-sa KEYFILE] [--gcp-token-ttl S] [--gcp-token-delay-ms MS]\n"
 		   "ADDR is loopback only: 127.0.0.0/8 or [::1]; port 0 picks a free port.\n");
 }
 
@@ -144,6 +145,9 @@ static const struct option long_opts[] = {
     {"require-auth", no_argument, NULL, 'A'},
     {"api-root", required_argument, NULL, 'R'},
     {"azure-deployment", required_argument, NULL, 'Z'},
+    {"gcp-sa", required_argument, NULL, 'G'},
+    {"gcp-token-ttl", required_argument, NULL, 'T'},
+    {"gcp-token-delay-ms", required_argument, NULL, 'W'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -196,6 +200,12 @@ static int parse_opt(int opt, const char *arg)
 		return add_api_root(arg);
 	case 'Z':
 		return azure_add_deployment(arg);
+	case 'G':
+		return vertex_load_sa(arg);
+	case 'T':
+		return parse_int(arg, 1, 86400, &g_cfg.gcp_token_ttl);
+	case 'W':
+		return parse_int(arg, 0, 600000, &g_cfg.gcp_token_delay_ms);
 	case 'h':
 		usage(stdout);
 		exit(0);

@@ -85,6 +85,8 @@ struct mock_cfg {
 		char model[128];
 	} azure[MOCK_MAX_LISTEN];
 	int nazure;
+	int gcp_token_ttl;	/* --gcp-token-ttl: seconds an issued token lives (3600) */
+	int gcp_token_delay_ms; /* --gcp-token-delay-ms: the token endpoint answers late */
 	SSL_CTX *ssl;
 };
 
@@ -159,6 +161,7 @@ struct call {
 	int truncated;
 	int cache_read;
 	int cache_write;
+	int token_delayed; /* vertex.c: the token endpoint's delay was served */
 	int chunk_delay_ms;
 	/* the reply text a header set (answer.c), NULL for the generated text; owned */
 	char *text;
@@ -185,10 +188,17 @@ struct route {
 	enum provider prov;
 	int (*handle)(struct call *c);
 	enum evhttp_cmd_type method;
+	int own_checks; /* the handler checks auth and body itself (vertex.c) */
 };
 
 /* dispatch.c */
 void dispatch_request_cb(struct evhttp_request *req, void *arg);
+
+/* vertex.c: Vertex AI's token endpoint and Anthropic models */
+int vertex_load_sa(const char *path);
+int vertex_route(struct call *c, const char *path); /* 1: c->route set */
+int vertex_token(struct call *c);
+int vertex_raw_predict(struct call *c);
 void call_free(struct call *c);
 int call_wait(struct call *c, enum call_wait what, int ms);
 void worker_drop_pending(struct worker *w);

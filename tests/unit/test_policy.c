@@ -424,8 +424,9 @@ static void test_unknown_key(void)
 		     "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"], \"ports\": []}}\n"
 		     "}\n"),
 	    "p.json:4:47: providers.x.ports: unknown key; expected one of \"hosts\", "
-	    "\"addresses\", \"key_env\", \"key_file\", \"api\", \"base_url\", \"api_root\", "
-	    "\"region\", \"deployments\", or \"token_file\"\n");
+	    "\"addresses\", \"key_env\", \"key_file\", \"api\", \"credentials_file\", "
+	    "\"token_url\", \"project\", \"base_url\", \"api_root\", \"region\", "
+	    "\"deployments\", or \"token_file\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
@@ -1216,7 +1217,7 @@ static void test_bad_base_url(void)
 		     "p.json:4:59: providers.x.base_url: got number 443; " EXPECT_URL);
 	ASSERT_STREQ(load_bad(PROVIDER_X("\"api\": \"gemini\"")),
 		     "p.json:4:54: providers.x.api: got \"gemini\"; expected \"openai\", "
-		     "\"anthropic\" or \"azure_openai\"\n");
+		     "\"anthropic\", \"azure_openai\" or \"vertex\"\n");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		expect_provider_x_problem("base_url", bad[i].url, bad[i].why);
 }

@@ -543,7 +543,8 @@ static int ends_with_pattern(const char *s, size_t n, const char *pattern)
 
 size_t prices_base_len(const char *model)
 {
-	static const char *const suffixes[] = {"-latest", "-9999-99-99", "-99999999", NULL};
+	static const char *const suffixes[] = {"-latest", "-9999-99-99", "-99999999",
+					       "@99999999", NULL}; /* Vertex: "@YYYYMMDD" */
 	size_t n = strlen(model);
 	const char *const *s;
 

@@ -32,7 +32,8 @@
  *   1. the exact name, as a key or an alias: "gpt-4o-2024-05-13" has a price of its own;
  *   2. else the name without one dated-snapshot or "-latest" suffix: "-YYYY-MM-DD" (OpenAI:
  *      gpt-4o-mini-2024-07-18 -> gpt-4o-mini), "-YYYYMMDD" (Anthropic:
- *      claude-3-5-haiku-20241022 -> claude-3-5-haiku) or "-latest"
+ *      claude-3-5-haiku-20241022 -> claude-3-5-haiku), "@YYYYMMDD" (Vertex:
+ *      claude-sonnet-4-5@20250929 -> claude-sonnet-4-5) or "-latest"
  *      (claude-3-5-haiku-latest -> claude-3-5-haiku), looked up exactly again.
  * Nothing else: no prefixes, no case folding, no guessing (gpt-4o-mini-audio-preview is not
  * gpt-4o-mini). A model not found has no price.

@@ -33,6 +33,7 @@
 #include "capture.h"
 #include "guard/guard.h"
 #include "policy/json_locate.h"
+#include "proxy/gcp_token.h"
 #include "policy/policy.h"
 #include "providers/azure.h"
 
@@ -1161,6 +1162,8 @@ static void check_api(struct ctx *c, const cJSON *v, const struct field *f, void
 		*api = POLICY_API_ANTHROPIC;
 	else if (strcmp(s, "azure_openai") == 0) /* OpenAI's wire format at Azure's doors */
 		*api = POLICY_API_OPENAI, ((struct policy_provider *)base)->azure = 1;
+	else if (strcmp(s, "vertex") == 0)
+		*api = POLICY_API_VERTEX;
 	else
 		bad_value(c, NULL, f->expect);
 }
@@ -1375,6 +1378,31 @@ static bool provider_has_host(const struct policy_provider *pr, const char *host
 	return false;
 }
 
+/* A Vertex provider's key file is read now: a file that is missing or is no service-account
+ * key is this policy's error, not the first call's. */
+static void provider_vertex_finish(struct ctx *c, const struct members *m,
+				   struct policy_provider *pr)
+{
+	bool given;
+	struct gcp_sa *sa = NULL;
+	char why[400];
+
+	if (pr->api != POLICY_API_VERTEX) {
+		if (pr->credentials_file || pr->token_url || pr->project)
+			problem(c, AT_VALUE, "credentials_file, token_url and project are for "
+					     "\"api\": \"vertex\" only");
+		return;
+	}
+	if (!member_ok(m, "credentials_file", &given) || !pr->credentials_file)
+		return;
+	if (gcp_sa_load(pr->credentials_file, &sa, why, sizeof(why))) {
+		path_push_member(c, m->obj, "credentials_file");
+		problem(c, AT_VALUE, "credentials_file: %s", why);
+		path_pop(c);
+	}
+	gcp_sa_free(sa);
+}
+
 static void provider_finish(struct ctx *c, const struct members *m, void *base)
 {
 	struct policy_provider *pr = base;
@@ -1412,6 +1440,7 @@ static void provider_finish(struct ctx *c, const struct members *m, void *base)
 		if (pr->base_host)
 			ascii_lower(pr->base_host);
 	}
+	provider_vertex_finish(c, m, pr);
 	if (!hosts_ok || !member_ok(m, "addresses", &given))
 		return;
 	if (!pr->n_hosts && !pr->n_cidrs)
@@ -2681,7 +2710,14 @@ static const struct field provider_fields[] = {
     FIELD("key_file", OPTIONAL, check_nonempty, offsetof(struct policy_provider, key_file),
 	  "the path of a file holding the gateway's key"),
     FIELD("api", OPTIONAL, check_api, offsetof(struct policy_provider, api),
-	  "\"openai\", \"anthropic\" or \"azure_openai\""),
+	  "\"openai\", \"anthropic\", \"azure_openai\" or \"vertex\""),
+    FIELD("credentials_file", OPTIONAL, check_nonempty,
+	  offsetof(struct policy_provider, credentials_file),
+	  "the path of a Google service-account key file (JSON)"),
+    FIELD("token_url", OPTIONAL, check_nonempty, offsetof(struct policy_provider, token_url),
+	  "the URL of the OAuth token endpoint, like \"https://oauth2.googleapis.com/token\""),
+    FIELD("project", OPTIONAL, check_nonempty, offsetof(struct policy_provider, project),
+	  "a Google Cloud project id"),
     FIELD("base_url", OPTIONAL, check_base_url, 0, EXPECT_BASE_URL),
     FIELD("api_root", OPTIONAL, check_api_root, 0,
 	  "a path like \"/openai/v1\" (or \"\"), where the provider serves what OpenAI serves "
@@ -3167,6 +3203,9 @@ void policy_free(struct policy *p)
 		free(pr->deployment_names);
 		free(pr->deployment_models);
 		free(pr->token_file);
+		free(pr->credentials_file);
+		free(pr->token_url);
+		free(pr->project);
 	}
 	free(p->providers);
 	free(p->providers_by_name);
@@ -3339,13 +3378,18 @@ int policy_check_secret_files(const struct policy *p, FILE *errs)
 		r = r ? r : k;
 	}
 	for (size_t i = 0; i < p->n_providers; i++) {
+		const struct policy_provider *pv = &p->providers[i];
+		const char *key[2] = {"token_file", "credentials_file"};
+		const char *file[2] = {pv->token_file, pv->credentials_file};
 		char what[128];
 
-		if (!p->providers[i].token_file)
-			continue;
-		snprintf(what, sizeof(what), "the token_file of provider %s", p->providers[i].name);
-		k = check_private_file(p->providers[i].token_file, what, errs);
-		r = r ? r : k;
+		for (int j = 0; j < 2; j++) {
+			if (!file[j])
+				continue;
+			snprintf(what, sizeof(what), "the %s of provider %s", key[j], pv->name);
+			k = check_private_file(file[j], what, errs);
+			r = r ? r : k;
+		}
 	}
 	if (p->admin.token_file) {
 		k = check_private_file(p->admin.token_file, "admin.token_file", errs);
@@ -3412,7 +3456,7 @@ int policy_warn(const struct policy *p, FILE *out)
 					"send it only the calls its own apps dial; give it hosts or "
 					"base_url\n",
 					p->models[i].name, pv->name);
-			else if (!pv->key_env && !pv->key_file && ++n)
+			else if (!pv->key_env && !pv->key_file && !pv->credentials_file && ++n)
 				fprintf(out,
 					"warning: models.%s: %s has no gateway key (key_env or "
 					"key_file): calls routed to it from elsewhere will skip it\n",

@@ -24,6 +24,7 @@ struct guard_profile;
 enum policy_api {
 	POLICY_API_OPENAI = 0,	  /* /v1/chat/completions, /v1/responses, /v1/embeddings */
 	POLICY_API_ANTHROPIC = 1, /* /v1/messages */
+	POLICY_API_VERTEX = 2,	  /* Vertex AI publisher models (providers/vertex.h) */
 };
 
 enum policy_capture_mode {
@@ -96,7 +97,7 @@ struct policy_provider {
 	size_t n_cidrs;
 	char *key_env;  /* "key_env": variable holding the gateway's key for it, or NULL */
 	char *key_file; /* "key_file": file holding it, or NULL (the key is never in the policy) */
-	/* "api": "openai" | "anthropic": the API family it speaks (default: "anthropic" for a
+	/* "api": "openai" | "anthropic" | "vertex": the API family it speaks (default: "anthropic" for a
 	 * provider named anthropic, else "openai", which covers OpenAI-compatible servers) */
 	enum policy_api api;
 	/* "base_url": "https://HOST[:PORT][/PREFIX]", where the gateway sends calls it routes
@@ -124,6 +125,11 @@ struct policy_provider {
 	/* "token_file": a file holding an Entra ID access token, sent as a bearer token instead
 	 * of a key in api-key; re-read when it changes (proxy/keys.h), or NULL */
 	char *token_file;
+	/* Vertex ("api": "vertex"): "credentials_file", a service-account key file (JSON) the
+	 * gateway mints OAuth tokens with; "token_url", where it exchanges them (default: the
+	 * file's token_uri); "project", the Google Cloud project whose paths calls routed here
+	 * take (with "region" as the location: "global" or e.g. "us-east5"). */
+	char *credentials_file, *token_url, *project;
 };
 
 /* One target of a logical model name. */

@@ -30,6 +30,9 @@ static const struct policy_endpoint inference[] = {
     {"POST", "/v1/embeddings"},	      {"POST", "/v1/messages"},
     {"POST", "/v1/messages/count_tokens"}, {"POST", "/v1/completions"},
     {"GET", "/v1/models"},	      {"GET", "/v1/models/*"},
+    /* Gemini on Vertex (Anthropic's models there are read as /v1/messages) */
+    {"POST", "/v1/projects/*/locations/*/publishers/google/models/*"},
+    {"POST", "/v1beta1/projects/*/locations/*/publishers/google/models/*"},
 };
 
 static int hex_value(char c)

@@ -371,7 +371,9 @@ int request_set_int(const char *body, size_t len, const char *key, int64_t value
 
 const struct provider_api *provider_api_of_family(enum policy_api family)
 {
-	return family == POLICY_API_ANTHROPIC ? &provider_anthropic : &provider_openai;
+	/* Vertex serves Anthropic's models with Anthropic's answers and errors */
+	return family == POLICY_API_ANTHROPIC || family == POLICY_API_VERTEX ? &provider_anthropic
+									   : &provider_openai;
 }
 
 const struct provider_api *provider_api_of_usage(enum usage_api api)

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -24,14 +25,25 @@
 #include "proxy/http1_int.h"
 #include "proxy/tlsflush.h"
 #include "providers/api_path.h"
+#include "providers/vertex.h"
 #include "policy/stages.h"
 #include "ledger/cost.h"
 #include "util/jsonw.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 
+static void up_token_clear(struct exchange *ex)
+{
+	if (ex->up_token)
+		OPENSSL_cleanse(ex->up_token, strlen(ex->up_token));
+	free(ex->up_token);
+	ex->up_token = NULL;
+}
+
 void exchange_free(struct exchange *ex)
 {
+	gcp_token_cancel(&ex->tok_wait);
+	up_token_clear(ex);
 	policy_free(ex->policy);
 	free(ex->url);
 	free(ex->api_url);
@@ -89,6 +101,19 @@ static const char *billed_model(const struct exchange *ex)
 	return ex->resp_model[0] ? ex->resp_model : ex->up_model[0] ? ex->up_model : ex->model;
 }
 
+/* A Vertex price in the table is the global endpoint's: a regional endpoint bills more for
+ * some models (10% for Claude Sonnet 4.5 and later), which the table does not hold. */
+static void vertex_regional_cost(struct exchange *ex)
+{
+	if (!ex->cost.known || !ex->vertex_location[0] || !strcmp(ex->vertex_location, "global"))
+		return;
+	ex->cost = (struct cost){0};
+	snprintf(ex->cost.reason, sizeof(ex->cost.reason),
+		 "Vertex regional endpoint %s: its price (above the global one for some models) "
+		 "is not in the table",
+		 ex->vertex_location);
+}
+
 /* What the call cost and used, computed once for the policy's settlement and the record. */
 static void exchange_settle(struct exchange *ex)
 {
@@ -100,6 +125,7 @@ static void exchange_settle(struct exchange *ex)
 	if (ex->api >= 0 && ex->usage_found)
 		cost_for_model(ex->s->cfg->prices, exchange_provider(ex), billed_model(ex),
 			       &ex->usage, &ex->cost);
+	vertex_regional_cost(ex);
 	if (!ex->pr.stages_run)
 		return;
 	exchange_pipe_sync(ex);
@@ -207,8 +233,9 @@ static int target_reachable(const struct exchange *ex, const struct route_target
 			 t->provider);
 		return -ENOENT;
 	}
-	if (!(same_dest && s->info.own_keys) && !keys_get(s->cfg->keys, t->provider)) {
-		snprintf(why, whylen, "no gateway key for provider %s (key_env or key_file)",
+	if (!(same_dest && s->info.own_keys) && !keys_have(s->cfg->keys, t->provider)) {
+		snprintf(why, whylen,
+			 "no gateway key for provider %s (key_env, key_file or credentials_file)",
 			 t->provider);
 		return -ENOKEY;
 	}
@@ -229,7 +256,7 @@ static int target_usable(const struct exchange *ex, const struct route_target *t
 
 	if (route_target_out(t) || target_reachable(ex, t, &addr, NULL, 0))
 		return 0;
-	if (t->api == app_family(ex))
+	if (provider_api_of_family(t->api)->family == app_family(ex))
 		return 1;
 	if (!ex->app || ex->api != (int)ex->app->chat_api)
 		return 0;
@@ -452,6 +479,13 @@ static void write_credential(struct exchange *ex, struct evbuffer *out)
 	const struct policy_provider *pv = policy_provider_by_name(ex->policy, ex->up_provider);
 	const char *name = ex->up_adapter->key_header, *prefix = ex->up_adapter->key_prefix;
 
+	if (ex->up_token) { /* a Vertex target: the token minted for this attempt */
+		headers_drop(&ex->req, "authorization");
+		headers_drop(&ex->req, "x-api-key");
+		evbuffer_add_printf(out, "Authorization: Bearer %s\r\n", ex->up_token);
+		ex->credential = "gateway";
+		return;
+	}
 	if (!key) {
 		ex->credential = headers_get(&ex->req, "authorization") ||
 					 headers_get(&ex->req, "x-api-key") ||
@@ -564,17 +598,11 @@ static void on_upstream_ready(struct upstream_conn *c, int err, const char *errm
 	session_leave(s);
 }
 
-void exchange_start_upstream(struct exchange *ex)
+static void exchange_connect(struct exchange *ex)
 {
 	struct session *s = ex->s;
-
 	int ready;
 
-	ex->attempts++;
-	ex->target_attempts++;
-	ex->up_reused = -1; /* until a connection is had */
-	ex->retry_after_ms = -1;
-	clock_gettime(CLOCK_MONOTONIC, &ex->t_attempt);
 	/* A retry never takes another pooled connection: they may have gone stale together. */
 	ex->up = upstream_get(s->pool, ex->up_host, &ex->up_addr, ex->target && ex->target->plain,
 			      on_upstream_ready, ex, ex->fresh_conn, &ready);
@@ -582,6 +610,71 @@ void exchange_start_upstream(struct exchange *ex)
 		exchange_fail(ex, OUTCOME_UPSTREAM_CONNECT, 502, "out of memory");
 	else if (ready)
 		on_upstream_ready(ex->up, 0, NULL, ex);
+}
+
+/* No token for a Vertex target: retried and fallen back from as a provider that cannot be
+ * reached, else the app gets a 503 saying why. */
+static void exchange_token_failed(struct exchange *ex, const char *why)
+{
+	char msg[600];
+
+	snprintf(msg, sizeof(msg), "no access token for %s: %s", ex->up_provider, why);
+	if (exchange_retry(ex, 0, msg))
+		return;
+	exchange_fail(ex, OUTCOME_UPSTREAM_CONNECT, 503, msg);
+}
+
+static void on_token(int err, const char *token, const char *why, void *arg)
+{
+	struct exchange *ex = arg;
+	struct session *s = ex->s;
+
+	session_enter(s);
+	if (err)
+		exchange_token_failed(ex, why);
+	else if (!(ex->up_token = strdup(token)))
+		exchange_fail(ex, OUTCOME_UPSTREAM_CONNECT, 502, "out of memory");
+	else
+		exchange_connect(ex);
+	session_leave(s);
+}
+
+/* The token source of the provider the attempt goes to, when the gateway's credential for
+ * it is a minted token (Vertex), else NULL. */
+static struct gcp_token_source *attempt_tokens(const struct exchange *ex)
+{
+	const struct session *s = ex->s;
+
+	if (ex->up_app_headers && s->info.own_keys)
+		return NULL;
+	return keys_tokens(s->cfg->keys, ex->up_provider);
+}
+
+void exchange_start_upstream(struct exchange *ex)
+{
+	struct gcp_token_source *tokens = attempt_tokens(ex);
+	const char *token = NULL;
+	char why[600];
+	int r;
+
+	ex->attempts++;
+	ex->target_attempts++;
+	ex->up_reused = -1; /* until a connection is had */
+	ex->retry_after_ms = -1;
+	clock_gettime(CLOCK_MONOTONIC, &ex->t_attempt);
+	up_token_clear(ex);
+	if (!tokens) {
+		exchange_connect(ex);
+		return;
+	}
+	r = gcp_token_get(tokens, ex->s->base, &ex->tok_wait, on_token, ex, &token, why,
+			  sizeof(why));
+	if (r < 0)
+		exchange_token_failed(ex, why);
+	else if (r == 0 && !(ex->up_token = strdup(token)))
+		exchange_fail(ex, OUTCOME_UPSTREAM_CONNECT, 502, "out of memory");
+	else if (r == 0)
+		exchange_connect(ex);
 }
 
 /* The body that goes upstream when it is not the app's: TEXT (LEN bytes, taken). */
@@ -689,6 +782,46 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 }
 
 /*
+ * The request for Vertex target T, made from the one for Anthropic's own API (the app's, or
+ * translated): the path built from T's project and region and MODEL, the body without its
+ * "model" and with Vertex's anthropic_version.
+ */
+static int target_vertex(struct exchange *ex, const struct route_target *t, const char *model,
+			 char *why, size_t whylen)
+{
+	const struct policy_provider *pv = policy_provider_by_name(ex->policy, t->provider);
+	struct evbuffer *from = ex->up_body ? ex->up_body : ex->body;
+	char path[1024], *body;
+	size_t len;
+	int err;
+
+	if (!pv || !pv->project || !pv->region) {
+		snprintf(why, whylen, "provider %s names no project and region for Vertex paths",
+			 t->provider);
+		return -ENOENT;
+	}
+	if (vertex_anthropic_path(pv->project, pv->region, model, ex->stream, path,
+				  sizeof(path))) {
+		snprintf(why, whylen, "the Vertex path for %s is too long", t->provider);
+		return -EINVAL;
+	}
+	err = vertex_anthropic_body((const char *)evbuffer_pullup(from, -1),
+				    evbuffer_get_length(from), &body, &len);
+	if (err) {
+		snprintf(why, whylen, "the body cannot be made Vertex's for %s", t->provider);
+		return err;
+	}
+	snprintf(ex->vertex_location, sizeof(ex->vertex_location), "%s", pv->region);
+	err = up_body_set(ex, body, len);
+	free(ex->up_path);
+	ex->up_path = err ? NULL : strdup(path);
+	return err ? err : ex->up_path ? 0 : -ENOMEM;
+}
+
+static int target_same_api(struct exchange *ex, const struct route_target *t, const char *model,
+			   int same_dest, char *why, size_t whylen);
+
+/*
  * Makes T the target in use: its address, its key, the request in its API. Returns 0, or
  * -errno with WHY saying why T cannot take the call (no address, no key, untranslatable:
  * -EOPNOTSUPP / -EINVAL / -EBADMSG).
@@ -702,9 +835,16 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 
 	free(ex->up_path);
 	ex->up_path = NULL;
+	if (!ex->vertex_app)
+		ex->vertex_location[0] = 0;
 	ex->target = t;
 	ex->up_adapter = provider_api_of_family(t->api);
-	ex->xlate = app_family(ex) != t->api;
+	ex->xlate = app_family(ex) != ex->up_adapter->family;
+	if (ex->vertex_app && t->api != POLICY_API_VERTEX) {
+		snprintf(why, whylen, "a Vertex call goes only to a Vertex provider, not %s",
+			 t->provider);
+		return -EOPNOTSUPP;
+	}
 	if (ex->xlate && ex->api < 0) { /* a path no adapter reads cannot be translated */
 		snprintf(why, whylen, "%s speaks the other API and this path cannot be translated",
 			 t->provider);
@@ -718,9 +858,27 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 		return err;
 	snprintf(ex->up_host, sizeof(ex->up_host), "%s", t->host);
 	ex->up_port = t->port;
-	if (ex->xlate) /* Azure: the deployment in "model" */
-		return target_translate(ex, t, t->deployment ? t->deployment : model, why, whylen);
+	/* Azure: the deployment in "model" */
+	err = ex->xlate ? target_translate(ex, t, t->deployment ? t->deployment : model, why, whylen)
+			: target_same_api(ex, t, model, same_dest, why, whylen);
+	if (!err && t->api == POLICY_API_VERTEX)
+		err = target_vertex(ex, t, model, why, whylen);
+	return err;
+}
+
+/* The request for T when it speaks the app's API: its path and MODEL in the body. */
+static int target_same_api(struct exchange *ex, const struct route_target *t, const char *model,
+			   int same_dest, char *why, size_t whylen)
+{
+	int err;
+
 	ex->up_api = ex->api;
+	if (ex->vertex_app) { /* the path names the model; target_vertex() makes both */
+		if (ex->up_body)
+			evbuffer_free(ex->up_body);
+		ex->up_body = NULL;
+		return 0;
+	}
 	if (!same_dest || t->deployment) { /* Azure: the v1 path, whatever the app's was */
 		char path[HTTP1_HOST_MAX + 8192];
 

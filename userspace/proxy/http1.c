@@ -451,9 +451,10 @@ static int request_inspect(struct exchange *ex, const char **why)
 	}
 	model = cJSON_GetObjectItemCaseSensitive(root, "model");
 	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
-	if (cJSON_IsString(model))
+	if (cJSON_IsString(model) && !ex->vertex_app) /* Vertex: the path's (set on the head) */
 		snprintf(ex->model, sizeof(ex->model), "%s", model->valuestring);
-	ex->stream = cJSON_IsTrue(stream);
+	ex->stream = cJSON_IsTrue(stream) || ex->vertex_app == VERTEX_ANTHROPIC_STREAM ||
+		     ex->vertex_app == VERTEX_GEMINI_STREAM;
 	asked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(root, "stream_options"), "include_usage"));
 	ex->want_usage = ex->api == USAGE_API_OPENAI_CHAT && ex->stream && !asked;
@@ -599,6 +600,38 @@ static int request_canonicalise(struct exchange *ex, const struct policy_provide
 	return r == -ENOMEM ? r : 0;
 }
 
+/*
+ * A call to a Vertex provider is read by its path: the model is the path's (a "model" in the
+ * body counts for nothing: Vertex serves the path's), an Anthropic model's call is the
+ * Messages API it carries ("/v1/messages" for the gateway), and a path that is no publisher
+ * model call is outside the API (the gateway's token never goes with it). 0 or -ENOMEM.
+ */
+static int vertex_canonicalise(struct exchange *ex)
+{
+	struct vertex_call vc;
+
+	free(ex->api_url);
+	ex->api_url = NULL;
+	ex->outside_api = vertex_path_parse(ex->url, &vc) != 0;
+	if (ex->outside_api)
+		return 0;
+	ex->vertex_app = vc.kind;
+	snprintf(ex->model, sizeof(ex->model), "%s", vc.model);
+	snprintf(ex->vertex_location, sizeof(ex->vertex_location), "%s", vc.location);
+	if (vc.kind == VERTEX_ANTHROPIC_RAW || vc.kind == VERTEX_ANTHROPIC_STREAM) {
+		ex->api_url = strdup(API_PATH_ROOT "/messages");
+		return ex->api_url ? 0 : -ENOMEM;
+	}
+	/*
+	 * GEMINI ON VERTEX — where the Gemini usage reader plugs in: set ex->api_url to the
+	 * Gemini API path the gemini adapter's path_api reads for vc.kind and vc.model (e.g.
+	 * "/v1beta/models/{model}:generateContent"); provider_api_for_path() then finds that
+	 * adapter and its usageMetadata reader, as it finds Anthropic's above. Until then the
+	 * call goes with the gateway's token, its model allowed and recorded, usage unread.
+	 */
+	return 0;
+}
+
 /* What the policy stages know of a request's head. 0 or -ENOMEM. */
 static int pipe_head_fill(struct session *s, struct exchange *ex, const http_parser *p)
 {
@@ -609,6 +642,8 @@ static int pipe_head_fill(struct session *s, struct exchange *ex, const http_par
 
 	r->api_root = pv ? pv->api_root : NULL;
 	if (request_canonicalise(ex, pv, r->api_root))
+		return -ENOMEM;
+	if (pv && pv->api == POLICY_API_VERTEX && vertex_canonicalise(ex))
 		return -ENOMEM;
 
 	r->policy = ex->policy;
@@ -632,7 +667,7 @@ static int pipe_head_fill(struct session *s, struct exchange *ex, const http_par
 	r->app_api = ex->api = ex->outside_api ? -1 : provider_api_for_path(r->api_url, &ex->app);
 	r->family = app_api(s, ex)->family;
 	r->gateway_key = s->info.explicit_endpoint ||
-			 (!s->info.own_keys && keys_get(s->cfg->keys, s->info.provider));
+			 (!s->info.own_keys && keys_have(s->cfg->keys, s->info.provider));
 	r->event = s->ops->event;
 	r->event_arg = s->ops->arg;
 	snprintf(r->workload, sizeof(r->workload), "%s", s->info.workload);

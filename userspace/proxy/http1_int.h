@@ -25,6 +25,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "proxy/gcp_token.h"
 #include "proxy/headers.h"
 #include "proxy/http1.h"
 #include "proxy/route.h"
@@ -35,6 +36,7 @@
 #include "providers/sse.h"
 #include "providers/translate.h"
 #include "providers/usage.h"
+#include "providers/vertex.h"
 #include "util/timefmt.h"
 
 #define HTTP1_HIGH_WATER (1u << 20) /* client output that stops reading from the provider */
@@ -141,6 +143,8 @@ struct exchange {
 	int counted_attempt;	       /* the attempt whose failure the breaker has counted */
 	int fresh_conn; /* a retry on the same host: never a pooled connection, they may have
 			   gone stale together */
+	struct gcp_token_wait tok_wait; /* a Vertex target: waiting for its token */
+	char *up_token;			/* a Vertex target: the bearer token minted, owned */
 
 	/* The request. */
 	char method[16];
@@ -151,6 +155,8 @@ struct exchange {
 	 * provider's API root, so it is no call the gateway reads. */
 	char *api_url;
 	int outside_api;
+	int vertex_app; /* the app called a Vertex publisher path (enum vertex_kind), or 0 */
+	char vertex_location[64]; /* a Vertex call's location ("global", "us-east5"), or "" */
 	struct headers req;
 	struct evbuffer *body;
 	int client_keepalive;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <openssl/crypto.h>
 
+#include "proxy/gcp_token.h"
 #include "proxy/keys.h"
 #include "util/log.h"
 
@@ -15,9 +16,10 @@
 
 struct key {
 	char *provider;
-	char *secret;
-	char *token_file;	/* a copy of the policy's, or NULL */
-	struct stat token_stat; /* the token file as it was when read */
+	char *secret;			 /* NULL for a Vertex provider */
+	char *token_file;		 /* a copy of the policy's, or NULL */
+	struct stat token_stat;		 /* the token file as it was when read */
+	struct gcp_token_source *tokens; /* a Vertex provider's (the registry's), or NULL */
 };
 
 struct keys {
@@ -110,6 +112,19 @@ static int key_read(const struct policy_provider *pv, char **ret)
 	return 0;
 }
 
+/* A Vertex provider's token source: its key file read and checked now. */
+static int key_tokens(const struct policy *p, const struct policy_provider *pv,
+		      struct gcp_token_source **ret)
+{
+	char why[400];
+	int err = gcp_token_source_get(pv->credentials_file, pv->token_url, p->tls.upstream_ca,
+				       ret, why, sizeof(why));
+
+	if (err)
+		log_error("provider %s: credentials_file: %s", pv->name, why);
+	return err;
+}
+
 int keys_load(const struct policy *p, struct keys **ret_keys)
 {
 	struct keys *k = calloc(1, sizeof(*k));
@@ -126,6 +141,12 @@ int keys_load(const struct policy *p, struct keys **ret_keys)
 		const struct policy_provider *pv = &p->providers[i];
 		struct key *e = &k->v[k->n];
 
+		if (pv->api == POLICY_API_VERTEX && pv->credentials_file) {
+			k->n++; /* from here on keys_free() frees what it holds */
+			e->provider = strdup(pv->name);
+			err = e->provider ? key_tokens(p, pv, &e->tokens) : -ENOMEM;
+			continue;
+		}
 		if (!pv->key_env && !pv->key_file && !pv->token_file)
 			continue;
 		k->n++; /* from here on keys_free() frees what it holds */
@@ -161,6 +182,19 @@ const char *keys_get(const struct keys *k, const char *provider)
 		return e->secret;
 	}
 	return NULL;
+}
+
+struct gcp_token_source *keys_tokens(const struct keys *k, const char *provider)
+{
+	for (size_t i = 0; k && i < k->n; i++)
+		if (!strcmp(k->v[i].provider, provider))
+			return k->v[i].tokens;
+	return NULL;
+}
+
+int keys_have(const struct keys *k, const char *provider)
+{
+	return keys_get(k, provider) || keys_tokens(k, provider);
 }
 
 void keys_free(struct keys *k)

@@ -1,7 +1,8 @@
 /*
  * keys: the provider keys the gateway holds, read from the environment variable or the file
  * the policy names for each provider (never from the policy itself). A captured app's own
- * key is replaced by the gateway's on the way out, unless its workload has own_keys.
+ * key is replaced by the gateway's on the way out, unless its workload has own_keys. A Vertex
+ * provider's credential is a service-account key file, from which tokens are minted.
  * Keys are never logged, recorded or shown; their memory is cleared when freed.
  *
  * Ownership: keys_load() returns a set the caller frees with keys_free().
@@ -13,13 +14,21 @@
 
 struct keys;
 
-/* Reads every key P names. A key that cannot be read (variable unset or empty, file missing
+struct gcp_token_source;
+
+/* Reads every key P names (a Vertex provider's credentials_file: its token source). A key that cannot be read (variable unset or empty, file missing
  * or empty) is an error naming the provider and where it looked, never the key: -ENOKEY. */
 int keys_load(const struct policy *p, struct keys **ret_keys);
 
 /* The gateway's key for PROVIDER, or NULL when the policy names none. A token_file that
  * changed since it was read is read again first (valid until the next call). */
 const char *keys_get(const struct keys *k, const char *provider);
+
+/* A Vertex provider's token source (proxy/gcp_token.h; the registry owns it), or NULL. */
+struct gcp_token_source *keys_tokens(const struct keys *k, const char *provider);
+
+/* Whether the gateway holds a credential for PROVIDER: a key or a token source. */
+int keys_have(const struct keys *k, const char *provider);
 
 void keys_free(struct keys *k);
 

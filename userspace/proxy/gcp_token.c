@@ -1,0 +1,591 @@
+/*
+ * gcp_token.c: the service account (parsed and its key checked once), the JWT (jsonw for the
+ * JSON, OpenSSL for base64 and RS256), and the token sources: a cached token, one exchange in
+ * flight at most (libevent's HTTP client over a plain or TLS bufferevent), and the calls
+ * waiting for it, each tagged with the exchange it waits for so that a call queued from a
+ * waiter's callback waits for the next one.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include "proxy/gcp_token.h"
+#include "util/jsonw.h"
+#include "util/log.h"
+
+#define GCP_SA_FILE_MAX (64 * 1024)
+#define GCP_JWT_LIFETIME_S 3600
+#define GCP_TOKEN_TIMEOUT_S 10
+#define GCP_TOKEN_MAX 8192
+
+struct gcp_sa {
+	char *client_email;
+	char *token_uri;
+	EVP_PKEY *key;
+	unsigned char digest[32]; /* of the file: a changed file is a new source */
+};
+
+struct gcp_token_source {
+	struct gcp_token_source *next; /* the registry */
+	char *path, *token_url, *ca_file;
+	struct gcp_sa *sa;
+	struct evhttp_uri *uri;
+	SSL_CTX *ctx; /* https endpoints, made on first use */
+	char *token;  /* the cached token, or NULL */
+	long long refresh_ms; /* monotonic: a new exchange is due from then */
+	struct evhttp_connection *conn; /* the exchange in flight, or NULL */
+	unsigned gen;			/* exchanges started */
+	struct gcp_token_wait *head, *tail;
+};
+
+static struct gcp_token_source *registry;
+static struct evdns_base *dns;
+
+static long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the service account ---- */
+
+void gcp_sa_free(struct gcp_sa *sa)
+{
+	if (!sa)
+		return;
+	free(sa->client_email);
+	free(sa->token_uri);
+	EVP_PKEY_free(sa->key);
+	free(sa);
+}
+
+const char *gcp_sa_token_uri(const struct gcp_sa *sa)
+{
+	return sa->token_uri;
+}
+
+static char *read_small_file(const char *path, size_t *ret_len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+	size_t n;
+
+	if (!f)
+		return NULL;
+	buf = malloc(GCP_SA_FILE_MAX + 1);
+	n = buf ? fread(buf, 1, GCP_SA_FILE_MAX + 1, f) : 0;
+	fclose(f);
+	if (buf && n > GCP_SA_FILE_MAX) {
+		OPENSSL_cleanse(buf, n);
+		free(buf);
+		errno = EFBIG;
+		return NULL;
+	}
+	if (buf)
+		buf[n] = 0;
+	*ret_len = n;
+	return buf;
+}
+
+static const char *sa_string(const cJSON *root, const char *key)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, key));
+
+	return s && *s ? s : NULL;
+}
+
+/* The RSA key of PEM, or NULL. */
+static EVP_PKEY *sa_key(const char *pem)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+
+	BIO_free(bio);
+	if (key && EVP_PKEY_base_id(key) != EVP_PKEY_RSA) {
+		EVP_PKEY_free(key);
+		key = NULL;
+	}
+	return key;
+}
+
+static int sa_fill(struct gcp_sa *sa, const cJSON *root, char *why, size_t whylen)
+{
+	const char *email = sa_string(root, "client_email"), *pem = sa_string(root, "private_key");
+	const char *uri = sa_string(root, "token_uri");
+
+	if (!email || !pem || !uri) {
+		snprintf(why, whylen, "not a service-account key: %s missing",
+			 !email ? "\"client_email\"" : !pem ? "\"private_key\"" : "\"token_uri\"");
+		return -EINVAL;
+	}
+	sa->key = sa_key(pem);
+	if (!sa->key) {
+		snprintf(why, whylen, "\"private_key\" is not an RSA private key in PEM");
+		return -EINVAL;
+	}
+	sa->client_email = strdup(email);
+	sa->token_uri = strdup(uri);
+	return sa->client_email && sa->token_uri ? 0 : -ENOMEM;
+}
+
+int gcp_sa_load(const char *path, struct gcp_sa **ret, char *why, size_t whylen)
+{
+	struct gcp_sa *sa = NULL;
+	cJSON *root = NULL;
+	size_t len = 0;
+	char *text = read_small_file(path, &len);
+	int err;
+
+	if (!text) {
+		err = -errno;
+		snprintf(why, whylen, "cannot read %s: %s", path, strerror(errno));
+		return err;
+	}
+	root = cJSON_ParseWithLength(text, len);
+	sa = calloc(1, sizeof(*sa));
+	if (!sa) {
+		err = -ENOMEM;
+		goto out;
+	}
+	EVP_Digest(text, len, sa->digest, NULL, EVP_sha256(), NULL);
+	if (!cJSON_IsObject(root)) {
+		snprintf(why, whylen, "%s is not a JSON object (a service-account key file)", path);
+		err = -EINVAL;
+		goto out;
+	}
+	err = sa_fill(sa, root, why, whylen);
+out:
+	if (root) { /* the PEM text is cleared before it is freed */
+		cJSON *pk = cJSON_GetObjectItemCaseSensitive(root, "private_key");
+
+		if (cJSON_IsString(pk))
+			OPENSSL_cleanse(pk->valuestring, strlen(pk->valuestring));
+	}
+	cJSON_Delete(root);
+	OPENSSL_cleanse(text, len);
+	free(text);
+	if (err) {
+		gcp_sa_free(sa);
+		return err;
+	}
+	*ret = sa;
+	return 0;
+}
+
+/* ---- the JWT ---- */
+
+/* LEN bytes of DATA in base64url without padding; new, or NULL. */
+static char *base64url(const unsigned char *data, size_t len)
+{
+	char *out = malloc(4 * ((len + 2) / 3) + 1);
+	int n;
+
+	if (!out)
+		return NULL;
+	n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+	while (n > 0 && out[n - 1] == '=')
+		n--;
+	out[n] = 0;
+	for (char *p = out; *p; p++)
+		*p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+	return out;
+}
+
+static char *json_part(struct jsonw *w)
+{
+	size_t len;
+	char *text = jsonw_finish(w, &len), *out;
+
+	if (!text)
+		return NULL;
+	out = base64url((const unsigned char *)text, len);
+	free(text);
+	return out;
+}
+
+/* The RS256 signature of TEXT by KEY, base64url; new, or NULL. */
+static char *rs256(EVP_PKEY *key, const char *text)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char sig[1024];
+	size_t sig_len = sizeof(sig);
+	char *out = NULL;
+
+	if (md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
+	    EVP_DigestSign(md, sig, &sig_len, (const unsigned char *)text, strlen(text)) == 1)
+		out = base64url(sig, sig_len);
+	EVP_MD_CTX_free(md);
+	return out;
+}
+
+char *gcp_jwt_assertion(const struct gcp_sa *sa, const char *aud, long long now)
+{
+	struct jsonw *h = jsonw_new(), *c = jsonw_new();
+	char *head, *claims, *signing = NULL, *sig = NULL, *out = NULL;
+
+	if (h) {
+		jsonw_str(h, "alg", "RS256");
+		jsonw_str(h, "typ", "JWT");
+	}
+	if (c) {
+		jsonw_str(c, "iss", sa->client_email);
+		jsonw_str(c, "scope", GCP_TOKEN_SCOPE);
+		jsonw_str(c, "aud", aud);
+		jsonw_num(c, "iat", (double)now);
+		jsonw_num(c, "exp", (double)(now + GCP_JWT_LIFETIME_S));
+	}
+	head = h ? json_part(h) : NULL;
+	claims = c ? json_part(c) : NULL;
+	if (head && claims && asprintf(&signing, "%s.%s", head, claims) < 0)
+		signing = NULL;
+	if (signing)
+		sig = rs256(sa->key, signing);
+	if (sig && asprintf(&out, "%s.%s", signing, sig) < 0)
+		out = NULL;
+	free(head);
+	free(claims);
+	free(signing);
+	free(sig);
+	return out;
+}
+
+/* ---- sources ---- */
+
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static void source_free(struct gcp_token_source *s)
+{
+	if (s->conn)
+		evhttp_connection_free(s->conn);
+	gcp_sa_free(s->sa);
+	if (s->uri)
+		evhttp_uri_free(s->uri);
+	SSL_CTX_free(s->ctx);
+	if (s->token) {
+		OPENSSL_cleanse(s->token, strlen(s->token));
+		free(s->token);
+	}
+	free(s->path);
+	free(s->token_url);
+	free(s->ca_file);
+	free(s);
+}
+
+/* The endpoint URL, checked: http or https, a host, a path. */
+static int source_uri(struct gcp_token_source *s, char *why, size_t whylen)
+{
+	const char *scheme;
+
+	s->uri = evhttp_uri_parse(s->token_url);
+	scheme = s->uri ? evhttp_uri_get_scheme(s->uri) : NULL;
+	if (!scheme || (strcasecmp(scheme, "https") && strcasecmp(scheme, "http")) ||
+	    !evhttp_uri_get_host(s->uri) || !*evhttp_uri_get_host(s->uri)) {
+		snprintf(why, whylen, "token endpoint \"%s\" is not an http(s)://HOST/PATH URL",
+			 s->token_url);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int gcp_token_source_get(const char *path, const char *token_url, const char *ca_file,
+			 struct gcp_token_source **ret, char *why, size_t whylen)
+{
+	struct gcp_token_source *s;
+	struct gcp_sa *sa;
+	int err = gcp_sa_load(path, &sa, why, whylen);
+
+	if (err)
+		return err;
+	if (!token_url)
+		token_url = sa->token_uri;
+	for (s = registry; s; s = s->next) {
+		if (!strcmp(s->path, path) && !strcmp(s->token_url, token_url) &&
+		    same_str(s->ca_file, ca_file) && !memcmp(s->sa->digest, sa->digest, 32)) {
+			gcp_sa_free(sa);
+			*ret = s;
+			return 0;
+		}
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		gcp_sa_free(sa);
+		return -ENOMEM;
+	}
+	s->sa = sa;
+	s->path = strdup(path);
+	s->token_url = strdup(token_url);
+	s->ca_file = ca_file ? strdup(ca_file) : NULL;
+	if (!s->path || !s->token_url || (ca_file && !s->ca_file))
+		err = -ENOMEM;
+	else
+		err = source_uri(s, why, whylen);
+	if (err) {
+		source_free(s);
+		return err;
+	}
+	s->next = registry;
+	registry = s;
+	*ret = s;
+	return 0;
+}
+
+unsigned gcp_token_exchanges(const struct gcp_token_source *src)
+{
+	return src->gen;
+}
+
+void gcp_token_cancel(struct gcp_token_wait *w)
+{
+	struct gcp_token_source *s = w->src;
+
+	if (!s)
+		return;
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		s->head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		s->tail = w->prev;
+	w->src = NULL;
+	w->prev = w->next = NULL;
+}
+
+/* Every call waiting for exchange GEN learns how it went: ERR, and the token or WHY. */
+static void source_notify(struct gcp_token_source *s, unsigned gen, int err, const char *why)
+{
+	struct gcp_token_wait *w;
+	char *token = s->token ? strdup(s->token) : NULL; /* a waiter may start another */
+
+	if (!err && !token) {
+		err = -ENOMEM;
+		why = "out of memory";
+	}
+	while ((w = s->head) && w->gen == gen) {
+		gcp_token_cancel(w);
+		w->fn(err, err ? NULL : token, why, w->arg);
+	}
+	if (token) {
+		OPENSSL_cleanse(token, strlen(token));
+		free(token);
+	}
+}
+
+/* The token endpoint's answer ROOT: the token kept (and its refresh time), or WHY. */
+static int source_take_answer(struct gcp_token_source *s, const cJSON *root, char *why,
+			      size_t whylen)
+{
+	const char *tok = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "access_token"));
+	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires_in");
+	long long ttl_ms, margin_ms;
+
+	if (!tok || !*tok || strlen(tok) > GCP_TOKEN_MAX || strpbrk(tok, "\r\n") ||
+	    !cJSON_IsNumber(exp) || exp->valuedouble <= 0 || exp->valuedouble > 86400) {
+		snprintf(why, whylen, "token endpoint %s answered without a usable access_token "
+			 "and expires_in", s->token_url);
+		return -EBADMSG;
+	}
+	ttl_ms = (long long)(exp->valuedouble * 1000);
+	/* refreshed shortly before it expires: a minute early, a fifth of a short life early */
+	margin_ms = ttl_ms > 300000 ? 60000 : ttl_ms / 5;
+	if (s->token) {
+		OPENSSL_cleanse(s->token, strlen(s->token));
+		free(s->token);
+	}
+	s->token = strdup(tok);
+	s->refresh_ms = monotonic_ms() + ttl_ms - margin_ms;
+	return s->token ? 0 : -ENOMEM;
+}
+
+static void on_token_answer(struct evhttp_request *req, void *arg)
+{
+	struct gcp_token_source *s = arg;
+	int status = req ? evhttp_request_get_response_code(req) : 0, err = -ECONNREFUSED;
+	char why[512];
+	cJSON *root = NULL;
+
+	s->conn = NULL; /* freed by libevent once this returns (free on completion) */
+	if (!status) {
+		snprintf(why, sizeof(why), "token endpoint %s unreachable", s->token_url);
+	} else if (status != 200) {
+		snprintf(why, sizeof(why), "token endpoint %s answered HTTP %d", s->token_url,
+			 status);
+		err = -EACCES;
+	} else {
+		struct evbuffer *in = evhttp_request_get_input_buffer(req);
+
+		root = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1),
+					     evbuffer_get_length(in));
+		err = source_take_answer(s, root, why, sizeof(why));
+	}
+	cJSON_Delete(root);
+	if (err)
+		log_warn("vertex: %s", why);
+	source_notify(s, s->gen, err, err ? why : NULL);
+}
+
+static SSL_CTX *source_ctx(struct gcp_token_source *s)
+{
+	if (s->ctx)
+		return s->ctx;
+	s->ctx = SSL_CTX_new(TLS_client_method());
+	if (!s->ctx)
+		return NULL;
+	SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(s->ctx, SSL_VERIFY_PEER, NULL);
+	if (s->ca_file ? SSL_CTX_load_verify_file(s->ctx, s->ca_file) != 1
+		       : SSL_CTX_set_default_verify_paths(s->ctx) != 1) {
+		SSL_CTX_free(s->ctx);
+		s->ctx = NULL;
+	}
+	return s->ctx;
+}
+
+/* A connection to the endpoint: TLS verified against its host name for https. */
+static struct evhttp_connection *source_connect(struct gcp_token_source *s,
+						struct event_base *base)
+{
+	const char *host = evhttp_uri_get_host(s->uri);
+	int tls = !strcasecmp(evhttp_uri_get_scheme(s->uri), "https");
+	int port = evhttp_uri_get_port(s->uri);
+	struct bufferevent *bev;
+	SSL *ssl = NULL;
+
+	if (!dns)
+		dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+					       EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (tls) {
+		SSL_CTX *ctx = source_ctx(s);
+
+		ssl = ctx ? SSL_new(ctx) : NULL;
+		if (!ssl)
+			return NULL;
+		SSL_set_tlsext_host_name(ssl, host);
+		SSL_set1_host(ssl, host);
+		bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+						     BEV_OPT_CLOSE_ON_FREE);
+		if (bev)
+			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	} else {
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (!bev)
+		return NULL;
+	return evhttp_connection_base_bufferevent_new(base, dns, bev, host,
+						      port > 0 ? port : tls ? 443 : 80);
+}
+
+/* The form the endpoint takes: the grant type and the signed assertion. */
+static int source_request(struct gcp_token_source *s, struct evhttp_request *req)
+{
+	const char *host = evhttp_uri_get_host(s->uri);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char *jwt = gcp_jwt_assertion(s->sa, s->token_url, (long long)time(NULL));
+	int err;
+
+	if (!jwt)
+		return -ENOMEM;
+	evhttp_add_header(h, "Host", host);
+	evhttp_add_header(h, "Content-Type", "application/x-www-form-urlencoded");
+	evhttp_add_header(h, "Accept", "application/json");
+	evhttp_add_header(h, "User-Agent", "aigw");
+	/* base64url needs no escaping in a form */
+	err = evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+				  "grant_type=%s&assertion=%s",
+				  "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer", jwt) < 0;
+	OPENSSL_cleanse(jwt, strlen(jwt));
+	free(jwt);
+	return err ? -ENOMEM : 0;
+}
+
+static int source_start(struct gcp_token_source *s, struct event_base *base, char *why,
+			size_t whylen)
+{
+	const char *path = evhttp_uri_get_path(s->uri), *query = evhttp_uri_get_query(s->uri);
+	struct evhttp_request *req;
+	char target[1024];
+
+	snprintf(target, sizeof(target), "%s%s%s", path && *path ? path : "/", query ? "?" : "",
+		 query ? query : "");
+	s->conn = source_connect(s, base);
+	req = s->conn ? evhttp_request_new(on_token_answer, s) : NULL;
+	if (!req || source_request(s, req)) {
+		if (req)
+			evhttp_request_free(req);
+		if (s->conn)
+			evhttp_connection_free(s->conn);
+		s->conn = NULL;
+		snprintf(why, whylen, "cannot start a token exchange with %s", s->token_url);
+		return -ENOMEM;
+	}
+	evhttp_connection_set_timeout(s->conn, GCP_TOKEN_TIMEOUT_S);
+	evhttp_connection_set_retries(s->conn, 0);
+	if (evhttp_make_request(s->conn, req, EVHTTP_REQ_POST, target)) { /* req is freed */
+		evhttp_connection_free(s->conn);
+		s->conn = NULL;
+		snprintf(why, whylen, "cannot send a token request to %s", s->token_url);
+		return -EIO;
+	}
+	evhttp_connection_free_on_completion(s->conn);
+	s->gen++;
+	return 0;
+}
+
+int gcp_token_get(struct gcp_token_source *src, struct event_base *base, struct gcp_token_wait *w,
+		  gcp_token_fn fn, void *arg, const char **ret_token, char *why, size_t whylen)
+{
+	int err;
+
+	if (src->token && monotonic_ms() < src->refresh_ms) {
+		*ret_token = src->token;
+		return 0;
+	}
+	if (!src->conn && (err = source_start(src, base, why, whylen)))
+		return err;
+	w->src = src;
+	w->gen = src->gen;
+	w->fn = fn;
+	w->arg = arg;
+	w->next = NULL;
+	w->prev = src->tail;
+	if (src->tail)
+		src->tail->next = w;
+	else
+		src->head = w;
+	src->tail = w;
+	return 1;
+}
+
+void gcp_token_shutdown(void)
+{
+	while (registry) {
+		struct gcp_token_source *s = registry;
+
+		registry = s->next;
+		while (s->head)
+			gcp_token_cancel(s->head);
+		source_free(s);
+	}
+	if (dns)
+		evdns_base_free(dns, 0);
+	dns = NULL;
+}
