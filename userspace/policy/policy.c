@@ -1156,6 +1156,8 @@ static void check_api(struct ctx *c, const cJSON *v, const struct field *f, void
 		*api = POLICY_API_OPENAI;
 	else if (strcmp(s, "anthropic") == 0)
 		*api = POLICY_API_ANTHROPIC;
+	else if (strcmp(s, "gemini") == 0)
+		*api = POLICY_API_GEMINI;
 	else
 		bad_value(c, NULL, f->expect);
 }
@@ -2563,7 +2565,7 @@ static const struct field provider_fields[] = {
     FIELD("key_file", OPTIONAL, check_nonempty, offsetof(struct policy_provider, key_file),
 	  "the path of a file holding the gateway's key"),
     FIELD("api", OPTIONAL, check_api, offsetof(struct policy_provider, api),
-	  "\"openai\" or \"anthropic\""),
+	  "\"openai\", \"anthropic\" or \"gemini\""),
     FIELD("base_url", OPTIONAL, check_base_url, 0, EXPECT_BASE_URL),
     FIELD("api_root", OPTIONAL, check_api_root, 0,
 	  "a path like \"/openai/v1\" (or \"\"), where the provider serves what OpenAI serves "

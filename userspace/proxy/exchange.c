@@ -23,6 +23,7 @@
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
 #include "providers/api_path.h"
+#include "providers/gemini.h"
 #include "policy/stages.h"
 #include "ledger/cost.h"
 #include "util/jsonw.h"
@@ -220,6 +221,13 @@ static int target_reachable(const struct exchange *ex, const struct route_target
 	return 0;
 }
 
+/* Whether the app's call is one the translator can make into a call of family UP's. */
+static int translatable(const struct exchange *ex, const struct provider_api *up)
+{
+	return ex->app && ex->app->translate && up->translate && up->chat_path &&
+	       ex->api == (int)ex->app->chat_api;
+}
+
 static int target_usable(const struct exchange *ex, const struct route_target *t)
 {
 	struct translate_req tr;
@@ -230,7 +238,7 @@ static int target_usable(const struct exchange *ex, const struct route_target *t
 		return 0;
 	if (t->api == app_family(ex))
 		return 1;
-	if (!ex->app || ex->api != (int)ex->app->chat_api)
+	if (!translatable(ex, provider_api_of_family(t->api)))
 		return 0;
 	/* whether the translator takes this request: asked now, on this failure path only */
 	err = translate_request(ex->app->translate, (const char *)evbuffer_pullup(ex->body, -1),
@@ -443,21 +451,28 @@ void exchange_refuse(struct exchange *ex)
  * bearer token. Elsewhere than the app's destination a gateway key is required (checked when
  * the target was chosen).
  */
-static void write_credential(struct exchange *ex, struct evbuffer *out)
+static const char *gateway_key(const struct exchange *ex)
 {
-	struct session *s = ex->s;
+	const struct session *s = ex->s;
 	int own = ex->up_app_headers && s->info.own_keys;
-	const char *key = own ? NULL : keys_get(s->cfg->keys, ex->up_provider);
 
+	return own ? NULL : keys_get(s->cfg->keys, ex->up_provider);
+}
+
+static void write_credential(struct exchange *ex, struct evbuffer *out, const char *key)
+{
 	if (!key) {
-		ex->credential =
-		    headers_get(&ex->req, "authorization") || headers_get(&ex->req, "x-api-key")
-			? "app"
-			: "none";
+		ex->credential = headers_get(&ex->req, "authorization") ||
+					 headers_get(&ex->req, "x-api-key") ||
+					 headers_get(&ex->req, "x-goog-api-key") ||
+					 gemini_query_has_key(ex->up_path ? ex->up_path : ex->url)
+				     ? "app"
+				     : "none";
 		return;
 	}
 	headers_drop(&ex->req, "authorization");
 	headers_drop(&ex->req, "x-api-key");
+	headers_drop(&ex->req, "x-goog-api-key");
 	evbuffer_add_printf(out, "%s: %s%s\r\n", ex->up_adapter->key_header,
 			    ex->up_adapter->key_prefix, key);
 	ex->credential = "gateway";
@@ -503,9 +518,15 @@ static void write_request(struct exchange *ex)
 	struct evbuffer *body_buf = ex->up_body ? ex->up_body : ex->body;
 	size_t body = evbuffer_get_length(body_buf);
 	const char *target = ex->up_path ? ex->up_path : ex->url ? ex->url : "/";
+	const char *key = gateway_key(ex);
+	char *keyless = NULL;
 
+	/* the app's key in the query ("?key=", Google's APIs) goes with its headers */
+	if (key && gemini_query_strip_key(target, &keyless) > 0)
+		target = keyless;
 	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", ex->method, target);
-	write_credential(ex, out);
+	free(keyless);
+	write_credential(ex, out, key);
 	if (ex->up_app_headers)
 		headers_write(&ex->req, out);
 	else
@@ -656,8 +677,8 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 	char path[512];
 	int err;
 
-	if (!ex->app || ex->api != (int)ex->app->chat_api) {
-		snprintf(why, whylen, "%s speaks the other API and %.*s cannot be translated",
+	if (!translatable(ex, up)) {
+		snprintf(why, whylen, "%s speaks another API and %.*s cannot be translated",
 			 t->provider, (int)strcspn(ex->url, "?"), ex->url);
 		return -EOPNOTSUPP;
 	}
@@ -713,6 +734,13 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 	if (ex->xlate)
 		return target_translate(ex, t, model, why, whylen);
 	ex->up_api = ex->api;
+	if (ex->up_adapter->path_model) { /* Gemini: the model is named in the path */
+		err = gemini_retarget(exchange_api_url(ex), model, &ex->up_path);
+		if (err)
+			snprintf(why, whylen, "the model of %.*s cannot be replaced for %s",
+				 (int)strcspn(ex->url, "?"), ex->url, t->provider);
+		return err ? err : body_for_target(ex, ex->model);
+	}
 	if (!same_dest) {
 		char path[HTTP1_HOST_MAX + 8192];
 
