@@ -26,6 +26,10 @@ static const struct route routes[] = {
     {"/v1/files", PROV_OPENAI, openai_files, EVHTTP_REQ_GET},
 };
 
+/* Every Gemini call (gemini_route() reads the model and the method from the path). */
+static const struct route gemini = {"/v1beta/models/", PROV_GEMINI, gemini_call,
+				    EVHTTP_REQ_POST};
+
 const char *hdr(struct call *c, const char *name)
 {
 	return evhttp_find_header(evhttp_request_get_input_headers(c->req), name);
@@ -158,6 +162,10 @@ static void call_route(struct call *c)
 	    c, evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req)), buf, sizeof(buf));
 	size_t i;
 
+	if (path && gemini_route(c, path)) {
+		c->route = &gemini;
+		return;
+	}
 	for (i = 0; path && i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!strcmp(path, routes[i].path)) {
 			c->route = &routes[i];
@@ -231,7 +239,9 @@ static int call_process(struct call *c)
 		return call_bad_route(c);
 	if (method == EVHTTP_REQ_GET) /* no body to check */
 		return c->route->handle(c);
-	bad = c->prov == PROV_ANTHROPIC ? anthropic_check(c) : openai_check(c);
+	bad = c->prov == PROV_ANTHROPIC ? anthropic_check(c)
+	      : c->prov == PROV_GEMINI	  ? 0 /* gemini_call() checks */
+					  : openai_check(c);
 	if (bad)
 		return CALL_DONE;
 	return c->route->handle(c);
@@ -298,6 +308,10 @@ void dispatch_request_cb(struct evhttp_request *req, void *arg)
 	c->reset_after = -1;
 	call_route(c);
 	call_parse(c);
+	if (c->prov == PROV_GEMINI) { /* the path names the model and the stream */
+		c->model = c->path_model;
+		c->stream = c->gemini_method == 1;
+	}
 	call_ids(c);
 	c->gzip = accepts_gzip(hdr(c, "accept-encoding"));
 	c->chunk_delay_ms = hdr_int(c, "x-mock-chunk-delay-ms", g_cfg.chunk_delay_ms, 0, 600000);
