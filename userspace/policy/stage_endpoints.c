@@ -2,7 +2,8 @@
  * stage_endpoints: which provider endpoints a workload may call ("allow.endpoints"), and only
  * by their canonical path.
  *
- * With the gateway's key the default is the inference endpoints alone: files, batches,
+ * With the gateway's key the default is the inference endpoints alone (those below, and every
+ * call an adapter reads, such as Gemini's "/v1beta/models/M:generateContent"): files, batches,
  * uploads, fine-tuning, assistants, vector stores and the admin and organisation APIs read
  * or spend the whole organisation's account, so they are refused unless the workload lists
  * them. A workload that keeps its own keys ("own_keys") calls them with its own key. A list
@@ -30,6 +31,7 @@ static const struct policy_endpoint inference[] = {
     {"POST", "/v1/embeddings"},	      {"POST", "/v1/messages"},
     {"POST", "/v1/messages/count_tokens"}, {"POST", "/v1/completions"},
     {"GET", "/v1/models"},	      {"GET", "/v1/models/*"},
+    {"GET", "/v1beta/models"},	      {"GET", "/v1beta/models/*"},
 };
 
 static int hex_value(char c)
@@ -130,8 +132,8 @@ static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
 	}
 	if (!r->gateway_key)
 		return PIPE_CONTINUE;
-	if (endpoints_match(inference, sizeof(inference) / sizeof(inference[0]), r->method,
-			    path))
+	if (r->app_api >= 0 || endpoints_match(inference, sizeof(inference) / sizeof(inference[0]),
+					       r->method, path))
 		return PIPE_CONTINUE;
 	return pipe_refuse(r, "endpoints", "allow.endpoints (default: inference only)",
 			   a ? a->enforce : 1, 403, "permission", 0,
