@@ -170,9 +170,13 @@ TRICKS = [
 ]
 
 
-def test_model_allow_list_holds_against_path_tricks(gw, monkeypatch):
+@pytest.mark.parametrize("own_keys", [False, True])
+def test_model_allow_list_holds_against_path_tricks(gw, monkeypatch, own_keys):
+    """With the gateway's key the endpoint stage refuses what is no inference call; a workload
+    with its own keys passes that stage, and the model allow-list alone must hold."""
     pol = gemini_policy(gw, monkeypatch)
     pol["workloads"][0]["allow"] = {"models": [MODEL]}
+    pol["workloads"][0]["own_keys"] = own_keys
     gw.start(pol)
     ok, code = split(gw.curl(f"{BASE}/v1beta/models/{MODEL}:generateContent", BODY))
     assert code == 200, ok
