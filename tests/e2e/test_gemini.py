@@ -189,3 +189,35 @@ def test_model_allow_list_holds_against_path_tricks(gw, monkeypatch, own_keys):
         assert code in (400, 403), (path, code, text)
         assert json.loads(text)["error"]["code"] == code, text
     assert len(gw.mock.requests()) == allowed, gw.mock.requests()[allowed:]
+
+
+def test_logical_name_is_routed_by_the_path(gw, monkeypatch):
+    """A Gemini app asking for a logical name: the path sent upstream names the target's model
+    (the body has none to replace), the rest of the target (query) as the app sent it."""
+    pol = gemini_policy(gw, monkeypatch)
+    pol["models"] = {"house-fast": [{"provider": "gemini", "model": MODEL}]}
+    gw.start(pol)
+    r = run_genai(gw, "stream", model="house-fast")
+    assert r["status"] == 200 and not r["error"], r
+    seen = gw.mock.requests()[-1]
+    assert (seen["path"], seen["query"], seen["x_goog_api_key"]) == (
+        f"/v1beta/models/{MODEL}:streamGenerateContent", "alt=sse", GATEWAY_KEY), seen
+    rec = record(gw, **{"process.pid": r["pid"]})
+    assert rec["gen_ai.request.model"] == "house-fast" and rec["aigw.upstream.model"] == MODEL
+    usage = last_usage(r)
+    check_cost(gw, rec, usd(PRICES[f"gemini/{MODEL}"], usage["promptTokenCount"], WORDS))
+
+
+def test_openai_app_to_a_gemini_target_is_refused_clearly(gw, monkeypatch):
+    """Translation between OpenAI's API and Gemini's is not built: a logical name whose target
+    speaks Gemini is refused in the app's format, and nothing reaches the provider."""
+    pol = gemini_policy(gw, monkeypatch)
+    pol["models"] = {"house-fast": [{"provider": "gemini", "model": MODEL}]}
+    gw.start(pol)
+    body = json.dumps({"model": "house-fast", "messages": [{"role": "user", "content": PROMPT}]})
+    text, code = split(gw.curl("https://api.openai.com/v1/chat/completions", body,
+                               headers=["authorization: Bearer sk-app"]))
+    assert code == 400, text
+    err = json.loads(text)["error"]
+    assert "cannot be translated" in err["message"] and err["type"], err
+    assert gw.mock.requests() == []
