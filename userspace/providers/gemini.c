@@ -297,18 +297,6 @@ int gemini_query_strip_key(const char *target, char **ret)
 	return dropped;
 }
 
-int gemini_target(const char *root, const char *model, enum usage_api api, const char *query,
-		  char *buf, size_t size)
-{
-	const char *method = gemini_api_method(api);
-	int len;
-
-	if (!method)
-		return -EINVAL;
-	len = snprintf(buf, size, "%s/models/%s:%s%s", root, model, method, query ? query : "");
-	return len < 0 || (size_t)len >= size ? -ENOSPC : 0;
-}
-
 /* ---- the adapter ---- */
 
 static int gemini_path_api(const char *path, size_t n)
@@ -387,7 +375,7 @@ static char *gemini_error_event(enum usage_api api, const char *message, size_t 
 const struct provider_api provider_gemini = {
     .family = POLICY_API_GEMINI,
     .name = "gemini",
-    .chat_path = NULL, /* the model is in the path: gemini_target() */
+    .chat_path = NULL, /* the model is in the path: gemini_retarget() */
     .chat_api = USAGE_API_GEMINI_GENERATE,
     .translate = 0, /* no translation to or from it yet */
     .key_header = "x-goog-api-key",

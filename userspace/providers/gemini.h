@@ -69,12 +69,4 @@ int gemini_query_has_key(const char *target);
  * is no Gemini call), -ENOMEM. */
 int gemini_retarget(const char *url, const char *model, char **ret);
 
-/*
- * The target of a Gemini API call for MODEL and usage API API under ROOT ("/v1beta"), with
- * the query QUERY (from its '?', or "" / NULL) into BUF of SIZE bytes: 0, -EINVAL (not a
- * Gemini API), -ENOSPC.
- */
-int gemini_target(const char *root, const char *model, enum usage_api api, const char *query,
-		  char *buf, size_t size);
-
 #endif
