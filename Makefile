@@ -192,6 +192,8 @@ FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/p
 		  userspace/providers/anthropic.c userspace/providers/api_path.c \
 		  userspace/providers/azure.c \
 		  userspace/providers/vertex.c userspace/proxy/gcp_token.c \
+		  userspace/providers/anthropic.c userspace/providers/gemini.c \
+		  userspace/providers/api_path.c \
 		  userspace/ledger/cost.c userspace/ledger/prices.c \
 		  $(wildcard userspace/util/*.c) $(wildcard userspace/policy/*.c) \
 		  $(wildcard userspace/guard/*.c) userspace/ledger/prices_default.c
@@ -205,7 +207,8 @@ $(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/p
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $^ -lcjson
 $(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspace/providers/usage.c \
-		userspace/providers/openai.c userspace/providers/anthropic.c userspace/util/jsonw.c
+		userspace/providers/openai.c userspace/providers/anthropic.c \
+		userspace/providers/gemini.c userspace/util/jsonw.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson
 $(BUILD)/fuzz/fuzz_guard_scan: tests/fuzz/fuzz_guard_scan.c userspace/guard/scan.c

@@ -2,7 +2,7 @@
 /*
  * mockprov control API, plain HTTP on the --control listener:
  *
- *   POST /control/fault?mode=MODE[&provider=openai|anthropic][&count=N][&delay_ms=MS]
+ *   POST /control/fault?mode=MODE[&provider=openai|anthropic|gemini][&count=N][&delay_ms=MS]
  *        MODE: none down ratelimit overloaded slow reset garbage hang. Without provider the
  *        fault covers both; without count it lasts until reset; delay_ms (slow) defaults to 2000.
  *   GET  /control/fault     the fault rules in force, newest first
@@ -72,11 +72,13 @@ static long query_long(struct evkeyvalq *q, const char *name, long def)
 static int parse_mask(const char *prov, unsigned int *mask)
 {
 	if (!prov || !strcmp(prov, "all") || !strcmp(prov, "both"))
-		*mask = 1u << PROV_OPENAI | 1u << PROV_ANTHROPIC;
+		*mask = 1u << PROV_OPENAI | 1u << PROV_ANTHROPIC | 1u << PROV_GEMINI;
 	else if (!strcmp(prov, "openai"))
 		*mask = 1u << PROV_OPENAI;
 	else if (!strcmp(prov, "anthropic"))
 		*mask = 1u << PROV_ANTHROPIC;
+	else if (!strcmp(prov, "gemini"))
+		*mask = 1u << PROV_GEMINI;
 	else
 		return -EINVAL;
 	return 0;
@@ -94,7 +96,7 @@ static const char *fault_args(struct evkeyvalq *q, int *mode, unsigned int *mask
 	if (*mode < 0)
 		return "mode: none|down|ratelimit|overloaded|slow|reset|garbage|hang";
 	if (parse_mask(evhttp_find_header(q, "provider"), mask))
-		return "provider: openai|anthropic";
+		return "provider: openai|anthropic|gemini";
 	if (*count == 0 || *count < -1)
 		return "count: a positive integer";
 	if (*delay < 0 || *delay > 3600000)

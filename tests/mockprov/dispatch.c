@@ -26,6 +26,10 @@ static const struct route routes[] = {
     {"/v1/files", PROV_OPENAI, openai_files, EVHTTP_REQ_GET, 0},
 };
 
+/* Every Gemini call (gemini_route() reads the model and the method from the path). */
+static const struct route gemini = {"/v1beta/models/", PROV_GEMINI, gemini_call,
+				    EVHTTP_REQ_POST, 0};
+
 const char *hdr(struct call *c, const char *name)
 {
 	return evhttp_find_header(evhttp_request_get_input_headers(c->req), name);
@@ -157,6 +161,10 @@ static void call_route(struct call *c)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req));
 	size_t i;
 
+	if (path && gemini_route(c, path)) {
+		c->route = &gemini;
+		return;
+	}
 	if (vertex_route(c, path))
 		return;
 	path = c->azure ? azure_route_path(c, path, buf, sizeof(buf))
@@ -236,8 +244,9 @@ static int call_process(struct call *c)
 	if (method == EVHTTP_REQ_GET || c->route->own_checks) /* no body to check */
 		return c->route->handle(c);
 	bad = c->prov == PROV_ANTHROPIC ? anthropic_check(c)
-	      : c->azure		? azure_check(c)
-					: openai_check(c);
+	      : c->prov == PROV_GEMINI	  ? 0 /* gemini_call() checks */
+	      : c->azure		  ? azure_check(c)
+					  : openai_check(c);
 	if (bad)
 		return CALL_DONE;
 	return c->route->handle(c);
@@ -305,6 +314,10 @@ void dispatch_request_cb(struct evhttp_request *req, void *arg)
 	c->azure = azure_host(hdr(c, "host"));
 	call_route(c);
 	call_parse(c);
+	if (c->prov == PROV_GEMINI) { /* the path names the model and the stream */
+		c->model = c->path_model;
+		c->stream = c->gemini_method == 1;
+	}
 	call_ids(c);
 	c->gzip = accepts_gzip(hdr(c, "accept-encoding"));
 	c->chunk_delay_ms = hdr_int(c, "x-mock-chunk-delay-ms", g_cfg.chunk_delay_ms, 0, 600000);

@@ -139,6 +139,8 @@ cJSON *fault_dump(void)
 			cJSON_AddItemToArray(provs, cJSON_CreateString("openai"));
 		if (rules[i].mask & (1u << PROV_ANTHROPIC))
 			cJSON_AddItemToArray(provs, cJSON_CreateString("anthropic"));
+		if (rules[i].mask & (1u << PROV_GEMINI))
+			cJSON_AddItemToArray(provs, cJSON_CreateString("gemini"));
 		cJSON_AddItemToObject(o, "providers", provs);
 		cJSON_AddNumberToObject(o, "remaining", rules[i].remaining);
 		cJSON_AddNumberToObject(o, "delay_ms", rules[i].delay_ms);

@@ -34,6 +34,7 @@ enum provider {
 	PROV_NONE = 0,
 	PROV_OPENAI = 1,
 	PROV_ANTHROPIC = 2,
+	PROV_GEMINI = 3,
 };
 
 enum fault_mode {
@@ -181,6 +182,10 @@ struct call {
 	int next_ev;
 	int reset_after;
 	int started;
+	const char *stream_ctype; /* a stream's Content-Type, NULL: text/event-stream */
+	/* Gemini: the model and the method the path names (gemini.c) */
+	char path_model[128];
+	int gemini_method;
 };
 
 struct route {
@@ -275,6 +280,11 @@ void anthropic_error_body(struct call *c, struct evbuffer *b, const char *type, 
 void anthropic_headers(struct call *c, struct evkeyvalq *h);
 int anthropic_check(struct call *c);
 
+/* gemini.c */
+int gemini_route(struct call *c, const char *path);
+int gemini_call(struct call *c);
+void gemini_error_body(struct evbuffer *b, int status, const char *msg);
+void gemini_headers(struct call *c, struct evkeyvalq *h);
 /* faults.c */
 int fault_set(enum fault_mode mode, unsigned int mask, long count, int delay_ms);
 void fault_clear(void);

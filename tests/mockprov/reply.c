@@ -43,6 +43,8 @@ void reply_headers(struct call *c, const char *content_type)
 		evhttp_add_header(h, "Date", "Tue, 14 Nov 2023 22:13:20 GMT");
 	if (c->prov == PROV_ANTHROPIC)
 		anthropic_headers(c, h);
+	else if (c->prov == PROV_GEMINI)
+		gemini_headers(c, h);
 	else
 		openai_headers(c, h);
 }
@@ -87,6 +89,8 @@ void reply_error(struct call *c, int status, const char *type, const char *msg, 
 	}
 	if (c->prov == PROV_ANTHROPIC)
 		anthropic_error_body(c, b, type, msg);
+	else if (c->prov == PROV_GEMINI)
+		gemini_error_body(b, status, msg);
 	else
 		openai_error_body(c, b, type, msg, param, code);
 	reply_send(c, status, NULL, b, "application/json");

@@ -32,12 +32,14 @@ struct log_entry {
 	char x_api_key[256];
 	char api_key[256];    /* Azure's "api-key" header */
 	char deployment[72];  /* Azure: the deployment named (path, or v1's "model") */
+	char x_goog_api_key[256];
+	char query[512]; /* the query string as received, "" when none */
 	char anthropic_version[32];
 	char host[96];
 	char model[128];
 	char request_id[48];
 	long long max_tokens;
-	unsigned char has_auth, has_key, has_version, has_host, has_model, has_max;
+	unsigned char has_auth, has_key, has_version, has_host, has_model, has_max, has_goog;
 	unsigned char has_api_key, has_deployment;
 	unsigned char body_truncated; /* the request had more than body_len bytes */
 	char *body;		      /* owned by the entry; NULL when empty (or out of memory) */
@@ -46,7 +48,7 @@ struct log_entry {
 
 struct stats {
 	unsigned long long total;
-	unsigned long long by_prov[3];
+	unsigned long long by_prov[4];
 	unsigned long long by_status[600];
 	unsigned long long streams;
 	long long active_streams;
@@ -65,6 +67,8 @@ const char *prov_name(enum provider prov)
 		return "openai";
 	case PROV_ANTHROPIC:
 		return "anthropic";
+	case PROV_GEMINI:
+		return "gemini";
 	default:
 		return "other";
 	}
@@ -173,6 +177,7 @@ static void fill_body(struct log_entry *e, struct call *c)
 static void fill(struct log_entry *e, struct call *c)
 {
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req));
+	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(c->req));
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -189,6 +194,8 @@ static void fill(struct log_entry *e, struct call *c)
 	e->has_api_key = copy_all(e->api_key, sizeof(e->api_key), c, "api-key");
 	e->has_deployment = c->azure && copy(e->deployment, sizeof(e->deployment),
 					     c->deployment[0] ? c->deployment : c->model);
+	e->has_goog = copy(e->x_goog_api_key, sizeof(e->x_goog_api_key), hdr(c, "x-goog-api-key"));
+	copy(e->query, sizeof(e->query), query ? query : "");
 	e->has_version =
 	    copy(e->anthropic_version, sizeof(e->anthropic_version), hdr(c, "anthropic-version"));
 	e->has_host = copy(e->host, sizeof(e->host), hdr(c, "host"));
@@ -284,6 +291,8 @@ static int entry_json(struct evbuffer *out, const struct log_entry *e)
 	add_str(o, "x_api_key", e->has_key, e->x_api_key);
 	add_str(o, "api_key", e->has_api_key, e->api_key);
 	add_str(o, "deployment", e->has_deployment, e->deployment);
+	add_str(o, "x_goog_api_key", e->has_goog, e->x_goog_api_key);
+	cJSON_AddStringToObject(o, "query", e->query);
 	add_str(o, "anthropic_version", e->has_version, e->anthropic_version);
 	add_str(o, "host", e->has_host, e->host);
 	add_str(o, "model", e->has_model, e->model);
@@ -370,7 +379,7 @@ cJSON *stats_dump(void)
 	cJSON_AddNumberToObject(o, "requests", (double)st.total);
 	cJSON_AddNumberToObject(o, "streams", (double)st.streams);
 	cJSON_AddNumberToObject(o, "active_streams", (double)st.active_streams);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		cJSON_AddNumberToObject(prov, prov_name(i), (double)st.by_prov[i]);
 	for (i = 0; i < 600; i++) {
 		if (!st.by_status[i])

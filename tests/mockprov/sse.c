@@ -115,7 +115,7 @@ int stream_start(struct call *c)
 
 	if (fd >= 0)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	reply_headers(c, "text/event-stream; charset=utf-8");
+	reply_headers(c, c->stream_ctype ? c->stream_ctype : "text/event-stream; charset=utf-8");
 	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Cache-Control", "no-cache");
 	evhttp_send_reply_start(c->req, 200, "OK");
 	c->started = 1;

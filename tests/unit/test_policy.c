@@ -1215,9 +1215,9 @@ static void test_bad_base_url(void)
 		     "this provider's hosts; add it there so it is resolved and captured\n");
 	ASSERT_STREQ(load_bad(PROVIDER_X("\"base_url\": 443")),
 		     "p.json:4:59: providers.x.base_url: got number 443; " EXPECT_URL);
-	ASSERT_STREQ(load_bad(PROVIDER_X("\"api\": \"gemini\"")),
-		     "p.json:4:54: providers.x.api: got \"gemini\"; expected \"openai\", "
-		     "\"anthropic\", \"azure_openai\" or \"vertex\"\n");
+	ASSERT_STREQ(load_bad(PROVIDER_X("\"api\": \"palm\"")),
+		     "p.json:4:54: providers.x.api: got \"palm\"; expected \"openai\", "
+		     "\"anthropic\", \"azure_openai\", \"vertex\" or \"gemini\"\n");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		expect_provider_x_problem("base_url", bad[i].url, bad[i].why);
 }

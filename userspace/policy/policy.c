@@ -1164,6 +1164,8 @@ static void check_api(struct ctx *c, const cJSON *v, const struct field *f, void
 		*api = POLICY_API_OPENAI, ((struct policy_provider *)base)->azure = 1;
 	else if (strcmp(s, "vertex") == 0)
 		*api = POLICY_API_VERTEX;
+	else if (strcmp(s, "gemini") == 0)
+		*api = POLICY_API_GEMINI;
 	else
 		bad_value(c, NULL, f->expect);
 }
@@ -2710,7 +2712,7 @@ static const struct field provider_fields[] = {
     FIELD("key_file", OPTIONAL, check_nonempty, offsetof(struct policy_provider, key_file),
 	  "the path of a file holding the gateway's key"),
     FIELD("api", OPTIONAL, check_api, offsetof(struct policy_provider, api),
-	  "\"openai\", \"anthropic\", \"azure_openai\" or \"vertex\""),
+	  "\"openai\", \"anthropic\", \"azure_openai\", \"vertex\" or \"gemini\""),
     FIELD("credentials_file", OPTIONAL, check_nonempty,
 	  offsetof(struct policy_provider, credentials_file),
 	  "the path of a Google service-account key file (JSON)"),

@@ -25,6 +25,8 @@ enum policy_api {
 	POLICY_API_OPENAI = 0,	  /* /v1/chat/completions, /v1/responses, /v1/embeddings */
 	POLICY_API_ANTHROPIC = 1, /* /v1/messages */
 	POLICY_API_VERTEX = 2,	  /* Vertex AI publisher models (providers/vertex.h) */
+	POLICY_API_GEMINI = 3,	  /* /v1beta/models/{model}:generateContent, ... */
+	POLICY_API_N		  /* how many there are */
 };
 
 enum policy_capture_mode {
@@ -97,8 +99,9 @@ struct policy_provider {
 	size_t n_cidrs;
 	char *key_env;  /* "key_env": variable holding the gateway's key for it, or NULL */
 	char *key_file; /* "key_file": file holding it, or NULL (the key is never in the policy) */
-	/* "api": "openai" | "anthropic" | "vertex": the API family it speaks (default: "anthropic" for a
-	 * provider named anthropic, else "openai", which covers OpenAI-compatible servers) */
+	/* "api": "openai" | "anthropic" | "azure_openai" | "vertex" | "gemini": the API family it
+	 * speaks (default: "anthropic" for a provider named anthropic, else "openai", which
+	 * covers OpenAI-compatible servers) */
 	enum policy_api api;
 	/* "base_url": "https://HOST[:PORT][/PREFIX]", where the gateway sends calls it routes
 	 * to this provider itself (a fallback, a logical name). HOST must be one of "hosts".

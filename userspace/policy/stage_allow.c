@@ -66,6 +66,14 @@ static enum pipe_verdict allow_on_request(struct pipe_req *r)
 				   "the model it runs cannot be checked against allow.models of "
 				   "workload %s",
 				   r->deployment, r->provider ? r->provider : "", r->workload);
+	/* Gemini names the model in the path: a call whose path the gateway cannot read (an
+	 * escape, "..", a second colon) could name any model. */
+	if (a->models.given && r->app_api < 0 && r->family == POLICY_API_GEMINI &&
+	    strcmp(r->method, "GET"))
+		return pipe_refuse(r, "allow", "allow.models", a->enforce, 400, "invalid", 0,
+				   "aigw: the path %.*s names no Gemini model the gateway can read, "
+				   "so it cannot be checked against allow.models",
+				   (int)(r->api_path_len > 200 ? 200 : r->api_path_len), r->api_url);
 	if (a->models.given && r->app_api >= 0 && !r->model[0])
 		return pipe_refuse(r, "allow", "allow.models", a->enforce, 403, "permission", 0,
 				   "aigw: the request names no \"model\", so it cannot be checked "

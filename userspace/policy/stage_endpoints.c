@@ -2,7 +2,8 @@
  * stage_endpoints: which provider endpoints a workload may call ("allow.endpoints"), and only
  * by their canonical path.
  *
- * With the gateway's key the default is the inference endpoints alone: files, batches,
+ * With the gateway's key the default is the inference endpoints alone (those below, and every
+ * call an adapter reads, such as Gemini's "/v1beta/models/M:generateContent"): files, batches,
  * uploads, fine-tuning, assistants, vector stores and the admin and organisation APIs read
  * or spend the whole organisation's account, so they are refused unless the workload lists
  * them. A workload that keeps its own keys ("own_keys") calls them with its own key. A list
@@ -33,6 +34,7 @@ static const struct policy_endpoint inference[] = {
     /* Gemini on Vertex (Anthropic's models there are read as /v1/messages) */
     {"POST", "/v1/projects/*/locations/*/publishers/google/models/*"},
     {"POST", "/v1beta1/projects/*/locations/*/publishers/google/models/*"},
+    {"GET", "/v1beta/models"},	      {"GET", "/v1beta/models/*"},
 };
 
 static int hex_value(char c)
@@ -133,8 +135,8 @@ static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
 	}
 	if (!r->gateway_key)
 		return PIPE_CONTINUE;
-	if (endpoints_match(inference, sizeof(inference) / sizeof(inference[0]), r->method,
-			    path))
+	if (r->app_api >= 0 || endpoints_match(inference, sizeof(inference) / sizeof(inference[0]),
+					       r->method, path))
 		return PIPE_CONTINUE;
 	return pipe_refuse(r, "endpoints", "allow.endpoints (default: inference only)",
 			   a ? a->enforce : 1, 403, "permission", 0,

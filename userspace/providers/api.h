@@ -5,6 +5,7 @@
  *   openai.c     OpenAI and every OpenAI-compatible server (vLLM, Ollama, ...):
  *                /v1/chat/completions, /v1/responses, /v1/embeddings
  *   anthropic.c  Anthropic: /v1/messages
+ *   gemini.c     Google's Gemini API: /v1beta/models/{model}:generateContent, ... (gemini.h)
  *
  * An adapter knows which request paths are its, how a caller hands it a key, what every
  * request the gateway makes to it must carry, its error format (as an answer and as a
@@ -28,9 +29,10 @@ struct cJSON;
 struct provider_api {
 	enum policy_api family;
 	const char *name;	      /* "openai", "anthropic" */
-	const char *chat_path;	      /* where its chat calls go: "/v1/chat/completions" */
+	const char *chat_path;	      /* where its chat calls go: "/v1/chat/completions"; NULL
+					 when the path names the model (Gemini) */
 	enum usage_api chat_api;      /* what they are */
-	enum translate_api translate; /* what the translator calls its chat API */
+	enum translate_api translate; /* what the translator calls its chat API; 0: none */
 	const char *key_header;	      /* how it takes a key: "Authorization", "x-api-key" */
 	const char *key_prefix;	      /* before the key: "Bearer ", "" */
 	/* A header every call carries ("anthropic-version") and its value when the caller set
@@ -41,6 +43,11 @@ struct provider_api {
 	/* The usage API of request path PATH (its first LEN bytes, no query), or -1 when it is
 	 * not one of this family's. */
 	int (*path_api)(const char *path, size_t len);
+
+	/* For a family whose calls name their model in the path (Gemini), else NULL: 1 and the
+	 * model of request path PATH (LEN bytes, no query) into MODEL (SIZE bytes), or 0 when
+	 * PATH is none of its calls. A body's "model" then counts for nothing. */
+	int (*path_model)(const char *path, size_t len, char *model, size_t size);
 
 	/* The usage of a whole answer ROOT (a JSON object) of usage API API into *U: 0,
 	 * -ENOENT when it has none, -EBADMSG when it is not what the provider sends. */
@@ -62,6 +69,7 @@ struct provider_api {
 
 extern const struct provider_api provider_openai;
 extern const struct provider_api provider_anthropic;
+extern const struct provider_api provider_gemini;
 
 /*
  * A request body BODY (LEN bytes, a JSON object) asking for MODEL instead: only the value of

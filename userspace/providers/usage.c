@@ -373,7 +373,8 @@ const struct provider_api *provider_api_of_family(enum policy_api family)
 {
 	/* Vertex serves Anthropic's models with Anthropic's answers and errors */
 	return family == POLICY_API_ANTHROPIC || family == POLICY_API_VERTEX ? &provider_anthropic
-									   : &provider_openai;
+	       : family == POLICY_API_GEMINI				     ? &provider_gemini
+									     : &provider_openai;
 }
 
 const struct provider_api *provider_api_of_usage(enum usage_api api)
@@ -385,13 +386,19 @@ const struct provider_api *provider_api_of_usage(enum usage_api api)
 		return &provider_openai;
 	case USAGE_API_ANTHROPIC_MESSAGES:
 		return &provider_anthropic;
+	case USAGE_API_GEMINI_GENERATE:
+	case USAGE_API_GEMINI_STREAM:
+	case USAGE_API_GEMINI_COUNT_TOKENS:
+	case USAGE_API_GEMINI_EMBED:
+		return &provider_gemini;
 	}
 	return NULL;
 }
 
 int provider_api_for_path(const char *url, const struct provider_api **ret)
 {
-	static const struct provider_api *const all[] = {&provider_openai, &provider_anthropic};
+	static const struct provider_api *const all[] = {&provider_openai, &provider_anthropic,
+							 &provider_gemini};
 	size_t n = url ? strcspn(url, "?") : 0;
 
 	*ret = NULL;

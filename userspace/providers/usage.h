@@ -19,6 +19,8 @@
  *     counts, also cumulative): every count it has replaces the one before, never adds.
  *     message_stop ends the stream; an "error" event (e.g. overloaded_error) can end it
  *     after HTTP 200 and some content; "ping" events come anywhere and are ignored.
+ *   - Gemini: "usageMetadata" (promptTokenCount includes cachedContentTokenCount;
+ *     candidatesTokenCount excludes thoughtsTokenCount): see gemini.h.
  *
  * Normalisation: struct usage counts the way OpenAI does, for both providers. INPUT is every
  * input token the provider processed, cached ones included; CACHED_INPUT and CACHE_WRITE
@@ -41,7 +43,11 @@ enum usage_api {
 	USAGE_API_OPENAI_CHAT,	     /* POST /v1/chat/completions */
 	USAGE_API_OPENAI_RESPONSES,  /* POST /v1/responses */
 	USAGE_API_OPENAI_EMBEDDINGS, /* POST /v1/embeddings */
-	USAGE_API_ANTHROPIC_MESSAGES /* POST /v1/messages */
+	USAGE_API_ANTHROPIC_MESSAGES, /* POST /v1/messages */
+	USAGE_API_GEMINI_GENERATE,     /* POST /v1beta/models/M:generateContent (gemini.h) */
+	USAGE_API_GEMINI_STREAM,       /* ...:streamGenerateContent (alt=sse: events) */
+	USAGE_API_GEMINI_COUNT_TOKENS, /* ...:countTokens (no usage of its own) */
+	USAGE_API_GEMINI_EMBED,	       /* ...:embedContent */
 };
 
 /* usage.known: which counts are the provider's final word. */

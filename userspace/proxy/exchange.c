@@ -25,6 +25,7 @@
 #include "proxy/http1_int.h"
 #include "proxy/tlsflush.h"
 #include "providers/api_path.h"
+#include "providers/gemini.h"
 #include "providers/vertex.h"
 #include "policy/stages.h"
 #include "ledger/cost.h"
@@ -248,6 +249,13 @@ static int target_reachable(const struct exchange *ex, const struct route_target
 	return 0;
 }
 
+/* Whether the app's call is one the translator can make into a call of family UP's. */
+static int translatable(const struct exchange *ex, const struct provider_api *up)
+{
+	return ex->app && ex->app->translate && up->translate && up->chat_path &&
+	       ex->api == (int)ex->app->chat_api;
+}
+
 static int target_usable(const struct exchange *ex, const struct route_target *t)
 {
 	struct translate_req tr;
@@ -258,7 +266,7 @@ static int target_usable(const struct exchange *ex, const struct route_target *t
 		return 0;
 	if (provider_api_of_family(t->api)->family == app_family(ex))
 		return 1;
-	if (!ex->app || ex->api != (int)ex->app->chat_api)
+	if (!translatable(ex, provider_api_of_family(t->api)))
 		return 0;
 	/* whether the translator takes this request: asked now, on this failure path only */
 	err = translate_request(ex->app->translate, (const char *)evbuffer_pullup(ex->body, -1),
@@ -464,24 +472,38 @@ void exchange_refuse(struct exchange *ex)
 	session_close(s, OUTCOME_DENIED, 1);
 }
 
+/* Every header any provider takes a credential in: the app's never goes along. */
+static void drop_app_credentials(struct exchange *ex)
+{
+	headers_drop(&ex->req, "authorization");
+	headers_drop(&ex->req, "x-api-key");
+	headers_drop(&ex->req, AZURE_KEY_HEADER);
+	headers_drop(&ex->req, "x-goog-api-key");
+}
+
 /*
  * The credential: the gateway's key for the provider the call goes to replaces whatever the
  * app sent (its own key, or none), unless the call goes where the app sent it and the app's
  * workload keeps its own keys. Anthropic takes x-api-key, OpenAI and compatible servers a
- * bearer token. Elsewhere than the app's destination a gateway key is required (checked when
- * the target was chosen).
+ * bearer token, Azure api-key, Gemini x-goog-api-key, Vertex a minted bearer token.
+ * Elsewhere than the app's destination a gateway key is required (checked when the target
+ * was chosen).
  */
-static void write_credential(struct exchange *ex, struct evbuffer *out)
+static const char *gateway_key(const struct exchange *ex)
 {
-	struct session *s = ex->s;
+	const struct session *s = ex->s;
 	int own = ex->up_app_headers && s->info.own_keys;
-	const char *key = own ? NULL : keys_get(s->cfg->keys, ex->up_provider);
+
+	return own ? NULL : keys_get(s->cfg->keys, ex->up_provider);
+}
+
+static void write_credential(struct exchange *ex, struct evbuffer *out, const char *key)
+{
 	const struct policy_provider *pv = policy_provider_by_name(ex->policy, ex->up_provider);
 	const char *name = ex->up_adapter->key_header, *prefix = ex->up_adapter->key_prefix;
 
 	if (ex->up_token) { /* a Vertex target: the token minted for this attempt */
-		headers_drop(&ex->req, "authorization");
-		headers_drop(&ex->req, "x-api-key");
+		drop_app_credentials(ex);
 		evbuffer_add_printf(out, "Authorization: Bearer %s\r\n", ex->up_token);
 		ex->credential = "gateway";
 		return;
@@ -489,15 +511,14 @@ static void write_credential(struct exchange *ex, struct evbuffer *out)
 	if (!key) {
 		ex->credential = headers_get(&ex->req, "authorization") ||
 					 headers_get(&ex->req, "x-api-key") ||
-					 headers_get(&ex->req, AZURE_KEY_HEADER)
+					 headers_get(&ex->req, AZURE_KEY_HEADER) ||
+					 headers_get(&ex->req, "x-goog-api-key") ||
+					 gemini_query_has_key(ex->up_path ? ex->up_path : ex->url)
 				     ? "app"
 				     : "none";
 		return;
 	}
-	/* every header any provider takes a credential in: the app's never goes along */
-	headers_drop(&ex->req, "authorization");
-	headers_drop(&ex->req, "x-api-key");
-	headers_drop(&ex->req, AZURE_KEY_HEADER);
+	drop_app_credentials(ex);
 	if (pv && pv->azure)
 		azure_credential_header(pv, &name, &prefix);
 	evbuffer_add_printf(out, "%s: %s%s\r\n", name, prefix, key);
@@ -544,9 +565,15 @@ static void write_request(struct exchange *ex)
 	struct evbuffer *body_buf = ex->up_body ? ex->up_body : ex->body;
 	size_t body = evbuffer_get_length(body_buf);
 	const char *target = ex->up_path ? ex->up_path : ex->url ? ex->url : "/";
+	const char *key = gateway_key(ex);
+	char *keyless = NULL;
 
+	/* the app's key in the query ("?key=", Google's APIs) goes with its headers */
+	if ((key || ex->up_token) && gemini_query_strip_key(target, &keyless) > 0)
+		target = keyless;
 	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", ex->method, target);
-	write_credential(ex, out);
+	free(keyless);
+	write_credential(ex, out, key);
 	if (ex->up_app_headers)
 		headers_write(&ex->req, out);
 	else
@@ -757,8 +784,8 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 	char path[512];
 	int err;
 
-	if (!ex->app || ex->api != (int)ex->app->chat_api) {
-		snprintf(why, whylen, "%s speaks the other API and %.*s cannot be translated",
+	if (!translatable(ex, up)) {
+		snprintf(why, whylen, "%s speaks another API and %.*s cannot be translated",
 			 t->provider, (int)strcspn(ex->url, "?"), ex->url);
 		return -EOPNOTSUPP;
 	}
@@ -878,6 +905,13 @@ static int target_same_api(struct exchange *ex, const struct route_target *t, co
 			evbuffer_free(ex->up_body);
 		ex->up_body = NULL;
 		return 0;
+	}
+	if (ex->up_adapter->path_model) { /* Gemini: the model is named in the path */
+		err = gemini_retarget(exchange_api_url(ex), model, &ex->up_path);
+		if (err)
+			snprintf(why, whylen, "the model of %.*s cannot be replaced for %s",
+				 (int)strcspn(ex->url, "?"), ex->url, t->provider);
+		return err ? err : body_for_target(ex, ex->model, 0);
 	}
 	if (!same_dest || t->deployment) { /* Azure: the v1 path, whatever the app's was */
 		char path[HTTP1_HOST_MAX + 8192];

@@ -449,6 +449,9 @@ static int request_inspect(struct exchange *ex, const char **why)
 		cJSON_Delete(root);
 		return -EBADMSG;
 	}
+	ex->req_json = root; /* the policy stages read it; the usage question is asked of it */
+	if (ex->app && ex->app->path_model) /* its path named the model and the stream */
+		return 0;
 	model = cJSON_GetObjectItemCaseSensitive(root, "model");
 	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
 	if (cJSON_IsString(model) && !ex->vertex_app) /* Vertex: the path's (set on the head) */
@@ -458,7 +461,6 @@ static int request_inspect(struct exchange *ex, const char **why)
 	asked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(root, "stream_options"), "include_usage"));
 	ex->want_usage = ex->api == USAGE_API_OPENAI_CHAT && ex->stream && !asked;
-	ex->req_json = root; /* the policy stages read it; the usage question is asked of it */
 	return 0;
 }
 
@@ -666,6 +668,10 @@ static int pipe_head_fill(struct session *s, struct exchange *ex, const http_par
 	r->provider = s->info.explicit_endpoint ? NULL : s->info.provider;
 	r->app_api = ex->api = ex->outside_api ? -1 : provider_api_for_path(r->api_url, &ex->app);
 	r->family = app_api(s, ex)->family;
+	if (ex->app && ex->app->path_model) { /* Gemini: the model and the stream are the path's */
+		ex->app->path_model(r->api_url, r->api_path_len, ex->model, sizeof(ex->model));
+		ex->stream = ex->api == USAGE_API_GEMINI_STREAM;
+	}
 	r->gateway_key = s->info.explicit_endpoint ||
 			 (!s->info.own_keys && keys_have(s->cfg->keys, s->info.provider));
 	r->event = s->ops->event;

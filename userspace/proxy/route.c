@@ -32,7 +32,7 @@ static void table_free(struct route_table *t)
 	for (size_t i = 0; i < t->n_routes; i++)
 		route_clear(&t->routes[i]);
 	free(t->routes);
-	for (size_t i = 0; i < 2; i++)
+	for (size_t i = 0; i < POLICY_API_N; i++)
 		route_clear(&t->defaults[i]);
 	for (size_t i = 0; i < t->n_breakers; i++)
 		free(t->breakers[i].key);
@@ -155,9 +155,9 @@ int route_table_new(const struct policy *p, const struct route_table *old,
 			goto fail;
 		}
 	}
-	err = default_fill(p, POLICY_API_OPENAI, &t->defaults[POLICY_API_OPENAI]);
-	if (!err)
-		err = default_fill(p, POLICY_API_ANTHROPIC, &t->defaults[POLICY_API_ANTHROPIC]);
+	err = 0;
+	for (int api = 0; api < POLICY_API_N && !err; api++)
+		err = default_fill(p, api, &t->defaults[api]);
 	if (err)
 		goto fail;
 	*ret_table = t;

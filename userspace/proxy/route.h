@@ -58,8 +58,9 @@ struct route_table {
 	int refs;
 	struct route *routes;
 	size_t n_routes;
-	struct route defaults[2]; /* per enum policy_api: an unlisted model at the explicit
-				     endpoint goes to the first provider of that family */
+	/* per enum policy_api: an unlisted model at the explicit endpoint goes to the first
+	 * provider of that family */
+	struct route defaults[POLICY_API_N];
 	struct breaker *breakers;
 	size_t n_breakers;
 	unsigned breaker_failures, breaker_open_ms;

@@ -1,0 +1,72 @@
+/*
+ * gemini: Google's Gemini API (generativelanguage.googleapis.com) as the gateway reads it, in
+ * pieces that do not depend on where the call was made, so that Vertex AI's Gemini models
+ * (publishers/google/models/M:generateContent) reuse them:
+ *
+ *   - a call is "models/{model}:{method}" under "/v1beta/" or "/v1/": the model is in the
+ *     path, not the body. The methods: generateContent, streamGenerateContent (server-sent
+ *     events with ?alt=sse; without it, one JSON array streamed), countTokens, embedContent.
+ *   - the key comes in the x-goog-api-key header or the "key" query parameter.
+ *   - usage is the answer's "usageMetadata" (each streamed chunk may carry one; the last is
+ *     the final word). Google's documentation of its counts:
+ *       promptTokenCount         every prompt token; "when cachedContent is set, this is still
+ *                                the total effective prompt size", cached tokens INCLUDED
+ *       cachedContentTokenCount  of the prompt, the part read from the (implicit or explicit)
+ *                                cache
+ *       toolUsePromptTokenCount  tokens of the tool-use prompt(s), NOT in promptTokenCount
+ *       candidatesTokenCount     tokens of the generated candidates, thoughts NOT included
+ *       thoughtsTokenCount       tokens of a thinking model's thoughts, billed as output
+ *       totalTokenCount          prompt + tool-use prompt + candidates + thoughts
+ *     So, normalised as usage.h says: input = prompt + tool-use prompt, cached_input =
+ *     cached content, output = candidates + thoughts, reasoning = thoughts.
+ *
+ * Nothing here allocates but the strings it says it returns (the caller frees).
+ */
+#ifndef AIGW_PROVIDERS_GEMINI_H
+#define AIGW_PROVIDERS_GEMINI_H
+
+#include <stddef.h>
+
+#include "providers/usage.h"
+
+struct cJSON;
+
+#define GEMINI_MODEL_MAX 128 /* a model name longer than this is no model the gateway reads */
+
+/* The usage API of Gemini method METHOD (its N bytes: "generateContent", ...), or -1. */
+int gemini_method_api(const char *method, size_t n);
+
+/* The method name of usage API API ("generateContent"), or NULL when it is not Gemini's. */
+const char *gemini_api_method(enum usage_api api);
+
+/*
+ * "{model}:{method}" (the N bytes of CALL, the path after ".../models/"): the usage API of the
+ * method and the model into MODEL (SIZE bytes). A model is letters, digits, '.', '-' and
+ * '_', and does not start with '.'; one colon, a known method, nothing after it. Anything
+ * else (an escape, a '/', a second colon, "..") is -1: the gateway cannot say which model
+ * such a path names, and must not guess what the provider would decode it to.
+ */
+int gemini_call_parse(const char *call, size_t n, char *model, size_t size);
+
+/* The usage in usageMetadata object UM into *U (known: all). 0, or -EBADMSG (a count that
+ * is not a non-negative integer, or cached content larger than the prompt). */
+int gemini_usage_metadata(const struct cJSON *um, struct usage *u);
+
+/*
+ * Request target TARGET (path and query) without any "key" query parameter: every
+ * parameter whose name, percent-decoded ('+' as a space) and with blanks around it dropped,
+ * is "key" in any case, wherever and however often it comes; every other byte as it was.
+ * Returns 1 and *RET (new, the caller frees) when one was dropped, 0 (*RET NULL) when there
+ * was none, -ENOMEM.
+ */
+int gemini_query_strip_key(const char *target, char **ret);
+
+/* TARGET's query has a "key" parameter (as gemini_query_strip_key() reads names). */
+int gemini_query_has_key(const char *target);
+
+/* Request target URL (a Gemini call: "/v1beta/models/M:method?query") asking for MODEL
+ * instead of M, every other byte as it was: 0 and *RET (new, the caller frees), -EINVAL (URL
+ * is no Gemini call), -ENOMEM. */
+int gemini_retarget(const char *url, const char *model, char **ret);
+
+#endif
