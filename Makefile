@@ -120,6 +120,13 @@ $(BUILD)/tests/bench/bench_providers: tests/bench/bench_providers.c \
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lcjson -lz -lm
 
+# Bedrock's SigV4 signing and event-stream parsing per call (make bench), on the -O2 objects.
+$(BUILD)/tests/bench/bench_bedrock: tests/bench/bench_bedrock.c tests/bench/benchclock.h \
+		$(filter $(BUILD)/obj/userspace/providers/%,$(OBJS)) $(BUILD)/obj/userspace/util/jsonw.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $(filter %.c %.o,$^) \
+		-lcjson -lcrypto -lz -lm
+
 # The policy pipeline micro-benchmark (make bench), on the same -O2 objects.
 $(BUILD)/tests/bench/bench_pipeline: tests/bench/bench_pipeline.c \
 		$(filter-out $(BUILD)/obj/userspace/main.o,$(OBJS))
@@ -216,6 +223,13 @@ $(BUILD)/fuzz/fuzz_guard_stream: tests/fuzz/fuzz_guard_stream.c $(FUZZ_GUARD_SRC
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lhs -lm
 FUZZERS += $(BUILD)/fuzz/fuzz_guard_stream
+# The AWS event-stream framing and Bedrock's stream usage.
+$(BUILD)/fuzz/fuzz_eventstream: tests/fuzz/fuzz_eventstream.c userspace/providers/eventstream.c \
+		userspace/providers/bedrock.c userspace/providers/usage.c userspace/providers/openai.c \
+		userspace/providers/anthropic.c userspace/providers/sse.c userspace/util/jsonw.c
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lcrypto -lz
+FUZZERS += $(BUILD)/fuzz/fuzz_eventstream
 fuzzers: $(FUZZERS)
 fuzz: setup fuzzers
 	@for f in $(FUZZERS); do n=$$(basename $$f | sed 's/^fuzz_//'); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
