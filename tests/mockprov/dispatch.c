@@ -26,6 +26,10 @@ static const struct route routes[] = {
     {"/v1/files", PROV_OPENAI, openai_files, EVHTTP_REQ_GET},
 };
 
+/* Bedrock's runtime: every /model/{modelId}/{operation} (bedrock.c reads the operation). */
+static const struct route bedrock_route = {"/model/", PROV_BEDROCK, bedrock_call,
+					   EVHTTP_REQ_POST};
+
 const char *hdr(struct call *c, const char *name)
 {
 	return evhttp_find_header(evhttp_request_get_input_headers(c->req), name);
@@ -158,6 +162,11 @@ static void call_route(struct call *c)
 	    c, evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req)), buf, sizeof(buf));
 	size_t i;
 
+	if (path && !strncmp(path, "/model/", 7)) {
+		c->route = &bedrock_route;
+		c->prov = PROV_BEDROCK;
+		return;
+	}
 	for (i = 0; path && i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!strcmp(path, routes[i].path)) {
 			c->route = &routes[i];
@@ -230,6 +239,8 @@ static int call_process(struct call *c)
 	if (evhttp_request_get_command(c->req) != method)
 		return call_bad_route(c);
 	if (method == EVHTTP_REQ_GET) /* no body to check */
+		return c->route->handle(c);
+	if (c->prov == PROV_BEDROCK) /* its SigV4 is checked there */
 		return c->route->handle(c);
 	bad = c->prov == PROV_ANTHROPIC ? anthropic_check(c) : openai_check(c);
 	if (bad)

@@ -24,6 +24,7 @@ names="DNS:api.openai.com,DNS:api.anthropic.com,DNS:api.mistral.ai,DNS:api.groq.
 names="$names,DNS:api.deepseek.com,DNS:api.x.ai,DNS:api.together.ai,DNS:api.together.xyz"
 names="$names,DNS:api.fireworks.ai"
 names="$names,DNS:openrouter.ai,DNS:api.perplexity.ai,DNS:api.cerebras.ai"
+names="$names,DNS:bedrock-runtime.us-east-1.amazonaws.com"
 names="$names,DNS:localhost,IP:127.0.0.1,IP:::1"
 
 newkey() { # FILE

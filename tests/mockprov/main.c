@@ -46,6 +46,7 @@ static void usage(FILE *f)
 		   "                [--plain-listen ADDR:PORT ...] [--control ADDR:PORT]\n"
 		   "                [--threads N] [--chunk-delay-ms MS] [--deterministic]\n"
 		   "                [--require-auth] [--api-root HOST=PATH ...]\n"
+		   "                [--aws-key AKID=SECRET ...]\n"
 		   "ADDR is loopback only: 127.0.0.0/8 or [::1]; port 0 picks a free port.\n");
 }
 
@@ -142,6 +143,7 @@ static const struct option long_opts[] = {
     {"deterministic", no_argument, NULL, 'D'},
     {"require-auth", no_argument, NULL, 'A'},
     {"api-root", required_argument, NULL, 'R'},
+    {"aws-key", required_argument, NULL, 'W'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -192,6 +194,12 @@ static int parse_opt(int opt, const char *arg)
 		return 0;
 	case 'R':
 		return add_api_root(arg);
+	case 'W':
+		if (bedrock_add_key(arg)) {
+			fprintf(stderr, "mockprov: --aws-key AKID=SECRET\n");
+			return -EINVAL;
+		}
+		return 0;
 	case 'h':
 		usage(stdout);
 		exit(0);

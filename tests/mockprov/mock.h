@@ -34,6 +34,7 @@ enum provider {
 	PROV_NONE = 0,
 	PROV_OPENAI = 1,
 	PROV_ANTHROPIC = 2,
+	PROV_BEDROCK = 3,
 };
 
 enum fault_mode {
@@ -266,6 +267,10 @@ void stats_fault(enum fault_mode mode);
 cJSON *stats_dump(void);
 const char *prov_name(enum provider prov);
 const char *method_name(enum evhttp_cmd_type cmd);
+
+/* bedrock.c */
+int bedrock_call(struct call *c);
+int bedrock_add_key(const char *arg); /* --aws-key AKID=SECRET; -1 when malformed */
 
 /* control.c */
 void control_request_cb(struct evhttp_request *req, void *arg);

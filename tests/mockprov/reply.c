@@ -43,7 +43,7 @@ void reply_headers(struct call *c, const char *content_type)
 		evhttp_add_header(h, "Date", "Tue, 14 Nov 2023 22:13:20 GMT");
 	if (c->prov == PROV_ANTHROPIC)
 		anthropic_headers(c, h);
-	else
+	else if (c->prov != PROV_BEDROCK)
 		openai_headers(c, h);
 }
 

@@ -40,7 +40,7 @@ struct log_entry {
 
 struct stats {
 	unsigned long long total;
-	unsigned long long by_prov[3];
+	unsigned long long by_prov[4];
 	unsigned long long by_status[600];
 	unsigned long long streams;
 	long long active_streams;
@@ -59,6 +59,8 @@ const char *prov_name(enum provider prov)
 		return "openai";
 	case PROV_ANTHROPIC:
 		return "anthropic";
+	case PROV_BEDROCK:
+		return "bedrock";
 	default:
 		return "other";
 	}

@@ -120,7 +120,13 @@ static void test_path_model_and_tricks(void)
 					  "/model/a%2/converse", "/model//converse"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ASSERT_EQ(bedrock_parse_path(bad[i], strlen(bad[i]), &b), -EINVAL);
-	p = "/model/a/b/converse"; /* the op is "b/converse": not Bedrock's */
+	p = "/model/a/b/converse"; /* an unencoded '/': the id is "a/b", as the allow-list sees */
+	ASSERT_OK(bedrock_parse_path(p, strlen(p), &b));
+	ASSERT_STREQ(b.model, "a/b");
+	p = "/model/a/b/../converse";
+	ASSERT_EQ(bedrock_parse_path(p, strlen(p), &b), -EINVAL);
+	ASSERT_STREQ(b.model, "");
+	p = "/model/a/chat";
 	ASSERT_EQ(bedrock_parse_path(p, strlen(p), &b), -ENOENT);
 	p = "/v1/messages";
 	ASSERT_EQ(bedrock_parse_path(p, strlen(p), &b), -ENOENT);

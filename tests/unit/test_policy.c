@@ -420,7 +420,7 @@ static void test_unknown_key(void)
 		     "}\n"),
 	    "p.json:4:47: providers.x.ports: unknown key; expected one of \"hosts\", "
 	    "\"addresses\", \"key_env\", \"key_file\", \"api\", \"base_url\", \"api_root\", "
-	    "or \"region\"\n");
+	    "\"region\", or \"aws\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
@@ -1210,10 +1210,39 @@ static void test_bad_base_url(void)
 	ASSERT_STREQ(load_bad(PROVIDER_X("\"base_url\": 443")),
 		     "p.json:4:59: providers.x.base_url: got number 443; " EXPECT_URL);
 	ASSERT_STREQ(load_bad(PROVIDER_X("\"api\": \"gemini\"")),
-		     "p.json:4:54: providers.x.api: got \"gemini\"; expected \"openai\" or "
-		     "\"anthropic\"\n");
+		     "p.json:4:54: providers.x.api: got \"gemini\"; expected \"openai\", "
+		     "\"anthropic\" or \"bedrock\"\n");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		expect_provider_x_problem("base_url", bad[i].url, bad[i].why);
+}
+
+/* "api": "bedrock" needs "aws" with its region and credential variables; "aws" elsewhere,
+ * or without a required member, is refused with what is wrong. */
+static void test_policy_bedrock_aws(void)
+{
+	struct policy *p = NULL;
+	const struct policy_provider *pv;
+	const char *ok = PROVIDER_X("\"api\": \"bedrock\", \"aws\": {\"region\": \"us-east-1\", "
+				    "\"access_key_id_env\": \"A\", \"secret_access_key_env\": \"S\", "
+				    "\"session_token_env\": \"T\"}");
+
+	ASSERT_OK(policy_load_string("p.json", ok, stderr, &p));
+	pv = policy_provider_by_name(p, "x");
+	ASSERT_TRUE(pv && pv->api == POLICY_API_BEDROCK && pv->has_aws);
+	ASSERT_STREQ(pv->aws.region, "us-east-1");
+	ASSERT_STREQ(pv->aws.access_key_id_env, "A");
+	ASSERT_STREQ(pv->aws.secret_access_key_env, "S");
+	ASSERT_STREQ(pv->aws.session_token_env, "T");
+	policy_free(p);
+	ASSERT_CONTAINS(load_bad(PROVIDER_X("\"api\": \"bedrock\"")),
+			"\"api\": \"bedrock\" needs \"aws\"");
+	ASSERT_CONTAINS(load_bad(PROVIDER_X("\"aws\": {\"region\": \"us-east-1\", "
+					    "\"access_key_id_env\": \"A\", "
+					    "\"secret_access_key_env\": \"S\"}")),
+			"\"aws\" is only for \"api\": \"bedrock\"");
+	ASSERT_CONTAINS(load_bad(PROVIDER_X("\"api\": \"bedrock\", \"aws\": {\"region\": "
+					    "\"us-east-1\", \"access_key_id_env\": \"A\"}")),
+			"secret_access_key_env");
 }
 
 static void test_policy_warn(void)
@@ -2249,7 +2278,7 @@ UNIT_MAIN(UNIT_CASE(test_full_policy), UNIT_CASE(test_capture_ai_and_fronting),
 	  UNIT_CASE(test_host_in_domains), UNIT_CASE(test_models), UNIT_CASE(test_bad_models),
 	  UNIT_CASE(test_base_url), UNIT_CASE(test_bad_base_url), UNIT_CASE(test_plain_base_url),
 	  UNIT_CASE(test_api_root),
-	  UNIT_CASE(test_policy_warn), UNIT_CASE(test_breaker), UNIT_CASE(test_retry_statuses),
+	  UNIT_CASE(test_policy_bedrock_aws), UNIT_CASE(test_policy_warn), UNIT_CASE(test_breaker), UNIT_CASE(test_retry_statuses),
 	  UNIT_CASE(test_api_listen), UNIT_CASE(test_api_socket), UNIT_CASE(test_api_keys),
 	  UNIT_CASE(test_bad_api_keys), UNIT_CASE(test_governance), UNIT_CASE(test_budget_usd),
 	  UNIT_CASE(test_bad_governance), UNIT_CASE(test_workload_names_unique),

@@ -24,6 +24,7 @@ struct guard_profile;
 enum policy_api {
 	POLICY_API_OPENAI = 0,	  /* /v1/chat/completions, /v1/responses, /v1/embeddings */
 	POLICY_API_ANTHROPIC = 1, /* /v1/messages */
+	POLICY_API_BEDROCK = 2,	  /* AWS Bedrock runtime: /model/{id}/converse, /invoke, ... */
 };
 
 enum policy_capture_mode {
@@ -114,6 +115,16 @@ struct policy_provider {
 	 * else that path + "/v1". Never NULL once loaded. */
 	char *api_root;
 	char *region;	   /* "region": e.g. "eu", "us-east-1"; NULL when not given */
+	/* "aws": {"region", "access_key_id_env", "secret_access_key_env", "session_token_env"}:
+	 * the gateway's AWS credentials (the variables that hold them) and the region it signs
+	 * for, for "api": "bedrock" (required there, refused elsewhere). */
+	struct policy_aws {
+		char *region;		     /* "us-east-1" */
+		char *access_key_id_env;     /* required */
+		char *secret_access_key_env; /* required */
+		char *session_token_env;     /* NULL: long-term keys */
+	} aws;
+	int has_aws;
 };
 
 /* One target of a logical model name. */

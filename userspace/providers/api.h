@@ -5,6 +5,7 @@
  *   openai.c     OpenAI and every OpenAI-compatible server (vLLM, Ollama, ...):
  *                /v1/chat/completions, /v1/responses, /v1/embeddings
  *   anthropic.c  Anthropic: /v1/messages
+ *   bedrock.c    AWS Bedrock runtime: /model/{modelId}/converse[-stream], /invoke[-with-...]
  *
  * An adapter knows which request paths are its, how a caller hands it a key, what every
  * request the gateway makes to it must carry, its error format (as an answer and as a
@@ -62,6 +63,7 @@ struct provider_api {
 
 extern const struct provider_api provider_openai;
 extern const struct provider_api provider_anthropic;
+extern const struct provider_api provider_bedrock;
 
 /*
  * A request body BODY (LEN bytes, a JSON object) asking for MODEL instead: only the value of

@@ -11,8 +11,10 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
+#include "providers/api.h"
 #include "providers/bedrock.h"
 #include "providers/usage_int.h"
+#include "util/jsonw.h"
 
 static const struct {
 	const char *name;
@@ -79,14 +81,12 @@ static void model_of_id(const char *id, char *model)
 
 int bedrock_parse_path(const char *path, size_t len, struct bedrock_path *ret)
 {
-	const char *id, *slash, *op;
+	const char *id = path + 7, *slash, *op;
 	size_t op_len;
-	int err;
 
 	if (len < 7 || memcmp(path, "/model/", 7))
 		return -ENOENT;
-	id = path + 7;
-	slash = memchr(id, '/', len - 7);
+	slash = memrchr(id, '/', len - 7);
 	if (!slash)
 		return -ENOENT;
 	op = slash + 1;
@@ -94,10 +94,12 @@ int bedrock_parse_path(const char *path, size_t len, struct bedrock_path *ret)
 	for (size_t i = 0; i < sizeof(bedrock_ops) / sizeof(bedrock_ops[0]); i++) {
 		if (strlen(bedrock_ops[i].name) != op_len || memcmp(bedrock_ops[i].name, op, op_len))
 			continue;
-		err = decode_model_id(id, (size_t)(slash - id), ret->model_id);
-		if (err)
-			return err;
 		ret->op = bedrock_ops[i].op;
+		ret->model[0] = ret->model_id[0] = '\0';
+		if (decode_model_id(id, (size_t)(slash - id), ret->model_id)) {
+			ret->model_id[0] = '\0';
+			return -EINVAL;
+		}
 		model_of_id(ret->model_id, ret->model);
 		return 0;
 	}
@@ -125,6 +127,37 @@ int bedrock_host(const char *host)
 		      (*p >= '0' && *p <= '9') || *p == '-'))
 			return 0;
 	return 1;
+}
+
+int bedrock_usage_api(enum bedrock_op op)
+{
+	switch (op) {
+	case BEDROCK_CONVERSE:
+		return USAGE_API_BEDROCK_CONVERSE;
+	case BEDROCK_CONVERSE_STREAM:
+		return USAGE_API_BEDROCK_CONVERSE_STREAM;
+	case BEDROCK_INVOKE:
+		return USAGE_API_BEDROCK_INVOKE;
+	case BEDROCK_INVOKE_STREAM:
+		return USAGE_API_BEDROCK_INVOKE_STREAM;
+	}
+	return -1;
+}
+
+int bedrock_api_op(enum usage_api api)
+{
+	switch (api) {
+	case USAGE_API_BEDROCK_CONVERSE:
+		return BEDROCK_CONVERSE;
+	case USAGE_API_BEDROCK_CONVERSE_STREAM:
+		return BEDROCK_CONVERSE_STREAM;
+	case USAGE_API_BEDROCK_INVOKE:
+		return BEDROCK_INVOKE;
+	case USAGE_API_BEDROCK_INVOKE_STREAM:
+		return BEDROCK_INVOKE_STREAM;
+	default:
+		return -1;
+	}
 }
 
 /* ---- usage ---- */
@@ -288,6 +321,8 @@ static int on_message(void *arg, const struct evstream_msg *m)
 	struct bedrock_stream *s = arg;
 	const struct evstream_str *t = &m->message_type;
 
+	if (s->forward)
+		s->forward(s->forward_arg, m->raw, m->total_len);
 	if (t->len == 9 && !memcmp(t->p, "exception", 9)) {
 		stream_error(s, &m->exception_type);
 		return 0;
@@ -340,3 +375,83 @@ int bedrock_stream_end(struct bedrock_stream *s, struct usage *u)
 	*u = s->usage;
 	return 0;
 }
+
+/* ---- the adapter (api.h) ---- */
+
+static int bedrock_path_api(const char *path, size_t len)
+{
+	struct bedrock_path b;
+
+	int r = bedrock_parse_path(path, len, &b);
+
+	/* a model id refused is still Bedrock's call: it names no model, which allow-lists
+	 * refuse */
+	return r == 0 || r == -EINVAL ? bedrock_usage_api(b.op) : -1;
+}
+
+static int bedrock_usage_body(enum usage_api api, const cJSON *root, struct usage *u)
+{
+	if (api == USAGE_API_BEDROCK_CONVERSE)
+		return counts_usage(json_item(root, "usage"), converse_keys, u);
+	if (api == USAGE_API_BEDROCK_INVOKE)
+		return provider_anthropic.usage_body(USAGE_API_ANTHROPIC_MESSAGES, root, u);
+	return -EINVAL;
+}
+
+/* Streams are not server-sent events: bedrock_stream reads them. */
+static int bedrock_usage_event(struct usage_stream *s, const char *event, const char *data,
+			       size_t len)
+{
+	return USAGE_EVENT_FORWARD;
+}
+
+/* {"message": ...}, as Bedrock's errors are (the type goes in x-amzn-ErrorType). */
+static char *bedrock_error_body(int status, const char *kind, const char *message,
+				size_t *ret_len)
+{
+	struct jsonw *w = jsonw_new();
+
+	if (!w)
+		return NULL;
+	jsonw_str(w, "message", message);
+	return jsonw_finish(w, ret_len);
+}
+
+/* An exception message of the event-stream framing, ending the stream badly. */
+static char *bedrock_error_event(enum usage_api api, const char *message, size_t *ret_len)
+{
+	static const char *const names[] = {":message-type", ":exception-type", ":content-type"};
+	static const char *const values[] = {"exception", "internalServerException",
+					     "application/json"};
+	size_t len, size;
+	char *body = bedrock_error_body(500, NULL, message, &len), *out;
+	long n;
+
+	if (!body)
+		return NULL;
+	size = len + 128;
+	out = malloc(size);
+	n = out ? evstream_write((uint8_t *)out, size, names, values, 3, body, len) : -1;
+	free(body);
+	if (n < 0) {
+		free(out);
+		return NULL;
+	}
+	*ret_len = (size_t)n;
+	return out;
+}
+
+const struct provider_api provider_bedrock = {
+    .family = POLICY_API_BEDROCK,
+    .name = "bedrock",
+    .chat_path = NULL, /* per model: /model/{modelId}/invoke; not a translation target yet */
+    .chat_api = USAGE_API_BEDROCK_CONVERSE,
+    .translate = TRANSLATE_ANTHROPIC_MESSAGES,
+    .key_header = NULL, /* SigV4 (sigv4.h), written by the proxy */
+    .key_prefix = "",
+    .path_api = bedrock_path_api,
+    .usage_body = bedrock_usage_body,
+    .usage_event = bedrock_usage_event,
+    .error_body = bedrock_error_body,
+    .error_event = bedrock_error_event,
+};

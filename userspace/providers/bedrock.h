@@ -49,9 +49,14 @@ struct bedrock_path {
 	char model[BEDROCK_MODEL_MAX];	  /* what allow-lists and prices see */
 };
 
-/* Reads PATH[0..LEN) (no query). 0, -ENOENT (not a Bedrock runtime path), -EINVAL (a model id
- * refused, see above). */
+/* Reads PATH[0..LEN) (no query): "/model/" ID "/" OP, ID everything between (an ARN's '/'
+ * may come unencoded). 0, -ENOENT (not a Bedrock runtime path), -EINVAL (a model id refused,
+ * see above: ret->op is set, the model ""). */
 int bedrock_parse_path(const char *path, size_t len, struct bedrock_path *ret);
+
+/* The usage API of an operation, and the operation of a usage API (-1: not Bedrock's). */
+int bedrock_usage_api(enum bedrock_op op);
+int bedrock_api_op(enum usage_api api);
 
 /* Whether HOST is a Bedrock runtime host (bedrock-runtime[-fips].REGION.amazonaws.com). */
 int bedrock_host(const char *host);
@@ -74,6 +79,10 @@ struct bedrock_stream {
 	int exception;	   /* an exception message came */
 	char error[USAGE_ERROR_MAX]; /* its :exception-type or :error-code */
 	unsigned long unparsed;
+	/* Each whole message, checked, as it was framed (NULL: none): what a proxy passes on,
+	 * so that a corrupt frame never reaches the app. */
+	void (*forward)(void *arg, const uint8_t *msg, size_t len);
+	void *forward_arg;
 };
 
 void bedrock_stream_init(struct bedrock_stream *s, enum bedrock_op op);

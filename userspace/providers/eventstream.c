@@ -107,6 +107,7 @@ long evstream_parse(const uint8_t *buf, size_t len, size_t max, struct evstream_
 		return -EBADMSG;
 	ret->payload = buf + EVSTREAM_PRELUDE + hlen;
 	ret->payload_len = total - EVSTREAM_MIN - hlen;
+	ret->raw = buf;
 	ret->total_len = total;
 	return (long)total;
 }

@@ -40,7 +40,8 @@ struct evstream_msg {
 	struct evstream_str content_type;   /* ":content-type" */
 	const uint8_t *payload;
 	size_t payload_len;
-	size_t total_len; /* the whole message's bytes */
+	const uint8_t *raw; /* the whole message, as framed */
+	size_t total_len;   /* its bytes */
 };
 
 /*

@@ -371,6 +371,8 @@ int request_set_int(const char *body, size_t len, const char *key, int64_t value
 
 const struct provider_api *provider_api_of_family(enum policy_api family)
 {
+	if (family == POLICY_API_BEDROCK)
+		return &provider_bedrock;
 	return family == POLICY_API_ANTHROPIC ? &provider_anthropic : &provider_openai;
 }
 
@@ -383,13 +385,19 @@ const struct provider_api *provider_api_of_usage(enum usage_api api)
 		return &provider_openai;
 	case USAGE_API_ANTHROPIC_MESSAGES:
 		return &provider_anthropic;
+	case USAGE_API_BEDROCK_CONVERSE:
+	case USAGE_API_BEDROCK_CONVERSE_STREAM:
+	case USAGE_API_BEDROCK_INVOKE:
+	case USAGE_API_BEDROCK_INVOKE_STREAM:
+		return &provider_bedrock;
 	}
 	return NULL;
 }
 
 int provider_api_for_path(const char *url, const struct provider_api **ret)
 {
-	static const struct provider_api *const all[] = {&provider_openai, &provider_anthropic};
+	static const struct provider_api *const all[] = {&provider_openai, &provider_anthropic,
+							 &provider_bedrock};
 	size_t n = url ? strcspn(url, "?") : 0;
 
 	*ret = NULL;

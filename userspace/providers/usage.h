@@ -41,7 +41,12 @@ enum usage_api {
 	USAGE_API_OPENAI_CHAT,	     /* POST /v1/chat/completions */
 	USAGE_API_OPENAI_RESPONSES,  /* POST /v1/responses */
 	USAGE_API_OPENAI_EMBEDDINGS, /* POST /v1/embeddings */
-	USAGE_API_ANTHROPIC_MESSAGES /* POST /v1/messages */
+	USAGE_API_ANTHROPIC_MESSAGES, /* POST /v1/messages */
+	/* AWS Bedrock runtime (bedrock.h): POST /model/{modelId}/... */
+	USAGE_API_BEDROCK_CONVERSE,	   /* .../converse */
+	USAGE_API_BEDROCK_CONVERSE_STREAM, /* .../converse-stream (event-stream framing) */
+	USAGE_API_BEDROCK_INVOKE,	   /* .../invoke (the family's own body) */
+	USAGE_API_BEDROCK_INVOKE_STREAM,   /* .../invoke-with-response-stream */
 };
 
 /* usage.known: which counts are the provider's final word. */

@@ -47,6 +47,7 @@ void exchange_free(struct exchange *ex)
 		event_free(ex->retry_ev);
 	if (response_is_stream(ex))
 		sse_free(&ex->sse);
+	eventstream_free(ex);
 	if (ex->up_body)
 		evbuffer_free(ex->up_body);
 	free(ex->up_path);
@@ -206,7 +207,8 @@ static int target_reachable(const struct exchange *ex, const struct route_target
 			 t->provider);
 		return -ENOENT;
 	}
-	if (!(same_dest && s->info.own_keys) && !keys_get(s->cfg->keys, t->provider)) {
+	if (!(same_dest && s->info.own_keys) && !keys_get(s->cfg->keys, t->provider) &&
+	    !keys_aws(s->cfg->keys, t->provider)) {
 		snprintf(why, whylen, "no gateway key for provider %s (key_env or key_file)",
 			 t->provider);
 		return -ENOKEY;
@@ -448,7 +450,12 @@ static void write_credential(struct exchange *ex, struct evbuffer *out)
 	struct session *s = ex->s;
 	int own = ex->up_app_headers && s->info.own_keys;
 	const char *key = own ? NULL : keys_get(s->cfg->keys, ex->up_provider);
+	const struct sigv4_credentials *aws = own ? NULL : keys_aws(s->cfg->keys, ex->up_provider);
 
+	if (aws) {
+		ex->credential = aws_sign_write(ex, out, aws) ? "none" : "gateway";
+		return;
+	}
 	if (!key) {
 		ex->credential =
 		    headers_get(&ex->req, "authorization") || headers_get(&ex->req, "x-api-key")

@@ -61,6 +61,8 @@ enum response_mode {
 	RESPONSE_SSE,		  /* a stream read event by event (usage); whole events are
 				     passed on, the usage chunk the app did not ask for left out */
 	RESPONSE_SSE_TRANSLATED,  /* the other API's stream, rewritten event by event */
+	RESPONSE_EVENTSTREAM,	  /* an AWS event stream (Bedrock): whole checked messages go on,
+				     read for usage (providers/bedrock.h) */
 	RESPONSE_DISCARD,	  /* its status asks for another attempt: never the app's; a small
 				     body is read and dropped to keep the connection */
 };
@@ -194,6 +196,7 @@ struct exchange {
 	struct sse_parser sse; /* RESPONSE_SSE, RESPONSE_SSE_TRANSLATED */
 	struct usage_stream us;
 	struct evbuffer *held;	 /* RESPONSE_SSE: bytes not yet known to be whole events */
+	struct bedrock_stream *bs; /* RESPONSE_EVENTSTREAM: its reader (owned) */
 	uint64_t fed, forwarded; /* stream offsets: read from the provider, passed on (SSE) */
 	uint64_t drop_start, drop_end; /* the usage chunk's bytes, when seen */
 	int drop_set;
@@ -290,6 +293,9 @@ void exchange_fail(struct exchange *ex, enum exchange_outcome outcome, int statu
 /* A policy stage refused the whole request (ex->pr.refusal): answered and ended. */
 void exchange_refuse(struct exchange *ex);
 void exchange_start_upstream(struct exchange *ex);
+/* aws_sign.c: the app's AWS signature dropped, the request signed with C (written to OUT). */
+struct sigv4_credentials;
+int aws_sign_write(struct exchange *ex, struct evbuffer *out, const struct sigv4_credentials *c);
 /* A whole request read: the policy stages, then exchange_route(). */
 void exchange_admit(struct exchange *ex);
 /* Chooses where it goes and sends it. */
@@ -298,6 +304,7 @@ void exchange_route(struct exchange *ex);
 /* response.c */
 /* Forgets what a failed attempt's answer left behind. */
 void response_reset(struct exchange *ex);
+void eventstream_free(struct exchange *ex); /* RESPONSE_EVENTSTREAM's reader; NULL-safe */
 int stream_end_with_error(struct exchange *ex, const char *msg);
 /* The upstream connection's callbacks while an exchange holds it (ARG: the exchange). */
 void on_up_read(struct bufferevent *bev, void *arg);

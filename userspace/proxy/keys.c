@@ -12,7 +12,9 @@
 
 struct key {
 	char *provider;
-	char *secret;
+	char *secret; /* NULL for a provider with "aws" */
+	char *aws[3]; /* access key id, secret access key, session token (or NULL) */
+	struct sigv4_credentials creds;
 };
 
 struct keys {
@@ -66,6 +68,37 @@ static int key_read(const struct policy_provider *pv, char **ret)
 	return 0;
 }
 
+/* One "aws" variable NAME of provider PV into *RET; OPTIONAL: unset is fine. */
+static int aws_read(const struct policy_provider *pv, const char *name, int optional, char **ret)
+{
+	const char *v = name ? getenv(name) : NULL;
+
+	*ret = NULL;
+	if (!name || (optional && !(v && *v)))
+		return 0;
+	if (!v || !*v) {
+		log_error("provider %s: no AWS credential in environment variable %s", pv->name,
+			  name);
+		return -ENOKEY;
+	}
+	*ret = strdup(v);
+	if (*ret)
+		trim(*ret);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int aws_load(const struct policy_provider *pv, struct key *e)
+{
+	int err = aws_read(pv, pv->aws.access_key_id_env, 0, &e->aws[0]);
+
+	if (!err)
+		err = aws_read(pv, pv->aws.secret_access_key_env, 0, &e->aws[1]);
+	if (!err)
+		err = aws_read(pv, pv->aws.session_token_env, 1, &e->aws[2]);
+	e->creds = (struct sigv4_credentials){e->aws[0], e->aws[1], e->aws[2]};
+	return err;
+}
+
 int keys_load(const struct policy *p, struct keys **ret_keys)
 {
 	struct keys *k = calloc(1, sizeof(*k));
@@ -82,13 +115,13 @@ int keys_load(const struct policy *p, struct keys **ret_keys)
 		const struct policy_provider *pv = &p->providers[i];
 		struct key *e = &k->v[k->n];
 
-		if (!pv->key_env && !pv->key_file)
+		if (!pv->key_env && !pv->key_file && !pv->has_aws)
 			continue;
-		err = key_read(pv, &e->secret);
+		k->n++; /* what it holds is freed with the rest */
+		err = pv->has_aws ? aws_load(pv, e) : key_read(pv, &e->secret);
 		if (err)
 			break;
 		e->provider = strdup(pv->name);
-		k->n++;
 		if (!e->provider)
 			err = -ENOMEM;
 	}
@@ -108,13 +141,30 @@ const char *keys_get(const struct keys *k, const char *provider)
 	return NULL;
 }
 
+const struct sigv4_credentials *keys_aws(const struct keys *k, const char *provider)
+{
+	for (size_t i = 0; k && i < k->n; i++)
+		if (!strcmp(k->v[i].provider, provider) && k->v[i].aws[0])
+			return &k->v[i].creds;
+	return NULL;
+}
+
+static void secret_free(char *s)
+{
+	if (!s)
+		return;
+	OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
 void keys_free(struct keys *k)
 {
 	if (!k)
 		return;
 	for (size_t i = 0; i < k->n; i++) {
-		OPENSSL_cleanse(k->v[i].secret, strlen(k->v[i].secret));
-		free(k->v[i].secret);
+		secret_free(k->v[i].secret);
+		for (size_t j = 0; j < 3; j++)
+			secret_free(k->v[i].aws[j]);
 		free(k->v[i].provider);
 	}
 	free(k->v);

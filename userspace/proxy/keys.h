@@ -10,6 +10,7 @@
 #define AIGW_PROXY_KEYS_H
 
 #include "policy/policy.h"
+#include "providers/sigv4.h"
 
 struct keys;
 
@@ -17,8 +18,13 @@ struct keys;
  * or empty) is an error naming the provider and where it looked, never the key: -ENOKEY. */
 int keys_load(const struct policy *p, struct keys **ret_keys);
 
-/* The gateway's key for PROVIDER, or NULL when the policy names none. */
+/* The gateway's key for PROVIDER, or NULL when the policy names none. A provider with "aws"
+ * has no key: keys_aws() gives its credentials. */
 const char *keys_get(const struct keys *k, const char *provider);
+
+/* The gateway's AWS credentials for PROVIDER (its "aws" variables, read like keys: each one
+ * named must be set and not empty), or NULL when it has no "aws". Owned by K. */
+const struct sigv4_credentials *keys_aws(const struct keys *k, const char *provider);
 
 void keys_free(struct keys *k);
 

@@ -30,7 +30,7 @@ static void table_free(struct route_table *t)
 	for (size_t i = 0; i < t->n_routes; i++)
 		route_clear(&t->routes[i]);
 	free(t->routes);
-	for (size_t i = 0; i < 2; i++)
+	for (size_t i = 0; i < sizeof(t->defaults) / sizeof(t->defaults[0]); i++)
 		route_clear(&t->defaults[i]);
 	for (size_t i = 0; i < t->n_breakers; i++)
 		free(t->breakers[i].key);

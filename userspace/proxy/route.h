@@ -55,7 +55,7 @@ struct route_table {
 	int refs;
 	struct route *routes;
 	size_t n_routes;
-	struct route defaults[2]; /* per enum policy_api: an unlisted model at the explicit
+	struct route defaults[POLICY_API_BEDROCK + 1]; /* per enum policy_api: an unlisted model at the explicit
 				     endpoint goes to the first provider of that family */
 	struct breaker *breakers;
 	size_t n_breakers;
