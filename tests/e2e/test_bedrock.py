@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MOCKPROV, OPENAI_ADDR, Mock, free_port, wait_for  # noqa: E402
+from conftest import MOCKPROV, OPENAI_ADDR, Mock, free_port, hosts_wrap, wait_for  # noqa: E402
+from test_cost import PRICES, check_cost, usd  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (port 443, unshare -m)")
 
@@ -24,7 +25,8 @@ MODELS = HERE / "clients" / "aws-models"
 HOST = "bedrock-runtime.us-east-1.amazonaws.com"
 GW_ID, GW_SECRET = "AKIDGATEWAYEXAMPLE01", "gateway/secret+EXAMPLEKEY"
 APP_ID, APP_SECRET = "AKIDAPPFAKEEXAMPLE02", "app-secret-never-forwarded"
-MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"  # a US inference profile
+PRICE = PRICES["bedrock/anthropic.claude-3-5-haiku-20241022-v1:0"]
 PROMPT = "Summarise the quarterly cloud spend for the platform team"
 WORDS = 7
 
@@ -52,7 +54,6 @@ def run_boto3(gw, op, model=MODEL, headers=()):
                AWS_DATA_PATH=str(MODELS), AWS_CA_BUNDLE=str(gw.ca_dir / "ca.pem"),
                AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null",
                AWS_SHARED_CREDENTIALS_FILE="/dev/null")
-    from conftest import hosts_wrap
     p = gw.app.run(hosts_wrap(gw.hosts, ["/usr/bin/python3", str(CLIENT), op, model, PROMPT,
                                          f"x-mock-reply-words: {WORDS}", *headers]),
                    timeout=60, env=env)
@@ -98,8 +99,22 @@ def test_captured_boto3_app_is_resigned_and_recorded(gw, monkeypatch, op):
     assert rec["gen_ai.usage.output_tokens"] == WORDS, rec
     if "stream" in op:
         assert rec["aigw.stream.end"] == "ok", rec
+    check_cost(gw, rec, usd(PRICE, n_in, WORDS))
     audit = gw.world.audit_path.read_text()
     assert APP_SECRET not in audit and GW_SECRET not in audit
+
+
+def test_unpriced_bedrock_model_costs_null_with_reason(gw, monkeypatch):
+    """A model the table has no Bedrock price for: answered and counted, its cost null with
+    the reason, never a guess (Anthropic's own price for the model is not Bedrock's)."""
+    gw.start(bedrock(gw, monkeypatch))
+    model = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+    r = run_boto3(gw, "invoke_model", model=model)
+    assert r["status"] == 200, r
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r["pid"]})
+    assert rec["gen_ai.usage.output_tokens"] == WORDS, rec
+    assert rec["cost_usd"] is None, rec
+    assert rec["aigw.cost.reason"] == f"no price for bedrock/{model}", rec
 
 
 def test_corrupt_event_stream_frame_is_a_clean_error(gw, monkeypatch):

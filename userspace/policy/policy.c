@@ -1342,12 +1342,9 @@ static void provider_finish(struct ctx *c, const struct members *m, void *base)
 	}
 	if (!pr->api_root)
 		api_root_default(c, pr);
-	if ((pr->api == POLICY_API_BEDROCK) != pr->has_aws)
+	if (pr->has_aws && pr->api != POLICY_API_BEDROCK)
 		problem(c, AT_VALUE,
-			pr->has_aws ? "\"aws\" is only for \"api\": \"bedrock\"; remove it or set "
-				      "the api"
-				    : "\"api\": \"bedrock\" needs \"aws\": {\"region\", "
-				      "\"access_key_id_env\", \"secret_access_key_env\"}");
+			"\"aws\" is only for \"api\": \"bedrock\"; remove it or set the api");
 	if (!url_given && pr->n_hosts) {
 		set_string(c, &pr->base_host, pr->hosts[0]);
 		if (pr->base_host)

@@ -117,7 +117,8 @@ struct policy_provider {
 	char *region;	   /* "region": e.g. "eu", "us-east-1"; NULL when not given */
 	/* "aws": {"region", "access_key_id_env", "secret_access_key_env", "session_token_env"}:
 	 * the gateway's AWS credentials (the variables that hold them) and the region it signs
-	 * for, for "api": "bedrock" (required there, refused elsewhere). */
+	 * for; only with "api": "bedrock". Without it a Bedrock call goes with the app's own
+	 * signature, as a provider without key_env goes with the app's key. */
 	struct policy_aws {
 		char *region;		     /* "us-east-1" */
 		char *access_key_id_env;     /* required */

@@ -359,8 +359,6 @@ static void eventstream_complete(struct exchange *ex)
 		stream_set_error(ex, ex->bs->error);
 	else
 		ex->us.end = USAGE_END_OK;
-	if (ex->bs->anthropic.model[0])
-		snprintf(ex->resp_model, sizeof(ex->resp_model), "%s", ex->bs->anthropic.model);
 }
 
 /* Sets the answer up for MODE; -1 (the parser's error) without memory for a stream. */
@@ -680,6 +678,8 @@ static int held_usage(struct exchange *ex, const char *plain, size_t len)
 		     : -EBADMSG;
 
 	ex->usage_found = rc == 0;
+	if (bedrock_api_op(ex->up_api) >= 0) /* AWS bills the model id of the path */
+		ex->resp_model[0] = 0;
 	return rc;
 }
 
