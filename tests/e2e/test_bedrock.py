@@ -194,3 +194,46 @@ print(json.dumps(out))
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("mode", ["plain", "stream"])
+def test_anthropic_sdk_falls_back_to_claude_on_bedrock(gw, monkeypatch, mode):
+    """Anthropic is down: the Anthropic SDK's Messages call is served by the same model on
+    Bedrock (InvokeModel with the Anthropic body: no "model", anthropic_version
+    "bedrock-2023-05-31"; streamed via invoke-with-response-stream, decoded back into Anthropic
+    events), signed with the gateway's AWS key, costed at Bedrock's price."""
+    sys.path.insert(0, str(HERE / "clients"))
+    import harness
+    monkeypatch.setenv("AIGW_TEST_ANTHROPIC_KEY", "sk-ant-gateway")
+    pol = bedrock(gw, monkeypatch)
+    pol["providers"]["anthropic"]["key_env"] = "AIGW_TEST_ANTHROPIC_KEY"
+    pol["models"] = {"claude-3-5-haiku-20241022": [
+        {"provider": "anthropic", "model": "claude-3-5-haiku-20241022"},
+        {"provider": "bedrock", "model": MODEL}]}
+    gw.start(pol)
+    gw.mock.fault("down", provider="anthropic")
+    r = harness.run_client("anthropic_sdk", "anthropic", mode, "claude-3-5-haiku-20241022",
+                           PROMPT, [f"x-mock-reply-words: {WORDS}"], hosts=gw.hosts,
+                           ca=gw.ca_dir / "ca.pem", popen=gw.app.popen)
+    assert r.ok and r.status == 200, r
+    if mode == "stream":
+        types = [e["type"] for e in r.body]
+        assert types[0] == "message_start" and types[-1] == "message_stop", types
+        n_in = r.body[0]["message"]["usage"]["input_tokens"]
+        n_out = [e for e in r.body if e["type"] == "message_delta"][-1]["usage"]["output_tokens"]
+    else:
+        n_in, n_out = r.body["usage"]["input_tokens"], r.body["usage"]["output_tokens"]
+    assert n_out > 0  # the mock's own count: the app's x-mock-* header stays with Anthropic
+    seen = gw.mock.requests()
+    assert {(x["path"], x["status"]) for x in seen[:-1]} == {("/v1/messages", 503)}, seen
+    op = "invoke-with-response-stream" if mode == "stream" else "invoke"
+    assert (seen[-1]["path"], seen[-1]["status"]) == (
+        f"/model/{MODEL.replace(':', '%3A')}/{op}", 200), seen
+    assert f"Credential={GW_ID}/" in seen[-1]["authorization"], seen
+    body = json.loads(seen[-1]["body"])
+    assert "model" not in body and body["anthropic_version"] == "bedrock-2023-05-31", body
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r.pid})
+    assert rec["aigw.fallback"] is True and rec["aigw.upstream.model"] == MODEL, rec
+    assert rec["gen_ai.usage.input_tokens"] == n_in, rec
+    assert rec["gen_ai.usage.output_tokens"] == n_out, rec
+    check_cost(gw, rec, usd(PRICE, n_in, n_out))

@@ -230,7 +230,7 @@ static int target_usable(const struct exchange *ex, const struct route_target *t
 
 	if (route_target_out(t) || target_reachable(ex, t, &addr, NULL, 0))
 		return 0;
-	if (t->api == app_family(ex))
+	if (t->api == app_family(ex) || bedrock_door_usable(ex, t))
 		return 1;
 	if (!ex->app || ex->api != (int)ex->app->chat_api)
 		return 0;
@@ -584,7 +584,7 @@ void exchange_start_upstream(struct exchange *ex)
 }
 
 /* The body that goes upstream when it is not the app's: TEXT (LEN bytes, taken). */
-static int up_body_set(struct exchange *ex, char *text, size_t len)
+int exchange_up_body_set(struct exchange *ex, char *text, size_t len)
 {
 	if (!ex->up_body && !(ex->up_body = evbuffer_new())) {
 		free(text);
@@ -622,10 +622,10 @@ static int body_for_target(struct exchange *ex, const char *model)
 	if (ex->want_usage && usage_ask_usage(text, len, ex->req_json, &asked, &new_len) == 1) {
 		ex->suppress_usage = 1;
 		free(renamed);
-		return up_body_set(ex, asked, new_len);
+		return exchange_up_body_set(ex, asked, new_len);
 	}
 	if (renamed)
-		err = up_body_set(ex, renamed, len);
+		err = exchange_up_body_set(ex, renamed, len);
 	return err;
 }
 
@@ -680,7 +680,7 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 	}
 	ex->include_usage = tr.include_usage;
 	ex->up_api = up->chat_api;
-	err = up_body_set(ex, tr.body, tr.len);
+	err = exchange_up_body_set(ex, tr.body, tr.len);
 	tr.body = NULL;
 	translate_req_release(&tr);
 	ex->up_path = strdup(path);
@@ -703,7 +703,8 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 	ex->up_path = NULL;
 	ex->target = t;
 	ex->up_adapter = provider_api_of_family(t->api);
-	ex->xlate = app_family(ex) != t->api;
+	ex->bedrock_door = 0;
+	ex->xlate = app_family(ex) != t->api && !bedrock_door_usable(ex, t);
 	if (ex->xlate && ex->api < 0) { /* a path no adapter reads cannot be translated */
 		snprintf(why, whylen, "%s speaks the other API and this path cannot be translated",
 			 t->provider);
@@ -719,6 +720,8 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 	ex->up_port = t->port;
 	if (ex->xlate)
 		return target_translate(ex, t, model, why, whylen);
+	if (bedrock_door_usable(ex, t))
+		return bedrock_door_prepare(ex, model, why, whylen);
 	ex->up_api = ex->api;
 	if (!same_dest) {
 		char path[HTTP1_HOST_MAX + 8192];
@@ -789,7 +792,7 @@ static int target_next(struct exchange *ex, char *why, size_t whylen)
 	}
 	ex->up_provider[0] = ex->up_model[0] = ex->up_host[0] = 0;
 	ex->target = NULL; /* what the skipped ones left is not the call's */
-	ex->xlate = 0;
+	ex->xlate = ex->bedrock_door = 0;
 	return -ENOENT;
 }
 

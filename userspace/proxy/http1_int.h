@@ -134,6 +134,7 @@ struct exchange {
 	struct evbuffer *up_body;	       /* NULL: the app's body as it came */
 	int up_app_headers; /* the app's own destination: its headers go as they are */
 	int xlate;	    /* the target speaks the other API: translated both ways */
+	int bedrock_door;   /* an Anthropic call served by Bedrock's InvokeModel (bedrock_door.c) */
 	int include_usage;  /* xlate: an OpenAI app asked for the usage chunk */
 	struct translate_stream *ts;
 	struct translate_buf ts_out; /* ts's output, one buffer reused event after event */
@@ -293,6 +294,13 @@ void exchange_fail(struct exchange *ex, enum exchange_outcome outcome, int statu
 /* A policy stage refused the whole request (ex->pr.refusal): answered and ended. */
 void exchange_refuse(struct exchange *ex);
 void exchange_start_upstream(struct exchange *ex);
+/* bedrock_door.c: an Anthropic Messages call served by Claude on Bedrock. */
+struct evstream_msg;
+int bedrock_door_usable(const struct exchange *ex, const struct route_target *t);
+int bedrock_door_prepare(struct exchange *ex, const char *model, char *why, size_t whylen);
+void bedrock_door_chunk(struct exchange *ex, const struct evstream_msg *m, struct evbuffer *out);
+/* exchange.c: TEXT (LEN bytes, taken) as the body that goes upstream. */
+int exchange_up_body_set(struct exchange *ex, char *text, size_t len);
 /* aws_sign.c: the app's AWS signature dropped, the request signed with C (written to OUT). */
 struct sigv4_credentials;
 int aws_sign_write(struct exchange *ex, struct evbuffer *out, const struct sigv4_credentials *c);

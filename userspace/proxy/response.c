@@ -90,13 +90,14 @@ static void write_response_head(struct exchange *ex, long long known_len)
 	const char *reason = (const char *)evbuffer_pullup(ex->reason, -1);
 	const char *id;
 
-	if (ex->xlate) { /* the other provider's headers say nothing true of this answer */
+	if (ex->xlate || ex->bedrock_door) { /* the other provider's headers say nothing true */
+		int sse = ex->resp_mode == RESPONSE_SSE_TRANSLATED ||
+			  (ex->bedrock_door && ex->resp_mode == RESPONSE_EVENTSTREAM);
+
 		evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", ex->status,
 				    reason_phrase(ex->status),
-				    ex->resp_mode == RESPONSE_SSE_TRANSLATED
-					? "text/event-stream; charset=utf-8"
-					: "application/json");
-		if (ex->resp_mode == RESPONSE_SSE_TRANSLATED)
+				    sse ? "text/event-stream; charset=utf-8" : "application/json");
+		if (sse)
 			evbuffer_add(out, "Cache-Control: no-cache\r\n", 25);
 	} else {
 		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", ex->status,
@@ -281,13 +282,24 @@ void eventstream_free(struct exchange *ex)
 	ex->bs = NULL;
 }
 
-/* A whole message, both CRCs checked: the app's. */
+/* A whole message, both CRCs checked: the app's, as it came or (an Anthropic app served by
+ * Bedrock) as the Anthropic event its chunk carries. */
 static void eventstream_forward(void *arg, const uint8_t *msg, size_t len)
 {
 	struct exchange *ex = arg;
+	struct evstream_msg m;
+	struct evbuffer *sse;
 
 	head_if_pending(ex);
-	forward_body(ex, msg, len);
+	if (!ex->bedrock_door) {
+		forward_body(ex, msg, len);
+		return;
+	}
+	if (evstream_parse(msg, len, len, &m) <= 0 || !(sse = evbuffer_new()))
+		return;
+	bedrock_door_chunk(ex, &m, sse);
+	forward_body(ex, evbuffer_pullup(sse, -1), evbuffer_get_length(sse));
+	evbuffer_free(sse);
 }
 
 static int eventstream_start(struct exchange *ex)
@@ -311,7 +323,8 @@ static void eventstream_fail(struct exchange *ex, const char *why)
 	char *frame;
 
 	snprintf(text, sizeof(text), "aigw: the provider's event stream %s", why);
-	frame = ex->up_adapter->error_event(ex->up_api, text, &len);
+	frame = ex->bedrock_door ? ex->app->error_event(ex->api, text, &len)
+				 : ex->up_adapter->error_event(ex->up_api, text, &len);
 	head_if_pending(ex);
 	if (frame)
 		forward_body(ex, frame, len);
@@ -355,6 +368,8 @@ static void eventstream_complete(struct exchange *ex)
 	ex->usage_found = !err;
 	if (err == -EPIPE)
 		eventstream_fail(ex, "was cut short");
+	else if (err == -EPROTO && ex->bedrock_door) /* the app reads only its own events */
+		eventstream_fail(ex, ex->bs->error);
 	else if (err == -EPROTO)
 		stream_set_error(ex, ex->bs->error);
 	else
