@@ -62,10 +62,16 @@ static int decode_model_id(const char *s, size_t n, char *out)
 		out[o++] = c;
 	}
 	out[o] = '\0';
-	if (!o || !strcmp(out, ".") || !strcmp(out, "..") || strstr(out, "/./") ||
-	    strstr(out, "/../") || strstr(out, "//"))
-		return -EINVAL;
-	return 0;
+	for (const char *seg = out;; seg++) { /* no empty, "." or ".." segment */
+		size_t len = strcspn(seg, "/");
+
+		if (!len || (len == 1 && seg[0] == '.') ||
+		    (len == 2 && seg[0] == '.' && seg[1] == '.'))
+			return -EINVAL;
+		seg += len;
+		if (!*seg)
+			return 0;
+	}
 }
 
 /* The model an id names: an ARN's resource id for a foundation model or inference profile. */
