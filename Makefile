@@ -118,7 +118,7 @@ $(BUILD)/tests/bench/bench_providers: tests/bench/bench_providers.c \
 		$(filter $(BUILD)/obj/userspace/providers/%,$(OBJS)) $(BUILD)/obj/userspace/proxy/body.o \
 		$(BUILD)/obj/userspace/util/jsonw.o
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lcjson -lz -lm
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lcjson -lcrypto -lz -lm
 
 # Bedrock's SigV4 signing and event-stream parsing per call (make bench), on the -O2 objects.
 $(BUILD)/tests/bench/bench_bedrock: tests/bench/bench_bedrock.c tests/bench/benchclock.h \
@@ -195,6 +195,8 @@ FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/p
 		  userspace/proxy/headers.c userspace/proxy/keys.c userspace/providers/sse.c \
 		  userspace/providers/usage.c userspace/providers/openai.c \
 		  userspace/providers/anthropic.c userspace/providers/api_path.c \
+		  userspace/providers/bedrock.c userspace/providers/eventstream.c \
+		  userspace/providers/sigv4.c userspace/proxy/aws_sign.c userspace/proxy/bedrock_door.c \
 		  userspace/ledger/cost.c userspace/ledger/prices.c \
 		  $(wildcard userspace/util/*.c) $(wildcard userspace/policy/*.c) \
 		  $(wildcard userspace/guard/*.c) userspace/ledger/prices_default.c
@@ -208,9 +210,10 @@ $(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/p
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $^ -lcjson
 $(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspace/providers/usage.c \
-		userspace/providers/openai.c userspace/providers/anthropic.c userspace/util/jsonw.c
+		userspace/providers/openai.c userspace/providers/anthropic.c userspace/util/jsonw.c \
+		userspace/providers/bedrock.c userspace/providers/eventstream.c
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lcrypto -lz
 $(BUILD)/fuzz/fuzz_guard_scan: tests/fuzz/fuzz_guard_scan.c userspace/guard/scan.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lhs -lm

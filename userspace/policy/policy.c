@@ -2599,7 +2599,8 @@ static const struct field provider_fields[] = {
 	  "a path like \"/openai/v1\" (or \"\"), where the provider serves what OpenAI serves "
 	  "under /v1"),
     FIELD("region", OPTIONAL, check_region, offsetof(struct policy_provider, region),
-	  "1..64 letters, digits, '.', '_' or '-', like \"eu\" or \"us-east-1\""),    NESTED_IN(struct policy_provider, "aws", OPTIONAL, check_aws, aws_schema, aws,
+	  "1..64 letters, digits, '.', '_' or '-', like \"eu\" or \"us-east-1\""),
+    NESTED_IN(struct policy_provider, "aws", OPTIONAL, check_aws, aws_schema, aws,
 	      "an object with \"region\", \"access_key_id_env\", \"secret_access_key_env\" "
 	      "and optionally \"session_token_env\""),
 };

@@ -55,8 +55,9 @@ struct route_table {
 	int refs;
 	struct route *routes;
 	size_t n_routes;
-	struct route defaults[POLICY_API_BEDROCK + 1]; /* per enum policy_api: an unlisted model at the explicit
-				     endpoint goes to the first provider of that family */
+	/* per enum policy_api: an unlisted model at the explicit endpoint goes to the first
+	 * provider of that family */
+	struct route defaults[POLICY_API_BEDROCK + 1];
 	struct breaker *breakers;
 	size_t n_breakers;
 	unsigned breaker_failures, breaker_open_ms;
