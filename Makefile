@@ -119,7 +119,14 @@ $(BUILD)/tests/bench/bench_providers: tests/bench/bench_providers.c \
 		$(filter $(BUILD)/obj/userspace/providers/%,$(OBJS)) $(BUILD)/obj/userspace/proxy/body.o \
 		$(BUILD)/obj/userspace/util/jsonw.o
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lcjson -lz -lm
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lcjson -lcrypto -lz -lm
+
+# Bedrock's SigV4 signing and event-stream parsing per call (make bench), on the -O2 objects.
+$(BUILD)/tests/bench/bench_bedrock: tests/bench/bench_bedrock.c tests/bench/benchclock.h \
+		$(filter $(BUILD)/obj/userspace/providers/%,$(OBJS)) $(BUILD)/obj/userspace/util/jsonw.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $(filter %.c %.o,$^) \
+		-lcjson -lcrypto -lz -lm
 
 # The policy pipeline micro-benchmark (make bench), on the same -O2 objects.
 $(BUILD)/tests/bench/bench_pipeline: tests/bench/bench_pipeline.c \
@@ -190,10 +197,10 @@ FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/p
 		  userspace/proxy/headers.c userspace/proxy/keys.c userspace/providers/sse.c \
 		  userspace/providers/usage.c userspace/providers/openai.c \
 		  userspace/providers/anthropic.c userspace/providers/api_path.c \
-		  userspace/providers/azure.c \
+		  userspace/providers/azure.c userspace/providers/gemini.c \
 		  userspace/providers/vertex.c userspace/proxy/gcp_token.c \
-		  userspace/providers/anthropic.c userspace/providers/gemini.c \
-		  userspace/providers/api_path.c \
+		  userspace/providers/bedrock.c userspace/providers/eventstream.c \
+		  userspace/providers/sigv4.c userspace/proxy/aws_sign.c userspace/proxy/bedrock_door.c \
 		  userspace/ledger/cost.c userspace/ledger/prices.c \
 		  $(wildcard userspace/util/*.c) $(wildcard userspace/policy/*.c) \
 		  $(wildcard userspace/guard/*.c) userspace/ledger/prices_default.c
@@ -208,9 +215,10 @@ $(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/p
 	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $^ -lcjson
 $(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspace/providers/usage.c \
 		userspace/providers/openai.c userspace/providers/anthropic.c \
-		userspace/providers/gemini.c userspace/util/jsonw.c
+		userspace/providers/gemini.c userspace/util/jsonw.c \
+		userspace/providers/bedrock.c userspace/providers/eventstream.c
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lcrypto -lz
 $(BUILD)/fuzz/fuzz_guard_scan: tests/fuzz/fuzz_guard_scan.c userspace/guard/scan.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lhs -lm
@@ -223,6 +231,14 @@ $(BUILD)/fuzz/fuzz_guard_stream: tests/fuzz/fuzz_guard_stream.c $(FUZZ_GUARD_SRC
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lhs -lm
 FUZZERS += $(BUILD)/fuzz/fuzz_guard_stream
+# The AWS event-stream framing and Bedrock's stream usage.
+$(BUILD)/fuzz/fuzz_eventstream: tests/fuzz/fuzz_eventstream.c userspace/providers/eventstream.c \
+		userspace/providers/bedrock.c userspace/providers/usage.c userspace/providers/openai.c \
+		userspace/providers/gemini.c \
+		userspace/providers/anthropic.c userspace/providers/sse.c userspace/util/jsonw.c
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lcrypto -lz
+FUZZERS += $(BUILD)/fuzz/fuzz_eventstream
 fuzzers: $(FUZZERS)
 fuzz: setup fuzzers
 	@for f in $(FUZZERS); do n=$$(basename $$f | sed 's/^fuzz_//'); mkdir -p $(BUILD)/fuzz/corpus-$$n; \

@@ -81,6 +81,8 @@ static void one_call(struct world *w, const char *workload, int64_t clock)
 	r.method = "POST";
 	r.url = "/v1/chat/completions";
 	r.path_len = 20;
+	r.api_url = r.url; /* as the proxy reads it: no API root of its own */
+	r.api_path_len = r.path_len;
 	r.host = r.sni = "api.openai.com";
 	r.host_count = 1;
 	r.content_length = strlen(BODY);

@@ -24,6 +24,7 @@
 # latency they add end to end, and the time to first token through a fallback, each against the
 # direct call in the same run. BENCH_GATEWAY=0 skips it; see gateway_bench.sh for its knobs.
 #
+# Then Bedrock (tests/bench/bench_bedrock.c): SigV4 signing and event-stream parsing per call.
 # Then the policy pipeline (tests/bench/bench_pipeline.c): the CPU time per call of every
 # governance control (allow-lists, limits, budgets) against the same call with none; the cost
 # ledger (tests/bench/bench_ledger.c): what ledger_submit() costs the event loop per call,
@@ -122,6 +123,9 @@ fi
 # The policy pipeline's CPU cost per call, every control on against none (bench_pipeline.c).
 echo "== policy pipeline (CPU per call, in isolation)"
 build/tests/bench/bench_pipeline || status=$?
+# Bedrock: SigV4 re-signing and event-stream parsing, CPU per call (bench_bedrock.c).
+echo "== bedrock: SigV4 signing and event-stream parsing (CPU per call, in isolation)"
+build/tests/bench/bench_bedrock || status=$?
 # The guardrails' scanner, MB/s per core: Vectorscan against a PCRE2 JIT alternation.
 echo "== guardrails scan (CPU, in isolation)"
 build/tests/bench/bench_guard_scan || status=$?

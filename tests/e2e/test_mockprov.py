@@ -947,7 +947,7 @@ def test_stats(mock):
     anthropic(mock, MSG)
     s = mock.stats()
     assert s["requests"] == 4 and s["streams"] == 1 and s["active_streams"] == 0
-    assert s["by_provider"] == {"openai": 2, "anthropic": 2, "gemini": 0, "other": 0}
+    assert s["by_provider"] == {"openai": 2, "anthropic": 2, "gemini": 0, "bedrock": 0, "other": 0}
     assert s["by_status"] == {"200": 2, "400": 1, "429": 1}
     assert s["faults"]["ratelimit"] == 1
     assert mock.ctl("GET", "/control/health")[0] == 200

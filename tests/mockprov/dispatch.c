@@ -29,6 +29,9 @@ static const struct route routes[] = {
 /* Every Gemini call (gemini_route() reads the model and the method from the path). */
 static const struct route gemini = {"/v1beta/models/", PROV_GEMINI, gemini_call,
 				    EVHTTP_REQ_POST, 0};
+/* Bedrock's runtime: every /model/{modelId}/{operation} (bedrock.c reads the operation). */
+static const struct route bedrock_route = {"/model/", PROV_BEDROCK, bedrock_call,
+					   EVHTTP_REQ_POST, 0};
 
 const char *hdr(struct call *c, const char *name)
 {
@@ -161,6 +164,11 @@ static void call_route(struct call *c)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req));
 	size_t i;
 
+	if (path && !strncmp(path, "/model/", 7)) {
+		c->route = &bedrock_route;
+		c->prov = PROV_BEDROCK;
+		return;
+	}
 	if (path && gemini_route(c, path)) {
 		c->route = &gemini;
 		return;
@@ -242,6 +250,8 @@ static int call_process(struct call *c)
 	if (evhttp_request_get_command(c->req) != method)
 		return call_bad_route(c);
 	if (method == EVHTTP_REQ_GET || c->route->own_checks) /* no body to check */
+		return c->route->handle(c);
+	if (c->prov == PROV_BEDROCK) /* its SigV4 is checked there */
 		return c->route->handle(c);
 	bad = c->prov == PROV_ANTHROPIC ? anthropic_check(c)
 	      : c->prov == PROV_GEMINI	  ? 0 /* gemini_call() checks */

@@ -28,6 +28,7 @@ names="$names,DNS:*.openai.azure.com,DNS:*.cognitiveservices.azure.com,DNS:*.ser
 names="$names,DNS:aiplatform.googleapis.com,DNS:us-east5-aiplatform.googleapis.com"
 names="$names,DNS:oauth2.googleapis.com"
 names="$names,DNS:generativelanguage.googleapis.com"
+names="$names,DNS:bedrock-runtime.us-east-1.amazonaws.com"
 names="$names,DNS:localhost,IP:127.0.0.1,IP:::1"
 
 newkey() { # FILE

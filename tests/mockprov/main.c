@@ -48,6 +48,7 @@ static void usage(FILE *f)
 		   "                [--require-auth] [--api-root HOST=PATH ...]\n"
 		   "                [--azure-deployment DEPLOYMENT=MODEL ...]\n"
 		   "                [--gcp-sa KEYFILE] [--gcp-token-ttl S] [--gcp-token-delay-ms MS]\n"
+		   "                [--aws-key AKID=SECRET ...]\n"
 		   "ADDR is loopback only: 127.0.0.0/8 or [::1]; port 0 picks a free port.\n");
 }
 
@@ -148,6 +149,7 @@ static const struct option long_opts[] = {
     {"gcp-sa", required_argument, NULL, 'G'},
     {"gcp-token-ttl", required_argument, NULL, 'T'},
     {"gcp-token-delay-ms", required_argument, NULL, 'W'},
+    {"aws-key", required_argument, NULL, 'S'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -206,6 +208,12 @@ static int parse_opt(int opt, const char *arg)
 		return parse_int(arg, 1, 86400, &g_cfg.gcp_token_ttl);
 	case 'W':
 		return parse_int(arg, 0, 600000, &g_cfg.gcp_token_delay_ms);
+	case 'S':
+		if (bedrock_add_key(arg)) {
+			fprintf(stderr, "mockprov: --aws-key AKID=SECRET\n");
+			return -EINVAL;
+		}
+		return 0;
 	case 'h':
 		usage(stdout);
 		exit(0);

@@ -35,6 +35,7 @@ enum provider {
 	PROV_OPENAI = 1,
 	PROV_ANTHROPIC = 2,
 	PROV_GEMINI = 3,
+	PROV_BEDROCK = 4,
 };
 
 enum fault_mode {
@@ -304,6 +305,10 @@ void stats_fault(enum fault_mode mode);
 cJSON *stats_dump(void);
 const char *prov_name(enum provider prov);
 const char *method_name(enum evhttp_cmd_type cmd);
+
+/* bedrock.c */
+int bedrock_call(struct call *c);
+int bedrock_add_key(const char *arg); /* --aws-key AKID=SECRET; -1 when malformed */
 
 /* control.c */
 void control_request_cb(struct evhttp_request *req, void *arg);

@@ -45,7 +45,7 @@ void reply_headers(struct call *c, const char *content_type)
 		anthropic_headers(c, h);
 	else if (c->prov == PROV_GEMINI)
 		gemini_headers(c, h);
-	else
+	else if (c->prov != PROV_BEDROCK)
 		openai_headers(c, h);
 }
 

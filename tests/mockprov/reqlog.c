@@ -48,7 +48,7 @@ struct log_entry {
 
 struct stats {
 	unsigned long long total;
-	unsigned long long by_prov[4];
+	unsigned long long by_prov[5];
 	unsigned long long by_status[600];
 	unsigned long long streams;
 	long long active_streams;
@@ -69,6 +69,8 @@ const char *prov_name(enum provider prov)
 		return "anthropic";
 	case PROV_GEMINI:
 		return "gemini";
+	case PROV_BEDROCK:
+		return "bedrock";
 	default:
 		return "other";
 	}
@@ -379,7 +381,7 @@ cJSON *stats_dump(void)
 	cJSON_AddNumberToObject(o, "requests", (double)st.total);
 	cJSON_AddNumberToObject(o, "streams", (double)st.streams);
 	cJSON_AddNumberToObject(o, "active_streams", (double)st.active_streams);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 5; i++)
 		cJSON_AddNumberToObject(prov, prov_name(i), (double)st.by_prov[i]);
 	for (i = 0; i < 600; i++) {
 		if (!st.by_status[i])

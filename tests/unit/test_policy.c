@@ -426,7 +426,7 @@ static void test_unknown_key(void)
 	    "p.json:4:47: providers.x.ports: unknown key; expected one of \"hosts\", "
 	    "\"addresses\", \"key_env\", \"key_file\", \"api\", \"credentials_file\", "
 	    "\"token_url\", \"project\", \"base_url\", \"api_root\", \"region\", "
-	    "\"deployments\", or \"token_file\"\n");
+	    "\"deployments\", \"token_file\", or \"aws\"\n");
 	ASSERT_STREQ(
 	    load_bad("{\n  \"capture\": {\"cgroup\": \"/apps\"},\n"
 		     "  \"audit\": {\"path\": \"/a\"},\n"
@@ -1217,9 +1217,39 @@ static void test_bad_base_url(void)
 		     "p.json:4:59: providers.x.base_url: got number 443; " EXPECT_URL);
 	ASSERT_STREQ(load_bad(PROVIDER_X("\"api\": \"palm\"")),
 		     "p.json:4:54: providers.x.api: got \"palm\"; expected \"openai\", "
-		     "\"anthropic\", \"azure_openai\", \"vertex\" or \"gemini\"\n");
+		     "\"anthropic\", \"azure_openai\", \"vertex\", \"gemini\" or \"bedrock\"\n");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		expect_provider_x_problem("base_url", bad[i].url, bad[i].why);
+}
+
+/* "api": "bedrock" takes "aws" with its region and credential variables; "aws" elsewhere,
+ * or without a required member, is refused with what is wrong. */
+static void test_policy_bedrock_aws(void)
+{
+	struct policy *p = NULL;
+	const struct policy_provider *pv;
+	const char *ok = PROVIDER_X("\"api\": \"bedrock\", \"aws\": {\"region\": \"us-east-1\", "
+				    "\"access_key_id_env\": \"A\", \"secret_access_key_env\": \"S\", "
+				    "\"session_token_env\": \"T\"}");
+
+	ASSERT_OK(policy_load_string("p.json", ok, stderr, &p));
+	pv = policy_provider_by_name(p, "x");
+	ASSERT_TRUE(pv && pv->api == POLICY_API_BEDROCK && pv->has_aws);
+	ASSERT_STREQ(pv->aws.region, "us-east-1");
+	ASSERT_STREQ(pv->aws.access_key_id_env, "A");
+	ASSERT_STREQ(pv->aws.secret_access_key_env, "S");
+	ASSERT_STREQ(pv->aws.session_token_env, "T");
+	policy_free(p);
+	ASSERT_OK(policy_load_string("p.json", PROVIDER_X("\"api\": \"bedrock\""), stderr, &p));
+	ASSERT_TRUE(!policy_provider_by_name(p, "x")->has_aws); /* the app's signature goes */
+	policy_free(p);
+	ASSERT_CONTAINS(load_bad(PROVIDER_X("\"aws\": {\"region\": \"us-east-1\", "
+					    "\"access_key_id_env\": \"A\", "
+					    "\"secret_access_key_env\": \"S\"}")),
+			"\"aws\" is only for \"api\": \"bedrock\"");
+	ASSERT_CONTAINS(load_bad(PROVIDER_X("\"api\": \"bedrock\", \"aws\": {\"region\": "
+					    "\"us-east-1\", \"access_key_id_env\": \"A\"}")),
+			"secret_access_key_env");
 }
 
 static void test_policy_warn(void)
@@ -2321,6 +2351,7 @@ UNIT_MAIN(UNIT_CASE(test_provider_by_name_scales), UNIT_CASE(test_full_policy), 
 	  UNIT_CASE(test_host_in_domains), UNIT_CASE(test_models), UNIT_CASE(test_bad_models),
 	  UNIT_CASE(test_base_url), UNIT_CASE(test_bad_base_url), UNIT_CASE(test_plain_base_url),
 	  UNIT_CASE(test_api_root),
+	  UNIT_CASE(test_policy_bedrock_aws),
 	  UNIT_CASE(test_policy_warn), UNIT_CASE(test_breaker), UNIT_CASE(test_retry_statuses),
 	  UNIT_CASE(test_api_listen), UNIT_CASE(test_api_socket), UNIT_CASE(test_api_keys),
 	  UNIT_CASE(test_bad_api_keys), UNIT_CASE(test_governance), UNIT_CASE(test_budget_usd),

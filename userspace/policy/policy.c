@@ -1166,6 +1166,8 @@ static void check_api(struct ctx *c, const cJSON *v, const struct field *f, void
 		*api = POLICY_API_VERTEX;
 	else if (strcmp(s, "gemini") == 0)
 		*api = POLICY_API_GEMINI;
+	else if (strcmp(s, "bedrock") == 0)
+		*api = POLICY_API_BEDROCK;
 	else
 		bad_value(c, NULL, f->expect);
 }
@@ -1437,6 +1439,9 @@ static void provider_finish(struct ctx *c, const struct members *m, void *base)
 		set_string(c, &pr->api_root, AZURE_API_ROOT);
 	if (!pr->api_root)
 		api_root_default(c, pr);
+	if (pr->has_aws && pr->api != POLICY_API_BEDROCK)
+		problem(c, AT_VALUE,
+			"\"aws\" is only for \"api\": \"bedrock\"; remove it or set the api");
 	if (!url_given && pr->n_hosts) {
 		set_string(c, &pr->base_host, pr->hosts[0]);
 		if (pr->base_host)
@@ -2703,6 +2708,31 @@ static const struct field proxy_fields[] = {
 };
 static const struct schema proxy_schema = {proxy_fields, ARRAY_SIZE(proxy_fields), NULL};
 
+/* These fill a provider's struct policy_aws. */
+static const struct field aws_fields[] = {
+    FIELD("region", REQUIRED, check_region, offsetof(struct policy_aws, region),
+	  "an AWS region, like \"us-east-1\""),
+    FIELD("access_key_id_env", REQUIRED, check_nonempty,
+	  offsetof(struct policy_aws, access_key_id_env),
+	  "the name of an environment variable holding the gateway's AWS access key id"),
+    FIELD("secret_access_key_env", REQUIRED, check_nonempty,
+	  offsetof(struct policy_aws, secret_access_key_env),
+	  "the name of an environment variable holding the gateway's AWS secret access key"),
+    FIELD("session_token_env", OPTIONAL, check_nonempty,
+	  offsetof(struct policy_aws, session_token_env),
+	  "the name of an environment variable holding an AWS session token"),
+};
+static const struct schema aws_schema = {aws_fields, ARRAY_SIZE(aws_fields), NULL};
+
+/* "aws": the object, and the provider marked as having it. */
+static void check_aws(struct ctx *c, const cJSON *v, const struct field *f, void *base)
+{
+	struct policy_provider *pr = base;
+
+	pr->has_aws = 1;
+	check_object(c, v, f, base);
+}
+
 /* These fill a struct policy_provider. */
 static const struct field provider_fields[] = {
     FIELD("hosts", OPTIONAL, check_hosts, 0, "an array of DNS host names"),
@@ -2712,7 +2742,7 @@ static const struct field provider_fields[] = {
     FIELD("key_file", OPTIONAL, check_nonempty, offsetof(struct policy_provider, key_file),
 	  "the path of a file holding the gateway's key"),
     FIELD("api", OPTIONAL, check_api, offsetof(struct policy_provider, api),
-	  "\"openai\", \"anthropic\", \"azure_openai\", \"vertex\" or \"gemini\""),
+	  "\"openai\", \"anthropic\", \"azure_openai\", \"vertex\", \"gemini\" or \"bedrock\""),
     FIELD("credentials_file", OPTIONAL, check_nonempty,
 	  offsetof(struct policy_provider, credentials_file),
 	  "the path of a Google service-account key file (JSON)"),
@@ -2730,6 +2760,9 @@ static const struct field provider_fields[] = {
 	  "an object {\"DEPLOYMENT\": \"MODEL\"}: the model each Azure deployment runs"),
     FIELD("token_file", OPTIONAL, check_nonempty, offsetof(struct policy_provider, token_file),
 	  "the path of a file holding an Entra ID access token"),
+    NESTED_IN(struct policy_provider, "aws", OPTIONAL, check_aws, aws_schema, aws,
+	      "an object with \"region\", \"access_key_id_env\", \"secret_access_key_env\" "
+	      "and optionally \"session_token_env\""),
 };
 static const struct schema provider_schema = {provider_fields, ARRAY_SIZE(provider_fields),
 					      provider_finish};
@@ -3208,6 +3241,10 @@ void policy_free(struct policy *p)
 		free(pr->credentials_file);
 		free(pr->token_url);
 		free(pr->project);
+		free(pr->aws.region);
+		free(pr->aws.access_key_id_env);
+		free(pr->aws.secret_access_key_env);
+		free(pr->aws.session_token_env);
 	}
 	free(p->providers);
 	free(p->providers_by_name);

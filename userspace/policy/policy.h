@@ -26,6 +26,7 @@ enum policy_api {
 	POLICY_API_ANTHROPIC = 1, /* /v1/messages */
 	POLICY_API_VERTEX = 2,	  /* Vertex AI publisher models (providers/vertex.h) */
 	POLICY_API_GEMINI = 3,	  /* /v1beta/models/{model}:generateContent, ... */
+	POLICY_API_BEDROCK = 4,	  /* AWS Bedrock runtime: /model/{id}/converse, /invoke, ... */
 	POLICY_API_N		  /* how many there are */
 };
 
@@ -133,6 +134,17 @@ struct policy_provider {
 	 * file's token_uri); "project", the Google Cloud project whose paths calls routed here
 	 * take (with "region" as the location: "global" or e.g. "us-east5"). */
 	char *credentials_file, *token_url, *project;
+	/* "aws": {"region", "access_key_id_env", "secret_access_key_env", "session_token_env"}:
+	 * the gateway's AWS credentials (the variables that hold them) and the region it signs
+	 * for; only with "api": "bedrock". Without it a Bedrock call goes with the app's own
+	 * signature, as a provider without key_env goes with the app's key. */
+	struct policy_aws {
+		char *region;		     /* "us-east-1" */
+		char *access_key_id_env;     /* required */
+		char *secret_access_key_env; /* required */
+		char *session_token_env;     /* NULL: long-term keys */
+	} aws;
+	int has_aws;
 };
 
 /* One target of a logical model name. */

@@ -35,6 +35,9 @@ static const struct policy_endpoint inference[] = {
     {"POST", "/v1/projects/*/locations/*/publishers/google/models/*"},
     {"POST", "/v1beta1/projects/*/locations/*/publishers/google/models/*"},
     {"GET", "/v1beta/models"},	      {"GET", "/v1beta/models/*"},
+    /* Bedrock's runtime (providers/bedrock.h): the model id is one segment */
+    {"POST", "/model/*/converse"},	      {"POST", "/model/*/converse-stream"},
+    {"POST", "/model/*/invoke"},	      {"POST", "/model/*/invoke-with-response-stream"},
 };
 
 static int hex_value(char c)
@@ -49,29 +52,32 @@ static int hex_value(char c)
 /* Why the percent-encoding at P (LEFT bytes from P) is not canonical, or NULL: RFC 3986
  * never encodes an unreserved character, and an encoded slash or backslash is a path a
  * server may read as another. */
-static const char *escape_problem(const char *p, size_t left)
+static const char *escape_problem(const char *p, size_t left, int slash_ok)
 {
 	int hi = left > 2 ? hex_value(p[1]) : -1, lo = left > 2 ? hex_value(p[2]) : -1;
 	int c = hi * 16 + lo;
 
 	if (hi < 0 || lo < 0)
 		return "a malformed percent-encoding";
+	if (slash_ok && c == '/')
+		return NULL;
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	    strchr("-._~/\\", c))
 		return "a percent-encoded character that needs no encoding";
 	return NULL;
 }
 
-/* Why PATH (LEN bytes) is not canonical, or NULL. */
-static const char *path_problem(const char *path, size_t len)
+/* Why PATH (LEN bytes) is not canonical, or NULL. SLASH_OK: "%2F" is a '/' inside a segment
+ * (Bedrock's model ids: an ARN is one segment), not one to decode. */
+static const char *path_problem(const char *path, size_t len, int slash_ok)
 {
 	for (size_t i = 0; i < len; i++) {
 		char c = path[i];
 
 		if (c == '\\')
 			return "a backslash";
-		if (c == '%' && escape_problem(path + i, len - i))
-			return escape_problem(path + i, len - i);
+		if (c == '%' && escape_problem(path + i, len - i, slash_ok))
+			return escape_problem(path + i, len - i, slash_ok);
 		if (c != '/')
 			continue;
 		if (i + 1 < len && path[i + 1] == '/')
@@ -111,7 +117,7 @@ static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
 		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
 				   "the request path is longer than the gateway reads");
 	snprintf(path, sizeof(path), "%.*s", (int)r->path_len, r->url);
-	why = path_problem(path, r->path_len);
+	why = path_problem(path, r->path_len, r->family == POLICY_API_BEDROCK);
 	if (why)
 		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
 				   "the request path has %s; send its canonical form", why);

@@ -6,6 +6,7 @@
  *                /v1/chat/completions, /v1/responses, /v1/embeddings
  *   anthropic.c  Anthropic: /v1/messages
  *   gemini.c     Google's Gemini API: /v1beta/models/{model}:generateContent, ... (gemini.h)
+ *   bedrock.c    AWS Bedrock runtime: /model/{modelId}/converse[-stream], /invoke[-with-...]
  *
  * An adapter knows which request paths are its, how a caller hands it a key, what every
  * request the gateway makes to it must carry, its error format (as an answer and as a
@@ -70,6 +71,7 @@ struct provider_api {
 extern const struct provider_api provider_openai;
 extern const struct provider_api provider_anthropic;
 extern const struct provider_api provider_gemini;
+extern const struct provider_api provider_bedrock;
 
 /*
  * A request body BODY (LEN bytes, a JSON object) asking for MODEL instead: only the value of

@@ -371,6 +371,8 @@ int request_set_int(const char *body, size_t len, const char *key, int64_t value
 
 const struct provider_api *provider_api_of_family(enum policy_api family)
 {
+	if (family == POLICY_API_BEDROCK)
+		return &provider_bedrock;
 	/* Vertex serves Anthropic's models with Anthropic's answers and errors */
 	return family == POLICY_API_ANTHROPIC || family == POLICY_API_VERTEX ? &provider_anthropic
 	       : family == POLICY_API_GEMINI				     ? &provider_gemini
@@ -391,6 +393,11 @@ const struct provider_api *provider_api_of_usage(enum usage_api api)
 	case USAGE_API_GEMINI_COUNT_TOKENS:
 	case USAGE_API_GEMINI_EMBED:
 		return &provider_gemini;
+	case USAGE_API_BEDROCK_CONVERSE:
+	case USAGE_API_BEDROCK_CONVERSE_STREAM:
+	case USAGE_API_BEDROCK_INVOKE:
+	case USAGE_API_BEDROCK_INVOKE_STREAM:
+		return &provider_bedrock;
 	}
 	return NULL;
 }
@@ -398,7 +405,7 @@ const struct provider_api *provider_api_of_usage(enum usage_api api)
 int provider_api_for_path(const char *url, const struct provider_api **ret)
 {
 	static const struct provider_api *const all[] = {&provider_openai, &provider_anthropic,
-							 &provider_gemini};
+							 &provider_gemini, &provider_bedrock};
 	size_t n = url ? strcspn(url, "?") : 0;
 
 	*ret = NULL;

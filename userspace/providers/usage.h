@@ -48,6 +48,11 @@ enum usage_api {
 	USAGE_API_GEMINI_STREAM,       /* ...:streamGenerateContent (alt=sse: events) */
 	USAGE_API_GEMINI_COUNT_TOKENS, /* ...:countTokens (no usage of its own) */
 	USAGE_API_GEMINI_EMBED,	       /* ...:embedContent */
+	/* AWS Bedrock runtime (bedrock.h): POST /model/{modelId}/... */
+	USAGE_API_BEDROCK_CONVERSE,	   /* .../converse */
+	USAGE_API_BEDROCK_CONVERSE_STREAM, /* .../converse-stream (event-stream framing) */
+	USAGE_API_BEDROCK_INVOKE,	   /* .../invoke (the family's own body) */
+	USAGE_API_BEDROCK_INVOKE_STREAM,   /* .../invoke-with-response-stream */
 };
 
 /* usage.known: which counts are the provider's final word. */

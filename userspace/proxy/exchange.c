@@ -61,6 +61,7 @@ void exchange_free(struct exchange *ex)
 		event_free(ex->retry_ev);
 	if (response_is_stream(ex))
 		sse_free(&ex->sse);
+	eventstream_free(ex);
 	if (ex->up_body)
 		evbuffer_free(ex->up_body);
 	free(ex->up_path);
@@ -236,7 +237,7 @@ static int target_reachable(const struct exchange *ex, const struct route_target
 	}
 	if (!(same_dest && s->info.own_keys) && !keys_have(s->cfg->keys, t->provider)) {
 		snprintf(why, whylen,
-			 "no gateway key for provider %s (key_env, key_file or credentials_file)",
+			 "no gateway key for provider %s (key_env, key_file, credentials_file or aws)",
 			 t->provider);
 		return -ENOKEY;
 	}
@@ -264,7 +265,7 @@ static int target_usable(const struct exchange *ex, const struct route_target *t
 
 	if (route_target_out(t) || target_reachable(ex, t, &addr, NULL, 0))
 		return 0;
-	if (provider_api_of_family(t->api)->family == app_family(ex))
+	if (provider_api_of_family(t->api)->family == app_family(ex) || bedrock_door_usable(ex, t))
 		return 1;
 	if (!translatable(ex, provider_api_of_family(t->api)))
 		return 0;
@@ -502,6 +503,16 @@ static void write_credential(struct exchange *ex, struct evbuffer *out, const ch
 	const struct policy_provider *pv = policy_provider_by_name(ex->policy, ex->up_provider);
 	const char *name = ex->up_adapter->key_header, *prefix = ex->up_adapter->key_prefix;
 
+	const struct session *s = ex->s;
+	const struct sigv4_credentials *aws = ex->up_app_headers && s->info.own_keys
+						  ? NULL
+						  : keys_aws(s->cfg->keys, ex->up_provider);
+
+	if (aws) { /* a Bedrock target: the call signed with the gateway's credentials */
+		drop_app_credentials(ex);
+		ex->credential = aws_sign_write(ex, out, aws) ? "none" : "gateway";
+		return;
+	}
 	if (ex->up_token) { /* a Vertex target: the token minted for this attempt */
 		drop_app_credentials(ex);
 		evbuffer_add_printf(out, "Authorization: Bearer %s\r\n", ex->up_token);
@@ -705,7 +716,7 @@ void exchange_start_upstream(struct exchange *ex)
 }
 
 /* The body that goes upstream when it is not the app's: TEXT (LEN bytes, taken). */
-static int up_body_set(struct exchange *ex, char *text, size_t len)
+int exchange_up_body_set(struct exchange *ex, char *text, size_t len)
 {
 	if (!ex->up_body && !(ex->up_body = evbuffer_new())) {
 		free(text);
@@ -743,10 +754,10 @@ static int body_for_target(struct exchange *ex, const char *model, int force_mod
 	if (ex->want_usage && usage_ask_usage(text, len, ex->req_json, &asked, &new_len) == 1) {
 		ex->suppress_usage = 1;
 		free(renamed);
-		return up_body_set(ex, asked, new_len);
+		return exchange_up_body_set(ex, asked, new_len);
 	}
 	if (renamed)
-		err = up_body_set(ex, renamed, len);
+		err = exchange_up_body_set(ex, renamed, len);
 	return err;
 }
 
@@ -801,7 +812,7 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 	}
 	ex->include_usage = tr.include_usage;
 	ex->up_api = up->chat_api;
-	err = up_body_set(ex, tr.body, tr.len);
+	err = exchange_up_body_set(ex, tr.body, tr.len);
 	tr.body = NULL;
 	translate_req_release(&tr);
 	ex->up_path = strdup(path);
@@ -839,7 +850,7 @@ static int target_vertex(struct exchange *ex, const struct route_target *t, cons
 		return err;
 	}
 	snprintf(ex->vertex_location, sizeof(ex->vertex_location), "%s", pv->region);
-	err = up_body_set(ex, body, len);
+	err = exchange_up_body_set(ex, body, len);
 	free(ex->up_path);
 	ex->up_path = err ? NULL : strdup(path);
 	return err ? err : ex->up_path ? 0 : -ENOMEM;
@@ -866,7 +877,8 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 		ex->vertex_location[0] = 0;
 	ex->target = t;
 	ex->up_adapter = provider_api_of_family(t->api);
-	ex->xlate = app_family(ex) != ex->up_adapter->family;
+	ex->bedrock_door = 0;
+	ex->xlate = app_family(ex) != ex->up_adapter->family && !bedrock_door_usable(ex, t);
 	if (ex->vertex_app && t->api != POLICY_API_VERTEX) {
 		snprintf(why, whylen, "a Vertex call goes only to a Vertex provider, not %s",
 			 t->provider);
@@ -885,6 +897,8 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 		return err;
 	snprintf(ex->up_host, sizeof(ex->up_host), "%s", t->host);
 	ex->up_port = t->port;
+	if (!ex->xlate && bedrock_door_usable(ex, t))
+		return bedrock_door_prepare(ex, model, why, whylen);
 	/* Azure: the deployment in "model" */
 	err = ex->xlate ? target_translate(ex, t, t->deployment ? t->deployment : model, why, whylen)
 			: target_same_api(ex, t, model, same_dest, why, whylen);
@@ -985,7 +999,7 @@ static int target_next(struct exchange *ex, char *why, size_t whylen)
 	}
 	ex->up_provider[0] = ex->up_model[0] = ex->up_host[0] = 0;
 	ex->target = NULL; /* what the skipped ones left is not the call's */
-	ex->xlate = 0;
+	ex->xlate = ex->bedrock_door = 0;
 	return -ENOENT;
 }
 

@@ -77,7 +77,7 @@ static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 
 	if (ex->resp_model[0])
 		jsonw_str(rec, "gen_ai.response.model", ex->resp_model);
-	if (response_is_stream(ex))
+	if (response_is_stream(ex) || ex->resp_mode == RESPONSE_EVENTSTREAM)
 		jsonw_str(rec, "aigw.stream.end", usage_end_name(ex->us.end));
 	if (ex->api < 0)
 		return;

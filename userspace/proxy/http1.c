@@ -41,6 +41,7 @@
 #include "proxy/http1_int.h"
 #include "proxy/http2.h"
 #include "proxy/tlsflush.h"
+#include "providers/bedrock.h"
 #include "providers/api_path.h"
 #include "ledger/cost.h"
 #include "util/jsonw.h"
@@ -454,6 +455,8 @@ static int request_inspect(struct exchange *ex, const char **why)
 		return 0;
 	model = cJSON_GetObjectItemCaseSensitive(root, "model");
 	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
+	if (ex->app && ex->app->family == POLICY_API_BEDROCK) /* the path names the model */
+		return 0;
 	if (cJSON_IsString(model) && !ex->vertex_app) /* Vertex: the path's (set on the head) */
 		snprintf(ex->model, sizeof(ex->model), "%s", model->valuestring);
 	ex->stream = cJSON_IsTrue(stream) || ex->vertex_app == VERTEX_ANTHROPIC_STREAM ||
@@ -634,6 +637,21 @@ static int vertex_canonicalise(struct exchange *ex)
 	return 0;
 }
 
+/* A Bedrock call's model and whether it streams: its path's (a "model" in its body is not what
+ * Bedrock runs, so it is never read). */
+static void bedrock_request_head(struct exchange *ex)
+{
+	const char *url = exchange_api_url(ex);
+	struct bedrock_path b;
+
+	if (!ex->app || ex->app->family != POLICY_API_BEDROCK ||
+	    bedrock_parse_path(url, strcspn(url, "?"), &b))
+		return;
+	if (strlen(b.model) < sizeof(ex->model)) /* else none: allow-lists refuse it */
+		memcpy(ex->model, b.model, strlen(b.model) + 1);
+	ex->stream = b.op == BEDROCK_CONVERSE_STREAM || b.op == BEDROCK_INVOKE_STREAM;
+}
+
 /* What the policy stages know of a request's head. 0 or -ENOMEM. */
 static int pipe_head_fill(struct session *s, struct exchange *ex, const http_parser *p)
 {
@@ -642,7 +660,8 @@ static int pipe_head_fill(struct session *s, struct exchange *ex, const http_par
 						   ? NULL
 						   : policy_provider_by_name(ex->policy, s->info.provider);
 
-	r->api_root = pv ? pv->api_root : NULL;
+	/* Bedrock's paths have no API root: they are read as they come */
+	r->api_root = pv && pv->api != POLICY_API_BEDROCK ? pv->api_root : NULL;
 	if (request_canonicalise(ex, pv, r->api_root))
 		return -ENOMEM;
 	if (pv && pv->api == POLICY_API_VERTEX && vertex_canonicalise(ex))
@@ -667,6 +686,7 @@ static int pipe_head_fill(struct session *s, struct exchange *ex, const http_par
 	r->max_body = s->cfg->max_request_body;
 	r->provider = s->info.explicit_endpoint ? NULL : s->info.provider;
 	r->app_api = ex->api = ex->outside_api ? -1 : provider_api_for_path(r->api_url, &ex->app);
+	bedrock_request_head(ex);
 	r->family = app_api(s, ex)->family;
 	if (ex->app && ex->app->path_model) { /* Gemini: the model and the stream are the path's */
 		ex->app->path_model(r->api_url, r->api_path_len, ex->model, sizeof(ex->model));

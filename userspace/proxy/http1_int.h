@@ -64,6 +64,8 @@ enum response_mode {
 	RESPONSE_SSE,		  /* a stream read event by event (usage); whole events are
 				     passed on, the usage chunk the app did not ask for left out */
 	RESPONSE_SSE_TRANSLATED,  /* the other API's stream, rewritten event by event */
+	RESPONSE_EVENTSTREAM,	  /* an AWS event stream (Bedrock): whole checked messages go on,
+				     read for usage (providers/bedrock.h) */
 	RESPONSE_DISCARD,	  /* its status asks for another attempt: never the app's; a small
 				     body is read and dropped to keep the connection */
 };
@@ -135,6 +137,7 @@ struct exchange {
 	struct evbuffer *up_body;	       /* NULL: the app's body as it came */
 	int up_app_headers; /* the app's own destination: its headers go as they are */
 	int xlate;	    /* the target speaks the other API: translated both ways */
+	int bedrock_door;   /* an Anthropic call served by Bedrock's InvokeModel (bedrock_door.c) */
 	int include_usage;  /* xlate: an OpenAI app asked for the usage chunk */
 	struct translate_stream *ts;
 	struct translate_buf ts_out; /* ts's output, one buffer reused event after event */
@@ -205,6 +208,7 @@ struct exchange {
 	struct sse_parser sse; /* RESPONSE_SSE, RESPONSE_SSE_TRANSLATED */
 	struct usage_stream us;
 	struct evbuffer *held;	 /* RESPONSE_SSE: bytes not yet known to be whole events */
+	struct bedrock_stream *bs; /* RESPONSE_EVENTSTREAM: its reader (owned) */
 	uint64_t fed, forwarded; /* stream offsets: read from the provider, passed on (SSE) */
 	uint64_t drop_start, drop_end; /* the usage chunk's bytes, when seen */
 	int drop_set;
@@ -306,6 +310,16 @@ void exchange_fail(struct exchange *ex, enum exchange_outcome outcome, int statu
 /* A policy stage refused the whole request (ex->pr.refusal): answered and ended. */
 void exchange_refuse(struct exchange *ex);
 void exchange_start_upstream(struct exchange *ex);
+/* bedrock_door.c: an Anthropic Messages call served by Claude on Bedrock. */
+struct evstream_msg;
+int bedrock_door_usable(const struct exchange *ex, const struct route_target *t);
+int bedrock_door_prepare(struct exchange *ex, const char *model, char *why, size_t whylen);
+void bedrock_door_chunk(struct exchange *ex, const struct evstream_msg *m, struct evbuffer *out);
+/* exchange.c: TEXT (LEN bytes, taken) as the body that goes upstream. */
+int exchange_up_body_set(struct exchange *ex, char *text, size_t len);
+/* aws_sign.c: the app's AWS signature dropped, the request signed with C (written to OUT). */
+struct sigv4_credentials;
+int aws_sign_write(struct exchange *ex, struct evbuffer *out, const struct sigv4_credentials *c);
 /* A whole request read: the policy stages, then exchange_route(). */
 void exchange_admit(struct exchange *ex);
 /* Chooses where it goes and sends it. */
@@ -314,6 +328,7 @@ void exchange_route(struct exchange *ex);
 /* response.c */
 /* Forgets what a failed attempt's answer left behind. */
 void response_reset(struct exchange *ex);
+void eventstream_free(struct exchange *ex); /* RESPONSE_EVENTSTREAM's reader; NULL-safe */
 int stream_end_with_error(struct exchange *ex, const char *msg);
 /* The upstream connection's callbacks while an exchange holds it (ARG: the exchange). */
 void on_up_read(struct bufferevent *bev, void *arg);

@@ -20,6 +20,8 @@ struct key {
 	char *token_file;		 /* a copy of the policy's, or NULL */
 	struct stat token_stat;		 /* the token file as it was when read */
 	struct gcp_token_source *tokens; /* a Vertex provider's (the registry's), or NULL */
+	char *aws[3];			 /* "aws": access key id, secret, session token (or NULL) */
+	struct sigv4_credentials creds;
 };
 
 struct keys {
@@ -125,6 +127,37 @@ static int key_tokens(const struct policy *p, const struct policy_provider *pv,
 	return err;
 }
 
+/* One "aws" variable NAME of provider PV into *RET; OPTIONAL: unset is fine. */
+static int aws_read(const struct policy_provider *pv, const char *name, int optional, char **ret)
+{
+	const char *v = name ? getenv(name) : NULL;
+
+	*ret = NULL;
+	if (!name || (optional && !(v && *v)))
+		return 0;
+	if (!v || !*v) {
+		log_error("provider %s: no AWS credential in environment variable %s", pv->name,
+			  name);
+		return -ENOKEY;
+	}
+	*ret = strdup(v);
+	if (*ret)
+		trim(*ret);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int aws_load(const struct policy_provider *pv, struct key *e)
+{
+	int err = aws_read(pv, pv->aws.access_key_id_env, 0, &e->aws[0]);
+
+	if (!err)
+		err = aws_read(pv, pv->aws.secret_access_key_env, 0, &e->aws[1]);
+	if (!err)
+		err = aws_read(pv, pv->aws.session_token_env, 1, &e->aws[2]);
+	e->creds = (struct sigv4_credentials){e->aws[0], e->aws[1], e->aws[2]};
+	return err;
+}
+
 int keys_load(const struct policy *p, struct keys **ret_keys)
 {
 	struct keys *k = calloc(1, sizeof(*k));
@@ -147,13 +180,15 @@ int keys_load(const struct policy *p, struct keys **ret_keys)
 			err = e->provider ? key_tokens(p, pv, &e->tokens) : -ENOMEM;
 			continue;
 		}
-		if (!pv->key_env && !pv->key_file && !pv->token_file)
+		if (!pv->key_env && !pv->key_file && !pv->token_file && !pv->has_aws)
 			continue;
 		k->n++; /* from here on keys_free() frees what it holds */
 		e->provider = strdup(pv->name);
 		e->token_file = pv->token_file ? strdup(pv->token_file) : NULL;
 		if (!e->provider || (pv->token_file && !e->token_file))
 			err = -ENOMEM;
+		else if (pv->has_aws)
+			err = aws_load(pv, e);
 		else if (pv->token_file && (err = token_read(e)))
 			log_error("provider %s: no token in token_file %s", pv->name, pv->token_file);
 		else if (!pv->token_file)
@@ -194,7 +229,15 @@ struct gcp_token_source *keys_tokens(const struct keys *k, const char *provider)
 
 int keys_have(const struct keys *k, const char *provider)
 {
-	return keys_get(k, provider) || keys_tokens(k, provider);
+	return keys_get(k, provider) || keys_tokens(k, provider) || keys_aws(k, provider);
+}
+
+const struct sigv4_credentials *keys_aws(const struct keys *k, const char *provider)
+{
+	for (size_t i = 0; k && i < k->n; i++)
+		if (!strcmp(k->v[i].provider, provider) && k->v[i].aws[0])
+			return &k->v[i].creds;
+	return NULL;
 }
 
 void keys_free(struct keys *k)
@@ -203,6 +246,8 @@ void keys_free(struct keys *k)
 		return;
 	for (size_t i = 0; i < k->n; i++) {
 		secret_free(k->v[i].secret);
+		for (size_t j = 0; j < 3; j++)
+			secret_free(k->v[i].aws[j]);
 		free(k->v[i].provider);
 		free(k->v[i].token_file);
 	}

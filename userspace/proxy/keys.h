@@ -11,6 +11,7 @@
 #define AIGW_PROXY_KEYS_H
 
 #include "policy/policy.h"
+#include "providers/sigv4.h"
 
 struct keys;
 
@@ -27,7 +28,12 @@ const char *keys_get(const struct keys *k, const char *provider);
 /* A Vertex provider's token source (proxy/gcp_token.h; the registry owns it), or NULL. */
 struct gcp_token_source *keys_tokens(const struct keys *k, const char *provider);
 
-/* Whether the gateway holds a credential for PROVIDER: a key or a token source. */
+/* The gateway's AWS credentials for PROVIDER (its "aws" variables, read like keys: each one
+ * named must be set and not empty), or NULL when it has no "aws". Owned by K. */
+const struct sigv4_credentials *keys_aws(const struct keys *k, const char *provider);
+
+/* Whether the gateway holds a credential for PROVIDER: a key, a token source or AWS
+ * credentials. */
 int keys_have(const struct keys *k, const char *provider);
 
 void keys_free(struct keys *k);

@@ -37,6 +37,7 @@
 #include "guard/guard.h"
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
+#include "providers/bedrock.h"
 #include "ledger/cost.h"
 #include "util/jsonw.h"
 #include "util/log.h"
@@ -89,13 +90,14 @@ static void write_response_head(struct exchange *ex, long long known_len)
 	const char *reason = (const char *)evbuffer_pullup(ex->reason, -1);
 	const char *id;
 
-	if (ex->xlate) { /* the other provider's headers say nothing true of this answer */
+	if (ex->xlate || ex->bedrock_door) { /* the other provider's headers say nothing true */
+		int sse = ex->resp_mode == RESPONSE_SSE_TRANSLATED ||
+			  (ex->bedrock_door && ex->resp_mode == RESPONSE_EVENTSTREAM);
+
 		evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", ex->status,
 				    reason_phrase(ex->status),
-				    ex->resp_mode == RESPONSE_SSE_TRANSLATED
-					? "text/event-stream; charset=utf-8"
-					: "application/json");
-		if (ex->resp_mode == RESPONSE_SSE_TRANSLATED)
+				    sse ? "text/event-stream; charset=utf-8" : "application/json");
+		if (sse)
 			evbuffer_add(out, "Cache-Control: no-cache\r\n", 25);
 	} else {
 		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", ex->status,
@@ -112,7 +114,7 @@ static void write_response_head(struct exchange *ex, long long known_len)
 	} else if (known_len >= 0) {
 		evbuffer_add_printf(out, "Content-Length: %lld\r\n", known_len);
 	} else if (!ex->resp_chunked && ex->resp_content_length != ULLONG_MAX &&
-		   !response_is_stream(ex)) {
+		   !response_is_stream(ex) && ex->resp_mode != RESPONSE_EVENTSTREAM) {
 		/* a stream's length may change: the usage chunk left out, an error event added */
 		evbuffer_add_printf(out, "Content-Length: %llu\r\n", ex->resp_content_length);
 	} else if (s->p.http_major == 1 && s->p.http_minor >= 1) {
@@ -147,6 +149,7 @@ void response_reset(struct exchange *ex)
 		evbuffer_free(ex->held);
 	if (response_is_stream(ex))
 		sse_free(&ex->sse);
+	eventstream_free(ex);
 	translate_stream_free(ex->ts);
 	translate_buf_free(&ex->ts_out);
 	ex->ts = NULL;
@@ -255,11 +258,122 @@ static enum response_mode response_mode_pick(const struct exchange *ex)
 
 	if (ok && resp_declares_sse(ex) && ex->up_api >= 0)
 		return ex->xlate ? RESPONSE_SSE_TRANSLATED : RESPONSE_SSE;
+	if (ok && !ex->xlate && bedrock_api_op(ex->up_api) >= 0 && ctype &&
+	    strcasestr(ctype, "application/vnd.amazon.eventstream"))
+		return RESPONSE_EVENTSTREAM;
 	if (ex->xlate)
 		return RESPONSE_JSON_TRANSLATED;
 	if (ok && !ex->stream && ((ctype && strcasestr(ctype, "json")) || guarded(ex)))
 		return RESPONSE_JSON; /* an answer the guardrails read must be JSON */
 	return RESPONSE_PASS;
+}
+
+/* ---- RESPONSE_EVENTSTREAM: Bedrock's binary streams ---- */
+
+static void forward_body(struct exchange *ex, const void *at, size_t len);
+static void head_if_pending(struct exchange *ex);
+
+void eventstream_free(struct exchange *ex)
+{
+	if (!ex->bs)
+		return;
+	bedrock_stream_free(ex->bs);
+	free(ex->bs);
+	ex->bs = NULL;
+}
+
+/* A whole message, both CRCs checked: the app's, as it came or (an Anthropic app served by
+ * Bedrock) as the Anthropic event its chunk carries. */
+static void eventstream_forward(void *arg, const uint8_t *msg, size_t len)
+{
+	struct exchange *ex = arg;
+	struct evstream_msg m;
+	struct evbuffer *sse;
+
+	head_if_pending(ex);
+	if (!ex->bedrock_door) {
+		forward_body(ex, msg, len);
+		return;
+	}
+	if (evstream_parse(msg, len, len, &m) <= 0 || !(sse = evbuffer_new()))
+		return;
+	bedrock_door_chunk(ex, &m, sse);
+	forward_body(ex, evbuffer_pullup(sse, -1), evbuffer_get_length(sse));
+	evbuffer_free(sse);
+}
+
+static int eventstream_start(struct exchange *ex)
+{
+	if (!ex->bs && !(ex->bs = calloc(1, sizeof(*ex->bs))))
+		return -1;
+	bedrock_stream_init(ex->bs, (enum bedrock_op)bedrock_api_op(ex->up_api));
+	ex->bs->forward = eventstream_forward;
+	ex->bs->forward_arg = ex;
+	usage_stream_init(&ex->us, ex->up_api, 0);
+	ex->resp_mode = RESPONSE_EVENTSTREAM;
+	return 0;
+}
+
+/* The app gets an exception message in place of what could not be read, and the stream
+ * ends there; the record says why. */
+static void eventstream_fail(struct exchange *ex, const char *why)
+{
+	char text[200];
+	size_t len;
+	char *frame;
+
+	snprintf(text, sizeof(text), "aigw: the provider's event stream %s", why);
+	frame = ex->bedrock_door ? ex->app->error_event(ex->api, text, &len)
+				 : ex->up_adapter->error_event(ex->up_api, text, &len);
+	head_if_pending(ex);
+	if (frame)
+		forward_body(ex, frame, len);
+	free(frame);
+	ex->stream_error_sent = 1;
+	if (ex->us.end == USAGE_END_NONE) {
+		ex->us.end = USAGE_END_ERROR;
+		snprintf(ex->us.error_type, sizeof(ex->us.error_type), "%s", "bad_event_stream");
+	}
+}
+
+static int eventstream_body(struct exchange *ex, const char *at, size_t len)
+{
+	int err;
+
+	if (ex->us.end == USAGE_END_ERROR) /* failed: the rest is dropped */
+		return 0;
+	err = bedrock_stream_feed(ex->bs, at, len);
+	if (err)
+		eventstream_fail(ex, err == -EMSGSIZE ? "has a message past the size limit"
+				     : err == -ENOMEM ? "could not be held (out of memory)"
+						      : "has a frame whose CRC does not match");
+	return 0;
+}
+
+static void stream_set_error(struct exchange *ex, const char *why)
+{
+	ex->us.end = USAGE_END_ERROR;
+	snprintf(ex->us.error_type, sizeof(ex->us.error_type), "%s", why);
+}
+
+/* The body's end: the usage, or why there is none. */
+static void eventstream_complete(struct exchange *ex)
+{
+	int err;
+
+	head_if_pending(ex);
+	if (ex->us.end == USAGE_END_ERROR)
+		return;
+	err = bedrock_stream_end(ex->bs, &ex->usage);
+	ex->usage_found = !err;
+	if (err == -EPIPE)
+		eventstream_fail(ex, "was cut short");
+	else if (err == -EPROTO && ex->bedrock_door) /* the app reads only its own events */
+		eventstream_fail(ex, ex->bs->error);
+	else if (err == -EPROTO)
+		stream_set_error(ex, ex->bs->error);
+	else
+		ex->us.end = USAGE_END_OK;
 }
 
 /* Sets the answer up for MODE; -1 (the parser's error) without memory for a stream. */
@@ -272,6 +386,8 @@ static int response_start(struct exchange *ex, enum response_mode mode)
 	case RESPONSE_JSON:
 	case RESPONSE_JSON_TRANSLATED:
 		return json_start(ex, mode);
+	case RESPONSE_EVENTSTREAM:
+		return eventstream_start(ex);
 	case RESPONSE_PASS:
 	case RESPONSE_DISCARD: /* picked before, by its status: discard_start() */
 		break;
@@ -535,6 +651,8 @@ static int on_resp_body(http_parser *rp, const char *at, size_t len)
 		return sse_body(ex, at, len);
 	case RESPONSE_SSE_TRANSLATED:
 		return sse_translated_body(ex, at, len);
+	case RESPONSE_EVENTSTREAM:
+		return eventstream_body(ex, at, len);
 	case RESPONSE_DISCARD:
 		return 0;
 	}
@@ -575,6 +693,8 @@ static int held_usage(struct exchange *ex, const char *plain, size_t len)
 		     : -EBADMSG;
 
 	ex->usage_found = rc == 0;
+	if (bedrock_api_op(ex->up_api) >= 0) /* AWS bills the model id of the path */
+		ex->resp_model[0] = 0;
 	return rc;
 }
 
@@ -710,6 +830,9 @@ static int response_complete(struct exchange *ex)
 		head_if_pending(ex);
 		stream_usage(ex);
 		break;
+	case RESPONSE_EVENTSTREAM:
+		eventstream_complete(ex);
+		break;
 	case RESPONSE_DISCARD: /* nothing of it is the app's */
 		break;
 	}
@@ -779,6 +902,14 @@ int stream_end_with_error(struct exchange *ex, const char *msg)
 	struct evbuffer *ev;
 	char text[700];
 
+	if (ex->resp_mode == RESPONSE_EVENTSTREAM && !ex->resp_complete) {
+		eventstream_fail(ex, msg);
+		if (ex->chunked_out) {
+			evbuffer_add(bufferevent_get_output(ex->s->client), "0\r\n\r\n", 5);
+			ex->resp_wire_bytes += 5;
+		}
+		return 1;
+	}
 	if (!response_is_stream(ex) || ex->resp_complete || !(ev = evbuffer_new()))
 		return 0;
 	if (ex->resp_mode == RESPONSE_SSE_TRANSLATED) { /* the translator ends it its own way */

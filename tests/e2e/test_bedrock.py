@@ -1,0 +1,239 @@
+"""AWS Bedrock: an unmodified boto3 app (Debian's python3-boto3, its own fake AWS credentials)
+calling bedrock-runtime.us-east-1.amazonaws.com is captured, its SigV4 signature discarded and
+the call re-signed with the gateway's credentials: the mock Bedrock (tests/mockprov/bedrock.c)
+verifies every signature with its own implementation and knows only the gateway's key, so the
+app's credential reaching it would be a 403. Each of Converse, ConverseStream, InvokeModel and
+InvokeModelWithResponseStream is answered, recorded with the model from its path and the usage
+Bedrock reported. The mock's verifier is itself checked against botocore's signer. A corrupt
+event-stream frame from the provider reaches the app as a clean error and is recorded."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import MOCKPROV, OPENAI_ADDR, Mock, free_port, hosts_wrap, wait_for  # noqa: E402
+from test_cost import PRICES, check_cost, usd  # noqa: E402
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (port 443, unshare -m)")
+
+HERE = Path(__file__).resolve().parent
+CLIENT = HERE / "clients" / "py_boto3_bedrock.py"
+MODELS = HERE / "clients" / "aws-models"
+HOST = "bedrock-runtime.us-east-1.amazonaws.com"
+GW_ID, GW_SECRET = "AKIDGATEWAYEXAMPLE01", "gateway/secret+EXAMPLEKEY"
+APP_ID, APP_SECRET = "AKIDAPPFAKEEXAMPLE02", "app-secret-never-forwarded"
+MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"  # a US inference profile
+PRICE = PRICES["bedrock/anthropic.claude-3-5-haiku-20241022-v1:0"]
+PROMPT = "Summarise the quarterly cloud spend for the platform team"
+WORDS = 7
+
+
+def bedrock(gw, monkeypatch, **over):
+    """GW with the mock knowing only the gateway's AWS key, the app seeing Bedrock's name, and
+    a provider "bedrock" with the gateway's credentials in the environment."""
+    gw.mock.stop()
+    gw.mock = Mock(gw.certs, gw.world.tmp / "mock-bedrock.log",
+                   extra=["--aws-key", f"{GW_ID}={GW_SECRET}"])
+    with open(gw.hosts, "a") as f:
+        f.write(f"{OPENAI_ADDR} {HOST}\n")
+    monkeypatch.setenv("AIGW_TEST_AWS_ID", GW_ID)
+    monkeypatch.setenv("AIGW_TEST_AWS_SECRET", GW_SECRET)
+    return gw.policy(providers={
+        "openai": {"hosts": ["api.openai.com"]},
+        "anthropic": {"hosts": ["api.anthropic.com"]},
+        "bedrock": {"hosts": [HOST], "api": "bedrock",
+                    "aws": {"region": "us-east-1", "access_key_id_env": "AIGW_TEST_AWS_ID",
+                            "secret_access_key_env": "AIGW_TEST_AWS_SECRET"}}}, **over)
+
+
+def run_boto3(gw, op, model=MODEL, headers=()):
+    env = dict(gw.env(), AWS_ACCESS_KEY_ID=APP_ID, AWS_SECRET_ACCESS_KEY=APP_SECRET,
+               AWS_DATA_PATH=str(MODELS), AWS_CA_BUNDLE=str(gw.ca_dir / "ca.pem"),
+               AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null",
+               AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    p = gw.app.run(hosts_wrap(gw.hosts, ["/usr/bin/python3", str(CLIENT), op, model, PROMPT,
+                                         f"x-mock-reply-words: {WORDS}", *headers]),
+                   timeout=60, env=env)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def usage_of(op, body):
+    """(input, output) as the app was told them."""
+    if op == "converse":
+        return body["usage"]["inputTokens"], body["usage"]["outputTokens"]
+    if op == "converse_stream":
+        u = body[-1]["metadata"]["usage"]
+        return u["inputTokens"], u["outputTokens"]
+    if op == "invoke_model":
+        return body["usage"]["input_tokens"], body["usage"]["output_tokens"]
+    return body[0]["message"]["usage"]["input_tokens"], body[-2]["usage"]["output_tokens"]
+
+
+def check_resigned(gw, path_model):
+    seen = gw.mock.requests()[-1]
+    assert seen["host"] == HOST and seen["status"] == 200, seen
+    assert seen["path"].startswith(f"/model/{path_model}/"), seen
+    assert f"Credential={GW_ID}/" in seen["authorization"], seen
+    assert APP_ID not in json.dumps(gw.mock.requests())
+    return seen
+
+
+@pytest.mark.parametrize("op", ["converse", "converse_stream", "invoke_model",
+                                "invoke_model_with_response_stream"])
+def test_captured_boto3_app_is_resigned_and_recorded(gw, monkeypatch, op):
+    gw.start(bedrock(gw, monkeypatch))
+    r = run_boto3(gw, op)
+    assert r["status"] == 200 and not r["error"], r
+    n_in, n_out = usage_of(op, r["body"])
+    assert n_out == WORDS
+    check_resigned(gw, MODEL.replace(":", "%3A"))
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r["pid"]})
+    assert rec["gen_ai.system"] == "bedrock", rec
+    assert rec["gen_ai.request.model"] == MODEL, rec
+    assert rec["aigw.credential"] == "gateway", rec
+    assert rec["gen_ai.usage.input_tokens"] == n_in, rec
+    assert rec["gen_ai.usage.output_tokens"] == WORDS, rec
+    if "stream" in op:
+        assert rec["aigw.stream.end"] == "ok", rec
+    check_cost(gw, rec, usd(PRICE, n_in, WORDS))
+    audit = gw.world.audit_path.read_text()
+    assert APP_SECRET not in audit and GW_SECRET not in audit
+
+
+def test_unpriced_bedrock_model_costs_null_with_reason(gw, monkeypatch):
+    """A model the table has no Bedrock price for: answered and counted, its cost null with
+    the reason, never a guess (Anthropic's own price for the model is not Bedrock's)."""
+    gw.start(bedrock(gw, monkeypatch))
+    model = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+    r = run_boto3(gw, "invoke_model", model=model)
+    assert r["status"] == 200, r
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r["pid"]})
+    assert rec["gen_ai.usage.output_tokens"] == WORDS, rec
+    assert rec["cost_usd"] is None, rec
+    assert rec["aigw.cost.reason"] == f"no price for bedrock/{model}", rec
+
+
+def test_corrupt_event_stream_frame_is_a_clean_error(gw, monkeypatch):
+    """The third message of a ConverseStream answer has a byte flipped: the app gets the two
+    before it and then Bedrock's own exception message (boto3 raises it), never the bad frame;
+    the record says the stream ended in error; the gateway serves the next call."""
+    gw.start(bedrock(gw, monkeypatch))
+    r = run_boto3(gw, "converse_stream", headers=["x-mock-bedrock-corrupt: 3"])
+    assert r["error"] and "internalServerException" in r["error"], r
+    assert "CRC does not match" in r["error"], r
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r["pid"]})
+    assert rec["aigw.stream.end"] == "error", rec
+    assert rec["gen_ai.usage.input_tokens"] is None, rec
+    r = run_boto3(gw, "converse")
+    assert r["status"] == 200 and not r["error"], r
+
+
+def test_model_allow_list_reads_the_path(gw, monkeypatch):
+    """allow.models sees the model of the path, decoded once; a "model" in the body (which
+    Bedrock does not read) or an encoded dot segment does not get a call past it."""
+    pol = bedrock(gw, monkeypatch)
+    pol["workloads"][0]["allow"] = {"models": ["anthropic.claude-3-haiku-*"]}
+    gw.start(pol)
+    r = run_boto3(gw, "converse", model="anthropic.claude-3-haiku-20240307-v1:0")
+    assert r["status"] == 200, r
+    r = run_boto3(gw, "converse", model=MODEL)
+    assert r["status"] == 403, r
+    assert f"model {MODEL} is not in allow.models" in r["error"], r
+    r = run_boto3(gw, "converse",
+                  model="arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-"
+                        "haiku-20240307-v1:0/../../anthropic.claude-opus-4-20250514-v1:0")
+    assert r["status"] == 403, r
+    assert len(gw.mock.requests()) == 1
+
+
+def test_mock_verifier_agrees_with_botocore(tmp_path):
+    """boto3 signing straight to the mock (no gateway): accepted; one body byte changed after
+    signing, or the wrong secret: refused. The gateway's signer is compared with botocore's in
+    tests/unit/test_sigv4.c; this keeps the mock's verifier honest too."""
+    port = free_port()
+    log = tmp_path / "mock.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen([MOCKPROV, "--plain-listen", f"127.0.0.1:{port}",
+                                 "--aws-key", f"{GW_ID}={GW_SECRET}"], stdout=f,
+                                stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "mockprov: ready" in log.read_text(), timeout=10, what="mock")
+        script = f"""
+import json, boto3
+from botocore.config import Config
+def client(secret):
+    return boto3.client("bedrock-runtime", region_name="us-east-1",
+                        endpoint_url="http://127.0.0.1:{port}", aws_access_key_id="{GW_ID}",
+                        aws_secret_access_key=secret, config=Config(retries={{"max_attempts": 0}}))
+msgs = [{{"role": "user", "content": [{{"text": "hi"}}]}}]
+out = {{}}
+out["ok"] = client("{GW_SECRET}").converse(modelId="{MODEL}", messages=msgs)["usage"]
+def tamper(request, **_):
+    request.body = request.body.replace(b"hi", b"ho")
+c = client("{GW_SECRET}")
+c.meta.events.register("before-send.bedrock-runtime.*", tamper)
+for name, cl in (("tampered", c), ("wrong_secret", client("nope"))):
+    try:
+        cl.converse(modelId="{MODEL}", messages=msgs)
+        out[name] = "accepted"
+    except Exception as e:
+        out[name] = e.response["Error"]["Code"]
+print(json.dumps(out))
+"""
+        p = subprocess.run(["/usr/bin/python3", "-c", script], capture_output=True, text=True,
+                           timeout=60, env=dict(os.environ, AWS_DATA_PATH=str(MODELS)))
+        assert p.returncode == 0, p.stderr
+        out = json.loads(p.stdout)
+        assert out["ok"]["outputTokens"] > 0, out
+        assert out["tampered"] == "InvalidSignatureException", out
+        assert out["wrong_secret"] == "InvalidSignatureException", out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("mode", ["plain", "stream"])
+def test_anthropic_sdk_falls_back_to_claude_on_bedrock(gw, monkeypatch, mode):
+    """Anthropic is down: the Anthropic SDK's Messages call is served by the same model on
+    Bedrock (InvokeModel with the Anthropic body: no "model", anthropic_version
+    "bedrock-2023-05-31"; streamed via invoke-with-response-stream, decoded back into Anthropic
+    events), signed with the gateway's AWS key, costed at Bedrock's price."""
+    sys.path.insert(0, str(HERE / "clients"))
+    import harness
+    monkeypatch.setenv("AIGW_TEST_ANTHROPIC_KEY", "sk-ant-gateway")
+    pol = bedrock(gw, monkeypatch)
+    pol["providers"]["anthropic"]["key_env"] = "AIGW_TEST_ANTHROPIC_KEY"
+    pol["models"] = {"claude-3-5-haiku-20241022": [
+        {"provider": "anthropic", "model": "claude-3-5-haiku-20241022"},
+        {"provider": "bedrock", "model": MODEL}]}
+    gw.start(pol)
+    gw.mock.fault("down", provider="anthropic")
+    r = harness.run_client("anthropic_sdk", "anthropic", mode, "claude-3-5-haiku-20241022",
+                           PROMPT, [f"x-mock-reply-words: {WORDS}"], hosts=gw.hosts,
+                           ca=gw.ca_dir / "ca.pem", popen=gw.app.popen)
+    assert r.ok and r.status == 200, r
+    if mode == "stream":
+        types = [e["type"] for e in r.body]
+        assert types[0] == "message_start" and types[-1] == "message_stop", types
+        n_in = r.body[0]["message"]["usage"]["input_tokens"]
+        n_out = [e for e in r.body if e["type"] == "message_delta"][-1]["usage"]["output_tokens"]
+    else:
+        n_in, n_out = r.body["usage"]["input_tokens"], r.body["usage"]["output_tokens"]
+    assert n_out > 0  # the mock's own count: the app's x-mock-* header stays with Anthropic
+    seen = gw.mock.requests()
+    assert {(x["path"], x["status"]) for x in seen[:-1]} == {("/v1/messages", 503)}, seen
+    op = "invoke-with-response-stream" if mode == "stream" else "invoke"
+    assert (seen[-1]["path"], seen[-1]["status"]) == (
+        f"/model/{MODEL.replace(':', '%3A')}/{op}", 200), seen
+    assert f"Credential={GW_ID}/" in seen[-1]["authorization"], seen
+    body = json.loads(seen[-1]["body"])
+    assert "model" not in body and body["anthropic_version"] == "bedrock-2023-05-31", body
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r.pid})
+    assert rec["aigw.fallback"] is True and rec["aigw.upstream.model"] == MODEL, rec
+    assert rec["gen_ai.usage.input_tokens"] == n_in, rec
+    assert rec["gen_ai.usage.output_tokens"] == n_out, rec
+    check_cost(gw, rec, usd(PRICE, n_in, n_out))

@@ -1,0 +1,122 @@
+/*
+ * bedrock_door.c: an Anthropic Messages call served by Claude on Bedrock, the same model behind
+ * another door (the operator's move when Anthropic is down). The body stays the app's but for
+ * what Bedrock's InvokeModel wants otherwise: no "model" (the path names it) and no "stream"
+ * (the path says it), and "anthropic_version": "bedrock-2023-05-31". It goes to
+ * /model/{modelId}/invoke, or /invoke-with-response-stream, whose event stream is decoded back
+ * into the Anthropic server-sent events the app asked for (response.c: each chunk's bytes are
+ * the event, as Anthropic sends it).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <openssl/evp.h>
+
+#include "proxy/http1_int.h"
+#include "providers/bedrock.h"
+
+#define BEDROCK_ANTHROPIC_VERSION "bedrock-2023-05-31"
+
+int bedrock_door_usable(const struct exchange *ex, const struct route_target *t)
+{
+	return t->api == POLICY_API_BEDROCK && ex->app &&
+	       ex->api == USAGE_API_ANTHROPIC_MESSAGES;
+}
+
+/* "/model/" + MODEL percent-encoded as one segment + OP, into BUF. */
+static int invoke_path(const char *model, int stream, char *buf, size_t size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+	int n = snprintf(buf, size, "/model/");
+
+	if (n < 0 || (size_t)n >= size)
+		return -ENOSPC;
+	o = (size_t)n;
+	for (const unsigned char *p = (const unsigned char *)model; *p; p++) {
+		int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || strchr("-._~", *p);
+
+		if (o + 4 >= size)
+			return -ENOSPC;
+		if (plain) {
+			buf[o++] = (char)*p;
+		} else {
+			buf[o++] = '%';
+			buf[o++] = hex[*p >> 4];
+			buf[o++] = hex[*p & 15];
+		}
+	}
+	n = snprintf(buf + o, size - o, "%s", stream ? "/invoke-with-response-stream" : "/invoke");
+	return n < 0 || (size_t)n >= size - o ? -ENOSPC : 0;
+}
+
+int bedrock_door_prepare(struct exchange *ex, const char *model, char *why, size_t whylen)
+{
+	cJSON *root = cJSON_ParseWithLength((const char *)evbuffer_pullup(ex->body, -1),
+					    evbuffer_get_length(ex->body));
+	char path[512], *text = NULL;
+	int err = -EBADMSG;
+
+	if (!cJSON_IsObject(root)) {
+		snprintf(why, whylen, "the request is not a JSON object");
+		goto out;
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(root, "model");
+	cJSON_DeleteItemFromObjectCaseSensitive(root, "stream");
+	if (!cJSON_GetObjectItemCaseSensitive(root, "anthropic_version") &&
+	    !cJSON_AddStringToObject(root, "anthropic_version", BEDROCK_ANTHROPIC_VERSION)) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = invoke_path(model, ex->stream, path, sizeof(path));
+	if (err) {
+		snprintf(why, whylen, "the model id %s is too long for Bedrock's path", model);
+		err = -EINVAL;
+		goto out;
+	}
+	text = cJSON_PrintUnformatted(root);
+	if (!text || !(ex->up_path = strdup(path))) {
+		free(text);
+		err = -ENOMEM;
+		goto out;
+	}
+	err = exchange_up_body_set(ex, text, strlen(text));
+	ex->up_api = ex->stream ? USAGE_API_BEDROCK_INVOKE_STREAM : USAGE_API_BEDROCK_INVOKE;
+	ex->bedrock_door = 1;
+out:
+	cJSON_Delete(root);
+	return err;
+}
+
+/* One chunk of the invoke stream, as the Anthropic event it carries, framed as SSE. */
+void bedrock_door_chunk(struct exchange *ex, const struct evstream_msg *m, struct evbuffer *out)
+{
+	cJSON *root = cJSON_ParseWithLength((const char *)m->payload, m->payload_len), *ev = NULL;
+	const char *b64 = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "bytes"));
+	size_t n = b64 ? strlen(b64) : 0;
+	unsigned char *bytes = n && n % 4 == 0 ? malloc(n / 4 * 3 + 1) : NULL;
+	const char *type;
+	int len;
+
+	if (!bytes)
+		goto out;
+	len = EVP_DecodeBlock(bytes, (const unsigned char *)b64, (int)n);
+	if (len < 0)
+		goto out;
+	len -= (b64[n - 1] == '=') + (b64[n - 2] == '=');
+	ev = cJSON_ParseWithLength((const char *)bytes, (size_t)len);
+	type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "type"));
+	if (!type)
+		goto out;
+	evbuffer_add_printf(out, "event: %s\ndata: ", type);
+	evbuffer_add(out, bytes, (size_t)len);
+	evbuffer_add(out, "\n\n", 2);
+out:
+	free(bytes);
+	cJSON_Delete(ev);
+	cJSON_Delete(root);
+}
