@@ -3,8 +3,8 @@ captured app): its Bedrock runtime client speaks only HTTP/2, so it is captured 
 offers and serves h2 to clients. Converse and ConverseStream are answered, re-signed with the
 gateway's key (the mock knows no other) and recorded with the usage Bedrock reported.
 
-Off until HTTP/2 to clients is merged: set AIGW_E2E_H2=1 to run it. Today (HTTP/1.1 only) the
-SDK fails with a protocol error before sending anything."""
+Before aigw offered h2 (HTTP/1.1 only) the SDK failed with "Protocol error" before sending
+anything."""
 import json
 import os
 from pathlib import Path
@@ -17,8 +17,6 @@ from test_bedrock import (GW_ID, MODEL, PROMPT, APP_ID, APP_SECRET, bedrock,  # 
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (port 443, unshare -m)"),
-    pytest.mark.skipif(not os.environ.get("AIGW_E2E_H2"),
-                       reason="needs HTTP/2 to clients; AIGW_E2E_H2=1 runs it"),
 ]
 
 CLIENTS = Path(__file__).resolve().parent / "clients"
@@ -26,7 +24,7 @@ SCRIPT = r"""
 const { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand } =
   require("@aws-sdk/client-bedrock-runtime");
 (async () => {
-  const [op, model, prompt] = process.argv.slice(2);
+  const [op, model, prompt] = process.argv.slice(1); // node -e: no script path in argv
   const out = { pid: process.pid, status: null, body: null, error: null };
   const c = new BedrockRuntimeClient({ region: "us-east-1", maxAttempts: 1 });
   const messages = [{ role: "user", content: [{ text: prompt }] }];

@@ -397,9 +397,12 @@ def test_a_workload_cannot_make_the_gateway_hold_more_than_its_buffer_bytes(gw, 
             s.close()
     status, text = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
         explicit_call(port, chat("gpt-4o-mini"))), what="billing's bytes given back")
-    recs = wait_for(lambda: [r for r in request_records(gw)
-                             if r.get("aigw.reason") == "buffer_limit"] or None,
-                    what="the refusals' records")
+    def refusals():
+        return [r for r in request_records(gw) if r.get("aigw.reason") == "buffer_limit"]
+
+    # records are written as calls end, by the audit writer: wait for all nineteen
+    wait_for(lambda: len(refusals()) >= 19 or None, what="the refusals' records")
+    recs = refusals()
     assert len(recs) == 19, len(recs)
     for r in recs:
         assert r["aigw.workload"] == "billing" and r["http.response.status_code"] == 429
