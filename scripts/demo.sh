@@ -4,6 +4,8 @@
 #   mock OpenAI and Anthropic on loopback addresses, resolved by a private /etc/hosts
 #   aigw capturing the cgroup <cgroup2>/aigw-demo-PID, two legacy apps inside it:
 #     billing.service  (Python urllib -> OpenAI)      support.service (Node fetch, streaming -> Anthropic)
+#   forecast.service (Python boto3 -> AWS Bedrock, converse and converse_stream): its SigV4
+#   signature discarded, the call re-signed with the gateway's AWS key, recorded and costed
 #   billing (curl) asking for a logical model name, "fast-summary" (OpenAI gpt-4o-mini, then
 #   Anthropic claude-3-5-haiku-latest); midway the OpenAI mock goes down and the answers keep
 #   coming from Anthropic, translated, then OpenAI comes back
@@ -33,6 +35,11 @@ tmp=$(mktemp -d /tmp/aigw-demo.XXXXXX)
 OPENAI=127.77.0.21
 ANTHROPIC=127.77.0.22
 EDGE=127.77.0.23 # another edge address of OpenAI's, one aigw never resolved
+BEDROCK=127.77.0.24
+BEDROCK_HOST=bedrock-runtime.us-east-1.amazonaws.com
+# The gateway's AWS key (the only one the mock Bedrock accepts) and forecast's own fake one.
+GW_AWS_ID=AKIDDEMOGATEWAY00001 GW_AWS_SECRET=demo/gateway+secretEXAMPLE
+APP_AWS_ID=AKIDFORECASTAPP00002
 CTR=$(printf 'c0ffee%.0s' 1 2 3 4 5 6 7 8 9 10)c0ff # a container id: 64 hex digits
 pids=()
 
@@ -42,7 +49,8 @@ cleanup() {
 	wait 2>/dev/null
 	"$AIGW" detach --pin-dir "$pins" >/dev/null 2>&1
 	for d in "$cgroot/billing.service" "$cgroot/support.service" "$cgroot/research.service" \
-		"$cgroot/pods/docker-$CTR.scope" "$cgroot/pods" "$cgroot"; do
+		"$cgroot/forecast.service" "$cgroot/pods/docker-$CTR.scope" "$cgroot/pods" \
+		"$cgroot"; do
 		[ -d "$d" ] && { echo 1 >"$d/cgroup.kill"; rmdir "$d"; } 2>/dev/null
 	done
 	rm -rf "$tmp"
@@ -55,11 +63,15 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 in_hosts=(unshare -m --propagation private sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$tmp/hosts")
 in_cgroup() { local cg=$1; shift; sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" "$@"; }
 
-step "mock providers on loopback ($OPENAI and $EDGE api.openai.com, $ANTHROPIC api.anthropic.com)"
+step "mock providers on loopback ($OPENAI and $EDGE api.openai.com, $ANTHROPIC api.anthropic.com," \
+	"$BEDROCK $BEDROCK_HOST)"
 bash tests/mockprov/gen-certs.sh "$tmp/certs" >/dev/null
-printf '127.0.0.1 localhost\n%s api.openai.com\n%s api.anthropic.com\n' "$OPENAI" "$ANTHROPIC" >"$tmp/hosts"
-"$MOCK" --listen "$OPENAI:443" --listen "$EDGE:443" --listen "$ANTHROPIC:443" --cert "$tmp/certs/server.pem" \
-	--key "$tmp/certs/server.key" --control 127.0.0.1:0 >"$tmp/mock.log" 2>&1 &
+printf '127.0.0.1 localhost\n%s api.openai.com\n%s api.anthropic.com\n%s %s\n' \
+	"$OPENAI" "$ANTHROPIC" "$BEDROCK" "$BEDROCK_HOST" >"$tmp/hosts"
+"$MOCK" --listen "$OPENAI:443" --listen "$EDGE:443" --listen "$ANTHROPIC:443" \
+	--listen "$BEDROCK:443" --aws-key "$GW_AWS_ID=$GW_AWS_SECRET" \
+	--cert "$tmp/certs/server.pem" --key "$tmp/certs/server.key" --control 127.0.0.1:0 \
+	>"$tmp/mock.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q "mockprov: ready" "$tmp/mock.log" && break; sleep 0.1; done
 grep -q "mockprov: ready" "$tmp/mock.log" || { cat "$tmp/mock.log"; exit 1; }
@@ -69,7 +81,7 @@ mock_control() { curl -fsS -m 5 -X POST "http://$control/control/$1" >/dev/null;
 
 step "aigw capturing $cgroot (policy: $tmp/policy.json)"
 mkdir -p "$cgroot/billing.service" "$cgroot/support.service" "$cgroot/research.service" \
-	"$cgroot/pods/docker-$CTR.scope"
+	"$cgroot/forecast.service" "$cgroot/pods/docker-$CTR.scope"
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 aport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # The provider keys live only in the gateway (a file, an environment variable): the apps'
@@ -82,7 +94,11 @@ cat >"$tmp/policy.json" <<JSON
   "ca":        { "dir": "$tmp/ca" },
   "tls":       { "upstream_ca": "$tmp/certs/ca.pem" },
   "providers": { "openai":    { "hosts": ["api.openai.com"], "key_file": "$tmp/openai.key" },
-                 "anthropic": { "hosts": ["api.anthropic.com"], "key_env": "AIGW_DEMO_ANTHROPIC_KEY" } },
+                 "anthropic": { "hosts": ["api.anthropic.com"], "key_env": "AIGW_DEMO_ANTHROPIC_KEY" },
+                 "bedrock":   { "hosts": ["$BEDROCK_HOST"], "api": "bedrock",
+                                "aws": { "region": "us-east-1",
+                                         "access_key_id_env": "AIGW_DEMO_AWS_ID",
+                                         "secret_access_key_env": "AIGW_DEMO_AWS_SECRET" } } },
   "models":    { "fast-summary": [ { "provider": "openai",    "model": "gpt-4o-mini" },
                                    { "provider": "anthropic", "model": "claude-3-5-haiku-latest" } ] },
   "routing":   { "retries": 1, "backoff_ms": 50, "breaker": { "failures": 3, "open_ms": 1500 } },
@@ -99,10 +115,12 @@ cat >"$tmp/policy.json" <<JSON
                  { "name": "research", "team": "labs", "match": { "cgroup": "/*/research*" },
                    "allow":  { "models": ["gpt-4o-mini"] },
                    "budget": { "usd_per_day": 0.0001, "warn_at": 0.5 } },
+                 { "name": "forecast", "team": "planning", "match": { "cgroup": "/*/forecast*" } },
                  { "name": "catalog", "team": "search", "match": { "cgroup": "/*/pods/*" } } ]
 }
 JSON
 AIGW_DEMO_ANTHROPIC_KEY=sk-ant-demo-gateway \
+	AIGW_DEMO_AWS_ID=$GW_AWS_ID AIGW_DEMO_AWS_SECRET=$GW_AWS_SECRET \
 	"${in_hosts[@]}" "$AIGW" run --policy "$tmp/policy.json" --pin-dir "$pins" 2>"$tmp/aigw.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -q "ready:" "$tmp/aigw.log" && break; sleep 0.1; done
@@ -115,6 +133,41 @@ export SSL_CERT_FILE=$tmp/ca/ca.pem NODE_EXTRA_CA_CERTS=$tmp/ca/ca.pem CURL_CA_B
 step "legacy apps, unmodified, calling the providers by name"
 in_cgroup "$cgroot/billing.service" "${in_hosts[@]}" /usr/bin/python3 scripts/demo/billing_app.py
 in_cgroup "$cgroot/support.service" "${in_hosts[@]}" node scripts/demo/support_app.mjs
+
+step "forecast: a boto3 app on AWS Bedrock, its own AWS key; the gateway re-signs with its own"
+# Debian's botocore predates Converse: the app loads bedrock-runtime's service model from
+# AWS_DATA_PATH, and trusts the gateway CA through AWS_CA_BUNDLE, as boto3 apps do.
+mock_control reset
+in_cgroup "$cgroot/forecast.service" "${in_hosts[@]}" env AWS_ACCESS_KEY_ID=$APP_AWS_ID \
+	AWS_SECRET_ACCESS_KEY=forecast-own-secret AWS_CA_BUNDLE="$tmp/ca/ca.pem" \
+	AWS_DATA_PATH="$ROOT/tests/e2e/clients/aws-models" AWS_CONFIG_FILE=/dev/null \
+	AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
+	/usr/bin/python3 scripts/demo/forecast_app.py
+curl -fsS -m 5 "http://$control/control/requests" >"$tmp/mock.requests" || : >"$tmp/mock.requests"
+/usr/bin/python3 - "$tmp/mock.requests" "$tmp/audit.jsonl" "$APP_AWS_ID" <<'PY'
+import json, re, sys
+sys.path.insert(0, "scripts/demo")
+from audit_lines import wait_records
+reqs, path, app_id = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+for line in reqs.splitlines():
+    q = json.loads(line)
+    if q["path"].startswith("/model/"):
+        cred = re.search(r"Credential=([^/,]+)/", q.get("authorization", ""))
+        print(f"    Bedrock received: {q['path'].rsplit('/', 1)[1]:<15} signed by "
+              f"{cred.group(1) if cred else '?'} -> {q['status']}")
+print(f"    forecast's own key {app_id}: "
+      + ("reached Bedrock (!)" if app_id in reqs else "never left the gateway"))
+recs = wait_records(path, lambda r: r.get("event.name") == "proxy.request"
+                    and r.get("aigw.workload") == "forecast", 2)
+for r in recs:
+    n = r.get("aigw.cost.nano_usd")
+    cost = (f"{n // 10**9}.{n % 10**9:09d} USD" if n is not None
+            else f"null ({r.get('aigw.cost.reason')})")
+    print(f"    gateway: {r['aigw.request_id']} {r['aigw.workload']} -> {r['gen_ai.system']}/"
+          f"{r.get('gen_ai.request.model')}, {r.get('gen_ai.usage.input_tokens')} in / "
+          f"{r.get('gen_ai.usage.output_tokens')} out, key: {r.get('aigw.credential')},"
+          f" cost {cost}")
+PY
 
 step "billing asks for \"fast-summary\" (policy: OpenAI gpt-4o-mini, then Anthropic claude-3-5-haiku-latest)"
 # The app is plain curl speaking OpenAI's API with its own key; only the model name is the
@@ -137,25 +190,13 @@ print("  billing  : curl %r -> %s from %s: %s..." % (sys.argv[1], a["object"], a
 # What the gateway recorded for WANT routed calls after the first SKIP: who answered, and how.
 gateway_saw() {
 	/usr/bin/python3 - "$tmp/audit.jsonl" "$1" "$2" <<'PY'
-import json, sys, time
+import sys
+sys.path.insert(0, "scripts/demo")
+from audit_lines import wait_records
 path, skip, want = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
-def routed():
-    out = []
-    for line in open(path):
-        try:
-            r = json.loads(line)
-        except ValueError:  # a line being written
-            continue
-        if r.get("event.name") == "proxy.request" and r.get("aigw.route"):
-            out.append(r)
-    return out
-
-for _ in range(50):  # the audit writer is a thread of its own: wait for its lines
-    recs = routed()
-    if len(recs) >= skip + want:
-        break
-    time.sleep(0.1)
+recs = wait_records(path, lambda r: r.get("event.name") == "proxy.request"
+                    and r.get("aigw.route"), skip + want)
 for r in recs[skip:skip + want]:
     passed = {}  # (provider, failed|skipped): [status or error, ...]
     for a in r.get("aigw.attempts", []):
