@@ -78,6 +78,7 @@ echo "== tests/e2e (pytest)"
 export AIGW_BIN=${AIGW_BIN:-$PWD/build/aigw-san}
 out_file=$(mktemp)
 /usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider ${PYTEST_ARGS:-} 2>&1 | tee "$out_file"
+rc=${PIPESTATUS[0]}
 summary=$(grep -E '[0-9]+ (passed|failed)' "$out_file" | tail -1)
 if [ -z "$summary" ]; then
 	echo "pytest: no summary"
@@ -86,6 +87,12 @@ if [ -z "$summary" ]; then
 else
 	count "$summary"
 	grep -qE '[0-9]+ (failed|errors?)' <<<"$summary" && failed_names+=("tests/e2e")
+	# interrupted, or stopped by an internal error: what did not run has not passed
+	if [ "$rc" -ne 0 ] && ! grep -qE '[0-9]+ (failed|errors?)' <<<"$summary"; then
+		echo "pytest: exit $rc with no test failed (interrupted?)"
+		failed=$((failed + 1))
+		failed_names+=("pytest")
+	fi
 fi
 rm -f "$out_file"
 

@@ -322,14 +322,16 @@ class World:
         self.servers.append(s)
         return s
 
-    def records(self):
+    def audit_lines(self):
+        """The audit log's finished lines: the writer may be in the middle of one (a read
+        can see part of a write), and a line without its newline is not yet a record."""
         if not self.audit_path.exists():
             return []
-        out = []
-        for line in self.audit_path.read_text().splitlines():
-            if line.strip():
-                out.append(json.loads(line))
-        return out
+        text = self.audit_path.read_text()
+        return [ln for ln in text[:text.rfind("\n") + 1].splitlines() if ln.strip()]
+
+    def records(self):
+        return [json.loads(line) for line in self.audit_lines()]
 
     def wait_record(self, timeout=5, **match):
         def find():

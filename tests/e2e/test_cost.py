@@ -30,7 +30,7 @@ def record(gw, **match):
 
 def raw_cost(gw, rec):
     """The record's cost_usd as the gateway wrote it, read as an exact decimal."""
-    for line in gw.world.audit_path.read_text().splitlines():
+    for line in gw.world.audit_lines():
         r = json.loads(line, parse_float=Decimal)
         if (r.get("event.name"), r.get("aigw.request_id")) == ("proxy.request",
                                                               rec["aigw.request_id"]):
