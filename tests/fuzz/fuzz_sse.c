@@ -160,8 +160,7 @@ static void check_usage(const struct usage_stream *s, unsigned flags, size_t n_e
 	CHECK(u->cache_write_1h <= u->cache_write);
 	CHECK(u->reasoning <= u->output);
 	CHECK((u->known & ~USAGE_KNOWN_ALL) == 0);
-	CHECK((u->unpriced &
-	       ~(USAGE_UNPRICED_TIER | USAGE_UNPRICED_AUDIO | USAGE_UNPRICED_TOOLS)) == 0);
+	CHECK((u->unpriced & ~USAGE_UNPRICED_ALL) == 0);
 	CHECK(s->end >= USAGE_END_NONE && s->end <= USAGE_END_ERROR);
 	CHECK(strnul(s->error_type, sizeof(s->error_type)) && strnul(s->model, sizeof(s->model)));
 	CHECK(s->end == USAGE_END_ERROR || s->end == USAGE_END_INCOMPLETE || !s->error_type[0]);

@@ -67,6 +67,9 @@ enum usage_api {
 #define USAGE_UNPRICED_TOOLS 4 /* server tools billed per call (Anthropic web search) */
 #define USAGE_UNPRICED_SPEED 8 /* Anthropic fast mode (usage.speed other than "standard") */
 #define USAGE_UNPRICED_GEO 16  /* inference pinned to a region (usage.inference_geo "us": 1.1x) */
+#define USAGE_UNPRICED_ALL                                                                  \
+	(USAGE_UNPRICED_TIER | USAGE_UNPRICED_AUDIO | USAGE_UNPRICED_TOOLS | USAGE_UNPRICED_SPEED | \
+	 USAGE_UNPRICED_GEO)
 
 struct usage {
 	int64_t input;		/* every input token, cached_input and cache_write included */
