@@ -596,7 +596,7 @@ static int request_canonicalise(struct exchange *ex, const struct policy_provide
 {
 	int r = pv && pv->azure ? azure_canonical(ex->url, &ex->api_url, ex->deployment) : 0;
 
-	if (r == -EINVAL) /* under /openai/deployments/ but no deployment's call */
+	if (r == -EINVAL) /* under /openai/deployments/ or /models/, no call read there */
 		r = -ENOENT;
 	else if (!r && root)
 		r = api_path_canonical(root, ex->url, &ex->api_url);
