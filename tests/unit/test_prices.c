@@ -120,6 +120,13 @@ static void test_shipped_cloud_rows(void)
 	ASSERT_TRUE(p != NULL && p->input == 130000 && p->output == PRICE_NONE);
 	p = prices_lookup(t, "azure", "text-embedding-ada-002", NULL);
 	ASSERT_TRUE(p != NULL && p->input == 100000 && p->cached_input == PRICE_NONE);
+	/* Bedrock: the model id as billed, its US inference profile the same price */
+	p = prices_lookup(t, "bedrock", "us.amazon.nova-micro-v1:0", NULL);
+	ASSERT_STREQ(p ? p->key : NULL, "bedrock/amazon.nova-micro-v1:0");
+	ASSERT_TRUE(p->input == 35000 && p->output == 140000 && p->cached_input == PRICE_NONE);
+	p = prices_lookup(t, "bedrock", "amazon.nova-pro-v1:0", NULL);
+	ASSERT_TRUE(p != NULL && p->input == 800000 && p->output == 3200000);
+	ASSERT_TRUE(prices_lookup(t, "bedrock", "eu.amazon.nova-pro-v1:0", NULL) == NULL);
 	prices_free(t);
 }
 
