@@ -183,10 +183,16 @@ $(BUILD)/mockprov: $(MOCK_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lz
 
-# libFuzzer targets, built with clang; `make fuzz` runs each for FUZZ_SECONDS.
+# libFuzzer targets, built with clang; `make fuzz` runs each for FUZZ_SECONDS, or to
+# FUZZ_RUNS executions when that is set (e.g. FUZZ_RUNS=10000000), one after the other;
+# FUZZ_TARGETS="sse translate" runs only those. Each keeps its grown corpus in
+# build/fuzz/corpus-NAME (a second run continues from it) and its log in build/fuzz/NAME.log.
 FUZZ_FLAGS := -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace -g -O1 \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
+FUZZ_TARGETS ?=
+FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS),-max_total_time=$(FUZZ_SECONDS))
 $(BUILD)/fuzz/fuzz_clienthello: tests/fuzz/fuzz_clienthello.c userspace/proxy/clienthello.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^
@@ -241,9 +247,15 @@ $(BUILD)/fuzz/fuzz_eventstream: tests/fuzz/fuzz_eventstream.c userspace/provider
 FUZZERS += $(BUILD)/fuzz/fuzz_eventstream
 fuzzers: $(FUZZERS)
 fuzz: setup fuzzers
-	@for f in $(FUZZERS); do n=$$(basename $$f | sed 's/^fuzz_//'); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(BUILD)/fuzz/ \
-			$(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+	@for f in $(if $(FUZZ_TARGETS),$(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%),$(FUZZERS)); do \
+		n=$$(basename $$f | sed 's/^fuzz_//'); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		echo "== $$f $(FUZZ_LIMIT) (log: $(BUILD)/fuzz/$$n.log)"; \
+		$$f $(FUZZ_LIMIT) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ \
+			$(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n >$(BUILD)/fuzz/$$n.log 2>&1; \
+		rc=$$?; grep -E "^(Done|stat::number_of_executed_units|stat::average_exec_per_sec)" \
+			$(BUILD)/fuzz/$$n.log; \
+		if [ $$rc -ne 0 ]; then grep -E -A40 "^==[0-9]+==|invariant failed|runtime error" \
+			$(BUILD)/fuzz/$$n.log | head -60; echo "$$f: exit $$rc"; exit 1; fi; done
 
 unit: $(UNIT_BINS)
 helpers: $(HELPER_BINS)
