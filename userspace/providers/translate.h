@@ -129,6 +129,8 @@
 enum translate_api {
 	TRANSLATE_OPENAI_CHAT = 1,    /* POST /v1/chat/completions */
 	TRANSLATE_ANTHROPIC_MESSAGES, /* POST /v1/messages */
+	TRANSLATE_GEMINI_GENERATE,    /* POST /v1beta/models/M:generateContent, and
+					 :streamGenerateContent?alt=sse (a target only) */
 };
 
 #define TRANSLATE_DEFAULT_MAX_TOKENS 4096 /* Anthropic's max_tokens when the app set none */
@@ -139,7 +141,7 @@ enum translate_api {
  * that is not a chat request. ERR (ERRLEN bytes, may be NULL) says why. */
 int translate_api_for_path(const char *path, enum translate_api *ret, char *err, size_t errlen);
 
-/* The other provider's API. */
+/* The other provider's API (OpenAI <-> Anthropic). */
 enum translate_api translate_api_other(enum translate_api api);
 
 struct translate_req {
@@ -159,6 +161,11 @@ struct translate_req {
  */
 int translate_request(enum translate_api app, const char *in, size_t len, const char *model,
 		      unsigned int max_tokens_default, struct translate_req *ret);
+/* The same for a target of API TO (translate_request() is TO = translate_api_other(APP)). A
+ * Gemini request names its model in the path: MODEL is then not in the body. */
+int translate_request_to(enum translate_api app, enum translate_api to, const char *in,
+			 size_t len, const char *model, unsigned int max_tokens_default,
+			 struct translate_req *ret);
 void translate_req_release(struct translate_req *r);
 
 /*
@@ -168,6 +175,10 @@ void translate_req_release(struct translate_req *r);
  */
 int translate_response(enum translate_api app, const char *in, size_t len, const char *model,
 		       char **ret, size_t *ret_len, char *err, size_t errlen);
+/* The same for a response of API FROM. */
+int translate_response_from(enum translate_api app, enum translate_api from, const char *in,
+			    size_t len, const char *model, char **ret, size_t *ret_len, char *err,
+			    size_t errlen);
 
 /*
  * Translates an error response of the other API (HTTP STATUS, body IN of LEN bytes, which may
@@ -203,6 +214,9 @@ struct translate_stream;
  */
 struct translate_stream *translate_stream_new(enum translate_api app, int include_usage,
 					      const char *model);
+/* The same for an upstream of API FROM. */
+struct translate_stream *translate_stream_new_from(enum translate_api app, enum translate_api from,
+						   int include_usage, const char *model);
 
 /*
  * Feeds one upstream SSE event: its EVENT name (NULL or "" when it had none) and its DATA text
