@@ -35,6 +35,7 @@ MODELS = {
     "gemini-for-openai-apps": [{"provider": "gemini", "model": MODEL}],
     "careful": [{"provider": "anthropic", "model": CLAUDE},
                 {"provider": "gemini", "model": MODEL}],
+    "gpt-for-gemini-apps": [{"provider": "openai", "model": GPT}],
 }
 APP_SECRETS = (harness.OPENAI_KEY, harness.ANTHROPIC_KEY, "sk-app-curl")
 
@@ -219,3 +220,17 @@ def test_what_cannot_be_translated_is_refused_and_recorded(gw, monkeypatch, fiel
     rec = gw.world.wait_record(**{"event.name": "proxy.request"})
     assert rec["http.response.status_code"] == 400 and field in rec["error.type"], rec
     assert rec["aigw.attempts"][0]["aigw.result"] == "skipped", rec
+
+
+def test_a_gemini_apps_call_is_not_translated_to_another_family(gw, monkeypatch):
+    """The other way (a Gemini app served by OpenAI) is not built: refused in Gemini's own
+    error format, saying so, and nothing reaches a provider."""
+    gw.start(translate_policy(gw, monkeypatch))
+    body = json.dumps({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]})
+    text, code = split(gw.curl(f"https://{HOST}/v1beta/models/gpt-for-gemini-apps:"
+                               "generateContent", body, headers=["x-goog-api-key: AIza-app"]))
+    assert code == 400, text
+    err = json.loads(text)["error"]
+    assert err["code"] == 400 and err["status"] == "INVALID_ARGUMENT", err
+    assert "Gemini requests are not translated to OpenAI" in err["message"], err
+    assert gw.mock.requests() == []

@@ -66,6 +66,8 @@ static int refused(enum translate_api app, const char *json, const char *field)
 
 static void test_openai_refusals(void)
 {
+	struct translate_req r;
+
 	ASSERT_TRUE(refused(OPENAI,
 			    "{" USER ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
 			    "\"f\"}}]}",
@@ -90,6 +92,8 @@ static void test_openai_refusals(void)
 			    "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
 			    "\"assistant\",\"content\":\"Hel\"}]}",
 			    "final assistant"));
+	ASSERT_EQ(translate_request_to(GEMINI, OPENAI, "{}", 2, "m", 0, &r), -EOPNOTSUPP);
+	ASSERT_CONTAINS(r.error, "Gemini requests are not translated to OpenAI");
 	ASSERT_TRUE(refused(OPENAI, "{\"messages\":[{\"role\":\"user\",\"name\":\"x\",\"content\":"
 			    "\"Hi\"}]}",
 			    "messages[0].name"));
