@@ -15,8 +15,9 @@
  * events matching their type, message_start first, blocks opened in order, deltas of the
  * open block's kind, message_delta then message_stop or an error last), and it has ended once
  * the upstream is finished (Gemini streams too, which have no reference). Streams are also
- * translated by the implementation the translator replaced (tests/unit/translate_stream_ref.c, a cJSON tree per event): every
- * event's result, the end, and the app's bytes (made-up ids masked) must be the same.
+ * translated by the implementation the translator replaced (tests/unit/translate_stream_ref.c,
+ * a cJSON tree per event): every event's result, the end, and the app's bytes (made-up ids
+ * masked) must be the same.
  */
 #include <errno.h>
 #include <limits.h>

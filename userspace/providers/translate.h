@@ -1,9 +1,10 @@
 /*
- * translate: OpenAI Chat Completions <-> Anthropic Messages, and both -> Gemini's
- * generateContent (below), for falling back to another provider when one is down. A request
- * the app wrote for one API becomes a request for the other; the other's answer (whole, streamed, or an error) becomes the answer the app's SDK
- * expects, so the app never sees which provider answered. Text in, text out: the proxy owns
- * sockets, headers and SSE framing on the way in; this library never touches them.
+ * translate: OpenAI Chat Completions <-> Anthropic Messages, and both -> Gemini's generateContent
+ * (below), for falling back to another provider when one is down. A request the app wrote for one
+ * API becomes a request for the other; the other's answer (whole, streamed, or an error) becomes
+ * the answer the app's SDK expects, so the app never sees which provider answered. Text in, text
+ * out: the proxy owns sockets, headers and SSE framing on the way in; this library never touches
+ * them.
  *
  * Files: translate.h (this API and the mapping table); translate_req.[ch] (the request entry
  * points and what both directions share), translate_req_openai.c (OpenAI -> Anthropic),
