@@ -57,6 +57,17 @@ void translate_rq_top_logprobs(struct translate_rq *r, const cJSON *v, const cha
 void translate_rq_zero(struct translate_rq *r, const cJSON *v, const char *key);
 void translate_rq_logit_bias(struct translate_rq *r, const cJSON *v, const char *key);
 void translate_rq_modalities(struct translate_rq *r, const cJSON *v, const char *key);
+/* The rows both OpenAI directions' field tables share: fields dropped with a note (they tune
+ * OpenAI's own cache, storage, tier or determinism) and those refused unless they ask for
+ * nothing. */
+#define TRANSLATE_RQ_OPENAI_SHARED_FIELDS                                                          \
+	{"stream_options", translate_rq_stream_options}, {"metadata", translate_rq_drop},          \
+	    {"prediction", translate_rq_drop}, {"prompt_cache_key", translate_rq_drop},            \
+	    {"prompt_cache_retention", translate_rq_drop}, {"service_tier", translate_rq_drop},    \
+	    {"store", translate_rq_store}, {"n", translate_rq_n},                                  \
+	    {"logprobs", translate_rq_logprobs}, {"top_logprobs", translate_rq_top_logprobs},      \
+	    {"frequency_penalty", translate_rq_zero}, {"presence_penalty", translate_rq_zero},     \
+	    {"logit_bias", translate_rq_logit_bias}, {"modalities", translate_rq_modalities}
 /* OpenAI's stop V (a string or an array of strings) as a new array; NULL when invalid (or out
  * of memory: c.oom). */
 cJSON *translate_rq_strings(struct translate_rq *r, const cJSON *v, const char *key);

@@ -35,6 +35,18 @@ static cJSON *tool_call(struct translate_ctx *c, const cJSON *b, int i)
 	return call;
 }
 
+/* MSG's role, content (TEXT when HAS_TEXT, else null; TEXT freed) and refusal (null). */
+static void openai_assistant(struct translate_ctx *c, cJSON *msg, struct translate_buf *text,
+			     int has_text)
+{
+	translate_add(c, msg, "role", cJSON_CreateString("assistant"));
+	translate_add(c, msg, "content",
+		      has_text ? cJSON_CreateString(text->data ? text->data : "")
+			       : cJSON_CreateNull());
+	translate_add(c, msg, "refusal", cJSON_CreateNull());
+	translate_buf_free(text);
+}
+
 /* The assistant message: text blocks joined into content, tool_use blocks into tool_calls. */
 static cJSON *openai_message(struct translate_ctx *c, const cJSON *content)
 {
@@ -62,16 +74,11 @@ static cJSON *openai_message(struct translate_ctx *c, const cJSON *content)
 		}
 		i++;
 	}
-	translate_add(c, msg, "role", cJSON_CreateString("assistant"));
-	translate_add(c, msg, "content",
-		      has_text ? cJSON_CreateString(text.data ? text.data : "")
-			       : cJSON_CreateNull());
-	translate_add(c, msg, "refusal", cJSON_CreateNull());
+	openai_assistant(c, msg, &text, has_text);
 	if (cJSON_GetArraySize(calls))
 		translate_add(c, msg, "tool_calls", calls);
 	else
 		cJSON_Delete(calls);
-	translate_buf_free(&text);
 	return msg;
 }
 
@@ -127,21 +134,18 @@ static cJSON *gemini_message(struct translate_ctx *c, const cJSON *candidate)
 	cJSON_ArrayForEach(p, parts)
 	{
 		t = translate_str(p, "text");
-		if (!t)
+		if (!t) {
 			translate_fail(c, -EOPNOTSUPP,
 				       "candidates[0].content.parts[%d]: a part that is not text "
 				       "has no OpenAI counterpart",
 				       i);
-		else if (!cJSON_IsTrue(translate_get(p, "thought")) && (has_text = 1))
+		} else if (!cJSON_IsTrue(translate_get(p, "thought"))) { /* reasoning: hidden */
+			has_text = 1;
 			c->oom |= !!translate_buf_add(&text, t, strlen(t));
+		}
 		i++;
 	}
-	translate_add(c, msg, "role", cJSON_CreateString("assistant"));
-	translate_add(c, msg, "content",
-		      has_text ? cJSON_CreateString(text.data ? text.data : "")
-			       : cJSON_CreateNull());
-	translate_add(c, msg, "refusal", cJSON_CreateNull());
-	translate_buf_free(&text);
+	openai_assistant(c, msg, &text, has_text);
 	return msg;
 }
 
