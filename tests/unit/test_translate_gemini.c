@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "providers/gemini.h"
 #include "providers/translate.h"
 #include "unit.h"
 
@@ -290,7 +291,24 @@ static void test_stream_errors(void)
 	translate_buf_free(&out);
 }
 
-UNIT_MAIN(UNIT_CASE(test_openai_request), UNIT_CASE(test_openai_refusals),
+/* Where a translated call goes: the model in the path, the host's root for the "/v1" one. */
+static void test_call_path(void)
+{
+	char buf[128];
+
+	ASSERT_OK(gemini_call_path("/v1", "gemini-2.5-flash", 0, buf, sizeof(buf)));
+	ASSERT_STREQ(buf, "/v1beta/models/gemini-2.5-flash:generateContent");
+	ASSERT_OK(gemini_call_path("/v1", "gemini-2.5-flash", 1, buf, sizeof(buf)));
+	ASSERT_STREQ(buf, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
+	ASSERT_OK(gemini_call_path("/relay/v1", "gemini-2.5-pro", 0, buf, sizeof(buf)));
+	ASSERT_STREQ(buf, "/relay/v1beta/models/gemini-2.5-pro:generateContent");
+	ASSERT_EQ(gemini_call_path("/v1", "../tunedModels/x", 0, buf, sizeof(buf)), -EINVAL);
+	ASSERT_EQ(gemini_call_path("/v1", "m:countTokens", 0, buf, sizeof(buf)), -EINVAL);
+	ASSERT_EQ(gemini_call_path("/v1", "a%2fb", 0, buf, sizeof(buf)), -EINVAL);
+	ASSERT_EQ(gemini_call_path("/v1", "gemini-2.5-flash", 0, buf, 20), -ENOSPC);
+}
+
+UNIT_MAIN(UNIT_CASE(test_call_path), UNIT_CASE(test_openai_request), UNIT_CASE(test_openai_refusals),
 	  UNIT_CASE(test_anthropic_request), UNIT_CASE(test_response_to_openai),
 	  UNIT_CASE(test_response_to_anthropic), UNIT_CASE(test_stream_to_openai),
 	  UNIT_CASE(test_stream_to_anthropic), UNIT_CASE(test_stream_errors))
