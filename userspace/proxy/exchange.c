@@ -253,7 +253,8 @@ static int target_reachable(const struct exchange *ex, const struct route_target
 /* Whether the app's call is one the translator can make into a call of family UP's. */
 static int translatable(const struct exchange *ex, const struct provider_api *up)
 {
-	return ex->app && ex->app->translate && up->translate && up->chat_path &&
+	return ex->app && ex->app->translate && up->translate &&
+	       (up->chat_path || up->family == POLICY_API_GEMINI) &&
 	       ex->api == (int)ex->app->chat_api;
 }
 
@@ -270,9 +271,10 @@ static int target_usable(const struct exchange *ex, const struct route_target *t
 	if (!translatable(ex, provider_api_of_family(t->api)))
 		return 0;
 	/* whether the translator takes this request: asked now, on this failure path only */
-	err = translate_request(ex->app->translate, (const char *)evbuffer_pullup(ex->body, -1),
-				evbuffer_get_length(ex->body), t->model ? t->model : ex->model, 0,
-				&tr);
+	err = translate_request_to(ex->app->translate, provider_api_of_family(t->api)->translate,
+				   (const char *)evbuffer_pullup(ex->body, -1),
+				   evbuffer_get_length(ex->body), t->model ? t->model : ex->model, 0,
+				   &tr);
 	if (!err)
 		translate_req_release(&tr);
 	return !err;
@@ -800,18 +802,27 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 			 t->provider, (int)strcspn(ex->url, "?"), ex->url);
 		return -EOPNOTSUPP;
 	}
-	if (api_path_upstream(t->api_root, up->chat_path, path, sizeof(path))) {
-		snprintf(why, whylen, "the API root of %s is too long", t->provider);
-		return -EINVAL;
-	}
-	err = translate_request(ex->app->translate, (const char *)evbuffer_pullup(ex->body, -1),
-				evbuffer_get_length(ex->body), model, 0, &tr);
+	err = translate_request_to(ex->app->translate, up->translate,
+				   (const char *)evbuffer_pullup(ex->body, -1),
+				   evbuffer_get_length(ex->body), model, 0, &tr);
 	if (err) {
 		snprintf(why, whylen, "cannot be translated for %s: %s", t->provider, tr.error);
 		return err;
 	}
 	ex->include_usage = tr.include_usage;
 	ex->up_api = up->chat_api;
+	if (up->chat_path)
+		err = api_path_upstream(t->api_root, up->chat_path, path, sizeof(path));
+	else /* Gemini: the model and whether it streams are the path's */
+		err = gemini_call_path(t->api_root, model, tr.stream, path, sizeof(path));
+	if (!up->chat_path && tr.stream)
+		ex->up_api = USAGE_API_GEMINI_STREAM;
+	if (err) {
+		snprintf(why, whylen, "no %s path for %s's model %.64s", up->name, t->provider,
+			 model);
+		translate_req_release(&tr);
+		return -EINVAL;
+	}
 	err = exchange_up_body_set(ex, tr.body, tr.len);
 	tr.body = NULL;
 	translate_req_release(&tr);

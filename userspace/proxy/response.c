@@ -193,7 +193,8 @@ static int stream_start(struct exchange *ex, enum response_mode mode)
 
 	if (translated) {
 		if (!ex->ts &&
-		    !(ex->ts = translate_stream_new(ex->app->translate, ex->include_usage, NULL)))
+		    !(ex->ts = translate_stream_new_from(ex->app->translate, ex->up_adapter->translate,
+						      ex->include_usage, NULL)))
 			return -1;
 	} else if (!ex->held && !(ex->held = evbuffer_new())) {
 		return -1;
@@ -668,7 +669,8 @@ static int buffered_translate(struct exchange *ex, const char *plain, size_t len
 	int rc, status = ex->status;
 
 	if (ex->status / 100 == 2)
-		rc = translate_response(app, plain, len, NULL, &out, &out_len, err, sizeof(err));
+		rc = translate_response_from(app, ex->up_adapter->translate, plain, len, NULL, &out,
+					     &out_len, err, sizeof(err));
 	else
 		rc = translate_error(app, ex->status, plain, len, &status, &out, &out_len);
 	if (rc) {
