@@ -14,6 +14,7 @@
 #include "providers/api.h"
 #include "providers/bedrock.h"
 #include "providers/usage_int.h"
+#include "util/hex.h"
 #include "util/jsonw.h"
 
 static const struct {
@@ -25,14 +26,6 @@ static const struct {
     {"invoke", BEDROCK_INVOKE},
     {"invoke-with-response-stream", BEDROCK_INVOKE_STREAM},
 };
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 static int model_char_ok(char c)
 {
@@ -49,12 +42,11 @@ static int decode_model_id(const char *s, size_t n, char *out)
 		char c = s[i];
 
 		if (c == '%') {
-			int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-			int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+			int b = hex_byte(s + i + 1, n - i - 1);
 
-			if (hi < 0 || lo < 0)
+			if (b < 0)
 				return -EINVAL;
-			c = (char)(hi << 4 | lo);
+			c = (char)b;
 			i += 2;
 		}
 		if (!model_char_ok(c) || o + 1 >= BEDROCK_MODEL_MAX)

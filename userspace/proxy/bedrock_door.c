@@ -17,6 +17,7 @@
 
 #include "proxy/http1_int.h"
 #include "providers/bedrock.h"
+#include "util/hex.h"
 
 #define BEDROCK_ANTHROPIC_VERSION "bedrock-2023-05-31"
 
@@ -29,7 +30,6 @@ int bedrock_door_usable(const struct exchange *ex, const struct route_target *t)
 /* "/model/" + MODEL percent-encoded as one segment + OP, into BUF. */
 static int invoke_path(const char *model, int stream, char *buf, size_t size)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	size_t o = 0;
 	int n = snprintf(buf, size, "/model/");
 
@@ -45,9 +45,8 @@ static int invoke_path(const char *model, int stream, char *buf, size_t size)
 		if (plain) {
 			buf[o++] = (char)*p;
 		} else {
-			buf[o++] = '%';
-			buf[o++] = hex[*p >> 4];
-			buf[o++] = hex[*p & 15];
+			hex_percent(*p, buf + o);
+			o += 3;
 		}
 	}
 	n = snprintf(buf + o, size - o, "%s", stream ? "/invoke-with-response-stream" : "/invoke");
