@@ -355,3 +355,30 @@ def test_missing_aws_credential_refuses_to_start(gw, monkeypatch, secret):
     assert ("provider bedrock: no AWS credential in environment variable "
             "AIGW_TEST_AWS_SECRET") in r.stderr, r.stderr
     assert GW_ID not in r.stderr
+
+
+@pytest.mark.parametrize("model,counts", [
+    ("us.meta.llama3-1-8b-instruct-v1:0", "body"),     # Llama's own counts in its body
+    ("mistral.mistral-7b-instruct-v0:2", "headers")])  # Mistral's body has none: the headers'
+def test_other_family_invoke_usage_is_read_not_guessed(gw, monkeypatch, model, counts):
+    """InvokeModel of a family other than Anthropic's: its usage read from its own body or,
+    where that states none, AWS's count headers; recorded; unpriced, so the cost is null with
+    the reason (never Anthropic's price or a guess)."""
+    gw.start(bedrock(gw, monkeypatch))
+    prompt = f"<s>[INST] {PROMPT} [/INST]"
+    r = run_boto3(gw, "invoke_model", model=model,
+                  env={"INVOKE_BODY": json.dumps({"prompt": prompt, "max_tokens": 64})})
+    assert r["status"] == 200 and not r["error"], r
+    n_in = len(prompt.split()) + 3
+    if counts == "body":
+        assert (r["body"]["prompt_token_count"], r["body"]["generation_token_count"]) == (
+            n_in, WORDS), r
+    else:
+        assert "prompt_token_count" not in r["body"] and "usage" not in r["body"], r
+        assert r["headers"]["x-amzn-bedrock-input-token-count"] == str(n_in), r
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r["pid"]})
+    assert rec["gen_ai.request.model"] == model, rec
+    assert rec["gen_ai.usage.input_tokens"] == n_in, rec
+    assert rec["gen_ai.usage.output_tokens"] == WORDS, rec
+    assert rec["cost_usd"] is None, rec
+    assert rec["aigw.cost.reason"] == f"no price for bedrock/{model}", rec
