@@ -250,11 +250,13 @@ static int target_reachable(const struct exchange *ex, const struct route_target
 	return 0;
 }
 
-/* Whether the app's call is one the translator can make into a call of family UP's. */
+/* Whether the app's call is one the translator can make into a call of family UP's (for
+ * Bedrock: an Anthropic Messages body, sent through its InvokeModel door). */
 static int translatable(const struct exchange *ex, const struct provider_api *up)
 {
 	return ex->app && ex->app->translate && up->translate &&
-	       (up->chat_path || up->family == POLICY_API_GEMINI) &&
+	       (up->chat_path || up->family == POLICY_API_GEMINI ||
+		up->family == POLICY_API_BEDROCK) &&
 	       ex->api == (int)ex->app->chat_api;
 }
 
@@ -409,10 +411,28 @@ static int attempt_schedule(struct exchange *ex, long delay)
  * policy's retries on this target are spent, at once to the route's next target. Returns 1
  * when another attempt is scheduled; 0 when the failure must reach the app.
  */
+/* The next target that can take the call after the one in use failed with WHY: 1 when an
+ * attempt there is scheduled, 0 when there is none (ex->error then says why). */
+static int fall_back(struct exchange *ex, int status, const char *why)
+{
+	char skip[HTTP1_WHY_MAX] = "";
+
+	if (!can_fall_back(ex))
+		return 0;
+	note_try(ex, status, "fell_back", why);
+	ex->pos++;
+	ex->target_attempts = 0;
+	ex->fresh_conn = 0;
+	if (target_next(ex, skip, sizeof(skip))) {
+		snprintf(ex->error, sizeof(ex->error), "%s; %s", why, skip);
+		return 0;
+	}
+	return attempt_schedule(ex, 0);
+}
+
 int exchange_retry(struct exchange *ex, int status, const char *why)
 {
 	int stale = stale_pooled_failure(ex);
-	char skip[HTTP1_WHY_MAX] = "";
 
 	if (stale) {
 		ex->stale_retries++;
@@ -427,17 +447,7 @@ int exchange_retry(struct exchange *ex, int status, const char *why)
 		note_try(ex, status, "retried", why);
 		return attempt_schedule(ex, retry_delay_ms(ex));
 	}
-	if (!can_fall_back(ex))
-		return 0;
-	note_try(ex, status, "fell_back", why);
-	ex->pos++;
-	ex->target_attempts = 0;
-	ex->fresh_conn = 0;
-	if (target_next(ex, skip, sizeof(skip))) {
-		snprintf(ex->error, sizeof(ex->error), "%s; %s", why, skip);
-		return 0;
-	}
-	return attempt_schedule(ex, 0);
+	return fall_back(ex, status, why);
 }
 
 /*
@@ -505,14 +515,10 @@ static void write_credential(struct exchange *ex, struct evbuffer *out, const ch
 	const struct policy_provider *pv = policy_provider_by_name(ex->policy, ex->up_provider);
 	const char *name = ex->up_adapter->key_header, *prefix = ex->up_adapter->key_prefix;
 
-	const struct session *s = ex->s;
-	const struct sigv4_credentials *aws = ex->up_app_headers && s->info.own_keys
-						  ? NULL
-						  : keys_aws(s->cfg->keys, ex->up_provider);
-
-	if (aws) { /* a Bedrock target: the call signed with the gateway's credentials */
+	if (ex->aws_signed) { /* a Bedrock target: signed with the gateway's credentials */
 		drop_app_credentials(ex);
-		ex->credential = aws_sign_write(ex, out, aws) ? "none" : "gateway";
+		aws_sign_write(ex, out);
+		ex->credential = "gateway";
 		return;
 	}
 	if (ex->up_token) { /* a Vertex target: the token minted for this attempt */
@@ -690,6 +696,15 @@ static struct gcp_token_source *attempt_tokens(const struct exchange *ex)
 	return keys_tokens(s->cfg->keys, ex->up_provider);
 }
 
+/* The gateway cannot sign the request for the AWS target in use: nothing is sent there, and
+ * no retry there can sign it either. The next target takes it, else the app gets a 502
+ * saying why; the provider's breaker does not count it (it never heard of the call). */
+static void exchange_unsignable(struct exchange *ex, const char *why)
+{
+	if (!fall_back(ex, 0, why))
+		exchange_fail(ex, OUTCOME_NO_TARGET, 502, why);
+}
+
 void exchange_start_upstream(struct exchange *ex)
 {
 	struct gcp_token_source *tokens = attempt_tokens(ex);
@@ -703,6 +718,10 @@ void exchange_start_upstream(struct exchange *ex)
 	ex->retry_after_ms = -1;
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_attempt);
 	up_token_clear(ex);
+	if (aws_sign_attempt(ex, why, sizeof(why))) {
+		exchange_unsignable(ex, why);
+		return;
+	}
 	if (!tokens) {
 		exchange_connect(ex);
 		return;
@@ -811,6 +830,8 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 	}
 	ex->include_usage = tr.include_usage;
 	ex->up_api = up->chat_api;
+	if (up->family == POLICY_API_BEDROCK) /* bedrock_door_prepare() makes the path */
+		goto body;
 	if (up->chat_path)
 		err = api_path_upstream(t->api_root, up->chat_path, path, sizeof(path));
 	else /* Gemini: the model and whether it streams are the path's */
@@ -823,9 +844,12 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 		translate_req_release(&tr);
 		return -EINVAL;
 	}
+body:
 	err = exchange_up_body_set(ex, tr.body, tr.len);
 	tr.body = NULL;
 	translate_req_release(&tr);
+	if (up->family == POLICY_API_BEDROCK)
+		return err;
 	ex->up_path = strdup(path);
 	return err ? err : ex->up_path ? 0 : -ENOMEM;
 }
@@ -915,6 +939,8 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 			: target_same_api(ex, t, model, same_dest, why, whylen);
 	if (!err && t->api == POLICY_API_VERTEX)
 		err = target_vertex(ex, t, model, why, whylen);
+	if (!err && ex->xlate && t->api == POLICY_API_BEDROCK) /* the translation, to Claude */
+		err = bedrock_door_prepare(ex, model, why, whylen);
 	return err;
 }
 

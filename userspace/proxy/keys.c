@@ -135,15 +135,19 @@ static int aws_read(const struct policy_provider *pv, const char *name, int opti
 	*ret = NULL;
 	if (!name || (optional && !(v && *v)))
 		return 0;
-	if (!v || !*v) {
+	*ret = v ? strdup(v) : NULL;
+	if (v && !*ret)
+		return -ENOMEM;
+	if (*ret)
+		trim(*ret);
+	if (!*ret || !**ret) { /* unset, empty, or only blanks (a key read the same way) */
+		secret_free(*ret);
+		*ret = NULL;
 		log_error("provider %s: no AWS credential in environment variable %s", pv->name,
 			  name);
 		return -ENOKEY;
 	}
-	*ret = strdup(v);
-	if (*ret)
-		trim(*ret);
-	return *ret ? 0 : -ENOMEM;
+	return 0;
 }
 
 static int aws_load(const struct policy_provider *pv, struct key *e)
