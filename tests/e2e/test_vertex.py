@@ -55,7 +55,8 @@ WORDS = 9
 GEMINI = "gemini-2.5-flash"
 # The operator's own price for a Gemini model on Vertex (none is shipped, as for Claude): that
 # a Gemini call on Vertex is read from its usageMetadata and costed exactly from the table.
-GEMINI_PRICE = {"input": 0.3, "output": 2.5, "valid_from": "2025-06-17"}
+GEMINI_PRICE = {"input": 0.3, "output": 2.5, "cached_input": 0.03, "cache_write": 0.3,
+                "valid_from": "2025-06-17"}
 GEMINI_BODY = json.dumps({"contents": [{"role": "user", "parts": [{"text": "Summarise the "
                                                                     "quarterly GPU spend"}]}]})
 PROMPT = "Summarise the quarterly GPU spend for the platform team"
