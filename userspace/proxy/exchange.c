@@ -857,13 +857,16 @@ body:
 /*
  * The request for Vertex target T, made from the one for Anthropic's own API (the app's, or
  * translated): the path built from T's project and region and MODEL, the body without its
- * "model" and with Vertex's anthropic_version.
+ * "model" and with Vertex's anthropic_version. A Gemini model's call on Vertex keeps its body
+ * and method (and query: "alt=sse"); only the path's project, region and model are T's.
  */
 static int target_vertex(struct exchange *ex, const struct route_target *t, const char *model,
 			 char *why, size_t whylen)
 {
 	const struct policy_provider *pv = policy_provider_by_name(ex->policy, t->provider);
 	struct evbuffer *from = ex->up_body ? ex->up_body : ex->body;
+	int gemini = vertex_kind_is_gemini(ex->vertex_app);
+	const char *query = ex->url + strcspn(ex->url, "?");
 	char path[1024], *body;
 	size_t len;
 	int err;
@@ -873,20 +876,27 @@ static int target_vertex(struct exchange *ex, const struct route_target *t, cons
 			 t->provider);
 		return -ENOENT;
 	}
-	if (vertex_anthropic_path(pv->project, pv->region, model, ex->stream, path,
-				  sizeof(path))) {
+	err = gemini ? vertex_gemini_path(pv->project, pv->region, model,
+					  vertex_kind_method(ex->vertex_app), query, path,
+					  sizeof(path))
+		     : vertex_anthropic_path(pv->project, pv->region, model, ex->stream, path,
+					     sizeof(path));
+	if (err) {
 		snprintf(why, whylen, "the Vertex path for %s is too long", t->provider);
 		return -EINVAL;
 	}
+	snprintf(ex->vertex_location, sizeof(ex->vertex_location), "%s", pv->region);
+	free(ex->up_path);
+	if (gemini) /* the app's body as it came */
+		return (ex->up_path = strdup(path)) ? 0 : -ENOMEM;
 	err = vertex_anthropic_body((const char *)evbuffer_pullup(from, -1),
 				    evbuffer_get_length(from), &body, &len);
 	if (err) {
 		snprintf(why, whylen, "the body cannot be made Vertex's for %s", t->provider);
+		ex->up_path = NULL;
 		return err;
 	}
-	snprintf(ex->vertex_location, sizeof(ex->vertex_location), "%s", pv->region);
 	err = exchange_up_body_set(ex, body, len);
-	free(ex->up_path);
 	ex->up_path = err ? NULL : strdup(path);
 	return err ? err : ex->up_path ? 0 : -ENOMEM;
 }
@@ -911,7 +921,10 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 	if (!ex->vertex_app)
 		ex->vertex_location[0] = 0;
 	ex->target = t;
-	ex->up_adapter = provider_api_of_family(t->api);
+	/* Vertex serves a Gemini model's call in the Gemini API's format, Claude's in Anthropic's */
+	ex->up_adapter = t->api == POLICY_API_VERTEX && vertex_kind_is_gemini(ex->vertex_app)
+				 ? &provider_gemini
+				 : provider_api_of_family(t->api);
 	ex->bedrock_door = 0;
 	ex->xlate = app_family(ex) != ex->up_adapter->family && !bedrock_door_usable(ex, t);
 	if (ex->vertex_app && t->api != POLICY_API_VERTEX) {
