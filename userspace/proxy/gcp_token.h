@@ -75,6 +75,9 @@ void gcp_token_cancel(struct gcp_token_wait *w);
 /* How many exchanges SRC started, for tests and metrics. */
 unsigned gcp_token_exchanges(const struct gcp_token_source *src);
 
+/* The loop BASE ends (a worker stops): the exchanges and waiters it runs end with it. */
+void gcp_token_leave(struct event_base *base);
+
 void gcp_token_shutdown(void);
 
 #endif

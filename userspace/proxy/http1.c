@@ -143,8 +143,9 @@ void send_refusal(struct session *s, struct exchange *ex, const struct pipe_refu
 
 /* ---- session lifetime ---- */
 
-static struct session *live_sessions;
-static struct session *held_first, *held_last; /* holding an answer's end, by ticket */
+/* Each worker's loop serves its own sessions: the lists are its thread's. */
+static __thread struct session *live_sessions;
+static __thread struct session *held_first, *held_last; /* holding an answer's end, by ticket */
 
 static void client_parse(struct session *s);
 
