@@ -1627,20 +1627,14 @@ static int daemon_open_capture(struct daemon *d)
 }
 
 /*
- * The changelist coalesces the epoll_ctl calls made between two waits: bufferevents add and
- * remove their write events around every response, and most of those pairs cancel out.
+ * The main loop's: no epoll changelist here. A connection it hands to a worker had its
+ * classify event removed on this loop; with a changelist that removal would reach epoll only
+ * at the next wait, after the worker may have closed the descriptor and it was reused. The
+ * workers' loops, which serve the responses, keep the changelist (proxy/workers.c).
  */
 static struct event_base *daemon_event_base(void)
 {
-	struct event_config *cfg = event_config_new();
-	struct event_base *base;
-
-	if (!cfg)
-		return NULL;
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	return base;
+	return event_base_new();
 }
 
 /* --- the workers' lives --- */

@@ -110,7 +110,10 @@ static int worker_init(struct workers *set, unsigned idx)
 	pthread_cond_init(&wk->ready_cv, NULL);
 	if (!cfg)
 		return -ENOMEM;
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK); /* one thread per loop */
+	/* One thread per loop: no locks. The changelist coalesces the epoll_ctl calls made
+	 * between two waits: bufferevents add and remove their write events around every
+	 * response, and most of those pairs cancel out. */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	wk->base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	wk->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
