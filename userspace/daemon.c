@@ -113,7 +113,6 @@ struct daemon_worker {
 	struct cgroups *cgroups;
 	struct http_proxy_config cfg;
 	struct http_proxy_ops ops;
-	atomic_ulong connections; /* handed to it */
 };
 
 /* One captured connection, from accept until it is classified, and for a passthrough until
@@ -612,7 +611,6 @@ static int daemon_handoff(struct daemon *d, int fd, SSL *ssl, const struct http_
 		free(h);
 		return -ENOMEM;
 	}
-	atomic_fetch_add_explicit(&d->wk[idx].connections, 1, memory_order_relaxed);
 	return 0;
 }
 

@@ -8,8 +8,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import wait_for
-from test_routing import routed_policy
+from conftest import hosts_wrap
+from test_routing import requests_upto, routed_policy
 
 CLIENT = str(Path(__file__).resolve().parent / "workers_client.py")
 
@@ -24,7 +24,6 @@ def workers_policy(gw, monkeypatch, **workload):
 def start_client(gw, conns, rounds, model):
     """The app, in the captured cgroup: CONNS connections, ROUNDS rounds of one call each."""
     argv = ["/usr/bin/python3", CLIENT, str(conns), str(rounds), model]
-    from conftest import hosts_wrap
     return gw.app.popen(hosts_wrap(gw.hosts, argv), env=gw.env(), stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -56,19 +55,12 @@ def run_rounds(gw, conns, rounds, model):
             proc.wait()
 
 
-def request_records(gw, n):
-    def enough():
-        recs = [r for r in gw.world.records() if r.get("event.name") == "proxy.request"]
-        return len(recs) >= n and recs
-    return wait_for(enough, timeout=15, what=f"{n} request records")
-
-
 def test_connections_are_served_by_both_workers(gw, monkeypatch):
     d = gw.start(workers_policy(gw, monkeypatch))
     assert "2 proxy workers" in d.text()
     calls = run_rounds(gw, 8, 2, "gpt-4o-mini")
     assert [c["status"] for c in calls] == [200] * 16, calls
-    recs = request_records(gw, 16)
+    recs = requests_upto(gw, 16)
     per_worker = {}
     for r in recs:
         per_worker[r["aigw.worker"]] = per_worker.get(r["aigw.worker"], 0) + 1
@@ -87,7 +79,7 @@ def test_a_rate_limit_admits_exactly_its_calls_across_workers(gw, monkeypatch):
     calls = run_rounds(gw, 12, 1, "gpt-4o-mini")
     statuses = sorted(c["status"] for c in calls)
     assert statuses == [200] * 5 + [429] * 7, calls
-    recs = request_records(gw, 12)
+    recs = requests_upto(gw, 12)
     assert sorted({r["aigw.worker"] for r in recs}) == [0, 1]
     denied = [r for r in recs if r["aigw.outcome"] == "denied"]
     assert len(denied) == 7, recs
@@ -99,7 +91,7 @@ def test_the_audit_chain_verifies_after_calls_on_both_workers(gw, monkeypatch):
     d = gw.start(workers_policy(gw, monkeypatch))
     calls = run_rounds(gw, 10, 3, "fast-summary")
     assert [c["status"] for c in calls] == [200] * 30, calls
-    recs = request_records(gw, 30)
+    recs = requests_upto(gw, 30)
     assert sorted({r["aigw.worker"] for r in recs}) == [0, 1]
     d.stop()  # every record written, the connections' too
     seqs = [r["audit.seq"] for r in gw.world.records()]
@@ -130,7 +122,7 @@ def test_a_reload_reaches_the_sessions_of_both_workers(gw, monkeypatch):
             proc.kill()
             proc.wait()
     assert [c["status"] for c in before + after] == [200] * 8, before + after
-    recs = {r["aigw.request_id"]: r for r in request_records(gw, 8)}
+    recs = {r["aigw.request_id"]: r for r in requests_upto(gw, 8)}
     for calls, model in ((before, "gpt-4o-mini"), (after, "gpt-4.1-nano")):
         workers = set()
         for c in calls:
