@@ -1663,6 +1663,8 @@ static int worker_start(unsigned idx, struct event_base *base, void *arg)
 	if (d->capture)
 		cgroups_read_names(wk->cgroups, capture_map_fd(d->capture, CAPTURE_MAP_CGROUP_NAMES));
 	worker_config_take(&wk->cfg, &d->http_cfg);
+	if (idx == 0)
+		gcp_token_set_home(base); /* see daemon_pick_worker() */
 	return 0;
 }
 

@@ -6,9 +6,9 @@
  * waiter's callback waits for the next one.
  *
  * Threads: the registry and every source are under tokens_lock (recursive: a waiter's
- * callback may ask again). A source's exchanges run on one loop, its home (the first to ask:
- * the daemon sends the calls of a provider with a token source to worker 0), and so do its
- * waiters; another worker gets the cached token, or an error while none is cached.
+ * callback may ask again). Exchanges run on one loop, the home (gcp_token_set_home(): the
+ * daemon's worker 0, where it sends the calls of a provider with a token source), and so do
+ * their waiters; another loop gets the cached token, or an error while none is cached.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -55,7 +55,6 @@ struct gcp_token_source {
 	struct evhttp_connection *conn; /* the exchange in flight, or NULL */
 	unsigned gen;			/* exchanges started */
 	struct gcp_token_wait *head, *tail;
-	struct event_base *home; /* where its exchanges and waiters run; NULL until asked */
 	char *prev_token; /* the one before: another worker may still be copying it */
 };
 
@@ -63,6 +62,7 @@ static pthread_mutex_t tokens_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static struct gcp_token_source *registry;
 static struct evdns_base *dns;
 static struct event_base *dns_home; /* the loop dns runs on */
+static struct event_base *home;	    /* where exchanges and waiters run; NULL: the first asking */
 
 static long long monotonic_ms(void)
 {
@@ -623,11 +623,11 @@ int gcp_token_get(struct gcp_token_source *src, struct event_base *base, struct 
 	int r = 0;
 
 	pthread_mutex_lock(&tokens_lock);
-	if (!src->home)
-		src->home = base;
+	if (!home)
+		home = base;
 	if (src->token && monotonic_ms() < src->refresh_ms) {
 		*ret_token = src->token;
-	} else if (src->home == base) {
+	} else if (home == base) {
 		r = token_get_home(src, base, w, fn, arg, why, whylen);
 	} else {
 		snprintf(why, whylen, "no token of %s yet on this worker: its exchanges run on "
@@ -638,19 +638,25 @@ int gcp_token_get(struct gcp_token_source *src, struct event_base *base, struct 
 	return r;
 }
 
+void gcp_token_set_home(struct event_base *base)
+{
+	pthread_mutex_lock(&tokens_lock);
+	home = base;
+	pthread_mutex_unlock(&tokens_lock);
+}
+
 void gcp_token_leave(struct event_base *base)
 {
 	pthread_mutex_lock(&tokens_lock);
-	for (struct gcp_token_source *s = registry; s; s = s->next) {
-		if (s->home != base)
-			continue;
+	for (struct gcp_token_source *s = registry; home == base && s; s = s->next) {
 		while (s->head)
 			wait_unlink(s->head);
 		if (s->conn)
 			evhttp_connection_free(s->conn);
 		s->conn = NULL;
-		s->home = NULL;
 	}
+	if (home == base)
+		home = NULL;
 	if (dns && dns_home == base) {
 		evdns_base_free(dns, 0);
 		dns = NULL;
@@ -672,5 +678,6 @@ void gcp_token_shutdown(void)
 	if (dns)
 		evdns_base_free(dns, 0);
 	dns = NULL;
+	home = NULL;
 	pthread_mutex_unlock(&tokens_lock);
 }
