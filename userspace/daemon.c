@@ -232,8 +232,11 @@ static void on_audit_durable(evutil_socket_t fd, short what, void *arg)
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		struct durable_marks *m = malloc(sizeof(*m));
 
-		if (!m || (m->durable = durable, m->lost = lost,
-			   workers_post(d->workers, i, durable_release_run, m))) {
+		if (m) {
+			m->durable = durable;
+			m->lost = lost;
+		}
+		if (!m || workers_post(d->workers, i, durable_release_run, m)) {
 			log_error("audit: out of memory telling worker %u its records are durable", i);
 			free(m);
 		}
