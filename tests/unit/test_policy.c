@@ -861,7 +861,17 @@ static void test_bad_proxy(void)
 		     "integer 1000..16777216 (values: objects, arrays, strings, numbers, ...)\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"timeout\": {}}\n}\n"),
 		     "p.json:5:13: proxy.timeout: unknown key; expected one of \"non_tls\", "
-		     "\"max_request_body\", \"max_request_json_values\", or \"timeouts\"\n");
+		     "\"max_request_body\", \"max_request_json_values\", \"timeouts\", or "
+		     "\"workers\"\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"workers\": 0}\n}\n"),
+		     "p.json:5:24: proxy.workers: got 0; expected an integer 1..64 (event loops; "
+		     "absent: one per online CPU)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"workers\": 65}\n}\n"),
+		     "p.json:5:24: proxy.workers: got 65; expected an integer 1..64 (event loops; "
+		     "absent: one per online CPU)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"workers\": 1.5}\n}\n"),
+		     "p.json:5:24: proxy.workers: got 1.5; expected an integer 1..64 (event loops; "
+		     "absent: one per online CPU)\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"timeouts\": 5000}\n}\n"),
 		     "p.json:5:25: proxy.timeouts: got number 5000; expected an object of "
 		     "timeouts\n");

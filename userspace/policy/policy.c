@@ -2705,6 +2705,8 @@ static const struct field proxy_fields[] = {
     UINT_FIELD("max_request_json_values", proxy.max_request_json_values, 1000, 16777216,
 	       "an integer 1000..16777216 (values: objects, arrays, strings, numbers, ...)"),
     NESTED("timeouts", OPTIONAL, check_object, timeouts_schema, "an object of timeouts"),
+    UINT_FIELD("workers", proxy.workers, 1, 64,
+	       "an integer 1..64 (event loops; absent: one per online CPU)"),
 };
 static const struct schema proxy_schema = {proxy_fields, ARRAY_SIZE(proxy_fields), NULL};
 

@@ -171,7 +171,7 @@ int translate_sse_json(struct translate_buf *b, const char *event, const cJSON *
 
 static unsigned long long fallback_random(void)
 {
-	static unsigned long long x;
+	static __thread unsigned long long x; /* each worker's own */
 
 	if (!x)
 		x = (unsigned long long)time(NULL) * 6364136223846793005ULL ^ (unsigned)getpid();

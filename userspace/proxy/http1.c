@@ -23,6 +23,7 @@
  * on disk. All the session's bytes wait, not only the last ones: for a millisecond or so.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,8 +141,9 @@ void send_refusal(struct session *s, struct exchange *ex, const struct pipe_refu
 
 /* ---- session lifetime ---- */
 
-static struct session *live_sessions;
-static struct session *held_first, *held_last; /* holding an answer's end, by ticket */
+/* Each worker's loop serves its own sessions: the lists are its thread's. */
+static __thread struct session *live_sessions;
+static __thread struct session *held_first, *held_last; /* holding an answer's end, by ticket */
 
 static void client_parse(struct session *s);
 
@@ -382,16 +384,25 @@ void session_resume(struct session *s)
 		client_parse(s);
 }
 
+static uint64_t request_id_key;
+static pthread_once_t request_id_once = PTHREAD_ONCE_INIT;
+
+static void request_id_key_make(void)
+{
+	if (RAND_bytes((unsigned char *)&request_id_key, sizeof(request_id_key)) != 1)
+		request_id_key = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull;
+}
+
 /* Request ids: unique and unguessable across restarts without a RNG call per request: a
- * random key fixed at start, mixed with a counter (splitmix64 is a bijection). */
+ * random key fixed at start, mixed with a counter (splitmix64 is a bijection). The workers
+ * share the counter (atomic): ids stay unique across them. */
 uint64_t request_id_next(void)
 {
-	static uint64_t key, counter;
+	static _Atomic uint64_t counter;
 	uint64_t z;
 
-	if (!key && RAND_bytes((unsigned char *)&key, sizeof(key)) != 1)
-		key = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull;
-	z = key + ++counter * 0x9E3779B97F4A7C15ull;
+	pthread_once(&request_id_once, request_id_key_make);
+	z = request_id_key + (atomic_fetch_add(&counter, 1) + 1) * 0x9E3779B97F4A7C15ull;
 	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
 	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
 	return z ^ (z >> 31);
