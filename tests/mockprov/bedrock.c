@@ -396,6 +396,31 @@ static int other_family_invoke(struct call *c, const char *model, int words)
 	return 1;
 }
 
+/* The path's model id, percent-decoded once as Bedrock does ("...-v1%3A0" is "...-v1:0"). */
+static int model_id(const char *id, size_t len, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned int v;
+
+		if (n + 1 >= size)
+			return -1;
+		if (id[i] != '%') {
+			out[n++] = id[i];
+			continue;
+		}
+		if (i + 2 >= len || !isxdigit((unsigned char)id[i + 1]) ||
+		    !isxdigit((unsigned char)id[i + 2]) ||
+		    sscanf(id + i + 1, "%2x", &v) != 1)
+			return -1;
+		out[n++] = (char)v;
+		i += 2;
+	}
+	out[n] = 0;
+	return 0;
+}
+
 int bedrock_call(struct call *c)
 {
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(c->req));
@@ -414,7 +439,10 @@ int bedrock_call(struct call *c)
 	}
 	invoke = !strncmp(op, "/invoke", 7);
 	stream = !strcmp(op, "/converse-stream") || !strcmp(op, "/invoke-with-response-stream");
-	snprintf(model, sizeof(model), "%.*s", (int)(op - id), id);
+	if (model_id(id, (size_t)(op - id), model, sizeof(model))) {
+		bedrock_error(c, 400, "ValidationException", "Malformed model identifier");
+		return CALL_DONE;
+	}
 	if (invoke && !stream && other_family_invoke(c, model, words))
 		return CALL_DONE;
 	if (invoke && (cJSON_GetObjectItemCaseSensitive(c->body, "model") ||

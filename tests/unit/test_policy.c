@@ -1281,14 +1281,18 @@ static void test_policy_warn(void)
 		       "  \"audit\": {\"path\": \"/a\"},\n"
 		       "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}, "
 		       "\"y\": {\"addresses\": [\"10.0.0.1\"]}, "
-		       "\"z\": {\"hosts\": [\"z.example\"], \"key_file\": \"/k\"}},\n"
+		       "\"z\": {\"hosts\": [\"z.example\"], \"key_file\": \"/k\"}, "
+		       "\"w\": {\"hosts\": [\"bedrock-runtime.us-east-1.amazonaws.com\"], "
+		       "\"api\": \"bedrock\", \"aws\": {\"region\": \"us-east-1\", "
+		       "\"access_key_id_env\": \"W_ID\", \"secret_access_key_env\": \"W_KEY\"}}},\n"
 		       "  \"models\": {\"m\": [{\"provider\": \"x\", \"model\": \"a\"}, "
 		       "{\"provider\": \"y\", \"model\": \"b\"}, "
-		       "{\"provider\": \"z\", \"model\": \"c\"}]},\n"
+		       "{\"provider\": \"z\", \"model\": \"c\"}, "
+		       "{\"provider\": \"w\", \"model\": \"d\"}]},\n"
 		       "  \"api\": {\"listen\": \"127.0.0.1:8080\"}\n}\n",
 		       &p));
 	out = open_memstream(&text, &len);
-	ASSERT_EQ(policy_warn(p, out), 3);
+	ASSERT_EQ(policy_warn(p, out), 3); /* w's AWS keys are its gateway key */
 	fclose(out);
 	ASSERT_STREQ(text, "warning: models.m: x has no gateway key (key_env or key_file): calls "
 			   "routed to it from elsewhere will skip it\n"

@@ -3497,7 +3497,8 @@ int policy_warn(const struct policy *p, FILE *out)
 					"send it only the calls its own apps dial; give it hosts or "
 					"base_url\n",
 					p->models[i].name, pv->name);
-			else if (!pv->key_env && !pv->key_file && !pv->credentials_file && ++n)
+			else if (!pv->key_env && !pv->key_file && !pv->credentials_file &&
+				 !pv->token_file && !pv->has_aws && ++n)
 				fprintf(out,
 					"warning: models.%s: %s has no gateway key (key_env or "
 					"key_file): calls routed to it from elsewhere will skip it\n",
