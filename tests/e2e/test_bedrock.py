@@ -382,3 +382,29 @@ def test_other_family_invoke_usage_is_read_not_guessed(gw, monkeypatch, model, c
     assert rec["gen_ai.usage.output_tokens"] == WORDS, rec
     assert rec["cost_usd"] is None, rec
     assert rec["aigw.cost.reason"] == f"no price for bedrock/{model}", rec
+
+
+@pytest.mark.parametrize("enforce", [True, False])
+def test_guarded_answers_are_never_an_unread_event_stream(gw, monkeypatch, enforce):
+    """A workload whose answers its guardrails read cannot get an unread one by asking for
+    Bedrock's event stream (binary frames the response guardrails do not read): refused before
+    it is sent, naming the profile; converse, whose answer is read, is served. With
+    "enforce": false the stream is served and recorded would_deny."""
+    pol = bedrock(gw, monkeypatch)
+    pol["guardrails"] = {"reader": {"response": {"pii": "redact"}, "enforce": enforce}}
+    pol["workloads"][0]["guardrails"] = "reader"
+    gw.start(pol)
+    for op in ("converse_stream", "invoke_model_with_response_stream"):
+        r = run_boto3(gw, op)
+        rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r["pid"]})
+        assert rec["aigw.policy.stage"] == "guardrails", rec
+        if enforce:
+            assert r["status"] == 400, r
+            assert "cannot read a Bedrock event stream" in r["error"], r
+            assert rec["aigw.policy.action"] == "deny", rec
+        else:
+            assert r["status"] == 200, r
+            assert rec["aigw.policy.action"] == "would_deny", rec
+    assert len(gw.mock.requests()) == (0 if enforce else 2)
+    r = run_boto3(gw, "converse")
+    assert r["status"] == 200, r
