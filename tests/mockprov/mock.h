@@ -183,6 +183,7 @@ struct call {
 	int next_ev;
 	int reset_after;
 	int started;
+	int end_settled; /* the output was empty a loop turn ago: the stream may end (sse.c) */
 	const char *stream_ctype; /* a stream's Content-Type, NULL: text/event-stream */
 	/* Gemini: the model and the method the path names (gemini.c) */
 	char path_model[128];
