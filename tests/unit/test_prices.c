@@ -242,6 +242,21 @@ static void test_validation(void)
 		       "\"cache_write\":null,\"valid_from\":\"2025-13-01\"}}",
 		       -EINVAL, "valid_from: expected a date");
 	expect_problem(ENTRY(",\"long_context_above\":0"), -EINVAL, "long_context_above");
+	expect_problem(ENTRY(",\"long_context\":{\"input\":2,\"output\":3}"), -EINVAL,
+		       "\"openai/m\": long_context: needs long_context_above");
+	expect_problem(ENTRY(",\"long_context_above\":9,\"long_context\":{\"input\":-2,"
+			     "\"output\":3}"),
+		       -EINVAL, "\"openai/m\": long_context.input: negative price -2");
+	expect_problem(ENTRY(",\"long_context_above\":9,\"long_context\":{\"input\":2}"),
+		       -EINVAL, "\"openai/m\": long_context: output: missing");
+	expect_problem(ENTRY(",\"long_context_above\":9,\"long_context\":{\"input\":2,"
+			     "\"output\":3,\"audio\":1}"),
+		       -EINVAL, "\"openai/m\": long_context.audio: unknown field");
+	expect_problem(ENTRY(",\"long_context_above\":9,\"long_context\":[2,3]"), -EINVAL,
+		       "\"openai/m\": long_context: expected an object");
+	expect_problem(ENTRY(",\"long_context_above\":9,\"long_context\":{\"input\":1e999,"
+			     "\"output\":3}"),
+		       -EINVAL, "\"openai/m\": long_context.input: inf is not a price");
 	expect_problem(ENTRY(",\"request_fee_unpriced\":1"), -EINVAL,
 		       "\"openai/m\": request_fee_unpriced: expected true or false");
 	expect_problem(ENTRY(",\"aliases\":[\"a b\"]"), -EINVAL, "\"openai/m\": aliases");
@@ -477,8 +492,40 @@ static void test_cost_sub_nano_rounded_once(void)
 	ASSERT_STREQ(cost_usd_text(-5, usd), "-0.000000005");
 }
 
+/* A price that changes above a prompt size ("long_context"): the whole request at the higher
+ * rates past long_context_above, the lower ones up to it; a kind of token the higher band has
+ * no price for makes the cost unknown, never the lower band's price. */
+static void test_cost_long_context(void)
+{
+	static const char table[] =
+	    "{\"gemini/m\":{\"input\":1.25,\"output\":10,\"cached_input\":0.125,"
+	    "\"cache_write\":null,\"long_context_above\":200000,"
+	    "\"long_context\":{\"input\":2.50,\"output\":15},\"valid_from\":\"2025-01-01\"}}";
+	struct price_table *t;
+	struct usage u;
+	struct cost c;
+
+	ASSERT_OK(prices_parse("t.json", table, sizeof(table) - 1, stderr, &t));
+	/* at the limit: 200,000 x 1,250,000 + 100 x 10,000,000 = 251,000,000,000 pico */
+	u = known(200000, 0, 0, 0, 100);
+	ASSERT_OK(cost_for_model(t, "gemini", "m", &u, &c));
+	ASSERT_EQ(c.nano_usd, 251000000);
+	/* one token past it, every token at the higher rates:
+	 * 200,001 x 2,500,000 + 100 x 15,000,000 = 501,502,500,000 pico */
+	u = known(200001, 0, 0, 0, 100);
+	ASSERT_OK(cost_for_model(t, "gemini", "m", &u, &c));
+	ASSERT_EQ(c.nano_usd, 501502500);
+	/* cached tokens: priced below the limit, no long-context price above it */
+	u = known(300000, 1000, 0, 0, 100);
+	ASSERT_EQ(cost_for_model(t, "gemini", "m", &u, &c), -EDOM);
+	ASSERT_STREQ(c.reason, "1000 cached_input tokens but gemini/m has no long-context "
+			       "cached_input price");
+	prices_free(t);
+}
+
 UNIT_MAIN(UNIT_CASE(test_shipped_table), UNIT_CASE(test_shipped_cloud_rows),
 	  UNIT_CASE(test_lookup_rules), UNIT_CASE(test_validation),
 	  UNIT_CASE(test_model_names_with_slashes),
 	  UNIT_CASE(test_cost_exact), UNIT_CASE(test_cost_sub_nano_rounded_once),
-	  UNIT_CASE(test_cost_unknown), UNIT_CASE(test_body_to_cost))
+	  UNIT_CASE(test_cost_unknown), UNIT_CASE(test_body_to_cost),
+	  UNIT_CASE(test_cost_long_context))

@@ -82,7 +82,8 @@ struct term {
 int cost_compute(const struct usage *u, const struct price *p, struct cost *c)
 {
 	struct term terms[5];
-	const char *why;
+	struct price_rates r;
+	const char *why, *band = "";
 	int64_t sum = 0;
 	size_t i;
 	int err;
@@ -99,21 +100,28 @@ int cost_compute(const struct usage *u, const struct price *p, struct cost *c)
 			       "%s also charges a fee per request (e.g. for web search) that the "
 			       "table does not hold",
 			       p->key);
-	if (p->long_context_above && u->input > p->long_context_above)
-		return unknown(c, -EDOM,
-			       "%lld input tokens, above %lld: %s charges long-context rates the "
-			       "table does not hold",
-			       (long long)u->input, (long long)p->long_context_above, p->key);
-	terms[0] = (struct term){u->input - u->cached_input - u->cache_write, p->input, "input"};
-	terms[1] = (struct term){u->cached_input, p->cached_input, "cached_input"};
-	terms[2] = (struct term){u->cache_write - u->cache_write_1h, p->cache_write, "cache_write"};
-	terms[3] = (struct term){u->cache_write_1h, p->cache_write_1h, "cache_write_1h"};
-	terms[4] = (struct term){u->output, p->output, "output"};
+	r = (struct price_rates){p->input, p->output, p->cached_input, p->cache_write,
+				 p->cache_write_1h};
+	if (p->long_context_above && u->input > p->long_context_above) {
+		if (!p->has_long_context)
+			return unknown(c, -EDOM,
+				       "%lld input tokens, above %lld: %s charges long-context "
+				       "rates the table does not hold",
+				       (long long)u->input, (long long)p->long_context_above,
+				       p->key);
+		r = p->long_context;
+		band = " long-context";
+	}
+	terms[0] = (struct term){u->input - u->cached_input - u->cache_write, r.input, "input"};
+	terms[1] = (struct term){u->cached_input, r.cached_input, "cached_input"};
+	terms[2] = (struct term){u->cache_write - u->cache_write_1h, r.cache_write, "cache_write"};
+	terms[3] = (struct term){u->cache_write_1h, r.cache_write_1h, "cache_write_1h"};
+	terms[4] = (struct term){u->output, r.output, "output"};
 	for (i = 0; i < 5; i++) {
 		err = add(&sum, terms[i].tokens, terms[i].price);
 		if (err == -EDOM)
-			return unknown(c, err, "%lld %s tokens but %s has no %s price",
-				       (long long)terms[i].tokens, terms[i].what, p->key,
+			return unknown(c, err, "%lld %s tokens but %s has no%s %s price",
+				       (long long)terms[i].tokens, terms[i].what, p->key, band,
 				       terms[i].what);
 		if (err)
 			return unknown(c, err, "cost overflows 64 bits");

@@ -21,12 +21,14 @@
  * model with no cached price, 1-hour cache writes without that price); when the response
  * used what per-token text prices do not cover (another service tier, audio tokens, server
  * tools: usage.unpriced); when the model charges per request too (request_fee_unpriced:
- * Perplexity's search fees); when the input is past the model's long_context_above; when the
- * counts contradict each other; or when the sum would not fit in 64 bits.
+ * Perplexity's search fees); when the input is past the model's long_context_above and the
+ * entry has no long_context rates (with them, the whole request is priced at those, the way
+ * Gemini and xAI bill a long prompt); when the counts contradict each other; or when the sum
+ * would not fit in 64 bits.
  *
  * Priced: standard-tier text tokens, prompt cache reads and writes. Not priced (unknown, as
- * above, where the usage shows it): batch, flex and priority tiers, long-context rates,
- * audio and image-generation tokens, per-call tool fees. OpenAI's Responses API web search
+ * above, where the usage shows it): batch, flex and priority tiers, long-context rates
+ * an entry does not hold, audio and image-generation tokens, per-call tool fees. OpenAI's Responses API web search
  * and file search calls are billed per call but not reported in usage: not seen here.
  */
 #ifndef AIGW_LEDGER_COST_H

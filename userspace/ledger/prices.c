@@ -146,6 +146,53 @@ static void check_limit(struct ctx *c, const char *key, const cJSON *v, struct p
 	p->long_context_above = (int64_t)d;
 }
 
+/* The fields of "long_context": name, required, where in struct price_rates. */
+static const struct {
+	const char *name;
+	int required;
+	size_t off;
+} long_fields[] = {
+    {"input", 1, offsetof(struct price_rates, input)},
+    {"output", 1, offsetof(struct price_rates, output)},
+    {"cached_input", 0, offsetof(struct price_rates, cached_input)},
+    {"cache_write", 0, offsetof(struct price_rates, cache_write)},
+    {"cache_write_1h", 0, offsetof(struct price_rates, cache_write_1h)},
+};
+
+#define N_LONG_FIELDS (sizeof(long_fields) / sizeof(long_fields[0]))
+
+/* "long_context": {"input": N, "output": N|null, ...}; every rate null until given. */
+static void check_long(struct ctx *c, const char *key, const cJSON *v, struct price *p)
+{
+	struct price_rates *r = &p->long_context;
+	const cJSON *f;
+	char what[64];
+	size_t i;
+
+	r->input = r->output = r->cached_input = r->cache_write = r->cache_write_1h = PRICE_NONE;
+	if (!cJSON_IsObject(v)) {
+		problem(c, key, "long_context", "expected an object of prices, like {\"input\": "
+			"2.50, \"output\": 15.00}");
+		return;
+	}
+	cJSON_ArrayForEach(f, v)
+	{
+		for (i = 0; i < N_LONG_FIELDS && strcmp(long_fields[i].name, f->string); i++)
+			;
+		snprintf(what, sizeof(what), "long_context.%s", f->string);
+		if (i == N_LONG_FIELDS) {
+			problem(c, key, what, "unknown field");
+			continue;
+		}
+		check_price(c, key, f, what, i != 0, (int64_t *)((char *)r + long_fields[i].off));
+	}
+	for (i = 0; i < N_LONG_FIELDS; i++)
+		if (long_fields[i].required && !cJSON_GetObjectItemCaseSensitive(v,
+										  long_fields[i].name))
+			problem(c, key, "long_context", "%s: missing", long_fields[i].name);
+	p->has_long_context = 1;
+}
+
 static void check_flag(struct ctx *c, const char *key, const cJSON *v, struct price *p)
 {
 	if (!cJSON_IsBool(v)) {
@@ -238,7 +285,7 @@ static void check_aliases(struct ctx *c, const char *key, const cJSON *v, const 
 	}
 }
 
-enum field_kind { F_PRICE, F_DATE, F_LIMIT, F_ALIASES, F_FLAG };
+enum field_kind { F_PRICE, F_DATE, F_LIMIT, F_LONG, F_ALIASES, F_FLAG };
 
 struct field {
 	const char *name;
@@ -258,7 +305,7 @@ static const struct field fields[] = {
     PRICE_FIELD(cached_input, 1, 1),   PRICE_FIELD(cache_write, 1, 1),
     PRICE_FIELD(cache_write_1h, 0, 1), {"long_context_above", 0, F_LIMIT, 0, 0},
     {"aliases", 0, F_ALIASES, 0, 0},   {"valid_from", 1, F_DATE, 0, 0},
-    {"request_fee_unpriced", 0, F_FLAG, 0, 0},
+    {"request_fee_unpriced", 0, F_FLAG, 0, 0}, {"long_context", 0, F_LONG, 0, 0},
 };
 
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -285,6 +332,9 @@ static void check_field(struct ctx *c, const char *key, const struct field *f, c
 		break;
 	case F_LIMIT:
 		check_limit(c, key, v, p);
+		break;
+	case F_LONG:
+		check_long(c, key, v, p);
 		break;
 	case F_ALIASES:
 		check_aliases(c, key, v, p);
@@ -328,6 +378,9 @@ static void check_entry(struct ctx *c, const cJSON *e, struct price *p)
 	for (i = 0; i < N_FIELDS; i++)
 		if (fields[i].required && !(seen & (1u << i)))
 			problem(c, key, fields[i].name, "missing");
+	if (p->has_long_context && !cJSON_GetObjectItemCaseSensitive(e, "long_context_above"))
+		problem(c, key, "long_context", "needs long_context_above, the input tokens above "
+			"which it applies");
 }
 
 static int name_cmp(const void *a, const void *b)

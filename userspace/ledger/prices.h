@@ -14,7 +14,12 @@
  *                  lifetime (required; null: no such price, as with OpenAI)
  *   "cache_write_1h"     the same for the 1-hour lifetime (optional; absent = null)
  *   "long_context_above" input tokens above which the provider charges long-context rates
- *                  the table does not hold (optional): such a request's cost is unknown
+ *                  for the whole request (optional): such a request is priced at
+ *                  "long_context", or its cost is unknown when the entry has none
+ *   "long_context" the rates of such a request (optional; only with long_context_above): an
+ *                  object of "input" and "output" (required, as above) and "cached_input",
+ *                  "cache_write", "cache_write_1h" (optional; absent = null), e.g. Gemini 2.5
+ *                  Pro: {"input": 2.50, "output": 15.00} above 200,000 prompt tokens
  *   "request_fee_unpriced"  true: the provider also charges per request, by what the
  *                  response does not report (Perplexity's search fees, by search context
  *                  size), which the table cannot hold: every call's cost is unknown, its
@@ -52,11 +57,19 @@
 #define PRICES_MAX_USD 1000000.0 /* per million tokens: one dollar a token */
 #define PRICES_FILE_MAX (4u << 20)
 
+/* The rates of one band, pico-dollars per token (USD per million tokens x 1e6), or
+ * PRICE_NONE. */
+struct price_rates {
+	int64_t input, output, cached_input, cache_write, cache_write_1h;
+};
+
 struct price {
 	const char *key; /* "provider/model", as in the file */
 	/* pico-dollars per token (USD per million tokens x 1e6), or PRICE_NONE */
 	int64_t input, output, cached_input, cache_write, cache_write_1h;
-	int64_t long_context_above; /* input tokens; 0: no limit known */
+	int64_t long_context_above;    /* input tokens; 0: no limit known */
+	int has_long_context;	       /* long_context holds the rates above that limit */
+	struct price_rates long_context; /* the whole request's rates above it */
 	int request_fee_unpriced;   /* a per-request fee the table does not hold */
 	char valid_from[11];	    /* "YYYY-MM-DD" */
 };
