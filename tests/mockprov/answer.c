@@ -219,7 +219,8 @@ static int answer_cut(struct call *c)
 }
 
 /*
- * Sizes the answer: prompt tokens are the prompt's words plus a constant; the reply is the text
+ * Sizes the answer: prompt tokens are the prompt's words plus a constant, or
+ * x-mock-prompt-tokens: N (a long prompt's usage without sending one); the reply is the text
  * the headers set or x-mock-reply-words generated words (default 8 to 24, from the prompt's hash),
  * cut to the request's max tokens; cache tokens come from x-mock-cache-read /
  * x-mock-cache-write. msgs is what x-mock-reply-echo reads. Returns 0, or -1 when c was answered
@@ -229,7 +230,8 @@ int call_plan(struct call *c, int words, uint64_t seed, const cJSON *max, const 
 {
 	int err;
 
-	c->in_tokens = words + MOCK_INPUT_TOKEN_BASE;
+	c->in_tokens = hdr_int(c, "x-mock-prompt-tokens", words + MOCK_INPUT_TOKEN_BASE, 1,
+			       1 << 30);
 	c->text_seed = seed;
 	c->out_words = hdr_int(c, "x-mock-reply-words", 8 + (int)(seed % 17), 1, 1000000);
 	err = answer_set_text(c, msgs, c->out_words);
