@@ -85,6 +85,11 @@ static void test_shipped_table(void)
 	ASSERT_EQ(p->cached_input, 15000); /* $0.015 */
 	p = prices_lookup(t, "perplexity", "sonar", NULL);
 	ASSERT_TRUE(p != NULL && p->request_fee_unpriced);
+	/* a long-context band: Gemini 2.5 Pro above 200k prompt tokens ($2.50 / $15) */
+	p = prices_lookup(t, "gemini", "gemini-2.5-pro", NULL);
+	ASSERT_TRUE(p != NULL && p->has_long_context && p->long_context_above == 200000);
+	ASSERT_TRUE(p->long_context.input == 2500000 && p->long_context.output == 15000000);
+	ASSERT_EQ(p->long_context.cached_input, PRICE_NONE);
 	prices_free(t);
 }
 
@@ -492,6 +497,17 @@ static void test_cost_sub_nano_rounded_once(void)
 	ASSERT_STREQ(cost_usd_text(-5, usd), "-0.000000005");
 }
 
+/* The cost of INPUT and OUTPUT tokens of gemini/m in T is NANO nano-dollars. */
+static void expect_gemini_m(const struct price_table *t, int64_t input, int64_t output,
+			    int64_t nano)
+{
+	struct usage u = known(input, 0, 0, 0, output);
+	struct cost c;
+
+	ASSERT_OK(cost_for_model(t, "gemini", "m", &u, &c));
+	ASSERT_EQ(c.nano_usd, nano);
+}
+
 /* A price that changes above a prompt size ("long_context"): the whole request at the higher
  * rates past long_context_above, the lower ones up to it; a kind of token the higher band has
  * no price for makes the cost unknown, never the lower band's price. */
@@ -507,14 +523,10 @@ static void test_cost_long_context(void)
 
 	ASSERT_OK(prices_parse("t.json", table, sizeof(table) - 1, stderr, &t));
 	/* at the limit: 200,000 x 1,250,000 + 100 x 10,000,000 = 251,000,000,000 pico */
-	u = known(200000, 0, 0, 0, 100);
-	ASSERT_OK(cost_for_model(t, "gemini", "m", &u, &c));
-	ASSERT_EQ(c.nano_usd, 251000000);
+	expect_gemini_m(t, 200000, 100, 251000000);
 	/* one token past it, every token at the higher rates:
 	 * 200,001 x 2,500,000 + 100 x 15,000,000 = 501,502,500,000 pico */
-	u = known(200001, 0, 0, 0, 100);
-	ASSERT_OK(cost_for_model(t, "gemini", "m", &u, &c));
-	ASSERT_EQ(c.nano_usd, 501502500);
+	expect_gemini_m(t, 200001, 100, 501502500);
 	/* cached tokens: priced below the limit, no long-context price above it */
 	u = known(300000, 1000, 0, 0, 100);
 	ASSERT_EQ(cost_for_model(t, "gemini", "m", &u, &c), -EDOM);
