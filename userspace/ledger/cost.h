@@ -26,10 +26,11 @@
  * Gemini and xAI bill a long prompt); when the counts contradict each other; or when the sum
  * would not fit in 64 bits.
  *
- * Priced: standard-tier text tokens, prompt cache reads and writes. Not priced (unknown, as
- * above, where the usage shows it): batch, flex and priority tiers, long-context rates
- * an entry does not hold, audio and image-generation tokens, per-call tool fees. OpenAI's Responses API web search
- * and file search calls are billed per call but not reported in usage: not seen here.
+ * Priced: standard-tier text tokens, prompt cache reads and writes, long-context bands the
+ * table holds. Not priced (unknown, as above, where the usage shows it): batch, flex and
+ * priority tiers, long-context rates an entry does not hold, audio and image-generation tokens,
+ * per-call tool fees. OpenAI's Responses API web search and file search calls are billed per
+ * call but not reported in usage: not seen here.
  */
 #ifndef AIGW_LEDGER_COST_H
 #define AIGW_LEDGER_COST_H
