@@ -515,7 +515,7 @@ static void write_credential(struct exchange *ex, struct evbuffer *out, const ch
 	}
 	if (ex->up_token) { /* a Vertex target: the token minted for this attempt */
 		drop_app_credentials(ex);
-		evbuffer_add_printf(out, "Authorization: Bearer %s\r\n", ex->up_token);
+		headers_add(out, "Authorization", "Bearer ", ex->up_token);
 		ex->credential = "gateway";
 		return;
 	}
@@ -532,7 +532,7 @@ static void write_credential(struct exchange *ex, struct evbuffer *out, const ch
 	drop_app_credentials(ex);
 	if (pv && pv->azure)
 		azure_credential_header(pv, &name, &prefix);
-	evbuffer_add_printf(out, "%s: %s%s\r\n", name, prefix, key);
+	headers_add(out, name, prefix, key);
 	ex->credential = "gateway";
 }
 
@@ -542,7 +542,7 @@ static void copy_header(const struct exchange *ex, struct evbuffer *out, const c
 	const char *v = headers_get(&ex->req, name);
 
 	if (v || fallback)
-		evbuffer_add_printf(out, "%s: %s\r\n", name, v ? v : fallback);
+		headers_add(out, name, "", v ? v : fallback);
 }
 
 /* Headers for a provider the app did not dial: ours, plus what both sides share. The
@@ -552,7 +552,7 @@ static void write_target_headers(struct exchange *ex, struct evbuffer *out)
 	const struct provider_api *up = ex->up_adapter;
 
 	if (ex->up_port == 443)
-		evbuffer_add_printf(out, "Host: %s\r\n", ex->up_host);
+		headers_add(out, "Host", "", ex->up_host);
 	else
 		evbuffer_add_printf(out, "Host: %s:%u\r\n", ex->up_host, ex->up_port);
 	evbuffer_add(out, "Content-Type: application/json\r\n", 32);
@@ -561,7 +561,7 @@ static void write_target_headers(struct exchange *ex, struct evbuffer *out)
 	if (!up->version_header)
 		return;
 	if (ex->xlate) { /* the app's headers are of the other API */
-		evbuffer_add_printf(out, "%s: %s\r\n", up->version_header, up->version_default);
+		headers_add(out, up->version_header, "", up->version_default);
 		return;
 	}
 	copy_header(ex, out, up->version_header, up->version_default);
@@ -591,7 +591,7 @@ static void write_request(struct exchange *ex)
 		write_target_headers(ex, out);
 	if (body || !strcmp(ex->method, "POST") || !strcmp(ex->method, "PUT") ||
 	    !strcmp(ex->method, "PATCH"))
-		evbuffer_add_printf(out, "Content-Length: %zu\r\n", body);
+		headers_add_u64(out, "Content-Length", body);
 	evbuffer_add(out, "\r\n", 2);
 	/* A copy: the body stays ours (a retry on a fresh connection sends it again). */
 	evbuffer_add(out, evbuffer_pullup(body_buf, -1), body);
