@@ -569,6 +569,24 @@ static void write_target_headers(struct exchange *ex, struct evbuffer *out)
 		copy_header(ex, out, up->beta_header, NULL);
 }
 
+/* "METHOD TARGET HTTP/1.1\r\n" in one append. */
+static void add_request_line(struct evbuffer *out, const char *method, const char *target)
+{
+	size_t nm = strlen(method), nt = strlen(target);
+	struct evbuffer_iovec v;
+	char *p;
+
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(nm + nt + 11), &v, 1) < 1)
+		return;
+	p = v.iov_base;
+	memcpy(p, method, nm);
+	p[nm] = ' ';
+	memcpy(p + nm + 1, target, nt);
+	memcpy(p + nm + 1 + nt, " HTTP/1.1\r\n", 11);
+	v.iov_len = nm + nt + 11;
+	evbuffer_commit_space(out, &v, 1);
+}
+
 /* The request as the provider gets it. */
 static void write_request(struct exchange *ex)
 {
@@ -582,7 +600,7 @@ static void write_request(struct exchange *ex)
 	/* the app's key in the query ("?key=", Google's APIs) goes with its headers */
 	if ((key || ex->up_token) && gemini_query_strip_key(target, &keyless) > 0)
 		target = keyless;
-	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", ex->method, target);
+	add_request_line(out, ex->method, target);
 	free(keyless);
 	write_credential(ex, out, key);
 	if (ex->up_app_headers)
