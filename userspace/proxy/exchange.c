@@ -572,18 +572,19 @@ static void write_target_headers(struct exchange *ex, struct evbuffer *out)
 /* "METHOD TARGET HTTP/1.1\r\n" in one append. */
 static void add_request_line(struct evbuffer *out, const char *method, const char *target)
 {
-	size_t nm = strlen(method), nt = strlen(target);
+	static const char version[] = " HTTP/1.1\r\n";
+	size_t nm = strlen(method), nt = strlen(target), len = nm + 1 + nt + sizeof(version) - 1;
 	struct evbuffer_iovec v;
 	char *p;
 
-	if (evbuffer_reserve_space(out, (ev_ssize_t)(nm + nt + 11), &v, 1) < 1)
+	if (evbuffer_reserve_space(out, (ev_ssize_t)len, &v, 1) < 1)
 		return;
 	p = v.iov_base;
 	memcpy(p, method, nm);
 	p[nm] = ' ';
 	memcpy(p + nm + 1, target, nt);
-	memcpy(p + nm + 1 + nt, " HTTP/1.1\r\n", 11);
-	v.iov_len = nm + nt + 11;
+	memcpy(p + nm + 1 + nt, version, sizeof(version) - 1);
+	v.iov_len = len;
 	evbuffer_commit_space(out, &v, 1);
 }
 
