@@ -29,7 +29,8 @@
 # Knobs: BENCH_HTTP_TARGETS (default "nginx haproxy aigw aigw_all portkey"; direct is always
 # measured),
 # BENCH_HTTP_CONNS (16), BENCH_HTTP_WARMUP (2), BENCH_HTTP_SECONDS (8), BENCH_HTTP_KEEP=DIR
-# (copy the raw wrk outputs, generated configs and logs there).
+# (copy the raw wrk outputs, generated configs and logs there), BENCH_HTTP_RECORD=DIR (a perf
+# record -g profile of each proxy's measured seconds, DIR/NAME.perf-proxy.data; lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/bench/lib.sh

@@ -194,6 +194,13 @@ count_events() {
 		-e instructions,raw_syscalls:sys_enter,context-switches -- sleep "$DUR" \
 		>/dev/null 2>&1 &
 	counters+=($!)
+	# BENCH_HTTP_RECORD=DIR: a profile of the proxy too (perf record, DIR/NAME.data)
+	if [ -n "${BENCH_HTTP_RECORD:-}" ] && [ "$1" = "$proxy" ]; then
+		mkdir -p "$BENCH_HTTP_RECORD"
+		timeout $((DUR + 10)) perf record -F 2000 -g -o "$BENCH_HTTP_RECORD/${2##*/}.data" \
+			-p "$pl" -- sleep "$DUR" >/dev/null 2>&1 &
+		counters+=($!)
+	fi
 }
 
 # measure NAME CGROUP URL [wrk options...]: warm-up, then the measured run, bounded; wrk sends

@@ -193,6 +193,33 @@ static void test_records_are_chained(void)
 	unit_rm_tree(dir);
 }
 
+/* Records written as text get the chain fields appended byte for byte, the first with its
+ * chain_start, a one-member record with its comma. */
+static void test_text_records_exact(void)
+{
+	char dir[64], path[128], hex[65], want[256];
+	struct audit_log *log = NULL;
+	struct lines ls = {0};
+	const char *t[2] = {"{\"time\":\"x\"}", "{\"time\":\"y\",\"n\":\"\\\"\"}"};
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	ASSERT_OK(audit_open(path, NULL, &log));
+	for (int i = 0; i < 2; i++)
+		ASSERT_OK(audit_write_text(log, strdup(t[i]), strlen(t[i])));
+	audit_close(log);
+	ASSERT_OK(read_lines(path, &ls));
+	ASSERT_EQ(ls.n, 2);
+	ASSERT_STREQ(ls.v[0], "{\"time\":\"x\",\"audit.seq\":1,\"audit.prev_sha256\":\"" ZEROS
+			      "\",\"audit.chain_start\":true}");
+	sha_hex(ls.v[0], hex);
+	snprintf(want, sizeof(want),
+		 "{\"time\":\"y\",\"n\":\"\\\"\",\"audit.seq\":2,\"audit.prev_sha256\":\"%s\"}", hex);
+	ASSERT_STREQ(ls.v[1], want);
+	free_lines(&ls);
+	unit_rm_tree(dir);
+}
+
 static void test_reopen_continues_chain(void)
 {
 	char dir[64], path[128], hex[65], buf[128], *out = NULL;
@@ -1070,8 +1097,9 @@ static void test_threads_all_arrive_once(void)
 	unit_rm_tree(dir);
 }
 
-UNIT_MAIN(UNIT_CASE(test_records_are_chained), UNIT_CASE(test_reopen_continues_chain),
-	  UNIT_CASE(test_reopen_drops_partial_line), UNIT_CASE(test_reopen_after_rotation_crash),
+UNIT_MAIN(UNIT_CASE(test_records_are_chained), UNIT_CASE(test_text_records_exact),
+	  UNIT_CASE(test_reopen_continues_chain), UNIT_CASE(test_reopen_drops_partial_line),
+	  UNIT_CASE(test_reopen_after_rotation_crash),
 	  UNIT_CASE(test_reopen_refuses_foreign_file), UNIT_CASE(test_rotation_keeps_chain),
 	  UNIT_CASE(test_rotation_one_chain_across_files), UNIT_CASE(test_rotation_keep_zero),
 	  UNIT_CASE(test_flush_makes_records_visible), UNIT_CASE(test_writer_writes_without_flush),

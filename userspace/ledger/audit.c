@@ -602,26 +602,62 @@ static int audit_stamp(struct audit_log *log, cJSON *rec, const struct timespec 
 	return r;
 }
 
-/* A serialized record: its closing brace gives way to the chain fields. */
+/* Appends the N bytes of S at *P and moves *P past them. */
+static void audit_put(char **p, const char *s, size_t n)
+{
+	memcpy(*p, s, n);
+	*p += n;
+}
+
+/* Appends V in decimal at *P (at most 20 digits) and moves *P past it. */
+static void audit_put_u64(char **p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[sizeof(tmp) - ++n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	audit_put(p, tmp + sizeof(tmp) - n, n);
+}
+
+#define AUDIT_PUT_LIT(p, lit) audit_put(p, lit, sizeof(lit) - 1)
+
+/*
+ * A serialized record: its closing brace gives way to the chain fields, appended without a
+ * format string (this runs once per record on the writer thread).
+ */
 static int audit_print_text(struct audit_log *log, struct audit_entry *e, enum audit_head head,
 			    char **line, size_t *len)
 {
 	char hex[AUDIT_HEX_LEN + 1];
 	size_t body = e->text_len - 1; /* without the final '}' */
-	char *out = malloc(body + AUDIT_HEX_LEN + 96 + strlen(log->prev_name));
-	int n;
+	size_t prev_len = strlen(log->prev_name);
+	char *out = malloc(body + AUDIT_HEX_LEN + 96 + prev_len);
+	char *p = out;
 
 	if (!out)
 		return -ENOMEM;
 	audit_hex(log->pending.last, hex);
-	memcpy(out, e->text, body);
-	n = sprintf(out + body, "%s\"audit.seq\":%llu,\"audit.prev_sha256\":\"%s\"%s%s%s}",
-		    body > 1 ? "," : "", (unsigned long long)log->pending.next_seq, hex,
-		    head == AUDIT_HEAD_START ? ",\"audit.chain_start\":true" : "",
-		    head == AUDIT_HEAD_CONTINUES ? ",\"audit.prev_file\":" : "",
-		    head == AUDIT_HEAD_CONTINUES ? log->prev_name : "");
+	audit_put(&p, e->text, body);
+	if (body > 1)
+		AUDIT_PUT_LIT(&p, ",");
+	AUDIT_PUT_LIT(&p, "\"audit.seq\":");
+	audit_put_u64(&p, log->pending.next_seq);
+	AUDIT_PUT_LIT(&p, ",\"audit.prev_sha256\":\"");
+	audit_put(&p, hex, AUDIT_HEX_LEN);
+	AUDIT_PUT_LIT(&p, "\"");
+	if (head == AUDIT_HEAD_START)
+		AUDIT_PUT_LIT(&p, ",\"audit.chain_start\":true");
+	if (head == AUDIT_HEAD_CONTINUES) {
+		AUDIT_PUT_LIT(&p, ",\"audit.prev_file\":");
+		audit_put(&p, log->prev_name, prev_len);
+	}
+	AUDIT_PUT_LIT(&p, "}");
+	*p = '\0';
 	*line = out;
-	*len = body + n;
+	*len = (size_t)(p - out);
 	return 0;
 }
 

@@ -16,6 +16,69 @@
 
 #define COUNT_MAX (1LL << 53) /* JSON numbers past this are not exact integers in cJSON */
 
+/*
+ * The scratch arena. A whole answer read for its usage is parsed into a tree, read and freed
+ * at once; the tree's hundred-odd nodes and strings cost a malloc and a free each. Inside
+ * scratch_begin() .. scratch_end() on a thread, cJSON allocates from this thread's fixed
+ * buffer instead (a pointer bump); what does not fit goes to malloc as before. Freeing a
+ * scratch pointer only counts it, and the buffer is reused only once every scratch pointer
+ * has been freed, so a tree that outlived its scope (on this thread) is never overwritten.
+ * A tree made in a scope must be freed on the thread that made it (all of ours are freed
+ * before the scope ends). The hooks are installed before main() and any thread: outside a
+ * scope they are malloc and free.
+ */
+#define SCRATCH_BYTES (64 * 1024)
+
+struct scratch {
+	_Alignas(16) char buf[SCRATCH_BYTES];
+	size_t used;	/* bytes handed out since the buffer was last empty */
+	size_t live;	/* scratch pointers not yet freed */
+	unsigned depth; /* scratch_begin() calls not yet ended */
+};
+
+static _Thread_local struct scratch scratch;
+
+static void *scratch_malloc(size_t n)
+{
+	struct scratch *s = &scratch;
+	size_t at = (s->used + 15) & ~(size_t)15;
+
+	if (!s->depth || n > SCRATCH_BYTES - at)
+		return malloc(n);
+	s->used = at + n;
+	s->live++;
+	return s->buf + at;
+}
+
+static void scratch_free(void *p)
+{
+	struct scratch *s = &scratch;
+
+	if ((char *)p < s->buf || (char *)p >= s->buf + SCRATCH_BYTES) {
+		free(p);
+		return;
+	}
+	if (--s->live == 0)
+		s->used = 0;
+}
+
+__attribute__((constructor)) static void scratch_install(void)
+{
+	cJSON_Hooks h = {.malloc_fn = scratch_malloc, .free_fn = scratch_free};
+
+	cJSON_InitHooks(&h);
+}
+
+static void scratch_begin(void)
+{
+	scratch.depth++;
+}
+
+static void scratch_end(void)
+{
+	scratch.depth--;
+}
+
 const cJSON *json_item(const cJSON *obj, const char *key)
 {
 	return cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
@@ -177,6 +240,7 @@ int usage_from_body(enum usage_api api, const char *body, size_t len, struct usa
 
 	memset(u, 0, sizeof(*u));
 	copy_str(model, model_size, NULL);
+	scratch_begin();
 	root = json_parse(body, len);
 	if (!cJSON_IsObject(root)) {
 		err = -EBADMSG;
@@ -186,6 +250,7 @@ int usage_from_body(enum usage_api api, const char *body, size_t len, struct usa
 	err = p ? p->usage_body(api, root, u) : -EINVAL;
 out:
 	cJSON_Delete(root);
+	scratch_end();
 	if (err)
 		memset(u, 0, sizeof(*u));
 	return err;
@@ -215,12 +280,18 @@ void usage_stream_init(struct usage_stream *s, enum usage_api api, unsigned flag
 int usage_stream_event(struct usage_stream *s, const char *event, const char *data, size_t data_len)
 {
 	const struct provider_api *p;
+	int rc;
 
 	if (!s || !data)
 		return USAGE_EVENT_FORWARD;
 	s->events++;
 	p = provider_api_of_usage(s->api);
-	return p ? p->usage_event(s, event, data, data_len) : USAGE_EVENT_FORWARD;
+	if (!p)
+		return USAGE_EVENT_FORWARD;
+	scratch_begin();
+	rc = p->usage_event(s, event, data, data_len);
+	scratch_end();
+	return rc;
 }
 
 /* ---- editing JSON text in place: the client's other bytes stay as they came ---- */

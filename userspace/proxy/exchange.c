@@ -523,7 +523,7 @@ static void write_credential(struct exchange *ex, struct evbuffer *out, const ch
 	}
 	if (ex->up_token) { /* a Vertex target: the token minted for this attempt */
 		drop_app_credentials(ex);
-		evbuffer_add_printf(out, "Authorization: Bearer %s\r\n", ex->up_token);
+		headers_add(out, "Authorization", "Bearer ", ex->up_token);
 		ex->credential = "gateway";
 		return;
 	}
@@ -540,7 +540,7 @@ static void write_credential(struct exchange *ex, struct evbuffer *out, const ch
 	drop_app_credentials(ex);
 	if (pv && pv->azure)
 		azure_credential_header(pv, &name, &prefix);
-	evbuffer_add_printf(out, "%s: %s%s\r\n", name, prefix, key);
+	headers_add(out, name, prefix, key);
 	ex->credential = "gateway";
 }
 
@@ -550,7 +550,7 @@ static void copy_header(const struct exchange *ex, struct evbuffer *out, const c
 	const char *v = headers_get(&ex->req, name);
 
 	if (v || fallback)
-		evbuffer_add_printf(out, "%s: %s\r\n", name, v ? v : fallback);
+		headers_add(out, name, "", v ? v : fallback);
 }
 
 /* Headers for a provider the app did not dial: ours, plus what both sides share. The
@@ -560,7 +560,7 @@ static void write_target_headers(struct exchange *ex, struct evbuffer *out)
 	const struct provider_api *up = ex->up_adapter;
 
 	if (ex->up_port == 443)
-		evbuffer_add_printf(out, "Host: %s\r\n", ex->up_host);
+		headers_add(out, "Host", "", ex->up_host);
 	else
 		evbuffer_add_printf(out, "Host: %s:%u\r\n", ex->up_host, ex->up_port);
 	evbuffer_add(out, "Content-Type: application/json\r\n", 32);
@@ -569,12 +569,31 @@ static void write_target_headers(struct exchange *ex, struct evbuffer *out)
 	if (!up->version_header)
 		return;
 	if (ex->xlate) { /* the app's headers are of the other API */
-		evbuffer_add_printf(out, "%s: %s\r\n", up->version_header, up->version_default);
+		headers_add(out, up->version_header, "", up->version_default);
 		return;
 	}
 	copy_header(ex, out, up->version_header, up->version_default);
 	if (up->beta_header)
 		copy_header(ex, out, up->beta_header, NULL);
+}
+
+/* "METHOD TARGET HTTP/1.1\r\n" in one append. */
+static void add_request_line(struct evbuffer *out, const char *method, const char *target)
+{
+	static const char version[] = " HTTP/1.1\r\n";
+	size_t nm = strlen(method), nt = strlen(target), len = nm + 1 + nt + sizeof(version) - 1;
+	struct evbuffer_iovec v;
+	char *p;
+
+	if (evbuffer_reserve_space(out, (ev_ssize_t)len, &v, 1) < 1)
+		return;
+	p = v.iov_base;
+	memcpy(p, method, nm);
+	p[nm] = ' ';
+	memcpy(p + nm + 1, target, nt);
+	memcpy(p + nm + 1 + nt, version, sizeof(version) - 1);
+	v.iov_len = len;
+	evbuffer_commit_space(out, &v, 1);
 }
 
 /* The request as the provider gets it. */
@@ -590,7 +609,7 @@ static void write_request(struct exchange *ex)
 	/* the app's key in the query ("?key=", Google's APIs) goes with its headers */
 	if ((key || ex->up_token) && gemini_query_strip_key(target, &keyless) > 0)
 		target = keyless;
-	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", ex->method, target);
+	add_request_line(out, ex->method, target);
 	free(keyless);
 	write_credential(ex, out, key);
 	if (ex->up_app_headers)
@@ -599,7 +618,7 @@ static void write_request(struct exchange *ex)
 		write_target_headers(ex, out);
 	if (body || !strcmp(ex->method, "POST") || !strcmp(ex->method, "PUT") ||
 	    !strcmp(ex->method, "PATCH"))
-		evbuffer_add_printf(out, "Content-Length: %zu\r\n", body);
+		headers_add_u64(out, "Content-Length", body);
 	evbuffer_add(out, "\r\n", 2);
 	/* A copy: the body stays ours (a retry on a fresh connection sends it again). */
 	evbuffer_add(out, evbuffer_pullup(body_buf, -1), body);

@@ -145,19 +145,91 @@ void headers_complete(struct headers *h)
 	h->complete = 1;
 }
 
+/* The bytes headers_write() writes: "name: value\r\n" for each field not dropped. */
+static size_t written_len(const struct headers *h)
+{
+	size_t total = 0;
+
+	for (unsigned i = 0; i < h->n; i++) {
+		const struct header *f = &h->v[i];
+
+		if (!f->dropped)
+			total += f->name_len + strlen(value_of(h, f)) + 4;
+	}
+	return total;
+}
+
+/* Every field at once into space reserved in OUT: one append, not four per field. */
 void headers_write(const struct headers *h, struct evbuffer *out)
 {
+	size_t total = written_len(h);
+	struct evbuffer_iovec v;
+	char *p;
+
+	if (!total || evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) < 1)
+		return;
+	p = v.iov_base;
 	for (unsigned i = 0; i < h->n; i++) {
 		const struct header *f = &h->v[i];
 		const char *value = value_of(h, f);
+		size_t n = strlen(value);
 
 		if (f->dropped)
 			continue;
-		evbuffer_add(out, h->arena + f->name, f->name_len);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, value, strlen(value));
-		evbuffer_add(out, "\r\n", 2);
+		memcpy(p, h->arena + f->name, f->name_len);
+		p += f->name_len;
+		memcpy(p, ": ", 2);
+		memcpy(p + 2, value, n);
+		memcpy(p + 2 + n, "\r\n", 2);
+		p += n + 4;
 	}
+	v.iov_len = total;
+	evbuffer_commit_space(out, &v, 1);
+}
+
+void headers_add(struct evbuffer *out, const char *name, const char *prefix, const char *value)
+{
+	size_t nn, np, nv;
+	struct evbuffer_iovec v;
+	char *p;
+
+	prefix = prefix ? prefix : "";
+	nn = strlen(name);
+	np = strlen(prefix);
+	nv = strlen(value);
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(nn + np + nv + 4), &v, 1) < 1)
+		return;
+	p = v.iov_base;
+	memcpy(p, name, nn);
+	memcpy(p + nn, ": ", 2);
+	memcpy(p + nn + 2, prefix, np);
+	memcpy(p + nn + 2 + np, value, nv);
+	memcpy(p + nn + 2 + np + nv, "\r\n", 2);
+	v.iov_len = nn + np + nv + 4;
+	evbuffer_commit_space(out, &v, 1);
+}
+
+size_t headers_format_u64(char *buf, unsigned long long n)
+{
+	char tmp[20];
+	size_t len = 0;
+
+	do {
+		tmp[len++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = tmp[len - 1 - i];
+	buf[len] = 0;
+	return len;
+}
+
+void headers_add_u64(struct evbuffer *out, const char *name, unsigned long long n)
+{
+	char digits[21];
+
+	headers_format_u64(digits, n);
+	headers_add(out, name, "", digits);
 }
 
 void headers_reset(struct headers *h)

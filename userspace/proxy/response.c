@@ -82,6 +82,25 @@ static void drop_account_headers(struct headers *h)
 }
 
 /* The response head as the client gets it: hop-by-hop fields gone, our framing. */
+/* "HTTP/1.1 STATUS REASON\r\n" (REASON: LEN bytes, as the provider sent it) in one append. */
+static void add_status_line(struct evbuffer *out, int status, const char *reason, size_t len)
+{
+	char line[64];
+	size_t n = 9;
+
+	if (status < 0 || len > sizeof(line) - 9 - 21 - 3) {
+		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", status, (int)len, reason);
+		return;
+	}
+	memcpy(line, "HTTP/1.1 ", 9);
+	n += headers_format_u64(line + n, (unsigned long long)status);
+	line[n++] = ' ';
+	memcpy(line + n, reason, len);
+	n += len;
+	memcpy(line + n, "\r\n", 2);
+	evbuffer_add(out, line, n + 2);
+}
+
 static void write_response_head(struct exchange *ex, long long known_len)
 {
 	struct session *s = ex->s;
@@ -100,8 +119,8 @@ static void write_response_head(struct exchange *ex, long long known_len)
 		if (sse)
 			evbuffer_add(out, "Cache-Control: no-cache\r\n", 25);
 	} else {
-		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", ex->status,
-				    (int)evbuffer_get_length(ex->reason), reason ? reason : "");
+		add_status_line(out, ex->status, reason ? reason : "",
+				reason ? evbuffer_get_length(ex->reason) : 0);
 		if (ex->credential && !strcmp(ex->credential, "gateway"))
 			drop_account_headers(&ex->resp);
 		headers_write(&ex->resp, out);
@@ -112,11 +131,11 @@ static void write_response_head(struct exchange *ex, long long known_len)
 		if (cl && !strcmp(ex->method, "HEAD"))
 			evbuffer_add_printf(out, "Content-Length: %s\r\n", cl);
 	} else if (known_len >= 0) {
-		evbuffer_add_printf(out, "Content-Length: %lld\r\n", known_len);
+		headers_add_u64(out, "Content-Length", (unsigned long long)known_len);
 	} else if (!ex->resp_chunked && ex->resp_content_length != ULLONG_MAX &&
 		   !response_is_stream(ex) && ex->resp_mode != RESPONSE_EVENTSTREAM) {
 		/* a stream's length may change: the usage chunk left out, an error event added */
-		evbuffer_add_printf(out, "Content-Length: %llu\r\n", ex->resp_content_length);
+		headers_add_u64(out, "Content-Length", ex->resp_content_length);
 	} else if (s->p.http_major == 1 && s->p.http_minor >= 1) {
 		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
 		ex->chunked_out = 1;
