@@ -861,7 +861,14 @@ static void test_bad_proxy(void)
 		     "integer 1000..16777216 (values: objects, arrays, strings, numbers, ...)\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"timeout\": {}}\n}\n"),
 		     "p.json:5:13: proxy.timeout: unknown key; expected one of \"non_tls\", "
-		     "\"max_request_body\", \"max_request_json_values\", or \"timeouts\"\n");
+		     "\"max_request_body\", \"max_request_json_values\", \"timeouts\", or "
+		     "\"limits\"\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"limits\": {\"buffer_bytes\": 1048575}}\n}\n"),
+		     "p.json:5:40: proxy.limits.buffer_bytes: got 1048575; expected an integer "
+		     "1048576..1099511627776 (bytes)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"limits\": {\"buffer\": 1}}\n}\n"),
+		     "p.json:5:24: proxy.limits.buffer: unknown key; expected "
+		     "\"buffer_bytes\"\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"timeouts\": 5000}\n}\n"),
 		     "p.json:5:25: proxy.timeouts: got number 5000; expected an object of "
 		     "timeouts\n");
