@@ -24,6 +24,7 @@ LIB_SRCS   := $(filter-out userspace/main.c,$(SRCS))
 OBJS       := $(SRCS:%.c=$(BUILD)/obj/%.o)
 SAN_OBJS   := $(SRCS:%.c=$(BUILD)/san/%.o)
 SAN_LIB    := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)
+TSAN_OBJS  := $(SRCS:%.c=$(BUILD)/tsan/%.o)
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c tests/bpf/test_*.c))
 UNIT_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 HELPER_SRCS:= $(sort $(wildcard tests/e2e/helpers/*.c tests/bench/*.c))
@@ -90,6 +91,16 @@ $(BUILD)/san/%.o: %.c $(SKEL)
 $(BUILD)/aigw: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
+# ThreadSanitizer: the proxy.workers share state; the e2e files that exercise it run this one
+# (tests/e2e/conftest.py fails a test on any report, as it does for aigw-san's).
+TSAN       := -fsanitize=thread -fno-omit-frame-pointer
+$(BUILD)/tsan/%.o: %.c $(SKEL)
+	@mkdir -p $(@D)
+	$(SAN_CC) $(CPPFLAGS) $(NL_CFLAGS) -O1 -g $(TSAN) $(WARN) -MMD -MP -c $< -o $@
+
+$(BUILD)/aigw-tsan: $(TSAN_OBJS)
+	$(SAN_CC) $(TSAN) -o $@ $^ $(LIBS)
+
 # The same daemon under ASan/UBSan: the end-to-end tests run this one.
 $(BUILD)/aigw-san: $(SAN_OBJS)
 	$(SAN_CC) $(SAN) -o $@ $^ $(LIBS)
@@ -117,13 +128,14 @@ $(BUILD)/tests/bench/%: tests/bench/%.c
 # The providers micro-benchmark (make bench) links the -O2 objects of build/aigw it measures.
 $(BUILD)/tests/bench/bench_providers: tests/bench/bench_providers.c \
 		$(filter $(BUILD)/obj/userspace/providers/%,$(OBJS)) $(BUILD)/obj/userspace/proxy/body.o \
-		$(BUILD)/obj/userspace/util/jsonw.o
+		$(BUILD)/obj/userspace/util/jsonw.o $(BUILD)/obj/userspace/util/hex.o
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lcjson -lcrypto -lz -lm
 
 # Bedrock's SigV4 signing and event-stream parsing per call (make bench), on the -O2 objects.
 $(BUILD)/tests/bench/bench_bedrock: tests/bench/bench_bedrock.c tests/bench/benchclock.h \
-		$(filter $(BUILD)/obj/userspace/providers/%,$(OBJS)) $(BUILD)/obj/userspace/util/jsonw.o
+		$(filter $(BUILD)/obj/userspace/providers/%,$(OBJS)) $(BUILD)/obj/userspace/util/jsonw.o \
+		$(BUILD)/obj/userspace/util/hex.o
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $(filter %.c %.o,$^) \
 		-lcjson -lcrypto -lz -lm
@@ -183,10 +195,16 @@ $(BUILD)/mockprov: $(MOCK_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lz
 
-# libFuzzer targets, built with clang; `make fuzz` runs each for FUZZ_SECONDS.
+# libFuzzer targets, built with clang; `make fuzz` runs each for FUZZ_SECONDS, or to
+# FUZZ_RUNS executions when that is set (e.g. FUZZ_RUNS=10000000), one after the other;
+# FUZZ_TARGETS="sse translate" runs only those. Each keeps its grown corpus in
+# build/fuzz/corpus-NAME (a second run continues from it) and its log in build/fuzz/NAME.log.
 FUZZ_FLAGS := -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace -g -O1 \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
+FUZZ_TARGETS ?=
+FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS),-max_total_time=$(FUZZ_SECONDS))
 $(BUILD)/fuzz/fuzz_clienthello: tests/fuzz/fuzz_clienthello.c userspace/proxy/clienthello.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^
@@ -215,7 +233,7 @@ $(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/p
 	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $^ -lcjson
 $(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspace/providers/usage.c \
 		userspace/providers/openai.c userspace/providers/anthropic.c \
-		userspace/providers/gemini.c userspace/util/jsonw.c \
+		userspace/providers/gemini.c userspace/util/jsonw.c userspace/util/hex.c \
 		userspace/providers/bedrock.c userspace/providers/eventstream.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lcrypto -lz
@@ -235,15 +253,22 @@ FUZZERS += $(BUILD)/fuzz/fuzz_guard_stream
 $(BUILD)/fuzz/fuzz_eventstream: tests/fuzz/fuzz_eventstream.c userspace/providers/eventstream.c \
 		userspace/providers/bedrock.c userspace/providers/usage.c userspace/providers/openai.c \
 		userspace/providers/gemini.c \
-		userspace/providers/anthropic.c userspace/providers/sse.c userspace/util/jsonw.c
+		userspace/providers/anthropic.c userspace/providers/sse.c userspace/util/jsonw.c \
+		userspace/util/hex.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lcrypto -lz
 FUZZERS += $(BUILD)/fuzz/fuzz_eventstream
 fuzzers: $(FUZZERS)
 fuzz: setup fuzzers
-	@for f in $(FUZZERS); do n=$$(basename $$f | sed 's/^fuzz_//'); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(BUILD)/fuzz/ \
-			$(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+	@for f in $(if $(FUZZ_TARGETS),$(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%),$(FUZZERS)); do \
+		n=$$(basename $$f | sed 's/^fuzz_//'); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		echo "== $$f $(FUZZ_LIMIT) (log: $(BUILD)/fuzz/$$n.log)"; \
+		$$f $(FUZZ_LIMIT) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ \
+			$(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n >$(BUILD)/fuzz/$$n.log 2>&1; \
+		rc=$$?; grep -E "^(Done|stat::number_of_executed_units|stat::average_exec_per_sec)" \
+			$(BUILD)/fuzz/$$n.log; \
+		if [ $$rc -ne 0 ]; then grep -E -A40 "^==[0-9]+==|invariant failed|runtime error" \
+			$(BUILD)/fuzz/$$n.log | head -60; echo "$$f: exit $$rc"; exit 1; fi; done
 
 unit: $(UNIT_BINS)
 helpers: $(HELPER_BINS)

@@ -7,8 +7,10 @@
 #   forecast.service (Python boto3 -> AWS Bedrock, converse and converse_stream): its SigV4
 #   signature discarded, the call re-signed with the gateway's AWS key, recorded and costed
 #   billing (curl) asking for a logical model name, "fast-summary" (OpenAI gpt-4o-mini, then
-#   Anthropic claude-3-5-haiku-latest); midway the OpenAI mock goes down and the answers keep
-#   coming from Anthropic, translated, then OpenAI comes back
+#   Anthropic claude-3-5-haiku-latest, Gemini gemini-2.5-flash, Claude 3.5 Haiku on Bedrock);
+#   midway the OpenAI mock goes down and the answers keep coming from Anthropic, translated;
+#   then Anthropic too (Gemini answers), then Gemini too (Claude on Bedrock answers, the OpenAI
+#   chat translated to Messages and signed with SigV4); then every provider comes back
 #   governance: research.service may use gpt-4o-mini only, no files API, and $0.0001 a day:
 #   a model it may not use, an endpoint outside inference, its budget running out
 #   guardrails: support's prompt carries a customer's e-mail and card number: the provider gets
@@ -37,6 +39,8 @@ ANTHROPIC=127.77.0.22
 EDGE=127.77.0.23 # another edge address of OpenAI's, one aigw never resolved
 BEDROCK=127.77.0.24
 BEDROCK_HOST=bedrock-runtime.us-east-1.amazonaws.com
+GEMINI=127.77.0.25
+GEMINI_HOST=generativelanguage.googleapis.com
 # The gateway's AWS key (the only one the mock Bedrock accepts) and forecast's own fake one.
 GW_AWS_ID=AKIDDEMOGATEWAY00001 GW_AWS_SECRET=demo/gateway+secretEXAMPLE
 APP_AWS_ID=AKIDFORECASTAPP00002
@@ -64,12 +68,12 @@ in_hosts=(unshare -m --propagation private sh -c 'mount --bind "$0" /etc/hosts &
 in_cgroup() { local cg=$1; shift; sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" "$@"; }
 
 step "mock providers on loopback ($OPENAI and $EDGE api.openai.com, $ANTHROPIC api.anthropic.com," \
-	"$BEDROCK $BEDROCK_HOST)"
+	"$BEDROCK $BEDROCK_HOST, $GEMINI $GEMINI_HOST)"
 bash tests/mockprov/gen-certs.sh "$tmp/certs" >/dev/null
-printf '127.0.0.1 localhost\n%s api.openai.com\n%s api.anthropic.com\n%s %s\n' \
-	"$OPENAI" "$ANTHROPIC" "$BEDROCK" "$BEDROCK_HOST" >"$tmp/hosts"
+printf '127.0.0.1 localhost\n%s api.openai.com\n%s api.anthropic.com\n%s %s\n%s %s\n' \
+	"$OPENAI" "$ANTHROPIC" "$BEDROCK" "$BEDROCK_HOST" "$GEMINI" "$GEMINI_HOST" >"$tmp/hosts"
 "$MOCK" --listen "$OPENAI:443" --listen "$EDGE:443" --listen "$ANTHROPIC:443" \
-	--listen "$BEDROCK:443" --aws-key "$GW_AWS_ID=$GW_AWS_SECRET" \
+	--listen "$BEDROCK:443" --listen "$GEMINI:443" --aws-key "$GW_AWS_ID=$GW_AWS_SECRET" \
 	--cert "$tmp/certs/server.pem" --key "$tmp/certs/server.key" --control 127.0.0.1:0 \
 	>"$tmp/mock.log" 2>&1 &
 pids+=($!)
@@ -98,9 +102,14 @@ cat >"$tmp/policy.json" <<JSON
                  "bedrock":   { "hosts": ["$BEDROCK_HOST"], "api": "bedrock",
                                 "aws": { "region": "us-east-1",
                                          "access_key_id_env": "AIGW_DEMO_AWS_ID",
-                                         "secret_access_key_env": "AIGW_DEMO_AWS_SECRET" } } },
+                                         "secret_access_key_env": "AIGW_DEMO_AWS_SECRET" } },
+                 "gemini":    { "hosts": ["$GEMINI_HOST"], "api": "gemini",
+                                "key_env": "AIGW_DEMO_GEMINI_KEY" } },
   "models":    { "fast-summary": [ { "provider": "openai",    "model": "gpt-4o-mini" },
-                                   { "provider": "anthropic", "model": "claude-3-5-haiku-latest" } ] },
+                                   { "provider": "anthropic", "model": "claude-3-5-haiku-latest" },
+                                   { "provider": "gemini",    "model": "gemini-2.5-flash" },
+                                   { "provider": "bedrock",
+                                     "model": "anthropic.claude-3-5-haiku-20241022-v1:0" } ] },
   "routing":   { "retries": 1, "backoff_ms": 50, "breaker": { "failures": 3, "open_ms": 1500 } },
   "state":     { "path": "$tmp/state.db" },
   "ledger":    { "path": "$tmp/ledger.db" },
@@ -119,7 +128,7 @@ cat >"$tmp/policy.json" <<JSON
                  { "name": "catalog", "team": "search", "match": { "cgroup": "/*/pods/*" } } ]
 }
 JSON
-AIGW_DEMO_ANTHROPIC_KEY=sk-ant-demo-gateway \
+AIGW_DEMO_ANTHROPIC_KEY=sk-ant-demo-gateway AIGW_DEMO_GEMINI_KEY=demo-gemini-gateway-key \
 	AIGW_DEMO_AWS_ID=$GW_AWS_ID AIGW_DEMO_AWS_SECRET=$GW_AWS_SECRET \
 	"${in_hosts[@]}" "$AIGW" run --policy "$tmp/policy.json" --pin-dir "$pins" 2>"$tmp/aigw.log" &
 pids+=($!)
@@ -169,7 +178,8 @@ for r in recs:
           f" cost {cost}")
 PY
 
-step "billing asks for \"fast-summary\" (policy: OpenAI gpt-4o-mini, then Anthropic claude-3-5-haiku-latest)"
+step "billing asks for \"fast-summary\" (policy: OpenAI gpt-4o-mini, then Anthropic" \
+	"claude-3-5-haiku-latest, Gemini gemini-2.5-flash, Claude 3.5 Haiku on Bedrock)"
 # The app is plain curl speaking OpenAI's API with its own key; only the model name is the
 # policy's. Its answer is read (outside the cgroup) for one line each.
 billing_summary() {
@@ -222,11 +232,21 @@ mock_control "fault?mode=down&provider=openai"
 billing_summary "INV-1045: refund, order 77" "INV-1046: support plan" "INV-1047: 40 seats, monthly"
 gateway_saw 1 3
 
-step "OpenAI is back; once the circuit's open time has passed, the next call probes it"
+step "Anthropic goes down too: Gemini answers billing's OpenAI calls, translated"
+mock_control "fault?mode=down&provider=anthropic"
+billing_summary "INV-1049: 2 seats removed"
+gateway_saw 4 1
+
+step "Gemini goes down too: Claude on Bedrock answers (OpenAI chat -> Messages, signed with SigV4)"
+mock_control "fault?mode=down&provider=gemini"
+billing_summary "INV-1050: new region"
+gateway_saw 5 1
+
+step "every provider is back; once the circuits' open time has passed, the next call probes OpenAI"
 mock_control reset
 sleep 1.6
 billing_summary "INV-1048: annual renewal"
-gateway_saw 4 1
+gateway_saw 6 1
 
 step "governance: research may use gpt-4o-mini only, inference endpoints only, \$0.0001 a day"
 # research is curl, unmodified; each line is what it got back (outside the cgroup we only

@@ -62,8 +62,9 @@ for f in build/fuzz/fuzz_*; do
 	else
 		# The finding and its stack, wherever in the log it came; else how the run ended.
 		echo "$f: exit $rc"
-		if grep -qE "$SAN_REPORT|^==[0-9]+==" "$work.log"; then
-			grep -E -A30 "$SAN_REPORT|^==[0-9]+==" "$work.log" | head -60
+		# (a harness's CHECK prints "invariant failed: ..." before libFuzzer's report)
+		if grep -qE "$SAN_REPORT|^==[0-9]+==|^invariant failed" "$work.log"; then
+			grep -E -A30 "$SAN_REPORT|^==[0-9]+==|^invariant failed" "$work.log" | head -60
 		else
 			tail -40 "$work.log"
 		fi

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -54,6 +55,7 @@
 #include "policy/pipeline.h"
 #include "proxy/route.h"
 #include "proxy/upstream.h"
+#include "proxy/workers.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/timefmt.h"
@@ -81,19 +83,36 @@ struct daemon {
 	struct listener *api_unix;   /* the same on a UNIX socket: callers named by cgroup */
 	struct event *sig_hup, *sig_term, *sig_int;
 	struct certs *certs;
-	struct upstream_pool *pool;
-	struct http_proxy_config http_cfg;
+	struct upstream_options upstream_opt; /* each worker's pool is made with these */
+	struct http_proxy_config http_cfg;    /* the workers' copies are made from this one */
 	struct price_table *prices;  /* the policy's "prices", or the shipped table */
 	struct policy *ai_catalogue; /* the shipped AI services; the policy's come first */
 	struct keys *keys;	     /* the gateway-held provider keys */
 	struct route_table *routes;  /* logical model names; one reference here */
 	struct govstate *state;	     /* limits and budgets, persisted (state.path) */
 	struct ledger *ledger;	     /* the cost ledger (ledger.path), or NULL */
-	struct http_proxy_ops http_ops;
 	uint64_t next_conn_id;
+	/* proxy.workers: intercepted connections are served there; this loop keeps the
+	 * listeners, the capture events, passthroughs, admin, reloads and the timers */
+	struct workers *workers;
+	struct daemon_worker *wk; /* [n_workers] */
+	unsigned n_workers;
 	struct metrics *metrics;	 /* counted on this loop, served by admin */
 	struct admin *admin;		 /* admin.listen, or NULL */
 	struct admin_context admin_ctx;	 /* what admin reads: pointers into this struct */
+};
+
+/* What a worker owns: its loop's upstream pool and cgroup cache, and its copy of the proxy
+ * configuration, swapped on its own thread at a reload (holding a reference to the policy and
+ * the route table it points to). */
+struct daemon_worker {
+	struct daemon *d;
+	unsigned idx;
+	struct event_base *base;
+	struct upstream_pool *pool;
+	struct cgroups *cgroups;
+	struct http_proxy_config cfg;
+	struct http_proxy_ops ops;
 };
 
 /* One captured connection, from accept until it is classified, and for a passthrough until
@@ -188,6 +207,19 @@ static uint64_t audit_record_to(struct daemon *d, struct jsonw *rec, int to_ledg
 	return err ? 0 : ticket;
 }
 
+/* The audit writer's marks, posted to each worker: its sessions' answers may go. */
+struct durable_marks {
+	uint64_t durable, lost;
+};
+
+static void durable_release_run(void *arg)
+{
+	struct durable_marks *m = arg;
+
+	http_durable_release(m->durable, m->lost);
+	free(m);
+}
+
 /* Strict durability: the audit writer settled a batch; answers whose record it holds go. */
 static void on_audit_durable(evutil_socket_t fd, short what, void *arg)
 {
@@ -197,7 +229,18 @@ static void on_audit_durable(evutil_socket_t fd, short what, void *arg)
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_error("audit: durability signal: %s", strerror(errno));
 	audit_durable(d->audit, &durable, &lost);
-	http_durable_release(durable, lost);
+	for (unsigned i = 0; i < d->n_workers; i++) {
+		struct durable_marks *m = malloc(sizeof(*m));
+
+		if (m) {
+			m->durable = durable;
+			m->lost = lost;
+		}
+		if (!m || workers_post(d->workers, i, durable_release_run, m)) {
+			log_error("audit: out of memory telling worker %u its records are durable", i);
+			free(m);
+		}
+	}
 }
 
 static uint64_t boottime_ns(void)
@@ -453,24 +496,28 @@ static void conn_passthrough(struct daemon_conn *conn, int fd, const char *dispo
 	}
 }
 
+/* The http_proxy_ops of worker ARG: they run on its thread. */
 static uint64_t on_http_record(struct jsonw *rec, const struct http_conn_info *info, void *arg)
 {
-	struct daemon *d = arg;
+	struct daemon_worker *wk = arg;
 
 	add_addr(rec, "client.address", "client.port", &info->client);
 	if (!info->explicit_endpoint || info->local_peer) /* else the key's workload */
-		cgroups_attr_to_json(d->cgroups, d->policy, &info->flow.attr, rec);
-	return audit_record_to(d, rec, 1); /* calls: the ledger keeps them */
+		cgroups_attr_to_json(wk->cgroups, wk->cfg.policy, &info->flow.attr, rec);
+	jsonw_num(rec, "aigw.worker", wk->idx);
+	return audit_record_to(wk->d, rec, 1); /* calls: the ledger keeps them */
 }
 
 static void on_http_event(struct jsonw *rec, void *arg)
 {
-	audit_record(arg, rec);
+	struct daemon_worker *wk = arg;
+
+	audit_record(wk->d, rec);
 }
 
 static void on_http_call_end(const struct http_call_end *e, void *arg)
 {
-	struct daemon *d = arg;
+	struct daemon *d = ((struct daemon_worker *)arg)->d;
 	char reason[80];
 
 	metrics_call_end(d->metrics, e);
@@ -482,16 +529,99 @@ static void on_http_call_end(const struct http_call_end *e, void *arg)
 
 static void on_breaker_opened(const char *provider, const char *model, void *arg)
 {
-	struct daemon *d = arg;
+	struct daemon *d = ((struct daemon_worker *)arg)->d;
 
 	metrics_breaker_opened(d->metrics, provider, model);
 }
 
 static int on_http_resolve(const char *host, uint16_t port, struct aigw_addr *ret, void *arg)
 {
-	struct daemon *d = arg;
+	struct daemon *d = ((struct daemon_worker *)arg)->d;
 
 	return d->addrset ? addrset_host_addr(d->addrset, host, port, ret) : -ENOENT;
+}
+
+/* --- handing connections to the workers --- */
+
+/* A connection on its way to a worker: its socket, its TLS (NULL: plain HTTP) and what is
+ * known of it. Owned by the post until handoff_run() takes it. */
+struct daemon_handoff {
+	struct daemon_worker *wk;
+	int fd;
+	SSL *ssl;
+	struct http_conn_info info;
+};
+
+/* On the worker: the connection's bufferevent on its loop, and its session. */
+static void handoff_run(void *arg)
+{
+	struct daemon_handoff *h = arg;
+	struct daemon_worker *wk = h->wk;
+	struct bufferevent *bev;
+
+	if (h->ssl) /* libevent frees SSL when this fails (BEV_OPT_CLOSE_ON_FREE) */
+		bev = bufferevent_openssl_socket_new(wk->base, h->fd, h->ssl,
+						     BUFFEREVENT_SSL_ACCEPTING,
+						     BEV_OPT_CLOSE_ON_FREE);
+	else
+		bev = bufferevent_socket_new(wk->base, h->fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev) {
+		log_error("worker %u: connection %llu: out of memory", wk->idx,
+			  (unsigned long long)h->info.conn_id);
+		close(h->fd);
+	} else {
+		http_session_start(wk->base, bev, &h->info, &wk->cfg, wk->pool, &wk->ops);
+	}
+	free(h);
+}
+
+/* Whether a provider of the policy in force gets its key by a token exchange. */
+static int daemon_has_tokens(const struct daemon *d)
+{
+	for (size_t i = 0; i < d->policy->n_providers; i++)
+		if (keys_tokens(d->keys, d->policy->providers[i].name))
+			return 1;
+	return 0;
+}
+
+/*
+ * The worker a connection goes to: round robin, but a provider whose calls need a token
+ * exchange (Vertex AI) is served by worker 0, where its token source runs (one exchange for
+ * all the calls waiting, proxy/gcp_token.h); so is the explicit endpoint when any provider
+ * has one (PROVIDER NULL).
+ */
+static unsigned daemon_pick_worker(struct daemon *d, const char *provider)
+{
+	if (provider ? keys_tokens(d->keys, provider) != NULL : daemon_has_tokens(d))
+		return 0;
+	return workers_next(d->workers);
+}
+
+/* Hands FD (and SSL, NULL for plain HTTP) to a worker; INFO is copied. 0, or -ENOMEM (the
+ * caller still owns FD and SSL). */
+static int daemon_handoff(struct daemon *d, int fd, SSL *ssl, const struct http_conn_info *info)
+{
+	struct daemon_handoff *h = malloc(sizeof(*h));
+	unsigned idx = daemon_pick_worker(d, info->explicit_endpoint ? NULL : info->provider);
+
+	if (!h)
+		return -ENOMEM;
+	h->wk = &d->wk[idx];
+	h->fd = fd;
+	h->ssl = ssl;
+	h->info = *info;
+	if (workers_post(d->workers, idx, handoff_run, h)) {
+		free(h);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A plain connection (the explicit endpoint) to a worker, or closed. */
+static void daemon_handoff_plain(struct daemon *d, int fd, const struct http_conn_info *info)
+{
+	if (daemon_handoff(d, fd, NULL, info))
+		close(fd);
 }
 
 /* A configured app at the explicit endpoint: plain HTTP, named by its gateway key. */
@@ -499,17 +629,11 @@ static void on_api_accept(int fd, const struct sockaddr *peer, void *arg)
 {
 	struct daemon *d = arg;
 	struct http_conn_info info = {.conn_id = ++d->next_conn_id, .explicit_endpoint = 1};
-	struct bufferevent *bev;
 
 	netaddr_from_sockaddr(peer, &info.client);
 	evutil_make_socket_nonblocking(fd);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-	bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!bev) {
-		close(fd);
-		return;
-	}
-	http_session_start(d->base, bev, &info, &d->http_cfg, d->pool, &d->http_ops);
+	daemon_handoff_plain(d, fd, &info);
 }
 
 #ifndef SO_PEERPIDFD
@@ -649,7 +773,6 @@ static void on_api_unix_accept(int fd, const struct sockaddr *peer, void *arg)
 	struct http_conn_info info = {
 	    .conn_id = ++d->next_conn_id, .explicit_endpoint = 1, .local_peer = 1};
 	char cgroup[PATH_MAX] = "";
-	struct bufferevent *bev;
 	const char *why;
 	int err = unix_peer_attr(d, fd, &info.flow.attr, cgroup, sizeof(cgroup), &why);
 
@@ -661,12 +784,7 @@ static void on_api_unix_accept(int fd, const struct sockaddr *peer, void *arg)
 	info_name_workload(d, &info, cgroup);
 	info.own_keys = 0; /* the explicit endpoint always goes with the gateway's keys */
 	evutil_make_socket_nonblocking(fd);
-	bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!bev) {
-		close(fd);
-		return;
-	}
-	http_session_start(d->base, bev, &info, &d->http_cfg, d->pool, &d->http_ops);
+	daemon_handoff_plain(d, fd, &info);
 }
 
 /* Whether a daemon serves PATH already (a socket there that accepts a connection). */
@@ -717,7 +835,6 @@ static void conn_intercept(struct daemon_conn *conn, int fd, const struct policy
 	struct daemon *d = conn->d;
 	struct http_conn_info info = {
 	    .conn_id = conn->id, .flow = conn->flow, .client = conn->client};
-	struct bufferevent *bev;
 	SSL_CTX *ctx = certs_server_ctx(d->certs, sni);
 	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
 
@@ -725,18 +842,16 @@ static void conn_intercept(struct daemon_conn *conn, int fd, const struct policy
 		conn_refuse(conn, fd, "tls_setup_failed", strerror(errno ? errno : ENOMEM));
 		return;
 	}
-	bev = bufferevent_openssl_socket_new(d->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					     BEV_OPT_CLOSE_ON_FREE);
-	if (!bev) { /* libevent freed SSL on this error (BEV_OPT_CLOSE_ON_FREE) */
-		conn_refuse(conn, fd, "tls_setup_failed", "out of memory");
-		return;
-	}
 	snprintf(info.sni, sizeof(info.sni), "%s", sni);
 	snprintf(info.provider, sizeof(info.provider), "%s", pv->name);
 	info.family = pv->api;
 	info_name_workload(d, &info, cgroups_path(d->cgroups, conn->flow.attr.sock_cgroup_id));
+	if (daemon_handoff(d, fd, ssl, &info)) {
+		SSL_free(ssl);
+		conn_refuse(conn, fd, "tls_setup_failed", "out of memory");
+		return;
+	}
 	conn_free(conn);
-	http_session_start(d->base, bev, &info, &d->http_cfg, d->pool, &d->http_ops);
 }
 
 /*
@@ -1008,6 +1123,91 @@ static int listen_changed(int had, const struct sockaddr_storage *old, socklen_t
 	return had != has || (had && (old_len != new_len || memcmp(old, new, old_len)));
 }
 
+/* --- the workers' configuration --- */
+
+/*
+ * What a reload replaced and the workers may still read: freed by the last worker to take
+ * the new configuration (left counts those still to), never while one could read it.
+ */
+struct daemon_retired {
+	struct price_table *prices;
+	struct keys *keys;
+	atomic_uint left;
+};
+
+/* A worker's new configuration, with its own references to the policy and route table. */
+struct daemon_config_post {
+	struct daemon_worker *wk;
+	struct http_proxy_config cfg;
+	struct daemon_retired *retired;
+};
+
+/* A worker's reference to CFG's policy and route table (its copy of the proxy's). */
+static void worker_config_take(struct http_proxy_config *cfg, const struct http_proxy_config *from)
+{
+	*cfg = *from;
+	policy_ref(cfg->policy);
+	route_table_ref(cfg->routes);
+}
+
+static void worker_config_drop(struct http_proxy_config *cfg)
+{
+	policy_free(cfg->policy);
+	route_table_unref(cfg->routes);
+}
+
+static void retired_put(struct daemon_retired *r)
+{
+	if (!r || atomic_fetch_sub(&r->left, 1) != 1)
+		return;
+	prices_free(r->prices);
+	keys_free(r->keys);
+	free(r);
+}
+
+/* On the worker, between its callbacks: the sessions it serves read the new one from now. */
+static void config_post_run(void *arg)
+{
+	struct daemon_config_post *c = arg;
+
+	worker_config_drop(&c->wk->cfg);
+	c->wk->cfg = c->cfg;
+	retired_put(c->retired);
+	free(c);
+}
+
+/* Every worker gets the proxy configuration now in force (d->http_cfg); OLD_PRICES and
+ * OLD_KEYS, which it replaced, are freed when all have it. */
+static void workers_post_config(struct daemon *d, struct price_table *old_prices,
+				struct keys *old_keys)
+{
+	struct daemon_retired *r = calloc(1, sizeof(*r));
+
+	if (r) {
+		r->prices = old_prices;
+		r->keys = old_keys;
+		atomic_init(&r->left, d->n_workers);
+	} else { /* kept until exit rather than freed while a worker may read them */
+		log_error("policy reload: out of memory; the old price table and keys are kept");
+	}
+	for (unsigned i = 0; i < d->n_workers; i++) {
+		struct daemon_config_post *c = malloc(sizeof(*c));
+
+		if (c) {
+			c->wk = &d->wk[i];
+			c->retired = r;
+			worker_config_take(&c->cfg, &d->http_cfg);
+		}
+		if (!c || workers_post(d->workers, i, config_post_run, c)) {
+			/* R never reaches 0 then: leaked, never freed while in use */
+			log_error("policy reload: worker %u keeps the old policy (out of memory)", i);
+			if (c)
+				worker_config_drop(&c->cfg);
+			free(c);
+		}
+	}
+}
+
 static const char *reload_immutable(const struct policy *old, const struct policy *new)
 {
 	if (strcmp(old->capture.cgroup, new->capture.cgroup))
@@ -1027,6 +1227,8 @@ static const char *reload_immutable(const struct policy *old, const struct polic
 		return "audit.checkpoint";
 	if (strcmp(old->ca.dir, new->ca.dir))
 		return "ca.dir";
+	if (old->proxy.workers != new->proxy.workers)
+		return "proxy.workers"; /* the running loops keep serving */
 	if (old->capture.netns_listeners != new->capture.netns_listeners ||
 	    old->capture.netns_max != new->capture.netns_max)
 		return "capture.netns_listeners or netns_max"; /* served ones would stay served */
@@ -1075,8 +1277,8 @@ static void daemon_reload(struct daemon *d)
 {
 	struct aigw_config cfg;
 	struct policy *np = NULL;
-	struct price_table *new_prices = NULL;
-	struct keys *new_keys = NULL;
+	struct price_table *new_prices = NULL, *old_prices;
+	struct keys *new_keys = NULL, *old_keys;
 	struct route_table *new_routes = NULL;
 	const char *field;
 	int err;
@@ -1159,9 +1361,9 @@ static void daemon_reload(struct daemon *d)
 	d->policy = np;
 	if (d->admin && admin_reload(d->admin))
 		log_error("admin.token_file: not read again (above); the old token stays");
-	prices_free(d->prices);
+	old_prices = d->prices;
+	old_keys = d->keys;
 	d->prices = new_prices;
-	keys_free(d->keys);
 	d->keys = new_keys;
 	http_config_from_policy(np, &d->http_cfg);
 	route_table_unref(d->routes);
@@ -1171,6 +1373,7 @@ static void daemon_reload(struct daemon *d)
 	d->http_cfg.routes = d->routes;
 	d->http_cfg.policy = d->policy;
 	d->http_cfg.state = d->state;
+	workers_post_config(d, old_prices, old_keys);
 	log_info("policy reloaded from %s (mode %s)", d->opt->policy_path,
 		 np->capture.mode == POLICY_CAPTURE_OBSERVE ? "observe" : "enforce");
 	policy_event(d, "policy.reload", NULL);
@@ -1303,6 +1506,8 @@ static int daemon_open_proxy(struct daemon *d)
 	    .idle_keep_ms = 60000,
 	};
 	size_t n_hosts = 0;
+
+	d->upstream_opt = uo;
 	int err;
 
 	for (size_t i = 0; i < p->n_providers; i++)
@@ -1312,7 +1517,7 @@ static int daemon_open_proxy(struct daemon *d)
 		 * captured connection is spliced through (and recorded); no CA is needed. */
 		log_info("no provider host names: captured connections pass through, none is "
 			 "intercepted");
-		goto pool;
+		goto prices;
 	}
 	err = ca_ensure(p);
 	if (!err)
@@ -1324,10 +1529,7 @@ static int daemon_open_proxy(struct daemon *d)
 	err = ca_covers_providers(d);
 	if (err)
 		return err;
-pool:
-	err = upstream_pool_new(d->base, &uo, &d->pool);
-	if (err)
-		return err;
+prices:
 	err = prices_for(p, &d->prices);
 	if (err) {
 		log_error("price table: refused (above)");
@@ -1368,12 +1570,6 @@ pool:
 		if (!d->audit_durable || event_add(d->audit_durable, NULL))
 			return -ENOMEM;
 	}
-	d->http_ops.record = on_http_record;
-	d->http_ops.resolve = on_http_resolve;
-	d->http_ops.event = on_http_event;
-	d->http_ops.call_end = on_http_call_end;
-	d->http_ops.breaker_opened = on_breaker_opened;
-	d->http_ops.arg = d;
 	if (p->api.socket && (err = api_unix_open(d, p->api.socket)))
 		return err;
 	if (!p->api.has_listen)
@@ -1432,20 +1628,86 @@ static int daemon_open_capture(struct daemon *d)
 }
 
 /*
- * The changelist coalesces the epoll_ctl calls made between two waits: bufferevents add and
- * remove their write events around every response, and most of those pairs cancel out.
+ * The main loop's: no epoll changelist here. A connection it hands to a worker had its
+ * classify event removed on this loop; with a changelist that removal would reach epoll only
+ * at the next wait, after the worker may have closed the descriptor and it was reused. The
+ * workers' loops, which serve the responses, keep the changelist (proxy/workers.c).
  */
 static struct event_base *daemon_event_base(void)
 {
-	struct event_config *cfg = event_config_new();
-	struct event_base *base;
+	return event_base_new();
+}
 
-	if (!cfg)
-		return NULL;
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	return base;
+/* --- the workers' lives --- */
+
+/* On worker IDX's thread: its pool, its cgroup cache, its copy of the configuration. */
+static int worker_start(unsigned idx, struct event_base *base, void *arg)
+{
+	struct daemon *d = arg;
+	struct daemon_worker *wk = &d->wk[idx];
+	int err;
+
+	wk->d = d;
+	wk->idx = idx;
+	wk->base = base;
+	wk->ops = (struct http_proxy_ops){
+	    .record = on_http_record,
+	    .resolve = on_http_resolve,
+	    .event = on_http_event,
+	    .call_end = on_http_call_end,
+	    .breaker_opened = on_breaker_opened,
+	    .arg = wk,
+	};
+	err = upstream_pool_new(base, &d->upstream_opt, &wk->pool);
+	if (!err)
+		err = cgroups_new(d->cgroup_mount, &wk->cgroups);
+	if (err)
+		return err;
+	if (d->capture)
+		cgroups_read_names(wk->cgroups, capture_map_fd(d->capture, CAPTURE_MAP_CGROUP_NAMES));
+	worker_config_take(&wk->cfg, &d->http_cfg);
+	if (idx == 0)
+		gcp_token_set_home(base); /* see daemon_pick_worker() */
+	return 0;
+}
+
+/* On worker IDX's thread, at shutdown: what it serves is recorded as ended, then freed. */
+static void worker_stop(unsigned idx, void *arg)
+{
+	struct daemon_worker *wk = &((struct daemon *)arg)->wk[idx];
+
+	http_sessions_shutdown();
+	gcp_token_leave(wk->base);
+	upstream_pool_free(wk->pool);
+	wk->pool = NULL;
+	cgroups_free(wk->cgroups);
+	wk->cgroups = NULL;
+	worker_config_drop(&wk->cfg);
+}
+
+/* proxy.workers, or one per online CPU. */
+static unsigned workers_wanted(const struct policy *p)
+{
+	long n = p->proxy.workers ? (long)p->proxy.workers : sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
+}
+
+static int daemon_open_workers(struct daemon *d)
+{
+	int err;
+
+	d->n_workers = workers_wanted(d->policy);
+	d->wk = calloc(d->n_workers, sizeof(*d->wk));
+	if (!d->wk)
+		return -ENOMEM;
+	err = workers_new(d->n_workers, worker_start, worker_stop, d, &d->workers);
+	if (err) {
+		log_error("starting %u proxy workers: %s", d->n_workers, strerror(-err));
+		return err;
+	}
+	log_info("%u proxy worker%s", d->n_workers, d->n_workers == 1 ? "" : "s");
+	return 0;
 }
 
 /* admin.listen: metrics, health and the dashboard, reading the daemon's own state. */
@@ -1534,6 +1796,8 @@ static int daemon_start(struct daemon *d)
 	if (!err)
 		err = netns_open(d);
 	if (!err)
+		err = daemon_open_workers(d);
+	if (!err)
 		err = denials_open(d);
 	if (!err)
 		err = capture_events_start(d->base, capture_map_fd(d->capture, CAPTURE_MAP_EVENTS),
@@ -1553,10 +1817,10 @@ static void daemon_stop(struct daemon *d)
 {
 	/* Requests in flight are recorded as ended by the shutdown; nothing goes unrecorded. */
 	classify_shutdown_all();
-	http_sessions_shutdown();
+	workers_free(d->workers); /* each records what it serves as ended first */
+	free(d->wk);
 	passthrough_shutdown_all();
 	admin_close(d->admin);
-	upstream_pool_free(d->pool);
 	certs_free(d->certs);
 	prices_free(d->prices);
 	keys_free(d->keys);

@@ -9,7 +9,8 @@
 #   nginx     wrk -> nginx (TLS termination, worker_processes 1, upstream keepalive, verify) -> mock
 #   haproxy   wrk -> HAProxy (TLS termination, nbthread 1, http-reuse always, verify) -> mock
 #   aigw      wrk in the captured cgroup calls https://api.openai.com/... exactly like direct;
-#             the eBPF redirect sends it through build/aigw -> mock
+#             the eBPF redirect sends it through build/aigw -> mock; one worker (proxy.workers 1)
+#   aigw_all  the same with proxy.workers absent: one worker per online CPU
 #   portkey   wrk -> Portkey's open-source gateway (npm @portkey-ai/gateway, pinned in
 #             tests/bench/portkey/) -> mock; optional: skipped with a note if it cannot be had
 #
@@ -21,7 +22,12 @@
 # Everything runs in aigw-test-bench-* cgroups under the cgroup2 mount, on loopback only; the
 # trap kills every process, detaches aigw's pin dir and removes cgroups and the temp dir.
 #
-# Knobs: BENCH_HTTP_TARGETS (default "nginx haproxy aigw portkey"; direct is always measured),
+# On a 2-core machine wrk, the mock and the proxy share the cores: aigw_all's throughput over
+# aigw's cannot show what a second core gives a proxy that has it to itself. BENCH_HTTP_PIN=CPU
+# runs wrk under taskset -c CPU (the proxies and the mock are not pinned); the CPU per request
+# (us of the proxy's cgroup) is the figure that compares 1 and all workers here.
+# Knobs: BENCH_HTTP_TARGETS (default "nginx haproxy aigw aigw_all portkey"; direct is always
+# measured),
 # BENCH_HTTP_CONNS (16), BENCH_HTTP_WARMUP (2), BENCH_HTTP_SECONDS (8), BENCH_HTTP_KEEP=DIR
 # (copy the raw wrk outputs, generated configs and logs there).
 set -euo pipefail
@@ -40,10 +46,10 @@ if ! ((WARM >= 1 && WARM <= 10 && DUR >= 1 && DUR <= 10)); then
 	exit 2
 fi
 targets="direct"
-for t in ${BENCH_HTTP_TARGETS:-nginx haproxy aigw portkey}; do
+for t in ${BENCH_HTTP_TARGETS:-nginx haproxy aigw aigw_all portkey}; do
 	case $t in
 	direct) ;;
-	nginx | haproxy | aigw | portkey) targets+=" $t" ;;
+	nginx | haproxy | aigw | aigw_all | portkey) targets+=" $t" ;;
 	*) echo "http bench: unknown target $t" >&2; exit 2 ;;
 	esac
 done
@@ -145,27 +151,33 @@ EOF
 	measure haproxy "$plain" "https://127.0.0.1:$port/v1/chat/completions"
 }
 
-t_aigw() {
-	local port
+t_aigw() { aigw_target aigw '"workers": 1'; }
+t_aigw_all() { aigw_target aigw_all ""; } # proxy.workers absent: one per online CPU
+
+aigw_target() { # NAME WORKERS: aigw measured as NAME with WORKERS ("proxy" members) set
+	local port name=$1
 	port=$(free_port)
+	rm -f "$tmp/audit.jsonl"
 	cat >"$tmp/aigw-policy.json" <<EOF
 { "capture": { "cgroup": "${root#"$cg2"}", "listen": "127.0.0.1:$port", "listen6": "[::1]:$port",
                "destroy_preexisting": false },
+  "proxy": { $2 },
   "audit": { "path": "$tmp/audit.jsonl" },
   "ca": { "dir": "$tmp/ca" },
   "tls": { "upstream_ca": "$certs/ca.pem" },
   "providers": { "openai": { "hosts": ["api.openai.com"] } } }
 EOF
-	start aigw "$proxy" "$AIGW" run --policy "$tmp/aigw-policy.json" --pin-dir "$pins"
-	wait_log "$tmp/aigw.log" "ready:" "$last" || { fail aigw "did not get ready"; return 0; }
+	start "$name" "$proxy" "$AIGW" run --policy "$tmp/aigw-policy.json" --pin-dir "$pins"
+	wait_log "$tmp/$name.log" "ready:" "$last" || { fail "$name" "did not get ready"; return 0; }
+	meta "$name" "workers=$(sed -n 's/.*aigw: info: \([0-9]*\) proxy worker.*/\1/p' "$tmp/$name.log")"
 	# The app verifies aigw's minted certificate here; wrk does not verify certificates.
-	probe aigw "$root/app" "$URL_PROVIDER" --cacert "$tmp/ca/ca.pem" || return 0
-	measure aigw "$root/app" "$URL_PROVIDER"
+	probe "$name" "$root/app" "$URL_PROVIDER" --cacert "$tmp/ca/ca.pem" || return 0
+	measure "$name" "$root/app" "$URL_PROVIDER"
 	stop_proxy # flushes the audit log
 	"$AIGW" detach --pin-dir "$pins" >/dev/null 2>&1 || true
 	# Every request wrk counted must have an audit record with the mock's 200; the only other
 	# outcome expected is client_gone: requests in flight when wrk stops (at most CONNS a run).
-	/usr/bin/python3 - "$tmp/audit.jsonl" >>"$tmp/aigw.meta" <<'PY' || true
+	/usr/bin/python3 - "$tmp/audit.jsonl" >>"$tmp/$name.meta" <<'PY' || true
 import json, sys
 ok = gone = bad = conns = 0
 for line in open(sys.argv[1]):
@@ -239,6 +251,6 @@ cond=(
 	"nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')"
 	"haproxy=$(haproxy -v 2>/dev/null | awk 'NR==1{print $3}')"
 	"node=$(node --version 2>/dev/null || echo none)"
-	"load0=$load0" "load1=$(cut -d' ' -f1-3 /proc/loadavg)"
+	"load0=$load0" "load1=$(cut -d' ' -f1-3 /proc/loadavg)" "pin=${BENCH_HTTP_PIN:-}"
 )
 /usr/bin/python3 "$B/http_report.py" "$tmp" "$targets" "${cond[@]}"

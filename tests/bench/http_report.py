@@ -17,7 +17,8 @@ targets = sys.argv[2].split()
 cond = dict(a.split("=", 1) for a in sys.argv[3:])
 OPTIONAL = {"portkey", "direct-end"}
 LABEL = {"direct": "direct (no proxy)", "nginx": "nginx", "haproxy": "HAProxy",
-         "aigw": "aigw (eBPF capture)", "portkey": "Portkey gateway"}
+         "aigw": "aigw (eBPF capture)", "aigw_all": "aigw, all workers",
+         "portkey": "Portkey gateway"}
 
 
 res = {}
@@ -33,7 +34,7 @@ for t in targets:
     if not check_wrk(tmp, t, r):
         continue
     w, warm, n = r["wrk"], r["warm"], r["wrk"]["requests"]
-    if t == "aigw":
+    if t in ("aigw", "aigw_all"):
         a200, aother = int(m.get("audit_200", -1)), int(m.get("audit_other", -1))
         want = n + (warm["requests"] if warm else 0)
         if a200 < want:
@@ -188,6 +189,17 @@ if aigw and nginx and direct:
               f"{gp['instructions']:.0f} = {ap['instructions'] / gp['instructions']:.2f}x")
     print(f"  goal for this stage (aigw within 1.5x of nginx on throughput and added latency): "
           f"{'met' if all(goal) else 'NOT met'} in this run (a measurement, not a test)")
+
+one, every = ok.get("aigw"), ok.get("aigw_all")
+if one and every:
+    print()
+    print(f"aigw with {every['meta'].get('workers', '?')} workers vs 1: throughput "
+          f"{every['rps']:.0f} vs {one['rps']:.0f} req/s = {every['rps'] / one['rps']:.2f}x; "
+          f"CPU {every['cpu_proxy']:.1f} vs {one['cpu_proxy']:.1f} us per request, "
+          f"{every['busy_proxy']:.2f} vs {one['busy_proxy']:.2f} cores busy")
+    print(f"  wrk {'pinned to CPU ' + cond['pin'] if cond.get('pin') else 'not pinned'}; wrk "
+          f"and the mock share the {cond['cores']} cores with the proxy, so this ratio is not "
+          f"what a proxy with the cores to itself would show (see tests/bench/http_bench.sh)")
 
 failed = [t for t, r in res.items() if r["problems"] and t not in OPTIONAL]
 if failed:

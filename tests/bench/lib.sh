@@ -201,7 +201,9 @@ count_events() {
 measure() {
 	local name=$1 cg=$2 url=$3 w
 	shift 3
-	w=(timeout 30 wrk -t"$THREADS" -c"$CONNS" --timeout 5s -s "$B/chat.lua" "$@")
+	local pin=()
+	[ -n "${BENCH_HTTP_PIN:-}" ] && pin=(taskset -c "$BENCH_HTTP_PIN") # wrk on one core
+	w=(timeout 30 "${pin[@]}" wrk -t"$THREADS" -c"$CONNS" --timeout 5s -s "$B/chat.lua" "$@")
 	say "$name: warm-up ${WARM}s, then ${DUR}s measured"
 	in_cgroup "$cg" "${hostsns[@]}" "${w[@]}" -d"${WARM}s" "$url" >"$tmp/$name.warm" 2>&1 || true
 	sleep 0.2

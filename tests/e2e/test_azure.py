@@ -1,13 +1,14 @@
 """Azure OpenAI: an unmodified app on the `openai` SDK's own AzureOpenAI client (configured by
 its environment, as Azure apps are: AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY,
 OPENAI_API_VERSION) calling a resource's deployments, or on the plain OpenAI client at the
-resource's /openai/v1 root, is captured, answered, re-keyed (the mock sees the gateway's api-key,
-never the app's api-key nor any Authorization it sent) and read as the model the policy's
-deployments map says the deployment runs: costed by it, allow-listed by it, routed by it. A
-deployment's name is no evidence of what runs there: one the map does not name is refused to a
-workload with a model allow-list. The mock serves Azure's paths only (a deployments call
-without api-version is not found, an unknown deployment is DeploymentNotFound) and answers as
-the model its own deployment runs."""
+resource's /openai/v1 root, or curl at Azure AI Foundry's model inference API
+(/models/chat/completions and /models/embeddings), is captured, answered, re-keyed (the mock
+sees the gateway's api-key, never the app's api-key nor any Authorization it sent) and read
+as the model the policy's deployments map says the deployment runs: costed by it, allow-listed
+by it, routed by it. A deployment's name is no evidence of what runs there: one the map does
+not name is refused to a workload with a model allow-list. The mock serves Azure's paths only
+(a deployments or /models call without api-version is not found, an unknown deployment is
+DeploymentNotFound) and answers as the model its own deployment runs."""
 import json
 import os
 import sys
@@ -29,7 +30,8 @@ API_VERSION = "2024-10-21"
 GATEWAY_KEY = "azure-gateway-key-0123456789"
 APP_KEY = "azure-app-key-of-the-workload"
 APP_BEARER = "app-entra-token-never-forwarded"
-DEPLOYMENTS = {"chat-mini": "gpt-4o-mini", "chat": "gpt-4o", "embed": "text-embedding-3-small"}
+DEPLOYMENTS = {"chat-mini": "gpt-4o-mini", "chat": "gpt-4o", "embed": "text-embedding-3-small",
+               "cohere-embed": "Cohere-embed-v3-multilingual"}  # a Foundry model, unpriced
 # a deployment whose name tries to pass for a model the allow-list takes
 DECOY = {"gpt-4o-mini": "gpt-4o"}
 # what the resource really serves: the map's deployments, and one the policy does not name
@@ -114,7 +116,7 @@ def test_azure_sdk_chat_is_rekeyed_and_costed_as_the_deployments_model(gw, monke
     check_cost(gw, rec, usd(PRICES["azure/gpt-4o-mini"], usage["prompt_tokens"], WORDS))
 
 
-def test_azure_sdk_embeddings_unpriced_model_is_null_with_a_reason(gw, monkeypatch):
+def test_azure_sdk_embeddings_are_costed_as_the_deployments_model(gw, monkeypatch):
     gw.start(azure(gw, monkeypatch))
     r = run_azure_sdk(gw, "embeddings", "embed")
     assert r.ok and r.status == 200, r
@@ -124,9 +126,23 @@ def test_azure_sdk_embeddings_unpriced_model_is_null_with_a_reason(gw, monkeypat
     rec = record_of(gw, r)
     assert rec["gen_ai.request.model"] == "text-embedding-3-small"
     assert rec["aigw.url.api_path"] == "/v1/embeddings"
+    tokens = r.body["usage"]["prompt_tokens"]
+    assert rec["gen_ai.usage.input_tokens"] == tokens > 0
+    check_cost(gw, rec, usd(PRICES["azure/text-embedding-3-small"], tokens, 0))
+
+
+def test_azure_sdk_embeddings_unpriced_model_is_null_with_a_reason(gw, monkeypatch):
+    """A deployment of a model the table has no Azure price for (Cohere's, sold on Foundry):
+    its tokens are recorded, its cost null with the reason, never a guess."""
+    gw.start(azure(gw, monkeypatch))
+    r = run_azure_sdk(gw, "embeddings", "cohere-embed")
+    assert r.ok and r.status == 200, r
+    check_rekeyed(gw, gw.mock.requests()[-1])
+    rec = record_of(gw, r)
+    assert rec["gen_ai.request.model"] == "Cohere-embed-v3-multilingual"
     assert rec["gen_ai.usage.input_tokens"] == r.body["usage"]["prompt_tokens"] > 0
     assert rec["cost_usd"] is None, rec
-    assert rec["aigw.cost.reason"] == "no price for azure/text-embedding-3-small", rec
+    assert rec["aigw.cost.reason"] == "no price for azure/Cohere-embed-v3-multilingual", rec
 
 
 @pytest.mark.parametrize("mode", ["plain", "stream"])
@@ -162,6 +178,102 @@ def test_the_other_azure_domains_are_captured_and_read_alike(gw, monkeypatch, ho
         rec = record_of(gw, r)
         assert (rec["gen_ai.request.model"], rec["aigw.url.api_path"]) == (
             "gpt-4o-mini", "/v1/chat/completions"), rec
+
+
+FOUNDRY_HOST = "contoso.services.ai.azure.com"
+FOUNDRY = f"https://{FOUNDRY_HOST}/models"
+FOUNDRY_VERSION = "2024-05-01-preview"
+
+
+def foundry_call(gw, call, body, version=FOUNDRY_VERSION):
+    """A captured curl at Azure AI Foundry's model inference API, with the app's own key in
+    api-key and a bearer token as well: neither may reach the resource."""
+    url = f"{FOUNDRY}/{call}" + (f"?api-version={version}" if version else "")
+    return split(gw.curl(url, json.dumps(body), headers=[
+        f"api-key: {APP_KEY}", f"authorization: Bearer {APP_BEARER}",
+        f"x-mock-reply-words: {WORDS}"]))
+
+
+def sse_usage(text):
+    """The usage of a chat completion stream (its one chunk with a usage object)."""
+    chunks = [json.loads(l[len("data: "):]) for l in text.splitlines()
+              if l.startswith("data: {")]
+    usages = [c["usage"] for c in chunks if c.get("usage")]
+    assert text.rstrip().endswith("data: [DONE]") and len(usages) == 1, text
+    return usages[0]
+
+
+@pytest.mark.parametrize("mode", ["plain", "stream"])
+def test_foundry_chat_is_rekeyed_and_costed_as_the_deployments_model(gw, monkeypatch, mode):
+    """/models/chat/completions?api-version= names the deployment in "model": the call goes to
+    the resource with the gateway's api-key alone, read and costed as the model it runs."""
+    gw.start(azure(gw, monkeypatch, host=FOUNDRY_HOST))
+    body = {"model": "chat-mini", "messages": [{"role": "user", "content": PROMPT}]}
+    if mode == "stream":
+        body.update(stream=True, stream_options={"include_usage": True})
+    text, code = foundry_call(gw, "chat/completions", body)
+    assert code == 200, text
+    usage = sse_usage(text) if mode == "stream" else json.loads(text)["usage"]
+    assert usage["completion_tokens"] == WORDS, usage
+    seen = gw.mock.requests()[-1]
+    assert (seen["host"], seen["path"], seen["model"], seen["status"]) == (
+        FOUNDRY_HOST, "/models/chat/completions", "chat-mini", 200), seen
+    check_rekeyed(gw, seen)
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "azure"})
+    assert (rec["gen_ai.request.model"], rec["aigw.azure.deployment"]) == (
+        "gpt-4o-mini", "chat-mini"), rec
+    assert (rec["url.path"], rec["aigw.url.api_path"]) == (
+        "/models/chat/completions", "/v1/chat/completions"), rec
+    assert rec["aigw.credential"] == "gateway"
+    assert rec["gen_ai.usage.output_tokens"] == WORDS
+    check_cost(gw, rec, usd(PRICES["azure/gpt-4o-mini"], usage["prompt_tokens"], WORDS))
+
+
+def test_foundry_embeddings_are_read_as_openais(gw, monkeypatch):
+    gw.start(azure(gw, monkeypatch, host=FOUNDRY_HOST))
+    text, code = foundry_call(gw, "embeddings", {"model": "embed", "input": PROMPT})
+    assert code == 200, text
+    usage = json.loads(text)["usage"]
+    seen = gw.mock.requests()[-1]
+    assert (seen["path"], seen["model"], seen["status"]) == ("/models/embeddings", "embed", 200)
+    check_rekeyed(gw, seen)
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "azure"})
+    assert (rec["gen_ai.request.model"], rec["aigw.url.api_path"]) == (
+        "text-embedding-3-small", "/v1/embeddings"), rec
+    assert rec["gen_ai.usage.input_tokens"] == usage["prompt_tokens"] > 0
+    check_cost(gw, rec, usd(PRICES["azure/text-embedding-3-small"], usage["prompt_tokens"], 0))
+
+
+def test_foundry_allow_list_reads_the_deployments_model(gw, monkeypatch):
+    """allow.models ["gpt-4o-mini"]: a Foundry call to a deployment outside the map, or one
+    named gpt-4o-mini that runs gpt-4o, is refused before a byte reaches Azure."""
+    gw.start(azure(gw, monkeypatch, host=FOUNDRY_HOST, allow={"models": ["gpt-4o-mini"]},
+                   deployments={**DEPLOYMENTS, **DECOY}))
+    for deployment, why in (("rogue", "deployment rogue is not in the deployments"),
+                            ("gpt-4o-mini", "model gpt-4o is not in allow.models")):
+        text, code = foundry_call(gw, "chat/completions", {
+            "model": deployment, "messages": [{"role": "user", "content": PROMPT}]})
+        assert code == 403 and why in text, text
+    assert gw.mock.requests() == []
+    text, code = foundry_call(gw, "chat/completions", {
+        "model": "chat-mini", "messages": [{"role": "user", "content": PROMPT}]})
+    assert code == 200, text
+
+
+def test_foundry_paths_other_than_its_calls_are_outside_the_api(gw, monkeypatch):
+    """/models/info and the like are no call the gateway reads: refused, the gateway's key never
+    sent with them; a Foundry call without api-version is Azure's own 404, re-keyed."""
+    gw.start(azure(gw, monkeypatch, host=FOUNDRY_HOST))
+    body = {"model": "chat-mini", "messages": [{"role": "user", "content": "hi"}]}
+    for call in ("info", "images/embeddings", "chat/completions/x"):
+        text, code = foundry_call(gw, call, body)
+        assert code == 403 and "outside provider azure's API" in text, (call, text)
+    assert gw.mock.requests() == []
+    text, code = foundry_call(gw, "chat/completions", body, version=None)
+    assert code == 404 and "Resource not found" in text, text
+    seen = gw.mock.requests()
+    assert [x["path"] for x in seen] == ["/models/chat/completions"], seen
+    check_rekeyed(gw, seen[0])
 
 
 def test_deployment_not_in_the_map_is_billed_by_the_answers_model(gw, monkeypatch):

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MOCKPROV, OPENAI_ADDR, Mock, free_port, hosts_wrap, wait_for  # noqa: E402
+from conftest import (AIGW, MOCKPROV, OPENAI_ADDR, Mock, free_port, hosts_wrap,  # noqa: E402
+                      wait_for)
 from test_cost import PRICES, check_cost, usd  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (port 443, unshare -m)")
@@ -29,6 +30,7 @@ MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"  # a US inference profile
 PRICE = PRICES["bedrock/anthropic.claude-3-5-haiku-20241022-v1:0"]
 PROMPT = "Summarise the quarterly cloud spend for the platform team"
 WORDS = 7
+MOCK_DEFAULT_WORDS = 5  # the reply's length when the request names none (x-mock-reply-words)
 
 
 def bedrock(gw, monkeypatch, **over):
@@ -49,13 +51,13 @@ def bedrock(gw, monkeypatch, **over):
                             "secret_access_key_env": "AIGW_TEST_AWS_SECRET"}}}, **over)
 
 
-def run_boto3(gw, op, model=MODEL, headers=()):
+def run_boto3(gw, op, model=MODEL, headers=(), env=None, words=WORDS):
     env = dict(gw.env(), AWS_ACCESS_KEY_ID=APP_ID, AWS_SECRET_ACCESS_KEY=APP_SECRET,
                AWS_DATA_PATH=str(MODELS), AWS_CA_BUNDLE=str(gw.ca_dir / "ca.pem"),
                AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null",
-               AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+               AWS_SHARED_CREDENTIALS_FILE="/dev/null", **(env or {}))
     p = gw.app.run(hosts_wrap(gw.hosts, ["/usr/bin/python3", str(CLIENT), op, model, PROMPT,
-                                         f"x-mock-reply-words: {WORDS}", *headers]),
+                                         f"x-mock-reply-words: {words}", *headers]),
                    timeout=60, env=env)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
@@ -237,3 +239,172 @@ def test_anthropic_sdk_falls_back_to_claude_on_bedrock(gw, monkeypatch, mode):
     assert rec["gen_ai.usage.input_tokens"] == n_in, rec
     assert rec["gen_ai.usage.output_tokens"] == n_out, rec
     check_cost(gw, rec, usd(PRICE, n_in, n_out))
+
+
+def replay_text(gw, op, body):
+    """The text and (input, output) counts the mock answers BODY with when boto3 sends it as
+    it is to the same path: the reference for a translated call (same path and body, same
+    answer)."""
+    r = run_boto3(gw, op, env={"INVOKE_BODY": body}, words=MOCK_DEFAULT_WORDS)
+    assert r["status"] == 200 and not r["error"], r
+    if op == "invoke_model":
+        return r["body"]["content"][0]["text"], usage_of(op, r["body"])
+    text = "".join(e["delta"]["text"] for e in r["body"] if e["type"] == "content_block_delta")
+    return text, usage_of(op, r["body"])
+
+
+@pytest.mark.parametrize("mode", ["plain", "stream"])
+def test_openai_sdk_falls_back_to_claude_on_bedrock(gw, monkeypatch, mode):
+    """OpenAI is down: the openai SDK's chat completion (a logical name) is translated into
+    Anthropic's Messages and served by Claude on Bedrock's InvokeModel (streamed: invoke-with-
+    response-stream, its chunks' Anthropic events translated into chat.completion.chunk), signed
+    with the gateway's AWS key; the app gets exactly the text and counts Bedrock answered, the
+    record Bedrock's price. The app's key reaches no provider."""
+    sys.path.insert(0, str(HERE / "clients"))
+    import harness
+    monkeypatch.setenv("AIGW_TEST_OPENAI_KEY", "sk-openai-gateway")
+    pol = bedrock(gw, monkeypatch)
+    pol["providers"]["openai"]["key_env"] = "AIGW_TEST_OPENAI_KEY"
+    pol["models"] = {"fast-summary": [{"provider": "openai", "model": "gpt-4o-mini"},
+                                      {"provider": "bedrock", "model": MODEL}]}
+    gw.start(pol)
+    gw.mock.fault("down", provider="openai")
+    r = harness.run_client("openai_sdk", "openai", mode, "fast-summary", PROMPT, hosts=gw.hosts,
+                           ca=gw.ca_dir / "ca.pem", popen=gw.app.popen)
+    assert r.ok and r.status == 200, r
+    if mode == "stream":
+        chunks = r.objects()
+        assert all(c["object"] == "chat.completion.chunk" for c in chunks), chunks
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks[:-1])
+        finish = [c["choices"][0].get("finish_reason") for c in chunks[:-1]]
+        assert finish[-1] == "stop" and not any(finish[:-1]), finish
+        assert chunks[-1]["choices"] == [], chunks[-1]  # the usage chunk the SDK asked for
+        u = chunks[-1]["usage"]
+    else:
+        assert r.body["object"] == "chat.completion", r.body
+        text, u = r.body["choices"][0]["message"]["content"], r.body["usage"]
+        assert r.body["choices"][0]["finish_reason"] == "stop", r.body
+    n_in, n_out = u["prompt_tokens"], u["completion_tokens"]
+    assert u["total_tokens"] == n_in + n_out, u
+    seen = gw.mock.requests()
+    assert {(x["path"], x["status"]) for x in seen[:-1]} == {("/v1/chat/completions", 503)}
+    op = "invoke-with-response-stream" if mode == "stream" else "invoke"
+    assert (seen[-1]["path"], seen[-1]["status"]) == (
+        f"/model/{MODEL.replace(':', '%3A')}/{op}", 200), seen
+    assert f"Credential={GW_ID}/" in seen[-1]["authorization"], seen
+    assert harness.OPENAI_KEY not in json.dumps(seen)
+    body = json.loads(seen[-1]["body"])
+    assert "model" not in body and "stream" not in body, body
+    assert body["anthropic_version"] == "bedrock-2023-05-31", body
+    assert body["messages"][-1]["role"] == "user" and PROMPT in json.dumps(body["messages"])
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r.pid})
+    # what the same body gets from Bedrock, asked by boto3 itself
+    ref_text, (ref_in, ref_out) = replay_text(
+        gw, "invoke_model_with_response_stream" if mode == "stream" else "invoke_model",
+        seen[-1]["body"])
+    assert text == ref_text and (n_in, n_out) == (ref_in, ref_out), (text, ref_text, u)
+    # the mock's counts (prompt words + 3), nothing added
+    assert n_in == len(PROMPT.split()) + 3 and n_out == MOCK_DEFAULT_WORDS
+    assert rec["gen_ai.system"] == "bedrock" and rec["aigw.upstream.model"] == MODEL, rec
+    assert rec["aigw.fallback"] is True and rec["aigw.translated"] is True, rec
+    assert rec["aigw.credential"] == "gateway" and rec["url.path"] == "/v1/chat/completions"
+    assert rec["gen_ai.usage.input_tokens"] == n_in, rec
+    assert rec["gen_ai.usage.output_tokens"] == n_out, rec
+    if mode == "stream":
+        assert rec["aigw.stream.end"] == "ok", rec
+    check_cost(gw, rec, usd(PRICE, n_in, n_out))
+
+
+def test_request_the_gateway_cannot_sign_is_refused_not_sent(gw, monkeypatch):
+    """A target the gateway cannot sign with SigV4 (here a query with a malformed escape,
+    which has no canonical form): nothing goes to Bedrock, unsigned or otherwise; the app
+    gets a 502 saying why, naming no secret, and the record the reason."""
+    gw.start(bedrock(gw, monkeypatch))
+    body = json.dumps({"messages": [{"role": "user", "content": [{"text": PROMPT}]}]})
+    out = gw.curl(f"https://{HOST}/model/{MODEL.replace(':', '%3A')}/converse?x=%zz", body,
+                  headers=[f"authorization: AWS4-HMAC-SHA256 Credential={APP_ID}/x"])
+    assert out.returncode == 0, out.stderr
+    text, status = out.stdout.rsplit("\n", 1)
+    assert status == "502", out.stdout
+    assert "cannot sign this request for bedrock with SigV4" in text, text
+    assert GW_SECRET not in text and GW_ID not in text
+    assert gw.mock.requests() == []
+    rec = gw.world.wait_record(**{"event.name": "proxy.request"})
+    assert rec["http.response.status_code"] == 502, rec
+    assert "cannot sign this request" in rec["error.type"], rec
+    assert rec["aigw.outcome"] == "no_target_available", rec
+    audit = gw.world.audit_path.read_text()
+    assert GW_SECRET not in audit and APP_ID not in audit
+
+
+@pytest.mark.parametrize("secret", [None, "", "   "])
+def test_missing_aws_credential_refuses_to_start(gw, monkeypatch, secret):
+    """The variable aws.secret_access_key_env names is unset, empty or only blanks: the
+    gateway does not start (as for any provider key), rather than sign with an empty secret;
+    the error names the variable, never a value."""
+    pol = bedrock(gw, monkeypatch)
+    if secret is None:
+        monkeypatch.delenv("AIGW_TEST_AWS_SECRET")
+    else:
+        monkeypatch.setenv("AIGW_TEST_AWS_SECRET", secret)
+    path = gw.world.write_policy(pol)
+    r = subprocess.run(hosts_wrap(gw.hosts, [AIGW, "run", "--policy", str(path), "--pin-dir",
+                                             str(gw.world.pin_dir)]),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0, r.stderr
+    assert ("provider bedrock: no AWS credential in environment variable "
+            "AIGW_TEST_AWS_SECRET") in r.stderr, r.stderr
+    assert GW_ID not in r.stderr
+
+
+@pytest.mark.parametrize("model,counts", [
+    ("us.meta.llama3-1-8b-instruct-v1:0", "body"),     # Llama's own counts in its body
+    ("mistral.mistral-7b-instruct-v0:2", "headers")])  # Mistral's body has none: the headers'
+def test_other_family_invoke_usage_is_read_not_guessed(gw, monkeypatch, model, counts):
+    """InvokeModel of a family other than Anthropic's: its usage read from its own body or,
+    where that states none, AWS's count headers; recorded; unpriced, so the cost is null with
+    the reason (never Anthropic's price or a guess)."""
+    gw.start(bedrock(gw, monkeypatch))
+    prompt = f"<s>[INST] {PROMPT} [/INST]"
+    r = run_boto3(gw, "invoke_model", model=model,
+                  env={"INVOKE_BODY": json.dumps({"prompt": prompt, "max_tokens": 64})})
+    assert r["status"] == 200 and not r["error"], r
+    n_in = len(prompt.split()) + 3
+    if counts == "body":
+        assert (r["body"]["prompt_token_count"], r["body"]["generation_token_count"]) == (
+            n_in, WORDS), r
+    else:
+        assert "prompt_token_count" not in r["body"] and "usage" not in r["body"], r
+        assert r["headers"]["x-amzn-bedrock-input-token-count"] == str(n_in), r
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r["pid"]})
+    assert rec["gen_ai.request.model"] == model, rec
+    assert rec["gen_ai.usage.input_tokens"] == n_in, rec
+    assert rec["gen_ai.usage.output_tokens"] == WORDS, rec
+    assert rec["cost_usd"] is None, rec
+    assert rec["aigw.cost.reason"] == f"no price for bedrock/{model}", rec
+
+
+@pytest.mark.parametrize("enforce", [True, False])
+def test_guarded_answers_are_never_an_unread_event_stream(gw, monkeypatch, enforce):
+    """A workload whose answers its guardrails read cannot get an unread one by asking for
+    Bedrock's event stream (binary frames the response guardrails do not read): refused before
+    it is sent, naming the profile; converse, whose answer is read, is served. With
+    "enforce": false the stream is served and recorded would_deny."""
+    pol = bedrock(gw, monkeypatch)
+    pol["guardrails"] = {"reader": {"response": {"pii": "redact"}, "enforce": enforce}}
+    pol["workloads"][0]["guardrails"] = "reader"
+    gw.start(pol)
+    for op in ("converse_stream", "invoke_model_with_response_stream"):
+        r = run_boto3(gw, op)
+        rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r["pid"]})
+        assert rec["aigw.policy.stage"] == "guardrails", rec
+        if enforce:
+            assert r["status"] == 400, r
+            assert "cannot read a Bedrock event stream" in r["error"], r
+            assert rec["aigw.policy.action"] == "deny", rec
+        else:
+            assert r["status"] == 200, r
+            assert rec["aigw.policy.action"] == "would_deny", rec
+    assert len(gw.mock.requests()) == (0 if enforce else 2)
+    r = run_boto3(gw, "converse")
+    assert r["status"] == 200, r

@@ -2,7 +2,8 @@
 app on the official `openai` SDK, pointed at Groq (https://api.groq.com/openai/v1) or at
 Perplexity (https://api.perplexity.ai, no version in its paths) by its base URL, is captured,
 answered, re-keyed (the provider sees the gateway's key, never the app's), and its call read by
-its canonical path: usage recorded, the cost exact from policies/prices.json (Perplexity's: null,
+its canonical path: usage recorded, the cost exact from policies/prices.json (Groq's and
+OpenRouter's rows keyed by the model string the app sends; Perplexity's: null,
 with the reason: its per-request search fee is not in the table), the endpoint allow-list
 applied to the canonical name. The mock serves each host's API under that host's root only, so
 a call sent upstream with any other path would fail."""
@@ -51,9 +52,9 @@ def clouds(gw, monkeypatch):
     return gw.policy(providers=providers)
 
 
-def run_sdk(gw, provider, mode, headers=()):
+def run_sdk(gw, provider, mode, headers=(), model=None):
     """The `openai` SDK app in the captured cgroup, its base URL the provider's."""
-    return harness.run_client("openai_sdk", "openai", mode, MODEL[provider], PROMPT,
+    return harness.run_client("openai_sdk", "openai", mode, model or MODEL[provider], PROMPT,
                               [f"x-mock-reply-words: {WORDS}", *headers], hosts=gw.hosts,
                               ca=gw.ca_dir / "ca.pem",
                               env={"OPENAI_BASE_URL": BASE_URL[provider]},
@@ -65,8 +66,8 @@ def usage_of(r):
     return r.body["usage"] if isinstance(r.body, dict) else r.body[-1]["usage"]
 
 
-def check_call(gw, provider, mode):
-    r = run_sdk(gw, provider, mode)
+def check_call(gw, provider, mode, model=None):
+    r = run_sdk(gw, provider, mode, model=model)
     assert r.ok and r.status == 200, r
     usage = usage_of(r)
     assert usage["completion_tokens"] == WORDS
@@ -95,6 +96,20 @@ def test_captured_groq_sdk_app_is_rekeyed_and_priced(gw, monkeypatch, mode):
     rec, usage = check_call(gw, "groq", mode)
     check_cost(gw, rec, usd(PRICES["groq/llama-3.3-70b-versatile"], usage["prompt_tokens"],
                             WORDS))
+
+
+@pytest.mark.parametrize("mode", ["plain", "stream"])
+@pytest.mark.parametrize("provider,model", [("groq", "openai/gpt-oss-120b"),
+                                            ("groq", "llama-3.1-8b-instant"),
+                                            ("openrouter", "openai/gpt-4o-mini")])
+def test_newly_priced_cloud_models_are_costed_exactly(gw, monkeypatch, mode, provider, model):
+    """Rows added for issue 12, keyed by the provider's name and the model string the app sends
+    (publisher prefix and all): the call costs exactly what the table's figures say."""
+    gw.start(clouds(gw, monkeypatch))
+    rec, usage = check_call(gw, provider, mode, model=model)
+    assert rec["gen_ai.request.model"] == model, rec
+    assert not (usage.get("prompt_tokens_details") or {}).get("cached_tokens"), usage
+    check_cost(gw, rec, usd(PRICES[f"{provider}/{model}"], usage["prompt_tokens"], WORDS))
 
 
 @pytest.mark.parametrize("mode", ["plain", "stream"])

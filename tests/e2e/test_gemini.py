@@ -209,15 +209,18 @@ def test_logical_name_is_routed_by_the_path(gw, monkeypatch):
 
 
 def test_openai_app_to_a_gemini_target_is_refused_clearly(gw, monkeypatch):
-    """Translation between OpenAI's API and Gemini's is not built: a logical name whose target
-    speaks Gemini is refused in the app's format, and nothing reaches the provider."""
+    """An OpenAI chat call with what has no exact Gemini translation (tools) to a logical name
+    whose target speaks Gemini is refused in the app's format, naming it, and nothing reaches
+    the provider (test_gemini_translate.py: what is translated)."""
     pol = gemini_policy(gw, monkeypatch)
     pol["models"] = {"house-fast": [{"provider": "gemini", "model": MODEL}]}
     gw.start(pol)
-    body = json.dumps({"model": "house-fast", "messages": [{"role": "user", "content": PROMPT}]})
+    body = json.dumps({"model": "house-fast", "messages": [{"role": "user", "content": PROMPT}],
+                       "tools": [{"type": "function", "function": {"name": "f"}}]})
     text, code = split(gw.curl("https://api.openai.com/v1/chat/completions", body,
                                headers=["authorization: Bearer sk-app"]))
     assert code == 400, text
     err = json.loads(text)["error"]
     assert "cannot be translated" in err["message"] and err["type"], err
+    assert "tools" in err["message"], err
     assert gw.mock.requests() == []

@@ -388,8 +388,11 @@ def test_a_reload_mid_stream_leaves_the_stream_whole(gw, monkeypatch):
 def test_a_retried_answer_keeps_its_connection(gw, monkeypatch):
     """A 503's small body is read and dropped, not left on the wire: the connection to the
     failing target goes back to the pool, so calls that keep falling back do not open (and
-    handshake) a new connection each time."""
-    gw.start(routed_policy(gw, monkeypatch, routing={"breaker": {"failures": 1000}}))
+    handshake) a new connection each time. One worker: each has its own pool (proxy.workers),
+    and this is about one pool."""
+    pol = routed_policy(gw, monkeypatch, routing={"breaker": {"failures": 1000}})
+    pol["proxy"] = {"workers": 1}
+    gw.start(pol)
     gw.mock.fault("down", provider="openai")
     for _ in range(4):
         assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,7 +33,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
 import harness  # noqa: E402
-from conftest import ANTHROPIC_ADDR, OPENAI_ADDR, Mock, free_port, wait_for  # noqa: E402
+from conftest import (ANTHROPIC_ADDR, MOCKPROV, OPENAI_ADDR, Mock, free_port,  # noqa: E402
+                      wait_for)
 from test_cost import check_cost  # noqa: E402
 from test_intercept import split  # noqa: E402
 
@@ -50,11 +52,23 @@ EMAIL = "aigw-gateway@acme-ml-prod.iam.gserviceaccount.com"
 PRICE = {"input": 3.0, "output": 15.0, "cached_input": 0.3, "cache_write": 3.75,
          "valid_from": "2025-09-29"}
 WORDS = 9
+GEMINI = "gemini-2.5-flash"
+# The operator's own price for a Gemini model on Vertex (none is shipped, as for Claude): that
+# a Gemini call on Vertex is read from its usageMetadata and costed exactly from the table.
+GEMINI_PRICE = {"input": 0.3, "output": 2.5, "cached_input": 0.03, "cache_write": 0.3,
+                "valid_from": "2025-06-17"}
+GEMINI_BODY = json.dumps({"contents": [{"role": "user", "parts": [{"text": "Summarise the "
+                                                                    "quarterly GPU spend"}]}]})
 PROMPT = "Summarise the quarterly GPU spend for the platform team"
 
 
 def path(model=MODEL, location="global", method="rawPredict", project=PROJECT):
     return (f"/v1/projects/{project}/locations/{location}/publishers/anthropic/models/"
+            f"{model}:{method}")
+
+
+def gemini_path(model=GEMINI, method="generateContent", location="global", version="v1"):
+    return (f"/{version}/projects/{PROJECT}/locations/{location}/publishers/google/models/"
             f"{model}:{method}")
 
 
@@ -94,7 +108,8 @@ class Vx:
             f.write(f"{ANTHROPIC_ADDR} {GLOBAL_HOST}\n{ANTHROPIC_ADDR} {REGION_HOST}\n"
                     f"{OPENAI_ADDR} oauth2.googleapis.com\n")
         prices = gw.world.tmp / "prices.json"
-        prices.write_text(json.dumps({"vertex/claude-sonnet-4-5": PRICE}))
+        prices.write_text(json.dumps({"vertex/claude-sonnet-4-5": PRICE,
+                                      f"vertex/{GEMINI}": GEMINI_PRICE}))
         self.vertex = {"api": "vertex", "hosts": [GLOBAL_HOST, REGION_HOST],
                        "credentials_file": str(self.sa), "project": PROJECT,
                        "region": "global"}
@@ -122,7 +137,7 @@ class Vx:
         return [x for x in self.gw.mock.requests() if x["path"] == "/token"]
 
     def predicts(self):
-        return [x for x in self.gw.mock.requests() if x["path"].startswith("/v1/projects/")]
+        return [x for x in self.gw.mock.requests() if "/projects/" in x["path"]]
 
 
 @pytest.fixture
@@ -261,23 +276,177 @@ def test_token_endpoint_down_falls_back_like_an_unreachable_provider(gw, monkeyp
     assert tried["gen_ai.system"] == "vertex" and "token endpoint" in json.dumps(tried), rec
 
 
-def test_gemini_on_vertex_is_reauthenticated_and_allow_listed_by_its_model(vx):
-    """Gemini models on Vertex: the model from the path for the allow-list and the record, the
-    gateway's token upstream; usage is not read yet (the mock does not serve Gemini: 404)."""
-    vx.pol["workloads"][0]["allow"] = {"models": ["gemini-2.5-*"]}
+def gemini_answer_usage(text, mode):
+    """The usageMetadata of a Gemini answer (the last chunk's for a stream) and its chunks."""
+    if mode == "plain":
+        return json.loads(text)["usageMetadata"], 1
+    if mode == "sse":
+        chunks = [json.loads(l[5:]) for l in text.splitlines() if l.startswith("data:")]
+    else:  # streamGenerateContent without alt=sse: one JSON array
+        chunks = json.loads(text)
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP", chunks
+    return chunks[-1]["usageMetadata"], len(chunks)
+
+
+@pytest.mark.parametrize("mode", ["plain", "sse", "array"])
+def test_captured_gemini_on_vertex_is_reauthenticated_read_and_costed(vx, mode):
+    """curl calls a Gemini model on Vertex with its own token: the gateway's minted token goes
+    instead, the model is the path's, usage is read from usageMetadata as the Gemini API's
+    (plain and alt=sse) and costed from the table; a stream without alt=sse (one JSON
+    array) passes whole, its usage unread and its cost null with the reason."""
     vx.start()
-    gem = (f"/v1/projects/{PROJECT}/locations/global/publishers/google/models/"
-           "gemini-2.5-pro:generateContent")
-    body = json.dumps({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]})
-    text, code = vx.call(url_path=gem, body=body)
-    seen = vx.predicts()
-    assert [x["path"] for x in seen] == [gem], seen
-    assert seen[0]["authorization"].startswith("Bearer ya29.mock."), seen
+    method = "generateContent" if mode == "plain" else "streamGenerateContent"
+    url = gemini_path(method=method) + ("?alt=sse" if mode == "sse" else "")
+    text, code = vx.call(url_path=url, body=GEMINI_BODY)
+    assert code == 200, text
+    usage, chunks = gemini_answer_usage(text, mode)
+    assert usage["candidatesTokenCount"] == WORDS and chunks == (1 if mode == "plain" else WORDS)
+    seen = vx.predicts()[-1]
+    assert (seen["host"], seen["path"], seen["query"], seen["status"]) == (
+        GLOBAL_HOST, gemini_path(method=method), "alt=sse" if mode == "sse" else "", 200), seen
+    check_rekeyed(vx)
     rec = vx.gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "vertex"})
-    assert rec["gen_ai.request.model"] == "gemini-2.5-pro" and rec["aigw.credential"] == "gateway"
-    text, code = vx.call(url_path=gem.replace("gemini-2.5-pro", "gemini-1.5-pro"), body=body)
-    assert code == 403, text
-    assert len(vx.predicts()) == 1
+    assert rec["gen_ai.request.model"] == GEMINI and rec["aigw.credential"] == "gateway", rec
+    assert rec["aigw.url.api_path"] == f"/v1beta/models/{GEMINI}:{method}", rec
+    assert rec["aigw.stream"] == (mode != "plain"), rec
+    assert rec["http.response.status_code"] == 200
+    if mode == "array":
+        assert rec["cost_usd"] is None and rec["aigw.cost.reason"], rec
+        return
+    assert (rec["gen_ai.usage.input_tokens"], rec["gen_ai.usage.output_tokens"]) == (
+        usage["promptTokenCount"], WORDS), rec
+    check_cost(vx.gw, rec, usd(GEMINI_PRICE, usage["promptTokenCount"], WORDS))
+
+
+def test_gemini_on_vertex_unpriced_model_and_count_tokens(vx):
+    """A Gemini model the table does not price: read, cost null with the reason naming it;
+    countTokens is answered with the gateway's token and recorded with its model."""
+    vx.start()
+    text, code = vx.call(url_path=gemini_path(model="gemini-2.5-pro"), body=GEMINI_BODY)
+    assert code == 200, text
+    rec = vx.gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "vertex",
+                                     "gen_ai.request.model": "gemini-2.5-pro"})
+    assert rec["gen_ai.usage.output_tokens"] == WORDS, rec
+    assert rec["cost_usd"] is None and "gemini-2.5-pro" in rec["aigw.cost.reason"], rec
+    text, code = vx.call(url_path=gemini_path(method="countTokens"), body=GEMINI_BODY)
+    assert code == 200 and json.loads(text)["totalTokens"] > 0, text
+    assert vx.predicts()[-1]["path"] == gemini_path(method="countTokens")
+    rec = vx.gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "vertex",
+                                     "url.path": gemini_path(method="countTokens")})
+    assert rec["gen_ai.request.model"] == GEMINI and rec["aigw.credential"] == "gateway", rec
+    check_rekeyed(vx)
+
+
+GEMINI_TRICKS = [
+    gemini_path(model="gemini-2.5-pr%6f"),
+    gemini_path(model="%67emini-2.5-pro"),
+    gemini_path() + "/../../models/gemini-2.5-pro:generateContent",
+    gemini_path(model=f"{GEMINI}/../gemini-2.5-pro"),
+    gemini_path(model="gemini-2.5-pro", method="generateContent:generateContent"),
+    gemini_path(model="gemini-2.5-pro").replace(":generateContent", "%3AgenerateContent"),
+    gemini_path(model="gemini-2.5-pro").replace("/google/", "/googl%65/"),
+    gemini_path(model="gemini-2.5-pro").replace("/google/", "/meta/"),
+    gemini_path(model="gemini-2.5-pro").replace("/google/", "/anthropic/"),
+]
+
+
+@pytest.mark.parametrize("own_keys", [False, True])
+def test_gemini_on_vertex_allow_list_holds_against_path_tricks(vx, own_keys):
+    """allow.models is judged on the path's model: a body naming an allowed one, escapes, dot
+    segments, a second colon or another publisher do not get another model through. With its
+    own keys a workload passes the endpoint stage (which keeps the gateway's token from paths
+    that are no model call), and the allow-list alone must hold."""
+    vx.pol["workloads"][0]["allow"] = {"models": [GEMINI]}
+    vx.pol["workloads"][0]["own_keys"] = own_keys
+    vx.start()
+    vx.call(url_path=gemini_path(), body=GEMINI_BODY)
+    assert [x["path"] for x in vx.predicts()] == [gemini_path()]
+    text, code = vx.call(url_path=gemini_path(model="gemini-2.5-pro"),
+                         body=json.dumps({"model": GEMINI, **json.loads(GEMINI_BODY)}))
+    assert code == 403 and json.loads(text)["error"]["status"] == "PERMISSION_DENIED", text
+    for trick in GEMINI_TRICKS:
+        text, code = vx.call(url_path=trick, body=GEMINI_BODY, extra=["--path-as-is"])
+        assert code in (400, 403), (trick, code, text)
+    assert [x["path"] for x in vx.predicts()] == [gemini_path()]
+
+
+def app_token_server(vx):
+    """The app's own token endpoint: a second mock at an address no provider has (so the
+    gateway does not capture it) answering oauth2.googleapis.com's /token for the app's own
+    service account. Its tokens are unknown to the provider's mock: one that reached it would
+    be refused (401). Returns (mock process, the app's key file, the app's hosts file, the CA
+    bundle that trusts both the gateway and the token endpoint, its control port)."""
+    tmp = vx.gw.world.tmp
+    addr = OPENAI_ADDR.rsplit(".", 1)[0] + ".29"
+    sa = write_sa(tmp, "app-sa.json", client_email="billing-app@acme-ml-prod.iam."
+                                                   "gserviceaccount.com")
+    log = tmp / "mock-app-token.log"
+    control = free_port()
+    argv = [MOCKPROV, "--listen", f"{addr}:443", "--cert", str(vx.gw.certs / "server.pem"),
+            "--key", str(vx.gw.certs / "server.key"), "--control", f"127.0.0.1:{control}",
+            "--gcp-sa", str(sa)]
+    logf = open(log, "w")
+    proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT)
+    logf.close()
+    wait_for(lambda: "mockprov: ready" in log.read_text(), timeout=10, what="token mock ready")
+    hosts = tmp / "app-hosts"
+    hosts.write_text(vx.gw.hosts.read_text().replace(f"{OPENAI_ADDR} oauth2.googleapis.com",
+                                                     f"{addr} oauth2.googleapis.com"))
+    bundle = tmp / "app-ca.pem"
+    bundle.write_text((vx.gw.ca_dir / "ca.pem").read_text() +
+                      (vx.gw.certs / "ca.pem").read_text())
+    return proc, sa, hosts, bundle, control
+
+
+@pytest.mark.parametrize("mode", ["plain", "stream"])
+def test_genai_sdk_vertex_app_is_reauthenticated_and_costed(vx, mode):
+    """@google/genai with vertexai: true (project, location global), unmodified: it mints its
+    own token from its own key file; the gateway swaps in its own, reads usageMetadata and
+    costs the call."""
+    if not (harness.CLIENTS_DIR / "node_modules" / "@google" / "genai").exists():
+        pytest.skip("@google/genai is not installed")
+    vx.start()
+    proc, sa, hosts, bundle, control = app_token_server(vx)
+    try:
+        c = harness.CLIENTS["openai_sdk"]  # only for the node binary's path
+        argv = harness.in_hosts_ns(hosts, [c.argv[0], str(harness.CLIENTS_DIR /
+                                                          "google_genai_sdk.mjs"),
+                                           "vertex", mode, GEMINI, PROMPT,
+                                           f"x-mock-reply-words: {WORDS}"])
+        env = harness.client_env(bundle, {"GOOGLE_APPLICATION_CREDENTIALS": str(sa),
+                                          "GOOGLE_CLOUD_PROJECT": PROJECT,
+                                          "GOOGLE_CLOUD_LOCATION": "global"})
+        p = vx.gw.app.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=str(harness.CLIENTS_DIR))
+        out, err = p.communicate(timeout=60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{control}/control/requests",
+                                    timeout=5) as resp:
+            own = [json.loads(l) for l in resp.read().decode().splitlines() if l.strip()]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    assert lines, (out, err)
+    r = json.loads(lines[-1])
+    assert r["status"] == 200 and not r["error"], r
+    # the app did mint its own token (so it had one to send), at its own token endpoint
+    assert [(x["path"], x["status"]) for x in own] == [("/token", 200)], own
+    body = r["body"] if mode == "plain" else r["body"][-1]
+    usage = body["usageMetadata"]
+    text = r["body"]["text"] if mode == "plain" else "".join(c["text"] for c in r["body"])
+    assert len(text.split()) == WORDS and usage["candidatesTokenCount"] == WORDS
+    method = "generateContent" if mode == "plain" else "streamGenerateContent"
+    seen = vx.predicts()[-1]
+    assert (seen["host"], seen["path"], seen["status"]) == (
+        GLOBAL_HOST, gemini_path(method=method, version="v1beta1"), 200), seen
+    assert seen["query"] == ("" if mode == "plain" else "alt=sse"), seen
+    check_rekeyed(vx)  # a 200 from the mock: a token it minted, not the app's
+    rec = vx.gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r["pid"]})
+    assert rec["gen_ai.system"] == "vertex" and rec["gen_ai.request.model"] == GEMINI, rec
+    assert rec["aigw.credential"] == "gateway", rec
+    assert (rec["gen_ai.usage.input_tokens"], rec["gen_ai.usage.output_tokens"]) == (
+        usage["promptTokenCount"], WORDS), rec
+    check_cost(vx.gw, rec, usd(GEMINI_PRICE, usage["promptTokenCount"], WORDS))
 
 
 # ---------------------------------------------------------------- allow-lists

@@ -5,10 +5,11 @@
  * The first input byte picks where the rest (the stream) is cut in two, and seeds where it
  * is cut in pieces: right after each CR and colon (a CRLF or a field split across slices)
  * and at a few pseudo-random offsets (inside a name, a value, the byte order mark), at most
- * MAX_CUTS cuts, so that an input costs a few feeds rather than one per byte. For OpenAI chat
- * (with and without the suppressed usage chunk), OpenAI Responses and Anthropic, the stream
- * is parsed whole, cut in two, and in pieces, and beyond what ASan/UBSan catch it checks the
- * contract:
+ * MAX_CUTS cuts, so that an input costs a few feeds rather than one per byte. The stream is
+ * parsed whole, cut in two, and in pieces; each event is shown to a usage extractor per API
+ * (OpenAI chat with and without the suppressed usage chunk, OpenAI Responses, Anthropic): the
+ * parser does not depend on the API, so each way is parsed once (a parse per API was three
+ * quarters of this harness's time). Beyond what ASan/UBSan catch it checks the contract:
  *   - sse_feed() returns only 0 or -EMSGSIZE (the callback never fails here);
  *   - the three ways give the same events (name, data, stream offsets), the same result and
  *     the same usage_stream, field for field;
@@ -40,14 +41,27 @@
 #define MAX_DROPS 64
 #define MAX_CUTS 32
 
+static const struct {
+	enum usage_api api;
+	unsigned flags;
+} configs[] = {
+    {USAGE_API_OPENAI_CHAT, USAGE_STREAM_SUPPRESS_USAGE_CHUNK},
+    {USAGE_API_OPENAI_CHAT, 0},
+    {USAGE_API_OPENAI_RESPONSES, 0},
+    {USAGE_API_ANTHROPIC_MESSAGES, 0},
+};
+#define N_CONFIGS (sizeof(configs) / sizeof(configs[0]))
+
 struct ev {
 	uint64_t type_hash, data_hash, start, end;
 	size_t data_len;
-	int has_type, dropped;
+	int has_type;
+	unsigned dropped; /* bit C: configs[C]'s extractor dropped it */
 };
 
 struct run {
-	struct usage_stream us;
+	struct usage_stream us[N_CONFIGS];
+	size_t n_us; /* the extractors shown the events: the first N_US configs */
 	size_t n;
 	uint64_t fed, committed;
 	int err;
@@ -68,14 +82,20 @@ static int on_event(void *arg, const struct sse_event *e)
 {
 	struct run *r = arg;
 	struct ev *v;
+	unsigned dropped = 0;
+	size_t c;
 	int verdict;
 
 	CHECK(e->data != NULL && e->data[e->data_len] == '\0');
 	CHECK(e->start < e->end && e->end <= r->fed);
 	CHECK(!r->n || e->start >= r->ev[r->n - 1].end);
 	CHECK(!e->type || *e->type);
-	verdict = usage_stream_event(&r->us, e->type, e->data, e->data_len);
-	CHECK(verdict == USAGE_EVENT_FORWARD || verdict == USAGE_EVENT_DROP);
+	for (c = 0; c < r->n_us; c++) {
+		verdict = usage_stream_event(&r->us[c], e->type, e->data, e->data_len);
+		CHECK(verdict == USAGE_EVENT_FORWARD || verdict == USAGE_EVENT_DROP);
+		if (verdict == USAGE_EVENT_DROP)
+			dropped |= 1u << c;
+	}
 	if (r->n == MAX_EVENTS)
 		return 0;
 	v = &r->ev[r->n++];
@@ -85,7 +105,7 @@ static int on_event(void *arg, const struct sse_event *e)
 	v->data_len = e->data_len;
 	v->start = e->start;
 	v->end = e->end;
-	v->dropped = verdict == USAGE_EVENT_DROP;
+	v->dropped = dropped;
 	return 0;
 }
 
@@ -107,15 +127,18 @@ static void feed(struct sse_parser *p, struct run *r, const uint8_t *s, size_t n
 	r->committed = c;
 }
 
-/* The stream fed in the slices that AT[0..N_AT) (increasing offsets) cut it into. */
-static void run(struct run *r, enum usage_api api, unsigned flags, const uint8_t *s, size_t n,
-		const size_t *at, size_t n_at)
+/* The stream fed in the slices that AT[0..N_AT) (increasing offsets) cut it into, its events
+ * shown to the extractors of the first N_US configs. */
+static void run(struct run *r, size_t n_us, const uint8_t *s, size_t n, const size_t *at,
+		size_t n_at)
 {
 	struct sse_parser p;
 	size_t i, from = 0;
 
 	memset(r, 0, offsetof(struct run, ev));
-	usage_stream_init(&r->us, api, flags);
+	r->n_us = n_us;
+	for (i = 0; i < n_us; i++)
+		usage_stream_init(&r->us[i], configs[i].api, configs[i].flags);
 	sse_init(&p, MAX_EVENT, on_event, r);
 	for (i = 0; i < n_at; i++) {
 		feed(&p, r, s + from, at[i] - from);
@@ -177,18 +200,18 @@ static int same_events(const struct run *a, const struct run *b)
 	return a->n == b->n && !memcmp(a->ev, b->ev, a->n * sizeof(a->ev[0]));
 }
 
-static int same_usage(const struct usage_stream *a, const struct usage_stream *b)
+static int same_usage(const struct run *a, const struct run *b)
 {
-	return !memcmp(a, b, sizeof(*a));
+	return a->n_us == b->n_us && !memcmp(a->us, b->us, a->n_us * sizeof(a->us[0]));
 }
 
-/* The stream as a proxy forwards it: without the bytes of the dropped events. */
-static size_t forwarded(const struct run *r, const uint8_t *s, size_t n, uint8_t *out)
+/* The stream as a proxy forwards it: without the bytes of the events config C dropped. */
+static size_t forwarded(const struct run *r, size_t c, const uint8_t *s, size_t n, uint8_t *out)
 {
 	size_t i, j = 0, e = 0;
 
 	for (i = 0; i < n; i++) {
-		while (e < r->n && (!r->ev[e].dropped || r->ev[e].end <= i))
+		while (e < r->n && (!(r->ev[e].dropped >> c & 1) || r->ev[e].end <= i))
 			e++;
 		if (e < r->n && i >= r->ev[e].start && i < r->ev[e].end)
 			continue;
@@ -197,20 +220,20 @@ static size_t forwarded(const struct run *r, const uint8_t *s, size_t n, uint8_t
 	return j;
 }
 
-/* The client parses what was forwarded: the same events, less the dropped ones. */
-static void check_forwarded(const struct run *r, const uint8_t *s, size_t n)
+/* The client of config C parses what was forwarded: the same events, less the dropped ones. */
+static void check_forwarded(const struct run *r, size_t c, const uint8_t *s, size_t n)
 {
 	static struct run client;
 	static uint8_t out[1 << 16];
 	size_t m, i, j = 0;
 
-	if (!r->us.dropped || r->err || r->n == MAX_EVENTS || n > sizeof(out))
+	if (!r->us[c].dropped || r->err || r->n == MAX_EVENTS || n > sizeof(out))
 		return;
-	m = forwarded(r, s, n, out);
-	run(&client, USAGE_API_OPENAI_CHAT, 0, out, m, NULL, 0);
+	m = forwarded(r, c, s, n, out);
+	run(&client, N_CONFIGS, out, m, NULL, 0);
 	CHECK(client.err == 0);
 	for (i = 0; i < r->n; i++) {
-		if (r->ev[i].dropped)
+		if (r->ev[i].dropped >> c & 1)
 			continue;
 		CHECK(j < client.n);
 		CHECK(client.ev[j].type_hash == r->ev[i].type_hash);
@@ -221,16 +244,6 @@ static void check_forwarded(const struct run *r, const uint8_t *s, size_t n)
 	}
 	CHECK(j == client.n);
 }
-
-static const struct {
-	enum usage_api api;
-	unsigned flags;
-} configs[] = {
-    {USAGE_API_OPENAI_CHAT, USAGE_STREAM_SUPPRESS_USAGE_CHUNK},
-    {USAGE_API_OPENAI_CHAT, 0},
-    {USAGE_API_OPENAI_RESPONSES, 0},
-    {USAGE_API_ANTHROPIC_MESSAGES, 0},
-};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -243,18 +256,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = size - 1;
 	at = (size_t)data[0] * (n + 1) / 256; /* 0 .. n */
 	n_cuts = pick_cuts(s, n, data[0], cuts);
-	for (i = 0; i < sizeof(configs) / sizeof(configs[0]); i++) {
-		run(&whole, configs[i].api, configs[i].flags, s, n, NULL, 0);
-		run(&cut, configs[i].api, configs[i].flags, s, n, &at, 1);
-		CHECK(whole.err == cut.err);
-		CHECK(same_events(&whole, &cut));
-		CHECK(same_usage(&whole.us, &cut.us));
-		run(&pieces, configs[i].api, configs[i].flags, s, n, cuts, n_cuts);
-		CHECK(whole.err == pieces.err);
-		CHECK(same_events(&whole, &pieces));
-		CHECK(same_usage(&whole.us, &pieces.us));
-		check_usage(&whole.us, configs[i].flags, whole.n);
-		check_forwarded(&whole, s, n);
+	run(&whole, N_CONFIGS, s, n, NULL, 0);
+	run(&cut, N_CONFIGS, s, n, &at, 1);
+	CHECK(whole.err == cut.err);
+	CHECK(same_events(&whole, &cut));
+	CHECK(same_usage(&whole, &cut));
+	run(&pieces, N_CONFIGS, s, n, cuts, n_cuts);
+	CHECK(whole.err == pieces.err);
+	CHECK(same_events(&whole, &pieces));
+	CHECK(same_usage(&whole, &pieces));
+	for (i = 0; i < N_CONFIGS; i++) {
+		check_usage(&whole.us[i], configs[i].flags, whole.n);
+		check_forwarded(&whole, i, s, n);
 	}
 	return 0;
 }

@@ -1,18 +1,23 @@
 /*
  * fuzz_translate: the provider translation library on untrusted text. The first byte picks
- * what the rest is ('0'..'5', or any byte mod 6):
+ * what the rest is ('0'..'9', or any other byte mod 10):
  *   0, 1  a request an OpenAI / Anthropic app wrote; a translation is run back the other way
  *   2, 3  a whole response (and the same bytes as an error body) of the other provider
  *   4, 5  an upstream stream for an OpenAI / Anthropic app: the second byte's low bit is
  *         include_usage, then one event per line ("name<TAB>data" or just data)
+ *   6, 7  a request an OpenAI / Anthropic app wrote, translated for Gemini
+ *   8     a whole Gemini response for an OpenAI app (second byte even) or an Anthropic one
+ *   9     a Gemini stream (alt=sse chunks, one per line) for an OpenAI app (second byte's bit
+ *         1 clear; its bit 0 is include_usage) or an Anthropic one
  * Invariants (a violation traps): a translation is a JSON object or a refusal that says why;
  * an error body is always made and is JSON; the app's stream is well-formed from its first
  * event (OpenAI: data-only chunks, the role first, [DONE] or an error last; Anthropic: named
  * events matching their type, message_start first, blocks opened in order, deltas of the
  * open block's kind, message_delta then message_stop or an error last), and it has ended once
- * the upstream is finished. Streams are also translated by the implementation the
- * translator replaced (tests/unit/translate_stream_ref.c, a cJSON tree per event): every
- * event's result, the end, and the app's bytes (made-up ids masked) must be the same.
+ * the upstream is finished (Gemini streams too, which have no reference). Streams are also
+ * translated by the implementation the translator replaced (tests/unit/translate_stream_ref.c,
+ * a cJSON tree per event): every event's result, the end, and the app's bytes (made-up ids
+ * masked) must be the same.
  */
 #include <errno.h>
 #include <limits.h>
@@ -80,6 +85,44 @@ static void fuzz_response(enum translate_api app, const char *in, size_t len)
 	CHECK(translate_error(app, 400 + (int)(len % 200), in, len, &status, &out, &out_len) == 0);
 	check_object(out, out_len);
 	CHECK(status >= 400 && status < 600);
+	free(out);
+}
+
+static void fuzz_request_gemini(enum translate_api app, const char *in, size_t len)
+{
+	struct translate_req r;
+	int rc = translate_request_to(app, TRANSLATE_GEMINI_GENERATE, in, len, "m", 0, &r);
+	cJSON *v, *it;
+
+	if (rc) {
+		check_refusal(rc, &r);
+		return;
+	}
+	check_object(r.body, r.len);
+	v = cJSON_Parse(r.body); /* the model and stream are the path's; only Gemini's own keys */
+	cJSON_ArrayForEach(it, v)
+	{
+		CHECK(!strcmp(it->string, "contents") || !strcmp(it->string, "systemInstruction") ||
+		      !strcmp(it->string, "generationConfig"));
+	}
+	cJSON_Delete(v);
+	translate_req_release(&r);
+}
+
+static void fuzz_response_gemini(const char *in, size_t len)
+{
+	enum translate_api app = len && (in[0] & 1) ? TRANSLATE_ANTHROPIC_MESSAGES
+						     : TRANSLATE_OPENAI_CHAT;
+	char *out = NULL, err[128];
+	size_t out_len = 0;
+	int rc = translate_response_from(app, TRANSLATE_GEMINI_GENERATE, in + !!len, len - !!len,
+					 NULL, &out, &out_len, err, sizeof(err));
+
+	if (rc) {
+		CHECK(!out && err[0]);
+		return;
+	}
+	check_object(out, out_len);
 	free(out);
 }
 
@@ -322,6 +365,37 @@ static void fuzz_stream(enum translate_api app, const char *in, size_t len)
 	translate_buf_free(&ref_out);
 }
 
+/* A Gemini stream: no reference translator, the app's stream's invariants only. */
+static void fuzz_stream_gemini(const char *in, size_t len)
+{
+	int flags = len ? in[0] : 0, include_usage = flags & 1;
+	enum translate_api app = flags & 2 ? TRANSLATE_ANTHROPIC_MESSAGES : TRANSLATE_OPENAI_CHAT;
+	struct translate_stream *s =
+	    translate_stream_new_from(app, TRANSLATE_GEMINI_GENERATE, include_usage, NULL);
+	struct translate_buf out = {0};
+	const char *p = in + (len ? 1 : 0), *end = in + len, *nl;
+	int rc;
+
+	CHECK(s);
+	while (p < end) {
+		nl = memchr(p, '\n', end - p);
+		if (!nl)
+			nl = end;
+		rc = translate_stream_feed(s, NULL, p, nl - p, &out);
+		CHECK(rc == 0 || rc == -EPROTO);
+		CHECK(rc == 0 || translate_stream_ended(s));
+		p = nl + 1;
+	}
+	rc = translate_stream_finish(s, &out);
+	CHECK((rc == 0 || rc == -EPROTO) && translate_stream_ended(s));
+	if (app == TRANSLATE_OPENAI_CHAT)
+		check_openai_stream(out.data, include_usage, 1);
+	else
+		check_anthropic_stream(out.data, 1);
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *in = (const char *)data + 1;
@@ -329,7 +403,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!size)
 		return 0;
-	switch (data[0] % 6) {
+	/* '0'..'9' name the case (the seeds are written so); any other byte picks one too */
+	switch (data[0] >= '0' && data[0] <= '9' ? data[0] - '0' : data[0] % 10) {
 	case 0:
 		fuzz_request(TRANSLATE_OPENAI_CHAT, in, len);
 		break;
@@ -345,8 +420,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 4:
 		fuzz_stream(TRANSLATE_OPENAI_CHAT, in, len);
 		break;
-	default:
+	case 5:
 		fuzz_stream(TRANSLATE_ANTHROPIC_MESSAGES, in, len);
+		break;
+	case 6:
+		fuzz_request_gemini(TRANSLATE_OPENAI_CHAT, in, len);
+		break;
+	case 7:
+		fuzz_request_gemini(TRANSLATE_ANTHROPIC_MESSAGES, in, len);
+		break;
+	case 8:
+		fuzz_response_gemini(in, len);
+		break;
+	default:
+		fuzz_stream_gemini(in, len);
 	}
 	return 0;
 }

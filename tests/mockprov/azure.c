@@ -6,8 +6,11 @@
  *
  *   /openai/deployments/{deployment}/chat/completions|embeddings|...?api-version=...
  *   /openai/v1/chat/completions|responses|embeddings   ("model" names the deployment)
+ *   /models/chat/completions|embeddings?api-version=... (Azure AI Foundry's model inference
+ *                                                        API; "model" names the deployment)
  *
- * and nowhere else, as Azure does: a deployments call without api-version is not found, a
+ * and nowhere else, as Azure does: a deployments or /models call without api-version is not
+ * found, a
  * deployment that --azure-deployment did not create is DeploymentNotFound, a call without
  * "api-key" or a bearer token is refused; the answer names the model the deployment runs.
  */
@@ -22,6 +25,7 @@
 
 #define DEPLOYMENTS "/openai/deployments/"
 #define V1 "/openai/v1/"
+#define FOUNDRY "/models/"
 
 static const char *const azure_domains[] = {".openai.azure.com", ".cognitiveservices.azure.com",
 					    ".services.ai.azure.com", NULL};
@@ -77,6 +81,12 @@ const char *azure_route_path(struct call *c, const char *path, char *buf, size_t
 		return NULL;
 	if (!strncmp(path, V1, strlen(V1))) {
 		snprintf(buf, size, "/v1/%s", path + strlen(V1));
+		return buf;
+	}
+	if (!strcmp(path, FOUNDRY "chat/completions") || !strcmp(path, FOUNDRY "embeddings")) {
+		if (!has_api_version(c))
+			c->azure_missing = "api-version";
+		snprintf(buf, size, "/v1/%s", path + strlen(FOUNDRY));
 		return buf;
 	}
 	if (strncmp(path, DEPLOYMENTS, strlen(DEPLOYMENTS)))

@@ -7,6 +7,8 @@
  * usage); InvokeModel with an Anthropic body (anthropic_version "bedrock-2023-05-31" required,
  * no "model") and the X-Amzn-Bedrock-*-Token-Count headers; InvokeModelWithResponseStream as
  * "chunk" events of base64 Anthropic events, the last with amazon-bedrock-invocationMetrics.
+ * InvokeModel of a Meta Llama model ({"prompt"}) answers Llama's body with its own counts, of a
+ * Mistral model Mistral's, which states none (the count headers do).
  *
  * Every call must carry a valid SigV4 signature (service "bedrock") by a key given with
  * --aws-key AKID=SECRET: this file verifies it with its own code, written apart from the
@@ -338,11 +340,21 @@ static void converse_body(struct call *c, int in, int words, struct evbuffer *b)
 			    in, words, in + words);
 }
 
-static void invoke_body(struct call *c, const char *model, int in, int words,
-			struct evbuffer *b)
+static void count_headers(struct call *c, int in, int words)
 {
 	char num[16];
 
+	snprintf(num, sizeof(num), "%d", in);
+	evhttp_add_header(evhttp_request_get_output_headers(c->req),
+			  "X-Amzn-Bedrock-Input-Token-Count", num);
+	snprintf(num, sizeof(num), "%d", words);
+	evhttp_add_header(evhttp_request_get_output_headers(c->req),
+			  "X-Amzn-Bedrock-Output-Token-Count", num);
+}
+
+static void invoke_body(struct call *c, const char *model, int in, int words,
+			struct evbuffer *b)
+{
 	evbuffer_add_printf(b, "{\"id\":\"msg_bdrk_%s\",\"type\":\"message\",\"role\":\"assistant\","
 			       "\"model\":",
 			    c->request_id);
@@ -352,12 +364,61 @@ static void invoke_body(struct call *c, const char *model, int in, int words,
 	evbuffer_add_printf(b, "\"}],\"stop_reason\":\"end_turn\",\"stop_sequence\":null,"
 			       "\"usage\":{\"input_tokens\":%d,\"output_tokens\":%d}}",
 			    in, words);
-	snprintf(num, sizeof(num), "%d", in);
-	evhttp_add_header(evhttp_request_get_output_headers(c->req),
-			  "X-Amzn-Bedrock-Input-Token-Count", num);
-	snprintf(num, sizeof(num), "%d", words);
-	evhttp_add_header(evhttp_request_get_output_headers(c->req),
-			  "X-Amzn-Bedrock-Output-Token-Count", num);
+	count_headers(c, in, words);
+}
+
+/* InvokeModel of another family ({"prompt": ...}): Meta Llama's body with its own counts,
+ * Mistral's with none (only the count headers say them). 1: answered; 0: not such a call. */
+static int other_family_invoke(struct call *c, const char *model, int words)
+{
+	const char *prompt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->body, "prompt"));
+	int llama = strstr(model, "meta.llama") != NULL, in;
+	struct evbuffer *b;
+
+	if (!llama && !strstr(model, "mistral."))
+		return 0;
+	if (!prompt) {
+		bedrock_error(c, 400, "ValidationException", "Malformed input request: prompt");
+		return 1;
+	}
+	in = count_words(prompt, NULL) + MOCK_INPUT_TOKEN_BASE;
+	b = evbuffer_new();
+	evbuffer_add_printf(b, llama ? "{\"generation\":\"" : "{\"outputs\":[{\"text\":\"");
+	text_append(b, c->rng, words);
+	if (llama)
+		evbuffer_add_printf(b, "\",\"prompt_token_count\":%d,\"generation_token_count\":%d,"
+				       "\"stop_reason\":\"stop\"}", in, words);
+	else
+		evbuffer_add_printf(b, "\",\"stop_reason\":\"stop\"}]}");
+	count_headers(c, in, words);
+	reply_send(c, 200, NULL, b, "application/json");
+	evbuffer_free(b);
+	return 1;
+}
+
+/* The path's model id, percent-decoded once as Bedrock does ("...-v1%3A0" is "...-v1:0"). */
+static int model_id(const char *id, size_t len, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned int v;
+
+		if (n + 1 >= size)
+			return -1;
+		if (id[i] != '%') {
+			out[n++] = id[i];
+			continue;
+		}
+		if (i + 2 >= len || !isxdigit((unsigned char)id[i + 1]) ||
+		    !isxdigit((unsigned char)id[i + 2]) ||
+		    sscanf(id + i + 1, "%2x", &v) != 1)
+			return -1;
+		out[n++] = (char)v;
+		i += 2;
+	}
+	out[n] = 0;
+	return 0;
 }
 
 int bedrock_call(struct call *c)
@@ -378,7 +439,12 @@ int bedrock_call(struct call *c)
 	}
 	invoke = !strncmp(op, "/invoke", 7);
 	stream = !strcmp(op, "/converse-stream") || !strcmp(op, "/invoke-with-response-stream");
-	snprintf(model, sizeof(model), "%.*s", (int)(op - id), id);
+	if (model_id(id, (size_t)(op - id), model, sizeof(model))) {
+		bedrock_error(c, 400, "ValidationException", "Malformed model identifier");
+		return CALL_DONE;
+	}
+	if (invoke && !stream && other_family_invoke(c, model, words))
+		return CALL_DONE;
 	if (invoke && (cJSON_GetObjectItemCaseSensitive(c->body, "model") ||
 		       !cJSON_GetObjectItemCaseSensitive(c->body, "anthropic_version"))) {
 		bedrock_error(c, 400, "ValidationException",

@@ -223,10 +223,6 @@ static void write_embedding(struct call *c, struct evbuffer *b)
 
 int gemini_call(struct call *c)
 {
-	const cJSON *cfg;
-	uint64_t seed = 0;
-	int words;
-
 	if (g_cfg.require_auth && !has_key(c)) {
 		reply_error(c, 403, "PERMISSION_DENIED",
 			    "Method doesn't allow unregistered callers (callers without established "
@@ -235,6 +231,15 @@ int gemini_call(struct call *c)
 			    NULL, NULL);
 		return CALL_DONE;
 	}
+	return gemini_answer(c);
+}
+
+int gemini_answer(struct call *c)
+{
+	const cJSON *cfg;
+	uint64_t seed = 0;
+	int words;
+
 	if (!cJSON_IsObject(c->body)) {
 		reply_error(c, 400, "INVALID_ARGUMENT", "Invalid JSON payload received.", NULL,
 			    NULL);

@@ -183,6 +183,7 @@ struct call {
 	int next_ev;
 	int reset_after;
 	int started;
+	int end_settled; /* the output was empty a loop turn ago: the stream may end (sse.c) */
 	const char *stream_ctype; /* a stream's Content-Type, NULL: text/event-stream */
 	/* Gemini: the model and the method the path names (gemini.c) */
 	char path_model[128];
@@ -200,11 +201,12 @@ struct route {
 /* dispatch.c */
 void dispatch_request_cb(struct evhttp_request *req, void *arg);
 
-/* vertex.c: Vertex AI's token endpoint and Anthropic models */
+/* vertex.c: Vertex AI's token endpoint, Anthropic's and Google's (Gemini) models */
 int vertex_load_sa(const char *path);
 int vertex_route(struct call *c, const char *path); /* 1: c->route set */
 int vertex_token(struct call *c);
 int vertex_raw_predict(struct call *c);
+int vertex_gemini(struct call *c);
 void call_free(struct call *c);
 int call_wait(struct call *c, enum call_wait what, int ms);
 void worker_drop_pending(struct worker *w);
@@ -284,6 +286,7 @@ int anthropic_check(struct call *c);
 /* gemini.c */
 int gemini_route(struct call *c, const char *path);
 int gemini_call(struct call *c);
+int gemini_answer(struct call *c); /* gemini_call() once the caller is authenticated */
 void gemini_error_body(struct evbuffer *b, int status, const char *msg);
 void gemini_headers(struct call *c, struct evkeyvalq *h);
 /* faults.c */

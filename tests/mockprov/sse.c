@@ -6,6 +6,8 @@
  * waits on the call's timer between entries, so every event leaves the socket on its own and a
  * proxy in between can be shown to forward them one by one (TCP_NODELAY is set on the socket).
  *
+ * The end waits for the output to be empty and then one loop turn more (stream_end): see there.
+ *
  * Fault "reset" stops after half of the events, waits until they have left the socket, and
  * resets the TCP connection: SO_LINGER 0 and a disconnect (connect AF_UNSPEC) send a RST at once
  * and no FIN, then the connection is freed.
@@ -140,6 +142,33 @@ static void send_one(struct call *c)
 	evbuffer_free(chunk);
 }
 
+/*
+ * evhttp ends a response from the connection's write callback, and libevent's TLS bufferevent
+ * runs that callback deferred, after a write, without looking again at the output. A drain of
+ * the previous chunk whose callback ran after evhttp_send_reply_end() therefore ended the call
+ * with its last bytes unsent and the connection's writing disabled: the client waited forever
+ * for "data: [DONE]". So the end waits until the output is empty (nothing more is written, so
+ * no new callback is scheduled), then one loop turn, in which a callback still pending runs
+ * first (deferred callbacks are queued ahead of the turn's timers), as a no-op.
+ */
+static int stream_end(struct call *c)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+
+	if (bev && evbuffer_get_length(bufferevent_get_output(bev))) {
+		c->end_settled = 0;
+		return call_wait(c, WAIT_STREAM, 1);
+	}
+	if (!c->end_settled) {
+		c->end_settled = 1;
+		return call_wait(c, WAIT_STREAM, 0);
+	}
+	evhttp_send_reply_end(c->req);
+	c->req = NULL;
+	return CALL_DONE;
+}
+
 int stream_pump(struct call *c)
 {
 	while (c->next_ev < c->n_ev) {
@@ -153,9 +182,7 @@ int stream_pump(struct call *c)
 		if (c->chunk_delay_ms > 0 && c->next_ev < c->n_ev)
 			return call_wait(c, WAIT_STREAM, c->chunk_delay_ms);
 	}
-	evhttp_send_reply_end(c->req);
-	c->req = NULL;
-	return CALL_DONE;
+	return stream_end(c);
 }
 
 /* Frees the call's connection, and with it the request, with a RST (SO_LINGER 0) and no FIN. */

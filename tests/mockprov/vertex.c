@@ -11,6 +11,9 @@
  * /v1/projects/P/locations/L/publishers/anthropic/models/M:rawPredict and :streamRawPredict
  * answer as Anthropic's Messages API does, for a current token in Authorization: Bearer only,
  * a body with "anthropic_version": "vertex-2023-10-16" and no "model" (the path names it).
+ * /v1/ (or /v1beta1/, @google/genai's) .../publishers/google/models/M:generateContent,
+ * :streamGenerateContent (?alt=sse or not) and :countTokens answer as the Gemini API does
+ * (gemini.c), for a current token only.
  *
  * Issued tokens are shared by the worker threads behind one mutex.
  */
@@ -258,9 +261,33 @@ static const struct route raw_predict_route = {"", PROV_ANTHROPIC, vertex_raw_pr
 					       EVHTTP_REQ_POST, 1};
 static const struct route token_route = {"/token", PROV_NONE, vertex_token, EVHTTP_REQ_POST, 1};
 
+/* A Gemini model's call: routed as the Gemini API's call of that model and method. */
+static int gemini_path(struct call *c, const char *path)
+{
+	static const char pub[] = "/publishers/google/models/";
+	const char *m = strstr(path, pub);
+	char buf[256];
+
+	if ((strncmp(path, "/v1/projects/", 13) && strncmp(path, "/v1beta1/projects/", 18)) || !m)
+		return 0;
+	m += strlen(pub);
+	if (strchr(m, '/') ||
+	    (size_t)snprintf(buf, sizeof(buf), "/v1beta/models/%s", m) >= sizeof(buf))
+		return 0;
+	return gemini_route(c, buf);
+}
+
+static const struct route gemini_predict_route = {"", PROV_GEMINI, vertex_gemini,
+						  EVHTTP_REQ_POST, 1};
+
 int vertex_route(struct call *c, const char *path)
 {
 	char model[128];
+
+	if (path && gemini_path(c, path)) {
+		c->route = &gemini_predict_route;
+		return 1;
+	}
 
 	if (path && !strcmp(path, "/token")) {
 		c->route = &token_route;
@@ -304,4 +331,16 @@ int vertex_raw_predict(struct call *c)
 	c->model = m ? m->valuestring : NULL;
 	c->stream = c->stream || stream == 1;
 	return anthropic_messages(c);
+}
+
+int vertex_gemini(struct call *c)
+{
+	if (!bearer_current(c)) {
+		reply_error(c, 401, "UNAUTHENTICATED",
+			    "Request had invalid authentication credentials. Expected OAuth 2 "
+			    "access token, login cookie or other valid authentication credential.",
+			    NULL, NULL);
+		return CALL_DONE;
+	}
+	return gemini_answer(c);
 }

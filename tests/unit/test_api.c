@@ -30,6 +30,38 @@ static void test_paths(void)
 	ASSERT_STREQ(provider_anthropic.version_header, "anthropic-version");
 }
 
+/* A provider reads only its own family's paths: another family's shape is none of its calls
+ * (Vertex reads the Anthropic and Gemini forms vertex_canonicalise() makes of its paths). */
+static void test_paths_by_family(void)
+{
+	const char *gemini = "/v1beta/models/gpt-4o-mini:generateContent";
+	const char *bedrock = "/model/gpt-4o-mini/converse";
+	const struct provider_api *p;
+
+	ASSERT_EQ(provider_api_for_family_path(POLICY_API_OPENAI, gemini, &p), -1);
+	ASSERT_TRUE(p == NULL);
+	ASSERT_EQ(provider_api_for_family_path(POLICY_API_OPENAI, bedrock, &p), -1);
+	ASSERT_EQ(provider_api_for_family_path(POLICY_API_OPENAI, "/v1/messages", &p), -1);
+	ASSERT_EQ(provider_api_for_family_path(POLICY_API_OPENAI, "/v1/chat/completions", &p),
+		  USAGE_API_OPENAI_CHAT);
+	ASSERT_TRUE(p == &provider_openai);
+	ASSERT_EQ(provider_api_for_family_path(POLICY_API_GEMINI, "/v1/chat/completions", &p), -1);
+	ASSERT_EQ(provider_api_for_family_path(POLICY_API_GEMINI, gemini, &p),
+		  USAGE_API_GEMINI_GENERATE);
+	ASSERT_TRUE(p == &provider_gemini);
+	ASSERT_EQ(provider_api_for_family_path(POLICY_API_BEDROCK, gemini, &p), -1);
+	ASSERT_EQ(provider_api_for_family_path(POLICY_API_ANTHROPIC, bedrock, &p), -1);
+	ASSERT_EQ(provider_api_for_family_path(POLICY_API_VERTEX, "/v1/messages", &p),
+		  USAGE_API_ANTHROPIC_MESSAGES);
+	ASSERT_TRUE(p == &provider_anthropic);
+	ASSERT_EQ(provider_api_for_family_path(POLICY_API_VERTEX, gemini, &p),
+		  USAGE_API_GEMINI_GENERATE);
+	ASSERT_TRUE(p == &provider_gemini);
+	ASSERT_EQ(provider_api_for_family_path(POLICY_API_VERTEX, "/v1/chat/completions", &p), -1);
+	ASSERT_EQ(provider_api_for_family_path(POLICY_API_VERTEX, bedrock, &p), -1);
+	ASSERT_EQ(provider_api_for_family_path(POLICY_API_OPENAI, NULL, &p), -1);
+}
+
 /* BODY parsed, and its error object's STRING member KEY, or NULL. */
 static const char *error_member(cJSON **root, const char *body, const char *key)
 {
@@ -102,5 +134,5 @@ static void test_request_set_model(void)
 	ASSERT_TRUE(out == NULL);
 }
 
-UNIT_MAIN(UNIT_CASE(test_paths), UNIT_CASE(test_error_bodies), UNIT_CASE(test_error_events),
+UNIT_MAIN(UNIT_CASE(test_paths), UNIT_CASE(test_paths_by_family), UNIT_CASE(test_error_bodies), UNIT_CASE(test_error_events),
 	  UNIT_CASE(test_request_set_model))

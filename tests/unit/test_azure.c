@@ -1,7 +1,8 @@
 /* test_azure.c: Azure OpenAI's paths and deployments (providers/azure.h): a deployments call read
  * as its canonical /v1 path and its deployment, anything else under /openai/deployments/ no
- * call; deployment names checked; a route target's deployment found by name, else by the model
- * it runs; the credential header. */
+ * call; Azure AI Foundry's /models/chat/completions and /models/embeddings read as
+ * OpenAI's, any other /models/ path no call; deployment names checked; a route target's
+ * deployment found by name, else by the model it runs; the credential header. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,33 @@ static void test_bad_deployments_paths(void)
 		check_canonical(bad[i], -EINVAL, NULL, "");
 }
 
+/* Azure AI Foundry's model inference API: two of OpenAI's calls under /models, the deployment
+ * in the body; nothing else under /models/ is a call (the gateway's key never goes with it). */
+static void test_foundry_paths(void)
+{
+	static const char *const bad[] = {
+	    "/models/",
+	    "/models/info?api-version=2024-05-01-preview",
+	    "/models/images/embeddings?api-version=2024-05-01-preview",
+	    "/models/chat/completions/",
+	    "/models/chat/completions/../../openai/v1/chat/completions",
+	    "/models/chat%2Fcompletions",
+	    "/models/embeddingsX",
+	    "/models/chat",
+	};
+
+	check_canonical("/models/chat/completions?api-version=2024-05-01-preview", 1,
+			"/v1/chat/completions", "");
+	check_canonical("/models/embeddings?api-version=2024-05-01-preview", 1, "/v1/embeddings",
+			"");
+	check_canonical("/models/chat/completions", 1, "/v1/chat/completions", "");
+	/* not Foundry's: left to the API root */
+	check_canonical("/models", 0, NULL, "");
+	check_canonical("/modelsX/chat/completions", 0, NULL, "");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		check_canonical(bad[i], -EINVAL, NULL, "");
+}
+
 static void test_deployment_names(void)
 {
 	ASSERT_TRUE(azure_deployment_name_problem("gpt-4o-mini") == NULL);
@@ -100,5 +128,5 @@ static void test_credential_header(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_deployments_paths), UNIT_CASE(test_bad_deployments_paths),
-	  UNIT_CASE(test_deployment_names), UNIT_CASE(test_target_deployment),
-	  UNIT_CASE(test_credential_header))
+	  UNIT_CASE(test_foundry_paths), UNIT_CASE(test_deployment_names),
+	  UNIT_CASE(test_target_deployment), UNIT_CASE(test_credential_header))

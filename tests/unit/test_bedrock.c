@@ -160,6 +160,55 @@ static void test_whole_usage(void)
 	ASSERT_EQ(bedrock_invoke_usage("{\"x\":1}", 7, NULL, NULL, &u), -ENOENT);
 }
 
+/* The other families' InvokeModel bodies, as AWS documents them: each one's own counts, the
+ * count headers only when the body states none, an unknown family unknown. */
+static void test_invoke_family_usage(void)
+{
+	static const struct {
+		const char *body;
+		int64_t in, out;
+	} ok[] = {
+	    {"{\"generation\":\"Hi.\",\"prompt_token_count\":11,\"generation_token_count\":2,"
+	     "\"stop_reason\":\"stop\"}", 11, 2},
+	    {"{\"inputTextTokenCount\":9,\"results\":[{\"tokenCount\":4,\"outputText\":\"a\","
+	     "\"completionReason\":\"FINISHED\"},{\"tokenCount\":3}]}", 9, 7},
+	    {"{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"x\"}]}},"
+	     "\"stopReason\":\"end_turn\",\"usage\":{\"inputTokens\":6,\"outputTokens\":1,"
+	     "\"totalTokens\":7}}", 6, 1},
+	    /* Mistral: no counts in the body, the headers' */
+	    {"{\"outputs\":[{\"text\":\"x\",\"stop_reason\":\"stop\"}]}", 30, 40},
+	};
+	static const char *const bad[] = {
+	    "{\"prompt_token_count\":11}", /* half a Llama count */
+	    "{\"prompt_token_count\":-1,\"generation_token_count\":2}",
+	    "{\"inputTextTokenCount\":9,\"results\":[{\"outputText\":\"a\"}]}",
+	    "{\"inputTextTokenCount\":9}",
+	};
+	const char *cohere = "{\"generations\":[{\"text\":\"x\"}]}";
+	struct usage u;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ASSERT_OK(bedrock_invoke_usage(ok[i].body, strlen(ok[i].body), "30", "40", &u));
+		ASSERT_EQ(u.input, ok[i].in);
+		ASSERT_EQ(u.output, ok[i].out);
+		ASSERT_EQ(u.known, USAGE_KNOWN_ALL);
+		ASSERT_EQ(u.cached_input, 0);
+	}
+	/* a body's own broken counts are not read as another's: the headers then */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ASSERT_OK(bedrock_invoke_usage(bad[i], strlen(bad[i]), "30", "40", &u));
+		ASSERT_EQ(u.input, 30);
+		ASSERT_EQ(u.output, 40);
+		ASSERT_TRUE(bedrock_invoke_usage(bad[i], strlen(bad[i]), NULL, NULL, &u) < 0);
+		ASSERT_EQ(u.known, 0);
+	}
+	/* Cohere's body states none either; without headers nothing is guessed */
+
+	ASSERT_EQ(bedrock_invoke_usage(cohere, strlen(cohere), NULL, NULL, &u),
+		  -ENOENT);
+	ASSERT_EQ(u.known, 0);
+}
+
 static void test_converse_stream_usage(void)
 {
 	uint8_t buf[2048];
@@ -232,6 +281,6 @@ UNIT_MAIN(UNIT_CASE(test_frames_same_however_cut),
 	  UNIT_CASE(test_oversized_frame_refused_before_buffered),
 	  UNIT_CASE(test_path_model_and_tricks),
 	  UNIT_CASE(test_whole_usage),
-	  UNIT_CASE(test_converse_stream_usage),
+	  UNIT_CASE(test_invoke_family_usage), UNIT_CASE(test_converse_stream_usage),
 	  UNIT_CASE(test_invoke_stream_usage),
 	  UNIT_CASE(test_stream_exception_and_bad_crc))

@@ -861,8 +861,17 @@ static void test_bad_proxy(void)
 		     "integer 1000..16777216 (values: objects, arrays, strings, numbers, ...)\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"timeout\": {}}\n}\n"),
 		     "p.json:5:13: proxy.timeout: unknown key; expected one of \"non_tls\", "
-		     "\"max_request_body\", \"max_request_json_values\", \"timeouts\", or "
-		     "\"limits\"\n");
+		     "\"max_request_body\", \"max_request_json_values\", \"timeouts\", "
+		     "\"workers\", or \"limits\"\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"workers\": 0}\n}\n"),
+		     "p.json:5:24: proxy.workers: got 0; expected an integer 1..64 (event loops; "
+		     "absent: one per online CPU)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"workers\": 65}\n}\n"),
+		     "p.json:5:24: proxy.workers: got 65; expected an integer 1..64 (event loops; "
+		     "absent: one per online CPU)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"workers\": 1.5}\n}\n"),
+		     "p.json:5:24: proxy.workers: got 1.5; expected an integer 1..64 (event loops; "
+		     "absent: one per online CPU)\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"limits\": {\"buffer_bytes\": 1048575}}\n}\n"),
 		     "p.json:5:40: proxy.limits.buffer_bytes: got 1048575; expected an integer "
 		     "1048576..1099511627776 (bytes)\n");
@@ -1278,14 +1287,18 @@ static void test_policy_warn(void)
 		       "  \"audit\": {\"path\": \"/a\"},\n"
 		       "  \"providers\": {\"x\": {\"hosts\": [\"h.example\"]}, "
 		       "\"y\": {\"addresses\": [\"10.0.0.1\"]}, "
-		       "\"z\": {\"hosts\": [\"z.example\"], \"key_file\": \"/k\"}},\n"
+		       "\"z\": {\"hosts\": [\"z.example\"], \"key_file\": \"/k\"}, "
+		       "\"w\": {\"hosts\": [\"bedrock-runtime.us-east-1.amazonaws.com\"], "
+		       "\"api\": \"bedrock\", \"aws\": {\"region\": \"us-east-1\", "
+		       "\"access_key_id_env\": \"W_ID\", \"secret_access_key_env\": \"W_KEY\"}}},\n"
 		       "  \"models\": {\"m\": [{\"provider\": \"x\", \"model\": \"a\"}, "
 		       "{\"provider\": \"y\", \"model\": \"b\"}, "
-		       "{\"provider\": \"z\", \"model\": \"c\"}]},\n"
+		       "{\"provider\": \"z\", \"model\": \"c\"}, "
+		       "{\"provider\": \"w\", \"model\": \"d\"}]},\n"
 		       "  \"api\": {\"listen\": \"127.0.0.1:8080\"}\n}\n",
 		       &p));
 	out = open_memstream(&text, &len);
-	ASSERT_EQ(policy_warn(p, out), 3);
+	ASSERT_EQ(policy_warn(p, out), 3); /* w's AWS keys are its gateway key */
 	fclose(out);
 	ASSERT_STREQ(text, "warning: models.m: x has no gateway key (key_env or key_file): calls "
 			   "routed to it from elsewhere will skip it\n"

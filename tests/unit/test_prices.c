@@ -88,6 +88,48 @@ static void test_shipped_table(void)
 	prices_free(t);
 }
 
+/* The clouds' rows (issue 12): keyed by the policy's provider name and the model as the app
+ * sends it, publisher prefix and all; embeddings priced by input alone. */
+static void test_shipped_cloud_rows(void)
+{
+	struct price_table *t;
+	const struct price *p;
+
+	ASSERT_OK(load_shipped(&t));
+	p = prices_lookup(t, "groq", "openai/gpt-oss-120b", NULL);
+	ASSERT_STREQ(p ? p->key : NULL, "groq/openai/gpt-oss-120b");
+	ASSERT_EQ(p->input, 150000);
+	ASSERT_EQ(p->cached_input, 75000);
+	ASSERT_EQ(p->output, 600000);
+	ASSERT_TRUE(prices_lookup(t, "groq", "gpt-oss-120b", NULL) == NULL); /* not Groq's id */
+	p = prices_lookup(t, "groq", "llama-3.1-8b-instant", NULL);
+	ASSERT_TRUE(p != NULL && p->input == 50000 && p->output == 80000);
+	ASSERT_EQ(p->cached_input, PRICE_NONE);
+	p = prices_lookup(t, "groq", "meta-llama/llama-4-scout-17b-16e-instruct", NULL);
+	ASSERT_TRUE(p != NULL && p->input == 110000 && p->output == 340000);
+	p = prices_lookup(t, "openrouter", "openai/gpt-4o-mini", NULL);
+	ASSERT_STREQ(p ? p->key : NULL, "openrouter/openai/gpt-4o-mini");
+	ASSERT_TRUE(p->input == 150000 && p->output == 600000 && p->cached_input == PRICE_NONE);
+	ASSERT_STREQ(p->valid_from, "2024-07-18");
+	/* OpenRouter's price for one model is no price for its others, nor OpenAI's for it */
+	ASSERT_TRUE(prices_lookup(t, "openrouter", "openai/gpt-4o", NULL) == NULL);
+	ASSERT_TRUE(prices_lookup(t, "openrouter", "gpt-4o-mini", NULL) == NULL);
+	p = prices_lookup(t, "azure", "text-embedding-3-small", NULL);
+	ASSERT_TRUE(p != NULL && p->input == 20000 && p->output == PRICE_NONE);
+	p = prices_lookup(t, "azure", "text-embedding-3-large", NULL);
+	ASSERT_TRUE(p != NULL && p->input == 130000 && p->output == PRICE_NONE);
+	p = prices_lookup(t, "azure", "text-embedding-ada-002", NULL);
+	ASSERT_TRUE(p != NULL && p->input == 100000 && p->cached_input == PRICE_NONE);
+	/* Bedrock: the model id as billed, its US inference profile the same price */
+	p = prices_lookup(t, "bedrock", "us.amazon.nova-micro-v1:0", NULL);
+	ASSERT_STREQ(p ? p->key : NULL, "bedrock/amazon.nova-micro-v1:0");
+	ASSERT_TRUE(p->input == 35000 && p->output == 140000 && p->cached_input == PRICE_NONE);
+	p = prices_lookup(t, "bedrock", "amazon.nova-pro-v1:0", NULL);
+	ASSERT_TRUE(p != NULL && p->input == 800000 && p->output == 3200000);
+	ASSERT_TRUE(prices_lookup(t, "bedrock", "eu.amazon.nova-pro-v1:0", NULL) == NULL);
+	prices_free(t);
+}
+
 static void test_lookup_rules(void)
 {
 	struct price_table *t;
@@ -435,7 +477,8 @@ static void test_cost_sub_nano_rounded_once(void)
 	ASSERT_STREQ(cost_usd_text(-5, usd), "-0.000000005");
 }
 
-UNIT_MAIN(UNIT_CASE(test_shipped_table), UNIT_CASE(test_lookup_rules), UNIT_CASE(test_validation),
+UNIT_MAIN(UNIT_CASE(test_shipped_table), UNIT_CASE(test_shipped_cloud_rows),
+	  UNIT_CASE(test_lookup_rules), UNIT_CASE(test_validation),
 	  UNIT_CASE(test_model_names_with_slashes),
 	  UNIT_CASE(test_cost_exact), UNIT_CASE(test_cost_sub_nano_rounded_once),
 	  UNIT_CASE(test_cost_unknown), UNIT_CASE(test_body_to_cost))

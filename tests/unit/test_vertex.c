@@ -36,6 +36,9 @@ static void test_path_parse(void)
 	ASSERT_OK(vertex_path_parse(P "google/models/gemini-2.5-pro:streamGenerateContent", &vc));
 	ASSERT_EQ(vc.kind, VERTEX_GEMINI_STREAM);
 	ASSERT_STREQ(vc.model, "gemini-2.5-pro");
+	ASSERT_STREQ(vc.method, "streamGenerateContent");
+	ASSERT_TRUE(vertex_kind_is_gemini(vc.kind) && !vertex_kind_is_gemini(VERTEX_ANTHROPIC_RAW));
+	ASSERT_STREQ(vertex_kind_method(VERTEX_GEMINI_COUNT_TOKENS), "countTokens");
 }
 
 /* Anything a server could read as another model, or that is no call the gateway knows. */
@@ -70,6 +73,12 @@ static void test_path_build_and_body(void)
 	size_t len;
 	cJSON *j;
 
+	ASSERT_OK(vertex_gemini_path("acme", "global", "gemini-2.5-pro", "streamGenerateContent",
+				     "?alt=sse", buf, sizeof(buf)));
+	ASSERT_STREQ(buf, "/v1/projects/acme/locations/global/publishers/google/models/"
+			  "gemini-2.5-pro:streamGenerateContent?alt=sse");
+	ASSERT_EQ(vertex_gemini_path("acme", "global", "m", "generateContent", "", buf, 40),
+		  -ENOSPC);
 	ASSERT_OK(vertex_anthropic_path("acme", "us-east5", "claude-x@1", 1, buf, sizeof(buf)));
 	ASSERT_STREQ(buf, "/v1/projects/acme/locations/us-east5/publishers/anthropic/models/"
 			  "claude-x@1:streamRawPredict");

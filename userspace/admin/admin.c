@@ -212,7 +212,7 @@ static void gauge_breakers(const struct route_table *t, struct evbuffer *out)
 		snprintf(provider, sizeof(provider), "%.*s",
 			 (int)(slash ? slash - b->key : (ptrdiff_t)strlen(b->key)), b->key);
 		metrics_write_gauge(out, "aigw_breaker_open", names, values, 2,
-				    b->state != BREAKER_CLOSED);
+				    route_breaker_state(b) != BREAKER_CLOSED);
 	}
 }
 
@@ -245,7 +245,9 @@ void admin_budgets_each(const struct policy *p, struct govstate *g,
 
 			if (limit[k] <= 0)
 				continue;
+			govstate_lock(g);
 			govstate_spend_get(g, scope, key[k], &u.spent_nano, &reserved);
+			govstate_unlock(g);
 			fn(&u, arg);
 		}
 	}

@@ -358,7 +358,7 @@ static void serve_live(struct dashboard *d, struct evhttp_request *req)
 		size_t len;
 		char *text;
 
-		if (t->breakers[i].state == BREAKER_CLOSED || !(w = jsonw_new()))
+		if (route_breaker_state(&t->breakers[i]) == BREAKER_CLOSED || !(w = jsonw_new()))
 			continue;
 		jsonw_str(w, "target", t->breakers[i].key);
 		if (!(text = jsonw_finish(w, &len)))

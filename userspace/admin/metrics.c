@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,9 @@ struct metrics {
 	char le[F_COUNT][BOUNDS_MAX + 1][LE_MAX];
 	uint8_t le_len[F_COUNT][BOUNDS_MAX + 1];
 	struct text_pool *pool;
+	/* The workers count calls while admin writes: every function below holds it, briefly
+	 * (mutable: writing is no change to the metrics). */
+	pthread_mutex_t lock;
 };
 
 int metrics_new(size_t max_series, struct metrics **ret)
@@ -156,6 +160,7 @@ int metrics_new(size_t max_series, struct metrics **ret)
 	}
 	m->pool->refs = 1;
 	m->max_series = max_series;
+	pthread_mutex_init(&m->lock, NULL);
 	for (enum family_id id = 0; id < F_COUNT; id++) {
 		const struct family *f = &families[id];
 
@@ -194,6 +199,7 @@ void metrics_free(struct metrics *m)
 			free(s);
 		}
 	}
+	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
 
@@ -365,6 +371,7 @@ void metrics_call_end(struct metrics *m, const struct http_call_end *c)
 	const char *gen[] = {c->provider, c->model, c->workload, c->team};
 	const char *tok[] = {"input", c->provider, c->model, c->workload, c->team};
 
+	pthread_mutex_lock(&m->lock);
 	counter_add(m, F_REQUESTS, req_names, req, N(req), 1);
 	m->totals.calls++;
 	if (strcmp(c->outcome, "ok"))
@@ -388,26 +395,33 @@ void metrics_call_end(struct metrics *m, const struct http_call_end *c)
 	observe(m, F_DURATION, gen_names, gen, N(gen), c->duration_s);
 	if (c->ttft_s >= 0)
 		observe(m, F_TTFT, gen_names, gen, N(gen), c->ttft_s);
+	pthread_mutex_unlock(&m->lock);
 }
 
 void metrics_denied(struct metrics *m, const char *reason)
 {
 	static const char *const names[] = {"reason"};
 
+	pthread_mutex_lock(&m->lock);
 	counter_add(m, F_DENIED, names, &reason, 1, 1);
 	m->totals.denied++;
+	pthread_mutex_unlock(&m->lock);
 }
 
 void metrics_passthrough(struct metrics *m)
 {
+	pthread_mutex_lock(&m->lock);
 	counter_add(m, F_PASSTHROUGH, NULL, NULL, 0, 1);
 	m->totals.passthrough++;
+	pthread_mutex_unlock(&m->lock);
 }
 
 void metrics_captured(struct metrics *m)
 {
+	pthread_mutex_lock(&m->lock);
 	counter_add(m, F_CAPTURED, NULL, NULL, 0, 1);
 	m->totals.captured++;
+	pthread_mutex_unlock(&m->lock);
 }
 
 void metrics_breaker_opened(struct metrics *m, const char *provider, const char *model)
@@ -415,13 +429,23 @@ void metrics_breaker_opened(struct metrics *m, const char *provider, const char 
 	static const char *const names[] = {"provider", "model"};
 	const char *values[] = {provider, model};
 
+	pthread_mutex_lock(&m->lock);
 	counter_add(m, F_BREAKER_OPENINGS, names, values, N(values), 1);
 	m->totals.breaker_openings++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* The lock of a const M: taking it is no change to the metrics. */
+static pthread_mutex_t *metrics_lock(const struct metrics *m)
+{
+	return (pthread_mutex_t *)&m->lock;
 }
 
 void metrics_totals(const struct metrics *m, struct metrics_totals *ret)
 {
+	pthread_mutex_lock(metrics_lock(m));
 	*ret = m->totals;
+	pthread_mutex_unlock(metrics_lock(m));
 }
 
 /* "{LABELS}", or nothing when there are none. */
@@ -722,11 +746,15 @@ static char *put_unlabelled(char *p, const struct family *f, size_t name_len, ui
  * metrics. */
 void metrics_write(const struct metrics *m, struct evbuffer *out)
 {
-	struct text_buf *b = text_take(m->pool, text_max(m));
+	struct text_buf *b;
 	char *p;
 
-	if (!b)
+	pthread_mutex_lock(metrics_lock(m));
+	b = text_take(m->pool, text_max(m));
+	if (!b) {
+		pthread_mutex_unlock(metrics_lock(m));
 		return;
+	}
 	p = b->data;
 	for (enum family_id id = 0; id < F_COUNT; id++) {
 		const struct family *f = &families[id];
@@ -743,6 +771,7 @@ void metrics_write(const struct metrics *m, struct evbuffer *out)
 			p = f->kind == KIND_HISTOGRAM ? put_histogram(p, m, id, name_len, s)
 						      : put_counter(p, f, name_len, s);
 	}
+	pthread_mutex_unlock(metrics_lock(m));
 	if (evbuffer_add_reference(out, b->data, (size_t)(p - b->data), text_release, b))
 		text_release(b->data, 0, b);
 }

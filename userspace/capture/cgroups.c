@@ -147,8 +147,9 @@ static int table_put(struct cgroups *cg, uint64_t id, const char *path)
 	return 0;
 }
 
-/* nftw has no user argument: the walk is single-threaded (the event loop's). */
-static struct cgroups *walk_target;
+/* nftw has no user argument: each thread (the main loop, each worker with a cache of its
+ * own) walks with its own target. */
+static __thread struct cgroups *walk_target;
 
 static int walk_one(const char *fpath, const struct stat *sb, int type, struct FTW *ftw)
 {
@@ -250,10 +251,10 @@ const char *cgroups_path(struct cgroups *cg, uint64_t id)
 	return cg->gone_path;
 }
 
-/* The walk that seeds the names map; nftw has no user argument (single-threaded, as above).
+/* The walk that seeds the names map; nftw has no user argument (one per thread, as above).
  * Directories come before their contents: the id of each level's directory is on the stack
  * when its children are visited. */
-static struct {
+static __thread struct {
 	int fd;
 	uint64_t ids[CGROUPS_MAX_DEPTH];
 	int err;
@@ -274,6 +275,11 @@ static int seed_one(const char *fpath, const struct stat *sb, int type, struct F
 	if (bpf_map_update_elem(seed.fd, &sb->st_ino, &v, BPF_ANY) && !seed.err)
 		seed.err = -errno;
 	return 0;
+}
+
+void cgroups_read_names(struct cgroups *cg, int map_fd)
+{
+	cg->names_fd = map_fd;
 }
 
 int cgroups_use_names(struct cgroups *cg, int map_fd, const char *root)

@@ -23,7 +23,8 @@ int cgroups_mount_path(char *buf, size_t len);
  * *RET_ID. Returns 0 or -errno. */
 int cgroups_self_id(const char *mount, uint64_t *ret_id);
 
-struct cgroups; /* the id -> path cache; freed with cgroups_free() */
+/* the id -> path cache; freed with cgroups_free(). One thread's: each proxy worker has one. */
+struct cgroups;
 
 int cgroups_new(const char *mount, struct cgroups **ret_cgroups);
 void cgroups_free(struct cgroups *cg);
@@ -41,6 +42,9 @@ const char *cgroups_path(struct cgroups *cg, uint64_t id);
  * are now, which the kernel recorded before the capture was loaded. Returns 0 or -errno.
  */
 int cgroups_use_names(struct cgroups *cg, int map_fd, const char *root);
+
+/* The same for another thread's cache CG: reads the map MAP_FD (seeded already). */
+void cgroups_read_names(struct cgroups *cg, int map_fd);
 
 struct cgroups_workload {
 	const char *name; /* owned by the policy, or pointing into PATH */

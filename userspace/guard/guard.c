@@ -1321,3 +1321,8 @@ void guard_call_record(const struct guard_call *gc, struct jsonw *rec)
 	jsonw_raw(rec, "aigw.guardrails", text, len);
 	free(text);
 }
+
+int guard_profile_enforced(const struct guard_profile *p)
+{
+	return p->enforce;
+}

@@ -105,6 +105,8 @@ int guard_call_model_matched(const struct guard_call *gc);
 /* Whether the answer must pass through the guardrails: placeholders to restore, or a
  * response detector switched on. When 0 the answer is not touched. */
 int guard_call_reads_response(const struct guard_call *gc);
+/* Whether profile P refuses what it finds ("enforce", default true). */
+int guard_profile_enforced(const struct guard_profile *p);
 
 /*
  * A whole answer (JSON, the app's API) as the app may read it: response detectors applied,

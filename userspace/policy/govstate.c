@@ -76,7 +76,8 @@ struct gs_map {
 };
 
 struct govstate {
-	struct gs_map map; /* event-loop thread only */
+	pthread_mutex_t lock; /* recursive: held by govstate_lock()'s callers around map */
+	struct gs_map map; /* under lock */
 	char *path;	   /* owned; NULL in memory-only mode */
 	sqlite3 *db;	   /* the writer's once it runs */
 	sqlite3_stmt *put_bucket, *put_spend;
@@ -486,6 +487,28 @@ static int gs_db_open(struct govstate *g, FILE *errs)
 
 /* ---- open, close, sync ------------------------------------------------------------------- */
 
+static void gs_lock_init(struct govstate *g)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&g->lock, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
+void govstate_lock(struct govstate *g)
+{
+	if (g)
+		pthread_mutex_lock(&g->lock);
+}
+
+void govstate_unlock(struct govstate *g)
+{
+	if (g)
+		pthread_mutex_unlock(&g->lock);
+}
+
 static void gs_free(struct govstate *g)
 {
 	sqldb_writer_stop(&g->w);
@@ -495,6 +518,7 @@ static void gs_free(struct govstate *g)
 	gs_map_clear(&g->map);
 	gs_map_clear(&g->pending);
 	free(g->path);
+	pthread_mutex_destroy(&g->lock);
 	free(g);
 }
 
@@ -508,6 +532,7 @@ int govstate_open(const char *path, FILE *errs, struct govstate **ret)
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
+	gs_lock_init(g);
 	sqldb_writer_init(&g->w);
 	if (!path)
 		goto out;

@@ -14,9 +14,11 @@
  *   held     bytes held per key ("buf:WORKLOAD"), memory only.
  *
  * Time is always the caller's (NOW_NS: CLOCK_REALTIME nanoseconds), so tests control it.
- * Every function but open/close runs on the event-loop thread only; the writer thread sees
- * only its own queue. Persisted: buckets (level, time) and spend; a write is queued on each
- * change and committed within GOVSTATE_FLUSH_MS (a crash loses at most that window).
+ * The proxy.workers share one state: every function but open/close/sync runs between
+ * govstate_lock() and govstate_unlock() (a recursive lock, held briefly, never across I/O:
+ * a stage's check and take are one step); the writer thread sees only its own queue.
+ * Persisted: buckets (level, time) and spend; a write is queued on each change and committed
+ * within GOVSTATE_FLUSH_MS (a crash loses at most that window).
  *
  * Ownership: govstate_open() returns a state the caller frees with govstate_close(), which
  * commits what is queued first. Keys and periods are copied.
@@ -48,6 +50,10 @@ void govstate_close(struct govstate *g);
 /* Blocks until every change made so far is committed (tests, shutdown). 0, or -EIO when a
  * commit failed since the last sync (the writer logged why and tries those rows again). */
 int govstate_sync(struct govstate *g);
+
+/* The state's lock (recursive; NULL G is fine). */
+void govstate_lock(struct govstate *g);
+void govstate_unlock(struct govstate *g);
 
 /*
  * Bucket KEY with CAPACITY, refilled at RATE per second (a new key starts full). If its level

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "policy/govstate.h"
 #include "policy/pipeline.h"
 #include "policy/stages.h"
 
@@ -33,6 +34,23 @@ static void pipe_bind_rules(struct pipe_req *r)
 		r->tm = policy_team_by_name(r->policy, r->team);
 }
 
+/*
+ * The workers share the governance state: a stage that reads and takes from it does so under
+ * its lock, as one step (N+1 callers on two workers cannot all see room for N). The guard
+ * scans bodies and touches no state: it runs unlocked.
+ */
+static enum pipe_verdict stage_run_request(const struct stage *st, struct pipe_req *r)
+{
+	enum pipe_verdict v;
+
+	if (st == &stage_guard)
+		return st->on_request(r);
+	govstate_lock(r->state);
+	v = st->on_request(r);
+	govstate_unlock(r->state);
+	return v;
+}
+
 static enum pipe_verdict pipe_walk(struct pipe_req *r, int head)
 {
 	for (size_t i = 0; i < N_STAGES; i++) {
@@ -43,7 +61,7 @@ static enum pipe_verdict pipe_walk(struct pipe_req *r, int head)
 		if (!r->rules_bound) /* first, or named anew by a stage (the explicit key) */
 			pipe_bind_rules(r);
 		r->stages_run |= 1u << i;
-		if (st->on_request(r) == PIPE_STOP)
+		if (stage_run_request(st, r) == PIPE_STOP)
 			return PIPE_STOP;
 	}
 	return PIPE_CONTINUE;
@@ -66,7 +84,9 @@ int pipeline_target(struct pipe_req *r, const struct route_target *t, char *why,
 
 		if (!stages[i]->on_target)
 			continue;
+		govstate_lock(r->state);
 		err = stages[i]->on_target(r, t, why, whylen);
+		govstate_unlock(r->state);
 		if (err)
 			return err;
 	}
@@ -75,9 +95,11 @@ int pipeline_target(struct pipe_req *r, const struct route_target *t, char *why,
 
 void pipeline_end(struct pipe_req *r, const struct pipe_outcome *o)
 {
+	govstate_lock(r->state);
 	for (size_t i = N_STAGES; i-- > 0;)
 		if ((r->stages_run & (1u << i)) && stages[i]->on_end)
 			stages[i]->on_end(r, o);
+	govstate_unlock(r->state);
 	r->stages_run = 0;
 }
 

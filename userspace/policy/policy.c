@@ -2713,6 +2713,8 @@ static const struct field proxy_fields[] = {
     UINT_FIELD("max_request_json_values", proxy.max_request_json_values, 1000, 16777216,
 	       "an integer 1000..16777216 (values: objects, arrays, strings, numbers, ...)"),
     NESTED("timeouts", OPTIONAL, check_object, timeouts_schema, "an object of timeouts"),
+    UINT_FIELD("workers", proxy.workers, 1, 64,
+	       "an integer 1..64 (event loops; absent: one per online CPU)"),
     NESTED("limits", OPTIONAL, check_object, proxy_limits_schema,
 	   "an object with \"buffer_bytes\""),
 };
@@ -3506,7 +3508,8 @@ int policy_warn(const struct policy *p, FILE *out)
 					"send it only the calls its own apps dial; give it hosts or "
 					"base_url\n",
 					p->models[i].name, pv->name);
-			else if (!pv->key_env && !pv->key_file && !pv->credentials_file && ++n)
+			else if (!pv->key_env && !pv->key_file && !pv->credentials_file &&
+				 !pv->token_file && !pv->has_aws && ++n)
 				fprintf(out,
 					"warning: models.%s: %s has no gateway key (key_env or "
 					"key_file): calls routed to it from elsewhere will skip it\n",

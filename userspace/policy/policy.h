@@ -315,6 +315,9 @@ struct policy {
 		unsigned client_idle_timeout_ms;   /* "client_idle_ms": client silent (120000) */
 		/* "passthrough_idle_ms": a passed-through connection silent both ways (300000) */
 		unsigned passthrough_idle_timeout_ms;
+		/* "workers": event loops serving intercepted connections, 1..64; 0 when absent
+		 * (one per online CPU). A reload that changes it takes effect at restart. */
+		unsigned workers;
 	} proxy;
 
 	struct policy_provider *providers; /* "providers": object, in file order */

@@ -46,6 +46,12 @@ static const char *allow_refuses(const struct policy_allow *a, const char *provi
 	return NULL;
 }
 
+static int model_in_path(enum policy_api family)
+{
+	return family == POLICY_API_GEMINI || family == POLICY_API_VERTEX ||
+	       family == POLICY_API_BEDROCK;
+}
+
 static enum pipe_verdict allow_on_request(struct pipe_req *r)
 {
 	const struct policy_allow *a = r->wl ? &r->wl->allow : NULL;
@@ -66,14 +72,16 @@ static enum pipe_verdict allow_on_request(struct pipe_req *r)
 				   "the model it runs cannot be checked against allow.models of "
 				   "workload %s",
 				   r->deployment, r->provider ? r->provider : "", r->workload);
-	/* Gemini names the model in the path: a call whose path the gateway cannot read (an
-	 * escape, "..", a second colon) could name any model. */
-	if (a->models.given && r->app_api < 0 && r->family == POLICY_API_GEMINI &&
+	/* Gemini, Vertex and Bedrock name the model in the path: a call to them whose path the
+	 * gateway cannot read (an escape, "..", a second colon, another family's shape) could
+	 * name any model. */
+	if (a->models.given && r->app_api < 0 && model_in_path(r->family) &&
 	    strcmp(r->method, "GET"))
 		return pipe_refuse(r, "allow", "allow.models", a->enforce, 400, "invalid", 0,
-				   "aigw: the path %.*s names no Gemini model the gateway can read, "
-				   "so it cannot be checked against allow.models",
-				   (int)(r->api_path_len > 200 ? 200 : r->api_path_len), r->api_url);
+				   "aigw: the path %.*s names no model of provider %s the gateway can "
+				   "read, so it cannot be checked against allow.models",
+				   (int)(r->api_path_len > 200 ? 200 : r->api_path_len), r->api_url,
+				   r->provider ? r->provider : "");
 	if (a->models.given && r->app_api >= 0 && !r->model[0])
 		return pipe_refuse(r, "allow", "allow.models", a->enforce, 403, "permission", 0,
 				   "aigw: the request names no \"model\", so it cannot be checked "

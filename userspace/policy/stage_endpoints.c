@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "policy/stages.h"
+#include "util/hex.h"
 
 static const struct policy_endpoint inference[] = {
     {"POST", "/v1/chat/completions"}, {"POST", "/v1/responses"},
@@ -40,24 +41,14 @@ static const struct policy_endpoint inference[] = {
     {"POST", "/model/*/invoke"},	      {"POST", "/model/*/invoke-with-response-stream"},
 };
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-		return (c | 0x20) - 'a' + 10;
-	return -1;
-}
-
 /* Why the percent-encoding at P (LEFT bytes from P) is not canonical, or NULL: RFC 3986
  * never encodes an unreserved character, and an encoded slash or backslash is a path a
  * server may read as another. */
 static const char *escape_problem(const char *p, size_t left, int slash_ok)
 {
-	int hi = left > 2 ? hex_value(p[1]) : -1, lo = left > 2 ? hex_value(p[2]) : -1;
-	int c = hi * 16 + lo;
+	int c = hex_byte(p + 1, left - 1);
 
-	if (hi < 0 || lo < 0)
+	if (c < 0)
 		return "a malformed percent-encoding";
 	if (slash_ok && c == '/')
 		return NULL;

@@ -34,6 +34,14 @@ static enum guard_api guard_api_of(const struct pipe_req *r)
 	}
 }
 
+/* Whether the app's call is answered as a Bedrock event stream (binary frames), which the
+ * response guardrails do not read: what they cannot read must not reach the app unread. */
+static int answer_is_eventstream(const struct pipe_req *r)
+{
+	return r->app_api == USAGE_API_BEDROCK_CONVERSE_STREAM ||
+	       r->app_api == USAGE_API_BEDROCK_INVOKE_STREAM;
+}
+
 /* The refusal for guard_request()'s error RC. */
 static enum pipe_verdict guard_refuse(struct pipe_req *r, const char *rule, int rc)
 {
@@ -78,6 +86,11 @@ static enum pipe_verdict guard_on_request(struct pipe_req *r)
 		rc = guard_request(r->guard, r->body, r->body_len, &r->body_new, &r->body_new_len);
 	if (rc)
 		return guard_refuse(r, rule, rc);
+	if (guard_call_reads_response(r->guard) && answer_is_eventstream(r))
+		return pipe_refuse(r, STAGE, rule, guard_profile_enforced(p), 400, "guardrail", 0,
+				   "aigw: this workload's answers are read by guardrails (profile "
+				   "%s), which cannot read a Bedrock event stream: call converse or "
+				   "invoke instead", guard_profile_name(p));
 	if (guard_call_blocked_by(r->guard)) /* "enforce": false */
 		return pipe_decide(r, STAGE, PIPE_WOULD_DENY, rule);
 	return PIPE_CONTINUE;

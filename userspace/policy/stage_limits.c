@@ -51,7 +51,9 @@ void limits_conn_take(struct pipe_conn_slot *conn, struct govstate *g,
 	if (!wl->limits.connections)
 		return;
 	snprintf(key, sizeof(key), "conn:%s", wl->name);
+	govstate_lock(g);
 	conn->over = govstate_inflight_add(g, key) > wl->limits.connections;
+	govstate_unlock(g);
 	snprintf(conn->workload, sizeof(conn->workload), "%s", wl->name);
 }
 
@@ -62,7 +64,9 @@ void limits_conn_release(struct pipe_conn_slot *conn, struct govstate *g)
 	if (!conn || !conn->workload[0])
 		return;
 	snprintf(key, sizeof(key), "conn:%s", conn->workload);
+	govstate_lock(g);
 	govstate_inflight_sub(g, key);
+	govstate_unlock(g);
 	conn->workload[0] = 0;
 	conn->over = 0;
 }

@@ -95,4 +95,11 @@ const struct provider_api *provider_api_of_usage(enum usage_api api);
  * adapter, or -1 (and *RET NULL) when no adapter serves that path. */
 int provider_api_for_path(const char *url, const struct provider_api **ret);
 
+/* The same, but only as a provider of FAMILY reads it: the adapter of FAMILY (Vertex: of
+ * Anthropic or Gemini, whose calls Vertex serves), or -1 when that adapter does not read the
+ * path. A captured call is read so: a Gemini- or Bedrock-shaped path sent to OpenAI is an
+ * OpenAI path OpenAI does not serve, never a Gemini or Bedrock call with another's key. */
+int provider_api_for_family_path(enum policy_api family, const char *url,
+				 const struct provider_api **ret);
+
 #endif

@@ -9,6 +9,10 @@
 #include "providers/azure.h"
 
 #define DEPLOYMENTS_PREFIX "/openai/deployments/"
+#define FOUNDRY_PREFIX "/models/" /* Azure AI Foundry's model inference API */
+
+/* The calls of the model inference API the gateway reads: OpenAI's, under another root. */
+static const char *const foundry_calls[] = {"chat/completions", "embeddings", NULL};
 
 const char *azure_deployment_name_problem(const char *s)
 {
@@ -45,6 +49,24 @@ const char *azure_target_deployment(const struct policy_provider *pr, const char
 	return NULL;
 }
 
+/* "/models/CALL?QUERY" as "/v1/CALL" (1), -EINVAL for any other call under /models/. */
+static int foundry_canonical(const char *url, char **ret)
+{
+	const char *call = url + strlen(FOUNDRY_PREFIX);
+	size_t n = strcspn(call, "?");
+
+	for (int i = 0; foundry_calls[i]; i++) {
+		if (n != strlen(foundry_calls[i]) || strncmp(call, foundry_calls[i], n))
+			continue;
+		if (asprintf(ret, "/v1/%s", foundry_calls[i]) < 0) {
+			*ret = NULL;
+			return -ENOMEM;
+		}
+		return 1;
+	}
+	return -EINVAL;
+}
+
 int azure_canonical(const char *url, char **ret, char *deployment)
 {
 	const char *d = url + strlen(DEPLOYMENTS_PREFIX), *rest;
@@ -52,6 +74,8 @@ int azure_canonical(const char *url, char **ret, char *deployment)
 
 	*ret = NULL;
 	deployment[0] = '\0';
+	if (!strncmp(url, FOUNDRY_PREFIX, strlen(FOUNDRY_PREFIX)))
+		return foundry_canonical(url, ret);
 	if (strncmp(url, DEPLOYMENTS_PREFIX, strlen(DEPLOYMENTS_PREFIX)))
 		return 0;
 	n = strcspn(d, "/?");

@@ -4,6 +4,8 @@
  *
  *   /openai/deployments/{deployment}/chat/completions|completions|embeddings?api-version=...
  *   /openai/v1/chat/completions|responses|embeddings   (the deployment is the body's "model")
+ *   /models/chat/completions|embeddings?api-version=... (Azure AI Foundry's model inference
+ *                      API, OpenAI's calls; the deployment is the body's "model")
  *
  * and takes a key in "api-key" or an Entra ID token as a bearer token. A deployment is a name
  * the resource's owner chose; what it runs is the policy's "deployments" map, and the gateway
@@ -38,9 +40,11 @@ const char *azure_target_deployment(const struct policy_provider *pr, const char
 /*
  * The canonical form of a deployments call URL: "/openai/deployments/D/REST?QUERY" is read as
  * "/v1/REST" (the query is Azure's api-version, no part of the call) with D into
- * DEPLOYMENT[AZURE_DEPLOYMENT_MAX + 1]. Returns 1 and *RET (new; the caller frees); 0 when
- * URL is not under /openai/deployments/ (*RET NULL); -EINVAL when its deployment segment is
- * no deployment name or nothing follows it; -ENOMEM.
+ * DEPLOYMENT[AZURE_DEPLOYMENT_MAX + 1]; a Foundry call "/models/CALL?QUERY" (CALL
+ * chat/completions or embeddings) as "/v1/CALL", DEPLOYMENT "" (the body names it). Returns 1
+ * and *RET (new; the caller frees); 0 when URL is under neither prefix (*RET NULL); -EINVAL
+ * when its deployment segment is no deployment name or nothing follows it, or it is another
+ * call under /models/ (no call the gateway reads: outside the API); -ENOMEM.
  */
 int azure_canonical(const char *url, char **ret, char *deployment);
 

@@ -14,6 +14,7 @@
 #include "providers/api.h"
 #include "providers/bedrock.h"
 #include "providers/usage_int.h"
+#include "util/hex.h"
 #include "util/jsonw.h"
 
 static const struct {
@@ -25,14 +26,6 @@ static const struct {
     {"invoke", BEDROCK_INVOKE},
     {"invoke-with-response-stream", BEDROCK_INVOKE_STREAM},
 };
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 static int model_char_ok(char c)
 {
@@ -49,12 +42,11 @@ static int decode_model_id(const char *s, size_t n, char *out)
 		char c = s[i];
 
 		if (c == '%') {
-			int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-			int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+			int b = hex_byte(s + i + 1, n - i - 1);
 
-			if (hi < 0 || lo < 0)
+			if (b < 0)
 				return -EINVAL;
-			c = (char)(hi << 4 | lo);
+			c = (char)b;
 			i += 2;
 		}
 		if (!model_char_ok(c) || o + 1 >= BEDROCK_MODEL_MAX)
@@ -226,13 +218,70 @@ static int header_count(const char *s, int64_t *v)
 	return 0;
 }
 
+/* *U from two counts the body gave (IN, OUT; no cache counts in these families). */
+static int two_counts(int64_t in, int64_t out, struct usage *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->input = in;
+	u->output = out;
+	u->known = USAGE_KNOWN_ALL;
+	return 0;
+}
+
+/* Meta Llama: {"generation", "prompt_token_count", "generation_token_count", ...}. */
+static int llama_usage(const cJSON *root, struct usage *u)
+{
+	int64_t in, out;
+	int a = json_count(root, "prompt_token_count", &in);
+	int b = json_count(root, "generation_token_count", &out);
+
+	if (a < 0 || b < 0)
+		return -EBADMSG;
+	if (!a && !b)
+		return -ENOENT;
+	return a && b ? two_counts(in, out, u) : -EBADMSG;
+}
+
+/* Amazon Titan text: {"inputTextTokenCount", "results": [{"tokenCount", ...}, ...]}. */
+static int titan_usage(const cJSON *root, struct usage *u)
+{
+	const cJSON *results = json_item(root, "results"), *r;
+	int64_t in, out = 0, n;
+	int a = json_count(root, "inputTextTokenCount", &in);
+
+	if (a <= 0)
+		return a < 0 ? -EBADMSG : -ENOENT;
+	if (!cJSON_IsArray(results))
+		return -EBADMSG;
+	cJSON_ArrayForEach(r, results) {
+		if (json_count(r, "tokenCount", &n) != 1)
+			return -EBADMSG;
+		out += n;
+	}
+	return two_counts(in, out, u);
+}
+
+/* The usage an InvokeModel body of a family other than Anthropic's states: Amazon Nova's
+ * "usage" (Converse's names), Meta Llama's and Amazon Titan text's counts. Mistral's and
+ * Cohere's bodies state none (the count headers do). */
+static int family_usage(const cJSON *root, struct usage *u)
+{
+	int err = counts_usage(json_item(root, "usage"), converse_keys, u);
+
+	if (err == -ENOENT || err == -EBADMSG)
+		err = llama_usage(root, u);
+	if (err == -ENOENT)
+		err = titan_usage(root, u);
+	return err;
+}
+
 int bedrock_invoke_usage(const char *body, size_t len, const char *in, const char *out,
 			 struct usage *u)
 {
 	int64_t i, o;
 	int err;
 
-	err = usage_from_body(USAGE_API_ANTHROPIC_MESSAGES, body, len, u, NULL, 0);
+	err = usage_from_body(USAGE_API_BEDROCK_INVOKE, body, len, u, NULL, 0);
 	if (err != -ENOENT && err != -EBADMSG)
 		return err;
 	memset(u, 0, sizeof(*u));
@@ -282,13 +331,22 @@ static unsigned char *chunk_bytes(const cJSON *root, size_t *ret_len)
 	return out;
 }
 
+unsigned char *bedrock_chunk_event(const void *payload, size_t len, size_t *ret_len)
+{
+	cJSON *root = json_parse(payload, len);
+	unsigned char *bytes = cJSON_IsObject(root) ? chunk_bytes(root, ret_len) : NULL;
+
+	cJSON_Delete(root);
+	return bytes;
+}
+
 static void on_invoke_chunk(struct bedrock_stream *s, const struct evstream_msg *m)
 {
-	cJSON *root = json_parse((const char *)m->payload, m->payload_len), *ev = NULL;
+	cJSON *ev = NULL;
 	unsigned char *bytes = NULL;
 	size_t n = 0;
 
-	bytes = cJSON_IsObject(root) ? chunk_bytes(root, &n) : NULL;
+	bytes = bedrock_chunk_event(m->payload, m->payload_len, &n);
 	if (!bytes) {
 		s->unparsed++;
 		goto out;
@@ -303,7 +361,6 @@ static void on_invoke_chunk(struct bedrock_stream *s, const struct evstream_msg 
 out:
 	cJSON_Delete(ev);
 	free(bytes);
-	cJSON_Delete(root);
 }
 
 static void on_converse_event(struct bedrock_stream *s, const struct evstream_msg *m)
@@ -399,8 +456,11 @@ static int bedrock_usage_body(enum usage_api api, const cJSON *root, struct usag
 {
 	if (api == USAGE_API_BEDROCK_CONVERSE)
 		return counts_usage(json_item(root, "usage"), converse_keys, u);
-	if (api == USAGE_API_BEDROCK_INVOKE)
-		return provider_anthropic.usage_body(USAGE_API_ANTHROPIC_MESSAGES, root, u);
+	if (api == USAGE_API_BEDROCK_INVOKE) {
+		int err = provider_anthropic.usage_body(USAGE_API_ANTHROPIC_MESSAGES, root, u);
+
+		return err == -ENOENT || err == -EBADMSG ? family_usage(root, u) : err;
+	}
 	return -EINVAL;
 }
 

@@ -15,6 +15,19 @@
  *                                                         family's own event}; the last carries
  *                                                         "amazon-bedrock-invocationMetrics"
  *
+ * InvokeModel bodies are the model family's own (AWS's "Model inference parameters and
+ * responses", docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-*.html):
+ *   Anthropic      {"usage": {"input_tokens", "output_tokens", cache counts}} (usage.h)
+ *   Amazon Nova    {"usage": {"inputTokens", "outputTokens", ...}}, Converse's names
+ *   Meta Llama     {"prompt_token_count", "generation_token_count", ...}
+ *   Amazon Titan   {"inputTextTokenCount", "results": [{"tokenCount", ...}]} (text models)
+ *   Mistral, Cohere  no counts in the body: the X-Amzn-Bedrock-Input-Token-Count and
+ *                  -Output-Token-Count response headers, which InvokeModel sends for every
+ *                  family, are read when the body states none
+ * A body and headers that state no usage (an unknown family): usage unknown, so the cost is
+ * null with a reason (cost.h), never guessed. Streams of every family end with the
+ * "amazon-bedrock-invocationMetrics" {inputTokenCount, outputTokenCount} in the last chunk.
+ *
  * inputTokens leaves out both cache counts (as Anthropic's input_tokens does); struct usage
  * adds them in (usage.h). The model id is one path segment, percent-encoded by the SDKs
  * (":" as %3A, an ARN's "/" as %2F): it is decoded once, and an id with anything but
@@ -64,10 +77,15 @@ int bedrock_host(const char *host);
 /* The usage of a whole Converse answer BODY (JSON): 0, -ENOENT, -EBADMSG. */
 int bedrock_converse_usage(const char *body, size_t len, struct usage *u);
 
-/* The usage of a whole InvokeModel answer: the Anthropic body's, else the two count headers
- * (IN and OUT, NULL when absent). 0, -ENOENT, -EBADMSG. */
+/* The usage of a whole InvokeModel answer: the body's (Anthropic, Nova, Llama, Titan; see
+ * above), else the two count headers (IN and OUT, NULL when absent). 0, -ENOENT, -EBADMSG. */
 int bedrock_invoke_usage(const char *body, size_t len, const char *in, const char *out,
 			 struct usage *u);
+
+/* The family's event that an invoke stream's "chunk" payload ({"bytes": base64}, LEN bytes)
+ * carries, decoded into a new NUL-terminated buffer the caller frees, *RET_LEN its length;
+ * NULL when the payload is not one. */
+unsigned char *bedrock_chunk_event(const void *payload, size_t len, size_t *ret_len);
 
 /* A streamed answer: fed the HTTP body as it comes. */
 struct bedrock_stream {

@@ -377,7 +377,7 @@ const struct provider_api provider_gemini = {
     .name = "gemini",
     .chat_path = NULL, /* the model is in the path: gemini_retarget() */
     .chat_api = USAGE_API_GEMINI_GENERATE,
-    .translate = 0, /* no translation to or from it yet */
+    .translate = TRANSLATE_GEMINI_GENERATE, /* a target: OpenAI and Anthropic apps */
     .key_header = "x-goog-api-key",
     .key_prefix = "",
     .path_api = gemini_path_api,
@@ -401,4 +401,19 @@ int gemini_retarget(const char *url, const char *model, char **ret)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+int gemini_call_path(const char *root, const char *model, int stream, char *buf, size_t size)
+{
+	size_t r = strlen(root), n;
+	int len;
+
+	if (r >= 3 && !strcmp(root + r - 3, "/v1"))
+		r -= 3; /* the gateway's "/v1" root stands for the host's root here */
+	len = snprintf(buf, size, "%.*s/v1beta/models/%s:%s", (int)r, root, model,
+		       stream ? "streamGenerateContent?alt=sse" : "generateContent");
+	if (len < 0 || (size_t)len >= size)
+		return -ENOSPC;
+	n = strcspn(buf + r, "?");
+	return gemini_path_api(buf + r, n) < 0 ? -EINVAL : 0;
 }

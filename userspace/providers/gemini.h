@@ -69,4 +69,10 @@ int gemini_query_has_key(const char *target);
  * is no Gemini call), -ENOMEM. */
 int gemini_retarget(const char *url, const char *model, char **ret);
 
+/* The path of a call the gateway makes itself (a translated one) to MODEL at a provider whose
+ * API root is ROOT (api_path.h; its "/v1" is the host's root): ".../v1beta/models/MODEL:
+ * generateContent", or with STREAM ":streamGenerateContent?alt=sse". Into BUF (SIZE bytes):
+ * 0, -ENOSPC, or -EINVAL when MODEL is no model name such a path can carry. */
+int gemini_call_path(const char *root, const char *model, int stream, char *buf, size_t size);
+
 #endif

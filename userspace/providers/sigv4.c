@@ -13,6 +13,7 @@
 #include <openssl/sha.h>
 
 #include "providers/sigv4.h"
+#include "util/hex.h"
 
 #define SIGV4_CANON_MAX 8192
 #define SIGV4_QUERY_PARAMS 32
@@ -49,8 +50,7 @@ static int is_unreserved(unsigned char c)
 /* S[0..N) URI-encoded as SigV4 wants (upper-case hex); '/' kept when KEEP_SLASH. */
 static void text_uri_encode(struct text *t, const char *s, size_t n, int keep_slash)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	char esc[3] = {'%', 0, 0};
+	char esc[3];
 
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -59,45 +59,9 @@ static void text_uri_encode(struct text *t, const char *s, size_t n, int keep_sl
 			text_add(t, (const char *)&s[i], 1);
 			continue;
 		}
-		esc[1] = hex[c >> 4];
-		esc[2] = hex[c & 15];
+		hex_percent(c, esc);
 		text_add(t, esc, 3);
 	}
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes S[0..N) into OUT (at least N bytes); '+' stays '+'. -EINVAL: a bad escape. */
-static int uri_decode(const char *s, size_t n, char *out, size_t *ret_len)
-{
-	size_t o = 0;
-	int hi, lo;
-
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '%') {
-			out[o++] = s[i];
-			continue;
-		}
-		if (i + 2 >= n)
-			return -EINVAL;
-		hi = hex_value(s[i + 1]);
-		lo = hex_value(s[i + 2]);
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[o++] = (char)(hi << 4 | lo);
-		i += 2;
-	}
-	*ret_len = o;
-	return 0;
 }
 
 /* Whether PATH has a "." or ".." segment (which AWS would normalise and we refuse). */
@@ -143,13 +107,13 @@ static int param_fill(struct param *p, const char *s, size_t n)
 	size_t name_n = eq ? (size_t)(eq - s) : n, len;
 	char dec[1024];
 
-	if (n >= sizeof(dec) || uri_decode(s, name_n, dec, &len))
+	if (n >= sizeof(dec) || hex_percent_decode(s, name_n, dec, &len))
 		return -EINVAL;
 	text_uri_encode(&t, dec, len, 0);
 	p->name_len = t.len;
 	text_add(&t, "=", 1);
 	if (eq) {
-		if (uri_decode(eq + 1, n - name_n - 1, dec, &len))
+		if (hex_percent_decode(eq + 1, n - name_n - 1, dec, &len))
 			return -EINVAL;
 		text_uri_encode(&t, dec, len, 0);
 	}
@@ -189,17 +153,6 @@ static int text_canonical_query(struct text *t, const char *q, size_t n)
 	}
 	free(params);
 	return err;
-}
-
-static void hex_encode(const unsigned char *d, size_t n, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex[d[i] >> 4];
-		out[2 * i + 1] = hex[d[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 static void sha256_hex(const void *d, size_t n, char out[65])
@@ -282,7 +235,8 @@ int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *c,
 	int err, n;
 
 	if (!r->method || !r->host || !r->path || !r->region || !r->service ||
-	    !c->access_key_id || !c->secret_access_key || !gmtime_r(&r->when, &tm))
+	    !c->access_key_id || !c->secret_access_key || !c->access_key_id[0] ||
+	    !c->secret_access_key[0] || !gmtime_r(&r->when, &tm))
 		return -EINVAL;
 	strftime(ret->amz_date, sizeof(ret->amz_date), "%Y%m%dT%H%M%SZ", &tm);
 	memcpy(date, ret->amz_date, 8);

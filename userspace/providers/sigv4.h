@@ -51,8 +51,8 @@ struct sigv4_signed {
 	char authorization[SIGV4_AUTH_MAX]; /* Authorization: "AWS4-HMAC-SHA256 Credential=..." */
 };
 
-/* Signs R with C into *RET. 0; -EINVAL (a dot segment, a bad escape, a missing field or a
- * value too long for the Authorization header); -ENOMEM. */
+/* Signs R with C into *RET. 0; -EINVAL (a dot segment, a bad escape, a missing field, an
+ * empty key id or secret, or a value too long for the Authorization header); -ENOMEM. */
 int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *c,
 	       struct sigv4_signed *ret);
 

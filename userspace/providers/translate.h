@@ -1,13 +1,15 @@
 /*
- * translate: OpenAI Chat Completions <-> Anthropic Messages, for falling back to the other
- * provider when one is down. A request the app wrote for one API becomes a request for the
- * other; the other's answer (whole, streamed, or an error) becomes the answer the app's SDK
- * expects, so the app never sees which provider answered. Text in, text out: the proxy owns
- * sockets, headers and SSE framing on the way in; this library never touches them.
+ * translate: OpenAI Chat Completions <-> Anthropic Messages, and both -> Gemini's generateContent
+ * (below), for falling back to another provider when one is down. A request the app wrote for one
+ * API becomes a request for the other; the other's answer (whole, streamed, or an error) becomes
+ * the answer the app's SDK expects, so the app never sees which provider answered. Text in, text
+ * out: the proxy owns sockets, headers and SSE framing on the way in; this library never touches
+ * them.
  *
  * Files: translate.h (this API and the mapping table); translate_req.[ch] (the request entry
  * points and what both directions share), translate_req_openai.c (OpenAI -> Anthropic),
- * translate_req_anthropic.c (Anthropic -> OpenAI); translate_resp.c (whole responses and error
+ * translate_req_anthropic.c (Anthropic -> OpenAI), translate_req_gemini.c (OpenAI -> Gemini);
+ * translate_resp.c (whole responses and error
  * bodies); translate_stream.c (the two streaming state machines); translate_json.[ch] (an
  * event's JSON read and written as text, with cJSON's grammar and printing, for the streams);
  * translate_util.[ch] (JSON, buffer, id, stop reason, usage and error-type helpers they all
@@ -117,6 +119,37 @@
  * 429 -> rate_limit_error; 503 -> 529 overloaded_error; 504 -> timeout_error; other 5xx ->
  * same status api_error; other 4xx -> same status invalid_request_error.
  *
+ * Gemini (a target only; an Anthropic app goes through OpenAI's form both ways, each refusal
+ * naming Gemini). Only text is translated:
+ *
+ *   OpenAI                              Gemini generateContent           how
+ *   model, stream                       the path: models/M:generate      the body has neither
+ *                                       Content, :streamGenerateContent
+ *                                       ?alt=sse
+ *   system / developer messages         systemInstruction.parts[].text   in order
+ *   user / assistant text               contents[] role user / model,    consecutive messages
+ *                                       parts[].text                     of a role: one turn
+ *   max_completion_tokens, max_tokens   generationConfig.maxOutputTokens none: Gemini's default
+ *   temperature, top_p, stop, seed      generationConfig temperature,
+ *                                       topP, stopSequences, seed
+ *   user, safety_identifier, metadata,  -                                dropped, noted
+ *   prediction, prompt_cache_*,
+ *   service_tier, parallel_tool_calls
+ * Refused: tools, tool_choice other than none, tool calls and tool messages, images, audio and
+ * files, response_format other than text, a final assistant message, and all the OpenAI side
+ * refuses for Anthropic (n > 1, logprobs, penalties, ...); from Anthropic also top_k.
+ * Answers: the first candidate's text parts joined (thought parts not shown; any other part is
+ * a refusal, more than one candidate too); finishReason STOP -> stop, MAX_TOKENS -> length,
+ * SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII, IMAGE_SAFETY, LANGUAGE ->
+ * content_filter, others -> stop, no candidate (a blocked prompt) -> content_filter; usage
+ * prompt_tokens = promptTokenCount + toolUsePromptTokenCount, cached_tokens =
+ * cachedContentTokenCount, completion_tokens = candidatesTokenCount + thoughtsTokenCount;
+ * model: modelVersion. Streams: each chunk's text a content delta, its finishReason the
+ * finish chunk, its usageMetadata (totals so far) the usage; the app's usage chunk and
+ * [DONE] (or message_delta and message_stop) come when the upstream body ends, as Gemini's
+ * stream has no terminator of its own. An {"error": ...} chunk is the app's error event.
+ * Errors: Gemini's {"error": {"code", "message", "status"}} read by status, as above.
+ *
  * Returns: 0, or -errno: -EBADMSG the input is not the JSON it should be, -EINVAL it is JSON
  * but not a valid request/response of its API, -EOPNOTSUPP it is valid but has no faithful
  * counterpart (refused), -EPROTO an upstream stream broke its protocol, -ENOMEM.
@@ -129,6 +162,8 @@
 enum translate_api {
 	TRANSLATE_OPENAI_CHAT = 1,    /* POST /v1/chat/completions */
 	TRANSLATE_ANTHROPIC_MESSAGES, /* POST /v1/messages */
+	TRANSLATE_GEMINI_GENERATE,    /* POST /v1beta/models/M:generateContent, and
+					 :streamGenerateContent?alt=sse (a target only) */
 };
 
 #define TRANSLATE_DEFAULT_MAX_TOKENS 4096 /* Anthropic's max_tokens when the app set none */
@@ -139,7 +174,7 @@ enum translate_api {
  * that is not a chat request. ERR (ERRLEN bytes, may be NULL) says why. */
 int translate_api_for_path(const char *path, enum translate_api *ret, char *err, size_t errlen);
 
-/* The other provider's API. */
+/* The other provider's API (OpenAI <-> Anthropic). */
 enum translate_api translate_api_other(enum translate_api api);
 
 struct translate_req {
@@ -159,6 +194,11 @@ struct translate_req {
  */
 int translate_request(enum translate_api app, const char *in, size_t len, const char *model,
 		      unsigned int max_tokens_default, struct translate_req *ret);
+/* The same for a target of API TO (translate_request() is TO = translate_api_other(APP)). A
+ * Gemini request names its model in the path: MODEL is then not in the body. */
+int translate_request_to(enum translate_api app, enum translate_api to, const char *in,
+			 size_t len, const char *model, unsigned int max_tokens_default,
+			 struct translate_req *ret);
 void translate_req_release(struct translate_req *r);
 
 /*
@@ -168,6 +208,10 @@ void translate_req_release(struct translate_req *r);
  */
 int translate_response(enum translate_api app, const char *in, size_t len, const char *model,
 		       char **ret, size_t *ret_len, char *err, size_t errlen);
+/* The same for a response of API FROM. */
+int translate_response_from(enum translate_api app, enum translate_api from, const char *in,
+			    size_t len, const char *model, char **ret, size_t *ret_len, char *err,
+			    size_t errlen);
 
 /*
  * Translates an error response of the other API (HTTP STATUS, body IN of LEN bytes, which may
@@ -203,6 +247,9 @@ struct translate_stream;
  */
 struct translate_stream *translate_stream_new(enum translate_api app, int include_usage,
 					      const char *model);
+/* The same for an upstream of API FROM. */
+struct translate_stream *translate_stream_new_from(enum translate_api app, enum translate_api from,
+						   int include_usage, const char *model);
 
 /*
  * Feeds one upstream SSE event: its EVENT name (NULL or "" when it had none) and its DATA text

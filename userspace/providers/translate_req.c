@@ -112,6 +112,100 @@ void translate_rq_stream(struct translate_rq *r, const cJSON *v, const char *key
 	}
 }
 
+void translate_rq_stream_options(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (!cJSON_IsObject(v)) {
+		translate_rq_invalid(r, key, "expected an object");
+		return;
+	}
+	r->res->include_usage = cJSON_IsTrue(translate_get(v, "include_usage"));
+}
+
+void translate_rq_user(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (!cJSON_IsString(v)) {
+		translate_rq_invalid(r, key, "expected a string");
+		return;
+	}
+	if (!r->user || !strcmp(key, "safety_identifier"))
+		r->user = v->valuestring;
+}
+
+void translate_rq_store(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (cJSON_IsTrue(v))
+		translate_fail(&r->c, -EOPNOTSUPP,
+			       "%s: a completion answered by %s cannot be stored at OpenAI", key,
+			       r->other);
+}
+
+void translate_rq_n(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (!cJSON_IsNumber(v) || v->valuedouble != 1)
+		translate_fail(&r->c, -EOPNOTSUPP, "%s other than 1 has no %s counterpart", key,
+			       r->other);
+}
+
+void translate_rq_logprobs(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (!cJSON_IsFalse(v))
+		translate_rq_refuse(r, key);
+}
+
+void translate_rq_top_logprobs(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (!cJSON_IsNumber(v) || v->valuedouble != 0)
+		translate_rq_refuse(r, key);
+}
+
+void translate_rq_zero(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (!cJSON_IsNumber(v) || v->valuedouble != 0)
+		translate_rq_refuse(r, key);
+}
+
+void translate_rq_logit_bias(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (!cJSON_IsObject(v) || v->child)
+		translate_rq_refuse(r, key);
+}
+
+void translate_rq_modalities(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, v)
+	{
+		if (!cJSON_IsString(it) || strcmp(it->valuestring, "text")) {
+			translate_fail(&r->c, -EOPNOTSUPP, "%s other than text have no %s counterpart",
+				       key, r->other);
+			return;
+		}
+	}
+}
+
+cJSON *translate_rq_strings(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	cJSON *seqs;
+	const cJSON *it;
+
+	if (cJSON_IsString(v)) {
+		seqs = cJSON_CreateArray();
+		translate_push(&r->c, seqs, cJSON_CreateString(v->valuestring));
+		return seqs;
+	}
+	cJSON_ArrayForEach(it, v)
+	{
+		if (!cJSON_IsString(it))
+			break;
+	}
+	if (!cJSON_IsArray(v) || it) {
+		translate_rq_invalid(r, key, "expected a string or an array of strings");
+		return NULL;
+	}
+	return translate_dup(&r->c, v);
+}
+
 void translate_rq_text_block(struct translate_rq *r, cJSON *blocks, const char *text)
 {
 	cJSON *b = translate_push(&r->c, blocks, translate_typed(&r->c, "text"));
@@ -121,10 +215,19 @@ void translate_rq_text_block(struct translate_rq *r, cJSON *blocks, const char *
 
 /* ---- entry points ---- */
 
-int translate_request(enum translate_api app, const char *in, size_t len, const char *model,
-		      unsigned int max_tokens_default, struct translate_req *ret)
+static const char *api_name(enum translate_api api)
 {
-	struct translate_rq r = {.res = ret, .app = app, .max_default = max_tokens_default};
+	return api == TRANSLATE_OPENAI_CHAT	   ? "OpenAI"
+	       : api == TRANSLATE_ANTHROPIC_MESSAGES ? "Anthropic"
+						     : "Gemini";
+}
+
+/* One direction APP -> TO, its refusals naming OTHER as the API that has no counterpart. */
+static int request_run(enum translate_api app, enum translate_api to, const char *other,
+		       const char *in, size_t len, const char *model, unsigned int max_default,
+		       struct translate_req *ret)
+{
+	struct translate_rq r = {.res = ret, .app = app, .max_default = max_default, .other = other};
 	cJSON *root;
 	int rc;
 
@@ -144,8 +247,9 @@ int translate_request(enum translate_api app, const char *in, size_t len, const 
 		rc = -ENOMEM;
 		goto out;
 	}
-	r.other = app == TRANSLATE_OPENAI_CHAT ? "Anthropic" : "OpenAI";
-	if (app == TRANSLATE_OPENAI_CHAT)
+	if (to == TRANSLATE_GEMINI_GENERATE)
+		translate_rq_openai_to_gemini(&r);
+	else if (app == TRANSLATE_OPENAI_CHAT)
 		translate_rq_from_openai(&r, model ? model : "");
 	else
 		translate_rq_from_anthropic(&r, model ? model : "");
@@ -161,6 +265,68 @@ out:
 	cJSON_Delete(root);
 	cJSON_Delete(r.out);
 	return rc;
+}
+
+/* Appends "; " and NOTE to NOTES (SIZE bytes), cut to fit. */
+static void notes_append(char *notes, size_t size, const char *note)
+{
+	size_t len = strlen(notes);
+
+	if (len + 2 < size) {
+		memcpy(notes + len, "; ", 3);
+		len += 2;
+		strncat(notes + len, note, size - len - 1);
+	}
+}
+
+/* Anthropic -> Gemini goes through OpenAI's form: Anthropic -> OpenAI -> Gemini, each
+ * refusal naming Gemini, the notes of both kept. */
+static int request_via_openai(const char *in, size_t len, unsigned int max_default,
+			      struct translate_req *ret)
+{
+	struct translate_req mid;
+	int rc = request_run(TRANSLATE_ANTHROPIC_MESSAGES, TRANSLATE_OPENAI_CHAT, "Gemini", in, len,
+			     "", max_default, &mid);
+
+	if (rc) {
+		*ret = mid;
+		return rc;
+	}
+	rc = request_run(TRANSLATE_OPENAI_CHAT, TRANSLATE_GEMINI_GENERATE, "Gemini", mid.body,
+			 mid.len, NULL, max_default, ret);
+	if (mid.notes[0]) { /* the first stage's notes first, what fits of the second's after */
+		char second[TRANSLATE_MSG_MAX];
+
+		memcpy(second, ret->notes, sizeof(second));
+		memcpy(ret->notes, mid.notes, sizeof(ret->notes));
+		if (second[0])
+			notes_append(ret->notes, sizeof(ret->notes), second);
+	}
+	ret->include_usage = 0; /* an OpenAI app's question only */
+	translate_req_release(&mid);
+	return rc;
+}
+
+int translate_request_to(enum translate_api app, enum translate_api to, const char *in,
+			 size_t len, const char *model, unsigned int max_tokens_default,
+			 struct translate_req *ret)
+{
+	if (app == to || app == TRANSLATE_GEMINI_GENERATE) {
+		memset(ret, 0, sizeof(*ret));
+		snprintf(ret->error, sizeof(ret->error), "%s requests are not translated to %s",
+			 api_name(app), api_name(to));
+		return -EOPNOTSUPP;
+	}
+	if (to == TRANSLATE_GEMINI_GENERATE && app == TRANSLATE_ANTHROPIC_MESSAGES)
+		return request_via_openai(in, len, max_tokens_default, ret);
+	return request_run(app, to, api_name(to), in, len, model, max_tokens_default, ret);
+}
+
+int translate_request(enum translate_api app, const char *in, size_t len, const char *model,
+		      unsigned int max_tokens_default, struct translate_req *ret)
+{
+	return translate_request_to(app, translate_api_other(app), in, len, model,
+				    max_tokens_default, ret);
 }
 
 void translate_req_release(struct translate_req *r)

@@ -1,6 +1,7 @@
 /*
- * translate_req: what the two request translators (translate_req_openai.c: OpenAI chat ->
- * Anthropic messages, translate_req_anthropic.c: the reverse) share with translate_req.c, which
+ * translate_req: what the request translators (translate_req_openai.c: OpenAI chat ->
+ * Anthropic messages, translate_req_anthropic.c: the reverse, translate_req_gemini.c: OpenAI
+ * chat -> Gemini generateContent) share with translate_req.c, which
  * holds the entry points: the translation in progress, refusals naming the field, the table of
  * top-level fields. Internal to the translate files.
  */
@@ -43,14 +44,42 @@ void translate_rq_fields(struct translate_rq *r, const struct translate_rq_field
 void translate_rq_number(struct translate_rq *r, const cJSON *v, const char *key);
 void translate_rq_drop(struct translate_rq *r, const cJSON *v, const char *key);
 void translate_rq_stream(struct translate_rq *r, const cJSON *v, const char *key);
+/* OpenAI fields both OpenAI directions read alike: stream_options (include_usage), user and
+ * safety_identifier (r->user), and those refused unless they ask for nothing (store:true,
+ * n != 1, logprobs, top_logprobs, a non-zero penalty, a logit_bias, modalities other than
+ * text). */
+void translate_rq_stream_options(struct translate_rq *r, const cJSON *v, const char *key);
+void translate_rq_user(struct translate_rq *r, const cJSON *v, const char *key);
+void translate_rq_store(struct translate_rq *r, const cJSON *v, const char *key);
+void translate_rq_n(struct translate_rq *r, const cJSON *v, const char *key);
+void translate_rq_logprobs(struct translate_rq *r, const cJSON *v, const char *key);
+void translate_rq_top_logprobs(struct translate_rq *r, const cJSON *v, const char *key);
+void translate_rq_zero(struct translate_rq *r, const cJSON *v, const char *key);
+void translate_rq_logit_bias(struct translate_rq *r, const cJSON *v, const char *key);
+void translate_rq_modalities(struct translate_rq *r, const cJSON *v, const char *key);
+/* The rows both OpenAI directions' field tables share: fields dropped with a note (they tune
+ * OpenAI's own cache, storage, tier or determinism) and those refused unless they ask for
+ * nothing. */
+#define TRANSLATE_RQ_OPENAI_SHARED_FIELDS                                                          \
+	{"stream_options", translate_rq_stream_options}, {"metadata", translate_rq_drop},          \
+	    {"prediction", translate_rq_drop}, {"prompt_cache_key", translate_rq_drop},            \
+	    {"prompt_cache_retention", translate_rq_drop}, {"service_tier", translate_rq_drop},    \
+	    {"store", translate_rq_store}, {"n", translate_rq_n},                                  \
+	    {"logprobs", translate_rq_logprobs}, {"top_logprobs", translate_rq_top_logprobs},      \
+	    {"frequency_penalty", translate_rq_zero}, {"presence_penalty", translate_rq_zero},     \
+	    {"logit_bias", translate_rq_logit_bias}, {"modalities", translate_rq_modalities}
+/* OpenAI's stop V (a string or an array of strings) as a new array; NULL when invalid (or out
+ * of memory: c.oom). */
+cJSON *translate_rq_strings(struct translate_rq *r, const cJSON *v, const char *key);
 /* Appends {"type":"text","text":TEXT} to BLOCKS. */
 void translate_rq_text_block(struct translate_rq *r, cJSON *blocks, const char *text);
 /* Writes BASE.NAME, BASE.NAME[I] (I >= 0) or BASE[I] (NAME NULL) into P
  * (TRANSLATE_PATH_MAX bytes), cut short when long; returns P. */
 char *translate_rq_path(char *p, const char *base, const char *name, int i);
 
-/* The two directions: fill r->out from r->in, asking for MODEL. */
+/* The directions: fill r->out from r->in, asking for MODEL (Gemini: none, it is the path's). */
 void translate_rq_from_openai(struct translate_rq *r, const char *model);
 void translate_rq_from_anthropic(struct translate_rq *r, const char *model);
+void translate_rq_openai_to_gemini(struct translate_rq *r);
 
 #endif

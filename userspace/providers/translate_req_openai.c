@@ -34,84 +34,10 @@ static void o_temperature(struct translate_rq *r, const cJSON *v, const char *ke
 
 static void o_stop(struct translate_rq *r, const cJSON *v, const char *key)
 {
-	cJSON *seqs;
-	const cJSON *it;
+	cJSON *seqs = translate_rq_strings(r, v, key);
 
-	if (cJSON_IsString(v)) {
-		seqs = translate_add(&r->c, r->out, "stop_sequences", cJSON_CreateArray());
-		translate_push(&r->c, seqs, cJSON_CreateString(v->valuestring));
-		return;
-	}
-	if (!cJSON_IsArray(v)) {
-		translate_rq_invalid(r, key, "expected a string or an array of strings");
-		return;
-	}
-	cJSON_ArrayForEach(it, v)
-	{
-		if (!cJSON_IsString(it)) {
-			translate_rq_invalid(r, key, "expected a string or an array of strings");
-			return;
-		}
-	}
-	translate_add(&r->c, r->out, "stop_sequences", translate_dup(&r->c, v));
-}
-
-static void o_stream_options(struct translate_rq *r, const cJSON *v, const char *key)
-{
-	if (!cJSON_IsObject(v)) {
-		translate_rq_invalid(r, key, "expected an object");
-		return;
-	}
-	r->res->include_usage = cJSON_IsTrue(translate_get(v, "include_usage"));
-}
-
-static void o_user(struct translate_rq *r, const cJSON *v, const char *key)
-{
-	if (!cJSON_IsString(v)) {
-		translate_rq_invalid(r, key, "expected a string");
-		return;
-	}
-	if (!r->user || !strcmp(key, "safety_identifier"))
-		r->user = v->valuestring;
-}
-
-static void o_store(struct translate_rq *r, const cJSON *v, const char *key)
-{
-	if (cJSON_IsTrue(v))
-		translate_fail(&r->c, -EOPNOTSUPP,
-			       "%s: a completion answered by Anthropic cannot be stored at OpenAI",
-			       key);
-}
-
-static void o_n(struct translate_rq *r, const cJSON *v, const char *key)
-{
-	if (!cJSON_IsNumber(v) || v->valuedouble != 1)
-		translate_fail(&r->c, -EOPNOTSUPP, "%s other than 1 has no Anthropic counterpart",
-			       key);
-}
-
-static void o_logprobs(struct translate_rq *r, const cJSON *v, const char *key)
-{
-	if (!cJSON_IsFalse(v))
-		translate_rq_refuse(r, key);
-}
-
-static void o_top_logprobs(struct translate_rq *r, const cJSON *v, const char *key)
-{
-	if (!cJSON_IsNumber(v) || v->valuedouble != 0)
-		translate_rq_refuse(r, key);
-}
-
-static void o_zero(struct translate_rq *r, const cJSON *v, const char *key)
-{
-	if (!cJSON_IsNumber(v) || v->valuedouble != 0)
-		translate_rq_refuse(r, key);
-}
-
-static void o_logit_bias(struct translate_rq *r, const cJSON *v, const char *key)
-{
-	if (!cJSON_IsObject(v) || v->child)
-		translate_rq_refuse(r, key);
+	if (seqs)
+		translate_add(&r->c, r->out, "stop_sequences", seqs);
 }
 
 static void o_response_format(struct translate_rq *r, const cJSON *v, const char *key)
@@ -122,20 +48,6 @@ static void o_response_format(struct translate_rq *r, const cJSON *v, const char
 		translate_fail(&r->c, -EOPNOTSUPP,
 			       "%s %s has no Anthropic counterpart (no JSON mode)", key,
 			       type ? type : "?");
-	}
-}
-
-static void o_modalities(struct translate_rq *r, const cJSON *v, const char *key)
-{
-	const cJSON *it;
-
-	cJSON_ArrayForEach(it, v)
-	{
-		if (!cJSON_IsString(it) || strcmp(it->valuestring, "text")) {
-			translate_fail(&r->c, -EOPNOTSUPP,
-				       "%s other than text have no Anthropic counterpart", key);
-			return;
-		}
 	}
 }
 
@@ -151,24 +63,11 @@ static const struct translate_rq_field o2a_fields[] = {
     {"top_p", translate_rq_number},
     {"stop", o_stop},
     {"stream", translate_rq_stream},
-    {"stream_options", o_stream_options},
-    {"user", o_user},
-    {"safety_identifier", o_user},
-    {"metadata", translate_rq_drop},
+    {"user", translate_rq_user},
+    {"safety_identifier", translate_rq_user},
     {"seed", translate_rq_drop},
-    {"prediction", translate_rq_drop},
-    {"prompt_cache_key", translate_rq_drop},
-    {"prompt_cache_retention", translate_rq_drop},
-    {"service_tier", translate_rq_drop},
-    {"store", o_store},
-    {"n", o_n},
-    {"logprobs", o_logprobs},
-    {"top_logprobs", o_top_logprobs},
-    {"frequency_penalty", o_zero},
-    {"presence_penalty", o_zero},
-    {"logit_bias", o_logit_bias},
     {"response_format", o_response_format},
-    {"modalities", o_modalities},
+    TRANSLATE_RQ_OPENAI_SHARED_FIELDS,
     {NULL, NULL},
 };
 

@@ -35,6 +35,18 @@ static cJSON *tool_call(struct translate_ctx *c, const cJSON *b, int i)
 	return call;
 }
 
+/* MSG's role, content (TEXT when HAS_TEXT, else null; TEXT freed) and refusal (null). */
+static void openai_assistant(struct translate_ctx *c, cJSON *msg, struct translate_buf *text,
+			     int has_text)
+{
+	translate_add(c, msg, "role", cJSON_CreateString("assistant"));
+	translate_add(c, msg, "content",
+		      has_text ? cJSON_CreateString(text->data ? text->data : "")
+			       : cJSON_CreateNull());
+	translate_add(c, msg, "refusal", cJSON_CreateNull());
+	translate_buf_free(text);
+}
+
 /* The assistant message: text blocks joined into content, tool_use blocks into tool_calls. */
 static cJSON *openai_message(struct translate_ctx *c, const cJSON *content)
 {
@@ -62,30 +74,21 @@ static cJSON *openai_message(struct translate_ctx *c, const cJSON *content)
 		}
 		i++;
 	}
-	translate_add(c, msg, "role", cJSON_CreateString("assistant"));
-	translate_add(c, msg, "content",
-		      has_text ? cJSON_CreateString(text.data ? text.data : "")
-			       : cJSON_CreateNull());
-	translate_add(c, msg, "refusal", cJSON_CreateNull());
+	openai_assistant(c, msg, &text, has_text);
 	if (cJSON_GetArraySize(calls))
 		translate_add(c, msg, "tool_calls", calls);
 	else
 		cJSON_Delete(calls);
-	translate_buf_free(&text);
 	return msg;
 }
 
-static cJSON *to_openai(struct translate_ctx *c, const cJSON *in, const char *model)
+/* A chat.completion of one choice: MSG (taken), FINISH and usage U. */
+static cJSON *openai_completion(struct translate_ctx *c, const char *model, cJSON *msg,
+				const char *finish, const struct translate_usage *u)
 {
-	const cJSON *content = translate_get(in, "content");
-	struct translate_usage u = {0};
 	cJSON *out = cJSON_CreateObject(), *choices, *choice;
 	char id[40];
 
-	if (!cJSON_IsArray(content)) {
-		translate_fail(c, -EINVAL, "content: expected an array of blocks");
-		return out;
-	}
 	translate_new_id(id, sizeof(id), "chatcmpl-", 29);
 	translate_add(c, out, "id", cJSON_CreateString(id));
 	translate_add(c, out, "object", cJSON_CreateString("chat.completion"));
@@ -94,14 +97,79 @@ static cJSON *to_openai(struct translate_ctx *c, const cJSON *in, const char *mo
 	choices = translate_add(c, out, "choices", cJSON_CreateArray());
 	choice = translate_push(c, choices, cJSON_CreateObject());
 	translate_add(c, choice, "index", cJSON_CreateNumber(0));
-	translate_add(c, choice, "message", openai_message(c, content));
+	translate_add(c, choice, "message", msg);
 	translate_add(c, choice, "logprobs", cJSON_CreateNull());
-	translate_add(
-	    c, choice, "finish_reason",
-	    cJSON_CreateString(translate_finish_reason(translate_str(in, "stop_reason"))));
-	translate_usage_from_anthropic(translate_get(in, "usage"), &u);
-	translate_add(c, out, "usage", translate_usage_openai(c, &u));
+	translate_add(c, choice, "finish_reason", cJSON_CreateString(finish));
+	translate_add(c, out, "usage", translate_usage_openai(c, u));
 	return out;
+}
+
+static cJSON *to_openai(struct translate_ctx *c, const cJSON *in, const char *model)
+{
+	const cJSON *content = translate_get(in, "content");
+	struct translate_usage u = {0};
+
+	if (!cJSON_IsArray(content)) {
+		translate_fail(c, -EINVAL, "content: expected an array of blocks");
+		return cJSON_CreateObject();
+	}
+	translate_usage_from_anthropic(translate_get(in, "usage"), &u);
+	return openai_completion(c, model, openai_message(c, content),
+				 translate_finish_reason(translate_str(in, "stop_reason")), &u);
+}
+
+/* ---- Gemini GenerateContentResponse -> OpenAI chat.completion ---- */
+
+/* The assistant message of CANDIDATE (NULL: none came, the prompt was blocked): its text
+ * parts joined; thought parts are not shown (OpenAI hides reasoning); any other part (a
+ * function call, inline data, code) was never asked for and is refused. */
+static cJSON *gemini_message(struct translate_ctx *c, const cJSON *candidate)
+{
+	const cJSON *parts = translate_get(translate_get(candidate, "content"), "parts"), *p;
+	cJSON *msg = cJSON_CreateObject();
+	struct translate_buf text = {0};
+	const char *t;
+	int i = 0, has_text = 0;
+
+	cJSON_ArrayForEach(p, parts)
+	{
+		t = translate_str(p, "text");
+		if (!t) {
+			translate_fail(c, -EOPNOTSUPP,
+				       "candidates[0].content.parts[%d]: a part that is not text "
+				       "has no OpenAI counterpart",
+				       i);
+		} else if (!cJSON_IsTrue(translate_get(p, "thought"))) { /* reasoning: hidden */
+			has_text = 1;
+			c->oom |= !!translate_buf_add(&text, t, strlen(t));
+		}
+		i++;
+	}
+	openai_assistant(c, msg, &text, has_text);
+	return msg;
+}
+
+static cJSON *gemini_to_openai(struct translate_ctx *c, const cJSON *in, const char *model)
+{
+	const cJSON *cands = translate_get(in, "candidates");
+	const cJSON *cand = cJSON_GetArrayItem(cands, 0);
+	struct translate_usage u = {0};
+	const char *finish;
+
+	if ((cands && !cJSON_IsArray(cands)) || (cand && !cJSON_IsObject(cand))) {
+		translate_fail(c, -EINVAL, "candidates: expected an array of objects");
+		return cJSON_CreateObject();
+	}
+	if (cJSON_GetArraySize(cands) > 1) {
+		translate_fail(c, -EOPNOTSUPP, "candidates: more than one has no OpenAI counterpart");
+		return cJSON_CreateObject();
+	}
+	/* no candidate: the prompt itself was blocked (promptFeedback.blockReason) */
+	finish = cand ? translate_finish_reason_gemini(translate_str(cand, "finishReason"))
+		      : "content_filter";
+	translate_usage_from_gemini(translate_get(in, "usageMetadata"), &u);
+	return openai_completion(c, model ? model : translate_str(in, "modelVersion"),
+				 gemini_message(c, cand), finish, &u);
 }
 
 /* ---- OpenAI chat.completion -> Anthropic message ---- */
@@ -190,8 +258,24 @@ static cJSON *to_anthropic(struct translate_ctx *c, const cJSON *in, const char 
 	return out;
 }
 
-int translate_response(enum translate_api app, const char *in, size_t len, const char *model,
-		       char **ret, size_t *ret_len, char *err, size_t errlen)
+static cJSON *response_tree(struct translate_ctx *c, enum translate_api app,
+			    enum translate_api from, const cJSON *root, const char *model)
+{
+	if (from == TRANSLATE_GEMINI_GENERATE) {
+		if (app == TRANSLATE_OPENAI_CHAT)
+			return gemini_to_openai(c, root, model);
+		translate_fail(c, -EOPNOTSUPP, "a Gemini answer is translated for OpenAI apps");
+		return NULL;
+	}
+	if (!model)
+		model = translate_str(root, "model");
+	return app == TRANSLATE_OPENAI_CHAT ? to_openai(c, root, model)
+					    : to_anthropic(c, root, model);
+}
+
+static int response_run(enum translate_api app, enum translate_api from, const char *in,
+			size_t len, const char *model, char **ret, size_t *ret_len, char *err,
+			size_t errlen)
 {
 	struct translate_ctx c = {.err = err, .errlen = errlen};
 	cJSON *root = translate_parse_object(in, len), *out;
@@ -202,12 +286,7 @@ int translate_response(enum translate_api app, const char *in, size_t len, const
 		*err = '\0';
 	if (!root)
 		return translate_fail(&c, -EBADMSG, "the response body is not a JSON object");
-	if (!model)
-		model = translate_str(root, "model");
-	if (app == TRANSLATE_OPENAI_CHAT)
-		out = to_openai(&c, root, model);
-	else
-		out = to_anthropic(&c, root, model);
+	out = response_tree(&c, app, from, root, model);
 	rc = translate_status(&c);
 	if (!rc && !out)
 		rc = -ENOMEM;
@@ -218,6 +297,35 @@ int translate_response(enum translate_api app, const char *in, size_t len, const
 	cJSON_Delete(out);
 	cJSON_Delete(root);
 	return rc;
+}
+
+int translate_response_from(enum translate_api app, enum translate_api from, const char *in,
+			    size_t len, const char *model, char **ret, size_t *ret_len, char *err,
+			    size_t errlen)
+{
+	char *mid;
+	size_t mid_len;
+	int rc;
+
+	if (from != TRANSLATE_GEMINI_GENERATE || app != TRANSLATE_ANTHROPIC_MESSAGES)
+		return response_run(app, from, in, len, model, ret, ret_len, err, errlen);
+	/* Gemini -> Anthropic through OpenAI's form, as the request went */
+	rc = response_run(TRANSLATE_OPENAI_CHAT, from, in, len, model, &mid, &mid_len, err, errlen);
+	if (rc) {
+		*ret = NULL;
+		return rc;
+	}
+	rc = response_run(app, TRANSLATE_OPENAI_CHAT, mid, mid_len, model, ret, ret_len, err,
+			  errlen);
+	free(mid);
+	return rc;
+}
+
+int translate_response(enum translate_api app, const char *in, size_t len, const char *model,
+		       char **ret, size_t *ret_len, char *err, size_t errlen)
+{
+	return translate_response_from(app, translate_api_other(app), in, len, model, ret,
+				       ret_len, err, errlen);
 }
 
 /* ---- errors ---- */

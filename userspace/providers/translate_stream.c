@@ -44,6 +44,11 @@ enum tool_state { TOOL_UNSEEN, TOOL_OPEN, TOOL_CLOSED };
 
 struct translate_stream {
 	enum translate_api app;
+	enum translate_api from; /* the upstream's API */
+	/* Gemini upstream, Anthropic app: Gemini -> OpenAI here, then its OpenAI chunks (MID)
+	 * -> Anthropic in this one */
+	struct translate_stream *inner;
+	struct translate_buf mid;
 	int include_usage;
 	char *model;	 /* reported; the caller's, or the upstream's once known */
 	int model_fixed; /* the caller chose it */
@@ -65,14 +70,15 @@ struct translate_stream {
 	unsigned char tool[MAX_TOOLS];
 };
 
-struct translate_stream *translate_stream_new(enum translate_api app, int include_usage,
-					      const char *model)
+static struct translate_stream *stream_new(enum translate_api app, enum translate_api from,
+					   int include_usage, const char *model)
 {
 	struct translate_stream *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
 	s->app = app;
+	s->from = from;
 	s->include_usage = include_usage;
 	s->open = -1;
 	s->created = (double)time(NULL);
@@ -91,10 +97,37 @@ struct translate_stream *translate_stream_new(enum translate_api app, int includ
 	return s;
 }
 
+struct translate_stream *translate_stream_new_from(enum translate_api app, enum translate_api from,
+						   int include_usage, const char *model)
+{
+	struct translate_stream *s;
+
+	if (app == from || app == TRANSLATE_GEMINI_GENERATE) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (from != TRANSLATE_GEMINI_GENERATE || app == TRANSLATE_OPENAI_CHAT)
+		return stream_new(app, from, include_usage, model);
+	s = stream_new(app, TRANSLATE_OPENAI_CHAT, 0, model);
+	if (s && !(s->inner = stream_new(TRANSLATE_OPENAI_CHAT, from, 1, model))) {
+		translate_stream_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+struct translate_stream *translate_stream_new(enum translate_api app, int include_usage,
+					      const char *model)
+{
+	return translate_stream_new_from(app, translate_api_other(app), include_usage, model);
+}
+
 void translate_stream_free(struct translate_stream *s)
 {
 	if (!s)
 		return;
+	translate_stream_free(s->inner);
+	translate_buf_free(&s->mid);
 	translate_buf_free(&s->head);
 	translate_json_prefix_free(&s->prefix);
 	free(s->model);
@@ -971,6 +1004,182 @@ static int is_done(const char *data, size_t len)
 	return len == 6 && !memcmp(data, "[DONE]", 6);
 }
 
+/* ---- Gemini upstream, OpenAI app ---- */
+
+/* One table of slots for a GenerateContentResponse, its first candidate and that one's first
+ * part; parts past the first are scanned again, each into a table of its own. */
+enum g_slot {
+	G_ERROR,
+	G_ERROR_CODE,
+	G_ERROR_MESSAGE,
+	G_ERROR_STATUS,
+	G_MODEL,
+	G_CANDIDATES,
+	G_CONTENT,
+	G_PARTS,
+	G_FINISH,
+	G_TEXT,
+	G_THOUGHT,
+	G_SIGNATURE,
+	G_USAGE,
+	G_PROMPT,
+	G_TOOL_PROMPT,
+	G_CACHED,
+	G_OUTPUT,
+	G_THOUGHTS,
+	G_SLOTS
+};
+
+static const struct tj_field g_part[] = {{"text", G_TEXT, NULL, NULL},
+					 {"thought", G_THOUGHT, NULL, NULL},
+					 {"thoughtSignature", G_SIGNATURE, NULL, NULL},
+					 {NULL, 0, NULL, NULL}};
+static const struct tj_field g_content[] = {{"parts", G_PARTS, NULL, g_part},
+					    {NULL, 0, NULL, NULL}};
+static const struct tj_field g_candidate[] = {{"content", G_CONTENT, g_content, NULL},
+					      {"finishReason", G_FINISH, NULL, NULL},
+					      {NULL, 0, NULL, NULL}};
+static const struct tj_field g_usage[] = {{"promptTokenCount", G_PROMPT, NULL, NULL},
+					  {"toolUsePromptTokenCount", G_TOOL_PROMPT, NULL, NULL},
+					  {"cachedContentTokenCount", G_CACHED, NULL, NULL},
+					  {"candidatesTokenCount", G_OUTPUT, NULL, NULL},
+					  {"thoughtsTokenCount", G_THOUGHTS, NULL, NULL},
+					  {NULL, 0, NULL, NULL}};
+static const struct tj_field g_error_fields[] = {{"code", G_ERROR_CODE, NULL, NULL},
+						 {"message", G_ERROR_MESSAGE, NULL, NULL},
+						 {"status", G_ERROR_STATUS, NULL, NULL},
+						 {NULL, 0, NULL, NULL}};
+static const struct tj_field g_event[] = {{"error", G_ERROR, g_error_fields, NULL},
+					  {"modelVersion", G_MODEL, NULL, NULL},
+					  {"candidates", G_CANDIDATES, NULL, g_candidate},
+					  {"usageMetadata", G_USAGE, g_usage, NULL},
+					  {NULL, 0, NULL, NULL}};
+
+/* Each chunk's usageMetadata holds the totals so far: the last one stands. */
+static void g_take_usage(struct translate_stream *s, const struct tj_val *v)
+{
+	double n[5] = {0};
+
+	if (v[G_USAGE].type != TJ_OBJECT)
+		return;
+	take(&v[G_PROMPT], &n[0]);
+	take(&v[G_TOOL_PROMPT], &n[1]);
+	take(&v[G_CACHED], &n[2]);
+	take(&v[G_OUTPUT], &n[3]);
+	take(&v[G_THOUGHTS], &n[4]);
+	translate_usage_set_gemini(&s->usage, n[0], n[1], n[2], n[3], n[4]);
+}
+
+/* One part: its text as a content chunk; a thought is not shown (OpenAI hides reasoning), a
+ * signature alone carries nothing to show; any other part was never asked for. */
+static int g_part_out(struct translate_stream *s, const struct tj_val *p, struct translate_buf *out)
+{
+	if (p[G_TEXT].type != TJ_STRING)
+		return p[G_SIGNATURE].type == TJ_STRING
+			   ? 0
+			   : broken(s, out, "a part that is not text has no OpenAI counterpart");
+	if (p[G_THOUGHT].type == TJ_TRUE || !has_text(&p[G_TEXT]))
+		return 0;
+	if (s->stopped)
+		return broken(s, out, "text after the finishReason");
+	return content_chunk(s, out, &p[G_TEXT]);
+}
+
+static int g_parts(struct translate_stream *s, const struct tj_val *v, struct translate_buf *out)
+{
+	struct tj_val p[G_SLOTS], part;
+	struct tj_iter it;
+	int rc = 0;
+
+	if (!present(&v[G_PARTS]))
+		return 0;
+	if (v[G_PARTS].type != TJ_ARRAY)
+		return broken(s, out, "parts that are not an array");
+	if (only_one(&v[G_PARTS]))
+		return g_part_out(s, v, out);
+	translate_json_iter(&it, &v[G_PARTS]);
+	while (!rc && !s->ended && translate_json_next(&it, g_part, p, G_SLOTS, &part))
+		rc = part.type == TJ_OBJECT ? g_part_out(s, p, out)
+					    : broken(s, out, "a part that is not an object");
+	return rc;
+}
+
+static int g_candidate_out(struct translate_stream *s, const struct tj_val *v,
+			   struct translate_buf *out)
+{
+	char buf[40];
+	int rc;
+
+	if (!present(&v[G_CANDIDATES]))
+		return 0;
+	if (v[G_CANDIDATES].type != TJ_ARRAY || v[G_CANDIDATES].count > 1)
+		return broken(s, out, "candidates other than one");
+	if (!v[G_CANDIDATES].count)
+		return 0;
+	rc = g_parts(s, v, out);
+	if (rc || s->ended || v[G_FINISH].type != TJ_STRING || s->stopped)
+		return rc;
+	s->stopped = 1;
+	s->stop = translate_finish_reason_gemini(name_of(&v[G_FINISH], buf, sizeof(buf)));
+	return chunk_fixed(s, out, "{}", s->stop);
+}
+
+static int g_error(struct translate_stream *s, const struct tj_val *v, struct translate_buf *out)
+{
+	const struct tj_val *code = &v[G_ERROR_CODE];
+	int status = code->type == TJ_NUMBER && code->num >= 400 && code->num < 600
+			 ? (int)code->num
+			 : 500;
+	const char *type, *ocode;
+
+	type = translate_openai_error_type(status, NULL, &ocode, &status);
+	return upstream_error(s, out, &v[G_ERROR_MESSAGE], type, ocode);
+}
+
+/* One chunk of streamGenerateContent?alt=sse; the stream's end is the body's (finish()). */
+static int g_feed(struct translate_stream *s, const char *data, size_t len,
+		  struct translate_buf *out)
+{
+	struct tj_val v[G_SLOTS];
+	int rc = 0;
+
+	if (translate_json_scan(&s->prefix, data, len, g_event, v, G_SLOTS))
+		return broken(s, out, "an event whose data is not a JSON object");
+	if (present(&v[G_ERROR]))
+		return g_error(s, v, out);
+	if (!s->started) {
+		s->started = 1;
+		set_model(s, &v[G_MODEL]);
+		rc = chunk_fixed(s, out, "{\"role\":\"assistant\",\"content\":\"\"}", NULL);
+	}
+	if (!rc)
+		rc = g_candidate_out(s, v, out);
+	if (!rc)
+		g_take_usage(s, v);
+	return rc;
+}
+
+/* ---- Gemini upstream, Anthropic app: the inner translator's OpenAI chunks, relayed ---- */
+
+/* Feeds the events in s->mid (whole "data: ...\n\n" events) to this OpenAI -> Anthropic
+ * translator; RC is the inner one's result, returned unless a relayed event fails worse. */
+static int relay(struct translate_stream *s, int rc, struct translate_buf *out)
+{
+	const char *p = s->mid.data, *end = p + s->mid.len, *stop;
+	int r = 0;
+
+	while (!s->ended && p && p < end && (stop = strstr(p, "\n\n"))) {
+		size_t n = (size_t)(stop - p) - 6; /* past "data: " */
+
+		r = is_done(p + 6, n) ? o_end(s, out) : o_chunk(s, p + 6, n, out);
+		if (r == -ENOMEM)
+			break;
+		p = stop + 2;
+	}
+	s->mid.len = 0;
+	return r == -ENOMEM ? r : rc ? rc : r;
+}
+
 /* ---- entry points ---- */
 
 int translate_stream_feed(struct translate_stream *s, const char *event, const char *data,
@@ -978,6 +1187,10 @@ int translate_stream_feed(struct translate_stream *s, const char *event, const c
 {
 	if (s->ended)
 		return 0;
+	if (s->inner)
+		return relay(s, translate_stream_feed(s->inner, event, data, len, &s->mid), out);
+	if (s->from == TRANSLATE_GEMINI_GENERATE)
+		return g_feed(s, data, len, out);
 	if (s->app == TRANSLATE_OPENAI_CHAT)
 		return a_feed(s, event, data, len, out);
 	if (data && is_done(data, len))
@@ -989,6 +1202,11 @@ int translate_stream_finish(struct translate_stream *s, struct translate_buf *ou
 {
 	if (s->ended)
 		return 0;
+	if (s->inner) {
+		int rc = relay(s, translate_stream_finish(s->inner, &s->mid), out);
+
+		return s->ended || rc == -ENOMEM ? rc : broken(s, out, "the upstream ended early");
+	}
 	if (s->stopped)
 		return s->app == TRANSLATE_OPENAI_CHAT ? a_end(s, out) : o_end(s, out);
 	return broken(s, out, "the upstream ended before its last event");

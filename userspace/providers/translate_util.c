@@ -171,7 +171,7 @@ int translate_sse_json(struct translate_buf *b, const char *event, const cJSON *
 
 static unsigned long long fallback_random(void)
 {
-	static unsigned long long x;
+	static __thread unsigned long long x; /* each worker's own */
 
 	if (!x)
 		x = (unsigned long long)time(NULL) * 6364136223846793005ULL ^ (unsigned)getpid();
@@ -233,6 +233,22 @@ const char *translate_stop_reason(const char *finish_reason)
 	return "end_turn";
 }
 
+const char *translate_finish_reason_gemini(const char *finish_reason)
+{
+	static const char *const filtered[] = {"SAFETY",	     "RECITATION", "BLOCKLIST",
+					       "PROHIBITED_CONTENT", "SPII",	   "IMAGE_SAFETY",
+					       "LANGUAGE",	     NULL};
+
+	if (!finish_reason)
+		return "stop";
+	if (!strcmp(finish_reason, "MAX_TOKENS"))
+		return "length";
+	for (size_t i = 0; filtered[i]; i++)
+		if (!strcmp(filtered[i], finish_reason))
+			return "content_filter";
+	return "stop";
+}
+
 static void take(const cJSON *u, const char *key, double *v)
 {
 	const cJSON *n = translate_get(u, key);
@@ -268,6 +284,25 @@ void translate_usage_from_openai(const cJSON *u, struct translate_usage *t)
 	take(translate_get(u, "prompt_tokens_details"), "cached_tokens", &cached);
 	take(u, "completion_tokens", &t->output);
 	translate_usage_set_openai(t, prompt, cached);
+}
+
+void translate_usage_set_gemini(struct translate_usage *t, double prompt, double tool_prompt,
+				double cached, double candidates, double thoughts)
+{
+	translate_usage_set_openai(t, prompt + tool_prompt, cached);
+	t->output = candidates + thoughts;
+}
+
+void translate_usage_from_gemini(const cJSON *u, struct translate_usage *t)
+{
+	double v[5] = {0};
+
+	take(u, "promptTokenCount", &v[0]);
+	take(u, "toolUsePromptTokenCount", &v[1]);
+	take(u, "cachedContentTokenCount", &v[2]);
+	take(u, "candidatesTokenCount", &v[3]);
+	take(u, "thoughtsTokenCount", &v[4]);
+	translate_usage_set_gemini(t, v[0], v[1], v[2], v[3], v[4]);
 }
 
 cJSON *translate_usage_openai(struct translate_ctx *c, const struct translate_usage *t)

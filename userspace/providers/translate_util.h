@@ -75,6 +75,11 @@ void translate_new_id(char *out, size_t cap, const char *prefix, size_t n);
 const char *translate_finish_reason(const char *stop_reason);
 const char *translate_stop_reason(const char *finish_reason);
 
+/* Gemini finishReason -> OpenAI finish_reason: STOP stop, MAX_TOKENS length, the content
+ * filters' (SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII, IMAGE_SAFETY, LANGUAGE)
+ * content_filter, anything else stop. */
+const char *translate_finish_reason_gemini(const char *finish_reason);
+
 /* Token counts in Anthropic's terms (input excludes both cache counts). */
 struct translate_usage {
 	double input, cache_write, cache_read, output;
@@ -86,6 +91,12 @@ void translate_usage_from_openai(const cJSON *u, struct translate_usage *t);
 /* Sets *T's input and cache counts from OpenAI's PROMPT tokens (which count the CACHED ones);
  * a negative PROMPT (none came) changes nothing. */
 void translate_usage_set_openai(struct translate_usage *t, double prompt, double cached);
+/* Sets *T from Gemini's usage counts: PROMPT (cached included) + TOOL_PROMPT in, CACHED of
+ * it, CANDIDATES + THOUGHTS out (thinking is billed as output), as gemini.h reads them. */
+void translate_usage_set_gemini(struct translate_usage *t, double prompt, double tool_prompt,
+				double cached, double candidates, double thoughts);
+/* Reads Gemini's usageMetadata object U into *T. */
+void translate_usage_from_gemini(const cJSON *u, struct translate_usage *t);
 cJSON *translate_usage_openai(struct translate_ctx *c, const struct translate_usage *t);
 cJSON *translate_usage_anthropic(struct translate_ctx *c, const struct translate_usage *t);
 

@@ -402,6 +402,12 @@ const struct provider_api *provider_api_of_usage(enum usage_api api)
 	return NULL;
 }
 
+/* The usage API of URL (N bytes of path) when adapter P reads it, else -1. */
+static int path_api_of(const struct provider_api *p, const char *url, size_t n)
+{
+	return url ? p->path_api(url, n) : -1;
+}
+
 int provider_api_for_path(const char *url, const struct provider_api **ret)
 {
 	static const struct provider_api *const all[] = {&provider_openai, &provider_anthropic,
@@ -409,8 +415,8 @@ int provider_api_for_path(const char *url, const struct provider_api **ret)
 	size_t n = url ? strcspn(url, "?") : 0;
 
 	*ret = NULL;
-	for (size_t i = 0; url && i < sizeof(all) / sizeof(all[0]); i++) {
-		int api = all[i]->path_api(url, n);
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		int api = path_api_of(all[i], url, n);
 
 		if (api >= 0) {
 			*ret = all[i];
@@ -418,4 +424,20 @@ int provider_api_for_path(const char *url, const struct provider_api **ret)
 		}
 	}
 	return -1;
+}
+
+int provider_api_for_family_path(enum policy_api family, const char *url,
+				 const struct provider_api **ret)
+{
+	const struct provider_api *p = provider_api_of_family(family);
+	size_t n = url ? strcspn(url, "?") : 0;
+	int api = path_api_of(p, url, n);
+
+	/* Vertex's calls are read as Anthropic's or Gemini's (vertex_canonicalise() makes them) */
+	if (api < 0 && family == POLICY_API_VERTEX) {
+		p = &provider_gemini;
+		api = path_api_of(p, url, n);
+	}
+	*ret = api >= 0 ? p : NULL;
+	return api;
 }

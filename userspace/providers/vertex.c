@@ -57,7 +57,7 @@ static int literal(const char **p, const char *end, const char *lit)
 int vertex_path_parse(const char *url, struct vertex_call *ret)
 {
 	const char *p = url, *end = url + strcspn(url, "?");
-	char publisher[32], method[32];
+	char publisher[32];
 
 	if (literal(&p, end, "/v1/") && literal(&p, end, "/v1beta1/"))
 		return -ENOENT;
@@ -67,11 +67,12 @@ int vertex_path_parse(const char *url, struct vertex_call *ret)
 	    segment(&p, end, ret->location, sizeof(ret->location), 0) ||
 	    literal(&p, end, "/publishers/") || segment(&p, end, publisher, sizeof(publisher), 0) ||
 	    literal(&p, end, "/models/") || segment(&p, end, ret->model, sizeof(ret->model), 1) ||
-	    literal(&p, end, ":") || segment(&p, end, method, sizeof(method), 0) || p != end)
+	    literal(&p, end, ":") ||
+	    segment(&p, end, ret->method, sizeof(ret->method), 0) || p != end)
 		return -ENOENT;
 	for (size_t i = 0; i < sizeof(vertex_methods) / sizeof(vertex_methods[0]); i++) {
 		if (!strcmp(publisher, vertex_methods[i].publisher) &&
-		    !strcmp(method, vertex_methods[i].method)) {
+		    !strcmp(ret->method, vertex_methods[i].method)) {
 			ret->kind = vertex_methods[i].kind;
 			return 0;
 		}
@@ -84,6 +85,29 @@ int vertex_anthropic_path(const char *project, const char *location, const char 
 {
 	int n = snprintf(buf, size, "/v1/projects/%s/locations/%s/publishers/anthropic/models/%s:%s",
 			 project, location, model, stream ? "streamRawPredict" : "rawPredict");
+
+	return n < 0 || (size_t)n >= size ? -ENOSPC : 0;
+}
+
+int vertex_kind_is_gemini(int kind)
+{
+	return kind == VERTEX_GEMINI_GENERATE || kind == VERTEX_GEMINI_STREAM ||
+	       kind == VERTEX_GEMINI_COUNT_TOKENS;
+}
+
+const char *vertex_kind_method(int kind)
+{
+	for (size_t i = 0; i < sizeof(vertex_methods) / sizeof(vertex_methods[0]); i++)
+		if ((int)vertex_methods[i].kind == kind)
+			return vertex_methods[i].method;
+	return NULL;
+}
+
+int vertex_gemini_path(const char *project, const char *location, const char *model,
+		       const char *method, const char *query, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "/v1/projects/%s/locations/%s/publishers/google/models/%s:%s%s",
+			 project, location, model, method, query);
 
 	return n < 0 || (size_t)n >= size ? -ENOSPC : 0;
 }

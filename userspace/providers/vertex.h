@@ -32,7 +32,12 @@ struct vertex_call {
 	char project[128];
 	char location[64];
 	char model[128];
+	char method[32]; /* "generateContent", ... as the path has it */
 };
+
+/* Where the Gemini API serves the call Vertex serves for a Gemini model: its canonical form,
+ * as the gateway reads it ("/v1beta/models/{model}:{method}", gemini.h). */
+#define VERTEX_GEMINI_API_MODELS "/v1beta/models/"
 
 /* Reads request target URL (its query ignored). 0 and *RET; -ENOENT when it is no publisher
  * model call Vertex serves as the gateway knows them (a malformed or escaped one included). */
@@ -42,6 +47,15 @@ int vertex_path_parse(const char *url, struct vertex_call *ret);
  * or not, into BUF (SIZE bytes): 0 or -ENOSPC. */
 int vertex_anthropic_path(const char *project, const char *location, const char *model,
 			  int stream, char *buf, size_t size);
+
+/* Whether KIND is a Gemini model's call (Google's publisher), and its method's name. */
+int vertex_kind_is_gemini(int kind);
+const char *vertex_kind_method(int kind);
+
+/* The path of Gemini model MODEL's METHOD in PROJECT at LOCATION, QUERY ("?alt=sse", or "")
+ * after it, into BUF (SIZE bytes): 0 or -ENOSPC. */
+int vertex_gemini_path(const char *project, const char *location, const char *model,
+		       const char *method, const char *query, char *buf, size_t size);
 
 /* An Anthropic Messages body BODY (LEN bytes) as Vertex takes it: "model" gone,
  * "anthropic_version" set when absent. *RET is new (NUL-terminated, *RET_LEN; the caller

@@ -1,6 +1,8 @@
 /*
  * bedrock_door.c: an Anthropic Messages call served by Claude on Bedrock, the same model behind
- * another door (the operator's move when Anthropic is down). The body stays the app's but for
+ * another door (the operator's move when Anthropic is down); an OpenAI chat completion comes
+ * through it too, translated into Anthropic's Messages first (exchange.c), its answer and
+ * events translated back (response.c). The body stays the app's but for
  * what Bedrock's InvokeModel wants otherwise: no "model" (the path names it) and no "stream"
  * (the path says it), and "anthropic_version": "bedrock-2023-05-31". It goes to
  * /model/{modelId}/invoke, or /invoke-with-response-stream, whose event stream is decoded back
@@ -13,10 +15,10 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
-#include <openssl/evp.h>
 
 #include "proxy/http1_int.h"
 #include "providers/bedrock.h"
+#include "util/hex.h"
 
 #define BEDROCK_ANTHROPIC_VERSION "bedrock-2023-05-31"
 
@@ -29,7 +31,6 @@ int bedrock_door_usable(const struct exchange *ex, const struct route_target *t)
 /* "/model/" + MODEL percent-encoded as one segment + OP, into BUF. */
 static int invoke_path(const char *model, int stream, char *buf, size_t size)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	size_t o = 0;
 	int n = snprintf(buf, size, "/model/");
 
@@ -45,9 +46,8 @@ static int invoke_path(const char *model, int stream, char *buf, size_t size)
 		if (plain) {
 			buf[o++] = (char)*p;
 		} else {
-			buf[o++] = '%';
-			buf[o++] = hex[*p >> 4];
-			buf[o++] = hex[*p & 15];
+			hex_percent(*p, buf + o);
+			o += 3;
 		}
 	}
 	n = snprintf(buf + o, size - o, "%s", stream ? "/invoke-with-response-stream" : "/invoke");
@@ -56,8 +56,9 @@ static int invoke_path(const char *model, int stream, char *buf, size_t size)
 
 int bedrock_door_prepare(struct exchange *ex, const char *model, char *why, size_t whylen)
 {
-	cJSON *root = cJSON_ParseWithLength((const char *)evbuffer_pullup(ex->body, -1),
-					    evbuffer_get_length(ex->body));
+	struct evbuffer *from = ex->up_body ? ex->up_body : ex->body; /* translated, or the app's */
+	cJSON *root = cJSON_ParseWithLength((const char *)evbuffer_pullup(from, -1),
+					    evbuffer_get_length(from));
 	char path[512], *text = NULL;
 	int err = -EBADMSG;
 
@@ -92,31 +93,27 @@ out:
 	return err;
 }
 
-/* One chunk of the invoke stream, as the Anthropic event it carries, framed as SSE. */
+/* One chunk of the invoke stream, as the Anthropic event it carries, framed as SSE; for an
+ * app of the other API (ex->xlate), that event translated (ex->ts). */
 void bedrock_door_chunk(struct exchange *ex, const struct evstream_msg *m, struct evbuffer *out)
 {
-	cJSON *root = cJSON_ParseWithLength((const char *)m->payload, m->payload_len), *ev = NULL;
-	const char *b64 = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "bytes"));
-	size_t n = b64 ? strlen(b64) : 0;
-	unsigned char *bytes = n && n % 4 == 0 ? malloc(n / 4 * 3 + 1) : NULL;
-	const char *type;
-	int len;
+	size_t len = 0;
+	unsigned char *bytes = bedrock_chunk_event(m->payload, m->payload_len, &len);
+	cJSON *ev = bytes ? cJSON_ParseWithLength((const char *)bytes, len) : NULL;
+	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "type"));
 
-	if (!bytes)
-		goto out;
-	len = EVP_DecodeBlock(bytes, (const unsigned char *)b64, (int)n);
-	if (len < 0)
-		goto out;
-	len -= (b64[n - 1] == '=') + (b64[n - 2] == '=');
-	ev = cJSON_ParseWithLength((const char *)bytes, (size_t)len);
-	type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "type"));
 	if (!type)
 		goto out;
+	if (ex->xlate) {
+		translate_stream_feed(ex->ts, type, (const char *)bytes, len, &ex->ts_out);
+		evbuffer_add(out, ex->ts_out.data, ex->ts_out.len);
+		ex->ts_out.len = 0;
+		goto out;
+	}
 	evbuffer_add_printf(out, "event: %s\ndata: ", type);
-	evbuffer_add(out, bytes, (size_t)len);
+	evbuffer_add(out, bytes, len);
 	evbuffer_add(out, "\n\n", 2);
 out:
 	free(bytes);
 	cJSON_Delete(ev);
-	cJSON_Delete(root);
 }

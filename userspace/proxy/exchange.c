@@ -251,10 +251,13 @@ static int target_reachable(const struct exchange *ex, const struct route_target
 	return 0;
 }
 
-/* Whether the app's call is one the translator can make into a call of family UP's. */
+/* Whether the app's call is one the translator can make into a call of family UP's (for
+ * Bedrock: an Anthropic Messages body, sent through its InvokeModel door). */
 static int translatable(const struct exchange *ex, const struct provider_api *up)
 {
-	return ex->app && ex->app->translate && up->translate && up->chat_path &&
+	return ex->app && ex->app->translate && up->translate &&
+	       (up->chat_path || up->family == POLICY_API_GEMINI ||
+		up->family == POLICY_API_BEDROCK) &&
 	       ex->api == (int)ex->app->chat_api;
 }
 
@@ -271,9 +274,10 @@ static int target_usable(const struct exchange *ex, const struct route_target *t
 	if (!translatable(ex, provider_api_of_family(t->api)))
 		return 0;
 	/* whether the translator takes this request: asked now, on this failure path only */
-	err = translate_request(ex->app->translate, (const char *)evbuffer_pullup(ex->body, -1),
-				evbuffer_get_length(ex->body), t->model ? t->model : ex->model, 0,
-				&tr);
+	err = translate_request_to(ex->app->translate, provider_api_of_family(t->api)->translate,
+				   (const char *)evbuffer_pullup(ex->body, -1),
+				   evbuffer_get_length(ex->body), t->model ? t->model : ex->model, 0,
+				   &tr);
 	if (!err)
 		translate_req_release(&tr);
 	return !err;
@@ -408,10 +412,28 @@ static int attempt_schedule(struct exchange *ex, long delay)
  * policy's retries on this target are spent, at once to the route's next target. Returns 1
  * when another attempt is scheduled; 0 when the failure must reach the app.
  */
+/* The next target that can take the call after the one in use failed with WHY: 1 when an
+ * attempt there is scheduled, 0 when there is none (ex->error then says why). */
+static int fall_back(struct exchange *ex, int status, const char *why)
+{
+	char skip[HTTP1_WHY_MAX] = "";
+
+	if (!can_fall_back(ex))
+		return 0;
+	note_try(ex, status, "fell_back", why);
+	ex->pos++;
+	ex->target_attempts = 0;
+	ex->fresh_conn = 0;
+	if (target_next(ex, skip, sizeof(skip))) {
+		snprintf(ex->error, sizeof(ex->error), "%s; %s", why, skip);
+		return 0;
+	}
+	return attempt_schedule(ex, 0);
+}
+
 int exchange_retry(struct exchange *ex, int status, const char *why)
 {
 	int stale = stale_pooled_failure(ex);
-	char skip[HTTP1_WHY_MAX] = "";
 
 	if (stale) {
 		ex->stale_retries++;
@@ -426,17 +448,7 @@ int exchange_retry(struct exchange *ex, int status, const char *why)
 		note_try(ex, status, "retried", why);
 		return attempt_schedule(ex, retry_delay_ms(ex));
 	}
-	if (!can_fall_back(ex))
-		return 0;
-	note_try(ex, status, "fell_back", why);
-	ex->pos++;
-	ex->target_attempts = 0;
-	ex->fresh_conn = 0;
-	if (target_next(ex, skip, sizeof(skip))) {
-		snprintf(ex->error, sizeof(ex->error), "%s; %s", why, skip);
-		return 0;
-	}
-	return attempt_schedule(ex, 0);
+	return fall_back(ex, status, why);
 }
 
 /*
@@ -504,14 +516,10 @@ static void write_credential(struct exchange *ex, struct evbuffer *out, const ch
 	const struct policy_provider *pv = policy_provider_by_name(ex->policy, ex->up_provider);
 	const char *name = ex->up_adapter->key_header, *prefix = ex->up_adapter->key_prefix;
 
-	const struct session *s = ex->s;
-	const struct sigv4_credentials *aws = ex->up_app_headers && s->info.own_keys
-						  ? NULL
-						  : keys_aws(s->cfg->keys, ex->up_provider);
-
-	if (aws) { /* a Bedrock target: the call signed with the gateway's credentials */
+	if (ex->aws_signed) { /* a Bedrock target: signed with the gateway's credentials */
 		drop_app_credentials(ex);
-		ex->credential = aws_sign_write(ex, out, aws) ? "none" : "gateway";
+		aws_sign_write(ex, out);
+		ex->credential = "gateway";
 		return;
 	}
 	if (ex->up_token) { /* a Vertex target: the token minted for this attempt */
@@ -691,6 +699,15 @@ static struct gcp_token_source *attempt_tokens(const struct exchange *ex)
 	return keys_tokens(s->cfg->keys, ex->up_provider);
 }
 
+/* The gateway cannot sign the request for the AWS target in use: nothing is sent there, and
+ * no retry there can sign it either. The next target takes it, else the app gets a 502
+ * saying why; the provider's breaker does not count it (it never heard of the call). */
+static void exchange_unsignable(struct exchange *ex, const char *why)
+{
+	if (!fall_back(ex, 0, why))
+		exchange_fail(ex, OUTCOME_NO_TARGET, 502, why);
+}
+
 void exchange_start_upstream(struct exchange *ex)
 {
 	struct gcp_token_source *tokens = attempt_tokens(ex);
@@ -704,6 +721,10 @@ void exchange_start_upstream(struct exchange *ex)
 	ex->retry_after_ms = -1;
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_attempt);
 	up_token_clear(ex);
+	if (aws_sign_attempt(ex, why, sizeof(why))) {
+		exchange_unsignable(ex, why);
+		return;
+	}
 	if (!tokens) {
 		exchange_connect(ex);
 		return;
@@ -803,21 +824,35 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 			 t->provider, (int)strcspn(ex->url, "?"), ex->url);
 		return -EOPNOTSUPP;
 	}
-	if (api_path_upstream(t->api_root, up->chat_path, path, sizeof(path))) {
-		snprintf(why, whylen, "the API root of %s is too long", t->provider);
-		return -EINVAL;
-	}
-	err = translate_request(ex->app->translate, (const char *)evbuffer_pullup(ex->body, -1),
-				evbuffer_get_length(ex->body), model, 0, &tr);
+	err = translate_request_to(ex->app->translate, up->translate,
+				   (const char *)evbuffer_pullup(ex->body, -1),
+				   evbuffer_get_length(ex->body), model, 0, &tr);
 	if (err) {
 		snprintf(why, whylen, "cannot be translated for %s: %s", t->provider, tr.error);
 		return err;
 	}
 	ex->include_usage = tr.include_usage;
 	ex->up_api = up->chat_api;
+	if (up->family == POLICY_API_BEDROCK) /* bedrock_door_prepare() makes the path */
+		goto body;
+	if (up->chat_path)
+		err = api_path_upstream(t->api_root, up->chat_path, path, sizeof(path));
+	else /* Gemini: the model and whether it streams are the path's */
+		err = gemini_call_path(t->api_root, model, tr.stream, path, sizeof(path));
+	if (!up->chat_path && tr.stream)
+		ex->up_api = USAGE_API_GEMINI_STREAM;
+	if (err) {
+		snprintf(why, whylen, "no %s path for %s's model %.64s", up->name, t->provider,
+			 model);
+		translate_req_release(&tr);
+		return -EINVAL;
+	}
+body:
 	err = exchange_up_body_set(ex, tr.body, tr.len);
 	tr.body = NULL;
 	translate_req_release(&tr);
+	if (up->family == POLICY_API_BEDROCK)
+		return err;
 	ex->up_path = strdup(path);
 	return err ? err : ex->up_path ? 0 : -ENOMEM;
 }
@@ -825,13 +860,16 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 /*
  * The request for Vertex target T, made from the one for Anthropic's own API (the app's, or
  * translated): the path built from T's project and region and MODEL, the body without its
- * "model" and with Vertex's anthropic_version.
+ * "model" and with Vertex's anthropic_version. A Gemini model's call on Vertex keeps its body
+ * and method (and query: "alt=sse"); only the path's project, region and model are T's.
  */
 static int target_vertex(struct exchange *ex, const struct route_target *t, const char *model,
 			 char *why, size_t whylen)
 {
 	const struct policy_provider *pv = policy_provider_by_name(ex->policy, t->provider);
 	struct evbuffer *from = ex->up_body ? ex->up_body : ex->body;
+	int gemini = vertex_kind_is_gemini(ex->vertex_app);
+	const char *query = ex->url + strcspn(ex->url, "?");
 	char path[1024], *body;
 	size_t len;
 	int err;
@@ -841,20 +879,27 @@ static int target_vertex(struct exchange *ex, const struct route_target *t, cons
 			 t->provider);
 		return -ENOENT;
 	}
-	if (vertex_anthropic_path(pv->project, pv->region, model, ex->stream, path,
-				  sizeof(path))) {
+	err = gemini ? vertex_gemini_path(pv->project, pv->region, model,
+					  vertex_kind_method(ex->vertex_app), query, path,
+					  sizeof(path))
+		     : vertex_anthropic_path(pv->project, pv->region, model, ex->stream, path,
+					     sizeof(path));
+	if (err) {
 		snprintf(why, whylen, "the Vertex path for %s is too long", t->provider);
 		return -EINVAL;
 	}
+	snprintf(ex->vertex_location, sizeof(ex->vertex_location), "%s", pv->region);
+	free(ex->up_path);
+	if (gemini) /* the app's body as it came */
+		return (ex->up_path = strdup(path)) ? 0 : -ENOMEM;
 	err = vertex_anthropic_body((const char *)evbuffer_pullup(from, -1),
 				    evbuffer_get_length(from), &body, &len);
 	if (err) {
 		snprintf(why, whylen, "the body cannot be made Vertex's for %s", t->provider);
+		ex->up_path = NULL;
 		return err;
 	}
-	snprintf(ex->vertex_location, sizeof(ex->vertex_location), "%s", pv->region);
 	err = exchange_up_body_set(ex, body, len);
-	free(ex->up_path);
 	ex->up_path = err ? NULL : strdup(path);
 	return err ? err : ex->up_path ? 0 : -ENOMEM;
 }
@@ -879,7 +924,10 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 	if (!ex->vertex_app)
 		ex->vertex_location[0] = 0;
 	ex->target = t;
-	ex->up_adapter = provider_api_of_family(t->api);
+	/* Vertex serves a Gemini model's call in the Gemini API's format, Claude's in Anthropic's */
+	ex->up_adapter = t->api == POLICY_API_VERTEX && vertex_kind_is_gemini(ex->vertex_app)
+				 ? &provider_gemini
+				 : provider_api_of_family(t->api);
 	ex->bedrock_door = 0;
 	ex->xlate = app_family(ex) != ex->up_adapter->family && !bedrock_door_usable(ex, t);
 	if (ex->vertex_app && t->api != POLICY_API_VERTEX) {
@@ -907,6 +955,8 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 			: target_same_api(ex, t, model, same_dest, why, whylen);
 	if (!err && t->api == POLICY_API_VERTEX)
 		err = target_vertex(ex, t, model, why, whylen);
+	if (!err && ex->xlate && t->api == POLICY_API_BEDROCK) /* the translation, to Claude */
+		err = bedrock_door_prepare(ex, model, why, whylen);
 	return err;
 }
 

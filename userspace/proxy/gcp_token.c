@@ -4,8 +4,14 @@
  * flight at most (libevent's HTTP client over a plain or TLS bufferevent), and the calls
  * waiting for it, each tagged with the exchange it waits for so that a call queued from a
  * waiter's callback waits for the next one.
+ *
+ * Threads: the registry and every source are under tokens_lock (recursive: a waiter's
+ * callback may ask again). Exchanges run on one loop, the home (gcp_token_set_home(): the
+ * daemon's worker 0, where it sends the calls of a provider with a token source), and so do
+ * their waiters; another loop gets the cached token, or an error while none is cached.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,10 +55,14 @@ struct gcp_token_source {
 	struct evhttp_connection *conn; /* the exchange in flight, or NULL */
 	unsigned gen;			/* exchanges started */
 	struct gcp_token_wait *head, *tail;
+	char *prev_token; /* the one before: another worker may still be copying it */
 };
 
+static pthread_mutex_t tokens_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static struct gcp_token_source *registry;
 static struct evdns_base *dns;
+static struct event_base *dns_home; /* the loop dns runs on */
+static struct event_base *home;	    /* where exchanges and waiters run; NULL: the first asking */
 
 static long long monotonic_ms(void)
 {
@@ -271,6 +281,14 @@ static int same_str(const char *a, const char *b)
 	return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
+static void token_free(char *token)
+{
+	if (!token)
+		return;
+	OPENSSL_cleanse(token, strlen(token));
+	free(token);
+}
+
 static void source_free(struct gcp_token_source *s)
 {
 	if (s->conn)
@@ -279,10 +297,8 @@ static void source_free(struct gcp_token_source *s)
 	if (s->uri)
 		evhttp_uri_free(s->uri);
 	SSL_CTX_free(s->ctx);
-	if (s->token) {
-		OPENSSL_cleanse(s->token, strlen(s->token));
-		free(s->token);
-	}
+	token_free(s->token);
+	token_free(s->prev_token);
 	free(s->path);
 	free(s->token_url);
 	free(s->ca_file);
@@ -305,17 +321,14 @@ static int source_uri(struct gcp_token_source *s, char *why, size_t whylen)
 	return 0;
 }
 
-int gcp_token_source_get(const char *path, const char *token_url, const char *ca_file,
-			 struct gcp_token_source **ret, char *why, size_t whylen)
+/* With tokens_lock held: the source of PATH, TOKEN_URL, CA_FILE and SA (taken). */
+static int source_find_or_add(const char *path, const char *token_url, const char *ca_file,
+			      struct gcp_sa *sa, struct gcp_token_source **ret, char *why,
+			      size_t whylen)
 {
 	struct gcp_token_source *s;
-	struct gcp_sa *sa;
-	int err = gcp_sa_load(path, &sa, why, whylen);
+	int err;
 
-	if (err)
-		return err;
-	if (!token_url)
-		token_url = sa->token_uri;
 	for (s = registry; s; s = s->next) {
 		if (!strcmp(s->path, path) && !strcmp(s->token_url, token_url) &&
 		    same_str(s->ca_file, ca_file) && !memcmp(s->sa->digest, sa->digest, 32)) {
@@ -347,12 +360,34 @@ int gcp_token_source_get(const char *path, const char *token_url, const char *ca
 	return 0;
 }
 
-unsigned gcp_token_exchanges(const struct gcp_token_source *src)
+int gcp_token_source_get(const char *path, const char *token_url, const char *ca_file,
+			 struct gcp_token_source **ret, char *why, size_t whylen)
 {
-	return src->gen;
+	struct gcp_sa *sa;
+	int err = gcp_sa_load(path, &sa, why, whylen);
+
+	if (err)
+		return err;
+	if (!token_url)
+		token_url = sa->token_uri;
+	pthread_mutex_lock(&tokens_lock);
+	err = source_find_or_add(path, token_url, ca_file, sa, ret, why, whylen);
+	pthread_mutex_unlock(&tokens_lock);
+	return err;
 }
 
-void gcp_token_cancel(struct gcp_token_wait *w)
+unsigned gcp_token_exchanges(const struct gcp_token_source *src)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&tokens_lock);
+	n = src->gen;
+	pthread_mutex_unlock(&tokens_lock);
+	return n;
+}
+
+/* With tokens_lock held: W leaves its source's list. */
+static void wait_unlink(struct gcp_token_wait *w)
 {
 	struct gcp_token_source *s = w->src;
 
@@ -370,6 +405,13 @@ void gcp_token_cancel(struct gcp_token_wait *w)
 	w->prev = w->next = NULL;
 }
 
+void gcp_token_cancel(struct gcp_token_wait *w)
+{
+	pthread_mutex_lock(&tokens_lock);
+	wait_unlink(w);
+	pthread_mutex_unlock(&tokens_lock);
+}
+
 /* Every call waiting for exchange GEN learns how it went: ERR, and the token or WHY. */
 static void source_notify(struct gcp_token_source *s, unsigned gen, int err, const char *why)
 {
@@ -381,7 +423,7 @@ static void source_notify(struct gcp_token_source *s, unsigned gen, int err, con
 		why = "out of memory";
 	}
 	while ((w = s->head) && w->gen == gen) {
-		gcp_token_cancel(w);
+		wait_unlink(w);
 		w->fn(err, err ? NULL : token, why, w->arg);
 	}
 	if (token) {
@@ -407,10 +449,8 @@ static int source_take_answer(struct gcp_token_source *s, const cJSON *root, cha
 	ttl_ms = (long long)(exp->valuedouble * 1000);
 	/* refreshed shortly before it expires: a minute early, a fifth of a short life early */
 	margin_ms = ttl_ms > 300000 ? 60000 : ttl_ms / 5;
-	if (s->token) {
-		OPENSSL_cleanse(s->token, strlen(s->token));
-		free(s->token);
-	}
+	token_free(s->prev_token);
+	s->prev_token = s->token;
 	s->token = strdup(tok);
 	s->refresh_ms = monotonic_ms() + ttl_ms - margin_ms;
 	return s->token ? 0 : -ENOMEM;
@@ -423,6 +463,7 @@ static void on_token_answer(struct evhttp_request *req, void *arg)
 	char why[512];
 	cJSON *root = NULL;
 
+	pthread_mutex_lock(&tokens_lock);
 	s->conn = NULL; /* freed by libevent once this returns (free on completion) */
 	if (!status) {
 		snprintf(why, sizeof(why), "token endpoint %s unreachable", s->token_url);
@@ -441,6 +482,7 @@ static void on_token_answer(struct evhttp_request *req, void *arg)
 	if (err)
 		log_warn("vertex: %s", why);
 	source_notify(s, s->gen, err, err ? why : NULL);
+	pthread_mutex_unlock(&tokens_lock);
 }
 
 static SSL_CTX *source_ctx(struct gcp_token_source *s)
@@ -470,9 +512,11 @@ static struct evhttp_connection *source_connect(struct gcp_token_source *s,
 	struct bufferevent *bev;
 	SSL *ssl = NULL;
 
-	if (!dns)
+	if (!dns) {
 		dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
 					       EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		dns_home = base;
+	}
 	if (tls) {
 		SSL_CTX *ctx = source_ctx(s);
 
@@ -550,15 +594,13 @@ static int source_start(struct gcp_token_source *s, struct event_base *base, cha
 	return 0;
 }
 
-int gcp_token_get(struct gcp_token_source *src, struct event_base *base, struct gcp_token_wait *w,
-		  gcp_token_fn fn, void *arg, const char **ret_token, char *why, size_t whylen)
+/* With tokens_lock held: gcp_token_get() on SRC's home loop. */
+static int token_get_home(struct gcp_token_source *src, struct event_base *base,
+			  struct gcp_token_wait *w, gcp_token_fn fn, void *arg, char *why,
+			  size_t whylen)
 {
 	int err;
 
-	if (src->token && monotonic_ms() < src->refresh_ms) {
-		*ret_token = src->token;
-		return 0;
-	}
 	if (!src->conn && (err = source_start(src, base, why, whylen)))
 		return err;
 	w->src = src;
@@ -575,17 +617,67 @@ int gcp_token_get(struct gcp_token_source *src, struct event_base *base, struct 
 	return 1;
 }
 
+int gcp_token_get(struct gcp_token_source *src, struct event_base *base, struct gcp_token_wait *w,
+		  gcp_token_fn fn, void *arg, const char **ret_token, char *why, size_t whylen)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&tokens_lock);
+	if (!home)
+		home = base;
+	if (src->token && monotonic_ms() < src->refresh_ms) {
+		*ret_token = src->token;
+	} else if (home == base) {
+		r = token_get_home(src, base, w, fn, arg, why, whylen);
+	} else {
+		snprintf(why, whylen, "no token of %s yet on this worker: its exchanges run on "
+			 "another", src->token_url);
+		r = -EAGAIN;
+	}
+	pthread_mutex_unlock(&tokens_lock);
+	return r;
+}
+
+void gcp_token_set_home(struct event_base *base)
+{
+	pthread_mutex_lock(&tokens_lock);
+	home = base;
+	pthread_mutex_unlock(&tokens_lock);
+}
+
+void gcp_token_leave(struct event_base *base)
+{
+	pthread_mutex_lock(&tokens_lock);
+	for (struct gcp_token_source *s = registry; home == base && s; s = s->next) {
+		while (s->head)
+			wait_unlink(s->head);
+		if (s->conn)
+			evhttp_connection_free(s->conn);
+		s->conn = NULL;
+	}
+	if (home == base)
+		home = NULL;
+	if (dns && dns_home == base) {
+		evdns_base_free(dns, 0);
+		dns = NULL;
+	}
+	pthread_mutex_unlock(&tokens_lock);
+}
+
 void gcp_token_shutdown(void)
 {
+	pthread_mutex_lock(&tokens_lock);
 	while (registry) {
 		struct gcp_token_source *s = registry;
 
 		registry = s->next;
 		while (s->head)
-			gcp_token_cancel(s->head);
+			wait_unlink(s->head);
 		source_free(s);
 	}
 	if (dns)
 		evdns_base_free(dns, 0);
 	dns = NULL;
+	home = NULL;
+	pthread_mutex_unlock(&tokens_lock);
 }

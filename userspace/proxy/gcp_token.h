@@ -75,6 +75,14 @@ void gcp_token_cancel(struct gcp_token_wait *w);
 /* How many exchanges SRC started, for tests and metrics. */
 unsigned gcp_token_exchanges(const struct gcp_token_source *src);
 
+/* Token exchanges (and the calls waiting for them) run on BASE's loop from now on; a call on
+ * another loop gets the cached token, or -EAGAIN while there is none. Unset, the first loop
+ * to ask is the home. */
+void gcp_token_set_home(struct event_base *base);
+
+/* The loop BASE ends (a worker stops): the exchanges and waiters it runs end with it. */
+void gcp_token_leave(struct event_base *base);
+
 void gcp_token_shutdown(void);
 
 #endif

@@ -23,6 +23,7 @@
  * on disk. All the session's bytes wait, not only the last ones: for a millisecond or so.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,15 +66,12 @@ static int str_append(char **s, const char *data, size_t len)
 
 /* ---- gateway-made responses, in the calling provider's own error format ---- */
 
-/* The API the app speaks: its request path's, else its provider's (a request that did
- * not get as far as its path, at an intercepted provider). */
+/* The API the app speaks: its request path's as read on its head (request_classify()),
+ * else its provider's (a path that provider does not serve, or a request that did not get as
+ * far as its path). */
 const struct provider_api *app_api(const struct session *s, const struct exchange *ex)
 {
-	const struct provider_api *p = NULL;
-
-	if (ex && ex->url && !ex->outside_api)
-		provider_api_for_path(exchange_api_url(ex), &p);
-	return p ? p : provider_api_of_family(s->info.family);
+	return ex && ex->app ? ex->app : provider_api_of_family(s->info.family);
 }
 
 const char *reason_phrase(int status)
@@ -143,8 +141,9 @@ void send_refusal(struct session *s, struct exchange *ex, const struct pipe_refu
 
 /* ---- session lifetime ---- */
 
-static struct session *live_sessions;
-static struct session *held_first, *held_last; /* holding an answer's end, by ticket */
+/* Each worker's loop serves its own sessions: the lists are its thread's. */
+static __thread struct session *live_sessions;
+static __thread struct session *held_first, *held_last; /* holding an answer's end, by ticket */
 
 static void client_parse(struct session *s);
 
@@ -385,16 +384,25 @@ void session_resume(struct session *s)
 		client_parse(s);
 }
 
+static uint64_t request_id_key;
+static pthread_once_t request_id_once = PTHREAD_ONCE_INIT;
+
+static void request_id_key_make(void)
+{
+	if (RAND_bytes((unsigned char *)&request_id_key, sizeof(request_id_key)) != 1)
+		request_id_key = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull;
+}
+
 /* Request ids: unique and unguessable across restarts without a RNG call per request: a
- * random key fixed at start, mixed with a counter (splitmix64 is a bijection). */
+ * random key fixed at start, mixed with a counter (splitmix64 is a bijection). The workers
+ * share the counter (atomic): ids stay unique across them. */
 uint64_t request_id_next(void)
 {
-	static uint64_t key, counter;
+	static _Atomic uint64_t counter;
 	uint64_t z;
 
-	if (!key && RAND_bytes((unsigned char *)&key, sizeof(key)) != 1)
-		key = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull;
-	z = key + ++counter * 0x9E3779B97F4A7C15ull;
+	pthread_once(&request_id_once, request_id_key_make);
+	z = request_id_key + (atomic_fetch_add(&counter, 1) + 1) * 0x9E3779B97F4A7C15ull;
 	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
 	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
 	return z ^ (z >> 31);
@@ -596,7 +604,7 @@ static int request_canonicalise(struct exchange *ex, const struct policy_provide
 {
 	int r = pv && pv->azure ? azure_canonical(ex->url, &ex->api_url, ex->deployment) : 0;
 
-	if (r == -EINVAL) /* under /openai/deployments/ but no deployment's call */
+	if (r == -EINVAL) /* under /openai/deployments/ or /models/, no call read there */
 		r = -ENOENT;
 	else if (!r && root)
 		r = api_path_canonical(root, ex->url, &ex->api_url);
@@ -627,13 +635,12 @@ static int vertex_canonicalise(struct exchange *ex)
 		ex->api_url = strdup(API_PATH_ROOT "/messages");
 		return ex->api_url ? 0 : -ENOMEM;
 	}
-	/*
-	 * GEMINI ON VERTEX — where the Gemini usage reader plugs in: set ex->api_url to the
-	 * Gemini API path the gemini adapter's path_api reads for vc.kind and vc.model (e.g.
-	 * "/v1beta/models/{model}:generateContent"); provider_api_for_path() then finds that
-	 * adapter and its usageMetadata reader, as it finds Anthropic's above. Until then the
-	 * call goes with the gateway's token, its model allowed and recorded, usage unread.
-	 */
+	/* a Gemini model's call is the Gemini API's call of the same model and method: read with
+	 * its usageMetadata reader (the query, "alt=sse", stays on the path sent) */
+	if (asprintf(&ex->api_url, "%s%s:%s", VERTEX_GEMINI_API_MODELS, vc.model, vc.method) < 0) {
+		ex->api_url = NULL;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -650,6 +657,25 @@ static void bedrock_request_head(struct exchange *ex)
 	if (strlen(b.model) < sizeof(ex->model)) /* else none: allow-lists refuse it */
 		memcpy(ex->model, b.model, strlen(b.model) + 1);
 	ex->stream = b.op == BEDROCK_CONVERSE_STREAM || b.op == BEDROCK_INVOKE_STREAM;
+}
+
+/*
+ * The usage API of the app's call, and ex->app its adapter, or -1 (and NULL). A captured call
+ * is read only as its provider's family reads it: a Gemini- or Bedrock-shaped path, or
+ * Anthropic's /v1/messages, sent to OpenAI is a path OpenAI does not serve, not another
+ * family's call (whose model the path would name, sent with OpenAI's key in that family's
+ * header). At the explicit endpoint any family's path is read: the route sends it.
+ */
+static int request_classify(const struct session *s, struct exchange *ex)
+{
+	const char *url = exchange_api_url(ex);
+
+	ex->app = NULL;
+	if (ex->outside_api)
+		return -1;
+	if (s->info.explicit_endpoint)
+		return provider_api_for_path(url, &ex->app);
+	return provider_api_for_family_path(s->info.family, url, &ex->app);
 }
 
 /* What the policy stages know of a request's head. 0 or -ENOMEM. */
@@ -685,9 +711,9 @@ static int pipe_head_fill(struct session *s, struct exchange *ex, const http_par
 	r->content_length = p->content_length == ULLONG_MAX ? UINT64_MAX : p->content_length;
 	r->max_body = s->cfg->max_request_body;
 	r->provider = s->info.explicit_endpoint ? NULL : s->info.provider;
-	r->app_api = ex->api = ex->outside_api ? -1 : provider_api_for_path(r->api_url, &ex->app);
+	r->app_api = ex->api = request_classify(s, ex);
 	bedrock_request_head(ex);
-	r->family = app_api(s, ex)->family;
+	r->family = ex->app ? ex->app->family : s->info.family;
 	if (ex->app && ex->app->path_model) { /* Gemini: the model and the stream are the path's */
 		ex->app->path_model(r->api_url, r->api_path_len, ex->model, sizeof(ex->model));
 		ex->stream = ex->api == USAGE_API_GEMINI_STREAM;

@@ -33,6 +33,7 @@
 #include "ledger/cost.h"
 #include "providers/api.h"
 #include "providers/azure.h"
+#include "providers/sigv4.h"
 #include "providers/sse.h"
 #include "providers/translate.h"
 #include "providers/usage.h"
@@ -149,6 +150,8 @@ struct exchange {
 			   gone stale together */
 	struct gcp_token_wait tok_wait; /* a Vertex target: waiting for its token */
 	char *up_token;			/* a Vertex target: the bearer token minted, owned */
+	struct sigv4_signed aws_sig;	/* an AWS target: this attempt's signature */
+	int aws_signed;			/* aws_sig holds it (aws_sign.c) */
 
 	/* The request. */
 	char method[16];
@@ -319,9 +322,11 @@ int bedrock_door_prepare(struct exchange *ex, const char *model, char *why, size
 void bedrock_door_chunk(struct exchange *ex, const struct evstream_msg *m, struct evbuffer *out);
 /* exchange.c: TEXT (LEN bytes, taken) as the body that goes upstream. */
 int exchange_up_body_set(struct exchange *ex, char *text, size_t len);
-/* aws_sign.c: the app's AWS signature dropped, the request signed with C (written to OUT). */
-struct sigv4_credentials;
-int aws_sign_write(struct exchange *ex, struct evbuffer *out, const struct sigv4_credentials *c);
+/* aws_sign.c: signs the attempt for an AWS target with the gateway's credentials (before it connects):
+ * 0 (signed: aws_signed, or not an AWS target), or -errno with WHY (no secret in it). */
+int aws_sign_attempt(struct exchange *ex, char *why, size_t whylen);
+/* The signature headers, the app's own dropped. */
+void aws_sign_write(struct exchange *ex, struct evbuffer *out);
 /* A whole request read: the policy stages, then exchange_route(). */
 void exchange_admit(struct exchange *ex);
 /* Chooses where it goes and sends it. */

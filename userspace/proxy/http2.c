@@ -100,7 +100,7 @@ struct h2_conn {
 	struct h2_conn *prev_conn, *next_conn; /* all live ones, for shutdown */
 };
 
-static struct h2_conn *live_conns;
+static __thread struct h2_conn *live_conns; /* this worker's */
 
 /* ---- the stream's answer: HTTP/1.1 from the session -> HEADERS and DATA ---- */
 

@@ -1,7 +1,10 @@
 /* keys.c: loading (environment or file, trailing whitespace trimmed), an Entra ID token file
  * read again when it changes (a new file, or new bytes in it: an agent renews tokens by
- * replacing the file), and clearing. */
+ * replacing the file), and clearing. The proxy.workers read keys at once: a token file is read
+ * again under tokens_lock, and the token it replaced is kept one renewal longer (another
+ * worker may still be copying it into a request). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +17,12 @@
 
 #define KEYS_MAX_LEN 4096
 
+static pthread_mutex_t tokens_lock = PTHREAD_MUTEX_INITIALIZER;
+
 struct key {
 	char *provider;
 	char *secret;			 /* NULL for a Vertex provider */
+	char *prev_secret;		 /* a token file's token before the last renewal */
 	char *token_file;		 /* a copy of the policy's, or NULL */
 	struct stat token_stat;		 /* the token file as it was when read */
 	struct gcp_token_source *tokens; /* a Vertex provider's (the registry's), or NULL */
@@ -84,7 +90,8 @@ static int token_read(struct key *e)
 		secret_free(token);
 		return -ENOKEY;
 	}
-	secret_free(e->secret);
+	secret_free(e->prev_secret);
+	e->prev_secret = e->secret;
 	e->secret = token;
 	e->token_stat = st;
 	return 0;
@@ -135,15 +142,19 @@ static int aws_read(const struct policy_provider *pv, const char *name, int opti
 	*ret = NULL;
 	if (!name || (optional && !(v && *v)))
 		return 0;
-	if (!v || !*v) {
+	*ret = v ? strdup(v) : NULL;
+	if (v && !*ret)
+		return -ENOMEM;
+	if (*ret)
+		trim(*ret);
+	if (!*ret || !**ret) { /* unset, empty, or only blanks (a key read the same way) */
+		secret_free(*ret);
+		*ret = NULL;
 		log_error("provider %s: no AWS credential in environment variable %s", pv->name,
 			  name);
 		return -ENOKEY;
 	}
-	*ret = strdup(v);
-	if (*ret)
-		trim(*ret);
-	return *ret ? 0 : -ENOMEM;
+	return 0;
 }
 
 static int aws_load(const struct policy_provider *pv, struct key *e)
@@ -206,15 +217,22 @@ const char *keys_get(const struct keys *k, const char *provider)
 {
 	struct stat st;
 
+	const char *secret;
+
 	for (size_t i = 0; k && i < k->n; i++) {
 		struct key *e = &k->v[i];
 
 		if (strcmp(e->provider, provider))
 			continue;
-		if (e->token_file && token_changed(e, &st) > 0 && token_read(e))
+		if (!e->token_file)
+			return e->secret;
+		pthread_mutex_lock(&tokens_lock);
+		if (token_changed(e, &st) > 0 && token_read(e))
 			log_warn("provider %s: token_file %s changed but holds no token; the "
 				 "last one read is used", e->provider, e->token_file);
-		return e->secret;
+		secret = e->secret;
+		pthread_mutex_unlock(&tokens_lock);
+		return secret;
 	}
 	return NULL;
 }
@@ -246,6 +264,7 @@ void keys_free(struct keys *k)
 		return;
 	for (size_t i = 0; i < k->n; i++) {
 		secret_free(k->v[i].secret);
+		secret_free(k->v[i].prev_secret);
 		for (size_t j = 0; j < 3; j++)
 			secret_free(k->v[i].aws[j]);
 		free(k->v[i].provider);

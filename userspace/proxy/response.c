@@ -215,7 +215,8 @@ static int stream_start(struct exchange *ex, enum response_mode mode)
 
 	if (translated) {
 		if (!ex->ts &&
-		    !(ex->ts = translate_stream_new(ex->app->translate, ex->include_usage, NULL)))
+		    !(ex->ts = translate_stream_new_from(ex->app->translate, ex->up_adapter->translate,
+						      ex->include_usage, NULL)))
 			return -1;
 	} else if (!ex->held && !(ex->held = evbuffer_new())) {
 		return -1;
@@ -280,7 +281,7 @@ static enum response_mode response_mode_pick(const struct exchange *ex)
 
 	if (ok && resp_declares_sse(ex) && ex->up_api >= 0)
 		return ex->xlate ? RESPONSE_SSE_TRANSLATED : RESPONSE_SSE;
-	if (ok && !ex->xlate && bedrock_api_op(ex->up_api) >= 0 && ctype &&
+	if (ok && (!ex->xlate || ex->bedrock_door) && bedrock_api_op(ex->up_api) >= 0 && ctype &&
 	    strcasestr(ctype, "application/vnd.amazon.eventstream"))
 		return RESPONSE_EVENTSTREAM;
 	if (ex->xlate)
@@ -294,6 +295,8 @@ static enum response_mode response_mode_pick(const struct exchange *ex)
 
 static void forward_body(struct exchange *ex, const void *at, size_t len);
 static void head_if_pending(struct exchange *ex);
+static void stream_emit(struct exchange *ex, const char *p, size_t n);
+static void stream_emit_end(struct exchange *ex);
 
 void eventstream_free(struct exchange *ex)
 {
@@ -304,8 +307,9 @@ void eventstream_free(struct exchange *ex)
 	ex->bs = NULL;
 }
 
-/* A whole message, both CRCs checked: the app's, as it came or (an Anthropic app served by
- * Bedrock) as the Anthropic event its chunk carries. */
+/* A whole message, both CRCs checked: the app's, as it came or (an app served through the
+ * Bedrock door) as the Anthropic event its chunk carries, translated for an OpenAI app, and
+ * read by the call's guardrails. */
 static void eventstream_forward(void *arg, const uint8_t *msg, size_t len)
 {
 	struct exchange *ex = arg;
@@ -320,13 +324,18 @@ static void eventstream_forward(void *arg, const uint8_t *msg, size_t len)
 	if (evstream_parse(msg, len, len, &m) <= 0 || !(sse = evbuffer_new()))
 		return;
 	bedrock_door_chunk(ex, &m, sse);
-	forward_body(ex, evbuffer_pullup(sse, -1), evbuffer_get_length(sse));
+	stream_emit(ex, (const char *)evbuffer_pullup(sse, -1), evbuffer_get_length(sse));
 	evbuffer_free(sse);
 }
 
 static int eventstream_start(struct exchange *ex)
 {
 	if (!ex->bs && !(ex->bs = calloc(1, sizeof(*ex->bs))))
+		return -1;
+	if (ex->xlate &&
+	    !(ex->ts = translate_stream_new(ex->app->translate, ex->include_usage, NULL)))
+		return -1;
+	if (ex->bedrock_door && guarded(ex) && !ex->gs && !(ex->gs = guard_stream_new(ex->pr.guard)))
 		return -1;
 	bedrock_stream_init(ex->bs, (enum bedrock_op)bedrock_api_op(ex->up_api));
 	ex->bs->forward = eventstream_forward;
@@ -336,18 +345,31 @@ static int eventstream_start(struct exchange *ex)
 	return 0;
 }
 
-/* The app gets an exception message in place of what could not be read, and the stream
- * ends there; the record says why. */
+/* A translated stream's end, as the translator closes it for the app (its error event when
+ * the Anthropic events had not ended it). */
+static void eventstream_translated_end(struct exchange *ex)
+{
+	translate_stream_finish(ex->ts, &ex->ts_out);
+	stream_emit(ex, ex->ts_out.data, ex->ts_out.len);
+	ex->ts_out.len = 0;
+}
+
+/* The app gets an exception message in place of what could not be read (a translated stream:
+ * the translator's error event), and the stream ends there; the record says why. */
 static void eventstream_fail(struct exchange *ex, const char *why)
 {
 	char text[200];
 	size_t len;
-	char *frame;
+	char *frame = NULL;
 
 	snprintf(text, sizeof(text), "aigw: the provider's event stream %s", why);
-	frame = ex->bedrock_door ? ex->app->error_event(ex->api, text, &len)
-				 : ex->up_adapter->error_event(ex->up_api, text, &len);
 	head_if_pending(ex);
+	if (ex->ts)
+		eventstream_translated_end(ex);
+	else if (ex->bedrock_door)
+		frame = ex->app->error_event(ex->api, text, &len);
+	else
+		frame = ex->up_adapter->error_event(ex->up_api, text, &len);
 	if (frame)
 		forward_body(ex, frame, len);
 	free(frame);
@@ -386,6 +408,10 @@ static void eventstream_complete(struct exchange *ex)
 	head_if_pending(ex);
 	if (ex->us.end == USAGE_END_ERROR)
 		return;
+	if (ex->ts && !ex->bs->parser.err && !evstream_pending(&ex->bs->parser) &&
+	    !ex->bs->exception)
+		eventstream_translated_end(ex);
+	stream_emit_end(ex);
 	err = bedrock_stream_end(ex->bs, &ex->usage);
 	ex->usage_found = !err;
 	if (err == -EPIPE)
@@ -709,7 +735,8 @@ static int buffered_translate(struct exchange *ex, const char *plain, size_t len
 	int rc, status = ex->status;
 
 	if (ex->status / 100 == 2)
-		rc = translate_response(app, plain, len, NULL, &out, &out_len, err, sizeof(err));
+		rc = translate_response_from(app, ex->up_adapter->translate, plain, len, NULL, &out,
+					     &out_len, err, sizeof(err));
 	else
 		rc = translate_error(app, ex->status, plain, len, &status, &out, &out_len);
 	if (rc) {
@@ -733,6 +760,13 @@ static int held_usage(struct exchange *ex, const char *plain, size_t len)
 				       sizeof(ex->resp_model))
 		     : -EBADMSG;
 
+	/* a Bedrock family whose body states no usage: AWS's count headers do */
+	if ((rc == -ENOENT || rc == -EBADMSG) && ex->status / 100 == 2 &&
+	    ex->up_api == USAGE_API_BEDROCK_INVOKE)
+		rc = bedrock_invoke_usage(plain, len,
+					  headers_get(&ex->resp, "x-amzn-bedrock-input-token-count"),
+					  headers_get(&ex->resp, "x-amzn-bedrock-output-token-count"),
+					  &ex->usage);
 	ex->usage_found = rc == 0;
 	if (bedrock_api_op(ex->up_api) >= 0) /* AWS bills the model id of the path */
 		ex->resp_model[0] = 0;

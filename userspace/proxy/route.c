@@ -1,7 +1,10 @@
 /*
  * route.c: route tables built from the policy's "models", target order, circuit breakers.
+ * The proxy.workers share the breakers: their state changes under breakers_lock (one for all
+ * tables: a reload copies the old table's into the new one under it too).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +12,8 @@
 #include "providers/api_path.h"
 #include "providers/azure.h"
 #include "proxy/route.h"
+
+static pthread_mutex_t breakers_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void target_clear(struct route_target *t)
 {
@@ -149,7 +154,9 @@ int route_table_new(const struct policy *p, const struct route_table *old,
 	if (!t->routes || !t->breakers)
 		goto fail;
 	for (; t->n_routes < p->n_models; t->n_routes++) {
+		pthread_mutex_lock(&breakers_lock); /* OLD's breakers may be changing */
 		err = route_fill(t, old, p, &p->models[t->n_routes], &t->routes[t->n_routes]);
+		pthread_mutex_unlock(&breakers_lock);
 		if (err) {
 			t->n_routes++; /* what it filled is freed with the rest */
 			goto fail;
@@ -169,14 +176,24 @@ fail:
 
 struct route_table *route_table_ref(struct route_table *t)
 {
-	t->refs++;
+	__atomic_add_fetch(&t->refs, 1, __ATOMIC_RELAXED);
 	return t;
 }
 
 void route_table_unref(struct route_table *t)
 {
-	if (t && --t->refs == 0)
+	if (t && __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		table_free(t);
+}
+
+enum breaker_state route_breaker_state(const struct breaker *b)
+{
+	enum breaker_state st;
+
+	pthread_mutex_lock(&breakers_lock);
+	st = b->state;
+	pthread_mutex_unlock(&breakers_lock);
+	return st;
 }
 
 const struct route *route_find(const struct route_table *t, const char *name)
@@ -221,7 +238,7 @@ static int time_reached(const struct timespec *now, const struct timespec *t)
 	return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
 }
 
-int route_target_out(const struct route_target *t)
+static int route_target_out_locked(const struct route_target *t)
 {
 	struct timespec now;
 
@@ -233,7 +250,7 @@ int route_target_out(const struct route_target *t)
 	return !time_reached(&now, &t->breaker->open_until);
 }
 
-int route_target_admit(const struct route_target *t, int *ret_probe)
+static int route_target_admit_locked(const struct route_target *t, int *ret_probe)
 {
 	struct breaker *b = t->breaker;
 	struct timespec now;
@@ -251,7 +268,8 @@ int route_target_admit(const struct route_target *t, int *ret_probe)
 	return 1;
 }
 
-enum breaker_change route_target_done(struct route_table *tab, const struct route_target *t, int ok)
+static enum breaker_change route_target_done_locked(struct route_table *tab,
+						    const struct route_target *t, int ok)
 {
 	struct breaker *b = t->breaker;
 	struct timespec now;
@@ -281,8 +299,46 @@ enum breaker_change route_target_done(struct route_table *tab, const struct rout
 	return BREAKER_BECAME_OPEN;
 }
 
-void route_target_abandon(const struct route_target *t)
+static void route_target_abandon_locked(const struct route_target *t)
 {
 	if (t->breaker && t->breaker->state == BREAKER_HALF_OPEN)
 		t->breaker->state = BREAKER_OPEN; /* open_until has passed already */
+}
+
+int route_target_out(const struct route_target *t)
+{
+	int r;
+
+	pthread_mutex_lock(&breakers_lock);
+	r = route_target_out_locked(t);
+	pthread_mutex_unlock(&breakers_lock);
+	return r;
+}
+
+int route_target_admit(const struct route_target *t, int *ret_probe)
+{
+	int r;
+
+	pthread_mutex_lock(&breakers_lock);
+	r = route_target_admit_locked(t, ret_probe);
+	pthread_mutex_unlock(&breakers_lock);
+	return r;
+}
+
+enum breaker_change route_target_done(struct route_table *tab, const struct route_target *t,
+				      int ok)
+{
+	enum breaker_change r;
+
+	pthread_mutex_lock(&breakers_lock);
+	r = route_target_done_locked(tab, t, ok);
+	pthread_mutex_unlock(&breakers_lock);
+	return r;
+}
+
+void route_target_abandon(const struct route_target *t)
+{
+	pthread_mutex_lock(&breakers_lock);
+	route_target_abandon_locked(t);
+	pthread_mutex_unlock(&breakers_lock);
 }

@@ -7,7 +7,8 @@
  * Ownership: a route table is built from a policy and reference-counted: the proxy holds one
  * reference, each exchange in flight another, so a reload never frees a table an exchange
  * still reads. Breaker state moves from the old table to the new one at a reload (by
- * provider and model). Event-loop thread only: nothing here locks.
+ * provider and model). Tables are shared by the proxy.workers: references are atomic, and
+ * breaker state changes only under one lock (route_breaker_state() for readers of it).
  */
 #ifndef AIGW_PROXY_ROUTE_H
 #define AIGW_PROXY_ROUTE_H
@@ -55,7 +56,7 @@ struct route {
 };
 
 struct route_table {
-	int refs;
+	int refs; /* atomic */
 	struct route *routes;
 	size_t n_routes;
 	/* per enum policy_api: an unlisted model at the explicit endpoint goes to the first
@@ -104,5 +105,8 @@ enum breaker_change route_target_done(struct route_table *tab, const struct rout
 
 /* A probe that ended without a verdict (the app went away): the next call probes again. */
 void route_target_abandon(const struct route_target *t);
+
+/* B's state now (admin, dashboard: read under the breakers' lock). */
+enum breaker_state route_breaker_state(const struct breaker *b);
 
 #endif

@@ -3,10 +3,12 @@
  * handshake in a bufferevent_openssl (with its own timeout), then lease; and the idle pool.
  *
  * Sessions: the client SSL_CTX keeps no internal cache; new sessions (TLS 1.3 tickets arrive
- * after the handshake) are kept per host here and set on the next connection to that host.
+ * after the handshake) are kept per host here and set on the next connection to that host,
+ * whichever worker's pool makes it: the store is one for all pools, under its lock.
  * The idle pool is a short list searched linearly: it holds at most max_idle connections.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,12 +35,18 @@ struct upstream_session {
 	SSL_SESSION *sess;
 };
 
+/* The sessions of every pool (one per proxy worker); the last pool freed frees them. */
+static struct {
+	pthread_mutex_t lock;
+	struct upstream_session slot[UPSTREAM_SESSIONS];
+	unsigned next; /* round-robin replacement */
+	unsigned pools;
+} sessions = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
 struct upstream_pool {
 	struct event_base *base;
 	struct upstream_options opt;
 	SSL_CTX *ctx;
-	struct upstream_session sessions[UPSTREAM_SESSIONS];
-	unsigned next_session; /* round-robin replacement */
 	struct uconn *idle;    /* most recent first */
 	unsigned n_idle;
 };
@@ -59,32 +67,51 @@ struct uconn {
 };
 
 static int uconn_ex_index = -1;
+static pthread_once_t uconn_ex_once = PTHREAD_ONCE_INIT; /* each worker makes a pool */
 
-static struct upstream_session *session_slot(struct upstream_pool *p, const char *host)
+static void uconn_ex_index_make(void)
+{
+	uconn_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* With sessions.lock held: HOST's slot, or NULL. */
+static struct upstream_session *session_slot(const char *host)
 {
 	for (unsigned i = 0; i < UPSTREAM_SESSIONS; i++)
-		if (p->sessions[i].sess && !strcasecmp(p->sessions[i].host, host))
-			return &p->sessions[i];
+		if (sessions.slot[i].sess && !strcasecmp(sessions.slot[i].host, host))
+			return &sessions.slot[i];
 	return NULL;
 }
 
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct uconn *c = SSL_get_ex_data(ssl, uconn_ex_index);
-	struct upstream_pool *p;
 	struct upstream_session *slot;
 
 	if (!c)
 		return 0;
-	p = c->pool;
-	slot = session_slot(p, c->host);
+	pthread_mutex_lock(&sessions.lock);
+	slot = session_slot(c->host);
 	if (!slot) {
-		slot = &p->sessions[p->next_session++ % UPSTREAM_SESSIONS];
+		slot = &sessions.slot[sessions.next++ % UPSTREAM_SESSIONS];
 		snprintf(slot->host, sizeof(slot->host), "%s", c->host);
 	}
 	SSL_SESSION_free(slot->sess);
 	slot->sess = sess;
+	pthread_mutex_unlock(&sessions.lock);
 	return 1; /* we keep the reference */
+}
+
+/* The session kept for C's host, if any, set on SSL (which takes its own reference). */
+static void session_resume(struct uconn *c, SSL *ssl)
+{
+	struct upstream_session *s;
+
+	pthread_mutex_lock(&sessions.lock);
+	s = session_slot(c->host);
+	if (s)
+		SSL_set_session(ssl, s->sess);
+	pthread_mutex_unlock(&sessions.lock);
 }
 
 static SSL_CTX *client_ctx_new(const char *ca_file)
@@ -117,8 +144,7 @@ int upstream_pool_new(struct event_base *base, const struct upstream_options *o,
 
 	if (!p)
 		return -ENOMEM;
-	if (uconn_ex_index < 0)
-		uconn_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	pthread_once(&uconn_ex_once, uconn_ex_index_make);
 	p->base = base;
 	p->opt = *o;
 	p->ctx = client_ctx_new(o->ca_file);
@@ -126,6 +152,9 @@ int upstream_pool_new(struct event_base *base, const struct upstream_options *o,
 		free(p);
 		return -EINVAL;
 	}
+	pthread_mutex_lock(&sessions.lock);
+	sessions.pools++;
+	pthread_mutex_unlock(&sessions.lock);
 	*ret_pool = p;
 	return 0;
 }
@@ -156,8 +185,14 @@ void upstream_pool_free(struct upstream_pool *p)
 		p->idle = c->next_idle;
 		uconn_free(c);
 	}
-	for (unsigned i = 0; i < UPSTREAM_SESSIONS; i++)
-		SSL_SESSION_free(p->sessions[i].sess);
+	pthread_mutex_lock(&sessions.lock);
+	if (!--sessions.pools) {
+		for (unsigned i = 0; i < UPSTREAM_SESSIONS; i++) {
+			SSL_SESSION_free(sessions.slot[i].sess);
+			sessions.slot[i].sess = NULL;
+		}
+	}
+	pthread_mutex_unlock(&sessions.lock);
 	SSL_CTX_free(p->ctx);
 	free(p);
 }
@@ -214,7 +249,6 @@ static int tls_start(struct uconn *c)
 {
 	struct upstream_pool *p = c->pool;
 	struct timeval tv = {p->opt.handshake_ms / 1000, (p->opt.handshake_ms % 1000) * 1000};
-	struct upstream_session *s = session_slot(p, c->host);
 	SSL *ssl = SSL_new(p->ctx);
 
 	if (!ssl)
@@ -222,8 +256,7 @@ static int tls_start(struct uconn *c)
 	SSL_set_tlsext_host_name(ssl, c->host);
 	SSL_set1_host(ssl, c->host);
 	SSL_set_ex_data(ssl, uconn_ex_index, c);
-	if (s)
-		SSL_set_session(ssl, s->sess);
+	session_resume(c, ssl);
 	c->pub.bev = bufferevent_openssl_socket_new(p->base, c->fd, ssl, BUFFEREVENT_SSL_CONNECTING,
 						    BEV_OPT_CLOSE_ON_FREE);
 	if (!c->pub.bev) /* libevent freed SSL on this error (BEV_OPT_CLOSE_ON_FREE) */

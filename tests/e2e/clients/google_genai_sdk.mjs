@@ -4,7 +4,12 @@
 // global fetch, so the CA comes from NODE_EXTRA_CA_CERTS). Its key is GEMINI_API_KEY, handed to
 // the client as its documentation shows. It knows nothing of aigw.
 //
-//   node google_genai_sdk.mjs gemini MODE MODEL PROMPT ['Name: value' ...]
+//   node google_genai_sdk.mjs gemini|vertex MODE MODEL PROMPT ['Name: value' ...]
+//
+//   vertex: Gemini on Vertex AI, as its documentation shows: new GoogleGenAI({vertexai: true,
+//   project, location}) from GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION; the SDK mints its
+//   own access token from the service-account key file GOOGLE_APPLICATION_CREDENTIALS
+//   (google-auth-library, at https://oauth2.googleapis.com/token).
 //
 //   MODE  plain   models.generateContent({model, contents: PROMPT})
 //         stream  models.generateContentStream({model, contents: PROMPT}) (?alt=sse)
@@ -45,10 +50,13 @@ const out = { client: "google_genai_sdk", status: null, headers: {}, body: null,
 
 async function main() {
   const [provider, mode, model, prompt, ...extra] = process.argv.slice(2);
-  if (provider !== "gemini" || !["plain", "stream"].includes(mode) || model === undefined ||
-      prompt === undefined)
-    throw new Error("usage: google_genai_sdk.mjs gemini plain|stream MODEL PROMPT ['Name: value' ...]");
-  const ai = new GoogleGenAI({ apiKey: process.env.GEMINI_API_KEY });
+  if (!["gemini", "vertex"].includes(provider) || !["plain", "stream"].includes(mode) ||
+      model === undefined || prompt === undefined)
+    throw new Error("usage: google_genai_sdk.mjs gemini|vertex plain|stream MODEL PROMPT ['Name: value' ...]");
+  const ai = provider === "vertex"
+    ? new GoogleGenAI({ vertexai: true, project: process.env.GOOGLE_CLOUD_PROJECT,
+                        location: process.env.GOOGLE_CLOUD_LOCATION })
+    : new GoogleGenAI({ apiKey: process.env.GEMINI_API_KEY });
   const params = { model, contents: prompt, config: { httpOptions: { headers: parseHeaders(extra) } } };
   const t0 = performance.now();
   const ms = () => Math.round((performance.now() - t0) * 1000) / 1000;

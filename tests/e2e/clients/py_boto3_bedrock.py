@@ -11,6 +11,8 @@ on the request before it is signed (an app's own headers, such as the mock's x-m
 one JSON object: {"client", "status", "body", "headers", "pid", "error"}; "body" is the answer
 (Converse's parsed result, InvokeModel's body parsed) or the list of stream events (InvokeModel
 chunks decoded). Errors (a refused call, a stream that broke) are "error": its type and text.
+INVOKE_BODY in the environment, when set, is the InvokeModel body sent as it is (a test
+replays a body the mock saw, to get the answer that body gets).
 """
 import json
 import os
@@ -36,6 +38,7 @@ def main():
     messages = [{"role": "user", "content": [{"text": prompt}]}]
     anthropic = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 64,
                             "messages": [{"role": "user", "content": prompt}]})
+    anthropic = os.environ.get("INVOKE_BODY", anthropic)
     try:
         if op == "converse":
             r = client.converse(modelId=model, messages=messages)

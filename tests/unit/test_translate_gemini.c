@@ -1,0 +1,314 @@
+/*
+ * test_translate_gemini.c: translation to Gemini's generateContent and back. OpenAI chat and
+ * Anthropic messages requests become Gemini requests (contents, systemInstruction,
+ * generationConfig); what has no exact translation is refused naming the field; Gemini
+ * answers, whole and streamed (alt=sse chunks, each with the usage so far), become the app's:
+ * text, finish reason, usage (cached and thinking tokens counted as Gemini bills them).
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "providers/gemini.h"
+#include "providers/translate.h"
+#include "unit.h"
+
+#define OPENAI TRANSLATE_OPENAI_CHAT
+#define ANTHROPIC TRANSLATE_ANTHROPIC_MESSAGES
+#define GEMINI TRANSLATE_GEMINI_GENERATE
+
+/* The request APP wrote, translated for Gemini, as text ("" when refused: R says why). */
+static char *to_gemini(enum translate_api app, const char *json, struct translate_req *r)
+{
+	char *out = NULL;
+
+	if (!translate_request_to(app, GEMINI, json, strlen(json), "gemini-2.5-flash", 0, r))
+		out = strdup(r->body);
+	translate_req_release(r);
+	return out ? out : strdup("");
+}
+
+static void test_openai_request(void)
+{
+	const char *in = "{\"model\":\"fast\",\"messages\":[{\"role\":\"system\",\"content\":\"Be "
+			 "brief.\"},{\"role\":\"user\",\"content\":\"Hello\"},{\"role\":"
+			 "\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}]},{\"role\":"
+			 "\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Sum up\"}]},{\"role\":"
+			 "\"user\",\"content\":\"please\"}],\"max_completion_tokens\":50,"
+			 "\"temperature\":1.5,\"top_p\":0.5,\"stop\":\"END\",\"seed\":7,\"stream\":"
+			 "true,\"stream_options\":{\"include_usage\":true},\"user\":\"u1\"}";
+	struct translate_req r;
+	char *out = to_gemini(OPENAI, in, &r);
+
+	ASSERT_STREQ(out, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hello\"}]},"
+			  "{\"role\":\"model\",\"parts\":[{\"text\":\"Hi\"}]},{\"role\":\"user\","
+			  "\"parts\":[{\"text\":\"Sum up\"},{\"text\":\"please\"}]}],"
+			  "\"systemInstruction\":{\"parts\":[{\"text\":\"Be brief.\"}]},"
+			  "\"generationConfig\":{\"temperature\":1.5,\"topP\":0.5,\"stopSequences\":"
+			  "[\"END\"],\"seed\":7,\"maxOutputTokens\":50}}");
+	ASSERT_TRUE(r.stream && r.include_usage);
+	ASSERT_CONTAINS(r.notes, "user dropped");
+	free(out);
+}
+
+static int refused(enum translate_api app, const char *json, const char *field)
+{
+	struct translate_req r;
+	int rc = translate_request_to(app, GEMINI, json, strlen(json), "m", 0, &r);
+
+	if (rc != -EOPNOTSUPP || !strstr(r.error, field) || !strstr(r.error, "Gemini")) {
+		fprintf(stderr, "  refusal of %s: rc %d, error \"%s\"\n", field, rc, r.error);
+		return 0;
+	}
+	return r.body == NULL;
+}
+
+#define USER "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]"
+
+static void test_openai_refusals(void)
+{
+	struct translate_req r;
+
+	ASSERT_TRUE(refused(OPENAI,
+			    "{" USER ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+			    "\"f\"}}]}",
+			    "tools"));
+	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"tool_choice\":\"auto\"}", "tool_choice"));
+	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"n\":2}", "n other than 1"));
+	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"logprobs\":true}", "logprobs"));
+	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"reasoning_effort\":\"low\"}", "reasoning_effort"));
+	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"response_format\":{\"type\":\"json_object\"}}",
+			    "response_format"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
+			    "\"image_url\":{\"url\":\"https://x/a.png\"}}]}]}",
+			    "messages[0].content[0]"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+			    "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c\",\"type\":"
+			    "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},{"
+			    "\"role\":\"tool\",\"tool_call_id\":\"c\",\"content\":\"1\"}]}",
+			    "messages[1]"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+			    "\"assistant\",\"content\":\"Hel\"}]}",
+			    "final assistant"));
+	ASSERT_EQ(translate_request_to(GEMINI, OPENAI, "{}", 2, "m", 0, &r), -EOPNOTSUPP);
+	ASSERT_CONTAINS(r.error, "Gemini requests are not translated to OpenAI");
+	ASSERT_TRUE(refused(OPENAI, "{\"messages\":[{\"role\":\"user\",\"name\":\"x\",\"content\":"
+			    "\"Hi\"}]}",
+			    "messages[0].name"));
+}
+
+static void test_anthropic_request(void)
+{
+	const char *in = "{\"model\":\"careful\",\"max_tokens\":300,\"system\":\"Be brief.\","
+			 "\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],"
+			 "\"stop_sequences\":[\"END\"],\"stream\":true}";
+	struct translate_req r;
+	char *out = to_gemini(ANTHROPIC, in, &r);
+
+	ASSERT_STREQ(out, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hello\"}]}],"
+			  "\"systemInstruction\":{\"parts\":[{\"text\":\"Be brief.\"}]},"
+			  "\"generationConfig\":{\"stopSequences\":[\"END\"],"
+			  "\"maxOutputTokens\":300}}");
+	ASSERT_TRUE(r.stream && !r.include_usage);
+	free(out);
+	ASSERT_TRUE(refused(ANTHROPIC,
+			    "{\"max_tokens\":5,\"top_k\":3,\"messages\":[{\"role\":\"user\","
+			    "\"content\":\"Hi\"}]}",
+			    "top_k"));
+	ASSERT_TRUE(refused(ANTHROPIC,
+			    "{\"max_tokens\":5,\"tools\":[{\"name\":\"f\",\"input_schema\":{}}],"
+			    "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}",
+			    "tools"));
+}
+
+static cJSON *response(enum translate_api app, const char *in, int *rc, char *err)
+{
+	char *out = NULL;
+	size_t len;
+	cJSON *v;
+
+	*rc = translate_response_from(app, GEMINI, in, strlen(in), NULL, &out, &len, err, 200);
+	v = out ? cJSON_Parse(out) : NULL;
+	free(out);
+	return v;
+}
+
+static const char gemini_answer[] =
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"I weigh it.\",\"thought\":true},"
+    "{\"text\":\"Spend rose \"},{\"text\":\"4%.\"}],\"role\":\"model\"},\"finishReason\":"
+    "\"MAX_TOKENS\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":120,"
+    "\"cachedContentTokenCount\":100,\"candidatesTokenCount\":4,\"thoughtsTokenCount\":30,"
+    "\"totalTokenCount\":154},\"modelVersion\":\"gemini-2.5-flash\",\"responseId\":\"r1\"}";
+
+static void test_response_to_openai(void)
+{
+	char err[200];
+	int rc;
+	cJSON *v = response(OPENAI, gemini_answer, &rc, err);
+	const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(v, "choices"), 0);
+	const cJSON *u = cJSON_GetObjectItem(v, "usage");
+
+	ASSERT_OK(rc);
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(v, "object")), "chat.completion");
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(v, "model")), "gemini-2.5-flash");
+	ASSERT_STREQ(cJSON_GetStringValue(
+			 cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "message"), "content")),
+		     "Spend rose 4%.");
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(ch, "finish_reason")), "length");
+	ASSERT_EQ(cJSON_GetObjectItem(u, "prompt_tokens")->valuedouble, 120);
+	ASSERT_EQ(cJSON_GetObjectItem(u, "completion_tokens")->valuedouble, 34);
+	ASSERT_EQ(cJSON_GetObjectItem(u, "total_tokens")->valuedouble, 154);
+	ASSERT_EQ(cJSON_GetObjectItem(cJSON_GetObjectItem(u, "prompt_tokens_details"),
+				      "cached_tokens")
+		      ->valuedouble,
+		  100);
+	cJSON_Delete(v);
+	v = response(OPENAI,
+		     "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\"}}"
+		     "]},\"finishReason\":\"STOP\"}]}",
+		     &rc, err);
+	ASSERT_EQ(rc, -EOPNOTSUPP);
+	ASSERT_CONTAINS(err, "parts[0]");
+	v = response(OPENAI, "{\"promptFeedback\":{\"blockReason\":\"SAFETY\"}}", &rc, err);
+	ASSERT_OK(rc);
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(
+			 cJSON_GetArrayItem(cJSON_GetObjectItem(v, "choices"), 0), "finish_reason")),
+		     "content_filter");
+	cJSON_Delete(v);
+}
+
+static void test_response_to_anthropic(void)
+{
+	char err[200];
+	int rc;
+	cJSON *v = response(ANTHROPIC, gemini_answer, &rc, err);
+	const cJSON *u = cJSON_GetObjectItem(v, "usage");
+
+	ASSERT_OK(rc);
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(v, "type")), "message");
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(v, "stop_reason")), "max_tokens");
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(
+			 cJSON_GetArrayItem(cJSON_GetObjectItem(v, "content"), 0), "text")),
+		     "Spend rose 4%.");
+	ASSERT_EQ(cJSON_GetObjectItem(u, "input_tokens")->valuedouble, 20);
+	ASSERT_EQ(cJSON_GetObjectItem(u, "cache_read_input_tokens")->valuedouble, 100);
+	ASSERT_EQ(cJSON_GetObjectItem(u, "output_tokens")->valuedouble, 34);
+	cJSON_Delete(v);
+}
+
+static const char *const gemini_stream[] = {
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Spend \"}],\"role\":\"model\"},"
+    "\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":12,\"candidatesTokenCount\":1},"
+    "\"modelVersion\":\"gemini-2.5-flash\"}",
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"plan\",\"thought\":true},{\"text\":"
+    "\"rose\"}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":"
+    "{\"promptTokenCount\":12,\"candidatesTokenCount\":2,\"thoughtsTokenCount\":5},"
+    "\"modelVersion\":\"gemini-2.5-flash\"}",
+};
+
+static void feed_all(struct translate_stream *s, struct translate_buf *out)
+{
+	for (size_t i = 0; i < sizeof(gemini_stream) / sizeof(gemini_stream[0]); i++)
+		ASSERT_OK(translate_stream_feed(s, NULL, gemini_stream[i],
+						strlen(gemini_stream[i]), out));
+	ASSERT_OK(translate_stream_finish(s, out));
+	ASSERT_TRUE(translate_stream_ended(s));
+}
+
+static void test_stream_to_openai(void)
+{
+	struct translate_stream *s = translate_stream_new_from(OPENAI, GEMINI, 1, NULL);
+	struct translate_buf out = {0};
+	const char *usage;
+
+	feed_all(s, &out);
+	ASSERT_CONTAINS(out.data, "\"delta\":{\"role\":\"assistant\",\"content\":\"\"}");
+	ASSERT_CONTAINS(out.data, "\"delta\":{\"content\":\"Spend \"}");
+	ASSERT_CONTAINS(out.data, "\"delta\":{\"content\":\"rose\"}");
+	ASSERT_TRUE(!strstr(out.data, "plan"));
+	ASSERT_CONTAINS(out.data, "\"model\":\"gemini-2.5-flash\"");
+	ASSERT_CONTAINS(out.data, "\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"");
+	usage = strstr(out.data, "\"choices\":[],\"usage\":{\"prompt_tokens\":12,"
+				 "\"completion_tokens\":7,\"total_tokens\":19");
+	ASSERT_TRUE(usage);
+	ASSERT_TRUE(strlen(out.data) > 15 &&
+		    !strcmp(out.data + strlen(out.data) - 14, "data: [DONE]\n\n"));
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
+static void test_stream_to_anthropic(void)
+{
+	struct translate_stream *s = translate_stream_new_from(ANTHROPIC, GEMINI, 0, NULL);
+	struct translate_buf out = {0};
+	const char *order[] = {"event: message_start", "event: content_block_start",
+			       "\"text\":\"Spend \"", "\"text\":\"rose\"", "event: content_block_stop",
+			       "\"stop_reason\":\"end_turn\"", "\"output_tokens\":7",
+			       "event: message_stop"};
+	const char *p;
+
+	feed_all(s, &out);
+	p = out.data;
+	for (size_t i = 0; p && i < sizeof(order) / sizeof(order[0]); i++)
+		p = strstr(p, order[i]);
+	ASSERT_TRUE(p);
+	ASSERT_CONTAINS(out.data, "\"input_tokens\":12");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
+static void test_stream_errors(void)
+{
+	struct translate_stream *s = translate_stream_new_from(OPENAI, GEMINI, 0, NULL);
+	struct translate_buf out = {0};
+	const char *err = "{\"error\":{\"code\":429,\"message\":\"Quota exceeded\",\"status\":"
+			  "\"RESOURCE_EXHAUSTED\"}}";
+
+	ASSERT_OK(translate_stream_feed(s, NULL, gemini_stream[0], strlen(gemini_stream[0]),
+					&out));
+	ASSERT_OK(translate_stream_feed(s, NULL, err, strlen(err), &out));
+	ASSERT_TRUE(translate_stream_ended(s));
+	ASSERT_CONTAINS(out.data, "data: {\"error\":{\"message\":\"Quota exceeded\"");
+	ASSERT_TRUE(!strstr(out.data, "[DONE]"));
+	translate_stream_free(s);
+	translate_buf_free(&out);
+
+	s = translate_stream_new_from(OPENAI, GEMINI, 0, NULL);
+	ASSERT_EQ(translate_stream_feed(s, NULL, "[1,2]", 5, &out), -EPROTO);
+	ASSERT_CONTAINS(out.data, "server_error");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+
+	s = translate_stream_new_from(ANTHROPIC, GEMINI, 0, NULL);
+	ASSERT_OK(translate_stream_feed(s, NULL, gemini_stream[0], strlen(gemini_stream[0]),
+					&out));
+	ASSERT_EQ(translate_stream_finish(s, &out), -EPROTO); /* no finishReason came */
+	ASSERT_CONTAINS(out.data, "event: error");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
+/* Where a translated call goes: the model in the path, the host's root for the "/v1" one. */
+static void test_call_path(void)
+{
+	char buf[128];
+
+	ASSERT_OK(gemini_call_path("/v1", "gemini-2.5-flash", 0, buf, sizeof(buf)));
+	ASSERT_STREQ(buf, "/v1beta/models/gemini-2.5-flash:generateContent");
+	ASSERT_OK(gemini_call_path("/v1", "gemini-2.5-flash", 1, buf, sizeof(buf)));
+	ASSERT_STREQ(buf, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
+	ASSERT_OK(gemini_call_path("/relay/v1", "gemini-2.5-pro", 0, buf, sizeof(buf)));
+	ASSERT_STREQ(buf, "/relay/v1beta/models/gemini-2.5-pro:generateContent");
+	ASSERT_EQ(gemini_call_path("/v1", "../tunedModels/x", 0, buf, sizeof(buf)), -EINVAL);
+	ASSERT_EQ(gemini_call_path("/v1", "m:countTokens", 0, buf, sizeof(buf)), -EINVAL);
+	ASSERT_EQ(gemini_call_path("/v1", "a%2fb", 0, buf, sizeof(buf)), -EINVAL);
+	ASSERT_EQ(gemini_call_path("/v1", "gemini-2.5-flash", 0, buf, 20), -ENOSPC);
+}
+
+UNIT_MAIN(UNIT_CASE(test_call_path), UNIT_CASE(test_openai_request), UNIT_CASE(test_openai_refusals),
+	  UNIT_CASE(test_anthropic_request), UNIT_CASE(test_response_to_openai),
+	  UNIT_CASE(test_response_to_anthropic), UNIT_CASE(test_stream_to_openai),
+	  UNIT_CASE(test_stream_to_anthropic), UNIT_CASE(test_stream_errors))

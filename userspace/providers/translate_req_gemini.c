@@ -1,0 +1,272 @@
+/*
+ * translate_req_gemini.c: an OpenAI chat completions request -> a Gemini generateContent
+ * request: system/developer messages to systemInstruction, user and assistant turns to
+ * contents (roles "user" and "model", text parts), the sampling fields to generationConfig.
+ * The model and whether it streams are the path's, not the body's. Only text is translated:
+ * tools, tool calls and results, images, audio and files are refused (see translate.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/translate_req.h"
+
+struct o2g {
+	struct translate_rq *r;
+	cJSON *system;	 /* systemInstruction's parts */
+	cJSON *contents; /* the turns */
+	cJSON *parts;	 /* the last turn's parts */
+	const char *role; /* the last turn's role */
+};
+
+/* A field the translation to Gemini leaves out on purpose: refused, naming it and WHAT. */
+static void g_untranslated(struct translate_rq *r, const char *path, const char *what)
+{
+	translate_fail(&r->c, -EOPNOTSUPP, "%s: %s not translated to Gemini", path, what);
+}
+
+/* generationConfig, made when the first of its fields comes. */
+static cJSON *g_config(struct translate_rq *r)
+{
+	cJSON *cfg = cJSON_GetObjectItemCaseSensitive(r->out, "generationConfig");
+
+	return cfg ? cfg : translate_add(&r->c, r->out, "generationConfig", cJSON_CreateObject());
+}
+
+static void g_number(struct translate_rq *r, const cJSON *v, const char *key, const char *name)
+{
+	if (!cJSON_IsNumber(v)) {
+		translate_rq_invalid(r, key, "expected a number");
+		return;
+	}
+	translate_add(&r->c, g_config(r), name, cJSON_CreateNumber(v->valuedouble));
+}
+
+static void g_temperature(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	g_number(r, v, key, "temperature"); /* 0..2 at both */
+}
+
+static void g_top_p(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	g_number(r, v, key, "topP");
+}
+
+static void g_seed(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	g_number(r, v, key, "seed");
+}
+
+static void g_stop(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	cJSON *seqs = translate_rq_strings(r, v, key);
+
+	if (seqs)
+		translate_add(&r->c, g_config(r), "stopSequences", seqs);
+}
+
+static void g_stream(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (!cJSON_IsBool(v))
+		translate_rq_invalid(r, key, "expected a boolean");
+	else
+		r->res->stream = cJSON_IsTrue(v); /* the path says it: streamGenerateContent */
+}
+
+static void g_response_format(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	const char *type = translate_str(v, "type");
+
+	if (!type || strcmp(type, "text"))
+		g_untranslated(r, key, "a format other than text is");
+}
+
+static void g_tools(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v))
+		g_untranslated(r, key, "function calling is");
+}
+
+static void g_tool_choice(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (!cJSON_IsString(v) || strcmp(v->valuestring, "none"))
+		g_untranslated(r, key, "function calling is");
+}
+
+static const struct translate_rq_field o2g_fields[] = {
+    {"model", NULL}, /* the path's */
+    {"messages", NULL},
+    {"max_tokens", NULL},
+    {"max_completion_tokens", NULL},
+    {"temperature", g_temperature},
+    {"top_p", g_top_p},
+    {"stop", g_stop},
+    {"seed", g_seed},
+    {"stream", g_stream},
+    {"tools", g_tools},
+    {"tool_choice", g_tool_choice},
+    {"parallel_tool_calls", translate_rq_drop},
+    {"user", translate_rq_drop},
+    {"safety_identifier", translate_rq_drop},
+    {"response_format", g_response_format},
+    TRANSLATE_RQ_OPENAI_SHARED_FIELDS,
+    {NULL, NULL},
+};
+
+/* {"text": TEXT} appended to PARTS. */
+static void g_text_part(struct translate_rq *r, cJSON *parts, const char *text)
+{
+	cJSON *p = translate_push(&r->c, parts, cJSON_CreateObject());
+
+	translate_add(&r->c, p, "text", cJSON_CreateString(text));
+}
+
+/* The parts of the turn of ROLE: the last one's when it has that role (Gemini takes turns
+ * in alternation; two messages in a row of one role become one turn). */
+static cJSON *g_turn(struct o2g *o, const char *role)
+{
+	struct translate_ctx *c = &o->r->c;
+	cJSON *turn;
+
+	if (o->parts && !strcmp(o->role, role))
+		return o->parts;
+	turn = translate_push(c, o->contents, cJSON_CreateObject());
+	translate_add(c, turn, "role", cJSON_CreateString(role));
+	o->parts = translate_add(c, turn, "parts", cJSON_CreateArray());
+	o->role = role;
+	return o->parts;
+}
+
+/* A message's CONTENT (a string, or text parts; REFUSAL_OK: refusal parts too) into PARTS. */
+static void g_content(struct o2g *o, const cJSON *content, const char *path, int refusal_ok,
+		      cJSON *parts)
+{
+	static const char *const keys[] = {"type", "text", "refusal", NULL};
+	char p[TRANSLATE_PATH_MAX];
+	const cJSON *it;
+	const char *type, *text;
+	int i = 0;
+
+	if (cJSON_IsString(content)) {
+		if (*content->valuestring)
+			g_text_part(o->r, parts, content->valuestring);
+		return;
+	}
+	if (!cJSON_IsArray(content)) {
+		translate_rq_invalid(o->r, path, "content: expected a string or an array");
+		return;
+	}
+	cJSON_ArrayForEach(it, content)
+	{
+		translate_rq_path(p, path, "content", i++);
+		type = translate_str(it, "type");
+		if (!type) {
+			translate_rq_invalid(o->r, p, "expected a content part");
+			return;
+		}
+		if (strcmp(type, "text") && (!refusal_ok || strcmp(type, "refusal"))) {
+			g_untranslated(o->r, p, "only text is"); /* image_url, input_audio, file */
+			return;
+		}
+		text = translate_str(it, type);
+		if (!text) {
+			translate_rq_invalid(o->r, p, "expected a text part");
+			return;
+		}
+		if (translate_rq_keys(o->r, it, keys, p))
+			return;
+		if (*text)
+			g_text_part(o->r, parts, text);
+	}
+}
+
+static void g_message(struct o2g *o, const cJSON *m, int i)
+{
+	static const char *const keys[] = {"role", "content", "refusal", "annotations", NULL};
+	const char *role = translate_str(m, "role"), *refusal = translate_str(m, "refusal");
+	char path[TRANSLATE_PATH_MAX];
+	int assistant;
+
+	translate_rq_path(path, "messages", NULL, i);
+	if (!role) {
+		translate_rq_invalid(o->r, path, "role: expected a string");
+		return;
+	}
+	if (!strcmp(role, "tool") || !strcmp(role, "function")) {
+		g_untranslated(o->r, path, "tool results are");
+		return;
+	}
+	if (translate_get(m, "tool_calls")) {
+		g_untranslated(o->r, path, "tool calls are");
+		return;
+	}
+	if (translate_rq_keys(o->r, m, keys, path))
+		return;
+	assistant = !strcmp(role, "assistant");
+	if (!strcmp(role, "system") || !strcmp(role, "developer")) {
+		g_content(o, translate_get(m, "content"), path, 0, o->system);
+	} else if (assistant || !strcmp(role, "user")) {
+		if (cJSON_GetArraySize(translate_get(m, "annotations")))
+			translate_note(&o->r->c, "assistant annotations dropped");
+		g_content(o, translate_get(m, "content"), path, assistant,
+			  g_turn(o, assistant ? "model" : "user"));
+		if (assistant && refusal && *refusal)
+			g_text_part(o->r, o->parts, refusal);
+	} else {
+		translate_rq_refuse(o->r, path);
+	}
+}
+
+static void g_messages(struct translate_rq *r)
+{
+	const cJSON *msgs = translate_get(r->in, "messages"), *it;
+	struct o2g o = {.r = r};
+	cJSON *sys;
+	int i = 0;
+
+	if (!cJSON_IsArray(msgs)) {
+		translate_rq_invalid(r, "messages", "expected an array");
+		return;
+	}
+	o.system = cJSON_CreateArray();
+	o.contents = translate_add(&r->c, r->out, "contents", cJSON_CreateArray());
+	cJSON_ArrayForEach(it, msgs)
+	{
+		g_message(&o, it, i++);
+		if (r->c.rc)
+			break;
+	}
+	if (!r->c.rc && o.role && !strcmp(o.role, "model"))
+		translate_fail(&r->c, -EOPNOTSUPP,
+			       "messages[%d]: a final assistant message has no Gemini counterpart",
+			       i - 1);
+	if (!cJSON_GetArraySize(o.system)) {
+		cJSON_Delete(o.system);
+		return;
+	}
+	sys = translate_add(&r->c, r->out, "systemInstruction", cJSON_CreateObject());
+	translate_add(&r->c, sys, "parts", o.system);
+}
+
+static void g_max_tokens(struct translate_rq *r)
+{
+	const cJSON *v = translate_get(r->in, "max_completion_tokens");
+	const char *key = "max_completion_tokens";
+
+	if (!v) {
+		v = translate_get(r->in, "max_tokens");
+		key = "max_tokens";
+	}
+	if (v)
+		g_number(r, v, key, "maxOutputTokens");
+}
+
+void translate_rq_openai_to_gemini(struct translate_rq *r)
+{
+	g_messages(r);
+	if (!r->c.rc)
+		translate_rq_fields(r, o2g_fields);
+	if (!r->c.rc)
+		g_max_tokens(r);
+}

@@ -1,0 +1,242 @@
+/*
+ * workers.c: the worker threads. Each has an event loop and a queue of posted calls that an
+ * eventfd wakes; the queue is the only thing another thread touches (under the worker's
+ * lock). A worker starts by running START on its thread and tells the creator how it went;
+ * it ends when its queue brings the stop call, after STOP has run.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "proxy/workers.h"
+#include "util/log.h"
+
+struct workers_call {
+	struct workers_call *next;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+struct worker {
+	struct workers *set;
+	unsigned idx;
+	pthread_t thread;
+	int started; /* the thread was created (joined at the end) */
+	struct event_base *base;
+	struct event *wake;
+	int efd;
+	pthread_mutex_t lock; /* guards head, tail */
+	struct workers_call *head, *tail;
+	int start_err; /* START's answer, before ready is posted */
+	int ready;
+	pthread_cond_t ready_cv;
+};
+
+struct workers {
+	unsigned n;
+	atomic_uint next;
+	workers_start_fn start;
+	workers_stop_fn stop;
+	void *arg;
+	struct worker w[];
+};
+
+static void worker_run_queue(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *wk = arg;
+	struct workers_call *c;
+	uint64_t n;
+
+	if (read(wk->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_error("worker %u: wake: %m", wk->idx);
+	pthread_mutex_lock(&wk->lock);
+	c = wk->head;
+	wk->head = wk->tail = NULL;
+	pthread_mutex_unlock(&wk->lock);
+	while (c) {
+		struct workers_call *next = c->next;
+
+		c->fn(c->arg);
+		free(c);
+		c = next;
+	}
+}
+
+static void worker_set_ready(struct worker *wk, int err)
+{
+	pthread_mutex_lock(&wk->lock);
+	wk->start_err = err;
+	wk->ready = 1;
+	pthread_cond_signal(&wk->ready_cv);
+	pthread_mutex_unlock(&wk->lock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	struct workers *set = wk->set;
+	int err = set->start(wk->idx, wk->base, set->arg);
+
+	worker_set_ready(wk, err);
+	if (!err)
+		event_base_dispatch(wk->base);
+	return NULL;
+}
+
+/* The last call a worker runs: STOP, then its loop ends. */
+static void worker_stop_call(void *arg)
+{
+	struct worker *wk = arg;
+
+	wk->set->stop(wk->idx, wk->set->arg);
+	event_base_loopbreak(wk->base);
+}
+
+static int worker_init(struct workers *set, unsigned idx)
+{
+	struct worker *wk = &set->w[idx];
+	struct event_config *cfg = event_config_new();
+
+	wk->set = set;
+	wk->idx = idx;
+	wk->efd = -1;
+	pthread_mutex_init(&wk->lock, NULL);
+	pthread_cond_init(&wk->ready_cv, NULL);
+	if (!cfg)
+		return -ENOMEM;
+	/* One thread per loop: no locks. The changelist coalesces the epoll_ctl calls made
+	 * between two waits: bufferevents add and remove their write events around every
+	 * response, and most of those pairs cancel out. */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	wk->base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	wk->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (!wk->base || wk->efd < 0)
+		return -ENOMEM;
+	wk->wake = event_new(wk->base, wk->efd, EV_READ | EV_PERSIST, worker_run_queue, wk);
+	if (!wk->wake || event_add(wk->wake, NULL))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Starts worker IDX's thread with every signal blocked (the main loop takes them) and waits
+ * for its START. */
+static int worker_spawn(struct workers *set, unsigned idx)
+{
+	struct worker *wk = &set->w[idx];
+	sigset_t all, old;
+	char name[16];
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = -pthread_create(&wk->thread, NULL, worker_main, wk);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err)
+		return err;
+	wk->started = 1;
+	snprintf(name, sizeof(name), "aigw-worker%u", idx);
+	pthread_setname_np(wk->thread, name);
+	pthread_mutex_lock(&wk->lock);
+	while (!wk->ready)
+		pthread_cond_wait(&wk->ready_cv, &wk->lock);
+	err = wk->start_err;
+	pthread_mutex_unlock(&wk->lock);
+	if (err) {
+		pthread_join(wk->thread, NULL);
+		wk->started = 0;
+	}
+	return err;
+}
+
+int workers_new(unsigned n, workers_start_fn start, workers_stop_fn stop, void *arg,
+		struct workers **ret)
+{
+	struct workers *set;
+	int err = 0;
+
+	if (!n || n > WORKERS_MAX)
+		return -EINVAL;
+	set = calloc(1, sizeof(*set) + n * sizeof(set->w[0]));
+	if (!set)
+		return -ENOMEM;
+	set->n = n;
+	set->start = start;
+	set->stop = stop;
+	set->arg = arg;
+	for (unsigned i = 0; i < n && !err; i++)
+		err = worker_init(set, i);
+	for (unsigned i = 0; i < n && !err; i++)
+		err = worker_spawn(set, i);
+	if (err) {
+		workers_free(set);
+		return err;
+	}
+	*ret = set;
+	return 0;
+}
+
+unsigned workers_count(const struct workers *w)
+{
+	return w->n;
+}
+
+unsigned workers_next(struct workers *w)
+{
+	return atomic_fetch_add_explicit(&w->next, 1, memory_order_relaxed) % w->n;
+}
+
+int workers_post(struct workers *w, unsigned idx, void (*fn)(void *arg), void *arg)
+{
+	struct worker *wk = &w->w[idx];
+	struct workers_call *c = malloc(sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->next = NULL;
+	c->fn = fn;
+	c->arg = arg;
+	pthread_mutex_lock(&wk->lock);
+	if (wk->tail)
+		wk->tail->next = c;
+	else
+		wk->head = c;
+	wk->tail = c;
+	pthread_mutex_unlock(&wk->lock);
+	if (write(wk->efd, &(uint64_t){1}, sizeof(uint64_t)) < 0 && errno != EAGAIN)
+		log_error("worker %u: wake: %m", idx);
+	return 0;
+}
+
+void workers_free(struct workers *w)
+{
+	if (!w)
+		return;
+	for (unsigned i = 0; i < w->n; i++) {
+		struct worker *wk = &w->w[i];
+
+		if (wk->started && workers_post(w, i, worker_stop_call, wk))
+			event_base_loopbreak(wk->base); /* no memory: STOP cannot run */
+	}
+	for (unsigned i = 0; i < w->n; i++) {
+		struct worker *wk = &w->w[i];
+
+		if (wk->started)
+			pthread_join(wk->thread, NULL);
+		if (wk->wake)
+			event_free(wk->wake);
+		if (wk->base)
+			event_base_free(wk->base);
+		if (wk->efd >= 0)
+			close(wk->efd);
+		pthread_mutex_destroy(&wk->lock);
+		pthread_cond_destroy(&wk->ready_cv);
+	}
+	free(w);
+}
