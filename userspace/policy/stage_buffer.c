@@ -85,7 +85,7 @@ static enum pipe_verdict buffer_daemon_take(struct pipe_req *r)
 	return PIPE_CONTINUE;
 }
 
-static enum pipe_verdict buffer_on_request(struct pipe_req *r)
+static enum pipe_verdict buffer_request_locked(struct pipe_req *r)
 {
 	const struct policy_limits *l = buffer_limits(r);
 	int chunked = r->content_length == UINT64_MAX;
@@ -115,12 +115,12 @@ static enum pipe_verdict buffer_on_request(struct pipe_req *r)
 	return PIPE_CONTINUE;
 }
 
-int buffer_body_grow(struct pipe_req *r, uint64_t len)
+/* The workers share the counts: the proxy's calls below take govstate's lock (recursive: the
+ * pipeline may hold it already), so a check and its take are one step across workers. */
+static int body_grow_locked(struct pipe_req *r, uint64_t len)
 {
 	uint64_t held, step;
 
-	if (!r->state || !r->policy || len <= r->res.daemon_bytes)
-		return 0;
 	held = govstate_held(r->state, BUFFER_TOTAL_KEY);
 	step = len - r->res.daemon_bytes;
 	if (step < BUFFER_BODY_STEP)
@@ -136,6 +136,18 @@ int buffer_body_grow(struct pipe_req *r, uint64_t len)
 	return 0;
 }
 
+int buffer_body_grow(struct pipe_req *r, uint64_t len)
+{
+	int err;
+
+	if (!r->state || !r->policy || len <= r->res.daemon_bytes)
+		return 0;
+	govstate_lock(r->state);
+	err = body_grow_locked(r, len);
+	govstate_unlock(r->state);
+	return err;
+}
+
 /* Moves KEY's count from OLD to NOW bytes; returns its new total. */
 static uint64_t buffer_move(struct govstate *g, const char *key, uint64_t old, uint64_t now)
 {
@@ -144,14 +156,12 @@ static uint64_t buffer_move(struct govstate *g, const char *key, uint64_t old, u
 	return govstate_held_sub(g, key, old - now);
 }
 
-int buffer_answer_hold(struct pipe_req *r, uint64_t bytes)
+static void answer_hold_locked(struct pipe_req *r, uint64_t bytes)
 {
-	const struct policy_limits *l = r->state ? buffer_limits(r) : NULL;
+	const struct policy_limits *l = buffer_limits(r);
 	char key[GOVSTATE_KEY_MAX];
 	uint64_t old = r->res.answer_bytes, total, mine = 0;
 
-	if (!r->state || !r->policy || old == bytes)
-		return bytes && r->res.answer_over;
 	r->res.answer_bytes = bytes;
 	total = buffer_move(r->state, BUFFER_TOTAL_KEY, old, bytes);
 	if (l) {
@@ -171,6 +181,15 @@ int buffer_answer_hold(struct pipe_req *r, uint64_t bytes)
 		}
 		r->res.answer_over = l->enforce;
 	}
+}
+
+int buffer_answer_hold(struct pipe_req *r, uint64_t bytes)
+{
+	if (!r->state || !r->policy || r->res.answer_bytes == bytes)
+		return bytes && r->res.answer_over;
+	govstate_lock(r->state);
+	answer_hold_locked(r, bytes);
+	govstate_unlock(r->state);
 	return r->res.answer_over;
 }
 
@@ -191,10 +210,15 @@ void buffer_answer_refuse(struct pipe_req *r)
 
 uint64_t buffer_held_total(struct govstate *g)
 {
-	return govstate_held(g, BUFFER_TOTAL_KEY);
+	uint64_t held;
+
+	govstate_lock(g);
+	held = govstate_held(g, BUFFER_TOTAL_KEY);
+	govstate_unlock(g);
+	return held;
 }
 
-static void buffer_on_end(struct pipe_req *r, const struct pipe_outcome *o)
+static void buffer_end_locked(struct pipe_req *r, const struct pipe_outcome *o)
 {
 	char key[GOVSTATE_KEY_MAX];
 
@@ -207,6 +231,24 @@ static void buffer_on_end(struct pipe_req *r, const struct pipe_outcome *o)
 	buffer_key(key, sizeof(key), r);
 	govstate_held_sub(r->state, key, r->res.held_bytes);
 	r->res.held_bytes = 0;
+}
+
+/* Under govstate's lock whether or not the pipeline holds it (the workers share the counts). */
+static enum pipe_verdict buffer_on_request(struct pipe_req *r)
+{
+	enum pipe_verdict v;
+
+	govstate_lock(r->state);
+	v = buffer_request_locked(r);
+	govstate_unlock(r->state);
+	return v;
+}
+
+static void buffer_on_end(struct pipe_req *r, const struct pipe_outcome *o)
+{
+	govstate_lock(r->state);
+	buffer_end_locked(r, o);
+	govstate_unlock(r->state);
 }
 
 const struct stage stage_buffer = {
