@@ -44,6 +44,7 @@
 #define HTTP1_JSON_MAX (64u << 20)  /* a JSON answer checked whole; larger ones just stream */
 #define HTTP1_CLIENT_READ_MAX (256u * 1024) /* client bytes read ahead of the parser */
 #define HTTP1_UP_READ_MAX (256u * 1024)	    /* provider bytes read ahead of the parser */
+#define HTTP1_UP_READ_STEP 4096		    /* ... and read at once (libevent's TLS default) */
 #define HTTP1_STALE_RETRY_MS 1000	    /* a pooled connection failing this soon was stale */
 #define HTTP1_MAX_TRIES 12
 #define HTTP1_WHY_MAX 512	/* why a target could not take a call */
