@@ -90,13 +90,18 @@ def test_accept_pauses_when_descriptors_run_out(gw, monkeypatch):
 MIB = 1 << 20
 
 
-def vm_hwm(pid):
-    """The daemon's peak resident set so far, in bytes (VmHWM in /proc/PID/status)."""
+def proc_status_bytes(pid, field):
+    """FIELD of /proc/PID/status ("VmHWM", "VmRSS"), in bytes."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM")
+    raise AssertionError(f"no {field}")
+
+
+def vm_hwm(pid):
+    """The daemon's peak resident set so far, in bytes."""
+    return proc_status_bytes(pid, "VmHWM")
 
 
 def many_values_body(element, size=32 * MIB):

@@ -861,8 +861,8 @@ static void test_bad_proxy(void)
 		     "integer 1000..16777216 (values: objects, arrays, strings, numbers, ...)\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"timeout\": {}}\n}\n"),
 		     "p.json:5:13: proxy.timeout: unknown key; expected one of \"non_tls\", "
-		     "\"max_request_body\", \"max_request_json_values\", \"timeouts\", or "
-		     "\"workers\"\n");
+		     "\"max_request_body\", \"max_request_json_values\", \"timeouts\", "
+		     "\"workers\", or \"limits\"\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"workers\": 0}\n}\n"),
 		     "p.json:5:24: proxy.workers: got 0; expected an integer 1..64 (event loops; "
 		     "absent: one per online CPU)\n");
@@ -872,6 +872,12 @@ static void test_bad_proxy(void)
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"workers\": 1.5}\n}\n"),
 		     "p.json:5:24: proxy.workers: got 1.5; expected an integer 1..64 (event loops; "
 		     "absent: one per online CPU)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"limits\": {\"buffer_bytes\": 1048575}}\n}\n"),
+		     "p.json:5:40: proxy.limits.buffer_bytes: got 1048575; expected an integer "
+		     "1048576..1099511627776 (bytes)\n");
+	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"limits\": {\"buffer\": 1}}\n}\n"),
+		     "p.json:5:24: proxy.limits.buffer: unknown key; expected "
+		     "\"buffer_bytes\"\n");
 	ASSERT_STREQ(load_bad(HEAD "  \"proxy\": {\"timeouts\": 5000}\n}\n"),
 		     "p.json:5:25: proxy.timeouts: got number 5000; expected an object of "
 		     "timeouts\n");

@@ -20,6 +20,7 @@
 #include "admin/metrics.h"
 #include "ledger/audit.h"
 #include "policy/govstate.h"
+#include "policy/pipeline.h"
 #include "policy/policy.h"
 #include "proxy/acceptpause.h"
 #include "proxy/route.h"
@@ -261,6 +262,20 @@ static void gauge_budget(const struct admin_budget_use *u, void *arg)
 			    (double)u->spent_nano / (double)u->budget_nano);
 }
 
+/* What the gateway holds of calls (request bodies, answers held or queued for slow apps),
+ * and its bound (proxy.limits.buffer_bytes). */
+static void gauge_buffers(const struct policy *p, struct govstate *g, struct evbuffer *out)
+{
+	metrics_write_gauge_head(out, "aigw_buffered_bytes",
+				 "Bytes of requests and answers the gateway holds for calls.");
+	metrics_write_gauge(out, "aigw_buffered_bytes", NULL, NULL, 0,
+			    g ? (double)buffer_held_total(g) : 0);
+	metrics_write_gauge_head(out, "aigw_buffered_bytes_limit",
+				 "proxy.limits.buffer_bytes: the most the gateway holds at once.");
+	metrics_write_gauge(out, "aigw_buffered_bytes_limit", NULL, NULL, 0,
+			    p ? (double)p->proxy.buffer_bytes : 0);
+}
+
 static void serve_metrics(struct admin *a, struct evhttp_request *req)
 {
 	const struct admin_context *c = a->ctx;
@@ -275,6 +290,7 @@ static void serve_metrics(struct admin *a, struct evhttp_request *req)
 	metrics_write_gauge_head(b, "aigw_budget_used_ratio",
 				 "Spend settled in the current UTC day or month over its budget.");
 	admin_budgets_each(*c->policy, *c->state, gauge_budget, b);
+	gauge_buffers(*c->policy, *c->state, b);
 	metrics_write_gauge_head(b, "aigw_audit_queue_depth",
 				 "Audit records queued and not yet written.");
 	metrics_write_gauge(b, "aigw_audit_queue_depth", NULL, NULL, 0,

@@ -87,6 +87,11 @@ struct pipe_reservation {
 	int64_t input_bound;	  /* tokens: the bound the reservation was made from */
 	int64_t output_bound;
 	uint64_t held_bytes;	  /* of its workload's limits.buffer_bytes (stage_buffer) */
+	uint64_t daemon_bytes;	  /* of proxy.limits.buffer_bytes, for its body */
+	uint64_t answer_bytes;	  /* of its answer, held or queued (buffer_answer_hold) */
+	int answer_over;	  /* the answer put a cap past its limit, enforced */
+	int answer_noted;	  /* ... a cap with "enforce": false: would_deny noted once */
+	const char *answer_rule;  /* the cap it passed ("limits.buffer_bytes") */
 };
 
 /*
@@ -200,6 +205,21 @@ struct stage {
 void limits_conn_take(struct pipe_conn_slot *conn, struct govstate *g,
 		      const struct policy_workload *wl);
 void limits_conn_release(struct pipe_conn_slot *conn, struct govstate *g);
+
+/*
+ * The bytes the gateway holds for calls (stage_buffer.c), beyond a request's head. A chunked
+ * body has grown to LEN bytes: 0, or -ENOBUFS when the daemon's proxy.limits.buffer_bytes
+ * has no room for it (r->refusal is set: the proxy refuses it). The call's answer is BYTES
+ * held (whole, or queued to a slow app) now: returns 1 when that puts its workload's
+ * limits.buffer_bytes (enforced) or the daemon's past its limit: the proxy stops reading the
+ * answer, and an answer that must be held whole is refused with buffer_answer_refuse() (which
+ * fills r->refusal). 0 releases it (the proxy does at the call's end). The daemon's total,
+ * for its metric.
+ */
+int buffer_body_grow(struct pipe_req *r, uint64_t len);
+int buffer_answer_hold(struct pipe_req *r, uint64_t bytes);
+void buffer_answer_refuse(struct pipe_req *r);
+uint64_t buffer_held_total(struct govstate *g);
 
 enum pipe_verdict pipeline_head(struct pipe_req *r);
 enum pipe_verdict pipeline_request(struct pipe_req *r);

@@ -50,6 +50,7 @@
 #define DEFAULT_CA_DIR "/var/lib/aigw/ca"
 #define DEFAULT_MAX_REQUEST_BODY (32u << 20)
 #define DEFAULT_MAX_REQUEST_JSON_VALUES 1000000
+#define DEFAULT_BUFFER_BYTES (1ull << 30) /* proxy.limits.buffer_bytes: 1 GiB */
 #define DEFAULT_CONNECT_MS 5000
 #define DEFAULT_TLS_HANDSHAKE_MS 10000
 #define DEFAULT_FIRST_BYTE_MS 600000
@@ -2651,6 +2652,13 @@ static const struct field timeouts_fields[] = {
 };
 static const struct schema timeouts_schema = {timeouts_fields, ARRAY_SIZE(timeouts_fields), NULL};
 
+static const struct field proxy_limits_fields[] = {
+    UINT_FIELD("buffer_bytes", proxy.buffer_bytes, 1048576, 1099511627776LL,
+	       "an integer 1048576..1099511627776 (bytes)"),
+};
+static const struct schema proxy_limits_schema = {proxy_limits_fields,
+						  ARRAY_SIZE(proxy_limits_fields), NULL};
+
 static void check_status(struct ctx *c, const cJSON *e, void *arg)
 {
 	struct policy *p = arg;
@@ -2707,6 +2715,8 @@ static const struct field proxy_fields[] = {
     NESTED("timeouts", OPTIONAL, check_object, timeouts_schema, "an object of timeouts"),
     UINT_FIELD("workers", proxy.workers, 1, 64,
 	       "an integer 1..64 (event loops; absent: one per online CPU)"),
+    NESTED("limits", OPTIONAL, check_object, proxy_limits_schema,
+	   "an object with \"buffer_bytes\""),
 };
 static const struct schema proxy_schema = {proxy_fields, ARRAY_SIZE(proxy_fields), NULL};
 
@@ -3006,6 +3016,7 @@ static struct policy *policy_new(const char *name)
 	p->proxy.non_tls = POLICY_NON_TLS_CLOSE;
 	p->proxy.max_request_body = DEFAULT_MAX_REQUEST_BODY;
 	p->proxy.max_request_json_values = DEFAULT_MAX_REQUEST_JSON_VALUES;
+	p->proxy.buffer_bytes = DEFAULT_BUFFER_BYTES;
 	p->routing.retries = 2;
 	p->routing.backoff_ms = 200;
 	p->routing.backoff_max_ms = 5000;

@@ -304,6 +304,9 @@ struct policy {
 		/* "max_request_json_values": values a JSON request body may hold, 1000..16M
 		 * (1M); a tree costs ~80 bytes a value, so this bounds what parsing one costs */
 		size_t max_request_json_values;
+		/* "limits": {"buffer_bytes"}: bytes of requests and answers the gateway holds
+		 * at once, all workloads together, 1 MiB..1 TiB (1 GiB) */
+		uint64_t buffer_bytes;
 		/* "timeouts": { ... }, each 1..86400000 ms; the key, what it bounds (default) */
 		unsigned connect_timeout_ms;	   /* "connect_ms": connect to a provider (5000) */
 		unsigned tls_handshake_timeout_ms; /* "tls_handshake_ms": a handshake (10000) */

@@ -1,25 +1,48 @@
 /*
- * stage_buffer: a workload's limits.buffer_bytes, on a request's head, before its body is
- * read. The gateway holds a request body whole (it parses it, may rewrite or translate it,
+ * stage_buffer: the bytes the gateway holds for calls, bounded per workload
+ * (limits.buffer_bytes, "buf:WORKLOAD" in govstate) and for the whole daemon
+ * (proxy.limits.buffer_bytes, "buf"), so that one workload cannot starve another and no
+ * workload can make the daemon swell.
+ *
+ * Requests: the gateway holds a request body whole (it parses it, may rewrite or translate it,
  * and resends it on a retry), so a workload sending many large bodies at once, or holding
  * them open with slow uploads and slow providers, could make the gateway hold any amount of
- * memory for it. Each call reserves its body's bytes among its workload's ("buf:WORKLOAD" in
- * govstate) from its head until it ends: the announced Content-Length, or, for a body without
- * one (chunked), what is left of the workload's bytes, which becomes the most the proxy reads
- * of that body (proxy.max_request_body stays the ceiling). A body that would pass the cap is
- * refused with 429 in the app's format (aigw.reason buffer_limit) before a byte of it is read;
- * other workloads are not affected. "enforce": false serves it and records would_deny.
+ * memory for it. Each call reserves its body's bytes among its workload's from its head until
+ * it ends: the announced Content-Length, or, for a body without one (chunked), what is left of
+ * the workload's bytes, which becomes the most the proxy reads of that body
+ * (proxy.max_request_body stays the ceiling). A body that would pass the cap is refused with
+ * 429 in the app's format (aigw.reason buffer_limit) before a byte of it is read; other
+ * workloads are not affected. "enforce": false serves it and records would_deny. The daemon's
+ * bound counts the announced length at the head and a chunked body as it is read
+ * (buffer_body_grow); past it, 503.
+ *
+ * Answers: what the gateway holds of a call's answer (held whole to be checked, guarded or
+ * translated; queued for an app that reads slowly or not at all) counts as well, as the proxy
+ * tells it (buffer_answer_hold): past either cap the proxy stops reading from the provider
+ * until the app drains, and an answer that must be held whole ends with buffer_limit.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "policy/govstate.h"
 #include "policy/stages.h"
 
 #define BUFFER "limits"
+#define BUFFER_TOTAL_KEY "buf" /* the daemon's: workload keys are "buf:NAME" */
+#define BUFFER_BODY_STEP (256u * 1024) /* a chunked body's daemon share grows by this */
 
 static void buffer_key(char *buf, size_t size, const struct pipe_req *r)
 {
 	snprintf(buf, size, "buf:%s", r->workload);
+}
+
+/* The workload's limits when it has a buffer_bytes, else NULL. */
+static const struct policy_limits *buffer_limits(const struct pipe_req *r)
+{
+	const struct policy_limits *l = r->wl ? &r->wl->limits : NULL;
+
+	return l && l->buffer_bytes ? l : NULL;
 }
 
 static enum pipe_verdict buffer_refuse(struct pipe_req *r, const struct policy_limits *l,
@@ -37,14 +60,41 @@ static enum pipe_verdict buffer_refuse(struct pipe_req *r, const struct policy_l
 			   (unsigned long long)l->buffer_bytes);
 }
 
-static enum pipe_verdict buffer_on_request(struct pipe_req *r)
+/* The daemon holds its proxy.limits.buffer_bytes: a memory bound, always enforced. */
+static enum pipe_verdict buffer_refuse_daemon(struct pipe_req *r, uint64_t held)
 {
-	const struct policy_limits *l = r->wl ? &r->wl->limits : NULL;
+	r->reason = "buffer_limit";
+	return pipe_refuse(r, BUFFER, "proxy.limits.buffer_bytes", 1, 503, "unavailable", 1,
+			   "aigw: the gateway holds %llu bytes of calls, near its limit of %llu "
+			   "(proxy.limits.buffer_bytes); try again shortly",
+			   (unsigned long long)held,
+			   (unsigned long long)r->policy->proxy.buffer_bytes);
+}
+
+/* The daemon's share of an announced body, taken at its head. */
+static enum pipe_verdict buffer_daemon_take(struct pipe_req *r)
+{
+	uint64_t need = r->content_length == UINT64_MAX ? 0 : r->content_length;
+	uint64_t held = govstate_held(r->state, BUFFER_TOTAL_KEY);
+
+	if (held + need > r->policy->proxy.buffer_bytes ||
+	    (!need && held >= r->policy->proxy.buffer_bytes))
+		return buffer_refuse_daemon(r, held);
+	r->res.daemon_bytes = need;
+	govstate_held_add(r->state, BUFFER_TOTAL_KEY, need);
+	return PIPE_CONTINUE;
+}
+
+static enum pipe_verdict buffer_request_locked(struct pipe_req *r)
+{
+	const struct policy_limits *l = buffer_limits(r);
 	int chunked = r->content_length == UINT64_MAX;
 	char key[GOVSTATE_KEY_MAX];
 	uint64_t held, left, need;
 
-	if (!l || !l->buffer_bytes)
+	if (buffer_daemon_take(r) == PIPE_STOP)
+		return PIPE_STOP;
+	if (!l)
 		return PIPE_CONTINUE;
 	buffer_key(key, sizeof(key), r);
 	held = govstate_held(r->state, key);
@@ -65,16 +115,140 @@ static enum pipe_verdict buffer_on_request(struct pipe_req *r)
 	return PIPE_CONTINUE;
 }
 
-static void buffer_on_end(struct pipe_req *r, const struct pipe_outcome *o)
+/* The workers share the counts: the proxy's calls below take govstate's lock (recursive: the
+ * pipeline may hold it already), so a check and its take are one step across workers. */
+static int body_grow_locked(struct pipe_req *r, uint64_t len)
+{
+	uint64_t held, step;
+
+	held = govstate_held(r->state, BUFFER_TOTAL_KEY);
+	step = len - r->res.daemon_bytes;
+	if (step < BUFFER_BODY_STEP)
+		step = BUFFER_BODY_STEP;
+	if (held + step > r->policy->proxy.buffer_bytes) /* at least what it has now */
+		step = len - r->res.daemon_bytes;
+	if (held + step > r->policy->proxy.buffer_bytes) {
+		buffer_refuse_daemon(r, held);
+		return -ENOBUFS;
+	}
+	r->res.daemon_bytes += step;
+	govstate_held_add(r->state, BUFFER_TOTAL_KEY, step);
+	return 0;
+}
+
+int buffer_body_grow(struct pipe_req *r, uint64_t len)
+{
+	int err;
+
+	if (!r->state || !r->policy || len <= r->res.daemon_bytes)
+		return 0;
+	govstate_lock(r->state);
+	err = body_grow_locked(r, len);
+	govstate_unlock(r->state);
+	return err;
+}
+
+/* Moves KEY's count from OLD to NOW bytes; returns its new total. */
+static uint64_t buffer_move(struct govstate *g, const char *key, uint64_t old, uint64_t now)
+{
+	if (now >= old)
+		return govstate_held_add(g, key, now - old);
+	return govstate_held_sub(g, key, old - now);
+}
+
+static void answer_hold_locked(struct pipe_req *r, uint64_t bytes)
+{
+	const struct policy_limits *l = buffer_limits(r);
+	char key[GOVSTATE_KEY_MAX];
+	uint64_t old = r->res.answer_bytes, total, mine = 0;
+
+	r->res.answer_bytes = bytes;
+	total = buffer_move(r->state, BUFFER_TOTAL_KEY, old, bytes);
+	if (l) {
+		buffer_key(key, sizeof(key), r);
+		mine = buffer_move(r->state, key, old, bytes);
+	}
+	r->res.answer_over = 0;
+	if (total > r->policy->proxy.buffer_bytes) {
+		r->res.answer_over = 1;
+		r->res.answer_rule = "proxy.limits.buffer_bytes";
+	} else if (l && mine > l->buffer_bytes) {
+		r->res.answer_rule = "limits.buffer_bytes";
+		if (!l->enforce && !r->res.answer_noted) { /* served; the record says so */
+			r->res.answer_noted = 1;
+			r->reason = "buffer_limit";
+			pipe_decide(r, BUFFER, PIPE_WOULD_DENY, "limits.buffer_bytes");
+		}
+		r->res.answer_over = l->enforce;
+	}
+}
+
+int buffer_answer_hold(struct pipe_req *r, uint64_t bytes)
+{
+	if (!r->state || !r->policy || r->res.answer_bytes == bytes)
+		return bytes && r->res.answer_over;
+	govstate_lock(r->state);
+	answer_hold_locked(r, bytes);
+	govstate_unlock(r->state);
+	return r->res.answer_over;
+}
+
+void buffer_answer_refuse(struct pipe_req *r)
+{
+	const struct policy_limits *l = buffer_limits(r);
+	int daemon = !l || !strcmp(r->res.answer_rule, "proxy.limits.buffer_bytes");
+	uint64_t cap = daemon ? r->policy->proxy.buffer_bytes : l->buffer_bytes;
+
+	r->reason = "buffer_limit";
+	pipe_refuse(r, BUFFER, r->res.answer_rule, 1, daemon ? 503 : 413,
+		    daemon ? "unavailable" : "too_large", 0,
+		    "aigw: the answer must be held whole before it is released and is larger "
+		    "than %s may have held in the gateway (%s %llu bytes); it was not delivered",
+		    daemon ? "the gateway" : r->workload, r->res.answer_rule,
+		    (unsigned long long)cap);
+}
+
+uint64_t buffer_held_total(struct govstate *g)
+{
+	uint64_t held;
+
+	govstate_lock(g);
+	held = govstate_held(g, BUFFER_TOTAL_KEY);
+	govstate_unlock(g);
+	return held;
+}
+
+static void buffer_end_locked(struct pipe_req *r, const struct pipe_outcome *o)
 {
 	char key[GOVSTATE_KEY_MAX];
 
 	(void)o;
+	buffer_answer_hold(r, 0);
+	govstate_held_sub(r->state, BUFFER_TOTAL_KEY, r->res.daemon_bytes);
+	r->res.daemon_bytes = 0;
 	if (!r->res.held_bytes)
 		return;
 	buffer_key(key, sizeof(key), r);
 	govstate_held_sub(r->state, key, r->res.held_bytes);
 	r->res.held_bytes = 0;
+}
+
+/* Under govstate's lock whether or not the pipeline holds it (the workers share the counts). */
+static enum pipe_verdict buffer_on_request(struct pipe_req *r)
+{
+	enum pipe_verdict v;
+
+	govstate_lock(r->state);
+	v = buffer_request_locked(r);
+	govstate_unlock(r->state);
+	return v;
+}
+
+static void buffer_on_end(struct pipe_req *r, const struct pipe_outcome *o)
+{
+	govstate_lock(r->state);
+	buffer_end_locked(r, o);
+	govstate_unlock(r->state);
 }
 
 const struct stage stage_buffer = {

@@ -146,6 +146,7 @@ void exchange_finish(struct exchange *ex, enum exchange_outcome outcome)
 	int reusable = outcome == OUTCOME_OK && ex->resp_complete && ex->up_keepalive;
 
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_end);
+	buffer_answer_hold(&ex->pr, 0); /* what is still queued for the client is the session's */
 	if (ex->probe && ex->target)
 		route_target_abandon(ex->target);
 	exchange_settle(ex);
@@ -655,6 +656,11 @@ static void on_upstream_ready(struct upstream_conn *c, int err, const char *errm
 	http_parser_init(&ex->rp, HTTP_RESPONSE);
 	ex->rp.data = ex;
 	bufferevent_setcb(c->bev, on_up_read, NULL, on_up_event, ex);
+	/* one read at most this far ahead of the parser: what backpressure holds is bounded; and
+	 * TLS read in OpenSSL's bufferevent's own steps (with a high watermark it reads 16 KiB at
+	 * once: a stalled h2 stream's RSS grew 17 MiB more) */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, HTTP1_UP_READ_MAX);
+	bufferevent_set_max_single_read(c->bev, HTTP1_UP_READ_STEP);
 	bufferevent_set_timeouts(c->bev, &first, &first);
 	write_request(ex);
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_sent);

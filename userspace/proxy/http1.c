@@ -791,6 +791,11 @@ static int on_req_body(http_parser *p, const char *at, size_t len)
 		       "request body larger than the gateway allows");
 		return -1;
 	}
+	if (buffer_body_grow(&ex->pr, evbuffer_get_length(ex->body) + len)) { /* the daemon's */
+		reject(s, ex->pr.refusal.status, OUTCOME_DENIED, ex->pr.refusal.message);
+		s->reject_by_policy = 1;
+		return -1;
+	}
 	return evbuffer_add(ex->body, at, len);
 }
 
@@ -890,8 +895,9 @@ static void on_client_write(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 
 	/* The client drained what backpressure held back: read from the provider again. */
-	if (s->ex && s->ex->up && s->ex->up->bev &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) < HTTP1_HIGH_WATER / 2)
+	if (s->ex && s->ex->up && s->ex->up->bev && !s->ex->resp_complete &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) < HTTP1_HIGH_WATER / 2 &&
+	    !response_throttled(s->ex))
 		bufferevent_enable(s->ex->up->bev, EV_READ);
 }
 

@@ -43,6 +43,8 @@
 #define HTTP1_HIGH_WATER (1u << 20) /* client output that stops reading from the provider */
 #define HTTP1_JSON_MAX (64u << 20)  /* a JSON answer checked whole; larger ones just stream */
 #define HTTP1_CLIENT_READ_MAX (256u * 1024) /* client bytes read ahead of the parser */
+#define HTTP1_UP_READ_MAX (256u * 1024)	    /* provider bytes read ahead of the parser */
+#define HTTP1_UP_READ_STEP 4096		    /* ... and read at once (libevent's TLS default) */
 #define HTTP1_STALE_RETRY_MS 1000	    /* a pooled connection failing this soon was stale */
 #define HTTP1_MAX_TRIES 12
 #define HTTP1_WHY_MAX 512	/* why a target could not take a call */
@@ -218,6 +220,7 @@ struct exchange {
 	struct guard_stream *gs; /* a stream the call's guardrails read (pr.guard), or NULL */
 	int guard_err;		 /* the guardrails stopped the answer: -EPERM (a match to
 				    block), or why it could not be read (guard_fail()) */
+	int buffer_over;	 /* an answer held whole passed buffer_bytes (buffer_fail()) */
 };
 
 struct session {
@@ -334,6 +337,12 @@ void exchange_route(struct exchange *ex);
 /* Forgets what a failed attempt's answer left behind. */
 void response_reset(struct exchange *ex);
 void eventstream_free(struct exchange *ex); /* RESPONSE_EVENTSTREAM's reader; NULL-safe */
+/* What the answer holds (held whole or in part, queued for the client) told to the policy's
+ * buffer_bytes (buffer_answer_hold()): 1 when past a limit. */
+int response_hold_update(struct exchange *ex);
+/* Whether reading from the provider should stop: the client is behind, or the answer's bytes
+ * are past a buffer_bytes limit and some of them wait for the client. */
+int response_throttled(struct exchange *ex);
 int stream_end_with_error(struct exchange *ex, const char *msg);
 /* The upstream connection's callbacks while an exchange holds it (ARG: the exchange). */
 void on_up_read(struct bufferevent *bev, void *arg);

@@ -18,7 +18,9 @@
  * HTTP1_JSON_MAX, an event past the SSE parser's limit); translated ones are refused then.
  * A body that is not what its head declared (garbage) ends with a 502 before the app has a
  * head, and is cut after. Backpressure: reading from the provider stops while the client is
- * behind.
+ * behind, or while what the answer holds (held, or queued for the client) puts its workload's
+ * or the daemon's buffer_bytes past its limit (policy/stage_buffer.c); an answer that must be
+ * held whole and passes it ends with buffer_limit.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -181,8 +183,28 @@ void response_reset(struct exchange *ex)
 	ex->fed = ex->forwarded = 0;
 	guard_stream_free(ex->gs);
 	ex->gs = NULL;
-	ex->guard_err = 0;
+	ex->guard_err = ex->buffer_over = 0;
 	ex->resp_model[0] = 0;
+	buffer_answer_hold(&ex->pr, 0); /* nothing of it reached the app */
+}
+
+int response_hold_update(struct exchange *ex)
+{
+	uint64_t n = evbuffer_get_length(bufferevent_get_output(ex->s->client));
+
+	if (ex->resp_buf)
+		n += evbuffer_get_length(ex->resp_buf);
+	if (ex->held)
+		n += evbuffer_get_length(ex->held);
+	return buffer_answer_hold(&ex->pr, n);
+}
+
+int response_throttled(struct exchange *ex)
+{
+	size_t queued = evbuffer_get_length(bufferevent_get_output(ex->s->client));
+	int over = response_hold_update(ex);
+
+	return queued >= HTTP1_HIGH_WATER || (over && queued);
 }
 
 static int on_sse_event(void *arg, const struct sse_event *ev);
@@ -523,15 +545,32 @@ static int pass_body(struct exchange *ex, const char *at, size_t len)
 	return 0;
 }
 
-/* RESPONSE_JSON: held whole, up to HTTP1_JSON_MAX; past that it streams like any other. */
+/* An answer that must be held whole passed buffer_bytes: reading stops, and buffer_fail()
+ * ends the call. */
+static int buffer_stop(struct exchange *ex)
+{
+	ex->buffer_over = 1;
+	http_parser_pause(&ex->rp, 1);
+	return 0;
+}
+
+/* RESPONSE_JSON: held whole, up to HTTP1_JSON_MAX and within buffer_bytes; past that it
+ * streams like any other, unless the guardrails must read it whole. */
 static int json_body(struct exchange *ex, const char *at, size_t len)
 {
 	size_t n = evbuffer_get_length(ex->resp_buf);
+	int over = 0;
 
-	if (n + len <= HTTP1_JSON_MAX)
-		return evbuffer_add(ex->resp_buf, at, len);
+	if (n + len <= HTTP1_JSON_MAX) {
+		if (evbuffer_add(ex->resp_buf, at, len))
+			return -1;
+		if (!(over = response_hold_update(ex)))
+			return 0;
+		len = 0; /* in resp_buf now */
+		n = evbuffer_get_length(ex->resp_buf);
+	}
 	if (guarded(ex)) /* what cannot be scanned does not reach the app */
-		return guard_stop(ex, -EMSGSIZE);
+		return over ? buffer_stop(ex) : guard_stop(ex, -EMSGSIZE);
 	ex->resp_mode = RESPONSE_PASS;
 	write_response_head(ex, -1);
 	forward_body(ex, evbuffer_pullup(ex->resp_buf, -1), n);
@@ -543,9 +582,11 @@ static int json_body(struct exchange *ex, const char *at, size_t len)
  * other API's bytes can never reach the app as they are. */
 static int json_translated_body(struct exchange *ex, const char *at, size_t len)
 {
-	if (evbuffer_get_length(ex->resp_buf) + len <= HTTP1_JSON_MAX)
-		return evbuffer_add(ex->resp_buf, at, len);
-	return body_refuse(ex);
+	if (evbuffer_get_length(ex->resp_buf) + len > HTTP1_JSON_MAX)
+		return body_refuse(ex);
+	if (evbuffer_add(ex->resp_buf, at, len))
+		return -1;
+	return response_hold_update(ex) ? buffer_stop(ex) : 0;
 }
 
 /* Stream bytes for the app (whole events): P, N as they are, or OUT as the guardrails
@@ -1035,6 +1076,17 @@ static void guard_fail(struct exchange *ex)
 		      ex->guard_err == -EPERM ? 403 : 502, msg);
 }
 
+/* An answer that must be held whole (checked by the guardrails, or translated) passed its
+ * workload's or the daemon's buffer_bytes: the app gets the refusal, the record buffer_limit.
+ * The provider's connection is not kept: the rest of the answer was not read. */
+static void buffer_fail(struct exchange *ex)
+{
+	buffer_answer_refuse(&ex->pr);
+	ex->up_keepalive = 0;
+	ex->resp_complete = 0;
+	exchange_refuse(ex);
+}
+
 /* An answer whose body is not what its Content-Type says: a 502 (a provider's 200 may have
  * been billed: it is not tried again). */
 static void garbage_fail(struct exchange *ex)
@@ -1083,6 +1135,8 @@ void on_up_read(struct bufferevent *bev, void *arg)
 		garbage_fail(ex);
 	} else if (ex->guard_err) {
 		guard_fail(ex);
+	} else if (ex->buffer_over) {
+		buffer_fail(ex);
 	} else if (ex->resp_complete) {
 		int keepalive = ex->client_keepalive;
 
@@ -1091,7 +1145,7 @@ void on_up_read(struct bufferevent *bev, void *arg)
 			session_resume(s); /* the next request may already be buffered */
 		else if (!s->dead)
 			session_close(s, OUTCOME_OK, 1);
-	} else if (evbuffer_get_length(bufferevent_get_output(s->client)) >= HTTP1_HIGH_WATER) {
+	} else if (response_throttled(ex)) {
 		bufferevent_disable(bev, EV_READ); /* resumed by on_client_write */
 	}
 out:
@@ -1120,6 +1174,10 @@ void on_up_event(struct bufferevent *bev, short what, void *arg)
 		}
 		if (ex->guard_err) {
 			guard_fail(ex);
+			goto out;
+		}
+		if (ex->buffer_over) {
+			buffer_fail(ex);
 			goto out;
 		}
 		if (ex->resp_complete) {

@@ -1,0 +1,158 @@
+"""What the gateway holds of answers counts against buffer_bytes: a captured app that asks for
+large answers and never reads them cannot make the daemon swell, an answer that must be held
+whole (checked by the guardrails) past the cap ends with a clear error and a record, and the
+workload's neighbours are served meanwhile."""
+import json
+import subprocess
+import time
+
+from conftest import OPENAI_ADDR, PYTHON, hosts_wrap, wait_for
+from test_intercept import split
+from test_limits import (MIB, OPENAI_CHAT, capped_policy, plain_daemon, proc_status_bytes,
+                         request_records)
+from test_routing import chat
+
+# A captured app: N connections to the provider, each asking for a large stream that it
+# never reads (a tiny receive buffer, so the kernel holds little of it either).
+NEVER_READS = """
+import json, socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+body = json.dumps({"model": "gpt-4o-mini", "stream": True,
+                   "messages": [{"role": "user", "content": "Tell it all."}]}).encode()
+head = ("POST /v1/chat/completions HTTP/1.1\\r\\nHost: api.openai.com\\r\\n"
+        "Authorization: Bearer sk-app\\r\\nContent-Type: application/json\\r\\n"
+        "x-mock-reply-words: " + sys.argv[3] + "\\r\\nx-mock-delta-bytes: 16384\\r\\n"
+        "Content-Length: %d\\r\\n\\r\\n" % len(body)).encode()
+held = []
+for _ in range(int(sys.argv[2])):
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(30)
+    raw.connect(("api.openai.com", 443))
+    s = ctx.wrap_socket(raw, server_hostname="api.openai.com")
+    s.sendall(head + body)
+    held.append(s)
+print("sent", flush=True)
+sys.stdin.read()
+"""
+
+
+def vm_rss(pid):
+    return proc_status_bytes(pid, "VmRSS")
+
+
+def stalled_upstreams():
+    """The daemon's connections to the mock provider with bytes it has not read (Recv-Q)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( dst {OPENAI_ADDR} )"],
+                         capture_output=True, text=True, check=True).stdout
+    return sum(1 for line in out.splitlines() if int(line.split()[0]) > 0)
+
+
+def test_an_app_that_never_reads_its_answers_holds_no_more_than_its_buffer_bytes(gw, monkeypatch):
+    """billing opens 32 connections asking for 6 MB streams the mock sends as fast as it can,
+    and reads none of them. The gateway stops reading each answer from the provider once the
+    workload's limits.buffer_bytes (2 MiB) is passed: the daemon's resident memory grows by
+    the cap and one read-ahead a call, not by what each call could queue (1 MiB and the
+    upstream socket's contents before). reports, captured beside it, is served within a
+    second meanwhile."""
+    measured = plain_daemon(monkeypatch)
+    pol, _ = capped_policy(gw, monkeypatch)
+    pol["workloads"][0]["limits"] = {"buffer_bytes": 2 * MIB}
+    d = gw.start(pol)
+    pid = d.proc.pid
+    body, code = split(gw.curl(OPENAI_CHAT, chat("gpt-4o-mini"),
+                               headers=["authorization: Bearer sk-app"]))
+    assert code == 200, body
+    base = vm_rss(pid)
+    n = 32
+    app = gw.app.popen(hosts_wrap(gw.hosts, [PYTHON, "-c", NEVER_READS,
+                                             str(gw.ca_dir / "ca.pem"), str(n), "1000000"]),
+                       stdin=subprocess.PIPE)
+    try:
+        assert app.stdout.readline().strip() == "sent"
+        # every answer is on its way and the gateway has stopped reading each
+        wait_for(lambda: stalled_upstreams() >= n, timeout=60,
+                 what="the gateway holding back every answer")
+        grown = vm_rss(pid) - base
+        print(f"RSS grew {grown / MIB:.1f} MiB with {n} answers unread")
+        reports = gw.world.root.child("reports.service")
+        t0 = time.monotonic()
+        body, code = split(gw.curl(OPENAI_CHAT, chat("gpt-4o-mini"),
+                                   headers=["authorization: Bearer sk-app"], cgroup=reports))
+        took = time.monotonic() - t0
+        assert code == 200 and took < 1.0, (code, took, body)
+        if measured:
+            # the cap, a read-ahead (256 KiB) and a TLS record or two a call, and slack
+            assert grown <= 2 * MIB + n * 320 * 1024 + 8 * MIB, f"RSS grew {grown / MIB:.0f} MiB"
+    finally:
+        app.stdin.close()
+        app.kill()
+        app.wait(timeout=10)
+    wait_for(lambda: stalled_upstreams() == 0, timeout=20, what="the calls ended")
+
+
+GUARDED = {"response": {"pii": "redact"}}
+
+
+def guarded_policy(gw, monkeypatch, enforce=True):
+    """billing's answers pass its guardrails (held whole); its buffer_bytes is 1 MiB."""
+    pol, port = capped_policy(gw, monkeypatch)
+    pol["guardrails"] = {"checked": GUARDED}
+    pol["workloads"][0]["guardrails"] = "checked"
+    pol["workloads"][0]["limits"] = {"buffer_bytes": 1 * MIB, "enforce": enforce}
+    return pol, port
+
+
+BIG = ["authorization: Bearer sk-app", "x-mock-reply-words: 400000"]  # a 2.5 MB answer
+
+
+def test_a_held_answer_past_buffer_bytes_ends_with_buffer_limit(gw, monkeypatch):
+    """An answer the guardrails must read whole before it is released grows past billing's
+    1 MiB: the call ends with a clear error in the app's format (nothing of the answer
+    reaches the app) and a record with aigw.reason buffer_limit. A small answer is served."""
+    pol, _ = guarded_policy(gw, monkeypatch)
+    gw.start(pol)
+    body, code = split(gw.curl(OPENAI_CHAT, chat("gpt-4o-mini"), headers=BIG))
+    assert code == 413, body[:300]
+    err = json.loads(body)["error"]
+    assert "limits.buffer_bytes 1048576" in err["message"] and "not delivered" in err["message"]
+    rec = gw.world.wait_record(**{"aigw.reason": "buffer_limit"})
+    assert rec["aigw.workload"] == "billing" and rec["http.response.status_code"] == 413
+    assert rec["aigw.policy.rule"] == "limits.buffer_bytes"
+    assert rec["aigw.policy.action"] == "deny"
+    body, code = split(gw.curl(OPENAI_CHAT, chat("gpt-4o-mini"),
+                               headers=["authorization: Bearer sk-app"]))
+    assert code == 200, body
+
+
+def test_held_answers_roll_out_with_enforce_false(gw, monkeypatch):
+    """With "enforce": false the large guarded answer is served whole, and its record says the
+    cap would have refused it."""
+    pol, _ = guarded_policy(gw, monkeypatch, enforce=False)
+    gw.start(pol)
+    body, code = split(gw.curl(OPENAI_CHAT, chat("gpt-4o-mini"), headers=BIG))
+    assert code == 200, body[:300]
+    assert len(json.loads(body)["choices"][0]["message"]["content"]) > MIB
+    rec = gw.world.wait_record(**{"aigw.reason": "buffer_limit"})
+    assert rec["aigw.policy.action"] == "would_deny" and rec["http.response.status_code"] == 200
+    assert rec["aigw.policy.rule"] == "limits.buffer_bytes"
+
+
+def test_the_daemon_bound_holds_across_workloads(gw, monkeypatch):
+    """proxy.limits.buffer_bytes bounds what the daemon holds for every workload together:
+    set to 1 MiB, a guarded answer of 2.5 MB from reports (which has no cap of its own) ends
+    with 503 and buffer_limit naming the daemon's key."""
+    pol, _ = capped_policy(gw, monkeypatch)
+    pol["guardrails"] = {"checked": GUARDED}
+    pol["workloads"][1]["guardrails"] = "checked"
+    pol["proxy"] = {"limits": {"buffer_bytes": 1 * MIB}}
+    gw.start(pol)
+    reports = gw.world.root.child("reports.service")
+    body, code = split(gw.curl(OPENAI_CHAT, chat("gpt-4o-mini"), headers=BIG, cgroup=reports))
+    assert code == 503, body[:300]
+    assert "proxy.limits.buffer_bytes 1048576" in json.loads(body)["error"]["message"]
+    rec = gw.world.wait_record(**{"aigw.reason": "buffer_limit"})
+    assert rec["aigw.workload"] == "reports"
+    assert rec["aigw.policy.rule"] == "proxy.limits.buffer_bytes"
+    assert [r for r in request_records(gw) if r.get("aigw.reason") == "buffer_limit"] == [rec]
+
