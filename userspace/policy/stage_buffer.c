@@ -37,31 +37,51 @@ static enum pipe_verdict buffer_refuse(struct pipe_req *r, const struct policy_l
 			   (unsigned long long)l->buffer_bytes);
 }
 
+/*
+ * Whether the call's body fits in what is left of the workload's bytes, the bytes it holds
+ * (*RET_NEED) and the total held before it (*RET_HELD), read and reserved as one step under
+ * the state's lock: two workers never both take the last bytes. A body that does not fit is
+ * reserved only when the cap is not enforced, at the size it is read without the cap.
+ */
+static int buffer_take(struct pipe_req *r, const struct policy_limits *l, const char *key,
+		       uint64_t *ret_need, uint64_t *ret_held)
+{
+	int chunked = r->content_length == UINT64_MAX, fits;
+	uint64_t held, left, need;
+
+	govstate_lock(r->state);
+	held = govstate_held(r->state, key);
+	left = held < l->buffer_bytes ? l->buffer_bytes - held : 0;
+	need = chunked ? (left < r->max_body ? left : r->max_body) : r->content_length;
+	fits = chunked ? left > 0 : need <= left;
+	if (!fits && chunked)
+		need = r->max_body;
+	if (fits || !l->enforce)
+		govstate_held_add(r->state, key, need);
+	govstate_unlock(r->state);
+	*ret_need = need;
+	*ret_held = held;
+	return fits;
+}
+
 static enum pipe_verdict buffer_on_request(struct pipe_req *r)
 {
 	const struct policy_limits *l = r->wl ? &r->wl->limits : NULL;
-	int chunked = r->content_length == UINT64_MAX;
 	char key[GOVSTATE_KEY_MAX];
-	uint64_t held, left, need;
+	uint64_t held, need;
 
 	if (!l || !l->buffer_bytes)
 		return PIPE_CONTINUE;
 	buffer_key(key, sizeof(key), r);
-	held = govstate_held(r->state, key);
-	left = held < l->buffer_bytes ? l->buffer_bytes - held : 0;
-	need = chunked ? (left < r->max_body ? left : r->max_body) : r->content_length;
-	if (chunked ? !left : need > left) {
+	if (!buffer_take(r, l, key, &need, &held)) {
 		if (buffer_refuse(r, l, held) == PIPE_STOP)
 			return PIPE_STOP;
-		if (chunked) /* would_deny: read as it would be without the cap */
-			need = r->max_body;
 	} else {
 		pipe_decide(r, BUFFER, PIPE_ALLOW, "limits.buffer_bytes");
 	}
-	if (chunked) /* the proxy reads no more of it than it reserved */
+	if (r->content_length == UINT64_MAX) /* the proxy reads no more of it than it reserved */
 		r->max_body = need;
 	r->res.held_bytes = need;
-	govstate_held_add(r->state, key, need);
 	return PIPE_CONTINUE;
 }
 
