@@ -803,19 +803,25 @@ unsigned govstate_inflight_sub(struct govstate *g, const char *key)
 	return n;
 }
 
-unsigned govstate_inflight(struct govstate *g, const char *key)
+/* The count of KEY of KIND (GS_INFLIGHT, GS_HELD), 0 when it has none. */
+static uint64_t gs_count(struct govstate *g, enum gs_kind kind, const char *key)
 {
 	const struct gs_entry *e;
-	unsigned n = 0;
+	uint64_t n = 0;
 
 	if (!g || !key)
 		return 0;
 	govstate_lock(g);
-	e = gs_find(g, GS_INFLIGHT, key, "");
+	e = gs_find(g, kind, key, "");
 	if (e)
-		n = e->inflight;
+		n = kind == GS_HELD ? e->held : e->inflight;
 	govstate_unlock(g);
 	return n;
+}
+
+unsigned govstate_inflight(struct govstate *g, const char *key)
+{
+	return (unsigned)gs_count(g, GS_INFLIGHT, key);
 }
 
 uint64_t govstate_held_add(struct govstate *g, const char *key, uint64_t bytes)
@@ -855,17 +861,7 @@ uint64_t govstate_held_sub(struct govstate *g, const char *key, uint64_t bytes)
 
 uint64_t govstate_held(struct govstate *g, const char *key)
 {
-	const struct gs_entry *e;
-	uint64_t n = 0;
-
-	if (!g || !key)
-		return 0;
-	govstate_lock(g);
-	e = gs_find(g, GS_HELD, key, "");
-	if (e)
-		n = e->held;
-	govstate_unlock(g);
-	return n;
+	return gs_count(g, GS_HELD, key);
 }
 
 /* ---- periods ----------------------------------------------------------------------------- */
