@@ -2,7 +2,8 @@
  * test_govstate.c: govstate's token buckets (take, refill, debt, wait, clamps, a clock that
  * goes back), spend reservations, in-flight counts, UTC periods, and the SQLite file
  * (survives a reopen, mode 0600 in a 0700 folder, refuses what is not ours, commits within
- * the flush window, pruning, many changes against the writer thread).
+ * the flush window, pruning, many changes against the writer thread), and threads taking
+ * from the same counters at once (the proxy.workers).
  *
  * Time is passed in, so every case sets its own clock. Cases with a file work in their own
  * mkdtemp directory, removed at the end; the file is also read with SQLite directly, not
@@ -15,6 +16,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -589,6 +591,86 @@ static void test_many_changes_against_the_writer(void)
 	rm_tree(dir);
 }
 
+/*
+ * The proxy.workers share one state: threads taking from the same counters at once never
+ * take more than the cap together, and lose no change. Each thread takes one at a time from
+ * bucket "rpm:shared" (capacity CAP, no refill) until refused, and from "tpm:shared" (which
+ * never refuses) once per turn; adds and takes back held bytes and calls in flight; and adds
+ * keys of its own (the map grows under the others). Without govstate's lock two takes read
+ * the same level, and more than CAP go.
+ */
+enum { HAMMER_THREADS = 4, HAMMER_CAP = 60000, HAMMER_TURNS = 30000 };
+
+struct hammer {
+	struct govstate *g;
+	pthread_barrier_t *start;
+	int idx;
+	long taken; /* from rpm:shared */
+};
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *h = arg;
+	char key[32];
+
+	pthread_barrier_wait(h->start);
+	for (int i = 0; i < HAMMER_TURNS; i++) {
+		if (!govstate_bucket_take(h->g, "rpm:shared", HAMMER_CAP, 0, 1, 1, T0, NULL))
+			h->taken++;
+		govstate_bucket_take(h->g, "tpm:shared", 1e12, 0, 0, 1, T0, NULL);
+		govstate_held_add(h->g, "buf:shared", 7);
+		govstate_inflight_add(h->g, "conc:shared");
+		govstate_spend_reserve(h->g, "workload:shared", "2026-12-03", 3);
+		govstate_spend_settle(h->g, "workload:shared", "2026-12-03", 3, 2);
+		govstate_inflight_sub(h->g, "conc:shared");
+		govstate_held_sub(h->g, "buf:shared", 7);
+		if (i % 64 == 0) {
+			snprintf(key, sizeof(key), "conc:t%d-%d", h->idx, i);
+			govstate_inflight_add(h->g, key);
+		}
+	}
+	return NULL;
+}
+
+static void test_threads_never_take_past_the_cap(void)
+{
+	struct hammer h[HAMMER_THREADS];
+	pthread_t th[HAMMER_THREADS];
+	pthread_barrier_t start;
+	struct govstate *g;
+	int64_t spent, reserved;
+	long taken = 0;
+
+	ASSERT_OK(govstate_open(NULL, NULL, &g));
+	pthread_barrier_init(&start, NULL, HAMMER_THREADS);
+	for (int t = 0; t < HAMMER_THREADS; t++) {
+		h[t] = (struct hammer){.g = g, .start = &start, .idx = t};
+		ASSERT_EQ(pthread_create(&th[t], NULL, hammer_main, &h[t]), 0);
+	}
+	for (int t = 0; t < HAMMER_THREADS; t++) {
+		pthread_join(th[t], NULL);
+		taken += h[t].taken;
+	}
+	pthread_barrier_destroy(&start);
+	ASSERT_EQ(taken, HAMMER_CAP);
+	ASSERT_NEAR(govstate_bucket_level(g, "rpm:shared", HAMMER_CAP, 0, T0), 0);
+	ASSERT_NEAR(govstate_bucket_level(g, "tpm:shared", 1e12, 0, T0),
+		    1e12 - (double)HAMMER_THREADS * HAMMER_TURNS);
+	ASSERT_EQ(govstate_held(g, "buf:shared"), 0);
+	ASSERT_EQ(govstate_inflight(g, "conc:shared"), 0);
+	govstate_spend_get(g, "workload:shared", "2026-12-03", &spent, &reserved);
+	ASSERT_EQ(spent, 2LL * HAMMER_THREADS * HAMMER_TURNS);
+	ASSERT_EQ(reserved, 0);
+	for (int t = 0; t < HAMMER_THREADS; t++) { /* each thread's last key is there */
+		char key[32];
+		int last = HAMMER_TURNS - 1 - (HAMMER_TURNS - 1) % 64;
+
+		snprintf(key, sizeof(key), "conc:t%d-%d", t, last);
+		ASSERT_EQ(govstate_inflight(g, key), 1);
+	}
+	govstate_close(g);
+}
+
 UNIT_MAIN(UNIT_CASE(test_bucket_new_key_full_and_refills), UNIT_CASE(test_bucket_debt_and_wait),
 	  UNIT_CASE(test_bucket_wait_is_enough), UNIT_CASE(test_bucket_zero_rate_never),
 	  UNIT_CASE(test_bucket_reload_applies_from_now), UNIT_CASE(test_bucket_give),
@@ -598,4 +680,5 @@ UNIT_MAIN(UNIT_CASE(test_bucket_new_key_full_and_refills), UNIT_CASE(test_bucket
 	  UNIT_CASE(test_commits_within_flush_window),
 	  UNIT_CASE(test_refuses_a_file_not_a_database), UNIT_CASE(test_refuses_another_database),
 	  UNIT_CASE(test_refuses_a_newer_schema), UNIT_CASE(test_prunes_old_spend),
-	  UNIT_CASE(test_many_changes_against_the_writer))
+	  UNIT_CASE(test_many_changes_against_the_writer),
+	  UNIT_CASE(test_threads_never_take_past_the_cap))

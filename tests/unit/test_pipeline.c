@@ -2,9 +2,13 @@
  * test_pipeline: each policy stage alone, through the pipeline's own calls, with a clock the
  * test sets: admission (host, attribution, body limit, explicit key), endpoints and their
  * canonical paths, allow-lists as asked and as routed, rate limits, budgets (reserve, settle,
- * cap, periods, teams, warnings), and the token bounds they reserve from.
+ * cap, periods, teams, warnings), and the token bounds they reserve from; and threads
+ * walking the pipeline at once (the proxy.workers) against the same limits.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
@@ -808,6 +812,142 @@ static void test_guard_refuses_a_body_it_cannot_read(void)
 	guard_call_end(&c);
 }
 
+/*
+ * The proxy.workers walk the pipeline at once: calls of one workload made by several threads
+ * at the same moment never hold more than its limit lets through together. For each limit
+ * that lets exactly one call in flight (1 concurrent call, 1.5 bodies' bytes held, a day's
+ * budget of 1.5 calls' worst case), RACE_THREADS threads make calls as fast as they can, each
+ * ending its call (unanswered: nothing spent, its place given back) right after; the test
+ * counts the calls admitted and not yet ended, which must never pass 1, and checks that the
+ * limit did refuse calls (the threads met). A stage whose check and take are not one step
+ * under the state's lock lets two through when two threads check at once.
+ */
+enum { RACE_THREADS = 4, RACE_CALLS = 4000 };
+
+/*
+ * The stages' reads of a counter, wrapped (the Makefile links this test with --wrap): while
+ * the race runs each read yields before it returns, so another thread runs between a stage's
+ * check and its take unless the stage holds the state's lock across both.
+ */
+static atomic_int race_running;
+
+unsigned __real_govstate_inflight(struct govstate *g, const char *key);
+uint64_t __real_govstate_held(struct govstate *g, const char *key);
+void __real_govstate_spend_get(struct govstate *g, const char *scope, const char *period,
+			       int64_t *ret_spent, int64_t *ret_reserved);
+
+unsigned __wrap_govstate_inflight(struct govstate *g, const char *key)
+{
+	unsigned n = __real_govstate_inflight(g, key);
+
+	if (atomic_load(&race_running))
+		sched_yield();
+	return n;
+}
+
+uint64_t __wrap_govstate_held(struct govstate *g, const char *key)
+{
+	uint64_t n = __real_govstate_held(g, key);
+
+	if (atomic_load(&race_running))
+		sched_yield();
+	return n;
+}
+
+void __wrap_govstate_spend_get(struct govstate *g, const char *scope, const char *period,
+			       int64_t *ret_spent, int64_t *ret_reserved)
+{
+	__real_govstate_spend_get(g, scope, period, ret_spent, ret_reserved);
+	if (atomic_load(&race_running))
+		sched_yield();
+}
+
+static const char *const race_workloads[] = {"race-conc", "race-buf", "race-spend"};
+#define RACE_KINDS (sizeof(race_workloads) / sizeof(race_workloads[0]))
+
+struct race {
+	struct policy *pol;
+	struct govstate *gs;
+	char body[900]; /* a chat call of 700+ bytes: 1.5 of it is more than buffer_bytes' least */
+	pthread_barrier_t start;
+	atomic_int holding[RACE_KINDS]; /* admitted and not yet ended */
+	atomic_int over[RACE_KINDS];	/* admitted while another was held */
+	atomic_int refused[RACE_KINDS];
+};
+
+static void *race_main(void *arg)
+{
+	struct race *x = arg;
+	struct call c;
+
+	for (size_t k = 0; k < RACE_KINDS; k++) {
+		pthread_barrier_wait(&x->start);
+		for (int i = 0; i < RACE_CALLS; i++) {
+			call_init(&c, race_workloads[k], "POST", "/v1/chat/completions", x->body,
+				  T0 + i);
+			c.r.policy = x->pol;
+			c.r.state = x->gs;
+			if (call_run(&c) == 0) {
+				if (atomic_fetch_add(&x->holding[k], 1) > 0)
+					atomic_fetch_add(&x->over[k], 1);
+				sched_yield(); /* held a while: another admitted with it shows */
+				atomic_fetch_sub(&x->holding[k], 1);
+			} else {
+				atomic_fetch_add(&x->refused[k], 1);
+			}
+			call_end(&c, 0, 0, 0, 0, T0 + i);
+		}
+	}
+	return NULL;
+}
+
+static void test_workers_never_pass_a_limit_together(void)
+{
+	static struct race x;
+	pthread_t th[RACE_THREADS];
+	char policy[2048];
+	int started = 0;
+
+	ASSERT_OK(world());
+	snprintf(x.body, sizeof(x.body),
+		 "{\"model\":\"gpt-4o-mini\",\"max_tokens\":100,"
+		 "\"messages\":[{\"role\":\"user\",\"content\":\"%0700d\"}]}", 0);
+	snprintf(policy, sizeof(policy),
+		 "{\"capture\": {\"cgroup\": \"/apps\"}, \"audit\": {\"path\": \"/tmp/a.log\"},"
+		 " \"providers\": {\"openai\": {\"hosts\": [\"api.openai.com\"]}},"
+		 " \"workloads\": ["
+		 "  {\"name\": \"race-conc\", \"match\": {\"cgroup\": \"/apps/c\"},"
+		 "   \"limits\": {\"concurrent\": 1}},"
+		 "  {\"name\": \"race-buf\", \"match\": {\"cgroup\": \"/apps/b\"},"
+		 "   \"limits\": {\"buffer_bytes\": %zu}},"
+		 "  {\"name\": \"race-spend\", \"match\": {\"cgroup\": \"/apps/s\"},"
+		 "   \"budget\": {\"usd_per_day\": %.12f}}]}",
+		 strlen(x.body) * 3 / 2, (double)worst_of(x.body, 100) * 1.5 / 1e9);
+	ASSERT_OK(policy_load_string("race.json", policy, stderr, &x.pol));
+	ASSERT_OK(govstate_open(NULL, stderr, &x.gs));
+	pthread_barrier_init(&x.start, NULL, RACE_THREADS);
+	atomic_store(&race_running, 1);
+	for (; started < RACE_THREADS; started++)
+		if (pthread_create(&th[started], NULL, race_main, &x))
+			break;
+	ASSERT_EQ(started, RACE_THREADS); /* (the barrier would wait for the missing) */
+	for (int t = 0; t < RACE_THREADS; t++)
+		pthread_join(th[t], NULL);
+	atomic_store(&race_running, 0);
+	pthread_barrier_destroy(&x.start);
+	for (size_t k = 0; k < RACE_KINDS; k++)
+		fprintf(stderr, "  %s: %d refused, %d admitted while another was held\n",
+			race_workloads[k], atomic_load(&x.refused[k]), atomic_load(&x.over[k]));
+	for (size_t k = 0; k < RACE_KINDS; k++) {
+		ASSERT_EQ(atomic_load(&x.over[k]), 0);
+		ASSERT_TRUE(atomic_load(&x.refused[k]) > 0);
+		ASSERT_EQ(govstate_inflight(x.gs, "conc:race-conc"), 0);
+		ASSERT_EQ(govstate_held(x.gs, "buf:race-buf"), 0);
+	}
+	govstate_close(x.gs);
+	policy_free(x.pol);
+}
+
 UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_blocks_calls),
 	  UNIT_CASE(test_unattributed_captured_call_refused),
 	  UNIT_CASE(test_body_limit_on_announced_length),
@@ -821,6 +961,7 @@ UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_bloc
 	  UNIT_CASE(test_enforce_false_records_would_deny),
 	  UNIT_CASE(test_requests_per_minute),
 	  UNIT_CASE(test_concurrent_calls),
+	  UNIT_CASE(test_workers_never_pass_a_limit_together),
 	  UNIT_CASE(test_tokens_per_minute_reserve_and_settle),
 	  UNIT_CASE(test_token_bounds),
 	  UNIT_CASE(test_budget_admits_exactly_what_fits),

@@ -15,8 +15,11 @@
  *                    pruning and loading, all in govstate_open() before the writer starts;
  *                    after that the connection belongs to the writer.
  *
- * Locking: g->w.lock guards pending (and the writer's counters). g->map is never locked: only
- * the event-loop thread touches it. A NULL path runs without database or thread.
+ * Locking: g->lock (recursive) guards map: every public function takes it for its own work,
+ * so each call is atomic on its own, and a caller whose decision spans several calls holds it
+ * across them (govstate.h). g->w.lock guards pending (and the writer's counters); it is taken
+ * under g->lock (gs_queue), never the other way round. A NULL path runs without database or
+ * thread.
  */
 #include "policy/govstate.h"
 #include "util/log.h"
@@ -618,11 +621,18 @@ int govstate_bucket_take(struct govstate *g, const char *key, double capacity, d
 	struct gs_entry *e;
 	bool added;
 
+	int r = 0;
+
 	if (!g || !key)
 		return -EINVAL;
+	/* The check and the take are one step under the lock: N+1 callers on as many threads
+	 * never all see room for N. */
+	govstate_lock(g);
 	e = gs_get(g, GS_BUCKET, key, "", &added);
-	if (!e)
-		return -ENOMEM;
+	if (!e) {
+		r = -ENOMEM;
+		goto out;
+	}
 	if (added)
 		e->b = (struct gs_bucket){.level = capacity, .updated_ns = now_ns};
 	gs_bucket_advance(&e->b, capacity, rate, now_ns);
@@ -634,13 +644,16 @@ int govstate_bucket_take(struct govstate *g, const char *key, double capacity, d
 	if (e->b.level < need - 1e-9 * fmax(1.0, fabs(need))) {
 		if (ret_wait_s)
 			*ret_wait_s = gs_bucket_wait(e->b.level, need, rate);
-		return -EAGAIN;
+		r = -EAGAIN;
+		goto out;
 	}
 	e->b.level -= amount;
 	if (e->b.level > capacity)
 		e->b.level = capacity;
 	gs_queue(g, e);
-	return 0;
+out:
+	govstate_unlock(g);
+	return r;
 }
 
 void govstate_bucket_give(struct govstate *g, const char *key, double amount, int64_t now_ns)
@@ -649,24 +662,34 @@ void govstate_bucket_give(struct govstate *g, const char *key, double amount, in
 
 	if (!g || !key)
 		return;
+	govstate_lock(g);
 	/* A bucket never taken from is full: there is nothing to put back. */
 	e = gs_find(g, GS_BUCKET, key, "");
-	if (!e)
-		return;
-	if (e->b.has_params)
-		gs_bucket_advance(&e->b, e->b.capacity, e->b.rate, now_ns);
-	e->b.level += amount;
-	if (e->b.has_params && e->b.level > e->b.capacity)
-		e->b.level = e->b.capacity;
-	gs_queue(g, e);
+	if (e) {
+		if (e->b.has_params)
+			gs_bucket_advance(&e->b, e->b.capacity, e->b.rate, now_ns);
+		e->b.level += amount;
+		if (e->b.has_params && e->b.level > e->b.capacity)
+			e->b.level = e->b.capacity;
+		gs_queue(g, e);
+	}
+	govstate_unlock(g);
 }
 
 double govstate_bucket_level(struct govstate *g, const char *key, double capacity, double rate,
 			     int64_t now_ns)
 {
-	struct gs_entry *e = g && key ? gs_find(g, GS_BUCKET, key, "") : NULL;
+	const struct gs_entry *e;
+	double level = capacity;
 
-	return e ? gs_bucket_at(&e->b, capacity, rate, now_ns) : capacity;
+	if (!g || !key)
+		return level;
+	govstate_lock(g);
+	e = gs_find(g, GS_BUCKET, key, "");
+	if (e)
+		level = gs_bucket_at(&e->b, capacity, rate, now_ns);
+	govstate_unlock(g);
+	return level;
 }
 
 /* ---- spend ------------------------------------------------------------------------------- */
@@ -692,12 +715,20 @@ static int64_t gs_sub_sat(int64_t a, int64_t b)
 void govstate_spend_get(struct govstate *g, const char *scope, const char *period,
 			int64_t *ret_spent, int64_t *ret_reserved)
 {
-	struct gs_entry *e = g && scope && period ? gs_find(g, GS_SPEND, scope, period) : NULL;
+	struct gs_spend s = {0};
+	const struct gs_entry *e;
 
+	if (g && scope && period) {
+		govstate_lock(g);
+		e = gs_find(g, GS_SPEND, scope, period);
+		if (e)
+			s = e->s;
+		govstate_unlock(g);
+	}
 	if (ret_spent)
-		*ret_spent = e ? e->s.spent : 0;
+		*ret_spent = s.spent;
 	if (ret_reserved)
-		*ret_reserved = e ? e->s.reserved : 0;
+		*ret_reserved = s.reserved;
 }
 
 void govstate_spend_reserve(struct govstate *g, const char *scope, const char *period, int64_t nano)
@@ -707,9 +738,11 @@ void govstate_spend_reserve(struct govstate *g, const char *scope, const char *p
 
 	if (!g || !scope || !period)
 		return;
+	govstate_lock(g);
 	e = gs_get(g, GS_SPEND, scope, period, &added);
 	if (e)
 		e->s.reserved = gs_add_sat(e->s.reserved, nano);
+	govstate_unlock(g);
 }
 
 void govstate_spend_settle(struct govstate *g, const char *scope, const char *period,
@@ -720,88 +753,115 @@ void govstate_spend_settle(struct govstate *g, const char *scope, const char *pe
 
 	if (!g || !scope || !period)
 		return;
+	govstate_lock(g);
 	e = gs_get(g, GS_SPEND, scope, period, &added);
-	if (!e)
-		return;
-	e->s.reserved = gs_sub_sat(e->s.reserved, reserved);
-	if (e->s.reserved < 0)
-		e->s.reserved = 0;
-	e->s.spent = gs_add_sat(e->s.spent, actual);
-	gs_queue(g, e);
+	if (e) {
+		e->s.reserved = gs_sub_sat(e->s.reserved, reserved);
+		if (e->s.reserved < 0)
+			e->s.reserved = 0;
+		e->s.spent = gs_add_sat(e->s.spent, actual);
+		gs_queue(g, e);
+	}
+	govstate_unlock(g);
 }
 
-/* ---- inflight ---------------------------------------------------------------------------- */
+/* ---- inflight and held ------------------------------------------------------------------ */
 
 unsigned govstate_inflight_add(struct govstate *g, const char *key)
 {
 	struct gs_entry *e;
+	unsigned n = 0;
 	bool added;
 
 	if (!g || !key)
 		return 0;
+	govstate_lock(g);
 	e = gs_get(g, GS_INFLIGHT, key, "", &added);
-	if (!e)
-		return 0;
-	if (e->inflight < UINT_MAX)
-		e->inflight++;
-	return e->inflight;
+	if (e) {
+		if (e->inflight < UINT_MAX)
+			e->inflight++;
+		n = e->inflight;
+	}
+	govstate_unlock(g);
+	return n;
 }
 
 unsigned govstate_inflight_sub(struct govstate *g, const char *key)
 {
-	struct gs_entry *e = g && key ? gs_find(g, GS_INFLIGHT, key, "") : NULL;
+	struct gs_entry *e;
+	unsigned n = 0;
 
-	if (!e)
+	if (!g || !key)
 		return 0;
-	if (e->inflight > 1) {
-		e->inflight--;
-		return e->inflight;
-	}
-	/* Idle keys go, so the map holds only the workloads with calls in flight. */
-	gs_map_remove(&g->map, e);
-	return 0;
+	govstate_lock(g);
+	e = gs_find(g, GS_INFLIGHT, key, "");
+	if (e && e->inflight > 1)
+		n = --e->inflight;
+	else if (e) /* idle keys go, so the map holds only the workloads with calls in flight */
+		gs_map_remove(&g->map, e);
+	govstate_unlock(g);
+	return n;
+}
+
+/* The count of KEY of KIND (GS_INFLIGHT, GS_HELD), 0 when it has none. */
+static uint64_t gs_count(struct govstate *g, enum gs_kind kind, const char *key)
+{
+	const struct gs_entry *e;
+	uint64_t n = 0;
+
+	if (!g || !key)
+		return 0;
+	govstate_lock(g);
+	e = gs_find(g, kind, key, "");
+	if (e)
+		n = kind == GS_HELD ? e->held : e->inflight;
+	govstate_unlock(g);
+	return n;
 }
 
 unsigned govstate_inflight(struct govstate *g, const char *key)
 {
-	struct gs_entry *e = g && key ? gs_find(g, GS_INFLIGHT, key, "") : NULL;
-
-	return e ? e->inflight : 0;
+	return (unsigned)gs_count(g, GS_INFLIGHT, key);
 }
 
 uint64_t govstate_held_add(struct govstate *g, const char *key, uint64_t bytes)
 {
 	struct gs_entry *e;
+	uint64_t n = 0;
 	bool added;
 
 	if (!g || !key)
 		return 0;
+	govstate_lock(g);
 	e = gs_get(g, GS_HELD, key, "", &added);
-	if (!e)
-		return 0;
-	e->held = e->held > UINT64_MAX - bytes ? UINT64_MAX : e->held + bytes;
-	return e->held;
+	if (e) {
+		e->held = e->held > UINT64_MAX - bytes ? UINT64_MAX : e->held + bytes;
+		n = e->held;
+	}
+	govstate_unlock(g);
+	return n;
 }
 
 uint64_t govstate_held_sub(struct govstate *g, const char *key, uint64_t bytes)
 {
-	struct gs_entry *e = g && key ? gs_find(g, GS_HELD, key, "") : NULL;
+	struct gs_entry *e;
+	uint64_t n = 0;
 
-	if (!e)
+	if (!g || !key)
 		return 0;
-	if (e->held > bytes) {
-		e->held -= bytes;
-		return e->held;
-	}
-	gs_map_remove(&g->map, e); /* as inflight: only what is held stays in the map */
-	return 0;
+	govstate_lock(g);
+	e = gs_find(g, GS_HELD, key, "");
+	if (e && e->held > bytes)
+		n = e->held -= bytes;
+	else if (e) /* as inflight: only what is held stays in the map */
+		gs_map_remove(&g->map, e);
+	govstate_unlock(g);
+	return n;
 }
 
 uint64_t govstate_held(struct govstate *g, const char *key)
 {
-	struct gs_entry *e = g && key ? gs_find(g, GS_HELD, key, "") : NULL;
-
-	return e ? e->held : 0;
+	return gs_count(g, GS_HELD, key);
 }
 
 /* ---- periods ----------------------------------------------------------------------------- */

@@ -14,9 +14,12 @@
  *   held     bytes held per key ("buf:WORKLOAD"), memory only.
  *
  * Time is always the caller's (NOW_NS: CLOCK_REALTIME nanoseconds), so tests control it.
- * The proxy.workers share one state: every function but open/close/sync runs between
- * govstate_lock() and govstate_unlock() (a recursive lock, held briefly, never across I/O:
- * a stage's check and take are one step); the writer thread sees only its own queue.
+ * The proxy.workers share one state. Each function below takes the state's lock for its own
+ * work, so every call is atomic on its own (a bucket's check and take are one call); a caller
+ * whose decision reads and then changes in several calls (a budget's left, then its
+ * reservation) holds govstate_lock() across them, as stdio's flockfile() does: the lock is
+ * recursive, held briefly, never across I/O or a scan of a body. Nothing else in a request's
+ * pipeline takes it. The writer thread sees only its own queue.
  * Persisted: buckets (level, time) and spend; a write is queued on each change and committed
  * within GOVSTATE_FLUSH_MS (a crash loses at most that window).
  *
@@ -51,7 +54,7 @@ void govstate_close(struct govstate *g);
  * commit failed since the last sync (the writer logged why and tries those rows again). */
 int govstate_sync(struct govstate *g);
 
-/* The state's lock (recursive; NULL G is fine). */
+/* The state's lock (recursive; NULL G is fine), for a decision made of several calls. */
 void govstate_lock(struct govstate *g);
 void govstate_unlock(struct govstate *g);
 

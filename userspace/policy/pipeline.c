@@ -4,13 +4,17 @@
  * key), the endpoint allow-list, all on the request's head; then, on the whole request, the route of a logical
  * name, the model/provider/region allow-lists, rate limits and budgets (which reserve). Each
  * stage owns its rules; this file owns only the walk and the notes of what was decided.
+ *
+ * The proxy.workers walk it at once: the walk itself takes no lock. The stages that read and
+ * change the shared governance state (buffer, limits, budget) take its lock themselves, for
+ * exactly their check and take (policy/govstate.h); the others read only the policy snapshot
+ * and the request, and run unlocked.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "policy/govstate.h"
 #include "policy/pipeline.h"
 #include "policy/stages.h"
 
@@ -34,23 +38,6 @@ static void pipe_bind_rules(struct pipe_req *r)
 		r->tm = policy_team_by_name(r->policy, r->team);
 }
 
-/*
- * The workers share the governance state: a stage that reads and takes from it does so under
- * its lock, as one step (N+1 callers on two workers cannot all see room for N). The guard
- * scans bodies and touches no state: it runs unlocked.
- */
-static enum pipe_verdict stage_run_request(const struct stage *st, struct pipe_req *r)
-{
-	enum pipe_verdict v;
-
-	if (st == &stage_guard)
-		return st->on_request(r);
-	govstate_lock(r->state);
-	v = st->on_request(r);
-	govstate_unlock(r->state);
-	return v;
-}
-
 static enum pipe_verdict pipe_walk(struct pipe_req *r, int head)
 {
 	for (size_t i = 0; i < N_STAGES; i++) {
@@ -61,7 +48,7 @@ static enum pipe_verdict pipe_walk(struct pipe_req *r, int head)
 		if (!r->rules_bound) /* first, or named anew by a stage (the explicit key) */
 			pipe_bind_rules(r);
 		r->stages_run |= 1u << i;
-		if (stage_run_request(st, r) == PIPE_STOP)
+		if (st->on_request(r) == PIPE_STOP)
 			return PIPE_STOP;
 	}
 	return PIPE_CONTINUE;
@@ -84,9 +71,7 @@ int pipeline_target(struct pipe_req *r, const struct route_target *t, char *why,
 
 		if (!stages[i]->on_target)
 			continue;
-		govstate_lock(r->state);
 		err = stages[i]->on_target(r, t, why, whylen);
-		govstate_unlock(r->state);
 		if (err)
 			return err;
 	}
@@ -95,11 +80,9 @@ int pipeline_target(struct pipe_req *r, const struct route_target *t, char *why,
 
 void pipeline_end(struct pipe_req *r, const struct pipe_outcome *o)
 {
-	govstate_lock(r->state);
 	for (size_t i = N_STAGES; i-- > 0;)
 		if ((r->stages_run & (1u << i)) && stages[i]->on_end)
 			stages[i]->on_end(r, o);
-	govstate_unlock(r->state);
 	r->stages_run = 0;
 }
 

@@ -3,8 +3,9 @@
  * usd_per_month, UTC periods). Before a call is admitted its worst-case cost (the token
  * bounds of policy/estimate.c at the dearest rates of every target it may take) is reserved
  * on each budget; when it ends the reservation is settled to the real cost (or kept whole
- * when the cost cannot be known). Admission and reservation happen together on the event
- * loop, so concurrent calls can never spend past a budget together.
+ * when the cost cannot be known). Admission and reservation are one step under the
+ * governance state's lock (policy/govstate.h), so concurrent calls, on any of the
+ * proxy.workers, can never spend past a budget together.
  *
  * Exhausted: 429 with the provider's quota error and retry-after at the period's end; with
  * "cap_max_tokens" the call's max tokens are lowered (or set) to fit what is left instead.
@@ -181,29 +182,21 @@ static int cap_allowed(const struct scope *s, size_t n)
 	return 0;
 }
 
-static enum pipe_verdict budget_on_request(struct pipe_req *r)
+/* What is left of the budgets S[0..N) decides, and the call's worst case IN, OUT tokens at
+ * rates K is reserved on them: the caller holds the state's lock across both. */
+static enum pipe_verdict budget_admit_locked(struct pipe_req *r, const struct scope *s, size_t n,
+					     int64_t in, int64_t out, const struct rates *k)
 {
-	struct scope s[2];
-	size_t n = scopes_of(r, s);
-	struct tightest t;
-	struct rates k;
-	int64_t in, out, worst;
+	int64_t worst = worst_nano(in, out, k);
 	char rule[PIPE_RULE_MAX];
+	struct tightest t;
 
-	if (!n || r->app_api < 0 || r->model_listing)
-		return PIPE_CONTINUE;
-	if (call_rates(r, &k))
-		return pipe_refuse(r, BUDGET, "budget.price", s[0].b->enforce, 403, "permission", 0,
-				   "aigw: %s has no price, so the budget of %s %s cannot hold it",
-				   r->model, s[0].kind, s[0].name);
-	pipe_token_bounds(r, &in, &out);
-	worst = worst_nano(in, out, &k);
 	tightest_of(r, s, n, &t);
 	if (t.s && worst > t.left) {
 		snprintf(rule, sizeof(rule), "%ss[%s].budget.usd_per_%s", t.s->kind, t.s->name,
 			 t.period);
-		if (t.s->b->enforce && cap_allowed(s, n) && budget_cap(r, in, &out, &k, t.left)) {
-			worst = worst_nano(in, out, &k);
+		if (t.s->b->enforce && cap_allowed(s, n) && budget_cap(r, in, &out, k, t.left)) {
+			worst = worst_nano(in, out, k);
 			pipe_decide(r, BUDGET, PIPE_CAPPED, rule);
 		} else if (pipe_refuse(r, BUDGET, rule, t.s->b->enforce, 429, "quota",
 				       t.period_left_s,
@@ -219,6 +212,27 @@ static enum pipe_verdict budget_on_request(struct pipe_req *r)
 	}
 	budget_reserve(r, s, n, worst);
 	return PIPE_CONTINUE;
+}
+
+static enum pipe_verdict budget_on_request(struct pipe_req *r)
+{
+	struct scope s[2];
+	size_t n = scopes_of(r, s);
+	struct rates k;
+	int64_t in, out;
+	enum pipe_verdict v;
+
+	if (!n || r->app_api < 0 || r->model_listing)
+		return PIPE_CONTINUE;
+	if (call_rates(r, &k))
+		return pipe_refuse(r, BUDGET, "budget.price", s[0].b->enforce, 403, "permission", 0,
+				   "aigw: %s has no price, so the budget of %s %s cannot hold it",
+				   r->model, s[0].kind, s[0].name);
+	pipe_token_bounds(r, &in, &out); /* reads the body: before the lock */
+	govstate_lock(r->state);
+	v = budget_admit_locked(r, s, n, in, out, &k);
+	govstate_unlock(r->state);
+	return v;
 }
 
 static int budget_on_target(struct pipe_req *r, const struct route_target *t, char *why,
@@ -254,11 +268,35 @@ static void budget_warn(struct pipe_req *r, const struct scope *s, const char *p
 	r->event(rec, r->event_arg);
 }
 
+/* Settles the reservation of each budget the call reserved on to ACTUAL; *RET_BEFORE and
+ * *RET_AFTER get each one's spend around its own settlement ([scope][day, month]), read with
+ * it as one step under the state's lock, so exactly one call sees a warn mark crossed. */
+static void budget_settle(struct pipe_req *r, const struct scope *s, size_t n, int64_t actual,
+			  int64_t ret_before[2][2], int64_t ret_after[2][2])
+{
+	const char *keys[2] = {r->res.day, r->res.month};
+	int64_t reserved;
+
+	govstate_lock(r->state);
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(s[i].kind, "workload") ? !r->res.workload_budget : !r->res.team_budget)
+			continue;
+		for (int k = 0; k < 2; k++) {
+			const char *key = s[i].key;
+
+			govstate_spend_get(r->state, key, keys[k], &ret_before[i][k], &reserved);
+			govstate_spend_settle(r->state, key, keys[k], r->res.nano, actual);
+			govstate_spend_get(r->state, key, keys[k], &ret_after[i][k], &reserved);
+		}
+	}
+	govstate_unlock(r->state);
+}
+
 static void budget_on_end(struct pipe_req *r, const struct pipe_outcome *o)
 {
+	int64_t before[2][2] = {{0}}, after[2][2] = {{0}}, actual;
 	struct scope s[2];
 	size_t n;
-	int64_t actual;
 
 	if (!r->res.budget || r->res.nano_settled >= 0)
 		return;
@@ -268,21 +306,14 @@ static void budget_on_end(struct pipe_req *r, const struct pipe_outcome *o)
 		 : !o->answered || o->provider_error ? 0
 						     : r->res.nano;
 	n = scopes_of(r, s);
+	budget_settle(r, s, n, actual, before, after);
 	for (size_t i = 0; i < n; i++) {
 		const char *keys[2] = {r->res.day, r->res.month};
 		const int64_t limits[2] = {s[i].b->nano_per_day, s[i].b->nano_per_month};
 
-		if (!strcmp(s[i].kind, "workload") ? !r->res.workload_budget : !r->res.team_budget)
-			continue;
-		for (int k = 0; k < 2; k++) {
-			int64_t before, after, reserved;
-
-			govstate_spend_get(r->state, s[i].key, keys[k], &before, &reserved);
-			govstate_spend_settle(r->state, s[i].key, keys[k], r->res.nano, actual);
-			govstate_spend_get(r->state, s[i].key, keys[k], &after, &reserved);
-			budget_warn(r, &s[i], k ? "month" : "day", keys[k], limits[k], before,
-				    after);
-		}
+		for (int k = 0; k < 2; k++) /* unsettled: before == after, no mark crossed */
+			budget_warn(r, &s[i], k ? "month" : "day", keys[k], limits[k], before[i][k],
+				    after[i][k]);
 	}
 	r->res.nano_settled = actual;
 }

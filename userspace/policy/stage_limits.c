@@ -11,6 +11,9 @@
  * Open client connections ("connections") are counted per connection, not per call: the
  * proxy's session holds its place (struct pipe_conn_slot) for as long as the connection is
  * open, and each request of a connection that came over the limit gets a 429 and closes it.
+ *
+ * The workers share the counters: a bucket's check and take are one govstate call; the
+ * concurrent count's check and take hold the state's lock across both.
  */
 #include <stdio.h>
 #include <string.h>
@@ -25,17 +28,23 @@ static void limit_key(char *buf, size_t size, const char *kind, const struct pip
 	snprintf(buf, size, "%s:%s", kind, r->workload);
 }
 
+/* The count and the place taken are one step under the state's lock: two workers never both
+ * take the last place. */
 static enum pipe_verdict limits_concurrent(struct pipe_req *r, const struct policy_limits *l)
 {
 	char key[GOVSTATE_KEY_MAX];
+	int full;
 
 	limit_key(key, sizeof(key), "conc", r);
-	if (govstate_inflight(r->state, key) >= l->concurrent &&
-	    pipe_refuse(r, LIMITS, "limits.concurrent", l->enforce, 429, "rate_limit", 1,
-			"aigw: workload %s has %u calls in flight, its limit", r->workload,
-			l->concurrent) == PIPE_STOP)
+	govstate_lock(r->state);
+	full = govstate_inflight(r->state, key) >= l->concurrent;
+	if (!full || !l->enforce)
+		govstate_inflight_add(r->state, key);
+	govstate_unlock(r->state);
+	if (full && pipe_refuse(r, LIMITS, "limits.concurrent", l->enforce, 429, "rate_limit", 1,
+				"aigw: workload %s has %u calls in flight, its limit",
+				r->workload, l->concurrent) == PIPE_STOP)
 		return PIPE_STOP;
-	govstate_inflight_add(r->state, key);
 	r->res.inflight = 1;
 	return PIPE_CONTINUE;
 }
@@ -51,9 +60,7 @@ void limits_conn_take(struct pipe_conn_slot *conn, struct govstate *g,
 	if (!wl->limits.connections)
 		return;
 	snprintf(key, sizeof(key), "conn:%s", wl->name);
-	govstate_lock(g);
 	conn->over = govstate_inflight_add(g, key) > wl->limits.connections;
-	govstate_unlock(g);
 	snprintf(conn->workload, sizeof(conn->workload), "%s", wl->name);
 }
 
@@ -64,9 +71,7 @@ void limits_conn_release(struct pipe_conn_slot *conn, struct govstate *g)
 	if (!conn || !conn->workload[0])
 		return;
 	snprintf(key, sizeof(key), "conn:%s", conn->workload);
-	govstate_lock(g);
 	govstate_inflight_sub(g, key);
-	govstate_unlock(g);
 	conn->workload[0] = 0;
 	conn->over = 0;
 }
