@@ -7,7 +7,9 @@
  * path's; the key comes in x-goog-api-key or ?key=. Errors are
  * {"error":{"code","message","status"}}. usageMetadata: promptTokenCount includes
  * cachedContentTokenCount (x-mock-cache-read); thoughtsTokenCount (x-mock-thoughts: N) is
- * apart from candidatesTokenCount, as Google counts them.
+ * apart from candidatesTokenCount, as Google counts them. Fault "blocked": the prompt is blocked
+ * by the safety filters (promptFeedback.blockReason, no candidates); "filtered": the answer is
+ * (one candidate with finishReason SAFETY and no content); both 200s, whole or one chunk.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +157,60 @@ static void response(struct call *c, struct evbuffer *b, int i, int last)
 	evbuffer_add_printf(b, ", \"responseId\": \"%s\"}", c->id);
 }
 
+/* A blocked answer (faults "blocked", "filtered"), as Google sends one: no text, the prompt's
+ * usage only, the safety rating that blocked it. */
+static void blocked(struct call *c, struct evbuffer *b)
+{
+	static const char rating[] = "\"safetyRatings\": [{\"category\": "
+				     "\"HARM_CATEGORY_DANGEROUS_CONTENT\", \"probability\": \"HIGH\", "
+				     "\"blocked\": true}]";
+	int prompt = c->in_tokens + c->cache_read;
+
+	if (c->fault.mode == FAULT_BLOCKED)
+		evbuffer_add_printf(b, "{\"promptFeedback\": {\"blockReason\": \"SAFETY\", %s}, ",
+				    rating);
+	else
+		evbuffer_add_printf(b, "{\"candidates\": [{\"finishReason\": \"SAFETY\", \"index\": 0, "
+				       "%s}], ",
+				    rating);
+	evbuffer_add_printf(b, "\"usageMetadata\": {\"promptTokenCount\": %d, \"totalTokenCount\": %d}"
+			       ", \"modelVersion\": ",
+			    prompt, prompt);
+	json_str(b, c->path_model);
+	evbuffer_add_printf(b, ", \"responseId\": \"%s\"}", c->id);
+}
+
+static int stream_blocked(struct call *c)
+{
+	struct evbuffer *b = evbuffer_new();
+	int sse = alt_sse(c), err = !b;
+	char *text = NULL;
+	size_t n;
+
+	if (b) {
+		evbuffer_add_printf(b, sse ? "data: " : "[");
+		blocked(c, b);
+		evbuffer_add_printf(b, sse ? "\r\n\r\n" : "]");
+		n = evbuffer_get_length(b);
+		text = malloc(n + 1);
+		err = !text;
+	}
+	if (text) {
+		evbuffer_remove(b, text, n);
+		text[n] = '\0';
+		err = sse_raw(c, text) < 0;
+		free(text);
+	}
+	if (b)
+		evbuffer_free(b);
+	if (err) {
+		reply_error(c, 500, "INTERNAL", "out of memory", NULL, NULL);
+		return CALL_DONE;
+	}
+	c->stream_ctype = sse ? "text/event-stream" : "application/json; charset=UTF-8";
+	return stream_start(c);
+}
+
 static int stream(struct call *c)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -253,6 +309,12 @@ int gemini_answer(struct call *c)
 	if (call_plan(c, words, seed, field(cfg, "maxOutputTokens"), NULL))
 		return CALL_DONE;
 	gen_id(c->id, sizeof(c->id), "", 22, &c->rng);
+	if (c->fault.mode == FAULT_BLOCKED || c->fault.mode == FAULT_FILTERED) {
+		if (c->gemini_method == 1)
+			return stream_blocked(c);
+		if (c->gemini_method == 0)
+			return whole(c, blocked);
+	}
 	switch (c->gemini_method) {
 	case 1:
 		return stream(c);
