@@ -180,49 +180,27 @@ static void blocked(struct call *c, struct evbuffer *b)
 	evbuffer_add_printf(b, ", \"responseId\": \"%s\"}", c->id);
 }
 
-static int stream_blocked(struct call *c)
+static int is_blocked(const struct call *c)
 {
-	struct evbuffer *b = evbuffer_new();
-	int sse = alt_sse(c), err = !b;
-	char *text = NULL;
-	size_t n;
-
-	if (b) {
-		evbuffer_add_printf(b, sse ? "data: " : "[");
-		blocked(c, b);
-		evbuffer_add_printf(b, sse ? "\r\n\r\n" : "]");
-		n = evbuffer_get_length(b);
-		text = malloc(n + 1);
-		err = !text;
-	}
-	if (text) {
-		evbuffer_remove(b, text, n);
-		text[n] = '\0';
-		err = sse_raw(c, text) < 0;
-		free(text);
-	}
-	if (b)
-		evbuffer_free(b);
-	if (err) {
-		reply_error(c, 500, "INTERNAL", "out of memory", NULL, NULL);
-		return CALL_DONE;
-	}
-	c->stream_ctype = sse ? "text/event-stream" : "application/json; charset=UTF-8";
-	return stream_start(c);
+	return c->fault.mode == FAULT_BLOCKED || c->fault.mode == FAULT_FILTERED;
 }
 
+/* One chunk a word, or a blocked answer's one chunk. */
 static int stream(struct call *c)
 {
 	struct evbuffer *b = evbuffer_new();
-	int sse = alt_sse(c), err = !b;
+	int sse = alt_sse(c), err = !b, chunks = is_blocked(c) ? 1 : c->out_words;
 
-	for (int i = 0; !err && i < c->out_words; i++) {
-		int last = i == c->out_words - 1;
+	for (int i = 0; !err && i < chunks; i++) {
+		int last = i == chunks - 1;
 		char *text;
 		size_t n;
 
 		evbuffer_add_printf(b, sse ? "data: " : i ? ",\r\n" : "[");
-		response(c, b, i, last);
+		if (is_blocked(c))
+			blocked(c, b);
+		else
+			response(c, b, i, last);
 		evbuffer_add_printf(b, sse ? "\r\n\r\n" : last ? "]" : "");
 		n = evbuffer_get_length(b);
 		text = malloc(n + 1);
@@ -309,12 +287,8 @@ int gemini_answer(struct call *c)
 	if (call_plan(c, words, seed, field(cfg, "maxOutputTokens"), NULL))
 		return CALL_DONE;
 	gen_id(c->id, sizeof(c->id), "", 22, &c->rng);
-	if (c->fault.mode == FAULT_BLOCKED || c->fault.mode == FAULT_FILTERED) {
-		if (c->gemini_method == 1)
-			return stream_blocked(c);
-		if (c->gemini_method == 0)
-			return whole(c, blocked);
-	}
+	if (is_blocked(c) && c->gemini_method == 0)
+		return whole(c, blocked);
 	switch (c->gemini_method) {
 	case 1:
 		return stream(c);
