@@ -227,3 +227,115 @@ def test_a_gemini_apps_call_is_not_translated_to_another_family(gw, monkeypatch)
     assert err["code"] == 400 and err["status"] == "INVALID_ARGUMENT", err
     assert "Gemini requests are not translated to OpenAI" in err["message"], err
     assert gw.mock.requests() == []
+
+
+def sdk_with(gw, client, mode, model, params):
+    """The SDK's call with PARAMS added to its request (SDK_EXTRA_PARAMS)."""
+    provider = "anthropic" if client == "anthropic_sdk" else "openai"
+    why = harness.missing(client)
+    if why:
+        pytest.skip(why)
+    return harness.run_client(client, provider, mode, model, PROMPT, hosts=gw.hosts,
+                              ca=gw.ca_dir / "ca.pem", popen=gw.app.popen,
+                              env={"SDK_EXTRA_PARAMS": json.dumps(params)})
+
+
+def check_filtered_answer(r, client, mode):
+    """The SDK got a 200 answer without text, ended by the content filter in its own terms
+    (OpenAI content_filter, Anthropic refusal); its usage: the prompt's tokens, no output."""
+    assert r.ok and r.returncode == 0 and r.error is None and r.status == 200, r
+    if client == "openai_sdk" and mode == "plain":
+        ch = r.body["choices"][0]
+        assert ch["finish_reason"] == "content_filter" and not ch["message"]["content"], r.body
+        u = r.body["usage"]
+        return u["prompt_tokens"], u["completion_tokens"]
+    if client == "openai_sdk":
+        chunks = r.objects()
+        finish = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
+        assert finish[-1] == "content_filter" and not any(finish[:-1]), chunks
+        assert not "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks
+                           if c["choices"])
+        u = chunks[-1]["usage"]
+        return u["prompt_tokens"], u["completion_tokens"]
+    if mode == "plain":
+        assert r.body["stop_reason"] == "refusal" and r.body["content"] == [], r.body
+        return r.body["usage"]["input_tokens"], r.body["usage"]["output_tokens"]
+    types = [e["type"] for e in r.objects()]
+    assert types == ["message_start", "message_delta", "message_stop"], types
+    assert r.objects()[1]["delta"]["stop_reason"] == "refusal"
+    u = r.answer().usage
+    return u["input_tokens"], u["output_tokens"]
+
+
+@pytest.mark.parametrize("fault", ["blocked", "filtered"])
+@pytest.mark.parametrize("mode", ["plain", "stream"])
+@pytest.mark.parametrize("client,name,down", FALLBACKS, ids=[f[0] for f in FALLBACKS])
+def test_a_prompt_gemini_blocks_is_a_filtered_answer(gw, monkeypatch, client, name, down, mode,
+                                                      fault):
+    """Gemini's safety filters block the prompt (promptFeedback.blockReason, no candidate) or
+    the answer (finishReason SAFETY): the app gets a 200 answer with no text that its SDK reads
+    as filtered, and the record a call that ended well, billed for the prompt."""
+    gw.start(translate_policy(gw, monkeypatch))
+    gw.mock.fault("down", provider=down)
+    gw.mock.fault(fault, provider="gemini")
+    r = sdk(gw, client, mode, name)
+    assert check_filtered_answer(r, client, mode) == (PROMPT_TOKENS, 0)
+    seen = gw.mock.requests()
+    assert [(x["provider"], x["status"]) for x in seen] == [(down, 503), ("gemini", 200)]
+    rec = check_record(gw, r, name, {"input_tokens": PROMPT_TOKENS, "output_tokens": 0}, True)
+    if mode == "stream":
+        assert rec["aigw.stream.end"] == "ok" and "aigw.stream.ended_by" not in rec, rec
+    no_secret_leaked(gw)
+
+
+@pytest.mark.parametrize("mode", ["plain", "stream"])
+def test_anthropic_sdk_top_k_reaches_gemini(gw, monkeypatch, mode):
+    gw.start(translate_policy(gw, monkeypatch))
+    gw.mock.fault("down", provider="anthropic")
+    r = sdk_with(gw, "anthropic_sdk", mode, "careful", {"top_k": 7})
+    assert r.ok and r.returncode == 0 and r.error is None, r
+    _, usage = CHECKS["anthropic_sdk", mode](r)
+    body = check_gemini_call(gemini_calls(gw)[0], mode == "stream")
+    assert body["generationConfig"]["topK"] == 7, body
+    check_record(gw, r, "careful", usage, True)
+
+
+JSON_SCHEMA = {"type": "object", "properties": {"summary": {"type": "string"},
+                                                "risk": {"type": "integer", "minimum": 0}},
+               "required": ["summary", "risk"], "additionalProperties": False}
+JSON_FORMATS = [
+    ("json_object", {"type": "json_object"}, None),
+    ("json_schema", {"type": "json_schema",
+                     "json_schema": {"name": "board", "strict": True, "schema": JSON_SCHEMA}},
+     JSON_SCHEMA),
+]
+
+
+@pytest.mark.parametrize("mode", ["plain", "stream"])
+@pytest.mark.parametrize("kind,fmt,schema", JSON_FORMATS, ids=[f[0] for f in JSON_FORMATS])
+def test_openai_sdk_json_mode_reaches_gemini(gw, monkeypatch, kind, fmt, schema, mode):
+    """response_format json_object / json_schema -> responseMimeType application/json (and
+    the schema, as it came, as responseJsonSchema)."""
+    gw.start(translate_policy(gw, monkeypatch))
+    gw.mock.fault("down", provider="openai")
+    r = sdk_with(gw, "openai_sdk", mode, "fast-summary", {"response_format": fmt})
+    assert r.ok and r.returncode == 0 and r.error is None, r
+    _, usage = CHECKS["openai_sdk", mode](r)
+    body = check_gemini_call(gemini_calls(gw)[0], mode == "stream")
+    cfg = body["generationConfig"]
+    assert cfg["responseMimeType"] == "application/json", body
+    assert cfg.get("responseJsonSchema") == schema and "responseSchema" not in cfg, body
+    check_record(gw, r, "fast-summary", usage, True)
+
+
+def test_a_json_schema_gemini_would_not_hold_is_refused(gw, monkeypatch):
+    gw.start(translate_policy(gw, monkeypatch))
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]+$"}}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "c", "schema": schema}}
+    r = sdk_with(gw, "openai_sdk", "plain", "gemini-for-openai-apps", {"response_format": fmt})
+    field = "response_format.json_schema.schema.properties.code.pattern"
+    assert r.status == 400 and r.error_class == "BadRequestError", r
+    assert field in r.body["message"] and "Gemini" in r.body["message"], r.body
+    assert gw.mock.requests() == []
+    rec = gw.world.wait_record(**{"event.name": "proxy.request"})
+    assert rec["http.response.status_code"] == 400 and field in rec["error.type"], rec

@@ -3,7 +3,8 @@
  * mockprov control API, plain HTTP on the --control listener:
  *
  *   POST /control/fault?mode=MODE[&provider=openai|anthropic|gemini][&count=N][&delay_ms=MS]
- *        MODE: none down ratelimit overloaded slow reset garbage hang. Without provider the
+ *        MODE: none down ratelimit overloaded slow reset garbage hang, and for Gemini blocked
+ *        (the prompt blocked by the safety filters) and filtered (the answer). Without provider the
  *        fault covers both; without count it lasts until reset; delay_ms (slow) defaults to 2000.
  *   GET  /control/fault     the fault rules in force, newest first
  *   POST /control/reset     no faults, empty request log, zeroed statistics

@@ -27,6 +27,7 @@ static const char *const mode_names[FAULT__COUNT] = {
     [FAULT_RATELIMIT] = "ratelimit", [FAULT_OVERLOADED] = "overloaded",
     [FAULT_SLOW] = "slow",	     [FAULT_RESET] = "reset",
     [FAULT_GARBAGE] = "garbage",     [FAULT_HANG] = "hang",
+    [FAULT_BLOCKED] = "blocked",     [FAULT_FILTERED] = "filtered",
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

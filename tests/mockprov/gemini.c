@@ -7,7 +7,9 @@
  * path's; the key comes in x-goog-api-key or ?key=. Errors are
  * {"error":{"code","message","status"}}. usageMetadata: promptTokenCount includes
  * cachedContentTokenCount (x-mock-cache-read); thoughtsTokenCount (x-mock-thoughts: N) is
- * apart from candidatesTokenCount, as Google counts them.
+ * apart from candidatesTokenCount, as Google counts them. Fault "blocked": the prompt is blocked
+ * by the safety filters (promptFeedback.blockReason, no candidates); "filtered": the answer is
+ * (one candidate with finishReason SAFETY and no content); both 200s, whole or one chunk.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -155,18 +157,50 @@ static void response(struct call *c, struct evbuffer *b, int i, int last)
 	evbuffer_add_printf(b, ", \"responseId\": \"%s\"}", c->id);
 }
 
+/* A blocked answer (faults "blocked", "filtered"), as Google sends one: no text, the prompt's
+ * usage only, the safety rating that blocked it. */
+static void blocked(struct call *c, struct evbuffer *b)
+{
+	static const char rating[] = "\"safetyRatings\": [{\"category\": "
+				     "\"HARM_CATEGORY_DANGEROUS_CONTENT\", \"probability\": \"HIGH\", "
+				     "\"blocked\": true}]";
+	int prompt = c->in_tokens + c->cache_read;
+
+	if (c->fault.mode == FAULT_BLOCKED)
+		evbuffer_add_printf(b, "{\"promptFeedback\": {\"blockReason\": \"SAFETY\", %s}, ",
+				    rating);
+	else
+		evbuffer_add_printf(b, "{\"candidates\": [{\"finishReason\": \"SAFETY\", \"index\": 0, "
+				       "%s}], ",
+				    rating);
+	evbuffer_add_printf(b, "\"usageMetadata\": {\"promptTokenCount\": %d, \"totalTokenCount\": %d}"
+			       ", \"modelVersion\": ",
+			    prompt, prompt);
+	json_str(b, c->path_model);
+	evbuffer_add_printf(b, ", \"responseId\": \"%s\"}", c->id);
+}
+
+static int is_blocked(const struct call *c)
+{
+	return c->fault.mode == FAULT_BLOCKED || c->fault.mode == FAULT_FILTERED;
+}
+
+/* One chunk a word, or a blocked answer's one chunk. */
 static int stream(struct call *c)
 {
 	struct evbuffer *b = evbuffer_new();
-	int sse = alt_sse(c), err = !b;
+	int sse = alt_sse(c), err = !b, chunks = is_blocked(c) ? 1 : c->out_words;
 
-	for (int i = 0; !err && i < c->out_words; i++) {
-		int last = i == c->out_words - 1;
+	for (int i = 0; !err && i < chunks; i++) {
+		int last = i == chunks - 1;
 		char *text;
 		size_t n;
 
 		evbuffer_add_printf(b, sse ? "data: " : i ? ",\r\n" : "[");
-		response(c, b, i, last);
+		if (is_blocked(c))
+			blocked(c, b);
+		else
+			response(c, b, i, last);
 		evbuffer_add_printf(b, sse ? "\r\n\r\n" : last ? "]" : "");
 		n = evbuffer_get_length(b);
 		text = malloc(n + 1);
@@ -253,6 +287,8 @@ int gemini_answer(struct call *c)
 	if (call_plan(c, words, seed, field(cfg, "maxOutputTokens"), NULL))
 		return CALL_DONE;
 	gen_id(c->id, sizeof(c->id), "", 22, &c->rng);
+	if (is_blocked(c) && c->gemini_method == 0)
+		return whole(c, blocked);
 	switch (c->gemini_method) {
 	case 1:
 		return stream(c);

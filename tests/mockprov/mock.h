@@ -47,6 +47,8 @@ enum fault_mode {
 	FAULT_RESET,
 	FAULT_GARBAGE,
 	FAULT_HANG,
+	FAULT_BLOCKED,	/* Gemini: the prompt blocked (promptFeedback.blockReason, no candidate) */
+	FAULT_FILTERED, /* Gemini: the answer blocked (a candidate, finishReason SAFETY, no content) */
 	FAULT__COUNT,
 };
 

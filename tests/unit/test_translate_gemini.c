@@ -77,8 +77,7 @@ static void test_openai_refusals(void)
 	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"n\":2}", "n other than 1"));
 	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"logprobs\":true}", "logprobs"));
 	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"reasoning_effort\":\"low\"}", "reasoning_effort"));
-	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"response_format\":{\"type\":\"json_object\"}}",
-			    "response_format"));
+	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"top_k\":3}", "top_k")); /* OpenAI has none */
 	ASSERT_TRUE(refused(OPENAI,
 			    "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
 			    "\"image_url\":{\"url\":\"https://x/a.png\"}}]}]}",
@@ -114,14 +113,75 @@ static void test_anthropic_request(void)
 			  "\"maxOutputTokens\":300}}");
 	ASSERT_TRUE(r.stream && !r.include_usage);
 	free(out);
-	ASSERT_TRUE(refused(ANTHROPIC,
-			    "{\"max_tokens\":5,\"top_k\":3,\"messages\":[{\"role\":\"user\","
-			    "\"content\":\"Hi\"}]}",
-			    "top_k"));
+	out = to_gemini(ANTHROPIC,
+			"{\"max_tokens\":5,\"top_k\":3,\"top_p\":0.5,\"messages\":[{\"role\":"
+			"\"user\",\"content\":\"Hi\"}]}",
+			&r);
+	ASSERT_STREQ(out, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hi\"}]}],"
+			  "\"generationConfig\":{\"topK\":3,\"topP\":0.5,\"maxOutputTokens\":5}}");
+	free(out);
+	out = to_gemini(ANTHROPIC,
+			"{\"max_tokens\":5,\"top_k\":-1,\"messages\":[{\"role\":\"user\","
+			"\"content\":\"Hi\"}]}",
+			&r);
+	ASSERT_STREQ(out, "");
+	ASSERT_CONTAINS(r.error, "top_k: expected a non-negative integer");
+	free(out);
 	ASSERT_TRUE(refused(ANTHROPIC,
 			    "{\"max_tokens\":5,\"tools\":[{\"name\":\"f\",\"input_schema\":{}}],"
 			    "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}",
 			    "tools"));
+}
+
+/* JSON mode: json_object -> responseMimeType; json_schema -> and responseJsonSchema, the
+ * schema as it came; what Gemini's schema would not hold is refused, naming it. */
+static void test_openai_json_mode(void)
+{
+	struct translate_req r;
+	char *out = to_gemini(OPENAI, "{" USER ",\"response_format\":{\"type\":\"json_object\"}}",
+			      &r);
+
+	ASSERT_STREQ(out, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hi\"}]}],"
+			  "\"generationConfig\":{\"responseMimeType\":\"application/json\"}}");
+	free(out);
+	out = to_gemini(OPENAI,
+			"{" USER ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+			"{\"name\":\"t\",\"strict\":true,\"schema\":{\"type\":\"object\","
+			"\"properties\":{\"a\":{\"type\":[\"string\",\"null\"]},\"b\":{\"anyOf\":"
+			"[{\"$ref\":\"#/$defs/n\"}]}},\"required\":[\"a\",\"b\"],"
+			"\"additionalProperties\":false,\"$defs\":{\"n\":{\"type\":\"integer\","
+			"\"minimum\":0}}}}}}",
+			&r);
+	ASSERT_STREQ(out, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hi\"}]}],"
+			  "\"generationConfig\":{\"responseMimeType\":\"application/json\","
+			  "\"responseJsonSchema\":{\"type\":\"object\",\"properties\":{\"a\":{"
+			  "\"type\":[\"string\",\"null\"]},\"b\":{\"anyOf\":[{\"$ref\":"
+			  "\"#/$defs/n\"}]}},\"required\":[\"a\",\"b\"],\"additionalProperties\":"
+			  "false,\"$defs\":{\"n\":{\"type\":\"integer\",\"minimum\":0}}}}}");
+	ASSERT_CONTAINS(r.notes, "json_schema.name dropped");
+	free(out);
+	ASSERT_TRUE(refused(OPENAI,
+			    "{" USER ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+			    "{\"name\":\"t\",\"schema\":{\"type\":\"object\",\"properties\":{"
+			    "\"a\":{\"type\":\"string\",\"pattern\":\"^x\"}}}}}}",
+			    "response_format.json_schema.schema.properties.a.pattern"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{" USER ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+			    "{\"name\":\"t\",\"schema\":{\"items\":{\"allOf\":[]}}}}}",
+			    "response_format.json_schema.schema.items.allOf"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{" USER ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+			    "{\"name\":\"t\",\"description\":\"d\",\"schema\":{}}}}",
+			    "response_format.json_schema.description"));
+	out = to_gemini(OPENAI,
+			"{" USER ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+			"{\"name\":\"t\"}}}",
+			&r);
+	ASSERT_STREQ(out, "");
+	ASSERT_CONTAINS(r.error, "response_format.json_schema: expected an object with a schema");
+	free(out);
+	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"response_format\":{\"type\":\"grammar\"}}",
+			    "response_format"));
 }
 
 static cJSON *response(enum translate_api app, const char *in, int *rc, char *err)
@@ -142,6 +202,13 @@ static const char gemini_answer[] =
     "\"MAX_TOKENS\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":120,"
     "\"cachedContentTokenCount\":100,\"candidatesTokenCount\":4,\"thoughtsTokenCount\":30,"
     "\"totalTokenCount\":154},\"modelVersion\":\"gemini-2.5-flash\",\"responseId\":\"r1\"}";
+
+/* A prompt Gemini's filters blocked: no candidate, the reason in promptFeedback. */
+static const char blocked_prompt[] =
+    "{\"promptFeedback\":{\"blockReason\":\"SAFETY\",\"safetyRatings\":[{\"category\":"
+    "\"HARM_CATEGORY_DANGEROUS_CONTENT\",\"probability\":\"HIGH\",\"blocked\":true}]},"
+    "\"usageMetadata\":{\"promptTokenCount\":9,\"totalTokenCount\":9},\"modelVersion\":"
+    "\"gemini-2.5-flash\",\"responseId\":\"r2\"}";
 
 static void test_response_to_openai(void)
 {
@@ -196,6 +263,13 @@ static void test_response_to_anthropic(void)
 	ASSERT_EQ(cJSON_GetObjectItem(u, "input_tokens")->valuedouble, 20);
 	ASSERT_EQ(cJSON_GetObjectItem(u, "cache_read_input_tokens")->valuedouble, 100);
 	ASSERT_EQ(cJSON_GetObjectItem(u, "output_tokens")->valuedouble, 34);
+	cJSON_Delete(v);
+	v = response(ANTHROPIC, blocked_prompt, &rc, err);
+	ASSERT_OK(rc);
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(v, "stop_reason")), "refusal");
+	ASSERT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(v, "content")), 0);
+	ASSERT_EQ(cJSON_GetObjectItem(cJSON_GetObjectItem(v, "usage"), "input_tokens")->valuedouble,
+		  9);
 	cJSON_Delete(v);
 }
 
@@ -260,6 +334,46 @@ static void test_stream_to_anthropic(void)
 	translate_buf_free(&out);
 }
 
+/* A blocked prompt's one chunk (no candidate) ends the stream as filtered content, with the
+ * prompt's usage; an answer blocked (finishReason SAFETY, no content) the same way. */
+static void test_stream_blocked(void)
+{
+	static const char filtered[] = "{\"candidates\":[{\"finishReason\":\"SAFETY\",\"index\":0}],"
+				       "\"usageMetadata\":{\"promptTokenCount\":9}}";
+	struct translate_stream *s = translate_stream_new_from(OPENAI, GEMINI, 1, NULL);
+	struct translate_buf out = {0};
+	const char *order[] = {"event: message_start", "\"stop_reason\":\"refusal\"",
+			       "\"input_tokens\":9", "event: message_stop"};
+	const char *p;
+
+	ASSERT_OK(translate_stream_feed(s, NULL, blocked_prompt, strlen(blocked_prompt), &out));
+	ASSERT_OK(translate_stream_finish(s, &out));
+	ASSERT_CONTAINS(out.data, "\"delta\":{},\"logprobs\":null,\"finish_reason\":"
+				  "\"content_filter\"");
+	ASSERT_CONTAINS(out.data, "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":0");
+	ASSERT_TRUE(!strcmp(out.data + strlen(out.data) - 14, "data: [DONE]\n\n"));
+	translate_stream_free(s);
+	translate_buf_free(&out);
+
+	s = translate_stream_new_from(ANTHROPIC, GEMINI, 0, NULL);
+	ASSERT_OK(translate_stream_feed(s, NULL, blocked_prompt, strlen(blocked_prompt), &out));
+	ASSERT_OK(translate_stream_finish(s, &out));
+	p = out.data;
+	for (size_t i = 0; p && i < sizeof(order) / sizeof(order[0]); i++)
+		p = strstr(p, order[i]);
+	ASSERT_TRUE(p);
+	ASSERT_TRUE(!strstr(out.data, "event: error") && !strstr(out.data, "content_block_start"));
+	translate_stream_free(s);
+	translate_buf_free(&out);
+
+	s = translate_stream_new_from(OPENAI, GEMINI, 0, NULL);
+	ASSERT_OK(translate_stream_feed(s, NULL, filtered, strlen(filtered), &out));
+	ASSERT_OK(translate_stream_finish(s, &out));
+	ASSERT_CONTAINS(out.data, "\"finish_reason\":\"content_filter\"");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
 static void test_stream_errors(void)
 {
 	struct translate_stream *s = translate_stream_new_from(OPENAI, GEMINI, 0, NULL);
@@ -311,4 +425,5 @@ static void test_call_path(void)
 UNIT_MAIN(UNIT_CASE(test_call_path), UNIT_CASE(test_openai_request), UNIT_CASE(test_openai_refusals),
 	  UNIT_CASE(test_anthropic_request), UNIT_CASE(test_response_to_openai),
 	  UNIT_CASE(test_response_to_anthropic), UNIT_CASE(test_stream_to_openai),
-	  UNIT_CASE(test_stream_to_anthropic), UNIT_CASE(test_stream_errors))
+	  UNIT_CASE(test_stream_to_anthropic), UNIT_CASE(test_stream_errors),
+	  UNIT_CASE(test_openai_json_mode), UNIT_CASE(test_stream_blocked))

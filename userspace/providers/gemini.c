@@ -139,19 +139,22 @@ static int gemini_usage_body(enum usage_api api, const cJSON *root, struct usage
 	return gemini_usage_metadata(um, u);
 }
 
-/* The finish reason of the first candidate of chunk ROOT, or NULL. */
+/* The finish reason of the first candidate of chunk ROOT, or the reason its prompt was blocked
+ * (promptFeedback.blockReason: no candidate comes then, and the chunk is the last), or NULL. */
 static const char *gemini_finish_reason(const cJSON *root)
 {
 	const cJSON *c = json_item(root, "candidates");
 
-	return cJSON_IsArray(c) ? json_str(cJSON_GetArrayItem(c, 0), "finishReason") : NULL;
+	if (cJSON_IsArray(c))
+		return json_str(cJSON_GetArrayItem(c, 0), "finishReason");
+	return json_str(json_item(root, "promptFeedback"), "blockReason");
 }
 
 /*
  * One chunk of an alt=sse stream: unnamed events, each a GenerateContentResponse. A chunk's
  * usageMetadata replaces the one before (its counts are totals so far); the chunk with a
- * finish reason is the last, and its usage final. An {"error": {...}} chunk ends a stream
- * badly.
+ * finish reason (or a blocked prompt's blockReason) is the last, and its usage final. An
+ * {"error": {...}} chunk ends a stream badly.
  */
 static int gemini_usage_event(struct usage_stream *s, const char *event, const char *data,
 			      size_t len)
@@ -163,7 +166,7 @@ static int gemini_usage_event(struct usage_stream *s, const char *event, const c
 
 	(void)event;
 	if (!text_has(data, len, "usageMetadata") && !text_has(data, len, "finishReason") &&
-	    !text_has(data, len, "\"error\""))
+	    !text_has(data, len, "blockReason") && !text_has(data, len, "\"error\""))
 		return USAGE_EVENT_FORWARD;
 	root = json_parse(data, len);
 	if (!cJSON_IsObject(root)) {

@@ -132,16 +132,27 @@
  *   max_completion_tokens, max_tokens   generationConfig.maxOutputTokens none: Gemini's default
  *   temperature, top_p, stop, seed      generationConfig temperature,
  *                                       topP, stopSequences, seed
+ *   Anthropic top_k                     generationConfig.topK            (carried through the
+ *                                                                        OpenAI form; an
+ *                                                                        OpenAI app has none)
+ *   response_format json_object         responseMimeType application/json
+ *   response_format json_schema.schema  + responseJsonSchema (as it is)  a keyword Gemini does
+ *                                                                        not read (pattern,
+ *                                                                        allOf, const, ...)
+ *                                                                        refused, named;
+ *                                                                        name dropped, noted;
+ *                                                                        description refused
  *   user, safety_identifier, metadata,  -                                dropped, noted
  *   prediction, prompt_cache_*,
  *   service_tier, parallel_tool_calls
  * Refused: tools, tool_choice other than none, tool calls and tool messages, images, audio and
- * files, response_format other than text, a final assistant message, and all the OpenAI side
- * refuses for Anthropic (n > 1, logprobs, penalties, ...); from Anthropic also top_k.
+ * files, a final assistant message, and all the OpenAI side refuses for Anthropic (n > 1,
+ * logprobs, penalties, ...).
  * Answers: the first candidate's text parts joined (thought parts not shown; any other part is
  * a refusal, more than one candidate too); finishReason STOP -> stop, MAX_TOKENS -> length,
  * SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII, IMAGE_SAFETY, LANGUAGE ->
- * content_filter, others -> stop, no candidate (a blocked prompt) -> content_filter; usage
+ * content_filter, others -> stop, no candidate (a blocked prompt, promptFeedback.blockReason;
+ * streamed, its one chunk ends the stream) -> content_filter (Anthropic: refusal); usage
  * prompt_tokens = promptTokenCount + toolUsePromptTokenCount, cached_tokens =
  * cachedContentTokenCount, completion_tokens = candidatesTokenCount + thoughtsTokenCount;
  * model: modelVersion. Streams: each chunk's text a content delta, its finishReason the

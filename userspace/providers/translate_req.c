@@ -225,9 +225,10 @@ static const char *api_name(enum translate_api api)
 /* One direction APP -> TO, its refusals naming OTHER as the API that has no counterpart. */
 static int request_run(enum translate_api app, enum translate_api to, const char *other,
 		       const char *in, size_t len, const char *model, unsigned int max_default,
-		       struct translate_req *ret)
+		       int via_openai, struct translate_req *ret)
 {
-	struct translate_rq r = {.res = ret, .app = app, .max_default = max_default, .other = other};
+	struct translate_rq r = {.res = ret, .app = app, .max_default = max_default, .other = other,
+				 .via_openai = via_openai};
 	cJSON *root;
 	int rc;
 
@@ -286,14 +287,14 @@ static int request_via_openai(const char *in, size_t len, unsigned int max_defau
 {
 	struct translate_req mid;
 	int rc = request_run(TRANSLATE_ANTHROPIC_MESSAGES, TRANSLATE_OPENAI_CHAT, "Gemini", in, len,
-			     "", max_default, &mid);
+			     "", max_default, 1, &mid);
 
 	if (rc) {
 		*ret = mid;
 		return rc;
 	}
 	rc = request_run(TRANSLATE_OPENAI_CHAT, TRANSLATE_GEMINI_GENERATE, "Gemini", mid.body,
-			 mid.len, NULL, max_default, ret);
+			 mid.len, NULL, max_default, 1, ret);
 	if (mid.notes[0]) { /* the first stage's notes first, what fits of the second's after */
 		char second[TRANSLATE_MSG_MAX];
 
@@ -319,7 +320,7 @@ int translate_request_to(enum translate_api app, enum translate_api to, const ch
 	}
 	if (to == TRANSLATE_GEMINI_GENERATE && app == TRANSLATE_ANTHROPIC_MESSAGES)
 		return request_via_openai(in, len, max_tokens_default, ret);
-	return request_run(app, to, api_name(to), in, len, model, max_tokens_default, ret);
+	return request_run(app, to, api_name(to), in, len, model, max_tokens_default, 0, ret);
 }
 
 int translate_request(enum translate_api app, const char *in, size_t len, const char *model,

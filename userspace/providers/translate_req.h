@@ -21,6 +21,8 @@ struct translate_rq {
 	const char *other;	/* the other API's name, for refusals */
 	const char *user;	/* OpenAI user / safety_identifier */
 	unsigned int max_default;
+	int via_openai; /* an Anthropic app's request on its way to Gemini through OpenAI's form:
+			   what only those two share (top_k) goes along in the middle form */
 };
 
 typedef void (*translate_rq_fn)(struct translate_rq *r, const cJSON *v, const char *key);

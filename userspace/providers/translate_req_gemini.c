@@ -3,7 +3,8 @@
  * request: system/developer messages to systemInstruction, user and assistant turns to
  * contents (roles "user" and "model", text parts), the sampling fields to generationConfig.
  * The model and whether it streams are the path's, not the body's. Only text is translated:
- * tools, tool calls and results, images, audio and files are refused (see translate.h).
+ * tools, tool calls and results, images, audio and files are refused (see translate.h). JSON
+ * mode becomes responseMimeType, a JSON schema responseJsonSchema when Gemini reads all of it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -53,6 +54,16 @@ static void g_top_p(struct translate_rq *r, const cJSON *v, const char *key)
 	g_number(r, v, key, "topP");
 }
 
+/* An Anthropic app's top_k, carried in OpenAI's form (translate_req.c); an OpenAI app has
+ * none. */
+static void g_top_k(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (r->via_openai)
+		g_number(r, v, key, "topK");
+	else
+		translate_rq_refuse(r, key);
+}
+
 static void g_seed(struct translate_rq *r, const cJSON *v, const char *key)
 {
 	g_number(r, v, key, "seed");
@@ -74,12 +85,133 @@ static void g_stream(struct translate_rq *r, const cJSON *v, const char *key)
 		r->res->stream = cJSON_IsTrue(v); /* the path says it: streamGenerateContent */
 }
 
+/* The JSON Schema keywords Gemini's responseJsonSchema reads (Google's GenerationConfig
+ * reference: "only the following properties are supported"); any other would be ignored
+ * there, so the schema would not hold: refused. */
+static const char *const g_schema_keys[] = {
+    "$id",	   "$defs",    "$ref",	     "$anchor",	 "type",     "format",
+    "title",	   "description", "enum",    "items",	 "prefixItems", "minItems",
+    "maxItems",	   "minimum",  "maximum",    "anyOf",	 "oneOf",    "properties",
+    "additionalProperties", "required", "propertyOrdering", NULL};
+
+static void g_schema(struct translate_rq *r, const cJSON *v, const char *path, int depth);
+
+/* Each member of object V (properties, $defs: names -> schemas) a schema. */
+static void g_schema_members(struct translate_rq *r, const cJSON *v, const char *path,
+			     int depth)
+{
+	char p[TRANSLATE_PATH_MAX];
+	const cJSON *it;
+
+	if (!cJSON_IsObject(v)) {
+		translate_rq_invalid(r, path, "expected an object of schemas");
+		return;
+	}
+	cJSON_ArrayForEach(it, v)
+	{
+		if (r->c.rc)
+			return;
+		g_schema(r, it, translate_rq_path(p, path, it->string, -1), depth + 1);
+	}
+}
+
+/* Each element of array V (anyOf, oneOf, prefixItems) a schema. */
+static void g_schema_elements(struct translate_rq *r, const cJSON *v, const char *path,
+			      int depth)
+{
+	char p[TRANSLATE_PATH_MAX];
+	const cJSON *it;
+	int i = 0;
+
+	if (!cJSON_IsArray(v)) {
+		translate_rq_invalid(r, path, "expected an array of schemas");
+		return;
+	}
+	cJSON_ArrayForEach(it, v)
+	{
+		if (r->c.rc)
+			return;
+		g_schema(r, it, translate_rq_path(p, path, NULL, i++), depth + 1);
+	}
+}
+
+/* Whether schema V (at PATH) uses only what responseJsonSchema reads; a keyword it does not
+ * is refused, naming it. */
+static void g_schema(struct translate_rq *r, const cJSON *v, const char *path, int depth)
+{
+	char p[TRANSLATE_PATH_MAX];
+	const cJSON *it;
+
+	if (cJSON_IsBool(v))
+		return;
+	if (!cJSON_IsObject(v) || depth > 32) {
+		translate_rq_invalid(r, path, "expected a schema (an object), nested at most 32 deep");
+		return;
+	}
+	if (translate_rq_keys(r, v, g_schema_keys, path))
+		return;
+	cJSON_ArrayForEach(it, v)
+	{
+		translate_rq_path(p, path, it->string, -1);
+		if (!strcmp(it->string, "properties") || !strcmp(it->string, "$defs"))
+			g_schema_members(r, it, p, depth);
+		else if (!strcmp(it->string, "anyOf") || !strcmp(it->string, "oneOf") ||
+			 !strcmp(it->string, "prefixItems"))
+			g_schema_elements(r, it, p, depth);
+		else if (!strcmp(it->string, "items") || !strcmp(it->string, "additionalProperties"))
+			g_schema(r, it, p, depth + 1);
+		if (r->c.rc)
+			return;
+	}
+}
+
+/* json_schema {name, schema, strict}: the schema as responseJsonSchema (JSON Schema as it
+ * is); the name only labels it (dropped, noted); a description would tell the model more
+ * and Gemini has no place for it: refused. */
+static void g_json_schema(struct translate_rq *r, const cJSON *js, cJSON *cfg)
+{
+	static const char *const keys[] = {"name", "schema", "strict", NULL};
+	const char *path = "response_format.json_schema";
+	const cJSON *schema = translate_get(js, "schema");
+
+	if (!cJSON_IsObject(js) || !cJSON_IsObject(schema)) {
+		translate_rq_invalid(r, path, "expected an object with a schema");
+		return;
+	}
+	if (translate_rq_keys(r, js, keys, path))
+		return;
+	g_schema(r, schema, "response_format.json_schema.schema", 0);
+	if (r->c.rc)
+		return;
+	if (translate_get(js, "name"))
+		translate_note(&r->c, "response_format.json_schema.name dropped");
+	translate_add(&r->c, cfg, "responseJsonSchema", translate_dup(&r->c, schema));
+}
+
+/* text: Gemini's default; json_object: responseMimeType application/json; json_schema: that
+ * and responseJsonSchema. */
 static void g_response_format(struct translate_rq *r, const cJSON *v, const char *key)
 {
+	static const char *const keys[] = {"type", "json_schema", NULL};
 	const char *type = translate_str(v, "type");
+	cJSON *cfg;
 
-	if (!type || strcmp(type, "text"))
-		g_untranslated(r, key, "a format other than text is");
+	if (!type) {
+		translate_rq_invalid(r, key, "expected an object with a type");
+		return;
+	}
+	if (!strcmp(type, "text"))
+		return;
+	if (strcmp(type, "json_object") && strcmp(type, "json_schema")) {
+		g_untranslated(r, key, "a format other than text or JSON is");
+		return;
+	}
+	if (translate_rq_keys(r, v, keys, key))
+		return;
+	cfg = g_config(r);
+	translate_add(&r->c, cfg, "responseMimeType", cJSON_CreateString("application/json"));
+	if (!strcmp(type, "json_schema"))
+		g_json_schema(r, translate_get(v, "json_schema"), cfg);
 }
 
 static void g_tools(struct translate_rq *r, const cJSON *v, const char *key)
@@ -101,6 +233,7 @@ static const struct translate_rq_field o2g_fields[] = {
     {"max_completion_tokens", NULL},
     {"temperature", g_temperature},
     {"top_p", g_top_p},
+    {"top_k", g_top_k},
     {"stop", g_stop},
     {"seed", g_seed},
     {"stream", g_stream},

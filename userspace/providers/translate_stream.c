@@ -1027,6 +1027,8 @@ enum g_slot {
 	G_CACHED,
 	G_OUTPUT,
 	G_THOUGHTS,
+	G_FEEDBACK,
+	G_BLOCK,
 	G_SLOTS
 };
 
@@ -1049,7 +1051,10 @@ static const struct tj_field g_error_fields[] = {{"code", G_ERROR_CODE, NULL, NU
 						 {"message", G_ERROR_MESSAGE, NULL, NULL},
 						 {"status", G_ERROR_STATUS, NULL, NULL},
 						 {NULL, 0, NULL, NULL}};
+static const struct tj_field g_feedback[] = {{"blockReason", G_BLOCK, NULL, NULL},
+					     {NULL, 0, NULL, NULL}};
 static const struct tj_field g_event[] = {{"error", G_ERROR, g_error_fields, NULL},
+					  {"promptFeedback", G_FEEDBACK, g_feedback, NULL},
 					  {"modelVersion", G_MODEL, NULL, NULL},
 					  {"candidates", G_CANDIDATES, NULL, g_candidate},
 					  {"usageMetadata", G_USAGE, g_usage, NULL},
@@ -1154,6 +1159,12 @@ static int g_feed(struct translate_stream *s, const char *data, size_t len,
 	}
 	if (!rc)
 		rc = g_candidate_out(s, v, out);
+	if (!rc && !s->stopped && v[G_BLOCK].type == TJ_STRING) {
+		/* the prompt was blocked: no candidate comes, the answer is filtered */
+		s->stopped = 1;
+		s->stop = "content_filter";
+		rc = chunk_fixed(s, out, "{}", s->stop);
+	}
 	if (!rc)
 		g_take_usage(s, v);
 	return rc;

@@ -351,8 +351,11 @@ static int eventstream_start(struct exchange *ex)
 {
 	if (!ex->bs && !(ex->bs = calloc(1, sizeof(*ex->bs))))
 		return -1;
-	if (ex->xlate &&
-	    !(ex->ts = translate_stream_new(ex->app->translate, ex->include_usage, NULL)))
+	/* the app's API from the upstream's (Anthropic's, through Bedrock's door); a pair the
+	 * translator has no stream for fails the answer (a 502 and its record), as out of memory */
+	if (ex->xlate && !ex->ts &&
+	    !(ex->ts = translate_stream_new_from(ex->app->translate, ex->up_adapter->translate,
+						 ex->include_usage, NULL)))
 		return -1;
 	if (ex->bedrock_door && guarded(ex) && !ex->gs && !(ex->gs = guard_stream_new(ex->pr.guard)))
 		return -1;

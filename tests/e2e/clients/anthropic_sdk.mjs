@@ -20,6 +20,8 @@
 
 import Anthropic from "@anthropic-ai/sdk";
 
+// SDK_EXTRA_PARAMS='{"top_k": 3}': members added to the request's parameters (a JSON object).
+//
 // SDK_MAX_RETRIES=N: the client's maxRetries (the tests of aigw's own 429s ask 0, as an app that
 // handles rate limits itself would); unset, the SDK's default.
 function retryOptions() {
@@ -59,6 +61,7 @@ async function main() {
   const client = new Anthropic(retryOptions());
   const params = { model, max_tokens: 1024, messages: [{ role: "user", content: prompt }] };
   if (mode === "stream") params.stream = true;
+  Object.assign(params, JSON.parse(process.env.SDK_EXTRA_PARAMS ?? "{}"));
 
   const t0 = performance.now();
   const ms = () => Math.round((performance.now() - t0) * 1000) / 1000;

@@ -29,6 +29,9 @@ import OpenAI, { AzureOpenAI } from "openai";
 
 const MODES = ["plain", "stream", "embeddings", "responses", "responses-stream"];
 
+// SDK_EXTRA_PARAMS='{"response_format": {...}}': members added to the chat completion's
+// parameters (a JSON object).
+//
 // SDK_MAX_RETRIES=N: the client's maxRetries (the tests of aigw's own 429s ask 0, as an app that
 // handles rate limits itself would); unset, the SDK's default.
 function retryOptions() {
@@ -62,12 +65,14 @@ const out = { client: "openai_sdk", status: null, headers: {}, body: null, chunk
 
 function request(client, mode, model, prompt, opts) {
   const messages = [{ role: "user", content: prompt }];
+  const extra = JSON.parse(process.env.SDK_EXTRA_PARAMS ?? "{}");
   switch (mode) {
     case "plain":
-      return client.chat.completions.create({ model, messages }, opts);
+      return client.chat.completions.create({ model, messages, ...extra }, opts);
     case "stream":
       return client.chat.completions.create(
-        { model, messages, stream: true, stream_options: { include_usage: true } }, opts);
+        { model, messages, stream: true, stream_options: { include_usage: true }, ...extra },
+        opts);
     case "embeddings":
       return client.embeddings.create({ model, input: prompt }, opts);
     case "responses":
