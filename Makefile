@@ -116,6 +116,15 @@ $(BUILD)/tests/%: tests/%.c tests/unit/unit.c $(SAN_LIB)
 $(BUILD)/tests/unit/test_pipeline: UNIT_LDFLAGS := \
 	-Wl,--wrap=govstate_inflight,--wrap=govstate_held,--wrap=govstate_spend_get
 
+# The workers' test links proxy/workers.c built with its failure hook (WORKERS_FAULTS), which
+# the daemon's build never has.
+$(BUILD)/tests/unit/test_workers: tests/unit/test_workers.c userspace/proxy/workers.c \
+		tests/unit/unit.c $(SAN_LIB)
+	@mkdir -p $(@D)
+	$(SAN_CC) $(CPPFLAGS) $(NL_CFLAGS) -Itests/unit -O1 -g $(SAN) $(WARN) -Wno-missing-prototypes \
+		-DWORKERS_FAULTS -o $@ $< userspace/proxy/workers.c tests/unit/unit.c \
+		$(filter-out $(BUILD)/san/userspace/proxy/workers.o,$(SAN_LIB)) $(LIBS)
+
 # The stream translator's differential test links the reference it compares with.
 $(BUILD)/tests/unit/test_translate_stream: tests/unit/test_translate_stream.c \
 		tests/unit/translate_stream_ref.c tests/unit/unit.c $(SAN_LIB)

@@ -97,6 +97,11 @@ struct daemon {
 	struct workers *workers;
 	struct daemon_worker *wk; /* [n_workers] */
 	unsigned n_workers;
+	/* Connections that must go to worker 0, where the token exchanges run: set from the
+	 * policy in force at load and reload (daemon_set_pins()). */
+	int pin_any;	  /* a provider has a token source: without one, none is pinned */
+	int pin_all;	  /* a route reaches a target with a token source: any call may */
+	int pin_explicit; /* the explicit endpoint's calls may reach one */
 	struct metrics *metrics;	 /* counted on this loop, served by admin */
 	struct admin *admin;		 /* admin.listen, or NULL */
 	struct admin_context admin_ctx;	 /* what admin reads: pointers into this struct */
@@ -575,24 +580,49 @@ static void handoff_run(void *arg)
 	free(h);
 }
 
-/* Whether a provider of the policy in force gets its key by a token exchange. */
-static int daemon_has_tokens(const struct daemon *d)
+/* Whether a target of R gets its key by a token exchange. */
+static int route_has_tokens(const struct keys *keys, const struct route *r)
 {
-	for (size_t i = 0; i < d->policy->n_providers; i++)
-		if (keys_tokens(d->keys, d->policy->providers[i].name))
+	for (size_t i = 0; i < r->n_targets; i++)
+		if (keys_tokens(keys, r->targets[i].provider))
 			return 1;
 	return 0;
 }
 
+/* Which connections may carry calls to a target with a token source (Vertex AI), for KEYS
+ * and ROUTES: every one when a route (a logical name, a fallback chain) reaches one, since any
+ * app may ask for that model; else the explicit endpoint when the default route of a family
+ * does. Once per policy, not per accept. */
+static void daemon_set_pins(struct daemon *d, const struct policy *p, const struct keys *keys,
+			    const struct route_table *routes)
+{
+	d->pin_any = 0;
+	d->pin_all = 0;
+	d->pin_explicit = 0;
+	for (size_t i = 0; i < p->n_providers && !d->pin_any; i++)
+		d->pin_any = keys_tokens(keys, p->providers[i].name) != NULL;
+	for (size_t i = 0; i < routes->n_routes && !d->pin_all; i++)
+		d->pin_all = route_has_tokens(keys, &routes->routes[i]);
+	/* no adapter reads a call as of the Vertex family (its paths are read as Anthropic's or
+	 * Gemini's): the explicit endpoint never takes that family's default */
+	for (size_t i = 0; i < POLICY_API_N && !d->pin_explicit; i++)
+		d->pin_explicit = i != POLICY_API_VERTEX &&
+				  route_has_tokens(keys, &routes->defaults[i]);
+	d->pin_explicit |= d->pin_all;
+}
+
 /*
- * The worker a connection goes to: round robin, but a provider whose calls need a token
- * exchange (Vertex AI) is served by worker 0, where its token source runs (one exchange for
- * all the calls waiting, proxy/gcp_token.h); so is the explicit endpoint when any provider
- * has one (PROVIDER NULL).
+ * The worker a connection goes to: round robin, but a call that can reach a target whose key
+ * is minted by a token exchange (Vertex AI) is served by worker 0, where its token source
+ * runs (one exchange for all the calls waiting, proxy/gcp_token.h): a connection to such a
+ * provider, and those daemon_set_pins() found can be routed to one. PROVIDER NULL: the
+ * explicit endpoint.
  */
 static unsigned daemon_pick_worker(struct daemon *d, const char *provider)
 {
-	if (provider ? keys_tokens(d->keys, provider) != NULL : daemon_has_tokens(d))
+	if (!d->pin_any)
+		return workers_next(d->workers);
+	if (provider ? d->pin_all || keys_tokens(d->keys, provider) : d->pin_explicit)
 		return 0;
 	return workers_next(d->workers);
 }
@@ -1368,6 +1398,7 @@ static void daemon_reload(struct daemon *d)
 	http_config_from_policy(np, &d->http_cfg);
 	route_table_unref(d->routes);
 	d->routes = new_routes;
+	daemon_set_pins(d, d->policy, d->keys, d->routes);
 	d->http_cfg.prices = d->prices;
 	d->http_cfg.keys = d->keys;
 	d->http_cfg.routes = d->routes;
@@ -1547,6 +1578,7 @@ prices:
 		policy_warn(p, stderr);
 	if (err)
 		return err;
+	daemon_set_pins(d, d->policy, d->keys, d->routes);
 	err = govstate_open(p->state.path, stderr, &d->state);
 	if (err) {
 		log_error("state.path %s: refused (above)", p->state.path);
@@ -1659,10 +1691,14 @@ static int worker_start(unsigned idx, struct event_base *base, void *arg)
 	    .arg = wk,
 	};
 	err = upstream_pool_new(base, &d->upstream_opt, &wk->pool);
-	if (!err)
-		err = cgroups_new(d->cgroup_mount, &wk->cgroups);
 	if (err)
 		return err;
+	err = cgroups_new(d->cgroup_mount, &wk->cgroups);
+	if (err) {
+		upstream_pool_free(wk->pool); /* STOP does not run for a failed START */
+		wk->pool = NULL;
+		return err;
+	}
 	if (d->capture)
 		cgroups_read_names(wk->cgroups, capture_map_fd(d->capture, CAPTURE_MAP_CGROUP_NAMES));
 	worker_config_take(&wk->cfg, &d->http_cfg);

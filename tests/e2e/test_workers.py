@@ -3,13 +3,21 @@ the limits, the audit chain and the policy in force stay one. With two workers, 
 connections from an unmodified Python app in the captured cgroup land on both (each record
 says which: aigw.worker); a rate limit admits exactly its N calls however they spread; the
 audit chain has no gap and no duplicate and verifies; a reload reaches the sessions each
-worker holds open. Run against build/aigw-tsan too: a data race fails it like an ASan report."""
+worker holds open. Connections go to worker 0 (where the Vertex token exchanges run) only when
+their calls can reach a Vertex target: a route to Vertex pins every connection, a Vertex provider
+alone pins neither the explicit endpoint nor another provider's connections; concurrent Vertex
+calls across token refreshes, with the other worker busy, all succeed. Run against
+build/aigw-tsan too: a data race fails it like an ASan report."""
 import json
 import subprocess
+import threading
 from pathlib import Path
 
-from conftest import hosts_wrap
-from test_routing import requests_upto, routed_policy
+from conftest import hosts_wrap, wait_for
+from test_explicit_local import call as socket_call
+from test_intercept import split
+from test_routing import chat, requests_upto, routed_policy
+from test_vertex import MODEL, Vx, check_rekeyed, path
 
 CLIENT = str(Path(__file__).resolve().parent / "workers_client.py")
 
@@ -149,3 +157,97 @@ def test_a_reload_that_changes_workers_is_refused(gw, monkeypatch):
     d.reload()
     rec = gw.world.wait_record(**{"event.name": "policy.reload_refused"})
     assert "proxy.workers" in json.dumps(rec)
+
+
+def vertex_workers(gw, monkeypatch, **vx_args):
+    """A gateway with a Vertex provider (the mock mints its tokens) and two workers."""
+    monkeypatch.setenv("AIGW_TEST_VX_ANT_KEY", "sk-ant-gateway-vx")
+    vx = Vx(gw, **vx_args)
+    vx.pol["proxy"] = {"workers": 2}
+    return vx
+
+
+def openai_call(gw, model):
+    return split(gw.curl("https://api.openai.com/v1/chat/completions", chat(model),
+                         headers=["authorization: Bearer sk-app-openai",
+                                  "x-mock-reply-words: 5"]))
+
+
+def workers_of(gw, n):
+    return [r["aigw.worker"] for r in requests_upto(gw, n)]
+
+
+def test_a_route_to_vertex_pins_every_connection_to_the_token_worker(gw, monkeypatch):
+    """Any app may name a model routed to Vertex, so every connection goes where the token
+    exchanges run: the second connection (round robin would put it on worker 1, which has no
+    token to use) is served too."""
+    vx = vertex_workers(gw, monkeypatch)
+    vx.pol["models"] = {"claude-on-vertex": [{"provider": "vertex", "model": MODEL}]}
+    vx.start()
+    text, code = openai_call(gw, "gpt-4o-mini")
+    assert code == 200, text
+    text, code = openai_call(gw, "claude-on-vertex")
+    assert code == 200, text
+    assert vx.predicts()[-1]["path"] == path()
+    check_rekeyed(vx)
+    assert workers_of(gw, 2) == [0, 0]
+
+
+def test_a_vertex_provider_alone_pins_neither_the_explicit_endpoint_nor_others(gw, monkeypatch):
+    """No route reaches Vertex: OpenAI's connections, captured or at the explicit endpoint,
+    are spread round robin; Vertex's own go to worker 0."""
+    vx = vertex_workers(gw, monkeypatch)
+    (gw.world.tmp / "openai.key").write_text("sk-gateway-openai\n")
+    (gw.world.tmp / "openai.key").chmod(0o600)
+    vx.pol["providers"]["openai"]["key_file"] = str(gw.world.tmp / "openai.key")
+    vx.pol["api"] = {"socket": str(gw.world.tmp / "aigw-api.sock")}
+    vx.start()
+    for _ in range(4):
+        text, code = split(socket_call(gw, gw.app, chat("gpt-4o-mini")))
+        assert code == 200, text
+    assert sorted(workers_of(gw, 4)) == [0, 0, 1, 1]
+    for _ in range(2):
+        text, code = openai_call(gw, "gpt-4o-mini")
+        assert code == 200, text
+    assert sorted(workers_of(gw, 6)[4:]) == [0, 1]
+    for _ in range(2):
+        text, code = vx.call()
+        assert code == 200, text
+    assert workers_of(gw, 8)[6:] == [0, 0]
+
+
+def test_vertex_calls_across_token_refreshes_with_both_workers_busy(gw, monkeypatch):
+    """Tokens live 3 s; 6 threads call Vertex while 2 others keep OpenAI calls going (those
+    land on both workers) until two refreshes have been made: every call succeeds, every
+    Vertex call carried a minted token. Under aigw-tsan, a race between the token's refresh
+    and its readers, or a waiter notified under the lock, is a report."""
+    vx = vertex_workers(gw, monkeypatch, ttl=3, delay_ms=100)
+    vx.start()
+    done = threading.Event()
+    codes, errors = [], []
+
+    def loop(fn):
+        try:
+            while not done.is_set():
+                codes.append(fn()[1])
+        except Exception as e:  # noqa: BLE001 -- reported below
+            errors.append(e)
+            done.set()
+
+    threads = [threading.Thread(target=loop, args=(vx.call,)) for _ in range(6)]
+    threads += [threading.Thread(target=loop, args=(lambda: openai_call(gw, "gpt-4o-mini"),))
+                for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: len(vx.exchanges()) >= 3 or errors, timeout=30,
+                 what="two token refreshes")
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors
+    assert codes and set(codes) == {200}, sorted(set(codes))
+    assert all(x["status"] == 200 for x in vx.exchanges())
+    check_rekeyed(vx)
+    assert vx.daemon.proc.poll() is None

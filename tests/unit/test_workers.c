@@ -2,11 +2,18 @@
  * test_workers.c: the worker threads (proxy/workers.c). START runs on each worker's thread
  * before workers_new() returns; a posted call runs on the worker it was posted to, in posting
  * order; STOP runs on the worker's own thread at workers_free(), after everything posted
- * before it; a START that fails fails the set.
+ * before it; a START that fails fails the set. Built with WORKERS_FAULTS: every step of
+ * workers_new() that can fail is made to fail in turn, and workers_free() must stop exactly the
+ * workers that started, close only what was opened (never fd 0) and leak nothing (LeakSanitizer
+ * checks at exit); stopping allocates nothing, so an allocation failure cannot hang the join.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "proxy/workers.h"
 #include "unit.h"
@@ -14,13 +21,15 @@
 #define N_CALLS 1000
 #define N_MAX 3 /* workers in a test, at most */
 
+extern int workers_fault_at; /* proxy/workers.c, WORKERS_FAULTS only */
+
 struct seen {
 	pthread_t thread[N_MAX];    /* each worker's, as START saw it */
 	struct event_base *base[N_MAX];
 	unsigned calls[N_MAX];	    /* posted calls that ran, by worker */
 	unsigned last[N_MAX];	    /* the sequence number of the last one */
 	int out_of_order, wrong_thread;
-	atomic_int stopped;
+	atomic_int started, stopped;
 	unsigned calls_at_stop[N_MAX];
 	int fail_start;
 };
@@ -36,6 +45,7 @@ static int on_start(unsigned idx, struct event_base *base, void *arg)
 
 	if (s->fail_start && idx == 1)
 		return -EIO;
+	atomic_fetch_add(&s->started, 1);
 	s->thread[idx] = pthread_self();
 	s->base[idx] = base;
 	return 0;
@@ -126,5 +136,79 @@ static void test_bounds(void)
 	ASSERT_TRUE(!w);
 }
 
+/* Open file descriptors of this process. */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* Each failable step of workers_new() fails in turn (the K-th one for K = 0, 1, ...) until a
+ * set is made: every failure is an error and no set, every worker whose START ran is stopped,
+ * no descriptor is left open or closed that was not the set's (fd 0 is a file of ours). */
+static void test_a_failure_at_any_step_undoes_exactly_what_was_done(void)
+{
+	struct stat st0, st1;
+	int fd = open("/dev/null", O_RDONLY), fds, made = 0, steps = 0;
+
+	ASSERT_TRUE(fd >= 0);
+	if (fd != 0) { /* fd 0 is ours to watch */
+		ASSERT_TRUE(dup2(fd, 0) == 0);
+		close(fd);
+	}
+	ASSERT_OK(fstat(0, &st0));
+	fds = count_fds();
+	for (int k = 0; !made && k < 200; k++) {
+		struct seen s = {0};
+		struct workers *w = NULL;
+		int err;
+
+		workers_fault_at = k;
+		err = workers_new(N_MAX, on_start, on_stop, &s, &w);
+		made = workers_fault_at >= 0; /* no step was left to fail */
+		workers_fault_at = -1;
+		if (made) {
+			ASSERT_OK(err);
+			ASSERT_EQ(atomic_load(&s.started), N_MAX);
+			workers_free(w);
+		} else {
+			steps++;
+			ASSERT_TRUE(err < 0);
+			ASSERT_TRUE(!w);
+		}
+		ASSERT_EQ(atomic_load(&s.stopped), atomic_load(&s.started));
+		ASSERT_EQ(count_fds(), fds);
+		ASSERT_OK(fstat(0, &st1));
+		ASSERT_TRUE(st1.st_ino == st0.st_ino && st1.st_dev == st0.st_dev);
+	}
+	ASSERT_TRUE(made);
+	ASSERT_TRUE(steps >= 4 * N_MAX); /* the hook reached every worker's steps */
+}
+
+/* Stopping needs no memory: with every allocation failing from here on, workers_free() still
+ * runs each STOP and joins each thread (it hung when the stop call was allocated at stop). */
+static void test_stopping_allocates_nothing(void)
+{
+	struct seen s = {0};
+	struct workers *w;
+
+	ASSERT_OK(workers_new(2, on_start, on_stop, &s, &w));
+	workers_fault_at = 0;
+	ASSERT_EQ(workers_post(w, 0, on_call, NULL), -ENOMEM); /* the hook is armed */
+	workers_fault_at = 0;
+	workers_free(w);
+	workers_fault_at = -1;
+	ASSERT_EQ(atomic_load(&s.stopped), 2);
+}
+
 UNIT_MAIN(UNIT_CASE(test_calls_run_on_their_worker_in_order), UNIT_CASE(test_round_robin),
-	  UNIT_CASE(test_a_failed_start_fails_the_set), UNIT_CASE(test_bounds))
+	  UNIT_CASE(test_a_failed_start_fails_the_set), UNIT_CASE(test_bounds),
+	  UNIT_CASE(test_a_failure_at_any_step_undoes_exactly_what_was_done),
+	  UNIT_CASE(test_stopping_allocates_nothing))

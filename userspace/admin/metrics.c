@@ -657,18 +657,76 @@ static const char *type_of(const struct family *f)
 	return f->kind == KIND_HISTOGRAM ? "histogram" : "counter";
 }
 
-/* Bytes that metrics_write() writes at most. */
-static size_t text_max(const struct metrics *m)
+/*
+ * What metrics_write() renders, copied under the lock so that the text is made outside it:
+ * how many series each family had then (a family's list only grows at its end, and a series'
+ * labels never change, so its first N[id] series can be read without the lock) and their
+ * values, in family order.
+ */
+struct snap_vals {
+	uint64_t count;
+	int64_t nano;
+	double sum;
+	uint64_t buckets[BOUNDS_MAX + 1];
+};
+
+struct snapshot {
+	size_t n[F_COUNT];
+	uint64_t dropped;
+	struct snap_vals *v; /* [sum of n], owned */
+};
+
+/* The series of family ID after S, the I-th of N: the last one's link is never read (a call
+ * ending may be setting it). */
+static const struct series *snap_next(const struct series *s, size_t i, size_t n)
+{
+	return i + 1 < n ? s->fam_next : NULL;
+}
+
+static int metrics_snapshot(const struct metrics *m, struct snapshot *snap)
+{
+	size_t k = 0;
+	int err = 0;
+
+	pthread_mutex_lock(metrics_lock(m));
+	snap->dropped = m->dropped;
+	snap->v = malloc((m->n_series ? m->n_series : 1) * sizeof(*snap->v));
+	if (!snap->v) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (enum family_id id = 0; id < F_COUNT; id++) {
+		size_t nb = families[id].kind == KIND_HISTOGRAM ? families[id].n_bounds + 1 : 0;
+
+		snap->n[id] = 0;
+		for (const struct series *s = m->first[id]; s; s = s->fam_next, k++) {
+			struct snap_vals *v = &snap->v[k];
+
+			v->count = s->count;
+			v->nano = s->nano;
+			v->sum = s->sum;
+			memcpy(v->buckets, s->buckets, nb * sizeof(uint64_t));
+			snap->n[id]++;
+		}
+	}
+out:
+	pthread_mutex_unlock(metrics_lock(m));
+	return err;
+}
+
+/* Bytes that metrics_write() writes at most for SNAP. */
+static size_t text_max(const struct metrics *m, const struct snapshot *snap)
 {
 	size_t max = 0;
 
 	for (enum family_id id = 0; id < F_COUNT; id++) {
 		const struct family *f = &families[id];
-		size_t name_len = strlen(f->name);
+		size_t name_len = strlen(f->name), i = 0;
 
 		max += 2 * name_len + strlen(f->help) + strlen(type_of(f)) + 20;
 		max += LINE_MAX(name_len, 0); /* an unlabelled sample */
-		for (const struct series *s = m->first[id]; s; s = s->fam_next) {
+		for (const struct series *s = snap->n[id] ? m->first[id] : NULL; s;
+		     s = snap_next(s, i++, snap->n[id])) {
 			size_t line = LINE_MAX(name_len, s->labels_len);
 
 			/* a histogram: its buckets, with their le, then _sum and _count */
@@ -693,13 +751,13 @@ static char *put_head(char *p, const struct family *f, size_t name_len)
 }
 
 static char *put_histogram(char *p, const struct metrics *m, enum family_id id,
-			   size_t name_len, const struct series *s)
+			   size_t name_len, const struct series *s, const struct snap_vals *v)
 {
 	const struct family *f = &families[id];
 	uint64_t cum = 0;
 
 	for (size_t i = 0; i <= f->n_bounds; i++) {
-		cum += s->buckets[i];
+		cum += v->buckets[i];
 		p = put(p, f->name, name_len);
 		p = put(p, "_bucket{", 8);
 		p = put(p, s->labels, s->labels_len);
@@ -712,22 +770,22 @@ static char *put_histogram(char *p, const struct metrics *m, enum family_id id,
 	p = put(p, f->name, name_len);
 	p = put_name_labels(p, "_sum", 4, s);
 	*p++ = ' ';
-	p = put_g17(p, s->sum);
+	p = put_g17(p, v->sum);
 	*p++ = '\n';
 	p = put(p, f->name, name_len);
 	p = put_name_labels(p, "_count", 6, s);
 	*p++ = ' ';
-	p = put_u64(p, s->count);
+	p = put_u64(p, v->count);
 	*p++ = '\n';
 	return p;
 }
 
 static char *put_counter(char *p, const struct family *f, size_t name_len,
-			 const struct series *s)
+			 const struct series *s, const struct snap_vals *v)
 {
 	p = put_name_labels(p, f->name, name_len, s);
 	*p++ = ' ';
-	p = f->kind == KIND_NANO_COUNTER ? put_nano(p, s->nano) : put_u64(p, s->count);
+	p = f->kind == KIND_NANO_COUNTER ? put_nano(p, v->nano) : put_u64(p, v->count);
 	*p++ = '\n';
 	return p;
 }
@@ -742,38 +800,50 @@ static char *put_unlabelled(char *p, const struct family *f, size_t name_len, ui
 	return p;
 }
 
-/* The pool is reached through a const M: lending its buffers out is not a change to the
- * metrics. */
-void metrics_write(const struct metrics *m, struct evbuffer *out)
+/* SNAP's text into P, which has text_max() bytes; the end of the text. */
+static char *put_snapshot(char *p, const struct metrics *m, const struct snapshot *snap)
 {
-	struct text_buf *b;
-	char *p;
+	const struct snap_vals *v = snap->v;
 
-	pthread_mutex_lock(metrics_lock(m));
-	b = text_take(m->pool, text_max(m));
-	if (!b) {
-		pthread_mutex_unlock(metrics_lock(m));
-		return;
-	}
-	p = b->data;
 	for (enum family_id id = 0; id < F_COUNT; id++) {
 		const struct family *f = &families[id];
-		size_t name_len = strlen(f->name);
+		size_t name_len = strlen(f->name), i = 0;
 
 		p = put_head(p, f, name_len);
 		if (id == F_DROPPED) {
-			p = put_unlabelled(p, f, name_len, m->dropped);
+			p = put_unlabelled(p, f, name_len, snap->dropped);
 			continue;
 		}
-		if ((id == F_PASSTHROUGH || id == F_CAPTURED) && !m->first[id])
+		if ((id == F_PASSTHROUGH || id == F_CAPTURED) && !snap->n[id])
 			p = put_unlabelled(p, f, name_len, 0); /* a zero is news too */
-		for (const struct series *s = m->first[id]; s; s = s->fam_next)
-			p = f->kind == KIND_HISTOGRAM ? put_histogram(p, m, id, name_len, s)
-						      : put_counter(p, f, name_len, s);
+		for (const struct series *s = snap->n[id] ? m->first[id] : NULL; s;
+		     s = snap_next(s, i++, snap->n[id]), v++)
+			p = f->kind == KIND_HISTOGRAM ? put_histogram(p, m, id, name_len, s, v)
+						      : put_counter(p, f, name_len, s, v);
 	}
-	pthread_mutex_unlock(metrics_lock(m));
+	return p;
+}
+
+/* The values are copied under the lock (metrics_snapshot()), the text made outside it: a
+ * scrape does not hold up the calls ending meanwhile. The pool is reached through a const M
+ * (only the admin thread takes and returns its buffers): lending them out is not a change to
+ * the metrics. */
+void metrics_write(const struct metrics *m, struct evbuffer *out)
+{
+	struct snapshot snap;
+	struct text_buf *b;
+	char *p;
+
+	if (metrics_snapshot(m, &snap))
+		return;
+	b = text_take(m->pool, text_max(m, &snap));
+	if (!b)
+		goto out;
+	p = put_snapshot(b->data, m, &snap);
 	if (evbuffer_add_reference(out, b->data, (size_t)(p - b->data), text_release, b))
 		text_release(b->data, 0, b);
+out:
+	free(snap.v);
 }
 
 void metrics_write_gauge_head(struct evbuffer *out, const char *name, const char *help)

@@ -733,7 +733,7 @@ static void exchange_unsignable(struct exchange *ex, const char *why)
 void exchange_start_upstream(struct exchange *ex)
 {
 	struct gcp_token_source *tokens = attempt_tokens(ex);
-	const char *token = NULL;
+	char *token = NULL;
 	char why[600];
 	int r;
 
@@ -753,12 +753,12 @@ void exchange_start_upstream(struct exchange *ex)
 	}
 	r = gcp_token_get(tokens, ex->s->base, &ex->tok_wait, on_token, ex, &token, why,
 			  sizeof(why));
-	if (r < 0)
+	if (r < 0) {
 		exchange_token_failed(ex, why);
-	else if (r == 0 && !(ex->up_token = strdup(token)))
-		exchange_fail(ex, OUTCOME_UPSTREAM_CONNECT, 502, "out of memory");
-	else if (r == 0)
+	} else if (r == 0) {
+		ex->up_token = token; /* a copy, the exchange's now */
 		exchange_connect(ex);
+	}
 }
 
 /* The body that goes upstream when it is not the app's: TEXT (LEN bytes, taken). */

@@ -8,7 +8,9 @@
  * Threads: the registry and every source are under tokens_lock (recursive: a waiter's
  * callback may ask again). Exchanges run on one loop, the home (gcp_token_set_home(): the
  * daemon's worker 0, where it sends the calls of a provider with a token source), and so do
- * their waiters; another loop gets the cached token, or an error while none is cached.
+ * their waiters; another loop gets the cached token, or an error while none is cached. What
+ * leaves the lock is a copy (a refresh frees the token it replaces), and a waiter's callback
+ * runs with the lock released, the waiter unlinked under it just before.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -55,7 +57,6 @@ struct gcp_token_source {
 	struct evhttp_connection *conn; /* the exchange in flight, or NULL */
 	unsigned gen;			/* exchanges started */
 	struct gcp_token_wait *head, *tail;
-	char *prev_token; /* the one before: another worker may still be copying it */
 };
 
 static pthread_mutex_t tokens_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
@@ -298,7 +299,6 @@ static void source_free(struct gcp_token_source *s)
 		evhttp_uri_free(s->uri);
 	SSL_CTX_free(s->ctx);
 	token_free(s->token);
-	token_free(s->prev_token);
 	free(s->path);
 	free(s->token_url);
 	free(s->ca_file);
@@ -412,24 +412,40 @@ void gcp_token_cancel(struct gcp_token_wait *w)
 	pthread_mutex_unlock(&tokens_lock);
 }
 
-/* Every call waiting for exchange GEN learns how it went: ERR, and the token or WHY. */
-static void source_notify(struct gcp_token_source *s, unsigned gen, int err, const char *why)
+/* With tokens_lock held: the next call waiting for exchange GEN of S, unlinked, or NULL. */
+static struct gcp_token_wait *source_next_waiter(struct gcp_token_source *s, unsigned gen)
+{
+	struct gcp_token_wait *w = s->head;
+
+	if (!w || w->gen != gen)
+		return NULL;
+	wait_unlink(w);
+	return w;
+}
+
+/*
+ * Every call waiting for exchange GEN of S learns how it went: ERR, and TOKEN (a copy made
+ * under the lock) or WHY. Called without tokens_lock: each callback runs unlocked (it may
+ * ask again, or cancel a waiter still queued).
+ */
+static void source_notify(struct gcp_token_source *s, unsigned gen, int err, char *token,
+			  const char *why)
 {
 	struct gcp_token_wait *w;
-	char *token = s->token ? strdup(s->token) : NULL; /* a waiter may start another */
 
 	if (!err && !token) {
 		err = -ENOMEM;
 		why = "out of memory";
 	}
-	while ((w = s->head) && w->gen == gen) {
-		wait_unlink(w);
+	for (;;) {
+		pthread_mutex_lock(&tokens_lock);
+		w = source_next_waiter(s, gen);
+		pthread_mutex_unlock(&tokens_lock);
+		if (!w)
+			break;
 		w->fn(err, err ? NULL : token, why, w->arg);
 	}
-	if (token) {
-		OPENSSL_cleanse(token, strlen(token));
-		free(token);
-	}
+	token_free(token);
 }
 
 /* The token endpoint's answer ROOT: the token kept (and its refresh time), or WHY. */
@@ -449,8 +465,7 @@ static int source_take_answer(struct gcp_token_source *s, const cJSON *root, cha
 	ttl_ms = (long long)(exp->valuedouble * 1000);
 	/* refreshed shortly before it expires: a minute early, a fifth of a short life early */
 	margin_ms = ttl_ms > 300000 ? 60000 : ttl_ms / 5;
-	token_free(s->prev_token);
-	s->prev_token = s->token;
+	token_free(s->token);
 	s->token = strdup(tok);
 	s->refresh_ms = monotonic_ms() + ttl_ms - margin_ms;
 	return s->token ? 0 : -ENOMEM;
@@ -460,8 +475,9 @@ static void on_token_answer(struct evhttp_request *req, void *arg)
 {
 	struct gcp_token_source *s = arg;
 	int status = req ? evhttp_request_get_response_code(req) : 0, err = -ECONNREFUSED;
-	char why[512];
+	char why[512], *token = NULL;
 	cJSON *root = NULL;
+	unsigned gen;
 
 	pthread_mutex_lock(&tokens_lock);
 	s->conn = NULL; /* freed by libevent once this returns (free on completion) */
@@ -479,10 +495,13 @@ static void on_token_answer(struct evhttp_request *req, void *arg)
 		err = source_take_answer(s, root, why, sizeof(why));
 	}
 	cJSON_Delete(root);
+	if (!err)
+		token = strdup(s->token);
+	gen = s->gen;
+	pthread_mutex_unlock(&tokens_lock);
 	if (err)
 		log_warn("vertex: %s", why);
-	source_notify(s, s->gen, err, err ? why : NULL);
-	pthread_mutex_unlock(&tokens_lock);
+	source_notify(s, gen, err, token, err ? why : NULL);
 }
 
 static SSL_CTX *source_ctx(struct gcp_token_source *s)
@@ -618,7 +637,7 @@ static int token_get_home(struct gcp_token_source *src, struct event_base *base,
 }
 
 int gcp_token_get(struct gcp_token_source *src, struct event_base *base, struct gcp_token_wait *w,
-		  gcp_token_fn fn, void *arg, const char **ret_token, char *why, size_t whylen)
+		  gcp_token_fn fn, void *arg, char **ret_token, char *why, size_t whylen)
 {
 	int r = 0;
 
@@ -626,7 +645,11 @@ int gcp_token_get(struct gcp_token_source *src, struct event_base *base, struct 
 	if (!home)
 		home = base;
 	if (src->token && monotonic_ms() < src->refresh_ms) {
-		*ret_token = src->token;
+		*ret_token = strdup(src->token); /* the caller's: a refresh frees this one */
+		if (!*ret_token) {
+			snprintf(why, whylen, "out of memory");
+			r = -ENOMEM;
+		}
 	} else if (home == base) {
 		r = token_get_home(src, base, w, fn, arg, why, whylen);
 	} else {

@@ -62,12 +62,12 @@ struct gcp_token_wait {
 };
 
 /*
- * A token of SRC. Returns 0 with *RET_TOKEN (the cached one: valid until the loop runs again),
+ * A token of SRC. Returns 0 with *RET_TOKEN (a copy of the cached one: the caller frees it),
  * 1 when W waits (FN runs from the loop, never before this returns), -errno when no exchange
  * can be started (WHY filled in).
  */
 int gcp_token_get(struct gcp_token_source *src, struct event_base *base, struct gcp_token_wait *w,
-		  gcp_token_fn fn, void *arg, const char **ret_token, char *why, size_t whylen);
+		  gcp_token_fn fn, void *arg, char **ret_token, char *why, size_t whylen);
 
 /* W stops waiting (its callback never runs). A W not waiting is fine. */
 void gcp_token_cancel(struct gcp_token_wait *w);

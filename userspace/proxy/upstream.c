@@ -103,7 +103,7 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 }
 
 /* The session kept for C's host, if any, set on SSL (which takes its own reference). */
-static void session_resume(struct uconn *c, SSL *ssl)
+static void uconn_resume_tls_session(struct uconn *c, SSL *ssl)
 {
 	struct upstream_session *s;
 
@@ -256,7 +256,7 @@ static int tls_start(struct uconn *c)
 	SSL_set_tlsext_host_name(ssl, c->host);
 	SSL_set1_host(ssl, c->host);
 	SSL_set_ex_data(ssl, uconn_ex_index, c);
-	session_resume(c, ssl);
+	uconn_resume_tls_session(c, ssl);
 	c->pub.bev = bufferevent_openssl_socket_new(p->base, c->fd, ssl, BUFFEREVENT_SSL_CONNECTING,
 						    BEV_OPT_CLOSE_ON_FREE);
 	if (!c->pub.bev) /* libevent freed SSL on this error (BEV_OPT_CLOSE_ON_FREE) */

@@ -2,7 +2,13 @@
  * workers.c: the worker threads. Each has an event loop and a queue of posted calls that an
  * eventfd wakes; the queue is the only thing another thread touches (under the worker's
  * lock). A worker starts by running START on its thread and tells the creator how it went;
- * it ends when its queue brings the stop call, after STOP has run.
+ * it ends when its queue brings the stop call, after STOP has run. Everything a worker needs
+ * to stop (its stop call) is allocated at start, so workers_free() cannot fail to stop one.
+ * Every step of workers_new() leaves a state workers_free() undoes exactly: a worker's lock
+ * and condition exist once `inited`, its thread once `started`.
+ *
+ * Built with WORKERS_FAULTS (the unit test's build only), workers_fault_at = K makes the
+ * K-th failable step of workers_new() fail, to check every partial state.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +33,7 @@ struct worker {
 	struct workers *set;
 	unsigned idx;
 	pthread_t thread;
+	int inited;  /* lock and ready_cv were initialised (destroyed at the end) */
 	int started; /* the thread was created (joined at the end) */
 	struct event_base *base;
 	struct event *wake;
@@ -36,6 +43,7 @@ struct worker {
 	int start_err; /* START's answer, before ready is posted */
 	int ready;
 	pthread_cond_t ready_cv;
+	struct workers_call *stop_call; /* owned here until workers_free() posts it */
 };
 
 struct workers {
@@ -46,6 +54,20 @@ struct workers {
 	void *arg;
 	struct worker w[];
 };
+
+#ifdef WORKERS_FAULTS
+int workers_fault_at = -1;
+
+static int workers_fault(void)
+{
+	return workers_fault_at >= 0 && workers_fault_at-- == 0;
+}
+#else
+static inline int workers_fault(void)
+{
+	return 0;
+}
+#endif
 
 static void worker_run_queue(evutil_socket_t fd, short what, void *arg)
 {
@@ -101,28 +123,40 @@ static void worker_stop_call(void *arg)
 static int worker_init(struct workers *set, unsigned idx)
 {
 	struct worker *wk = &set->w[idx];
-	struct event_config *cfg = event_config_new();
+	struct event_config *cfg;
 
 	wk->set = set;
 	wk->idx = idx;
-	wk->efd = -1;
-	pthread_mutex_init(&wk->lock, NULL);
-	pthread_cond_init(&wk->ready_cv, NULL);
-	if (!cfg)
+	if (workers_fault() || pthread_mutex_init(&wk->lock, NULL))
 		return -ENOMEM;
+	if (workers_fault() || pthread_cond_init(&wk->ready_cv, NULL)) {
+		pthread_mutex_destroy(&wk->lock);
+		return -ENOMEM;
+	}
+	wk->inited = 1;
+	wk->stop_call = workers_fault() ? NULL : malloc(sizeof(*wk->stop_call));
+	cfg = workers_fault() ? NULL : event_config_new();
+	if (!wk->stop_call || !cfg)
+		goto nomem;
 	/* One thread per loop: no locks. The changelist coalesces the epoll_ctl calls made
 	 * between two waits: bufferevents add and remove their write events around every
 	 * response, and most of those pairs cancel out. */
 	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	wk->base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	wk->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	wk->base = workers_fault() ? NULL : event_base_new_with_config(cfg);
+	wk->efd = workers_fault() ? -1 : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (!wk->base || wk->efd < 0)
-		return -ENOMEM;
-	wk->wake = event_new(wk->base, wk->efd, EV_READ | EV_PERSIST, worker_run_queue, wk);
+		goto nomem;
+	wk->wake = workers_fault() ? NULL
+				   : event_new(wk->base, wk->efd, EV_READ | EV_PERSIST,
+					       worker_run_queue, wk);
 	if (!wk->wake || event_add(wk->wake, NULL))
-		return -ENOMEM;
+		goto nomem;
+	event_config_free(cfg);
 	return 0;
+nomem:
+	if (cfg)
+		event_config_free(cfg);
+	return -ENOMEM;
 }
 
 /* Starts worker IDX's thread with every signal blocked (the main loop takes them) and waits
@@ -136,7 +170,7 @@ static int worker_spawn(struct workers *set, unsigned idx)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = -pthread_create(&wk->thread, NULL, worker_main, wk);
+	err = workers_fault() ? -EAGAIN : -pthread_create(&wk->thread, NULL, worker_main, wk);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err)
 		return err;
@@ -163,9 +197,11 @@ int workers_new(unsigned n, workers_start_fn start, workers_stop_fn stop, void *
 
 	if (!n || n > WORKERS_MAX)
 		return -EINVAL;
-	set = calloc(1, sizeof(*set) + n * sizeof(set->w[0]));
+	set = workers_fault() ? NULL : calloc(1, sizeof(*set) + n * sizeof(set->w[0]));
 	if (!set)
 		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++)
+		set->w[i].efd = -1; /* workers_free() closes only what worker_init() opened */
 	set->n = n;
 	set->start = start;
 	set->stop = stop;
@@ -192,16 +228,10 @@ unsigned workers_next(struct workers *w)
 	return atomic_fetch_add_explicit(&w->next, 1, memory_order_relaxed) % w->n;
 }
 
-int workers_post(struct workers *w, unsigned idx, void (*fn)(void *arg), void *arg)
+/* Appends C to worker IDX's queue and wakes it. */
+static void worker_enqueue(struct worker *wk, struct workers_call *c)
 {
-	struct worker *wk = &w->w[idx];
-	struct workers_call *c = malloc(sizeof(*c));
-
-	if (!c)
-		return -ENOMEM;
 	c->next = NULL;
-	c->fn = fn;
-	c->arg = arg;
 	pthread_mutex_lock(&wk->lock);
 	if (wk->tail)
 		wk->tail->next = c;
@@ -210,33 +240,55 @@ int workers_post(struct workers *w, unsigned idx, void (*fn)(void *arg), void *a
 	wk->tail = c;
 	pthread_mutex_unlock(&wk->lock);
 	if (write(wk->efd, &(uint64_t){1}, sizeof(uint64_t)) < 0 && errno != EAGAIN)
-		log_error("worker %u: wake: %m", idx);
+		log_error("worker %u: wake: %m", wk->idx);
+}
+
+int workers_post(struct workers *w, unsigned idx, void (*fn)(void *arg), void *arg)
+{
+	struct workers_call *c = workers_fault() ? NULL : malloc(sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->fn = fn;
+	c->arg = arg;
+	worker_enqueue(&w->w[idx], c);
 	return 0;
+}
+
+/* Worker WK's stop call goes last in its queue; it was allocated at start. */
+static void worker_post_stop(struct worker *wk)
+{
+	struct workers_call *c = wk->stop_call;
+
+	wk->stop_call = NULL;
+	c->fn = worker_stop_call;
+	c->arg = wk;
+	worker_enqueue(wk, c);
 }
 
 void workers_free(struct workers *w)
 {
 	if (!w)
 		return;
-	for (unsigned i = 0; i < w->n; i++) {
-		struct worker *wk = &w->w[i];
-
-		if (wk->started && workers_post(w, i, worker_stop_call, wk))
-			event_base_loopbreak(wk->base); /* no memory: STOP cannot run */
-	}
+	for (unsigned i = 0; i < w->n; i++)
+		if (w->w[i].started)
+			worker_post_stop(&w->w[i]);
 	for (unsigned i = 0; i < w->n; i++) {
 		struct worker *wk = &w->w[i];
 
 		if (wk->started)
 			pthread_join(wk->thread, NULL);
+		free(wk->stop_call); /* a worker that never started */
 		if (wk->wake)
 			event_free(wk->wake);
 		if (wk->base)
 			event_base_free(wk->base);
 		if (wk->efd >= 0)
 			close(wk->efd);
-		pthread_mutex_destroy(&wk->lock);
-		pthread_cond_destroy(&wk->ready_cv);
+		if (wk->inited) {
+			pthread_mutex_destroy(&wk->lock);
+			pthread_cond_destroy(&wk->ready_cv);
+		}
 	}
 	free(w);
 }

@@ -18,7 +18,8 @@
 struct workers;
 
 /* Runs on worker IDX's thread with its loop BASE: at start (0, or -errno: the set is not
- * made) and at the end (STOP, the loop still there to end what it serves). */
+ * made, and STOP never runs for that worker, so a START that fails undoes what it did) and at
+ * the end (STOP, the loop still there to end what it serves). */
 typedef int (*workers_start_fn)(unsigned idx, struct event_base *base, void *arg);
 typedef void (*workers_stop_fn)(unsigned idx, void *arg);
 
