@@ -400,15 +400,26 @@ def test_a_workload_cannot_make_the_gateway_hold_more_than_its_buffer_bytes(gw, 
     finally:
         for s in held:
             s.close()
-    status, text = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
-        explicit_call(port, chat("gpt-4o-mini"))), what="billing's bytes given back")
+    # The closed uploads give their bytes back as the daemon sees them go: a call made before
+    # that is still refused (and recorded), so those refusals are counted too.
+    late = []
+
+    def served_again():
+        r = explicit_call(port, chat("gpt-4o-mini"))
+        if r[0] == 429:
+            late.append(r)
+        return r if r[0] == 200 else None
+
+    wait_for(served_again, what="billing's bytes given back")
+    expected = 19 + len(late)
+
     def refusals():
         return [r for r in request_records(gw) if r.get("aigw.reason") == "buffer_limit"]
 
-    # records are written as calls end, by the audit writer: wait for all nineteen
-    wait_for(lambda: len(refusals()) >= 19 or None, what="the refusals' records")
+    # records are written as calls end, by the audit writer: wait for all of them
+    wait_for(lambda: len(refusals()) >= expected or None, what="the refusals' records")
     recs = refusals()
-    assert len(recs) == 19, len(recs)
+    assert len(recs) == expected, (len(recs), expected)
     for r in recs:
         assert r["aigw.workload"] == "billing" and r["http.response.status_code"] == 429
         assert r["aigw.policy.rule"] == "limits.buffer_bytes"
