@@ -163,7 +163,7 @@ enum translate_api {
 	TRANSLATE_OPENAI_CHAT = 1,    /* POST /v1/chat/completions */
 	TRANSLATE_ANTHROPIC_MESSAGES, /* POST /v1/messages */
 	TRANSLATE_GEMINI_GENERATE,    /* POST /v1beta/models/M:generateContent, and
-					 :streamGenerateContent?alt=sse (a target only) */
+					 :streamGenerateContent?alt=sse */
 };
 
 #define TRANSLATE_DEFAULT_MAX_TOKENS 4096 /* Anthropic's max_tokens when the app set none */
@@ -199,6 +199,12 @@ int translate_request(enum translate_api app, const char *in, size_t len, const 
 int translate_request_to(enum translate_api app, enum translate_api to, const char *in,
 			 size_t len, const char *model, unsigned int max_tokens_default,
 			 struct translate_req *ret);
+/* A Gemini app's request (IN: a GenerateContentRequest) for a target of API TO (OpenAI or
+ * Anthropic), asking for MODEL; STREAM: its path was :streamGenerateContent?alt=sse (the body
+ * says neither). As translate_request_to(), which calls this with STREAM 0. */
+int translate_request_from_gemini(enum translate_api to, const char *in, size_t len,
+				  const char *model, int stream, unsigned int max_tokens_default,
+				  struct translate_req *ret);
 void translate_req_release(struct translate_req *r);
 
 /*

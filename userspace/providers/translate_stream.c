@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "providers/translate_gemini_app.h"
 #include "providers/translate_json.h"
 #include "providers/translate_util.h"
 
@@ -49,6 +50,8 @@ struct translate_stream {
 	 * -> Anthropic in this one */
 	struct translate_stream *inner;
 	struct translate_buf mid;
+	/* Gemini app: OpenAI chunks (the upstream's, or INNER's from Anthropic) -> its events */
+	struct translate_gemini_stream *gapp;
 	int include_usage;
 	char *model;	 /* reported; the caller's, or the upstream's once known */
 	int model_fixed; /* the caller chose it */
@@ -97,15 +100,32 @@ static struct translate_stream *stream_new(enum translate_api app, enum translat
 	return s;
 }
 
+static struct translate_stream *gemini_app_new(enum translate_api from, const char *model)
+{
+	struct translate_stream *s = stream_new(TRANSLATE_GEMINI_GENERATE, from, 0, model);
+
+	if (!s)
+		return NULL;
+	if (!(s->gapp = translate_gemini_stream_new(model)) ||
+	    (from == TRANSLATE_ANTHROPIC_MESSAGES &&
+	     !(s->inner = stream_new(TRANSLATE_OPENAI_CHAT, from, 1, model)))) {
+		translate_stream_free(s);
+		return NULL;
+	}
+	return s;
+}
+
 struct translate_stream *translate_stream_new_from(enum translate_api app, enum translate_api from,
 						   int include_usage, const char *model)
 {
 	struct translate_stream *s;
 
-	if (app == from || app == TRANSLATE_GEMINI_GENERATE) {
+	if (app == from) {
 		errno = EINVAL;
 		return NULL;
 	}
+	if (app == TRANSLATE_GEMINI_GENERATE)
+		return gemini_app_new(from, model);
 	if (from != TRANSLATE_GEMINI_GENERATE || app == TRANSLATE_OPENAI_CHAT)
 		return stream_new(app, from, include_usage, model);
 	s = stream_new(app, TRANSLATE_OPENAI_CHAT, 0, model);
@@ -127,6 +147,7 @@ void translate_stream_free(struct translate_stream *s)
 	if (!s)
 		return;
 	translate_stream_free(s->inner);
+	translate_gemini_stream_free(s->gapp);
 	translate_buf_free(&s->mid);
 	translate_buf_free(&s->head);
 	translate_json_prefix_free(&s->prefix);
@@ -1180,6 +1201,35 @@ static int relay(struct translate_stream *s, int rc, struct translate_buf *out)
 	return r == -ENOMEM ? r : rc ? rc : r;
 }
 
+/* ---- a Gemini app: translate_gemini_app.c writes its events ---- */
+
+static int gemini_app_feed(struct translate_stream *s, const char *event, const char *data,
+			   size_t len, struct translate_buf *out)
+{
+	struct translate_gemini_stream *g = s->gapp;
+	int rc = s->inner ? translate_gemini_stream_relay(
+				g, translate_stream_feed(s->inner, event, data, len, &s->mid),
+				&s->mid, out)
+			  : translate_gemini_stream_feed(g, data, len, out);
+
+	s->ended = translate_gemini_stream_ended(g);
+	return rc;
+}
+
+static int gemini_app_finish(struct translate_stream *s, struct translate_buf *out)
+{
+	struct translate_gemini_stream *g = s->gapp;
+	int rc = 0;
+
+	if (s->inner)
+		rc = translate_gemini_stream_relay(g, translate_stream_finish(s->inner, &s->mid),
+						   &s->mid, out);
+	if (rc != -ENOMEM && !translate_gemini_stream_ended(g))
+		rc = translate_gemini_stream_finish(g, out);
+	s->ended = translate_gemini_stream_ended(g);
+	return rc;
+}
+
 /* ---- entry points ---- */
 
 int translate_stream_feed(struct translate_stream *s, const char *event, const char *data,
@@ -1187,6 +1237,8 @@ int translate_stream_feed(struct translate_stream *s, const char *event, const c
 {
 	if (s->ended)
 		return 0;
+	if (s->gapp)
+		return gemini_app_feed(s, event, data, len, out);
 	if (s->inner)
 		return relay(s, translate_stream_feed(s->inner, event, data, len, &s->mid), out);
 	if (s->from == TRANSLATE_GEMINI_GENERATE)
@@ -1202,6 +1254,8 @@ int translate_stream_finish(struct translate_stream *s, struct translate_buf *ou
 {
 	if (s->ended)
 		return 0;
+	if (s->gapp)
+		return gemini_app_finish(s, out);
 	if (s->inner) {
 		int rc = relay(s, translate_stream_finish(s->inner, &s->mid), out);
 
