@@ -240,17 +240,6 @@ int translate_gemini_stream_ended(const struct translate_gemini_stream *g)
 	return g->ended;
 }
 
-/* Ends an event written from OUT->len OLD on: never half an event in OUT. */
-static int event_done(struct translate_buf *out, size_t old, int err)
-{
-	if (!err)
-		return 0;
-	out->len = old;
-	if (out->data)
-		out->data[old] = '\0';
-	return -ENOMEM;
-}
-
 /* An error event; the stream ends. Returns RC (or -ENOMEM). */
 static int gs_error(struct translate_gemini_stream *g, struct translate_buf *out, int status,
 		    const char *message, int rc)
@@ -264,7 +253,7 @@ static int gs_error(struct translate_gemini_stream *g, struct translate_buf *out
 		return -ENOMEM;
 	err = PUT(out, "data: ") || translate_buf_add(out, body, len) || PUT(out, "\n\n");
 	free(body);
-	return event_done(out, old, err) ?: rc;
+	return translate_buf_cut(out, old, err) ?: rc;
 }
 
 static int gs_broken(struct translate_gemini_stream *g, struct translate_buf *out,
@@ -310,7 +299,7 @@ static int gs_text(struct translate_gemini_stream *g, const struct tj_val *text,
 		  translate_json_put_str(out, text) ||
 		  PUT(out, "}],\"role\":\"model\"},\"index\":0}]") || gs_tail(g, out);
 
-	return event_done(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 static int put_count(struct translate_buf *out, const char *key, size_t klen, double n)
@@ -337,7 +326,7 @@ static int gs_last(struct translate_gemini_stream *g, struct translate_buf *out)
 		  PUT(out, "}") || gs_tail(g, out);
 
 	g->ended = 1;
-	return event_done(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 static void gs_take(const struct tj_val *v, double *ret)
@@ -390,13 +379,6 @@ static int gs_choice(struct translate_gemini_stream *g, const struct tj_val *v,
 	return 0;
 }
 
-static int is_done(const char *data, size_t len)
-{
-	while (len && (data[len - 1] == ' ' || data[len - 1] == '\r' || data[len - 1] == '\n'))
-		len--;
-	return len == 6 && !memcmp(data, "[DONE]", 6);
-}
-
 int translate_gemini_stream_feed(struct translate_gemini_stream *g, const char *data, size_t len,
 				 struct translate_buf *out)
 {
@@ -404,7 +386,7 @@ int translate_gemini_stream_feed(struct translate_gemini_stream *g, const char *
 
 	if (g->ended)
 		return 0;
-	if (data && is_done(data, len))
+	if (data && translate_sse_done(data, len))
 		return g->finish ? gs_last(g, out)
 				 : gs_broken(g, out, "[DONE] before a finish_reason");
 	if (!data || translate_json_scan(&g->prefix, data, len, s_chunk, v, S_SLOTS))

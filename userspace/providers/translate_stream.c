@@ -175,17 +175,6 @@ static void set_model(struct translate_stream *s, const struct tj_val *model)
 	s->head.len = 0;
 }
 
-/* Ends an event written from OUT->len OLD on: never half an event in OUT. */
-static int event_end(struct translate_buf *out, size_t old, int err)
-{
-	if (!err)
-		return 0;
-	out->len = old;
-	if (out->data)
-		out->data[old] = '\0';
-	return -ENOMEM;
-}
-
 /* Emits O (freed here) as one SSE event; C holds whether building it ran out of memory. */
 static int emit(struct translate_buf *out, const char *event, cJSON *o, struct translate_ctx *c)
 {
@@ -408,7 +397,7 @@ static int chunk_fixed(struct translate_stream *s, struct translate_buf *out, co
 
 	err |= translate_buf_add(out, delta, strlen(delta));
 	err |= chunk_close(s, out, finish);
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 static int content_chunk(struct translate_stream *s, struct translate_buf *out,
@@ -421,7 +410,7 @@ static int content_chunk(struct translate_stream *s, struct translate_buf *out,
 	err |= translate_json_put_str(out, text);
 	err |= PUT(out, "}");
 	err |= chunk_close(s, out, NULL);
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 /* The first tool_calls delta of a call: index, ID, NAME and ARGS (the input printed). */
@@ -441,7 +430,7 @@ static int tool_start_chunk(struct translate_stream *s, struct translate_buf *ou
 	err |= translate_json_put_cstr(out, args);
 	err |= PUT(out, "}}]}");
 	err |= chunk_close(s, out, NULL);
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 /* A later tool_calls delta: a piece ARGS of the call's arguments. */
@@ -457,7 +446,7 @@ static int tool_args_chunk(struct translate_stream *s, struct translate_buf *out
 	err |= translate_json_put_str(out, args);
 	err |= PUT(out, "}}]}");
 	err |= chunk_close(s, out, NULL);
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 /* The usage chunk: no choices, the usage in OpenAI's terms. */
@@ -477,7 +466,7 @@ static int usage_chunk(struct translate_stream *s, struct translate_buf *out)
 	err |= PUT(out, ",\"prompt_tokens_details\":{\"cached_tokens\":");
 	err |= translate_json_put_num(out, u->cache_read);
 	err |= PUT(out, "}}}\n\n");
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 static int a_message_start(struct translate_stream *s, const struct tj_val *v,
@@ -777,7 +766,7 @@ static int o_message_start(struct translate_stream *s, struct translate_buf *out
 	err |= PUT(out, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
 	err |= put_usage_anthropic(out, &none);
 	err |= PUT(out, "}}\n\n");
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 static int o_close(struct translate_stream *s, struct translate_buf *out)
@@ -793,7 +782,7 @@ static int o_close(struct translate_stream *s, struct translate_buf *out)
 	if (s->open_tool >= 0)
 		s->tool[s->open_tool] = TOOL_CLOSED;
 	s->open = -1;
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 /* Closes the open block and makes block n_blocks the open one, carrying tool call TOOL (-1:
@@ -836,7 +825,7 @@ static int o_delta(struct translate_stream *s, struct translate_buf *out, const 
 	err |= PUT(out, "\":");
 	err |= translate_json_put_str(out, value);
 	err |= PUT(out, "}}\n\n");
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 static int o_text(struct translate_stream *s, struct translate_buf *out, const struct tj_val *text)
@@ -849,7 +838,7 @@ static int o_text(struct translate_stream *s, struct translate_buf *out, const s
 		if (rc)
 			return rc;
 		old = out->len;
-		rc = event_end(out, old,
+		rc = translate_buf_cut(out, old,
 			       o_block_start(s, out) |
 				   PUT(out, "{\"type\":\"text\",\"text\":\"\"}}\n\n"));
 		if (rc)
@@ -881,7 +870,7 @@ static int o_tool_start(struct translate_stream *s, struct translate_buf *out, i
 	err |= PUT(out, ",\"name\":");
 	err |= translate_json_put_str(out, &tc[T_NAME]);
 	err |= PUT(out, ",\"input\":{}}}\n\n");
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 static int o_tool_delta(struct translate_stream *s, struct translate_buf *out,
@@ -1011,18 +1000,11 @@ static int o_end(struct translate_stream *s, struct translate_buf *out)
 	err |= PUT(out, ",\"stop_sequence\":null},\"usage\":");
 	err |= put_usage_anthropic(out, &s->usage);
 	err |= PUT(out, "}\n\n");
-	rc = event_end(out, old, err);
+	rc = translate_buf_cut(out, old, err);
 	s->ended = 1;
 	if (rc)
 		return rc;
 	return PUT(out, EVENT_OPEN("message_stop") "}\n\n");
-}
-
-static int is_done(const char *data, size_t len)
-{
-	while (len && (data[len - 1] == ' ' || data[len - 1] == '\r' || data[len - 1] == '\n'))
-		len--;
-	return len == 6 && !memcmp(data, "[DONE]", 6);
 }
 
 /* ---- Gemini upstream, OpenAI app ---- */
@@ -1192,7 +1174,7 @@ static int relay(struct translate_stream *s, int rc, struct translate_buf *out)
 	while (!s->ended && p && p < end && (stop = strstr(p, "\n\n"))) {
 		size_t n = (size_t)(stop - p) - 6; /* past "data: " */
 
-		r = is_done(p + 6, n) ? o_end(s, out) : o_chunk(s, p + 6, n, out);
+		r = translate_sse_done(p + 6, n) ? o_end(s, out) : o_chunk(s, p + 6, n, out);
 		if (r == -ENOMEM)
 			break;
 		p = stop + 2;
@@ -1245,7 +1227,7 @@ int translate_stream_feed(struct translate_stream *s, const char *event, const c
 		return g_feed(s, data, len, out);
 	if (s->app == TRANSLATE_OPENAI_CHAT)
 		return a_feed(s, event, data, len, out);
-	if (data && is_done(data, len))
+	if (data && translate_sse_done(data, len))
 		return o_end(s, out);
 	return o_chunk(s, data, len, out);
 }
