@@ -29,8 +29,9 @@
  * (usage found, translation succeeded, stream ended): a benchmark of errors is worthless.
  * Built -O2 against the same objects as build/aigw (see the Makefile).
  *
- * events: each event of DIR/anthropic.sse (for an OpenAI app) and DIR/openai.sse (for an
- * Anthropic app) fed to translate_stream_feed() and timed on its own, the stream translated
+ * events: each event of DIR/anthropic.sse (for an OpenAI app), DIR/openai.sse (for an
+ * Anthropic app) and DIR/openai_text.sse, anthropic_text.sse (for a Gemini app) fed to
+ * translate_stream_feed() and timed on its own, the stream translated
  * EV_STREAMS times over, into one output buffer emptied after each event as the proxy does;
  * the distribution of those times (text deltas, tool-call argument deltas, the other events,
  * all), less the clock's own cost. `make bench-xlate` runs it on the streams
@@ -644,11 +645,12 @@ static double pct(double *v, size_t n, double p)
 	return v[(size_t)(p * (double)(n - 1))];
 }
 
-/* One translation of L for APP, each feed timed into NS (L->n samples). */
-static void time_feeds(const struct ev_list *l, enum translate_api app, double *ns,
-		       struct translate_buf *out)
+/* One translation of L (an upstream of API FROM) for APP, each feed timed into NS (L->n
+ * samples). */
+static void time_feeds(const struct ev_list *l, enum translate_api app, enum translate_api from,
+		       double *ns, struct translate_buf *out)
 {
-	struct translate_stream *s = translate_stream_new(app, 1, NULL);
+	struct translate_stream *s = translate_stream_new_from(app, from, 1, NULL);
 	double t0;
 
 	if (!s)
@@ -705,10 +707,12 @@ static void report_kind(const struct ev_list *l, const double *all, int kind)
 	free(v);
 }
 
-/* Per-event cost of translating DIR/NAME for APP: median and p99 over EV_STREAMS runs, less the
- * clock's own cost (CLOCK_NS, measured the same way around nothing). */
-static void bench_events(const char *dir, const char *name, enum translate_api app, double clock_ns)
+/* Per-event cost of translating DIR/NAME (an upstream of API FROM) for APP: median and p99 over
+ * EV_STREAMS runs, less the clock's own cost (CLOCK_NS, measured the same way around nothing). */
+static void bench_events(const char *dir, const char *name, enum translate_api app,
+			 enum translate_api from, double clock_ns)
 {
+	static const char *const apps[] = {"", "OpenAI", "Anthropic", "Gemini"};
 	struct ev_list *l = calloc(1, sizeof(*l));
 	struct translate_buf out = {0};
 	struct stream st;
@@ -727,13 +731,13 @@ static void bench_events(const char *dir, const char *name, enum translate_api a
 	if (!all || !one)
 		die("out of memory");
 	for (int k = 0; k < 50; k++) /* warm */
-		time_feeds(l, app, one, &out);
+		time_feeds(l, app, from, one, &out);
 	for (int k = 0; k < EV_STREAMS; k++) {
-		time_feeds(l, app, one, &out);
+		time_feeds(l, app, from, one, &out);
 		for (size_t i = 0; i < l->n; i++)
 			all[(size_t)k * l->n + i] = one[i] - clock_ns;
 	}
-	printf("  %s -> %s app:\n", name, app == TRANSLATE_OPENAI_CHAT ? "OpenAI" : "Anthropic");
+	printf("  %s -> %s app:\n", name, apps[app]);
 	for (int kind = 0; kind < EV_KINDS; kind++)
 		report_kind(l, all, kind);
 	report_kind(l, all, -1);
@@ -759,8 +763,14 @@ static int cmd_events(const char *dir)
 	}
 	printf("translate_stream_feed per event (clock cost %.0f ns taken off):\n",
 	       pct(c, 1001, 0.5));
-	bench_events(dir, "anthropic.sse", TRANSLATE_OPENAI_CHAT, pct(c, 1001, 0.5));
-	bench_events(dir, "openai.sse", TRANSLATE_ANTHROPIC_MESSAGES, pct(c, 1001, 0.5));
+	bench_events(dir, "anthropic.sse", TRANSLATE_OPENAI_CHAT, TRANSLATE_ANTHROPIC_MESSAGES,
+		     pct(c, 1001, 0.5));
+	bench_events(dir, "openai.sse", TRANSLATE_ANTHROPIC_MESSAGES, TRANSLATE_OPENAI_CHAT,
+		     pct(c, 1001, 0.5));
+	bench_events(dir, "openai_text.sse", TRANSLATE_GEMINI_GENERATE, TRANSLATE_OPENAI_CHAT,
+		     pct(c, 1001, 0.5));
+	bench_events(dir, "anthropic_text.sse", TRANSLATE_GEMINI_GENERATE,
+		     TRANSLATE_ANTHROPIC_MESSAGES, pct(c, 1001, 0.5));
 	return 0;
 }
 

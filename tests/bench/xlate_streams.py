@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """xlate_streams: writes two realistic provider streams into DIR for `bench_providers events`:
 anthropic.sse (a Messages stream) and openai.sse (a chat completion stream with the usage
-chunk), each with text deltas of 5-40 bytes (some with quotes, newlines and non-ASCII), a tool
+chunk), and the same without the tool call (anthropic_text.sse, openai_text.sse: what a Gemini
+app, which cannot ask for tools through a translation, is answered), each with text deltas of 5-40 bytes (some with quotes, newlines and non-ASCII), a tool
 call whose arguments come in pieces, and the providers' opening and closing events, in the
 providers' own framing. Deterministic (seeded), so before/after runs see the same bytes.
 
@@ -101,6 +102,15 @@ def openai(rng, n_text, n_args):
     return "".join(ev)
 
 
+def text_only(stream):
+    """STREAM without its tool call's events, ending as a text answer does."""
+    keep = [e for e in stream.split("\n\n") if e and '"tool_calls":[' not in e
+            and '"index":1' not in e]
+    return "".join(e.replace('"finish_reason":"tool_calls"', '"finish_reason":"stop"')
+                   .replace('"stop_reason":"tool_use"', '"stop_reason":"end_turn"') + "\n\n"
+                   for e in keep)
+
+
 def main():
     out = sys.argv[1]
     n_text = int(sys.argv[2]) if len(sys.argv) > 2 else 40
@@ -110,6 +120,10 @@ def main():
         f.write(anthropic(random.Random(13), n_text, n_args))
     with open(os.path.join(out, "openai.sse"), "w") as f:
         f.write(openai(random.Random(13), n_text, n_args))
+    with open(os.path.join(out, "anthropic_text.sse"), "w") as f:
+        f.write(text_only(anthropic(random.Random(13), n_text, n_args)))
+    with open(os.path.join(out, "openai_text.sse"), "w") as f:
+        f.write(text_only(openai(random.Random(13), n_text, n_args)))
 
 
 if __name__ == "__main__":

@@ -215,18 +215,23 @@ def test_what_cannot_be_translated_is_refused_and_recorded(gw, monkeypatch, fiel
     assert rec["aigw.attempts"][0]["aigw.result"] == "skipped", rec
 
 
-def test_a_gemini_apps_call_is_not_translated_to_another_family(gw, monkeypatch):
-    """The other way (a Gemini app served by OpenAI) is not built: refused in Gemini's own
-    error format, saying so, and nothing reaches a provider."""
+def test_a_gemini_apps_call_with_a_name_only_openai_serves_is_translated(gw, monkeypatch):
+    """The other way (a Gemini app served by OpenAI, issue 12): the call is translated to a
+    chat completion with the gateway's OpenAI key and answered in Gemini's own format; the
+    app's key reaches no provider. (tests/e2e/test_gemini_app_fallback.py has the SDK.)"""
     gw.start(translate_policy(gw, monkeypatch))
     body = json.dumps({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]})
     text, code = split(gw.curl(f"https://{HOST}/v1beta/models/gpt-for-gemini-apps:"
                                "generateContent", body, headers=["x-goog-api-key: AIza-app"]))
-    assert code == 400, text
-    err = json.loads(text)["error"]
-    assert err["code"] == 400 and err["status"] == "INVALID_ARGUMENT", err
-    assert "Gemini requests are not translated to OpenAI" in err["message"], err
-    assert gw.mock.requests() == []
+    assert code == 200, text
+    answer = json.loads(text)
+    words = answer["candidates"][0]["content"]["parts"][0]["text"].split()
+    assert answer["candidates"][0]["finishReason"] == "STOP", answer
+    assert answer["usageMetadata"]["candidatesTokenCount"] == len(words) > 0, answer
+    seen = gw.mock.requests()
+    assert [(x["provider"], x["path"], x["authorization"]) for x in seen] == [
+        ("openai", "/v1/chat/completions", f"Bearer {OPENAI_GW_KEY}")], seen
+    assert "AIza-app" not in json.dumps(seen)
 
 
 def sdk_with(gw, client, mode, model, params):

@@ -9,12 +9,19 @@
  *   8     a whole Gemini response for an OpenAI app (second byte even) or an Anthropic one
  *   9     a Gemini stream (alt=sse chunks, one per line) for an OpenAI app (second byte's bit
  *         1 clear; its bit 0 is include_usage) or an Anthropic one
+ *   a     a request a Gemini app wrote, for OpenAI (second byte's bit 0 clear) or Anthropic,
+ *         streamed when its bit 1 is set
+ *   b     a whole OpenAI (second byte even) or Anthropic response for a Gemini app
+ *   c     an OpenAI (second byte even) or Anthropic stream for a Gemini app, one event a line
+ *   (any other byte picks one of 0..9 by its value mod 10)
  * Invariants (a violation traps): a translation is a JSON object or a refusal that says why;
  * an error body is always made and is JSON; the app's stream is well-formed from its first
  * event (OpenAI: data-only chunks, the role first, [DONE] or an error last; Anthropic: named
  * events matching their type, message_start first, blocks opened in order, deltas of the
  * open block's kind, message_delta then message_stop or an error last), and it has ended once
- * the upstream is finished (Gemini streams too, which have no reference). Streams are also
+ * the upstream is finished (Gemini streams too, which have no reference); a Gemini app's
+ * stream is data-only GenerateContentResponse events, the finishReason and usageMetadata in
+ * the last one only, or an error event last. Streams are also
  * translated by the implementation the translator replaced (tests/unit/translate_stream_ref.c,
  * a cJSON tree per event): every event's result, the end, and the app's bytes (made-up ids
  * masked) must be the same.
@@ -123,6 +130,50 @@ static void fuzz_response_gemini(const char *in, size_t len)
 		return;
 	}
 	check_object(out, out_len);
+	free(out);
+}
+
+/* A Gemini app's request: an OpenAI or Anthropic body that asks for the caller's model. */
+static void fuzz_request_gemini_app(const char *in, size_t len)
+{
+	int flags = len ? in[0] : 0;
+	enum translate_api to = flags & 1 ? TRANSLATE_ANTHROPIC_MESSAGES : TRANSLATE_OPENAI_CHAT;
+	struct translate_req r;
+	int rc = translate_request_from_gemini(to, in + !!len, len - !!len, "m", flags & 2, 0, &r);
+	cJSON *v;
+
+	if (rc) {
+		check_refusal(rc, &r);
+		return;
+	}
+	check_object(r.body, r.len);
+	v = cJSON_Parse(r.body);
+	CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(v, "model")), "m"));
+	CHECK(cJSON_IsArray(cJSON_GetObjectItem(v, "messages")));
+	CHECK(!!cJSON_IsTrue(cJSON_GetObjectItem(v, "stream")) == !!(flags & 2));
+	cJSON_Delete(v);
+	translate_req_release(&r);
+}
+
+static void fuzz_response_gemini_app(const char *in, size_t len)
+{
+	enum translate_api from = len && (in[0] & 1) ? TRANSLATE_ANTHROPIC_MESSAGES
+						      : TRANSLATE_OPENAI_CHAT;
+	char *out = NULL, err[128];
+	size_t out_len = 0;
+	int status, rc = translate_response_from(TRANSLATE_GEMINI_GENERATE, from, in + !!len,
+						 len - !!len, NULL, &out, &out_len, err,
+						 sizeof(err));
+
+	if (rc) {
+		CHECK(!out && err[0]);
+	} else {
+		check_object(out, out_len);
+		free(out);
+	}
+	CHECK(!translate_error(TRANSLATE_GEMINI_GENERATE, 500, in, len, &status, &out, &out_len));
+	check_object(out, out_len);
+	CHECK(status >= 400 && status <= 599);
 	free(out);
 }
 
@@ -366,6 +417,66 @@ static void fuzz_stream(enum translate_api app, const char *in, size_t len)
 }
 
 /* A Gemini stream: no reference translator, the app's stream's invariants only. */
+/* A Gemini app's stream OUT: data-only events, each a GenerateContentResponse with one
+ * candidate, or an error; the finishReason and usage come in the last one only; ENDED. */
+static void check_gemini_app_stream(const char *out, int ended)
+{
+	const char *p = out ? out : "";
+	struct event ev;
+	int last = 0;
+
+	while (*p && next_event(&p, &ev)) {
+		const cJSON *cand = cJSON_GetArrayItem(cJSON_GetObjectItem(ev.data, "candidates"), 0);
+
+		CHECK(!last && !ev.name[0] && ev.data);
+		if (cJSON_GetObjectItem(ev.data, "error")) {
+			last = 1;
+		} else {
+			CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(ev.data, "candidates")) == 1);
+			CHECK(cJSON_IsString(cJSON_GetObjectItem(ev.data, "modelVersion")));
+			last = !!cJSON_GetObjectItem(cand, "finishReason");
+			CHECK(last == !!cJSON_GetObjectItem(ev.data, "usageMetadata"));
+		}
+		cJSON_Delete(ev.data);
+	}
+	CHECK(last == ended);
+}
+
+static void fuzz_stream_gemini_app(const char *in, size_t len)
+{
+	enum translate_api from = len && (in[0] & 1) ? TRANSLATE_ANTHROPIC_MESSAGES
+						      : TRANSLATE_OPENAI_CHAT;
+	struct translate_stream *s =
+	    translate_stream_new_from(TRANSLATE_GEMINI_GENERATE, from, 0, NULL);
+	struct translate_buf out = {0};
+	const char *p = in + !!len, *end = in + len, *nl, *tab;
+	char name[32];
+	int rc;
+
+	CHECK(s);
+	while (p < end) {
+		nl = memchr(p, '\n', end - p);
+		if (!nl)
+			nl = end;
+		tab = memchr(p, '\t', nl - p);
+		name[0] = '\0';
+		if (tab && tab - p < (long)sizeof(name)) {
+			memcpy(name, p, tab - p);
+			name[tab - p] = '\0';
+			p = tab + 1;
+		}
+		rc = translate_stream_feed(s, name, p, nl - p, &out);
+		CHECK(rc == 0 || rc == -EPROTO);
+		CHECK(rc == 0 || translate_stream_ended(s));
+		p = nl + 1;
+	}
+	rc = translate_stream_finish(s, &out);
+	CHECK((rc == 0 || rc == -EPROTO) && translate_stream_ended(s));
+	check_gemini_app_stream(out.data, 1);
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
 static void fuzz_stream_gemini(const char *in, size_t len)
 {
 	int flags = len ? in[0] : 0, include_usage = flags & 1;
@@ -403,8 +514,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!size)
 		return 0;
-	/* '0'..'9' name the case (the seeds are written so); any other byte picks one too */
-	switch (data[0] >= '0' && data[0] <= '9' ? data[0] - '0' : data[0] % 10) {
+	/* '0'..'9', 'a'..'c' name the case (the seeds are written so); any other byte picks one
+	 * of 0..9 */
+	switch (data[0] >= '0' && data[0] <= '9'   ? data[0] - '0'
+		: data[0] >= 'a' && data[0] <= 'c' ? 10 + data[0] - 'a'
+						   : data[0] % 10) {
+	case 10:
+		fuzz_request_gemini_app(in, len);
+		break;
+	case 11:
+		fuzz_response_gemini_app(in, len);
+		break;
+	case 12:
+		fuzz_stream_gemini_app(in, len);
+		break;
 	case 0:
 		fuzz_request(TRANSLATE_OPENAI_CHAT, in, len);
 		break;

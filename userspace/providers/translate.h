@@ -8,7 +8,9 @@
  *
  * Files: translate.h (this API and the mapping table); translate_req.[ch] (the request entry
  * points and what both directions share), translate_req_openai.c (OpenAI -> Anthropic),
- * translate_req_anthropic.c (Anthropic -> OpenAI), translate_req_gemini.c (OpenAI -> Gemini);
+ * translate_req_anthropic.c (Anthropic -> OpenAI), translate_req_gemini.c (OpenAI -> Gemini),
+ * translate_req_from_gemini.c (a Gemini app's request -> OpenAI, and on to Anthropic);
+ * translate_gemini_app.[ch] (answers, streams and errors for a Gemini app);
  * translate_resp.c (whole responses and error
  * bodies); translate_stream.c (the two streaming state machines); translate_json.[ch] (an
  * event's JSON read and written as text, with cJSON's grammar and printing, for the streams);
@@ -119,7 +121,7 @@
  * 429 -> rate_limit_error; 503 -> 529 overloaded_error; 504 -> timeout_error; other 5xx ->
  * same status api_error; other 4xx -> same status invalid_request_error.
  *
- * Gemini (a target only; an Anthropic app goes through OpenAI's form both ways, each refusal
+ * Gemini as a target (an Anthropic app goes through OpenAI's form both ways, each refusal
  * naming Gemini). Only text is translated:
  *
  *   OpenAI                              Gemini generateContent           how
@@ -161,6 +163,46 @@
  * stream has no terminator of its own. An {"error": ...} chunk is the app's error event.
  * Errors: Gemini's {"error": {"code", "message", "status"}} read by status, as above.
  *
+ * A Gemini app (generateContent, streamGenerateContent?alt=sse) served by OpenAI, or by
+ * Anthropic through OpenAI's form (request and answers both ways; refusals name the target):
+ *
+ *   Gemini                              OpenAI chat                      how
+ *   the path's model, :stream...        model (the target's), stream     + stream_options.
+ *                                                                        include_usage
+ *   systemInstruction.parts[].text      a system message                 one part: a string,
+ *   contents[] role user (or none) /    user / assistant messages        more: text parts
+ *   model, parts[].text
+ *   generationConfig maxOutputTokens,   max_completion_tokens,           (Anthropic: max_
+ *   temperature, topP, seed, stop-      temperature, top_p, seed, stop,  tokens, default 4096,
+ *   Sequences, presence/frequency-      presence/frequency_penalty       seed dropped, >1
+ *   Penalty                                                              temperature refused)
+ *   generationConfig.topK               - (Anthropic: top_k)             refused for OpenAI
+ *   candidateCount 1, responseMime-     -                                accepted; other
+ *   Type text/plain                                                      values refused
+ *   safetySettings BLOCK_NONE / OFF     -                                dropped, noted: they
+ *                                                                        only relax Gemini's
+ *                                                                        own filters
+ *   thoughtSignature on a history part  -                                dropped, noted
+ *   snake_case names (system_instruction, generation_config, max_output_tokens, ...) are read
+ *   as Google's JSON reads them.
+ * Refused: tools, toolConfig, cachedContent (its state lives at Google), a blocking
+ * safetySettings threshold (it would be lost in silence), inlineData, fileData, functionCall,
+ * functionResponse, executableCode and thought parts, responseSchema / responseJsonSchema /
+ * a non-text responseMimeType, responseModalities, thinkingConfig, logprobs, more than 4
+ * stopSequences for OpenAI, a final model turn (a prefill), any other member.
+ * Answers: a GenerateContentResponse of one candidate: the text (a refusal's text too) as one
+ * part, role "model"; finish_reason stop -> STOP, length -> MAX_TOKENS, content_filter or a
+ * refusal -> SAFETY; a tool call (never asked for) is a translation failure. usageMetadata:
+ * promptTokenCount = prompt_tokens (cached included, as at Google), cachedContentTokenCount =
+ * cached_tokens, candidatesTokenCount = completion_tokens - reasoning_tokens,
+ * thoughtsTokenCount = reasoning_tokens, totalTokenCount = prompt + completion; modelVersion:
+ * the model that answered; responseId: a new one. Streams: each text delta an event of its own
+ * (a GenerateContentResponse with that text); the finishReason and usageMetadata come in one
+ * last event at the upstream's end ([DONE]), after OpenAI's usage chunk; an upstream error
+ * event becomes {"error": {"code", "message", "status"}} and ends the stream. Errors: the
+ * status kept (Anthropic's 529 -> 503 UNAVAILABLE, 402 -> 429 RESOURCE_EXHAUSTED), the
+ * message kept, Google's status name.
+ *
  * Returns: 0, or -errno: -EBADMSG the input is not the JSON it should be, -EINVAL it is JSON
  * but not a valid request/response of its API, -EOPNOTSUPP it is valid but has no faithful
  * counterpart (refused), -EPROTO an upstream stream broke its protocol, -ENOMEM.
@@ -174,7 +216,7 @@ enum translate_api {
 	TRANSLATE_OPENAI_CHAT = 1,    /* POST /v1/chat/completions */
 	TRANSLATE_ANTHROPIC_MESSAGES, /* POST /v1/messages */
 	TRANSLATE_GEMINI_GENERATE,    /* POST /v1beta/models/M:generateContent, and
-					 :streamGenerateContent?alt=sse (a target only) */
+					 :streamGenerateContent?alt=sse */
 };
 
 #define TRANSLATE_DEFAULT_MAX_TOKENS 4096 /* Anthropic's max_tokens when the app set none */
@@ -210,6 +252,12 @@ int translate_request(enum translate_api app, const char *in, size_t len, const 
 int translate_request_to(enum translate_api app, enum translate_api to, const char *in,
 			 size_t len, const char *model, unsigned int max_tokens_default,
 			 struct translate_req *ret);
+/* A Gemini app's request (IN: a GenerateContentRequest) for a target of API TO (OpenAI or
+ * Anthropic), asking for MODEL; STREAM: its path was :streamGenerateContent?alt=sse (the body
+ * says neither). As translate_request_to(), which calls this with STREAM 0. */
+int translate_request_from_gemini(enum translate_api to, const char *in, size_t len,
+				  const char *model, int stream, unsigned int max_tokens_default,
+				  struct translate_req *ret);
 void translate_req_release(struct translate_req *r);
 
 /*

@@ -312,7 +312,10 @@ int translate_request_to(enum translate_api app, enum translate_api to, const ch
 			 size_t len, const char *model, unsigned int max_tokens_default,
 			 struct translate_req *ret)
 {
-	if (app == to || app == TRANSLATE_GEMINI_GENERATE) {
+	if (app == TRANSLATE_GEMINI_GENERATE && app != to) /* its path says whether it streams */
+		return translate_request_from_gemini(to, in, len, model, 0, max_tokens_default,
+						     ret);
+	if (app == to) {
 		memset(ret, 0, sizeof(*ret));
 		snprintf(ret->error, sizeof(ret->error), "%s requests are not translated to %s",
 			 api_name(app), api_name(to));

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "providers/translate_gemini_app.h"
 #include "providers/translate_util.h"
 
 /* ---- Anthropic message -> OpenAI chat.completion ---- */
@@ -261,6 +262,12 @@ static cJSON *to_anthropic(struct translate_ctx *c, const cJSON *in, const char 
 static cJSON *response_tree(struct translate_ctx *c, enum translate_api app,
 			    enum translate_api from, const cJSON *root, const char *model)
 {
+	if (app == TRANSLATE_GEMINI_GENERATE) {
+		if (from == TRANSLATE_OPENAI_CHAT)
+			return translate_gemini_app_answer(c, root, model);
+		translate_fail(c, -EOPNOTSUPP, "a Gemini app's answer is translated from OpenAI's");
+		return NULL;
+	}
 	if (from == TRANSLATE_GEMINI_GENERATE) {
 		if (app == TRANSLATE_OPENAI_CHAT)
 			return gemini_to_openai(c, root, model);
@@ -306,10 +313,12 @@ int translate_response_from(enum translate_api app, enum translate_api from, con
 	char *mid;
 	size_t mid_len;
 	int rc;
+	int via_openai = (app == TRANSLATE_GEMINI_GENERATE && from == TRANSLATE_ANTHROPIC_MESSAGES) ||
+			 (app == TRANSLATE_ANTHROPIC_MESSAGES && from == TRANSLATE_GEMINI_GENERATE);
 
-	if (from != TRANSLATE_GEMINI_GENERATE || app != TRANSLATE_ANTHROPIC_MESSAGES)
+	if (!via_openai)
 		return response_run(app, from, in, len, model, ret, ret_len, err, errlen);
-	/* Gemini -> Anthropic through OpenAI's form, as the request went */
+	/* Gemini <-> Anthropic through OpenAI's form, as the request went */
 	rc = response_run(TRANSLATE_OPENAI_CHAT, from, in, len, model, &mid, &mid_len, err, errlen);
 	if (rc) {
 		*ret = NULL;
@@ -354,6 +363,11 @@ int translate_error(enum translate_api app, int status, const char *in, size_t l
 		snprintf(fallback, sizeof(fallback), "upstream error (HTTP %d)", status);
 		msg = fallback;
 	}
+	if (app == TRANSLATE_GEMINI_GENERATE) {
+		*ret = translate_gemini_app_error(status, msg, ret_status, ret_len);
+		cJSON_Delete(root);
+		return *ret ? 0 : -ENOMEM;
+	}
 	if (app == TRANSLATE_OPENAI_CHAT)
 		mapped = translate_openai_error_type(status, type, &code, ret_status);
 	else
@@ -369,6 +383,8 @@ char *translate_error_body(enum translate_api app, int status, const char *messa
 	int ignored;
 
 	/* The type for STATUS as the app's own provider would use it; the status stays. */
+	if (app == TRANSLATE_GEMINI_GENERATE)
+		return translate_gemini_app_error(status, message, &ignored, ret_len);
 	if (app == TRANSLATE_OPENAI_CHAT)
 		type = translate_openai_error_type(status, NULL, &code, &ignored);
 	else

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "providers/translate_gemini_app.h"
 #include "providers/translate_json.h"
 #include "providers/translate_util.h"
 
@@ -49,6 +50,8 @@ struct translate_stream {
 	 * -> Anthropic in this one */
 	struct translate_stream *inner;
 	struct translate_buf mid;
+	/* Gemini app: OpenAI chunks (the upstream's, or INNER's from Anthropic) -> its events */
+	struct translate_gemini_stream *gapp;
 	int include_usage;
 	char *model;	 /* reported; the caller's, or the upstream's once known */
 	int model_fixed; /* the caller chose it */
@@ -97,15 +100,32 @@ static struct translate_stream *stream_new(enum translate_api app, enum translat
 	return s;
 }
 
+static struct translate_stream *gemini_app_new(enum translate_api from, const char *model)
+{
+	struct translate_stream *s = stream_new(TRANSLATE_GEMINI_GENERATE, from, 0, model);
+
+	if (!s)
+		return NULL;
+	if (!(s->gapp = translate_gemini_stream_new(model)) ||
+	    (from == TRANSLATE_ANTHROPIC_MESSAGES &&
+	     !(s->inner = stream_new(TRANSLATE_OPENAI_CHAT, from, 1, model)))) {
+		translate_stream_free(s);
+		return NULL;
+	}
+	return s;
+}
+
 struct translate_stream *translate_stream_new_from(enum translate_api app, enum translate_api from,
 						   int include_usage, const char *model)
 {
 	struct translate_stream *s;
 
-	if (app == from || app == TRANSLATE_GEMINI_GENERATE) {
+	if (app == from) {
 		errno = EINVAL;
 		return NULL;
 	}
+	if (app == TRANSLATE_GEMINI_GENERATE)
+		return gemini_app_new(from, model);
 	if (from != TRANSLATE_GEMINI_GENERATE || app == TRANSLATE_OPENAI_CHAT)
 		return stream_new(app, from, include_usage, model);
 	s = stream_new(app, TRANSLATE_OPENAI_CHAT, 0, model);
@@ -127,6 +147,7 @@ void translate_stream_free(struct translate_stream *s)
 	if (!s)
 		return;
 	translate_stream_free(s->inner);
+	translate_gemini_stream_free(s->gapp);
 	translate_buf_free(&s->mid);
 	translate_buf_free(&s->head);
 	translate_json_prefix_free(&s->prefix);
@@ -152,17 +173,6 @@ static void set_model(struct translate_stream *s, const struct tj_val *model)
 	free(s->model);
 	s->model = m;
 	s->head.len = 0;
-}
-
-/* Ends an event written from OUT->len OLD on: never half an event in OUT. */
-static int event_end(struct translate_buf *out, size_t old, int err)
-{
-	if (!err)
-		return 0;
-	out->len = old;
-	if (out->data)
-		out->data[old] = '\0';
-	return -ENOMEM;
 }
 
 /* Emits O (freed here) as one SSE event; C holds whether building it ran out of memory. */
@@ -387,7 +397,7 @@ static int chunk_fixed(struct translate_stream *s, struct translate_buf *out, co
 
 	err |= translate_buf_add(out, delta, strlen(delta));
 	err |= chunk_close(s, out, finish);
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 static int content_chunk(struct translate_stream *s, struct translate_buf *out,
@@ -400,7 +410,7 @@ static int content_chunk(struct translate_stream *s, struct translate_buf *out,
 	err |= translate_json_put_str(out, text);
 	err |= PUT(out, "}");
 	err |= chunk_close(s, out, NULL);
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 /* The first tool_calls delta of a call: index, ID, NAME and ARGS (the input printed). */
@@ -420,7 +430,7 @@ static int tool_start_chunk(struct translate_stream *s, struct translate_buf *ou
 	err |= translate_json_put_cstr(out, args);
 	err |= PUT(out, "}}]}");
 	err |= chunk_close(s, out, NULL);
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 /* A later tool_calls delta: a piece ARGS of the call's arguments. */
@@ -436,7 +446,7 @@ static int tool_args_chunk(struct translate_stream *s, struct translate_buf *out
 	err |= translate_json_put_str(out, args);
 	err |= PUT(out, "}}]}");
 	err |= chunk_close(s, out, NULL);
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 /* The usage chunk: no choices, the usage in OpenAI's terms. */
@@ -456,7 +466,7 @@ static int usage_chunk(struct translate_stream *s, struct translate_buf *out)
 	err |= PUT(out, ",\"prompt_tokens_details\":{\"cached_tokens\":");
 	err |= translate_json_put_num(out, u->cache_read);
 	err |= PUT(out, "}}}\n\n");
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 static int a_message_start(struct translate_stream *s, const struct tj_val *v,
@@ -756,7 +766,7 @@ static int o_message_start(struct translate_stream *s, struct translate_buf *out
 	err |= PUT(out, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
 	err |= put_usage_anthropic(out, &none);
 	err |= PUT(out, "}}\n\n");
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 static int o_close(struct translate_stream *s, struct translate_buf *out)
@@ -772,7 +782,7 @@ static int o_close(struct translate_stream *s, struct translate_buf *out)
 	if (s->open_tool >= 0)
 		s->tool[s->open_tool] = TOOL_CLOSED;
 	s->open = -1;
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 /* Closes the open block and makes block n_blocks the open one, carrying tool call TOOL (-1:
@@ -815,7 +825,7 @@ static int o_delta(struct translate_stream *s, struct translate_buf *out, const 
 	err |= PUT(out, "\":");
 	err |= translate_json_put_str(out, value);
 	err |= PUT(out, "}}\n\n");
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 static int o_text(struct translate_stream *s, struct translate_buf *out, const struct tj_val *text)
@@ -828,7 +838,7 @@ static int o_text(struct translate_stream *s, struct translate_buf *out, const s
 		if (rc)
 			return rc;
 		old = out->len;
-		rc = event_end(out, old,
+		rc = translate_buf_cut(out, old,
 			       o_block_start(s, out) |
 				   PUT(out, "{\"type\":\"text\",\"text\":\"\"}}\n\n"));
 		if (rc)
@@ -860,7 +870,7 @@ static int o_tool_start(struct translate_stream *s, struct translate_buf *out, i
 	err |= PUT(out, ",\"name\":");
 	err |= translate_json_put_str(out, &tc[T_NAME]);
 	err |= PUT(out, ",\"input\":{}}}\n\n");
-	return event_end(out, old, err);
+	return translate_buf_cut(out, old, err);
 }
 
 static int o_tool_delta(struct translate_stream *s, struct translate_buf *out,
@@ -990,18 +1000,11 @@ static int o_end(struct translate_stream *s, struct translate_buf *out)
 	err |= PUT(out, ",\"stop_sequence\":null},\"usage\":");
 	err |= put_usage_anthropic(out, &s->usage);
 	err |= PUT(out, "}\n\n");
-	rc = event_end(out, old, err);
+	rc = translate_buf_cut(out, old, err);
 	s->ended = 1;
 	if (rc)
 		return rc;
 	return PUT(out, EVENT_OPEN("message_stop") "}\n\n");
-}
-
-static int is_done(const char *data, size_t len)
-{
-	while (len && (data[len - 1] == ' ' || data[len - 1] == '\r' || data[len - 1] == '\n'))
-		len--;
-	return len == 6 && !memcmp(data, "[DONE]", 6);
 }
 
 /* ---- Gemini upstream, OpenAI app ---- */
@@ -1182,13 +1185,42 @@ static int relay(struct translate_stream *s, int rc, struct translate_buf *out)
 	while (!s->ended && p && p < end && (stop = strstr(p, "\n\n"))) {
 		size_t n = (size_t)(stop - p) - 6; /* past "data: " */
 
-		r = is_done(p + 6, n) ? o_end(s, out) : o_chunk(s, p + 6, n, out);
+		r = translate_sse_done(p + 6, n) ? o_end(s, out) : o_chunk(s, p + 6, n, out);
 		if (r == -ENOMEM)
 			break;
 		p = stop + 2;
 	}
 	s->mid.len = 0;
 	return r == -ENOMEM ? r : rc ? rc : r;
+}
+
+/* ---- a Gemini app: translate_gemini_app.c writes its events ---- */
+
+static int gemini_app_feed(struct translate_stream *s, const char *event, const char *data,
+			   size_t len, struct translate_buf *out)
+{
+	struct translate_gemini_stream *g = s->gapp;
+	int rc = s->inner ? translate_gemini_stream_relay(
+				g, translate_stream_feed(s->inner, event, data, len, &s->mid),
+				&s->mid, out)
+			  : translate_gemini_stream_feed(g, data, len, out);
+
+	s->ended = translate_gemini_stream_ended(g);
+	return rc;
+}
+
+static int gemini_app_finish(struct translate_stream *s, struct translate_buf *out)
+{
+	struct translate_gemini_stream *g = s->gapp;
+	int rc = 0;
+
+	if (s->inner)
+		rc = translate_gemini_stream_relay(g, translate_stream_finish(s->inner, &s->mid),
+						   &s->mid, out);
+	if (rc != -ENOMEM && !translate_gemini_stream_ended(g))
+		rc = translate_gemini_stream_finish(g, out);
+	s->ended = translate_gemini_stream_ended(g);
+	return rc;
 }
 
 /* ---- entry points ---- */
@@ -1198,13 +1230,15 @@ int translate_stream_feed(struct translate_stream *s, const char *event, const c
 {
 	if (s->ended)
 		return 0;
+	if (s->gapp)
+		return gemini_app_feed(s, event, data, len, out);
 	if (s->inner)
 		return relay(s, translate_stream_feed(s->inner, event, data, len, &s->mid), out);
 	if (s->from == TRANSLATE_GEMINI_GENERATE)
 		return g_feed(s, data, len, out);
 	if (s->app == TRANSLATE_OPENAI_CHAT)
 		return a_feed(s, event, data, len, out);
-	if (data && is_done(data, len))
+	if (data && translate_sse_done(data, len))
 		return o_end(s, out);
 	return o_chunk(s, data, len, out);
 }
@@ -1213,6 +1247,8 @@ int translate_stream_finish(struct translate_stream *s, struct translate_buf *ou
 {
 	if (s->ended)
 		return 0;
+	if (s->gapp)
+		return gemini_app_finish(s, out);
 	if (s->inner) {
 		int rc = relay(s, translate_stream_finish(s->inner, &s->mid), out);
 

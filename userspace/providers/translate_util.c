@@ -443,3 +443,20 @@ cJSON *translate_error_object(struct translate_ctx *c, enum translate_api app, c
 		c->oom = 1;
 	return o;
 }
+
+int translate_buf_cut(struct translate_buf *b, size_t old, int err)
+{
+	if (!err)
+		return 0;
+	b->len = old;
+	if (b->data)
+		b->data[old] = '\0';
+	return -ENOMEM;
+}
+
+int translate_sse_done(const char *data, size_t len)
+{
+	while (len && (data[len - 1] == ' ' || data[len - 1] == '\r' || data[len - 1] == '\n'))
+		len--;
+	return len == 6 && !memcmp(data, "[DONE]", 6);
+}

@@ -68,6 +68,11 @@ static inline int translate_buf_add(struct translate_buf *b, const char *s, size
 	return 0;
 }
 
+/* Ends an event written into B from B->len OLD on: on ERR (an append failed) B is cut back
+ * to OLD, so it never holds half an event, and -ENOMEM is returned; else 0. */
+int translate_buf_cut(struct translate_buf *b, size_t old, int err);
+/* Whether an SSE event's DATA (LEN bytes) is OpenAI's "[DONE]" (trailing blanks allowed). */
+int translate_sse_done(const char *data, size_t len);
 /* Writes PREFIX + N random base62 characters into OUT (CAP bytes). */
 void translate_new_id(char *out, size_t cap, const char *prefix, size_t n);
 

@@ -251,14 +251,48 @@ static int target_reachable(const struct exchange *ex, const struct route_target
 	return 0;
 }
 
+/* A Gemini app's streamGenerateContent with alt=sse (without it the answer is one JSON array,
+ * which no translator writes). */
+static int gemini_sse_call(const struct exchange *ex)
+{
+	const char *q = strchr(ex->url, '?');
+
+	if (ex->app->translate != TRANSLATE_GEMINI_GENERATE || ex->api != USAGE_API_GEMINI_STREAM)
+		return 0;
+	while (q && *q) {
+		q++;
+		if (!strncmp(q, "alt=sse", 7) && (q[7] == '&' || q[7] == '#' || !q[7]))
+			return 1;
+		q = strchr(q, '&');
+	}
+	return 0;
+}
+
 /* Whether the app's call is one the translator can make into a call of family UP's (for
- * Bedrock: an Anthropic Messages body, sent through its InvokeModel door). */
+ * Bedrock: an Anthropic Messages body, sent through its InvokeModel door; not for a Gemini
+ * app, whose answers are translated from OpenAI's and Anthropic's own streams only). */
 static int translatable(const struct exchange *ex, const struct provider_api *up)
 {
+	int gemini_app = ex->app && ex->app->translate == TRANSLATE_GEMINI_GENERATE;
+
 	return ex->app && ex->app->translate && up->translate &&
 	       (up->chat_path || up->family == POLICY_API_GEMINI ||
-		up->family == POLICY_API_BEDROCK) &&
-	       ex->api == (int)ex->app->chat_api;
+		(up->family == POLICY_API_BEDROCK && !gemini_app)) &&
+	       (ex->api == (int)ex->app->chat_api || gemini_sse_call(ex));
+}
+
+/* The app's request made one for API TO asking for MODEL, into *TR (a Gemini app's path says
+ * whether it streams). As translate_request_to(). */
+static int request_translate(const struct exchange *ex, enum translate_api to, const char *model,
+			     struct translate_req *tr)
+{
+	const char *body = (const char *)evbuffer_pullup(ex->body, -1);
+	size_t len = evbuffer_get_length(ex->body);
+
+	if (ex->app->translate == TRANSLATE_GEMINI_GENERATE)
+		return translate_request_from_gemini(to, body, len, model,
+						     ex->api == USAGE_API_GEMINI_STREAM, 0, tr);
+	return translate_request_to(ex->app->translate, to, body, len, model, 0, tr);
 }
 
 static int target_usable(const struct exchange *ex, const struct route_target *t)
@@ -274,10 +308,8 @@ static int target_usable(const struct exchange *ex, const struct route_target *t
 	if (!translatable(ex, provider_api_of_family(t->api)))
 		return 0;
 	/* whether the translator takes this request: asked now, on this failure path only */
-	err = translate_request_to(ex->app->translate, provider_api_of_family(t->api)->translate,
-				   (const char *)evbuffer_pullup(ex->body, -1),
-				   evbuffer_get_length(ex->body), t->model ? t->model : ex->model, 0,
-				   &tr);
+	err = request_translate(ex, provider_api_of_family(t->api)->translate,
+				t->model ? t->model : ex->model, &tr);
 	if (!err)
 		translate_req_release(&tr);
 	return !err;
@@ -846,9 +878,7 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 			 t->provider, (int)strcspn(ex->url, "?"), ex->url);
 		return -EOPNOTSUPP;
 	}
-	err = translate_request_to(ex->app->translate, up->translate,
-				   (const char *)evbuffer_pullup(ex->body, -1),
-				   evbuffer_get_length(ex->body), model, 0, &tr);
+	err = request_translate(ex, up->translate, model, &tr);
 	if (err) {
 		snprintf(why, whylen, "cannot be translated for %s: %s", t->provider, tr.error);
 		return err;

@@ -1,0 +1,346 @@
+/*
+ * test_translate_from_gemini.c: a Gemini app served by another family. Its generateContent
+ * request becomes an OpenAI chat completion (and through it an Anthropic Messages call, topK
+ * kept); what has no exact translation is refused naming the field; the target's answers,
+ * whole and streamed, become Gemini's: text, finishReason, usageMetadata, modelVersion.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "providers/translate.h"
+#include "unit.h"
+
+#define OPENAI TRANSLATE_OPENAI_CHAT
+#define ANTHROPIC TRANSLATE_ANTHROPIC_MESSAGES
+#define GEMINI TRANSLATE_GEMINI_GENERATE
+
+static const char *full_request =
+    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hello\"}]},{\"role\":\"model\","
+    "\"parts\":[{\"text\":\"Hi\",\"thoughtSignature\":\"c2ln\"}]},{\"parts\":[{\"text\":"
+    "\"Sum up\"},{\"text\":\"please\"}]}],\"systemInstruction\":{\"parts\":[{\"text\":\"Be "
+    "brief.\"}]},\"generationConfig\":{\"maxOutputTokens\":50,\"temperature\":0.5,\"topP\":"
+    "0.9,\"stopSequences\":[\"END\"],\"seed\":7,\"candidateCount\":1},\"safetySettings\":[{"
+    "\"category\":\"HARM_CATEGORY_HARASSMENT\",\"threshold\":\"BLOCK_NONE\"}]}";
+
+/* The Gemini request IN for TO, as text ("" when refused: R says why). */
+static char *from_gemini(enum translate_api to, const char *in, int stream,
+			 struct translate_req *r)
+{
+	char *out = NULL;
+
+	if (!translate_request_from_gemini(to, in, strlen(in), "target-model", stream, 0, r))
+		out = strdup(r->body);
+	translate_req_release(r);
+	return out ? out : strdup("");
+}
+
+static void test_request_to_openai(void)
+{
+	struct translate_req r;
+	char *out = from_gemini(OPENAI, full_request, 0, &r);
+
+	ASSERT_STREQ(out,
+		     "{\"model\":\"target-model\",\"messages\":[{\"role\":\"system\",\"content\":"
+		     "\"Be brief.\"},{\"role\":\"user\",\"content\":\"Hello\"},{\"role\":"
+		     "\"assistant\",\"content\":\"Hi\"},{\"role\":\"user\",\"content\":[{\"type\":"
+		     "\"text\",\"text\":\"Sum up\"},{\"type\":\"text\",\"text\":\"please\"}]}],"
+		     "\"max_completion_tokens\":50,\"temperature\":0.5,\"top_p\":0.9,\"stop\":"
+		     "[\"END\"],\"seed\":7}");
+	ASSERT_CONTAINS(r.notes, "thoughtSignature dropped");
+	ASSERT_CONTAINS(r.notes, "safetySettings");
+	ASSERT_TRUE(!r.stream);
+	free(out);
+	/* snake_case, as Google's REST examples write it; a stream asks for the usage chunk */
+	out = from_gemini(OPENAI,
+			  "{\"system_instruction\":{\"parts\":[{\"text\":\"S\"}]},\"contents\":[{"
+			  "\"parts\":[{\"text\":\"Q\"}]}],\"generation_config\":{"
+			  "\"max_output_tokens\":9}}",
+			  1, &r);
+	ASSERT_STREQ(out, "{\"model\":\"target-model\",\"messages\":[{\"role\":\"system\","
+			  "\"content\":\"S\"},{\"role\":\"user\",\"content\":\"Q\"}],"
+			  "\"max_completion_tokens\":9,\"stream\":true,\"stream_options\":{"
+			  "\"include_usage\":true}}");
+	ASSERT_TRUE(r.stream);
+	free(out);
+}
+
+static void test_request_to_anthropic(void)
+{
+	struct translate_req r;
+	const char *in = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Q\"}]}],"
+			 "\"systemInstruction\":{\"parts\":[{\"text\":\"S\"}]},"
+			 "\"generationConfig\":{\"topK\":40,\"temperature\":0.2}}";
+	char *out = from_gemini(ANTHROPIC, in, 1, &r);
+	cJSON *o = cJSON_Parse(out);
+	char *msgs;
+
+	ASSERT_TRUE(o);
+	ASSERT_STREQ(cJSON_GetObjectItem(o, "model")->valuestring, "target-model");
+	ASSERT_STREQ(cJSON_GetObjectItem(o, "system")->valuestring, "S");
+	ASSERT_EQ(cJSON_GetObjectItem(o, "top_k")->valuedouble, 40);
+	ASSERT_EQ(cJSON_GetObjectItem(o, "max_tokens")->valuedouble, 4096);
+	ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItem(o, "stream")));
+	msgs = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "messages"));
+	ASSERT_STREQ(msgs, "[{\"role\":\"user\",\"content\":\"Q\"}]");
+	ASSERT_TRUE(r.stream && !r.include_usage);
+	cJSON_Delete(o);
+	free(msgs);
+	free(out);
+}
+
+/* IN for TO is refused (-EOPNOTSUPP) naming FIELD. */
+static int refused(enum translate_api to, const char *in, const char *field)
+{
+	struct translate_req r;
+	int rc = translate_request_from_gemini(to, in, strlen(in), "m", 0, 0, &r);
+
+	if (rc != -EOPNOTSUPP || !strstr(r.error, field)) {
+		fprintf(stderr, "  refusal of %s: rc %d, error \"%s\"\n", field, rc, r.error);
+		return 0;
+	}
+	return 1;
+}
+
+#define Q "\"contents\":[{\"parts\":[{\"text\":\"Q\"}]}]"
+
+static void test_refusals(void)
+{
+	struct translate_req r;
+
+	ASSERT_TRUE(refused(OPENAI,
+			    "{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
+			    "\"image/png\",\"data\":\"AA==\"}}]}]}",
+			    "contents[0].parts[0].inlineData"));
+	ASSERT_TRUE(refused(OPENAI, "{" Q ",\"tools\":[{\"functionDeclarations\":[]}]}", "tools"));
+	ASSERT_TRUE(refused(OPENAI, "{" Q ",\"cachedContent\":\"cachedContents/x\"}",
+			    "cachedContent"));
+	ASSERT_TRUE(refused(OPENAI, "{" Q ",\"generationConfig\":{\"candidateCount\":2}}",
+			    "generationConfig.candidateCount"));
+	ASSERT_TRUE(refused(OPENAI, "{" Q ",\"generationConfig\":{\"responseSchema\":{}}}",
+			    "generationConfig.responseSchema"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{" Q ",\"generationConfig\":{\"responseMimeType\":"
+			    "\"application/json\"}}",
+			    "generationConfig.responseMimeType"));
+	ASSERT_TRUE(refused(OPENAI, "{" Q ",\"generationConfig\":{\"topK\":3}}",
+			    "generationConfig.topK has no OpenAI counterpart"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{" Q ",\"generationConfig\":{\"stopSequences\":[\"a\",\"b\",\"c\","
+			    "\"d\",\"e\"]}}",
+			    "generationConfig.stopSequences"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{" Q ",\"safetySettings\":[{\"category\":\"HARM_CATEGORY_HARASSMENT\","
+			    "\"threshold\":\"BLOCK_LOW_AND_ABOVE\"}]}",
+			    "safetySettings[0]"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{\"contents\":[{\"parts\":[{\"text\":\"Q\"}]},{\"role\":\"model\","
+			    "\"parts\":[{\"text\":\"A\"}]}]}",
+			    "contents[1]: a final model turn"));
+	ASSERT_TRUE(refused(ANTHROPIC, "{" Q ",\"generationConfig\":{\"temperature\":1.5}}",
+			    "temperature"));
+	ASSERT_TRUE(refused(ANTHROPIC,
+			    "{\"contents\":[{\"parts\":[{\"functionCall\":{\"name\":\"f\"}}]}]}",
+			    "contents[0].parts[0].functionCall has no Anthropic counterpart"));
+	ASSERT_EQ(translate_request_from_gemini(OPENAI, "{\"contents\":[]}", 15, "m", 0, 0, &r),
+		  -EINVAL);
+	ASSERT_CONTAINS(r.error, "contents");
+	ASSERT_EQ(translate_request_from_gemini(OPENAI, "[", 1, "m", 0, 0, &r), -EBADMSG);
+	ASSERT_EQ(translate_request_from_gemini(GEMINI, "{}", 2, "m", 0, 0, &r), -EOPNOTSUPP);
+}
+
+static void test_response_from_openai(void)
+{
+	const char *in = "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"model\":"
+			 "\"gpt-4o-mini-2024-07-18\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+			 "\"assistant\",\"content\":\"Spend rose\"},\"finish_reason\":\"length\"}],"
+			 "\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":7,\"total_tokens\":19,"
+			 "\"prompt_tokens_details\":{\"cached_tokens\":4},"
+			 "\"completion_tokens_details\":{\"reasoning_tokens\":2}}}";
+	char *out = NULL, err[TRANSLATE_MSG_MAX];
+	size_t len;
+
+	ASSERT_OK(translate_response_from(GEMINI, OPENAI, in, strlen(in), NULL, &out, &len, err,
+					  sizeof(err)));
+	ASSERT_CONTAINS(out, "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Spend rose\"}],"
+			     "\"role\":\"model\"},\"finishReason\":\"MAX_TOKENS\",\"index\":0}],"
+			     "\"usageMetadata\":{\"promptTokenCount\":12,\"candidatesTokenCount\":5,"
+			     "\"totalTokenCount\":19,\"cachedContentTokenCount\":4,"
+			     "\"thoughtsTokenCount\":2},\"modelVersion\":\"gpt-4o-mini-2024-07-18\","
+			     "\"responseId\":\"");
+	free(out);
+}
+
+static void test_response_from_anthropic(void)
+{
+	const char *in = "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":"
+			 "\"claude-x\",\"content\":[{\"type\":\"text\",\"text\":\"Spend rose\"}],"
+			 "\"stop_reason\":\"end_turn\",\"usage\":{\"input_tokens\":10,"
+			 "\"cache_read_input_tokens\":2,\"output_tokens\":7}}";
+	char *out = NULL, err[TRANSLATE_MSG_MAX];
+	size_t len;
+
+	ASSERT_OK(translate_response_from(GEMINI, ANTHROPIC, in, strlen(in), NULL, &out, &len, err,
+					  sizeof(err)));
+	ASSERT_CONTAINS(out, "\"text\":\"Spend rose\"");
+	ASSERT_CONTAINS(out, "\"finishReason\":\"STOP\"");
+	ASSERT_CONTAINS(out, "\"promptTokenCount\":12,\"candidatesTokenCount\":7,"
+			     "\"totalTokenCount\":19,\"cachedContentTokenCount\":2");
+	ASSERT_CONTAINS(out, "\"modelVersion\":\"claude-x\"");
+	free(out);
+	in = "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
+	     "[{\"id\":\"c\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+	     "\"{}\"}}]},\"finish_reason\":\"tool_calls\"}]}";
+	ASSERT_EQ(translate_response_from(GEMINI, OPENAI, in, strlen(in), NULL, &out, &len, err,
+					  sizeof(err)),
+		  -EOPNOTSUPP);
+}
+
+static void test_errors(void)
+{
+	const char *in = "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":"
+			 "\"Overloaded\"}}";
+	char *out;
+	size_t len;
+	int status;
+
+	ASSERT_OK(translate_error(GEMINI, 529, in, strlen(in), &status, &out, &len));
+	ASSERT_EQ(status, 503);
+	ASSERT_STREQ(out, "{\"error\":{\"code\":503,\"message\":\"Overloaded\",\"status\":"
+			  "\"UNAVAILABLE\"}}");
+	free(out);
+	out = translate_error_body(GEMINI, 400, "generationConfig.topK has no OpenAI counterpart",
+				   &len);
+	ASSERT_CONTAINS(out, "\"code\":400,\"message\":\"generationConfig.topK");
+	ASSERT_CONTAINS(out, "\"status\":\"INVALID_ARGUMENT\"");
+	free(out);
+}
+
+static const char *openai_stream[] = {
+    "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":"
+    "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],"
+    "\"usage\":null}",
+    "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":"
+    "[{\"index\":0,\"delta\":{\"content\":\"Spend \\\"up\\\"\"},\"finish_reason\":null}],"
+    "\"usage\":null}",
+    "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":"
+    "[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}",
+    "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":"
+    "[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":7,\"total_tokens\":19}}",
+    "[DONE]",
+};
+
+/* Each "data: " event of OUT parses as JSON; returns how many there are. */
+static int events_parse(const char *out)
+{
+	int n = 0;
+
+	for (const char *p = out; p && (p = strstr(p, "data: ")); p += 6, n++) {
+		const char *end = strstr(p, "\n\n");
+		char *one = end ? strndup(p + 6, (size_t)(end - p - 6)) : NULL;
+		cJSON *o = one ? cJSON_Parse(one) : NULL;
+
+		free(one);
+		if (!o)
+			return -1;
+		cJSON_Delete(o);
+	}
+	return n;
+}
+
+static void test_stream_from_openai(void)
+{
+	struct translate_stream *s = translate_stream_new_from(GEMINI, OPENAI, 0, NULL);
+	struct translate_buf out = {0};
+
+	ASSERT_TRUE(s);
+	for (size_t i = 0; i < sizeof(openai_stream) / sizeof(openai_stream[0]); i++)
+		ASSERT_OK(translate_stream_feed(s, NULL, openai_stream[i],
+						strlen(openai_stream[i]), &out));
+	ASSERT_TRUE(translate_stream_ended(s));
+	ASSERT_EQ(events_parse(out.data), 2);
+	ASSERT_CONTAINS(out.data, "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":"
+				  "\"Spend \\\"up\\\"\"}],\"role\":\"model\"},\"index\":0}],"
+				  "\"modelVersion\":\"gpt-4o-mini\",\"responseId\":\"");
+	ASSERT_CONTAINS(out.data, "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{"
+				  "\"promptTokenCount\":12,\"candidatesTokenCount\":7,"
+				  "\"totalTokenCount\":19}");
+	ASSERT_TRUE(!strstr(out.data, "[DONE]"));
+	ASSERT_OK(translate_stream_finish(s, &out));
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
+static const char *anthropic_stream[][2] = {
+    {"message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":"
+		      "\"message\",\"role\":\"assistant\",\"model\":\"claude-x\",\"content\":[],"
+		      "\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}"},
+    {"content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{"
+			    "\"type\":\"text\",\"text\":\"\"}}"},
+    {"ping", "{\"type\":\"ping\"}"},
+    {"content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+			    "\"text_delta\",\"text\":\"Spend rose\"}}"},
+    {"content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}"},
+    {"message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\"},"
+		      "\"usage\":{\"output_tokens\":7}}"},
+    {"message_stop", "{\"type\":\"message_stop\"}"},
+};
+
+static void test_stream_from_anthropic(void)
+{
+	struct translate_stream *s = translate_stream_new_from(GEMINI, ANTHROPIC, 0, NULL);
+	struct translate_buf out = {0};
+
+	ASSERT_TRUE(s);
+	for (size_t i = 0; i < sizeof(anthropic_stream) / sizeof(anthropic_stream[0]); i++)
+		ASSERT_OK(translate_stream_feed(s, anthropic_stream[i][0], anthropic_stream[i][1],
+						strlen(anthropic_stream[i][1]), &out));
+	ASSERT_TRUE(translate_stream_ended(s));
+	ASSERT_EQ(events_parse(out.data), 2);
+	ASSERT_CONTAINS(out.data, "\"text\":\"Spend rose\"");
+	ASSERT_CONTAINS(out.data, "\"modelVersion\":\"claude-x\"");
+	ASSERT_CONTAINS(out.data, "\"finishReason\":\"MAX_TOKENS\",\"index\":0}],\"usageMetadata\":"
+				  "{\"promptTokenCount\":12,\"candidatesTokenCount\":7,"
+				  "\"totalTokenCount\":19}");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
+static void test_stream_errors(void)
+{
+	struct translate_stream *s = translate_stream_new_from(GEMINI, OPENAI, 0, NULL);
+	struct translate_buf out = {0};
+	const char *err = "{\"error\":{\"message\":\"Rate limited\",\"type\":\"requests\","
+			  "\"code\":\"rate_limit_exceeded\"}}";
+
+	ASSERT_OK(translate_stream_feed(s, NULL, openai_stream[1], strlen(openai_stream[1]),
+					&out));
+	ASSERT_EQ(translate_stream_feed(s, NULL, err, strlen(err), &out), -EPROTO);
+	ASSERT_TRUE(translate_stream_ended(s));
+	ASSERT_CONTAINS(out.data, "data: {\"error\":{\"code\":500,\"message\":\"Rate limited\"");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+
+	/* ended before its finish_reason: an error event, not a clean end */
+	s = translate_stream_new_from(GEMINI, ANTHROPIC, 0, NULL);
+	for (size_t i = 0; i < 4; i++)
+		ASSERT_OK(translate_stream_feed(s, anthropic_stream[i][0], anthropic_stream[i][1],
+						strlen(anthropic_stream[i][1]), &out));
+	ASSERT_EQ(translate_stream_finish(s, &out), -EPROTO);
+	ASSERT_CONTAINS(out.data, "\"status\":\"");
+	ASSERT_TRUE(!strstr(out.data, "finishReason"));
+	translate_stream_free(s);
+	translate_buf_free(&out);
+
+	s = translate_stream_new_from(GEMINI, OPENAI, 0, NULL);
+	ASSERT_EQ(translate_stream_feed(s, NULL, "[1,2]", 5, &out), -EPROTO);
+	ASSERT_CONTAINS(out.data, "\"code\":502");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
+UNIT_MAIN(UNIT_CASE(test_request_to_openai), UNIT_CASE(test_request_to_anthropic),
+	  UNIT_CASE(test_refusals), UNIT_CASE(test_response_from_openai),
+	  UNIT_CASE(test_response_from_anthropic), UNIT_CASE(test_errors),
+	  UNIT_CASE(test_stream_from_openai), UNIT_CASE(test_stream_from_anthropic),
+	  UNIT_CASE(test_stream_errors))

@@ -1,0 +1,430 @@
+/*
+ * translate_gemini_app.c: see translate_gemini_app.h. Whole answers go through cJSON (one a
+ * call); stream events are scanned (translate_json.h) and written from fixed templates, with
+ * the model and counts kept in the stream's fixed fields: no tree, no allocation per event.
+ *
+ * finish_reason stop -> STOP, length -> MAX_TOKENS, content_filter -> SAFETY (an OpenAI
+ * refusal too, its text shown); tool calls were never asked for (tools are refused on the
+ * way in) and break the answer. Usage: promptTokenCount = prompt_tokens (cached included at
+ * both), cachedContentTokenCount = cached_tokens, candidatesTokenCount = completion_tokens
+ * less reasoning_tokens, thoughtsTokenCount = reasoning_tokens, totalTokenCount = prompt +
+ * completion, as Google counts them (gemini.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/translate_gemini_app.h"
+#include "providers/translate_json.h"
+
+#define PUT(b, lit) translate_buf_add((b), (lit), sizeof(lit) - 1)
+#define GS_MODEL_MAX 128
+
+static const char *finish_of(const char *finish_reason, int refusal)
+{
+	if (refusal || (finish_reason && !strcmp(finish_reason, "content_filter")))
+		return "SAFETY";
+	if (finish_reason && !strcmp(finish_reason, "length"))
+		return "MAX_TOKENS";
+	return "STOP";
+}
+
+/* Google's status name of HTTP STATUS. */
+static const char *status_name(int status)
+{
+	switch (status) {
+	case 400:
+	case 413:
+		return "INVALID_ARGUMENT";
+	case 401:
+		return "UNAUTHENTICATED";
+	case 403:
+		return "PERMISSION_DENIED";
+	case 404:
+		return "NOT_FOUND";
+	case 429:
+		return "RESOURCE_EXHAUSTED";
+	case 502:
+	case 503:
+		return "UNAVAILABLE";
+	case 504:
+		return "DEADLINE_EXCEEDED";
+	}
+	return "INTERNAL";
+}
+
+/* Token counts as Google names them. */
+struct gs_usage {
+	double prompt, cached, completion, reasoning;
+};
+
+static cJSON *usage_metadata(struct translate_ctx *c, const struct gs_usage *u)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	translate_add(c, o, "promptTokenCount", cJSON_CreateNumber(u->prompt));
+	translate_add(c, o, "candidatesTokenCount",
+		      cJSON_CreateNumber(u->completion - u->reasoning));
+	translate_add(c, o, "totalTokenCount", cJSON_CreateNumber(u->prompt + u->completion));
+	if (u->cached > 0)
+		translate_add(c, o, "cachedContentTokenCount", cJSON_CreateNumber(u->cached));
+	if (u->reasoning > 0)
+		translate_add(c, o, "thoughtsTokenCount", cJSON_CreateNumber(u->reasoning));
+	return o;
+}
+
+static double count(const cJSON *o, const char *key)
+{
+	const cJSON *v = translate_get(o, key);
+
+	return cJSON_IsNumber(v) && v->valuedouble >= 0 ? v->valuedouble : 0;
+}
+
+static void usage_read(const cJSON *u, struct gs_usage *g)
+{
+	g->prompt = count(u, "prompt_tokens");
+	g->completion = count(u, "completion_tokens");
+	g->cached = count(translate_get(u, "prompt_tokens_details"), "cached_tokens");
+	g->reasoning = count(translate_get(u, "completion_tokens_details"), "reasoning_tokens");
+	if (g->cached > g->prompt)
+		g->cached = g->prompt;
+	if (g->reasoning > g->completion)
+		g->reasoning = g->completion;
+}
+
+cJSON *translate_gemini_app_answer(struct translate_ctx *c, const cJSON *in, const char *model)
+{
+	const cJSON *choice = cJSON_GetArrayItem(translate_get(in, "choices"), 0);
+	const cJSON *msg = translate_get(choice, "message");
+	const char *text = translate_str(msg, "content"), *refusal = translate_str(msg, "refusal");
+	cJSON *out = cJSON_CreateObject(), *cands, *cand, *content, *parts, *part;
+	struct gs_usage u;
+	char id[32];
+
+	if (!cJSON_IsObject(msg) || cJSON_GetArraySize(translate_get(in, "choices")) != 1) {
+		translate_fail(c, -EINVAL, "choices: expected one choice with a message");
+		return out;
+	}
+	if (cJSON_GetArraySize(translate_get(msg, "tool_calls"))) {
+		translate_fail(c, -EOPNOTSUPP, "a tool call (never asked for) for a Gemini app");
+		return out;
+	}
+	cands = translate_add(c, out, "candidates", cJSON_CreateArray());
+	cand = translate_push(c, cands, cJSON_CreateObject());
+	content = translate_add(c, cand, "content", cJSON_CreateObject());
+	parts = translate_add(c, content, "parts", cJSON_CreateArray());
+	part = translate_push(c, parts, cJSON_CreateObject());
+	translate_add(c, part, "text", cJSON_CreateString(refusal && *refusal ? refusal
+								: text ? text : ""));
+	translate_add(c, content, "role", cJSON_CreateString("model"));
+	translate_add(c, cand, "finishReason",
+		      cJSON_CreateString(finish_of(translate_str(choice, "finish_reason"),
+						   refusal && *refusal)));
+	translate_add(c, cand, "index", cJSON_CreateNumber(0));
+	usage_read(translate_get(in, "usage"), &u);
+	translate_add(c, out, "usageMetadata", usage_metadata(c, &u));
+	translate_add(c, out, "modelVersion",
+		      cJSON_CreateString(model ? model : translate_str(in, "model") ?: ""));
+	translate_new_id(id, sizeof(id), "", 22);
+	translate_add(c, out, "responseId", cJSON_CreateString(id));
+	return out;
+}
+
+char *translate_gemini_app_error(int status, const char *message, int *ret_status,
+				 size_t *ret_len)
+{
+	struct translate_ctx c = {0};
+	cJSON *o = cJSON_CreateObject(), *e;
+	char *s;
+
+	if (status == 529)
+		status = 503; /* overloaded */
+	else if (status == 402)
+		status = 429; /* out of credit */
+	else if (status < 400 || status > 599)
+		status = 502;
+	*ret_status = status;
+	e = translate_add(&c, o, "error", cJSON_CreateObject());
+	translate_add(&c, e, "code", cJSON_CreateNumber(status));
+	translate_add(&c, e, "message", cJSON_CreateString(message));
+	translate_add(&c, e, "status", cJSON_CreateString(status_name(status)));
+	s = c.oom || !o ? NULL : translate_print(o, ret_len);
+	cJSON_Delete(o);
+	return s;
+}
+
+/* ---- streams: OpenAI chunks -> streamGenerateContent?alt=sse events ---- */
+
+struct translate_gemini_stream {
+	char model[GS_MODEL_MAX]; /* reported: the caller's, or the upstream's once known */
+	int model_fixed;
+	char id[32];		  /* responseId, one for the stream as Gemini's */
+	struct tj_prefix prefix;  /* what the last event's scan keeps for the next one */
+	const char *finish;	  /* Gemini's finishReason once known, else NULL */
+	struct gs_usage usage;	  /* from the usage chunk */
+	int ended;		  /* the last event or an error event was emitted */
+};
+
+enum gs_slot {
+	S_ERROR,
+	S_ERROR_MESSAGE,
+	S_ERROR_TYPE,
+	S_MODEL,
+	S_CHOICES,
+	S_DELTA,
+	S_CONTENT,
+	S_REFUSAL,
+	S_CALLS,
+	S_FINISH,
+	S_USAGE,
+	S_PROMPT,
+	S_COMPLETION,
+	S_PDETAILS,
+	S_CACHED,
+	S_CDETAILS,
+	S_REASONING,
+	S_SLOTS
+};
+
+static const struct tj_field s_delta[] = {{"content", S_CONTENT, NULL, NULL},
+					  {"refusal", S_REFUSAL, NULL, NULL},
+					  {"tool_calls", S_CALLS, NULL, NULL},
+					  {NULL, 0, NULL, NULL}};
+static const struct tj_field s_choice[] = {{"delta", S_DELTA, s_delta, NULL},
+					   {"finish_reason", S_FINISH, NULL, NULL},
+					   {NULL, 0, NULL, NULL}};
+static const struct tj_field s_error[] = {{"message", S_ERROR_MESSAGE, NULL, NULL},
+					  {"type", S_ERROR_TYPE, NULL, NULL},
+					  {NULL, 0, NULL, NULL}};
+static const struct tj_field s_pdetails[] = {{"cached_tokens", S_CACHED, NULL, NULL},
+					     {NULL, 0, NULL, NULL}};
+static const struct tj_field s_cdetails[] = {{"reasoning_tokens", S_REASONING, NULL, NULL},
+					     {NULL, 0, NULL, NULL}};
+static const struct tj_field s_usage[] = {
+    {"prompt_tokens", S_PROMPT, NULL, NULL},
+    {"completion_tokens", S_COMPLETION, NULL, NULL},
+    {"prompt_tokens_details", S_PDETAILS, s_pdetails, NULL},
+    {"completion_tokens_details", S_CDETAILS, s_cdetails, NULL},
+    {NULL, 0, NULL, NULL}};
+static const struct tj_field s_chunk[] = {{"error", S_ERROR, s_error, NULL},
+					  {"model", S_MODEL, NULL, NULL},
+					  {"choices", S_CHOICES, NULL, s_choice},
+					  {"usage", S_USAGE, s_usage, NULL},
+					  {NULL, 0, NULL, NULL}};
+
+struct translate_gemini_stream *translate_gemini_stream_new(const char *model)
+{
+	struct translate_gemini_stream *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	if (model) {
+		snprintf(g->model, sizeof(g->model), "%s", model);
+		g->model_fixed = 1;
+	}
+	translate_new_id(g->id, sizeof(g->id), "", 22);
+	return g;
+}
+
+void translate_gemini_stream_free(struct translate_gemini_stream *g)
+{
+	if (!g)
+		return;
+	translate_json_prefix_free(&g->prefix);
+	free(g);
+}
+
+int translate_gemini_stream_ended(const struct translate_gemini_stream *g)
+{
+	return g->ended;
+}
+
+/* An error event; the stream ends. Returns RC (or -ENOMEM). */
+static int gs_error(struct translate_gemini_stream *g, struct translate_buf *out, int status,
+		    const char *message, int rc)
+{
+	size_t len, old = out->len;
+	int ignored, err;
+	char *body = translate_gemini_app_error(status, message, &ignored, &len);
+
+	g->ended = 1;
+	if (!body)
+		return -ENOMEM;
+	err = PUT(out, "data: ") || translate_buf_add(out, body, len) || PUT(out, "\n\n");
+	free(body);
+	return translate_buf_cut(out, old, err) ?: rc;
+}
+
+static int gs_broken(struct translate_gemini_stream *g, struct translate_buf *out,
+		     const char *why)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "upstream stream broken: %s", why);
+	return gs_error(g, out, 502, msg, -EPROTO);
+}
+
+/* The upstream's error chunk: its message, a status from its type. */
+static int gs_upstream_error(struct translate_gemini_stream *g, const struct tj_val *v,
+			     struct translate_buf *out)
+{
+	char msg[TRANSLATE_MSG_MAX], type[48];
+	int status = 500;
+
+	if (!translate_json_copy(&v[S_ERROR_MESSAGE], msg, sizeof(msg), NULL))
+		snprintf(msg, sizeof(msg), "upstream error");
+	if (translate_json_copy(&v[S_ERROR_TYPE], type, sizeof(type), NULL)) {
+		if (strstr(type, "rate_limit") || strstr(type, "quota"))
+			status = 429;
+		else if (strstr(type, "overloaded"))
+			status = 503;
+	}
+	return gs_error(g, out, status, msg, -EPROTO);
+}
+
+/* The end of every event: modelVersion, responseId. */
+static int gs_tail(struct translate_gemini_stream *g, struct translate_buf *out)
+{
+	return PUT(out, ",\"modelVersion\":") || translate_json_put_cstr(out, g->model) ||
+	       PUT(out, ",\"responseId\":\"") || translate_buf_add(out, g->id, strlen(g->id)) ||
+	       PUT(out, "\"}\n\n");
+}
+
+static int gs_text(struct translate_gemini_stream *g, const struct tj_val *text,
+		   struct translate_buf *out)
+{
+	size_t old = out->len;
+	int err = PUT(out, "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":") ||
+		  translate_json_put_str(out, text) ||
+		  PUT(out, "}],\"role\":\"model\"},\"index\":0}]") || gs_tail(g, out);
+
+	return translate_buf_cut(out, old, err);
+}
+
+static int put_count(struct translate_buf *out, const char *key, size_t klen, double n)
+{
+	return translate_buf_add(out, key, klen) || translate_json_put_num(out, n);
+}
+
+#define PUT_COUNT(b, lit, n) put_count((b), (lit), sizeof(lit) - 1, (n))
+
+/* The last event: an empty text part with the finishReason, and the usage. */
+static int gs_last(struct translate_gemini_stream *g, struct translate_buf *out)
+{
+	const struct gs_usage *u = &g->usage;
+	size_t old = out->len;
+	int err = PUT(out, "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}],"
+			   "\"role\":\"model\"},\"finishReason\":\"") ||
+		  translate_buf_add(out, g->finish, strlen(g->finish)) ||
+		  PUT(out, "\",\"index\":0}],\"usageMetadata\":{") ||
+		  PUT_COUNT(out, "\"promptTokenCount\":", u->prompt) ||
+		  PUT_COUNT(out, ",\"candidatesTokenCount\":", u->completion - u->reasoning) ||
+		  PUT_COUNT(out, ",\"totalTokenCount\":", u->prompt + u->completion) ||
+		  (u->cached > 0 && PUT_COUNT(out, ",\"cachedContentTokenCount\":", u->cached)) ||
+		  (u->reasoning > 0 && PUT_COUNT(out, ",\"thoughtsTokenCount\":", u->reasoning)) ||
+		  PUT(out, "}") || gs_tail(g, out);
+
+	g->ended = 1;
+	return translate_buf_cut(out, old, err);
+}
+
+static void gs_take(const struct tj_val *v, double *ret)
+{
+	if (v->type == TJ_NUMBER && v->num >= 0)
+		*ret = v->num;
+}
+
+static void gs_usage(struct translate_gemini_stream *g, const struct tj_val *v)
+{
+	struct gs_usage *u = &g->usage;
+
+	if (v[S_USAGE].type != TJ_OBJECT)
+		return;
+	gs_take(&v[S_PROMPT], &u->prompt);
+	gs_take(&v[S_COMPLETION], &u->completion);
+	gs_take(&v[S_CACHED], &u->cached);
+	gs_take(&v[S_REASONING], &u->reasoning);
+	if (u->cached > u->prompt)
+		u->cached = u->prompt;
+	if (u->reasoning > u->completion)
+		u->reasoning = u->completion;
+}
+
+static int present(const struct tj_val *v)
+{
+	return v->type != TJ_NONE && v->type != TJ_NULL;
+}
+
+/* The first (only) choice: its text, a refusal's text, its finish_reason. */
+static int gs_choice(struct translate_gemini_stream *g, const struct tj_val *v,
+		     struct translate_buf *out)
+{
+	char buf[32];
+	const char *finish;
+	int refusal = v[S_REFUSAL].type == TJ_STRING && !translate_json_is(&v[S_REFUSAL], "");
+	int rc = 0;
+
+	if (present(&v[S_CALLS]))
+		return gs_broken(g, out, "a tool call (never asked for) for a Gemini app");
+	if (v[S_CONTENT].type == TJ_STRING && !translate_json_is(&v[S_CONTENT], ""))
+		rc = g->finish ? gs_broken(g, out, "text after the finish_reason")
+			       : gs_text(g, &v[S_CONTENT], out);
+	if (!rc && refusal)
+		rc = gs_text(g, &v[S_REFUSAL], out);
+	if (rc || v[S_FINISH].type != TJ_STRING || g->finish)
+		return rc;
+	finish = translate_json_copy(&v[S_FINISH], buf, sizeof(buf), NULL);
+	g->finish = finish_of(finish, refusal);
+	return 0;
+}
+
+int translate_gemini_stream_feed(struct translate_gemini_stream *g, const char *data, size_t len,
+				 struct translate_buf *out)
+{
+	struct tj_val v[S_SLOTS];
+
+	if (g->ended)
+		return 0;
+	if (data && translate_sse_done(data, len))
+		return g->finish ? gs_last(g, out)
+				 : gs_broken(g, out, "[DONE] before a finish_reason");
+	if (!data || translate_json_scan(&g->prefix, data, len, s_chunk, v, S_SLOTS))
+		return gs_broken(g, out, "an event whose data is not a JSON object");
+	if (present(&v[S_ERROR]))
+		return gs_upstream_error(g, v, out);
+	if (!g->model_fixed && v[S_MODEL].type == TJ_STRING && !g->model[0])
+		translate_json_copy(&v[S_MODEL], g->model, sizeof(g->model), NULL);
+	gs_usage(g, v);
+	if (!present(&v[S_CHOICES]))
+		return 0;
+	if (v[S_CHOICES].type != TJ_ARRAY || v[S_CHOICES].count > 1)
+		return gs_broken(g, out, "choices other than one");
+	return v[S_CHOICES].count ? gs_choice(g, v, out) : 0;
+}
+
+int translate_gemini_stream_relay(struct translate_gemini_stream *g, int rc,
+				  struct translate_buf *mid, struct translate_buf *out)
+{
+	const char *p = mid->data, *end = p + mid->len, *stop;
+	int r = 0;
+
+	while (!g->ended && p && p < end && (stop = strstr(p, "\n\n"))) {
+		if ((size_t)(stop - p) >= 6 && !memcmp(p, "data: ", 6))
+			r = translate_gemini_stream_feed(g, p + 6, (size_t)(stop - p) - 6, out);
+		if (r == -ENOMEM)
+			break;
+		p = stop + 2;
+	}
+	mid->len = 0;
+	return r == -ENOMEM ? r : rc ? rc : r;
+}
+
+int translate_gemini_stream_finish(struct translate_gemini_stream *g, struct translate_buf *out)
+{
+	if (g->ended)
+		return 0;
+	if (g->finish) /* the finish came and the usage chunk, if any, too */
+		return gs_last(g, out);
+	return gs_broken(g, out, "the upstream ended before its last event");
+}
