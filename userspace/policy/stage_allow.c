@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "policy/stages.h"
+#include "providers/api.h"
 #include "proxy/route.h"
 
 int pipe_globs_match(const struct policy_globs *g, const char *s)
@@ -46,10 +47,17 @@ static const char *allow_refuses(const struct policy_allow *a, const char *provi
 	return NULL;
 }
 
-static int model_in_path(enum policy_api family)
+/* The call names no model the gateway reads: its path is none its family's adapter reads
+ * (another family's, an unknown or malformed one), and not one of the family's calls whose
+ * body's "model" was read (providers/api.h). A GET names none. */
+static int model_unread(const struct pipe_req *r)
 {
-	return family == POLICY_API_GEMINI || family == POLICY_API_VERTEX ||
-	       family == POLICY_API_BEDROCK;
+	const struct provider_path *p;
+
+	if (r->app_api >= 0 || !strcmp(r->method, "GET"))
+		return 0;
+	p = provider_inference_call(r->family, r->method, r->api_url, r->api_path_len);
+	return !p || !p->body_model || !r->model[0];
 }
 
 static enum pipe_verdict allow_on_request(struct pipe_req *r)
@@ -72,16 +80,16 @@ static enum pipe_verdict allow_on_request(struct pipe_req *r)
 				   "the model it runs cannot be checked against allow.models of "
 				   "workload %s",
 				   r->deployment, r->provider ? r->provider : "", r->workload);
-	/* Gemini, Vertex and Bedrock name the model in the path: a call to them whose path the
-	 * gateway cannot read (an escape, "..", a second colon, another family's shape) could
-	 * name any model. */
-	if (a->models.given && r->app_api < 0 && model_in_path(r->family) &&
-	    strcmp(r->method, "GET"))
+	/* A call whose path the gateway cannot read (an escape, "..", a second colon, another
+	 * family's shape, a path the provider may serve unknown to the gateway) could name any
+	 * model, at every family. A body's model the list refuses is refused as such below. */
+	if (a->models.given && model_unread(r) &&
+	    (!r->model[0] || pipe_globs_match(&a->models, r->model)))
 		return pipe_refuse(r, "allow", "allow.models", a->enforce, 400, "invalid", 0,
-				   "aigw: the path %.*s names no model of provider %s the gateway can "
+				   "aigw: %s %.*s names no model of provider %s the gateway can "
 				   "read, so it cannot be checked against allow.models",
-				   (int)(r->api_path_len > 200 ? 200 : r->api_path_len), r->api_url,
-				   r->provider ? r->provider : "");
+				   r->method, (int)(r->api_path_len > 200 ? 200 : r->api_path_len),
+				   r->api_url, r->provider ? r->provider : "");
 	if (a->models.given && r->app_api >= 0 && !r->model[0])
 		return pipe_refuse(r, "allow", "allow.models", a->enforce, 403, "permission", 0,
 				   "aigw: the request names no \"model\", so it cannot be checked "

@@ -2,8 +2,9 @@
  * stage_endpoints: which provider endpoints a workload may call ("allow.endpoints"), and only
  * by their canonical path.
  *
- * With the gateway's key the default is the inference endpoints alone (those below, and every
- * call an adapter reads, such as Gemini's "/v1beta/models/M:generateContent"): files, batches,
+ * With the gateway's key the default is the inference endpoints alone, of the family the call
+ * is read as (each adapter's table, providers/api.h, and every call it reads, such as
+ * Gemini's "/v1beta/models/M:generateContent"): files, batches,
  * uploads, fine-tuning, assistants, vector stores and the admin and organisation APIs read
  * or spend the whole organisation's account, so they are refused unless the workload lists
  * them. A workload that keeps its own keys ("own_keys") calls them with its own key. A list
@@ -25,21 +26,8 @@
 #include <strings.h>
 
 #include "policy/stages.h"
+#include "providers/api.h"
 #include "util/hex.h"
-
-static const struct policy_endpoint inference[] = {
-    {"POST", "/v1/chat/completions"}, {"POST", "/v1/responses"},
-    {"POST", "/v1/embeddings"},	      {"POST", "/v1/messages"},
-    {"POST", "/v1/messages/count_tokens"}, {"POST", "/v1/completions"},
-    {"GET", "/v1/models"},	      {"GET", "/v1/models/*"},
-    /* Gemini on Vertex (Anthropic's models there are read as /v1/messages) */
-    {"POST", "/v1/projects/*/locations/*/publishers/google/models/*"},
-    {"POST", "/v1beta1/projects/*/locations/*/publishers/google/models/*"},
-    {"GET", "/v1beta/models"},	      {"GET", "/v1beta/models/*"},
-    /* Bedrock's runtime (providers/bedrock.h): the model id is one segment */
-    {"POST", "/model/*/converse"},	      {"POST", "/model/*/converse-stream"},
-    {"POST", "/model/*/invoke"},	      {"POST", "/model/*/invoke-with-response-stream"},
-};
 
 /* Why the percent-encoding at P (LEFT bytes from P) is not canonical, or NULL: RFC 3986
  * never encodes an unreserved character, and an encoded slash or backslash is a path a
@@ -112,6 +100,12 @@ static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
 	if (why)
 		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
 				   "the request path has %s; send its canonical form", why);
+	if (r->query_refused)
+		return pipe_refuse(r, "endpoints", "canonical_query", 1, 400, "invalid", 0,
+				   "aigw: the query parameter %s is not one the gateway sends to "
+				   "provider %s; send only the parameters its API documents for this "
+				   "call (alt=sse on a stream)",
+				   r->query_refused, r->provider ? r->provider : "");
 	if (r->outside_api && r->gateway_key)
 		return pipe_refuse(r, "endpoints", "api_root", a ? a->enforce : 1, 403,
 				   "permission", 0,
@@ -132,8 +126,9 @@ static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
 	}
 	if (!r->gateway_key)
 		return PIPE_CONTINUE;
-	if (r->app_api >= 0 || endpoints_match(inference, sizeof(inference) / sizeof(inference[0]),
-					       r->method, path))
+	/* the inference calls of the family the call is read as (its path's, else its
+	 * provider's), never another's: /v1/messages is none of OpenAI's */
+	if (r->app_api >= 0 || provider_inference_call(r->family, r->method, path, strlen(path)))
 		return PIPE_CONTINUE;
 	return pipe_refuse(r, "endpoints", "allow.endpoints (default: inference only)",
 			   a ? a->enforce : 1, 403, "permission", 0,

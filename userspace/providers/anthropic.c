@@ -228,6 +228,13 @@ static char *anthropic_error_event(enum usage_api api, const char *message, size
 	return out;
 }
 
+static const struct provider_path anthropic_inference[] = {
+    {"POST", "/v1/messages", 1},
+    {"POST", "/v1/messages/count_tokens", 1},
+    {"GET", "/v1/models", 0},
+    {"GET", "/v1/models/*", 0},
+};
+
 const struct provider_api provider_anthropic = {
     .family = POLICY_API_ANTHROPIC,
     .name = "anthropic",
@@ -240,6 +247,8 @@ const struct provider_api provider_anthropic = {
     .version_default = "2023-06-01",
     .beta_header = "anthropic-beta",
     .path_api = anthropic_path_api,
+    .inference = anthropic_inference,
+    .n_inference = sizeof(anthropic_inference) / sizeof(anthropic_inference[0]),
     .usage_body = anthropic_usage_body,
     .usage_event = anthropic_usage_event,
     .error_body = anthropic_error_body,

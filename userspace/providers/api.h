@@ -27,6 +27,14 @@
 
 struct cJSON;
 
+/* One call of a family known by its method and path alone (GLOB: fnmatch with FNM_PATHNAME,
+ * on the canonical path without its query). BODY_MODEL: its body's "model" is the model it
+ * runs, so the gateway reads the model although it reads no usage there. */
+struct provider_path {
+	const char *method, *glob;
+	int body_model;
+};
+
 struct provider_api {
 	enum policy_api family;
 	const char *name;	      /* "openai", "anthropic" */
@@ -44,6 +52,13 @@ struct provider_api {
 	/* The usage API of request path PATH (its first LEN bytes, no query), or -1 when it is
 	 * not one of this family's. */
 	int (*path_api)(const char *path, size_t len);
+
+	/* The family's inference calls by method and path (N_INFERENCE), those path_api() does
+	 * not read among them (a model list, a legacy completion); a call path_api() reads is
+	 * one too. Any other path is none of this family's inference calls, whichever other
+	 * family's it is: the gateway's key goes with none. */
+	const struct provider_path *inference;
+	size_t n_inference;
 
 	/* For a family whose calls name their model in the path (Gemini), else NULL: 1 and the
 	 * model of request path PATH (LEN bytes, no query) into MODEL (SIZE bytes), or 0 when
@@ -86,6 +101,11 @@ int request_set_model(const char *body, size_t len, const char *model, char **re
  * new (caller frees). 0, -EINVAL (not an object), -ENOMEM. */
 int request_set_int(const char *body, size_t len, const char *key, int64_t value, char **ret,
 		    size_t *ret_len);
+
+/* The inference call of FAMILY (its adapter's table; Vertex: none but the publisher-model
+ * calls vertex.h reads) that METHOD PATH (LEN bytes, no query) is, or NULL. */
+const struct provider_path *provider_inference_call(enum policy_api family, const char *method,
+						    const char *path, size_t len);
 
 /* The adapter of a family, and of a usage API. */
 const struct provider_api *provider_api_of_family(enum policy_api family);

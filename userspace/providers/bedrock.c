@@ -507,6 +507,14 @@ static char *bedrock_error_event(enum usage_api api, const char *message, size_t
 	return out;
 }
 
+static const struct provider_path bedrock_inference[] = {
+    /* the model id is one segment (an ARN's slashes encoded), read by path_api */
+    {"POST", "/model/*/converse", 0},
+    {"POST", "/model/*/converse-stream", 0},
+    {"POST", "/model/*/invoke", 0},
+    {"POST", "/model/*/invoke-with-response-stream", 0},
+};
+
 const struct provider_api provider_bedrock = {
     .family = POLICY_API_BEDROCK,
     .name = "bedrock",
@@ -516,6 +524,8 @@ const struct provider_api provider_bedrock = {
     .key_header = NULL, /* SigV4 (sigv4.h), written by the proxy */
     .key_prefix = "",
     .path_api = bedrock_path_api,
+    .inference = bedrock_inference,
+    .n_inference = sizeof(bedrock_inference) / sizeof(bedrock_inference[0]),
     .usage_body = bedrock_usage_body,
     .usage_event = bedrock_usage_event,
     .error_body = bedrock_error_body,

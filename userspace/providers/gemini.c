@@ -209,10 +209,9 @@ static int hex_val(char c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Whether the parameter name NAME (N bytes, as sent) decodes to "key". */
-static int name_is_key(const char *name, size_t n)
+int gemini_query_name_is(const char *name, size_t n, const char *want)
 {
-	char out[8];
+	char out[16];
 	size_t o = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -232,7 +231,7 @@ static int name_is_key(const char *name, size_t n)
 	}
 	while (o && (unsigned char)out[o - 1] <= ' ')
 		o--;
-	return o == 3 && !strncasecmp(out, "key", 3);
+	return o == strlen(want) && !strncasecmp(out, want, o);
 }
 
 /* The parameter of query Q that starts at I: where it ends (*END: '&' or the NUL) and how
@@ -259,7 +258,7 @@ int gemini_query_has_key(const char *target)
 		return 0;
 	for (i = 1; q[i - 1]; i = end + 1) {
 		next_param(q, i, &end, &nl);
-		if (name_is_key(q + i, nl))
+		if (gemini_query_name_is(q + i, nl, "key"))
 			return 1;
 		if (!q[end])
 			break;
@@ -284,7 +283,7 @@ int gemini_query_strip_key(const char *target, char **ret)
 	o = path;
 	for (i = 1; ; i = end + 1) {
 		next_param(q, i, &end, &nl);
-		if (name_is_key(q + i, nl)) {
+		if (gemini_query_name_is(q + i, nl, "key")) {
 			dropped = 1;
 		} else if (end > i) {
 			out[o] = o == path ? '?' : '&';
@@ -375,6 +374,14 @@ static char *gemini_error_event(enum usage_api api, const char *message, size_t 
 	return out;
 }
 
+static const struct provider_path gemini_inference[] = {
+    /* the calls are read by path_api (models/{model}:{method}); these list models */
+    {"GET", "/v1beta/models", 0},
+    {"GET", "/v1beta/models/*", 0},
+    {"GET", "/v1/models", 0},
+    {"GET", "/v1/models/*", 0},
+};
+
 const struct provider_api provider_gemini = {
     .family = POLICY_API_GEMINI,
     .name = "gemini",
@@ -384,6 +391,8 @@ const struct provider_api provider_gemini = {
     .key_header = "x-goog-api-key",
     .key_prefix = "",
     .path_api = gemini_path_api,
+    .inference = gemini_inference,
+    .n_inference = sizeof(gemini_inference) / sizeof(gemini_inference[0]),
     .path_model = gemini_path_model,
     .usage_body = gemini_usage_body,
     .usage_event = gemini_usage_event,

@@ -61,6 +61,10 @@ int gemini_usage_metadata(const struct cJSON *um, struct usage *u);
  */
 int gemini_query_strip_key(const char *target, char **ret);
 
+/* Whether query parameter name NAME (N bytes, as sent) reads as WANT (at most 15 bytes):
+ * percent-decoded, '+' as a space, blanks around it dropped, in any case. */
+int gemini_query_name_is(const char *name, size_t n, const char *want);
+
 /* TARGET's query has a "key" parameter (as gemini_query_strip_key() reads names). */
 int gemini_query_has_key(const char *target);
 

@@ -374,6 +374,12 @@ static char *openai_error_event(enum usage_api api, const char *message, size_t 
 	return out;
 }
 
+static const struct provider_path openai_inference[] = {
+    {"POST", "/v1/chat/completions", 1}, {"POST", "/v1/responses", 1},
+    {"POST", "/v1/embeddings", 1},	  {"POST", "/v1/completions", 1},
+    {"GET", "/v1/models", 0},		  {"GET", "/v1/models/*", 0},
+};
+
 const struct provider_api provider_openai = {
     .family = POLICY_API_OPENAI,
     .name = "openai",
@@ -383,6 +389,8 @@ const struct provider_api provider_openai = {
     .key_header = "Authorization",
     .key_prefix = "Bearer ",
     .path_api = openai_path_api,
+    .inference = openai_inference,
+    .n_inference = sizeof(openai_inference) / sizeof(openai_inference[0]),
     .usage_body = openai_usage_body,
     .usage_event = openai_usage_event,
     .error_body = openai_error_body,

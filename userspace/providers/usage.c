@@ -6,8 +6,10 @@
  * deltas.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -511,4 +513,21 @@ int provider_api_for_family_path(enum policy_api family, const char *url,
 	}
 	*ret = api >= 0 ? p : NULL;
 	return api;
+}
+
+const struct provider_path *provider_inference_call(enum policy_api family, const char *method,
+						    const char *path, size_t len)
+{
+	const struct provider_api *p = provider_api_of_family(family);
+	char buf[1024];
+
+	if (family == POLICY_API_VERTEX || len >= sizeof(buf)) /* Vertex: vertex_path_parse() */
+		return NULL;
+	memcpy(buf, path, len);
+	buf[len] = '\0';
+	for (size_t i = 0; i < p->n_inference; i++)
+		if (!strcasecmp(p->inference[i].method, method) &&
+		    fnmatch(p->inference[i].glob, buf, FNM_PATHNAME) == 0)
+			return &p->inference[i];
+	return NULL;
 }
