@@ -104,6 +104,33 @@ def test_gemini_long_prompt_is_priced_at_the_long_context_rates(gw, monkeypatch,
     assert seen["x_goog_api_key"] == "gateway-gemini-key", seen
 
 
+def test_a_budget_reserves_a_long_prompt_at_the_long_context_rates(gw, monkeypatch, tmp_path):
+    """A budget reserves a call's worst case before it goes: a body long enough to hold a
+    prompt past 200k tokens may be billed, every token, at gemini-2.5-pro's long-context rates,
+    so that is what is reserved; reserving at the standard rates let a long call settle above
+    its reservation and a workload spend past its budget with calls in flight together."""
+    pol = policy(gw, monkeypatch)
+    pol["workloads"] = [dict(pol["workloads"][0], budget={"usd_per_day": 1000})]
+    gw.start(pol)
+    body = tmp_path / "long.json"  # one word a token: 200,100 words, 2 bytes each
+    parts = [{"text": "w " * 200100}]
+    body.write_text(json.dumps({"contents": [{"role": "user", "parts": parts}]}))
+    out = 128000  # the most a call without its own output bound is reserved for
+    url = f"https://{GEMINI_HOST}/v1beta/models/gemini-2.5-pro:generateContent"
+    text, code = split(gw.curl(url, headers=["x-goog-api-key: AIza-app-key",
+                                             "content-type: application/json",
+                                             f"x-mock-reply-words: {out}"],
+                               extra=["--data-binary", f"@{body}"]))
+    assert code == 200, text[:500]
+    usage = json.loads(text)["usageMetadata"]
+    assert usage["promptTokenCount"] > GEMINI_25_PRO["limit"], usage
+    assert usage["candidatesTokenCount"] == out, usage
+    rec = last_record(gw, 1)
+    check_cost(gw, rec, want(GEMINI_25_PRO, usage["promptTokenCount"], out))
+    assert rec["aigw.budget.settled_nano"] == rec["aigw.cost.nano_usd"], rec
+    assert rec["aigw.budget.settled_usd"] <= rec["aigw.budget.reserved_usd"], rec
+
+
 def test_xai_prompt_from_200k_is_priced_at_the_long_context_rates(gw, monkeypatch):
     gw.start(policy(gw, monkeypatch))
     for n, prompt in enumerate((199999, 200000), 1):

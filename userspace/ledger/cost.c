@@ -83,7 +83,8 @@ int cost_compute(const struct usage *u, const struct price *p, struct cost *c)
 {
 	struct term terms[5];
 	struct price_rates r;
-	const char *why, *band = "";
+	enum price_band band;
+	const char *why;
 	int64_t sum = 0;
 	size_t i;
 	int err;
@@ -100,18 +101,12 @@ int cost_compute(const struct usage *u, const struct price *p, struct cost *c)
 			       "%s also charges a fee per request (e.g. for web search) that the "
 			       "table does not hold",
 			       p->key);
-	r = (struct price_rates){p->input, p->output, p->cached_input, p->cache_write,
-				 p->cache_write_1h};
-	if (p->long_context_above && u->input > p->long_context_above) {
-		if (!p->has_long_context)
-			return unknown(c, -EDOM,
-				       "%lld input tokens, above %lld: %s charges long-context "
-				       "rates the table does not hold",
-				       (long long)u->input, (long long)p->long_context_above,
-				       p->key);
-		r = p->long_context;
-		band = " long-context";
-	}
+	band = price_band(p, u->input, &r);
+	if (band == PRICE_BAND_UNHELD)
+		return unknown(c, -EDOM,
+			       "%lld input tokens, above %lld: %s charges long-context rates the "
+			       "table does not hold",
+			       (long long)u->input, (long long)p->long_context_above, p->key);
 	terms[0] = (struct term){u->input - u->cached_input - u->cache_write, r.input, "input"};
 	terms[1] = (struct term){u->cached_input, r.cached_input, "cached_input"};
 	terms[2] = (struct term){u->cache_write - u->cache_write_1h, r.cache_write, "cache_write"};
@@ -121,8 +116,8 @@ int cost_compute(const struct usage *u, const struct price *p, struct cost *c)
 		err = add(&sum, terms[i].tokens, terms[i].price);
 		if (err == -EDOM)
 			return unknown(c, err, "%lld %s tokens but %s has no%s %s price",
-				       (long long)terms[i].tokens, terms[i].what, p->key, band,
-				       terms[i].what);
+				       (long long)terms[i].tokens, terms[i].what, p->key,
+				       band == PRICE_BAND_LONG ? " long-context" : "", terms[i].what);
 		if (err)
 			return unknown(c, err, "cost overflows 64 bits");
 	}

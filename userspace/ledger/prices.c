@@ -626,6 +626,19 @@ static const struct price *find(const struct price_table *t, const char *provide
 	return hit ? hit->price : NULL;
 }
 
+enum price_band price_band(const struct price *p, int64_t input, struct price_rates *ret)
+{
+	if (!p->long_context_above || input <= p->long_context_above) {
+		*ret = (struct price_rates){p->input, p->output, p->cached_input, p->cache_write,
+					    p->cache_write_1h};
+		return PRICE_BAND_STANDARD;
+	}
+	if (!p->has_long_context)
+		return PRICE_BAND_UNHELD;
+	*ret = p->long_context;
+	return PRICE_BAND_LONG;
+}
+
 const struct price *prices_lookup(const struct price_table *t, const char *provider,
 				  const char *model, enum price_match *how)
 {

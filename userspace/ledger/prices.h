@@ -103,6 +103,17 @@ enum price_match {
 const struct price *prices_lookup(const struct price_table *t, const char *provider,
 				  const char *model, enum price_match *how);
 
+enum price_band {
+	PRICE_BAND_UNHELD = -1, /* past long_context_above, and the entry holds no such rates */
+	PRICE_BAND_STANDARD,
+	PRICE_BAND_LONG, /* past long_context_above: "long_context" */
+};
+
+/* The band a request whose prompt is INPUT tokens (cached ones included, as Gemini and xAI
+ * count it) is billed at under P, every token of it, and its rates in *RET (unset when
+ * unheld). The one place that chooses: costs (cost.c) and budgets' worst cases use it. */
+enum price_band price_band(const struct price *p, int64_t input, struct price_rates *ret);
+
 /* The length of MODEL's name without a dated-snapshot or "-latest" suffix (rule 2 above), or
  * strlen(MODEL) when it has none. */
 size_t prices_base_len(const char *model);

@@ -38,37 +38,49 @@ struct rates {
 	int64_t input, output;
 };
 
+/* Raises K to B's dearest input rate and its output rate. */
+static void rates_raise(struct rates *k, const struct price_rates *b)
+{
+	const int64_t in[3] = {b->input, b->cache_write, b->cache_write_1h};
+
+	for (int i = 0; i < 3; i++)
+		k->input = in[i] > k->input ? in[i] : k->input;
+	k->output = b->output > k->output ? b->output : k->output;
+}
+
+/* The dearest rates a call to PROVIDER/MODEL with a prompt of at most IN tokens may be billed
+ * at: a prompt that may pass the model's long_context_above may be billed, every token, at its
+ * long-context rates (price_band()). */
 static int rates_of(const struct pipe_req *r, const char *provider, const char *model,
-		    struct rates *ret)
+		    int64_t in, struct rates *ret)
 {
 	const struct price *p = prices_lookup(r->prices, provider, model, NULL);
-	int64_t in;
+	struct price_rates b;
 
 	if (!p || p->input < 0)
 		return -ENOENT;
-	in = p->input;
-	if (p->cache_write > in)
-		in = p->cache_write;
-	if (p->cache_write_1h > in)
-		in = p->cache_write_1h;
-	ret->input = in;
-	ret->output = p->output > 0 ? p->output : 0;
+	*ret = (struct rates){0};
+	price_band(p, 0, &b);
+	rates_raise(ret, &b);
+	if (price_band(p, in, &b) == PRICE_BAND_LONG)
+		rates_raise(ret, &b);
 	return 0;
 }
 
-/* The dearest rates among the places the call may go; -ENOENT when none has a price. */
-static int call_rates(const struct pipe_req *r, struct rates *ret)
+/* The dearest rates among the places the call may go, for a prompt of at most IN tokens;
+ * -ENOENT when none has a price. */
+static int call_rates(const struct pipe_req *r, int64_t in, struct rates *ret)
 {
 	struct rates x;
 	int found = 0;
 
 	*ret = (struct rates){0};
 	if (!r->route)
-		return rates_of(r, r->provider ? r->provider : "", r->model, ret);
+		return rates_of(r, r->provider ? r->provider : "", r->model, in, ret);
 	for (size_t i = 0; i < r->route->n_targets; i++) {
 		const struct route_target *t = &r->route->targets[i];
 
-		if (rates_of(r, t->provider, t->model ? t->model : r->model, &x))
+		if (rates_of(r, t->provider, t->model ? t->model : r->model, in, &x))
 			continue;
 		found = 1;
 		ret->input = x.input > ret->input ? x.input : ret->input;
@@ -224,11 +236,11 @@ static enum pipe_verdict budget_on_request(struct pipe_req *r)
 
 	if (!n || r->app_api < 0 || r->model_listing)
 		return PIPE_CONTINUE;
-	if (call_rates(r, &k))
+	pipe_token_bounds(r, &in, &out); /* reads the body: before the lock */
+	if (call_rates(r, in, &k))
 		return pipe_refuse(r, BUDGET, "budget.price", s[0].b->enforce, 403, "permission", 0,
 				   "aigw: %s has no price, so the budget of %s %s cannot hold it",
 				   r->model, s[0].kind, s[0].name);
-	pipe_token_bounds(r, &in, &out); /* reads the body: before the lock */
 	govstate_lock(r->state);
 	v = budget_admit_locked(r, s, n, in, out, &k);
 	govstate_unlock(r->state);
@@ -241,7 +253,7 @@ static int budget_on_target(struct pipe_req *r, const struct route_target *t, ch
 	struct rates k;
 	const char *model = t->model ? t->model : r->model;
 
-	if (!r->res.budget || !rates_of(r, t->provider, model, &k))
+	if (!r->res.budget || !rates_of(r, t->provider, model, 0, &k))
 		return 0;
 	snprintf(why, whylen, "%s/%s has no price, so a budget cannot hold it", t->provider,
 		 model);
