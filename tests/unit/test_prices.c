@@ -535,9 +535,29 @@ static void test_cost_long_context(void)
 	prices_free(t);
 }
 
+/* The threshold is on the whole prompt, cached tokens included, as Gemini (promptTokenCount)
+ * and xAI count it: 199,999 fresh and 2 cached tokens are 200,001, past 200,000. */
+static void test_cost_long_context_counts_cached(void)
+{
+	static const char table[] =
+	    "{\"xai/m\":{\"input\":1.25,\"output\":10,\"cached_input\":0.20,"
+	    "\"cache_write\":null,\"long_context_above\":200000,\"long_context\":"
+	    "{\"input\":2.50,\"output\":15,\"cached_input\":0.40},\"valid_from\":\"2026-03-09\"}}";
+	struct price_table *t;
+	struct usage u = known(200001, 2, 0, 0, 100);
+	struct cost c;
+
+	ASSERT_OK(prices_parse("t.json", table, sizeof(table) - 1, stderr, &t));
+	ASSERT_OK(cost_for_model(t, "xai", "m", &u, &c));
+	/* 199,999 x 2,500,000 + 2 x 400,000 + 100 x 15,000,000 = 501,498,300,000 pico */
+	ASSERT_EQ(c.pico_usd, 501498300000LL);
+	prices_free(t);
+}
+
 UNIT_MAIN(UNIT_CASE(test_shipped_table), UNIT_CASE(test_shipped_cloud_rows),
 	  UNIT_CASE(test_lookup_rules), UNIT_CASE(test_validation),
 	  UNIT_CASE(test_model_names_with_slashes),
 	  UNIT_CASE(test_cost_exact), UNIT_CASE(test_cost_sub_nano_rounded_once),
 	  UNIT_CASE(test_cost_unknown), UNIT_CASE(test_body_to_cost),
-	  UNIT_CASE(test_cost_long_context))
+	  UNIT_CASE(test_cost_long_context),
+	  UNIT_CASE(test_cost_long_context_counts_cached))
