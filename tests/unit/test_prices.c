@@ -257,6 +257,10 @@ static void test_validation(void)
 	expect_problem(ENTRY(",\"long_context_above\":9,\"long_context\":{\"input\":2,"
 			     "\"output\":3,\"audio\":1}"),
 		       -EINVAL, "\"openai/m\": long_context.audio: unknown field");
+	/* a band's price given twice is refused, as a top-level one is: never the last one */
+	expect_problem(ENTRY(",\"long_context_above\":9,\"long_context\":{\"input\":2,"
+			     "\"output\":3,\"input\":0.01}"),
+		       -EINVAL, "\"openai/m\": long_context.input: given twice");
 	expect_problem(ENTRY(",\"long_context_above\":9,\"long_context\":[2,3]"), -EINVAL,
 		       "\"openai/m\": long_context: expected an object");
 	expect_problem(ENTRY(",\"long_context_above\":9,\"long_context\":{\"input\":1e999,"

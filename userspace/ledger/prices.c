@@ -166,6 +166,7 @@ static void check_long(struct ctx *c, const char *key, const cJSON *v, struct pr
 {
 	struct price_rates *r = &p->long_context;
 	const cJSON *f;
+	unsigned seen = 0;
 	char what[64];
 	size_t i;
 
@@ -184,11 +185,15 @@ static void check_long(struct ctx *c, const char *key, const cJSON *v, struct pr
 			problem(c, key, what, "unknown field");
 			continue;
 		}
+		if (seen & (1u << i)) {
+			problem(c, key, what, "given twice");
+			continue;
+		}
+		seen |= 1u << i;
 		check_price(c, key, f, what, i != 0, (int64_t *)((char *)r + long_fields[i].off));
 	}
 	for (i = 0; i < N_LONG_FIELDS; i++)
-		if (long_fields[i].required && !cJSON_GetObjectItemCaseSensitive(v,
-										  long_fields[i].name))
+		if (long_fields[i].required && !(seen & (1u << i)))
 			problem(c, key, "long_context", "%s: missing", long_fields[i].name);
 	p->has_long_context = 1;
 }
