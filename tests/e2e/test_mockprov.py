@@ -828,6 +828,10 @@ def test_fault_provider_and_count(mock):
     assert openai(mock, "/v1/chat/completions", CHAT).status == 200  # rule replaced, not stacked
     status, _ = mock.ctl("POST", "/control/fault?mode=bogus")
     assert status == 400
+    # Gemini's safety blocks: another provider's calls would spend the rule answering normally
+    for q in ("mode=blocked", "mode=filtered&provider=openai", "mode=blocked&provider=all"):
+        status, body = mock.ctl("POST", f"/control/fault?{q}&count=1")
+        assert status == 400 and b"provider=gemini" in body, (q, body)
     status, body = mock.ctl("GET", "/control/fault")
     assert status == 200 and json.loads(body)["faults"] == []
 

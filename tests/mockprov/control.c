@@ -4,8 +4,9 @@
  *
  *   POST /control/fault?mode=MODE[&provider=openai|anthropic|gemini][&count=N][&delay_ms=MS]
  *        MODE: none down ratelimit overloaded slow reset garbage hang, and for Gemini blocked
- *        (the prompt blocked by the safety filters) and filtered (the answer). Without provider the
- *        fault covers both; without count it lasts until reset; delay_ms (slow) defaults to 2000.
+ *        (the prompt blocked by the safety filters) and filtered (the answer), which need
+ *        provider=gemini. Without provider the fault covers both; without count it lasts
+ *        until reset; delay_ms (slow) defaults to 2000.
  *   GET  /control/fault     the fault rules in force, newest first
  *   POST /control/reset     no faults, empty request log, zeroed statistics
  *   GET  /control/requests[?since=SEQ]   the request log as JSON lines, oldest first, each with
@@ -95,9 +96,12 @@ static const char *fault_args(struct evkeyvalq *q, int *mode, unsigned int *mask
 	*count = query_long(q, "count", -1);
 	*delay = query_long(q, "delay_ms", SLOW_DEFAULT_MS);
 	if (*mode < 0)
-		return "mode: none|down|ratelimit|overloaded|slow|reset|garbage|hang";
+		return "mode: none|down|ratelimit|overloaded|slow|reset|garbage|hang|blocked|filtered";
 	if (parse_mask(evhttp_find_header(q, "provider"), mask))
 		return "provider: openai|anthropic|gemini";
+	/* only Gemini's answers have them: elsewhere the rule would be spent doing nothing */
+	if ((*mode == FAULT_BLOCKED || *mode == FAULT_FILTERED) && *mask != 1u << PROV_GEMINI)
+		return "provider: blocked and filtered are Gemini's faults (provider=gemini)";
 	if (*count == 0 || *count < -1)
 		return "count: a positive integer";
 	if (*delay < 0 || *delay > 3600000)
