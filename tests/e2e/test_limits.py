@@ -446,6 +446,23 @@ def test_buffer_bytes_roll_out_with_enforce_false(gw, monkeypatch):
     assert rec["aigw.policy.rule"] == "limits.buffer_bytes"
 
 
+def chunked_post(port, body, piece=4096, key=KEY):
+    """POST BODY to the explicit endpoint chunked, PIECE bytes a chunk; returns (status, text),
+    or ("closed", "") when the gateway closed before it was sent."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/v1/chat/completions",
+                     body=iter([body[i:i + piece].encode() for i in range(0, len(body), piece)]),
+                     headers={"authorization": f"Bearer {key}",
+                              "content-type": "application/json"}, encode_chunked=True)
+        r = conn.getresponse()
+        return r.status, r.read().decode(errors="replace")
+    except (BrokenPipeError, ConnectionResetError):
+        return "closed", ""
+    finally:
+        conn.close()
+
+
 def test_a_chunked_body_is_read_no_further_than_its_workloads_bytes(gw, monkeypatch):
     """A body of unannounced length (chunked) reserves what is left of billing's bytes and is
     read no further: 64 KiB of cap serves a chunked call of 10 KiB and refuses one of 100 KiB
@@ -454,20 +471,8 @@ def test_a_chunked_body_is_read_no_further_than_its_workloads_bytes(gw, monkeypa
     gw.start(pol)
 
     def chunked(size):
-        body = chat("gpt-4o-mini", messages=[{"role": "user", "content": "x" * size}])
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            conn.request("POST", "/v1/chat/completions",
-                         body=iter([body[i:i + 4096].encode()
-                                    for i in range(0, len(body), 4096)]),
-                         headers={"authorization": f"Bearer {KEY}",
-                                  "content-type": "application/json"}, encode_chunked=True)
-            r = conn.getresponse()
-            return r.status, r.read().decode(errors="replace")
-        except (BrokenPipeError, ConnectionResetError):
-            return "closed", ""
-        finally:
-            conn.close()
+        return chunked_post(port, chat("gpt-4o-mini",
+                                       messages=[{"role": "user", "content": "x" * size}]))
 
     status, text = chunked(10 * 1024)
     assert status == 200, text

@@ -8,7 +8,7 @@ import time
 
 from conftest import OPENAI_ADDR, PYTHON, hosts_wrap, wait_for
 from test_intercept import split
-from test_limits import (MIB, OPENAI_CHAT, capped_policy, plain_daemon, proc_status_bytes,
+from test_limits import (KEY, MIB, OPENAI_CHAT, capped_policy, plain_daemon, proc_status_bytes,
                          request_records)
 from test_routing import chat
 
@@ -156,3 +156,85 @@ def test_the_daemon_bound_holds_across_workloads(gw, monkeypatch):
     assert rec["aigw.policy.rule"] == "proxy.limits.buffer_bytes"
     assert [r for r in request_records(gw) if r.get("aigw.reason") == "buffer_limit"] == [rec]
 
+
+
+def buffered_gauge(admin):
+    """aigw_buffered_bytes as /metrics says it."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("aigw_buffered_bytes "):
+                return float(line.split()[1])
+    raise AssertionError("no aigw_buffered_bytes in /metrics")
+
+
+def test_every_call_gives_its_bytes_back(gw, monkeypatch):
+    """Whatever way a call ends, what it held goes back: after a served call, one refused by a
+    later stage, one past billing's cap with "enforce": false (announced and chunked), a
+    provider's failure, a translated call, an answer held whole past the cap (would_deny), an
+    upload and an answer the app walked away from, and a chunked body past the daemon's bound,
+    the daemon's gauge (aigw_buffered_bytes) is back at 0 and billing's own count is too: a body
+    of nearly its whole cap is then served without a would_deny."""
+    from conftest import free_port
+    from test_limits import chunked_post, explicit_call, upload_head
+    admin = free_port()
+    pol, port = capped_policy(gw, monkeypatch)
+    pol["workloads"][0]["limits"] = {"buffer_bytes": 1 * MIB, "enforce": False}
+    pol["guardrails"] = {"checked": GUARDED}
+    pol["workloads"][0]["guardrails"] = "checked"
+    pol["workloads"][0]["allow"] = {"models": ["gpt-4o-mini", "claude-*", "fast-summary"]}
+    pol["admin"] = {"listen": f"127.0.0.1:{admin}"}
+    pol["proxy"] = {"limits": {"buffer_bytes": 4 * MIB}}
+    gw.start(pol)
+
+    def back_to_zero(what):
+        wait_for(lambda: buffered_gauge(admin) == 0 or None, timeout=20,
+                 what=f"the gauge back at 0 after {what}")
+
+    def chunked(size):
+        words = chat("gpt-4o-mini", messages=[{"role": "user", "content": "x " * (size // 2)}])
+        return chunked_post(port, words, piece=65536)
+
+    assert explicit_call(port, chat("gpt-4o-mini"))[0] == 200
+    back_to_zero("a served call")
+    assert explicit_call(port, chat("gpt-4.1"))[0] == 403  # not in billing's allow-list
+    back_to_zero("a call refused after its head")
+    big = chat("gpt-4o-mini", messages=[{"role": "user", "content": "x " * 700 * 1024}])
+    assert explicit_call(port, big)[0] == 200  # past billing's 1 MiB: would_deny
+    back_to_zero("an announced body past the cap, not enforced")
+    assert chunked(100 * 1024)[0] == 200
+    back_to_zero("a chunked body")
+    gw.mock.fault("down", count=1)
+    assert explicit_call(port, chat("gpt-4o-mini"))[0] >= 500
+    back_to_zero("a provider's failure")
+    assert explicit_call(port, chat("claude-only"))[0] == 200
+    back_to_zero("a translated call")
+    status, text = explicit_call(port, chat("claude-only", stream=True))
+    assert status == 200 and "[DONE]" in text, text[:300]
+    back_to_zero("a translated stream")
+    body, code = split(gw.curl(OPENAI_CHAT, chat("gpt-4o-mini"), headers=BIG))
+    assert code == 200 and len(body) > MIB, body[:300]  # held whole past the cap: would_deny
+    back_to_zero("an answer held whole past the cap, not enforced")
+    s = upload_head(port, 512 * 1024)
+    s.sendall(b"{" * 100 * 1024)
+    wait_for(lambda: buffered_gauge(admin) > 0 or None, what="the upload held")
+    s.close()
+    back_to_zero("an upload the app walked away from")
+    app = gw.app.popen(hosts_wrap(gw.hosts, [PYTHON, "-c", NEVER_READS,
+                                             str(gw.ca_dir / "ca.pem"), "1", "1000000"]),
+                       stdin=subprocess.PIPE)
+    try:
+        assert app.stdout.readline().strip() == "sent"
+        wait_for(lambda: buffered_gauge(admin) > 256 * 1024 or None, what="the unread answer held")
+    finally:
+        app.kill()
+        app.wait(timeout=10)
+    back_to_zero("a streamed answer the app walked away from")
+    status, text = chunked(6 * MIB)  # past the daemon's 4 MiB
+    assert status in (503, "closed"), (status, text[:300])
+    back_to_zero("a chunked body past the daemon's bound")
+    # billing's own count is back at 0 too: nearly its whole cap is admitted as within it
+    near = chat("fast-summary", messages=[{"role": "user", "content": "x " * 480 * 1024}])
+    assert explicit_call(port, near)[0] == 200
+    rec = gw.world.wait_record(**{"gen_ai.request.model": "fast-summary"})
+    assert "aigw.reason" not in rec and rec.get("aigw.policy.action") != "would_deny", rec

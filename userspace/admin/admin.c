@@ -245,9 +245,7 @@ void admin_budgets_each(const struct policy *p, struct govstate *g,
 
 			if (limit[k] <= 0)
 				continue;
-			govstate_lock(g);
 			govstate_spend_get(g, scope, key[k], &u.spent_nano, &reserved);
-			govstate_unlock(g);
 			fn(&u, arg);
 		}
 	}

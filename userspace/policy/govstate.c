@@ -1,11 +1,11 @@
 /*
- * govstate.c: the governance counters of govstate.h: a hash of entries owned by the
- * event-loop thread, and a writer thread that commits changed rows to SQLite.
+ * govstate.c: the governance counters of govstate.h: a hash of entries the proxy.workers share
+ * under one lock, and a writer thread that commits changed rows to SQLite.
  *
  * How the pieces fit:
  *   gs_map           a chained hash keyed by (kind, key, period), used twice: g->map holds
- *                    the live counters (event-loop thread only) and g->pending the rows
- *                    waiting for the writer (under g->lock). A change to a persisted counter
+ *                    the live counters (under g->lock) and g->pending the rows waiting
+ *                    for the writer (under g->w.lock). A change to a persisted counter
  *                    upserts its new value into pending, so pending never holds more rows
  *                    than there are keys, however fast the loop changes them.
  *   gs_writer_ops    util/sqldb's writer thread: it waits for rows, lets them gather until
@@ -79,7 +79,7 @@ struct gs_map {
 };
 
 struct govstate {
-	pthread_mutex_t lock; /* recursive: held by govstate_lock()'s callers around map */
+	pthread_mutex_t lock; /* recursive: each public function's, and govstate_lock()'s */
 	struct gs_map map; /* under lock */
 	char *path;	   /* owned; NULL in memory-only mode */
 	sqlite3 *db;	   /* the writer's once it runs */

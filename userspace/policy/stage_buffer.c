@@ -115,8 +115,8 @@ static enum pipe_verdict buffer_request_locked(struct pipe_req *r)
 	return PIPE_CONTINUE;
 }
 
-/* The workers share the counts: the proxy's calls below take govstate's lock (recursive: the
- * pipeline may hold it already), so a check and its take are one step across workers. */
+/* The workers share the counts: the proxy's calls below hold govstate's lock across a check
+ * and its take, so they are one step across workers. */
 static int body_grow_locked(struct pipe_req *r, uint64_t len)
 {
 	uint64_t held, step;
@@ -210,15 +210,11 @@ void buffer_answer_refuse(struct pipe_req *r)
 
 uint64_t buffer_held_total(struct govstate *g)
 {
-	uint64_t held;
-
-	govstate_lock(g);
-	held = govstate_held(g, BUFFER_TOTAL_KEY);
-	govstate_unlock(g);
-	return held;
+	return govstate_held(g, BUFFER_TOTAL_KEY);
 }
 
-static void buffer_end_locked(struct pipe_req *r, const struct pipe_outcome *o)
+/* Each count goes back in its own call: nothing here decides on what it reads. */
+static void buffer_on_end(struct pipe_req *r, const struct pipe_outcome *o)
 {
 	char key[GOVSTATE_KEY_MAX];
 
@@ -233,7 +229,7 @@ static void buffer_end_locked(struct pipe_req *r, const struct pipe_outcome *o)
 	r->res.held_bytes = 0;
 }
 
-/* Under govstate's lock whether or not the pipeline holds it (the workers share the counts). */
+/* The counts' checks and takes are one step under govstate's lock (the workers share them). */
 static enum pipe_verdict buffer_on_request(struct pipe_req *r)
 {
 	enum pipe_verdict v;
@@ -242,13 +238,6 @@ static enum pipe_verdict buffer_on_request(struct pipe_req *r)
 	v = buffer_request_locked(r);
 	govstate_unlock(r->state);
 	return v;
-}
-
-static void buffer_on_end(struct pipe_req *r, const struct pipe_outcome *o)
-{
-	govstate_lock(r->state);
-	buffer_end_locked(r, o);
-	govstate_unlock(r->state);
 }
 
 const struct stage stage_buffer = {
