@@ -183,7 +183,8 @@ $(BUILD)/tests/bench/bench_ledger: tests/bench/bench_ledger.c \
 
 # The metrics micro-benchmark (make bench): a call's end counted, and /metrics rendered, on
 # the -O2 object build/aigw links.
-$(BUILD)/tests/bench/bench_metrics: tests/bench/bench_metrics.c $(BUILD)/obj/userspace/admin/metrics.o
+$(BUILD)/tests/bench/bench_metrics: tests/bench/bench_metrics.c $(BUILD)/obj/userspace/admin/metrics.o \
+		$(BUILD)/obj/userspace/util/decimal.o
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $(filter %.c %.o,$^) -levent -lm
 
