@@ -3,8 +3,10 @@
  * cumulative output, how a stream ended, the include_usage rewrite and the usage chunk the
  * client never sees, whatever the stream's cuts. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "providers/sse.h"
 #include "providers/usage.h"
@@ -740,6 +742,77 @@ static void test_include_usage_round_trip(void)
 	ASSERT_EQ(x.us.usage.input, 1117);
 }
 
+/* A hostile answer whose tree is far larger than the per-thread scratch arena (64 KiB): what
+ * does not fit goes to malloc and comes back (LeakSanitizer checks at exit), and the usage is
+ * read whole. CHOICES empty choices ahead of the usage; the caller frees the body. */
+static char *big_chat_body(size_t choices, size_t *ret_len)
+{
+	static const char head[] = "{\"model\":\"gpt-4o-mini\",\"choices\":[";
+	static const char tail[] = "],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":5,"
+				   "\"total_tokens\":12}}";
+	static const char item[] = "{\"index\":0,\"message\":{\"content\":\"x\"}},";
+	size_t len = sizeof(head) - 1 + choices * (sizeof(item) - 1) + sizeof(tail) - 1;
+	char *b = malloc(len + 1), *p = b;
+
+	if (!b)
+		return NULL;
+	p = memcpy(p, head, sizeof(head) - 1) + sizeof(head) - 1;
+	for (size_t i = 0; i < choices; i++)
+		p = memcpy(p, item, sizeof(item) - 1) + sizeof(item) - 1;
+	p[-1] = p[-1] == ',' ? ' ' : p[-1]; /* no trailing comma */
+	memcpy(p, tail, sizeof(tail));
+	*ret_len = len;
+	return b;
+}
+
+struct scratch_run {
+	const char *big;
+	size_t big_len;
+	int wrong; /* answers read wrong on this thread */
+};
+
+/* Small and large answers in turn, as a worker reads them. */
+static void *scratch_reader(void *arg)
+{
+	struct scratch_run *r = arg;
+	char model[USAGE_MODEL_MAX];
+	struct usage u;
+
+	for (int i = 0; i < 200; i++) {
+		int small = i % 4 != 3;
+
+		if (usage_from_body(USAGE_API_OPENAI_CHAT, small ? chat_body : r->big,
+				    small ? sizeof(chat_body) - 1 : r->big_len, &u, model,
+				    sizeof(model)) ||
+		    u.input != (small ? 2006 : 7) || u.output != (small ? 300 : 5) ||
+		    strcmp(model, small ? "gpt-4o-mini-2024-07-18" : "gpt-4o-mini"))
+			r->wrong++;
+	}
+	return NULL;
+}
+
+/* The scratch arena under two workers at once (each thread its own), with answers larger than
+ * it: every answer read right on both. */
+static void test_scratch_arena_threads_and_big_answers(void)
+{
+	struct scratch_run r[2] = {{0}};
+	pthread_t t[2];
+	size_t len;
+	char *big = big_chat_body(2000, &len);
+
+	ASSERT_TRUE(big != NULL);
+	for (int i = 0; i < 2; i++) {
+		r[i].big = big;
+		r[i].big_len = len;
+		ASSERT_EQ(pthread_create(&t[i], NULL, scratch_reader, &r[i]), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		ASSERT_EQ(r[i].wrong, 0);
+	}
+	free(big);
+}
+
 UNIT_MAIN(UNIT_CASE(test_chat_body), UNIT_CASE(test_reported_cost), UNIT_CASE(test_responses_body),
 	  UNIT_CASE(test_embeddings_body), UNIT_CASE(test_anthropic_body),
 	  UNIT_CASE(test_error_and_bad_bodies), UNIT_CASE(test_unpriced_flags),
@@ -749,4 +822,5 @@ UNIT_MAIN(UNIT_CASE(test_chat_body), UNIT_CASE(test_reported_cost), UNIT_CASE(te
 	  UNIT_CASE(test_responses_stream), UNIT_CASE(test_responses_bad_ends),
 	  UNIT_CASE(test_anthropic_stream), UNIT_CASE(test_anthropic_cumulative_deltas),
 	  UNIT_CASE(test_anthropic_error_and_cut), UNIT_CASE(test_unreadable_events),
-	  UNIT_CASE(test_include_usage_rewrite), UNIT_CASE(test_include_usage_round_trip))
+	  UNIT_CASE(test_include_usage_rewrite), UNIT_CASE(test_include_usage_round_trip),
+	  UNIT_CASE(test_scratch_arena_threads_and_big_answers))

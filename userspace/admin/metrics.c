@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "admin/metrics.h"
+#include "util/decimal.h"
 
 #define HASH_SLOTS 4096 /* a power of two; chains stay short up to METRICS_MAX_SERIES */
 #define LABELS_MAX 1024 /* one series' label text; a longer one is dropped */
@@ -501,29 +502,6 @@ static char *put(char *p, const void *s, size_t n)
 	return p + n;
 }
 
-static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
-				     "25262728293031323334353637383940414243444546474849"
-				     "50515253545556575859606162636465666768697071727374"
-				     "75767778798081828384858687888990919293949596979899";
-
-/* V in decimal, as %llu writes it. */
-static char *put_u64(char *p, uint64_t v)
-{
-	char tmp[20], *t = tmp + sizeof(tmp);
-
-	while (v >= 100) {
-		t -= 2;
-		memcpy(t, &digit_pairs[v % 100 * 2], 2);
-		v /= 100;
-	}
-	if (v >= 10) {
-		t -= 2;
-		memcpy(t, &digit_pairs[v * 2], 2);
-	} else {
-		*--t = (char)('0' + v);
-	}
-	return put(p, t, (size_t)(tmp + sizeof(tmp) - t));
-}
 
 /* V as %.17g writes it, for a V that is not a whole number, from 1e-6 to 2^53 (the sums
  * of durations in seconds); NULL for any other. The digits are those of V's exact value,
@@ -604,14 +582,14 @@ static char *put_g17_fraction(char *p, double v)
 }
 
 /* V as %.17g writes it. A whole number below 1e17 is all its digits, with no exponent and no
- * point, which put_u64() writes; most others put_g17_fraction(); what is left (exponents,
+ * point, which decimal_put_u64() writes; most others put_g17_fraction(); what is left (exponents,
  * -0, negatives) snprintf. */
 static char *put_g17(char *p, double v)
 {
 	char *end;
 
 	if (v >= 0 && v < 1e17 && v == (double)(uint64_t)v && !signbit(v))
-		return put_u64(p, (uint64_t)v);
+		return decimal_put_u64(p, (uint64_t)v);
 	if ((end = put_g17_fraction(p, v)))
 		return end;
 	return p + snprintf(p, NUM_MAX, "%.17g", v);
@@ -625,7 +603,7 @@ static char *put_nano(char *p, int64_t n)
 	if (n < 0) /* never a cost, but written as it always was */
 		return p + snprintf(p, NUM_MAX, "%lld.%09lld", (long long)(n / 1000000000),
 				    (long long)(n % 1000000000));
-	p = put_u64(p, (uint64_t)n / 1000000000);
+	p = decimal_put_u64(p, (uint64_t)n / 1000000000);
 	*p++ = '.';
 	frac = (uint64_t)n % 1000000000;
 	for (int i = 8; i >= 0; i--) {
@@ -764,7 +742,7 @@ static char *put_histogram(char *p, const struct metrics *m, enum family_id id,
 		if (s->labels_len)
 			*p++ = ',';
 		p = put(p, m->le[id][i], m->le_len[id][i]);
-		p = put_u64(p, cum);
+		p = decimal_put_u64(p, cum);
 		*p++ = '\n';
 	}
 	p = put(p, f->name, name_len);
@@ -775,7 +753,7 @@ static char *put_histogram(char *p, const struct metrics *m, enum family_id id,
 	p = put(p, f->name, name_len);
 	p = put_name_labels(p, "_count", 6, s);
 	*p++ = ' ';
-	p = put_u64(p, v->count);
+	p = decimal_put_u64(p, v->count);
 	*p++ = '\n';
 	return p;
 }
@@ -785,7 +763,7 @@ static char *put_counter(char *p, const struct family *f, size_t name_len,
 {
 	p = put_name_labels(p, f->name, name_len, s);
 	*p++ = ' ';
-	p = f->kind == KIND_NANO_COUNTER ? put_nano(p, v->nano) : put_u64(p, v->count);
+	p = f->kind == KIND_NANO_COUNTER ? put_nano(p, v->nano) : decimal_put_u64(p, v->count);
 	*p++ = '\n';
 	return p;
 }
@@ -795,7 +773,7 @@ static char *put_unlabelled(char *p, const struct family *f, size_t name_len, ui
 {
 	p = put(p, f->name, name_len);
 	*p++ = ' ';
-	p = put_u64(p, v);
+	p = decimal_put_u64(p, v);
 	*p++ = '\n';
 	return p;
 }

@@ -46,6 +46,7 @@
 #include <openssl/evp.h>
 
 #include "ledger/checkpoint.h"
+#include "util/decimal.h"
 #include "util/timefmt.h"
 
 #define AUDIT_HASH_LEN 32
@@ -609,19 +610,6 @@ static void audit_put(char **p, const char *s, size_t n)
 	*p += n;
 }
 
-/* Appends V in decimal at *P (at most 20 digits) and moves *P past it. */
-static void audit_put_u64(char **p, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-
-	do {
-		tmp[sizeof(tmp) - ++n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	audit_put(p, tmp + sizeof(tmp) - n, n);
-}
-
 #define AUDIT_PUT_LIT(p, lit) audit_put(p, lit, sizeof(lit) - 1)
 
 /*
@@ -644,7 +632,7 @@ static int audit_print_text(struct audit_log *log, struct audit_entry *e, enum a
 	if (body > 1)
 		AUDIT_PUT_LIT(&p, ",");
 	AUDIT_PUT_LIT(&p, "\"audit.seq\":");
-	audit_put_u64(&p, log->pending.next_seq);
+	p = decimal_put_u64(p, log->pending.next_seq);
 	AUDIT_PUT_LIT(&p, ",\"audit.prev_sha256\":\"");
 	audit_put(&p, hex, AUDIT_HEX_LEN);
 	AUDIT_PUT_LIT(&p, "\"");

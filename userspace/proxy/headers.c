@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "proxy/headers.h"
+#include "util/decimal.h"
 
 static int arena_add(struct headers *h, const char *data, size_t len)
 {
@@ -209,26 +210,11 @@ void headers_add(struct evbuffer *out, const char *name, const char *prefix, con
 	evbuffer_commit_space(out, &v, 1);
 }
 
-size_t headers_format_u64(char *buf, unsigned long long n)
-{
-	char tmp[20];
-	size_t len = 0;
-
-	do {
-		tmp[len++] = (char)('0' + n % 10);
-		n /= 10;
-	} while (n);
-	for (size_t i = 0; i < len; i++)
-		buf[i] = tmp[len - 1 - i];
-	buf[len] = 0;
-	return len;
-}
-
 void headers_add_u64(struct evbuffer *out, const char *name, unsigned long long n)
 {
-	char digits[21];
+	char digits[DECIMAL_U64_MAX + 1];
 
-	headers_format_u64(digits, n);
+	*decimal_put_u64(digits, n) = '\0';
 	headers_add(out, name, "", digits);
 }
 

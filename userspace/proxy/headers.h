@@ -52,9 +52,6 @@ void headers_add(struct evbuffer *out, const char *name, const char *prefix, con
 /* "NAME: N\r\n", N in decimal. */
 void headers_add_u64(struct evbuffer *out, const char *name, unsigned long long n);
 
-/* N in decimal into BUF (at least 21 bytes), NUL-terminated; returns its length. */
-size_t headers_format_u64(char *buf, unsigned long long n);
-
 /* Marks every field named NAME as not to be forwarded (after headers_complete()). */
 void headers_drop(struct headers *h, const char *name);
 

@@ -41,6 +41,7 @@
 #include "proxy/http1_int.h"
 #include "providers/bedrock.h"
 #include "ledger/cost.h"
+#include "util/decimal.h"
 #include "util/jsonw.h"
 #include "util/log.h"
 #include "util/netaddr.h"
@@ -95,7 +96,7 @@ static void add_status_line(struct evbuffer *out, int status, const char *reason
 		return;
 	}
 	memcpy(line, "HTTP/1.1 ", 9);
-	n += headers_format_u64(line + n, (unsigned long long)status);
+	n = (size_t)(decimal_put_u64(line + n, (uint64_t)status) - line);
 	line[n++] = ' ';
 	memcpy(line + n, reason, len);
 	n += len;
