@@ -87,6 +87,8 @@ static void test_key_leaves_the_query(void)
 	    {"?alt=sse&key", "?alt=sse"},
 	    {"?+key+=A&alt=sse", "?alt=sse"},
 	    {"?alt=sse&&key=A&x=%20y", "?alt=sse&x=%20y"},
+	    {"?access_token=ya29&alt=sse", "?alt=sse"},
+	    {"?alt=sse&Access_Token=ya29", "?alt=sse"},
 	};
 
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
@@ -96,6 +98,47 @@ static void test_key_leaves_the_query(void)
 	}
 	check_strip("/v1beta/models/m:generateContent?alt=sse&keys=1&monkey=2&akey=3", NULL);
 	check_strip("/v1beta/models/m:generateContent", NULL);
+}
+
+static void check_query(enum usage_api api, const char *query, int want, const char *bad_want)
+{
+	char bad[64] = "";
+	int r = gemini_query_check(api, query, bad, sizeof(bad));
+
+	if (r != want)
+		UNIT_FAIL("%s: %d, want %d", query, r, want);
+	if (bad_want && strcmp(bad, bad_want))
+		UNIT_FAIL("%s: names \"%s\", want \"%s\"", query, bad, bad_want);
+}
+
+/* One rule for a Gemini call's query at every door: alt=sse once on a stream, the app's
+ * credentials (left for gemini_query_strip_key()), nothing else. */
+static void test_query_holds_only_what_the_gateway_reads(void)
+{
+	const enum usage_api S = USAGE_API_GEMINI_STREAM, G = USAGE_API_GEMINI_GENERATE;
+
+	check_query(S, "", 0, NULL);
+	check_query(S, "?", 0, NULL);
+	check_query(S, "?alt=sse", 1, NULL);
+	check_query(S, "alt=sse", 1, NULL);
+	check_query(S, "?key=A&alt=sse&&%6Bey=B&access_token=C", 1, NULL);
+	check_query(G, "?key=A", 0, NULL);
+	check_query(S, "?alt=json", -EINVAL, "alt");
+	check_query(S, "?alt=sse&alt=sse", -EINVAL, "alt");
+	check_query(S, "?alt=sse&alt=json", -EINVAL, "alt");
+	check_query(S, "?ALT=sse", -EINVAL, "ALT");
+	check_query(S, "?alt=SSE", -EINVAL, "alt");
+	check_query(S, "?%61lt=sse", -EINVAL, "%61lt");
+	check_query(S, "?$alt=json", -EINVAL, "$alt");
+	check_query(S, "?alt=sse&fields=candidates", -EINVAL, "fields");
+	check_query(S, "?alt=sse?alt=json", -EINVAL, "alt=sse?alt=json");
+	check_query(S, "?=sse", -EINVAL, "=sse");
+	check_query(S, "?al\x01t=x", -EINVAL, "al?t");
+	check_query(G, "?alt=sse", -EINVAL, "alt");
+	check_query(USAGE_API_GEMINI_COUNT_TOKENS, "?upload_protocol=raw", -EINVAL,
+		    "upload_protocol");
+	check_query(S, "?prettyPrint=false", -EINVAL, NULL);
+	ASSERT_EQ(gemini_query_check(S, "?fields=x", NULL, 0), -EINVAL);
 }
 
 static void test_retarget(void)
@@ -189,6 +232,7 @@ static void test_error_format(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_path_names_the_model), UNIT_CASE(test_path_tricks_name_no_model),
-	  UNIT_CASE(test_key_leaves_the_query), UNIT_CASE(test_retarget),
+	  UNIT_CASE(test_key_leaves_the_query),
+	  UNIT_CASE(test_query_holds_only_what_the_gateway_reads), UNIT_CASE(test_retarget),
 	  UNIT_CASE(test_usage_normalised), UNIT_CASE(test_stream_usage),
 	  UNIT_CASE(test_error_format))
