@@ -67,9 +67,7 @@ def request_record(gw, path):
     return gw.world.wait_record(**{"event.name": "proxy.request", "url.path": path})
 
 
-# Not yet: the endpoint stage's inference list is not per family, so /model/M/converse and
-# /v1/messages at OpenAI (and /v1/chat/completions at Gemini) still pass it (seen 21:43).
-@pytest.mark.parametrize("family", ["gemini"])
+@pytest.mark.parametrize("family", ["gemini", "bedrock", "anthropic"])
 def test_foreign_path_to_openai_never_carries_the_gateways_key(gw, monkeypatch, family):
     """With the gateway's key, a path OpenAI does not serve is refused by the endpoint stage
     (inference calls only) as any unknown OpenAI path is: OpenAI's key never goes with a
@@ -119,3 +117,17 @@ def test_openai_path_to_gemini_cannot_pass_its_model_allow_list(gw, monkeypatch)
     rec = request_record(gw, "/v1/chat/completions")
     assert rec["gen_ai.system"] == "gemini" and rec["aigw.policy.rule"] == "allow.models", rec
     assert gw.mock.requests() == []
+
+
+def test_openai_path_to_gemini_never_carries_the_gateways_key(gw, monkeypatch):
+    """With the gateway's key, OpenAI's chat completions path is no inference call of Gemini's:
+    the endpoint stage refuses it and Gemini's key never goes with it."""
+    start(gw, monkeypatch)
+    body = {"model": "gemini-2.5-flash", "messages": MESSAGES}
+    text, code = post(gw, f"https://{GEMINI_HOST}/v1/chat/completions", body,
+                      ["authorization: Bearer AIza-app-own"])
+    assert code == 403, (code, text)
+    assert json.loads(text)["error"]["status"] == "PERMISSION_DENIED", text
+    assert gw.mock.requests() == []
+    rec = request_record(gw, "/v1/chat/completions")
+    assert rec["gen_ai.system"] == "gemini" and rec["aigw.policy.stage"] == "endpoints", rec

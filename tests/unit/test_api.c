@@ -62,6 +62,65 @@ static void test_paths_by_family(void)
 	ASSERT_EQ(provider_api_for_family_path(POLICY_API_OPENAI, NULL, &p), -1);
 }
 
+/* Each family's inference calls (the endpoint stage's default with the gateway's key, and
+ * where allow.models reads a body's "model"), never another family's: Bedrock's four
+ * operations with a plain, encoded or ARN model id (an ARN's slashes encoded: one segment),
+ * Vertex's none (its publisher paths are read by vertex_path_parse()), an Azure call judged
+ * on the OpenAI path azure_canonical() makes of it. */
+static void test_inference_tables(void)
+{
+	static const struct {
+		enum policy_api family;
+		const char *method, *path;
+		int want; /* -1: none of the family's; else its body_model */
+	} cases[] = {
+	    {POLICY_API_OPENAI, "POST", "/v1/chat/completions", 1},
+	    {POLICY_API_OPENAI, "post", "/v1/completions", 1},
+	    {POLICY_API_OPENAI, "GET", "/v1/models/gpt-4o", 0},
+	    {POLICY_API_OPENAI, "GET", "/v1/chat/completions", -1},
+	    {POLICY_API_OPENAI, "POST", "/v1/messages", -1},
+	    {POLICY_API_OPENAI, "POST", "/v1/messages/count_tokens", -1},
+	    {POLICY_API_OPENAI, "POST", "/model/m/converse", -1},
+	    {POLICY_API_OPENAI, "POST", "/v1/files", -1},
+	    {POLICY_API_OPENAI, "GET", "/v1/models/a/b", -1},
+	    {POLICY_API_ANTHROPIC, "POST", "/v1/messages/count_tokens", 1},
+	    {POLICY_API_ANTHROPIC, "POST", "/v1/messages/batches", -1},
+	    {POLICY_API_ANTHROPIC, "POST", "/v1/chat/completions", -1},
+	    {POLICY_API_GEMINI, "GET", "/v1beta/models", 0},
+	    {POLICY_API_GEMINI, "POST", "/v1beta/models", -1},
+	    {POLICY_API_GEMINI, "POST", "/v1/chat/completions", -1},
+	    {POLICY_API_BEDROCK, "POST", "/model/anthropic.claude-3-haiku-20240307-v1:0/converse", 0},
+	    {POLICY_API_BEDROCK, "POST", "/model/m/converse-stream", 0},
+	    {POLICY_API_BEDROCK, "POST", "/model/m/invoke", 0},
+	    {POLICY_API_BEDROCK, "POST", "/model/m/invoke-with-response-stream", 0},
+	    {POLICY_API_BEDROCK, "POST",
+	     "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse-stream", 0},
+	    {POLICY_API_BEDROCK, "POST",
+	     "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Aapplication-inference-profile%2Fabc/"
+	     "invoke",
+	     0},
+	    {POLICY_API_BEDROCK, "POST", "/model/arn:aws:bedrock:us-east-1:1:x/abc/invoke", -1},
+	    {POLICY_API_BEDROCK, "GET", "/model/m/converse", -1},
+	    {POLICY_API_BEDROCK, "POST", "/model/m/converse/x", -1},
+	    {POLICY_API_BEDROCK, "POST", "/v1/chat/completions", -1},
+	    {POLICY_API_VERTEX, "POST", "/v1/messages", -1},
+	    {POLICY_API_VERTEX, "POST",
+	     "/v1/projects/p/locations/global/publishers/google/models/m:generateContent", -1},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct provider_path *p = provider_inference_call(
+		    cases[i].family, cases[i].method, cases[i].path, strlen(cases[i].path));
+		int got = p ? p->body_model : -1;
+
+		if (got != cases[i].want)
+			UNIT_FAIL("family %d %s %s: %d, want %d", (int)cases[i].family,
+				  cases[i].method, cases[i].path, got, cases[i].want);
+	}
+	/* the length given, not the query after it */
+	ASSERT_TRUE(provider_inference_call(POLICY_API_OPENAI, "POST", "/v1/embeddings?x=1", 14));
+}
+
 /* BODY parsed, and its error object's STRING member KEY, or NULL. */
 static const char *error_member(cJSON **root, const char *body, const char *key)
 {
@@ -134,5 +193,6 @@ static void test_request_set_model(void)
 	ASSERT_TRUE(out == NULL);
 }
 
-UNIT_MAIN(UNIT_CASE(test_paths), UNIT_CASE(test_paths_by_family), UNIT_CASE(test_error_bodies), UNIT_CASE(test_error_events),
+UNIT_MAIN(UNIT_CASE(test_paths), UNIT_CASE(test_paths_by_family),
+	  UNIT_CASE(test_inference_tables), UNIT_CASE(test_error_bodies), UNIT_CASE(test_error_events),
 	  UNIT_CASE(test_request_set_model))

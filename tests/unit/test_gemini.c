@@ -87,6 +87,8 @@ static void test_key_leaves_the_query(void)
 	    {"?alt=sse&key", "?alt=sse"},
 	    {"?+key+=A&alt=sse", "?alt=sse"},
 	    {"?alt=sse&&key=A&x=%20y", "?alt=sse&x=%20y"},
+	    {"?access_token=ya29&alt=sse", "?alt=sse"},
+	    {"?alt=sse&Access_Token=ya29", "?alt=sse"},
 	};
 
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
@@ -96,6 +98,51 @@ static void test_key_leaves_the_query(void)
 	}
 	check_strip("/v1beta/models/m:generateContent?alt=sse&keys=1&monkey=2&akey=3", NULL);
 	check_strip("/v1beta/models/m:generateContent", NULL);
+}
+
+/* One rule for a Gemini call's query at every door: alt=sse once on a stream, the app's
+ * credentials (left for gemini_query_strip_key()), nothing else. */
+static void test_query_holds_only_what_the_gateway_reads(void)
+{
+	const enum usage_api S = USAGE_API_GEMINI_STREAM, G = USAGE_API_GEMINI_GENERATE;
+	static const struct {
+		int stream;
+		const char *query;
+		int want;
+		const char *bad; /* the name the refusal gives */
+	} cases[] = {
+	    {1, "", 0, ""},
+	    {1, "?", 0, ""},
+	    {1, "?alt=sse", 1, ""},
+	    {1, "alt=sse", 1, ""},
+	    {1, "?key=A&alt=sse&&%6Bey=B&access_token=C", 1, ""},
+	    {0, "?key=A", 0, ""},
+	    {1, "?alt=json", -EINVAL, "alt"},
+	    {1, "?alt=sse&alt=sse", -EINVAL, "alt"},
+	    {1, "?alt=sse&alt=json", -EINVAL, "alt"},
+	    {1, "?ALT=sse", -EINVAL, "ALT"},
+	    {1, "?alt=SSE", -EINVAL, "alt"},
+	    {1, "?%61lt=sse", -EINVAL, "%61lt"},
+	    {1, "?$alt=json", -EINVAL, "$alt"},
+	    {1, "?alt=sse&fields=candidates", -EINVAL, "fields"},
+	    {1, "?alt=sse&prettyPrint=false", -EINVAL, "prettyPrint"},
+	    {1, "?alt=sse?alt=json", -EINVAL, "alt=sse?alt=json"},
+	    {1, "?=sse", -EINVAL, "=sse"},
+	    {1, "?al\x01t=x", -EINVAL, "al?t"},
+	    {0, "?alt=sse", -EINVAL, "alt"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char bad[64] = "";
+		int r = gemini_query_check(cases[i].stream ? S : G, cases[i].query, bad, sizeof(bad));
+
+		if (r != cases[i].want || strcmp(bad, cases[i].bad))
+			UNIT_FAIL("%s: %d naming \"%s\", want %d naming \"%s\"", cases[i].query, r,
+				  bad, cases[i].want, cases[i].bad);
+	}
+	ASSERT_EQ(gemini_query_check(USAGE_API_GEMINI_COUNT_TOKENS, "?upload_protocol=raw", NULL,
+				     0),
+		  -EINVAL);
 }
 
 static void test_retarget(void)
@@ -189,6 +236,7 @@ static void test_error_format(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_path_names_the_model), UNIT_CASE(test_path_tricks_name_no_model),
-	  UNIT_CASE(test_key_leaves_the_query), UNIT_CASE(test_retarget),
+	  UNIT_CASE(test_key_leaves_the_query),
+	  UNIT_CASE(test_query_holds_only_what_the_gateway_reads), UNIT_CASE(test_retarget),
 	  UNIT_CASE(test_usage_normalised), UNIT_CASE(test_stream_usage),
 	  UNIT_CASE(test_error_format))

@@ -336,6 +336,36 @@ static void test_endpoints_refuse_non_canonical_paths(void)
 	call_end(&c, 0, 0, 0, 0, T0);
 }
 
+/* A Gemini model's call, read at whichever door (here: as the explicit endpoint reads paths),
+ * holds only the query the gateway reads (gemini_query_check()); other APIs' queries are
+ * theirs. */
+static void test_endpoints_refuse_unread_gemini_query(void)
+{
+	static const char *const refused[] = {"?alt=json", "?alt=sse&fields=candidates",
+					      "?alt=sse&%61lt=json", "?alt=sse?x"};
+	const char *stream = "/v1beta/models/gemini-2.5-flash:streamGenerateContent";
+	char url[256];
+	struct call c;
+
+	ASSERT_OK(world());
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		snprintf(url, sizeof(url), "%s%s", stream, refused[i]);
+		call_init(&c, "open", "POST", url, "{}", T0);
+		ASSERT_EQ(call_run(&c), 400);
+		ASSERT_STREQ(c.r.decisions[0].rule, "canonical_query");
+		ASSERT_CONTAINS(c.r.refusal.message, "query parameter ");
+		call_end(&c, 0, 0, 0, 0, T0);
+	}
+	snprintf(url, sizeof(url), "%s?key=A&alt=sse", stream);
+	call_init(&c, "open", "POST", url, "{}", T0);
+	ASSERT_EQ(call_run(&c), 0);
+	call_end(&c, 0, 0, 0, 0, T0);
+	call_init(&c, "open", "POST", "/v1/messages?beta=true", "{\"model\":\"claude-3-5-haiku\"}",
+		  T0);
+	ASSERT_EQ(call_run(&c), 0);
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
 /* C's request sent to a provider whose API root is ROOT, read as the proxy reads it; *CANON
  * holds the canonical target (the caller frees). */
 static void call_at_root(struct call *c, const char *root, char **canon)
@@ -954,6 +984,7 @@ UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_bloc
 	  UNIT_CASE(test_explicit_key_names_workload),
 	  UNIT_CASE(test_endpoints_default_is_inference_only),
 	  UNIT_CASE(test_endpoints_refuse_non_canonical_paths),
+	  UNIT_CASE(test_endpoints_refuse_unread_gemini_query),
 	  UNIT_CASE(test_endpoints_under_a_provider_root),
 	  UNIT_CASE(test_allow_models_as_asked),
 	  UNIT_CASE(test_allow_models_needs_a_readable_model),

@@ -122,8 +122,6 @@ struct pipe_req {
 	size_t api_path_len;	     /* of api_url, up to '?' */
 	const char *api_root;	     /* captured: the provider's API root, else NULL */
 	int outside_api;	     /* the path is outside api_root: none of its API calls */
-	const char *query_refused;   /* a query parameter the adapter does not send on and
-					may not drop (providers/vertex.h), or NULL */
 	const char *host;	     /* the Host header (NULL: none, or more than one) */
 	int host_count;
 	const char *sni;	     /* the TLS server name; "" at the explicit endpoint */

@@ -20,6 +20,7 @@
  * root is none of its API calls; the gateway cannot read or meter it, so its key never goes
  * with one.
  */
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
@@ -86,10 +87,22 @@ static int endpoints_match(const struct policy_endpoint *list, size_t n, const c
 	return 0;
 }
 
+/* A call of an API that reads its query (Gemini's, at whichever door) with a parameter the
+ * gateway does not read: -EINVAL and its name in BAD (BADLEN bytes), else 0. */
+static int query_check(const struct pipe_req *r, char *bad, size_t badlen)
+{
+	enum usage_api api = (enum usage_api)r->app_api;
+	const struct provider_api *p = r->app_api >= 0 ? provider_api_of_usage(api) : NULL;
+
+	if (!p || !p->query_check)
+		return 0;
+	return p->query_check(api, r->url + r->path_len, bad, badlen) < 0 ? -EINVAL : 0;
+}
+
 static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
 {
 	const struct policy_allow *a = r->wl ? &r->wl->allow : NULL;
-	char path[1024];
+	char path[1024], bad[64];
 	const char *why;
 
 	if (r->path_len >= sizeof(path))
@@ -100,12 +113,12 @@ static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
 	if (why)
 		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
 				   "the request path has %s; send its canonical form", why);
-	if (r->query_refused)
+	if (query_check(r, bad, sizeof(bad)))
 		return pipe_refuse(r, "endpoints", "canonical_query", 1, 400, "invalid", 0,
 				   "aigw: the query parameter %s is not one the gateway sends to "
 				   "provider %s; send only the parameters its API documents for this "
 				   "call (alt=sse on a stream)",
-				   r->query_refused, r->provider ? r->provider : "");
+				   bad, r->provider ? r->provider : "");
 	if (r->outside_api && r->gateway_key)
 		return pipe_refuse(r, "endpoints", "api_root", a ? a->enforce : 1, 403,
 				   "permission", 0,

@@ -60,6 +60,11 @@ struct provider_api {
 	const struct provider_path *inference;
 	size_t n_inference;
 
+	/* For a family whose calls read parameters from the query (Gemini), else NULL: whether
+	 * QUERY (from its '?', or "") of a call of usage API API holds only parameters the
+	 * gateway reads, as gemini_query_check(). The endpoint stage asks it at every door. */
+	int (*query_check)(enum usage_api api, const char *query, char *bad, size_t badlen);
+
 	/* For a family whose calls name their model in the path (Gemini), else NULL: 1 and the
 	 * model of request path PATH (LEN bytes, no query) into MODEL (SIZE bytes), or 0 when
 	 * PATH is none of its calls. A body's "model" then counts for nothing. */

@@ -209,7 +209,9 @@ static int hex_val(char c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-int gemini_query_name_is(const char *name, size_t n, const char *want)
+/* Whether query parameter name NAME (N bytes, as sent) reads as WANT (at most 15 bytes):
+ * percent-decoded, '+' as a space, blanks around it dropped, in any case. */
+static int query_name_is(const char *name, size_t n, const char *want)
 {
 	char out[16];
 	size_t o = 0;
@@ -249,6 +251,12 @@ static size_t next_param(const char *q, size_t i, size_t *end, size_t *name_len)
 	return e;
 }
 
+/* A credential of the app's: Google's APIs read "key" and "access_token" from the query. */
+static int name_is_credential(const char *name, size_t n)
+{
+	return query_name_is(name, n, "key") || query_name_is(name, n, "access_token");
+}
+
 int gemini_query_has_key(const char *target)
 {
 	const char *q = strchr(target, '?');
@@ -258,7 +266,7 @@ int gemini_query_has_key(const char *target)
 		return 0;
 	for (i = 1; q[i - 1]; i = end + 1) {
 		next_param(q, i, &end, &nl);
-		if (gemini_query_name_is(q + i, nl, "key"))
+		if (name_is_credential(q + i, nl))
 			return 1;
 		if (!q[end])
 			break;
@@ -283,7 +291,7 @@ int gemini_query_strip_key(const char *target, char **ret)
 	o = path;
 	for (i = 1; ; i = end + 1) {
 		next_param(q, i, &end, &nl);
-		if (gemini_query_name_is(q + i, nl, "key")) {
+		if (name_is_credential(q + i, nl)) {
 			dropped = 1;
 		} else if (end > i) {
 			out[o] = o == path ? '?' : '&';
@@ -297,6 +305,43 @@ int gemini_query_strip_key(const char *target, char **ret)
 	out[o] = '\0';
 	*ret = out;
 	return dropped;
+}
+
+/* BAD (BADLEN bytes, or none) names query parameter NAME (N bytes): its printable bytes. */
+static int query_refuse(const char *name, size_t n, char *bad, size_t badlen)
+{
+	size_t o = 0;
+
+	if (!badlen)
+		return -EINVAL;
+	for (size_t i = 0; i < n && o + 1 < badlen; i++)
+		bad[o++] = name[i] > ' ' && name[i] < 127 ? name[i] : '?';
+	bad[o] = '\0';
+	return -EINVAL;
+}
+
+int gemini_query_check(enum usage_api api, const char *query, char *bad, size_t badlen)
+{
+	const char *q = query[0] == '?' ? query + 1 : query;
+	size_t i, end, nl;
+	int sse = 0;
+
+	for (i = 0; q[i]; i = q[end] ? end + 1 : end) {
+		next_param(q, i, &end, &nl);
+		if (end == i)
+			continue;
+		if (memchr(q + i, '?', end - i)) /* "?a?alt=json": read one way here, another there */
+			return query_refuse(q + i, end - i, bad, badlen);
+		if (name_is_credential(q + i, nl)) /* gemini_query_strip_key() drops it */
+			continue;
+		if (api == USAGE_API_GEMINI_STREAM && !sse && end - i == 7 &&
+		    !strncmp(q + i, "alt=sse", 7)) {
+			sse = 1;
+			continue;
+		}
+		return query_refuse(q + i, nl ? nl : end - i, bad, badlen);
+	}
+	return sse;
 }
 
 /* ---- the adapter ---- */
@@ -394,6 +439,7 @@ const struct provider_api provider_gemini = {
     .inference = gemini_inference,
     .n_inference = sizeof(gemini_inference) / sizeof(gemini_inference[0]),
     .path_model = gemini_path_model,
+    .query_check = gemini_query_check,
     .usage_body = gemini_usage_body,
     .usage_event = gemini_usage_event,
     .error_body = gemini_error_body,

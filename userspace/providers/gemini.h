@@ -53,20 +53,29 @@ int gemini_call_parse(const char *call, size_t n, char *model, size_t size);
 int gemini_usage_metadata(const struct cJSON *um, struct usage *u);
 
 /*
- * Request target TARGET (path and query) without any "key" query parameter: every
+ * Request target TARGET (path and query) without the app's credentials in its query: every
  * parameter whose name, percent-decoded ('+' as a space) and with blanks around it dropped,
- * is "key" in any case, wherever and however often it comes; every other byte as it was.
- * Returns 1 and *RET (new, the caller frees) when one was dropped, 0 (*RET NULL) when there
- * was none, -ENOMEM.
+ * is "key" or "access_token" in any case, wherever and however often it comes; every other
+ * byte as it was. Returns 1 and *RET (new, the caller frees) when one was dropped, 0 (*RET
+ * NULL) when there was none, -ENOMEM.
  */
 int gemini_query_strip_key(const char *target, char **ret);
 
-/* Whether query parameter name NAME (N bytes, as sent) reads as WANT (at most 15 bytes):
- * percent-decoded, '+' as a space, blanks around it dropped, in any case. */
-int gemini_query_name_is(const char *name, size_t n, const char *want);
-
-/* TARGET's query has a "key" parameter (as gemini_query_strip_key() reads names). */
+/* TARGET's query has a credential (as gemini_query_strip_key() reads names). */
 int gemini_query_has_key(const char *target);
+
+/*
+ * The query of a Gemini model's call of usage API API, at any door (the Gemini API, Vertex,
+ * the explicit endpoint): QUERY from its '?', or "". Returns 1 when it asks for server-sent
+ * events (alt=sse, once, on streamGenerateContent), else 0; the app's credentials ("key",
+ * "access_token") pass here, for gemini_query_strip_key() to drop when the gateway's goes.
+ * Every other parameter is -EINVAL with its name (printable bytes only) in BAD (BADLEN bytes;
+ * 0: none): alt=json on a stream (the answer would not be the events usage is read from), alt
+ * twice, alt on another call, "$alt", an encoded "alt", "fields" (strips usageMetadata),
+ * "prettyPrint", a second '?'. A parameter the gateway does not read may change the answer it
+ * reads, and dropping it would change the app's call behind its back.
+ */
+int gemini_query_check(enum usage_api api, const char *query, char *bad, size_t badlen);
 
 /* Request target URL (a Gemini call: "/v1beta/models/M:method?query") asking for MODEL
  * instead of M, every other byte as it was: 0 and *RET (new, the caller frees), -EINVAL (URL

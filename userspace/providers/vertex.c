@@ -8,7 +8,6 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
-#include "providers/gemini.h"
 #include "providers/vertex.h"
 
 static const struct {
@@ -110,48 +109,6 @@ int vertex_gemini_path(const char *project, const char *location, const char *mo
 	int n = snprintf(buf, size, "/v1/projects/%s/locations/%s/publishers/google/models/%s:%s%s",
 			 project, location, model, method, query);
 
-	return n < 0 || (size_t)n >= size ? -ENOSPC : 0;
-}
-
-/* BAD (BADLEN bytes) names the query parameter NAME (N bytes): its printable bytes. */
-static int query_refused(const char *name, size_t n, char *bad, size_t badlen)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n && o + 1 < badlen; i++)
-		bad[o++] = name[i] > ' ' && name[i] < 127 ? name[i] : '?';
-	bad[o] = '\0';
-	return -EINVAL;
-}
-
-int vertex_gemini_query(int kind, const char *query, char *buf, size_t size, char *bad,
-			size_t badlen)
-{
-	const char *p = query[0] == '?' ? query + 1 : query, *end;
-	int sse = 0, n;
-
-	for (; *p; p = *end ? end + 1 : end) {
-		size_t len, name;
-
-		end = p + strcspn(p, "&");
-		len = (size_t)(end - p);
-		name = strcspn(p, "=&");
-		if (name > len)
-			name = len;
-		if (!len)
-			continue;
-		if (memchr(p, '?', len)) /* "?a?alt=json": read one way here, another there */
-			return query_refused(p, len, bad, badlen);
-		if (gemini_query_name_is(p, name, "key") ||
-		    gemini_query_name_is(p, name, "access_token"))
-			continue;
-		if (kind == VERTEX_GEMINI_STREAM && !sse && len == 7 && !strncmp(p, "alt=sse", 7)) {
-			sse = 1;
-			continue;
-		}
-		return query_refused(p, name ? name : len, bad, badlen);
-	}
-	n = snprintf(buf, size, "%s", sse ? "?alt=sse" : "");
 	return n < 0 || (size_t)n >= size ? -ENOSPC : 0;
 }
 

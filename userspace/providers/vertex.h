@@ -52,24 +52,8 @@ int vertex_anthropic_path(const char *project, const char *location, const char 
 int vertex_kind_is_gemini(int kind);
 const char *vertex_kind_method(int kind);
 
-/*
- * The query a Gemini model's call of KIND on Vertex is sent with, read from the app's QUERY
- * (from its '?', or ""): "?alt=sse" when a streamGenerateContent call asked for server-sent
- * events, else "". Every other parameter is the app's to lose:
- *   key, access_token  dropped: a credential of the app's; the gateway's token goes instead
- *                      (as the Gemini API's "key" is, gemini_query_strip_key())
- *   anything else      refused: alt=json on a stream (the answer would not be the events
- *                      usage is read from), alt twice, "$alt", an encoded "alt", "fields",
- *                      "prettyPrint", a second '?': a parameter the gateway does not read may
- *                      change the answer it reads.
- * Into BUF (SIZE bytes): 0; -EINVAL with the refused parameter's name (printable bytes only)
- * in BAD (BADLEN bytes); -ENOSPC.
- */
-int vertex_gemini_query(int kind, const char *query, char *buf, size_t size, char *bad,
-			size_t badlen);
-
-/* The path of Gemini model MODEL's METHOD in PROJECT at LOCATION, QUERY ("?alt=sse", or "")
- * after it, into BUF (SIZE bytes): 0 or -ENOSPC. */
+/* The path of Gemini model MODEL's METHOD in PROJECT at LOCATION, QUERY (the app's, from its
+ * '?', or "") after it, into BUF (SIZE bytes): 0 or -ENOSPC. */
 int vertex_gemini_path(const char *project, const char *location, const char *model,
 		       const char *method, const char *query, char *buf, size_t size);
 

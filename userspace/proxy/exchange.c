@@ -861,15 +861,6 @@ static int target_use_app_destination(struct exchange *ex)
 	snprintf(ex->up_host, sizeof(ex->up_host), "%s", s->info.sni);
 	snprintf(ex->up_provider, sizeof(ex->up_provider), "%s", s->info.provider);
 	snprintf(ex->up_model, sizeof(ex->up_model), "%s", ex->model);
-	free(ex->up_path);
-	ex->up_path = NULL;
-	/* a Gemini model's call on Vertex: of the app's query only what the gateway reads */
-	if (vertex_kind_is_gemini(ex->vertex_app) &&
-	    asprintf(&ex->up_path, "%.*s%s", (int)strcspn(ex->url, "?"), ex->url,
-		     ex->vertex_query) < 0) {
-		ex->up_path = NULL;
-		return -ENOMEM;
-	}
 	return body_for_target(ex, ex->model, 0);
 }
 
@@ -922,7 +913,8 @@ body:
  * The request for Vertex target T, made from the one for Anthropic's own API (the app's, or
  * translated): the path built from T's project and region and MODEL, the body without its
  * "model" and with Vertex's anthropic_version. A Gemini model's call on Vertex keeps its body
- * and method (and of its query "alt=sse": vertex_gemini_query()); only the path's project,
+ * and method and query (the endpoint stage let only "alt=sse" and credentials through,
+ * gemini_query_check(); write_request() drops the credentials); only the path's project,
  * region and model are T's.
  */
 static int target_vertex(struct exchange *ex, const struct route_target *t, const char *model,
@@ -931,6 +923,7 @@ static int target_vertex(struct exchange *ex, const struct route_target *t, cons
 	const struct policy_provider *pv = policy_provider_by_name(ex->policy, t->provider);
 	struct evbuffer *from = ex->up_body ? ex->up_body : ex->body;
 	int gemini = vertex_kind_is_gemini(ex->vertex_app);
+	const char *query = ex->url + strcspn(ex->url, "?");
 	char path[1024], *body;
 	size_t len;
 	int err;
@@ -941,7 +934,7 @@ static int target_vertex(struct exchange *ex, const struct route_target *t, cons
 		return -ENOENT;
 	}
 	err = gemini ? vertex_gemini_path(pv->project, pv->region, model,
-					  vertex_kind_method(ex->vertex_app), ex->vertex_query, path,
+					  vertex_kind_method(ex->vertex_app), query, path,
 					  sizeof(path))
 		     : vertex_anthropic_path(pv->project, pv->region, model, ex->stream, path,
 					     sizeof(path));

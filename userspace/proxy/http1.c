@@ -636,12 +636,7 @@ static int vertex_canonicalise(struct exchange *ex)
 		return ex->api_url ? 0 : -ENOMEM;
 	}
 	/* a Gemini model's call is the Gemini API's call of the same model and method: read with
-	 * its usageMetadata reader; of its query only what the gateway reads goes on ("alt=sse") */
-	if (vertex_gemini_query(vc.kind, ex->url + strcspn(ex->url, "?"), ex->vertex_query,
-				sizeof(ex->vertex_query), ex->query_refused,
-				sizeof(ex->query_refused)) == -EINVAL &&
-	    !ex->query_refused[0])
-		snprintf(ex->query_refused, sizeof(ex->query_refused), "(empty)");
+	 * its usageMetadata reader, its query as that API's (gemini_query_check()) */
 	if (asprintf(&ex->api_url, "%s%s:%s", VERTEX_GEMINI_API_MODELS, vc.model, vc.method) < 0) {
 		ex->api_url = NULL;
 		return -ENOMEM;
@@ -707,7 +702,6 @@ static int pipe_head_fill(struct session *s, struct exchange *ex, const http_par
 	r->api_url = exchange_api_url(ex);
 	r->api_path_len = strcspn(r->api_url, "?");
 	r->outside_api = ex->outside_api;
-	r->query_refused = ex->query_refused[0] ? ex->query_refused : NULL;
 	r->host_count = (int)headers_count(&ex->req, "host");
 	r->host = r->host_count == 1 ? headers_get(&ex->req, "host") : NULL;
 	r->sni = s->info.sni;

@@ -165,8 +165,6 @@ struct exchange {
 	int outside_api;
 	int vertex_app; /* the app called a Vertex publisher path (enum vertex_kind), or 0 */
 	char vertex_location[64]; /* a Vertex call's location ("global", "us-east5"), or "" */
-	char vertex_query[16];	  /* a Vertex Gemini call's query as sent on ("?alt=sse", "") */
-	char query_refused[64];	  /* a query parameter the gateway does not send on, or "" */
 	struct headers req;
 	struct evbuffer *body;
 	int client_keepalive;
