@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "providers/gemini.h"
 #include "providers/translate_gemini_app.h"
 #include "providers/translate_json.h"
 
@@ -28,30 +29,6 @@ static const char *finish_of(const char *finish_reason, int refusal)
 	if (finish_reason && !strcmp(finish_reason, "length"))
 		return "MAX_TOKENS";
 	return "STOP";
-}
-
-/* Google's status name of HTTP STATUS. */
-static const char *status_name(int status)
-{
-	switch (status) {
-	case 400:
-	case 413:
-		return "INVALID_ARGUMENT";
-	case 401:
-		return "UNAUTHENTICATED";
-	case 403:
-		return "PERMISSION_DENIED";
-	case 404:
-		return "NOT_FOUND";
-	case 429:
-		return "RESOURCE_EXHAUSTED";
-	case 502:
-	case 503:
-		return "UNAVAILABLE";
-	case 504:
-		return "DEADLINE_EXCEEDED";
-	}
-	return "INTERNAL";
 }
 
 /* Token counts as Google names them. */
@@ -148,7 +125,7 @@ char *translate_gemini_app_error(int status, const char *message, int *ret_statu
 	e = translate_add(&c, o, "error", cJSON_CreateObject());
 	translate_add(&c, e, "code", cJSON_CreateNumber(status));
 	translate_add(&c, e, "message", cJSON_CreateString(message));
-	translate_add(&c, e, "status", cJSON_CreateString(status_name(status)));
+	translate_add(&c, e, "status", cJSON_CreateString(gemini_status_name(status)));
 	s = c.oom || !o ? NULL : translate_print(o, ret_len);
 	cJSON_Delete(o);
 	return s;
