@@ -99,8 +99,10 @@ cJSON *translate_gemini_app_answer(struct translate_ctx *c, const cJSON *in, con
 		      cJSON_CreateString(finish_of(translate_str(choice, "finish_reason"),
 						   refusal && *refusal)));
 	translate_add(c, cand, "index", cJSON_CreateNumber(0));
-	usage_read(translate_get(in, "usage"), &u);
-	translate_add(c, out, "usageMetadata", usage_metadata(c, &u));
+	if (cJSON_IsObject(translate_get(in, "usage"))) { /* none told: none made up */
+		usage_read(translate_get(in, "usage"), &u);
+		translate_add(c, out, "usageMetadata", usage_metadata(c, &u));
+	}
 	translate_add(c, out, "modelVersion",
 		      cJSON_CreateString(model ? model : translate_str(in, "model") ?: ""));
 	translate_new_id(id, sizeof(id), "", 22);
@@ -140,6 +142,7 @@ struct translate_gemini_stream {
 	struct tj_prefix prefix;  /* what the last event's scan keeps for the next one */
 	const char *finish;	  /* Gemini's finishReason once known, else NULL */
 	struct gs_usage usage;	  /* from the usage chunk */
+	int have_usage;		  /* a usage chunk came: without one, no usageMetadata */
 	int ended;		  /* the last event or an error event was emitted */
 };
 
@@ -286,21 +289,28 @@ static int put_count(struct translate_buf *out, const char *key, size_t klen, do
 
 #define PUT_COUNT(b, lit, n) put_count((b), (lit), sizeof(lit) - 1, (n))
 
-/* The last event: an empty text part with the finishReason, and the usage. */
+/* ,"usageMetadata":{...} of the usage chunk's counts. */
+static int gs_usage_metadata(const struct gs_usage *u, struct translate_buf *out)
+{
+	return PUT(out, ",\"usageMetadata\":{") ||
+	       PUT_COUNT(out, "\"promptTokenCount\":", u->prompt) ||
+	       PUT_COUNT(out, ",\"candidatesTokenCount\":", u->completion - u->reasoning) ||
+	       PUT_COUNT(out, ",\"totalTokenCount\":", u->prompt + u->completion) ||
+	       (u->cached > 0 && PUT_COUNT(out, ",\"cachedContentTokenCount\":", u->cached)) ||
+	       (u->reasoning > 0 && PUT_COUNT(out, ",\"thoughtsTokenCount\":", u->reasoning)) ||
+	       PUT(out, "}");
+}
+
+/* The last event: an empty text part with the finishReason, and the usage when the upstream
+ * told it (never counts of 0 it did not say). */
 static int gs_last(struct translate_gemini_stream *g, struct translate_buf *out)
 {
-	const struct gs_usage *u = &g->usage;
 	size_t old = out->len;
 	int err = PUT(out, "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}],"
 			   "\"role\":\"model\"},\"finishReason\":\"") ||
 		  translate_buf_add(out, g->finish, strlen(g->finish)) ||
-		  PUT(out, "\",\"index\":0}],\"usageMetadata\":{") ||
-		  PUT_COUNT(out, "\"promptTokenCount\":", u->prompt) ||
-		  PUT_COUNT(out, ",\"candidatesTokenCount\":", u->completion - u->reasoning) ||
-		  PUT_COUNT(out, ",\"totalTokenCount\":", u->prompt + u->completion) ||
-		  (u->cached > 0 && PUT_COUNT(out, ",\"cachedContentTokenCount\":", u->cached)) ||
-		  (u->reasoning > 0 && PUT_COUNT(out, ",\"thoughtsTokenCount\":", u->reasoning)) ||
-		  PUT(out, "}") || gs_tail(g, out);
+		  PUT(out, "\",\"index\":0}]") ||
+		  (g->have_usage && gs_usage_metadata(&g->usage, out)) || gs_tail(g, out);
 
 	g->ended = 1;
 	return translate_buf_cut(out, old, err);
@@ -318,6 +328,7 @@ static void gs_usage(struct translate_gemini_stream *g, const struct tj_val *v)
 
 	if (v[S_USAGE].type != TJ_OBJECT)
 		return;
+	g->have_usage = 1;
 	gs_take(&v[S_PROMPT], &u->prompt);
 	gs_take(&v[S_COMPLETION], &u->completion);
 	gs_take(&v[S_CACHED], &u->cached);

@@ -51,21 +51,61 @@ static const cJSON *g_member(const cJSON *o, const char *name)
 	return NULL;
 }
 
+/* Whether member names A and B are one name (lowerCamelCase or snake_case, either form). */
+static int g_same_name(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		int ca = *a == '_' && a[1] ? toupper((unsigned char)*++a) : *a;
+		int cb = *b == '_' && b[1] ? toupper((unsigned char)*++b) : *b;
+
+		if (ca != cb)
+			return 0;
+		if (!ca)
+			return 1;
+	}
+}
+
+/*
+ * Refuses object O (at PATH; NULL: the top level) when it names a member twice, in either form: the translation
+ * reads the first, so a second would be lost in silence. Called once O's members are known
+ * ones, so at most one past their number are compared before a repeat is found.
+ */
+static int g_once(struct translate_rq *r, const cJSON *o, const char *path)
+{
+	char p[TRANSLATE_PATH_MAX];
+	const cJSON *it, *prev;
+
+	cJSON_ArrayForEach(it, o)
+	{
+		for (prev = o->child; prev != it; prev = prev->next) {
+			if (cJSON_IsNull(it) || cJSON_IsNull(prev) ||
+			    !g_same_name(prev->string, it->string))
+				continue;
+			if (path)
+				translate_rq_path(p, path, it->string, -1);
+			else
+				snprintf(p, sizeof(p), "%s", it->string);
+			return translate_rq_invalid(r, p, "given twice (a member's name, in either "
+							  "form, comes once)");
+		}
+	}
+	return 0;
+}
+
 /* One part's text; any other kind of part is refused naming it. */
 static const char *g_part_text(struct translate_rq *r, const cJSON *part, const char *path)
 {
 	static const char *const allowed[] = {"text", "thoughtSignature", "thought_signature", NULL};
 	char p[TRANSLATE_PATH_MAX];
-	const cJSON *text = g_member(part, "text"), *thought = g_member(part, "thought");
+	const cJSON *text = g_member(part, "text");
 
 	if (!cJSON_IsObject(part)) {
 		translate_rq_invalid(r, path, "expected an object");
 		return NULL;
 	}
-	if (cJSON_IsTrue(thought))
-		return translate_rq_refuse(r, translate_rq_path(p, path, "thought", -1)), NULL;
-	if (translate_rq_keys(r, part, allowed, path) || (thought && !cJSON_IsFalse(thought)))
-		return r->c.rc ? NULL : (translate_rq_refuse(r, path), NULL);
+	/* "thought" (a thought part) too: refused as every other member */
+	if (translate_rq_keys(r, part, allowed, path) || g_once(r, part, path))
+		return NULL;
 	if (!cJSON_IsString(text)) {
 		translate_rq_invalid(r, translate_rq_path(p, path, "text", -1), "expected a string");
 		return NULL;
@@ -126,7 +166,8 @@ static void g_system(struct translate_rq *r, const cJSON *si, cJSON *msgs)
 		translate_rq_invalid(r, "systemInstruction", "expected a Content object");
 		return;
 	}
-	if (translate_rq_keys(r, si, allowed, "systemInstruction"))
+	if (translate_rq_keys(r, si, allowed, "systemInstruction") ||
+	    g_once(r, si, "systemInstruction"))
 		return;
 	g_message(r, msgs, "system",
 		  g_content(r, g_member(si, "parts"), "systemInstruction.parts"));
@@ -145,7 +186,7 @@ static void g_turn(struct translate_rq *r, const cJSON *c, int i, cJSON *msgs)
 		translate_rq_invalid(r, base, "expected a Content object");
 		return;
 	}
-	if (translate_rq_keys(r, c, allowed, base))
+	if (translate_rq_keys(r, c, allowed, base) || g_once(r, c, base))
 		return;
 	if (role && (!cJSON_IsString(role) ||
 		     (strcmp(role->valuestring, "user") && strcmp(role->valuestring, "model")))) {
@@ -275,6 +316,7 @@ static void g_config(struct g2o *g, const cJSON *cfg)
 		if (g->r->c.rc)
 			return;
 	}
+	g_once(g->r, cfg, "generationConfig");
 }
 
 /*
@@ -335,7 +377,7 @@ static void g_request(struct g2o *g, const char *model, int stream)
 		else
 			translate_rq_refuse(r, it->string);
 	}
-	if (!r->c.rc)
+	if (!r->c.rc && !g_once(r, r->in, NULL))
 		g_contents(r, g_member(r->in, "contents"), msgs);
 	if (stream) { /* usage comes in a last chunk only when asked for */
 		cJSON *o;
