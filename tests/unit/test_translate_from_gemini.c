@@ -107,6 +107,7 @@ static int refused(enum translate_api to, const char *in, const char *field)
 static void test_refusals(void)
 {
 	struct translate_req r;
+	const char *in;
 
 	ASSERT_TRUE(refused(OPENAI,
 			    "{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
@@ -149,6 +150,9 @@ static void test_refusals(void)
 		  -EINVAL);
 	ASSERT_CONTAINS(r.error, "contents");
 	ASSERT_EQ(translate_request_from_gemini(OPENAI, "[", 1, "m", 0, 0, &r), -EBADMSG);
+	in = "{" Q ",\"generationConfig\":{\"topK\":2.5}}";
+	ASSERT_EQ(translate_request_from_gemini(ANTHROPIC, in, strlen(in), "m", 0, 0, &r), -EINVAL);
+	ASSERT_CONTAINS(r.error, "generationConfig.topK: expected a non-negative integer");
 	ASSERT_EQ(translate_request_from_gemini(GEMINI, "{}", 2, "m", 0, 0, &r), -EOPNOTSUPP);
 }
 

@@ -19,7 +19,6 @@
 struct g2o {
 	struct translate_rq *r;
 	enum translate_api to;
-	double top_k; /* generationConfig.topK; < 0: none (Anthropic only) */
 };
 
 /* Whether KEY is NAME (lowerCamelCase) or its snake_case form, as Google's JSON takes both. */
@@ -294,8 +293,12 @@ static void g_config_member(struct g2o *g, const cJSON *v)
 			translate_fail(&r->c, -EOPNOTSUPP, "%s other than 1 has no %s counterpart",
 				       p, r->other);
 	} else if (key_is(v->string, "topK") && g->to == TRANSLATE_ANTHROPIC_MESSAGES) {
-		if (!g_num(r, v, p, &d))
-			g->top_k = d;
+		if (g_num(r, v, p, &d))
+			return;
+		if (d < 0 || d != (int)d) /* Anthropic's top_k is one */
+			translate_rq_invalid(r, p, "expected a non-negative integer");
+		else /* in OpenAI's form on to Anthropic (via_openai) */
+			translate_add(&r->c, r->out, "top_k", cJSON_CreateNumber(d));
 	} else {
 		translate_rq_refuse(r, p);
 	}
@@ -421,55 +424,11 @@ static int g2o_run(struct g2o *g, const char *other, const char *in, size_t len,
 	return rc;
 }
 
-/* The Anthropic body of *RET with top_k K added. */
-static int g_add_top_k(struct translate_req *ret, double k)
-{
-	cJSON *root = translate_parse_object(ret->body, ret->len);
-	char *body;
-	size_t len;
-
-	if (!root || !cJSON_AddNumberToObject(root, "top_k", k)) {
-		cJSON_Delete(root);
-		return -ENOMEM;
-	}
-	body = translate_print(root, &len);
-	cJSON_Delete(root);
-	if (!body)
-		return -ENOMEM;
-	free(ret->body);
-	ret->body = body;
-	ret->len = len;
-	return 0;
-}
-
-/* OpenAI's form MID -> Anthropic into *RET, MID's notes first. */
-static int g_to_anthropic(struct translate_req *mid, const char *model,
-			  unsigned int max_tokens_default, double top_k, struct translate_req *ret)
-{
-	int rc = translate_request_to(TRANSLATE_OPENAI_CHAT, TRANSLATE_ANTHROPIC_MESSAGES,
-				      mid->body, mid->len, model, max_tokens_default, ret);
-	char second[TRANSLATE_MSG_MAX];
-
-	ret->stream = mid->stream;
-	ret->include_usage = 0; /* an OpenAI app's question only */
-	if (!rc && top_k >= 0 && g_add_top_k(ret, top_k)) {
-		translate_req_release(ret);
-		snprintf(ret->error, sizeof(ret->error), "out of memory");
-		rc = -ENOMEM;
-	}
-	memcpy(second, ret->notes, sizeof(second));
-	memcpy(ret->notes, mid->notes, sizeof(ret->notes));
-	if (second[0] && ret->notes[0])
-		strncat(ret->notes, "; ", sizeof(ret->notes) - strlen(ret->notes) - 1);
-	strncat(ret->notes, second, sizeof(ret->notes) - strlen(ret->notes) - 1);
-	return rc;
-}
-
 int translate_request_from_gemini(enum translate_api to, const char *in, size_t len,
 				  const char *model, int stream, unsigned int max_tokens_default,
 				  struct translate_req *ret)
 {
-	struct g2o g = {.to = to, .top_k = -1};
+	struct g2o g = {.to = to};
 	struct translate_req mid;
 	int rc;
 
@@ -486,7 +445,8 @@ int translate_request_from_gemini(enum translate_api to, const char *in, size_t 
 		*ret = mid;
 		return rc;
 	}
-	rc = g_to_anthropic(&mid, model, max_tokens_default, g.top_k, ret);
+	rc = translate_rq_from_middle(&mid, TRANSLATE_ANTHROPIC_MESSAGES, "Anthropic", model,
+				      max_tokens_default, ret);
 	translate_req_release(&mid);
 	return rc;
 }
