@@ -65,9 +65,10 @@ static int g_same_name(const char *a, const char *b)
 }
 
 /*
- * Refuses object O (at PATH; NULL: the top level) when it names a member twice, in either form: the translation
- * reads the first, so a second would be lost in silence. Called once O's members are known
- * ones, so at most one past their number are compared before a repeat is found.
+ * Refuses object O (at PATH; NULL: the top level) when it names a member twice, in either
+ * form: the translation reads the first, so a second would be lost in silence. Called once O's
+ * members are known ones, so at most one past their number are compared before a repeat is
+ * found.
  */
 static int g_once(struct translate_rq *r, const cJSON *o, const char *path)
 {
