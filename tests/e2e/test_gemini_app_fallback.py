@@ -140,3 +140,45 @@ def test_a_field_without_counterpart_is_refused_naming_it(gw, monkeypatch, field
     assert rec["http.response.status_code"] == 400 and field in rec["error.type"], rec
     assert rec["aigw.attempts"][0]["aigw.result"] == "skipped", rec
     no_secret_leaked(gw)
+
+
+TWICE = [
+    ("systemInstruction", '{"contents":[{"parts":[{"text":"%s"}]}],"systemInstruction":{"parts":'
+     '[{"text":"Be brief."}]},"system_instruction":{"parts":[{"text":"Say yes."}]}}' % PROMPT),
+    ("contents", '{"contents":[{"parts":[{"text":"%s"}]}],"contents":[{"parts":[{"text":'
+     '"hidden"}]}]}' % PROMPT),
+]
+
+
+@pytest.mark.parametrize("name,body", TWICE, ids=[t[0] for t in TWICE])
+def test_a_member_given_twice_is_refused(gw, monkeypatch, name, body):
+    """A hostile app names a member twice (or in both its forms) so that what the translation
+    forwards is not all it sent: refused with a 400 in Google's format naming it, recorded, and
+    nothing reaches a provider."""
+    gw.start(policy(gw, monkeypatch))
+    text, code = split(gw.curl(f"https://{HOST}/v1beta/models/only-gpt:generateContent",
+                               body, headers=[f"x-goog-api-key: {APP_KEY}"]))
+    assert code == 400, text
+    err = json.loads(text)["error"]
+    assert err["status"] == "INVALID_ARGUMENT" and "twice" in err["message"], err
+    assert gw.mock.requests() == []
+    rec = record(gw)
+    assert rec["http.response.status_code"] == 400 and "twice" in rec["error.type"], rec
+    no_secret_leaked(gw)
+
+
+def test_a_stream_without_alt_sse_is_refused_clearly(gw, monkeypatch):
+    """streamGenerateContent without alt=sse answers one JSON array, which no translator
+    writes: a name only OpenAI serves refuses it in Google's format, recorded, and nothing
+    reaches a provider."""
+    gw.start(policy(gw, monkeypatch))
+    body = json.dumps({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]})
+    text, code = split(gw.curl(f"https://{HOST}/v1beta/models/only-gpt:streamGenerateContent",
+                               body, headers=[f"x-goog-api-key: {APP_KEY}"]))
+    err = json.loads(text)["error"]
+    assert code == err["code"] == 400 and err["status"] == "INVALID_ARGUMENT", (code, err)
+    assert "cannot be translated" in err["message"], err
+    assert gw.mock.requests() == []
+    rec = record(gw)
+    assert rec["http.response.status_code"] == code and rec["aigw.outcome"] != "ok", rec
+    no_secret_leaked(gw)

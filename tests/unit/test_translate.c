@@ -251,6 +251,8 @@ static void test_openai_request_refusals(void)
 {
 #define MSGS "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"
 	ASSERT_TRUE(refused(OPENAI, "{" MSGS ",\"n\":2}", "n other than 1"));
+	/* top_k rides in OpenAI's form only between Gemini and Anthropic, not from an OpenAI app */
+	ASSERT_TRUE(refused(OPENAI, "{" MSGS ",\"top_k\":5}", "top_k has no Anthropic"));
 	ASSERT_TRUE(refused(OPENAI, "{" MSGS ",\"logprobs\":true}", "logprobs"));
 	ASSERT_TRUE(refused(OPENAI, "{" MSGS ",\"top_logprobs\":5}", "top_logprobs"));
 	ASSERT_TRUE(refused(OPENAI,

@@ -107,6 +107,7 @@ static int refused(enum translate_api to, const char *in, const char *field)
 static void test_refusals(void)
 {
 	struct translate_req r;
+	const char *in;
 
 	ASSERT_TRUE(refused(OPENAI,
 			    "{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
@@ -142,11 +143,56 @@ static void test_refusals(void)
 	ASSERT_TRUE(refused(ANTHROPIC,
 			    "{\"contents\":[{\"parts\":[{\"functionCall\":{\"name\":\"f\"}}]}]}",
 			    "contents[0].parts[0].functionCall has no Anthropic counterpart"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{\"contents\":[{\"parts\":[{\"text\":\"Q\",\"thought\":true}]}]}",
+			    "contents[0].parts[0].thought has no OpenAI counterpart"));
 	ASSERT_EQ(translate_request_from_gemini(OPENAI, "{\"contents\":[]}", 15, "m", 0, 0, &r),
 		  -EINVAL);
 	ASSERT_CONTAINS(r.error, "contents");
 	ASSERT_EQ(translate_request_from_gemini(OPENAI, "[", 1, "m", 0, 0, &r), -EBADMSG);
+	in = "{" Q ",\"generationConfig\":{\"topK\":2.5}}";
+	ASSERT_EQ(translate_request_from_gemini(ANTHROPIC, in, strlen(in), "m", 0, 0, &r), -EINVAL);
+	ASSERT_CONTAINS(r.error, "generationConfig.topK: expected a non-negative integer");
 	ASSERT_EQ(translate_request_from_gemini(GEMINI, "{}", 2, "m", 0, 0, &r), -EOPNOTSUPP);
+}
+
+/* IN is invalid (-EINVAL) naming FIELD as given twice. */
+static int twice(const char *in, const char *field)
+{
+	struct translate_req r;
+	int rc = translate_request_from_gemini(OPENAI, in, strlen(in), "m", 0, 0, &r);
+
+	if (rc != -EINVAL || !strstr(r.error, field) || !strstr(r.error, "twice")) {
+		fprintf(stderr, "  %s twice: rc %d, error \"%s\"\n", field, rc, r.error);
+		return 0;
+	}
+	return 1;
+}
+
+/* A member given twice (in either form) would have its second copy lost: the translation
+ * reads the first. Refused at every level, never forwarded without it. */
+static void test_member_twice(void)
+{
+	ASSERT_TRUE(twice("{\"contents\":[{\"parts\":[{\"text\":\"Q\"}]}],\"contents\":[{"
+			  "\"parts\":[{\"text\":\"hidden\"}]}]}",
+			  "contents"));
+	ASSERT_TRUE(twice("{" Q ",\"systemInstruction\":{\"parts\":[{\"text\":\"A\"}]},"
+			  "\"system_instruction\":{\"parts\":[{\"text\":\"B\"}]}}",
+			  "system_instruction"));
+	ASSERT_TRUE(twice("{" Q ",\"generationConfig\":{\"temperature\":0.1},"
+			  "\"generation_config\":{\"top_p\":0.5}}",
+			  "generation_config"));
+	ASSERT_TRUE(twice("{" Q ",\"generationConfig\":{\"maxOutputTokens\":5,"
+			  "\"max_output_tokens\":9000}}",
+			  "generationConfig.max_output_tokens"));
+	ASSERT_TRUE(twice("{\"contents\":[{\"parts\":[{\"text\":\"Q\"}],\"parts\":[{\"text\":"
+			  "\"R\"}]}]}",
+			  "contents[0].parts"));
+	ASSERT_TRUE(twice("{\"contents\":[{\"parts\":[{\"text\":\"Q\",\"text\":\"R\"}]}]}",
+			  "contents[0].parts[0].text"));
+	ASSERT_TRUE(twice("{" Q ",\"systemInstruction\":{\"parts\":[{\"text\":\"A\"}],"
+			  "\"parts\":[{\"text\":\"B\"}]}}",
+			  "systemInstruction.parts"));
 }
 
 static void test_response_from_openai(void)
@@ -306,6 +352,34 @@ static void test_stream_from_anthropic(void)
 	translate_buf_free(&out);
 }
 
+/* An answer or a stream without usage: no usageMetadata, never counts of 0 nobody said. */
+static void test_no_usage(void)
+{
+	const char *in = "{\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+			 "\"assistant\",\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}";
+	struct translate_stream *s = translate_stream_new_from(GEMINI, OPENAI, 0, NULL);
+	struct translate_buf sout = {0};
+	char *out = NULL, err[TRANSLATE_MSG_MAX];
+	size_t len;
+
+	ASSERT_OK(translate_response_from(GEMINI, OPENAI, in, strlen(in), NULL, &out, &len, err,
+					  sizeof(err)));
+	ASSERT_CONTAINS(out, "\"finishReason\":\"STOP\"");
+	ASSERT_TRUE(!strstr(out, "usageMetadata"));
+	free(out);
+	/* the stream's usage chunk left out (no include_usage upstream): [DONE] after the finish */
+	for (size_t i = 0; i < 3; i++)
+		ASSERT_OK(translate_stream_feed(s, NULL, openai_stream[i], strlen(openai_stream[i]),
+						&sout));
+	ASSERT_OK(translate_stream_feed(s, NULL, "[DONE]", 6, &sout));
+	ASSERT_TRUE(translate_stream_ended(s));
+	ASSERT_EQ(events_parse(sout.data), 2);
+	ASSERT_CONTAINS(sout.data, "\"finishReason\":\"STOP\",\"index\":0}],\"modelVersion\"");
+	ASSERT_TRUE(!strstr(sout.data, "usageMetadata"));
+	translate_stream_free(s);
+	translate_buf_free(&sout);
+}
+
 static void test_stream_errors(void)
 {
 	struct translate_stream *s = translate_stream_new_from(GEMINI, OPENAI, 0, NULL);
@@ -343,4 +417,4 @@ UNIT_MAIN(UNIT_CASE(test_request_to_openai), UNIT_CASE(test_request_to_anthropic
 	  UNIT_CASE(test_refusals), UNIT_CASE(test_response_from_openai),
 	  UNIT_CASE(test_response_from_anthropic), UNIT_CASE(test_errors),
 	  UNIT_CASE(test_stream_from_openai), UNIT_CASE(test_stream_from_anthropic),
-	  UNIT_CASE(test_stream_errors))
+	  UNIT_CASE(test_stream_errors), UNIT_CASE(test_member_twice), UNIT_CASE(test_no_usage))

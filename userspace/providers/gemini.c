@@ -360,30 +360,6 @@ static int gemini_path_model(const char *path, size_t n, char *model, size_t siz
 	return r && gemini_call_parse(path + r, n - r, model, size) >= 0 ? 1 : 0;
 }
 
-/* Google's status names for the HTTP statuses the gateway answers with. */
-static const char *gemini_status_name(int status)
-{
-	switch (status) {
-	case 400:
-	case 413:
-		return "INVALID_ARGUMENT";
-	case 401:
-		return "UNAUTHENTICATED";
-	case 403:
-		return "PERMISSION_DENIED";
-	case 404:
-		return "NOT_FOUND";
-	case 429:
-		return "RESOURCE_EXHAUSTED";
-	case 503:
-	case 502:
-		return "UNAVAILABLE";
-	case 504:
-		return "DEADLINE_EXCEEDED";
-	}
-	return "INTERNAL";
-}
-
 /* {"error": {"code", "message", "status"}}, as Google's APIs answer. */
 static char *gemini_error_body(int status, const char *kind, const char *message,
 			       size_t *ret_len)

@@ -33,6 +33,31 @@ struct cJSON;
 
 #define GEMINI_MODEL_MAX 128 /* a model name longer than this is no model the gateway reads */
 
+/* Google's status name of HTTP STATUS, as its APIs' error bodies say it (the gateway's own
+ * refusals and a Gemini app's translated errors). */
+static inline const char *gemini_status_name(int status)
+{
+	switch (status) {
+	case 400:
+	case 413:
+		return "INVALID_ARGUMENT";
+	case 401:
+		return "UNAUTHENTICATED";
+	case 403:
+		return "PERMISSION_DENIED";
+	case 404:
+		return "NOT_FOUND";
+	case 429:
+		return "RESOURCE_EXHAUSTED";
+	case 502:
+	case 503:
+		return "UNAVAILABLE";
+	case 504:
+		return "DEADLINE_EXCEEDED";
+	}
+	return "INTERNAL";
+}
+
 /* The usage API of Gemini method METHOD (its N bytes: "generateContent", ...), or -1. */
 int gemini_method_api(const char *method, size_t n);
 

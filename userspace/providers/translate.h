@@ -189,12 +189,14 @@
  * safetySettings threshold (it would be lost in silence), inlineData, fileData, functionCall,
  * functionResponse, executableCode and thought parts, responseSchema / responseJsonSchema /
  * a non-text responseMimeType, responseModalities, thinkingConfig, logprobs, more than 4
- * stopSequences for OpenAI, a final model turn (a prefill), any other member.
+ * stopSequences for OpenAI, a final model turn (a prefill), any other member; a member given
+ * twice (in either form: the second would be lost) is invalid.
  * Answers: a GenerateContentResponse of one candidate: the text (a refusal's text too) as one
  * part, role "model"; finish_reason stop -> STOP, length -> MAX_TOKENS, content_filter or a
- * refusal -> SAFETY; a tool call (never asked for) is a translation failure. usageMetadata:
- * promptTokenCount = prompt_tokens (cached included, as at Google), cachedContentTokenCount =
- * cached_tokens, candidatesTokenCount = completion_tokens - reasoning_tokens,
+ * refusal -> SAFETY; a tool call (never asked for) is a translation failure. usageMetadata
+ * (none when the upstream told no usage, never made-up zeros): promptTokenCount =
+ * prompt_tokens (cached included, as at Google), cachedContentTokenCount = cached_tokens,
+ * candidatesTokenCount = completion_tokens - reasoning_tokens,
  * thoughtsTokenCount = reasoning_tokens, totalTokenCount = prompt + completion; modelVersion:
  * the model that answered; responseId: a new one. Streams: each text delta an event of its own
  * (a GenerateContentResponse with that text); the finishReason and usageMetadata come in one

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "providers/gemini.h"
 #include "providers/translate_gemini_app.h"
 #include "providers/translate_json.h"
 
@@ -28,30 +29,6 @@ static const char *finish_of(const char *finish_reason, int refusal)
 	if (finish_reason && !strcmp(finish_reason, "length"))
 		return "MAX_TOKENS";
 	return "STOP";
-}
-
-/* Google's status name of HTTP STATUS. */
-static const char *status_name(int status)
-{
-	switch (status) {
-	case 400:
-	case 413:
-		return "INVALID_ARGUMENT";
-	case 401:
-		return "UNAUTHENTICATED";
-	case 403:
-		return "PERMISSION_DENIED";
-	case 404:
-		return "NOT_FOUND";
-	case 429:
-		return "RESOURCE_EXHAUSTED";
-	case 502:
-	case 503:
-		return "UNAVAILABLE";
-	case 504:
-		return "DEADLINE_EXCEEDED";
-	}
-	return "INTERNAL";
 }
 
 /* Token counts as Google names them. */
@@ -122,8 +99,10 @@ cJSON *translate_gemini_app_answer(struct translate_ctx *c, const cJSON *in, con
 		      cJSON_CreateString(finish_of(translate_str(choice, "finish_reason"),
 						   refusal && *refusal)));
 	translate_add(c, cand, "index", cJSON_CreateNumber(0));
-	usage_read(translate_get(in, "usage"), &u);
-	translate_add(c, out, "usageMetadata", usage_metadata(c, &u));
+	if (cJSON_IsObject(translate_get(in, "usage"))) { /* none told: none made up */
+		usage_read(translate_get(in, "usage"), &u);
+		translate_add(c, out, "usageMetadata", usage_metadata(c, &u));
+	}
 	translate_add(c, out, "modelVersion",
 		      cJSON_CreateString(model ? model : translate_str(in, "model") ?: ""));
 	translate_new_id(id, sizeof(id), "", 22);
@@ -148,7 +127,7 @@ char *translate_gemini_app_error(int status, const char *message, int *ret_statu
 	e = translate_add(&c, o, "error", cJSON_CreateObject());
 	translate_add(&c, e, "code", cJSON_CreateNumber(status));
 	translate_add(&c, e, "message", cJSON_CreateString(message));
-	translate_add(&c, e, "status", cJSON_CreateString(status_name(status)));
+	translate_add(&c, e, "status", cJSON_CreateString(gemini_status_name(status)));
 	s = c.oom || !o ? NULL : translate_print(o, ret_len);
 	cJSON_Delete(o);
 	return s;
@@ -163,6 +142,7 @@ struct translate_gemini_stream {
 	struct tj_prefix prefix;  /* what the last event's scan keeps for the next one */
 	const char *finish;	  /* Gemini's finishReason once known, else NULL */
 	struct gs_usage usage;	  /* from the usage chunk */
+	int have_usage;		  /* a usage chunk came: without one, no usageMetadata */
 	int ended;		  /* the last event or an error event was emitted */
 };
 
@@ -309,21 +289,28 @@ static int put_count(struct translate_buf *out, const char *key, size_t klen, do
 
 #define PUT_COUNT(b, lit, n) put_count((b), (lit), sizeof(lit) - 1, (n))
 
-/* The last event: an empty text part with the finishReason, and the usage. */
+/* ,"usageMetadata":{...} of the usage chunk's counts. */
+static int gs_usage_metadata(const struct gs_usage *u, struct translate_buf *out)
+{
+	return PUT(out, ",\"usageMetadata\":{") ||
+	       PUT_COUNT(out, "\"promptTokenCount\":", u->prompt) ||
+	       PUT_COUNT(out, ",\"candidatesTokenCount\":", u->completion - u->reasoning) ||
+	       PUT_COUNT(out, ",\"totalTokenCount\":", u->prompt + u->completion) ||
+	       (u->cached > 0 && PUT_COUNT(out, ",\"cachedContentTokenCount\":", u->cached)) ||
+	       (u->reasoning > 0 && PUT_COUNT(out, ",\"thoughtsTokenCount\":", u->reasoning)) ||
+	       PUT(out, "}");
+}
+
+/* The last event: an empty text part with the finishReason, and the usage when the upstream
+ * told it (never counts of 0 it did not say). */
 static int gs_last(struct translate_gemini_stream *g, struct translate_buf *out)
 {
-	const struct gs_usage *u = &g->usage;
 	size_t old = out->len;
 	int err = PUT(out, "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}],"
 			   "\"role\":\"model\"},\"finishReason\":\"") ||
 		  translate_buf_add(out, g->finish, strlen(g->finish)) ||
-		  PUT(out, "\",\"index\":0}],\"usageMetadata\":{") ||
-		  PUT_COUNT(out, "\"promptTokenCount\":", u->prompt) ||
-		  PUT_COUNT(out, ",\"candidatesTokenCount\":", u->completion - u->reasoning) ||
-		  PUT_COUNT(out, ",\"totalTokenCount\":", u->prompt + u->completion) ||
-		  (u->cached > 0 && PUT_COUNT(out, ",\"cachedContentTokenCount\":", u->cached)) ||
-		  (u->reasoning > 0 && PUT_COUNT(out, ",\"thoughtsTokenCount\":", u->reasoning)) ||
-		  PUT(out, "}") || gs_tail(g, out);
+		  PUT(out, "\",\"index\":0}]") ||
+		  (g->have_usage && gs_usage_metadata(&g->usage, out)) || gs_tail(g, out);
 
 	g->ended = 1;
 	return translate_buf_cut(out, old, err);
@@ -341,6 +328,7 @@ static void gs_usage(struct translate_gemini_stream *g, const struct tj_val *v)
 
 	if (v[S_USAGE].type != TJ_OBJECT)
 		return;
+	g->have_usage = 1;
 	gs_take(&v[S_PROMPT], &u->prompt);
 	gs_take(&v[S_COMPLETION], &u->completion);
 	gs_take(&v[S_CACHED], &u->cached);

@@ -97,6 +97,16 @@ void translate_rq_drop(struct translate_rq *r, const cJSON *v, const char *key)
 	translate_note(&r->c, note);
 }
 
+void translate_rq_top_k(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (!r->via_openai)
+		translate_rq_refuse(r, key);
+	else if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != (int)v->valuedouble)
+		translate_rq_invalid(r, key, "expected a non-negative integer");
+	else
+		translate_rq_number(r, v, key);
+}
+
 void translate_rq_stream(struct translate_rq *r, const cJSON *v, const char *key)
 {
 	if (!cJSON_IsBool(v)) {
@@ -280,6 +290,26 @@ static void notes_append(char *notes, size_t size, const char *note)
 	}
 }
 
+int translate_rq_from_middle(const struct translate_req *mid, enum translate_api to,
+			     const char *other, const char *model, unsigned int max_default,
+			     struct translate_req *ret)
+{
+	int rc = request_run(TRANSLATE_OPENAI_CHAT, to, other, mid->body, mid->len, model,
+			     max_default, 1, ret);
+
+	if (mid->notes[0]) { /* the first stage's notes first, what fits of the second's after */
+		char second[TRANSLATE_MSG_MAX];
+
+		memcpy(second, ret->notes, sizeof(second));
+		memcpy(ret->notes, mid->notes, sizeof(ret->notes));
+		if (second[0])
+			notes_append(ret->notes, sizeof(ret->notes), second);
+	}
+	ret->stream = mid->stream;
+	ret->include_usage = 0; /* an OpenAI app's question only */
+	return rc;
+}
+
 /* Anthropic -> Gemini goes through OpenAI's form: Anthropic -> OpenAI -> Gemini, each
  * refusal naming Gemini, the notes of both kept. */
 static int request_via_openai(const char *in, size_t len, unsigned int max_default,
@@ -293,17 +323,8 @@ static int request_via_openai(const char *in, size_t len, unsigned int max_defau
 		*ret = mid;
 		return rc;
 	}
-	rc = request_run(TRANSLATE_OPENAI_CHAT, TRANSLATE_GEMINI_GENERATE, "Gemini", mid.body,
-			 mid.len, NULL, max_default, 1, ret);
-	if (mid.notes[0]) { /* the first stage's notes first, what fits of the second's after */
-		char second[TRANSLATE_MSG_MAX];
-
-		memcpy(second, ret->notes, sizeof(second));
-		memcpy(ret->notes, mid.notes, sizeof(ret->notes));
-		if (second[0])
-			notes_append(ret->notes, sizeof(ret->notes), second);
-	}
-	ret->include_usage = 0; /* an OpenAI app's question only */
+	rc = translate_rq_from_middle(&mid, TRANSLATE_GEMINI_GENERATE, "Gemini", NULL, max_default,
+				      ret);
 	translate_req_release(&mid);
 	return rc;
 }

@@ -21,8 +21,8 @@ struct translate_rq {
 	const char *other;	/* the other API's name, for refusals */
 	const char *user;	/* OpenAI user / safety_identifier */
 	unsigned int max_default;
-	int via_openai; /* an Anthropic app's request on its way to Gemini through OpenAI's form:
-			   what only those two share (top_k) goes along in the middle form */
+	int via_openai; /* a request between Anthropic and Gemini (either way) through OpenAI's
+			   form: what only those two share (top_k) goes along in the middle form */
 };
 
 typedef void (*translate_rq_fn)(struct translate_rq *r, const cJSON *v, const char *key);
@@ -46,6 +46,9 @@ void translate_rq_fields(struct translate_rq *r, const struct translate_rq_field
 void translate_rq_number(struct translate_rq *r, const cJSON *v, const char *key);
 void translate_rq_drop(struct translate_rq *r, const cJSON *v, const char *key);
 void translate_rq_stream(struct translate_rq *r, const cJSON *v, const char *key);
+/* top_k, which only Anthropic and Gemini have: on the way between them (r->via_openai) it goes
+ * along in OpenAI's form, a non-negative integer; else refused. */
+void translate_rq_top_k(struct translate_rq *r, const cJSON *v, const char *key);
 /* OpenAI fields both OpenAI directions read alike: stream_options (include_usage), user and
  * safety_identifier (r->user), and those refused unless they ask for nothing (store:true,
  * n != 1, logprobs, top_logprobs, a non-zero penalty, a logit_bias, modalities other than
@@ -78,6 +81,13 @@ void translate_rq_text_block(struct translate_rq *r, cJSON *blocks, const char *
 /* Writes BASE.NAME, BASE.NAME[I] (I >= 0) or BASE[I] (NAME NULL) into P
  * (TRANSLATE_PATH_MAX bytes), cut short when long; returns P. */
 char *translate_rq_path(char *p, const char *base, const char *name, int i);
+
+/* The second stage of a translation through OpenAI's form (Anthropic <-> Gemini): MID, the
+ * OpenAI request the first stage made, for TO asking for MODEL, refusals naming OTHER, what only
+ * the two ends share (top_k) carried; MID's notes first. As translate_request_to(). */
+int translate_rq_from_middle(const struct translate_req *mid, enum translate_api to,
+			     const char *other, const char *model, unsigned int max_default,
+			     struct translate_req *ret);
 
 /* The directions: fill r->out from r->in, asking for MODEL (Gemini: none, it is the path's). */
 void translate_rq_from_openai(struct translate_rq *r, const char *model);

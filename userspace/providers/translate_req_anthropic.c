@@ -63,17 +63,6 @@ static void a_thinking(struct translate_rq *r, const cJSON *v, const char *key)
 		translate_rq_refuse(r, key);
 }
 
-/* top_k: OpenAI has none; on the way to Gemini (topK) it goes along in OpenAI's form. */
-static void a_top_k(struct translate_rq *r, const cJSON *v, const char *key)
-{
-	if (!r->via_openai)
-		translate_rq_refuse(r, key);
-	else if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != (int)v->valuedouble)
-		translate_rq_invalid(r, key, "expected a non-negative integer");
-	else
-		translate_rq_number(r, v, key);
-}
-
 static const struct translate_rq_field a2o_fields[] = {
     {"model", NULL},
     {"messages", NULL},
@@ -85,7 +74,7 @@ static const struct translate_rq_field a2o_fields[] = {
     {"stream", translate_rq_stream},
     {"temperature", translate_rq_number},
     {"top_p", translate_rq_number},
-    {"top_k", a_top_k},
+    {"top_k", translate_rq_top_k},
     {"metadata", a_metadata},
     {"service_tier", translate_rq_drop},
     {"thinking", a_thinking},

@@ -19,7 +19,6 @@
 struct g2o {
 	struct translate_rq *r;
 	enum translate_api to;
-	double top_k; /* generationConfig.topK; < 0: none (Anthropic only) */
 };
 
 /* Whether KEY is NAME (lowerCamelCase) or its snake_case form, as Google's JSON takes both. */
@@ -51,21 +50,62 @@ static const cJSON *g_member(const cJSON *o, const char *name)
 	return NULL;
 }
 
+/* Whether member names A and B are one name (lowerCamelCase or snake_case, either form). */
+static int g_same_name(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		int ca = *a == '_' && a[1] ? toupper((unsigned char)*++a) : *a;
+		int cb = *b == '_' && b[1] ? toupper((unsigned char)*++b) : *b;
+
+		if (ca != cb)
+			return 0;
+		if (!ca)
+			return 1;
+	}
+}
+
+/*
+ * Refuses object O (at PATH; NULL: the top level) when it names a member twice, in either
+ * form: the translation reads the first, so a second would be lost in silence. Called once O's
+ * members are known ones, so at most one past their number are compared before a repeat is
+ * found.
+ */
+static int g_once(struct translate_rq *r, const cJSON *o, const char *path)
+{
+	char p[TRANSLATE_PATH_MAX];
+	const cJSON *it, *prev;
+
+	cJSON_ArrayForEach(it, o)
+	{
+		for (prev = o->child; prev != it; prev = prev->next) {
+			if (cJSON_IsNull(it) || cJSON_IsNull(prev) ||
+			    !g_same_name(prev->string, it->string))
+				continue;
+			if (path)
+				translate_rq_path(p, path, it->string, -1);
+			else
+				snprintf(p, sizeof(p), "%s", it->string);
+			return translate_rq_invalid(r, p, "given twice (a member's name, in either "
+							  "form, comes once)");
+		}
+	}
+	return 0;
+}
+
 /* One part's text; any other kind of part is refused naming it. */
 static const char *g_part_text(struct translate_rq *r, const cJSON *part, const char *path)
 {
 	static const char *const allowed[] = {"text", "thoughtSignature", "thought_signature", NULL};
 	char p[TRANSLATE_PATH_MAX];
-	const cJSON *text = g_member(part, "text"), *thought = g_member(part, "thought");
+	const cJSON *text = g_member(part, "text");
 
 	if (!cJSON_IsObject(part)) {
 		translate_rq_invalid(r, path, "expected an object");
 		return NULL;
 	}
-	if (cJSON_IsTrue(thought))
-		return translate_rq_refuse(r, translate_rq_path(p, path, "thought", -1)), NULL;
-	if (translate_rq_keys(r, part, allowed, path) || (thought && !cJSON_IsFalse(thought)))
-		return r->c.rc ? NULL : (translate_rq_refuse(r, path), NULL);
+	/* "thought" (a thought part) too: refused as every other member */
+	if (translate_rq_keys(r, part, allowed, path) || g_once(r, part, path))
+		return NULL;
 	if (!cJSON_IsString(text)) {
 		translate_rq_invalid(r, translate_rq_path(p, path, "text", -1), "expected a string");
 		return NULL;
@@ -126,7 +166,8 @@ static void g_system(struct translate_rq *r, const cJSON *si, cJSON *msgs)
 		translate_rq_invalid(r, "systemInstruction", "expected a Content object");
 		return;
 	}
-	if (translate_rq_keys(r, si, allowed, "systemInstruction"))
+	if (translate_rq_keys(r, si, allowed, "systemInstruction") ||
+	    g_once(r, si, "systemInstruction"))
 		return;
 	g_message(r, msgs, "system",
 		  g_content(r, g_member(si, "parts"), "systemInstruction.parts"));
@@ -145,7 +186,7 @@ static void g_turn(struct translate_rq *r, const cJSON *c, int i, cJSON *msgs)
 		translate_rq_invalid(r, base, "expected a Content object");
 		return;
 	}
-	if (translate_rq_keys(r, c, allowed, base))
+	if (translate_rq_keys(r, c, allowed, base) || g_once(r, c, base))
 		return;
 	if (role && (!cJSON_IsString(role) ||
 		     (strcmp(role->valuestring, "user") && strcmp(role->valuestring, "model")))) {
@@ -253,8 +294,12 @@ static void g_config_member(struct g2o *g, const cJSON *v)
 			translate_fail(&r->c, -EOPNOTSUPP, "%s other than 1 has no %s counterpart",
 				       p, r->other);
 	} else if (key_is(v->string, "topK") && g->to == TRANSLATE_ANTHROPIC_MESSAGES) {
-		if (!g_num(r, v, p, &d))
-			g->top_k = d;
+		if (g_num(r, v, p, &d))
+			return;
+		if (d < 0 || d != (int)d) /* Anthropic's top_k is one */
+			translate_rq_invalid(r, p, "expected a non-negative integer");
+		else /* in OpenAI's form on to Anthropic (via_openai) */
+			translate_add(&r->c, r->out, "top_k", cJSON_CreateNumber(d));
 	} else {
 		translate_rq_refuse(r, p);
 	}
@@ -275,6 +320,7 @@ static void g_config(struct g2o *g, const cJSON *cfg)
 		if (g->r->c.rc)
 			return;
 	}
+	g_once(g->r, cfg, "generationConfig");
 }
 
 /*
@@ -335,7 +381,7 @@ static void g_request(struct g2o *g, const char *model, int stream)
 		else
 			translate_rq_refuse(r, it->string);
 	}
-	if (!r->c.rc)
+	if (!r->c.rc && !g_once(r, r->in, NULL))
 		g_contents(r, g_member(r->in, "contents"), msgs);
 	if (stream) { /* usage comes in a last chunk only when asked for */
 		cJSON *o;
@@ -379,55 +425,11 @@ static int g2o_run(struct g2o *g, const char *other, const char *in, size_t len,
 	return rc;
 }
 
-/* The Anthropic body of *RET with top_k K added. */
-static int g_add_top_k(struct translate_req *ret, double k)
-{
-	cJSON *root = translate_parse_object(ret->body, ret->len);
-	char *body;
-	size_t len;
-
-	if (!root || !cJSON_AddNumberToObject(root, "top_k", k)) {
-		cJSON_Delete(root);
-		return -ENOMEM;
-	}
-	body = translate_print(root, &len);
-	cJSON_Delete(root);
-	if (!body)
-		return -ENOMEM;
-	free(ret->body);
-	ret->body = body;
-	ret->len = len;
-	return 0;
-}
-
-/* OpenAI's form MID -> Anthropic into *RET, MID's notes first. */
-static int g_to_anthropic(struct translate_req *mid, const char *model,
-			  unsigned int max_tokens_default, double top_k, struct translate_req *ret)
-{
-	int rc = translate_request_to(TRANSLATE_OPENAI_CHAT, TRANSLATE_ANTHROPIC_MESSAGES,
-				      mid->body, mid->len, model, max_tokens_default, ret);
-	char second[TRANSLATE_MSG_MAX];
-
-	ret->stream = mid->stream;
-	ret->include_usage = 0; /* an OpenAI app's question only */
-	if (!rc && top_k >= 0 && g_add_top_k(ret, top_k)) {
-		translate_req_release(ret);
-		snprintf(ret->error, sizeof(ret->error), "out of memory");
-		rc = -ENOMEM;
-	}
-	memcpy(second, ret->notes, sizeof(second));
-	memcpy(ret->notes, mid->notes, sizeof(ret->notes));
-	if (second[0] && ret->notes[0])
-		strncat(ret->notes, "; ", sizeof(ret->notes) - strlen(ret->notes) - 1);
-	strncat(ret->notes, second, sizeof(ret->notes) - strlen(ret->notes) - 1);
-	return rc;
-}
-
 int translate_request_from_gemini(enum translate_api to, const char *in, size_t len,
 				  const char *model, int stream, unsigned int max_tokens_default,
 				  struct translate_req *ret)
 {
-	struct g2o g = {.to = to, .top_k = -1};
+	struct g2o g = {.to = to};
 	struct translate_req mid;
 	int rc;
 
@@ -444,7 +446,8 @@ int translate_request_from_gemini(enum translate_api to, const char *in, size_t 
 		*ret = mid;
 		return rc;
 	}
-	rc = g_to_anthropic(&mid, model, max_tokens_default, g.top_k, ret);
+	rc = translate_rq_from_middle(&mid, TRANSLATE_ANTHROPIC_MESSAGES, "Anthropic", model,
+				      max_tokens_default, ret);
 	translate_req_release(&mid);
 	return rc;
 }

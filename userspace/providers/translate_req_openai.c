@@ -61,6 +61,7 @@ static const struct translate_rq_field o2a_fields[] = {
     {"parallel_tool_calls", NULL},
     {"temperature", o_temperature},
     {"top_p", translate_rq_number},
+    {"top_k", translate_rq_top_k}, /* a Gemini app's topK, carried in OpenAI's form */
     {"stop", o_stop},
     {"stream", translate_rq_stream},
     {"user", translate_rq_user},
