@@ -252,20 +252,14 @@ static int target_reachable(const struct exchange *ex, const struct route_target
 }
 
 /* A Gemini app's streamGenerateContent with alt=sse (without it the answer is one JSON array,
- * which no translator writes). */
+ * which no translator writes), read by the one query parser the endpoint stage used. */
 static int gemini_sse_call(const struct exchange *ex)
 {
 	const char *q = strchr(ex->url, '?');
 
-	if (ex->app->translate != TRANSLATE_GEMINI_GENERATE || ex->api != USAGE_API_GEMINI_STREAM)
-		return 0;
-	while (q && *q) {
-		q++;
-		if (!strncmp(q, "alt=sse", 7) && (q[7] == '&' || q[7] == '#' || !q[7]))
-			return 1;
-		q = strchr(q, '&');
-	}
-	return 0;
+	return ex->app->translate == TRANSLATE_GEMINI_GENERATE &&
+	       ex->api == USAGE_API_GEMINI_STREAM && q &&
+	       gemini_query_check(USAGE_API_GEMINI_STREAM, q, NULL, 0) == 1;
 }
 
 /* Whether the app's call is one the translator can make into a call of family UP's (for
