@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -106,11 +107,41 @@ def test_captured_boto3_app_is_resigned_and_recorded(gw, monkeypatch, op):
     assert APP_SECRET not in audit and GW_SECRET not in audit
 
 
-def test_unpriced_bedrock_model_costs_null_with_reason(gw, monkeypatch):
-    """A model the table has no Bedrock price for: answered and counted, its cost null with
-    the reason, never a guess (Anthropic's own price for the model is not Bedrock's)."""
+# Claude rows added to policies/prices.json from pages citing AWS's Bedrock price list, typed in
+# here from policies/prices.md (USD per million tokens, input and output), not read from the
+# table, so a wrong row fails. The US inference profile is billed as the base id.
+BEDROCK_CLAUDE = {
+    "us.anthropic.claude-3-7-sonnet-20250219-v1:0": ("3.00", "15.00"),
+    "anthropic.claude-sonnet-4-20250514-v1:0": ("3.00", "15.00"),
+    "us.anthropic.claude-sonnet-4-20250514-v1:0": ("3.00", "15.00"),
+    "us.anthropic.claude-opus-4-20250514-v1:0": ("15.00", "75.00"),
+}
+
+
+@pytest.mark.parametrize("model", sorted(BEDROCK_CLAUDE))
+def test_newly_priced_bedrock_claude_is_costed_exactly(gw, monkeypatch, model):
+    """A Claude model Bedrock bills at one price per id (Sonnet 4, Opus 4, 3.7 Sonnet): the
+    captured boto3 call is costed exactly at Bedrock's published rates, to the nano-dollar."""
     gw.start(bedrock(gw, monkeypatch))
-    model = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+    r = run_boto3(gw, "converse", model=model)
+    assert r["status"] == 200 and not r["error"], r
+    n_in, n_out = usage_of("converse", r["body"])
+    assert n_out == WORDS
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r["pid"]})
+    assert rec["gen_ai.request.model"] == model, rec
+    assert rec["gen_ai.usage.input_tokens"] == n_in, rec
+    i, o = BEDROCK_CLAUDE[model]
+    check_cost(gw, rec, (n_in * Decimal(i) + n_out * Decimal(o)) / Decimal(1000000))
+
+
+@pytest.mark.parametrize("model", ["anthropic.claude-3-5-sonnet-20240620-v1:0",
+                                   "eu.anthropic.claude-sonnet-4-20250514-v1:0"])
+def test_unpriced_bedrock_model_costs_null_with_reason(gw, monkeypatch, model):
+    """A model the table has no Bedrock price for (Claude 3.5 Sonnet: the pages disagree), or
+    a priced model's EU profile (billed at an EU region's price, not the US one): answered and
+    counted, its cost null with the reason, never a guess (Anthropic's own price, or the US
+    one, is not what this call is billed)."""
+    gw.start(bedrock(gw, monkeypatch))
     r = run_boto3(gw, "invoke_model", model=model)
     assert r["status"] == 200, r
     rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r["pid"]})

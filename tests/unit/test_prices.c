@@ -132,6 +132,19 @@ static void test_shipped_cloud_rows(void)
 	p = prices_lookup(t, "bedrock", "amazon.nova-pro-v1:0", NULL);
 	ASSERT_TRUE(p != NULL && p->input == 800000 && p->output == 3200000);
 	ASSERT_TRUE(prices_lookup(t, "bedrock", "eu.amazon.nova-pro-v1:0", NULL) == NULL);
+	/* Claude before 4.5 on Bedrock: one price per id (no global/regional split); an EU
+	 * profile is billed at an EU region's price, which the table does not hold */
+	p = prices_lookup(t, "bedrock", "us.anthropic.claude-sonnet-4-20250514-v1:0", NULL);
+	ASSERT_STREQ(p ? p->key : NULL, "bedrock/anthropic.claude-sonnet-4-20250514-v1:0");
+	ASSERT_TRUE(p->input == 3000000 && p->output == 15000000 && p->cached_input == PRICE_NONE);
+	ASSERT_EQ(p->long_context_above, 200000);
+	ASSERT_TRUE(!p->has_long_context);
+	p = prices_lookup(t, "bedrock", "anthropic.claude-opus-4-20250514-v1:0", NULL);
+	ASSERT_TRUE(p != NULL && p->input == 15000000 && p->output == 75000000);
+	ASSERT_TRUE(prices_lookup(t, "bedrock", "eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
+				  NULL) == NULL);
+	ASSERT_TRUE(prices_lookup(t, "bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0",
+				  NULL) == NULL);
 	prices_free(t);
 }
 
