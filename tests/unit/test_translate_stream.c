@@ -62,6 +62,36 @@ static void run_ref(enum translate_api app, int usage, const char *model, const 
 
 static int compared, differed;
 
+/* Whether A and B (of EV, N events) agree, the made-up ids masked: the same result for each
+ * event and the end, the same output. The first differences are reported, headed by WHAT.
+ * Frees both outputs. */
+static int agree(struct result *a, struct result *b, const struct ev *ev, int n,
+		 const char *what)
+{
+	const char *x, *y;
+	int ok = 1;
+
+	ref_translate_mask(a->out.data);
+	ref_translate_mask(b->out.data);
+	x = a->out.data ? a->out.data : "";
+	y = b->out.data ? b->out.data : "";
+	for (int i = 0; i <= n; i++)
+		ok &= a->rc[i] == b->rc[i];
+	ok &= a->ended == b->ended && a->out.len == b->out.len && !strcmp(x, y);
+	compared++;
+	if (!ok && differed++ < 5) {
+		fprintf(stderr, "  differs (%s):\n", what);
+		for (int i = 0; i < n; i++)
+			fprintf(stderr, "    in  %s | %.*s  -> %d / %d\n",
+				ev[i].name ? ev[i].name : "-", (int)ev[i].len, ev[i].data, a->rc[i],
+				b->rc[i]);
+		fprintf(stderr, "    new: %s\n    ref: %s\n", x, y);
+	}
+	translate_buf_free(&a->out);
+	translate_buf_free(&b->out);
+	return ok;
+}
+
 /* An Anthropic stream EV (N events) for a Gemini app, written in one stage, against the two
  * stages it replaced (gemini_two_stage.c), every model: as same(). */
 static int same_gemini(const struct ev *ev, int n)
@@ -73,8 +103,6 @@ static int same_gemini(const struct ev *ev, int n)
 		    TRANSLATE_GEMINI_GENERATE, ANTHROPIC, 0, models[k]);
 		struct gemini_two_stage *t = gemini_two_stage_new(models[k]);
 		struct result a = {0}, b = {0};
-		const char *x, *y;
-		int ok = 1;
 
 		for (int i = 0; i < n; i++) {
 			a.rc[i] = translate_stream_feed(s, ev[i].name, ev[i].data, ev[i].len, &a.out);
@@ -86,26 +114,7 @@ static int same_gemini(const struct ev *ev, int n)
 		b.ended = gemini_two_stage_ended(t);
 		translate_stream_free(s);
 		gemini_two_stage_free(t);
-		ref_translate_mask(a.out.data);
-		ref_translate_mask(b.out.data);
-		x = a.out.data ? a.out.data : "";
-		y = b.out.data ? b.out.data : "";
-		for (int i = 0; i <= n; i++)
-			ok &= a.rc[i] == b.rc[i];
-		ok &= a.ended == b.ended && a.out.len == b.out.len && !strcmp(x, y);
-		compared++;
-		if (!ok && differed++ < 5) {
-			fprintf(stderr, "  differs (Gemini app, model %s):\n",
-				models[k] ? "set" : "none");
-			for (int i = 0; i < n; i++)
-				fprintf(stderr, "    in  %s | %.*s  -> %d / %d\n",
-					ev[i].name ? ev[i].name : "-", (int)ev[i].len, ev[i].data,
-					a.rc[i], b.rc[i]);
-			fprintf(stderr, "    one: %s\n    two: %s\n", x, y);
-		}
-		translate_buf_free(&a.out);
-		translate_buf_free(&b.out);
-		if (!ok)
+		if (!agree(&a, &b, ev, n, models[k] ? "Gemini app, model set" : "Gemini app"))
 			return 0;
 	}
 	return 1;
@@ -116,36 +125,18 @@ static int same_gemini(const struct ev *ev, int n)
 static int same(enum translate_api app, const struct ev *ev, int n)
 {
 	static const char *const models[] = {NULL, "my-\"model\"\n"};
+	char what[64];
 
 	if (app == OPENAI && !same_gemini(ev, n)) /* an Anthropic upstream */
 		return 0;
 	for (int k = 0; k < 4; k++) {
 		struct result a = {0}, b = {0};
-		const char *x, *y;
-		int ok = 1;
 
 		run_new(app, k & 1, models[k >> 1], ev, n, &a);
 		run_ref(app, k & 1, models[k >> 1], ev, n, &b);
-		ref_translate_mask(a.out.data);
-		ref_translate_mask(b.out.data);
-		x = a.out.data ? a.out.data : "";
-		y = b.out.data ? b.out.data : "";
-		for (int i = 0; i <= n; i++)
-			ok &= a.rc[i] == b.rc[i];
-		ok &= a.ended == b.ended && a.out.len == b.out.len && !strcmp(x, y);
-		compared++;
-		if (!ok && differed++ < 5) {
-			fprintf(stderr, "  differs (app %d, usage %d, model %s):\n", app, k & 1,
-				models[k >> 1] ? "set" : "none");
-			for (int i = 0; i < n; i++)
-				fprintf(stderr, "    in  %s | %.*s  -> %d / %d\n",
-					ev[i].name ? ev[i].name : "-", (int)ev[i].len, ev[i].data,
-					a.rc[i], b.rc[i]);
-			fprintf(stderr, "    new: %s\n    ref: %s\n", x, y);
-		}
-		translate_buf_free(&a.out);
-		translate_buf_free(&b.out);
-		if (!ok)
+		snprintf(what, sizeof(what), "app %d, usage %d, model %s", app, k & 1,
+			 models[k >> 1] ? "set" : "none");
+		if (!agree(&a, &b, ev, n, what))
 			return 0;
 	}
 	return 1;
