@@ -128,10 +128,12 @@ $(BUILD)/tests/unit/test_workers: tests/unit/test_workers.c userspace/proxy/work
 
 # The stream translator's differential test links the reference it compares with.
 $(BUILD)/tests/unit/test_translate_stream: tests/unit/test_translate_stream.c \
-		tests/unit/translate_stream_ref.c tests/unit/unit.c $(SAN_LIB)
+		tests/unit/translate_stream_ref.c tests/unit/gemini_two_stage.c tests/unit/unit.c \
+		$(SAN_LIB)
 	@mkdir -p $(@D)
 	$(SAN_CC) $(CPPFLAGS) $(NL_CFLAGS) -Itests/unit -O1 -g $(SAN) $(WARN) -Wno-missing-prototypes \
-		-o $@ $< tests/unit/translate_stream_ref.c tests/unit/unit.c $(SAN_LIB) $(LIBS)
+		-o $@ $< tests/unit/translate_stream_ref.c tests/unit/gemini_two_stage.c \
+		tests/unit/unit.c $(SAN_LIB) $(LIBS)
 
 $(BUILD)/tests/e2e/helpers/%: tests/e2e/helpers/%.c
 	@mkdir -p $(@D)
@@ -245,7 +247,7 @@ $(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c $(FUZZ_HTTP_SRCS
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -levent -levent_openssl -lssl -lcrypto -lcjson -lhttp_parser \
 		-lnghttp2 -lsqlite3 -lhs -lz -lm -lpthread
 $(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/providers/translate*.c) \
-		tests/unit/translate_stream_ref.c
+		tests/unit/translate_stream_ref.c tests/unit/gemini_two_stage.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $^ -lcjson
 $(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspace/providers/usage.c \

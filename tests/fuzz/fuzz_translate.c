@@ -38,6 +38,7 @@
 
 #include "fuzz.h"
 #include "providers/translate.h"
+#include "gemini_two_stage.h"
 #include "translate_stream_ref.h"
 
 static void check_refusal(int rc, const struct translate_req *r)
@@ -448,12 +449,15 @@ static void fuzz_stream_gemini_app(const char *in, size_t len)
 						      : TRANSLATE_OPENAI_CHAT;
 	struct translate_stream *s =
 	    translate_stream_new_from(TRANSLATE_GEMINI_GENERATE, from, 0, NULL);
-	struct translate_buf out = {0};
+	/* an Anthropic upstream: the two stages the one-stage writer replaced, compared */
+	struct gemini_two_stage *two =
+	    from == TRANSLATE_ANTHROPIC_MESSAGES ? gemini_two_stage_new(NULL) : NULL;
+	struct translate_buf out = {0}, two_out = {0};
 	const char *p = in + !!len, *end = in + len, *nl, *tab;
 	char name[32];
 	int rc;
 
-	CHECK(s);
+	CHECK(s && (two || from != TRANSLATE_ANTHROPIC_MESSAGES));
 	while (p < end) {
 		nl = memchr(p, '\n', end - p);
 		if (!nl)
@@ -466,15 +470,21 @@ static void fuzz_stream_gemini_app(const char *in, size_t len)
 			p = tab + 1;
 		}
 		rc = translate_stream_feed(s, name, p, nl - p, &out);
+		CHECK(!two || rc == gemini_two_stage_feed(two, name, p, nl - p, &two_out));
 		CHECK(rc == 0 || rc == -EPROTO);
 		CHECK(rc == 0 || translate_stream_ended(s));
 		p = nl + 1;
 	}
 	rc = translate_stream_finish(s, &out);
+	CHECK(!two || rc == gemini_two_stage_finish(two, &two_out));
 	CHECK((rc == 0 || rc == -EPROTO) && translate_stream_ended(s));
 	check_gemini_app_stream(out.data, 1);
+	if (two)
+		check_same(&out, &two_out);
+	gemini_two_stage_free(two);
 	translate_stream_free(s);
 	translate_buf_free(&out);
+	translate_buf_free(&two_out);
 }
 
 /* A Gemini stream: no reference translator, the app's stream's invariants only. */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "gemini_two_stage.h"
 #include "providers/translate.h"
 #include "translate_stream_ref.h"
 #include "unit.h"
@@ -61,39 +62,81 @@ static void run_ref(enum translate_api app, int usage, const char *model, const 
 
 static int compared, differed;
 
+/* Whether A and B (of EV, N events) agree, the made-up ids masked: the same result for each
+ * event and the end, the same output. The first differences are reported, headed by WHAT.
+ * Frees both outputs. */
+static int agree(struct result *a, struct result *b, const struct ev *ev, int n,
+		 const char *what)
+{
+	const char *x, *y;
+	int ok = 1;
+
+	ref_translate_mask(a->out.data);
+	ref_translate_mask(b->out.data);
+	x = a->out.data ? a->out.data : "";
+	y = b->out.data ? b->out.data : "";
+	for (int i = 0; i <= n; i++)
+		ok &= a->rc[i] == b->rc[i];
+	ok &= a->ended == b->ended && a->out.len == b->out.len && !strcmp(x, y);
+	compared++;
+	if (!ok && differed++ < 5) {
+		fprintf(stderr, "  differs (%s):\n", what);
+		for (int i = 0; i < n; i++)
+			fprintf(stderr, "    in  %s | %.*s  -> %d / %d\n",
+				ev[i].name ? ev[i].name : "-", (int)ev[i].len, ev[i].data, a->rc[i],
+				b->rc[i]);
+		fprintf(stderr, "    new: %s\n    ref: %s\n", x, y);
+	}
+	translate_buf_free(&a->out);
+	translate_buf_free(&b->out);
+	return ok;
+}
+
+/* An Anthropic stream EV (N events) for a Gemini app, written in one stage, against the two
+ * stages it replaced (gemini_two_stage.c), every model: as same(). */
+static int same_gemini(const struct ev *ev, int n)
+{
+	static const char *const models[] = {NULL, "my-\"model\"\n"};
+
+	for (int k = 0; k < 2; k++) {
+		struct translate_stream *s = translate_stream_new_from(
+		    TRANSLATE_GEMINI_GENERATE, ANTHROPIC, 0, models[k]);
+		struct gemini_two_stage *t = gemini_two_stage_new(models[k]);
+		struct result a = {0}, b = {0};
+
+		for (int i = 0; i < n; i++) {
+			a.rc[i] = translate_stream_feed(s, ev[i].name, ev[i].data, ev[i].len, &a.out);
+			b.rc[i] = gemini_two_stage_feed(t, ev[i].name, ev[i].data, ev[i].len, &b.out);
+		}
+		a.rc[n] = translate_stream_finish(s, &a.out);
+		b.rc[n] = gemini_two_stage_finish(t, &b.out);
+		a.ended = translate_stream_ended(s);
+		b.ended = gemini_two_stage_ended(t);
+		translate_stream_free(s);
+		gemini_two_stage_free(t);
+		if (!agree(&a, &b, ev, n, models[k] ? "Gemini app, model set" : "Gemini app"))
+			return 0;
+	}
+	return 1;
+}
+
 /* Runs EV (N events) through both translators, every include_usage and model; reports the
  * first difference. Returns 1 when they agree. */
 static int same(enum translate_api app, const struct ev *ev, int n)
 {
 	static const char *const models[] = {NULL, "my-\"model\"\n"};
+	char what[64];
 
+	if (app == OPENAI && !same_gemini(ev, n)) /* an Anthropic upstream */
+		return 0;
 	for (int k = 0; k < 4; k++) {
 		struct result a = {0}, b = {0};
-		const char *x, *y;
-		int ok = 1;
 
 		run_new(app, k & 1, models[k >> 1], ev, n, &a);
 		run_ref(app, k & 1, models[k >> 1], ev, n, &b);
-		ref_translate_mask(a.out.data);
-		ref_translate_mask(b.out.data);
-		x = a.out.data ? a.out.data : "";
-		y = b.out.data ? b.out.data : "";
-		for (int i = 0; i <= n; i++)
-			ok &= a.rc[i] == b.rc[i];
-		ok &= a.ended == b.ended && a.out.len == b.out.len && !strcmp(x, y);
-		compared++;
-		if (!ok && differed++ < 5) {
-			fprintf(stderr, "  differs (app %d, usage %d, model %s):\n", app, k & 1,
-				models[k >> 1] ? "set" : "none");
-			for (int i = 0; i < n; i++)
-				fprintf(stderr, "    in  %s | %.*s  -> %d / %d\n",
-					ev[i].name ? ev[i].name : "-", (int)ev[i].len, ev[i].data,
-					a.rc[i], b.rc[i]);
-			fprintf(stderr, "    new: %s\n    ref: %s\n", x, y);
-		}
-		translate_buf_free(&a.out);
-		translate_buf_free(&b.out);
-		if (!ok)
+		snprintf(what, sizeof(what), "app %d, usage %d, model %s", app, k & 1,
+			 models[k >> 1] ? "set" : "none");
+		if (!agree(&a, &b, ev, n, what))
 			return 0;
 	}
 	return 1;
@@ -530,5 +573,69 @@ static void test_mutations(void)
 	fprintf(stderr, "  %d translations compared\n", compared);
 }
 
+/* ---- an Anthropic stream for a Gemini app: one stage against two ---- */
+
+/* What a Gemini app is served: text only (a tool call breaks its stream), a hidden thinking
+ * block, cache counts, a stop reason other than end_turn, a model name to escape. */
+static const struct ev anthropic_text_stream[] = {
+    A("ping", "{\"type\":\"ping\"}"),
+    A("message_start",
+      "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":"
+      "\"assistant\",\"model\":\"claude-\\\"x\\u00e9\",\"content\":[],\"usage\":{"
+      "\"input_tokens\":472,\"cache_creation_input_tokens\":10,\"cache_read_input_tokens\":20,"
+      "\"output_tokens\":2}}}"),
+    A("content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+			     "{\"type\":\"thinking\",\"thinking\":\"\"}}"),
+    A("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+			     "\"thinking_delta\",\"thinking\":\"hm\"}}"),
+    A("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}"),
+    A("content_block_start", "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":"
+			     "{\"type\":\"text\",\"text\":\"Spend \"}}"),
+    A("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
+			     "\"text_delta\",\"text\":\"rose \\\"9%\\\"\\n caf\xc3\xa9\"}}"),
+    A("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":1}"),
+    A("message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\"},"
+		       "\"usage\":{\"output_tokens\":89}}"),
+    A("message_stop", "{\"type\":\"message_stop\"}"),
+};
+#define N_TEXT (int)(sizeof(anthropic_text_stream) / sizeof(anthropic_text_stream[0]))
+
+/* Put in place of (and before) an event of the text stream: what ends or breaks it. */
+static const char *const gemini_app_edges[] = {
+    "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}",
+    "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow\"}}",
+    "{\"type\":\"error\",\"error\":{\"type\":\"api_error\"}}",
+    "{\"type\":\"content_block_start\",\"index\":5,\"content_block\":{\"type\":\"tool_use\","
+    "\"id\":\"toolu_1\",\"name\":\"f\",\"input\":{}}}",
+    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"refusal\"},\"usage\":{"
+    "\"output_tokens\":1e400}}",
+    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{"
+    "\"input_tokens\":1.5e308,\"cache_read_input_tokens\":1.5e308,\"output_tokens\":-1}}",
+    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"stop_sequence\"}}",
+    "{\"type\":\"message_stop\"}",
+    "{\"type\":\"message_start\",\"message\":{\"model\":\"an-other\"}}",
+    "{\"type\":\"message_start\",\"message\":{\"model\":\"claude-a-very-long-model-name-that-"
+    "goes-on-and-on-past-the-one-hundred-and-twenty-seven-bytes-a-gemini-stream-keeps-of-it-"
+    "for-its-modelVersion\"}}",
+    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\","
+    "\"text\":\"late\"}}",
+    "not json",
+};
+
+static void test_gemini_app_one_stage(void)
+{
+	size_t n_edges = sizeof(gemini_app_edges) / sizeof(gemini_app_edges[0]);
+
+	ASSERT_TRUE(same_gemini(anthropic_text_stream, N_TEXT));
+	for (int end = 0; end < N_TEXT; end++) /* the upstream ends early */
+		ASSERT_TRUE(same_gemini(anthropic_text_stream, end));
+	for (int at = 0; at < N_TEXT; at++)
+		ASSERT_TRUE(edges_in(OPENAI, anthropic_text_stream, N_TEXT, at, gemini_app_edges,
+				     n_edges));
+	ASSERT_TRUE(edges_in(OPENAI, anthropic_text_stream, N_TEXT, 6, anthropic_edges,
+			     sizeof(anthropic_edges) / sizeof(anthropic_edges[0])));
+	ASSERT_TRUE(mutated(OPENAI, anthropic_text_stream, N_TEXT, 3000));
+}
+
 UNIT_MAIN(UNIT_CASE(test_real_streams), UNIT_CASE(test_edges), UNIT_CASE(test_nesting_limit),
-	  UNIT_CASE(test_mutations))
+	  UNIT_CASE(test_mutations), UNIT_CASE(test_gemini_app_one_stage))

@@ -673,7 +673,8 @@ void ref_translate_mask(char *text)
 		size_t run;
 		int digits;
 	} ids[] = {
-	    {"chatcmpl-", 29, 0}, {"msg_", 24, 0}, {"toolu_", 24, 0}, {"\"created\":", 20, 1}};
+	    {"chatcmpl-", 29, 0}, {"msg_", 24, 0}, {"toolu_", 24, 0}, {"\"created\":", 20, 1},
+	    {"\"responseId\":\"", 22, 0}};
 
 	/* strpbrk() skips to the next byte an id can start with: a strncmp() per byte and id
 	 * was most of the translate fuzzer's time (libFuzzer hooks every call). */

@@ -20,7 +20,8 @@ int ref_translate_stream_ended(const struct ref_translate_stream *s);
 void ref_translate_stream_free(struct ref_translate_stream *s);
 
 /* Masks in TEXT what differs between two translations of the same stream: the ids made up
- * (chatcmpl-, msg_, toolu_ and the random characters after them) and "created" seconds. */
+ * (chatcmpl-, msg_, toolu_ and the random characters after them, a Gemini responseId) and
+ * "created" seconds. */
 void ref_translate_mask(char *text);
 
 #endif

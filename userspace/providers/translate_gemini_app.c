@@ -11,6 +11,7 @@
  * completion, as Google counts them (gemini.h).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,22 +246,27 @@ static int gs_broken(struct translate_gemini_stream *g, struct translate_buf *ou
 	return gs_error(g, out, 502, msg, -EPROTO);
 }
 
+/* The status of an upstream error of OpenAI's TYPE (NULL: none). */
+static int gs_error_status(const char *type)
+{
+	if (type && (strstr(type, "rate_limit") || strstr(type, "quota")))
+		return 429;
+	if (type && strstr(type, "overloaded"))
+		return 503;
+	return 500;
+}
+
 /* The upstream's error chunk: its message, a status from its type. */
 static int gs_upstream_error(struct translate_gemini_stream *g, const struct tj_val *v,
 			     struct translate_buf *out)
 {
 	char msg[TRANSLATE_MSG_MAX], type[48];
-	int status = 500;
 
 	if (!translate_json_copy(&v[S_ERROR_MESSAGE], msg, sizeof(msg), NULL))
 		snprintf(msg, sizeof(msg), "upstream error");
-	if (translate_json_copy(&v[S_ERROR_TYPE], type, sizeof(type), NULL)) {
-		if (strstr(type, "rate_limit") || strstr(type, "quota"))
-			status = 429;
-		else if (strstr(type, "overloaded"))
-			status = 503;
-	}
-	return gs_error(g, out, status, msg, -EPROTO);
+	return gs_error(g, out, gs_error_status(translate_json_copy(&v[S_ERROR_TYPE], type,
+								     sizeof(type), NULL)),
+			msg, -EPROTO);
 }
 
 /* The end of every event: modelVersion, responseId. */
@@ -316,6 +322,24 @@ static int gs_last(struct translate_gemini_stream *g, struct translate_buf *out)
 	return translate_buf_cut(out, old, err);
 }
 
+/* The upstream's end ([DONE]): the last event, once the finish_reason is known. */
+static int gs_done(struct translate_gemini_stream *g, struct translate_buf *out)
+{
+	return g->finish ? gs_last(g, out) : gs_broken(g, out, "[DONE] before a finish_reason");
+}
+
+/* A text delta: an event of its own, unless the finish_reason came before it. */
+static int gs_content(struct translate_gemini_stream *g, const struct tj_val *text,
+		      struct translate_buf *out)
+{
+	return g->finish ? gs_broken(g, out, "text after the finish_reason") : gs_text(g, text, out);
+}
+
+static int gs_tool_call(struct translate_gemini_stream *g, struct translate_buf *out)
+{
+	return gs_broken(g, out, "a tool call (never asked for) for a Gemini app");
+}
+
 static void gs_take(const struct tj_val *v, double *ret)
 {
 	if (v->type == TJ_NUMBER && v->num >= 0)
@@ -354,10 +378,9 @@ static int gs_choice(struct translate_gemini_stream *g, const struct tj_val *v,
 	int rc = 0;
 
 	if (present(&v[S_CALLS]))
-		return gs_broken(g, out, "a tool call (never asked for) for a Gemini app");
+		return gs_tool_call(g, out);
 	if (v[S_CONTENT].type == TJ_STRING && !translate_json_is(&v[S_CONTENT], ""))
-		rc = g->finish ? gs_broken(g, out, "text after the finish_reason")
-			       : gs_text(g, &v[S_CONTENT], out);
+		rc = gs_content(g, &v[S_CONTENT], out);
 	if (!rc && refusal)
 		rc = gs_text(g, &v[S_REFUSAL], out);
 	if (rc || v[S_FINISH].type != TJ_STRING || g->finish)
@@ -375,8 +398,7 @@ int translate_gemini_stream_feed(struct translate_gemini_stream *g, const char *
 	if (g->ended)
 		return 0;
 	if (data && translate_sse_done(data, len))
-		return g->finish ? gs_last(g, out)
-				 : gs_broken(g, out, "[DONE] before a finish_reason");
+		return gs_done(g, out);
 	if (!data || translate_json_scan(&g->prefix, data, len, s_chunk, v, S_SLOTS))
 		return gs_broken(g, out, "an event whose data is not a JSON object");
 	if (present(&v[S_ERROR]))
@@ -391,23 +413,6 @@ int translate_gemini_stream_feed(struct translate_gemini_stream *g, const char *
 	return v[S_CHOICES].count ? gs_choice(g, v, out) : 0;
 }
 
-int translate_gemini_stream_relay(struct translate_gemini_stream *g, int rc,
-				  struct translate_buf *mid, struct translate_buf *out)
-{
-	const char *p = mid->data, *end = p + mid->len, *stop;
-	int r = 0;
-
-	while (!g->ended && p && p < end && (stop = strstr(p, "\n\n"))) {
-		if ((size_t)(stop - p) >= 6 && !memcmp(p, "data: ", 6))
-			r = translate_gemini_stream_feed(g, p + 6, (size_t)(stop - p) - 6, out);
-		if (r == -ENOMEM)
-			break;
-		p = stop + 2;
-	}
-	mid->len = 0;
-	return r == -ENOMEM ? r : rc ? rc : r;
-}
-
 int translate_gemini_stream_finish(struct translate_gemini_stream *g, struct translate_buf *out)
 {
 	if (g->ended)
@@ -415,4 +420,70 @@ int translate_gemini_stream_finish(struct translate_gemini_stream *g, struct tra
 	if (g->finish) /* the finish came and the usage chunk, if any, too */
 		return gs_last(g, out);
 	return gs_broken(g, out, "the upstream ended before its last event");
+}
+
+/* ---- an Anthropic stream written straight to the Gemini app (translate_stream.c): each
+ * call does what its OpenAI chunk did through translate_gemini_stream_feed() ---- */
+
+void translate_gemini_stream_model(struct translate_gemini_stream *g, const char *model)
+{
+	if (!g->model_fixed && !g->model[0] && model)
+		snprintf(g->model, sizeof(g->model), "%s", model);
+}
+
+int translate_gemini_stream_text(struct translate_gemini_stream *g, const struct tj_val *text,
+				 struct translate_buf *out)
+{
+	return g->ended ? 0 : gs_content(g, text, out);
+}
+
+int translate_gemini_stream_tool_call(struct translate_gemini_stream *g, struct translate_buf *out)
+{
+	return g->ended ? 0 : gs_tool_call(g, out);
+}
+
+void translate_gemini_stream_finish_reason(struct translate_gemini_stream *g,
+					   const char *finish_reason)
+{
+	if (!g->ended && !g->finish)
+		g->finish = finish_of(finish_reason, 0);
+}
+
+/* A count as it reads back from the chunk it was printed in: a non-finite one prints as null,
+ * which leaves the count as it was. */
+static void gs_take_count(double n, double *ret)
+{
+	if (isfinite(n) && n >= 0)
+		*ret = n;
+}
+
+void translate_gemini_stream_usage(struct translate_gemini_stream *g, double prompt,
+				   double completion, double cached)
+{
+	struct gs_usage *u = &g->usage;
+
+	if (g->ended)
+		return;
+	g->have_usage = 1;
+	gs_take_count(prompt, &u->prompt);
+	gs_take_count(completion, &u->completion);
+	gs_take_count(cached, &u->cached);
+	if (u->cached > u->prompt)
+		u->cached = u->prompt;
+}
+
+int translate_gemini_stream_done(struct translate_gemini_stream *g, struct translate_buf *out)
+{
+	return g->ended ? 0 : gs_done(g, out);
+}
+
+int translate_gemini_stream_error(struct translate_gemini_stream *g, const char *type,
+				  const char *message, struct translate_buf *out)
+{
+	char msg[TRANSLATE_MSG_MAX];
+
+	if (g->ended)
+		return -EPROTO;
+	snprintf(msg, sizeof(msg), "%s", message);
+	return gs_error(g, out, gs_error_status(type), msg, -EPROTO);
 }

@@ -1,7 +1,8 @@
 /*
  * translate_gemini_app: answers for a Gemini app served by another family. An OpenAI chat
  * completion (an Anthropic answer is made one first, by the OpenAI-app translators) becomes a
- * GenerateContentResponse; an OpenAI stream's chunks become streamGenerateContent?alt=sse
+ * GenerateContentResponse; an OpenAI stream's chunks (an Anthropic stream's events: what their
+ * OpenAI chunks would say, told straight, below) become streamGenerateContent?alt=sse
  * events, each a GenerateContentResponse; errors become Google's {"error": {"code",
  * "message", "status"}}. Internal to the translate files (translate_resp.c and
  * translate_stream.c call it); translate.h has the mapping.
@@ -9,6 +10,7 @@
 #ifndef AIGW_PROVIDERS_TRANSLATE_GEMINI_APP_H
 #define AIGW_PROVIDERS_TRANSLATE_GEMINI_APP_H
 
+#include "providers/translate_json.h"
 #include "providers/translate_util.h"
 
 /* The GenerateContentResponse for chat.completion IN; MODEL (NULL: IN's) is reported. */
@@ -27,12 +29,29 @@ void translate_gemini_stream_free(struct translate_gemini_stream *g);
 /* One OpenAI chunk's DATA (LEN bytes; "[DONE]" included): as translate_stream_feed(). */
 int translate_gemini_stream_feed(struct translate_gemini_stream *g, const char *data, size_t len,
 				 struct translate_buf *out);
-/* Every whole "data: ...\n\n" event in MID (an inner translator's output), then MID emptied;
- * RC is the inner one's result, returned unless a relayed event fails worse. */
-int translate_gemini_stream_relay(struct translate_gemini_stream *g, int rc,
-				  struct translate_buf *mid, struct translate_buf *out);
 /* The upstream body ended: as translate_stream_finish(). */
 int translate_gemini_stream_finish(struct translate_gemini_stream *g, struct translate_buf *out);
 int translate_gemini_stream_ended(const struct translate_gemini_stream *g);
+
+/* An Anthropic stream written straight to a Gemini app (translate_stream.c), one call for each
+ * OpenAI chunk the two-stage path made of it: the same events, byte for byte, without writing
+ * and reading the chunks. After the end they do nothing. MODEL: the one the upstream named
+ * (kept unless the caller fixed one, or one came already). */
+void translate_gemini_stream_model(struct translate_gemini_stream *g, const char *model);
+/* A text delta TEXT (not empty); a tool call (never asked for) breaks the stream. */
+int translate_gemini_stream_text(struct translate_gemini_stream *g, const struct tj_val *text,
+				 struct translate_buf *out);
+int translate_gemini_stream_tool_call(struct translate_gemini_stream *g, struct translate_buf *out);
+/* OpenAI's FINISH_REASON (the first one counts) and the usage in OpenAI's terms. */
+void translate_gemini_stream_finish_reason(struct translate_gemini_stream *g,
+					   const char *finish_reason);
+void translate_gemini_stream_usage(struct translate_gemini_stream *g, double prompt,
+				   double completion, double cached);
+/* The upstream's end: the last event (a broken stream's error event without a finish). */
+int translate_gemini_stream_done(struct translate_gemini_stream *g, struct translate_buf *out);
+/* An error of OpenAI's TYPE with MESSAGE: the app's error event; the stream ends. -EPROTO
+ * (or -ENOMEM). */
+int translate_gemini_stream_error(struct translate_gemini_stream *g, const char *type,
+				  const char *message, struct translate_buf *out);
 
 #endif

@@ -12,6 +12,11 @@
  * a new kind of content closes the open block; finish_reason and the usage chunk are kept
  * until [DONE], which becomes content_block_stop, message_delta and message_stop.
  *
+ * Anthropic upstream, Gemini app: read as for an OpenAI app, but what would be its chunks goes
+ * straight to translate_gemini_app.c's writer (the role chunk's model, each text delta, the
+ * finish_reason, the usage, [DONE]): one stage, byte for byte what the two stages through
+ * OpenAI's chunks wrote (tests/unit/gemini_two_stage.c keeps those, for the comparison).
+ *
  * An upstream error event becomes the app's error event and ends the stream; so does an
  * upstream that breaks its protocol (-EPROTO). Blocks and tool calls are tracked in fixed
  * tables: an index past them is a protocol error too.
@@ -50,7 +55,8 @@ struct translate_stream {
 	 * -> Anthropic in this one */
 	struct translate_stream *inner;
 	struct translate_buf mid;
-	/* Gemini app: OpenAI chunks (the upstream's, or INNER's from Anthropic) -> its events */
+	/* Gemini app: the upstream's OpenAI chunks -> its events; an Anthropic upstream's events
+	 * are read as for an OpenAI app, and what would be its chunks written straight to GAPP */
 	struct translate_gemini_stream *gapp;
 	int include_usage;
 	char *model;	 /* reported; the caller's, or the upstream's once known */
@@ -106,9 +112,7 @@ static struct translate_stream *gemini_app_new(enum translate_api from, const ch
 
 	if (!s)
 		return NULL;
-	if (!(s->gapp = translate_gemini_stream_new(model)) ||
-	    (from == TRANSLATE_ANTHROPIC_MESSAGES &&
-	     !(s->inner = stream_new(TRANSLATE_OPENAI_CHAT, from, 1, model)))) {
+	if (!(s->gapp = translate_gemini_stream_new(model))) {
 		translate_stream_free(s);
 		return NULL;
 	}
@@ -188,10 +192,13 @@ static int emit_error(struct translate_stream *s, struct translate_buf *out, con
 		      const char *code, const char *message)
 {
 	struct translate_ctx c = {0};
-	cJSON *o = translate_error_object(&c, s->app, type, code, message);
+	cJSON *o;
 	int anthropic = s->app == TRANSLATE_ANTHROPIC_MESSAGES;
 
 	s->ended = 1;
+	if (s->gapp)
+		return translate_gemini_stream_error(s->gapp, type, message, out);
+	o = translate_error_object(&c, s->app, type, code, message);
 	return emit(out, anthropic ? "error" : NULL, o, &c);
 }
 
@@ -393,8 +400,16 @@ static int chunk_fixed(struct translate_stream *s, struct translate_buf *out, co
 		       const char *finish)
 {
 	size_t old = out->len;
-	int err = chunk_open(s, out);
+	int err;
 
+	if (s->gapp) { /* the role chunk names the model; the finish chunk has no text */
+		if (finish)
+			translate_gemini_stream_finish_reason(s->gapp, finish);
+		else
+			translate_gemini_stream_model(s->gapp, s->model ? s->model : "");
+		return 0;
+	}
+	err = chunk_open(s, out);
 	err |= translate_buf_add(out, delta, strlen(delta));
 	err |= chunk_close(s, out, finish);
 	return translate_buf_cut(out, old, err);
@@ -404,8 +419,11 @@ static int content_chunk(struct translate_stream *s, struct translate_buf *out,
 			 const struct tj_val *text)
 {
 	size_t old = out->len;
-	int err = chunk_open(s, out);
+	int err;
 
+	if (s->gapp)
+		return translate_gemini_stream_text(s->gapp, text, out);
+	err = chunk_open(s, out);
 	err |= PUT(out, "{\"content\":");
 	err |= translate_json_put_str(out, text);
 	err |= PUT(out, "}");
@@ -418,8 +436,11 @@ static int tool_start_chunk(struct translate_stream *s, struct translate_buf *ou
 			    const struct tj_val *id, const struct tj_val *name, const char *args)
 {
 	size_t old = out->len;
-	int err = chunk_open(s, out);
+	int err;
 
+	if (s->gapp)
+		return translate_gemini_stream_tool_call(s->gapp, out);
+	err = chunk_open(s, out);
 	err |= PUT(out, "{\"tool_calls\":[{\"index\":");
 	err |= put_int(out, index);
 	err |= PUT(out, ",\"id\":");
@@ -438,8 +459,11 @@ static int tool_args_chunk(struct translate_stream *s, struct translate_buf *out
 			   const struct tj_val *args)
 {
 	size_t old = out->len;
-	int err = chunk_open(s, out);
+	int err;
 
+	if (s->gapp)
+		return translate_gemini_stream_tool_call(s->gapp, out);
+	err = chunk_open(s, out);
 	err |= PUT(out, "{\"tool_calls\":[{\"index\":");
 	err |= put_int(out, index);
 	err |= PUT(out, ",\"function\":{\"arguments\":");
@@ -455,8 +479,13 @@ static int usage_chunk(struct translate_stream *s, struct translate_buf *out)
 	const struct translate_usage *u = &s->usage;
 	double prompt = u->input + u->cache_write + u->cache_read;
 	size_t old = out->len;
-	int err = chunk_head(s, out);
+	int err;
 
+	if (s->gapp) {
+		translate_gemini_stream_usage(s->gapp, prompt, u->output, u->cache_read);
+		return 0;
+	}
+	err = chunk_head(s, out);
 	err |= PUT(out, "],\"usage\":{\"prompt_tokens\":");
 	err |= translate_json_put_num(out, prompt);
 	err |= PUT(out, ",\"completion_tokens\":");
@@ -595,10 +624,11 @@ static int a_end(struct translate_stream *s, struct translate_buf *out)
 		s->stop = "stop";
 		rc = chunk_fixed(s, out, "{}", s->stop);
 	}
-	if (!rc && s->include_usage)
+	if (!rc && (s->include_usage || s->gapp))
 		rc = usage_chunk(s, out);
 	if (!rc)
-		rc = PUT(out, "data: [DONE]\n\n");
+		rc = s->gapp ? translate_gemini_stream_done(s->gapp, out)
+			     : PUT(out, "data: [DONE]\n\n");
 	s->ended = 1;
 	return rc;
 }
@@ -1200,10 +1230,8 @@ static int gemini_app_feed(struct translate_stream *s, const char *event, const 
 			   size_t len, struct translate_buf *out)
 {
 	struct translate_gemini_stream *g = s->gapp;
-	int rc = s->inner ? translate_gemini_stream_relay(
-				g, translate_stream_feed(s->inner, event, data, len, &s->mid),
-				&s->mid, out)
-			  : translate_gemini_stream_feed(g, data, len, out);
+	int rc = s->from == TRANSLATE_ANTHROPIC_MESSAGES ? a_feed(s, event, data, len, out)
+							 : translate_gemini_stream_feed(g, data, len, out);
 
 	s->ended = translate_gemini_stream_ended(g);
 	return rc;
@@ -1214,9 +1242,9 @@ static int gemini_app_finish(struct translate_stream *s, struct translate_buf *o
 	struct translate_gemini_stream *g = s->gapp;
 	int rc = 0;
 
-	if (s->inner)
-		rc = translate_gemini_stream_relay(g, translate_stream_finish(s->inner, &s->mid),
-						   &s->mid, out);
+	if (s->from == TRANSLATE_ANTHROPIC_MESSAGES) /* as the two-stage path's OpenAI end */
+		rc = s->stopped ? a_end(s, out)
+				: broken(s, out, "the upstream ended before its last event");
 	if (rc != -ENOMEM && !translate_gemini_stream_ended(g))
 		rc = translate_gemini_stream_finish(g, out);
 	s->ended = translate_gemini_stream_ended(g);

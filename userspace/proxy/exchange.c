@@ -263,15 +263,13 @@ static int gemini_sse_call(const struct exchange *ex)
 }
 
 /* Whether the app's call is one the translator can make into a call of family UP's (for
- * Bedrock: an Anthropic Messages body, sent through its InvokeModel door; not for a Gemini
- * app, whose answers are translated from OpenAI's and Anthropic's own streams only). */
+ * Bedrock: an Anthropic Messages body, sent through its InvokeModel door, whose answer and
+ * invoke-stream events are Anthropic's and translated back as Anthropic's own). */
 static int translatable(const struct exchange *ex, const struct provider_api *up)
 {
-	int gemini_app = ex->app && ex->app->translate == TRANSLATE_GEMINI_GENERATE;
-
 	return ex->app && ex->app->translate && up->translate &&
 	       (up->chat_path || up->family == POLICY_API_GEMINI ||
-		(up->family == POLICY_API_BEDROCK && !gemini_app)) &&
+		up->family == POLICY_API_BEDROCK) &&
 	       (ex->api == (int)ex->app->chat_api || gemini_sse_call(ex));
 }
 
