@@ -53,6 +53,7 @@ struct guard_stream {
 	struct channel *ch;	   /* owned, GUARD_MAX_CHANNELS */
 	size_t n_ch;
 	struct translate_buf text, rel, data; /* scratch: a channel's text, released, an event */
+	unsigned long long work; /* guard_stream_work(): text bytes scanned, members, channels */
 };
 
 /* What one event is, for the walk that rewrites it. */
@@ -135,6 +136,7 @@ static struct channel *channel_get(struct guard_stream *gs, const char *key, int
 	struct channel *c;
 
 	for (size_t i = 0; i < gs->n_ch; i++) {
+		gs->work++;
 		if (!strcmp(gs->ch[i].key, key))
 			return &gs->ch[i];
 	}
@@ -210,6 +212,7 @@ static int channel_release(struct guard_stream *gs, struct channel *c, const cha
 		return -ENOMEM;
 	if (t->len == base)
 		return translate_buf_add(&gs->rel, "", 0);
+	gs->work += t->len;
 	if (gc->p->resp_scan) {
 		rc = guard_scan_all(gc, gc->p->resp_scan, t->data, t->len, &n, NULL);
 		if (rc)
@@ -348,23 +351,47 @@ out:
 
 /* -------- events -------- */
 
-static double number_or(const cJSON *o, const char *key, double dflt)
+/* O's first member KEY (cJSON_GetObjectItemCaseSensitive()), each member passed counted. */
+static const cJSON *member(struct guard_stream *gs, const cJSON *o, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	const cJSON *v;
+
+	for (v = o ? o->child : NULL; v && v->string; v = v->next) {
+		gs->work++;
+		if (!strcmp(v->string, key))
+			return v;
+	}
+	return NULL;
+}
+
+/* A's element I (cJSON_GetArrayItem()), each element passed counted. */
+static const cJSON *element(struct guard_stream *gs, const cJSON *a, size_t i)
+{
+	const cJSON *v;
+
+	for (v = a ? a->child : NULL; v && i; v = v->next, i--)
+		gs->work++;
+	return v;
+}
+
+static double number_or(struct guard_stream *gs, const cJSON *o, const char *key, double dflt)
+{
+	const cJSON *v = member(gs, o, key);
 
 	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
-static const char *string_or(const cJSON *o, const char *key, const char *dflt)
+static const char *string_or(struct guard_stream *gs, const cJSON *o, const char *key,
+			     const char *dflt)
 {
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+	const char *s = cJSON_GetStringValue(member(gs, o, key));
 
 	return s ? s : dflt;
 }
 
-static int present(const cJSON *o, const char *key)
+static int present(struct guard_stream *gs, const cJSON *o, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	const cJSON *v = member(gs, o, key);
 
 	return v && !cJSON_IsNull(v);
 }
@@ -412,15 +439,12 @@ static int chat_string(struct event_ctx *e, struct jsontext *jt, const struct js
 		     jsontext_step_is(s, 5, "function") && jsontext_step_is(s, 6, "arguments"))
 		 : !(jsontext_step_is(s, 3, "content") || jsontext_step_is(s, 3, "refusal")))
 		return 1;
-	choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e->json, "choices"),
-				    (int)s->path[1].index);
-	index = number_or(choice, "index", (double)s->path[1].index);
+	choice = element(e->gs, member(e->gs, e->json, "choices"), s->path[1].index);
+	index = number_or(e->gs, choice, "index", (double)s->path[1].index);
 	if (tool) {
-		tc = cJSON_GetArrayItem(
-		    cJSON_GetObjectItemCaseSensitive(
-			cJSON_GetObjectItemCaseSensitive(choice, "delta"), "tool_calls"),
-		    (int)s->path[4].index);
-		tool_index = number_or(tc, "index", (double)s->path[4].index);
+		tc = element(e->gs, member(e->gs, member(e->gs, choice, "delta"), "tool_calls"),
+			     s->path[4].index);
+		tool_index = number_or(e->gs, tc, "index", (double)s->path[4].index);
 	}
 	snprintf(key, sizeof(key), "c:%.0f:%s:%.0f", index, field, tool_index);
 	c = channel_get(e->gs, key, &rc);
@@ -431,7 +455,7 @@ static int chat_string(struct event_ctx *e, struct jsontext *jt, const struct js
 		if (rc)
 			return rc;
 	}
-	return delta_string(e, jt, s, key, present(choice, "finish_reason"));
+	return delta_string(e, jt, s, key, present(e->gs, choice, "finish_reason"));
 }
 
 static const char *const responses_deltas[] = {
@@ -444,9 +468,9 @@ static const char *const responses_deltas[] = {
 };
 
 /* Whether the event is one of the responses API's text deltas. */
-static int responses_is_delta(const cJSON *j)
+static int responses_is_delta(struct guard_stream *gs, const cJSON *j)
 {
-	const char *type = string_or(j, "type", "");
+	const char *type = string_or(gs, j, "type", "");
 
 	for (size_t i = 0; responses_deltas[i]; i++) {
 		if (!strcmp(type, responses_deltas[i]))
@@ -455,11 +479,11 @@ static int responses_is_delta(const cJSON *j)
 	return 0;
 }
 
-static int anthropic_is_delta(const cJSON *j)
+static int anthropic_is_delta(struct guard_stream *gs, const cJSON *j)
 {
-	const char *dt = string_or(cJSON_GetObjectItemCaseSensitive(j, "delta"), "type", "");
+	const char *dt = string_or(gs, member(gs, j, "delta"), "type", "");
 
-	return !strcmp(string_or(j, "type", ""), "content_block_delta") &&
+	return !strcmp(string_or(gs, j, "type", ""), "content_block_delta") &&
 	       (!strcmp(dt, "text_delta") || !strcmp(dt, "input_json_delta") ||
 		!strcmp(dt, "thinking_delta"));
 }
@@ -475,7 +499,7 @@ static int other_api_string(struct event_ctx *e, struct jsontext *jt,
 		return 1;
 	if (e->gs->gc->api == GUARD_API_ANTHROPIC_MESSAGES) {
 		const char *dt =
-		    string_or(cJSON_GetObjectItemCaseSensitive(j, "delta"), "type", "");
+		    string_or(e->gs, member(e->gs, j, "delta"), "type", "");
 		const char *field = !strcmp(dt, "text_delta")	      ? "text"
 				    : !strcmp(dt, "input_json_delta") ? "partial_json"
 								      : "thinking";
@@ -483,13 +507,14 @@ static int other_api_string(struct event_ctx *e, struct jsontext *jt,
 		if (s->depth != 2 || !jsontext_step_is(s, 0, "delta") ||
 		    !jsontext_step_is(s, 1, field))
 			return 1;
-		snprintf(key, sizeof(key), "a:%.0f", number_or(j, "index", 0));
+		snprintf(key, sizeof(key), "a:%.0f", number_or(e->gs, j, "index", 0));
 	} else {
 		if (s->depth != 1 || !jsontext_step_is(s, 0, "delta"))
 			return 1;
-		snprintf(key, sizeof(key), "r:%.80s:%.0f:%.0f:%.0f", string_or(j, "item_id", ""),
-			 number_or(j, "output_index", 0), number_or(j, "content_index", 0),
-			 number_or(j, "summary_index", 0));
+		snprintf(key, sizeof(key), "r:%.80s:%.0f:%.0f:%.0f",
+			 string_or(e->gs, j, "item_id", ""), number_or(e->gs, j, "output_index", 0),
+			 number_or(e->gs, j, "content_index", 0),
+			 number_or(e->gs, j, "summary_index", 0));
 	}
 	return delta_string(e, jt, s, key, 0);
 }
@@ -505,11 +530,11 @@ static int event_string(void *arg, struct jsontext *jt, const struct jsontext_st
 }
 
 /* Whether an event's text deltas may be dropped when none has text to release. */
-static int chat_carries_more(const cJSON *j)
+static int chat_carries_more(struct guard_stream *gs, const cJSON *j)
 {
 	const cJSON *choice, *v, *tc, *f, *tcs;
 
-	if (present(j, "usage"))
+	if (present(gs, j, "usage"))
 		return 1;
 	cJSON_ArrayForEach(choice, cJSON_GetObjectItemCaseSensitive(j, "choices"))
 	{
@@ -555,7 +580,7 @@ static int may_drop(const struct event_ctx *e)
 		return 0;
 	switch (e->gs->gc->api) {
 	case GUARD_API_OPENAI_CHAT:
-		return !chat_carries_more(e->json);
+		return !chat_carries_more(e->gs, e->json);
 	case GUARD_API_OPENAI_RESPONSES:
 		lp = cJSON_GetObjectItemCaseSensitive(e->json, "logprobs");
 		return !cJSON_GetArraySize(lp);
@@ -573,9 +598,9 @@ static int chat_flush_finished(struct guard_stream *gs, const cJSON *j)
 
 	cJSON_ArrayForEach(choice, cJSON_GetObjectItemCaseSensitive(j, "choices"))
 	{
-		double index = number_or(choice, "index", k++);
+		double index = number_or(gs, choice, "index", k++);
 
-		if (!present(choice, "finish_reason"))
+		if (!present(gs, choice, "finish_reason"))
 			continue;
 		snprintf(prefix, sizeof(prefix), "c:%.0f:", index);
 		rc = flush_channels(gs, prefix);
@@ -586,15 +611,15 @@ static int chat_flush_finished(struct guard_stream *gs, const cJSON *j)
 }
 
 /* Whether event J is a text delta event of the call's API (0: any other event). */
-static int is_delta_event(const struct guard_stream *gs, const cJSON *j)
+static int is_delta_event(struct guard_stream *gs, const cJSON *j)
 {
 	switch (gs->gc->api) {
 	case GUARD_API_OPENAI_CHAT:
 		return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "choices")) > 0;
 	case GUARD_API_ANTHROPIC_MESSAGES:
-		return anthropic_is_delta(j);
+		return anthropic_is_delta(gs, j);
 	case GUARD_API_OPENAI_RESPONSES:
-		return responses_is_delta(j);
+		return responses_is_delta(gs, j);
 	default:
 		return 0;
 	}
@@ -607,6 +632,7 @@ static int raw_event(struct guard_stream *gs, const struct sse_event *ev)
 	size_t n = 0;
 	int rc = flush_channels(gs, NULL);
 
+	gs->work += ev->data_len;
 	if (!rc && gc->p->resp_scan)
 		rc = guard_scan_all(gc, gc->p->resp_scan, ev->data, ev->data_len, &n, NULL);
 	gs->rel.len = 0;
@@ -664,6 +690,11 @@ int guard_stream_feed(struct guard_stream *gs, const char *bytes, size_t len,
 	rc = sse_feed(&gs->sse, bytes, len);
 	gs->out = NULL;
 	return rc;
+}
+
+unsigned long long guard_stream_work(const struct guard_stream *gs)
+{
+	return gs->work;
 }
 
 int guard_stream_finish(struct guard_stream *gs, struct translate_buf *out)
