@@ -45,6 +45,13 @@ struct channel {
 	size_t tmpl_start, tmpl_end; /* its delta string (quotes included) */
 };
 
+/* A choice of the chat chunk being walked, as its delta strings need it. */
+struct chat_choice {
+	double index;	       /* its "index", else its position */
+	int finished;	       /* it has a "finish_reason" */
+	size_t tc_first, tc_n; /* its delta's tool calls' indexes: tc_index[tc_first...] */
+};
+
 struct guard_stream {
 	struct guard_call *gc; /* borrowed */
 	struct sse_parser sse;
@@ -54,6 +61,9 @@ struct guard_stream {
 	size_t n_ch;
 	struct translate_buf text, rel, data; /* scratch: a channel's text, released, an event */
 	unsigned long long work; /* guard_stream_work(): text bytes scanned, members, channels */
+	/* The event being walked, read once (chat_read_choices()): struct chat_choice and double
+	 * items, scratch like the buffers above. */
+	struct translate_buf choices, tc_index;
 };
 
 /* What one event is, for the walk that rewrites it. */
@@ -61,6 +71,9 @@ struct event_ctx {
 	struct guard_stream *gs;
 	const struct sse_event *ev;
 	const cJSON *json; /* the parsed data */
+	size_t n_choices;  /* chat: gs->choices read from it */
+	char key[CHANNEL_KEY_MAX]; /* Anthropic, responses: the channel of its delta string */
+	const char *field;	   /* Anthropic: the member of "delta" that holds its text */
 	int deltas;	   /* delta strings met */
 	int released;	   /* of which with text released */
 };
@@ -98,6 +111,8 @@ void guard_stream_free(struct guard_stream *gs)
 	translate_buf_free(&gs->text);
 	translate_buf_free(&gs->rel);
 	translate_buf_free(&gs->data);
+	translate_buf_free(&gs->choices);
+	translate_buf_free(&gs->tc_index);
 	free(gs);
 }
 
@@ -364,16 +379,6 @@ static const cJSON *member(struct guard_stream *gs, const cJSON *o, const char *
 	return NULL;
 }
 
-/* A's element I (cJSON_GetArrayItem()), each element passed counted. */
-static const cJSON *element(struct guard_stream *gs, const cJSON *a, size_t i)
-{
-	const cJSON *v;
-
-	for (v = a ? a->child : NULL; v && i; v = v->next, i--)
-		gs->work++;
-	return v;
-}
-
 static double number_or(struct guard_stream *gs, const cJSON *o, const char *key, double dflt)
 {
 	const cJSON *v = member(gs, o, key);
@@ -424,10 +429,11 @@ static int delta_string(struct event_ctx *e, struct jsontext *jt, const struct j
 /* choices[K].delta.content / .refusal / .tool_calls[M].function.arguments */
 static int chat_string(struct event_ctx *e, struct jsontext *jt, const struct jsontext_string *s)
 {
-	const cJSON *choice, *tc = NULL;
+	const struct chat_choice *choice = NULL;
 	const char *field;
 	char key[CHANNEL_KEY_MAX];
 	double index, tool_index = 0;
+	size_t k = s->path[1].index, m;
 	struct channel *c;
 	int rc = 0, tool = s->depth == 7;
 
@@ -439,12 +445,14 @@ static int chat_string(struct event_ctx *e, struct jsontext *jt, const struct js
 		     jsontext_step_is(s, 5, "function") && jsontext_step_is(s, 6, "arguments"))
 		 : !(jsontext_step_is(s, 3, "content") || jsontext_step_is(s, 3, "refusal")))
 		return 1;
-	choice = element(e->gs, member(e->gs, e->json, "choices"), s->path[1].index);
-	index = number_or(e->gs, choice, "index", (double)s->path[1].index);
+	if (k < e->n_choices)
+		choice = (const struct chat_choice *)e->gs->choices.data + k;
+	index = choice ? choice->index : (double)k;
 	if (tool) {
-		tc = element(e->gs, member(e->gs, member(e->gs, choice, "delta"), "tool_calls"),
-			     s->path[4].index);
-		tool_index = number_or(e->gs, tc, "index", (double)s->path[4].index);
+		m = s->path[4].index;
+		tool_index = choice && m < choice->tc_n
+				 ? ((const double *)e->gs->tc_index.data)[choice->tc_first + m]
+				 : (double)m;
 	}
 	snprintf(key, sizeof(key), "c:%.0f:%s:%.0f", index, field, tool_index);
 	c = channel_get(e->gs, key, &rc);
@@ -455,7 +463,7 @@ static int chat_string(struct event_ctx *e, struct jsontext *jt, const struct js
 		if (rc)
 			return rc;
 	}
-	return delta_string(e, jt, s, key, present(e->gs, choice, "finish_reason"));
+	return delta_string(e, jt, s, key, choice && choice->finished);
 }
 
 static const char *const responses_deltas[] = {
@@ -492,31 +500,16 @@ static int anthropic_is_delta(struct guard_stream *gs, const cJSON *j)
 static int other_api_string(struct event_ctx *e, struct jsontext *jt,
 			    const struct jsontext_string *s)
 {
-	const cJSON *j = e->json;
-	char key[CHANNEL_KEY_MAX];
-
 	if (s->is_key)
 		return 1;
 	if (e->gs->gc->api == GUARD_API_ANTHROPIC_MESSAGES) {
-		const char *dt =
-		    string_or(e->gs, member(e->gs, j, "delta"), "type", "");
-		const char *field = !strcmp(dt, "text_delta")	      ? "text"
-				    : !strcmp(dt, "input_json_delta") ? "partial_json"
-								      : "thinking";
-
 		if (s->depth != 2 || !jsontext_step_is(s, 0, "delta") ||
-		    !jsontext_step_is(s, 1, field))
+		    !jsontext_step_is(s, 1, e->field))
 			return 1;
-		snprintf(key, sizeof(key), "a:%.0f", number_or(e->gs, j, "index", 0));
-	} else {
-		if (s->depth != 1 || !jsontext_step_is(s, 0, "delta"))
-			return 1;
-		snprintf(key, sizeof(key), "r:%.80s:%.0f:%.0f:%.0f",
-			 string_or(e->gs, j, "item_id", ""), number_or(e->gs, j, "output_index", 0),
-			 number_or(e->gs, j, "content_index", 0),
-			 number_or(e->gs, j, "summary_index", 0));
+	} else if (s->depth != 1 || !jsontext_step_is(s, 0, "delta")) {
+		return 1;
 	}
-	return delta_string(e, jt, s, key, 0);
+	return delta_string(e, jt, s, e->key, 0);
 }
 
 static int event_string(void *arg, struct jsontext *jt, const struct jsontext_string *s)
@@ -625,6 +618,62 @@ static int is_delta_event(struct guard_stream *gs, const cJSON *j)
 	}
 }
 
+/* Chat: each choice of the chunk by position, into gs->choices and gs->tc_index. */
+static int chat_read_choices(struct event_ctx *e)
+{
+	struct guard_stream *gs = e->gs;
+	const cJSON *choices = member(gs, e->json, "choices"), *v, *tcs, *tc;
+	struct chat_choice ch;
+	double index;
+
+	gs->choices.len = gs->tc_index.len = 0;
+	for (v = choices ? choices->child : NULL; v; v = v->next, e->n_choices++) {
+		ch.index = number_or(gs, v, "index", (double)e->n_choices);
+		ch.finished = present(gs, v, "finish_reason");
+		ch.tc_first = gs->tc_index.len / sizeof(index);
+		tcs = member(gs, member(gs, v, "delta"), "tool_calls");
+		for (ch.tc_n = 0, tc = tcs ? tcs->child : NULL; tc; tc = tc->next, ch.tc_n++) {
+			index = number_or(gs, tc, "index", (double)ch.tc_n);
+			if (translate_buf_add(&gs->tc_index, (const char *)&index, sizeof(index)))
+				return -ENOMEM;
+		}
+		gs->work += ch.tc_n + 1;
+		if (translate_buf_add(&gs->choices, (const char *)&ch, sizeof(ch)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * What the strings of delta event E need to know of it, read once before the walk: looked
+ * up per string, an event of N strings passed its N members N times (57 s of CPU for a
+ * crafted 1 MB event). Chat: its choices (chat_read_choices()); Anthropic: the channel and
+ * the member of "delta" with the text; responses: the channel.
+ */
+static int event_read(struct event_ctx *e)
+{
+	struct guard_stream *gs = e->gs;
+	const cJSON *j = e->json;
+	const char *dt;
+
+	switch (gs->gc->api) {
+	case GUARD_API_OPENAI_CHAT:
+		return chat_read_choices(e);
+	case GUARD_API_ANTHROPIC_MESSAGES:
+		dt = string_or(gs, member(gs, j, "delta"), "type", "");
+		e->field = !strcmp(dt, "text_delta")	     ? "text"
+			   : !strcmp(dt, "input_json_delta") ? "partial_json"
+							     : "thinking";
+		snprintf(e->key, sizeof(e->key), "a:%.0f", number_or(gs, j, "index", 0));
+		return 0;
+	default:
+		snprintf(e->key, sizeof(e->key), "r:%.80s:%.0f:%.0f:%.0f",
+			 string_or(gs, j, "item_id", ""), number_or(gs, j, "output_index", 0),
+			 number_or(gs, j, "content_index", 0), number_or(gs, j, "summary_index", 0));
+		return 0;
+	}
+}
+
 /* Data that is not JSON ("[DONE]"): scanned as one text. */
 static int raw_event(struct guard_stream *gs, const struct sse_event *ev)
 {
@@ -654,6 +703,8 @@ static int json_event(struct guard_stream *gs, const struct sse_event *ev, const
 		rc = flush_channels(gs, NULL);
 	else
 		rc = gs->gc->api == GUARD_API_OPENAI_CHAT ? chat_flush_finished(gs, j) : 0;
+	if (!rc && delta)
+		rc = event_read(&e);
 	if (rc)
 		return rc;
 	if (delta)
