@@ -48,18 +48,21 @@ static const struct {
 	int tokenizes;
 } profiles[] = {
     {"{\"request\":{\"pii\":\"tokenize\",\"secrets\":\"redact\"},"
-     "\"response\":{\"pii\":\"redact\",\"ip\":\"redact\"}}", 1},
+     "\"response\":{\"pii\":\"redact\",\"ip\":\"redact\"}}",
+     1},
     {"{\"response\":{\"pii\":\"redact\",\"secrets\":\"redact\"}}", 0},
     {"{\"request\":{\"pii\":\"tokenize\"},\"response\":{\"pii\":\"block\",\"secrets\":\"block\"}}",
      1},
     {"{\"request\":{\"pii\":\"tokenize\"},\"response\":{\"pii\":\"block\"},\"enforce\":false}", 0},
     {"{\"request\":{\"pii\":\"record\",\"injection\":\"record\"},"
-     "\"response\":{\"pii\":\"record\",\"secrets\":\"record\",\"ip\":\"record\"}}", 0},
+     "\"response\":{\"pii\":\"record\",\"secrets\":\"record\",\"ip\":\"record\"}}",
+     0},
     {"{\"request\":{\"pii\":\"tokenize\"},\"response\":{\"ip\":\"redact\"},"
      "\"patterns\":[{\"name\":\"ticket\",\"regex\":\"TICKET-[0-9]{4}\",\"action\":\"redact\"}]}",
      1},
     {"{\"request\":{\"injection\":\"block\",\"secrets\":\"block\"},\"injection_threshold\":0.5,"
-     "\"response\":{\"secrets\":\"redact\"}}", 0},
+     "\"response\":{\"secrets\":\"redact\"}}",
+     0},
     {"{\"request\":{\"pii\":\"tokenize\"}}", 1},
 };
 
@@ -143,8 +146,7 @@ static int run(unsigned p, enum guard_api api, const uint8_t *s, size_t n, unsig
 }
 
 /* The stream S read whole and in slices (RNG) gives the same result and bytes. */
-static void check_stream(unsigned p, enum guard_api api, const uint8_t *s, size_t n,
-			 unsigned rng)
+static void check_stream(unsigned p, enum guard_api api, const uint8_t *s, size_t n, unsigned rng)
 {
 	struct translate_buf whole = {0}, cut = {0};
 	int a = run(p, api, s, n, 0, &whole);
@@ -166,8 +168,7 @@ static void check_rewritten(int rc, char *out, size_t len)
 
 /* S as the request body and the request target (ENTRY_REQUEST), the answer body
  * (ENTRY_RESPONSE), or all of them on one call, then its record (ENTRY_ALL). */
-static void check_bodies(unsigned p, enum guard_api api, unsigned entry, const uint8_t *s,
-			 size_t n)
+static void check_bodies(unsigned p, enum guard_api api, unsigned entry, const uint8_t *s, size_t n)
 {
 	struct guard_call *gc = new_call(p, api);
 	struct jsonw *w;
@@ -207,7 +208,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < N_PROFILES; i++) {
 			cJSON *o = cJSON_Parse(profiles[i].json);
 
-			CHECK(o && guard_profile_parse("fuzz", o, &parsed[i], err, sizeof(err)) == 0);
+			CHECK(o &&
+			      guard_profile_parse("fuzz", o, &parsed[i], err, sizeof(err)) == 0);
 			cJSON_Delete(o);
 		}
 	}

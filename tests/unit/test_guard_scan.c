@@ -87,8 +87,8 @@ static void test_email_anywhere_in_a_long_text(void)
 			if (guard_scan(s, text, strlen(text), &r) || r.n != 1 ||
 			    m[0].start != at + 1 || m[0].end != at + 16) {
 				guard_scanner_free(s);
-				UNIT_FAIL("mask %#x: an address after %zu bytes: %zu found", masks[k],
-					  at, r.n);
+				UNIT_FAIL("mask %#x: an address after %zu bytes: %zu found",
+					  masks[k], at, r.n);
 			}
 		}
 		guard_scanner_free(s);

@@ -46,10 +46,13 @@ static const char *split_match(enum guard_api api)
 		       "\"text_delta\",\"text\":\"mple.com \"}}\n\n";
 	case GUARD_API_OPENAI_RESPONSES:
 		return "data: {\"type\":\"response.output_text.delta\",\"delta\":\" bob@exa\"}\n\n"
-		       "data: {\"type\":\"response.output_text.delta\",\"delta\":\"mple.com \"}\n\n";
+		       "data: {\"type\":\"response.output_text.delta\",\"delta\":\"mple.com "
+		       "\"}\n\n";
 	default:
-		return "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" bob@exa\"}}]}\n\n"
-		       "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"mple.com \"}}]}\n\n";
+		return "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" "
+		       "bob@exa\"}}]}\n\n"
+		       "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"mple.com "
+		       "\"}}]}\n\n";
 	}
 }
 

@@ -70,12 +70,12 @@ struct guard_stream {
 struct event_ctx {
 	struct guard_stream *gs;
 	const struct sse_event *ev;
-	const cJSON *json; /* the parsed data */
-	size_t n_choices;  /* chat: gs->choices read from it */
+	const cJSON *json;	   /* the parsed data */
+	size_t n_choices;	   /* chat: gs->choices read from it */
 	char key[CHANNEL_KEY_MAX]; /* Anthropic, responses: the channel of its delta string */
 	const char *field;	   /* Anthropic: the member of "delta" that holds its text */
-	int deltas;	   /* delta strings met */
-	int released;	   /* of which with text released */
+	int deltas;		   /* delta strings met */
+	int released;		   /* of which with text released */
 };
 
 static int on_event(void *arg, const struct sse_event *ev);
@@ -669,7 +669,8 @@ static int event_read(struct event_ctx *e)
 	default:
 		snprintf(e->key, sizeof(e->key), "r:%.80s:%.0f:%.0f:%.0f",
 			 string_or(gs, j, "item_id", ""), number_or(gs, j, "output_index", 0),
-			 number_or(gs, j, "content_index", 0), number_or(gs, j, "summary_index", 0));
+			 number_or(gs, j, "content_index", 0),
+			 number_or(gs, j, "summary_index", 0));
 		return 0;
 	}
 }
