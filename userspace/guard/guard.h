@@ -133,6 +133,11 @@ int guard_stream_feed(struct guard_stream *gs, const char *bytes, size_t len,
 /* The stream ended: whatever is held goes out (as delta events of its channels). */
 int guard_stream_finish(struct guard_stream *gs, struct translate_buf *out);
 
+/* The units of work GS has done so far: text bytes handed to the scanner, JSON members and
+ * array elements passed in lookups, channels compared. It grows in proportion to the input,
+ * whatever the input (tests/unit/test_guard_work.c holds it to that). */
+unsigned long long guard_stream_work(const struct guard_stream *gs);
+
 /*
  * "aigw.guardrails" on the call's record:
  *   {"profile": NAME, "enforce": BOOL,

@@ -45,6 +45,13 @@ struct channel {
 	size_t tmpl_start, tmpl_end; /* its delta string (quotes included) */
 };
 
+/* A choice of the chat chunk being walked, as its delta strings need it. */
+struct chat_choice {
+	double index;	       /* its "index", else its position */
+	int finished;	       /* it has a "finish_reason" */
+	size_t tc_first, tc_n; /* its delta's tool calls' indexes: tc_index[tc_first...] */
+};
+
 struct guard_stream {
 	struct guard_call *gc; /* borrowed */
 	struct sse_parser sse;
@@ -53,15 +60,22 @@ struct guard_stream {
 	struct channel *ch;	   /* owned, GUARD_MAX_CHANNELS */
 	size_t n_ch;
 	struct translate_buf text, rel, data; /* scratch: a channel's text, released, an event */
+	unsigned long long work; /* guard_stream_work(): text bytes scanned, members, channels */
+	/* The event being walked, read once (chat_read_choices()): struct chat_choice and double
+	 * items, scratch like the buffers above. */
+	struct translate_buf choices, tc_index;
 };
 
 /* What one event is, for the walk that rewrites it. */
 struct event_ctx {
 	struct guard_stream *gs;
 	const struct sse_event *ev;
-	const cJSON *json; /* the parsed data */
-	int deltas;	   /* delta strings met */
-	int released;	   /* of which with text released */
+	const cJSON *json;	   /* the parsed data */
+	size_t n_choices;	   /* chat: gs->choices read from it */
+	char key[CHANNEL_KEY_MAX]; /* Anthropic, responses: the channel of its delta string */
+	const char *field;	   /* Anthropic: the member of "delta" that holds its text */
+	int deltas;		   /* delta strings met */
+	int released;		   /* of which with text released */
 };
 
 static int on_event(void *arg, const struct sse_event *ev);
@@ -97,6 +111,8 @@ void guard_stream_free(struct guard_stream *gs)
 	translate_buf_free(&gs->text);
 	translate_buf_free(&gs->rel);
 	translate_buf_free(&gs->data);
+	translate_buf_free(&gs->choices);
+	translate_buf_free(&gs->tc_index);
 	free(gs);
 }
 
@@ -135,6 +151,7 @@ static struct channel *channel_get(struct guard_stream *gs, const char *key, int
 	struct channel *c;
 
 	for (size_t i = 0; i < gs->n_ch; i++) {
+		gs->work++;
 		if (!strcmp(gs->ch[i].key, key))
 			return &gs->ch[i];
 	}
@@ -210,6 +227,7 @@ static int channel_release(struct guard_stream *gs, struct channel *c, const cha
 		return -ENOMEM;
 	if (t->len == base)
 		return translate_buf_add(&gs->rel, "", 0);
+	gs->work += t->len;
 	if (gc->p->resp_scan) {
 		rc = guard_scan_all(gc, gc->p->resp_scan, t->data, t->len, &n, NULL);
 		if (rc)
@@ -348,23 +366,37 @@ out:
 
 /* -------- events -------- */
 
-static double number_or(const cJSON *o, const char *key, double dflt)
+/* O's first member KEY (cJSON_GetObjectItemCaseSensitive()), each member passed counted. */
+static const cJSON *member(struct guard_stream *gs, const cJSON *o, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	const cJSON *v;
+
+	for (v = o ? o->child : NULL; v && v->string; v = v->next) {
+		gs->work++;
+		if (!strcmp(v->string, key))
+			return v;
+	}
+	return NULL;
+}
+
+static double number_or(struct guard_stream *gs, const cJSON *o, const char *key, double dflt)
+{
+	const cJSON *v = member(gs, o, key);
 
 	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
-static const char *string_or(const cJSON *o, const char *key, const char *dflt)
+static const char *string_or(struct guard_stream *gs, const cJSON *o, const char *key,
+			     const char *dflt)
 {
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+	const char *s = cJSON_GetStringValue(member(gs, o, key));
 
 	return s ? s : dflt;
 }
 
-static int present(const cJSON *o, const char *key)
+static int present(struct guard_stream *gs, const cJSON *o, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	const cJSON *v = member(gs, o, key);
 
 	return v && !cJSON_IsNull(v);
 }
@@ -397,10 +429,11 @@ static int delta_string(struct event_ctx *e, struct jsontext *jt, const struct j
 /* choices[K].delta.content / .refusal / .tool_calls[M].function.arguments */
 static int chat_string(struct event_ctx *e, struct jsontext *jt, const struct jsontext_string *s)
 {
-	const cJSON *choice, *tc = NULL;
+	const struct chat_choice *choice = NULL;
 	const char *field;
 	char key[CHANNEL_KEY_MAX];
 	double index, tool_index = 0;
+	size_t k = s->path[1].index, m;
 	struct channel *c;
 	int rc = 0, tool = s->depth == 7;
 
@@ -412,15 +445,14 @@ static int chat_string(struct event_ctx *e, struct jsontext *jt, const struct js
 		     jsontext_step_is(s, 5, "function") && jsontext_step_is(s, 6, "arguments"))
 		 : !(jsontext_step_is(s, 3, "content") || jsontext_step_is(s, 3, "refusal")))
 		return 1;
-	choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e->json, "choices"),
-				    (int)s->path[1].index);
-	index = number_or(choice, "index", (double)s->path[1].index);
+	if (k < e->n_choices)
+		choice = (const struct chat_choice *)e->gs->choices.data + k;
+	index = choice ? choice->index : (double)k;
 	if (tool) {
-		tc = cJSON_GetArrayItem(
-		    cJSON_GetObjectItemCaseSensitive(
-			cJSON_GetObjectItemCaseSensitive(choice, "delta"), "tool_calls"),
-		    (int)s->path[4].index);
-		tool_index = number_or(tc, "index", (double)s->path[4].index);
+		m = s->path[4].index;
+		tool_index = choice && m < choice->tc_n
+				 ? ((const double *)e->gs->tc_index.data)[choice->tc_first + m]
+				 : (double)m;
 	}
 	snprintf(key, sizeof(key), "c:%.0f:%s:%.0f", index, field, tool_index);
 	c = channel_get(e->gs, key, &rc);
@@ -431,7 +463,7 @@ static int chat_string(struct event_ctx *e, struct jsontext *jt, const struct js
 		if (rc)
 			return rc;
 	}
-	return delta_string(e, jt, s, key, present(choice, "finish_reason"));
+	return delta_string(e, jt, s, key, choice && choice->finished);
 }
 
 static const char *const responses_deltas[] = {
@@ -444,9 +476,9 @@ static const char *const responses_deltas[] = {
 };
 
 /* Whether the event is one of the responses API's text deltas. */
-static int responses_is_delta(const cJSON *j)
+static int responses_is_delta(struct guard_stream *gs, const cJSON *j)
 {
-	const char *type = string_or(j, "type", "");
+	const char *type = string_or(gs, j, "type", "");
 
 	for (size_t i = 0; responses_deltas[i]; i++) {
 		if (!strcmp(type, responses_deltas[i]))
@@ -455,11 +487,11 @@ static int responses_is_delta(const cJSON *j)
 	return 0;
 }
 
-static int anthropic_is_delta(const cJSON *j)
+static int anthropic_is_delta(struct guard_stream *gs, const cJSON *j)
 {
-	const char *dt = string_or(cJSON_GetObjectItemCaseSensitive(j, "delta"), "type", "");
+	const char *dt = string_or(gs, member(gs, j, "delta"), "type", "");
 
-	return !strcmp(string_or(j, "type", ""), "content_block_delta") &&
+	return !strcmp(string_or(gs, j, "type", ""), "content_block_delta") &&
 	       (!strcmp(dt, "text_delta") || !strcmp(dt, "input_json_delta") ||
 		!strcmp(dt, "thinking_delta"));
 }
@@ -468,30 +500,16 @@ static int anthropic_is_delta(const cJSON *j)
 static int other_api_string(struct event_ctx *e, struct jsontext *jt,
 			    const struct jsontext_string *s)
 {
-	const cJSON *j = e->json;
-	char key[CHANNEL_KEY_MAX];
-
 	if (s->is_key)
 		return 1;
 	if (e->gs->gc->api == GUARD_API_ANTHROPIC_MESSAGES) {
-		const char *dt =
-		    string_or(cJSON_GetObjectItemCaseSensitive(j, "delta"), "type", "");
-		const char *field = !strcmp(dt, "text_delta")	      ? "text"
-				    : !strcmp(dt, "input_json_delta") ? "partial_json"
-								      : "thinking";
-
 		if (s->depth != 2 || !jsontext_step_is(s, 0, "delta") ||
-		    !jsontext_step_is(s, 1, field))
+		    !jsontext_step_is(s, 1, e->field))
 			return 1;
-		snprintf(key, sizeof(key), "a:%.0f", number_or(j, "index", 0));
-	} else {
-		if (s->depth != 1 || !jsontext_step_is(s, 0, "delta"))
-			return 1;
-		snprintf(key, sizeof(key), "r:%.80s:%.0f:%.0f:%.0f", string_or(j, "item_id", ""),
-			 number_or(j, "output_index", 0), number_or(j, "content_index", 0),
-			 number_or(j, "summary_index", 0));
+	} else if (s->depth != 1 || !jsontext_step_is(s, 0, "delta")) {
+		return 1;
 	}
-	return delta_string(e, jt, s, key, 0);
+	return delta_string(e, jt, s, e->key, 0);
 }
 
 static int event_string(void *arg, struct jsontext *jt, const struct jsontext_string *s)
@@ -505,11 +523,11 @@ static int event_string(void *arg, struct jsontext *jt, const struct jsontext_st
 }
 
 /* Whether an event's text deltas may be dropped when none has text to release. */
-static int chat_carries_more(const cJSON *j)
+static int chat_carries_more(struct guard_stream *gs, const cJSON *j)
 {
 	const cJSON *choice, *v, *tc, *f, *tcs;
 
-	if (present(j, "usage"))
+	if (present(gs, j, "usage"))
 		return 1;
 	cJSON_ArrayForEach(choice, cJSON_GetObjectItemCaseSensitive(j, "choices"))
 	{
@@ -555,7 +573,7 @@ static int may_drop(const struct event_ctx *e)
 		return 0;
 	switch (e->gs->gc->api) {
 	case GUARD_API_OPENAI_CHAT:
-		return !chat_carries_more(e->json);
+		return !chat_carries_more(e->gs, e->json);
 	case GUARD_API_OPENAI_RESPONSES:
 		lp = cJSON_GetObjectItemCaseSensitive(e->json, "logprobs");
 		return !cJSON_GetArraySize(lp);
@@ -573,9 +591,9 @@ static int chat_flush_finished(struct guard_stream *gs, const cJSON *j)
 
 	cJSON_ArrayForEach(choice, cJSON_GetObjectItemCaseSensitive(j, "choices"))
 	{
-		double index = number_or(choice, "index", k++);
+		double index = number_or(gs, choice, "index", k++);
 
-		if (!present(choice, "finish_reason"))
+		if (!present(gs, choice, "finish_reason"))
 			continue;
 		snprintf(prefix, sizeof(prefix), "c:%.0f:", index);
 		rc = flush_channels(gs, prefix);
@@ -586,16 +604,73 @@ static int chat_flush_finished(struct guard_stream *gs, const cJSON *j)
 }
 
 /* Whether event J is a text delta event of the call's API (0: any other event). */
-static int is_delta_event(const struct guard_stream *gs, const cJSON *j)
+static int is_delta_event(struct guard_stream *gs, const cJSON *j)
 {
 	switch (gs->gc->api) {
 	case GUARD_API_OPENAI_CHAT:
 		return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "choices")) > 0;
 	case GUARD_API_ANTHROPIC_MESSAGES:
-		return anthropic_is_delta(j);
+		return anthropic_is_delta(gs, j);
 	case GUARD_API_OPENAI_RESPONSES:
-		return responses_is_delta(j);
+		return responses_is_delta(gs, j);
 	default:
+		return 0;
+	}
+}
+
+/* Chat: each choice of the chunk by position, into gs->choices and gs->tc_index. */
+static int chat_read_choices(struct event_ctx *e)
+{
+	struct guard_stream *gs = e->gs;
+	const cJSON *choices = member(gs, e->json, "choices"), *v, *tcs, *tc;
+	struct chat_choice ch;
+	double index;
+
+	gs->choices.len = gs->tc_index.len = 0;
+	for (v = choices ? choices->child : NULL; v; v = v->next, e->n_choices++) {
+		ch.index = number_or(gs, v, "index", (double)e->n_choices);
+		ch.finished = present(gs, v, "finish_reason");
+		ch.tc_first = gs->tc_index.len / sizeof(index);
+		tcs = member(gs, member(gs, v, "delta"), "tool_calls");
+		for (ch.tc_n = 0, tc = tcs ? tcs->child : NULL; tc; tc = tc->next, ch.tc_n++) {
+			index = number_or(gs, tc, "index", (double)ch.tc_n);
+			if (translate_buf_add(&gs->tc_index, (const char *)&index, sizeof(index)))
+				return -ENOMEM;
+		}
+		gs->work += ch.tc_n + 1;
+		if (translate_buf_add(&gs->choices, (const char *)&ch, sizeof(ch)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * What the strings of delta event E need to know of it, read once before the walk: looked
+ * up per string, an event of N strings passed its N members N times (57 s of CPU for a
+ * crafted 1 MB event). Chat: its choices (chat_read_choices()); Anthropic: the channel and
+ * the member of "delta" with the text; responses: the channel.
+ */
+static int event_read(struct event_ctx *e)
+{
+	struct guard_stream *gs = e->gs;
+	const cJSON *j = e->json;
+	const char *dt;
+
+	switch (gs->gc->api) {
+	case GUARD_API_OPENAI_CHAT:
+		return chat_read_choices(e);
+	case GUARD_API_ANTHROPIC_MESSAGES:
+		dt = string_or(gs, member(gs, j, "delta"), "type", "");
+		e->field = !strcmp(dt, "text_delta")	     ? "text"
+			   : !strcmp(dt, "input_json_delta") ? "partial_json"
+							     : "thinking";
+		snprintf(e->key, sizeof(e->key), "a:%.0f", number_or(gs, j, "index", 0));
+		return 0;
+	default:
+		snprintf(e->key, sizeof(e->key), "r:%.80s:%.0f:%.0f:%.0f",
+			 string_or(gs, j, "item_id", ""), number_or(gs, j, "output_index", 0),
+			 number_or(gs, j, "content_index", 0),
+			 number_or(gs, j, "summary_index", 0));
 		return 0;
 	}
 }
@@ -607,6 +682,7 @@ static int raw_event(struct guard_stream *gs, const struct sse_event *ev)
 	size_t n = 0;
 	int rc = flush_channels(gs, NULL);
 
+	gs->work += ev->data_len;
 	if (!rc && gc->p->resp_scan)
 		rc = guard_scan_all(gc, gc->p->resp_scan, ev->data, ev->data_len, &n, NULL);
 	gs->rel.len = 0;
@@ -628,6 +704,8 @@ static int json_event(struct guard_stream *gs, const struct sse_event *ev, const
 		rc = flush_channels(gs, NULL);
 	else
 		rc = gs->gc->api == GUARD_API_OPENAI_CHAT ? chat_flush_finished(gs, j) : 0;
+	if (!rc && delta)
+		rc = event_read(&e);
 	if (rc)
 		return rc;
 	if (delta)
@@ -664,6 +742,11 @@ int guard_stream_feed(struct guard_stream *gs, const char *bytes, size_t len,
 	rc = sse_feed(&gs->sse, bytes, len);
 	gs->out = NULL;
 	return rc;
+}
+
+unsigned long long guard_stream_work(const struct guard_stream *gs)
+{
+	return gs->work;
 }
 
 int guard_stream_finish(struct guard_stream *gs, struct translate_buf *out)
