@@ -131,11 +131,22 @@ struct audit_log {
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
+/* SHA-256, fetched from the provider once for the process (EVP_sha256() looks it up again at
+ * every digest). Never freed: the process owns it to its end. */
+static EVP_MD *audit_md;
+static pthread_once_t audit_md_once = PTHREAD_ONCE_INIT;
+
+static void audit_md_fetch(void)
+{
+	audit_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static int audit_sha256(const void *data, size_t len, unsigned char out[AUDIT_HASH_LEN])
 {
 	unsigned int n = 0;
 
-	if (!EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) || n != AUDIT_HASH_LEN)
+	pthread_once(&audit_md_once, audit_md_fetch);
+	if (!audit_md || !EVP_Digest(data, len, out, &n, audit_md, NULL) || n != AUDIT_HASH_LEN)
 		return -EIO;
 	return 0;
 }
