@@ -177,35 +177,58 @@ static void test_num_exact(void)
 	ASSERT_STREQ(got, "-9007199254740991");
 }
 
-/* Escapes are exact: every control character, quote and backslash, in short strings and in
- * long ones (measured before they are written), and keys escaped the same way. */
+/* IN (SIZE bytes) as jsonw_strn() writes it under the key k\", against an escape written
+ * byte by byte here. */
+static void expect_escaped(const char *in, size_t size)
+{
+	static char want[8000];
+	struct jsonw *w = jsonw_new();
+	size_t len, n = 0;
+	char *text;
+
+	memcpy(want + n, "{\"k\\\\\\\"\":\"", 10); /* {"k\\\"":" */
+	n += 10;
+	for (size_t i = 0; i < size; i++) {
+		if (in[i] == '"' || in[i] == '\\')
+			n += (size_t)sprintf(want + n, "\\%c", in[i]);
+		else if ((unsigned char)in[i] < 0x20)
+			n += (size_t)sprintf(want + n, "\\u%04x", (unsigned char)in[i]);
+		else
+			want[n++] = in[i];
+	}
+	memcpy(want + n, "\"}", 3);
+	jsonw_strn(w, "k\\\"", in, size);
+	text = jsonw_finish(w, &len);
+	ASSERT_STREQ(text, want);
+	ASSERT_EQ(len, n + 2);
+	free(text);
+}
+
+/* Escapes are exact: every control character, quote and backslash, at every offset in a word
+ * of eight, among UTF-8 and DEL, in short strings and in long ones (measured before they are
+ * written); keys are escaped the same way. */
 static void test_escape_exact(void)
 {
-	char in[600], want[4000], *text;
-	struct jsonw *w;
-	size_t len, n = 0;
+	char in[1200];
+	unsigned long long x = 0x2545f4914f6cdd1dULL;
 
-	for (size_t size = 0; size <= sizeof(in); size += 299) {
-		n = 0;
-		want[n++] = '{';
-		memcpy(want + n, "\"k\\\\\\\"\":\"", 9); /* "k\\\"":" */
-		n += 9;
-		for (size_t i = 0; i < size; i++) {
+	for (size_t size = 0; size <= 600; size += 299) {
+		for (size_t i = 0; i < size; i++)
 			in[i] = (char)(i % 3 ? 'a' + i % 26 : i % 64 == 0 ? '"' : i % 96);
-			if (in[i] == '"' || in[i] == '\\')
-				n += (size_t)sprintf(want + n, "\\%c", in[i]);
-			else if ((unsigned char)in[i] < 0x20)
-				n += (size_t)sprintf(want + n, "\\u%04x", (unsigned char)in[i]);
-			else
-				want[n++] = in[i];
+		expect_escaped(in, size);
+	}
+	for (int round = 0; round < 20000; round++) {
+		size_t size = (size_t)(round % 40 == 0 ? 1000 : round % 37);
+
+		for (size_t i = 0; i < size; i++) {
+			static const char pick[] = {'a', 'Z', ' ', '~', 0x7f, '"', '\\', 0, '\n',
+						    0x1f, 0x20, 0x21, 0x5b, 0x5d, (char)0x80,
+						    (char)0xc3, (char)0xa9, (char)0xff};
+
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			in[i] = x % 4 ? 'a' + (char)(x % 26) : pick[(x >> 8) % sizeof(pick)];
 		}
-		memcpy(want + n, "\"}", 3);
-		w = jsonw_new();
-		jsonw_strn(w, "k\\\"", in, size);
-		text = jsonw_finish(w, &len);
-		ASSERT_STREQ(text, want);
-		ASSERT_EQ(len, n + 2);
-		free(text);
+		expect_escaped(in, size);
 	}
 }
 

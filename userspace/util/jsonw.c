@@ -66,7 +66,19 @@ static size_t escaped_len(const char *s, size_t n)
 	return len;
 }
 
-/* One reserve(), then bytes written in place: this runs for every key and string of every
+/* Whether none of the eight bytes of X needs an escape (a quote, a backslash, below 0x20):
+ * the "has a zero byte" test of each, which never misses one. */
+static int word_is_plain(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
+	uint64_t hit = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+		       ((x - ones * 0x20) & ~x);
+
+	return !(hit & highs);
+}
+
+/* One reserve(), then bytes written in place, eight at a time where none needs an escape: this runs for every key and string of every
  * record. Short strings reserve for the worst case (every byte as \u00XX); long ones (message
  * text in translated bodies) are measured first, so that they never reserve six times their
  * size. */
@@ -87,8 +99,13 @@ static void put_escaped(struct jsonw *w, const char *s, size_t n)
 	*out++ = '"';
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = s[i];
+		uint64_t word;
 
-		if (c >= 0x20 && c != '"' && c != '\\') {
+		if (i + 8 <= n && (memcpy(&word, s + i, 8), word_is_plain(word))) {
+			memcpy(out, &word, 8);
+			out += 8;
+			i += 7;
+		} else if (c >= 0x20 && c != '"' && c != '\\') {
 			*out++ = (char)c;
 		} else if (c == '"' || c == '\\') {
 			*out++ = '\\';
