@@ -172,16 +172,6 @@ static bool audit_is_hex(const char *s)
 	return true;
 }
 
-static void audit_format_time(const struct timespec *ts, char *out, size_t size)
-{
-	struct tm tm;
-	size_t n;
-
-	gmtime_r(&ts->tv_sec, &tm);
-	n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, size - n, ".%06ldZ", ts->tv_nsec / 1000);
-}
-
 static double audit_elapsed(const struct timespec *since)
 {
 	struct timespec now;
@@ -590,11 +580,11 @@ static int audit_stamp(struct audit_log *log, cJSON *rec, const struct timespec 
 		       enum audit_head head)
 {
 	const struct audit_chain *c = &log->pending;
-	char hex[AUDIT_HEX_LEN + 1], ts[48];
+	char hex[AUDIT_HEX_LEN + 1], ts[TIMEFMT_LEN];
 	int r;
 
 	if (!cJSON_GetObjectItemCaseSensitive(rec, "time")) {
-		audit_format_time(when, ts, sizeof(ts));
+		timefmt_rfc3339(when, ts);
 		r = audit_set(rec, "time", cJSON_CreateString(ts));
 		if (r < 0)
 			return r;
