@@ -32,7 +32,7 @@ HELPER_BINS:= $(patsubst tests/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 MOCK_SRCS  := $(sort $(wildcard tests/mockprov/*.c))
 SKEL       := $(BUILD)/capture.skel.h
 
-.PHONY: all setup test unit e2e demo bench bench-gateway bench-xlate soak bench-streams clean \
+.PHONY: all setup test unit e2e demo bench bench-ir bench-gateway bench-xlate soak bench-streams clean \
 	format helpers mockprov fuzz fuzzers
 all: $(BUILD)/aigw
 
@@ -304,6 +304,12 @@ demo: setup
 bench: setup
 	@$(MAKE) --no-print-directory all helpers mockprov
 	@bash tests/bench/run.sh
+
+# Instructions (callgrind) and system calls (perf stat) per request, aigw against nginx, for
+# machines without a PMU (tests/bench/ir_bench.sh). Not part of make test.
+bench-ir: setup
+	@$(MAKE) --no-print-directory all mockprov
+	@bash tests/bench/ir_bench.sh
 
 # What translating a stream costs per event, both ways (bench_providers events).
 bench-xlate: $(BUILD)/tests/bench/bench_providers

@@ -2,6 +2,9 @@
  * and audit_write_text() chains them like any record. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -118,5 +121,117 @@ static void test_audit_write_text_chains(void)
 	rmdir(dir);
 }
 
+/* VAL as jsonw_num() writes it: the text between "v": and the closing brace. */
+static void num_text(double val, char *out, size_t size)
+{
+	struct jsonw *w = jsonw_new();
+	size_t len;
+	char *text;
+
+	jsonw_num(w, "v", val);
+	text = jsonw_finish(w, &len);
+	ASSERT_TRUE(text != NULL && len >= 6);
+	snprintf(out, size, "%.*s", (int)(len - 6), text + 5);
+	free(text);
+}
+
+/* Non-integral numbers are exactly what "%.15g" writes, on the fast path for latencies
+ * (milliseconds to the nanosecond) and outside it: edges, rounding, signs, exponents. */
+static void test_num_exact(void)
+{
+	static const double fixed[] = {
+	    0.5, -0.5, 3.25, 0.1, 0.2, 0.3, 1e-4, -1e-4, 0.000123, 9.99e-5, 0.0001000001,
+	    0.175361, 123456.000001, 999999999.999999, -999999999.999999, 1e9 + 0.5, 1e9 - 0.5,
+	    1234.5678905, 0.1234567, 2.0000005, 1.999999, 1e15 + 0.5, 1e-300, 1.7976931348623157e308,
+	    -2.5e-7, 5e-324, 0.30000000000000004, 86400000.123456};
+	char got[64], want[64];
+	unsigned long long x = 88172645463325252ULL;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		num_text(fixed[i], got, sizeof(got));
+		snprintf(want, sizeof(want), "%.15g", fixed[i]);
+		ASSERT_STREQ(got, want);
+	}
+	for (int i = 0; i < 200000; i++) { /* xorshift: latencies of every magnitude */
+		long long ns;
+		double ms;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		ns = (long long)(x % 1000000000000000ULL) >> (x % 50);
+		ms = (i & 1 ? (double)ns / 1e6 : (ns / 1000000000) * 1e3 + (ns % 1000000000) / 1e6);
+		if (i % 7 == 0)
+			ms = -ms;
+		if (ms == floor(ms))
+			continue;
+		num_text(ms, got, sizeof(got));
+		snprintf(want, sizeof(want), "%.15g", ms);
+		ASSERT_STREQ(got, want);
+	}
+	num_text(NAN, got, sizeof(got));
+	ASSERT_STREQ(got, "null");
+	num_text(-INFINITY, got, sizeof(got));
+	ASSERT_STREQ(got, "null");
+	num_text(9007199254740991.0, got, sizeof(got));
+	ASSERT_STREQ(got, "9007199254740991");
+	num_text(-9007199254740991.0, got, sizeof(got));
+	ASSERT_STREQ(got, "-9007199254740991");
+}
+
+/* IN (SIZE bytes) as jsonw_strn() writes it under the key k\", against an escape written
+ * byte by byte here. */
+static void expect_escaped(const char *in, size_t size)
+{
+	static char want[8000];
+	struct jsonw *w = jsonw_new();
+	size_t len, n = 0;
+	char *text;
+
+	memcpy(want + n, "{\"k\\\\\\\"\":\"", 10); /* {"k\\\"":" */
+	n += 10;
+	for (size_t i = 0; i < size; i++) {
+		if (in[i] == '"' || in[i] == '\\')
+			n += (size_t)sprintf(want + n, "\\%c", in[i]);
+		else if ((unsigned char)in[i] < 0x20)
+			n += (size_t)sprintf(want + n, "\\u%04x", (unsigned char)in[i]);
+		else
+			want[n++] = in[i];
+	}
+	memcpy(want + n, "\"}", 3);
+	jsonw_strn(w, "k\\\"", in, size);
+	text = jsonw_finish(w, &len);
+	ASSERT_STREQ(text, want);
+	ASSERT_EQ(len, n + 2);
+	free(text);
+}
+
+/* Escapes are exact: every control character, quote and backslash, at every offset in a word
+ * of eight, among UTF-8 and DEL, in short strings and in long ones (measured before they are
+ * written); keys are escaped the same way. */
+static void test_escape_exact(void)
+{
+	char in[1200];
+	unsigned long long x = 0x2545f4914f6cdd1dULL;
+
+	for (size_t size = 0; size <= 600; size += 299) {
+		for (size_t i = 0; i < size; i++)
+			in[i] = (char)(i % 3 ? 'a' + i % 26 : i % 64 == 0 ? '"' : i % 96);
+		expect_escaped(in, size);
+	}
+	for (int round = 0; round < 20000; round++) {
+		size_t size = (size_t)(round % 40 == 0 ? 1000 : round % 37);
+
+		for (size_t i = 0; i < size; i++) {
+			static const char pick[] = {'a', 'Z', ' ', '~', 0x7f, '"', '\\', 0, '\n',
+						    0x1f, 0x20, 0x21, 0x5b, 0x5d, (char)0x80,
+						    (char)0xc3, (char)0xa9, (char)0xff};
+
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			in[i] = x % 4 ? 'a' + (char)(x % 26) : pick[(x >> 8) % sizeof(pick)];
+		}
+		expect_escaped(in, size);
+	}
+}
+
 UNIT_MAIN(UNIT_CASE(test_round_trip), UNIT_CASE(test_empty_and_growth),
-	  UNIT_CASE(test_audit_write_text_chains))
+	  UNIT_CASE(test_audit_write_text_chains), UNIT_CASE(test_num_exact),
+	  UNIT_CASE(test_escape_exact))

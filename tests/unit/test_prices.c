@@ -512,6 +512,12 @@ static void test_cost_sub_nano_rounded_once(void)
 	ASSERT_STREQ(cost_usd_text(0, usd), "0.000000000");
 	ASSERT_STREQ(cost_usd_text(1234567890123LL, usd), "1234.567890123");
 	ASSERT_STREQ(cost_usd_text(-5, usd), "-0.000000005");
+	ASSERT_STREQ(cost_usd_text(999999999, usd), "0.999999999");
+	ASSERT_STREQ(cost_usd_text(1000000000, usd), "1.000000000");
+	ASSERT_STREQ(cost_usd_text(-1000000000, usd), "-1.000000000");
+	ASSERT_STREQ(cost_usd_text(14700, usd), "0.000014700");
+	ASSERT_STREQ(cost_usd_text(INT64_MAX, usd), "9223372036.854775807");
+	ASSERT_STREQ(cost_usd_text(INT64_MIN, usd), "-9223372036.854775808");
 }
 
 /* The cost of INPUT and OUTPUT tokens of gemini/m in T is NANO nano-dollars. */

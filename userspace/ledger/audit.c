@@ -131,11 +131,22 @@ struct audit_log {
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
+/* SHA-256, fetched from the provider once for the process (EVP_sha256() looks it up again at
+ * every digest). Never freed: the process owns it to its end. */
+static EVP_MD *audit_md;
+static pthread_once_t audit_md_once = PTHREAD_ONCE_INIT;
+
+static void audit_md_fetch(void)
+{
+	audit_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static int audit_sha256(const void *data, size_t len, unsigned char out[AUDIT_HASH_LEN])
 {
 	unsigned int n = 0;
 
-	if (!EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) || n != AUDIT_HASH_LEN)
+	pthread_once(&audit_md_once, audit_md_fetch);
+	if (!audit_md || !EVP_Digest(data, len, out, &n, audit_md, NULL) || n != AUDIT_HASH_LEN)
 		return -EIO;
 	return 0;
 }
@@ -159,16 +170,6 @@ static bool audit_is_hex(const char *s)
 		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
 			return false;
 	return true;
-}
-
-static void audit_format_time(const struct timespec *ts, char *out, size_t size)
-{
-	struct tm tm;
-	size_t n;
-
-	gmtime_r(&ts->tv_sec, &tm);
-	n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, size - n, ".%06ldZ", ts->tv_nsec / 1000);
 }
 
 static double audit_elapsed(const struct timespec *since)
@@ -579,11 +580,11 @@ static int audit_stamp(struct audit_log *log, cJSON *rec, const struct timespec 
 		       enum audit_head head)
 {
 	const struct audit_chain *c = &log->pending;
-	char hex[AUDIT_HEX_LEN + 1], ts[48];
+	char hex[AUDIT_HEX_LEN + 1], ts[TIMEFMT_LEN];
 	int r;
 
 	if (!cJSON_GetObjectItemCaseSensitive(rec, "time")) {
-		audit_format_time(when, ts, sizeof(ts));
+		timefmt_rfc3339(when, ts);
 		r = audit_set(rec, "time", cJSON_CreateString(ts));
 		if (r < 0)
 			return r;

@@ -146,11 +146,25 @@ int cost_for_model(const struct price_table *t, const char *provider, const char
 	return err;
 }
 
+/* Every record with a cost writes one: digits from the right into a scratch buffer, not
+ * snprintf ("%s%llu.%09llu" of sign, dollars and nano-dollars). */
 char *cost_usd_text(int64_t nano, char buf[COST_USD_TEXT_MAX])
 {
 	uint64_t u = nano < 0 ? -(uint64_t)nano : (uint64_t)nano;
+	char tmp[COST_USD_TEXT_MAX], *p = tmp + sizeof(tmp);
+	size_t len;
 
-	snprintf(buf, COST_USD_TEXT_MAX, "%s%llu.%09llu", nano < 0 ? "-" : "",
-		 (unsigned long long)(u / NANO_PER_USD), (unsigned long long)(u % NANO_PER_USD));
+	*--p = '\0';
+	for (int i = 0; i < 9; i++, u /= 10)
+		*--p = (char)('0' + u % 10);
+	*--p = '.';
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (nano < 0)
+		*--p = '-';
+	len = (size_t)(tmp + sizeof(tmp) - p);
+	memcpy(buf, p, len);
 	return buf;
 }

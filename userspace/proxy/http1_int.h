@@ -265,9 +265,11 @@ static inline int response_is_stream(const struct exchange *ex)
 	return ex->resp_mode == RESPONSE_SSE || ex->resp_mode == RESPONSE_SSE_TRANSLATED;
 }
 
+/* One rounding, from whole nanoseconds: the double nearest the decimal, which jsonw_num()
+ * writes without printf. */
 static inline double ms_between(const struct timespec *a, const struct timespec *b)
 {
-	return (b->tv_sec - a->tv_sec) * 1e3 + (b->tv_nsec - a->tv_nsec) / 1e6;
+	return (double)((b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec)) / 1e6;
 }
 
 /* http1.c */

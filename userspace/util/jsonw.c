@@ -1,5 +1,6 @@
 /* jsonw.c: see jsonw.h. Escaping follows RFC 8259: quote, backslash, control characters. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,31 +50,75 @@ static void put(struct jsonw *w, const char *s, size_t n)
 	w->len += n;
 }
 
-static void put_escaped(struct jsonw *w, const char *s, size_t n)
+/* The bytes S (N of them) take escaped, quotes included. */
+static size_t escaped_len(const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t start = 0;
+	size_t len = n + 2;
 
-	put(w, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = s[i];
 
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		put(w, s + start, i - start);
-		if (c == '"' || c == '\\') {
-			char esc[2] = {'\\', (char)c};
-
-			put(w, esc, 2);
-		} else {
-			char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-
-			put(w, esc, 6);
-		}
-		start = i + 1;
+		if (c == '"' || c == '\\')
+			len += 1;
+		else if (c < 0x20)
+			len += 5;
 	}
-	put(w, s + start, n - start);
-	put(w, "\"", 1);
+	return len;
+}
+
+/* Whether none of the eight bytes of X needs an escape (a quote, a backslash, below 0x20):
+ * the "has a zero byte" test of each, which never misses one. */
+static int word_is_plain(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
+	uint64_t hit = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+		       ((x - ones * 0x20) & ~x);
+
+	return !(hit & highs);
+}
+
+/* One reserve(), then bytes written in place, eight at a time where none needs an escape: this runs for every key and string of every
+ * record. Short strings reserve for the worst case (every byte as \u00XX); long ones (message
+ * text in translated bodies) are measured first, so that they never reserve six times their
+ * size. */
+static void put_escaped(struct jsonw *w, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *out;
+
+	if (w->oom)
+		return;
+	if (n > (SIZE_MAX - 8) / 6) {
+		w->oom = 1;
+		return;
+	}
+	if (reserve(w, n <= 256 ? 6 * n + 2 : escaped_len(s, n)))
+		return;
+	out = w->buf + w->len;
+	*out++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = s[i];
+		uint64_t word;
+
+		if (i + 8 <= n && (memcpy(&word, s + i, 8), word_is_plain(word))) {
+			memcpy(out, &word, 8);
+			out += 8;
+			i += 7;
+		} else if (c >= 0x20 && c != '"' && c != '\\') {
+			*out++ = (char)c;
+		} else if (c == '"' || c == '\\') {
+			*out++ = '\\';
+			*out++ = (char)c;
+		} else {
+			memcpy(out, "\\u00", 4);
+			out[4] = hex[c >> 4];
+			out[5] = hex[c & 15];
+			out += 6;
+		}
+	}
+	*out++ = '"';
+	w->len = (size_t)(out - w->buf);
 }
 
 /* An integer in decimal, without printf's float machinery. */
@@ -92,6 +137,38 @@ static int format_int(char *buf, long long v)
 	while (n)
 		buf[len++] = tmp[--n];
 	return len;
+}
+
+/*
+ * A non-integral VAL in [1e-4, 1e9) that is the double nearest a decimal of at most six places
+ * (milliseconds to the nanosecond: every latency in a record), written as "%.15g" writes it:
+ * such a decimal has at most 15 significant digits, and "%.15g" gives back exactly the decimal
+ * a double came from when it has that few (DBL_DIG), with no exponent in this range. Returns
+ * the length, or -1 for any other value (the caller uses snprintf).
+ */
+static int format_micro(char *buf, double val)
+{
+	double mag = fabs(val);
+	long long units;
+	int len = 0, frac, digits = 6;
+	char f[6];
+
+	if (!(mag >= 1e-4 && mag < 1e9))
+		return -1;
+	units = llround(mag * 1e6);
+	if ((double)units / 1e6 != mag)
+		return -1;
+	frac = (int)(units % 1000000);
+	if (val < 0)
+		buf[len++] = '-';
+	len += format_int(buf + len, units / 1000000);
+	buf[len++] = '.';
+	for (int i = 5; i >= 0; i--, frac /= 10)
+		f[i] = (char)('0' + frac % 10);
+	while (digits > 1 && f[digits - 1] == '0')
+		digits--;
+	memcpy(buf + len, f, digits);
+	return len + digits;
 }
 
 static void key(struct jsonw *w, const char *k)
@@ -128,7 +205,7 @@ void jsonw_num(struct jsonw *w, const char *k, double val)
 	}
 	if (val == floor(val) && fabs(val) < 9007199254740992.0)
 		n = format_int(buf, (long long)val);
-	else
+	else if ((n = format_micro(buf, val)) < 0)
 		n = snprintf(buf, sizeof(buf), "%.15g", val);
 	key(w, k);
 	put(w, buf, n);
