@@ -294,7 +294,7 @@ helpers: $(HELPER_BINS)
 mockprov: $(if $(MOCK_SRCS),$(BUILD)/mockprov)
 
 test: setup
-	@$(MAKE) --no-print-directory all $(BUILD)/aigw-san unit helpers mockprov fuzzers
+	@$(MAKE) --no-print-directory -j$(shell nproc) all $(BUILD)/aigw-san unit helpers mockprov fuzzers
 	@bash tests/run.sh
 
 demo: setup

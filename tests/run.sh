@@ -23,8 +23,16 @@ count() { # $1: a summary line; adds its numbers
 	failed=$((failed + ${f:-0} + ${e:-0}))
 }
 
-for t in build/tests/unit/test_* build/tests/bpf/test_*; do
-	[ -x "$t" ] || continue
+# Each job below runs in the background with its output in $jobs_dir/N.out and its result
+# in $jobs_dir/N.res ("PASSED FAILED" and, when it failed, its name); the outputs are printed
+# and the results added in job order once all have ended, so each one's output stays
+# together. A job that leaves no result (killed, or the shell died) counts as failed.
+jobs_dir=$(mktemp -d)
+jobs_max=$(nproc 2>/dev/null || echo 2)
+njobs=0
+
+run_unit() { # $1: a unit or BPF test binary
+	local t=$1 out rc summary p f
 	echo "== $t"
 	out=$("$t" 2>&1)
 	rc=$?
@@ -32,36 +40,41 @@ for t in build/tests/unit/test_* build/tests/bpf/test_*; do
 	summary=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)
 	if [ -z "$summary" ]; then
 		echo "$t: crashed (exit $rc) before its summary"
-		failed=$((failed + 1))
-		failed_names+=("$t")
-		continue
+		echo "0 1 $t" >&3
+		return
 	fi
-	count "$summary"
+	p=$(grep -oE '^[0-9]+' <<<"$summary")
+	f=$(grep -oE '[0-9]+ failed' <<<"$summary" | grep -oE '[0-9]+')
 	if grep -qE "$SAN_REPORT" <<<"$out"; then
 		echo "$t: sanitizer report (above)"
-		failed=$((failed + 1))
-		failed_names+=("$t")
+		echo "$p $((f + 1)) $t" >&3
 	elif [ "$rc" -ne 0 ]; then
-		failed_names+=("$t")
+		echo "$p $f $t" >&3
+	else
+		echo "$p $f" >&3
 	fi
-done
+}
 
-# Each fuzz target runs briefly on its corpus (make fuzz runs them longer).
-for f in build/fuzz/fuzz_*; do
-	[ -x "$f" ] || continue
+# A fuzz target runs briefly on its corpus (make fuzz runs them longer). It passes when
+# libFuzzer started fuzzing (its log says INITED: a harness that never gets there has not
+# been tested) and ended cleanly with no sanitizer report.
+run_fuzz() { # $1: a fuzz target binary
+	local f=$1 name work rc secs=${FUZZ_SMOKE_SECONDS:-5}
 	name=$(basename "$f" | sed 's/^fuzz_//')
 	work=$(mktemp -d)
-	echo "== $f (${FUZZ_SMOKE_SECONDS:-15}s)"
+	echo "== $f (${secs}s)"
 	# A crashing input is kept in build/fuzz/, not in the checkout.
-	"$f" -max_total_time="${FUZZ_SMOKE_SECONDS:-15}" -artifact_prefix=build/fuzz/ "$work" \
+	"$f" -max_total_time="$secs" -artifact_prefix=build/fuzz/ "$work" \
 		"tests/fuzz/corpus/$name" >"$work.log" 2>&1
 	rc=$?
-	if [ "$rc" -eq 0 ] && ! grep -qE "$SAN_REPORT" "$work.log"; then
+	if [ "$rc" -eq 0 ] && grep -qE '^#[0-9]+[[:space:]]+INITED' "$work.log" &&
+		! grep -qE "$SAN_REPORT" "$work.log"; then
 		grep -E "^Done" "$work.log" || true
-		passed=$((passed + 1))
+		echo "1 0" >&3
 	else
 		# The finding and its stack, wherever in the log it came; else how the run ended.
 		echo "$f: exit $rc"
+		grep -qE '^#[0-9]+[[:space:]]+INITED' "$work.log" || echo "$f: libFuzzer never reached INITED"
 		# (a harness's CHECK prints "invariant failed: ..." before libFuzzer's report)
 		if grep -qE "$SAN_REPORT|^==[0-9]+==|^invariant failed" "$work.log"; then
 			grep -E -A30 "$SAN_REPORT|^==[0-9]+==|^invariant failed" "$work.log" | head -60
@@ -69,11 +82,36 @@ for f in build/fuzz/fuzz_*; do
 			tail -40 "$work.log"
 		fi
 		grep -E "Test unit written to" "$work.log" | tail -1
-		failed=$((failed + 1))
-		failed_names+=("$f")
+		echo "0 1 $f" >&3
 	fi
 	rm -rf "$work" "$work.log"
+}
+
+start_job() { # $1: run_unit or run_fuzz, $2: its binary; waits while jobs_max run
+	while [ "$(jobs -pr | wc -l)" -ge "$jobs_max" ]; do
+		wait -n
+	done
+	"$1" "$2" >"$jobs_dir/$njobs.out" 2>&1 3>"$jobs_dir/$njobs.res" &
+	njobs=$((njobs + 1))
+}
+
+# The fuzz targets first: they run for a fixed time, the unit tests fill the other slots.
+for f in build/fuzz/fuzz_*; do
+	[ -x "$f" ] && start_job run_fuzz "$f"
 done
+for t in build/tests/unit/test_* build/tests/bpf/test_*; do
+	[ -x "$t" ] && start_job run_unit "$t"
+done
+wait
+
+for ((i = 0; i < njobs; i++)); do
+	cat "$jobs_dir/$i.out"
+	read -r p f name <"$jobs_dir/$i.res" || { p=0 f=1 name="job $i (no result)"; }
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-1}))
+	[ -n "${name:-}" ] && failed_names+=("$name")
+done
+rm -rf "$jobs_dir"
 
 echo "== tests/e2e (pytest)"
 export AIGW_BIN=${AIGW_BIN:-$PWD/build/aigw-san}

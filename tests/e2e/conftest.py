@@ -58,14 +58,18 @@ def free_port(host="127.0.0.1"):
 
 
 def wait_for(pred, timeout=5.0, step=0.05, what="condition"):
+    """Polls pred until it returns something true and returns that. Polls every 5 ms at
+    first (most conditions hold within a few ms), doubling the interval up to step."""
     deadline = time.monotonic() + timeout
+    interval = min(0.005, step)
     while True:
         v = pred()
         if v:
             return v
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(step)
+        time.sleep(interval)
+        interval = min(interval * 2, step)
 
 
 class Cgroup:

@@ -5,7 +5,9 @@ import json
 import os
 import stat
 
-from conftest import PROVIDER4, wait_for
+import pytest
+
+from conftest import PROVIDER4, World, wait_for
 
 
 def make_log(world):
@@ -114,6 +116,28 @@ def checkpointed_log(world, connections=5, **audit):
     return d, cps, world.tmp / "ca" / "audit-checkpoint.key.pub"
 
 
+@pytest.fixture(scope="module")
+def signed_log(tmp_path_factory):
+    """One daemon-written checkpointed log for the tests that tamper with a copy of it (each
+    test's own): (the log's text, the checkpoint file's text, the public key)."""
+    w = World(tmp_path_factory.mktemp("signed-log"))
+    try:
+        _, cps, pub = checkpointed_log(w)
+    finally:
+        w.teardown()  # its daemon and provider gone before the next test's start
+    return w.audit_path.read_text(), cps.read_text(), pub
+
+
+def copy_signed_log(world, signed_log):
+    """SIGNED_LOG written as WORLD's audit log and checkpoint file: (cps, pub)."""
+    log, cps_text, pub = signed_log
+    world.audit_path.write_text(log)
+    cps = world.tmp / "far-disk" / "checkpoints.jsonl"
+    cps.parent.mkdir()
+    cps.write_text(cps_text)
+    return cps, pub
+
+
 def verify_signed(world, log, pub, cps=None):
     args = ["audit", "verify", str(log), "--pubkey", str(pub)]
     return world.aigw(*args, *(["--checkpoints", str(cps)] if cps else []))
@@ -165,8 +189,8 @@ def test_checkpoints_signed_into_log_and_file(world):
     assert "checkpoints not checked (no --pubkey)" in r.stderr
 
 
-def test_verify_catches_truncated_tail(world):
-    _, cps, pub = checkpointed_log(world)
+def test_verify_catches_truncated_tail(world, signed_log):
+    cps, pub = copy_signed_log(world, signed_log)
     lines = world.audit_path.read_text().splitlines()
     cut = lines[:-2]  # the last record and the checkpoint of it, gone
     world.audit_path.write_text("\n".join(cut) + "\n")
@@ -178,8 +202,8 @@ def test_verify_catches_truncated_tail(world):
             f"but the checkpoint at {cps}:") in r.stdout, r.stdout
 
 
-def test_verify_catches_removed_head(world):
-    _, cps, pub = checkpointed_log(world)
+def test_verify_catches_removed_head(world, signed_log):
+    cps, pub = copy_signed_log(world, signed_log)
     lines = world.audit_path.read_text().splitlines()
     kept = [ln for ln in lines[3:] if not is_checkpoint(ln)]  # the first records, gone
     world.audit_path.write_text("\n".join(rechain(kept)) + "\n")
@@ -190,8 +214,8 @@ def test_verify_catches_removed_head(world):
     assert f"the checkpoint at {cps}:1 " in r.stdout
 
 
-def test_verify_catches_rewritten_rechained_file(world):
-    _, cps, pub = checkpointed_log(world)
+def test_verify_catches_rewritten_rechained_file(world, signed_log):
+    cps, pub = copy_signed_log(world, signed_log)
     lines = world.audit_path.read_text().splitlines()
     k = next(i for i, ln in enumerate(lines)
              if json.loads(ln).get("event.name") == "proxy.connection")
@@ -216,8 +240,8 @@ def test_verify_catches_rewritten_rechained_file(world):
         assert f"{world.audit_path}:{want}: records rewritten: seq {want} " in r.stdout
 
 
-def test_verify_catches_forged_checkpoint(world):
-    _, cps, pub = checkpointed_log(world)
+def test_verify_catches_forged_checkpoint(world, signed_log):
+    cps, pub = copy_signed_log(world, signed_log)
     cp_lines = cps.read_text().splitlines()
     last = json.loads(cp_lines[-1])
     last["audit.checkpoint.seq"] -= 2  # pretend the log ended earlier

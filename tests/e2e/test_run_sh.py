@@ -1,0 +1,56 @@
+"""tests/run.sh itself, run on a throw-away tree of stand-in test binaries: what it counts is
+what `make test` reports, so a test binary that fails, crashes or reports a sanitizer finding,
+and a fuzz target whose harness never starts fuzzing (libFuzzer's INITED), must each count as
+failed, with every job's output kept together although the jobs run in parallel.
+"""
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+UNIT = {
+    "test_a_ok": 'echo "ok 1 a"; echo "2 passed, 0 failed"',
+    "test_b_fail": 'echo "not ok 1 b"; echo "1 passed, 1 failed"; exit 1',
+    "test_c_crash": 'echo "ok 1 c"; kill -SEGV $$',
+    "test_d_san": 'echo "3 passed, 0 failed"; echo "ERROR: AddressSanitizer: heap-use-after-free"',
+}
+FUZZ = {
+    # libFuzzer's log of a harness that ran: INITED, then Done
+    "fuzz_ok": 'echo "#2 INITED cov: 10 ft: 10 corp: 1/1b exec/s: 0 rss: 30Mb" >&2; '
+               'echo "Done 100 runs in 1 second(s)" >&2',
+    # exits 0 without ever fuzzing (e.g. a harness that returns before libFuzzer starts)
+    "fuzz_never_inited": 'echo "Done 0 runs in 0 second(s)" >&2',
+}
+
+
+def tree(tmp):
+    (tmp / "tests" / "e2e").mkdir(parents=True)
+    shutil.copy(ROOT / "tests" / "run.sh", tmp / "tests" / "run.sh")
+    (tmp / "tests" / "e2e" / "test_one.py").write_text("def test_one():\n    pass\n")
+    for d, scripts in (("build/tests/unit", UNIT), ("build/fuzz", FUZZ)):
+        (tmp / d).mkdir(parents=True)
+        for name, body in scripts.items():
+            p = tmp / d / name
+            p.write_text(f"#!/bin/sh\n{body}\n")
+            p.chmod(0o755)
+    return tmp / "tests" / "run.sh"
+
+
+def test_run_sh_counts_every_failure(tmp_path):
+    r = subprocess.run(["bash", str(tree(tmp_path))], capture_output=True, text=True,
+                       timeout=60, env={"PATH": "/usr/bin:/bin", "FUZZ_SMOKE_SECONDS": "1"})
+    out = r.stdout
+    assert r.returncode != 0, out
+    # passed: a 2 + b 1 + d 3 + fuzz_ok 1 + pytest 1; failed: b, c, d, fuzz_never_inited
+    assert out.strip().splitlines()[-1] == "aigw: 8 passed, 4 failed", out
+    failing = next(ln for ln in out.splitlines() if ln.startswith("failing: ")).split()[1:]
+    assert sorted(Path(f).name for f in failing) == ["fuzz_never_inited", "test_b_fail",
+                                                     "test_c_crash", "test_d_san"], out
+    assert "libFuzzer never reached INITED" in out, out
+    # each job's output stays under its own header
+    blocks = out.split("== ")
+    crash = next(b for b in blocks if b.startswith("build/tests/unit/test_c_crash"))
+    assert "crashed (exit 139) before its summary" in crash, out
+    san = next(b for b in blocks if b.startswith("build/tests/unit/test_d_san"))
+    assert "sanitizer report (above)" in san and "AddressSanitizer" in san, out
