@@ -391,7 +391,16 @@ static void test_stream_errors(void)
 					&out));
 	ASSERT_EQ(translate_stream_feed(s, NULL, err, strlen(err), &out), -EPROTO);
 	ASSERT_TRUE(translate_stream_ended(s));
-	ASSERT_CONTAINS(out.data, "data: {\"error\":{\"code\":500,\"message\":\"Rate limited\"");
+	/* a rate limit met mid-stream is Google's rate limit (it was 500 INTERNAL) */
+	ASSERT_CONTAINS(out.data, "data: {\"error\":{\"code\":429,\"message\":\"Rate limited\"");
+	ASSERT_CONTAINS(out.data, "\"status\":\"RESOURCE_EXHAUSTED\"");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+
+	s = translate_stream_new_from(GEMINI, OPENAI, 0, NULL);
+	err = "{\"error\":{\"message\":\"Limit\",\"type\":\"tokens\",\"code\":null}}";
+	ASSERT_EQ(translate_stream_feed(s, NULL, err, strlen(err), &out), -EPROTO);
+	ASSERT_CONTAINS(out.data, "\"code\":429");
 	translate_stream_free(s);
 	translate_buf_free(&out);
 

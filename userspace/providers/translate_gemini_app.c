@@ -245,22 +245,16 @@ static int gs_broken(struct translate_gemini_stream *g, struct translate_buf *ou
 	return gs_error(g, out, 502, msg, -EPROTO);
 }
 
-/* The upstream's error chunk: its message, a status from its type. */
+/* The upstream's error chunk: its message, a status from its type (Google's for it). */
 static int gs_upstream_error(struct translate_gemini_stream *g, const struct tj_val *v,
 			     struct translate_buf *out)
 {
 	char msg[TRANSLATE_MSG_MAX], type[48];
-	int status = 500;
+	const char *t = translate_json_copy(&v[S_ERROR_TYPE], type, sizeof(type), NULL);
 
 	if (!translate_json_copy(&v[S_ERROR_MESSAGE], msg, sizeof(msg), NULL))
 		snprintf(msg, sizeof(msg), "upstream error");
-	if (translate_json_copy(&v[S_ERROR_TYPE], type, sizeof(type), NULL)) {
-		if (strstr(type, "rate_limit") || strstr(type, "quota"))
-			status = 429;
-		else if (strstr(type, "overloaded"))
-			status = 503;
-	}
-	return gs_error(g, out, status, msg, -EPROTO);
+	return gs_error(g, out, translate_stream_error_status(t, NULL), msg, -EPROTO);
 }
 
 /* The end of every event: modelVersion, responseId. */
