@@ -404,6 +404,21 @@ static void test_stream_errors(void)
 	translate_stream_free(s);
 	translate_buf_free(&out);
 
+	/* Anthropic's overloaded_error mid-stream: 503 UNAVAILABLE (it was 500, its type lost
+	 * on the way through OpenAI's format) */
+	s = translate_stream_new_from(GEMINI, ANTHROPIC, 0, NULL);
+	for (size_t i = 0; i < 4; i++)
+		ASSERT_OK(translate_stream_feed(s, anthropic_stream[i][0], anthropic_stream[i][1],
+						strlen(anthropic_stream[i][1]), &out));
+	err = "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":"
+	      "\"Overloaded\"}}";
+	ASSERT_EQ(translate_stream_feed(s, "error", err, strlen(err), &out), -EPROTO);
+	ASSERT_TRUE(translate_stream_ended(s));
+	ASSERT_CONTAINS(out.data, "{\"error\":{\"code\":503,\"message\":\"Overloaded\"");
+	ASSERT_CONTAINS(out.data, "\"status\":\"UNAVAILABLE\"");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+
 	/* ended before its finish_reason: an error event, not a clean end */
 	s = translate_stream_new_from(GEMINI, ANTHROPIC, 0, NULL);
 	for (size_t i = 0; i < 4; i++)

@@ -1196,11 +1196,15 @@ static int relay(struct translate_stream *s, int rc, struct translate_buf *out)
 
 /* ---- a Gemini app: translate_gemini_app.c writes its events ---- */
 
+/* An Anthropic error event goes to the Gemini writer as it is (it reads its "error" object
+ * as OpenAI's): through OpenAI's format overloaded_error would become server_error, as
+ * api_error does, and a Gemini app could not tell UNAVAILABLE from INTERNAL. */
 static int gemini_app_feed(struct translate_stream *s, const char *event, const char *data,
 			   size_t len, struct translate_buf *out)
 {
 	struct translate_gemini_stream *g = s->gapp;
-	int rc = s->inner ? translate_gemini_stream_relay(
+	int direct = !s->inner || (event && !strcmp(event, "error"));
+	int rc = !direct ? translate_gemini_stream_relay(
 				g, translate_stream_feed(s->inner, event, data, len, &s->mid),
 				&s->mid, out)
 			  : translate_gemini_stream_feed(g, data, len, out);
