@@ -15,6 +15,17 @@ call is costed from). The @google/genai SDK in vertexai mode is covered by test_
 (test_genai_sdk_vertex_app_is_reauthenticated_and_costed: its query arrives as "alt=sse"), in
 Gemini API mode by test_gemini.py.
 
+Claude's calls on Vertex (rawPredict, streamRawPredict) read no query parameter at all: any
+is refused the same way (400, rule canonical_query), credentials ("key", "access_token")
+are dropped, over HTTP/1.1 and HTTP/2 (they used to pass unchecked: "$fields" or a
+"key" of the app's own went with the gateway's token).
+
+Google's system headers (x-goog-user-project bills another project, x-goog-quota-user
+spends another's quota, x-goog-fieldmask strips usageMetadata from the answer,
+x-http-method-override changes the method) go with the app's credential: whenever the
+gateway's credential replaces the app's, they never reach the provider, at the Gemini API's
+door and Vertex's, for Gemini and Claude models alike.
+
 Run as root: /usr/bin/python3 -m pytest -q tests/e2e/test_vertex_query.py
 """
 import json
@@ -27,7 +38,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
 from test_gemini import BASE, BODY, GATEWAY_KEY, MODEL, gemini_policy  # noqa: E402
 from test_intercept import split  # noqa: E402
-from test_vertex import GEMINI_BODY, GLOBAL_HOST, check_rekeyed, gemini_path, vx  # noqa: E402,F401
+from test_vertex import (GEMINI_BODY, GLOBAL_HOST, check_rekeyed, gemini_path, path,  # noqa: E402,F401
+                         vertex_body, vx)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (cgroups, BPF, port 443)")
 
@@ -115,3 +127,102 @@ def test_gemini_api_door_drops_the_same_credentials(gw, monkeypatch, query, sent
     seen = gw.mock.requests()
     assert [(x["query"], x["x_goog_api_key"]) for x in seen] == [(sent, GATEWAY_KEY)], seen
     assert "smuggled" not in gw.world.audit_path.read_text()
+
+
+# Claude on Vertex: (method, query, the parameter the refusal names)
+RAW_REFUSED = [
+    ("rawPredict", "fields=usage", "fields"),
+    ("rawPredict", "$fields=content", "$fields"),
+    ("streamRawPredict", "alt=sse", "alt"),
+    ("streamRawPredict", "alt=json&key=AIza-smuggled", "alt"),
+    ("rawPredict", "prettyPrint=false", "prettyPrint"),
+]
+
+# Claude on Vertex: (method, query as the app sends it); the provider sees no query
+RAW_DROPPED = [
+    ("rawPredict", "key=AIza-smuggled-by-the-app"),
+    ("streamRawPredict", "access_token=ya29.smuggled&KEY=AIza-smuggled"),
+]
+
+HTTP = pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
+
+
+def raw_call(vx, method, query, http2, headers=()):
+    return vx.call(url_path=path(method=method) + (f"?{query}" if query else ""),
+                   body=vertex_body(method == "streamRawPredict"), headers=headers,
+                   extra=["--path-as-is"] + (["--http2"] if http2 else []))
+
+
+@HTTP
+@pytest.mark.parametrize("method,query,name", RAW_REFUSED)
+def test_claude_on_vertex_refuses_every_query_parameter(vx, method, query, name, http2):
+    vx.start()
+    text, code = raw_call(vx, method, query, http2)
+    assert code == 400, (code, text)
+    err = json.loads(text)["error"]
+    assert f"query parameter {name} " in err["message"], err
+    rec = vx.gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "vertex"})
+    assert rec["aigw.policy.rule"] == "canonical_query", rec
+    assert rec["http.response.status_code"] == 400, rec
+    assert rec["network.protocol.version"] == ("2" if http2 else "1.1"), rec
+    assert vx.predicts() == []
+    assert "smuggled" not in vx.gw.world.audit_path.read_text()
+
+
+@HTTP
+@pytest.mark.parametrize("method,query", RAW_DROPPED)
+def test_claude_on_vertex_drops_credentials_in_the_query(vx, method, query, http2):
+    vx.start()
+    text, code = raw_call(vx, method, query, http2)
+    assert code == 200, text
+    seen = vx.predicts()
+    assert [(x["path"], x["query"]) for x in seen] == [(path(method=method), "")], seen
+    check_rekeyed(vx)
+    assert "smuggled" not in vx.gw.world.audit_path.read_text()
+
+
+GOOG_SYSTEM = ["x-goog-user-project: someone-elses-project",
+               "x-goog-quota-user: another-user",
+               "x-goog-fieldmask: candidates",
+               "x-http-method-override: DELETE"]
+
+
+def no_goog_system_headers(seen):
+    assert seen
+    for x in seen:
+        names = x["header_names"].split(", ")
+        assert "content-type" in names, x  # the names are recorded
+        for h in GOOG_SYSTEM:
+            assert h.split(":")[0] not in names, x
+
+
+@HTTP
+@pytest.mark.parametrize("method", ["rawPredict", "streamRawPredict"])
+def test_claude_on_vertex_drops_google_system_headers(vx, method, http2):
+    vx.start()
+    text, code = raw_call(vx, method, "", http2, headers=GOOG_SYSTEM)
+    assert code == 200, text
+    no_goog_system_headers(vx.predicts())
+    check_rekeyed(vx)
+
+
+@HTTP
+def test_gemini_on_vertex_drops_google_system_headers(vx, http2):
+    vx.start()
+    text, code = vx.call(url_path=f"{STREAM}?alt=sse", body=GEMINI_BODY, headers=GOOG_SYSTEM,
+                         extra=["--http2"] if http2 else [])
+    assert code == 200, text
+    no_goog_system_headers(vx.predicts())
+    check_rekeyed(vx)
+
+
+@HTTP
+def test_gemini_api_door_drops_google_system_headers(gw, monkeypatch, http2):
+    gw.start(gemini_policy(gw, monkeypatch))
+    text, code = split(gw.curl(f"{BASE}/v1beta/models/{MODEL}:generateContent", BODY,
+                               headers=["x-goog-api-key: AIza-app-own", *GOOG_SYSTEM],
+                               extra=["--http2"] if http2 else []))
+    assert code == 200, text
+    seen = gw.mock.requests()
+    no_goog_system_headers(seen)
+    assert [x["x_goog_api_key"] for x in seen] == [GATEWAY_KEY], seen

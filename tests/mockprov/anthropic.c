@@ -192,7 +192,8 @@ static void delta_usage(struct call *c, struct evbuffer *b)
 
 static int stream_events(struct call *c, struct evbuffer *b)
 {
-	int i, err = 0;
+	int cut = c->fault.mode == FAULT_STREAM_OVERLOADED;
+	int i, err = 0, words = cut && c->out_words > 1 ? 1 : c->out_words;
 
 	evbuffer_add_printf(b, "{\"type\":\"message_start\",\"message\":");
 	message(c, b, 0);
@@ -203,12 +204,17 @@ static int stream_events(struct call *c, struct evbuffer *b)
 	err |= sse_event(c, "content_block_start", b);
 	evbuffer_add_printf(b, "{\"type\": \"ping\"}");
 	err |= sse_event(c, "ping", b);
-	for (i = 0; !err && i < c->out_words; i++) {
+	for (i = 0; !err && i < words; i++) {
 		evbuffer_add_printf(b, "{\"type\":\"content_block_delta\",\"index\":0,"
 				       "\"delta\":{\"type\":\"text_delta\",\"text\":\"");
 		answer_delta(c, b, i);
 		evbuffer_add_printf(b, "\"}}");
 		err |= sse_event(c, "content_block_delta", b);
+	}
+	if (cut) { /* overloaded after the stream began, as Anthropic says it */
+		evbuffer_add_printf(b, "{\"type\":\"error\",\"error\":{\"type\":"
+				       "\"overloaded_error\",\"message\":\"Overloaded\"}}");
+		return err | sse_event(c, "error", b);
 	}
 	evbuffer_add_printf(b, "{\"type\":\"content_block_stop\",\"index\":0}");
 	err |= sse_event(c, "content_block_stop", b);

@@ -96,12 +96,19 @@ static const char *fault_args(struct evkeyvalq *q, int *mode, unsigned int *mask
 	*count = query_long(q, "count", -1);
 	*delay = query_long(q, "delay_ms", SLOW_DEFAULT_MS);
 	if (*mode < 0)
-		return "mode: none|down|ratelimit|overloaded|slow|reset|garbage|hang|blocked|filtered";
+		return "mode: none|down|ratelimit|overloaded|slow|reset|garbage|hang|blocked|filtered|"
+		       "stream_tokens|stream_requests|stream_overloaded";
 	if (parse_mask(evhttp_find_header(q, "provider"), mask))
 		return "provider: openai|anthropic|gemini";
 	/* only Gemini's answers have them: elsewhere the rule would be spent doing nothing */
 	if ((*mode == FAULT_BLOCKED || *mode == FAULT_FILTERED) && *mask != 1u << PROV_GEMINI)
 		return "provider: blocked and filtered are Gemini's faults (provider=gemini)";
+	if ((*mode == FAULT_STREAM_TOKENS || *mode == FAULT_STREAM_REQUESTS) &&
+	    *mask != 1u << PROV_OPENAI)
+		return "provider: stream_tokens and stream_requests are OpenAI's faults "
+		       "(provider=openai)";
+	if (*mode == FAULT_STREAM_OVERLOADED && *mask != 1u << PROV_ANTHROPIC)
+		return "provider: stream_overloaded is Anthropic's fault (provider=anthropic)";
 	if (*count == 0 || *count < -1)
 		return "count: a positive integer";
 	if (*delay < 0 || *delay > 3600000)

@@ -28,6 +28,8 @@ static const char *const mode_names[FAULT__COUNT] = {
     [FAULT_SLOW] = "slow",	     [FAULT_RESET] = "reset",
     [FAULT_GARBAGE] = "garbage",     [FAULT_HANG] = "hang",
     [FAULT_BLOCKED] = "blocked",     [FAULT_FILTERED] = "filtered",
+    [FAULT_STREAM_TOKENS] = "stream_tokens", [FAULT_STREAM_REQUESTS] = "stream_requests",
+    [FAULT_STREAM_OVERLOADED] = "stream_overloaded",
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

@@ -49,6 +49,9 @@ enum fault_mode {
 	FAULT_HANG,
 	FAULT_BLOCKED,	/* Gemini: the prompt blocked (promptFeedback.blockReason, no candidate) */
 	FAULT_FILTERED, /* Gemini: the answer blocked (a candidate, finishReason SAFETY, no content) */
+	FAULT_STREAM_TOKENS,   /* OpenAI chat stream: one word, then an error event of type "tokens" */
+	FAULT_STREAM_REQUESTS, /* the same, of type "requests" (a rate limit met mid-stream) */
+	FAULT_STREAM_OVERLOADED, /* Anthropic stream: one delta, then event: error overloaded_error */
 	FAULT__COUNT,
 };
 

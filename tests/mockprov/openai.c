@@ -203,13 +203,31 @@ static int chat_chunk(struct call *c, struct evbuffer *b, int i)
 	return sse_data(c, b);
 }
 
+/* Faults stream_tokens, stream_requests: a rate limit met mid-stream, as OpenAI sends it (an
+ * error object for data, then the end: no [DONE]). */
+static int chat_stream_error(struct call *c, struct evbuffer *b)
+{
+	const char *type = c->fault.mode == FAULT_STREAM_TOKENS ? "tokens" : "requests";
+
+	evbuffer_add_printf(b,
+			    "{\"error\":{\"message\":\"Rate limit reached for %s per min\","
+			    "\"type\":\"%s\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}",
+			    type, type);
+	return sse_data(c, b);
+}
+
 static int chat_stream(struct call *c)
 {
 	struct evbuffer *b = evbuffer_new();
-	int i, err = !b;
+	int cut = c->fault.mode == FAULT_STREAM_TOKENS || c->fault.mode == FAULT_STREAM_REQUESTS;
+	int i, err = !b, last = cut ? 0 : c->out_words;
 
-	for (i = -1; !err && i <= c->out_words; i++)
+	for (i = -1; !err && i <= last; i++)
 		err = chat_chunk(c, b, i);
+	if (!err && cut) {
+		err = chat_stream_error(c, b);
+		goto out;
+	}
 	if (!err && c->include_usage) {
 		chunk_head(c, b);
 		evbuffer_add_printf(b, "[],\"usage\":");
@@ -219,6 +237,7 @@ static int chat_stream(struct call *c)
 	}
 	if (!err)
 		err = sse_raw(c, "data: [DONE]\n\n");
+out:
 	if (b)
 		evbuffer_free(b);
 	if (err)

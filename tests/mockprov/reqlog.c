@@ -4,11 +4,13 @@
  *
  * The log is a ring of the last MOCK_LOG_SIZE data-plane requests with what later tests check:
  * method, path, provider, the credentials that reached the provider (authorization, x-api-key),
+ * the names of all headers received,
  * anthropic-version, host, model, max_tokens, stream, the status answered, the fault applied and
  * the body as received (its first MOCK_LOG_BODY_MAX bytes, on a UTF-8 character boundary). Entries
  * are numbered from 1; GET /control/requests renders them as JSON lines. Counters for
  * GET /control/stats live here too. Both are shared by all workers, behind one mutex.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -34,6 +36,7 @@ struct log_entry {
 	char deployment[72];  /* Azure: the deployment named (path, or v1's "model") */
 	char x_goog_api_key[256];
 	char query[512]; /* the query string as received, "" when none */
+	char header_names[512]; /* every header's name as received, lower case, ", "-joined */
 	char anthropic_version[32];
 	char host[96];
 	char model[128];
@@ -88,6 +91,24 @@ static unsigned char copy(char *dst, size_t cap, const char *src)
 
 /* Every value of header NAME, joined by ", " as HTTP folds them, into DST (CAP bytes): a
  * credential sent twice shows as two. 0 when there is none. */
+/* The names of all headers of C, lower case, ", "-joined (cut at CAP). */
+static void copy_names(char *dst, size_t cap, struct call *c)
+{
+	const struct evkeyval *h;
+	size_t n = 0;
+
+	dst[0] = '\0';
+	TAILQ_FOREACH(h, evhttp_request_get_input_headers(c->req), next) {
+		for (const char *k = h->key; *k && n + 3 < cap; k++)
+			dst[n++] = (char)tolower((unsigned char)*k);
+		if (TAILQ_NEXT(h, next) && n + 3 < cap) {
+			dst[n++] = ',';
+			dst[n++] = ' ';
+		}
+		dst[n] = '\0';
+	}
+}
+
 static unsigned char copy_all(char *dst, size_t cap, struct call *c, const char *name)
 {
 	const struct evkeyval *h;
@@ -198,6 +219,7 @@ static void fill(struct log_entry *e, struct call *c)
 					     c->deployment[0] ? c->deployment : c->model);
 	e->has_goog = copy(e->x_goog_api_key, sizeof(e->x_goog_api_key), hdr(c, "x-goog-api-key"));
 	copy(e->query, sizeof(e->query), query ? query : "");
+	copy_names(e->header_names, sizeof(e->header_names), c);
 	e->has_version =
 	    copy(e->anthropic_version, sizeof(e->anthropic_version), hdr(c, "anthropic-version"));
 	e->has_host = copy(e->host, sizeof(e->host), hdr(c, "host"));
@@ -295,6 +317,7 @@ static int entry_json(struct evbuffer *out, const struct log_entry *e)
 	add_str(o, "deployment", e->has_deployment, e->deployment);
 	add_str(o, "x_goog_api_key", e->has_goog, e->x_goog_api_key);
 	cJSON_AddStringToObject(o, "query", e->query);
+	cJSON_AddStringToObject(o, "header_names", e->header_names);
 	add_str(o, "anthropic_version", e->has_version, e->anthropic_version);
 	add_str(o, "host", e->has_host, e->host);
 	add_str(o, "model", e->has_model, e->model);

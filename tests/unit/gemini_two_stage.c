@@ -2,11 +2,14 @@
  * gemini_two_stage.c: see gemini_two_stage.h. The relay between the stages is the one
  * translate_stream.c had: every whole "data: ...\n\n" event of the first stage's output fed to
  * the second until that one ends; the first stage's result returned unless the second fails
- * worse.
+ * worse. An Anthropic error event goes to the second stage directly, as the direct writer
+ * reads its type.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "gemini_two_stage.h"
 
@@ -50,11 +53,26 @@ static int relay(struct gemini_two_stage *t, int rc, struct translate_buf *out)
 	return r == -ENOMEM ? r : rc ? rc : r;
 }
 
+static int is_error_event(const char *data, size_t len)
+{
+	cJSON *o = cJSON_ParseWithLength(data, len);
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
+	int error = cJSON_IsString(type) && !strcmp(type->valuestring, "error");
+
+	cJSON_Delete(o);
+	return error;
+}
+
 int gemini_two_stage_feed(struct gemini_two_stage *t, const char *event, const char *data,
 			  size_t len, struct translate_buf *out)
 {
 	if (translate_stream_ended(t->gemini))
 		return 0;
+	/* An error event (by its payload's type, as the direct writer reads it) keeps
+	 * Anthropic's type (overloaded: 503), which OpenAI's would lose: the second stage reads
+	 * it whole, as its own error chunk. */
+	if (is_error_event(data, len))
+		return translate_stream_feed(t->gemini, NULL, data, len, out);
 	return relay(t, translate_stream_feed(t->openai, event, data, len, &t->mid), out);
 }
 

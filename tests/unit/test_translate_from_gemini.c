@@ -380,6 +380,19 @@ static void test_no_usage(void)
 	translate_buf_free(&sout);
 }
 
+/* *RET: a Gemini app's stream from Anthropic, its first 4 events fed (into OUT); NULL when
+ * that failed. */
+static void anthropic_stream_begun(struct translate_stream **ret, struct translate_buf *out)
+{
+	struct translate_stream *s = translate_stream_new_from(GEMINI, ANTHROPIC, 0, NULL);
+
+	*ret = NULL;
+	for (size_t i = 0; s && i < 4; i++)
+		ASSERT_OK(translate_stream_feed(s, anthropic_stream[i][0], anthropic_stream[i][1],
+						strlen(anthropic_stream[i][1]), out));
+	*ret = s;
+}
+
 static void test_stream_errors(void)
 {
 	struct translate_stream *s = translate_stream_new_from(GEMINI, OPENAI, 0, NULL);
@@ -391,15 +404,35 @@ static void test_stream_errors(void)
 					&out));
 	ASSERT_EQ(translate_stream_feed(s, NULL, err, strlen(err), &out), -EPROTO);
 	ASSERT_TRUE(translate_stream_ended(s));
-	ASSERT_CONTAINS(out.data, "data: {\"error\":{\"code\":500,\"message\":\"Rate limited\"");
+	/* a rate limit met mid-stream is Google's rate limit (it was 500 INTERNAL) */
+	ASSERT_CONTAINS(out.data, "data: {\"error\":{\"code\":429,\"message\":\"Rate limited\"");
+	ASSERT_CONTAINS(out.data, "\"status\":\"RESOURCE_EXHAUSTED\"");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+
+	s = translate_stream_new_from(GEMINI, OPENAI, 0, NULL);
+	err = "{\"error\":{\"message\":\"Limit\",\"type\":\"tokens\",\"code\":null}}";
+	ASSERT_EQ(translate_stream_feed(s, NULL, err, strlen(err), &out), -EPROTO);
+	ASSERT_CONTAINS(out.data, "\"code\":429");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+
+	/* Anthropic's overloaded_error mid-stream: 503 UNAVAILABLE (it was 500, its type lost
+	 * on the way through OpenAI's format) */
+	anthropic_stream_begun(&s, &out);
+	ASSERT_TRUE(s);
+	err = "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":"
+	      "\"Overloaded\"}}";
+	ASSERT_EQ(translate_stream_feed(s, "error", err, strlen(err), &out), -EPROTO);
+	ASSERT_TRUE(translate_stream_ended(s));
+	ASSERT_CONTAINS(out.data, "{\"error\":{\"code\":503,\"message\":\"Overloaded\"");
+	ASSERT_CONTAINS(out.data, "\"status\":\"UNAVAILABLE\"");
 	translate_stream_free(s);
 	translate_buf_free(&out);
 
 	/* ended before its finish_reason: an error event, not a clean end */
-	s = translate_stream_new_from(GEMINI, ANTHROPIC, 0, NULL);
-	for (size_t i = 0; i < 4; i++)
-		ASSERT_OK(translate_stream_feed(s, anthropic_stream[i][0], anthropic_stream[i][1],
-						strlen(anthropic_stream[i][1]), &out));
+	anthropic_stream_begun(&s, &out);
+	ASSERT_TRUE(s);
 	ASSERT_EQ(translate_stream_finish(s, &out), -EPROTO);
 	ASSERT_CONTAINS(out.data, "\"status\":\"");
 	ASSERT_TRUE(!strstr(out.data, "finishReason"));

@@ -28,6 +28,7 @@
 
 #include "policy/stages.h"
 #include "providers/api.h"
+#include "providers/gemini.h"
 #include "util/hex.h"
 
 /* Why the percent-encoding at P (LEFT bytes from P) is not canonical, or NULL: RFC 3986
@@ -88,15 +89,23 @@ static int endpoints_match(const struct policy_endpoint *list, size_t n, const c
 }
 
 /* A call of an API that reads its query (Gemini's, at whichever door) with a parameter the
- * gateway does not read: -EINVAL and its name in BAD (BADLEN bytes), else 0. */
+ * gateway does not read: -EINVAL and its name in BAD (BADLEN bytes), else 0. Every Vertex
+ * call is Google's and its query read as the Gemini API's: a Claude model's call
+ * (rawPredict, streamRawPredict) reads none, so any parameter but a credential (dropped
+ * when the request is written) is refused. */
 static int query_check(const struct pipe_req *r, char *bad, size_t badlen)
 {
 	enum usage_api api = (enum usage_api)r->app_api;
 	const struct provider_api *p = r->app_api >= 0 ? provider_api_of_usage(api) : NULL;
+	const struct policy_provider *pv =
+	    r->provider ? policy_provider_by_name(r->policy, r->provider) : NULL;
+	int (*check)(enum usage_api, const char *, char *, size_t) = p ? p->query_check : NULL;
 
-	if (!p || !p->query_check)
+	if (p && pv && pv->api == POLICY_API_VERTEX)
+		check = gemini_query_check;
+	if (!check)
 		return 0;
-	return p->query_check(api, r->url + r->path_len, bad, badlen) < 0 ? -EINVAL : 0;
+	return check(api, r->url + r->path_len, bad, badlen) < 0 ? -EINVAL : 0;
 }
 
 static enum pipe_verdict endpoints_on_request(struct pipe_req *r)

@@ -246,27 +246,16 @@ static int gs_broken(struct translate_gemini_stream *g, struct translate_buf *ou
 	return gs_error(g, out, 502, msg, -EPROTO);
 }
 
-/* The status of an upstream error of OpenAI's TYPE (NULL: none). */
-static int gs_error_status(const char *type)
-{
-	if (type && (strstr(type, "rate_limit") || strstr(type, "quota")))
-		return 429;
-	if (type && strstr(type, "overloaded"))
-		return 503;
-	return 500;
-}
-
-/* The upstream's error chunk: its message, a status from its type. */
+/* The upstream's error chunk: its message, a status from its type (Google's for it). */
 static int gs_upstream_error(struct translate_gemini_stream *g, const struct tj_val *v,
 			     struct translate_buf *out)
 {
 	char msg[TRANSLATE_MSG_MAX], type[48];
+	const char *t = translate_json_copy(&v[S_ERROR_TYPE], type, sizeof(type), NULL);
 
 	if (!translate_json_copy(&v[S_ERROR_MESSAGE], msg, sizeof(msg), NULL))
 		snprintf(msg, sizeof(msg), "upstream error");
-	return gs_error(g, out, gs_error_status(translate_json_copy(&v[S_ERROR_TYPE], type,
-								     sizeof(type), NULL)),
-			msg, -EPROTO);
+	return gs_error(g, out, translate_stream_error_status(t, NULL), msg, -EPROTO);
 }
 
 /* The end of every event: modelVersion, responseId. */
@@ -485,5 +474,5 @@ int translate_gemini_stream_error(struct translate_gemini_stream *g, const char 
 	if (g->ended)
 		return -EPROTO;
 	snprintf(msg, sizeof(msg), "%s", message);
-	return gs_error(g, out, gs_error_status(type), msg, -EPROTO);
+	return gs_error(g, out, translate_stream_error_status(type, NULL), msg, -EPROTO);
 }

@@ -49,8 +49,8 @@ void translate_gemini_stream_usage(struct translate_gemini_stream *g, double pro
 				   double completion, double cached);
 /* The upstream's end: the last event (a broken stream's error event without a finish). */
 int translate_gemini_stream_done(struct translate_gemini_stream *g, struct translate_buf *out);
-/* An error of OpenAI's TYPE with MESSAGE: the app's error event; the stream ends. -EPROTO
- * (or -ENOMEM). */
+/* An error of TYPE (Anthropic's or OpenAI's) with MESSAGE: the app's error event; the
+ * stream ends. -EPROTO (or -ENOMEM). */
 int translate_gemini_stream_error(struct translate_gemini_stream *g, const char *type,
 				  const char *message, struct translate_buf *out);
 

@@ -636,11 +636,13 @@ static int a_end(struct translate_stream *s, struct translate_buf *out)
 static int a_error(struct translate_stream *s, const struct tj_val *v, struct translate_buf *out)
 {
 	char buf[40];
-	const char *code, *type;
+	const char *code = NULL, *type = name_of(&v[A_ERROR_TYPE], buf, sizeof(buf));
 	int status;
 
-	type = translate_openai_error_type(0, name_of(&v[A_ERROR_TYPE], buf, sizeof(buf)), &code,
-					   &status);
+	/* A Gemini app's status is read from Anthropic's own type (overloaded: 503), not from
+	 * the OpenAI type it would become, which has lost it. */
+	if (!s->gapp)
+		type = translate_openai_error_type(0, type, &code, &status);
 	return upstream_error(s, out, &v[A_ERROR_MESSAGE], type, code);
 }
 
@@ -1226,6 +1228,9 @@ static int relay(struct translate_stream *s, int rc, struct translate_buf *out)
 
 /* ---- a Gemini app: translate_gemini_app.c writes its events ---- */
 
+/* An Anthropic error event goes to the Gemini writer as it is (it reads its "error" object
+ * as OpenAI's): through OpenAI's format overloaded_error would become server_error, as
+ * api_error does, and a Gemini app could not tell UNAVAILABLE from INTERNAL. */
 static int gemini_app_feed(struct translate_stream *s, const char *event, const char *data,
 			   size_t len, struct translate_buf *out)
 {

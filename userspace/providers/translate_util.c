@@ -406,6 +406,13 @@ static const struct err_row *row_by_openai_type(const char *type, const char *co
 	return row_by_anthropic("api_error");
 }
 
+int translate_stream_error_status(const char *type, const char *code)
+{
+	const struct err_row *r = row_by_anthropic(type);
+
+	return (r ? r : row_by_openai_type(type, code))->o_status;
+}
+
 const char *translate_anthropic_error_type(int status, const char *type, const char *code,
 					   int *ret_status)
 {

@@ -113,6 +113,11 @@ const char *translate_anthropic_error_type(int status, const char *type, const c
  * unknown), and the status it has at OpenAI. */
 const char *translate_openai_error_type(int status, const char *type, const char **ret_code,
 					int *ret_status);
+/* The HTTP status of an error met mid-stream, TYPE and CODE (either may be NULL) of either
+ * family's error object, for an app whose stream errors carry one (Google's): 429 for a rate
+ * limit ("tokens", "requests", rate_limit_error) or spent quota, 503 overloaded, else as the
+ * type says (500 when it says nothing known). */
+int translate_stream_error_status(const char *type, const char *code);
 /* The app's error object for the stream and the error bodies: OpenAI {"error":{...}} or
  * Anthropic {"type":"error","error":{...}}. */
 cJSON *translate_error_object(struct translate_ctx *c, enum translate_api app, const char *type,

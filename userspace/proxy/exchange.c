@@ -510,13 +510,20 @@ void exchange_refuse(struct exchange *ex)
 	session_close(s, OUTCOME_DENIED, 1);
 }
 
-/* Every header any provider takes a credential in: the app's never goes along. */
+/* Every header any provider takes a credential in: the app's never goes along. Nor do
+ * Google's system headers, which act on the credential's account: x-goog-user-project
+ * bills another project, x-goog-quota-user spends another's quota, x-goog-fieldmask strips
+ * usageMetadata from the answer, x-http-method-override changes the method. */
 static void drop_app_credentials(struct exchange *ex)
 {
-	headers_drop(&ex->req, "authorization");
-	headers_drop(&ex->req, "x-api-key");
-	headers_drop(&ex->req, AZURE_KEY_HEADER);
-	headers_drop(&ex->req, "x-goog-api-key");
+	static const char *const names[] = {
+	    "authorization",	   "x-api-key",		"x-goog-api-key",
+	    "x-goog-user-project", "x-goog-quota-user", "x-goog-fieldmask",
+	    "x-http-method-override", AZURE_KEY_HEADER,
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		headers_drop(&ex->req, names[i]);
 }
 
 /*
