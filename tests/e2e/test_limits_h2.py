@@ -62,7 +62,11 @@ def test_streams_whose_window_never_opens_count_and_new_calls_are_refused(gw, mo
         body, code = split(gw.curl(OPENAI_CHAT, chat("gpt-4o-mini"),
                                    headers=["authorization: Bearer sk-app"]))
         assert code == 429, body
-        refused = [r for r in request_records(gw) if r.get("aigw.reason") == "buffer_limit"]
+        def buffer_refusals():
+            return [r for r in request_records(gw) if r.get("aigw.reason") == "buffer_limit"]
+        wait_for(lambda: len(buffer_refusals()) >= 2 or None, timeout=20,
+                 what="both refusals recorded")
+        refused = buffer_refusals()
         assert len(refused) == 2, refused
         assert all(r["aigw.policy.rule"] == "limits.buffer_bytes" for r in refused), refused
         reports = gw.world.root.child("reports.service")
