@@ -89,6 +89,7 @@ struct pipe_reservation {
 	uint64_t held_bytes;	  /* of its workload's limits.buffer_bytes (stage_buffer) */
 	uint64_t daemon_bytes;	  /* of proxy.limits.buffer_bytes, for its body */
 	uint64_t answer_bytes;	  /* of its answer, held or queued (buffer_answer_hold) */
+	uint64_t answer_credit;	  /* ... counted: answer_bytes rounded up to a credit step */
 	int answer_over;	  /* the answer put a cap past its limit, enforced */
 	int answer_noted;	  /* ... a cap with "enforce": false: would_deny noted once */
 	const char *answer_rule;  /* the cap it passed ("limits.buffer_bytes") */
@@ -103,6 +104,22 @@ struct pipe_reservation {
 struct pipe_conn_slot {
 	char workload[128]; /* whose place is held; "": none */
 	int over;	    /* it made the count pass the limit: its requests are refused */
+};
+
+/*
+ * Bytes the proxy holds for a connection outside any call (stage_buffer.c): an HTTP/1.1
+ * answer still queued to its app after the call ended, an h2 connection's request bytes in
+ * its streams' pipes and answers waiting for the client's window. They count in the daemon's
+ * proxy.limits.buffer_bytes and their workload's limits.buffer_bytes as a call's do. The
+ * connection owns it: buffer_hold_set() as the bytes change, buffer_hold_release() when it
+ * is freed (and may be set again after).
+ */
+struct buffer_hold {
+	struct govstate *state;	/* where it counts; NULL: nothing held */
+	char workload[128];	/* whose "buf:NAME" it counts in, "": the daemon's total only */
+	uint64_t bytes;		/* held now, as last told */
+	uint64_t credit;	/* counted in govstate: bytes rounded up to a credit step */
+	int over;		/* as buffer_hold_set() last said */
 };
 
 struct pipe_req {
@@ -217,6 +234,12 @@ void limits_conn_release(struct pipe_conn_slot *conn, struct govstate *g);
  * for its metric.
  */
 int buffer_body_grow(struct pipe_req *r, uint64_t len);
+/* H holds BYTES now for WORKLOAD ("" or NULL: none) under policy P's caps: returns 1 when
+ * that puts the daemon's or the workload's (enforced) buffer_bytes past its limit: the
+ * proxy stops reading what fills it until it drains. */
+int buffer_hold_set(struct buffer_hold *h, struct govstate *g, const struct policy *p,
+		    const char *workload, uint64_t bytes);
+void buffer_hold_release(struct buffer_hold *h);
 int buffer_answer_hold(struct pipe_req *r, uint64_t bytes);
 void buffer_answer_refuse(struct pipe_req *r);
 uint64_t buffer_held_total(struct govstate *g);

@@ -20,6 +20,17 @@
  * translated; queued for an app that reads slowly or not at all) counts as well, as the proxy
  * tells it (buffer_answer_hold): past either cap the proxy stops reading from the provider
  * until the app drains, and an answer that must be held whole ends with buffer_limit.
+ *
+ * Connections: what the proxy holds outside any call (an answer still queued to an HTTP/1.1
+ * app after its call ended; an h2 connection's request bytes in its streams' pipes and
+ * answers waiting for the client's window) counts the same way, in a struct buffer_hold the
+ * connection owns, until it is written or the connection is freed.
+ *
+ * Credit: answers and holds change by a provider read at a time, and each change under
+ * govstate's lock costs more than the read's own work. So they are counted ahead in steps of
+ * BUFFER_CREDIT_STEP: only a change that crosses a step takes the lock. A call's own credit
+ * ahead of its bytes is not held against itself, so the daemon's count passes a cap by at
+ * most one step a call, and what is really held never passes it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,6 +42,7 @@
 #define BUFFER "limits"
 #define BUFFER_TOTAL_KEY "buf" /* the daemon's: workload keys are "buf:NAME" */
 #define BUFFER_BODY_STEP (256u * 1024) /* a chunked body's daemon share grows by this */
+#define BUFFER_CREDIT_STEP (64u * 1024) /* answers and holds are counted in steps of this */
 
 static void buffer_key(char *buf, size_t size, const struct pipe_req *r)
 {
@@ -156,23 +168,36 @@ static uint64_t buffer_move(struct govstate *g, const char *key, uint64_t old, u
 	return govstate_held_sub(g, key, old - now);
 }
 
+/* BYTES rounded up to a credit step: what is counted for them. */
+static uint64_t buffer_credit(uint64_t bytes)
+{
+	return (bytes + BUFFER_CREDIT_STEP - 1) / BUFFER_CREDIT_STEP * BUFFER_CREDIT_STEP;
+}
+
+/* Whether a count of TOTAL, CREDIT of it taken ahead for BYTES, is past CAP. */
+static int buffer_past(uint64_t total, uint64_t credit, uint64_t bytes, uint64_t cap)
+{
+	return total - credit + bytes > cap;
+}
+
 static void answer_hold_locked(struct pipe_req *r, uint64_t bytes)
 {
 	const struct policy_limits *l = buffer_limits(r);
 	char key[GOVSTATE_KEY_MAX];
-	uint64_t old = r->res.answer_bytes, total, mine = 0;
+	uint64_t old = r->res.answer_credit, credit = buffer_credit(bytes), total, mine = 0;
 
 	r->res.answer_bytes = bytes;
-	total = buffer_move(r->state, BUFFER_TOTAL_KEY, old, bytes);
+	r->res.answer_credit = credit;
+	total = buffer_move(r->state, BUFFER_TOTAL_KEY, old, credit);
 	if (l) {
 		buffer_key(key, sizeof(key), r);
-		mine = buffer_move(r->state, key, old, bytes);
+		mine = buffer_move(r->state, key, old, credit);
 	}
 	r->res.answer_over = 0;
-	if (total > r->policy->proxy.buffer_bytes) {
+	if (buffer_past(total, credit, bytes, r->policy->proxy.buffer_bytes)) {
 		r->res.answer_over = 1;
 		r->res.answer_rule = "proxy.limits.buffer_bytes";
-	} else if (l && mine > l->buffer_bytes) {
+	} else if (l && buffer_past(mine, credit, bytes, l->buffer_bytes)) {
 		r->res.answer_rule = "limits.buffer_bytes";
 		if (!l->enforce && !r->res.answer_noted) { /* served; the record says so */
 			r->res.answer_noted = 1;
@@ -183,14 +208,75 @@ static void answer_hold_locked(struct pipe_req *r, uint64_t bytes)
 	}
 }
 
+/* Within its credit step the answer's count stands, and so does what it last decided. */
 int buffer_answer_hold(struct pipe_req *r, uint64_t bytes)
 {
-	if (!r->state || !r->policy || r->res.answer_bytes == bytes)
+	if (!r->state || !r->policy || buffer_credit(bytes) == r->res.answer_credit) {
+		r->res.answer_bytes = bytes;
 		return bytes && r->res.answer_over;
+	}
 	govstate_lock(r->state);
 	answer_hold_locked(r, bytes);
 	govstate_unlock(r->state);
 	return r->res.answer_over;
+}
+
+static void hold_set_locked(struct buffer_hold *h, const struct policy *p, uint64_t bytes)
+{
+	const struct policy_workload *wl =
+	    h->workload[0] ? policy_workload_by_name(p, h->workload) : NULL;
+	uint64_t old = h->credit, credit = buffer_credit(bytes), total, mine = 0;
+	char key[GOVSTATE_KEY_MAX];
+
+	h->bytes = bytes;
+	h->credit = credit;
+	total = buffer_move(h->state, BUFFER_TOTAL_KEY, old, credit);
+	if (h->workload[0]) {
+		snprintf(key, sizeof(key), "buf:%s", h->workload);
+		mine = buffer_move(h->state, key, old, credit);
+	}
+	h->over = buffer_past(total, credit, bytes, p->proxy.buffer_bytes) ||
+		  (wl && wl->limits.buffer_bytes && wl->limits.enforce &&
+		   buffer_past(mine, credit, bytes, wl->limits.buffer_bytes));
+}
+
+int buffer_hold_set(struct buffer_hold *h, struct govstate *g, const struct policy *p,
+		    const char *workload, uint64_t bytes)
+{
+	if (!workload)
+		workload = "";
+	if (!h->state && !bytes)
+		return 0;
+	if (h->state && (h->state != g || strcmp(h->workload, workload)))
+		buffer_hold_release(h); /* counted elsewhere before */
+	if (!g || !p || (h->state && buffer_credit(bytes) == h->credit)) {
+		h->bytes = bytes;
+		return g && p && bytes && h->over;
+	}
+	if (!h->state) {
+		h->state = g;
+		snprintf(h->workload, sizeof(h->workload), "%s", workload);
+	}
+	govstate_lock(g);
+	hold_set_locked(h, p, bytes);
+	govstate_unlock(g);
+	return h->over;
+}
+
+void buffer_hold_release(struct buffer_hold *h)
+{
+	char key[GOVSTATE_KEY_MAX];
+
+	if (!h->state)
+		return;
+	govstate_lock(h->state);
+	govstate_held_sub(h->state, BUFFER_TOTAL_KEY, h->credit);
+	if (h->workload[0]) {
+		snprintf(key, sizeof(key), "buf:%s", h->workload);
+		govstate_held_sub(h->state, key, h->credit);
+	}
+	govstate_unlock(h->state);
+	*h = (struct buffer_hold){0};
 }
 
 void buffer_answer_refuse(struct pipe_req *r)

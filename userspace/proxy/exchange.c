@@ -147,6 +147,8 @@ void exchange_finish(struct exchange *ex, enum exchange_outcome outcome)
 
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_end);
 	buffer_answer_hold(&ex->pr, 0); /* what is still queued for the client is the session's */
+	buffer_hold_set(&s->queued, ex->pr.state, ex->policy, ex->pr.workload,
+			evbuffer_get_length(bufferevent_get_output(s->client)));
 	if (ex->probe && ex->target)
 		route_target_abandon(ex->target);
 	exchange_settle(ex);

@@ -237,6 +237,7 @@ static void session_free(struct session *s)
 	if (s->client)
 		bufferevent_free(s->client);
 	limits_conn_release(&s->conn, s->cfg->state);
+	buffer_hold_release(&s->queued);
 	held_remove(s);
 	if (s->ended)
 		s->ended(s->ended_arg);
@@ -894,6 +895,9 @@ static void on_client_write(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
+	if (s->queued.state) /* an ended call's answer went out */
+		buffer_hold_set(&s->queued, s->queued.state, s->cfg->policy, s->queued.workload,
+				evbuffer_get_length(bufferevent_get_output(bev)));
 	/* The client drained what backpressure held back: read from the provider again. */
 	if (s->ex && s->ex->up && s->ex->up->bev && !s->ex->resp_complete &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) < HTTP1_HIGH_WATER / 2 &&

@@ -234,6 +234,7 @@ struct session {
 	struct exchange *ex; /* the request in flight, or NULL */
 	struct pipe_conn_slot conn; /* among its workload's connections (limits.connections) */
 	struct pipe_conn_slot *conn_of; /* an h2 stream: its connection's place, else &conn */
+	struct buffer_hold queued; /* an ended call's answer still queued for the client */
 	void (*ended)(void *arg);	/* an h2 stream: told when the session is freed */
 	void *ended_arg;
 

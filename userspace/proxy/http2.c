@@ -17,6 +17,12 @@
  * pair (the session then stops reading the provider, as with a slow HTTP/1.1 client); the
  * client's window decides when it drains; other streams are not held.
  *
+ * Memory: what the connection holds outside its sessions (answers waiting for the client's
+ * window, request bytes in the pairs not yet read by a session) counts in one buffer_hold
+ * (policy/stage_buffer.c) against the daemon's and the workload's buffer_bytes, so new calls
+ * are refused with buffer_limit as on HTTP/1.1; past a cap a stream holding answer bytes
+ * stops reading its pair until the client drains.
+ *
  * Ends: a stream closed by the client (RST_STREAM) before its answer is whole aborts its
  * session as a client gone mid-call; the connection ending (GOAWAY, TCP close, an error)
  * does so for all. A stream is freed when nghttp2 has closed it and its session is gone.
@@ -85,6 +91,7 @@ struct h2_conn {
 	struct upstream_pool *pool;
 	const struct http_proxy_ops *ops;
 	struct pipe_conn_slot conn; /* its place among the workload's connections */
+	struct buffer_hold held;    /* its streams' answer and request bytes (conn_hold_update) */
 	struct event *kick;	    /* streams whose session ended are looked at */
 	struct h2_stream *streams;
 	unsigned n_streams, n_requests;
@@ -104,6 +111,15 @@ static __thread struct h2_conn *live_conns; /* this worker's */
 
 /* ---- the stream's answer: HTTP/1.1 from the session -> HEADERS and DATA ---- */
 
+/* The stream holds as much of its answer as it may: above HTTP2_STREAM_HIGH / 2, or any
+ * while the connection's bytes pass a cap. */
+static int stream_over(const struct h2_stream *st)
+{
+	size_t held = evbuffer_get_length(st->body);
+
+	return held >= HTTP2_STREAM_HIGH / 2 || (held && st->c->held.over);
+}
+
 static ssize_t on_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 			    uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
@@ -120,7 +136,7 @@ static ssize_t on_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
 		n = 0;
 	if (st->resp_done && !evbuffer_get_length(st->body))
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
-	if (st->end && evbuffer_get_length(st->body) < HTTP2_STREAM_HIGH / 2)
+	if (st->end && !stream_over(st))
 		bufferevent_enable(st->end, EV_READ);
 	return n;
 }
@@ -236,7 +252,8 @@ static void stream_pump(struct h2_stream *st)
 					  NGHTTP2_INTERNAL_ERROR);
 		st->reset_sent = 1;
 	}
-	if (st->end && evbuffer_get_length(st->body) >= HTTP2_STREAM_HIGH)
+	if (st->end && (evbuffer_get_length(st->body) >= HTTP2_STREAM_HIGH ||
+			(st->c->held.over && evbuffer_get_length(st->body))))
 		bufferevent_disable(st->end, EV_READ); /* on_data_read resumes it */
 	if (st->deferred && (evbuffer_get_length(st->body) || st->resp_done || st->broken)) {
 		st->deferred = 0;
@@ -245,6 +262,18 @@ static void stream_pump(struct h2_stream *st)
 }
 
 /* ---- streams ---- */
+
+/* Request bytes in the stream's pair: written by us, not yet parsed by its session. */
+static size_t stream_pipe_bytes(const struct h2_stream *st)
+{
+	struct bufferevent *partner;
+
+	if (!st->end)
+		return 0;
+	partner = bufferevent_pair_get_partner(st->end);
+	return evbuffer_get_length(bufferevent_get_output(st->end)) +
+	       (partner ? evbuffer_get_length(bufferevent_get_input(partner)) : 0);
+}
 
 static void stream_free(struct h2_stream *st)
 {
@@ -551,6 +580,7 @@ static void conn_free(struct h2_conn *c)
 		c->next_conn->prev_conn = c->prev_conn;
 	nghttp2_session_del(c->ng);
 	limits_conn_release(&c->conn, c->cfg->state);
+	buffer_hold_release(&c->held);
 	if (c->kick)
 		event_free(c->kick);
 	bufferevent_free(c->client);
@@ -599,13 +629,27 @@ static int conn_send(struct h2_conn *c)
 	return 0;
 }
 
-/* After every callback of the connection: frames out, and the end when it came. */
+/* What the connection holds outside its sessions, told to its hold. */
+static void conn_hold_update(struct h2_conn *c)
+{
+	uint64_t bytes = 0;
+	struct h2_stream *st;
+
+	for (st = c->streams; st; st = st->next)
+		bytes += evbuffer_get_length(st->body) + stream_pipe_bytes(st);
+	buffer_hold_set(&c->held, c->cfg->state, c->cfg->policy, c->info.workload, bytes);
+}
+
+/* After every callback of the connection: frames out, its hold, and the end when it came. */
 static void conn_leave(struct h2_conn *c)
 {
 	if (--c->busy)
 		return;
-	if (c->dead || conn_send(c))
+	if (c->dead || conn_send(c)) {
 		conn_free(c);
+		return;
+	}
+	conn_hold_update(c);
 }
 
 /* No more frames are read: a GOAWAY (ERROR) is queued, the connection ends after it. */

@@ -8,6 +8,9 @@ SSL_CERT_FILE names.
     /usr/bin/python3 py_h2_raw.py many N      N streaming calls opened at once, in one flight
     /usr/bin/python3 py_h2_raw.py slow WORDS  a huge stream never read (window 1 KiB, never
                                               opened) beside a plain call read as it comes
+    /usr/bin/python3 py_h2_raw.py hold N      N streaming calls of BYTES (argv[3]) each whose
+                                              window is never opened; then a plain call on
+                                              the same connection per line of stdin
 
 Prints one JSON object: flood {"goaway": error code or null, "open": the connection still
 answered a PING}; many {"refused": [...], "answered": [...], "statuses": {...}}; slow
@@ -151,6 +154,39 @@ def slow(words):
             got["slow_done"] = True
     print(json.dumps(got), flush=True)
     sys.stdin.read()  # hold the connection (and the slow stream) open until told
+    sock.close()
+
+
+def plain_call(sock, conn, sid):
+    """A plain call on stream SID, read whole: {"status", "body"}."""
+    request(conn, sid, chat("plain"))
+    conn.increment_flow_control_window(65535, sid)
+    sock.sendall(conn.data_to_send())
+    got, body = {"status": None}, b""
+    for ev in events(sock, conn, lambda: "body" in got):
+        if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
+            got["status"] = int(dict(ev.headers)[b":status"])
+        elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
+            body += ev.data
+            conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+        elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)) and ev.stream_id == sid:
+            got["body"] = body.decode(errors="replace")
+    return got
+
+
+def hold(n):
+    """N streams, each asking for a stream of about argv[3] bytes, none given any window (the
+    gateway holds every answer); then a plain call per line of stdin, until EOF."""
+    sock, conn = connect({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    for k in range(n):
+        request(conn, 1 + 2 * k, chat(k, stream=True),
+                [("x-mock-delta-bytes", "16384"), ("x-mock-reply-words", str(int(sys.argv[3]) // 6))])
+    sock.sendall(conn.data_to_send())
+    print(json.dumps({"held": n}), flush=True)
+    sid = 1 + 2 * n
+    for _ in sys.stdin:
+        print(json.dumps(plain_call(sock, conn, sid)), flush=True)
+        sid += 2
     sock.close()
 
 

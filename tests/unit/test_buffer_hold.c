@@ -1,0 +1,107 @@
+/*
+ * test_buffer_hold: the bytes a connection holds outside any call (struct buffer_hold) and a
+ * call's answer (buffer_answer_hold) count in the daemon's and the workload's buffer_bytes in
+ * credit steps taken ahead: a count never lags what is held, passes it by less than a step,
+ * a cap is judged on what is really held, and a release gives every byte back.
+ */
+#include <stdint.h>
+
+#include "policy/govstate.h"
+#include "policy/pipeline.h"
+#include "policy/policy.h"
+#include "unit.h"
+
+#define KIB 1024ull
+#define MIB (1024ull * 1024)
+#define STEP (64 * KIB)
+
+static const char *const POLICY =
+    "{\"capture\": {\"cgroup\": \"/apps\"}, \"audit\": {\"path\": \"/tmp/a.log\"},"
+    " \"proxy\": {\"limits\": {\"buffer_bytes\": 4194304}},"
+    " \"providers\": {\"openai\": {\"hosts\": [\"api.openai.com\"], \"region\": \"us\"}},"
+    " \"workloads\": ["
+    "  {\"name\": \"capped\", \"match\": {\"cgroup\": \"/apps/capped\"},"
+    "   \"limits\": {\"buffer_bytes\": 1048576}},"
+    "  {\"name\": \"soft\", \"match\": {\"cgroup\": \"/apps/soft\"},"
+    "   \"limits\": {\"buffer_bytes\": 1048576, \"enforce\": false}}"
+    " ]}";
+
+static struct policy *pol;
+static struct govstate *gs;
+
+static int world(void)
+{
+	if (pol)
+		return 0;
+	if (policy_load_string("p.json", POLICY, stderr, &pol) || govstate_open(NULL, stderr, &gs))
+		return -1;
+	return 0;
+}
+
+static void test_a_hold_counts_ahead_and_gives_all_back(void)
+{
+	struct buffer_hold h = {0};
+
+	ASSERT_OK(world());
+	ASSERT_EQ(buffer_hold_set(&h, gs, pol, "capped", 1), 0);
+	ASSERT_EQ(govstate_held(gs, "buf"), STEP);
+	ASSERT_EQ(govstate_held(gs, "buf:capped"), STEP);
+	for (uint64_t n = 4 * KIB; n <= 900 * KIB; n += 4 * KIB) {
+		ASSERT_EQ(buffer_hold_set(&h, gs, pol, "capped", n), 0);
+		ASSERT_TRUE(govstate_held(gs, "buf") >= n && govstate_held(gs, "buf") < n + STEP);
+	}
+	buffer_hold_release(&h);
+	ASSERT_EQ(govstate_held(gs, "buf"), 0);
+	ASSERT_EQ(govstate_held(gs, "buf:capped"), 0);
+	buffer_hold_release(&h); /* twice: nothing more */
+	ASSERT_EQ(govstate_held(gs, "buf"), 0);
+}
+
+/* The cap is judged on the bytes held: the credit taken ahead of them does not count. */
+static void test_a_hold_is_over_past_the_cap_not_before(void)
+{
+	struct buffer_hold h = {0}, other = {0};
+
+	ASSERT_OK(world());
+	ASSERT_EQ(buffer_hold_set(&h, gs, pol, "capped", MIB - 100), 0);
+	ASSERT_EQ(buffer_hold_set(&h, gs, pol, "capped", MIB), 0);
+	ASSERT_EQ(buffer_hold_set(&h, gs, pol, "capped", MIB + 1), 1);
+	ASSERT_EQ(buffer_hold_set(&h, gs, pol, "capped", MIB / 2), 0);
+	/* another connection of the workload: its bytes and this one's together */
+	ASSERT_EQ(buffer_hold_set(&other, gs, pol, "capped", MIB / 2 + STEP), 1);
+	/* "enforce": false: served on (only the daemon's bound stops it) */
+	buffer_hold_release(&other);
+	ASSERT_EQ(buffer_hold_set(&other, gs, pol, "soft", 2 * MIB), 0);
+	ASSERT_EQ(buffer_hold_set(&other, gs, pol, "soft", 4 * MIB), 1); /* the daemon's */
+	buffer_hold_release(&other);
+	buffer_hold_release(&h);
+	ASSERT_EQ(govstate_held(gs, "buf"), 0);
+}
+
+/* An answer read 4 KiB at a time: its count moves a step at a time, and its end gives it
+ * back; past the workload's cap the proxy is told to stop. */
+static void test_an_answer_counts_in_steps(void)
+{
+	struct pipe_req r = {0};
+	int over = 0;
+
+	ASSERT_OK(world());
+	r.policy = pol;
+	r.state = gs;
+	r.wl = policy_workload_by_name(pol, "capped");
+	snprintf(r.workload, sizeof(r.workload), "capped");
+	for (uint64_t n = 4 * KIB; n <= MIB; n += 4 * KIB) {
+		over |= buffer_answer_hold(&r, n);
+		ASSERT_TRUE(govstate_held(gs, "buf:capped") >= n);
+		ASSERT_TRUE(govstate_held(gs, "buf:capped") < n + STEP);
+	}
+	ASSERT_EQ(over, 0); /* exactly the cap: not past it */
+	ASSERT_EQ(buffer_answer_hold(&r, MIB + 4 * KIB), 1);
+	ASSERT_EQ(buffer_answer_hold(&r, 0), 0);
+	ASSERT_EQ(govstate_held(gs, "buf"), 0);
+	ASSERT_EQ(govstate_held(gs, "buf:capped"), 0);
+}
+
+UNIT_MAIN(UNIT_CASE(test_a_hold_counts_ahead_and_gives_all_back),
+	  UNIT_CASE(test_a_hold_is_over_past_the_cap_not_before),
+	  UNIT_CASE(test_an_answer_counts_in_steps))
