@@ -370,7 +370,10 @@ def test_a_reload_mid_stream_leaves_the_stream_whole(gw, monkeypatch):
         "-H", "x-mock-chunk-delay-ms: 60", "-H", "x-mock-reply-words: 20",
         "--data-binary", chat("fast-summary", stream=True), OPENAI]),
         env=gw.env(), stdout=__import__("subprocess").PIPE, text=True)
-    time.sleep(0.4)  # the stream is under way
+    from conftest import wait_for
+    # The stream is under way: the provider has its call before the policy changes.
+    wait_for(lambda: any(x["provider"] == "openai" for x in gw.mock.requests()), timeout=10,
+             what="the stream's call at the provider")
     pol["models"]["fast-summary"] = [{"provider": "anthropic", "model": "claude-3-5-haiku-latest"}]
     gw.world.write_policy(pol)
     d.reload()
