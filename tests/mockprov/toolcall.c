@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mockprov tool calls: an answer that calls a function instead of text, in each provider's
+ * wire format (Gemini: a functionCall part, with a thoughtSignature as Gemini 2.5+ sends one,
+ * whole or as one alt=sse chunk). It comes when the request forces a call (Gemini: toolConfig
+ * functionCallingConfig mode ANY): the first of allowedFunctionNames, else the first
+ * declaration, with every required argument filled from its schema (the first enum value,
+ * else "mock", 1 or true by type); or when the request has x-mock-tool-call: NAME (arguments:
+ * x-mock-tool-args, a JSON object, default {}), for calls that reach the mock unchanged.
+ * A call counts 1 + its number of arguments as output tokens.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mock.h"
+
+static const cJSON *member(const cJSON *o, const char *name)
+{
+	return cJSON_GetObjectItemCaseSensitive(o, name);
+}
+
+/* The declaration a Gemini request forces a call to, or NULL. */
+static const cJSON *gemini_forced(struct call *c)
+{
+	const cJSON *cfg = member(member(c->body, "toolConfig"), "functionCallingConfig");
+	const cJSON *decls = member(cJSON_GetArrayItem(member(c->body, "tools"), 0),
+				    "functionDeclarations");
+	const char *mode = cJSON_GetStringValue(member(cfg, "mode"));
+	const char *name = cJSON_GetStringValue(
+	    cJSON_GetArrayItem(member(cfg, "allowedFunctionNames"), 0));
+	const cJSON *d;
+
+	if (!mode || strcmp(mode, "ANY"))
+		return NULL;
+	cJSON_ArrayForEach(d, decls)
+	{
+		const char *n = cJSON_GetStringValue(member(d, "name"));
+
+		if (n && (!name || !strcmp(n, name)))
+			return d;
+	}
+	return NULL;
+}
+
+const char *toolcall_name(struct call *c)
+{
+	const char *name = hdr(c, "x-mock-tool-call");
+
+	if (name && *name)
+		return name;
+	return c->prov == PROV_GEMINI ? cJSON_GetStringValue(member(gemini_forced(c), "name"))
+				      : NULL;
+}
+
+/* A value for an argument of schema PROP. */
+static cJSON *arg_value(const cJSON *prop)
+{
+	const char *type = cJSON_GetStringValue(member(prop, "type"));
+	const cJSON *first = cJSON_GetArrayItem(member(prop, "enum"), 0);
+
+	if (first)
+		return cJSON_Duplicate(first, 1);
+	if (type && (!strcmp(type, "integer") || !strcmp(type, "number")))
+		return cJSON_CreateNumber(1);
+	if (type && !strcmp(type, "boolean"))
+		return cJSON_CreateTrue();
+	return cJSON_CreateString("mock");
+}
+
+/* The required arguments of the parameters SCHEMA, each a value of its type. */
+static cJSON *args_from_schema(const cJSON *schema)
+{
+	cJSON *args = cJSON_CreateObject();
+	const cJSON *req;
+
+	cJSON_ArrayForEach(req, member(schema, "required"))
+	{
+		const char *name = cJSON_GetStringValue(req);
+
+		if (name && !member(args, name))
+			cJSON_AddItemToObject(args, name,
+					      arg_value(member(member(schema, "properties"), name)));
+	}
+	return args;
+}
+
+/* The call's arguments: the header's object, or those a forced call's schema requires. */
+static cJSON *toolcall_args(struct call *c)
+{
+	const char *text = hdr(c, "x-mock-tool-args");
+	const cJSON *decl;
+	cJSON *args;
+
+	if (hdr(c, "x-mock-tool-call")) {
+		args = text ? cJSON_Parse(text) : NULL;
+		if (cJSON_IsObject(args))
+			return args;
+		cJSON_Delete(args);
+		return cJSON_CreateObject();
+	}
+	decl = gemini_forced(c);
+	return args_from_schema(member(decl, "parametersJsonSchema")
+				    ? member(decl, "parametersJsonSchema")
+				    : member(decl, "parameters"));
+}
+
+int toolcall_gemini_part(struct call *c, struct evbuffer *b)
+{
+	cJSON *args = toolcall_args(c);
+	char *printed = args ? cJSON_PrintUnformatted(args) : NULL;
+	int tokens = 1 + cJSON_GetArraySize(args);
+
+	evbuffer_add_printf(b, "{\"functionCall\": {\"name\": ");
+	json_str(b, toolcall_name(c));
+	evbuffer_add_printf(b, ", \"args\": %s}, \"thoughtSignature\": \"bW9jay1zaWduYXR1cmU=\"}",
+			    printed ? printed : "{}");
+	free(printed);
+	cJSON_Delete(args);
+	return tokens;
+}
