@@ -202,17 +202,35 @@
  *                                                                        only relax Gemini's
  *                                                                        own filters
  *   thoughtSignature on a history part  -                                dropped, noted
+ *   tools[].functionDeclarations[]      tools[] function name,           parameters (Schema:
+ *   name, description, parameters /     description, parameters          types lower-cased)
+ *   parametersJsonSchema                                                 or the JSON Schema
+ *   toolConfig.functionCallingConfig    tool_choice auto / none /
+ *   mode AUTO / NONE / ANY (one         required ({function: name})
+ *   allowedFunctionNames)
+ *   model functionCall parts            assistant tool_calls             id: its own or
+ *                                                                        call_<n>; args ->
+ *                                                                        arguments (JSON text)
+ *   user functionResponse parts         role "tool" messages             the earliest
+ *                                                                        unanswered call of
+ *                                                                        that name (or id);
+ *                                                                        {"output": text}:
+ *                                                                        the text, else JSON
  *   snake_case names (system_instruction, generation_config, max_output_tokens, ...) are read
  *   as Google's JSON reads them.
- * Refused: tools, toolConfig, cachedContent (its state lives at Google), a blocking
- * safetySettings threshold (it would be lost in silence), inlineData, fileData, functionCall,
- * functionResponse, executableCode and thought parts, responseSchema / responseJsonSchema /
+ * Refused: tools other than functionDeclarations (googleSearch, codeExecution, urlContext,
+ * ...: they run at Google), a declaration's behavior / response schema, Schema keywords JSON
+ * Schema lacks (nullable, propertyOrdering, ...), mode VALIDATED or more than one
+ * allowedFunctionName, cachedContent (its state lives at Google), a blocking
+ * safetySettings threshold (it would be lost in silence), inlineData, fileData,
+ * executableCode and thought parts, responseSchema / responseJsonSchema /
  * a non-text responseMimeType, responseModalities, thinkingConfig, logprobs, more than 4
  * stopSequences for OpenAI, a final model turn (a prefill), any other member; a member given
  * twice (in either form: the second would be lost) is invalid.
  * Answers: a GenerateContentResponse of one candidate: the text (a refusal's text too) as one
  * part, role "model"; finish_reason stop -> STOP, length -> MAX_TOKENS, content_filter or a
- * refusal -> SAFETY; a tool call (never asked for) is a translation failure. usageMetadata
+ * refusal -> SAFETY, tool_calls -> STOP with a functionCall part {id, name, args} a call (a
+ * streamed call's deltas gathered, its part sent when the choice finishes). usageMetadata
  * (none when the upstream told no usage, never made-up zeros): promptTokenCount =
  * prompt_tokens (cached included, as at Google), cachedContentTokenCount = cached_tokens,
  * candidatesTokenCount = completion_tokens - reasoning_tokens,
