@@ -46,15 +46,16 @@ def gemini_policy(gw, monkeypatch, **over):
     return gw.policy(providers=providers, **over)
 
 
-def run_genai(gw, mode, model=MODEL, headers=()):
-    """The @google/genai app in the captured cgroup."""
+def run_genai(gw, mode, model=MODEL, headers=(), config=None):
+    """The @google/genai app in the captured cgroup; CONFIG: members added to its config."""
     c = harness.CLIENTS["openai_sdk"]  # only for the node binary's path
     argv = harness.in_hosts_ns(gw.hosts, [c.argv[0], str(harness.CLIENTS_DIR /
                                                          "google_genai_sdk.mjs"),
                                           "gemini", mode, model, PROMPT,
                                           f"x-mock-reply-words: {WORDS}", *headers])
     p = gw.app.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                     env=harness.client_env(gw.ca_dir / "ca.pem", {"GEMINI_API_KEY": APP_KEY}),
+                     env=harness.client_env(gw.ca_dir / "ca.pem", {
+                         "GEMINI_API_KEY": APP_KEY, "SDK_EXTRA_CONFIG": json.dumps(config or {})}),
                      cwd=str(harness.CLIENTS_DIR))
     out, err = p.communicate(timeout=60)
     lines = [line for line in out.splitlines() if line.startswith("{")]

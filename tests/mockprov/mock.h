@@ -274,6 +274,9 @@ long base64_decode(const char *s, size_t len, unsigned char *out);
  * NULL when none; the call as a Gemini functionCall part, returning its output tokens. */
 const char *toolcall_name(struct call *c);
 int toolcall_gemini_part(struct call *c, struct evbuffer *b);
+/* The call's arguments as JSON text (the caller frees; NULL when out of memory) and its
+ * output tokens. */
+char *toolcall_args_text(struct call *c, int *ret_tokens);
 
 int openai_chat(struct call *c);
 int openai_embeddings(struct call *c);

@@ -2,9 +2,11 @@
 /*
  * mockprov tool calls: an answer that calls a function instead of text, in each provider's
  * wire format (Gemini: a functionCall part, with a thoughtSignature as Gemini 2.5+ sends one,
- * whole or as one alt=sse chunk). It comes when the request forces a call (Gemini: toolConfig
- * functionCallingConfig mode ANY): the first of allowedFunctionNames, else the first
- * declaration, with every required argument filled from its schema (the first enum value,
+ * whole or as one alt=sse chunk; OpenAI chat: message.tool_calls, streamed as a first delta
+ * with id and name and the arguments in two pieces, finish_reason tool_calls). It comes when
+ * the request forces a call (Gemini: toolConfig functionCallingConfig mode ANY, OpenAI:
+ * tool_choice required or a named function): the first of allowedFunctionNames (the named
+ * function), else the first declaration, with every required argument filled from its schema (the first enum value,
  * else "mock", 1 or true by type); or when the request has x-mock-tool-call: NAME (arguments:
  * x-mock-tool-args, a JSON object, default {}), for calls that reach the mock unchanged.
  * A call counts 1 + its number of arguments as output tokens.
@@ -42,14 +44,40 @@ static const cJSON *gemini_forced(struct call *c)
 	return NULL;
 }
 
+/* The function an OpenAI chat request forces a call to (tool_choice "required": the first
+ * tool; {"type":"function","function":{"name"}}: that one), as {name, parameters}, or NULL. */
+static const cJSON *openai_forced(struct call *c)
+{
+	const cJSON *choice = member(c->body, "tool_choice"), *t;
+	const char *name = cJSON_GetStringValue(member(member(choice, "function"), "name"));
+
+	if (!name && (!cJSON_IsString(choice) || strcmp(choice->valuestring, "required")))
+		return NULL;
+	cJSON_ArrayForEach(t, member(c->body, "tools"))
+	{
+		const cJSON *fn = member(t, "function");
+		const char *n = cJSON_GetStringValue(member(fn, "name"));
+
+		if (n && (!name || !strcmp(n, name)))
+			return fn;
+	}
+	return NULL;
+}
+
+static const cJSON *forced(struct call *c)
+{
+	if (c->prov == PROV_GEMINI)
+		return gemini_forced(c);
+	return c->prov == PROV_OPENAI ? openai_forced(c) : NULL;
+}
+
 const char *toolcall_name(struct call *c)
 {
 	const char *name = hdr(c, "x-mock-tool-call");
 
 	if (name && *name)
 		return name;
-	return c->prov == PROV_GEMINI ? cJSON_GetStringValue(member(gemini_forced(c), "name"))
-				      : NULL;
+	return cJSON_GetStringValue(member(forced(c), "name"));
 }
 
 /* A value for an argument of schema PROP. */
@@ -98,23 +126,31 @@ static cJSON *toolcall_args(struct call *c)
 		cJSON_Delete(args);
 		return cJSON_CreateObject();
 	}
-	decl = gemini_forced(c);
+	decl = forced(c);
 	return args_from_schema(member(decl, "parametersJsonSchema")
 				    ? member(decl, "parametersJsonSchema")
 				    : member(decl, "parameters"));
 }
 
-int toolcall_gemini_part(struct call *c, struct evbuffer *b)
+char *toolcall_args_text(struct call *c, int *ret_tokens)
 {
 	cJSON *args = toolcall_args(c);
-	char *printed = args ? cJSON_PrintUnformatted(args) : NULL;
-	int tokens = 1 + cJSON_GetArraySize(args);
+	char *text = args ? cJSON_PrintUnformatted(args) : NULL;
+
+	*ret_tokens = 1 + cJSON_GetArraySize(args);
+	cJSON_Delete(args);
+	return text;
+}
+
+int toolcall_gemini_part(struct call *c, struct evbuffer *b)
+{
+	int tokens;
+	char *args = toolcall_args_text(c, &tokens);
 
 	evbuffer_add_printf(b, "{\"functionCall\": {\"name\": ");
 	json_str(b, toolcall_name(c));
 	evbuffer_add_printf(b, ", \"args\": %s}, \"thoughtSignature\": \"bW9jay1zaWduYXR1cmU=\"}",
-			    printed ? printed : "{}");
-	free(printed);
-	cJSON_Delete(args);
+			    args ? args : "{}");
+	free(args);
 	return tokens;
 }
