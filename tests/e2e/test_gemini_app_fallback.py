@@ -125,9 +125,13 @@ UNTRANSLATABLE = [
 
 @pytest.mark.parametrize("field,extra", UNTRANSLATABLE, ids=[u[0] for u in UNTRANSLATABLE])
 def test_a_field_without_counterpart_is_refused_naming_it(gw, monkeypatch, field, extra):
+    check_refused(gw, policy(gw, monkeypatch), field, extra)
+
+
+def check_refused(gw, pol, field, extra):
     """A name only OpenAI serves: what has no counterpart there is refused with a 400 in
     Google's format naming the field, recorded, and nothing reaches a provider."""
-    gw.start(policy(gw, monkeypatch))
+    gw.start(pol)
     body = json.dumps({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}], **extra})
     text, code = split(gw.curl(f"https://{HOST}/v1beta/models/only-gpt:generateContent",
                                body, headers=[f"x-goog-api-key: {APP_KEY}"]))

@@ -17,18 +17,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
 from test_cost import check_cost, usd  # noqa: E402
 from test_gemini import APP_KEY, HOST, PROMPT, record, run_genai  # noqa: E402
 from test_gemini_app_fallback import (CLAUDE, GPT, MOCK_INPUT_TOKEN_BASE, PRICE,  # noqa: E402
-                                      no_secret_leaked, policy)
+                                      check_refused, no_secret_leaked, policy)
+from test_gemini_tools import ARGS, CALL_TOKENS, SCHEMA  # noqa: E402
 from test_intercept import split  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (port 443, unshare -m)")
 
-# the mock's forced call fills each required argument from its schema (tests/mockprov/toolcall.c)
-ARGS = {"city": "mock", "unit": "celsius"}
-CALL_TOKENS = 1 + len(ARGS)  # the mock counts a call 1 + its number of arguments
-SCHEMA = {"type": "object", "properties": {"city": {"type": "string"},
-                                           "unit": {"type": "string",
-                                                    "enum": ["celsius", "fahrenheit"]}},
-          "required": ["city", "unit"]}
 DECLARATION = {"name": "get_weather", "description": "Current weather of a city",
                "parametersJsonSchema": SCHEMA}
 CONFIG = {"tools": [{"functionDeclarations": [DECLARATION]}],
@@ -133,14 +127,4 @@ UNMAPPABLE = [
 
 @pytest.mark.parametrize("field,extra", UNMAPPABLE, ids=[u[0] for u in UNMAPPABLE])
 def test_what_has_no_counterpart_is_refused_in_googles_format(gw, monkeypatch, field, extra):
-    gw.start(tools_policy(gw, monkeypatch))
-    body = json.dumps({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}], **extra})
-    text, code = split(gw.curl(f"https://{HOST}/v1beta/models/only-gpt:generateContent",
-                               body, headers=[f"x-goog-api-key: {APP_KEY}"]))
-    assert code == 400, text
-    err = json.loads(text)["error"]
-    assert err["code"] == 400 and err["status"] == "INVALID_ARGUMENT", err
-    assert field in err["message"] and "OpenAI" in err["message"], err
-    assert gw.mock.requests() == []
-    rec = record(gw)
-    assert rec["http.response.status_code"] == 400 and field in rec["error.type"], rec
+    check_refused(gw, tools_policy(gw, monkeypatch), field, extra)

@@ -18,8 +18,8 @@ import harness  # noqa: E402
 from test_cost import PRICES, check_cost, usd  # noqa: E402
 from test_gemini import MODEL  # noqa: E402
 from test_gemini_translate import (PROMPT, PROMPT_TOKENS, check_gemini_call,  # noqa: E402
-                                   gemini_calls, no_secret_leaked, translate_policy)
-from test_intercept import split  # noqa: E402
+                                   check_refused, gemini_calls, no_secret_leaked,
+                                   translate_policy)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (port 443, unshare -m)")
 
@@ -190,18 +190,7 @@ UNMAPPABLE = [
 
 @pytest.mark.parametrize("field,extra", UNMAPPABLE, ids=[u[0] for u in UNMAPPABLE])
 def test_what_gemini_function_calling_cannot_say_is_refused(gw, monkeypatch, field, extra):
-    gw.start(translate_policy(gw, monkeypatch))
-    req = {"model": "gemini-for-openai-apps",
-           "messages": [{"role": "user", "content": PROMPT}], **extra}
-    text, code = split(gw.curl("https://api.openai.com/v1/chat/completions", json.dumps(req),
-                               headers=["authorization: Bearer sk-app-curl"]))
-    assert code == 400, text
-    err = json.loads(text)["error"]
-    assert field in err["message"] and "Gemini" in err["message"], err
-    assert err["type"] == "invalid_request_error", err
-    assert gw.mock.requests() == []
-    rec = gw.world.wait_record(**{"event.name": "proxy.request"})
-    assert rec["http.response.status_code"] == 400 and field in rec["error.type"], rec
+    check_refused(gw, monkeypatch, field, extra)
 
 
 def test_anthropic_disable_parallel_tool_use_is_refused(gw, monkeypatch):

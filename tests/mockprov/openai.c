@@ -203,6 +203,21 @@ static int chat_chunk(struct call *c, struct evbuffer *b, int i)
 	return sse_data(c, b);
 }
 
+/* A chat stream's end: the usage chunk when asked for, then [DONE]. */
+static int chat_stream_end(struct call *c, struct evbuffer *b)
+{
+	int err = 0;
+
+	if (c->include_usage) {
+		chunk_head(c, b);
+		evbuffer_add_printf(b, "[],\"usage\":");
+		chat_usage(c, b);
+		evbuffer_add(b, "}", 1);
+		err = sse_data(c, b);
+	}
+	return err ? err : sse_raw(c, "data: [DONE]\n\n");
+}
+
 static int chat_stream(struct call *c)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -210,15 +225,8 @@ static int chat_stream(struct call *c)
 
 	for (i = -1; !err && i <= c->out_words; i++)
 		err = chat_chunk(c, b, i);
-	if (!err && c->include_usage) {
-		chunk_head(c, b);
-		evbuffer_add_printf(b, "[],\"usage\":");
-		chat_usage(c, b);
-		evbuffer_add(b, "}", 1);
-		err = sse_data(c, b);
-	}
 	if (!err)
-		err = sse_raw(c, "data: [DONE]\n\n");
+		err = chat_stream_end(c, b);
 	if (b)
 		evbuffer_free(b);
 	if (err)
@@ -272,15 +280,8 @@ static int chat_tool_call(struct call *c, int stream)
 				    c->include_usage ? ",\"usage\":null" : "");
 		err = sse_data(c, b);
 	}
-	if (!err && c->include_usage) {
-		chunk_head(c, b);
-		evbuffer_add_printf(b, "[],\"usage\":");
-		chat_usage(c, b);
-		evbuffer_add(b, "}", 1);
-		err = sse_data(c, b);
-	}
 	if (!err)
-		err = sse_raw(c, "data: [DONE]\n\n");
+		err = chat_stream_end(c, b);
 	free(args);
 	if (b)
 		evbuffer_free(b);

@@ -76,6 +76,10 @@ void translate_rq_modalities(struct translate_rq *r, const cJSON *v, const char 
 /* OpenAI's stop V (a string or an array of strings) as a new array; NULL when invalid (or out
  * of memory: c.oom). */
 cJSON *translate_rq_strings(struct translate_rq *r, const cJSON *v, const char *key);
+/* An assistant message's tool call TC (at PATH): its arguments as a new object (the caller
+ * owns it; "" is {}), *RET_ID and *RET_NAME (TC's); NULL when refused or invalid. */
+cJSON *translate_rq_tool_call(struct translate_rq *r, const cJSON *tc, const char *path,
+			      const char **ret_id, const char **ret_name);
 /* Appends {"type":"text","text":TEXT} to BLOCKS. */
 void translate_rq_text_block(struct translate_rq *r, cJSON *blocks, const char *text);
 /* Writes BASE.NAME, BASE.NAME[I] (I >= 0) or BASE[I] (NAME NULL) into P

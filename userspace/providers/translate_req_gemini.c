@@ -412,11 +412,10 @@ static void g_content(struct o2g *o, const cJSON *content, const char *path, int
  * the next turn's functionResponse is matched by name and order: the ids are not sent. */
 static void g_tool_calls(struct o2g *o, const cJSON *calls, const char *path)
 {
-	static const char *const keys[] = {"id", "type", "function", NULL};
 	char p[TRANSLATE_PATH_MAX];
-	const cJSON *it, *fn;
-	const char *name, *args;
-	cJSON *part, *call, *obj;
+	const char *id, *name;
+	const cJSON *it;
+	cJSON *part, *call, *args;
 	int i = 0;
 
 	if (!cJSON_IsArray(calls)) {
@@ -425,23 +424,14 @@ static void g_tool_calls(struct o2g *o, const cJSON *calls, const char *path)
 	}
 	cJSON_ArrayForEach(it, calls)
 	{
-		translate_rq_path(p, path, "tool_calls", i++);
-		fn = translate_get(it, "function");
-		name = translate_str(fn, "name");
-		args = translate_str(fn, "arguments");
-		if (translate_rq_keys(o->r, it, keys, p))
+		args = translate_rq_tool_call(o->r, it, translate_rq_path(p, path, "tool_calls", i++),
+					      &id, &name);
+		if (!args)
 			return;
-		obj = args ? translate_parse_object(args, strlen(args)) : NULL;
-		if (!name || !obj) {
-			cJSON_Delete(obj);
-			translate_rq_invalid(o->r, p, "expected a function with a name and arguments "
-						      "that are a JSON object");
-			return;
-		}
 		part = translate_push(&o->r->c, g_turn(o, "model"), cJSON_CreateObject());
 		call = translate_add(&o->r->c, part, "functionCall", cJSON_CreateObject());
 		translate_add(&o->r->c, call, "name", cJSON_CreateString(name));
-		translate_add(&o->r->c, call, "args", obj);
+		translate_add(&o->r->c, call, "args", args);
 	}
 }
 
