@@ -210,14 +210,15 @@ def test_logical_name_is_routed_by_the_path(gw, monkeypatch):
 
 
 def test_openai_app_to_a_gemini_target_is_refused_clearly(gw, monkeypatch):
-    """An OpenAI chat call with what has no exact Gemini translation (tools) to a logical name
-    whose target speaks Gemini is refused in the app's format, naming it, and nothing reaches
-    the provider (test_gemini_translate.py: what is translated)."""
+    """An OpenAI chat call with what has no exact Gemini translation (a strict tool) to a
+    logical name whose target speaks Gemini is refused in the app's format, naming it, and
+    nothing reaches the provider (test_gemini_translate.py: what is translated)."""
     pol = gemini_policy(gw, monkeypatch)
     pol["models"] = {"house-fast": [{"provider": "gemini", "model": MODEL}]}
     gw.start(pol)
     body = json.dumps({"model": "house-fast", "messages": [{"role": "user", "content": PROMPT}],
-                       "tools": [{"type": "function", "function": {"name": "f"}}]})
+                       "tools": [{"type": "function", "function": {"name": "f",
+                                                                   "strict": True}}]})
     text, code = split(gw.curl("https://api.openai.com/v1/chat/completions", body,
                                headers=["authorization: Bearer sk-app"]))
     assert code == 400, text
