@@ -573,10 +573,35 @@ static void test_tool_call_stream(void)
 	translate_buf_free(&out);
 }
 
+/* A hostile request with more functionCalls awaiting responses than a bound: refused (each
+ * functionResponse is matched against those pending). */
+static void test_pending_calls_bounded(void)
+{
+	static const char head[] = "{\"contents\":[{\"parts\":[{\"text\":\"Q\"}]},{\"role\":"
+				   "\"model\",\"parts\":[";
+	static const char tail[] = "]},{\"parts\":[{\"text\":\"go\"}]}]}";
+	static const char call[] = "{\"functionCall\":{\"name\":\"f\",\"args\":{}}}";
+	char *b = calloc(1, 32768);
+	struct translate_req r;
+
+	ASSERT_TRUE(b);
+	strcpy(b, head);
+	for (int i = 0; i < 129; i++) {
+		if (i)
+			strcat(b, ",");
+		strcat(b, call);
+	}
+	strcat(b, tail);
+	ASSERT_EQ(translate_request_from_gemini(OPENAI, b, strlen(b), "m", 0, 0, &r), -EINVAL);
+	ASSERT_CONTAINS(r.error, "more than 128 functionCalls");
+	free(b);
+}
+
 UNIT_MAIN(UNIT_CASE(test_request_to_openai), UNIT_CASE(test_request_to_anthropic),
 	  UNIT_CASE(test_refusals), UNIT_CASE(test_response_from_openai),
 	  UNIT_CASE(test_response_from_anthropic), UNIT_CASE(test_errors),
 	  UNIT_CASE(test_stream_from_openai), UNIT_CASE(test_stream_from_anthropic),
 	  UNIT_CASE(test_stream_errors), UNIT_CASE(test_member_twice), UNIT_CASE(test_no_usage),
 	  UNIT_CASE(test_tools_request), UNIT_CASE(test_tools_refusals),
-	  UNIT_CASE(test_tool_call_answer), UNIT_CASE(test_tool_call_stream))
+	  UNIT_CASE(test_tool_call_answer), UNIT_CASE(test_tool_call_stream),
+	  UNIT_CASE(test_pending_calls_bounded))

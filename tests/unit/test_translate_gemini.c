@@ -616,6 +616,33 @@ static void test_tool_call_streams(void)
 	translate_buf_free(&out);
 }
 
+/* A hostile request with more tool calls in one message than a bound: refused before any
+ * matching work (tool results are matched against that message's calls). */
+static void test_tool_calls_bounded(void)
+{
+	static const char head[] = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+				   "\"assistant\",\"tool_calls\":[";
+	static const char tail[] = "]},{\"role\":\"tool\",\"tool_call_id\":\"c0\",\"content\":"
+				   "\"1\"}]}";
+	char *b = calloc(1, 32768), call[96];
+	struct translate_req r;
+
+	ASSERT_TRUE(b);
+	strcpy(b, head);
+	for (int i = 0; i < 129; i++) {
+		int n = snprintf(call, sizeof(call),
+				 "%s{\"id\":\"c%d\",\"type\":\"function\",\"function\":{\"name\":"
+				 "\"f\",\"arguments\":\"{}\"}}",
+				 i ? "," : "", i);
+		ASSERT_TRUE(n > 0);
+		strcat(b, call);
+	}
+	strcat(b, tail);
+	ASSERT_EQ(translate_request_to(OPENAI, GEMINI, b, strlen(b), "m", 0, &r), -EINVAL);
+	ASSERT_CONTAINS(r.error, "at most 128");
+	free(b);
+}
+
 UNIT_MAIN(UNIT_CASE(test_call_path), UNIT_CASE(test_openai_request), UNIT_CASE(test_openai_refusals),
 	  UNIT_CASE(test_anthropic_request), UNIT_CASE(test_response_to_openai),
 	  UNIT_CASE(test_response_to_anthropic), UNIT_CASE(test_stream_to_openai),
@@ -623,4 +650,4 @@ UNIT_MAIN(UNIT_CASE(test_call_path), UNIT_CASE(test_openai_request), UNIT_CASE(t
 	  UNIT_CASE(test_openai_json_mode), UNIT_CASE(test_stream_blocked),
 	  UNIT_CASE(test_openai_tools_request), UNIT_CASE(test_anthropic_tools_request),
 	  UNIT_CASE(test_tools_refusals), UNIT_CASE(test_tool_call_answers),
-	  UNIT_CASE(test_tool_call_streams))
+	  UNIT_CASE(test_tool_call_streams), UNIT_CASE(test_tool_calls_bounded))

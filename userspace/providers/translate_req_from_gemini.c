@@ -16,6 +16,7 @@
 #include "providers/translate_req.h"
 
 #define G2O_MAX_STOP 4 /* OpenAI's limit on stop sequences (Gemini takes 5) */
+#define G2O_MAX_PENDING 128 /* functionCalls awaiting their functionResponse */
 
 struct g2o {
 	struct translate_rq *r;
@@ -207,6 +208,10 @@ static void g_call(struct g2o *g, const cJSON *fc, const char *path, cJSON *call
 		return;
 	if (!name || (args && !cJSON_IsObject(args))) {
 		translate_rq_invalid(g->r, path, "expected a name and args that are an object");
+		return;
+	}
+	if (cJSON_GetArraySize(g->calls) >= G2O_MAX_PENDING) { /* keeps matching linear */
+		translate_rq_invalid(g->r, path, "more than 128 functionCalls without a response");
 		return;
 	}
 	snprintf(id, sizeof(id), "call_%d", g->n_calls++);

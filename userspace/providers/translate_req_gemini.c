@@ -21,7 +21,12 @@ struct o2g {
 	cJSON *contents; /* the turns */
 	cJSON *parts;	 /* the last turn's parts */
 	const char *role; /* the last turn's role */
+	const cJSON *calls; /* the last assistant message's tool_calls, which tool messages answer */
 };
+
+/* Tool calls one assistant message may make: the tool messages answering them are matched
+ * against that message's calls, so a bound keeps a hostile request's cost linear. */
+#define G_MAX_TOOL_CALLS 128
 
 /* A field the translation to Gemini leaves out on purpose: refused, naming it and WHAT. */
 static void g_untranslated(struct translate_rq *r, const char *path, const char *what)
@@ -418,10 +423,11 @@ static void g_tool_calls(struct o2g *o, const cJSON *calls, const char *path)
 	cJSON *part, *call, *args;
 	int i = 0;
 
-	if (!cJSON_IsArray(calls)) {
-		translate_rq_invalid(o->r, path, "tool_calls: expected an array");
+	if (!cJSON_IsArray(calls) || cJSON_GetArraySize(calls) > G_MAX_TOOL_CALLS) {
+		translate_rq_invalid(o->r, path, "tool_calls: expected an array of at most 128");
 		return;
 	}
+	o->calls = calls;
 	cJSON_ArrayForEach(it, calls)
 	{
 		args = translate_rq_tool_call(o->r, it, translate_rq_path(p, path, "tool_calls", i++),
@@ -435,20 +441,18 @@ static void g_tool_calls(struct o2g *o, const cJSON *calls, const char *path)
 	}
 }
 
-/* The name of the function whose call ID an earlier assistant message made; NULL if none. */
-static const char *g_call_name(const cJSON *msgs, const char *id)
+/* The name of the function whose call ID the last assistant message made (the tool messages
+ * answering it follow it); NULL if none. */
+static const char *g_call_name(const cJSON *calls, const char *id)
 {
-	const cJSON *m, *call;
+	const cJSON *call;
 
-	cJSON_ArrayForEach(m, msgs)
+	cJSON_ArrayForEach(call, calls)
 	{
-		cJSON_ArrayForEach(call, translate_get(m, "tool_calls"))
-		{
-			const char *cid = translate_str(call, "id");
+		const char *cid = translate_str(call, "id");
 
-			if (cid && !strcmp(cid, id))
-				return translate_str(translate_get(call, "function"), "name");
-		}
+		if (cid && !strcmp(cid, id))
+			return translate_str(translate_get(call, "function"), "name");
 	}
 	return NULL;
 }
@@ -465,7 +469,7 @@ static void g_tool_result(struct o2g *o, const cJSON *m, const char *path)
 
 	if (translate_rq_keys(o->r, m, keys, path))
 		goto out;
-	name = id ? g_call_name(translate_get(o->r->in, "messages"), id) : NULL;
+	name = id ? g_call_name(o->calls, id) : NULL;
 	if (!name) {
 		translate_rq_invalid(o->r, path, "tool_call_id: expected the id of an earlier call");
 		goto out;
