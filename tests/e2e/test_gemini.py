@@ -46,15 +46,16 @@ def gemini_policy(gw, monkeypatch, **over):
     return gw.policy(providers=providers, **over)
 
 
-def run_genai(gw, mode, model=MODEL, headers=()):
-    """The @google/genai app in the captured cgroup."""
+def run_genai(gw, mode, model=MODEL, headers=(), config=None):
+    """The @google/genai app in the captured cgroup; CONFIG: members added to its config."""
     c = harness.CLIENTS["openai_sdk"]  # only for the node binary's path
     argv = harness.in_hosts_ns(gw.hosts, [c.argv[0], str(harness.CLIENTS_DIR /
                                                          "google_genai_sdk.mjs"),
                                           "gemini", mode, model, PROMPT,
                                           f"x-mock-reply-words: {WORDS}", *headers])
     p = gw.app.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                     env=harness.client_env(gw.ca_dir / "ca.pem", {"GEMINI_API_KEY": APP_KEY}),
+                     env=harness.client_env(gw.ca_dir / "ca.pem", {
+                         "GEMINI_API_KEY": APP_KEY, "SDK_EXTRA_CONFIG": json.dumps(config or {})}),
                      cwd=str(harness.CLIENTS_DIR))
     out, err = p.communicate(timeout=60)
     lines = [line for line in out.splitlines() if line.startswith("{")]
@@ -209,14 +210,15 @@ def test_logical_name_is_routed_by_the_path(gw, monkeypatch):
 
 
 def test_openai_app_to_a_gemini_target_is_refused_clearly(gw, monkeypatch):
-    """An OpenAI chat call with what has no exact Gemini translation (tools) to a logical name
-    whose target speaks Gemini is refused in the app's format, naming it, and nothing reaches
-    the provider (test_gemini_translate.py: what is translated)."""
+    """An OpenAI chat call with what has no exact Gemini translation (a strict tool) to a
+    logical name whose target speaks Gemini is refused in the app's format, naming it, and
+    nothing reaches the provider (test_gemini_translate.py: what is translated)."""
     pol = gemini_policy(gw, monkeypatch)
     pol["models"] = {"house-fast": [{"provider": "gemini", "model": MODEL}]}
     gw.start(pol)
     body = json.dumps({"model": "house-fast", "messages": [{"role": "user", "content": PROMPT}],
-                       "tools": [{"type": "function", "function": {"name": "f"}}]})
+                       "tools": [{"type": "function", "function": {"name": "f",
+                                                                   "strict": True}}]})
     text, code = split(gw.curl("https://api.openai.com/v1/chat/completions", body,
                                headers=["authorization: Bearer sk-app"]))
     assert code == 400, text

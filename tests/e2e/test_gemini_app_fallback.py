@@ -4,7 +4,7 @@ is answered by an OpenAI or an Anthropic target, plain and streamed (alt=sse): t
 translated (generateContent -> chat completions / Messages), the answer translated back to
 GenerateContentResponse (text, finishReason, usageMetadata, modelVersion), re-keyed with the
 gateway's key (the app's never reaches a mock), costed at the serving target's price, and
-recorded as a translated fallback. A field with no counterpart (tools) is refused with a 400 in
+recorded as a translated fallback. A field with no counterpart (Google's own tools) is refused with a 400 in
 Google's error format naming it, and nothing reaches a provider."""
 import json
 import os
@@ -114,7 +114,7 @@ def test_genai_app_falls_back_to_another_family(gw, monkeypatch, target, mode):
 
 
 UNTRANSLATABLE = [
-    ("tools", {"tools": [{"functionDeclarations": [{"name": "lookup"}]}]}),
+    ("tools[0].googleSearch", {"tools": [{"googleSearch": {}}]}),
     ("contents[0].parts[1].inlineData", {"contents": [{"role": "user", "parts": [
         {"text": PROMPT}, {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}]}]}),
     ("generationConfig.responseMimeType", {"generationConfig": {
@@ -125,9 +125,13 @@ UNTRANSLATABLE = [
 
 @pytest.mark.parametrize("field,extra", UNTRANSLATABLE, ids=[u[0] for u in UNTRANSLATABLE])
 def test_a_field_without_counterpart_is_refused_naming_it(gw, monkeypatch, field, extra):
+    check_refused(gw, policy(gw, monkeypatch), field, extra)
+
+
+def check_refused(gw, pol, field, extra):
     """A name only OpenAI serves: what has no counterpart there is refused with a 400 in
     Google's format naming the field, recorded, and nothing reaches a provider."""
-    gw.start(policy(gw, monkeypatch))
+    gw.start(pol)
     body = json.dumps({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}], **extra})
     text, code = split(gw.curl(f"https://{HOST}/v1beta/models/only-gpt:generateContent",
                                body, headers=[f"x-goog-api-key: {APP_KEY}"]))

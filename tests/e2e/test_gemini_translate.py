@@ -3,7 +3,8 @@ OpenAI chat completion (and an Anthropic Messages call) whose logical name falls
 mapped to, a Gemini model is sent as generateContent (streamGenerateContent?alt=sse for a
 stream) with the model in the path and the gateway's key in x-goog-api-key, and answered in the
 app's own format, plain and streamed; usage and cost are Gemini's, exactly; what has no exact
-translation (tools) is refused with a 400 naming it, and recorded.
+translation (images, n > 1, one tool call at a time) is refused with a 400 naming it, and
+recorded (test_gemini_tools.py has function calling).
 
 The official SDKs (`openai`, `@anthropic-ai/sdk` npm) are the unmodified captured apps."""
 import json
@@ -188,8 +189,8 @@ def test_openai_sdk_with_a_name_only_gemini_serves(gw, monkeypatch, mode):
 
 
 UNTRANSLATABLE = [
-    ("tools", {"tools": [{"type": "function", "function": {"name": "lookup",
-                                                           "parameters": {"type": "object"}}}]}),
+    ("parallel_tool_calls", {"tools": [{"type": "function", "function": {"name": "lookup"}}],
+                             "parallel_tool_calls": False}),
     ("n", {"n": 2}),
     ("logprobs", {"logprobs": True}),
     ("messages[0].content[1]", {"messages": [{"role": "user", "content": [
@@ -200,6 +201,12 @@ UNTRANSLATABLE = [
 
 @pytest.mark.parametrize("field,extra", UNTRANSLATABLE, ids=[u[0] for u in UNTRANSLATABLE])
 def test_what_cannot_be_translated_is_refused_and_recorded(gw, monkeypatch, field, extra):
+    check_refused(gw, monkeypatch, field, extra)
+
+
+def check_refused(gw, monkeypatch, field, extra):
+    """An OpenAI call with EXTRA on a name only Gemini serves: a 400 naming FIELD and Gemini,
+    recorded as skipped; nothing reaches a provider."""
     gw.start(translate_policy(gw, monkeypatch))
     req = {"model": "gemini-for-openai-apps",
            "messages": [{"role": "user", "content": PROMPT}], **extra}

@@ -10,6 +10,8 @@
  * apart from candidatesTokenCount, as Google counts them. Fault "blocked": the prompt is blocked
  * by the safety filters (promptFeedback.blockReason, no candidates); "filtered": the answer is
  * (one candidate with finishReason SAFETY and no content); both 200s, whole or one chunk.
+ * A forced function call (toolConfig mode ANY, or x-mock-tool-call; toolcall.c): the answer is
+ * that functionCall part, whole or one chunk.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -141,17 +143,25 @@ static void usage(struct call *c, struct evbuffer *b, int out, int last)
  * finish reason. */
 static void response(struct call *c, struct evbuffer *b, int i, int last)
 {
-	evbuffer_add_printf(b, "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"");
-	if (i < 0)
-		answer_text(c, b);
-	else
-		answer_delta(c, b, i);
-	evbuffer_add_printf(b, "\"}], \"role\": \"model\"}");
+	int out = i < 0 ? c->out_words : i + 1;
+
+	evbuffer_add_printf(b, "{\"candidates\": [{\"content\": {\"parts\": [");
+	if (toolcall_name(c)) {
+		out = toolcall_gemini_part(c, b);
+	} else {
+		evbuffer_add_printf(b, "{\"text\": \"");
+		if (i < 0)
+			answer_text(c, b);
+		else
+			answer_delta(c, b, i);
+		evbuffer_add_printf(b, "\"}");
+	}
+	evbuffer_add_printf(b, "], \"role\": \"model\"}");
 	if (last)
 		evbuffer_add_printf(b, ", \"finishReason\": \"%s\"",
 				    c->truncated ? "MAX_TOKENS" : "STOP");
 	evbuffer_add_printf(b, ", \"index\": 0}], ");
-	usage(c, b, i < 0 ? c->out_words : i + 1, last);
+	usage(c, b, out, last);
 	evbuffer_add_printf(b, ", \"modelVersion\": ");
 	json_str(b, c->path_model);
 	evbuffer_add_printf(b, ", \"responseId\": \"%s\"}", c->id);
@@ -189,7 +199,8 @@ static int is_blocked(const struct call *c)
 static int stream(struct call *c)
 {
 	struct evbuffer *b = evbuffer_new();
-	int sse = alt_sse(c), err = !b, chunks = is_blocked(c) ? 1 : c->out_words;
+	int sse = alt_sse(c), err = !b;
+	int chunks = is_blocked(c) || toolcall_name(c) ? 1 : c->out_words;
 
 	for (int i = 0; !err && i < chunks; i++) {
 		int last = i == chunks - 1;
@@ -200,7 +211,7 @@ static int stream(struct call *c)
 		if (is_blocked(c))
 			blocked(c, b);
 		else
-			response(c, b, i, last);
+			response(c, b, toolcall_name(c) ? -1 : i, last); /* a call comes whole */
 		evbuffer_add_printf(b, sse ? "\r\n\r\n" : last ? "]" : "");
 		n = evbuffer_get_length(b);
 		text = malloc(n + 1);

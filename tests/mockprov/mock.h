@@ -273,6 +273,14 @@ void base64_append(struct evbuffer *b, const unsigned char *data, size_t len);
 long base64_decode(const char *s, size_t len, unsigned char *out);
 
 /* openai.c */
+/* toolcall.c: the function the answer calls (the request forces one, or x-mock-tool-call),
+ * NULL when none; the call as a Gemini functionCall part, returning its output tokens. */
+const char *toolcall_name(struct call *c);
+int toolcall_gemini_part(struct call *c, struct evbuffer *b);
+/* The call's arguments as JSON text (the caller frees; NULL when out of memory) and its
+ * output tokens. */
+char *toolcall_args_text(struct call *c, int *ret_tokens);
+
 int openai_chat(struct call *c);
 int openai_embeddings(struct call *c);
 int openai_responses(struct call *c);

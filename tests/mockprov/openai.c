@@ -216,6 +216,21 @@ static int chat_stream_error(struct call *c, struct evbuffer *b)
 	return sse_data(c, b);
 }
 
+/* A chat stream's end: the usage chunk when asked for, then [DONE]. */
+static int chat_stream_end(struct call *c, struct evbuffer *b)
+{
+	int err = 0;
+
+	if (c->include_usage) {
+		chunk_head(c, b);
+		evbuffer_add_printf(b, "[],\"usage\":");
+		chat_usage(c, b);
+		evbuffer_add(b, "}", 1);
+		err = sse_data(c, b);
+	}
+	return err ? err : sse_raw(c, "data: [DONE]\n\n");
+}
+
 static int chat_stream(struct call *c)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -224,25 +239,67 @@ static int chat_stream(struct call *c)
 
 	for (i = -1; !err && i <= last; i++)
 		err = chat_chunk(c, b, i);
-	if (!err && cut) {
-		err = chat_stream_error(c, b);
-		goto out;
-	}
-	if (!err && c->include_usage) {
-		chunk_head(c, b);
-		evbuffer_add_printf(b, "[],\"usage\":");
-		chat_usage(c, b);
-		evbuffer_add(b, "}", 1);
-		err = sse_data(c, b);
-	}
 	if (!err)
-		err = sse_raw(c, "data: [DONE]\n\n");
-out:
+		err = cut ? chat_stream_error(c, b) : chat_stream_end(c, b);
 	if (b)
 		evbuffer_free(b);
 	if (err)
 		return out_of_memory(c);
 	return stream_start(c);
+}
+
+/* A forced function call (toolcall.c), whole or streamed: the call's tokens are the output. */
+static int chat_tool_call(struct call *c, int stream)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *args = toolcall_args_text(c, &c->out_words), id[40];
+	size_t half = args ? strlen(args) / 2 : 0;
+	int err = !b || !args;
+
+	gen_id(id, sizeof(id), "call_", 24, &c->rng);
+	if (!err && !stream) {
+		evbuffer_add_printf(b, "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":"
+				       "%lld,\"model\":", c->id, c->created);
+		json_str(b, c->model);
+		evbuffer_add_printf(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+				       "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"%s\","
+				       "\"type\":\"function\",\"function\":{\"name\":", id);
+		json_str(b, toolcall_name(c));
+		evbuffer_add_printf(b, ",\"arguments\":");
+		json_str(b, args);
+		evbuffer_add_printf(b, "}}],\"refusal\":null,\"annotations\":[]},\"logprobs\":null,"
+				       "\"finish_reason\":\"tool_calls\"}],\"usage\":");
+		chat_usage(c, b);
+		evbuffer_add_printf(b, ",\"system_fingerprint\":\"%s\"}\n", FINGERPRINT);
+		free(args);
+		return send_body(c, b);
+	}
+	for (int i = 0; !err && i < 4; i++) { /* role + call, two argument pieces, finish */
+		chunk_head(c, b);
+		evbuffer_add_printf(b, "[{\"index\":0,\"delta\":{");
+		if (!i) {
+			evbuffer_add_printf(b, "\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
+					       "[{\"index\":0,\"id\":\"%s\",\"type\":\"function\","
+					       "\"function\":{\"name\":", id);
+			json_str(b, toolcall_name(c));
+			evbuffer_add_printf(b, ",\"arguments\":\"\"}}]");
+		} else if (i < 3) {
+			evbuffer_add_printf(b, "\"tool_calls\":[{\"index\":0,\"function\":{"
+					       "\"arguments\":\"");
+			json_chars(b, i == 1 ? args : args + half, i == 1 ? half : strlen(args) - half);
+			evbuffer_add_printf(b, "\"}}]");
+		}
+		evbuffer_add_printf(b, "},\"logprobs\":null,\"finish_reason\":%s}]%s}",
+				    i == 3 ? "\"tool_calls\"" : "null",
+				    c->include_usage ? ",\"usage\":null" : "");
+		err = sse_data(c, b);
+	}
+	if (!err)
+		err = chat_stream_end(c, b);
+	free(args);
+	if (b)
+		evbuffer_free(b);
+	return err ? out_of_memory(c) : stream_start(c);
 }
 
 int openai_chat(struct call *c)
@@ -277,6 +334,8 @@ int openai_chat(struct call *c)
 	if (call_plan(c, words, seed, max ? max : field(c, "max_tokens"), msgs))
 		return CALL_DONE;
 	gen_id(c->id, sizeof(c->id), "chatcmpl-", 29, &c->rng);
+	if (toolcall_name(c))
+		return chat_tool_call(c, c->stream);
 	return c->stream ? chat_stream(c) : chat_plain(c);
 }
 

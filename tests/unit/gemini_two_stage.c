@@ -2,14 +2,11 @@
  * gemini_two_stage.c: see gemini_two_stage.h. The relay between the stages is the one
  * translate_stream.c had: every whole "data: ...\n\n" event of the first stage's output fed to
  * the second until that one ends; the first stage's result returned unless the second fails
- * worse. An Anthropic error event goes to the second stage directly, as the direct writer
- * reads its type.
+ * worse.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cjson/cJSON.h>
 
 #include "gemini_two_stage.h"
 
@@ -53,26 +50,11 @@ static int relay(struct gemini_two_stage *t, int rc, struct translate_buf *out)
 	return r == -ENOMEM ? r : rc ? rc : r;
 }
 
-static int is_error_event(const char *data, size_t len)
-{
-	cJSON *o = cJSON_ParseWithLength(data, len);
-	const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
-	int error = cJSON_IsString(type) && !strcmp(type->valuestring, "error");
-
-	cJSON_Delete(o);
-	return error;
-}
-
 int gemini_two_stage_feed(struct gemini_two_stage *t, const char *event, const char *data,
 			  size_t len, struct translate_buf *out)
 {
 	if (translate_stream_ended(t->gemini))
 		return 0;
-	/* An error event (by its payload's type, as the direct writer reads it) keeps
-	 * Anthropic's type (overloaded: 503), which OpenAI's would lose: the second stage reads
-	 * it whole, as its own error chunk. */
-	if (is_error_event(data, len))
-		return translate_stream_feed(t->gemini, NULL, data, len, out);
 	return relay(t, translate_stream_feed(t->openai, event, data, len, &t->mid), out);
 }
 
@@ -101,4 +83,32 @@ void gemini_two_stage_free(struct gemini_two_stage *t)
 	translate_stream_free(t->gemini);
 	translate_buf_free(&t->mid);
 	free(t);
+}
+
+/* Cuts LEN bytes at P out of B, which stays NUL-terminated. */
+static void cut(struct translate_buf *b, char *p, size_t len)
+{
+	memmove(p, p + len, b->len - (size_t)(p - b->data) - len + 1);
+	b->len -= len;
+}
+
+void gemini_two_stage_mask_error(struct translate_buf *b)
+{
+	static const char head[] = "data: {\"error\":{", status[] = ",\"status\":\"";
+	char *e = NULL, *p, *q;
+
+	for (p = b->data; p && (p = memmem(p, b->len - (size_t)(p - b->data), head,
+					   sizeof(head) - 1)); p++)
+		e = p;
+	if (!e)
+		return;
+	p = e + sizeof(head) - 1;
+	if (strncmp(p, "\"code\":", 7) || !(q = memchr(p, ',', b->len - (size_t)(p - b->data))))
+		return;
+	cut(b, p, (size_t)(q + 1 - p)); /* "code":N, */
+	p = memmem(e, b->len - (size_t)(e - b->data), status, sizeof(status) - 1);
+	q = p ? memchr(p + sizeof(status) - 1, '"', b->len - (size_t)(p + sizeof(status) - 1 - b->data))
+	      : NULL;
+	if (q)
+		cut(b, p, (size_t)(q + 1 - p)); /* ,"status":"NAME" */
 }

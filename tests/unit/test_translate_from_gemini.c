@@ -113,7 +113,8 @@ static void test_refusals(void)
 			    "{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
 			    "\"image/png\",\"data\":\"AA==\"}}]}]}",
 			    "contents[0].parts[0].inlineData"));
-	ASSERT_TRUE(refused(OPENAI, "{" Q ",\"tools\":[{\"functionDeclarations\":[]}]}", "tools"));
+	ASSERT_TRUE(refused(OPENAI, "{" Q ",\"tools\":[{\"codeExecution\":{}}]}",
+			    "tools[0].codeExecution"));
 	ASSERT_TRUE(refused(OPENAI, "{" Q ",\"cachedContent\":\"cachedContents/x\"}",
 			    "cachedContent"));
 	ASSERT_TRUE(refused(OPENAI, "{" Q ",\"generationConfig\":{\"candidateCount\":2}}",
@@ -141,8 +142,13 @@ static void test_refusals(void)
 	ASSERT_TRUE(refused(ANTHROPIC, "{" Q ",\"generationConfig\":{\"temperature\":1.5}}",
 			    "temperature"));
 	ASSERT_TRUE(refused(ANTHROPIC,
-			    "{\"contents\":[{\"parts\":[{\"functionCall\":{\"name\":\"f\"}}]}]}",
-			    "contents[0].parts[0].functionCall has no Anthropic counterpart"));
+			    "{\"contents\":[{\"parts\":[{\"executableCode\":{\"code\":\"1\"}}]}]}",
+			    "contents[0].parts[0].executableCode has no Anthropic counterpart"));
+	ASSERT_EQ(translate_request_from_gemini(
+		      OPENAI, "{\"contents\":[{\"parts\":[{\"functionCall\":{\"name\":\"f\"}}]}]}",
+		      56, "m", 0, 0, &r),
+		  -EINVAL);
+	ASSERT_CONTAINS(r.error, "contents[0].parts[0]: a functionCall in a user turn");
 	ASSERT_TRUE(refused(OPENAI,
 			    "{\"contents\":[{\"parts\":[{\"text\":\"Q\",\"thought\":true}]}]}",
 			    "contents[0].parts[0].thought has no OpenAI counterpart"));
@@ -237,9 +243,11 @@ static void test_response_from_anthropic(void)
 	in = "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
 	     "[{\"id\":\"c\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
 	     "\"{}\"}}]},\"finish_reason\":\"tool_calls\"}]}";
-	ASSERT_EQ(translate_response_from(GEMINI, OPENAI, in, strlen(in), NULL, &out, &len, err,
-					  sizeof(err)),
-		  -EOPNOTSUPP);
+	ASSERT_OK(translate_response_from(GEMINI, OPENAI, in, strlen(in), NULL, &out, &len, err,
+					  sizeof(err)));
+	ASSERT_CONTAINS(out, "\"parts\":[{\"functionCall\":{\"id\":\"c\",\"name\":\"f\","
+			     "\"args\":{}}}]");
+	free(out);
 }
 
 static void test_errors(void)
@@ -446,8 +454,187 @@ static void test_stream_errors(void)
 	translate_buf_free(&out);
 }
 
+/* ---- function calling ---- */
+
+#define DECL                                                                                       \
+	"\"tools\":[{\"functionDeclarations\":[{\"name\":\"get_weather\",\"description\":\"W\","    \
+	"\"parameters\":{\"type\":\"OBJECT\",\"properties\":{\"city\":{\"type\":\"STRING\"},"       \
+	"\"days\":{\"type\":\"ARRAY\",\"items\":{\"type\":\"INTEGER\"}}},\"required\":[\"city\"]}}]}]"
+
+/* functionDeclarations, toolConfig, a model turn's functionCall and the user's
+ * functionResponse become OpenAI tools, tool_choice, tool_calls and a tool message (and
+ * through them Anthropic's tools, tool_use and tool_result). */
+static void test_tools_request(void)
+{
+	const char *in =
+	    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Weather?\"}]},{\"role\":"
+	    "\"model\",\"parts\":[{\"functionCall\":{\"name\":\"get_weather\",\"args\":{\"city\":"
+	    "\"Oslo\"}},\"thoughtSignature\":\"c2ln\"}]},{\"role\":\"user\",\"parts\":[{"
+	    "\"functionResponse\":{\"name\":\"get_weather\",\"response\":{\"output\":\"cold\"}}}]}],"
+	    DECL ",\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"ANY\","
+	    "\"allowedFunctionNames\":[\"get_weather\"]}}}";
+	struct translate_req r;
+	char *out = from_gemini(OPENAI, in, 0, &r);
+
+	ASSERT_STREQ(out,
+		     "{\"model\":\"target-model\",\"messages\":[{\"role\":\"user\",\"content\":"
+		     "\"Weather?\"},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":"
+		     "\"call_0\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+		     "\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}}]},{\"role\":\"tool\","
+		     "\"tool_call_id\":\"call_0\",\"content\":\"cold\"}],\"tools\":[{\"type\":"
+		     "\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"W\","
+		     "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+		     "\"string\"},\"days\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}},"
+		     "\"required\":[\"city\"]}}}],\"tool_choice\":{\"type\":\"function\",\"function\":"
+		     "{\"name\":\"get_weather\"}}}");
+	ASSERT_CONTAINS(r.notes, "thoughtSignature dropped");
+	free(out);
+	out = from_gemini(ANTHROPIC, in, 0, &r);
+	ASSERT_CONTAINS(out, "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":"
+			     "\"call_0\",\"name\":\"get_weather\",\"input\":{\"city\":\"Oslo\"}}]}");
+	ASSERT_CONTAINS(out, "{\"type\":\"tool_result\",\"tool_use_id\":\"call_0\",\"content\":"
+			     "\"cold\"}");
+	ASSERT_CONTAINS(out, "\"tool_choice\":{\"type\":\"tool\",\"name\":\"get_weather\"}");
+	ASSERT_CONTAINS(out, "\"input_schema\":{\"type\":\"object\"");
+	free(out);
+}
+
+/* What has no counterpart is refused, named; a response to no call is invalid. */
+static void test_tools_refusals(void)
+{
+	struct translate_req r;
+	char *out;
+
+	ASSERT_TRUE(refused(OPENAI, "{" Q ",\"tools\":[{\"googleSearch\":{}}]}",
+			    "tools[0].googleSearch"));
+	ASSERT_TRUE(refused(ANTHROPIC, "{" Q ",\"tools\":[{\"codeExecution\":{}}]}",
+			    "tools[0].codeExecution"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{" Q ",\"tools\":[{\"functionDeclarations\":[{\"name\":\"f\","
+			    "\"behavior\":\"NON_BLOCKING\"}]}]}",
+			    "tools[0].functionDeclarations[0].behavior"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{" Q ",\"tools\":[{\"functionDeclarations\":[{\"name\":\"f\","
+			    "\"parameters\":{\"type\":\"STRING\",\"nullable\":true}}]}]}",
+			    "parameters.nullable"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{" Q "," DECL ",\"toolConfig\":{\"functionCallingConfig\":{\"mode\":"
+			    "\"ANY\",\"allowedFunctionNames\":[\"a\",\"b\"]}}}",
+			    "allowedFunctionNames"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{" Q "," DECL ",\"toolConfig\":{\"functionCallingConfig\":{\"mode\":"
+			    "\"VALIDATED\"}}}",
+			    "mode VALIDATED"));
+	out = from_gemini(OPENAI,
+			  "{\"contents\":[{\"parts\":[{\"functionResponse\":{\"name\":\"f\","
+			  "\"response\":{}}}]}]}",
+			  0, &r);
+	ASSERT_STREQ(out, "");
+	ASSERT_CONTAINS(r.error, "no earlier functionCall");
+	free(out);
+}
+
+/* OpenAI's tool_calls answer: functionCall parts (id kept, arguments as args), STOP. */
+static void test_tool_call_answer(void)
+{
+	const char *in =
+	    "{\"model\":\"gpt-x\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":"
+	    "\"Let me see.\",\"tool_calls\":[{\"id\":\"call_9\",\"type\":\"function\",\"function\":"
+	    "{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}}]},"
+	    "\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":20,"
+	    "\"completion_tokens\":5,\"total_tokens\":25}}";
+	char *out = NULL, err[TRANSLATE_MSG_MAX];
+	size_t len;
+
+	ASSERT_OK(translate_response_from(GEMINI, OPENAI, in, strlen(in), NULL, &out, &len, err,
+					  sizeof(err)));
+	ASSERT_CONTAINS(out, "\"parts\":[{\"text\":\"Let me see.\"},{\"functionCall\":{\"id\":"
+			     "\"call_9\",\"name\":\"get_weather\",\"args\":{\"city\":\"Oslo\"}}}]");
+	ASSERT_CONTAINS(out, "\"finishReason\":\"STOP\"");
+	ASSERT_CONTAINS(out, "\"promptTokenCount\":20,\"candidatesTokenCount\":5");
+	free(out);
+}
+
+static const char *openai_call_stream[] = {
+    "{\"id\":\"c\",\"model\":\"gpt-x\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+    "\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_7\",\"type\":"
+    "\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]},"
+    "\"finish_reason\":null}]}",
+    "{\"id\":\"c\",\"model\":\"gpt-x\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+    "\"index\":0,\"function\":{\"arguments\":\"{\\\"city\\\"\"}}]},\"finish_reason\":null}]}",
+    "{\"id\":\"c\",\"model\":\"gpt-x\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+    "\"index\":0,\"function\":{\"arguments\":\":\\\"Oslo\\\"}\"}}]},\"finish_reason\":null}]}",
+    "{\"id\":\"c\",\"model\":\"gpt-x\",\"choices\":[{\"index\":0,\"delta\":{},"
+    "\"finish_reason\":\"tool_calls\"}]}",
+    "{\"id\":\"c\",\"model\":\"gpt-x\",\"choices\":[],\"usage\":{\"prompt_tokens\":20,"
+    "\"completion_tokens\":5,\"total_tokens\":25}}",
+    "[DONE]",
+};
+
+/* Streamed, the call's argument pieces are gathered and sent as one functionCall part when
+ * the choice finishes; then the last event with STOP and the exact usage. */
+static void test_tool_call_stream(void)
+{
+	struct translate_stream *s = translate_stream_new_from(GEMINI, OPENAI, 0, NULL);
+	struct translate_buf out = {0};
+	const char *call;
+
+	for (size_t i = 0; i < sizeof(openai_call_stream) / sizeof(openai_call_stream[0]); i++)
+		ASSERT_OK(translate_stream_feed(s, NULL, openai_call_stream[i],
+						strlen(openai_call_stream[i]), &out));
+	ASSERT_TRUE(translate_stream_ended(s));
+	ASSERT_EQ(events_parse(out.data), 2);
+	call = strstr(out.data, "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":"
+				"{\"id\":\"call_7\",\"name\":\"get_weather\",\"args\":{\"city\":"
+				"\"Oslo\"}}}],\"role\":\"model\"},\"index\":0}]");
+	ASSERT_TRUE(call == out.data);
+	ASSERT_CONTAINS(out.data, "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{"
+				  "\"promptTokenCount\":20,\"candidatesTokenCount\":5");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+	/* arguments that never make an object: the stream breaks, in Gemini's error format */
+	s = translate_stream_new_from(GEMINI, OPENAI, 0, NULL);
+	ASSERT_OK(translate_stream_feed(s, NULL, openai_call_stream[0],
+					strlen(openai_call_stream[0]), &out));
+	ASSERT_OK(translate_stream_feed(s, NULL, openai_call_stream[1],
+					strlen(openai_call_stream[1]), &out));
+	ASSERT_EQ(translate_stream_feed(s, NULL, openai_call_stream[3],
+					strlen(openai_call_stream[3]), &out),
+		  -EPROTO);
+	ASSERT_CONTAINS(out.data, "\"code\":502");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
+/* A hostile request with more functionCalls awaiting responses than a bound: refused (each
+ * functionResponse is matched against those pending). */
+static void test_pending_calls_bounded(void)
+{
+	static const char head[] = "{\"contents\":[{\"parts\":[{\"text\":\"Q\"}]},{\"role\":"
+				   "\"model\",\"parts\":[";
+	static const char tail[] = "]},{\"parts\":[{\"text\":\"go\"}]}]}";
+	static const char call[] = "{\"functionCall\":{\"name\":\"f\",\"args\":{}}}";
+	char *b = calloc(1, 32768);
+	struct translate_req r;
+
+	ASSERT_TRUE(b);
+	strcpy(b, head);
+	for (int i = 0; i < 129; i++) {
+		if (i)
+			strcat(b, ",");
+		strcat(b, call);
+	}
+	strcat(b, tail);
+	ASSERT_EQ(translate_request_from_gemini(OPENAI, b, strlen(b), "m", 0, 0, &r), -EINVAL);
+	ASSERT_CONTAINS(r.error, "more than 128 functionCalls");
+	free(b);
+}
+
 UNIT_MAIN(UNIT_CASE(test_request_to_openai), UNIT_CASE(test_request_to_anthropic),
 	  UNIT_CASE(test_refusals), UNIT_CASE(test_response_from_openai),
 	  UNIT_CASE(test_response_from_anthropic), UNIT_CASE(test_errors),
 	  UNIT_CASE(test_stream_from_openai), UNIT_CASE(test_stream_from_anthropic),
-	  UNIT_CASE(test_stream_errors), UNIT_CASE(test_member_twice), UNIT_CASE(test_no_usage))
+	  UNIT_CASE(test_stream_errors), UNIT_CASE(test_member_twice), UNIT_CASE(test_no_usage),
+	  UNIT_CASE(test_tools_request), UNIT_CASE(test_tools_refusals),
+	  UNIT_CASE(test_tool_call_answer), UNIT_CASE(test_tool_call_stream),
+	  UNIT_CASE(test_pending_calls_bounded))

@@ -69,11 +69,6 @@ static void test_openai_refusals(void)
 {
 	struct translate_req r;
 
-	ASSERT_TRUE(refused(OPENAI,
-			    "{" USER ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
-			    "\"f\"}}]}",
-			    "tools"));
-	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"tool_choice\":\"auto\"}", "tool_choice"));
 	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"n\":2}", "n other than 1"));
 	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"logprobs\":true}", "logprobs"));
 	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"reasoning_effort\":\"low\"}", "reasoning_effort"));
@@ -82,12 +77,6 @@ static void test_openai_refusals(void)
 			    "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
 			    "\"image_url\":{\"url\":\"https://x/a.png\"}}]}]}",
 			    "messages[0].content[0]"));
-	ASSERT_TRUE(refused(OPENAI,
-			    "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
-			    "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c\",\"type\":"
-			    "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},{"
-			    "\"role\":\"tool\",\"tool_call_id\":\"c\",\"content\":\"1\"}]}",
-			    "messages[1]"));
 	ASSERT_TRUE(refused(OPENAI,
 			    "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
 			    "\"assistant\",\"content\":\"Hel\"}]}",
@@ -127,10 +116,6 @@ static void test_anthropic_request(void)
 	ASSERT_STREQ(out, "");
 	ASSERT_CONTAINS(r.error, "top_k: expected a non-negative integer");
 	free(out);
-	ASSERT_TRUE(refused(ANTHROPIC,
-			    "{\"max_tokens\":5,\"tools\":[{\"name\":\"f\",\"input_schema\":{}}],"
-			    "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}",
-			    "tools"));
 }
 
 /* JSON mode: json_object -> responseMimeType; json_schema -> and responseJsonSchema, the
@@ -234,11 +219,12 @@ static void test_response_to_openai(void)
 		  100);
 	cJSON_Delete(v);
 	v = response(OPENAI,
-		     "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\"}}"
-		     "]},\"finishReason\":\"STOP\"}]}",
+		     "{\"candidates\":[{\"content\":{\"parts\":[{\"executableCode\":{\"code\":"
+		     "\"1\"}}]},\"finishReason\":\"STOP\"}]}",
 		     &rc, err);
 	ASSERT_EQ(rc, -EOPNOTSUPP);
 	ASSERT_CONTAINS(err, "parts[0]");
+	cJSON_Delete(v);
 	v = response(OPENAI, "{\"promptFeedback\":{\"blockReason\":\"SAFETY\"}}", &rc, err);
 	ASSERT_OK(rc);
 	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(
@@ -422,8 +408,246 @@ static void test_call_path(void)
 	ASSERT_EQ(gemini_call_path("/v1", "gemini-2.5-flash", 0, buf, 20), -ENOSPC);
 }
 
+/* ---- function calling ---- */
+
+#define TOOLS                                                                                      \
+	"\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":" \
+	"\"Weather of a city\",\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{"        \
+	"\"type\":\"string\"}},\"required\":[\"city\"],\"additionalProperties\":false}}}]"
+
+/* tools, tool_choice, an assistant's tool calls and the tool's results reach Gemini as
+ * functionDeclarations, toolConfig, functionCall and functionResponse parts. */
+static void test_openai_tools_request(void)
+{
+	const char *in =
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"Weather?\"},{\"role\":\"assistant\","
+	    "\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":"
+	    "{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"id\":"
+	    "\"call_2\",\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":"
+	    "\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"{\\\"temp\\\":"
+	    "21}\"},{\"role\":\"tool\",\"tool_call_id\":\"call_2\",\"content\":\"noon\"}]," TOOLS
+	    ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}},"
+	    "\"parallel_tool_calls\":true}";
+	struct translate_req r;
+	char *out = to_gemini(OPENAI, in, &r);
+
+	ASSERT_STREQ(out,
+		     "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Weather?\"}]},{\"role\":"
+		     "\"model\",\"parts\":[{\"functionCall\":{\"name\":\"get_weather\",\"args\":{"
+		     "\"city\":\"Paris\"}}},{\"functionCall\":{\"name\":\"get_time\",\"args\":{}}}]},"
+		     "{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":\"get_weather\","
+		     "\"response\":{\"temp\":21}}},{\"functionResponse\":{\"name\":\"get_time\","
+		     "\"response\":{\"output\":\"noon\"}}}]}],\"tools\":[{\"functionDeclarations\":[{"
+		     "\"name\":\"get_weather\",\"description\":\"Weather of a city\","
+		     "\"parametersJsonSchema\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+		     "\"string\"}},\"required\":[\"city\"],\"additionalProperties\":false}}]}],"
+		     "\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"ANY\","
+		     "\"allowedFunctionNames\":[\"get_weather\"]}}}");
+	free(out);
+	out = to_gemini(OPENAI, "{" USER "," TOOLS ",\"tool_choice\":\"required\"}", &r);
+	ASSERT_CONTAINS(out, "\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"ANY\"}}");
+	free(out);
+	out = to_gemini(OPENAI, "{" USER "," TOOLS ",\"tool_choice\":\"none\"}", &r);
+	ASSERT_CONTAINS(out, "\"functionCallingConfig\":{\"mode\":\"NONE\"}");
+	free(out);
+}
+
+/* An Anthropic app's tools, tool_use and tool_result blocks, through OpenAI's form. */
+static void test_anthropic_tools_request(void)
+{
+	const char *in =
+	    "{\"max_tokens\":50,\"tools\":[{\"name\":\"get_weather\",\"input_schema\":{\"type\":"
+	    "\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}],\"tool_choice\":{"
+	    "\"type\":\"auto\"},\"messages\":[{\"role\":\"user\",\"content\":\"Weather?\"},{\"role\":"
+	    "\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":"
+	    "\"get_weather\",\"input\":{\"city\":\"Oslo\"}}]},{\"role\":\"user\",\"content\":[{"
+	    "\"type\":\"tool_result\",\"tool_use_id\":\"toolu_1\",\"content\":\"cold\"}]}]}";
+	struct translate_req r;
+	char *out = to_gemini(ANTHROPIC, in, &r);
+
+	ASSERT_STREQ(out,
+		     "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Weather?\"}]},{\"role\":"
+		     "\"model\",\"parts\":[{\"functionCall\":{\"name\":\"get_weather\",\"args\":{"
+		     "\"city\":\"Oslo\"}}}]},{\"role\":\"user\",\"parts\":[{\"functionResponse\":{"
+		     "\"name\":\"get_weather\",\"response\":{\"output\":\"cold\"}}}]}],\"tools\":[{"
+		     "\"functionDeclarations\":[{\"name\":\"get_weather\",\"parametersJsonSchema\":{"
+		     "\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}]}],"
+		     "\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"AUTO\"}},"
+		     "\"generationConfig\":{\"maxOutputTokens\":50}}");
+	free(out);
+}
+
+/* What Gemini's function calling cannot say is refused, naming the member. */
+static void test_tools_refusals(void)
+{
+	ASSERT_TRUE(refused(OPENAI, "{" USER "," TOOLS ",\"parallel_tool_calls\":false}",
+			    "parallel_tool_calls"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{" USER ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+			    "\"f\",\"strict\":true}}]}",
+			    "tools[0].function.strict"));
+	ASSERT_TRUE(refused(OPENAI, "{" USER ",\"tools\":[{\"type\":\"custom\",\"custom\":{}}]}",
+			    "tools[0]"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{" USER ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+			    "\"f\",\"parameters\":{\"type\":\"string\",\"pattern\":\"a+\"}}}]}",
+			    "tools[0].function.parameters.pattern"));
+	ASSERT_TRUE(refused(OPENAI,
+			    "{" USER "," TOOLS ",\"tool_choice\":{\"type\":\"allowed_tools\","
+			    "\"allowed_tools\":{}}}",
+			    "tool_choice"));
+	ASSERT_TRUE(refused(ANTHROPIC,
+			    "{\"max_tokens\":5,\"tools\":[{\"name\":\"f\",\"input_schema\":{}}],"
+			    "\"tool_choice\":{\"type\":\"auto\",\"disable_parallel_tool_use\":true},"
+			    "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}",
+			    "parallel_tool_calls"));
+}
+
+static const char gemini_call_answer[] =
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Checking.\"},{\"functionCall\":{"
+    "\"name\":\"get_weather\",\"args\":{\"city\":\"Paris\"}},\"thoughtSignature\":\"c2ln\"},{"
+    "\"functionCall\":{\"name\":\"get_time\"}}],\"role\":\"model\"},\"finishReason\":\"STOP\"}],"
+    "\"usageMetadata\":{\"promptTokenCount\":30,\"candidatesTokenCount\":12},"
+    "\"modelVersion\":\"gemini-2.5-flash\"}";
+
+/* functionCall parts become OpenAI tool_calls (new ids, arguments as JSON text) and Anthropic
+ * tool_use blocks; STOP after a call is tool_calls / tool_use. */
+static void test_tool_call_answers(void)
+{
+	char err[200];
+	int rc;
+	cJSON *v = response(OPENAI, gemini_call_answer, &rc, err);
+	const cJSON *msg = cJSON_GetObjectItem(
+	    cJSON_GetArrayItem(cJSON_GetObjectItem(v, "choices"), 0), "message");
+	const cJSON *calls = cJSON_GetObjectItem(msg, "tool_calls"), *c0, *b;
+
+	ASSERT_OK(rc);
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(msg, "content")), "Checking.");
+	ASSERT_EQ(cJSON_GetArraySize(calls), 2);
+	c0 = cJSON_GetArrayItem(calls, 0);
+	ASSERT_TRUE(!strncmp(cJSON_GetStringValue(cJSON_GetObjectItem(c0, "id")), "call_", 5));
+	ASSERT_EQ(strlen(cJSON_GetStringValue(cJSON_GetObjectItem(c0, "id"))), 29);
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(c0, "type")), "function");
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(
+			 cJSON_GetObjectItem(c0, "function"), "arguments")),
+		     "{\"city\":\"Paris\"}");
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(
+			 cJSON_GetObjectItem(cJSON_GetArrayItem(calls, 1), "function"),
+			 "arguments")),
+		     "{}");
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(
+			 cJSON_GetArrayItem(cJSON_GetObjectItem(v, "choices"), 0), "finish_reason")),
+		     "tool_calls");
+	ASSERT_EQ(cJSON_GetObjectItem(cJSON_GetObjectItem(v, "usage"), "completion_tokens")
+		      ->valuedouble,
+		  12);
+	cJSON_Delete(v);
+	v = response(ANTHROPIC, gemini_call_answer, &rc, err);
+	ASSERT_OK(rc);
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(v, "stop_reason")), "tool_use");
+	b = cJSON_GetArrayItem(cJSON_GetObjectItem(v, "content"), 1);
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(b, "type")), "tool_use");
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(b, "name")), "get_weather");
+	ASSERT_STREQ(cJSON_GetStringValue(
+			 cJSON_GetObjectItem(cJSON_GetObjectItem(b, "input"), "city")),
+		     "Paris");
+	ASSERT_EQ(cJSON_GetObjectItem(cJSON_GetObjectItem(v, "usage"), "input_tokens")->valuedouble,
+		  30);
+	cJSON_Delete(v);
+	v = response(OPENAI,
+		     "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"args\":{}}}]},"
+		     "\"finishReason\":\"STOP\"}]}",
+		     &rc, err);
+	ASSERT_EQ(rc, -EINVAL);
+	ASSERT_CONTAINS(err, "parts[0].functionCall");
+	cJSON_Delete(v);
+}
+
+static const char *const gemini_call_stream[] = {
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Checking.\"}],\"role\":\"model\"}}],"
+    "\"usageMetadata\":{\"promptTokenCount\":30,\"candidatesTokenCount\":2},"
+    "\"modelVersion\":\"gemini-2.5-flash\"}",
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"get_weather\","
+    "\"args\":{\"city\":\"Paris\"}},\"thoughtSignature\":\"c2ln\"}],\"role\":\"model\"},"
+    "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":30,"
+    "\"candidatesTokenCount\":12},\"modelVersion\":\"gemini-2.5-flash\"}",
+};
+
+static void feed_calls(struct translate_stream *s, struct translate_buf *out)
+{
+	for (size_t i = 0; i < sizeof(gemini_call_stream) / sizeof(gemini_call_stream[0]); i++)
+		ASSERT_OK(translate_stream_feed(s, NULL, gemini_call_stream[i],
+						strlen(gemini_call_stream[i]), out));
+	ASSERT_OK(translate_stream_finish(s, out));
+	ASSERT_TRUE(translate_stream_ended(s));
+}
+
+/* Streamed, a functionCall part is one whole tool_calls delta (OpenAI) or a tool_use block
+ * with its input (Anthropic); the finish is tool_calls / tool_use, the usage exact. */
+static void test_tool_call_streams(void)
+{
+	struct translate_stream *s = translate_stream_new_from(OPENAI, GEMINI, 1, NULL);
+	const char *order[] = {"event: message_start", "\"text\":\"Checking.\"",
+			       "event: content_block_stop", "\"type\":\"tool_use\",\"id\":\"call_",
+			       "\"name\":\"get_weather\"",
+			       "\"partial_json\":\"{\\\"city\\\":\\\"Paris\\\"}\"",
+			       "\"stop_reason\":\"tool_use\"", "\"output_tokens\":12",
+			       "event: message_stop"};
+	struct translate_buf out = {0};
+	const char *p;
+
+	feed_calls(s, &out);
+	ASSERT_CONTAINS(out.data, "\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_");
+	ASSERT_CONTAINS(out.data, "\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+				  "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]}");
+	ASSERT_CONTAINS(out.data, "\"finish_reason\":\"tool_calls\"");
+	ASSERT_CONTAINS(out.data, "\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":12");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+	s = translate_stream_new_from(ANTHROPIC, GEMINI, 0, NULL);
+	feed_calls(s, &out);
+	p = out.data;
+	for (size_t i = 0; p && i < sizeof(order) / sizeof(order[0]); i++)
+		p = strstr(p, order[i]);
+	if (!p)
+		fprintf(stderr, "  stream: %s\n", out.data);
+	ASSERT_TRUE(p);
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
+/* A hostile request with more tool calls in one message than a bound: refused before any
+ * matching work (tool results are matched against that message's calls). */
+static void test_tool_calls_bounded(void)
+{
+	static const char head[] = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+				   "\"assistant\",\"tool_calls\":[";
+	static const char tail[] = "]},{\"role\":\"tool\",\"tool_call_id\":\"c0\",\"content\":"
+				   "\"1\"}]}";
+	char *b = calloc(1, 32768), call[96];
+	struct translate_req r;
+
+	ASSERT_TRUE(b);
+	strcpy(b, head);
+	for (int i = 0; i < 129; i++) {
+		int n = snprintf(call, sizeof(call),
+				 "%s{\"id\":\"c%d\",\"type\":\"function\",\"function\":{\"name\":"
+				 "\"f\",\"arguments\":\"{}\"}}",
+				 i ? "," : "", i);
+		ASSERT_TRUE(n > 0);
+		strcat(b, call);
+	}
+	strcat(b, tail);
+	ASSERT_EQ(translate_request_to(OPENAI, GEMINI, b, strlen(b), "m", 0, &r), -EINVAL);
+	ASSERT_CONTAINS(r.error, "at most 128");
+	free(b);
+}
+
 UNIT_MAIN(UNIT_CASE(test_call_path), UNIT_CASE(test_openai_request), UNIT_CASE(test_openai_refusals),
 	  UNIT_CASE(test_anthropic_request), UNIT_CASE(test_response_to_openai),
 	  UNIT_CASE(test_response_to_anthropic), UNIT_CASE(test_stream_to_openai),
 	  UNIT_CASE(test_stream_to_anthropic), UNIT_CASE(test_stream_errors),
-	  UNIT_CASE(test_openai_json_mode), UNIT_CASE(test_stream_blocked))
+	  UNIT_CASE(test_openai_json_mode), UNIT_CASE(test_stream_blocked),
+	  UNIT_CASE(test_openai_tools_request), UNIT_CASE(test_anthropic_tools_request),
+	  UNIT_CASE(test_tools_refusals), UNIT_CASE(test_tool_call_answers),
+	  UNIT_CASE(test_tool_call_streams), UNIT_CASE(test_tool_calls_bounded))

@@ -114,6 +114,8 @@ static int same_gemini(const struct ev *ev, int n)
 		b.ended = gemini_two_stage_ended(t);
 		translate_stream_free(s);
 		gemini_two_stage_free(t);
+		gemini_two_stage_mask_error(&a.out);
+		gemini_two_stage_mask_error(&b.out);
 		if (!agree(&a, &b, ev, n, models[k] ? "Gemini app, model set" : "Gemini app"))
 			return 0;
 	}

@@ -146,18 +146,37 @@
  *                                                                        description refused
  *   user, safety_identifier, metadata,  -                                dropped, noted
  *   prediction, prompt_cache_*,
- *   service_tier, parallel_tool_calls
- * Refused: tools, tool_choice other than none, tool calls and tool messages, images, audio and
- * files, a final assistant message, and all the OpenAI side refuses for Anthropic (n > 1,
- * logprobs, penalties, ...).
- * Answers: the first candidate's text parts joined (thought parts not shown; any other part is
- * a refusal, more than one candidate too); finishReason STOP -> stop, MAX_TOKENS -> length,
+ *   service_tier
+ *   tools[] function name, description, tools[0].functionDeclarations[]  parametersJsonSchema
+ *   parameters                          name, description, parameters-   checked as response-
+ *                                       JsonSchema                       JsonSchema is
+ *   tool_choice none/auto/required,     toolConfig.functionCalling-
+ *   {function: name}                    Config mode NONE/AUTO/ANY,
+ *                                       allowedFunctionNames [name]
+ *   parallel_tool_calls true            -                                Gemini's default
+ *   assistant tool_calls[]              model functionCall parts         arguments (JSON text)
+ *                                       {name, args}                     -> args (object); ids
+ *                                                                        not sent
+ *   role "tool" messages                user functionResponse parts      name: its call's;
+ *                                       {name, response}                 response: the content
+ *                                                                        if a JSON object,
+ *                                                                        else {"output": text}
+ * Refused: parallel_tool_calls false, strict:true functions, tool types other than function,
+ * tool_choice allowed_tools/custom, images, audio and files, a final assistant message, and
+ * all the OpenAI side refuses for Anthropic (n > 1, logprobs, penalties, ...).
+ * Answers: the first candidate's text parts joined (thought parts not shown), its functionCall
+ * parts tool_calls (Gemini's id or a new call_<24>, args printed as arguments; Anthropic:
+ * tool_use blocks; a thoughtSignature is not kept: Gemini 3 wants it back with the call in the
+ * next request, which an OpenAI or Anthropic app cannot do); any other part is a refusal, more
+ * than one candidate too; STOP after a call -> tool_calls (tool_use); finishReason STOP -> stop,
+ * MAX_TOKENS -> length,
  * SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII, IMAGE_SAFETY, LANGUAGE ->
  * content_filter, others -> stop, no candidate (a blocked prompt, promptFeedback.blockReason;
  * streamed, its one chunk ends the stream) -> content_filter (Anthropic: refusal); usage
  * prompt_tokens = promptTokenCount + toolUsePromptTokenCount, cached_tokens =
  * cachedContentTokenCount, completion_tokens = candidatesTokenCount + thoughtsTokenCount;
- * model: modelVersion. Streams: each chunk's text a content delta, its finishReason the
+ * model: modelVersion. Streams: each chunk's text a content delta, each functionCall part (Gemini
+ * sends a call whole) one tool_calls delta with id, name and all arguments, its finishReason the
  * finish chunk, its usageMetadata (totals so far) the usage; the app's usage chunk and
  * [DONE] (or message_delta and message_stop) come when the upstream body ends, as Gemini's
  * stream has no terminator of its own. An {"error": ...} chunk is the app's error event.
@@ -183,17 +202,35 @@
  *                                                                        only relax Gemini's
  *                                                                        own filters
  *   thoughtSignature on a history part  -                                dropped, noted
+ *   tools[].functionDeclarations[]      tools[] function name,           parameters (Schema:
+ *   name, description, parameters /     description, parameters          types lower-cased)
+ *   parametersJsonSchema                                                 or the JSON Schema
+ *   toolConfig.functionCallingConfig    tool_choice auto / none /
+ *   mode AUTO / NONE / ANY (one         required ({function: name})
+ *   allowedFunctionNames)
+ *   model functionCall parts            assistant tool_calls             id: its own or
+ *                                                                        call_<n>; args ->
+ *                                                                        arguments (JSON text)
+ *   user functionResponse parts         role "tool" messages             the earliest
+ *                                                                        unanswered call of
+ *                                                                        that name (or id);
+ *                                                                        {"output": text}:
+ *                                                                        the text, else JSON
  *   snake_case names (system_instruction, generation_config, max_output_tokens, ...) are read
  *   as Google's JSON reads them.
- * Refused: tools, toolConfig, cachedContent (its state lives at Google), a blocking
- * safetySettings threshold (it would be lost in silence), inlineData, fileData, functionCall,
- * functionResponse, executableCode and thought parts, responseSchema / responseJsonSchema /
+ * Refused: tools other than functionDeclarations (googleSearch, codeExecution, urlContext,
+ * ...: they run at Google), a declaration's behavior / response schema, Schema keywords JSON
+ * Schema lacks (nullable, propertyOrdering, ...), mode VALIDATED or more than one
+ * allowedFunctionName, cachedContent (its state lives at Google), a blocking
+ * safetySettings threshold (it would be lost in silence), inlineData, fileData,
+ * executableCode and thought parts, responseSchema / responseJsonSchema /
  * a non-text responseMimeType, responseModalities, thinkingConfig, logprobs, more than 4
  * stopSequences for OpenAI, a final model turn (a prefill), any other member; a member given
  * twice (in either form: the second would be lost) is invalid.
  * Answers: a GenerateContentResponse of one candidate: the text (a refusal's text too) as one
  * part, role "model"; finish_reason stop -> STOP, length -> MAX_TOKENS, content_filter or a
- * refusal -> SAFETY; a tool call (never asked for) is a translation failure. usageMetadata
+ * refusal -> SAFETY, tool_calls -> STOP with a functionCall part {id, name, args} a call (a
+ * streamed call's deltas gathered, its part sent when the choice finishes). usageMetadata
  * (none when the upstream told no usage, never made-up zeros): promptTokenCount =
  * prompt_tokens (cached included, as at Google), cachedContentTokenCount = cached_tokens,
  * candidatesTokenCount = completion_tokens - reasoning_tokens,

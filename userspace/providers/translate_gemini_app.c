@@ -4,8 +4,9 @@
  * the model and counts kept in the stream's fixed fields: no tree, no allocation per event.
  *
  * finish_reason stop -> STOP, length -> MAX_TOKENS, content_filter -> SAFETY (an OpenAI
- * refusal too, its text shown); tool calls were never asked for (tools are refused on the
- * way in) and break the answer. Usage: promptTokenCount = prompt_tokens (cached included at
+ * refusal too, its text shown), tool_calls -> STOP with a functionCall part a call (id, name,
+ * the arguments as args; streamed, a call's deltas are gathered and its part sent when the
+ * choice finishes). Usage: promptTokenCount = prompt_tokens (cached included at
  * both), cachedContentTokenCount = cached_tokens, candidatesTokenCount = completion_tokens
  * less reasoning_tokens, thoughtsTokenCount = reasoning_tokens, totalTokenCount = prompt +
  * completion, as Google counts them (gemini.h).
@@ -22,6 +23,7 @@
 
 #define PUT(b, lit) translate_buf_add((b), (lit), sizeof(lit) - 1)
 #define GS_MODEL_MAX 128
+#define GS_MAX_CALLS 16 /* tool calls a streamed answer may make */
 
 static const char *finish_of(const char *finish_reason, int refusal)
 {
@@ -71,12 +73,36 @@ static void usage_read(const cJSON *u, struct gs_usage *g)
 		g->reasoning = g->completion;
 }
 
+/* A functionCall part for OpenAI's tool call ID / NAME / ARGS (JSON text of an object): its
+ * id kept (the app's functionResponse names it back), the arguments as the args object. */
+static cJSON *function_call_part(struct translate_ctx *c, const char *id, const char *name,
+				 const char *args)
+{
+	cJSON *obj = args ? translate_parse_object(args, strlen(args)) : NULL;
+	cJSON *part, *fc;
+
+	if (!name || !obj) {
+		cJSON_Delete(obj);
+		translate_fail(c, -EINVAL, "tool_calls: a call without a name or whose arguments "
+					   "are not a JSON object");
+		return NULL;
+	}
+	part = cJSON_CreateObject();
+	fc = translate_add(c, part, "functionCall", cJSON_CreateObject());
+	if (id)
+		translate_add(c, fc, "id", cJSON_CreateString(id));
+	translate_add(c, fc, "name", cJSON_CreateString(name));
+	translate_add(c, fc, "args", obj);
+	return part;
+}
+
 cJSON *translate_gemini_app_answer(struct translate_ctx *c, const cJSON *in, const char *model)
 {
 	const cJSON *choice = cJSON_GetArrayItem(translate_get(in, "choices"), 0);
 	const cJSON *msg = translate_get(choice, "message");
 	const char *text = translate_str(msg, "content"), *refusal = translate_str(msg, "refusal");
 	cJSON *out = cJSON_CreateObject(), *cands, *cand, *content, *parts, *part;
+	const cJSON *calls, *call;
 	struct gs_usage u;
 	char id[32];
 
@@ -84,17 +110,25 @@ cJSON *translate_gemini_app_answer(struct translate_ctx *c, const cJSON *in, con
 		translate_fail(c, -EINVAL, "choices: expected one choice with a message");
 		return out;
 	}
-	if (cJSON_GetArraySize(translate_get(msg, "tool_calls"))) {
-		translate_fail(c, -EOPNOTSUPP, "a tool call (never asked for) for a Gemini app");
-		return out;
-	}
+	calls = translate_get(msg, "tool_calls");
 	cands = translate_add(c, out, "candidates", cJSON_CreateArray());
 	cand = translate_push(c, cands, cJSON_CreateObject());
 	content = translate_add(c, cand, "content", cJSON_CreateObject());
 	parts = translate_add(c, content, "parts", cJSON_CreateArray());
-	part = translate_push(c, parts, cJSON_CreateObject());
-	translate_add(c, part, "text", cJSON_CreateString(refusal && *refusal ? refusal
-								: text ? text : ""));
+	if ((refusal && *refusal) || (text && *text) || !cJSON_GetArraySize(calls)) {
+		part = translate_push(c, parts, cJSON_CreateObject());
+		translate_add(c, part, "text", cJSON_CreateString(refusal && *refusal ? refusal
+									: text ? text : ""));
+	}
+	cJSON_ArrayForEach(call, calls)
+	{
+		const cJSON *fn = translate_get(call, "function");
+
+		translate_push(c, parts,
+			       function_call_part(c, translate_str(call, "id"),
+						  translate_str(fn, "name"),
+						  translate_str(fn, "arguments")));
+	}
 	translate_add(c, content, "role", cJSON_CreateString("model"));
 	translate_add(c, cand, "finishReason",
 		      cJSON_CreateString(finish_of(translate_str(choice, "finish_reason"),
@@ -145,6 +179,12 @@ struct translate_gemini_stream {
 	struct gs_usage usage;	  /* from the usage chunk */
 	int have_usage;		  /* a usage chunk came: without one, no usageMetadata */
 	int ended;		  /* the last event or an error event was emitted */
+	/* tool calls, gathered from their deltas (by index) until the choice finishes */
+	struct gs_call {
+		char id[64], name[64];
+		struct translate_buf args; /* the arguments' JSON text so far; owned */
+	} calls[GS_MAX_CALLS];
+	int n_calls;
 };
 
 enum gs_slot {
@@ -213,6 +253,8 @@ void translate_gemini_stream_free(struct translate_gemini_stream *g)
 	if (!g)
 		return;
 	translate_json_prefix_free(&g->prefix);
+	for (int i = 0; i < g->n_calls; i++)
+		translate_buf_free(&g->calls[i].args);
 	free(g);
 }
 
@@ -324,11 +366,6 @@ static int gs_content(struct translate_gemini_stream *g, const struct tj_val *te
 	return g->finish ? gs_broken(g, out, "text after the finish_reason") : gs_text(g, text, out);
 }
 
-static int gs_tool_call(struct translate_gemini_stream *g, struct translate_buf *out)
-{
-	return gs_broken(g, out, "a tool call (never asked for) for a Gemini app");
-}
-
 static void gs_take(const struct tj_val *v, double *ret)
 {
 	if (v->type == TJ_NUMBER && v->num >= 0)
@@ -357,6 +394,119 @@ static int present(const struct tj_val *v)
 	return v->type != TJ_NONE && v->type != TJ_NULL;
 }
 
+/* A tool_calls delta's element: index, id and name (first), an arguments piece. */
+enum gs_call_slot { C_INDEX, C_ID, C_FN, C_NAME, C_ARGS, C_SLOTS };
+static const struct tj_field c_fn[] = {{"name", C_NAME, NULL, NULL},
+				       {"arguments", C_ARGS, NULL, NULL},
+				       {NULL, 0, NULL, NULL}};
+static const struct tj_field c_call[] = {{"index", C_INDEX, NULL, NULL},
+					 {"id", C_ID, NULL, NULL},
+					 {"function", C_FN, c_fn, NULL},
+					 {NULL, 0, NULL, NULL}};
+
+/* The call at INDEX: the next new one or one begun already; NULL when out of order or range. */
+static struct gs_call *gs_call_at(struct translate_gemini_stream *g, double index)
+{
+	if (index < 0 || index >= GS_MAX_CALLS || index != (int)index || (int)index > g->n_calls)
+		return NULL;
+	if ((int)index == g->n_calls)
+		g->n_calls++;
+	return &g->calls[(int)index];
+}
+
+/* A piece of CALL's arguments: PIECE, a JSON string (nothing when absent or empty). */
+static int gs_call_piece(struct gs_call *call, const struct tj_val *piece)
+{
+	char *text;
+	int err;
+
+	if (piece->type != TJ_STRING || translate_json_is(piece, ""))
+		return 0;
+	text = translate_json_dup(piece);
+	err = !text || translate_buf_add(&call->args, text, strlen(text));
+	free(text);
+	return err ? -ENOMEM : 0;
+}
+
+/* CALL's id and name, where given as strings. */
+static void gs_call_names(struct gs_call *call, const struct tj_val *id, const struct tj_val *name)
+{
+	if (id->type == TJ_STRING)
+		translate_json_copy(id, call->id, sizeof(call->id), NULL);
+	if (name->type == TJ_STRING)
+		translate_json_copy(name, call->name, sizeof(call->name), NULL);
+}
+
+/* One element of a tool_calls delta, gathered into its call. */
+static int gs_call_delta(struct translate_gemini_stream *g, const struct tj_val *c,
+			 struct translate_buf *out)
+{
+	struct gs_call *call = c[C_INDEX].type == TJ_NUMBER ? gs_call_at(g, c[C_INDEX].num) : NULL;
+
+	if (!call)
+		return gs_broken(g, out, "a tool call index out of order or range");
+	gs_call_names(call, &c[C_ID], &c[C_NAME]);
+	return gs_call_piece(call, &c[C_ARGS]);
+}
+
+static int gs_call_deltas(struct translate_gemini_stream *g, const struct tj_val *calls,
+			  struct translate_buf *out)
+{
+	struct tj_val c[C_SLOTS], el;
+	struct tj_iter it;
+	int rc = 0;
+
+	if (calls->type != TJ_ARRAY)
+		return gs_broken(g, out, "tool_calls that are not an array");
+	translate_json_iter(&it, calls);
+	while (!rc && translate_json_next(&it, c_call, c, C_SLOTS, &el))
+		rc = el.type == TJ_OBJECT ? gs_call_delta(g, c, out)
+					  : gs_broken(g, out, "a tool call that is not an object");
+	return rc;
+}
+
+/* {"functionCall":{"id","name","args"}} of a gathered call; its arguments must be an object. */
+static int gs_call_part(const struct gs_call *call, struct translate_buf *out)
+{
+	cJSON *args = call->args.len ? translate_parse_object(call->args.data, call->args.len)
+				     : cJSON_CreateObject();
+	char *text = args ? cJSON_PrintUnformatted(args) : NULL;
+	int err;
+
+	cJSON_Delete(args);
+	if (!text)
+		return -EBADMSG;
+	err = PUT(out, "{\"functionCall\":{") ||
+	      (call->id[0] && (PUT(out, "\"id\":") || translate_json_put_cstr(out, call->id) ||
+			       PUT(out, ","))) ||
+	      PUT(out, "\"name\":") || translate_json_put_cstr(out, call->name) ||
+	      PUT(out, ",\"args\":") || translate_buf_add(out, text, strlen(text)) ||
+	      PUT(out, "}}");
+	free(text);
+	return err ? -ENOMEM : 0;
+}
+
+/* The gathered calls, complete now that the choice finished: one event of functionCall parts. */
+static int gs_calls(struct translate_gemini_stream *g, struct translate_buf *out)
+{
+	size_t old = out->len;
+	int i, rc = PUT(out, "data: {\"candidates\":[{\"content\":{\"parts\":[") ? -ENOMEM : 0;
+
+	for (i = 0; !rc && i < g->n_calls; i++) {
+		if (!g->calls[i].name[0])
+			rc = -EBADMSG;
+		else
+			rc = (i && PUT(out, ",")) ? -ENOMEM : gs_call_part(&g->calls[i], out);
+	}
+	if (!rc && (PUT(out, "],\"role\":\"model\"},\"index\":0}]") || gs_tail(g, out)))
+		rc = -ENOMEM;
+	if (rc == -EBADMSG) {
+		out->len = old;
+		return gs_broken(g, out, "a tool call without a name or object arguments");
+	}
+	return translate_buf_cut(out, old, rc);
+}
+
 /* The first (only) choice: its text, a refusal's text, its finish_reason. */
 static int gs_choice(struct translate_gemini_stream *g, const struct tj_val *v,
 		     struct translate_buf *out)
@@ -367,16 +517,18 @@ static int gs_choice(struct translate_gemini_stream *g, const struct tj_val *v,
 	int rc = 0;
 
 	if (present(&v[S_CALLS]))
-		return gs_tool_call(g, out);
-	if (v[S_CONTENT].type == TJ_STRING && !translate_json_is(&v[S_CONTENT], ""))
-		rc = gs_content(g, &v[S_CONTENT], out);
+		rc = g->finish ? gs_broken(g, out, "a tool call after the finish_reason")
+			       : gs_call_deltas(g, &v[S_CALLS], out);
+	if (!rc && v[S_CONTENT].type == TJ_STRING && !translate_json_is(&v[S_CONTENT], ""))
+		rc = g->finish ? gs_broken(g, out, "text after the finish_reason")
+			       : gs_text(g, &v[S_CONTENT], out);
 	if (!rc && refusal)
 		rc = gs_text(g, &v[S_REFUSAL], out);
 	if (rc || v[S_FINISH].type != TJ_STRING || g->finish)
 		return rc;
 	finish = translate_json_copy(&v[S_FINISH], buf, sizeof(buf), NULL);
 	g->finish = finish_of(finish, refusal);
-	return 0;
+	return g->n_calls ? gs_calls(g, out) : 0;
 }
 
 int translate_gemini_stream_feed(struct translate_gemini_stream *g, const char *data, size_t len,
@@ -426,16 +578,50 @@ int translate_gemini_stream_text(struct translate_gemini_stream *g, const struct
 	return g->ended ? 0 : gs_content(g, text, out);
 }
 
-int translate_gemini_stream_tool_call(struct translate_gemini_stream *g, struct translate_buf *out)
+/* The call at INDEX for a one-stage writer, as gs_choice() takes it: none after the finish. */
+static struct gs_call *gs_call_direct(struct translate_gemini_stream *g, int index,
+				      struct translate_buf *out, int *rc)
 {
-	return g->ended ? 0 : gs_tool_call(g, out);
+	struct gs_call *call = NULL;
+
+	if (g->finish)
+		*rc = gs_broken(g, out, "a tool call after the finish_reason");
+	else if (!(call = gs_call_at(g, index)))
+		*rc = gs_broken(g, out, "a tool call index out of order or range");
+	return call;
 }
 
-void translate_gemini_stream_finish_reason(struct translate_gemini_stream *g,
-					   const char *finish_reason)
+int translate_gemini_stream_call_start(struct translate_gemini_stream *g, int index,
+				       const struct tj_val *id, const struct tj_val *name,
+				       const char *args, struct translate_buf *out)
 {
-	if (!g->ended && !g->finish)
-		g->finish = finish_of(finish_reason, 0);
+	struct gs_call *call;
+	int rc = 0;
+
+	if (g->ended || !(call = gs_call_direct(g, index, out, &rc)))
+		return rc;
+	gs_call_names(call, id, name);
+	return *args && translate_buf_add(&call->args, args, strlen(args)) ? -ENOMEM : 0;
+}
+
+int translate_gemini_stream_call_args(struct translate_gemini_stream *g, int index,
+				      const struct tj_val *args, struct translate_buf *out)
+{
+	struct gs_call *call;
+	int rc = 0;
+
+	if (g->ended || !(call = gs_call_direct(g, index, out, &rc)))
+		return rc;
+	return gs_call_piece(call, args);
+}
+
+int translate_gemini_stream_finish_reason(struct translate_gemini_stream *g,
+					  const char *finish_reason, struct translate_buf *out)
+{
+	if (g->ended || g->finish)
+		return 0;
+	g->finish = finish_of(finish_reason, 0);
+	return g->n_calls ? gs_calls(g, out) : 0;
 }
 
 /* A count as it reads back from the chunk it was printed in: a non-finite one prints as null,

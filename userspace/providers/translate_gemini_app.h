@@ -38,13 +38,20 @@ int translate_gemini_stream_ended(const struct translate_gemini_stream *g);
  * and reading the chunks. After the end they do nothing. MODEL: the one the upstream named
  * (kept unless the caller fixed one, or one came already). */
 void translate_gemini_stream_model(struct translate_gemini_stream *g, const char *model);
-/* A text delta TEXT (not empty); a tool call (never asked for) breaks the stream. */
+/* A text delta TEXT (not empty). */
 int translate_gemini_stream_text(struct translate_gemini_stream *g, const struct tj_val *text,
 				 struct translate_buf *out);
-int translate_gemini_stream_tool_call(struct translate_gemini_stream *g, struct translate_buf *out);
-/* OpenAI's FINISH_REASON (the first one counts) and the usage in OpenAI's terms. */
-void translate_gemini_stream_finish_reason(struct translate_gemini_stream *g,
-					   const char *finish_reason);
+/* A tool call's start (OpenAI's tool INDEX, its ID, NAME and the ARGS printed so far) and a
+ * later piece ARGS of its arguments: gathered, written as functionCall parts at the finish. */
+int translate_gemini_stream_call_start(struct translate_gemini_stream *g, int index,
+				       const struct tj_val *id, const struct tj_val *name,
+				       const char *args, struct translate_buf *out);
+int translate_gemini_stream_call_args(struct translate_gemini_stream *g, int index,
+				      const struct tj_val *args, struct translate_buf *out);
+/* OpenAI's FINISH_REASON (the first one counts; the gathered calls' event goes out with it)
+ * and the usage in OpenAI's terms. */
+int translate_gemini_stream_finish_reason(struct translate_gemini_stream *g,
+					  const char *finish_reason, struct translate_buf *out);
 void translate_gemini_stream_usage(struct translate_gemini_stream *g, double prompt,
 				   double completion, double cached);
 /* The upstream's end: the last event (a broken stream's error event without a finish). */

@@ -6,6 +6,7 @@
  * mapping and the reasons.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,11 +98,16 @@ void translate_rq_drop(struct translate_rq *r, const cJSON *v, const char *key)
 	translate_note(&r->c, note);
 }
 
+int translate_rq_is_count(double d)
+{
+	return d >= 0 && d <= INT_MAX && d == (int)d;
+}
+
 void translate_rq_top_k(struct translate_rq *r, const cJSON *v, const char *key)
 {
 	if (!r->via_openai)
 		translate_rq_refuse(r, key);
-	else if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != (int)v->valuedouble)
+	else if (!cJSON_IsNumber(v) || !translate_rq_is_count(v->valuedouble))
 		translate_rq_invalid(r, key, "expected a non-negative integer");
 	else
 		translate_rq_number(r, v, key);
@@ -388,4 +394,39 @@ int translate_api_for_path(const char *path, enum translate_api *ret, char *err,
 enum translate_api translate_api_other(enum translate_api api)
 {
 	return api == TRANSLATE_OPENAI_CHAT ? TRANSLATE_ANTHROPIC_MESSAGES : TRANSLATE_OPENAI_CHAT;
+}
+
+cJSON *translate_rq_tool_call(struct translate_rq *r, const cJSON *tc, const char *path,
+			      const char **ret_id, const char **ret_name)
+{
+	static const char *const keys[] = {"id", "type", "function", NULL};
+	static const char *const fn_keys[] = {"name", "arguments", NULL};
+	const cJSON *fn = translate_get(tc, "function");
+	const char *type = translate_str(tc, "type"), *id = translate_str(tc, "id");
+	const char *name = translate_str(fn, "name"), *args = translate_str(fn, "arguments");
+	char p[TRANSLATE_PATH_MAX];
+	cJSON *v;
+
+	translate_rq_path(p, path, "function", -1);
+	if (type && strcmp(type, "function")) {
+		translate_rq_refuse(r, path);
+		return NULL;
+	}
+	if (translate_rq_keys(r, tc, keys, path) || translate_rq_keys(r, fn, fn_keys, p))
+		return NULL;
+	if (!id || !name || !args) {
+		translate_rq_invalid(r, path, "expected id, function.name and function.arguments");
+		return NULL;
+	}
+	if (!*args)
+		return cJSON_CreateObject();
+	v = cJSON_Parse(args);
+	if (!cJSON_IsObject(v)) {
+		cJSON_Delete(v);
+		translate_rq_invalid(r, p, "arguments: expected a JSON object");
+		return NULL;
+	}
+	*ret_id = id;
+	*ret_name = name;
+	return v;
 }

@@ -49,6 +49,9 @@ void translate_rq_stream(struct translate_rq *r, const cJSON *v, const char *key
 /* top_k, which only Anthropic and Gemini have: on the way between them (r->via_openai) it goes
  * along in OpenAI's form, a non-negative integer; else refused. */
 void translate_rq_top_k(struct translate_rq *r, const cJSON *v, const char *key);
+/* Whether D is a whole number from 0 to INT_MAX (compared without converting one outside it,
+ * which is undefined). */
+int translate_rq_is_count(double d);
 /* OpenAI fields both OpenAI directions read alike: stream_options (include_usage), user and
  * safety_identifier (r->user), and those refused unless they ask for nothing (store:true,
  * n != 1, logprobs, top_logprobs, a non-zero penalty, a logit_bias, modalities other than
@@ -76,6 +79,10 @@ void translate_rq_modalities(struct translate_rq *r, const cJSON *v, const char 
 /* OpenAI's stop V (a string or an array of strings) as a new array; NULL when invalid (or out
  * of memory: c.oom). */
 cJSON *translate_rq_strings(struct translate_rq *r, const cJSON *v, const char *key);
+/* An assistant message's tool call TC (at PATH): its arguments as a new object (the caller
+ * owns it; "" is {}), *RET_ID and *RET_NAME (TC's); NULL when refused or invalid. */
+cJSON *translate_rq_tool_call(struct translate_rq *r, const cJSON *tc, const char *path,
+			      const char **ret_id, const char **ret_name);
 /* Appends {"type":"text","text":TEXT} to BLOCKS. */
 void translate_rq_text_block(struct translate_rq *r, cJSON *blocks, const char *text);
 /* Writes BASE.NAME, BASE.NAME[I] (I >= 0) or BASE[I] (NAME NULL) into P

@@ -2,7 +2,8 @@
  * translate_req_from_gemini.c: a Gemini app's generateContent request -> an OpenAI chat
  * completions request, and through OpenAI's form (translate_req_openai.c) an Anthropic
  * Messages one: systemInstruction to a system message, contents to user / assistant messages
- * (text parts only), generationConfig to the sampling fields. The model and whether it
+ * (text parts; functionCall / functionResponse parts to tool_calls and tool messages),
+ * generationConfig to the sampling fields, tools and toolConfig to tools and tool_choice. The model and whether it
  * streams are the app's path's, so the caller says them. Anything else is refused naming the
  * field; translate.h has the mapping and the reasons.
  */
@@ -15,10 +16,13 @@
 #include "providers/translate_req.h"
 
 #define G2O_MAX_STOP 4 /* OpenAI's limit on stop sequences (Gemini takes 5) */
+#define G2O_MAX_PENDING 128 /* functionCalls awaiting their functionResponse */
 
 struct g2o {
 	struct translate_rq *r;
 	enum translate_api to;
+	cJSON *calls; /* the functionCalls so far, [{id, name}], each removed once answered */
+	int n_calls;  /* functionCalls so far: their ids are call_<n> unless they had one */
 };
 
 /* Whether KEY is NAME (lowerCamelCase) or its snake_case form, as Google's JSON takes both. */
@@ -173,9 +177,371 @@ static void g_system(struct translate_rq *r, const cJSON *si, cJSON *msgs)
 		  g_content(r, g_member(si, "parts"), "systemInstruction.parts"));
 }
 
-/* contents[I]: role user (or none) -> user, model -> assistant. */
-static void g_turn(struct translate_rq *r, const cJSON *c, int i, cJSON *msgs)
+/* ---- function calling ---- */
+
+/* Whether PARTS hold a functionCall or a functionResponse. */
+static int g_has_calls(const cJSON *parts)
 {
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, parts)
+	{
+		if (g_member(it, "functionCall") || g_member(it, "functionResponse"))
+			return 1;
+	}
+	return 0;
+}
+
+/* A functionCall {name, args, id} -> an OpenAI tool call appended to CALLS; its id (Gemini's,
+ * else call_<n>) kept in g->calls until its functionResponse comes. */
+static void g_call(struct g2o *g, const cJSON *fc, const char *path, cJSON *calls)
+{
+	static const char *const keys[] = {"name", "args", "id", NULL};
+	const char *name = cJSON_GetStringValue(g_member(fc, "name"));
+	const char *given = cJSON_GetStringValue(g_member(fc, "id"));
+	const cJSON *args = g_member(fc, "args");
+	struct translate_ctx *c = &g->r->c;
+	char id[32], *text;
+	cJSON *call, *fn, *seen;
+
+	if (translate_rq_keys(g->r, fc, keys, path) || g_once(g->r, fc, path))
+		return;
+	if (!name || (args && !cJSON_IsObject(args))) {
+		translate_rq_invalid(g->r, path, "expected a name and args that are an object");
+		return;
+	}
+	if (cJSON_GetArraySize(g->calls) >= G2O_MAX_PENDING) { /* keeps matching linear */
+		translate_rq_invalid(g->r, path, "more than 128 functionCalls without a response");
+		return;
+	}
+	snprintf(id, sizeof(id), "call_%d", g->n_calls++);
+	text = args ? cJSON_PrintUnformatted(args) : strdup("{}");
+	call = translate_push(c, calls, cJSON_CreateObject());
+	translate_add(c, call, "id", cJSON_CreateString(given ? given : id));
+	translate_add(c, call, "type", cJSON_CreateString("function"));
+	fn = translate_add(c, call, "function", cJSON_CreateObject());
+	translate_add(c, fn, "name", cJSON_CreateString(name));
+	translate_add(c, fn, "arguments", text ? cJSON_CreateString(text) : NULL);
+	free(text);
+	seen = translate_push(c, g->calls, cJSON_CreateObject());
+	translate_add(c, seen, "id", cJSON_CreateString(given ? given : id));
+	translate_add(c, seen, "name", cJSON_CreateString(name));
+}
+
+/* The id of the earliest unanswered call named NAME (or of id GIVEN), taken off g->calls. */
+static char *g_answered(struct g2o *g, const char *name, const char *given)
+{
+	const cJSON *it;
+	int i = 0;
+
+	cJSON_ArrayForEach(it, g->calls)
+	{
+		const char *id = translate_str(it, "id");
+
+		if (!strcmp(translate_str(it, "name"), name) && (!given || !strcmp(id, given))) {
+			char *ret = strdup(id);
+
+			cJSON_DeleteItemFromArray(g->calls, i);
+			g->r->c.oom |= !ret;
+			return ret;
+		}
+		i++;
+	}
+	return NULL;
+}
+
+/* A functionResponse {name, response, id} -> a role "tool" message answering its call; the
+ * response as JSON text, or the text itself when it is Google's {"output": text}. */
+static void g_response(struct g2o *g, const cJSON *fr, const char *path, cJSON *msgs)
+{
+	static const char *const keys[] = {"name", "response", "id", NULL};
+	const char *name = cJSON_GetStringValue(g_member(fr, "name"));
+	const cJSON *resp = g_member(fr, "response"), *output = g_member(resp, "output");
+	struct translate_ctx *c = &g->r->c;
+	char *id = NULL, *text = NULL;
+	cJSON *m;
+
+	if (translate_rq_keys(g->r, fr, keys, path) || g_once(g->r, fr, path))
+		return;
+	if (!name || !cJSON_IsObject(resp)) {
+		translate_rq_invalid(g->r, path, "expected a name and a response object");
+		return;
+	}
+	id = g_answered(g, name, cJSON_GetStringValue(g_member(fr, "id")));
+	if (!id) {
+		translate_rq_invalid(g->r, path, "no earlier functionCall it answers");
+		return;
+	}
+	if (cJSON_IsString(output) && cJSON_GetArraySize(resp) == 1)
+		text = strdup(output->valuestring);
+	else
+		text = cJSON_PrintUnformatted(resp);
+	m = translate_push(c, msgs, cJSON_CreateObject());
+	translate_add(c, m, "role", cJSON_CreateString("tool"));
+	translate_add(c, m, "tool_call_id", cJSON_CreateString(id));
+	translate_add(c, m, "content", text ? cJSON_CreateString(text) : NULL);
+	free(text);
+	free(id);
+}
+
+/* A turn with function calls or responses. Model: one assistant message, its text parts as
+ * content, its functionCalls as tool_calls. User: each functionResponse a tool message, then
+ * its text parts (if any) a user message. */
+static void g_call_turn(struct g2o *g, const cJSON *parts, const char *path, int model,
+			cJSON *msgs)
+{
+	struct translate_rq *r = g->r;
+	cJSON *text = cJSON_CreateArray(), *calls = cJSON_CreateArray(), *m;
+	char p[TRANSLATE_PATH_MAX], pp[TRANSLATE_PATH_MAX];
+	const cJSON *it, *fc, *fr;
+	const char *t;
+	int i = 0;
+
+	cJSON_ArrayForEach(it, parts)
+	{
+		translate_rq_path(p, path, NULL, i++);
+		fc = g_member(it, "functionCall");
+		fr = g_member(it, "functionResponse");
+		if ((fc && !model) || (fr && model)) {
+			translate_rq_invalid(r, p, fc ? "a functionCall in a user turn"
+						      : "a functionResponse in a model turn");
+		} else if (fc || fr) {
+			static const char *const keys[] = {
+			    "functionCall",	"function_call",     "functionResponse",
+			    "function_response", "thoughtSignature", "thought_signature", NULL};
+
+			if (translate_rq_keys(r, it, keys, p) || g_once(r, it, p))
+				break;
+			if (g_member(it, "thoughtSignature"))
+				translate_note(&r->c, "thoughtSignature dropped");
+			translate_rq_path(pp, p, fc ? "functionCall" : "functionResponse", -1);
+			if (fc)
+				g_call(g, fc, pp, calls);
+			else
+				g_response(g, fr, pp, msgs);
+		} else if ((t = g_part_text(r, it, p))) {
+			translate_rq_text_block(r, text, t);
+		}
+		if (r->c.rc)
+			break;
+	}
+	if (!r->c.rc && (model || cJSON_GetArraySize(text))) {
+		m = translate_push(&r->c, msgs, cJSON_CreateObject());
+		translate_add(&r->c, m, "role", cJSON_CreateString(model ? "assistant" : "user"));
+		translate_add(&r->c, m, "content",
+			      cJSON_GetArraySize(text) ? text : cJSON_CreateNull());
+		if (cJSON_GetArraySize(text))
+			text = NULL;
+		if (model) {
+			translate_add(&r->c, m, "tool_calls", calls);
+			calls = NULL;
+		}
+	}
+	cJSON_Delete(text);
+	cJSON_Delete(calls);
+}
+
+/* The keywords of Gemini's Schema (an OpenAPI subset) that are JSON Schema's too; "type" is
+ * written in upper case there (STRING, OBJECT, ...). Any other (nullable, propertyOrdering,
+ * example, ...) is refused, naming it. */
+static const char *const g_schema_keys[] = {
+    "type",	"format",   "title",	"description", "enum",	    "items",	 "properties",
+    "required", "minItems", "maxItems", "minimum",	"maximum", "minLength", "maxLength",
+    "pattern",	"anyOf",    NULL};
+
+/* KEY's name in JSON Schema (either spelling read as Google reads it), or NULL. */
+static const char *g_schema_key(const char *key)
+{
+	int k;
+
+	for (k = 0; g_schema_keys[k] && !g_same_name(g_schema_keys[k], key); k++)
+		;
+	return g_schema_keys[k];
+}
+
+/* Gemini's Schema V (at PATH) as JSON Schema: its type in lower case, nested schemas too. */
+static cJSON *g_schema(struct translate_rq *r, const cJSON *v, const char *path, int depth)
+{
+	char p[TRANSLATE_PATH_MAX];
+	const cJSON *it, *sub;
+	cJSON *out, *o;
+
+	if (!cJSON_IsObject(v) || depth > 32) {
+		translate_rq_invalid(r, path, "expected a Schema object, nested at most 32 deep");
+		return NULL;
+	}
+	out = cJSON_CreateObject();
+	cJSON_ArrayForEach(it, v)
+	{
+		const char *name = g_schema_key(it->string);
+		int k;
+
+		if (r->c.rc || cJSON_IsNull(it))
+			continue;
+		translate_rq_path(p, path, it->string, -1);
+		if (!name) {
+			translate_rq_refuse(r, p);
+			break;
+		}
+		if (!strcmp(name, "type") && cJSON_IsString(it)) {
+			char t[16];
+
+			for (k = 0; it->valuestring[k] && k < 15; k++)
+				t[k] = (char)tolower((unsigned char)it->valuestring[k]);
+			t[k] = '\0';
+			o = cJSON_CreateString(t);
+		} else if (!strcmp(name, "properties")) {
+			o = cJSON_CreateObject();
+			cJSON_ArrayForEach(sub, it)
+			{
+				char q[TRANSLATE_PATH_MAX];
+
+				translate_add(&r->c, o, sub->string,
+					      g_schema(r, sub, translate_rq_path(q, p, sub->string, -1),
+						       depth + 1));
+			}
+		} else if (!strcmp(name, "items")) {
+			o = g_schema(r, it, p, depth + 1);
+		} else if (!strcmp(name, "anyOf")) {
+			int j = 0;
+
+			o = cJSON_CreateArray();
+			cJSON_ArrayForEach(sub, it)
+			{
+				char q[TRANSLATE_PATH_MAX];
+
+				translate_push(&r->c, o,
+					       g_schema(r, sub, translate_rq_path(q, p, NULL, j++),
+							depth + 1));
+			}
+		} else {
+			o = cJSON_Duplicate(it, 1);
+		}
+		if (!r->c.rc)
+			translate_add(&r->c, out, name, o);
+		else
+			cJSON_Delete(o);
+	}
+	return out;
+}
+
+
+/* functionDeclarations[I] -> an OpenAI function tool: parametersJsonSchema as it is,
+ * parameters (Gemini's Schema) as JSON Schema; behavior, response and the rest refused. */
+static void g_declaration(struct translate_rq *r, const cJSON *d, const char *path, cJSON *tools)
+{
+	static const char *const keys[] = {"name",	 "description", "parameters",
+					   "parametersJsonSchema", "parameters_json_schema", NULL};
+	const char *name = cJSON_GetStringValue(g_member(d, "name"));
+	const char *desc = cJSON_GetStringValue(g_member(d, "description"));
+	const cJSON *params = g_member(d, "parameters"), *js = g_member(d, "parametersJsonSchema");
+	char p[TRANSLATE_PATH_MAX];
+	cJSON *fn, *schema = NULL;
+
+	if (translate_rq_keys(r, d, keys, path) || g_once(r, d, path))
+		return;
+	if (!name || !*name || (params && js)) {
+		translate_rq_invalid(r, path, "expected a name and at most one of parameters and "
+					      "parametersJsonSchema");
+		return;
+	}
+	if (params)
+		schema = g_schema(r, params, translate_rq_path(p, path, "parameters", -1), 0);
+	else if (js)
+		schema = translate_dup(&r->c, js);
+	fn = translate_add(&r->c, translate_push(&r->c, tools, translate_typed(&r->c, "function")),
+			   "function", cJSON_CreateObject());
+	translate_add(&r->c, fn, "name", cJSON_CreateString(name));
+	if (desc)
+		translate_add(&r->c, fn, "description", cJSON_CreateString(desc));
+	if (schema)
+		translate_add(&r->c, fn, "parameters", schema);
+}
+
+/* tools[]: each Tool's functionDeclarations; any other tool (googleSearch, codeExecution,
+ * urlContext, ...) runs at Google and has no counterpart: refused, named. */
+static void g_tools(struct translate_rq *r, const cJSON *v)
+{
+	static const char *const keys[] = {"functionDeclarations", "function_declarations", NULL};
+	char p[TRANSLATE_PATH_MAX], pp[TRANSLATE_PATH_MAX];
+	const cJSON *t, *d;
+	cJSON *tools;
+	int i = 0, j;
+
+	if (!cJSON_IsArray(v)) {
+		translate_rq_invalid(r, "tools", "expected an array of Tool objects");
+		return;
+	}
+	tools = translate_add(&r->c, r->out, "tools", cJSON_CreateArray());
+	cJSON_ArrayForEach(t, v)
+	{
+		translate_rq_path(p, "tools", NULL, i++);
+		if (translate_rq_keys(r, t, keys, p) || g_once(r, t, p))
+			return;
+		j = 0;
+		cJSON_ArrayForEach(d, g_member(t, "functionDeclarations"))
+		{
+			g_declaration(r, d, translate_rq_path(pp, p, "functionDeclarations", j++),
+				      tools);
+			if (r->c.rc)
+				return;
+		}
+	}
+}
+
+/* toolConfig.functionCallingConfig -> tool_choice: AUTO auto, NONE none, ANY required (one
+ * allowed function: that function); several allowed names and VALIDATED have none. */
+static void g_tool_config(struct translate_rq *r, const cJSON *v)
+{
+	static const char *const keys[] = {"functionCallingConfig", "function_calling_config", NULL};
+	static const char *const fkeys[] = {"mode", "allowedFunctionNames",
+					    "allowed_function_names", NULL};
+	const char *path = "toolConfig.functionCallingConfig";
+	const cJSON *f = g_member(v, "functionCallingConfig");
+	const cJSON *names = g_member(f, "allowedFunctionNames");
+	const char *mode = cJSON_GetStringValue(g_member(f, "mode"));
+	cJSON *choice;
+
+	if (translate_rq_keys(r, v, keys, "toolConfig") || g_once(r, v, "toolConfig") ||
+	    translate_rq_keys(r, f, fkeys, path) || g_once(r, f, path))
+		return;
+	if (!f)
+		return;
+	if (!mode || !strcmp(mode, "MODE_UNSPECIFIED") || !strcmp(mode, "AUTO") ||
+	    !strcmp(mode, "NONE")) {
+		if (names)
+			translate_fail(&r->c, -EINVAL, "%s.allowedFunctionNames: only with mode ANY",
+				       path);
+		else
+			translate_add(&r->c, r->out, "tool_choice",
+				      cJSON_CreateString(mode && !strcmp(mode, "NONE") ? "none"
+										 : "auto"));
+		return;
+	}
+	if (strcmp(mode, "ANY")) {
+		translate_fail(&r->c, -EOPNOTSUPP, "%s.mode %s has no %s counterpart", path, mode,
+			       r->other);
+		return;
+	}
+	if (cJSON_GetArraySize(names) > 1) {
+		translate_fail(&r->c, -EOPNOTSUPP,
+			       "%s.allowedFunctionNames: more than one has no %s counterpart", path,
+			       r->other);
+		return;
+	}
+	if (!names) {
+		translate_add(&r->c, r->out, "tool_choice", cJSON_CreateString("required"));
+		return;
+	}
+	choice = translate_add(&r->c, r->out, "tool_choice", translate_typed(&r->c, "function"));
+	translate_add(&r->c, translate_add(&r->c, choice, "function", cJSON_CreateObject()), "name",
+		      cJSON_CreateString(cJSON_GetStringValue(names->child) ?: ""));
+}
+
+/* contents[I]: role user (or none) -> user, model -> assistant. */
+static void g_turn(struct g2o *g, const cJSON *c, int i, cJSON *msgs)
+{
+	struct translate_rq *r = g->r;
 	static const char *const allowed[] = {"parts", "role", NULL};
 	const cJSON *role = g_member(c, "role");
 	char p[TRANSLATE_PATH_MAX], base[TRANSLATE_PATH_MAX];
@@ -196,12 +562,16 @@ static void g_turn(struct translate_rq *r, const cJSON *c, int i, cJSON *msgs)
 	}
 	if (role && !strcmp(role->valuestring, "model"))
 		who = "assistant";
-	g_message(r, msgs, who, g_content(r, g_member(c, "parts"), translate_rq_path(p, base,
-										   "parts", -1)));
+	translate_rq_path(p, base, "parts", -1);
+	if (g_has_calls(g_member(c, "parts")))
+		g_call_turn(g, g_member(c, "parts"), p, who[0] == 'a', msgs);
+	else
+		g_message(r, msgs, who, g_content(r, g_member(c, "parts"), p));
 }
 
-static void g_contents(struct translate_rq *r, const cJSON *contents, cJSON *msgs)
+static void g_contents(struct g2o *g, const cJSON *contents, cJSON *msgs)
 {
+	struct translate_rq *r = g->r;
 	const cJSON *it, *last;
 	int i = 0;
 
@@ -211,7 +581,7 @@ static void g_contents(struct translate_rq *r, const cJSON *contents, cJSON *msg
 	}
 	cJSON_ArrayForEach(it, contents)
 	{
-		g_turn(r, it, i++, msgs);
+		g_turn(g, it, i++, msgs);
 		if (r->c.rc)
 			return;
 	}
@@ -296,7 +666,7 @@ static void g_config_member(struct g2o *g, const cJSON *v)
 	} else if (key_is(v->string, "topK") && g->to == TRANSLATE_ANTHROPIC_MESSAGES) {
 		if (g_num(r, v, p, &d))
 			return;
-		if (d < 0 || d != (int)d) /* Anthropic's top_k is one */
+		if (!translate_rq_is_count(d)) /* Anthropic's top_k is one */
 			translate_rq_invalid(r, p, "expected a non-negative integer");
 		else /* in OpenAI's form on to Anthropic (via_openai) */
 			translate_add(&r->c, r->out, "top_k", cJSON_CreateNumber(d));
@@ -355,7 +725,7 @@ static void g_safety(struct translate_rq *r, const cJSON *v)
 }
 
 /* The top level: contents, systemInstruction, generationConfig, safetySettings; any other
- * member (tools, toolConfig, cachedContent, ...) is refused. */
+ * tools and toolConfig (function calling); any other member (cachedContent, ...) is refused. */
 static void g_request(struct g2o *g, const char *model, int stream)
 {
 	struct translate_rq *r = g->r;
@@ -378,11 +748,15 @@ static void g_request(struct g2o *g, const char *model, int stream)
 			g_config(g, it);
 		else if (key_is(it->string, "safetySettings"))
 			g_safety(r, it);
+		else if (key_is(it->string, "tools"))
+			g_tools(r, it);
+		else if (key_is(it->string, "toolConfig"))
+			g_tool_config(r, it);
 		else
 			translate_rq_refuse(r, it->string);
 	}
 	if (!r->c.rc && !g_once(r, r->in, NULL))
-		g_contents(r, g_member(r->in, "contents"), msgs);
+		g_contents(g, g_member(r->in, "contents"), msgs);
 	if (stream) { /* usage comes in a last chunk only when asked for */
 		cJSON *o;
 
@@ -412,8 +786,12 @@ static int g2o_run(struct g2o *g, const char *other, const char *in, size_t len,
 	if (!r.in)
 		return translate_fail(&r.c, -EBADMSG, "the request body is not a JSON object");
 	r.out = cJSON_CreateObject();
-	if (r.out)
+	g->calls = cJSON_CreateArray();
+	if (r.out && g->calls)
 		g_request(g, model, stream);
+	else
+		r.c.oom = 1;
+	cJSON_Delete(g->calls);
 	rc = r.out ? translate_status(&r.c) : -ENOMEM;
 	if (!rc && !(ret->body = translate_print(r.out, &ret->len)))
 		rc = -ENOMEM;

@@ -2,8 +2,10 @@
  * translate_req_gemini.c: an OpenAI chat completions request -> a Gemini generateContent
  * request: system/developer messages to systemInstruction, user and assistant turns to
  * contents (roles "user" and "model", text parts), the sampling fields to generationConfig.
- * The model and whether it streams are the path's, not the body's. Only text is translated:
- * tools, tool calls and results, images, audio and files are refused (see translate.h). JSON
+ * The model and whether it streams are the path's, not the body's. Text and function calling
+ * are translated (tools to functionDeclarations, tool_choice to toolConfig, tool calls and
+ * results to functionCall / functionResponse parts); images, audio and files are refused
+ * (see translate.h). JSON
  * mode becomes responseMimeType, a JSON schema responseJsonSchema when Gemini reads all of it.
  */
 #include <errno.h>
@@ -19,7 +21,12 @@ struct o2g {
 	cJSON *contents; /* the turns */
 	cJSON *parts;	 /* the last turn's parts */
 	const char *role; /* the last turn's role */
+	const cJSON *calls; /* the last assistant message's tool_calls, which tool messages answer */
 };
+
+/* Tool calls one assistant message may make: the tool messages answering them are matched
+ * against that message's calls, so a bound keeps a hostile request's cost linear. */
+#define G_MAX_TOOL_CALLS 128
 
 /* A field the translation to Gemini leaves out on purpose: refused, naming it and WHAT. */
 static void g_untranslated(struct translate_rq *r, const char *path, const char *what)
@@ -214,16 +221,107 @@ static void g_response_format(struct translate_rq *r, const cJSON *v, const char
 		g_json_schema(r, translate_get(v, "json_schema"), cfg);
 }
 
-static void g_tools(struct translate_rq *r, const cJSON *v, const char *key)
+/* tools[i]: a function {name, description, parameters} -> a functionDeclaration, the
+ * parameters as parametersJsonSchema (JSON Schema, checked as responseJsonSchema is: a keyword
+ * Gemini does not read is refused); strict:true promises an adherence Gemini does not. */
+static void g_function(struct translate_rq *r, const cJSON *t, const char *path, cJSON *decls)
 {
-	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v))
-		g_untranslated(r, key, "function calling is");
+	static const char *const tool_keys[] = {"type", "function", NULL};
+	static const char *const fn_keys[] = {"name", "description", "parameters", "strict", NULL};
+	const cJSON *fn = translate_get(t, "function"), *params = translate_get(fn, "parameters");
+	const char *type = translate_str(t, "type"), *name = translate_str(fn, "name");
+	const char *desc = translate_str(fn, "description");
+	char p[TRANSLATE_PATH_MAX], pp[TRANSLATE_PATH_MAX];
+	cJSON *d;
+
+	if (!type || strcmp(type, "function")) {
+		g_untranslated(r, path, "a tool other than a function is");
+		return;
+	}
+	translate_rq_path(p, path, "function", -1);
+	if (translate_rq_keys(r, t, tool_keys, path) || translate_rq_keys(r, fn, fn_keys, p))
+		return;
+	if (!name || !*name) {
+		translate_rq_invalid(r, p, "expected an object with a name");
+		return;
+	}
+	if (cJSON_IsTrue(translate_get(fn, "strict"))) {
+		g_untranslated(r, translate_rq_path(pp, p, "strict", -1), "strict adherence is");
+		return;
+	}
+	if (params)
+		g_schema(r, params, translate_rq_path(pp, p, "parameters", -1), 0);
+	if (r->c.rc)
+		return;
+	d = translate_push(&r->c, decls, cJSON_CreateObject());
+	translate_add(&r->c, d, "name", cJSON_CreateString(name));
+	if (desc)
+		translate_add(&r->c, d, "description", cJSON_CreateString(desc));
+	if (params)
+		translate_add(&r->c, d, "parametersJsonSchema", translate_dup(&r->c, params));
 }
 
+/* tools: one Gemini tool holding every functionDeclaration. */
+static void g_tools(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	char p[TRANSLATE_PATH_MAX];
+	cJSON *decls, *tool;
+	const cJSON *it;
+	int i = 0;
+
+	if (!cJSON_IsArray(v)) {
+		translate_rq_invalid(r, key, "expected an array");
+		return;
+	}
+	if (!cJSON_GetArraySize(v))
+		return;
+	tool = translate_push(&r->c, translate_add(&r->c, r->out, "tools", cJSON_CreateArray()),
+			      cJSON_CreateObject());
+	decls = translate_add(&r->c, tool, "functionDeclarations", cJSON_CreateArray());
+	cJSON_ArrayForEach(it, v)
+	{
+		g_function(r, it, translate_rq_path(p, key, NULL, i++), decls);
+		if (r->c.rc)
+			return;
+	}
+}
+
+/* tool_choice -> toolConfig.functionCallingConfig: none NONE, auto AUTO, required ANY, one
+ * named function ANY with allowedFunctionNames [it]; allowed_tools and custom tools have no
+ * Gemini counterpart. */
 static void g_tool_choice(struct translate_rq *r, const cJSON *v, const char *key)
 {
-	if (!cJSON_IsString(v) || strcmp(v->valuestring, "none"))
-		g_untranslated(r, key, "function calling is");
+	static const char *const modes[][2] = {{"none", "NONE"}, {"auto", "AUTO"},
+					       {"required", "ANY"}};
+	const char *type = translate_str(v, "type"), *mode = NULL;
+	const char *name = translate_str(translate_get(v, "function"), "name");
+	cJSON *cfg;
+	size_t i;
+
+	for (i = 0; cJSON_IsString(v) && i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (!strcmp(v->valuestring, modes[i][0]))
+			mode = modes[i][1];
+	if (!mode && (!type || strcmp(type, "function") || !name)) {
+		g_untranslated(r, key, "a choice other than none, auto, required or one function is");
+		return;
+	}
+	cfg = translate_add(&r->c, translate_add(&r->c, r->out, "toolConfig", cJSON_CreateObject()),
+			    "functionCallingConfig", cJSON_CreateObject());
+	translate_add(&r->c, cfg, "mode", cJSON_CreateString(mode ? mode : "ANY"));
+	if (!mode)
+		translate_push(&r->c,
+			       translate_add(&r->c, cfg, "allowedFunctionNames", cJSON_CreateArray()),
+			       cJSON_CreateString(name));
+}
+
+/* Gemini may call several functions in one turn and has no switch against it: true (OpenAI's
+ * default) asks for nothing; false has no counterpart. */
+static void g_parallel_tool_calls(struct translate_rq *r, const cJSON *v, const char *key)
+{
+	if (!cJSON_IsBool(v))
+		translate_rq_invalid(r, key, "expected a boolean");
+	else if (cJSON_IsFalse(v))
+		g_untranslated(r, key, "one call at a time is");
 }
 
 static const struct translate_rq_field o2g_fields[] = {
@@ -239,7 +337,7 @@ static const struct translate_rq_field o2g_fields[] = {
     {"stream", g_stream},
     {"tools", g_tools},
     {"tool_choice", g_tool_choice},
-    {"parallel_tool_calls", translate_rq_drop},
+    {"parallel_tool_calls", g_parallel_tool_calls},
     {"user", translate_rq_drop},
     {"safety_identifier", translate_rq_drop},
     {"response_format", g_response_format},
@@ -314,9 +412,96 @@ static void g_content(struct o2g *o, const cJSON *content, const char *path, int
 	}
 }
 
+/* An assistant message's tool_calls -> functionCall parts {name, args} of the model's turn:
+ * the arguments (JSON text) as the object they are. Gemini's own call ids are optional and
+ * the next turn's functionResponse is matched by name and order: the ids are not sent. */
+static void g_tool_calls(struct o2g *o, const cJSON *calls, const char *path)
+{
+	char p[TRANSLATE_PATH_MAX];
+	const char *id, *name;
+	const cJSON *it;
+	cJSON *part, *call, *args;
+	int i = 0;
+
+	if (!cJSON_IsArray(calls) || cJSON_GetArraySize(calls) > G_MAX_TOOL_CALLS) {
+		translate_rq_invalid(o->r, path, "tool_calls: expected an array of at most 128");
+		return;
+	}
+	o->calls = calls;
+	cJSON_ArrayForEach(it, calls)
+	{
+		args = translate_rq_tool_call(o->r, it, translate_rq_path(p, path, "tool_calls", i++),
+					      &id, &name);
+		if (!args)
+			return;
+		part = translate_push(&o->r->c, g_turn(o, "model"), cJSON_CreateObject());
+		call = translate_add(&o->r->c, part, "functionCall", cJSON_CreateObject());
+		translate_add(&o->r->c, call, "name", cJSON_CreateString(name));
+		translate_add(&o->r->c, call, "args", args);
+	}
+}
+
+/* The name of the function whose call ID the last assistant message made (the tool messages
+ * answering it follow it); NULL if none. */
+static const char *g_call_name(const cJSON *calls, const char *id)
+{
+	const cJSON *call;
+
+	cJSON_ArrayForEach(call, calls)
+	{
+		const char *cid = translate_str(call, "id");
+
+		if (cid && !strcmp(cid, id))
+			return translate_str(translate_get(call, "function"), "name");
+	}
+	return NULL;
+}
+
+/* A role "tool" message -> a functionResponse part of a user turn, named as its call was; the
+ * content (text) is the response when it is a JSON object, else Google's {"output": text}. */
+static void g_tool_result(struct o2g *o, const cJSON *m, const char *path)
+{
+	static const char *const keys[] = {"role", "content", "tool_call_id", NULL};
+	const char *id = translate_str(m, "tool_call_id"), *name;
+	cJSON *text = cJSON_CreateArray(), *part, *resp, *obj = NULL;
+	struct translate_buf joined = {0};
+	const cJSON *t;
+
+	if (translate_rq_keys(o->r, m, keys, path))
+		goto out;
+	name = id ? g_call_name(o->calls, id) : NULL;
+	if (!name) {
+		translate_rq_invalid(o->r, path, "tool_call_id: expected the id of an earlier call");
+		goto out;
+	}
+	g_content(o, translate_get(m, "content"), path, 0, text);
+	cJSON_ArrayForEach(t, text)
+	{
+		const char *s = translate_str(t, "text");
+
+		o->r->c.oom |= !!translate_buf_add(&joined, s, strlen(s));
+	}
+	if (o->r->c.rc)
+		goto out;
+	obj = translate_parse_object(joined.data ? joined.data : "", joined.len);
+	if (!obj) {
+		obj = cJSON_CreateObject();
+		translate_add(&o->r->c, obj, "output",
+			      cJSON_CreateString(joined.data ? joined.data : ""));
+	}
+	part = translate_push(&o->r->c, g_turn(o, "user"), cJSON_CreateObject());
+	resp = translate_add(&o->r->c, part, "functionResponse", cJSON_CreateObject());
+	translate_add(&o->r->c, resp, "name", cJSON_CreateString(name));
+	translate_add(&o->r->c, resp, "response", obj);
+out:
+	translate_buf_free(&joined);
+	cJSON_Delete(text);
+}
+
 static void g_message(struct o2g *o, const cJSON *m, int i)
 {
-	static const char *const keys[] = {"role", "content", "refusal", "annotations", NULL};
+	static const char *const keys[] = {"role",	  "content",	"refusal",
+					   "annotations", "tool_calls", NULL};
 	const char *role = translate_str(m, "role"), *refusal = translate_str(m, "refusal");
 	char path[TRANSLATE_PATH_MAX];
 	int assistant;
@@ -326,12 +511,12 @@ static void g_message(struct o2g *o, const cJSON *m, int i)
 		translate_rq_invalid(o->r, path, "role: expected a string");
 		return;
 	}
-	if (!strcmp(role, "tool") || !strcmp(role, "function")) {
-		g_untranslated(o->r, path, "tool results are");
+	if (!strcmp(role, "tool")) {
+		g_tool_result(o, m, path);
 		return;
 	}
-	if (translate_get(m, "tool_calls")) {
-		g_untranslated(o->r, path, "tool calls are");
+	if (!strcmp(role, "function")) { /* the legacy functions API */
+		g_untranslated(o->r, path, "a function message is");
 		return;
 	}
 	if (translate_rq_keys(o->r, m, keys, path))
@@ -342,10 +527,13 @@ static void g_message(struct o2g *o, const cJSON *m, int i)
 	} else if (assistant || !strcmp(role, "user")) {
 		if (cJSON_GetArraySize(translate_get(m, "annotations")))
 			translate_note(&o->r->c, "assistant annotations dropped");
-		g_content(o, translate_get(m, "content"), path, assistant,
-			  g_turn(o, assistant ? "model" : "user"));
+		if (!assistant || !translate_get(m, "tool_calls") || translate_get(m, "content"))
+			g_content(o, translate_get(m, "content"), path, assistant,
+				  g_turn(o, assistant ? "model" : "user"));
 		if (assistant && refusal && *refusal)
 			g_text_part(o->r, o->parts, refusal);
+		if (assistant && translate_get(m, "tool_calls") && !o->r->c.rc)
+			g_tool_calls(o, translate_get(m, "tool_calls"), path);
 	} else {
 		translate_rq_refuse(o->r, path);
 	}

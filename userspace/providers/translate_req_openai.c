@@ -272,44 +272,11 @@ static void o2a_user(struct o2a *o, const cJSON *m, const char *path)
 }
 
 /* arguments (JSON text) -> input (an object). */
-static cJSON *o2a_arguments(struct o2a *o, const char *args, const char *path)
-{
-	cJSON *v;
-
-	if (!*args)
-		return cJSON_CreateObject();
-	v = cJSON_Parse(args);
-	if (!cJSON_IsObject(v)) {
-		cJSON_Delete(v);
-		translate_rq_invalid(o->r, path, "arguments: expected a JSON object");
-		return NULL;
-	}
-	return v;
-}
-
 static void o2a_tool_call(struct o2a *o, const cJSON *tc, const char *path, cJSON *blocks)
 {
-	static const char *const keys[] = {"id", "type", "function", NULL};
-	static const char *const fn_keys[] = {"name", "arguments", NULL};
-	const cJSON *fn = translate_get(tc, "function");
-	const char *type = translate_str(tc, "type"), *id = translate_str(tc, "id");
-	const char *name = translate_str(fn, "name"), *args = translate_str(fn, "arguments");
-	char p[TRANSLATE_PATH_MAX];
-	cJSON *b, *input;
+	const char *id = NULL, *name = NULL;
+	cJSON *b, *input = translate_rq_tool_call(o->r, tc, path, &id, &name);
 
-	translate_rq_path(p, path, "function", -1);
-	if (type && strcmp(type, "function")) {
-		translate_rq_refuse(o->r, path);
-		return;
-	}
-	if (translate_rq_keys(o->r, tc, keys, path) || translate_rq_keys(o->r, fn, fn_keys, p))
-		return;
-	if (!id || !name || !args) {
-		translate_rq_invalid(o->r, path,
-				     "expected id, function.name and function.arguments");
-		return;
-	}
-	input = o2a_arguments(o, args, p);
 	if (!input)
 		return;
 	b = translate_push(&o->r->c, blocks, translate_typed(&o->r->c, "tool_use"));

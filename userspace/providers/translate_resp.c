@@ -14,26 +14,33 @@
 
 /* ---- Anthropic message -> OpenAI chat.completion ---- */
 
+/* An OpenAI tool call {id, type, function {name, arguments}}: ARGS (NULL: none) printed as the
+ * arguments' JSON text. */
+static cJSON *openai_tool_call(struct translate_ctx *c, const char *id, const char *name,
+			       const cJSON *args)
+{
+	char *text = args ? cJSON_PrintUnformatted(args) : strdup("{}");
+	cJSON *call = cJSON_CreateObject(), *fn;
+
+	translate_add(c, call, "id", cJSON_CreateString(id));
+	translate_add(c, call, "type", cJSON_CreateString("function"));
+	fn = translate_add(c, call, "function", cJSON_CreateObject());
+	translate_add(c, fn, "name", cJSON_CreateString(name));
+	translate_add(c, fn, "arguments", text ? cJSON_CreateString(text) : NULL);
+	free(text);
+	return call;
+}
+
 static cJSON *tool_call(struct translate_ctx *c, const cJSON *b, int i)
 {
 	const char *id = translate_str(b, "id"), *name = translate_str(b, "name");
 	const cJSON *input = translate_get(b, "input");
-	cJSON *call, *fn;
-	char *args;
 
 	if (!id || !name || !cJSON_IsObject(input)) {
 		translate_fail(c, -EINVAL, "content[%d]: a tool_use without id, name or input", i);
 		return NULL;
 	}
-	args = cJSON_PrintUnformatted(input);
-	call = cJSON_CreateObject();
-	translate_add(c, call, "id", cJSON_CreateString(id));
-	translate_add(c, call, "type", cJSON_CreateString("function"));
-	fn = translate_add(c, call, "function", cJSON_CreateObject());
-	translate_add(c, fn, "name", cJSON_CreateString(name));
-	translate_add(c, fn, "arguments", args ? cJSON_CreateString(args) : NULL);
-	free(args);
-	return call;
+	return openai_tool_call(c, id, name, input);
 }
 
 /* MSG's role, content (TEXT when HAS_TEXT, else null; TEXT freed) and refusal (null). */
@@ -121,13 +128,36 @@ static cJSON *to_openai(struct translate_ctx *c, const cJSON *in, const char *mo
 
 /* ---- Gemini GenerateContentResponse -> OpenAI chat.completion ---- */
 
-/* The assistant message of CANDIDATE (NULL: none came, the prompt was blocked): its text
- * parts joined; thought parts are not shown (OpenAI hides reasoning); any other part (a
- * function call, inline data, code) was never asked for and is refused. */
-static cJSON *gemini_message(struct translate_ctx *c, const cJSON *candidate)
+/* A functionCall part {name, args, id?} (part I) -> an OpenAI tool call: Gemini's id when it
+ * gave one, else a new call_ id; the args printed as the arguments' JSON text. */
+static cJSON *gemini_tool_call(struct translate_ctx *c, const cJSON *fc, int i)
 {
-	const cJSON *parts = translate_get(translate_get(candidate, "content"), "parts"), *p;
-	cJSON *msg = cJSON_CreateObject();
+	const char *name = translate_str(fc, "name"), *id = translate_str(fc, "id");
+	const cJSON *args = translate_get(fc, "args");
+	char newid[32];
+
+	if (!name || (args && !cJSON_IsObject(args))) {
+		translate_fail(c, -EINVAL,
+			       "candidates[0].content.parts[%d].functionCall: no name, or args that "
+			       "are not an object",
+			       i);
+		return NULL;
+	}
+	if (!id) {
+		translate_new_id(newid, sizeof(newid), "call_", 24);
+		id = newid;
+	}
+	return openai_tool_call(c, id, name, args);
+}
+
+/* The assistant message of CANDIDATE (NULL: none came, the prompt was blocked): its text
+ * parts joined, its functionCall parts as tool_calls (*RET_CALLS: how many); thought parts are
+ * not shown (OpenAI hides reasoning), a thoughtSignature is not kept (OpenAI has no place for
+ * it); any other part (inline data, code) was never asked for and is refused. */
+static cJSON *gemini_message(struct translate_ctx *c, const cJSON *candidate, int *ret_calls)
+{
+	const cJSON *parts = translate_get(translate_get(candidate, "content"), "parts"), *p, *fc;
+	cJSON *msg = cJSON_CreateObject(), *calls = cJSON_CreateArray();
 	struct translate_buf text = {0};
 	const char *t;
 	int i = 0, has_text = 0;
@@ -135,7 +165,10 @@ static cJSON *gemini_message(struct translate_ctx *c, const cJSON *candidate)
 	cJSON_ArrayForEach(p, parts)
 	{
 		t = translate_str(p, "text");
-		if (!t) {
+		fc = translate_get(p, "functionCall");
+		if (fc) {
+			translate_push(c, calls, gemini_tool_call(c, fc, i));
+		} else if (!t) {
 			translate_fail(c, -EOPNOTSUPP,
 				       "candidates[0].content.parts[%d]: a part that is not text "
 				       "has no OpenAI counterpart",
@@ -147,6 +180,11 @@ static cJSON *gemini_message(struct translate_ctx *c, const cJSON *candidate)
 		i++;
 	}
 	openai_assistant(c, msg, &text, has_text);
+	*ret_calls = cJSON_GetArraySize(calls);
+	if (*ret_calls)
+		translate_add(c, msg, "tool_calls", calls);
+	else
+		cJSON_Delete(calls);
 	return msg;
 }
 
@@ -156,6 +194,8 @@ static cJSON *gemini_to_openai(struct translate_ctx *c, const cJSON *in, const c
 	const cJSON *cand = cJSON_GetArrayItem(cands, 0);
 	struct translate_usage u = {0};
 	const char *finish;
+	cJSON *msg;
+	int calls;
 
 	if ((cands && !cJSON_IsArray(cands)) || (cand && !cJSON_IsObject(cand))) {
 		translate_fail(c, -EINVAL, "candidates: expected an array of objects");
@@ -169,8 +209,11 @@ static cJSON *gemini_to_openai(struct translate_ctx *c, const cJSON *in, const c
 	finish = cand ? translate_finish_reason_gemini(translate_str(cand, "finishReason"))
 		      : "content_filter";
 	translate_usage_from_gemini(translate_get(in, "usageMetadata"), &u);
-	return openai_completion(c, model ? model : translate_str(in, "modelVersion"),
-				 gemini_message(c, cand), finish, &u);
+	msg = gemini_message(c, cand, &calls);
+	if (calls && !strcmp(finish, "stop")) /* Gemini says STOP after a call */
+		finish = "tool_calls";
+	return openai_completion(c, model ? model : translate_str(in, "modelVersion"), msg, finish,
+				 &u);
 }
 
 /* ---- OpenAI chat.completion -> Anthropic message ---- */

@@ -404,9 +404,8 @@ static int chunk_fixed(struct translate_stream *s, struct translate_buf *out, co
 
 	if (s->gapp) { /* the role chunk names the model; the finish chunk has no text */
 		if (finish)
-			translate_gemini_stream_finish_reason(s->gapp, finish);
-		else
-			translate_gemini_stream_model(s->gapp, s->model ? s->model : "");
+			return translate_gemini_stream_finish_reason(s->gapp, finish, out);
+		translate_gemini_stream_model(s->gapp, s->model ? s->model : "");
 		return 0;
 	}
 	err = chunk_open(s, out);
@@ -439,7 +438,7 @@ static int tool_start_chunk(struct translate_stream *s, struct translate_buf *ou
 	int err;
 
 	if (s->gapp)
-		return translate_gemini_stream_tool_call(s->gapp, out);
+		return translate_gemini_stream_call_start(s->gapp, index, id, name, args, out);
 	err = chunk_open(s, out);
 	err |= PUT(out, "{\"tool_calls\":[{\"index\":");
 	err |= put_int(out, index);
@@ -462,7 +461,7 @@ static int tool_args_chunk(struct translate_stream *s, struct translate_buf *out
 	int err;
 
 	if (s->gapp)
-		return translate_gemini_stream_tool_call(s->gapp, out);
+		return translate_gemini_stream_call_args(s->gapp, index, args, out);
 	err = chunk_open(s, out);
 	err |= PUT(out, "{\"tool_calls\":[{\"index\":");
 	err |= put_int(out, index);
@@ -1056,6 +1055,10 @@ enum g_slot {
 	G_TEXT,
 	G_THOUGHT,
 	G_SIGNATURE,
+	G_CALL,
+	G_CALL_NAME,
+	G_CALL_ARGS,
+	G_CALL_ID,
 	G_USAGE,
 	G_PROMPT,
 	G_TOOL_PROMPT,
@@ -1067,9 +1070,14 @@ enum g_slot {
 	G_SLOTS
 };
 
+static const struct tj_field g_call[] = {{"name", G_CALL_NAME, NULL, NULL},
+					 {"args", G_CALL_ARGS, NULL, NULL},
+					 {"id", G_CALL_ID, NULL, NULL},
+					 {NULL, 0, NULL, NULL}};
 static const struct tj_field g_part[] = {{"text", G_TEXT, NULL, NULL},
 					 {"thought", G_THOUGHT, NULL, NULL},
 					 {"thoughtSignature", G_SIGNATURE, NULL, NULL},
+					 {"functionCall", G_CALL, g_call, NULL},
 					 {NULL, 0, NULL, NULL}};
 static const struct tj_field g_content[] = {{"parts", G_PARTS, NULL, g_part},
 					    {NULL, 0, NULL, NULL}};
@@ -1110,10 +1118,39 @@ static void g_take_usage(struct translate_stream *s, const struct tj_val *v)
 	translate_usage_set_gemini(&s->usage, n[0], n[1], n[2], n[3], n[4]);
 }
 
-/* One part: its text as a content chunk; a thought is not shown (OpenAI hides reasoning), a
- * signature alone carries nothing to show; any other part was never asked for. */
+/* A functionCall part: one tool_calls delta with the whole call (Gemini sends each call
+ * whole), its id Gemini's or a new call_ one, its args printed as the arguments. */
+static int g_call_out(struct translate_stream *s, const struct tj_val *p, struct translate_buf *out)
+{
+	char id[32];
+	struct tj_val new_id = {.type = TJ_STRING, .plain = 1, .p = id};
+	char *args;
+	int rc;
+
+	if (p[G_CALL].type != TJ_OBJECT || p[G_CALL_NAME].type != TJ_STRING ||
+	    (present(&p[G_CALL_ARGS]) && p[G_CALL_ARGS].type != TJ_OBJECT))
+		return broken(s, out, "a functionCall without a name, or args not an object");
+	if (s->stopped)
+		return broken(s, out, "a functionCall after the finishReason");
+	translate_new_id(id, sizeof(id), "call_", 24);
+	new_id.len = strlen(id);
+	rc = print_input(&p[G_CALL_ARGS], &args);
+	if (rc)
+		return rc;
+	rc = tool_start_chunk(s, out, s->n_tools++,
+			      p[G_CALL_ID].type == TJ_STRING ? &p[G_CALL_ID] : &new_id,
+			      &p[G_CALL_NAME], args ? args : "{}");
+	free(args);
+	return rc;
+}
+
+/* One part: its text as a content chunk, a function call as a tool call; a thought is not
+ * shown (OpenAI hides reasoning), a signature carries nothing to show (it is not kept: see
+ * translate.h); any other part was never asked for. */
 static int g_part_out(struct translate_stream *s, const struct tj_val *p, struct translate_buf *out)
 {
+	if (present(&p[G_CALL]))
+		return g_call_out(s, p, out);
 	if (p[G_TEXT].type != TJ_STRING)
 		return p[G_SIGNATURE].type == TJ_STRING
 			   ? 0
@@ -1161,6 +1198,8 @@ static int g_candidate_out(struct translate_stream *s, const struct tj_val *v,
 		return rc;
 	s->stopped = 1;
 	s->stop = translate_finish_reason_gemini(name_of(&v[G_FINISH], buf, sizeof(buf)));
+	if (s->n_tools && !strcmp(s->stop, "stop")) /* Gemini says STOP after a call */
+		s->stop = "tool_calls";
 	return chunk_fixed(s, out, "{}", s->stop);
 }
 

@@ -14,6 +14,7 @@
 //   MODE  plain   models.generateContent({model, contents: PROMPT})
 //         stream  models.generateContentStream({model, contents: PROMPT}) (?alt=sse)
 //   The extra headers go with the request (config.httpOptions.headers).
+//   SDK_EXTRA_CONFIG='{"tools": [...]}': members added to the request's config (a JSON object).
 //
 // Prints one JSON object on stdout and exits 0 (1 when "error" is set):
 //   {"client","status","headers","body","chunks","pid","error"}
@@ -58,6 +59,7 @@ async function main() {
                         location: process.env.GOOGLE_CLOUD_LOCATION })
     : new GoogleGenAI({ apiKey: process.env.GEMINI_API_KEY });
   const params = { model, contents: prompt, config: { httpOptions: { headers: parseHeaders(extra) } } };
+  Object.assign(params.config, JSON.parse(process.env.SDK_EXTRA_CONFIG ?? "{}"));
   const t0 = performance.now();
   const ms = () => Math.round((performance.now() - t0) * 1000) / 1000;
   if (mode === "stream") {
