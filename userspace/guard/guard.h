@@ -138,6 +138,11 @@ int guard_stream_finish(struct guard_stream *gs, struct translate_buf *out);
  * whatever the input (tests/unit/test_guard_work.c holds it to that). */
 unsigned long long guard_stream_work(const struct guard_stream *gs);
 
+/* The bytes GS holds now (its buffers' capacities: templates, held text, scratch, the event
+ * being read). It does not grow with the number of channels a stream opens
+ * (tests/unit/test_guard_mem.c holds it to that). */
+size_t guard_stream_held(const struct guard_stream *gs);
+
 /*
  * "aigw.guardrails" on the call's record:
  *   {"profile": NAME, "enforce": BOOL,

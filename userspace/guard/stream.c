@@ -19,6 +19,12 @@
  * (guard_answer_string()). Held text is flushed as a copy of the channel's last delta event
  * (for OpenAI chat, a minimal chunk made from it: a copy would repeat the role, the tool
  * call's id and name, which the SDKs' accumulators would concatenate).
+ *
+ * Memory: a channel's template keeps its event without the delta string (the text was
+ * released or is held), so big text costs one event's worth of scratch however many channels
+ * carry it. What is left is the envelope, small from any real provider; an upstream that
+ * makes the templates of a stream pass GUARD_TEMPLATES_MAX (big members beside the deltas,
+ * repeated on up to GUARD_MAX_CHANNELS channels) fails the stream with -EMSGSIZE.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,15 +40,17 @@
 #define GUARD_MAX_CHANNELS 64
 #define CHANNEL_KEY_MAX 128
 #define CONTEXT_MAX 16 /* released bytes kept before the held ones, for the scanner's \b */
+#define GUARD_TEMPLATES_MAX (1u << 20) /* bytes the templates of a stream's channels may take */
 
 struct channel {
 	char key[CHANNEL_KEY_MAX];
 	char ctx[CONTEXT_MAX]; /* the last bytes released, as they came */
 	size_t ctx_len;
-	struct translate_buf held;   /* decoded text not released yet */
-	char *tmpl_event;	     /* the template's SSE event name (owned), or NULL */
-	struct translate_buf tmpl;   /* the template's data: the last delta event */
-	size_t tmpl_start, tmpl_end; /* its delta string (quotes included) */
+	struct translate_buf held;  /* decoded text not released yet */
+	char *tmpl_event;	   /* the template's SSE event name (owned), or NULL */
+	struct translate_buf tmpl; /* the template's data: the last delta event, less its delta
+				      string (quotes included) */
+	size_t tmpl_at;		   /* where that string was */
 };
 
 /* A choice of the chat chunk being walked, as its delta strings need it. */
@@ -61,6 +69,7 @@ struct guard_stream {
 	size_t n_ch;
 	struct translate_buf text, rel, data; /* scratch: a channel's text, released, an event */
 	unsigned long long work; /* guard_stream_work(): text bytes scanned, members, channels */
+	size_t tmpl_bytes;	 /* the channels' templates take (template_bytes()) */
 	/* The event being walked, read once (chat_read_choices()): struct chat_choice and double
 	 * items, scratch like the buffers above. */
 	struct translate_buf choices, tc_index;
@@ -264,9 +273,9 @@ static int channel_flush(struct guard_stream *gs, struct channel *c)
 	if (rc)
 		return rc;
 	d->len = 0;
-	if (translate_buf_add(d, c->tmpl.data, c->tmpl_start) ||
+	if (translate_buf_add(d, c->tmpl.data, c->tmpl_at) ||
 	    jsontext_encode(d, gs->rel.data, gs->rel.len) ||
-	    translate_buf_add(d, c->tmpl.data + c->tmpl_end, c->tmpl.len - c->tmpl_end))
+	    translate_buf_add(d, c->tmpl.data + c->tmpl_at, c->tmpl.len - c->tmpl_at))
 		return -ENOMEM;
 	return emit(gs, c->tmpl_event, d->data, d->len);
 }
@@ -296,17 +305,36 @@ static int find_span(void *arg, struct jsontext *jt, const struct jsontext_strin
 	return 0;
 }
 
-static int set_template(struct channel *c, const char *event, const char *data, size_t len,
-			size_t start, size_t end)
+static size_t template_bytes(const struct channel *c)
 {
+	return c->tmpl.cap + (c->tmpl_event ? strlen(c->tmpl_event) + 1 : 0);
+}
+
+/*
+ * Channel C's template: event EVENT, DATA (LEN bytes) less its delta string [START, END).
+ * A buffer far bigger than the template is given back, so a channel keeps what its last
+ * template needs, not what its biggest did. -EMSGSIZE: the stream's templates passed
+ * GUARD_TEMPLATES_MAX (it ends; its buffers go with it).
+ */
+static int set_template(struct guard_stream *gs, struct channel *c, const char *event,
+			const char *data, size_t len, size_t start, size_t end)
+{
+	size_t keep = len - (end - start);
+	int rc = 0;
+
+	gs->tmpl_bytes -= template_bytes(c);
 	free(c->tmpl_event);
-	c->tmpl_event = event ? strdup(event) : NULL;
+	c->tmpl_event = NULL;
 	c->tmpl.len = 0;
-	if ((event && !c->tmpl_event) || translate_buf_add(&c->tmpl, data, len))
-		return -ENOMEM;
-	c->tmpl_start = start;
-	c->tmpl_end = end;
-	return 0;
+	if (c->tmpl.cap > 4096 && c->tmpl.cap / 2 > keep)
+		translate_buf_free(&c->tmpl);
+	if ((event && !(c->tmpl_event = strdup(event))) ||
+	    translate_buf_add(&c->tmpl, data, start) ||
+	    translate_buf_add(&c->tmpl, data + end, len - end))
+		rc = -ENOMEM;
+	c->tmpl_at = start;
+	gs->tmpl_bytes += template_bytes(c);
+	return rc ? rc : gs->tmpl_bytes > GUARD_TEMPLATES_MAX ? -EMSGSIZE : 0;
 }
 
 /*
@@ -314,8 +342,8 @@ static int set_template(struct channel *c, const char *event, const char *data, 
  * one choice INDEX whose delta is only the text: content or refusal (FIELD), or the arguments
  * of tool call TOOL_INDEX (FIELD "tool_calls").
  */
-static int chat_template(struct channel *c, const char *event, const cJSON *chunk, double index,
-			 const char *field, double tool_index)
+static int chat_template(struct guard_stream *gs, struct channel *c, const char *event,
+			 const cJSON *chunk, double index, const char *field, double tool_index)
 {
 	cJSON *t = cJSON_CreateObject(), *choices, *choice, *delta, *tc, *fn;
 	const cJSON *v;
@@ -357,7 +385,7 @@ static int chat_template(struct channel *c, const char *event, const cJSON *chun
 	/* Every other string of the chunk is a member the copy kept; only one may be empty. */
 	rc = jsontext_walk(text, len, find_span, span, NULL, NULL);
 	if (!rc)
-		rc = span[1] ? set_template(c, event, text, len, span[0], span[1]) : -EIO;
+		rc = span[1] ? set_template(gs, c, event, text, len, span[0], span[1]) : -EIO;
 out:
 	free(text);
 	cJSON_Delete(t);
@@ -417,7 +445,7 @@ static int delta_string(struct event_ctx *e, struct jsontext *jt, const struct j
 	e->deltas++;
 	e->released += gs->rel.len > 0;
 	if (gs->gc->api != GUARD_API_OPENAI_CHAT)
-		rc = set_template(c, e->ev->type, e->ev->data, e->ev->data_len, s->raw_start,
+		rc = set_template(gs, c, e->ev->type, e->ev->data, e->ev->data_len, s->raw_start,
 				  s->raw_end);
 	if (rc)
 		return rc;
@@ -459,7 +487,7 @@ static int chat_string(struct event_ctx *e, struct jsontext *jt, const struct js
 	if (!c)
 		return rc;
 	if (!c->tmpl.len) {
-		rc = chat_template(c, e->ev->type, e->json, index, field, tool_index);
+		rc = chat_template(e->gs, c, e->ev->type, e->json, index, field, tool_index);
 		if (rc)
 			return rc;
 	}
@@ -747,6 +775,19 @@ int guard_stream_feed(struct guard_stream *gs, const char *bytes, size_t len,
 unsigned long long guard_stream_work(const struct guard_stream *gs)
 {
 	return gs->work;
+}
+
+size_t guard_stream_held(const struct guard_stream *gs)
+{
+	size_t n = sizeof(*gs) + GUARD_MAX_CHANNELS * sizeof(*gs->ch);
+
+	for (size_t i = 0; i < gs->n_ch; i++) {
+		const struct channel *c = &gs->ch[i];
+
+		n += c->held.cap + c->tmpl.cap + (c->tmpl_event ? strlen(c->tmpl_event) + 1 : 0);
+	}
+	n += gs->text.cap + gs->rel.cap + gs->data.cap + gs->choices.cap + gs->tc_index.cap;
+	return n + gs->sse.data.cap + gs->sse.type.cap + gs->sse.id.cap + gs->sse.last_id.cap;
 }
 
 int guard_stream_finish(struct guard_stream *gs, struct translate_buf *out)
