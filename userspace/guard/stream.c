@@ -46,7 +46,7 @@ struct channel {
 	char key[CHANNEL_KEY_MAX];
 	char ctx[CONTEXT_MAX]; /* the last bytes released, as they came */
 	size_t ctx_len;
-	struct translate_buf held;  /* decoded text not released yet */
+	struct translate_buf held; /* decoded text not released yet */
 	char *tmpl_event;	   /* the template's SSE event name (owned), or NULL */
 	struct translate_buf tmpl; /* the template's data: the last delta event, less its delta
 				      string (quotes included) */
