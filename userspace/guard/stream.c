@@ -65,8 +65,8 @@ struct guard_stream {
 	struct sse_parser sse;
 	struct translate_buf *out; /* the caller's, during guard_stream_feed() */
 	size_t hold;		   /* W */
-	struct channel *ch;	   /* owned, GUARD_MAX_CHANNELS */
-	size_t n_ch;
+	struct channel *ch;	   /* owned: ch_cap of them, grown as channels open */
+	size_t n_ch, ch_cap;
 	struct translate_buf text, rel, data; /* scratch: a channel's text, released, an event */
 	unsigned long long work; /* guard_stream_work(): text bytes scanned, members, channels */
 	size_t tmpl_bytes;	 /* the channels' templates take (template_bytes()) */
@@ -97,11 +97,6 @@ struct guard_stream *guard_stream_new(struct guard_call *gc)
 		return NULL;
 	gs->gc = gc;
 	gs->hold = gc->p->resp_scan ? guard_scanner_max_width(gc->p->resp_scan) : 0;
-	gs->ch = calloc(GUARD_MAX_CHANNELS, sizeof(*gs->ch));
-	if (!gs->ch) {
-		free(gs);
-		return NULL;
-	}
 	sse_init(&gs->sse, 0, on_event, gs);
 	return gs;
 }
@@ -155,6 +150,24 @@ static int emit(struct guard_stream *gs, const char *type, const char *data, siz
 
 /* -------- channels -------- */
 
+/* Room for more channels: most streams have one, so they are not all allocated up front (a
+ * stream's 64 were 14 KB zeroed per call). Moves them: a struct channel * taken before does
+ * not survive the call. */
+static int channels_grow(struct guard_stream *gs)
+{
+	size_t cap = gs->ch_cap ? 2 * gs->ch_cap : 2;
+	struct channel *ch;
+
+	cap = cap < GUARD_MAX_CHANNELS ? cap : GUARD_MAX_CHANNELS;
+	ch = realloc(gs->ch, cap * sizeof(*ch));
+	if (!ch)
+		return -ENOMEM;
+	memset(ch + gs->ch_cap, 0, (cap - gs->ch_cap) * sizeof(*ch));
+	gs->ch = ch;
+	gs->ch_cap = cap;
+	return 0;
+}
+
 static struct channel *channel_get(struct guard_stream *gs, const char *key, int *ret_err)
 {
 	struct channel *c;
@@ -168,6 +181,8 @@ static struct channel *channel_get(struct guard_stream *gs, const char *key, int
 		*ret_err = -EMSGSIZE;
 		return NULL;
 	}
+	if (gs->n_ch == gs->ch_cap && (*ret_err = channels_grow(gs)))
+		return NULL;
 	c = &gs->ch[gs->n_ch++];
 	snprintf(c->key, sizeof(c->key), "%s", key);
 	return c;
@@ -779,7 +794,7 @@ unsigned long long guard_stream_work(const struct guard_stream *gs)
 
 size_t guard_stream_held(const struct guard_stream *gs)
 {
-	size_t n = sizeof(*gs) + GUARD_MAX_CHANNELS * sizeof(*gs->ch);
+	size_t n = sizeof(*gs) + gs->ch_cap * sizeof(*gs->ch);
 
 	for (size_t i = 0; i < gs->n_ch; i++) {
 		const struct channel *c = &gs->ch[i];
