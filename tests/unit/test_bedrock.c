@@ -67,6 +67,28 @@ static void test_frames_same_however_cut(void)
 	}
 }
 
+/* A message trickled a byte at a time (a hostile upstream's 1-byte TLS records) is checked
+ * and parsed once it is whole, not once per byte: its CRCs cost one pass. */
+static void test_trickled_frame_parsed_once(void)
+{
+	uint8_t buf[4096];
+	long n = frame(buf, sizeof(buf), "contentBlockDelta", "{\"delta\":{\"text\":\"hello\"}}");
+	struct evstream_parser p;
+	struct seen s = {0};
+
+	ASSERT_TRUE(n > 0);
+	int err = 0;
+
+	evstream_parser_init(&p, 0, on_msg, &s);
+	for (long off = 0; off < n && !err; off++)
+		err = evstream_feed(&p, buf + off, 1);
+	evstream_parser_free(&p);
+	fprintf(stderr, "  %ld bytes fed one at a time: %lu parses\n", n, p.parses);
+	ASSERT_OK(err);
+	ASSERT_EQ(s.n, 1);
+	ASSERT_EQ(p.parses, 1);
+}
+
 static void test_bad_crcs_refused(void)
 {
 	uint8_t buf[512];
@@ -276,7 +298,7 @@ static void test_stream_exception_and_bad_crc(void)
 	bedrock_stream_free(&s);
 }
 
-UNIT_MAIN(UNIT_CASE(test_frames_same_however_cut),
+UNIT_MAIN(UNIT_CASE(test_frames_same_however_cut), UNIT_CASE(test_trickled_frame_parsed_once),
 	  UNIT_CASE(test_bad_crcs_refused),
 	  UNIT_CASE(test_oversized_frame_refused_before_buffered),
 	  UNIT_CASE(test_path_model_and_tricks),

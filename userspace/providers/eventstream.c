@@ -176,13 +176,16 @@ static int hold(struct evstream_parser *p, const uint8_t *d, size_t n)
 	return 0;
 }
 
-/* With a message begun in the buffer: adds what it still needs from DATA, reads it. *TOOK:
+/* With a message begun in the buffer: adds what it still needs from DATA, reads it once it
+ * is whole. Its prelude is checked once, when it is whole (held bytes past it were checked
+ * when they were held): a message trickled a byte at a time costs no CRC per byte. *TOOK:
  * the bytes of DATA used. */
 static int finish_held(struct evstream_parser *p, const uint8_t *data, size_t len, size_t *took)
 {
 	size_t want, used;
 	int err;
 
+	*took = 0;
 	if (p->len < EVSTREAM_PRELUDE) {
 		want = EVSTREAM_PRELUDE - p->len;
 		want = want < len ? want : len;
@@ -192,20 +195,19 @@ static int finish_held(struct evstream_parser *p, const uint8_t *data, size_t le
 			return err;
 		data += want;
 		len -= want;
-	} else {
-		*took = 0;
+		if (be32(p->buf + 8) != crc(p->buf, 8))
+			return -EBADMSG;
+		want = be32(p->buf);
+		if (want < EVSTREAM_MIN || want > p->max)
+			return -EMSGSIZE;
 	}
-	if (be32(p->buf + 8) != crc(p->buf, 8))
-		return -EBADMSG;
-	want = be32(p->buf);
-	if (want < EVSTREAM_MIN || want > p->max)
-		return -EMSGSIZE;
-	want -= p->len;
+	want = be32(p->buf) - p->len;
 	want = want < len ? want : len;
 	err = hold(p, data, want);
 	*took += want;
-	if (err)
+	if (err || p->len < be32(p->buf))
 		return err;
+	p->parses++;
 	err = feed_messages(p, p->buf, p->len, &used);
 	if (used)
 		p->len = 0;

@@ -61,7 +61,8 @@ struct evstream_parser {
 	uint8_t *buf;	 /* a message's first bytes, when it spans feeds; owned */
 	size_t len, cap; /* held, allocated */
 	unsigned long messages;
-	int err; /* the first error; every later feed returns it */
+	unsigned long parses; /* evstream_parse() runs on held bytes (tests: once a message) */
+	int err;	      /* the first error; every later feed returns it */
 };
 
 void evstream_parser_init(struct evstream_parser *p, size_t max, evstream_fn fn, void *arg);
