@@ -2,6 +2,7 @@
  * the bytes are cut, a bad CRC or an oversized frame a clear error), Bedrock's paths (the model
  * from the path, encoding tricks refused) and its usage, whole and streamed. */
 #include <errno.h>
+#include <zlib.h>
 #include <openssl/evp.h>
 
 #include "providers/bedrock.h"
@@ -87,6 +88,32 @@ static void test_trickled_frame_parsed_once(void)
 	ASSERT_OK(err);
 	ASSERT_EQ(s.n, 1);
 	ASSERT_EQ(p.parses, 1);
+}
+
+/* A prelude whose header length does not fit its message is refused when the prelude is in,
+ * a byte at a time as whole (the fuzzer's a.err == c.err). */
+static void test_trickled_bad_header_length_refused_at_prelude(void)
+{
+	uint8_t buf[4096];
+	long n = frame(buf, sizeof(buf), "contentBlockDelta", "{}");
+	uint32_t c;
+	struct evstream_parser p;
+	int err = 0;
+	long off;
+
+	ASSERT_TRUE(n > 0);
+	buf[4] = buf[5] = buf[6] = 0; /* headers longer than the message */
+	buf[7] = (uint8_t)n;
+	c = (uint32_t)crc32(0L, buf, 8);
+	buf[8] = c >> 24, buf[9] = c >> 16, buf[10] = c >> 8, buf[11] = (uint8_t)c;
+	ASSERT_EQ(evstream_parse(buf, (size_t)n, EVSTREAM_DEFAULT_MAX, &(struct evstream_msg){0}),
+		  -EMSGSIZE);
+	evstream_parser_init(&p, 0, NULL, NULL);
+	for (off = 0; off < n && !err; off++)
+		err = evstream_feed(&p, buf + off, 1);
+	evstream_parser_free(&p);
+	ASSERT_EQ(err, -EMSGSIZE);
+	ASSERT_EQ(off, 12);
 }
 
 static void test_bad_crcs_refused(void)
@@ -299,6 +326,7 @@ static void test_stream_exception_and_bad_crc(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_frames_same_however_cut), UNIT_CASE(test_trickled_frame_parsed_once),
+	  UNIT_CASE(test_trickled_bad_header_length_refused_at_prelude),
 	  UNIT_CASE(test_bad_crcs_refused),
 	  UNIT_CASE(test_oversized_frame_refused_before_buffered),
 	  UNIT_CASE(test_path_model_and_tricks),

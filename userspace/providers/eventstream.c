@@ -86,18 +86,30 @@ static int parse_headers(const uint8_t *p, const uint8_t *end, struct evstream_m
 	return 0;
 }
 
-long evstream_parse(const uint8_t *buf, size_t len, size_t max, struct evstream_msg *ret)
+/* A message's prelude (EVSTREAM_PRELUDE bytes at BUF): 0, or why its message is refused. */
+static int prelude_check(const uint8_t *buf, size_t max)
 {
-	uint32_t total, hlen;
+	uint32_t total = be32(buf), hlen = be32(buf + 4);
 
-	if (len < EVSTREAM_PRELUDE)
-		return 0;
-	total = be32(buf);
-	hlen = be32(buf + 4);
 	if (be32(buf + 8) != crc(buf, 8))
 		return -EBADMSG; /* the lengths themselves cannot be trusted */
 	if (total < EVSTREAM_MIN || total > max || hlen > total - EVSTREAM_MIN)
 		return -EMSGSIZE;
+	return 0;
+}
+
+long evstream_parse(const uint8_t *buf, size_t len, size_t max, struct evstream_msg *ret)
+{
+	uint32_t total, hlen;
+	int err;
+
+	if (len < EVSTREAM_PRELUDE)
+		return 0;
+	err = prelude_check(buf, max);
+	if (err)
+		return err;
+	total = be32(buf);
+	hlen = be32(buf + 4);
 	if (len < total)
 		return 0;
 	if (be32(buf + total - 4) != crc(buf, total - 4))
@@ -195,11 +207,9 @@ static int finish_held(struct evstream_parser *p, const uint8_t *data, size_t le
 			return err;
 		data += want;
 		len -= want;
-		if (be32(p->buf + 8) != crc(p->buf, 8))
-			return -EBADMSG;
-		want = be32(p->buf);
-		if (want < EVSTREAM_MIN || want > p->max)
-			return -EMSGSIZE;
+		err = prelude_check(p->buf, p->max);
+		if (err)
+			return err;
 	}
 	want = be32(p->buf) - p->len;
 	want = want < len ? want : len;
