@@ -140,7 +140,7 @@ unsigned long long guard_stream_work(const struct guard_stream *gs);
 
 /* The bytes GS holds now (its buffers' capacities: templates, held text, scratch, the event
  * being read). It does not grow with the number of channels a stream opens
- * (tests/unit/test_guard_mem.c holds it to that). */
+ * (tests/unit/test_guard_work.c holds it to that). */
 size_t guard_stream_held(const struct guard_stream *gs);
 
 /*
