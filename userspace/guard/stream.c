@@ -21,10 +21,11 @@
  * call's id and name, which the SDKs' accumulators would concatenate).
  *
  * Memory: a channel's template keeps its event without the delta string (the text was
- * released or is held), so big text costs one event's worth of scratch however many channels
- * carry it. What is left is the envelope, small from any real provider; an upstream that
- * makes the templates of a stream pass GUARD_TEMPLATES_MAX (big members beside the deltas,
- * repeated on up to GUARD_MAX_CHANNELS channels) fails the stream with -EMSGSIZE.
+ * released or is held), so big text costs the scratch of the event being read (its data, the
+ * channel's text, what is released) however many channels carry it. What is left is the
+ * envelope, small from any real provider; an upstream that makes the templates of a stream
+ * pass GUARD_TEMPLATES_MAX (big members beside the deltas, repeated on up to
+ * GUARD_MAX_CHANNELS channels) fails the stream with -EMSGSIZE.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -796,12 +797,9 @@ size_t guard_stream_held(const struct guard_stream *gs)
 {
 	size_t n = sizeof(*gs) + gs->ch_cap * sizeof(*gs->ch);
 
-	for (size_t i = 0; i < gs->n_ch; i++) {
-		const struct channel *c = &gs->ch[i];
-
-		n += c->held.cap + c->tmpl.cap + (c->tmpl_event ? strlen(c->tmpl_event) + 1 : 0);
-	}
-	n += gs->text.cap + gs->rel.cap + gs->data.cap + gs->choices.cap + gs->tc_index.cap;
+	for (size_t i = 0; i < gs->n_ch; i++)
+		n += gs->ch[i].held.cap;
+	n += gs->tmpl_bytes + gs->text.cap + gs->rel.cap + gs->data.cap + gs->choices.cap + gs->tc_index.cap;
 	return n + gs->sse.data.cap + gs->sse.type.cap + gs->sse.id.cap + gs->sse.last_id.cap;
 }
 

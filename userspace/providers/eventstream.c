@@ -189,9 +189,9 @@ static int hold(struct evstream_parser *p, const uint8_t *d, size_t n)
 }
 
 /* With a message begun in the buffer: adds what it still needs from DATA, reads it once it
- * is whole. Its prelude is checked once, when it is whole (held bytes past it were checked
- * when they were held): a message trickled a byte at a time costs no CRC per byte. *TOOK:
- * the bytes of DATA used. */
+ * is whole. Its prelude is checked once, when the prelude is in (a buffer already past it was
+ * checked before it was held): a message trickled a byte at a time costs no CRC per byte.
+ * *TOOK: the bytes of DATA used. */
 static int finish_held(struct evstream_parser *p, const uint8_t *data, size_t len, size_t *took)
 {
 	size_t want, used;
