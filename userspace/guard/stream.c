@@ -799,7 +799,8 @@ size_t guard_stream_held(const struct guard_stream *gs)
 
 	for (size_t i = 0; i < gs->n_ch; i++)
 		n += gs->ch[i].held.cap;
-	n += gs->tmpl_bytes + gs->text.cap + gs->rel.cap + gs->data.cap + gs->choices.cap + gs->tc_index.cap;
+	n += gs->tmpl_bytes + gs->text.cap + gs->rel.cap + gs->data.cap;
+	n += gs->choices.cap + gs->tc_index.cap;
 	return n + gs->sse.data.cap + gs->sse.type.cap + gs->sse.id.cap + gs->sse.last_id.cap;
 }
 
