@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * mockprov tool calls: an answer that calls a function instead of text, in each provider's
- * wire format (Gemini: a functionCall part, with a thoughtSignature as Gemini 2.5+ sends one,
- * whole or as one alt=sse chunk; OpenAI chat: message.tool_calls, streamed as a first delta
+ * wire format (Gemini: a functionCall part, with a thoughtSignature as Gemini 2.5+ sends one
+ * (base64 of 0xfb 0xef 0xff "mock-signature:" NAME: '+', '/' and, by NAME, padding), whole or as
+ * one alt=sse chunk; OpenAI chat: message.tool_calls, streamed as a first delta
  * with id and name and the arguments in two pieces, finish_reason tool_calls). It comes when
  * the request forces a call (Gemini: toolConfig functionCallingConfig mode ANY, OpenAI:
  * tool_choice required or a named function): the first of allowedFunctionNames (the named
@@ -142,6 +143,20 @@ char *toolcall_args_text(struct call *c, int *ret_tokens)
 	return text;
 }
 
+void toolcall_gemini_signature(struct evbuffer *b, const char *name)
+{
+	static const char head[] = "\xfb\xef\xffmock-signature:";
+	size_t n = sizeof(head) - 1, len = n + strlen(name);
+	unsigned char *data = malloc(len);
+
+	if (!data)
+		return;
+	memcpy(data, head, n);
+	memcpy(data + n, name, len - n);
+	base64_append(b, data, len);
+	free(data);
+}
+
 int toolcall_gemini_part(struct call *c, struct evbuffer *b)
 {
 	int tokens;
@@ -149,8 +164,9 @@ int toolcall_gemini_part(struct call *c, struct evbuffer *b)
 
 	evbuffer_add_printf(b, "{\"functionCall\": {\"name\": ");
 	json_str(b, toolcall_name(c));
-	evbuffer_add_printf(b, ", \"args\": %s}, \"thoughtSignature\": \"bW9jay1zaWduYXR1cmU=\"}",
-			    args ? args : "{}");
+	evbuffer_add_printf(b, ", \"args\": %s}, \"thoughtSignature\": \"", args ? args : "{}");
+	toolcall_gemini_signature(b, toolcall_name(c));
+	evbuffer_add_printf(b, "\"}");
 	free(args);
 	return tokens;
 }
