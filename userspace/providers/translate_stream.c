@@ -197,7 +197,7 @@ static int emit_error(struct translate_stream *s, struct translate_buf *out, con
 
 	s->ended = 1;
 	if (s->gapp)
-		return translate_gemini_stream_error(s->gapp, type, message, out);
+		return translate_gemini_stream_broken(s->gapp, type, message, out);
 	o = translate_error_object(&c, s->app, type, code, message);
 	return emit(out, anthropic ? "error" : NULL, o, &c);
 }
@@ -221,12 +221,18 @@ static int broken(struct translate_stream *s, struct translate_buf *out, const c
 }
 
 /* An upstream error event: its message (decoded; "upstream error" when it has none) as the
- * app's error event of TYPE / CODE. */
+ * app's error event of TYPE / CODE; a Gemini app's gets the message whole. */
 static int upstream_error(struct translate_stream *s, struct translate_buf *out,
 			  const struct tj_val *message, const char *type, const char *code)
 {
-	char *msg = translate_json_dup(message);
+	char *msg;
 	int rc;
+
+	if (s->gapp) {
+		s->ended = 1;
+		return translate_gemini_stream_error(s->gapp, type, message, out);
+	}
+	msg = translate_json_dup(message);
 
 	if (!msg && message->type == TJ_STRING)
 		return -ENOMEM;
