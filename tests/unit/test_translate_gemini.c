@@ -793,6 +793,36 @@ static void test_signature_bounded(void)
 	free(id);
 }
 
+/* Set: every growth of a translation buffer fails (the Makefile links this test with
+ * --wrap=translate_buf_grow), as when memory runs out. */
+static int grow_fails;
+int __real_translate_buf_grow(struct translate_buf *b, size_t n);
+int __wrap_translate_buf_grow(struct translate_buf *b, size_t n);
+
+int __wrap_translate_buf_grow(struct translate_buf *b, size_t n)
+{
+	return grow_fails ? -ENOMEM : __real_translate_buf_grow(b, n);
+}
+
+/* An Anthropic app's stream from Gemini runs out of memory on its first chunk, before the
+ * inner translator wrote anything: -ENOMEM, and no arithmetic on the empty buffer's NULL
+ * (UBSan, which this test is built with, aborts on it). */
+static void test_stream_first_chunk_out_of_memory(void)
+{
+	struct translate_stream *s = translate_stream_new_from(ANTHROPIC, GEMINI, 0, NULL);
+	struct translate_buf out = {0};
+	int rc;
+
+	ASSERT_TRUE(s);
+	grow_fails = 1;
+	rc = translate_stream_feed(s, NULL, gemini_call_stream[0], strlen(gemini_call_stream[0]),
+				   &out);
+	grow_fails = 0;
+	ASSERT_EQ(rc, -ENOMEM);
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
 UNIT_MAIN(UNIT_CASE(test_call_path), UNIT_CASE(test_openai_request), UNIT_CASE(test_openai_refusals),
 	  UNIT_CASE(test_anthropic_request), UNIT_CASE(test_response_to_openai),
 	  UNIT_CASE(test_response_to_anthropic), UNIT_CASE(test_stream_to_openai),
@@ -802,4 +832,4 @@ UNIT_MAIN(UNIT_CASE(test_call_path), UNIT_CASE(test_openai_request), UNIT_CASE(t
 	  UNIT_CASE(test_tools_refusals), UNIT_CASE(test_tool_call_answers),
 	  UNIT_CASE(test_tool_call_streams), UNIT_CASE(test_tool_calls_bounded),
 	  UNIT_CASE(test_signature_round_trip), UNIT_CASE(test_signature_not_canonical),
-	  UNIT_CASE(test_signature_bounded))
+	  UNIT_CASE(test_signature_bounded), UNIT_CASE(test_stream_first_chunk_out_of_memory))

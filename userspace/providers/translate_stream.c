@@ -1288,10 +1288,11 @@ static int g_feed(struct translate_stream *s, const char *data, size_t len,
 /* ---- Gemini upstream, Anthropic app: the inner translator's OpenAI chunks, relayed ---- */
 
 /* Feeds the events in s->mid (whole "data: ...\n\n" events) to this OpenAI -> Anthropic
- * translator; RC is the inner one's result, returned unless a relayed event fails worse. */
+ * translator; RC is the inner one's result, returned unless a relayed event fails worse.
+ * s->mid.data is NULL until the inner one first writes (it may fail before it does). */
 static int relay(struct translate_stream *s, int rc, struct translate_buf *out)
 {
-	const char *p = s->mid.data, *end = p + s->mid.len, *stop;
+	const char *p = s->mid.data, *end = p ? p + s->mid.len : NULL, *stop;
 	int r = 0;
 
 	while (!s->ended && p && p < end && (stop = strstr(p, "\n\n"))) {
