@@ -645,6 +645,28 @@ static void test_tool_call_stream(void)
 	translate_buf_free(&out);
 }
 
+/* Arguments cJSON reads but JSON does not allow (a control character as whitespace, an invalid
+ * \u escape, which cJSON reads as U+0000, ending the string) reach the app as strict JSON:
+ * why the gathered arguments are parsed and printed again, not passed on as they came. */
+static void test_tool_call_args_strict(void)
+{
+	static const char quirky[] =
+	    "{\"id\":\"c\",\"model\":\"gpt-x\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+	    "\"index\":0,\"function\":{\"arguments\":\"{\\u0001\\\"city\\\" : \\\"Os\\\\uZZZZlo\\\"}\"}}]},"
+	    "\"finish_reason\":null}]}";
+	struct translate_stream *s = translate_stream_new_from(GEMINI, OPENAI, 0, NULL);
+	struct translate_buf out = {0};
+
+	ASSERT_OK(translate_stream_feed(s, NULL, openai_call_stream[0],
+					strlen(openai_call_stream[0]), &out));
+	ASSERT_OK(translate_stream_feed(s, NULL, quirky, strlen(quirky), &out));
+	ASSERT_OK(translate_stream_feed(s, NULL, openai_call_stream[3],
+					strlen(openai_call_stream[3]), &out));
+	ASSERT_CONTAINS(out.data, "\"name\":\"get_weather\",\"args\":{\"city\":\"Os\"}}}]");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
 /* A hostile request with more functionCalls awaiting responses than a bound: refused (each
  * functionResponse is matched against those pending). */
 static void test_pending_calls_bounded(void)
@@ -676,4 +698,5 @@ UNIT_MAIN(UNIT_CASE(test_request_to_openai), UNIT_CASE(test_request_to_anthropic
 	  UNIT_CASE(test_stream_errors), UNIT_CASE(test_member_twice), UNIT_CASE(test_no_usage),
 	  UNIT_CASE(test_tools_request), UNIT_CASE(test_tools_refusals),
 	  UNIT_CASE(test_tool_call_answer), UNIT_CASE(test_tool_call_stream),
-	  UNIT_CASE(test_pending_calls_bounded), UNIT_CASE(test_stream_error_message_whole))
+	  UNIT_CASE(test_pending_calls_bounded), UNIT_CASE(test_stream_error_message_whole),
+	  UNIT_CASE(test_tool_call_args_strict))

@@ -473,17 +473,20 @@ static int gs_call_deltas(struct translate_gemini_stream *g, const struct tj_val
 	return rc;
 }
 
-/* {"functionCall":{"id","name","args"}} of a gathered call; its arguments must be an object. */
+/* {"functionCall":{"id","name","args"}} of a gathered call; its arguments must be an object.
+ * They are parsed and printed again, not passed on as they came: what cJSON reads is not all
+ * JSON (control characters as whitespace, invalid \u escapes, "+1"), and the app must get JSON
+ * (test_translate_from_gemini.c). Once per call, at its end: ~2.5 us for 100 bytes. */
 static int gs_call_part(const struct gs_call *call, struct translate_buf *out)
 {
 	cJSON *args = call->args.len ? translate_parse_object(call->args.data, call->args.len)
 				     : cJSON_CreateObject();
 	char *text = args ? cJSON_PrintUnformatted(args) : NULL;
-	int err;
+	int err = !args ? -EBADMSG : !text ? -ENOMEM : 0;
 
 	cJSON_Delete(args);
-	if (!text)
-		return -EBADMSG;
+	if (err)
+		return err;
 	err = PUT(out, "{\"functionCall\":{") ||
 	      (call->id[0] && (PUT(out, "\"id\":") || translate_json_put_cstr(out, call->id) ||
 			       PUT(out, ","))) ||
