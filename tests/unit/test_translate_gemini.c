@@ -793,6 +793,27 @@ static void test_signature_bounded(void)
 	free(id);
 }
 
+/* A tool call with empty arguments ("" is {}) keeps its id and name: Gemini gets the named
+ * call, Anthropic a tool_use with both (they were left unset, read uninitialised). */
+static void test_tool_call_empty_arguments(void)
+{
+	static const char in[] =
+	    "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+	    "\"assistant\",\"tool_calls\":[{\"id\":\"call_e\",\"type\":\"function\",\"function\":"
+	    "{\"name\":\"get_time\",\"arguments\":\"\"}}]},{\"role\":\"tool\",\"tool_call_id\":"
+	    "\"call_e\",\"content\":\"noon\"}]}";
+	struct translate_req r;
+	char *out = to_gemini(OPENAI, in, &r);
+
+	ASSERT_CONTAINS(out, "{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":"
+			     "\"get_time\",\"args\":{}}}]}");
+	free(out);
+	ASSERT_OK(translate_request_to(OPENAI, ANTHROPIC, in, strlen(in), "claude", 0, &r));
+	ASSERT_CONTAINS(r.body, "{\"type\":\"tool_use\",\"id\":\"call_e\",\"name\":\"get_time\","
+				"\"input\":{}}");
+	translate_req_release(&r);
+}
+
 /* Set: every growth of a translation buffer fails (the Makefile links this test with
  * --wrap=translate_buf_grow), as when memory runs out. */
 static int grow_fails;
@@ -832,4 +853,5 @@ UNIT_MAIN(UNIT_CASE(test_call_path), UNIT_CASE(test_openai_request), UNIT_CASE(t
 	  UNIT_CASE(test_tools_refusals), UNIT_CASE(test_tool_call_answers),
 	  UNIT_CASE(test_tool_call_streams), UNIT_CASE(test_tool_calls_bounded),
 	  UNIT_CASE(test_signature_round_trip), UNIT_CASE(test_signature_not_canonical),
-	  UNIT_CASE(test_signature_bounded), UNIT_CASE(test_stream_first_chunk_out_of_memory))
+	  UNIT_CASE(test_signature_bounded), UNIT_CASE(test_stream_first_chunk_out_of_memory),
+	  UNIT_CASE(test_tool_call_empty_arguments))
