@@ -691,6 +691,15 @@ static char *openai_next_turn(const char *id, struct translate_req *r)
 	return out;
 }
 
+/* The id of the first tool call of OpenAI answer V, or NULL. */
+static const char *first_call_id(const cJSON *v)
+{
+	const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItem(v, "choices"), 0);
+	const cJSON *calls = cJSON_GetObjectItem(cJSON_GetObjectItem(choice, "message"), "tool_calls");
+
+	return cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(calls, 0), "id"));
+}
+
 /* The signature of a call (standard base64, '+', '/' and padding included) reaches an OpenAI
  * app in the call's id, whole and streamed, and an Anthropic app in its tool_use id; the next
  * turn, echoing the id, gives Gemini the very signature back on the functionCall part. */
@@ -706,13 +715,7 @@ static void test_signature_round_trip(void)
 	const char *p;
 	int rc;
 	cJSON *v = response(OPENAI, answer, &rc, err);
-	const char *got = cJSON_GetStringValue(cJSON_GetObjectItem(
-	    cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(
-						       cJSON_GetObjectItem(v, "choices"), 0),
-						   "message"),
-					       "tool_calls"),
-			       0),
-	    "id"));
+	const char *got = first_call_id(v);
 
 	ASSERT_OK(rc);
 	ASSERT_TRUE(got && strlen(got) < sizeof(id));
@@ -750,13 +753,7 @@ static void test_signature_not_canonical(void)
 	char err[200], *answer = signed_answer("c2l");
 	int rc;
 	cJSON *v = response(OPENAI, answer, &rc, err);
-	const char *got = cJSON_GetStringValue(cJSON_GetObjectItem(
-	    cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(
-						       cJSON_GetObjectItem(v, "choices"), 0),
-						   "message"),
-					       "tool_calls"),
-			       0),
-	    "id"));
+	const char *got = first_call_id(v);
 
 	ASSERT_OK(rc);
 	ASSERT_TRUE(got && !strncmp(got, "call_", 5));

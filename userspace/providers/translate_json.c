@@ -619,34 +619,33 @@ const char *translate_json_copy(const struct tj_val *v, char *buf, size_t cap, i
 	return buf;
 }
 
-char *translate_json_dup(const struct tj_val *v)
+/* V decoded (WHOLE: past an escaped U+0000) into a new string of *RET_LEN bytes. */
+static char *dup_decoded(const struct tj_val *v, int whole, size_t *ret_len)
 {
 	size_t len;
 	char *s;
 
 	if (v->type != TJ_STRING)
 		return NULL;
-	len = decode(v, NULL, 0, 0);
+	len = decode(v, NULL, 0, whole);
 	s = malloc(len + 1);
-	if (s)
-		decode(v, s, len + 1, 0);
+	if (s) {
+		decode(v, s, len + 1, whole);
+		*ret_len = len;
+	}
 	return s;
+}
+
+char *translate_json_dup(const struct tj_val *v)
+{
+	size_t len;
+
+	return dup_decoded(v, 0, &len);
 }
 
 char *translate_json_dup_whole(const struct tj_val *v, size_t *ret_len)
 {
-	size_t len;
-	char *s;
-
-	if (v->type != TJ_STRING)
-		return NULL;
-	len = decode(v, NULL, 0, 1);
-	s = malloc(len + 1);
-	if (s) {
-		decode(v, s, len + 1, 1);
-		*ret_len = len;
-	}
-	return s;
+	return dup_decoded(v, 1, ret_len);
 }
 
 /* ---- writing ---- */
