@@ -454,7 +454,6 @@ static void test_stream_errors(void)
 	translate_buf_free(&out);
 }
 
-
 /* An upstream's error message reaches a Gemini app whole and escaped: past an escaped U+0000
  * (which ends a C string) and past 256 bytes, from Anthropic and from OpenAI. */
 static void test_stream_error_message_whole(void)
@@ -470,9 +469,10 @@ static void test_stream_error_message_whole(void)
 	tail[300] = '\0';
 	anthropic_stream_begun(&s, &out);
 	ASSERT_TRUE(s);
-	snprintf(err, sizeof(err),
-		 "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":%s%s\"}}",
-		 msg, tail);
+	snprintf(
+	    err, sizeof(err),
+	    "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":%s%s\"}}",
+	    msg, tail);
 	ASSERT_EQ(translate_stream_feed(s, "error", err, strlen(err), &out), -EPROTO);
 	p = strstr(out.data, want);
 	ASSERT_TRUE(p);
@@ -650,10 +650,11 @@ static void test_tool_call_stream(void)
  * why the gathered arguments are parsed and printed again, not passed on as they came. */
 static void test_tool_call_args_strict(void)
 {
-	static const char quirky[] =
-	    "{\"id\":\"c\",\"model\":\"gpt-x\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
-	    "\"index\":0,\"function\":{\"arguments\":\"{\\u0001\\\"city\\\" : \\\"Os\\\\uZZZZlo\\\"}\"}}]},"
-	    "\"finish_reason\":null}]}";
+	static const char quirky[] = "{\"id\":\"c\",\"model\":\"gpt-x\",\"choices\":[{\"index\":0,"
+				     "\"delta\":{\"tool_calls\":[{"
+				     "\"index\":0,\"function\":{\"arguments\":\"{"
+				     "\\u0001\\\"city\\\" : \\\"Os\\\\uZZZZlo\\\"}\"}}]},"
+				     "\"finish_reason\":null}]}";
 	struct translate_stream *s = translate_stream_new_from(GEMINI, OPENAI, 0, NULL);
 	struct translate_buf out = {0};
 

@@ -646,7 +646,6 @@ static void test_tool_calls_bounded(void)
 	free(b);
 }
 
-
 /* A Gemini answer whose call carries signature SIG (JSON text, as Gemini writes it). */
 static char *signed_answer(const char *sig)
 {
@@ -670,7 +669,8 @@ static char *openai_next_turn(const char *id, struct translate_req *r)
 	static const char fmt[] =
 	    "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Weather?\"},"
 	    "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"%s\",\"type\":\"function\","
-	    "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},"
+	    "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}"
+	    "}]},"
 	    "{\"role\":\"tool\",\"tool_call_id\":\"%s\",\"content\":\"sunny\"}]}";
 	size_t n = sizeof(fmt) + 2 * strlen(id);
 	char *b = malloc(n), *out;
@@ -695,7 +695,8 @@ static char *openai_next_turn(const char *id, struct translate_req *r)
 static const char *first_call_id(const cJSON *v)
 {
 	const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItem(v, "choices"), 0);
-	const cJSON *calls = cJSON_GetObjectItem(cJSON_GetObjectItem(choice, "message"), "tool_calls");
+	const cJSON *calls =
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(choice, "message"), "tool_calls");
 
 	return cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(calls, 0), "id"));
 }

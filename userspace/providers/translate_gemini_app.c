@@ -687,6 +687,6 @@ int translate_gemini_stream_broken(struct translate_gemini_stream *g, const char
 {
 	if (g->ended)
 		return -EPROTO;
-	return gs_error(g, out, translate_stream_error_status(type, NULL), message,
-			strlen(message), -EPROTO);
+	return gs_error(g, out, translate_stream_error_status(type, NULL), message, strlen(message),
+			-EPROTO);
 }

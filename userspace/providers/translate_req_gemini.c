@@ -423,7 +423,8 @@ static void g_signature(struct o2g *o, const char *id, const char *path, cJSON *
 
 	if (rc == -EINVAL)
 		translate_rq_invalid(o->r, translate_rq_path(p, path, "id", -1),
-				     "after " TRANSLATE_SIG_MARK ", a thought signature (base64url, "
+				     "after " TRANSLATE_SIG_MARK
+				     ", a thought signature (base64url, "
 				     "at most " G_TEXT(TRANSLATE_SIG_MAX) " characters)");
 	o->r->c.oom |= rc == -ENOMEM;
 	if (sig)

@@ -177,8 +177,9 @@ static cJSON *gemini_message(struct translate_ctx *c, const cJSON *candidate, in
 		t = translate_str(p, "text");
 		fc = translate_get(p, "functionCall");
 		if (fc) {
-			translate_push(c, calls,
-				       gemini_tool_call(c, fc, translate_str(p, "thoughtSignature"), i));
+			translate_push(
+			    c, calls,
+			    gemini_tool_call(c, fc, translate_str(p, "thoughtSignature"), i));
 		} else if (!t) {
 			translate_fail(c, -EOPNOTSUPP,
 				       "candidates[0].content.parts[%d]: a part that is not text "
