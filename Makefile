@@ -117,6 +117,10 @@ $(BUILD)/tests/%: tests/%.c tests/unit/unit.c $(SAN_LIB)
 $(BUILD)/tests/unit/test_pipeline: UNIT_LDFLAGS := \
 	-Wl,--wrap=govstate_inflight,--wrap=govstate_held,--wrap=govstate_spend_get
 
+# test_translate_gemini fails the translators' buffer growth on demand (--wrap), for their
+# out-of-memory paths.
+$(BUILD)/tests/unit/test_translate_gemini: UNIT_LDFLAGS := -Wl,--wrap=translate_buf_grow
+
 # The workers' test links proxy/workers.c built with its failure hook (WORKERS_FAULTS), which
 # the daemon's build never has.
 $(BUILD)/tests/unit/test_workers: tests/unit/test_workers.c userspace/proxy/workers.c \

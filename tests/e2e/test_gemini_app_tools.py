@@ -71,6 +71,45 @@ def test_genai_function_call_answered_by_openai(gw, monkeypatch, mode):
     no_secret_leaked(gw)
 
 
+@pytest.mark.parametrize("mode", ["plain", "stream"])
+@pytest.mark.parametrize("name", ["only-claude", "summary-claude"])
+def test_genai_function_call_answered_by_anthropic(gw, monkeypatch, name, mode):
+    """Anthropic's tool_use (streamed: its input in several input_json_delta pieces, gathered
+    by the one-stage writer) reaches the app as one functionCall part with the args; by a
+    logical name only Claude serves, or by fallback when the Gemini target is down."""
+    gw.start(tools_policy(gw, monkeypatch))
+    if name == "summary-claude":
+        gw.mock.fault("down", provider="gemini")
+    r = run_genai(gw, mode, model=name, config=CONFIG)
+    assert r["status"] == 200 and not r["error"], r
+    chunks = [r["body"]] if mode == "plain" else r["body"]
+    parts = [p for c in chunks for p in c["candidates"][0]["content"]["parts"]]
+    calls = [p["functionCall"] for p in parts if "functionCall" in p]
+    assert len(calls) == 1, parts
+    # besides the call, only the empty text part Gemini's last chunk carries with its finish
+    assert all(p == {"text": ""} for p in parts if "functionCall" not in p), parts
+    assert calls[0]["name"] == "get_weather" and calls[0]["args"] == ARGS, calls
+    assert calls[0]["id"].startswith("toolu_"), calls
+    last = chunks[-1]
+    assert last["candidates"][0]["finishReason"] == "STOP", last
+    u = last["usageMetadata"]
+    assert (u["promptTokenCount"], u["candidatesTokenCount"], u["totalTokenCount"]) == (
+        PROMPT_TOKENS, CALL_TOKENS, PROMPT_TOKENS + CALL_TOKENS), u
+    seen = [x for x in gw.mock.requests() if x["provider"] == "anthropic"]
+    assert [x["status"] for x in seen] == [200], gw.mock.requests()
+    body = upstream_body(seen[0])
+    assert body["tools"] == [{"name": "get_weather", "description": "Current weather of a city",
+                              "input_schema": SCHEMA}], body
+    assert body["tool_choice"] == {"type": "any"} and body["model"] == CLAUDE, body
+    assert body.get("stream", False) is (mode == "stream"), body
+    rec = record(gw, **{"process.pid": r["pid"], "aigw.outcome": "ok"})
+    assert rec["gen_ai.system"] == "anthropic" and rec["aigw.translated"] is True, rec
+    assert (rec["gen_ai.usage.input_tokens"], rec["gen_ai.usage.output_tokens"]) == (
+        PROMPT_TOKENS, CALL_TOKENS), rec
+    check_cost(gw, rec, usd(PRICE["anthropic"], PROMPT_TOKENS, CALL_TOKENS))
+    no_secret_leaked(gw)
+
+
 HISTORY = {"contents": [
     {"role": "user", "parts": [{"text": PROMPT}]},
     {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": ARGS},

@@ -6,8 +6,11 @@
  * content_block_stop, message_delta with the cumulative output_tokens, message_stop), with
  * Anthropic's headers (request-id, anthropic-ratelimit-*) and error bodies
  * {"type":"error","error":{"type","message"},"request_id"}. The anthropic-version header and
- * max_tokens are required, as upstream.
+ * max_tokens are required, as upstream. A forced tool call (tool_choice any or tool, or
+ * x-mock-tool-call; toolcall.c): a tool_use block, streamed as its start and the input in
+ * three input_json_delta pieces, stop_reason tool_use.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -125,9 +128,9 @@ static int validate(struct call *c)
 	return -1;
 }
 
-static const char *stop_reason(struct call *c)
+static const char *stop_reason(struct call *c, const char *args)
 {
-	return c->truncated ? "max_tokens" : "end_turn";
+	return args ? "tool_use" : c->truncated ? "max_tokens" : "end_turn";
 }
 
 static void usage(struct call *c, struct evbuffer *b, int out)
@@ -140,8 +143,20 @@ static void usage(struct call *c, struct evbuffer *b, int out)
 			    c->in_tokens, c->cache_write, c->cache_read, c->cache_write, out);
 }
 
-/* The message object; done: with content, stop reason and final usage. */
-static void message(struct call *c, struct evbuffer *b, int done)
+/* A tool_use block calling the forced tool with ARGS (toolcall.c). */
+static void tool_use(struct call *c, struct evbuffer *b, const char *args)
+{
+	char id[40];
+
+	gen_id(id, sizeof(id), "toolu_01", 22, &c->rng);
+	evbuffer_add_printf(b, "{\"type\":\"tool_use\",\"id\":\"%s\",\"name\":", id);
+	json_str(b, toolcall_name(c));
+	evbuffer_add_printf(b, ",\"input\":%s}", args);
+}
+
+/* The message object; done: with content (a text block, or the call of ARGS), stop reason and
+ * final usage. */
+static void message(struct call *c, struct evbuffer *b, int done, const char *args)
 {
 	evbuffer_add_printf(b,
 			    "{\"id\":\"%s\",\"type\":\"message\",\"role\":\"assistant\","
@@ -149,10 +164,13 @@ static void message(struct call *c, struct evbuffer *b, int done)
 			    c->id);
 	json_str(b, c->model);
 	evbuffer_add_printf(b, ",\"content\":[");
-	if (done) {
+	if (done && args) {
+		tool_use(c, b, args);
+		evbuffer_add_printf(b, "],\"stop_reason\":\"%s\",", stop_reason(c, args));
+	} else if (done) {
 		evbuffer_add_printf(b, "{\"type\":\"text\",\"text\":\"");
 		answer_text(c, b);
-		evbuffer_add_printf(b, "\"}],\"stop_reason\":\"%s\",", stop_reason(c));
+		evbuffer_add_printf(b, "\"}],\"stop_reason\":\"%s\",", stop_reason(c, args));
 	} else {
 		evbuffer_add_printf(b, "],\"stop_reason\":null,");
 	}
@@ -161,7 +179,7 @@ static void message(struct call *c, struct evbuffer *b, int done)
 	evbuffer_add(b, "}", 1);
 }
 
-static int plain(struct call *c)
+static int plain(struct call *c, const char *args)
 {
 	struct evbuffer *b = evbuffer_new();
 
@@ -169,7 +187,7 @@ static int plain(struct call *c)
 		reply_error(c, 500, "api_error", "out of memory", NULL, NULL);
 		return CALL_DONE;
 	}
-	message(c, b, 1);
+	message(c, b, 1, args);
 	evbuffer_add(b, "\n", 1);
 	reply_send(c, 200, "OK", b, "application/json");
 	evbuffer_free(b);
@@ -190,18 +208,37 @@ static void delta_usage(struct call *c, struct evbuffer *b)
 		evbuffer_add_printf(b, "{\"output_tokens\":%d}", c->out_words);
 }
 
-static int stream_events(struct call *c, struct evbuffer *b)
+/* The call's block: its start with input {}, then ARGS in three input_json_delta pieces, as
+ * Anthropic streams a tool_use's input. */
+static int stream_tool_use(struct call *c, struct evbuffer *b, const char *args)
 {
-	int cut = c->fault.mode == FAULT_STREAM_OVERLOADED;
-	int i, err = 0, words = cut && c->out_words > 1 ? 1 : c->out_words;
+	size_t n = strlen(args), at = 0, piece;
+	int err;
 
-	evbuffer_add_printf(b, "{\"type\":\"message_start\",\"message\":");
-	message(c, b, 0);
+	evbuffer_add_printf(b, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":");
+	tool_use(c, b, "{}");
 	evbuffer_add(b, "}", 1);
-	err |= sse_event(c, "message_start", b);
+	err = sse_event(c, "content_block_start", b);
+	evbuffer_add_printf(b, "{\"type\": \"ping\"}");
+	err |= sse_event(c, "ping", b);
+	for (int i = 0; !err && i < 3; i++, at += piece) {
+		piece = i < 2 ? n / 3 : n - at;
+		evbuffer_add_printf(b, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+				       "{\"type\":\"input_json_delta\",\"partial_json\":\"");
+		json_chars(b, args + at, piece);
+		evbuffer_add_printf(b, "\"}}");
+		err |= sse_event(c, "content_block_delta", b);
+	}
+	return err;
+}
+
+static int stream_text(struct call *c, struct evbuffer *b, int words)
+{
+	int i, err;
+
 	evbuffer_add_printf(b, "{\"type\":\"content_block_start\",\"index\":0,"
 			       "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}");
-	err |= sse_event(c, "content_block_start", b);
+	err = sse_event(c, "content_block_start", b);
 	evbuffer_add_printf(b, "{\"type\": \"ping\"}");
 	err |= sse_event(c, "ping", b);
 	for (i = 0; !err && i < words; i++) {
@@ -211,6 +248,19 @@ static int stream_events(struct call *c, struct evbuffer *b)
 		evbuffer_add_printf(b, "\"}}");
 		err |= sse_event(c, "content_block_delta", b);
 	}
+	return err;
+}
+
+static int stream_events(struct call *c, struct evbuffer *b, const char *args)
+{
+	int cut = c->fault.mode == FAULT_STREAM_OVERLOADED;
+	int err = 0, words = cut && c->out_words > 1 ? 1 : c->out_words;
+
+	evbuffer_add_printf(b, "{\"type\":\"message_start\",\"message\":");
+	message(c, b, 0, args);
+	evbuffer_add(b, "}", 1);
+	err |= sse_event(c, "message_start", b);
+	err |= args ? stream_tool_use(c, b, args) : stream_text(c, b, words);
 	if (cut) { /* overloaded after the stream began, as Anthropic says it */
 		evbuffer_add_printf(b, "{\"type\":\"error\",\"error\":{\"type\":"
 				       "\"overloaded_error\",\"message\":\"Overloaded\"}}");
@@ -221,7 +271,7 @@ static int stream_events(struct call *c, struct evbuffer *b)
 	evbuffer_add_printf(b,
 			    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"%s\","
 			    "\"stop_sequence\":null},\"usage\":",
-			    stop_reason(c));
+			    stop_reason(c, args));
 	delta_usage(c, b);
 	evbuffer_add(b, "}", 1);
 	err |= sse_event(c, "message_delta", b);
@@ -230,10 +280,10 @@ static int stream_events(struct call *c, struct evbuffer *b)
 	return err;
 }
 
-static int stream(struct call *c)
+static int stream(struct call *c, const char *args)
 {
 	struct evbuffer *b = evbuffer_new();
-	int err = !b || stream_events(c, b);
+	int err = !b || stream_events(c, b, args);
 
 	if (b)
 		evbuffer_free(b);
@@ -247,7 +297,8 @@ static int stream(struct call *c)
 int anthropic_messages(struct call *c)
 {
 	uint64_t seed = 0;
-	int words;
+	char *args = NULL;
+	int words, rc;
 
 	if (validate(c))
 		return CALL_DONE;
@@ -256,5 +307,14 @@ int anthropic_messages(struct call *c)
 	if (call_plan(c, words, seed, field(c, "max_tokens"), field(c, "messages")))
 		return CALL_DONE;
 	gen_id(c->id, sizeof(c->id), "msg_01", 22, &c->rng);
-	return c->stream ? stream(c) : plain(c);
+	if (toolcall_name(c)) { /* a forced call: its tokens are the output (toolcall.c) */
+		args = toolcall_args_text(c, &c->out_words);
+		if (!args) {
+			reply_error(c, 500, "api_error", "out of memory", NULL, NULL);
+			return CALL_DONE;
+		}
+	}
+	rc = c->stream ? stream(c, args) : plain(c, args);
+	free(args);
+	return rc;
 }

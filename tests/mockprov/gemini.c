@@ -11,7 +11,9 @@
  * by the safety filters (promptFeedback.blockReason, no candidates); "filtered": the answer is
  * (one candidate with finishReason SAFETY and no content); both 200s, whole or one chunk.
  * A forced function call (toolConfig mode ANY, or x-mock-tool-call; toolcall.c): the answer is
- * that functionCall part, whole or one chunk.
+ * that functionCall part with its thoughtSignature, whole or one chunk. As Gemini 3 does, a
+ * gemini-3* model refuses (400 INVALID_ARGUMENT) a request whose current turn has a model step
+ * whose first functionCall part lacks the signature the mock issued with it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +281,75 @@ int gemini_call(struct call *c)
 	return gemini_answer(c);
 }
 
+/* Whether functionCall part P of a model turn carries the signature the mock issued with it. */
+static int signature_ok(const cJSON *p)
+{
+	const char *name = cJSON_GetStringValue(field(field(p, "functionCall"), "name"));
+	const char *sig = cJSON_GetStringValue(field(p, "thoughtSignature"));
+	struct evbuffer *b = evbuffer_new();
+	int ok = 0;
+
+	if (b && name && sig) {
+		toolcall_gemini_signature(b, name);
+		ok = evbuffer_get_length(b) == strlen(sig) &&
+		     !memcmp(evbuffer_pullup(b, -1), sig, strlen(sig));
+	}
+	if (b)
+		evbuffer_free(b);
+	return ok;
+}
+
+/* The first functionCall part of TURN, or NULL. */
+static const cJSON *first_call(const cJSON *turn)
+{
+	const cJSON *p;
+
+	cJSON_ArrayForEach(p, field(turn, "parts"))
+	{
+		if (field(p, "functionCall"))
+			return p;
+	}
+	return NULL;
+}
+
+/* Gemini 3 (a model gemini-3*): in the current turn (since the user's last text), the first
+ * functionCall part of each model step must carry the thoughtSignature it came with; else a
+ * 400, as Google words it. Returns 1 when it refused. */
+static int signatures_refused(struct call *c)
+{
+	const cJSON *contents = field(c->body, "contents"), *turn, *current = NULL, *p, *q;
+	char msg[320];
+
+	if (strncmp(c->path_model, "gemini-3", 8) || !cJSON_IsArray(contents))
+		return 0;
+	cJSON_ArrayForEach(turn, contents)
+	{
+		const char *role = cJSON_GetStringValue(field(turn, "role"));
+
+		cJSON_ArrayForEach(p, field(turn, "parts"))
+		{
+			if (role && !strcmp(role, "user") && field(p, "text"))
+				current = turn;
+		}
+	}
+	for (turn = current ? current->next : contents->child; turn; turn = turn->next) {
+		if (!(p = first_call(turn)) || signature_ok(p))
+			continue;
+		q = field(p, "thoughtSignature");
+		snprintf(msg, sizeof(msg),
+			 q ? "Corrupted thought signature."
+			   : "Function call is missing a thought_signature in functionCall parts. "
+			     "This is required for tools to work correctly, and missing "
+			     "thought_signature may lead to degraded model performance. Additional "
+			     "data, function call `default_api:%.60s` , position %d.",
+			 cJSON_GetStringValue(field(field(p, "functionCall"), "name")) ?: "",
+			 cJSON_GetArraySize(contents));
+		reply_error(c, 400, "INVALID_ARGUMENT", msg, NULL, NULL);
+		return 1;
+	}
+	return 0;
+}
+
 int gemini_answer(struct call *c)
 {
 	const cJSON *cfg;
@@ -290,6 +361,8 @@ int gemini_answer(struct call *c)
 			    NULL);
 		return CALL_DONE;
 	}
+	if (signatures_refused(c))
+		return CALL_DONE;
 	words = c->gemini_method == 3 ? count_content_words(field(field(c->body, "content"),
 								   "parts"),
 							     &seed)

@@ -277,6 +277,8 @@ long base64_decode(const char *s, size_t len, unsigned char *out);
  * NULL when none; the call as a Gemini functionCall part, returning its output tokens. */
 const char *toolcall_name(struct call *c);
 int toolcall_gemini_part(struct call *c, struct evbuffer *b);
+/* Appends the thoughtSignature the mock issues with a call to NAME (standard base64). */
+void toolcall_gemini_signature(struct evbuffer *b, const char *name);
 /* The call's arguments as JSON text (the caller frees; NULL when out of memory) and its
  * output tokens. */
 char *toolcall_args_text(struct call *c, int *ret_tokens);

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * mockprov tool calls: an answer that calls a function instead of text, in each provider's
- * wire format (Gemini: a functionCall part, with a thoughtSignature as Gemini 2.5+ sends one,
- * whole or as one alt=sse chunk; OpenAI chat: message.tool_calls, streamed as a first delta
- * with id and name and the arguments in two pieces, finish_reason tool_calls). It comes when
- * the request forces a call (Gemini: toolConfig functionCallingConfig mode ANY, OpenAI:
- * tool_choice required or a named function): the first of allowedFunctionNames (the named
- * function), else the first declaration, with every required argument filled from its schema (the first enum value,
+ * wire format (Gemini: a functionCall part, with a thoughtSignature as Gemini 2.5+ sends one
+ * (base64 of 0xfb 0xef 0xff "mock-signature:" NAME: '+', '/' and, by NAME, padding), whole or as
+ * one alt=sse chunk; OpenAI chat: message.tool_calls, streamed as a first delta
+ * with id and name and the arguments in two pieces, finish_reason tool_calls; Anthropic: a
+ * tool_use block, streamed as its start with input {} and input_json_delta pieces, stop_reason
+ * tool_use). It comes when the request forces a call (Gemini: toolConfig functionCallingConfig
+ * mode ANY, OpenAI: tool_choice required or a named function, Anthropic: tool_choice any or
+ * tool): the first of allowedFunctionNames (the named function), else the first declaration,
+ * with every required argument filled from its schema (the first enum value,
  * else "mock", 1 or true by type); or when the request has x-mock-tool-call: NAME (arguments:
  * x-mock-tool-args, a JSON object, default {}), for calls that reach the mock unchanged.
  * A call counts 1 + its number of arguments as output tokens.
@@ -64,10 +67,32 @@ static const cJSON *openai_forced(struct call *c)
 	return NULL;
 }
 
+/* The tool an Anthropic request forces a call to (tool_choice {"type":"any"}: the first tool;
+ * {"type":"tool","name"}: that one), as {name, input_schema}, or NULL. */
+static const cJSON *anthropic_forced(struct call *c)
+{
+	const cJSON *choice = member(c->body, "tool_choice"), *t;
+	const char *type = cJSON_GetStringValue(member(choice, "type"));
+	const char *name = cJSON_GetStringValue(member(choice, "name"));
+
+	if (!type || (strcmp(type, "any") && (strcmp(type, "tool") || !name)))
+		return NULL;
+	cJSON_ArrayForEach(t, member(c->body, "tools"))
+	{
+		const char *n = cJSON_GetStringValue(member(t, "name"));
+
+		if (n && (strcmp(type, "tool") || !strcmp(n, name)))
+			return t;
+	}
+	return NULL;
+}
+
 static const cJSON *forced(struct call *c)
 {
 	if (c->prov == PROV_GEMINI)
 		return gemini_forced(c);
+	if (c->prov == PROV_ANTHROPIC)
+		return anthropic_forced(c);
 	return c->prov == PROV_OPENAI ? openai_forced(c) : NULL;
 }
 
@@ -127,6 +152,8 @@ static cJSON *toolcall_args(struct call *c)
 		return cJSON_CreateObject();
 	}
 	decl = forced(c);
+	if (member(decl, "input_schema"))
+		return args_from_schema(member(decl, "input_schema"));
 	return args_from_schema(member(decl, "parametersJsonSchema")
 				    ? member(decl, "parametersJsonSchema")
 				    : member(decl, "parameters"));
@@ -142,6 +169,20 @@ char *toolcall_args_text(struct call *c, int *ret_tokens)
 	return text;
 }
 
+void toolcall_gemini_signature(struct evbuffer *b, const char *name)
+{
+	static const char head[] = "\xfb\xef\xffmock-signature:";
+	size_t n = sizeof(head) - 1, len = n + strlen(name);
+	unsigned char *data = malloc(len);
+
+	if (!data)
+		return;
+	memcpy(data, head, n);
+	memcpy(data + n, name, len - n);
+	base64_append(b, data, len);
+	free(data);
+}
+
 int toolcall_gemini_part(struct call *c, struct evbuffer *b)
 {
 	int tokens;
@@ -149,8 +190,9 @@ int toolcall_gemini_part(struct call *c, struct evbuffer *b)
 
 	evbuffer_add_printf(b, "{\"functionCall\": {\"name\": ");
 	json_str(b, toolcall_name(c));
-	evbuffer_add_printf(b, ", \"args\": %s}, \"thoughtSignature\": \"bW9jay1zaWduYXR1cmU=\"}",
-			    args ? args : "{}");
+	evbuffer_add_printf(b, ", \"args\": %s}, \"thoughtSignature\": \"", args ? args : "{}");
+	toolcall_gemini_signature(b, toolcall_name(c));
+	evbuffer_add_printf(b, "\"}");
 	free(args);
 	return tokens;
 }

@@ -111,4 +111,13 @@ void gemini_two_stage_mask_error(struct translate_buf *b)
 	      : NULL;
 	if (q)
 		cut(b, p, (size_t)(q + 1 - p)); /* ,"status":"NAME" */
+	p = strstr(e, "\"message\":\"");
+	for (q = p ? p + 11 : NULL; q && *q && *q != '"'; q += *q == '\\' ? 2 : 1)
+		if (!strncmp(q, "\\u0000", 6))
+			break;
+	if (q && *q == '\\') { /* the message's rest, up to its closing quote */
+		for (p = q; *p && *p != '"'; p += *p == '\\' ? 2 : 1)
+			;
+		cut(b, q, (size_t)(p - q));
+	}
 }

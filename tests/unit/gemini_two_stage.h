@@ -23,9 +23,11 @@ int gemini_two_stage_feed(struct gemini_two_stage *t, const char *event, const c
 int gemini_two_stage_finish(struct gemini_two_stage *t, struct translate_buf *out);
 int gemini_two_stage_ended(const struct gemini_two_stage *t);
 void gemini_two_stage_free(struct gemini_two_stage *t);
-/* The last error event in B without its code and status: the one place the stages differ by
- * design. The one-stage writer reads Anthropic's own error type (overloaded_error: 503), which
- * the OpenAI chunk between the stages loses; test_translate_from_gemini.c holds the statuses. */
+/* The last error event in B without its code and status, and its message cut at an escaped
+ * U+0000: where the stages differ by design. The one-stage writer reads Anthropic's own error
+ * type (overloaded_error: 503), which the OpenAI chunk between the stages loses
+ * (test_translate_from_gemini.c holds the statuses), and gives the message whole, which the
+ * OpenAI chunk cuts where cJSON's strings end (test_translate_gemini.c holds it). */
 void gemini_two_stage_mask_error(struct translate_buf *b);
 
 #endif

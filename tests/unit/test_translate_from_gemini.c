@@ -454,6 +454,45 @@ static void test_stream_errors(void)
 	translate_buf_free(&out);
 }
 
+/* An upstream's error message reaches a Gemini app whole and escaped: past an escaped U+0000
+ * (which ends a C string) and past 256 bytes, from Anthropic and from OpenAI. */
+static void test_stream_error_message_whole(void)
+{
+	static const char msg[] = "\"Over\\u0000loaded \\\"now\\\" ";
+	static const char want[] = "\"message\":\"Over\\u0000loaded \\\"now\\\" ";
+	char tail[301], err[512];
+	struct translate_stream *s;
+	struct translate_buf out = {0};
+	const char *p;
+
+	memset(tail, 'x', 300);
+	tail[300] = '\0';
+	anthropic_stream_begun(&s, &out);
+	ASSERT_TRUE(s);
+	snprintf(
+	    err, sizeof(err),
+	    "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":%s%s\"}}",
+	    msg, tail);
+	ASSERT_EQ(translate_stream_feed(s, "error", err, strlen(err), &out), -EPROTO);
+	p = strstr(out.data, want);
+	ASSERT_TRUE(p);
+	ASSERT_TRUE(!strncmp(p + strlen(want), tail, 300));
+	ASSERT_CONTAINS(p, "xxx\",\"status\":\"UNAVAILABLE\"}}\n\n");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+	/* OpenAI's {"error": {...}} chunk */
+	s = translate_stream_new_from(GEMINI, OPENAI, 0, NULL);
+	ASSERT_TRUE(s);
+	snprintf(err, sizeof(err), "{\"error\":{\"message\":%s%s\",\"type\":\"server_error\"}}",
+		 msg, tail);
+	ASSERT_EQ(translate_stream_feed(s, NULL, err, strlen(err), &out), -EPROTO);
+	p = strstr(out.data, want);
+	ASSERT_TRUE(p);
+	ASSERT_TRUE(!strncmp(p + strlen(want), tail, 300));
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
 /* ---- function calling ---- */
 
 #define DECL                                                                                       \
@@ -606,6 +645,29 @@ static void test_tool_call_stream(void)
 	translate_buf_free(&out);
 }
 
+/* Arguments cJSON reads but JSON does not allow (a control character as whitespace, an invalid
+ * \u escape, which cJSON reads as U+0000, ending the string) reach the app as strict JSON:
+ * why the gathered arguments are parsed and printed again, not passed on as they came. */
+static void test_tool_call_args_strict(void)
+{
+	static const char quirky[] = "{\"id\":\"c\",\"model\":\"gpt-x\",\"choices\":[{\"index\":0,"
+				     "\"delta\":{\"tool_calls\":[{"
+				     "\"index\":0,\"function\":{\"arguments\":\"{"
+				     "\\u0001\\\"city\\\" : \\\"Os\\\\uZZZZlo\\\"}\"}}]},"
+				     "\"finish_reason\":null}]}";
+	struct translate_stream *s = translate_stream_new_from(GEMINI, OPENAI, 0, NULL);
+	struct translate_buf out = {0};
+
+	ASSERT_OK(translate_stream_feed(s, NULL, openai_call_stream[0],
+					strlen(openai_call_stream[0]), &out));
+	ASSERT_OK(translate_stream_feed(s, NULL, quirky, strlen(quirky), &out));
+	ASSERT_OK(translate_stream_feed(s, NULL, openai_call_stream[3],
+					strlen(openai_call_stream[3]), &out));
+	ASSERT_CONTAINS(out.data, "\"name\":\"get_weather\",\"args\":{\"city\":\"Os\"}}}]");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
 /* A hostile request with more functionCalls awaiting responses than a bound: refused (each
  * functionResponse is matched against those pending). */
 static void test_pending_calls_bounded(void)
@@ -637,4 +699,5 @@ UNIT_MAIN(UNIT_CASE(test_request_to_openai), UNIT_CASE(test_request_to_anthropic
 	  UNIT_CASE(test_stream_errors), UNIT_CASE(test_member_twice), UNIT_CASE(test_no_usage),
 	  UNIT_CASE(test_tools_request), UNIT_CASE(test_tools_refusals),
 	  UNIT_CASE(test_tool_call_answer), UNIT_CASE(test_tool_call_stream),
-	  UNIT_CASE(test_pending_calls_bounded))
+	  UNIT_CASE(test_pending_calls_bounded), UNIT_CASE(test_stream_error_message_whole),
+	  UNIT_CASE(test_tool_call_args_strict))

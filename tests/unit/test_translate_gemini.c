@@ -11,6 +11,7 @@
 
 #include "providers/gemini.h"
 #include "providers/translate.h"
+#include "providers/translate_util.h"
 #include "unit.h"
 
 #define OPENAI TRANSLATE_OPENAI_CHAT
@@ -526,7 +527,9 @@ static void test_tool_call_answers(void)
 	ASSERT_EQ(cJSON_GetArraySize(calls), 2);
 	c0 = cJSON_GetArrayItem(calls, 0);
 	ASSERT_TRUE(!strncmp(cJSON_GetStringValue(cJSON_GetObjectItem(c0, "id")), "call_", 5));
-	ASSERT_EQ(strlen(cJSON_GetStringValue(cJSON_GetObjectItem(c0, "id"))), 29);
+	/* the call's thoughtSignature "c2ln" rides in its id (test_signature_round_trip) */
+	ASSERT_EQ(strlen(cJSON_GetStringValue(cJSON_GetObjectItem(c0, "id"))), 29 + 11 + 4);
+	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(c0, "id")) + 29, "__thought__c2ln");
 	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(c0, "type")), "function");
 	ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItem(
 			 cJSON_GetObjectItem(c0, "function"), "arguments")),
@@ -643,6 +646,202 @@ static void test_tool_calls_bounded(void)
 	free(b);
 }
 
+/* A Gemini answer whose call carries signature SIG (JSON text, as Gemini writes it). */
+static char *signed_answer(const char *sig)
+{
+	static const char fmt[] =
+	    "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"get_weather\","
+	    "\"args\":{\"city\":\"Paris\"}},\"thoughtSignature\":\"%s\"}],\"role\":\"model\"},"
+	    "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,"
+	    "\"candidatesTokenCount\":2},\"modelVersion\":\"gemini-3.1-pro-preview\"}";
+	size_t n = sizeof(fmt) + strlen(sig);
+	char *b = malloc(n);
+
+	if (b)
+		snprintf(b, n, fmt, sig);
+	return b;
+}
+
+/* The OpenAI app's next turn, echoing the call ID it got, translated for Gemini: the model
+ * turn's functionCall part as text ("" when refused: R.error says why). */
+static char *openai_next_turn(const char *id, struct translate_req *r)
+{
+	static const char fmt[] =
+	    "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Weather?\"},"
+	    "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"%s\",\"type\":\"function\","
+	    "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}"
+	    "}]},"
+	    "{\"role\":\"tool\",\"tool_call_id\":\"%s\",\"content\":\"sunny\"}]}";
+	size_t n = sizeof(fmt) + 2 * strlen(id);
+	char *b = malloc(n), *out;
+	cJSON *v, *part;
+
+	if (!b)
+		return NULL;
+	snprintf(b, n, fmt, id, id);
+	out = to_gemini(OPENAI, b, r);
+	free(b);
+	v = cJSON_Parse(out);
+	part = cJSON_GetArrayItem(
+	    cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(v, "contents"), 1), "parts"),
+	    0);
+	free(out);
+	out = part ? cJSON_PrintUnformatted(part) : strdup("");
+	cJSON_Delete(v);
+	return out;
+}
+
+/* The id of the first tool call of OpenAI answer V, or NULL. */
+static const char *first_call_id(const cJSON *v)
+{
+	const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItem(v, "choices"), 0);
+	const cJSON *calls =
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(choice, "message"), "tool_calls");
+
+	return cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(calls, 0), "id"));
+}
+
+/* The signature of a call (standard base64, '+', '/' and padding included) reaches an OpenAI
+ * app in the call's id, whole and streamed, and an Anthropic app in its tool_use id; the next
+ * turn, echoing the id, gives Gemini the very signature back on the functionCall part. */
+static void test_signature_round_trip(void)
+{
+	static const char sig[] = "++//bW9jay1zaWc+/w==";
+	static const char part[] = "{\"functionCall\":{\"name\":\"get_weather\",\"args\":{\"city\":"
+				   "\"Paris\"}},\"thoughtSignature\":\"++//bW9jay1zaWc+/w==\"}";
+	char err[200], *answer = signed_answer(sig), *next, id[128];
+	struct translate_stream *s = translate_stream_new_from(OPENAI, GEMINI, 1, NULL);
+	struct translate_buf out = {0};
+	struct translate_req r;
+	const char *p;
+	int rc;
+	cJSON *v = response(OPENAI, answer, &rc, err);
+	const char *got = first_call_id(v);
+
+	ASSERT_OK(rc);
+	ASSERT_TRUE(got && strlen(got) < sizeof(id));
+	ASSERT_STREQ(got + 29, "__thought__--__bW9jay1zaWc-_w");
+	snprintf(id, sizeof(id), "%s", got);
+	cJSON_Delete(v);
+	next = openai_next_turn(id, &r);
+	ASSERT_STREQ(next, part);
+	free(next);
+	/* Anthropic: the tool_use block's id */
+	v = response(ANTHROPIC, answer, &rc, err);
+	ASSERT_OK(rc);
+	got = cJSON_GetStringValue(
+	    cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(v, "content"), 0), "id"));
+	ASSERT_STREQ(got ? got + 29 : NULL, "__thought__--__bW9jay1zaWc-_w");
+	cJSON_Delete(v);
+	/* streamed: the tool_calls delta's id */
+	ASSERT_OK(translate_stream_feed(s, NULL, answer, strlen(answer), &out));
+	ASSERT_OK(translate_stream_finish(s, &out));
+	p = strstr(out.data, "\"id\":\"call_");
+	ASSERT_TRUE(p && !strncmp(p + 6 + 29, "__thought__--__bW9jay1zaWc-_w\"", 30));
+	memcpy(id, p + 6, 29 + 29);
+	id[58] = '\0';
+	next = openai_next_turn(id, &r);
+	ASSERT_STREQ(next, part);
+	free(next);
+	translate_stream_free(s);
+	translate_buf_free(&out);
+	free(answer);
+}
+
+/* A signature Gemini would not get back exactly (no padding) does not ride: a plain id. */
+static void test_signature_not_canonical(void)
+{
+	char err[200], *answer = signed_answer("c2l");
+	int rc;
+	cJSON *v = response(OPENAI, answer, &rc, err);
+	const char *got = first_call_id(v);
+
+	ASSERT_OK(rc);
+	ASSERT_TRUE(got && !strncmp(got, "call_", 5));
+	ASSERT_EQ(strlen(got), 29);
+	cJSON_Delete(v);
+	free(answer);
+}
+
+/* A hostile app's id: a "signature" past the bound, or with characters base64url has not, is
+ * refused naming the id; nothing goes upstream. One of the bound's length rides. */
+static void test_signature_bounded(void)
+{
+	size_t n = 5 + 11 + TRANSLATE_SIG_MAX + 1;
+	char *id = malloc(n + 1), *next;
+	struct translate_req r;
+
+	ASSERT_TRUE(id);
+	memcpy(id, "call_" TRANSLATE_SIG_MARK, 16);
+	memset(id + 16, 'A', n - 16);
+	id[n] = '\0';
+	next = openai_next_turn(id, &r);
+	ASSERT_STREQ(next, "");
+	ASSERT_CONTAINS(r.error, "messages[1].tool_calls[0].id");
+	ASSERT_CONTAINS(r.error, "at most 16384 characters");
+	free(next);
+	id[n - 1] = '\0'; /* exactly the bound */
+	next = openai_next_turn(id, &r);
+	ASSERT_CONTAINS(next, "\"thoughtSignature\":\"AAAA");
+	free(next);
+	next = openai_next_turn("call_x__thought__ab+c", &r);
+	ASSERT_STREQ(next, "");
+	ASSERT_CONTAINS(r.error, "tool_calls[0].id");
+	free(next);
+	free(id);
+}
+
+/* A tool call with empty arguments ("" is {}) keeps its id and name: Gemini gets the named
+ * call, Anthropic a tool_use with both (they were left unset, read uninitialised). */
+static void test_tool_call_empty_arguments(void)
+{
+	static const char in[] =
+	    "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+	    "\"assistant\",\"tool_calls\":[{\"id\":\"call_e\",\"type\":\"function\",\"function\":"
+	    "{\"name\":\"get_time\",\"arguments\":\"\"}}]},{\"role\":\"tool\",\"tool_call_id\":"
+	    "\"call_e\",\"content\":\"noon\"}]}";
+	struct translate_req r;
+	char *out = to_gemini(OPENAI, in, &r);
+
+	ASSERT_CONTAINS(out, "{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":"
+			     "\"get_time\",\"args\":{}}}]}");
+	free(out);
+	ASSERT_OK(translate_request_to(OPENAI, ANTHROPIC, in, strlen(in), "claude", 0, &r));
+	ASSERT_CONTAINS(r.body, "{\"type\":\"tool_use\",\"id\":\"call_e\",\"name\":\"get_time\","
+				"\"input\":{}}");
+	translate_req_release(&r);
+}
+
+/* Set: every growth of a translation buffer fails (the Makefile links this test with
+ * --wrap=translate_buf_grow), as when memory runs out. */
+static int grow_fails;
+int __real_translate_buf_grow(struct translate_buf *b, size_t n);
+int __wrap_translate_buf_grow(struct translate_buf *b, size_t n);
+
+int __wrap_translate_buf_grow(struct translate_buf *b, size_t n)
+{
+	return grow_fails ? -ENOMEM : __real_translate_buf_grow(b, n);
+}
+
+/* An Anthropic app's stream from Gemini runs out of memory on its first chunk, before the
+ * inner translator wrote anything: -ENOMEM, and no arithmetic on the empty buffer's NULL
+ * (UBSan, which this test is built with, aborts on it). */
+static void test_stream_first_chunk_out_of_memory(void)
+{
+	struct translate_stream *s = translate_stream_new_from(ANTHROPIC, GEMINI, 0, NULL);
+	struct translate_buf out = {0};
+	int rc;
+
+	ASSERT_TRUE(s);
+	grow_fails = 1;
+	rc = translate_stream_feed(s, NULL, gemini_call_stream[0], strlen(gemini_call_stream[0]),
+				   &out);
+	grow_fails = 0;
+	ASSERT_EQ(rc, -ENOMEM);
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
 UNIT_MAIN(UNIT_CASE(test_call_path), UNIT_CASE(test_openai_request), UNIT_CASE(test_openai_refusals),
 	  UNIT_CASE(test_anthropic_request), UNIT_CASE(test_response_to_openai),
 	  UNIT_CASE(test_response_to_anthropic), UNIT_CASE(test_stream_to_openai),
@@ -650,4 +849,7 @@ UNIT_MAIN(UNIT_CASE(test_call_path), UNIT_CASE(test_openai_request), UNIT_CASE(t
 	  UNIT_CASE(test_openai_json_mode), UNIT_CASE(test_stream_blocked),
 	  UNIT_CASE(test_openai_tools_request), UNIT_CASE(test_anthropic_tools_request),
 	  UNIT_CASE(test_tools_refusals), UNIT_CASE(test_tool_call_answers),
-	  UNIT_CASE(test_tool_call_streams), UNIT_CASE(test_tool_calls_bounded))
+	  UNIT_CASE(test_tool_call_streams), UNIT_CASE(test_tool_calls_bounded),
+	  UNIT_CASE(test_signature_round_trip), UNIT_CASE(test_signature_not_canonical),
+	  UNIT_CASE(test_signature_bounded), UNIT_CASE(test_stream_first_chunk_out_of_memory),
+	  UNIT_CASE(test_tool_call_empty_arguments))

@@ -166,8 +166,10 @@
  * all the OpenAI side refuses for Anthropic (n > 1, logprobs, penalties, ...).
  * Answers: the first candidate's text parts joined (thought parts not shown), its functionCall
  * parts tool_calls (Gemini's id or a new call_<24>, args printed as arguments; Anthropic:
- * tool_use blocks; a thoughtSignature is not kept: Gemini 3 wants it back with the call in the
- * next request, which an OpenAI or Anthropic app cannot do); any other part is a refusal, more
+ * tool_use blocks; a call's thoughtSignature, which Gemini 3 wants back on the call in the next
+ * request, rides in a new id: call_<24>__thought__<the signature in base64url>, and comes back
+ * out of it on the functionCall part; at most 16384 characters, a longer one is refused with
+ * the id's path); any other part is a refusal, more
  * than one candidate too; STOP after a call -> tool_calls (tool_use); finishReason STOP -> stop,
  * MAX_TOKENS -> length,
  * SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII, IMAGE_SAFETY, LANGUAGE ->

@@ -145,6 +145,16 @@ cJSON *translate_gemini_app_answer(struct translate_ctx *c, const cJSON *in, con
 	return out;
 }
 
+/* The status a Gemini app is answered with for an upstream's STATUS. */
+static int gemini_app_status(int status)
+{
+	if (status == 529)
+		return 503; /* overloaded */
+	if (status == 402)
+		return 429; /* out of credit */
+	return status < 400 || status > 599 ? 502 : status;
+}
+
 char *translate_gemini_app_error(int status, const char *message, int *ret_status,
 				 size_t *ret_len)
 {
@@ -152,12 +162,7 @@ char *translate_gemini_app_error(int status, const char *message, int *ret_statu
 	cJSON *o = cJSON_CreateObject(), *e;
 	char *s;
 
-	if (status == 529)
-		status = 503; /* overloaded */
-	else if (status == 402)
-		status = 429; /* out of credit */
-	else if (status < 400 || status > 599)
-		status = 502;
+	status = gemini_app_status(status);
 	*ret_status = status;
 	e = translate_add(&c, o, "error", cJSON_CreateObject());
 	translate_add(&c, e, "code", cJSON_CreateNumber(status));
@@ -264,18 +269,23 @@ int translate_gemini_stream_ended(const struct translate_gemini_stream *g)
 }
 
 /* An error event; the stream ends. Returns RC (or -ENOMEM). */
+/* The error event: as translate_gemini_app_error() prints it, MESSAGE (LEN bytes) whole, a NUL
+ * in it escaped. */
 static int gs_error(struct translate_gemini_stream *g, struct translate_buf *out, int status,
-		    const char *message, int rc)
+		    const char *message, size_t len, int rc)
 {
-	size_t len, old = out->len;
-	int ignored, err;
-	char *body = translate_gemini_app_error(status, message, &ignored, &len);
+	size_t old = out->len;
+	int err;
 
 	g->ended = 1;
-	if (!body)
-		return -ENOMEM;
-	err = PUT(out, "data: ") || translate_buf_add(out, body, len) || PUT(out, "\n\n");
-	free(body);
+	status = gemini_app_status(status);
+	err = PUT(out, "data: {\"error\":{\"code\":");
+	err |= translate_json_put_num(out, status);
+	err |= PUT(out, ",\"message\":");
+	err |= translate_json_put_bytes(out, message, len);
+	err |= PUT(out, ",\"status\":");
+	err |= translate_json_put_cstr(out, gemini_status_name(status));
+	err |= PUT(out, "}}\n\n");
 	return translate_buf_cut(out, old, err) ?: rc;
 }
 
@@ -285,19 +295,17 @@ static int gs_broken(struct translate_gemini_stream *g, struct translate_buf *ou
 	char msg[160];
 
 	snprintf(msg, sizeof(msg), "upstream stream broken: %s", why);
-	return gs_error(g, out, 502, msg, -EPROTO);
+	return gs_error(g, out, 502, msg, strlen(msg), -EPROTO);
 }
 
 /* The upstream's error chunk: its message, a status from its type (Google's for it). */
 static int gs_upstream_error(struct translate_gemini_stream *g, const struct tj_val *v,
 			     struct translate_buf *out)
 {
-	char msg[TRANSLATE_MSG_MAX], type[48];
+	char type[48];
 	const char *t = translate_json_copy(&v[S_ERROR_TYPE], type, sizeof(type), NULL);
 
-	if (!translate_json_copy(&v[S_ERROR_MESSAGE], msg, sizeof(msg), NULL))
-		snprintf(msg, sizeof(msg), "upstream error");
-	return gs_error(g, out, translate_stream_error_status(t, NULL), msg, -EPROTO);
+	return translate_gemini_stream_error(g, t, &v[S_ERROR_MESSAGE], out);
 }
 
 /* The end of every event: modelVersion, responseId. */
@@ -465,17 +473,20 @@ static int gs_call_deltas(struct translate_gemini_stream *g, const struct tj_val
 	return rc;
 }
 
-/* {"functionCall":{"id","name","args"}} of a gathered call; its arguments must be an object. */
+/* {"functionCall":{"id","name","args"}} of a gathered call; its arguments must be an object.
+ * They are parsed and printed again, not passed on as they came: what cJSON reads is not all
+ * JSON (control characters as whitespace, invalid \u escapes, "+1"), and the app must get JSON
+ * (test_translate_from_gemini.c). Once per call, at its end: ~2.5 us for 100 bytes. */
 static int gs_call_part(const struct gs_call *call, struct translate_buf *out)
 {
 	cJSON *args = call->args.len ? translate_parse_object(call->args.data, call->args.len)
 				     : cJSON_CreateObject();
 	char *text = args ? cJSON_PrintUnformatted(args) : NULL;
-	int err;
+	int err = !args ? -EBADMSG : !text ? -ENOMEM : 0;
 
 	cJSON_Delete(args);
-	if (!text)
-		return -EBADMSG;
+	if (err)
+		return err;
 	err = PUT(out, "{\"functionCall\":{") ||
 	      (call->id[0] && (PUT(out, "\"id\":") || translate_json_put_cstr(out, call->id) ||
 			       PUT(out, ","))) ||
@@ -653,12 +664,29 @@ int translate_gemini_stream_done(struct translate_gemini_stream *g, struct trans
 }
 
 int translate_gemini_stream_error(struct translate_gemini_stream *g, const char *type,
-				  const char *message, struct translate_buf *out)
+				  const struct tj_val *message, struct translate_buf *out)
 {
-	char msg[TRANSLATE_MSG_MAX];
+	static const char none[] = "upstream error";
+	size_t len = sizeof(none) - 1;
+	char *msg;
+	int rc;
 
 	if (g->ended)
 		return -EPROTO;
-	snprintf(msg, sizeof(msg), "%s", message);
-	return gs_error(g, out, translate_stream_error_status(type, NULL), msg, -EPROTO);
+	msg = translate_json_dup_whole(message, &len);
+	if (!msg && message->type == TJ_STRING)
+		return -ENOMEM;
+	rc = gs_error(g, out, translate_stream_error_status(type, NULL), msg ? msg : none, len,
+		      -EPROTO);
+	free(msg);
+	return rc;
+}
+
+int translate_gemini_stream_broken(struct translate_gemini_stream *g, const char *type,
+				   const char *message, struct translate_buf *out)
+{
+	if (g->ended)
+		return -EPROTO;
+	return gs_error(g, out, translate_stream_error_status(type, NULL), message, strlen(message),
+			-EPROTO);
 }

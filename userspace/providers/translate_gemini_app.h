@@ -56,9 +56,13 @@ void translate_gemini_stream_usage(struct translate_gemini_stream *g, double pro
 				   double completion, double cached);
 /* The upstream's end: the last event (a broken stream's error event without a finish). */
 int translate_gemini_stream_done(struct translate_gemini_stream *g, struct translate_buf *out);
-/* An error of TYPE (Anthropic's or OpenAI's) with MESSAGE: the app's error event; the
- * stream ends. -EPROTO (or -ENOMEM). */
+/* An upstream's error of TYPE (Anthropic's or OpenAI's) with MESSAGE (its JSON string as
+ * scanned; not a string: "upstream error"): the app's error event, the message whole (an
+ * escaped U+0000 too); the stream ends. -EPROTO (or -ENOMEM). */
 int translate_gemini_stream_error(struct translate_gemini_stream *g, const char *type,
-				  const char *message, struct translate_buf *out);
+				  const struct tj_val *message, struct translate_buf *out);
+/* The same for the gateway's own MESSAGE (a C string): the upstream broke its protocol. */
+int translate_gemini_stream_broken(struct translate_gemini_stream *g, const char *type,
+				   const char *message, struct translate_buf *out);
 
 #endif

@@ -533,16 +533,19 @@ int translate_json_next(struct tj_iter *it, const struct tj_field *fields, struc
 struct pieces {
 	const unsigned char *p, *end;
 	unsigned char u[4];
+	int whole; /* past an escaped U+0000 too */
 };
 
-static void pieces_init(struct pieces *it, const struct tj_val *v)
+static void pieces_init(struct pieces *it, const struct tj_val *v, int whole)
 {
 	it->p = (const unsigned char *)v->p;
 	it->end = it->p + v->len;
+	it->whole = whole;
 }
 
 /* The next piece (*RET, *RET_LEN): a run of the text as it is, or what one escape stands for.
- * 0 at the end, or at a U+0000, where cJSON's C string ends. */
+ * 0 at the end, or at a U+0000, where cJSON's C string ends (unless whole: an escaped one is a
+ * piece). */
 static int pieces_next(struct pieces *it, const unsigned char **ret, size_t *ret_len)
 {
 	const unsigned char *q = it->p;
@@ -552,7 +555,7 @@ static int pieces_next(struct pieces *it, const unsigned char **ret, size_t *ret
 		return 0;
 	if (*q == '\\') {
 		n = unescape(q, it->end, it->u, ret_len);
-		if (!n || !it->u[0]) /* !n: not on scanned text */
+		if (!n || (!it->u[0] && !it->whole)) /* !n: not on scanned text */
 			return 0;
 		it->p += n;
 		*ret = it->u;
@@ -576,7 +579,7 @@ int translate_json_is(const struct tj_val *v, const char *s)
 		return 0;
 	if (v->plain)
 		return v->len == len && !memcmp(v->p, s, len);
-	pieces_init(&it, v);
+	pieces_init(&it, v, 0);
 	while (pieces_next(&it, &piece, &n)) {
 		if (n > len - at || memcmp(s + at, piece, n))
 			return 0;
@@ -585,14 +588,15 @@ int translate_json_is(const struct tj_val *v, const char *s)
 	return at == len;
 }
 
-/* Decodes V into BUF (CAP bytes, may be 0); returns the decoded length. */
-static size_t decode(const struct tj_val *v, char *buf, size_t cap)
+/* Decodes V (WHOLE: past an escaped U+0000) into BUF (CAP bytes, may be 0); returns the
+ * decoded length. */
+static size_t decode(const struct tj_val *v, char *buf, size_t cap, int whole)
 {
 	const unsigned char *piece;
 	size_t len = 0, n;
 	struct pieces it;
 
-	pieces_init(&it, v);
+	pieces_init(&it, v, whole);
 	while (pieces_next(&it, &piece, &n)) {
 		if (len < cap)
 			memcpy(buf + len, piece, n < cap - len ? n : cap - len);
@@ -609,29 +613,45 @@ const char *translate_json_copy(const struct tj_val *v, char *buf, size_t cap, i
 
 	if (v->type != TJ_STRING || !cap)
 		return NULL;
-	len = decode(v, buf, cap);
+	len = decode(v, buf, cap, 0);
 	if (ret_cut)
 		*ret_cut = len >= cap;
 	return buf;
 }
 
-char *translate_json_dup(const struct tj_val *v)
+/* V decoded (WHOLE: past an escaped U+0000) into a new string of *RET_LEN bytes. */
+static char *dup_decoded(const struct tj_val *v, int whole, size_t *ret_len)
 {
 	size_t len;
 	char *s;
 
 	if (v->type != TJ_STRING)
 		return NULL;
-	len = decode(v, NULL, 0);
+	len = decode(v, NULL, 0, whole);
 	s = malloc(len + 1);
-	if (s)
-		decode(v, s, len + 1);
+	if (s) {
+		decode(v, s, len + 1, whole);
+		*ret_len = len;
+	}
 	return s;
+}
+
+char *translate_json_dup(const struct tj_val *v)
+{
+	size_t len;
+
+	return dup_decoded(v, 0, &len);
+}
+
+char *translate_json_dup_whole(const struct tj_val *v, size_t *ret_len)
+{
+	return dup_decoded(v, 1, ret_len);
 }
 
 /* ---- writing ---- */
 
-/* Appends decoded bytes S (N, no NUL among them) escaped as cJSON's print_string_ptr() does. */
+/* Appends decoded bytes S (N) escaped as cJSON's print_string_ptr() does (a NUL, which ends
+ * its strings, as \u0000). */
 static int put_escaped(struct translate_buf *b, const unsigned char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -729,12 +749,17 @@ int translate_json_put_str(struct translate_buf *b, const struct tj_val *v)
 	return err | translate_buf_add(b, "\"", 1);
 }
 
-int translate_json_put_cstr(struct translate_buf *b, const char *s)
+int translate_json_put_bytes(struct translate_buf *b, const char *s, size_t n)
 {
 	int err = translate_buf_add(b, "\"", 1);
 
-	err |= put_escaped(b, (const unsigned char *)s, strlen(s));
+	err |= put_escaped(b, (const unsigned char *)s, n);
 	return err | translate_buf_add(b, "\"", 1);
+}
+
+int translate_json_put_cstr(struct translate_buf *b, const char *s)
+{
+	return translate_json_put_bytes(b, s, strlen(s));
 }
 
 /* Whole numbers in int's range as cJSON prints them ("%d"); the rest by cJSON itself. */

@@ -100,10 +100,15 @@ const char *translate_json_copy(const struct tj_val *v, char *buf, size_t cap, i
 /* V's decoded value in a new string (the caller frees), or NULL when V is not a string or out
  * of memory (errno ENOMEM). */
 char *translate_json_dup(const struct tj_val *v);
+/* The same, whole: an escaped U+0000 is a NUL byte of it, not its end; *RET_LEN its bytes. For
+ * what must reach the app whole (an upstream's error message). */
+char *translate_json_dup_whole(const struct tj_val *v, size_t *ret_len);
 
 /* Appends string V (a TJ_STRING), or the C string S, as a JSON string. */
 int translate_json_put_str(struct translate_buf *b, const struct tj_val *v);
 int translate_json_put_cstr(struct translate_buf *b, const char *s);
+/* Appends the N bytes S as a JSON string, a NUL among them as \u0000. */
+int translate_json_put_bytes(struct translate_buf *b, const char *s, size_t n);
 /* Appends the number D as cJSON prints it. */
 int translate_json_put_num(struct translate_buf *b, double d);
 

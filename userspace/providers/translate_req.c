@@ -418,9 +418,11 @@ cJSON *translate_rq_tool_call(struct translate_rq *r, const cJSON *tc, const cha
 		translate_rq_invalid(r, path, "expected id, function.name and function.arguments");
 		return NULL;
 	}
-	if (!*args)
-		return cJSON_CreateObject();
-	v = cJSON_Parse(args);
+	v = *args ? cJSON_Parse(args) : cJSON_CreateObject(); /* "" is {} */
+	if (!*args && !v) {
+		r->c.oom = 1;
+		return NULL;
+	}
 	if (!cJSON_IsObject(v)) {
 		cJSON_Delete(v);
 		translate_rq_invalid(r, p, "arguments: expected a JSON object");

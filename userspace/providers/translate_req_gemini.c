@@ -28,6 +28,9 @@ struct o2g {
  * against that message's calls, so a bound keeps a hostile request's cost linear. */
 #define G_MAX_TOOL_CALLS 128
 
+#define G_TEXT_(x) #x
+#define G_TEXT(x) G_TEXT_(x) /* a number macro's value as a string literal */
+
 /* A field the translation to Gemini leaves out on purpose: refused, naming it and WHAT. */
 static void g_untranslated(struct translate_rq *r, const char *path, const char *what)
 {
@@ -412,9 +415,27 @@ static void g_content(struct o2g *o, const cJSON *content, const char *path, int
 	}
 }
 
+/* The thoughtSignature the id of the call at PATH carries (translate_util.h) on PART. */
+static void g_signature(struct o2g *o, const char *id, const char *path, cJSON *part)
+{
+	char p[TRANSLATE_PATH_MAX], *sig;
+	int rc = translate_sig_from_id(id, &sig);
+
+	if (rc == -EINVAL)
+		translate_rq_invalid(o->r, translate_rq_path(p, path, "id", -1),
+				     "after " TRANSLATE_SIG_MARK
+				     ", a thought signature (base64url, "
+				     "at most " G_TEXT(TRANSLATE_SIG_MAX) " characters)");
+	o->r->c.oom |= rc == -ENOMEM;
+	if (sig)
+		translate_add(&o->r->c, part, "thoughtSignature", cJSON_CreateString(sig));
+	free(sig);
+}
+
 /* An assistant message's tool_calls -> functionCall parts {name, args} of the model's turn:
- * the arguments (JSON text) as the object they are. Gemini's own call ids are optional and
- * the next turn's functionResponse is matched by name and order: the ids are not sent. */
+ * the arguments (JSON text) as the object they are, and the thoughtSignature an id carries
+ * back on its part. Gemini's own call ids are optional and the next turn's functionResponse
+ * is matched by name and order: the ids are not sent. */
 static void g_tool_calls(struct o2g *o, const cJSON *calls, const char *path)
 {
 	char p[TRANSLATE_PATH_MAX];
@@ -430,14 +451,17 @@ static void g_tool_calls(struct o2g *o, const cJSON *calls, const char *path)
 	o->calls = calls;
 	cJSON_ArrayForEach(it, calls)
 	{
-		args = translate_rq_tool_call(o->r, it, translate_rq_path(p, path, "tool_calls", i++),
-					      &id, &name);
+		translate_rq_path(p, path, "tool_calls", i++);
+		args = translate_rq_tool_call(o->r, it, p, &id, &name);
 		if (!args)
 			return;
 		part = translate_push(&o->r->c, g_turn(o, "model"), cJSON_CreateObject());
 		call = translate_add(&o->r->c, part, "functionCall", cJSON_CreateObject());
 		translate_add(&o->r->c, call, "name", cJSON_CreateString(name));
 		translate_add(&o->r->c, call, "args", args);
+		g_signature(o, id, p, part);
+		if (o->r->c.rc)
+			return;
 	}
 }
 

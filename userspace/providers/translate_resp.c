@@ -128,13 +128,17 @@ static cJSON *to_openai(struct translate_ctx *c, const cJSON *in, const char *mo
 
 /* ---- Gemini GenerateContentResponse -> OpenAI chat.completion ---- */
 
-/* A functionCall part {name, args, id?} (part I) -> an OpenAI tool call: Gemini's id when it
+/* A functionCall part {name, args, id?} (part I, its thoughtSignature SIG) -> an OpenAI tool
+ * call: a new id carrying SIG when there is one (translate_util.h), else Gemini's id when it
  * gave one, else a new call_ id; the args printed as the arguments' JSON text. */
-static cJSON *gemini_tool_call(struct translate_ctx *c, const cJSON *fc, int i)
+static cJSON *gemini_tool_call(struct translate_ctx *c, const cJSON *fc, const char *sig, int i)
 {
 	const char *name = translate_str(fc, "name"), *id = translate_str(fc, "id");
 	const cJSON *args = translate_get(fc, "args");
+	struct translate_buf signed_id = {0};
 	char newid[32];
+	cJSON *call;
+	int rc;
 
 	if (!name || (args && !cJSON_IsObject(args))) {
 		translate_fail(c, -EINVAL,
@@ -143,17 +147,23 @@ static cJSON *gemini_tool_call(struct translate_ctx *c, const cJSON *fc, int i)
 			       i);
 		return NULL;
 	}
-	if (!id) {
+	rc = sig ? translate_sig_id_put(&signed_id, sig, strlen(sig)) : -EINVAL;
+	c->oom |= rc == -ENOMEM;
+	if (!rc) {
+		id = signed_id.data;
+	} else if (!id) {
 		translate_new_id(newid, sizeof(newid), "call_", 24);
 		id = newid;
 	}
-	return openai_tool_call(c, id, name, args);
+	call = openai_tool_call(c, id, name, args);
+	translate_buf_free(&signed_id);
+	return call;
 }
 
 /* The assistant message of CANDIDATE (NULL: none came, the prompt was blocked): its text
  * parts joined, its functionCall parts as tool_calls (*RET_CALLS: how many); thought parts are
- * not shown (OpenAI hides reasoning), a thoughtSignature is not kept (OpenAI has no place for
- * it); any other part (inline data, code) was never asked for and is refused. */
+ * not shown (OpenAI hides reasoning), a call's thoughtSignature rides in its id; any other
+ * part (inline data, code) was never asked for and is refused. */
 static cJSON *gemini_message(struct translate_ctx *c, const cJSON *candidate, int *ret_calls)
 {
 	const cJSON *parts = translate_get(translate_get(candidate, "content"), "parts"), *p, *fc;
@@ -167,7 +177,9 @@ static cJSON *gemini_message(struct translate_ctx *c, const cJSON *candidate, in
 		t = translate_str(p, "text");
 		fc = translate_get(p, "functionCall");
 		if (fc) {
-			translate_push(c, calls, gemini_tool_call(c, fc, i));
+			translate_push(
+			    c, calls,
+			    gemini_tool_call(c, fc, translate_str(p, "thoughtSignature"), i));
 		} else if (!t) {
 			translate_fail(c, -EOPNOTSUPP,
 				       "candidates[0].content.parts[%d]: a part that is not text "

@@ -197,7 +197,7 @@ static int emit_error(struct translate_stream *s, struct translate_buf *out, con
 
 	s->ended = 1;
 	if (s->gapp)
-		return translate_gemini_stream_error(s->gapp, type, message, out);
+		return translate_gemini_stream_broken(s->gapp, type, message, out);
 	o = translate_error_object(&c, s->app, type, code, message);
 	return emit(out, anthropic ? "error" : NULL, o, &c);
 }
@@ -221,12 +221,18 @@ static int broken(struct translate_stream *s, struct translate_buf *out, const c
 }
 
 /* An upstream error event: its message (decoded; "upstream error" when it has none) as the
- * app's error event of TYPE / CODE. */
+ * app's error event of TYPE / CODE; a Gemini app's gets the message whole. */
 static int upstream_error(struct translate_stream *s, struct translate_buf *out,
 			  const struct tj_val *message, const char *type, const char *code)
 {
-	char *msg = translate_json_dup(message);
+	char *msg;
 	int rc;
+
+	if (s->gapp) {
+		s->ended = 1;
+		return translate_gemini_stream_error(s->gapp, type, message, out);
+	}
+	msg = translate_json_dup(message);
 
 	if (!msg && message->type == TJ_STRING)
 		return -ENOMEM;
@@ -1118,13 +1124,49 @@ static void g_take_usage(struct translate_stream *s, const struct tj_val *v)
 	translate_usage_set_gemini(&s->usage, n[0], n[1], n[2], n[3], n[4]);
 }
 
+/* The id of the call in part P, in NEW_ID (its text in BUF): a new one carrying the part's
+ * thoughtSignature (translate_util.h), else Gemini's, else a new call_ one. */
+static int g_call_id(const struct tj_val *p, struct translate_buf *buf, struct tj_val *new_id,
+		     const struct tj_val **ret)
+{
+	char *sig = NULL;
+	int rc = -EINVAL;
+
+	if (p[G_SIGNATURE].type == TJ_STRING) {
+		sig = p[G_SIGNATURE].plain ? NULL : translate_json_dup(&p[G_SIGNATURE]);
+		if (!p[G_SIGNATURE].plain && !sig)
+			return -ENOMEM;
+		rc = sig ? translate_sig_id_put(buf, sig, strlen(sig))
+			 : translate_sig_id_put(buf, p[G_SIGNATURE].p, p[G_SIGNATURE].len);
+		free(sig);
+	}
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc && p[G_CALL_ID].type == TJ_STRING) {
+		*ret = &p[G_CALL_ID];
+		return 0;
+	}
+	if (rc) {
+		rc = translate_buf_grow(buf, 32);
+		if (rc)
+			return rc;
+		translate_new_id(buf->data, 32, "call_", 24);
+		buf->len = strlen(buf->data);
+	}
+	new_id->p = buf->data;
+	new_id->len = buf->len;
+	*ret = new_id;
+	return 0;
+}
+
 /* A functionCall part: one tool_calls delta with the whole call (Gemini sends each call
- * whole), its id Gemini's or a new call_ one, its args printed as the arguments. */
+ * whole), its id as g_call_id() says, its args printed as the arguments. */
 static int g_call_out(struct translate_stream *s, const struct tj_val *p, struct translate_buf *out)
 {
-	char id[32];
-	struct tj_val new_id = {.type = TJ_STRING, .plain = 1, .p = id};
-	char *args;
+	struct tj_val new_id = {.type = TJ_STRING, .plain = 1};
+	struct translate_buf id = {0};
+	const struct tj_val *idv;
+	char *args = NULL;
 	int rc;
 
 	if (p[G_CALL].type != TJ_OBJECT || p[G_CALL_NAME].type != TJ_STRING ||
@@ -1132,21 +1174,20 @@ static int g_call_out(struct translate_stream *s, const struct tj_val *p, struct
 		return broken(s, out, "a functionCall without a name, or args not an object");
 	if (s->stopped)
 		return broken(s, out, "a functionCall after the finishReason");
-	translate_new_id(id, sizeof(id), "call_", 24);
-	new_id.len = strlen(id);
-	rc = print_input(&p[G_CALL_ARGS], &args);
-	if (rc)
-		return rc;
-	rc = tool_start_chunk(s, out, s->n_tools++,
-			      p[G_CALL_ID].type == TJ_STRING ? &p[G_CALL_ID] : &new_id,
-			      &p[G_CALL_NAME], args ? args : "{}");
+	rc = g_call_id(p, &id, &new_id, &idv);
+	if (!rc)
+		rc = print_input(&p[G_CALL_ARGS], &args);
+	if (!rc)
+		rc = tool_start_chunk(s, out, s->n_tools++, idv, &p[G_CALL_NAME],
+				      args ? args : "{}");
 	free(args);
+	translate_buf_free(&id);
 	return rc;
 }
 
 /* One part: its text as a content chunk, a function call as a tool call; a thought is not
- * shown (OpenAI hides reasoning), a signature carries nothing to show (it is not kept: see
- * translate.h); any other part was never asked for. */
+ * shown (OpenAI hides reasoning), a signature on a part without a call carries nothing to show
+ * (a call's rides in its id); any other part was never asked for. */
 static int g_part_out(struct translate_stream *s, const struct tj_val *p, struct translate_buf *out)
 {
 	if (present(&p[G_CALL]))
@@ -1247,10 +1288,11 @@ static int g_feed(struct translate_stream *s, const char *data, size_t len,
 /* ---- Gemini upstream, Anthropic app: the inner translator's OpenAI chunks, relayed ---- */
 
 /* Feeds the events in s->mid (whole "data: ...\n\n" events) to this OpenAI -> Anthropic
- * translator; RC is the inner one's result, returned unless a relayed event fails worse. */
+ * translator; RC is the inner one's result, returned unless a relayed event fails worse.
+ * s->mid.data is NULL until the inner one first writes (it may fail before it does). */
 static int relay(struct translate_stream *s, int rc, struct translate_buf *out)
 {
-	const char *p = s->mid.data, *end = p + s->mid.len, *stop;
+	const char *p = s->mid.data, *end = p ? p + s->mid.len : NULL, *stop;
 	int r = 0;
 
 	while (!s->ended && p && p < end && (stop = strstr(p, "\n\n"))) {

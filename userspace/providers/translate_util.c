@@ -201,6 +201,75 @@ void translate_new_id(char *out, size_t cap, const char *prefix, size_t n)
 		out[plen + i] = '\0';
 }
 
+/* The base64url character standing for standard base64's C, or 0 when C is none of its
+ * alphabet; and back (0 when C is not base64url's). */
+static char sig_url_char(char c)
+{
+	if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+		return c;
+	return c == '+' ? '-' : c == '/' ? '_' : 0;
+}
+
+static char sig_std_char(char c)
+{
+	if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+		return c;
+	return c == '-' ? '+' : c == '_' ? '/' : 0;
+}
+
+int translate_sig_id_put(struct translate_buf *b, const char *sig, size_t len)
+{
+	size_t n = len, old = b->len, i;
+	char id[32];
+	int err;
+
+	while (n && len - n < 2 && sig[n - 1] == '=')
+		n--;
+	if (!n || len % 4 || n > TRANSLATE_SIG_MAX)
+		return -EINVAL; /* only padded base64 comes back exactly as it went */
+	for (i = 0; i < n; i++)
+		if (!sig_url_char(sig[i]))
+			return -EINVAL;
+	translate_new_id(id, sizeof(id), "call_", 24);
+	err = translate_buf_add(b, id, strlen(id));
+	err |= translate_buf_add(b, TRANSLATE_SIG_MARK, sizeof(TRANSLATE_SIG_MARK) - 1);
+	err |= translate_buf_grow(b, n);
+	if (err)
+		return translate_buf_cut(b, old, err);
+	for (i = 0; i < n; i++)
+		b->data[b->len++] = sig_url_char(sig[i]);
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int translate_sig_from_id(const char *id, char **ret)
+{
+	const char *mark = strstr(id, TRANSLATE_SIG_MARK), *sig;
+	size_t n, i;
+	char *out;
+
+	*ret = NULL;
+	if (!mark)
+		return 0;
+	sig = mark + sizeof(TRANSLATE_SIG_MARK) - 1;
+	n = strnlen(sig, TRANSLATE_SIG_MAX + 1);
+	if (!n || n > TRANSLATE_SIG_MAX || n % 4 == 1)
+		return -EINVAL;
+	out = malloc(n + 3);
+	if (!out)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		if (!(out[i] = sig_std_char(sig[i]))) {
+			free(out);
+			return -EINVAL;
+		}
+	for (; i % 4; i++)
+		out[i] = '=';
+	out[i] = '\0';
+	*ret = out;
+	return 0;
+}
+
 struct reason {
 	const char *anthropic, *openai;
 };

@@ -76,6 +76,27 @@ int translate_sse_done(const char *data, size_t len);
 /* Writes PREFIX + N random base62 characters into OUT (CAP bytes). */
 void translate_new_id(char *out, size_t cap, const char *prefix, size_t n);
 
+/*
+ * Gemini's thoughtSignature (Gemini 3 refuses a later turn whose functionCall part lacks the
+ * one it issued) rides in the tool call id an OpenAI or Anthropic app gets, as those formats
+ * have no place for it: a new call_<24> id, TRANSLATE_SIG_MARK (LiteLLM's), then the signature
+ * in base64url without padding, so the id stays [A-Za-z0-9_-] as Anthropic requires of
+ * tool_use ids. The app echoes the id in its next turn; the translation to Gemini puts the
+ * signature back on the functionCall part. At most TRANSLATE_SIG_MAX characters of signature:
+ * a longer one is not carried (from Gemini) or refused (from the app).
+ */
+#define TRANSLATE_SIG_MARK "__thought__"
+#define TRANSLATE_SIG_MAX 16384
+
+/* Appends to B a new call id carrying SIG (LEN bytes of Gemini's padded standard base64).
+ * Returns 0; -EINVAL when SIG is empty, not that or longer than TRANSLATE_SIG_MAX (nothing
+ * appended); -ENOMEM. */
+int translate_sig_id_put(struct translate_buf *b, const char *sig, size_t len);
+/* The signature tool call id ID carries, back in standard base64 with its padding: 0 with *RET
+ * NULL when it carries none, or a new string (the caller frees); -EINVAL when what follows
+ * the mark is not base64url of at most TRANSLATE_SIG_MAX characters; -ENOMEM. */
+int translate_sig_from_id(const char *id, char **ret);
+
 /* Anthropic stop_reason -> OpenAI finish_reason, and back. */
 const char *translate_finish_reason(const char *stop_reason);
 const char *translate_stop_reason(const char *finish_reason);
