@@ -1,7 +1,8 @@
 /*
  * usage: reads token counts from provider responses, whole or streamed (see usage.h), through
  * the provider adapters (api.h: openai.c, anthropic.c own their shapes), and the small JSON
- * readers they share (usage_int.h). JSON is read with cJSON; streamed events are parsed only
+ * readers they share (usage_int.h). JSON is read with cJSON (of a whole answer, only the
+ * members its adapter reads: answer_root()); streamed events are parsed only
  * when they can matter (by event name, or a cheap look at the data), since most are text
  * deltas.
  */
@@ -13,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "policy/json_locate.h"
 #include "providers/api.h"
 #include "providers/usage_int.h"
 
@@ -233,6 +235,43 @@ const char *error_kind(const cJSON *e, const char *fallback)
 	return k && *k ? k : fallback;
 }
 
+#define ROOT_KEYS_MAX 8 /* "model" and the members an adapter's usage_body reads */
+
+/*
+ * The answer BODY as the adapter P reads it: when it names the members it reads
+ * (usage_body_keys), an object of only those and "model" (the first of each name, as cJSON
+ * finds it), parsed from their text once the whole body is known to be what json_parse()
+ * accepts; else the whole tree. NULL when the body is not JSON (or out of memory).
+ */
+static cJSON *answer_root(const struct provider_api *p, const char *body, size_t len)
+{
+	const char *keys[ROOT_KEYS_MAX] = {"model"};
+	struct json_locate_pos pos[ROOT_KEYS_MAX];
+	size_t n = 1, at;
+	cJSON *root, *item;
+
+	if (!p || !p->usage_body_keys)
+		return json_parse(body, len);
+	for (const char *const *k = p->usage_body_keys; *k && n < ROOT_KEYS_MAX; k++)
+		keys[n++] = *k;
+	if (json_locate_accepted(body, len, keys, n, pos, &at))
+		return NULL;
+	if (body[at] != '{')
+		return NULL; /* JSON, but no object: not an answer, as json_parse()'s tree says */
+	root = cJSON_CreateObject();
+	for (size_t k = 0; root && k < n; k++) {
+		if (pos[k].value == JSON_LOCATE_NONE)
+			continue;
+		item = cJSON_ParseWithLength(body + pos[k].value, pos[k].end - pos[k].value);
+		if (!item || !cJSON_AddItemToObjectCS(root, keys[k], item)) {
+			cJSON_Delete(item);
+			cJSON_Delete(root);
+			return NULL;
+		}
+	}
+	return root;
+}
+
 int usage_from_body(enum usage_api api, const char *body, size_t len, struct usage *u, char *model,
 		    size_t model_size)
 {
@@ -243,7 +282,7 @@ int usage_from_body(enum usage_api api, const char *body, size_t len, struct usa
 	memset(u, 0, sizeof(*u));
 	copy_str(model, model_size, NULL);
 	scratch_begin();
-	root = json_parse(body, len);
+	root = answer_root(p, body, len);
 	if (!cJSON_IsObject(root)) {
 		err = -EBADMSG;
 		goto out;
