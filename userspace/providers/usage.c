@@ -17,6 +17,7 @@
 #include "policy/json_locate.h"
 #include "providers/api.h"
 #include "providers/usage_int.h"
+#include "util/strcopy.h"
 
 #define COUNT_MAX (1LL << 53) /* JSON numbers past this are not exact integers in cJSON */
 
@@ -96,15 +97,8 @@ const char *json_str(const cJSON *obj, const char *key)
 /* Copies SRC (NULL: "") into DST of SIZE bytes, cut to fit. */
 void copy_str(char *dst, size_t size, const char *src)
 {
-	size_t n;
-
-	if (!dst || !size)
-		return;
-	n = src ? strlen(src) : 0;
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, src ? src : "", n);
-	dst[n] = '\0';
+	if (dst && size)
+		str_copy(dst, size, src ? src : "");
 }
 
 int json_is_space(char c)
