@@ -874,13 +874,18 @@ static unsigned answer_rnd(unsigned n)
 /* Many answers of every family's shape, with odd counts, duplicates and damage. */
 static void test_random_answers_read_as_the_tree_reads_them(void)
 {
-	static const char *const counts[] = {"0", "5", "-1", "1.5", "1e3", "\"7\"", "null", "true",
-					     "9007199254740993", "1e400", "[]", "{}", "01"};
+	static const char *const counts[] = {
+	    "0", "5", "-1", "1.5", "1e3", "\"7\"", "null", "true", "false", "9007199254740993",
+	    "1e400", "[]", "{}", "01", "-0", "123456789012345", "1234567890123456", "7 ",
+	    "{\"cached_tokens\":3,\"audio_tokens\":0}", "{\"reasoning_tokens\":9}",
+	    "[1,{\"a\":[true,null]},\"x\\ny\"]", "\"standard\"", "\"\\u00e9\""};
 	static const char *const names[] = {
 	    "prompt_tokens", "completion_tokens", "input_tokens", "output_tokens",
 	    "cache_read_input_tokens", "cache_creation_input_tokens", "promptTokenCount",
 	    "candidatesTokenCount", "thoughtsTokenCount", "inputTokens", "outputTokens", "cost",
-	    "service_tier", "speed", "inference_geo", "server_tool_use", "cachedContentTokenCount"};
+	    "service_tier", "speed", "inference_geo", "server_tool_use", "cachedContentTokenCount",
+	    "prompt\\u005ftokens", "output_tokens\\u0000x", "prompt_tokens_details",
+	    "completion_tokens_details", "cached_tokens", "reasoning_tokens"};
 	static const char *const tops[] = {"usage", "usageMetadata", "model", "service_tier", "id",
 					   "us\\u0061ge", "choices"};
 	char body[2048];
