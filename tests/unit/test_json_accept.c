@@ -134,14 +134,11 @@ static void test_depth(void)
 	AGREES(t, sizeof(t));
 }
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static unsigned long long rng = 0x9e3779b97f4a7c15ull;
 
 static unsigned rnd(unsigned n)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (unsigned)(rng % n);
+	return unit_rand(&rng, n);
 }
 
 struct text {

@@ -8,14 +8,11 @@
 #include "unit.h"
 #include "util/strcopy.h"
 
-static uint64_t rng = 0x2545f4914f6cdd1dull;
+static unsigned long long rng = 0x2545f4914f6cdd1dull;
 
 static unsigned rnd(unsigned n)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (unsigned)(rng % n);
+	return unit_rand(&rng, n);
 }
 
 /* DST as snprintf leaves it, byte for byte up to SIZE, and what lies after it untouched. */

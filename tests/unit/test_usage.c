@@ -861,14 +861,11 @@ static void test_hostile_answers_read_as_the_tree_reads_them(void)
 	}
 }
 
-static uint64_t answer_rng = 0x2545f4914f6cdd1dull;
+static unsigned long long answer_rng = 0x2545f4914f6cdd1dull;
 
 static unsigned answer_rnd(unsigned n)
 {
-	answer_rng ^= answer_rng << 13;
-	answer_rng ^= answer_rng >> 7;
-	answer_rng ^= answer_rng << 17;
-	return (unsigned)(answer_rng % n);
+	return unit_rand(&answer_rng, n);
 }
 
 /* Many answers of every family's shape, with odd counts, duplicates and damage. */
