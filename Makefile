@@ -150,14 +150,15 @@ $(BUILD)/tests/bench/%: tests/bench/%.c
 # The providers micro-benchmark (make bench) links the -O2 objects of build/aigw it measures.
 $(BUILD)/tests/bench/bench_providers: tests/bench/bench_providers.c \
 		$(filter $(BUILD)/obj/userspace/providers/%,$(OBJS)) $(BUILD)/obj/userspace/proxy/body.o \
-		$(BUILD)/obj/userspace/util/jsonw.o $(BUILD)/obj/userspace/util/hex.o
+		$(BUILD)/obj/userspace/util/jsonw.o $(BUILD)/obj/userspace/util/hex.o \
+		$(BUILD)/obj/userspace/policy/json_locate.o
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lcjson -lcrypto -lz -lm
 
 # Bedrock's SigV4 signing and event-stream parsing per call (make bench), on the -O2 objects.
 $(BUILD)/tests/bench/bench_bedrock: tests/bench/bench_bedrock.c tests/bench/benchclock.h \
 		$(filter $(BUILD)/obj/userspace/providers/%,$(OBJS)) $(BUILD)/obj/userspace/util/jsonw.o \
-		$(BUILD)/obj/userspace/util/hex.o
+		$(BUILD)/obj/userspace/util/hex.o $(BUILD)/obj/userspace/policy/json_locate.o
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $(filter %.c %.o,$^) \
 		-lcjson -lcrypto -lz -lm
@@ -257,9 +258,10 @@ $(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/p
 $(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspace/providers/usage.c \
 		userspace/providers/openai.c userspace/providers/anthropic.c \
 		userspace/providers/gemini.c userspace/util/jsonw.c userspace/util/hex.c \
-		userspace/providers/bedrock.c userspace/providers/eventstream.c
+		userspace/providers/bedrock.c userspace/providers/eventstream.c \
+		userspace/policy/json_locate.c tests/unit/usage_ref.h
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lcrypto -lz
+	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^) -lcjson -lcrypto -lz
 $(BUILD)/fuzz/fuzz_guard_scan: tests/fuzz/fuzz_guard_scan.c userspace/guard/scan.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lhs -lm
@@ -277,7 +279,7 @@ $(BUILD)/fuzz/fuzz_eventstream: tests/fuzz/fuzz_eventstream.c userspace/provider
 		userspace/providers/bedrock.c userspace/providers/usage.c userspace/providers/openai.c \
 		userspace/providers/gemini.c \
 		userspace/providers/anthropic.c userspace/providers/sse.c userspace/util/jsonw.c \
-		userspace/util/hex.c
+		userspace/util/hex.c userspace/policy/json_locate.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lcrypto -lz
 FUZZERS += $(BUILD)/fuzz/fuzz_eventstream

@@ -35,6 +35,7 @@
 #include "fuzz.h"
 #include "providers/sse.h"
 #include "providers/usage.h"
+#include "usage_ref.h"
 
 #define MAX_EVENT 1024 /* small, so that the size limit is reached too */
 #define MAX_EVENTS 4096
@@ -58,6 +59,9 @@ struct ev {
 	int has_type;
 	unsigned dropped; /* bit C: configs[C]'s extractor dropped it */
 };
+
+struct run;
+static const struct run *answers_run; /* its events' data are also read as whole answers */
 
 struct run {
 	struct usage_stream us[N_CONFIGS];
@@ -90,6 +94,8 @@ static int on_event(void *arg, const struct sse_event *e)
 	CHECK(e->start < e->end && e->end <= r->fed);
 	CHECK(!r->n || e->start >= r->ev[r->n - 1].end);
 	CHECK(!e->type || *e->type);
+	if (r == answers_run)
+		CHECK(!*usage_ref_disagreement(e->data, e->data_len));
 	for (c = 0; c < r->n_us; c++) {
 		verdict = usage_stream_event(&r->us[c], e->type, e->data, e->data_len);
 		CHECK(verdict == USAGE_EVENT_FORWARD || verdict == USAGE_EVENT_DROP);
@@ -256,7 +262,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = size - 1;
 	at = (size_t)data[0] * (n + 1) / 256; /* 0 .. n */
 	n_cuts = pick_cuts(s, n, data[0], cuts);
+	CHECK(!*usage_ref_disagreement((const char *)s, n)); /* the stream as a whole answer */
+	answers_run = &whole;
 	run(&whole, N_CONFIGS, s, n, NULL, 0);
+	answers_run = NULL;
 	run(&cut, N_CONFIGS, s, n, &at, 1);
 	CHECK(whole.err == cut.err);
 	CHECK(same_events(&whole, &cut));

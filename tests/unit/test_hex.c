@@ -2,6 +2,8 @@
  * and the endpoint allow-list's path checks share: every byte both ways, either case in,
  * and each malformed escape refused rather than read as something else. */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "unit.h"
 #include "util/hex.h"
@@ -71,5 +73,31 @@ static void test_percent_decode(void)
 	ASSERT_EQ(hex_percent_decode("%41", 2, out, &len), -EINVAL);
 }
 
-UNIT_MAIN(UNIT_CASE(test_digits), UNIT_CASE(test_every_byte_round_trips),
+/* hex_u64() writes what snprintf's "%016llx" wrote (the request ids), for every digit's
+ * place and many random values. */
+static void test_u64_as_printf(void)
+{
+	static const uint64_t edge[] = {0, 1, 15, 16, 0xff, 0x100, 0xdeadbeef, 1ull << 63,
+					UINT64_MAX, UINT64_MAX - 1, 0x0123456789abcdefull};
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	char got[17], want[17];
+
+	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]) + 1000000; i++) {
+		uint64_t v;
+
+		if (i < sizeof(edge) / sizeof(edge[0])) {
+			v = edge[i];
+		} else {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			v = x >> (x & 63); /* values of every length */
+		}
+		hex_u64(v, got);
+		snprintf(want, sizeof(want), "%016llx", (unsigned long long)v);
+		ASSERT_STREQ(got, want);
+	}
+}
+
+UNIT_MAIN(UNIT_CASE(test_u64_as_printf), UNIT_CASE(test_digits), UNIT_CASE(test_every_byte_round_trips),
 	  UNIT_CASE(test_percent_decode))

@@ -11,6 +11,7 @@
 #include "providers/sse.h"
 #include "providers/usage.h"
 #include "unit.h"
+#include "usage_ref.h"
 
 /* ---- fixtures ---- */
 
@@ -791,6 +792,130 @@ static void *scratch_reader(void *arg)
 	return NULL;
 }
 
+/* ---- a whole answer read without its whole tree, against the tree ---- */
+
+#define ANSWER_AGREES(body, len)                                                                   \
+	do {                                                                                       \
+		const char *_w = usage_ref_disagreement(body, len);                                    \
+		if (*_w)                                                                           \
+			UNIT_FAIL("%s: %.*s", _w, (int)(len) > 300 ? 300 : (int)(len), body);       \
+	} while (0)
+
+/* Answers a provider (or a workload posing as one) could send to make the record lie. */
+static void test_hostile_answers_read_as_the_tree_reads_them(void)
+{
+	static const char *const bodies[] = {
+	    "", "{", "nonsense", "[]", "null", "\"usage\"", "{}",
+	    "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}",
+	    "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}} trailing",
+	    "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\x01",
+	    "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7},}",
+	    /* duplicates: the first wins, as in cJSON's tree */
+	    "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1},"
+	    "\"usage\":{\"prompt_tokens\":900,\"completion_tokens\":900}}",
+	    "{\"usage\":null,\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":9}}",
+	    "{\"model\":\"cheap\",\"model\":\"dear\",\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}",
+	    /* usage only inside a string, or deeper than the root */
+	    "{\"x\":\"\\\"usage\\\":{\\\"prompt_tokens\\\":5,\\\"completion_tokens\\\":7}\"}",
+	    "{\"choices\":[{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}]}",
+	    "{\"us\\u0061ge\":{\"prompt_tokens\":5,\"completion_tokens\":7}}",
+	    "{\"usage\\u0000x\":{\"prompt_tokens\":5,\"completion_tokens\":7}}",
+	    "{\"usage\\uZZZZ\":{\"prompt_tokens\":5,\"completion_tokens\":7}}",
+	    /* counts out of range or not counts */
+	    "{\"usage\":{\"prompt_tokens\":-1,\"completion_tokens\":7}}",
+	    "{\"usage\":{\"prompt_tokens\":1e300,\"completion_tokens\":7}}",
+	    "{\"usage\":{\"prompt_tokens\":9007199254740993,\"completion_tokens\":7}}",
+	    "{\"usage\":{\"prompt_tokens\":9007199254740992,\"completion_tokens\":7}}",
+	    "{\"usage\":{\"prompt_tokens\":1.5,\"completion_tokens\":7}}",
+	    "{\"usage\":{\"prompt_tokens\":\"5\",\"completion_tokens\":7}}",
+	    "{\"usage\":{\"prompt_tokens\":01,\"completion_tokens\":7.}}",
+	    "{\"usage\":{\"prompt_tokens\":1e999,\"completion_tokens\":7}}",
+	    "{\"usage\":{\"input_tokens\":5,\"output_tokens\":7,\"cache_read_input_tokens\":-0}}",
+	    "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,"
+	    "\"prompt_tokens_details\":{\"cached_tokens\":6}}}",
+	    "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,\"cost\":0.25},"
+	    "\"service_tier\":\"flex\",\"service_tier\":\"default\"}",
+	    "{\"usageMetadata\":{\"promptTokenCount\":5,\"candidatesTokenCount\":7},"
+	    "\"usageMetadata\":{}}",
+	    "{\"usage\":{\"inputTokens\":5,\"outputTokens\":7,\"totalTokens\":12}}",
+	    "\xef\xbb\xbf{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}",
+	    "{\"model\":\"\\u00e9\\uD83D\\uDE00 a very long model name indeed\",\"usage\":"
+	    "{\"prompt_tokens\":5,\"completion_tokens\":7}}",
+	    "{\"model\":7,\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}",
+	};
+	static char deep[5000];
+	size_t o;
+
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
+		ANSWER_AGREES(bodies[i], strlen(bodies[i]));
+	/* nested past cJSON's limit after a good usage: refused by both */
+	for (size_t depth = 998; depth <= 1001; depth++) {
+		o = (size_t)snprintf(deep, sizeof(deep),
+				     "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7},\"x\":");
+		for (size_t i = 1; i < depth; i++)
+			deep[o++] = '[';
+		for (size_t i = 1; i < depth; i++)
+			deep[o++] = ']';
+		deep[o++] = '}';
+		ANSWER_AGREES(deep, o);
+	}
+}
+
+static unsigned long long answer_rng = 0x2545f4914f6cdd1dull;
+
+static unsigned answer_rnd(unsigned n)
+{
+	return unit_rand(&answer_rng, n);
+}
+
+/* Many answers of every family's shape, with odd counts, duplicates and damage. */
+static void test_random_answers_read_as_the_tree_reads_them(void)
+{
+	static const char *const counts[] = {
+	    "0", "5", "-1", "1.5", "1e3", "\"7\"", "null", "true", "false", "9007199254740993",
+	    "1e400", "[]", "{}", "01", "-0", "123456789012345", "1234567890123456", "7 ",
+	    "{\"cached_tokens\":3,\"audio_tokens\":0}", "{\"reasoning_tokens\":9}",
+	    "[1,{\"a\":[true,null]},\"x\\ny\"]", "\"standard\"", "\"\\u00e9\""};
+	static const char *const names[] = {
+	    "prompt_tokens", "completion_tokens", "input_tokens", "output_tokens",
+	    "cache_read_input_tokens", "cache_creation_input_tokens", "promptTokenCount",
+	    "candidatesTokenCount", "thoughtsTokenCount", "inputTokens", "outputTokens", "cost",
+	    "service_tier", "speed", "inference_geo", "server_tool_use", "cachedContentTokenCount",
+	    "prompt\\u005ftokens", "output_tokens\\u0000x", "prompt_tokens_details",
+	    "completion_tokens_details", "cached_tokens", "reasoning_tokens"};
+	static const char *const tops[] = {"usage", "usageMetadata", "model", "service_tier", "id",
+					   "us\\u0061ge", "choices"};
+	char body[2048];
+
+	for (int i = 0; i < 40000; i++) {
+		size_t o = 0, members = 1 + answer_rnd(4);
+
+		o += (size_t)snprintf(body + o, sizeof(body) - o, "{");
+		for (size_t m = 0; m < members; m++) {
+			const char *top = tops[answer_rnd(sizeof(tops) / sizeof(tops[0]))];
+
+			o += (size_t)snprintf(body + o, sizeof(body) - o, "%s\"%s\": ", m ? ", " : "",
+					      top);
+			if (answer_rnd(4) == 0) {
+				o += (size_t)snprintf(body + o, sizeof(body) - o, "\"%s\"",
+						      answer_rnd(2) ? "gpt-4o" : "standard");
+				continue;
+			}
+			o += (size_t)snprintf(body + o, sizeof(body) - o, "{");
+			for (unsigned k = 0, n = answer_rnd(6); k < n; k++)
+				o += (size_t)snprintf(
+				    body + o, sizeof(body) - o, "%s\"%s\":%s", k ? "," : "",
+				    names[answer_rnd(sizeof(names) / sizeof(names[0]))],
+				    counts[answer_rnd(sizeof(counts) / sizeof(counts[0]))]);
+			o += (size_t)snprintf(body + o, sizeof(body) - o, "}");
+		}
+		o += (size_t)snprintf(body + o, sizeof(body) - o, "}");
+		if (answer_rnd(3) == 0) /* a byte changed */
+			body[answer_rnd((unsigned)o)] = "{}[],:\" 0x"[answer_rnd(10)];
+		ANSWER_AGREES(body, o);
+	}
+}
+
 /* The scratch arena under two workers at once (each thread its own), with answers larger than
  * it: every answer read right on both. */
 static void test_scratch_arena_threads_and_big_answers(void)
@@ -813,7 +938,8 @@ static void test_scratch_arena_threads_and_big_answers(void)
 	free(big);
 }
 
-UNIT_MAIN(UNIT_CASE(test_chat_body), UNIT_CASE(test_reported_cost), UNIT_CASE(test_responses_body),
+UNIT_MAIN(UNIT_CASE(test_chat_body), UNIT_CASE(test_hostile_answers_read_as_the_tree_reads_them),
+	  UNIT_CASE(test_random_answers_read_as_the_tree_reads_them), UNIT_CASE(test_reported_cost), UNIT_CASE(test_responses_body),
 	  UNIT_CASE(test_embeddings_body), UNIT_CASE(test_anthropic_body),
 	  UNIT_CASE(test_error_and_bad_bodies), UNIT_CASE(test_unpriced_flags),
 	  UNIT_CASE(test_speed_and_geo_flags), UNIT_CASE(test_openai_cache_writes),

@@ -56,6 +56,16 @@ extern int unit_failed_current;
 			UNIT_FAIL("%s contains \"%s\": got \"%s\"", #hay, _n, _h ? _h : "(null)"); \
 	} while (0)
 
+/* 0 .. N-1 from the xorshift generator whose state is *STATE (never 0): the same draws on every
+ * run, so a random-input test is deterministic. */
+static inline unsigned unit_rand(unsigned long long *state, unsigned n)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return (unsigned)(*state % n);
+}
+
 struct unit_case {
 	const char *name;
 	void (*fn)(void);

@@ -93,8 +93,8 @@ static int hex4(const char *t, size_t end, size_t i)
 			: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
 			: ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
 						 : -1;
-		if (d < 0)
-			return -1;
+		if (d < 0) /* as cJSON's parse_hex4(): a bad digit makes the whole \u code 0 */
+			return 0;
 		v = v * 16 + d;
 	}
 	return v;
@@ -332,4 +332,267 @@ size_t json_locate_count_values(const char *text, size_t len, size_t max)
 		}
 	}
 	return n;
+}
+
+/*
+ * The acceptance check: cJSON 1.7.15's grammar (as Debian builds it, numbers of any length)
+ * without the tree. Where cJSON is looser than JSON it is followed exactly: whitespace is any
+ * byte <= ' ', a number is the longest run of [0-9+-.eE] from a '-' or a digit of which
+ * strtod() reads a prefix ("01", "1.", "-.5" pass), a bad hex digit makes a \u code 0, strings
+ * may hold raw control bytes and invalid UTF-8, and containers nest at most
+ * JSON_LOCATE_DEPTH_MAX deep. tests/unit/test_json_accept.c holds it against cJSON.
+ */
+struct accept_scan {
+	const unsigned char *t;
+	size_t len, i;
+	unsigned depth;
+	const char *const *keys; /* the root object's members to find (first of each name) */
+	size_t n_keys;
+	struct json_locate_pos *pos;
+};
+
+static bool accept_value(struct accept_scan *s);
+
+static void accept_ws(struct accept_scan *s)
+{
+	while (s->i < s->len && s->t[s->i] <= ' ')
+		s->i++;
+}
+
+static unsigned accept_hex4(const unsigned char *p)
+{
+	int v = hex4((const char *)p, 4, 0);
+
+	return (unsigned)v;
+}
+
+/* The length of the \u escape at P (6, or 12 with its low surrogate) before END, or 0. */
+static size_t accept_utf16(const unsigned char *p, const unsigned char *end)
+{
+	unsigned hi, lo;
+
+	if (end - p < 6)
+		return 0;
+	hi = accept_hex4(p + 2);
+	if (hi >= 0xdc00 && hi <= 0xdfff)
+		return 0;
+	if (hi < 0xd800 || hi > 0xdbff)
+		return 6;
+	if (end - (p + 6) < 6 || p[6] != '\\' || p[7] != 'u')
+		return 0;
+	lo = accept_hex4(p + 8);
+	return lo >= 0xdc00 && lo <= 0xdfff ? 12 : 0;
+}
+
+/* Where the string whose first byte (after its quote) is at I ends: its closing quote, the
+ * first one no backslash escapes; 0 when none does. *ESCAPED: a backslash came before it. */
+static size_t accept_string_end(const unsigned char *t, size_t len, size_t i, bool *escaped)
+{
+	const unsigned char *quote, *bs;
+
+	*escaped = false;
+	for (;;) {
+		quote = i < len ? memchr(t + i, '"', len - i) : NULL;
+		if (!quote)
+			return 0;
+		bs = memchr(t + i, '\\', (size_t)(quote - (t + i)));
+		if (!bs)
+			return (size_t)(quote - t);
+		*escaped = true;
+		i = (size_t)(bs - t) + 2; /* past the escaped byte, whatever it is */
+		if (i > len)
+			return 0; /* a backslash last: cJSON refuses it */
+	}
+}
+
+static bool accept_string(struct accept_scan *s)
+{
+	const unsigned char *t = s->t;
+	size_t i = s->i + 1, end, n;
+	bool escaped;
+
+	if (s->i >= s->len || t[s->i] != '"')
+		return false;
+	end = accept_string_end(t, s->len, i, &escaped);
+	if (!end)
+		return false;
+	for (; escaped && i < end; i++) {
+		if (t[i] != '\\')
+			continue;
+		if (t[i + 1] == 'u') {
+			n = accept_utf16(t + i, t + end);
+			if (!n)
+				return false;
+			i += n - 1;
+		} else if (memchr("\"\\/bfnrt", t[i + 1], 8)) {
+			i++;
+		} else {
+			return false;
+		}
+	}
+	s->i = end + 1;
+	return true;
+}
+
+static bool is_digit(unsigned char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+/* How much of R (N bytes of [0-9+-.eE]) strtod() reads in the C locale; 0: nothing. */
+static size_t strtod_prefix(const unsigned char *r, size_t n)
+{
+	size_t k = 0, digits = 0, e;
+
+	if (k < n && (r[k] == '+' || r[k] == '-'))
+		k++;
+	for (; k < n && is_digit(r[k]); k++)
+		digits++;
+	if (k < n && r[k] == '.')
+		for (k++; k < n && is_digit(r[k]); k++)
+			digits++;
+	if (!digits)
+		return 0;
+	if (k < n && (r[k] == 'e' || r[k] == 'E')) {
+		e = k + 1;
+		if (e < n && (r[e] == '+' || r[e] == '-'))
+			e++;
+		if (e < n && is_digit(r[e])) {
+			while (e < n && is_digit(r[e]))
+				e++;
+			k = e;
+		}
+	}
+	return k;
+}
+
+static bool accept_number(struct accept_scan *s)
+{
+	size_t run = s->i, n;
+
+	while (run < s->len && (is_digit(s->t[run]) || memchr("+-.eE", s->t[run], 5)))
+		run++;
+	n = strtod_prefix(s->t + s->i, run - s->i);
+	s->i += n;
+	return n > 0;
+}
+
+/* The root object's member whose key is at KEY and value at [VALUE, END): noted when it is
+ * the first of a name asked for. */
+static void accept_note(struct accept_scan *s, size_t key, size_t value)
+{
+	const char *t = (const char *)s->t;
+	size_t key_end = skip_string(t, s->len, key);
+
+	for (size_t k = 0; k < s->n_keys; k++) {
+		if (s->pos[k].value == NONE && key_equals(t, key + 1, key_end - 1, s->keys[k])) {
+			s->pos[k] = (struct json_locate_pos){key, value, s->i};
+			return;
+		}
+	}
+}
+
+/* The members or elements of the container at s->i, up to its CLOSE. */
+static bool accept_container(struct accept_scan *s, unsigned char close)
+{
+	bool root = s->depth == 0 && close == '}';
+	size_t key = NONE, value;
+
+	if (s->depth >= JSON_LOCATE_DEPTH_MAX)
+		return false;
+	s->depth++;
+	s->i++;
+	accept_ws(s);
+	if (s->i < s->len && s->t[s->i] == close)
+		goto done;
+	for (;;) {
+		if (close == '}') {
+			key = s->i;
+			if (!accept_string(s))
+				return false;
+			accept_ws(s);
+			if (s->i >= s->len || s->t[s->i] != ':')
+				return false;
+			s->i++;
+			accept_ws(s);
+		}
+		value = s->i;
+		if (!accept_value(s))
+			return false;
+		if (root && s->n_keys)
+			accept_note(s, key, value);
+		accept_ws(s);
+		if (s->i >= s->len || s->t[s->i] != ',')
+			break;
+		s->i++;
+		accept_ws(s);
+	}
+	if (s->i >= s->len || s->t[s->i] != close)
+		return false;
+done:
+	s->depth--;
+	s->i++;
+	return true;
+}
+
+static bool accept_literal(struct accept_scan *s, const char *word, size_t n)
+{
+	if (s->len - s->i < n || memcmp(s->t + s->i, word, n))
+		return false;
+	s->i += n;
+	return true;
+}
+
+static bool accept_value(struct accept_scan *s)
+{
+	unsigned char ch;
+
+	if (s->i >= s->len)
+		return false;
+	ch = s->t[s->i];
+	switch (ch) {
+	case 'n':
+		return accept_literal(s, "null", 4);
+	case 'f':
+		return accept_literal(s, "false", 5);
+	case 't':
+		return accept_literal(s, "true", 4);
+	case '"':
+		return accept_string(s);
+	case '[':
+		return accept_container(s, ']');
+	case '{':
+		return accept_container(s, '}');
+	default:
+		return (ch == '-' || is_digit(ch)) && accept_number(s);
+	}
+}
+
+int json_locate_accepted(const char *text, size_t len, const char *const *keys, size_t n_keys,
+			 struct json_locate_pos *pos, size_t *ret_root)
+{
+	struct accept_scan s = {(const unsigned char *)text, len, 0, 0, keys, n_keys, pos};
+	size_t root;
+
+	for (size_t k = 0; k < n_keys; k++)
+		pos[k] = (struct json_locate_pos){NONE, NONE, NONE};
+	if (!text || !len)
+		return -EINVAL;
+	/* cJSON skips a byte order mark only when a fifth byte follows it */
+	s.i = len >= 5 && !memcmp(text, "\xef\xbb\xbf", 3) ? 3 : 0;
+	accept_ws(&s);
+	root = s.i;
+	if (!accept_value(&s))
+		goto refused;
+	while (s.i < len && (text[s.i] == ' ' || text[s.i] == '\t' || text[s.i] == '\n' ||
+			     text[s.i] == '\r'))
+		s.i++;
+	if (s.i != len)
+		goto refused;
+	*ret_root = root;
+	return 0;
+refused:
+	for (size_t k = 0; k < n_keys; k++)
+		pos[k] = (struct json_locate_pos){NONE, NONE, NONE};
+	return -EINVAL;
 }

@@ -5,7 +5,8 @@
  * (object keys, array indices) starts and ends, and where its key is. json_locate_line_col()
  * turns an offset into the 1-based line and column an editor shows. json_locate_parse() wraps
  * cJSON's parser so a syntax error comes back as an offset too. json_locate_count_values()
- * bounds what a tree of a text would cost before anyone builds it.
+ * bounds what a tree of a text would cost before anyone builds it. json_locate_accepted()
+ * tells whether cJSON would accept a text, and where its root's members are, without a tree.
  *
  * Nothing here allocates; the text is only read. Offsets are bytes from the start of the text.
  */
@@ -52,6 +53,21 @@ void json_locate_line_col(const char *text, size_t len, size_t offset, unsigned 
  * set to where cJSON stopped (at most LEN, which means "at the end of the text").
  */
 cJSON *json_locate_parse(const char *text, size_t len, size_t *err_offset);
+
+/* How deep cJSON nests containers before it refuses a text. */
+#define JSON_LOCATE_DEPTH_MAX CJSON_NESTING_LIMIT
+
+/*
+ * Whether cJSON_ParseWithLengthOpts() accepts TEXT (LEN bytes) as one value followed by
+ * nothing but ' ', '\t', '\n' and '\r' (the rule of providers/usage_int.h json_parse()),
+ * decided without building a tree. Returns 0 and *RET_ROOT (where the value starts), or
+ * -EINVAL. When the value is an object, POS[k] locates the first member named KEYS[k] (the one
+ * cJSON_GetObjectItemCaseSensitive() returns; N_KEYS of them), else POS[k].value is
+ * JSON_LOCATE_NONE. No allocation; recursion as deep as the text nests (at most
+ * JSON_LOCATE_DEPTH_MAX).
+ */
+int json_locate_accepted(const char *text, size_t len, const char *const *keys, size_t n_keys,
+			 struct json_locate_pos *pos, size_t *ret_root);
 
 /*
  * At least as many as the values (objects, arrays, scalars) cJSON would make of TEXT (LEN

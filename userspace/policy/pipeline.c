@@ -17,6 +17,7 @@
 
 #include "policy/pipeline.h"
 #include "policy/stages.h"
+#include "util/strcopy.h"
 
 static const struct stage *const stages[] = {
     &stage_host,  &stage_audit, &stage_attribution, &stage_body_limit, &stage_explicit_key,
@@ -95,7 +96,7 @@ enum pipe_verdict pipe_decide(struct pipe_req *r, const char *stage, enum pipe_a
 		d = &r->decisions[r->n_decisions++];
 		d->stage = stage;
 		d->action = action;
-		snprintf(d->rule, sizeof(d->rule), "%s", rule);
+		str_copy(d->rule, sizeof(d->rule), rule);
 	}
 	return action == PIPE_DENY ? PIPE_STOP : PIPE_CONTINUE;
 }

@@ -38,15 +38,18 @@
 
 #include "policy/govstate.h"
 #include "policy/stages.h"
+#include "util/strcopy.h"
 
 #define BUFFER "limits"
 #define BUFFER_TOTAL_KEY "buf" /* the daemon's: workload keys are "buf:NAME" */
 #define BUFFER_BODY_STEP (256u * 1024) /* a chunked body's daemon share grows by this */
 #define BUFFER_CREDIT_STEP (64u * 1024) /* answers and holds are counted in steps of this */
 
+/* "buf:WORKLOAD" into BUF (SIZE > 4: a GOVSTATE_KEY_MAX key), cut to fit. */
 static void buffer_key(char *buf, size_t size, const struct pipe_req *r)
 {
-	snprintf(buf, size, "buf:%s", r->workload);
+	memcpy(buf, "buf:", 4);
+	str_copy(buf + 4, size - 4, r->workload);
 }
 
 /* The workload's limits when it has a buffer_bytes, else NULL. */

@@ -30,6 +30,7 @@
 #include "providers/api.h"
 #include "providers/gemini.h"
 #include "util/hex.h"
+#include "util/strcopy.h"
 
 /* Why the percent-encoding at P (LEFT bytes from P) is not canonical, or NULL: RFC 3986
  * never encodes an unreserved character, and an encoded slash or backslash is a path a
@@ -117,7 +118,7 @@ static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
 	if (r->path_len >= sizeof(path))
 		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
 				   "the request path is longer than the gateway reads");
-	snprintf(path, sizeof(path), "%.*s", (int)r->path_len, r->url);
+	str_copy_n(path, sizeof(path), r->url, r->path_len);
 	why = path_problem(path, r->path_len, r->family == POLICY_API_BEDROCK);
 	if (why)
 		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
@@ -137,7 +138,7 @@ static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
 	if (r->api_path_len >= sizeof(path))
 		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
 				   "the request path is longer than the gateway reads");
-	snprintf(path, sizeof(path), "%.*s", (int)r->api_path_len, r->api_url);
+	str_copy_n(path, sizeof(path), r->api_url, r->api_path_len);
 	if (a && a->endpoints_given) {
 		if (endpoints_match(a->endpoints, a->n_endpoints, r->method, path))
 			return pipe_decide(r, "endpoints", PIPE_ALLOW, "allow.endpoints");

@@ -250,6 +250,7 @@ const struct provider_api provider_anthropic = {
     .inference = anthropic_inference,
     .n_inference = sizeof(anthropic_inference) / sizeof(anthropic_inference[0]),
     .usage_body = anthropic_usage_body,
+    .usage_body_keys = (const char *const[]){"usage", NULL},
     .usage_event = anthropic_usage_event,
     .error_body = anthropic_error_body,
     .error_event = anthropic_error_event,

@@ -73,6 +73,9 @@ struct provider_api {
 	/* The usage of a whole answer ROOT (a JSON object) of usage API API into *U: 0,
 	 * -ENOENT when it has none, -EBADMSG when it is not what the provider sends. */
 	int (*usage_body)(enum usage_api api, const struct cJSON *root, struct usage *u);
+	/* The only members of ROOT usage_body reads (NULL-terminated), so that usage_from_body()
+	 * builds no tree of the rest; NULL: it reads anything, ROOT is the whole answer. */
+	const char *const *usage_body_keys;
 
 	/* One stream event for S (see usage_stream_event()). */
 	int (*usage_event)(struct usage_stream *s, const char *event, const char *data, size_t len);

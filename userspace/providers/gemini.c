@@ -417,6 +417,7 @@ const struct provider_api provider_gemini = {
     .path_model = gemini_path_model,
     .query_check = gemini_query_check,
     .usage_body = gemini_usage_body,
+    .usage_body_keys = (const char *const[]){"usageMetadata", NULL},
     .usage_event = gemini_usage_event,
     .error_body = gemini_error_body,
     .error_event = gemini_error_event,

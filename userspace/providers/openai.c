@@ -392,6 +392,7 @@ const struct provider_api provider_openai = {
     .inference = openai_inference,
     .n_inference = sizeof(openai_inference) / sizeof(openai_inference[0]),
     .usage_body = openai_usage_body,
+    .usage_body_keys = (const char *const[]){"usage", "service_tier", NULL},
     .usage_event = openai_usage_event,
     .error_body = openai_error_body,
     .error_event = openai_error_event,

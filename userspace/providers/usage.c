@@ -1,7 +1,8 @@
 /*
  * usage: reads token counts from provider responses, whole or streamed (see usage.h), through
  * the provider adapters (api.h: openai.c, anthropic.c own their shapes), and the small JSON
- * readers they share (usage_int.h). JSON is read with cJSON; streamed events are parsed only
+ * readers they share (usage_int.h). JSON is read with cJSON (of a whole answer, only the
+ * members its adapter reads: answer_root()); streamed events are parsed only
  * when they can matter (by event name, or a cheap look at the data), since most are text
  * deltas.
  */
@@ -13,8 +14,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "policy/json_locate.h"
 #include "providers/api.h"
 #include "providers/usage_int.h"
+#include "util/strcopy.h"
 
 #define COUNT_MAX (1LL << 53) /* JSON numbers past this are not exact integers in cJSON */
 
@@ -94,15 +97,8 @@ const char *json_str(const cJSON *obj, const char *key)
 /* Copies SRC (NULL: "") into DST of SIZE bytes, cut to fit. */
 void copy_str(char *dst, size_t size, const char *src)
 {
-	size_t n;
-
-	if (!dst || !size)
-		return;
-	n = src ? strlen(src) : 0;
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, src ? src : "", n);
-	dst[n] = '\0';
+	if (dst && size)
+		str_copy(dst, size, src ? src : "");
 }
 
 int json_is_space(char c)
@@ -233,6 +229,163 @@ const char *error_kind(const cJSON *e, const char *fallback)
 	return k && *k ? k : fallback;
 }
 
+#define ROOT_KEYS_MAX 8 /* "model" and the members an adapter's usage_body reads */
+#define SHORT_TEXT_MAX 256 /* a key or string copied on the stack to make its item */
+
+static cJSON *answer_value(const char *t, size_t len, size_t *i);
+
+/* The string (quotes included) at T[*I..) as its text, NUL-terminated, into BUF (SHORT_TEXT_MAX
+ * bytes) when it holds no escape and fits; else NULL (the caller has cJSON read it). */
+static const char *answer_plain_string(const char *t, size_t len, size_t *i, char *buf)
+{
+	size_t end = skip_string(t, len, *i), n = end - *i - 2;
+
+	if (n >= SHORT_TEXT_MAX || memchr(t + *i + 1, '\\', n))
+		return NULL;
+	memcpy(buf, t + *i + 1, n);
+	buf[n] = '\0';
+	*i = end;
+	return buf;
+}
+
+/* A number of at most 15 digits (exact in a double), no sign, point or exponent: its value
+ * into *V, as strtod() reads it; 0: another kind, left to cJSON. */
+static int answer_small_count(const char *t, size_t len, size_t *i, double *v)
+{
+	size_t k = *i;
+	int64_t x = 0;
+
+	while (k < len && k - *i <= 15 && t[k] >= '0' && t[k] <= '9')
+		x = x * 10 + (t[k++] - '0');
+	if (k - *i > 15 || (k < len && strchr("+-.eE", t[k]) && t[k]))
+		return 0;
+	*v = (double)x;
+	*i = k;
+	return 1;
+}
+
+/* The members or elements of the container at T[*I], into ITEM. */
+static int answer_children(const char *t, size_t len, size_t *i, cJSON *item)
+{
+	char close = t[*i] == '{' ? '}' : ']', buf[SHORT_TEXT_MAX];
+	const char *key = NULL;
+	cJSON *child, *name = NULL;
+	int ok;
+
+	*i = skip_ws(t, len, *i + 1);
+	while (t[*i] != close) {
+		if (close == '}') {
+			size_t at = *i;
+
+			key = answer_plain_string(t, len, i, buf);
+			if (!key) { /* escapes: cJSON's own unescaping */
+				*i = skip_string(t, len, at);
+				name = cJSON_ParseWithLength(t + at, *i - at);
+				key = cJSON_GetStringValue(name);
+			}
+			*i = skip_ws(t, len, skip_ws(t, len, *i) + 1); /* past the ':' */
+		}
+		child = key || close == ']' ? answer_value(t, len, i) : NULL;
+		ok = child && (close == ']' ? cJSON_AddItemToArray(item, child)
+					    : cJSON_AddItemToObject(item, key, child));
+		cJSON_Delete(name);
+		name = NULL;
+		if (!ok) {
+			cJSON_Delete(child);
+			return -ENOMEM;
+		}
+		*i = skip_ws(t, len, *i);
+		if (t[*i] == ',')
+			*i = skip_ws(t, len, *i + 1);
+	}
+	(*i)++;
+	return 0;
+}
+
+/*
+ * The tree cJSON would make of the value at T[*I..) (text json_locate_accepted() accepted),
+ * made without cJSON's parser where that is cheap: short plain strings and keys copied, small
+ * counts read as integers, containers built item by item; escapes and other numbers are still
+ * read by cJSON, from their own text. Advances *I past the value; NULL: out of memory.
+ */
+static cJSON *answer_value(const char *t, size_t len, size_t *i)
+{
+	char buf[SHORT_TEXT_MAX];
+	const char *str;
+	size_t at = *i;
+	cJSON *item;
+	double v;
+
+	switch (t[at]) {
+	case '{':
+	case '[':
+		item = t[at] == '{' ? cJSON_CreateObject() : cJSON_CreateArray();
+		if (item && answer_children(t, len, i, item)) {
+			cJSON_Delete(item);
+			item = NULL;
+		}
+		return item;
+	case '"':
+		str = answer_plain_string(t, len, i, buf);
+		if (str)
+			return cJSON_CreateString(str);
+		break;
+	case 't':
+		*i += 4;
+		item = cJSON_CreateTrue();
+		if (item)
+			item->valueint = 1; /* as cJSON's parser sets it */
+		return item;
+	case 'f':
+		*i += 5;
+		return cJSON_CreateFalse();
+	case 'n':
+		*i += 4;
+		return cJSON_CreateNull();
+	default:
+		if (answer_small_count(t, len, i, &v))
+			return cJSON_CreateNumber(v);
+	}
+	*i = skip_value(t, len, at);
+	return cJSON_ParseWithLength(t + at, *i - at);
+}
+
+/*
+ * The answer BODY as the adapter P reads it: when it names the members it reads
+ * (usage_body_keys), an object of only those and "model" (the first of each name, as cJSON
+ * finds it), parsed from their text once the whole body is known to be what json_parse()
+ * accepts; else the whole tree. NULL when the body is not JSON (or out of memory).
+ */
+static cJSON *answer_root(const struct provider_api *p, const char *body, size_t len)
+{
+	const char *keys[ROOT_KEYS_MAX] = {"model"};
+	struct json_locate_pos pos[ROOT_KEYS_MAX];
+	size_t n = 1, at;
+	cJSON *root, *item;
+
+	if (!p || !p->usage_body_keys)
+		return json_parse(body, len);
+	for (const char *const *k = p->usage_body_keys; *k && n < ROOT_KEYS_MAX; k++)
+		keys[n++] = *k;
+	if (json_locate_accepted(body, len, keys, n, pos, &at))
+		return NULL;
+	if (body[at] != '{')
+		return NULL; /* JSON, but no object: not an answer, as json_parse()'s tree says */
+	root = cJSON_CreateObject();
+	for (size_t k = 0; root && k < n; k++) {
+		if (pos[k].value == JSON_LOCATE_NONE)
+			continue;
+		at = pos[k].value;
+		item = answer_value(body, pos[k].end, &at);
+		if (!item || !cJSON_AddItemToObjectCS(root, keys[k], item)) {
+			cJSON_Delete(item);
+			cJSON_Delete(root);
+			return NULL;
+		}
+	}
+	return root;
+}
+
 int usage_from_body(enum usage_api api, const char *body, size_t len, struct usage *u, char *model,
 		    size_t model_size)
 {
@@ -243,7 +396,7 @@ int usage_from_body(enum usage_api api, const char *body, size_t len, struct usa
 	memset(u, 0, sizeof(*u));
 	copy_str(model, model_size, NULL);
 	scratch_begin();
-	root = json_parse(body, len);
+	root = answer_root(p, body, len);
 	if (!cJSON_IsObject(root)) {
 		err = -EBADMSG;
 		goto out;

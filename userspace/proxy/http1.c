@@ -45,9 +45,12 @@
 #include "providers/bedrock.h"
 #include "providers/api_path.h"
 #include "ledger/cost.h"
+#include "util/decimal.h"
+#include "util/hex.h"
 #include "util/jsonw.h"
 #include "util/log.h"
 #include "util/netaddr.h"
+#include "util/strcopy.h"
 
 /* ---- small helpers ---- */
 
@@ -283,15 +286,24 @@ int session_leave(struct session *s)
 	return 0;
 }
 
+/* "MAJOR.MINOR" and a NUL into V (12 bytes hold any two 16-bit numbers): "%u.%u". */
+static void version_format(char *v, unsigned short major, unsigned short minor)
+{
+	char *p = decimal_put_u64(v, major);
+
+	*p++ = '.';
+	*decimal_put_u64(p, minor) = '\0';
+}
+
 /* OpenTelemetry's network.protocol.*: "2" for an h2 stream, else what the client sent. */
 void session_protocol_note(const struct session *s, struct jsonw *rec)
 {
 	char v[16];
 
 	if (s->info.h2)
-		snprintf(v, sizeof(v), "2");
+		memcpy(v, "2", 2);
 	else if (s->p.http_major)
-		snprintf(v, sizeof(v), "%u.%u", s->p.http_major, s->p.http_minor);
+		version_format(v, s->p.http_major, s->p.http_minor);
 	else
 		return; /* no request came */
 	jsonw_str(rec, "network.protocol.name", "http");
@@ -467,7 +479,7 @@ static int request_inspect(struct exchange *ex, const char **why)
 	if (ex->app && ex->app->family == POLICY_API_BEDROCK) /* the path names the model */
 		return 0;
 	if (cJSON_IsString(model) && !ex->vertex_app) /* Vertex: the path's (set on the head) */
-		snprintf(ex->model, sizeof(ex->model), "%s", model->valuestring);
+		str_copy(ex->model, sizeof(ex->model), model->valuestring);
 	ex->stream = cJSON_IsTrue(stream) || ex->vertex_app == VERTEX_ANTHROPIC_STREAM ||
 		     ex->vertex_app == VERTEX_GEMINI_STREAM;
 	asked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
@@ -555,7 +567,7 @@ static void reject(struct session *s, int status, enum exchange_outcome outcome,
 static int on_req_begin(http_parser *p)
 {
 	struct session *s = p_session(p);
-	struct exchange *ex = calloc(1, sizeof(*ex));
+	struct exchange *ex = exchange_alloc();
 
 	if (!ex)
 		return -1;
@@ -568,7 +580,8 @@ static int on_req_begin(http_parser *p)
 		exchange_free(ex);
 		return -1;
 	}
-	snprintf(ex->id, sizeof(ex->id), "aigw-%016llx", (unsigned long long)request_id_next());
+	memcpy(ex->id, "aigw-", 5);
+	hex_u64(request_id_next(), ex->id + 5); /* "aigw-%016llx" */
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_start);
 	timefmt_now(ex->start_time);
 	s->ex = ex;
@@ -723,8 +736,8 @@ static int pipe_head_fill(struct session *s, struct exchange *ex, const http_par
 			 (!s->info.own_keys && keys_have(s->cfg->keys, s->info.provider));
 	r->event = s->ops->event;
 	r->event_arg = s->ops->arg;
-	snprintf(r->workload, sizeof(r->workload), "%s", s->info.workload);
-	snprintf(r->team, sizeof(r->team), "%s", s->info.team);
+	str_copy(r->workload, sizeof(r->workload), s->info.workload);
+	str_copy(r->team, sizeof(r->team), s->info.team);
 	r->conn = s->conn_of;
 	return 0;
 }
@@ -753,7 +766,7 @@ static int on_req_headers_complete(http_parser *p)
 
 	headers_complete(&ex->req);
 	expect = headers_get(&ex->req, "expect");
-	snprintf(ex->method, sizeof(ex->method), "%s", http_method_str(p->method));
+	str_copy(ex->method, sizeof(ex->method), http_method_str(p->method));
 	ex->client_keepalive = http_should_keep_alive(p);
 	if (p->upgrade) {
 		reject(s, 400, OUTCOME_BAD_REQUEST, "protocol upgrades are not supported");

@@ -303,6 +303,10 @@ int explicit_admit(struct exchange *ex);
 const struct provider_api *app_api(const struct session *s, const struct exchange *ex);
 
 /* exchange.c */
+/* A new exchange, every field zero as calloc() would make it except the entries of its tables
+ * past their counts (never read); NULL when out of memory. The session owns it, and frees it
+ * with exchange_free(). */
+struct exchange *exchange_alloc(void);
 void exchange_free(struct exchange *ex);
 /* The one place an exchange ends: its record, its upstream connection pooled or closed. */
 void exchange_finish(struct exchange *ex, enum exchange_outcome outcome);

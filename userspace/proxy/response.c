@@ -45,6 +45,7 @@
 #include "util/jsonw.h"
 #include "util/log.h"
 #include "util/netaddr.h"
+#include "util/strcopy.h"
 
 /* ---- the response: provider -> client ---- */
 
@@ -157,7 +158,7 @@ static void write_response_head(struct exchange *ex, long long known_len)
 	if (!id)
 		id = headers_get(&ex->resp, "request-id");
 	if (id)
-		snprintf(ex->provider_request_id, sizeof(ex->provider_request_id), "%s", id);
+		str_copy(ex->provider_request_id, sizeof(ex->provider_request_id), id);
 }
 
 /* Forgets what the failed attempt's answer left behind. */
@@ -891,7 +892,7 @@ static void stream_usage(struct exchange *ex)
 {
 	ex->usage = ex->us.usage;
 	ex->usage_found = (ex->us.usage.known & USAGE_KNOWN_ALL) == USAGE_KNOWN_ALL;
-	snprintf(ex->resp_model, sizeof(ex->resp_model), "%s", ex->us.model);
+	str_copy(ex->resp_model, sizeof(ex->resp_model), ex->us.model);
 }
 
 /* The answer's body came whole: what its mode still holds goes to the app. Returns 0, or -1

@@ -26,6 +26,13 @@ int hex_byte(const char *p, size_t left)
 	return hi < 0 || lo < 0 ? -1 : hi << 4 | lo;
 }
 
+void hex_u64(uint64_t v, char *out)
+{
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		out[i] = hex_lower[v & 15];
+	out[16] = '\0';
+}
+
 void hex_encode(const void *d, size_t n, char *out)
 {
 	const unsigned char *b = d;

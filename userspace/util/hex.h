@@ -6,6 +6,7 @@
 #define AIGW_UTIL_HEX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The value of the hex digit C (either case), or -1. */
 int hex_digit(char c);
@@ -16,6 +17,10 @@ int hex_byte(const char *p, size_t left);
 
 /* D[0..N) as 2N lower-case hex digits and a NUL into OUT (2N + 1 bytes). */
 void hex_encode(const void *d, size_t n, char *out);
+
+/* V as 16 lower-case hex digits, zero-padded, and a NUL into OUT (17 bytes): what
+ * snprintf(OUT, 17, "%016llx", V) writes. */
+void hex_u64(uint64_t v, char *out);
 
 /* C percent-encoded ("%2F": upper-case digits, RFC 3986's preference) into OUT[3]. */
 void hex_percent(unsigned char c, char out[3]);
