@@ -9,6 +9,7 @@
 #include "policy/govstate.h"
 #include "policy/pipeline.h"
 #include "policy/policy.h"
+#include "policy/stages.h"
 #include "unit.h"
 
 #define KIB 1024ull
@@ -44,8 +45,12 @@ static void test_a_hold_counts_ahead_and_gives_all_back(void)
 
 	ASSERT_OK(world());
 	ASSERT_EQ(buffer_hold_set(&h, gs, pol, "capped", 1), 0);
-	ASSERT_EQ(govstate_held(gs, "buf"), STEP);
+	ASSERT_EQ(govstate_held(gs, "buf"), 1); /* below a step: the bytes themselves */
+	ASSERT_EQ(govstate_held(gs, "buf:capped"), 1);
+	ASSERT_EQ(buffer_hold_set(&h, gs, pol, "capped", STEP), 0);
 	ASSERT_EQ(govstate_held(gs, "buf:capped"), STEP);
+	ASSERT_EQ(buffer_hold_set(&h, gs, pol, "capped", STEP + 1), 0);
+	ASSERT_EQ(govstate_held(gs, "buf:capped"), 2 * STEP);
 	for (uint64_t n = 4 * KIB; n <= 900 * KIB; n += 4 * KIB) {
 		ASSERT_EQ(buffer_hold_set(&h, gs, pol, "capped", n), 0);
 		ASSERT_TRUE(govstate_held(gs, "buf") >= n && govstate_held(gs, "buf") < n + STEP);
@@ -78,6 +83,29 @@ static void test_a_hold_is_over_past_the_cap_not_before(void)
 	ASSERT_EQ(govstate_held(gs, "buf"), 0);
 }
 
+/* An ended call's small answer still queued (a 413's, say) leaves the rest of a small cap to
+ * the workload's next call: counted as a whole step it took all of a 64 KiB cap. */
+static void test_a_small_queued_answer_leaves_the_cap_to_the_next_call(void)
+{
+	struct buffer_hold h = {0};
+	struct pipe_req r = {0};
+
+	ASSERT_OK(world());
+	ASSERT_EQ(buffer_hold_set(&h, gs, pol, "capped", 300), 0);
+	r.policy = pol;
+	r.state = gs;
+	r.wl = policy_workload_by_name(pol, "capped");
+	snprintf(r.workload, sizeof(r.workload), "capped");
+	r.content_length = MIB - 300; /* what is left of the workload's 1 MiB */
+	r.max_body = 32 * MIB;
+	ASSERT_EQ(stage_buffer.on_request(&r), PIPE_CONTINUE);
+	ASSERT_EQ(govstate_held(gs, "buf:capped"), MIB);
+	stage_buffer.on_end(&r, &(struct pipe_outcome){0});
+	buffer_hold_release(&h);
+	ASSERT_EQ(govstate_held(gs, "buf"), 0);
+	ASSERT_EQ(govstate_held(gs, "buf:capped"), 0);
+}
+
 /* An answer read 4 KiB at a time: its count moves a step at a time, and its end gives it
  * back; past the workload's cap the proxy is told to stop. */
 static void test_an_answer_counts_in_steps(void)
@@ -104,4 +132,5 @@ static void test_an_answer_counts_in_steps(void)
 
 UNIT_MAIN(UNIT_CASE(test_a_hold_counts_ahead_and_gives_all_back),
 	  UNIT_CASE(test_a_hold_is_over_past_the_cap_not_before),
+	  UNIT_CASE(test_a_small_queued_answer_leaves_the_cap_to_the_next_call),
 	  UNIT_CASE(test_an_answer_counts_in_steps))

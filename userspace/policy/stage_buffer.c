@@ -30,7 +30,9 @@
  * govstate's lock costs more than the read's own work. So they are counted ahead in steps of
  * BUFFER_CREDIT_STEP: only a change that crosses a step takes the lock. A call's own credit
  * ahead of its bytes is not held against itself, so the daemon's count passes a cap by at
- * most one step a call, and what is really held never passes it.
+ * most one step a call, and what is really held never passes it. A connection's hold below a
+ * step counts its bytes exactly (hold_credit()): it is what an ended call leaves queued, and
+ * it changes as the app drains it, not at every read.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -224,11 +226,22 @@ int buffer_answer_hold(struct pipe_req *r, uint64_t bytes)
 	return r->res.answer_over;
 }
 
+/*
+ * What a connection's hold counts for BYTES: below a step, the bytes themselves. A hold
+ * changes when a call ends and as the app drains it, not at every provider read; and an
+ * ended call's small answer still queued (an error, say) counted as a whole step would
+ * refuse the workload's next call under a cap of a step or two until it was written.
+ */
+static uint64_t hold_credit(uint64_t bytes)
+{
+	return bytes < BUFFER_CREDIT_STEP ? bytes : buffer_credit(bytes);
+}
+
 static void hold_set_locked(struct buffer_hold *h, const struct policy *p, uint64_t bytes)
 {
 	const struct policy_workload *wl =
 	    h->workload[0] ? policy_workload_by_name(p, h->workload) : NULL;
-	uint64_t old = h->credit, credit = buffer_credit(bytes), total, mine = 0;
+	uint64_t old = h->credit, credit = hold_credit(bytes), total, mine = 0;
 	char key[GOVSTATE_KEY_MAX];
 
 	h->bytes = bytes;
@@ -252,7 +265,7 @@ int buffer_hold_set(struct buffer_hold *h, struct govstate *g, const struct poli
 		return 0;
 	if (h->state && (h->state != g || strcmp(h->workload, workload)))
 		buffer_hold_release(h); /* counted elsewhere before */
-	if (!g || !p || (h->state && buffer_credit(bytes) == h->credit)) {
+	if (!g || !p || (h->state && hold_credit(bytes) == h->credit)) {
 		h->bytes = bytes;
 		return g && p && bytes && h->over;
 	}
