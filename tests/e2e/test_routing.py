@@ -5,7 +5,6 @@ next one, translated when that provider speaks the other API, and the record lis
 attempt. Unmodified curl in a captured cgroup is the app; the mock providers answer."""
 import copy
 import json
-import urllib.request
 
 import pytest
 
@@ -255,14 +254,10 @@ def test_the_model_is_replaced_wherever_cjson_finds_it(gw, monkeypatch):
 
 
 def breaker_open(admin, provider="openai", model="gpt-4o-mini"):
-    """aigw_breaker_open of PROVIDER/MODEL as /metrics says it: 1 while its breaker keeps calls
-    from the target, 0 once its open_ms is over (the next call is its probe)."""
-    want = f'aigw_breaker_open{{provider="{provider}",model="{model}"}} '
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(want):
-                return float(line[len(want):])
-    raise AssertionError(f"no {want.strip()} in /metrics")
+    """aigw_breaker_open of PROVIDER/MODEL: 1 while its breaker keeps calls from the target, 0
+    once its open_ms is over (the next call is its probe)."""
+    from conftest import gauge
+    return gauge(admin, f'aigw_breaker_open{{provider="{provider}",model="{model}"}}')
 
 
 def breaker_policy(gw, monkeypatch, failures, open_ms):

@@ -33,7 +33,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
 import harness  # noqa: E402
 from conftest import (ANTHROPIC_ADDR, MOCKPROV, OPENAI_ADDR, Mock, free_port,  # noqa: E402
-                      wait_for)
+                      gauge, wait_for)
 from test_cost import check_cost  # noqa: E402
 from test_intercept import split  # noqa: E402
 
@@ -212,14 +212,9 @@ def test_regional_endpoint_cost_is_null_with_the_reason(vx):
 
 
 def token_cached(admin, sa):
-    """aigw_gcp_token_cached of key file SA as /metrics says it: 1 while its token serves calls
-    from the cache, 0 once its refresh time passed."""
-    want = f'aigw_gcp_token_cached{{credentials_file="{sa}"}} '
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(want):
-                return float(line[len(want):])
-    raise AssertionError(f"no {want.strip()} in /metrics")
+    """aigw_gcp_token_cached of key file SA: 1 while its token serves calls from the cache, 0
+    once its refresh time passed."""
+    return gauge(admin, f'aigw_gcp_token_cached{{credentials_file="{sa}"}}')
 
 
 def test_token_cached_refreshed_and_one_exchange_for_twenty_calls(gw, monkeypatch):
