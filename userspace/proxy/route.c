@@ -250,11 +250,6 @@ static int breaker_out_locked(const struct breaker *b)
 	return !time_reached(&now, &b->open_until);
 }
 
-static int route_target_out_locked(const struct route_target *t)
-{
-	return breaker_out_locked(t->breaker);
-}
-
 int route_breaker_out(const struct breaker *b)
 {
 	int r;
@@ -322,12 +317,7 @@ static void route_target_abandon_locked(const struct route_target *t)
 
 int route_target_out(const struct route_target *t)
 {
-	int r;
-
-	pthread_mutex_lock(&breakers_lock);
-	r = route_target_out_locked(t);
-	pthread_mutex_unlock(&breakers_lock);
-	return r;
+	return route_breaker_out(t->breaker);
 }
 
 int route_target_admit(const struct route_target *t, int *ret_probe)
