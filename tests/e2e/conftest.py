@@ -72,6 +72,17 @@ def wait_for(pred, timeout=5.0, step=0.05, what="condition"):
         interval = min(interval * 2, step)
 
 
+def gauge(admin, series):
+    """The value of SERIES ('name{label="v",...}' as the daemon writes it) on the /metrics of
+    the admin endpoint at 127.0.0.1:ADMIN."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(series + " "):
+                return float(line[len(series) + 1:])
+    raise AssertionError(f"no {series} in /metrics")
+
+
 class Cgroup:
     """A cgroup under the cgroup2 mount; processes started with run() are placed in it
     before they exec."""

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
@@ -54,7 +53,12 @@ def test_client_outside_captured_cgroup_is_untouched(world):
     world.start()
     res = only(world.outside.client("tcp", PROVIDER4, 443), ok=True)
     assert tuple(res["local"]) in [tuple(p) for p in srv.peers]  # direct
-    time.sleep(0.3)
+    # The marker: a captured client after it. Capture's events and the proxy's records of it
+    # come after any the outside client could have caused, so once they are written, the
+    # outside client had its chance to show up.
+    mark = only(world.root.child("billing.service").client("tcp", PROVIDER4, 443), ok=True)
+    world.wait_record(**{"event.name": "capture.redirect", "process.pid": mark["pid"]})
+    world.wait_record(**{"event.name": "proxy.connection", "client.port": mark["local"][1]})
     assert not [r for r in world.records() if r.get("process.pid") == res["pid"]]
 
 

@@ -119,7 +119,11 @@ def cpu_ticks(pid):
 
 
 def settled(pid):
-    """True once PID used no CPU between two looks 0.3 s apart (its work has stopped)."""
+    """True once PID used no CPU between two looks 0.3 s apart (its work has stopped).
+    Polled with wait_for: the 0.3 s is the window the condition is measured over (CPU ticks
+    are a rate), not a wait for something to happen. No marker the daemon shows says "all
+    reading has stopped": a stalled upstream socket (Recv-Q) also shows while it still reads,
+    so RSS measured on it could miss the unbounded reading these tests guard against."""
     before = cpu_ticks(pid)
     time.sleep(0.3)
     return cpu_ticks(pid) == before

@@ -258,6 +258,8 @@ def test_wrong_host_upstream_certificate_is_refused(gw, world, mock_certs):
 def test_request_arriving_in_pieces_is_read_whole(gw):
     """Headers in one TLS record, the body later, in two pieces (as Python's http.client does)."""
     gw.start()
+    # The app's sleeps are the scenario, not a wait: a client that trickles its body, so that
+    # the proxy reads the headers and each piece in separate reads.
     script = ("import socket,ssl,os,time,json\n"
               "c=ssl.create_default_context(cafile=os.environ['SSL_CERT_FILE'])\n"
               "s=c.wrap_socket(socket.create_connection(('api.openai.com',443)),"

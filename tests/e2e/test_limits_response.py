@@ -6,6 +6,8 @@ import json
 import subprocess
 import time
 
+import pytest
+
 from conftest import OPENAI_ADDR, PYTHON, hosts_wrap, wait_for
 from test_intercept import split
 from test_limits import (KEY, MIB, OPENAI_CHAT, capped_policy, plain_daemon, proc_status_bytes,
@@ -238,3 +240,97 @@ def test_every_call_gives_its_bytes_back(gw, monkeypatch):
     assert explicit_call(port, near)[0] == 200
     rec = gw.world.wait_record(**{"gen_ai.request.model": "fast-summary"})
     assert "aigw.reason" not in rec and rec.get("aigw.policy.action") != "would_deny", rec
+
+
+# A captured app that asks for one plain answer on a kept-alive connection and does not read
+# it; on a line on stdin it reads the answer whole and prints its length. The kernel is made to
+# hold little of it: a 4 KiB receive buffer keeps the window the app advertises small, and a
+# 536-byte MSS keeps the gateway's send buffer small (Linux sizes it from the MSS: on
+# loopback's 64 KiB segments it takes ~3 MB of an answer the app never reads).
+READS_LATER = """
+import json, socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+body = json.dumps({"model": "gpt-4o-mini",
+                   "messages": [{"role": "user", "content": "Tell it all."}]}).encode()
+head = ("POST /v1/chat/completions HTTP/1.1\\r\\nHost: api.openai.com\\r\\n"
+        "Authorization: Bearer sk-app\\r\\nContent-Type: application/json\\r\\n"
+        "x-mock-reply-words: " + sys.argv[2] + "\\r\\nContent-Length: %d\\r\\n\\r\\n"
+        % len(body)).encode()
+raw = socket.socket()
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+raw.settimeout(60)
+raw.connect(("api.openai.com", 443))
+s = ctx.wrap_socket(raw, server_hostname="api.openai.com")
+s.sendall(head + body)
+print("sent", flush=True)
+sys.stdin.readline()
+got = b""
+while b"\\r\\n\\r\\n" not in got:
+    got += s.recv(65536)
+resp_head, _, rest = got.partition(b"\\r\\n\\r\\n")
+length = int([l.split(b":")[1] for l in resp_head.split(b"\\r\\n")
+              if l.lower().startswith(b"content-length:")][0])
+while len(rest) < length:
+    rest += s.recv(65536)
+print(json.dumps({"status": resp_head.split()[1].decode(), "length": len(rest)}), flush=True)
+sys.stdin.readline()
+"""
+
+QUEUED_CAP = 1 * MIB
+QUEUED_WORDS = 120000  # a ~750 KB answer: under the cap and the 1 MiB that stops reading it
+
+
+@pytest.mark.parametrize("end", ["reads", "disconnects"])
+def test_an_ended_calls_unread_answer_counts_until_written(gw, monkeypatch, end):
+    """billing asks for a 750 KB answer and reads none of it: the call ends (the provider's
+    answer is whole, queued for the app), and what is still queued stays counted in the
+    gauge and in billing's limits.buffer_bytes (1 MiB) until it is written. Meanwhile a
+    second call of billing with a 600 KiB body (alone under the cap) is refused with
+    buffer_limit, as on HTTP/2. Once the app reads its answer (or goes away) the gauge is 0
+    and the same call is served. Uncounted, the gauge read 0 as soon as the call ended and
+    the second call was served."""
+    from conftest import free_port
+    admin = free_port()
+    pol, _ = capped_policy(gw, monkeypatch)
+    pol["workloads"][0]["limits"] = {"buffer_bytes": QUEUED_CAP}
+    pol["admin"] = {"listen": f"127.0.0.1:{admin}"}
+    gw.start(pol)
+    app = gw.app.popen(hosts_wrap(gw.hosts, [PYTHON, "-c", READS_LATER,
+                                             str(gw.ca_dir / "ca.pem"), str(QUEUED_WORDS)]),
+                       stdin=subprocess.PIPE)
+    big = gw.world.tmp / "big.json"  # curl reads it: too long for an argument
+    big.write_text(chat("gpt-4o-mini", messages=[{"role": "user", "content": "x " * 300 * 1024}]))
+    try:
+        assert app.stdout.readline().strip() == "sent"
+        first = gw.world.wait_record(**{"event.name": "proxy.request"}, timeout=30)
+        assert first["aigw.outcome"] == "ok" and first["http.response.status_code"] == 200, first
+        held = buffered_gauge(admin)
+        print(f"{held / 1024:.0f} KiB of the ended call's answer held for the app")
+        assert held >= 256 * 1024, held
+        # refused on its head (its Content-Length): with 100-continue curl sends no body the
+        # gateway would cut off while refusing it
+        body, code = split(gw.curl(OPENAI_CHAT, f"@{big}",
+                                   headers=["authorization: Bearer sk-app",
+                                            "expect: 100-continue"]))
+        assert code == 429, body[:300]
+        assert json.loads(body)["error"]["code"] == "rate_limit_exceeded", body[:300]
+        refused = gw.world.wait_record(**{"aigw.reason": "buffer_limit"})
+        assert refused["aigw.workload"] == "billing", refused
+        assert refused["aigw.policy.rule"] == "limits.buffer_bytes", refused
+        if end == "reads":
+            app.stdin.write("read\n")
+            app.stdin.flush()
+            got = json.loads(app.stdout.readline())
+            assert got["status"] == "200" and got["length"] > 700 * 1000, got
+        else:
+            app.kill()
+            app.wait(timeout=10)
+        wait_for(lambda: buffered_gauge(admin) == 0 or None, timeout=20,
+                 what=f"the gauge back at 0 once the app {end}")
+        body, code = split(gw.curl(OPENAI_CHAT, f"@{big}",
+                                   headers=["authorization: Bearer sk-app"]))
+        assert code == 200, body[:300]
+    finally:
+        app.kill()
+        app.wait(timeout=10)

@@ -5,7 +5,6 @@ next one, translated when that provider speaks the other API, and the record lis
 attempt. Unmodified curl in a captured cgroup is the app; the mock providers answer."""
 import copy
 import json
-import time
 
 import pytest
 
@@ -254,12 +253,37 @@ def test_the_model_is_replaced_wherever_cjson_finds_it(gw, monkeypatch):
     assert [r["aigw.upstream.model"] for r in requests_upto(gw, 1)] == ["gpt-4o-mini"]
 
 
+def breaker_open(admin, provider="openai", model="gpt-4o-mini"):
+    """aigw_breaker_open of PROVIDER/MODEL: 1 while its breaker keeps calls from the target, 0
+    once its open_ms is over (the next call is its probe)."""
+    from conftest import gauge
+    return gauge(admin, f'aigw_breaker_open{{provider="{provider}",model="{model}"}}')
+
+
+def breaker_policy(gw, monkeypatch, failures, open_ms):
+    """A routed policy whose breakers open after FAILURES for OPEN_MS, and its admin port."""
+    from conftest import free_port
+    admin = free_port()
+    pol = routed_policy(gw, monkeypatch, routing={"breaker": {"failures": failures,
+                                                               "open_ms": open_ms}})
+    pol["admin"] = {"listen": f"127.0.0.1:{admin}"}
+    return pol, admin
+
+
+def wait_breaker_closed_to_calls(admin):
+    """Until the daemon's clock has run the breaker's open_ms out: it admits a probe."""
+    from conftest import wait_for
+    wait_for(lambda: breaker_open(admin) == 0, timeout=15,
+             what="openai/gpt-4o-mini's breaker past its open_ms")
+
+
 def test_circuit_breaker_opens_then_probes_and_recovers(gw, monkeypatch):
-    gw.start(routed_policy(gw, monkeypatch, routing={"breaker": {"failures": 2,
-                                                                  "open_ms": 1500}}))
+    pol, admin = breaker_policy(gw, monkeypatch, failures=2, open_ms=1500)
+    gw.start(pol)
     gw.mock.fault("down", provider="openai")
     for _ in range(2):  # two failures open openai/gpt-4o-mini's breaker
         assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
+    assert breaker_open(admin) == 1
     sent_before = len([x for x in gw.mock.requests() if x["provider"] == "openai"])
     assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
     # Open: openai was not even tried.
@@ -269,7 +293,7 @@ def test_circuit_breaker_opens_then_probes_and_recovers(gw, monkeypatch):
     assert "circuit open" in rec["aigw.attempts"][0]["error.type"]
     assert rec["aigw.fallback"] is True and rec["gen_ai.system"] == "anthropic"
     gw.mock.control("POST", "/control/reset")
-    time.sleep(1.7)
+    wait_breaker_closed_to_calls(admin)
     # Past open_ms: one call probes openai, which answers; the breaker closes.
     assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
     assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200
@@ -287,11 +311,11 @@ def test_circuit_breaker_opens_then_probes_and_recovers(gw, monkeypatch):
 
 
 def test_failed_probe_opens_the_breaker_again(gw, monkeypatch):
-    gw.start(routed_policy(gw, monkeypatch, routing={"breaker": {"failures": 1,
-                                                                  "open_ms": 500}}))
+    pol, admin = breaker_policy(gw, monkeypatch, failures=1, open_ms=500)
+    gw.start(pol)
     gw.mock.fault("down", provider="openai")
     assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200  # opens
-    time.sleep(0.6)
+    wait_breaker_closed_to_calls(admin)
     assert split(gw.curl(OPENAI, chat("fast-summary"), headers=O_HDRS))[1] == 200  # probe fails
     n = len([x for x in gw.mock.requests() if x["provider"] == "openai"])
     assert n == 2

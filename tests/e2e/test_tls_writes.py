@@ -10,11 +10,12 @@ from conftest import wait_for
 
 CALLS = 60
 
-# An unmodified Python app: one warm-up call, then waits for the go file, then CALLS calls on
-# the same kept-alive connection; prints the statuses.
+# An unmodified Python app: one warm-up call, then waits for a line on its stdin (the test's
+# go, once perf is attached), then CALLS calls on the same kept-alive connection; prints the
+# statuses.
 KEPT_ALIVE_APP = r"""
-import http.client, json, os, sys, time
-go, n = sys.argv[1], int(sys.argv[2])
+import http.client, json, sys
+n = int(sys.argv[1])
 body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
 c = http.client.HTTPSConnection("api.openai.com")
 def call():
@@ -24,8 +25,7 @@ def call():
     r.read()
     return r.status
 codes = [call()]
-while not os.path.exists(go):
-    time.sleep(0.01)
+sys.stdin.readline()
 codes += [call() for _ in range(n)]
 print(json.dumps(codes))
 """
@@ -70,11 +70,10 @@ def test_kept_alive_calls_cost_no_epoll_ctl(gw):
     """Before tlsflush, each call cost ~3.7 epoll_ctl (the write event added and removed, on
     the client's and the provider's connection); now none."""
     d = gw.start()
-    go = gw.world.tmp / "go"
     app = gw.app.popen(["unshare", "-m", "--propagation", "private", "sh", "-c",
                         f'mount --bind "{gw.hosts}" /etc/hosts && exec "$@"', "sh",
-                        "/usr/bin/python3", "-c", KEPT_ALIVE_APP, str(go), str(CALLS)],
-                       env=gw.env())
+                        "/usr/bin/python3", "-c", KEPT_ALIVE_APP, str(CALLS)],
+                       env=gw.env(), stdin=subprocess.PIPE)
     # the warm-up call went through: its record is written
     gw.world.wait_record(**{"event.name": "proxy.request"})
     out = gw.world.tmp / "perf.txt"
@@ -82,8 +81,7 @@ def test_kept_alive_calls_cost_no_epoll_ctl(gw):
                              "-e", "syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_write"])
     try:
         wait_for(lambda: perf_attached(perf), timeout=10, what="perf stat attached")
-        go.write_text("go")
-        stdout, stderr = app.communicate(timeout=60)
+        stdout, stderr = app.communicate(input="go\n", timeout=60)
     finally:
         perf.send_signal(2)
         perf.wait(timeout=10)

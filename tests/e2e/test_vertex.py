@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +33,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
 import harness  # noqa: E402
 from conftest import (ANTHROPIC_ADDR, MOCKPROV, OPENAI_ADDR, Mock, free_port,  # noqa: E402
-                      wait_for)
+                      gauge, wait_for)
 from test_cost import check_cost  # noqa: E402
 from test_intercept import split  # noqa: E402
 
@@ -212,11 +211,20 @@ def test_regional_endpoint_cost_is_null_with_the_reason(vx):
 # ---------------------------------------------------------------- the token
 
 
+def token_cached(admin, sa):
+    """aigw_gcp_token_cached of key file SA: 1 while its token serves calls from the cache, 0
+    once its refresh time passed."""
+    return gauge(admin, f'aigw_gcp_token_cached{{credentials_file="{sa}"}}')
+
+
 def test_token_cached_refreshed_and_one_exchange_for_twenty_calls(gw, monkeypatch):
     monkeypatch.setenv("AIGW_TEST_VX_ANT_KEY", "sk-ant-gateway-vx")
     # tokens live 3 s (refreshed from 2.4 s on); the endpoint takes 400 ms to answer, so
     # every one of 20 concurrent calls arrives while the first exchange is in flight
-    vx = Vx(gw, ttl=3, delay_ms=400).start()
+    vx = Vx(gw, ttl=3, delay_ms=400)
+    admin = free_port()
+    vx.pol["admin"] = {"listen": f"127.0.0.1:{admin}"}
+    vx.start()
     results = []
 
     def one():
@@ -231,10 +239,10 @@ def test_token_cached_refreshed_and_one_exchange_for_twenty_calls(gw, monkeypatc
     assert len(vx.exchanges()) == 1, vx.exchanges()
     tokens = {x["authorization"] for x in vx.predicts()}
     assert len(tokens) == 1, tokens
-    t0 = time.monotonic()
     assert vx.call()[1] == 200  # cached
     assert len(vx.exchanges()) == 1
-    time.sleep(max(0.0, 2.6 - (time.monotonic() - t0)))  # the token's refresh time passes
+    wait_for(lambda: token_cached(admin, vx.sa) == 0, timeout=15,
+             what="the token's refresh time passed")
     assert vx.call()[1] == 200
     assert len(vx.exchanges()) == 2, vx.exchanges()
     assert len({x["authorization"] for x in vx.predicts()}) == 2

@@ -226,3 +226,75 @@ def test_gemini_api_door_drops_google_system_headers(gw, monkeypatch, http2):
     seen = gw.mock.requests()
     no_goog_system_headers(seen)
     assert [x["x_goog_api_key"] for x in seen] == [GATEWAY_KEY], seen
+
+
+# ---------------------------------------------------------------- roll-out ("enforce": false)
+#
+# A workload whose allow-lists are in roll-out has its call let through, the would-be refusal
+# recorded as would_deny by canonical_query. What goes upstream is the query the gateway reads
+# and nothing else: credentials are dropped whatever the mode, and so is every parameter the
+# gateway does not read (a hostile app in roll-out must not strip the usage its calls are
+# metered by with "fields", nor send a "key" of its own with the gateway's token).
+
+def rollout(vx):
+    vx.pol["workloads"][0]["allow"] = {"enforce": False}
+    return vx.start()
+
+
+def check_would_refuse_query(vx, http2):
+    rec = vx.gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "vertex"})
+    assert rec["http.response.status_code"] == 200, rec
+    assert (rec["aigw.policy.stage"], rec["aigw.policy.rule"], rec["aigw.policy.action"]) == (
+        "endpoints", "canonical_query", "would_deny"), rec
+    assert rec["network.protocol.version"] == ("2" if http2 else "1.1"), rec
+    assert "smuggled" not in vx.gw.world.audit_path.read_text()
+    return rec
+
+
+@HTTP
+def test_rollout_gemini_call_goes_with_only_the_query_the_gateway_reads(vx, http2):
+    rollout(vx)
+    text, code = vx.call(url_path=f"{STREAM}?fields=candidates&alt=sse&key=AIza-smuggled",
+                         body=GEMINI_BODY, extra=["--path-as-is"] + (["--http2"] if http2 else []))
+    assert code == 200, (code, text)
+    assert [(x["path"], x["query"]) for x in vx.predicts()] == [(STREAM, "alt=sse")]
+    check_rekeyed(vx)
+    rec = check_would_refuse_query(vx, http2)
+    assert rec["gen_ai.usage.output_tokens"] is not None and rec["cost_usd"] is not None, rec
+
+
+@HTTP
+def test_rollout_claude_call_goes_without_a_query(vx, http2):
+    rollout(vx)
+    text, code = raw_call(vx, "rawPredict", "fields=usage&key=AIza-smuggled", http2)
+    assert code == 200, (code, text)
+    assert [(x["path"], x["query"]) for x in vx.predicts()] == [(path(), "")]
+    check_rekeyed(vx)
+    check_would_refuse_query(vx, http2)
+
+
+# (method, query, what the refusal says the call takes, what it must not offer)
+HINTS = [
+    ("rawPredict", "fields=usage", "Claude model's call (rawPredict, streamRawPredict) takes "
+     "no query parameter", "alt=sse"),
+    ("streamRawPredict", "alt=sse", "takes no query parameter", "only alt=sse"),
+]
+
+
+@pytest.mark.parametrize("method,query,says,never", HINTS)
+def test_claude_refusal_says_what_a_claude_call_takes(vx, method, query, says, never):
+    vx.start()
+    text, code = raw_call(vx, method, query, False)
+    assert code == 400, (code, text)
+    msg = json.loads(text)["error"]["message"]
+    assert says in msg and never not in msg, msg
+
+
+def test_gemini_refusal_says_what_a_gemini_call_takes(vx):
+    vx.start()
+    text, code = call(vx, "streamGenerateContent", "alt=sse&fields=candidates")
+    assert code == 400, (code, text)
+    assert "streamGenerateContent takes only alt=sse" in json.loads(text)["error"]["message"]
+    text, code = call(vx, "generateContent", "alt=sse")
+    assert code == 400, (code, text)
+    assert "alt=sse goes only on streamGenerateContent" in json.loads(text)["error"]["message"]

@@ -145,6 +145,51 @@ static void test_query_holds_only_what_the_gateway_reads(void)
 		  -EINVAL);
 }
 
+/* The endpoint stage's roll-out forwards a query with only what gemini_query_check() lets
+ * through: whatever was dropped, the rest passes the check. */
+static void test_query_keep_read_leaves_what_the_check_passes(void)
+{
+	const enum usage_api S = USAGE_API_GEMINI_STREAM, G = USAGE_API_GEMINI_GENERATE;
+	const char *m = "/v1beta/models/m:x";
+	static const struct {
+		int stream;
+		const char *query;
+		const char *want; /* NULL: nothing dropped */
+	} cases[] = {
+	    {1, "?alt=sse", NULL},
+	    {1, "?key=A&alt=sse&&access_token=C", NULL},
+	    {1, "", NULL},
+	    {1, "?alt=json", ""},
+	    {1, "?alt=sse&fields=candidates&key=A", "?alt=sse&key=A"},
+	    {1, "?fields=x&alt=sse&alt=sse", "?alt=sse"},
+	    {1, "?%61lt=json&alt=sse", "?alt=sse"},
+	    {1, "?alt=sse?alt=json&KEY=A", "?KEY=A"},
+	    {1, "?=sse&prettyPrint=false", ""},
+	    {0, "?alt=sse&key=A", "?key=A"},
+	};
+	char in[256], want[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum usage_api api = cases[i].stream ? S : G;
+		char *out = NULL;
+		int r;
+
+		snprintf(in, sizeof(in), "%s%s", m, cases[i].query);
+		r = gemini_query_keep_read(api, in, &out);
+		if (!cases[i].want) {
+			ASSERT_EQ(r, 0);
+			ASSERT_TRUE(out == NULL);
+			continue;
+		}
+		snprintf(want, sizeof(want), "%s%s", m, cases[i].want);
+		ASSERT_EQ(r, 1);
+		ASSERT_STREQ(out, want);
+		ASSERT_TRUE(gemini_query_check(api, strchr(out, '?') ? strchr(out, '?') : "", NULL,
+					       0) >= 0);
+		free(out);
+	}
+}
+
 static void test_retarget(void)
 {
 	char *out;
@@ -237,6 +282,7 @@ static void test_error_format(void)
 
 UNIT_MAIN(UNIT_CASE(test_path_names_the_model), UNIT_CASE(test_path_tricks_name_no_model),
 	  UNIT_CASE(test_key_leaves_the_query),
-	  UNIT_CASE(test_query_holds_only_what_the_gateway_reads), UNIT_CASE(test_retarget),
+	  UNIT_CASE(test_query_holds_only_what_the_gateway_reads),
+	  UNIT_CASE(test_query_keep_read_leaves_what_the_check_passes), UNIT_CASE(test_retarget),
 	  UNIT_CASE(test_usage_normalised), UNIT_CASE(test_stream_usage),
 	  UNIT_CASE(test_error_format))

@@ -359,6 +359,15 @@ static void test_endpoints_refuse_unread_gemini_query(void)
 	snprintf(url, sizeof(url), "%s?key=A&alt=sse", stream);
 	call_init(&c, "open", "POST", url, "{}", T0);
 	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_EQ(c.r.query_unread, 0);
+	call_end(&c, 0, 0, 0, 0, T0);
+	/* roll-out ("enforce": false): recorded, and the call goes on without what is unread */
+	snprintf(url, sizeof(url), "%s?alt=sse&fields=candidates", stream);
+	call_init(&c, "soft", "POST", url, "{}", T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_STREQ(c.r.decisions[0].rule, "canonical_query");
+	ASSERT_EQ(c.r.decisions[0].action, PIPE_WOULD_DENY);
+	ASSERT_EQ(c.r.query_unread, 1);
 	call_end(&c, 0, 0, 0, 0, T0);
 	call_init(&c, "open", "POST", "/v1/messages?beta=true", "{\"model\":\"claude-3-5-haiku\"}",
 		  T0);

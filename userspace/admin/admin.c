@@ -23,6 +23,7 @@
 #include "policy/pipeline.h"
 #include "policy/policy.h"
 #include "proxy/acceptpause.h"
+#include "proxy/gcp_token.h"
 #include "proxy/route.h"
 #include "util/log.h"
 
@@ -198,11 +199,9 @@ static void serve_healthz(struct admin *a, struct evhttp_request *req)
 static void gauge_breakers(const struct route_table *t, struct evbuffer *out)
 {
 	static const char *const names[] = {"provider", "model"};
-	struct timespec now;
 
 	metrics_write_gauge_head(out, "aigw_breaker_open",
 				 "1 while a target's circuit breaker keeps calls from it.");
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	for (size_t i = 0; t && i < t->n_breakers; i++) {
 		const struct breaker *b = &t->breakers[i];
 		const char *slash = strchr(b->key, '/');
@@ -212,7 +211,7 @@ static void gauge_breakers(const struct route_table *t, struct evbuffer *out)
 		snprintf(provider, sizeof(provider), "%.*s",
 			 (int)(slash ? slash - b->key : (ptrdiff_t)strlen(b->key)), b->key);
 		metrics_write_gauge(out, "aigw_breaker_open", names, values, 2,
-				    route_breaker_state(b) != BREAKER_CLOSED);
+				    route_breaker_out(b));
 	}
 }
 
@@ -274,6 +273,13 @@ static void gauge_buffers(const struct policy *p, struct govstate *g, struct evb
 			    p ? (double)p->proxy.buffer_bytes : 0);
 }
 
+static void gauge_gcp_token(const char *path, int cached, void *arg)
+{
+	static const char *const names[] = {"credentials_file"};
+
+	metrics_write_gauge(arg, "aigw_gcp_token_cached", names, &path, 1, cached);
+}
+
 static void serve_metrics(struct admin *a, struct evhttp_request *req)
 {
 	const struct admin_context *c = a->ctx;
@@ -289,6 +295,10 @@ static void serve_metrics(struct admin *a, struct evhttp_request *req)
 				 "Spend settled in the current UTC day or month over its budget.");
 	admin_budgets_each(*c->policy, *c->state, gauge_budget, b);
 	gauge_buffers(*c->policy, *c->state, b);
+	metrics_write_gauge_head(b, "aigw_gcp_token_cached",
+				 "1 while a Google token the gateway minted serves calls from its cache; "
+				 "0 once its refresh time passed.");
+	gcp_token_each(gauge_gcp_token, b);
 	metrics_write_gauge_head(b, "aigw_audit_queue_depth",
 				 "Audit records queued and not yet written.");
 	metrics_write_gauge(b, "aigw_audit_queue_depth", NULL, NULL, 0,

@@ -182,6 +182,9 @@ struct pipe_req {
 	struct guard_call *guard;
 	char *body_new;
 	size_t body_new_len;
+	/* endpoints in roll-out: the query holds parameters the gateway does not read; the proxy
+	 * forwards the call without them (providers/gemini.h gemini_query_keep_read()) */
+	int query_unread;
 	struct pipe_refusal refusal;
 	const char *reason; /* a record's aigw.reason ("connection_limit"), or NULL */
 	struct pipe_decision decisions[PIPE_DECISIONS_MAX];

@@ -109,6 +109,32 @@ static int query_check(const struct pipe_req *r, char *bad, size_t badlen)
 	return check(api, r->url + r->path_len, bad, badlen) < 0 ? -EINVAL : 0;
 }
 
+/* What the call's query may hold, for the refusal: Claude's calls on Vertex read none (they
+ * stream by their method), a Gemini stream alt=sse, other Gemini calls nothing. */
+static const char *query_allowed(const struct pipe_req *r)
+{
+	const struct provider_api *p =
+	    r->app_api >= 0 ? provider_api_of_usage((enum usage_api)r->app_api) : NULL;
+
+	if (p && p->family != POLICY_API_GEMINI)
+		return "a Claude model's call (rawPredict, streamRawPredict) takes no query "
+		       "parameter: send none (streamRawPredict streams without one)";
+	if (r->app_api == USAGE_API_GEMINI_STREAM)
+		return "streamGenerateContent takes only alt=sse";
+	return "this call takes no query parameter (alt=sse goes only on "
+	       "streamGenerateContent)";
+}
+
+/* The refusal of a query parameter BAD the gateway does not read, or its would-be refusal
+ * (ENFORCE 0: recorded, the call goes on). */
+static enum pipe_verdict query_refuse(struct pipe_req *r, int enforce, const char *bad)
+{
+	return pipe_refuse(r, "endpoints", "canonical_query", enforce, 400, "invalid", 0,
+			   "aigw: the query parameter %s is not one the gateway sends to provider "
+			   "%s; %s",
+			   bad, r->provider ? r->provider : "", query_allowed(r));
+}
+
 static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
 {
 	const struct policy_allow *a = r->wl ? &r->wl->allow : NULL;
@@ -123,12 +149,11 @@ static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
 	if (why)
 		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
 				   "the request path has %s; send its canonical form", why);
-	if (query_check(r, bad, sizeof(bad)))
-		return pipe_refuse(r, "endpoints", "canonical_query", 1, 400, "invalid", 0,
-				   "aigw: the query parameter %s is not one the gateway sends to "
-				   "provider %s; send only the parameters its API documents for this "
-				   "call (alt=sse on a stream)",
-				   bad, r->provider ? r->provider : "");
+	if (query_check(r, bad, sizeof(bad))) {
+		if (query_refuse(r, a ? a->enforce : 1, bad) == PIPE_STOP)
+			return PIPE_STOP;
+		r->query_unread = 1; /* roll-out: the proxy forwards only what the gateway reads */
+	}
 	if (r->outside_api && r->gateway_key)
 		return pipe_refuse(r, "endpoints", "api_root", a ? a->enforce : 1, 403,
 				   "permission", 0,

@@ -274,7 +274,12 @@ int gemini_query_has_key(const char *target)
 	return 0;
 }
 
-int gemini_query_strip_key(const char *target, char **ret)
+/* Whether the parameter P (N bytes, its name NL) stays in the query a filter writes. */
+typedef int (*query_keep_fn)(const char *p, size_t n, size_t nl, void *arg);
+
+/* TARGET with every parameter KEEP refuses dropped, every other byte as it was: 1 and *RET
+ * (new, the caller frees) when one was dropped, 0 (*RET NULL) when none was, -ENOMEM. */
+static int query_filter(const char *target, query_keep_fn keep, void *arg, char **ret)
 {
 	const char *q = strchr(target, '?');
 	size_t path = q ? (size_t)(q - target) : 0, i, end, nl, o;
@@ -282,7 +287,7 @@ int gemini_query_strip_key(const char *target, char **ret)
 	int dropped = 0;
 
 	*ret = NULL;
-	if (!q || !gemini_query_has_key(target))
+	if (!q)
 		return 0;
 	out = malloc(strlen(target) + 1);
 	if (!out)
@@ -291,7 +296,7 @@ int gemini_query_strip_key(const char *target, char **ret)
 	o = path;
 	for (i = 1; ; i = end + 1) {
 		next_param(q, i, &end, &nl);
-		if (name_is_credential(q + i, nl)) {
+		if (!keep(q + i, end - i, nl, arg)) {
 			dropped = 1;
 		} else if (end > i) {
 			out[o] = o == path ? '?' : '&';
@@ -303,8 +308,56 @@ int gemini_query_strip_key(const char *target, char **ret)
 			break;
 	}
 	out[o] = '\0';
+	if (!dropped) {
+		free(out);
+		return 0;
+	}
 	*ret = out;
-	return dropped;
+	return 1;
+}
+
+static int keep_not_credential(const char *p, size_t n, size_t nl, void *arg)
+{
+	(void)n;
+	(void)arg;
+	return !name_is_credential(p, nl);
+}
+
+int gemini_query_strip_key(const char *target, char **ret)
+{
+	*ret = NULL;
+	if (!gemini_query_has_key(target))
+		return 0;
+	return query_filter(target, keep_not_credential, NULL, ret);
+}
+
+/* What gemini_query_check() lets through: a credential, and on a stream its first alt=sse
+ * (*ARG: the API, and whether one was kept). */
+struct keep_read {
+	enum usage_api api;
+	int sse;
+};
+
+static int keep_read(const char *p, size_t n, size_t nl, void *arg)
+{
+	struct keep_read *k = arg;
+
+	if (!n) /* "&&": nothing to write, nothing dropped */
+		return 1;
+	if (memchr(p, '?', n))
+		return 0;
+	if (name_is_credential(p, nl))
+		return 1;
+	if (k->api == USAGE_API_GEMINI_STREAM && !k->sse && n == 7 && !strncmp(p, "alt=sse", 7))
+		return k->sse = 1;
+	return 0;
+}
+
+int gemini_query_keep_read(enum usage_api api, const char *target, char **ret)
+{
+	struct keep_read k = {api, 0};
+
+	return query_filter(target, keep_read, &k, ret);
 }
 
 /* BAD (BADLEN bytes, or none) names query parameter NAME (N bytes): its printable bytes. */

@@ -86,6 +86,16 @@ int gemini_usage_metadata(const struct cJSON *um, struct usage *u);
  */
 int gemini_query_strip_key(const char *target, char **ret);
 
+/*
+ * Request target TARGET of a call of usage API API with only the query parameters
+ * gemini_query_check() lets through (the app's credentials, for gemini_query_strip_key();
+ * the first alt=sse of a stream), every byte of those as it was: what the endpoint stage's
+ * roll-out mode forwards, so that a parameter the gateway does not read never changes the
+ * answer it meters. Returns 1 and *RET (new, the caller frees) when one was dropped, 0 (*RET
+ * NULL) when there was none, -ENOMEM.
+ */
+int gemini_query_keep_read(enum usage_api api, const char *target, char **ret);
+
 /* TARGET's query has a credential (as gemini_query_strip_key() reads names). */
 int gemini_query_has_key(const char *target);
 

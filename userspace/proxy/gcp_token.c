@@ -386,6 +386,26 @@ unsigned gcp_token_exchanges(const struct gcp_token_source *src)
 	return n;
 }
 
+/* Whether a source before S in the registry (a newer one) has S's key file. */
+static int source_superseded(const struct gcp_token_source *s)
+{
+	for (const struct gcp_token_source *n = registry; n != s; n = n->next)
+		if (!strcmp(n->path, s->path))
+			return 1;
+	return 0;
+}
+
+void gcp_token_each(void (*fn)(const char *path, int cached, void *arg), void *arg)
+{
+	long long now = monotonic_ms();
+
+	pthread_mutex_lock(&tokens_lock);
+	for (const struct gcp_token_source *s = registry; s; s = s->next)
+		if (!source_superseded(s))
+			fn(s->path, s->token && now < s->refresh_ms, arg);
+	pthread_mutex_unlock(&tokens_lock);
+}
+
 /* With tokens_lock held: W leaves its source's list. */
 static void wait_unlink(struct gcp_token_wait *w)
 {

@@ -75,6 +75,11 @@ void gcp_token_cancel(struct gcp_token_wait *w);
 /* How many exchanges SRC started, for tests and metrics. */
 unsigned gcp_token_exchanges(const struct gcp_token_source *src);
 
+/* FN for each key file's source (its newest): CACHED 1 while its token serves calls from the
+ * cache, 0 when none is cached or its refresh time has passed (the next call exchanges a new
+ * one). FN runs under the sources' lock: it must not ask for a token. For metrics. */
+void gcp_token_each(void (*fn)(const char *path, int cached, void *arg), void *arg);
+
 /* Token exchanges (and the calls waiting for them) run on BASE's loop from now on; a call on
  * another loop gets the cached token, or -EAGAIN while there is none. Unset, the first loop
  * to ask is the home. */

@@ -44,6 +44,7 @@
 #include "proxy/tlsflush.h"
 #include "providers/bedrock.h"
 #include "providers/api_path.h"
+#include "providers/gemini.h"
 #include "ledger/cost.h"
 #include "util/decimal.h"
 #include "util/hex.h"
@@ -758,6 +759,32 @@ static enum exchange_outcome refusal_outcome(int status)
 	return OUTCOME_DENIED;
 }
 
+/* A call the endpoint stage let through in roll-out with query parameters the gateway does
+ * not read goes without them, as the stage reads them (gemini_query_keep_read()): a
+ * parameter it cannot read may change the answer it meters ("fields" strips the usage). 0 or
+ * -ENOMEM. */
+static int request_query_keep_read(struct exchange *ex)
+{
+	char *url, *api_url = NULL;
+	int err = gemini_query_keep_read(ex->api, ex->url, &url);
+
+	if (err <= 0)
+		return err;
+	if (ex->api_url && gemini_query_keep_read(ex->api, ex->api_url, &api_url) < 0) {
+		free(url);
+		return -ENOMEM;
+	}
+	free(ex->url);
+	ex->url = url;
+	if (api_url) {
+		free(ex->api_url);
+		ex->api_url = api_url;
+	}
+	ex->pr.url = ex->url;
+	ex->pr.api_url = exchange_api_url(ex);
+	return 0;
+}
+
 static int on_req_headers_complete(http_parser *p)
 {
 	struct session *s = p_session(p);
@@ -787,6 +814,10 @@ static int on_req_headers_complete(http_parser *p)
 		reject(s, ex->pr.refusal.status, refusal_outcome(ex->pr.refusal.status),
 		       ex->pr.refusal.message);
 		s->reject_by_policy = 1;
+		return -1;
+	}
+	if (ex->pr.query_unread && request_query_keep_read(ex)) {
+		reject(s, 500, OUTCOME_BAD_REQUEST, "out of memory");
 		return -1;
 	}
 	if (expect && !strcasecmp(expect, "100-continue"))

@@ -238,16 +238,26 @@ static int time_reached(const struct timespec *now, const struct timespec *t)
 	return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
 }
 
-static int route_target_out_locked(const struct route_target *t)
+static int breaker_out_locked(const struct breaker *b)
 {
 	struct timespec now;
 
-	if (!t->breaker || t->breaker->state == BREAKER_CLOSED)
+	if (!b || b->state == BREAKER_CLOSED)
 		return 0;
-	if (t->breaker->state == BREAKER_HALF_OPEN)
+	if (b->state == BREAKER_HALF_OPEN)
 		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return !time_reached(&now, &t->breaker->open_until);
+	return !time_reached(&now, &b->open_until);
+}
+
+int route_breaker_out(const struct breaker *b)
+{
+	int r;
+
+	pthread_mutex_lock(&breakers_lock);
+	r = breaker_out_locked(b);
+	pthread_mutex_unlock(&breakers_lock);
+	return r;
 }
 
 static int route_target_admit_locked(const struct route_target *t, int *ret_probe)
@@ -307,12 +317,7 @@ static void route_target_abandon_locked(const struct route_target *t)
 
 int route_target_out(const struct route_target *t)
 {
-	int r;
-
-	pthread_mutex_lock(&breakers_lock);
-	r = route_target_out_locked(t);
-	pthread_mutex_unlock(&breakers_lock);
-	return r;
+	return route_breaker_out(t->breaker);
 }
 
 int route_target_admit(const struct route_target *t, int *ret_probe)

@@ -108,5 +108,8 @@ void route_target_abandon(const struct route_target *t);
 
 /* B's state now (admin, dashboard: read under the breakers' lock). */
 enum breaker_state route_breaker_state(const struct breaker *b);
+/* Whether B keeps calls from its target right now: open and its open_ms not over, or its probe
+ * in flight. An open breaker whose time is over admits the next call as its probe. */
+int route_breaker_out(const struct breaker *b);
 
 #endif
