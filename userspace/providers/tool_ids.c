@@ -87,8 +87,7 @@ static size_t array_first(const char *s, size_t len, size_t obj, const char *key
 	struct member m;
 	size_t i;
 
-	if (obj >= len || s[obj] != '{' || !find_member(s, len, obj, key, &m) ||
-	    s[m.value] != '[')
+	if (obj >= len || s[obj] != '{' || !find_member(s, len, obj, key, &m) || s[m.value] != '[')
 		return len;
 	i = skip_ws(s, len, m.value + 1);
 	return i < len && s[i] != ']' ? i : len;
@@ -163,8 +162,7 @@ static int cuts_apply(const char *body, size_t len, struct cuts *c, char **ret, 
 	return 1;
 }
 
-int tool_ids_strip(enum usage_api api, const char *body, size_t len, char **ret,
-		   size_t *ret_len)
+int tool_ids_strip(enum usage_api api, const char *body, size_t len, char **ret, size_t *ret_len)
 {
 	enum shape shape = shape_of(api);
 	struct cuts c = {0};

@@ -23,7 +23,6 @@
  * gateway never writes one so). Returns 1 and *RET (NUL-terminated, *RET_LEN bytes; the caller
  * frees), 0 when nothing was cut (*RET NULL), or -ENOMEM.
  */
-int tool_ids_strip(enum usage_api api, const char *body, size_t len, char **ret,
-		   size_t *ret_len);
+int tool_ids_strip(enum usage_api api, const char *body, size_t len, char **ret, size_t *ret_len);
 
 #endif
