@@ -153,3 +153,25 @@ def test_an_escaped_mark_is_left_to_openai(gw, monkeypatch):
     assert "maximum length 40, but got a string with length 60" in err["message"], err
     text, code = openai_direct(gw, openai_history("call_short"))  # the daemon still serves
     assert code == 200, text
+
+
+@pytest.mark.parametrize("mode", ["plain", "stream"])
+def test_anthropic_app_falls_back_to_claude_on_bedrock(gw, monkeypatch, mode):
+    """The same fallback through Bedrock's InvokeModel door: the app's own Messages body (not
+    the one the Gemini target was sent), its ids without the signature."""
+    from test_gemini_app_bedrock import NAME as BEDROCK_NAME, policy as bedrock_policy
+    pol = bedrock_policy(gw, monkeypatch)
+    pol["models"][BEDROCK_NAME][0]["model"] = G3
+    gw.start(pol)
+    r = run_turns_gemini_failing(gw, "anthropic", mode, BEDROCK_NAME)
+    assert r["error"] is None and len(r["turns"]) == 2, r
+    signed = SIGNED.fullmatch(call_id("anthropic", r["turns"][0]["body"]))
+    assert signed, r["turns"][0]
+    seen = gw.mock.requests()
+    assert [x["status"] for x in seen] == [200, 503, 200], seen
+    assert seen[2]["path"].startswith("/model/"), seen[2]
+    body = body_of(seen[2])
+    assert body["anthropic_version"] == "bedrock-2023-05-31" and "contents" not in body, body
+    assert ids_sent("anthropic", body) == ([signed[1]], [signed[1]]), body
+    text, _ = answer_text_and_tokens("anthropic", r["turns"][1]["body"])
+    assert text, r["turns"][1]
