@@ -19,7 +19,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
 import harness  # noqa: E402
-from test_gemini_signature import G3, answer_text_and_tokens, body_of, call_id  # noqa: E402
+from test_gemini_signature import (G3, answer_text_and_tokens, body_of, call_id,  # noqa: E402
+                                   turns_argv)
 from test_gemini_translate import CLAUDE, GPT, PROMPT, translate_policy  # noqa: E402
 from test_gemini_tools import ARGS, OPENAI_TOOLS  # noqa: E402
 from test_intercept import split  # noqa: E402
@@ -41,12 +42,7 @@ def policy(gw, monkeypatch):
 
 def run_turns_gemini_failing(gw, sdk, mode, name):
     """tool_turns.mjs in the captured cgroup; Gemini goes down between its two turns."""
-    why = harness.missing(f"{sdk}_sdk")
-    if why:
-        pytest.skip(why)
-    argv = harness.in_hosts_ns(gw.hosts, [harness.NODE, str(harness.CLIENTS_DIR /
-                                                             "tool_turns.mjs"),
-                                          sdk, mode, name, PROMPT])
+    argv = turns_argv(gw, sdk, mode, name)
     env = harness.client_env(gw.ca_dir / "ca.pem")
     env["TOOL_TURNS_BETWEEN"] = "1"
     p = gw.app.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
