@@ -238,6 +238,7 @@ FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/p
 		  $(wildcard userspace/providers/translate*.c) \
 		  userspace/proxy/headers.c userspace/proxy/keys.c userspace/providers/sse.c \
 		  userspace/providers/usage.c userspace/providers/openai.c \
+		  userspace/providers/tool_ids.c \
 		  userspace/providers/anthropic.c userspace/providers/api_path.c \
 		  userspace/providers/azure.c userspace/providers/gemini.c \
 		  userspace/providers/vertex.c userspace/proxy/gcp_token.c \

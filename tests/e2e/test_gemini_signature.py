@@ -41,14 +41,19 @@ def policy(gw, monkeypatch):
     return pol
 
 
-def run_turns(gw, sdk, mode):
-    """tool_turns.mjs (the SDK's two-turn tool conversation) in the captured cgroup."""
+def turns_argv(gw, sdk, mode, name):
+    """tool_turns.mjs's command line for SDK (skipped when missing), asking for NAME."""
     why = harness.missing(f"{sdk}_sdk")
     if why:
         pytest.skip(why)
-    argv = harness.in_hosts_ns(gw.hosts, [harness.NODE, str(harness.CLIENTS_DIR /
-                                                             "tool_turns.mjs"),
-                                          sdk, mode, NAME, PROMPT])
+    return harness.in_hosts_ns(gw.hosts, [harness.NODE, str(harness.CLIENTS_DIR /
+                                                               "tool_turns.mjs"),
+                                            sdk, mode, name, PROMPT])
+
+
+def run_turns(gw, sdk, mode):
+    """tool_turns.mjs (the SDK's two-turn tool conversation) in the captured cgroup."""
+    argv = turns_argv(gw, sdk, mode, NAME)
     p = gw.app.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                      env=harness.client_env(gw.ca_dir / "ca.pem"), cwd=str(harness.CLIENTS_DIR))
     out, err = p.communicate(timeout=60)

@@ -302,6 +302,36 @@ static int chat_tool_call(struct call *c, int stream)
 	return err ? out_of_memory(c) : stream_start(c);
 }
 
+/* OpenAI refuses a tool call id longer than 40 characters (its words, param and code): an id
+ * another provider issued must be made to fit before it comes here. Returns 0, or -1 if
+ * answered. */
+static int tool_call_ids_fit(struct call *c, const cJSON *msgs)
+{
+	char msg[200], param[64];
+	int i = 0, j;
+	const cJSON *m, *tc;
+
+	cJSON_ArrayForEach(m, msgs) {
+		j = 0;
+		cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(m, "tool_calls")) {
+			const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(tc, "id"));
+
+			if (id && strlen(id) > 40) {
+				snprintf(param, sizeof(param), "messages[%d].tool_calls[%d].id", i, j);
+				snprintf(msg, sizeof(msg),
+					 "Invalid '%s': string too long. Expected a string with maximum "
+					 "length 40, but got a string with length %zu instead.",
+					 param, strlen(id));
+				bad_request(c, msg, param, "string_above_max_length");
+				return -1;
+			}
+			j++;
+		}
+		i++;
+	}
+	return 0;
+}
+
 int openai_chat(struct call *c)
 {
 	const cJSON *msgs = field(c, "messages");
@@ -330,6 +360,8 @@ int openai_chat(struct call *c)
 			    "stream_options", NULL);
 		return CALL_DONE;
 	}
+	if (tool_call_ids_fit(c, msgs))
+		return CALL_DONE;
 	words = count_content_words(msgs, &seed);
 	if (call_plan(c, words, seed, max ? max : field(c, "max_tokens"), msgs))
 		return CALL_DONE;

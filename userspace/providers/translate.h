@@ -262,6 +262,9 @@ enum translate_api {
 
 #define TRANSLATE_DEFAULT_MAX_TOKENS 4096 /* Anthropic's max_tokens when the app set none */
 #define TRANSLATE_MSG_MAX 256
+/* What precedes a Gemini thoughtSignature in a tool call id an OpenAI or Anthropic app was given
+ * (translate_util.h); a request to any other target has it cut off (providers/tool_ids.h). */
+#define TRANSLATE_SIG_MARK "__thought__"
 
 /* The API a request PATH (query string allowed) speaks: 0 and *RET; -EOPNOTSUPP for
  * /v1/responses (its server-side state cannot move to another provider), -ENOENT for a path

@@ -85,7 +85,6 @@ void translate_new_id(char *out, size_t cap, const char *prefix, size_t n);
  * signature back on the functionCall part. At most TRANSLATE_SIG_MAX characters of signature:
  * a longer one is not carried (from Gemini) or refused (from the app).
  */
-#define TRANSLATE_SIG_MARK "__thought__"
 #define TRANSLATE_SIG_MAX 16384
 
 /* Appends to B a new call id carrying SIG (LEN bytes of Gemini's padded standard base64).

@@ -27,6 +27,7 @@
 #include "proxy/tlsflush.h"
 #include "providers/api_path.h"
 #include "providers/gemini.h"
+#include "providers/tool_ids.h"
 #include "providers/vertex.h"
 #include "policy/stages.h"
 #include "ledger/cost.h"
@@ -859,16 +860,42 @@ int exchange_up_body_set(struct exchange *ex, char *text, size_t len)
 }
 
 /*
- * The app's body for a target of its own API: MODEL in place of the app's (a logical name),
- * and, for an OpenAI chat stream that did not ask for its usage, the question asked; the
- * answer's extra chunk is then hidden from the app, whose SDK may index choices[0] on it.
- * Both are edits of the text: every other byte is the app's, as it came.
+ * *TEXT (*LEN bytes, a request of usage API API; *OWNED is NULL or *TEXT, ours to free) with
+ * its tool call ids plain when the target is not Gemini (tool_ids.h: a conversation Gemini
+ * served, its next turn elsewhere). After a cut, *TEXT and *OWNED are the new text and the
+ * old one is freed. Returns 0 or -ENOMEM.
+ */
+static int body_ids_plain(const struct exchange *ex, enum usage_api api, const char **text,
+			  char **owned, size_t *len)
+{
+	char *plain;
+	size_t n;
+	int r;
+
+	if (ex->up_adapter->family == POLICY_API_GEMINI)
+		return 0;
+	r = tool_ids_strip(api, *text, *len, &plain, &n);
+	if (r <= 0)
+		return r;
+	free(*owned);
+	*owned = plain;
+	*text = plain;
+	*len = n;
+	return 0;
+}
+
+/*
+ * The app's body for a target of its own API: MODEL in place of the app's (a logical name);
+ * for an OpenAI chat stream that did not ask for its usage, the question asked (the answer's
+ * extra chunk is then hidden from the app, whose SDK may index choices[0] on it); for a target
+ * other than Gemini, tool call ids without a Gemini signature. All are edits of the text:
+ * every other byte is the app's, as it came.
  */
 static int body_for_target(struct exchange *ex, const char *model, int force_model)
 {
 	size_t len = evbuffer_get_length(ex->body), new_len;
 	const char *text = (const char *)evbuffer_pullup(ex->body, -1);
-	char *renamed = NULL, *asked = NULL;
+	char *edited = NULL, *asked = NULL;
 	int err = 0;
 
 	if (ex->up_body)
@@ -876,19 +903,24 @@ static int body_for_target(struct exchange *ex, const char *model, int force_mod
 	ex->up_body = NULL;
 	ex->suppress_usage = 0;
 	if (force_model || strcmp(model, ex->model)) {
-		err = request_set_model(text, len, model, &renamed, &len);
+		err = request_set_model(text, len, model, &edited, &len);
 		if (err)
 			return err;
-		text = renamed;
+		text = edited;
 	}
 	if (ex->want_usage && usage_ask_usage(text, len, ex->req_json, &asked, &new_len) == 1) {
 		ex->suppress_usage = 1;
-		free(renamed);
-		return exchange_up_body_set(ex, asked, new_len);
+		free(edited);
+		text = edited = asked;
+		len = new_len;
 	}
-	if (renamed)
-		err = exchange_up_body_set(ex, renamed, len);
-	return err;
+	if (ex->req_json) /* JSON the text readers may walk */
+		err = body_ids_plain(ex, ex->api, &text, &edited, &len);
+	if (err) {
+		free(edited);
+		return err;
+	}
+	return edited ? exchange_up_body_set(ex, edited, len) : 0;
 }
 
 /* ---- where the call goes ---- */
@@ -923,6 +955,7 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 	const struct provider_api *up = ex->up_adapter;
 	struct translate_req tr;
 	char path[512];
+	const char *text;
 	int err;
 
 	if (!translatable(ex, up)) {
@@ -952,7 +985,13 @@ static int target_translate(struct exchange *ex, const struct route_target *t, c
 		return -EINVAL;
 	}
 body:
-	err = exchange_up_body_set(ex, tr.body, tr.len);
+	text = tr.body;
+	err = body_ids_plain(ex,
+			     up->translate == TRANSLATE_OPENAI_CHAT ? USAGE_API_OPENAI_CHAT
+								    : USAGE_API_ANTHROPIC_MESSAGES,
+			     &text, &tr.body, &tr.len);
+	if (!err)
+		err = exchange_up_body_set(ex, tr.body, tr.len);
 	tr.body = NULL;
 	translate_req_release(&tr);
 	if (up->family == POLICY_API_BEDROCK)
@@ -1054,8 +1093,16 @@ static int target_prepare(struct exchange *ex, const struct route_target *t, cha
 		return err;
 	str_copy(ex->up_host, sizeof(ex->up_host), t->host);
 	ex->up_port = t->port;
-	if (!ex->xlate && bedrock_door_usable(ex, t))
+	if (!ex->xlate && bedrock_door_usable(ex, t)) {
+		/* the app's body (not one an earlier target was sent), its tool call ids plain */
+		err = body_for_target(ex, ex->model, 0);
+		if (err) {
+			snprintf(why, whylen, "the request cannot be made for %s: %s", t->provider,
+				 strerror(-err));
+			return err;
+		}
 		return bedrock_door_prepare(ex, model, why, whylen);
+	}
 	/* Azure: the deployment in "model" */
 	err = ex->xlate ? target_translate(ex, t, t->deployment ? t->deployment : model, why, whylen)
 			: target_same_api(ex, t, model, same_dest, why, whylen);

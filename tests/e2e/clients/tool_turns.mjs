@@ -11,6 +11,10 @@
 // chat.completions.stream().finalChatCompletion(), messages.stream().finalMessage()), with the
 // call ids exactly as received, and the tool's result for each call — tool_choice auto.
 //
+// With TOOL_TURNS_BETWEEN=1 in the environment, it prints "between turns" on a line of its own
+// after turn 1 and reads a line from stdin before turn 2: the test changes the world (a provider
+// goes down) in between, without guessing at times.
+//
 // Prints one JSON object on stdout and exits 0 (1 when "error" is set):
 //   {"client","pid","turns": [{"status", "body"}, ...],"status","body","error","error_class"}
 //   turns   each turn's HTTP status and the SDK's (final) message object
@@ -25,6 +29,13 @@ const SCHEMA = {
   required: ["city", "unit"],
 };
 const RESULT = "21 degrees and sunny";
+
+async function betweenTurns() {
+  if (process.env.TOOL_TURNS_BETWEEN !== "1") return;
+  process.stdout.write("between turns\n");
+  await new Promise((resolve) => process.stdin.once("data", resolve));
+  process.stdin.pause();
+}
 
 const out = { client: "tool_turns", pid: process.pid, turns: [], status: null, body: null, error: null };
 
@@ -48,6 +59,7 @@ async function openaiTurns(mode, model, prompt) {
   const calls = msg.tool_calls.map((c) => ({ id: c.id, type: c.type, function: { name: c.function.name, arguments: c.function.arguments } }));
   messages.push({ role: "assistant", content: msg.content, tool_calls: calls });
   for (const c of calls) messages.push({ role: "tool", tool_call_id: c.id, content: RESULT });
+  await betweenTurns();
   await openaiTurn(client, mode, { model, messages, tools, tool_choice: "auto" });
 }
 
@@ -70,6 +82,7 @@ async function anthropicTurns(mode, model, prompt) {
   const msg = await anthropicTurn(client, mode, { ...params, messages, tool_choice: { type: "any" } });
   messages.push({ role: "assistant", content: msg.content });
   messages.push({ role: "user", content: msg.content.filter((b) => b.type === "tool_use").map((b) => ({ type: "tool_result", tool_use_id: b.id, content: RESULT })) });
+  await betweenTurns();
   await anthropicTurn(client, mode, { ...params, messages, tool_choice: { type: "auto" } });
 }
 
