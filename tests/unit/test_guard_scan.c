@@ -4,6 +4,7 @@
  * Vectorscan cannot bound is refused with its name and the reason. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "guard/scan.h"
@@ -391,6 +392,62 @@ static void test_result_overflow(void)
 	ASSERT_EQ(r.n, 0);
 }
 
+/* One text per thread, each with its own spans, scanned over and over. */
+struct scan_worker {
+	const char *text;
+	const char *want;	 /* the spans a scan alone finds ("name=text | ...") */
+	unsigned scans, wrong; /* of them, the scans that failed or found other spans */
+};
+
+static void *scan_worker_run(void *arg)
+{
+	struct scan_worker *w = arg;
+	struct guard_match m[16];
+	char got[512];
+
+	for (unsigned i = 0; i < w->scans; i++) {
+		struct guard_scan_result r = {.matches = m, .max = 16};
+		size_t n = 0;
+
+		if (guard_scan(scanner(), w->text, strlen(w->text), &r)) {
+			w->wrong++;
+			continue;
+		}
+		got[0] = '\0';
+		for (size_t j = 0; j < r.n && j < r.max; j++)
+			n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%s=%.*s", j ? " | " : "",
+					      guard_detector_name(scanner(), m[j].detector),
+					      (int)(m[j].end - m[j].start), w->text + m[j].start);
+		w->wrong += strcmp(got, w->want) != 0;
+	}
+	return NULL;
+}
+
+/* The workers' threads share a profile's scanner: scans at once each find their own text's
+ * spans (a scanner's per-scan state shared between threads failed scans, "scanner failed",
+ * and could mix one call's spans with another's). */
+static void test_scans_on_threads_at_once(void)
+{
+	struct scan_worker w[2] = {
+	    {"mail jane.doe@example.com or call +1 415 555 0100 about bluebird", NULL, 20000, 0},
+	    {"key AKIAIOSFODNN7EXAMPLE and card 4111 1111 1111 1111, jo@example.org", NULL, 20000,
+	     0}};
+	char want[2][512];
+	pthread_t t[2];
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(want[i], sizeof(want[i]), "%s", found(w[i].text));
+		ASSERT_TRUE(strchr(want[i], '=') != NULL);
+		w[i].want = want[i];
+	}
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(pthread_create(&t[i], NULL, scan_worker_run, &w[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	ASSERT_EQ(w[0].wrong, 0);
+	ASSERT_EQ(w[1].wrong, 0);
+}
+
 UNIT_MAIN(UNIT_CASE(test_email), UNIT_CASE(test_email_anywhere_in_a_long_text),
 	  UNIT_CASE(test_phone), UNIT_CASE(test_card),
 	  UNIT_CASE(test_iban), UNIT_CASE(test_ssn), UNIT_CASE(test_ip),
@@ -398,4 +455,5 @@ UNIT_MAIN(UNIT_CASE(test_email), UNIT_CASE(test_email_anywhere_in_a_long_text),
 	  UNIT_CASE(test_ai_keys), UNIT_CASE(test_jwt_and_private_key),
 	  UNIT_CASE(test_secret_assignment), UNIT_CASE(test_overlaps), UNIT_CASE(test_user_pattern),
 	  UNIT_CASE(test_database_reused_only_for_the_same_expressions),
-	  UNIT_CASE(test_injection), UNIT_CASE(test_checks), UNIT_CASE(test_result_overflow))
+	  UNIT_CASE(test_injection), UNIT_CASE(test_checks), UNIT_CASE(test_result_overflow),
+	  UNIT_CASE(test_scans_on_threads_at_once))

@@ -1021,6 +1021,13 @@ struct guard_scanner {
 	uint32_t *last;		   /* per detector: 1 + index of its latest candidate, or 0 */
 	uint64_t *taken;	   /* a bit per text byte, all clear between scans */
 	size_t taken_words;
+	/* A scanner is shared by the workers' threads; it never scans itself. Each scan takes
+	 * a clone: the same database, expressions and detectors (the scanner's), its own
+	 * scratch and per-scan state above (the clone's). Idle clones wait in a list. */
+	const struct guard_scanner *proto; /* a clone's scanner; NULL: this is a scanner */
+	pthread_mutex_t clones_lock;	   /* a scanner's: guards idle */
+	struct guard_scanner *idle;	   /* a scanner's idle clones (owned) */
+	struct guard_scanner *next_idle;   /* a clone's place in that list */
 };
 
 unsigned guard_detector_count(const struct guard_scanner *s)
@@ -1057,12 +1064,29 @@ size_t guard_scanner_max_width(const struct guard_scanner *s)
 	return s->max_width;
 }
 
+/* A clone's own parts: its scratch and per-scan state, not its scanner's. */
+static void clone_free(struct guard_scanner *c)
+{
+	hs_free_scratch(c->scratch);
+	free(c->cands);
+	free(c->last);
+	free(c->taken);
+	free(c);
+}
+
 void guard_scanner_free(struct guard_scanner *s)
 {
 	size_t i;
 
 	if (!s)
 		return;
+	while (s->idle) {
+		struct guard_scanner *c = s->idle;
+
+		s->idle = c->next_idle;
+		clone_free(c);
+	}
+	pthread_mutex_destroy(&s->clones_lock);
 	hs_free_scratch(s->scratch);
 	hs_free_database(s->db);
 	for (i = 0; i < s->nusers; i++) {
@@ -1419,6 +1443,7 @@ int guard_scanner_new(unsigned mask, const struct guard_user_pattern *patterns, 
 		err[0] = '\0';
 	if (!s)
 		return -ENOMEM;
+	pthread_mutex_init(&s->clones_lock, NULL);
 	s->mask = mask;
 	if (!(mask & GUARD_MASK(GUARD_CAT_PATTERN)))
 		n = 0;
@@ -1859,8 +1884,71 @@ static int candidates_resolve(struct guard_scanner *s, struct guard_scan_result 
 	return 0;
 }
 
+/* A new clone of S: its own scratch (cloned from S's) and detector table. */
+static struct guard_scanner *clone_new(const struct guard_scanner *s)
+{
+	struct guard_scanner *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->proto = s;
+	c->db = s->db;
+	c->mask = s->mask;
+	c->max_width = s->max_width;
+	c->expr = s->expr;
+	c->users = s->users;
+	c->nusers = s->nusers;
+	c->last = calloc(guard_detector_count(s), sizeof(*c->last));
+	if (!c->last || (s->scratch && hs_clone_scratch(s->scratch, &c->scratch) != HS_SUCCESS)) {
+		clone_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* An idle clone of S for one scan, or a new one; NULL when memory ran out. */
+static struct guard_scanner *clone_take(struct guard_scanner *s)
+{
+	struct guard_scanner *c;
+
+	pthread_mutex_lock(&s->clones_lock);
+	c = s->idle;
+	if (c)
+		s->idle = c->next_idle;
+	pthread_mutex_unlock(&s->clones_lock);
+	return c ? c : clone_new(s);
+}
+
+static void clone_give(struct guard_scanner *s, struct guard_scanner *c)
+{
+	pthread_mutex_lock(&s->clones_lock);
+	c->next_idle = s->idle;
+	s->idle = c;
+	pthread_mutex_unlock(&s->clones_lock);
+}
+
+static int scan_run(struct guard_scanner *s, const char *text, size_t len,
+		    struct guard_scan_result *res);
+
 int guard_scan(struct guard_scanner *s, const char *text, size_t len,
 	       struct guard_scan_result *res)
+{
+	struct guard_scanner *c = clone_take(s);
+	int r;
+
+	res->n = 0;
+	res->injection_score = 0;
+	res->signals = 0;
+	if (!c)
+		return -ENOMEM;
+	r = scan_run(c, text, len, res);
+	clone_give(s, c);
+	return r;
+}
+
+/* One scan on clone S (its own scratch and state). */
+static int scan_run(struct guard_scanner *s, const char *text, size_t len,
+		    struct guard_scan_result *res)
 {
 	unsigned d;
 	int r;
