@@ -14,6 +14,7 @@ UNIT = {
     "test_b_fail": 'echo "not ok 1 b"; echo "1 passed, 1 failed"; exit 1',
     "test_c_crash": 'echo "ok 1 c"; kill -SEGV $$',
     "test_d_san": 'echo "3 passed, 0 failed"; echo "ERROR: AddressSanitizer: heap-use-after-free"',
+    "test_e_hang": 'echo "ok 1 e"; exec sleep 3600',  # a scan spinning, a lock never given
 }
 FUZZ = {
     # libFuzzer's log of a harness that ran: INITED, then Done
@@ -39,14 +40,17 @@ def tree(tmp):
 
 def test_run_sh_counts_every_failure(tmp_path):
     r = subprocess.run(["bash", str(tree(tmp_path))], capture_output=True, text=True,
-                       timeout=60, env={"PATH": "/usr/bin:/bin", "FUZZ_SMOKE_SECONDS": "1"})
+                       timeout=60, env={"PATH": "/usr/bin:/bin", "FUZZ_SMOKE_SECONDS": "1",
+                                        "UNIT_TIMEOUT": "3"})
     out = r.stdout
     assert r.returncode != 0, out
-    # passed: a 2 + b 1 + d 3 + fuzz_ok 1 + pytest 1; failed: b, c, d, fuzz_never_inited
-    assert out.strip().splitlines()[-1] == "aigw: 8 passed, 4 failed", out
+    # passed: a 2 + b 1 + d 3 + fuzz_ok 1 + pytest 1; failed: b, c, d, e, fuzz_never_inited
+    assert out.strip().splitlines()[-1] == "aigw: 8 passed, 5 failed", out
     failing = next(ln for ln in out.splitlines() if ln.startswith("failing: ")).split()[1:]
     assert sorted(Path(f).name for f in failing) == ["fuzz_never_inited", "test_b_fail",
-                                                     "test_c_crash", "test_d_san"], out
+                                                     "test_c_crash", "test_d_san", "test_e_hang"], out
+    hang = next(b for b in out.split("== ") if b.startswith("build/tests/unit/test_e_hang"))
+    assert "timed out after 3 s" in hang, out
     assert "libFuzzer never reached INITED" in out, out
     # each job's output stays under its own header
     blocks = out.split("== ")
