@@ -270,7 +270,8 @@ FUZZERS := $(BUILD)/fuzz/fuzz_clienthello $(BUILD)/fuzz/fuzz_http_request \
            $(BUILD)/fuzz/fuzz_translate $(BUILD)/fuzz/fuzz_sse $(BUILD)/fuzz/fuzz_guard_scan
 # The guardrails on streams and bodies, with the real scanner.
 FUZZ_GUARD_SRCS := $(wildcard userspace/guard/*.c) userspace/providers/sse.c \
-		   userspace/providers/translate_util.c userspace/util/jsonw.c
+		   userspace/providers/translate_util.c userspace/providers/translate_json.c \
+		   userspace/util/jsonw.c
 $(BUILD)/fuzz/fuzz_guard_stream: tests/fuzz/fuzz_guard_stream.c $(FUZZ_GUARD_SRCS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lhs -lm

@@ -150,6 +150,35 @@ def test_endpoint_allow_list_names_the_canonical_path(gw, monkeypatch):
     assert paths == ["/openai/v1/chat/completions"], paths
 
 
+def test_rollout_records_every_endpoint_refusal_of_a_call(gw, monkeypatch):
+    """allow in roll-out ("enforce": false), allow.endpoints ["POST /v1/embeddings"]: Groq's
+    /v1/chat/completions, with the gateway's key, is outside its API *and* not in the list.
+    The call goes on as roll-out lets it, and its record names both would-be refusals, in the
+    order enforcement meets them: turning enforcement on must bring no refusal unannounced. A
+    non-canonical path is refused all the same: malformed input, not a policy choice."""
+    pol = clouds(gw, monkeypatch)
+    pol["workloads"][0]["allow"] = {"endpoints": ["POST /v1/embeddings"], "enforce": False}
+    gw.start(pol)
+    body = json.dumps({"model": MODEL["groq"], "messages": [{"role": "user", "content": "hi"}]})
+    text, code = split(gw.curl("https://api.groq.com/v1/chat/completions", body,
+                               headers=[f"authorization: Bearer {APP_KEY}"]))
+    assert "is outside provider groq's API" not in text, text
+    assert [x["path"] for x in gw.mock.requests()] == ["/v1/chat/completions"]
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "url.path":
+                                  "/v1/chat/completions"})
+    assert rec["http.response.status_code"] == code, (rec, text)
+    assert rec["aigw.policy.action"] == "would_deny", rec
+    would = [(d["stage"], d["rule"]) for d in rec["aigw.policy.decisions"]
+             if d["action"] == "would_deny"]
+    assert would == [("endpoints", "api_root"), ("endpoints", "allow.endpoints")], rec
+    assert (rec["aigw.policy.stage"], rec["aigw.policy.rule"]) in would, rec
+    text, code = split(gw.curl("https://api.groq.com/openai/v1/embeddings/../chat/completions",
+                               body, headers=[f"authorization: Bearer {APP_KEY}"],
+                               extra=["--path-as-is"]))
+    assert code == 400 and "canonical form" in text, text
+    assert len(gw.mock.requests()) == 1
+
+
 def test_routed_calls_get_each_providers_own_path(gw, monkeypatch):
     """A logical name the gateway routes to Groq goes to Groq's /openai/v1/...; an Anthropic
     Messages call routed to Perplexity is translated and goes to its unversioned

@@ -23,6 +23,7 @@ from test_gemini_signature import (G3, answer_text_and_tokens, body_of, call_id,
                                    turns_argv)
 from test_gemini_translate import CLAUDE, GPT, PROMPT, translate_policy  # noqa: E402
 from test_gemini_tools import ARGS, OPENAI_TOOLS  # noqa: E402
+from conftest import wait_for  # noqa: E402
 from test_intercept import split  # noqa: E402
 
 NAMES = {"openai": "signed-then-gpt", "anthropic": "signed-then-claude"}
@@ -105,6 +106,9 @@ def test_gemini_served_tool_conversation_falls_back(gw, monkeypatch, sdk, target
     assert [(x["gen_ai.system"], x["aigw.outcome"]) for x in recs] == [
         ("gemini", "ok"), (target, "ok")], recs
     assert recs[1]["aigw.fallback"] is True, recs[1]
+    # the body sent is not the app's, and its record says so: the call's id and its result's
+    assert "aigw.request.tool_call_ids_cut" not in recs[0], recs[0]
+    assert recs[1]["aigw.request.tool_call_ids_cut"] == 2, recs[1]
 
 
 def openai_history(cid):
@@ -133,6 +137,7 @@ def test_an_app_sending_signed_ids_to_openai_itself(gw, monkeypatch):
         ["call_mine"], ["call_mine"]), seen
     rec = gw.world.wait_record(**{"event.name": "proxy.request"})
     assert rec["aigw.outcome"] == "ok", rec
+    assert rec["aigw.request.tool_call_ids_cut"] == 2, rec
 
 
 def test_an_escaped_mark_is_left_to_openai(gw, monkeypatch):
@@ -149,6 +154,11 @@ def test_an_escaped_mark_is_left_to_openai(gw, monkeypatch):
     assert "maximum length 40, but got a string with length 60" in err["message"], err
     text, code = openai_direct(gw, openai_history("call_short"))  # the daemon still serves
     assert code == 200, text
+    recs = wait_for(lambda: [x for x in gw.world.records()
+                             if x.get("event.name") == "proxy.request"][1:] and
+                    [x for x in gw.world.records() if x.get("event.name") == "proxy.request"],
+                    what="both calls' records")
+    assert [x.get("aigw.request.tool_call_ids_cut") for x in recs] == [None, None], recs
 
 
 @pytest.mark.parametrize("mode", ["plain", "stream"])

@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -813,6 +814,27 @@ def test_fault_overloaded(mock):
     mock.fault("mode=overloaded")
     check_anthropic_error(anthropic(mock, MSG), 529, "overloaded_error")
     check_openai_error(openai(mock, "/v1/chat/completions", CHAT), 503, "server_error")
+
+
+def test_fault_message_json(mock):
+    """message_json: the error reply's message, as the text of a JSON string (an escaped
+    U+0000 too), for the OpenAI and Anthropic bodies of down, ratelimit and overloaded."""
+    text = urllib.parse.quote(r'quota\u0000exceeded for \"X\"')
+    mock.fault(f"mode=down&message_json={text}")
+    raw = r'"message":"quota\u0000exceeded for \"X\""'
+    r = openai(mock, "/v1/chat/completions", CHAT)
+    assert check_openai_error(r, 503, "server_error")["message"] == 'quota\0exceeded for "X"'
+    assert raw in r.body.decode(), r.body
+    r = anthropic(mock, MSG)
+    check_anthropic_error(r, 503, "api_error")
+    assert raw in r.body.decode(), r.body
+    mock.fault(f"mode=ratelimit&provider=openai&message_json={text}")
+    assert raw in openai(mock, "/v1/chat/completions", CHAT).body.decode()
+    for q in ("mode=slow&message_json=x", "mode=down&message_json=a%22b",
+              "mode=down&message_json=a%5C", "mode=down&message_json=%5Cu00",
+              "mode=down&message_json=" + "x" * 256):
+        status, body = mock.ctl("POST", f"/control/fault?{q}")
+        assert status == 400 and b"message_json" in body, (q, body)
 
 
 def test_fault_provider_and_count(mock):

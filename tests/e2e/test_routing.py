@@ -478,3 +478,32 @@ def test_with_no_target_left_the_providers_own_answer_reaches_the_app(gw, monkey
     rec = nth_request(gw, 2)
     assert rec["aigw.outcome"] == "ok" and rec["http.response.status_code"] == 429
     assert [a["aigw.result"] for a in rec["aigw.attempts"]] == ["failed"]
+
+
+# "quota", NUL, "exceeded for X", as a provider's JSON says it: cJSON's strings end at the NUL
+QUOTA_MSG_JSON = r'quota\u0000exceeded for \"X\"'
+
+
+@pytest.mark.parametrize("app", ["openai", "anthropic"])
+def test_a_providers_error_message_reaches_the_app_whole(gw, monkeypatch, app):
+    """An upstream error relayed through translation keeps its whole message, re-escaped, in
+    valid JSON: a message with an escaped U+0000 used to reach the app cut there ("quota")."""
+    from urllib.parse import quote
+    pol = routed_policy(gw, monkeypatch)
+    pol["models"]["gpt-only"] = [{"provider": "openai", "model": "gpt-4o-mini"}]
+    gw.start(pol)
+    upstream = "anthropic" if app == "openai" else "openai"
+    gw.mock.fault("down", provider=upstream, message_json=quote(QUOTA_MSG_JSON))
+    if app == "openai":
+        text, code = split(gw.curl(OPENAI, chat("claude-only"), headers=O_HDRS))
+    else:
+        text, code = split(gw.curl(ANTHROPIC, messages("gpt-only"), headers=A_HDRS))
+    # OpenAI's 503 is Anthropic's overloaded_error (529) for an Anthropic app
+    assert code == (503 if app == "openai" else 529), text
+    assert f'"message":"{QUOTA_MSG_JSON}"' in text, text
+    err = json.loads(text)["error"]
+    assert err["message"] == 'quota\0exceeded for "X"', err
+    assert err["type"] == ("server_error" if app == "openai" else "overloaded_error"), err
+    rec = requests(gw)
+    assert [(a["gen_ai.system"], a["aigw.result"]) for a in rec["aigw.attempts"]] == [
+        (upstream, "failed")], rec

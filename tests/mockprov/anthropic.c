@@ -62,7 +62,7 @@ void anthropic_error_body(struct call *c, struct evbuffer *b, const char *type, 
 	evbuffer_add_printf(b, "{\"type\":\"error\",\"error\":{\"type\":");
 	json_str(b, type);
 	evbuffer_add_printf(b, ",\"message\":");
-	json_str(b, msg);
+	fault_message(c, b, msg);
 	evbuffer_add_printf(b, "},\"request_id\":\"%s\"}\n", c->request_id);
 }
 

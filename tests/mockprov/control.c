@@ -6,7 +6,9 @@
  *        MODE: none down ratelimit overloaded slow reset garbage hang, and for Gemini blocked
  *        (the prompt blocked by the safety filters) and filtered (the answer), which need
  *        provider=gemini. Without provider the fault covers both; without count it lasts
- *        until reset; delay_ms (slow) defaults to 2000.
+ *        until reset; delay_ms (slow) defaults to 2000. &message_json=TEXT (down, ratelimit,
+ *        overloaded): the OpenAI or Anthropic error body's message is the JSON string TEXT
+ *        (its text between the quotes, escapes and all: "quota\u0000exceeded"), as it is.
  *   GET  /control/fault     the fault rules in force, newest first
  *   POST /control/reset     no faults, empty request log, zeroed statistics
  *   GET  /control/requests[?since=SEQ]   the request log as JSON lines, oldest first, each with
@@ -86,11 +88,34 @@ static int parse_mask(const char *prov, unsigned int *mask)
 	return 0;
 }
 
+/* Whether TEXT is the text of a JSON string between its quotes, of fewer than
+ * FAULT_MESSAGE_MAX bytes. */
+static int json_string_text(const char *text)
+{
+	char buf[FAULT_MESSAGE_MAX + 2];
+	const char *end = NULL;
+	size_t n = strlen(text);
+	cJSON *v;
+	int ok;
+
+	if (n >= FAULT_MESSAGE_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)text[i] < 0x20)
+			return 0;
+	snprintf(buf, sizeof(buf), "\"%s\"", text);
+	v = cJSON_ParseWithLengthOpts(buf, n + 2, &end, 0);
+	ok = cJSON_IsString(v) && end == buf + n + 2; /* one string, no quote inside left bare */
+	cJSON_Delete(v);
+	return ok;
+}
+
 /* Validates the fault query; returns NULL or what is wrong with it. */
 static const char *fault_args(struct evkeyvalq *q, int *mode, unsigned int *mask, long *count,
 			      long *delay)
 {
 	const char *name = evhttp_find_header(q, "mode");
+	const char *message = evhttp_find_header(q, "message_json");
 
 	*mode = name ? fault_parse(name) : -EINVAL;
 	*count = query_long(q, "count", -1);
@@ -113,6 +138,10 @@ static const char *fault_args(struct evkeyvalq *q, int *mode, unsigned int *mask
 		return "count: a positive integer";
 	if (*delay < 0 || *delay > 3600000)
 		return "delay_ms: 0..3600000";
+	if (message && *mode != FAULT_DOWN && *mode != FAULT_RATELIMIT && *mode != FAULT_OVERLOADED)
+		return "message_json: only with down, ratelimit or overloaded";
+	if (message && !json_string_text(message))
+		return "message_json: the text of a JSON string between its quotes, under 256 bytes";
 	return NULL;
 }
 
@@ -120,12 +149,13 @@ static void do_fault(struct evhttp_request *req, struct evkeyvalq *q)
 {
 	unsigned int mask = 0;
 	long count, delay;
-	const char *err;
+	const char *err, *message;
 	cJSON *o;
 	int mode;
 
 	err = fault_args(q, &mode, &mask, &count, &delay);
-	if (!err && fault_set(mode, mask, count, (int)delay))
+	message = evhttp_find_header(q, "message_json");
+	if (!err && fault_set(mode, mask, count, (int)delay, message ? message : ""))
 		err = "invalid fault";
 	if (err) {
 		send_msg(req, 400, "error", err);

@@ -20,6 +20,7 @@ struct fault_rule {
 	unsigned int mask;
 	long remaining;
 	int delay_ms;
+	char message[FAULT_MESSAGE_MAX]; /* struct fault's */
 };
 
 static const char *const mode_names[FAULT__COUNT] = {
@@ -73,9 +74,11 @@ static void uncover(unsigned int mask)
 	}
 }
 
-int fault_set(enum fault_mode mode, unsigned int mask, long count, int delay_ms)
+int fault_set(enum fault_mode mode, unsigned int mask, long count, int delay_ms,
+	      const char *message)
 {
-	if ((unsigned int)mode >= FAULT__COUNT || !mask || count == 0)
+	if ((unsigned int)mode >= FAULT__COUNT || !mask || count == 0 ||
+	    strlen(message) >= FAULT_MESSAGE_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&lock);
 	uncover(mask);
@@ -85,6 +88,7 @@ int fault_set(enum fault_mode mode, unsigned int mask, long count, int delay_ms)
 		memmove(&rules[1], &rules[0], nrules * sizeof(rules[0]));
 		rules[0] = (struct fault_rule){
 		    .mode = mode, .mask = mask, .remaining = count, .delay_ms = delay_ms};
+		strcpy(rules[0].message, message);
 		nrules++;
 	}
 	pthread_mutex_unlock(&lock);
@@ -105,12 +109,14 @@ void fault_take(enum provider prov, struct fault *out)
 
 	out->mode = FAULT_NONE;
 	out->delay_ms = 0;
+	out->message[0] = '\0';
 	pthread_mutex_lock(&lock);
 	for (i = 0; i < nrules; i++) {
 		if (!(rules[i].mask & bit))
 			continue;
 		out->mode = rules[i].mode;
 		out->delay_ms = rules[i].delay_ms;
+		strcpy(out->message, rules[i].message);
 		if (rules[i].remaining > 0 && --rules[i].remaining == 0)
 			rule_remove(i);
 		break;
@@ -147,6 +153,8 @@ cJSON *fault_dump(void)
 		cJSON_AddItemToObject(o, "providers", provs);
 		cJSON_AddNumberToObject(o, "remaining", rules[i].remaining);
 		cJSON_AddNumberToObject(o, "delay_ms", rules[i].delay_ms);
+		if (rules[i].message[0])
+			cJSON_AddStringToObject(o, "message_json", rules[i].message);
 		cJSON_AddItemToArray(arr, o);
 	}
 	pthread_mutex_unlock(&lock);

@@ -55,9 +55,14 @@ enum fault_mode {
 	FAULT__COUNT,
 };
 
+#define FAULT_MESSAGE_MAX 256
+
 struct fault {
 	enum fault_mode mode;
 	int delay_ms;
+	/* the error reply's message as the text of a JSON string, escapes and all (\u0000 too),
+	 * written as it is; "" for the mode's own (message_json) */
+	char message[FAULT_MESSAGE_MAX];
 };
 
 struct listen_spec {
@@ -236,6 +241,9 @@ void reply_send(struct call *c, int status, const char *reason, struct evbuffer 
 void reply_error(struct call *c, int status, const char *type, const char *msg, const char *param,
 		 const char *code);
 void reply_fault(struct call *c);
+/* MSG as an error body's message, or the fault's message_json in its place (down, ratelimit,
+ * overloaded). */
+void fault_message(const struct call *c, struct evbuffer *b, const char *msg);
 void reply_garbage(struct call *c);
 const char *status_reason(int status);
 
@@ -305,7 +313,8 @@ int gemini_answer(struct call *c); /* gemini_call() once the caller is authentic
 void gemini_error_body(struct evbuffer *b, int status, const char *msg);
 void gemini_headers(struct call *c, struct evkeyvalq *h);
 /* faults.c */
-int fault_set(enum fault_mode mode, unsigned int mask, long count, int delay_ms);
+int fault_set(enum fault_mode mode, unsigned int mask, long count, int delay_ms,
+	      const char *message);
 void fault_clear(void);
 void fault_take(enum provider prov, struct fault *out);
 cJSON *fault_dump(void);

@@ -41,7 +41,7 @@ void openai_error_body(struct call *c, struct evbuffer *b, const char *type, con
 		       const char *param, const char *code)
 {
 	evbuffer_add_printf(b, "{\"error\":{\"message\":");
-	json_str(b, msg);
+	fault_message(c, b, msg);
 	evbuffer_add_printf(b, ",\"type\":");
 	json_str(b, type);
 	evbuffer_add_printf(b, ",\"param\":");

@@ -77,6 +77,17 @@ void reply_send(struct call *c, int status, const char *reason, struct evbuffer 
 		evbuffer_free(gz);
 }
 
+void fault_message(const struct call *c, struct evbuffer *b, const char *msg)
+{
+	if (!c->fault.message[0] || (c->fault.mode != FAULT_DOWN &&
+				     c->fault.mode != FAULT_RATELIMIT &&
+				     c->fault.mode != FAULT_OVERLOADED)) {
+		json_str(b, msg);
+		return;
+	}
+	evbuffer_add_printf(b, "\"%s\"", c->fault.message);
+}
+
 void reply_error(struct call *c, int status, const char *type, const char *msg, const char *param,
 		 const char *code)
 {

@@ -442,6 +442,44 @@ static void test_endpoints_under_a_provider_root(void)
 	free(canon);
 }
 
+/* Roll-out ("enforce": false): a call two checks of the endpoints stage would refuse is let
+ * through with both would-be refusals noted, in the order enforcement meets them; a
+ * non-canonical path is refused all the same (malformed input, not a policy choice). */
+static void test_endpoints_rollout_notes_every_refusal(void)
+{
+	struct call c;
+	char *canon = NULL;
+
+	ASSERT_OK(world());
+	call_init(&c, "soft", "POST", "/v1/chat/completions", CHAT, T0);
+	call_at_root(&c, "/openai/v1", &canon);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_TRUE(c.r.n_decisions >= 2);
+	ASSERT_STREQ(c.r.decisions[0].rule, "api_root");
+	ASSERT_EQ(c.r.decisions[0].action, PIPE_WOULD_DENY);
+	ASSERT_STREQ(c.r.decisions[1].rule, "allow.endpoints");
+	ASSERT_EQ(c.r.decisions[1].action, PIPE_WOULD_DENY);
+	call_end(&c, 0, 0, 0, 0, T0);
+	free(canon);
+	canon = NULL;
+	/* enforced, the first refusal stops the call */
+	call_init(&c, "strict", "POST", "/v1/files", CHAT, T0);
+	call_at_root(&c, "/openai/v1", &canon);
+	ASSERT_EQ(call_run(&c), 403);
+	ASSERT_EQ(c.r.n_decisions, 1);
+	ASSERT_STREQ(c.r.decisions[0].rule, "api_root");
+	call_end(&c, 0, 0, 0, 0, T0);
+	free(canon);
+	canon = NULL;
+	call_init(&c, "soft", "POST", "/openai/v1/chat/completions/../embeddings", CHAT, T0);
+	call_at_root(&c, "/openai/v1", &canon);
+	ASSERT_EQ(call_run(&c), 400);
+	ASSERT_STREQ(pipe_decisive(&c.r)->rule, "canonical_path");
+	ASSERT_STREQ(pipe_action_name(pipe_decisive(&c.r)->action), "deny");
+	call_end(&c, 0, 0, 0, 0, T0);
+	free(canon);
+}
+
 static void test_allow_models_as_asked(void)
 {
 	struct call c;
@@ -995,6 +1033,7 @@ UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_bloc
 	  UNIT_CASE(test_endpoints_refuse_non_canonical_paths),
 	  UNIT_CASE(test_endpoints_refuse_unread_gemini_query),
 	  UNIT_CASE(test_endpoints_under_a_provider_root),
+	  UNIT_CASE(test_endpoints_rollout_notes_every_refusal),
 	  UNIT_CASE(test_allow_models_as_asked),
 	  UNIT_CASE(test_allow_models_needs_a_readable_model),
 	  UNIT_CASE(test_allow_targets_as_routed),

@@ -8,13 +8,13 @@
 #include "providers/tool_ids.h"
 #include "unit.h"
 
-/* tool_ids_strip() of IN for API: WANT, or (WANT NULL) nothing cut. */
-static void check_strip(enum usage_api api, const char *in, const char *want)
+/* tool_ids_strip() of IN for API: WANT, N ids cut, or (WANT NULL) nothing cut. */
+static void check_strip(enum usage_api api, const char *in, const char *want, int n)
 {
 	char *out = (char *)"untouched";
 	size_t len = 0;
 
-	ASSERT_EQ(tool_ids_strip(api, in, strlen(in), &out, &len), want ? 1 : 0);
+	ASSERT_EQ(tool_ids_strip(api, in, strlen(in), &out, &len), want ? n : 0);
 	if (!want) {
 		ASSERT_TRUE(out == NULL);
 		return;
@@ -37,15 +37,16 @@ static void test_openai(void)
 	    "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_a\","
 	    "\"type\":\"function\"},{\"type\":\"function\",\"id\":\"call_b\"}]},"
 	    "{\"tool_call_id\" : \"call_a\",\"role\":\"tool\"}],"
-	    "\"seed\":12345678901234567890}");
+	    "\"seed\":12345678901234567890}",
+	    2);
 	/* the mark in text only, an escaped mark, another API's places: nothing */
 	check_strip(USAGE_API_OPENAI_CHAT,
-		    "{\"messages\":[{\"role\":\"user\",\"content\":\"x__thought__y\"}]}", NULL);
+		    "{\"messages\":[{\"role\":\"user\",\"content\":\"x__thought__y\"}]}", NULL, 0);
 	check_strip(USAGE_API_OPENAI_CHAT,
-		    "{\"messages\":[{\"tool_call_id\":\"a__thought\\u005f_b\"}]}", NULL);
+		    "{\"messages\":[{\"tool_call_id\":\"a__thought\\u005f_b\"}]}", NULL, 0);
 	check_strip(USAGE_API_OPENAI_CHAT,
-		    "{\"messages\":[{\"content\":[{\"tool_use_id\":\"a__thought__b\"}]}]}", NULL);
-	check_strip(USAGE_API_OPENAI_EMBEDDINGS, "{\"input\":\"a__thought__b\"}", NULL);
+		    "{\"messages\":[{\"content\":[{\"tool_use_id\":\"a__thought__b\"}]}]}", NULL, 0);
+	check_strip(USAGE_API_OPENAI_EMBEDDINGS, "{\"input\":\"a__thought__b\"}", NULL, 0);
 }
 
 static void test_anthropic_and_bedrock(void)
@@ -61,14 +62,14 @@ static void test_anthropic_and_bedrock(void)
 	    "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\","
 	    "\"tool_use_id\":\"call_x\",\"content\":\"ok\"}]}]}";
 
-	check_strip(USAGE_API_ANTHROPIC_MESSAGES, in, want);
-	check_strip(USAGE_API_BEDROCK_INVOKE, in, want);
+	check_strip(USAGE_API_ANTHROPIC_MESSAGES, in, want, 2);
+	check_strip(USAGE_API_BEDROCK_INVOKE, in, want, 2);
 	check_strip(
 	    USAGE_API_BEDROCK_CONVERSE,
 	    "{\"messages\":[{\"content\":[{\"toolUse\":{\"toolUseId\":\"t__thought__A\"}}]},"
 	    "{\"content\":[{\"toolResult\":{\"toolUseId\":\"t__thought__A\"}}]}]}",
 	    "{\"messages\":[{\"content\":[{\"toolUse\":{\"toolUseId\":\"t\"}}]},"
-	    "{\"content\":[{\"toolResult\":{\"toolUseId\":\"t\"}}]}]}");
+	    "{\"content\":[{\"toolResult\":{\"toolUseId\":\"t\"}}]}]}", 2);
 }
 
 /* A hostile body: many signed ids, messages of every shape; each cut once, nothing else. */
@@ -90,7 +91,7 @@ static void test_many(void)
 		o += (size_t)snprintf(want + o, cap - o, "%s{\"tool_call_id\":\"c%zu\"},7",
 				      i ? "," : "", i);
 	snprintf(want + o, cap - o, "]}");
-	ASSERT_EQ(tool_ids_strip(USAGE_API_OPENAI_CHAT, in, strlen(in), &out, &len), 1);
+	ASSERT_EQ(tool_ids_strip(USAGE_API_OPENAI_CHAT, in, strlen(in), &out, &len), (int)n);
 	ASSERT_STREQ(out, want);
 	free(out);
 	free(in);

@@ -1306,7 +1306,55 @@ static void test_stream_text_only_anthropic_app(void)
 	translate_buf_free(&out);
 }
 
-UNIT_MAIN(UNIT_CASE(test_openai_request_basic), UNIT_CASE(test_openai_request_system_joined),
+/* A provider's error message reaches the app whole, re-escaped, past an escaped U+0000 (where
+ * cJSON's strings, and C's, end): "quota\u0000exceeded for X" must not come as "quota". */
+#define WHOLE_MSG "quota\\u0000exceeded for \\\"X\\\""
+
+static void check_error_whole(enum translate_api app, const char *body)
+{
+	int st = 0;
+	char *out = NULL;
+	size_t len;
+	cJSON *v;
+
+	ASSERT_OK(translate_error(app, 429, body, strlen(body), &st, &out, &len));
+	ASSERT_EQ(len, strlen(out));
+	ASSERT_CONTAINS(out, "\"message\":\"" WHOLE_MSG "\"");
+	v = cJSON_Parse(out); /* valid JSON, for all that */
+	ASSERT_TRUE(v != NULL);
+	cJSON_Delete(v);
+	free(out);
+}
+
+static void test_error_message_whole(void)
+{
+	static const char o_err[] = "{\"error\":{\"message\":\"" WHOLE_MSG "\","
+				    "\"type\":\"insufficient_quota\",\"param\":null,"
+				    "\"code\":\"insufficient_quota\"}}";
+	static const char a_err[] = "{\"type\":\"error\",\"error\":{\"type\":"
+				    "\"rate_limit_error\",\"message\":\"" WHOLE_MSG "\"}}";
+	struct translate_buf out = {0};
+	struct translate_stream *s;
+
+	check_error_whole(ANTHROPIC, o_err);
+	check_error_whole(OPENAI, a_err);
+	check_error_whole(TRANSLATE_GEMINI_GENERATE, a_err);
+	/* mid-stream: Anthropic's error event to an OpenAI app, OpenAI's to an Anthropic app */
+	s = feed_anthropic(0, 5, &out);
+	ASSERT_TRUE(s);
+	ASSERT_OK(translate_stream_feed(s, "error", a_err, strlen(a_err), &out));
+	ASSERT_CONTAINS(out.data, "{\"error\":{\"message\":\"" WHOLE_MSG "\",");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+	s = translate_stream_new(ANTHROPIC, 0, "gpt-4o");
+	ASSERT_TRUE(s);
+	ASSERT_OK(translate_stream_feed(s, NULL, o_err, strlen(o_err), &out));
+	ASSERT_CONTAINS(out.data, "\"message\":\"" WHOLE_MSG "\"}}");
+	translate_stream_free(s);
+	translate_buf_free(&out);
+}
+
+UNIT_MAIN(UNIT_CASE(test_error_message_whole), UNIT_CASE(test_openai_request_basic), UNIT_CASE(test_openai_request_system_joined),
 	  UNIT_CASE(test_openai_request_tools), UNIT_CASE(test_openai_request_tool_choice),
 	  UNIT_CASE(test_openai_request_images), UNIT_CASE(test_openai_request_refusals),
 	  UNIT_CASE(test_openai_request_invalid), UNIT_CASE(test_anthropic_request_basic),

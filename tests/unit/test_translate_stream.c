@@ -71,6 +71,8 @@ static int agree(struct result *a, struct result *b, const struct ev *ev, int n,
 	const char *x, *y;
 	int ok = 1;
 
+	if (a->out.data)
+		ref_translate_cut_error_messages(&a->out);
 	ref_translate_mask(a->out.data);
 	ref_translate_mask(b->out.data);
 	x = a->out.data ? a->out.data : "";

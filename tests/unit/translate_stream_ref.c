@@ -688,3 +688,22 @@ void ref_translate_mask(char *text)
 				break;
 			}
 }
+
+void ref_translate_cut_error_messages(struct translate_buf *b)
+{
+	static const char error[] = "\"error\":{", message[] = "\"message\":\"";
+	char *p = b->data, *q, *nul;
+
+	while (p && (p = strstr(p, error)) && (p = strstr(p, message))) {
+		nul = NULL;
+		for (q = p + sizeof(message) - 1; *q && *q != '"'; q += *q == '\\' && q[1] ? 2 : 1)
+			if (!nul && !strncmp(q, "\\u0000", 6))
+				nul = q;
+		if (nul && *q == '"') {
+			memmove(nul, q, b->len - (size_t)(q - b->data) + 1);
+			b->len -= (size_t)(q - nul);
+			q = nul;
+		}
+		p = q;
+	}
+}

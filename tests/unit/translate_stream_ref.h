@@ -23,5 +23,8 @@ void ref_translate_stream_free(struct ref_translate_stream *s);
  * (chatcmpl-, msg_, toolu_ and the random characters after them, a Gemini responseId) and
  * "created" seconds. */
 void ref_translate_mask(char *text);
+/* Cuts in B each error event's message at its first escaped U+0000, as the reference writes
+ * it (its cJSON strings end there); the translator gives the app the message whole. */
+void ref_translate_cut_error_messages(struct translate_buf *b);
 
 #endif

@@ -135,35 +135,41 @@ static enum pipe_verdict query_refuse(struct pipe_req *r, int enforce, const cha
 			   bad, r->provider ? r->provider : "", query_allowed(r));
 }
 
-static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
+/* LEN bytes of URL into PATH (PATHLEN bytes), or the refusal of a path longer than that. */
+static enum pipe_verdict path_copy(struct pipe_req *r, const char *url, size_t len, char *path,
+				   size_t pathlen)
 {
-	const struct policy_allow *a = r->wl ? &r->wl->allow : NULL;
-	char path[1024], bad[64];
-	const char *why;
-
-	if (r->path_len >= sizeof(path))
+	if (len >= pathlen)
 		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
 				   "the request path is longer than the gateway reads");
-	str_copy_n(path, sizeof(path), r->url, r->path_len);
+	str_copy_n(path, pathlen, url, len);
+	return PIPE_CONTINUE;
+}
+
+/* The path of R's call as sent into PATH, or its refusal. A path the provider could read as
+ * another is malformed input, not a policy choice, so it is refused whatever "enforce" says:
+ * under roll-out it would let a call pass as a listed endpoint and reach another, and the
+ * record would name the endpoint it passed as. */
+static enum pipe_verdict canonical_path(struct pipe_req *r, char *path, size_t pathlen)
+{
+	const char *why;
+
+	if (path_copy(r, r->url, r->path_len, path, pathlen) == PIPE_STOP)
+		return PIPE_STOP;
 	why = path_problem(path, r->path_len, r->family == POLICY_API_BEDROCK);
 	if (why)
 		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
 				   "the request path has %s; send its canonical form", why);
-	if (query_check(r, bad, sizeof(bad))) {
-		if (query_refuse(r, a ? a->enforce : 1, bad) == PIPE_STOP)
-			return PIPE_STOP;
-		r->query_unread = 1; /* roll-out: the proxy forwards only what the gateway reads */
-	}
-	if (r->outside_api && r->gateway_key)
-		return pipe_refuse(r, "endpoints", "api_root", a ? a->enforce : 1, 403,
-				   "permission", 0,
-				   "aigw: %s is outside provider %s's API (%s/...); the gateway's "
-				   "key goes only with calls to its API",
-				   path, r->provider ? r->provider : "", r->api_root ? r->api_root : "");
-	if (r->api_path_len >= sizeof(path))
-		return pipe_refuse(r, "endpoints", "canonical_path", 1, 400, "invalid", 0,
-				   "the request path is longer than the gateway reads");
-	str_copy_n(path, sizeof(path), r->api_url, r->api_path_len);
+	return PIPE_CONTINUE;
+}
+
+/* The list of endpoints R's workload (allow A, NULL: none) may call, for the call's canonical
+ * PATH: its own allow.endpoints, else with the gateway's key the inference calls of the
+ * family the call is read as (its path's, else its provider's), never another's:
+ * /v1/messages is none of OpenAI's. */
+static enum pipe_verdict endpoints_listed(struct pipe_req *r, const struct policy_allow *a,
+					  const char *path)
+{
 	if (a && a->endpoints_given) {
 		if (endpoints_match(a->endpoints, a->n_endpoints, r->method, path))
 			return pipe_decide(r, "endpoints", PIPE_ALLOW, "allow.endpoints");
@@ -174,8 +180,6 @@ static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
 	}
 	if (!r->gateway_key)
 		return PIPE_CONTINUE;
-	/* the inference calls of the family the call is read as (its path's, else its
-	 * provider's), never another's: /v1/messages is none of OpenAI's */
 	if (r->app_api >= 0 || provider_inference_call(r->family, r->method, path, strlen(path)))
 		return PIPE_CONTINUE;
 	return pipe_refuse(r, "endpoints", "allow.endpoints (default: inference only)",
@@ -183,6 +187,37 @@ static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
 			   "aigw: %s %s is not an inference endpoint; with the gateway's key a "
 			   "workload may call it only when its allow.endpoints lists it",
 			   r->method, path);
+}
+
+/*
+ * Each check refuses at once when enforced. Under roll-out ("enforce": false) every check
+ * still runs and each would-be refusal is noted, as the limits stage does: an operator who
+ * turns enforcement on must not meet a refusal the record never announced. Only the
+ * canonical path is checked whatever "enforce" says (canonical_path()).
+ */
+static enum pipe_verdict endpoints_on_request(struct pipe_req *r)
+{
+	const struct policy_allow *a = r->wl ? &r->wl->allow : NULL;
+	int enforce = a ? a->enforce : 1;
+	char path[1024], bad[64];
+
+	if (canonical_path(r, path, sizeof(path)) == PIPE_STOP)
+		return PIPE_STOP;
+	if (query_check(r, bad, sizeof(bad))) {
+		if (query_refuse(r, enforce, bad) == PIPE_STOP)
+			return PIPE_STOP;
+		r->query_unread = 1; /* roll-out: the proxy forwards only what the gateway reads */
+	}
+	if (r->outside_api && r->gateway_key &&
+	    pipe_refuse(r, "endpoints", "api_root", enforce, 403, "permission", 0,
+			"aigw: %s is outside provider %s's API (%s/...); the gateway's key goes "
+			"only with calls to its API",
+			path, r->provider ? r->provider : "",
+			r->api_root ? r->api_root : "") == PIPE_STOP)
+		return PIPE_STOP;
+	if (path_copy(r, r->api_url, r->api_path_len, path, sizeof(path)) == PIPE_STOP)
+		return PIPE_STOP;
+	return endpoints_listed(r, a, path);
 }
 
 const struct stage stage_endpoints = {

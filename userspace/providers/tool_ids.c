@@ -5,6 +5,7 @@
  * A body without the mark anywhere costs one memmem().
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,7 +138,7 @@ static int cut_cmp(const void *a, const void *b)
 	return x->from < y->from ? -1 : x->from > y->from;
 }
 
-/* BODY without the cuts (sorted, apart) into *RET. */
+/* BODY without the cuts (sorted, apart) into *RET; returns how many. */
 static int cuts_apply(const char *body, size_t len, struct cuts *c, char **ret, size_t *ret_len)
 {
 	size_t o = 0, at = 0, gone = 0;
@@ -159,7 +160,7 @@ static int cuts_apply(const char *body, size_t len, struct cuts *c, char **ret, 
 	out[o] = '\0';
 	*ret = out;
 	*ret_len = o;
-	return 1;
+	return c->n > INT_MAX ? INT_MAX : (int)c->n;
 }
 
 int tool_ids_strip(enum usage_api api, const char *body, size_t len, char **ret, size_t *ret_len)

@@ -20,8 +20,8 @@
  * tool_call_id; Anthropic Messages (and Bedrock's InvokeModel, which takes Anthropic's body)
  * messages[].content[].id and .tool_use_id; Bedrock Converse messages[].content[].toolUse.
  * toolUseId and .toolResult.toolUseId. An id written with escapes is left as it is (the
- * gateway never writes one so). Returns 1 and *RET (NUL-terminated, *RET_LEN bytes; the caller
- * frees), 0 when nothing was cut (*RET NULL), or -ENOMEM.
+ * gateway never writes one so). Returns the number of ids cut and *RET (NUL-terminated, *RET_LEN
+ * bytes; the caller frees), 0 when nothing was cut (*RET NULL), or -ENOMEM.
  */
 int tool_ids_strip(enum usage_api api, const char *body, size_t len, char **ret, size_t *ret_len);
 

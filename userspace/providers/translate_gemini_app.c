@@ -155,8 +155,8 @@ static int gemini_app_status(int status)
 	return status < 400 || status > 599 ? 502 : status;
 }
 
-char *translate_gemini_app_error(int status, const char *message, int *ret_status,
-				 size_t *ret_len)
+char *translate_gemini_app_error(int status, const char *message, size_t message_len,
+				 int *ret_status, size_t *ret_len)
 {
 	struct translate_ctx c = {0};
 	cJSON *o = cJSON_CreateObject(), *e;
@@ -166,7 +166,7 @@ char *translate_gemini_app_error(int status, const char *message, int *ret_statu
 	*ret_status = status;
 	e = translate_add(&c, o, "error", cJSON_CreateObject());
 	translate_add(&c, e, "code", cJSON_CreateNumber(status));
-	translate_add(&c, e, "message", cJSON_CreateString(message));
+	translate_add(&c, e, "message", translate_string_whole(message, message_len));
 	translate_add(&c, e, "status", cJSON_CreateString(gemini_status_name(status)));
 	s = c.oom || !o ? NULL : translate_print(o, ret_len);
 	cJSON_Delete(o);

@@ -16,10 +16,11 @@
 /* The GenerateContentResponse for chat.completion IN; MODEL (NULL: IN's) is reported. */
 cJSON *translate_gemini_app_answer(struct translate_ctx *c, const cJSON *in, const char *model);
 
-/* Google's error body for HTTP STATUS and MESSAGE; *RET_STATUS the status the app gets (an
- * Anthropic 529 is a 503, a spent quota's 402 a 429). New string, or NULL (out of memory). */
-char *translate_gemini_app_error(int status, const char *message, int *ret_status,
-				 size_t *ret_len);
+/* Google's error body for HTTP STATUS and MESSAGE (MESSAGE_LEN bytes, whole: a NUL in it
+ * escaped); *RET_STATUS the status the app gets (an Anthropic 529 is a 503, a spent quota's
+ * 402 a 429). New string, or NULL (out of memory). */
+char *translate_gemini_app_error(int status, const char *message, size_t message_len,
+				 int *ret_status, size_t *ret_len);
 
 /* One stream's state: OpenAI chunks in, Gemini events out. No allocation per event but the
  * output's growth. Owned by the translate_stream that made it (translate_gemini_stream_free). */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "providers/translate_gemini_app.h"
+#include "providers/translate_json.h"
 #include "providers/translate_util.h"
 
 /* ---- Anthropic message -> OpenAI chat.completion ---- */
@@ -395,14 +396,32 @@ int translate_response(enum translate_api app, const char *in, size_t len, const
 /* ---- errors ---- */
 
 static char *error_text(enum translate_api app, const char *type, const char *code,
-			const char *message, size_t *ret_len)
+			const char *message, size_t message_len, size_t *ret_len)
 {
 	struct translate_ctx c = {0};
-	cJSON *o = translate_error_object(&c, app, type, code, message);
+	cJSON *o = translate_error_object_whole(&c, app, type, code, message, message_len);
 	char *s = c.oom ? NULL : translate_print(o, ret_len);
 
 	cJSON_Delete(o);
 	return s;
+}
+
+/* The upstream error body IN's (LEN bytes) "error"."message", whole: cJSON's strings end at
+ * an escaped U+0000, and "quota\u0000exceeded for X" must not reach the app as "quota". A new
+ * string of *RET_LEN bytes (the caller frees), or NULL (none, or out of memory: errno). */
+static char *error_message_whole(const char *in, size_t len, size_t *ret_len)
+{
+	enum { MESSAGE, ERROR, N };
+	static const struct tj_field error_fields[] = {{"message", MESSAGE, NULL, NULL},
+						       {NULL, 0, NULL, NULL}};
+	static const struct tj_field fields[] = {{"error", ERROR, error_fields, NULL},
+						 {NULL, 0, NULL, NULL}};
+	struct tj_val v[N];
+
+	errno = 0;
+	if (translate_json_scan(NULL, in, len, fields, v, N) || v[MESSAGE].type != TJ_STRING)
+		return NULL;
+	return translate_json_dup_whole(&v[MESSAGE], ret_len);
 }
 
 int translate_error(enum translate_api app, int status, const char *in, size_t len, int *ret_status,
@@ -410,24 +429,32 @@ int translate_error(enum translate_api app, int status, const char *in, size_t l
 {
 	cJSON *root = translate_parse_object(in, len);
 	const cJSON *e = translate_get(root, "error");
-	const char *msg = translate_str(e, "message"), *type = translate_str(e, "type");
+	const char *type = translate_str(e, "type");
 	const char *code = translate_str(e, "code"), *mapped;
-	char fallback[64];
+	size_t msg_len = 0;
+	char fallback[64], *msg = error_message_whole(in, len, &msg_len);
+	const char *text = msg;
 
+	if (!msg && errno == ENOMEM) {
+		cJSON_Delete(root);
+		return -ENOMEM;
+	}
 	if (!msg) {
-		snprintf(fallback, sizeof(fallback), "upstream error (HTTP %d)", status);
-		msg = fallback;
+		msg_len = (size_t)snprintf(fallback, sizeof(fallback), "upstream error (HTTP %d)",
+					   status);
+		text = fallback;
 	}
 	if (app == TRANSLATE_GEMINI_GENERATE) {
-		*ret = translate_gemini_app_error(status, msg, ret_status, ret_len);
-		cJSON_Delete(root);
-		return *ret ? 0 : -ENOMEM;
+		*ret = translate_gemini_app_error(status, text, msg_len, ret_status, ret_len);
+	} else {
+		if (app == TRANSLATE_OPENAI_CHAT)
+			mapped = translate_openai_error_type(status, type, &code, ret_status);
+		else
+			mapped = translate_anthropic_error_type(status, type, code, ret_status);
+		*ret = error_text(app, mapped, app == TRANSLATE_OPENAI_CHAT ? code : NULL, text,
+				  msg_len, ret_len);
 	}
-	if (app == TRANSLATE_OPENAI_CHAT)
-		mapped = translate_openai_error_type(status, type, &code, ret_status);
-	else
-		mapped = translate_anthropic_error_type(status, type, code, ret_status);
-	*ret = error_text(app, mapped, app == TRANSLATE_OPENAI_CHAT ? code : NULL, msg, ret_len);
+	free(msg);
 	cJSON_Delete(root);
 	return *ret ? 0 : -ENOMEM;
 }
@@ -439,10 +466,11 @@ char *translate_error_body(enum translate_api app, int status, const char *messa
 
 	/* The type for STATUS as the app's own provider would use it; the status stays. */
 	if (app == TRANSLATE_GEMINI_GENERATE)
-		return translate_gemini_app_error(status, message, &ignored, ret_len);
+		return translate_gemini_app_error(status, message, strlen(message), &ignored,
+						  ret_len);
 	if (app == TRANSLATE_OPENAI_CHAT)
 		type = translate_openai_error_type(status, NULL, &code, &ignored);
 	else
 		type = translate_anthropic_error_type(status, NULL, NULL, &ignored);
-	return error_text(app, type, code, message, ret_len);
+	return error_text(app, type, code, message, strlen(message), ret_len);
 }

@@ -189,7 +189,7 @@ static int emit(struct translate_buf *out, const char *event, cJSON *o, struct t
 }
 
 static int emit_error(struct translate_stream *s, struct translate_buf *out, const char *type,
-		      const char *code, const char *message)
+		      const char *code, const char *message, size_t len)
 {
 	struct translate_ctx c = {0};
 	cJSON *o;
@@ -198,7 +198,7 @@ static int emit_error(struct translate_stream *s, struct translate_buf *out, con
 	s->ended = 1;
 	if (s->gapp)
 		return translate_gemini_stream_broken(s->gapp, type, message, out);
-	o = translate_error_object(&c, s->app, type, code, message);
+	o = translate_error_object_whole(&c, s->app, type, code, message, len);
 	return emit(out, anthropic ? "error" : NULL, o, &c);
 }
 
@@ -217,14 +217,16 @@ static int broken(struct translate_stream *s, struct translate_buf *out, const c
 	va_start(ap, fmt);
 	vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
 	va_end(ap);
-	return emit_error(s, out, type, NULL, msg) ?: -EPROTO;
+	return emit_error(s, out, type, NULL, msg, strlen(msg)) ?: -EPROTO;
 }
 
-/* An upstream error event: its message (decoded; "upstream error" when it has none) as the
- * app's error event of TYPE / CODE; a Gemini app's gets the message whole. */
+/* An upstream error event: its message (decoded, whole: past an escaped U+0000; "upstream
+ * error" when it has none) as the app's error event of TYPE / CODE. */
 static int upstream_error(struct translate_stream *s, struct translate_buf *out,
 			  const struct tj_val *message, const char *type, const char *code)
 {
+	static const char none[] = "upstream error";
+	size_t len = sizeof(none) - 1;
 	char *msg;
 	int rc;
 
@@ -232,11 +234,11 @@ static int upstream_error(struct translate_stream *s, struct translate_buf *out,
 		s->ended = 1;
 		return translate_gemini_stream_error(s->gapp, type, message, out);
 	}
-	msg = translate_json_dup(message);
+	msg = translate_json_dup_whole(message, &len);
 
 	if (!msg && message->type == TJ_STRING)
 		return -ENOMEM;
-	rc = emit_error(s, out, type, code, msg ? msg : "upstream error");
+	rc = emit_error(s, out, type, code, msg ? msg : none, len);
 	free(msg);
 	return rc;
 }

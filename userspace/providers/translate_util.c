@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sys/random.h>
 
+#include "providers/translate_json.h"
 #include "providers/translate_util.h"
 
 int translate_fail(struct translate_ctx *c, int rc, const char *fmt, ...)
@@ -498,8 +499,27 @@ const char *translate_anthropic_error_type(int status, const char *type, const c
 	return r->anthropic;
 }
 
+cJSON *translate_string_whole(const char *s, size_t n)
+{
+	struct translate_buf b = {0};
+	cJSON *v;
+
+	if (!memchr(s, '\0', n))
+		return cJSON_CreateString(s);
+	v = translate_json_put_bytes(&b, s, n) ? NULL : cJSON_CreateRaw(b.data);
+	translate_buf_free(&b);
+	return v;
+}
+
 cJSON *translate_error_object(struct translate_ctx *c, enum translate_api app, const char *type,
 			      const char *code, const char *message)
+{
+	return translate_error_object_whole(c, app, type, code, message, strlen(message));
+}
+
+cJSON *translate_error_object_whole(struct translate_ctx *c, enum translate_api app,
+				    const char *type, const char *code, const char *message,
+				    size_t len)
 {
 	cJSON *o = cJSON_CreateObject(), *e;
 
@@ -507,10 +527,10 @@ cJSON *translate_error_object(struct translate_ctx *c, enum translate_api app, c
 		translate_add(c, o, "type", cJSON_CreateString("error"));
 		e = translate_add(c, o, "error", cJSON_CreateObject());
 		translate_add(c, e, "type", cJSON_CreateString(type));
-		translate_add(c, e, "message", cJSON_CreateString(message));
+		translate_add(c, e, "message", translate_string_whole(message, len));
 	} else {
 		e = translate_add(c, o, "error", cJSON_CreateObject());
-		translate_add(c, e, "message", cJSON_CreateString(message));
+		translate_add(c, e, "message", translate_string_whole(message, len));
 		translate_add(c, e, "type", cJSON_CreateString(type));
 		translate_add(c, e, "param", cJSON_CreateNull());
 		translate_add(c, e, "code", code ? cJSON_CreateString(code) : cJSON_CreateNull());

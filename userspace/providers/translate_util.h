@@ -142,5 +142,13 @@ int translate_stream_error_status(const char *type, const char *code);
  * Anthropic {"type":"error","error":{...}}. */
 cJSON *translate_error_object(struct translate_ctx *c, enum translate_api app, const char *type,
 			      const char *code, const char *message);
+/* The same with MESSAGE's LEN bytes whole: an upstream's message may hold a NUL (an escaped
+ * U+0000), where a C string, and cJSON's, would end; the app must get all of it. */
+cJSON *translate_error_object_whole(struct translate_ctx *c, enum translate_api app,
+				    const char *type, const char *code, const char *message,
+				    size_t len);
+/* S (N bytes, S[N] a NUL) as a JSON string item, whole: one that holds a NUL is a raw item of
+ * its escaped text (\u0000 for the NUL), printed as it is. NULL when out of memory. */
+cJSON *translate_string_whole(const char *s, size_t n);
 
 #endif

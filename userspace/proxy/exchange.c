@@ -863,9 +863,10 @@ int exchange_up_body_set(struct exchange *ex, char *text, size_t len)
  * *TEXT (*LEN bytes, a request of usage API API; *OWNED is NULL or *TEXT, ours to free) with
  * its tool call ids plain when the target is not Gemini (tool_ids.h: a conversation Gemini
  * served, its next turn elsewhere). After a cut, *TEXT and *OWNED are the new text and the
- * old one is freed. Returns 0 or -ENOMEM.
+ * old one is freed, and ex->tool_ids_cut says the body sent differs from the app's. Returns 0
+ * or -ENOMEM.
  */
-static int body_ids_plain(const struct exchange *ex, enum usage_api api, const char **text,
+static int body_ids_plain(struct exchange *ex, enum usage_api api, const char **text,
 			  char **owned, size_t *len)
 {
 	char *plain;
@@ -877,6 +878,8 @@ static int body_ids_plain(const struct exchange *ex, enum usage_api api, const c
 	r = tool_ids_strip(api, *text, *len, &plain, &n);
 	if (r <= 0)
 		return r;
+	if (r > ex->tool_ids_cut)
+		ex->tool_ids_cut = r;
 	free(*owned);
 	*owned = plain;
 	*text = plain;

@@ -259,6 +259,8 @@ static void exchange_record_route(struct exchange *ex, struct jsonw *rec)
 	jsonw_bool(rec, "aigw.fallback", ex->route && ex->pos > 0 && ex->pos < ex->n_order);
 	if (ex->xlate)
 		jsonw_bool(rec, "aigw.translated", 1);
+	if (ex->tool_ids_cut) /* the body sent upstream is not the app's */
+		jsonw_num(rec, "aigw.request.tool_call_ids_cut", ex->tool_ids_cut);
 	if (ex->stream_error_sent)
 		jsonw_str(rec, "aigw.stream.ended_by", "gateway_error_event");
 	exchange_record_key_workload(ex, rec);

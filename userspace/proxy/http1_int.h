@@ -145,6 +145,7 @@ struct exchange {
 	struct translate_stream *ts;
 	struct translate_buf ts_out; /* ts's output, one buffer reused event after event */
 	int stream_error_sent;	       /* a failed stream was ended with an error event */
+	int tool_ids_cut; /* most Gemini-signed tool call ids an attempt's body had cut (0: none) */
 	int refuse_status;	       /* no target could take it: the status the app gets */
 	int counted_attempt;	       /* the attempt whose failure the breaker has counted */
 	int fresh_conn; /* a retry on the same host: never a pooled connection, they may have
