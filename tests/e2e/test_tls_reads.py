@@ -9,7 +9,7 @@ import ssl
 import threading
 
 from conftest import _NET, wait_for
-from test_tls_writes import CALLS, kept_alive_syscalls
+from test_tls_writes import CALLS, SLOW_READER_APP, kept_alive_syscalls
 
 # An app that writes two kept-alive calls at once, each cut into several TLS records (the
 # request line, each header, the body in pieces), all in one send(2) after the handshake; then
@@ -83,10 +83,12 @@ def test_calls_in_records_sent_at_once_are_answered(gw):
 
 
 class RecordsProvider:
-    """A provider on ADDR:443 that answers each request with a chat completion cut into many
-    TLS records, sent in one send(2): the gateway reads them all in one read."""
+    """A provider on ADDR:443 that answers each request with a chat completion saying CONTENT,
+    cut into TLS records of PIECE bytes, all sent in one sendall(): the gateway reads many at
+    once."""
 
-    def __init__(self, addr, certs):
+    def __init__(self, addr, certs, content="in many records", piece=40, events=0):
+        self.content, self.piece, self.events = content, piece, events
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(str(certs / "server.pem"), str(certs / "server.key"))
         self.sock = socket.socket()
@@ -144,39 +146,62 @@ class RecordsProvider:
                     raise EOFError
                 inc.write(data)
 
+    def _body(self):
+        """The answer: a chat completion, or EVENTS streamed chunks and [DONE]."""
+        if not self.events:
+            return "application/json", json.dumps({
+                "id": "chatcmpl-records", "object": "chat.completion", "created": 1,
+                "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": self.content}}],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}})
+        chunk = {"id": "chatcmpl-records", "object": "chat.completion.chunk", "created": 1,
+                 "model": "gpt-4o-mini",
+                 "choices": [{"index": 0, "delta": {"content": "word "}, "finish_reason": None}]}
+        return "text/event-stream", (f"data: {json.dumps(chunk)}\n\n" * self.events +
+                                     "data: [DONE]\n\n")
+
     def _answer(self, c, tls, out):
-        body = json.dumps({
-            "id": "chatcmpl-records", "object": "chat.completion", "created": 1,
-            "model": "gpt-4o-mini",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "in many records"}}],
-            "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}})
-        head = ["HTTP/1.1 200 OK\r\n", "Content-Type: application/json\r\n",
+        ctype, body = self._body()
+        head = ["HTTP/1.1 200 OK\r\n", f"Content-Type: {ctype}\r\n",
                 f"Content-Length: {len(body)}\r\n", "\r\n"]
         if out.pending:  # session tickets, alone
             c.sendall(out.read())
-        for p in head + [body[i:i + 40] for i in range(0, len(body), 40)]:
+        step = self.piece
+        for p in head + [body[i:i + step] for i in range(0, len(body), step)]:
             tls.write(p.encode())  # one record each
         c.sendall(out.read())  # all at once
         self.answered += 1
 
     def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes accept(): the port is free again
+        except OSError:
+            pass
         self.sock.close()
 
 
-def test_answer_in_records_sent_at_once_arrives(gw, mock_certs):
+def records_provider(gw, mock_certs, **kw):
+    """A RecordsProvider in the mock's place as api.openai.com, and the gateway started with
+    one worker (one pool of provider connections)."""
     addr = f"127.{_NET}.0.23"
     gw.hosts.write_text(gw.hosts.read_text().replace(f"{_NET}.0.21 api.openai.com",
                                                      f"{_NET}.0.23 api.openai.com"))
-    prov = RecordsProvider(addr, mock_certs)
+    prov = RecordsProvider(addr, mock_certs, **kw)
     pol = gw.policy()
-    pol["proxy"] = {"workers": 1}  # one pool: the second call finds the first's connection
+    pol["proxy"] = {"workers": 1}  # one pool: a second call finds the first's connection
+    gw.start(pol)
+    return prov
+
+
+BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+
+
+def test_answer_in_records_sent_at_once_arrives(gw, mock_certs):
+    prov = records_provider(gw, mock_certs)
     try:
-        gw.start(pol)
-        body = json.dumps({"model": "gpt-4o-mini",
-                           "messages": [{"role": "user", "content": "hi"}]})
         for _ in range(2):  # the second on the kept connection to the provider
-            r = gw.curl("https://api.openai.com/v1/chat/completions", body,
+            r = gw.curl("https://api.openai.com/v1/chat/completions", BODY,
                         headers=["authorization: Bearer sk-app"], extra=["--max-time", "10"])
             got, _, code = r.stdout.rpartition("\n")
             assert code == "200", r.stderr
@@ -186,6 +211,27 @@ def test_answer_in_records_sent_at_once_arrives(gw, mock_certs):
                         what="two proxy.request records")
         assert recs[0]["aigw.upstream.reused"] is True, recs
         assert recs[0]["gen_ai.usage.output_tokens"] == 3
+    finally:
+        prov.close()
+
+
+def test_large_stream_in_records_to_a_slow_reader_arrives_whole(gw, mock_certs):
+    """~60,000 records through read-ahead to an app that reads slowly: the gateway stops
+    reading the provider again and again (backpressure) and every event still arrives, once,
+    in order. Whether a pause ever falls when the socket is empty and OpenSSL holds the last
+    records is timing: tests/unit/test_tlsread.c makes those cases happen every time."""
+    events = 60000  # ~13 MB of small events: far past the gateway's 1 MiB for a slow app
+    prov = records_provider(gw, mock_certs, piece=200, events=events)
+    body = json.dumps({"model": "gpt-4o-mini", "stream": True,
+                       "messages": [{"role": "user", "content": "hi"}]})
+    try:
+        r = gw.run_app(["timeout", "60", "/usr/bin/python3", "-c", SLOW_READER_APP, body, "0"],
+                       timeout=90, text=False)
+        assert r.returncode == 0, r.stderr[-2000:]
+        status, _, got = r.stdout.partition(b"\n")
+        assert status == b"200"
+        assert got.count(b'"delta": {"content": "word "}') == events
+        assert got.rstrip().endswith(b"data: [DONE]")
     finally:
         prov.close()
 
