@@ -234,7 +234,8 @@ $(BUILD)/fuzz/fuzz_clienthello: tests/fuzz/fuzz_clienthello.c userspace/proxy/cl
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^
 FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/proxy/response.c \
 		  userspace/proxy/exchange_record.c userspace/proxy/upstream.c userspace/proxy/body.c \
-		  userspace/proxy/route.c userspace/proxy/tlsflush.c userspace/proxy/http2.c \
+		  userspace/proxy/route.c userspace/proxy/tlsflush.c userspace/proxy/tlsread.c \
+		  userspace/proxy/http2.c \
 		  $(wildcard userspace/providers/translate*.c) \
 		  userspace/proxy/headers.c userspace/proxy/keys.c userspace/providers/sse.c \
 		  userspace/providers/usage.c userspace/providers/openai.c \

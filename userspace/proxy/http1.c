@@ -42,6 +42,7 @@
 #include "proxy/http1_int.h"
 #include "proxy/http2.h"
 #include "proxy/tlsflush.h"
+#include "proxy/tlsread.h"
 #include "providers/bedrock.h"
 #include "providers/api_path.h"
 #include "providers/gemini.h"
@@ -946,7 +947,7 @@ static void on_client_write(struct bufferevent *bev, void *arg)
 	if (s->ex && s->ex->up && s->ex->up->bev && !s->ex->resp_complete &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) < HTTP1_HIGH_WATER / 2 &&
 	    !response_throttled(s->ex))
-		bufferevent_enable(s->ex->up->bev, EV_READ);
+		tlsread_resume(s->ex->up->bev);
 }
 
 static void client_tls_error(struct session *s)
@@ -996,6 +997,8 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
 			 ssl ? SSL_get_version(ssl) : "");
 		if (alpn_is_h2(ssl))
 			session_to_h2(s);
+		else
+			tlsread_batch(bev); /* -ENOMEM: two reads a record, as before */
 		session_leave(s);
 		return;
 	}

@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "proxy/tlsread.h"
 #include "proxy/upstream.h"
 #include "util/log.h"
 #include "util/netaddr.h"
@@ -233,6 +234,7 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
 		bufferevent_set_timeouts(bev, NULL, NULL);
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 		c->pub.tls_resumed = SSL_session_reused(bufferevent_openssl_get_ssl(bev));
+		tlsread_batch(bev); /* -ENOMEM: two reads a record, as before */
 		c->ready(&c->pub, 0, NULL, c->arg);
 		return;
 	}
@@ -430,8 +432,9 @@ void upstream_put(struct upstream_conn *pub)
 	struct timeval tv = {p->opt.idle_keep_ms / 1000, (p->opt.idle_keep_ms % 1000) * 1000};
 
 	/* Kept only when nothing is left on it either way (an early answer may have come while
-	 * the request was still being written). */
+	 * the request was still being written; bytes after the answer may wait in OpenSSL). */
 	if (p->n_idle >= p->opt.max_idle || evbuffer_get_length(bufferevent_get_input(pub->bev)) ||
+	    tlsread_holds(pub->bev) ||
 	    evbuffer_get_length(bufferevent_get_output(pub->bev))) {
 		uconn_free(c);
 		return;

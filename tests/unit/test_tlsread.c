@@ -1,0 +1,284 @@
+/*
+ * test_tlsread.c: a TLS bufferevent with read-ahead (tlsread_batch) reads every record that
+ * reached it at once, though the socket has nothing more to say: after a read, after reading
+ * was disabled and resumed (tlsread_resume), and after a watermark suspension lifted by a
+ * drain. libevent 2.1's OpenSSL bufferevent alone leaves such records inside OpenSSL.
+ *
+ * Each case: a server SSL and a client SSL over a socketpair, the handshake done by hand, the
+ * server's side a bufferevent_openssl (state OPEN) on an event loop, the client's RECORDS
+ * records written before the loop runs (one write each, all in the socket before the first
+ * read). The loop runs until the server has every byte or a 5 s guard fires.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "proxy/tlsread.h"
+#include "unit.h"
+
+#define RECORDS 40
+#define RECORD_MAX 1000
+
+struct pair {
+	struct event_base *base;
+	struct bufferevent *bev; /* the server's side; owns its SSL and fd */
+	SSL *server;		 /* until bev owns it */
+	SSL *client;		 /* its fd closed by pair_close() */
+	struct event *guard;	 /* 5 s: the loop gives up */
+	struct event *later;	 /* a case's deferred step */
+	size_t record;		 /* bytes in each of the client's RECORDS records */
+	size_t got;		 /* bytes the server's input took in, drained or not */
+	int timed_out;
+	int step;		 /* what a case did so far */
+};
+
+static SSL_CTX *server_ctx(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+
+	if (!ctx || !key || !x)
+		goto fail;
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)"tlsread.test", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_set_pubkey(x, key);
+	if (!X509_sign(x, key, EVP_sha256()) || !SSL_CTX_use_certificate(ctx, x) ||
+	    !SSL_CTX_use_PrivateKey(ctx, key))
+		goto fail;
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return ctx;
+fail:
+	X509_free(x);
+	EVP_PKEY_free(key);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* Both handshakes, in turns, on non-blocking sockets. */
+static int handshake(SSL *server, SSL *client)
+{
+	int s = 0, c = 0;
+
+	for (int i = 0; i < 1000 && !(s == 1 && c == 1); i++) {
+		if (c != 1)
+			c = SSL_do_handshake(client);
+		if (s != 1)
+			s = SSL_do_handshake(server);
+		if ((c != 1 && SSL_get_error(client, c) != SSL_ERROR_WANT_READ) ||
+		    (s != 1 && SSL_get_error(server, s) != SSL_ERROR_WANT_READ))
+			return -EPROTO;
+	}
+	return s == 1 && c == 1 ? 0 : -ETIMEDOUT;
+}
+
+static void on_guard(evutil_socket_t fd, short what, void *arg)
+{
+	struct pair *p = arg;
+
+	p->timed_out = 1;
+	event_base_loopbreak(p->base);
+}
+
+static void count_added(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct pair *p = arg;
+
+	p->got += info->n_added;
+	if (p->got == RECORDS * p->record)
+		event_base_loopbreak(p->base);
+}
+
+/* The pair, handshake done, the server's bufferevent with read-ahead, READCB on it. On
+ * failure too, pair_close() frees what was made. */
+static int pair_open(struct pair *p, SSL_CTX *sctx, SSL_CTX *cctx, bufferevent_data_cb readcb)
+{
+	struct timeval five = {5, 0};
+	int fd[2], err;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fd))
+		return -errno;
+	p->server = SSL_new(sctx);
+	p->client = SSL_new(cctx);
+	if (!p->server || !p->client || !SSL_set_fd(p->server, fd[0]) ||
+	    !SSL_set_fd(p->client, fd[1])) {
+		close(fd[0]);
+		close(fd[1]);
+		return -ENOMEM;
+	}
+	SSL_set_accept_state(p->server);
+	SSL_set_connect_state(p->client);
+	err = handshake(p->server, p->client);
+	p->base = event_base_new();
+	if (err || !p->base)
+		return err ? err : -ENOMEM;
+	p->bev = bufferevent_openssl_socket_new(p->base, fd[0], p->server, BUFFEREVENT_SSL_OPEN,
+						BEV_OPT_CLOSE_ON_FREE);
+	p->server = NULL; /* libevent's now, or freed by it on failure */
+	p->guard = evtimer_new(p->base, on_guard, p);
+	if (!p->bev || !p->guard || tlsread_batch(p->bev))
+		return -ENOMEM;
+	evbuffer_add_cb(bufferevent_get_input(p->bev), count_added, p);
+	bufferevent_setcb(p->bev, readcb, NULL, NULL, p);
+	bufferevent_enable(p->bev, EV_READ);
+	evtimer_add(p->guard, &five);
+	return 0;
+}
+
+/* The client's records, all in the socket before the server reads any. */
+static int send_records(struct pair *p)
+{
+	char rec[RECORD_MAX];
+
+	memset(rec, 'r', sizeof(rec));
+	for (int i = 0; i < RECORDS; i++)
+		if (SSL_write(p->client, rec, (int)p->record) != (int)p->record)
+			return -EIO;
+	return 0;
+}
+
+static void pair_close(struct pair *p)
+{
+	int fd = p->client ? SSL_get_fd(p->client) : -1;
+
+	if (p->server) {
+		close(SSL_get_fd(p->server));
+		SSL_free(p->server);
+	}
+	if (p->later)
+		event_free(p->later);
+	if (p->guard)
+		event_free(p->guard);
+	if (p->bev)
+		bufferevent_free(p->bev);
+	if (p->base) {
+		event_base_loop(p->base, EVLOOP_NONBLOCK); /* the bufferevent's finalizers */
+		event_base_free(p->base);
+	}
+	SSL_free(p->client);
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * One case: the pair with READCB on the server's side, LATER as the step it may defer (NULL:
+ * none) and HIGH as its read high watermark (0: none); records of RECORD bytes sent, the loop
+ * run. The caller checks P and frees it with pair_close(), whatever this returns.
+ */
+static int run_case(struct pair *p, size_t record, bufferevent_data_cb readcb,
+		    event_callback_fn later, size_t high)
+{
+	SSL_CTX *sctx = server_ctx(), *cctx = SSL_CTX_new(TLS_client_method());
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	p->record = record;
+	err = sctx && cctx ? pair_open(p, sctx, cctx, readcb) : -ENOMEM;
+
+	SSL_CTX_free(sctx); /* each SSL holds its own reference */
+	SSL_CTX_free(cctx);
+	if (!err && later && !(p->later = evtimer_new(p->base, later, p)))
+		err = -ENOMEM;
+	if (!err && high)
+		bufferevent_setwatermark(p->bev, EV_READ, 0, high);
+	if (!err)
+		err = send_records(p);
+	if (!err)
+		event_base_dispatch(p->base);
+	return err;
+}
+
+static void drain_all(struct bufferevent *bev, void *arg)
+{
+	evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+/* Every record, read as it came: libevent stops at SSL_pending() == 0. */
+static void test_records_at_once_all_read(void)
+{
+	struct pair p;
+	int err = run_case(&p, 100, drain_all, NULL, 0);
+
+	pair_close(&p);
+	ASSERT_OK(err);
+	ASSERT_EQ(p.timed_out, 0);
+	ASSERT_EQ(p.got, RECORDS * p.record);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct pair *p = arg;
+
+	tlsread_resume(p->bev);
+}
+
+/* The first read disables reading (backpressure); a later step resumes it. */
+static void pause_once(struct bufferevent *bev, void *arg)
+{
+	struct pair *p = arg;
+
+	drain_all(bev, arg);
+	if (p->step++ == 0) {
+		bufferevent_disable(bev, EV_READ);
+		event_active(p->later, EV_TIMEOUT, 0);
+	}
+}
+
+static void test_resumed_reading_reads_what_was_read_ahead(void)
+{
+	struct pair p;
+	int err = run_case(&p, 100, pause_once, on_resume, 0);
+
+	pair_close(&p);
+	ASSERT_OK(err);
+	ASSERT_TRUE(p.step > 1); /* paused, then read again */
+	ASSERT_EQ(p.timed_out, 0);
+	ASSERT_EQ(p.got, RECORDS * p.record);
+}
+
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct pair *p = arg;
+
+	drain_all(p->bev, p);
+}
+
+/* Input past the high watermark suspends reading; a later step drains it. The watermark is
+ * below a record's size: libevent leaves the rest of a record, decrypted, in OpenSSL too. */
+static void drain_later(struct bufferevent *bev, void *arg)
+{
+	struct pair *p = arg;
+
+	p->step++;
+	event_active(p->later, EV_TIMEOUT, 0);
+}
+
+static void test_drain_under_watermark_reads_what_was_read_ahead(void)
+{
+	struct pair p;
+	int err = run_case(&p, RECORD_MAX, drain_later, on_drain, 100);
+
+	pair_close(&p);
+	ASSERT_OK(err);
+	ASSERT_TRUE(p.step > 1);
+	ASSERT_EQ(p.timed_out, 0);
+	ASSERT_EQ(p.got, RECORDS * p.record);
+}
+
+UNIT_MAIN(UNIT_CASE(test_records_at_once_all_read),
+	  UNIT_CASE(test_resumed_reading_reads_what_was_read_ahead),
+	  UNIT_CASE(test_drain_under_watermark_reads_what_was_read_ahead))

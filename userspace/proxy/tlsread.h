@@ -1,0 +1,28 @@
+/*
+ * tlsread: reading a TLS bufferevent a socket read at a time instead of two per record
+ * (OpenSSL's read-ahead), with the wake-up libevent 2.1 lacks for it. See tlsread.c.
+ */
+#ifndef AIGW_PROXY_TLSREAD_H
+#define AIGW_PROXY_TLSREAD_H
+
+#include <event2/bufferevent.h>
+
+/*
+ * Turns read-ahead on for BEV, an OpenSSL bufferevent whose handshake is done (call it from
+ * BEV_EVENT_CONNECTED; nothing happens for any other bufferevent). From then on, whenever
+ * BEV's input changes while OpenSSL holds bytes it read ahead, BEV's read event is made active
+ * so that libevent reads them. Returns 0, or -ENOMEM (BEV then reads as before).
+ */
+int tlsread_batch(struct bufferevent *bev);
+
+/*
+ * Enables reading on BEV (bufferevent_enable(BEV, EV_READ)) and, when OpenSSL holds bytes read
+ * ahead, makes the read event active: libevent's OpenSSL bufferevent only waits for the
+ * socket when reading is re-enabled, and the socket has nothing more to say.
+ */
+void tlsread_resume(struct bufferevent *bev);
+
+/* Whether OpenSSL holds bytes of BEV's peer not yet in BEV's input (0 for plain TCP). */
+int tlsread_holds(struct bufferevent *bev);
+
+#endif
