@@ -665,7 +665,12 @@ static int on_sse_event_translated(void *arg, const struct sse_event *ev)
 	return err == -ENOMEM ? err : 0;
 }
 
-/* Passes on the held stream bytes up to offset UPTO, leaving out the usage chunk. */
+/*
+ * Passes on the held stream bytes up to offset UPTO, leaving out the usage chunk. A chunk
+ * that begins the stream leaves a blank line (no event) in its place: otherwise the bytes
+ * after it would begin the app's stream, and a byte order mark there, part of a line for
+ * the provider's stream, would be skipped by the app's parser, and the line read anew.
+ */
 static void held_forward(struct exchange *ex, uint64_t upto)
 {
 	while (ex->forwarded < upto) {
@@ -674,6 +679,8 @@ static void held_forward(struct exchange *ex, uint64_t upto)
 
 		if (ex->drop_set && ex->forwarded >= ex->drop_start &&
 		    ex->forwarded < ex->drop_end) {
+			if (!ex->forwarded) /* see held_forward() */
+				stream_emit(ex, "\n", 1);
 			n = (ex->drop_end < upto ? ex->drop_end : upto) - ex->forwarded;
 			evbuffer_drain(ex->held, n);
 			ex->forwarded += n;
