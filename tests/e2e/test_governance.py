@@ -736,6 +736,8 @@ W_SOFT_ENDPOINTS = workload("g-soft-endpoints", allow={
     "endpoints": ["POST /v1/chat/completions"], "enforce": False})
 W_SOFT_LIMITS = workload("g-soft-limits", limits={"requests_per_minute": 1, "enforce": False})
 W_SOFT_BUDGET = workload("g-soft-budget", budget={"usd_per_day": 1e-7, "enforce": False})
+W_SOFT_ALLOW = workload("g-soft-allow", allow={
+    "models": ["claude-*"], "providers": ["anthropic"], "regions": ["eu"], "enforce": False})
 
 
 def check_would_deny(gov, r, wl, rule_part):
@@ -750,6 +752,26 @@ def test_models_not_enforced_are_recorded_as_would_deny(gov):
     r = ok(sdk(gov, "openai_sdk", "plain", GPT, W_SOFT_MODELS))
     check_would_deny(gov, r, W_SOFT_MODELS, "allow.models")
     assert served(gov) == [("openai", "POST", "/v1/chat/completions", GPT)]
+
+
+def would_denied(rec):
+    return [(d["stage"], d["rule"]) for d in rec["aigw.policy.decisions"]
+            if d["action"] == "would_deny"]
+
+
+def test_every_allow_refusal_not_enforced_is_recorded(gov):
+    """A GPT call to OpenAI (region us) breaks allow.models, .providers and .regions: it is
+    served, and its record names all three, in the order enforcement meets them, as the app
+    sent it and for the target of a route: turning enforcement on brings no refusal
+    unannounced."""
+    rules = [("allow", "allow.models"), ("allow", "allow.providers"), ("allow", "allow.regions")]
+    rec = check_would_deny(gov, openai_chat(gov, W_SOFT_ALLOW), W_SOFT_ALLOW, "allow.")
+    assert would_denied(rec) == rules, rec
+    r = openai_chat(gov, W_SOFT_ALLOW, model="fast-summary")
+    rec = check_would_deny(gov, r, W_SOFT_ALLOW, "allow.")
+    assert would_denied(rec) == rules[:1] + rules, rec  # the name as asked, then its target
+    assert attempts(rec) == [("openai", GPT, "ok")]
+    assert served(gov) == [("openai", "POST", "/v1/chat/completions", GPT)] * 2
 
 
 def test_endpoints_not_enforced_are_recorded_as_would_deny(gov):

@@ -50,6 +50,9 @@ static const char *const POLICY =
     "   \"allow\": {\"regions\": [\"eu\"]}},"
     "  {\"name\": \"soft\", \"match\": {\"cgroup\": \"/apps/soft\"},"
     "   \"allow\": {\"models\": [\"none\"], \"endpoints\": [], \"enforce\": false}},"
+    "  {\"name\": \"soft-all\", \"match\": {\"cgroup\": \"/apps/soft-all\"},"
+    "   \"allow\": {\"models\": [\"none\"], \"providers\": [\"anthropic\"],"
+    "              \"regions\": [\"eu\"], \"enforce\": false}},"
     "  {\"name\": \"rate\", \"match\": {\"cgroup\": \"/apps/rate\"},"
     "   \"limits\": {\"requests_per_minute\": 2, \"concurrent\": 3}},"
     "  {\"name\": \"conc\", \"match\": {\"cgroup\": \"/apps/conc\"},"
@@ -480,6 +483,13 @@ static void test_endpoints_rollout_notes_every_refusal(void)
 	free(canon);
 }
 
+/* C, made to api.anthropic.com. */
+static void call_at_anthropic(struct call *c)
+{
+	c->r.provider = "anthropic";
+	c->r.host = c->r.sni = "api.anthropic.com";
+}
+
 static void test_allow_models_as_asked(void)
 {
 	struct call c;
@@ -503,8 +513,7 @@ static void test_allow_models_as_asked(void)
 	/* the provider dialled */
 	call_init(&c, "strict", "POST", "/v1/messages",
 		  "{\"model\":\"gpt-4o\",\"max_tokens\":5,\"messages\":[]}", T0);
-	c.r.provider = "anthropic";
-	c.r.host = c.r.sni = "api.anthropic.com";
+	call_at_anthropic(&c);
 	ASSERT_EQ(call_run(&c), 403);
 	ASSERT_CONTAINS(c.r.refusal.message, "allow.providers");
 	call_end(&c, 0, 0, 0, 0, T0);
@@ -568,6 +577,60 @@ static void test_enforce_false_records_would_deny(void)
 	ASSERT_EQ(call_run(&c), 0);
 	ASSERT_STREQ(pipe_action_name(pipe_decisive(&c.r)->action), "would_deny");
 	ASSERT_EQ(c.r.n_decisions, 2); /* endpoints (empty list) and models */
+	call_end(&c, 0, 0, 0, 0, T0);
+}
+
+/* Roll-out ("enforce": false): a call allow.models, .providers and .regions would each refuse
+ * is let through with every would-be refusal noted, in the order enforcement meets them, as
+ * the app sent it and for each target of a route; enforced, the first refusal stops. */
+static void test_allow_rollout_notes_every_refusal(void)
+{
+	static const char *const all[] = {"allow.models", "allow.providers", "allow.regions"};
+	struct call c;
+	char why[256];
+
+	ASSERT_OK(world());
+	call_init(&c, "soft-all", "POST", "/v1/chat/completions", CHAT, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_EQ(c.r.n_decisions, 3);
+	for (size_t i = 0; i < 3; i++) {
+		ASSERT_STREQ(c.r.decisions[i].stage, "allow");
+		ASSERT_STREQ(c.r.decisions[i].rule, all[i]);
+		ASSERT_EQ(c.r.decisions[i].action, PIPE_WOULD_DENY);
+	}
+	ASSERT_STREQ(pipe_action_name(pipe_decisive(&c.r)->action), "would_deny");
+	call_end(&c, 0, 0, 0, 0, T0);
+	/* a model the gateway cannot read is one refusal of three */
+	call_init(&c, "soft-all", "POST", "/v1/chat/completions", "{\"model\":\"o3\",\"x\":[[[", T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_EQ(c.r.n_decisions, 3);
+	for (size_t i = 0; i < 3; i++)
+		ASSERT_STREQ(c.r.decisions[i].rule, all[i]);
+	call_end(&c, 0, 0, 0, 0, T0);
+	/* routed: the logical name as asked, then every rule each target breaks */
+	call_init(&c, "soft-all", "POST", "/v1/chat/completions",
+		  "{\"model\":\"fast\",\"messages\":[]}", T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_TRUE(c.r.route != NULL && c.r.route->n_targets == 2);
+	ASSERT_EQ(c.r.n_decisions, 1);
+	ASSERT_EQ(pipeline_target(&c.r, &c.r.route->targets[0], why, sizeof(why)), 0);
+	ASSERT_EQ(c.r.n_decisions, 4);
+	for (size_t i = 0; i < 3; i++) {
+		ASSERT_STREQ(c.r.decisions[1 + i].rule, all[i]);
+		ASSERT_EQ(c.r.decisions[1 + i].action, PIPE_WOULD_DENY);
+	}
+	ASSERT_EQ(pipeline_target(&c.r, &c.r.route->targets[1], why, sizeof(why)), 0);
+	ASSERT_EQ(c.r.n_decisions, 5); /* anthropic, eu: only its model */
+	ASSERT_STREQ(c.r.decisions[4].rule, "allow.models");
+	call_end(&c, 0, 0, 0, 0, T0);
+	/* enforced, the first refusal stops the call (a target's: test_allow_targets_as_routed) */
+	call_init(&c, "strict", "POST", "/v1/messages",
+		  "{\"model\":\"o3\",\"max_tokens\":5,\"messages\":[]}", T0);
+	call_at_anthropic(&c);
+	ASSERT_EQ(call_run(&c), 403);
+	ASSERT_EQ(c.r.n_decisions, 2); /* endpoints' allow, then models' deny */
+	ASSERT_STREQ(c.r.decisions[1].rule, "allow.models");
+	ASSERT_EQ(c.r.decisions[1].action, PIPE_DENY);
 	call_end(&c, 0, 0, 0, 0, T0);
 }
 
@@ -1038,6 +1101,7 @@ UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_bloc
 	  UNIT_CASE(test_allow_models_needs_a_readable_model),
 	  UNIT_CASE(test_allow_targets_as_routed),
 	  UNIT_CASE(test_enforce_false_records_would_deny),
+	  UNIT_CASE(test_allow_rollout_notes_every_refusal),
 	  UNIT_CASE(test_requests_per_minute),
 	  UNIT_CASE(test_concurrent_calls),
 	  UNIT_CASE(test_workers_never_pass_a_limit_together),
