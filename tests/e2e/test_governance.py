@@ -672,6 +672,27 @@ def test_a_teams_budget_spent_by_one_workload_refuses_the_other(gov):
     assert rec["aigw.team"] == "g-team"
 
 
+TEAMS["g-team-hard"] = {"budget": {"usd_per_day": TEAM_BUDGET}}
+W_TEAM_SOFT = workload("g-team-soft", team="g-team-hard",
+                       budget={"usd_per_day": 1e-7, "enforce": False})
+
+
+def test_a_workloads_budget_in_roll_out_never_hides_its_teams_enforced_budget(gov):
+    """g-team-soft's own budget is in roll-out and far overspent after one call; its team's is
+    enforced. The roll-out budget, always the tightest, decided alone: the call went on as
+    would_deny, and the team's budget was spent past its limit by every call after. Now the
+    enforced budget decides first: the second call is refused by the team's budget."""
+    r = openai_chat(gov, W_TEAM_SOFT, max_tokens=400, words=400)
+    rec = check_would_deny(gov, r, W_TEAM_SOFT, "workloads[g-team-soft].budget")
+    reserved, settled = check_budget_settled(rec)
+    assert reserved <= TEAM_BUDGET < settled + reserved
+    r = openai_chat(gov, W_TEAM_SOFT, max_tokens=400, words=400)
+    out_of_budget(r)
+    assert len(gov.gw.mock.requests()) == 1
+    rec = record_of(gov, r)
+    check_denied(rec, W_TEAM_SOFT, 429, "teams[g-team-hard].budget.usd_per_day")
+
+
 # ---------------------------------------------------------------- 8, 9. state across restarts
 
 W_RESTART = workload("g-restart", budget={"usd_per_day": TEAM_BUDGET})

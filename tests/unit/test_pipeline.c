@@ -65,6 +65,8 @@ static const char *const POLICY =
     "   \"budget\": {\"usd_per_day\": 0.0001, \"cap_max_tokens\": true}},"
     "  {\"name\": \"fin-a\", \"team\": \"fin\", \"match\": {\"cgroup\": \"/apps/fa\"}},"
     "  {\"name\": \"fin-b\", \"team\": \"fin\", \"match\": {\"cgroup\": \"/apps/fb\"}},"
+    "  {\"name\": \"fin-soft\", \"team\": \"fin\", \"match\": {\"cgroup\": \"/apps/fs\"},"
+    "   \"budget\": {\"usd_per_day\": 0.0000001, \"enforce\": false}},"
     "  {\"name\": \"guarded\", \"match\": {\"cgroup\": \"/apps/g\"}, \"guardrails\": \"std\"},"
     "  {\"name\": \"guarded-soft\", \"match\": {\"cgroup\": \"/apps/gs\"},"
     "   \"guardrails\": \"soft\"}"
@@ -819,6 +821,28 @@ static void test_team_budget_shared(void)
 	call_end(&b, 0, 0, 0, 0, T0);
 }
 
+/* fin-soft's own budget is in roll-out and overspent at once: always the tightest, it decided
+ * alone, and every call went on past the team's enforced budget. The enforced one decides. */
+static void test_team_budget_enforced_past_a_rollout_budget(void)
+{
+	struct call a, b, c;
+
+	ASSERT_OK(world());
+	call_init(&a, "fin-soft", "POST", "/v1/chat/completions", CHAT, T10);
+	ASSERT_EQ(call_run(&a), 0);
+	ASSERT_STREQ(pipe_decisive(&a.r)->rule, "workloads[fin-soft].budget.usd_per_day");
+	call_end(&a, 1, 10, 10, 1000000, T10); /* the team's whole $0.001 (T10: fin's day unspent) */
+	call_init(&b, "fin-soft", "POST", "/v1/chat/completions", CHAT, T10);
+	ASSERT_EQ(call_run(&b), 429);
+	ASSERT_CONTAINS(b.r.refusal.message, "team fin");
+	call_end(&b, 0, 0, 0, 0, T10);
+	call_init(&c, "fin-soft", "POST", "/v1/chat/completions",
+		  "{\"model\":\"gpt-9-unreleased\",\"messages\":[]}", T10);
+	ASSERT_EQ(call_run(&c), 403); /* no price: the team's budget cannot hold it */
+	ASSERT_CONTAINS(c.r.refusal.message, "team fin");
+	call_end(&c, 0, 0, 0, 0, T10);
+}
+
 /* What a call is settled to when its cost is not known: the whole reservation if the request
  * left (a cut stream may have been billed), nothing if it never left or the provider refused. */
 static void test_budget_settles_unknown_cost_to_the_reservation(void)
@@ -1111,6 +1135,7 @@ UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_bloc
 	  UNIT_CASE(test_budget_warns_once_and_rolls_over),
 	  UNIT_CASE(test_budget_caps_max_tokens),
 	  UNIT_CASE(test_team_budget_shared),
+	  UNIT_CASE(test_team_budget_enforced_past_a_rollout_budget),
 	  UNIT_CASE(test_budget_refuses_unpriced),
 	  UNIT_CASE(test_budget_settles_unknown_cost_to_the_reservation),
 	  UNIT_CASE(test_guard_rewrites_what_the_provider_reads),

@@ -124,7 +124,10 @@ struct tightest {
 	int64_t limit;
 };
 
-static void tightest_of(struct pipe_req *r, const struct scope *s, size_t n, struct tightest *t)
+/* Among the budgets of S[0..N) whose "enforce" is ENFORCED (a roll-out budget's overspend
+ * must never hide an enforced one: it grows without bound). */
+static void tightest_of(struct pipe_req *r, const struct scope *s, size_t n, int enforced,
+			struct tightest *t)
 {
 	long day_left, month_left;
 
@@ -138,7 +141,7 @@ static void tightest_of(struct pipe_req *r, const struct scope *s, size_t n, str
 		for (int k = 0; k < 2; k++) {
 			int64_t spent, reserved, left;
 
-			if (!limits[k])
+			if (!limits[k] || !s[i].b->enforce != !enforced)
 				continue;
 			govstate_spend_get(r->state, s[i].key, periods[k], &spent, &reserved);
 			left = limits[k] - spent - reserved;
@@ -194,36 +197,79 @@ static int cap_allowed(const struct scope *s, size_t n)
 	return 0;
 }
 
-/* What is left of the budgets S[0..N) decides, and the call's worst case IN, OUT tokens at
- * rates K is reserved on them: the caller holds the state's lock across both. */
+/* The call, whose worst case is WORST, does not fit T: capped (1), or refused or noted as
+ * would-be refused (0; PIPE_STOP in *V when enforced). */
+static int budget_exceeded(struct pipe_req *r, const struct scope *s, size_t n, int64_t in,
+			   int64_t *out, const struct rates *k, const struct tightest *t,
+			   enum pipe_verdict *v)
+{
+	int64_t worst = worst_nano(in, *out, k);
+	char rule[PIPE_RULE_MAX];
+
+	snprintf(rule, sizeof(rule), "%ss[%s].budget.usd_per_%s", t->s->kind, t->s->name,
+		 t->period);
+	if (t->s->b->enforce && cap_allowed(s, n) && budget_cap(r, in, out, k, t->left)) {
+		pipe_decide(r, BUDGET, PIPE_CAPPED, rule);
+		return 1;
+	}
+	*v = pipe_refuse(r, BUDGET, rule, t->s->b->enforce, 429, "quota", t->period_left_s,
+			 "aigw: the %s budget of %s %s has $%.6f left of $%.6f; this call may "
+			 "cost up to $%.6f",
+			 t->period, t->s->kind, t->s->name,
+			 (double)(t->left > 0 ? t->left : 0) / 1e9, (double)t->limit / 1e9,
+			 (double)worst / 1e9);
+	return 0;
+}
+
+/*
+ * What is left of the budgets S[0..N) decides, and the call's worst case IN, OUT tokens at
+ * rates K is reserved on them: the caller holds the state's lock across both. The tightest
+ * enforced budget decides (refused, or capped to fit it); then the tightest roll-out budget
+ * the call still does not fit is noted as would_deny.
+ */
 static enum pipe_verdict budget_admit_locked(struct pipe_req *r, const struct scope *s, size_t n,
 					     int64_t in, int64_t out, const struct rates *k)
 {
-	int64_t worst = worst_nano(in, out, k);
-	char rule[PIPE_RULE_MAX];
-	struct tightest t;
+	enum pipe_verdict v = PIPE_CONTINUE;
+	struct tightest hard, soft;
+	int decided = 0;
 
-	tightest_of(r, s, n, &t);
-	if (t.s && worst > t.left) {
-		snprintf(rule, sizeof(rule), "%ss[%s].budget.usd_per_%s", t.s->kind, t.s->name,
-			 t.period);
-		if (t.s->b->enforce && cap_allowed(s, n) && budget_cap(r, in, &out, k, t.left)) {
-			worst = worst_nano(in, out, k);
-			pipe_decide(r, BUDGET, PIPE_CAPPED, rule);
-		} else if (pipe_refuse(r, BUDGET, rule, t.s->b->enforce, 429, "quota",
-				       t.period_left_s,
-				       "aigw: the %s budget of %s %s has $%.6f left of $%.6f; this "
-				       "call may cost up to $%.6f",
-				       t.period, t.s->kind, t.s->name,
-				       (double)(t.left > 0 ? t.left : 0) / 1e9,
-				       (double)t.limit / 1e9, (double)worst / 1e9) == PIPE_STOP) {
+	tightest_of(r, s, n, 1, &hard);
+	if (hard.s && worst_nano(in, out, k) > hard.left) {
+		decided = 1;
+		if (!budget_exceeded(r, s, n, in, &out, k, &hard, &v) && v == PIPE_STOP)
 			return PIPE_STOP;
-		}
-	} else {
-		pipe_decide(r, BUDGET, PIPE_ALLOW, "budget");
 	}
-	budget_reserve(r, s, n, worst);
+	tightest_of(r, s, n, 0, &soft);
+	if (soft.s && worst_nano(in, out, k) > soft.left) {
+		decided = 1;
+		budget_exceeded(r, s, n, in, &out, k, &soft, &v);
+	}
+	if (!decided)
+		pipe_decide(r, BUDGET, PIPE_ALLOW, "budget");
+	budget_reserve(r, s, n, worst_nano(in, out, k));
 	return PIPE_CONTINUE;
+}
+
+/* The first budget of S[0..N) that is enforced, else NULL. */
+static const struct scope *first_enforced(const struct scope *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i].b->enforce)
+			return &s[i];
+	return NULL;
+}
+
+/* A call with no price: no budget can hold it; refused when any of them is enforced. */
+static enum pipe_verdict budget_unpriced(struct pipe_req *r, const struct scope *s, size_t n)
+{
+	const struct scope *e = first_enforced(s, n);
+
+	if (!e)
+		e = &s[0];
+	return pipe_refuse(r, BUDGET, "budget.price", e->b->enforce, 403, "permission", 0,
+			   "aigw: %s has no price, so the budget of %s %s cannot hold it",
+			   r->model, e->kind, e->name);
 }
 
 static enum pipe_verdict budget_on_request(struct pipe_req *r)
@@ -238,9 +284,7 @@ static enum pipe_verdict budget_on_request(struct pipe_req *r)
 		return PIPE_CONTINUE;
 	pipe_token_bounds(r, &in, &out); /* reads the body: before the lock */
 	if (call_rates(r, in, &k))
-		return pipe_refuse(r, BUDGET, "budget.price", s[0].b->enforce, 403, "permission", 0,
-				   "aigw: %s has no price, so the budget of %s %s cannot hold it",
-				   r->model, s[0].kind, s[0].name);
+		return budget_unpriced(r, s, n);
 	govstate_lock(r->state);
 	v = budget_admit_locked(r, s, n, in, out, &k);
 	govstate_unlock(r->state);
@@ -252,9 +296,15 @@ static int budget_on_target(struct pipe_req *r, const struct route_target *t, ch
 {
 	struct rates k;
 	const char *model = t->model ? t->model : r->model;
+	struct scope s[2];
+	size_t n = scopes_of(r, s);
 
 	if (!r->res.budget || !rates_of(r, t->provider, model, 0, &k))
 		return 0;
+	if (!first_enforced(s, n)) {
+		pipe_decide(r, BUDGET, PIPE_WOULD_DENY, "budget.price");
+		return 0;
+	}
 	snprintf(why, whylen, "%s/%s has no price, so a budget cannot hold it", t->provider,
 		 model);
 	return -EPERM;
