@@ -247,7 +247,15 @@ size_t metrics_format_labels(char *buf, size_t size, const char *const *names,
 		PUT('=');
 		PUT('"');
 		while (*v) {
-			size_t seq = utf8_seq(v);
+			size_t seq;
+
+			/* most label bytes are plain ASCII: no UTF-8 decoding for them */
+			if (*v < 0x80 && *v != '\\' && *v != '"' && *v != '\n') {
+				PUT(*v);
+				v++;
+				continue;
+			}
+			seq = utf8_seq(v);
 
 			if (*v == '\\' || *v == '"') {
 				PUT('\\');
