@@ -235,6 +235,43 @@ static void test_metrics_text(void)
 	metrics_free(m);
 }
 
+/* Calls of two workloads that alternate (and values that differ in their last byte, or only
+ * by one being a prefix of the other) each count in their own series. */
+static void test_metrics_alternate(void)
+{
+	static const char *const workloads[] = {"billing", "billing2", "billin", "billing"};
+	struct http_call_end c = {
+	    .team = "finance", .provider = "openai", .model = "gpt-4o", .outcome = "ok",
+	    .denied_by = "", .usage_known = 1, .input_tokens = 10, .output_tokens = 300,
+	    .duration_s = 0.05, .ttft_s = -1};
+	struct metrics *m;
+	char want[256], *t;
+
+	ASSERT_OK(metrics_new(100, &m));
+	for (int i = 0; i < 8; i++) {
+		c.workload = workloads[i % 4];
+		c.outcome = i == 7 ? "ok\n" : "ok";
+		metrics_call_end(m, &c);
+	}
+	t = scrape(m);
+	for (int w = 0; w < 3; w++) {
+		snprintf(want, sizeof(want),
+			 "aigw_requests_total{workload=\"%s\",team=\"finance\",provider=\"openai\","
+			 "model=\"gpt-4o\",outcome=\"ok\"} %d\n",
+			 workloads[w], w ? 2 : 3);
+		ASSERT_CONTAINS(t, want);
+		snprintf(want, sizeof(want),
+			 "gen_ai_client_token_usage_sum{gen_ai_token_type=\"output\",gen_ai_system="
+			 "\"openai\",gen_ai_request_model=\"gpt-4o\",aigw_workload=\"%s\",aigw_team="
+			 "\"finance\"} %d\n",
+			 workloads[w], w ? 600 : 1200);
+		ASSERT_CONTAINS(t, want);
+	}
+	ASSERT_CONTAINS(t, "outcome=\"ok\\n\"} 1\n");
+	free(t);
+	metrics_free(m);
+}
+
 static void test_metrics_cap(void)
 {
 	struct metrics *m;
@@ -285,5 +322,5 @@ static void test_metrics_text_reuse(void)
 
 UNIT_MAIN(UNIT_CASE(test_loopback_peer), UNIT_CASE(test_bearer), UNIT_CASE(test_label_escaping),
 	  UNIT_CASE(test_label_format_exact),
-	  UNIT_CASE(test_metrics_text), UNIT_CASE(test_metrics_cap),
+	  UNIT_CASE(test_metrics_text), UNIT_CASE(test_metrics_cap), UNIT_CASE(test_metrics_alternate),
 	  UNIT_CASE(test_metrics_text_reuse))
