@@ -177,6 +177,24 @@ static void test_num_exact(void)
 	ASSERT_STREQ(got, "-9007199254740991");
 }
 
+/* S (N bytes) escaped byte by byte, between quotes, at OUT; returns the bytes written. */
+static size_t ref_escape(char *out, const char *s, size_t n)
+{
+	size_t len = 0;
+
+	out[len++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			len += (size_t)sprintf(out + len, "\\%c", s[i]);
+		else if ((unsigned char)s[i] < 0x20)
+			len += (size_t)sprintf(out + len, "\\u%04x", (unsigned char)s[i]);
+		else
+			out[len++] = s[i];
+	}
+	out[len++] = '"';
+	return len;
+}
+
 /* IN (SIZE bytes) as jsonw_strn() writes it under the key k\", against an escape written
  * byte by byte here. */
 static void expect_escaped(const char *in, size_t size)
@@ -186,21 +204,14 @@ static void expect_escaped(const char *in, size_t size)
 	size_t len, n = 0;
 	char *text;
 
-	memcpy(want + n, "{\"k\\\\\\\"\":\"", 10); /* {"k\\\"":" */
-	n += 10;
-	for (size_t i = 0; i < size; i++) {
-		if (in[i] == '"' || in[i] == '\\')
-			n += (size_t)sprintf(want + n, "\\%c", in[i]);
-		else if ((unsigned char)in[i] < 0x20)
-			n += (size_t)sprintf(want + n, "\\u%04x", (unsigned char)in[i]);
-		else
-			want[n++] = in[i];
-	}
-	memcpy(want + n, "\"}", 3);
+	memcpy(want + n, "{\"k\\\\\\\"\":", 9); /* {"k\\\"": */
+	n += 9;
+	n += ref_escape(want + n, in, size);
+	memcpy(want + n, "}", 2);
 	jsonw_strn(w, "k\\\"", in, size);
 	text = jsonw_finish(w, &len);
 	ASSERT_STREQ(text, want);
-	ASSERT_EQ(len, n + 2);
+	ASSERT_EQ(len, n + 1);
 	free(text);
 }
 
@@ -230,24 +241,6 @@ static void test_escape_exact(void)
 		}
 		expect_escaped(in, size);
 	}
-}
-
-/* S (N bytes) escaped byte by byte, between quotes, at OUT; returns the bytes written. */
-static size_t ref_escape(char *out, const char *s, size_t n)
-{
-	size_t len = 0;
-
-	out[len++] = '"';
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			len += (size_t)sprintf(out + len, "\\%c", s[i]);
-		else if ((unsigned char)s[i] < 0x20)
-			len += (size_t)sprintf(out + len, "\\u%04x", (unsigned char)s[i]);
-		else
-			out[len++] = s[i];
-	}
-	out[len++] = '"';
-	return len;
 }
 
 /* Keys are written with their separator and colon in one go: records of one to nine members

@@ -114,28 +114,23 @@ static char *escape_into(char *out, const char *s, size_t n)
 	return out;
 }
 
-/* The room escaping N bytes of S may take: short strings reserve for the worst case (every
- * byte as \u00XX); long ones (message text in translated bodies) are measured first, so that
- * they never reserve six times their size. 0 when N is too large to reserve at all. */
-static size_t escape_room(const char *s, size_t n)
+/* Reserves the room escaping N bytes of S may take, and EXTRA more: short strings reserve for
+ * the worst case (every byte as \u00XX); long ones (message text in translated bodies) are
+ * measured first, so that they never reserve six times their size. 0, or -1 (W is oom). */
+static int reserve_escaped(struct jsonw *w, const char *s, size_t n, size_t extra)
 {
-	if (n > (SIZE_MAX - 8) / 6)
-		return 0;
-	return n <= 256 ? 6 * n + 2 : escaped_len(s, n);
+	if (w->oom)
+		return -1;
+	if (n > (SIZE_MAX - 8) / 6) {
+		w->oom = 1;
+		return -1;
+	}
+	return reserve(w, (n <= 256 ? 6 * n + 2 : escaped_len(s, n)) + extra);
 }
 
 static void put_escaped(struct jsonw *w, const char *s, size_t n)
 {
-	size_t room;
-
-	if (w->oom)
-		return;
-	room = escape_room(s, n);
-	if (!room) {
-		w->oom = 1;
-		return;
-	}
-	if (reserve(w, room))
+	if (reserve_escaped(w, s, n, 0))
 		return;
 	w->len = (size_t)(escape_into(w->buf + w->len, s, n) - w->buf);
 }
@@ -193,17 +188,10 @@ static int format_micro(char *buf, double val)
 /* The separator, the escaped key and its colon, in one reserve(): a record has some fifty. */
 static void key(struct jsonw *w, const char *k)
 {
-	size_t n = strlen(k), room;
+	size_t n = strlen(k);
 	char *out;
 
-	if (w->oom)
-		return;
-	room = escape_room(k, n);
-	if (!room) {
-		w->oom = 1;
-		return;
-	}
-	if (reserve(w, room + 2))
+	if (reserve_escaped(w, k, n, 2))
 		return;
 	out = w->buf + w->len;
 	if (w->len > 1)
