@@ -68,6 +68,115 @@ static void test_label_escaping(void)
 	ASSERT_TRUE(metrics_format_labels(buf, 8, names, values, 2) >= 8);
 }
 
+/* The label text as metrics_format_labels() wrote it before its ASCII fast path (every byte
+ * decoded as UTF-8): the reference the fast path must match byte for byte. */
+/* The length of the valid UTF-8 sequence at S (1..4), or 0 when it is not one. */
+static size_t ref_utf8_seq(const unsigned char *s)
+{
+	size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
+				 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+	unsigned cp;
+
+	if (n <= 1)
+		return n;
+	cp = s[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* overlong forms, surrogates and what is past U+10FFFF are not UTF-8 */
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+static size_t ref_format_labels(char *buf, size_t size, const char *const *names,
+				const char *const *values, size_t n)
+{
+	size_t len = 0;
+
+#define PUT(c)                                                                                     \
+	do {                                                                                       \
+		if (len + 1 < size)                                                                \
+			buf[len] = (c);                                                            \
+		len++;                                                                             \
+	} while (0)
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *v = (const unsigned char *)(values[i] ? values[i] : "");
+
+		if (i)
+			PUT(',');
+		for (const char *k = names[i]; *k; k++)
+			PUT(*k);
+		PUT('=');
+		PUT('"');
+		while (*v) {
+			size_t seq = ref_utf8_seq(v);
+
+			if (*v == '\\' || *v == '"') {
+				PUT('\\');
+				PUT(*v);
+			} else if (*v == '\n') {
+				PUT('\\');
+				PUT('n');
+			} else if (!seq) {
+				PUT('?'); /* not UTF-8, which the format requires */
+				seq = 1;
+			} else {
+				for (size_t j = 0; j < seq; j++)
+					PUT(v[j]);
+			}
+			v += seq ? seq : 1;
+		}
+		PUT('"');
+	}
+#undef PUT
+	if (size)
+		buf[len < size ? len : size - 1] = 0;
+	return len;
+}
+
+/* Label values of random bytes (ASCII, quotes, backslashes, newlines, control bytes, valid,
+ * overlong, cut and surrogate UTF-8) into buffers of every size from 0 up: the same text and
+ * length as the reference. */
+static void test_label_format_exact(void)
+{
+	static const char *const names[] = {"workload", "team", "provider", "model", "outcome"};
+	static const char *const pieces[] = {"a", "Z", "-", ".", "\\", "\"", "\n", "\x1b", "\x7f",
+					     "\xc3\xa9", "\xc3", "\xc0\xaf", "\xed\xa0\x80",
+					     "\xf0\x9f\x98\x80", "\xf4\x90\x80\x80", "\xff", " "};
+	char vals[5][64], got[160], want[160];
+	const char *values[5];
+	unsigned long long x = 0x2545f4914f6cdd1dULL;
+
+	for (int round = 0; round < 20000; round++) {
+		size_t n = 1 + round % 5, size = (size_t)(round % 160), gl, wl;
+
+		for (size_t i = 0; i < n; i++) {
+			size_t len = 0;
+
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			for (int p = 0; p < (int)(x % 12); p++) {
+				const char *piece = x % 3 ? "ab" : pieces[(x >> (p + 8)) % 17];
+
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				memcpy(vals[i] + len, piece, strlen(piece));
+				len += strlen(piece);
+			}
+			vals[i][len] = 0;
+			values[i] = (size_t)(round % 97) == i ? NULL : vals[i];
+		}
+		memset(got, 'g', sizeof(got));
+		memset(want, 'g', sizeof(want));
+		gl = metrics_format_labels(got, size, names, values, n);
+		wl = ref_format_labels(want, size, names, values, n);
+		ASSERT_EQ(gl, wl);
+		ASSERT_TRUE(!memcmp(got, want, sizeof(got)));
+	}
+}
+
 static char *scrape(struct metrics *m)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -126,6 +235,43 @@ static void test_metrics_text(void)
 	metrics_free(m);
 }
 
+/* Calls of two workloads that alternate (and values that differ in their last byte, or only
+ * by one being a prefix of the other) each count in their own series. */
+static void test_metrics_alternate(void)
+{
+	static const char *const workloads[] = {"billing", "billing2", "billin", "billing"};
+	struct http_call_end c = {
+	    .team = "finance", .provider = "openai", .model = "gpt-4o", .outcome = "ok",
+	    .denied_by = "", .usage_known = 1, .input_tokens = 10, .output_tokens = 300,
+	    .duration_s = 0.05, .ttft_s = -1};
+	struct metrics *m;
+	char want[256], *t;
+
+	ASSERT_OK(metrics_new(100, &m));
+	for (int i = 0; i < 8; i++) {
+		c.workload = workloads[i % 4];
+		c.outcome = i == 7 ? "ok\n" : "ok";
+		metrics_call_end(m, &c);
+	}
+	t = scrape(m);
+	for (int w = 0; w < 3; w++) {
+		snprintf(want, sizeof(want),
+			 "aigw_requests_total{workload=\"%s\",team=\"finance\",provider=\"openai\","
+			 "model=\"gpt-4o\",outcome=\"ok\"} %d\n",
+			 workloads[w], w ? 2 : 3);
+		ASSERT_CONTAINS(t, want);
+		snprintf(want, sizeof(want),
+			 "gen_ai_client_token_usage_sum{gen_ai_token_type=\"output\",gen_ai_system="
+			 "\"openai\",gen_ai_request_model=\"gpt-4o\",aigw_workload=\"%s\",aigw_team="
+			 "\"finance\"} %d\n",
+			 workloads[w], w ? 600 : 1200);
+		ASSERT_CONTAINS(t, want);
+	}
+	ASSERT_CONTAINS(t, "outcome=\"ok\\n\"} 1\n");
+	free(t);
+	metrics_free(m);
+}
+
 static void test_metrics_cap(void)
 {
 	struct metrics *m;
@@ -175,5 +321,6 @@ static void test_metrics_text_reuse(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_loopback_peer), UNIT_CASE(test_bearer), UNIT_CASE(test_label_escaping),
-	  UNIT_CASE(test_metrics_text), UNIT_CASE(test_metrics_cap),
+	  UNIT_CASE(test_label_format_exact),
+	  UNIT_CASE(test_metrics_text), UNIT_CASE(test_metrics_cap), UNIT_CASE(test_metrics_alternate),
 	  UNIT_CASE(test_metrics_text_reuse))

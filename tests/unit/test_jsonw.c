@@ -177,6 +177,24 @@ static void test_num_exact(void)
 	ASSERT_STREQ(got, "-9007199254740991");
 }
 
+/* S (N bytes) escaped byte by byte, between quotes, at OUT; returns the bytes written. */
+static size_t ref_escape(char *out, const char *s, size_t n)
+{
+	size_t len = 0;
+
+	out[len++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			len += (size_t)sprintf(out + len, "\\%c", s[i]);
+		else if ((unsigned char)s[i] < 0x20)
+			len += (size_t)sprintf(out + len, "\\u%04x", (unsigned char)s[i]);
+		else
+			out[len++] = s[i];
+	}
+	out[len++] = '"';
+	return len;
+}
+
 /* IN (SIZE bytes) as jsonw_strn() writes it under the key k\", against an escape written
  * byte by byte here. */
 static void expect_escaped(const char *in, size_t size)
@@ -186,21 +204,14 @@ static void expect_escaped(const char *in, size_t size)
 	size_t len, n = 0;
 	char *text;
 
-	memcpy(want + n, "{\"k\\\\\\\"\":\"", 10); /* {"k\\\"":" */
-	n += 10;
-	for (size_t i = 0; i < size; i++) {
-		if (in[i] == '"' || in[i] == '\\')
-			n += (size_t)sprintf(want + n, "\\%c", in[i]);
-		else if ((unsigned char)in[i] < 0x20)
-			n += (size_t)sprintf(want + n, "\\u%04x", (unsigned char)in[i]);
-		else
-			want[n++] = in[i];
-	}
-	memcpy(want + n, "\"}", 3);
+	memcpy(want + n, "{\"k\\\\\\\"\":", 9); /* {"k\\\"": */
+	n += 9;
+	n += ref_escape(want + n, in, size);
+	memcpy(want + n, "}", 2);
 	jsonw_strn(w, "k\\\"", in, size);
 	text = jsonw_finish(w, &len);
 	ASSERT_STREQ(text, want);
-	ASSERT_EQ(len, n + 2);
+	ASSERT_EQ(len, n + 1);
 	free(text);
 }
 
@@ -232,6 +243,66 @@ static void test_escape_exact(void)
 	}
 }
 
+/* Keys are written with their separator and colon in one go: records of one to nine members
+ * whose keys (of every length up to 300, specials at every offset of a word) and values are
+ * random are byte for byte what a writer that escapes byte by byte writes. */
+static void test_keys_exact(void)
+{
+	static const char pick[] = {'a', '.', '_', '"', '\\', 0, '\n', 0x1f, 0x7f, (char)0xc3};
+	static char keys[9][320], want[40000];
+	unsigned long long x = 0x9e3779b97f4a7c15ULL;
+	struct jsonw *w;
+	size_t len, n;
+	char *text;
+
+	for (int round = 0; round < 5000; round++) {
+		int members = 1 + round % 9;
+
+		w = jsonw_new();
+		want[0] = '{';
+		n = 1;
+		for (int m = 0; m < members; m++) {
+			size_t klen = round % 50 == 0 ? 300 : (size_t)((round + m) % 41);
+
+			for (size_t i = 0; i < klen; i++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				keys[m][i] = x % 5 ? 'a' + (char)(x % 26) : pick[(x >> 8) % sizeof(pick)];
+				if (!keys[m][i]) /* keys are C strings */
+					keys[m][i] = '0';
+			}
+			keys[m][klen] = 0;
+			if (m)
+				want[n++] = ',';
+			n += ref_escape(want + n, keys[m], klen);
+			want[n++] = ':';
+			switch (m % 4) {
+			case 0:
+				jsonw_str(w, keys[m], keys[(m + 1) % members]);
+				n += ref_escape(want + n, keys[(m + 1) % members],
+						strlen(keys[(m + 1) % members]));
+				break;
+			case 1:
+				jsonw_num(w, keys[m], round);
+				n += (size_t)sprintf(want + n, "%d", round);
+				break;
+			case 2:
+				jsonw_null(w, keys[m]);
+				n += (size_t)sprintf(want + n, "null");
+				break;
+			default:
+				jsonw_bool(w, keys[m], round & 1);
+				n += (size_t)sprintf(want + n, round & 1 ? "true" : "false");
+			}
+		}
+		memcpy(want + n, "}", 2);
+		n++;
+		text = jsonw_finish(w, &len);
+		ASSERT_STREQ(text, want);
+		ASSERT_EQ(len, n);
+		free(text);
+	}
+}
+
 UNIT_MAIN(UNIT_CASE(test_round_trip), UNIT_CASE(test_empty_and_growth),
 	  UNIT_CASE(test_audit_write_text_chains), UNIT_CASE(test_num_exact),
-	  UNIT_CASE(test_escape_exact))
+	  UNIT_CASE(test_escape_exact), UNIT_CASE(test_keys_exact))

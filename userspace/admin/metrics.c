@@ -133,8 +133,23 @@ struct text_pool {
 	struct text_buf *spare; /* the last buffer back, for the next scrape */
 };
 
+#define MEMO_WAYS 2 /* a token family's input and output series alternate in every call */
+
+/* A series recently found, by the label values that found it: a call's series are mostly
+ * the last call's, and comparing the values costs far less than writing and hashing the
+ * label text. The text is a function of NAMES (static, compared by address), N and the
+ * values alone, and a series lives as long as the metrics: a match is that series. */
+struct series_memo {
+	struct series *s; /* NULL: empty */
+	const char *const *names;
+	size_t n;
+	char values[LABELS_MAX]; /* each value NUL-ended, NULL as "" (the text is the same) */
+};
+
 struct metrics {
 	struct series *slots[HASH_SLOTS];
+	struct series_memo memo[F_COUNT][MEMO_WAYS];
+	uint8_t memo_next[F_COUNT]; /* the way a new series replaces */
 	struct series *first[F_COUNT], *last[F_COUNT];
 	size_t n_series, max_series;
 	uint64_t dropped;
@@ -247,7 +262,15 @@ size_t metrics_format_labels(char *buf, size_t size, const char *const *names,
 		PUT('=');
 		PUT('"');
 		while (*v) {
-			size_t seq = utf8_seq(v);
+			size_t seq;
+
+			/* most label bytes are plain ASCII: no UTF-8 decoding for them */
+			if (*v < 0x80 && *v != '\\' && *v != '"' && *v != '\n') {
+				PUT(*v);
+				v++;
+				continue;
+			}
+			seq = utf8_seq(v);
 
 			if (*v == '\\' || *v == '"') {
 				PUT('\\');
@@ -316,17 +339,64 @@ static struct series *series_get(struct metrics *m, enum family_id fam, const ch
 	return s;
 }
 
+static int memo_matches(const struct series_memo *mm, const char *const *names,
+			const char *const *values, size_t n)
+{
+	const char *kept = mm->values;
+
+	if (!mm->s || mm->names != names || mm->n != n)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *v = values[i] ? values[i] : "";
+
+		while (*kept && *kept == *v)
+			kept++, v++;
+		if (*kept != *v)
+			return 0;
+		kept++;
+	}
+	return 1;
+}
+
+static void memo_keep(struct series_memo *mm, struct series *s, const char *const *names,
+		      const char *const *values, size_t n)
+{
+	size_t len = 0;
+
+	mm->s = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *v = values[i] ? values[i] : "";
+		size_t vlen = strlen(v);
+
+		if (len + vlen + 1 > sizeof(mm->values))
+			return;
+		memcpy(mm->values + len, v, vlen + 1);
+		len += vlen + 1;
+	}
+	mm->s = s;
+	mm->names = names;
+	mm->n = n;
+}
+
 /* The series of FAM labelled NAMES=VALUES (N of them). */
 static struct series *series_of(struct metrics *m, enum family_id fam, const char *const *names,
 				const char *const *values, size_t n)
 {
+	struct series_memo *memo = m->memo[fam];
 	char labels[LABELS_MAX];
+	struct series *s;
 
+	for (size_t i = 0; i < MEMO_WAYS; i++)
+		if (memo_matches(&memo[i], names, values, n))
+			return memo[i].s;
 	if (metrics_format_labels(labels, sizeof(labels), names, values, n) >= sizeof(labels)) {
 		m->dropped++;
 		return NULL;
 	}
-	return series_get(m, fam, labels);
+	s = series_get(m, fam, labels);
+	if (s)
+		memo_keep(&memo[m->memo_next[fam]++ % MEMO_WAYS], s, names, values, n);
+	return s;
 }
 
 static void counter_add(struct metrics *m, enum family_id fam, const char *const *names,

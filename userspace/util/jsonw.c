@@ -78,34 +78,26 @@ static int word_is_plain(uint64_t x)
 	return !(hit & highs);
 }
 
-/* One reserve(), then bytes written in place, eight at a time where none needs an escape: this runs for every key and string of every
- * record. Short strings reserve for the worst case (every byte as \u00XX); long ones (message
- * text in translated bodies) are measured first, so that they never reserve six times their
- * size. */
-static void put_escaped(struct jsonw *w, const char *s, size_t n)
+/* The bytes of S (N of them) escaped, between quotes, written at OUT, which has room for
+ * 6 * N + 2 bytes or for escaped_len(); returns the end. Eight bytes at a time while none
+ * needs an escape: this runs for every key and string of every record. */
+static char *escape_into(char *out, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	char *out;
+	size_t i = 0;
 
-	if (w->oom)
-		return;
-	if (n > (SIZE_MAX - 8) / 6) {
-		w->oom = 1;
-		return;
-	}
-	if (reserve(w, n <= 256 ? 6 * n + 2 : escaped_len(s, n)))
-		return;
-	out = w->buf + w->len;
 	*out++ = '"';
-	for (size_t i = 0; i < n; i++) {
+	while (i < n) {
 		unsigned char c = s[i];
 		uint64_t word;
 
 		if (i + 8 <= n && (memcpy(&word, s + i, 8), word_is_plain(word))) {
 			memcpy(out, &word, 8);
 			out += 8;
-			i += 7;
-		} else if (c >= 0x20 && c != '"' && c != '\\') {
+			i += 8;
+			continue;
+		}
+		if (c >= 0x20 && c != '"' && c != '\\') {
 			*out++ = (char)c;
 		} else if (c == '"' || c == '\\') {
 			*out++ = '\\';
@@ -116,9 +108,31 @@ static void put_escaped(struct jsonw *w, const char *s, size_t n)
 			out[5] = hex[c & 15];
 			out += 6;
 		}
+		i++;
 	}
 	*out++ = '"';
-	w->len = (size_t)(out - w->buf);
+	return out;
+}
+
+/* Reserves the room escaping N bytes of S may take, and EXTRA more: short strings reserve for
+ * the worst case (every byte as \u00XX); long ones (message text in translated bodies) are
+ * measured first, so that they never reserve six times their size. 0, or -1 (W is oom). */
+static int reserve_escaped(struct jsonw *w, const char *s, size_t n, size_t extra)
+{
+	if (w->oom)
+		return -1;
+	if (n > (SIZE_MAX - 8) / 6) {
+		w->oom = 1;
+		return -1;
+	}
+	return reserve(w, (n <= 256 ? 6 * n + 2 : escaped_len(s, n)) + extra);
+}
+
+static void put_escaped(struct jsonw *w, const char *s, size_t n)
+{
+	if (reserve_escaped(w, s, n, 0))
+		return;
+	w->len = (size_t)(escape_into(w->buf + w->len, s, n) - w->buf);
 }
 
 /* An integer in decimal, without printf's float machinery. */
@@ -171,12 +185,20 @@ static int format_micro(char *buf, double val)
 	return len + digits;
 }
 
+/* The separator, the escaped key and its colon, in one reserve(): a record has some fifty. */
 static void key(struct jsonw *w, const char *k)
 {
+	size_t n = strlen(k);
+	char *out;
+
+	if (reserve_escaped(w, k, n, 2))
+		return;
+	out = w->buf + w->len;
 	if (w->len > 1)
-		put(w, ",", 1);
-	put_escaped(w, k, strlen(k));
-	put(w, ":", 1);
+		*out++ = ',';
+	out = escape_into(out, k, n);
+	*out++ = ':';
+	w->len = (size_t)(out - w->buf);
 }
 
 void jsonw_strn(struct jsonw *w, const char *k, const char *val, size_t len)
