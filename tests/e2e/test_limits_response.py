@@ -43,21 +43,25 @@ def vm_rss(pid):
     return proc_status_bytes(pid, "VmRSS")
 
 
-def stalled_upstreams(over=0):
-    """The daemon's connections to the mock provider with more than OVER bytes it has not
-    read (Recv-Q)."""
+def stalled_upstreams():
+    """The daemon's connections to the mock provider with bytes it has not read (Recv-Q)."""
     out = subprocess.run(["ss", "-Htn", "state", "established", f"( dst {OPENAI_ADDR} )"],
                          capture_output=True, text=True, check=True).stdout
-    return sum(1 for line in out.splitlines() if int(line.split()[0]) > over)
+    return sum(1 for line in out.splitlines() if int(line.split()[0]) > 0)
+
+
+def upstream_sockets():
+    """ss's lines for the connections between the daemon and the mock OpenAI, both ends."""
+    return subprocess.run(["ss", "-Htnp", "state", "established",
+                           f"( dst {OPENAI_ADDR} or src {OPENAI_ADDR} )"],
+                          capture_output=True, text=True, check=True).stdout
 
 
 def upstream_queues():
     """Bytes queued on the connections between the daemon and the mock OpenAI, both ends
     (Recv-Q and Send-Q of each socket)."""
-    out = subprocess.run(["ss", "-Htn", "state", "established",
-                          f"( dst {OPENAI_ADDR} or src {OPENAI_ADDR} )"],
-                         capture_output=True, text=True, check=True).stdout
-    return sum(int(f[0]) + int(f[1]) for f in (line.split() for line in out.splitlines()))
+    return sum(int(f[0]) + int(f[1]) for f in (line.split() for line in
+                                                upstream_sockets().splitlines()))
 
 
 def settled(sample, quiet_s=0.3):
@@ -94,16 +98,21 @@ def test_an_app_that_never_reads_its_answers_holds_no_more_than_its_buffer_bytes
                        stdin=subprocess.PIPE)
     try:
         assert app.stdout.readline().strip() == "sent"
-        # every answer is on its way and the gateway has stopped reading each: more unread
-        # than the TLS session tickets (a few hundred bytes) that come before any answer
-        wait_for(lambda: stalled_upstreams(over=4096) >= n, timeout=60,
-                 what="the gateway holding back every answer")
-        # and the mock has written all the sockets take: nothing moves any more. Timing
-        # reports before that timed the mock's work too: the mock and the daemon were seen
-        # busy for up to half a second after the first condition held, and a CI run's
-        # reports call took 2.9 s.
-        wait_for(settled(upstream_queues), timeout=60, step=0.1,
-                 what="the answers' bytes to stop moving")
+        # the mock (one thread, ~0.1 s an answer here) has read every call, the gateway has
+        # stopped reading each answer, and the mock has written all the sockets take: nothing
+        # moves any more. Timing reports before that timed the mock's work too: with only
+        # the second condition the mock was seen still reading calls seconds later, and a CI
+        # run's reports call took 2.9 s.
+        try:
+            wait_for(lambda: len(gw.mock.requests()) >= n + 1, timeout=60,
+                     what="the mock to have read every call")
+            wait_for(lambda: stalled_upstreams() >= n, timeout=60,
+                     what="the gateway holding back every answer")
+            wait_for(settled(upstream_queues), timeout=60, step=0.1,
+                     what="the answers' bytes to stop moving")
+        except AssertionError as e:  # what each end holds, to tell who stopped
+            raise AssertionError(f"{e}; {len(gw.mock.requests())} calls read by the mock; "
+                                 f"sockets:\n{upstream_sockets()}") from None
         grown = vm_rss(pid) - base
         print(f"RSS grew {grown / MIB:.1f} MiB with {n} answers unread")
         reports = gw.world.root.child("reports.service")
