@@ -111,7 +111,8 @@ static void fuzz_request_gemini(enum translate_api app, const char *in, size_t l
 	cJSON_ArrayForEach(it, v)
 	{
 		CHECK(!strcmp(it->string, "contents") || !strcmp(it->string, "systemInstruction") ||
-		      !strcmp(it->string, "generationConfig"));
+		      !strcmp(it->string, "generationConfig") || !strcmp(it->string, "tools") ||
+		      !strcmp(it->string, "toolConfig"));
 	}
 	cJSON_Delete(v);
 	translate_req_release(&r);
