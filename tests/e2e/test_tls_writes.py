@@ -66,13 +66,13 @@ def perf_attached(p):
     return "perf_event" in fds
 
 
-def kept_alive_syscalls(gw, *events):
-    """KEPT_ALIVE_APP's CALLS calls through a started gateway (after its warm-up call), with
-    perf stat counting EVENTS in the daemon meanwhile: {event: count}."""
+def kept_alive_syscalls(gw, *events, app_code=KEPT_ALIVE_APP):
+    """APP_CODE's (KEPT_ALIVE_APP's) CALLS calls through a started gateway (after its warm-up
+    call), with perf stat counting EVENTS in the daemon meanwhile: {event: count}."""
     d = gw.world.daemons[-1]
     app = gw.app.popen(["unshare", "-m", "--propagation", "private", "sh", "-c",
                         f'mount --bind "{gw.hosts}" /etc/hosts && exec "$@"', "sh",
-                        "/usr/bin/python3", "-c", KEPT_ALIVE_APP, str(CALLS)],
+                        "/usr/bin/python3", "-c", app_code, str(CALLS)],
                        env=gw.env(), stdin=subprocess.PIPE)
     # the warm-up call went through: its record is written
     gw.world.wait_record(**{"event.name": "proxy.request"})

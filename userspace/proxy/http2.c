@@ -40,6 +40,7 @@
 
 #include "proxy/headers.h"
 #include "proxy/http2.h"
+#include "proxy/tlsread.h"
 #include "policy/pipeline.h"
 #include "util/jsonw.h"
 #include "util/log.h"
@@ -809,6 +810,7 @@ int http2_conn_start(struct event_base *base, struct bufferevent *client,
 		limits_conn_take(&c->conn, cfg->state,
 				 policy_workload_by_name(cfg->policy, info->workload));
 	bufferevent_setwatermark(client, EV_READ, 0, 0);
+	tlsread_batch(client); /* -ENOMEM: two reads a record, as before */
 	bufferevent_setcb(client, on_client_read, on_client_write, on_client_event, c);
 	bufferevent_enable(client, EV_READ | EV_WRITE);
 	c->busy++;
