@@ -162,36 +162,56 @@ def _kill_and_rmdir(path):
     raise AssertionError(f"could not remove cgroup {path}")
 
 
-class TcpServer:
+class ThreadedServer:
+    """A test server: serve(SOCK) accepts SOCK's connections in a thread and hands each to
+    self.on_conn(conn) (the subclass's) in a thread of its own; close() frees the port."""
+
+    def serve(self, sock):
+        self.sock = sock
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    def _accept_loop(self):
+        while True:
+            try:
+                c, peer = self.sock.accept()
+            except OSError:
+                return
+            self.on_accept(c, peer)
+            threading.Thread(target=self.on_conn, args=(c,), daemon=True).start()
+
+    def on_accept(self, c, peer):
+        """Runs in the accepting thread, before on_conn (by default nothing)."""
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes accept(): the port is free again
+        except OSError:
+            pass
+        self.sock.close()
+
+
+class TcpServer(ThreadedServer):
     """A 'provider' on loopback: greets each connection with who it is and who connected,
     records the peers it saw."""
 
     def __init__(self, host, port):
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(fam, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock = socket.socket(fam, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if fam == socket.AF_INET6:
-            self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        self.sock.bind((host, port))
-        self.sock.listen(128)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(128)
         self.host, self.port = host, port
         self.peers = []
         self.conns = []
-        self.stopped = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.serve(sock)
 
-    def _serve(self):
-        while not self.stopped:
-            try:
-                c, peer = self.sock.accept()
-            except OSError:
-                return
-            self.peers.append(peer[:2])
-            self.conns.append(c)
-            threading.Thread(target=self._greet, args=(c,), daemon=True).start()
+    def on_accept(self, c, peer):
+        self.peers.append(peer[:2])
+        self.conns.append(c)
 
-    def _greet(self, c):
+    def on_conn(self, c):
         # The client speaks first, as a TLS client does: the proxy classifies a connection
         # by its first bytes before anything is forwarded.
         try:
@@ -208,12 +228,7 @@ class TcpServer:
             pass
 
     def close(self):
-        self.stopped = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        super().close()
         for c in self.conns:
             c.close()
 

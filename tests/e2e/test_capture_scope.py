@@ -7,14 +7,13 @@ import secrets
 import socket
 import ssl
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
 import harness  # noqa: E402
-from conftest import OPENAI_ADDR, Gateway, Mock, hosts_wrap  # noqa: E402
+from conftest import OPENAI_ADDR, Gateway, Mock, ThreadedServer, hosts_wrap  # noqa: E402
 from test_intercept import CHAT, split  # noqa: E402
 
 # Another edge of the (mock) provider: it serves api.openai.com with the same certificate, but
@@ -113,7 +112,7 @@ def test_openai_sdk_at_an_edge_address_is_intercepted(edge):
     assert rec["network.peer.address"] == EDGE and rec["aigw.workload"] == "billing"
 
 
-class TlsSite:
+class TlsSite(ThreadedServer):
     """A small HTTPS site on SITE:443 that is no provider: answers each request with a fixed
     random body and keeps the request bytes it read."""
 
@@ -121,21 +120,12 @@ class TlsSite:
         self.body = secrets.token_hex(512).encode()
         self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ctx.load_cert_chain(str(certs / "server.pem"), str(certs / "server.key"))
-        self.sock = socket.create_server((SITE, 443))
         self.seen = []
         self.snis = []
         self.ctx.sni_callback = lambda s, name, c: self.snis.append(name) and None
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.serve(socket.create_server((SITE, 443)))
 
-    def _serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(c,), daemon=True).start()
-
-    def _answer(self, c):
+    def on_conn(self, c):
         try:
             c.settimeout(10)
             with self.ctx.wrap_socket(c, server_side=True) as s:
@@ -151,13 +141,6 @@ class TlsSite:
                           + self.body)
         except OSError:
             pass
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() in _serve
-        except OSError:
-            pass
-        self.sock.close()
 
 
 @pytest.fixture

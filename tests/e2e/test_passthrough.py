@@ -12,7 +12,7 @@ import socket
 import subprocess
 import threading
 
-from conftest import NETCLIENT, PROVIDER4, PYTHON, wait_for
+from conftest import NETCLIENT, PROVIDER4, PYTHON, ThreadedServer, wait_for
 from passpeer import CHUNK, SNI, client_hello, exchange, payload, read_to_eof, recv_all
 
 PEER = os.path.join(os.path.dirname(NETCLIENT), "passpeer.py")
@@ -20,30 +20,24 @@ HELLO = client_hello()
 MIB = 1 << 20
 
 
-class PeerServer:
+class PeerServer(ThreadedServer):
     """The destination the app dialled (PROVIDER4:443): each connection goes to HANDLER(conn)
     in a thread of its own; what it returns (or raises) is kept."""
 
     def __init__(self, handler):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((PROVIDER4, 443))
-        self.sock.listen(16)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((PROVIDER4, 443))
+        sock.listen(16)
         self.handler = handler
         self.results, self.errors = [], []
         self.accepted = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.serve(sock)
 
-    def _serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.set()
-            threading.Thread(target=self._run, args=(c,), daemon=True).start()
+    def on_accept(self, c, peer):
+        self.accepted.set()
 
-    def _run(self, c):
+    def on_conn(self, c):
         try:
             c.settimeout(60)
             self.results.append(self.handler(c))
@@ -56,13 +50,6 @@ class PeerServer:
         wait_for(lambda: self.results or self.errors, timeout=timeout, what="server handler")
         assert not self.errors, self.errors
         return self.results[0]
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
 
 
 def recv_exact(c, n):

@@ -6,9 +6,8 @@ the ones read ahead inside OpenSSL: a call never answered)."""
 import json
 import socket
 import ssl
-import threading
 
-from conftest import _NET, wait_for
+from conftest import _NET, ThreadedServer, wait_for
 from test_tls_writes import CALLS, SLOW_READER_APP, kept_alive_syscalls
 
 # An app that writes two kept-alive calls at once, each cut into several TLS records (the
@@ -82,7 +81,7 @@ def test_calls_in_records_sent_at_once_are_answered(gw):
     assert recs[0]["http.response.status_code"] == 200
 
 
-class RecordsProvider:
+class RecordsProvider(ThreadedServer):
     """A provider on ADDR:443 that answers each request with a chat completion saying CONTENT,
     cut into TLS records of PIECE bytes, all sent in one sendall(): the gateway reads many at
     once."""
@@ -91,22 +90,14 @@ class RecordsProvider:
         self.content, self.piece, self.events = content, piece, events
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(str(certs / "server.pem"), str(certs / "server.key"))
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((addr, 443))
-        self.sock.listen(16)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((addr, 443))
+        sock.listen(16)
         self.answered = 0
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.serve(sock)
 
-    def _serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
-
-    def _conn(self, c):
+    def on_conn(self, c):
         c.settimeout(20)
         inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
         tls = self.ctx.wrap_bio(inc, out, server_side=True)
@@ -172,13 +163,6 @@ class RecordsProvider:
             tls.write(p.encode())  # one record each
         c.sendall(out.read())  # all at once
         self.answered += 1
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes accept(): the port is free again
-        except OSError:
-            pass
-        self.sock.close()
 
 
 def records_provider(gw, mock_certs, **kw):
