@@ -107,21 +107,30 @@ def test_captured_boto3_app_is_resigned_and_recorded(gw, monkeypatch, op):
     assert APP_SECRET not in audit and GW_SECRET not in audit
 
 
-# Claude rows added to policies/prices.json from pages citing AWS's Bedrock price list, typed in
-# here from policies/prices.md (USD per million tokens, input and output), not read from the
-# table, so a wrong row fails. The US inference profile is billed as the base id.
+# Claude rows added to policies/prices.json from pages and price tables citing AWS's Bedrock
+# price list, typed in here from policies/prices.md (USD per million tokens, input and output),
+# not read from the table, so a wrong row fails. The US inference profile of a model before
+# 4.5 is billed as the base id; a global inference profile at the global price.
 BEDROCK_CLAUDE = {
     "us.anthropic.claude-3-7-sonnet-20250219-v1:0": ("3.00", "15.00"),
     "anthropic.claude-sonnet-4-20250514-v1:0": ("3.00", "15.00"),
     "us.anthropic.claude-sonnet-4-20250514-v1:0": ("3.00", "15.00"),
     "us.anthropic.claude-opus-4-20250514-v1:0": ("15.00", "75.00"),
+    "us.anthropic.claude-opus-4-1-20250805-v1:0": ("15.00", "75.00"),
+    "global.anthropic.claude-sonnet-4-20250514-v1:0": ("3.00", "15.00"),
+    "global.anthropic.claude-sonnet-4-5-20250929-v1:0": ("3.00", "15.00"),
+    "global.anthropic.claude-sonnet-4-6": ("3.00", "15.00"),
+    "global.anthropic.claude-haiku-4-5-20251001-v1:0": ("1.00", "5.00"),
+    "global.anthropic.claude-opus-4-5-20251101-v1:0": ("5.00", "25.00"),
+    "global.anthropic.claude-opus-4-6-v1": ("5.00", "25.00"),
 }
 
 
 @pytest.mark.parametrize("model", sorted(BEDROCK_CLAUDE))
 def test_newly_priced_bedrock_claude_is_costed_exactly(gw, monkeypatch, model):
-    """A Claude model Bedrock bills at one price per id (Sonnet 4, Opus 4, 3.7 Sonnet): the
-    captured boto3 call is costed exactly at Bedrock's published rates, to the nano-dollar."""
+    """A Claude model Bedrock bills at one price per id (Sonnet 4, Opus 4 and 4.1, 3.7
+    Sonnet), or a global inference profile (Claude 4.5 and later: global price): the captured
+    boto3 call is costed exactly at Bedrock's published rates, to the nano-dollar."""
     gw.start(bedrock(gw, monkeypatch))
     r = run_boto3(gw, "converse", model=model)
     assert r["status"] == 200 and not r["error"], r
@@ -135,12 +144,16 @@ def test_newly_priced_bedrock_claude_is_costed_exactly(gw, monkeypatch, model):
 
 
 @pytest.mark.parametrize("model", ["anthropic.claude-3-5-sonnet-20240620-v1:0",
-                                   "eu.anthropic.claude-sonnet-4-20250514-v1:0"])
+                                   "eu.anthropic.claude-sonnet-4-20250514-v1:0",
+                                   "anthropic.claude-sonnet-4-5-20250929-v1:0",
+                                   "us.anthropic.claude-sonnet-4-5-20250929-v1:0"])
 def test_unpriced_bedrock_model_costs_null_with_reason(gw, monkeypatch, model):
-    """A model the table has no Bedrock price for (Claude 3.5 Sonnet: the pages disagree), or
-    a priced model's EU profile (billed at an EU region's price, not the US one): answered and
-    counted, its cost null with the reason, never a guess (Anthropic's own price, or the US
-    one, is not what this call is billed)."""
+    """A model the table has no Bedrock price for (Claude 3.5 Sonnet: the pages disagree), a
+    priced model's EU profile (billed at an EU region's price, not the US one), or the
+    regional id and US profile of a model whose global profile is priced (Sonnet 4.5: billed
+    10 % above global, a figure the tables disagree on): answered and counted, its cost null
+    with the reason, never a guess (Anthropic's own price, the US one or the global one is not
+    what this call is billed)."""
     gw.start(bedrock(gw, monkeypatch))
     r = run_boto3(gw, "invoke_model", model=model)
     assert r["status"] == 200, r

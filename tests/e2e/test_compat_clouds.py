@@ -26,6 +26,8 @@ ROOTS = {"api.groq.com": "/openai/v1", "api.perplexity.ai": "", "openrouter.ai":
 BASE_URL = {"groq": "https://api.groq.com/openai/v1", "perplexity": "https://api.perplexity.ai",
             "openrouter": "https://openrouter.ai/api/v1"}
 MODEL = {"groq": "llama-3.3-70b-versatile", "perplexity": "sonar", "openrouter": "openai/gpt-4o"}
+# A model OpenRouter resells that policies/prices.json does not price (see prices.md).
+UNPRICED_OPENROUTER = "meta-llama/llama-3.3-70b-instruct"
 KEY = {"groq": "gsk-gateway-groq", "perplexity": "pplx-gateway", "openrouter": "sk-or-gateway"}
 APP_KEY = harness.OPENAI_KEY
 PROMPT = "Summarise the quarterly cloud spend for the platform team"
@@ -101,7 +103,9 @@ def test_captured_groq_sdk_app_is_rekeyed_and_priced(gw, monkeypatch, mode):
 @pytest.mark.parametrize("mode", ["plain", "stream"])
 @pytest.mark.parametrize("provider,model", [("groq", "openai/gpt-oss-120b"),
                                             ("groq", "llama-3.1-8b-instant"),
-                                            ("openrouter", "openai/gpt-4o-mini")])
+                                            ("openrouter", "openai/gpt-4o-mini"),
+                                            ("openrouter", "openai/gpt-4o"),
+                                            ("openrouter", "openai/gpt-4.1")])
 def test_newly_priced_cloud_models_are_costed_exactly(gw, monkeypatch, mode, provider, model):
     """Rows added for issue 12, keyed by the provider's name and the model string the app sends
     (publisher prefix and all): the call costs exactly what the table's figures say."""
@@ -217,9 +221,11 @@ def test_routed_calls_get_each_providers_own_path(gw, monkeypatch):
 @pytest.mark.parametrize("mode", ["plain", "stream"])
 def test_openrouters_own_cost_is_recorded_beside_ours(gw, monkeypatch, mode):
     """OpenRouter reports what a call cost it (usage.cost, in its credits): the record keeps
-    that figure apart; the gateway's own cost is unknown (no OpenRouter prices), never it."""
+    that figure apart; for a model the table has no OpenRouter price for, the gateway's own
+    cost is unknown, never OpenRouter's figure."""
     gw.start(clouds(gw, monkeypatch))
-    r = run_sdk(gw, "openrouter", mode, headers=["x-mock-usage-cost: 0.000421"])
+    r = run_sdk(gw, "openrouter", mode, headers=["x-mock-usage-cost: 0.000421"],
+                model=UNPRICED_OPENROUTER)
     assert r.ok and r.status == 200, r
     assert usage_of(r)["cost"] == 0.000421
     seen = gw.mock.requests()[-1]
@@ -229,4 +235,4 @@ def test_openrouters_own_cost_is_recorded_beside_ours(gw, monkeypatch, mode):
     assert rec["aigw.url.api_path"] == "/v1/chat/completions"
     assert rec["aigw.provider.reported_cost"] == 0.000421
     assert rec["cost_usd"] is None
-    assert rec["aigw.cost.reason"] == "no price for openrouter/openai/gpt-4o", rec
+    assert rec["aigw.cost.reason"] == f"no price for openrouter/{UNPRICED_OPENROUTER}", rec

@@ -96,7 +96,7 @@ def write_sa(tmp, name="sa.json", **over):
 class Vx:
     """A gateway whose mock also speaks Vertex (token endpoint + rawPredict)."""
 
-    def __init__(self, gw, ttl=3600, delay_ms=0, token_url=None):
+    def __init__(self, gw, ttl=3600, delay_ms=0, token_url=None, own_prices=True):
         self.gw = gw
         self.sa = write_sa(gw.world.tmp)
         gw.mock.stop()
@@ -106,9 +106,12 @@ class Vx:
         with open(gw.hosts, "a") as f:
             f.write(f"{ANTHROPIC_ADDR} {GLOBAL_HOST}\n{ANTHROPIC_ADDR} {REGION_HOST}\n"
                     f"{OPENAI_ADDR} oauth2.googleapis.com\n")
-        prices = gw.world.tmp / "prices.json"
-        prices.write_text(json.dumps({"vertex/claude-sonnet-4-5": PRICE,
-                                      f"vertex/{GEMINI}": GEMINI_PRICE}))
+        over = {}
+        if own_prices:  # else the shipped table, built into aigw
+            prices = gw.world.tmp / "prices.json"
+            prices.write_text(json.dumps({"vertex/claude-sonnet-4-5": PRICE,
+                                          f"vertex/{GEMINI}": GEMINI_PRICE}))
+            over["prices"] = str(prices)
         self.vertex = {"api": "vertex", "hosts": [GLOBAL_HOST, REGION_HOST],
                        "credentials_file": str(self.sa), "project": PROJECT,
                        "region": "global"}
@@ -117,7 +120,7 @@ class Vx:
         self.pol = gw.policy(providers={
             "openai": {"hosts": ["api.openai.com"]},
             "anthropic": {"hosts": ["api.anthropic.com"], "key_env": "AIGW_TEST_VX_ANT_KEY"},
-            "vertex": self.vertex}, prices=str(prices))
+            "vertex": self.vertex}, **over)
         self.pol["routing"] = {"retries": 0, "backoff_ms": 10,
                                "breaker": {"failures": 1000, "open_ms": 100}}
 
@@ -206,6 +209,34 @@ def test_regional_endpoint_cost_is_null_with_the_reason(vx):
     assert rec["gen_ai.usage.output_tokens"] == WORDS
     assert rec["cost_usd"] is None and "aigw.cost.nano_usd" not in rec, rec
     assert "regional endpoint us-east5" in rec["aigw.cost.reason"], rec
+
+
+# Claude Sonnet 4.5 on Vertex in the shipped table (policies/prices.md, "Vertex AI"), USD per
+# million tokens at the global endpoint: typed in here, not read from prices.json, so a wrong
+# row fails.
+SHIPPED_SONNET_45 = {"input": "3.00", "output": "15.00"}
+
+
+@pytest.mark.parametrize("location", ["global", "us-east5"])
+def test_shipped_table_prices_the_global_endpoint_only(gw, monkeypatch, location):
+    """With no table of the operator's own: a captured rawPredict of Claude Sonnet 4.5 at the
+    global endpoint is costed exactly at the shipped global price; the same call at a regional
+    endpoint (billed 10 % above global) is recorded with a null cost and the reason, never at
+    the global price, so a workload cannot spend past its budget by choosing the region."""
+    monkeypatch.setenv("AIGW_TEST_VX_ANT_KEY", "sk-ant-gateway-vx")
+    vx = Vx(gw, own_prices=False).start()
+    host = GLOBAL_HOST if location == "global" else REGION_HOST
+    text, code = vx.call(host=host, url_path=path(location=location))
+    assert code == 200, text
+    ans = json.loads(text)
+    assert ans["usage"]["output_tokens"] == WORDS, ans
+    rec = vx.gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "vertex"})
+    assert rec["gen_ai.usage.input_tokens"] == ans["usage"]["input_tokens"], rec
+    if location == "global":
+        check_cost(vx.gw, rec, usd(SHIPPED_SONNET_45, ans["usage"]["input_tokens"], WORDS))
+    else:
+        assert rec["cost_usd"] is None and "aigw.cost.nano_usd" not in rec, rec
+        assert "regional endpoint us-east5" in rec["aigw.cost.reason"], rec
 
 
 # ---------------------------------------------------------------- the token

@@ -117,7 +117,10 @@ static void test_shipped_cloud_rows(void)
 	ASSERT_TRUE(p->input == 150000 && p->output == 600000 && p->cached_input == PRICE_NONE);
 	ASSERT_STREQ(p->valid_from, "2024-07-18");
 	/* OpenRouter's price for one model is no price for its others, nor OpenAI's for it */
-	ASSERT_TRUE(prices_lookup(t, "openrouter", "openai/gpt-4o", NULL) == NULL);
+	ASSERT_TRUE(prices_lookup(t, "openrouter", "openai/o3", NULL) == NULL);
+	p = prices_lookup(t, "openrouter", "openai/gpt-4o-2024-08-06", NULL);
+	ASSERT_STREQ(p ? p->key : NULL, "openrouter/openai/gpt-4o");
+	ASSERT_TRUE(p->input == 2500000 && p->output == 10000000 && p->cached_input == PRICE_NONE);
 	ASSERT_TRUE(prices_lookup(t, "openrouter", "gpt-4o-mini", NULL) == NULL);
 	p = prices_lookup(t, "azure", "text-embedding-3-small", NULL);
 	ASSERT_TRUE(p != NULL && p->input == 20000 && p->output == PRICE_NONE);
@@ -145,6 +148,54 @@ static void test_shipped_cloud_rows(void)
 				  NULL) == NULL);
 	ASSERT_TRUE(prices_lookup(t, "bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0",
 				  NULL) == NULL);
+	prices_free(t);
+}
+
+/* Claude on Vertex (global endpoint) and on Bedrock's global inference profiles (issue 12):
+ * keyed by the model as Vertex names it (the "@YYYYMMDD" snapshot taken off) and by the
+ * global profile id; the regional Bedrock ids of Claude 4.5 and later, billed 10 % above
+ * global, have no price, nor does the 1-hour cache write (one source only). */
+static void test_shipped_vertex_and_global_profiles(void)
+{
+	struct price_table *t;
+	const struct price *p;
+	enum price_match how;
+
+	ASSERT_OK(load_shipped(&t));
+	p = prices_lookup(t, "vertex", "claude-sonnet-4-5@20250929", &how);
+	ASSERT_STREQ(p ? p->key : NULL, "vertex/claude-sonnet-4-5");
+	ASSERT_EQ(how, PRICE_MATCH_SNAPSHOT);
+	ASSERT_TRUE(p->input == 3000000 && p->output == 15000000);
+	ASSERT_TRUE(p->cached_input == 300000 && p->cache_write == 3750000);
+	ASSERT_EQ(p->cache_write_1h, PRICE_NONE);
+	ASSERT_TRUE(p->has_long_context && p->long_context_above == 200000);
+	ASSERT_TRUE(p->long_context.input == 6000000 && p->long_context.output == 22500000);
+	ASSERT_EQ(p->long_context.cached_input, PRICE_NONE);
+	p = prices_lookup(t, "vertex", "claude-opus-4-6", NULL);
+	ASSERT_TRUE(p != NULL && p->input == 5000000 && p->output == 25000000);
+	ASSERT_TRUE(p->long_context_above == 200000 && !p->has_long_context);
+	p = prices_lookup(t, "vertex", "claude-opus-4-1@20250805", NULL);
+	ASSERT_TRUE(p != NULL && p->input == 15000000 && p->cached_input == 1500000);
+	/* not priced on Vertex: the tables disagree (3.5 Haiku) or one alone gives it */
+	ASSERT_TRUE(prices_lookup(t, "vertex", "claude-3-5-haiku@20241022", NULL) == NULL);
+	ASSERT_TRUE(prices_lookup(t, "vertex", "claude-haiku-4-5@20251001", NULL) == NULL);
+	ASSERT_TRUE(prices_lookup(t, "vertex", "claude-sonnet-5", NULL) == NULL);
+
+	p = prices_lookup(t, "bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", NULL);
+	ASSERT_TRUE(p != NULL && p->input == 3000000 && p->output == 15000000);
+	ASSERT_TRUE(p->cached_input == 300000 && p->cache_write == 3750000);
+	ASSERT_TRUE(p->long_context_above == 200000 && !p->has_long_context);
+	p = prices_lookup(t, "bedrock", "global.anthropic.claude-opus-4-6-v1", NULL);
+	ASSERT_TRUE(p != NULL && p->input == 5000000 && p->output == 25000000);
+	ASSERT_TRUE(prices_lookup(t, "bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0",
+				  NULL) == NULL);
+	ASSERT_TRUE(prices_lookup(t, "bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+				  NULL) == NULL);
+	ASSERT_TRUE(prices_lookup(t, "bedrock", "anthropic.claude-opus-4-6-v1", NULL) == NULL);
+	/* Opus 4.1, before 4.5: one price per id, the US profile an alias */
+	p = prices_lookup(t, "bedrock", "us.anthropic.claude-opus-4-1-20250805-v1:0", NULL);
+	ASSERT_STREQ(p ? p->key : NULL, "bedrock/anthropic.claude-opus-4-1-20250805-v1:0");
+	ASSERT_TRUE(p->input == 15000000 && p->output == 75000000);
 	prices_free(t);
 }
 
@@ -578,6 +629,7 @@ static void test_cost_long_context_counts_cached(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_shipped_table), UNIT_CASE(test_shipped_cloud_rows),
+	  UNIT_CASE(test_shipped_vertex_and_global_profiles),
 	  UNIT_CASE(test_lookup_rules), UNIT_CASE(test_validation),
 	  UNIT_CASE(test_model_names_with_slashes),
 	  UNIT_CASE(test_cost_exact), UNIT_CASE(test_cost_sub_nano_rounded_once),
