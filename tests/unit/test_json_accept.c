@@ -90,6 +90,8 @@ static const char *shown(const char *text, size_t len, char *out, size_t size)
 			UNIT_FAIL("%s: %s", _w, shown(text, len, _s, sizeof(_s)));                 \
 	} while (0)
 
+#define AGREES_LIT(lit) AGREES(lit, sizeof(lit) - 1)
+
 static void test_quirks(void)
 {
 	static const char *const texts[] = {
@@ -109,6 +111,10 @@ static void test_quirks(void)
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
 		AGREES(texts[i], strlen(texts[i]));
+	/* keys with a raw NUL: cJSON's key is cut there */
+	AGREES_LIT("{\"usage\x00x\":{\"a\":1},\"usage\":2}");
+	AGREES_LIT("{\"model\x00\":\"m\",\"mode\":1,\"modelx\":2,\"model\":3}");
+	AGREES_LIT("{\"mo\x00del\":1,\"model\":2}");
 	AGREES(" \x00 [1]", 6);
 	AGREES("[\x00 1 \x01]", 7);
 }
@@ -182,7 +188,8 @@ static void gen_value(struct text *t, unsigned depth)
 	    "\"\\q\"", "\"\xc3\xa9\xff\""};
 	static const char *const names[] = {
 	    "\"model\"", "\"usage\"", "\"service_tier\"", "\"usageMetadata\"", "\"a\"",
-	    "\"usage\\u0000x\"", "\"us\\u0061ge\"", "\"model\\uZZZZ\"", "\"\"", "\"prompt_tokens\""};
+	    "\"usage\\u0000x\"", "\"us\\u0061ge\"", "\"model\\uZZZZ\"", "\"\"", "\"prompt_tokens\"",
+	    "\"mode\"", "\"modelx\"", "\"usage\\\\\""};
 	unsigned kind = depth > 4 ? rnd(2) : rnd(4);
 	unsigned n = rnd(5);
 

@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "providers/sse.h"
 #include "providers/usage.h"
+#include "providers/usage_int.h"
 #include "unit.h"
 #include "usage_ref.h"
 
@@ -938,6 +941,113 @@ static void test_scratch_arena_threads_and_big_answers(void)
 	free(big);
 }
 
+
+/* ---- the request's kept tree (usage_tree_parse) and skip_string's runs ---- */
+
+/* TEXT as usage_tree_parse() and as cJSON_ParseWithLength() read it: both NULL or both the
+ * same tree; then an item added and the tree freed (ASan: nothing leaked or freed twice). */
+static void tree_agrees(const char *text, size_t len)
+{
+	struct usage_tree *tree;
+	cJSON *want = cJSON_ParseWithLength(text, len), *got = usage_tree_parse(text, len, &tree);
+	char *w = want ? cJSON_PrintUnformatted(want) : NULL;
+	char *g = got ? cJSON_PrintUnformatted(got) : NULL;
+
+	ASSERT_EQ(!want, !got);
+	ASSERT_EQ(!got, !tree);
+	if (w || g)
+		ASSERT_STREQ(g, w);
+	if (cJSON_IsObject(got))
+		ASSERT_TRUE(cJSON_AddStringToObject(got, "added later", "x") != NULL);
+	free(w);
+	free(g);
+	cJSON_Delete(want);
+	usage_tree_free(got, tree);
+}
+
+/* A hostile app's request bodies: each parsed into its block exactly as cJSON alone parses
+ * it, including bodies bigger than the block (strings and nodes spill to malloc), bodies
+ * refused half-way (what was made so far is freed in the block's scope), and nesting past
+ * cJSON's limit. */
+static void test_request_tree_as_cjson_reads_it(void)
+{
+	static const char *const texts[] = {
+	    "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+	    "{\"model\":\"a\",\"model\":\"b\"}",
+	    "{\"mo\\u0064el\":\"x\\\"y\",\"stream\":\"true\",\"max_tokens\":\"32\"}",
+	    "\xef\xbb\xbf  {\"n\":1e400,\"best_of\":-0.5e-3,\"s\":\"\\ud83d\\ude00\"}",
+	    "{\"a\":[1,2,{\"b\":[null,true,false,\"\"]}]}  trailing",
+	    "{\"a\":[1,2,{\"b\":[null,true,false,\"\"]}]",
+	    "{\"a\":\"unterminated",
+	    "{\"a\":1,}",
+	    "[1,2,3]",
+	    "\"just a string\"",
+	    "{}",
+	    "",
+	    "{\"a\":\"\\u0000b\",\"\\u00e9\":\"\\uZZZZ\"}",
+	};
+	size_t big_len = 200 * 1024;
+	char *big = malloc(big_len + 64);
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		tree_agrees(texts[i], strlen(texts[i]));
+	ASSERT_TRUE(big != NULL);
+	/* one string longer than any block */
+	memcpy(big, "{\"model\":\"", 10);
+	memset(big + 10, 'x', big_len);
+	memcpy(big + 10 + big_len, "\"}", 3);
+	tree_agrees(big, strlen(big));
+	/* many small nodes: the block fills and the rest goes to malloc */
+	big[0] = '[';
+	for (size_t i = 0; i < 30000; i++)
+		memcpy(big + 1 + 2 * i, "0,", 2);
+	memcpy(big + 1 + 2 * 30000, "0]", 3);
+	tree_agrees(big, strlen(big));
+	big[1 + 2 * 30000] = '}'; /* refused at the very end, after every node was made */
+	tree_agrees(big, strlen(big));
+	/* nesting past cJSON's limit */
+	memset(big, '[', 2000);
+	memset(big + 2000, ']', 2000);
+	big[4000] = '\0';
+	tree_agrees(big, 4000);
+	free(big);
+}
+
+/* skip_string() as a byte-by-byte walk reads it: the first quote no backslash escapes. */
+static size_t skip_string_ref(const char *s, size_t len, size_t i)
+{
+	for (i++; i < len && s[i] != '"'; i++)
+		if (s[i] == '\\')
+			i++;
+	return i < len ? i + 1 : len;
+}
+
+/* Every text of quotes, backslashes and letters up to 7 bytes, from every start: escaped
+ * quotes, escaped backslashes before a quote, a backslash last, no closing quote. */
+static void test_skip_string_as_byte_walk(void)
+{
+	static const char alphabet[] = "\"\\a";
+	char text[8];
+
+	for (size_t len = 1; len <= 7; len++) {
+		size_t combos = 1;
+
+		for (size_t k = 0; k < len; k++)
+			combos *= 3;
+		for (size_t c = 0; c < combos; c++) {
+			size_t x = c;
+
+			for (size_t k = 0; k < len; k++, x /= 3)
+				text[k] = alphabet[x % 3];
+			for (size_t at = 0; at < len; at++) {
+				if (text[at] != '"')
+					continue;
+				ASSERT_EQ(skip_string(text, len, at), skip_string_ref(text, len, at));
+			}
+		}
+	}
+}
+
 UNIT_MAIN(UNIT_CASE(test_chat_body), UNIT_CASE(test_hostile_answers_read_as_the_tree_reads_them),
 	  UNIT_CASE(test_random_answers_read_as_the_tree_reads_them), UNIT_CASE(test_reported_cost), UNIT_CASE(test_responses_body),
 	  UNIT_CASE(test_embeddings_body), UNIT_CASE(test_anthropic_body),
@@ -949,4 +1059,5 @@ UNIT_MAIN(UNIT_CASE(test_chat_body), UNIT_CASE(test_hostile_answers_read_as_the_
 	  UNIT_CASE(test_anthropic_stream), UNIT_CASE(test_anthropic_cumulative_deltas),
 	  UNIT_CASE(test_anthropic_error_and_cut), UNIT_CASE(test_unreadable_events),
 	  UNIT_CASE(test_include_usage_rewrite), UNIT_CASE(test_include_usage_round_trip),
-	  UNIT_CASE(test_scratch_arena_threads_and_big_answers))
+	  UNIT_CASE(test_scratch_arena_threads_and_big_answers),
+	  UNIT_CASE(test_request_tree_as_cjson_reads_it), UNIT_CASE(test_skip_string_as_byte_walk))

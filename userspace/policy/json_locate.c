@@ -349,6 +349,7 @@ struct accept_scan {
 	const char *const *keys; /* the root object's members to find (first of each name) */
 	size_t n_keys;
 	struct json_locate_pos *pos;
+	bool escaped; /* the string accept_string() read last held a backslash */
 };
 
 static bool accept_value(struct accept_scan *s);
@@ -430,6 +431,7 @@ static bool accept_string(struct accept_scan *s)
 			return false;
 		}
 	}
+	s->escaped = escaped;
 	s->i = end + 1;
 	return true;
 }
@@ -477,15 +479,26 @@ static bool accept_number(struct accept_scan *s)
 	return n > 0;
 }
 
-/* The root object's member whose key is at KEY and value at [VALUE, END): noted when it is
- * the first of a name asked for. */
-static void accept_note(struct accept_scan *s, size_t key, size_t value)
+/* Whether the raw key T[I..END) with no backslash is KEY as cJSON holds it: its bytes up to
+ * a NUL, if it has one (what key_equals() decides, without its byte-by-byte walk). */
+static bool plain_key_equals(const char *t, size_t i, size_t end, const char *key)
+{
+	size_t n = strlen(key);
+
+	return end - i >= n && !memcmp(t + i, key, n) && (end - i == n || t[i + n] == '\0');
+}
+
+/* The root object's member whose key is at KEY (ending before KEY_END, ESCAPED: it holds a
+ * backslash) and value at [VALUE, END): noted when it is the first of a name asked for. */
+static void accept_note(struct accept_scan *s, size_t key, size_t key_end, bool escaped,
+			size_t value)
 {
 	const char *t = (const char *)s->t;
-	size_t key_end = skip_string(t, s->len, key);
 
 	for (size_t k = 0; k < s->n_keys; k++) {
-		if (s->pos[k].value == NONE && key_equals(t, key + 1, key_end - 1, s->keys[k])) {
+		if (s->pos[k].value == NONE &&
+		    (escaped ? key_equals(t, key + 1, key_end - 1, s->keys[k])
+			     : plain_key_equals(t, key + 1, key_end - 1, s->keys[k]))) {
 			s->pos[k] = (struct json_locate_pos){key, value, s->i};
 			return;
 		}
@@ -495,8 +508,8 @@ static void accept_note(struct accept_scan *s, size_t key, size_t value)
 /* The members or elements of the container at s->i, up to its CLOSE. */
 static bool accept_container(struct accept_scan *s, unsigned char close)
 {
-	bool root = s->depth == 0 && close == '}';
-	size_t key = NONE, value;
+	bool root = s->depth == 0 && close == '}', key_escaped = false;
+	size_t key = NONE, key_end = NONE, value;
 
 	if (s->depth >= JSON_LOCATE_DEPTH_MAX)
 		return false;
@@ -510,6 +523,8 @@ static bool accept_container(struct accept_scan *s, unsigned char close)
 			key = s->i;
 			if (!accept_string(s))
 				return false;
+			key_end = s->i;
+			key_escaped = s->escaped;
 			accept_ws(s);
 			if (s->i >= s->len || s->t[s->i] != ':')
 				return false;
@@ -520,7 +535,7 @@ static bool accept_container(struct accept_scan *s, unsigned char close)
 		if (!accept_value(s))
 			return false;
 		if (root && s->n_keys)
-			accept_note(s, key, value);
+			accept_note(s, key, key_end, key_escaped, value);
 		accept_ws(s);
 		if (s->i >= s->len || s->t[s->i] != ',')
 			break;
@@ -571,7 +586,7 @@ static bool accept_value(struct accept_scan *s)
 int json_locate_accepted(const char *text, size_t len, const char *const *keys, size_t n_keys,
 			 struct json_locate_pos *pos, size_t *ret_root)
 {
-	struct accept_scan s = {(const unsigned char *)text, len, 0, 0, keys, n_keys, pos};
+	struct accept_scan s = {(const unsigned char *)text, len, 0, 0, keys, n_keys, pos, false};
 	size_t root;
 
 	for (size_t k = 0; k < n_keys; k++)

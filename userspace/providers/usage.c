@@ -39,15 +39,49 @@ struct scratch {
 	size_t used;	/* bytes handed out since the buffer was last empty */
 	size_t live;	/* scratch pointers not yet freed */
 	unsigned depth; /* scratch_begin() calls not yet ended */
+	struct usage_tree *tree; /* usage_tree_parse() or usage_tree_free() under way */
 };
 
 static _Thread_local struct scratch scratch;
+
+/*
+ * A kept tree's block (usage_tree_parse()): the request a call is decided on is parsed once
+ * and read until the call ends, its few dozen nodes and strings a malloc and a free each. In
+ * a tree's scope cJSON allocates from its block (a pointer bump) and what does not fit goes
+ * to malloc; freeing a pointer inside the block does nothing, so usage_tree_free() runs
+ * cJSON_Delete() in the scope (freeing what went to malloc) and then frees the block.
+ */
+#define TREE_BYTES_MIN 2048
+#define TREE_BYTES_MAX (64 * 1024)
+
+struct usage_tree {
+	size_t cap;  /* bytes of buf */
+	size_t used; /* bytes handed out */
+	_Alignas(16) char buf[];
+};
+
+static int tree_holds(const struct usage_tree *t, const void *p)
+{
+	return (const char *)p >= t->buf && (const char *)p < t->buf + t->cap;
+}
+
+static void *tree_malloc(struct usage_tree *t, size_t n)
+{
+	size_t at = (t->used + 15) & ~(size_t)15;
+
+	if (at > t->cap || n > t->cap - at)
+		return malloc(n);
+	t->used = at + n;
+	return t->buf + at;
+}
 
 static void *scratch_malloc(size_t n)
 {
 	struct scratch *s = &scratch;
 	size_t at = (s->used + 15) & ~(size_t)15;
 
+	if (s->tree)
+		return tree_malloc(s->tree, n);
 	if (!s->depth || n > SCRATCH_BYTES - at)
 		return malloc(n);
 	s->used = at + n;
@@ -59,6 +93,8 @@ static void scratch_free(void *p)
 {
 	struct scratch *s = &scratch;
 
+	if (s->tree && tree_holds(s->tree, p))
+		return;
 	if ((char *)p < s->buf || (char *)p >= s->buf + SCRATCH_BYTES) {
 		free(p);
 		return;
@@ -82,6 +118,39 @@ static void scratch_begin(void)
 static void scratch_end(void)
 {
 	scratch.depth--;
+}
+
+cJSON *usage_tree_parse(const char *text, size_t len, struct usage_tree **ret_tree)
+{
+	size_t cap = len < (TREE_BYTES_MAX - TREE_BYTES_MIN) / 2 ? 2 * len + TREE_BYTES_MIN
+								  : TREE_BYTES_MAX;
+	struct usage_tree *t = malloc(sizeof(*t) + cap);
+	cJSON *root;
+
+	*ret_tree = NULL;
+	if (!t) /* a tree of its own, as before */
+		return cJSON_ParseWithLength(text, len);
+	t->cap = cap;
+	t->used = 0;
+	scratch.tree = t;
+	root = cJSON_ParseWithLength(text, len);
+	scratch.tree = NULL;
+	if (!root) {
+		free(t);
+		return NULL;
+	}
+	*ret_tree = t;
+	return root;
+}
+
+void usage_tree_free(cJSON *root, struct usage_tree *tree)
+{
+	struct usage_tree *outer = scratch.tree;
+
+	scratch.tree = tree;
+	cJSON_Delete(root);
+	scratch.tree = outer;
+	free(tree);
 }
 
 const cJSON *json_item(const cJSON *obj, const char *key)
@@ -458,13 +527,21 @@ size_t skip_ws(const char *s, size_t len, size_t i)
 	return i;
 }
 
-/* From the opening quote at I to just past the closing one. */
+/* From the opening quote at I to just past the closing one (LEN when none): the first quote
+ * no backslash escapes, found a run at a time (memchr) rather than a byte at a time. */
 size_t skip_string(const char *s, size_t len, size_t i)
 {
-	for (i++; i < len && s[i] != '"'; i++)
-		if (s[i] == '\\')
-			i++;
-	return i < len ? i + 1 : len;
+	const char *quote, *bs;
+
+	for (i++; i < len; i = (size_t)(bs - s) + 2) {
+		quote = memchr(s + i, '"', len - i);
+		if (!quote)
+			return len;
+		bs = memchr(s + i, '\\', (size_t)(quote - (s + i)));
+		if (!bs)
+			return (size_t)(quote - s) + 1;
+	}
+	return len;
 }
 
 /* From the value's first byte at I to just past its last. The text is valid JSON. */

@@ -176,4 +176,15 @@ struct cJSON;
 int usage_ask_usage(const char *body, size_t len, const struct cJSON *root, char **ret,
 		    size_t *ret_len);
 
+/*
+ * cJSON_ParseWithLength(TEXT, LEN), the same tree or the same NULL, with its nodes and strings
+ * in one block (*RET_TREE, NULL when the tree was made the usual way) rather than a malloc
+ * each: for a tree kept and read while a call lasts. Nothing may be detached from it or
+ * deleted but through usage_tree_free(ROOT, *RET_TREE), which frees both (NULLs allowed);
+ * items added to it later are freed there too.
+ */
+struct usage_tree;
+struct cJSON *usage_tree_parse(const char *text, size_t len, struct usage_tree **ret_tree);
+void usage_tree_free(struct cJSON *root, struct usage_tree *tree);
+
 #endif

@@ -100,7 +100,7 @@ void exchange_free(struct exchange *ex)
 	policy_free(ex->policy);
 	free(ex->url);
 	free(ex->api_url);
-	cJSON_Delete(ex->req_json);
+	usage_tree_free(ex->req_json, ex->req_tree);
 	if (ex->body)
 		evbuffer_free(ex->body);
 	if (ex->reason)

@@ -30,10 +30,18 @@ static int arena_add(struct headers *h, const char *data, size_t len)
 
 static int close_open(struct headers *h)
 {
-	if (!h->open)
+	int open = h->open;
+	struct header *f;
+
+	if (!open)
 		return 0;
 	h->open = 0;
-	return arena_add(h, "", 1); /* the NUL */
+	if (arena_add(h, "", 1)) /* the NUL */
+		return -1;
+	f = &h->v[h->n - 1];
+	if (open == 2) /* as the value is read from here on: up to its first NUL */
+		f->value_len = (uint32_t)strlen(h->arena + f->value);
+	return 0;
 }
 
 int headers_piece(struct headers *h, int is_value, const char *data, size_t len)
@@ -55,6 +63,7 @@ int headers_piece(struct headers *h, int is_value, const char *data, size_t len)
 			f->value = UINT32_MAX;
 			f->name_len = 0;
 			f->dropped = 0;
+			f->value_len = 0;
 		} else if (h->n) {
 			h->v[h->n - 1].value = h->len;
 		} else {
@@ -103,31 +112,37 @@ static int token_in_list(const char *list, const char *name, size_t len)
 	return 0;
 }
 
-/* RFC 9110 7.6.1's hop-by-hop fields, and the framing and expectations we answer ourselves. */
+static int name_is(const char *name, const char *lower, size_t len)
+{
+	return !strncasecmp(name, lower, len);
+}
+
+/* RFC 9110 7.6.1's hop-by-hop fields, and the framing and expectations we answer ourselves:
+ * told apart by length first, since every field of every call passes here. */
 static int always_dropped(const char *name, size_t len)
 {
-	static const struct {
-		const char *name;
-		size_t len;
-	} drop[] = {
-	    {"te", 2},
-	    {"expect", 6},
-	    {"trailer", 7},
-	    {"upgrade", 7},
-	    {"connection", 10},
-	    {"keep-alive", 10},
-	    {"content-length", 14},
-	    {"http2-settings", 14},
-	    {"proxy-connection", 16},
-	    {"transfer-encoding", 17},
-	    {"proxy-authenticate", 18},
-	    {"proxy-authorization", 19},
-	};
-
-	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-		if (drop[i].len == len && !strncasecmp(name, drop[i].name, len))
-			return 1;
-	return 0;
+	switch (len) {
+	case 2:
+		return name_is(name, "te", 2);
+	case 6:
+		return name_is(name, "expect", 6);
+	case 7:
+		return name_is(name, "trailer", 7) || name_is(name, "upgrade", 7);
+	case 10:
+		return name_is(name, "connection", 10) || name_is(name, "keep-alive", 10);
+	case 14:
+		return name_is(name, "content-length", 14) || name_is(name, "http2-settings", 14);
+	case 16:
+		return name_is(name, "proxy-connection", 16);
+	case 17:
+		return name_is(name, "transfer-encoding", 17);
+	case 18:
+		return name_is(name, "proxy-authenticate", 18);
+	case 19:
+		return name_is(name, "proxy-authorization", 19);
+	default:
+		return 0;
+	}
 }
 
 void headers_complete(struct headers *h)
@@ -155,7 +170,7 @@ static size_t written_len(const struct headers *h)
 		const struct header *f = &h->v[i];
 
 		if (!f->dropped)
-			total += f->name_len + strlen(value_of(h, f)) + 4;
+			total += f->name_len + f->value_len + 4;
 	}
 	return total;
 }
@@ -172,15 +187,14 @@ void headers_write(const struct headers *h, struct evbuffer *out)
 	p = v.iov_base;
 	for (unsigned i = 0; i < h->n; i++) {
 		const struct header *f = &h->v[i];
-		const char *value = value_of(h, f);
-		size_t n = strlen(value);
+		size_t n = f->value_len;
 
 		if (f->dropped)
 			continue;
 		memcpy(p, h->arena + f->name, f->name_len);
 		p += f->name_len;
 		memcpy(p, ": ", 2);
-		memcpy(p + 2, value, n);
+		memcpy(p + 2, value_of(h, f), n);
 		memcpy(p + 2 + n, "\r\n", 2);
 		p += n + 4;
 	}

@@ -19,7 +19,8 @@ struct header {
 	uint32_t name;  /* offset of the NUL-terminated name in the arena */
 	uint32_t value; /* offset of the value, or UINT32_MAX for an empty one */
 	uint16_t name_len;
-	uint8_t dropped; /* hop-by-hop, or framing we redo: never forwarded */
+	uint8_t dropped;    /* hop-by-hop, or framing we redo: never forwarded */
+	uint32_t value_len; /* strlen() of the value, set when it is closed */
 };
 
 struct headers {

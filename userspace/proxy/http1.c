@@ -455,6 +455,7 @@ static int request_inspect(struct exchange *ex, const char **why)
 	size_t len = evbuffer_get_length(ex->body), max_values = ex->s->cfg->max_request_json_values;
 	const char *text = len ? (const char *)evbuffer_pullup(ex->body, -1) : NULL;
 	const cJSON *model, *stream;
+	struct usage_tree *tree;
 	cJSON *root;
 	int asked;
 
@@ -463,17 +464,18 @@ static int request_inspect(struct exchange *ex, const char **why)
 	if (json_values_at_most(len) > max_values &&
 	    json_locate_count_values(text, len, max_values) > max_values)
 		return -E2BIG;
-	root = cJSON_ParseWithLength(text, len); /* a BOM or leading blanks are allowed */
+	root = usage_tree_parse(text, len, &tree); /* a BOM or leading blanks are allowed */
 	if (!cJSON_IsObject(root)) {
-		cJSON_Delete(root);
+		usage_tree_free(root, tree);
 		return 0;
 	}
 	*why = twice(root, decisive);
 	if (*why) {
-		cJSON_Delete(root);
+		usage_tree_free(root, tree);
 		return -EBADMSG;
 	}
 	ex->req_json = root; /* the policy stages read it; the usage question is asked of it */
+	ex->req_tree = tree;
 	if (ex->app && ex->app->path_model) /* its path named the model and the stream */
 		return 0;
 	model = cJSON_GetObjectItemCaseSensitive(root, "model");

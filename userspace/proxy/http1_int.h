@@ -206,6 +206,7 @@ struct exchange {
 	int api; /* enum usage_api of the app's path, or -1 for one we do not read */
 	const struct provider_api *app; /* the adapter of the app's path, or NULL */
 	struct cJSON *req_json;		/* want_usage: the app's body parsed once, owned */
+	struct usage_tree *req_tree;	/* the block req_json lives in; usage_tree_free() */
 	int want_usage;			/* an OpenAI chat stream that did not ask for its usage */
 	int suppress_usage;		/* we asked for the usage chunk; the app must not see it */
 	struct usage usage;
