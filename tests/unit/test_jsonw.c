@@ -177,6 +177,55 @@ static void test_num_exact(void)
 	ASSERT_STREQ(got, "-9007199254740991");
 }
 
+/* Integral numbers are "%lld" below 2^53 in magnitude and "%.15g" from there (as jsonw_num()
+ * wrote them with a digit loop of its own): every power of ten and its neighbours, both
+ * signs, zero and minus zero, the edges of 2^53 and of int64, and random magnitudes. */
+static void test_num_integers(void)
+{
+	unsigned long long x = 0x853c49e6748fea9bULL;
+	char got[64], want[64];
+
+	for (int round = 0; round < 100000; round++) {
+		double v;
+
+		if (round < 200) { /* 10^k - 1, 10^k, 10^k + 1, both signs */
+			double p = pow(10, round / 6 % 19);
+
+			v = (round % 3 == 0 ? p - 1 : round % 3 == 1 ? p : p + 1) *
+			    (round / 3 % 2 ? -1 : 1);
+		} else {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			v = (double)(long long)(x >> (x % 64)) * (x & 1 ? -1 : 1);
+		}
+		num_text(v, got, sizeof(got));
+		if (fabs(v) < 9007199254740992.0)
+			snprintf(want, sizeof(want), "%lld", (long long)v);
+		else
+			snprintf(want, sizeof(want), "%.15g", v);
+		ASSERT_STREQ(got, want);
+	}
+	static const struct {
+		double v;
+		const char *text;
+	} edges[] = {
+	    {0, "0"},
+	    {-0.0, "0"},
+	    {1, "1"},
+	    {-1, "-1"},
+	    {9007199254740991.0, "9007199254740991"},
+	    {-9007199254740991.0, "-9007199254740991"},
+	    {9007199254740992.0, "9.00719925474099e+15"},
+	    {-9007199254740992.0, "-9.00719925474099e+15"},
+	    {9223372036854775807.0, "9.22337203685478e+18"},
+	    {-9223372036854775807.0 - 1, "-9.22337203685478e+18"},
+	    {18446744073709551615.0, "1.84467440737096e+19"},
+	};
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+		num_text(edges[i].v, got, sizeof(got));
+		ASSERT_STREQ(got, edges[i].text);
+	}
+}
+
 /* S (N bytes) escaped byte by byte, between quotes, at OUT; returns the bytes written. */
 static size_t ref_escape(char *out, const char *s, size_t n)
 {
@@ -304,5 +353,5 @@ static void test_keys_exact(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_round_trip), UNIT_CASE(test_empty_and_growth),
-	  UNIT_CASE(test_audit_write_text_chains), UNIT_CASE(test_num_exact),
+	  UNIT_CASE(test_audit_write_text_chains), UNIT_CASE(test_num_exact), UNIT_CASE(test_num_integers),
 	  UNIT_CASE(test_escape_exact), UNIT_CASE(test_keys_exact))
