@@ -292,6 +292,33 @@ static void test_escape_exact(void)
 	}
 }
 
+/* The blocks of sixteen and eight bytes and the last ones read again: every length up to 80,
+ * with no special byte, with one at each offset, and with two at each pair of offsets, of each
+ * kind (a byte at the edge of each class: 0x1f, 0x20, quote, backslash, DEL, 0x80, 0xff). */
+static void test_escape_blocks(void)
+{
+	static const char specials[] = {0x01, 0x1f, '"', '\\', '\n', 0x20, 0x7f, (char)0x80,
+					(char)0xe2, (char)0xff};
+	char in[80];
+
+	for (size_t size = 0; size <= sizeof(in); size++) {
+		memset(in, 'x', size);
+		expect_escaped(in, size);
+		for (size_t k = 0; k < sizeof(specials); k++) {
+			for (size_t at = 0; at < size; at++) {
+				memset(in, 'x', size);
+				in[at] = specials[k];
+				expect_escaped(in, size);
+				for (size_t at2 = at + 1; at2 < size && size <= 40; at2++) {
+					in[at2] = specials[(k + at2) % sizeof(specials)];
+					expect_escaped(in, size);
+					in[at2] = 'x';
+				}
+			}
+		}
+	}
+}
+
 /* Keys are written with their separator and colon in one go: records of one to nine members
  * whose keys (of every length up to 300, specials at every offset of a word) and values are
  * random are byte for byte what a writer that escapes byte by byte writes. */
@@ -353,5 +380,6 @@ static void test_keys_exact(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_round_trip), UNIT_CASE(test_empty_and_growth),
-	  UNIT_CASE(test_audit_write_text_chains), UNIT_CASE(test_num_exact), UNIT_CASE(test_num_integers),
-	  UNIT_CASE(test_escape_exact), UNIT_CASE(test_keys_exact))
+	  UNIT_CASE(test_audit_write_text_chains), UNIT_CASE(test_num_exact),
+	  UNIT_CASE(test_num_integers), UNIT_CASE(test_escape_exact), UNIT_CASE(test_escape_blocks),
+	  UNIT_CASE(test_keys_exact))

@@ -1,5 +1,8 @@
 /* jsonw.c: see jsonw.h. Escaping follows RFC 8259: quote, backslash, control characters. */
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +87,43 @@ static int word_is_plain(uint64_t x)
 	return !(hit & highs);
 }
 
+/* Copies the eight bytes at S to OUT when none of them needs an escape; returns whether. */
+static int copy8_if_plain(char *out, const char *s)
+{
+	uint64_t word;
+
+	memcpy(&word, s, 8);
+	if (!word_is_plain(word))
+		return 0;
+	memcpy(out, &word, 8);
+	return 1;
+}
+
+/* The same for sixteen bytes: one SSE2 test where there is SSE2 (every x86-64), else two. */
+static int copy16_if_plain(char *out, const char *s)
+{
+#ifdef __SSE2__
+	__m128i x = _mm_loadu_si128((const __m128i *)s);
+	__m128i control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x); /* <= 0x1f */
+	__m128i quote = _mm_cmpeq_epi8(x, _mm_set1_epi8('"'));
+	__m128i backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'));
+
+	if (_mm_movemask_epi8(_mm_or_si128(control, _mm_or_si128(quote, backslash))))
+		return 0;
+	_mm_storeu_si128((__m128i *)out, x);
+	return 1;
+#else
+	uint64_t a, b;
+
+	memcpy(&a, s, 8);
+	memcpy(&b, s + 8, 8);
+	if (!word_is_plain(a) || !word_is_plain(b))
+		return 0;
+	memcpy(out, s, 16);
+	return 1;
+#endif
+}
+
 /* The escape of one byte C at OUT (one to six bytes); returns the end. */
 static char *escape_byte(char *out, unsigned char c)
 {
@@ -106,37 +146,42 @@ static char *escape_byte(char *out, unsigned char c)
 /*
  * The bytes of S (N of them) escaped, between quotes, written at OUT, which has room for
  * 6 * N + 2 bytes or for escaped_len(); returns the end. This runs for every key and string of
- * every record, so it goes eight bytes at a time while none needs an escape, and ends a string
- * of eight bytes or more with its last eight, read again: when they are all plain, the ones
- * already written were written as themselves, and are written over with the same bytes.
- * Only a word that holds a byte to escape, and a string shorter than eight, go byte by byte.
+ * every record, so it goes sixteen (then eight) bytes at a time while none needs an escape,
+ * and ends a string of eight bytes or more with its last sixteen (or eight), read again: when
+ * they are all plain, the ones already written were written as themselves, and are written
+ * over with the same bytes. Only a block that holds a byte to escape, and a string shorter
+ * than eight, go byte by byte.
  */
 static char *escape_into(char *out, const char *s, size_t n)
 {
-	size_t i = 0;
-	uint64_t word;
+	size_t i = 0, left, back;
 
 	*out++ = '"';
-	while (i < n) {
-		if (i + 8 <= n) {
-			memcpy(&word, s + i, 8);
-			if (word_is_plain(word)) {
-				memcpy(out, &word, 8);
-				out += 8;
-				i += 8;
+	while ((left = n - i)) {
+		if (left >= 16) {
+			if (copy16_if_plain(out, s + i)) {
+				out += 16, i += 16;
+				continue;
+			}
+		} else if (n >= 16) {
+			back = 16 - left; /* bytes of the last sixteen already written */
+			if (copy16_if_plain(out - back, s + n - 16)) {
+				out += left;
+				break;
+			}
+		} else if (left >= 8) {
+			if (copy8_if_plain(out, s + i)) {
+				out += 8, i += 8;
 				continue;
 			}
 		} else if (n >= 8) {
-			size_t back = i + 8 - n; /* bytes of the last word already written */
-
-			memcpy(&word, s + n - 8, 8);
-			if (word_is_plain(word)) {
-				memcpy(out - back, &word, 8);
-				out += 8 - back;
+			back = 8 - left;
+			if (copy8_if_plain(out - back, s + n - 8)) {
+				out += left;
 				break;
 			}
 		}
-		for (size_t end = i + 8 < n ? i + 8 : n; i < end; i++)
+		for (size_t end = left > 8 ? i + 8 : n; i < end; i++)
 			out = escape_byte(out, (unsigned char)s[i]);
 	}
 	*out++ = '"';
