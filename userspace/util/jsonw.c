@@ -329,6 +329,21 @@ void jsonw_raw(struct jsonw *w, const char *k, const char *raw, size_t len)
 	member_lit(w, k, raw, len);
 }
 
+void jsonw_members(struct jsonw *w, const char *members, size_t len)
+{
+	char *out;
+
+	if (len > SIZE_MAX / 4)
+		w->oom = 1;
+	if (!len || reserve(w, len + 1))
+		return;
+	out = w->buf + w->len;
+	if (w->len > 1)
+		*out++ = ',';
+	memcpy(out, members, len);
+	w->len = (size_t)(out + len - w->buf);
+}
+
 char *jsonw_finish(struct jsonw *w, size_t *ret_len)
 {
 	char *text = NULL;
