@@ -99,6 +99,14 @@ static uint64_t dir_id(const char *base, const char *rel)
 	return stat(path, &st) ? 0 : st.st_ino;
 }
 
+static int dir_make(const char *base, const char *rel)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s%s", base, rel);
+	return mkdir(path, 0755);
+}
+
 static void dir_remove(const char *base, const char *rel)
 {
 	char path[PATH_MAX];
@@ -216,12 +224,9 @@ static void test_attribution_cached_per_cgroup(void)
 	uint64_t billing, other;
 
 	ASSERT_TRUE(mkdtemp(base) != NULL);
-	snprintf(from, sizeof(from), "%s/cap", base);
-	ASSERT_OK(mkdir(from, 0755));
-	snprintf(from, sizeof(from), "%s/cap/billing.service", base);
-	ASSERT_OK(mkdir(from, 0755));
-	snprintf(to, sizeof(to), "%s/cap/other", base);
-	ASSERT_OK(mkdir(to, 0755));
+	ASSERT_OK(dir_make(base, "/cap"));
+	ASSERT_OK(dir_make(base, "/cap/billing.service"));
+	ASSERT_OK(dir_make(base, "/cap/other"));
 	billing = dir_id(base, "/cap/billing.service");
 	other = dir_id(base, "/cap/other");
 	ASSERT_OK(cgroups_new(base, &cg));
@@ -240,6 +245,7 @@ static void test_attribution_cached_per_cgroup(void)
 	ASSERT_EQ(p1.refs, 2); /* the cache holds the policy it made its entries under */
 	ASSERT_EQ(p2.refs, 1);
 	/* Renamed, and a walk of the tree (an id it does not know) has seen it. */
+	snprintf(from, sizeof(from), "%s/cap/billing.service", base);
 	snprintf(to, sizeof(to), "%s/cap/ledger.service", base);
 	ASSERT_OK(rename(from, to));
 	ASSERT_TRUE(cgroups_path(cg, 12345678901ull) == NULL);
