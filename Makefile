@@ -150,15 +150,16 @@ $(BUILD)/tests/bench/%: tests/bench/%.c
 # The providers micro-benchmark (make bench) links the -O2 objects of build/aigw it measures.
 $(BUILD)/tests/bench/bench_providers: tests/bench/bench_providers.c \
 		$(filter $(BUILD)/obj/userspace/providers/%,$(OBJS)) $(BUILD)/obj/userspace/proxy/body.o \
-		$(BUILD)/obj/userspace/util/jsonw.o $(BUILD)/obj/userspace/util/hex.o \
-		$(BUILD)/obj/userspace/policy/json_locate.o
+		$(BUILD)/obj/userspace/util/jsonw.o $(BUILD)/obj/userspace/util/decimal.o \
+		$(BUILD)/obj/userspace/util/hex.o $(BUILD)/obj/userspace/policy/json_locate.o
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lcjson -lcrypto -lz -lm
 
 # Bedrock's SigV4 signing and event-stream parsing per call (make bench), on the -O2 objects.
 $(BUILD)/tests/bench/bench_bedrock: tests/bench/bench_bedrock.c tests/bench/benchclock.h \
 		$(filter $(BUILD)/obj/userspace/providers/%,$(OBJS)) $(BUILD)/obj/userspace/util/jsonw.o \
-		$(BUILD)/obj/userspace/util/hex.o $(BUILD)/obj/userspace/policy/json_locate.o
+		$(BUILD)/obj/userspace/util/decimal.o $(BUILD)/obj/userspace/util/hex.o \
+		$(BUILD)/obj/userspace/policy/json_locate.o
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $(filter %.c %.o,$^) \
 		-lcjson -lcrypto -lz -lm
@@ -259,8 +260,8 @@ $(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/p
 	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $^ -lcjson
 $(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspace/providers/usage.c \
 		userspace/providers/openai.c userspace/providers/anthropic.c \
-		userspace/providers/gemini.c userspace/util/jsonw.c userspace/util/hex.c \
-		userspace/providers/bedrock.c userspace/providers/eventstream.c \
+		userspace/providers/gemini.c userspace/util/jsonw.c userspace/util/decimal.c \
+		userspace/util/hex.c userspace/providers/bedrock.c userspace/providers/eventstream.c \
 		userspace/policy/json_locate.c tests/unit/usage_ref.h
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^) -lcjson -lcrypto -lz
@@ -272,7 +273,7 @@ FUZZERS := $(BUILD)/fuzz/fuzz_clienthello $(BUILD)/fuzz/fuzz_http_request \
 # The guardrails on streams and bodies, with the real scanner.
 FUZZ_GUARD_SRCS := $(wildcard userspace/guard/*.c) userspace/providers/sse.c \
 		   userspace/providers/translate_util.c userspace/providers/translate_json.c \
-		   userspace/util/jsonw.c
+		   userspace/util/jsonw.c userspace/util/decimal.c
 $(BUILD)/fuzz/fuzz_guard_stream: tests/fuzz/fuzz_guard_stream.c $(FUZZ_GUARD_SRCS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lhs -lm
@@ -282,7 +283,7 @@ $(BUILD)/fuzz/fuzz_eventstream: tests/fuzz/fuzz_eventstream.c userspace/provider
 		userspace/providers/bedrock.c userspace/providers/usage.c userspace/providers/openai.c \
 		userspace/providers/gemini.c \
 		userspace/providers/anthropic.c userspace/providers/sse.c userspace/util/jsonw.c \
-		userspace/util/hex.c userspace/policy/json_locate.c
+		userspace/util/decimal.c userspace/util/hex.c userspace/policy/json_locate.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lcrypto -lz
 FUZZERS += $(BUILD)/fuzz/fuzz_eventstream

@@ -373,6 +373,64 @@ static void test_rotation_keeps_chain(void)
 	unit_rm_tree(dir);
 }
 
+/* Serialized records (as the proxy's are: printed straight into the batch) and cJSON ones,
+ * mixed, across many rotations: each file starts with the link to the one before, holds its
+ * records whole and in order, and the whole verifies as one chain. */
+static void test_rotation_of_serialized_records(void)
+{
+	char dir[64], path[128], name[160], buf[128], want[64], *out = NULL;
+	struct audit_options opt = {.rotate_bytes = 1024, .keep = 100};
+	struct audit_log *log;
+	long long seq = 0;
+	unsigned files = 0;
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	ASSERT_OK(audit_open(path, &opt, &log));
+	for (int i = 0; i < 300; i++) {
+		char *text;
+
+		if (i % 3 == 2) {
+			ASSERT_OK(audit_write(log, rec("request", i)));
+			continue;
+		}
+		ASSERT_TRUE(asprintf(&text, "{\"event.name\":\"request\",\"i\":%d,\"pad\":\"%.*s\"}",
+				     i, i % 150, "................................................"
+				     "......................................................"
+				     "................................................") > 0);
+		ASSERT_OK(audit_write_text(log, text, strlen(text)));
+	}
+	audit_close(log);
+	ASSERT_EQ(verify_log(path, &out), 0);
+	ASSERT_CONTAINS(out, "chain intact");
+	free(out);
+	for (int k = 100; k >= 0; k--) {
+		struct lines f = {0};
+
+		if (k)
+			snprintf(name, sizeof(name), "%s.%d", path, k);
+		else
+			snprintf(name, sizeof(name), "%s", path);
+		if (read_lines(name, &f))
+			continue;
+		files++;
+		ASSERT_TRUE(f.n > 0);
+		ASSERT_TRUE(seq ? !is_start(f.v[0]) : is_start(f.v[0]));
+		if (seq)
+			ASSERT_TRUE(strlen(str_of(f.v[0], "audit.prev_file", buf, sizeof(buf))) > 0);
+		for (size_t j = 0; j < f.n; j++) {
+			ASSERT_EQ(seq_of(f.v[j]), ++seq);
+			snprintf(want, sizeof(want), "\"i\":%lld,", seq - 1);
+			if ((seq - 1) % 3 != 2)
+				ASSERT_CONTAINS(f.v[j], want);
+		}
+		free_lines(&f);
+	}
+	ASSERT_EQ(seq, 300);
+	ASSERT_TRUE(files > 20);
+	unit_rm_tree(dir);
+}
+
 /* Every file kept: one chain from the log's first record; a file taken out is a gap. */
 static void test_rotation_one_chain_across_files(void)
 {
@@ -1101,6 +1159,7 @@ UNIT_MAIN(UNIT_CASE(test_records_are_chained), UNIT_CASE(test_text_records_exact
 	  UNIT_CASE(test_reopen_continues_chain), UNIT_CASE(test_reopen_drops_partial_line),
 	  UNIT_CASE(test_reopen_after_rotation_crash),
 	  UNIT_CASE(test_reopen_refuses_foreign_file), UNIT_CASE(test_rotation_keeps_chain),
+	  UNIT_CASE(test_rotation_of_serialized_records),
 	  UNIT_CASE(test_rotation_one_chain_across_files), UNIT_CASE(test_rotation_keep_zero),
 	  UNIT_CASE(test_flush_makes_records_visible), UNIT_CASE(test_writer_writes_without_flush),
 	  UNIT_CASE(test_write_rejects_and_limits), UNIT_CASE(test_verify_intact),

@@ -99,6 +99,14 @@ static uint64_t dir_id(const char *base, const char *rel)
 	return stat(path, &st) ? 0 : st.st_ino;
 }
 
+static int dir_make(const char *base, const char *rel)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s%s", base, rel);
+	return mkdir(path, 0755);
+}
+
 static void dir_remove(const char *base, const char *rel)
 {
 	char path[PATH_MAX];
@@ -160,6 +168,98 @@ static void test_removed_cgroup_keeps_its_recorded_path(void)
 	close(fd);
 }
 
+/* The attribution cgroups_attr_to_json() writes of a socket made in cgroup ID, by CG under
+ * P; the caller frees it. */
+static char *attr_text(struct cgroups *cg, const struct policy *p, uint64_t id)
+{
+	struct aigw_attr a = {.sock_cgroup_id = id, .task_cgroup_id = id, .pid = 42, .tid = 43,
+			      .uid = 1000, .gid = 1000, .comm = "app"};
+	struct jsonw *w = jsonw_new();
+	size_t len;
+
+	cgroups_attr_to_json(cg, p, &a, w);
+	return jsonw_finish(w, &len);
+}
+
+/* What a cache that has seen nothing writes: the attribution looked up afresh. */
+static char *attr_text_fresh(const char *base, const struct policy *p, uint64_t id)
+{
+	struct cgroups *cg;
+	char *text;
+
+	if (cgroups_new(base, &cg))
+		return NULL;
+	text = attr_text(cg, p, id);
+	cgroups_free(cg);
+	return text;
+}
+
+static void expect_attr(struct cgroups *cg, const char *base, const struct policy *p,
+			uint64_t id, const char *want_members)
+{
+	char *got = attr_text(cg, p, id), *fresh = attr_text_fresh(base, p, id);
+
+	ASSERT_TRUE(got != NULL && fresh != NULL);
+	ASSERT_CONTAINS(got, want_members);
+	ASSERT_STREQ(got, fresh);
+	free(got);
+	free(fresh);
+}
+
+/*
+ * A cgroup's attribution is made once and kept with its entry of the cache, for the calls of
+ * every connection from it: each cgroup gets its own, a policy reload makes it again under the
+ * new policy, and a rename the cache has seen (a rescan) shows at the next call; it is always
+ * byte for byte what a cache that has seen nothing writes.
+ */
+static void test_attribution_cached_per_cgroup(void)
+{
+	static struct policy_workload renamed[] = {
+	    {.name = "payments", .team = "treasury", .cgroup_glob = "/*/billing*"},
+	};
+	struct policy p1 = {.workloads = wls, .n_workloads = 4, .refs = 1};
+	struct policy p2 = {.workloads = renamed, .n_workloads = 1, .refs = 1};
+	char base[] = "/tmp/aigw-test-cgattr-XXXXXX", from[PATH_MAX], to[PATH_MAX];
+	struct cgroups *cg = NULL;
+	uint64_t billing, other;
+
+	ASSERT_TRUE(mkdtemp(base) != NULL);
+	ASSERT_OK(dir_make(base, "/cap"));
+	ASSERT_OK(dir_make(base, "/cap/billing.service"));
+	ASSERT_OK(dir_make(base, "/cap/other"));
+	billing = dir_id(base, "/cap/billing.service");
+	other = dir_id(base, "/cap/other");
+	ASSERT_OK(cgroups_new(base, &cg));
+	for (int round = 0; round < 2; round++) { /* made, then kept */
+		expect_attr(cg, base, &p1, billing,
+			    "\"aigw.workload\":\"billing\",\"aigw.team\":\"finance\","
+			    "\"aigw.cgroup.path\":\"/cap/billing.service\"");
+		expect_attr(cg, base, &p1, other,
+			    "\"aigw.workload\":\"other\",\"aigw.team\":null,"
+			    "\"aigw.cgroup.path\":\"/cap/other\"");
+	}
+	/* Reloaded: the same cgroup is another workload now, and back. */
+	expect_attr(cg, base, &p2, billing,
+		    "\"aigw.workload\":\"payments\",\"aigw.team\":\"treasury\"");
+	expect_attr(cg, base, &p1, billing, "\"aigw.workload\":\"billing\"");
+	ASSERT_EQ(p1.refs, 2); /* the cache holds the policy it made its entries under */
+	ASSERT_EQ(p2.refs, 1);
+	/* Renamed, and a walk of the tree (an id it does not know) has seen it. */
+	snprintf(from, sizeof(from), "%s/cap/billing.service", base);
+	snprintf(to, sizeof(to), "%s/cap/ledger.service", base);
+	ASSERT_OK(rename(from, to));
+	ASSERT_TRUE(cgroups_path(cg, 12345678901ull) == NULL);
+	expect_attr(cg, base, &p1, billing,
+		    "\"aigw.workload\":\"ledger.service\",\"aigw.team\":null,"
+		    "\"aigw.cgroup.path\":\"/cap/ledger.service\"");
+	cgroups_free(cg);
+	ASSERT_EQ(p1.refs, 1);
+	rmdir(to);
+	dir_remove(base, "/cap/other");
+	dir_remove(base, "/cap");
+	rmdir(base);
+}
+
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static const char *container_of(const char *path)
@@ -196,4 +296,5 @@ UNIT_MAIN(UNIT_CASE(test_glob_matches_its_depth), UNIT_CASE(test_star_does_not_c
 	  UNIT_CASE(test_child_stays_its_parents_workload),
 	  UNIT_CASE(test_unmatched_name_never_a_workloads), UNIT_CASE(test_no_path_no_name),
 	  UNIT_CASE(test_removed_cgroup_keeps_its_recorded_path),
+	  UNIT_CASE(test_attribution_cached_per_cgroup),
 	  UNIT_CASE(test_container_id_of_each_runtime), UNIT_CASE(test_container_id_nothing_else))

@@ -177,6 +177,55 @@ static void test_num_exact(void)
 	ASSERT_STREQ(got, "-9007199254740991");
 }
 
+/* Integral numbers are "%lld" below 2^53 in magnitude and "%.15g" from there (as jsonw_num()
+ * wrote them with a digit loop of its own): every power of ten and its neighbours, both
+ * signs, zero and minus zero, the edges of 2^53 and of int64, and random magnitudes. */
+static void test_num_integers(void)
+{
+	unsigned long long x = 0x853c49e6748fea9bULL;
+	char got[64], want[64];
+
+	for (int round = 0; round < 100000; round++) {
+		double v;
+
+		if (round < 200) { /* 10^k - 1, 10^k, 10^k + 1, both signs */
+			double p = pow(10, round / 6 % 19);
+
+			v = (round % 3 == 0 ? p - 1 : round % 3 == 1 ? p : p + 1) *
+			    (round / 3 % 2 ? -1 : 1);
+		} else {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			v = (double)(long long)(x >> (x % 64)) * (x & 1 ? -1 : 1);
+		}
+		num_text(v, got, sizeof(got));
+		if (fabs(v) < 9007199254740992.0)
+			snprintf(want, sizeof(want), "%lld", (long long)v);
+		else
+			snprintf(want, sizeof(want), "%.15g", v);
+		ASSERT_STREQ(got, want);
+	}
+	static const struct {
+		double v;
+		const char *text;
+	} edges[] = {
+	    {0, "0"},
+	    {-0.0, "0"},
+	    {1, "1"},
+	    {-1, "-1"},
+	    {9007199254740991.0, "9007199254740991"},
+	    {-9007199254740991.0, "-9007199254740991"},
+	    {9007199254740992.0, "9.00719925474099e+15"},
+	    {-9007199254740992.0, "-9.00719925474099e+15"},
+	    {9223372036854775807.0, "9.22337203685478e+18"},
+	    {-9223372036854775807.0 - 1, "-9.22337203685478e+18"},
+	    {18446744073709551615.0, "1.84467440737096e+19"},
+	};
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+		num_text(edges[i].v, got, sizeof(got));
+		ASSERT_STREQ(got, edges[i].text);
+	}
+}
+
 /* S (N bytes) escaped byte by byte, between quotes, at OUT; returns the bytes written. */
 static size_t ref_escape(char *out, const char *s, size_t n)
 {
@@ -243,6 +292,33 @@ static void test_escape_exact(void)
 	}
 }
 
+/* The blocks of sixteen and eight bytes and the last ones read again: every length up to 80,
+ * with no special byte, with one at each offset, and with two at each pair of offsets, of each
+ * kind (a byte at the edge of each class: 0x1f, 0x20, quote, backslash, DEL, 0x80, 0xff). */
+static void test_escape_blocks(void)
+{
+	static const char specials[] = {0x01, 0x1f, '"', '\\', '\n', 0x20, 0x7f, (char)0x80,
+					(char)0xe2, (char)0xff};
+	char in[80];
+
+	for (size_t size = 0; size <= sizeof(in); size++) {
+		memset(in, 'x', size);
+		expect_escaped(in, size);
+		for (size_t k = 0; k < sizeof(specials); k++) {
+			for (size_t at = 0; at < size; at++) {
+				memset(in, 'x', size);
+				in[at] = specials[k];
+				expect_escaped(in, size);
+				for (size_t at2 = at + 1; at2 < size && size <= 40; at2++) {
+					in[at2] = specials[(k + at2) % sizeof(specials)];
+					expect_escaped(in, size);
+					in[at2] = 'x';
+				}
+			}
+		}
+	}
+}
+
 /* Keys are written with their separator and colon in one go: records of one to nine members
  * whose keys (of every length up to 300, specials at every offset of a word) and values are
  * random are byte for byte what a writer that escapes byte by byte writes. */
@@ -305,4 +381,5 @@ static void test_keys_exact(void)
 
 UNIT_MAIN(UNIT_CASE(test_round_trip), UNIT_CASE(test_empty_and_growth),
 	  UNIT_CASE(test_audit_write_text_chains), UNIT_CASE(test_num_exact),
-	  UNIT_CASE(test_escape_exact), UNIT_CASE(test_keys_exact))
+	  UNIT_CASE(test_num_integers), UNIT_CASE(test_escape_exact), UNIT_CASE(test_escape_blocks),
+	  UNIT_CASE(test_keys_exact))

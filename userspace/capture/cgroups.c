@@ -27,6 +27,13 @@
 struct cgroups_entry {
 	uint64_t id; /* 0 = empty slot */
 	char *path;
+	/* What cgroups_attr_to_json() writes of this cgroup under cg->attr_policy, made at its
+	 * first call: "aigw.workload" to "aigw.cgroup.id" (ATTR_LEN bytes, without braces; owned),
+	 * and the container id. Made from PATH and the policy alone, so it goes with the entry
+	 * (a rescan, which sees renames and moves) and with the policy (a reload). */
+	char *attr;
+	size_t attr_len;
+	char container[CGROUPS_CONTAINER_ID_LEN + 1]; /* "" when the path shows none */
 };
 
 struct cgroups {
@@ -37,6 +44,7 @@ struct cgroups {
 	uint64_t last_scan_ns;
 	uint64_t last_miss_id; /* the id a recent rescan did not find */
 	int names_fd;	       /* capture's aigw_cgroup_names, or -1 (not owned) */
+	struct policy *attr_policy; /* the entries' attr was made under; a reference, owned */
 	char gone_path[PATH_MAX]; /* the path of a removed cgroup, as cgroups_path() returns it */
 };
 
@@ -91,12 +99,20 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+static void entry_forget_attr(struct cgroups_entry *e)
+{
+	free(e->attr);
+	e->attr = NULL;
+	e->attr_len = 0;
+}
+
 static void table_clear(struct cgroups *cg)
 {
 	for (size_t i = 0; i < cg->n_slots; i++) {
 		free(cg->slots[i].path);
 		cg->slots[i].path = NULL;
 		cg->slots[i].id = 0;
+		entry_forget_attr(&cg->slots[i]);
 	}
 	cg->n_used = 0;
 }
@@ -197,6 +213,7 @@ void cgroups_free(struct cgroups *cg)
 		return;
 	if (cg->slots)
 		table_clear(cg);
+	policy_free(cg->attr_policy);
 	free(cg->slots);
 	free(cg->mount);
 	free(cg);
@@ -456,18 +473,78 @@ int cgroups_container_id(const char *path, char ret_id[CGROUPS_CONTAINER_ID_LEN 
 	return found;
 }
 
-void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const struct aigw_attr *a,
-			  struct jsonw *rec)
+/* The attribution of cgroup ID at PATH under policy P that does not depend on the process:
+ * workload, team, path and id, into REC; and its container id into CONTAINER ("" if none). */
+static void cgroup_attr_add(struct jsonw *rec, const struct policy *p, uint64_t id,
+			    const char *path, char container[CGROUPS_CONTAINER_ID_LEN + 1])
 {
-	char comm[AIGW_COMM_LEN + 1], container[CGROUPS_CONTAINER_ID_LEN + 1];
 	struct cgroups_workload wl;
-	const char *path = cgroups_path(cg, a->sock_cgroup_id);
 
 	cgroups_workload(p, path, &wl);
 	json_add_str_or_null(rec, "aigw.workload", wl.name);
 	json_add_str_or_null(rec, "aigw.team", wl.team);
 	json_add_str_or_null(rec, "aigw.cgroup.path", path);
-	jsonw_num(rec, "aigw.cgroup.id", (double)a->sock_cgroup_id);
+	jsonw_num(rec, "aigw.cgroup.id", (double)id);
+	if (!path || !cgroups_container_id(path, container))
+		container[0] = 0;
+}
+
+/* Entry E's attribution under P made: its members, without braces, in e->attr. */
+static void cgroup_attr_make(struct cgroups_entry *e, const struct policy *p)
+{
+	struct jsonw *w = jsonw_new();
+	size_t len;
+
+	if (!w)
+		return;
+	cgroup_attr_add(w, p, e->id, e->path, e->container);
+	e->attr = jsonw_finish(w, &len);
+	if (!e->attr)
+		return;
+	memmove(e->attr, e->attr + 1, len - 2);
+	e->attr_len = len - 2;
+}
+
+/*
+ * The entry of cgroup ID (at PATH, from cgroups_path()) with its attribution made under P, or
+ * NULL when it has none: a cgroup gone from the hierarchy (named from the kernel's records,
+ * not cached), or no memory. A policy other than the one the entries' attributions were made
+ * under (a reload) drops them all; the reference held on it keeps its address from being
+ * another policy's.
+ */
+static const struct cgroups_entry *cgroup_attr_entry(struct cgroups *cg, const struct policy *p,
+						     uint64_t id, const char *path)
+{
+	struct cgroups_entry *e;
+
+	if (p != cg->attr_policy) {
+		for (size_t i = 0; i < cg->n_slots; i++)
+			entry_forget_attr(&cg->slots[i]);
+		policy_free(cg->attr_policy);
+		/* only its count of references changes */
+		cg->attr_policy = p ? policy_ref((struct policy *)p) : NULL;
+	}
+	if (!path || path == cg->gone_path)
+		return NULL;
+	e = table_slot(cg, id);
+	if (!e->attr)
+		cgroup_attr_make(e, p);
+	return e->attr ? e : NULL;
+}
+
+void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const struct aigw_attr *a,
+			  struct jsonw *rec)
+{
+	char comm[AIGW_COMM_LEN + 1], container[CGROUPS_CONTAINER_ID_LEN + 1];
+	const char *path = cgroups_path(cg, a->sock_cgroup_id);
+	const struct cgroups_entry *e = cgroup_attr_entry(cg, p, a->sock_cgroup_id, path);
+
+	if (e) {
+		jsonw_members(rec, e->attr, e->attr_len);
+		memcpy(container, e->container, sizeof(container));
+	} else {
+		cgroup_attr_add(rec, p, a->sock_cgroup_id, path, container);
+	}
 	if (a->task_cgroup_id != a->sock_cgroup_id) {
 		/* A descriptor passed over a UNIX socket: the socket was made elsewhere. */
 		json_add_str_or_null(rec, "aigw.task_cgroup.path",
@@ -483,6 +560,6 @@ void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const stru
 	jsonw_num(rec, "process.group.id", a->gid);
 	if (a->netns_cookie)
 		jsonw_num(rec, "aigw.netns", (double)a->netns_cookie);
-	if (path && cgroups_container_id(path, container))
+	if (container[0])
 		jsonw_str(rec, "container.id", container);
 }

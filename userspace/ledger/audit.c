@@ -613,71 +613,6 @@ static void audit_put(char **p, const char *s, size_t n)
 
 #define AUDIT_PUT_LIT(p, lit) audit_put(p, lit, sizeof(lit) - 1)
 
-/*
- * A serialized record: its closing brace gives way to the chain fields, appended without a
- * format string (this runs once per record on the writer thread).
- */
-static int audit_print_text(struct audit_log *log, struct audit_entry *e, enum audit_head head,
-			    char **line, size_t *len)
-{
-	char hex[AUDIT_HEX_LEN + 1];
-	size_t body = e->text_len - 1; /* without the final '}' */
-	size_t prev_len = strlen(log->prev_name);
-	char *out = malloc(body + AUDIT_HEX_LEN + 96 + prev_len);
-	char *p = out;
-
-	if (!out)
-		return -ENOMEM;
-	audit_hex(log->pending.last, hex);
-	audit_put(&p, e->text, body);
-	if (body > 1)
-		AUDIT_PUT_LIT(&p, ",");
-	AUDIT_PUT_LIT(&p, "\"audit.seq\":");
-	p = decimal_put_u64(p, log->pending.next_seq);
-	AUDIT_PUT_LIT(&p, ",\"audit.prev_sha256\":\"");
-	audit_put(&p, hex, AUDIT_HEX_LEN);
-	AUDIT_PUT_LIT(&p, "\"");
-	if (head == AUDIT_HEAD_START)
-		AUDIT_PUT_LIT(&p, ",\"audit.chain_start\":true");
-	if (head == AUDIT_HEAD_CONTINUES) {
-		AUDIT_PUT_LIT(&p, ",\"audit.prev_file\":");
-		audit_put(&p, log->prev_name, prev_len);
-	}
-	AUDIT_PUT_LIT(&p, "}");
-	*p = '\0';
-	*line = out;
-	*len = (size_t)(p - out);
-	return 0;
-}
-
-/* Stamps and prints E's record as the next line of the current file; *line is malloc'd. */
-static int audit_print(struct audit_log *log, struct audit_entry *e, char **line, size_t *len)
-{
-	enum audit_head head = AUDIT_HEAD_NONE;
-	int r;
-
-	if (log->file_bytes + log->len == 0)
-		head = log->pending.next_seq == 1 ? AUDIT_HEAD_START : AUDIT_HEAD_CONTINUES;
-	if (e->text)
-		return audit_print_text(log, e, head, line, len);
-	r = audit_stamp(log, e->rec, &e->when, head);
-	if (r < 0)
-		return r;
-	*line = cJSON_PrintUnformatted(e->rec);
-	if (!*line)
-		return -ENOMEM;
-	*len = strlen(*line);
-	return 0;
-}
-
-static bool audit_must_rotate(const struct audit_log *log, size_t line_len)
-{
-	uint64_t used = log->file_bytes + log->len;
-
-	return log->opt.rotate_bytes && !log->rotate_failed && used > 0 &&
-	       used + line_len + 1 > log->opt.rotate_bytes;
-}
-
 static int audit_buf_reserve(struct audit_log *log, size_t more)
 {
 	size_t cap = log->cap ? log->cap : 4096;
@@ -695,34 +630,110 @@ static int audit_buf_reserve(struct audit_log *log, size_t more)
 	return 0;
 }
 
+/*
+ * A serialized record, printed straight into log->buf after its lines (with room for the
+ * newline after it): its closing brace gives way to the chain fields, appended without a
+ * format string (this runs once per record on the writer thread).
+ */
+static int audit_print_text(struct audit_log *log, struct audit_entry *e, enum audit_head head,
+			    char **line, size_t *len)
+{
+	char hex[AUDIT_HEX_LEN + 1];
+	size_t body = e->text_len - 1; /* without the final '}' */
+	size_t prev_len = strlen(log->prev_name);
+	char *p;
+	int r = audit_buf_reserve(log, body + AUDIT_HEX_LEN + 96 + prev_len + 1);
+
+	if (r < 0)
+		return r;
+	p = log->buf + log->len;
+	*line = p;
+	audit_hex(log->pending.last, hex);
+	audit_put(&p, e->text, body);
+	if (body > 1)
+		AUDIT_PUT_LIT(&p, ",");
+	AUDIT_PUT_LIT(&p, "\"audit.seq\":");
+	p = decimal_put_u64(p, log->pending.next_seq);
+	AUDIT_PUT_LIT(&p, ",\"audit.prev_sha256\":\"");
+	audit_put(&p, hex, AUDIT_HEX_LEN);
+	AUDIT_PUT_LIT(&p, "\"");
+	if (head == AUDIT_HEAD_START)
+		AUDIT_PUT_LIT(&p, ",\"audit.chain_start\":true");
+	if (head == AUDIT_HEAD_CONTINUES) {
+		AUDIT_PUT_LIT(&p, ",\"audit.prev_file\":");
+		audit_put(&p, log->prev_name, prev_len);
+	}
+	AUDIT_PUT_LIT(&p, "}");
+	*len = (size_t)(p - *line);
+	return 0;
+}
+
+/*
+ * Stamps and prints E's record as the next line of the current file, at *LINE: a serialized
+ * record in log->buf, after its lines (*RET_OWNED NULL); a cJSON one malloc'd, *RET_OWNED too,
+ * for the caller to free.
+ */
+static int audit_print(struct audit_log *log, struct audit_entry *e, char **line, size_t *len,
+		       char **ret_owned)
+{
+	enum audit_head head = AUDIT_HEAD_NONE;
+	int r;
+
+	*ret_owned = NULL;
+	if (log->file_bytes + log->len == 0)
+		head = log->pending.next_seq == 1 ? AUDIT_HEAD_START : AUDIT_HEAD_CONTINUES;
+	if (e->text)
+		return audit_print_text(log, e, head, line, len);
+	r = audit_stamp(log, e->rec, &e->when, head);
+	if (r < 0)
+		return r;
+	*line = *ret_owned = cJSON_PrintUnformatted(e->rec);
+	if (!*line)
+		return -ENOMEM;
+	*len = strlen(*line);
+	return 0;
+}
+
+static bool audit_must_rotate(const struct audit_log *log, size_t line_len)
+{
+	uint64_t used = log->file_bytes + log->len;
+
+	return log->opt.rotate_bytes && !log->rotate_failed && used > 0 &&
+	       used + line_len + 1 > log->opt.rotate_bytes;
+}
+
 /* Chains one record onto log->buf, rotating first when the line would not fit. */
 static int audit_append(struct audit_log *log, struct audit_entry *e)
 {
-	char *line = NULL;
+	char *line, *owned = NULL;
 	size_t len;
 	int r, err = 0;
 
-	r = audit_print(log, e, &line, &len);
+	r = audit_print(log, e, &line, &len, &owned);
 	if (r < 0)
 		goto out;
 	if (audit_must_rotate(log, len)) {
-		free(line);
-		line = NULL;
+		free(owned);
+		owned = NULL;
 		err = audit_write_out(log);
 		r = audit_rotate(log);
 		err = err ?: r;
-		r = audit_print(log, e, &line, &len);
+		r = audit_print(log, e, &line, &len, &owned);
 		if (r < 0)
 			goto out;
 	}
-	r = audit_buf_reserve(log, len + 1);
-	if (!r)
-		r = audit_sha256(line, len, log->pending.last);
+	if (owned) { /* a line of its own: after the buffer's */
+		r = audit_buf_reserve(log, len + 1);
+		if (r < 0)
+			goto out;
+		memcpy(log->buf + log->len, owned, len);
+		line = log->buf + log->len;
+	}
+	r = audit_sha256(line, len, log->pending.last);
 	if (r < 0)
 		goto out;
 	if (log->pending.next_seq == 1)
 		audit_hex(log->pending.last, log->genesis);
-	memcpy(log->buf + log->len, line, len);
 	log->buf[log->len + len] = '\n';
 	log->len += len + 1;
 	log->buf_records++;
@@ -732,7 +743,7 @@ static int audit_append(struct audit_log *log, struct audit_entry *e)
 out:
 	if (r < 0)
 		audit_report(log, r, "record", 1);
-	free(line);
+	free(owned);
 	return err ?: r;
 }
 

@@ -46,6 +46,8 @@ static const char *const outcome_names[] = {
 
 /* ---- the exchange's record and end ---- */
 
+#define URL_PATH_MAX 511 /* bytes of a path the record keeps */
+
 static const char *operation_of(const char *path)
 {
 	if (!strncmp(path, "/v1/chat/completions", 20) || !strncmp(path, "/v1/messages", 12) ||
@@ -295,7 +297,7 @@ static void exchange_count(struct exchange *ex, enum exchange_outcome outcome)
 uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 {
 	struct session *s = ex->s;
-	char path[512], ip[NETADDR_STRLEN];
+	char ip[NETADDR_STRLEN];
 	const char *url = ex->url, *api_url = exchange_api_url(ex), *op;
 	struct jsonw *rec = jsonw_new();
 	uint64_t ticket;
@@ -303,9 +305,7 @@ uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 
 	if (!rec)
 		return 0;
-	n = url ? strcspn(url, "?") : 0;
-	snprintf(path, sizeof(path), "%.*s", (int)(n < sizeof(path) ? n : sizeof(path) - 1),
-		 url ? url : "");
+	n = url ? strcspn(url, "?") : 0; /* url.path: up to the query, at most 511 bytes */
 	jsonw_str(rec, "time", ex->start_time);
 	jsonw_str(rec, "event.name", "proxy.request");
 	jsonw_str(rec, "aigw.request_id", ex->id);
@@ -329,7 +329,7 @@ uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 		jsonw_str(rec, "tls.client.server_name", s->info.sni);
 	jsonw_str(rec, "http.request.method", ex->method);
 	session_protocol_note(s, rec);
-	jsonw_str(rec, "url.path", path);
+	jsonw_strn(rec, "url.path", url ? url : "", n < URL_PATH_MAX ? n : URL_PATH_MAX);
 	if (ex->api_url) /* the provider's own root: the endpoint as the gateway reads it too */
 		jsonw_strn(rec, "aigw.url.api_path", ex->api_url, strcspn(ex->api_url, "?"));
 	if (ex->deployment[0]) /* the Azure deployment the app called */

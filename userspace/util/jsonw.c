@@ -1,10 +1,14 @@
 /* jsonw.c: see jsonw.h. Escaping follows RFC 8259: quote, backslash, control characters. */
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/decimal.h"
 #include "util/jsonw.h"
 
 struct jsonw *jsonw_new(void)
@@ -13,7 +17,7 @@ struct jsonw *jsonw_new(void)
 
 	if (!w)
 		return NULL;
-	w->cap = 1024;
+	w->cap = 2048; /* a call's record, without growing */
 	w->buf = malloc(w->cap);
 	if (!w->buf) {
 		free(w);
@@ -23,13 +27,16 @@ struct jsonw *jsonw_new(void)
 	return w;
 }
 
-static int reserve(struct jsonw *w, size_t more)
+/* Makes room for MORE bytes, and "}" and NUL after them, doubling the buffer. */
+static int grow(struct jsonw *w, size_t more)
 {
-	char *p;
 	size_t cap = w->cap;
+	char *p;
 
-	if (w->len + more + 2 <= w->cap) /* room for "}" and NUL at the end */
-		return 0;
+	if (more > SIZE_MAX / 4 - w->len) {
+		w->oom = 1;
+		return -1;
+	}
 	while (cap < w->len + more + 2)
 		cap *= 2;
 	p = realloc(w->buf, cap);
@@ -42,12 +49,14 @@ static int reserve(struct jsonw *w, size_t more)
 	return 0;
 }
 
-static void put(struct jsonw *w, const char *s, size_t n)
+/* 0 when there is room for MORE bytes (and the closing "}" and NUL); -1 when W is oom. */
+static int reserve(struct jsonw *w, size_t more)
 {
-	if (w->oom || reserve(w, n))
-		return;
-	memcpy(w->buf + w->len, s, n);
-	w->len += n;
+	if (w->oom)
+		return -1;
+	if (more <= w->cap - w->len - 2) /* len + 2 <= cap always holds */
+		return 0;
+	return grow(w, more);
 }
 
 /* The bytes S (N of them) take escaped, quotes included. */
@@ -78,79 +87,126 @@ static int word_is_plain(uint64_t x)
 	return !(hit & highs);
 }
 
-/* The bytes of S (N of them) escaped, between quotes, written at OUT, which has room for
- * 6 * N + 2 bytes or for escaped_len(); returns the end. Eight bytes at a time while none
- * needs an escape: this runs for every key and string of every record. */
-static char *escape_into(char *out, const char *s, size_t n)
+/* Copies the eight bytes at S to OUT when none of them needs an escape; returns whether. */
+static int copy8_if_plain(char *out, const char *s)
+{
+	uint64_t word;
+
+	memcpy(&word, s, 8);
+	if (!word_is_plain(word))
+		return 0;
+	memcpy(out, &word, 8);
+	return 1;
+}
+
+/* The same for sixteen bytes: one SSE2 test where there is SSE2 (every x86-64), else two. */
+static int copy16_if_plain(char *out, const char *s)
+{
+#ifdef __SSE2__
+	__m128i x = _mm_loadu_si128((const __m128i *)s);
+	__m128i control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x); /* <= 0x1f */
+	__m128i quote = _mm_cmpeq_epi8(x, _mm_set1_epi8('"'));
+	__m128i backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'));
+
+	if (_mm_movemask_epi8(_mm_or_si128(control, _mm_or_si128(quote, backslash))))
+		return 0;
+	_mm_storeu_si128((__m128i *)out, x);
+	return 1;
+#else
+	uint64_t a, b;
+
+	memcpy(&a, s, 8);
+	memcpy(&b, s + 8, 8);
+	if (!word_is_plain(a) || !word_is_plain(b))
+		return 0;
+	memcpy(out, s, 16);
+	return 1;
+#endif
+}
+
+/* The escape of one byte C at OUT (one to six bytes); returns the end. */
+static char *escape_byte(char *out, unsigned char c)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i = 0;
+
+	if (c >= 0x20 && c != '"' && c != '\\') {
+		*out++ = (char)c;
+	} else if (c == '"' || c == '\\') {
+		*out++ = '\\';
+		*out++ = (char)c;
+	} else {
+		memcpy(out, "\\u00", 4);
+		out[4] = hex[c >> 4];
+		out[5] = hex[c & 15];
+		out += 6;
+	}
+	return out;
+}
+
+/*
+ * The bytes of S (N of them) escaped, between quotes, written at OUT, which has room for
+ * 6 * N + 2 bytes or for escaped_len(); returns the end. This runs for every key and string of
+ * every record, so it goes sixteen (then eight) bytes at a time while none needs an escape,
+ * and ends a string of eight bytes or more with its last sixteen (or eight), read again: when
+ * they are all plain, the ones already written were written as themselves, and are written
+ * over with the same bytes. Only a block that holds a byte to escape, and a string shorter
+ * than eight, go byte by byte.
+ */
+static char *escape_into(char *out, const char *s, size_t n)
+{
+	size_t i = 0, left, back;
 
 	*out++ = '"';
-	while (i < n) {
-		unsigned char c = s[i];
-		uint64_t word;
-
-		if (i + 8 <= n && (memcpy(&word, s + i, 8), word_is_plain(word))) {
-			memcpy(out, &word, 8);
-			out += 8;
-			i += 8;
-			continue;
+	while ((left = n - i)) {
+		if (left >= 16) {
+			if (copy16_if_plain(out, s + i)) {
+				out += 16, i += 16;
+				continue;
+			}
+		} else if (n >= 16) {
+			back = 16 - left; /* bytes of the last sixteen already written */
+			if (copy16_if_plain(out - back, s + n - 16)) {
+				out += left;
+				break;
+			}
+		} else if (left >= 8) {
+			if (copy8_if_plain(out, s + i)) {
+				out += 8, i += 8;
+				continue;
+			}
+		} else if (n >= 8) {
+			back = 8 - left;
+			if (copy8_if_plain(out - back, s + n - 8)) {
+				out += left;
+				break;
+			}
 		}
-		if (c >= 0x20 && c != '"' && c != '\\') {
-			*out++ = (char)c;
-		} else if (c == '"' || c == '\\') {
-			*out++ = '\\';
-			*out++ = (char)c;
-		} else {
-			memcpy(out, "\\u00", 4);
-			out[4] = hex[c >> 4];
-			out[5] = hex[c & 15];
-			out += 6;
-		}
-		i++;
+		for (size_t end = left > 8 ? i + 8 : n; i < end; i++)
+			out = escape_byte(out, (unsigned char)s[i]);
 	}
 	*out++ = '"';
 	return out;
 }
 
-/* Reserves the room escaping N bytes of S may take, and EXTRA more: short strings reserve for
- * the worst case (every byte as \u00XX); long ones (message text in translated bodies) are
- * measured first, so that they never reserve six times their size. 0, or -1 (W is oom). */
-static int reserve_escaped(struct jsonw *w, const char *s, size_t n, size_t extra)
+/* The room escaping the N bytes of S may take, quotes included: short strings are given the
+ * worst case (every byte as \u00XX); long ones (message text in translated bodies) are
+ * measured first, so that they never reserve six times their size. */
+static size_t escaped_room(const char *s, size_t n)
 {
-	if (w->oom)
-		return -1;
-	if (n > (SIZE_MAX - 8) / 6) {
-		w->oom = 1;
-		return -1;
-	}
-	return reserve(w, (n <= 256 ? 6 * n + 2 : escaped_len(s, n)) + extra);
-}
-
-static void put_escaped(struct jsonw *w, const char *s, size_t n)
-{
-	if (reserve_escaped(w, s, n, 0))
-		return;
-	w->len = (size_t)(escape_into(w->buf + w->len, s, n) - w->buf);
+	if (n > SIZE_MAX / 8)
+		return SIZE_MAX; /* reserve() says oom */
+	return n <= 256 ? 6 * n + 2 : escaped_len(s, n);
 }
 
 /* An integer in decimal, without printf's float machinery. */
 static int format_int(char *buf, long long v)
 {
-	char tmp[24];
-	unsigned long long u = v < 0 ? -(unsigned long long)v : (unsigned long long)v;
-	int n = 0, len = 0;
+	char *p = buf;
 
-	do {
-		tmp[n++] = '0' + u % 10;
-		u /= 10;
-	} while (u);
 	if (v < 0)
-		buf[len++] = '-';
-	while (n)
-		buf[len++] = tmp[--n];
-	return len;
+		*p++ = '-';
+	p = decimal_put_u64(p, v < 0 ? -(unsigned long long)v : (unsigned long long)v);
+	return (int)(p - buf);
 }
 
 /*
@@ -185,26 +241,47 @@ static int format_micro(char *buf, double val)
 	return len + digits;
 }
 
-/* The separator, the escaped key and its colon, in one reserve(): a record has some fifty. */
-static void key(struct jsonw *w, const char *k)
+/*
+ * The separator, the escaped key K and its colon, with room for VAL_ROOM bytes of value after
+ * them, in one reserve(): a record has some fifty members. Returns where the value goes (the
+ * caller writes it and moves w->len past it), or NULL when W is out of memory.
+ */
+static char *member(struct jsonw *w, const char *k, size_t val_room)
 {
-	size_t n = strlen(k);
+	size_t n = strlen(k), key_room = escaped_room(k, n);
 	char *out;
 
-	if (reserve_escaped(w, k, n, 2))
-		return;
+	if (key_room > SIZE_MAX / 4 || val_room > SIZE_MAX / 4) {
+		w->oom = 1;
+		return NULL;
+	}
+	if (reserve(w, key_room + 1 + val_room))
+		return NULL;
 	out = w->buf + w->len;
 	if (w->len > 1)
 		*out++ = ',';
 	out = escape_into(out, k, n);
 	*out++ = ':';
-	w->len = (size_t)(out - w->buf);
+	return out;
+}
+
+/* Member K with the N bytes of LIT, written as they are. */
+static void member_lit(struct jsonw *w, const char *k, const char *lit, size_t n)
+{
+	char *out = member(w, k, n);
+
+	if (!out)
+		return;
+	memcpy(out, lit, n);
+	w->len = (size_t)(out + n - w->buf);
 }
 
 void jsonw_strn(struct jsonw *w, const char *k, const char *val, size_t len)
 {
-	key(w, k);
-	put_escaped(w, val, len);
+	char *out = member(w, k, escaped_room(val, len));
+
+	if (out)
+		w->len = (size_t)(escape_into(out, val, len) - w->buf);
 }
 
 void jsonw_str(struct jsonw *w, const char *k, const char *val)
@@ -216,39 +293,55 @@ void jsonw_str(struct jsonw *w, const char *k, const char *val)
 	jsonw_strn(w, k, val, strlen(val));
 }
 
+#define JSONW_NUM_MAX 40 /* "%.15g" of any double, sign and exponent included */
+
 void jsonw_num(struct jsonw *w, const char *k, double val)
 {
-	char buf[40];
+	char *out;
 	int n;
 
 	if (!isfinite(val)) {
 		jsonw_null(w, k);
 		return;
 	}
+	out = member(w, k, JSONW_NUM_MAX);
+	if (!out)
+		return;
 	if (val == floor(val) && fabs(val) < 9007199254740992.0)
-		n = format_int(buf, (long long)val);
-	else if ((n = format_micro(buf, val)) < 0)
-		n = snprintf(buf, sizeof(buf), "%.15g", val);
-	key(w, k);
-	put(w, buf, n);
+		n = format_int(out, (long long)val);
+	else if ((n = format_micro(out, val)) < 0)
+		n = snprintf(out, JSONW_NUM_MAX, "%.15g", val);
+	w->len = (size_t)(out + n - w->buf);
 }
 
 void jsonw_bool(struct jsonw *w, const char *k, int val)
 {
-	key(w, k);
-	put(w, val ? "true" : "false", val ? 4 : 5);
+	member_lit(w, k, val ? "true" : "false", val ? 4 : 5);
 }
 
 void jsonw_null(struct jsonw *w, const char *k)
 {
-	key(w, k);
-	put(w, "null", 4);
+	member_lit(w, k, "null", 4);
 }
 
 void jsonw_raw(struct jsonw *w, const char *k, const char *raw, size_t len)
 {
-	key(w, k);
-	put(w, raw, len);
+	member_lit(w, k, raw, len);
+}
+
+void jsonw_members(struct jsonw *w, const char *members, size_t len)
+{
+	char *out;
+
+	if (len > SIZE_MAX / 4)
+		w->oom = 1;
+	if (!len || reserve(w, len + 1))
+		return;
+	out = w->buf + w->len;
+	if (w->len > 1)
+		*out++ = ',';
+	memcpy(out, members, len);
+	w->len = (size_t)(out + len - w->buf);
 }
 
 char *jsonw_finish(struct jsonw *w, size_t *ret_len)

@@ -26,6 +26,10 @@ void jsonw_null(struct jsonw *w, const char *key);
 /* RAW (LEN bytes) must be valid JSON text already: it is written as the value. */
 void jsonw_raw(struct jsonw *w, const char *key, const char *raw, size_t len);
 
+/* MEMBERS (LEN bytes) must be members of an object already ("k":v,...; from another writer's
+ * text without its braces): they are written after W's, as they are. */
+void jsonw_members(struct jsonw *w, const char *members, size_t len);
+
 /* Closes the object and frees W; returns the text ("{...}", NUL-terminated, *RET_LEN bytes)
  * for the caller to free, or NULL when out of memory. */
 char *jsonw_finish(struct jsonw *w, size_t *ret_len);

@@ -8,10 +8,30 @@
 
 static const uint8_t v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
+/* The dotted quad of the four bytes at B into OUT (INET_ADDRSTRLEN bytes), as inet_ntop()
+ * writes it: glibc's goes through sprintf, and every call's record has two addresses. */
+static void format_ipv4(const uint8_t *b, char *out)
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+
+		if (v >= 100)
+			*out++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*out++ = (char)('0' + v / 10 % 10);
+		*out++ = (char)('0' + v % 10);
+		*out++ = i < 3 ? '.' : '\0';
+	}
+}
+
 const char *netaddr_format_ip(const struct aigw_addr *a, char *buf, size_t len)
 {
 	int af = a->family == AIGW_AF_INET ? AF_INET : AF_INET6;
 
+	if (af == AF_INET && len >= INET_ADDRSTRLEN) {
+		format_ipv4(a->addr, buf);
+		return buf;
+	}
 	if (!inet_ntop(af, a->addr, buf, len))
 		snprintf(buf, len, "?");
 	return buf;
