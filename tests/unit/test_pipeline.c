@@ -34,8 +34,11 @@ static const char *const POLICY =
     " \"providers\": {\"openai\": {\"hosts\": [\"api.openai.com\"], \"region\": \"us\"},"
     "                 \"anthropic\": {\"hosts\": [\"api.anthropic.com\"], \"region\": \"eu\"}},"
     " \"models\": {\"fast\": [{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\"},"
-    "                         {\"provider\": \"anthropic\", \"model\": \"claude-3-5-haiku\"}]},"
-    " \"teams\": {\"fin\": {\"budget\": {\"usd_per_day\": 0.001}}},"
+    "                         {\"provider\": \"anthropic\", \"model\": \"claude-3-5-haiku\"}],"
+    "            \"unpriced-first\": [{\"provider\": \"openai\", \"model\": \"gpt-9-unreleased\"},"
+    "                                 {\"provider\": \"openai\", \"model\": \"gpt-4o-mini\"}]},"
+    " \"teams\": {\"fin\": {\"budget\": {\"usd_per_day\": 0.001}},"
+    "            \"soft-team\": {\"budget\": {\"usd_per_day\": 0.01, \"enforce\": false}}},"
     " \"guardrails\": {\"std\": {\"request\": {\"pii\": \"tokenize\", \"secrets\": \"block\"},"
     "                                \"response\": {\"pii\": \"redact\"}},"
     "                  \"soft\": {\"request\": {\"secrets\": \"block\"}, \"enforce\": false}},"
@@ -61,6 +64,8 @@ static const char *const POLICY =
     "   \"limits\": {\"tokens_per_minute\": 1000}},"
     "  {\"name\": \"spend\", \"match\": {\"cgroup\": \"/apps/spend\"},"
     "   \"budget\": {\"usd_per_day\": 0.01, \"warn_at\": 0.5}},"
+    "  {\"name\": \"spend-soft\", \"team\": \"soft-team\", \"match\": {\"cgroup\": \"/apps/ss\"},"
+    "   \"budget\": {\"usd_per_day\": 0.01, \"enforce\": false}},"
     "  {\"name\": \"capped\", \"match\": {\"cgroup\": \"/apps/capped\"},"
     "   \"budget\": {\"usd_per_day\": 0.0001, \"cap_max_tokens\": true}},"
     "  {\"name\": \"fin-a\", \"team\": \"fin\", \"match\": {\"cgroup\": \"/apps/fa\"}},"
@@ -882,6 +887,42 @@ static void test_budget_refuses_unpriced(void)
 	call_end(&c, 0, 0, 0, 0, T0);
 }
 
+/* A logical name whose first target has no price: with every budget of the call in roll-out
+ * the target is tried (routing is unchanged) and noted as would_deny, its reason naming it;
+ * with one enforced it is passed over, naming the target and that budget. */
+static void test_budget_unpriced_target(void)
+{
+	const char *body = "{\"model\":\"unpriced-first\",\"max_tokens\":10,\"messages\":[]}";
+	const struct pipe_decision *d;
+	char why[256] = "";
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "spend-soft", "POST", "/v1/chat/completions", body, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_TRUE(c.r.route != NULL && c.r.route->n_targets == 2);
+	ASSERT_TRUE(c.r.res.budget); /* reserved at the priced target's rates */
+	ASSERT_EQ(c.r.n_decisions, 1);
+	ASSERT_EQ(pipeline_target(&c.r, &c.r.route->targets[0], why, sizeof(why)), 0);
+	ASSERT_EQ(c.r.n_decisions, 2);
+	d = &c.r.decisions[1];
+	ASSERT_STREQ(d->stage, "budget");
+	ASSERT_STREQ(d->rule, "budget.price");
+	ASSERT_EQ(d->action, PIPE_WOULD_DENY);
+	ASSERT_CONTAINS(d->reason, "openai/gpt-9-unreleased has no price");
+	ASSERT_EQ(pipeline_target(&c.r, &c.r.route->targets[1], why, sizeof(why)), 0);
+	ASSERT_EQ(c.r.n_decisions, 2); /* priced: nothing to note */
+	call_end(&c, 1, 10, 10, 100, T0);
+
+	call_init(&c, "spend", "POST", "/v1/chat/completions", body, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_EQ(pipeline_target(&c.r, &c.r.route->targets[0], why, sizeof(why)), -EPERM);
+	ASSERT_CONTAINS(why, "openai/gpt-9-unreleased has no price");
+	ASSERT_CONTAINS(why, "workload spend");
+	ASSERT_EQ(pipeline_target(&c.r, &c.r.route->targets[1], why, sizeof(why)), 0);
+	call_end(&c, 1, 10, 10, 100, T0);
+}
+
 /* The guardrails stage: the body the provider gets, or the refusal; the call's guard_call. */
 static void guard_call_end(struct call *c)
 {
@@ -1137,6 +1178,7 @@ UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_bloc
 	  UNIT_CASE(test_team_budget_shared),
 	  UNIT_CASE(test_team_budget_enforced_past_a_rollout_budget),
 	  UNIT_CASE(test_budget_refuses_unpriced),
+	  UNIT_CASE(test_budget_unpriced_target),
 	  UNIT_CASE(test_budget_settles_unknown_cost_to_the_reservation),
 	  UNIT_CASE(test_guard_rewrites_what_the_provider_reads),
 	  UNIT_CASE(test_guard_blocks_naming_the_detector_not_the_value),
