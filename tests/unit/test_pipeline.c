@@ -41,7 +41,9 @@ static const char *const POLICY =
     "            \"soft-team\": {\"budget\": {\"usd_per_day\": 0.01, \"enforce\": false}}},"
     " \"guardrails\": {\"std\": {\"request\": {\"pii\": \"tokenize\", \"secrets\": \"block\"},"
     "                                \"response\": {\"pii\": \"redact\"}},"
-    "                  \"soft\": {\"request\": {\"secrets\": \"block\"}, \"enforce\": false}},"
+    "                  \"soft\": {\"request\": {\"secrets\": \"block\"}, \"enforce\": false},"
+    "                  \"soft-reader\": {\"request\": {\"secrets\": \"block\"},"
+    "                                  \"response\": {\"pii\": \"redact\"}, \"enforce\": false}},"
     " \"workloads\": ["
     "  {\"name\": \"open\", \"match\": {\"cgroup\": \"/apps/open\"},"
     "   \"api_keys\": [\"gwk-open-0123456789abcdef\"]},"
@@ -74,7 +76,9 @@ static const char *const POLICY =
     "   \"budget\": {\"usd_per_day\": 0.0000001, \"enforce\": false}},"
     "  {\"name\": \"guarded\", \"match\": {\"cgroup\": \"/apps/g\"}, \"guardrails\": \"std\"},"
     "  {\"name\": \"guarded-soft\", \"match\": {\"cgroup\": \"/apps/gs\"},"
-    "   \"guardrails\": \"soft\"}"
+    "   \"guardrails\": \"soft\"},"
+    "  {\"name\": \"guarded-soft-reader\", \"match\": {\"cgroup\": \"/apps/gsr\"},"
+    "   \"guardrails\": \"soft-reader\"}"
     " ]}";
 
 static struct policy *pol;
@@ -1001,6 +1005,55 @@ static void test_guard_enforce_false_changes_nothing(void)
 	guard_call_end(&c);
 }
 
+/* The guardrails' decisions of C's call: how many, and whether one's reason holds TEXT. */
+static size_t guard_decisions(const struct call *c, enum pipe_action action, const char *text)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->r.n_decisions; i++) {
+		const struct pipe_decision *d = &c->r.decisions[i];
+
+		if (!strcmp(d->stage, "guardrails") && d->action == action &&
+		    (!text || strstr(d->reason, text)))
+			n++;
+	}
+	return n;
+}
+
+/* Under roll-out a Bedrock stream (answers the guardrails cannot read) carrying content they
+ * block breaks two rules of one name: each is noted with its reason, and the call goes on.
+ * Enforced, the first refusal stops the call. */
+static void test_guard_rollout_notes_every_refusal(void)
+{
+	const char *blocked = "request blocked by guardrail \"aws_access_key\"";
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "guarded-soft-reader", "POST", "/v1/chat/completions", SECRET_CHAT, T0);
+	c.r.app_api = USAGE_API_BEDROCK_CONVERSE_STREAM;
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_TRUE(c.r.body_new == NULL);
+	ASSERT_EQ(guard_decisions(&c, PIPE_WOULD_DENY, NULL), 2);
+	ASSERT_EQ(guard_decisions(&c, PIPE_WOULD_DENY, blocked), 1);
+	ASSERT_EQ(guard_decisions(&c, PIPE_WOULD_DENY, "cannot read a Bedrock event stream"), 1);
+	ASSERT_STREQ(pipe_decisive(&c.r)->rule, "guardrails.soft-reader");
+	guard_call_end(&c);
+	/* not a stream: only the blocked content */
+	call_init(&c, "guarded-soft-reader", "POST", "/v1/chat/completions", SECRET_CHAT, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_EQ(guard_decisions(&c, PIPE_WOULD_DENY, NULL), 1);
+	ASSERT_EQ(guard_decisions(&c, PIPE_WOULD_DENY, blocked), 1);
+	guard_call_end(&c);
+	/* enforced: the blocked content refuses the call before the stream is looked at */
+	call_init(&c, "guarded", "POST", "/v1/chat/completions", SECRET_CHAT, T0);
+	c.r.app_api = USAGE_API_BEDROCK_CONVERSE_STREAM;
+	ASSERT_EQ(call_run(&c), 400);
+	ASSERT_CONTAINS(c.r.refusal.message, blocked);
+	ASSERT_EQ(guard_decisions(&c, PIPE_DENY, NULL), 1);
+	ASSERT_EQ(c.r.n_decisions, 1);
+	guard_call_end(&c);
+}
+
 static void test_guard_refuses_a_body_it_cannot_read(void)
 {
 	struct call c;
@@ -1183,5 +1236,6 @@ UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_bloc
 	  UNIT_CASE(test_guard_rewrites_what_the_provider_reads),
 	  UNIT_CASE(test_guard_blocks_naming_the_detector_not_the_value),
 	  UNIT_CASE(test_guard_enforce_false_changes_nothing),
+	  UNIT_CASE(test_guard_rollout_notes_every_refusal),
 	  UNIT_CASE(test_guard_scans_the_request_target),
 	  UNIT_CASE(test_guard_refuses_a_body_it_cannot_read))
