@@ -52,12 +52,12 @@ def bedrock(gw, monkeypatch, **over):
                             "secret_access_key_env": "AIGW_TEST_AWS_SECRET"}}}, **over)
 
 
-def run_boto3(gw, op, model=MODEL, headers=(), env=None, words=WORDS):
+def run_boto3(gw, op, model=MODEL, headers=(), env=None, words=WORDS, prompt=PROMPT):
     env = dict(gw.env(), AWS_ACCESS_KEY_ID=APP_ID, AWS_SECRET_ACCESS_KEY=APP_SECRET,
                AWS_DATA_PATH=str(MODELS), AWS_CA_BUNDLE=str(gw.ca_dir / "ca.pem"),
                AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null",
                AWS_SHARED_CREDENTIALS_FILE="/dev/null", **(env or {}))
-    p = gw.app.run(hosts_wrap(gw.hosts, ["/usr/bin/python3", str(CLIENT), op, model, PROMPT,
+    p = gw.app.run(hosts_wrap(gw.hosts, ["/usr/bin/python3", str(CLIENT), op, model, prompt,
                                          f"x-mock-reply-words: {words}", *headers]),
                    timeout=60, env=env)
     assert p.returncode == 0, p.stderr
@@ -452,3 +452,25 @@ def test_guarded_answers_are_never_an_unread_event_stream(gw, monkeypatch, enfor
     assert len(gw.mock.requests()) == (0 if enforce else 2)
     r = run_boto3(gw, "converse")
     assert r["status"] == 200, r
+
+
+def test_a_guarded_stream_in_roll_out_records_every_refusal(gw, monkeypatch):
+    """With "enforce": false, a Bedrock event stream (answers the response guardrails cannot
+    read) whose prompt holds what the request guardrails block breaks two rules of one name:
+    the stream is served, and the record lists both would-be refusals, each with its reason.
+    The event stream's was noted first and the stage stopped there: the blocked content went
+    unrecorded."""
+    pol = bedrock(gw, monkeypatch)
+    pol["guardrails"] = {"reader": {"request": {"secrets": "block"},
+                                    "response": {"pii": "redact"}, "enforce": False}}
+    pol["workloads"][0]["guardrails"] = "reader"
+    gw.start(pol)
+    r = run_boto3(gw, "converse_stream", prompt=f"{PROMPT} with key AKIAIOSFODNN7EXAMPLE")
+    assert r["status"] == 200 and not r["error"], r
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r["pid"]})
+    assert rec["aigw.outcome"] == "ok" and rec["aigw.policy.action"] == "would_deny", rec
+    notes = [d for d in rec["aigw.policy.decisions"] if d["stage"] == "guardrails"]
+    assert [(d["rule"], d["action"]) for d in notes] == [("guardrails.reader", "would_deny")] * 2
+    assert 'request blocked by guardrail "aws_access_key"' in notes[0]["reason"], notes
+    assert "cannot read a Bedrock event stream" in notes[1]["reason"], notes
+    assert len(gw.mock.requests()) == 1

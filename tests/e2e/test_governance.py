@@ -815,6 +815,38 @@ def test_a_budget_not_enforced_is_recorded_as_would_deny(gov):
     assert len(gov.gw.mock.requests()) == 1
 
 
+UNPRICED = "gpt-9-unreleased"  # in no price table
+MODELS["g-unpriced-first"] = [{"provider": "openai", "model": UNPRICED},
+                              {"provider": "openai", "model": GPT}]
+TEAMS["g-team-all-soft"] = {"budget": {"usd_per_day": 1, "enforce": False}}
+W_ALL_SOFT_BUDGETS = workload("g-all-soft-budgets", team="g-team-all-soft",
+                              budget={"usd_per_day": 1, "enforce": False})
+W_HARD_BUDGET = workload("g-hard-budget", budget={"usd_per_day": 1})
+
+
+def test_an_unpriced_target_in_roll_out_is_served_and_recorded_naming_it(gov):
+    """Every budget of the call in roll-out: the unpriced first target of a logical name serves
+    the call as it would with no budget at all, and the record says the budget would have
+    passed it over, naming it; its unknown cost still counts against the budgets (the whole
+    reservation). One enforced budget: the target is skipped, the call served by the next."""
+    r = openai_chat(gov, W_ALL_SOFT_BUDGETS, model="g-unpriced-first")
+    rec = check_would_deny(gov, r, W_ALL_SOFT_BUDGETS, "budget.price")
+    assert attempts(rec) == [("openai", UNPRICED, "ok")], rec
+    notes = [d for d in rec["aigw.policy.decisions"] if d["rule"] == "budget.price"]
+    assert len(notes) == 1 and notes[0]["action"] == "would_deny", rec
+    assert f"openai/{UNPRICED} has no price" in notes[0]["reason"], rec
+    assert rec["cost_usd"] is None, rec
+    assert rec["aigw.budget.settled_nano"] == rec["aigw.budget.reserved_nano"] > 0, rec
+
+    r = openai_chat(gov, W_HARD_BUDGET, model="g-unpriced-first")
+    assert r.status == 200, r
+    rec = record_of(gov, r)
+    assert attempts(rec) == [("openai", UNPRICED, "skipped"), ("openai", GPT, "ok")], rec
+    assert not would_denied(rec), rec
+    assert served(gov) == [("openai", "POST", "/v1/chat/completions", UNPRICED),
+                           ("openai", "POST", "/v1/chat/completions", GPT)]
+
+
 # ---------------------------------------------------------------- 11. reload
 
 W_RELOAD = workload("g-reload", limits={"concurrent": 5})

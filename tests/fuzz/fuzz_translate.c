@@ -21,7 +21,9 @@
  * open block's kind, message_delta then message_stop or an error last), and it has ended once
  * the upstream is finished (Gemini streams too, which have no reference); a Gemini app's
  * stream is data-only GenerateContentResponse events, the finishReason and usageMetadata in
- * the last one only, or an error event last. Streams are also
+ * the last one only, or an error event last. A translated request never carries an empty
+ * tools list, nor a tool choice (tool_choice, toolConfig) without a tool to choose: every
+ * provider refuses one, and "auto" or "none" says nothing without tools. Streams are also
  * translated by the implementation the translator replaced (tests/unit/translate_stream_ref.c,
  * a cJSON tree per event): every event's result, the end, and the app's bytes (made-up ids
  * masked) must be the same.
@@ -57,6 +59,17 @@ static void check_object(const char *text, size_t len)
 	cJSON_Delete(v);
 }
 
+/* TEXT, a translated request, has no empty tools list and no CHOICE member without tools. */
+static void check_tools(const char *text, const char *choice)
+{
+	cJSON *v = cJSON_Parse(text);
+	const cJSON *tools = cJSON_GetObjectItemCaseSensitive(v, "tools");
+
+	CHECK(!tools || cJSON_GetArraySize(tools) > 0);
+	CHECK(!cJSON_GetObjectItemCaseSensitive(v, choice) || cJSON_GetArraySize(tools) > 0);
+	cJSON_Delete(v);
+}
+
 static void fuzz_request(enum translate_api app, const char *in, size_t len)
 {
 	struct translate_req r, back;
@@ -67,11 +80,14 @@ static void fuzz_request(enum translate_api app, const char *in, size_t len)
 		return;
 	}
 	check_object(r.body, r.len);
+	check_tools(r.body, "tool_choice");
 	rc = translate_request(translate_api_other(app), r.body, r.len, "m", 0, &back);
-	if (rc)
+	if (rc) {
 		check_refusal(rc, &back);
-	else
+	} else {
 		check_object(back.body, back.len);
+		check_tools(back.body, "tool_choice");
+	}
 	translate_req_release(&back);
 	translate_req_release(&r);
 }
@@ -114,7 +130,10 @@ static void fuzz_request_gemini(enum translate_api app, const char *in, size_t l
 		      !strcmp(it->string, "generationConfig") || !strcmp(it->string, "tools") ||
 		      !strcmp(it->string, "toolConfig"));
 	}
+	it = cJSON_GetArrayItem(cJSON_GetObjectItem(v, "tools"), 0); /* one Tool: the functions */
+	CHECK(!it || cJSON_GetArraySize(cJSON_GetObjectItem(it, "functionDeclarations")) > 0);
 	cJSON_Delete(v);
+	check_tools(r.body, "toolConfig");
 	translate_req_release(&r);
 }
 
@@ -149,6 +168,7 @@ static void fuzz_request_gemini_app(const char *in, size_t len)
 		return;
 	}
 	check_object(r.body, r.len);
+	check_tools(r.body, "tool_choice");
 	v = cJSON_Parse(r.body);
 	CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(v, "model")), "m"));
 	CHECK(cJSON_IsArray(cJSON_GetObjectItem(v, "messages")));

@@ -34,11 +34,16 @@ static const char *const POLICY =
     " \"providers\": {\"openai\": {\"hosts\": [\"api.openai.com\"], \"region\": \"us\"},"
     "                 \"anthropic\": {\"hosts\": [\"api.anthropic.com\"], \"region\": \"eu\"}},"
     " \"models\": {\"fast\": [{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\"},"
-    "                         {\"provider\": \"anthropic\", \"model\": \"claude-3-5-haiku\"}]},"
-    " \"teams\": {\"fin\": {\"budget\": {\"usd_per_day\": 0.001}}},"
+    "                         {\"provider\": \"anthropic\", \"model\": \"claude-3-5-haiku\"}],"
+    "            \"unpriced-first\": [{\"provider\": \"openai\", \"model\": \"gpt-9-unreleased\"},"
+    "                                 {\"provider\": \"openai\", \"model\": \"gpt-4o-mini\"}]},"
+    " \"teams\": {\"fin\": {\"budget\": {\"usd_per_day\": 0.001}},"
+    "            \"soft-team\": {\"budget\": {\"usd_per_day\": 0.01, \"enforce\": false}}},"
     " \"guardrails\": {\"std\": {\"request\": {\"pii\": \"tokenize\", \"secrets\": \"block\"},"
     "                                \"response\": {\"pii\": \"redact\"}},"
-    "                  \"soft\": {\"request\": {\"secrets\": \"block\"}, \"enforce\": false}},"
+    "                  \"soft\": {\"request\": {\"secrets\": \"block\"}, \"enforce\": false},"
+    "                  \"soft-reader\": {\"request\": {\"secrets\": \"block\"},"
+    "                                  \"response\": {\"pii\": \"redact\"}, \"enforce\": false}},"
     " \"workloads\": ["
     "  {\"name\": \"open\", \"match\": {\"cgroup\": \"/apps/open\"},"
     "   \"api_keys\": [\"gwk-open-0123456789abcdef\"]},"
@@ -61,6 +66,8 @@ static const char *const POLICY =
     "   \"limits\": {\"tokens_per_minute\": 1000}},"
     "  {\"name\": \"spend\", \"match\": {\"cgroup\": \"/apps/spend\"},"
     "   \"budget\": {\"usd_per_day\": 0.01, \"warn_at\": 0.5}},"
+    "  {\"name\": \"spend-soft\", \"team\": \"soft-team\", \"match\": {\"cgroup\": \"/apps/ss\"},"
+    "   \"budget\": {\"usd_per_day\": 0.01, \"enforce\": false}},"
     "  {\"name\": \"capped\", \"match\": {\"cgroup\": \"/apps/capped\"},"
     "   \"budget\": {\"usd_per_day\": 0.0001, \"cap_max_tokens\": true}},"
     "  {\"name\": \"fin-a\", \"team\": \"fin\", \"match\": {\"cgroup\": \"/apps/fa\"}},"
@@ -69,7 +76,9 @@ static const char *const POLICY =
     "   \"budget\": {\"usd_per_day\": 0.0000001, \"enforce\": false}},"
     "  {\"name\": \"guarded\", \"match\": {\"cgroup\": \"/apps/g\"}, \"guardrails\": \"std\"},"
     "  {\"name\": \"guarded-soft\", \"match\": {\"cgroup\": \"/apps/gs\"},"
-    "   \"guardrails\": \"soft\"}"
+    "   \"guardrails\": \"soft\"},"
+    "  {\"name\": \"guarded-soft-reader\", \"match\": {\"cgroup\": \"/apps/gsr\"},"
+    "   \"guardrails\": \"soft-reader\"}"
     " ]}";
 
 static struct policy *pol;
@@ -882,6 +891,42 @@ static void test_budget_refuses_unpriced(void)
 	call_end(&c, 0, 0, 0, 0, T0);
 }
 
+/* A logical name whose first target has no price: with every budget of the call in roll-out
+ * the target is tried (routing is unchanged) and noted as would_deny, its reason naming it;
+ * with one enforced it is passed over, naming the target and that budget. */
+static void test_budget_unpriced_target(void)
+{
+	const char *body = "{\"model\":\"unpriced-first\",\"max_tokens\":10,\"messages\":[]}";
+	const struct pipe_decision *d;
+	char why[256] = "";
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "spend-soft", "POST", "/v1/chat/completions", body, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_TRUE(c.r.route != NULL && c.r.route->n_targets == 2);
+	ASSERT_TRUE(c.r.res.budget); /* reserved at the priced target's rates */
+	ASSERT_EQ(c.r.n_decisions, 1);
+	ASSERT_EQ(pipeline_target(&c.r, &c.r.route->targets[0], why, sizeof(why)), 0);
+	ASSERT_EQ(c.r.n_decisions, 2);
+	d = &c.r.decisions[1];
+	ASSERT_STREQ(d->stage, "budget");
+	ASSERT_STREQ(d->rule, "budget.price");
+	ASSERT_EQ(d->action, PIPE_WOULD_DENY);
+	ASSERT_CONTAINS(d->reason, "openai/gpt-9-unreleased has no price");
+	ASSERT_EQ(pipeline_target(&c.r, &c.r.route->targets[1], why, sizeof(why)), 0);
+	ASSERT_EQ(c.r.n_decisions, 2); /* priced: nothing to note */
+	call_end(&c, 1, 10, 10, 100, T0);
+
+	call_init(&c, "spend", "POST", "/v1/chat/completions", body, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_EQ(pipeline_target(&c.r, &c.r.route->targets[0], why, sizeof(why)), -EPERM);
+	ASSERT_CONTAINS(why, "openai/gpt-9-unreleased has no price");
+	ASSERT_CONTAINS(why, "workload spend");
+	ASSERT_EQ(pipeline_target(&c.r, &c.r.route->targets[1], why, sizeof(why)), 0);
+	call_end(&c, 1, 10, 10, 100, T0);
+}
+
 /* The guardrails stage: the body the provider gets, or the refusal; the call's guard_call. */
 static void guard_call_end(struct call *c)
 {
@@ -957,6 +1002,55 @@ static void test_guard_enforce_false_changes_nothing(void)
 	ASSERT_EQ(call_run(&c), 0);
 	ASSERT_TRUE(c.r.body_new == NULL);
 	ASSERT_STREQ(pipe_action_name(pipe_decisive(&c.r)->action), "would_deny");
+	guard_call_end(&c);
+}
+
+/* The guardrails' decisions of C's call: how many, and whether one's reason holds TEXT. */
+static size_t guard_decisions(const struct call *c, enum pipe_action action, const char *text)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->r.n_decisions; i++) {
+		const struct pipe_decision *d = &c->r.decisions[i];
+
+		if (!strcmp(d->stage, "guardrails") && d->action == action &&
+		    (!text || strstr(d->reason, text)))
+			n++;
+	}
+	return n;
+}
+
+/* Under roll-out a Bedrock stream (answers the guardrails cannot read) carrying content they
+ * block breaks two rules of one name: each is noted with its reason, and the call goes on.
+ * Enforced, the first refusal stops the call. */
+static void test_guard_rollout_notes_every_refusal(void)
+{
+	const char *blocked = "request blocked by guardrail \"aws_access_key\"";
+	struct call c;
+
+	ASSERT_OK(world());
+	call_init(&c, "guarded-soft-reader", "POST", "/v1/chat/completions", SECRET_CHAT, T0);
+	c.r.app_api = USAGE_API_BEDROCK_CONVERSE_STREAM;
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_TRUE(c.r.body_new == NULL);
+	ASSERT_EQ(guard_decisions(&c, PIPE_WOULD_DENY, NULL), 2);
+	ASSERT_EQ(guard_decisions(&c, PIPE_WOULD_DENY, blocked), 1);
+	ASSERT_EQ(guard_decisions(&c, PIPE_WOULD_DENY, "cannot read a Bedrock event stream"), 1);
+	ASSERT_STREQ(pipe_decisive(&c.r)->rule, "guardrails.soft-reader");
+	guard_call_end(&c);
+	/* not a stream: only the blocked content */
+	call_init(&c, "guarded-soft-reader", "POST", "/v1/chat/completions", SECRET_CHAT, T0);
+	ASSERT_EQ(call_run(&c), 0);
+	ASSERT_EQ(guard_decisions(&c, PIPE_WOULD_DENY, NULL), 1);
+	ASSERT_EQ(guard_decisions(&c, PIPE_WOULD_DENY, blocked), 1);
+	guard_call_end(&c);
+	/* enforced: the blocked content refuses the call before the stream is looked at */
+	call_init(&c, "guarded", "POST", "/v1/chat/completions", SECRET_CHAT, T0);
+	c.r.app_api = USAGE_API_BEDROCK_CONVERSE_STREAM;
+	ASSERT_EQ(call_run(&c), 400);
+	ASSERT_CONTAINS(c.r.refusal.message, blocked);
+	ASSERT_EQ(guard_decisions(&c, PIPE_DENY, NULL), 1);
+	ASSERT_EQ(c.r.n_decisions, 1);
 	guard_call_end(&c);
 }
 
@@ -1137,9 +1231,11 @@ UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_bloc
 	  UNIT_CASE(test_team_budget_shared),
 	  UNIT_CASE(test_team_budget_enforced_past_a_rollout_budget),
 	  UNIT_CASE(test_budget_refuses_unpriced),
+	  UNIT_CASE(test_budget_unpriced_target),
 	  UNIT_CASE(test_budget_settles_unknown_cost_to_the_reservation),
 	  UNIT_CASE(test_guard_rewrites_what_the_provider_reads),
 	  UNIT_CASE(test_guard_blocks_naming_the_detector_not_the_value),
 	  UNIT_CASE(test_guard_enforce_false_changes_nothing),
+	  UNIT_CASE(test_guard_rollout_notes_every_refusal),
 	  UNIT_CASE(test_guard_scans_the_request_target),
 	  UNIT_CASE(test_guard_refuses_a_body_it_cannot_read))

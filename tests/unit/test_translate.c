@@ -218,6 +218,59 @@ static void test_openai_request_tool_choice(void)
 	}
 }
 
+/* A tool choice that forces a call, in a request with no tools (none, or an empty list):
+ * refused as invalid, naming it, as every provider refuses it; auto and none ask nothing the
+ * request without them does not: dropped, noted, and no choice reaches the other API. */
+static int invalid_without_tools(enum translate_api app, const char *json, const char *field)
+{
+	struct translate_req r;
+	int rc = translate_request(app, json, strlen(json), "m", 0, &r);
+
+	if (rc != -EINVAL || !strstr(r.error, field) || !strstr(r.error, "no tools") || r.body) {
+		fprintf(stderr, "  %s: rc %d, error \"%s\"\n", json, rc, r.error);
+		return 0;
+	}
+	return 1;
+}
+
+static void test_tool_choice_without_tools(void)
+{
+	static const char *const tools[] = {"", ",\"tools\":[]"};
+	static const char *const openai_forced[] = {
+	    "\"required\"", "{\"type\":\"function\",\"function\":{\"name\":\"f\"}}"};
+	static const char *const anthropic_forced[] = {"{\"type\":\"any\"}",
+						       "{\"type\":\"tool\",\"name\":\"f\"}"};
+	static const char *const openai_free[] = {"\"auto\"", "\"none\""};
+	static const char *const anthropic_free[] = {"{\"type\":\"auto\"}", "{\"type\":\"none\"}"};
+	const char *o = "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]";
+	const char *a = "\"max_tokens\":9,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]";
+	struct translate_req r;
+	char in[512];
+	cJSON *v;
+
+	for (size_t t = 0; t < 2; t++) {
+		for (size_t i = 0; i < 2; i++) {
+			snprintf(in, sizeof(in), "{%s,\"tool_choice\":%s%s}", o, openai_forced[i], tools[t]);
+			ASSERT_TRUE(invalid_without_tools(OPENAI, in, "tool_choice"));
+			snprintf(in, sizeof(in), "{%s,\"tool_choice\":%s%s}", a, anthropic_forced[i], tools[t]);
+			ASSERT_TRUE(invalid_without_tools(ANTHROPIC, in, "tool_choice"));
+			snprintf(in, sizeof(in), "{%s,\"tool_choice\":%s%s}", o, openai_free[i], tools[t]);
+			ASSERT_TRUE((v = translate(OPENAI, in, &r)) != NULL);
+			ASSERT_TRUE(!at(v, "tool_choice") && !at(v, "tools"));
+			ASSERT_CONTAINS(r.notes, "tool_choice without tools dropped");
+			cJSON_Delete(v);
+			snprintf(in, sizeof(in), "{%s,\"tool_choice\":%s%s}", a, anthropic_free[i], tools[t]);
+			ASSERT_TRUE((v = translate(ANTHROPIC, in, &r)) != NULL);
+			ASSERT_TRUE(!at(v, "tool_choice") && !at(v, "tools"));
+			ASSERT_CONTAINS(r.notes, "tool_choice without tools dropped");
+			cJSON_Delete(v);
+		}
+	}
+	/* checked all the same: what it could not say is still refused */
+	snprintf(in, sizeof(in), "{%s,\"tool_choice\":%s%s}", a, "{\"type\":\"auto\",\"x\":1}", "");
+	ASSERT_EQ(translate_request(ANTHROPIC, in, strlen(in), "m", 0, &r), -EOPNOTSUPP);
+}
+
 static void test_openai_request_images(void)
 {
 	const char *in =
@@ -1355,6 +1408,7 @@ static void test_error_message_whole(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_error_message_whole), UNIT_CASE(test_openai_request_basic), UNIT_CASE(test_openai_request_system_joined),
+	  UNIT_CASE(test_tool_choice_without_tools),
 	  UNIT_CASE(test_openai_request_tools), UNIT_CASE(test_openai_request_tool_choice),
 	  UNIT_CASE(test_openai_request_images), UNIT_CASE(test_openai_request_refusals),
 	  UNIT_CASE(test_openai_request_invalid), UNIT_CASE(test_anthropic_request_basic),

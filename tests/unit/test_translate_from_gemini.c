@@ -163,6 +163,43 @@ static void test_refusals(void)
 }
 
 /* IN is invalid (-EINVAL) naming FIELD as given twice. */
+/* toolConfig in a request that declares no function (no tools, or a Tool without
+ * declarations): mode ANY (Gemini itself refuses a function calling config without
+ * declarations) is refused as invalid, naming it; AUTO and NONE are dropped, noted; no
+ * tool_choice or empty tools reach the target. */
+static void test_tool_config_without_functions(void)
+{
+	static const char *const configs[] = {
+	    "{\"mode\":\"ANY\"}", "{\"mode\":\"ANY\",\"allowedFunctionNames\":[\"f\"]}",
+	    "{\"mode\":\"AUTO\"}", "{\"mode\":\"NONE\"}"};
+	static const char *const tools[] = {"", ",\"tools\":[]", ",\"tools\":[{}]",
+					    ",\"tools\":[{\"functionDeclarations\":[]}]"};
+	static const enum translate_api to[] = {OPENAI, ANTHROPIC};
+	struct translate_req r;
+	char in[512];
+	int rc;
+
+	for (size_t k = 0; k < 2; k++)
+		for (size_t t = 0; t < 4; t++)
+			for (size_t i = 0; i < 4; i++) {
+				snprintf(in, sizeof(in),
+					 "{" Q ",\"toolConfig\":{\"functionCallingConfig\":%s}%s}",
+					 configs[i], tools[t]);
+				rc = translate_request_from_gemini(to[k], in, strlen(in), "m", 0, 0,
+								   &r);
+				if (i < 2) {
+					ASSERT_EQ(rc, -EINVAL);
+					ASSERT_CONTAINS(r.error, "toolConfig.functionCallingConfig: a "
+								 "tool must be called");
+					continue;
+				}
+				ASSERT_EQ(rc, 0);
+				ASSERT_TRUE(!strstr(r.body, "tool_choice") && !strstr(r.body, "tools"));
+				ASSERT_CONTAINS(r.notes, "functionCallingConfig without tools dropped");
+				translate_req_release(&r);
+			}
+}
+
 static int twice(const char *in, const char *field)
 {
 	struct translate_req r;
@@ -693,6 +730,7 @@ static void test_pending_calls_bounded(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_request_to_openai), UNIT_CASE(test_request_to_anthropic),
+	  UNIT_CASE(test_tool_config_without_functions),
 	  UNIT_CASE(test_refusals), UNIT_CASE(test_response_from_openai),
 	  UNIT_CASE(test_response_from_anthropic), UNIT_CASE(test_errors),
 	  UNIT_CASE(test_stream_from_openai), UNIT_CASE(test_stream_from_anthropic),

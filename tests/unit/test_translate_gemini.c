@@ -66,6 +66,49 @@ static int refused(enum translate_api app, const char *json, const char *field)
 
 #define USER "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]"
 
+/* A tool choice with no function to choose from (no tools, or an empty list): one that forces
+ * a call (Gemini's mode ANY: Gemini refuses a function calling config without declarations) is
+ * refused as invalid, naming it; auto and none are dropped, noted: no toolConfig is sent. */
+static void test_tool_choice_without_tools(void)
+{
+	static const struct {
+		enum translate_api app;
+		const char *head, *choice;
+		int forces;
+	} cases[] = {
+	    {OPENAI, USER, "\"required\"", 1},
+	    {OPENAI, USER,
+	     "{\"type\":\"function\",\"function\":{\"name\":\"f\"}}", 1},
+	    {OPENAI, USER, "\"auto\"", 0},
+	    {OPENAI, USER, "\"none\"", 0},
+	    {ANTHROPIC, "\"max_tokens\":9," USER, "{\"type\":\"any\"}", 1},
+	    {ANTHROPIC, "\"max_tokens\":9," USER,
+	     "{\"type\":\"tool\",\"name\":\"f\"}", 1},
+	    {ANTHROPIC, "\"max_tokens\":9," USER, "{\"type\":\"auto\"}", 0},
+	};
+	static const char *const tools[] = {"", ",\"tools\":[]"};
+	struct translate_req r;
+	char in[512];
+	int rc;
+
+	for (size_t t = 0; t < 2; t++) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			snprintf(in, sizeof(in), "{%s,\"tool_choice\":%s%s}", cases[i].head,
+				 cases[i].choice, tools[t]);
+			rc = translate_request_to(cases[i].app, GEMINI, in, strlen(in), "m", 0, &r);
+			if (cases[i].forces) {
+				ASSERT_EQ(rc, -EINVAL);
+				ASSERT_CONTAINS(r.error, "tool_choice: a tool must be called");
+				continue;
+			}
+			ASSERT_EQ(rc, 0);
+			ASSERT_TRUE(!strstr(r.body, "toolConfig") && !strstr(r.body, "tools"));
+			ASSERT_CONTAINS(r.notes, "tool_choice without tools dropped");
+			translate_req_release(&r);
+		}
+	}
+}
+
 static void test_openai_refusals(void)
 {
 	struct translate_req r;
@@ -843,6 +886,7 @@ static void test_stream_first_chunk_out_of_memory(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_call_path), UNIT_CASE(test_openai_request), UNIT_CASE(test_openai_refusals),
+	  UNIT_CASE(test_tool_choice_without_tools),
 	  UNIT_CASE(test_anthropic_request), UNIT_CASE(test_response_to_openai),
 	  UNIT_CASE(test_response_to_anthropic), UNIT_CASE(test_stream_to_openai),
 	  UNIT_CASE(test_stream_to_anthropic), UNIT_CASE(test_stream_errors),

@@ -87,17 +87,26 @@ void pipeline_end(struct pipe_req *r, const struct pipe_outcome *o)
 	r->stages_run = 0;
 }
 
-enum pipe_verdict pipe_decide(struct pipe_req *r, const char *stage, enum pipe_action action,
-			      const char *rule)
+/* Notes a decision; the one noted, or NULL when the table is full. */
+static struct pipe_decision *pipe_note(struct pipe_req *r, const char *stage,
+				       enum pipe_action action, const char *rule)
 {
 	struct pipe_decision *d;
 
-	if (r->n_decisions < PIPE_DECISIONS_MAX) {
-		d = &r->decisions[r->n_decisions++];
-		d->stage = stage;
-		d->action = action;
-		str_copy(d->rule, sizeof(d->rule), rule);
-	}
+	if (r->n_decisions >= PIPE_DECISIONS_MAX)
+		return NULL;
+	d = &r->decisions[r->n_decisions++];
+	d->stage = stage;
+	d->action = action;
+	str_copy(d->rule, sizeof(d->rule), rule);
+	d->reason[0] = 0;
+	return d;
+}
+
+enum pipe_verdict pipe_decide(struct pipe_req *r, const char *stage, enum pipe_action action,
+			      const char *rule)
+{
+	pipe_note(r, stage, action, rule);
 	return action == PIPE_DENY ? PIPE_STOP : PIPE_CONTINUE;
 }
 
@@ -105,10 +114,17 @@ enum pipe_verdict pipe_refuse(struct pipe_req *r, const char *stage, const char 
 			      int enforce, int status, const char *kind, long retry_after_s,
 			      const char *fmt, ...)
 {
+	struct pipe_decision *d;
 	va_list ap;
 
-	if (!enforce)
-		return pipe_decide(r, stage, PIPE_WOULD_DENY, rule);
+	if (!enforce) {
+		if ((d = pipe_note(r, stage, PIPE_WOULD_DENY, rule))) {
+			va_start(ap, fmt);
+			vsnprintf(d->reason, sizeof(d->reason), fmt, ap);
+			va_end(ap);
+		}
+		return PIPE_CONTINUE;
+	}
 	r->refusal.status = status;
 	r->refusal.kind = kind;
 	r->refusal.retry_after_s = retry_after_s;

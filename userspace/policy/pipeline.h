@@ -53,11 +53,13 @@ enum pipe_action {
 #define PIPE_RULE_MAX 160
 #define PIPE_DECISIONS_MAX 16
 #define PIPE_MSG_MAX 400
+#define PIPE_REASON_MAX 256
 
 struct pipe_decision {
 	const char *stage; /* the stage's name (static) */
 	char rule[PIPE_RULE_MAX];
 	enum pipe_action action;
+	char reason[PIPE_REASON_MAX]; /* a would_deny's: what the app would have been told; or "" */
 };
 
 /* What the app gets when a stage stops the call: in its provider's error format. */
@@ -252,8 +254,10 @@ enum pipe_verdict pipeline_request(struct pipe_req *r);
 int pipeline_target(struct pipe_req *r, const struct route_target *t, char *why, size_t whylen);
 void pipeline_end(struct pipe_req *r, const struct pipe_outcome *o);
 
-/* For stages: notes a decision; for a deny also fills the refusal. Returns the verdict a
- * stage should answer: PIPE_STOP for a deny, else PIPE_CONTINUE. */
+/* For stages: notes a decision; for a deny also fills the refusal, for a would_deny
+ * (ENFORCE 0) keeps the message as the decision's reason, so that the record says which
+ * refusal each would-deny is when one rule names several. Returns the verdict a stage should
+ * answer: PIPE_STOP for a deny, else PIPE_CONTINUE. */
 enum pipe_verdict pipe_decide(struct pipe_req *r, const char *stage, enum pipe_action action,
 			      const char *rule);
 enum pipe_verdict pipe_refuse(struct pipe_req *r, const char *stage, const char *rule,

@@ -10,7 +10,8 @@
  * Exhausted: 429 with the provider's quota error and retry-after at the period's end; with
  * "cap_max_tokens" the call's max tokens are lowered (or set) to fit what is left instead.
  * A budget whose spend crosses "warn_at" writes a budget.warn record. A target without a
- * price cannot be held to a budget: it is skipped.
+ * price cannot be held to a budget: it is skipped, or, when no budget of the call is
+ * enforced, tried and noted as would_deny naming it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -291,6 +292,8 @@ static enum pipe_verdict budget_on_request(struct pipe_req *r)
 	return v;
 }
 
+/* May the call go to target T? One without a price is passed over (-EPERM) when a budget of
+ * the call is enforced; when none is, it is tried and noted as would_deny, naming it. */
 static int budget_on_target(struct pipe_req *r, const struct route_target *t, char *why,
 			    size_t whylen)
 {
@@ -298,15 +301,18 @@ static int budget_on_target(struct pipe_req *r, const struct route_target *t, ch
 	const char *model = t->model ? t->model : r->model;
 	struct scope s[2];
 	size_t n = scopes_of(r, s);
+	const struct scope *e = first_enforced(s, n);
 
-	if (!r->res.budget || !rates_of(r, t->provider, model, 0, &k))
+	if (!r->res.budget || !n || !rates_of(r, t->provider, model, 0, &k))
 		return 0;
-	if (!first_enforced(s, n)) {
-		pipe_decide(r, BUDGET, PIPE_WOULD_DENY, "budget.price");
+	if (!e) {
+		pipe_refuse(r, BUDGET, "budget.price", 0, 403, "permission", 0,
+			    "aigw: %s/%s has no price, so the budget of %s %s cannot hold it",
+			    t->provider, model, s[0].kind, s[0].name);
 		return 0;
 	}
-	snprintf(why, whylen, "%s/%s has no price, so a budget cannot hold it", t->provider,
-		 model);
+	snprintf(why, whylen, "%s/%s has no price, so the budget of %s %s cannot hold it",
+		 t->provider, model, e->kind, e->name);
 	return -EPERM;
 }
 

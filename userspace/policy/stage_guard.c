@@ -7,8 +7,8 @@
  *
  * The request target (path and query) is scanned too, never rewritten: a value in it to
  * redact, tokenize or block refuses the call. A body the guardrails cannot read (not JSON) is refused: what cannot be scanned must not
- * leave unscanned. With "enforce": false nothing is changed or refused; the record says what
- * would have been.
+ * leave unscanned. With "enforce": false nothing is changed or refused; every check runs and
+ * the record says each refusal that would have been, with its reason (they share one rule).
  */
 #include <errno.h>
 #include <string.h>
@@ -42,16 +42,22 @@ static int answer_is_eventstream(const struct pipe_req *r)
 	       r->app_api == USAGE_API_BEDROCK_INVOKE_STREAM;
 }
 
-/* The refusal for guard_request()'s error RC. */
-static enum pipe_verdict guard_refuse(struct pipe_req *r, const char *rule, int rc)
+/* The refusal of content a detector blocks, or (ENFORCE 0) its note. */
+static enum pipe_verdict guard_blocked(struct pipe_req *r, const char *rule, int enforce)
 {
 	const char *by = guard_call_blocked_by(r->guard);
 
+	return pipe_refuse(r, STAGE, rule, enforce, 400, "guardrail", 0,
+			   "aigw: request blocked by guardrail \"%s\" (profile %s)", by ? by : "?",
+			   guard_profile_name(r->wl->guard));
+}
+
+/* The refusal for guard_request()'s error RC. */
+static enum pipe_verdict guard_refuse(struct pipe_req *r, const char *rule, int rc)
+{
 	switch (rc) {
 	case -EPERM:
-		return pipe_refuse(r, STAGE, rule, 1, 400, "guardrail", 0,
-				   "aigw: request blocked by guardrail \"%s\" (profile %s)",
-				   by ? by : "?", guard_profile_name(r->wl->guard));
+		return guard_blocked(r, rule, 1);
 	case -EINVAL:
 		return pipe_refuse(r, STAGE, rule, 1, 400, "invalid", 0,
 				   "aigw: this workload's requests are scanned by guardrails, and "
@@ -86,13 +92,13 @@ static enum pipe_verdict guard_on_request(struct pipe_req *r)
 		rc = guard_request(r->guard, r->body, r->body_len, &r->body_new, &r->body_new_len);
 	if (rc)
 		return guard_refuse(r, rule, rc);
+	if (guard_call_blocked_by(r->guard)) /* "enforce": false: noted, and the checks go on */
+		guard_blocked(r, rule, 0);
 	if (guard_call_reads_response(r->guard) && answer_is_eventstream(r))
 		return pipe_refuse(r, STAGE, rule, guard_profile_enforced(p), 400, "guardrail", 0,
 				   "aigw: this workload's answers are read by guardrails (profile "
 				   "%s), which cannot read a Bedrock event stream: call converse or "
 				   "invoke instead", guard_profile_name(p));
-	if (guard_call_blocked_by(r->guard)) /* "enforce": false */
-		return pipe_decide(r, STAGE, PIPE_WOULD_DENY, rule);
 	return PIPE_CONTINUE;
 }
 

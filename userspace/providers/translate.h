@@ -80,7 +80,10 @@
  * server/MCP tools, container, mcp_servers, citations, tool_result is_error:true (OpenAI tool
  * messages have no error flag) or images inside tool_result (they carry text only), text after
  * a tool_use in one assistant turn (OpenAI cannot order them), a final assistant message
- * (prefill). thinking {"type":"disabled"} is accepted.
+ * (prefill). thinking {"type":"disabled"} is accepted. Either way (and to and from Gemini): a
+ * tool choice that forces a call (required, a named function; any, tool; mode ANY) in a
+ * request without tools (none, or an empty list) is invalid (-EINVAL, naming it): every
+ * provider refuses it; auto or none there asks nothing, and is dropped, noted.
  *
  * Responses (whole and streamed)
  *

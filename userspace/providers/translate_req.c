@@ -38,6 +38,25 @@ int translate_rq_invalid(struct translate_rq *r, const char *path, const char *w
 	return translate_fail(&r->c, -EINVAL, "%s: %s", path, what);
 }
 
+void translate_rq_choice_without_tools(struct translate_rq *r, const char *path, int forces)
+{
+	char note[TRANSLATE_PATH_MAX + 32];
+
+	if (forces) {
+		translate_rq_invalid(r, path, "a tool must be called, and the request has no tools");
+		return;
+	}
+	snprintf(note, sizeof(note), "%s without tools dropped", path);
+	translate_note(&r->c, note);
+}
+
+int translate_rq_openai_choice_forces(const cJSON *v)
+{
+	const char *s = cJSON_GetStringValue(v);
+
+	return !s || (strcmp(s, "auto") && strcmp(s, "none"));
+}
+
 /* Refuses any non-null member of O that is not in ALLOWED (NULL-terminated). */
 int translate_rq_keys(struct translate_rq *r, const cJSON *o, const char *const *allowed,
 		      const char *path)

@@ -36,6 +36,13 @@ struct translate_rq_field {
 int translate_rq_refuse(struct translate_rq *r, const char *path);
 /* PATH is not what its API allows (-EINVAL): WHAT says what was expected. */
 int translate_rq_invalid(struct translate_rq *r, const char *path, const char *what);
+/* A tool choice (at PATH, as the app wrote it) in a request that offers no tools (none, or an
+ * empty list): one that FORCES a call cannot be carried, and every provider refuses it, the
+ * app's own too (-EINVAL); "auto" or "none" asks nothing the request without it does not,
+ * and is dropped, noted (a target may refuse a choice without tools). */
+void translate_rq_choice_without_tools(struct translate_rq *r, const char *path, int forces);
+/* Whether OpenAI's tool_choice V forces a call: anything but "auto" and "none". */
+int translate_rq_openai_choice_forces(const cJSON *v);
 /* Refuses any non-null member of object O not in ALLOWED (NULL-terminated); a non-object
  * passes (the caller judges types). */
 int translate_rq_keys(struct translate_rq *r, const cJSON *o, const char *const *allowed,

@@ -503,8 +503,13 @@ static void a2o_tools(struct translate_rq *r)
 	}
 	if (choice && !r->c.rc) {
 		tc = a2o_tool_choice(r, choice, &serial);
-		if (tc)
+		if (tc && !cJSON_GetArraySize(tools)) { /* nothing to choose from */
+			translate_rq_choice_without_tools(r, "tool_choice",
+							  translate_rq_openai_choice_forces(tc));
+			cJSON_Delete(tc);
+		} else if (tc) {
 			translate_add(&r->c, r->out, "tool_choice", tc);
+		}
 	}
 	if (serial && cJSON_GetArraySize(tools) && !r->c.rc)
 		translate_add(&r->c, r->out, "parallel_tool_calls", cJSON_CreateFalse());

@@ -538,6 +538,22 @@ static void g_tool_config(struct translate_rq *r, const cJSON *v)
 		      cJSON_CreateString(cJSON_GetStringValue(names->child) ?: ""));
 }
 
+/* A request that declares no function: no "tools" (g_tools made an empty list), and its
+ * toolConfig, made a tool_choice, has nothing to choose from. */
+static void g_without_functions(struct translate_rq *r)
+{
+	const cJSON *choice = cJSON_GetObjectItemCaseSensitive(r->out, "tool_choice");
+
+	if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r->out, "tools")))
+		return;
+	cJSON_DeleteItemFromObjectCaseSensitive(r->out, "tools");
+	if (!choice)
+		return;
+	translate_rq_choice_without_tools(r, "toolConfig.functionCallingConfig",
+					  translate_rq_openai_choice_forces(choice));
+	cJSON_DeleteItemFromObjectCaseSensitive(r->out, "tool_choice");
+}
+
 /* contents[I]: role user (or none) -> user, model -> assistant. */
 static void g_turn(struct g2o *g, const cJSON *c, int i, cJSON *msgs)
 {
@@ -755,6 +771,8 @@ static void g_request(struct g2o *g, const char *model, int stream)
 		else
 			translate_rq_refuse(r, it->string);
 	}
+	if (!r->c.rc)
+		g_without_functions(r);
 	if (!r->c.rc && !g_once(r, r->in, NULL))
 		g_contents(g, g_member(r->in, "contents"), msgs);
 	if (stream) { /* usage comes in a last chunk only when asked for */

@@ -291,7 +291,7 @@ static void g_tools(struct translate_rq *r, const cJSON *v, const char *key)
 
 /* tool_choice -> toolConfig.functionCallingConfig: none NONE, auto AUTO, required ANY, one
  * named function ANY with allowedFunctionNames [it]; allowed_tools and custom tools have no
- * Gemini counterpart. */
+ * Gemini counterpart. Without tools there is no function to choose from. */
 static void g_tool_choice(struct translate_rq *r, const cJSON *v, const char *key)
 {
 	static const char *const modes[][2] = {{"none", "NONE"}, {"auto", "AUTO"},
@@ -306,6 +306,10 @@ static void g_tool_choice(struct translate_rq *r, const cJSON *v, const char *ke
 			mode = modes[i][1];
 	if (!mode && (!type || strcmp(type, "function") || !name)) {
 		g_untranslated(r, key, "a choice other than none, auto, required or one function is");
+		return;
+	}
+	if (!cJSON_GetArraySize(translate_get(r->in, "tools"))) {
+		translate_rq_choice_without_tools(r, key, translate_rq_openai_choice_forces(v));
 		return;
 	}
 	cfg = translate_add(&r->c, translate_add(&r->c, r->out, "toolConfig", cJSON_CreateObject()),

@@ -542,6 +542,13 @@ static void o2a_tools(struct translate_rq *r)
 			o2a_tool_def(r, it, i++, out);
 		}
 	}
+	if (choice && !r->c.rc && !cJSON_GetArraySize(tools)) {
+		cJSON_Delete(o2a_tool_choice(r, choice)); /* checked, then nothing to choose from */
+		if (!r->c.rc)
+			translate_rq_choice_without_tools(r, "tool_choice",
+							  translate_rq_openai_choice_forces(choice));
+		return;
+	}
 	if (choice && !r->c.rc)
 		tc = translate_add(&r->c, r->out, "tool_choice", o2a_tool_choice(r, choice));
 	if (!cJSON_IsFalse(par) || !cJSON_GetArraySize(tools) || r->c.rc)

@@ -136,6 +136,8 @@ static void exchange_record_policy(struct exchange *ex, struct jsonw *rec)
 			jsonw_str(o, "stage", r->decisions[i].stage);
 			jsonw_str(o, "rule", r->decisions[i].rule);
 			jsonw_str(o, "action", pipe_action_name(r->decisions[i].action));
+			if (r->decisions[i].reason[0])
+				jsonw_str(o, "reason", r->decisions[i].reason);
 			if (!(text = jsonw_finish(o, &len)))
 				break;
 			evbuffer_add_printf(arr, "%s%s", i ? "," : "[", text);
