@@ -1,6 +1,7 @@
 /* test_headers.c: how long a provider asks to be left alone (retry-after-ms, retry-after as
  * seconds or an HTTP date), and what is not a wish at all; the fields as they are written on. */
 #include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -180,4 +181,29 @@ static void test_write_as_before(void)
 	}
 }
 
-UNIT_MAIN(UNIT_CASE(test_retry_after), UNIT_CASE(test_write), UNIT_CASE(test_write_as_before))
+/* A value that fills the arena to its limit but for its NUL's byte: it still ends there, and
+ * reads as the bytes it has (its NUL once failed to fit, and a lookup read on past the arena). */
+static void test_value_up_to_the_arena_limit(void)
+{
+	size_t len = HEADERS_ARENA_MAX - 3; /* "x", its NUL, the value, the value's NUL */
+	char *value = malloc(len);
+	struct headers h = {0};
+	const char *got;
+
+	ASSERT_TRUE(value != NULL);
+	memset(value, 'v', len);
+	ASSERT_EQ(headers_piece(&h, 0, "x", 1), 0);
+	ASSERT_EQ(headers_piece(&h, 1, value, len), 0);
+	headers_complete(&h);
+	ASSERT_EQ(h.len, (size_t)HEADERS_ARENA_MAX);
+	got = headers_get(&h, "x");
+	ASSERT_TRUE(got != NULL);
+	ASSERT_EQ(h.arena[h.len - 1], '\0');
+	ASSERT_EQ(strlen(got), len);
+	ASSERT_EQ(headers_piece(&h, 0, "y", 1), 0); /* trailers: ignored once complete */
+	headers_free(&h);
+	free(value);
+}
+
+UNIT_MAIN(UNIT_CASE(test_retry_after), UNIT_CASE(test_write), UNIT_CASE(test_write_as_before),
+	  UNIT_CASE(test_value_up_to_the_arena_limit))

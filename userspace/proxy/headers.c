@@ -7,6 +7,7 @@
 #include "proxy/headers.h"
 #include "util/decimal.h"
 
+/* Appends LEN bytes, always leaving room for one more: the NUL close_open() writes. */
 static int arena_add(struct headers *h, const char *data, size_t len)
 {
 	if (h->len + len + 1 > h->cap) {
@@ -28,20 +29,20 @@ static int arena_add(struct headers *h, const char *data, size_t len)
 	return 0;
 }
 
-static int close_open(struct headers *h)
+/* Ends the open name or value with its NUL, in the byte arena_add() kept for it: never fails,
+ * even with the arena at its limit (a value left unterminated would be read past its end). */
+static void close_open(struct headers *h)
 {
 	int open = h->open;
 	struct header *f;
 
 	if (!open)
-		return 0;
+		return;
 	h->open = 0;
-	if (arena_add(h, "", 1)) /* the NUL */
-		return -1;
+	h->arena[h->len++] = '\0';
 	f = &h->v[h->n - 1];
 	if (open == 2) /* as the value is read from here on: up to its first NUL */
 		f->value_len = (uint32_t)strlen(h->arena + f->value);
-	return 0;
 }
 
 int headers_piece(struct headers *h, int is_value, const char *data, size_t len)
@@ -53,8 +54,7 @@ int headers_piece(struct headers *h, int is_value, const char *data, size_t len)
 	if (h->complete)
 		return 0;
 	if (h->open != (is_value ? 2 : 1)) {
-		if (close_open(h))
-			return -1;
+		close_open(h);
 		if (!is_value) {
 			if (h->n == HEADERS_MAX)
 				return -1;
