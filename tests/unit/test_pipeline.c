@@ -1206,7 +1206,32 @@ static void test_workers_never_pass_a_limit_together(void)
 	policy_free(x.pol);
 }
 
-UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_audit_failure_blocks_calls),
+/* More decisions than the table holds (a roll-out call through many targets): the rest are
+ * counted, and the enforced refusal that stops the call is still its record's decision. */
+static void test_a_deny_past_a_full_table_is_kept(void)
+{
+	static struct pipe_req r;
+	const struct pipe_decision *d;
+
+	for (int i = 0; i < PIPE_DECISIONS_MAX + 2; i++)
+		ASSERT_EQ(pipe_refuse(&r, "allow", "allow.models", 0, 403, "permission", 0,
+				      "target %d not allowed", i),
+			  PIPE_CONTINUE);
+	ASSERT_EQ(r.n_decisions, PIPE_DECISIONS_MAX);
+	ASSERT_EQ(r.n_decisions_dropped, 2);
+	ASSERT_EQ(pipe_refuse(&r, "limits", "limits.requests_per_minute", 1, 429, "rate_limit",
+			      1, "too many"),
+		  PIPE_STOP);
+	ASSERT_EQ(r.n_decisions, PIPE_DECISIONS_MAX);
+	ASSERT_EQ(r.n_decisions_dropped, 3);
+	d = pipe_decisive(&r);
+	ASSERT_TRUE(d != NULL);
+	ASSERT_EQ(d->action, PIPE_DENY);
+	ASSERT_STREQ(d->rule, "limits.requests_per_minute");
+	ASSERT_EQ(r.refusal.status, 429);
+}
+
+UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_a_deny_past_a_full_table_is_kept), UNIT_CASE(test_audit_failure_blocks_calls),
 	  UNIT_CASE(test_unattributed_captured_call_refused),
 	  UNIT_CASE(test_body_limit_on_announced_length),
 	  UNIT_CASE(test_explicit_key_names_workload),

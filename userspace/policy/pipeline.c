@@ -87,15 +87,25 @@ void pipeline_end(struct pipe_req *r, const struct pipe_outcome *o)
 	r->stages_run = 0;
 }
 
-/* Notes a decision; the one noted, or NULL when the table is full. */
+/*
+ * Notes a decision; the one noted, or NULL when the table is full (then counted as dropped).
+ * A deny stops the call: with the table full it takes the last place (the decision there is
+ * counted as dropped instead), so a call routed through many targets under roll-out cannot
+ * push the refusal that stopped it out of its record.
+ */
 static struct pipe_decision *pipe_note(struct pipe_req *r, const char *stage,
 				       enum pipe_action action, const char *rule)
 {
 	struct pipe_decision *d;
 
-	if (r->n_decisions >= PIPE_DECISIONS_MAX)
-		return NULL;
-	d = &r->decisions[r->n_decisions++];
+	if (r->n_decisions >= PIPE_DECISIONS_MAX) {
+		r->n_decisions_dropped++;
+		if (action != PIPE_DENY)
+			return NULL;
+		d = &r->decisions[PIPE_DECISIONS_MAX - 1];
+	} else {
+		d = &r->decisions[r->n_decisions++];
+	}
 	d->stage = stage;
 	d->action = action;
 	str_copy(d->rule, sizeof(d->rule), rule);

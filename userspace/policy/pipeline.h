@@ -191,6 +191,8 @@ struct pipe_req {
 	const char *reason; /* a record's aigw.reason ("connection_limit"), or NULL */
 	struct pipe_decision decisions[PIPE_DECISIONS_MAX];
 	size_t n_decisions;
+	size_t n_decisions_dropped; /* noted past the table: counted in the record; a deny always
+				       takes the last place, so the record says why the call stopped */
 	unsigned stages_run; /* bitmask of stages whose on_request ran (pipeline_end calls
 				only those) */
 };

@@ -148,6 +148,8 @@ static void exchange_record_policy(struct exchange *ex, struct jsonw *rec)
 			  evbuffer_get_length(arr));
 		evbuffer_free(arr);
 	}
+	if (r->n_decisions_dropped)
+		jsonw_num(rec, "aigw.policy.decisions_dropped", (double)r->n_decisions_dropped);
 	if (r->res.budget) {
 		jsonw_num(rec, "aigw.budget.reserved_usd", (double)r->res.nano / 1e9);
 		jsonw_num(rec, "aigw.budget.reserved_nano", (double)r->res.nano);
