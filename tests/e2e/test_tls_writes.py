@@ -68,7 +68,9 @@ def perf_attached(p):
 
 def kept_alive_syscalls(gw, *events, app_code=KEPT_ALIVE_APP):
     """APP_CODE's (KEPT_ALIVE_APP's) CALLS calls through a started gateway (after its warm-up
-    call), with perf stat counting EVENTS in the daemon meanwhile: {event: count}."""
+    call), with perf stat counting EVENTS in the daemon meanwhile: {event: count}. An event
+    given as (EVENT, FILTER) counts only what FILTER (perf's tracepoint filter) lets by, under
+    the key "EVENT if FILTER"."""
     d = gw.world.daemons[-1]
     app = gw.app.popen(["unshare", "-m", "--propagation", "private", "sh", "-c",
                         f'mount --bind "{gw.hosts}" /etc/hosts && exec "$@"', "sh",
@@ -77,8 +79,13 @@ def kept_alive_syscalls(gw, *events, app_code=KEPT_ALIVE_APP):
     # the warm-up call went through: its record is written
     gw.world.wait_record(**{"event.name": "proxy.request"})
     out = gw.world.tmp / "perf.txt"
-    perf = subprocess.Popen(["perf", "stat", "-x,", "-o", str(out), "-p", str(d.proc.pid),
-                             "-e", ",".join(events)])
+    args, keys = [], []
+    for e in events:
+        name, filt = e if isinstance(e, tuple) else (e, None)
+        args += ["-e", name] + (["--filter", filt] if filt else [])
+        keys.append(f"{name} if {filt}" if filt else name)
+    perf = subprocess.Popen(["perf", "stat", "-x,", "-o", str(out), "-p", str(d.proc.pid)]
+                            + args)
     try:
         wait_for(lambda: perf_attached(perf), timeout=10, what="perf stat attached")
         stdout, stderr = app.communicate(input="go\n", timeout=60)
@@ -87,12 +94,10 @@ def kept_alive_syscalls(gw, *events, app_code=KEPT_ALIVE_APP):
         perf.wait(timeout=10)
     assert app.returncode == 0, stderr
     assert json.loads(stdout) == [200] * (CALLS + 1)
-    counts = {}
-    for line in out.read_text().splitlines():
-        f = line.split(",")
-        if len(f) > 2 and f[0].isdigit():
-            counts[f[2]] = int(f[0])
-    return counts
+    values = [int(f[0]) for f in (line.split(",") for line in out.read_text().splitlines())
+              if len(f) > 2 and f[0].isdigit()]
+    assert len(values) == len(keys), out.read_text()
+    return dict(zip(keys, values))
 
 
 def test_kept_alive_calls_cost_no_epoll_ctl(gw):
