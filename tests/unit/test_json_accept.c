@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -269,4 +270,30 @@ static void test_random_texts(void)
 	ASSERT_TRUE(accepted > 30000 && accepted < 270000);
 }
 
-UNIT_MAIN(UNIT_CASE(test_quirks), UNIT_CASE(test_depth), UNIT_CASE(test_random_texts))
+/* An object whose one member is 8 MiB of escapes ("\n\n..."): accepted in one pass. The
+ * closing quote was searched for again from every backslash, once per escape (minutes for
+ * this; a hostile app's request body is walked so): the alarm ends that. */
+static void test_string_of_escapes_in_one_pass(void)
+{
+	static const char head[] = "{\"content\":\"", tail[] = "\"}";
+	size_t n = 8u << 20, len = sizeof(head) - 1 + n + sizeof(tail) - 1;
+	char *s = malloc(len);
+	const char *const wanted[] = {"content"};
+	struct json_locate_pos pos[1];
+	size_t root;
+
+	ASSERT_TRUE(s != NULL);
+	memcpy(s, head, sizeof(head) - 1);
+	for (size_t k = 0; k < n; k += 2)
+		memcpy(s + sizeof(head) - 1 + k, "\\n", 2);
+	memcpy(s + len - (sizeof(tail) - 1), tail, sizeof(tail) - 1);
+	alarm(20);
+	ASSERT_EQ(json_locate_accepted(s, len, wanted, 1, pos, &root), 0);
+	alarm(0);
+	ASSERT_EQ(root, 0);
+	ASSERT_TRUE(pos[0].value != JSON_LOCATE_NONE);
+	free(s);
+}
+
+UNIT_MAIN(UNIT_CASE(test_quirks), UNIT_CASE(test_depth), UNIT_CASE(test_random_texts),
+	  UNIT_CASE(test_string_of_escapes_in_one_pass))

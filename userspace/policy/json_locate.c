@@ -389,11 +389,12 @@ static size_t accept_utf16(const unsigned char *p, const unsigned char *end)
  * first one no backslash escapes; 0 when none does. *ESCAPED: a backslash came before it. */
 static size_t accept_string_end(const unsigned char *t, size_t len, size_t i, bool *escaped)
 {
-	const unsigned char *quote, *bs;
+	const unsigned char *quote = NULL, *bs;
 
 	*escaped = false;
 	for (;;) {
-		quote = i < len ? memchr(t + i, '"', len - i) : NULL;
+		if (!quote || t + i > quote) /* once an escape passed it: linear in escapes */
+			quote = i < len ? memchr(t + i, '"', len - i) : NULL;
 		if (!quote)
 			return 0;
 		bs = memchr(t + i, '\\', (size_t)(quote - (t + i)));
