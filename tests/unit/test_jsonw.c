@@ -379,7 +379,39 @@ static void test_keys_exact(void)
 	}
 }
 
+/* Members whose key is reserved exactly (over 256 bytes, or empty) after every length of a
+ * first member: the comma before each is room too. Once it was not: at one length the
+ * writer's buffer was left one byte short of its closing brace and NUL, and the next member
+ * was written past its end (AddressSanitizer). */
+static void test_exact_keys_at_every_fill(void)
+{
+	static char key[301], pad[2300], want[4096];
+	struct jsonw *w;
+	size_t len;
+	char *text;
+
+	memset(key, 'k', 300);
+	for (size_t p = 0; p < sizeof(pad) - 1; p++) {
+		memset(pad, 'p', p);
+		pad[p] = 0;
+		w = jsonw_new();
+		ASSERT_TRUE(w != NULL);
+		jsonw_str(w, "a", pad);
+		jsonw_num(w, key, 7);
+		jsonw_str(w, "", "e");
+		jsonw_bool(w, key, 1);
+		text = jsonw_finish(w, &len);
+		ASSERT_TRUE(text != NULL);
+		snprintf(want, sizeof(want), "{\"a\":\"%s\",\"%s\":7,\"\":\"e\",\"%s\":true}", pad, key,
+			 key);
+		ASSERT_STREQ(text, want);
+		ASSERT_EQ(len, strlen(want));
+		free(text);
+	}
+}
+
 UNIT_MAIN(UNIT_CASE(test_round_trip), UNIT_CASE(test_empty_and_growth),
+	  UNIT_CASE(test_exact_keys_at_every_fill),
 	  UNIT_CASE(test_audit_write_text_chains), UNIT_CASE(test_num_exact),
 	  UNIT_CASE(test_num_integers), UNIT_CASE(test_escape_exact), UNIT_CASE(test_escape_blocks),
 	  UNIT_CASE(test_keys_exact))

@@ -255,7 +255,7 @@ static char *member(struct jsonw *w, const char *k, size_t val_room)
 		w->oom = 1;
 		return NULL;
 	}
-	if (reserve(w, key_room + 1 + val_room))
+	if (reserve(w, 1 + key_room + 1 + val_room)) /* the comma, the key, the colon, the value */
 		return NULL;
 	out = w->buf + w->len;
 	if (w->len > 1)
