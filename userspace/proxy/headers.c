@@ -39,6 +39,11 @@ static void close_open(struct headers *h)
 	if (!open)
 		return;
 	h->open = 0;
+	if (h->len >= h->cap) { /* the field's first piece found no arena (its error stopped the
+				   parser): the field goes, as if never begun */
+		h->n--;
+		return;
+	}
 	h->arena[h->len++] = '\0';
 	f = &h->v[h->n - 1];
 	if (open == 2) /* as the value is read from here on: up to its first NUL */
