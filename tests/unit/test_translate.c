@@ -686,6 +686,35 @@ static void test_response_refusal_and_length(void)
 	cJSON_Delete(v);
 }
 
+/* A provider's count of -0 (valid JSON) reaches the app as 0, as the stream translator writes
+ * it: cJSON printed "-0", which a strict decoder of a count refuses (serde_json reads it as a
+ * float, not a u32). */
+static void test_response_negative_zero_counts(void)
+{
+	static const char openai[] =
+	    "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},"
+	    "\"finish_reason\":\"stop\"}],\"model\":\"gpt-4o\",\"usage\":{\"prompt_tokens\":10,"
+	    "\"completion_tokens\":-0,\"total_tokens\":10,\"prompt_tokens_details\":"
+	    "{\"cached_tokens\":-0}}}";
+	static const char anthropic[] =
+	    "{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}],\"model\":\"c\",\"stop_reason\":"
+	    "\"end_turn\",\"usage\":{\"input_tokens\":-0,\"cache_creation_input_tokens\":-0,"
+	    "\"cache_read_input_tokens\":-0,\"output_tokens\":-0}}";
+	char *out = NULL, err[128];
+	size_t len;
+
+	ASSERT_OK(translate_response(ANTHROPIC, openai, strlen(openai), NULL, &out, &len, err,
+				     sizeof(err)));
+	ASSERT_CONTAINS(out, "\"usage\":{\"input_tokens\":10,\"cache_creation_input_tokens\":0,"
+			     "\"cache_read_input_tokens\":0,\"output_tokens\":0}");
+	free(out);
+	ASSERT_OK(translate_response(OPENAI, anthropic, strlen(anthropic), NULL, &out, &len, err,
+				     sizeof(err)));
+	ASSERT_CONTAINS(out, "\"usage\":{\"prompt_tokens\":0,\"completion_tokens\":0,"
+			     "\"total_tokens\":0,\"prompt_tokens_details\":{\"cached_tokens\":0}}");
+	free(out);
+}
+
 static void test_stop_reasons(void)
 {
 	static const struct {
@@ -1416,6 +1445,7 @@ UNIT_MAIN(UNIT_CASE(test_error_message_whole), UNIT_CASE(test_openai_request_bas
 	  UNIT_CASE(test_round_trip_openai), UNIT_CASE(test_round_trip_anthropic),
 	  UNIT_CASE(test_response_anthropic_to_openai),
 	  UNIT_CASE(test_response_openai_to_anthropic), UNIT_CASE(test_response_refusal_and_length),
+	  UNIT_CASE(test_response_negative_zero_counts),
 	  UNIT_CASE(test_stop_reasons), UNIT_CASE(test_errors), UNIT_CASE(test_error_body),
 	  UNIT_CASE(test_api_for_path), UNIT_CASE(test_stream_anthropic_to_openai),
 	  UNIT_CASE(test_stream_anthropic_to_openai_no_usage),

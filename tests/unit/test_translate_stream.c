@@ -427,6 +427,35 @@ static void test_real_streams(void)
 			 (int)(sizeof(enveloped_stream) / sizeof(enveloped_stream[0]))));
 }
 
+/* A provider's counts of -0 (valid JSON) in the usage that reaches the app: both translators
+ * write 0 (the reference's cJSON printed "-0" where the translator wrote 0: fuzz_translate's
+ * finding, the seed stream_openai_usage_negative_zero). */
+static void test_negative_zero_counts(void)
+{
+	struct ev o[N_OPENAI], a[N_ANTHROPIC];
+	struct result r = {0};
+
+	memcpy(o, openai_stream, sizeof(o));
+	o[N_OPENAI - 2] = (struct ev)O("{\"choices\":[],\"usage\":{\"prompt_tokens\":060,"
+				       "\"completion_tokens\":-0,\"prompt_tokens_details\":"
+				       "{\"cached_tokens\":-00}}}");
+	ASSERT_TRUE(same(ANTHROPIC, o, N_OPENAI));
+	memcpy(a, anthropic_stream, sizeof(a));
+	a[0] = (struct ev)A("message_start",
+			    "{\"type\":\"message_start\",\"message\":{\"model\":\"c\",\"usage\":{"
+			    "\"input_tokens\":-0,\"cache_creation_input_tokens\":-0,"
+			    "\"cache_read_input_tokens\":-0}}}");
+	a[N_ANTHROPIC - 2] = (struct ev)A("message_delta", "{\"type\":\"message_delta\",\"delta\":"
+					  "{\"stop_reason\":\"end_turn\"},\"usage\":"
+					  "{\"output_tokens\":-0}}");
+	ASSERT_TRUE(same(OPENAI, a, N_ANTHROPIC));
+	run_new(OPENAI, 1, NULL, a, N_ANTHROPIC, &r);
+	ASSERT_CONTAINS(r.out.data, "\"usage\":{\"prompt_tokens\":0,\"completion_tokens\":0,"
+				    "\"total_tokens\":0,\"prompt_tokens_details\":"
+				    "{\"cached_tokens\":0}}");
+	translate_buf_free(&r.out);
+}
+
 /* Each edge case in place of event AT of BASE (N events), and added after it. */
 static int edges_in(enum translate_api app, const struct ev *base, int n, int at,
 		    const char *const *edges, size_t n_edges)
@@ -641,5 +670,6 @@ static void test_gemini_app_one_stage(void)
 	ASSERT_TRUE(mutated(OPENAI, anthropic_text_stream, N_TEXT, 3000));
 }
 
-UNIT_MAIN(UNIT_CASE(test_real_streams), UNIT_CASE(test_edges), UNIT_CASE(test_nesting_limit),
-	  UNIT_CASE(test_mutations), UNIT_CASE(test_gemini_app_one_stage))
+UNIT_MAIN(UNIT_CASE(test_real_streams), UNIT_CASE(test_negative_zero_counts), UNIT_CASE(test_edges),
+	  UNIT_CASE(test_nesting_limit), UNIT_CASE(test_mutations),
+	  UNIT_CASE(test_gemini_app_one_stage))

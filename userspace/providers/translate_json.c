@@ -762,7 +762,8 @@ int translate_json_put_cstr(struct translate_buf *b, const char *s)
 	return translate_json_put_bytes(b, s, strlen(s));
 }
 
-/* Whole numbers in int's range as cJSON prints them ("%d"); the rest by cJSON itself. */
+/* Whole numbers in int's range as "%d" prints them, a negative zero as 0 (cJSON prints "-0",
+ * a count no strict decoder takes); the rest by cJSON itself. */
 int translate_json_put_num(struct translate_buf *b, double d)
 {
 	char buf[64], *p = buf + sizeof(buf);

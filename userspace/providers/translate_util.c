@@ -319,12 +319,15 @@ const char *translate_finish_reason_gemini(const char *finish_reason)
 	return "stop";
 }
 
+/* A count from U's KEY into *V when it is one: a number not below zero. A negative zero reads
+ * as 0: cJSON prints it "-0", which a strict decoder of a count refuses (serde_json reads it
+ * as a float), and the stream translator writes 0 for it. */
 static void take(const cJSON *u, const char *key, double *v)
 {
 	const cJSON *n = translate_get(u, key);
 
 	if (cJSON_IsNumber(n) && n->valuedouble >= 0)
-		*v = n->valuedouble;
+		*v = n->valuedouble > 0 ? n->valuedouble : 0;
 }
 
 void translate_usage_from_anthropic(const cJSON *u, struct translate_usage *t)
