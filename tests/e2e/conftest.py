@@ -50,11 +50,22 @@ def cgroup2_mount():
     pytest.skip("no cgroup2 mount")
 
 
+_ports_given = set()
+
+
 def free_port(host="127.0.0.1"):
+    """A port free on HOST now, never one this session gave before: the kernel may well give
+    a port just let go again, and a world's capture listener and its mock's control port,
+    both taken here before either binds, then met (aigw: listen on capture.listen: Address
+    already in use, a clean run's failure)."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def wait_for(pred, timeout=5.0, step=0.05, what="condition"):
