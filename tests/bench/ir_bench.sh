@@ -113,7 +113,9 @@ ir() {
 	total=$(awk '/^totals:/{print $2; exit}' "$out")
 	[ -n "$total" ] || { say "$name: no totals in $out"; return 1; }
 	echo "$name instructions/request $((total / N))"
-	[ -z "$bench_keep" ] || callgrind_annotate "$out" 2>/dev/null | head -n 60 >"$tmp/$name.top"
+	# sed reads to the end: head would close the pipe early, and with pipefail the
+	# function would return 1 after callgrind_annotate died of SIGPIPE
+	[ -z "$bench_keep" ] || callgrind_annotate "$out" 2>/dev/null | sed -n 1,60p >"$tmp/$name.top"
 }
 
 # sys NAME: system calls per request, natively
