@@ -21,11 +21,15 @@ N=${STREAMS_N:-10000}
 CONNECTING=${STREAMS_CONNECTING:-100}
 MAX_RSS_MIB=${STREAMS_MAX_RSS_MIB:-1024}
 # The daemon holds two sockets a call (the app's, the provider's), the mock and the client one.
-# Without CAP_SYS_RESOURCE the hard limit caps them: then as many calls as it allows, and the
-# figure for N extrapolated from the measured cost per call.
+# The hard limit is raised when it is too low (root has CAP_SYS_RESOURCE); without that it caps
+# them: then as many calls as it allows, and the figure for N extrapolated from the measured
+# cost per call.
 want=$((2 * N + 256))
 hard=$(ulimit -Hn)
 [ "$hard" = unlimited ] && hard=$want
+if ((hard < want)) && ulimit -Hn "$want" 2>/dev/null; then
+	hard=$want
+fi
 ulimit -n $((want < hard ? want : hard))
 WANT_N=$N
 if ((want > hard)); then
