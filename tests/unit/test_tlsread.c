@@ -18,10 +18,12 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "proxy/tlsflush.h"
 #include "proxy/tlsread.h"
 #include "unit.h"
 
@@ -279,6 +281,41 @@ static void test_drain_under_watermark_reads_what_was_read_ahead(void)
 	ASSERT_EQ(p.got, RECORDS * p.record);
 }
 
+/*
+ * tlsflush_now() (proxy/tlsflush.c) on the same pair, the other way: what the server's side
+ * queued goes at once, and an error a caller left in the thread's OpenSSL queue is gone
+ * before its SSL_write (it clears the queue only when something is in it), so that what a
+ * failure leaves there is the failure's own.
+ */
+static void test_flush_clears_a_stale_error_and_sends(void)
+{
+	SSL_CTX *sctx = server_ctx(), *cctx = SSL_CTX_new(TLS_client_method());
+	const char msg[] = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+	char got[sizeof(msg)] = {0};
+	struct pair p = {0};
+	int err = sctx && cctx ? pair_open(&p, sctx, cctx, drain_all) : -ENOMEM;
+	unsigned long left = 1;
+	size_t sent = 0;
+	int n = -1;
+
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	if (!err) {
+		evbuffer_add(bufferevent_get_output(p.bev), msg, sizeof(msg) - 1);
+		ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH); /* stale, from elsewhere */
+		sent = tlsflush_now(p.bev);
+		left = ERR_peek_error();
+		n = SSL_read(p.client, got, sizeof(got) - 1);
+	}
+	pair_close(&p);
+	ASSERT_OK(err);
+	ASSERT_EQ(sent, sizeof(msg) - 1);
+	ASSERT_EQ(left, 0);
+	ASSERT_EQ(n, sizeof(msg) - 1);
+	ASSERT_STREQ(got, msg);
+}
+
 UNIT_MAIN(UNIT_CASE(test_records_at_once_all_read),
 	  UNIT_CASE(test_resumed_reading_reads_what_was_read_ahead),
-	  UNIT_CASE(test_drain_under_watermark_reads_what_was_read_ahead))
+	  UNIT_CASE(test_drain_under_watermark_reads_what_was_read_ahead),
+	  UNIT_CASE(test_flush_clears_a_stale_error_and_sends))

@@ -865,6 +865,59 @@ static void test_hostile_answers_read_as_the_tree_reads_them(void)
 	}
 }
 
+/* Keys and strings inside the members read (the usage object, "model", "service_tier"): those
+ * without escapes and under 256 bytes are copied as they are, the others read by cJSON. */
+static void test_inner_keys_and_strings_read_as_the_tree_reads_them(void)
+{
+	static const char *const bodies[] = {
+	    "{\"usage\":{\"prompt\\u005ftokens\":5,\"completion_tokens\":7}}",
+	    "{\"usage\":{\"prompt_tokens\\u0000x\":5,\"prompt_tokens\":6,\"completion_tokens\":7}}",
+	    "{\"usage\":{\"a\\\"b\":1,\"prompt_tokens\":5,\"completion_tokens\":7}}",
+	    "{\"usage\":{\"prompt_tokens\\\\\":1,\"prompt_tokens\":5,\"completion_tokens\":7}}",
+	    "{\"usage\":{\"prompt_tokens\":5,\"prompt_tokens\":9,\"completion_tokens\":7}}",
+	    "{\"usage\":{\"\":1,\"prompt_tokens\":5,\"completion_tokens\" : 7 }}",
+	    "{\"usage\":{\"prompt_tokens\x01\":1,\"prompt_tokens\":5,\"completion_tokens\":7}}",
+	    "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,\"x\":[\"a\",\"b\\n\","
+	    "{\"k\\\"\":\"v\"},[]]}}",
+	    "{\"usage\":{\"input_tokens\":5,\"output_tokens\":7,\"input_tokens_details\":"
+	    "{\"cached_tokens\":2,\"cached_tokens\":9}}}",
+	    "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7},"
+	    "\"service_tier\":\"def\\u0061ult\"}",
+	    "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7},\"service_tier\":\"flex\\\\\"}",
+	    "{\"model\":\"a\\\"b\",\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}",
+	};
+	static char body[2048];
+
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
+		ANSWER_AGREES(bodies[i], strlen(bodies[i]));
+	/* keys and values around the 256 bytes copied as they are, an escape at either end */
+	for (size_t n = 250; n <= 260; n++) {
+		for (int esc = 0; esc < 3; esc++) {
+			char text[300];
+			size_t o;
+
+			memset(text, 'k', n);
+			if (esc == 1)
+				memcpy(text, "\\n", 2);
+			if (esc == 2)
+				memcpy(text + n - 2, "\\n", 2);
+			text[n] = '\0';
+			o = (size_t)snprintf(body, sizeof(body),
+					     "{\"model\":\"%s\",\"usage\":{\"%s\":1,\"prompt_tokens\":5,"
+					     "\"completion_tokens\":7,\"input_tokens\":5,"
+					     "\"output_tokens\":7},\"service_tier\":\"%s\"}",
+					     text, text, text);
+			ANSWER_AGREES(body, o);
+			text[n - 1] = '\0'; /* the model and the tier differ in their first 15 bytes */
+			o = (size_t)snprintf(body, sizeof(body),
+					     "{\"model\":\"m%s\",\"usage\":{\"prompt_tokens\":5,"
+					     "\"completion_tokens\":7,\"%s\":2}}",
+					     text, text);
+			ANSWER_AGREES(body, o);
+		}
+	}
+}
+
 static unsigned long long answer_rng = 0x2545f4914f6cdd1dull;
 
 static unsigned answer_rnd(unsigned n)
@@ -1071,6 +1124,7 @@ static void test_skip_string_as_byte_walk(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_chat_body), UNIT_CASE(test_hostile_answers_read_as_the_tree_reads_them),
+	  UNIT_CASE(test_inner_keys_and_strings_read_as_the_tree_reads_them),
 	  UNIT_CASE(test_random_answers_read_as_the_tree_reads_them), UNIT_CASE(test_reported_cost), UNIT_CASE(test_responses_body),
 	  UNIT_CASE(test_embeddings_body), UNIT_CASE(test_anthropic_body),
 	  UNIT_CASE(test_error_and_bad_bodies), UNIT_CASE(test_unpriced_flags),

@@ -303,17 +303,29 @@ const char *error_kind(const cJSON *e, const char *fallback)
 
 static cJSON *answer_value(const char *t, size_t len, size_t *i);
 
+/* The length of the string whose opening quote is at T[I] when it holds no escape and is
+ * shorter than SHORT_TEXT_MAX bytes, else -1: its first quote, if no backslash comes before
+ * it, is its closing one. Keys and short values: two short memchr(), not skip_string()'s. */
+static long plain_string_len(const char *t, size_t len, size_t i)
+{
+	size_t room = len - i - 1;
+	const char *q = memchr(t + i + 1, '"', room < SHORT_TEXT_MAX ? room : SHORT_TEXT_MAX);
+	size_t n = q ? (size_t)(q - (t + i + 1)) : 0;
+
+	return q && !memchr(t + i + 1, '\\', n) ? (long)n : -1;
+}
+
 /* The string (quotes included) at T[*I..) as its text, NUL-terminated, into BUF (SHORT_TEXT_MAX
  * bytes) when it holds no escape and fits; else NULL (the caller has cJSON read it). */
 static const char *answer_plain_string(const char *t, size_t len, size_t *i, char *buf)
 {
-	size_t end = skip_string(t, len, *i), n = end - *i - 2;
+	long n = plain_string_len(t, len, *i);
 
-	if (n >= SHORT_TEXT_MAX || memchr(t + *i + 1, '\\', n))
+	if (n < 0)
 		return NULL;
-	memcpy(buf, t + *i + 1, n);
+	memcpy(buf, t + *i + 1, (size_t)n);
 	buf[n] = '\0';
-	*i = end;
+	*i += (size_t)n + 2;
 	return buf;
 }
 
@@ -326,40 +338,62 @@ static int answer_small_count(const char *t, size_t len, size_t *i, double *v)
 
 	while (k < len && k - *i <= 15 && t[k] >= '0' && t[k] <= '9')
 		x = x * 10 + (t[k++] - '0');
-	if (k - *i > 15 || (k < len && strchr("+-.eE", t[k]) && t[k]))
+	if (k - *i > 15 || (k < len && (t[k] == '+' || t[k] == '-' || t[k] == '.' ||
+					t[k] == 'e' || t[k] == 'E')))
 		return 0;
 	*v = (double)x;
 	*i = k;
 	return 1;
 }
 
-/* The members or elements of the container at T[*I], into ITEM. */
+/* The key (quotes included) at T[*I..), unescaped as cJSON reads it, in memory of cJSON's
+ * allocator, as cJSON_AddItemToObject() would have copied it (cJSON_Delete() of the member
+ * frees it); *I past it. NULL: out of memory, or a key cJSON does not read. */
+static char *answer_key(const char *t, size_t len, size_t *i)
+{
+	long n = plain_string_len(t, len, *i);
+	size_t at = *i;
+	cJSON *name;
+	char *key;
+
+	if (n >= 0) {
+		if ((key = cJSON_malloc((size_t)n + 1))) {
+			memcpy(key, t + at + 1, (size_t)n);
+			key[n] = '\0';
+		}
+		*i += (size_t)n + 2;
+		return key;
+	}
+	*i = skip_string(t, len, at); /* escapes: cJSON's own unescaping */
+	name = cJSON_ParseWithLength(t + at, *i - at);
+	key = cJSON_IsString(name) ? name->valuestring : NULL;
+	if (key)
+		name->valuestring = NULL; /* the member's now */
+	cJSON_Delete(name);
+	return key;
+}
+
+/* The members or elements of the container at T[*I], into ITEM: each member linked with its
+ * key already copied (answer_key()), not copied again by cJSON_AddItemToObject(). */
 static int answer_children(const char *t, size_t len, size_t *i, cJSON *item)
 {
-	char close = t[*i] == '{' ? '}' : ']', buf[SHORT_TEXT_MAX];
-	const char *key = NULL;
-	cJSON *child, *name = NULL;
-	int ok;
+	char close = t[*i] == '{' ? '}' : ']';
+	char *key = NULL;
+	cJSON *child;
 
 	*i = skip_ws(t, len, *i + 1);
 	while (t[*i] != close) {
 		if (close == '}') {
-			size_t at = *i;
-
-			key = answer_plain_string(t, len, i, buf);
-			if (!key) { /* escapes: cJSON's own unescaping */
-				*i = skip_string(t, len, at);
-				name = cJSON_ParseWithLength(t + at, *i - at);
-				key = cJSON_GetStringValue(name);
-			}
+			if (!(key = answer_key(t, len, i)))
+				return -ENOMEM;
 			*i = skip_ws(t, len, skip_ws(t, len, *i) + 1); /* past the ':' */
 		}
-		child = key || close == ']' ? answer_value(t, len, i) : NULL;
-		ok = child && (close == ']' ? cJSON_AddItemToArray(item, child)
-					    : cJSON_AddItemToObject(item, key, child));
-		cJSON_Delete(name);
-		name = NULL;
-		if (!ok) {
+		if (!(child = answer_value(t, len, i))) {
+			cJSON_free(key);
+			return -ENOMEM;
+		}
+		child->string = key;
+		if (!cJSON_AddItemToArray(item, child)) {
 			cJSON_Delete(child);
 			return -ENOMEM;
 		}

@@ -885,11 +885,25 @@ out:
 	return err;
 }
 
-/* A held answer, checked (and rewritten), goes with its length. */
+/* At least the bytes write_response_head() writes: the provider's fields (names and values
+ * with their NULs in the arena, each written with ": " and CRLF), its reason, and the lines
+ * of our own (status, framing, Connection, x-aigw-request-id: well under RESPONSE_HEAD_OWN). */
+#define RESPONSE_HEAD_OWN 512
+
+static size_t response_head_bound(const struct exchange *ex)
+{
+	return ex->resp.len + 4 * (size_t)ex->resp.n + evbuffer_get_length(ex->reason) +
+	       RESPONSE_HEAD_OWN;
+}
+
+/* A held answer, checked (and rewritten), goes with its length. Head and body are written
+ * into one chain of the client's output made large enough first: one allocation, not one per
+ * append, and nothing for on_resp_message_complete()'s pullup to copy. */
 static void json_send(struct exchange *ex)
 {
 	size_t n = evbuffer_get_length(ex->resp_buf);
 
+	evbuffer_expand(bufferevent_get_output(ex->s->client), n + response_head_bound(ex));
 	write_response_head(ex, n);
 	forward_body(ex, evbuffer_pullup(ex->resp_buf, -1), n);
 }
