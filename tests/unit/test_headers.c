@@ -205,5 +205,64 @@ static void test_value_up_to_the_arena_limit(void)
 	free(value);
 }
 
+/* Fields NF of them, each "x-field-I: " and a value of I % 97 + 1 bytes of I's letter, fed in
+ * pieces of AT bytes into H; then each is read back and the whole written as it was fed. */
+static void fill_and_read(struct headers *h, int nf, size_t at)
+{
+	char name[32], value[128], want[64 * 1024];
+	struct evbuffer *out = evbuffer_new();
+	char *got = malloc(sizeof(want));
+	size_t w = 0;
+
+	ASSERT_TRUE(out && got);
+	for (int i = 0; i < nf; i++) {
+		size_t nl = (size_t)snprintf(name, sizeof(name), "x-field-%d", i), vl = i % 97 + 1;
+
+		memset(value, 'a' + i % 26, vl);
+		for (size_t k = 0; k < nl; k += at)
+			ASSERT_EQ(headers_piece(h, 0, name + k, nl - k < at ? nl - k : at), 0);
+		for (size_t k = 0; k < vl; k += at)
+			ASSERT_EQ(headers_piece(h, 1, value + k, vl - k < at ? vl - k : at), 0);
+		w += (size_t)snprintf(want + w, sizeof(want) - w, "%s: %.*s\r\n", name, (int)vl,
+				      value);
+	}
+	headers_complete(h);
+	for (int i = 0; i < nf; i++) {
+		const char *v;
+
+		snprintf(name, sizeof(name), "X-Field-%d", i);
+		v = headers_get(h, name);
+		ASSERT_TRUE(v != NULL);
+		ASSERT_EQ(strlen(v), i % 97 + 1);
+		ASSERT_EQ(v[0], 'a' + i % 26);
+		ASSERT_EQ(v[i % 97], 'a' + i % 26);
+	}
+	headers_write(h, out);
+	ASSERT_STREQ(text_of(out, got, sizeof(want)), want);
+	evbuffer_free(out);
+	free(got);
+}
+
+/* The arena's first bytes are in the struct: blocks that fit there, that outgrow it mid-name or
+ * mid-value, read again after a reset (the allocation kept) and after a free (the struct's bytes
+ * again), every field reads as it was fed. */
+static void test_an_arena_outgrowing_its_first_bytes_keeps_every_field(void)
+{
+	static const int counts[] = {1, 20, 60, 61, 62, 100, 127};
+	struct headers h = {0};
+
+	for (size_t c = 0; c < sizeof(counts) / sizeof(*counts); c++)
+		for (size_t at = 1; at <= 41; at += 8) {
+			fill_and_read(&h, counts[c], at);
+			headers_reset(&h);
+			fill_and_read(&h, counts[(c + 3) % 7], at);
+			headers_free(&h);
+			ASSERT_TRUE(h.arena == NULL);
+			if (unit_failed_current)
+				return;
+		}
+}
+
 UNIT_MAIN(UNIT_CASE(test_retry_after), UNIT_CASE(test_write), UNIT_CASE(test_write_as_before),
-	  UNIT_CASE(test_value_up_to_the_arena_limit))
+	  UNIT_CASE(test_value_up_to_the_arena_limit),
+	  UNIT_CASE(test_an_arena_outgrowing_its_first_bytes_keeps_every_field))

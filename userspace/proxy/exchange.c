@@ -45,9 +45,10 @@ static void up_token_clear(struct exchange *ex)
 }
 
 /*
- * A new exchange is 16 KB, most of it tables read only below their counts: the attempts
- * (n_tries), the policy's decisions (pr.n_decisions), the header fields (req.n, resp.n); each
- * entry is written whole when it is counted. Zeroing only the rest, in the gaps between them
+ * A new exchange is 25 KB, most of it tables read only below their counts: the attempts
+ * (n_tries), the policy's decisions (pr.n_decisions), the header fields (req.n, resp.n) and
+ * their arenas' first bytes (req.len, resp.len); each entry is written whole when it is
+ * counted. Zeroing only the rest, in the gaps between them
  * (listed in the order they lie), leaves the exchange as calloc() did for every read.
  */
 #define EXCHANGE_TABLE(member) {offsetof(struct exchange, member), sizeof(((struct exchange *)0)->member)}
@@ -58,12 +59,16 @@ static const struct {
     EXCHANGE_TABLE(pr.decisions),
     EXCHANGE_TABLE(tries),
     EXCHANGE_TABLE(req.v),
+    EXCHANGE_TABLE(req.first),
     EXCHANGE_TABLE(resp.v),
+    EXCHANGE_TABLE(resp.first),
 };
 
 _Static_assert(offsetof(struct exchange, pr.decisions) < offsetof(struct exchange, tries) &&
 		   offsetof(struct exchange, tries) < offsetof(struct exchange, req.v) &&
-		   offsetof(struct exchange, req.v) < offsetof(struct exchange, resp.v),
+		   offsetof(struct exchange, req.v) < offsetof(struct exchange, req.first) &&
+		   offsetof(struct exchange, req.first) < offsetof(struct exchange, resp.v) &&
+		   offsetof(struct exchange, resp.v) < offsetof(struct exchange, resp.first),
 	       "exchange_tables[] lists the tables in the order they lie");
 
 /* Sanitized builds (the unit and end-to-end tests) fill the tables with garbage instead: an

@@ -7,23 +7,35 @@
 #include "proxy/headers.h"
 #include "util/decimal.h"
 
+/* The arena grown to hold NEED bytes: the struct's first bytes when they do, else an
+ * allocation (the first bytes copied in, or a larger one). 0 or -1. */
+static int arena_grow(struct headers *h, size_t need)
+{
+	size_t cap = h->cap ? h->cap : sizeof(h->first);
+	char *p;
+
+	while (cap < need)
+		cap *= 2;
+	if (cap > HEADERS_ARENA_MAX)
+		return -1;
+	if (cap == sizeof(h->first))
+		p = h->first;
+	else if (h->cap && h->arena != h->first)
+		p = realloc(h->arena, cap);
+	else if ((p = malloc(cap)) && h->cap)
+		memcpy(p, h->first, h->len);
+	if (!p)
+		return -1;
+	h->arena = p;
+	h->cap = cap;
+	return 0;
+}
+
 /* Appends LEN bytes, always leaving room for one more: the NUL close_open() writes. */
 static int arena_add(struct headers *h, const char *data, size_t len)
 {
-	if (h->len + len + 1 > h->cap) {
-		size_t cap = h->cap ? h->cap : 2048;
-		char *p;
-
-		while (cap < h->len + len + 1)
-			cap *= 2;
-		if (cap > HEADERS_ARENA_MAX)
-			return -1;
-		p = realloc(h->arena, cap);
-		if (!p)
-			return -1;
-		h->arena = p;
-		h->cap = cap;
-	}
+	if (h->len + len + 1 > h->cap && arena_grow(h, h->len + len + 1))
+		return -1;
 	memcpy(h->arena + h->len, data, len);
 	h->len += len;
 	return 0;
@@ -247,7 +259,8 @@ void headers_reset(struct headers *h)
 
 void headers_free(struct headers *h)
 {
-	free(h->arena);
+	if (h->arena != h->first)
+		free(h->arena);
 	h->arena = NULL;
 	h->cap = 0;
 	headers_reset(h);

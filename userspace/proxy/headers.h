@@ -4,6 +4,8 @@
  * (RFC 9110 7.6.1, plus any the Connection field names) and writes the others on.
  *
  * Ownership: a struct headers is embedded in its message; headers_free() releases the arena.
+ * Its first HEADERS_ARENA_FIRST bytes are in the struct itself (no allocation for the usual
+ * header block), so a struct headers is never copied or moved once a piece is in it.
  */
 #ifndef AIGW_PROXY_HEADERS_H
 #define AIGW_PROXY_HEADERS_H
@@ -14,6 +16,7 @@
 
 #define HEADERS_MAX 128               /* fields per message; more is refused */
 #define HEADERS_ARENA_MAX (256 * 1024) /* bytes of names and values per message */
+#define HEADERS_ARENA_FIRST 2048       /* of them held in the struct (a power of two) */
 
 struct header {
 	uint32_t name;  /* offset of the NUL-terminated name in the arena */
@@ -24,9 +27,11 @@ struct header {
 };
 
 struct headers {
-	char *arena;
+	char *arena; /* NULL, first, or allocated (owned) once it outgrew first */
 	size_t len, cap;
 	struct header v[HEADERS_MAX];
+	char first[HEADERS_ARENA_FIRST]; /* the arena's first bytes: never zeroed, never read
+					    past len */
 	unsigned n;
 	int open;     /* 0: nothing open, 1: a name, 2: a value is being received */
 	int complete; /* headers_complete() ran: dropped flags are set */
