@@ -49,6 +49,34 @@ const char *headers_get(const struct headers *h, const char *name);
 /* How many fields are named NAME. */
 unsigned headers_count(const struct headers *h, const char *name);
 
+/*
+ * A message head built in one piece on the stack and added to its evbuffer at once: every
+ * append to a bufferevent's output runs its callbacks, and a request's head was six appends.
+ * The bytes are those of the same appends made one by one; a head larger than the buffer goes
+ * out in order, a buffer at a time. Owned by the caller; head_flush() before anything else
+ * writes to OUT, and at the end.
+ */
+#define HEAD_BUF_BYTES 4096
+
+struct head_buf {
+	struct evbuffer *out;
+	size_t len; /* bytes of buf not yet added to out */
+	char buf[HEAD_BUF_BYTES];
+};
+
+void head_begin(struct head_buf *b, struct evbuffer *out);
+void head_put(struct head_buf *b, const char *data, size_t len);
+void head_flush(struct head_buf *b);
+
+/* "NAME: PREFIXVALUE\r\n" (PREFIX may be NULL), into B. */
+void head_field(struct head_buf *b, const char *name, const char *prefix, const char *value);
+
+/* "NAME: N\r\n", N in decimal, into B. */
+void head_field_u64(struct head_buf *b, const char *name, unsigned long long n);
+
+/* "Name: value\r\n" for every field of H that is not dropped, into B. */
+void head_fields(struct head_buf *b, const struct headers *h);
+
 /* Writes "Name: value\r\n" for every field that is not dropped. */
 void headers_write(const struct headers *h, struct evbuffer *out);
 
