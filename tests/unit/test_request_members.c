@@ -69,7 +69,8 @@ static void test_near_names_are_not_decisive(void)
 	same_as_before("{\"models\":\"x\",\"models\":\"y\",\"mode\":1,\"mode\":2,\"model\":\"m\"}");
 	same_as_before("{\"stream_option\":1,\"stream_option\":2,\"streams\":1,\"streams\":3}");
 	same_as_before("{\"n2\":1,\"n2\":2,\"\":1,\"\":2,\"N\":1,\"N\":2,\"Model\":1,\"Model\":2}");
-	same_as_before("{\"best\":1,\"best\":2,\"max\":1,\"max\":2,\"m\":1,\"m\":2,\"s\":1,\"s\":2}");
+	same_as_before(
+	    "{\"best\":1,\"best\":2,\"max\":1,\"max\":2,\"m\":1,\"m\":2,\"s\":1,\"s\":2}");
 }
 
 static void test_escaped_and_nul_names_count_as_decoded(void)
@@ -91,10 +92,23 @@ static void test_nested_members_do_not_count(void)
 /* Random bodies of decisive and near names: the walk and the scan never differ. */
 static void test_random_bodies_agree(void)
 {
-	static const char *const names[] = {"model", "stream", "stream_options", "max_tokens",
-					    "max_completion_tokens", "max_output_tokens", "n",
-					    "best_of", "models", "mode", "stream_o", "", "nn", "b",
-					    "messages", "mod\\u0065l", "temperature"};
+	static const char *const names[] = {"model",
+					    "stream",
+					    "stream_options",
+					    "max_tokens",
+					    "max_completion_tokens",
+					    "max_output_tokens",
+					    "n",
+					    "best_of",
+					    "models",
+					    "mode",
+					    "stream_o",
+					    "",
+					    "nn",
+					    "b",
+					    "messages",
+					    "mod\\u0065l",
+					    "temperature"};
 	const size_t nn = sizeof(names) / sizeof(*names);
 	unsigned long long seed = 7;
 	char body[4096];

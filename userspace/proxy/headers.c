@@ -193,8 +193,8 @@ static size_t written_len(const struct headers *h)
 }
 
 /* "NAME: PREFIXVALUE\r\n" of the lengths given at P; returns its end. */
-static inline char *field_into(char *p, const char *name, size_t nn, const char *prefix,
-			       size_t np, const char *value, size_t nv)
+static inline char *field_into(char *p, const char *name, size_t nn, const char *prefix, size_t np,
+			       const char *value, size_t nv)
 {
 	memcpy(p, name, nn);
 	memcpy(p + nn, ": ", 2);

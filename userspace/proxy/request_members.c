@@ -6,9 +6,15 @@
 
 enum { KEY_MODEL, KEY_STREAM, KEY_STREAM_OPTIONS }; /* their places below */
 
-const char *const request_members_decisive[] = {
-    "model", "stream", "stream_options", "max_tokens", "max_completion_tokens",
-    "max_output_tokens", "n", "best_of", NULL};
+const char *const request_members_decisive[] = {"model",
+						"stream",
+						"stream_options",
+						"max_tokens",
+						"max_completion_tokens",
+						"max_output_tokens",
+						"n",
+						"best_of",
+						NULL};
 
 /* NAME's place among the decisive keys, or -1: a byte compared before each strcmp. */
 static int decisive_index(const char *name)
@@ -22,8 +28,8 @@ static int decisive_index(const char *name)
 
 void request_members_read(const cJSON *root, struct request_members *ret)
 {
-	const cJSON *first[sizeof(request_members_decisive) / sizeof(*request_members_decisive) - 1] = {
-	    0};
+	const cJSON
+	    *first[sizeof(request_members_decisive) / sizeof(*request_members_decisive) - 1] = {0};
 	uint32_t twice = 0;
 
 	for (const cJSON *it = root ? root->child : NULL; it; it = it->next) {

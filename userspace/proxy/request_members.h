@@ -14,9 +14,9 @@
 #include <cjson/cJSON.h>
 
 struct request_members {
-	const char *twice;	      /* the first of the decisive keys (in their order) named twice */
-	const cJSON *model;	      /* the first member of each name, or NULL: */
-	const cJSON *stream;	      /* cJSON_GetObjectItemCaseSensitive()'s answers */
+	const char *twice;   /* the first of the decisive keys (in their order) named twice */
+	const cJSON *model;  /* the first member of each name, or NULL: */
+	const cJSON *stream; /* cJSON_GetObjectItemCaseSensitive()'s answers */
 	const cJSON *stream_options;
 };
 
