@@ -239,6 +239,7 @@ FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/p
 		  userspace/proxy/http2.c \
 		  $(wildcard userspace/providers/translate*.c) \
 		  userspace/proxy/headers.c userspace/proxy/keys.c userspace/providers/sse.c \
+		  userspace/proxy/request_members.c \
 		  userspace/providers/usage.c userspace/providers/openai.c \
 		  userspace/providers/tool_ids.c \
 		  userspace/providers/anthropic.c userspace/providers/api_path.c \

@@ -5,6 +5,8 @@
  * a cap is judged on what is really held, and a release gives every byte back.
  */
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "policy/govstate.h"
 #include "policy/pipeline.h"
@@ -130,7 +132,29 @@ static void test_an_answer_counts_in_steps(void)
 	ASSERT_EQ(govstate_held(gs, "buf:capped"), 0);
 }
 
+/* A workload name longer than a hold keeps counts under the key it was cut to, "buf:" and
+ * its first 127 bytes (as snprintf "buf:%s" of the kept name wrote it), and gives it all back. */
+static void test_a_long_workload_name_counts_under_its_cut_key(void)
+{
+	struct buffer_hold h = {0};
+	char name[300], key[300];
+
+	ASSERT_OK(world());
+	memset(name, 'w', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(key, sizeof(key), "buf:%.127s", name);
+	ASSERT_EQ(buffer_hold_set(&h, gs, pol, name, 100), 0);
+	ASSERT_EQ(govstate_held(gs, key), 100);
+	ASSERT_EQ(govstate_held(gs, "buf"), 100);
+	ASSERT_EQ(buffer_hold_set(&h, gs, pol, name, 7), 0);
+	ASSERT_EQ(govstate_held(gs, key), 7);
+	buffer_hold_release(&h);
+	ASSERT_EQ(govstate_held(gs, key), 0);
+	ASSERT_EQ(govstate_held(gs, "buf"), 0);
+}
+
 UNIT_MAIN(UNIT_CASE(test_a_hold_counts_ahead_and_gives_all_back),
 	  UNIT_CASE(test_a_hold_is_over_past_the_cap_not_before),
 	  UNIT_CASE(test_a_small_queued_answer_leaves_the_cap_to_the_next_call),
-	  UNIT_CASE(test_an_answer_counts_in_steps))
+	  UNIT_CASE(test_an_answer_counts_in_steps),
+	  UNIT_CASE(test_a_long_workload_name_counts_under_its_cut_key))

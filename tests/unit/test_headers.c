@@ -205,5 +205,154 @@ static void test_value_up_to_the_arena_limit(void)
 	free(value);
 }
 
+/* Fields NF of them, each "x-field-I: " and a value of I % 97 + 1 bytes of I's letter, fed in
+ * pieces of AT bytes into H; then each is read back and the whole written as it was fed. */
+static void fill_and_read(struct headers *h, int nf, size_t at)
+{
+	char name[32], value[128], want[64 * 1024];
+	struct evbuffer *out = evbuffer_new();
+	char *got = malloc(sizeof(want));
+	size_t w = 0;
+
+	ASSERT_TRUE(out && got);
+	for (int i = 0; i < nf; i++) {
+		size_t nl = (size_t)snprintf(name, sizeof(name), "x-field-%d", i), vl = i % 97 + 1;
+
+		memset(value, 'a' + i % 26, vl);
+		for (size_t k = 0; k < nl; k += at)
+			ASSERT_EQ(headers_piece(h, 0, name + k, nl - k < at ? nl - k : at), 0);
+		for (size_t k = 0; k < vl; k += at)
+			ASSERT_EQ(headers_piece(h, 1, value + k, vl - k < at ? vl - k : at), 0);
+		w += (size_t)snprintf(want + w, sizeof(want) - w, "%s: %.*s\r\n", name, (int)vl,
+				      value);
+	}
+	headers_complete(h);
+	for (int i = 0; i < nf; i++) {
+		const char *v;
+
+		snprintf(name, sizeof(name), "X-Field-%d", i);
+		v = headers_get(h, name);
+		ASSERT_TRUE(v != NULL);
+		ASSERT_EQ(strlen(v), i % 97 + 1);
+		ASSERT_EQ(v[0], 'a' + i % 26);
+		ASSERT_EQ(v[i % 97], 'a' + i % 26);
+	}
+	headers_write(h, out);
+	ASSERT_STREQ(text_of(out, got, sizeof(want)), want);
+	evbuffer_free(out);
+	free(got);
+}
+
+/* The arena's first bytes are in the struct: blocks that fit there, that outgrow it mid-name or
+ * mid-value, read again after a reset (the allocation kept) and after a free (the struct's bytes
+ * again), every field reads as it was fed. */
+static void test_an_arena_outgrowing_its_first_bytes_keeps_every_field(void)
+{
+	static const int counts[] = {1, 20, 60, 61, 62, 100, 127};
+	struct headers h = {0};
+
+	for (size_t c = 0; c < sizeof(counts) / sizeof(*counts); c++)
+		for (size_t at = 1; at <= 41; at += 8) {
+			fill_and_read(&h, counts[c], at);
+			headers_reset(&h);
+			fill_and_read(&h, counts[(c + 3) % 7], at);
+			headers_free(&h);
+			ASSERT_TRUE(h.arena == NULL);
+			if (unit_failed_current)
+				return;
+		}
+}
+
+/* The bytes of OUT, compared with those of WANT. */
+static int same_bytes(struct evbuffer *out, struct evbuffer *want)
+{
+	size_t n = evbuffer_get_length(out);
+
+	return n == evbuffer_get_length(want) &&
+	       !memcmp(evbuffer_pullup(out, -1), evbuffer_pullup(want, -1), n);
+}
+
+/* "NAME: PREFIXVALUE\r\n" appended piece by piece: what the writers wrote one append each. */
+static void ref_field(struct evbuffer *out, const char *name, const char *prefix, const char *value,
+		      size_t value_len)
+{
+	evbuffer_add(out, name, strlen(name));
+	evbuffer_add(out, ": ", 2);
+	evbuffer_add(out, prefix, strlen(prefix));
+	evbuffer_add(out, value, value_len);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* A head built in one piece is the bytes of the same appends made one by one: request lines
+ * and fields of random lengths (past the buffer, one byte short of it, exactly it), dropped
+ * fields, a write straight to the evbuffer between two parts (the AWS signature's), in order;
+ * and the one-append writers (headers_write(), headers_add(), headers_add_u64()) the same. */
+static void test_a_head_built_at_once_is_the_appends_one_by_one(void)
+{
+	static char big[3 * HEAD_BUF_BYTES];
+	unsigned long long seed = 11;
+
+	memset(big, 'b', sizeof(big) - 1);
+	for (int round = 0; round < 400 && !unit_failed_current; round++) {
+		struct evbuffer *want = evbuffer_new(), *got = evbuffer_new(), *one = evbuffer_new();
+		struct headers h = {0};
+		struct head_buf b;
+		int nf = (int)unit_rand(&seed, 40);
+		size_t cut = (size_t)unit_rand(&seed, sizeof(big) - 1), vl[40];
+		char name[32];
+
+		ASSERT_TRUE(want && got && one);
+		evbuffer_add(want, "POST /v1/x HTTP/1.1\r\n", 22);
+		big[cut] = '\0';
+		ref_field(want, "Authorization", "Bearer ", big, cut);
+		big[cut] = 'b';
+		evbuffer_add(want, "x-direct: 1\r\n", 14);
+		for (int i = 0; i < nf; i++) {
+			vl[i] = unit_rand(&seed, 4) ? unit_rand(&seed, 300)
+						    : HEAD_BUF_BYTES - 2 + unit_rand(&seed, 5);
+			snprintf(name, sizeof(name), i % 7 ? "x-f%d" : "Connection", i);
+			headers_piece(&h, 0, name, strlen(name));
+			headers_piece(&h, 1, big, vl[i]);
+			if (i % 7) /* Connection: hop-by-hop, dropped */
+				ref_field(want, name, "", big, vl[i]);
+		}
+		headers_complete(&h);
+		ref_field(want, "x-none", "", "", 0);
+		ref_field(want, "Content-Length", "", "18446744073709551615", 20);
+		evbuffer_add(want, "\r\n", 2);
+
+		big[cut] = '\0';
+		head_begin(&b, got);
+		head_put(&b, "POST /v1/x HTTP/1.1\r\n", 22);
+		head_field(&b, "Authorization", "Bearer ", big);
+		head_flush(&b);
+		evbuffer_add(got, "x-direct: 1\r\n", 14);
+		head_fields(&b, &h);
+		head_field(&b, "x-none", NULL, "");
+		head_field_u64(&b, "Content-Length", 18446744073709551615ull);
+		head_put(&b, "\r\n", 2);
+		head_flush(&b);
+
+		evbuffer_add(one, "POST /v1/x HTTP/1.1\r\n", 22);
+		headers_add(one, "Authorization", "Bearer ", big);
+		evbuffer_add(one, "x-direct: 1\r\n", 14);
+		headers_write(&h, one);
+		headers_add(one, "x-none", NULL, "");
+		headers_add_u64(one, "Content-Length", 18446744073709551615ull);
+		evbuffer_add(one, "\r\n", 2);
+		big[cut] = 'b';
+		if (!same_bytes(got, want) || !same_bytes(one, want))
+			UNIT_FAIL("round %d: %zu and %zu bytes, one by one %zu", round,
+				  evbuffer_get_length(got), evbuffer_get_length(one),
+				  evbuffer_get_length(want));
+		headers_free(&h);
+		evbuffer_free(want);
+		evbuffer_free(got);
+		evbuffer_free(one);
+	}
+}
+
 UNIT_MAIN(UNIT_CASE(test_retry_after), UNIT_CASE(test_write), UNIT_CASE(test_write_as_before),
-	  UNIT_CASE(test_value_up_to_the_arena_limit))
+	  UNIT_CASE(test_value_up_to_the_arena_limit),
+	  UNIT_CASE(test_an_arena_outgrowing_its_first_bytes_keeps_every_field),
+	  UNIT_CASE(test_a_head_built_at_once_is_the_appends_one_by_one))

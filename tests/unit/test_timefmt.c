@@ -1,6 +1,7 @@
 /* test_timefmt.c: timefmt_rfc3339() writes exactly what the snprintf format it replaced wrote,
  * at the edges (epoch, leap days, year 9999 and past it, the last microsecond of a second,
- * nanoseconds truncated, not rounded) and across a spread of instants. */
+ * nanoseconds truncated, not rounded) and across a spread of instants, with the second last
+ * written kept or not. */
 #include <stdio.h>
 #include <string.h>
 
@@ -61,4 +62,21 @@ static void test_spread(void)
 	}
 }
 
-UNIT_MAIN(UNIT_CASE(test_edges), UNIT_CASE(test_spread))
+/* The second last written is kept: instants drawn from a few seconds (each written again and
+ * again, in turn with others; a negative year and nanoseconds printf writes among them) are
+ * written as the format writes them, never with a second kept from another. */
+static void test_a_kept_second_is_never_another_s(void)
+{
+	static const time_t secs[] = {1795780800, 1795780801, 0, 951782400 + 86399, 253402300800,
+				      -62167219200 - 1, -1, 1795780800 + 86400};
+	unsigned long long x = 0x2545f4914f6cdd1dULL;
+
+	for (int i = 0; i < 100000 && !unit_failed_current; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		check(secs[x % (sizeof(secs) / sizeof(secs[0]))],
+		      (x >> 8) % 16 ? (long)((x >> 20) % 1000000000) : -(long)((x >> 20) % 1000000000));
+	}
+}
+
+UNIT_MAIN(UNIT_CASE(test_edges), UNIT_CASE(test_spread),
+	  UNIT_CASE(test_a_kept_second_is_never_another_s))

@@ -47,11 +47,13 @@
 #define BUFFER_BODY_STEP (256u * 1024) /* a chunked body's daemon share grows by this */
 #define BUFFER_CREDIT_STEP (64u * 1024) /* answers and holds are counted in steps of this */
 
-/* "buf:WORKLOAD" into BUF (SIZE > 4: a GOVSTATE_KEY_MAX key), cut to fit. */
-static void buffer_key(char *buf, size_t size, const struct pipe_req *r)
+/* "buf:WORKLOAD" into BUF (SIZE > 4: a GOVSTATE_KEY_MAX key), cut to fit: what
+ * snprintf(BUF, SIZE, "buf:%s", WORKLOAD) writes, without the formatter (a hold takes it twice
+ * a call). */
+static void buffer_key(char *buf, size_t size, const char *workload)
 {
 	memcpy(buf, "buf:", 4);
-	str_copy(buf + 4, size - 4, r->workload);
+	str_copy(buf + 4, size - 4, workload);
 }
 
 /* The workload's limits when it has a buffer_bytes, else NULL. */
@@ -113,7 +115,7 @@ static enum pipe_verdict buffer_request_locked(struct pipe_req *r)
 		return PIPE_STOP;
 	if (!l)
 		return PIPE_CONTINUE;
-	buffer_key(key, sizeof(key), r);
+	buffer_key(key, sizeof(key), r->workload);
 	held = govstate_held(r->state, key);
 	left = held < l->buffer_bytes ? l->buffer_bytes - held : 0;
 	need = chunked ? (left < r->max_body ? left : r->max_body) : r->content_length;
@@ -195,7 +197,7 @@ static void answer_hold_locked(struct pipe_req *r, uint64_t bytes)
 	r->res.answer_credit = credit;
 	total = buffer_move(r->state, BUFFER_TOTAL_KEY, old, credit);
 	if (l) {
-		buffer_key(key, sizeof(key), r);
+		buffer_key(key, sizeof(key), r->workload);
 		mine = buffer_move(r->state, key, old, credit);
 	}
 	r->res.answer_over = 0;
@@ -248,7 +250,7 @@ static void hold_set_locked(struct buffer_hold *h, const struct policy *p, uint6
 	h->credit = credit;
 	total = buffer_move(h->state, BUFFER_TOTAL_KEY, old, credit);
 	if (h->workload[0]) {
-		snprintf(key, sizeof(key), "buf:%s", h->workload);
+		buffer_key(key, sizeof(key), h->workload);
 		mine = buffer_move(h->state, key, old, credit);
 	}
 	h->over = buffer_past(total, credit, bytes, p->proxy.buffer_bytes) ||
@@ -271,7 +273,7 @@ int buffer_hold_set(struct buffer_hold *h, struct govstate *g, const struct poli
 	}
 	if (!h->state) {
 		h->state = g;
-		snprintf(h->workload, sizeof(h->workload), "%s", workload);
+		str_copy(h->workload, sizeof(h->workload), workload);
 	}
 	govstate_lock(g);
 	hold_set_locked(h, p, bytes);
@@ -288,7 +290,7 @@ void buffer_hold_release(struct buffer_hold *h)
 	govstate_lock(h->state);
 	govstate_held_sub(h->state, BUFFER_TOTAL_KEY, h->credit);
 	if (h->workload[0]) {
-		snprintf(key, sizeof(key), "buf:%s", h->workload);
+		buffer_key(key, sizeof(key), h->workload);
 		govstate_held_sub(h->state, key, h->credit);
 	}
 	govstate_unlock(h->state);
@@ -326,7 +328,7 @@ static void buffer_on_end(struct pipe_req *r, const struct pipe_outcome *o)
 	r->res.daemon_bytes = 0;
 	if (!r->res.held_bytes)
 		return;
-	buffer_key(key, sizeof(key), r);
+	buffer_key(key, sizeof(key), r->workload);
 	govstate_held_sub(r->state, key, r->res.held_bytes);
 	r->res.held_bytes = 0;
 }

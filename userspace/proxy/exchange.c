@@ -45,9 +45,10 @@ static void up_token_clear(struct exchange *ex)
 }
 
 /*
- * A new exchange is 16 KB, most of it tables read only below their counts: the attempts
- * (n_tries), the policy's decisions (pr.n_decisions), the header fields (req.n, resp.n); each
- * entry is written whole when it is counted. Zeroing only the rest, in the gaps between them
+ * A new exchange is 25 KB, most of it tables read only below their counts: the attempts
+ * (n_tries), the policy's decisions (pr.n_decisions), the header fields (req.n, resp.n) and
+ * their arenas' first bytes (req.len, resp.len); each entry is written whole when it is
+ * counted. Zeroing only the rest, in the gaps between them
  * (listed in the order they lie), leaves the exchange as calloc() did for every read.
  */
 #define EXCHANGE_TABLE(member) {offsetof(struct exchange, member), sizeof(((struct exchange *)0)->member)}
@@ -58,12 +59,16 @@ static const struct {
     EXCHANGE_TABLE(pr.decisions),
     EXCHANGE_TABLE(tries),
     EXCHANGE_TABLE(req.v),
+    EXCHANGE_TABLE(req.first),
     EXCHANGE_TABLE(resp.v),
+    EXCHANGE_TABLE(resp.first),
 };
 
 _Static_assert(offsetof(struct exchange, pr.decisions) < offsetof(struct exchange, tries) &&
 		   offsetof(struct exchange, tries) < offsetof(struct exchange, req.v) &&
-		   offsetof(struct exchange, req.v) < offsetof(struct exchange, resp.v),
+		   offsetof(struct exchange, req.v) < offsetof(struct exchange, req.first) &&
+		   offsetof(struct exchange, req.first) < offsetof(struct exchange, resp.v) &&
+		   offsetof(struct exchange, resp.v) < offsetof(struct exchange, resp.first),
 	       "exchange_tables[] lists the tables in the order they lie");
 
 /* Sanitized builds (the unit and end-to-end tests) fill the tables with garbage instead: an
@@ -596,20 +601,21 @@ static const char *gateway_key(const struct exchange *ex)
 	return own ? NULL : keys_get(s->cfg->keys, ex->up_provider);
 }
 
-static void write_credential(struct exchange *ex, struct evbuffer *out, const char *key)
+static void write_credential(struct exchange *ex, struct head_buf *b, const char *key)
 {
 	const struct policy_provider *pv = policy_provider_by_name(ex->policy, ex->up_provider);
 	const char *name = ex->up_adapter->key_header, *prefix = ex->up_adapter->key_prefix;
 
 	if (ex->aws_signed) { /* a Bedrock target: signed with the gateway's credentials */
 		drop_app_credentials(ex);
-		aws_sign_write(ex, out);
+		head_flush(b); /* its fields follow what is written so far */
+		aws_sign_write(ex, b->out);
 		ex->credential = "gateway";
 		return;
 	}
 	if (ex->up_token) { /* a Vertex target: the token minted for this attempt */
 		drop_app_credentials(ex);
-		headers_add(out, "Authorization", "Bearer ", ex->up_token);
+		head_field(b, "Authorization", "Bearer ", ex->up_token);
 		ex->credential = "gateway";
 		return;
 	}
@@ -626,60 +632,54 @@ static void write_credential(struct exchange *ex, struct evbuffer *out, const ch
 	drop_app_credentials(ex);
 	if (pv && pv->azure)
 		azure_credential_header(pv, &name, &prefix);
-	headers_add(out, name, prefix, key);
+	head_field(b, name, prefix, key);
 	ex->credential = "gateway";
 }
 
-static void copy_header(const struct exchange *ex, struct evbuffer *out, const char *name,
+static void copy_header(const struct exchange *ex, struct head_buf *b, const char *name,
 			const char *fallback)
 {
 	const char *v = headers_get(&ex->req, name);
 
 	if (v || fallback)
-		headers_add(out, name, "", v ? v : fallback);
+		head_field(b, name, NULL, v ? v : fallback);
 }
 
 /* Headers for a provider the app did not dial: ours, plus what both sides share. The
  * answer is asked for unencoded: the gateway reads (and may translate) it. */
-static void write_target_headers(struct exchange *ex, struct evbuffer *out)
+static void write_target_headers(struct exchange *ex, struct head_buf *b)
 {
 	const struct provider_api *up = ex->up_adapter;
 
-	if (ex->up_port == 443)
-		headers_add(out, "Host", "", ex->up_host);
-	else
-		evbuffer_add_printf(out, "Host: %s:%u\r\n", ex->up_host, ex->up_port);
-	evbuffer_add(out, "Content-Type: application/json\r\n", 32);
-	copy_header(ex, out, "accept", ex->stream ? "text/event-stream" : "application/json");
-	copy_header(ex, out, "user-agent", "aigw");
+	char host[sizeof(ex->up_host) + 8];
+
+	if (ex->up_port == 443) {
+		head_field(b, "Host", NULL, ex->up_host);
+	} else {
+		snprintf(host, sizeof(host), "%s:%u", ex->up_host, ex->up_port);
+		head_field(b, "Host", NULL, host);
+	}
+	head_put(b, "Content-Type: application/json\r\n", 32);
+	copy_header(ex, b, "accept", ex->stream ? "text/event-stream" : "application/json");
+	copy_header(ex, b, "user-agent", "aigw");
 	if (!up->version_header)
 		return;
 	if (ex->xlate) { /* the app's headers are of the other API */
-		headers_add(out, up->version_header, "", up->version_default);
+		head_field(b, up->version_header, NULL, up->version_default);
 		return;
 	}
-	copy_header(ex, out, up->version_header, up->version_default);
+	copy_header(ex, b, up->version_header, up->version_default);
 	if (up->beta_header)
-		copy_header(ex, out, up->beta_header, NULL);
+		copy_header(ex, b, up->beta_header, NULL);
 }
 
 /* "METHOD TARGET HTTP/1.1\r\n" in one append. */
-static void add_request_line(struct evbuffer *out, const char *method, const char *target)
+static void add_request_line(struct head_buf *b, const char *method, const char *target)
 {
-	static const char version[] = " HTTP/1.1\r\n";
-	size_t nm = strlen(method), nt = strlen(target), len = nm + 1 + nt + sizeof(version) - 1;
-	struct evbuffer_iovec v;
-	char *p;
-
-	if (evbuffer_reserve_space(out, (ev_ssize_t)len, &v, 1) < 1)
-		return;
-	p = v.iov_base;
-	memcpy(p, method, nm);
-	p[nm] = ' ';
-	memcpy(p + nm + 1, target, nt);
-	memcpy(p + nm + 1 + nt, version, sizeof(version) - 1);
-	v.iov_len = len;
-	evbuffer_commit_space(out, &v, 1);
+	head_put(b, method, strlen(method));
+	head_put(b, " ", 1);
+	head_put(b, target, strlen(target));
+	head_put(b, " HTTP/1.1\r\n", 11);
 }
 
 /* The request as the provider gets it. */
@@ -691,21 +691,24 @@ static void write_request(struct exchange *ex)
 	const char *target = ex->up_path ? ex->up_path : ex->url ? ex->url : "/";
 	const char *key = gateway_key(ex);
 	char *keyless = NULL;
+	struct head_buf head;
 
 	/* the app's key in the query ("?key=", Google's APIs) goes with its headers */
 	if ((key || ex->up_token) && gemini_query_strip_key(target, &keyless) > 0)
 		target = keyless;
-	add_request_line(out, ex->method, target);
+	head_begin(&head, out);
+	add_request_line(&head, ex->method, target);
 	free(keyless);
-	write_credential(ex, out, key);
+	write_credential(ex, &head, key);
 	if (ex->up_app_headers)
-		headers_write(&ex->req, out);
+		head_fields(&head, &ex->req);
 	else
-		write_target_headers(ex, out);
+		write_target_headers(ex, &head);
 	if (body || !strcmp(ex->method, "POST") || !strcmp(ex->method, "PUT") ||
 	    !strcmp(ex->method, "PATCH"))
-		headers_add_u64(out, "Content-Length", body);
-	evbuffer_add(out, "\r\n", 2);
+		head_field_u64(&head, "Content-Length", body);
+	head_put(&head, "\r\n", 2);
+	head_flush(&head);
 	/* A copy: the body stays ours (a retry on a fresh connection sends it again). */
 	evbuffer_add(out, evbuffer_pullup(body_buf, -1), body);
 	/* One TLS record, one segment, for the usual small request. */

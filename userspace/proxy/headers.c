@@ -7,23 +7,35 @@
 #include "proxy/headers.h"
 #include "util/decimal.h"
 
+/* The arena grown to hold NEED bytes: the struct's first bytes when they do, else an
+ * allocation (the first bytes copied in, or a larger one). 0 or -1. */
+static int arena_grow(struct headers *h, size_t need)
+{
+	size_t cap = h->cap ? h->cap : sizeof(h->first);
+	char *p;
+
+	while (cap < need)
+		cap *= 2;
+	if (cap > HEADERS_ARENA_MAX)
+		return -1;
+	if (cap == sizeof(h->first))
+		p = h->first;
+	else if (h->cap && h->arena != h->first)
+		p = realloc(h->arena, cap);
+	else if ((p = malloc(cap)) && h->cap)
+		memcpy(p, h->first, h->len);
+	if (!p)
+		return -1;
+	h->arena = p;
+	h->cap = cap;
+	return 0;
+}
+
 /* Appends LEN bytes, always leaving room for one more: the NUL close_open() writes. */
 static int arena_add(struct headers *h, const char *data, size_t len)
 {
-	if (h->len + len + 1 > h->cap) {
-		size_t cap = h->cap ? h->cap : 2048;
-		char *p;
-
-		while (cap < h->len + len + 1)
-			cap *= 2;
-		if (cap > HEADERS_ARENA_MAX)
-			return -1;
-		p = realloc(h->arena, cap);
-		if (!p)
-			return -1;
-		h->arena = p;
-		h->cap = cap;
-	}
+	if (h->len + len + 1 > h->cap && arena_grow(h, h->len + len + 1))
+		return -1;
 	memcpy(h->arena + h->len, data, len);
 	h->len += len;
 	return 0;
@@ -180,53 +192,61 @@ static size_t written_len(const struct headers *h)
 	return total;
 }
 
+/* "NAME: PREFIXVALUE\r\n" of the lengths given at P; returns its end. */
+static inline char *field_into(char *p, const char *name, size_t nn, const char *prefix, size_t np,
+			       const char *value, size_t nv)
+{
+	memcpy(p, name, nn);
+	memcpy(p + nn, ": ", 2);
+	p += nn + 2;
+	if (np)
+		memcpy(p, prefix, np);
+	memcpy(p + np, value, nv);
+	memcpy(p + np + nv, "\r\n", 2);
+	return p + np + nv + 2;
+}
+
+/* Every field not dropped at P (written_len() bytes). */
+static void fields_into(const struct headers *h, char *p)
+{
+	for (unsigned i = 0; i < h->n; i++) {
+		const struct header *f = &h->v[i];
+
+		if (!f->dropped)
+			p = field_into(p, h->arena + f->name, f->name_len, NULL, 0, value_of(h, f),
+				       f->value_len);
+	}
+}
+
 /* Every field at once into space reserved in OUT: one append, not four per field. */
 void headers_write(const struct headers *h, struct evbuffer *out)
 {
 	size_t total = written_len(h);
 	struct evbuffer_iovec v;
-	char *p;
 
 	if (!total || evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) < 1)
 		return;
-	p = v.iov_base;
-	for (unsigned i = 0; i < h->n; i++) {
-		const struct header *f = &h->v[i];
-		size_t n = f->value_len;
-
-		if (f->dropped)
-			continue;
-		memcpy(p, h->arena + f->name, f->name_len);
-		p += f->name_len;
-		memcpy(p, ": ", 2);
-		memcpy(p + 2, value_of(h, f), n);
-		memcpy(p + 2 + n, "\r\n", 2);
-		p += n + 4;
-	}
+	fields_into(h, v.iov_base);
 	v.iov_len = total;
+	evbuffer_commit_space(out, &v, 1);
+}
+
+static void field_add(struct evbuffer *out, const char *name, size_t nn, const char *prefix,
+		      size_t np, const char *value, size_t nv)
+{
+	struct evbuffer_iovec v;
+
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(nn + np + nv + 4), &v, 1) < 1)
+		return;
+	field_into(v.iov_base, name, nn, prefix, np, value, nv);
+	v.iov_len = nn + np + nv + 4;
 	evbuffer_commit_space(out, &v, 1);
 }
 
 void headers_add(struct evbuffer *out, const char *name, const char *prefix, const char *value)
 {
-	size_t nn, np, nv;
-	struct evbuffer_iovec v;
-	char *p;
-
 	prefix = prefix ? prefix : "";
-	nn = strlen(name);
-	np = strlen(prefix);
-	nv = strlen(value);
-	if (evbuffer_reserve_space(out, (ev_ssize_t)(nn + np + nv + 4), &v, 1) < 1)
-		return;
-	p = v.iov_base;
-	memcpy(p, name, nn);
-	memcpy(p + nn, ": ", 2);
-	memcpy(p + nn + 2, prefix, np);
-	memcpy(p + nn + 2 + np, value, nv);
-	memcpy(p + nn + 2 + np + nv, "\r\n", 2);
-	v.iov_len = nn + np + nv + 4;
-	evbuffer_commit_space(out, &v, 1);
+	field_add(out, name, strlen(name), prefix, strlen(prefix), value, strlen(value));
 }
 
 void headers_add_u64(struct evbuffer *out, const char *name, unsigned long long n)
@@ -235,6 +255,77 @@ void headers_add_u64(struct evbuffer *out, const char *name, unsigned long long 
 
 	*decimal_put_u64(digits, n) = '\0';
 	headers_add(out, name, "", digits);
+}
+
+void head_begin(struct head_buf *b, struct evbuffer *out)
+{
+	b->out = out;
+	b->len = 0;
+}
+
+void head_flush(struct head_buf *b)
+{
+	if (b->len)
+		evbuffer_add(b->out, b->buf, b->len);
+	b->len = 0;
+}
+
+/* Room for LEN more bytes in B's buffer, what it held flushed first when they do not fit
+ * after it; NULL (all of it flushed) when they cannot fit at all. */
+static char *head_room(struct head_buf *b, size_t len)
+{
+	if (len > sizeof(b->buf) - b->len) {
+		head_flush(b);
+		if (len > sizeof(b->buf))
+			return NULL;
+	}
+	return b->buf + b->len;
+}
+
+void head_put(struct head_buf *b, const char *data, size_t len)
+{
+	char *p = head_room(b, len);
+
+	if (!p) { /* past the buffer: as it comes, after what it held */
+		evbuffer_add(b->out, data, len);
+		return;
+	}
+	memcpy(p, data, len);
+	b->len += len;
+}
+
+void head_field(struct head_buf *b, const char *name, const char *prefix, const char *value)
+{
+	size_t nn = strlen(name), np = prefix ? strlen(prefix) : 0, nv = strlen(value);
+	char *p = head_room(b, nn + np + nv + 4);
+
+	if (!p) {
+		field_add(b->out, name, nn, prefix, np, value, nv);
+		return;
+	}
+	field_into(p, name, nn, prefix, np, value, nv);
+	b->len += nn + np + nv + 4;
+}
+
+void head_field_u64(struct head_buf *b, const char *name, unsigned long long n)
+{
+	char digits[DECIMAL_U64_MAX + 1];
+
+	*decimal_put_u64(digits, n) = '\0';
+	head_field(b, name, NULL, digits);
+}
+
+void head_fields(struct head_buf *b, const struct headers *h)
+{
+	size_t total = written_len(h);
+	char *p = head_room(b, total);
+
+	if (!p) {
+		headers_write(h, b->out);
+		return;
+	}
+	fields_into(h, p);
+	b->len += total;
 }
 
 void headers_reset(struct headers *h)
@@ -247,7 +338,8 @@ void headers_reset(struct headers *h)
 
 void headers_free(struct headers *h)
 {
-	free(h->arena);
+	if (h->arena != h->first)
+		free(h->arena);
 	h->arena = NULL;
 	h->cap = 0;
 	headers_reset(h);

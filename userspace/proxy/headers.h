@@ -4,6 +4,8 @@
  * (RFC 9110 7.6.1, plus any the Connection field names) and writes the others on.
  *
  * Ownership: a struct headers is embedded in its message; headers_free() releases the arena.
+ * Its first HEADERS_ARENA_FIRST bytes are in the struct itself (no allocation for the usual
+ * header block), so a struct headers is never copied or moved once a piece is in it.
  */
 #ifndef AIGW_PROXY_HEADERS_H
 #define AIGW_PROXY_HEADERS_H
@@ -14,6 +16,7 @@
 
 #define HEADERS_MAX 128               /* fields per message; more is refused */
 #define HEADERS_ARENA_MAX (256 * 1024) /* bytes of names and values per message */
+#define HEADERS_ARENA_FIRST 2048       /* of them held in the struct (a power of two) */
 
 struct header {
 	uint32_t name;  /* offset of the NUL-terminated name in the arena */
@@ -24,9 +27,11 @@ struct header {
 };
 
 struct headers {
-	char *arena;
+	char *arena; /* NULL, first, or allocated (owned) once it outgrew first */
 	size_t len, cap;
 	struct header v[HEADERS_MAX];
+	char first[HEADERS_ARENA_FIRST]; /* the arena's first bytes: never zeroed, never read
+					    past len */
 	unsigned n;
 	int open;     /* 0: nothing open, 1: a name, 2: a value is being received */
 	int complete; /* headers_complete() ran: dropped flags are set */
@@ -43,6 +48,34 @@ const char *headers_get(const struct headers *h, const char *name);
 
 /* How many fields are named NAME. */
 unsigned headers_count(const struct headers *h, const char *name);
+
+/*
+ * A message head built in one piece on the stack and added to its evbuffer at once: every
+ * append to a bufferevent's output runs its callbacks, and a request's head was six appends.
+ * The bytes are those of the same appends made one by one; a head larger than the buffer goes
+ * out in order, a buffer at a time. Owned by the caller; head_flush() before anything else
+ * writes to OUT, and at the end.
+ */
+#define HEAD_BUF_BYTES 4096
+
+struct head_buf {
+	struct evbuffer *out;
+	size_t len; /* bytes of buf not yet added to out */
+	char buf[HEAD_BUF_BYTES];
+};
+
+void head_begin(struct head_buf *b, struct evbuffer *out);
+void head_put(struct head_buf *b, const char *data, size_t len);
+void head_flush(struct head_buf *b);
+
+/* "NAME: PREFIXVALUE\r\n" (PREFIX may be NULL), into B. */
+void head_field(struct head_buf *b, const char *name, const char *prefix, const char *value);
+
+/* "NAME: N\r\n", N in decimal, into B. */
+void head_field_u64(struct head_buf *b, const char *name, unsigned long long n);
+
+/* "Name: value\r\n" for every field of H that is not dropped, into B. */
+void head_fields(struct head_buf *b, const struct headers *h);
 
 /* Writes "Name: value\r\n" for every field that is not dropped. */
 void headers_write(const struct headers *h, struct evbuffer *out);

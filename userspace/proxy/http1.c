@@ -41,6 +41,7 @@
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
 #include "proxy/http2.h"
+#include "proxy/request_members.h"
 #include "proxy/tlsflush.h"
 #include "proxy/tlsread.h"
 #include "providers/bedrock.h"
@@ -423,23 +424,6 @@ uint64_t request_id_next(void)
 	return z ^ (z >> 31);
 }
 
-/* The model and the stream flag, from a JSON body; nothing else of it is kept. */
-/* The first member that the object ROOT has twice among KEYS, or NULL. Parsers differ on
- * which of two "model"s counts (cJSON takes the first, others the last): the gateway would
- * route, price and record one model while the provider served the other. */
-static const char *twice(const cJSON *root, const char *const *keys)
-{
-	for (; *keys; keys++) {
-		int n = 0;
-
-		for (const cJSON *it = root->child; it; it = it->next)
-			n += it->string && !strcmp(it->string, *keys);
-		if (n > 1)
-			return *keys;
-	}
-	return NULL;
-}
-
 /* The model and the stream flag, from a JSON body, parsed once and kept (ex->req_json).
  * Returns 0, or -EBADMSG with *WHY when the body names twice a member the gateway decides
  * on (routes, prices, bounds a budget by): parsers differ on which of the two counts; or
@@ -448,13 +432,9 @@ static const char *twice(const cJSON *root, const char *const *keys)
  * short to hold that many is not counted. */
 static int request_inspect(struct exchange *ex, const char **why)
 {
-	static const char *const decisive[] = {"model",	    "stream",
-					       "stream_options", "max_tokens",
-					       "max_completion_tokens", "max_output_tokens",
-					       "n",		    "best_of", NULL};
 	size_t len = evbuffer_get_length(ex->body), max_values = ex->s->cfg->max_request_json_values;
 	const char *text = len ? (const char *)evbuffer_pullup(ex->body, -1) : NULL;
-	const cJSON *model, *stream;
+	struct request_members m;
 	struct usage_tree *tree;
 	cJSON *root;
 	int asked;
@@ -469,7 +449,8 @@ static int request_inspect(struct exchange *ex, const char **why)
 		usage_tree_free(root, tree);
 		return 0;
 	}
-	*why = twice(root, decisive);
+	request_members_read(root, &m);
+	*why = m.twice;
 	if (*why) {
 		usage_tree_free(root, tree);
 		return -EBADMSG;
@@ -478,16 +459,13 @@ static int request_inspect(struct exchange *ex, const char **why)
 	ex->req_tree = tree;
 	if (ex->app && ex->app->path_model) /* its path named the model and the stream */
 		return 0;
-	model = cJSON_GetObjectItemCaseSensitive(root, "model");
-	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
 	if (ex->app && ex->app->family == POLICY_API_BEDROCK) /* the path names the model */
 		return 0;
-	if (cJSON_IsString(model) && !ex->vertex_app) /* Vertex: the path's (set on the head) */
-		str_copy(ex->model, sizeof(ex->model), model->valuestring);
-	ex->stream = cJSON_IsTrue(stream) || ex->vertex_app == VERTEX_ANTHROPIC_STREAM ||
+	if (cJSON_IsString(m.model) && !ex->vertex_app) /* Vertex: the path's (set on the head) */
+		str_copy(ex->model, sizeof(ex->model), m.model->valuestring);
+	ex->stream = cJSON_IsTrue(m.stream) || ex->vertex_app == VERTEX_ANTHROPIC_STREAM ||
 		     ex->vertex_app == VERTEX_GEMINI_STREAM;
-	asked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-	    cJSON_GetObjectItemCaseSensitive(root, "stream_options"), "include_usage"));
+	asked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m.stream_options, "include_usage"));
 	ex->want_usage = ex->api == USAGE_API_OPENAI_CHAT && ex->stream && !asked;
 	return 0;
 }

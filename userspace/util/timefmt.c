@@ -14,11 +14,26 @@ static char *put_digits(char *out, long v, int width)
 	return out + width;
 }
 
+/* "YYYY-MM-DDTHH:MM:SS." of the second last written on this thread: every request's start is
+ * written, and they come many a second; gmtime_r() is most of the cost. */
+#define TIMEFMT_HEAD 20
+
+static _Thread_local struct {
+	time_t sec;
+	int valid; /* head holds sec's */
+	char head[TIMEFMT_HEAD];
+} last;
+
 void timefmt_rfc3339(const struct timespec *ts, char buf[TIMEFMT_LEN])
 {
 	struct tm tm;
 	char *p = buf;
 
+	if (last.valid && last.sec == ts->tv_sec && ts->tv_nsec >= 0) {
+		memcpy(buf, last.head, TIMEFMT_HEAD);
+		memcpy(put_digits(buf + TIMEFMT_HEAD, ts->tv_nsec / 1000, 6), "Z", 2);
+		return;
+	}
 	gmtime_r(&ts->tv_sec, &tm);
 	if (tm.tm_year < -1900 || ts->tv_nsec < 0) { /* a sign: leave it to printf */
 		snprintf(buf, TIMEFMT_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
@@ -39,6 +54,9 @@ void timefmt_rfc3339(const struct timespec *ts, char buf[TIMEFMT_LEN])
 	*p++ = ':';
 	p = put_digits(p, tm.tm_sec, 2);
 	*p++ = '.';
+	memcpy(last.head, buf, TIMEFMT_HEAD);
+	last.sec = ts->tv_sec;
+	last.valid = 1;
 	p = put_digits(p, ts->tv_nsec / 1000, 6);
 	memcpy(p, "Z", 2);
 }
