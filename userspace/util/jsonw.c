@@ -275,13 +275,13 @@ static int format_micro(char *buf, double val)
 }
 
 /*
- * The separator, the escaped key K and its colon, with room for VAL_ROOM bytes of value after
- * them, in one reserve(): a record has some fifty members. Returns where the value goes (the
- * caller writes it and moves w->len past it), or NULL when W is out of memory.
+ * The separator, the escaped key K (KLEN bytes) and its colon, with room for VAL_ROOM bytes of
+ * value after them, in one reserve(): a record has some fifty members. Returns where the value
+ * goes (the caller writes it and moves w->len past it), or NULL when W is out of memory.
  */
-static char *member(struct jsonw *w, const char *k, size_t val_room)
+static inline char *member(struct jsonw *w, const char *k, size_t klen, size_t val_room)
 {
-	size_t n = strlen(k), key_room = escaped_room(k, n);
+	size_t key_room = escaped_room(k, klen);
 	char *out;
 
 	if (key_room > SIZE_MAX / 4 || val_room > SIZE_MAX / 4) {
@@ -293,51 +293,41 @@ static char *member(struct jsonw *w, const char *k, size_t val_room)
 	out = w->buf + w->len;
 	if (w->len > 1)
 		*out++ = ',';
-	out = escape_into(out, k, n);
+	out = escape_into(out, k, klen);
 	*out++ = ':';
 	return out;
 }
 
-/* Member K with the N bytes of LIT, written as they are. */
-static void member_lit(struct jsonw *w, const char *k, const char *lit, size_t n)
+void jsonw_lit_kn(struct jsonw *w, const char *k, size_t klen, const char *lit, size_t len)
 {
-	char *out = member(w, k, n);
+	char *out = member(w, k, klen, len);
 
 	if (!out)
 		return;
-	memcpy(out, lit, n);
-	w->len = (size_t)(out + n - w->buf);
+	memcpy(out, lit, len);
+	w->len = (size_t)(out + len - w->buf);
 }
 
-void jsonw_strn(struct jsonw *w, const char *k, const char *val, size_t len)
+void jsonw_str_kn(struct jsonw *w, const char *k, size_t klen, const char *val, size_t len)
 {
-	char *out = member(w, k, escaped_room(val, len));
+	char *out = member(w, k, klen, escaped_room(val, len));
 
 	if (out)
 		w->len = (size_t)(escape_into(out, val, len) - w->buf);
 }
 
-void jsonw_str(struct jsonw *w, const char *k, const char *val)
-{
-	if (!val) {
-		jsonw_null(w, k);
-		return;
-	}
-	jsonw_strn(w, k, val, strlen(val));
-}
-
 #define JSONW_NUM_MAX 40 /* "%.15g" of any double, sign and exponent included */
 
-void jsonw_num(struct jsonw *w, const char *k, double val)
+void jsonw_num_kn(struct jsonw *w, const char *k, size_t klen, double val)
 {
 	char *out;
 	int n;
 
 	if (!isfinite(val)) {
-		jsonw_null(w, k);
+		jsonw_lit_kn(w, k, klen, "null", 4);
 		return;
 	}
-	out = member(w, k, JSONW_NUM_MAX);
+	out = member(w, k, klen, JSONW_NUM_MAX);
 	if (!out)
 		return;
 	/* integral below 2^53 in magnitude: the cast is exact both ways (no call to floor()) */
@@ -346,21 +336,6 @@ void jsonw_num(struct jsonw *w, const char *k, double val)
 	else if ((n = format_micro(out, val)) < 0)
 		n = snprintf(out, JSONW_NUM_MAX, "%.15g", val);
 	w->len = (size_t)(out + n - w->buf);
-}
-
-void jsonw_bool(struct jsonw *w, const char *k, int val)
-{
-	member_lit(w, k, val ? "true" : "false", val ? 4 : 5);
-}
-
-void jsonw_null(struct jsonw *w, const char *k)
-{
-	member_lit(w, k, "null", 4);
-}
-
-void jsonw_raw(struct jsonw *w, const char *k, const char *raw, size_t len)
-{
-	member_lit(w, k, raw, len);
 }
 
 void jsonw_members(struct jsonw *w, const char *members, size_t len)

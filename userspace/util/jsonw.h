@@ -10,6 +10,7 @@
 #define AIGW_JSONW_H
 
 #include <stddef.h>
+#include <string.h>
 
 struct jsonw {
 	char *buf; /* "{" + members, no closing brace until jsonw_finish() */
@@ -18,13 +19,47 @@ struct jsonw {
 };
 
 struct jsonw *jsonw_new(void);
-void jsonw_str(struct jsonw *w, const char *key, const char *val); /* NULL: null */
-void jsonw_strn(struct jsonw *w, const char *key, const char *val, size_t len);
-void jsonw_num(struct jsonw *w, const char *key, double val); /* integral: no decimals */
-void jsonw_bool(struct jsonw *w, const char *key, int val);
-void jsonw_null(struct jsonw *w, const char *key);
+
+/* The writers, with the key's length (KLEN bytes of K) given: the ones below pass strlen(K),
+ * which the compiler works out for the literal keys nearly every caller writes. */
+void jsonw_str_kn(struct jsonw *w, const char *k, size_t klen, const char *val, size_t len);
+void jsonw_num_kn(struct jsonw *w, const char *k, size_t klen, double val);
+/* LIT (LEN bytes) must be valid JSON text already: it is written as the value. */
+void jsonw_lit_kn(struct jsonw *w, const char *k, size_t klen, const char *lit, size_t len);
+
+static inline void jsonw_null(struct jsonw *w, const char *k)
+{
+	jsonw_lit_kn(w, k, strlen(k), "null", 4);
+}
+
+static inline void jsonw_strn(struct jsonw *w, const char *k, const char *val, size_t len)
+{
+	jsonw_str_kn(w, k, strlen(k), val, len);
+}
+
+static inline void jsonw_str(struct jsonw *w, const char *k, const char *val) /* NULL: null */
+{
+	if (val)
+		jsonw_str_kn(w, k, strlen(k), val, strlen(val));
+	else
+		jsonw_null(w, k);
+}
+
+static inline void jsonw_num(struct jsonw *w, const char *k, double val) /* integral: no decimals */
+{
+	jsonw_num_kn(w, k, strlen(k), val);
+}
+
+static inline void jsonw_bool(struct jsonw *w, const char *k, int val)
+{
+	jsonw_lit_kn(w, k, strlen(k), val ? "true" : "false", val ? 4 : 5);
+}
+
 /* RAW (LEN bytes) must be valid JSON text already: it is written as the value. */
-void jsonw_raw(struct jsonw *w, const char *key, const char *raw, size_t len);
+static inline void jsonw_raw(struct jsonw *w, const char *k, const char *raw, size_t len)
+{
+	jsonw_lit_kn(w, k, strlen(k), raw, len);
+}
 
 /* MEMBERS (LEN bytes) must be members of an object already ("k":v,...; from another writer's
  * text without its braces): they are written after W's, as they are. */
