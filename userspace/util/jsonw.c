@@ -163,6 +163,12 @@ static char *escape_blocks(char *out, const char *s, size_t n)
 	size_t i = 0, left, back;
 
 	*out++ = '"';
+	if (n < 8) { /* "ok", "POST", "1.1": a block of eight would read past them */
+		for (; i < n; i++)
+			out = escape_byte(out, (unsigned char)s[i]);
+		*out++ = '"';
+		return out;
+	}
 	while ((left = n - i)) {
 		if (left >= 16) {
 			if (copy16_if_plain(out, s + i)) {
