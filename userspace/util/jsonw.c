@@ -200,6 +200,18 @@ static char *escape_blocks(char *out, const char *s, size_t n)
 	return out;
 }
 
+/* S (N bytes, BLOCK <= N <= 2 * BLOCK) between quotes at OUT, copied as its first and its last
+ * BLOCK bytes, which overlap; returns the end. */
+static inline __attribute__((always_inline)) char *quote_blocks(char *out, const char *s, size_t n,
+								size_t block)
+{
+	out[0] = '"';
+	memcpy(out + 1, s, block);
+	memcpy(out + 1 + n - block, s + n - block, block);
+	out[n + 1] = '"';
+	return out + n + 2;
+}
+
 /*
  * escape_blocks(), with the strings of 8 to 32 bytes that need no escape (most keys and values
  * of a record) tested whole, as two blocks that overlap, and copied as two: inlined into the
@@ -208,21 +220,11 @@ static char *escape_blocks(char *out, const char *s, size_t n)
 static inline char *escape_into(char *out, const char *s, size_t n)
 {
 	if (n >= 16 && n <= 32) {
-		if (plain16(s) && plain16(s + n - 16)) {
-			out[0] = '"';
-			memcpy(out + 1, s, 16);
-			memcpy(out + 1 + n - 16, s + n - 16, 16);
-			out[n + 1] = '"';
-			return out + n + 2;
-		}
+		if (plain16(s) && plain16(s + n - 16))
+			return quote_blocks(out, s, n, 16);
 	} else if (n >= 8 && n < 16) {
-		if (plain8(s) && plain8(s + n - 8)) {
-			out[0] = '"';
-			memcpy(out + 1, s, 8);
-			memcpy(out + 1 + n - 8, s + n - 8, 8);
-			out[n + 1] = '"';
-			return out + n + 2;
-		}
+		if (plain8(s) && plain8(s + n - 8))
+			return quote_blocks(out, s, n, 8);
 	}
 	return escape_blocks(out, s, n);
 }
