@@ -13,11 +13,12 @@
 
 struct jsonw *jsonw_new(void)
 {
-	struct jsonw *w = calloc(1, sizeof(*w));
+	/* not calloc(), which glibc's per-thread cache of small chunks does not serve */
+	struct jsonw *w = malloc(sizeof(*w));
 
 	if (!w)
 		return NULL;
-	w->cap = 2048; /* a call's record, without growing */
+	*w = (struct jsonw){.cap = 2048}; /* a call's record, without growing */
 	w->buf = malloc(w->cap);
 	if (!w->buf) {
 		free(w);
