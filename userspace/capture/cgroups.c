@@ -36,19 +36,10 @@ struct cgroups_entry {
 	char container[CGROUPS_CONTAINER_ID_LEN + 1]; /* "" when the path shows none */
 };
 
-#define CGROUPS_PROC_MAX 512 /* the process members of a record: some 300 bytes at most */
-
-/* What cgroups_attr_to_json() wrote last of a process: "process.pid" to "aigw.netns" (LEN bytes,
- * without braces), made from the fields of ATTR alone, so that the next record of the same
- * connection (a kept-alive client's calls all carry the same attr) copies them. */
-struct cgroups_proc {
-	struct aigw_attr attr; /* whose members TEXT holds, when LEN > 0 */
-	char text[CGROUPS_PROC_MAX];
-	size_t len;
-};
-
 struct cgroups {
-	struct cgroups_proc proc;
+	/* What cgroups_attr_to_json() wrote last of a process ("process.pid" to "aigw.netns"),
+	 * from its attr: a kept-alive connection's calls all carry the same. */
+	struct jsonw_memo proc;
 	char *mount;
 	size_t mount_len;
 	struct cgroups_entry *slots; /* power of two */
@@ -544,9 +535,10 @@ static const struct cgroups_entry *cgroup_attr_entry(struct cgroups *cg, const s
 	return e->attr ? e : NULL;
 }
 
-/* The process, user and namespace of A. */
-static void proc_add(struct jsonw *rec, const struct aigw_attr *a)
+/* The process, user and namespace of the attr at SRC: made from its fields alone. */
+static void proc_add(struct jsonw *rec, const void *src)
 {
+	const struct aigw_attr *a = src;
 	char comm[AIGW_COMM_LEN + 1];
 
 	jsonw_num(rec, "process.pid", a->pid);
@@ -558,35 +550,6 @@ static void proc_add(struct jsonw *rec, const struct aigw_attr *a)
 	jsonw_num(rec, "process.group.id", a->gid);
 	if (a->netns_cookie)
 		jsonw_num(rec, "aigw.netns", (double)a->netns_cookie);
-}
-
-/* proc_add(), copied from PC when it holds the members of an attr equal to A in every byte
- * (every field: the members of no other process, user or namespace), else made into it. */
-static void proc_to_json(struct cgroups_proc *pc, const struct aigw_attr *a, struct jsonw *rec)
-{
-	struct jsonw *w;
-	size_t len;
-	char *text;
-
-	if (pc->len && !memcmp(&pc->attr, a, sizeof(*a))) {
-		jsonw_members(rec, pc->text, pc->len);
-		return;
-	}
-	pc->len = 0;
-	w = jsonw_new();
-	if (w)
-		proc_add(w, a);
-	text = jsonw_finish(w, &len);
-	if (!text || len - 2 > sizeof(pc->text)) {
-		free(text);
-		proc_add(rec, a);
-		return;
-	}
-	memcpy(pc->text, text + 1, len - 2);
-	pc->len = len - 2;
-	pc->attr = *a;
-	free(text);
-	jsonw_members(rec, pc->text, pc->len);
 }
 
 void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const struct aigw_attr *a,
@@ -608,7 +571,7 @@ void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const stru
 				     cgroups_path(cg, a->task_cgroup_id));
 		jsonw_num(rec, "aigw.task_cgroup.id", (double)a->task_cgroup_id);
 	}
-	proc_to_json(&cg->proc, a, rec);
+	jsonw_memo_members(rec, &cg->proc, a, sizeof(*a), proc_add);
 	if (container[0])
 		jsonw_str(rec, "container.id", container);
 }

@@ -362,6 +362,35 @@ void jsonw_members(struct jsonw *w, const char *members, size_t len)
 	w->len = (size_t)(out + len - w->buf);
 }
 
+void jsonw_memo_members(struct jsonw *w, struct jsonw_memo *m, const void *src, size_t src_len,
+			void (*make)(struct jsonw *w, const void *src))
+{
+	struct jsonw *own;
+	size_t len;
+	char *text;
+
+	if (m->len && m->src_len == src_len && !memcmp(m->src, src, src_len)) {
+		jsonw_members(w, m->text, m->len);
+		return;
+	}
+	m->len = 0;
+	own = src_len <= sizeof(m->src) ? jsonw_new() : NULL;
+	if (own)
+		make(own, src);
+	text = jsonw_finish(own, &len);
+	if (!text || len - 2 > sizeof(m->text)) {
+		free(text);
+		make(w, src);
+		return;
+	}
+	memcpy(m->text, text + 1, len - 2); /* without the braces */
+	m->len = len - 2;
+	memcpy(m->src, src, src_len);
+	m->src_len = src_len;
+	free(text);
+	jsonw_members(w, m->text, m->len);
+}
+
 char *jsonw_finish(struct jsonw *w, size_t *ret_len)
 {
 	char *text = NULL;

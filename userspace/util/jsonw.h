@@ -65,6 +65,23 @@ static inline void jsonw_raw(struct jsonw *w, const char *k, const char *raw, si
  * text without its braces): they are written after W's, as they are. */
 void jsonw_members(struct jsonw *w, const char *members, size_t len);
 
+/* Members that records repeat (a connection's client, its process): made once from a source
+ * (SRC_LEN bytes, a struct whose fields are all they depend on) and copied into every record
+ * made from a source equal to it in every byte. Zeroed: empty. Owns nothing. */
+#define JSONW_MEMO_SRC_MAX 64
+#define JSONW_MEMO_TEXT_MAX 512
+struct jsonw_memo {
+	unsigned char src[JSONW_MEMO_SRC_MAX];
+	size_t src_len;
+	char text[JSONW_MEMO_TEXT_MAX]; /* members without braces; LEN bytes, 0: none kept */
+	size_t len;
+};
+
+/* Writes into W the members MAKE writes of SRC (SRC_LEN bytes): copied from M when M was made
+ * from the same bytes, else made (and kept in M when they fit). */
+void jsonw_memo_members(struct jsonw *w, struct jsonw_memo *m, const void *src, size_t src_len,
+			void (*make)(struct jsonw *w, const void *src));
+
 /* Closes the object and frees W; returns the text ("{...}", NUL-terminated, *RET_LEN bytes)
  * for the caller to free, or NULL when out of memory. */
 char *jsonw_finish(struct jsonw *w, size_t *ret_len);
