@@ -118,6 +118,7 @@ struct daemon_worker {
 	struct cgroups *cgroups;
 	struct http_proxy_config cfg;
 	struct http_proxy_ops ops;
+	struct jsonw_memo client; /* the last call record's "client.address" and "client.port" */
 };
 
 /* One captured connection, from accept until it is classified, and for a passthrough until
@@ -502,11 +503,17 @@ static void conn_passthrough(struct daemon_conn *conn, int fd, const char *dispo
 }
 
 /* The http_proxy_ops of worker ARG: they run on its thread. */
+/* The client address at SRC (a struct aigw_addr), as a call's record names it. */
+static void add_client(struct jsonw *rec, const void *src)
+{
+	add_addr(rec, "client.address", "client.port", src);
+}
+
 static uint64_t on_http_record(struct jsonw *rec, const struct http_conn_info *info, void *arg)
 {
 	struct daemon_worker *wk = arg;
 
-	add_addr(rec, "client.address", "client.port", &info->client);
+	jsonw_memo_members(rec, &wk->client, &info->client, sizeof(info->client), add_client);
 	if (!info->explicit_endpoint || info->local_peer) /* else the key's workload */
 		cgroups_attr_to_json(wk->cgroups, wk->cfg.policy, &info->flow.attr, rec);
 	jsonw_num(rec, "aigw.worker", wk->idx);

@@ -170,15 +170,22 @@ static void test_removed_cgroup_keeps_its_recorded_path(void)
 
 /* The attribution cgroups_attr_to_json() writes of a socket made in cgroup ID, by CG under
  * P; the caller frees it. */
+static char *attr_text_of(struct cgroups *cg, const struct policy *p, const struct aigw_attr *a)
+{
+	struct jsonw *w = jsonw_new();
+	size_t len;
+
+	jsonw_str(w, "before", "x"); /* as in a call's record, the members come after others */
+	cgroups_attr_to_json(cg, p, a, w);
+	return jsonw_finish(w, &len);
+}
+
 static char *attr_text(struct cgroups *cg, const struct policy *p, uint64_t id)
 {
 	struct aigw_attr a = {.sock_cgroup_id = id, .task_cgroup_id = id, .pid = 42, .tid = 43,
 			      .uid = 1000, .gid = 1000, .comm = "app"};
-	struct jsonw *w = jsonw_new();
-	size_t len;
 
-	cgroups_attr_to_json(cg, p, &a, w);
-	return jsonw_finish(w, &len);
+	return attr_text_of(cg, p, &a);
 }
 
 /* What a cache that has seen nothing writes: the attribution looked up afresh. */
@@ -260,6 +267,65 @@ static void test_attribution_cached_per_cgroup(void)
 	rmdir(base);
 }
 
+/*
+ * The process members of a record (pid to netns) are copied from the last record's when its
+ * socket's attribution is the same, and never when any field differs: another process, thread,
+ * user, group, name, namespace or task cgroup calling from the same cgroup, right after the
+ * first, is recorded as itself, byte for byte what a cache that has seen nothing writes.
+ */
+static void test_process_members_never_another_process(void)
+{
+	struct policy p = {.workloads = wls, .n_workloads = 4, .refs = 1};
+	char base[] = "/tmp/aigw-test-cgproc-XXXXXX";
+	struct cgroups *cg = NULL, *fresh_cg = NULL;
+	struct aigw_attr first = {.pid = 42, .tid = 43, .uid = 1000, .gid = 1000,
+				  .netns_cookie = 4026531840ull, .comm = "app"};
+	enum { N_OTHERS = 10 };
+	struct aigw_attr others[N_OTHERS];
+
+	ASSERT_TRUE(mkdtemp(base) != NULL);
+	ASSERT_OK(dir_make(base, "/cap"));
+	ASSERT_OK(dir_make(base, "/cap/billing.service"));
+	first.sock_cgroup_id = first.task_cgroup_id = dir_id(base, "/cap/billing.service");
+	ASSERT_OK(cgroups_new(base, &cg));
+	for (size_t i = 0; i < N_OTHERS; i++)
+		others[i] = first;
+	others[0].pid++;
+	others[1].tid++;
+	others[2].uid = 0;
+	others[3].gid = 0;
+	others[4].comm[0] = 'b';
+	memcpy(others[5].comm, "0123456789abcdef", AIGW_COMM_LEN); /* no NUL */
+	others[6].netns_cookie++;
+	others[7].netns_cookie = 0;
+	others[8].task_cgroup_id = dir_id(base, "/cap");
+	/* others[9]: the same, copied */
+	for (size_t field = 0; field < N_OTHERS; field++) {
+		const struct aigw_attr *other = &others[field];
+		char *a, *a_again, *b, *b_fresh;
+
+		a = attr_text_of(cg, &p, &first);
+		a_again = attr_text_of(cg, &p, &first);
+		b = attr_text_of(cg, &p, other);
+		ASSERT_OK(cgroups_new(base, &fresh_cg));
+		b_fresh = attr_text_of(fresh_cg, &p, other);
+		cgroups_free(fresh_cg);
+		ASSERT_TRUE(a && a_again && b && b_fresh);
+		ASSERT_STREQ(a_again, a);
+		ASSERT_STREQ(b, b_fresh);
+		if (field < N_OTHERS - 1)
+			ASSERT_TRUE(strcmp(a, b) != 0);
+		free(a);
+		free(a_again);
+		free(b);
+		free(b_fresh);
+	}
+	cgroups_free(cg);
+	dir_remove(base, "/cap/billing.service");
+	dir_remove(base, "/cap");
+	rmdir(base);
+}
+
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static const char *container_of(const char *path)
@@ -297,4 +363,5 @@ UNIT_MAIN(UNIT_CASE(test_glob_matches_its_depth), UNIT_CASE(test_star_does_not_c
 	  UNIT_CASE(test_unmatched_name_never_a_workloads), UNIT_CASE(test_no_path_no_name),
 	  UNIT_CASE(test_removed_cgroup_keeps_its_recorded_path),
 	  UNIT_CASE(test_attribution_cached_per_cgroup),
+	  UNIT_CASE(test_process_members_never_another_process),
 	  UNIT_CASE(test_container_id_of_each_runtime), UNIT_CASE(test_container_id_nothing_else))

@@ -410,8 +410,71 @@ static void test_exact_keys_at_every_fill(void)
 	}
 }
 
+/* A memo's source: what its members are made from. */
+struct memo_src {
+	unsigned id;
+	unsigned long_text; /* members longer than a memo keeps: written anew each time */
+	char name[8];
+};
+
+static void memo_make(struct jsonw *w, const void *src)
+{
+	const struct memo_src *m = src;
+	char text[700];
+
+	jsonw_num(w, "id", m->id);
+	jsonw_strn(w, "name", m->name, strnlen(m->name, sizeof(m->name)));
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = 0;
+	if (m->long_text)
+		jsonw_str(w, "long", text);
+}
+
+/* A record of a member before and SRC's members, through MEMO or (MEMO NULL) made afresh. */
+static char *memo_record(struct jsonw_memo *memo, const struct memo_src *src)
+{
+	struct jsonw *w = jsonw_new();
+	size_t len;
+
+	jsonw_str(w, "before", "x");
+	if (memo)
+		jsonw_memo_members(w, memo, src, sizeof(*src), memo_make);
+	else
+		memo_make(w, src);
+	jsonw_num(w, "after", 1);
+	return jsonw_finish(w, &len);
+}
+
+/* Members copied from a memo are byte for byte the ones made afresh, for a source repeated and
+ * for one that differs from the last in any one byte (never the last one's members), and for
+ * members too long to keep. */
+static void test_memo_members_exact(void)
+{
+	struct jsonw_memo memo = {0};
+	struct memo_src src = {.id = 7, .name = "curl"};
+	unsigned long long x = 0x2545f4914f6cdd1dULL;
+
+	for (int round = 0; round < 20000; round++) {
+		char *got, *want;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (x % 3) { /* else the same source again */
+			unsigned char *byte = (unsigned char *)&src + x / 3 % sizeof(src);
+
+			*byte ^= (unsigned char)(1 + (x >> 20) % 255);
+		}
+		src.long_text &= 1;
+		got = memo_record(&memo, &src);
+		want = memo_record(NULL, &src);
+		ASSERT_TRUE(got && want);
+		ASSERT_STREQ(got, want);
+		free(got);
+		free(want);
+	}
+}
+
 UNIT_MAIN(UNIT_CASE(test_round_trip), UNIT_CASE(test_empty_and_growth),
 	  UNIT_CASE(test_exact_keys_at_every_fill),
 	  UNIT_CASE(test_audit_write_text_chains), UNIT_CASE(test_num_exact),
 	  UNIT_CASE(test_num_integers), UNIT_CASE(test_escape_exact), UNIT_CASE(test_escape_blocks),
-	  UNIT_CASE(test_keys_exact))
+	  UNIT_CASE(test_keys_exact), UNIT_CASE(test_memo_members_exact))

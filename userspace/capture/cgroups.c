@@ -37,6 +37,9 @@ struct cgroups_entry {
 };
 
 struct cgroups {
+	/* What cgroups_attr_to_json() wrote last of a process ("process.pid" to "aigw.netns"),
+	 * from its attr: a kept-alive connection's calls all carry the same. */
+	struct jsonw_memo proc;
 	char *mount;
 	size_t mount_len;
 	struct cgroups_entry *slots; /* power of two */
@@ -532,10 +535,27 @@ static const struct cgroups_entry *cgroup_attr_entry(struct cgroups *cg, const s
 	return e->attr ? e : NULL;
 }
 
+/* The process, user and namespace of the attr at SRC: made from its fields alone. */
+static void proc_add(struct jsonw *rec, const void *src)
+{
+	const struct aigw_attr *a = src;
+	char comm[AIGW_COMM_LEN + 1];
+
+	jsonw_num(rec, "process.pid", a->pid);
+	jsonw_num(rec, "process.thread.id", a->tid);
+	memcpy(comm, a->comm, AIGW_COMM_LEN);
+	comm[AIGW_COMM_LEN] = 0;
+	jsonw_str(rec, "process.executable.name", comm);
+	jsonw_num(rec, "process.user.id", a->uid);
+	jsonw_num(rec, "process.group.id", a->gid);
+	if (a->netns_cookie)
+		jsonw_num(rec, "aigw.netns", (double)a->netns_cookie);
+}
+
 void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const struct aigw_attr *a,
 			  struct jsonw *rec)
 {
-	char comm[AIGW_COMM_LEN + 1], container[CGROUPS_CONTAINER_ID_LEN + 1];
+	char container[CGROUPS_CONTAINER_ID_LEN + 1];
 	const char *path = cgroups_path(cg, a->sock_cgroup_id);
 	const struct cgroups_entry *e = cgroup_attr_entry(cg, p, a->sock_cgroup_id, path);
 
@@ -551,15 +571,7 @@ void cgroups_attr_to_json(struct cgroups *cg, const struct policy *p, const stru
 				     cgroups_path(cg, a->task_cgroup_id));
 		jsonw_num(rec, "aigw.task_cgroup.id", (double)a->task_cgroup_id);
 	}
-	jsonw_num(rec, "process.pid", a->pid);
-	jsonw_num(rec, "process.thread.id", a->tid);
-	memcpy(comm, a->comm, AIGW_COMM_LEN);
-	comm[AIGW_COMM_LEN] = 0;
-	jsonw_str(rec, "process.executable.name", comm);
-	jsonw_num(rec, "process.user.id", a->uid);
-	jsonw_num(rec, "process.group.id", a->gid);
-	if (a->netns_cookie)
-		jsonw_num(rec, "aigw.netns", (double)a->netns_cookie);
+	jsonw_memo_members(rec, &cg->proc, a, sizeof(*a), proc_add);
 	if (container[0])
 		jsonw_str(rec, "container.id", container);
 }

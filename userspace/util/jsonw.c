@@ -13,11 +13,12 @@
 
 struct jsonw *jsonw_new(void)
 {
-	struct jsonw *w = calloc(1, sizeof(*w));
+	/* not calloc(), which glibc's per-thread cache of small chunks does not serve */
+	struct jsonw *w = malloc(sizeof(*w));
 
 	if (!w)
 		return NULL;
-	w->cap = 2048; /* a call's record, without growing */
+	*w = (struct jsonw){.cap = 2048}; /* a call's record, without growing */
 	w->buf = malloc(w->cap);
 	if (!w->buf) {
 		free(w);
@@ -87,20 +88,17 @@ static int word_is_plain(uint64_t x)
 	return !(hit & highs);
 }
 
-/* Copies the eight bytes at S to OUT when none of them needs an escape; returns whether. */
-static int copy8_if_plain(char *out, const char *s)
+/* Whether none of the eight bytes at S needs an escape. */
+static inline int plain8(const char *s)
 {
 	uint64_t word;
 
 	memcpy(&word, s, 8);
-	if (!word_is_plain(word))
-		return 0;
-	memcpy(out, &word, 8);
-	return 1;
+	return word_is_plain(word);
 }
 
 /* The same for sixteen bytes: one SSE2 test where there is SSE2 (every x86-64), else two. */
-static int copy16_if_plain(char *out, const char *s)
+static inline int plain16(const char *s)
 {
 #ifdef __SSE2__
 	__m128i x = _mm_loadu_si128((const __m128i *)s);
@@ -108,20 +106,28 @@ static int copy16_if_plain(char *out, const char *s)
 	__m128i quote = _mm_cmpeq_epi8(x, _mm_set1_epi8('"'));
 	__m128i backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'));
 
-	if (_mm_movemask_epi8(_mm_or_si128(control, _mm_or_si128(quote, backslash))))
-		return 0;
-	_mm_storeu_si128((__m128i *)out, x);
-	return 1;
+	return !_mm_movemask_epi8(_mm_or_si128(control, _mm_or_si128(quote, backslash)));
 #else
-	uint64_t a, b;
+	return plain8(s) && plain8(s + 8);
+#endif
+}
 
-	memcpy(&a, s, 8);
-	memcpy(&b, s + 8, 8);
-	if (!word_is_plain(a) || !word_is_plain(b))
+/* Copies the eight bytes at S to OUT when none of them needs an escape; returns whether. */
+static int copy8_if_plain(char *out, const char *s)
+{
+	if (!plain8(s))
+		return 0;
+	memcpy(out, s, 8);
+	return 1;
+}
+
+/* The same for sixteen bytes. */
+static int copy16_if_plain(char *out, const char *s)
+{
+	if (!plain16(s))
 		return 0;
 	memcpy(out, s, 16);
 	return 1;
-#endif
 }
 
 /* The escape of one byte C at OUT (one to six bytes); returns the end. */
@@ -145,18 +151,25 @@ static char *escape_byte(char *out, unsigned char c)
 
 /*
  * The bytes of S (N of them) escaped, between quotes, written at OUT, which has room for
- * 6 * N + 2 bytes or for escaped_len(); returns the end. This runs for every key and string of
- * every record, so it goes sixteen (then eight) bytes at a time while none needs an escape,
+ * 6 * N + 2 bytes or for escaped_len(); returns the end. This runs for every string that
+ * escape_into() does not copy whole, so it goes sixteen (then eight) bytes at a time while none
+ * needs an escape,
  * and ends a string of eight bytes or more with its last sixteen (or eight), read again: when
  * they are all plain, the ones already written were written as themselves, and are written
  * over with the same bytes. Only a block that holds a byte to escape, and a string shorter
  * than eight, go byte by byte.
  */
-static char *escape_into(char *out, const char *s, size_t n)
+static char *escape_blocks(char *out, const char *s, size_t n)
 {
 	size_t i = 0, left, back;
 
 	*out++ = '"';
+	if (n < 8) { /* "ok", "POST", "1.1": a block of eight would read past them */
+		for (; i < n; i++)
+			out = escape_byte(out, (unsigned char)s[i]);
+		*out++ = '"';
+		return out;
+	}
 	while ((left = n - i)) {
 		if (left >= 16) {
 			if (copy16_if_plain(out, s + i)) {
@@ -186,6 +199,35 @@ static char *escape_into(char *out, const char *s, size_t n)
 	}
 	*out++ = '"';
 	return out;
+}
+
+/* S (N bytes, BLOCK <= N <= 2 * BLOCK) between quotes at OUT, copied as its first and its last
+ * BLOCK bytes, which overlap; returns the end. */
+static inline __attribute__((always_inline)) char *quote_blocks(char *out, const char *s, size_t n,
+								size_t block)
+{
+	out[0] = '"';
+	memcpy(out + 1, s, block);
+	memcpy(out + 1 + n - block, s + n - block, block);
+	out[n + 1] = '"';
+	return out + n + 2;
+}
+
+/*
+ * escape_blocks(), with the strings of 8 to 32 bytes that need no escape (most keys and values
+ * of a record) tested whole, as two blocks that overlap, and copied as two: inlined into the
+ * writers, so that a member costs a few dozen instructions, not a loop's.
+ */
+static inline char *escape_into(char *out, const char *s, size_t n)
+{
+	if (n >= 16 && n <= 32) {
+		if (plain16(s) && plain16(s + n - 16))
+			return quote_blocks(out, s, n, 16);
+	} else if (n >= 8 && n < 16) {
+		if (plain8(s) && plain8(s + n - 8))
+			return quote_blocks(out, s, n, 8);
+	}
+	return escape_blocks(out, s, n);
 }
 
 /* The room escaping the N bytes of S may take, quotes included: short strings are given the
@@ -242,13 +284,13 @@ static int format_micro(char *buf, double val)
 }
 
 /*
- * The separator, the escaped key K and its colon, with room for VAL_ROOM bytes of value after
- * them, in one reserve(): a record has some fifty members. Returns where the value goes (the
- * caller writes it and moves w->len past it), or NULL when W is out of memory.
+ * The separator, the escaped key K (KLEN bytes) and its colon, with room for VAL_ROOM bytes of
+ * value after them, in one reserve(): a record has some fifty members. Returns where the value
+ * goes (the caller writes it and moves w->len past it), or NULL when W is out of memory.
  */
-static char *member(struct jsonw *w, const char *k, size_t val_room)
+static inline char *member(struct jsonw *w, const char *k, size_t klen, size_t val_room)
 {
-	size_t n = strlen(k), key_room = escaped_room(k, n);
+	size_t key_room = escaped_room(k, klen);
 	char *out;
 
 	if (key_room > SIZE_MAX / 4 || val_room > SIZE_MAX / 4) {
@@ -260,73 +302,49 @@ static char *member(struct jsonw *w, const char *k, size_t val_room)
 	out = w->buf + w->len;
 	if (w->len > 1)
 		*out++ = ',';
-	out = escape_into(out, k, n);
+	out = escape_into(out, k, klen);
 	*out++ = ':';
 	return out;
 }
 
-/* Member K with the N bytes of LIT, written as they are. */
-static void member_lit(struct jsonw *w, const char *k, const char *lit, size_t n)
+void jsonw_lit_kn(struct jsonw *w, const char *k, size_t klen, const char *lit, size_t len)
 {
-	char *out = member(w, k, n);
+	char *out = member(w, k, klen, len);
 
 	if (!out)
 		return;
-	memcpy(out, lit, n);
-	w->len = (size_t)(out + n - w->buf);
+	memcpy(out, lit, len);
+	w->len = (size_t)(out + len - w->buf);
 }
 
-void jsonw_strn(struct jsonw *w, const char *k, const char *val, size_t len)
+void jsonw_str_kn(struct jsonw *w, const char *k, size_t klen, const char *val, size_t len)
 {
-	char *out = member(w, k, escaped_room(val, len));
+	char *out = member(w, k, klen, escaped_room(val, len));
 
 	if (out)
 		w->len = (size_t)(escape_into(out, val, len) - w->buf);
 }
 
-void jsonw_str(struct jsonw *w, const char *k, const char *val)
-{
-	if (!val) {
-		jsonw_null(w, k);
-		return;
-	}
-	jsonw_strn(w, k, val, strlen(val));
-}
-
 #define JSONW_NUM_MAX 40 /* "%.15g" of any double, sign and exponent included */
 
-void jsonw_num(struct jsonw *w, const char *k, double val)
+void jsonw_num_kn(struct jsonw *w, const char *k, size_t klen, double val)
 {
 	char *out;
 	int n;
 
 	if (!isfinite(val)) {
-		jsonw_null(w, k);
+		jsonw_lit_kn(w, k, klen, "null", 4);
 		return;
 	}
-	out = member(w, k, JSONW_NUM_MAX);
+	out = member(w, k, klen, JSONW_NUM_MAX);
 	if (!out)
 		return;
-	if (val == floor(val) && fabs(val) < 9007199254740992.0)
+	/* integral below 2^53 in magnitude: the cast is exact both ways (no call to floor()) */
+	if (fabs(val) < 9007199254740992.0 && (double)(long long)val == val)
 		n = format_int(out, (long long)val);
 	else if ((n = format_micro(out, val)) < 0)
 		n = snprintf(out, JSONW_NUM_MAX, "%.15g", val);
 	w->len = (size_t)(out + n - w->buf);
-}
-
-void jsonw_bool(struct jsonw *w, const char *k, int val)
-{
-	member_lit(w, k, val ? "true" : "false", val ? 4 : 5);
-}
-
-void jsonw_null(struct jsonw *w, const char *k)
-{
-	member_lit(w, k, "null", 4);
-}
-
-void jsonw_raw(struct jsonw *w, const char *k, const char *raw, size_t len)
-{
-	member_lit(w, k, raw, len);
 }
 
 void jsonw_members(struct jsonw *w, const char *members, size_t len)
@@ -342,6 +360,35 @@ void jsonw_members(struct jsonw *w, const char *members, size_t len)
 		*out++ = ',';
 	memcpy(out, members, len);
 	w->len = (size_t)(out + len - w->buf);
+}
+
+void jsonw_memo_members(struct jsonw *w, struct jsonw_memo *m, const void *src, size_t src_len,
+			void (*make)(struct jsonw *w, const void *src))
+{
+	struct jsonw *own;
+	size_t len;
+	char *text;
+
+	if (m->len && m->src_len == src_len && !memcmp(m->src, src, src_len)) {
+		jsonw_members(w, m->text, m->len);
+		return;
+	}
+	m->len = 0;
+	own = src_len <= sizeof(m->src) ? jsonw_new() : NULL;
+	if (own)
+		make(own, src);
+	text = jsonw_finish(own, &len);
+	if (!text || len - 2 > sizeof(m->text)) {
+		free(text);
+		make(w, src);
+		return;
+	}
+	memcpy(m->text, text + 1, len - 2); /* without the braces */
+	m->len = len - 2;
+	memcpy(m->src, src, src_len);
+	m->src_len = src_len;
+	free(text);
+	jsonw_members(w, m->text, m->len);
 }
 
 char *jsonw_finish(struct jsonw *w, size_t *ret_len)

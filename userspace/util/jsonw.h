@@ -10,6 +10,7 @@
 #define AIGW_JSONW_H
 
 #include <stddef.h>
+#include <string.h>
 
 struct jsonw {
 	char *buf; /* "{" + members, no closing brace until jsonw_finish() */
@@ -18,17 +19,68 @@ struct jsonw {
 };
 
 struct jsonw *jsonw_new(void);
-void jsonw_str(struct jsonw *w, const char *key, const char *val); /* NULL: null */
-void jsonw_strn(struct jsonw *w, const char *key, const char *val, size_t len);
-void jsonw_num(struct jsonw *w, const char *key, double val); /* integral: no decimals */
-void jsonw_bool(struct jsonw *w, const char *key, int val);
-void jsonw_null(struct jsonw *w, const char *key);
+
+/* The writers, with the key's length (KLEN bytes of K) given: the ones below pass strlen(K),
+ * which the compiler works out for the literal keys nearly every caller writes. */
+void jsonw_str_kn(struct jsonw *w, const char *k, size_t klen, const char *val, size_t len);
+void jsonw_num_kn(struct jsonw *w, const char *k, size_t klen, double val);
+/* LIT (LEN bytes) must be valid JSON text already: it is written as the value. */
+void jsonw_lit_kn(struct jsonw *w, const char *k, size_t klen, const char *lit, size_t len);
+
+static inline void jsonw_null(struct jsonw *w, const char *k)
+{
+	jsonw_lit_kn(w, k, strlen(k), "null", 4);
+}
+
+static inline void jsonw_strn(struct jsonw *w, const char *k, const char *val, size_t len)
+{
+	jsonw_str_kn(w, k, strlen(k), val, len);
+}
+
+static inline void jsonw_str(struct jsonw *w, const char *k, const char *val) /* NULL: null */
+{
+	if (val)
+		jsonw_str_kn(w, k, strlen(k), val, strlen(val));
+	else
+		jsonw_null(w, k);
+}
+
+static inline void jsonw_num(struct jsonw *w, const char *k, double val) /* integral: no decimals */
+{
+	jsonw_num_kn(w, k, strlen(k), val);
+}
+
+static inline void jsonw_bool(struct jsonw *w, const char *k, int val)
+{
+	jsonw_lit_kn(w, k, strlen(k), val ? "true" : "false", val ? 4 : 5);
+}
+
 /* RAW (LEN bytes) must be valid JSON text already: it is written as the value. */
-void jsonw_raw(struct jsonw *w, const char *key, const char *raw, size_t len);
+static inline void jsonw_raw(struct jsonw *w, const char *k, const char *raw, size_t len)
+{
+	jsonw_lit_kn(w, k, strlen(k), raw, len);
+}
 
 /* MEMBERS (LEN bytes) must be members of an object already ("k":v,...; from another writer's
  * text without its braces): they are written after W's, as they are. */
 void jsonw_members(struct jsonw *w, const char *members, size_t len);
+
+/* Members that records repeat (a connection's client, its process): made once from a source
+ * (SRC_LEN bytes, a struct whose fields are all they depend on) and copied into every record
+ * made from a source equal to it in every byte. Zeroed: empty. Owns nothing. */
+#define JSONW_MEMO_SRC_MAX 64
+#define JSONW_MEMO_TEXT_MAX 512
+struct jsonw_memo {
+	unsigned char src[JSONW_MEMO_SRC_MAX];
+	size_t src_len;
+	char text[JSONW_MEMO_TEXT_MAX]; /* members without braces; LEN bytes, 0: none kept */
+	size_t len;
+};
+
+/* Writes into W the members MAKE writes of SRC (SRC_LEN bytes): copied from M when M was made
+ * from the same bytes, else made (and kept in M when they fit). */
+void jsonw_memo_members(struct jsonw *w, struct jsonw_memo *m, const void *src, size_t src_len,
+			void (*make)(struct jsonw *w, const void *src));
 
 /* Closes the object and frees W; returns the text ("{...}", NUL-terminated, *RET_LEN bytes)
  * for the caller to free, or NULL when out of memory. */
