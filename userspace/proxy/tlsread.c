@@ -19,6 +19,13 @@
  * when OpenSSL holds bytes libevent would leave there (SSL_has_pending(): processed or not);
  * so does tlsread_resume(). A needless activation costs at most one read(2) that says EAGAIN
  * (a partial record buffered), or nothing (reading disabled: consider_reading() reads nothing).
+ *
+ * Still, the kick is a second read callback: a provider's head and body come as two records, so
+ * the answer was parsed in two passes. For the provider's connection (tlsread_batch_whole) the
+ * records read ahead are taken in the read that reached them, SSL_read by SSL_read. A failure
+ * met there (a forged record, a close_notify) is left to libevent's own SSL_read to meet again
+ * and report as it would have; only its OpenSSL error list differs, which the app's side
+ * reads (client_tls_error) and so keeps the kick.
  */
 #include <errno.h>
 
