@@ -105,9 +105,10 @@ static void count_added(struct evbuffer *buf, const struct evbuffer_cb_info *inf
 		event_base_loopbreak(p->base);
 }
 
-/* The pair, handshake done, the server's bufferevent with read-ahead, READCB on it. On
+/* The pair, handshake done, the server's bufferevent with read-ahead (BATCH), READCB on it. On
  * failure too, pair_close() frees what was made. */
-static int pair_open(struct pair *p, SSL_CTX *sctx, SSL_CTX *cctx, bufferevent_data_cb readcb)
+static int pair_open(struct pair *p, SSL_CTX *sctx, SSL_CTX *cctx, bufferevent_data_cb readcb,
+		     int (*batch)(struct bufferevent *))
 {
 	struct timeval five = {5, 0};
 	int fd[2], err;
@@ -132,7 +133,7 @@ static int pair_open(struct pair *p, SSL_CTX *sctx, SSL_CTX *cctx, bufferevent_d
 						BEV_OPT_CLOSE_ON_FREE);
 	p->server = NULL; /* libevent's now, or freed by it on failure */
 	p->guard = evtimer_new(p->base, on_guard, p);
-	if (!p->bev || !p->guard || tlsread_batch(p->bev))
+	if (!p->bev || !p->guard || batch(p->bev))
 		return -ENOMEM;
 	evbuffer_add_cb(bufferevent_get_input(p->bev), count_added, p);
 	bufferevent_setcb(p->bev, readcb, NULL, NULL, p);
@@ -189,7 +190,7 @@ static int run_case(struct pair *p, size_t record, bufferevent_data_cb readcb,
 
 	memset(p, 0, sizeof(*p));
 	p->record = record;
-	err = sctx && cctx ? pair_open(p, sctx, cctx, readcb) : -ENOMEM;
+	err = sctx && cctx ? pair_open(p, sctx, cctx, readcb, tlsread_batch) : -ENOMEM;
 
 	SSL_CTX_free(sctx); /* each SSL holds its own reference */
 	SSL_CTX_free(cctx);
@@ -282,6 +283,163 @@ static void test_drain_under_watermark_reads_what_was_read_ahead(void)
 }
 
 /*
+ * A provider's good record, then a forged one (or its close_notify) in the same read: the good
+ * one reaches the input and the read callback first, then the event callback reports the rest
+ * as before: a forgery as the error it is (BEV_EVENT_ERROR, though dirty shutdowns are allowed,
+ * so that a body delimited by the close is not taken as complete), a close_notify as the EOF.
+ * Reading the records read ahead at once (tlsread_batch_whole) must not change that, nor when
+ * the read callback paused reading (backpressure) before the rest was met.
+ */
+struct tail {
+	struct pair p;
+	size_t read_before_event; /* input bytes the read callback saw before the event */
+	int reads;		  /* read callbacks */
+	int pause;		  /* the first read callback disables reading; later resumed */
+	short what;		  /* the event callback's */
+	unsigned long err;	  /* the bufferevent's first OpenSSL error */
+};
+
+static void tail_read(struct bufferevent *bev, void *arg)
+{
+	struct tail *t = arg;
+
+	t->reads++;
+	if (!t->what)
+		t->read_before_event += evbuffer_get_length(bufferevent_get_input(bev));
+	drain_all(bev, arg);
+	if (t->pause && t->reads == 1) {
+		bufferevent_disable(bev, EV_READ);
+		event_active(t->p.later, EV_TIMEOUT, 0);
+	}
+}
+
+static void tail_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct tail *t = arg;
+
+	t->what = what;
+	t->err = bufferevent_get_openssl_error(bev);
+	event_base_loopbreak(t->p.base);
+}
+
+enum tail_kind { TAIL_FORGED, TAIL_CLOSE_NOTIFY, TAIL_NONE };
+
+/* The client's 100-byte record and then its KIND of tail, all in the socket at once. */
+static int send_tail(struct tail *t, enum tail_kind kind)
+{
+	/* application data, TLS 1.2 on the wire, 32 bytes that no key sealed */
+	static const unsigned char forged[5 + 32] = {0x17, 0x03, 0x03, 0x00, 0x20, 1, 2, 3};
+	char rec[100];
+
+	memset(rec, 'r', sizeof(rec));
+	if (SSL_write(t->p.client, rec, sizeof(rec)) != sizeof(rec))
+		return -EIO;
+	if (kind == TAIL_FORGED &&
+	    write(SSL_get_fd(t->p.client), forged, sizeof(forged)) != sizeof(forged))
+		return -EIO;
+	if (kind == TAIL_CLOSE_NOTIFY && SSL_shutdown(t->p.client) < 0)
+		return -EIO;
+	if (kind == TAIL_NONE && SSL_write(t->p.client, rec, sizeof(rec)) != sizeof(rec))
+		return -EIO; /* a second record: a head, then a body */
+	return 0;
+}
+
+/* The case, run: T's pair made with BATCH, KIND sent. The caller checks T. */
+static int run_tail(struct tail *t, int (*batch)(struct bufferevent *), enum tail_kind kind)
+{
+	SSL_CTX *sctx = server_ctx(), *cctx = SSL_CTX_new(TLS_client_method());
+	int err;
+
+	t->p.record = 100;
+	err = sctx && cctx ? pair_open(&t->p, sctx, cctx, tail_read, batch) : -ENOMEM;
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	if (!err && !(t->p.later = evtimer_new(t->p.base, on_resume, &t->p)))
+		err = -ENOMEM;
+	if (!err) {
+		bufferevent_setcb(t->p.bev, tail_read, NULL, tail_event, t);
+		bufferevent_openssl_set_allow_dirty_shutdown(t->p.bev, 1);
+		err = send_tail(t, kind);
+	}
+	if (!err)
+		event_base_dispatch(t->p.base);
+	pair_close(&t->p);
+	return err;
+}
+
+/* KIND after a record, with BATCH, the read callback pausing or not: what the event says. */
+static void check_tail(int (*batch)(struct bufferevent *), enum tail_kind kind, int pause)
+{
+	struct tail t = {.pause = pause};
+	int err = run_tail(&t, batch, kind);
+
+	ASSERT_OK(err);
+	ASSERT_EQ(t.p.timed_out, 0);
+	ASSERT_EQ(t.read_before_event, t.p.record);
+	if (kind == TAIL_CLOSE_NOTIFY) {
+		ASSERT_EQ(t.what, BEV_EVENT_READING | BEV_EVENT_EOF);
+		return;
+	}
+	ASSERT_EQ(t.what, BEV_EVENT_READING | BEV_EVENT_ERROR);
+	if (batch == tlsread_batch) /* the whole kind's is libevent's retry's: see tlsread.h */
+		ASSERT_EQ(ERR_GET_REASON(t.err), SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC);
+}
+
+static void test_forged_record_after_a_good_one_is_an_error(void)
+{
+	check_tail(tlsread_batch, TAIL_FORGED, 0);
+	check_tail(tlsread_batch_whole, TAIL_FORGED, 0);
+}
+
+static void test_forged_record_met_while_paused_is_an_error_on_resume(void)
+{
+	check_tail(tlsread_batch_whole, TAIL_FORGED, 1);
+	check_tail(tlsread_batch, TAIL_FORGED, 1);
+}
+
+static void test_close_notify_after_a_record_is_eof(void)
+{
+	check_tail(tlsread_batch, TAIL_CLOSE_NOTIFY, 0);
+	check_tail(tlsread_batch_whole, TAIL_CLOSE_NOTIFY, 0);
+	check_tail(tlsread_batch, TAIL_CLOSE_NOTIFY, 1);
+	check_tail(tlsread_batch_whole, TAIL_CLOSE_NOTIFY, 1);
+}
+
+static void on_two_records(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct pair *p = arg;
+
+	if (evbuffer_get_length(buf) == 2 * p->record)
+		event_active(p->guard, EV_TIMEOUT, 0); /* stop once the callbacks ran */
+}
+
+/* A head record and a body record in one read: one read callback for both (whole). */
+static void test_whole_reads_head_and_body_in_one_callback(void)
+{
+	SSL_CTX *sctx = server_ctx(), *cctx = SSL_CTX_new(TLS_client_method());
+	struct tail t = {0};
+	int err;
+
+	t.p.record = 100;
+	err = sctx && cctx ? pair_open(&t.p, sctx, cctx, NULL, tlsread_batch_whole) : -ENOMEM;
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	if (!err) {
+		bufferevent_setcb(t.p.bev, tail_read, NULL, tail_event, &t);
+		bufferevent_setwatermark(t.p.bev, EV_READ, 0, 0);
+		evbuffer_add_cb(bufferevent_get_input(t.p.bev), on_two_records, &t.p);
+		err = send_tail(&t, TAIL_NONE);
+	}
+	if (!err)
+		event_base_dispatch(t.p.base);
+	pair_close(&t.p);
+	ASSERT_OK(err);
+	ASSERT_EQ(t.read_before_event, 2 * t.p.record);
+	ASSERT_EQ(t.reads, 1);
+	ASSERT_EQ(t.what, 0);
+}
+
+/*
  * tlsflush_now() (proxy/tlsflush.c) on the same pair, the other way: what the server's side
  * queued goes at once, and an error a caller left in the thread's OpenSSL queue is gone
  * before its SSL_write (it clears the queue only when something is in it), so that what a
@@ -293,7 +451,7 @@ static void test_flush_clears_a_stale_error_and_sends(void)
 	const char msg[] = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
 	char got[sizeof(msg)] = {0};
 	struct pair p = {0};
-	int err = sctx && cctx ? pair_open(&p, sctx, cctx, drain_all) : -ENOMEM;
+	int err = sctx && cctx ? pair_open(&p, sctx, cctx, drain_all, tlsread_batch) : -ENOMEM;
 	unsigned long left = 1;
 	size_t sent = 0;
 	int n = -1;
@@ -318,4 +476,8 @@ static void test_flush_clears_a_stale_error_and_sends(void)
 UNIT_MAIN(UNIT_CASE(test_records_at_once_all_read),
 	  UNIT_CASE(test_resumed_reading_reads_what_was_read_ahead),
 	  UNIT_CASE(test_drain_under_watermark_reads_what_was_read_ahead),
-	  UNIT_CASE(test_flush_clears_a_stale_error_and_sends))
+	  UNIT_CASE(test_flush_clears_a_stale_error_and_sends),
+	  UNIT_CASE(test_forged_record_after_a_good_one_is_an_error),
+	  UNIT_CASE(test_forged_record_met_while_paused_is_an_error_on_resume),
+	  UNIT_CASE(test_close_notify_after_a_record_is_eof),
+	  UNIT_CASE(test_whole_reads_head_and_body_in_one_callback))

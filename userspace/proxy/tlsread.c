@@ -19,6 +19,13 @@
  * when OpenSSL holds bytes libevent would leave there (SSL_has_pending(): processed or not);
  * so does tlsread_resume(). A needless activation costs at most one read(2) that says EAGAIN
  * (a partial record buffered), or nothing (reading disabled: consider_reading() reads nothing).
+ *
+ * Still, the kick is a second read callback: a provider's head and body come as two records, so
+ * the answer was parsed in two passes. For the provider's connection (tlsread_batch_whole) the
+ * records read ahead are taken in the read that reached them, SSL_read by SSL_read. A failure
+ * met there (a forged record, a close_notify) is left to libevent's own SSL_read to meet again
+ * and report as it would have; only its OpenSSL error list differs, which the app's side
+ * reads (client_tls_error) and so keeps the kick.
  */
 #include <errno.h>
 
@@ -26,9 +33,13 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/bufferevent_struct.h>
 #include <event2/event.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "proxy/tlsread.h"
+
+/* Bytes per SSL_read of a record read ahead: a whole record's plaintext, at most. */
+#define TLSREAD_RECORD_MAX 16384
 
 /* BEV's read event made active, to run libevent's reading once more. */
 static void kick(struct bufferevent *bev)
@@ -54,16 +65,95 @@ static void on_input_changed(struct evbuffer *buf, const struct evbuffer_cb_info
 		kick(bev);
 }
 
-int tlsread_batch(struct bufferevent *bev)
+/* Set while take_read_ahead() runs: its own additions to the input call back here. */
+static _Thread_local int taking;
+
+/*
+ * libevent's own SSL_read meets the failure again and reports it to BEV's event callback
+ * (OpenSSL stays failed). Its retry of a protocol error (a forged record: SSL_ERROR_SSL, -1)
+ * finds an empty error queue and would pass for a dirty shutdown, an EOF where dirty
+ * shutdowns are allowed: they are not for it, so that it stays the BEV_EVENT_ERROR it was.
+ */
+static void leave_failure(struct bufferevent *bev, SSL *ssl, int ret)
+{
+	if (ret < 0 && SSL_get_error(ssl, ret) == SSL_ERROR_SSL)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 0);
+	ERR_clear_error();
+	kick(bev);
+}
+
+/*
+ * The records OpenSSL read ahead, moved into BEV's input within the read that reached them, a
+ * record per SSL_read as libevent's next read would, while BEV may read (enabled, input under
+ * its high watermark). WANT_READ: part of a record, the rest still on its way; BEV's read
+ * event waits for it. Any other failure is left for libevent to report (leave_failure).
+ */
+static void take_read_ahead(struct bufferevent *bev, SSL *ssl)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec v;
+	int n;
+
+	while (SSL_has_pending(ssl)) {
+		if (!(bev->enabled & EV_READ) ||
+		    (bev->wm_read.high && evbuffer_get_length(in) >= bev->wm_read.high))
+			return; /* tlsread_resume() or the drain kicks it then */
+		if (evbuffer_reserve_space(in, TLSREAD_RECORD_MAX, &v, 1) < 1) {
+			kick(bev);
+			return;
+		}
+		n = SSL_read(ssl, v.iov_base, (int)v.iov_len);
+		if (n <= 0) {
+			if (SSL_get_error(ssl, n) != SSL_ERROR_WANT_READ)
+				leave_failure(bev, ssl, n);
+			return;
+		}
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+	}
+}
+
+/*
+ * As on_input_changed(), but after a read the records read ahead are taken at once: the read
+ * callback then runs once for all of them (a provider's head and body are two records), not
+ * once more from a kick.
+ */
+static void on_input_taken(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct bufferevent *bev = arg;
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (taking || !ssl || !SSL_has_pending(ssl))
+		return;
+	if (info->n_deleted || SSL_pending(ssl)) {
+		on_input_changed(buf, info, arg);
+		return;
+	}
+	taking = 1;
+	take_read_ahead(bev, ssl);
+	taking = 0;
+}
+
+static int batch(struct bufferevent *bev, evbuffer_cb_func on_input)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 
 	if (!ssl || SSL_get_read_ahead(ssl))
 		return 0;
-	if (!evbuffer_add_cb(bufferevent_get_input(bev), on_input_changed, bev))
+	if (!evbuffer_add_cb(bufferevent_get_input(bev), on_input, bev))
 		return -ENOMEM;
 	SSL_set_read_ahead(ssl, 1);
 	return 0;
+}
+
+int tlsread_batch(struct bufferevent *bev)
+{
+	return batch(bev, on_input_changed);
+}
+
+int tlsread_batch_whole(struct bufferevent *bev)
+{
+	return batch(bev, on_input_taken);
 }
 
 void tlsread_resume(struct bufferevent *bev)
@@ -71,7 +161,10 @@ void tlsread_resume(struct bufferevent *bev)
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 
 	bufferevent_enable(bev, EV_READ);
-	if (ssl && SSL_get_read_ahead(ssl) && SSL_has_pending(ssl))
+	/* A close (shutdown) or failure (in init again) that take_read_ahead() met while reading
+	 * was paused is libevent's to meet and report now. */
+	if (ssl && SSL_get_read_ahead(ssl) &&
+	    (SSL_has_pending(ssl) || SSL_get_shutdown(ssl) || SSL_in_init(ssl)))
 		kick(bev);
 }
 

@@ -16,6 +16,15 @@
 int tlsread_batch(struct bufferevent *bev);
 
 /*
+ * As tlsread_batch(), and the records OpenSSL read ahead go into BEV's input in the read that
+ * reached them, so that BEV's read callback runs once for them all. Failures are reported as
+ * before, through BEV's event callback, but bufferevent_get_openssl_error() then holds libevent's
+ * retry's error, not the first one: for bufferevents whose OpenSSL errors after the handshake
+ * are not read (the provider's; the app's client_tls_error() reads them).
+ */
+int tlsread_batch_whole(struct bufferevent *bev);
+
+/*
  * Enables reading on BEV (bufferevent_enable(BEV, EV_READ)) and, when OpenSSL holds bytes read
  * ahead, makes the read event active: libevent's OpenSSL bufferevent only waits for the
  * socket when reading is re-enabled, and the socket has nothing more to say.

@@ -234,7 +234,7 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
 		bufferevent_set_timeouts(bev, NULL, NULL);
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 		c->pub.tls_resumed = SSL_session_reused(bufferevent_openssl_get_ssl(bev));
-		tlsread_batch(bev); /* -ENOMEM: two reads a record, as before */
+		tlsread_batch_whole(bev); /* -ENOMEM: two reads a record, as before */
 		c->ready(&c->pub, 0, NULL, c->arg);
 		return;
 	}
