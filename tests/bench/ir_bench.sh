@@ -6,9 +6,11 @@
 #
 #   instructions  the proxy runs under valgrind --tool=callgrind with instrumentation off;
 #                 after BENCH_IR_WARM requests (TLS handshakes, upstream connections, caches),
-#                 callgrind_control turns it on for BENCH_IR_REQUESTS requests and off once
-#                 the proxy has logged them (aigw's audit records are written by another
-#                 thread: they count). Ir of all threads / requests.
+#                 callgrind_control turns it on for two windows, each a new client connection:
+#                 one request (dumped apart), then BENCH_IR_REQUESTS + 1, each window ending
+#                 once the proxy has logged its requests (aigw's audit records are written by
+#                 another thread: they count). (Ir of the second - Ir of the first) / requests:
+#                 kept-alive requests without the client's TLS handshake.
 #   syscalls      the proxy runs natively; perf stat counts raw_syscalls:sys_enter of all its
 #                 threads over the same requests (after the same warm-up) / requests.
 #
@@ -102,17 +104,23 @@ proxy_stop() { # SIGTERM, and up to 60 s for callgrind to write its counts
 
 # ir NAME: instructions per request, under callgrind
 ir() {
-	local name=$1 out=$tmp/$1.callgrind total
+	local name=$1 out=$tmp/$1.callgrind total one
 	proxy_start "$name" valgrind --tool=callgrind --instr-atstart=no \
 		--callgrind-out-file="$out" || return 1
 	requests "$pcg" "$purl" "$WARM" "$pca" && logged "$WARM" || return 1
+	# Two windows, each a new connection (curl): one request, dumped to $out.1, then N + 1.
+	# Their difference is N kept-alive requests, without the handshake both windows hold.
 	callgrind_control -i on "$ppid_" >/dev/null 2>&1
-	requests "$pcg" "$purl" "$N" "$pca" && logged $((WARM + N)) || return 1
+	requests "$pcg" "$purl" 1 "$pca" && logged $((WARM + 1)) || return 1
+	callgrind_control -d "$ppid_" >/dev/null 2>&1
+	requests "$pcg" "$purl" $((N + 1)) "$pca" && logged $((WARM + N + 2)) || return 1
 	callgrind_control -i off "$ppid_" >/dev/null 2>&1
 	proxy_stop
+	one=$(awk '/^totals:/{print $2; exit}' "$out.1" 2>/dev/null)
 	total=$(awk '/^totals:/{print $2; exit}' "$out")
-	[ -n "$total" ] || { say "$name: no totals in $out"; return 1; }
-	echo "$name instructions/request $((total / N))"
+	[ -n "$total" ] && [ -n "$one" ] || { say "$name: no totals in $out or $out.1"; return 1; }
+	echo "$name instructions/request $(((total - one) / N))" \
+		"(one connection's first request with its handshake: $one)"
 	# sed reads to the end: head would close the pipe early, and with pipefail the
 	# function would return 1 after callgrind_annotate died of SIGPIPE
 	[ -z "$bench_keep" ] || callgrind_annotate "$out" 2>/dev/null | sed -n 1,60p >"$tmp/$name.top"
