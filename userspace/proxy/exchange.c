@@ -98,6 +98,38 @@ struct exchange *exchange_alloc(void)
 	return (struct exchange *)p;
 }
 
+/* An exchange's evbuffers outlive it on a kept-alive connection: draining one costs less than
+ * a free and a new. Drained, it holds no chain (libevent frees every chain a drain empties),
+ * so nothing of one request can be read in the next. */
+struct evbuffer *session_evbuffer(struct session *s)
+{
+	struct evbuffer *buf;
+
+	if (!s->n_spare)
+		return evbuffer_new();
+	buf = s->spare[--s->n_spare];
+	s->spare[s->n_spare] = NULL;
+	return buf;
+}
+
+void session_evbuffer_put(struct session *s, struct evbuffer *buf)
+{
+	if (!buf)
+		return;
+	if (s->n_spare == sizeof(s->spare) / sizeof(*s->spare) ||
+	    evbuffer_drain(buf, evbuffer_get_length(buf)) || evbuffer_get_length(buf)) {
+		evbuffer_free(buf);
+		return;
+	}
+	s->spare[s->n_spare++] = buf;
+}
+
+void session_spares_free(struct session *s)
+{
+	while (s->n_spare)
+		evbuffer_free(s->spare[--s->n_spare]);
+}
+
 const struct cJSON *exchange_req_json(struct exchange *ex)
 {
 	size_t len = evbuffer_get_length(ex->body);
@@ -123,12 +155,9 @@ void exchange_free(struct exchange *ex)
 	free(ex->url);
 	free(ex->api_url);
 	usage_tree_free(ex->req_json, ex->req_tree);
-	if (ex->body)
-		evbuffer_free(ex->body);
-	if (ex->reason)
-		evbuffer_free(ex->reason);
-	if (ex->resp_buf)
-		evbuffer_free(ex->resp_buf);
+	session_evbuffer_put(ex->s, ex->body);
+	session_evbuffer_put(ex->s, ex->reason);
+	session_evbuffer_put(ex->s, ex->resp_buf);
 	if (ex->held)
 		evbuffer_free(ex->held);
 	if (ex->retry_ev)

@@ -245,6 +245,7 @@ static void session_free(struct session *s)
 	limits_conn_release(&s->conn, s->cfg->state);
 	buffer_hold_release(&s->queued);
 	held_remove(s);
+	session_spares_free(s);
 	if (s->ended)
 		s->ended(s->ended_arg);
 	free(s);
@@ -580,8 +581,8 @@ static int on_req_begin(http_parser *p)
 	ex->s = s;
 	ex->api = -1;
 	ex->policy = policy_ref(s->cfg->policy);
-	ex->body = evbuffer_new();
-	ex->reason = evbuffer_new();
+	ex->body = session_evbuffer(s);
+	ex->reason = session_evbuffer(s);
 	if (!ex->body || !ex->reason) {
 		exchange_free(ex);
 		return -1;

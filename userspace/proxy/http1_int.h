@@ -252,6 +252,11 @@ struct session {
 	enum exchange_outcome reject_outcome;
 	char reject_msg[PIPE_MSG_MAX];
 
+	/* emptied by its ended exchanges, for its next ones (session_evbuffer()); owned, freed
+	 * with the session */
+	struct evbuffer *spare[3];
+	unsigned n_spare;
+
 	struct session *prev, *next; /* all live sessions, for shutdown */
 	struct timeval idle_tv;	     /* cfg->idle_ms */
 	unsigned n_requests;
@@ -334,6 +339,12 @@ struct evstream_msg;
 int bedrock_door_usable(const struct exchange *ex, const struct route_target *t);
 int bedrock_door_prepare(struct exchange *ex, const char *model, char *why, size_t whylen);
 void bedrock_door_chunk(struct exchange *ex, const struct evstream_msg *m, struct evbuffer *out);
+/* exchange.c: an empty evbuffer for an exchange of S, one an ended exchange of S left or a new
+ * one (NULL: no memory); the exchange frees it with session_evbuffer_put(), which keeps it
+ * (drained) for S's next exchange. session_spares_free() frees what S keeps. */
+struct evbuffer *session_evbuffer(struct session *s);
+void session_evbuffer_put(struct session *s, struct evbuffer *buf);
+void session_spares_free(struct session *s);
 /* exchange.c: the app's body parsed (ex->req_json, the exchange's), built on the first call
  * when request_inspect() found it one JSON object and read it without a tree; NULL when it is
  * none. exchange_req_json_get() is the same for struct pipe_req's json_get. */
