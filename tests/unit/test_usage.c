@@ -987,6 +987,13 @@ static const char *const real_answers[] = {
     "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
     "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0},\"cost\":0.00012},"
     "\"service_tier\":\"default\",\"system_fingerprint\":\"fp_mock\"}\n",
+    /* Anthropic with web search (server tools, fast mode, a region) */
+    "{\"id\":\"msg_01\",\"type\":\"message\",\"role\":\"assistant\",\"model\":"
+    "\"claude-sonnet-4-5\",\"content\":[{\"type\":\"text\",\"text\":\"Found it.\"}],"
+    "\"stop_reason\":\"end_turn\",\"usage\":{\"input_tokens\":2100,"
+    "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":120,"
+    "\"server_tool_use\":{\"web_search_requests\":1},\"service_tier\":\"standard\","
+    "\"speed\":\"standard\",\"inference_geo\":\"global\"}}",
     "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,\"embedding\":[0.1,-0.2]}],"
     "\"model\":\"text-embedding-3-small\",\"usage\":{\"prompt_tokens\":8,\"total_tokens\":8}}",
     "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}],\"role\":\"model\"},"

@@ -161,7 +161,7 @@ static int openai_body_text(const char *t, const struct json_locate_pos *pos, in
 	err = openai_usage_of(&c, with_output, u);
 	if (err)
 		return err;
-	err = text_tier_flag(t, &pos[OT_TIER], openai_standard_tiers);
+	err = text_str_flag(t, &pos[OT_TIER], openai_standard_tiers, USAGE_UNPRICED_TIER);
 	if (err < 0)
 		return err;
 	u->unpriced |= err;

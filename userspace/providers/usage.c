@@ -1,10 +1,12 @@
 /*
  * usage: reads token counts from provider responses, whole or streamed (see usage.h), through
  * the provider adapters (api.h: openai.c, anthropic.c own their shapes), and the small JSON
- * readers they share (usage_int.h). JSON is read with cJSON (of a whole answer, only the
- * members its adapter reads: answer_root()); streamed events are parsed only
- * when they can matter (by event name, or a cheap look at the data), since most are text
- * deltas.
+ * readers they share (usage_int.h). A whole answer is checked by one walk that also locates
+ * the members its adapter reads (json_locate_accepted_in()); the counts are then read from
+ * their text, or, where that could differ from cJSON in the least (escapes, duplicates, odd
+ * numbers), from a cJSON tree of only the root's members the adapter reads (answer_root()).
+ * Streamed events are parsed with cJSON only when they can matter (by event name, or a cheap
+ * look at the data), since most are text deltas.
  */
 #include <errno.h>
 #include <fnmatch.h>
@@ -773,18 +775,19 @@ int text_plain_str(const char *t, const struct json_locate_pos *pos, const char 
 	return 1;
 }
 
-int text_tier_flag(const char *t, const struct json_locate_pos *pos, const char *const *standard)
+int text_str_flag(const char *t, const struct json_locate_pos *pos, const char *const *standard,
+		  int flag)
 {
-	const char *tier;
+	const char *str;
 	size_t n;
-	int r = text_plain_str(t, pos, &tier, &n);
+	int r = text_plain_str(t, pos, &str, &n);
 
 	if (r != 1)
-		return r; /* 0: no tier named, or unsure */
+		return r; /* 0: no string, or unsure */
 	for (; *standard; standard++)
-		if (!strncmp(tier, *standard, n) && !(*standard)[n])
+		if (!strncmp(str, *standard, n) && !(*standard)[n])
 			return 0;
-	return USAGE_UNPRICED_TIER;
+	return flag;
 }
 
 /* *RET = BODY with [AT, CUT) replaced by INS. */

@@ -69,12 +69,14 @@ int usage_edit(const char *body, size_t len, size_t at, size_t cut, const char *
  *   text_count(): json_count() of the value located at POS: 1 and *V, 0, -EBADMSG or unsure;
  *   text_plain_str(): json_str(): 1 and its bytes *S, *N (not NUL-terminated), 0 (no string)
  *     or unsure;
- *   text_tier_flag(): tier_flag() of the "service_tier" value at POS, or unsure.
+ *   text_str_flag(): FLAG when the value at POS is a string not in STANDARD (as tier_flag()
+ *     reads "service_tier"), 0 when it is in it or no string, or unsure.
  */
 #define USAGE_TEXT_UNSURE (-EAGAIN)
 int text_count(const char *t, const struct json_locate_pos *pos, int64_t *v);
 int text_plain_str(const char *t, const struct json_locate_pos *pos, const char **s, size_t *n);
-int text_tier_flag(const char *t, const struct json_locate_pos *pos, const char *const *standard);
+int text_str_flag(const char *t, const struct json_locate_pos *pos, const char *const *standard,
+		  int flag);
 static inline int text_is_object(const char *t, const struct json_locate_pos *pos)
 {
 	return pos->value != JSON_LOCATE_NONE && t[pos->value] == '{';
