@@ -1053,8 +1053,7 @@ static void test_mutated_real_answers_read_as_the_tree_reads_them(void)
 	    "00", "-0", "\"5\"", "null", "true", "false", "{}", "[]", "[{\"cached_tokens\":5}]",
 	    "\"flex\"", "\"def\\u0061ult\"", "\"default\\u0000x\"", "7 ", "{\"cached_tokens\":99999}",
 	    "{\"reasoning_tokens\":1,\"reasoning_tokens\":2}"};
-	static const char bytes[] = {'\0', '"', '\\', '{', '}', ',', ':', '-', '.', 'e', '1', ' ',
-				     '\x01', '\xff'};
+	static const char bytes[] = {'\0', '"', '\\', '}', ',', '-', '.', '1'};
 	static char out[4096];
 	struct member m[64];
 

@@ -556,7 +556,7 @@ static size_t answer_keys(const struct provider_api *p, enum usage_api api, cons
 		parents[n] = -1;
 	}
 	*n_root = n;
-	*shaped = sh && n + sh->n <= ANSWER_KEYS_MAX;
+	*shaped = sh && !p->usage_body_keys[n - 1] && n + sh->n <= ANSWER_KEYS_MAX; /* none cut */
 	for (size_t k = 0; *shaped && k < sh->n; k++, n++) {
 		keys[n] = sh->keys[k];
 		parents[n] = sh->parents[k] + 1; /* past "model" */
