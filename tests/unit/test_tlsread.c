@@ -17,6 +17,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -39,6 +40,11 @@ struct pair {
 	struct event *later;	 /* a case's deferred step */
 	size_t record;		 /* bytes in each of the client's RECORDS records */
 	size_t got;		 /* bytes the server's input took in, drained or not */
+	size_t high_before;	 /* a read high watermark set before read-ahead (0: none) */
+	size_t most;		 /* the most bytes the server's input held at once */
+	size_t high;		 /* run_case()'s watermark, whichever way it was set */
+	int read_armed_over;	 /* on_drain() found the input at HIGH and the read event armed */
+	int whole;		 /* run_case(): tlsread_batch_whole, not tlsread_batch */
 	int timed_out;
 	int step;		 /* what a case did so far */
 };
@@ -101,6 +107,8 @@ static void count_added(struct evbuffer *buf, const struct evbuffer_cb_info *inf
 	struct pair *p = arg;
 
 	p->got += info->n_added;
+	if (evbuffer_get_length(buf) > p->most)
+		p->most = evbuffer_get_length(buf);
 	if (p->got == RECORDS * p->record)
 		event_base_loopbreak(p->base);
 }
@@ -133,6 +141,8 @@ static int pair_open(struct pair *p, SSL_CTX *sctx, SSL_CTX *cctx, bufferevent_d
 						BEV_OPT_CLOSE_ON_FREE);
 	p->server = NULL; /* libevent's now, or freed by it on failure */
 	p->guard = evtimer_new(p->base, on_guard, p);
+	if (p->bev && p->high_before)
+		bufferevent_setwatermark(p->bev, EV_READ, 0, p->high_before);
 	if (!p->bev || !p->guard || batch(p->bev))
 		return -ENOMEM;
 	evbuffer_add_cb(bufferevent_get_input(p->bev), count_added, p);
@@ -179,25 +189,32 @@ static void pair_close(struct pair *p)
 
 /*
  * One case: the pair with READCB on the server's side, LATER as the step it may defer (NULL:
- * none) and HIGH as its read high watermark (0: none); records of RECORD bytes sent, the loop
- * run. The caller checks P and frees it with pair_close(), whatever this returns.
+ * none) and HIGH as its read high watermark (0: none; set with tlsread_watermark() once
+ * read-ahead is on, unless P->high_before set one before); records of RECORD bytes sent, the
+ * loop run. The caller checks P and frees it with pair_close(), whatever this returns.
  */
 static int run_case(struct pair *p, size_t record, bufferevent_data_cb readcb,
 		    event_callback_fn later, size_t high)
 {
 	SSL_CTX *sctx = server_ctx(), *cctx = SSL_CTX_new(TLS_client_method());
-	int err;
+	size_t high_before = p->high_before;
+	int whole = p->whole, err;
 
 	memset(p, 0, sizeof(*p));
 	p->record = record;
-	err = sctx && cctx ? pair_open(p, sctx, cctx, readcb, tlsread_batch) : -ENOMEM;
+	p->high_before = high_before;
+	p->whole = whole;
+	p->high = high ? high : high_before;
+	err = sctx && cctx ? pair_open(p, sctx, cctx, readcb,
+				       whole ? tlsread_batch_whole : tlsread_batch)
+			   : -ENOMEM;
 
 	SSL_CTX_free(sctx); /* each SSL holds its own reference */
 	SSL_CTX_free(cctx);
 	if (!err && later && !(p->later = evtimer_new(p->base, later, p)))
 		err = -ENOMEM;
 	if (!err && high)
-		bufferevent_setwatermark(p->bev, EV_READ, 0, high);
+		tlsread_watermark(p->bev, high);
 	if (!err)
 		err = send_records(p);
 	if (!err)
@@ -213,7 +230,7 @@ static void drain_all(struct bufferevent *bev, void *arg)
 /* Every record, read as it came: libevent stops at SSL_pending() == 0. */
 static void test_records_at_once_all_read(void)
 {
-	struct pair p;
+	struct pair p = {0};
 	int err = run_case(&p, 100, drain_all, NULL, 0);
 
 	pair_close(&p);
@@ -243,7 +260,7 @@ static void pause_once(struct bufferevent *bev, void *arg)
 
 static void test_resumed_reading_reads_what_was_read_ahead(void)
 {
-	struct pair p;
+	struct pair p = {0};
 	int err = run_case(&p, 100, pause_once, on_resume, 0);
 
 	pair_close(&p);
@@ -257,6 +274,11 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 {
 	struct pair *p = arg;
 
+	/* Suspended reading has no read event: an armed one would fire, and read nothing, for as
+	 * long as the socket holds bytes (a busy loop). */
+	if (p->high && evbuffer_get_length(bufferevent_get_input(p->bev)) >= p->high &&
+	    event_pending(&p->bev->ev_read, EV_READ, NULL))
+		p->read_armed_over++;
 	drain_all(p->bev, p);
 }
 
@@ -272,7 +294,7 @@ static void drain_later(struct bufferevent *bev, void *arg)
 
 static void test_drain_under_watermark_reads_what_was_read_ahead(void)
 {
-	struct pair p;
+	struct pair p = {0};
 	int err = run_case(&p, RECORD_MAX, drain_later, on_drain, 100);
 
 	pair_close(&p);
@@ -280,6 +302,34 @@ static void test_drain_under_watermark_reads_what_was_read_ahead(void)
 	ASSERT_TRUE(p.step > 1);
 	ASSERT_EQ(p.timed_out, 0);
 	ASSERT_EQ(p.got, RECORDS * p.record);
+}
+
+/*
+ * The watermark tlsread keeps (tlsread_watermark(), or one set before read-ahead and taken over
+ * from libevent) bounds the input as libevent's did: reading stops once the input reaches it
+ * (the read that crossed it may add up to a record), and resumes when a drain takes it under.
+ * A hostile peer's 40 records sent at once wait in the socket and OpenSSL, not in the input.
+ */
+static void check_watermark_bounds_input(int whole, size_t high_before, size_t high)
+{
+	struct pair p = {.whole = whole, .high_before = high_before};
+	int err = run_case(&p, RECORD_MAX, drain_later, on_drain, high);
+
+	pair_close(&p);
+	ASSERT_OK(err);
+	ASSERT_EQ(p.timed_out, 0);
+	ASSERT_EQ(p.got, RECORDS * p.record);
+	ASSERT_TRUE(p.step >= RECORDS / 2); /* a few records at most between drains */
+	ASSERT_TRUE(p.most <= 100 + RECORD_MAX);
+	ASSERT_EQ(p.read_armed_over, 0);
+}
+
+static void test_watermark_bounds_input(void)
+{
+	for (int whole = 0; whole < 2; whole++) {
+		check_watermark_bounds_input(whole, 0, 100);
+		check_watermark_bounds_input(whole, 100, 0);
+	}
 }
 
 /*
@@ -476,6 +526,7 @@ static void test_flush_clears_a_stale_error_and_sends(void)
 UNIT_MAIN(UNIT_CASE(test_records_at_once_all_read),
 	  UNIT_CASE(test_resumed_reading_reads_what_was_read_ahead),
 	  UNIT_CASE(test_drain_under_watermark_reads_what_was_read_ahead),
+	  UNIT_CASE(test_watermark_bounds_input),
 	  UNIT_CASE(test_flush_clears_a_stale_error_and_sends),
 	  UNIT_CASE(test_forged_record_after_a_good_one_is_an_error),
 	  UNIT_CASE(test_forged_record_met_while_paused_is_an_error_on_resume),

@@ -25,6 +25,15 @@ int tlsread_batch(struct bufferevent *bev);
 int tlsread_batch_whole(struct bufferevent *bev);
 
 /*
+ * BEV's read high watermark (bufferevent_setwatermark(BEV, EV_READ, 0, HIGH)). On a bufferevent
+ * given read-ahead above, tlsread's input callback keeps it, as it keeps one set before: reading
+ * is suspended when the input reaches HIGH and resumed when a drain takes it back under, and
+ * not resumed again at every change under it as libevent's callback does (each resumption
+ * re-adds the read event with its timeout). A call that changes nothing does nothing.
+ */
+void tlsread_watermark(struct bufferevent *bev, size_t high);
+
+/*
  * Enables reading on BEV (bufferevent_enable(BEV, EV_READ)) and, when OpenSSL holds bytes read
  * ahead, makes the read event active: libevent's OpenSSL bufferevent only waits for the
  * socket when reading is re-enabled, and the socket has nothing more to say.
