@@ -347,6 +347,9 @@ struct tail {
 	int pause;		  /* the first read callback disables reading; later resumed */
 	short what;		  /* the event callback's */
 	unsigned long err;	  /* the bufferevent's first OpenSSL error */
+	int enable;		  /* the event callback calls tlsread_enable(EV_READ) */
+	int armed_before, armed_after; /* the read event, around that call */
+	short enabled;		  /* bufferevent_get_enabled() before it */
 };
 
 static void tail_read(struct bufferevent *bev, void *arg)
@@ -369,6 +372,12 @@ static void tail_event(struct bufferevent *bev, short what, void *arg)
 
 	t->what = what;
 	t->err = bufferevent_get_openssl_error(bev);
+	if (t->enable) {
+		t->enabled = bufferevent_get_enabled(bev);
+		t->armed_before = event_pending(&bev->ev_read, EV_READ, NULL);
+		tlsread_enable(bev, EV_READ);
+		t->armed_after = event_pending(&bev->ev_read, EV_READ, NULL);
+	}
 	event_base_loopbreak(t->p.base);
 }
 
@@ -463,6 +472,24 @@ static void on_two_records(struct evbuffer *buf, const struct evbuffer_cb_info *
 		event_active(p->guard, EV_TIMEOUT, 0); /* stop once the callbacks ran */
 }
 
+/*
+ * tlsread_enable() skips what is enabled and armed, not what is enabled and stopped: after a
+ * close_notify libevent has stopped reading but reading stays enabled; enabling it (as
+ * bufferevent_enable() would) arms the read event again, which meets the close again and
+ * reports it (a pooled connection the provider closed is dropped, not kept unwatched).
+ */
+static void test_enable_rearms_reading_stopped_by_a_close(void)
+{
+	struct tail t = {.enable = 1};
+	int err = run_tail(&t, tlsread_batch_whole, TAIL_CLOSE_NOTIFY);
+
+	ASSERT_OK(err);
+	ASSERT_TRUE(t.what & BEV_EVENT_EOF);
+	ASSERT_TRUE(t.enabled & EV_READ);
+	ASSERT_EQ(t.armed_before, 0);
+	ASSERT_TRUE(t.armed_after);
+}
+
 /* A head record and a body record in one read: one read callback for both (whole). */
 static void test_whole_reads_head_and_body_in_one_callback(void)
 {
@@ -531,4 +558,5 @@ UNIT_MAIN(UNIT_CASE(test_records_at_once_all_read),
 	  UNIT_CASE(test_forged_record_after_a_good_one_is_an_error),
 	  UNIT_CASE(test_forged_record_met_while_paused_is_an_error_on_resume),
 	  UNIT_CASE(test_close_notify_after_a_record_is_eof),
-	  UNIT_CASE(test_whole_reads_head_and_body_in_one_callback))
+	  UNIT_CASE(test_whole_reads_head_and_body_in_one_callback),
+	  UNIT_CASE(test_enable_rearms_reading_stopped_by_a_close))

@@ -753,7 +753,9 @@ static void on_upstream_ready(struct upstream_conn *c, int err, const char *errm
 	bufferevent_set_timeouts(c->bev, &first, &first);
 	write_request(ex);
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_sent);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* A pooled connection, or one just through its handshake, reads and writes already: its
+	 * read event re-armed with FIRST above, its write event added with it by the request. */
+	tlsread_enable(c->bev, EV_READ | EV_WRITE);
 	tlsflush_now(c->bev); /* now, in one record: no write event, no wait for it */
 	session_leave(s);
 }

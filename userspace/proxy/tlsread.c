@@ -225,6 +225,15 @@ void tlsread_watermark(struct bufferevent *bev, size_t high)
 		take_watermark(bev, high);
 }
 
+void tlsread_enable(struct bufferevent *bev, short events)
+{
+	if ((bev->enabled & events) == events &&
+	    (!(events & EV_READ) || event_pending(&bev->ev_read, EV_READ, NULL)) &&
+	    (!(events & EV_WRITE) || event_pending(&bev->ev_write, EV_WRITE, NULL)))
+		return;
+	bufferevent_enable(bev, events);
+}
+
 void tlsread_resume(struct bufferevent *bev)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);

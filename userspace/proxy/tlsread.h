@@ -34,6 +34,14 @@ int tlsread_batch_whole(struct bufferevent *bev);
 void tlsread_watermark(struct bufferevent *bev, size_t high);
 
 /*
+ * bufferevent_enable(BEV, EVENTS), unless EVENTS are enabled and their events armed already
+ * (any bufferevent): enabling again would only re-add them, some 250 instructions each. An
+ * enabled event not armed (reading suspended, or stopped by a close or an error libevent met)
+ * is enabled as before.
+ */
+void tlsread_enable(struct bufferevent *bev, short events);
+
+/*
  * Enables reading on BEV (bufferevent_enable(BEV, EV_READ)) and, when OpenSSL holds bytes read
  * ahead, makes the read event active: libevent's OpenSSL bufferevent only waits for the
  * socket when reading is re-enabled, and the socket has nothing more to say.
