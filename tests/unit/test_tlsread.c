@@ -473,6 +473,73 @@ static void on_two_records(struct evbuffer *buf, const struct evbuffer_cb_info *
 }
 
 /*
+ * Records of several sizes read ahead together (a head, a body that fits behind it in the
+ * input's chunk, one that does not and is taken in pieces, a last byte): every byte reaches the
+ * input, in order, in the one read callback.
+ */
+struct pieces {
+	struct pair p;
+	unsigned char got[13000];
+	size_t len;
+	int reads;
+};
+
+static const size_t piece_sizes[] = {100, 3000, 9000, 1};
+
+static void pieces_read(struct bufferevent *bev, void *arg)
+{
+	struct pieces *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t n = evbuffer_get_length(in);
+
+	c->reads++;
+	if (n > sizeof(c->got) - c->len)
+		n = sizeof(c->got) - c->len;
+	c->len += (size_t)evbuffer_remove(in, c->got + c->len, n);
+	if (c->len == 100 + 3000 + 9000 + 1)
+		event_base_loopbreak(c->p.base);
+}
+
+static void test_whole_reads_records_of_any_size_in_one_callback(void)
+{
+	SSL_CTX *sctx = server_ctx(), *cctx = SSL_CTX_new(TLS_client_method());
+	static struct pieces c;
+	unsigned char rec[9000];
+	size_t at = 0;
+	int err;
+
+	memset(&c, 0, sizeof(c));
+	c.p.record = RECORD_MAX; /* count_added() stops the loop at 40 of these: never */
+	err = sctx && cctx ? pair_open(&c.p, sctx, cctx, NULL, tlsread_batch_whole) : -ENOMEM;
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	if (!err) {
+		bufferevent_setcb(c.p.bev, pieces_read, NULL, NULL, &c);
+		bufferevent_set_max_single_read(c.p.bev, 4096); /* as the provider's (exchange.c) */
+		tlsread_watermark(c.p.bev, 256 * 1024);
+	}
+	for (size_t i = 0; !err && i < sizeof(piece_sizes) / sizeof(piece_sizes[0]); i++) {
+		for (size_t j = 0; j < piece_sizes[i]; j++)
+			rec[j] = (unsigned char)((at + j) * 7 + 1);
+		at += piece_sizes[i];
+		if (SSL_write(c.p.client, rec, (int)piece_sizes[i]) != (int)piece_sizes[i])
+			err = -EIO;
+	}
+	if (!err)
+		event_base_dispatch(c.p.base);
+	pair_close(&c.p);
+	ASSERT_OK(err);
+	ASSERT_EQ(c.p.timed_out, 0);
+	ASSERT_EQ(c.len, at);
+	for (size_t j = 0; j < at; j++)
+		if (c.got[j] != (unsigned char)(j * 7 + 1)) {
+			ASSERT_EQ(c.got[j], (unsigned char)(j * 7 + 1));
+			break;
+		}
+	ASSERT_EQ(c.reads, 1);
+}
+
+/*
  * tlsread_enable() skips what is enabled and armed, not what is enabled and stopped: after a
  * close_notify libevent has stopped reading but reading stays enabled; enabling it (as
  * bufferevent_enable() would) arms the read event again, which meets the close again and
@@ -559,4 +626,5 @@ UNIT_MAIN(UNIT_CASE(test_records_at_once_all_read),
 	  UNIT_CASE(test_forged_record_met_while_paused_is_an_error_on_resume),
 	  UNIT_CASE(test_close_notify_after_a_record_is_eof),
 	  UNIT_CASE(test_whole_reads_head_and_body_in_one_callback),
-	  UNIT_CASE(test_enable_rearms_reading_stopped_by_a_close))
+	  UNIT_CASE(test_enable_rearms_reading_stopped_by_a_close),
+	  UNIT_CASE(test_whole_reads_records_of_any_size_in_one_callback))
