@@ -309,8 +309,8 @@ void session_protocol_note(const struct session *s, struct jsonw *rec)
 		version_format(v, s->p.http_major, s->p.http_minor);
 	else
 		return; /* no request came */
-	jsonw_str(rec, "network.protocol.name", "http");
-	jsonw_str(rec, "network.protocol.version", v);
+	jsonw_kstr(rec, "network.protocol.name", "http");
+	jsonw_kstr(rec, "network.protocol.version", v);
 }
 
 static void connection_record(struct session *s)

@@ -327,24 +327,112 @@ void jsonw_str_kn(struct jsonw *w, const char *k, size_t klen, const char *val, 
 
 #define JSONW_NUM_MAX 40 /* "%.15g" of any double, sign and exponent included */
 
+/* The number VAL at OUT, as every writer of a number writes it; returns its length. */
+static int format_num(char *out, double val)
+{
+	int n;
+
+	/* integral below 2^53 in magnitude: the cast is exact both ways (no call to floor()) */
+	if (fabs(val) < 9007199254740992.0 && (double)(long long)val == val)
+		n = format_int(out, (long long)val);
+	else if ((n = format_micro(out, val)) < 0)
+		n = snprintf(out, JSONW_NUM_MAX, "%.15g", val);
+	return n;
+}
+
 void jsonw_num_kn(struct jsonw *w, const char *k, size_t klen, double val)
 {
 	char *out;
-	int n;
 
 	if (!isfinite(val)) {
 		jsonw_lit_kn(w, k, klen, "null", 4);
 		return;
 	}
 	out = member(w, k, klen, JSONW_NUM_MAX);
+	if (out)
+		w->len = (size_t)(out + format_num(out, val) - w->buf);
+}
+
+/* The separator and the quoted key QK (QKLEN bytes, its colon included), with room for
+ * VAL_ROOM bytes of value: member() for a key quoted when the program was compiled. */
+static inline char *member_q(struct jsonw *w, const char *qk, size_t qklen, size_t val_room)
+{
+	char *out;
+
+	if (val_room > SIZE_MAX / 4) {
+		w->oom = 1;
+		return NULL;
+	}
+	if (reserve(w, 1 + qklen + val_room))
+		return NULL;
+	out = w->buf + w->len;
+	if (w->len > 1)
+		*out++ = ',';
+	memcpy(out, qk, qklen);
+	return out + qklen;
+}
+
+void jsonw_lit_qk(struct jsonw *w, const char *qk, size_t qklen, const char *lit, size_t len)
+{
+	char *out = member_q(w, qk, qklen, len);
+
 	if (!out)
 		return;
-	/* integral below 2^53 in magnitude: the cast is exact both ways (no call to floor()) */
-	if (fabs(val) < 9007199254740992.0 && (double)(long long)val == val)
-		n = format_int(out, (long long)val);
-	else if ((n = format_micro(out, val)) < 0)
-		n = snprintf(out, JSONW_NUM_MAX, "%.15g", val);
-	w->len = (size_t)(out + n - w->buf);
+	memcpy(out, lit, len);
+	w->len = (size_t)(out + len - w->buf);
+}
+
+void jsonw_str_qk(struct jsonw *w, const char *qk, size_t qklen, const char *val, size_t len)
+{
+	char *out = member_q(w, qk, qklen, escaped_room(val, len));
+
+	if (out)
+		w->len = (size_t)(escape_into(out, val, len) - w->buf);
+}
+
+void jsonw_num_qk(struct jsonw *w, const char *qk, size_t qklen, double val)
+{
+	char *out;
+
+	if (!isfinite(val)) {
+		jsonw_lit_qk(w, qk, qklen, "null", 4);
+		return;
+	}
+	out = member_q(w, qk, qklen, JSONW_NUM_MAX);
+	if (out)
+		w->len = (size_t)(out + format_num(out, val) - w->buf);
+}
+
+#define JSONW_EXACT_MAX 9007199254740992ULL /* 2^53: every integer below is a double */
+
+void jsonw_u64_qk(struct jsonw *w, const char *qk, size_t qklen, uint64_t v)
+{
+	char *out;
+
+	if (v >= JSONW_EXACT_MAX) { /* (double)v rounds: written as jsonw_num() writes it */
+		jsonw_num_qk(w, qk, qklen, (double)v);
+		return;
+	}
+	out = member_q(w, qk, qklen, DECIMAL_U64_MAX);
+	if (out)
+		w->len = (size_t)(decimal_put_u64(out, v) - w->buf);
+}
+
+void jsonw_i64_qk(struct jsonw *w, const char *qk, size_t qklen, int64_t v)
+{
+	uint64_t mag = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	char *out;
+
+	if (mag >= JSONW_EXACT_MAX) {
+		jsonw_num_qk(w, qk, qklen, (double)v);
+		return;
+	}
+	out = member_q(w, qk, qklen, 1 + DECIMAL_U64_MAX);
+	if (!out)
+		return;
+	if (v < 0)
+		*out++ = '-';
+	w->len = (size_t)(decimal_put_u64(out, mag) - w->buf);
 }
 
 void jsonw_members(struct jsonw *w, const char *members, size_t len)
