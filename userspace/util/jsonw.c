@@ -321,22 +321,30 @@ static inline char *member(struct jsonw *w, const char *k, size_t klen, size_t v
 	return out;
 }
 
-void jsonw_lit_kn(struct jsonw *w, const char *k, size_t klen, const char *lit, size_t len)
+/* The value writers: the value at OUT (where member() or member_q() put it; NULL: out of
+ * memory, nothing written), W's length past it. */
+static inline void put_lit(struct jsonw *w, char *out, const char *lit, size_t len)
 {
-	char *out = member(w, k, klen, len);
-
 	if (!out)
 		return;
 	memcpy(out, lit, len);
 	w->len = (size_t)(out + len - w->buf);
 }
 
-void jsonw_str_kn(struct jsonw *w, const char *k, size_t klen, const char *val, size_t len)
+static inline void put_str(struct jsonw *w, char *out, const char *val, size_t len)
 {
-	char *out = member(w, k, klen, escaped_room(val, len));
-
 	if (out)
 		w->len = (size_t)(escape_into(out, val, len) - w->buf);
+}
+
+void jsonw_lit_kn(struct jsonw *w, const char *k, size_t klen, const char *lit, size_t len)
+{
+	put_lit(w, member(w, k, klen, len), lit, len);
+}
+
+void jsonw_str_kn(struct jsonw *w, const char *k, size_t klen, const char *val, size_t len)
+{
+	put_str(w, member(w, k, klen, escaped_room(val, len)), val, len);
 }
 
 #define JSONW_NUM_MAX 40 /* "%.15g" of any double, sign and exponent included */
@@ -354,17 +362,18 @@ static int format_num(char *out, double val)
 	return n;
 }
 
-void jsonw_num_kn(struct jsonw *w, const char *k, size_t klen, double val)
+static inline void put_num(struct jsonw *w, char *out, double val)
 {
-	char *out;
-
-	if (!isfinite(val)) {
-		jsonw_lit_kn(w, k, klen, "null", 4);
-		return;
-	}
-	out = member(w, k, klen, JSONW_NUM_MAX);
 	if (out)
 		w->len = (size_t)(out + format_num(out, val) - w->buf);
+}
+
+void jsonw_num_kn(struct jsonw *w, const char *k, size_t klen, double val)
+{
+	if (isfinite(val))
+		put_num(w, member(w, k, klen, JSONW_NUM_MAX), val);
+	else
+		jsonw_lit_kn(w, k, klen, "null", 4);
 }
 
 /* The separator and the quoted key QK (QKLEN bytes, its colon included), with room for
@@ -388,33 +397,20 @@ static inline char *member_q(struct jsonw *w, const char *qk, size_t qklen, size
 
 void jsonw_lit_qk(struct jsonw *w, const char *qk, size_t qklen, const char *lit, size_t len)
 {
-	char *out = member_q(w, qk, qklen, len);
-
-	if (!out)
-		return;
-	memcpy(out, lit, len);
-	w->len = (size_t)(out + len - w->buf);
+	put_lit(w, member_q(w, qk, qklen, len), lit, len);
 }
 
 void jsonw_str_qk(struct jsonw *w, const char *qk, size_t qklen, const char *val, size_t len)
 {
-	char *out = member_q(w, qk, qklen, escaped_room(val, len));
-
-	if (out)
-		w->len = (size_t)(escape_into(out, val, len) - w->buf);
+	put_str(w, member_q(w, qk, qklen, escaped_room(val, len)), val, len);
 }
 
 void jsonw_num_qk(struct jsonw *w, const char *qk, size_t qklen, double val)
 {
-	char *out;
-
-	if (!isfinite(val)) {
+	if (isfinite(val))
+		put_num(w, member_q(w, qk, qklen, JSONW_NUM_MAX), val);
+	else
 		jsonw_lit_qk(w, qk, qklen, "null", 4);
-		return;
-	}
-	out = member_q(w, qk, qklen, JSONW_NUM_MAX);
-	if (out)
-		w->len = (size_t)(out + format_num(out, val) - w->buf);
 }
 
 #define JSONW_EXACT_MAX 9007199254740992ULL /* 2^53: every integer below is a double */
