@@ -1401,6 +1401,12 @@ void exchange_admit(struct exchange *ex)
 		exchange_refuse(ex);
 		return;
 	}
+	/* A stage asked for the tree of a body scanned as an object, and it could not be built
+	 * (out of memory): that stage decided without it, so the call does not go. */
+	if (ex->req_object && !ex->req_json && !ex->req_json_later) {
+		exchange_fail(ex, OUTCOME_BAD_REQUEST, 503, "out of memory");
+		return;
+	}
 	if (exchange_take_guarded_body(ex)) {
 		exchange_fail(ex, OUTCOME_BAD_REQUEST, 503, "out of memory");
 		return;
