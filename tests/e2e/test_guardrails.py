@@ -471,3 +471,44 @@ def test_a_bad_profile_on_reload_is_refused_and_the_old_one_kept(g):
     g.world.write_policy(g.policy())  # the next test's reloads start from the good one
     r = _sdk(g, "openai_sdk", "plain", GPT, "support", False, PROMPT_PII, [])
     assert r.ok and EMAIL not in provider_bodies(g)[0]
+
+
+# ---------------------------------------------------------------- every stage on one call
+
+WORKLOADS["every-stage"] = {
+    "name": "every-stage", "match": {"cgroup": "/*/every-stage.service"},
+    "api_keys": [key_of("every-stage")], "guardrails": "redact", "allow": {"models": [GPT]},
+    "limits": {"requests_per_minute": 1000, "tokens_per_minute": 100000000},
+    "budget": {"usd_per_day": 5e-4, "cap_max_tokens": True}}
+
+
+def test_every_stage_reads_the_body_the_app_sent(g):
+    """The allowlist, limits, the budget's cap, the guardrails' rewrite and the stream's usage
+    question on one call: the proxy builds the body's tree only when a stage reads it, and
+    every stage reads what the app sent (the cap is set in the body the guardrails rewrote);
+    bodies that are no object, or name the model twice, are refused as before."""
+    from test_governance import chat, check_decided, record_of
+    wl = "every-stage"
+    body = json.dumps({"model": GPT, "max_tokens": 100000, "stream": True, "n": 1,
+                       "messages": [{"role": "user", "content": PROMPT_PII}]})
+    r = curl(g, wl, "POST", OPENAI_CHAT, body, [O_APP, "x-mock-reply-words: 20"])
+    assert r.status == 200, r
+    sent = json.loads(provider_bodies(g)[-1])
+    assert 50 < sent["max_tokens"] < 100000
+    assert sent["stream_options"] == {"include_usage": True} and sent["n"] == 1
+    assert EMAIL not in json.dumps(sent) and CARD not in json.dumps(sent)
+    rec = record_of(g, r)
+    check_decided(rec, "capped", "budget")
+    assert rec["gen_ai.request.model"] == GPT and rec["gen_ai.usage.output_tokens"] > 0
+    assert found(rec, "request", "email") == (1, "redact"), rec
+
+    n = len(g.gw.mock.requests())
+    # (an object followed by other bytes: cJSON reads it, the guardrails do not)
+    for bad, status in (("[" + chat(GPT, 16) + "]", 400), ("not json", 400),
+                        (chat(GPT, 16) + " trailing", 400),
+                        (chat("gpt-4o", 16), 403),
+                        ('{"model":"%s","model":"gpt-4o","messages":[]}' % GPT, 400),
+                        ('{"model":"%s","mod\\u0065l":"gpt-4o","messages":[]}' % GPT, 400)):
+        r = curl(g, wl, "POST", OPENAI_CHAT, bad, [O_APP])
+        assert r.status == status, (bad, r)
+    assert len(g.gw.mock.requests()) == n  # none of them reached the provider

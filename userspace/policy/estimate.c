@@ -56,6 +56,7 @@ static int64_t member_int(const cJSON *root, const char *key)
 
 const char *pipe_max_tokens_field(const struct pipe_req *r, int64_t *ret_value)
 {
+	const cJSON *json = pipe_req_json(r);
 	const char *field;
 
 	switch (r->app_api) {
@@ -67,7 +68,7 @@ const char *pipe_max_tokens_field(const struct pipe_req *r, int64_t *ret_value)
 		break;
 	case USAGE_API_OPENAI_CHAT:
 		/* the current name; the older one still counts when it is the one given */
-		field = member_int(r->json, "max_tokens") && !member_int(r->json, "max_completion_tokens")
+		field = member_int(json, "max_tokens") && !member_int(json, "max_completion_tokens")
 			    ? "max_tokens"
 			    : "max_completion_tokens";
 		break;
@@ -75,18 +76,19 @@ const char *pipe_max_tokens_field(const struct pipe_req *r, int64_t *ret_value)
 		*ret_value = 0;
 		return NULL;
 	}
-	*ret_value = member_int(r->json, field);
+	*ret_value = member_int(json, field);
 	return field;
 }
 
 static void token_bounds(const struct pipe_req *r, int64_t *ret_input, int64_t *ret_output)
 {
+	const cJSON *json = pipe_req_json(r);
 	struct walk w = {0};
 	int64_t out, choices;
 
-	walk_parts(r->json, 0, &w);
-	if (cJSON_GetObjectItemCaseSensitive(r->json, "previous_response_id") ||
-	    cJSON_GetObjectItemCaseSensitive(r->json, "conversation") || !r->json)
+	walk_parts(json, 0, &w);
+	if (cJSON_GetObjectItemCaseSensitive(json, "previous_response_id") ||
+	    cJSON_GetObjectItemCaseSensitive(json, "conversation") || !json)
 		w.unbounded = 1;
 	*ret_input = w.unbounded ? PIPE_CONTEXT_CEILING
 				 : (int64_t)r->body_len + w.images * PIPE_IMAGE_TOKENS;
@@ -97,13 +99,13 @@ static void token_bounds(const struct pipe_req *r, int64_t *ret_input, int64_t *
 		return;
 	}
 	pipe_max_tokens_field(r, &out);
-	if (r->app_api == USAGE_API_OPENAI_CHAT && member_int(r->json, "max_tokens") > out)
-		out = member_int(r->json, "max_tokens"); /* both given: a server may read either */
+	if (r->app_api == USAGE_API_OPENAI_CHAT && member_int(json, "max_tokens") > out)
+		out = member_int(json, "max_tokens"); /* both given: a server may read either */
 	if (!out || out > PIPE_OUTPUT_CEILING)
 		out = PIPE_OUTPUT_CEILING;
-	choices = member_int(r->json, "n");
-	if (member_int(r->json, "best_of") > choices) /* legacy completions: each is billed */
-		choices = member_int(r->json, "best_of");
+	choices = member_int(json, "n");
+	if (member_int(json, "best_of") > choices) /* legacy completions: each is billed */
+		choices = member_int(json, "best_of");
 	*ret_output = out * (choices > 1 ? (choices > 128 ? 128 : choices) : 1);
 }
 

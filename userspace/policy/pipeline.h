@@ -163,7 +163,13 @@ struct pipe_req {
 	/* ---- set by the proxy before pipeline_request() ---- */
 	const char *body;	     /* the whole request body, LEN bytes */
 	size_t body_len;
-	const struct cJSON *json;    /* the body parsed, or NULL (not JSON) */
+	/* the body parsed, or NULL (not a JSON object, or not built yet): stages read it with
+	 * pipe_req_json(), which asks json_get(json_arg) for a tree the proxy builds when first
+	 * read (json_object: the body is one JSON object, whether or not its tree is built) */
+	const struct cJSON *json;
+	int json_object;
+	const struct cJSON *(*json_get)(void *arg);
+	void *json_arg;
 	const char *model;	     /* the model asked for ("" when none) */
 	/* Azure OpenAI: the deployment called, or NULL; model is "" when the provider's
 	 * deployments map does not name it (what runs there is unknown) */
@@ -270,5 +276,17 @@ enum pipe_verdict pipe_refuse(struct pipe_req *r, const char *stage, const char 
  * an allow), or NULL when no stage decided anything. */
 const struct pipe_decision *pipe_decisive(const struct pipe_req *r);
 const char *pipe_action_name(enum pipe_action a);
+
+/* R's body parsed, or NULL when it is not a JSON object (built on the first call). */
+static inline const struct cJSON *pipe_req_json(const struct pipe_req *r)
+{
+	return r->json ? r->json : r->json_get ? r->json_get(r->json_arg) : NULL;
+}
+
+/* Whether R's body is one JSON object, without building its tree. */
+static inline int pipe_req_json_object(const struct pipe_req *r)
+{
+	return r->json || r->json_object;
+}
 
 #endif

@@ -75,7 +75,7 @@ static int allow_model_unchecked(struct pipe_req *r, const struct policy_allow *
 	/* The model must be where the gateway reads it: a body cJSON cannot parse (nested past
 	 * its limit, say) that the provider would, or one whose model comes from elsewhere,
 	 * would otherwise walk around the list. */
-	if (r->app_api >= 0 && !r->json && r->body_len) {
+	if (r->app_api >= 0 && !pipe_req_json_object(r) && r->body_len) {
 		pipe_refuse(r, "allow", "allow.models", a->enforce, 400, "invalid", 0,
 			    "aigw: the request body is not a JSON object the gateway can read, "
 			    "so its model cannot be checked against allow.models");

@@ -158,7 +158,7 @@ static void tightest_of(struct pipe_req *r, const struct scope *s, size_t n, int
 static int budget_cap(struct pipe_req *r, int64_t in, int64_t *out, const struct rates *k,
 		      int64_t left)
 {
-	const cJSON *n = cJSON_GetObjectItemCaseSensitive(r->json, "n");
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(pipe_req_json(r), "n");
 	__int128 room = (__int128)left * 1000 - (__int128)in * k->input;
 	int64_t cap;
 

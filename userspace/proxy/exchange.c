@@ -98,6 +98,55 @@ struct exchange *exchange_alloc(void)
 	return (struct exchange *)p;
 }
 
+/* An exchange's evbuffers outlive it on a kept-alive connection: draining one costs less than
+ * a free and a new. Drained, it holds no chain (libevent frees every chain a drain empties),
+ * so nothing of one request can be read in the next. */
+struct evbuffer *session_evbuffer(struct session *s)
+{
+	struct evbuffer *buf;
+
+	if (!s->n_spare)
+		return evbuffer_new();
+	buf = s->spare[--s->n_spare];
+	s->spare[s->n_spare] = NULL;
+	return buf;
+}
+
+void session_evbuffer_put(struct session *s, struct evbuffer *buf)
+{
+	if (!buf)
+		return;
+	if (s->n_spare == sizeof(s->spare) / sizeof(*s->spare) ||
+	    evbuffer_drain(buf, evbuffer_get_length(buf)) || evbuffer_get_length(buf)) {
+		evbuffer_free(buf);
+		return;
+	}
+	s->spare[s->n_spare++] = buf;
+}
+
+void session_spares_free(struct session *s)
+{
+	while (s->n_spare)
+		evbuffer_free(s->spare[--s->n_spare]);
+}
+
+const struct cJSON *exchange_req_json(struct exchange *ex)
+{
+	size_t len = evbuffer_get_length(ex->body);
+
+	if (ex->req_json_later) {
+		ex->req_json_later = 0;
+		ex->req_json = usage_tree_parse((const char *)evbuffer_pullup(ex->body, -1), len,
+						&ex->req_tree);
+	}
+	return ex->req_json;
+}
+
+const struct cJSON *exchange_req_json_get(void *ex)
+{
+	return exchange_req_json(ex);
+}
+
 void exchange_free(struct exchange *ex)
 {
 	gcp_token_cancel(&ex->tok_wait);
@@ -106,12 +155,9 @@ void exchange_free(struct exchange *ex)
 	free(ex->url);
 	free(ex->api_url);
 	usage_tree_free(ex->req_json, ex->req_tree);
-	if (ex->body)
-		evbuffer_free(ex->body);
-	if (ex->reason)
-		evbuffer_free(ex->reason);
-	if (ex->resp_buf)
-		evbuffer_free(ex->resp_buf);
+	session_evbuffer_put(ex->s, ex->body);
+	session_evbuffer_put(ex->s, ex->reason);
+	session_evbuffer_put(ex->s, ex->resp_buf);
 	if (ex->held)
 		evbuffer_free(ex->held);
 	if (ex->retry_ev)
@@ -914,13 +960,14 @@ static int body_for_target(struct exchange *ex, const char *model, int force_mod
 			return err;
 		text = edited;
 	}
-	if (ex->want_usage && usage_ask_usage(text, len, ex->req_json, &asked, &new_len) == 1) {
+	if (ex->want_usage &&
+	    usage_ask_usage(text, len, exchange_req_json(ex), &asked, &new_len) == 1) {
 		ex->suppress_usage = 1;
 		free(edited);
 		text = edited = asked;
 		len = new_len;
 	}
-	if (ex->req_json) /* JSON the text readers may walk */
+	if (ex->req_object) /* JSON the text readers may walk */
 		err = body_ids_plain(ex, ex->api, &text, &edited, &len);
 	if (err) {
 		free(edited);
@@ -1264,6 +1311,7 @@ static int exchange_set_body_int(struct exchange *ex, const char *key, int64_t v
 
 	if (err)
 		return err;
+	exchange_req_json(ex); /* the tree is the app's body's, built before that is gone */
 	evbuffer_drain(ex->body, len);
 	err = evbuffer_add(ex->body, text, new_len) ? -ENOMEM : 0;
 	free(text);
@@ -1282,7 +1330,7 @@ static int exchange_cap_max_tokens(struct exchange *ex)
 	err = exchange_set_body_int(ex, field, ex->pr.max_tokens_cap);
 	/* an OpenAI chat body with both names: a server may read either, both are capped */
 	if (!err && ex->pr.app_api == USAGE_API_OPENAI_CHAT && strcmp(field, "max_tokens") &&
-	    cJSON_GetObjectItemCaseSensitive(ex->req_json, "max_tokens"))
+	    cJSON_GetObjectItemCaseSensitive(exchange_req_json(ex), "max_tokens"))
 		err = exchange_set_body_int(ex, "max_tokens", ex->pr.max_tokens_cap);
 	return err;
 }
@@ -1298,6 +1346,7 @@ static int exchange_take_guarded_body(struct exchange *ex)
 		headers_drop(&ex->req, "accept-encoding");
 	if (!r->body_new)
 		return 0;
+	exchange_req_json(ex); /* the tree is the app's body's, built before that is gone */
 	evbuffer_drain(ex->body, evbuffer_get_length(ex->body));
 	if (evbuffer_add(ex->body, r->body_new, r->body_new_len))
 		err = -ENOMEM;
@@ -1338,6 +1387,9 @@ void exchange_admit(struct exchange *ex)
 	r->body = (const char *)evbuffer_pullup(ex->body, -1);
 	r->body_len = evbuffer_get_length(ex->body);
 	r->json = ex->req_json;
+	r->json_object = ex->req_object;
+	r->json_get = exchange_req_json_get;
+	r->json_arg = ex;
 	exchange_azure_model(ex);
 	r->model = ex->model;
 	r->deployment = ex->deployment[0] ? ex->deployment : NULL;

@@ -245,6 +245,7 @@ static void session_free(struct session *s)
 	limits_conn_release(&s->conn, s->cfg->state);
 	buffer_hold_release(&s->queued);
 	held_remove(s);
+	session_spares_free(s);
 	if (s->ended)
 		s->ended(s->ended_arg);
 	free(s);
@@ -424,49 +425,73 @@ uint64_t request_id_next(void)
 	return z ^ (z >> 31);
 }
 
-/* The model and the stream flag, from a JSON body, parsed once and kept (ex->req_json).
- * Returns 0, or -EBADMSG with *WHY when the body names twice a member the gateway decides
- * on (routes, prices, bounds a budget by): parsers differ on which of the two counts; or
- * -E2BIG when it holds more values than proxy.max_request_json_values, counted in the text
- * before any tree is built (a 32 MiB body of "0,0,0,..." would be a 1.3 GB tree); a body too
- * short to hold that many is not counted. */
+/* The body's members read from its tree, as request_members_scan() reads them from its text:
+ * for the texts only the tree tells of. The tree is kept (ex->req_json). */
+static void request_parse(struct exchange *ex, const char *text, size_t len,
+			  struct request_scan *ret)
+{
+	struct request_members m;
+	struct usage_tree *tree;
+	cJSON *root = usage_tree_parse(text, len, &tree); /* a BOM or leading blanks are allowed */
+
+	*ret = (struct request_scan){0};
+	if (!cJSON_IsObject(root)) {
+		usage_tree_free(root, tree);
+		return;
+	}
+	request_members_read(root, &m);
+	ret->object = 1;
+	ret->twice = m.twice;
+	if (m.twice) { /* refused: nothing reads it */
+		usage_tree_free(root, tree);
+		return;
+	}
+	if (cJSON_IsString(m.model)) {
+		ret->model = m.model->valuestring;
+		ret->model_len = strlen(m.model->valuestring);
+	}
+	ret->stream = cJSON_IsTrue(m.stream);
+	ret->include_usage =
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m.stream_options, "include_usage"));
+	ex->req_json = root;
+	ex->req_tree = tree;
+}
+
+/* The model and the stream flag, from a JSON body, read once; its tree is built when a reader
+ * first asks (exchange_req_json()). Returns 0, or -EBADMSG with *WHY when the body names
+ * twice a member the gateway decides on (routes, prices, bounds a budget by): parsers differ
+ * on which of the two counts; or -E2BIG when it holds more values than
+ * proxy.max_request_json_values, counted in the text before any tree is built (a 32 MiB body
+ * of "0,0,0,..." would be a 1.3 GB tree); a body too short to hold that many is not counted. */
 static int request_inspect(struct exchange *ex, const char **why)
 {
 	size_t len = evbuffer_get_length(ex->body), max_values = ex->s->cfg->max_request_json_values;
 	const char *text = len ? (const char *)evbuffer_pullup(ex->body, -1) : NULL;
-	struct request_members m;
-	struct usage_tree *tree;
-	cJSON *root;
-	int asked;
+	struct request_scan m;
 
 	if (!text) /* ex->api and ex->app were set on the request's head */
 		return 0;
 	if (json_values_at_most(len) > max_values &&
 	    json_locate_count_values(text, len, max_values) > max_values)
 		return -E2BIG;
-	root = usage_tree_parse(text, len, &tree); /* a BOM or leading blanks are allowed */
-	if (!cJSON_IsObject(root)) {
-		usage_tree_free(root, tree);
+	if (request_members_scan(text, len, &m))
+		request_parse(ex, text, len, &m);
+	if (!m.object)
 		return 0;
-	}
-	request_members_read(root, &m);
 	*why = m.twice;
-	if (*why) {
-		usage_tree_free(root, tree);
+	if (*why)
 		return -EBADMSG;
-	}
-	ex->req_json = root; /* the policy stages read it; the usage question is asked of it */
-	ex->req_tree = tree;
+	ex->req_object = 1; /* the policy stages read it; the usage question is asked of it */
+	ex->req_json_later = !ex->req_json;
 	if (ex->app && ex->app->path_model) /* its path named the model and the stream */
 		return 0;
 	if (ex->app && ex->app->family == POLICY_API_BEDROCK) /* the path names the model */
 		return 0;
-	if (cJSON_IsString(m.model) && !ex->vertex_app) /* Vertex: the path's (set on the head) */
-		str_copy(ex->model, sizeof(ex->model), m.model->valuestring);
-	ex->stream = cJSON_IsTrue(m.stream) || ex->vertex_app == VERTEX_ANTHROPIC_STREAM ||
+	if (m.model && !ex->vertex_app) /* Vertex: the path's (set on the head) */
+		str_copy_n(ex->model, sizeof(ex->model), m.model, m.model_len);
+	ex->stream = m.stream || ex->vertex_app == VERTEX_ANTHROPIC_STREAM ||
 		     ex->vertex_app == VERTEX_GEMINI_STREAM;
-	asked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m.stream_options, "include_usage"));
-	ex->want_usage = ex->api == USAGE_API_OPENAI_CHAT && ex->stream && !asked;
+	ex->want_usage = ex->api == USAGE_API_OPENAI_CHAT && ex->stream && !m.include_usage;
 	return 0;
 }
 
@@ -556,8 +581,8 @@ static int on_req_begin(http_parser *p)
 	ex->s = s;
 	ex->api = -1;
 	ex->policy = policy_ref(s->cfg->policy);
-	ex->body = evbuffer_new();
-	ex->reason = evbuffer_new();
+	ex->body = session_evbuffer(s);
+	ex->reason = session_evbuffer(s);
 	if (!ex->body || !ex->reason) {
 		exchange_free(ex);
 		return -1;

@@ -205,8 +205,12 @@ struct exchange {
 	 * event), priced at the end. */
 	int api; /* enum usage_api of the app's path, or -1 for one we do not read */
 	const struct provider_api *app; /* the adapter of the app's path, or NULL */
-	struct cJSON *req_json;		/* want_usage: the app's body parsed once, owned */
+	/* the app's body parsed once, owned; read it with exchange_req_json(), which builds it
+	 * when req_json_later says it has not been yet */
+	struct cJSON *req_json;
 	struct usage_tree *req_tree;	/* the block req_json lives in; usage_tree_free() */
+	int req_object;			/* the app's body is one JSON object (cJSON's reading) */
+	int req_json_later;		/* req_object, and req_json is not built yet */
 	int want_usage;			/* an OpenAI chat stream that did not ask for its usage */
 	int suppress_usage;		/* we asked for the usage chunk; the app must not see it */
 	struct usage usage;
@@ -247,6 +251,11 @@ struct session {
 	int reject_by_policy; /* ... because a policy stage said so: ex->pr.refusal */
 	enum exchange_outcome reject_outcome;
 	char reject_msg[PIPE_MSG_MAX];
+
+	/* emptied by its ended exchanges, for its next ones (session_evbuffer()); owned, freed
+	 * with the session */
+	struct evbuffer *spare[3];
+	unsigned n_spare;
 
 	struct session *prev, *next; /* all live sessions, for shutdown */
 	struct timeval idle_tv;	     /* cfg->idle_ms */
@@ -330,6 +339,17 @@ struct evstream_msg;
 int bedrock_door_usable(const struct exchange *ex, const struct route_target *t);
 int bedrock_door_prepare(struct exchange *ex, const char *model, char *why, size_t whylen);
 void bedrock_door_chunk(struct exchange *ex, const struct evstream_msg *m, struct evbuffer *out);
+/* exchange.c: an empty evbuffer for an exchange of S, one an ended exchange of S left or a new
+ * one (NULL: no memory); the exchange frees it with session_evbuffer_put(), which keeps it
+ * (drained) for S's next exchange. session_spares_free() frees what S keeps. */
+struct evbuffer *session_evbuffer(struct session *s);
+void session_evbuffer_put(struct session *s, struct evbuffer *buf);
+void session_spares_free(struct session *s);
+/* exchange.c: the app's body parsed (ex->req_json, the exchange's), built on the first call
+ * when request_inspect() found it one JSON object and read it without a tree; NULL when it is
+ * none. exchange_req_json_get() is the same for struct pipe_req's json_get. */
+const struct cJSON *exchange_req_json(struct exchange *ex);
+const struct cJSON *exchange_req_json_get(void *ex);
 /* exchange.c: TEXT (LEN bytes, taken) as the body that goes upstream. */
 int exchange_up_body_set(struct exchange *ex, char *text, size_t len);
 /* aws_sign.c: signs the attempt for an AWS target with the gateway's credentials (before it connects):

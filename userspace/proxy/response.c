@@ -276,7 +276,7 @@ static int discard_start(struct exchange *ex, http_parser *rp)
  * the answer passes as it comes. */
 static int json_start(struct exchange *ex, enum response_mode mode)
 {
-	ex->resp_buf = evbuffer_new();
+	ex->resp_buf = session_evbuffer(ex->s);
 	ex->resp_mode = ex->resp_buf ? mode : RESPONSE_PASS;
 	return 0;
 }
