@@ -266,6 +266,11 @@ $(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspac
 		userspace/policy/json_locate.c tests/unit/usage_ref.h
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^) -lcjson -lcrypto -lz
+# The header list of a head as http_parser hands it over (ids, lookups, hop-by-hop).
+$(BUILD)/fuzz/fuzz_http_head: tests/fuzz/fuzz_http_head.c userspace/proxy/headers.c \
+		userspace/util/decimal.c tests/unit/headers_ref.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^) -levent -lhttp_parser
 $(BUILD)/fuzz/fuzz_guard_scan: tests/fuzz/fuzz_guard_scan.c userspace/guard/scan.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lhs -lm
@@ -288,6 +293,7 @@ $(BUILD)/fuzz/fuzz_eventstream: tests/fuzz/fuzz_eventstream.c userspace/provider
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lcrypto -lz
 FUZZERS += $(BUILD)/fuzz/fuzz_eventstream
+FUZZERS += $(BUILD)/fuzz/fuzz_http_head
 fuzzers: $(FUZZERS)
 fuzz: setup fuzzers
 	@for f in $(if $(FUZZ_TARGETS),$(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%),$(FUZZERS)); do \

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "headers_ref.h"
 #include "proxy/headers.h"
 #include "unit.h"
 
@@ -92,31 +93,6 @@ static void test_write(void)
 		     "Content-Length: 18446744073709551615\r\n");
 	headers_free(&h);
 	evbuffer_free(out);
-}
-
-
-/* What headers_write() wrote before it kept lengths and told dropped names by length: every
- * field whose name is not one of these (any case) or a token of Connection, its value up to
- * its first NUL. */
-static int ref_dropped(const char *name, const char *conn)
-{
-	static const char *const drop[] = {
-	    "te",	      "expect",		 "trailer",	     "upgrade",
-	    "connection",     "keep-alive",	 "content-length",   "http2-settings",
-	    "proxy-connection", "transfer-encoding", "proxy-authenticate", "proxy-authorization"};
-	size_t n = strlen(name);
-
-	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-		if (!strcasecmp(name, drop[i]))
-			return 1;
-	for (const char *t = conn; t && *t;) {
-		while (*t == ' ' || *t == '\t' || *t == ',')
-			t++;
-		if (!strncasecmp(t, name, n) && (!t[n] || t[n] == ',' || t[n] == ' ' || t[n] == '\t'))
-			return 1;
-		t = strchr(t, ',');
-	}
-	return 0;
 }
 
 /* Fields that are hop-by-hop in another case, near misses of the same length, values with a
@@ -352,7 +328,197 @@ static void test_a_head_built_at_once_is_the_appends_one_by_one(void)
 	}
 }
 
-UNIT_MAIN(UNIT_CASE(test_retry_after), UNIT_CASE(test_write), UNIT_CASE(test_write_as_before),
+/* Each id is its name's, in any case, and no other name's (one byte changed). */
+static void test_each_id_is_its_name(void)
+{
+	ASSERT_EQ(N_IDS, HDR_COUNT - 1);
+	for (size_t i = 0; i < N_IDS; i++) {
+		size_t n = strlen(ids[i].name);
+		char up[32];
+
+		for (size_t k = 0; k <= n; k++)
+			up[k] = (char)(ids[i].name[k] >= 'a' && ids[i].name[k] <= 'z'
+					   ? ids[i].name[k] - 32
+					   : ids[i].name[k]);
+		ASSERT_EQ(header_id_of(ids[i].name, n), ids[i].id);
+		ASSERT_EQ(header_id_of(up, n), ids[i].id);
+		for (size_t k = 0; k < n; k++) {
+			char c = up[k];
+
+			/* another byte, or the same letter in the other case */
+			up[k] = (char)(c ^ 0x20);
+			if ((c | 0x20) < 'a' || (c | 0x20) > 'z')
+				ASSERT_EQ(header_id_of(up, n), HDR_OTHER);
+			up[k] = (char)(c + 1);
+			ASSERT_EQ(header_id_of(up, n), HDR_OTHER);
+			up[k] = c;
+		}
+		ASSERT_EQ(header_id_of(ids[i].name, n - 1), HDR_OTHER);
+	}
+}
+
+/* Names the gateway asks for that have no id, besides those of ids[]. */
+static const char *const asked[] = {
+    "accept",
+    "user-agent",
+    "anthropic-version",
+    "anthropic-beta",
+    "x-amzn-bedrock-input-token-count",
+    "close",
+    "x-hop",
+};
+#define N_ASKED (sizeof(asked) / sizeof(asked[0]))
+
+/* A name near one the gateway asks for (or it), in any case (one byte changed, one short or
+ * long, a space, a high byte...), made from R. */
+static void near_name(char *out, size_t size, unsigned r)
+{
+	unsigned pick = r % (N_IDS + N_ASKED);
+	const char *base = pick < N_IDS ? ids[pick].name : asked[pick - N_IDS];
+	size_t n = strlen(base);
+
+	memcpy(out, base, n + 1);
+	for (size_t k = 0; k < n; k++) /* any case */
+		if ((r >> (k % 16)) & 1 && out[k] >= 'a' && out[k] <= 'z')
+			out[k] -= 32;
+	switch ((r >> 20) % 8) {
+	case 0: /* one byte changed: to a neighbour, to what is next to the letters, to a control
+		 * byte that is a letter or a digit but for bit 0x20, or to a high one */
+		out[(r >> 8) % n] = "@[`{\xc1 -_\r\x12"[(r >> 12) % 10] + ((r >> 26) & 1);
+		break;
+	case 1: /* one short */
+		out[n - 1] = 0;
+		break;
+	case 2: /* one long */
+		if (n + 2 < size) {
+			out[n] = "sx-"[(r >> 12) % 3];
+			out[n + 1] = 0;
+		}
+		break;
+	default: /* the name itself */
+		break;
+	}
+}
+
+/* Random heads of near names, a Connection field listing some of them: the fields dropped,
+ * the values found, the counts and headers_drop() are those of the string comparisons. */
+static void test_ids_answer_as_the_names_did(void)
+{
+	unsigned seed = 12345;
+
+	for (int round = 0; round < 20000; round++) {
+		struct headers h = {0};
+		char names[12][48], conn[200] = "", probe[48];
+		int nf = 1 + (int)(rand_r(&seed) % 12), with_conn = rand_r(&seed) % 2;
+		const char *first_conn; /* the list that counts: the first Connection field's */
+		unsigned count;
+
+		for (int i = 0; i < nf; i++) {
+			near_name(names[i], sizeof(names[i]), (unsigned)rand_r(&seed));
+			if (i < 4 && with_conn) { /* a list as apps write them */
+				strcat(conn, i ? (rand_r(&seed) % 2 ? ", " : ",\t") : "");
+				near_name(conn + strlen(conn), 48, (unsigned)rand_r(&seed));
+			}
+			headers_piece(&h, 0, names[i], strlen(names[i]));
+			headers_piece(&h, 1, names[i], strlen(names[i]) / 2);
+		}
+		if (with_conn) {
+			headers_piece(&h, 0, "Connection", 10);
+			headers_piece(&h, 1, conn, strlen(conn));
+		}
+		headers_complete(&h);
+		first_conn = ref_get(&h, "connection", &count);
+		for (int i = 0; i < nf; i++)
+			if (h.v[i].dropped != ref_dropped(names[i], first_conn))
+				UNIT_FAIL("round %d: \"%s\" dropped %d, Connection \"%s\"", round,
+					  names[i], h.v[i].dropped, first_conn);
+		for (int k = 0; k < 40; k++) {
+			unsigned r = (unsigned)rand_r(&seed);
+			const char *want;
+
+			if (k < nf)
+				strcpy(probe, names[k]);
+			else
+				near_name(probe, sizeof(probe), r);
+			want = ref_get(&h, probe, &count);
+			if (headers_get(&h, probe) != want || headers_count(&h, probe) != count)
+				UNIT_FAIL("round %d: \"%s\" found %p (%u), expected %p (%u)", round,
+					  probe, (const void *)headers_get(&h, probe),
+					  headers_count(&h, probe), (const void *)want, count);
+			if (header_id_of(probe, strlen(probe)) != HDR_OTHER &&
+			    headers_find(&h, header_id_of(probe, strlen(probe))) != want)
+				UNIT_FAIL("round %d: \"%s\" by id differs", round, probe);
+		}
+		near_name(probe, sizeof(probe), (unsigned)rand_r(&seed));
+		headers_drop(&h, probe);
+		for (int i = 0; i < nf; i++)
+			if (!strcasecmp(names[i], probe) && !h.v[i].dropped)
+				UNIT_FAIL("round %d: \"%s\" not dropped as \"%s\"", round, names[i],
+					  probe);
+		headers_free(&h);
+	}
+}
+
+/* The status line as response.c added it before heads were built at once. */
+static void ref_status_line(struct evbuffer *out, int status, const char *reason, size_t len)
+{
+	char line[64];
+	size_t n = 9;
+
+	if (status < 0 || len > sizeof(line) - 9 - 21 - 3) {
+		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", status, (int)len, reason);
+		return;
+	}
+	memcpy(line, "HTTP/1.1 ", 9);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "%d", status);
+	line[n++] = ' ';
+	memcpy(line + n, reason, len);
+	n += len;
+	memcpy(line + n, "\r\n", 2);
+	evbuffer_add(out, line, n + 2);
+}
+
+/* Statuses of every width and a negative one, reasons empty, with a NUL, of 30 to 33 bytes
+ * (the old line's two ways) and past the head's buffer: the same bytes as before. */
+static void test_status_line_as_before(void)
+{
+	static const int statuses[] = {200, 0, 99, 1000, 65535, -1, 2147483647};
+	static const size_t lens[] = {0, 2, 5, 30, 31, 32, 33, 200, 5000};
+	char *reason = malloc(5000);
+
+	for (size_t i = 0; i < 5000; i++)
+		reason[i] = (char)('A' + i % 26);
+	for (size_t si = 0; si < sizeof(statuses) / sizeof(statuses[0]); si++)
+		for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++)
+			for (int nul = 0; nul < 2; nul++) {
+				struct evbuffer *got = evbuffer_new(), *want = evbuffer_new();
+				struct head_buf b;
+				size_t len = lens[li];
+
+				if (nul && len > 1)
+					reason[len / 2] = '\0';
+				head_begin(&b, got);
+				head_put(&b, "x", 1);
+				head_status_line(&b, statuses[si], reason, len);
+				head_flush(&b);
+				evbuffer_add(want, "x", 1);
+				ref_status_line(want, statuses[si], reason, len);
+				reason[len / 2] = (char)('A' + len / 2 % 26);
+				if (!same_bytes(got, want))
+					UNIT_FAIL("status %d, reason of %zu bytes%s: %zu bytes, "
+						  "expected %zu",
+						  statuses[si], len, nul ? " with a NUL" : "",
+						  evbuffer_get_length(got),
+						  evbuffer_get_length(want));
+				evbuffer_free(got);
+				evbuffer_free(want);
+			}
+	free(reason);
+}
+
+UNIT_MAIN(UNIT_CASE(test_retry_after), UNIT_CASE(test_each_id_is_its_name),
+	  UNIT_CASE(test_ids_answer_as_the_names_did), UNIT_CASE(test_status_line_as_before),
+	  UNIT_CASE(test_write), UNIT_CASE(test_write_as_before),
 	  UNIT_CASE(test_value_up_to_the_arena_limit),
 	  UNIT_CASE(test_an_arena_outgrowing_its_first_bytes_keeps_every_field),
 	  UNIT_CASE(test_a_head_built_at_once_is_the_appends_one_by_one))

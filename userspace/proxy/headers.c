@@ -1,4 +1,5 @@
 /* headers.c: the arena, lookups and the hop-by-hop rules (see headers.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
@@ -58,8 +59,101 @@ static void close_open(struct headers *h)
 	}
 	h->arena[h->len++] = '\0';
 	f = &h->v[h->n - 1];
-	if (open == 2) /* as the value is read from here on: up to its first NUL */
+	if (open == 2) { /* as the value is read from here on: up to its first NUL */
 		f->value_len = (uint32_t)strlen(h->arena + f->value);
+		return;
+	}
+	f->id = (uint8_t)header_id_of(h->arena + f->name, f->name_len);
+	h->seen |= 1ull << f->id;
+}
+
+/* The names of enum header_id, HDR_TE onwards, by length; those of length L are
+ * known[by_len[L]] up to known[by_len[L + 1]]. Each is padded with NULs to 32 bytes, so
+ * that same_name() reads it 8 bytes at a time anywhere. */
+static const char known[HDR_COUNT - 1][32] = {
+    "te",
+    "host",
+    "expect",
+    "api-key",
+    "trailer",
+    "upgrade",
+    "x-api-key",
+    "connection",
+    "keep-alive",
+    "request-id",
+    "set-cookie",
+    "retry-after",
+    "content-type",
+    "x-request-id",
+    "authorization",
+    "content-length",
+    "http2-settings",
+    "openai-project",
+    "retry-after-ms",
+    "x-goog-api-key",
+    "accept-encoding",
+    "content-encoding",
+    "proxy-connection",
+    "x-goog-fieldmask",
+    "transfer-encoding",
+    "x-goog-quota-user",
+    "proxy-authenticate",
+    "openai-organization",
+    "proxy-authorization",
+    "x-goog-user-project",
+    "x-http-method-override",
+    "anthropic-organization-id",
+};
+static const uint8_t by_len[] = {0,  0,	 0,  1,	 1,  2,	 2,  3,	 6,  6,	 7,  11, 12, 14,
+				 15, 20, 21, 24, 26, 27, 30, 30, 30, 31, 31, 31, 32};
+_Static_assert(sizeof(by_len) == sizeof("anthropic-organization-id") + 1, "a length per name");
+_Static_assert(HDR_COUNT <= 64, "a bit per id in struct headers");
+
+static inline uint64_t load64(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/*
+ * Whether the 8 bytes of a name are LOW's, in any case. The known names are lower-case
+ * letters, '-' and digits: the letters alone have bit 0x40, so (LOW & 0x40..) >> 1 is 0x20
+ * where LOW has a letter. A name's byte ORed with that equals a letter only when it is that
+ * letter in either case, and is compared as it is where LOW has no letter.
+ */
+static inline int word_is(uint64_t name, uint64_t low)
+{
+	return (name | ((low & 0x4040404040404040ull) >> 1)) == low;
+}
+
+/* Whether NAME (LEN bytes) is LOW (LEN lower-case bytes, padded to 32) in any case, as
+ * strncasecmp() tells: 8 bytes at a time, the last 8 overlapping those before. */
+static int same_name(const char *name, const char *low, size_t len)
+{
+	size_t i;
+
+	if (len < 8) {
+		for (i = 0; i < len; i++)
+			if ((name[i] | ((low[i] & 0x40) >> 1)) != low[i])
+				return 0;
+		return 1;
+	}
+	for (i = 0; i + 8 < len; i += 8)
+		if (!word_is(load64(name + i), load64(low + i)))
+			return 0;
+	return word_is(load64(name + len - 8), load64(low + len - 8));
+}
+
+enum header_id header_id_of(const char *name, size_t len)
+{
+	if (len + 1 >= sizeof(by_len))
+		return HDR_OTHER;
+	for (unsigned i = by_len[len]; i < by_len[len + 1]; i++)
+		if (same_name(name, known[i], len))
+			return (enum header_id)(i + 1);
+	return HDR_OTHER;
 }
 
 int headers_piece(struct headers *h, int is_value, const char *data, size_t len)
@@ -80,6 +174,7 @@ int headers_piece(struct headers *h, int is_value, const char *data, size_t len)
 			f->value = UINT32_MAX;
 			f->name_len = 0;
 			f->dropped = 0;
+			f->id = HDR_OTHER;
 			f->value_len = 0;
 		} else if (h->n) {
 			h->v[h->n - 1].value = h->len;
@@ -102,16 +197,37 @@ static const char *value_of(const struct headers *h, const struct header *f)
 	return f->value == UINT32_MAX ? "" : h->arena + f->value;
 }
 
+const char *headers_find(const struct headers *h, enum header_id id)
+{
+	if (!(h->seen & (1ull << id)))
+		return NULL;
+	for (unsigned i = 0; i < h->n; i++)
+		if (h->v[i].id == id)
+			return value_of(h, &h->v[i]);
+	return NULL;
+}
+
+/* Whether field F is named NAME (LEN bytes, of id ID): a known name by its id, any other by
+ * its bytes, any case. */
+static int named(const struct headers *h, const struct header *f, enum header_id id,
+		 const char *name, size_t len)
+{
+	if (id != HDR_OTHER)
+		return f->id == id;
+	return f->id == HDR_OTHER && f->name_len == len &&
+	       !strncasecmp(h->arena + f->name, name, len);
+}
+
 const char *headers_get(const struct headers *h, const char *name)
 {
 	size_t n = strlen(name);
+	enum header_id id = header_id_of(name, n);
 
-	for (unsigned i = 0; i < h->n; i++) {
-		const struct header *f = &h->v[i];
-
-		if (f->name_len == n && !strncasecmp(h->arena + f->name, name, n))
-			return value_of(h, f);
-	}
+	if (id != HDR_OTHER)
+		return headers_find(h, id);
+	for (unsigned i = 0; i < h->n; i++)
+		if (named(h, &h->v[i], id, name, n))
+			return value_of(h, &h->v[i]);
 	return NULL;
 }
 
@@ -129,51 +245,25 @@ static int token_in_list(const char *list, const char *name, size_t len)
 	return 0;
 }
 
-static int name_is(const char *name, const char *lower, size_t len)
-{
-	return !strncasecmp(name, lower, len);
-}
-
-/* RFC 9110 7.6.1's hop-by-hop fields, and the framing and expectations we answer ourselves:
- * told apart by length first, since every field of every call passes here. */
-static int always_dropped(const char *name, size_t len)
-{
-	switch (len) {
-	case 2:
-		return name_is(name, "te", 2);
-	case 6:
-		return name_is(name, "expect", 6);
-	case 7:
-		return name_is(name, "trailer", 7) || name_is(name, "upgrade", 7);
-	case 10:
-		return name_is(name, "connection", 10) || name_is(name, "keep-alive", 10);
-	case 14:
-		return name_is(name, "content-length", 14) || name_is(name, "http2-settings", 14);
-	case 16:
-		return name_is(name, "proxy-connection", 16);
-	case 17:
-		return name_is(name, "transfer-encoding", 17);
-	case 18:
-		return name_is(name, "proxy-authenticate", 18);
-	case 19:
-		return name_is(name, "proxy-authorization", 19);
-	default:
-		return 0;
-	}
-}
+/* RFC 9110 7.6.1's hop-by-hop fields, and the framing and expectations we answer ourselves. */
+#define BIT(id) (1ull << (id))
+static const uint64_t always_dropped =
+    BIT(HDR_TE) | BIT(HDR_EXPECT) | BIT(HDR_TRAILER) | BIT(HDR_UPGRADE) | BIT(HDR_CONNECTION) |
+    BIT(HDR_KEEP_ALIVE) | BIT(HDR_CONTENT_LENGTH) | BIT(HDR_HTTP2_SETTINGS) |
+    BIT(HDR_PROXY_CONNECTION) | BIT(HDR_TRANSFER_ENCODING) | BIT(HDR_PROXY_AUTHENTICATE) |
+    BIT(HDR_PROXY_AUTHORIZATION);
 
 void headers_complete(struct headers *h)
 {
 	const char *conn;
 
 	close_open(h);
-	conn = headers_get(h, "connection");
+	conn = headers_find(h, HDR_CONNECTION);
 	for (unsigned i = 0; i < h->n; i++) {
 		struct header *f = &h->v[i];
-		const char *name = h->arena + f->name;
 
-		f->dropped = always_dropped(name, f->name_len) ||
-			     (conn && token_in_list(conn, name, f->name_len));
+		f->dropped = (always_dropped >> f->id) & 1 ||
+			     (conn && token_in_list(conn, h->arena + f->name, f->name_len));
 	}
 	h->complete = 1;
 }
@@ -294,6 +384,25 @@ void head_put(struct head_buf *b, const char *data, size_t len)
 	b->len += len;
 }
 
+void head_status_line(struct head_buf *b, int status, const char *reason, size_t len)
+{
+	char num[24];
+	size_t n;
+
+	if (status >= 0)
+		n = (size_t)(decimal_put_u64(num, (uint64_t)status) - num);
+	else
+		n = (size_t)snprintf(num, sizeof(num), "%d", status);
+	if (status < 0 || len > 31) /* as "%.*s" printed it: up to a NUL (a short reason of a
+				       status was copied whole) */
+		len = strnlen(reason, len);
+	head_put(b, "HTTP/1.1 ", 9);
+	head_put(b, num, n);
+	head_put(b, " ", 1);
+	head_put(b, reason, len);
+	head_put(b, "\r\n", 2);
+}
+
 void head_field(struct head_buf *b, const char *name, const char *prefix, const char *value)
 {
 	size_t nn = strlen(name), np = prefix ? strlen(prefix) : 0, nv = strlen(value);
@@ -332,6 +441,7 @@ void headers_reset(struct headers *h)
 {
 	h->len = 0;
 	h->n = 0;
+	h->seen = 0;
 	h->open = 0;
 	h->complete = 0;
 }
@@ -348,20 +458,25 @@ void headers_free(struct headers *h)
 void headers_drop(struct headers *h, const char *name)
 {
 	size_t n = strlen(name);
+	enum header_id id = header_id_of(name, n);
 
+	if (!(h->seen & BIT(id)))
+		return;
 	for (unsigned i = 0; i < h->n; i++)
-		if (h->v[i].name_len == n && !strncasecmp(h->arena + h->v[i].name, name, n))
+		if (named(h, &h->v[i], id, name, n))
 			h->v[i].dropped = 1;
 }
 
 unsigned headers_count(const struct headers *h, const char *name)
 {
 	size_t n = strlen(name);
+	enum header_id id = header_id_of(name, n);
 	unsigned count = 0;
 
+	if (!(h->seen & BIT(id)))
+		return 0;
 	for (unsigned i = 0; i < h->n; i++)
-		if (h->v[i].name_len == n && !strncasecmp(h->arena + h->v[i].name, name, n))
-			count++;
+		count += named(h, &h->v[i], id, name, n);
 	return count;
 }
 
@@ -370,7 +485,8 @@ unsigned headers_count(const struct headers *h, const char *name)
  * so not waited for); anything else is -1 (no wish). */
 long headers_retry_after_ms(const struct headers *h)
 {
-	const char *ms = headers_get(h, "retry-after-ms"), *after = headers_get(h, "retry-after");
+	const char *ms = headers_find(h, HDR_RETRY_AFTER_MS),
+		   *after = headers_find(h, HDR_RETRY_AFTER);
 	char *end;
 	struct tm tm = {0};
 	double v;

@@ -18,11 +18,57 @@
 #define HEADERS_ARENA_MAX (256 * 1024) /* bytes of names and values per message */
 #define HEADERS_ARENA_FIRST 2048       /* of them held in the struct (a power of two) */
 
+/*
+ * The fields the gateway itself reads, drops or writes, told apart once, when a name is
+ * stored: the lookups and the hop-by-hop rules then compare small integers, not strings.
+ * In order of name length (headers.c's table follows it); HDR_OTHER is every other name.
+ */
+enum header_id {
+	HDR_OTHER,
+	HDR_TE,
+	HDR_HOST,
+	HDR_EXPECT,
+	HDR_API_KEY,
+	HDR_TRAILER,
+	HDR_UPGRADE,
+	HDR_X_API_KEY,
+	HDR_CONNECTION,
+	HDR_KEEP_ALIVE,
+	HDR_REQUEST_ID,
+	HDR_SET_COOKIE,
+	HDR_RETRY_AFTER,
+	HDR_CONTENT_TYPE,
+	HDR_X_REQUEST_ID,
+	HDR_AUTHORIZATION,
+	HDR_CONTENT_LENGTH,
+	HDR_HTTP2_SETTINGS,
+	HDR_OPENAI_PROJECT,
+	HDR_RETRY_AFTER_MS,
+	HDR_X_GOOG_API_KEY,
+	HDR_ACCEPT_ENCODING,
+	HDR_CONTENT_ENCODING,
+	HDR_PROXY_CONNECTION,
+	HDR_X_GOOG_FIELDMASK,
+	HDR_TRANSFER_ENCODING,
+	HDR_X_GOOG_QUOTA_USER,
+	HDR_PROXY_AUTHENTICATE,
+	HDR_OPENAI_ORGANIZATION,
+	HDR_PROXY_AUTHORIZATION,
+	HDR_X_GOOG_USER_PROJECT,
+	HDR_X_HTTP_METHOD_OVERRIDE,
+	HDR_ANTHROPIC_ORGANIZATION_ID,
+	HDR_COUNT /* at most 64: struct headers keeps a bit for each */
+};
+
+/* The id of the field named NAME (LEN bytes, any case). */
+enum header_id header_id_of(const char *name, size_t len);
+
 struct header {
 	uint32_t name;  /* offset of the NUL-terminated name in the arena */
 	uint32_t value; /* offset of the value, or UINT32_MAX for an empty one */
 	uint16_t name_len;
 	uint8_t dropped;    /* hop-by-hop, or framing we redo: never forwarded */
+	uint8_t id;	    /* enum header_id, set when the name is closed */
 	uint32_t value_len; /* strlen() of the value, set when it is closed */
 };
 
@@ -33,6 +79,7 @@ struct headers {
 	char first[HEADERS_ARENA_FIRST]; /* the arena's first bytes: never zeroed, never read
 					    past len */
 	unsigned n;
+	uint64_t seen; /* bit 1 << id for every id among the closed names */
 	int open;     /* 0: nothing open, 1: a name, 2: a value is being received */
 	int complete; /* headers_complete() ran: dropped flags are set */
 };
@@ -45,6 +92,9 @@ void headers_complete(struct headers *h);
 
 /* The value of the first field named NAME (case-insensitive), "" when empty, or NULL. */
 const char *headers_get(const struct headers *h, const char *name);
+
+/* The value of the first field of id ID (not HDR_OTHER), "" when empty, or NULL. */
+const char *headers_find(const struct headers *h, enum header_id id);
 
 /* How many fields are named NAME. */
 unsigned headers_count(const struct headers *h, const char *name);
@@ -67,6 +117,11 @@ struct head_buf {
 void head_begin(struct head_buf *b, struct evbuffer *out);
 void head_put(struct head_buf *b, const char *data, size_t len);
 void head_flush(struct head_buf *b);
+
+/* "HTTP/1.1 STATUS REASON\r\n" into B, REASON being LEN bytes as the provider sent them (a
+ * reason over 31 bytes, or of a negative status, up to its first NUL: what the line printed
+ * with "%.*s" held). */
+void head_status_line(struct head_buf *b, int status, const char *reason, size_t len);
 
 /* "NAME: PREFIXVALUE\r\n" (PREFIX may be NULL), into B. */
 void head_field(struct head_buf *b, const char *name, const char *prefix, const char *value);

@@ -500,11 +500,11 @@ static int request_inspect(struct exchange *ex, const char **why)
 /* The gateway key the app presents: a bearer token or Anthropic's x-api-key. */
 static const char *presented_key(const struct exchange *ex)
 {
-	const char *auth = headers_get(&ex->req, "authorization");
+	const char *auth = headers_find(&ex->req, HDR_AUTHORIZATION);
 
 	if (auth && !strncasecmp(auth, "Bearer ", 7))
 		return auth + 7;
-	return headers_get(&ex->req, "x-api-key");
+	return headers_find(&ex->req, HDR_X_API_KEY);
 }
 
 /* GET /v1/models: the logical names, as OpenAI lists models. */
@@ -724,7 +724,7 @@ static int pipe_head_fill(struct session *s, struct exchange *ex, const http_par
 	r->api_path_len = strcspn(r->api_url, "?");
 	r->outside_api = ex->outside_api;
 	r->host_count = (int)headers_count(&ex->req, "host");
-	r->host = r->host_count == 1 ? headers_get(&ex->req, "host") : NULL;
+	r->host = r->host_count == 1 ? headers_find(&ex->req, HDR_HOST) : NULL;
 	r->sni = s->info.sni;
 	r->explicit_endpoint = s->info.explicit_endpoint;
 	r->local_peer = s->info.local_peer;
@@ -798,7 +798,7 @@ static int on_req_headers_complete(http_parser *p)
 	const char *expect;
 
 	headers_complete(&ex->req);
-	expect = headers_get(&ex->req, "expect");
+	expect = headers_find(&ex->req, HDR_EXPECT);
 	str_copy(ex->method, sizeof(ex->method), http_method_str(p->method));
 	ex->client_keepalive = http_should_keep_alive(p);
 	if (p->upgrade) {

@@ -85,26 +85,8 @@ static void drop_account_headers(struct headers *h)
 		headers_drop(h, *n);
 }
 
-/* The response head as the client gets it: hop-by-hop fields gone, our framing. */
-/* "HTTP/1.1 STATUS REASON\r\n" (REASON: LEN bytes, as the provider sent it) in one append. */
-static void add_status_line(struct evbuffer *out, int status, const char *reason, size_t len)
-{
-	char line[64];
-	size_t n = 9;
-
-	if (status < 0 || len > sizeof(line) - 9 - 21 - 3) {
-		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", status, (int)len, reason);
-		return;
-	}
-	memcpy(line, "HTTP/1.1 ", 9);
-	n = (size_t)(decimal_put_u64(line + n, (uint64_t)status) - line);
-	line[n++] = ' ';
-	memcpy(line + n, reason, len);
-	n += len;
-	memcpy(line + n, "\r\n", 2);
-	evbuffer_add(out, line, n + 2);
-}
-
+/* The response head as the client gets it: hop-by-hop fields gone, our framing. Built in
+ * one piece and added to the client's output at once. */
 static void write_response_head(struct exchange *ex, long long known_len)
 {
 	struct session *s = ex->s;
@@ -112,51 +94,55 @@ static void write_response_head(struct exchange *ex, long long known_len)
 	size_t before = evbuffer_get_length(out);
 	const char *reason = (const char *)evbuffer_pullup(ex->reason, -1);
 	const char *id;
+	struct head_buf head;
 
+	head_begin(&head, out);
 	if (ex->xlate || ex->bedrock_door) { /* the other provider's headers say nothing true */
 		int sse = ex->resp_mode == RESPONSE_SSE_TRANSLATED ||
 			  (ex->bedrock_door && ex->resp_mode == RESPONSE_EVENTSTREAM);
+		const char *phrase = reason_phrase(ex->status);
 
-		evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", ex->status,
-				    reason_phrase(ex->status),
-				    sse ? "text/event-stream; charset=utf-8" : "application/json");
+		head_status_line(&head, ex->status, phrase, strlen(phrase));
+		head_field(&head, "Content-Type", NULL,
+			   sse ? "text/event-stream; charset=utf-8" : "application/json");
 		if (sse)
-			evbuffer_add(out, "Cache-Control: no-cache\r\n", 25);
+			head_put(&head, "Cache-Control: no-cache\r\n", 25);
 	} else {
-		add_status_line(out, ex->status, reason ? reason : "",
-				reason ? evbuffer_get_length(ex->reason) : 0);
+		head_status_line(&head, ex->status, reason ? reason : "",
+				 reason ? evbuffer_get_length(ex->reason) : 0);
 		if (ex->credential && !strcmp(ex->credential, "gateway"))
 			drop_account_headers(&ex->resp);
-		headers_write(&ex->resp, out);
+		head_fields(&head, &ex->resp);
 	}
 	if (!body_allowed(ex)) {
-		const char *cl = headers_get(&ex->resp, "content-length");
+		const char *cl = headers_find(&ex->resp, HDR_CONTENT_LENGTH);
 
 		if (cl && !strcmp(ex->method, "HEAD"))
-			evbuffer_add_printf(out, "Content-Length: %s\r\n", cl);
+			head_field(&head, "Content-Length", NULL, cl);
 	} else if (known_len >= 0) {
-		headers_add_u64(out, "Content-Length", (unsigned long long)known_len);
+		head_field_u64(&head, "Content-Length", (unsigned long long)known_len);
 	} else if (!ex->resp_chunked && ex->resp_content_length != ULLONG_MAX &&
 		   !response_is_stream(ex) && ex->resp_mode != RESPONSE_EVENTSTREAM) {
 		/* a stream's length may change: the usage chunk left out, an error event added */
-		headers_add_u64(out, "Content-Length", ex->resp_content_length);
+		head_field_u64(&head, "Content-Length", ex->resp_content_length);
 	} else if (s->p.http_major == 1 && s->p.http_minor >= 1) {
-		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+		head_put(&head, "Transfer-Encoding: chunked\r\n", 28);
 		ex->chunked_out = 1;
 	} else {
 		ex->client_keepalive = 0; /* an HTTP/1.0 client: the end of the body is the close */
 	}
 	if (!ex->client_keepalive)
-		evbuffer_add(out, "Connection: close\r\n", 19);
-	evbuffer_add(out, "x-aigw-request-id: ", 19);
-	evbuffer_add(out, ex->id, strlen(ex->id));
-	evbuffer_add(out, "\r\n\r\n", 4);
+		head_put(&head, "Connection: close\r\n", 19);
+	head_put(&head, "x-aigw-request-id: ", 19);
+	head_put(&head, ex->id, strlen(ex->id));
+	head_put(&head, "\r\n\r\n", 4);
+	head_flush(&head);
 	ex->resp_wire_bytes += evbuffer_get_length(out) - before;
 	ex->head_sent = 1;
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_first);
-	id = headers_get(&ex->resp, "x-request-id");
+	id = headers_find(&ex->resp, HDR_X_REQUEST_ID);
 	if (!id)
-		id = headers_get(&ex->resp, "request-id");
+		id = headers_find(&ex->resp, HDR_REQUEST_ID);
 	if (id)
 		str_copy(ex->provider_request_id, sizeof(ex->provider_request_id), id);
 }
@@ -284,7 +270,7 @@ static int json_start(struct exchange *ex, enum response_mode mode)
 /* Whether the answer's head declares an event stream. */
 static int resp_declares_sse(const struct exchange *ex)
 {
-	const char *ctype = headers_get(&ex->resp, "content-type");
+	const char *ctype = headers_find(&ex->resp, HDR_CONTENT_TYPE);
 
 	return ctype && strcasestr(ctype, "text/event-stream");
 }
@@ -297,7 +283,7 @@ static int resp_declares_sse(const struct exchange *ex)
  */
 static enum response_mode response_mode_pick(const struct exchange *ex)
 {
-	const char *ctype = headers_get(&ex->resp, "content-type");
+	const char *ctype = headers_find(&ex->resp, HDR_CONTENT_TYPE);
 	int ok = ex->status / 100 == 2;
 
 	if (ok && resp_declares_sse(ex) && ex->up_api >= 0)
@@ -811,7 +797,7 @@ static int held_decode(struct exchange *ex, char **ret_plain, size_t *ret_len)
 {
 	size_t len = evbuffer_get_length(ex->resp_buf);
 
-	return body_decode(headers_get(&ex->resp, "content-encoding"),
+	return body_decode(headers_find(&ex->resp, HDR_CONTENT_ENCODING),
 			   evbuffer_pullup(ex->resp_buf, -1), len, HTTP1_JSON_MAX * 4, ret_plain,
 			   ret_len);
 }
