@@ -294,6 +294,16 @@ $(BUILD)/fuzz/fuzz_eventstream: tests/fuzz/fuzz_eventstream.c userspace/provider
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lcrypto -lz
 FUZZERS += $(BUILD)/fuzz/fuzz_eventstream
 FUZZERS += $(BUILD)/fuzz/fuzz_http_head
+# A whole answer's usage read from its text against cJSON's tree of it (usage_ref.h).
+$(BUILD)/fuzz/fuzz_usage: tests/fuzz/fuzz_usage.c userspace/providers/usage.c \
+		userspace/providers/openai.c userspace/providers/anthropic.c \
+		userspace/providers/gemini.c userspace/providers/bedrock.c \
+		userspace/providers/eventstream.c userspace/providers/sse.c userspace/util/jsonw.c \
+		userspace/util/decimal.c userspace/util/hex.c userspace/policy/json_locate.c \
+		tests/unit/usage_ref.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^) -lcjson -lcrypto -lz
+FUZZERS += $(BUILD)/fuzz/fuzz_usage
 fuzzers: $(FUZZERS)
 fuzz: setup fuzzers
 	@for f in $(if $(FUZZ_TARGETS),$(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%),$(FUZZERS)); do \

@@ -973,6 +973,141 @@ static void test_random_answers_read_as_the_tree_reads_them(void)
 	}
 }
 
+/* Real answers of every family, as the providers (and tests/mockprov) send them. */
+static const char *const real_answers[] = {
+    chat_body,
+    responses_body,
+    anthropic_body,
+    /* tests/mockprov's chat answer (make bench-ir's), with a reported cost */
+    "{\"id\":\"chatcmpl-mock1\",\"object\":\"chat.completion\",\"created\":1741570283,\"model\":"
+    "\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
+    "\"Hello there\",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\":"
+    "\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":2,\"total_tokens\":14,"
+    "\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},"
+    "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
+    "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0},\"cost\":0.00012},"
+    "\"service_tier\":\"default\",\"system_fingerprint\":\"fp_mock\"}\n",
+    /* Anthropic with web search (server tools, fast mode, a region) */
+    "{\"id\":\"msg_01\",\"type\":\"message\",\"role\":\"assistant\",\"model\":"
+    "\"claude-sonnet-4-5\",\"content\":[{\"type\":\"text\",\"text\":\"Found it.\"}],"
+    "\"stop_reason\":\"end_turn\",\"usage\":{\"input_tokens\":2100,"
+    "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":120,"
+    "\"server_tool_use\":{\"web_search_requests\":1},\"service_tier\":\"standard\","
+    "\"speed\":\"standard\",\"inference_geo\":\"global\"}}",
+    "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,\"embedding\":[0.1,-0.2]}],"
+    "\"model\":\"text-embedding-3-small\",\"usage\":{\"prompt_tokens\":8,\"total_tokens\":8}}",
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}],\"role\":\"model\"},"
+    "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":1200,"
+    "\"candidatesTokenCount\":40,\"totalTokenCount\":1550,\"cachedContentTokenCount\":1024,"
+    "\"thoughtsTokenCount\":300,\"promptTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":"
+    "1200}]},\"modelVersion\":\"gemini-2.5-flash\",\"responseId\":\"abc\"}",
+    "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"Hi\"}]}},"
+    "\"stopReason\":\"end_turn\",\"usage\":{\"inputTokens\":30,\"outputTokens\":4,"
+    "\"totalTokens\":34,\"cacheReadInputTokens\":10},\"metrics\":{\"latencyMs\":120}}",
+    "{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\",\"param\":null,"
+    "\"code\":\"rate_limit_exceeded\"}}",
+};
+
+/* Where each member of the (valid) JSON text T of LEN bytes is: its key's opening quote, the
+ * end of its key, its value and the value's end. Returns how many (at most MAX). */
+static size_t answer_members(const char *t, size_t len, struct member *m, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len && n < max; i++) {
+		size_t end, colon;
+
+		if (t[i] != '"')
+			continue;
+		end = skip_string(t, len, i);
+		colon = skip_ws(t, len, end);
+		if (colon < len && t[colon] == ':') {
+			m[n].key = i;
+			m[n].key_end = end;
+			m[n].value = skip_ws(t, len, colon + 1);
+			m[n].value_end = skip_value(t, len, m[n].value);
+			n++;
+		}
+		i = end - 1;
+	}
+	return n;
+}
+
+/* T (LEN bytes) with [AT, CUT) replaced by INS (INS_LEN bytes) into OUT; its length. */
+static size_t answer_splice(char *out, const char *t, size_t len, size_t at, size_t cut,
+			    const char *ins, size_t ins_len)
+{
+	memcpy(out, t, at);
+	memcpy(out + at, ins, ins_len);
+	memcpy(out + at + ins_len, t + cut, len - cut);
+	return at + ins_len + len - cut;
+}
+
+/* Every real answer cut at every byte, each byte replaced, each member's value replaced by odd
+ * values, each member repeated before and after itself, each key escaped or given a NUL, and
+ * the whole wrapped in a BOM and whitespace: read from text as the tree reads it. */
+static void test_mutated_real_answers_read_as_the_tree_reads_them(void)
+{
+	static const char *const values[] = {
+	    "-1", "1.5", "1e3", "9007199254740993", "1234567890123456", "123456789012345", "0",
+	    "00", "-0", "\"5\"", "null", "true", "false", "{}", "[]", "[{\"cached_tokens\":5}]",
+	    "\"flex\"", "\"def\\u0061ult\"", "\"default\\u0000x\"", "7 ", "{\"cached_tokens\":99999}",
+	    "{\"reasoning_tokens\":1,\"reasoning_tokens\":2}"};
+	static const char bytes[] = {'\0', '"', '\\', '}', ',', '-', '.', '1'};
+	static char out[4096];
+	struct member m[64];
+
+	for (size_t a = 0; a < sizeof(real_answers) / sizeof(real_answers[0]); a++) {
+		const char *t = real_answers[a];
+		size_t len = strlen(t), n = answer_members(t, len, m, 64), o;
+
+		ASSERT_TRUE(len + 64 < sizeof(out));
+		for (size_t cut = 0; cut <= len; cut++)
+			ANSWER_AGREES(t, cut);
+		for (size_t at = 0; at < len; at++) {
+			for (size_t b = 0; b < sizeof(bytes); b++) {
+				memcpy(out, t, len);
+				out[at] = bytes[b];
+				ANSWER_AGREES(out, len);
+			}
+		}
+		for (size_t k = 0; k < n; k++) {
+			const struct member *e = &m[k];
+			char dup[600];
+			int d;
+
+			for (size_t v = 0; v < sizeof(values) / sizeof(values[0]); v++) {
+				o = answer_splice(out, t, len, e->value, e->value_end, values[v],
+						  strlen(values[v]));
+				ANSWER_AGREES(out, o);
+			}
+			/* the member again, with another value, after and before itself */
+			d = snprintf(dup, sizeof(dup), ",%.*s:4242", (int)(e->key_end - e->key),
+				     t + e->key);
+			o = answer_splice(out, t, len, e->value_end, e->value_end, dup, (size_t)d);
+			ANSWER_AGREES(out, o);
+			d = snprintf(dup, sizeof(dup), "%.*s:{\"prompt_tokens\":1,\"input_tokens\":1},",
+				     (int)(e->key_end - e->key), t + e->key);
+			o = answer_splice(out, t, len, e->key, e->key, dup, (size_t)d);
+			ANSWER_AGREES(out, o);
+			/* the key escaped, or with a NUL or an escaped NUL after it */
+			d = snprintf(dup, sizeof(dup), "\"\\u%04x", (unsigned char)t[e->key + 1]);
+			o = answer_splice(out, t, len, e->key, e->key + 2, dup, (size_t)d);
+			ANSWER_AGREES(out, o);
+			o = answer_splice(out, t, len, e->key_end - 1, e->key_end - 1, "\0", 1);
+			ANSWER_AGREES(out, o);
+			o = answer_splice(out, t, len, e->key_end - 1, e->key_end - 1, "\\u0000", 6);
+			ANSWER_AGREES(out, o);
+		}
+		o = (size_t)snprintf(out, sizeof(out), "\xef\xbb\xbf%s", t);
+		ANSWER_AGREES(out, o);
+		o = (size_t)snprintf(out, sizeof(out), " \t\n\r%s \t\r\n", t);
+		ANSWER_AGREES(out, o);
+		o = (size_t)snprintf(out, sizeof(out), "%s\x0b", t);
+		ANSWER_AGREES(out, o);
+	}
+}
+
 /* The scratch arena under two workers at once (each thread its own), with answers larger than
  * it: every answer read right on both. */
 static void test_scratch_arena_threads_and_big_answers(void)
@@ -1125,7 +1260,8 @@ static void test_skip_string_as_byte_walk(void)
 
 UNIT_MAIN(UNIT_CASE(test_chat_body), UNIT_CASE(test_hostile_answers_read_as_the_tree_reads_them),
 	  UNIT_CASE(test_inner_keys_and_strings_read_as_the_tree_reads_them),
-	  UNIT_CASE(test_random_answers_read_as_the_tree_reads_them), UNIT_CASE(test_reported_cost), UNIT_CASE(test_responses_body),
+	  UNIT_CASE(test_random_answers_read_as_the_tree_reads_them),
+	  UNIT_CASE(test_mutated_real_answers_read_as_the_tree_reads_them), UNIT_CASE(test_reported_cost), UNIT_CASE(test_responses_body),
 	  UNIT_CASE(test_embeddings_body), UNIT_CASE(test_anthropic_body),
 	  UNIT_CASE(test_error_and_bad_bodies), UNIT_CASE(test_unpriced_flags),
 	  UNIT_CASE(test_speed_and_geo_flags), UNIT_CASE(test_openai_cache_writes),

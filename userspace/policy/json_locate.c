@@ -346,13 +346,18 @@ struct accept_scan {
 	const unsigned char *t;
 	size_t len, i;
 	unsigned depth;
-	const char *const *keys; /* the root object's members to find (first of each name) */
+	const char *const *keys; /* the members to find (first of each name) */
+	const int *parent;	 /* of KEYS[k]: ACCEPT_ROOT or the index of its object's key */
 	size_t n_keys;
 	struct json_locate_pos *pos;
 	bool escaped; /* the string accept_string() read last held a backslash */
+	bool odd;     /* an object searched held an escaped key or a name asked for twice */
 };
 
-static bool accept_value(struct accept_scan *s);
+#define ACCEPT_ROOT (-1)  /* the root object, as a parent */
+#define ACCEPT_OTHER (-2) /* a container whose members are not looked for */
+
+static bool accept_value(struct accept_scan *s, int id);
 
 static void accept_ws(struct accept_scan *s)
 {
@@ -489,28 +494,42 @@ static bool plain_key_equals(const char *t, size_t i, size_t end, const char *ke
 	return end - i >= n && !memcmp(t + i, key, n) && (end - i == n || t[i + n] == '\0');
 }
 
-/* The root object's member whose key is at KEY (ending before KEY_END, ESCAPED: it holds a
- * backslash) and value at [VALUE, END): noted when it is the first of a name asked for. */
-static void accept_note(struct accept_scan *s, size_t key, size_t key_end, bool escaped,
-			size_t value)
+/* The key asked for of the object ID whose member's key is at KEY (ending before KEY_END,
+ * ESCAPED: it holds a backslash), when it is the first of its name: its index, else
+ * ACCEPT_OTHER. The keys of one object are asked for together, after the key of the object. */
+static int accept_match(struct accept_scan *s, int id, size_t key, size_t key_end, bool escaped)
 {
 	const char *t = (const char *)s->t;
+	bool found = false;
 
-	for (size_t k = 0; k < s->n_keys; k++) {
-		if (s->pos[k].value == NONE &&
-		    (escaped ? key_equals(t, key + 1, key_end - 1, s->keys[k])
-			     : plain_key_equals(t, key + 1, key_end - 1, s->keys[k]))) {
-			s->pos[k] = (struct json_locate_pos){key, value, s->i};
-			return;
+	s->odd |= escaped;
+	for (size_t k = id == ACCEPT_ROOT ? 0 : (size_t)id + 1; k < s->n_keys; k++) {
+		if ((s->parent ? s->parent[k] : ACCEPT_ROOT) != id) {
+			if (found)
+				break; /* past this object's keys */
+			continue;
+		}
+		found = true;
+		if (!escaped && s->keys[k][0] && t[key + 1] != s->keys[k][0])
+			continue; /* a cheap miss: the first bytes differ */
+		if (escaped ? key_equals(t, key + 1, key_end - 1, s->keys[k])
+			    : plain_key_equals(t, key + 1, key_end - 1, s->keys[k])) {
+			if (s->pos[k].value == NONE)
+				return (int)k;
+			s->odd = true; /* a duplicate: the first stays located */
+			return ACCEPT_OTHER;
 		}
 	}
+	return ACCEPT_OTHER;
 }
 
-/* The members or elements of the container at s->i, up to its CLOSE. */
-static bool accept_container(struct accept_scan *s, unsigned char close)
+/* The members or elements of the container at s->i, up to its CLOSE; ID: which object it is,
+ * as a parent of keys asked for. */
+static bool accept_container(struct accept_scan *s, unsigned char close, int id)
 {
-	bool root = s->depth == 0 && close == '}', key_escaped = false;
+	bool key_escaped = false, search = close == '}' && id != ACCEPT_OTHER && s->n_keys;
 	size_t key = NONE, key_end = NONE, value;
+	int k = ACCEPT_OTHER;
 
 	if (s->depth >= JSON_LOCATE_DEPTH_MAX)
 		return false;
@@ -532,11 +551,13 @@ static bool accept_container(struct accept_scan *s, unsigned char close)
 			s->i++;
 			accept_ws(s);
 		}
+		if (search)
+			k = accept_match(s, id, key, key_end, key_escaped);
 		value = s->i;
-		if (!accept_value(s))
+		if (!accept_value(s, k))
 			return false;
-		if (root && s->n_keys)
-			accept_note(s, key, key_end, key_escaped, value);
+		if (k != ACCEPT_OTHER)
+			s->pos[k] = (struct json_locate_pos){key, value, s->i};
 		accept_ws(s);
 		if (s->i >= s->len || s->t[s->i] != ',')
 			break;
@@ -559,7 +580,8 @@ static bool accept_literal(struct accept_scan *s, const char *word, size_t n)
 	return true;
 }
 
-static bool accept_value(struct accept_scan *s)
+/* The value at s->i; ID: which object it is when it is one (accept_container()). */
+static bool accept_value(struct accept_scan *s, int id)
 {
 	unsigned char ch;
 
@@ -576,18 +598,20 @@ static bool accept_value(struct accept_scan *s)
 	case '"':
 		return accept_string(s);
 	case '[':
-		return accept_container(s, ']');
+		return accept_container(s, ']', ACCEPT_OTHER);
 	case '{':
-		return accept_container(s, '}');
+		return accept_container(s, '}', id);
 	default:
 		return (ch == '-' || is_digit(ch)) && accept_number(s);
 	}
 }
 
-int json_locate_accepted(const char *text, size_t len, const char *const *keys, size_t n_keys,
-			 struct json_locate_pos *pos, size_t *ret_root)
+int json_locate_accepted_in(const char *text, size_t len, const char *const *keys,
+			    const int *parent, size_t n_keys, struct json_locate_pos *pos,
+			    size_t *ret_root, int *ret_odd)
 {
-	struct accept_scan s = {(const unsigned char *)text, len, 0, 0, keys, n_keys, pos, false};
+	struct accept_scan s = {(const unsigned char *)text, len, 0, 0, keys, parent, n_keys, pos,
+				false, false};
 	size_t root;
 
 	for (size_t k = 0; k < n_keys; k++)
@@ -598,7 +622,7 @@ int json_locate_accepted(const char *text, size_t len, const char *const *keys, 
 	s.i = len >= 5 && !memcmp(text, "\xef\xbb\xbf", 3) ? 3 : 0;
 	accept_ws(&s);
 	root = s.i;
-	if (!accept_value(&s))
+	if (!accept_value(&s, ACCEPT_ROOT))
 		goto refused;
 	while (s.i < len && (text[s.i] == ' ' || text[s.i] == '\t' || text[s.i] == '\n' ||
 			     text[s.i] == '\r'))
@@ -606,9 +630,17 @@ int json_locate_accepted(const char *text, size_t len, const char *const *keys, 
 	if (s.i != len)
 		goto refused;
 	*ret_root = root;
+	if (ret_odd)
+		*ret_odd = s.odd;
 	return 0;
 refused:
 	for (size_t k = 0; k < n_keys; k++)
 		pos[k] = (struct json_locate_pos){NONE, NONE, NONE};
 	return -EINVAL;
+}
+
+int json_locate_accepted(const char *text, size_t len, const char *const *keys, size_t n_keys,
+			 struct json_locate_pos *pos, size_t *ret_root)
+{
+	return json_locate_accepted_in(text, len, keys, NULL, n_keys, pos, ret_root, NULL);
 }

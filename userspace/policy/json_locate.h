@@ -70,6 +70,18 @@ int json_locate_accepted(const char *text, size_t len, const char *const *keys, 
 			 struct json_locate_pos *pos, size_t *ret_root);
 
 /*
+ * The same, finding members below the root too: KEYS[k] is a member of the root object when
+ * PARENT[k] is -1, else of the object that is the value located for KEYS[PARENT[k]] (the first
+ * of its name, as cJSON finds it); PARENT NULL: all of the root. The keys of one object come
+ * together, after the key of the object (PARENT[k] < k). *RET_ODD (if not NULL): 1 when
+ * an object searched held a key with an escape or a name asked for twice (what was located is
+ * still cJSON's first of each name), else 0.
+ */
+int json_locate_accepted_in(const char *text, size_t len, const char *const *keys,
+			    const int *parent, size_t n_keys, struct json_locate_pos *pos,
+			    size_t *ret_root, int *ret_odd);
+
+/*
  * At least as many as the values (objects, arrays, scalars) cJSON would make of TEXT (LEN
  * bytes), counting no further than MAX + 1: one, plus each '{', '[' and ',' outside strings
  * (every value but the first follows one of those). A tree costs some 80 bytes a value, so a

@@ -57,13 +57,15 @@ static int tools_flag(const cJSON *u)
 
 /* Fast mode (usage.speed "fast") and inference pinned to a region (usage.inference_geo "us",
  * 1.1x) are billed apart from the standard rates the table has: their cost is unknown. */
+static const char *const standard_speeds[] = {"standard", NULL};
+static const char *const standard_geos[] = {"global", "not_available", NULL};
+
 static int mode_flags(const cJSON *u)
 {
-	static const char *const standard_geo[] = {"global", "not_available", NULL};
 	const char *speed = json_str(u, "speed"), *geo = json_str(u, "inference_geo");
 
-	return (speed && strcmp(speed, "standard") ? USAGE_UNPRICED_SPEED : 0) |
-	       (geo && !name_is_one_of(geo, standard_geo) ? USAGE_UNPRICED_GEO : 0);
+	return (speed && !name_is_one_of(speed, standard_speeds) ? USAGE_UNPRICED_SPEED : 0) |
+	       (geo && !name_is_one_of(geo, standard_geos) ? USAGE_UNPRICED_GEO : 0);
 }
 
 /* struct usage from Anthropic's counts: input_tokens leaves out both cache counts. */
@@ -78,6 +80,20 @@ static int anthropic_derive(const int64_t raw[RAW_N], struct usage *x)
 	return x->cache_write_1h > x->cache_write ? -EBADMSG : 0;
 }
 
+/* *U from the counts RAW of a whole answer (GOT: which it had): its input and output
+ * counts are required. */
+static int anthropic_whole(const int64_t raw[RAW_N], unsigned got, struct usage *u)
+{
+	int err;
+
+	if (!(got & (1u << RAW_IN)) || !(got & (1u << RAW_OUT)))
+		return -EBADMSG;
+	err = anthropic_derive(raw, u);
+	if (!err)
+		u->known = USAGE_KNOWN_ALL;
+	return err;
+}
+
 static int anthropic_body(const cJSON *root, struct usage *u)
 {
 	const cJSON *uo = json_item(root, "usage");
@@ -88,15 +104,82 @@ static int anthropic_body(const cJSON *root, struct usage *u)
 	if (!cJSON_IsObject(uo))
 		return -ENOENT;
 	err = anthropic_raw(uo, raw, &got);
+	if (!err)
+		err = anthropic_whole(raw, got, u);
 	if (err)
 		return err;
-	if (!(got & (1u << RAW_IN)) || !(got & (1u << RAW_OUT)))
-		return -EBADMSG;
-	err = anthropic_derive(raw, u);
-	if (err)
-		return err;
-	u->known = USAGE_KNOWN_ALL;
 	u->unpriced = tier_flag(uo, anthropic_standard_tiers) | tools_flag(uo) | mode_flags(uo);
+	return 0;
+}
+
+/* The members an answer's usage is read from as text (usage_int.h): usage_body_keys, then
+ * its usage_text_shape. */
+enum anthropic_text_member {
+	AT_USAGE, AT_IN, AT_CACHE_WRITE, AT_CACHE_READ, AT_OUT, AT_CACHE_CREATION, AT_TOOLS,
+	AT_TIER, AT_SPEED, AT_GEO, AT_CACHE_WRITE_1H
+};
+
+static const char *const anthropic_text_keys[] = {
+    "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens",
+    "cache_creation", "server_tool_use", "service_tier", "speed", "inference_geo",
+    "ephemeral_1h_input_tokens"};
+static const int anthropic_text_parents[] = {AT_USAGE, AT_USAGE, AT_USAGE, AT_USAGE,
+					     AT_USAGE, AT_USAGE, AT_USAGE, AT_USAGE,
+					     AT_USAGE, AT_CACHE_CREATION};
+_Static_assert(sizeof(anthropic_text_keys) / sizeof(anthropic_text_keys[0]) ==
+		   sizeof(anthropic_text_parents) / sizeof(anthropic_text_parents[0]),
+	       "a parent for each key read from text");
+
+/* anthropic_raw() from the text of the usage located at POS, or USAGE_TEXT_UNSURE. */
+static int anthropic_raw_text(const char *t, const struct json_locate_pos *pos,
+			      int64_t raw[RAW_N], unsigned *got)
+{
+	static const enum anthropic_text_member at[RAW_N] = {
+	    [RAW_IN] = AT_IN, [RAW_CACHE_WRITE] = AT_CACHE_WRITE, [RAW_CACHE_READ] = AT_CACHE_READ,
+	    [RAW_CACHE_WRITE_1H] = AT_CACHE_WRITE_1H, [RAW_OUT] = AT_OUT};
+
+	for (int i = 0; i < RAW_N; i++) {
+		int r = text_count(t, &pos[at[i]], &raw[i]);
+
+		if (r < 0)
+			return r; /* as anthropic_raw(): the first that is no count */
+		if (r)
+			*got |= 1u << i;
+	}
+	return 0;
+}
+
+/* tier_flag(), tools_flag() and mode_flags() of the usage located at POS, from its text, or
+ * USAGE_TEXT_UNSURE. */
+static int anthropic_flags_text(const char *t, const struct json_locate_pos *pos)
+{
+	int tier = text_str_flag(t, &pos[AT_TIER], anthropic_standard_tiers, USAGE_UNPRICED_TIER);
+	int speed = text_str_flag(t, &pos[AT_SPEED], standard_speeds, USAGE_UNPRICED_SPEED);
+	int geo = text_str_flag(t, &pos[AT_GEO], standard_geos, USAGE_UNPRICED_GEO);
+
+	if (tier < 0 || speed < 0 || geo < 0 || text_is_object(t, &pos[AT_TOOLS]))
+		return USAGE_TEXT_UNSURE; /* server tools: every member is read (tools_flag()) */
+	return tier | speed | geo;
+}
+
+/* anthropic_body() from the answer's text, its members located at POS. */
+static int anthropic_body_text(const char *t, const struct json_locate_pos *pos, struct usage *u)
+{
+	int64_t raw[RAW_N] = {0};
+	unsigned got = 0;
+	int err, flags;
+
+	if (!text_is_object(t, &pos[AT_USAGE]))
+		return -ENOENT;
+	err = anthropic_raw_text(t, pos, raw, &got);
+	if (!err)
+		err = anthropic_whole(raw, got, u);
+	if (err)
+		return err;
+	flags = anthropic_flags_text(t, pos);
+	if (flags < 0)
+		return flags;
+	u->unpriced = flags;
 	return 0;
 }
 
@@ -180,6 +263,21 @@ static int anthropic_usage_body(enum usage_api api, const cJSON *root, struct us
 	return api == USAGE_API_ANTHROPIC_MESSAGES ? anthropic_body(root, u) : -EINVAL;
 }
 
+static const struct usage_text_shape *anthropic_usage_text_shape(enum usage_api api)
+{
+	static const struct usage_text_shape shape = {
+	    anthropic_text_keys, anthropic_text_parents,
+	    sizeof(anthropic_text_parents) / sizeof(anthropic_text_parents[0])};
+
+	return api == USAGE_API_ANTHROPIC_MESSAGES ? &shape : NULL;
+}
+
+static int anthropic_usage_text(enum usage_api api, const char *text,
+				const struct json_locate_pos *pos, struct usage *u)
+{
+	return api == USAGE_API_ANTHROPIC_MESSAGES ? anthropic_body_text(text, pos, u) : -EINVAL;
+}
+
 static int anthropic_usage_event(struct usage_stream *s, const char *event, const char *data,
 				 size_t len)
 {
@@ -251,6 +349,8 @@ const struct provider_api provider_anthropic = {
     .n_inference = sizeof(anthropic_inference) / sizeof(anthropic_inference[0]),
     .usage_body = anthropic_usage_body,
     .usage_body_keys = (const char *const[]){"usage", NULL},
+    .usage_text_shape = anthropic_usage_text_shape,
+    .usage_text = anthropic_usage_text,
     .usage_event = anthropic_usage_event,
     .error_body = anthropic_error_body,
     .error_event = anthropic_error_event,

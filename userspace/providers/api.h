@@ -26,6 +26,8 @@
 #include "providers/usage.h"
 
 struct cJSON;
+struct json_locate_pos;
+struct usage_text_shape;
 
 /* One call of a family known by its method and path alone (GLOB: fnmatch with FNM_PATHNAME,
  * on the canonical path without its query). BODY_MODEL: its body's "model" is the model it
@@ -76,6 +78,14 @@ struct provider_api {
 	/* The only members of ROOT usage_body reads (NULL-terminated), so that usage_from_body()
 	 * builds no tree of the rest; NULL: it reads anything, ROOT is the whole answer. */
 	const char *const *usage_body_keys;
+	/* The fast path (usage_int.h), NULL when none: the members below the root it reads for
+	 * usage API API (NULL: none, the tree is read), and the usage read from the answer's TEXT
+	 * once json_locate_accepted_in() accepted it as an object and POS[k] located entry k of
+	 * usage_body_keys ++ those members: what usage_body() would return, or
+	 * USAGE_TEXT_UNSURE to have it asked. */
+	const struct usage_text_shape *(*usage_text_shape)(enum usage_api api);
+	int (*usage_text)(enum usage_api api, const char *text, const struct json_locate_pos *pos,
+			  struct usage *u);
 
 	/* One stream event for S (see usage_stream_event()). */
 	int (*usage_event)(struct usage_stream *s, const char *event, const char *data, size_t len);

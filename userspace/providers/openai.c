@@ -28,49 +28,113 @@ static const struct openai_names responses_names = {
 
 static const char *const openai_standard_tiers[] = {"default", "auto", NULL};
 
-static int audio_flag(const cJSON *u, const struct openai_names *n)
-{
-	int64_t in = 0, out = 0;
+/* The counts of one OpenAI usage object, as read from its tree or its text. */
+enum openai_count { OC_IN, OC_OUT, OC_CACHED, OC_WRITE, OC_REASONING, OC_AUDIO_IN, OC_AUDIO_OUT, OC_N };
 
-	json_sub_count(u, n->in_details, "audio_tokens", &in);
-	json_sub_count(u, n->out_details, "audio_tokens", &out);
-	return in > 0 || out > 0 ? USAGE_UNPRICED_AUDIO : 0;
+struct openai_counts {
+	int rc[OC_N];	  /* json_count(): 1 (a count), 0 (absent or null), -EBADMSG */
+	int64_t v[OC_N];  /* the counts (0 where rc[] is not 1) */
+	int has_cost;	  /* "cost" is a number >= 0 ... */
+	double cost;	  /* ... this one */
+};
+
+static void counts_of_tree(const cJSON *u, const struct openai_names *n, struct openai_counts *c)
+{
+	const cJSON *in = json_item(u, n->in_details), *out = json_item(u, n->out_details);
+	const cJSON *cost = json_item(u, "cost");
+
+	*c = (struct openai_counts){0};
+	c->rc[OC_IN] = json_count(u, n->in, &c->v[OC_IN]);
+	c->rc[OC_OUT] = json_count(u, n->out, &c->v[OC_OUT]);
+	/* cache_write_tokens: prompt-cache writes, billed apart on the models that charge for
+	 * them; read (a part of the input, as cached_tokens is) so they are priced or flagged,
+	 * never billed as plain input. */
+	c->rc[OC_CACHED] = json_count(in, "cached_tokens", &c->v[OC_CACHED]);
+	c->rc[OC_WRITE] = json_count(in, "cache_write_tokens", &c->v[OC_WRITE]);
+	c->rc[OC_AUDIO_IN] = json_count(in, "audio_tokens", &c->v[OC_AUDIO_IN]);
+	c->rc[OC_REASONING] = json_count(out, "reasoning_tokens", &c->v[OC_REASONING]);
+	c->rc[OC_AUDIO_OUT] = json_count(out, "audio_tokens", &c->v[OC_AUDIO_OUT]);
+	if (cJSON_IsNumber(cost) && cost->valuedouble >= 0) {
+		c->has_cost = 1;
+		c->cost = cost->valuedouble;
+	}
+}
+
+/* The members an answer's usage is read from as text (usage_int.h): usage_body_keys, then
+ * its usage_text_shape. */
+enum openai_text_member {
+	OT_USAGE, OT_TIER, OT_IN, OT_OUT, OT_IN_DETAILS, OT_OUT_DETAILS, OT_COST,
+	OT_CACHED, OT_WRITE, OT_AUDIO_IN, OT_REASONING, OT_AUDIO_OUT
+};
+
+static const int openai_text_parents[] = {OT_USAGE,	 OT_USAGE,	OT_USAGE,      OT_USAGE,
+					  OT_USAGE,	 OT_IN_DETAILS, OT_IN_DETAILS, OT_IN_DETAILS,
+					  OT_OUT_DETAILS, OT_OUT_DETAILS};
+
+#define OPENAI_TEXT_KEYS(in, out)                                                                 \
+	{in, out, in "_details", out "_details", "cost", "cached_tokens", "cache_write_tokens",   \
+	 "audio_tokens", "reasoning_tokens", "audio_tokens"}
+
+static const char *const chat_text_keys[] = OPENAI_TEXT_KEYS("prompt_tokens", "completion_tokens");
+static const char *const responses_text_keys[] = OPENAI_TEXT_KEYS("input_tokens", "output_tokens");
+#define OPENAI_TEXT_N (sizeof(openai_text_parents) / sizeof(openai_text_parents[0]))
+_Static_assert(sizeof(chat_text_keys) / sizeof(chat_text_keys[0]) == OPENAI_TEXT_N,
+	       "a parent for each key read from text");
+
+/* The counts of the usage object located at POS[OT_USAGE] from its text, or USAGE_TEXT_UNSURE. */
+static int counts_of_text(const char *t, const struct json_locate_pos *pos,
+			  struct openai_counts *c)
+{
+	static const enum openai_text_member at[OC_N] = {
+	    [OC_IN] = OT_IN,		 [OC_OUT] = OT_OUT,	      [OC_CACHED] = OT_CACHED,
+	    [OC_WRITE] = OT_WRITE,	 [OC_REASONING] = OT_REASONING, [OC_AUDIO_IN] = OT_AUDIO_IN,
+	    [OC_AUDIO_OUT] = OT_AUDIO_OUT};
+	const struct json_locate_pos *cost = &pos[OT_COST];
+
+	*c = (struct openai_counts){0};
+	if (cost->value != JSON_LOCATE_NONE &&
+	    (t[cost->value] == '-' || (t[cost->value] >= '0' && t[cost->value] <= '9')))
+		return USAGE_TEXT_UNSURE; /* a reported cost: strtod()'s to read */
+	for (int k = 0; k < OC_N; k++)
+		if ((c->rc[k] = text_count(t, &pos[at[k]], &c->v[k])) == USAGE_TEXT_UNSURE)
+			return USAGE_TEXT_UNSURE;
+	return 0;
+}
+
+/* The usage C says into *OUT; the output count is required if WITH_OUTPUT. */
+static int openai_usage_of(const struct openai_counts *c, int with_output, struct usage *out)
+{
+	const int64_t *v = c->v;
+	struct usage x = {0};
+
+	if (c->rc[OC_IN] <= 0 || c->rc[OC_OUT] < 0 || (with_output && !c->rc[OC_OUT]) ||
+	    c->rc[OC_CACHED] < 0 || c->rc[OC_WRITE] < 0 || c->rc[OC_REASONING] < 0)
+		return -EBADMSG;
+	if (v[OC_CACHED] + v[OC_WRITE] > v[OC_IN] || v[OC_REASONING] > v[OC_OUT])
+		return -EBADMSG;
+	x.input = v[OC_IN];
+	x.output = v[OC_OUT];
+	x.cached_input = v[OC_CACHED];
+	x.cache_write = v[OC_WRITE];
+	x.reasoning = v[OC_REASONING];
+	x.unpriced = v[OC_AUDIO_IN] > 0 || v[OC_AUDIO_OUT] > 0 ? USAGE_UNPRICED_AUDIO : 0;
+	x.has_reported_cost = c->has_cost;
+	x.reported_cost = c->cost;
+	x.known = USAGE_KNOWN_ALL;
+	*out = x;
+	return 0;
 }
 
 /* Reads an OpenAI usage object U into *OUT; the output count is required if WITH_OUTPUT. */
 static int openai_usage(const cJSON *u, const struct openai_names *n, int with_output,
 			struct usage *out)
 {
-	struct usage x = {0};
-	const cJSON *cost;
-	int r;
+	struct openai_counts c;
 
 	if (!cJSON_IsObject(u))
 		return -ENOENT;
-	r = json_count(u, n->in, &x.input);
-	if (r <= 0)
-		return -EBADMSG;
-	r = json_count(u, n->out, &x.output);
-	if (r < 0 || (with_output && !r))
-		return -EBADMSG;
-	/* cache_write_tokens: prompt-cache writes, billed apart on the models that charge for
-	 * them; read (a part of the input, as cached_tokens is) so they are priced or flagged,
-	 * never billed as plain input. */
-	if (json_sub_count(u, n->in_details, "cached_tokens", &x.cached_input) < 0 ||
-	    json_sub_count(u, n->in_details, "cache_write_tokens", &x.cache_write) < 0 ||
-	    json_sub_count(u, n->out_details, "reasoning_tokens", &x.reasoning) < 0)
-		return -EBADMSG;
-	if (x.cached_input + x.cache_write > x.input || x.reasoning > x.output)
-		return -EBADMSG;
-	x.unpriced = audio_flag(u, n);
-	cost = json_item(u, "cost");
-	if (cJSON_IsNumber(cost) && cost->valuedouble >= 0) {
-		x.has_reported_cost = 1;
-		x.reported_cost = cost->valuedouble;
-	}
-	x.known = USAGE_KNOWN_ALL;
-	*out = x;
-	return 0;
+	counts_of_tree(u, n, &c);
+	return openai_usage_of(&c, with_output, out);
 }
 
 static int openai_body(const cJSON *root, const struct openai_names *n, int with_output,
@@ -81,6 +145,27 @@ static int openai_body(const cJSON *root, const struct openai_names *n, int with
 	if (!err)
 		u->unpriced |= tier_flag(root, openai_standard_tiers);
 	return err;
+}
+
+/* openai_body() from the answer's text, its members located at POS (enum openai_text_member). */
+static int openai_body_text(const char *t, const struct json_locate_pos *pos, int with_output,
+			    struct usage *u)
+{
+	struct openai_counts c;
+	int err;
+
+	if (!text_is_object(t, &pos[OT_USAGE]))
+		return -ENOENT;
+	if (counts_of_text(t, pos, &c))
+		return USAGE_TEXT_UNSURE;
+	err = openai_usage_of(&c, with_output, u);
+	if (err)
+		return err;
+	err = text_str_flag(t, &pos[OT_TIER], openai_standard_tiers, USAGE_UNPRICED_TIER);
+	if (err < 0)
+		return err;
+	u->unpriced |= err;
+	return 0;
 }
 
 static int chat_event(struct usage_stream *s, const char *data, size_t len)
@@ -282,6 +367,38 @@ static int openai_usage_body(enum usage_api api, const cJSON *root, struct usage
 	}
 }
 
+static const struct usage_text_shape *openai_usage_text_shape(enum usage_api api)
+{
+	static const struct usage_text_shape chat = {chat_text_keys, openai_text_parents,
+						     OPENAI_TEXT_N},
+					     responses = {responses_text_keys, openai_text_parents,
+							  OPENAI_TEXT_N};
+
+	switch (api) {
+	case USAGE_API_OPENAI_CHAT:
+	case USAGE_API_OPENAI_EMBEDDINGS:
+		return &chat;
+	case USAGE_API_OPENAI_RESPONSES:
+		return &responses;
+	default:
+		return NULL;
+	}
+}
+
+static int openai_usage_text(enum usage_api api, const char *text,
+			     const struct json_locate_pos *pos, struct usage *u)
+{
+	switch (api) {
+	case USAGE_API_OPENAI_CHAT:
+	case USAGE_API_OPENAI_RESPONSES:
+		return openai_body_text(text, pos, 1, u);
+	case USAGE_API_OPENAI_EMBEDDINGS:
+		return openai_body_text(text, pos, 0, u);
+	default:
+		return -EINVAL;
+	}
+}
+
 static int openai_usage_event(struct usage_stream *s, const char *event, const char *data,
 			      size_t len)
 {
@@ -393,6 +510,8 @@ const struct provider_api provider_openai = {
     .n_inference = sizeof(openai_inference) / sizeof(openai_inference[0]),
     .usage_body = openai_usage_body,
     .usage_body_keys = (const char *const[]){"usage", "service_tier", NULL},
+    .usage_text_shape = openai_usage_text_shape,
+    .usage_text = openai_usage_text,
     .usage_event = openai_usage_event,
     .error_body = openai_error_body,
     .error_event = openai_error_event,

@@ -1,10 +1,12 @@
 /*
  * usage: reads token counts from provider responses, whole or streamed (see usage.h), through
  * the provider adapters (api.h: openai.c, anthropic.c own their shapes), and the small JSON
- * readers they share (usage_int.h). JSON is read with cJSON (of a whole answer, only the
- * members its adapter reads: answer_root()); streamed events are parsed only
- * when they can matter (by event name, or a cheap look at the data), since most are text
- * deltas.
+ * readers they share (usage_int.h). A whole answer is checked by one walk that also locates
+ * the members its adapter reads (json_locate_accepted_in()); the counts are then read from
+ * their text, or, where that could differ from cJSON in the least (escapes, duplicates, odd
+ * numbers), from a cJSON tree of only the root's members the adapter reads (answer_root()).
+ * Streamed events are parsed with cJSON only when they can matter (by event name, or a cheap
+ * look at the data), since most are text deltas.
  */
 #include <errno.h>
 #include <fnmatch.h>
@@ -454,24 +456,16 @@ static cJSON *answer_value(const char *t, size_t len, size_t *i)
 }
 
 /*
- * The answer BODY as the adapter P reads it: when it names the members it reads
- * (usage_body_keys), an object of only those and "model" (the first of each name, as cJSON
- * finds it), parsed from their text once the whole body is known to be what json_parse()
- * accepts; else the whole tree. NULL when the body is not JSON (or out of memory).
+ * The answer BODY as the adapter P reads it, once json_locate_accepted() has accepted it (its
+ * value at AT, POS[k] the first member named KEYS[k] of N): an object of only those members
+ * (the first of each name, as cJSON finds it), parsed from their text. NULL when the answer
+ * is no object (or out of memory).
  */
-static cJSON *answer_root(const struct provider_api *p, const char *body, size_t len)
+static cJSON *answer_root(const char *body, size_t at, const char *const *keys, size_t n,
+			  const struct json_locate_pos *pos)
 {
-	const char *keys[ROOT_KEYS_MAX] = {"model"};
-	struct json_locate_pos pos[ROOT_KEYS_MAX];
-	size_t n = 1, at;
 	cJSON *root, *item;
 
-	if (!p || !p->usage_body_keys)
-		return json_parse(body, len);
-	for (const char *const *k = p->usage_body_keys; *k && n < ROOT_KEYS_MAX; k++)
-		keys[n++] = *k;
-	if (json_locate_accepted(body, len, keys, n, pos, &at))
-		return NULL;
 	if (body[at] != '{')
 		return NULL; /* JSON, but no object: not an answer, as json_parse()'s tree says */
 	root = cJSON_CreateObject();
@@ -489,26 +483,120 @@ static cJSON *answer_root(const struct provider_api *p, const char *body, size_t
 	return root;
 }
 
+/* The answer's "model" (POS) into MODEL from its text: 0, or USAGE_TEXT_UNSURE when it is a
+ * string cJSON would read otherwise (escapes, a NUL) or too long to copy here. */
+static int answer_model(const char *body, const struct json_locate_pos *pos, char *model,
+			size_t model_size)
+{
+	char buf[SHORT_TEXT_MAX];
+	const char *s;
+	size_t n;
+	int r = text_plain_str(body, pos, &s, &n);
+
+	if (r == USAGE_TEXT_UNSURE || (r == 1 && n >= sizeof(buf)))
+		return USAGE_TEXT_UNSURE;
+	if (r == 1) {
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+	}
+	copy_str(model, model_size, r == 1 ? buf : NULL);
+	return 0;
+}
+
+/*
+ * The fast path: the usage read from the answer's text, with no tree, when the adapter can
+ * (usage_text) and the answer holds nothing it cannot read exactly as the tree would be read.
+ * Returns what usage_body() would, or USAGE_TEXT_UNSURE (*U and MODEL then undefined).
+ */
+static int answer_usage_text(const struct provider_api *p, enum usage_api api, const char *body,
+			     size_t at, const struct json_locate_pos *pos, struct usage *u,
+			     char *model, size_t model_size)
+{
+	if (body[at] != '{')
+		return -EBADMSG;
+	if (answer_model(body, &pos[0], model, model_size))
+		return USAGE_TEXT_UNSURE;
+	return p->usage_text(api, body, pos + 1, u);
+}
+
+/* The slow path: the tree of what the adapter reads (the whole answer when it does not say
+ * what it reads), its "model" and the adapter's usage_body(). */
+static int answer_usage_tree(const struct provider_api *p, enum usage_api api, const char *body,
+			     size_t len, size_t at, const char *const *keys, size_t n,
+			     const struct json_locate_pos *pos, struct usage *u, char *model,
+			     size_t model_size)
+{
+	cJSON *root = n ? answer_root(body, at, keys, n, pos) : json_parse(body, len);
+	int err = -EBADMSG;
+
+	copy_str(model, model_size, NULL);
+	if (cJSON_IsObject(root)) {
+		copy_str(model, model_size, json_str(root, "model"));
+		err = p ? p->usage_body(api, root, u) : -EINVAL;
+	}
+	cJSON_Delete(root);
+	return err;
+}
+
+#define ANSWER_KEYS_MAX 24 /* ROOT_KEYS_MAX and the members below the root read from text */
+
+/* The members of an answer for API to locate: KEYS[0] "model", then the adapter's
+ * usage_body_keys (*N_ROOT in all, of the root), then its usage_text_shape (when it has one
+ * for API: *SHAPED, with their PARENTS). Returns how many. */
+static size_t answer_keys(const struct provider_api *p, enum usage_api api, const char **keys,
+			  int *parents, size_t *n_root, int *shaped)
+{
+	const struct usage_text_shape *sh = p->usage_text_shape ? p->usage_text_shape(api) : NULL;
+	size_t n = 1;
+
+	keys[0] = "model";
+	parents[0] = -1;
+	for (; p->usage_body_keys[n - 1] && n < ROOT_KEYS_MAX; n++) {
+		keys[n] = p->usage_body_keys[n - 1];
+		parents[n] = -1;
+	}
+	*n_root = n;
+	*shaped = sh && !p->usage_body_keys[n - 1] && n + sh->n <= ANSWER_KEYS_MAX; /* none cut */
+	for (size_t k = 0; *shaped && k < sh->n; k++, n++) {
+		keys[n] = sh->keys[k];
+		parents[n] = sh->parents[k] + 1; /* past "model" */
+	}
+	return n;
+}
+
+/*
+ * A whole answer is accepted or refused by one walk (json_locate_accepted_in(), which notes
+ * where "model" and the members the adapter reads are, below the root too); its usage is then
+ * read from their text (answer_usage_text()) or, when that is unsure, from a tree of the root's
+ * members it reads (answer_usage_tree()).
+ */
 int usage_from_body(enum usage_api api, const char *body, size_t len, struct usage *u, char *model,
 		    size_t model_size)
 {
 	const struct provider_api *p = provider_api_of_usage(api);
-	cJSON *root;
-	int err;
+	const char *keys[ANSWER_KEYS_MAX];
+	struct json_locate_pos pos[ANSWER_KEYS_MAX];
+	int parents[ANSWER_KEYS_MAX], shaped = 0, odd = 0;
+	size_t n = 0, n_root = 0, at = 0;
+	int err = -EBADMSG;
 
 	memset(u, 0, sizeof(*u));
 	copy_str(model, model_size, NULL);
-	scratch_begin();
-	root = answer_root(p, body, len);
-	if (!cJSON_IsObject(root)) {
-		err = -EBADMSG;
-		goto out;
+	if (p && p->usage_body_keys) {
+		n = answer_keys(p, api, keys, parents, &n_root, &shaped);
+		if (json_locate_accepted_in(body, len, keys, parents, n, pos, &at, &odd))
+			goto out;
+		if (shaped && !odd) {
+			err = answer_usage_text(p, api, body, at, pos, u, model, model_size);
+			if (err != USAGE_TEXT_UNSURE)
+				goto out;
+			memset(u, 0, sizeof(*u));
+		}
 	}
-	copy_str(model, model_size, json_str(root, "model"));
-	err = p ? p->usage_body(api, root, u) : -EINVAL;
-out:
-	cJSON_Delete(root);
+	scratch_begin();
+	err = answer_usage_tree(p, api, body, len, at, keys, n_root, pos, u, model, model_size);
 	scratch_end();
+out:
 	if (err)
 		memset(u, 0, sizeof(*u));
 	return err;
@@ -643,6 +731,63 @@ int find_member(const char *s, size_t len, size_t obj, const char *key, struct m
 		i = skip_ws(s, len, i + 1);
 	}
 	return 0;
+}
+
+/* ---- reading an accepted answer from its text (usage_int.h) ---- */
+
+/* Whether the string body T[I..END) reads in cJSON's tree as its raw bytes: no escape, and
+ * no NUL (where cJSON's C string would end). */
+static int text_is_plain(const char *t, size_t i, size_t end)
+{
+	return !memchr(t + i, '\\', end - i) && !memchr(t + i, '\0', end - i);
+}
+
+int text_count(const char *t, const struct json_locate_pos *pos, int64_t *v)
+{
+	size_t i = pos->value, end = pos->end;
+	int64_t x = 0;
+
+	if (i == JSON_LOCATE_NONE || t[i] == 'n')
+		return 0; /* absent or null */
+	if (t[i] != '-' && (t[i] < '0' || t[i] > '9'))
+		return -EBADMSG; /* a string, true, false, an object or an array */
+	if (t[i] == '-' || end - i > 15 || (t[i] == '0' && end - i > 1))
+		return USAGE_TEXT_UNSURE;
+	for (; i < end; i++) {
+		if (t[i] < '0' || t[i] > '9')
+			return USAGE_TEXT_UNSURE; /* a point, an exponent */
+		x = x * 10 + (t[i] - '0');
+	}
+	*v = x;
+	return 1;
+}
+
+int text_plain_str(const char *t, const struct json_locate_pos *pos, const char **s, size_t *n)
+{
+	size_t i = pos->value;
+
+	if (i == JSON_LOCATE_NONE || t[i] != '"')
+		return 0;
+	if (!text_is_plain(t, i + 1, pos->end - 1))
+		return USAGE_TEXT_UNSURE;
+	*s = t + i + 1;
+	*n = pos->end - i - 2;
+	return 1;
+}
+
+int text_str_flag(const char *t, const struct json_locate_pos *pos, const char *const *standard,
+		  int flag)
+{
+	const char *str;
+	size_t n;
+	int r = text_plain_str(t, pos, &str, &n);
+
+	if (r != 1)
+		return r; /* 0: no string, or unsure */
+	for (; *standard; standard++)
+		if (!strncmp(str, *standard, n) && !(*standard)[n])
+			return 0;
+	return flag;
 }
 
 /* *RET = BODY with [AT, CUT) replaced by INS. */

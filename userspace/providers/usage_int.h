@@ -5,10 +5,12 @@
 #ifndef AIGW_PROVIDERS_USAGE_INT_H
 #define AIGW_PROVIDERS_USAGE_INT_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
+#include "policy/json_locate.h"
 #include "providers/usage.h"
 
 /* OBJ[KEY] when OBJ is an object, else NULL; its string value, else NULL. */
@@ -58,6 +60,35 @@ int key_is(const char *raw, size_t n, const char *key);
 int find_member(const char *s, size_t len, size_t obj, const char *key, struct member *m);
 int usage_edit(const char *body, size_t len, size_t at, size_t cut, const char *ins, char **ret,
 	       size_t *ret_len);
+
+/*
+ * Reading an answer json_locate_accepted_in() accepted from its text, as its tree would be read
+ * (the fast path of usage_from_body()). Each answers exactly what the tree's reader would, or
+ * USAGE_TEXT_UNSURE (the caller then reads the tree): a string with an escape or a NUL byte, a
+ * number other than a plain integer of at most 15 digits.
+ *   text_count(): json_count() of the value located at POS: 1 and *V, 0, -EBADMSG or unsure;
+ *   text_plain_str(): json_str(): 1 and its bytes *S, *N (not NUL-terminated), 0 (no string)
+ *     or unsure;
+ *   text_str_flag(): FLAG when the value at POS is a string not in STANDARD (as tier_flag()
+ *     reads "service_tier"), 0 when it is in it or no string, or unsure.
+ */
+#define USAGE_TEXT_UNSURE (-EAGAIN)
+int text_count(const char *t, const struct json_locate_pos *pos, int64_t *v);
+int text_plain_str(const char *t, const struct json_locate_pos *pos, const char **s, size_t *n);
+int text_str_flag(const char *t, const struct json_locate_pos *pos, const char *const *standard,
+		  int flag);
+static inline int text_is_object(const char *t, const struct json_locate_pos *pos)
+{
+	return pos->value != JSON_LOCATE_NONE && t[pos->value] == '{';
+}
+
+/* The members below the root an adapter's usage_text() reads: KEYS[k] (N of them) is a member
+ * of the object located for entry PARENTS[k] (an earlier one) of usage_body_keys ++ KEYS. */
+struct usage_text_shape {
+	const char *const *keys;
+	const int *parents;
+	size_t n;
+};
 
 /* "error": {"type": ..., "code": ...} or {"type":"error","code":...}: the best name. */
 const char *error_kind(const cJSON *e, const char *fallback);
