@@ -17,6 +17,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -39,6 +40,11 @@ struct pair {
 	struct event *later;	 /* a case's deferred step */
 	size_t record;		 /* bytes in each of the client's RECORDS records */
 	size_t got;		 /* bytes the server's input took in, drained or not */
+	size_t high_before;	 /* a read high watermark set before read-ahead (0: none) */
+	size_t most;		 /* the most bytes the server's input held at once */
+	size_t high;		 /* run_case()'s watermark, whichever way it was set */
+	int read_armed_over;	 /* on_drain() found the input at HIGH and the read event armed */
+	int whole;		 /* run_case(): tlsread_batch_whole, not tlsread_batch */
 	int timed_out;
 	int step;		 /* what a case did so far */
 };
@@ -101,6 +107,8 @@ static void count_added(struct evbuffer *buf, const struct evbuffer_cb_info *inf
 	struct pair *p = arg;
 
 	p->got += info->n_added;
+	if (evbuffer_get_length(buf) > p->most)
+		p->most = evbuffer_get_length(buf);
 	if (p->got == RECORDS * p->record)
 		event_base_loopbreak(p->base);
 }
@@ -133,6 +141,8 @@ static int pair_open(struct pair *p, SSL_CTX *sctx, SSL_CTX *cctx, bufferevent_d
 						BEV_OPT_CLOSE_ON_FREE);
 	p->server = NULL; /* libevent's now, or freed by it on failure */
 	p->guard = evtimer_new(p->base, on_guard, p);
+	if (p->bev && p->high_before)
+		bufferevent_setwatermark(p->bev, EV_READ, 0, p->high_before);
 	if (!p->bev || !p->guard || batch(p->bev))
 		return -ENOMEM;
 	evbuffer_add_cb(bufferevent_get_input(p->bev), count_added, p);
@@ -179,25 +189,32 @@ static void pair_close(struct pair *p)
 
 /*
  * One case: the pair with READCB on the server's side, LATER as the step it may defer (NULL:
- * none) and HIGH as its read high watermark (0: none); records of RECORD bytes sent, the loop
- * run. The caller checks P and frees it with pair_close(), whatever this returns.
+ * none) and HIGH as its read high watermark (0: none; set with tlsread_watermark() once
+ * read-ahead is on, unless P->high_before set one before); records of RECORD bytes sent, the
+ * loop run. The caller checks P and frees it with pair_close(), whatever this returns.
  */
 static int run_case(struct pair *p, size_t record, bufferevent_data_cb readcb,
 		    event_callback_fn later, size_t high)
 {
 	SSL_CTX *sctx = server_ctx(), *cctx = SSL_CTX_new(TLS_client_method());
-	int err;
+	size_t high_before = p->high_before;
+	int whole = p->whole, err;
 
 	memset(p, 0, sizeof(*p));
 	p->record = record;
-	err = sctx && cctx ? pair_open(p, sctx, cctx, readcb, tlsread_batch) : -ENOMEM;
+	p->high_before = high_before;
+	p->whole = whole;
+	p->high = high ? high : high_before;
+	err = sctx && cctx ? pair_open(p, sctx, cctx, readcb,
+				       whole ? tlsread_batch_whole : tlsread_batch)
+			   : -ENOMEM;
 
 	SSL_CTX_free(sctx); /* each SSL holds its own reference */
 	SSL_CTX_free(cctx);
 	if (!err && later && !(p->later = evtimer_new(p->base, later, p)))
 		err = -ENOMEM;
 	if (!err && high)
-		bufferevent_setwatermark(p->bev, EV_READ, 0, high);
+		tlsread_watermark(p->bev, high);
 	if (!err)
 		err = send_records(p);
 	if (!err)
@@ -213,7 +230,7 @@ static void drain_all(struct bufferevent *bev, void *arg)
 /* Every record, read as it came: libevent stops at SSL_pending() == 0. */
 static void test_records_at_once_all_read(void)
 {
-	struct pair p;
+	struct pair p = {0};
 	int err = run_case(&p, 100, drain_all, NULL, 0);
 
 	pair_close(&p);
@@ -243,7 +260,7 @@ static void pause_once(struct bufferevent *bev, void *arg)
 
 static void test_resumed_reading_reads_what_was_read_ahead(void)
 {
-	struct pair p;
+	struct pair p = {0};
 	int err = run_case(&p, 100, pause_once, on_resume, 0);
 
 	pair_close(&p);
@@ -257,6 +274,11 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 {
 	struct pair *p = arg;
 
+	/* Suspended reading has no read event: an armed one would fire, and read nothing, for as
+	 * long as the socket holds bytes (a busy loop). */
+	if (p->high && evbuffer_get_length(bufferevent_get_input(p->bev)) >= p->high &&
+	    event_pending(&p->bev->ev_read, EV_READ, NULL))
+		p->read_armed_over++;
 	drain_all(p->bev, p);
 }
 
@@ -272,7 +294,7 @@ static void drain_later(struct bufferevent *bev, void *arg)
 
 static void test_drain_under_watermark_reads_what_was_read_ahead(void)
 {
-	struct pair p;
+	struct pair p = {0};
 	int err = run_case(&p, RECORD_MAX, drain_later, on_drain, 100);
 
 	pair_close(&p);
@@ -280,6 +302,34 @@ static void test_drain_under_watermark_reads_what_was_read_ahead(void)
 	ASSERT_TRUE(p.step > 1);
 	ASSERT_EQ(p.timed_out, 0);
 	ASSERT_EQ(p.got, RECORDS * p.record);
+}
+
+/*
+ * The watermark tlsread keeps (tlsread_watermark(), or one set before read-ahead and taken over
+ * from libevent) bounds the input as libevent's did: reading stops once the input reaches it
+ * (the read that crossed it may add up to a record), and resumes when a drain takes it under.
+ * A hostile peer's 40 records sent at once wait in the socket and OpenSSL, not in the input.
+ */
+static void check_watermark_bounds_input(int whole, size_t high_before, size_t high)
+{
+	struct pair p = {.whole = whole, .high_before = high_before};
+	int err = run_case(&p, RECORD_MAX, drain_later, on_drain, high);
+
+	pair_close(&p);
+	ASSERT_OK(err);
+	ASSERT_EQ(p.timed_out, 0);
+	ASSERT_EQ(p.got, RECORDS * p.record);
+	ASSERT_TRUE(p.step >= RECORDS / 2); /* a few records at most between drains */
+	ASSERT_TRUE(p.most <= 100 + RECORD_MAX);
+	ASSERT_EQ(p.read_armed_over, 0);
+}
+
+static void test_watermark_bounds_input(void)
+{
+	for (int whole = 0; whole < 2; whole++) {
+		check_watermark_bounds_input(whole, 0, 100);
+		check_watermark_bounds_input(whole, 100, 0);
+	}
 }
 
 /*
@@ -297,6 +347,9 @@ struct tail {
 	int pause;		  /* the first read callback disables reading; later resumed */
 	short what;		  /* the event callback's */
 	unsigned long err;	  /* the bufferevent's first OpenSSL error */
+	int enable;		  /* the event callback calls tlsread_enable(EV_READ) */
+	int armed_before, armed_after; /* the read event, around that call */
+	short enabled;		  /* bufferevent_get_enabled() before it */
 };
 
 static void tail_read(struct bufferevent *bev, void *arg)
@@ -319,6 +372,12 @@ static void tail_event(struct bufferevent *bev, short what, void *arg)
 
 	t->what = what;
 	t->err = bufferevent_get_openssl_error(bev);
+	if (t->enable) {
+		t->enabled = bufferevent_get_enabled(bev);
+		t->armed_before = event_pending(&bev->ev_read, EV_READ, NULL);
+		tlsread_enable(bev, EV_READ);
+		t->armed_after = event_pending(&bev->ev_read, EV_READ, NULL);
+	}
 	event_base_loopbreak(t->p.base);
 }
 
@@ -413,6 +472,91 @@ static void on_two_records(struct evbuffer *buf, const struct evbuffer_cb_info *
 		event_active(p->guard, EV_TIMEOUT, 0); /* stop once the callbacks ran */
 }
 
+/*
+ * Records of several sizes read ahead together (a head, a body that fits behind it in the
+ * input's chunk, one that does not and is taken in pieces, a last byte): every byte reaches the
+ * input, in order, in the one read callback.
+ */
+struct pieces {
+	struct pair p;
+	unsigned char got[13000];
+	size_t len;
+	int reads;
+};
+
+static const size_t piece_sizes[] = {100, 3000, 9000, 1};
+
+static void pieces_read(struct bufferevent *bev, void *arg)
+{
+	struct pieces *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t n = evbuffer_get_length(in);
+
+	c->reads++;
+	if (n > sizeof(c->got) - c->len)
+		n = sizeof(c->got) - c->len;
+	c->len += (size_t)evbuffer_remove(in, c->got + c->len, n);
+	if (c->len == 100 + 3000 + 9000 + 1)
+		event_base_loopbreak(c->p.base);
+}
+
+static void test_whole_reads_records_of_any_size_in_one_callback(void)
+{
+	SSL_CTX *sctx = server_ctx(), *cctx = SSL_CTX_new(TLS_client_method());
+	static struct pieces c;
+	unsigned char rec[9000];
+	size_t at = 0;
+	int err;
+
+	memset(&c, 0, sizeof(c));
+	c.p.record = RECORD_MAX; /* count_added() stops the loop at 40 of these: never */
+	err = sctx && cctx ? pair_open(&c.p, sctx, cctx, NULL, tlsread_batch_whole) : -ENOMEM;
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	if (!err) {
+		bufferevent_setcb(c.p.bev, pieces_read, NULL, NULL, &c);
+		bufferevent_set_max_single_read(c.p.bev, 4096); /* as the provider's (exchange.c) */
+		tlsread_watermark(c.p.bev, 256 * 1024);
+	}
+	for (size_t i = 0; !err && i < sizeof(piece_sizes) / sizeof(piece_sizes[0]); i++) {
+		for (size_t j = 0; j < piece_sizes[i]; j++)
+			rec[j] = (unsigned char)((at + j) * 7 + 1);
+		at += piece_sizes[i];
+		if (SSL_write(c.p.client, rec, (int)piece_sizes[i]) != (int)piece_sizes[i])
+			err = -EIO;
+	}
+	if (!err)
+		event_base_dispatch(c.p.base);
+	pair_close(&c.p);
+	ASSERT_OK(err);
+	ASSERT_EQ(c.p.timed_out, 0);
+	ASSERT_EQ(c.len, at);
+	for (size_t j = 0; j < at; j++)
+		if (c.got[j] != (unsigned char)(j * 7 + 1)) {
+			ASSERT_EQ(c.got[j], (unsigned char)(j * 7 + 1));
+			break;
+		}
+	ASSERT_EQ(c.reads, 1);
+}
+
+/*
+ * tlsread_enable() skips what is enabled and armed, not what is enabled and stopped: after a
+ * close_notify libevent has stopped reading but reading stays enabled; enabling it (as
+ * bufferevent_enable() would) arms the read event again, which meets the close again and
+ * reports it (a pooled connection the provider closed is dropped, not kept unwatched).
+ */
+static void test_enable_rearms_reading_stopped_by_a_close(void)
+{
+	struct tail t = {.enable = 1};
+	int err = run_tail(&t, tlsread_batch_whole, TAIL_CLOSE_NOTIFY);
+
+	ASSERT_OK(err);
+	ASSERT_TRUE(t.what & BEV_EVENT_EOF);
+	ASSERT_TRUE(t.enabled & EV_READ);
+	ASSERT_EQ(t.armed_before, 0);
+	ASSERT_TRUE(t.armed_after);
+}
+
 /* A head record and a body record in one read: one read callback for both (whole). */
 static void test_whole_reads_head_and_body_in_one_callback(void)
 {
@@ -476,8 +620,11 @@ static void test_flush_clears_a_stale_error_and_sends(void)
 UNIT_MAIN(UNIT_CASE(test_records_at_once_all_read),
 	  UNIT_CASE(test_resumed_reading_reads_what_was_read_ahead),
 	  UNIT_CASE(test_drain_under_watermark_reads_what_was_read_ahead),
+	  UNIT_CASE(test_watermark_bounds_input),
 	  UNIT_CASE(test_flush_clears_a_stale_error_and_sends),
 	  UNIT_CASE(test_forged_record_after_a_good_one_is_an_error),
 	  UNIT_CASE(test_forged_record_met_while_paused_is_an_error_on_resume),
 	  UNIT_CASE(test_close_notify_after_a_record_is_eof),
-	  UNIT_CASE(test_whole_reads_head_and_body_in_one_callback))
+	  UNIT_CASE(test_whole_reads_head_and_body_in_one_callback),
+	  UNIT_CASE(test_enable_rearms_reading_stopped_by_a_close),
+	  UNIT_CASE(test_whole_reads_records_of_any_size_in_one_callback))

@@ -25,6 +25,7 @@
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
 #include "proxy/tlsflush.h"
+#include "proxy/tlsread.h"
 #include "providers/api_path.h"
 #include "providers/gemini.h"
 #include "providers/tool_ids.h"
@@ -793,12 +794,14 @@ static void on_upstream_ready(struct upstream_conn *c, int err, const char *errm
 	/* one read at most this far ahead of the parser: what backpressure holds is bounded; and
 	 * TLS read in OpenSSL's bufferevent's own steps (with a high watermark it reads 16 KiB at
 	 * once: a stalled h2 stream's RSS grew 17 MiB more) */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, HTTP1_UP_READ_MAX);
+	tlsread_watermark(c->bev, HTTP1_UP_READ_MAX);
 	bufferevent_set_max_single_read(c->bev, HTTP1_UP_READ_STEP);
 	bufferevent_set_timeouts(c->bev, &first, &first);
 	write_request(ex);
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_sent);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* A pooled connection, or one just through its handshake, reads and writes already: its
+	 * read event re-armed with FIRST above, its write event added with it by the request. */
+	tlsread_enable(c->bev, EV_READ | EV_WRITE);
 	tlsflush_now(c->bev); /* now, in one record: no write event, no wait for it */
 	session_leave(s);
 }

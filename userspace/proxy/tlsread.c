@@ -41,6 +41,33 @@
 /* Bytes per SSL_read of a record read ahead: a whole record's plaintext, at most. */
 #define TLSREAD_RECORD_MAX 16384
 
+/*
+ * libevent's own read suspension (bufferevent-internal.h; exported by libevent 2.1.12): what
+ * its watermark callback calls, with the watermark's flag.
+ */
+void bufferevent_suspend_read_(struct bufferevent *bufev, ev_uint16_t what);
+void bufferevent_unsuspend_read_(struct bufferevent *bufev, ev_uint16_t what);
+#define TLSREAD_SUSPEND_WM 0x01 /* BEV_SUSPEND_WM */
+
+/*
+ * BEV's read high watermark, kept by the input callback below instead of libevent's: reading
+ * suspended when the input reaches it, resumed when a drain takes it back under. libevent's
+ * callback resumes after every change under the mark too, and its resumption re-adds the read
+ * event with its timeout: some 300 instructions a change, six changes a call, for nothing (the
+ * read timeout starts again at every read as it is). ORIG: the input's length before.
+ */
+static void keep_watermark(struct bufferevent *bev, size_t orig, size_t now)
+{
+	size_t high = bev->wm_read.high;
+
+	if (!high)
+		return;
+	if (now >= high)
+		bufferevent_suspend_read_(bev, TLSREAD_SUSPEND_WM);
+	else if (orig >= high)
+		bufferevent_unsuspend_read_(bev, TLSREAD_SUSPEND_WM);
+}
+
 /* BEV's read event made active, to run libevent's reading once more. */
 static void kick(struct bufferevent *bev)
 {
@@ -53,16 +80,20 @@ static void kick(struct bufferevent *bev)
  * only records read ahead behind it need the kick. After a drain, anything OpenSSL holds does:
  * the drain may have lifted a watermark suspension, which re-adds the read event only.
  */
-static void on_input_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+static void kick_for_read_ahead(struct bufferevent *bev, SSL *ssl, const struct evbuffer_cb_info *info)
 {
-	struct bufferevent *bev = arg;
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-
-	(void)buf;
 	if (!ssl || !SSL_has_pending(ssl))
 		return;
 	if (info->n_deleted || !SSL_pending(ssl))
 		kick(bev);
+}
+
+static void on_input_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct bufferevent *bev = arg;
+
+	keep_watermark(bev, info->orig_size, evbuffer_get_length(buf));
+	kick_for_read_ahead(bev, bufferevent_openssl_get_ssl(bev), info);
 }
 
 /* Set while take_read_ahead() runs: its own additions to the input call back here. */
@@ -123,10 +154,11 @@ static void on_input_taken(struct evbuffer *buf, const struct evbuffer_cb_info *
 	struct bufferevent *bev = arg;
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 
+	keep_watermark(bev, info->orig_size, evbuffer_get_length(buf));
 	if (taking || !ssl || !SSL_has_pending(ssl))
 		return;
 	if (info->n_deleted || SSL_pending(ssl)) {
-		on_input_changed(buf, info, arg);
+		kick_for_read_ahead(bev, ssl, info);
 		return;
 	}
 	taking = 1;
@@ -134,15 +166,42 @@ static void on_input_taken(struct evbuffer *buf, const struct evbuffer_cb_info *
 	taking = 0;
 }
 
+/* Whether BEV's input callback is ours (batch() done): read-ahead is on for no other. */
+static int batched(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	return ssl && SSL_get_read_ahead(ssl);
+}
+
+/* BEV's read high watermark kept by keep_watermark() from now on, not by libevent. */
+static void take_watermark(struct bufferevent *bev, size_t high)
+{
+	size_t old = bev->wm_read.high;
+	size_t len = evbuffer_get_length(bufferevent_get_input(bev));
+
+	bev->wm_read.low = 0;
+	bev->wm_read.high = high;
+	if (high && len >= high)
+		bufferevent_suspend_read_(bev, TLSREAD_SUSPEND_WM);
+	else if (old && len >= old)
+		bufferevent_unsuspend_read_(bev, TLSREAD_SUSPEND_WM);
+}
+
 static int batch(struct bufferevent *bev, evbuffer_cb_func on_input)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	size_t high = bev->wm_read.high;
 
 	if (!ssl || SSL_get_read_ahead(ssl))
 		return 0;
 	if (!evbuffer_add_cb(bufferevent_get_input(bev), on_input, bev))
 		return -ENOMEM;
 	SSL_set_read_ahead(ssl, 1);
+	if (high) {
+		bufferevent_setwatermark(bev, EV_READ, 0, 0); /* off: libevent's callback */
+		take_watermark(bev, high);
+	}
 	return 0;
 }
 
@@ -156,6 +215,25 @@ int tlsread_batch_whole(struct bufferevent *bev)
 	return batch(bev, on_input_taken);
 }
 
+void tlsread_watermark(struct bufferevent *bev, size_t high)
+{
+	if (!batched(bev)) {
+		bufferevent_setwatermark(bev, EV_READ, 0, high);
+		return;
+	}
+	if (bev->wm_read.low || bev->wm_read.high != high)
+		take_watermark(bev, high);
+}
+
+void tlsread_enable(struct bufferevent *bev, short events)
+{
+	if ((bev->enabled & events) == events &&
+	    (!(events & EV_READ) || event_pending(&bev->ev_read, EV_READ, NULL)) &&
+	    (!(events & EV_WRITE) || event_pending(&bev->ev_write, EV_WRITE, NULL)))
+		return;
+	bufferevent_enable(bev, events);
+}
+
 void tlsread_resume(struct bufferevent *bev)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
@@ -163,7 +241,7 @@ void tlsread_resume(struct bufferevent *bev)
 	bufferevent_enable(bev, EV_READ);
 	/* A close (shutdown) or failure (in init again) that take_read_ahead() met while reading
 	 * was paused is libevent's to meet and report now. */
-	if (ssl && SSL_get_read_ahead(ssl) &&
+	if (batched(bev) &&
 	    (SSL_has_pending(ssl) || SSL_get_shutdown(ssl) || SSL_in_init(ssl)))
 		kick(bev);
 }

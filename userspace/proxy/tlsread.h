@@ -25,6 +25,23 @@ int tlsread_batch(struct bufferevent *bev);
 int tlsread_batch_whole(struct bufferevent *bev);
 
 /*
+ * BEV's read high watermark (bufferevent_setwatermark(BEV, EV_READ, 0, HIGH)). On a bufferevent
+ * given read-ahead above, tlsread's input callback keeps it, as it keeps one set before: reading
+ * is suspended when the input reaches HIGH and resumed when a drain takes it back under, and
+ * not resumed again at every change under it as libevent's callback does (each resumption
+ * re-adds the read event with its timeout). A call that changes nothing does nothing.
+ */
+void tlsread_watermark(struct bufferevent *bev, size_t high);
+
+/*
+ * bufferevent_enable(BEV, EVENTS), unless EVENTS are enabled and their events armed already
+ * (any bufferevent): enabling again would only re-add them, some 250 instructions each. An
+ * enabled event not armed (reading suspended, or stopped by a close or an error libevent met)
+ * is enabled as before.
+ */
+void tlsread_enable(struct bufferevent *bev, short events);
+
+/*
  * Enables reading on BEV (bufferevent_enable(BEV, EV_READ)) and, when OpenSSL holds bytes read
  * ahead, makes the read event active: libevent's OpenSSL bufferevent only waits for the
  * socket when reading is re-enabled, and the socket has nothing more to say.

@@ -445,7 +445,7 @@ void upstream_put(struct upstream_conn *pub)
 	}
 	bufferevent_setcb(pub->bev, on_idle_read, NULL, on_idle_event, c);
 	bufferevent_set_timeouts(pub->bev, &tv, NULL);
-	bufferevent_enable(pub->bev, EV_READ);
+	tlsread_enable(pub->bev, EV_READ); /* armed, it was re-armed with TV just now */
 	c->next_idle = p->idle;
 	p->idle = c;
 	p->n_idle++;
