@@ -516,7 +516,7 @@ static uint64_t on_http_record(struct jsonw *rec, const struct http_conn_info *i
 	jsonw_memo_members(rec, &wk->client, &info->client, sizeof(info->client), add_client);
 	if (!info->explicit_endpoint || info->local_peer) /* else the key's workload */
 		cgroups_attr_to_json(wk->cgroups, wk->cfg.policy, &info->flow.attr, rec);
-	jsonw_num(rec, "aigw.worker", wk->idx);
+	jsonw_ku64(rec, "aigw.worker", wk->idx);
 	return audit_record_to(wk->d, rec, 1); /* calls: the ledger keeps them */
 }
 

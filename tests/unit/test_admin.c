@@ -320,7 +320,68 @@ static void test_metrics_text_reuse(void)
 	free(c);
 }
 
+/* The call of round X: label values that differ by a prefix, a NULL, the outcome alone. */
+static struct http_call_end memo_call(uint64_t x)
+{
+	static const char *const workloads[] = {"billing", "bill", NULL, "billing"};
+	static const char *const models[] = {"gpt-4o", "gpt-4", "gpt-4o-mini", "gpt-4o"};
+	static const char *const outcomes[] = {"ok", "upstream_timeout", "ok", "denied"};
+	struct http_call_end c = {
+	    .workload = workloads[x % 4], .team = (x >> 2) % 3 ? "finance" : "",
+	    .provider = (x >> 4) % 2 ? "openai" : "anthropic", .model = models[(x >> 5) % 4],
+	    .outcome = outcomes[(x >> 7) % 4], .denied_by = "", .fallback = (x >> 9) % 3 == 0,
+	    .usage_known = (x >> 11) % 4 != 0, .input_tokens = (x >> 13) % 5000,
+	    .output_tokens = (x >> 20) % 900, .cost_known = (x >> 30) % 2,
+	    .cost_nano = (int64_t)((x >> 31) % 100000), .duration_s = (double)((x >> 40) % 30),
+	    .ttft_s = (x >> 45) % 2 ? (double)((x >> 46) % 4) : -1};
+
+	return c;
+}
+
+/* The calls' series are found through the last call's labels (metrics_call_end): the text is
+ * the one written when every call looks its series up anew (here: a call of other labels
+ * between each two, whose series are made first in both, so that the order is the same). */
+static void test_metrics_call_memo_exact(void)
+{
+	const struct http_call_end other = {
+	    .workload = "zz", .team = "zz", .provider = "zz", .model = "zz", .outcome = "ok",
+	    .denied_by = "", .usage_known = 1, .input_tokens = 1, .output_tokens = 1,
+	    .cost_known = 1, .cost_nano = 1, .fallback = 1, .duration_s = 1, .ttft_s = 1};
+	struct metrics *memo, *fresh;
+	uint64_t x = 0x2545f4914f6cdd1dULL;
+	int n_other = 0;
+	char *a, *b;
+
+	ASSERT_OK(metrics_new(1000, &memo));
+	ASSERT_OK(metrics_new(1000, &fresh));
+	metrics_call_end(memo, &other);
+	metrics_call_end(fresh, &other);
+	for (int i = 0; i < 3000; i++) {
+		struct http_call_end c;
+		int twice;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		c = memo_call(x % 7 ? x : x >> 3);
+		twice = x % 5 == 0; /* the same labels again, next */
+		for (int k = 0; k <= twice; k++, n_other++) {
+			metrics_call_end(memo, &c);
+			metrics_call_end(fresh, &other);
+			metrics_call_end(fresh, &c);
+		}
+	}
+	for (int i = 0; i < n_other; i++)
+		metrics_call_end(memo, &other);
+	a = scrape(memo);
+	b = scrape(fresh);
+	ASSERT_TRUE(a && b);
+	ASSERT_STREQ(a, b);
+	free(a);
+	free(b);
+	metrics_free(memo);
+	metrics_free(fresh);
+}
+
 UNIT_MAIN(UNIT_CASE(test_loopback_peer), UNIT_CASE(test_bearer), UNIT_CASE(test_label_escaping),
 	  UNIT_CASE(test_label_format_exact),
 	  UNIT_CASE(test_metrics_text), UNIT_CASE(test_metrics_cap), UNIT_CASE(test_metrics_alternate),
-	  UNIT_CASE(test_metrics_text_reuse))
+	  UNIT_CASE(test_metrics_text_reuse), UNIT_CASE(test_metrics_call_memo_exact))

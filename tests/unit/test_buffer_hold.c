@@ -4,6 +4,7 @@
  * credit steps taken ahead: a count never lags what is held, passes it by less than a step,
  * a cap is judged on what is really held, and a release gives every byte back.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -153,8 +154,103 @@ static void test_a_long_workload_name_counts_under_its_cut_key(void)
 	ASSERT_EQ(govstate_held(gs, "buf"), 0);
 }
 
+/* A hold's counters are pinned: another holder taking "buf:capped" to 0 (an answer released,
+ * a sub past what is held) must not free the counter under it, and the counts stay what
+ * counting by name gives. */
+static void test_a_pinned_counter_outlives_others_reaching_zero(void)
+{
+	struct buffer_hold h = {0};
+
+	ASSERT_OK(world());
+	ASSERT_EQ(buffer_hold_set(&h, gs, pol, "capped", 1), 0);
+	govstate_held_add(gs, "buf:capped", 5);
+	ASSERT_EQ(govstate_held_sub(gs, "buf:capped", 100), 0); /* not below 0 */
+	ASSERT_EQ(govstate_held_sub(gs, "buf", 100), 0);
+	ASSERT_EQ(buffer_hold_set(&h, gs, pol, "capped", 3), 0);
+	ASSERT_EQ(govstate_held(gs, "buf:capped"), 2); /* 1 -> 3 after the counter fell to 0 */
+	ASSERT_EQ(govstate_held(gs, "buf"), 2);
+	ASSERT_EQ(buffer_hold_set(&h, gs, pol, "soft", 7), 0); /* re-attributed: counted anew */
+	ASSERT_EQ(govstate_held(gs, "buf:capped"), 0);
+	ASSERT_EQ(govstate_held(gs, "buf:soft"), 7);
+	govstate_held_sub(gs, "buf:soft", 7);
+	buffer_hold_release(&h);
+	ASSERT_EQ(govstate_held(gs, "buf"), 0);
+	ASSERT_EQ(govstate_held(gs, "buf:soft"), 0);
+}
+
+#define WORKERS 4
+#define ROUNDS 20000
+
+struct worker_run {
+	struct buffer_hold h[3]; /* a worker's connections */
+	uint64_t seed;
+};
+
+/* One worker's connections holding, draining, moving between workloads and ending, with calls'
+ * answers counted by name in the same counters between, as the proxy's workers do at once. */
+static void *worker_main(void *arg)
+{
+	static const char *const names[] = {"capped", "soft", "", "capped"};
+	struct worker_run *w = arg;
+	uint64_t x = w->seed;
+
+	for (int i = 0; i < ROUNDS; i++) {
+		struct buffer_hold *h;
+		uint64_t bytes;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		h = &w->h[x % 3];
+		bytes = (x >> 8) % 4 ? (x >> 16) % (3 * STEP) : 0;
+		if ((x >> 40) % 16 == 0)
+			buffer_hold_release(h);
+		else
+			buffer_hold_set(h, gs, pol, names[(x >> 44) % 4], bytes);
+		govstate_held_add(gs, "buf:capped", (x >> 50) % 1000);
+		govstate_held_sub(gs, "buf:capped", (x >> 50) % 1000);
+	}
+	return NULL;
+}
+
+/* Many workers at once: every count is the sum of the credits its holds took, none lags or
+ * leaks, and all is given back at the end. */
+static void test_many_workers_count_exactly(void)
+{
+	struct worker_run runs[WORKERS] = {0};
+	pthread_t t[WORKERS];
+	uint64_t total = 0, capped = 0, soft = 0;
+
+	ASSERT_OK(world());
+	for (int i = 0; i < WORKERS; i++) {
+		runs[i].seed = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1);
+		ASSERT_EQ(pthread_create(&t[i], NULL, worker_main, &runs[i]), 0);
+	}
+	for (int i = 0; i < WORKERS; i++)
+		ASSERT_EQ(pthread_join(t[i], NULL), 0);
+	for (int i = 0; i < WORKERS; i++)
+		for (int j = 0; j < 3; j++) {
+			const struct buffer_hold *h = &runs[i].h[j];
+
+			if (!h->state)
+				continue;
+			total += h->credit;
+			capped += strcmp(h->workload, "capped") ? 0 : h->credit;
+			soft += strcmp(h->workload, "soft") ? 0 : h->credit;
+		}
+	ASSERT_EQ(govstate_held(gs, "buf"), total);
+	ASSERT_EQ(govstate_held(gs, "buf:capped"), capped);
+	ASSERT_EQ(govstate_held(gs, "buf:soft"), soft);
+	for (int i = 0; i < WORKERS; i++)
+		for (int j = 0; j < 3; j++)
+			buffer_hold_release(&runs[i].h[j]);
+	ASSERT_EQ(govstate_held(gs, "buf"), 0);
+	ASSERT_EQ(govstate_held(gs, "buf:capped"), 0);
+	ASSERT_EQ(govstate_held(gs, "buf:soft"), 0);
+}
+
 UNIT_MAIN(UNIT_CASE(test_a_hold_counts_ahead_and_gives_all_back),
 	  UNIT_CASE(test_a_hold_is_over_past_the_cap_not_before),
 	  UNIT_CASE(test_a_small_queued_answer_leaves_the_cap_to_the_next_call),
 	  UNIT_CASE(test_an_answer_counts_in_steps),
-	  UNIT_CASE(test_a_long_workload_name_counts_under_its_cut_key))
+	  UNIT_CASE(test_a_long_workload_name_counts_under_its_cut_key),
+	  UNIT_CASE(test_a_pinned_counter_outlives_others_reaching_zero),
+	  UNIT_CASE(test_many_workers_count_exactly))

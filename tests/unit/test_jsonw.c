@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -473,8 +474,86 @@ static void test_memo_members_exact(void)
 	}
 }
 
+/* Writes into W, the old way (key measured and escaped, integers through a double) when OLD,
+ * else with the writers of a key quoted at compile time: a record's members of every kind. */
+static void quoted_members(struct jsonw *w, int old, int64_t i, uint64_t u, double d,
+			   const char *str)
+{
+	if (old) {
+		jsonw_str(w, "gen_ai.system", str);
+		jsonw_num(w, "aigw.cost.pico_usd", (double)i);
+		jsonw_num(w, "http.response.body.size", (double)u);
+		jsonw_num(w, "aigw.latency_ms", d);
+		jsonw_strn(w, "url.path", str ? str : "", str ? strlen(str) / 2 : 0);
+		jsonw_null(w, "cost_usd");
+		jsonw_bool(w, "aigw.stream", (int)(u & 1));
+		jsonw_raw(w, "aigw.attempts", "[1,2]", 5);
+		jsonw_num(w, "t", (double)i);
+	} else {
+		jsonw_kstr(w, "gen_ai.system", str);
+		jsonw_ki64(w, "aigw.cost.pico_usd", i);
+		jsonw_ku64(w, "http.response.body.size", u);
+		jsonw_knum(w, "aigw.latency_ms", d);
+		jsonw_kstrn(w, "url.path", str ? str : "", str ? strlen(str) / 2 : 0);
+		jsonw_knull(w, "cost_usd");
+		jsonw_kbool(w, "aigw.stream", (int)(u & 1));
+		jsonw_kraw(w, "aigw.attempts", "[1,2]", 5);
+		jsonw_ki64(w, "t", i);
+	}
+}
+
+static char *quoted_record(int old, int first, int64_t i, uint64_t u, double d, const char *str)
+{
+	struct jsonw *w = jsonw_new();
+	size_t len;
+
+	if (!first)
+		jsonw_str(w, "before", "x");
+	quoted_members(w, old, i, u, d, str);
+	return jsonw_finish(w, &len);
+}
+
+/* The writers of a quoted key write the bytes the others write, for integers of every size
+ * (past 2^53 the double rounds, and they must round the same), negatives, fractions, escapes,
+ * NULL strings, first member or not. */
+static void test_quoted_keys_exact(void)
+{
+	static const int64_t ints[] = {
+	    0, 1, -1, 7, -7, 999, 1000000, 9007199254740991LL, -9007199254740991LL,
+	    9007199254740992LL, -9007199254740992LL, 9007199254740993LL, -9007199254740993LL,
+	    123456789012345678LL, -123456789012345678LL, INT64_MAX, INT64_MIN, INT64_MIN + 1};
+	static const uint64_t uints[] = {0, 1, 443, 9007199254740991ULL, 9007199254740992ULL,
+					 9007199254740993ULL, 18446744073709551557ULL, UINT64_MAX,
+					 (uint64_t)INT64_MAX + 1};
+	static const double doubles[] = {0, -0.0, 0.25, -3.5, 12.345678, 1e-5, 1e300, -1e300,
+					 123456789.123, 0.1, NAN, INFINITY};
+	static const char *const strs[] = {"openai", "quote\" back\\ nl\n nul-free \x01\x1f",
+					   "é and a string long enough to take blocks of sixteen",
+					   "", NULL};
+	size_t n_i = sizeof(ints) / sizeof(ints[0]), n_u = sizeof(uints) / sizeof(uints[0]);
+	size_t n_d = sizeof(doubles) / sizeof(doubles[0]), n_s = sizeof(strs) / sizeof(strs[0]);
+
+	for (size_t k = 0; k < n_i * n_u; k++) {
+		int64_t i = ints[k % n_i];
+		uint64_t u = uints[k / n_i];
+		double d = doubles[k % n_d];
+		const char *str = strs[k % n_s];
+
+		for (int first = 0; first < 2; first++) {
+			char *want = quoted_record(1, first, i, u, d, str);
+			char *got = quoted_record(0, first, i, u, d, str);
+
+			ASSERT_TRUE(want && got);
+			ASSERT_STREQ(got, want);
+			free(want);
+			free(got);
+		}
+	}
+}
+
 UNIT_MAIN(UNIT_CASE(test_round_trip), UNIT_CASE(test_empty_and_growth),
 	  UNIT_CASE(test_exact_keys_at_every_fill),
 	  UNIT_CASE(test_audit_write_text_chains), UNIT_CASE(test_num_exact),
 	  UNIT_CASE(test_num_integers), UNIT_CASE(test_escape_exact), UNIT_CASE(test_escape_blocks),
-	  UNIT_CASE(test_keys_exact), UNIT_CASE(test_memo_members_exact))
+	  UNIT_CASE(test_keys_exact), UNIT_CASE(test_memo_members_exact),
+	  UNIT_CASE(test_quoted_keys_exact))

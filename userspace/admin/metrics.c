@@ -146,9 +146,32 @@ struct series_memo {
 	char values[LABELS_MAX]; /* each value NUL-ended, NULL as "" (the text is the same) */
 };
 
+/* The series a call counts in (metrics_call_end), one per use. */
+enum call_series {
+	CS_REQUESTS,
+	CS_FALLBACKS,
+	CS_COST,
+	CS_TOKENS_IN,
+	CS_TOKENS_OUT,
+	CS_DURATION,
+	CS_TTFT,
+	CS_COUNT
+};
+
+/* The last call's series, by its five label values (workload, team, provider, model, outcome),
+ * which every one of them is a function of: the next call mostly repeats them, and one
+ * comparison then finds all its series. A NULL one is looked up again when used (and counted
+ * as dropped again when it cannot be kept), as without the memo. */
+struct call_memo {
+	char values[LABELS_MAX]; /* each NUL-ended, NULL as "" */
+	int kept;		 /* values are set: s[] are theirs */
+	struct series *s[CS_COUNT];
+};
+
 struct metrics {
 	struct series *slots[HASH_SLOTS];
 	struct series_memo memo[F_COUNT][MEMO_WAYS];
+	struct call_memo call;
 	uint8_t memo_next[F_COUNT]; /* the way a new series replaces */
 	struct series *first[F_COUNT], *last[F_COUNT];
 	size_t n_series, max_series;
@@ -339,13 +362,9 @@ static struct series *series_get(struct metrics *m, enum family_id fam, const ch
 	return s;
 }
 
-static int memo_matches(const struct series_memo *mm, const char *const *names,
-			const char *const *values, size_t n)
+/* Whether KEPT (values each NUL-ended, as values_keep() wrote them) holds VALUES (N). */
+static int values_match(const char *kept, const char *const *values, size_t n)
 {
-	const char *kept = mm->values;
-
-	if (!mm->s || mm->names != names || mm->n != n)
-		return 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *v = values[i] ? values[i] : "";
 
@@ -358,21 +377,37 @@ static int memo_matches(const struct series_memo *mm, const char *const *names,
 	return 1;
 }
 
-static void memo_keep(struct series_memo *mm, struct series *s, const char *const *names,
-		      const char *const *values, size_t n)
+/* VALUES (N, NULL as "") each NUL-ended into KEPT (SIZE bytes); 0 when they do not fit. */
+static int values_keep(char *kept, size_t size, const char *const *values, size_t n)
 {
 	size_t len = 0;
 
-	mm->s = NULL;
 	for (size_t i = 0; i < n; i++) {
 		const char *v = values[i] ? values[i] : "";
 		size_t vlen = strlen(v);
 
-		if (len + vlen + 1 > sizeof(mm->values))
-			return;
-		memcpy(mm->values + len, v, vlen + 1);
+		if (len + vlen + 1 > size)
+			return 0;
+		memcpy(kept + len, v, vlen + 1);
 		len += vlen + 1;
 	}
+	return 1;
+}
+
+static int memo_matches(const struct series_memo *mm, const char *const *names,
+			const char *const *values, size_t n)
+{
+	if (!mm->s || mm->names != names || mm->n != n)
+		return 0;
+	return values_match(mm->values, values, n);
+}
+
+static void memo_keep(struct series_memo *mm, struct series *s, const char *const *names,
+		      const char *const *values, size_t n)
+{
+	mm->s = NULL;
+	if (!values_keep(mm->values, sizeof(mm->values), values, n))
+		return;
 	mm->s = s;
 	mm->names = names;
 	mm->n = n;
@@ -420,13 +455,24 @@ static void histogram_observe(struct series *s, double v)
 	s->sum += v;
 }
 
-static void observe(struct metrics *m, enum family_id fam, const char *const *names,
-		    const char *const *values, size_t n, double v)
+/* The series CS of FAM labelled NAMES=VALUES (N of them) for the call m->call was set for. */
+static struct series *call_series(struct metrics *m, enum call_series cs, enum family_id fam,
+				  const char *const *names, const char *const *values, size_t n)
 {
-	struct series *s = series_of(m, fam, names, values, n);
+	if (!m->call.s[cs])
+		m->call.s[cs] = series_of(m, fam, names, values, n);
+	return m->call.s[cs];
+}
 
-	if (s)
-		histogram_observe(s, v);
+/* Sets m->call for a call labelled VALUES (N): kept when the last call's were the same. */
+static void call_memo_set(struct metrics *m, const char *const *values, size_t n)
+{
+	struct call_memo *cm = &m->call;
+
+	if (cm->kept && values_match(cm->values, values, n))
+		return;
+	memset(cm->s, 0, sizeof(cm->s));
+	cm->kept = values_keep(cm->values, sizeof(cm->values), values, n);
 }
 
 void metrics_call_end(struct metrics *m, const struct http_call_end *c)
@@ -441,31 +487,36 @@ void metrics_call_end(struct metrics *m, const struct http_call_end *c)
 	const char *req[] = {c->workload, c->team, c->provider, c->model, c->outcome};
 	const char *gen[] = {c->provider, c->model, c->workload, c->team};
 	const char *tok[] = {"input", c->provider, c->model, c->workload, c->team};
+	struct series *s;
 
 	pthread_mutex_lock(&m->lock);
-	counter_add(m, F_REQUESTS, req_names, req, N(req), 1);
+	call_memo_set(m, req, N(req));
+	if ((s = call_series(m, CS_REQUESTS, F_REQUESTS, req_names, req, N(req))))
+		s->count++;
 	m->totals.calls++;
 	if (strcmp(c->outcome, "ok"))
 		m->totals.errors++;
 	if (c->fallback) {
-		counter_add(m, F_FALLBACKS, req_names, req, 4, 1);
+		if ((s = call_series(m, CS_FALLBACKS, F_FALLBACKS, req_names, req, 4)))
+			s->count++;
 		m->totals.fallbacks++;
 	}
 	if (c->cost_known) {
-		struct series *s = series_of(m, F_COST, req_names, req, 4);
-
-		if (s)
+		if ((s = call_series(m, CS_COST, F_COST, req_names, req, 4)))
 			s->nano += c->cost_nano;
 		m->totals.cost_nano += c->cost_nano;
 	}
 	if (c->usage_known) {
-		observe(m, F_TOKENS, tok_names, tok, N(tok), (double)c->input_tokens);
+		if ((s = call_series(m, CS_TOKENS_IN, F_TOKENS, tok_names, tok, N(tok))))
+			histogram_observe(s, (double)c->input_tokens);
 		tok[0] = "output";
-		observe(m, F_TOKENS, tok_names, tok, N(tok), (double)c->output_tokens);
+		if ((s = call_series(m, CS_TOKENS_OUT, F_TOKENS, tok_names, tok, N(tok))))
+			histogram_observe(s, (double)c->output_tokens);
 	}
-	observe(m, F_DURATION, gen_names, gen, N(gen), c->duration_s);
-	if (c->ttft_s >= 0)
-		observe(m, F_TTFT, gen_names, gen, N(gen), c->ttft_s);
+	if ((s = call_series(m, CS_DURATION, F_DURATION, gen_names, gen, N(gen))))
+		histogram_observe(s, c->duration_s);
+	if (c->ttft_s >= 0 && (s = call_series(m, CS_TTFT, F_TTFT, gen_names, gen, N(gen))))
+		histogram_observe(s, c->ttft_s);
 	pthread_mutex_unlock(&m->lock);
 }
 

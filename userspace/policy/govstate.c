@@ -62,6 +62,7 @@ struct gs_entry {
 	struct gs_entry *next; /* in its slot's chain */
 	uint64_t hash;
 	enum gs_kind kind;
+	unsigned pins;	    /* GS_HELD: holders keeping it in the map at 0 (govstate_held_pin) */
 	const char *period; /* points into name, after the key's NUL; "" but for spend */
 	union {
 		struct gs_bucket b;
@@ -824,6 +825,25 @@ unsigned govstate_inflight(struct govstate *g, const char *key)
 	return (unsigned)gs_count(g, GS_INFLIGHT, key);
 }
 
+/* + BYTES to held entry E, at most UINT64_MAX; the new total. */
+static uint64_t held_give(struct gs_entry *e, uint64_t bytes)
+{
+	e->held = e->held > UINT64_MAX - bytes ? UINT64_MAX : e->held + bytes;
+	return e->held;
+}
+
+/* - BYTES from held entry E, not below 0; the new total. At 0, as inflight, only what is held
+ * stays in the map: E leaves it (G's) unless a holder pinned it (G NULL: one did). */
+static uint64_t held_take(struct govstate *g, struct gs_entry *e, uint64_t bytes)
+{
+	if (e->held > bytes)
+		return e->held -= bytes;
+	e->held = 0;
+	if (!e->pins && g)
+		gs_map_remove(&g->map, e);
+	return 0;
+}
+
 uint64_t govstate_held_add(struct govstate *g, const char *key, uint64_t bytes)
 {
 	struct gs_entry *e;
@@ -834,10 +854,8 @@ uint64_t govstate_held_add(struct govstate *g, const char *key, uint64_t bytes)
 		return 0;
 	govstate_lock(g);
 	e = gs_get(g, GS_HELD, key, "", &added);
-	if (e) {
-		e->held = e->held > UINT64_MAX - bytes ? UINT64_MAX : e->held + bytes;
-		n = e->held;
-	}
+	if (e)
+		n = held_give(e, bytes);
 	govstate_unlock(g);
 	return n;
 }
@@ -851,12 +869,46 @@ uint64_t govstate_held_sub(struct govstate *g, const char *key, uint64_t bytes)
 		return 0;
 	govstate_lock(g);
 	e = gs_find(g, GS_HELD, key, "");
-	if (e && e->held > bytes)
-		n = e->held -= bytes;
-	else if (e) /* as inflight: only what is held stays in the map */
-		gs_map_remove(&g->map, e);
+	if (e)
+		n = held_take(g, e, bytes);
 	govstate_unlock(g);
 	return n;
+}
+
+struct govstate_held *govstate_held_pin(struct govstate *g, const char *key)
+{
+	struct gs_entry *e;
+	bool added;
+
+	if (!g || !key)
+		return NULL;
+	govstate_lock(g);
+	e = gs_get(g, GS_HELD, key, "", &added);
+	if (e)
+		e->pins++;
+	govstate_unlock(g);
+	return (struct govstate_held *)e;
+}
+
+uint64_t govstate_held_move(struct govstate_held *c, uint64_t old, uint64_t now)
+{
+	struct gs_entry *e = (struct gs_entry *)c;
+
+	if (now >= old)
+		return held_give(e, now - old);
+	return held_take(NULL, e, old - now);
+}
+
+void govstate_held_unpin(struct govstate *g, struct govstate_held *c)
+{
+	struct gs_entry *e = (struct gs_entry *)c;
+
+	if (!g || !e)
+		return;
+	govstate_lock(g);
+	if (!--e->pins && !e->held)
+		gs_map_remove(&g->map, e);
+	govstate_unlock(g);
 }
 
 uint64_t govstate_held(struct govstate *g, const char *key)

@@ -104,6 +104,20 @@ uint64_t govstate_held_add(struct govstate *g, const char *key, uint64_t bytes);
 uint64_t govstate_held_sub(struct govstate *g, const char *key, uint64_t bytes);
 uint64_t govstate_held(struct govstate *g, const char *key);
 
+/*
+ * KEY's held bytes, pinned for a holder that moves them often (a connection's buffer_hold):
+ * the counter stays in the map, at 0 too, while pinned, so the holder reaches it without a
+ * lookup. govstate_held_pin() returns it (NULL: out of memory, or no G); each pin is undone by
+ * one govstate_held_unpin(), after which the holder forgets the pointer. Pointers, not names:
+ * a pinned counter is the one govstate_held_add/sub(KEY) count in, and it lives as long as G.
+ */
+struct govstate_held;
+struct govstate_held *govstate_held_pin(struct govstate *g, const char *key);
+void govstate_held_unpin(struct govstate *g, struct govstate_held *c);
+/* Under govstate_lock(): moves C from OLD to NOW of its holder's bytes, as
+ * govstate_held_add(NOW - OLD) or govstate_held_sub(OLD - NOW) would; the new total. */
+uint64_t govstate_held_move(struct govstate_held *c, uint64_t old, uint64_t now);
+
 /* The UTC day ("YYYY-MM-DD") and month ("YYYY-MM") of NOW_NS, and the seconds from NOW_NS
  * to the end of each (at least 1). */
 void govstate_periods(int64_t now_ns, char day[11], char month[8], long *ret_day_left_s,

@@ -32,6 +32,7 @@
 struct cJSON;
 struct guard_call;
 struct govstate;
+struct govstate_held;
 struct jsonw;
 struct price_table;
 struct route;
@@ -122,6 +123,9 @@ struct buffer_hold {
 	uint64_t bytes;		/* held now, as last told */
 	uint64_t credit;	/* counted in govstate: bytes rounded up to a credit step */
 	int over;		/* as buffer_hold_set() last said */
+	/* the counters of "buf" and "buf:NAME" in state, pinned while it is set (NULL: out of
+	 * memory, counted by name) */
+	struct govstate_held *total, *mine;
 };
 
 struct pipe_req {

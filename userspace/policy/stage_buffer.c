@@ -239,19 +239,42 @@ static uint64_t hold_credit(uint64_t bytes)
 	return bytes < BUFFER_CREDIT_STEP ? bytes : buffer_credit(bytes);
 }
 
+/* Moves H's count in the counter C pinned for KEY (by KEY when C is NULL) from OLD to NOW
+ * bytes; returns its new total. Under govstate_lock(). */
+static uint64_t hold_move(struct buffer_hold *h, struct govstate_held *c, const char *key,
+			  uint64_t old, uint64_t now)
+{
+	return c ? govstate_held_move(c, old, now) : buffer_move(h->state, key, old, now);
+}
+
+/* H starts counting in G for WORKLOAD: its counters pinned. Under govstate_lock(G). */
+static void hold_attach(struct buffer_hold *h, struct govstate *g, const char *workload)
+{
+	char key[GOVSTATE_KEY_MAX];
+
+	h->state = g;
+	str_copy(h->workload, sizeof(h->workload), workload);
+	h->total = govstate_held_pin(g, BUFFER_TOTAL_KEY);
+	if (h->workload[0]) {
+		buffer_key(key, sizeof(key), h->workload);
+		h->mine = govstate_held_pin(g, key);
+	}
+}
+
 static void hold_set_locked(struct buffer_hold *h, const struct policy *p, uint64_t bytes)
 {
 	const struct policy_workload *wl =
 	    h->workload[0] ? policy_workload_by_name(p, h->workload) : NULL;
 	uint64_t old = h->credit, credit = hold_credit(bytes), total, mine = 0;
-	char key[GOVSTATE_KEY_MAX];
+	char key[GOVSTATE_KEY_MAX] = "";
 
 	h->bytes = bytes;
 	h->credit = credit;
-	total = buffer_move(h->state, BUFFER_TOTAL_KEY, old, credit);
+	total = hold_move(h, h->total, BUFFER_TOTAL_KEY, old, credit);
 	if (h->workload[0]) {
-		buffer_key(key, sizeof(key), h->workload);
-		mine = buffer_move(h->state, key, old, credit);
+		if (!h->mine)
+			buffer_key(key, sizeof(key), h->workload);
+		mine = hold_move(h, h->mine, key, old, credit);
 	}
 	h->over = buffer_past(total, credit, bytes, p->proxy.buffer_bytes) ||
 		  (wl && wl->limits.buffer_bytes && wl->limits.enforce &&
@@ -271,11 +294,9 @@ int buffer_hold_set(struct buffer_hold *h, struct govstate *g, const struct poli
 		h->bytes = bytes;
 		return g && p && bytes && h->over;
 	}
-	if (!h->state) {
-		h->state = g;
-		str_copy(h->workload, sizeof(h->workload), workload);
-	}
 	govstate_lock(g);
+	if (!h->state)
+		hold_attach(h, g, workload);
 	hold_set_locked(h, p, bytes);
 	govstate_unlock(g);
 	return h->over;
@@ -283,16 +304,19 @@ int buffer_hold_set(struct buffer_hold *h, struct govstate *g, const struct poli
 
 void buffer_hold_release(struct buffer_hold *h)
 {
-	char key[GOVSTATE_KEY_MAX];
+	char key[GOVSTATE_KEY_MAX] = "";
 
 	if (!h->state)
 		return;
 	govstate_lock(h->state);
-	govstate_held_sub(h->state, BUFFER_TOTAL_KEY, h->credit);
+	hold_move(h, h->total, BUFFER_TOTAL_KEY, h->credit, 0);
 	if (h->workload[0]) {
-		buffer_key(key, sizeof(key), h->workload);
-		govstate_held_sub(h->state, key, h->credit);
+		if (!h->mine)
+			buffer_key(key, sizeof(key), h->workload);
+		hold_move(h, h->mine, key, h->credit, 0);
 	}
+	govstate_held_unpin(h->state, h->total);
+	govstate_held_unpin(h->state, h->mine);
 	govstate_unlock(h->state);
 	*h = (struct buffer_hold){0};
 }

@@ -45,9 +45,10 @@ static const struct sigv4_credentials *attempt_credentials(const struct exchange
 	return keys_aws(s->cfg->keys, ex->up_provider);
 }
 
-int aws_sign_attempt(struct exchange *ex, char *why, size_t whylen)
+/* Signs the attempt with C: the request as the gateway sends it. */
+static int aws_sign_with(struct exchange *ex, const struct sigv4_credentials *c, char *why,
+			 size_t whylen)
 {
-	const struct sigv4_credentials *c = attempt_credentials(ex);
 	const struct policy_provider *pv = policy_provider_by_name(ex->policy, ex->up_provider);
 	struct evbuffer *body_buf = ex->up_body ? ex->up_body : ex->body;
 	const char *target = ex->up_path ? ex->up_path : ex->url ? ex->url : "/";
@@ -66,12 +67,8 @@ int aws_sign_attempt(struct exchange *ex, char *why, size_t whylen)
 	    .service = "bedrock",
 	    .when = time(NULL),
 	};
-	int err;
+	int err = sigv4_sign(&r, c, &ex->aws_sig);
 
-	ex->aws_signed = 0;
-	if (!c)
-		return 0;
-	err = sigv4_sign(&r, c, &ex->aws_sig);
 	if (err) {
 		snprintf(why, whylen,
 			 "the gateway cannot sign this request for %s with SigV4 (%s): its "
@@ -82,6 +79,15 @@ int aws_sign_attempt(struct exchange *ex, char *why, size_t whylen)
 	}
 	ex->aws_signed = 1;
 	return 0;
+}
+
+/* Nothing is built for the request of a call that is not signed (not to Bedrock). */
+int aws_sign_attempt(struct exchange *ex, char *why, size_t whylen)
+{
+	const struct sigv4_credentials *c = attempt_credentials(ex);
+
+	ex->aws_signed = 0;
+	return c ? aws_sign_with(ex, c, why, whylen) : 0;
 }
 
 void aws_sign_write(struct exchange *ex, struct evbuffer *out)

@@ -78,38 +78,38 @@ static void exchange_record_usage(struct exchange *ex, struct jsonw *rec)
 	const struct cost *cost = &ex->cost; /* computed at the exchange's end */
 
 	if (ex->resp_model[0])
-		jsonw_str(rec, "gen_ai.response.model", ex->resp_model);
+		jsonw_kstr(rec, "gen_ai.response.model", ex->resp_model);
 	if (response_is_stream(ex) || ex->resp_mode == RESPONSE_EVENTSTREAM)
-		jsonw_str(rec, "aigw.stream.end", usage_end_name(ex->us.end));
+		jsonw_kstr(rec, "aigw.stream.end", usage_end_name(ex->us.end));
 	if (ex->api < 0)
 		return;
 	if (!ex->usage_found) {
-		jsonw_null(rec, "gen_ai.usage.input_tokens");
-		jsonw_null(rec, "gen_ai.usage.output_tokens");
-		jsonw_null(rec, "cost_usd");
-		jsonw_str(rec, "aigw.cost.reason",
+		jsonw_knull(rec, "gen_ai.usage.input_tokens");
+		jsonw_knull(rec, "gen_ai.usage.output_tokens");
+		jsonw_knull(rec, "cost_usd");
+		jsonw_kstr(rec, "aigw.cost.reason",
 			  ex->status / 100 == 2 ? "the provider's answer carried no usage"
 						: "no usage: the call failed");
 		return;
 	}
-	jsonw_num(rec, "gen_ai.usage.input_tokens", (double)ex->usage.input);
-	jsonw_num(rec, "gen_ai.usage.output_tokens", (double)ex->usage.output);
-	jsonw_num(rec, "aigw.usage.cached_input_tokens", (double)ex->usage.cached_input);
-	jsonw_num(rec, "aigw.usage.cache_write_tokens", (double)ex->usage.cache_write);
-	jsonw_num(rec, "aigw.usage.reasoning_tokens", (double)ex->usage.reasoning);
+	jsonw_ki64(rec, "gen_ai.usage.input_tokens", ex->usage.input);
+	jsonw_ki64(rec, "gen_ai.usage.output_tokens", ex->usage.output);
+	jsonw_ki64(rec, "aigw.usage.cached_input_tokens", ex->usage.cached_input);
+	jsonw_ki64(rec, "aigw.usage.cache_write_tokens", ex->usage.cache_write);
+	jsonw_ki64(rec, "aigw.usage.reasoning_tokens", ex->usage.reasoning);
 	if (ex->usage.has_reported_cost) /* the provider's own figure (OpenRouter), not ours */
-		jsonw_num(rec, "aigw.provider.reported_cost", ex->usage.reported_cost);
+		jsonw_knum(rec, "aigw.provider.reported_cost", ex->usage.reported_cost);
 	if (cost->known) {
 		char usd[COST_USD_TEXT_MAX];
 
 		cost_usd_text(cost->nano_usd, usd);
-		jsonw_raw(rec, "cost_usd", usd, strlen(usd));
-		jsonw_num(rec, "aigw.cost.nano_usd", (double)cost->nano_usd);
+		jsonw_kraw(rec, "cost_usd", usd, strlen(usd));
+		jsonw_ki64(rec, "aigw.cost.nano_usd", cost->nano_usd);
 		if (cost->pico_usd % 1000) /* rounded up: the exact sum too */
-			jsonw_num(rec, "aigw.cost.pico_usd", (double)cost->pico_usd);
+			jsonw_ki64(rec, "aigw.cost.pico_usd", cost->pico_usd);
 	} else {
-		jsonw_null(rec, "cost_usd");
-		jsonw_str(rec, "aigw.cost.reason", cost->reason);
+		jsonw_knull(rec, "cost_usd");
+		jsonw_kstr(rec, "aigw.cost.reason", cost->reason);
 	}
 }
 
@@ -120,11 +120,11 @@ static void exchange_record_policy(struct exchange *ex, struct jsonw *rec)
 	const struct pipe_decision *d = pipe_decisive(r);
 	struct evbuffer *arr;
 
-	jsonw_str(rec, "aigw.policy.stage", d ? d->stage : "pipeline");
-	jsonw_str(rec, "aigw.policy.rule", d ? d->rule : "none");
-	jsonw_str(rec, "aigw.policy.action", d ? pipe_action_name(d->action) : "allow");
+	jsonw_kstr(rec, "aigw.policy.stage", d ? d->stage : "pipeline");
+	jsonw_kstr(rec, "aigw.policy.rule", d ? d->rule : "none");
+	jsonw_kstr(rec, "aigw.policy.action", d ? pipe_action_name(d->action) : "allow");
 	if (r->reason)
-		jsonw_str(rec, "aigw.reason", r->reason);
+		jsonw_kstr(rec, "aigw.reason", r->reason);
 	if (r->n_decisions && (arr = evbuffer_new())) {
 		for (size_t i = 0; i < r->n_decisions; i++) {
 			struct jsonw *o = jsonw_new();
@@ -133,38 +133,37 @@ static void exchange_record_policy(struct exchange *ex, struct jsonw *rec)
 
 			if (!o)
 				break;
-			jsonw_str(o, "stage", r->decisions[i].stage);
-			jsonw_str(o, "rule", r->decisions[i].rule);
-			jsonw_str(o, "action", pipe_action_name(r->decisions[i].action));
+			jsonw_kstr(o, "stage", r->decisions[i].stage);
+			jsonw_kstr(o, "rule", r->decisions[i].rule);
+			jsonw_kstr(o, "action", pipe_action_name(r->decisions[i].action));
 			if (r->decisions[i].reason[0])
-				jsonw_str(o, "reason", r->decisions[i].reason);
+				jsonw_kstr(o, "reason", r->decisions[i].reason);
 			if (!(text = jsonw_finish(o, &len)))
 				break;
 			evbuffer_add_printf(arr, "%s%s", i ? "," : "[", text);
 			free(text);
 		}
 		evbuffer_add(arr, "]", 1);
-		jsonw_raw(rec, "aigw.policy.decisions", (const char *)evbuffer_pullup(arr, -1),
+		jsonw_kraw(rec, "aigw.policy.decisions", (const char *)evbuffer_pullup(arr, -1),
 			  evbuffer_get_length(arr));
 		evbuffer_free(arr);
 	}
 	if (r->n_decisions_dropped)
-		jsonw_num(rec, "aigw.policy.decisions_dropped", (double)r->n_decisions_dropped);
+		jsonw_ku64(rec, "aigw.policy.decisions_dropped", r->n_decisions_dropped);
 	if (r->res.budget) {
-		jsonw_num(rec, "aigw.budget.reserved_usd", (double)r->res.nano / 1e9);
-		jsonw_num(rec, "aigw.budget.reserved_nano", (double)r->res.nano);
+		jsonw_knum(rec, "aigw.budget.reserved_usd", (double)r->res.nano / 1e9);
+		jsonw_ki64(rec, "aigw.budget.reserved_nano", r->res.nano);
 		if (r->res.nano_settled >= 0) {
-			jsonw_num(rec, "aigw.budget.settled_usd",
-				  (double)r->res.nano_settled / 1e9);
-			jsonw_num(rec, "aigw.budget.settled_nano", (double)r->res.nano_settled);
+			jsonw_knum(rec, "aigw.budget.settled_usd", (double)r->res.nano_settled / 1e9);
+			jsonw_ki64(rec, "aigw.budget.settled_nano", r->res.nano_settled);
 		}
 	}
 	if (r->res.tokens_reserved > 0) {
-		jsonw_num(rec, "aigw.limits.tokens_reserved", r->res.tokens_reserved);
-		jsonw_num(rec, "aigw.limits.tokens_settled", r->res.tokens_settled);
+		jsonw_knum(rec, "aigw.limits.tokens_reserved", r->res.tokens_reserved);
+		jsonw_knum(rec, "aigw.limits.tokens_settled", r->res.tokens_settled);
 	}
 	if (r->max_tokens_cap > 0)
-		jsonw_num(rec, "aigw.budget.max_tokens_cap", (double)r->max_tokens_cap);
+		jsonw_ki64(rec, "aigw.budget.max_tokens_cap", r->max_tokens_cap);
 	if (r->guard)
 		guard_call_record(r->guard, rec);
 }
@@ -186,17 +185,17 @@ static void attempt_json(const struct exchange *ex, struct evbuffer *arr, const 
 
 	if (!t)
 		return;
-	jsonw_str(t, "gen_ai.system", a->provider);
+	jsonw_kstr(t, "gen_ai.system", a->provider);
 	if (a->model[0])
-		jsonw_str(t, "gen_ai.request.model", model_shown(ex, a->model));
+		jsonw_kstr(t, "gen_ai.request.model", model_shown(ex, a->model));
 	if (a->status)
-		jsonw_num(t, "http.response.status_code", a->status);
-	jsonw_num(t, "aigw.latency_ms", a->ms);
-	jsonw_str(t, "aigw.result", a->result);
+		jsonw_ki64(t, "http.response.status_code", a->status);
+	jsonw_knum(t, "aigw.latency_ms", a->ms);
+	jsonw_kstr(t, "aigw.result", a->result);
 	if (a->reused >= 0)
-		jsonw_bool(t, "aigw.upstream.reused", a->reused);
+		jsonw_kbool(t, "aigw.upstream.reused", a->reused);
 	if (a->error[0])
-		jsonw_str(t, "error.type", a->error);
+		jsonw_kstr(t, "error.type", a->error);
 	text = jsonw_finish(t, &len);
 	if (!text)
 		return;
@@ -237,7 +236,7 @@ static void exchange_record_tries(struct exchange *ex, struct jsonw *rec,
 		attempt_json(ex, arr, &last);
 	}
 	evbuffer_add(arr, "]", 1);
-	jsonw_raw(rec, "aigw.attempts", (const char *)evbuffer_pullup(arr, -1),
+	jsonw_kraw(rec, "aigw.attempts", (const char *)evbuffer_pullup(arr, -1),
 		  evbuffer_get_length(arr));
 	evbuffer_free(arr);
 }
@@ -249,26 +248,26 @@ static void exchange_record_key_workload(struct exchange *ex, struct jsonw *rec)
 	if (!ex->s->info.explicit_endpoint || ex->s->info.local_peer)
 		return;
 	if (ex->pr.workload[0])
-		jsonw_str(rec, "aigw.workload", ex->pr.workload);
+		jsonw_kstr(rec, "aigw.workload", ex->pr.workload);
 	if (ex->pr.team[0])
-		jsonw_str(rec, "aigw.team", ex->pr.team);
+		jsonw_kstr(rec, "aigw.team", ex->pr.team);
 }
 
 /* Where the call went, when that is not simply where the app sent it. */
 static void exchange_record_route(struct exchange *ex, struct jsonw *rec)
 {
 	if (ex->route && ex->route->name) /* a default route is no logical name */
-		jsonw_str(rec, "aigw.route", ex->route->name);
+		jsonw_kstr(rec, "aigw.route", ex->route->name);
 	if (ex->up_model[0])
-		jsonw_str(rec, "aigw.upstream.model", model_shown(ex, ex->up_model));
+		jsonw_kstr(rec, "aigw.upstream.model", model_shown(ex, ex->up_model));
 	/* Not the first choice: the first failed, or its breaker or the request kept it out. */
-	jsonw_bool(rec, "aigw.fallback", ex->route && ex->pos > 0 && ex->pos < ex->n_order);
+	jsonw_kbool(rec, "aigw.fallback", ex->route && ex->pos > 0 && ex->pos < ex->n_order);
 	if (ex->xlate)
-		jsonw_bool(rec, "aigw.translated", 1);
+		jsonw_kbool(rec, "aigw.translated", 1);
 	if (ex->tool_ids_cut) /* the body sent upstream is not the app's */
-		jsonw_num(rec, "aigw.request.tool_call_ids_cut", ex->tool_ids_cut);
+		jsonw_ki64(rec, "aigw.request.tool_call_ids_cut", ex->tool_ids_cut);
 	if (ex->stream_error_sent)
-		jsonw_str(rec, "aigw.stream.ended_by", "gateway_error_event");
+		jsonw_kstr(rec, "aigw.stream.ended_by", "gateway_error_event");
 	exchange_record_key_workload(ex, rec);
 }
 
@@ -310,64 +309,63 @@ uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	if (!rec)
 		return 0;
 	n = url ? strcspn(url, "?") : 0; /* url.path: up to the query, at most 511 bytes */
-	jsonw_str(rec, "time", ex->start_time);
-	jsonw_str(rec, "event.name", "proxy.request");
-	jsonw_str(rec, "aigw.request_id", ex->id);
-	jsonw_num(rec, "aigw.connection_id", (double)s->info.conn_id);
+	jsonw_kstr(rec, "time", ex->start_time);
+	jsonw_kstr(rec, "event.name", "proxy.request");
+	jsonw_kstr(rec, "aigw.request_id", ex->id);
+	jsonw_ku64(rec, "aigw.connection_id", s->info.conn_id);
 	if (exchange_provider(ex)[0]) /* none for a call refused before it had a target */
-		jsonw_str(rec, "gen_ai.system", exchange_provider(ex));
-	jsonw_str(rec, "aigw.client.kind", s->info.explicit_endpoint ? "explicit" : "captured");
+		jsonw_kstr(rec, "gen_ai.system", exchange_provider(ex));
+	jsonw_kstr(rec, "aigw.client.kind", s->info.explicit_endpoint ? "explicit" : "captured");
 	op = ex->outside_api || !api_url ? NULL : operation_of(api_url);
 	if (op)
-		jsonw_str(rec, "gen_ai.operation.name", op);
+		jsonw_kstr(rec, "gen_ai.operation.name", op);
 	if (ex->model[0])
-		jsonw_str(rec, "gen_ai.request.model", model_shown(ex, ex->model));
-	jsonw_bool(rec, "aigw.stream", ex->stream);
+		jsonw_kstr(rec, "gen_ai.request.model", model_shown(ex, ex->model));
+	jsonw_kbool(rec, "aigw.stream", ex->stream);
 	if (ex->up_host[0]) {
-		jsonw_str(rec, "server.address", ex->up_host);
-		jsonw_num(rec, "server.port", ex->up_port);
-		jsonw_str(rec, "network.peer.address",
+		jsonw_kstr(rec, "server.address", ex->up_host);
+		jsonw_ku64(rec, "server.port", ex->up_port);
+		jsonw_kstr(rec, "network.peer.address",
 			  netaddr_format_ip(&ex->up_addr, ip, sizeof(ip)));
 	}
 	if (s->info.sni[0])
-		jsonw_str(rec, "tls.client.server_name", s->info.sni);
-	jsonw_str(rec, "http.request.method", ex->method);
+		jsonw_kstr(rec, "tls.client.server_name", s->info.sni);
+	jsonw_kstr(rec, "http.request.method", ex->method);
 	session_protocol_note(s, rec);
-	jsonw_strn(rec, "url.path", url ? url : "", n < URL_PATH_MAX ? n : URL_PATH_MAX);
+	jsonw_kstrn(rec, "url.path", url ? url : "", n < URL_PATH_MAX ? n : URL_PATH_MAX);
 	if (ex->api_url) /* the provider's own root: the endpoint as the gateway reads it too */
-		jsonw_strn(rec, "aigw.url.api_path", ex->api_url, strcspn(ex->api_url, "?"));
+		jsonw_kstrn(rec, "aigw.url.api_path", ex->api_url, strcspn(ex->api_url, "?"));
 	if (ex->deployment[0]) /* the Azure deployment the app called */
-		jsonw_str(rec, "aigw.azure.deployment", ex->deployment);
+		jsonw_kstr(rec, "aigw.azure.deployment", ex->deployment);
 	if (ex->target && ex->target->deployment) /* the one a route sent the call to */
-		jsonw_str(rec, "aigw.azure.target_deployment", ex->target->deployment);
+		jsonw_kstr(rec, "aigw.azure.target_deployment", ex->target->deployment);
 	if (ex->status)
-		jsonw_num(rec, "http.response.status_code", ex->status);
+		jsonw_ki64(rec, "http.response.status_code", ex->status);
 	else
-		jsonw_null(rec, "http.response.status_code");
-	jsonw_num(rec, "http.request.body.size",
-		  ex->body ? (double)evbuffer_get_length(ex->body) : 0);
-	jsonw_num(rec, "http.response.body.size", (double)ex->resp_body_bytes);
-	jsonw_num(rec, "aigw.bytes_from_client", (double)ex->req_wire_bytes);
-	jsonw_num(rec, "aigw.bytes_to_client", (double)ex->resp_wire_bytes);
-	jsonw_num(rec, "aigw.latency_ms", ms_between(&ex->t_start, &ex->t_end));
+		jsonw_knull(rec, "http.response.status_code");
+	jsonw_ku64(rec, "http.request.body.size", ex->body ? evbuffer_get_length(ex->body) : 0);
+	jsonw_ku64(rec, "http.response.body.size", ex->resp_body_bytes);
+	jsonw_ku64(rec, "aigw.bytes_from_client", ex->req_wire_bytes);
+	jsonw_ku64(rec, "aigw.bytes_to_client", ex->resp_wire_bytes);
+	jsonw_knum(rec, "aigw.latency_ms", ms_between(&ex->t_start, &ex->t_end));
 	if (ex->t_first.tv_sec)
-		jsonw_num(rec, "aigw.ttfb_ms", ms_between(&ex->t_start, &ex->t_first));
+		jsonw_knum(rec, "aigw.ttfb_ms", ms_between(&ex->t_start, &ex->t_first));
 	else
-		jsonw_null(rec, "aigw.ttfb_ms");
-	jsonw_str(rec, "aigw.outcome", outcome_names[outcome]);
+		jsonw_knull(rec, "aigw.ttfb_ms");
+	jsonw_kstr(rec, "aigw.outcome", outcome_names[outcome]);
 	if (ex->error[0])
-		jsonw_str(rec, "error.type", ex->error);
+		jsonw_kstr(rec, "error.type", ex->error);
 	if (ex->provider_request_id[0])
-		jsonw_str(rec, "aigw.provider_request_id", ex->provider_request_id);
+		jsonw_kstr(rec, "aigw.provider_request_id", ex->provider_request_id);
 	exchange_record_usage(ex, rec);
 	exchange_record_policy(ex, rec);
 	exchange_record_route(ex, rec);
 	exchange_record_tries(ex, rec, outcome);
-	jsonw_num(rec, "aigw.upstream.attempts", ex->attempts);
+	jsonw_ki64(rec, "aigw.upstream.attempts", ex->attempts);
 	if (ex->credential)
-		jsonw_str(rec, "aigw.credential", ex->credential);
-	jsonw_bool(rec, "aigw.upstream.reused", ex->up_reused > 0);
-	jsonw_bool(rec, "aigw.upstream.tls_resumed", ex->up_tls_resumed);
+		jsonw_kstr(rec, "aigw.credential", ex->credential);
+	jsonw_kbool(rec, "aigw.upstream.reused", ex->up_reused > 0);
+	jsonw_kbool(rec, "aigw.upstream.tls_resumed", ex->up_tls_resumed);
 	ticket = s->ops->record(rec, &s->info, s->ops->arg);
 	exchange_count(ex, outcome);
 	return ticket;
@@ -382,17 +380,17 @@ void exchange_record_started(struct exchange *ex)
 	if (!rec)
 		return;
 	timefmt_now(now);
-	jsonw_str(rec, "time", now);
-	jsonw_str(rec, "event.name", "proxy.request_started");
-	jsonw_str(rec, "aigw.request_id", ex->id);
-	jsonw_str(rec, "aigw.request.start_time", ex->start_time);
-	jsonw_num(rec, "aigw.connection_id", (double)s->info.conn_id);
+	jsonw_kstr(rec, "time", now);
+	jsonw_kstr(rec, "event.name", "proxy.request_started");
+	jsonw_kstr(rec, "aigw.request_id", ex->id);
+	jsonw_kstr(rec, "aigw.request.start_time", ex->start_time);
+	jsonw_ku64(rec, "aigw.connection_id", s->info.conn_id);
 	if (s->info.provider[0])
-		jsonw_str(rec, "gen_ai.system", s->info.provider);
-	jsonw_str(rec, "aigw.client.kind", s->info.explicit_endpoint ? "explicit" : "captured");
+		jsonw_kstr(rec, "gen_ai.system", s->info.provider);
+	jsonw_kstr(rec, "aigw.client.kind", s->info.explicit_endpoint ? "explicit" : "captured");
 	if (ex->model[0])
-		jsonw_str(rec, "gen_ai.request.model", ex->model);
-	jsonw_bool(rec, "aigw.stream", ex->stream);
+		jsonw_kstr(rec, "gen_ai.request.model", ex->model);
+	jsonw_kbool(rec, "aigw.stream", ex->stream);
 	exchange_record_key_workload(ex, rec);
 	s->ops->record(rec, &s->info, s->ops->arg);
 }

@@ -299,10 +299,14 @@ static void version_format(char *v, unsigned short major, unsigned short minor)
 	*decimal_put_u64(p, minor) = '\0';
 }
 
-/* OpenTelemetry's network.protocol.*: "2" for an h2 stream, else what the client sent. */
+#define PROTOCOL_NOTE "\"network.protocol.name\":\"http\",\"network.protocol.version\":\""
+
+/* OpenTelemetry's network.protocol.*: "2" for an h2 stream, else what the client sent. Written
+ * as one piece: a version is digits and a dot, which need no escape. */
 void session_protocol_note(const struct session *s, struct jsonw *rec)
 {
-	char v[16];
+	char text[sizeof(PROTOCOL_NOTE) + 16] = PROTOCOL_NOTE;
+	char *v = text + sizeof(PROTOCOL_NOTE) - 1;
 
 	if (s->info.h2)
 		memcpy(v, "2", 2);
@@ -310,8 +314,9 @@ void session_protocol_note(const struct session *s, struct jsonw *rec)
 		version_format(v, s->p.http_major, s->p.http_minor);
 	else
 		return; /* no request came */
-	jsonw_str(rec, "network.protocol.name", "http");
-	jsonw_str(rec, "network.protocol.version", v);
+	v += strlen(v);
+	*v++ = '"';
+	jsonw_members(rec, text, (size_t)(v - text));
 }
 
 static void connection_record(struct session *s)

@@ -97,6 +97,17 @@ static inline int plain8(const char *s)
 	return word_is_plain(word);
 }
 
+/* Whether none of the N bytes at S (4 <= N <= 8) needs an escape: its first four and its
+ * last four (which overlap below eight), tested as one word. */
+static inline int plain4x2(const char *s, size_t n)
+{
+	uint32_t lo, hi;
+
+	memcpy(&lo, s, 4);
+	memcpy(&hi, s + n - 4, 4);
+	return word_is_plain(lo | (uint64_t)hi << 32);
+}
+
 /* The same for sixteen bytes: one SSE2 test where there is SSE2 (every x86-64), else two. */
 static inline int plain16(const char *s)
 {
@@ -214,7 +225,7 @@ static inline __attribute__((always_inline)) char *quote_blocks(char *out, const
 }
 
 /*
- * escape_blocks(), with the strings of 8 to 32 bytes that need no escape (most keys and values
+ * escape_blocks(), with the strings of 4 to 32 bytes that need no escape (most keys and values
  * of a record) tested whole, as two blocks that overlap, and copied as two: inlined into the
  * writers, so that a member costs a few dozen instructions, not a loop's.
  */
@@ -226,6 +237,9 @@ static inline char *escape_into(char *out, const char *s, size_t n)
 	} else if (n >= 8 && n < 16) {
 		if (plain8(s) && plain8(s + n - 8))
 			return quote_blocks(out, s, n, 8);
+	} else if (n >= 4 && n < 8) { /* "POST", "chat", "openai", "allow" */
+		if (plain4x2(s, n))
+			return quote_blocks(out, s, n, 4);
 	}
 	return escape_blocks(out, s, n);
 }
@@ -307,44 +321,128 @@ static inline char *member(struct jsonw *w, const char *k, size_t klen, size_t v
 	return out;
 }
 
-void jsonw_lit_kn(struct jsonw *w, const char *k, size_t klen, const char *lit, size_t len)
+/* The value writers: the value at OUT (where member() or member_q() put it; NULL: out of
+ * memory, nothing written), W's length past it. */
+static inline void put_lit(struct jsonw *w, char *out, const char *lit, size_t len)
 {
-	char *out = member(w, k, klen, len);
-
 	if (!out)
 		return;
 	memcpy(out, lit, len);
 	w->len = (size_t)(out + len - w->buf);
 }
 
-void jsonw_str_kn(struct jsonw *w, const char *k, size_t klen, const char *val, size_t len)
+static inline void put_str(struct jsonw *w, char *out, const char *val, size_t len)
 {
-	char *out = member(w, k, klen, escaped_room(val, len));
-
 	if (out)
 		w->len = (size_t)(escape_into(out, val, len) - w->buf);
 }
 
+void jsonw_lit_kn(struct jsonw *w, const char *k, size_t klen, const char *lit, size_t len)
+{
+	put_lit(w, member(w, k, klen, len), lit, len);
+}
+
+void jsonw_str_kn(struct jsonw *w, const char *k, size_t klen, const char *val, size_t len)
+{
+	put_str(w, member(w, k, klen, escaped_room(val, len)), val, len);
+}
+
 #define JSONW_NUM_MAX 40 /* "%.15g" of any double, sign and exponent included */
 
-void jsonw_num_kn(struct jsonw *w, const char *k, size_t klen, double val)
+/* The number VAL at OUT, as every writer of a number writes it; returns its length. */
+static int format_num(char *out, double val)
 {
-	char *out;
 	int n;
 
-	if (!isfinite(val)) {
-		jsonw_lit_kn(w, k, klen, "null", 4);
-		return;
-	}
-	out = member(w, k, klen, JSONW_NUM_MAX);
-	if (!out)
-		return;
 	/* integral below 2^53 in magnitude: the cast is exact both ways (no call to floor()) */
 	if (fabs(val) < 9007199254740992.0 && (double)(long long)val == val)
 		n = format_int(out, (long long)val);
 	else if ((n = format_micro(out, val)) < 0)
 		n = snprintf(out, JSONW_NUM_MAX, "%.15g", val);
-	w->len = (size_t)(out + n - w->buf);
+	return n;
+}
+
+static inline void put_num(struct jsonw *w, char *out, double val)
+{
+	if (out)
+		w->len = (size_t)(out + format_num(out, val) - w->buf);
+}
+
+void jsonw_num_kn(struct jsonw *w, const char *k, size_t klen, double val)
+{
+	if (isfinite(val))
+		put_num(w, member(w, k, klen, JSONW_NUM_MAX), val);
+	else
+		jsonw_lit_kn(w, k, klen, "null", 4);
+}
+
+/* The separator and the quoted key QK (QKLEN bytes, its colon included), with room for
+ * VAL_ROOM bytes of value: member() for a key quoted when the program was compiled. */
+static inline char *member_q(struct jsonw *w, const char *qk, size_t qklen, size_t val_room)
+{
+	char *out;
+
+	if (val_room > SIZE_MAX / 4) {
+		w->oom = 1;
+		return NULL;
+	}
+	if (reserve(w, 1 + qklen + val_room))
+		return NULL;
+	out = w->buf + w->len;
+	if (w->len > 1)
+		*out++ = ',';
+	memcpy(out, qk, qklen);
+	return out + qklen;
+}
+
+void jsonw_lit_qk(struct jsonw *w, const char *qk, size_t qklen, const char *lit, size_t len)
+{
+	put_lit(w, member_q(w, qk, qklen, len), lit, len);
+}
+
+void jsonw_str_qk(struct jsonw *w, const char *qk, size_t qklen, const char *val, size_t len)
+{
+	put_str(w, member_q(w, qk, qklen, escaped_room(val, len)), val, len);
+}
+
+void jsonw_num_qk(struct jsonw *w, const char *qk, size_t qklen, double val)
+{
+	if (isfinite(val))
+		put_num(w, member_q(w, qk, qklen, JSONW_NUM_MAX), val);
+	else
+		jsonw_lit_qk(w, qk, qklen, "null", 4);
+}
+
+#define JSONW_EXACT_MAX 9007199254740992ULL /* 2^53: every integer below is a double */
+
+void jsonw_u64_qk(struct jsonw *w, const char *qk, size_t qklen, uint64_t v)
+{
+	char *out;
+
+	if (v >= JSONW_EXACT_MAX) { /* (double)v rounds: written as jsonw_num() writes it */
+		jsonw_num_qk(w, qk, qklen, (double)v);
+		return;
+	}
+	out = member_q(w, qk, qklen, DECIMAL_U64_MAX);
+	if (out)
+		w->len = (size_t)(decimal_put_u64(out, v) - w->buf);
+}
+
+void jsonw_i64_qk(struct jsonw *w, const char *qk, size_t qklen, int64_t v)
+{
+	uint64_t mag = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	char *out;
+
+	if (mag >= JSONW_EXACT_MAX) {
+		jsonw_num_qk(w, qk, qklen, (double)v);
+		return;
+	}
+	out = member_q(w, qk, qklen, 1 + DECIMAL_U64_MAX);
+	if (!out)
+		return;
+	if (v < 0)
+		*out++ = '-';
+	w->len = (size_t)(decimal_put_u64(out, mag) - w->buf);
 }
 
 void jsonw_members(struct jsonw *w, const char *members, size_t len)

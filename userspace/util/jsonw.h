@@ -10,6 +10,7 @@
 #define AIGW_JSONW_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 struct jsonw {
@@ -59,6 +60,43 @@ static inline void jsonw_bool(struct jsonw *w, const char *k, int val)
 static inline void jsonw_raw(struct jsonw *w, const char *k, const char *raw, size_t len)
 {
 	jsonw_lit_kn(w, k, strlen(k), raw, len);
+}
+
+/*
+ * The writers for a key that is a string literal of ours, which needs no escape: JSONW_QKEY()
+ * quotes it, with its colon, when the program is compiled ("\"time\":", 7), so a member costs
+ * a copy of its key, not a scan of it. Written bytes are the same as the writers' above.
+ */
+#define JSONW_QKEY(k) ("\"" k "\":"), (sizeof(k) + 2)
+void jsonw_str_qk(struct jsonw *w, const char *qk, size_t qklen, const char *val, size_t len);
+void jsonw_lit_qk(struct jsonw *w, const char *qk, size_t qklen, const char *lit, size_t len);
+void jsonw_num_qk(struct jsonw *w, const char *qk, size_t qklen, double val);
+/* An integer as jsonw_num() writes (double)V: its digits below 2^53 in magnitude (no double
+ * on the way), and what the double path writes above (rounded, "%.15g"). */
+void jsonw_u64_qk(struct jsonw *w, const char *qk, size_t qklen, uint64_t v);
+void jsonw_i64_qk(struct jsonw *w, const char *qk, size_t qklen, int64_t v);
+
+#define jsonw_kstr(w, k, val) jsonw_kstr_or_null(w, JSONW_QKEY(k), val)
+#define jsonw_kstrn(w, k, val, len) jsonw_str_qk(w, JSONW_QKEY(k), val, len)
+#define jsonw_knum(w, k, val) jsonw_num_qk(w, JSONW_QKEY(k), val)
+#define jsonw_ku64(w, k, val) jsonw_u64_qk(w, JSONW_QKEY(k), val)
+#define jsonw_ki64(w, k, val) jsonw_i64_qk(w, JSONW_QKEY(k), val)
+#define jsonw_knull(w, k) jsonw_lit_qk(w, JSONW_QKEY(k), "null", 4)
+#define jsonw_kbool(w, k, val) jsonw_kbool_qk(w, JSONW_QKEY(k), val)
+#define jsonw_kraw(w, k, raw, len) jsonw_lit_qk(w, JSONW_QKEY(k), raw, len)
+
+static inline void jsonw_kstr_or_null(struct jsonw *w, const char *qk, size_t qklen,
+				      const char *val) /* NULL: null */
+{
+	if (val)
+		jsonw_str_qk(w, qk, qklen, val, strlen(val));
+	else
+		jsonw_lit_qk(w, qk, qklen, "null", 4);
+}
+
+static inline void jsonw_kbool_qk(struct jsonw *w, const char *qk, size_t qklen, int val)
+{
+	jsonw_lit_qk(w, qk, qklen, val ? "true" : "false", val ? 4 : 5);
 }
 
 /* MEMBERS (LEN bytes) must be members of an object already ("k":v,...; from another writer's
