@@ -148,8 +148,12 @@ def slow_round(gw, words):
 def test_slow_reader_stream_does_not_stall_another_and_memory_stays_bounded(gw):
     d = gw.start()
     pid = d.proc.pid
-    # A small first round: what a connection costs at all (the sanitizers' heap is large).
-    p = slow_round(gw, 2000)
+    # A first round: what a connection costs at all (the sanitizers' heap is large). Its
+    # answer (~6 MB) is more than the gateway holds for a stream whose window is shut (1 MiB
+    # of session output, 256 KiB in the stream, the pair, a read-ahead: under 2 MB), so it
+    # cannot come whole before the kill: with 2,000 words (~590 KB) it could, under load, and
+    # was then recorded "ok" (the call ended before its client did).
+    p = slow_round(gw, 20000)
     p.kill()
     p.communicate()
     wait_for(lambda: settled(pid), timeout=20, what="the daemon idle")
