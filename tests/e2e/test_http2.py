@@ -148,8 +148,12 @@ def slow_round(gw, words):
 def test_slow_reader_stream_does_not_stall_another_and_memory_stays_bounded(gw):
     d = gw.start()
     pid = d.proc.pid
-    # A small first round: what a connection costs at all (the sanitizers' heap is large).
-    p = slow_round(gw, 2000)
+    # A first round: what a connection costs at all (the sanitizers' heap is large). Its
+    # answer (~6 MB) is more than the gateway holds for a stream whose window is shut (1 MiB
+    # of session output, 256 KiB in the stream, the pair, a read-ahead: under 2 MB), so it
+    # cannot come whole before the kill: with 2,000 words (~590 KB) it could, under load, and
+    # was then recorded "ok" (the call ended before its client did).
+    p = slow_round(gw, 20000)
     p.kill()
     p.communicate()
     wait_for(lambda: settled(pid), timeout=20, what="the daemon idle")
@@ -165,6 +169,28 @@ def test_slow_reader_stream_does_not_stall_another_and_memory_stays_bounded(gw):
         p.communicate()
     recs = request_records(gw, 4)
     assert sorted(x["aigw.outcome"] for x in recs if x["aigw.stream"]) == ["client_gone"] * 2
+
+
+def test_client_gone_after_its_whole_answer_came_frees_the_stream_once(gw):
+    """A hostile client asks for a ~740 KB stream with a 1 KiB window: the provider's answer
+    comes whole (the call is recorded) while part of it still waits inside the stream's
+    session, which keeps flushing it; then the client drops the connection. The stream must
+    not be freed under that session (its end would write into the freed stream: a
+    use-after-free a workload could trigger at will)."""
+    d = gw.start()
+    p = slow_round(gw, 4000)
+    try:
+        rec = gw.world.wait_record(**{"event.name": "proxy.request", "aigw.stream": True},
+                                   timeout=30)
+        assert rec["aigw.outcome"] == "ok", rec  # whole from the provider, still held by us
+    finally:
+        p.kill()
+        p.communicate()
+    gw.world.wait_record(**{"event.name": "proxy.connection", "network.protocol.version": "2"},
+                         timeout=15)
+    r = curl_h2(gw, CHAT)  # the daemon serves on
+    assert r.stdout.endswith("\n2 200"), (r.stdout, r.stderr)
+    d.stop()  # the lingering session ends at shutdown at the latest: no sanitizer report
 
 
 def test_rapid_reset_flood_gets_goaway_enhance_your_calm_and_daemon_serves_on(gw):

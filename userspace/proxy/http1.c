@@ -1096,6 +1096,9 @@ void http_stream_session_abort(struct session *s)
 {
 	session_enter(s);
 	session_close(s, OUTCOME_CLIENT_GONE, 0);
+	/* A session whose call ended already may still be flushing its answer into the pair
+	 * (closing): the stream it flushes to is gone, so nothing is left to wait for. */
+	s->closing = 0;
 	session_leave(s);
 }
 
