@@ -22,6 +22,7 @@
 #include "capture.h"
 #include "capture_decide.h"
 #include "capture/addrset.h"
+#include "util/bgthread.h"
 #include "util/log.h"
 
 #define ADDRSET_MAX_ADDRS 64 /* per host */
@@ -389,6 +390,7 @@ static void *addrset_thread(void *arg)
 	unsigned wait_s;
 	struct timespec deadline;
 
+	bgthread_batch();
 	pthread_mutex_lock(&as->lock);
 	wait_s = as->next_s;
 	while (!as->stopping) {

@@ -46,6 +46,7 @@
 #include <openssl/evp.h>
 
 #include "ledger/checkpoint.h"
+#include "util/bgthread.h"
 #include "util/decimal.h"
 #include "util/timefmt.h"
 
@@ -938,6 +939,7 @@ static void *audit_writer_main(void *arg)
 	size_t n;
 	int err, r;
 
+	bgthread_batch();
 	pthread_mutex_lock(&log->lock);
 	while (!stopping) {
 		audit_wait_work(log);

@@ -4,6 +4,7 @@
  * writer thread both use to commit off the event loop.
  */
 #include "util/sqldb.h"
+#include "util/bgthread.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -251,6 +252,7 @@ static void *sqldb_writer_main(void *arg)
 	uint64_t taken;
 	void *batch;
 
+	bgthread_batch();
 	pthread_mutex_lock(&w->lock);
 	while (!stopping) {
 		sqldb_writer_wait(w);
