@@ -26,9 +26,16 @@
 # aigw's cannot show what a second core gives a proxy that has it to itself. BENCH_HTTP_PIN=CPU
 # runs wrk under taskset -c CPU (the proxies and the mock are not pinned); the CPU per request
 # (us of the proxy's cgroup) is the figure that compares 1 and all workers here.
+# Rounds: one 8-s p99 on a 2-core machine shared with wrk and the mock moves by a millisecond
+# between runs (HAProxy's added p99 measured +0.59 to +1.62 ms in five runs of the same build).
+# So every target is measured BENCH_HTTP_ROUNDS times (3), interleaved (direct, nginx, HAProxy,
+# aigw, ... then again), each round with its own warm-up and a fresh proxy; the report gives
+# each figure's median over the rounds, ratios and added latencies taken within a round (against
+# that round's direct and nginx), and every round's figures beside it. Portkey is measured in the
+# first round only (it is a hundred times slower; its figure is an order of magnitude).
 # Knobs: BENCH_HTTP_TARGETS (default "nginx haproxy aigw aigw_all portkey"; direct is always
-# measured),
-# BENCH_HTTP_CONNS (16), BENCH_HTTP_WARMUP (2), BENCH_HTTP_SECONDS (8), BENCH_HTTP_KEEP=DIR
+# measured), BENCH_HTTP_ROUNDS (3),
+# BENCH_HTTP_CONNS (16), BENCH_HTTP_WARMUP (2), BENCH_HTTP_SECONDS (6), BENCH_HTTP_KEEP=DIR
 # (copy the raw wrk outputs, generated configs and logs there), BENCH_HTTP_RECORD=DIR (a perf
 # record -g profile of each proxy's measured seconds, DIR/NAME.perf-proxy.data; lib.sh).
 set -euo pipefail
@@ -41,9 +48,10 @@ PORTKEY_DIR=build/bench/portkey
 CONNS=${BENCH_HTTP_CONNS:-16}
 THREADS=1
 WARM=${BENCH_HTTP_WARMUP:-2}
-DUR=${BENCH_HTTP_SECONDS:-8}
-if ! ((WARM >= 1 && WARM <= 10 && DUR >= 1 && DUR <= 10)); then
-	echo "http bench: warm-up and duration must be 1..10 s" >&2
+DUR=${BENCH_HTTP_SECONDS:-6}
+ROUNDS=${BENCH_HTTP_ROUNDS:-3}
+if ! ((WARM >= 1 && WARM <= 10 && DUR >= 1 && DUR <= 10 && ROUNDS >= 1 && ROUNDS <= 5)); then
+	echo "http bench: warm-up and duration must be 1..10 s, rounds 1..5" >&2
 	exit 2
 fi
 targets="direct"
@@ -67,8 +75,8 @@ URL_PROVIDER="https://api.openai.com/v1/chat/completions"
 
 # ---- targets -----------------------------------------------------------------------------
 t_direct() {
-	probe direct "$plain" "$URL_PROVIDER" --cacert "$certs/ca.pem" || return 0
-	measure direct "$plain" "$URL_PROVIDER"
+	probe "$run" "$plain" "$URL_PROVIDER" --cacert "$certs/ca.pem" || return 0
+	measure "$run" "$plain" "$URL_PROVIDER"
 }
 
 t_nginx() {
@@ -76,10 +84,10 @@ t_nginx() {
 	port=$(free_port)
 	mkdir -p "$d"
 	bench_nginx_conf "$d" "$port" >"$d/nginx.conf"
-	start nginx "$proxy" nginx -p "$d" -c "$d/nginx.conf" -g 'daemon off;'
-	wait_port "$port" "$last" || { fail nginx "did not listen on 127.0.0.1:$port"; return 0; }
-	probe nginx "$plain" "https://127.0.0.1:$port/v1/chat/completions" --cacert "$certs/ca.pem" || return 0
-	measure nginx "$plain" "https://127.0.0.1:$port/v1/chat/completions"
+	start "$run" "$proxy" nginx -p "$d" -c "$d/nginx.conf" -g 'daemon off;'
+	wait_port "$port" "$last" || { fail "$run" "did not listen on 127.0.0.1:$port"; return 0; }
+	probe "$run" "$plain" "https://127.0.0.1:$port/v1/chat/completions" --cacert "$certs/ca.pem" || return 0
+	measure "$run" "$plain" "https://127.0.0.1:$port/v1/chat/completions"
 }
 
 t_haproxy() {
@@ -108,14 +116,14 @@ backend openai
     http-request set-header Host api.openai.com
     server mock api.openai.com:443 ssl verify required ca-file $certs/ca.pem sni str(api.openai.com) verifyhost api.openai.com alpn http/1.1
 EOF
-	start haproxy "$proxy" haproxy -db -f "$d/haproxy.cfg"
-	wait_port "$port" "$last" || { fail haproxy "did not listen on 127.0.0.1:$port"; return 0; }
-	probe haproxy "$plain" "https://127.0.0.1:$port/v1/chat/completions" --cacert "$certs/ca.pem" || return 0
-	measure haproxy "$plain" "https://127.0.0.1:$port/v1/chat/completions"
+	start "$run" "$proxy" haproxy -db -f "$d/haproxy.cfg"
+	wait_port "$port" "$last" || { fail "$run" "did not listen on 127.0.0.1:$port"; return 0; }
+	probe "$run" "$plain" "https://127.0.0.1:$port/v1/chat/completions" --cacert "$certs/ca.pem" || return 0
+	measure "$run" "$plain" "https://127.0.0.1:$port/v1/chat/completions"
 }
 
-t_aigw() { aigw_target aigw '"workers": 1'; }
-t_aigw_all() { aigw_target aigw_all ""; } # proxy.workers absent: one per online CPU
+t_aigw() { aigw_target "$run" '"workers": 1'; }
+t_aigw_all() { aigw_target "$run" ""; } # proxy.workers absent: one per online CPU
 
 aigw_target() { # NAME WORKERS: aigw measured as NAME with WORKERS ("proxy" members) set
 	local port name=$1
@@ -168,31 +176,36 @@ t_portkey() {
 	local port entry=$PORTKEY_DIR/node_modules/@portkey-ai/gateway/build/start-server.js
 	port=$(free_port)
 	if ! command -v node >/dev/null || ! portkey_install || [ ! -f "$entry" ]; then
-		fail portkey "could not install @portkey-ai/gateway with npm (see above)"
+		fail "$run" "could not install @portkey-ai/gateway with npm (see above)"
 		return 0
 	fi
-	meta portkey "version=$(/usr/bin/python3 -c 'import json, sys
+	meta "$run" "version=$(/usr/bin/python3 -c 'import json, sys
 print(json.load(open(sys.argv[1]))["version"])' "${entry%/build/*}/package.json")"
 	# NODE_ENV=production and --headless: no web UI, no log streaming. The shim binds to
 	# loopback and terminates TLS with the mock's certificate (the gateway has no TLS option).
-	start portkey "$proxy" env NODE_ENV=production NODE_EXTRA_CA_CERTS="$certs/ca.pem" \
+	start "$run" "$proxy" env NODE_ENV=production NODE_EXTRA_CA_CERTS="$certs/ca.pem" \
 		BENCH_LISTEN_HOST=127.0.0.1 BENCH_TLS_CERT="$certs/server.pem" BENCH_TLS_KEY="$certs/server.key" \
 		node --require "$PWD/$B/portkey/shim.cjs" "$entry" --port="$port" --headless
-	wait_port "$port" "$last" || { fail portkey "did not listen on 127.0.0.1:$port"; return 0; }
+	wait_port "$port" "$last" || { fail "$run" "did not listen on 127.0.0.1:$port"; return 0; }
 	# Portkey's headers: the provider, and its base URL (OpenAI's own; here: the mock).
 	local h=(-H "x-portkey-provider: openai" -H "x-portkey-custom-host: https://api.openai.com/v1")
 	local url="https://127.0.0.1:$port/v1/chat/completions"
-	probe portkey "$plain" "$url" --cacert "$certs/ca.pem" "${h[@]}" || return 0
-	measure portkey "$plain" "$url" "${h[@]}"
+	probe "$run" "$plain" "$url" --cacert "$certs/ca.pem" "${h[@]}" || return 0
+	measure "$run" "$plain" "$url" "${h[@]}"
 }
 
-for t in $targets; do
-	: >"$tmp/$t.meta"
-	"t_$t"
-	stop_proxy
+# Round R of target T is measured as T-rR ($run): its files are $tmp/T-rR.*.
+for ((r = 1; r <= ROUNDS; r++)); do
+	for t in $targets; do
+		[ "$t" = portkey ] && ((r > 1)) && continue
+		run=$t-r$r
+		: >"$tmp/$run.meta"
+		"t_$t"
+		stop_proxy
+	done
 done
 # direct once more, last: how far the machine drifted while the others were measured
-if [ "$targets" != direct ] && grep -q '^status=measured' "$tmp/direct.meta"; then
+if [ "$targets" != direct ] && grep -q '^status=measured' "$tmp/direct-r1.meta"; then
 	: >"$tmp/direct-end.meta"
 	measure direct-end "$plain" "$URL_PROVIDER"
 fi
@@ -200,7 +213,7 @@ fi
 # ---- report ------------------------------------------------------------------------------
 cpu_model=$(awk -F': *' '/^model name/{print $2; exit}' /proc/cpuinfo)
 cond=(
-	"conns=$CONNS" "threads=$THREADS" "warm=$WARM" "dur=$DUR" "cores=$(nproc)"
+	"conns=$CONNS" "threads=$THREADS" "warm=$WARM" "dur=$DUR" "rounds=$ROUNDS" "cores=$(nproc)"
 	"cpu=${cpu_model:-unknown}" "kernel=$(uname -r)"
 	"wrk=$(wrk -v 2>&1 | awk 'NR==1{print $2}')"
 	"nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')"

@@ -1,12 +1,14 @@
-"""The HTTP benchmark's report (tests/bench/http_bench.sh): reads what each target left in the
-temp dir, checks that it really answered 200s from the mock, prints the table and aigw's
-standing against nginx.
+"""The HTTP benchmark's report (tests/bench/http_bench.sh): reads what each round of each target
+left in the temp dir (TARGET-rN.*), checks that every round really answered 200s from the mock,
+prints the table of medians over the rounds and aigw's standing against nginx and HAProxy, with
+each round's figures.
 
 usage: http_report.py TMPDIR "TARGETS" KEY=VALUE...   (the conditions: conns, dur, cores, ...)
 
 Exit status: 1 when a target other than portkey could not be set up or measured validly (a
 benchmark of errors is worthless); never on speed.
 """
+import statistics
 import sys
 from pathlib import Path
 
@@ -21,18 +23,15 @@ LABEL = {"direct": "direct (no proxy)", "nginx": "nginx", "haproxy": "HAProxy",
          "portkey": "Portkey gateway"}
 
 
-res = {}
-if (tmp / "direct-end.meta").exists():
-    targets.append("direct-end")
-for t in targets:
-    m = read_meta(tmp, t)
-    r = {"name": t, "meta": m, "problems": [], "notes": []}
-    res[t] = r
+def analyse(run, t):
+    """One measured run (a round of target T, or direct-end): its figures, or its problems."""
+    m = read_meta(tmp, run)
+    r = {"name": run, "meta": m, "problems": [], "notes": []}
     if m.get("status") != "measured":
         r["problems"].append(m.get("why", "not measured"))
-        continue
-    if not check_wrk(tmp, t, r):
-        continue
+        return r
+    if not check_wrk(tmp, run, r):
+        return r
     w, warm, n = r["wrk"], r["warm"], r["wrk"]["requests"]
     if t in ("aigw", "aigw_all"):
         a200, aother = int(m.get("audit_200", -1)), int(m.get("audit_other", -1))
@@ -58,10 +57,68 @@ for t in targets:
         r[f"busy_{who}"] = used / 1e6 / wall  # cores kept busy
     if t == "direct":
         r["cpu_proxy"] = r["busy_proxy"] = None
-    r["perf_proxy"] = perf_counts(tmp, t, "proxy", n)
-    r["perf_mock"] = perf_counts(tmp, t, "mock", n)
+    r["perf_proxy"] = perf_counts(tmp, run, "proxy", n)
+    r["perf_mock"] = perf_counts(tmp, run, "mock", n)
     r["up_conns"] = int(m.get("upstream_conns", -1))
     r["opens"] = int(m.get("opens1", 0)) - int(m.get("opens0", 0))
+    return r
+
+
+def median(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def combine(t, rounds):
+    """Target T over its ROUNDS (each analyse()d): each figure's median; a problem in any
+    round is the target's problem (a benchmark of errors is worthless)."""
+    r = {"name": t, "rounds": rounds, "meta": rounds[0]["meta"], "problems": [], "notes": []}
+    for i, x in enumerate(rounds, 1):
+        r["problems"] += [f"round {i}: {p}" for p in x["problems"]]
+        r["notes"] += [f"round {i}: {n}" for n in x["notes"]]
+    if r["problems"]:
+        return r
+    for k in ("rps", "p50", "p99", "cpu_client", "cpu_proxy", "cpu_mock", "busy_proxy",
+              "up_conns", "opens", "resp_bytes"):
+        r[k] = median([x[k] for x in rounds])
+    r["up_conns"], r["opens"] = round(r["up_conns"]), round(r["opens"])
+    for who in ("perf_proxy", "perf_mock"):
+        r[who] = {k: median([x[who][k] for x in rounds]) for k in rounds[0][who]}
+    r["wrk"] = rounds[0]["wrk"]
+    return r
+
+
+nrounds = int(cond.get("rounds", "1"))
+res = {}
+for t in targets:
+    runs = [f"{t}-r{i}" for i in range(1, nrounds + 1)]
+    runs = [x for x in runs if (tmp / f"{x}.meta").exists()]
+    res[t] = combine(t, [analyse(x, t) for x in runs] or [analyse(f"{t}-r1", t)])
+if (tmp / "direct-end.meta").exists():
+    targets.append("direct-end")
+    res["direct-end"] = analyse("direct-end", "direct")
+
+
+def in_round(t, i, ref, fig):
+    """T's figure FIG in round I against REF's in the same round: (t, ref), or None."""
+    a, b = res.get(t), res.get(ref)
+    if not a or not b or a["problems"] or b["problems"] or i >= min(len(a["rounds"]),
+                                                                   len(b["rounds"])):
+        return None
+    return a["rounds"][i][fig], b["rounds"][i][fig]
+
+
+def round_ratio(t, ref):
+    """Median over the rounds of T's req/s over REF's in the same round."""
+    pairs = [in_round(t, i, ref, "rps") for i in range(nrounds)]
+    return median([a / b for a, b in (p for p in pairs if p)])
+
+
+def round_added(t, fig):
+    """Median over the rounds of the latency FIG (p50, p99) T added to that round's direct."""
+    pairs = [in_round(t, i, "direct", fig) for i in range(nrounds)]
+    return median([a - b for a, b in (p for p in pairs if p)])
+
 
 end = res.pop("direct-end", None)
 if end:
@@ -82,7 +139,8 @@ print(f"HTTP: POST /v1/chat/completions, {f(body, 'd', '?')}-byte JSON body, non
       f"(~{f(resp, '.0f', '?')} bytes per response with headers); same mock upstream for all "
       f"(mockprov --deterministic, 1 thread, TLS)")
 print(f"wrk {cond['wrk']} -t{cond['threads']} -c{cond['conns']} kept-alive, {cond['warm']} s "
-      f"warm-up then {cond['dur']} s measured, --latency; each target alone, one after another")
+      f"warm-up then {cond['dur']} s measured, --latency; each target alone, one after another; "
+      f"{nrounds} rounds of every target, interleaved (Portkey: the first only)")
 print(f"machine: {cond['cores']} cores ({cond['cpu']}), kernel {cond['kernel']}; wrk, the proxy "
       f"and the mock share these cores (no pinning); load average {cond['load0']} before, "
       f"{cond['load1']} after (anything else running on the machine shows in the figures)")
@@ -104,12 +162,13 @@ for t in targets:
         continue
     add50 = add99 = None
     if direct and t != "direct":
-        add50, add99 = r["p50"] - direct["p50"], r["p99"] - direct["p99"]
+        add50, add99 = round_added(t, "p50"), round_added(t, "p99")
     print(f"{LABEL[t]:22s} {r['rps']:8.0f} {r['p50']:7.2f} {r['p99']:7.2f} "
           f"{f(add50, '+8.2f'):>8s} {f(add99, '+8.2f'):>8s} "
-          f"{f(r['rps'] / direct['rps'] if direct else None, '8.2f'):>8s} "
-          f"{f(r['rps'] / nginx['rps'] if nginx else None, '8.2f'):>8s}")
-print("(+p50/+p99: latency added to direct's; x direct, x nginx: requests/s as a ratio of theirs)")
+          f"{f(round_ratio(t, 'direct') if direct else None, '8.2f'):>8s} "
+          f"{f(round_ratio(t, 'nginx') if nginx else None, '8.2f'):>8s}")
+print(f"(medians over the rounds; +p50/+p99: latency added to direct's in the same round; "
+      f"x direct, x nginx:\n requests/s as a ratio of theirs in the same round)")
 print()
 hdr = (f"{'where the CPU went':22s} {'us/req: proxy':>13s} {'wrk':>6s} {'mock':>6s} "
        f"{'proxy cores':>11s} {'mock conns':>10s} {'TCP opens':>9s}")
@@ -163,13 +222,14 @@ elif end:
 
 aigw = ok.get("aigw")
 if aigw and nginx and direct:
-    tp = aigw["rps"] / nginx["rps"]
+    tp = round_ratio("aigw", "nginx")
     print()
-    print(f"aigw vs nginx: throughput {aigw['rps']:.0f} vs {nginx['rps']:.0f} req/s = "
-          f"{tp:.2f}x nginx's (nginx does {1 / tp:.2f}x aigw's)")
+    print(f"aigw vs nginx: throughput {aigw['rps']:.0f} vs {nginx['rps']:.0f} req/s (medians); "
+          f"within a round {tp:.2f}x nginx's (median over the rounds; nginx does {1 / tp:.2f}x "
+          f"aigw's)")
     goal = [tp >= 1.0]
     for p in ("p50", "p99"):
-        a, g = aigw[p] - direct[p], nginx[p] - direct[p]
+        a, g = round_added("aigw", p), round_added("nginx", p)
         if g > 0:
             shaky = " (nginx's is near the noise floor: the ratio is unstable)" if g < 0.1 else ""
             print(f"  added latency {p}: aigw +{a:.2f} ms vs nginx +{g:.2f} ms = {a / g:.2f}x "
@@ -188,19 +248,28 @@ if aigw and nginx and direct:
               f"{gp['instructions']:.0f} = {ap['instructions'] / gp['instructions']:.2f}x")
     haproxy = ok.get("haproxy")
     if haproxy:
-        a, h = aigw["p99"] - direct["p99"], haproxy["p99"] - direct["p99"]
-        print(f"  added p99: aigw +{a:.2f} ms vs HAProxy +{h:.2f} ms")
+        a, h = round_added("aigw", "p99"), round_added("haproxy", "p99")
+        print(f"  added p99: aigw {a:+.2f} ms vs HAProxy {h:+.2f} ms")
         goal.append(a <= h)
     else:
         goal.append(False)
-    print(f"  goal (issue 13: throughput >= 1.0x nginx's, added p99 <= HAProxy's): "
-          f"{'met' if all(goal) else 'NOT met'} in this run (a measurement, not a test)")
+    print(f"  goal (issue 13: throughput >= 1.0x nginx's, added p99 <= HAProxy's, medians over "
+          f"{nrounds} rounds): {'met' if all(goal) else 'NOT met'} in this run (a measurement, "
+          f"not a test)")
+    for i in range(nrounds):
+        tpi, d = in_round("aigw", i, "nginx", "rps"), in_round("direct", i, "direct", "p99")
+        a, g = in_round("aigw", i, "direct", "p99"), in_round("haproxy", i, "direct", "p99")
+        if not tpi or not a:
+            continue
+        print(f"  round {i + 1}: aigw {tpi[0] / tpi[1]:.2f}x nginx's req/s; added p99 aigw "
+              f"{a[0] - a[1]:+.2f} ms" + (f", HAProxy {g[0] - g[1]:+.2f} ms" if g else "") +
+              f" (direct's p99 {d[0]:.2f} ms)")
 
 one, every = ok.get("aigw"), ok.get("aigw_all")
 if one and every:
     print()
     print(f"aigw with {every['meta'].get('workers', '?')} workers vs 1: throughput "
-          f"{every['rps']:.0f} vs {one['rps']:.0f} req/s = {every['rps'] / one['rps']:.2f}x; "
+          f"{every['rps']:.0f} vs {one['rps']:.0f} req/s = {round_ratio('aigw_all', 'aigw'):.2f}x; "
           f"CPU {every['cpu_proxy']:.1f} vs {one['cpu_proxy']:.1f} us per request, "
           f"{every['busy_proxy']:.2f} vs {one['busy_proxy']:.2f} cores busy")
     n = int(every["meta"].get("workers", "0") or 0)
