@@ -304,6 +304,7 @@ http {
         listen 127.0.0.1:$port ssl;
         ssl_certificate $certs/server.pem;
         ssl_certificate_key $certs/server.key;
+        ssl_protocols TLSv1.2 TLSv1.3;  # 1.22's default stops at 1.2; the others speak 1.3
         location / {
             proxy_pass https://openai;
             proxy_http_version 1.1;
@@ -314,6 +315,7 @@ http {
             proxy_ssl_verify on;
             proxy_ssl_trusted_certificate $certs/ca.pem;
             proxy_ssl_session_reuse on;
+            proxy_ssl_protocols TLSv1.2 TLSv1.3;
             proxy_buffering off;
         }
     }
