@@ -30,9 +30,9 @@ codes += [call() for _ in range(n)]
 print(json.dumps(codes))
 """
 
-# An app with a 4 KiB receive buffer that reads 1 KiB at a time: the gateway's socket to it is
-# full again and again. Prints the body it got.
-SLOW_READER_APP = r"""
+# An app with a 4 KiB receive buffer that calls with argv[1] as the body, asking the mock for
+# argv[2] words.
+SMALL_BUFFER_CALL = r"""
 import http.client, socket, sys
 class Small(http.client.HTTPSConnection):
     def connect(self):
@@ -44,6 +44,11 @@ c = Small("api.openai.com")
 c.request("POST", "/v1/chat/completions", sys.argv[1],
           {"content-type": "application/json", "authorization": "Bearer sk-app",
            "x-mock-reply-words": sys.argv[2]})
+"""
+
+# SMALL_BUFFER_CALL, read 1 KiB at a time: the gateway's socket to it is full again and again.
+# Prints the body it got.
+SLOW_READER_APP = SMALL_BUFFER_CALL + r"""
 r = c.getresponse()
 got = bytearray()
 while True:
@@ -154,3 +159,31 @@ def test_large_stream_to_a_slow_reader_arrives_whole(gw):
     rec = gw.world.wait_record(**{"event.name": "proxy.request"})
     assert rec["http.response.status_code"] == 200 and rec["aigw.outcome"] == "ok"
     assert rec["gen_ai.usage.output_tokens"] > 0
+
+
+# SMALL_BUFFER_CALL, none of its answer read, waiting for a line on its stdin: the gateway's
+# socket to it fills and stays full.
+STOPPED_READER_APP = SMALL_BUFFER_CALL + r"""
+sys.stdin.readline()
+"""
+
+
+def test_app_that_stops_reading_a_stream_is_cut_after_idle_ms(gw):
+    """What could not go at once waits on the client's write event, with its write timeout:
+    an app that stops reading a stream holds the call for proxy.timeouts.idle_ms, not for
+    ever (the provider's connection, not read while the app's is full, runs no timer)."""
+    gw.start(gw.policy(proxy={"timeouts": {"idle_ms": 1000}}))
+    body = json.dumps({"model": "gpt-4o-mini", "stream": True,
+                       "messages": [{"role": "user", "content": "the long report"}]})
+    app = gw.app.popen(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                        f'mount --bind "{gw.hosts}" /etc/hosts && exec "$@"', "sh",
+                        "/usr/bin/python3", "-c", STOPPED_READER_APP, body, "40000"],
+                       env=gw.env(), stdin=subprocess.PIPE)
+    try:
+        # the call ends (and is on record) while the app still holds its connection open
+        rec = gw.world.wait_record(timeout=20, **{"event.name": "proxy.request"})
+        assert app.poll() is None
+    finally:
+        app.communicate(input="go\n", timeout=30)
+    assert rec["aigw.outcome"] == "client_gone", rec
+    assert rec["http.response.status_code"] == 200
