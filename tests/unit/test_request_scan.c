@@ -51,14 +51,15 @@ struct stage_reads {
 
 static void stage_reads(struct pipe_req *r, int api, struct stage_reads *ret)
 {
-	const cJSON *n;
+	const cJSON *json, *n;
 
 	r->app_api = api;
 	r->res.bounds_known = 0;
 	ret->object = pipe_req_json_object(r);
-	ret->field = pipe_max_tokens_field(r, &ret->field_value);
-	pipe_token_bounds(r, &ret->in, &ret->out);
-	n = cJSON_GetObjectItemCaseSensitive(pipe_req_json(r), "n");
+	ASSERT_OK(pipe_max_tokens_field(r, &ret->field, &ret->field_value));
+	ASSERT_OK(pipe_token_bounds(r, &ret->in, &ret->out));
+	ASSERT_OK(pipe_req_json(r, &json));
+	n = cJSON_GetObjectItemCaseSensitive(json, "n");
 	ret->n = cJSON_IsNumber(n) ? n->valuedouble : -1;
 }
 
