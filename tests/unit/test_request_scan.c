@@ -41,6 +41,12 @@ static const struct cJSON *lazy_get(void *arg)
 	return l->root;
 }
 
+/* The tree built before the stages ran, as a pipe_req's json_get. */
+static const struct cJSON *eager_get(void *eager)
+{
+	return eager;
+}
+
 /* What the stages read of R's body. */
 struct stage_reads {
 	int object;
@@ -71,7 +77,8 @@ static void stages_agree(const char *text, size_t len, const cJSON *eager, int o
 	struct lazy l = {text, len, NULL, 0};
 
 	for (size_t i = 0; i < sizeof(apis) / sizeof(*apis); i++) {
-		struct pipe_req before = {.body = text, .body_len = len, .json = eager};
+		struct pipe_req before = {.body = text, .body_len = len, .json_object = !!eager,
+					  .json_get = eager_get, .json_arg = (void *)eager};
 		struct pipe_req after = {.body = text, .body_len = len, .json_object = object,
 					 .json_get = object ? lazy_get : NULL, .json_arg = &l};
 		struct stage_reads a, b;

@@ -168,10 +168,9 @@ struct pipe_req {
 	/* ---- set by the proxy before pipeline_request() ---- */
 	const char *body;	     /* the whole request body, LEN bytes */
 	size_t body_len;
-	/* the body parsed, or NULL (not a JSON object, or not built yet): stages read it with
-	 * pipe_req_json(), which asks json_get(json_arg) for a tree the proxy builds when first
-	 * read (json_object: the body is one JSON object, whether or not its tree is built) */
-	const struct cJSON *json;
+	/* the body parsed: stages read it with pipe_req_json(), which asks json_get(json_arg)
+	 * for a tree the proxy builds when first read (json_object: the body is one JSON
+	 * object, whether or not its tree is built; json_get is asked only then) */
 	int json_object;
 	const struct cJSON *(*json_get)(void *arg);
 	void *json_arg;
@@ -292,9 +291,9 @@ const char *pipe_action_name(enum pipe_action a);
  * refuses (pipe_refuse_unread()), never decides without it. */
 static inline int pipe_req_json(const struct pipe_req *r, const struct cJSON **ret_json)
 {
-	const struct cJSON *json = r->json ? r->json : r->json_get ? r->json_get(r->json_arg) : NULL;
+	const struct cJSON *json = r->json_object ? r->json_get(r->json_arg) : NULL;
 
-	if (!json && r->json_object)
+	if (r->json_object && !json)
 		return -ENOMEM;
 	*ret_json = json;
 	return 0;
@@ -303,7 +302,7 @@ static inline int pipe_req_json(const struct pipe_req *r, const struct cJSON **r
 /* Whether R's body is one JSON object, without building its tree. */
 static inline int pipe_req_json_object(const struct pipe_req *r)
 {
-	return r->json || r->json_object;
+	return r->json_object;
 }
 
 #endif

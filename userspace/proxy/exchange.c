@@ -1405,7 +1405,6 @@ void exchange_admit(struct exchange *ex)
 	exchange_pipe_sync(ex);
 	r->body = (const char *)evbuffer_pullup(ex->body, -1);
 	r->body_len = evbuffer_get_length(ex->body);
-	r->json = ex->req_json;
 	r->json_object = ex->req_object;
 	r->json_get = exchange_req_json_get;
 	r->json_arg = ex;
