@@ -110,6 +110,12 @@ static int world(void)
 	return 0;
 }
 
+/* The tree a pipe_req's json_get hands its stages: the one built with the call. */
+static const struct cJSON *tree_of(void *json)
+{
+	return json;
+}
+
 /* A captured chat call of WORKLOAD, made at NOW_NS, with BODY. */
 struct call {
 	struct pipe_req r;
@@ -147,7 +153,9 @@ static void call_init(struct call *c, const char *workload, const char *method, 
 	c->r.body = body ? body : "";
 	c->r.body_len = body ? strlen(body) : 0;
 	c->json = body ? cJSON_Parse(body) : NULL;
-	c->r.json = c->json;
+	c->r.json_object = cJSON_IsObject(c->json);
+	c->r.json_get = tree_of;
+	c->r.json_arg = c->json;
 	model = cJSON_GetObjectItemCaseSensitive(c->json, "model");
 	c->r.model = cJSON_IsString(model) ? model->valuestring : "";
 }
@@ -538,7 +546,7 @@ static void test_allow_models_needs_a_readable_model(void)
 	ASSERT_OK(world());
 	/* a body cJSON does not parse (here: cut short; in the wild: nested past its limit) */
 	call_init(&c, "strict", "POST", "/v1/chat/completions", "{\"model\":\"o3\",\"x\":[[[", T0);
-	ASSERT_TRUE(c.r.json == NULL);
+	ASSERT_TRUE(!pipe_req_json_object(&c.r));
 	ASSERT_EQ(call_run(&c), 400);
 	ASSERT_STREQ(pipe_decisive(&c.r)->rule, "allow.models");
 	call_end(&c, 0, 0, 0, 0, T0);
@@ -725,24 +733,24 @@ static void test_token_bounds(void)
 		  "{\"model\":\"m\",\"n\":3,\"max_completion_tokens\":10,\"messages\":[{\"role\":"
 		  "\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}",
 		  T0);
-	pipe_token_bounds(&c.r, &in, &out);
+	ASSERT_OK(pipe_token_bounds(&c.r, &in, &out));
 	ASSERT_EQ(in, (int64_t)c.r.body_len + PIPE_IMAGE_TOKENS);
 	ASSERT_EQ(out, 30);
 	cJSON_Delete(c.json);
 	call_init(&c, "open", "POST", "/v1/responses",
 		  "{\"model\":\"m\",\"previous_response_id\":\"r\",\"input\":\"hi\"}", T0);
-	pipe_token_bounds(&c.r, &in, &out);
+	ASSERT_OK(pipe_token_bounds(&c.r, &in, &out));
 	ASSERT_TRUE(in >= 1000000); /* the state it names has no bound in the body */
 	ASSERT_EQ(out, PIPE_OUTPUT_CEILING);
 	cJSON_Delete(c.json);
 	/* both names given: a server may read either, the larger bounds it */
 	call_init(&c, "open", "POST", "/v1/chat/completions",
 		  "{\"model\":\"m\",\"max_completion_tokens\":1,\"max_tokens\":5000}", T0);
-	pipe_token_bounds(&c.r, &in, &out);
+	ASSERT_OK(pipe_token_bounds(&c.r, &in, &out));
 	ASSERT_EQ(out, 5000);
 	cJSON_Delete(c.json);
 	call_init(&c, "open", "POST", "/v1/embeddings", "{\"model\":\"m\",\"input\":\"x\"}", T0);
-	pipe_token_bounds(&c.r, &in, &out);
+	ASSERT_OK(pipe_token_bounds(&c.r, &in, &out));
 	ASSERT_EQ(out, 0);
 	cJSON_Delete(c.json);
 }
@@ -1206,6 +1214,70 @@ static void test_workers_never_pass_a_limit_together(void)
 	policy_free(x.pol);
 }
 
+/* The proxy could not build the tree of a body it scanned as one JSON object (out of memory). */
+static const struct cJSON *no_tree(void *arg)
+{
+	(void)arg;
+	return NULL;
+}
+
+static void tree_fails(struct call *c)
+{
+	c->r.json_object = 1;
+	c->r.json_get = no_tree;
+}
+
+/* The call was refused by STAGE's RULE for the body it could not read, not decided without it. */
+static void assert_refused_unread(struct call *c, const char *stage, const char *rule)
+{
+	const struct pipe_decision *d;
+
+	ASSERT_EQ(call_run(c), 503);
+	d = pipe_decisive(&c->r);
+	ASSERT_TRUE(d != NULL);
+	ASSERT_EQ(d->action, PIPE_DENY);
+	ASSERT_STREQ(d->stage, stage);
+	ASSERT_STREQ(d->rule, rule);
+	ASSERT_STREQ(c->r.refusal.kind, "unavailable");
+	ASSERT_CONTAINS(c->r.refusal.message, "out of memory reading the request body");
+	ASSERT_EQ(c->r.max_tokens_cap, 0);
+}
+
+/* Each stage that reads the body's tree refuses when it cannot have it: a call whose tokens
+ * per minute, budget or max tokens cap went unread would pass what its policy holds it to. */
+static void test_stage_without_its_tree_refuses(void)
+{
+	const char *capped = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":100000,\"messages\":[]}";
+	int64_t in, out;
+	struct call c;
+
+	ASSERT_OK(world());
+	/* the token bounds: limits.tokens_per_minute, a budget (enforced or in roll-out) */
+	call_init(&c, "tpm", "POST", "/v1/chat/completions", CHAT, T10 + 1000 * NS);
+	tree_fails(&c);
+	assert_refused_unread(&c, "limits", "limits.tokens_per_minute");
+	call_end(&c, 0, 0, 0, 0, T10 + 1000 * NS);
+	call_init(&c, "spend", "POST", "/v1/chat/completions", CHAT, T10);
+	tree_fails(&c);
+	assert_refused_unread(&c, "budget", "budget");
+	call_end(&c, 0, 0, 0, 0, T10);
+	call_init(&c, "spend-soft", "POST", "/v1/chat/completions", CHAT, T10);
+	tree_fails(&c);
+	assert_refused_unread(&c, "budget", "budget");
+	call_end(&c, 0, 0, 0, 0, T10);
+	/* the max tokens cap ("n", the field): the bounds known, the tree asked for again */
+	call_init(&c, "capped", "POST", "/v1/chat/completions", capped, T10 + 2 * 86400 * NS);
+	ASSERT_OK(pipe_token_bounds(&c.r, &in, &out));
+	tree_fails(&c);
+	assert_refused_unread(&c, "budget", "workloads[capped].budget.usd_per_day");
+	call_end(&c, 0, 0, 0, 0, T10 + 2 * 86400 * NS);
+	/* guardrails that rewrite the body: the tree is the app's body's, read before it goes */
+	call_init(&c, "guarded", "POST", "/v1/chat/completions", PII_CHAT, T0);
+	tree_fails(&c);
+	assert_refused_unread(&c, "guardrails", "guardrails.std");
+	guard_call_end(&c);
+}
+
 /* More decisions than the table holds (a roll-out call through many targets): the rest are
  * counted, and the enforced refusal that stops the call is still its record's decision. */
 static void test_a_deny_past_a_full_table_is_kept(void)
@@ -1263,4 +1335,5 @@ UNIT_MAIN(UNIT_CASE(test_host_must_match_sni), UNIT_CASE(test_a_deny_past_a_full
 	  UNIT_CASE(test_guard_enforce_false_changes_nothing),
 	  UNIT_CASE(test_guard_rollout_notes_every_refusal),
 	  UNIT_CASE(test_guard_scans_the_request_target),
-	  UNIT_CASE(test_guard_refuses_a_body_it_cannot_read))
+	  UNIT_CASE(test_guard_refuses_a_body_it_cannot_read),
+	  UNIT_CASE(test_stage_without_its_tree_refuses))

@@ -41,6 +41,12 @@ static const struct cJSON *lazy_get(void *arg)
 	return l->root;
 }
 
+/* The tree built before the stages ran, as a pipe_req's json_get. */
+static const struct cJSON *eager_get(void *eager)
+{
+	return eager;
+}
+
 /* What the stages read of R's body. */
 struct stage_reads {
 	int object;
@@ -51,14 +57,15 @@ struct stage_reads {
 
 static void stage_reads(struct pipe_req *r, int api, struct stage_reads *ret)
 {
-	const cJSON *n;
+	const cJSON *json, *n;
 
 	r->app_api = api;
 	r->res.bounds_known = 0;
 	ret->object = pipe_req_json_object(r);
-	ret->field = pipe_max_tokens_field(r, &ret->field_value);
-	pipe_token_bounds(r, &ret->in, &ret->out);
-	n = cJSON_GetObjectItemCaseSensitive(pipe_req_json(r), "n");
+	ASSERT_OK(pipe_max_tokens_field(r, &ret->field, &ret->field_value));
+	ASSERT_OK(pipe_token_bounds(r, &ret->in, &ret->out));
+	ASSERT_OK(pipe_req_json(r, &json));
+	n = cJSON_GetObjectItemCaseSensitive(json, "n");
 	ret->n = cJSON_IsNumber(n) ? n->valuedouble : -1;
 }
 
@@ -70,7 +77,8 @@ static void stages_agree(const char *text, size_t len, const cJSON *eager, int o
 	struct lazy l = {text, len, NULL, 0};
 
 	for (size_t i = 0; i < sizeof(apis) / sizeof(*apis); i++) {
-		struct pipe_req before = {.body = text, .body_len = len, .json = eager};
+		struct pipe_req before = {.body = text, .body_len = len, .json_object = !!eager,
+					  .json_get = eager_get, .json_arg = (void *)eager};
 		struct pipe_req after = {.body = text, .body_len = len, .json_object = object,
 					 .json_get = object ? lazy_get : NULL, .json_arg = &l};
 		struct stage_reads a, b;

@@ -557,6 +557,48 @@ static void test_enable_rearms_reading_stopped_by_a_close(void)
 	ASSERT_TRUE(t.armed_after);
 }
 
+/*
+ * An event that is active but not added is not armed: event_pending() reports it, yet once its
+ * callback has run nothing waits for the socket. Reading enabled, its event stopped (as
+ * libevent stops it on a close or an error), a read timeout set meanwhile (not pending: only
+ * kept) and the event made active (as tlsread's kick does). Enabling adds it with its timeout:
+ * libevent adds no I/O to an active event, but keeps the timeout, and re-adds both when the
+ * callback has run. Skipped, the read event would wait for nothing, not even its timeout.
+ */
+static void test_enable_adds_an_event_only_active(void)
+{
+	struct event_base *base = event_base_new();
+	struct timeval ten = {10, 0};
+	struct bufferevent *bev = NULL;
+	int fds[2] = {-1, -1}, err = -ENOMEM, waits = 0;
+
+	if (base && !socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds) &&
+	    (bev = bufferevent_socket_new(base, fds[0], BEV_OPT_CLOSE_ON_FREE))) {
+		fds[0] = -1;
+		err = bufferevent_enable(bev, EV_READ);
+	}
+	if (!err) {
+		event_del(&bev->ev_read);
+		err = bufferevent_set_timeouts(bev, &ten, NULL);
+	}
+	if (!err) {
+		event_active(&bev->ev_read, EV_READ, 1);
+		tlsread_enable(bev, EV_READ);
+		event_base_loop(base, EVLOOP_NONBLOCK); /* the active callback: nothing to read */
+		waits = event_pending(&bev->ev_read, EV_READ | EV_TIMEOUT, NULL);
+	}
+	if (bev)
+		bufferevent_free(bev);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	if (base)
+		event_base_free(base);
+	ASSERT_OK(err);
+	ASSERT_EQ(waits, EV_READ | EV_TIMEOUT);
+}
+
 /* A head record and a body record in one read: one read callback for both (whole). */
 static void test_whole_reads_head_and_body_in_one_callback(void)
 {
@@ -627,4 +669,5 @@ UNIT_MAIN(UNIT_CASE(test_records_at_once_all_read),
 	  UNIT_CASE(test_close_notify_after_a_record_is_eof),
 	  UNIT_CASE(test_whole_reads_head_and_body_in_one_callback),
 	  UNIT_CASE(test_enable_rearms_reading_stopped_by_a_close),
+	  UNIT_CASE(test_enable_adds_an_event_only_active),
 	  UNIT_CASE(test_whole_reads_records_of_any_size_in_one_callback))

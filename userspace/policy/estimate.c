@@ -54,12 +54,12 @@ static int64_t member_int(const cJSON *root, const char *key)
 	return v->valuedouble > 1e12 ? (int64_t)1e12 : (int64_t)v->valuedouble;
 }
 
-const char *pipe_max_tokens_field(const struct pipe_req *r, int64_t *ret_value)
+/* The max tokens field of API in JSON, and its value (0: absent); NULL for an API without. */
+static const char *max_tokens_field(const cJSON *json, int api, int64_t *ret_value)
 {
-	const cJSON *json = pipe_req_json(r);
 	const char *field;
 
-	switch (r->app_api) {
+	switch (api) {
 	case USAGE_API_OPENAI_RESPONSES:
 		field = "max_output_tokens";
 		break;
@@ -80,12 +80,26 @@ const char *pipe_max_tokens_field(const struct pipe_req *r, int64_t *ret_value)
 	return field;
 }
 
-static void token_bounds(const struct pipe_req *r, int64_t *ret_input, int64_t *ret_output)
+int pipe_max_tokens_field(const struct pipe_req *r, const char **ret_field, int64_t *ret_value)
 {
-	const cJSON *json = pipe_req_json(r);
+	const cJSON *json;
+	int err = pipe_req_json(r, &json);
+
+	if (err)
+		return err;
+	*ret_field = max_tokens_field(json, r->app_api, ret_value);
+	return 0;
+}
+
+static int token_bounds(const struct pipe_req *r, int64_t *ret_input, int64_t *ret_output)
+{
+	const cJSON *json;
 	struct walk w = {0};
 	int64_t out, choices;
+	int err = pipe_req_json(r, &json);
 
+	if (err)
+		return err;
 	walk_parts(json, 0, &w);
 	if (cJSON_GetObjectItemCaseSensitive(json, "previous_response_id") ||
 	    cJSON_GetObjectItemCaseSensitive(json, "conversation") || !json)
@@ -96,9 +110,9 @@ static void token_bounds(const struct pipe_req *r, int64_t *ret_input, int64_t *
 		*ret_input = PIPE_CONTEXT_CEILING;
 	if (r->app_api == USAGE_API_OPENAI_EMBEDDINGS) {
 		*ret_output = 0;
-		return;
+		return 0;
 	}
-	pipe_max_tokens_field(r, &out);
+	max_tokens_field(json, r->app_api, &out);
 	if (r->app_api == USAGE_API_OPENAI_CHAT && member_int(json, "max_tokens") > out)
 		out = member_int(json, "max_tokens"); /* both given: a server may read either */
 	if (!out || out > PIPE_OUTPUT_CEILING)
@@ -107,17 +121,23 @@ static void token_bounds(const struct pipe_req *r, int64_t *ret_input, int64_t *
 	if (member_int(json, "best_of") > choices) /* legacy completions: each is billed */
 		choices = member_int(json, "best_of");
 	*ret_output = out * (choices > 1 ? (choices > 128 ? 128 : choices) : 1);
+	return 0;
 }
 
-void pipe_token_bounds(struct pipe_req *r, int64_t *ret_input, int64_t *ret_output)
+int pipe_token_bounds(struct pipe_req *r, int64_t *ret_input, int64_t *ret_output)
 {
+	int err;
+
 	if (r->res.bounds_known) { /* limits and budgets both ask */
 		*ret_input = r->res.input_bound;
 		*ret_output = r->res.output_bound;
-		return;
+		return 0;
 	}
-	token_bounds(r, ret_input, ret_output);
+	err = token_bounds(r, ret_input, ret_output);
+	if (err)
+		return err;
 	r->res.input_bound = *ret_input;
 	r->res.output_bound = *ret_output;
 	r->res.bounds_known = 1;
+	return 0;
 }

@@ -144,6 +144,12 @@ enum pipe_verdict pipe_refuse(struct pipe_req *r, const char *stage, const char 
 	return pipe_decide(r, stage, PIPE_DENY, rule);
 }
 
+enum pipe_verdict pipe_refuse_unread(struct pipe_req *r, const char *stage, const char *rule)
+{
+	return pipe_refuse(r, stage, rule, 1, 503, "unavailable", 0,
+			   "aigw: out of memory reading the request body");
+}
+
 const struct pipe_decision *pipe_decisive(const struct pipe_req *r)
 {
 	static const enum pipe_action rank[] = {PIPE_DENY, PIPE_WOULD_DENY, PIPE_CAPPED,

@@ -23,6 +23,7 @@
 #ifndef AIGW_POLICY_PIPELINE_H
 #define AIGW_POLICY_PIPELINE_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -167,10 +168,9 @@ struct pipe_req {
 	/* ---- set by the proxy before pipeline_request() ---- */
 	const char *body;	     /* the whole request body, LEN bytes */
 	size_t body_len;
-	/* the body parsed, or NULL (not a JSON object, or not built yet): stages read it with
-	 * pipe_req_json(), which asks json_get(json_arg) for a tree the proxy builds when first
-	 * read (json_object: the body is one JSON object, whether or not its tree is built) */
-	const struct cJSON *json;
+	/* the body parsed: stages read it with pipe_req_json(), which asks json_get(json_arg)
+	 * for a tree the proxy builds when first read (json_object: the body is one JSON
+	 * object, whether or not its tree is built; json_get is asked only then) */
 	int json_object;
 	const struct cJSON *(*json_get)(void *arg);
 	void *json_arg;
@@ -276,21 +276,33 @@ enum pipe_verdict pipe_refuse(struct pipe_req *r, const char *stage, const char 
 			      int enforce, int status, const char *kind, long retry_after_s,
 			      const char *fmt, ...) __attribute__((format(printf, 8, 9)));
 
+/* For stages: refuses the call (503) whose body is one JSON object and whose tree they need
+ * could not be built (out of memory), noting it under STAGE and RULE, enforced whatever the
+ * rule's "enforce": a stage that cannot read the body cannot say what it would decide. */
+enum pipe_verdict pipe_refuse_unread(struct pipe_req *r, const char *stage, const char *rule);
+
 /* The decision that speaks for the call in its record (a deny, would_deny or capped before
  * an allow), or NULL when no stage decided anything. */
 const struct pipe_decision *pipe_decisive(const struct pipe_req *r);
 const char *pipe_action_name(enum pipe_action a);
 
-/* R's body parsed, or NULL when it is not a JSON object (built on the first call). */
-static inline const struct cJSON *pipe_req_json(const struct pipe_req *r)
+/* R's body parsed into *RET_JSON, NULL when it is not a JSON object (built on the first call).
+ * Returns 0, or -ENOMEM when it is one and its tree could not be built: the stage asking
+ * refuses (pipe_refuse_unread()), never decides without it. */
+static inline int pipe_req_json(const struct pipe_req *r, const struct cJSON **ret_json)
 {
-	return r->json ? r->json : r->json_get ? r->json_get(r->json_arg) : NULL;
+	const struct cJSON *json = r->json_object ? r->json_get(r->json_arg) : NULL;
+
+	if (r->json_object && !json)
+		return -ENOMEM;
+	*ret_json = json;
+	return 0;
 }
 
 /* Whether R's body is one JSON object, without building its tree. */
 static inline int pipe_req_json_object(const struct pipe_req *r)
 {
-	return r->json || r->json_object;
+	return r->json_object;
 }
 
 #endif

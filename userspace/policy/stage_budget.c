@@ -154,16 +154,20 @@ static void tightest_of(struct pipe_req *r, const struct scope *s, size_t n, int
 	}
 }
 
-/* Lowers the call's output to what LEFT pays for: 1 when it now fits. */
+/* Lowers the call's output to what LEFT pays for: 1 when it now fits, 0 when it cannot, or
+ * -ENOMEM when the body's tree could not be read. */
 static int budget_cap(struct pipe_req *r, int64_t in, int64_t *out, const struct rates *k,
 		      int64_t left)
 {
-	const cJSON *n = cJSON_GetObjectItemCaseSensitive(pipe_req_json(r), "n");
 	__int128 room = (__int128)left * 1000 - (__int128)in * k->input;
+	const char *field;
+	const cJSON *json, *n;
 	int64_t cap;
 
-	if ((cJSON_IsNumber(n) && n->valuedouble > 1) || k->output <= 0 || room <= 0 ||
-	    !pipe_max_tokens_field(r, &(int64_t){0}))
+	if (pipe_req_json(r, &json) || pipe_max_tokens_field(r, &field, &(int64_t){0}))
+		return -ENOMEM;
+	n = cJSON_GetObjectItemCaseSensitive(json, "n");
+	if ((cJSON_IsNumber(n) && n->valuedouble > 1) || k->output <= 0 || room <= 0 || !field)
 		return 0;
 	cap = (int64_t)(room / k->output);
 	while (cap > 0 && worst_nano(in, cap, k) > left) /* nano rounds up */
@@ -206,12 +210,18 @@ static int budget_exceeded(struct pipe_req *r, const struct scope *s, size_t n, 
 {
 	int64_t worst = worst_nano(in, *out, k);
 	char rule[PIPE_RULE_MAX];
+	int capped;
 
 	snprintf(rule, sizeof(rule), "%ss[%s].budget.usd_per_%s", t->s->kind, t->s->name,
 		 t->period);
-	if (t->s->b->enforce && cap_allowed(s, n) && budget_cap(r, in, out, k, t->left)) {
+	capped = t->s->b->enforce && cap_allowed(s, n) ? budget_cap(r, in, out, k, t->left) : 0;
+	if (capped > 0) {
 		pipe_decide(r, BUDGET, PIPE_CAPPED, rule);
 		return 1;
+	}
+	if (capped < 0) {
+		*v = pipe_refuse_unread(r, BUDGET, rule);
+		return 0;
 	}
 	*v = pipe_refuse(r, BUDGET, rule, t->s->b->enforce, 429, "quota", t->period_left_s,
 			 "aigw: the %s budget of %s %s has $%.6f left of $%.6f; this call may "
@@ -283,7 +293,8 @@ static enum pipe_verdict budget_on_request(struct pipe_req *r)
 
 	if (!n || r->app_api < 0 || r->model_listing)
 		return PIPE_CONTINUE;
-	pipe_token_bounds(r, &in, &out); /* reads the body: before the lock */
+	if (pipe_token_bounds(r, &in, &out)) /* reads the body: before the lock */
+		return pipe_refuse_unread(r, BUDGET, "budget");
 	if (call_rates(r, in, &k))
 		return budget_unpriced(r, s, n);
 	govstate_lock(r->state);

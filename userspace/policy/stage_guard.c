@@ -92,6 +92,10 @@ static enum pipe_verdict guard_on_request(struct pipe_req *r)
 		rc = guard_request(r->guard, r->body, r->body_len, &r->body_new, &r->body_new_len);
 	if (rc)
 		return guard_refuse(r, rule, rc);
+	/* the tree is the app's body's: read before the proxy puts the rewritten one in its
+	 * place, for the readers that come after (the usage question, a max tokens cap) */
+	if (r->body_new && pipe_req_json(r, &(const struct cJSON *){NULL}))
+		return pipe_refuse_unread(r, STAGE, rule);
 	if (guard_call_blocked_by(r->guard)) /* "enforce": false: noted, and the checks go on */
 		guard_blocked(r, rule, 0);
 	if (guard_call_reads_response(r->guard) && answer_is_eventstream(r))

@@ -115,7 +115,8 @@ static enum pipe_verdict limits_tpm(struct pipe_req *r, const struct policy_limi
 
 	if (r->app_api < 0) /* not an inference call: no tokens */
 		return PIPE_CONTINUE;
-	pipe_token_bounds(r, &in, &out);
+	if (pipe_token_bounds(r, &in, &out))
+		return pipe_refuse_unread(r, LIMITS, "limits.tokens_per_minute");
 	need = (double)(in + out) < cap ? (double)(in + out) : cap;
 	limit_key(key, sizeof(key), "tpm", r);
 	if (govstate_bucket_take(r->state, key, cap, cap / 60.0, need, (double)(in + out),

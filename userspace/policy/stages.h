@@ -30,9 +30,11 @@ int pipe_globs_match(const struct policy_globs *g, const char *s);
  * each image's worst cost, output from its max tokens field or the model's ceiling. */
 #define PIPE_IMAGE_TOKENS 8000	     /* no provider bills one image above this today */
 #define PIPE_OUTPUT_CEILING 128000   /* the largest output any priced model allows */
-void pipe_token_bounds(struct pipe_req *r, int64_t *ret_input, int64_t *ret_output);
+int pipe_token_bounds(struct pipe_req *r, int64_t *ret_input, int64_t *ret_output);
 
-/* The name of the max tokens field of R's API and its value in the body (0: absent). */
-const char *pipe_max_tokens_field(const struct pipe_req *r, int64_t *ret_value);
+/* The name of the max tokens field of R's API (NULL: it has none) and its value in the body
+ * (0: absent). Both read the body's tree: 0, or -ENOMEM when it could not be built
+ * (pipe_req_json()); the caller refuses the call. */
+int pipe_max_tokens_field(const struct pipe_req *r, const char **ret_field, int64_t *ret_value);
 
 #endif

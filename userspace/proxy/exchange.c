@@ -148,6 +148,13 @@ const struct cJSON *exchange_req_json_get(void *ex)
 	return exchange_req_json(ex);
 }
 
+/* 0 when the app's body's tree is read (built, or the body is no JSON object), -ENOMEM when it
+ * is one and its tree could not be built: its readers must not go on without it. */
+static int exchange_req_json_read(struct exchange *ex)
+{
+	return !exchange_req_json(ex) && ex->req_object ? -ENOMEM : 0;
+}
+
 void exchange_free(struct exchange *ex)
 {
 	gcp_token_cancel(&ex->tok_wait);
@@ -1309,31 +1316,38 @@ static int exchange_set_body_int(struct exchange *ex, const char *key, int64_t v
 {
 	size_t len = evbuffer_get_length(ex->body), new_len;
 	char *text;
-	int err = request_set_int((const char *)evbuffer_pullup(ex->body, -1), len, key, value,
-				  &text, &new_len);
+	int err = exchange_req_json_read(ex); /* the tree is the app's body's: built before
+						  that is gone */
 
+	if (!err)
+		err = request_set_int((const char *)evbuffer_pullup(ex->body, -1), len, key, value,
+				      &text, &new_len);
 	if (err)
 		return err;
-	exchange_req_json(ex); /* the tree is the app's body's, built before that is gone */
 	evbuffer_drain(ex->body, len);
 	err = evbuffer_add(ex->body, text, new_len) ? -ENOMEM : 0;
 	free(text);
 	return err;
 }
 
-/* The app's body with its max tokens field set to what its budget pays for. */
+/* The app's body with its max tokens field set to what its budget pays for: 0, -EINVAL when
+ * its API has no such field, -ENOMEM when its tree could not be read. */
 static int exchange_cap_max_tokens(struct exchange *ex)
 {
+	const cJSON *json;
+	const char *field;
 	int64_t current;
-	const char *field = pipe_max_tokens_field(&ex->pr, &current);
-	int err;
+	int err = pipe_max_tokens_field(&ex->pr, &field, &current);
 
-	if (!field)
-		return -EINVAL;
-	err = exchange_set_body_int(ex, field, ex->pr.max_tokens_cap);
+	if (!err && !field)
+		err = -EINVAL;
+	if (!err)
+		err = pipe_req_json(&ex->pr, &json);
+	if (!err)
+		err = exchange_set_body_int(ex, field, ex->pr.max_tokens_cap);
 	/* an OpenAI chat body with both names: a server may read either, both are capped */
 	if (!err && ex->pr.app_api == USAGE_API_OPENAI_CHAT && strcmp(field, "max_tokens") &&
-	    cJSON_GetObjectItemCaseSensitive(exchange_req_json(ex), "max_tokens"))
+	    cJSON_GetObjectItemCaseSensitive(json, "max_tokens"))
 		err = exchange_set_body_int(ex, "max_tokens", ex->pr.max_tokens_cap);
 	return err;
 }
@@ -1349,7 +1363,8 @@ static int exchange_take_guarded_body(struct exchange *ex)
 		headers_drop(&ex->req, "accept-encoding");
 	if (!r->body_new)
 		return 0;
-	exchange_req_json(ex); /* the tree is the app's body's, built before that is gone */
+	if (exchange_req_json_read(ex)) /* the tree is the app's body's: built before it is gone */
+		return -ENOMEM;
 	evbuffer_drain(ex->body, evbuffer_get_length(ex->body));
 	if (evbuffer_add(ex->body, r->body_new, r->body_new_len))
 		err = -ENOMEM;
@@ -1383,13 +1398,13 @@ void exchange_admit(struct exchange *ex)
 {
 	struct session *s = ex->s;
 	struct pipe_req *r = &ex->pr;
+	int err;
 
 	if (s->cfg->routes)
 		ex->routes = route_table_ref(s->cfg->routes);
 	exchange_pipe_sync(ex);
 	r->body = (const char *)evbuffer_pullup(ex->body, -1);
 	r->body_len = evbuffer_get_length(ex->body);
-	r->json = ex->req_json;
 	r->json_object = ex->req_object;
 	r->json_get = exchange_req_json_get;
 	r->json_arg = ex;
@@ -1397,22 +1412,23 @@ void exchange_admit(struct exchange *ex)
 	r->model = ex->model;
 	r->deployment = ex->deployment[0] ? ex->deployment : NULL;
 	r->stream = ex->stream;
-	if (pipeline_request(r) == PIPE_STOP) {
+	/* the usage question (body_for_target()) is asked of the body's tree: a stream that
+	 * cannot be asked it would go unmetered */
+	if (pipeline_request(r) == PIPE_STOP ||
+	    (ex->want_usage && exchange_req_json_read(ex) &&
+	     pipe_refuse_unread(r, "usage", "stream_options.include_usage") == PIPE_STOP)) {
 		exchange_refuse(ex);
-		return;
-	}
-	/* A stage asked for the tree of a body scanned as an object, and it could not be built
-	 * (out of memory): that stage decided without it, so the call does not go. */
-	if (ex->req_object && !ex->req_json && !ex->req_json_later) {
-		exchange_fail(ex, OUTCOME_BAD_REQUEST, 503, "out of memory");
 		return;
 	}
 	if (exchange_take_guarded_body(ex)) {
 		exchange_fail(ex, OUTCOME_BAD_REQUEST, 503, "out of memory");
 		return;
 	}
-	if (r->max_tokens_cap > 0 && exchange_cap_max_tokens(ex)) {
-		exchange_fail(ex, OUTCOME_BAD_REQUEST, 400, "max tokens cannot be set in this body");
+	err = r->max_tokens_cap > 0 ? exchange_cap_max_tokens(ex) : 0;
+	if (err) {
+		exchange_fail(ex, OUTCOME_BAD_REQUEST, err == -ENOMEM ? 503 : 400,
+			      err == -ENOMEM ? "out of memory reading the request body"
+					     : "max tokens cannot be set in this body");
 		return;
 	}
 	if (ex->stream)

@@ -225,11 +225,18 @@ void tlsread_watermark(struct bufferevent *bev, size_t high)
 		take_watermark(bev, high);
 }
 
+/* Whether EV is added (it waits for its fd). event_pending() says so of an event that is only
+ * active too (made so by kick(), or by a callback that stopped it), which nothing re-adds. */
+static int event_added(const struct event *ev)
+{
+	return ev->ev_evcallback.evcb_flags & EVLIST_INSERTED; /* event-internal.h: ev_flags */
+}
+
 void tlsread_enable(struct bufferevent *bev, short events)
 {
-	if ((bev->enabled & events) == events &&
-	    (!(events & EV_READ) || event_pending(&bev->ev_read, EV_READ, NULL)) &&
-	    (!(events & EV_WRITE) || event_pending(&bev->ev_write, EV_WRITE, NULL)))
+	if ((bufferevent_get_enabled(bev) & events) == events &&
+	    (!(events & EV_READ) || event_added(&bev->ev_read)) &&
+	    (!(events & EV_WRITE) || event_added(&bev->ev_write)))
 		return;
 	bufferevent_enable(bev, events);
 }

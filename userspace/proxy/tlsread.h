@@ -34,10 +34,10 @@ int tlsread_batch_whole(struct bufferevent *bev);
 void tlsread_watermark(struct bufferevent *bev, size_t high);
 
 /*
- * bufferevent_enable(BEV, EVENTS), unless EVENTS are enabled and their events armed already
+ * bufferevent_enable(BEV, EVENTS), unless EVENTS are enabled and their events added already
  * (any bufferevent): enabling again would only re-add them, some 250 instructions each. An
- * enabled event not armed (reading suspended, or stopped by a close or an error libevent met)
- * is enabled as before.
+ * enabled event not added (reading suspended, or stopped by a close or an error libevent met),
+ * though it may be active, is enabled as before.
  */
 void tlsread_enable(struct bufferevent *bev, short events);
 
