@@ -27,6 +27,7 @@
  * session as a client gone mid-call; the connection ending (GOAWAY, TCP close, an error)
  * does so for all. A stream is freed when nghttp2 has closed it and its session is gone.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,6 +281,11 @@ static void stream_free(struct h2_stream *st)
 {
 	struct h2_conn *c = st->c;
 
+	/* never under its session: its end (stream_session_ended) would write into freed memory;
+	 * http_stream_session_abort() frees a session at once (no session callback runs inside
+	 * ours: the pair's callbacks are deferred) */
+	assert(!st->sess);
+
 	if (st->prev)
 		st->prev->next = st->next;
 	else
@@ -527,10 +533,26 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error, void
 		return 0;
 	nghttp2_session_set_stream_user_data(ng, id, NULL);
 	st->ng_closed = 1;
-	if (!st->resp_done)
-		stream_abort(st);
+	stream_abort(st); /* a session left: its call had not all of its answer sent */
 	if (!st->sess)
 		stream_free(st);
+	return 0;
+}
+
+/* What left of a stream's answer, told to its session for the call's record: DATA payload
+ * (padding aside); END_STREAM is the answer's end. */
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
+{
+	struct h2_stream *st;
+	size_t n = 0;
+
+	if (f->hd.type == NGHTTP2_DATA)
+		n = f->hd.length - f->data.padlen;
+	else if (f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+	if (st && st->sess)
+		http_stream_session_sent(st->sess, n, f->hd.flags & NGHTTP2_FLAG_END_STREAM);
 	return 0;
 }
 
@@ -757,6 +779,7 @@ static int session_setup(struct h2_conn *c)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
 	/* Floods: nghttp2's own caps on queued SETTINGS/PING acks, SETTINGS entries and
 	 * CONTINUATION frames; its reset limit sits behind ours. */
 	nghttp2_option_set_max_outbound_ack(opt, 1000);
