@@ -26,6 +26,12 @@
  * Ends: a stream closed by the client (RST_STREAM) before its answer is whole aborts its
  * session as a client gone mid-call; the connection ending (GOAWAY, TCP close, an error)
  * does so for all. A stream is freed when nghttp2 has closed it and its session is gone.
+ *
+ * Records: the session's call ends when the provider's answer has been written into the
+ * pair, which may be long before the client's window has taken it. So its record waits in
+ * the session (exchange_delivery_end()) and tells what the client was sent: the DATA payload
+ * of the stream's frames (on_frame_send), "ok" once END_STREAM left, "client_gone" when the
+ * stream or connection ended first or the session gave up flushing into a shut stream.
  */
 #include <assert.h>
 #include <errno.h>
