@@ -285,17 +285,19 @@ void exchange_finish(struct exchange *ex, enum exchange_outcome outcome)
 	exchange_free(ex);
 }
 
-void exchange_delivery_end(struct session *s, int whole, enum exchange_outcome gone)
+uint64_t exchange_delivery_end(struct session *s, int whole, enum exchange_outcome gone)
 {
 	struct exchange *ex = s->undelivered;
 	enum exchange_outcome outcome = s->undelivered_outcome;
+	uint64_t ticket;
 
 	if (!ex)
-		return;
+		return 0;
 	s->undelivered = NULL;
 	/* only a call that ended well becomes a client gone: a refusal stays what it was */
-	exchange_record(ex, whole || outcome != OUTCOME_OK ? outcome : gone);
+	ticket = exchange_record(ex, whole || outcome != OUTCOME_OK ? outcome : gone);
 	exchange_free(ex);
+	return ticket;
 }
 
 int status_retried(const struct exchange *ex, int status)

@@ -230,6 +230,7 @@ void http_durable_release(uint64_t durable, uint64_t lost)
 		client_parse(s); /* a next request waited behind the held answer */
 		session_leave(s);
 	}
+	http2_durable_release(durable, lost); /* h2 answers' last frames */
 }
 
 static void session_free(struct session *s)
@@ -1103,6 +1104,17 @@ void http_stream_session_sent(struct session *s, size_t n, int end)
 	session_enter(s);
 	exchange_delivery_end(s, 1, OUTCOME_OK);
 	session_leave(s);
+}
+
+int http_stream_session_end_first(struct session *s, size_t last, uint64_t *ret_ticket)
+{
+	if (!s->undelivered)
+		return 0;
+	s->sent_to_client += last;
+	*ret_ticket = exchange_delivery_end(s, 1, OUTCOME_OK);
+	session_enter(s);
+	session_leave(s); /* frees it */
+	return 1;
 }
 
 void http_stream_session_abort(struct session *s)

@@ -327,8 +327,9 @@ void exchange_free(struct exchange *ex);
 /* The one place an exchange ends: its record, its upstream connection pooled or closed. */
 void exchange_finish(struct exchange *ex, enum exchange_outcome outcome);
 /* An h2 stream's call that exchange_finish() left unrecorded (S->undelivered; none: nothing
- * happens): recorded and freed now, as it ended if its answer left WHOLE, else as GONE. */
-void exchange_delivery_end(struct session *s, int whole, enum exchange_outcome gone);
+ * happens, 0): recorded and freed now, as it ended if its answer left WHOLE, else as GONE.
+ * Returns the record's ticket (0: not queued). */
+uint64_t exchange_delivery_end(struct session *s, int whole, enum exchange_outcome gone);
 int status_retried(const struct exchange *ex, int status);
 int can_retry(const struct exchange *ex);
 int can_fall_back(const struct exchange *ex);
