@@ -32,6 +32,8 @@
  * the session (exchange_delivery_end()) and tells what the client was sent: the DATA payload
  * of the stream's frames (on_frame_send), "ok" once END_STREAM left, "client_gone" when the
  * stream or connection ended first or the session gave up flushing into a shut stream.
+ * With strict durability the record is written when the last frame is due, and that frame
+ * waits until the record is on disk (stream_end_held()).
  */
 #include <assert.h>
 #include <errno.h>
@@ -579,7 +581,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error, void
 		return 0;
 	nghttp2_session_set_stream_user_data(ng, id, NULL);
 	st->ng_closed = 1;
-	stream_abort(st); /* a session left: its call had not all of its answer sent */
+	stream_abort(st); /* a session left: its answer did not all leave, or it still flushes */
 	if (!st->sess)
 		stream_free(st);
 	return 0;
