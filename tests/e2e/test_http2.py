@@ -3,11 +3,12 @@ governed, re-keyed and recorded exactly as an HTTP/1.1 call (the upstream stays 
 hostile h2 clients (rapid reset, too many streams) are held off."""
 import json
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
 
-from conftest import hosts_wrap, wait_for
+from conftest import OPENAI_ADDR, hosts_wrap, wait_for
 from test_intercept import CHAT, split, stream_body
 from test_keys import keyed_policy
 
@@ -34,13 +35,18 @@ def test_curl_http2_plain_and_streaming_are_rekeyed_and_recorded(gw, monkeypatch
     body, _, tail = r.stdout.rpartition("\n")
     assert tail == "2 200", (r.stdout, r.stderr)
     assert json.loads(body)["object"] == "chat.completion"
+    bodies = [body]
     r = curl_h2(gw, stream_body())
     body, _, tail = r.stdout.rpartition("\n")
     assert tail == "2 200", (r.stdout, r.stderr)
     assert body.rstrip().endswith("data: [DONE]") and "chat.completion.chunk" in body
+    bodies.append(body)
     log = [x for x in gw.mock.requests() if x["provider"] == "openai"]
     assert len(log) == 2 and all(x["authorization"] == "Bearer sk-gateway-openai" for x in log)
     recs = request_records(gw, 2)
+    for rec, got in zip(recs, bodies):
+        # what curl was sent of the answer (the body), not what the stream's session wrote
+        assert rec["aigw.bytes_to_client"] == len(got.encode()), (rec, len(got.encode()))
     for rec, stream in zip(recs, (False, True)):
         assert rec["network.protocol.version"] == "2", rec
         assert rec["aigw.outcome"] == "ok" and rec["aigw.stream"] == stream
@@ -101,6 +107,13 @@ def test_node_streams_reset_mid_answer_end_recorded_others_complete(gw, monkeypa
     recs = request_records(gw, 60)[40:]
     outcomes = sorted(x["aigw.outcome"] for x in recs)
     assert outcomes == ["client_gone"] * 7 + ["ok"] * 13, outcomes
+    # Each record says what its stream's client was sent: a whole answer the bytes it read, a
+    # reset one at least what it read before its reset and less than a whole answer.
+    sent_ok = sorted(x["aigw.bytes_to_client"] for x in recs if x["aigw.outcome"] == "ok")
+    assert sent_ok == sorted(x[4] for x in done), (sent_ok, done)
+    sent_gone = sorted(x["aigw.bytes_to_client"] for x in recs if x["aigw.outcome"] != "ok")
+    assert all(r <= b < min(sent_ok) for r, b in zip(sorted(x[4] for x in resets), sent_gone)), \
+        (sent_gone, resets)
     assert all(x["network.protocol.version"] == "2" and x["aigw.stream"] for x in recs)
     # Nothing leaks: the connection, its streams' pairs and the upstream calls cut short.
     wait_for(lambda: open_fds(d.proc.pid) <= start_fds, timeout=10,
@@ -171,26 +184,85 @@ def test_slow_reader_stream_does_not_stall_another_and_memory_stays_bounded(gw):
     assert sorted(x["aigw.outcome"] for x in recs if x["aigw.stream"]) == ["client_gone"] * 2
 
 
+def provider_answers_read(gw):
+    """True once the mock runs no stream and no byte of its answers waits in a socket on
+    either side: the gateway has read every byte of them (its call is over upstream)."""
+    if json.loads(gw.mock.control("GET", "/control/stats"))["active_streams"]:
+        return False
+    mock = socket.inet_aton(OPENAI_ADDR)[::-1].hex().upper() + ":01BB"
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            local, remote, state, queues = line.split()[1:5]
+            tx, rx = (int(q, 16) for q in queues.split(":"))
+            if state == "01" and ((remote == mock and rx) or (local == mock and tx)):
+                return False
+    return True
+
+
+def shut_stream(gw, words):
+    """A stream of WORDS events whose client keeps its window at 1 KiB (never opened), once
+    that window is full; then the gateway is given the provider's whole answer (a record
+    written meanwhile would be one that claims what the client never had)."""
+    p = raw_client(gw, "shut", str(words))
+    got = json.loads(p.stdout.readline())
+    assert got["bytes"] == got["window"] and not got["ended"], got
+    wait_for(lambda: provider_answers_read(gw) or request_records_now(gw), timeout=30,
+             what="the provider's whole answer read by the gateway")
+    return p, got
+
+
+def request_records_now(gw):
+    return [x for x in gw.world.records() if x.get("event.name") == "proxy.request"]
+
+
+def assert_cut_short(rec, window, got):
+    """The record of a call whose client had only its window of the answer."""
+    assert rec["aigw.outcome"] == "client_gone", rec
+    assert rec["aigw.bytes_to_client"] <= window, (rec, window)
+    assert rec["aigw.bytes_to_client"] == got, (rec, got)
+    assert rec["network.protocol.version"] == "2" and rec["aigw.stream"], rec
+
+
 def test_client_gone_after_its_whole_answer_came_frees_the_stream_once(gw):
     """A hostile client asks for a ~740 KB stream with a 1 KiB window: the provider's answer
-    comes whole (the call is recorded) while part of it still waits inside the stream's
-    session, which keeps flushing it; then the client drops the connection. The stream must
-    not be freed under that session (its end would write into the freed stream: a
-    use-after-free a workload could trigger at will)."""
+    comes whole while most of it still waits inside the gateway (the stream's buffer and its
+    session, which keeps flushing); then the client drops the connection. The record must say
+    what the app received (the window, not the ~740 KB the gateway took) and that the call
+    did not reach it whole; and the stream must not be freed under that session (its end
+    would write into the freed stream: a use-after-free a workload could trigger at will)."""
     d = gw.start()
-    p = slow_round(gw, 4000)
-    try:
-        rec = gw.world.wait_record(**{"event.name": "proxy.request", "aigw.stream": True},
-                                   timeout=30)
-        assert rec["aigw.outcome"] == "ok", rec  # whole from the provider, still held by us
-    finally:
-        p.kill()
-        p.communicate()
+    p, got = shut_stream(gw, 4000)
+    p.stdin.write("close\n")
+    p.stdin.close()
+    p.wait(timeout=15)
+    recs = request_records(gw, 1)
+    assert len(recs) == 1, recs
+    assert_cut_short(recs[0], got["window"], got["bytes"])
     gw.world.wait_record(**{"event.name": "proxy.connection", "network.protocol.version": "2"},
                          timeout=15)
     r = curl_h2(gw, CHAT)  # the daemon serves on
     assert r.stdout.endswith("\n2 200"), (r.stdout, r.stderr)
-    d.stop()  # the lingering session ends at shutdown at the latest: no sanitizer report
+    d.stop()  # no sanitizer report
+
+
+def test_client_that_never_reads_is_recorded_cut_short_when_the_gateway_gives_up(gw):
+    """The same client stays connected and never opens its window: the gateway gives the
+    stream up (its session cannot flush the rest) and resets it. The record says the call
+    ended with only the window delivered, not "ok" with the bytes the gateway took."""
+    d = gw.start()
+    p, got = shut_stream(gw, 4000)
+    try:
+        p.stdin.write("wait\n")
+        p.stdin.flush()
+        end = json.loads(p.stdout.readline())
+        assert end["reset"] and not end["ended"] and end["bytes"] == got["bytes"], end
+        recs = request_records(gw, 1)
+        assert len(recs) == 1, recs
+        assert_cut_short(recs[0], got["window"], got["bytes"])
+    finally:
+        p.kill()
+        p.communicate()
+    d.stop()
 
 
 def test_rapid_reset_flood_gets_goaway_enhance_your_calm_and_daemon_serves_on(gw):

@@ -251,10 +251,19 @@ static void exchange_settle(struct exchange *ex)
 	pipeline_end(&ex->pr, &o);
 }
 
+/* An h2 stream's answer still has to cross the stream's buffer and the client's window: its
+ * record waits until the stream says what left (exchange_delivery_end()), unless the client
+ * is gone already. */
+static int record_waits_delivery(const struct session *s, enum exchange_outcome outcome)
+{
+	return s->info.h2 && outcome != OUTCOME_CLIENT_GONE && outcome != OUTCOME_SHUTDOWN;
+}
+
 void exchange_finish(struct exchange *ex, enum exchange_outcome outcome)
 {
 	struct session *s = ex->s;
 	int reusable = outcome == OUTCOME_OK && ex->resp_complete && ex->up_keepalive;
+	int waits = record_waits_delivery(s, outcome);
 
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_end);
 	buffer_answer_hold(&ex->pr, 0); /* what is still queued for the client is the session's */
@@ -263,7 +272,8 @@ void exchange_finish(struct exchange *ex, enum exchange_outcome outcome)
 	if (ex->probe && ex->target)
 		route_target_abandon(ex->target);
 	exchange_settle(ex);
-	session_hold(s, exchange_record(ex, outcome));
+	if (!waits)
+		session_hold(s, exchange_record(ex, outcome));
 	if (ex->up) {
 		if (reusable) {
 			upstream_put(ex->up);
@@ -274,7 +284,27 @@ void exchange_finish(struct exchange *ex, enum exchange_outcome outcome)
 	}
 	s->ex = NULL;
 	s->n_requests++;
+	if (waits) {
+		s->undelivered = ex;
+		s->undelivered_outcome = outcome;
+		return;
+	}
 	exchange_free(ex);
+}
+
+uint64_t exchange_delivery_end(struct session *s, int whole, enum exchange_outcome gone)
+{
+	struct exchange *ex = s->undelivered;
+	enum exchange_outcome outcome = s->undelivered_outcome;
+	uint64_t ticket;
+
+	if (!ex)
+		return 0;
+	s->undelivered = NULL;
+	/* only a call that ended well becomes a client gone: a refusal stays what it was */
+	ticket = exchange_record(ex, whole || outcome != OUTCOME_OK ? outcome : gone);
+	exchange_free(ex);
+	return ticket;
 }
 
 int status_retried(const struct exchange *ex, int status)

@@ -346,7 +346,9 @@ uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 	jsonw_ku64(rec, "http.request.body.size", ex->body ? evbuffer_get_length(ex->body) : 0);
 	jsonw_ku64(rec, "http.response.body.size", ex->resp_body_bytes);
 	jsonw_ku64(rec, "aigw.bytes_from_client", ex->req_wire_bytes);
-	jsonw_ku64(rec, "aigw.bytes_to_client", ex->resp_wire_bytes);
+	/* an h2 stream: what its DATA frames carried, not what its session wrote into the stream */
+	jsonw_ku64(rec, "aigw.bytes_to_client",
+		   s->info.h2 ? s->sent_to_client : ex->resp_wire_bytes);
 	jsonw_knum(rec, "aigw.latency_ms", ms_between(&ex->t_start, &ex->t_end));
 	if (ex->t_first.tv_sec)
 		jsonw_knum(rec, "aigw.ttfb_ms", ms_between(&ex->t_start, &ex->t_first));

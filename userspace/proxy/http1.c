@@ -230,10 +230,12 @@ void http_durable_release(uint64_t durable, uint64_t lost)
 		client_parse(s); /* a next request waited behind the held answer */
 		session_leave(s);
 	}
+	http2_durable_release(durable, lost); /* h2 answers' last frames */
 }
 
 static void session_free(struct session *s)
 {
+	exchange_delivery_end(s, 0, OUTCOME_CLIENT_GONE); /* an h2 call still unrecorded */
 	if (s->prev)
 		s->prev->next = s->next;
 	else if (live_sessions == s)
@@ -283,7 +285,8 @@ int session_leave(struct session *s)
 		if (s->closing && !evbuffer_get_length(bufferevent_get_output(s->client)))
 			s->closing = 0;
 	}
-	if (s->dead && !s->closing) {
+	/* an h2 stream's ended call waits for its stream (http_stream_session_sent(), _abort()) */
+	if (s->dead && !s->closing && !s->undelivered) {
 		session_free(s);
 		return 1;
 	}
@@ -389,6 +392,7 @@ static void on_close_event(struct bufferevent *bev, short what, void *arg)
 
 	s->closing = 0;
 	session_enter(s);
+	exchange_delivery_end(s, 0, OUTCOME_CLIENT_GONE); /* h2: the stream took no more */
 	session_leave(s);
 }
 
@@ -1092,10 +1096,32 @@ struct session *http_stream_session_start(struct event_base *base, struct buffer
 	return s;
 }
 
+void http_stream_session_sent(struct session *s, size_t n, int end)
+{
+	s->sent_to_client += n;
+	if (!end || !s->undelivered)
+		return;
+	session_enter(s);
+	exchange_delivery_end(s, 1, OUTCOME_OK);
+	session_leave(s);
+}
+
+int http_stream_session_end_first(struct session *s, size_t last, uint64_t *ret_ticket)
+{
+	if (!s->undelivered)
+		return 0;
+	s->sent_to_client += last;
+	*ret_ticket = exchange_delivery_end(s, 1, OUTCOME_OK);
+	session_enter(s);
+	session_leave(s); /* frees it */
+	return 1;
+}
+
 void http_stream_session_abort(struct session *s)
 {
 	session_enter(s);
 	session_close(s, OUTCOME_CLIENT_GONE, 0);
+	exchange_delivery_end(s, 0, OUTCOME_CLIENT_GONE);
 	/* A session whose call ended already may still be flushing its answer into the pair
 	 * (closing): the stream it flushes to is gone, so nothing is left to wait for. */
 	s->closing = 0;
@@ -1108,6 +1134,7 @@ void http_sessions_shutdown(void)
 		struct session *s = live_sessions;
 
 		session_close(s, OUTCOME_SHUTDOWN, 0);
+		exchange_delivery_end(s, 0, OUTCOME_SHUTDOWN);
 		session_free(s);
 	}
 	http2_conns_shutdown(); /* their streams' calls are recorded above */

@@ -123,8 +123,25 @@ struct session *http_stream_session_start(struct event_base *base, struct buffer
 					  struct pipe_conn_slot *conn, void (*ended)(void *arg),
 					  void *arg);
 
+/*
+ * The stream S serves sent N more bytes of its answer in DATA frames; END: its last frame
+ * (END_STREAM) went. The call's record waits for this (the stream holds part of the answer
+ * until the client's window takes it): it says what the client was sent, and "ok" only when
+ * the whole answer went.
+ */
+void http_stream_session_sent(struct session *s, size_t n, int end);
+
+/*
+ * Strict durability: the stream S serves holds back its answer's last frame (LAST bytes of
+ * DATA) until the call's record is on disk. The call is recorded now as it will have ended
+ * when that frame leaves ("ok", LAST counted), S is freed (ENDED runs) and *RET_TICKET is the
+ * record's ticket (0: not queued). Returns 1, or 0 when S has no call waiting for its record.
+ */
+int http_stream_session_end_first(struct session *s, size_t last, uint64_t *ret_ticket);
+
 /* The client left the stream S serves (RST_STREAM, its connection ended): its call ends as
- * a client gone mid-call, and the session is freed now (ENDED runs). */
+ * a client gone mid-call (recorded with what it was sent), and the session is freed now
+ * (ENDED runs); S must not be inside its own callbacks. */
 void http_stream_session_abort(struct session *s);
 
 /*

@@ -243,6 +243,11 @@ struct session {
 	struct buffer_hold queued; /* an ended call's answer still queued for the client */
 	void (*ended)(void *arg);	/* an h2 stream: told when the session is freed */
 	void *ended_arg;
+	/* An h2 stream: its ended call, owned, recorded once the stream tells how much of its
+	 * answer reached the client (exchange_delivery_end()), and how the call ended. */
+	struct exchange *undelivered;
+	enum exchange_outcome undelivered_outcome;
+	uint64_t sent_to_client; /* an h2 stream: answer bytes sent in DATA frames */
 
 	int busy;	   /* libevent callbacks of this session on the stack */
 	int dead;	   /* session_close() ran: free when not busy */
@@ -321,6 +326,10 @@ struct exchange *exchange_alloc(void);
 void exchange_free(struct exchange *ex);
 /* The one place an exchange ends: its record, its upstream connection pooled or closed. */
 void exchange_finish(struct exchange *ex, enum exchange_outcome outcome);
+/* An h2 stream's call that exchange_finish() left unrecorded (S->undelivered; none: nothing
+ * happens, 0): recorded and freed now, as it ended if its answer left WHOLE, else as GONE.
+ * Returns the record's ticket (0: not queued). */
+uint64_t exchange_delivery_end(struct session *s, int whole, enum exchange_outcome gone);
 int status_retried(const struct exchange *ex, int status);
 int can_retry(const struct exchange *ex);
 int can_fall_back(const struct exchange *ex);

@@ -26,7 +26,16 @@
  * Ends: a stream closed by the client (RST_STREAM) before its answer is whole aborts its
  * session as a client gone mid-call; the connection ending (GOAWAY, TCP close, an error)
  * does so for all. A stream is freed when nghttp2 has closed it and its session is gone.
+ *
+ * Records: the session's call ends when the provider's answer has been written into the
+ * pair, which may be long before the client's window has taken it. So its record waits in
+ * the session (exchange_delivery_end()) and tells what the client was sent: the DATA payload
+ * of the stream's frames (on_frame_send), "ok" once END_STREAM left, "client_gone" when the
+ * stream or connection ended first or the session gave up flushing into a shut stream.
+ * With strict durability the record is written when the last frame is due, and that frame
+ * waits until the record is on disk (stream_end_held()).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +90,10 @@ struct h2_stream {
 	int deferred;		  /* the data source waits for bytes */
 	int reset_sent;		  /* broken: RST_STREAM is queued */
 	int ng_closed;		  /* nghttp2 closed the stream */
+	/* Strict durability: the last frame waits for the call's record (stream_end_held()) */
+	int end_held;		  /* ... the record is queued: END_STREAM waits for its ticket */
+	int end_free;		  /* ... the record is on disk (or none is waited for) */
+	uint64_t end_ticket;
 };
 
 struct h2_conn {
@@ -121,11 +134,47 @@ static int stream_over(const struct h2_stream *st)
 	return held >= HTTP2_STREAM_HIGH / 2 || (held && st->c->held.over);
 }
 
+/*
+ * Strict durability: an answer's last frame (END_STREAM) leaves only once its call's record is
+ * on disk, as an HTTP/1.1 answer's end does. The record is written when that frame is due,
+ * counting the bytes it carries; http2_durable_release() lets the frame go. Returns 0: send
+ * it, 1: it waits, -1: the record was not queued and audit.on_failure is "block": reset.
+ */
+static int stream_end_held(struct h2_stream *st, size_t len)
+{
+	const struct http_proxy_config *cfg = st->c->cfg;
+	uint64_t ticket = 0;
+
+	if (!cfg->durable_strict || st->end_free || !st->resp_done ||
+	    evbuffer_get_length(st->body) > len)
+		return 0;
+	if (st->end_held)
+		return 1;
+	st->end_free = 1; /* unless a record is now waited for */
+	if (!st->sess || !http_stream_session_end_first(st->sess, evbuffer_get_length(st->body),
+							&ticket))
+		return 0; /* no call waits for its record here */
+	if (!ticket) /* never queued: as lost */
+		return cfg->policy->audit.on_failure == POLICY_AUDIT_BLOCK ? -1 : 0;
+	st->end_free = 0;
+	st->end_ticket = ticket;
+	st->end_held = 1;
+	return 1;
+}
+
 static ssize_t on_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 			    uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
 	struct h2_stream *st = src->ptr;
-	int n = evbuffer_remove(st->body, buf, len);
+	int n, held = stream_end_held(st, len);
+
+	if (held < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset */
+	if (held) {
+		st->deferred = 1;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	n = evbuffer_remove(st->body, buf, len);
 
 	if (n <= 0 && !st->resp_done) {
 		if (st->broken)
@@ -279,6 +328,11 @@ static size_t stream_pipe_bytes(const struct h2_stream *st)
 static void stream_free(struct h2_stream *st)
 {
 	struct h2_conn *c = st->c;
+
+	/* never under its session: its end (stream_session_ended) would write into freed memory;
+	 * http_stream_session_abort() frees a session at once (no session callback runs inside
+	 * ours: the pair's callbacks are deferred) */
+	assert(!st->sess);
 
 	if (st->prev)
 		st->prev->next = st->next;
@@ -527,10 +581,26 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error, void
 		return 0;
 	nghttp2_session_set_stream_user_data(ng, id, NULL);
 	st->ng_closed = 1;
-	if (!st->resp_done)
-		stream_abort(st);
+	stream_abort(st); /* a session left: its answer did not all leave, or it still flushes */
 	if (!st->sess)
 		stream_free(st);
+	return 0;
+}
+
+/* What left of a stream's answer, told to its session for the call's record: DATA payload
+ * (padding aside); END_STREAM is the answer's end. */
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
+{
+	struct h2_stream *st;
+	size_t n = 0;
+
+	if (f->hd.type == NGHTTP2_DATA)
+		n = f->hd.length - f->data.padlen;
+	else if (f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+	if (st && st->sess)
+		http_stream_session_sent(st->sess, n, f->hd.flags & NGHTTP2_FLAG_END_STREAM);
 	return 0;
 }
 
@@ -757,6 +827,7 @@ static int session_setup(struct h2_conn *c)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
 	/* Floods: nghttp2's own caps on queued SETTINGS/PING acks, SETTINGS entries and
 	 * CONTINUATION frames; its reset limit sits behind ours. */
 	nghttp2_option_set_max_outbound_ack(opt, 1000);
@@ -818,6 +889,38 @@ int http2_conn_start(struct event_base *base, struct bufferevent *client,
 		on_client_read(client, c); /* the preface came with the handshake */
 	conn_leave(c);
 	return 0;
+}
+
+/* A held last frame goes, or under audit.on_failure "block" a lost record resets the stream. */
+static void stream_end_release(struct h2_stream *st, uint64_t lost)
+{
+	st->end_held = 0;
+	st->end_free = 1;
+	if (st->end_ticket <= lost && st->c->cfg->policy->audit.on_failure == POLICY_AUDIT_BLOCK) {
+		st->broken = 1;
+		if (!st->reset_sent && !st->ng_closed)
+			nghttp2_submit_rst_stream(st->c->ng, NGHTTP2_FLAG_NONE, st->id,
+						  NGHTTP2_INTERNAL_ERROR);
+		st->reset_sent = 1;
+		return;
+	}
+	st->deferred = 0;
+	nghttp2_session_resume_data(st->c->ng, st->id);
+}
+
+void http2_durable_release(uint64_t durable, uint64_t lost)
+{
+	struct h2_conn *c, *next_conn;
+	struct h2_stream *st;
+
+	for (c = live_conns; c; c = next_conn) {
+		next_conn = c->next_conn;
+		c->busy++;
+		for (st = c->streams; st; st = st->next)
+			if (st->end_held && st->end_ticket <= durable)
+				stream_end_release(st, lost);
+		conn_leave(c);
+	}
 }
 
 void http2_conns_shutdown(void)

@@ -31,6 +31,11 @@ int http2_conn_start(struct event_base *base, struct bufferevent *client,
 		     const struct http_conn_info *info, const struct http_proxy_config *cfg,
 		     struct upstream_pool *pool, const struct http_proxy_ops *ops);
 
+/* Strict durability (http_durable_release()): the answers whose last frame waited for a
+ * record up to DURABLE let it go; those whose record was lost (up to LOST, or never queued)
+ * are reset instead under audit.on_failure "block". */
+void http2_durable_release(uint64_t durable, uint64_t lost);
+
 /* Ends every live h2 connection now (daemon shutdown), with their streams' records. */
 void http2_conns_shutdown(void);
 

@@ -8,8 +8,8 @@
 // (i % RESET_EVERY == 0; 0: none) is reset by the client (RST_STREAM CANCEL) as soon as its
 // answer's head and first DATA have arrived; the others read to the end. WORDS / DELAY_MS ask the mock for that many
 // words, one event each DELAY_MS apart, so answers are still running when the resets come.
-// Prints {"alpn", "results": [[i, "reset"|"done", status, ok], ...]} with ok: a done stream
-// ended with "data: [DONE]", a reset one had its first bytes.
+// Prints {"alpn", "results": [[i, "reset"|"done", status, ok, bytes], ...]} with ok: a done
+// stream ended with "data: [DONE]", a reset one had its first bytes; bytes: of the body read.
 import http2 from "node:http2";
 
 const [n, every, words = "40", delay = "50"] = process.argv.slice(2).map(String);
@@ -36,10 +36,11 @@ function call(i) {
       // Node may emit "response" a tick after the first "data": reset once it came.
       if (reset && status && !req.closed) {
         req.close(http2.constants.NGHTTP2_CANCEL);
-        resolve([i, "reset", status, text.length > 0]);
+        resolve([i, "reset", status, text.length > 0, Buffer.byteLength(text)]);
       }
     });
-    req.on("end", () => resolve([i, "done", status, text.trimEnd().endsWith("data: [DONE]")]));
+    req.on("end", () => resolve([i, "done", status, text.trimEnd().endsWith("data: [DONE]"),
+                                 Buffer.byteLength(text)]));
     req.on("error", (e) => resolve([i, "error", status, String(e.code || e.message)]));
     req.end(body);
   });

@@ -8,13 +8,18 @@ SSL_CERT_FILE names.
     /usr/bin/python3 py_h2_raw.py many N      N streaming calls opened at once, in one flight
     /usr/bin/python3 py_h2_raw.py slow WORDS  a huge stream never read (window 1 KiB, never
                                               opened) beside a plain call read as it comes
+    /usr/bin/python3 py_h2_raw.py shut WORDS  one stream of WORDS events whose 1 KiB window is
+                                              never opened; once it is full, stdin says
+                                              "close" (the connection is dropped) or "wait"
+                                              (read on until the gateway ends the stream)
     /usr/bin/python3 py_h2_raw.py hold N      N streaming calls of BYTES (argv[3]) each whose
                                               window is never opened; then a plain call on
                                               the same connection per line of stdin
 
 Prints one JSON object: flood {"goaway": error code or null, "open": the connection still
 answered a PING}; many {"refused": [...], "answered": [...], "statuses": {...}}; slow
-{"fast_status", "fast_ok", "slow_bytes", "slow_done"}.
+{"fast_status", "fast_ok", "slow_bytes", "slow_done"}; shut {"window", "bytes"} once the
+window is full, then after "wait" {"bytes", "reset", "ended"}.
 """
 import json
 import os
@@ -154,6 +159,33 @@ def slow(words):
             got["slow_done"] = True
     print(json.dumps(got), flush=True)
     sys.stdin.read()  # hold the connection (and the slow stream) open until told
+    sock.close()
+
+
+def shut(words):
+    window = 1024
+    sock, conn = connect({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+    request(conn, 1, chat("shut", stream=True),
+            [("x-mock-reply-words", str(words)), ("x-mock-chunk-delay-ms", "0")])
+    sock.sendall(conn.data_to_send())
+    got = {"window": window, "bytes": 0, "reset": False, "ended": False}
+
+    def take(ev):
+        if isinstance(ev, h2.events.DataReceived):
+            got["bytes"] += ev.flow_controlled_length  # never acknowledged: the window stays shut
+        elif isinstance(ev, h2.events.StreamReset):
+            got["reset"] = True
+        elif isinstance(ev, h2.events.StreamEnded):
+            got["ended"] = True
+
+    for ev in events(sock, conn, lambda: got["bytes"] >= window or got["ended"]):
+        take(ev)
+    print(json.dumps(got), flush=True)
+    if sys.stdin.readline().strip() == "wait":
+        for ev in events(sock, conn, lambda: got["reset"] or got["ended"], deadline=60):
+            take(ev)
+        print(json.dumps(got), flush=True)
+        sys.stdin.read()
     sock.close()
 
 
