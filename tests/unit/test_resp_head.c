@@ -131,6 +131,7 @@ static void test_smuggling_declined(void)
 	EXPECT("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 12\r\n\r\n{}HTTP/1.1 200", 0);
 	EXPECT("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 0);
 	EXPECT("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 0);
+	EXPECT("HTTP/1.1 200 OK\r\nTransfer-Encodingx: y\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 0);
 	EXPECT("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n 2\r\n\r\n{}0123456789", 0);
 	EXPECT("HTTP/1.1 200 OK\r\nX-A: one\r\n\ttwo\r\nContent-Length: 2\r\n\r\n{}", 0);
 	EXPECT("HTTP/1.1 200 OK\nContent-Length: 2\n\n{}", 0);
