@@ -23,14 +23,14 @@
 
 static struct rh_run ref, fast;
 
-static void compare(const struct rh_knobs *k, const char *d, size_t len, size_t first,
-		    size_t step)
+static void compare(const struct rh_knobs *k, const char *d, size_t len, size_t first, size_t step)
 {
 	rh_drive(&ref, k, d, len, first, step, 0);
 	rh_drive(&fast, k, d, len, first, step, 1);
 	if (!rh_same(&ref, &fast)) {
-		fprintf(stderr, "differ (first %zu, step %zu, took fast %d): consumed %zu/%zu err %d/%d"
-				" log %zu/%zu\n",
+		fprintf(stderr,
+			"differ (first %zu, step %zu, took fast %d): consumed %zu/%zu err %d/%d"
+			" log %zu/%zu\n",
 			first, step, fast.took_fast, ref.consumed, fast.consumed, ref.err, fast.err,
 			ref.len, fast.len);
 		CHECK(!"fast path and http_parser differ");

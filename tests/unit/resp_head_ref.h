@@ -28,10 +28,10 @@
 #define RH_LOG_MAX (1u << 20)
 
 struct rh_knobs {
-	int head_request;     /* the answer is to a HEAD */
-	unsigned stop_at;     /* the Nth callback (1-based; 0: none) pauses or fails */
-	int stop_fails;	      /* ... fails (returns -1) rather than pauses */
-	int keep_reading;     /* message ends do not pause */
+	int head_request; /* the answer is to a HEAD */
+	unsigned stop_at; /* the Nth callback (1-based; 0: none) pauses or fails */
+	int stop_fails;	  /* ... fails (returns -1) rather than pauses */
+	int keep_reading; /* message ends do not pause */
 };
 
 struct rh_run {
@@ -60,9 +60,14 @@ static void rh_put(struct rh_run *r, char type, const void *at, size_t n)
 
 static void rh_state(struct rh_run *r, char type, const http_parser *p)
 {
-	unsigned long long st[8] = {p->status_code,   p->http_major,	p->http_minor,
-				    p->flags,	      p->content_length, p->upgrade,
-				    (unsigned long long)http_should_keep_alive(p), 0};
+	unsigned long long st[8] = {p->status_code,
+				    p->http_major,
+				    p->http_minor,
+				    p->flags,
+				    p->content_length,
+				    p->upgrade,
+				    (unsigned long long)http_should_keep_alive(p),
+				    0};
 
 	rh_put(r, type, st, sizeof(st));
 }
@@ -130,8 +135,7 @@ static int rh_on_message_complete(http_parser *p)
 	rh_state(r, 'M', p);
 	if ((rc = rh_knob(p)))
 		return rc;
-	if (p->status_code / 100 != 1 && !r->k->keep_reading &&
-	    HTTP_PARSER_ERRNO(p) == HPE_OK)
+	if (p->status_code / 100 != 1 && !r->k->keep_reading && HTTP_PARSER_ERRNO(p) == HPE_OK)
 		http_parser_pause(p, 1);
 	return 0;
 }
@@ -174,8 +178,9 @@ static void rh_drive(struct rh_run *r, const struct rh_knobs *k, const char *d, 
 		while (off < end && HTTP_PARSER_ERRNO(&p) == HPE_OK) {
 			size_t used;
 
-			if (fast && fresh && resp_head_execute(&p, &rh_settings, d + off, end - off,
-							       k->head_request, &used))
+			if (fast && fresh &&
+			    resp_head_execute(&p, &rh_settings, d + off, end - off, k->head_request,
+					      &used))
 				r->took_fast = 1;
 			else
 				used = http_parser_execute(&p, &rh_settings, d + off, end - off);

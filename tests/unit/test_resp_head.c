@@ -85,7 +85,8 @@ static void test_simple_taken(void)
 	EXPECT("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 1);
 	EXPECT("HTTP/1.1 200 OK\r\nContent-Length: 0002\r\n\r\n{}", 1);
 	EXPECT("HTTP/1.1 200 \r\nContent-Length: 2\r\n\r\n{}", 1);
-	EXPECT("HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\nContent-Length: 2\r\n\r\n{}", 1);
+	EXPECT("HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\nContent-Length: 2\r\n\r\n{}",
+	       1);
 	EXPECT("HTTP/1.1 500 x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", 1);
 	EXPECT("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", 1);
 	EXPECT("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\n{}", 1);
@@ -103,7 +104,8 @@ static unsigned long long keepalive_at(const char *m)
 /* Keep-alive as http_parser has it at the message's end (the pool reads it). */
 static void test_keepalive(void)
 {
-	static const char close_[] = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}";
+	static const char close_[] =
+	    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}";
 	static const char old[] = "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}";
 	struct rh_knobs k = {0};
 	const char *m;
@@ -128,9 +130,14 @@ static void test_keepalive(void)
 static void test_smuggling_declined(void)
 {
 	EXPECT("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}", 0);
-	EXPECT("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 12\r\n\r\n{}HTTP/1.1 200", 0);
-	EXPECT("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 0);
-	EXPECT("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 0);
+	EXPECT("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 12\r\n\r\n{}HTTP/1.1 200",
+	       0);
+	EXPECT(
+	    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	    0);
+	EXPECT(
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+	    0);
 	EXPECT("HTTP/1.1 200 OK\r\nTransfer-Encodingx: y\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 0);
 	EXPECT("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n 2\r\n\r\n{}0123456789", 0);
 	EXPECT("HTTP/1.1 200 OK\r\nX-A: one\r\n\ttwo\r\nContent-Length: 2\r\n\r\n{}", 0);
@@ -145,11 +152,18 @@ static void test_smuggling_declined(void)
 	EXPECT("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n{}", 0);
 	EXPECT("HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n{}", 0);
 	EXPECT("HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 2\r\n\r\n{}", 0);
-	EXPECT("HTTP/1.1 200 OK\r\nX-A: a\x01" "b\r\nContent-Length: 2\r\n\r\n{}", 0);
-	EXPECT("HTTP/1.1 200 OK\r\nX-A: a\x7f" "b\r\nContent-Length: 2\r\n\r\n{}", 0);
+	EXPECT("HTTP/1.1 200 OK\r\nX-A: a\x01"
+	       "b\r\nContent-Length: 2\r\n\r\n{}",
+	       0);
+	EXPECT("HTTP/1.1 200 OK\r\nX-A: a\x7f"
+	       "b\r\nContent-Length: 2\r\n\r\n{}",
+	       0);
 	EXPECT("HTTP/1.1 200 OK\r\nProxy-Connection: close\r\nContent-Length: 2\r\n\r\n{}", 0);
-	EXPECT("HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nConnection: upgrade\r\nContent-Length: 2\r\n\r\n{}", 0);
-	EXPECT("HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 2\r\n\r\n{}", 0);
+	EXPECT(
+	    "HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nConnection: upgrade\r\nContent-Length: 2\r\n\r\n{}",
+	    0);
+	EXPECT("HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 2\r\n\r\n{}",
+	       0);
 	EXPECT("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{}", 0);
 	EXPECT("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}", 0);
 	EXPECT("HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\n{}", 0);

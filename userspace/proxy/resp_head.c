@@ -48,17 +48,15 @@ struct resp_head_scan {
 /* Bytes of a name: http_parser's tokens without its space. */
 static const unsigned char name_char[256] = {
     ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-    ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
-    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
-    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
-    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
-    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-    ['y'] = 1, ['z'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
 /* A byte of a value http_parser takes as it is: not CR, LF, another control byte but tab,
@@ -68,6 +66,40 @@ static int value_byte(unsigned char c)
 	return (c > 31 && c != 127) || c == '\t';
 }
 
+/* Whether one of the 8 bytes at P is a control byte or DEL (the word tests of Hacker's
+ * Delight: exact on whether there is one). */
+static int word_has_ctl(const char *p)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = ones * 0x80;
+	uint64_t x, del;
+
+	memcpy(&x, p, sizeof(x));
+	del = x ^ (ones * 0x7f);
+	return !!((((x - ones * 0x20) & ~x) | ((del - ones) & ~del)) & highs);
+}
+
+static int bytes_clean(const char *v, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!value_byte((unsigned char)v[i]))
+			return 0;
+	return 1;
+}
+
+/* Whether the LEN bytes at V are all value bytes: a word at a time (the last one overlapping
+ * the one before), a byte at a time where a word has a control byte (a tab, or worse). */
+static int value_clean(const char *v, size_t len)
+{
+	size_t i;
+
+	if (len < 8)
+		return bytes_clean(v, len);
+	for (i = 0; i + 8 < len; i += 8)
+		if (word_has_ctl(v + i))
+			return bytes_clean(v, len);
+	return !word_has_ctl(v + len - 8) || bytes_clean(v, len);
+}
+
 static int is_digit(char c)
 {
 	return c >= '0' && c <= '9';
@@ -75,7 +107,7 @@ static int is_digit(char c)
 
 static int name_is(const char *name, uint32_t len, const char *want)
 {
-	return len == strlen(want) && !strncasecmp(name, want, len);
+	return len == strlen(want) && (name[0] | 0x20) == want[0] && !strncasecmp(name, want, len);
 }
 
 /* The status line: its end (after CRLF), or 0. */
@@ -88,8 +120,8 @@ static size_t scan_status_line(const char *d, size_t len, struct resp_head_scan 
 	    d[8] != ' ' || !is_digit(d[9]) || !is_digit(d[10]) || !is_digit(d[11]) || d[12] != ' ')
 		return 0;
 	h->minor = (unsigned)(d[7] - '0');
-	h->status = (unsigned)(d[9] - '0') * 100 + (unsigned)(d[10] - '0') * 10 +
-		    (unsigned)(d[11] - '0');
+	h->status =
+	    (unsigned)(d[9] - '0') * 100 + (unsigned)(d[10] - '0') * 10 + (unsigned)(d[11] - '0');
 	if (h->status < 200 || h->status > 599 || h->status == 204 || h->status == 304)
 		return 0;
 	cr = memchr(d + RESP_HEAD_REASON, '\r', len - RESP_HEAD_REASON);
@@ -125,7 +157,8 @@ static int note_field(struct resp_head_scan *h, const char *d, const struct resp
 
 	/* http_parser takes a name that only starts with it for a Transfer-Encoding (and then
 	 * refuses a Content-Length beside it) */
-	if (f->name_len >= 17 && !strncasecmp(name, "transfer-encoding", 17))
+	if (f->name_len >= 17 && (name[0] | 0x20) == 't' &&
+	    !strncasecmp(name, "transfer-encoding", 17))
 		return -1;
 	switch (f->name_len) {
 	case 7:
@@ -142,8 +175,8 @@ static int note_field(struct resp_head_scan *h, const char *d, const struct resp
 		return 0;
 	case 14:
 		return name_is(name, f->name_len, "content-length")
-			       ? note_content_length(h, v, f->value_len)
-			       : 0;
+			   ? note_content_length(h, v, f->value_len)
+			   : 0;
 	case 16:
 		return name_is(name, f->name_len, "proxy-connection") ? -1 : 0;
 	}
@@ -153,25 +186,26 @@ static int note_field(struct resp_head_scan *h, const char *d, const struct resp
 /* One "name: value" line from I: its end (after CRLF), or 0. */
 static size_t scan_field(const char *d, size_t len, size_t i, struct resp_head_field *f)
 {
-	size_t start = i;
+	const char *cr = memchr(d + i, '\r', len - i);
+	size_t e, start = i;
 
-	while (i < len && name_char[(unsigned char)d[i]])
+	/* CRLF, and the next line not a folded continuation */
+	if (!cr || (e = (size_t)(cr - d)) + 2 >= len || d[e + 1] != '\n' || d[e + 2] == ' ' ||
+	    d[e + 2] == '\t')
+		return 0;
+	while (name_char[(unsigned char)d[i]]) /* to the CR at most */
 		i++;
-	if (i == start || i >= len || d[i] != ':')
+	if (i == start || d[i] != ':')
 		return 0;
 	f->name = (uint32_t)start;
 	f->name_len = (uint32_t)(i - start);
-	for (i++; i < len && (d[i] == ' ' || d[i] == '\t'); i++)
+	for (i++; d[i] == ' ' || d[i] == '\t'; i++)
 		;
-	start = i;
-	while (i < len && value_byte((unsigned char)d[i]))
-		i++;
-	/* CRLF, and the next line not a folded continuation */
-	if (i + 2 >= len || d[i] != '\r' || d[i + 1] != '\n' || d[i + 2] == ' ' || d[i + 2] == '\t')
+	if (!value_clean(d + i, e - i))
 		return 0;
-	f->value = (uint32_t)(i == start ? i + 2 : start);
-	f->value_len = (uint32_t)(i - start);
-	return i + 2;
+	f->value = (uint32_t)(i == e ? e + 2 : i);
+	f->value_len = (uint32_t)(e - i);
+	return e + 2;
 }
 
 /* Whether DATA starts with a simple answer, whole; H says where its pieces lie. */
@@ -214,7 +248,8 @@ static size_t deliver_fields(http_parser *rp, const http_parser_settings *s, con
 {
 	if (stopped(rp, CB_NOTIFY(rp, s, on_message_begin), HPE_CB_message_begin))
 		return 1 + 1;
-	if (stopped(rp, CB_DATA(rp, s, on_status, d + RESP_HEAD_REASON, h->reason_len), HPE_CB_status))
+	if (stopped(rp, CB_DATA(rp, s, on_status, d + RESP_HEAD_REASON, h->reason_len),
+		    HPE_CB_status))
 		return RESP_HEAD_REASON + h->reason_len + 1 + 1; /* through its CR */
 	for (unsigned k = 0; k < h->n; k++) {
 		const struct resp_head_field *f = &h->f[k];
