@@ -193,7 +193,11 @@ static size_t scan_field(const char *d, size_t len, size_t i, struct resp_head_f
 	if (!cr || (e = (size_t)(cr - d)) + 2 >= len || d[e + 1] != '\n' || d[e + 2] == ' ' ||
 	    d[e + 2] == '\t')
 		return 0;
-	while (name_char[(unsigned char)d[i]]) /* to the CR at most */
+	/* to the CR at most: a zero ends each && before any byte past it is read */
+	while (name_char[(unsigned char)d[i]] && name_char[(unsigned char)d[i + 1]] &&
+	       name_char[(unsigned char)d[i + 2]] && name_char[(unsigned char)d[i + 3]])
+		i += 4;
+	while (name_char[(unsigned char)d[i]])
 		i++;
 	if (i == start || d[i] != ':')
 		return 0;
