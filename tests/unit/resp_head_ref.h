@@ -108,16 +108,20 @@ static int rh_on_value(http_parser *p, const char *at, size_t n)
 	return rh_knob(p);
 }
 
+/* A head's or message's end written down (TYPE), then the knobs: 0 or -1. */
+static int rh_on_end(http_parser *p, char type)
+{
+	rh_state(p->data, type, p);
+	return rh_knob(p);
+}
+
 static int rh_on_headers_complete(http_parser *p)
 {
-	struct rh_run *r = p->data;
-	int rc;
+	const struct rh_run *r = p->data;
+	int rc = rh_on_end(p, 'H');
 
-	rh_state(r, 'H', p);
-	if ((rc = rh_knob(p)))
+	if (rc || p->status_code / 100 == 1)
 		return rc;
-	if (p->status_code / 100 == 1)
-		return 0;
 	return r->k->head_request || p->status_code == 204 || p->status_code == 304;
 }
 
@@ -129,15 +133,13 @@ static int rh_on_body(http_parser *p, const char *at, size_t n)
 
 static int rh_on_message_complete(http_parser *p)
 {
-	struct rh_run *r = p->data;
-	int rc;
+	const struct rh_run *r = p->data;
+	int rc = rh_on_end(p, 'M');
 
-	rh_state(r, 'M', p);
-	if ((rc = rh_knob(p)))
-		return rc;
-	if (p->status_code / 100 != 1 && !r->k->keep_reading && HTTP_PARSER_ERRNO(p) == HPE_OK)
+	if (!rc && p->status_code / 100 != 1 && !r->k->keep_reading &&
+	    HTTP_PARSER_ERRNO(p) == HPE_OK)
 		http_parser_pause(p, 1);
-	return 0;
+	return rc;
 }
 
 static const http_parser_settings rh_settings = {
