@@ -238,6 +238,7 @@ $(BUILD)/fuzz/fuzz_clienthello: tests/fuzz/fuzz_clienthello.c userspace/proxy/cl
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^
 FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/proxy/response.c \
+		  userspace/proxy/resp_head.c \
 		  userspace/proxy/exchange_record.c userspace/proxy/upstream.c userspace/proxy/body.c \
 		  userspace/proxy/route.c userspace/proxy/tlsflush.c userspace/proxy/tlsread.c \
 		  userspace/proxy/http2.c \
@@ -308,6 +309,12 @@ $(BUILD)/fuzz/fuzz_usage: tests/fuzz/fuzz_usage.c userspace/providers/usage.c \
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^) -lcjson -lcrypto -lz
 FUZZERS += $(BUILD)/fuzz/fuzz_usage
+# The answer head's fast path against plain http_parser, on the same reads (resp_head_ref.h).
+$(BUILD)/fuzz/fuzz_resp_head: tests/fuzz/fuzz_resp_head.c userspace/proxy/resp_head.c \
+		tests/unit/resp_head_ref.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^) -lhttp_parser
+FUZZERS += $(BUILD)/fuzz/fuzz_resp_head
 fuzzers: $(FUZZERS)
 fuzz: setup fuzzers
 	@for f in $(if $(FUZZ_TARGETS),$(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%),$(FUZZERS)); do \

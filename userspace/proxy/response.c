@@ -1,6 +1,7 @@
 /*
- * response.c: the provider's answer on its way to the app. A second http-parser reads it;
- * its callbacks write to the client as the answer arrives.
+ * response.c: the provider's answer on its way to the app. A second http-parser reads it
+ * (a simple answer whole in its first read: resp_head.c, with the same callbacks); its
+ * callbacks write to the client as the answer arrives.
  *
  * On the answer's head its mode is picked once (enum response_mode, http1_int.h), and the
  * body (on_resp_body), its end (response_complete) and a broken stream
@@ -39,6 +40,7 @@
 #include "guard/guard.h"
 #include "proxy/body.h"
 #include "proxy/http1_int.h"
+#include "proxy/resp_head.h"
 #include "providers/bedrock.h"
 #include "ledger/cost.h"
 #include "util/decimal.h"
@@ -1111,6 +1113,20 @@ static void garbage_fail(struct exchange *ex)
 	exchange_fail(ex, OUTCOME_UPSTREAM_BAD_RESPONSE, 502, msg);
 }
 
+/* A read of the answer parsed: the first by the fast path when the answer is simple and
+ * whole in it (resp_head.h), the rest by http_parser. Returns the bytes used. */
+static size_t resp_parse(struct exchange *ex, const char *at, size_t len)
+{
+	int first = !ex->got_upstream_bytes;
+	size_t used;
+
+	ex->got_upstream_bytes = 1;
+	if (first && resp_head_execute(&ex->rp, &resp_settings, at, len, !strcmp(ex->method, "HEAD"),
+				       &used))
+		return used;
+	return http_parser_execute(&ex->rp, &resp_settings, at, len);
+}
+
 void on_up_read(struct bufferevent *bev, void *arg)
 {
 	struct exchange *ex = arg;
@@ -1123,8 +1139,7 @@ void on_up_read(struct bufferevent *bev, void *arg)
 		size_t used;
 
 		evbuffer_peek(in, -1, NULL, &v, 1);
-		ex->got_upstream_bytes = 1;
-		used = http_parser_execute(&ex->rp, &resp_settings, v.iov_base, v.iov_len);
+		used = resp_parse(ex, v.iov_base, v.iov_len);
 		evbuffer_drain(in, used);
 		if (HTTP_PARSER_ERRNO(&ex->rp) != HPE_OK &&
 		    HTTP_PARSER_ERRNO(&ex->rp) != HPE_PAUSED) {
