@@ -265,6 +265,63 @@ def test_client_that_never_reads_is_recorded_cut_short_when_the_gateway_gives_up
     d.stop()
 
 
+def ask(p, line):
+    """Tells the raw client LINE; its next JSON line."""
+    p.stdin.write(line + "\n")
+    p.stdin.flush()
+    return json.loads(p.stdout.readline())
+
+
+def test_client_that_shuts_its_window_and_stays_is_cut_after_idle_ms_and_recorded(gw):
+    """A hostile client shuts its stream's window (1 KiB, never opened) on an answer small
+    enough for the gateway to hold whole, and stays connected: its call must not stay off the
+    log (nor its exchange pinned) until the connection ends. Past proxy.timeouts.idle_ms
+    without progress the stream is reset and the call recorded client_gone with what the
+    client was sent, while the client still holds its connection, as an HTTP/1.1 client that
+    stops reading is cut after idle_ms."""
+    d = gw.start(gw.policy(proxy={"timeouts": {"idle_ms": 1000}}))
+    p, got = shut_stream(gw, 100)
+    try:
+        p.stdin.write("wait\n")
+        p.stdin.flush()
+        recs = wait_for(lambda: request_records_now(gw), timeout=20,
+                        what="the stalled call's record")
+        assert p.poll() is None  # the client holds its connection
+        end = json.loads(p.stdout.readline())
+        assert end["reset"] and not end["ended"] and end["bytes"] == got["bytes"], end
+        assert ask(p, "ping") == {"ping": True}  # still open after the record: not cut whole
+        assert len(recs) == 1, recs
+        assert_cut_short(recs[0], got["window"], got["bytes"])
+    finally:
+        p.kill()
+        p.communicate()
+    d.stop()  # no sanitizer report
+
+
+def test_a_stalled_stream_is_reset_alone_its_siblings_read_on_end_ok(gw):
+    """The stalled stream shares its connection with three slow streams (~3 s each) that the
+    client reads as they come: only the stalled one is reset (after idle_ms, while they run),
+    the others end whole and are recorded ok with what they were sent."""
+    d = gw.start(gw.policy(proxy={"timeouts": {"idle_ms": 1000}}))
+    p = raw_client(gw, "stall", "100")
+    try:
+        got = json.loads(p.stdout.readline())
+        assert got["reset"] and not got["ended"] and got["bytes"] == got["window"], got
+        assert [(x["status"], x["ended"]) for x in got["siblings"]] == [(200, True)] * 3, got
+        assert ask(p, "ping") == {"ping": True}
+        recs = request_records(gw, 4)
+    finally:
+        p.kill()
+        p.communicate()
+    assert len(recs) == 4, recs
+    gone = [x for x in recs if x["aigw.outcome"] != "ok"]
+    assert len(gone) == 1, recs
+    assert_cut_short(gone[0], got["window"], got["bytes"])
+    sent = sorted(x["aigw.bytes_to_client"] for x in recs if x["aigw.outcome"] == "ok")
+    assert sent == sorted(x["bytes"] for x in got["siblings"]), (sent, got)
+    d.stop()
+
+
 def test_rapid_reset_flood_gets_goaway_enhance_your_calm_and_daemon_serves_on(gw):
     d = gw.start()
     r = gw.run_app(["/usr/bin/python3", str(CLIENTS / "py_h2_raw.py"), "flood", "2000"],
