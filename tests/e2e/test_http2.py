@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import OPENAI_ADDR, hosts_wrap, wait_for
 from test_intercept import CHAT, split, stream_body
 from test_keys import keyed_policy
@@ -199,11 +201,12 @@ def provider_answers_read(gw):
     return True
 
 
-def shut_stream(gw, words):
-    """A stream of WORDS events whose client keeps its window at 1 KiB (never opened), once
-    that window is full; then the gateway is given the provider's whole answer (a record
-    written meanwhile would be one that claims what the client never had)."""
-    p = raw_client(gw, "shut", str(words))
+def shut_stream(gw, words, *window):
+    """A stream of WORDS events whose client keeps its window at 1 KiB (or its connection's at
+    64 KiB, the stream's being WINDOW) never opened, once that window is full; then the gateway
+    is given the provider's whole answer (a record written meanwhile would be one that claims
+    what the client never had)."""
+    p = raw_client(gw, "shut", str(words), *window)
     got = json.loads(p.stdout.readline())
     assert got["bytes"] == got["window"] and not got["ended"], got
     wait_for(lambda: provider_answers_read(gw) or request_records_now(gw), timeout=30,
@@ -272,15 +275,17 @@ def ask(p, line):
     return json.loads(p.stdout.readline())
 
 
-def test_client_that_shuts_its_window_and_stays_is_cut_after_idle_ms_and_recorded(gw):
+@pytest.mark.parametrize("window", [[], ["1048576"]], ids=["stream_window", "conn_window"])
+def test_client_that_shuts_its_window_and_stays_is_cut_after_idle_ms_and_recorded(gw, window):
     """A hostile client shuts its stream's window (1 KiB, never opened) on an answer small
     enough for the gateway to hold whole, and stays connected: its call must not stay off the
     log (nor its exchange pinned) until the connection ends. Past proxy.timeouts.idle_ms
     without progress the stream is reset and the call recorded client_gone with what the
     client was sent, while the client still holds its connection, as an HTTP/1.1 client that
-    stops reading is cut after idle_ms."""
+    stops reading is cut after idle_ms. The same when the window left shut is the connection's
+    (the stream's own is 1 MiB): ~110 KB of answer, held whole, 64 KiB of it sent."""
     d = gw.start(gw.policy(proxy={"timeouts": {"idle_ms": 1000}}))
-    p, got = shut_stream(gw, 100)
+    p, got = shut_stream(gw, 600 if window else 100, *window)
     try:
         p.stdin.write("wait\n")
         p.stdin.flush()

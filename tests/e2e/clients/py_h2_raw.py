@@ -9,7 +9,10 @@ SSL_CERT_FILE names.
     /usr/bin/python3 py_h2_raw.py slow WORDS  a huge stream never read (window 1 KiB, never
                                               opened) beside a plain call read as it comes
     /usr/bin/python3 py_h2_raw.py shut WORDS  one stream of WORDS events whose 1 KiB window is
-                                              never opened; once it is full, stdin says
+                                              never opened (argv[3]: a stream window of that
+                                              many bytes, opened at once: then the connection's
+                                              64 KiB window is the one that stays shut); once
+                                              it is full, stdin says
                                               "close" (the connection is dropped) or "wait"
                                               (read on until the gateway ends the stream;
                                               then each "ping" line: does it answer a PING)
@@ -168,8 +171,9 @@ def slow(words):
 
 
 def shut(words):
-    window = 1024
-    sock, conn = connect({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+    stream_window = int(sys.argv[3]) if len(sys.argv) > 3 else 1024
+    window = min(stream_window, 65535)  # the connection's window is never opened either
+    sock, conn = connect({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: stream_window})
     request(conn, 1, chat("shut", stream=True),
             [("x-mock-reply-words", str(words)), ("x-mock-chunk-delay-ms", "0")])
     sock.sendall(conn.data_to_send())
