@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import OPENAI_ADDR, hosts_wrap, wait_for
 from test_intercept import CHAT, split, stream_body
 from test_keys import keyed_policy
@@ -199,11 +201,12 @@ def provider_answers_read(gw):
     return True
 
 
-def shut_stream(gw, words):
-    """A stream of WORDS events whose client keeps its window at 1 KiB (never opened), once
-    that window is full; then the gateway is given the provider's whole answer (a record
-    written meanwhile would be one that claims what the client never had)."""
-    p = raw_client(gw, "shut", str(words))
+def shut_stream(gw, words, *window):
+    """A stream of WORDS events whose client keeps its window at 1 KiB (or its connection's at
+    64 KiB, the stream's being WINDOW) never opened, once that window is full; then the gateway
+    is given the provider's whole answer (a record written meanwhile would be one that claims
+    what the client never had)."""
+    p = raw_client(gw, "shut", str(words), *window)
     got = json.loads(p.stdout.readline())
     assert got["bytes"] == got["window"] and not got["ended"], got
     wait_for(lambda: provider_answers_read(gw) or request_records_now(gw), timeout=30,
@@ -262,6 +265,65 @@ def test_client_that_never_reads_is_recorded_cut_short_when_the_gateway_gives_up
     finally:
         p.kill()
         p.communicate()
+    d.stop()
+
+
+def ask(p, line):
+    """Tells the raw client LINE; its next JSON line."""
+    p.stdin.write(line + "\n")
+    p.stdin.flush()
+    return json.loads(p.stdout.readline())
+
+
+@pytest.mark.parametrize("window", [[], ["1048576"]], ids=["stream_window", "conn_window"])
+def test_client_that_shuts_its_window_and_stays_is_cut_after_idle_ms_and_recorded(gw, window):
+    """A hostile client shuts its stream's window (1 KiB, never opened) on an answer small
+    enough for the gateway to hold whole, and stays connected: its call must not stay off the
+    log (nor its exchange pinned) until the connection ends. Past proxy.timeouts.idle_ms
+    without progress the stream is reset and the call recorded client_gone with what the
+    client was sent, while the client still holds its connection, as an HTTP/1.1 client that
+    stops reading is cut after idle_ms. The same when the window left shut is the connection's
+    (the stream's own is 1 MiB): ~110 KB of answer, held whole, 64 KiB of it sent."""
+    d = gw.start(gw.policy(proxy={"timeouts": {"idle_ms": 1000}}))
+    p, got = shut_stream(gw, 600 if window else 100, *window)
+    try:
+        p.stdin.write("wait\n")
+        p.stdin.flush()
+        recs = wait_for(lambda: request_records_now(gw), timeout=20,
+                        what="the stalled call's record")
+        assert p.poll() is None  # the client holds its connection
+        end = json.loads(p.stdout.readline())
+        assert end["reset"] and not end["ended"] and end["bytes"] == got["bytes"], end
+        assert ask(p, "ping") == {"ping": True}  # still open after the record: not cut whole
+        assert len(recs) == 1, recs
+        assert_cut_short(recs[0], got["window"], got["bytes"])
+    finally:
+        p.kill()
+        p.communicate()
+    d.stop()  # no sanitizer report
+
+
+def test_a_stalled_stream_is_reset_alone_its_siblings_read_on_end_ok(gw):
+    """The stalled stream shares its connection with three slow streams (~3 s each) that the
+    client reads as they come: only the stalled one is reset (after idle_ms, while they run),
+    the others end whole and are recorded ok with what they were sent."""
+    d = gw.start(gw.policy(proxy={"timeouts": {"idle_ms": 1000}}))
+    p = raw_client(gw, "stall", "100")
+    try:
+        got = json.loads(p.stdout.readline())
+        assert got["reset"] and not got["ended"] and got["bytes"] == got["window"], got
+        assert [(x["status"], x["ended"]) for x in got["siblings"]] == [(200, True)] * 3, got
+        assert ask(p, "ping") == {"ping": True}
+        recs = request_records(gw, 4)
+    finally:
+        p.kill()
+        p.communicate()
+    assert len(recs) == 4, recs
+    gone = [x for x in recs if x["aigw.outcome"] != "ok"]
+    assert len(gone) == 1, recs
+    assert_cut_short(gone[0], got["window"], got["bytes"])
+    sent = sorted(x["aigw.bytes_to_client"] for x in recs if x["aigw.outcome"] == "ok")
+    assert sent == sorted(x["bytes"] for x in got["siblings"]), (sent, got)
     d.stop()
 
 

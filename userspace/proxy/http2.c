@@ -34,6 +34,15 @@
  * stream or connection ended first or the session gave up flushing into a shut stream.
  * With strict durability the record is written when the last frame is due, and that frame
  * waits until the record is on disk (stream_end_held()).
+ *
+ * Stalls: a client that keeps a stream's window (or the connection's) shut while it stays
+ * connected would keep that call off the log and its exchange pinned. A stream whose answer
+ * has bytes (or its end) waiting to be sent keeps the time of its last progress (a DATA frame
+ * sent, or the wait began); past proxy.timeouts.idle_ms without one it is reset (CANCEL) and
+ * its call recorded client_gone with what it was sent, as an HTTP/1.1 client that stops
+ * reading is cut after idle_ms. One timer per connection fires at the earliest such deadline
+ * (on_stall()). A stream with nothing to send (a slow provider) is not stalled: the
+ * provider-side timeouts cover it.
  */
 #include <assert.h>
 #include <errno.h>
@@ -94,6 +103,8 @@ struct h2_stream {
 	int end_held;		  /* ... the record is queued: END_STREAM waits for its ticket */
 	int end_free;		  /* ... the record is on disk (or none is waited for) */
 	uint64_t end_ticket;
+	int end_sent;		  /* the answer's END_STREAM left */
+	struct timespec progress; /* stream_stalled(): its last DATA sent, or when its wait began */
 };
 
 struct h2_conn {
@@ -107,6 +118,7 @@ struct h2_conn {
 	struct pipe_conn_slot conn; /* its place among the workload's connections */
 	struct buffer_hold held;    /* its streams' answer and request bytes (conn_hold_update) */
 	struct event *kick;	    /* streams whose session ended are looked at */
+	struct event *stall;	    /* on_stall(): by the earliest deadline of a stalled stream */
 	struct h2_stream *streams;
 	unsigned n_streams, n_requests;
 	double reset_tokens; /* rapid reset: a bucket of HTTP2_RESET_BURST */
@@ -122,6 +134,73 @@ struct h2_conn {
 };
 
 static __thread struct h2_conn *live_conns; /* this worker's */
+
+/* ---- stalls: a stream with bytes to send and none sent for idle_ms is reset ---- */
+
+/* Its answer has bytes, or its end, that wait to be sent: the client's windows decide. */
+static int stream_stalled(const struct h2_stream *st)
+{
+	return st->submitted && !st->end_sent && !st->reset_sent && !st->ng_closed &&
+	       !st->end_held && (evbuffer_get_length(st->body) || st->resp_done);
+}
+
+/* The stream made progress, or began to wait: its idle_ms starts now. The connection's timer
+ * is never later than any stream's deadline (on_stall() re-arms it for the earliest). */
+static void stream_clock(struct h2_stream *st)
+{
+	struct h2_conn *c = st->c;
+	struct timeval idle = {c->cfg->idle_ms / 1000, (c->cfg->idle_ms % 1000) * 1000};
+
+	clock_gettime(CLOCK_MONOTONIC, &st->progress);
+	if (!evtimer_pending(c->stall, NULL))
+		evtimer_add(c->stall, &idle);
+}
+
+static void stream_abort(struct h2_stream *st);
+
+/* The client took nothing of the answer for idle_ms: the stream is reset and its call ends as
+ * a client gone, recorded now with what it was sent; what it held is dropped. */
+static void stream_stall_reset(struct h2_stream *st)
+{
+	evbuffer_drain(st->body, evbuffer_get_length(st->body));
+	st->broken = 1;
+	st->reset_sent = 1;
+	nghttp2_submit_rst_stream(st->c->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+	stream_abort(st);
+}
+
+static void conn_leave(struct h2_conn *c);
+
+/* The connection's stall timer: streams past their deadline are reset; it waits again for
+ * the earliest deadline left, if a stream still waits. */
+static void on_stall(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2_conn *c = arg;
+	int64_t idle_ms = c->cfg->idle_ms, next_ms = -1;
+	struct h2_stream *st;
+	struct timespec now;
+
+	c->busy++;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (st = c->streams; st; st = st->next) {
+		int64_t left;
+
+		if (!stream_stalled(st))
+			continue;
+		left = idle_ms - ((now.tv_sec - st->progress.tv_sec) * 1000 +
+				  (now.tv_nsec - st->progress.tv_nsec) / 1000000);
+		if (left <= 0)
+			stream_stall_reset(st);
+		else if (next_ms < 0 || left < next_ms)
+			next_ms = left;
+	}
+	if (next_ms > 0) {
+		struct timeval t = {next_ms / 1000, (next_ms % 1000) * 1000};
+
+		evtimer_add(c->stall, &t);
+	}
+	conn_leave(c);
+}
 
 /* ---- the stream's answer: HTTP/1.1 from the session -> HEADERS and DATA ---- */
 
@@ -166,8 +245,13 @@ static ssize_t on_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
 			    uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
 	struct h2_stream *st = src->ptr;
-	int n, held = stream_end_held(st, len);
+	int n, held;
 
+	if (st->reset_sent) { /* its RST_STREAM goes first: not an END_STREAM of what is left */
+		st->deferred = 1;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	held = stream_end_held(st, len);
 	if (held < 0)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset */
 	if (held) {
@@ -253,7 +337,11 @@ static int on_resp_headers_complete(http_parser *p)
 
 static int on_resp_body(http_parser *p, const char *at, size_t len)
 {
-	return evbuffer_add(rp_stream(p)->body, at, len);
+	struct h2_stream *st = rp_stream(p);
+
+	if (!evbuffer_get_length(st->body))
+		stream_clock(st); /* bytes wait for the client from now */
+	return evbuffer_add(st->body, at, len);
 }
 
 static int on_resp_complete(http_parser *p)
@@ -263,6 +351,8 @@ static int on_resp_complete(http_parser *p)
 	if (!st->submitted) /* the end of an interim answer */
 		return 0;
 	st->resp_done = 1;
+	if (!evbuffer_get_length(st->body))
+		stream_clock(st); /* its END_STREAM waits from now */
 	http_parser_pause(p, 1);
 	return 0;
 }
@@ -599,7 +689,12 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 	else if (f->hd.type != NGHTTP2_HEADERS)
 		return 0;
 	st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
-	if (st && st->sess)
+	if (!st)
+		return 0;
+	st->end_sent |= !!(f->hd.flags & NGHTTP2_FLAG_END_STREAM);
+	if (f->hd.type == NGHTTP2_DATA && !st->end_sent)
+		stream_clock(st); /* progress: its idle_ms starts again */
+	if (st->sess)
 		http_stream_session_sent(st->sess, n, f->hd.flags & NGHTTP2_FLAG_END_STREAM);
 	return 0;
 }
@@ -654,6 +749,8 @@ static void conn_free(struct h2_conn *c)
 	buffer_hold_release(&c->held);
 	if (c->kick)
 		event_free(c->kick);
+	if (c->stall)
+		event_free(c->stall);
 	bufferevent_free(c->client);
 	free(c);
 }
@@ -871,7 +968,8 @@ int http2_conn_start(struct event_base *base, struct bufferevent *client,
 		live_conns->prev_conn = c;
 	live_conns = c;
 	c->kick = event_new(base, -1, 0, on_kick, c);
-	if (!c->kick || session_setup(c)) {
+	c->stall = evtimer_new(base, on_stall, c);
+	if (!c->kick || !c->stall || session_setup(c)) {
 		log_warn("http2: connection %llu: cannot set up", (unsigned long long)info->conn_id);
 		snprintf(c->error, sizeof(c->error), "http2: setup failed");
 		conn_free(c);

@@ -9,9 +9,15 @@ SSL_CERT_FILE names.
     /usr/bin/python3 py_h2_raw.py slow WORDS  a huge stream never read (window 1 KiB, never
                                               opened) beside a plain call read as it comes
     /usr/bin/python3 py_h2_raw.py shut WORDS  one stream of WORDS events whose 1 KiB window is
-                                              never opened; once it is full, stdin says
+                                              never opened (argv[3]: a stream window of that
+                                              many bytes, opened at once: then the connection's
+                                              64 KiB window is the one that stays shut); once
+                                              it is full, stdin says
                                               "close" (the connection is dropped) or "wait"
-                                              (read on until the gateway ends the stream)
+                                              (read on until the gateway ends the stream;
+                                              then each "ping" line: does it answer a PING)
+    /usr/bin/python3 py_h2_raw.py stall WORDS the shut stream of WORDS events beside three
+                                              streams read as they come (then "ping" lines)
     /usr/bin/python3 py_h2_raw.py hold N      N streaming calls of BYTES (argv[3]) each whose
                                               window is never opened; then a plain call on
                                               the same connection per line of stdin
@@ -19,7 +25,9 @@ SSL_CERT_FILE names.
 Prints one JSON object: flood {"goaway": error code or null, "open": the connection still
 answered a PING}; many {"refused": [...], "answered": [...], "statuses": {...}}; slow
 {"fast_status", "fast_ok", "slow_bytes", "slow_done"}; shut {"window", "bytes"} once the
-window is full, then after "wait" {"bytes", "reset", "ended"}.
+window is full, then after "wait" {"bytes", "reset", "ended"}, then {"ping"} per "ping";
+stall {"window", "bytes", "reset", "ended", "siblings": [{"status", "bytes", "ended"}]} once
+the shut stream is reset or ended and its siblings ended, then {"ping"} per "ping".
 """
 import json
 import os
@@ -163,8 +171,9 @@ def slow(words):
 
 
 def shut(words):
-    window = 1024
-    sock, conn = connect({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+    stream_window = int(sys.argv[3]) if len(sys.argv) > 3 else 1024
+    window = min(stream_window, 65535)  # the connection's window is never opened either
+    sock, conn = connect({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: stream_window})
     request(conn, 1, chat("shut", stream=True),
             [("x-mock-reply-words", str(words)), ("x-mock-chunk-delay-ms", "0")])
     sock.sendall(conn.data_to_send())
@@ -185,7 +194,63 @@ def shut(words):
         for ev in events(sock, conn, lambda: got["reset"] or got["ended"], deadline=60):
             take(ev)
         print(json.dumps(got), flush=True)
-        sys.stdin.read()
+        answer_pings(sock, conn)
+    sock.close()
+
+
+def answer_pings(sock, conn):
+    """Per "ping" line of stdin: {"ping": the connection answered a PING}, until EOF."""
+    for line in sys.stdin:
+        if line.strip() != "ping":
+            continue
+        acked = []
+        try:
+            conn.ping(b"aigwidle")
+            sock.sendall(conn.data_to_send())
+        except (ConnectionError, ssl.SSLError, OSError):
+            pass
+        else:
+            for ev in events(sock, conn, lambda: acked):
+                if isinstance(ev, h2.events.PingAckReceived):
+                    acked.append(True)
+        print(json.dumps({"ping": bool(acked)}), flush=True)
+
+
+def stall(words):
+    """Stream 1 asks for WORDS events and never opens its 1 KiB window; streams 3, 5 and 7
+    ask for a slow stream each (12 events, 250 ms apart) and are read as they come."""
+    window = 1024
+    sock, conn = connect({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+    request(conn, 1, chat("shut", stream=True),
+            [("x-mock-reply-words", str(words)), ("x-mock-chunk-delay-ms", "0")])
+    sibs = {sid: {"status": None, "bytes": 0, "ended": False} for sid in (3, 5, 7)}
+    for sid in sibs:
+        request(conn, sid, chat(f"sibling {sid}", stream=True),
+                [("x-mock-reply-words", "12"), ("x-mock-chunk-delay-ms", "250")])
+    sock.sendall(conn.data_to_send())
+    got = {"window": window, "bytes": 0, "reset": False, "ended": False}
+
+    def done():
+        return (got["reset"] or got["ended"]) and all(x["ended"] for x in sibs.values())
+
+    for ev in events(sock, conn, done, deadline=60):
+        sid = getattr(ev, "stream_id", None)
+        if isinstance(ev, h2.events.ResponseReceived) and sid in sibs:
+            sibs[sid]["status"] = int(dict(ev.headers)[b":status"])
+        elif isinstance(ev, h2.events.DataReceived) and sid in sibs:
+            sibs[sid]["bytes"] += len(ev.data)
+            conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+        elif isinstance(ev, h2.events.DataReceived):
+            got["bytes"] += ev.flow_controlled_length  # never acknowledged
+        elif isinstance(ev, h2.events.StreamEnded) and sid in sibs:
+            sibs[sid]["ended"] = True
+        elif isinstance(ev, h2.events.StreamReset) and sid == 1:
+            got["reset"] = True
+        elif isinstance(ev, h2.events.StreamEnded) and sid == 1:
+            got["ended"] = True
+    got["siblings"] = list(sibs.values())
+    print(json.dumps(got), flush=True)
+    answer_pings(sock, conn)
     sock.close()
 
 
