@@ -1109,6 +1109,11 @@ void http_stream_session_sent(struct session *s, size_t n, int end)
 	session_leave(s);
 }
 
+int http_stream_session_reads(const struct session *s)
+{
+	return !s->dead;
+}
+
 int http_stream_session_end_first(struct session *s, size_t last, uint64_t *ret_ticket)
 {
 	if (!s->undelivered)

@@ -439,8 +439,10 @@ static int stream_body(struct h2_stream *st, const uint8_t *data, size_t len)
 {
 	struct evbuffer *out;
 
-	if (!st->sess || !len)
-		return 0; /* the session answered already (413, say): the rest is dropped */
+	/* the session answered already (413, say): the rest is dropped, neither held nor
+	 * counted, though its session lives on until its answer has left */
+	if (!st->sess || !len || !http_stream_session_reads(st->sess))
+		return 0;
 	out = bufferevent_get_output(st->end);
 	if (st->chunked)
 		evbuffer_add_printf(out, "%zx\r\n", len);
@@ -601,6 +603,11 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 	st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
 	if (st && st->sess)
 		http_stream_session_sent(st->sess, n, f->hd.flags & NGHTTP2_FLAG_END_STREAM);
+	/* The whole answer went while the request still comes (refused at its head, say): the
+	 * upload is stopped, as RFC 9113 §8.1 allows, rather than read and dropped. */
+	if (st && (f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+	    !nghttp2_session_get_stream_remote_close(ng, f->hd.stream_id))
+		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
 	return 0;
 }
 

@@ -12,6 +12,9 @@ SSL_CERT_FILE names.
                                               never opened; once it is full, stdin says
                                               "close" (the connection is dropped) or "wait"
                                               (read on until the gateway ends the stream)
+    /usr/bin/python3 py_h2_raw.py upload MIB  a POST of content-length 10^12 (refused at its
+                                              head, its answer given a window of argv[3],
+                                              default 0), then MIB MiB of its body
     /usr/bin/python3 py_h2_raw.py hold N      N streaming calls of BYTES (argv[3]) each whose
                                               window is never opened; then a plain call on
                                               the same connection per line of stdin
@@ -219,6 +222,47 @@ def hold(n):
     for _ in sys.stdin:
         print(json.dumps(plain_call(sock, conn, sid)), flush=True)
         sid += 2
+    sock.close()
+
+
+def upload(mib):
+    """A POST of content-length 10^12 the gateway refuses at its head, whose answer's DATA
+    cannot leave (window argv[3], 0 if not given); once its HEADERS came, MIB MiB of body sent
+    as fast as the gateway's windows allow, until it resets the stream. Prints {"status",
+    "sent", "reset"} and holds the connection until stdin ends."""
+    window = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    sock, conn = connect({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+    conn.send_headers(1, [(":method", "POST"), (":path", PATH), (":scheme", "https"),
+                          (":authority", HOST), ("content-type", "application/json"),
+                          ("authorization", "Bearer sk-app-raw"),
+                          ("content-length", str(10 ** 12))])
+    sock.sendall(conn.data_to_send())
+    got, total, chunk = {"status": None, "sent": 0, "reset": None}, mib << 20, b"x" * 16384
+
+    def take(ev):
+        if isinstance(ev, h2.events.ResponseReceived):
+            got["status"] = int(dict(ev.headers)[b":status"])
+        elif isinstance(ev, h2.events.StreamReset):
+            got["reset"] = int(ev.error_code)
+
+    for ev in events(sock, conn, lambda: got["status"] or got["reset"] is not None):
+        take(ev)
+    while got["sent"] < total and got["reset"] is None:
+        n = min(conn.local_flow_control_window(1), conn.max_outbound_frame_size,
+                total - got["sent"], len(chunk))
+        if n <= 0:  # wait for the gateway's WINDOW_UPDATE
+            before = conn.local_flow_control_window(1)
+            for ev in events(sock, conn, lambda: got["reset"] is not None or
+                             conn.local_flow_control_window(1) > before):
+                take(ev)
+            if got["reset"] is None and conn.local_flow_control_window(1) <= before:
+                break  # the gateway gave no more window
+            continue
+        conn.send_data(1, chunk[:n])
+        sock.sendall(conn.data_to_send())
+        got["sent"] += n
+    print(json.dumps(got), flush=True)
+    sys.stdin.read()
     sock.close()
 
 
