@@ -573,6 +573,11 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 			return 0;
 		}
 	}
+	/* The whole answer went and the upload goes on (refused at its head, say): it is stopped,
+	 * as RFC 9113 §8.1 allows, not read and dropped to its end. Not on its last frame: a
+	 * client still sending that one (httpx) takes the reset for an error. */
+	if (f->hd.type == NGHTTP2_DATA && !end && nghttp2_session_get_stream_local_close(ng, st->id))
+		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
 	if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) && end && st->started &&
 	    !(f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST))
 		stream_body_end(st);
@@ -607,11 +612,6 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 	st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
 	if (st && st->sess)
 		http_stream_session_sent(st->sess, n, f->hd.flags & NGHTTP2_FLAG_END_STREAM);
-	/* The whole answer went while the request still comes (refused at its head, say): the
-	 * upload is stopped, as RFC 9113 §8.1 allows, rather than read and dropped. */
-	if (st && (f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
-	    !nghttp2_session_get_stream_remote_close(ng, f->hd.stream_id))
-		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
 	return 0;
 }
 
