@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import OPENAI_ADDR, hosts_wrap, wait_for
 from test_intercept import CHAT, split, stream_body
 from test_keys import keyed_policy
@@ -354,3 +356,33 @@ def test_answer_cut_short_upstream_resets_the_stream_and_is_recorded_at_once(gw,
     assert h2["network.protocol.version"] == "2", h2
     assert h2["aigw.outcome"] == h1["aigw.outcome"] != "ok", (h1, h2)
     assert h2["http.response.status_code"] == h1["http.response.status_code"] == 200, (h1, h2)
+
+
+def test_calls_waiting_for_their_streams_do_not_keep_their_bodies(gw, monkeypatch):
+    """A client makes 16 calls one after another, each with a 2 MiB body, and gives none of
+    the answers a byte of window: every call ends with its record waiting for its stream.
+    Each waiting call must keep only its record's fields, not its body and the body's tree
+    (they pinned 16 x 2 MiB and more; shed, the next call reuses the memory)."""
+    from test_limits import plain_daemon
+    if not plain_daemon(monkeypatch):
+        pytest.skip("an ASan heap's RSS says nothing here, and build/aigw is not built")
+    d = gw.start()
+    pid = d.proc.pid
+    p = raw_client(gw, "pin", "1", str(2 << 20))  # what one such call costs at all
+    assert json.loads(p.stdout.readline()) == {"answered": 1}
+    p.kill()
+    p.communicate()
+    wait_for(lambda: settled(pid), timeout=20, what="the daemon idle")
+    base = rss_kib(pid)
+    p = raw_client(gw, "pin", "16", str(2 << 20))
+    try:
+        assert json.loads(p.stdout.readline()) == {"answered": 16}
+        wait_for(lambda: settled(pid), timeout=30, what="the daemon idle")
+        grown = rss_kib(pid) - base
+        print(f"RSS grew {grown} KiB with 16 calls of 2 MiB bodies waiting for their streams")
+        assert grown < 12 * 1024, f"RSS grew {grown} KiB"
+    finally:
+        p.kill()
+        p.communicate()
+    recs = request_records(gw, 17)  # the body shed, its size still recorded
+    assert all(x["http.request.body.size"] > 2 << 20 for x in recs), recs

@@ -15,6 +15,8 @@ SSL_CERT_FILE names.
     /usr/bin/python3 py_h2_raw.py upload MIB  a POST of content-length 10^12 (refused at its
                                               head, its answer given a window of argv[3],
                                               default 0), then MIB MiB of its body
+    /usr/bin/python3 py_h2_raw.py pin N       N calls one after another, each with a body
+                                              of argv[3] bytes, their answers given no window
     /usr/bin/python3 py_h2_raw.py hold N      N streaming calls of BYTES (argv[3]) each whose
                                               window is never opened; then a plain call on
                                               the same connection per line of stdin
@@ -262,6 +264,39 @@ def upload(mib):
         sock.sendall(conn.data_to_send())
         got["sent"] += n
     print(json.dumps(got), flush=True)
+    sys.stdin.read()
+    sock.close()
+
+
+def pin(n):
+    """N calls one after another, each with a body of argv[3] bytes, whose answers get no
+    window: each call ends with its record waiting for its stream. Prints {"answered": N}
+    once every answer's HEADERS came, and holds the connection until stdin ends."""
+    sock, conn = connect({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    size, heads = int(sys.argv[3]), set()
+    for k in range(n):
+        sid = 1 + 2 * k
+        data = json.dumps({"model": "gpt-4o-mini",
+                           "messages": [{"role": "user", "content": "x" * size}]}).encode()
+        conn.send_headers(sid, [(":method", "POST"), (":path", PATH), (":scheme", "https"),
+                                (":authority", HOST), ("content-type", "application/json"),
+                                ("authorization", "Bearer sk-app-raw"),
+                                ("content-length", str(len(data)))])
+        while data:
+            m = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size, len(data))
+            if m <= 0:
+                before = conn.local_flow_control_window(sid)
+                for ev in events(sock, conn, lambda: conn.local_flow_control_window(sid) > before):
+                    if isinstance(ev, h2.events.ResponseReceived):
+                        heads.add(ev.stream_id)
+                continue
+            conn.send_data(sid, data[:m], end_stream=m == len(data))
+            sock.sendall(conn.data_to_send())
+            data = data[m:]
+        for ev in events(sock, conn, lambda: sid in heads):
+            if isinstance(ev, h2.events.ResponseReceived):
+                heads.add(ev.stream_id)
+    print(json.dumps({"answered": len(heads)}), flush=True)
     sys.stdin.read()
     sock.close()
 
