@@ -13,6 +13,7 @@ import pytest
 from conftest import OPENAI_ADDR, hosts_wrap, wait_for
 from test_intercept import CHAT, split, stream_body
 from test_keys import keyed_policy
+from test_tls_reads import RecordsProvider, records_provider
 
 OPENAI = "https://api.openai.com/v1/chat/completions"
 CLIENTS = Path(__file__).parent / "clients"
@@ -377,3 +378,71 @@ def test_an_h2_connection_counts_once_for_limits_connections(gw, monkeypatch):
     recs = request_records(gw, 14)
     refused = [x for x in recs if x["http.response.status_code"] == 429]
     assert len(refused) == 4 and all(x["aigw.reason"] == "connection_limit" for x in refused)
+
+
+class CutProvider(RecordsProvider):
+    """Answers 200 application/octet-stream of 1000 bytes, sends 10, and drops the
+    connection: a provider gone partway through a body the gateway passes as it comes."""
+
+    def _answer(self, c, tls, out):
+        tls.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                  b"Content-Length: 1000\r\n\r\n" + b"x" * 10)
+        c.sendall(out.read())
+        raise EOFError
+
+
+def test_answer_cut_short_upstream_resets_the_stream_and_is_recorded_at_once(gw, mock_certs):
+    """The provider drops the connection 10 bytes into a 1000-byte passed answer. Over
+    HTTP/1.1 the app's connection is cut and the call recorded; over h2 the stream must be
+    reset at once and the call recorded the same way, not left hanging until the app gives up
+    (it waited for an end of stream that never came, and so did the record)."""
+    prov = records_provider(gw, mock_certs, cls=CutProvider)
+    try:
+        r = gw.curl(OPENAI, CHAT, headers=["authorization: Bearer sk-app"],
+                    extra=["--max-time", "10"])
+        assert r.returncode not in (0, 28), (r.returncode, r.stderr)
+        h1 = request_records(gw, 1)[0]
+        start = time.monotonic()
+        r = gw.run_app(["curl", "-sS", "--http2", "-o", "/dev/null", "--max-time", "4",
+                        "-H", "authorization: Bearer sk-app", "-H",
+                        "content-type: application/json", "--data-binary", CHAT, OPENAI])
+        took = time.monotonic() - start
+        assert r.returncode not in (0, 28), (r.returncode, r.stderr)
+        assert took < 3, f"the h2 client waited {took:.1f} s for its stream's end"
+        h2 = wait_for(lambda: request_records_now(gw)[1:], timeout=2,
+                      what="the h2 call's record, at once")[0]
+    finally:
+        prov.close()
+    assert h2["network.protocol.version"] == "2", h2
+    assert h2["aigw.outcome"] == h1["aigw.outcome"] != "ok", (h1, h2)
+    assert h2["http.response.status_code"] == h1["http.response.status_code"] == 200, (h1, h2)
+
+
+def test_calls_waiting_for_their_streams_do_not_keep_their_bodies(gw, monkeypatch):
+    """A client makes 16 calls one after another, each with a 2 MiB body, and gives none of
+    the answers a byte of window: every call ends with its record waiting for its stream.
+    Each waiting call must keep only its record's fields, not its body and the body's tree
+    (they pinned 16 x 2 MiB and more; shed, the next call reuses the memory)."""
+    from test_limits import plain_daemon
+    if not plain_daemon(monkeypatch):
+        pytest.skip("an ASan heap's RSS says nothing here, and build/aigw is not built")
+    d = gw.start()
+    pid = d.proc.pid
+    p = raw_client(gw, "pin", "1", str(2 << 20))  # what one such call costs at all
+    assert json.loads(p.stdout.readline()) == {"answered": 1}
+    p.kill()
+    p.communicate()
+    wait_for(lambda: settled(pid), timeout=20, what="the daemon idle")
+    base = rss_kib(pid)
+    p = raw_client(gw, "pin", "16", str(2 << 20))
+    try:
+        assert json.loads(p.stdout.readline()) == {"answered": 16}
+        wait_for(lambda: settled(pid), timeout=30, what="the daemon idle")
+        grown = rss_kib(pid) - base
+        print(f"RSS grew {grown} KiB with 16 calls of 2 MiB bodies waiting for their streams")
+        assert grown < 12 * 1024, f"RSS grew {grown} KiB"
+    finally:
+        p.kill()
+        p.communicate()
+    recs = request_records(gw, 17)  # the body shed, its size still recorded
+    assert all(x["http.request.body.size"] > 2 << 20 for x in recs), recs

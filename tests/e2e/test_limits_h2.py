@@ -82,3 +82,49 @@ def test_streams_whose_window_never_opens_count_and_new_calls_are_refused(gw, mo
     wait_for(lambda: buffered_gauge(admin) == 0 or None, timeout=20,
              what="the gauge back at 0 after the client went away")
 
+
+
+UPLOAD_MIB = 64
+
+
+def test_upload_to_a_refused_stream_is_dropped_not_held(gw, monkeypatch):
+    """billing asks to upload 10^12 bytes: refused at the head (413), its answer's DATA shut
+    in a window of 0, so the stream's call waits for its record. The client then sends 64 MiB
+    of body. None of it may be held or counted (unbounded, it pushed the gauge to 64 MiB and
+    billing, then the daemon, past buffer_bytes): the gauge stays under 1 MiB and billing's
+    next call is served; the gauge is 0 once the client goes."""
+    pol, admin = held_policy(gw, monkeypatch)
+    gw.start(pol)
+    p = raw_client(gw, "upload", str(UPLOAD_MIB))
+    try:
+        got = json.loads(p.stdout.readline())
+        assert got["status"] == 413 and got["sent"] == UPLOAD_MIB << 20, got
+        held = buffered_gauge(admin)
+        print(f"gauge {held / MIB:.2f} MiB after {UPLOAD_MIB} MiB sent to a refused stream")
+        assert held < MIB, held
+        body, code = split(gw.curl(OPENAI_CHAT, chat("gpt-4o-mini"),
+                                   headers=["authorization: Bearer sk-app"]))
+        assert code == 200, body
+    finally:
+        p.kill()
+        p.communicate()
+    wait_for(lambda: buffered_gauge(admin) == 0 or None, timeout=20,
+             what="the gauge back at 0 after the client went away")
+
+
+def test_upload_after_the_whole_answer_went_is_reset_no_error(gw, monkeypatch):
+    """The same refused upload, its 413 given a window: once the answer's END_STREAM went,
+    the gateway stops the upload with RST_STREAM(NO_ERROR) (RFC 9113 §8.1), not reading it
+    to the end."""
+    pol, admin = held_policy(gw, monkeypatch)
+    gw.start(pol)
+    p = raw_client(gw, "upload", str(UPLOAD_MIB), "65535")
+    try:
+        got = json.loads(p.stdout.readline())
+        assert got["status"] == 413 and got["reset"] == 0, got
+        assert got["sent"] < UPLOAD_MIB << 20, got
+    finally:
+        p.kill()
+        p.communicate()
+    recs = wait_for(lambda: request_records(gw) or None, timeout=15, what="the call's record")
+    assert [r["http.response.status_code"] for r in recs] == [413], recs

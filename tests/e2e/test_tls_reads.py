@@ -165,13 +165,13 @@ class RecordsProvider(ThreadedServer):
         self.answered += 1
 
 
-def records_provider(gw, mock_certs, **kw):
-    """A RecordsProvider in the mock's place as api.openai.com, and the gateway started with
-    one worker (one pool of provider connections)."""
+def records_provider(gw, mock_certs, cls=RecordsProvider, **kw):
+    """A RecordsProvider (or CLS, one of its kind) in the mock's place as api.openai.com, and
+    the gateway started with one worker (one pool of provider connections)."""
     addr = f"127.{_NET}.0.23"
     gw.hosts.write_text(gw.hosts.read_text().replace(f"{_NET}.0.21 api.openai.com",
                                                      f"{_NET}.0.23 api.openai.com"))
-    prov = RecordsProvider(addr, mock_certs, **kw)
+    prov = cls(addr, mock_certs, **kw)
     pol = gw.policy()
     pol["proxy"] = {"workers": 1}  # one pool: a second call finds the first's connection
     gw.start(pol)

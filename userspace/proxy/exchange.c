@@ -259,6 +259,26 @@ static int record_waits_delivery(const struct session *s, enum exchange_outcome 
 	return s->info.h2 && outcome != OUTCOME_CLIENT_GONE && outcome != OUTCOME_SHUTDOWN;
 }
 
+/* A call whose record waits for its h2 stream keeps what the record reads, no more: the
+ * app's body (its size kept), its tree, the body sent upstream and the answer held whole go
+ * now, so a stalled stream costs its record's fields, not up to a 32 MiB body. */
+static void exchange_shed(struct exchange *ex)
+{
+	ex->body_size = ex->body ? evbuffer_get_length(ex->body) : 0;
+	session_evbuffer_put(ex->s, ex->body);
+	session_evbuffer_put(ex->s, ex->resp_buf);
+	usage_tree_free(ex->req_json, ex->req_tree);
+	if (ex->up_body)
+		evbuffer_free(ex->up_body);
+	free(ex->pr.body_new);
+	ex->body = ex->resp_buf = ex->up_body = NULL;
+	ex->req_json = NULL;
+	ex->req_tree = NULL;
+	ex->req_json_later = 0;
+	ex->pr.body_new = NULL;
+	ex->pr.body_new_len = 0;
+}
+
 void exchange_finish(struct exchange *ex, enum exchange_outcome outcome)
 {
 	struct session *s = ex->s;
@@ -285,6 +305,7 @@ void exchange_finish(struct exchange *ex, enum exchange_outcome outcome)
 	s->ex = NULL;
 	s->n_requests++;
 	if (waits) {
+		exchange_shed(ex);
 		s->undelivered = ex;
 		s->undelivered_outcome = outcome;
 		return;

@@ -343,7 +343,8 @@ uint64_t exchange_record(struct exchange *ex, enum exchange_outcome outcome)
 		jsonw_ki64(rec, "http.response.status_code", ex->status);
 	else
 		jsonw_knull(rec, "http.response.status_code");
-	jsonw_ku64(rec, "http.request.body.size", ex->body ? evbuffer_get_length(ex->body) : 0);
+	jsonw_ku64(rec, "http.request.body.size",
+		   ex->body ? evbuffer_get_length(ex->body) : ex->body_size);
 	jsonw_ku64(rec, "http.response.body.size", ex->resp_body_bytes);
 	jsonw_ku64(rec, "aigw.bytes_from_client", ex->req_wire_bytes);
 	/* an h2 stream: what its DATA frames carried, not what its session wrote into the stream */

@@ -366,6 +366,9 @@ void session_close(struct session *s, enum exchange_outcome why, int flush)
 	if (!flush) {
 		held_remove(s);
 		s->hold_lost = 0;
+		/* h2: nothing more goes into the stream, which its end resets: the call is
+		 * recorded now with how it ended, as an HTTP/1.1 one cut short is */
+		exchange_delivery_end(s, 0, OUTCOME_CLIENT_GONE);
 	}
 	if (flush && (evbuffer_get_length(bufferevent_get_output(s->client)) || s->hold_ticket)) {
 		s->closing = 1;
@@ -1104,6 +1107,11 @@ void http_stream_session_sent(struct session *s, size_t n, int end)
 	session_enter(s);
 	exchange_delivery_end(s, 1, OUTCOME_OK);
 	session_leave(s);
+}
+
+int http_stream_session_reads(const struct session *s)
+{
+	return !s->dead;
 }
 
 int http_stream_session_end_first(struct session *s, size_t last, uint64_t *ret_ticket)

@@ -131,6 +131,10 @@ struct session *http_stream_session_start(struct event_base *base, struct buffer
  */
 void http_stream_session_sent(struct session *s, size_t n, int end);
 
+/* Whether the session S still reads the request the stream writes it: not once its call
+ * ended (it lives on only for the call's record, and the rest of the request is dropped). */
+int http_stream_session_reads(const struct session *s);
+
 /*
  * Strict durability: the stream S serves holds back its answer's last frame (LAST bytes of
  * DATA) until the call's record is on disk. The call is recorded now as it will have ended

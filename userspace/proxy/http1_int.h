@@ -168,6 +168,7 @@ struct exchange {
 	char vertex_location[64]; /* a Vertex call's location ("global", "us-east5"), or "" */
 	struct headers req;
 	struct evbuffer *body;
+	size_t body_size; /* the body's, once it is gone (exchange_shed()) */
 	int client_keepalive;
 	int dispatched; /* the whole request is read and on its way upstream */
 	char model[128];

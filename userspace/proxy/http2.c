@@ -330,6 +330,10 @@ static int on_resp_headers_complete(http_parser *p)
 		headers_reset(&st->resp);
 		return 0;
 	}
+	/* A bodiless answer (HEAD, 204, 304) ends with this HEADERS frame (END_STREAM), which
+	 * never passes on_data_read: with audit.durability "strict" it leaves before its call's
+	 * record is on disk (stream_end_held() holds only a last DATA frame). Holding it would
+	 * need the HEADERS submitted only once that record is written; not done yet. */
 	if (submit_head(st, p->status_code, !no_body))
 		return -1;
 	return head ? 1 : 0;
@@ -529,8 +533,10 @@ static int stream_body(struct h2_stream *st, const uint8_t *data, size_t len)
 {
 	struct evbuffer *out;
 
-	if (!st->sess || !len)
-		return 0; /* the session answered already (413, say): the rest is dropped */
+	/* the session answered already (413, say): the rest is dropped, neither held nor
+	 * counted, though its session lives on until its answer has left */
+	if (!st->sess || !len || !http_stream_session_reads(st->sess))
+		return 0;
 	out = bufferevent_get_output(st->end);
 	if (st->chunked)
 		evbuffer_add_printf(out, "%zx\r\n", len);
@@ -657,6 +663,11 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 			return 0;
 		}
 	}
+	/* The whole answer went and the upload goes on (refused at its head, say): it is stopped,
+	 * as RFC 9113 §8.1 allows, not read and dropped to its end. Not on its last frame: a
+	 * client still sending that one (httpx) takes the reset for an error. */
+	if (f->hd.type == NGHTTP2_DATA && !end && nghttp2_session_get_stream_local_close(ng, st->id))
+		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
 	if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) && end && st->started &&
 	    !(f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST))
 		stream_body_end(st);

@@ -18,6 +18,11 @@ SSL_CERT_FILE names.
                                               then each "ping" line: does it answer a PING)
     /usr/bin/python3 py_h2_raw.py stall WORDS the shut stream of WORDS events beside three
                                               streams read as they come (then "ping" lines)
+    /usr/bin/python3 py_h2_raw.py upload MIB  a POST of content-length 10^12 (refused at its
+                                              head, its answer given a window of argv[3],
+                                              default 0), then MIB MiB of its body
+    /usr/bin/python3 py_h2_raw.py pin N       N calls one after another, each with a body
+                                              of argv[3] bytes, their answers given no window
     /usr/bin/python3 py_h2_raw.py hold N      N streaming calls of BYTES (argv[3]) each whose
                                               window is never opened; then a plain call on
                                               the same connection per line of stdin
@@ -284,6 +289,80 @@ def hold(n):
     for _ in sys.stdin:
         print(json.dumps(plain_call(sock, conn, sid)), flush=True)
         sid += 2
+    sock.close()
+
+
+def upload(mib):
+    """A POST of content-length 10^12 the gateway refuses at its head, whose answer's DATA
+    cannot leave (window argv[3], 0 if not given); once its HEADERS came, MIB MiB of body sent
+    as fast as the gateway's windows allow, until it resets the stream. Prints {"status",
+    "sent", "reset"} and holds the connection until stdin ends."""
+    window = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    sock, conn = connect({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+    conn.send_headers(1, [(":method", "POST"), (":path", PATH), (":scheme", "https"),
+                          (":authority", HOST), ("content-type", "application/json"),
+                          ("authorization", "Bearer sk-app-raw"),
+                          ("content-length", str(10 ** 12))])
+    sock.sendall(conn.data_to_send())
+    got, total, chunk = {"status": None, "sent": 0, "reset": None}, mib << 20, b"x" * 16384
+
+    def take(ev):
+        if isinstance(ev, h2.events.ResponseReceived):
+            got["status"] = int(dict(ev.headers)[b":status"])
+        elif isinstance(ev, h2.events.StreamReset):
+            got["reset"] = int(ev.error_code)
+
+    for ev in events(sock, conn, lambda: got["status"] or got["reset"] is not None):
+        take(ev)
+    while got["sent"] < total and got["reset"] is None:
+        n = min(conn.local_flow_control_window(1), conn.max_outbound_frame_size,
+                total - got["sent"], len(chunk))
+        if n <= 0:  # wait for the gateway's WINDOW_UPDATE
+            before = conn.local_flow_control_window(1)
+            for ev in events(sock, conn, lambda: got["reset"] is not None or
+                             conn.local_flow_control_window(1) > before):
+                take(ev)
+            if got["reset"] is None and conn.local_flow_control_window(1) <= before:
+                break  # the gateway gave no more window
+            continue
+        conn.send_data(1, chunk[:n])
+        sock.sendall(conn.data_to_send())
+        got["sent"] += n
+    print(json.dumps(got), flush=True)
+    sys.stdin.read()
+    sock.close()
+
+
+def pin(n):
+    """N calls one after another, each with a body of argv[3] bytes, whose answers get no
+    window: each call ends with its record waiting for its stream. Prints {"answered": N}
+    once every answer's HEADERS came, and holds the connection until stdin ends."""
+    sock, conn = connect({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    size, heads = int(sys.argv[3]), set()
+    for k in range(n):
+        sid = 1 + 2 * k
+        data = json.dumps({"model": "gpt-4o-mini",
+                           "messages": [{"role": "user", "content": "x" * size}]}).encode()
+        conn.send_headers(sid, [(":method", "POST"), (":path", PATH), (":scheme", "https"),
+                                (":authority", HOST), ("content-type", "application/json"),
+                                ("authorization", "Bearer sk-app-raw"),
+                                ("content-length", str(len(data)))])
+        while data:
+            m = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size, len(data))
+            if m <= 0:
+                before = conn.local_flow_control_window(sid)
+                for ev in events(sock, conn, lambda: conn.local_flow_control_window(sid) > before):
+                    if isinstance(ev, h2.events.ResponseReceived):
+                        heads.add(ev.stream_id)
+                continue
+            conn.send_data(sid, data[:m], end_stream=m == len(data))
+            sock.sendall(conn.data_to_send())
+            data = data[m:]
+        for ev in events(sock, conn, lambda: sid in heads):
+            if isinstance(ev, h2.events.ResponseReceived):
+                heads.add(ev.stream_id)
+    print(json.dumps({"answered": len(heads)}), flush=True)
+    sys.stdin.read()
     sock.close()
 
 
