@@ -50,9 +50,11 @@ static const char *disagreement(const char *text, size_t len)
 		goto out;
 	}
 	for (size_t k = 0; k < N_KEYS; k++) {
-		item = cJSON_IsObject(tree) ? cJSON_GetObjectItemCaseSensitive(tree, keys[k]) : NULL;
+		item =
+		    cJSON_IsObject(tree) ? cJSON_GetObjectItemCaseSensitive(tree, keys[k]) : NULL;
 		if (!item != (pos[k].value == JSON_LOCATE_NONE)) {
-			why = item ? "a member cJSON finds was not located" : "a member located cJSON lacks";
+			why = item ? "a member cJSON finds was not located"
+				   : "a member located cJSON lacks";
 			goto out;
 		}
 		if (!item)
@@ -77,7 +79,8 @@ static const char *shown(const char *text, size_t len, char *out, size_t size)
 	for (size_t i = 0; i < len && o + 5 < size; i++) {
 		unsigned char c = (unsigned char)text[i];
 
-		o += (size_t)snprintf(out + o, size - o, c >= 0x20 && c < 0x7f ? "%c" : "\\x%02x", c);
+		o += (size_t)snprintf(out + o, size - o, c >= 0x20 && c < 0x7f ? "%c" : "\\x%02x",
+				      c);
 	}
 	out[o] = 0;
 	return out;
@@ -85,7 +88,7 @@ static const char *shown(const char *text, size_t len, char *out, size_t size)
 
 #define AGREES(text, len)                                                                          \
 	do {                                                                                       \
-		const char *_w = disagreement(text, len);                                           \
+		const char *_w = disagreement(text, len);                                          \
 		char _s[8192];                                                                     \
 		if (*_w)                                                                           \
 			UNIT_FAIL("%s: %s", _w, shown(text, len, _s, sizeof(_s)));                 \
@@ -96,18 +99,73 @@ static const char *shown(const char *text, size_t len, char *out, size_t size)
 static void test_quirks(void)
 {
 	static const char *const texts[] = {
-	    "{}", "[]", "1", "-1", "01", "-.5", "1.", "1.e5", ".5", "-", "--1", "+1", "1e", "1e+",
-	    "1E-2", "1.2.3", "1e5e5", "-0", "0x10", "1e99999", "\"\"", "\"a\\\"\"", "\"\\uZZZZ\"",
-	    "\"\\uDC00\"", "\"\\uD800\"", "\"\\uD800\\uDC00\"", "\"\\uD800\\uZZZZ\"", "\"\\u12\"",
-	    "\"\\x\"", "\"a\\\"", "\"\x01\x1f\xff\"", "null", "nul", "nulll", "true", "false",
-	    "True", "[1,]", "{\"a\":1,}", "[1 2]", "{\"a\" 1}", "{\"a\":}", "{1:2}", "{\"a\":1}x",
-	    "{\"a\":1} \t\r\n", "{\"a\":1}\x01", "\x01{\"a\":1}", " \x00 [1]", "[\x00 1 \x01]",
-	    "\xef\xbb\xbf{}", "\xef\xbb\xbf" "1", "\xef\xbb\xbf" "12", "   ", "[", "{", "{\"a\"",
+	    "{}",
+	    "[]",
+	    "1",
+	    "-1",
+	    "01",
+	    "-.5",
+	    "1.",
+	    "1.e5",
+	    ".5",
+	    "-",
+	    "--1",
+	    "+1",
+	    "1e",
+	    "1e+",
+	    "1E-2",
+	    "1.2.3",
+	    "1e5e5",
+	    "-0",
+	    "0x10",
+	    "1e99999",
+	    "\"\"",
+	    "\"a\\\"\"",
+	    "\"\\uZZZZ\"",
+	    "\"\\uDC00\"",
+	    "\"\\uD800\"",
+	    "\"\\uD800\\uDC00\"",
+	    "\"\\uD800\\uZZZZ\"",
+	    "\"\\u12\"",
+	    "\"\\x\"",
+	    "\"a\\\"",
+	    "\"\x01\x1f\xff\"",
+	    "null",
+	    "nul",
+	    "nulll",
+	    "true",
+	    "false",
+	    "True",
+	    "[1,]",
+	    "{\"a\":1,}",
+	    "[1 2]",
+	    "{\"a\" 1}",
+	    "{\"a\":}",
+	    "{1:2}",
+	    "{\"a\":1}x",
+	    "{\"a\":1} \t\r\n",
+	    "{\"a\":1}\x01",
+	    "\x01{\"a\":1}",
+	    " \x00 [1]",
+	    "[\x00 1 \x01]",
+	    "\xef\xbb\xbf{}",
+	    "\xef\xbb\xbf"
+	    "1",
+	    "\xef\xbb\xbf"
+	    "12",
+	    "   ",
+	    "[",
+	    "{",
+	    "{\"a\"",
 	    "{\"model\":\"m\",\"model\":\"n\",\"usage\":{\"a\":1},\"usage\":null}",
-	    "{\"usage\\u0000x\":{\"a\":1},\"usage\":2}", "{\"us\\u0061ge\":1}",
-	    "{\"usage\\uZZZZ\":1}", "{\"x\":\"\\\"usage\\\":{\\\"a\\\":1}\",\"usage\":3}",
-	    "{\"model\":[{\"usage\":1}],\"usage\":{\"model\":2}}", "[{\"usage\":1}]",
-	    "{\"usage\":1.5e308,\"model\":-0.0}", "{\"usage\":12345678901234567890123456789012345678901234567890123456789012345678901}",
+	    "{\"usage\\u0000x\":{\"a\":1},\"usage\":2}",
+	    "{\"us\\u0061ge\":1}",
+	    "{\"usage\\uZZZZ\":1}",
+	    "{\"x\":\"\\\"usage\\\":{\\\"a\\\":1}\",\"usage\":3}",
+	    "{\"model\":[{\"usage\":1}],\"usage\":{\"model\":2}}",
+	    "[{\"usage\":1}]",
+	    "{\"usage\":1.5e308,\"model\":-0.0}",
+	    "{\"usage\":12345678901234567890123456789012345678901234567890123456789012345678901}",
 	};
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
@@ -181,16 +239,19 @@ static void put_ws(struct text *t)
 static void gen_value(struct text *t, unsigned depth)
 {
 	static const char *const scalars[] = {
-	    "null", "true", "false", "0", "1", "-1", "01", "-.5", "1.", "1e5", "1E+2", "1e", "-",
-	    "2.5e-3", "9007199254740993", "1e400", "-0", "3.0", "1.2.3", "123456789012"};
+	    "null",  "true", "false", "0",	"1",
+	    "-1",    "01",   "-.5",   "1.",	"1e5",
+	    "1E+2",  "1e",   "-",     "2.5e-3", "9007199254740993",
+	    "1e400", "-0",   "3.0",   "1.2.3",	"123456789012"};
 	static const char *const strings[] = {
-	    "\"\"", "\"gpt-4o\"", "\"a\\nb\"", "\"\\u00e9\"", "\"\\uD83D\\uDE00\"", "\"\\uZZZZ\"",
-	    "\"\\uDC00\"", "\"\\uD800x\"", "\"\x01\"", "\"\\\"usage\\\":{}\"", "\"\\/\"",
-	    "\"\\q\"", "\"\xc3\xa9\xff\""};
+	    "\"\"",	   "\"gpt-4o\"",  "\"a\\nb\"",	     "\"\\u00e9\"", "\"\\uD83D\\uDE00\"",
+	    "\"\\uZZZZ\"", "\"\\uDC00\"", "\"\\uD800x\"",    "\"\x01\"",    "\"\\\"usage\\\":{}\"",
+	    "\"\\/\"",	   "\"\\q\"",	  "\"\xc3\xa9\xff\""};
 	static const char *const names[] = {
-	    "\"model\"", "\"usage\"", "\"service_tier\"", "\"usageMetadata\"", "\"a\"",
-	    "\"usage\\u0000x\"", "\"us\\u0061ge\"", "\"model\\uZZZZ\"", "\"\"", "\"prompt_tokens\"",
-	    "\"mode\"", "\"modelx\"", "\"usage\\\\\""};
+	    "\"model\"",    "\"usage\"",	 "\"service_tier\"", "\"usageMetadata\"",
+	    "\"a\"",	    "\"usage\\u0000x\"", "\"us\\u0061ge\"",  "\"model\\uZZZZ\"",
+	    "\"\"",	    "\"prompt_tokens\"", "\"mode\"",	     "\"modelx\"",
+	    "\"usage\\\\\""};
 	unsigned kind = depth > 4 ? rnd(2) : rnd(4);
 	unsigned n = rnd(5);
 
@@ -295,5 +356,134 @@ static void test_string_of_escapes_in_one_pass(void)
 	free(s);
 }
 
+/*
+ * A string is searched sixteen bytes at a time for its quote or a backslash, and what is left
+ * under sixteen as part of the text's last sixteen bytes: a quote (closing it early), an
+ * escaped quote, a backslash, an escape or a control byte at every place of a block, strings
+ * ending at every place of one, at the text's end or up to 20 bytes before it (blanks after
+ * the object), and every prefix of those texts (a string the text ends inside, a backslash
+ * last). Acceptance and the span located (to the byte) must be cJSON's.
+ */
+static void test_string_scan_block_edges(void)
+{
+	static const char *const specials[] = {"\"",   "\\\"", "\\\\", "\\n", "\\u00e9",
+					       "\x01", "\\",   "\x7f", "\xff"};
+	static const char head[] = "{\"model\":\"";
+	char t[128];
+
+	for (size_t n = 0; n <= 40 && !unit_failed_current; n++) {
+		for (size_t at = 0; at <= n; at++) {
+			for (size_t sp = 0; sp < sizeof(specials) / sizeof(*specials); sp++) {
+				for (size_t tail = 0; tail <= 20; tail++) {
+					size_t len = sizeof(head) - 1, m = strlen(specials[sp]);
+
+					memcpy(t, head, len);
+					memset(t + len, 'a', n);
+					if (at < n) /* at == n: a plain string */
+						memcpy(t + len + at, specials[sp], m);
+					len += n + (at < n ? m : 0);
+					len += (size_t)sprintf(t + len, "\"}");
+					memset(t + len, ' ', tail);
+					len += tail;
+					AGREES(t, len);
+					for (size_t cut = 1; tail == 0 && cut < len; cut++)
+						AGREES(t, cut);
+				}
+			}
+		}
+	}
+}
+
+/* The sixteen-byte search in a text that is shorter than sixteen bytes, or just as long. */
+static void test_string_scan_short_texts(void)
+{
+	static const char *const texts[] = {
+	    "\"\"",
+	    "\"a\"",
+	    "\"\\\"\"",
+	    "\"abcdefghijklm\"",
+	    "\"abcdefghijklmn\"",
+	    "\"abcdefghijklmno\"",
+	    "\"abcdefghijklmnop\"",
+	    "\"abcdefghijkl\\\"\"",
+	    "\"abcdefghijklm\\",
+	    "\"abcdefghijklmn\\",
+	    "\"abcdefghijklmnop",
+	    "{\"model\":\"abc\"}",
+	    "{\"model\":\"ab\\\"\"}",
+	};
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(*texts); i++)
+		AGREES(texts[i], strlen(texts[i]));
+}
+
+/* Numbers: a run of digits is read in one loop unless one of "+-.eE" follows it; what follows
+ * a number at every place, as the root and inside an object and an array. */
+static void test_number_edges(void)
+{
+	static const char *const nums[] = {"0", "7", "-", "-0", "12", "-34", "123456789012345678"};
+	static const char *const after[] = {"",	  "+", "-", ".", "e", "E", "e5",  "E-2",
+					    ".5", "x", "0", " ", "/", ":", "\x01"};
+	char t[64];
+
+	for (size_t a = 0; a < sizeof(nums) / sizeof(*nums); a++) {
+		for (size_t b = 0; b < sizeof(after) / sizeof(*after); b++) {
+			int n = snprintf(t, sizeof(t), "%s%s", nums[a], after[b]);
+
+			AGREES(t, (size_t)n);
+			n = snprintf(t, sizeof(t), "{\"usage\":%s%s}", nums[a], after[b]);
+			AGREES(t, (size_t)n);
+			n = snprintf(t, sizeof(t), "[%s%s,1]", nums[a], after[b]);
+			AGREES(t, (size_t)n);
+		}
+	}
+}
+
+/* Over 32 keys asked for (their lengths are kept for 32) and a key too long to keep its
+ * length: each located where cJSON finds it, raw NULs in the names cutting them as cJSON. */
+static void test_many_and_long_keys(void)
+{
+	static char names[40][300], text[40 * 320 + 64];
+	const char *wanted[40];
+	struct json_locate_pos pos[40];
+	size_t at = 0, root;
+	cJSON *tree;
+
+	for (int k = 0; k < 40; k++) {
+		size_t n = k == 30 || k == 37 ? 280 : 1 + (size_t)k % 7;
+
+		memset(names[k], 'a' + k % 26, n);
+		names[k][n] = (char)('A' + k / 26); /* distinct names of the same first byte */
+		names[k][n + 1] = '\0';
+		wanted[k] = names[k];
+	}
+	text[at++] = '{';
+	for (int k = 39; k >= 0; k--) { /* every other one twice; a raw NUL cuts one name */
+		at += (size_t)sprintf(text + at, "\"%s\":%d,", names[k], k);
+		if (k % 2)
+			at += (size_t)sprintf(text + at, "\"%s\":%d,", names[k], 100 + k);
+	}
+	memcpy(text + at, "\"", 1);
+	at += 1;
+	memcpy(text + at, names[3], strlen(names[3]));
+	at += strlen(names[3]);
+	memcpy(text + at, "\0x\":7}", 6); /* a third "names[3]", cut by a raw NUL */
+	at += 6;
+	ASSERT_OK(json_locate_accepted(text, at, wanted, 40, pos, &root));
+	tree = cJSON_ParseWithLength(text, at);
+	ASSERT_TRUE(tree != NULL);
+	for (int k = 0; k < 40 && !unit_failed_current; k++) {
+		const cJSON *item = cJSON_GetObjectItemCaseSensitive(tree, names[k]);
+
+		ASSERT_TRUE(item != NULL && pos[k].value != JSON_LOCATE_NONE);
+		ASSERT_EQ(strtol(text + pos[k].value, NULL, 10), item->valueint);
+		ASSERT_EQ(text[pos[k].key], '"');
+	}
+	cJSON_Delete(tree);
+	AGREES(text, at);
+}
+
 UNIT_MAIN(UNIT_CASE(test_quirks), UNIT_CASE(test_depth), UNIT_CASE(test_random_texts),
-	  UNIT_CASE(test_string_of_escapes_in_one_pass))
+	  UNIT_CASE(test_string_of_escapes_in_one_pass), UNIT_CASE(test_string_scan_block_edges),
+	  UNIT_CASE(test_string_scan_short_texts), UNIT_CASE(test_number_edges),
+	  UNIT_CASE(test_many_and_long_keys))
