@@ -582,24 +582,30 @@ static void accept_keys_of(const struct accept_scan *s, int id, size_t *lo, size
 }
 
 /* Of KEYS[LO..HI), the one the member's key at KEY (ending before KEY_END, ESCAPED: it holds
- * a backslash) is, when it is the first of its name: its index, else ACCEPT_OTHER. */
+ * a backslash) is, when it is the first of its name: its index, else ACCEPT_OTHER. A key with
+ * no backslash is compared only with the keys of its first byte (as a NUL cuts it). */
 static int accept_match(struct accept_scan *s, size_t lo, size_t hi, size_t key, size_t key_end,
 			bool escaped)
 {
 	const unsigned char *r = s->t + key + 1;
-	size_t n = key_end - key - 2;
+	size_t n = key_end - key - 2, k;
+	unsigned char first = n ? r[0] : '\0';
 
-	for (size_t k = lo; k < hi; k++) {
-		if (!escaped && s->keys[k][0] && r[0] != (unsigned char)s->keys[k][0])
-			continue; /* a cheap miss: the first bytes differ */
-		if (escaped ? key_equals((const char *)s->t, key + 1, key_end - 1, s->keys[k])
-			    : plain_key_equals(r, n, s->keys[k], accept_key_len(s, k))) {
-			if (s->pos[k].value == NONE)
-				return (int)k;
-			s->odd = true; /* a duplicate: the first stays located */
-			return ACCEPT_OTHER;
-		}
+	if (escaped) {
+		for (k = lo; k < hi; k++)
+			if (key_equals((const char *)s->t, key + 1, key_end - 1, s->keys[k]))
+				break;
+	} else {
+		for (k = lo; k < hi; k++)
+			if ((unsigned char)s->keys[k][0] == first &&
+			    plain_key_equals(r, n, s->keys[k], accept_key_len(s, k)))
+				break;
 	}
+	if (k == hi)
+		return ACCEPT_OTHER;
+	if (s->pos[k].value == NONE)
+		return (int)k;
+	s->odd = true; /* a duplicate: the first stays located */
 	return ACCEPT_OTHER;
 }
 
