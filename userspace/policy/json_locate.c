@@ -378,6 +378,16 @@ static size_t accept_ws(const unsigned char *t, size_t len, size_t i)
 	return i;
 }
 
+/* Whether the byte after the whitespace at *I is CH; *I moves to it. CH is looked for first:
+ * compact JSON, what providers send, has no whitespace. */
+static inline bool accept_at(const unsigned char *t, size_t len, size_t *i, unsigned char ch)
+{
+	if (*i < len && t[*i] == ch)
+		return true;
+	*i = accept_ws(t, len, *i);
+	return *i < len && t[*i] == ch;
+}
+
 #ifdef __SSE2__
 /* Bit k: byte k of the sixteen at P is '"' or '\\'. */
 static inline unsigned quote_or_backslash16(const unsigned char *p)
@@ -652,8 +662,7 @@ static size_t accept_array(struct accept_scan *s, size_t i)
 			i = accept_value(s, i, ACCEPT_OTHER);
 			if (!i)
 				return 0;
-			i = accept_ws(t, len, i);
-			if (i >= len || t[i] != ',')
+			if (!accept_at(t, len, &i, ','))
 				break;
 			i = accept_ws(t, len, i + 1);
 		}
@@ -690,8 +699,7 @@ static size_t accept_object(struct accept_scan *s, size_t i, int id)
 			s->odd |= search && escaped;
 			if (lo < hi)
 				k = accept_match(s, lo, hi, key, i, escaped);
-			i = accept_ws(t, len, i);
-			if (i >= len || t[i] != ':')
+			if (!accept_at(t, len, &i, ':'))
 				return 0;
 			value = accept_ws(t, len, i + 1);
 			i = accept_value(s, value, k);
@@ -699,8 +707,7 @@ static size_t accept_object(struct accept_scan *s, size_t i, int id)
 				return 0;
 			if (k != ACCEPT_OTHER)
 				s->pos[k] = (struct json_locate_pos){key, value, i};
-			i = accept_ws(t, len, i);
-			if (i >= len || t[i] != ',')
+			if (!accept_at(t, len, &i, ','))
 				break;
 			i = accept_ws(t, len, i + 1);
 		}
