@@ -581,12 +581,18 @@ static bool plain_key_equals(const unsigned char *r, size_t n, const char *key, 
  * after the key of the object). */
 static void accept_keys_of(const struct accept_scan *s, int id, size_t *lo, size_t *hi)
 {
-	size_t k = id == ACCEPT_ROOT ? 0 : (size_t)id + 1;
+	const int *parent = s->parent;
+	size_t n = s->n_keys, k = id == ACCEPT_ROOT ? 0 : (size_t)id + 1;
 
-	while (k < s->n_keys && (s->parent ? s->parent[k] : ACCEPT_ROOT) != id)
+	if (!parent) { /* all of the root's */
+		*lo = id == ACCEPT_ROOT ? 0 : n;
+		*hi = n;
+		return;
+	}
+	while (k < n && parent[k] != id)
 		k++;
 	*lo = k;
-	while (k < s->n_keys && (s->parent ? s->parent[k] : ACCEPT_ROOT) == id)
+	while (k < n && parent[k] == id)
 		k++;
 	*hi = k;
 }
