@@ -653,30 +653,44 @@ static inline __attribute__((always_inline)) size_t accept_value(struct accept_s
 	}
 }
 
+/* A container is entered: false when it would nest deeper than cJSON lets it. */
+static bool accept_enter(struct accept_scan *s)
+{
+	if (s->depth >= JSON_LOCATE_DEPTH_MAX)
+		return false;
+	s->depth++;
+	return true;
+}
+
+/* One past the container's CLOSE, which must be at I (after its last member), or 0. */
+static size_t accept_leave(struct accept_scan *s, size_t i, unsigned char close)
+{
+	if (i >= s->len || s->t[i] != close)
+		return 0;
+	s->depth--;
+	return i + 1;
+}
+
 /* The elements of the array whose '[' is at I. */
 static size_t accept_array(struct accept_scan *s, size_t i)
 {
 	const unsigned char *t = s->t;
 	size_t len = s->len;
 
-	if (s->depth >= JSON_LOCATE_DEPTH_MAX)
+	if (!accept_enter(s))
 		return 0;
-	s->depth++;
 	i = accept_ws(t, len, i + 1);
-	if (i >= len || t[i] != ']') {
-		for (;;) {
-			i = accept_value(s, i, ACCEPT_OTHER);
-			if (!i)
-				return 0;
-			if (!accept_at(t, len, &i, ','))
-				break;
-			i = accept_ws(t, len, i + 1);
-		}
-		if (i >= len || t[i] != ']')
+	if (i < len && t[i] == ']')
+		return accept_leave(s, i, ']');
+	for (;;) {
+		i = accept_value(s, i, ACCEPT_OTHER);
+		if (!i)
 			return 0;
+		if (!accept_at(t, len, &i, ','))
+			break;
+		i = accept_ws(t, len, i + 1);
 	}
-	s->depth--;
-	return i + 1;
+	return accept_leave(s, i, ']');
 }
 
 /* The members of the object whose '{' is at I; ID: which object it is, as a parent of keys
@@ -688,40 +702,36 @@ static size_t accept_object(struct accept_scan *s, size_t i, int id)
 	bool search = id != ACCEPT_OTHER && s->n_keys, escaped;
 	int k = ACCEPT_OTHER;
 
-	if (s->depth >= JSON_LOCATE_DEPTH_MAX)
+	if (!accept_enter(s))
 		return 0;
-	s->depth++;
 	if (search)
 		accept_keys_of(s, id, &lo, &hi);
 	i = accept_ws(t, len, i + 1);
-	if (i >= len || t[i] != '}') {
-		for (;;) {
-			if (i >= len || t[i] != '"')
-				return 0;
-			key = i;
-			i = accept_string(t, len, i, &escaped);
-			if (!i)
-				return 0;
-			s->odd |= search && escaped;
-			if (lo < hi)
-				k = accept_match(s, lo, hi, key, i, escaped);
-			if (!accept_at(t, len, &i, ':'))
-				return 0;
-			value = accept_ws(t, len, i + 1);
-			i = accept_value(s, value, k);
-			if (!i)
-				return 0;
-			if (k != ACCEPT_OTHER)
-				s->pos[k] = (struct json_locate_pos){key, value, i};
-			if (!accept_at(t, len, &i, ','))
-				break;
-			i = accept_ws(t, len, i + 1);
-		}
-		if (i >= len || t[i] != '}')
+	if (i < len && t[i] == '}')
+		return accept_leave(s, i, '}');
+	for (;;) {
+		if (i >= len || t[i] != '"')
 			return 0;
+		key = i;
+		i = accept_string(t, len, i, &escaped);
+		if (!i)
+			return 0;
+		s->odd |= search && escaped;
+		if (lo < hi)
+			k = accept_match(s, lo, hi, key, i, escaped);
+		if (!accept_at(t, len, &i, ':'))
+			return 0;
+		value = accept_ws(t, len, i + 1);
+		i = accept_value(s, value, k);
+		if (!i)
+			return 0;
+		if (k != ACCEPT_OTHER)
+			s->pos[k] = (struct json_locate_pos){key, value, i};
+		if (!accept_at(t, len, &i, ','))
+			break;
+		i = accept_ws(t, len, i + 1);
 	}
-	s->depth--;
-	return i + 1;
+	return accept_leave(s, i, '}');
 }
 
 int json_locate_accepted_in(const char *text, size_t len, const char *const *keys,
