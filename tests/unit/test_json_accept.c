@@ -50,11 +50,9 @@ static const char *disagreement(const char *text, size_t len)
 		goto out;
 	}
 	for (size_t k = 0; k < N_KEYS; k++) {
-		item =
-		    cJSON_IsObject(tree) ? cJSON_GetObjectItemCaseSensitive(tree, keys[k]) : NULL;
+		item = cJSON_IsObject(tree) ? cJSON_GetObjectItemCaseSensitive(tree, keys[k]) : NULL;
 		if (!item != (pos[k].value == JSON_LOCATE_NONE)) {
-			why = item ? "a member cJSON finds was not located"
-				   : "a member located cJSON lacks";
+			why = item ? "a member cJSON finds was not located" : "a member located cJSON lacks";
 			goto out;
 		}
 		if (!item)
@@ -79,8 +77,7 @@ static const char *shown(const char *text, size_t len, char *out, size_t size)
 	for (size_t i = 0; i < len && o + 5 < size; i++) {
 		unsigned char c = (unsigned char)text[i];
 
-		o += (size_t)snprintf(out + o, size - o, c >= 0x20 && c < 0x7f ? "%c" : "\\x%02x",
-				      c);
+		o += (size_t)snprintf(out + o, size - o, c >= 0x20 && c < 0x7f ? "%c" : "\\x%02x", c);
 	}
 	out[o] = 0;
 	return out;
@@ -88,7 +85,7 @@ static const char *shown(const char *text, size_t len, char *out, size_t size)
 
 #define AGREES(text, len)                                                                          \
 	do {                                                                                       \
-		const char *_w = disagreement(text, len);                                          \
+		const char *_w = disagreement(text, len);                                           \
 		char _s[8192];                                                                     \
 		if (*_w)                                                                           \
 			UNIT_FAIL("%s: %s", _w, shown(text, len, _s, sizeof(_s)));                 \
@@ -99,73 +96,18 @@ static const char *shown(const char *text, size_t len, char *out, size_t size)
 static void test_quirks(void)
 {
 	static const char *const texts[] = {
-	    "{}",
-	    "[]",
-	    "1",
-	    "-1",
-	    "01",
-	    "-.5",
-	    "1.",
-	    "1.e5",
-	    ".5",
-	    "-",
-	    "--1",
-	    "+1",
-	    "1e",
-	    "1e+",
-	    "1E-2",
-	    "1.2.3",
-	    "1e5e5",
-	    "-0",
-	    "0x10",
-	    "1e99999",
-	    "\"\"",
-	    "\"a\\\"\"",
-	    "\"\\uZZZZ\"",
-	    "\"\\uDC00\"",
-	    "\"\\uD800\"",
-	    "\"\\uD800\\uDC00\"",
-	    "\"\\uD800\\uZZZZ\"",
-	    "\"\\u12\"",
-	    "\"\\x\"",
-	    "\"a\\\"",
-	    "\"\x01\x1f\xff\"",
-	    "null",
-	    "nul",
-	    "nulll",
-	    "true",
-	    "false",
-	    "True",
-	    "[1,]",
-	    "{\"a\":1,}",
-	    "[1 2]",
-	    "{\"a\" 1}",
-	    "{\"a\":}",
-	    "{1:2}",
-	    "{\"a\":1}x",
-	    "{\"a\":1} \t\r\n",
-	    "{\"a\":1}\x01",
-	    "\x01{\"a\":1}",
-	    " \x00 [1]",
-	    "[\x00 1 \x01]",
-	    "\xef\xbb\xbf{}",
-	    "\xef\xbb\xbf"
-	    "1",
-	    "\xef\xbb\xbf"
-	    "12",
-	    "   ",
-	    "[",
-	    "{",
-	    "{\"a\"",
+	    "{}", "[]", "1", "-1", "01", "-.5", "1.", "1.e5", ".5", "-", "--1", "+1", "1e", "1e+",
+	    "1E-2", "1.2.3", "1e5e5", "-0", "0x10", "1e99999", "\"\"", "\"a\\\"\"", "\"\\uZZZZ\"",
+	    "\"\\uDC00\"", "\"\\uD800\"", "\"\\uD800\\uDC00\"", "\"\\uD800\\uZZZZ\"", "\"\\u12\"",
+	    "\"\\x\"", "\"a\\\"", "\"\x01\x1f\xff\"", "null", "nul", "nulll", "true", "false",
+	    "True", "[1,]", "{\"a\":1,}", "[1 2]", "{\"a\" 1}", "{\"a\":}", "{1:2}", "{\"a\":1}x",
+	    "{\"a\":1} \t\r\n", "{\"a\":1}\x01", "\x01{\"a\":1}", " \x00 [1]", "[\x00 1 \x01]",
+	    "\xef\xbb\xbf{}", "\xef\xbb\xbf" "1", "\xef\xbb\xbf" "12", "   ", "[", "{", "{\"a\"",
 	    "{\"model\":\"m\",\"model\":\"n\",\"usage\":{\"a\":1},\"usage\":null}",
-	    "{\"usage\\u0000x\":{\"a\":1},\"usage\":2}",
-	    "{\"us\\u0061ge\":1}",
-	    "{\"usage\\uZZZZ\":1}",
-	    "{\"x\":\"\\\"usage\\\":{\\\"a\\\":1}\",\"usage\":3}",
-	    "{\"model\":[{\"usage\":1}],\"usage\":{\"model\":2}}",
-	    "[{\"usage\":1}]",
-	    "{\"usage\":1.5e308,\"model\":-0.0}",
-	    "{\"usage\":12345678901234567890123456789012345678901234567890123456789012345678901}",
+	    "{\"usage\\u0000x\":{\"a\":1},\"usage\":2}", "{\"us\\u0061ge\":1}",
+	    "{\"usage\\uZZZZ\":1}", "{\"x\":\"\\\"usage\\\":{\\\"a\\\":1}\",\"usage\":3}",
+	    "{\"model\":[{\"usage\":1}],\"usage\":{\"model\":2}}", "[{\"usage\":1}]",
+	    "{\"usage\":1.5e308,\"model\":-0.0}", "{\"usage\":12345678901234567890123456789012345678901234567890123456789012345678901}",
 	};
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
@@ -239,19 +181,16 @@ static void put_ws(struct text *t)
 static void gen_value(struct text *t, unsigned depth)
 {
 	static const char *const scalars[] = {
-	    "null",  "true", "false", "0",	"1",
-	    "-1",    "01",   "-.5",   "1.",	"1e5",
-	    "1E+2",  "1e",   "-",     "2.5e-3", "9007199254740993",
-	    "1e400", "-0",   "3.0",   "1.2.3",	"123456789012"};
+	    "null", "true", "false", "0", "1", "-1", "01", "-.5", "1.", "1e5", "1E+2", "1e", "-",
+	    "2.5e-3", "9007199254740993", "1e400", "-0", "3.0", "1.2.3", "123456789012"};
 	static const char *const strings[] = {
-	    "\"\"",	   "\"gpt-4o\"",  "\"a\\nb\"",	     "\"\\u00e9\"", "\"\\uD83D\\uDE00\"",
-	    "\"\\uZZZZ\"", "\"\\uDC00\"", "\"\\uD800x\"",    "\"\x01\"",    "\"\\\"usage\\\":{}\"",
-	    "\"\\/\"",	   "\"\\q\"",	  "\"\xc3\xa9\xff\""};
+	    "\"\"", "\"gpt-4o\"", "\"a\\nb\"", "\"\\u00e9\"", "\"\\uD83D\\uDE00\"", "\"\\uZZZZ\"",
+	    "\"\\uDC00\"", "\"\\uD800x\"", "\"\x01\"", "\"\\\"usage\\\":{}\"", "\"\\/\"",
+	    "\"\\q\"", "\"\xc3\xa9\xff\""};
 	static const char *const names[] = {
-	    "\"model\"",    "\"usage\"",	 "\"service_tier\"", "\"usageMetadata\"",
-	    "\"a\"",	    "\"usage\\u0000x\"", "\"us\\u0061ge\"",  "\"model\\uZZZZ\"",
-	    "\"\"",	    "\"prompt_tokens\"", "\"mode\"",	     "\"modelx\"",
-	    "\"usage\\\\\""};
+	    "\"model\"", "\"usage\"", "\"service_tier\"", "\"usageMetadata\"", "\"a\"",
+	    "\"usage\\u0000x\"", "\"us\\u0061ge\"", "\"model\\uZZZZ\"", "\"\"", "\"prompt_tokens\"",
+	    "\"mode\"", "\"modelx\"", "\"usage\\\\\""};
 	unsigned kind = depth > 4 ? rnd(2) : rnd(4);
 	unsigned n = rnd(5);
 
