@@ -295,5 +295,134 @@ static void test_string_of_escapes_in_one_pass(void)
 	free(s);
 }
 
+/*
+ * A string is searched sixteen bytes at a time for its quote or a backslash, and what is left
+ * under sixteen as part of the text's last sixteen bytes: a quote (closing it early), an
+ * escaped quote, a backslash, an escape or a control byte at every place of a block, strings
+ * ending at every place of one, at the text's end or up to 20 bytes before it (blanks after
+ * the object), and every prefix of those texts (a string the text ends inside, a backslash
+ * last). Acceptance and the span located (to the byte) must be cJSON's.
+ */
+static void test_string_scan_block_edges(void)
+{
+	static const char *const specials[] = {"\"",   "\\\"", "\\\\", "\\n", "\\u00e9",
+					       "\x01", "\\",   "\x7f", "\xff"};
+	static const char head[] = "{\"model\":\"";
+	char t[128];
+
+	for (size_t n = 0; n <= 40 && !unit_failed_current; n++) {
+		for (size_t at = 0; at <= n; at++) {
+			for (size_t sp = 0; sp < sizeof(specials) / sizeof(*specials); sp++) {
+				for (size_t tail = 0; tail <= 20; tail++) {
+					size_t len = sizeof(head) - 1, m = strlen(specials[sp]);
+
+					memcpy(t, head, len);
+					memset(t + len, 'a', n);
+					if (at < n) /* at == n: a plain string */
+						memcpy(t + len + at, specials[sp], m);
+					len += n + (at < n ? m : 0);
+					len += (size_t)sprintf(t + len, "\"}");
+					memset(t + len, ' ', tail);
+					len += tail;
+					AGREES(t, len);
+					for (size_t cut = 1; tail == 0 && cut < len; cut++)
+						AGREES(t, cut);
+				}
+			}
+		}
+	}
+}
+
+/* The sixteen-byte search in a text that is shorter than sixteen bytes, or just as long. */
+static void test_string_scan_short_texts(void)
+{
+	static const char *const texts[] = {
+	    "\"\"",
+	    "\"a\"",
+	    "\"\\\"\"",
+	    "\"abcdefghijklm\"",
+	    "\"abcdefghijklmn\"",
+	    "\"abcdefghijklmno\"",
+	    "\"abcdefghijklmnop\"",
+	    "\"abcdefghijkl\\\"\"",
+	    "\"abcdefghijklm\\",
+	    "\"abcdefghijklmn\\",
+	    "\"abcdefghijklmnop",
+	    "{\"model\":\"abc\"}",
+	    "{\"model\":\"ab\\\"\"}",
+	};
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(*texts); i++)
+		AGREES(texts[i], strlen(texts[i]));
+}
+
+/* Numbers: a run of digits is read in one loop unless one of "+-.eE" follows it; what follows
+ * a number at every place, as the root and inside an object and an array. */
+static void test_number_edges(void)
+{
+	static const char *const nums[] = {"0", "7", "-", "-0", "12", "-34", "123456789012345678"};
+	static const char *const after[] = {"",	  "+", "-", ".", "e", "E", "e5",  "E-2",
+					    ".5", "x", "0", " ", "/", ":", "\x01"};
+	char t[64];
+
+	for (size_t a = 0; a < sizeof(nums) / sizeof(*nums); a++) {
+		for (size_t b = 0; b < sizeof(after) / sizeof(*after); b++) {
+			int n = snprintf(t, sizeof(t), "%s%s", nums[a], after[b]);
+
+			AGREES(t, (size_t)n);
+			n = snprintf(t, sizeof(t), "{\"usage\":%s%s}", nums[a], after[b]);
+			AGREES(t, (size_t)n);
+			n = snprintf(t, sizeof(t), "[%s%s,1]", nums[a], after[b]);
+			AGREES(t, (size_t)n);
+		}
+	}
+}
+
+/* Over 32 keys asked for (their lengths are kept for 32) and a key too long to keep its
+ * length: each located where cJSON finds it, raw NULs in the names cutting them as cJSON. */
+static void test_many_and_long_keys(void)
+{
+	static char names[40][300], text[40 * 320 + 64];
+	const char *wanted[40];
+	struct json_locate_pos pos[40];
+	size_t at = 0, root;
+	cJSON *tree;
+
+	for (int k = 0; k < 40; k++) {
+		size_t n = k == 30 || k == 37 ? 280 : 1 + (size_t)k % 7;
+
+		memset(names[k], 'a' + k % 26, n);
+		names[k][n] = (char)('A' + k / 26); /* distinct names of the same first byte */
+		names[k][n + 1] = '\0';
+		wanted[k] = names[k];
+	}
+	text[at++] = '{';
+	for (int k = 39; k >= 0; k--) { /* every other one twice; a raw NUL cuts one name */
+		at += (size_t)sprintf(text + at, "\"%s\":%d,", names[k], k);
+		if (k % 2)
+			at += (size_t)sprintf(text + at, "\"%s\":%d,", names[k], 100 + k);
+	}
+	memcpy(text + at, "\"", 1);
+	at += 1;
+	memcpy(text + at, names[3], strlen(names[3]));
+	at += strlen(names[3]);
+	memcpy(text + at, "\0x\":7}", 6); /* a third "names[3]", cut by a raw NUL */
+	at += 6;
+	ASSERT_OK(json_locate_accepted(text, at, wanted, 40, pos, &root));
+	tree = cJSON_ParseWithLength(text, at);
+	ASSERT_TRUE(tree != NULL);
+	for (int k = 0; k < 40 && !unit_failed_current; k++) {
+		const cJSON *item = cJSON_GetObjectItemCaseSensitive(tree, names[k]);
+
+		ASSERT_TRUE(item != NULL && pos[k].value != JSON_LOCATE_NONE);
+		ASSERT_EQ(strtol(text + pos[k].value, NULL, 10), item->valueint);
+		ASSERT_EQ(text[pos[k].key], '"');
+	}
+	cJSON_Delete(tree);
+	AGREES(text, at);
+}
+
 UNIT_MAIN(UNIT_CASE(test_quirks), UNIT_CASE(test_depth), UNIT_CASE(test_random_texts),
-	  UNIT_CASE(test_string_of_escapes_in_one_pass))
+	  UNIT_CASE(test_string_of_escapes_in_one_pass), UNIT_CASE(test_string_scan_block_edges),
+	  UNIT_CASE(test_string_scan_short_texts), UNIT_CASE(test_number_edges),
+	  UNIT_CASE(test_many_and_long_keys))

@@ -153,6 +153,13 @@ static const char bench_body[] =
     "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
     "{\"role\":\"user\",\"content\":\"Say hello to the benchmark.\"}],\"max_tokens\":32}";
 
+static const char usage_body[] =
+    "{\"include_usage\":false,\"model\":\"m\",\"stream\":true,"
+    "\"stream_options\":{\"x\":{\"include_usage\":false},\"include_usage\":true}}";
+static const char nested_usage_body[] =
+    "{\"stream\":true,\"stream_options\":{\"x\":{\"include_usage\":true}},"
+    "\"include_usage\":true}";
+
 static void test_plain_bodies_are_read_without_a_tree(void)
 {
 	struct request_scan s;
@@ -161,6 +168,11 @@ static void test_plain_bodies_are_read_without_a_tree(void)
 	ASSERT_TRUE(s.object && !s.twice && !s.stream && !s.include_usage);
 	ASSERT_EQ(s.model_len, strlen("gpt-4o-mini"));
 	ASSERT_TRUE(!memcmp(s.model, "gpt-4o-mini", s.model_len));
+	/* include_usage is found in the one walk, below the first stream_options only */
+	ASSERT_EQ(request_members_scan(usage_body, strlen(usage_body), &s), 0);
+	ASSERT_TRUE(s.object && s.stream && s.include_usage && s.model_len == 1);
+	ASSERT_EQ(request_members_scan(nested_usage_body, strlen(nested_usage_body), &s), 0);
+	ASSERT_TRUE(s.object && s.stream && !s.include_usage);
 	same_as_tree(bench_body);
 	same_as_tree("{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
 	same_as_tree("{\"stream\":true,\"stream_options\":{\"include_usage\":false,"

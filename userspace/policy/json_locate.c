@@ -9,6 +9,9 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "policy/json_locate.h"
 
@@ -341,28 +344,86 @@ size_t json_locate_count_values(const char *text, size_t len, size_t max)
  * strtod() reads a prefix ("01", "1.", "-.5" pass), a bad hex digit makes a \u code 0, strings
  * may hold raw control bytes and invalid UTF-8, and containers nest at most
  * JSON_LOCATE_DEPTH_MAX deep. tests/unit/test_json_accept.c holds it against cJSON.
+ *
+ * It runs on every whole answer and request body, so it is written for speed: each reader
+ * takes the offset of its value and returns one past it (0: refused; no value ends at 0), a
+ * string's bytes are looked through sixteen at a time for its quote or a backslash (SSE2,
+ * which every x86-64 has), and a number made of digits alone is read in one loop.
  */
+#define ACCEPT_KEYS_MEASURED 32 /* keys whose length is kept once measured */
+#define ACCEPT_LEN_LONG 255	/* a key_len for a key too long to keep: measured each time */
+
 struct accept_scan {
 	const unsigned char *t;
-	size_t len, i;
+	size_t len;
 	unsigned depth;
 	const char *const *keys; /* the members to find (first of each name) */
 	const int *parent;	 /* of KEYS[k]: ACCEPT_ROOT or the index of its object's key */
 	size_t n_keys;
 	struct json_locate_pos *pos;
-	bool escaped; /* the string accept_string() read last held a backslash */
-	bool odd;     /* an object searched held an escaped key or a name asked for twice */
+	bool odd; /* an object searched held an escaped key or a name asked for twice */
+	unsigned char key_len[ACCEPT_KEYS_MEASURED]; /* 1 + strlen(KEYS[k]), once measured */
 };
 
 #define ACCEPT_ROOT (-1)  /* the root object, as a parent */
 #define ACCEPT_OTHER (-2) /* a container whose members are not looked for */
 
-static bool accept_value(struct accept_scan *s, int id);
+static size_t accept_array(struct accept_scan *s, size_t i);
+static size_t accept_object(struct accept_scan *s, size_t i, int id);
 
-static void accept_ws(struct accept_scan *s)
+static size_t accept_ws(const unsigned char *t, size_t len, size_t i)
 {
-	while (s->i < s->len && s->t[s->i] <= ' ')
-		s->i++;
+	while (i < len && t[i] <= ' ')
+		i++;
+	return i;
+}
+
+/* Whether the byte after the whitespace at *I is CH; *I moves to it. CH is looked for first:
+ * compact JSON, what providers send, has no whitespace. */
+static inline bool accept_at(const unsigned char *t, size_t len, size_t *i, unsigned char ch)
+{
+	if (*i < len && t[*i] == ch)
+		return true;
+	*i = accept_ws(t, len, *i);
+	return *i < len && t[*i] == ch;
+}
+
+#ifdef __SSE2__
+/* Bit k: byte k of the sixteen at P is '"' or '\\'. */
+static inline unsigned quote_or_backslash16(const unsigned char *p)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i quote = _mm_cmpeq_epi8(x, _mm_set1_epi8('"'));
+	__m128i backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'));
+
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(quote, backslash));
+}
+#endif
+
+/* The first '"' or '\\' in T[I..LEN) (I <= LEN), or LEN. With SSE2, sixteen bytes at a time,
+ * and what is left under sixteen as part of the text's last sixteen (read again); without it,
+ * or in a text shorter than sixteen bytes, a byte at a time. */
+static inline __attribute__((always_inline)) size_t find_quote_or_backslash(const unsigned char *t,
+									    size_t len, size_t i)
+{
+#ifdef __SSE2__
+	unsigned m;
+
+	if (len >= 16) {
+		for (; len - i > 16; i += 16) {
+			m = quote_or_backslash16(t + i);
+			if (m)
+				return i + (size_t)__builtin_ctz(m);
+		}
+		if (i == len)
+			return len;
+		m = quote_or_backslash16(t + len - 16) >> (16 - (len - i)); /* bit k: byte I + k */
+		return m ? i + (size_t)__builtin_ctz(m) : len;
+	}
+#endif
+	while (i < len && t[i] != '"' && t[i] != '\\')
+		i++;
+	return i;
 }
 
 static unsigned accept_hex4(const unsigned char *p)
@@ -390,40 +451,13 @@ static size_t accept_utf16(const unsigned char *p, const unsigned char *end)
 	return lo >= 0xdc00 && lo <= 0xdfff ? 12 : 0;
 }
 
-/* Where the string whose first byte (after its quote) is at I ends: its closing quote, the
- * first one no backslash escapes; 0 when none does. *ESCAPED: a backslash came before it. */
-static size_t accept_string_end(const unsigned char *t, size_t len, size_t i, bool *escaped)
+/* Whether cJSON decodes the escapes of the string body T[I..END) (END: its closing quote).
+ * A \u escape may take in bytes the search for the end took as escaped: cJSON reads it so. */
+static bool accept_escapes(const unsigned char *t, size_t i, size_t end)
 {
-	const unsigned char *quote = NULL, *bs;
+	size_t n;
 
-	*escaped = false;
-	for (;;) {
-		if (!quote || t + i > quote) /* once an escape passed it: linear in escapes */
-			quote = i < len ? memchr(t + i, '"', len - i) : NULL;
-		if (!quote)
-			return 0;
-		bs = memchr(t + i, '\\', (size_t)(quote - (t + i)));
-		if (!bs)
-			return (size_t)(quote - t);
-		*escaped = true;
-		i = (size_t)(bs - t) + 2; /* past the escaped byte, whatever it is */
-		if (i > len)
-			return 0; /* a backslash last: cJSON refuses it */
-	}
-}
-
-static bool accept_string(struct accept_scan *s)
-{
-	const unsigned char *t = s->t;
-	size_t i = s->i + 1, end, n;
-	bool escaped;
-
-	if (s->i >= s->len || t[s->i] != '"')
-		return false;
-	end = accept_string_end(t, s->len, i, &escaped);
-	if (!end)
-		return false;
-	for (; escaped && i < end; i++) {
+	for (; i < end; i++) {
 		if (t[i] != '\\')
 			continue;
 		if (t[i + 1] == 'u') {
@@ -437,14 +471,41 @@ static bool accept_string(struct accept_scan *s)
 			return false;
 		}
 	}
-	s->escaped = escaped;
-	s->i = end + 1;
 	return true;
+}
+
+/* One past the string whose opening quote is at I, or 0. It ends at the first quote no
+ * backslash escapes; *ESCAPED: a backslash came before it (its escapes are then checked). */
+static inline __attribute__((always_inline)) size_t
+accept_string(const unsigned char *t, size_t len, size_t i, bool *escaped)
+{
+	size_t end = i + 1;
+
+	*escaped = false;
+	for (;;) {
+		end = find_quote_or_backslash(t, len, end);
+		if (end >= len)
+			return 0;
+		if (t[end] == '"')
+			break;
+		*escaped = true;
+		end += 2; /* past the escaped byte, whatever it is */
+		if (end > len)
+			return 0; /* a backslash last: cJSON refuses it */
+	}
+	if (*escaped && !accept_escapes(t, i + 1, end))
+		return 0;
+	return end + 1;
 }
 
 static bool is_digit(unsigned char ch)
 {
 	return ch >= '0' && ch <= '9';
+}
+
+static bool is_number_char(unsigned char ch)
+{
+	return is_digit(ch) || ch == '+' || ch == '-' || ch == '.' || ch == 'e' || ch == 'E';
 }
 
 /* How much of R (N bytes of [0-9+-.eE]) strtod() reads in the C locale; 0: nothing. */
@@ -474,160 +535,229 @@ static size_t strtod_prefix(const unsigned char *r, size_t n)
 	return k;
 }
 
-static bool accept_number(struct accept_scan *s)
+/* One past the number at I (a '-' or a digit), or 0. Digits after an optional '-' that no
+ * other byte of [0-9+-.eE] follows are all of it; else strtod_prefix() reads the run. */
+static size_t accept_number(const unsigned char *t, size_t len, size_t i)
 {
-	size_t run = s->i, n;
+	size_t digits = i + (t[i] == '-'), k = digits, n;
 
-	while (run < s->len && (is_digit(s->t[run]) || memchr("+-.eE", s->t[run], 5)))
-		run++;
-	n = strtod_prefix(s->t + s->i, run - s->i);
-	s->i += n;
-	return n > 0;
+	while (k < len && is_digit(t[k]))
+		k++;
+	if (k > digits && (k == len || !is_number_char(t[k])))
+		return k;
+	while (k < len && is_number_char(t[k]))
+		k++;
+	n = strtod_prefix(t + i, k - i);
+	return n ? i + n : 0;
 }
 
-/* Whether the raw key T[I..END) with no backslash is KEY as cJSON holds it: its bytes up to
- * a NUL, if it has one (what key_equals() decides, without its byte-by-byte walk). */
-static bool plain_key_equals(const char *t, size_t i, size_t end, const char *key)
+static size_t accept_literal(const unsigned char *t, size_t len, size_t i, const char *word,
+			     size_t n)
 {
-	size_t n = strlen(key);
-
-	return end - i >= n && !memcmp(t + i, key, n) && (end - i == n || t[i + n] == '\0');
+	return len - i >= n && !memcmp(t + i, word, n) ? i + n : 0;
 }
 
-/* The key asked for of the object ID whose member's key is at KEY (ending before KEY_END,
- * ESCAPED: it holds a backslash), when it is the first of its name: its index, else
- * ACCEPT_OTHER. The keys of one object are asked for together, after the key of the object. */
-static int accept_match(struct accept_scan *s, int id, size_t key, size_t key_end, bool escaped)
+/* strlen(KEYS[K]), measured once for the first ACCEPT_KEYS_MEASURED keys. */
+static size_t accept_key_len(struct accept_scan *s, size_t k)
 {
-	const char *t = (const char *)s->t;
-	bool found = false;
+	size_t n;
 
-	s->odd |= escaped;
-	for (size_t k = id == ACCEPT_ROOT ? 0 : (size_t)id + 1; k < s->n_keys; k++) {
-		if ((s->parent ? s->parent[k] : ACCEPT_ROOT) != id) {
-			if (found)
-				break; /* past this object's keys */
-			continue;
-		}
-		found = true;
-		if (!escaped && s->keys[k][0] && t[key + 1] != s->keys[k][0])
-			continue; /* a cheap miss: the first bytes differ */
-		if (escaped ? key_equals(t, key + 1, key_end - 1, s->keys[k])
-			    : plain_key_equals(t, key + 1, key_end - 1, s->keys[k])) {
-			if (s->pos[k].value == NONE)
-				return (int)k;
-			s->odd = true; /* a duplicate: the first stays located */
-			return ACCEPT_OTHER;
-		}
+	if (k < ACCEPT_KEYS_MEASURED && s->key_len[k] && s->key_len[k] != ACCEPT_LEN_LONG)
+		return s->key_len[k] - 1u;
+	n = strlen(s->keys[k]);
+	if (k < ACCEPT_KEYS_MEASURED)
+		s->key_len[k] = n + 1 < ACCEPT_LEN_LONG ? (unsigned char)(n + 1) : ACCEPT_LEN_LONG;
+	return n;
+}
+
+/* Whether the raw key R (N bytes, no backslash) is KEY (KEY_LEN bytes) as cJSON holds it: its
+ * bytes up to a NUL, if it has one. */
+static bool plain_key_equals(const unsigned char *r, size_t n, const char *key, size_t key_len)
+{
+	return (n == key_len || (n > key_len && !r[key_len])) && !memcmp(r, key, key_len);
+}
+
+/* Which keys asked for are members of the object ID: KEYS[*LO..*HI) (they come together,
+ * after the key of the object). */
+static void accept_keys_of(const struct accept_scan *s, int id, size_t *lo, size_t *hi)
+{
+	const int *parent = s->parent;
+	size_t n = s->n_keys, k = id == ACCEPT_ROOT ? 0 : (size_t)id + 1;
+
+	if (!parent) { /* all of the root's */
+		*lo = id == ACCEPT_ROOT ? 0 : n;
+		*hi = n;
+		return;
 	}
+	while (k < n && parent[k] != id)
+		k++;
+	*lo = k;
+	while (k < n && parent[k] == id)
+		k++;
+	*hi = k;
+}
+
+/* Of KEYS[LO..HI), the one the member's key at KEY (ending before KEY_END, ESCAPED: it holds
+ * a backslash) is, when it is the first of its name: its index, else ACCEPT_OTHER. A key with
+ * no backslash is compared only with the keys of its first byte (as a NUL cuts it). */
+static int accept_match(struct accept_scan *s, size_t lo, size_t hi, size_t key, size_t key_end,
+			bool escaped)
+{
+	const unsigned char *r = s->t + key + 1;
+	size_t n = key_end - key - 2, k;
+	unsigned char first = n ? r[0] : '\0';
+
+	if (escaped) {
+		for (k = lo; k < hi; k++)
+			if (key_equals((const char *)s->t, key + 1, key_end - 1, s->keys[k]))
+				break;
+	} else {
+		for (k = lo; k < hi; k++)
+			if ((unsigned char)s->keys[k][0] == first &&
+			    plain_key_equals(r, n, s->keys[k], accept_key_len(s, k)))
+				break;
+	}
+	if (k == hi)
+		return ACCEPT_OTHER;
+	if (s->pos[k].value == NONE)
+		return (int)k;
+	s->odd = true; /* a duplicate: the first stays located */
 	return ACCEPT_OTHER;
 }
 
-/* The members or elements of the container at s->i, up to its CLOSE; ID: which object it is,
- * as a parent of keys asked for. */
-static bool accept_container(struct accept_scan *s, unsigned char close, int id)
+/* One past the value at I, or 0; ID: which object it is when it is one (accept_object()). */
+static inline __attribute__((always_inline)) size_t accept_value(struct accept_scan *s, size_t i,
+								 int id)
 {
-	bool key_escaped = false, search = close == '}' && id != ACCEPT_OTHER && s->n_keys;
-	size_t key = NONE, key_end = NONE, value;
-	int k = ACCEPT_OTHER;
+	const unsigned char *t = s->t;
+	size_t len = s->len;
+	bool escaped;
 
+	if (i >= len)
+		return 0;
+	switch (t[i]) {
+	case '"':
+		return accept_string(t, len, i, &escaped);
+	case '{':
+		return accept_object(s, i, id);
+	case '[':
+		return accept_array(s, i);
+	case 'n':
+		return accept_literal(t, len, i, "null", 4);
+	case 'f':
+		return accept_literal(t, len, i, "false", 5);
+	case 't':
+		return accept_literal(t, len, i, "true", 4);
+	default:
+		return t[i] == '-' || is_digit(t[i]) ? accept_number(t, len, i) : 0;
+	}
+}
+
+/* A container is entered: false when it would nest deeper than cJSON lets it. */
+static bool accept_enter(struct accept_scan *s)
+{
 	if (s->depth >= JSON_LOCATE_DEPTH_MAX)
 		return false;
 	s->depth++;
-	s->i++;
-	accept_ws(s);
-	if (s->i < s->len && s->t[s->i] == close)
-		goto done;
-	for (;;) {
-		if (close == '}') {
-			key = s->i;
-			if (!accept_string(s))
-				return false;
-			key_end = s->i;
-			key_escaped = s->escaped;
-			accept_ws(s);
-			if (s->i >= s->len || s->t[s->i] != ':')
-				return false;
-			s->i++;
-			accept_ws(s);
-		}
-		if (search)
-			k = accept_match(s, id, key, key_end, key_escaped);
-		value = s->i;
-		if (!accept_value(s, k))
-			return false;
-		if (k != ACCEPT_OTHER)
-			s->pos[k] = (struct json_locate_pos){key, value, s->i};
-		accept_ws(s);
-		if (s->i >= s->len || s->t[s->i] != ',')
-			break;
-		s->i++;
-		accept_ws(s);
-	}
-	if (s->i >= s->len || s->t[s->i] != close)
-		return false;
-done:
+	return true;
+}
+
+/* One past the container's CLOSE, which must be at I (after its last member), or 0. */
+static size_t accept_leave(struct accept_scan *s, size_t i, unsigned char close)
+{
+	if (i >= s->len || s->t[i] != close)
+		return 0;
 	s->depth--;
-	s->i++;
-	return true;
+	return i + 1;
 }
 
-static bool accept_literal(struct accept_scan *s, const char *word, size_t n)
+/* The elements of the array whose '[' is at I. */
+static size_t accept_array(struct accept_scan *s, size_t i)
 {
-	if (s->len - s->i < n || memcmp(s->t + s->i, word, n))
-		return false;
-	s->i += n;
-	return true;
-}
+	const unsigned char *t = s->t;
+	size_t len = s->len;
 
-/* The value at s->i; ID: which object it is when it is one (accept_container()). */
-static bool accept_value(struct accept_scan *s, int id)
-{
-	unsigned char ch;
-
-	if (s->i >= s->len)
-		return false;
-	ch = s->t[s->i];
-	switch (ch) {
-	case 'n':
-		return accept_literal(s, "null", 4);
-	case 'f':
-		return accept_literal(s, "false", 5);
-	case 't':
-		return accept_literal(s, "true", 4);
-	case '"':
-		return accept_string(s);
-	case '[':
-		return accept_container(s, ']', ACCEPT_OTHER);
-	case '{':
-		return accept_container(s, '}', id);
-	default:
-		return (ch == '-' || is_digit(ch)) && accept_number(s);
+	if (!accept_enter(s))
+		return 0;
+	i = accept_ws(t, len, i + 1);
+	if (i < len && t[i] == ']')
+		return accept_leave(s, i, ']');
+	for (;;) {
+		i = accept_value(s, i, ACCEPT_OTHER);
+		if (!i)
+			return 0;
+		if (!accept_at(t, len, &i, ','))
+			break;
+		i = accept_ws(t, len, i + 1);
 	}
+	return accept_leave(s, i, ']');
+}
+
+/* The members of the object whose '{' is at I; ID: which object it is, as a parent of keys
+ * asked for (ACCEPT_OTHER: none is looked for in it). */
+static size_t accept_object(struct accept_scan *s, size_t i, int id)
+{
+	const unsigned char *t = s->t;
+	size_t len = s->len, key, value, lo = 0, hi = 0;
+	bool search = id != ACCEPT_OTHER && s->n_keys, escaped;
+	int k = ACCEPT_OTHER;
+
+	if (!accept_enter(s))
+		return 0;
+	if (search)
+		accept_keys_of(s, id, &lo, &hi);
+	i = accept_ws(t, len, i + 1);
+	if (i < len && t[i] == '}')
+		return accept_leave(s, i, '}');
+	for (;;) {
+		if (i >= len || t[i] != '"')
+			return 0;
+		key = i;
+		i = accept_string(t, len, i, &escaped);
+		if (!i)
+			return 0;
+		s->odd |= search && escaped;
+		if (lo < hi)
+			k = accept_match(s, lo, hi, key, i, escaped);
+		if (!accept_at(t, len, &i, ':'))
+			return 0;
+		value = accept_ws(t, len, i + 1);
+		i = accept_value(s, value, k);
+		if (!i)
+			return 0;
+		if (k != ACCEPT_OTHER)
+			s->pos[k] = (struct json_locate_pos){key, value, i};
+		if (!accept_at(t, len, &i, ','))
+			break;
+		i = accept_ws(t, len, i + 1);
+	}
+	return accept_leave(s, i, '}');
 }
 
 int json_locate_accepted_in(const char *text, size_t len, const char *const *keys,
 			    const int *parent, size_t n_keys, struct json_locate_pos *pos,
 			    size_t *ret_root, int *ret_odd)
 {
-	struct accept_scan s = {(const unsigned char *)text, len, 0, 0, keys, parent, n_keys, pos,
-				false, false};
-	size_t root;
+	struct accept_scan s = {.t = (const unsigned char *)text,
+				.len = len,
+				.keys = keys,
+				.parent = parent,
+				.n_keys = n_keys,
+				.pos = pos};
+	size_t root, i;
 
 	for (size_t k = 0; k < n_keys; k++)
 		pos[k] = (struct json_locate_pos){NONE, NONE, NONE};
 	if (!text || !len)
 		return -EINVAL;
 	/* cJSON skips a byte order mark only when a fifth byte follows it */
-	s.i = len >= 5 && !memcmp(text, "\xef\xbb\xbf", 3) ? 3 : 0;
-	accept_ws(&s);
-	root = s.i;
-	if (!accept_value(&s, ACCEPT_ROOT))
+	root = accept_ws(s.t, len, len >= 5 && !memcmp(text, "\xef\xbb\xbf", 3) ? 3 : 0);
+	i = accept_value(&s, root, ACCEPT_ROOT);
+	if (!i)
 		goto refused;
-	while (s.i < len && (text[s.i] == ' ' || text[s.i] == '\t' || text[s.i] == '\n' ||
-			     text[s.i] == '\r'))
-		s.i++;
-	if (s.i != len)
+	while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+		i++;
+	if (i != len)
 		goto refused;
 	*ret_root = root;
 	if (ret_odd)

@@ -4,7 +4,7 @@
  * twice (refused: parsers differ on which of two counts) and the model, stream and
  * stream_options the proxy reads. One walk instead of a strcmp scan per key and a
  * cJSON_GetObjectItemCaseSensitive() per member read. request_members_scan() reads the same
- * from the text (json_locate_accepted() says whether cJSON takes it), so that a request no
+ * from the text (json_locate_accepted_in() says whether cJSON takes it), so that a request no
  * stage reads the tree of is never parsed into one.
  *
  * Ownership: struct request_members points into the tree it was read from, struct
@@ -29,8 +29,9 @@ void request_members_read(const cJSON *root, struct request_members *ret);
 /*
  * The same read from TEXT (LEN bytes) without a tree, for what cJSON_ParseWithLength() would
  * make of it. Returns 0 and *RET, or -EAGAIN when only the tree can tell: the text is not one
- * value followed by blanks (cJSON may still read a value there), or a member's name or the
- * model is written with an escape. RET->model points into TEXT.
+ * value followed by blanks (cJSON may still read a value there), a member's name or the model
+ * is written with an escape, or a decisive key is named twice (RET->twice is then the tree's
+ * to say). RET->model points into TEXT.
  */
 struct request_scan {
 	int object;	     /* the text is one JSON object: nothing else below is set if not */
