@@ -127,7 +127,7 @@ struct h2_conn {
 	struct buffer_hold held;    /* its streams' answer and request bytes (conn_hold_update) */
 	struct event *kick;	    /* streams whose session ended are looked at */
 	struct event *stall;	    /* on_stall(): by the earliest end of a stalled stream's budget */
-	struct timespec stall_due;  /* when it fires, while it is pending */
+	int64_t stall_due_ns;	    /* when it fires (monotime_ns()), while it is pending */
 	struct h2_stream *streams;
 	unsigned n_streams, n_requests;
 	double reset_tokens; /* rapid reset: a bucket of HTTP2_RESET_BURST */
@@ -163,18 +163,13 @@ static int64_t stream_budget_left(const struct h2_stream *st, const struct times
 /* The connection's stall timer fires IN_NS after NOW at the latest. */
 static void stall_arm(struct h2_conn *c, const struct timespec *now, int64_t in_ns)
 {
-	struct timeval tv = monotime_tv(in_ns > 0 ? in_ns : 0);
-	struct timespec due = *now;
+	int64_t due_ns = monotime_ns(now) + (in_ns > 0 ? in_ns : 0);
+	struct timeval tv;
 
-	due.tv_sec += tv.tv_sec;
-	due.tv_nsec += tv.tv_usec * 1000;
-	if (due.tv_nsec >= 1000000000) {
-		due.tv_sec++;
-		due.tv_nsec -= 1000000000;
-	}
-	if (evtimer_pending(c->stall, NULL) && monotime_ns_between(&c->stall_due, &due) >= 0)
+	if (evtimer_pending(c->stall, NULL) && c->stall_due_ns <= due_ns)
 		return;
-	c->stall_due = due;
+	c->stall_due_ns = due_ns;
+	tv = monotime_tv(in_ns > 0 ? in_ns : 0);
 	evtimer_add(c->stall, &tv);
 }
 

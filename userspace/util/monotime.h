@@ -10,6 +10,12 @@
 #include <sys/time.h>
 #include <time.h>
 
+/* T in nanoseconds. */
+static inline int64_t monotime_ns(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
 /* Nanoseconds from A to B (negative when B is earlier). */
 static inline int64_t monotime_ns_between(const struct timespec *a, const struct timespec *b)
 {
