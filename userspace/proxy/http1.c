@@ -21,6 +21,18 @@
  * (session_hold()), on the list of held sessions in record-ticket order, reads no next
  * request, and http_durable_release() uncorks it once the audit writer says its record is
  * on disk. All the session's bytes wait, not only the last ones: for a millisecond or so.
+ *
+ * Waiting on the client: a call's answer may wait on its client for proxy.timeouts.idle_ms in
+ * all, over the whole answer. The client's write timeout alone (idle_ms) restarts at every
+ * write, so an app reading a few bytes just inside each idle_ms would keep its call unended,
+ * off the log, for as long as it liked. A wait is the time our output to the client holds
+ * bytes that its TLS socket refused: from the flush that could not send everything
+ * (session_flush(), tlsflush.c) to the moment the output is empty again (on_client_write()).
+ * Past the budget the connection is closed and the call recorded client_gone, as on the write
+ * timeout. An app reading promptly empties the output as fast as it fills; an answer the
+ * provider paces leaves between its events with nothing held; and an answer small enough for
+ * the socket to take whole never waits: the common case costs one evbuffer_get_length() a
+ * flush, no clock read. The socket's own buffer is not looked at (that would cost a syscall).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -52,6 +64,7 @@
 #include "util/hex.h"
 #include "util/jsonw.h"
 #include "util/log.h"
+#include "util/monotime.h"
 #include "util/netaddr.h"
 #include "util/strcopy.h"
 
@@ -244,6 +257,8 @@ static void session_free(struct session *s)
 		s->next->prev = s->prev;
 	if (s->client)
 		bufferevent_free(s->client);
+	if (s->client_wait_timer)
+		event_free(s->client_wait_timer);
 	limits_conn_release(&s->conn, s->cfg->state);
 	buffer_hold_release(&s->queued);
 	held_remove(s);
@@ -253,16 +268,95 @@ static void session_free(struct session *s)
 	free(s);
 }
 
+/* ---- the call's budget for waiting on its client (top of file) ---- */
+
+/* What is left at NOW of the call's budget, a wait being under way. */
+static int64_t client_wait_left(const struct session *s, const struct timespec *now)
+{
+	return (int64_t)s->cfg->idle_ms * 1000000 - s->client_waited_ns -
+	       monotime_ns_between(&s->client_wait_from, now);
+}
+
+/* The budget is spent: the client is cut as on its write timeout. Less than a millisecond
+ * left is none (the timer's own granularity); otherwise the timer waits for the rest (the
+ * budget began again with a new call meanwhile). */
+static void on_client_wait_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct timespec now;
+	int64_t left;
+
+	if (s->dead || !s->client_waiting)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left = client_wait_left(s, &now);
+	if (left >= 1000000) {
+		struct timeval tv = monotime_tv(left);
+
+		evtimer_add(s->client_wait_timer, &tv);
+		return;
+	}
+	session_enter(s);
+	session_close(s, OUTCOME_CLIENT_GONE, 0);
+	session_leave(s);
+}
+
+/* The socket refused part of what was queued: a wait begins, and the timer is set for the
+ * rest of the budget. Without memory for the timer the write timeout alone still cuts a
+ * client that takes nothing for idle_ms. */
+static void client_wait_begin(struct session *s)
+{
+	struct timeval tv;
+	int64_t left;
+
+	if (!s->client_wait_timer) {
+		s->client_wait_timer = evtimer_new(s->base, on_client_wait_timer, s);
+		if (!s->client_wait_timer)
+			return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &s->client_wait_from);
+	s->client_waiting = 1;
+	left = client_wait_left(s, &s->client_wait_from);
+	tv = monotime_tv(left > 0 ? left : 0);
+	evtimer_add(s->client_wait_timer, &tv);
+}
+
+/* The output is empty again: the wait is spent from the budget. */
+static void client_wait_end(struct session *s)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	s->client_waited_ns += monotime_ns_between(&s->client_wait_from, &now);
+	s->client_waiting = 0;
+	evtimer_del(s->client_wait_timer);
+}
+
+/* A call is dispatched: its budget is whole; a wait still under way (a pipelined call behind
+ * an answer not yet taken) counts for it from now. */
+static void client_wait_reset(struct session *s)
+{
+	s->client_waited_ns = 0;
+	if (s->client_waiting)
+		clock_gettime(CLOCK_MONOTONIC, &s->client_wait_from);
+}
+
 static void on_client_write(struct bufferevent *bev, void *arg);
 
 /* What the callbacks queued for the client leaves now, in whole TLS records (tlsflush.c),
- * unless the session closes without flushing. */
+ * unless the session closes without flushing. What the socket refuses begins a wait on the
+ * client (not while corked: then the gateway holds it; nor on a pair or plain TCP, which
+ * tlsflush_now() does not write). */
 static void session_flush(struct session *s)
 {
 	if (s->dead && !s->closing)
 		return;
 	if (tlsflush_now(s->client) && !s->dead)
 		on_client_write(s->client, s); /* libevent's write callback will not run for it */
+	if (!s->client_waiting && !s->dead && !s->corked &&
+	    evbuffer_get_length(bufferevent_get_output(s->client)) &&
+	    bufferevent_openssl_get_ssl(s->client))
+		client_wait_begin(s);
 }
 
 void session_enter(struct session *s)
@@ -910,6 +1004,7 @@ static void client_parse(struct session *s)
 		/* A stream may run for minutes without a byte from the client: no read timeout;
 		 * a client that stops reading is given idle_ms. */
 		bufferevent_set_timeouts(s->client, NULL, &s->idle_tv);
+		client_wait_reset(s);
 		ex->dispatched = 1;
 		err = request_inspect(ex, &twice_key);
 		if (err == -E2BIG) {
@@ -957,6 +1052,8 @@ static void on_client_write(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
+	if (s->client_waiting && !evbuffer_get_length(bufferevent_get_output(bev)))
+		client_wait_end(s);
 	if (s->queued.state) /* an ended call's answer went out */
 		buffer_hold_set(&s->queued, s->queued.state, s->cfg->policy, s->queued.workload,
 				evbuffer_get_length(bufferevent_get_output(bev)));

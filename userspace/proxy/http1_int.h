@@ -265,6 +265,11 @@ struct session {
 
 	struct session *prev, *next; /* all live sessions, for shutdown */
 	struct timeval idle_tv;	     /* cfg->idle_ms */
+	/* The current call's budget for waiting on the client (idle_ms in all; http1.c): */
+	struct event *client_wait_timer;  /* ... by its end; made at the first wait, owned */
+	struct timespec client_wait_from; /* ... the wait under way began */
+	int64_t client_waited_ns;	  /* ... spent by the call's earlier waits */
+	int client_waiting;		  /* ... our output holds bytes the socket refused */
 	unsigned n_requests;
 	char tls_error[256];
 	char start_time[TIMEFMT_LEN];

@@ -36,13 +36,18 @@
  * waits until the record is on disk (stream_end_held()).
  *
  * Stalls: a client that keeps a stream's window (or the connection's) shut while it stays
- * connected would keep that call off the log and its exchange pinned. A stream whose answer
- * has bytes (or its end) waiting to be sent keeps the time of its last progress (a DATA frame
- * sent, or the wait began); past proxy.timeouts.idle_ms without one it is reset (CANCEL) and
- * its call recorded client_gone with what it was sent, as an HTTP/1.1 client that stops
- * reading is cut after idle_ms. One timer per connection fires at the earliest such deadline
- * (on_stall()). A stream with nothing to send (a slow provider) is not stalled: the
- * provider-side timeouts cover it.
+ * connected would keep that call off the log and its exchange pinned; one that opens it by a
+ * few bytes now and then would do the same while seeming to read. So each stream's answer
+ * has a budget of proxy.timeouts.idle_ms for waiting on its client, spent over the whole
+ * answer, as an HTTP/1.1 call's is (http1.c). The stream waits on its client while its answer
+ * has bytes (or its end) that nghttp2 has not sent (stream_stalled()): from when they came
+ * into its empty buffer (or the end came) to the DATA frame that takes them, and from each
+ * DATA frame to the next while bytes remain. Past the budget it is reset (CANCEL) and its
+ * call recorded client_gone with what it was sent, as an HTTP/1.1 client that does not read
+ * is cut. A client that reads promptly has its bytes sent within the loop iterations that
+ * take them (microseconds a frame); a stream with nothing to send (a slow provider) does not
+ * wait on its client at all: the provider-side timeouts cover it. One timer per connection
+ * fires by the earliest stream's end of budget (on_stall()).
  */
 #include <assert.h>
 #include <errno.h>
@@ -62,6 +67,7 @@
 #include "policy/pipeline.h"
 #include "util/jsonw.h"
 #include "util/log.h"
+#include "util/monotime.h"
 #include "util/timefmt.h"
 
 #define HTTP2_STREAM_HIGH (256u * 1024) /* answer bytes held per stream before it stops */
@@ -104,7 +110,9 @@ struct h2_stream {
 	int end_free;		  /* ... the record is on disk (or none is waited for) */
 	uint64_t end_ticket;
 	int end_sent;		  /* the answer's END_STREAM left */
-	struct timespec progress; /* stream_stalled(): its last DATA sent, or when its wait began */
+	/* Its budget for waiting on the client (stalls, above): */
+	struct timespec wait_mark; /* ... the wait not yet counted began: bytes came, a DATA left */
+	int64_t waited_ns;	   /* ... counted so far, over the whole answer */
 };
 
 struct h2_conn {
@@ -118,7 +126,8 @@ struct h2_conn {
 	struct pipe_conn_slot conn; /* its place among the workload's connections */
 	struct buffer_hold held;    /* its streams' answer and request bytes (conn_hold_update) */
 	struct event *kick;	    /* streams whose session ended are looked at */
-	struct event *stall;	    /* on_stall(): by the earliest deadline of a stalled stream */
+	struct event *stall;	    /* on_stall(): by the earliest end of a stalled stream's budget */
+	int64_t stall_due_ns;	    /* when it fires (monotime_ns()), while it is pending */
 	struct h2_stream *streams;
 	unsigned n_streams, n_requests;
 	double reset_tokens; /* rapid reset: a bucket of HTTP2_RESET_BURST */
@@ -135,7 +144,7 @@ struct h2_conn {
 
 static __thread struct h2_conn *live_conns; /* this worker's */
 
-/* ---- stalls: a stream with bytes to send and none sent for idle_ms is reset ---- */
+/* ---- stalls: a stream's answer waits on its client for idle_ms in all at most ---- */
 
 /* Its answer has bytes, or its end, that wait to be sent: the client's windows decide. */
 static int stream_stalled(const struct h2_stream *st)
@@ -144,22 +153,46 @@ static int stream_stalled(const struct h2_stream *st)
 	       !st->end_held && (evbuffer_get_length(st->body) || st->resp_done);
 }
 
-/* The stream made progress, or began to wait: its idle_ms starts now. The connection's timer
- * is never later than any stream's deadline (on_stall() re-arms it for the earliest). */
-static void stream_clock(struct h2_stream *st)
+/* What is left at NOW of the budget of a stream that waits since its wait_mark. */
+static int64_t stream_budget_left(const struct h2_stream *st, const struct timespec *now)
 {
-	struct h2_conn *c = st->c;
-	struct timeval idle = {c->cfg->idle_ms / 1000, (c->cfg->idle_ms % 1000) * 1000};
+	return (int64_t)st->c->cfg->idle_ms * 1000000 - st->waited_ns -
+	       monotime_ns_between(&st->wait_mark, now);
+}
 
-	clock_gettime(CLOCK_MONOTONIC, &st->progress);
-	if (!evtimer_pending(c->stall, NULL))
-		evtimer_add(c->stall, &idle);
+/* The connection's stall timer fires IN_NS after NOW at the latest. */
+static void stall_arm(struct h2_conn *c, const struct timespec *now, int64_t in_ns)
+{
+	int64_t due_ns = monotime_ns(now) + (in_ns > 0 ? in_ns : 0);
+	struct timeval tv;
+
+	if (evtimer_pending(c->stall, NULL) && c->stall_due_ns <= due_ns)
+		return;
+	c->stall_due_ns = due_ns;
+	tv = monotime_tv(in_ns > 0 ? in_ns : 0);
+	evtimer_add(c->stall, &tv);
+}
+
+/* A wait on the client begins (bytes came to an empty buffer, or the answer's end did), or a
+ * DATA frame ended one (COUNTED: its time is spent from the budget) and the next, if bytes
+ * remain, begins now. The connection's timer is never later than the stream's end of budget
+ * (a continued wait keeps the same end: no re-arming per frame). */
+static void stream_clock(struct h2_stream *st, int counted)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (counted)
+		st->waited_ns += monotime_ns_between(&st->wait_mark, &now);
+	st->wait_mark = now;
+	if (stream_stalled(st))
+		stall_arm(st->c, &now, stream_budget_left(st, &now));
 }
 
 static void stream_abort(struct h2_stream *st);
 
-/* The client took nothing of the answer for idle_ms: the stream is reset and its call ends as
- * a client gone, recorded now with what it was sent; what it held is dropped. */
+/* The stream waited on its client for idle_ms in all: it is reset and its call ends as a
+ * client gone, recorded now with what it was sent; what it held is dropped. */
 static void stream_stall_reset(struct h2_stream *st)
 {
 	evbuffer_drain(st->body, evbuffer_get_length(st->body));
@@ -171,12 +204,13 @@ static void stream_stall_reset(struct h2_stream *st)
 
 static void conn_leave(struct h2_conn *c);
 
-/* The connection's stall timer: streams past their deadline are reset; it waits again for
- * the earliest deadline left, if a stream still waits. */
+/* The connection's stall timer: streams whose budget is spent are reset; it waits again for
+ * the earliest end of budget left, if a stream still waits. Less than a millisecond left is
+ * none: the timer's own granularity. */
 static void on_stall(evutil_socket_t fd, short what, void *arg)
 {
 	struct h2_conn *c = arg;
-	int64_t idle_ms = c->cfg->idle_ms, next_ms = -1;
+	int64_t next_ns = -1;
 	struct h2_stream *st;
 	struct timespec now;
 
@@ -187,18 +221,14 @@ static void on_stall(evutil_socket_t fd, short what, void *arg)
 
 		if (!stream_stalled(st))
 			continue;
-		left = idle_ms - ((now.tv_sec - st->progress.tv_sec) * 1000 +
-				  (now.tv_nsec - st->progress.tv_nsec) / 1000000);
-		if (left <= 0)
+		left = stream_budget_left(st, &now);
+		if (left < 1000000)
 			stream_stall_reset(st);
-		else if (next_ms < 0 || left < next_ms)
-			next_ms = left;
+		else if (next_ns < 0 || left < next_ns)
+			next_ns = left;
 	}
-	if (next_ms > 0) {
-		struct timeval t = {next_ms / 1000, (next_ms % 1000) * 1000};
-
-		evtimer_add(c->stall, &t);
-	}
+	if (next_ns > 0)
+		stall_arm(c, &now, next_ns);
 	conn_leave(c);
 }
 
@@ -342,10 +372,13 @@ static int on_resp_headers_complete(http_parser *p)
 static int on_resp_body(http_parser *p, const char *at, size_t len)
 {
 	struct h2_stream *st = rp_stream(p);
+	int was_empty = !evbuffer_get_length(st->body);
 
-	if (!evbuffer_get_length(st->body))
-		stream_clock(st); /* bytes wait for the client from now */
-	return evbuffer_add(st->body, at, len);
+	if (evbuffer_add(st->body, at, len))
+		return -1;
+	if (was_empty)
+		stream_clock(st, 0); /* bytes wait for the client from now */
+	return 0;
 }
 
 static int on_resp_complete(http_parser *p)
@@ -356,7 +389,7 @@ static int on_resp_complete(http_parser *p)
 		return 0;
 	st->resp_done = 1;
 	if (!evbuffer_get_length(st->body))
-		stream_clock(st); /* its END_STREAM waits from now */
+		stream_clock(st, 0); /* its END_STREAM waits from now */
 	http_parser_pause(p, 1);
 	return 0;
 }
@@ -704,7 +737,7 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 		return 0;
 	st->end_sent |= !!(f->hd.flags & NGHTTP2_FLAG_END_STREAM);
 	if (f->hd.type == NGHTTP2_DATA && !st->end_sent)
-		stream_clock(st); /* progress: its idle_ms starts again */
+		stream_clock(st, 1); /* the wait since the last mark is spent */
 	if (st->sess)
 		http_stream_session_sent(st->sess, n, f->hd.flags & NGHTTP2_FLAG_END_STREAM);
 	return 0;

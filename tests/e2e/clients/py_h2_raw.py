@@ -18,6 +18,13 @@ SSL_CERT_FILE names.
                                               then each "ping" line: does it answer a PING)
     /usr/bin/python3 py_h2_raw.py stall WORDS the shut stream of WORDS events beside three
                                               streams read as they come (then "ping" lines)
+    /usr/bin/python3 py_h2_raw.py trickle WORDS
+                                              one stream of WORDS events, its window 1 KiB,
+                                              then opened by argv[3] bytes (the connection's
+                                              too) every argv[4] ms, until the stream ends or
+                                              is reset; then "ping" lines
+    /usr/bin/python3 py_h2_raw.py read WORDS  one stream of WORDS events, argv[3] ms apart
+                                              at the provider, read as it comes
     /usr/bin/python3 py_h2_raw.py upload MIB  a POST of content-length 10^12 (refused at its
                                               head, its answer given a window of argv[3],
                                               default 0), then MIB MiB of its body
@@ -32,7 +39,10 @@ answered a PING}; many {"refused": [...], "answered": [...], "statuses": {...}};
 {"fast_status", "fast_ok", "slow_bytes", "slow_done"}; shut {"window", "bytes"} once the
 window is full, then after "wait" {"bytes", "reset", "ended"}, then {"ping"} per "ping";
 stall {"window", "bytes", "reset", "ended", "siblings": [{"status", "bytes", "ended"}]} once
-the shut stream is reset or ended and its siblings ended, then {"ping"} per "ping".
+the shut stream is reset or ended and its siblings ended, then {"ping"} per "ping"; trickle
+{"bytes", "reset", "ended", "opened", "seconds"} (the window openings, the time from the first
+byte to the stream's end), then {"ping"} per "ping"; read {"status", "bytes", "reset",
+"ended", "seconds"}.
 """
 import json
 import os
@@ -256,6 +266,78 @@ def stall(words):
     got["siblings"] = list(sibs.values())
     print(json.dumps(got), flush=True)
     answer_pings(sock, conn)
+    sock.close()
+
+
+def trickle(words):
+    """Stream 1 asks for WORDS events (no pacing); its window, 1 KiB at first, is opened by
+    argv[3] bytes every argv[4] ms (and the connection's by as much), however much came."""
+    step, every = int(sys.argv[3]), int(sys.argv[4]) / 1000
+    sock, conn = connect({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1024})
+    request(conn, 1, chat("trickle", stream=True),
+            [("x-mock-reply-words", str(words)), ("x-mock-chunk-delay-ms", "0")])
+    sock.sendall(conn.data_to_send())
+    got = {"bytes": 0, "reset": False, "ended": False, "opened": 0, "seconds": None}
+    start, next_open = None, None
+    sock.settimeout(0.05)
+    while time.monotonic() < (start or time.monotonic()) + 60 and \
+            not (got["reset"] or got["ended"]):
+        if next_open is not None and time.monotonic() >= next_open:
+            conn.increment_flow_control_window(step, 1)
+            conn.increment_flow_control_window(step)
+            sock.sendall(conn.data_to_send())
+            got["opened"] += 1
+            next_open += every
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except (ConnectionError, ssl.SSLError):
+            break
+        if not data:
+            break
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.DataReceived):
+                got["bytes"] += ev.flow_controlled_length
+                if start is None:
+                    start = time.monotonic()
+                    next_open = start + every
+            elif isinstance(ev, h2.events.StreamReset):
+                got["reset"] = True
+            elif isinstance(ev, h2.events.StreamEnded):
+                got["ended"] = True
+        out = conn.data_to_send()
+        if out:
+            sock.sendall(out)
+    if start is not None:
+        got["seconds"] = round(time.monotonic() - start, 3)
+    sock.settimeout(20)
+    print(json.dumps(got), flush=True)
+    answer_pings(sock, conn)
+    sock.close()
+
+
+def read(words):
+    """Stream 1 asks for WORDS events argv[3] ms apart and reads them as they come, opening
+    its window for all it is sent at once."""
+    sock, conn = connect()
+    request(conn, 1, chat("read", stream=True),
+            [("x-mock-reply-words", str(words)), ("x-mock-chunk-delay-ms", sys.argv[3])])
+    sock.sendall(conn.data_to_send())
+    got = {"status": None, "bytes": 0, "reset": False, "ended": False}
+    start = time.monotonic()
+    for ev in events(sock, conn, lambda: got["reset"] or got["ended"], deadline=60):
+        if isinstance(ev, h2.events.ResponseReceived):
+            got["status"] = int(dict(ev.headers)[b":status"])
+        elif isinstance(ev, h2.events.DataReceived):
+            got["bytes"] += ev.flow_controlled_length
+            conn.acknowledge_received_data(ev.flow_controlled_length, 1)
+        elif isinstance(ev, h2.events.StreamReset):
+            got["reset"] = True
+        elif isinstance(ev, h2.events.StreamEnded):
+            got["ended"] = True
+    got["seconds"] = round(time.monotonic() - start, 3)
+    print(json.dumps(got), flush=True)
     sock.close()
 
 

@@ -1,0 +1,166 @@
+"""A call's answer may wait on its client for proxy.timeouts.idle_ms in all, over the whole
+answer (http1.c "Waiting on the client", http2.c "Stalls"): an app that reads a few bytes, or
+opens its h2 window a little, just inside every idle_ms is cut and its call recorded
+client_gone while it still trickles, instead of keeping the call off the log for as long as it
+likes. An app that reads promptly, and an answer the provider paces slowly, are not cut."""
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import hosts_wrap, wait_for
+
+CLIENTS = Path(__file__).parent / "clients"
+IDLE_MS = 1500
+TRICKLE_MS = 700  # each read (or window opening) well inside idle_ms
+WORDS = 40000  # ~7 MB of events: at the h2 trickle's pace, days
+H2_WORDS = 12000  # ~2.2 MB: python3-h2 reads ~15 MB/s, and its own pace is waited on
+BIG_WORDS = 1000000  # ~185 MB of events: at the HTTP/1.1 trickle's pace, over a minute
+
+STREAM = {"model": "gpt-4o-mini", "stream": True,
+          "messages": [{"role": "user", "content": "the long report"}]}
+
+# An HTTP/1.1 app asking for a stream of argv[1] words, argv[2] ms apart at the provider; then
+# reads argv[3] bytes every argv[4] ms (0: as fast as it can) until the answer ends or the
+# connection does; argv[5]: its receive buffer (0: the system's). Prints {"status", "bytes", "whole",
+# "seconds"} (from its first read), then waits for a line on its stdin before it exits.
+READER_APP = r"""
+import http.client, json, socket, sys, time
+words, delay, step, every = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+rcvbuf = int(sys.argv[5])
+class Small(http.client.HTTPSConnection):
+    def connect(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.connect((socket.gethostbyname(self.host), self.port))
+        self.sock = self._context.wrap_socket(s, server_hostname=self.host)
+c = Small("api.openai.com")
+c.request("POST", "/v1/chat/completions", sys.argv[6],
+          {"content-type": "application/json", "authorization": "Bearer sk-app",
+           "x-mock-reply-words": words, "x-mock-chunk-delay-ms": delay})
+r = c.getresponse()
+got, whole, start = 0, False, time.monotonic()
+while True:
+    try:
+        b = r.read(step) if every else r.read1(65536)
+    except (http.client.HTTPException, OSError):
+        break
+    if not b:
+        whole = True
+        break
+    got += len(b)
+    if every:
+        time.sleep(every / 1000)  # the app's pace, not the test's wait
+print(json.dumps({"status": r.status, "bytes": got, "whole": whole,
+                  "seconds": round(time.monotonic() - start, 3)}), flush=True)
+sys.stdin.readline()
+"""
+
+
+def request_records(gw):
+    return [x for x in gw.world.records() if x.get("event.name") == "proxy.request"]
+
+
+def h1_reader(gw, words, delay_ms, step, every_ms, rcvbuf=0):
+    argv = ["/usr/bin/python3", "-c", READER_APP, str(words), str(delay_ms), str(step),
+            str(every_ms), str(rcvbuf), json.dumps(STREAM)]
+    return gw.app.popen(hosts_wrap(gw.hosts, argv),
+                        env=gw.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
+
+
+def h2_client(gw, *args):
+    argv = hosts_wrap(gw.hosts, ["/usr/bin/python3", str(CLIENTS / "py_h2_raw.py"), *args])
+    return gw.app.popen(argv, env=gw.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
+
+
+def finish(p, line="go\n"):
+    out, err = p.communicate(input=line, timeout=60)
+    assert p.returncode == 0, err
+    return json.loads(out.splitlines()[0])
+
+
+def test_http1_app_that_trickles_its_reads_is_cut_within_idle_ms_of_waiting(gw):
+    """The app reads 2 MiB every 700 ms of a ~185 MB stream: enough that the gateway's socket
+    to it (its send buffer a few MB on loopback) turns writable again inside each idle_ms, so
+    the write timeout never fires; at that pace the answer would take minutes. The budget
+    (idle_ms of waiting in all) ends the call within seconds, while the app still reads."""
+    d = gw.start(gw.policy(proxy={"timeouts": {"idle_ms": IDLE_MS}}))
+    t0 = time.monotonic()
+    p = h1_reader(gw, BIG_WORDS, 0, 2 << 20, TRICKLE_MS)
+    try:
+        recs = wait_for(lambda: request_records(gw), timeout=20, what="the trickled call's record")
+        took = time.monotonic() - t0
+        # still there: reading what the kernel holds of the answer, at its pace
+        assert p.poll() is None
+    finally:
+        p.kill()
+        p.communicate()
+    assert len(recs) == 1, recs
+    rec = recs[0]
+    assert rec["aigw.outcome"] == "client_gone", rec
+    assert rec["http.response.status_code"] == 200, rec
+    # cut well before the answer could come at the app's pace, and recorded at the cut
+    assert took < 12, took
+    assert 0 < rec["aigw.bytes_to_client"] < 60_000_000, rec
+    d.stop()  # no sanitizer report
+
+
+def test_http1_prompt_reader_of_a_large_answer_and_a_paced_stream_are_not_cut(gw):
+    """~7 MB read as fast as the app can, and a stream the provider paces over ~4 s (longer than idle_ms in all): both end whole, recorded ok."""
+    d = gw.start(gw.policy(proxy={"timeouts": {"idle_ms": IDLE_MS}}))
+    big = finish(h1_reader(gw, WORDS, 0, 0, 0))
+    paced = finish(h1_reader(gw, 10, 400, 0, 0))
+    assert big["whole"] and big["status"] == 200 and big["bytes"] > 5_000_000, big
+    assert paced["whole"] and paced["status"] == 200 and paced["seconds"] > IDLE_MS / 1000, paced
+    recs = wait_for(lambda: len(request_records(gw)) >= 2 and request_records(gw), timeout=15,
+                    what="two records")
+    assert [x["aigw.outcome"] for x in recs] == ["ok", "ok"], recs
+    d.stop()
+
+
+def test_h2_client_that_trickles_its_window_is_reset_within_idle_ms_of_waiting(gw):
+    """The client opens its stream's window (and the connection's) by 100 bytes every
+    700 ms: a DATA frame leaves each time, inside idle_ms, so only the budget (idle_ms of
+    waiting in all) ends the stream: RST_STREAM, the call recorded client_gone with the DATA
+    the client was sent, while it still trickles and its connection stays open."""
+    d = gw.start(gw.policy(proxy={"timeouts": {"idle_ms": IDLE_MS}}))
+    p = h2_client(gw, "trickle", str(WORDS), "100", str(TRICKLE_MS))
+    try:
+        recs = wait_for(lambda: request_records(gw), timeout=20, what="the trickled call's record")
+        assert p.poll() is None  # the client holds its connection
+        got = json.loads(p.stdout.readline())
+        p.stdin.write("ping\n")
+        p.stdin.flush()
+        assert json.loads(p.stdout.readline()) == {"ping": True}  # the connection lives on
+    finally:
+        p.kill()
+        p.communicate()
+    assert got["reset"] and not got["ended"], got
+    assert got["opened"] >= 1, got  # it did open its window: DATA went inside each idle_ms
+    assert got["seconds"] < 10, got  # well before ~7 MB at 100 bytes a step (days)
+    assert len(recs) == 1, recs
+    rec = recs[0]
+    assert rec["aigw.outcome"] == "client_gone", rec
+    assert rec["aigw.bytes_to_client"] == got["bytes"], (rec, got)
+    assert rec["network.protocol.version"] == "2" and rec["aigw.stream"], rec
+    d.stop()  # no sanitizer report
+
+
+def test_h2_prompt_reader_of_a_large_answer_and_a_paced_stream_are_not_cut(gw):
+    """~2.2 MB read as it comes over h2 (its windows opened as data comes), and a stream the
+    provider paces over ~4 s: both end whole, recorded ok. (What the budget counts here is
+    the time the gateway waits for python3-h2 to take each window: some 130 ms.)"""
+    d = gw.start(gw.policy(proxy={"timeouts": {"idle_ms": IDLE_MS}}))
+    big = finish(h2_client(gw, "read", str(H2_WORDS), "0"), "")
+    paced = finish(h2_client(gw, "read", "10", "400"), "")
+    assert big["ended"] and not big["reset"] and big["bytes"] > 2_000_000, big
+    assert paced["ended"] and not paced["reset"] and paced["seconds"] > IDLE_MS / 1000, paced
+    recs = wait_for(lambda: len(request_records(gw)) >= 2 and request_records(gw), timeout=15,
+                    what="two records")
+    assert [x["aigw.outcome"] for x in recs] == ["ok", "ok"], recs
+    assert sorted(x["aigw.bytes_to_client"] for x in recs) == sorted(
+        [big["bytes"], paced["bytes"]]), recs
+    d.stop()
