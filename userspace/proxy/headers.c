@@ -231,6 +231,24 @@ const char *headers_get(const struct headers *h, const char *name)
 	return NULL;
 }
 
+/* Tried where a byte is the word's first letter: a try stops at its first wrong byte, and our
+ * words are short. */
+int headers_value_has(const char *value, const char *word)
+{
+	for (; *value; value++) {
+		size_t i = 1;
+
+		if ((*value | 0x20) != word[0]) /* a letter: either case, nothing else */
+			continue;
+		while (word[i] &&
+		       (value[i] >= 'A' && value[i] <= 'Z' ? value[i] + 32 : value[i]) == word[i])
+			i++;
+		if (!word[i])
+			return 1;
+	}
+	return 0;
+}
+
 /* Whether NAME (LEN bytes) appears as a token of the comma-separated LIST. */
 static int token_in_list(const char *list, const char *name, size_t len)
 {
