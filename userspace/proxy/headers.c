@@ -69,7 +69,9 @@ static void close_open(struct headers *h)
 
 /* The names of enum header_id, HDR_TE onwards, by length; those of length L are
  * known[by_len[L]] up to known[by_len[L + 1]]. Each is padded with NULs to 32 bytes, so
- * that same_name() reads it 8 bytes at a time anywhere. */
+ * that same_name() reads it 8 bytes at a time anywhere. Each starts with a letter, which a
+ * name's first byte ORed with 0x20 equals only in either case: header_id_of() compares the
+ * whole name only to the one (names of a length differ in their first letter) that it may be. */
 static const char known[HDR_COUNT - 1][32] = {
     "te",
     "host",
@@ -151,7 +153,7 @@ enum header_id header_id_of(const char *name, size_t len)
 	if (len + 1 >= sizeof(by_len))
 		return HDR_OTHER;
 	for (unsigned i = by_len[len]; i < by_len[len + 1]; i++)
-		if (same_name(name, known[i], len))
+		if ((name[0] | 0x20) == known[i][0] && same_name(name, known[i], len))
 			return (enum header_id)(i + 1);
 	return HDR_OTHER;
 }
