@@ -542,11 +542,11 @@ static void test_value_has_is_strcasestr(void)
 		if (len >= wlen && (x >> 40) % 4 == 0) { /* the word in, in mixed case */
 			size_t at = (size_t)(x >> 20) % (len - wlen + 1);
 
-			for (size_t i = 0; i < wlen; i++)
-				value[at + i] = (char)(((x >> (i % 32)) & 1) && word[i] >= 'a' &&
-							       word[i] <= 'z'
-							   ? word[i] - 32
-							   : word[i]);
+			for (size_t i = 0; i < wlen; i++) {
+				int up = ((x >> (i % 32)) & 1) && word[i] >= 'a' && word[i] <= 'z';
+
+				value[at + i] = (char)(up ? word[i] - 32 : word[i]);
+			}
 			if ((x >> 50) % 2) { /* one byte of it a near miss, or a case */
 				size_t k = (size_t)(x >> 8) % wlen;
 

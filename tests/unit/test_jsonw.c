@@ -569,9 +569,10 @@ static void test_quoted_keys_at_every_fill(void)
 		pad[p] = 0;
 		jsonw_str(old, "a", pad);
 		jsonw_str(got, "a", pad);
-		quoted_members(old, 1, -123456789, 443, 12.345678, "a string long enough for blocks");
-		quoted_members(got, 0, -123456789, 443, 12.345678, "a string long enough for blocks");
-		jsonw_str(old, "b", long_text); /* past 256 bytes: given its room (almost) exactly */
+		quoted_members(old, 1, -123456789, 443, 12.345678, "long enough for blocks");
+		quoted_members(got, 0, -123456789, 443, 12.345678, "long enough for blocks");
+		/* past 256 bytes: given its room (almost) exactly */
+		jsonw_str(old, "b", long_text);
 		jsonw_str(got, "b", long_text);
 		jsonw_raw(old, "z", "[]", 2); /* last, given its room exactly, at every fill */
 		jsonw_kraw(got, "z", "[]", 2);

@@ -191,21 +191,26 @@ static void test_every_byte_of_a_value(void)
 					int bad = b < sizeof(refused), n, took;
 					size_t pos;
 
-					n = snprintf(d, sizeof(d), "HTTP/1.1 200 OK\r\n%s: ", names[k]);
+					n = snprintf(d, sizeof(d),
+						     "HTTP/1.1 200 OK\r\n%s: ", names[k]);
 					pos = (size_t)n;
 					memset(d + pos, 'v', vlen);
-					d[pos + at] = (char)(bad ? refused[b]
-								 : taken[b - sizeof(refused)]);
+					d[pos + at] =
+					    (char)(bad ? refused[b] : taken[b - sizeof(refused)]);
 					if (!bad && at == 0 && (d[pos] == ' ' || d[pos] == '\t'))
-						d[pos] = 'v'; /* would be the space after the colon */
-					if (!bad && at == vlen - 1 && (d[pos + at] == ' ' ||
-								       d[pos + at] == '\t'))
-						d[pos + at] = 'v'; /* trailing: http_parser keeps it */
+						d[pos] =
+						    'v'; /* would be the space after the colon */
+					if (!bad && at == vlen - 1 &&
+					    (d[pos + at] == ' ' || d[pos + at] == '\t'))
+						d[pos + at] =
+						    'v'; /* trailing: http_parser keeps it */
 					n = (int)(pos + vlen);
 					n += snprintf(d + n, sizeof(d) - (size_t)n,
 						      "\r\nContent-Length: 2\r\n\r\n{}");
-					rh_drive(&ref, &(struct rh_knobs){0}, d, (size_t)n, 0, (size_t)n, 0);
-					rh_drive(&fast, &(struct rh_knobs){0}, d, (size_t)n, 0, (size_t)n, 1);
+					rh_drive(&ref, &(struct rh_knobs){0}, d, (size_t)n, 0,
+						 (size_t)n, 0);
+					rh_drive(&fast, &(struct rh_knobs){0}, d, (size_t)n, 0,
+						 (size_t)n, 1);
 					took = fast.took_fast;
 					ASSERT_TRUE(rh_same(&ref, &fast));
 					ASSERT_EQ(took, !bad);
@@ -249,5 +254,4 @@ static void test_setup(void)
 
 UNIT_MAIN(UNIT_CASE(test_setup), UNIT_CASE(test_simple_taken), UNIT_CASE(test_keepalive),
 	  UNIT_CASE(test_smuggling_declined), UNIT_CASE(test_every_byte_of_a_value),
-	  UNIT_CASE(test_bodyless_declined),
-	  UNIT_CASE(test_only_fresh))
+	  UNIT_CASE(test_bodyless_declined), UNIT_CASE(test_only_fresh))

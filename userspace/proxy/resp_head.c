@@ -186,8 +186,7 @@ static size_t scan_field(const char *d, size_t len, size_t i, struct resp_head_f
 	size_t e = line_end(d, len, i), start = i;
 
 	/* CRLF, and the next line not a folded continuation */
-	if (e + 2 >= len || d[e] != '\r' || d[e + 1] != '\n' || d[e + 2] == ' ' ||
-	    d[e + 2] == '\t')
+	if (e + 2 >= len || d[e] != '\r' || d[e + 1] != '\n' || d[e + 2] == ' ' || d[e + 2] == '\t')
 		return 0;
 	/* to the CR at most: a zero ends each && before any byte past it is read */
 	while (name_char[(unsigned char)d[i]] && name_char[(unsigned char)d[i + 1]] &&

@@ -71,7 +71,7 @@ static inline void jsonw_raw(struct jsonw *w, const char *k, const char *raw, si
  * a copy of its key, not a scan of it. Written bytes are the same as the writers' above.
  */
 #define JSONW_QKEY(k) ("\"" k "\":"), (sizeof(k) + 2)
-#define JSONW_NUM_MAX 40 /* "%.15g" of any double, sign and exponent included */
+#define JSONW_NUM_MAX 40		    /* "%.15g" of any double, sign and exponent included */
 #define JSONW_EXACT_MAX 9007199254740992ULL /* 2^53: every integer below is a double */
 
 /* The pieces of the writers below that are not inlined (jsonw.c). */
@@ -92,8 +92,7 @@ int jsonw_format_num(char *out, double val);
  * so that its copy is a few moves of a known length, not a call to memcpy() and a call to a
  * writer: a record has some forty such members.
  */
-static inline char *jsonw_member_q(struct jsonw *w, const char *qk, size_t qklen,
-				   size_t val_room)
+static inline char *jsonw_member_q(struct jsonw *w, const char *qk, size_t qklen, size_t val_room)
 {
 	size_t more = 1 + qklen + val_room; /* the comma, the key and its colon, the value */
 	char *out;
@@ -125,8 +124,8 @@ static inline void jsonw_lit_qk(struct jsonw *w, const char *qk, size_t qklen, c
 static inline void jsonw_str_qk(struct jsonw *w, const char *qk, size_t qklen, const char *val,
 				size_t len)
 {
-	char *out = jsonw_member_q(w, qk, qklen,
-				   len <= 256 ? 6 * len + 2 : jsonw_escaped_room(val, len));
+	char *out =
+	    jsonw_member_q(w, qk, qklen, len <= 256 ? 6 * len + 2 : jsonw_escaped_room(val, len));
 
 	if (out)
 		w->len = (size_t)(jsonw_escape_at(out, val, len) - w->buf);
