@@ -516,9 +516,53 @@ static void test_status_line_as_before(void)
 	free(reason);
 }
 
+/* headers_value_has() answers as strcasestr() did (C locale), for the words response.c asks
+ * about, in values made of their letters in both cases, the bytes next to them in ASCII
+ * ('@', '[', '`', '{'), those a case fold by one bit would confuse with them (0x0f, 0x0d for
+ * '/', '-'), and bytes past ASCII; half the time the word is in, with a byte of it so changed. */
+static void test_value_has_is_strcasestr(void)
+{
+	static const char *const words[] = {"json", "text/event-stream",
+					    "application/vnd.amazon.eventstream"};
+	static const char pick[] = "jsonJSONtexTEX/-evntrmapliAPLI.zZ@[`{ \x0f\x0d\xca\xea";
+	unsigned long long x = 0x9e3779b97f4a7c15ULL;
+	char value[64];
+	int hits = 0;
+
+	for (int round = 0; round < 300000; round++) {
+		const char *word = words[round % 3];
+		size_t len = (size_t)(round / 3 % 48), wlen = strlen(word);
+
+		for (size_t i = 0; i < len; i++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			value[i] = pick[(x >> 33) % (sizeof(pick) - 1)];
+		}
+		value[len] = 0;
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		if (len >= wlen && (x >> 40) % 4 == 0) { /* the word in, in mixed case */
+			size_t at = (size_t)(x >> 20) % (len - wlen + 1);
+
+			for (size_t i = 0; i < wlen; i++) {
+				int up = ((x >> (i % 32)) & 1) && word[i] >= 'a' && word[i] <= 'z';
+
+				value[at + i] = (char)(up ? word[i] - 32 : word[i]);
+			}
+			if ((x >> 50) % 2) { /* one byte of it a near miss, or a case */
+				size_t k = (size_t)(x >> 8) % wlen;
+
+				value[at + k] = (char)(word[k] ^ ((x >> 52) % 2 ? 0x20 : 0x80));
+			}
+		}
+		ASSERT_EQ(headers_value_has(value, word), strcasestr(value, word) != NULL);
+		hits += strcasestr(value, word) != NULL;
+	}
+	ASSERT_TRUE(hits > 1000);
+}
+
 UNIT_MAIN(UNIT_CASE(test_retry_after), UNIT_CASE(test_each_id_is_its_name),
 	  UNIT_CASE(test_ids_answer_as_the_names_did), UNIT_CASE(test_status_line_as_before),
 	  UNIT_CASE(test_write), UNIT_CASE(test_write_as_before),
 	  UNIT_CASE(test_value_up_to_the_arena_limit),
 	  UNIT_CASE(test_an_arena_outgrowing_its_first_bytes_keeps_every_field),
-	  UNIT_CASE(test_a_head_built_at_once_is_the_appends_one_by_one))
+	  UNIT_CASE(test_a_head_built_at_once_is_the_appends_one_by_one),
+	  UNIT_CASE(test_value_has_is_strcasestr))

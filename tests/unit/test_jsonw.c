@@ -551,9 +551,44 @@ static void test_quoted_keys_exact(void)
 	}
 }
 
+/* The writers of a quoted key make their room inline: around a member of every length (so
+ * that each of them meets the end of the buffer, and grows it, at every offset), they
+ * write the bytes the others write, and leave room for the closing brace and NUL. */
+static void test_quoted_keys_at_every_fill(void)
+{
+	static char pad[2300], long_text[301];
+
+	memset(long_text, 'q', sizeof(long_text) - 1);
+	for (size_t p = 0; p < sizeof(pad) - 1; p++) {
+		struct jsonw *old = jsonw_new(), *got = jsonw_new();
+		char *want_text, *got_text;
+		size_t want_len, got_len;
+
+		ASSERT_TRUE(old && got);
+		memset(pad, 'p', p);
+		pad[p] = 0;
+		jsonw_str(old, "a", pad);
+		jsonw_str(got, "a", pad);
+		quoted_members(old, 1, -123456789, 443, 12.345678, "long enough for blocks");
+		quoted_members(got, 0, -123456789, 443, 12.345678, "long enough for blocks");
+		/* past 256 bytes: given its room (almost) exactly */
+		jsonw_str(old, "b", long_text);
+		jsonw_str(got, "b", long_text);
+		jsonw_raw(old, "z", "[]", 2); /* last, given its room exactly, at every fill */
+		jsonw_kraw(got, "z", "[]", 2);
+		want_text = jsonw_finish(old, &want_len);
+		got_text = jsonw_finish(got, &got_len);
+		ASSERT_TRUE(want_text && got_text);
+		ASSERT_STREQ(got_text, want_text);
+		ASSERT_EQ(got_len, want_len);
+		free(want_text);
+		free(got_text);
+	}
+}
+
 UNIT_MAIN(UNIT_CASE(test_round_trip), UNIT_CASE(test_empty_and_growth),
 	  UNIT_CASE(test_exact_keys_at_every_fill),
 	  UNIT_CASE(test_audit_write_text_chains), UNIT_CASE(test_num_exact),
 	  UNIT_CASE(test_num_integers), UNIT_CASE(test_escape_exact), UNIT_CASE(test_escape_blocks),
 	  UNIT_CASE(test_keys_exact), UNIT_CASE(test_memo_members_exact),
-	  UNIT_CASE(test_quoted_keys_exact))
+	  UNIT_CASE(test_quoted_keys_exact), UNIT_CASE(test_quoted_keys_at_every_fill))

@@ -172,6 +172,51 @@ static void test_smuggling_declined(void)
 	EXPECT("HTTP/1.1 200 OK\r\n\x80x: 1\r\nContent-Length: 2\r\n\r\n{}", 0);
 }
 
+/* A value's bytes are checked sixteen at a time with its line's end: a byte http_parser
+ * refuses (or a bare CR or LF) at every offset of values of every length up to 40, after
+ * names of three lengths (so at every offset of a block of sixteen, and last before the CR),
+ * is declined and read by http_parser as before; a byte it takes there leaves the answer
+ * taken. */
+static void test_every_byte_of_a_value(void)
+{
+	static const unsigned char refused[] = {0x00, 0x01, 0x08, '\n', '\r', 0x1f, 0x7f};
+	static const unsigned char taken[] = {'\t', ' ', 0x80, 0xff, '~', ':'};
+	static const char *const names[] = {"X", "X-Long-Name", "X-Name-Of-Twenty-Six-Bytes"};
+	char d[200];
+
+	for (size_t k = 0; k < 3; k++)
+		for (size_t vlen = 1; vlen <= 40; vlen++)
+			for (size_t at = 0; at < vlen; at++)
+				for (size_t b = 0; b < sizeof(refused) + sizeof(taken); b++) {
+					int bad = b < sizeof(refused), n, took;
+					size_t pos;
+
+					n = snprintf(d, sizeof(d),
+						     "HTTP/1.1 200 OK\r\n%s: ", names[k]);
+					pos = (size_t)n;
+					memset(d + pos, 'v', vlen);
+					d[pos + at] =
+					    (char)(bad ? refused[b] : taken[b - sizeof(refused)]);
+					if (!bad && at == 0 && (d[pos] == ' ' || d[pos] == '\t'))
+						d[pos] =
+						    'v'; /* would be the space after the colon */
+					if (!bad && at == vlen - 1 &&
+					    (d[pos + at] == ' ' || d[pos + at] == '\t'))
+						d[pos + at] =
+						    'v'; /* trailing: http_parser keeps it */
+					n = (int)(pos + vlen);
+					n += snprintf(d + n, sizeof(d) - (size_t)n,
+						      "\r\nContent-Length: 2\r\n\r\n{}");
+					rh_drive(&ref, &(struct rh_knobs){0}, d, (size_t)n, 0,
+						 (size_t)n, 0);
+					rh_drive(&fast, &(struct rh_knobs){0}, d, (size_t)n, 0,
+						 (size_t)n, 1);
+					took = fast.took_fast;
+					ASSERT_TRUE(rh_same(&ref, &fast));
+					ASSERT_EQ(took, !bad);
+				}
+}
+
 /* Answers without a body whatever they declare, and interim ones: http_parser's. */
 static void test_bodyless_declined(void)
 {
@@ -208,5 +253,5 @@ static void test_setup(void)
 }
 
 UNIT_MAIN(UNIT_CASE(test_setup), UNIT_CASE(test_simple_taken), UNIT_CASE(test_keepalive),
-	  UNIT_CASE(test_smuggling_declined), UNIT_CASE(test_bodyless_declined),
-	  UNIT_CASE(test_only_fresh))
+	  UNIT_CASE(test_smuggling_declined), UNIT_CASE(test_every_byte_of_a_value),
+	  UNIT_CASE(test_bodyless_declined), UNIT_CASE(test_only_fresh))

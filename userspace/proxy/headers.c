@@ -69,7 +69,9 @@ static void close_open(struct headers *h)
 
 /* The names of enum header_id, HDR_TE onwards, by length; those of length L are
  * known[by_len[L]] up to known[by_len[L + 1]]. Each is padded with NULs to 32 bytes, so
- * that same_name() reads it 8 bytes at a time anywhere. */
+ * that same_name() reads it 8 bytes at a time anywhere. Each starts with a letter, which a
+ * name's first byte ORed with 0x20 equals only in either case: header_id_of() compares the
+ * whole name only to the one (names of a length differ in their first letter) that it may be. */
 static const char known[HDR_COUNT - 1][32] = {
     "te",
     "host",
@@ -151,7 +153,7 @@ enum header_id header_id_of(const char *name, size_t len)
 	if (len + 1 >= sizeof(by_len))
 		return HDR_OTHER;
 	for (unsigned i = by_len[len]; i < by_len[len + 1]; i++)
-		if (same_name(name, known[i], len))
+		if ((name[0] | 0x20) == known[i][0] && same_name(name, known[i], len))
 			return (enum header_id)(i + 1);
 	return HDR_OTHER;
 }
@@ -229,6 +231,24 @@ const char *headers_get(const struct headers *h, const char *name)
 		if (named(h, &h->v[i], id, name, n))
 			return value_of(h, &h->v[i]);
 	return NULL;
+}
+
+/* Tried where a byte is the word's first letter: a try stops at its first wrong byte, and our
+ * words are short. */
+int headers_value_has(const char *value, const char *word)
+{
+	for (; *value; value++) {
+		size_t i = 1;
+
+		if ((*value | 0x20) != word[0]) /* a letter: either case, nothing else */
+			continue;
+		while (word[i] &&
+		       (value[i] >= 'A' && value[i] <= 'Z' ? value[i] + 32 : value[i]) == word[i])
+			i++;
+		if (!word[i])
+			return 1;
+	}
+	return 0;
 }
 
 /* Whether NAME (LEN bytes) appears as a token of the comma-separated LIST. */

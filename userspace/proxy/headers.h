@@ -96,6 +96,11 @@ const char *headers_get(const struct headers *h, const char *name);
 /* The value of the first field of id ID (not HDR_OTHER), "" when empty, or NULL. */
 const char *headers_find(const struct headers *h, enum header_id id);
 
+/* Whether VALUE holds WORD (lower-case ASCII, its first byte a letter) in any case: what
+ * strcasestr() tells in the C locale the daemon runs in, without its set-up (which cost more
+ * than the rest of an answer's head). */
+int headers_value_has(const char *value, const char *word);
+
 /* How many fields are named NAME. */
 unsigned headers_count(const struct headers *h, const char *name);
 

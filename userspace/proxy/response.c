@@ -274,7 +274,7 @@ static int resp_declares_sse(const struct exchange *ex)
 {
 	const char *ctype = headers_find(&ex->resp, HDR_CONTENT_TYPE);
 
-	return ctype && strcasestr(ctype, "text/event-stream");
+	return ctype && headers_value_has(ctype, "text/event-stream");
 }
 
 /*
@@ -291,11 +291,11 @@ static enum response_mode response_mode_pick(const struct exchange *ex)
 	if (ok && resp_declares_sse(ex) && ex->up_api >= 0)
 		return ex->xlate ? RESPONSE_SSE_TRANSLATED : RESPONSE_SSE;
 	if (ok && (!ex->xlate || ex->bedrock_door) && bedrock_api_op(ex->up_api) >= 0 && ctype &&
-	    strcasestr(ctype, "application/vnd.amazon.eventstream"))
+	    headers_value_has(ctype, "application/vnd.amazon.eventstream"))
 		return RESPONSE_EVENTSTREAM;
 	if (ex->xlate)
 		return RESPONSE_JSON_TRANSLATED;
-	if (ok && !ex->stream && ((ctype && strcasestr(ctype, "json")) || guarded(ex)))
+	if (ok && !ex->stream && ((ctype && headers_value_has(ctype, "json")) || guarded(ex)))
 		return RESPONSE_JSON; /* an answer the guardrails read must be JSON */
 	return RESPONSE_PASS;
 }

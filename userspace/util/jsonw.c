@@ -28,8 +28,7 @@ struct jsonw *jsonw_new(void)
 	return w;
 }
 
-/* Makes room for MORE bytes, and "}" and NUL after them, doubling the buffer. */
-static int grow(struct jsonw *w, size_t more)
+int jsonw_grow(struct jsonw *w, size_t more)
 {
 	size_t cap = w->cap;
 	char *p;
@@ -57,7 +56,7 @@ static int reserve(struct jsonw *w, size_t more)
 		return -1;
 	if (more <= w->cap - w->len - 2) /* len + 2 <= cap always holds */
 		return 0;
-	return grow(w, more);
+	return jsonw_grow(w, more);
 }
 
 /* The bytes S (N of them) take escaped, quotes included. */
@@ -247,7 +246,7 @@ static inline char *escape_into(char *out, const char *s, size_t n)
 /* The room escaping the N bytes of S may take, quotes included: short strings are given the
  * worst case (every byte as \u00XX); long ones (message text in translated bodies) are
  * measured first, so that they never reserve six times their size. */
-static size_t escaped_room(const char *s, size_t n)
+size_t jsonw_escaped_room(const char *s, size_t n)
 {
 	if (n > SIZE_MAX / 8)
 		return SIZE_MAX; /* reserve() says oom */
@@ -304,7 +303,7 @@ static int format_micro(char *buf, double val)
  */
 static inline char *member(struct jsonw *w, const char *k, size_t klen, size_t val_room)
 {
-	size_t key_room = escaped_room(k, klen);
+	size_t key_room = jsonw_escaped_room(k, klen);
 	char *out;
 
 	if (key_room > SIZE_MAX / 4 || val_room > SIZE_MAX / 4) {
@@ -321,7 +320,7 @@ static inline char *member(struct jsonw *w, const char *k, size_t klen, size_t v
 	return out;
 }
 
-/* The value writers: the value at OUT (where member() or member_q() put it; NULL: out of
+/* The value writers: the value at OUT (where member() put it; NULL: out of
  * memory, nothing written), W's length past it. */
 static inline void put_lit(struct jsonw *w, char *out, const char *lit, size_t len)
 {
@@ -344,13 +343,10 @@ void jsonw_lit_kn(struct jsonw *w, const char *k, size_t klen, const char *lit, 
 
 void jsonw_str_kn(struct jsonw *w, const char *k, size_t klen, const char *val, size_t len)
 {
-	put_str(w, member(w, k, klen, escaped_room(val, len)), val, len);
+	put_str(w, member(w, k, klen, jsonw_escaped_room(val, len)), val, len);
 }
 
-#define JSONW_NUM_MAX 40 /* "%.15g" of any double, sign and exponent included */
-
-/* The number VAL at OUT, as every writer of a number writes it; returns its length. */
-static int format_num(char *out, double val)
+int jsonw_format_num(char *out, double val)
 {
 	int n;
 
@@ -365,7 +361,7 @@ static int format_num(char *out, double val)
 static inline void put_num(struct jsonw *w, char *out, double val)
 {
 	if (out)
-		w->len = (size_t)(out + format_num(out, val) - w->buf);
+		w->len = (size_t)(out + jsonw_format_num(out, val) - w->buf);
 }
 
 void jsonw_num_kn(struct jsonw *w, const char *k, size_t klen, double val)
@@ -376,73 +372,9 @@ void jsonw_num_kn(struct jsonw *w, const char *k, size_t klen, double val)
 		jsonw_lit_kn(w, k, klen, "null", 4);
 }
 
-/* The separator and the quoted key QK (QKLEN bytes, its colon included), with room for
- * VAL_ROOM bytes of value: member() for a key quoted when the program was compiled. */
-static inline char *member_q(struct jsonw *w, const char *qk, size_t qklen, size_t val_room)
+char *jsonw_escape_at(char *out, const char *s, size_t n)
 {
-	char *out;
-
-	if (val_room > SIZE_MAX / 4) {
-		w->oom = 1;
-		return NULL;
-	}
-	if (reserve(w, 1 + qklen + val_room))
-		return NULL;
-	out = w->buf + w->len;
-	if (w->len > 1)
-		*out++ = ',';
-	memcpy(out, qk, qklen);
-	return out + qklen;
-}
-
-void jsonw_lit_qk(struct jsonw *w, const char *qk, size_t qklen, const char *lit, size_t len)
-{
-	put_lit(w, member_q(w, qk, qklen, len), lit, len);
-}
-
-void jsonw_str_qk(struct jsonw *w, const char *qk, size_t qklen, const char *val, size_t len)
-{
-	put_str(w, member_q(w, qk, qklen, escaped_room(val, len)), val, len);
-}
-
-void jsonw_num_qk(struct jsonw *w, const char *qk, size_t qklen, double val)
-{
-	if (isfinite(val))
-		put_num(w, member_q(w, qk, qklen, JSONW_NUM_MAX), val);
-	else
-		jsonw_lit_qk(w, qk, qklen, "null", 4);
-}
-
-#define JSONW_EXACT_MAX 9007199254740992ULL /* 2^53: every integer below is a double */
-
-void jsonw_u64_qk(struct jsonw *w, const char *qk, size_t qklen, uint64_t v)
-{
-	char *out;
-
-	if (v >= JSONW_EXACT_MAX) { /* (double)v rounds: written as jsonw_num() writes it */
-		jsonw_num_qk(w, qk, qklen, (double)v);
-		return;
-	}
-	out = member_q(w, qk, qklen, DECIMAL_U64_MAX);
-	if (out)
-		w->len = (size_t)(decimal_put_u64(out, v) - w->buf);
-}
-
-void jsonw_i64_qk(struct jsonw *w, const char *qk, size_t qklen, int64_t v)
-{
-	uint64_t mag = v < 0 ? -(uint64_t)v : (uint64_t)v;
-	char *out;
-
-	if (mag >= JSONW_EXACT_MAX) {
-		jsonw_num_qk(w, qk, qklen, (double)v);
-		return;
-	}
-	out = member_q(w, qk, qklen, 1 + DECIMAL_U64_MAX);
-	if (!out)
-		return;
-	if (v < 0)
-		*out++ = '-';
-	w->len = (size_t)(decimal_put_u64(out, mag) - w->buf);
+	return escape_into(out, s, n);
 }
 
 void jsonw_members(struct jsonw *w, const char *members, size_t len)
