@@ -61,8 +61,12 @@ static uint64_t keep_record(struct jsonw *rec, const struct http_conn_info *info
 	return 0;
 }
 
-/* Sends the chat with the tree failing (or not: FAILS), and waits for its record. */
-static int chat_recorded(int fails, char *ret_answer, size_t answer_max)
+/* The model named twice: refused 400 from the tree, which the text's walk leaves it to. */
+static const char TWICE[] = "{\"model\":\"gpt-4o-mini\",\"model\":\"gpt-4o\","
+			    "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+
+/* Sends BODY with the tree failing (or not: FAILS), and waits for its record. */
+static int body_recorded(const char *body, int fails, char *ret_answer, size_t answer_max)
 {
 	static const struct http_proxy_ops ops = {.record = keep_record};
 	struct http_proxy_config cfg = {.max_request_body = 1 << 16,
@@ -101,9 +105,9 @@ static int chat_recorded(int fails, char *ret_answer, size_t answer_max)
 	snprintf(head, sizeof(head),
 		 "POST /v1/chat/completions HTTP/1.1\r\nhost: api.openai.com\r\n"
 		 "content-type: application/json\r\ncontent-length: %zu\r\n\r\n",
-		 sizeof(BODY) - 1);
+		 strlen(body));
 	bufferevent_write(pair[0], head, strlen(head));
-	bufferevent_write(pair[0], BODY, sizeof(BODY) - 1);
+	bufferevent_write(pair[0], body, strlen(body));
 	tree_fails = fails;
 	while (!record[0] && event_base_loop(base, EVLOOP_ONCE) == 0)
 		; /* the connect to port 9 fails at once, or the call is refused */
@@ -125,6 +129,11 @@ out:
 	if (base)
 		event_base_free(base);
 	return err;
+}
+
+static int chat_recorded(int fails, char *ret_answer, size_t answer_max)
+{
+	return body_recorded(BODY, fails, ret_answer, answer_max);
 }
 
 static void test_usage_question_without_its_tree_refuses(void)
@@ -150,5 +159,29 @@ static void test_usage_question_with_its_tree_goes(void)
 	ASSERT_TRUE(strstr(record, "include_usage") == NULL);
 }
 
+/* A body named the model twice, whose tree cannot be built: refused 503, not passed on as no
+ * JSON at all (its model unread by the allow-lists, the key named twice unseen). */
+static void test_model_twice_without_its_tree_refuses(void)
+{
+	char answer[4096];
+
+	ASSERT_OK(body_recorded(TWICE, 1, answer, sizeof(answer)));
+	ASSERT_CONTAINS(answer, "HTTP/1.1 503");
+	ASSERT_CONTAINS(answer, "out of memory reading the request body");
+	ASSERT_CONTAINS(record, "\"http.response.status_code\":503");
+}
+
+/* With its tree, the same body is refused for what it is. */
+static void test_model_twice_with_its_tree_is_refused_400(void)
+{
+	char answer[4096];
+
+	ASSERT_OK(body_recorded(TWICE, 0, answer, sizeof(answer)));
+	ASSERT_CONTAINS(answer, "HTTP/1.1 400");
+	ASSERT_CONTAINS(answer, "\"model\\\" more than once");
+}
+
 UNIT_MAIN(UNIT_CASE(test_usage_question_without_its_tree_refuses),
-	  UNIT_CASE(test_usage_question_with_its_tree_goes))
+	  UNIT_CASE(test_usage_question_with_its_tree_goes),
+	  UNIT_CASE(test_model_twice_without_its_tree_refuses),
+	  UNIT_CASE(test_model_twice_with_its_tree_is_refused_400))

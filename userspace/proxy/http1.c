@@ -532,10 +532,13 @@ uint64_t request_id_next(void)
 }
 
 /* The body's members read from its tree, as request_members_scan() reads them from its text:
- * for the texts only the tree tells of. The tree is kept (ex->req_json). */
-static void request_parse(struct exchange *ex, const char *text, size_t len,
-			  struct request_scan *ret)
+ * for the texts only the tree tells of. The tree is kept (ex->req_json). Returns 0, or -ENOMEM
+ * when the scan proved the text an object (RET->object on entry) and no tree came: without
+ * it the body would pass as no JSON, its model and a key named twice unread. */
+static int request_parse(struct exchange *ex, const char *text, size_t len,
+			 struct request_scan *ret)
 {
+	int proven_object = ret->object;
 	struct request_members m;
 	struct usage_tree *tree;
 	cJSON *root = usage_tree_parse(text, len, &tree); /* a BOM or leading blanks are allowed */
@@ -543,14 +546,14 @@ static void request_parse(struct exchange *ex, const char *text, size_t len,
 	*ret = (struct request_scan){0};
 	if (!cJSON_IsObject(root)) {
 		usage_tree_free(root, tree);
-		return;
+		return proven_object ? -ENOMEM : 0;
 	}
 	request_members_read(root, &m);
 	ret->object = 1;
 	ret->twice = m.twice;
 	if (m.twice) { /* refused: nothing reads it */
 		usage_tree_free(root, tree);
-		return;
+		return 0;
 	}
 	if (cJSON_IsString(m.model)) {
 		ret->model = m.model->valuestring;
@@ -561,6 +564,7 @@ static void request_parse(struct exchange *ex, const char *text, size_t len,
 	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m.stream_options, "include_usage"));
 	ex->req_json = root;
 	ex->req_tree = tree;
+	return 0;
 }
 
 /* The model and the stream flag, from a JSON body, read once; its tree is built when a reader
@@ -568,7 +572,8 @@ static void request_parse(struct exchange *ex, const char *text, size_t len,
  * twice a member the gateway decides on (routes, prices, bounds a budget by): parsers differ
  * on which of the two counts; or -E2BIG when it holds more values than
  * proxy.max_request_json_values, counted in the text before any tree is built (a 32 MiB body
- * of "0,0,0,..." would be a 1.3 GB tree); a body too short to hold that many is not counted. */
+ * of "0,0,0,..." would be a 1.3 GB tree); a body too short to hold that many is not counted;
+ * or -ENOMEM when the body, an object, needs its tree read and none could be built. */
 static int request_inspect(struct exchange *ex, const char **why)
 {
 	size_t len = evbuffer_get_length(ex->body), max_values = ex->s->cfg->max_request_json_values;
@@ -580,8 +585,8 @@ static int request_inspect(struct exchange *ex, const char **why)
 	if (json_values_at_most(len) > max_values &&
 	    json_locate_count_values(text, len, max_values) > max_values)
 		return -E2BIG;
-	if (request_members_scan(text, len, &m))
-		request_parse(ex, text, len, &m);
+	if (request_members_scan(text, len, &m) && request_parse(ex, text, len, &m))
+		return -ENOMEM;
 	if (!m.object)
 		return 0;
 	*why = m.twice;
@@ -1013,6 +1018,11 @@ static void client_parse(struct session *s)
 				 "(proxy.max_request_json_values)",
 				 s->cfg->max_request_json_values);
 			exchange_fail(ex, OUTCOME_REQUEST_TOO_LARGE, 413, msg);
+			return;
+		}
+		if (err == -ENOMEM) {
+			exchange_fail(ex, OUTCOME_BAD_REQUEST, 503,
+				      "out of memory reading the request body");
 			return;
 		}
 		if (err) {

@@ -93,9 +93,9 @@ int request_members_scan(const char *text, size_t len, struct request_scan *ret)
 		return -EAGAIN;
 	if (t[root] != '{')
 		return 0;
+	ret->object = 1; /* from here, only memory can keep cJSON from its tree */
 	if (odd)
 		return -EAGAIN;
-	ret->object = 1;
 	if (model->value != JSON_LOCATE_NONE && t[model->value] == '"') {
 		if (!text_is_plain(t, model->value + 1, model->end - 1)) /* the tree decodes it */
 			return -EAGAIN;

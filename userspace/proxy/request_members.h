@@ -31,7 +31,9 @@ void request_members_read(const cJSON *root, struct request_members *ret);
  * make of it. Returns 0 and *RET, or -EAGAIN when only the tree can tell: the text is not one
  * value followed by blanks (cJSON may still read a value there), a member's name or the model
  * is written with an escape, or a decisive key is named twice (RET->twice is then the tree's
- * to say). RET->model points into TEXT.
+ * to say). With -EAGAIN, RET->object is 1 when the walk proved the text one JSON object that
+ * cJSON takes (a tree of it can then fail only for want of memory), and nothing else is set.
+ * RET->model points into TEXT.
  */
 struct request_scan {
 	int object;	     /* the text is one JSON object: nothing else below is set if not */
