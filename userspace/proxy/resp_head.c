@@ -27,6 +27,10 @@
 #include "proxy/resp_head.h"
 
 #define RESP_HEAD_FIELDS_MAX 64 /* more lines than this: declined */
+/* A longer head is declined: http_parser refuses one over HTTP_MAX_HEADER_SIZE (80 KiB), which
+ * this path must never take (a read's first chunk is rarely over 32 KiB anyway). */
+#define RESP_HEAD_BYTES_MAX (32 * 1024)
+_Static_assert(RESP_HEAD_BYTES_MAX < HTTP_MAX_HEADER_SIZE, "never wider than http_parser");
 #define RESP_HEAD_CL_DIGITS 18	/* within http_parser's overflow limit */
 
 /* Where each piece of a simple head lies in DATA, found by resp_head_scan(). */
@@ -225,7 +229,8 @@ static int resp_head_scan(const char *d, size_t len, int head_request, struct re
 		h->n++;
 	}
 	h->head_len = (uint32_t)(i + 2);
-	return (h->flags & F_CONTENTLENGTH) && h->content_length <= len - h->head_len;
+	return h->head_len <= RESP_HEAD_BYTES_MAX && (h->flags & F_CONTENTLENGTH) &&
+	       h->content_length <= len - h->head_len;
 }
 
 /* After a callback: its failure becomes ERR, as in http_parser; whether to stop. */
