@@ -108,6 +108,65 @@ def test_http1_app_that_trickles_its_reads_is_cut_within_idle_ms_of_waiting(gw):
     d.stop()  # no sanitizer report
 
 
+# The same trickling app on the explicit endpoint's UNIX socket (api.socket, plain HTTP): no
+# key, no TLS; argv[1] the socket, argv[2] bytes per read, argv[3] ms between reads, argv[4]
+# the body. Prints {"status", "bytes", "whole"} and waits for a line on stdin.
+UNIX_READER_APP = r"""
+import http.client, json, socket, sys, time
+path, step, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+class Unix(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+c = Unix("localhost")
+c.request("POST", "/v1/chat/completions", sys.argv[4], {"content-type": "application/json"})
+r = c.getresponse()
+got, whole = 0, False
+while True:
+    try:
+        b = r.read(step)
+    except (http.client.HTTPException, OSError):
+        break
+    if not b:
+        whole = True
+        break
+    got += len(b)
+    time.sleep(every / 1000)  # the app's pace, not the test's wait
+print(json.dumps({"status": r.status, "bytes": got, "whole": whole}), flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_plain_explicit_endpoint_app_that_trickles_its_reads_is_cut(gw, monkeypatch):
+    """The explicit endpoint's UNIX socket is plain HTTP, written by libevent rather than
+    tlsflush: its answers wait on the client too. An app in the captured cgroup asks it for a
+    ~185 MB stream and reads 256 KiB every 700 ms, enough for the socket to turn writable
+    inside each idle_ms: the budget ends the call, recorded client_gone, while it trickles."""
+    from test_routing import chat, routed_policy
+    pol = routed_policy(gw, monkeypatch, proxy={"timeouts": {"idle_ms": IDLE_MS}})
+    sock = gw.world.tmp / "aigw-api.sock"
+    pol["api"] = {"socket": str(sock)}
+    d = gw.start(pol)
+    t0 = time.monotonic()
+    body = chat("fast-summary", stream=True, mock_reply_words=BIG_WORDS)
+    p = gw.app.popen(["/usr/bin/python3", "-c", UNIX_READER_APP, str(sock), str(256 << 10),
+                      str(TRICKLE_MS), body], env=gw.env(), stdin=subprocess.PIPE,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        recs = wait_for(lambda: request_records(gw), timeout=20, what="the trickled call's record")
+        took = time.monotonic() - t0
+        assert p.poll() is None  # still trickling
+    finally:
+        p.kill()
+        p.communicate()
+    assert len(recs) == 1, recs
+    rec = recs[0]
+    assert rec["aigw.outcome"] == "client_gone", rec
+    assert rec["aigw.client.kind"] == "explicit", rec
+    assert took < 12, took
+    d.stop()  # no sanitizer report
+
+
 def test_http1_prompt_reader_of_a_large_answer_and_a_paced_stream_are_not_cut(gw):
     """~7 MB read as fast as the app can, and a stream the provider paces over ~4 s (longer than idle_ms in all): both end whole, recorded ok."""
     d = gw.start(gw.policy(proxy={"timeouts": {"idle_ms": IDLE_MS}}))

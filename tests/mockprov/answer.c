@@ -218,10 +218,22 @@ static int answer_cut(struct call *c)
 	return n;
 }
 
+/* The body's "mock_reply_words" (1..1000000), else DEF: for a call the gateway routes (its
+ * explicit endpoint), which sends the provider its own headers, not the app's x-mock- ones. */
+static int reply_words_of_body(const struct call *c, int def)
+{
+	const cJSON *w = cJSON_GetObjectItemCaseSensitive(c->body, "mock_reply_words");
+
+	return cJSON_IsNumber(w) && w->valuedouble >= 1 && w->valuedouble <= 1000000
+		   ? (int)w->valuedouble
+		   : def;
+}
+
 /*
  * Sizes the answer: prompt tokens are the prompt's words plus a constant, or
  * x-mock-prompt-tokens: N (a long prompt's usage without sending one); the reply is the text
- * the headers set or x-mock-reply-words generated words (default 8 to 24, from the prompt's hash),
+ * the headers set or x-mock-reply-words generated words (else the body's "mock_reply_words",
+ * else 8 to 24, from the prompt's hash),
  * cut to the request's max tokens; cache tokens come from x-mock-cache-read /
  * x-mock-cache-write. msgs is what x-mock-reply-echo reads. Returns 0, or -1 when c was answered
  * with an error.
@@ -233,7 +245,8 @@ int call_plan(struct call *c, int words, uint64_t seed, const cJSON *max, const 
 	c->in_tokens = hdr_int(c, "x-mock-prompt-tokens", words + MOCK_INPUT_TOKEN_BASE, 1,
 			       1 << 30);
 	c->text_seed = seed;
-	c->out_words = hdr_int(c, "x-mock-reply-words", 8 + (int)(seed % 17), 1, 1000000);
+	c->out_words = hdr_int(c, "x-mock-reply-words", reply_words_of_body(c, 8 + (int)(seed % 17)),
+			       1, 1000000);
 	err = answer_set_text(c, msgs, c->out_words);
 	if (!err && c->text) {
 		err = answer_cut(c);

@@ -277,6 +277,8 @@ static int64_t client_wait_left(const struct session *s, const struct timespec *
 	       monotime_ns_between(&s->client_wait_from, now);
 }
 
+static void client_wait_end(struct session *s);
+
 /* The budget is spent: the client is cut as on its write timeout. Less than a millisecond
  * left is none (the timer's own granularity); otherwise the timer waits for the rest (the
  * budget began again with a new call meanwhile). */
@@ -288,6 +290,12 @@ static void on_client_wait_timer(evutil_socket_t fd, short what, void *arg)
 
 	if (s->dead || !s->client_waiting)
 		return;
+	/* libevent wrote the last bytes but defers the write callback that ends the wait: the
+	 * client took everything, it is not cut for that turn of the loop */
+	if (!evbuffer_get_length(bufferevent_get_output(s->client))) {
+		client_wait_end(s);
+		return;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	left = client_wait_left(s, &now);
 	if (left >= 1000000) {
@@ -345,8 +353,10 @@ static void on_client_write(struct bufferevent *bev, void *arg);
 
 /* What the callbacks queued for the client leaves now, in whole TLS records (tlsflush.c),
  * unless the session closes without flushing. What the socket refuses begins a wait on the
- * client (not while corked: then the gateway holds it; nor on a pair or plain TCP, which
- * tlsflush_now() does not write). */
+ * client (not while corked: then the gateway holds it). A plain socket (the explicit
+ * endpoint's api.socket and api.listen) is written by libevent, not here: its every answer
+ * begins a wait that its write callback ends within the loop's next turn. A bufferevent pair
+ * (an h2 stream's session) has no socket: the h2 connection keeps that stream's budget. */
 static void session_flush(struct session *s)
 {
 	if (s->dead && !s->closing)
@@ -355,7 +365,7 @@ static void session_flush(struct session *s)
 		on_client_write(s->client, s); /* libevent's write callback will not run for it */
 	if (!s->client_waiting && !s->dead && !s->corked &&
 	    evbuffer_get_length(bufferevent_get_output(s->client)) &&
-	    bufferevent_openssl_get_ssl(s->client))
+	    bufferevent_getfd(s->client) >= 0)
 		client_wait_begin(s);
 }
 
