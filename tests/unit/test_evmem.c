@@ -10,6 +10,10 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__has_feature) && __has_feature(address_sanitizer)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include "unit.h"
 #include "util/evmem.h"
 
@@ -126,12 +130,36 @@ static void test_evbuffer_through_them(void)
 	evbuffer_free(b);
 }
 
+/* Under AddressSanitizer (the unit tests' build) a block in the cache is poisoned, so that
+ * libevent or aigw touching a chain after its free is still reported. */
+static void test_cached_block_poisoned(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__has_feature) && __has_feature(address_sanitizer)
+	char *held[EVMEM_CACHE_MAX], *a;
+
+	for (int i = 0; i < EVMEM_CACHE_MAX; i++)
+		ASSERT_TRUE((held[i] = evmem_malloc(2048)) != NULL);
+	a = evmem_malloc(2048);
+	ASSERT_TRUE(a != NULL);
+	ASSERT_TRUE(!__asan_address_is_poisoned(a + 2047));
+	evmem_free(a);
+	ASSERT_TRUE(__asan_address_is_poisoned(a));
+	ASSERT_TRUE(__asan_address_is_poisoned(a + 2047));
+	ASSERT_TRUE(evmem_malloc(2048) == a);
+	ASSERT_TRUE(!__asan_address_is_poisoned(a) && !__asan_address_is_poisoned(a + 2047));
+	evmem_free(a);
+	for (int i = 0; i < EVMEM_CACHE_MAX; i++)
+		evmem_free(held[i]);
+#endif
+}
+
 int main(void)
 {
 	static const struct unit_case cases[] = {
-		UNIT_CASE(test_evbuffer_through_them), UNIT_CASE(test_chain_block_reused),
-		UNIT_CASE(test_other_sizes_not_kept),  UNIT_CASE(test_cache_bounded),
-		UNIT_CASE(test_realloc_keeps_contents), UNIT_CASE(test_thread_exit_frees_cache),
+	    UNIT_CASE(test_evbuffer_through_them),  UNIT_CASE(test_chain_block_reused),
+	    UNIT_CASE(test_other_sizes_not_kept),   UNIT_CASE(test_cache_bounded),
+	    UNIT_CASE(test_realloc_keeps_contents), UNIT_CASE(test_thread_exit_frees_cache),
+	    UNIT_CASE(test_cached_block_poisoned),
 	};
 
 	evmem_install();

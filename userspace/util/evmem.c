@@ -11,6 +11,24 @@
 
 #include "util/evmem.h"
 
+/* Under AddressSanitizer a cached block is poisoned, so that a use after libevent freed it is
+ * still reported as one (the sanitized daemon runs the end-to-end tests). */
+#if defined(__SANITIZE_ADDRESS__)
+#define EVMEM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EVMEM_ASAN 1
+#endif
+#endif
+#ifdef EVMEM_ASAN
+#include <sanitizer/asan_interface.h>
+#define cached_poison(h) ASAN_POISON_MEMORY_REGION((h) + 1, (h)->size)
+#define cached_unpoison(h, size) ASAN_UNPOISON_MEMORY_REGION((h) + 1, size)
+#else
+#define cached_poison(h) ((void)(h))
+#define cached_unpoison(h, size) ((void)(h), (void)(size))
+#endif
+
 #define EVMEM_MIN_SHIFT 10 /* 1 KiB: libevent's smallest chain (MIN_BUFFER_SIZE) */
 #define EVMEM_CLASSES 6	   /* 1 to 32 KiB: a 16 KiB read with its chain header is 32 */
 
@@ -51,6 +69,7 @@ static void cache_drain(void *arg)
 			struct evmem_head *h = k->free[c];
 
 			k->free[c] = h->next;
+			cached_unpoison(h, h->size);
 			free(h);
 		}
 		k->n[c] = 0;
@@ -72,6 +91,7 @@ void *evmem_malloc(size_t size)
 		h = cache.free[c];
 		cache.free[c] = h->next;
 		cache.n[c]--;
+		cached_unpoison(h, size);
 	} else {
 		if (size > (size_t)-1 - sizeof(*h))
 			return NULL;
@@ -107,6 +127,7 @@ void evmem_free(void *p)
 	h->next = cache.free[c];
 	cache.free[c] = h;
 	cache.n[c]++;
+	cached_poison(h);
 }
 
 void *evmem_realloc(void *p, size_t size)
