@@ -11,13 +11,23 @@
 
 #include "util/evmem.h"
 
-/* Under AddressSanitizer a cached block is poisoned, so that a use after libevent freed it is
- * still reported as one (the sanitized daemon runs the end-to-end tests). */
+/* Under a sanitizer the daemon does not install the cache (evmem_install()): a block handed
+ * straight back would bypass ASan's quarantine (a stale chain pointer used after the block's
+ * reuse read silently, a double free looped the list) and TSan's malloc hooks. The functions
+ * still work there, for the unit tests, and a cached block is poisoned, so that a use before
+ * its reuse is reported. */
 #if defined(__SANITIZE_ADDRESS__)
 #define EVMEM_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define EVMEM_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define EVMEM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EVMEM_TSAN 1
 #endif
 #endif
 #ifdef EVMEM_ASAN
@@ -50,6 +60,7 @@ struct evmem_cache {
 static __thread struct evmem_cache cache;
 static pthread_key_t evmem_key;
 static pthread_once_t evmem_once = PTHREAD_ONCE_INIT;
+static int evmem_key_ok; /* pthread_key_create succeeded: blocks may be cached */
 
 /* The cache class of SIZE, or -1: only the exact powers of two libevent asks for chains. */
 static int size_class(size_t size)
@@ -79,7 +90,7 @@ static void cache_drain(void *arg)
 
 static void key_make(void)
 {
-	pthread_key_create(&evmem_key, cache_drain);
+	evmem_key_ok = !pthread_key_create(&evmem_key, cache_drain);
 }
 
 void *evmem_malloc(size_t size)
@@ -118,7 +129,7 @@ void evmem_free(void *p)
 	}
 	if (!cache.registered) { /* a thread that exits gives its blocks back */
 		pthread_once(&evmem_once, key_make);
-		if (pthread_setspecific(evmem_key, &cache)) {
+		if (!evmem_key_ok || pthread_setspecific(evmem_key, &cache)) {
 			free(h);
 			return;
 		}
@@ -166,5 +177,7 @@ unsigned evmem_cached(void)
 
 void evmem_install(void)
 {
+#if !defined(EVMEM_ASAN) && !defined(EVMEM_TSAN)
 	event_set_mem_functions(evmem_malloc, evmem_realloc, evmem_free);
+#endif
 }

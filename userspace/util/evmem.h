@@ -22,7 +22,9 @@
 #define EVMEM_CACHE_MAX 4 /* blocks kept per size and thread: 252 KiB at most */
 
 /* Makes libevent allocate through the functions below. Call before any other libevent call
- * (libevent's rule for event_set_mem_functions); the daemon's main() does, first thing. */
+ * (libevent's rule for event_set_mem_functions); the daemon's main() does, first thing. In a
+ * sanitized build (aigw-san, aigw-tsan) it does nothing, so that the sanitizers see every
+ * chain's malloc and free (a cache would hide a use after free behind the block's reuse). */
 void evmem_install(void);
 
 void *evmem_malloc(size_t size);
