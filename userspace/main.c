@@ -20,6 +20,7 @@
 #include "ledger/report.h"
 #include "policy/policy.h"
 #include "proxy/certs.h"
+#include "util/evmem.h"
 
 static void usage(FILE *f)
 {
@@ -317,6 +318,7 @@ static int cmd_status(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	evmem_install(); /* before any other libevent call */
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -198,6 +198,9 @@ struct exchange {
 	int resp_complete;
 	int up_keepalive;
 	int got_upstream_bytes;
+	/* the provider's head came in this read: its connection's timeouts go from
+	 * first_byte_ms to idle_ms when the read is parsed (on_up_read) */
+	int up_idle_due;
 	uint64_t resp_body_bytes, resp_wire_bytes;
 	char provider_request_id[128];
 	char error[600];

@@ -167,7 +167,7 @@ void response_reset(struct exchange *ex)
 	ex->resp_buf = ex->held = NULL;
 	ex->resp_mode = RESPONSE_PASS;
 	ex->garbage = 0;
-	ex->status = ex->resp_complete = ex->got_upstream_bytes = 0;
+	ex->status = ex->resp_complete = ex->got_upstream_bytes = ex->up_idle_due = 0;
 	ex->resp_body_bytes = ex->resp_wire_bytes = 0;
 	ex->usage_found = ex->drop_set = 0;
 	ex->fed = ex->forwarded = 0;
@@ -253,6 +253,7 @@ static int discard_start(struct exchange *ex, http_parser *rp)
 	if (!(rp->flags & F_CHUNKED) && rp->content_length <= HTTP1_DISCARD_MAX &&
 	    body_allowed(ex)) {
 		clock_gettime(CLOCK_MONOTONIC, &ex->t_discard);
+		ex->up_idle_due = 0; /* these instead */
 		bufferevent_set_timeouts(ex->up->bev, &tv, &tv);
 		return 0;
 	}
@@ -458,8 +459,6 @@ static int response_start(struct exchange *ex, enum response_mode mode)
 static int on_resp_headers_complete(http_parser *rp)
 {
 	struct exchange *ex = rp_exchange(rp);
-	struct session *s = ex->s;
-	struct timeval idle = {s->cfg->idle_ms / 1000, (s->cfg->idle_ms % 1000) * 1000};
 
 	headers_complete(&ex->resp);
 	ex->status = rp->status_code;
@@ -469,7 +468,7 @@ static int on_resp_headers_complete(http_parser *rp)
 		evbuffer_drain(ex->reason, evbuffer_get_length(ex->reason));
 		return 0;
 	}
-	bufferevent_set_timeouts(ex->up->bev, &idle, &idle);
+	ex->up_idle_due = 1;
 	/* The provider answered: its breaker hears how first, so that a failure which opens it
 	 * ends the retries here (and, with no target left, the answer goes to the app). */
 	if (ex->target && (ex->status >= 500 || ex->status == 429)) {
@@ -1127,6 +1126,23 @@ static size_t resp_parse(struct exchange *ex, const char *at, size_t len)
 	return http_parser_execute(&ex->rp, &resp_settings, at, len);
 }
 
+/*
+ * The provider's head came in the read just parsed: from now on its connection waits idle_ms
+ * for each read or write, not first_byte_ms. Armed here rather than on the head, in the same
+ * callback (no wait on the loop between), since an answer whole in its first read, the usual
+ * small one, ends the call at once and its connection goes back to the pool, which arms its
+ * own, or is closed: the read event re-armed with idle_ms was re-armed again at once.
+ */
+static void up_idle_arm(struct exchange *ex)
+{
+	unsigned ms = ex->s->cfg->idle_ms;
+	struct timeval idle = {ms / 1000, (ms % 1000) * 1000};
+
+	ex->up_idle_due = 0;
+	if (!ex->resp_complete)
+		bufferevent_set_timeouts(ex->up->bev, &idle, &idle);
+}
+
 void on_up_read(struct bufferevent *bev, void *arg)
 {
 	struct exchange *ex = arg;
@@ -1152,6 +1168,8 @@ void on_up_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 	}
+	if (ex->up_idle_due)
+		up_idle_arm(ex);
 	if (ex->resp_mode == RESPONSE_DISCARD) {
 		if (!resp_parser_stopped(ex) && !discard_late(ex))
 			goto out;	/* the rest of its small body is on its way */

@@ -29,7 +29,9 @@ struct upstream_options {
 struct upstream_pool; /* freed by upstream_pool_free(), which closes every connection */
 
 struct upstream_conn {
-	struct bufferevent *bev; /* TLS; the lessee sets its callbacks while it holds it */
+	/* TLS; the lessee sets its callbacks while it holds it, and its timeouts before the
+	 * loop runs again: a pooled one still has the pool's (read: idle_keep_ms) */
+	struct bufferevent *bev;
 	int reused;              /* came from the idle pool */
 	int tls_resumed;         /* the TLS session was resumed */
 };
