@@ -3,7 +3,8 @@ workload's place in limits.connections): its streams' budgets reset them, but th
 frames wait behind the gateway's full output, nghttp2 keeps the streams, and a connection
 with streams has no read timeout. The connection's output has its own bound (http2.c
 "Stalls"): when the socket takes none of it for proxy.timeouts.idle_ms, the connection ends,
-its calls recorded client_gone, its place freed."""
+its calls recorded client_gone, its place freed. And one that keeps sending after the
+gateway's GOAWAY is lingered on for a bounded time, not for as long as it sends."""
 import json
 import subprocess
 import time
@@ -90,6 +91,51 @@ while time.monotonic() < start + 30:
     got += len(b)
 print(json.dumps({"end": end, "bytes": got}), flush=True)
 """
+
+# An h2 client that breaks the protocol (a DATA frame on stream 0), reads all it is sent
+# (the gateway's GOAWAY among it) and sends a PING every 300 ms, never silent for long,
+# until its connection ends or 30 s pass. Prints {"goaway", "end": "eof" | "reset" |
+# "timeout", "seconds"} (from the bad frame).
+KEEPS_SENDING_APP = r"""
+import json, os, socket, ssl, time
+import h2.config, h2.connection, h2.events
+HOST = "api.openai.com"
+ctx = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+ctx.set_alpn_protocols(["h2"])
+sock = ctx.wrap_socket(socket.create_connection((HOST, 443), timeout=20), server_hostname=HOST)
+conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+conn.initiate_connection()
+sock.sendall(conn.data_to_send())
+sock.sendall(b"\x00\x00\x00\x00\x00\x00\x00\x00\x00")  # DATA, stream 0: PROTOCOL_ERROR
+ping = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"stillhr!"  # PING, raw
+start, got, end = time.monotonic(), {"goaway": None}, "timeout"
+sock.settimeout(0.3)
+while time.monotonic() < start + 30:
+    try:
+        b = sock.recv(65536)
+    except socket.timeout:
+        try:
+            sock.sendall(ping)
+        except (ConnectionError, ssl.SSLError, OSError):
+            end = "reset"
+            break
+        continue
+    except (ConnectionError, ssl.SSLError, OSError):
+        end = "reset"
+        break
+    if not b:
+        end = "eof"
+        break
+    try:
+        for ev in conn.receive_data(b):
+            if isinstance(ev, h2.events.ConnectionTerminated):
+                got["goaway"] = int(ev.error_code)
+    except Exception:
+        pass  # after its GOAWAY the gateway answers nothing; h2 may still take offence
+got.update(end=end, seconds=round(time.monotonic() - start, 3))
+print(json.dumps(got), flush=True)
+"""
+
 
 def pinned_policy(gw, **proxy):
     """billing may hold one connection; answers may wait on it IDLE_MS in all."""
@@ -182,4 +228,19 @@ def test_h2_client_that_pings_but_never_reads_loses_its_connection(gw):
     finally:
         p.kill()
         p.communicate()
+    d.stop()  # no sanitizer report
+
+
+def test_h2_client_that_keeps_sending_after_goaway_is_not_lingered_on_for_ever(gw):
+    """After its GOAWAY the gateway reads and drops the client's bytes until it has been
+    silent for 1 s (so that a reset cannot overtake the GOAWAY). A client that sends a PING
+    every 300 ms is never silent that long; it held its connection, and billing's one place,
+    for as long as it liked. Now lingering ends within 5 s all the same."""
+    d = gw.start(pinned_policy(gw))
+    r = gw.run_app(["/usr/bin/python3", "-c", KEEPS_SENDING_APP], timeout=60)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["goaway"] == 1, got  # PROTOCOL_ERROR
+    assert got["end"] in ("eof", "reset") and got["seconds"] < 8, got
+    assert curl_status(gw) == 200  # billing's place is free
     d.stop()  # no sanitizer report

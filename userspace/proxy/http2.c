@@ -88,6 +88,7 @@
 #define HTTP2_OUT_HIGH (256u * 1024)	/* TLS output queued before nghttp2 waits */
 #define HTTP2_PATH_MAX 8192
 #define HTTP2_LINGER_MS 1000 /* after our last frame, the client's bytes read and dropped */
+#define HTTP2_LINGER_MAX_MS 5000 /* ... until it is silent that long, for this long at most */
 
 struct h2_conn;
 
@@ -151,7 +152,8 @@ struct h2_conn {
 	struct timespec reset_t;
 	int calm;	     /* too many resets: GOAWAY ENHANCE_YOUR_CALM */
 	int going;	     /* the end: the last frames are flushed, then it lingers */
-	int lingering;	     /* reading and dropping until EOF or HTTP2_LINGER_MS */
+	int lingering;	     /* reading and dropping until EOF, HTTP2_LINGER_MS of silence or
+			      * HTTP2_LINGER_MAX_MS in all (the drain timer) */
 	int busy, dead;
 	char error[128];
 	char start_time[TIMEFMT_LEN];
@@ -269,14 +271,17 @@ static void drain_arm(struct h2_conn *c)
 }
 
 /* idle_ms after drain_arm(): bytes still queued and none taken since is a client that stopped
- * reading; the connection ends. Otherwise conn_send() arms it again while bytes are queued. */
+ * reading; the connection ends. Otherwise conn_send() arms it again while bytes are queued.
+ * While the connection lingers (conn_linger()) it is the bound on the lingering instead. */
 static void on_drain(evutil_socket_t fd, short what, void *arg)
 {
 	struct h2_conn *c = arg;
 
 	c->busy++;
 	c->drain_armed = 0;
-	if (evbuffer_get_length(bufferevent_get_output(c->client)) &&
+	if (c->lingering) /* HTTP2_LINGER_MAX_MS: a client that keeps sending is not waited on */
+		c->dead = 1;
+	else if (evbuffer_get_length(bufferevent_get_output(c->client)) &&
 	    conn_out_taken(c) == c->drain_mark) {
 		snprintf(c->error, sizeof(c->error),
 			 "client stopped reading: none of our output taken for %u ms",
@@ -858,14 +863,18 @@ static void conn_free(struct h2_conn *c)
 /*
  * The last frame (a GOAWAY) is written: closing now, with the client's bytes unread, would
  * make the kernel answer with a reset that can overtake the GOAWAY. So the connection reads
- * and drops what comes for HTTP2_LINGER_MS or until the client closes, as nginx's lingering
- * close does.
+ * and drops what comes until the client closes or is silent for HTTP2_LINGER_MS, as nginx's
+ * lingering close does, and, as nginx's lingering_time, for HTTP2_LINGER_MAX_MS at most: a
+ * client that keeps sending (a byte every half second) would otherwise hold it for ever.
  */
 static void conn_linger(struct h2_conn *c)
 {
 	struct timeval t = {HTTP2_LINGER_MS / 1000, (HTTP2_LINGER_MS % 1000) * 1000};
+	struct timeval most = {HTTP2_LINGER_MAX_MS / 1000, (HTTP2_LINGER_MAX_MS % 1000) * 1000};
 
 	c->lingering = 1;
+	evtimer_del(c->drain); /* its output is empty: on_drain() ends the lingering instead */
+	c->drain_armed = !evtimer_add(c->drain, &most);
 	bufferevent_set_timeouts(c->client, &t, NULL);
 	bufferevent_enable(c->client, EV_READ);
 }
