@@ -282,7 +282,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 	if (c->lingering) /* HTTP2_LINGER_MAX_MS: a client that keeps sending is not waited on */
 		c->dead = 1;
 	else if (evbuffer_get_length(bufferevent_get_output(c->client)) &&
-	    conn_out_taken(c) == c->drain_mark) {
+		 conn_out_taken(c) == c->drain_mark) {
 		snprintf(c->error, sizeof(c->error),
 			 "client stopped reading: none of our output taken for %u ms",
 			 c->cfg->idle_ms);
