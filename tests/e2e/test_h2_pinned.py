@@ -22,7 +22,7 @@ OPENAI_CHAT = "https://api.openai.com/v1/chat/completions"
 # holds the answers back). argv[1] "streams": argv[2] streaming calls of argv[3] events each,
 # then not a byte read; "pings": no call, argv[2] PINGs (their ACKs never read), then one
 # every 300 ms (it is never silent) until a line of stdin. Prints {"sent": N} once all is
-# sent; on a line of stdin reads until EOF, an error or 30 s: {"end": "eof" | "reset" |
+# sent ("pings": and "cut": the connection ended before it had sent them all); on a line of stdin reads until EOF, an error or 30 s: {"end": "eof" | "reset" |
 # "timeout", "bytes"}.
 HOSTILE_APP = r"""
 import json, os, socket, ssl, sys, threading, time
@@ -58,12 +58,16 @@ if mode == "streams":
     print(json.dumps({"sent": n}), flush=True)
     sys.stdin.readline()
 else:
-    for i in range(n):
-        conn.ping(i.to_bytes(8, "big"))
-        if i % 500 == 499:
-            sock.sendall(conn.data_to_send())
-    sock.sendall(conn.data_to_send())
-    print(json.dumps({"sent": n}), flush=True)
+    cut = False
+    try:
+        for i in range(n):
+            conn.ping(i.to_bytes(8, "big"))
+            if i % 500 == 499:
+                sock.sendall(conn.data_to_send())
+        sock.sendall(conn.data_to_send())
+    except (ConnectionError, ssl.SSLError, OSError):
+        cut = True  # the gateway gave up on it before it had sent them all
+    print(json.dumps({"sent": n, "cut": cut}), flush=True)
     def keep_sending():
         try:
             while not stop.wait(0.3):
@@ -196,7 +200,11 @@ def test_h2_client_that_stops_reading_loses_its_connection_and_its_calls_are_rec
     try:
         assert json.loads(p.stdout.readline()) == {"sent": 2}
         t0 = time.monotonic()
-        assert curl_status(gw) == 429  # the h2 connection holds billing's one place
+        # the h2 connection holds billing's one place (unless, on a slow machine, it ended
+        # already: then its record is there)
+        code = curl_status(gw)
+        assert code == 429 or code == 200 and wait_for(
+            lambda: h2_conn_records(gw), timeout=5, what="the h2 connection's end"), code
         conn = ended_and_freed(gw, p, t0, bound=8)
         assert "stopped reading" in conn.get("error.type", ""), conn
         p.communicate(timeout=30)
@@ -220,7 +228,9 @@ def test_h2_client_that_pings_but_never_reads_loses_its_connection(gw):
     d = gw.start(pinned_policy(gw))
     p = hostile(gw, "pings", PINGS)
     try:
-        assert json.loads(p.stdout.readline()) == {"sent": PINGS}
+        # the gateway may end it while the PINGs are still being sent: what it cannot send
+        # for idle_ms, while the client sends its 5 MB, is not waited for either
+        assert json.loads(p.stdout.readline())["sent"] == PINGS
         t0 = time.monotonic()
         conn = ended_and_freed(gw, p, t0, bound=8)
         assert "stopped reading" in conn.get("error.type", ""), conn
