@@ -254,3 +254,67 @@ def test_h2_client_that_keeps_sending_after_goaway_is_not_lingered_on_for_ever(g
     assert got["end"] in ("eof", "reset") and got["seconds"] < 8, got
     assert curl_status(gw) == 200  # billing's place is free
     d.stop()  # no sanitizer report
+
+
+# An h2 client with a small receive buffer that asks for a large stream, says GOAWAY
+# (NO_ERROR: its stream is still read, as Go's ClientConn.Shutdown does), then reads slowly,
+# about 300 KB/s, sending a PING every 200 ms. Prints {"end", "stream_ended", "seconds"}.
+SLOW_AFTER_GOAWAY_APP = r"""
+import json, os, socket, ssl, sys, time
+import h2.config, h2.connection, h2.events, h2.settings
+HOST = "api.openai.com"
+raw = socket.socket()
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+raw.settimeout(30)
+raw.connect((socket.gethostbyname(HOST), 443))
+ctx = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+ctx.set_alpn_protocols(["h2"])
+sock = ctx.wrap_socket(raw, server_hostname=HOST)
+conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+conn.initiate_connection()
+conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
+conn.increment_flow_control_window(2**31 - 1 - 65535)
+body = json.dumps({"model": "gpt-4o-mini", "stream": True,
+                   "messages": [{"role": "user", "content": "x"}]}).encode()
+conn.send_headers(1, [(":method", "POST"), (":path", "/v1/chat/completions"),
+                      (":scheme", "https"), (":authority", HOST),
+                      ("content-type", "application/json"), ("authorization", "Bearer sk-app"),
+                      ("content-length", str(len(body))), ("x-mock-reply-words", sys.argv[1]),
+                      ("x-mock-chunk-delay-ms", "0")])
+conn.send_data(1, body, end_stream=True)
+sock.sendall(conn.data_to_send())
+# GOAWAY(NO_ERROR), raw so that the h2 library still reads the answer: no new streams
+sock.sendall(b"\x00\x00\x08\x07\x00\x00\x00\x00\x00" + bytes(8))
+ended, end, t0, last_ping = False, "timeout", time.monotonic(), 0
+while time.monotonic() < t0 + 60:
+    try:
+        b = sock.recv(16384)
+    except (ConnectionError, ssl.SSLError, OSError):
+        end = "reset"
+        break
+    if not b:
+        end = "eof"
+        break
+    for ev in conn.receive_data(b):
+        if isinstance(ev, h2.events.StreamEnded) and ev.stream_id == 1:
+            ended = True
+    if time.monotonic() - last_ping > 0.2:
+        sock.sendall(b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"stillhr!")  # PING, raw
+        last_ping = time.monotonic()
+    time.sleep(0.05)  # the pace of a slow reader: 16 KB at most every 50 ms
+print(json.dumps({"end": end, "stream_ended": ended,
+                  "seconds": round(time.monotonic() - t0, 1)}), flush=True)
+"""
+
+
+def test_h2_slow_reader_after_its_goaway_gets_its_whole_answer(gw):
+    """Lingering's 5 s bound is for a client that keeps sending, not for one still taking the
+    answer's end: a client that said GOAWAY with a ~3 MB stream in flight and reads it at
+    ~300 KB/s, pinging, was closed at 5 s with half of it unread (its call recorded ok)."""
+    d = gw.start(gw.policy())
+    r = gw.run_app(["/usr/bin/python3", "-c", SLOW_AFTER_GOAWAY_APP, "10000"], timeout=90)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["stream_ended"], got  # the whole answer, its END_STREAM included
+    assert got["seconds"] > 5, got  # it took longer than lingering's bound: the case at hand
+    d.stop()  # no sanitizer report

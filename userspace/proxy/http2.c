@@ -64,10 +64,13 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <http_parser.h>
 #include <nghttp2/nghttp2.h>
 #include <event2/buffer.h>
@@ -146,6 +149,7 @@ struct h2_conn {
 	int drain_armed;	    /* ... it is pending */
 	uint64_t out_queued;	    /* bytes ever queued to the client's output (conn_send) */
 	uint64_t drain_mark;	    /* what the socket had taken of them when it was armed */
+	int linger_unsent;	    /* lingering: the kernel's unsent bytes at the last look */
 	struct h2_stream *streams;
 	unsigned n_streams, n_requests;
 	double reset_tokens; /* rapid reset: a bucket of HTTP2_RESET_BURST */
@@ -270,6 +274,26 @@ static void drain_arm(struct h2_conn *c)
 	c->drain_armed = !evtimer_add(c->drain, &tv);
 }
 
+/*
+ * HTTP2_LINGER_MAX_MS of lingering: a client that keeps sending is not waited on for ever,
+ * but one still taking the answer's end from the kernel (its queue shrank since the last
+ * look: a slow reader that sends WINDOW_UPDATEs or PINGs) is given another while, so that
+ * the close's reset does not throw its tail away.
+ */
+static void linger_check(struct h2_conn *c)
+{
+	struct timeval most = {HTTP2_LINGER_MAX_MS / 1000, (HTTP2_LINGER_MAX_MS % 1000) * 1000};
+	int unsent = 0;
+
+	if (ioctl(bufferevent_getfd(c->client), SIOCOUTQ, &unsent) || unsent <= 0 ||
+	    unsent >= c->linger_unsent) {
+		c->dead = 1;
+		return;
+	}
+	c->linger_unsent = unsent;
+	c->drain_armed = !evtimer_add(c->drain, &most);
+}
+
 /* idle_ms after drain_arm(): bytes still queued and none taken since is a client that stopped
  * reading; the connection ends. Otherwise conn_send() arms it again while bytes are queued.
  * While the connection lingers (conn_linger()) it is the bound on the lingering instead. */
@@ -279,8 +303,8 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 
 	c->busy++;
 	c->drain_armed = 0;
-	if (c->lingering) /* HTTP2_LINGER_MAX_MS: a client that keeps sending is not waited on */
-		c->dead = 1;
+	if (c->lingering)
+		linger_check(c);
 	else if (evbuffer_get_length(bufferevent_get_output(c->client)) &&
 		 conn_out_taken(c) == c->drain_mark) {
 		snprintf(c->error, sizeof(c->error),
@@ -865,7 +889,8 @@ static void conn_free(struct h2_conn *c)
  * make the kernel answer with a reset that can overtake the GOAWAY. So the connection reads
  * and drops what comes until the client closes or is silent for HTTP2_LINGER_MS, as nginx's
  * lingering close does, and, as nginx's lingering_time, for HTTP2_LINGER_MAX_MS at most: a
- * client that keeps sending (a byte every half second) would otherwise hold it for ever.
+ * client that keeps sending (a byte every half second) would otherwise hold it for ever. A
+ * client still taking our last bytes from the kernel is lingered on longer (linger_check()).
  */
 static void conn_linger(struct h2_conn *c)
 {
@@ -873,6 +898,7 @@ static void conn_linger(struct h2_conn *c)
 	struct timeval most = {HTTP2_LINGER_MAX_MS / 1000, (HTTP2_LINGER_MAX_MS % 1000) * 1000};
 
 	c->lingering = 1;
+	c->linger_unsent = INT_MAX;
 	evtimer_del(c->drain); /* its output is empty: on_drain() ends the lingering instead */
 	c->drain_armed = !evtimer_add(c->drain, &most);
 	bufferevent_set_timeouts(c->client, &t, NULL);
