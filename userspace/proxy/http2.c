@@ -48,13 +48,29 @@
  * take them (microseconds a frame); a stream with nothing to send (a slow provider) does not
  * wait on its client at all: the provider-side timeouts cover it. One timer per connection
  * fires by the earliest stream's end of budget (on_stall()).
+ *
+ * A client that stops reading its socket altogether is not held off by that alone: its
+ * streams are reset, but their RST_STREAM (and any GOAWAY) wait behind our full output,
+ * nghttp2 keeps the streams, and a connection with streams has no read timeout, so it and
+ * its place in limits.connections would be held for ever. So the connection's output has a
+ * bound of its own: while it holds bytes, the socket must take some of them within idle_ms,
+ * or the connection ends (conn_free(): its calls still open recorded client_gone). One timer
+ * (on_drain()) is armed when a send leaves bytes queued and none is pending, with a mark of
+ * the bytes the socket had taken (out_queued less what is still queued); it ends the
+ * connection if, idle_ms later, bytes are still queued and none more was taken. So no bytes
+ * moved for idle_ms at least, 2 * idle_ms at most; a client that takes anything goes on (its
+ * streams' budgets bound how slowly). A client reading promptly costs an addition a send and
+ * a timer added once per idle_ms, no clock read.
  */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <http_parser.h>
 #include <nghttp2/nghttp2.h>
 #include <event2/buffer.h>
@@ -75,6 +91,7 @@
 #define HTTP2_OUT_HIGH (256u * 1024)	/* TLS output queued before nghttp2 waits */
 #define HTTP2_PATH_MAX 8192
 #define HTTP2_LINGER_MS 1000 /* after our last frame, the client's bytes read and dropped */
+#define HTTP2_LINGER_MAX_MS 5000 /* ... until it is silent that long, for this long at most */
 
 struct h2_conn;
 
@@ -128,13 +145,19 @@ struct h2_conn {
 	struct event *kick;	    /* streams whose session ended are looked at */
 	struct event *stall;	    /* on_stall(): by the earliest end of a stalled stream's budget */
 	int64_t stall_due_ns;	    /* when it fires (monotime_ns()), while it is pending */
+	struct event *drain;	    /* on_drain(): our output must move within idle_ms */
+	int drain_armed;	    /* ... it is pending */
+	uint64_t out_queued;	    /* bytes ever queued to the client's output (conn_send) */
+	uint64_t drain_mark;	    /* what the socket had taken of them when it was armed */
+	int linger_unsent;	    /* lingering: the kernel's unsent bytes at the last look */
 	struct h2_stream *streams;
 	unsigned n_streams, n_requests;
 	double reset_tokens; /* rapid reset: a bucket of HTTP2_RESET_BURST */
 	struct timespec reset_t;
 	int calm;	     /* too many resets: GOAWAY ENHANCE_YOUR_CALM */
 	int going;	     /* the end: the last frames are flushed, then it lingers */
-	int lingering;	     /* reading and dropping until EOF or HTTP2_LINGER_MS */
+	int lingering;	     /* reading and dropping until EOF, HTTP2_LINGER_MS of silence or
+			      * HTTP2_LINGER_MAX_MS in all (the drain timer) */
 	int busy, dead;
 	char error[128];
 	char start_time[TIMEFMT_LEN];
@@ -229,6 +252,66 @@ static void on_stall(evutil_socket_t fd, short what, void *arg)
 	}
 	if (next_ns > 0)
 		stall_arm(c, &now, next_ns);
+	conn_leave(c);
+}
+
+/* ---- the connection's output: the socket must take some of it within idle_ms ---- */
+
+/* Bytes the socket (TLS) has taken of all we queued to the client. */
+static uint64_t conn_out_taken(struct h2_conn *c)
+{
+	return c->out_queued - evbuffer_get_length(bufferevent_get_output(c->client));
+}
+
+/* Our output holds bytes: unless the check is pending, it looks again in idle_ms. */
+static void drain_arm(struct h2_conn *c)
+{
+	struct timeval tv = {c->cfg->idle_ms / 1000, (c->cfg->idle_ms % 1000) * 1000};
+
+	if (c->drain_armed)
+		return;
+	c->drain_mark = conn_out_taken(c);
+	c->drain_armed = !evtimer_add(c->drain, &tv);
+}
+
+/*
+ * HTTP2_LINGER_MAX_MS of lingering: a client that keeps sending is not waited on for ever,
+ * but one still taking the answer's end from the kernel (its queue shrank since the last
+ * look: a slow reader that sends WINDOW_UPDATEs or PINGs) is given another while, so that
+ * the close's reset does not throw its tail away.
+ */
+static void linger_check(struct h2_conn *c)
+{
+	struct timeval most = {HTTP2_LINGER_MAX_MS / 1000, (HTTP2_LINGER_MAX_MS % 1000) * 1000};
+	int unsent = 0;
+
+	if (ioctl(bufferevent_getfd(c->client), SIOCOUTQ, &unsent) || unsent <= 0 ||
+	    unsent >= c->linger_unsent) {
+		c->dead = 1;
+		return;
+	}
+	c->linger_unsent = unsent;
+	c->drain_armed = !evtimer_add(c->drain, &most);
+}
+
+/* idle_ms after drain_arm(): bytes still queued and none taken since is a client that stopped
+ * reading; the connection ends. Otherwise conn_send() arms it again while bytes are queued.
+ * While the connection lingers (conn_linger()) it is the bound on the lingering instead. */
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2_conn *c = arg;
+
+	c->busy++;
+	c->drain_armed = 0;
+	if (c->lingering)
+		linger_check(c);
+	else if (evbuffer_get_length(bufferevent_get_output(c->client)) &&
+		 conn_out_taken(c) == c->drain_mark) {
+		snprintf(c->error, sizeof(c->error),
+			 "client stopped reading: none of our output taken for %u ms",
+			 c->cfg->idle_ms);
+		c->dead = 1;
+	}
 	conn_leave(c);
 }
 
@@ -795,6 +878,8 @@ static void conn_free(struct h2_conn *c)
 		event_free(c->kick);
 	if (c->stall)
 		event_free(c->stall);
+	if (c->drain)
+		event_free(c->drain);
 	bufferevent_free(c->client);
 	free(c);
 }
@@ -802,14 +887,20 @@ static void conn_free(struct h2_conn *c)
 /*
  * The last frame (a GOAWAY) is written: closing now, with the client's bytes unread, would
  * make the kernel answer with a reset that can overtake the GOAWAY. So the connection reads
- * and drops what comes for HTTP2_LINGER_MS or until the client closes, as nginx's lingering
- * close does.
+ * and drops what comes until the client closes or is silent for HTTP2_LINGER_MS, as nginx's
+ * lingering close does, and, as nginx's lingering_time, for HTTP2_LINGER_MAX_MS at most: a
+ * client that keeps sending (a byte every half second) would otherwise hold it for ever. A
+ * client still taking our last bytes from the kernel is lingered on longer (linger_check()).
  */
 static void conn_linger(struct h2_conn *c)
 {
 	struct timeval t = {HTTP2_LINGER_MS / 1000, (HTTP2_LINGER_MS % 1000) * 1000};
+	struct timeval most = {HTTP2_LINGER_MAX_MS / 1000, (HTTP2_LINGER_MAX_MS % 1000) * 1000};
 
 	c->lingering = 1;
+	c->linger_unsent = INT_MAX;
+	evtimer_del(c->drain); /* its output is empty: on_drain() ends the lingering instead */
+	c->drain_armed = !evtimer_add(c->drain, &most);
 	bufferevent_set_timeouts(c->client, &t, NULL);
 	bufferevent_enable(c->client, EV_READ);
 }
@@ -829,8 +920,12 @@ static int conn_send(struct h2_conn *c)
 			return -1;
 		if (!n)
 			break;
-		evbuffer_add(out, data, (size_t)n);
+		if (evbuffer_add(out, data, (size_t)n))
+			return -1;
+		c->out_queued += (uint64_t)n;
 	}
+	if (evbuffer_get_length(out))
+		drain_arm(c);
 	/* Idle without a stream: the client is given client_idle_ms, as an HTTP/1.1 one. */
 	if (!c->going)
 		bufferevent_set_timeouts(c->client, c->n_streams ? NULL : &idle, NULL);
@@ -1013,7 +1108,9 @@ int http2_conn_start(struct event_base *base, struct bufferevent *client,
 	live_conns = c;
 	c->kick = event_new(base, -1, 0, on_kick, c);
 	c->stall = evtimer_new(base, on_stall, c);
-	if (!c->kick || !c->stall || session_setup(c)) {
+	c->drain = evtimer_new(base, on_drain, c);
+	c->out_queued = evbuffer_get_length(bufferevent_get_output(client));
+	if (!c->kick || !c->stall || !c->drain || session_setup(c)) {
 		log_warn("http2: connection %llu: cannot set up", (unsigned long long)info->conn_id);
 		snprintf(c->error, sizeof(c->error), "http2: setup failed");
 		conn_free(c);
