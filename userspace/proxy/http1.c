@@ -351,17 +351,21 @@ static void client_wait_reset(struct session *s)
 
 static void on_client_write(struct bufferevent *bev, void *arg);
 
-/* What the callbacks queued for the client leaves now, in whole TLS records (tlsflush.c),
+/* What the callbacks queued for the client leaves now (tlsflush.c: TLS in whole records, a
+ * plain socket's, the explicit endpoint's api.socket and api.listen, in as few writes),
  * unless the session closes without flushing. What the socket refuses begins a wait on the
- * client (not while corked: then the gateway holds it). A plain socket (the explicit
- * endpoint's api.socket and api.listen) is written by libevent, not here: its every answer
- * begins a wait that its write callback ends within the loop's next turn. A bufferevent pair
- * (an h2 stream's session) has no socket: the h2 connection keeps that stream's budget. */
+ * client (not while corked: then the gateway holds it). A bufferevent pair (an h2 stream's
+ * session) has no socket: the h2 connection keeps that stream's budget. */
 static void session_flush(struct session *s)
 {
+	size_t sent;
+
 	if (s->dead && !s->closing)
 		return;
-	if (tlsflush_now(s->client) && !s->dead)
+	sent = tlsflush_now(s->client);
+	if (!sent)
+		sent = plainflush_now(s->client);
+	if (sent && !s->dead)
 		on_client_write(s->client, s); /* libevent's write callback will not run for it */
 	if (!s->client_waiting && !s->dead && !s->corked &&
 	    evbuffer_get_length(bufferevent_get_output(s->client)) &&
@@ -1175,6 +1179,8 @@ static struct session *session_new(struct event_base *base, struct bufferevent *
 	s->idle_tv.tv_usec = (cfg->idle_ms % 1000) * 1000;
 	if (!info->explicit_endpoint)
 		bufferevent_openssl_set_allow_dirty_shutdown(client, 1);
+	else /* plain: what the socket refused goes whole once it is writable (tlsflush.c) */
+		bufferevent_set_max_single_write(client, EV_SSIZE_MAX);
 	/* Pipelined bytes beyond this wait in the socket, not in our memory. */
 	bufferevent_setwatermark(client, EV_READ, 0, HTTP1_CLIENT_READ_MAX);
 	s->conn_of = &s->conn;
