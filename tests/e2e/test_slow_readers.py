@@ -191,6 +191,29 @@ def test_plain_explicit_endpoint_prompt_reader_of_a_large_answer_is_not_cut(gw, 
     d.stop()
 
 
+def test_connection_close_answer_tail_taken_by_a_trickle_is_cut_within_the_budget(gw, monkeypatch):
+    """An app asks Connection: close for ~700 KB, which the gateway has whole at once (under
+    its high water), and reads it 32 KiB every 600 ms: the socket turns writable inside each
+    5 s closing write timeout, which restarts at every write. The answer's tail (its call
+    recorded ok: it left the provider whole) still spends the call's budget of waiting: the
+    connection, and its limits.connections slot, are let go within idle_ms of waiting, not
+    after the ~10 s the trickle would take."""
+    pol, target = unix_endpoint(gw, monkeypatch, 1000)
+    d = gw.start(pol)
+    p = h1_reader(gw, 3000, 0, 32 << 10, 600, target=target, body=routed_stream(3000),
+                  close=True)
+    try:
+        got = finish(p)
+    finally:
+        p.kill()
+        p.communicate()
+    assert got["status"] == 200 and not got["whole"], got
+    assert got["seconds"] < 6, got
+    recs = wait_for(lambda: request_records(gw), timeout=15, what="the call's record")
+    assert [x["aigw.outcome"] for x in recs] == ["ok"], recs
+    d.stop()  # no sanitizer report
+
+
 def test_http1_prompt_reader_of_a_large_answer_and_a_paced_stream_are_not_cut(gw):
     """~7 MB read as fast as the app can, and a stream the provider paces over ~4 s (longer than idle_ms in all): both end whole, recorded ok."""
     d = gw.start(gw.policy(proxy={"timeouts": {"idle_ms": IDLE_MS}}))

@@ -26,13 +26,17 @@
  * all, over the whole answer. The client's write timeout alone (idle_ms) restarts at every
  * write, so an app reading a few bytes just inside each idle_ms would keep its call unended,
  * off the log, for as long as it liked. A wait is the time our output to the client holds
- * bytes that its TLS socket refused: from the flush that could not send everything
- * (session_flush(), tlsflush.c) to the moment the output is empty again (on_client_write()).
- * Past the budget the connection is closed and the call recorded client_gone, as on the write
- * timeout. An app reading promptly empties the output as fast as it fills; an answer the
- * provider paces leaves between its events with nothing held; and an answer small enough for
- * the socket to take whole never waits: the common case costs one evbuffer_get_length() a
- * flush, no clock read. The socket's own buffer is not looked at (that would cost a syscall).
+ * bytes that its socket (TLS, or the explicit endpoint's plain one) refused: from the flush
+ * that could not send everything (session_flush(), tlsflush.c) to the moment the output is
+ * empty again (on_client_write()). Past the budget the connection is closed and the call
+ * recorded client_gone, as on the write timeout. An app reading promptly empties the output as
+ * fast as it fills; an answer the provider paces leaves between its events with nothing held;
+ * and an answer small enough for the socket to take whole never waits: the common case costs
+ * one evbuffer_get_length() a flush, no clock read. The socket's own buffer is not looked at
+ * (that would cost a syscall). An answer's tail after its call ended (Connection: close: the
+ * session is closing) spends what is left of its call's budget too, else a trickling reader
+ * would pin the connection, and its limits.connections slot, through a closing write timeout
+ * that restarts at every write.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -278,6 +282,7 @@ static int64_t client_wait_left(const struct session *s, const struct timespec *
 }
 
 static void client_wait_end(struct session *s);
+static void on_close_event(struct bufferevent *bev, short what, void *arg);
 
 /* The budget is spent: the client is cut as on its write timeout. Less than a millisecond
  * left is none (the timer's own granularity); otherwise the timer waits for the rest (the
@@ -288,7 +293,7 @@ static void on_client_wait_timer(evutil_socket_t fd, short what, void *arg)
 	struct timespec now;
 	int64_t left;
 
-	if (s->dead || !s->client_waiting)
+	if ((s->dead && !s->closing) || !s->client_waiting)
 		return;
 	/* libevent wrote the last bytes but defers the write callback that ends the wait: the
 	 * client took everything, it is not cut for that turn of the loop */
@@ -302,6 +307,10 @@ static void on_client_wait_timer(evutil_socket_t fd, short what, void *arg)
 		struct timeval tv = monotime_tv(left);
 
 		evtimer_add(s->client_wait_timer, &tv);
+		return;
+	}
+	if (s->closing) { /* the answer's tail: its call is recorded, the connection goes */
+		on_close_event(s->client, BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT, s);
 		return;
 	}
 	session_enter(s);
@@ -354,8 +363,9 @@ static void on_client_write(struct bufferevent *bev, void *arg);
 /* What the callbacks queued for the client leaves now (tlsflush.c: TLS in whole records, a
  * plain socket's, the explicit endpoint's api.socket and api.listen, in as few writes),
  * unless the session closes without flushing. What the socket refuses begins a wait on the
- * client (not while corked: then the gateway holds it). A bufferevent pair (an h2 stream's
- * session) has no socket: the h2 connection keeps that stream's budget. */
+ * client (not while corked: then the gateway holds it), in the answer's closing tail too. A
+ * bufferevent pair (an h2 stream's session) has no socket: the h2 connection keeps that
+ * stream's budget. */
 static void session_flush(struct session *s)
 {
 	size_t sent;
@@ -367,7 +377,7 @@ static void session_flush(struct session *s)
 		sent = plainflush_now(s->client);
 	if (sent && !s->dead)
 		on_client_write(s->client, s); /* libevent's write callback will not run for it */
-	if (!s->client_waiting && !s->dead && !s->corked &&
+	if (!s->client_waiting && !s->corked &&
 	    evbuffer_get_length(bufferevent_get_output(s->client)) &&
 	    bufferevent_getfd(s->client) >= 0)
 		client_wait_begin(s);
