@@ -4,6 +4,8 @@ opens its h2 window a little, just inside every idle_ms is cut and its call reco
 client_gone while it still trickles, instead of keeping the call off the log for as long as it
 likes. An app that reads promptly, and an answer the provider paces slowly, are not cut."""
 import json
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -25,7 +27,7 @@ STREAM = {"model": "gpt-4o-mini", "stream": True,
 # provider; then reads argv[4] bytes every argv[5] ms (0: as fast as it can; -1: the raw body,
 # 1 MiB a read, no chunk parsing in the way) until the answer ends or the connection does;
 # argv[6]: its receive buffer (0: the system's); argv[7]: the body; argv[8] "close": the request
-# asks Connection: close. Prints {"status", "bytes", "whole", "seconds"} (from its first read),
+# asks Connection: close; argv[9]: ms the app waits before it reads the answer. Prints {"status", "bytes", "whole", "seconds"} (from its first read),
 # then waits for a line on its stdin before it exits.
 READER_APP = r"""
 import http.client, json, socket, sys, time
@@ -54,6 +56,7 @@ else:
 if sys.argv[8] == "close":
     headers["connection"] = "close"
 c.request("POST", "/v1/chat/completions", sys.argv[7], headers)
+time.sleep(int(sys.argv[9]) / 1000)
 r = c.getresponse()
 got, whole, start, tail = 0, False, time.monotonic(), b""
 while True:
@@ -87,9 +90,9 @@ def request_records(gw):
 
 
 def h1_reader(gw, words, delay_ms, step, every_ms, rcvbuf=0, target="api.openai.com",
-              body=json.dumps(STREAM), close=False):
+              body=json.dumps(STREAM), close=False, first_read_ms=0):
     argv = ["/usr/bin/python3", "-c", READER_APP, target, str(words), str(delay_ms), str(step),
-            str(every_ms), str(rcvbuf), body, "close" if close else "keep"]
+            str(every_ms), str(rcvbuf), body, "close" if close else "keep", str(first_read_ms)]
     if not target.startswith("unix:"):
         argv = hosts_wrap(gw.hosts, argv)
     return gw.app.popen(argv, env=gw.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -212,6 +215,33 @@ def test_connection_close_answer_tail_taken_by_a_trickle_is_cut_within_the_budge
     recs = wait_for(lambda: request_records(gw), timeout=15, what="the call's record")
     assert [x["aigw.outcome"] for x in recs] == ["ok"], recs
     d.stop()  # no sanitizer report
+
+
+SLOW_SYNC_MS = 1000
+SLOW_DISK = ["strace", "-f", "-qq", "-o", "/dev/null", "--seccomp-bpf", "-e", "trace=fdatasync",
+             "-e", f"inject=fdatasync:delay_exit={SLOW_SYNC_MS * 1000}"]
+
+
+def test_strict_durability_hold_is_not_charged_to_the_client(gw, monkeypatch):
+    """audit.durability "strict" holds an answer's end until its record is on disk, here
+    made slow (strace delays every fdatasync by 1 s, as test_audit_durability does). The app
+    asks the UNIX socket for ~600 KB, more than the socket takes at once, and reads it
+    promptly from 150 ms on: the socket refused bytes before the call ended, so a wait was
+    under way when the hold began. The hold is the gateway's wait, not the app's: with
+    idle_ms 400 the app still gets its answer whole (charged, the hold cut it at ~0.4 s)."""
+    pol, target = unix_endpoint(gw, monkeypatch, 400)
+    pol["audit"] = {"path": str(gw.world.audit_path), "durability": "strict"}
+    d = gw.start(pol, wrap=SLOW_DISK)
+    got = finish(h1_reader(gw, 2000, 0, 0, -1, target=target, body=routed_stream(2000),
+                           first_read_ms=150))
+    assert got["whole"] and got["status"] == 200 and got["bytes"] > 400_000, got
+    assert got["seconds"] > 0.6, got  # it did wait for the disk, longer than idle_ms
+    recs = wait_for(lambda: request_records(gw), timeout=15, what="the call's record")
+    assert [x["aigw.outcome"] for x in recs] == ["ok"], recs
+    # a stop would sync its last records a second each: ended as test_audit_durability ends it
+    from test_audit_durability import traced_pid
+    os.kill(traced_pid(d.proc.pid), signal.SIGKILL)
+    d.kill()
 
 
 def test_http1_prompt_reader_of_a_large_answer_and_a_paced_stream_are_not_cut(gw):

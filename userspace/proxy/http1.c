@@ -33,10 +33,11 @@
  * fast as it fills; an answer the provider paces leaves between its events with nothing held;
  * and an answer small enough for the socket to take whole never waits: the common case costs
  * one evbuffer_get_length() a flush, no clock read. The socket's own buffer is not looked at
- * (that would cost a syscall). An answer's tail after its call ended (Connection: close: the
- * session is closing) spends what is left of its call's budget too, else a trickling reader
- * would pin the connection, and its limits.connections slot, through a closing write timeout
- * that restarts at every write.
+ * (that would cost a syscall). The time a held answer waits for its record (strict
+ * durability) is the gateway's, not the client's: no wait runs while it is held. An answer's
+ * tail after its call ended (Connection: close: the session is closing) spends what is left
+ * of its call's budget too, else a trickling reader would pin the connection, and its
+ * limits.connections slot, through a closing write timeout that restarts at every write.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -169,6 +170,7 @@ static __thread struct session *live_sessions;
 static __thread struct session *held_first, *held_last; /* holding an answer's end, by ticket */
 
 static void client_parse(struct session *s);
+static void client_wait_end(struct session *s);
 
 /* Strict durability only: nothing written to the client leaves until session_uncork(). */
 static void session_cork(struct session *s)
@@ -214,6 +216,10 @@ void session_hold(struct session *s, uint64_t ticket)
 		return;
 	}
 	s->hold_ticket = ticket;
+	/* the record's way to disk is the gateway's wait, not the client's: session_leave()
+	 * begins the client's again if the answer is still not taken once it is released */
+	if (s->client_waiting)
+		client_wait_end(s);
 	s->hold_prev = held_last;
 	if (held_last)
 		held_last->hold_next = s;
@@ -281,7 +287,6 @@ static int64_t client_wait_left(const struct session *s, const struct timespec *
 	       monotime_ns_between(&s->client_wait_from, now);
 }
 
-static void client_wait_end(struct session *s);
 static void on_close_event(struct bufferevent *bev, short what, void *arg);
 
 /* The budget is spent: the client is cut as on its write timeout. Less than a millisecond
