@@ -602,15 +602,18 @@ static int request_parse(struct exchange *ex, const char *text, size_t len,
  * on which of the two counts; or -E2BIG when it holds more values than
  * proxy.max_request_json_values, counted in the text before any tree is built (a 32 MiB body
  * of "0,0,0,..." would be a 1.3 GB tree); a body too short to hold that many is not counted;
- * or -ENOMEM when the body, an object, needs its tree read and none could be built. */
+ * or -ENOMEM when the body, an object, needs its tree read and none could be built, or the body
+ * could not be made contiguous to be read at all. */
 static int request_inspect(struct exchange *ex, const char **why)
 {
 	size_t len = evbuffer_get_length(ex->body), max_values = ex->s->cfg->max_request_json_values;
 	const char *text = len ? (const char *)evbuffer_pullup(ex->body, -1) : NULL;
 	struct request_scan m;
 
-	if (!text) /* ex->api and ex->app were set on the request's head */
+	if (!len) /* ex->api and ex->app were set on the request's head */
 		return 0;
+	if (!text) /* not read: it would pass as no JSON, its model unread by the allow-lists */
+		return -ENOMEM;
 	if (json_values_at_most(len) > max_values &&
 	    json_locate_count_values(text, len, max_values) > max_values)
 		return -E2BIG;
