@@ -117,9 +117,10 @@ $(BUILD)/tests/%: tests/%.c tests/unit/unit.c $(SAN_LIB)
 $(BUILD)/tests/unit/test_pipeline: UNIT_LDFLAGS := \
 	-Wl,--wrap=govstate_inflight,--wrap=govstate_held,--wrap=govstate_spend_get
 
-# test_request_tree fails the request body's tree on demand (--wrap), for its readers' out of
-# memory paths.
-$(BUILD)/tests/unit/test_request_tree: UNIT_LDFLAGS := -Wl,--wrap=usage_tree_parse
+# test_request_tree fails the request body's tree, and its pullup, on demand (--wrap), for its
+# readers' out of memory paths.
+$(BUILD)/tests/unit/test_request_tree: UNIT_LDFLAGS := -Wl,--wrap=usage_tree_parse \
+	-Wl,--wrap=evbuffer_pullup
 
 # test_translate_gemini fails the translators' buffer growth on demand (--wrap), for their
 # out-of-memory paths.

@@ -1,6 +1,7 @@
 /*
  * test_request_tree.c: the proxy's readers of a request body's tree when it cannot be built
- * (out of memory: usage_tree_parse() fails on demand, by --wrap). A streaming OpenAI chat that
+ * (out of memory: usage_tree_parse() fails on demand, by --wrap), and when the body cannot even
+ * be made contiguous to be read (evbuffer_pullup() fails on demand, by --wrap). A streaming OpenAI chat that
  * did not ask for its usage is asked it by the gateway (the usage question reads the tree):
  * without the tree the call would go unasked and unmetered, so it is refused with 503 and a
  * decision in its record, as a stage refuses.
@@ -25,6 +26,19 @@
 #include "unit.h"
 
 static int tree_fails;
+static int pullup_fails; /* the next evbuffer_pullup() of a whole buffer fails, once */
+
+unsigned char *__real_evbuffer_pullup(struct evbuffer *buf, ev_ssize_t size);
+unsigned char *__wrap_evbuffer_pullup(struct evbuffer *buf, ev_ssize_t size);
+
+unsigned char *__wrap_evbuffer_pullup(struct evbuffer *buf, ev_ssize_t size)
+{
+	if (pullup_fails && size < 0 && evbuffer_get_length(buf)) {
+		pullup_fails = 0;
+		return NULL;
+	}
+	return __real_evbuffer_pullup(buf, size);
+}
 
 struct cJSON *__real_usage_tree_parse(const char *text, size_t len, struct usage_tree **ret);
 struct cJSON *__wrap_usage_tree_parse(const char *text, size_t len, struct usage_tree **ret);
@@ -181,7 +195,22 @@ static void test_model_twice_with_its_tree_is_refused_400(void)
 	ASSERT_CONTAINS(answer, "\"model\\\" more than once");
 }
 
+/* A body that cannot be pulled up to be read (out of memory): refused 503 as when its tree
+ * cannot be built, not passed on as no JSON (its model unread by the allow-lists). */
+static void test_body_not_pulled_up_refuses(void)
+{
+	char answer[4096];
+
+	pullup_fails = 1;
+	ASSERT_OK(body_recorded(BODY, 0, answer, sizeof(answer)));
+	pullup_fails = 0;
+	ASSERT_CONTAINS(answer, "HTTP/1.1 503");
+	ASSERT_CONTAINS(answer, "out of memory reading the request body");
+	ASSERT_CONTAINS(record, "\"http.response.status_code\":503");
+}
+
 UNIT_MAIN(UNIT_CASE(test_usage_question_without_its_tree_refuses),
 	  UNIT_CASE(test_usage_question_with_its_tree_goes),
 	  UNIT_CASE(test_model_twice_without_its_tree_refuses),
-	  UNIT_CASE(test_model_twice_with_its_tree_is_refused_400))
+	  UNIT_CASE(test_model_twice_with_its_tree_is_refused_400),
+	  UNIT_CASE(test_body_not_pulled_up_refuses))

@@ -26,13 +26,18 @@
  * all, over the whole answer. The client's write timeout alone (idle_ms) restarts at every
  * write, so an app reading a few bytes just inside each idle_ms would keep its call unended,
  * off the log, for as long as it liked. A wait is the time our output to the client holds
- * bytes that its TLS socket refused: from the flush that could not send everything
- * (session_flush(), tlsflush.c) to the moment the output is empty again (on_client_write()).
- * Past the budget the connection is closed and the call recorded client_gone, as on the write
- * timeout. An app reading promptly empties the output as fast as it fills; an answer the
- * provider paces leaves between its events with nothing held; and an answer small enough for
- * the socket to take whole never waits: the common case costs one evbuffer_get_length() a
- * flush, no clock read. The socket's own buffer is not looked at (that would cost a syscall).
+ * bytes that its socket (TLS, or the explicit endpoint's plain one) refused: from the flush
+ * that could not send everything (session_flush(), tlsflush.c) to the moment the output is
+ * empty again (on_client_write()). Past the budget the connection is closed and the call
+ * recorded client_gone, as on the write timeout. An app reading promptly empties the output as
+ * fast as it fills; an answer the provider paces leaves between its events with nothing held;
+ * and an answer small enough for the socket to take whole never waits: the common case costs
+ * one evbuffer_get_length() a flush, no clock read. The socket's own buffer is not looked at
+ * (that would cost a syscall). The time a held answer waits for its record (strict
+ * durability) is the gateway's, not the client's: no wait runs while it is held. An answer's
+ * tail after its call ended (Connection: close: the session is closing) spends what is left
+ * of its call's budget too, else a trickling reader would pin the connection, and its
+ * limits.connections slot, through a closing write timeout that restarts at every write.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -165,6 +170,7 @@ static __thread struct session *live_sessions;
 static __thread struct session *held_first, *held_last; /* holding an answer's end, by ticket */
 
 static void client_parse(struct session *s);
+static void client_wait_end(struct session *s);
 
 /* Strict durability only: nothing written to the client leaves until session_uncork(). */
 static void session_cork(struct session *s)
@@ -210,6 +216,10 @@ void session_hold(struct session *s, uint64_t ticket)
 		return;
 	}
 	s->hold_ticket = ticket;
+	/* the record's way to disk is the gateway's wait, not the client's: session_leave()
+	 * begins the client's again if the answer is still not taken once it is released */
+	if (s->client_waiting)
+		client_wait_end(s);
 	s->hold_prev = held_last;
 	if (held_last)
 		held_last->hold_next = s;
@@ -277,7 +287,7 @@ static int64_t client_wait_left(const struct session *s, const struct timespec *
 	       monotime_ns_between(&s->client_wait_from, now);
 }
 
-static void client_wait_end(struct session *s);
+static void on_close_event(struct bufferevent *bev, short what, void *arg);
 
 /* The budget is spent: the client is cut as on its write timeout. Less than a millisecond
  * left is none (the timer's own granularity); otherwise the timer waits for the rest (the
@@ -288,7 +298,7 @@ static void on_client_wait_timer(evutil_socket_t fd, short what, void *arg)
 	struct timespec now;
 	int64_t left;
 
-	if (s->dead || !s->client_waiting)
+	if ((s->dead && !s->closing) || !s->client_waiting)
 		return;
 	/* libevent wrote the last bytes but defers the write callback that ends the wait: the
 	 * client took everything, it is not cut for that turn of the loop */
@@ -302,6 +312,10 @@ static void on_client_wait_timer(evutil_socket_t fd, short what, void *arg)
 		struct timeval tv = monotime_tv(left);
 
 		evtimer_add(s->client_wait_timer, &tv);
+		return;
+	}
+	if (s->closing) { /* the answer's tail: its call is recorded, the connection goes */
+		on_close_event(s->client, BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT, s);
 		return;
 	}
 	session_enter(s);
@@ -351,19 +365,24 @@ static void client_wait_reset(struct session *s)
 
 static void on_client_write(struct bufferevent *bev, void *arg);
 
-/* What the callbacks queued for the client leaves now, in whole TLS records (tlsflush.c),
+/* What the callbacks queued for the client leaves now (tlsflush.c: TLS in whole records, a
+ * plain socket's, the explicit endpoint's api.socket and api.listen, in as few writes),
  * unless the session closes without flushing. What the socket refuses begins a wait on the
- * client (not while corked: then the gateway holds it). A plain socket (the explicit
- * endpoint's api.socket and api.listen) is written by libevent, not here: its every answer
- * begins a wait that its write callback ends within the loop's next turn. A bufferevent pair
- * (an h2 stream's session) has no socket: the h2 connection keeps that stream's budget. */
+ * client (not while corked: then the gateway holds it), in the answer's closing tail too. A
+ * bufferevent pair (an h2 stream's session) has no socket: the h2 connection keeps that
+ * stream's budget. */
 static void session_flush(struct session *s)
 {
+	size_t sent;
+
 	if (s->dead && !s->closing)
 		return;
-	if (tlsflush_now(s->client) && !s->dead)
+	sent = tlsflush_now(s->client);
+	if (!sent)
+		sent = plainflush_now(s->client);
+	if (sent && !s->dead)
 		on_client_write(s->client, s); /* libevent's write callback will not run for it */
-	if (!s->client_waiting && !s->dead && !s->corked &&
+	if (!s->client_waiting && !s->corked &&
 	    evbuffer_get_length(bufferevent_get_output(s->client)) &&
 	    bufferevent_getfd(s->client) >= 0)
 		client_wait_begin(s);
@@ -583,15 +602,18 @@ static int request_parse(struct exchange *ex, const char *text, size_t len,
  * on which of the two counts; or -E2BIG when it holds more values than
  * proxy.max_request_json_values, counted in the text before any tree is built (a 32 MiB body
  * of "0,0,0,..." would be a 1.3 GB tree); a body too short to hold that many is not counted;
- * or -ENOMEM when the body, an object, needs its tree read and none could be built. */
+ * or -ENOMEM when the body, an object, needs its tree read and none could be built, or the body
+ * could not be made contiguous to be read at all. */
 static int request_inspect(struct exchange *ex, const char **why)
 {
 	size_t len = evbuffer_get_length(ex->body), max_values = ex->s->cfg->max_request_json_values;
 	const char *text = len ? (const char *)evbuffer_pullup(ex->body, -1) : NULL;
 	struct request_scan m;
 
-	if (!text) /* ex->api and ex->app were set on the request's head */
+	if (!len) /* ex->api and ex->app were set on the request's head */
 		return 0;
+	if (!text) /* not read: it would pass as no JSON, its model unread by the allow-lists */
+		return -ENOMEM;
 	if (json_values_at_most(len) > max_values &&
 	    json_locate_count_values(text, len, max_values) > max_values)
 		return -E2BIG;
@@ -1175,6 +1197,8 @@ static struct session *session_new(struct event_base *base, struct bufferevent *
 	s->idle_tv.tv_usec = (cfg->idle_ms % 1000) * 1000;
 	if (!info->explicit_endpoint)
 		bufferevent_openssl_set_allow_dirty_shutdown(client, 1);
+	else /* plain: what the socket refused goes whole once it is writable (tlsflush.c) */
+		bufferevent_set_max_single_write(client, EV_SSIZE_MAX);
 	/* Pipelined bytes beyond this wait in the socket, not in our memory. */
 	bufferevent_setwatermark(client, EV_READ, 0, HTTP1_CLIENT_READ_MAX);
 	s->conn_of = &s->conn;

@@ -1,5 +1,6 @@
 /*
- * tlsflush: sending a TLS bufferevent's queued output at once, in whole records.
+ * tlsflush: sending a client bufferevent's queued output at once: TLS in whole records, a plain
+ * socket's in as few writes as it takes.
  *
  * libevent's bufferevent_openssl (2.1) never writes from the callback that queued data: when
  * the output goes from empty to not empty it adds its write event, and writes when epoll says
@@ -15,6 +16,12 @@
  * libevent sends it as before. OpenSSL then needs the retry to offer at least the bytes of
  * the refused call: the first chain holds them contiguously (pulled up) and libevent offers
  * the whole chain, so it does; libevent sets SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER.
+ *
+ * A plain socket's bufferevent (the explicit endpoint's api.socket and api.listen) is no
+ * better off: libevent writes it on the writable event too, and at most 16 KiB a turn of the
+ * loop (its max_single_write), so a large answer leaves over many turns with bytes held all
+ * the while. plainflush_now() writes it at once with evbuffer_write_atmost(), as libevent's
+ * own write callback does, until the socket refuses (EAGAIN) or everything went.
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -35,6 +42,17 @@ static void queue_clear(void)
 {
 	if (ERR_peek_error())
 		ERR_clear_error();
+}
+
+/*
+ * All of BEV's output sent: withdraw the write event (disabling deletes it, cancelling the add
+ * in the changelist), and mark writes enabled again without re-adding it: the next data queued
+ * adds it again, and libevent writes only while EV_WRITE is enabled.
+ */
+static void write_event_withdraw(struct bufferevent *bev)
+{
+	bufferevent_disable(bev, EV_WRITE);
+	bev->enabled |= EV_WRITE;
 }
 
 size_t tlsflush_now(struct bufferevent *bev)
@@ -61,12 +79,30 @@ size_t tlsflush_now(struct bufferevent *bev)
 	}
 	if (!sent)
 		return 0;
-	/*
-	 * All sent: withdraw the write event (disabling deletes it, cancelling the add in the
-	 * changelist), and mark writes enabled again without re-adding it: the next data queued
-	 * adds it again, and libevent writes only while EV_WRITE is enabled.
-	 */
-	bufferevent_disable(bev, EV_WRITE);
-	bev->enabled |= EV_WRITE;
+	write_event_withdraw(bev);
+	return sent;
+}
+
+size_t plainflush_now(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	size_t sent = 0;
+	int n;
+
+	/* A bufferevent pair (no socket), TLS, or corked. */
+	if (fd < 0 || bufferevent_openssl_get_ssl(bev) || !(bufferevent_get_enabled(bev) & EV_WRITE))
+		return 0;
+	/* the socket bufferevent keeps its output's start frozen but while it writes */
+	evbuffer_unfreeze(out, 1);
+	while (evbuffer_get_length(out) > 0) {
+		n = evbuffer_write_atmost(out, fd, -1);
+		if (n <= 0) /* EAGAIN: libevent writes the rest when writable, and reports errors */
+			break;
+		sent += (size_t)n;
+	}
+	evbuffer_freeze(out, 1);
+	if (sent && !evbuffer_get_length(out))
+		write_event_withdraw(bev);
 	return sent;
 }
