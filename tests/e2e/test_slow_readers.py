@@ -135,7 +135,7 @@ def test_http1_app_that_trickles_its_reads_is_cut_within_idle_ms_of_waiting(gw):
     t0 = time.monotonic()
     p = h1_reader(gw, BIG_WORDS, 0, 2 << 20, TRICKLE_MS)
     try:
-        recs = wait_for(lambda: request_records(gw), timeout=20, what="the trickled call's record")
+        recs = wait_for(lambda: request_records(gw), timeout=40, what="the trickled call's record")
         took = time.monotonic() - t0
         # left to read, at its pace, what the kernel holds of the answer: it ends cut short
         got = finish(p)
@@ -147,9 +147,13 @@ def test_http1_app_that_trickles_its_reads_is_cut_within_idle_ms_of_waiting(gw):
     rec = recs[0]
     assert rec["aigw.outcome"] == "client_gone", rec
     assert rec["http.response.status_code"] == 200, rec
-    # cut well before the answer could come at the app's pace, and recorded at the cut
-    assert took < 12, took
-    assert 0 < rec["aigw.bytes_to_client"] < 60_000_000, rec
+    # Cut well before the answer could come whole at the app's pace (~62 s), and recorded at
+    # the cut. Only the time the socket refuses bytes counts, and the kernel turns it writable
+    # again at each read that frees a third of its buffer: 1.5 s of waiting took 6 to 12 s of
+    # wall time here, on a loaded machine more. So the bound is half the answer's time at the
+    # app's pace, and the bytes sent under two thirds of the answer.
+    assert took < 31, took
+    assert 0 < rec["aigw.bytes_to_client"] < 120_000_000, rec
     d.stop()  # no sanitizer report
 
 
