@@ -18,19 +18,14 @@ WORDS = 40000  # ~7 MB of events a stream: far past every buffer on the way
 PINGS = 300000  # 5 MB of PING ACKs: past the socket's buffers (tcp_wmem's 4 MB at most)
 OPENAI_CHAT = "https://api.openai.com/v1/chat/completions"
 
-# An h2 client with a 4 KiB receive buffer and its windows opened wide (so only its socket
-# holds the answers back). argv[1] "streams": argv[2] streaming calls of argv[3] events each,
-# then not a byte read; "pings": no call, argv[2] PINGs (their ACKs never read), then one
-# every 300 ms (it is never silent) until a line of stdin. Prints {"sent": N} once all is
-# sent ("pings": and "cut": the connection ended before it had sent them all); on a line of stdin reads until EOF, an error or 30 s: {"end": "eof" | "reset" |
-# "timeout", "bytes"}.
-HOSTILE_APP = r"""
+# The start of the apps below: an h2 connection to the provider with a receive buffer of
+# RCVBUF bytes and its windows opened wide (only its socket holds the answers back).
+H2_OPEN = r"""
 import json, os, socket, ssl, sys, threading, time
-import h2.config, h2.connection, h2.settings
+import h2.config, h2.connection, h2.events, h2.settings
 HOST = "api.openai.com"
-mode, n = sys.argv[1], int(sys.argv[2])
 raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
 raw.settimeout(30)
 raw.connect((socket.gethostbyname(HOST), 443))
 ctx = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
@@ -41,6 +36,16 @@ conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
 conn.initiate_connection()
 conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
 conn.increment_flow_control_window(2**31 - 1 - 65535)
+"""
+
+# An h2 client with a 4 KiB receive buffer and its windows opened wide (so only its socket
+# holds the answers back). argv[1] "streams": argv[2] streaming calls of argv[3] events each,
+# then not a byte read; "pings": no call, argv[2] PINGs (their ACKs never read), then one
+# every 300 ms (it is never silent) until a line of stdin. Prints {"sent": N} once all is
+# sent ("pings": and "cut": the connection ended before it had sent them all); on a line of
+# stdin reads until EOF, an error or 30 s: {"end": "eof" | "reset" | "timeout", "bytes"}.
+HOSTILE_APP = H2_OPEN.replace("RCVBUF", "4096") + r"""
+mode, n = sys.argv[1], int(sys.argv[2])
 stop = threading.Event()
 if mode == "streams":
     for k in range(n):
@@ -259,21 +264,7 @@ def test_h2_client_that_keeps_sending_after_goaway_is_not_lingered_on_for_ever(g
 # An h2 client with a small receive buffer that asks for a large stream, says GOAWAY
 # (NO_ERROR: its stream is still read, as Go's ClientConn.Shutdown does), then reads slowly,
 # about 300 KB/s, sending a PING every 200 ms. Prints {"end", "stream_ended", "seconds"}.
-SLOW_AFTER_GOAWAY_APP = r"""
-import json, os, socket, ssl, sys, time
-import h2.config, h2.connection, h2.events, h2.settings
-HOST = "api.openai.com"
-raw = socket.socket()
-raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-raw.settimeout(30)
-raw.connect((socket.gethostbyname(HOST), 443))
-ctx = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
-ctx.set_alpn_protocols(["h2"])
-sock = ctx.wrap_socket(raw, server_hostname=HOST)
-conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-conn.initiate_connection()
-conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
-conn.increment_flow_control_window(2**31 - 1 - 65535)
+SLOW_AFTER_GOAWAY_APP = H2_OPEN.replace("RCVBUF", "16384") + r"""
 body = json.dumps({"model": "gpt-4o-mini", "stream": True,
                    "messages": [{"role": "user", "content": "x"}]}).encode()
 conn.send_headers(1, [(":method", "POST"), (":path", "/v1/chat/completions"),
