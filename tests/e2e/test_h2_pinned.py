@@ -19,13 +19,13 @@ PINGS = 300000  # 5 MB of PING ACKs: past the socket's buffers (tcp_wmem's 4 MB 
 OPENAI_CHAT = "https://api.openai.com/v1/chat/completions"
 
 # The start of the apps below: an h2 connection to the provider with a receive buffer of
-# RCVBUF bytes and its windows opened wide (only its socket holds the answers back).
+# @RCVBUF@ bytes and its windows opened wide (only its socket holds the answers back).
 H2_OPEN = r"""
 import json, os, socket, ssl, sys, threading, time
 import h2.config, h2.connection, h2.events, h2.settings
 HOST = "api.openai.com"
 raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, @RCVBUF@)
 raw.settimeout(30)
 raw.connect((socket.gethostbyname(HOST), 443))
 ctx = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
@@ -44,7 +44,7 @@ conn.increment_flow_control_window(2**31 - 1 - 65535)
 # every 300 ms (it is never silent) until a line of stdin. Prints {"sent": N} once all is
 # sent ("pings": and "cut": the connection ended before it had sent them all); on a line of
 # stdin reads until EOF, an error or 30 s: {"end": "eof" | "reset" | "timeout", "bytes"}.
-HOSTILE_APP = H2_OPEN.replace("RCVBUF", "4096") + r"""
+HOSTILE_APP = H2_OPEN.replace("@RCVBUF@", "4096") + r"""
 mode, n = sys.argv[1], int(sys.argv[2])
 stop = threading.Event()
 if mode == "streams":
@@ -264,7 +264,7 @@ def test_h2_client_that_keeps_sending_after_goaway_is_not_lingered_on_for_ever(g
 # An h2 client with a small receive buffer that asks for a large stream, says GOAWAY
 # (NO_ERROR: its stream is still read, as Go's ClientConn.Shutdown does), then reads slowly,
 # about 300 KB/s, sending a PING every 200 ms. Prints {"end", "stream_ended", "seconds"}.
-SLOW_AFTER_GOAWAY_APP = H2_OPEN.replace("RCVBUF", "16384") + r"""
+SLOW_AFTER_GOAWAY_APP = H2_OPEN.replace("@RCVBUF@", "16384") + r"""
 body = json.dumps({"model": "gpt-4o-mini", "stream": True,
                    "messages": [{"role": "user", "content": "x"}]}).encode()
 conn.send_headers(1, [(":method", "POST"), (":path", "/v1/chat/completions"),
