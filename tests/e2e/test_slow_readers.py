@@ -27,8 +27,9 @@ STREAM = {"model": "gpt-4o-mini", "stream": True,
 # provider; then reads argv[4] bytes every argv[5] ms (0: as fast as it can; -1: the raw body,
 # 1 MiB a read, no chunk parsing in the way) until the answer ends or the connection does;
 # argv[6]: its receive buffer (0: the system's); argv[7]: the body; argv[8] "close": the request
-# asks Connection: close; argv[9]: ms the app waits before it reads the answer. Prints {"status", "bytes", "whole", "seconds"} (from its first read),
-# then waits for a line on its stdin before it exits.
+# asks Connection: close; argv[9]: ms the app waits before it reads the answer. Prints
+# {"status", "bytes", "whole", "seconds"} (from its first read), then waits for a line on its
+# stdin before it exits.
 READER_APP = r"""
 import http.client, json, socket, sys, time
 target, words, delay = sys.argv[1], sys.argv[2], sys.argv[3]

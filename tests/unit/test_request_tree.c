@@ -1,9 +1,9 @@
 /*
  * test_request_tree.c: the proxy's readers of a request body's tree when it cannot be built
  * (out of memory: usage_tree_parse() fails on demand, by --wrap), and when the body cannot even
- * be made contiguous to be read (evbuffer_pullup() fails on demand, by --wrap). A streaming OpenAI chat that
- * did not ask for its usage is asked it by the gateway (the usage question reads the tree):
- * without the tree the call would go unasked and unmetered, so it is refused with 503 and a
+ * be made contiguous to be read (evbuffer_pullup() fails on demand, by --wrap). A streaming
+ * OpenAI chat that did not ask for its usage is asked it by the gateway (the usage question
+ * reads the tree): without the tree the call would go unasked and unmetered, so it is refused with 503 and a
  * decision in its record, as a stage refuses.
  *
  * The seam is fuzz_http_request's: a real http1 session over a bufferevent pair, its records
