@@ -81,10 +81,10 @@ def check_wrk(tmp, name, r):
 
 def perf_counts(tmp, name, who, requests):
     """lib.sh's count_events output $tmp/NAME.perf-WHO (perf stat -x,) per request: a dict of
-    "instructions", "syscalls", "cswitches", each a float or None where the counter was not
-    supported (no PMU in a VM) or not measured."""
+    "instructions", "syscalls", "cswitches", "faults", each a float or None where the counter
+    was not supported (no PMU in a VM) or not measured."""
     keys = {"instructions": "instructions", "raw_syscalls:sys_enter": "syscalls",
-            "context-switches": "cswitches"}
+            "context-switches": "cswitches", "page-faults": "faults"}
     out = dict.fromkeys(keys.values())
     p = Path(tmp) / f"{name}.perf-{who}"
     if not p.exists() or not requests:

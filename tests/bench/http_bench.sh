@@ -28,13 +28,14 @@
 # (us of the proxy's cgroup) is the figure that compares 1 and all workers here.
 # Rounds: one 8-s p99 on a 2-core machine shared with wrk and the mock moves by a millisecond
 # between runs (HAProxy's added p99 measured +0.59 to +1.62 ms in five runs of the same build).
-# So every target is measured BENCH_HTTP_ROUNDS times (3), interleaved (direct, nginx, HAProxy,
-# aigw, ... then again), each round with its own warm-up and a fresh proxy; the report gives
-# each figure's median over the rounds, ratios and added latencies taken within a round (against
-# that round's direct and nginx), and every round's figures beside it. Portkey is measured in the
-# first round only (it is a hundred times slower; its figure is an order of magnitude).
+# So every target is measured BENCH_HTTP_ROUNDS times (5), interleaved (direct, nginx, HAProxy,
+# aigw, ... then direct, ..., aigw, HAProxy, nginx: see the loop below), each round with its own
+# warm-up and a fresh proxy; the report gives each figure's median over the rounds, ratios and
+# added latencies taken within a round (against that round's direct and nginx), and every round's
+# figures beside it. Portkey is measured in the first round only (it is a hundred times slower;
+# its figure is an order of magnitude).
 # Knobs: BENCH_HTTP_TARGETS (default "nginx haproxy aigw aigw_all portkey"; direct is always
-# measured), BENCH_HTTP_ROUNDS (3),
+# measured), BENCH_HTTP_ROUNDS (5),
 # BENCH_HTTP_CONNS (16), BENCH_HTTP_WARMUP (2), BENCH_HTTP_SECONDS (6), BENCH_HTTP_KEEP=DIR
 # (copy the raw wrk outputs, generated configs and logs there), BENCH_HTTP_RECORD=DIR (a perf
 # record -g profile of each proxy's measured seconds, DIR/NAME.perf-proxy.data; lib.sh).
@@ -49,7 +50,7 @@ CONNS=${BENCH_HTTP_CONNS:-16}
 THREADS=1
 WARM=${BENCH_HTTP_WARMUP:-2}
 DUR=${BENCH_HTTP_SECONDS:-6}
-ROUNDS=${BENCH_HTTP_ROUNDS:-3}
+ROUNDS=${BENCH_HTTP_ROUNDS:-5}
 if ! ((WARM >= 1 && WARM <= 10 && DUR >= 1 && DUR <= 10 && ROUNDS >= 1 && ROUNDS <= 5)); then
 	echo "http bench: warm-up and duration must be 1..10 s, rounds 1..5" >&2
 	exit 2
@@ -194,9 +195,16 @@ print(json.load(open(sys.argv[1]))["version"])' "${entry%/build/*}/package.json"
 	measure "$run" "$plain" "$url" "${h[@]}"
 }
 
-# Round R of target T is measured as T-rR ($run): its files are $tmp/T-rR.*.
+# Round R of target T is measured as T-rR ($run): its files are $tmp/T-rR.*. Direct opens
+# every round (the round's reference); the proxies follow in the order given in odd rounds and
+# reversed in even ones, so that a machine whose speed drifts during the run (direct measured
+# again at the end has come out 17 to 83 % faster than at the start here) favours no target.
+proxies=${targets#direct}
+reversed=$(echo $proxies | tr ' ' '\n' | tac | tr '\n' ' ')
 for ((r = 1; r <= ROUNDS; r++)); do
-	for t in $targets; do
+	order="direct $proxies"
+	((r % 2 == 0)) && order="direct $reversed"
+	for t in $order; do
 		[ "$t" = portkey ] && ((r > 1)) && continue
 		run=$t-r$r
 		: >"$tmp/$run.meta"

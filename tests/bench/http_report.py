@@ -61,6 +61,7 @@ def analyse(run, t):
     r["perf_mock"] = perf_counts(tmp, run, "mock", n)
     r["up_conns"] = int(m.get("upstream_conns", -1))
     r["opens"] = int(m.get("opens1", 0)) - int(m.get("opens0", 0))
+    r["segs"] = (int(m["segs1"]) - int(m["segs0"])) / n if "segs1" in m and n else None
     return r
 
 
@@ -79,7 +80,7 @@ def combine(t, rounds):
     if r["problems"]:
         return r
     for k in ("rps", "p50", "p99", "cpu_client", "cpu_proxy", "cpu_mock", "busy_proxy",
-              "up_conns", "opens", "resp_bytes"):
+              "up_conns", "opens", "segs", "resp_bytes"):
         r[k] = median([x[k] for x in rounds])
     r["up_conns"], r["opens"] = round(r["up_conns"]), round(r["opens"])
     for who in ("perf_proxy", "perf_mock"):
@@ -171,7 +172,7 @@ print(f"(medians over the rounds; +p50/+p99: latency added to direct's in the sa
       f"x direct, x nginx:\n requests/s as a ratio of theirs in the same round)")
 print()
 hdr = (f"{'where the CPU went':22s} {'us/req: proxy':>13s} {'wrk':>6s} {'mock':>6s} "
-       f"{'proxy cores':>11s} {'mock conns':>10s} {'TCP opens':>9s}")
+       f"{'proxy cores':>11s} {'mock conns':>10s} {'TCP opens':>9s} {'segs/req':>8s}")
 print(hdr)
 print("-" * len(hdr))
 for t in targets:
@@ -180,13 +181,14 @@ for t in targets:
         continue
     print(f"{LABEL[t]:22s} {f(r['cpu_proxy'], '13.1f'):>13s} {r['cpu_client']:6.1f} "
           f"{r['cpu_mock']:6.1f} {f(r['busy_proxy'], '11.2f'):>11s} {r['up_conns']:10d} "
-          f"{r['opens']:9d}")
+          f"{r['opens']:9d} {f(r['segs'], '8.1f'):>8s}")
 print("(us/req: each cgroup's CPU time per request; proxy cores: the proxy's CPU time / wall "
       "time;\n mock conns: TCP connections to the mock half-way through; TCP opens: connections "
-      "the whole machine opened while measuring)")
+      "the whole machine opened while measuring;\n segs/req: TCP segments the whole machine "
+      "sent while measuring, per request: wrk's, the proxy's, the mock's and their ACKs)")
 print()
 hdr = (f"{'per request (perf stat)':22s} {'proxy: instr':>12s} {'syscalls':>9s} {'cswitch':>8s} "
-       f"{'CPU us':>7s} {'mock: syscalls':>14s}")
+       f"{'CPU us':>7s} {'faults':>7s} {'mock: syscalls':>14s} {'faults':>7s}")
 print(hdr)
 print("-" * len(hdr))
 no_pmu = False
@@ -198,10 +200,12 @@ for t in targets:
     no_pmu |= pp["instructions"] is None and pp["syscalls"] is not None
     print(f"{LABEL[t]:22s} {f(pp['instructions'], '12.0f'):>12s} {f(pp['syscalls'], '9.1f'):>9s} "
           f"{f(pp['cswitches'], '8.2f'):>8s} {f(r['cpu_proxy'], '7.1f'):>7s} "
-          f"{f(pm['syscalls'], '14.1f'):>14s}")
+          f"{f(pp['faults'], '7.2f'):>7s} {f(pm['syscalls'], '14.1f'):>14s} "
+          f"{f(pm['faults'], '7.2f'):>7s}")
 print("(perf stat -p on every process of the proxy's cgroup, and of the mock's, for the measured "
       "seconds,\n divided by wrk's requests; kernel and user; direct has no proxy: its mock column "
-      "is the baseline)")
+      "is the baseline;\n faults: page faults, memory touched for the first time; a warm process "
+      "that allocates nothing new per request shows 0.00)")
 if no_pmu:
     print(" instr: '-' = this machine has no hardware counters (perf: instructions "
           "<not supported>, a VM without a PMU)")

@@ -146,10 +146,12 @@ mock_control() { # METHOD PATH: the mock's control API
 }
 mock_stats() { curl -sS --max-time 5 "http://127.0.0.1:$ctl/control/stats"; }
 
-# TCP connections this machine opened (all of it: a hint, not an exact count).
-tcp_active_opens() {
-	awk '/^Tcp:/{if(!h){for(i=1;i<=NF;i++)n[$i]=i;h=1}else print $n["ActiveOpens"]}' /proc/net/snmp
+# TCP connections this machine opened, TCP segments it sent (all of it: a hint, not an exact
+# count; loopback counts each segment once, as sent).
+tcp_snmp() { # FIELD
+	awk -v f="$1" '/^Tcp:/{if(!h){for(i=1;i<=NF;i++)n[$i]=i;h=1}else print $n[f]}' /proc/net/snmp
 }
+tcp_active_opens() { tcp_snmp ActiveOpens; }
 cpu_usec() { awk '$1=="usage_usec"{print $2}' "$1/cpu.stat"; }
 meta() { echo "$2" >>"$tmp/$1.meta"; } # NAME KEY=VALUE
 
@@ -184,14 +186,14 @@ probe() {
 # count_events CGROUP OUT: perf stat on every process of CGROUP (all their threads, user and
 # kernel) for the measured $DUR seconds, in the background (measure waits for it): instructions
 # (where the machine has a PMU: "<not supported>" in a VM without one), system calls entered,
-# context switches; CSV in OUT, divided by wrk's requests in benchlib.perf_counts.
+# context switches, page faults; CSV in OUT, divided by wrk's requests in benchlib.perf_counts.
 count_events() {
 	local pl
 	pl=$(paste -sd, "$1/cgroup.procs")
 	[ -n "$pl" ] || return 0
 	command -v perf >/dev/null || { echo "perf is missing" >"$2"; return 0; }
 	timeout $((DUR + 10)) perf stat -x, -o "$2" -p "$pl" \
-		-e instructions,raw_syscalls:sys_enter,context-switches -- sleep "$DUR" \
+		-e instructions,raw_syscalls:sys_enter,context-switches,page-faults -- sleep "$DUR" \
 		>/dev/null 2>&1 &
 	counters+=($!)
 	# BENCH_HTTP_RECORD=DIR: a profile of the proxy too (perf record, DIR/NAME.data)
@@ -219,6 +221,7 @@ measure() {
 	meta "$name" "cpu_proxy0=$(cpu_usec "$proxy")"
 	meta "$name" "cpu_mock0=$(cpu_usec "$mockcg")"
 	meta "$name" "opens0=$(tcp_active_opens)"
+	meta "$name" "segs0=$(tcp_snmp OutSegs)"
 	meta "$name" "t0=$(date +%s.%N)"
 	in_cgroup "$cg" "${hostsns[@]}" "${w[@]}" -d"${DUR}s" --latency "$url" >"$tmp/$name.wrk" 2>&1 &
 	local wp=$!
@@ -233,6 +236,7 @@ measure() {
 	if ((${#counters[@]})); then wait "${counters[@]}" 2>/dev/null || true; fi
 	counters=()
 	meta "$name" "opens1=$(tcp_active_opens)"
+	meta "$name" "segs1=$(tcp_snmp OutSegs)"
 	meta "$name" "cpu_client1=$(cpu_usec "$cg")"
 	meta "$name" "cpu_proxy1=$(cpu_usec "$proxy")"
 	meta "$name" "cpu_mock1=$(cpu_usec "$mockcg")"
