@@ -9,6 +9,8 @@ import json
 import subprocess
 import time
 
+import pytest
+
 from conftest import hosts_wrap, wait_for
 from test_intercept import split
 from test_routing import chat
@@ -41,7 +43,9 @@ conn.increment_flow_control_window(2**31 - 1 - 65535)
 # An h2 client with a 4 KiB receive buffer and its windows opened wide (so only its socket
 # holds the answers back). argv[1] "streams": argv[2] streaming calls of argv[3] events each,
 # then not a byte read; "pings": no call, argv[2] PINGs (their ACKs never read), then one
-# every 300 ms (it is never silent) until a line of stdin. Prints {"sent": N} once all is
+# every 300 ms (it is never silent) until a line of stdin; "headers": the first bytes of a
+# HEADERS frame whose rest never comes, then silence until a line of stdin ("sent": 0);
+# "refused": the same after a request whose 100,000-byte body never comes. Prints {"sent": N} once all is
 # sent ("pings": and "cut": the connection ended before it had sent them all); on a line of
 # stdin reads until EOF, an error or 30 s: {"end": "eof" | "reset" | "timeout", "bytes"}.
 HOSTILE_APP = H2_OPEN.replace("@RCVBUF@", "4096") + r"""
@@ -65,6 +69,18 @@ if mode == "streams":
 else:
     cut = False
     try:
+        if mode == "headers":  # a HEADERS frame for stream 1: its 100-byte block never all comes
+            sock.sendall(conn.data_to_send() + b"\x00\x00\x64\x01\x04\x00\x00\x00\x01" +
+                         b"\x82")  # :method GET, then the other 99 bytes never
+            n = 0
+        if mode == "refused":  # a body over billing's buffer_bytes announced, then never sent
+            conn.send_headers(1, [(":method", "POST"), (":path", "/v1/chat/completions"),
+                                  (":scheme", "https"), (":authority", HOST),
+                                  ("content-type", "application/json"),
+                                  ("authorization", "Bearer sk-app-raw"),
+                                  ("content-length", "100000")])
+            sock.sendall(conn.data_to_send())
+            n = 0
         for i in range(n):
             conn.ping(i.to_bytes(8, "big"))
             if i % 500 == 499:
@@ -75,7 +91,7 @@ else:
     print(json.dumps({"sent": n, "cut": cut}), flush=True)
     def keep_sending():
         try:
-            while not stop.wait(0.3):
+            while mode == "pings" and not stop.wait(0.3):
                 conn.ping(b"stillhr!")
                 sock.sendall(conn.data_to_send())
         except (ConnectionError, ssl.SSLError, OSError):
@@ -308,4 +324,72 @@ def test_h2_slow_reader_after_its_goaway_gets_its_whole_answer(gw):
     got = json.loads(r.stdout)
     assert got["stream_ended"], got  # the whole answer, its END_STREAM included
     assert got["seconds"] > 5, got  # it took longer than lingering's bound: the case at hand
+    d.stop()  # no sanitizer report
+
+
+CLIENT_IDLE_MS = 1500
+
+
+@pytest.mark.parametrize("mode,sent", [("pings", 1), ("headers", 0), ("refused", 0)])
+def test_h2_client_without_a_stream_at_work_is_idle_all_the_same(gw, mode, sent):
+    """pings: no call, a PING every 300 ms, their ACKs unread (a few hundred bytes: no buffer
+    on the way fills, so the output bound above never comes into it). An h2 connection
+    without a stream had a read timeout of client_idle_ms as its idle bound, and each PING
+    put it off. headers: the first bytes of a HEADERS frame, which open a stream in nghttp2
+    before its header block has come, then silence: a connection with a stream had no idle
+    bound at all. refused: a request whose announced body is over billing's buffer_bytes,
+    refused 429 on its head, whose body then never comes: its stream stays half-open on the
+    client's side, as long as the client likes. Each held the connection and billing's one
+    place for as long as the client liked. Now a connection without a stream whose request reached a session is sent
+    GOAWAY client_idle_ms after its last one (here: its start), whatever frames come, as an
+    HTTP/1.1 connection ends client_idle_ms after its last answer, and ends after
+    lingering's 5 s at most."""
+    pol = pinned_policy(gw, client_idle_ms=CLIENT_IDLE_MS)
+    pol["workloads"][0]["limits"]["buffer_bytes"] = 1024
+    d = gw.start(pol)
+    p = hostile(gw, mode, 1)
+    try:
+        assert json.loads(p.stdout.readline()) == {"sent": sent, "cut": False}
+        t0 = time.monotonic()
+        conn = ended_and_freed(gw, p, t0, bound=CLIENT_IDLE_MS / 1000 + 5 + 3)
+        assert conn.get("error.type") == "idle", conn
+        p.communicate(timeout=30)
+    finally:
+        p.kill()
+        p.communicate()
+    codes = [r["http.response.status_code"] for r in h2_request_records(gw)]
+    assert codes == ([429] if mode == "refused" else []), codes
+    d.stop()  # no sanitizer report
+
+
+# Debian's httpx with http2=True, one connection: argv[1] calls, each argv[2] seconds after
+# the last one's answer; prints the statuses and the HTTP versions.
+SPACED_H2_APP = r"""
+import httpx, json, sys, time
+n, gap = int(sys.argv[1]), float(sys.argv[2])
+body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+got = []
+with httpx.Client(http2=True) as c:
+    for i in range(n):
+        if i:
+            time.sleep(gap)
+        r = c.post("https://api.openai.com/v1/chat/completions", json=body,
+                   headers={"authorization": "Bearer sk-app"})
+        got.append([r.status_code, r.http_version])
+print(json.dumps(got))
+"""
+
+
+def test_h2_idle_bound_counts_from_the_last_stream(gw):
+    """The idle bound counts from the connection's last stream, not its start: four calls,
+    each 0.5 client_idle_ms after the last (1.5 in all, past one client_idle_ms), ride one
+    connection; its one record comes when the client closes it, with no error."""
+    d = gw.start(pinned_policy(gw, client_idle_ms=CLIENT_IDLE_MS))
+    r = gw.run_app(["/usr/bin/python3", "-c", SPACED_H2_APP, "4",
+                    str(0.5 * CLIENT_IDLE_MS / 1000)], timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [[200, "HTTP/2"]] * 4, r.stdout
+    conns = wait_for(lambda: h2_conn_records(gw), timeout=10, what="the h2 connection's record")
+    assert len(conns) == 1 and not conns[0].get("error.type"), conns
+    assert len(h2_request_records(gw)) == 4
     d.stop()  # no sanitizer report

@@ -150,6 +150,8 @@ struct h2_conn {
 	uint64_t out_queued;	    /* bytes ever queued to the client's output (conn_send) */
 	uint64_t drain_mark;	    /* what the socket had taken of them when it was armed */
 	int linger_unsent;	    /* lingering: the kernel's unsent bytes at the last look */
+	struct event *idle;	    /* on_idle(): no stream for client_idle_ms, PINGs or not */
+	int idle_armed;		    /* ... it is pending */
 	struct h2_stream *streams;
 	unsigned n_streams, n_requests;
 	double reset_tokens; /* rapid reset: a bucket of HTTP2_RESET_BURST */
@@ -226,6 +228,7 @@ static void stream_stall_reset(struct h2_stream *st)
 }
 
 static void conn_leave(struct h2_conn *c);
+static void conn_goaway(struct h2_conn *c, uint32_t error);
 
 /* The connection's stall timer: streams whose budget is spent are reset; it waits again for
  * the earliest end of budget left, if a stream still waits. Less than a millisecond left is
@@ -880,6 +883,8 @@ static void conn_free(struct h2_conn *c)
 		event_free(c->stall);
 	if (c->drain)
 		event_free(c->drain);
+	if (c->idle)
+		event_free(c->idle);
 	bufferevent_free(c->client);
 	free(c);
 }
@@ -899,18 +904,70 @@ static void conn_linger(struct h2_conn *c)
 
 	c->lingering = 1;
 	c->linger_unsent = INT_MAX;
+	evtimer_del(c->idle); /* the lingering has bounds of its own */
+	c->idle_armed = 0;
 	evtimer_del(c->drain); /* its output is empty: on_drain() ends the lingering instead */
 	c->drain_armed = !evtimer_add(c->drain, &most);
 	bufferevent_set_timeouts(c->client, &t, NULL);
 	bufferevent_enable(c->client, EV_READ);
 }
 
+/*
+ * A stream that keeps the connection from being idle: its request went to a session, and the
+ * session still serves it or its answer has not all left. Not one whose HEADERS have not all
+ * come (a client could send a frame's first bytes and stop), nor one whose answer left whole
+ * while the client never ends its upload (refused at its head, say): those wait on the client.
+ */
+static int conn_busy_streams(const struct h2_conn *c)
+{
+	const struct h2_stream *st;
+
+	for (st = c->streams; st; st = st->next)
+		if (st->started && (st->sess || !st->end_sent))
+			return 1;
+	return 0;
+}
+
+/*
+ * Idle without a stream: the client is given client_idle_ms from its last stream's end (or
+ * the connection's start), as an HTTP/1.1 one is from its last answer. Not a read timeout:
+ * PINGs, SETTINGS or a frame sent a byte at a time would keep that off for ever, and with
+ * it the connection's place in limits.connections. A stream's opening disarms it.
+ */
+static void idle_update(struct h2_conn *c)
+{
+	struct timeval idle = {c->cfg->client_idle_ms / 1000,
+			       (c->cfg->client_idle_ms % 1000) * 1000};
+	int busy = conn_busy_streams(c);
+
+	if (busy && c->idle_armed) {
+		evtimer_del(c->idle);
+		c->idle_armed = 0;
+	} else if (!busy && !c->idle_armed) {
+		c->idle_armed = !evtimer_add(c->idle, &idle);
+	}
+}
+
+/* client_idle_ms without a stream: GOAWAY (NO_ERROR), then the bounded lingering. Not while
+ * the last answer is still leaving (the drain timer bounds that): it looks again then. */
+static void on_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2_conn *c = arg;
+
+	c->busy++;
+	c->idle_armed = 0;
+	if (!c->going && !evbuffer_get_length(bufferevent_get_output(c->client))) {
+		if (!c->error[0])
+			snprintf(c->error, sizeof(c->error), "idle");
+		conn_goaway(c, NGHTTP2_NO_ERROR);
+	}
+	conn_leave(c);
+}
+
 /* Hands nghttp2's frames to TLS, up to HTTP2_OUT_HIGH queued; 0, or -1 when it is over. */
 static int conn_send(struct h2_conn *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->client);
-	struct timeval idle = {c->cfg->client_idle_ms / 1000,
-			       (c->cfg->client_idle_ms % 1000) * 1000};
 
 	while (evbuffer_get_length(out) < HTTP2_OUT_HIGH) {
 		const uint8_t *data;
@@ -926,9 +983,8 @@ static int conn_send(struct h2_conn *c)
 	}
 	if (evbuffer_get_length(out))
 		drain_arm(c);
-	/* Idle without a stream: the client is given client_idle_ms, as an HTTP/1.1 one. */
 	if (!c->going)
-		bufferevent_set_timeouts(c->client, c->n_streams ? NULL : &idle, NULL);
+		idle_update(c);
 	if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng))
 		c->going = 1;
 	if (c->going && !c->lingering && !evbuffer_get_length(out))
@@ -1109,8 +1165,9 @@ int http2_conn_start(struct event_base *base, struct bufferevent *client,
 	c->kick = event_new(base, -1, 0, on_kick, c);
 	c->stall = evtimer_new(base, on_stall, c);
 	c->drain = evtimer_new(base, on_drain, c);
+	c->idle = evtimer_new(base, on_idle, c);
 	c->out_queued = evbuffer_get_length(bufferevent_get_output(client));
-	if (!c->kick || !c->stall || !c->drain || session_setup(c)) {
+	if (!c->kick || !c->stall || !c->drain || !c->idle || session_setup(c)) {
 		log_warn("http2: connection %llu: cannot set up", (unsigned long long)info->conn_id);
 		snprintf(c->error, sizeof(c->error), "http2: setup failed");
 		conn_free(c);
@@ -1120,6 +1177,7 @@ int http2_conn_start(struct event_base *base, struct bufferevent *client,
 		limits_conn_take(&c->conn, cfg->state,
 				 policy_workload_by_name(cfg->policy, info->workload));
 	bufferevent_setwatermark(client, EV_READ, 0, 0);
+	bufferevent_set_timeouts(client, NULL, NULL); /* the handshake's: idle_update() now */
 	tlsread_batch(client); /* -ENOMEM: two reads a record, as before */
 	bufferevent_setcb(client, on_client_read, on_client_write, on_client_event, c);
 	bufferevent_enable(client, EV_READ | EV_WRITE);
