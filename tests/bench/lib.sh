@@ -278,6 +278,11 @@ bench_daemon() {
 	[ -n "$daemon" ] || { say "no aigw process in $proxy"; exit 1; }
 }
 daemon_rss_kib() { awk '$1=="VmRSS:"{print $2}' "/proc/$daemon/status"; }
+# Of it, the anonymous part (heap, stacks, data written) and the file-backed part (the binary's
+# and libraries' pages read in): "ANON FILE" (KiB).
+daemon_rss_parts() {
+	awk '$1=="RssAnon:"{a=$2} $1=="RssFile:"{f=$2} END{print a, f}' "/proc/$daemon/status"
+}
 
 # bench_nginx_conf DIR PORT: nginx.conf of a plain TLS-terminating reverse proxy to the mock
 # (bench_mock's $certs) on 127.0.0.1:PORT, one worker, its files in DIR (http_bench.sh,

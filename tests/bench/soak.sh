@@ -9,9 +9,11 @@
 # resolve to the mock through a private /etc/hosts), turn by turn: a plain chat completion, the
 # same streaming, a logical model name routed to Anthropic (request and answer translated), and
 # the same streaming; every call is audited. In phases of SOAK_PHASE (100,000) requests up to
-# SOAK_REQUESTS (1,000,000): after each, the daemon's RSS (VmRSS) and open descriptors once the
-# clients' connections are gone, less the daemon's connections kept alive to the mock (its
-# upstream pool: how many it keeps varies, not a leak), and the time.
+# SOAK_REQUESTS (1,000,000): after each, the daemon's RSS (VmRSS; beside it RssAnon, its heap,
+# stacks and written data, and RssFile, its binary's and libraries' pages read in as code paths
+# first run) and open descriptors once the clients' connections are gone, less the
+# daemon's connections kept alive to the mock (its upstream pool: how many it keeps varies,
+# not a leak), and the time.
 # Each phase is bounded by SOAK_PHASE_TIMEOUT seconds (1800).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -113,11 +115,12 @@ while ((done_n < TOTAL)); do
 	bad=$((bad + b))
 	f=$(settled_fds)
 	r=$(daemon_rss_kib)
+	read -r anon file < <(daemon_rss_parts)
 	if ((rss0 == 0)); then
-		rss0=$r fds0=$f
+		rss0=$r fds0=$f anon0=$anon file0=$file
 	fi
-	say "$(printf '%8d requests  %5d s  RSS %7d KiB  fds %5d  failed %d' \
-		"$done_n" "$(($(date +%s) - t0))" "$r" "$f" "$bad")"
+	say "$(printf '%8d requests  %5d s  RSS %7d KiB (anon %6d, file %6d)  fds %5d  failed %d' \
+		"$done_n" "$(($(date +%s) - t0))" "$r" "$anon" "$file" "$f" "$bad")"
 done
 secs=$(($(date +%s) - t0))
 drift=$(awk -v a="$rss0" -v b="$r" 'BEGIN{printf "%.2f", (b - a) * 100 / a}')
@@ -134,6 +137,8 @@ for line in open(sys.argv[1]):
 print(f"{n} call records, {x} translated, {st} streamed")' "$tmp/audit.jsonl")
 echo "soak: $done_n requests in $secs s ($((done_n / (secs > 0 ? secs : 1))) req/s); failed $bad"
 echo "soak: RSS after $PHASE: $rss0 KiB, at the end: $r KiB, drift $drift % (max $MAX_DRIFT %)"
+echo "soak: of which anonymous (heap, stacks, data written) $anon0 -> $anon KiB, file-backed" \
+	"(the binary's and libraries' pages read in) $file0 -> $file KiB"
 echo "soak: descriptors after $PHASE: $fds0, at the end: $f; audit: $records"
 rc=0
 awk -v d="$drift" -v m="$MAX_DRIFT" 'BEGIN{exit !(d > m)}' && { say "FAIL: RSS drift"; rc=1; }
