@@ -52,7 +52,11 @@
 
 #define AUDIT_HASH_LEN 32
 #define AUDIT_HEX_LEN (2 * AUDIT_HASH_LEN)
-#define AUDIT_BATCH_MAX (1u << 20) /* write out a batch buffer once it holds this much */
+/* Write out a batch buffer once it holds this much. It bounds the buffer (doubled as lines
+ * come) to twice this, which it keeps: at 1 MiB a backlog of some 700 records grew it to 2 MiB
+ * after make soak's first phase, a step in the daemon's RSS; 128 KiB is still ~90 records
+ * a write(2). */
+#define AUDIT_BATCH_MAX (128u << 10)
 #define AUDIT_SEQ_MAX (1ull << 53) /* larger integers do not survive a JSON double */
 #define AUDIT_NAME_MAX 256	   /* audit.prev_file as the verifier quotes it */
 
