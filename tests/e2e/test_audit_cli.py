@@ -92,11 +92,17 @@ CHAIN_FIELDS = ("audit.seq", "audit.prev_sha256", "audit.chain_start", "audit.pr
 
 
 def count_connections(world):
-    """proxy.connection records in the live log and its rotated files."""
+    """proxy.connection records in the live log and its rotated files; 0 when the daemon
+    rotated while they were read (a file listed was renamed before it was opened), so that
+    wait_for() looks again."""
     n = 0
     for p in world.tmp.glob(world.audit_path.name + "*"):
         if p == world.audit_path or p.suffix[1:].isdigit():
-            n += sum('"event.name":"proxy.connection"' in ln for ln in p.read_text().splitlines())
+            try:
+                text = p.read_text()
+            except FileNotFoundError:
+                return 0
+            n += sum('"event.name":"proxy.connection"' in ln for ln in text.splitlines())
     return n
 
 
