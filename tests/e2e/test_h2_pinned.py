@@ -45,7 +45,8 @@ conn.increment_flow_control_window(2**31 - 1 - 65535)
 # then not a byte read; "pings": no call, argv[2] PINGs (their ACKs never read), then one
 # every 300 ms (it is never silent) until a line of stdin; "headers": the first bytes of a
 # HEADERS frame whose rest never comes, then silence until a line of stdin ("sent": 0);
-# "refused": the same after a request whose 100,000-byte body never comes. Prints {"sent": N} once all is
+# "refused": the same after a request whose 100,000-byte body never comes. Prints
+# {"sent": N} once all is
 # sent ("pings": and "cut": the connection ended before it had sent them all); on a line of
 # stdin reads until EOF, an error or 30 s: {"end": "eof" | "reset" | "timeout", "bytes"}.
 HOSTILE_APP = H2_OPEN.replace("@RCVBUF@", "4096") + r"""
@@ -340,10 +341,10 @@ def test_h2_client_without_a_stream_at_work_is_idle_all_the_same(gw, mode, sent)
     bound at all. refused: a request whose announced body is over billing's buffer_bytes,
     refused 429 on its head, whose body then never comes: its stream stays half-open on the
     client's side, as long as the client likes. Each held the connection and billing's one
-    place for as long as the client liked. Now a connection without a stream whose request reached a session is sent
-    GOAWAY client_idle_ms after its last one (here: its start), whatever frames come, as an
-    HTTP/1.1 connection ends client_idle_ms after its last answer, and ends after
-    lingering's 5 s at most."""
+    place for as long as the client liked. Now a connection without a stream whose request
+    reached a session is sent GOAWAY client_idle_ms after its last one (here: its start),
+    whatever frames come, as an HTTP/1.1 connection ends client_idle_ms after its last
+    answer, and ends after lingering's 5 s at most."""
     pol = pinned_policy(gw, client_idle_ms=CLIENT_IDLE_MS)
     pol["workloads"][0]["limits"]["buffer_bytes"] = 1024
     d = gw.start(pol)

@@ -150,7 +150,7 @@ struct h2_conn {
 	uint64_t out_queued;	    /* bytes ever queued to the client's output (conn_send) */
 	uint64_t drain_mark;	    /* what the socket had taken of them when it was armed */
 	int linger_unsent;	    /* lingering: the kernel's unsent bytes at the last look */
-	struct event *idle;	    /* on_idle(): no stream for client_idle_ms, PINGs or not */
+	struct event *idle;	    /* on_idle(): no stream at work for client_idle_ms */
 	int idle_armed;		    /* ... it is pending */
 	struct h2_stream *streams;
 	unsigned n_streams, n_requests;
