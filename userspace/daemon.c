@@ -208,7 +208,7 @@ static uint64_t audit_record_to(struct daemon *d, struct jsonw *rec, int to_ledg
 	if (to_ledger && d->ledger)
 		ledger_submit(d->ledger, text, len); /* it says itself when it drops */
 	err = audit_write_text_ticket(d->audit, text, len, &ticket);
-	if (err)
+	if (err && err != -ENOBUFS) /* a full queue: the writer counts what it refused */
 		log_error("audit: record not written: %s", strerror(-err));
 	return err ? 0 : ticket;
 }
@@ -1790,6 +1790,14 @@ static void daemon_raise_nofile(void)
 		log_info("descriptors: RLIMIT_NOFILE %llu", (unsigned long long)rl.rlim_cur);
 }
 
+/*
+ * The audit queue's bound: records waiting for a writer that is behind (a slow or stalled
+ * disk), some 40,000 calls' worth. Past it records are refused and audit_failing() says so,
+ * so that audit.on_failure "block" refuses new calls; without a bound a stalled disk would
+ * queue records until the process ran out of memory.
+ */
+#define AUDIT_QUEUE_BYTES (64u << 20)
+
 static int daemon_start(struct daemon *d)
 {
 	struct audit_options aopt = {0};
@@ -1806,6 +1814,7 @@ static int daemon_start(struct daemon *d)
 		log_error("no cgroup2 mount in /proc/mounts: capture needs cgroup v2");
 		return err;
 	}
+	aopt.max_queued_bytes = AUDIT_QUEUE_BYTES;
 	aopt.rotate_bytes = d->policy->audit.rotate_bytes;
 	aopt.keep = d->policy->audit.keep;
 	aopt.checkpoint_path = d->policy->audit.checkpoint.path;

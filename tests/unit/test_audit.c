@@ -609,6 +609,58 @@ static void test_write_rejects_and_limits(void)
 	unit_rm_tree(dir);
 }
 
+/*
+ * A writer behind by more than max_queued_bytes (a slow disk; here the writer's own pause
+ * between batches is enough, as the records come faster): audit_failing() says -ENOBUFS
+ * (for audit.on_failure "block" to refuse calls) while the queue is near full, records past
+ * the bound are refused with -ENOBUFS, and one larger than the bound with -EMSGSIZE. Once
+ * the writer has caught up the flag says 0 again, and the log holds exactly the records
+ * accepted, one intact chain.
+ */
+static void test_full_queue_refuses_then_recovers(void)
+{
+	char dir[64], path[128], text[512], *out = NULL, *big;
+	const char *paths[1] = {path};
+	struct audit_options opt = {.max_queued_bytes = 16 << 10};
+	struct audit_log *log = NULL;
+	struct lines ls = {0};
+	bool refused = false, flagged = false;
+	int ok = 0, r, i, len;
+
+	ASSERT_TRUE(make_dir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	ASSERT_OK(audit_open(path, &opt, &log));
+	for (i = 0; i < 1000000 && !(refused && flagged); i++) {
+		len = snprintf(text, sizeof(text), "{\"time\":\"t\",\"i\":%d,\"pad\":\"%0400d\"}",
+			       i, 0);
+		r = audit_write_text(log, strdup(text), (size_t)len);
+		ASSERT_TRUE(r == 0 || r == -ENOBUFS);
+		ok += r == 0;
+		refused |= r == -ENOBUFS;
+		flagged |= atomic_load(audit_failing(log)) == -ENOBUFS;
+	}
+	ASSERT_TRUE(refused && flagged);
+	ASSERT_TRUE(audit_queue_depth(log) * 400 <= (16 << 10));
+	big = calloc(1, (16 << 10) + 16);
+	ASSERT_TRUE(big != NULL);
+	memset(big + 1, ' ', 16 << 10);
+	big[0] = '{';
+	big[(16 << 10) + 1] = '}';
+	ASSERT_EQ(audit_write_text(log, big, (16 << 10) + 2), -EMSGSIZE);
+	ASSERT_OK(audit_flush(log));
+	ASSERT_EQ(atomic_load(audit_failing(log)), 0);
+	len = snprintf(text, sizeof(text), "{\"time\":\"t\",\"after\":1}");
+	ASSERT_OK(audit_write_text(log, strdup(text), (size_t)len));
+	audit_close(log);
+	ASSERT_OK(read_lines(path, &ls));
+	ASSERT_EQ(ls.n, ok + 1);
+	ASSERT_CONTAINS(ls.v[ls.n - 1], "\"after\":1");
+	ASSERT_EQ(verify(paths, 1, &out), 0);
+	free(out);
+	free_lines(&ls);
+	unit_rm_tree(dir);
+}
+
 /* ---- the verifier ---------------------------------------------------------------------- */
 
 enum tamper { EDIT, DELETE, SWAP, INSERT_JUNK, INSERT_CHAINED, DELETE_FIRST, DUPLICATE };
@@ -1162,7 +1214,8 @@ UNIT_MAIN(UNIT_CASE(test_records_are_chained), UNIT_CASE(test_text_records_exact
 	  UNIT_CASE(test_rotation_of_serialized_records),
 	  UNIT_CASE(test_rotation_one_chain_across_files), UNIT_CASE(test_rotation_keep_zero),
 	  UNIT_CASE(test_flush_makes_records_visible), UNIT_CASE(test_writer_writes_without_flush),
-	  UNIT_CASE(test_write_rejects_and_limits), UNIT_CASE(test_verify_intact),
+	  UNIT_CASE(test_write_rejects_and_limits),
+	  UNIT_CASE(test_full_queue_refuses_then_recovers), UNIT_CASE(test_verify_intact),
 	  UNIT_CASE(test_verify_edited), UNIT_CASE(test_verify_removed),
 	  UNIT_CASE(test_verify_removed_first), UNIT_CASE(test_verify_swapped),
 	  UNIT_CASE(test_verify_inserted), UNIT_CASE(test_verify_inserted_chained),

@@ -2,10 +2,13 @@
  * audit.c: the audit log's queue, writer thread, chain recovery, rotation and verifier.
  *
  * How the pieces fit (see audit.h for the file format and the guarantees):
- *   audit_write()        caller's thread: stamp the time, append to log->q under log->lock.
- *   audit_writer_main()  the writer thread: swap log->q with its own empty log->spare, then,
+ *   audit_write()        caller's thread: stamp the time, copy the record into log->q's
+ *                        blocks (ledger/audit_queue.h) under log->lock, unless the queue is
+ *                        at its bound (audit_admit()).
+ *   audit_writer_main()  the writer thread: take log->q whole, leaving an empty one, then,
  *                        without the lock, stamp seq/prev/chain_start, print, hash and append
- *                        each line to log->buf; one write(2) per batch; fdatasync when due.
+ *                        each line to log->buf; one write(2) per batch; fdatasync when due;
+ *                        then give the batch's blocks back to the pool.
  *   audit_flush()        waits on log->done_cv until log->n_synced covers what it queued.
  *   audit_settle()       writer thread, strict durability only: publishes durable/lost marks
  *                        after each batch's fdatasync and signals log->durable_fd.
@@ -19,8 +22,10 @@
  *                        holds each record to the checkpoints signed for its seq;
  *                        audit_verify_log() finds a live log's rotated files for it.
  *
- * Locking: log->lock guards q, the counters, err and stop. Everything else in struct
- * audit_log after "writer thread only" is touched by the writer thread alone once it runs.
+ * Locking: log->lock guards q, pool, taken_bytes, the counters, err and stop. Everything else
+ * in struct audit_log after "writer thread only" is touched by the writer thread alone once
+ * it runs. The failing flag is atomic: the writer sets disk errors and their end, callers
+ * (under the lock) set -ENOBUFS when the queue fills, and the writer clears that.
  */
 #include "ledger/audit.h"
 
@@ -45,6 +50,7 @@
 
 #include <openssl/evp.h>
 
+#include "ledger/audit_queue.h"
 #include "ledger/checkpoint.h"
 #include "util/bgthread.h"
 #include "util/decimal.h"
@@ -59,18 +65,6 @@
 #define AUDIT_BATCH_MAX (128u << 10)
 #define AUDIT_SEQ_MAX (1ull << 53) /* larger integers do not survive a JSON double */
 #define AUDIT_NAME_MAX 256	   /* audit.prev_file as the verifier quotes it */
-
-struct audit_entry {
-	cJSON *rec;	      /* owned by the queue, then by the writer, which frees it */
-	char *text;	      /* or the record already serialized (audit_write_text()); owned */
-	size_t text_len;
-	struct timespec when; /* CLOCK_REALTIME at audit_write(): the default "time" */
-};
-
-struct audit_queue {
-	struct audit_entry *v; /* owned by the queue */
-	size_t n, cap;
-};
 
 /* A checkpoint appended to the log, waiting for the fdatasync that lets it leave. */
 struct audit_cp_pending {
@@ -93,14 +87,18 @@ struct audit_log {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;	/* writer waits: records, a flush request, stop */
 	pthread_cond_t done_cv; /* flushers wait: n_synced moved */
-	struct audit_queue q;	/* records not yet taken by the writer */
+	struct audit_queue q;	/* records not yet taken by the writer; a cJSON record in it
+				   is owned by the queue, then by the writer, which frees it */
+	struct audit_qpool pool; /* the queue's blocks kept for reuse */
+	uint64_t n_refused;	 /* records refused as the queue was full, not yet reported */
+	size_t taken_bytes;	 /* q.bytes of the batch the writer took, until it gives it back */
 	uint64_t n_queued;	/* records ever accepted by audit_write() */
 	uint64_t n_processed;	/* of those, written or dropped by the writer */
 	uint64_t n_synced;	/* of those, known to be on disk (or dropped) */
 	uint64_t flush_want;	/* a flusher waits for n_synced >= this */
 	int err;		/* first disk error since the last audit_flush() */
 	bool stop;
-	atomic_int failing;	/* written by the writer only: see audit_failing() */
+	atomic_int failing;	/* see audit_failing() and "Locking" above */
 
 	/* strict durability: written by the writer, read by anyone (audit_durable()) */
 	int durable_fd;		      /* eventfd signalled after each settled batch; -1 */
@@ -110,7 +108,6 @@ struct audit_log {
 	/* writer thread only (and audit_open() before the thread starts) */
 	int fd;			    /* PATH, O_APPEND; -1 after a failed reopen */
 	uint64_t file_bytes;	    /* size of fd's file, as far as this writer wrote it */
-	struct audit_queue spare;   /* the batch being written, swapped with q */
 	struct audit_chain done;    /* after the last line on disk */
 	struct audit_chain pending; /* after the last line in buf */
 	char *buf;		    /* owned: lines of the batch, not yet written */
@@ -435,11 +432,21 @@ static void audit_report(struct audit_log *log, int err, const char *what, size_
 		fprintf(stderr, "audit: %s: %s: %s\n", log->path, what, strerror(-err));
 }
 
-/* Records could not be written (ERR) or, with ERR 0, were written: audit_failing() says so. */
+/*
+ * Records could not be written (ERR) or, with ERR 0, were written: audit_failing() says so.
+ * A full queue (-ENOBUFS, set by audit_enqueue()) is not cleared by a good write, only by
+ * audit_queue_eased() once the writer has caught up.
+ */
 static void audit_set_failing(struct audit_log *log, int err)
 {
-	int was = atomic_exchange_explicit(&log->failing, err, memory_order_relaxed);
+	int was = atomic_load_explicit(&log->failing, memory_order_relaxed);
 
+	do {
+		if (!err && (!was || was == -ENOBUFS))
+			return;
+	} while (!atomic_compare_exchange_weak_explicit(&log->failing, &was, err,
+							memory_order_relaxed,
+							memory_order_relaxed));
 	if (was && !err)
 		fprintf(stderr, "audit: %s: records are written again\n", log->path);
 }
@@ -791,6 +798,7 @@ static int audit_checkpoint(struct audit_log *log)
 	const char *base = strrchr(log->path, '/') ? strrchr(log->path, '/') + 1 : log->path;
 	struct audit_entry e = {0};
 	struct checkpoint cp = {0};
+	char *json;
 	int r;
 
 	log->cp_since = 0;
@@ -808,13 +816,14 @@ static int audit_checkpoint(struct audit_log *log)
 		audit_cp_report(log, r, "sign");
 		return 0; /* the records are fine; only this checkpoint is lost */
 	}
-	e.text = checkpoint_to_json(&cp);
-	if (!e.text)
+	json = checkpoint_to_json(&cp);
+	if (!json)
 		return -ENOMEM;
-	e.text_len = strlen(e.text);
+	e.text = json;
+	e.text_len = strlen(json);
 	r = audit_append(log, &e);
-	if (audit_cp_push(log, &cp, e.text) < 0)
-		free(e.text);
+	if (audit_cp_push(log, &cp, json) < 0)
+		free(json);
 	return r;
 }
 
@@ -856,18 +865,21 @@ static void audit_cp_publish(struct audit_log *log)
 	audit_cp_drop(log);
 }
 
-/* Writes and frees every record of B. Returns the first error, if any. */
-static int audit_write_batch(struct audit_log *log, struct audit_queue *b)
+/* Writes every record of B and frees its cJSON ones. Returns the first error, if any. */
+static int audit_write_batch(struct audit_log *log, const struct audit_queue *b)
 {
+	struct audit_qcursor c;
+	struct audit_entry *e;
 	size_t dropped = 0;
 	int r, err = 0;
 
 	log->rotate_failed = false;
 	if (log->fd < 0 && b->n)
 		err = audit_open_file(log);
-	for (size_t i = 0; i < b->n; i++) {
+	audit_queue_first(b, &c);
+	while ((e = audit_queue_next(&c))) {
 		if (log->fd >= 0) {
-			r = audit_append(log, &b->v[i]);
+			r = audit_append(log, e);
 			err = err ?: r;
 			log->cp_since += log->cp_key != NULL;
 			if (log->cp_key && log->opt.checkpoint_every_records &&
@@ -878,10 +890,8 @@ static int audit_write_batch(struct audit_log *log, struct audit_queue *b)
 		} else {
 			dropped++;
 		}
-		cJSON_Delete(b->v[i].rec);
-		free(b->v[i].text);
+		cJSON_Delete(e->rec);
 	}
-	b->n = 0;
 	r = audit_write_out(log);
 	err = err ?: r;
 	if (dropped) {
@@ -935,20 +945,72 @@ static void audit_settle(struct audit_log *log, int err)
 		audit_report(log, -errno, "durability signal", 0);
 }
 
+/* Whether Q_N records and Q_BYTES bytes queued are past QUARTERS/4 of audit_options.max_queued
+ * or max_queued_bytes (4: past the bound itself). */
+static bool audit_queue_over(const struct audit_log *log, size_t q_n, size_t q_bytes,
+			     unsigned quarters)
+{
+	typedef unsigned __int128 wide;
+
+	return (log->opt.max_queued && (wide)4 * q_n > (wide)quarters * log->opt.max_queued) ||
+	       (log->opt.max_queued_bytes &&
+		(wide)4 * q_bytes > (wide)quarters * log->opt.max_queued_bytes);
+}
+
+/*
+ * With log->lock held, after a batch: from three quarters of the bound audit_failing() said
+ * -ENOBUFS (audit.on_failure "block" refuses new calls, so that the records of calls already
+ * under way still fit); once the writer has brought the queue under half the bound, calls
+ * are let in again. Returns true when it did that.
+ */
+static bool audit_queue_eased(struct audit_log *log)
+{
+	int full = -ENOBUFS;
+
+	if (audit_queue_over(log, (size_t)(log->n_queued - log->n_processed),
+			     log->q.bytes + log->taken_bytes, 2))
+		return false;
+	return atomic_compare_exchange_strong_explicit(&log->failing, &full, 0,
+						       memory_order_relaxed, memory_order_relaxed);
+}
+
+/* Writer thread, no lock held: says on stderr how many records were refused for a full queue
+ * (*REFUSED, then 0), at most once a second (*SAID) unless EASED, and that it caught up. */
+static void audit_say_refused(struct audit_log *log, uint64_t *refused, struct timespec *said,
+			      bool eased)
+{
+	if (*refused && (eased || audit_elapsed(said) >= 1.0)) {
+		fprintf(stderr,
+			"audit: %s: queue full, the writer is behind: %" PRIu64
+			" records dropped\n",
+			log->path, *refused);
+		*refused = 0;
+		clock_gettime(CLOCK_MONOTONIC, said);
+	}
+	if (eased)
+		fprintf(stderr, "audit: %s: the writer caught up: records are queued again\n",
+			log->path);
+}
+
 static void *audit_writer_main(void *arg)
 {
 	struct audit_log *log = arg;
 	struct audit_queue batch;
-	bool stopping = false, flushing;
+	struct audit_qblock *excess = NULL;
+	struct timespec said;
+	bool stopping = false, flushing, eased;
+	uint64_t refused = 0;
 	size_t n;
 	int err, r;
 
 	bgthread_batch();
+	clock_gettime(CLOCK_MONOTONIC, &said);
 	pthread_mutex_lock(&log->lock);
 	while (!stopping) {
 		audit_wait_work(log);
 		batch = log->q;
-		log->q = log->spare;
+		log->q = (struct audit_queue){0};
+		log->taken_bytes = batch.bytes;
 		n = batch.n;
 		stopping = log->stop;
 		flushing = log->flush_want > log->n_synced;
@@ -979,8 +1041,12 @@ static void *audit_writer_main(void *arg)
 			nanosleep(&(struct timespec){0, AUDIT_GATHER_NS}, NULL);
 
 		pthread_mutex_lock(&log->lock);
-		log->spare = batch;
+		audit_queue_release(&batch, &log->pool, &excess);
+		log->taken_bytes = 0;
 		log->n_processed += n;
+		eased = audit_queue_eased(log);
+		refused += log->n_refused;
+		log->n_refused = 0;
 		if (!log->dirty)
 			log->n_synced = log->n_processed;
 		if (err && !log->err)
@@ -988,6 +1054,13 @@ static void *audit_writer_main(void *arg)
 		if (log->opt.strict && n)
 			audit_settle(log, err);
 		pthread_cond_broadcast(&log->done_cv);
+		if (excess || eased || refused) { /* system calls and stderr without the lock */
+			pthread_mutex_unlock(&log->lock);
+			audit_qblocks_unmap(excess);
+			excess = NULL;
+			audit_say_refused(log, &refused, &said, eased || stopping);
+			pthread_mutex_lock(&log->lock);
+		}
 	}
 	pthread_mutex_unlock(&log->lock);
 	return NULL;
@@ -997,14 +1070,18 @@ static void *audit_writer_main(void *arg)
 
 static void audit_free(struct audit_log *log)
 {
+	struct audit_qblock *excess = NULL;
+	struct audit_qcursor c;
+	struct audit_entry *e;
+
 	if (log->fd >= 0)
 		close(log->fd);
-	for (size_t i = 0; i < log->q.n; i++) {
-		cJSON_Delete(log->q.v[i].rec);
-		free(log->q.v[i].text);
-	}
-	free(log->q.v);
-	free(log->spare.v);
+	audit_queue_first(&log->q, &c);
+	while ((e = audit_queue_next(&c)))
+		cJSON_Delete(e->rec);
+	audit_queue_release(&log->q, &log->pool, &excess);
+	audit_qblocks_unmap(excess);
+	audit_qpool_free(&log->pool);
 	free(log->buf);
 	audit_cp_drop(log);
 	free(log->cp_out);
@@ -1183,40 +1260,59 @@ fail:
 	return r;
 }
 
-static int audit_queue_push(struct audit_queue *q, cJSON *rec, char *text, size_t text_len)
+/*
+ * With log->lock held: whether a record of LEN more bytes may be queued. Past the bound it is
+ * refused (-ENOBUFS) and counted; from three quarters of it, audit_failing() says -ENOBUFS
+ * until the writer has caught up (audit_queue_eased()).
+ */
+static int audit_admit(struct audit_log *log, size_t len)
 {
-	struct audit_entry *e;
+	size_t n = (size_t)(log->n_queued - log->n_processed) + 1;
+	size_t bytes = log->q.bytes + log->taken_bytes + len;
+	int ok = 0;
 
-	if (q->n == q->cap) {
-		size_t cap = q->cap ? 2 * q->cap : 256;
-
-		e = realloc(q->v, cap * sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-		q->v = e;
-		q->cap = cap;
-	}
-	e = &q->v[q->n++];
-	e->rec = rec;
-	e->text = text;
-	e->text_len = text_len;
-	if (rec)
-		clock_gettime(CLOCK_REALTIME, &e->when);
-	return 0;
+	if (audit_queue_over(log, n, bytes, 3))
+		atomic_compare_exchange_strong_explicit(&log->failing, &ok, -ENOBUFS,
+							memory_order_relaxed, memory_order_relaxed);
+	if (!audit_queue_over(log, n, bytes, 4))
+		return 0;
+	log->n_refused++;
+	return -ENOBUFS;
 }
 
-/* Queues a record (REC or TEXT) for the writer, its ticket into *TICKET; on failure the caller
- * still owns it. */
-static int audit_enqueue(struct audit_log *log, cJSON *rec, char *text, size_t len,
+/*
+ * Queues a record (REC, or a copy of TEXT) for the writer, its ticket into *TICKET; the caller
+ * still owns REC on failure, and TEXT always. A block the queue needs is mapped without the
+ * lock, then offered to the pool and taken by the push in the same locked section.
+ */
+static int audit_enqueue(struct audit_log *log, cJSON *rec, const char *text, size_t len,
 			 uint64_t *ticket)
 {
+	struct audit_qblock *fresh = NULL;
+	struct timespec when = {0};
 	int r;
 
+	if (log->opt.max_queued_bytes && len > log->opt.max_queued_bytes)
+		return -EMSGSIZE;
+	if (rec)
+		clock_gettime(CLOCK_REALTIME, &when);
 	pthread_mutex_lock(&log->lock);
-	if (log->opt.max_queued && log->n_queued - log->n_processed >= log->opt.max_queued)
-		r = -ENOBUFS;
-	else
-		r = audit_queue_push(&log->q, rec, text, len);
+	for (;;) {
+		if (fresh)
+			audit_qpool_add(&log->pool, fresh);
+		r = audit_admit(log, len);
+		if (!r)
+			r = audit_queue_push(&log->q, &log->pool, rec, text, len, &when);
+		if (r != -EAGAIN || fresh)
+			break;
+		pthread_mutex_unlock(&log->lock);
+		fresh = audit_qblock_map(len);
+		pthread_mutex_lock(&log->lock);
+		if (!fresh) {
+			r = -ENOMEM;
+			break;
+		}
+	}
 	if (!r) {
 		*ticket = ++log->n_queued;
 		if (log->q.n == 1)
@@ -1245,9 +1341,8 @@ int audit_write_text_ticket(struct audit_log *log, char *text, size_t len, uint6
 
 	if (log && len >= 2 && text[0] == '{' && text[len - 1] == '}')
 		r = audit_enqueue(log, NULL, text, len, &ticket);
-	if (r < 0)
-		free(text);
-	else if (ret_ticket)
+	free(text); /* the queue holds a copy, in its own blocks */
+	if (!r && ret_ticket)
 		*ret_ticket = ticket;
 	return r;
 }

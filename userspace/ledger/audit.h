@@ -1,10 +1,11 @@
 /*
  * audit: the tamper-evident audit log, one JSON object per line, and its verifier.
  *
- * The proxy hands each record (a cJSON object) to audit_write() on its event-loop thread; the
- * call only stamps the current time and appends the pointer to an in-memory queue. A writer
- * thread owned by the log takes the whole queue at once, serialises every record, chains it
- * and writes the batch with one write(2). It calls fdatasync(2) at most about once a second,
+ * The proxy hands each record, serialized, to audit_write_text() on its event-loop thread
+ * (or a cJSON object to audit_write()); the call only appends it to an in-memory queue, a
+ * bounded one when audit_options says so (see audit_write()). A writer thread owned by the
+ * log takes the whole queue at once, chains every record and writes the batch with one
+ * write(2). It calls fdatasync(2) at most about once a second,
  * and at once when audit_flush() or audit_close() asks.
  *
  * The chain: the writer adds to every record
@@ -81,6 +82,7 @@ struct audit_options {
 	size_t rotate_bytes; /* rotate before a file would exceed this; 0 = never rotate */
 	unsigned keep;	     /* rotated files kept: PATH.1 .. PATH.keep (0 = delete on rotate) */
 	size_t max_queued;   /* records queued and not yet written; 0 = no limit */
+	size_t max_queued_bytes; /* the bytes they take in the queue; 0 = no limit */
 
 	/* Signed checkpoints; none when checkpoint_key is NULL. */
 	EVP_PKEY *checkpoint_key;    /* Ed25519 private key; the log takes its own reference */
@@ -103,8 +105,13 @@ int audit_open(const char *path, const struct audit_options *opt, struct audit_l
 
 /*
  * Queues RECORD, which must be a cJSON object, and takes ownership of it whatever the result.
- * Never touches the disk. Returns 0, -EINVAL (NULL or not an object), -ENOBUFS (max_queued
- * reached; the record is dropped) or -ENOMEM.
+ * Never touches the disk. Returns 0, -EINVAL (NULL or not an object), -ENOBUFS (the queue is
+ * at max_queued or max_queued_bytes; the record is dropped) or -ENOMEM.
+ *
+ * A full queue means the writer is behind (a slow or stalled disk). The records refused are
+ * counted on stderr by the writer. audit_failing() says -ENOBUFS already from three quarters
+ * of the bound, so that callers that refuse new calls then (audit.on_failure "block") leave
+ * room for the records of calls under way.
  */
 int audit_write(struct audit_log *log, cJSON *record);
 
@@ -115,7 +122,9 @@ int audit_write(struct audit_log *log, cJSON *record);
 /*
  * The same for a record already serialized: TEXT (LEN bytes) is one JSON object with a
  * "time" member and no "audit." members; its closing brace gives way to the chain fields.
- * Takes ownership of TEXT (malloc'd) in every case. Never blocks on disk I/O.
+ * Takes ownership of TEXT (malloc'd) in every case and frees it before it returns: the
+ * queue keeps a copy in blocks of its own (ledger/audit_queue.h). Never blocks on disk I/O.
+ * One more error: -EMSGSIZE, a record larger than max_queued_bytes.
  */
 int audit_write_text(struct audit_log *log, char *text, size_t len);
 
@@ -141,9 +150,12 @@ int audit_flush(struct audit_log *log);
 /*
  * Whether records are being lost, cheap enough to ask on every call: the flag reads 0 while
  * records are written, and the negative errno of the failure (-ENOSPC, -EIO ...) from a
- * failed write or fdatasync until the next write succeeds. Only the writer thread sets it;
- * read it with atomic_load_explicit(..., memory_order_relaxed) from any thread. Valid until
- * audit_close(). The failure itself is reported on stderr once, and so is the recovery.
+ * failed write or fdatasync until the next write succeeds; -ENOBUFS from the moment the queue
+ * holds three quarters of its bound (max_queued or max_queued_bytes) until the writer has
+ * brought it under half (a good write alone does not clear it). Read it with
+ * atomic_load_explicit(..., memory_order_relaxed) from any thread. Valid until audit_close().
+ * The failure itself is reported on stderr once, and so is the recovery; records refused for
+ * a full queue are counted there at most once a second.
  */
 const atomic_int *audit_failing(const struct audit_log *log);
 

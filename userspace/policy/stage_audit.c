@@ -1,10 +1,11 @@
 /*
- * stage_audit: audit.on_failure. While the audit log loses records (disk full, I/O error:
- * ledger/audit.h audit_failing()), "block" answers new calls 503 in the provider's format,
- * so that no call goes through unrecorded; "continue" lets them go on. Either way the audit
- * writer reports the failure once, and its recovery. Nothing here waits for the disk: the
- * writer thread clears the flag on its next good write (a refused call's own record is one
- * such attempt), and calls are admitted again from then on.
+ * stage_audit: audit.on_failure. While the audit log loses records (disk full, I/O error, or
+ * its queue near full behind a slow disk: ledger/audit.h audit_failing()), "block" answers
+ * new calls 503 in the provider's format, so that no call goes through unrecorded;
+ * "continue" lets them go on. Either way the audit writer reports the failure once, and its
+ * recovery. Nothing here waits for the disk: the writer thread clears the flag on its next
+ * good write (a refused call's own record is one such attempt), or for a full queue once it
+ * has caught up, and calls are admitted again from then on.
  */
 #include <stdatomic.h>
 #include <string.h>
