@@ -142,27 +142,30 @@ static void test_backlog_memory_leaves_after_release(void)
 	audit_qpool_free(&pool);
 }
 
-/* Steady load: every block after the first few comes from the pool, none is mapped anew. */
+/*
+ * Steady load, as many blocks a batch as the pool keeps: after the first batch every block
+ * comes from the pool (a push maps only when the pool has none) and goes back to it.
+ */
 static void test_pool_blocks_are_reused(void)
 {
+	const size_t batch = (AUDIT_QPOOL_KEEP - 1) * AUDIT_QBLOCK_BYTES; /* fills KEEP blocks */
 	struct audit_queue q = {0};
 	struct audit_qpool pool = {0};
 	char rec[1500];
 	long before, after;
 
 	fill(rec, sizeof(rec), 2);
-	for (int round = 0; round < 3; round++) {
-		while (q.bytes < 4 * AUDIT_QBLOCK_BYTES)
-			ASSERT_OK(push(&q, &pool, NULL, rec, sizeof(rec)));
-		release(&q, &pool);
-	}
-	ASSERT_TRUE(pool.n >= 4);
+	while (q.bytes < batch)
+		ASSERT_OK(push(&q, &pool, NULL, rec, sizeof(rec)));
+	release(&q, &pool);
+	ASSERT_EQ(pool.n, AUDIT_QPOOL_KEEP);
 	before = rss_kib();
 	for (int round = 0; round < 200; round++) {
-		while (q.bytes < 4 * AUDIT_QBLOCK_BYTES)
-			ASSERT_OK(push(&q, &pool, NULL, rec, sizeof(rec)));
-		ASSERT_TRUE(pool.n <= AUDIT_QPOOL_KEEP - 4); /* taken from the pool */
+		while (q.bytes < batch)
+			ASSERT_OK(audit_queue_push(&q, &pool, NULL, rec, sizeof(rec), &when0));
+		ASSERT_EQ(pool.n, 0); /* all taken from it, none mapped */
 		release(&q, &pool);
+		ASSERT_EQ(pool.n, AUDIT_QPOOL_KEEP); /* all back */
 	}
 	after = rss_kib();
 	ASSERT_TRUE(after - before <= 256);

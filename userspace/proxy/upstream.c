@@ -122,6 +122,7 @@ static SSL_CTX *client_ctx_new(const char *ca_file)
 	if (!ctx)
 		return NULL;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); /* a pooled connection holds none */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (ca_file ? SSL_CTX_load_verify_file(ctx, ca_file) != 1
 		    : SSL_CTX_set_default_verify_paths(ctx) != 1) {
