@@ -332,9 +332,11 @@ unit: $(UNIT_BINS)
 helpers: $(HELPER_BINS)
 mockprov: $(if $(MOCK_SRCS),$(BUILD)/mockprov)
 
+# The daemons first; tests/run.sh builds the unit tests and fuzz targets (BUILD_JOBS) beside
+# the end-to-end suite.
 test: setup
-	@$(MAKE) --no-print-directory -j$(shell nproc) all $(BUILD)/aigw-san unit helpers mockprov fuzzers
-	@bash tests/run.sh
+	@$(MAKE) --no-print-directory -j$(shell nproc) all $(BUILD)/aigw-san helpers mockprov
+	@BUILD_JOBS="unit fuzzers" bash tests/run.sh
 
 demo: setup
 	@$(MAKE) --no-print-directory all helpers mockprov

@@ -8,7 +8,8 @@ PKGS=(make clang llvm gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
       liburing-dev libhttp-parser-dev libsqlite3-dev iproute2 util-linux curl python3
       python3-pytest python3-requests libclang-rt-14-dev nginx-light wrk haproxy openssl
       python3-prometheus-client chromium libvectorscan-dev libpcre2-dev
-      libnghttp2-dev nghttp2-client python3-boto3 python3-httpx python3-h2)
+      libnghttp2-dev nghttp2-client python3-boto3 python3-httpx python3-h2
+      python3-pytest-xdist)
 
 missing=()
 for p in "${PKGS[@]}"; do

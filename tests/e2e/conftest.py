@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,13 @@ NETCLIENT = str(Path(__file__).resolve().parent / "netclient.py")
 PYTHON = "/usr/bin/python3"
 PROVIDER4 = "127.0.0.2"  # the "provider" address the tests capture
 PROVIDER6 = "::1"
+# tests/run.sh runs this suite in several processes (pytest-xdist, one per CPU). What one
+# process binds must never be what another binds: the provider addresses' port 443 above are
+# one each on this machine, so every test that uses them runs in one process (the group
+# below, given at collection); mock providers' addresses and free ports are split by worker.
+PROVIDER_GROUP = "provider_addresses"
+WORKER_INDEX = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+WORKER_COUNT = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 # build/aigw-san stops at its first ASan/UBSan finding; these say so and how it ended.
 SAN_ENV = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
@@ -50,6 +58,41 @@ def cgroup2_mount():
     pytest.skip("no cgroup2 mount")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "xdist_group(name): run in one pytest-xdist worker")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the group
+def pytest_collection_modifyitems(config, items):
+    """A module that names the provider addresses uses them: its tests join their group."""
+    for item in items:
+        names = vars(item.module) if item.module else {}
+        if "PROVIDER4" in names or "PROVIDER6" in names:
+            item.add_marker(pytest.mark.xdist_group(PROVIDER_GROUP))
+
+
+_current_test = None
+
+
+@pytest.fixture(autouse=True)
+def _note_current_test(request):
+    global _current_test
+    _current_test = request.node
+    yield
+    _current_test = None
+
+
+def check_provider_group(host):
+    """A server on a provider address from a test outside their group would meet another
+    worker's: fail at once, saying so, not one run in many."""
+    if host not in (PROVIDER4, PROVIDER6) or _current_test is None:
+        return
+    marks = [m.args[0] for m in _current_test.iter_markers("xdist_group") if m.args]
+    assert PROVIDER_GROUP in marks, (
+        f"{_current_test.nodeid} binds {host}: import PROVIDER4/PROVIDER6 from conftest in "
+        "its module, so that its tests run in the provider addresses' group")
+
+
 _ports_given = set()
 
 
@@ -63,7 +106,9 @@ def free_port(host="127.0.0.1"):
         with socket.socket(fam, socket.SOCK_STREAM) as s:
             s.bind((host, 0))
             port = s.getsockname()[1]
-        if port not in _ports_given:
+        # Each worker takes its own share of the ports, split on the port's upper bits: Linux
+        # gives bind() odd ports only, keeping even ones for connect().
+        if port not in _ports_given and (port >> 1) % WORKER_COUNT == WORKER_INDEX:
             _ports_given.add(port)
             return port
 
@@ -206,6 +251,7 @@ class TcpServer(ThreadedServer):
     records the peers it saw."""
 
     def __init__(self, host, port):
+        check_provider_group(host)
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(fam, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -246,6 +292,7 @@ class TcpServer(ThreadedServer):
 
 class UdpServer:
     def __init__(self, host, port):
+        check_provider_group(host)
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_DGRAM)
         self.sock.bind((host, port))
@@ -403,12 +450,18 @@ class World:
                 errors.append(str(e))
         for s in self.servers:
             s.close()
+        # Cleanup only, so the -O2 build where there is one: an ASan process costs ~60 ms of
+        # CPU to start and leak-check, for every test (test_capture runs detach under ASan).
+        plain = ROOT / "build" / "aigw"
+        argv = [str(plain) if plain.exists() else AIGW, "detach", "--pin-dir", str(self.pin_dir)]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, **SAN_ENV))
         try:
-            r = self.aigw("detach", "--pin-dir", str(self.pin_dir))
-            if r.returncode != 0:
-                errors.append(r.stderr)
+            assert_no_sanitizer_report(r.stdout + r.stderr, "aigw detach")
         except AssertionError as e:
             errors.append(str(e))
+        if r.returncode != 0:
+            errors.append(r.stderr)
         for cg in (self.root, self.outside):
             cg.remove()
         assert not errors, errors
@@ -428,8 +481,11 @@ def world(tmp_path):
 MOCKPROV = os.environ.get("MOCKPROV_BIN", str(ROOT / "build" / "mockprov"))
 GEN_CERTS = str(ROOT / "tests" / "mockprov" / "gen-certs.sh")
 # Each test run gets its own provider addresses: nothing else listening on loopback (another
-# run, a developer's mock) can answer in our place.
-_NET = 100 + secrets.randbelow(150)
+# run, a developer's mock) can answer in our place. The workers of one run share a random
+# base (xdist gives them one run id) and take the next WORKER_COUNT networks from it.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+_NET = 100 + (zlib.crc32(_RUN.encode()) if _RUN else secrets.randbits(32)) % (150 - WORKER_COUNT) \
+    + WORKER_INDEX
 OPENAI_ADDR = f"127.{_NET}.0.21"
 ANTHROPIC_ADDR = f"127.{_NET}.0.22"
 

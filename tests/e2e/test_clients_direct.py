@@ -2,7 +2,7 @@
 """The legacy apps (tests/e2e/clients) against the mock providers directly, no aigw: the
 reference that the tests through the gateway compare with.
 
-One mockprov --deterministic serves TLS on 127.0.0.21:443 and 127.0.0.22:443 with the test
+One mockprov --deterministic serves TLS on harness.OPENAI_ADDR and ANTHROPIC_ADDR with the test
 certificates of tests/mockprov/gen-certs.sh; each client runs in a private mount namespace whose
 /etc/hosts maps api.openai.com and api.anthropic.com there, with the test CA in the standard
 variables and nothing else telling it where to go. Each must get status 200 and the mock's

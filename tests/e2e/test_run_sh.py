@@ -58,3 +58,17 @@ def test_run_sh_counts_every_failure(tmp_path):
     assert "crashed (exit 139) before its summary" in crash, out
     san = next(b for b in blocks if b.startswith("build/tests/unit/test_d_san"))
     assert "sanitizer report (above)" in san and "AddressSanitizer" in san, out
+
+
+def test_run_sh_counts_a_failed_background_build_and_runs_no_stale_binary(tmp_path):
+    """make test builds the unit tests and fuzz targets beside the suite (BUILD_JOBS): a build
+    that fails is a failure, and the binaries an earlier build left are not run in its place."""
+    r = subprocess.run(["bash", str(tree(tmp_path))], capture_output=True, text=True,
+                       timeout=60, env={"PATH": "/usr/bin:/bin", "FUZZ_SMOKE_SECONDS": "1",
+                                        "UNIT_TIMEOUT": "3", "BUILD_JOBS": "no-such-target"})
+    out = r.stdout
+    assert r.returncode != 0, out
+    assert "make no-such-target failed: no unit test or fuzz target ran" in out, out
+    assert "== build/tests/unit/" not in out and "== build/fuzz/" not in out, out
+    # passed: pytest's one test; failed: the build
+    assert out.strip().splitlines()[-1] == "aigw: 1 passed, 1 failed", out

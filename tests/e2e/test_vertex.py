@@ -79,11 +79,18 @@ def vertex_body(stream=False, **extra):
     return json.dumps(b)
 
 
+_sa_keys = {}
+
+
 def write_sa(tmp, name="sa.json", **over):
-    """A service-account key file with a fresh RSA key, as Google issues them."""
-    key = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
-                          "rsa_keygen_bits:2048"], check=True, capture_output=True,
-                         text=True).stdout
+    """A service-account key file with an RSA key of its own, as Google issues them: one key
+    per file name in this process (each is 2048 bits, and a new one per test costs more CPU
+    than the test), so the gateway's and an app's accounts never share one."""
+    key = _sa_keys.get(name)
+    if key is None:
+        key = _sa_keys[name] = subprocess.run(
+            ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+            check=True, capture_output=True, text=True).stdout
     sa = {"type": "service_account", "project_id": PROJECT, "private_key_id": "k1",
           "private_key": key, "client_email": EMAIL,
           "token_uri": "https://oauth2.googleapis.com/token", **over}

@@ -33,7 +33,8 @@ Mock providers and names
     gen_certs(outdir) -> Path       tests/mockprov/gen-certs.sh OUTDIR; the CA is OUTDIR/ca.pem
     MockProv(certs, listen=(...), extra=(), deterministic=True, cert="server")
                        build/mockprov ($MOCKPROV_BIN) on the given ADDR:PORTs (default
-                       127.0.0.21:443 and 127.0.0.22:443, OPENAI_ADDR and ANTHROPIC_ADDR) plus a
+                       OPENAI_ADDR:443 and ANTHROPIC_ADDR:443: 127.0.W.21 and .22 in
+                       pytest-xdist worker W) plus a
                        control listener on 127.0.0.1 (refuses to start where something
                        listens already); .ca, .addrs, .requests(since=0),
                        .last_seq(), .ctl(method, path), .stop() (asserts exit 0); a context
@@ -123,8 +124,10 @@ NODE_MODULES = CLIENTS_DIR / "node_modules"
 NODE = "/usr/bin/node"
 PYTHON = "/usr/bin/python3"
 
-OPENAI_ADDR = "127.0.0.21"
-ANTHROPIC_ADDR = "127.0.0.22"
+# tests/run.sh runs the suite in several pytest-xdist workers: each has its own addresses.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+OPENAI_ADDR = f"127.0.{_WORKER}.21"
+ANTHROPIC_ADDR = f"127.0.{_WORKER}.22"
 HOSTS = {"openai": "api.openai.com", "anthropic": "api.anthropic.com"}
 OPENAI_KEY = "sk-test-legacy-openai"
 ANTHROPIC_KEY = "sk-ant-test-legacy"
