@@ -129,6 +129,18 @@ run_jobs() {
 }
 run_jobs &
 jobs_pid=$!
+# Interrupted, the jobs go too: a background job ignores the terminal's SIGINT, and a unit
+# test under timeout is in a process group of its own.
+kill_tree() { # $1: a pid; stopped first, so that it starts no new child meanwhile
+	local c
+	kill -STOP "$1" 2>/dev/null
+	for c in $(pgrep -P "$1"); do
+		kill_tree "$c"
+	done
+	kill -TERM "$1" 2>/dev/null
+	kill -CONT "$1" 2>/dev/null
+}
+trap 'kill_tree "$jobs_pid"; rm -rf "$jobs_dir" "${out_file:-}"; exit 130' INT TERM
 
 # The end-to-end suite, in one pytest-xdist worker per CPU (conftest.py keeps the workers'
 # addresses and ports apart, and runs the tests of the shared provider addresses in one).
@@ -136,7 +148,8 @@ echo "== tests/e2e (pytest)"
 export AIGW_BIN=${AIGW_BIN:-$PWD/build/aigw-san}
 workers=()
 if /usr/bin/python3 -c "import xdist" 2>/dev/null; then
-	workers=(-n "${E2E_WORKERS:-$jobs_max}" --dist loadgroup)
+	# (a worker that dies is not replaced: its share of addresses and ports would be no one's)
+	workers=(-n "${E2E_WORKERS:-$jobs_max}" --dist loadgroup --max-worker-restart=0)
 else
 	echo "pytest-xdist is missing (scripts/setup.sh installs it): the suite runs in one process"
 fi

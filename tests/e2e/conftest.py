@@ -32,6 +32,9 @@ PROVIDER6 = "::1"
 PROVIDER_GROUP = "provider_addresses"
 WORKER_INDEX = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
 WORKER_COUNT = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKER_INDEX >= WORKER_COUNT:  # xdist replaced a worker that died: its share is not ours
+    raise RuntimeError(f"pytest-xdist worker {WORKER_INDEX} of {WORKER_COUNT}: run with "
+                       "--max-worker-restart=0 (tests/run.sh does)")
 # build/aigw-san stops at its first ASan/UBSan finding; these say so and how it ended.
 SAN_ENV = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
@@ -64,29 +67,37 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the group
 def pytest_collection_modifyitems(config, items):
-    """A module that names the provider addresses uses them: its tests join their group."""
+    """Each module's tests run in one worker, in order, so that a module-scoped daemon or mock
+    is built once; a module that names the provider addresses uses them, and its tests join
+    the group of all such modules."""
     for item in items:
         names = vars(item.module) if item.module else {}
-        if "PROVIDER4" in names or "PROVIDER6" in names:
-            item.add_marker(pytest.mark.xdist_group(PROVIDER_GROUP))
+        uses = "PROVIDER4" in names or "PROVIDER6" in names
+        item.add_marker(pytest.mark.xdist_group(PROVIDER_GROUP if uses else
+                                                item.module.__name__))
 
 
 _current_test = None
 
 
-@pytest.fixture(autouse=True)
-def _note_current_test(request):
+@pytest.hookimpl(tryfirst=True)  # before the test's fixtures, module-scoped ones included
+def pytest_runtest_setup(item):
     global _current_test
-    _current_test = request.node
-    yield
-    _current_test = None
+    _current_test = item
+
+
+def is_provider_address(host):
+    """PROVIDER4's and PROVIDER6's port 443, and test_capture's 127.0.0.3 and .4: the loopback
+    addresses no worker has its own of."""
+    return host == PROVIDER6 or (host.startswith("127.0.0.") and host != "127.0.0.1")
 
 
 def check_provider_group(host):
     """A server on a provider address from a test outside their group would meet another
     worker's: fail at once, saying so, not one run in many."""
-    if host not in (PROVIDER4, PROVIDER6) or _current_test is None:
+    if not is_provider_address(host):
         return
+    assert _current_test is not None, f"{host} bound outside a test"
     marks = [m.args[0] for m in _current_test.iter_markers("xdist_group") if m.args]
     assert PROVIDER_GROUP in marks, (
         f"{_current_test.nodeid} binds {host}: import PROVIDER4/PROVIDER6 from conftest in "
@@ -96,21 +107,45 @@ def check_provider_group(host):
 _ports_given = set()
 
 
+def _port_share():
+    """This worker's share of the ports below the kernel's ephemeral range (10000 up to it):
+    a port-0 bind (a mock's control port, a unit test running beside the suite, an outgoing
+    connection) never takes one there, between the moment it is given and the moment it is
+    bound. None where the range starts too low for a share."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral = int(f.read().split()[0])
+    size = (ephemeral - 10000) // WORKER_COUNT
+    if size < 2000:
+        return None
+    first = 10000 + WORKER_INDEX * size
+    return iter(range(first, first + size))
+
+
+_share = _port_share()
+
+
 def free_port(host="127.0.0.1"):
     """A port free on HOST now, never one this session gave before: the kernel may well give
     a port just let go again, and a world's capture listener and its mock's control port,
     both taken here before either binds, then met (aigw: listen on capture.listen: Address
-    already in use, a clean run's failure)."""
+    already in use, a clean run's failure). From this worker's own share of the ports."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     while True:
+        port = None if _share is None else next(_share, None)
+        assert _share is None or port is not None, "this worker's share of the ports is spent"
         with socket.socket(fam, socket.SOCK_STREAM) as s:
-            s.bind((host, 0))
+            try:
+                s.bind((host, port or 0))
+            except OSError:
+                continue  # something else listens there
             port = s.getsockname()[1]
-        # Each worker takes its own share of the ports, split on the port's upper bits: Linux
-        # gives bind() odd ports only, keeping even ones for connect().
-        if port not in _ports_given and (port >> 1) % WORKER_COUNT == WORKER_INDEX:
-            _ports_given.add(port)
-            return port
+        # Given by the kernel, the split is on the port's upper bits: Linux gives bind() odd
+        # ports only.
+        if _share is None and (port in _ports_given or
+                               (port >> 1) % WORKER_COUNT != WORKER_INDEX):
+            continue
+        _ports_given.add(port)
+        return port
 
 
 def wait_for(pred, timeout=5.0, step=0.05, what="condition"):
@@ -156,21 +191,25 @@ class Cgroup:
     def id(self):
         return os.stat(self.path).st_ino
 
-    def _enter(self):
-        with open(self.path / "cgroup.procs", "w") as f:
-            f.write(str(os.getpid()))
+    # A shell moves itself into the cgroup (0 written to cgroup.procs is the writer) and execs
+    # the command, which keeps its pid. Not preexec_fn: that forks the whole pytest process,
+    # ~23 ms of CPU a command on the test machine, where this costs ~6.
+    ENTER = 'echo 0 > "$0" || { echo "aigw-test: cannot enter cgroup $0" >&2; exit 125; }; exec "$@"'
 
     def popen(self, argv, **kw):
         kw.setdefault("stdout", subprocess.PIPE)
         kw.setdefault("stderr", subprocess.PIPE)
         kw.setdefault("text", True)
-        return subprocess.Popen(argv, preexec_fn=self._enter, **kw)
+        return subprocess.Popen(["/bin/sh", "-c", self.ENTER, str(self.path / "cgroup.procs"),
+                                 *argv], **kw)
 
     def run(self, argv, timeout=20, input=None, **kw):
         if input is not None:
             kw["stdin"] = subprocess.PIPE
         p = self.popen(argv, **kw)
         out, err = p.communicate(input=input, timeout=timeout)
+        # a command that never ran has not failed the way a test may expect it to
+        assert not (p.returncode == 125 and "aigw-test: cannot enter cgroup" in str(err)), err
         return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
     def client(self, mode, host, port, *extra, timeout=20, user=None, caps=()):
@@ -353,6 +392,7 @@ class Daemon:
         text = self.text()
         assert_no_sanitizer_report(text, f"aigw run ({self.log_path})")
         assert self.proc.returncode == 0, f"aigw exited {self.proc.returncode}:\n{text}"
+        self.stopped_clean = True
 
     def kill(self):
         self.proc.kill()
@@ -438,6 +478,10 @@ class World:
 
     def teardown(self):
         errors = []
+        # Stopped cleanly by the test, or still running (killed below): no daemon of this world
+        # died, or was killed, under the test.
+        routine = all(getattr(d, "stopped_clean", False) or d.proc.poll() is None
+                      for d in self.daemons)
         for d in self.daemons:
             if d.proc.poll() is None:
                 d.proc.kill()
@@ -450,10 +494,14 @@ class World:
                 errors.append(str(e))
         for s in self.servers:
             s.close()
-        # Cleanup only, so the -O2 build where there is one: an ASan process costs ~60 ms of
-        # CPU to start and leak-check, for every test (test_capture runs detach under ASan).
+        # After a routine end, cleanup only: the -O2 build where it is no older than AIGW, as
+        # an ASan process costs ~60 ms of CPU to start and leak-check (test_capture runs detach
+        # under ASan). After a daemon that died or was killed under the test, AIGW's own
+        # detach, under ASan: that is the case to check.
         plain = ROOT / "build" / "aigw"
-        argv = [str(plain) if plain.exists() else AIGW, "detach", "--pin-dir", str(self.pin_dir)]
+        use_plain = routine and plain.exists() and \
+            plain.stat().st_mtime >= Path(AIGW).stat().st_mtime
+        argv = [str(plain) if use_plain else AIGW, "detach", "--pin-dir", str(self.pin_dir)]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=30,
                            env=dict(os.environ, **SAN_ENV))
         try:

@@ -77,7 +77,8 @@ def test_captured_curl_streams_chunks_as_they_arrive(gw):
     assert '"choices":[]' not in out["body"]
     rec = gw.world.wait_record(**{"event.name": "proxy.request"})
     assert rec["aigw.stream"] is True and rec["aigw.outcome"] == "ok"
-    assert rec["aigw.ttfb_ms"] < 500 and rec["aigw.latency_ms"] > 1000
+    # streamed as it came, not held to the end (a load on the machine slows both alike)
+    assert rec["aigw.latency_ms"] > 1000 and rec["aigw.ttfb_ms"] < rec["aigw.latency_ms"] / 2
     usage = json.loads(usage_chunks[0][len("data: "):])["usage"]
     assert rec["gen_ai.usage.input_tokens"] == usage["prompt_tokens"]
     assert rec["gen_ai.usage.output_tokens"] == usage["completion_tokens"] == 8

@@ -3,9 +3,13 @@ what `make test` reports, so a test binary that fails, crashes or reports a sani
 and a fuzz target whose harness never starts fuzzing (libFuzzer's INITED), must each count as
 failed, with every job's output kept together although the jobs run in parallel.
 """
+import secrets
 import shutil
+import signal
 import subprocess
 from pathlib import Path
+
+from conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,3 +76,28 @@ def test_run_sh_counts_a_failed_background_build_and_runs_no_stale_binary(tmp_pa
     assert "== build/tests/unit/" not in out and "== build/fuzz/" not in out, out
     # passed: pytest's one test; failed: the build
     assert out.strip().splitlines()[-1] == "aigw: 1 passed, 1 failed", out
+
+
+def test_run_sh_stopped_leaves_no_job_running(tmp_path):
+    """A run stopped (Ctrl-C, CI's limit) takes its background jobs with it: a unit test under
+    timeout is in a process group of its own, and would run on for UNIT_TIMEOUT."""
+    mark = f"{3000 + secrets.randbelow(600)}.{secrets.randbelow(10**6)}"
+    run_sh = tree(tmp_path)
+    hang = tmp_path / "build/tests/unit/test_e_hang"
+    hang.write_text(f"#!/bin/sh\necho 'ok 1 e'\nexec sleep {mark}\n")
+    p = subprocess.Popen(["bash", str(run_sh)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         env={"PATH": "/usr/bin:/bin", "FUZZ_SMOKE_SECONDS": "1",
+                              "UNIT_TIMEOUT": "120"})
+
+    def sleeping():
+        return subprocess.run(["pgrep", "-f", f"sleep {mark}"], capture_output=True).returncode == 0
+
+    try:
+        wait_for(sleeping, timeout=30, what="the hanging unit test")
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
+        wait_for(lambda: not sleeping(), timeout=5, what="the unit test gone with the run")
+    finally:
+        p.kill()
+        subprocess.run(["pkill", "-f", f"sleep {mark}"])
+    assert p.returncode != 0
