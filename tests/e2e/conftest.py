@@ -65,26 +65,16 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "xdist_group(name): run in one pytest-xdist worker")
 
 
-# The groups that take the longest (about a minute each on the test machine), handed out first:
-# a long one left for the end keeps one worker busy while the others have nothing to do.
-LONG_GROUPS = (PROVIDER_GROUP, "test_http2", "test_slow_readers", "test_vertex_query",
-               "test_bedrock", "test_governance", "test_h2_pinned", "test_guardrails")
-
-
 @pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the group
 def pytest_collection_modifyitems(config, items):
     """Each module's tests run in one worker, in order, so that a module-scoped daemon or mock
     is built once; a module that names the provider addresses uses them, and its tests join
-    the group of all such modules. The long groups go first (a stable sort: the same order in
-    every worker, as xdist requires, and each module's own order kept)."""
-    group = {}
+    the group of all such modules."""
     for item in items:
         names = vars(item.module) if item.module else {}
         uses = "PROVIDER4" in names or "PROVIDER6" in names
-        group[item] = PROVIDER_GROUP if uses else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group[item]))
-    rank = {g: i for i, g in enumerate(LONG_GROUPS)}
-    items.sort(key=lambda it: rank.get(group[it], len(LONG_GROUPS)))
+        item.add_marker(pytest.mark.xdist_group(PROVIDER_GROUP if uses else
+                                                item.module.__name__))
 
 
 _current_test = None
