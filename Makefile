@@ -106,11 +106,22 @@ $(BUILD)/aigw-tsan: $(TSAN_OBJS) tests/tsan/suppressions.c
 $(BUILD)/aigw-san: $(SAN_OBJS)
 	$(SAN_CC) $(SAN) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/unit/unit.c $(SAN_LIB)
+# The unit tests link the sanitized objects as an archive (each takes only what it calls) with
+# lld: linking was half of building them with every object and GNU ld.
+SAN_AR     := $(BUILD)/san/libaigw.a
+SAN_LD     := -fuse-ld=lld
+UNIT_CC    := $(SAN_CC) $(CPPFLAGS) $(NL_CFLAGS) -Itests/unit -O1 -g $(SAN) $(WARN) \
+              -Wno-missing-prototypes
+$(SAN_AR): $(SAN_LIB)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/unit/unit.o: tests/unit/unit.c
 	@mkdir -p $(@D)
-	$(SAN_CC) $(CPPFLAGS) $(NL_CFLAGS) -Itests/unit -O1 -g $(SAN) $(WARN) -Wno-missing-prototypes \
-		-o $@ $< tests/unit/unit.c $(SAN_LIB) $(LIBS) \
-		$(UNIT_LDFLAGS)
+	$(UNIT_CC) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/tests/unit/unit.o $(SAN_AR)
+	@mkdir -p $(@D)
+	$(UNIT_CC) $(SAN_LD) -o $@ $< $(BUILD)/tests/unit/unit.o $(SAN_AR) $(LIBS) $(UNIT_LDFLAGS)
 
 # test_pipeline widens the window between a stage's check of a governance counter and its take
 # (a yield in each read, by --wrap), so that a stage doing them outside the state's lock fails.
@@ -129,20 +140,19 @@ $(BUILD)/tests/unit/test_translate_gemini: UNIT_LDFLAGS := -Wl,--wrap=translate_
 # The workers' test links proxy/workers.c built with its failure hook (WORKERS_FAULTS), which
 # the daemon's build never has.
 $(BUILD)/tests/unit/test_workers: tests/unit/test_workers.c userspace/proxy/workers.c \
-		tests/unit/unit.c $(SAN_LIB)
+		$(BUILD)/tests/unit/unit.o $(SAN_LIB)
 	@mkdir -p $(@D)
-	$(SAN_CC) $(CPPFLAGS) $(NL_CFLAGS) -Itests/unit -O1 -g $(SAN) $(WARN) -Wno-missing-prototypes \
-		-DWORKERS_FAULTS -o $@ $< userspace/proxy/workers.c tests/unit/unit.c \
+	$(UNIT_CC) $(SAN_LD) -DWORKERS_FAULTS -o $@ $< userspace/proxy/workers.c \
+		$(BUILD)/tests/unit/unit.o \
 		$(filter-out $(BUILD)/san/userspace/proxy/workers.o,$(SAN_LIB)) $(LIBS)
 
 # The stream translator's differential test links the reference it compares with.
 $(BUILD)/tests/unit/test_translate_stream: tests/unit/test_translate_stream.c \
-		tests/unit/translate_stream_ref.c tests/unit/gemini_two_stage.c tests/unit/unit.c \
-		$(SAN_LIB)
+		tests/unit/translate_stream_ref.c tests/unit/gemini_two_stage.c \
+		$(BUILD)/tests/unit/unit.o $(SAN_AR)
 	@mkdir -p $(@D)
-	$(SAN_CC) $(CPPFLAGS) $(NL_CFLAGS) -Itests/unit -O1 -g $(SAN) $(WARN) -Wno-missing-prototypes \
-		-o $@ $< tests/unit/translate_stream_ref.c tests/unit/gemini_two_stage.c \
-		tests/unit/unit.c $(SAN_LIB) $(LIBS)
+	$(UNIT_CC) $(SAN_LD) -o $@ $< tests/unit/translate_stream_ref.c tests/unit/gemini_two_stage.c \
+		$(BUILD)/tests/unit/unit.o $(SAN_AR) $(LIBS)
 
 $(BUILD)/tests/e2e/helpers/%: tests/e2e/helpers/%.c
 	@mkdir -p $(@D)
@@ -229,17 +239,28 @@ $(BUILD)/mockprov: $(MOCK_SRCS)
 # FUZZ_RUNS executions when that is set (e.g. FUZZ_RUNS=10000000), one after the other;
 # FUZZ_TARGETS="sse translate" runs only those. Each keeps its grown corpus in
 # build/fuzz/corpus-NAME (a second run continues from it) and its log in build/fuzz/NAME.log.
-FUZZ_FLAGS := -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace -g -O1 \
-              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_BASE  := -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace -g -O1 -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer
+FUZZ_FLAGS := $(FUZZ_BASE) -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS ?=
 FUZZ_TARGETS ?=
 FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS),-max_total_time=$(FUZZ_SECONDS))
-$(BUILD)/fuzz/fuzz_clienthello: tests/fuzz/fuzz_clienthello.c userspace/proxy/clienthello.c
+# Each source is compiled once for every target that links it (build/fuzzobj/), with the
+# instrumentation -fsanitize=fuzzer gives a compile (fuzzer-no-link: the same coverage,
+# without libFuzzer's main); the target's link adds libFuzzer.
+FUZZ_OBJ_FLAGS := $(FUZZ_BASE) -fsanitize=fuzzer-no-link,address,undefined -Itests/unit
+$(BUILD)/fuzzobj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -o $@ $^
-FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/proxy/response.c \
-		  userspace/proxy/resp_head.c \
+	$(CLANG) $(FUZZ_OBJ_FLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/fuzzobj/userspace/ledger/prices_default.o: $(BUILD)/prices_default.inc
+$(BUILD)/fuzzobj/userspace/policy/ai_services.o: $(BUILD)/ai_services_default.inc
+fuzzobjs = $(patsubst %.c,$(BUILD)/fuzzobj/%.o,$(1))
+
+# fuzz_NAME: tests/fuzz/fuzz_NAME.c and FUZZ_SRCS_NAME, linked with FUZZ_LIBS_NAME.
+FUZZ_SRCS_clienthello := userspace/proxy/clienthello.c
+FUZZ_SRCS_http_request := userspace/proxy/http1.c userspace/proxy/exchange.c \
+		  userspace/proxy/response.c userspace/proxy/resp_head.c \
 		  userspace/proxy/exchange_record.c userspace/proxy/upstream.c userspace/proxy/body.c \
 		  userspace/proxy/route.c userspace/proxy/tlsflush.c userspace/proxy/tlsread.c \
 		  userspace/proxy/http2.c \
@@ -256,66 +277,48 @@ FUZZ_HTTP_SRCS := userspace/proxy/http1.c userspace/proxy/exchange.c userspace/p
 		  userspace/ledger/cost.c userspace/ledger/prices.c \
 		  $(wildcard userspace/util/*.c) $(wildcard userspace/policy/*.c) \
 		  $(wildcard userspace/guard/*.c) userspace/ledger/prices_default.c
-$(BUILD)/fuzz/fuzz_http_request: tests/fuzz/fuzz_http_request.c $(FUZZ_HTTP_SRCS) \
-		$(BUILD)/prices_default.inc $(BUILD)/ai_services_default.inc
-	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -levent -levent_openssl -lssl -lcrypto -lcjson -lhttp_parser \
-		-lnghttp2 -lsqlite3 -lhs -lz -lm -lpthread
-$(BUILD)/fuzz/fuzz_translate: tests/fuzz/fuzz_translate.c $(wildcard userspace/providers/translate*.c) \
-		tests/unit/translate_stream_ref.c tests/unit/gemini_two_stage.c
-	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $^ -lcjson
-$(BUILD)/fuzz/fuzz_sse: tests/fuzz/fuzz_sse.c userspace/providers/sse.c userspace/providers/usage.c \
-		userspace/providers/openai.c userspace/providers/anthropic.c \
-		userspace/providers/gemini.c userspace/util/jsonw.c userspace/util/decimal.c \
-		userspace/util/hex.c userspace/providers/bedrock.c userspace/providers/eventstream.c \
-		userspace/policy/json_locate.c tests/unit/usage_ref.h
-	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^) -lcjson -lcrypto -lz
+FUZZ_LIBS_http_request := -levent -levent_openssl -lssl -lcrypto -lcjson -lhttp_parser \
+		  -lnghttp2 -lsqlite3 -lhs -lz -lm -lpthread
+FUZZ_SRCS_translate := $(wildcard userspace/providers/translate*.c) \
+		  tests/unit/translate_stream_ref.c tests/unit/gemini_two_stage.c
+FUZZ_LIBS_translate := -lcjson
+# The providers' usage readers, which sse, eventstream and usage share.
+FUZZ_USAGE_SRCS := userspace/providers/sse.c userspace/providers/usage.c \
+		  userspace/providers/openai.c userspace/providers/anthropic.c \
+		  userspace/providers/gemini.c userspace/util/jsonw.c userspace/util/decimal.c \
+		  userspace/util/hex.c userspace/providers/bedrock.c userspace/providers/eventstream.c \
+		  userspace/policy/json_locate.c
+FUZZ_SRCS_sse := $(FUZZ_USAGE_SRCS)
+FUZZ_LIBS_sse := -lcjson -lcrypto -lz
 # The header list of a head as http_parser hands it over (ids, lookups, hop-by-hop).
-$(BUILD)/fuzz/fuzz_http_head: tests/fuzz/fuzz_http_head.c userspace/proxy/headers.c \
-		userspace/util/decimal.c tests/unit/headers_ref.h
-	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^) -levent -lhttp_parser
-$(BUILD)/fuzz/fuzz_guard_scan: tests/fuzz/fuzz_guard_scan.c userspace/guard/scan.c
-	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lhs -lm
-FUZZERS := $(BUILD)/fuzz/fuzz_clienthello $(BUILD)/fuzz/fuzz_http_request \
-           $(BUILD)/fuzz/fuzz_translate $(BUILD)/fuzz/fuzz_sse $(BUILD)/fuzz/fuzz_guard_scan
+FUZZ_SRCS_http_head := userspace/proxy/headers.c userspace/util/decimal.c
+FUZZ_LIBS_http_head := -levent -lhttp_parser
+FUZZ_SRCS_guard_scan := userspace/guard/scan.c
+FUZZ_LIBS_guard_scan := -lhs -lm
 # The guardrails on streams and bodies, with the real scanner.
-FUZZ_GUARD_SRCS := $(wildcard userspace/guard/*.c) userspace/providers/sse.c \
+FUZZ_SRCS_guard_stream := $(wildcard userspace/guard/*.c) userspace/providers/sse.c \
 		   userspace/providers/translate_util.c userspace/providers/translate_json.c \
 		   userspace/util/jsonw.c userspace/util/decimal.c
-$(BUILD)/fuzz/fuzz_guard_stream: tests/fuzz/fuzz_guard_stream.c $(FUZZ_GUARD_SRCS)
-	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lhs -lm
-FUZZERS += $(BUILD)/fuzz/fuzz_guard_stream
+FUZZ_LIBS_guard_stream := -lcjson -lhs -lm
 # The AWS event-stream framing and Bedrock's stream usage.
-$(BUILD)/fuzz/fuzz_eventstream: tests/fuzz/fuzz_eventstream.c userspace/providers/eventstream.c \
-		userspace/providers/bedrock.c userspace/providers/usage.c userspace/providers/openai.c \
-		userspace/providers/gemini.c \
-		userspace/providers/anthropic.c userspace/providers/sse.c userspace/util/jsonw.c \
-		userspace/util/decimal.c userspace/util/hex.c userspace/policy/json_locate.c
-	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lcrypto -lz
-FUZZERS += $(BUILD)/fuzz/fuzz_eventstream
-FUZZERS += $(BUILD)/fuzz/fuzz_http_head
+FUZZ_SRCS_eventstream := $(FUZZ_USAGE_SRCS)
+FUZZ_LIBS_eventstream := -lcjson -lcrypto -lz
 # A whole answer's usage read from its text against cJSON's tree of it (usage_ref.h).
-$(BUILD)/fuzz/fuzz_usage: tests/fuzz/fuzz_usage.c userspace/providers/usage.c \
-		userspace/providers/openai.c userspace/providers/anthropic.c \
-		userspace/providers/gemini.c userspace/providers/bedrock.c \
-		userspace/providers/eventstream.c userspace/providers/sse.c userspace/util/jsonw.c \
-		userspace/util/decimal.c userspace/util/hex.c userspace/policy/json_locate.c \
-		tests/unit/usage_ref.h
-	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^) -lcjson -lcrypto -lz
-FUZZERS += $(BUILD)/fuzz/fuzz_usage
+FUZZ_SRCS_usage := $(FUZZ_USAGE_SRCS)
+FUZZ_LIBS_usage := -lcjson -lcrypto -lz
 # The answer head's fast path against plain http_parser, on the same reads (resp_head_ref.h).
-$(BUILD)/fuzz/fuzz_resp_head: tests/fuzz/fuzz_resp_head.c userspace/proxy/resp_head.c \
-		tests/unit/resp_head_ref.h
-	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^) -lhttp_parser
-FUZZERS += $(BUILD)/fuzz/fuzz_resp_head
+FUZZ_SRCS_resp_head := userspace/proxy/resp_head.c
+FUZZ_LIBS_resp_head := -lhttp_parser
+
+FUZZ_NAMES := clienthello http_request translate sse guard_scan guard_stream eventstream \
+	      http_head usage resp_head
+FUZZERS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+define fuzz_target
+$(BUILD)/fuzz/fuzz_$(1): $(call fuzzobjs,tests/fuzz/fuzz_$(1).c $(FUZZ_SRCS_$(1)))
+	@mkdir -p $$(@D)
+	$(CLANG) $(FUZZ_FLAGS) $(SAN_LD) -o $$@ $$^ $(FUZZ_LIBS_$(1))
+endef
+$(foreach n,$(FUZZ_NAMES),$(eval $(call fuzz_target,$(n))))
 fuzzers: $(FUZZERS)
 fuzz: setup fuzzers
 	@for f in $(if $(FUZZ_TARGETS),$(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%),$(FUZZERS)); do \

@@ -9,7 +9,7 @@ PKGS=(make clang llvm gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
       python3-pytest python3-requests libclang-rt-14-dev nginx-light wrk haproxy openssl
       python3-prometheus-client chromium libvectorscan-dev libpcre2-dev
       libnghttp2-dev nghttp2-client python3-boto3 python3-httpx python3-h2
-      python3-pytest-xdist)
+      python3-pytest-xdist lld)
 
 missing=()
 for p in "${PKGS[@]}"; do
