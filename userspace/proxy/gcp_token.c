@@ -591,6 +591,10 @@ static int source_request(struct gcp_token_source *s, struct evhttp_request *req
 	evhttp_add_header(h, "Content-Type", "application/x-www-form-urlencoded");
 	evhttp_add_header(h, "Accept", "application/json");
 	evhttp_add_header(h, "User-Agent", "aigw");
+	/* One exchange an hour needs no kept-alive connection; and only a closed one is freed by
+	 * libevent on completion (on_token_answer lets go of it): a kept-alive one was left
+	 * behind, open, after every exchange. */
+	evhttp_add_header(h, "Connection", "close");
 	/* base64url needs no escaping in a form */
 	err = evbuffer_add_printf(evhttp_request_get_output_buffer(req),
 				  "grant_type=%s&assertion=%s",
