@@ -65,7 +65,7 @@ run_unit() { # $1: a unit or BPF test binary
 # libFuzzer started fuzzing (its log says INITED: a harness that never gets there has not
 # been tested) and ended cleanly with no sanitizer report.
 run_fuzz() { # $1: a fuzz target binary
-	local f=$1 name work rc secs=${FUZZ_SMOKE_SECONDS:-5}
+	local f=$1 name work rc secs=${FUZZ_SMOKE_SECONDS:-2}
 	name=$(basename "$f" | sed 's/^fuzz_//')
 	work=$(mktemp -d)
 	echo "== $f (${secs}s)"
