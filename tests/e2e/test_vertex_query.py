@@ -36,10 +36,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
+from conftest import ID_FORMAT, module_gateway, shared_call_check, split_id, wait_call  # noqa: E402
 from test_gemini import BASE, BODY, GATEWAY_KEY, MODEL, gemini_policy  # noqa: E402
-from test_intercept import split  # noqa: E402
-from test_vertex import (GEMINI_BODY, GLOBAL_HOST, check_rekeyed, gemini_path, path,  # noqa: E402,F401
-                         vertex_body, vx)
+from test_vertex import (GEMINI_BODY, GLOBAL_HOST, Vx, check_rekeyed, gemini_path,  # noqa: E402,F401
+                         path, vertex_body, vx)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (cgroups, BPF, port 443)")
 
@@ -67,15 +67,51 @@ REFUSED = [
 ]
 
 
+# Most tests below only call a gateway with one policy: they share one daemon (a daemon costs
+# ~0.4 s of CPU to start under ASan), with both doors: Vertex's (its mock also speaks Vertex,
+# test_vertex.Vx) and the Gemini API's (test_gemini.gemini_policy). Each test's mock log is
+# reset, and each tells its own record by the x-aigw-request-id of its answer. The roll-out
+# tests change the policy, and start their own.
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory, mock_certs):
+    with module_gateway(tmp_path_factory, mock_certs, "vertex-query") as gw:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("AIGW_TEST_VX_ANT_KEY", "sk-ant-gateway-vx")
+            v = Vx(gw)
+            v.pol["providers"]["gemini"] = gemini_policy(gw, mp)["providers"]["gemini"]
+            v.start()
+        yield v
+
+
+@pytest.fixture
+def svx(shared):
+    with shared_call_check(shared.gw):
+        yield shared
+
+
+@pytest.fixture
+def gem(shared):
+    with shared_call_check(shared.gw):
+        yield shared.gw
+
+
+def with_id(text_code):
+    """(text, code) of a call made with -w ID_FORMAT: (body, code, x-aigw-request-id)."""
+    text, code = text_code
+    body, _, rid = text.rpartition("\n")
+    return body, code, rid
+
+
 def call(vx, method, query):
-    return vx.call(url_path=f"{gemini_path(method=method)}?{query}", body=GEMINI_BODY,
-                   extra=["--path-as-is"])
+    return with_id(vx.call(url_path=f"{gemini_path(method=method)}?{query}", body=GEMINI_BODY,
+                           extra=["--path-as-is", "-w", ID_FORMAT]))
 
 
 @pytest.mark.parametrize("query,sent", DROPPED)
-def test_app_credential_in_query_is_dropped(vx, query, sent):
-    vx.start()
-    text, code = call(vx, "streamGenerateContent", query)
+def test_app_credential_in_query_is_dropped(svx, query, sent):
+    vx = svx
+    text, code, _ = call(vx, "streamGenerateContent", query)
     assert code == 200, text
     seen = vx.predicts()
     assert [(x["path"], x["query"]) for x in seen] == [(STREAM, sent)], seen
@@ -84,45 +120,45 @@ def test_app_credential_in_query_is_dropped(vx, query, sent):
 
 
 @pytest.mark.parametrize("method,query,name", REFUSED)
-def test_unread_query_parameter_is_refused_naming_it(vx, method, query, name):
-    vx.start()
-    text, code = call(vx, method, query)
+def test_unread_query_parameter_is_refused_naming_it(svx, method, query, name):
+    vx = svx
+    text, code, rid = call(vx, method, query)
     assert code == 400, (code, text)
     err = json.loads(text)["error"]
     assert err["status"] == "INVALID_ARGUMENT", err
     assert f"query parameter {name} " in err["message"], err
-    rec = vx.gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "vertex"})
+    rec = wait_call(vx.gw.world, rid, **{"gen_ai.system": "vertex"})
     assert rec["aigw.policy.rule"] == "canonical_query", rec
     assert rec["http.response.status_code"] == 400, rec
     assert vx.predicts() == []
 
 
 def gemini_door(gw, method, query, http2=False):
-    return split(gw.curl(f"{BASE}/v1beta/models/{MODEL}:{method}?{query}", BODY,
-                         headers=["x-goog-api-key: AIza-app-own"],
-                         extra=["--path-as-is"] + (["--http2"] if http2 else [])))
+    return split_id(gw.curl(f"{BASE}/v1beta/models/{MODEL}:{method}?{query}", BODY,
+                            headers=["x-goog-api-key: AIza-app-own"],
+                            extra=["--path-as-is", "-w", ID_FORMAT] +
+                            (["--http2"] if http2 else [])))
 
 
 @pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
 @pytest.mark.parametrize("method,query,name", REFUSED)
-def test_gemini_api_door_refuses_the_same_parameters(gw, monkeypatch, method, query, name,
-                                                     http2):
-    gw.start(gemini_policy(gw, monkeypatch))
-    text, code = gemini_door(gw, method, query, http2)
+def test_gemini_api_door_refuses_the_same_parameters(gem, method, query, name, http2):
+    gw = gem
+    text, code, rid = gemini_door(gw, method, query, http2)
     assert code == 400, (code, text)
     err = json.loads(text)["error"]
     assert err["status"] == "INVALID_ARGUMENT", err
     assert f"query parameter {name} " in err["message"], err
-    rec = gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "gemini"})
+    rec = wait_call(gw.world, rid, **{"gen_ai.system": "gemini"})
     assert rec["aigw.policy.rule"] == "canonical_query", rec
     assert rec["network.protocol.version"] == ("2" if http2 else "1.1"), rec
     assert gw.mock.requests() == []
 
 
 @pytest.mark.parametrize("query,sent", DROPPED)
-def test_gemini_api_door_drops_the_same_credentials(gw, monkeypatch, query, sent):
-    gw.start(gemini_policy(gw, monkeypatch))
-    text, code = gemini_door(gw, "streamGenerateContent", query)
+def test_gemini_api_door_drops_the_same_credentials(gem, query, sent):
+    gw = gem
+    text, code, _ = gemini_door(gw, "streamGenerateContent", query)
     assert code == 200, text
     seen = gw.mock.requests()
     assert [(x["query"], x["x_goog_api_key"]) for x in seen] == [(sent, GATEWAY_KEY)], seen
@@ -148,20 +184,21 @@ HTTP = pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
 
 
 def raw_call(vx, method, query, http2, headers=()):
-    return vx.call(url_path=path(method=method) + (f"?{query}" if query else ""),
-                   body=vertex_body(method == "streamRawPredict"), headers=headers,
-                   extra=["--path-as-is"] + (["--http2"] if http2 else []))
+    return with_id(vx.call(url_path=path(method=method) + (f"?{query}" if query else ""),
+                           body=vertex_body(method == "streamRawPredict"), headers=headers,
+                           extra=["--path-as-is", "-w", ID_FORMAT] +
+                           (["--http2"] if http2 else [])))
 
 
 @HTTP
 @pytest.mark.parametrize("method,query,name", RAW_REFUSED)
-def test_claude_on_vertex_refuses_every_query_parameter(vx, method, query, name, http2):
-    vx.start()
-    text, code = raw_call(vx, method, query, http2)
+def test_claude_on_vertex_refuses_every_query_parameter(svx, method, query, name, http2):
+    vx = svx
+    text, code, rid = raw_call(vx, method, query, http2)
     assert code == 400, (code, text)
     err = json.loads(text)["error"]
     assert f"query parameter {name} " in err["message"], err
-    rec = vx.gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "vertex"})
+    rec = wait_call(vx.gw.world, rid, **{"gen_ai.system": "vertex"})
     assert rec["aigw.policy.rule"] == "canonical_query", rec
     assert rec["http.response.status_code"] == 400, rec
     assert rec["network.protocol.version"] == ("2" if http2 else "1.1"), rec
@@ -171,9 +208,9 @@ def test_claude_on_vertex_refuses_every_query_parameter(vx, method, query, name,
 
 @HTTP
 @pytest.mark.parametrize("method,query", RAW_DROPPED)
-def test_claude_on_vertex_drops_credentials_in_the_query(vx, method, query, http2):
-    vx.start()
-    text, code = raw_call(vx, method, query, http2)
+def test_claude_on_vertex_drops_credentials_in_the_query(svx, method, query, http2):
+    vx = svx
+    text, code, _ = raw_call(vx, method, query, http2)
     assert code == 200, text
     seen = vx.predicts()
     assert [(x["path"], x["query"]) for x in seen] == [(path(method=method), "")], seen
@@ -198,17 +235,17 @@ def no_goog_system_headers(seen):
 
 @HTTP
 @pytest.mark.parametrize("method", ["rawPredict", "streamRawPredict"])
-def test_claude_on_vertex_drops_google_system_headers(vx, method, http2):
-    vx.start()
-    text, code = raw_call(vx, method, "", http2, headers=GOOG_SYSTEM)
+def test_claude_on_vertex_drops_google_system_headers(svx, method, http2):
+    vx = svx
+    text, code, _ = raw_call(vx, method, "", http2, headers=GOOG_SYSTEM)
     assert code == 200, text
     no_goog_system_headers(vx.predicts())
     check_rekeyed(vx)
 
 
 @HTTP
-def test_gemini_on_vertex_drops_google_system_headers(vx, http2):
-    vx.start()
+def test_gemini_on_vertex_drops_google_system_headers(svx, http2):
+    vx = svx
     text, code = vx.call(url_path=f"{STREAM}?alt=sse", body=GEMINI_BODY, headers=GOOG_SYSTEM,
                          extra=["--http2"] if http2 else [])
     assert code == 200, text
@@ -217,60 +254,15 @@ def test_gemini_on_vertex_drops_google_system_headers(vx, http2):
 
 
 @HTTP
-def test_gemini_api_door_drops_google_system_headers(gw, monkeypatch, http2):
-    gw.start(gemini_policy(gw, monkeypatch))
-    text, code = split(gw.curl(f"{BASE}/v1beta/models/{MODEL}:generateContent", BODY,
-                               headers=["x-goog-api-key: AIza-app-own", *GOOG_SYSTEM],
-                               extra=["--http2"] if http2 else []))
+def test_gemini_api_door_drops_google_system_headers(gem, http2):
+    gw = gem
+    text, code, _ = split_id(gw.curl(f"{BASE}/v1beta/models/{MODEL}:generateContent", BODY,
+                                     headers=["x-goog-api-key: AIza-app-own", *GOOG_SYSTEM],
+                                     extra=["-w", ID_FORMAT] + (["--http2"] if http2 else [])))
     assert code == 200, text
     seen = gw.mock.requests()
     no_goog_system_headers(seen)
     assert [x["x_goog_api_key"] for x in seen] == [GATEWAY_KEY], seen
-
-
-# ---------------------------------------------------------------- roll-out ("enforce": false)
-#
-# A workload whose allow-lists are in roll-out has its call let through, the would-be refusal
-# recorded as would_deny by canonical_query. What goes upstream is the query the gateway reads
-# and nothing else: credentials are dropped whatever the mode, and so is every parameter the
-# gateway does not read (a hostile app in roll-out must not strip the usage its calls are
-# metered by with "fields", nor send a "key" of its own with the gateway's token).
-
-def rollout(vx):
-    vx.pol["workloads"][0]["allow"] = {"enforce": False}
-    return vx.start()
-
-
-def check_would_refuse_query(vx, http2):
-    rec = vx.gw.world.wait_record(**{"event.name": "proxy.request", "gen_ai.system": "vertex"})
-    assert rec["http.response.status_code"] == 200, rec
-    assert (rec["aigw.policy.stage"], rec["aigw.policy.rule"], rec["aigw.policy.action"]) == (
-        "endpoints", "canonical_query", "would_deny"), rec
-    assert rec["network.protocol.version"] == ("2" if http2 else "1.1"), rec
-    assert "smuggled" not in vx.gw.world.audit_path.read_text()
-    return rec
-
-
-@HTTP
-def test_rollout_gemini_call_goes_with_only_the_query_the_gateway_reads(vx, http2):
-    rollout(vx)
-    text, code = vx.call(url_path=f"{STREAM}?fields=candidates&alt=sse&key=AIza-smuggled",
-                         body=GEMINI_BODY, extra=["--path-as-is"] + (["--http2"] if http2 else []))
-    assert code == 200, (code, text)
-    assert [(x["path"], x["query"]) for x in vx.predicts()] == [(STREAM, "alt=sse")]
-    check_rekeyed(vx)
-    rec = check_would_refuse_query(vx, http2)
-    assert rec["gen_ai.usage.output_tokens"] is not None and rec["cost_usd"] is not None, rec
-
-
-@HTTP
-def test_rollout_claude_call_goes_without_a_query(vx, http2):
-    rollout(vx)
-    text, code = raw_call(vx, "rawPredict", "fields=usage&key=AIza-smuggled", http2)
-    assert code == 200, (code, text)
-    assert [(x["path"], x["query"]) for x in vx.predicts()] == [(path(), "")]
-    check_rekeyed(vx)
-    check_would_refuse_query(vx, http2)
 
 
 # (method, query, what the refusal says the call takes, what it must not offer)
@@ -282,19 +274,19 @@ HINTS = [
 
 
 @pytest.mark.parametrize("method,query,says,never", HINTS)
-def test_claude_refusal_says_what_a_claude_call_takes(vx, method, query, says, never):
-    vx.start()
-    text, code = raw_call(vx, method, query, False)
+def test_claude_refusal_says_what_a_claude_call_takes(svx, method, query, says, never):
+    vx = svx
+    text, code, _ = raw_call(vx, method, query, False)
     assert code == 400, (code, text)
     msg = json.loads(text)["error"]["message"]
     assert says in msg and never not in msg, msg
 
 
-def test_gemini_refusal_says_what_a_gemini_call_takes(vx):
-    vx.start()
-    text, code = call(vx, "streamGenerateContent", "alt=sse&fields=candidates")
+def test_gemini_refusal_says_what_a_gemini_call_takes(svx):
+    vx = svx
+    text, code, _ = call(vx, "streamGenerateContent", "alt=sse&fields=candidates")
     assert code == 400, (code, text)
     assert "streamGenerateContent takes only alt=sse" in json.loads(text)["error"]["message"]
-    text, code = call(vx, "generateContent", "alt=sse")
+    text, code, _ = call(vx, "generateContent", "alt=sse")
     assert code == 400, (code, text)
     assert "alt=sse goes only on streamGenerateContent" in json.loads(text)["error"]["message"]
