@@ -488,8 +488,15 @@ class World:
                       for d in self.daemons)
         for d in self.daemons:
             if d.proc.poll() is None:
-                d.proc.kill()
-                d.proc.wait()
+                # Stopped as an operator stops it: its exit runs LeakSanitizer, which a kill
+                # skipped (a leak of a test that left its daemon running went unseen).
+                d.proc.send_signal(signal.SIGTERM)
+                try:
+                    d.proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    d.proc.kill()
+                    d.proc.wait()
+                    errors.append(f"aigw run ({d.log_path}): still running 20 s after SIGTERM")
             d.log.close()
             # Also the daemons a test killed or left running: a finding fails the test.
             try:

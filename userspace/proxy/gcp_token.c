@@ -8,7 +8,10 @@
  * Threads: the registry and every source are under tokens_lock (recursive: a waiter's
  * callback may ask again). Exchanges run on one loop, the home (gcp_token_set_home(): the
  * daemon's worker 0, where it sends the calls of a provider with a token source), and so do
- * their waiters; another loop gets the cached token, or an error while none is cached. What
+ * their waiters; another loop gets the cached token, or an error while none is cached. An
+ * exchange's connection is the source's until freed: once answered it is spent, and freed by
+ * the reap event on the home loop, after libevent's callbacks for it have returned (libevent's
+ * own free on completion misses a connection that failed to connect, or was kept alive). What
  * leaves the lock is a copy (a refresh frees the token it replaces), and a waiter's callback
  * runs with the lock released, the waiter unlinked under it just before.
  */
@@ -23,6 +26,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
@@ -54,7 +58,9 @@ struct gcp_token_source {
 	SSL_CTX *ctx; /* https endpoints, made on first use */
 	char *token;  /* the cached token, or NULL */
 	long long refresh_ms; /* monotonic: a new exchange is due from then */
-	struct evhttp_connection *conn; /* the exchange in flight, or NULL */
+	struct evhttp_connection *conn;	 /* the exchange in flight, or NULL */
+	struct evhttp_connection *spent; /* an answered exchange's, until reap_ev frees it */
+	struct event *reap_ev;		 /* on the home loop */
 	unsigned gen;			/* exchanges started */
 	struct gcp_token_wait *head, *tail;
 };
@@ -290,10 +296,23 @@ static void token_free(char *token)
 	free(token);
 }
 
-static void source_free(struct gcp_token_source *s)
+/* With tokens_lock held, on the home loop or with none running: the source's connections
+ * and its reap event. */
+static void source_drop_conns(struct gcp_token_source *s)
 {
 	if (s->conn)
 		evhttp_connection_free(s->conn);
+	if (s->spent)
+		evhttp_connection_free(s->spent);
+	if (s->reap_ev)
+		event_free(s->reap_ev);
+	s->conn = s->spent = NULL;
+	s->reap_ev = NULL;
+}
+
+static void source_free(struct gcp_token_source *s)
+{
+	source_drop_conns(s);
 	gcp_sa_free(s->sa);
 	if (s->uri)
 		evhttp_uri_free(s->uri);
@@ -491,6 +510,31 @@ static int source_take_answer(struct gcp_token_source *s, const cJSON *root, cha
 	return s->token ? 0 : -ENOMEM;
 }
 
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct gcp_token_source *s = arg;
+
+	pthread_mutex_lock(&tokens_lock);
+	if (s->spent)
+		evhttp_connection_free(s->spent);
+	s->spent = NULL;
+	pthread_mutex_unlock(&tokens_lock);
+}
+
+/* With tokens_lock held, in the answer's callback: the exchange's connection is spent, freed
+ * by on_reap once libevent is done with it. An earlier spent one not yet reaped is done with
+ * (its callbacks returned long ago): freed now. */
+static void source_spend_conn(struct gcp_token_source *s)
+{
+	static const struct timeval now = {0, 0};
+
+	if (s->spent)
+		evhttp_connection_free(s->spent);
+	s->spent = s->conn;
+	s->conn = NULL;
+	evtimer_add(s->reap_ev, &now);
+}
+
 static void on_token_answer(struct evhttp_request *req, void *arg)
 {
 	struct gcp_token_source *s = arg;
@@ -500,7 +544,7 @@ static void on_token_answer(struct evhttp_request *req, void *arg)
 	unsigned gen;
 
 	pthread_mutex_lock(&tokens_lock);
-	s->conn = NULL; /* freed by libevent once this returns (free on completion) */
+	source_spend_conn(s);
 	if (!status) {
 		snprintf(why, sizeof(why), "token endpoint %s unreachable", s->token_url);
 	} else if (status != 200) {
@@ -591,9 +635,7 @@ static int source_request(struct gcp_token_source *s, struct evhttp_request *req
 	evhttp_add_header(h, "Content-Type", "application/x-www-form-urlencoded");
 	evhttp_add_header(h, "Accept", "application/json");
 	evhttp_add_header(h, "User-Agent", "aigw");
-	/* One exchange an hour needs no kept-alive connection; and only a closed one is freed by
-	 * libevent on completion (on_token_answer lets go of it): a kept-alive one was left
-	 * behind, open, after every exchange. */
+	/* one exchange an hour needs no kept-alive connection */
 	evhttp_add_header(h, "Connection", "close");
 	/* base64url needs no escaping in a form */
 	err = evbuffer_add_printf(evhttp_request_get_output_buffer(req),
@@ -613,7 +655,9 @@ static int source_start(struct gcp_token_source *s, struct event_base *base, cha
 
 	snprintf(target, sizeof(target), "%s%s%s", path && *path ? path : "/", query ? "?" : "",
 		 query ? query : "");
-	s->conn = source_connect(s, base);
+	if (!s->reap_ev)
+		s->reap_ev = evtimer_new(base, on_reap, s);
+	s->conn = s->reap_ev ? source_connect(s, base) : NULL;
 	req = s->conn ? evhttp_request_new(on_token_answer, s) : NULL;
 	if (!req || source_request(s, req)) {
 		if (req)
@@ -632,7 +676,6 @@ static int source_start(struct gcp_token_source *s, struct event_base *base, cha
 		snprintf(why, whylen, "cannot send a token request to %s", s->token_url);
 		return -EIO;
 	}
-	evhttp_connection_free_on_completion(s->conn);
 	s->gen++;
 	return 0;
 }
@@ -698,9 +741,7 @@ void gcp_token_leave(struct event_base *base)
 	for (struct gcp_token_source *s = registry; home == base && s; s = s->next) {
 		while (s->head)
 			wait_unlink(s->head);
-		if (s->conn)
-			evhttp_connection_free(s->conn);
-		s->conn = NULL;
+		source_drop_conns(s);
 	}
 	if (home == base)
 		home = NULL;
