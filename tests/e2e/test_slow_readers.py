@@ -289,15 +289,22 @@ def test_h2_client_that_trickles_its_window_is_reset_within_idle_ms_of_waiting(g
     d.stop()  # no sanitizer report
 
 
+# The budget of the h2 prompt reader below: python3-h2 takes each window in pure Python, some
+# 130 ms of waiting in all on an idle machine, but over 1.5 s seen with the suite's other
+# workers busy on both CPUs (reset at 2.08 MB of 2.2).
+H2_PROMPT_IDLE_MS = 5000
+
+
 def test_h2_prompt_reader_of_a_large_answer_and_a_paced_stream_are_not_cut(gw):
     """~2.2 MB read as it comes over h2 (its windows opened as data comes), and a stream the
-    provider paces over ~4 s: both end whole, recorded ok. (What the budget counts here is
-    the time the gateway waits for python3-h2 to take each window: some 130 ms.)"""
-    d = gw.start(gw.policy(proxy={"timeouts": {"idle_ms": IDLE_MS}}))
+    provider paces over ~5.6 s: both end whole, recorded ok. (What the budget counts here is
+    the time the gateway waits for python3-h2 to take each window.)"""
+    d = gw.start(gw.policy(proxy={"timeouts": {"idle_ms": H2_PROMPT_IDLE_MS}}))
     big = finish(h2_client(gw, "read", str(H2_WORDS), "0"), "")
-    paced = finish(h2_client(gw, "read", "10", "400"), "")
+    paced = finish(h2_client(gw, "read", "14", "400"), "")
     assert big["ended"] and not big["reset"] and big["bytes"] > 2_000_000, big
-    assert paced["ended"] and not paced["reset"] and paced["seconds"] > IDLE_MS / 1000, paced
+    assert paced["ended"] and not paced["reset"] and \
+        paced["seconds"] > H2_PROMPT_IDLE_MS / 1000, paced
     recs = wait_for(lambda: len(request_records(gw)) >= 2 and request_records(gw), timeout=15,
                     what="two records")
     assert [x["aigw.outcome"] for x in recs] == ["ok", "ok"], recs
