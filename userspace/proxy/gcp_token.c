@@ -522,8 +522,9 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 }
 
 /* With tokens_lock held, in the answer's callback: the exchange's connection is spent, freed
- * by on_reap once libevent is done with it. An earlier spent one not yet reaped is done with
- * (its callbacks returned long ago): freed now. */
+ * by on_reap once libevent is done with it. An earlier spent one not yet reaped is done with:
+ * libevent touches no connection after the request's callback returns (without free on
+ * completion), and that callback is past its answer: freed now. */
 static void source_spend_conn(struct gcp_token_source *s)
 {
 	static const struct timeval now = {0, 0};
@@ -670,13 +671,21 @@ static int source_start(struct gcp_token_source *s, struct event_base *base, cha
 	}
 	evhttp_connection_set_timeout(s->conn, GCP_TOKEN_TIMEOUT_S);
 	evhttp_connection_set_retries(s->conn, 0);
+	/* Counted before the request: libevent may answer inside evhttp_make_request (a connect
+	 * that fails at once: socket() out of descriptors, the host's address in /etc/hosts),
+	 * and that answer is this exchange's. */
+	s->gen++;
 	if (evhttp_make_request(s->conn, req, EVHTTP_REQ_POST, target)) { /* req is freed */
-		evhttp_connection_free(s->conn);
+		if (s->conn)
+			evhttp_connection_free(s->conn);
 		s->conn = NULL;
 		snprintf(why, whylen, "cannot send a token request to %s", s->token_url);
 		return -EIO;
 	}
-	s->gen++;
+	if (!s->conn) { /* answered already, and failed: nothing is in flight to wait for */
+		snprintf(why, whylen, "token endpoint %s unreachable", s->token_url);
+		return -ECONNREFUSED;
+	}
 	return 0;
 }
 
