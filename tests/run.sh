@@ -180,7 +180,9 @@ fi
 rm -f "$out_file"
 
 # The jobs' outputs, in job order, once all have ended.
+suite_end=$SECONDS
 wait "$jobs_pid"
+echo "== the unit and fuzz jobs ended $((SECONDS - suite_end)) s after the suite"
 if [ -n "${BUILD_JOBS:-}" ]; then
 	echo "== make $BUILD_JOBS"
 	cat "$jobs_dir/build.out"

@@ -492,7 +492,9 @@ class World:
                 # skipped (a leak of a test that left its daemon running went unseen).
                 d.proc.send_signal(signal.SIGTERM)
                 try:
-                    d.proc.wait(timeout=20)
+                    if d.proc.wait(timeout=20) != 0:
+                        errors.append(f"aigw run ({d.log_path}): exit {d.proc.returncode} "
+                                      f"on SIGTERM:\n{d.text()[-4000:]}")
                 except subprocess.TimeoutExpired:
                     d.proc.kill()
                     d.proc.wait()
