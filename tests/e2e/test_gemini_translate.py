@@ -16,11 +16,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
 import harness  # noqa: E402
+from conftest import (ID_FORMAT, module_gateway, shared_call_check, split_id,  # noqa: E402
+                      wait_call)
 from test_clients_routing import (check_anthropic_message, check_anthropic_stream,  # noqa: E402
                                   check_openai_completion, check_openai_stream)
 from test_cost import PRICES, check_cost, usd  # noqa: E402
 from test_gemini import GATEWAY_KEY, HOST, MODEL, gemini_policy  # noqa: E402
-from test_intercept import split  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (port 443, unshare -m)")
 
@@ -51,6 +52,25 @@ def translate_policy(gw, monkeypatch):
     pol["routing"] = {"retries": 0, "backoff_ms": 10,
                       "breaker": {"failures": 1000, "open_ms": 100}}
     return pol
+
+
+# Every test below calls one gateway with translate_policy: they share its daemon (a daemon
+# costs ~0.4 s of CPU to start under ASan). Each test's mock log and faults are reset, and
+# each finds its record by its app's pid or by its answer's x-aigw-request-id. The breaker
+# opens only after 1000 failures: one test's provider "down" leaves the next a closed one.
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory, mock_certs):
+    with module_gateway(tmp_path_factory, mock_certs, "gemini-translate") as g:
+        with pytest.MonkeyPatch.context() as mp:
+            g.start(translate_policy(g, mp))
+        yield g
+
+
+@pytest.fixture
+def tgw(shared):
+    with shared_call_check(shared):
+        yield shared
 
 
 def sdk(gw, client, mode, model):
@@ -113,8 +133,8 @@ CHECKS = {("openai_sdk", "plain"): check_openai_completion,
 
 @pytest.mark.parametrize("mode", ["plain", "stream"])
 @pytest.mark.parametrize("client,name,down", FALLBACKS, ids=[f[0] for f in FALLBACKS])
-def test_sdk_falls_back_to_gemini_translated(gw, monkeypatch, client, name, down, mode):
-    gw.start(translate_policy(gw, monkeypatch))
+def test_sdk_falls_back_to_gemini_translated(tgw, client, name, down, mode):
+    gw = tgw
     gw.mock.fault("down", provider=down)
     r = sdk(gw, client, mode, name)
     assert r.ok and r.returncode == 0 and r.error is None, r
@@ -134,18 +154,19 @@ def test_sdk_falls_back_to_gemini_translated(gw, monkeypatch, client, name, down
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_logical_name_mapped_to_gemini_maps_every_field(gw, monkeypatch, stream):
+def test_a_logical_name_mapped_to_gemini_maps_every_field(tgw, stream):
     """System message, max_tokens, temperature, top_p and stop each reach Gemini where it
     reads them; the answer cut by max_tokens is finish_reason "length"."""
-    gw.start(translate_policy(gw, monkeypatch))
+    gw = tgw
     req = {"model": "gemini-for-openai-apps", "max_tokens": 5, "temperature": 0.4,
            "top_p": 0.9, "stop": ["END"], "stream": stream,
            "messages": [{"role": "system", "content": SYSTEM},
                         {"role": "user", "content": PROMPT}]}
     if stream:
         req["stream_options"] = {"include_usage": True}
-    text, code = split(gw.curl("https://api.openai.com/v1/chat/completions", json.dumps(req),
-                               headers=["authorization: Bearer sk-app-curl"]))
+    text, code, rid = split_id(gw.curl("https://api.openai.com/v1/chat/completions",
+                                       json.dumps(req), extra=["-w", ID_FORMAT],
+                                       headers=["authorization: Bearer sk-app-curl"]))
     assert code == 200, text
     body = check_gemini_call(gemini_calls(gw)[0], stream)
     assert body["systemInstruction"] == {"parts": [{"text": SYSTEM}]}, body
@@ -168,7 +189,7 @@ def test_a_logical_name_mapped_to_gemini_maps_every_field(gw, monkeypatch, strea
         u = c["usage"]
     assert (u["prompt_tokens"], u["completion_tokens"], u["total_tokens"]) == (prompt, 5,
                                                                                prompt + 5)
-    rec = gw.world.wait_record(**{"event.name": "proxy.request"})
+    rec = wait_call(gw.world, rid)
     assert rec["gen_ai.system"] == "gemini" and rec["aigw.translated"] is True
     assert (rec["gen_ai.usage.input_tokens"], rec["gen_ai.usage.output_tokens"]) == (prompt, 5)
     check_cost(gw, rec, usd(PRICES[f"gemini/{MODEL}"], prompt, 5))
@@ -176,8 +197,8 @@ def test_a_logical_name_mapped_to_gemini_maps_every_field(gw, monkeypatch, strea
 
 
 @pytest.mark.parametrize("mode", ["plain", "stream"])
-def test_openai_sdk_with_a_name_only_gemini_serves(gw, monkeypatch, mode):
-    gw.start(translate_policy(gw, monkeypatch))
+def test_openai_sdk_with_a_name_only_gemini_serves(tgw, mode):
+    gw = tgw
     r = sdk(gw, "openai_sdk", mode, "gemini-for-openai-apps")
     assert r.ok and r.returncode == 0 and r.error is None, r
     _, usage = check_openai_stream(r) if mode == "stream" else check_openai_completion(r)
@@ -200,36 +221,43 @@ UNTRANSLATABLE = [
 
 
 @pytest.mark.parametrize("field,extra", UNTRANSLATABLE, ids=[u[0] for u in UNTRANSLATABLE])
-def test_what_cannot_be_translated_is_refused_and_recorded(gw, monkeypatch, field, extra):
-    check_refused(gw, monkeypatch, field, extra)
+def test_what_cannot_be_translated_is_refused_and_recorded(tgw, field, extra):
+    refused(tgw, field, extra)
 
 
 def check_refused(gw, monkeypatch, field, extra):
+    """refused() on GW, started with translate_policy."""
+    gw.start(translate_policy(gw, monkeypatch))
+    refused(gw, field, extra)
+
+
+def refused(gw, field, extra):
     """An OpenAI call with EXTRA on a name only Gemini serves: a 400 naming FIELD and Gemini,
     recorded as skipped; nothing reaches a provider."""
-    gw.start(translate_policy(gw, monkeypatch))
     req = {"model": "gemini-for-openai-apps",
            "messages": [{"role": "user", "content": PROMPT}], **extra}
-    text, code = split(gw.curl("https://api.openai.com/v1/chat/completions", json.dumps(req),
-                               headers=["authorization: Bearer sk-app-curl"]))
+    text, code, rid = split_id(gw.curl("https://api.openai.com/v1/chat/completions",
+                                       json.dumps(req), extra=["-w", ID_FORMAT],
+                                       headers=["authorization: Bearer sk-app-curl"]))
     assert code == 400, text
     err = json.loads(text)["error"]
     assert field in err["message"] and "Gemini" in err["message"], err
     assert err["type"] == "invalid_request_error", err
     assert gw.mock.requests() == []
-    rec = gw.world.wait_record(**{"event.name": "proxy.request"})
+    rec = wait_call(gw.world, rid)
     assert rec["http.response.status_code"] == 400 and field in rec["error.type"], rec
     assert rec["aigw.attempts"][0]["aigw.result"] == "skipped", rec
 
 
-def test_a_gemini_apps_call_with_a_name_only_openai_serves_is_translated(gw, monkeypatch):
+def test_a_gemini_apps_call_with_a_name_only_openai_serves_is_translated(tgw):
     """The other way (a Gemini app served by OpenAI, issue 12): the call is translated to a
     chat completion with the gateway's OpenAI key and answered in Gemini's own format; the
     app's key reaches no provider. (tests/e2e/test_gemini_app_fallback.py has the SDK.)"""
-    gw.start(translate_policy(gw, monkeypatch))
+    gw = tgw
     body = json.dumps({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]})
-    text, code = split(gw.curl(f"https://{HOST}/v1beta/models/gpt-for-gemini-apps:"
-                               "generateContent", body, headers=["x-goog-api-key: AIza-app"]))
+    text, code, _ = split_id(gw.curl(f"https://{HOST}/v1beta/models/gpt-for-gemini-apps:"
+                                     "generateContent", body, headers=["x-goog-api-key: AIza-app"],
+                                     extra=["-w", ID_FORMAT]))
     assert code == 200, text
     answer = json.loads(text)
     words = answer["candidates"][0]["content"]["parts"][0]["text"].split()
@@ -282,12 +310,12 @@ def check_filtered_answer(r, client, mode):
 @pytest.mark.parametrize("fault", ["blocked", "filtered"])
 @pytest.mark.parametrize("mode", ["plain", "stream"])
 @pytest.mark.parametrize("client,name,down", FALLBACKS, ids=[f[0] for f in FALLBACKS])
-def test_a_prompt_gemini_blocks_is_a_filtered_answer(gw, monkeypatch, client, name, down, mode,
+def test_a_prompt_gemini_blocks_is_a_filtered_answer(tgw, client, name, down, mode,
                                                       fault):
     """Gemini's safety filters block the prompt (promptFeedback.blockReason, no candidate) or
     the answer (finishReason SAFETY): the app gets a 200 answer with no text that its SDK reads
     as filtered, and the record a call that ended well, billed for the prompt."""
-    gw.start(translate_policy(gw, monkeypatch))
+    gw = tgw
     gw.mock.fault("down", provider=down)
     gw.mock.fault(fault, provider="gemini")
     r = sdk(gw, client, mode, name)
@@ -301,8 +329,8 @@ def test_a_prompt_gemini_blocks_is_a_filtered_answer(gw, monkeypatch, client, na
 
 
 @pytest.mark.parametrize("mode", ["plain", "stream"])
-def test_anthropic_sdk_top_k_reaches_gemini(gw, monkeypatch, mode):
-    gw.start(translate_policy(gw, monkeypatch))
+def test_anthropic_sdk_top_k_reaches_gemini(tgw, mode):
+    gw = tgw
     gw.mock.fault("down", provider="anthropic")
     r = sdk_with(gw, "anthropic_sdk", mode, "careful", {"top_k": 7})
     assert r.ok and r.returncode == 0 and r.error is None, r
@@ -325,10 +353,10 @@ JSON_FORMATS = [
 
 @pytest.mark.parametrize("mode", ["plain", "stream"])
 @pytest.mark.parametrize("kind,fmt,schema", JSON_FORMATS, ids=[f[0] for f in JSON_FORMATS])
-def test_openai_sdk_json_mode_reaches_gemini(gw, monkeypatch, kind, fmt, schema, mode):
+def test_openai_sdk_json_mode_reaches_gemini(tgw, kind, fmt, schema, mode):
     """response_format json_object / json_schema -> responseMimeType application/json (and
     the schema, as it came, as responseJsonSchema)."""
-    gw.start(translate_policy(gw, monkeypatch))
+    gw = tgw
     gw.mock.fault("down", provider="openai")
     r = sdk_with(gw, "openai_sdk", mode, "fast-summary", {"response_format": fmt})
     assert r.ok and r.returncode == 0 and r.error is None, r
@@ -340,8 +368,8 @@ def test_openai_sdk_json_mode_reaches_gemini(gw, monkeypatch, kind, fmt, schema,
     check_record(gw, r, "fast-summary", usage, True)
 
 
-def test_a_json_schema_gemini_would_not_hold_is_refused(gw, monkeypatch):
-    gw.start(translate_policy(gw, monkeypatch))
+def test_a_json_schema_gemini_would_not_hold_is_refused(tgw):
+    gw = tgw
     schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]+$"}}}
     fmt = {"type": "json_schema", "json_schema": {"name": "c", "schema": schema}}
     r = sdk_with(gw, "openai_sdk", "plain", "gemini-for-openai-apps", {"response_format": fmt})
@@ -349,5 +377,5 @@ def test_a_json_schema_gemini_would_not_hold_is_refused(gw, monkeypatch):
     assert r.status == 400 and r.error_class == "BadRequestError", r
     assert field in r.body["message"] and "Gemini" in r.body["message"], r.body
     assert gw.mock.requests() == []
-    rec = gw.world.wait_record(**{"event.name": "proxy.request"})
+    rec = gw.world.wait_record(**{"event.name": "proxy.request", "process.pid": r.pid})
     assert rec["http.response.status_code"] == 400 and field in rec["error.type"], rec

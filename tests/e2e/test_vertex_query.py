@@ -36,10 +36,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
-from conftest import ID_FORMAT, module_gateway, shared_call_check, split_id, wait_call  # noqa: E402
+from conftest import (ID_FORMAT, module_gateway, shared_call_check, split_id,  # noqa: E402
+                      wait_call)
 from test_gemini import BASE, BODY, GATEWAY_KEY, MODEL, gemini_policy  # noqa: E402
-from test_vertex import (GEMINI_BODY, GLOBAL_HOST, Vx, check_rekeyed, gemini_path,  # noqa: E402,F401
-                         path, vertex_body, vx)
+from test_vertex import (GEMINI_BODY, Vx, check_rekeyed, gemini_path, path,  # noqa: E402
+                         vertex_body)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (cgroups, BPF, port 443)")
 
