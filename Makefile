@@ -33,7 +33,7 @@ MOCK_SRCS  := $(sort $(wildcard tests/mockprov/*.c))
 SKEL       := $(BUILD)/capture.skel.h
 
 .PHONY: all setup test unit e2e demo bench bench-ir bench-gateway bench-xlate soak bench-streams clean \
-	format helpers mockprov fuzz fuzzers
+	format helpers mockprov fuzz fuzzers fuzz-smoke
 all: $(BUILD)/aigw
 
 setup:
@@ -322,6 +322,21 @@ $(BUILD)/fuzz/fuzz_$(1): $(call fuzzobjs,tests/fuzz/fuzz_$(1).c $(FUZZ_SRCS_$(1)
 endef
 $(foreach n,$(FUZZ_NAMES),$(eval $(call fuzz_target,$(n))))
 fuzzers: $(FUZZERS)
+
+# make test's fuzz smoke (tests/run.sh: each target's corpus replayed, then briefly run):
+# the same harnesses, linked with the daemon's sanitized objects (build/san/libaigw.a,
+# ASan/UBSan, no coverage) into build/fuzz-smoke/. Building the coverage-instrumented targets
+# above took 45 s of CPU that make test spent on a replay that needs no coverage; make fuzz
+# builds and fuzzes those.
+FUZZ_SMOKE := $(FUZZ_NAMES:%=$(BUILD)/fuzz-smoke/fuzz_%)
+FUZZ_SMOKE_EXTRA_translate := tests/unit/translate_stream_ref.c tests/unit/gemini_two_stage.c
+# (the harness is compiled again whenever the archive changes: a header changed under it)
+$(BUILD)/fuzz-smoke/fuzz_%: tests/fuzz/fuzz_%.c $(SAN_AR) $(wildcard tests/unit/*.h) \
+		$(wildcard tests/unit/*_ref.c tests/unit/gemini_two_stage.c)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) $(NL_CFLAGS) -Itests/unit $(SAN_LD) -o $@ $< $(FUZZ_SMOKE_EXTRA_$*) \
+		$(SAN_AR) $(LIBS)
+fuzz-smoke: $(FUZZ_SMOKE)
 fuzz: setup fuzzers
 	@for f in $(if $(FUZZ_TARGETS),$(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%),$(FUZZERS)); do \
 		n=$$(basename $$f | sed 's/^fuzz_//'); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
@@ -341,7 +356,7 @@ mockprov: $(if $(MOCK_SRCS),$(BUILD)/mockprov)
 # the end-to-end suite.
 test: setup
 	@$(MAKE) --no-print-directory -j$(shell nproc) all $(BUILD)/aigw-san helpers mockprov
-	@BUILD_JOBS="unit fuzzers" bash tests/run.sh
+	@BUILD_JOBS="unit fuzz-smoke" bash tests/run.sh
 
 demo: setup
 	@$(MAKE) --no-print-directory all helpers mockprov

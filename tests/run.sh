@@ -69,8 +69,8 @@ run_fuzz() { # $1: a fuzz target binary
 	name=$(basename "$f" | sed 's/^fuzz_//')
 	work=$(mktemp -d)
 	echo "== $f (${secs}s)"
-	# A crashing input is kept in build/fuzz/, not in the checkout.
-	"$f" -max_total_time="$secs" -artifact_prefix=build/fuzz/ "$work" \
+	# A crashing input is kept beside the target (build/fuzz-smoke/), not in the checkout.
+	"$f" -max_total_time="$secs" -artifact_prefix="$(dirname "$f")/" "$work" \
 		"tests/fuzz/corpus/$name" >"$work.log" 2>&1
 	rc=$?
 	if [ "$rc" -eq 0 ] && grep -qE '^#[0-9]+[[:space:]]+INITED' "$work.log" &&
@@ -121,7 +121,7 @@ run_jobs() {
 		fi
 	fi
 	# The fuzz targets first: they run for a fixed time, the unit tests fill the other slots.
-	for f in build/fuzz/fuzz_*; do
+	for f in build/fuzz-smoke/fuzz_*; do
 		[ -x "$f" ] && start_job run_fuzz "$f"
 	done
 	for t in build/tests/unit/test_* build/tests/bpf/test_*; do

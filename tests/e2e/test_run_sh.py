@@ -33,7 +33,7 @@ def tree(tmp):
     (tmp / "tests" / "e2e").mkdir(parents=True)
     shutil.copy(ROOT / "tests" / "run.sh", tmp / "tests" / "run.sh")
     (tmp / "tests" / "e2e" / "test_one.py").write_text("def test_one():\n    pass\n")
-    for d, scripts in (("build/tests/unit", UNIT), ("build/fuzz", FUZZ)):
+    for d, scripts in (("build/tests/unit", UNIT), ("build/fuzz-smoke", FUZZ)):
         (tmp / d).mkdir(parents=True)
         for name, body in scripts.items():
             p = tmp / d / name
@@ -73,7 +73,7 @@ def test_run_sh_counts_a_failed_background_build_and_runs_no_stale_binary(tmp_pa
     out = r.stdout
     assert r.returncode != 0, out
     assert "make no-such-target failed: no unit test or fuzz target ran" in out, out
-    assert "== build/tests/unit/" not in out and "== build/fuzz/" not in out, out
+    assert "== build/tests/unit/" not in out and "== build/fuzz-smoke/" not in out, out
     # passed: pytest's one test; failed: the build
     assert out.strip().splitlines()[-1] == "aigw: 1 passed, 1 failed", out
 
