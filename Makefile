@@ -352,8 +352,9 @@ unit: $(UNIT_BINS)
 helpers: $(HELPER_BINS)
 mockprov: $(if $(MOCK_SRCS),$(BUILD)/mockprov)
 
-# The daemons first; tests/run.sh builds the unit tests and fuzz targets (BUILD_JOBS) beside
-# the end-to-end suite.
+# The daemons first; tests/run.sh builds the unit tests and the fuzz smoke (BUILD_JOBS) beside
+# the end-to-end suite. The coverage-instrumented fuzz targets are built by make fuzz only: a
+# source a harness newly needs, missing from its FUZZ_SRCS_*, shows there, not here.
 test: setup
 	@$(MAKE) --no-print-directory -j$(shell nproc) all $(BUILD)/aigw-san helpers mockprov
 	@BUILD_JOBS="unit fuzz-smoke" bash tests/run.sh
