@@ -67,6 +67,7 @@ def connect(settings=None):
     sock = ctx.wrap_socket(socket.create_connection((HOST, 443), timeout=20),
                            server_hostname=HOST)
     assert sock.selected_alpn_protocol() == "h2", sock.selected_alpn_protocol()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
     if settings:
