@@ -29,15 +29,23 @@ UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c tests/bpf/test_*.c))
 UNIT_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 HELPER_SRCS:= $(sort $(wildcard tests/e2e/helpers/*.c tests/bench/*.c))
 HELPER_BINS:= $(patsubst tests/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
+E2E_HELPERS:= $(filter $(BUILD)/tests/e2e/%,$(HELPER_BINS))
+BENCH_BINS := $(filter $(BUILD)/tests/bench/%,$(HELPER_BINS))
 MOCK_SRCS  := $(sort $(wildcard tests/mockprov/*.c))
+MOCK_OBJS  := $(MOCK_SRCS:%.c=$(BUILD)/mockobj/%.o)
 SKEL       := $(BUILD)/capture.skel.h
 
 .PHONY: all setup test unit e2e demo bench bench-ir bench-gateway bench-xlate soak bench-streams clean \
-	format helpers mockprov fuzz fuzzers fuzz-smoke
+	format helpers e2e-helpers bench-helpers mockprov fuzz fuzzers fuzz-smoke setup-system clients
 all: $(BUILD)/aigw
 
 setup:
 	@bash scripts/setup.sh
+# setup's two halves: the packages and bpffs; the end-to-end tests' SDK clients (npm ci).
+setup-system:
+	@bash scripts/setup.sh system
+clients:
+	@bash scripts/setup.sh clients
 
 $(BUILD)/vmlinux.h:
 	@mkdir -p $(@D)
@@ -233,9 +241,12 @@ $(BUILD)/tests/bench/bench_guard_scan: tests/bench/bench_guard_scan.c $(BUILD)/o
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $^ -lhs -lpcre2-8 -lm
 
-$(BUILD)/mockprov: $(MOCK_SRCS)
+# The mock provider, one object a source (make test builds it beside the daemon).
+$(BUILD)/mockobj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lz
+	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -MMD -MP -c $< -o $@
+$(BUILD)/mockprov: $(MOCK_OBJS)
+	$(CC) -O2 -g -o $@ $^ -levent -levent_openssl -lssl -lcrypto -lcjson -lz
 
 # libFuzzer targets, built with clang; `make fuzz` runs each for FUZZ_SECONDS, or to
 # FUZZ_RUNS executions when that is set (e.g. FUZZ_RUNS=10000000), one after the other;
@@ -350,14 +361,19 @@ fuzz: setup fuzzers
 
 unit: $(UNIT_BINS)
 helpers: $(HELPER_BINS)
+e2e-helpers: $(E2E_HELPERS)
+bench-helpers: $(BENCH_BINS)
 mockprov: $(if $(MOCK_SRCS),$(BUILD)/mockprov)
 
-# The daemons first; tests/run.sh builds the unit tests and the fuzz smoke (BUILD_JOBS) beside
-# the end-to-end suite. The coverage-instrumented fuzz targets are built by make fuzz only: a
-# source a harness newly needs, missing from its FUZZ_SRCS_*, shows there, not here.
-test: setup
-	@$(MAKE) --no-print-directory -j$(shell nproc) all $(BUILD)/aigw-san helpers mockprov
-	@BUILD_JOBS="unit fuzz-smoke" bash tests/run.sh
+# First what the end-to-end suite needs: the sanitized daemon, the mock provider, the suite's
+# helpers, and its SDK clients (npm ci, beside the compiles). tests/run.sh builds the rest
+# beside the suite: build/aigw first (BUILD_PLAIN: the memory tests measure it, and wait for
+# it), then the benches, the unit tests and the fuzz smoke (BUILD_JOBS). The coverage-
+# instrumented fuzz targets are built by make fuzz only: a source a harness newly needs,
+# missing from its FUZZ_SRCS_*, shows there, not here.
+test: setup-system
+	@$(MAKE) --no-print-directory -j$(shell nproc) clients $(BUILD)/aigw-san e2e-helpers mockprov
+	@BUILD_PLAIN=all BUILD_JOBS="bench-helpers unit fuzz-smoke" bash tests/run.sh
 
 demo: setup
 	@$(MAKE) --no-print-directory all helpers mockprov

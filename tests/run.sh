@@ -110,9 +110,18 @@ start_job() { # $1: run_unit or run_fuzz, $2: its binary; waits while jobs_max r
 run_jobs() {
 	chrt --idle -p 0 "$BASHPID" >/dev/null 2>&1 ||
 		renice -n "${JOBS_NICE:-10}" -p "$BASHPID" >/dev/null 2>&1 || true
-	# make test leaves the jobs' binaries to be built here (BUILD_JOBS: the make targets), so
-	# that the suite starts as soon as the daemons are built. A failed build runs no job: the
-	# binaries left from an earlier build would say nothing of this tree.
+	# make test leaves build/aigw (BUILD_PLAIN: its make target) and the jobs' binaries
+	# (BUILD_JOBS) to be built here, so that the suite starts as soon as the sanitized daemon
+	# is built. build/aigw comes first, as the suite's memory tests wait for it: its result is
+	# plain.done or plain.failed in $jobs_dir (AIGW_PLAIN_STATUS). A failed build of the jobs
+	# runs no job: the binaries left from an earlier build would say nothing of this tree.
+	if [ -n "${BUILD_PLAIN:-}" ]; then
+		if make --no-print-directory -j"$jobs_max" $BUILD_PLAIN >"$jobs_dir/plain.out" 2>&1; then
+			touch "$jobs_dir/plain.done"
+		else
+			touch "$jobs_dir/plain.failed"
+		fi
+	fi
 	if [ -n "${BUILD_JOBS:-}" ]; then
 		if ! make --no-print-directory -j"$jobs_max" $BUILD_JOBS >"$jobs_dir/build.out" 2>&1; then
 			touch "$jobs_dir/build.failed"
@@ -151,6 +160,7 @@ trap 'kill_tree "$jobs_pid"; rm -rf "$jobs_dir" "${out_file:-}"; exit 130' INT T
 # five clean runs: E2E_WORKERS=3 to try it.
 echo "== tests/e2e (pytest)"
 export AIGW_BIN=${AIGW_BIN:-$PWD/build/aigw-san}
+[ -n "${BUILD_PLAIN:-}" ] && export AIGW_PLAIN_STATUS=$jobs_dir/plain
 workers=()
 if /usr/bin/python3 -c "import xdist" 2>/dev/null; then
 	# (a worker that dies is not replaced: its share of addresses and ports would be no one's)
@@ -183,6 +193,15 @@ rm -f "$out_file"
 suite_end=$SECONDS
 wait "$jobs_pid"
 echo "== the unit and fuzz jobs ended $((SECONDS - suite_end)) s after the suite"
+if [ -n "${BUILD_PLAIN:-}" ]; then
+	echo "== make $BUILD_PLAIN"
+	cat "$jobs_dir/plain.out"
+	if [ ! -e "$jobs_dir/plain.done" ]; then
+		echo "make $BUILD_PLAIN failed"
+		failed=$((failed + 1))
+		failed_names+=("make $BUILD_PLAIN")
+	fi
+fi
 if [ -n "${BUILD_JOBS:-}" ]; then
 	echo "== make $BUILD_JOBS"
 	cat "$jobs_dir/build.out"

@@ -166,6 +166,30 @@ def wait_for(pred, timeout=5.0, step=0.05, what="condition"):
         interval = min(interval * 2, step)
 
 
+# build/aigw, the plain -O2 build. Under make test, tests/run.sh builds it beside the suite and
+# marks the end of that build with PLAIN_STATUS + ".done" or ".failed".
+PLAIN = ROOT / "build" / "aigw"
+PLAIN_STATUS = os.environ.get("AIGW_PLAIN_STATUS")
+
+
+def plain_build(wait):
+    """build/aigw's path when it is built, else None. While tests/run.sh is still building it,
+    None, or with wait, waits for that build; a wait that finds the build failed fails the
+    test, as a test that needs the plain build would otherwise say nothing."""
+    if PLAIN_STATUS:
+        def ended():
+            return os.path.exists(PLAIN_STATUS + ".done") or \
+                os.path.exists(PLAIN_STATUS + ".failed")
+        if wait:
+            wait_for(ended, timeout=900, step=0.5, what="tests/run.sh's build of build/aigw")
+        if not os.path.exists(PLAIN_STATUS + ".done"):
+            if wait:
+                pytest.fail("tests/run.sh's build of build/aigw failed (its output follows the "
+                            "suite's)")
+            return None
+    return PLAIN if PLAIN.exists() else None
+
+
 def gauge(admin, series):
     """The value of SERIES ('name{label="v",...}' as the daemon writes it) on the /metrics of
     the admin endpoint at 127.0.0.1:ADMIN."""
@@ -511,8 +535,8 @@ class World:
         # an ASan process costs ~60 ms of CPU to start and leak-check (test_capture runs detach
         # under ASan). After a daemon that died or was killed under the test, AIGW's own
         # detach, under ASan: that is the case to check.
-        plain = ROOT / "build" / "aigw"
-        use_plain = routine and plain.exists() and \
+        plain = plain_build(wait=False)
+        use_plain = routine and plain is not None and \
             plain.stat().st_mtime >= Path(AIGW).stat().st_mtime
         try:
             r = self.aigw("detach", "--pin-dir", str(self.pin_dir),

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import conftest
-from conftest import PYTHON, ROOT, free_port, hosts_wrap, wait_for
+from conftest import PYTHON, free_port, hosts_wrap, wait_for
 from test_intercept import split
 from test_routing import chat, routed_policy
 
@@ -124,18 +124,17 @@ def big_body_policy(gw, monkeypatch):
 
 # VmHWM is measured on the plain build: ASan's quarantine keeps freed memory resident and its
 # shadow adds to every allocation, so under build/aigw-san these bounds would say nothing. The
-# memory tests run build/aigw beside AIGW_BIN's; without one they check answers and records.
-PLAIN = str(ROOT / "build" / "aigw")
-
-
+# memory tests run build/aigw beside AIGW_BIN's (under make test, once tests/run.sh has built
+# it); without one they check answers and records.
 def plain_daemon(monkeypatch):
     """Makes the daemons this test starts the plain build when AIGW_BIN is an ASan build and
     build/aigw is there; returns whether the daemon's RSS means anything."""
     if b"__asan_init" not in Path(conftest.AIGW).read_bytes():
         return True
-    if not os.path.exists(PLAIN):
+    plain = conftest.plain_build(wait=True)
+    if plain is None:
         return False
-    monkeypatch.setattr(conftest, "AIGW", PLAIN)
+    monkeypatch.setattr(conftest, "AIGW", str(plain))
     return True
 
 
