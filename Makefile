@@ -366,13 +366,15 @@ bench-helpers: $(BENCH_BINS)
 mockprov: $(if $(MOCK_SRCS),$(BUILD)/mockprov)
 
 # First what the end-to-end suite needs: the sanitized daemon, the mock provider, the suite's
-# helpers, and its SDK clients (npm ci, beside the compiles). tests/run.sh builds the rest
+# helpers, and its SDK clients (npm ci, beside the compiles: one make job more, as it mostly
+# waits on its cache). tests/run.sh builds the rest
 # beside the suite: build/aigw first (BUILD_PLAIN: the memory tests measure it, and wait for
 # it), then the benches, the unit tests and the fuzz smoke (BUILD_JOBS). The coverage-
 # instrumented fuzz targets are built by make fuzz only: a source a harness newly needs,
 # missing from its FUZZ_SRCS_*, shows there, not here.
 test: setup-system
-	@$(MAKE) --no-print-directory -j$(shell nproc) clients $(BUILD)/aigw-san e2e-helpers mockprov
+	@$(MAKE) --no-print-directory -j$$(( $(shell nproc) + 1 )) clients $(BUILD)/aigw-san e2e-helpers \
+		mockprov
 	@BUILD_PLAIN=all BUILD_JOBS="bench-helpers unit fuzz-smoke" bash tests/run.sh
 
 demo: setup

@@ -31,6 +31,17 @@ jobs_dir=$(mktemp -d)
 jobs_max=$(nproc 2>/dev/null || echo 2)
 njobs=0
 
+# A suite run on build/aigw itself (AIGW_BIN) needs it before its first test, not beside it.
+if [ -n "${BUILD_PLAIN:-}" ] && [ -n "${AIGW_BIN:-}" ] &&
+	[ "$(realpath -m "$AIGW_BIN")" = "$(realpath -m build/aigw)" ]; then
+	if ! make --no-print-directory -j"$jobs_max" $BUILD_PLAIN; then
+		echo "make $BUILD_PLAIN failed"
+		echo "aigw: 0 passed, 1 failed"
+		exit 1
+	fi
+	BUILD_PLAIN=
+fi
+
 run_unit() { # $1: a unit or BPF test binary
 	local t=$1 out rc summary p f
 	echo "== $t"
@@ -160,7 +171,11 @@ trap 'kill_tree "$jobs_pid"; rm -rf "$jobs_dir" "${out_file:-}"; exit 130' INT T
 # five clean runs: E2E_WORKERS=3 to try it.
 echo "== tests/e2e (pytest)"
 export AIGW_BIN=${AIGW_BIN:-$PWD/build/aigw-san}
-[ -n "${BUILD_PLAIN:-}" ] && export AIGW_PLAIN_STATUS=$jobs_dir/plain
+if [ -n "${BUILD_PLAIN:-}" ]; then
+	export AIGW_PLAIN_STATUS=$jobs_dir/plain AIGW_PLAIN_PID=$jobs_pid
+else
+	unset AIGW_PLAIN_STATUS AIGW_PLAIN_PID
+fi
 workers=()
 if /usr/bin/python3 -c "import xdist" 2>/dev/null; then
 	# (a worker that dies is not replaced: its share of addresses and ports would be no one's)

@@ -166,28 +166,51 @@ def wait_for(pred, timeout=5.0, step=0.05, what="condition"):
         interval = min(interval * 2, step)
 
 
-# build/aigw, the plain -O2 build. Under make test, tests/run.sh builds it beside the suite and
-# marks the end of that build with PLAIN_STATUS + ".done" or ".failed".
+# build/aigw, the plain -O2 build. Under make test, tests/run.sh builds it beside the suite, in
+# its background job (AIGW_PLAIN_PID), and marks the end of that build with PLAIN_STATUS +
+# ".done" or ".failed".
 PLAIN = ROOT / "build" / "aigw"
 PLAIN_STATUS = os.environ.get("AIGW_PLAIN_STATUS")
+_plain_failed = None  # why the wait for tests/run.sh's build ended without it
+
+
+def _plain_build_ended():
+    """'done', 'failed', or None while tests/run.sh's job is still building build/aigw."""
+    for end in ("done", "failed"):
+        if os.path.exists(f"{PLAIN_STATUS}.{end}"):
+            return end
+    try:
+        os.kill(int(os.environ.get("AIGW_PLAIN_PID", "0")), 0)
+    except (OSError, ValueError):
+        return "failed"  # the job is gone without saying: killed, or its shell died
+    return None
 
 
 def plain_build(wait):
-    """build/aigw's path when it is built, else None. While tests/run.sh is still building it,
-    None, or with wait, waits for that build; a wait that finds the build failed fails the
-    test, as a test that needs the plain build would otherwise say nothing."""
+    """build/aigw's path when it is built and no older than AIGW (a stale one would measure
+    other code), else None. While tests/run.sh is still building it: None, or with wait, waits
+    for that build, and a wait that finds it failed fails the test (as do the next ones at
+    once): a test that needs the plain build would otherwise say nothing."""
+    global _plain_failed
     if PLAIN_STATUS:
-        def ended():
-            return os.path.exists(PLAIN_STATUS + ".done") or \
-                os.path.exists(PLAIN_STATUS + ".failed")
-        if wait:
-            wait_for(ended, timeout=900, step=0.5, what="tests/run.sh's build of build/aigw")
-        if not os.path.exists(PLAIN_STATUS + ".done"):
+        end = _plain_build_ended()
+        if wait and end is None and _plain_failed is None:
+            try:
+                end = wait_for(_plain_build_ended, timeout=900, step=0.5,
+                               what="tests/run.sh's build of build/aigw")
+            except AssertionError as e:
+                _plain_failed = str(e)
+            else:
+                if end != "done":
+                    _plain_failed = ("tests/run.sh's build of build/aigw failed (its output "
+                                     "follows the suite's)")
+        if end != "done":
             if wait:
-                pytest.fail("tests/run.sh's build of build/aigw failed (its output follows the "
-                            "suite's)")
+                pytest.fail(_plain_failed or "tests/run.sh's build of build/aigw failed")
             return None
-    return PLAIN if PLAIN.exists() else None
+    if not PLAIN.exists() or PLAIN.stat().st_mtime < Path(AIGW).stat().st_mtime:
+        return None
+    return PLAIN
 
 
 def gauge(admin, series):
@@ -536,8 +559,7 @@ class World:
         # under ASan). After a daemon that died or was killed under the test, AIGW's own
         # detach, under ASan: that is the case to check.
         plain = plain_build(wait=False)
-        use_plain = routine and plain is not None and \
-            plain.stat().st_mtime >= Path(AIGW).stat().st_mtime
+        use_plain = routine and plain is not None
         try:
             r = self.aigw("detach", "--pin-dir", str(self.pin_dir),
                           binary=str(plain) if use_plain else AIGW)

@@ -124,11 +124,12 @@ def big_body_policy(gw, monkeypatch):
 
 # VmHWM is measured on the plain build: ASan's quarantine keeps freed memory resident and its
 # shadow adds to every allocation, so under build/aigw-san these bounds would say nothing. The
-# memory tests run build/aigw beside AIGW_BIN's (under make test, once tests/run.sh has built
-# it); without one they check answers and records.
+# memory tests run build/aigw beside AIGW_BIN's. Under make test they wait for tests/run.sh to
+# build it, and fail if that build failed; run by hand without a build/aigw as new as AIGW_BIN's,
+# they check answers and records only.
 def plain_daemon(monkeypatch):
     """Makes the daemons this test starts the plain build when AIGW_BIN is an ASan build and
-    build/aigw is there; returns whether the daemon's RSS means anything."""
+    build/aigw is there and no older; returns whether the daemon's RSS means anything."""
     if b"__asan_init" not in Path(conftest.AIGW).read_bytes():
         return True
     plain = conftest.plain_build(wait=True)

@@ -78,6 +78,36 @@ def test_run_sh_counts_a_failed_background_build_and_runs_no_stale_binary(tmp_pa
     assert out.strip().splitlines()[-1] == "aigw: 1 passed, 1 failed", out
 
 
+# The suite's side of BUILD_PLAIN: it is told where the build's end is marked, and sees it.
+PLAIN_WAITER = """import os, time
+def test_one():
+    status = os.environ["AIGW_PLAIN_STATUS"]
+    os.kill(int(os.environ["AIGW_PLAIN_PID"]), 0)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(status + ".failed"):
+        assert time.monotonic() < deadline, "no end of the plain build marked"
+        time.sleep(0.05)
+    assert not os.path.exists(status + ".done")
+"""
+
+
+def test_run_sh_counts_a_failed_plain_build_and_tells_the_suite(tmp_path):
+    """make test builds build/aigw beside the suite (BUILD_PLAIN), whose memory tests wait for
+    it: its end is marked where the suite is told (AIGW_PLAIN_STATUS), a failed build fails the
+    run, and the unit and fuzz jobs run all the same."""
+    run_sh = tree(tmp_path)
+    (tmp_path / "tests" / "e2e" / "test_one.py").write_text(PLAIN_WAITER)
+    r = subprocess.run(["bash", str(run_sh)], capture_output=True, text=True, timeout=60,
+                       env={"PATH": "/usr/bin:/bin", "FUZZ_SMOKE_SECONDS": "1",
+                            "UNIT_TIMEOUT": "3", "BUILD_PLAIN": "no-such-plain"})
+    out = r.stdout
+    assert r.returncode != 0, out
+    assert "make no-such-plain failed" in out, out
+    assert "== build/tests/unit/test_a_ok" in out, out
+    # as test_run_sh_counts_every_failure, and the build: the waiting test passed
+    assert out.strip().splitlines()[-1] == "aigw: 8 passed, 6 failed", out
+
+
 def test_run_sh_stopped_leaves_no_job_running(tmp_path):
     """A run stopped (Ctrl-C, CI's limit) takes its background jobs with it: a unit test under
     timeout is in a process group of its own, and would run on for UNIT_TIMEOUT."""
