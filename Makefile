@@ -133,6 +133,9 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/tests/unit/unit.o $(SAN_AR)
 	@mkdir -p $(@D)
 	$(UNIT_CC) $(SAN_LD) -o $@ $< $(BUILD)/tests/unit/unit.o $(SAN_AR) $(LIBS) $(UNIT_LDFLAGS)
 
+# The verifier's count of the capture programs: they are loaded from the skeleton.
+$(BUILD)/tests/bpf/test_verifier: $(SKEL)
+
 # test_pipeline widens the window between a stage's check of a governance counter and its take
 # (a yield in each read, by --wrap), so that a stage doing them outside the state's lock fails.
 $(BUILD)/tests/unit/test_pipeline: UNIT_LDFLAGS := \

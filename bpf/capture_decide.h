@@ -132,17 +132,20 @@ static __always_inline int aigw_flow_claimable(const struct aigw_flow *f, __u64 
 static __always_inline int aigw_api_listen_matches(const struct aigw_addr *api,
 						   const struct aigw_addr *dst)
 {
-	int len = api->family == AIGW_AF_INET ? 4 : 16, any = 1, same = 1;
+	__u32 a[4], d[4], set = 0, differ = 0;
+	int words = api->family == AIGW_AF_INET ? 1 : 4;
 
 	if (!api->family || api->family != dst->family || api->port != dst->port)
 		return 0;
-	for (int i = 0; i < 16; i++) {
-		if (i >= len)
+	__builtin_memcpy(a, api->addr, 16);
+	__builtin_memcpy(d, dst->addr, 16);
+	for (int i = 0; i < 4; i++) {
+		if (i >= words)
 			break;
-		any &= api->addr[i] == 0;
-		same &= api->addr[i] == dst->addr[i];
+		set |= a[i];
+		differ |= a[i] ^ d[i];
 	}
-	return any || same;
+	return !set || !differ;
 }
 
 /* The IPv6 forms that carry an IPv4 address (aigw_v6_embedded_v4()). */

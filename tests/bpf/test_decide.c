@@ -312,6 +312,11 @@ static void test_api_listen_matches_its_address_only(void)
 	    {"::1", "::1", 8080, 8080, 1},
 	    {"::1", "::2", 8080, 8080, 0},
 	    {"::", "::2", 8080, 8080, 1},
+	    /* every word of an IPv6 address counts, the first as the last */
+	    {"fd00::1", "fd00::1", 8080, 8080, 1},
+	    {"fd00::1", "fe00::1", 8080, 8080, 0},
+	    {"fd00::1:0:0:1", "fd00::1", 8080, 8080, 0},
+	    {"fd00::1", "::1", 8080, 8080, 0},
 	};
 	struct aigw_addr none = {0}, api, d;
 
