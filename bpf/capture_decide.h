@@ -132,6 +132,9 @@ static __always_inline int aigw_flow_claimable(const struct aigw_flow *f, __u64 
 static __always_inline int aigw_api_listen_matches(const struct aigw_addr *api,
 						   const struct aigw_addr *dst)
 {
+	/* Words ORed, no branch per byte: the verifier walked each byte's two ways on every IPv6
+	 * path (71,695 instructions in connect6). All 16 bytes are read whatever the family:
+	 * callers zero the address (a kernel before 6.3 refuses a read of unset stack). */
 	__u32 a[4], d[4], set = 0, differ = 0;
 	int words = api->family == AIGW_AF_INET ? 1 : 4;
 

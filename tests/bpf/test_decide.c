@@ -325,6 +325,21 @@ static void test_api_listen_matches_its_address_only(void)
 		d = addr_of(cases[i].dst, cases[i].dst_port);
 		ASSERT_EQ(aigw_api_listen_matches(&api, &d), cases[i].match);
 	}
+	/* IPv4 compares its 4 bytes only, whatever follows them */
+	api = addr_of("127.0.0.1", 8080);
+	d = addr_of("127.0.0.1", 8080);
+	memset(d.addr + 4, 0xab, 12);
+	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 1);
+	/* only the second word differs */
+	api = addr_of("fd00::1", 8080);
+	d = addr_of("fd00:0:1::1", 8080);
+	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
+	/* a family neither is: compared as 16 bytes, and only with its own family */
+	api.family = d.family = 7;
+	memcpy(d.addr, api.addr, 16);
+	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 1);
+	d.addr[15] ^= 1;
+	ASSERT_EQ(aigw_api_listen_matches(&api, &d), 0);
 	ASSERT_EQ(aigw_api_listen_matches(&none, &d), 0); /* no api.listen */
 	d.family = 0;
 	ASSERT_EQ(aigw_api_listen_matches(&none, &d), 0);

@@ -4,13 +4,15 @@
  * that is not yet serving). The count is the verifier's own, the same on every load on one
  * kernel: connect6 and sendmsg6 once walked 71,695 instructions each, ~50 ms of a start, as
  * api.listen's byte-by-byte comparison split each IPv6 path in two per byte. A program over
- * the bound here has regressed in that way. Loads the programs only: nothing is attached or
- * pinned. Needs root, as make test runs it.
+ * the bound here has regressed in that way. Loads the programs as the daemon does (its
+ * read-only settings non-zero, so that no code is pruned as dead), but nothing is attached or
+ * pinned. Needs root, as make test runs it: skipped otherwise.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/libbpf.h>
 
@@ -45,6 +47,9 @@ static int load_counting(char names[][NAME_MAX_LEN], long counts[])
 		return -errno;
 	bpf_object__for_each_map(map, skel->obj)
 		bpf_map__set_pin_path(map, NULL); /* no pins left behind in /sys/fs/bpf */
+	/* as capture_open() sets them: left 0, the verifier would drop what reads them */
+	skel->rodata->aigw_exempt_cgroup_id = 1;
+	skel->rodata->aigw_capture_cgroup_id = 1;
 	bpf_object__for_each_program(prog, skel->obj) {
 		if (n == PROGS_MAX) {
 			err = -E2BIG;
@@ -76,14 +81,23 @@ static void test_capture_programs_verify_within_bound(void)
 {
 	char names[PROGS_MAX][NAME_MAX_LEN];
 	long counts[PROGS_MAX];
-	int n = load_counting(names, counts);
+	int n, over = 0;
 
+	if (geteuid() != 0) {
+		printf("  skipped: loading BPF programs needs root\n");
+		return;
+	}
+	n = load_counting(names, counts);
 	ASSERT_OK(n);
 	ASSERT_TRUE(n >= 4);
-	for (int i = 0; i < n; i++)
-		if (counts[i] < 0 || counts[i] > PROCESSED_MAX)
-			UNIT_FAIL("%s: %ld instructions processed (bound %d)", names[i], counts[i],
-				  PROCESSED_MAX);
+	for (int i = 0; i < n; i++) {
+		if (counts[i] >= 0 && counts[i] <= PROCESSED_MAX)
+			continue;
+		fprintf(stderr, "  %s: %ld instructions processed (bound %d)\n", names[i], counts[i],
+			PROCESSED_MAX);
+		over++;
+	}
+	ASSERT_EQ(over, 0);
 }
 
 UNIT_MAIN(UNIT_CASE(test_capture_programs_verify_within_bound))

@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from test_allow_unread_paths import GPT, MESSAGES, record
+from test_allow_unread_paths import GPT, MESSAGES
 from test_intercept import split
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (cgroups, BPF, port 443)")
@@ -56,6 +56,12 @@ BEDROCK_UNREAD = [
     (f"/model/{BR_MODEL}/count-tokens", BR_BODY),
     ("/model//converse", BR_BODY),
 ]
+
+
+def record(gw, path):
+    """The record of the call to PATH: each test here starts its own daemon and makes one."""
+    return gw.world.wait_record(**{"event.name": "proxy.request",
+                                   "url.path": path.split("?")[0]})
 
 
 def refused_unread(gw, path, seen):

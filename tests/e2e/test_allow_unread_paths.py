@@ -111,12 +111,6 @@ def post(gw, host, path, body, cgroup=None):
                                      "x-goog-api-key: AIza-app-own"]))
 
 
-def record(gw, path):
-    """The record of the call to PATH: for a test on its own daemon, which made one."""
-    return gw.world.wait_record(**{"event.name": "proxy.request",
-                                   "url.path": path.split("?")[0]})
-
-
 def test_known_calls_naming_allowed_models_are_answered(agw):
     for host, path, body in ALLOWED:
         text, code, rid = post(agw, host, path, body)
@@ -137,6 +131,7 @@ def test_unread_call_is_refused(agw, host, path, body):
 
 @pytest.mark.parametrize("host,path,body", UNREAD[:2] + UNREAD[3:5] + UNREAD[7:10])
 def test_unread_call_not_enforced_is_recorded_as_would_deny(agw, host, path, body):
+    # sent on: the mock's answer to a path it does not serve is its own (404)
     _, _, rid = post(agw, host, path, body, cgroup=agw.world.root.child("rollout.service"))
     rec = wait_call(agw.world, rid, **{"url.path": path, "aigw.workload": "rollout"})
     assert any((d["rule"], d["action"]) == ("allow.models", "would_deny")
