@@ -202,6 +202,9 @@ else
 		failed_names+=("pytest")
 	fi
 fi
+# pytest's one-line reasons, said again at the end: the unit tests' output comes after them,
+# and CI keeps only a run's last lines (with CI set, pytest does not cut them to the terminal)
+e2e_failures=$(grep -E '^(FAILED|ERROR) ' "$out_file" | cut -c1-2000 || true)
 rm -f "$out_file"
 
 # The jobs' outputs, in job order, once all have ended.
@@ -241,6 +244,7 @@ if [ ! -s "$jobs_dir/count" ]; then
 fi
 rm -rf "$jobs_dir"
 
+[ -n "$e2e_failures" ] && printf '== tests/e2e, what failed\n%s\n' "$e2e_failures"
 [ ${#failed_names[@]} -gt 0 ] && echo "failing: ${failed_names[*]}"
 echo "aigw: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ ${#failed_names[@]} -eq 0 ]

@@ -78,6 +78,40 @@ def test_run_sh_counts_a_failed_background_build_and_runs_no_stale_binary(tmp_pa
     assert out.strip().splitlines()[-1] == "aigw: 1 passed, 1 failed", out
 
 
+# A test that fails in its call, and one that passes but fails in its teardown: pytest counts
+# the second as passed and as an error.
+E2E_FAILING = """import pytest
+@pytest.fixture
+def breaks_at_teardown():
+    yield
+    raise RuntimeError("left a daemon running")
+def test_fails():
+    assert 1 == 2
+def test_teardown_fails(breaks_at_teardown):
+    pass
+"""
+
+
+def test_run_sh_names_the_failed_e2e_tests_at_its_end(tmp_path):
+    """CI keeps a run's last lines, and the unit and fuzz jobs' output comes after the suite's:
+    the e2e tests that failed, and how, are said again just before the summary."""
+    run_sh = tree(tmp_path)
+    (tmp_path / "tests" / "e2e" / "test_one.py").write_text(E2E_FAILING)
+    r = subprocess.run(["bash", str(run_sh)], capture_output=True, text=True, timeout=60,
+                       env={"PATH": "/usr/bin:/bin", "FUZZ_SMOKE_SECONDS": "1",
+                            "UNIT_TIMEOUT": "3", "CI": "true"})
+    out = r.stdout
+    assert r.returncode != 0, out
+    assert "\n== tests/e2e, what failed\n" in out, out
+    tail = out[out.rindex("\n== tests/e2e, what failed\n"):].splitlines()[2:]
+    assert any(ln.startswith("FAILED tests/e2e/test_one.py::test_fails") for ln in tail), out
+    assert any(ln.startswith("ERROR tests/e2e/test_one.py::test_teardown_fails")
+               and "left a daemon running" in ln for ln in tail), out
+    # as test_run_sh_counts_every_failure, with the test that passed before its teardown failed,
+    # and the failure and the error
+    assert tail[-1] == "aigw: 8 passed, 7 failed", out
+
+
 # The suite's side of BUILD_PLAIN: it is told where the build's end is marked, and sees it.
 PLAIN_WAITER = """import os, time
 def test_one():
