@@ -27,7 +27,6 @@ count() { # $1: a summary line; adds its numbers
 # in $jobs_dir/N.res ("PASSED FAILED" and, when it failed, its name); the outputs are printed
 # and the results added in job order once all have ended, so each one's output stays
 # together. A job that leaves no result (killed, or the shell died) counts as failed.
-jobs_dir=$(mktemp -d)
 jobs_max=$(nproc 2>/dev/null || echo 2)
 njobs=0
 
@@ -41,6 +40,7 @@ if [ -n "${BUILD_PLAIN:-}" ] && [ -n "${AIGW_BIN:-}" ] &&
 	fi
 	BUILD_PLAIN=
 fi
+jobs_dir=$(mktemp -d) # (after the build above: its failure leaves nothing behind)
 
 run_unit() { # $1: a unit or BPF test binary
 	local t=$1 out rc summary p f
@@ -166,9 +166,8 @@ kill_tree() { # $1: a pid; stopped first, so that it starts no new child meanwhi
 trap 'kill_tree "$jobs_pid"; rm -rf "$jobs_dir" "${out_file:-}"; exit 130' INT TERM
 
 # The end-to-end suite, in one pytest-xdist worker per CPU (conftest.py keeps the workers'
-# addresses and ports apart, and runs the tests of the shared provider addresses in one). One
-# worker more was ~30 s faster on 2 CPUs, but its load broke two tests' timing assumptions in
-# five clean runs: E2E_WORKERS=3 to try it.
+# addresses and ports apart, and runs the tests of the shared provider addresses in one). The
+# suite is CPU-bound: one worker more (E2E_WORKERS=3) was no faster on 2 CPUs.
 echo "== tests/e2e (pytest)"
 export AIGW_BIN=${AIGW_BIN:-$PWD/build/aigw-san}
 if [ -n "${BUILD_PLAIN:-}" ]; then

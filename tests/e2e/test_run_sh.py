@@ -142,6 +142,49 @@ def test_run_sh_counts_a_failed_plain_build_and_tells_the_suite(tmp_path):
     assert out.strip().splitlines()[-1] == "aigw: 8 passed, 6 failed", out
 
 
+# A suite on build/aigw itself: built before the first test, and the suite not told to wait.
+PLAIN_FIRST = """import os
+def test_one():
+    assert os.path.exists("build/aigw")
+    assert "AIGW_PLAIN_STATUS" not in os.environ and "AIGW_PLAIN_PID" not in os.environ
+"""
+
+
+def run_on_plain(tmp_path, target):
+    run_sh = tree(tmp_path / "tree")
+    root = tmp_path / "tree"
+    (root / "Makefile").write_text("plain:\n\tmkdir -p build && touch build/aigw\n")
+    (root / "tests" / "e2e" / "test_one.py").write_text(PLAIN_FIRST)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    r = subprocess.run(["bash", str(run_sh)], capture_output=True, text=True, timeout=60,
+                       cwd=root, env={"PATH": "/usr/bin:/bin", "FUZZ_SMOKE_SECONDS": "1",
+                                      "UNIT_TIMEOUT": "3", "BUILD_PLAIN": target,
+                                      "AIGW_BIN": "build/aigw", "TMPDIR": str(tmpdir)})
+    return r, tmpdir
+
+
+def mktemp_left(tmpdir):
+    return [p for p in tmpdir.iterdir() if p.name.startswith("tmp.")]
+
+
+def test_run_sh_on_build_aigw_builds_it_first(tmp_path):
+    """With AIGW_BIN=build/aigw the plain build is the suite's daemon: it is built before the
+    suite, which then waits for no background build; a failed build ends the run at once and
+    leaves nothing in TMPDIR."""
+    r, tmpdir = run_on_plain(tmp_path, "plain")
+    out = r.stdout
+    # as test_run_sh_counts_every_failure: the suite's one test passed, on the built daemon
+    assert out.strip().splitlines()[-1] == "aigw: 8 passed, 5 failed", out
+    assert mktemp_left(tmpdir) == [], out
+    r, tmpdir = run_on_plain(tmp_path / "failed", "no-such-plain")
+    out = r.stdout
+    assert r.returncode != 0, out
+    assert out.strip().splitlines()[-2:] == ["make no-such-plain failed",
+                                            "aigw: 0 passed, 1 failed"], out
+    assert mktemp_left(tmpdir) == [], out
+
+
 def test_run_sh_stopped_leaves_no_job_running(tmp_path):
     """A run stopped (Ctrl-C, CI's limit) takes its background jobs with it: a unit test under
     timeout is in a process group of its own, and would run on for UNIT_TIMEOUT."""
