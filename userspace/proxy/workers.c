@@ -99,6 +99,19 @@ static void worker_set_ready(struct worker *wk, int err)
 	pthread_mutex_unlock(&wk->lock);
 }
 
+/*
+ * After the stop call's loopbreak: the callbacks libevent deferred in that pass have not run,
+ * and event_base_free() cancels them unrun. A bufferevent's deferred callback holds a reference
+ * to it (libevent defers the write callback after each write of an OpenSSL bufferevent), so a
+ * bufferevent STOP freed in such a pass was never finalized: it leaked with its SSL and socket.
+ * The loop runs on without waiting until nothing is active; STOP has freed what was served, so
+ * what runs is libevent's own bookkeeping.
+ */
+static void worker_run_deferred(struct event_base *base)
+{
+	event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *wk = arg;
@@ -106,8 +119,10 @@ static void *worker_main(void *arg)
 	int err = set->start(wk->idx, wk->base, set->arg);
 
 	worker_set_ready(wk, err);
-	if (!err)
+	if (!err) {
 		event_base_dispatch(wk->base);
+		worker_run_deferred(wk->base);
+	}
 	return NULL;
 }
 
