@@ -50,7 +50,19 @@ def assert_no_sanitizer_report(text, what="aigw"):
     m = SANITIZER_REPORT.search(text)
     if m:
         start = text.rfind("\n", 0, m.start()) + 1
-        raise AssertionError(f"{what}: sanitizer report:\n{text[start:start + 8000]}")
+        raise AssertionError(f"{what}: sanitizer report: {sanitizer_headline(text)}\n"
+                             f"{text[start:start + 8000]}")
+
+
+def sanitizer_headline(text):
+    """The line of TEXT that names its sanitizer report ("==1==ERROR: LeakSanitizer: ..."),
+    or "" when it holds none."""
+    m = SANITIZER_REPORT.search(text)
+    if not m:
+        return ""
+    start = text.rfind("\n", 0, m.start()) + 1
+    end = text.find("\n", m.end())
+    return text[start:end if end >= 0 else len(text)].strip()
 
 
 def cgroup2_mount():
@@ -541,7 +553,8 @@ class World:
                 try:
                     if d.proc.wait(timeout=20) != 0:
                         errors.append(f"aigw run ({d.log_path}): exit {d.proc.returncode} "
-                                      f"on SIGTERM:\n{d.text()[-4000:]}")
+                                      f"on SIGTERM: {sanitizer_headline(d.text())}\n"
+                                      f"{d.text()[-4000:]}")
                 except subprocess.TimeoutExpired:
                     d.proc.kill()
                     d.proc.wait()
@@ -569,7 +582,11 @@ class World:
             errors.append(str(e))
         for cg in (self.root, self.outside):
             cg.remove()
-        assert not errors, errors
+        if errors:
+            # each error's first line first: pytest's one-line summary (and CI's tail) shows
+            # only the message's first line
+            raise AssertionError(" | ".join(e.splitlines()[0] for e in errors) + "\n\n" +
+                                 "\n\n".join(errors))
 
 
 @pytest.fixture
