@@ -1728,6 +1728,12 @@ static void worker_stop(unsigned idx, void *arg)
 	worker_config_drop(&wk->cfg);
 }
 
+/* On worker IDX's thread, after STOP and the callbacks libevent deferred (workers.h). */
+static void worker_last(unsigned idx, void *arg)
+{
+	gcp_token_leave_dns(((struct daemon *)arg)->wk[idx].base);
+}
+
 /* proxy.workers, or one per online CPU. */
 static unsigned workers_wanted(const struct policy *p)
 {
@@ -1744,7 +1750,7 @@ static int daemon_open_workers(struct daemon *d)
 	d->wk = calloc(d->n_workers, sizeof(*d->wk));
 	if (!d->wk)
 		return -ENOMEM;
-	err = workers_new(d->n_workers, worker_start, worker_stop, d, &d->workers);
+	err = workers_new(d->n_workers, worker_start, worker_stop, worker_last, d, &d->workers);
 	if (err) {
 		log_error("starting %u proxy workers: %s", d->n_workers, strerror(-err));
 		return err;

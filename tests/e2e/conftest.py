@@ -577,7 +577,7 @@ class World:
             r = self.aigw("detach", "--pin-dir", str(self.pin_dir),
                           binary=str(plain) if use_plain else AIGW)
             if r.returncode != 0:
-                errors.append(r.stderr)
+                errors.append(f"aigw detach: exit {r.returncode}: {r.stderr}")
         except AssertionError as e:
             errors.append(str(e))
         for cg in (self.root, self.outside):
@@ -585,8 +585,8 @@ class World:
         if errors:
             # each error's first line first: pytest's one-line summary (and CI's tail) shows
             # only the message's first line
-            raise AssertionError(" | ".join(e.splitlines()[0] for e in errors) + "\n\n" +
-                                 "\n\n".join(errors))
+            firsts = " | ".join((e.splitlines() or [""])[0] for e in errors)
+            raise AssertionError(firsts + "\n\n" + "\n\n".join(errors))
 
 
 @pytest.fixture

@@ -83,7 +83,7 @@ static void test_calls_run_on_their_worker_in_order(void)
 	struct seen s = {0};
 	struct workers *w;
 
-	ASSERT_OK(workers_new(2, on_start, on_stop, &s, &w));
+	ASSERT_OK(workers_new(2, on_start, on_stop, NULL, &s, &w));
 	ASSERT_EQ(workers_count(w), 2);
 	ASSERT_TRUE(s.base[0] && s.base[1] && s.base[0] != s.base[1]);
 	ASSERT_TRUE(!pthread_equal(s.thread[0], s.thread[1]));
@@ -110,7 +110,7 @@ static void test_round_robin(void)
 	struct workers *w;
 	unsigned n[N_MAX] = {0};
 
-	ASSERT_OK(workers_new(N_MAX, on_start, on_stop, &s, &w));
+	ASSERT_OK(workers_new(N_MAX, on_start, on_stop, NULL, &s, &w));
 	for (int i = 0; i < 30; i++)
 		n[workers_next(w)]++;
 	workers_free(w);
@@ -124,7 +124,7 @@ static void test_a_failed_start_fails_the_set(void)
 	struct seen s = {.fail_start = 1};
 	struct workers *w = NULL;
 
-	ASSERT_EQ(workers_new(2, on_start, on_stop, &s, &w), -EIO);
+	ASSERT_EQ(workers_new(2, on_start, on_stop, NULL, &s, &w), -EIO);
 	ASSERT_TRUE(!w);
 	ASSERT_EQ(atomic_load(&s.stopped), 1); /* the one that started was stopped */
 }
@@ -134,8 +134,8 @@ static void test_bounds(void)
 	struct seen s = {0};
 	struct workers *w = NULL;
 
-	ASSERT_EQ(workers_new(0, on_start, on_stop, &s, &w), -EINVAL);
-	ASSERT_EQ(workers_new(WORKERS_MAX + 1, on_start, on_stop, &s, &w), -EINVAL);
+	ASSERT_EQ(workers_new(0, on_start, on_stop, NULL, &s, &w), -EINVAL);
+	ASSERT_EQ(workers_new(WORKERS_MAX + 1, on_start, on_stop, NULL, &s, &w), -EINVAL);
 	ASSERT_TRUE(!w);
 }
 
@@ -174,7 +174,7 @@ static void test_a_failure_at_any_step_undoes_exactly_what_was_done(void)
 		int err;
 
 		workers_fault_at = k;
-		err = workers_new(N_MAX, on_start, on_stop, &s, &w);
+		err = workers_new(N_MAX, on_start, on_stop, NULL, &s, &w);
 		made = workers_fault_at >= 0; /* no step was left to fail */
 		workers_fault_at = -1;
 		if (made) {
@@ -202,7 +202,7 @@ static void test_stopping_allocates_nothing(void)
 	struct seen s = {0};
 	struct workers *w;
 
-	ASSERT_OK(workers_new(2, on_start, on_stop, &s, &w));
+	ASSERT_OK(workers_new(2, on_start, on_stop, NULL, &s, &w));
 	workers_fault_at = 0;
 	ASSERT_EQ(workers_post(w, 0, on_call, NULL), -ENOMEM); /* the hook is armed */
 	workers_fault_at = 0;
@@ -215,7 +215,8 @@ static void test_stopping_allocates_nothing(void)
  * libevent sent in the pass that brought the stop call. */
 struct deferred_at_stop {
 	struct event_base *base;
-	int peer; /* the socket pair's other end, read by the test */
+	int peer;	   /* the socket pair's other end, read by the test */
+	int eof_at_last; /* LAST found the bufferevent's socket closed */
 };
 
 static int deferred_start(unsigned idx, struct event_base *base, void *arg)
@@ -248,19 +249,29 @@ static void deferred_stop(unsigned idx, void *arg)
 	bufferevent_free(bev);
 }
 
+static void deferred_last(unsigned idx, void *arg)
+{
+	struct deferred_at_stop *t = arg;
+	char c;
+
+	t->eof_at_last = t->peer >= 0 && recv(t->peer, &c, 1, MSG_DONTWAIT) == 0;
+}
+
 /* A bufferevent STOP frees is freed whole, its socket closed: a deferred callback left unrun
  * by the stop call's loopbreak held its last reference, and event_base_free() cancels such a
  * callback without running it (the proxy's TLS connections leaked with their SSL so, seen by
- * LeakSanitizer at the sanitized daemon's exit when SIGTERM met a connection's last write). */
+ * LeakSanitizer at the sanitized daemon's exit when SIGTERM met a connection's last write).
+ * LAST runs after that callback: what it frees (an evdns base) such callbacks may still use. */
 static void test_a_bufferevent_freed_at_stop_is_freed_whole(void)
 {
 	struct deferred_at_stop t = {.peer = -1};
 	struct workers *w;
 	char c;
 
-	ASSERT_OK(workers_new(1, deferred_start, deferred_stop, &t, &w));
+	ASSERT_OK(workers_new(1, deferred_start, deferred_stop, deferred_last, &t, &w));
 	workers_free(w);
 	ASSERT_TRUE(t.peer >= 0);
+	ASSERT_EQ(t.eof_at_last, 1);
 	/* the bufferevent's end closed (BEV_OPT_CLOSE_ON_FREE): its peer reads EOF */
 	ASSERT_EQ(recv(t.peer, &c, 1, MSG_DONTWAIT), 0);
 	close(t.peer);

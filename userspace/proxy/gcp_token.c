@@ -754,6 +754,12 @@ void gcp_token_leave(struct event_base *base)
 	}
 	if (home == base)
 		home = NULL;
+	pthread_mutex_unlock(&tokens_lock);
+}
+
+void gcp_token_leave_dns(struct event_base *base)
+{
+	pthread_mutex_lock(&tokens_lock);
 	if (dns && dns_home == base) {
 		evdns_base_free(dns, 0);
 		dns = NULL;

@@ -88,6 +88,10 @@ void gcp_token_set_home(struct event_base *base);
 /* The loop BASE ends (a worker stops): the exchanges and waiters it runs end with it. */
 void gcp_token_leave(struct event_base *base);
 
+/* After gcp_token_leave(BASE), once BASE's deferred callbacks have run (a lookup the exchanges'
+ * end cancelled reports to its evdns base then): the DNS base on BASE is freed. */
+void gcp_token_leave_dns(struct event_base *base);
+
 void gcp_token_shutdown(void);
 
 #endif

@@ -51,6 +51,7 @@ struct workers {
 	atomic_uint next;
 	workers_start_fn start;
 	workers_stop_fn stop;
+	workers_stop_fn last; /* NULL: none */
 	void *arg;
 	struct worker w[];
 };
@@ -100,16 +101,20 @@ static void worker_set_ready(struct worker *wk, int err)
 }
 
 /*
- * After the stop call's loopbreak: the callbacks libevent deferred in that pass have not run,
- * and event_base_free() cancels them unrun. A bufferevent's deferred callback holds a reference
- * to it (libevent defers the write callback after each write of an OpenSSL bufferevent), so a
- * bufferevent STOP freed in such a pass was never finalized: it leaked with its SSL and socket.
- * The loop runs on without waiting until nothing is active; STOP has freed what was served, so
- * what runs is libevent's own bookkeeping.
+ * After the stop call's loopbreak: the callbacks libevent deferred in that pass, or while STOP
+ * freed, have not run, and event_base_free() cancels them unrun. A bufferevent's deferred
+ * callback holds a reference to it (libevent defers the write callback after each write of an
+ * OpenSSL bufferevent), so a bufferevent STOP freed in such a pass was never finalized: it
+ * leaked with its SSL and socket. So the loop runs on without waiting until nothing is active.
+ * STOP has freed what was served: what runs is libevent's own, the deferred callbacks of what
+ * STOP freed (their user callbacks gone) and the lookups it cancelled (their evdns base still
+ * there until LAST).
  */
-static void worker_run_deferred(struct event_base *base)
+static void worker_run_deferred(struct worker *wk)
 {
-	event_base_loop(base, EVLOOP_NONBLOCK);
+	event_base_loop(wk->base, EVLOOP_NONBLOCK);
+	if (wk->set->last)
+		wk->set->last(wk->idx, wk->set->arg);
 }
 
 static void *worker_main(void *arg)
@@ -121,7 +126,7 @@ static void *worker_main(void *arg)
 	worker_set_ready(wk, err);
 	if (!err) {
 		event_base_dispatch(wk->base);
-		worker_run_deferred(wk->base);
+		worker_run_deferred(wk);
 	}
 	return NULL;
 }
@@ -204,8 +209,8 @@ static int worker_spawn(struct workers *set, unsigned idx)
 	return err;
 }
 
-int workers_new(unsigned n, workers_start_fn start, workers_stop_fn stop, void *arg,
-		struct workers **ret)
+int workers_new(unsigned n, workers_start_fn start, workers_stop_fn stop, workers_stop_fn last,
+		void *arg, struct workers **ret)
 {
 	struct workers *set;
 	int err = 0;
@@ -220,6 +225,7 @@ int workers_new(unsigned n, workers_start_fn start, workers_stop_fn stop, void *
 	set->n = n;
 	set->start = start;
 	set->stop = stop;
+	set->last = last;
 	set->arg = arg;
 	for (unsigned i = 0; i < n && !err; i++)
 		err = worker_init(set, i);

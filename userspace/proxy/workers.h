@@ -19,13 +19,16 @@ struct workers;
 
 /* Runs on worker IDX's thread with its loop BASE: at start (0, or -errno: the set is not
  * made, and STOP never runs for that worker, so a START that fails undoes what it did) and at
- * the end (STOP, the loop still there to end what it serves). */
+ * the end (STOP, the loop still there to end what it serves). LAST, when not NULL, runs after
+ * STOP once the callbacks libevent deferred have run (a bufferevent STOP freed may hold itself
+ * until its deferred callback runs; a DNS lookup STOP cancelled reports to its evdns base then):
+ * it frees what those callbacks may still use. */
 typedef int (*workers_start_fn)(unsigned idx, struct event_base *base, void *arg);
 typedef void (*workers_stop_fn)(unsigned idx, void *arg);
 
 /* N threads (1..WORKERS_MAX), each with a loop of its own. 0 and *RET, or -errno. */
-int workers_new(unsigned n, workers_start_fn start, workers_stop_fn stop, void *arg,
-		struct workers **ret);
+int workers_new(unsigned n, workers_start_fn start, workers_stop_fn stop, workers_stop_fn last,
+		void *arg, struct workers **ret);
 void workers_free(struct workers *w); /* NULL is fine */
 
 unsigned workers_count(const struct workers *w);
