@@ -119,6 +119,7 @@ struct daemon_worker {
 	struct http_proxy_config cfg;
 	struct http_proxy_ops ops;
 	struct jsonw_memo client; /* the last call record's "client.address" and "client.port" */
+	struct evdns_base *dns_left; /* gcp_token's, from STOP until LAST frees it */
 };
 
 /* One captured connection, from accept until it is classified, and for a passthrough until
@@ -1720,7 +1721,7 @@ static void worker_stop(unsigned idx, void *arg)
 	struct daemon_worker *wk = &((struct daemon *)arg)->wk[idx];
 
 	http_sessions_shutdown();
-	gcp_token_leave(wk->base);
+	wk->dns_left = gcp_token_leave(wk->base);
 	upstream_pool_free(wk->pool);
 	wk->pool = NULL;
 	cgroups_free(wk->cgroups);
@@ -1731,7 +1732,10 @@ static void worker_stop(unsigned idx, void *arg)
 /* On worker IDX's thread, after STOP and the callbacks libevent deferred (workers.h). */
 static void worker_last(unsigned idx, void *arg)
 {
-	gcp_token_leave_dns(((struct daemon *)arg)->wk[idx].base);
+	struct daemon_worker *wk = &((struct daemon *)arg)->wk[idx];
+
+	gcp_token_dns_free(wk->dns_left);
+	wk->dns_left = NULL;
 }
 
 /* proxy.workers, or one per online CPU. */

@@ -32,7 +32,7 @@ struct seen {
 	unsigned calls[N_MAX];	    /* posted calls that ran, by worker */
 	unsigned last[N_MAX];	    /* the sequence number of the last one */
 	int out_of_order, wrong_thread;
-	atomic_int started, stopped;
+	atomic_int started, stopped, lasted;
 	unsigned calls_at_stop[N_MAX];
 	int fail_start;
 };
@@ -64,6 +64,15 @@ static void on_stop(unsigned idx, void *arg)
 	atomic_fetch_add(&s->stopped, 1);
 }
 
+static void on_last(unsigned idx, void *arg)
+{
+	struct seen *s = arg;
+
+	if (!pthread_equal(s->thread[idx], pthread_self()))
+		s->wrong_thread = 1;
+	atomic_fetch_add(&s->lasted, 1);
+}
+
 static void on_call(void *arg)
 {
 	struct call *c = arg;
@@ -83,7 +92,7 @@ static void test_calls_run_on_their_worker_in_order(void)
 	struct seen s = {0};
 	struct workers *w;
 
-	ASSERT_OK(workers_new(2, on_start, on_stop, NULL, &s, &w));
+	ASSERT_OK(workers_new(2, on_start, on_stop, on_last, &s, &w));
 	ASSERT_EQ(workers_count(w), 2);
 	ASSERT_TRUE(s.base[0] && s.base[1] && s.base[0] != s.base[1]);
 	ASSERT_TRUE(!pthread_equal(s.thread[0], s.thread[1]));
@@ -98,6 +107,7 @@ static void test_calls_run_on_their_worker_in_order(void)
 	}
 	workers_free(w); /* joins: what ran is seen from here */
 	ASSERT_EQ(atomic_load(&s.stopped), 2);
+	ASSERT_EQ(atomic_load(&s.lasted), 2);
 	ASSERT_EQ(s.calls_at_stop[0], N_CALLS); /* everything posted before the stop ran first */
 	ASSERT_EQ(s.calls_at_stop[1], N_CALLS);
 	ASSERT_EQ(s.out_of_order, 0);
@@ -124,9 +134,10 @@ static void test_a_failed_start_fails_the_set(void)
 	struct seen s = {.fail_start = 1};
 	struct workers *w = NULL;
 
-	ASSERT_EQ(workers_new(2, on_start, on_stop, NULL, &s, &w), -EIO);
+	ASSERT_EQ(workers_new(2, on_start, on_stop, on_last, &s, &w), -EIO);
 	ASSERT_TRUE(!w);
 	ASSERT_EQ(atomic_load(&s.stopped), 1); /* the one that started was stopped */
+	ASSERT_EQ(atomic_load(&s.lasted), 1);  /* and only it ran LAST */
 }
 
 static void test_bounds(void)
@@ -174,7 +185,7 @@ static void test_a_failure_at_any_step_undoes_exactly_what_was_done(void)
 		int err;
 
 		workers_fault_at = k;
-		err = workers_new(N_MAX, on_start, on_stop, NULL, &s, &w);
+		err = workers_new(N_MAX, on_start, on_stop, on_last, &s, &w);
 		made = workers_fault_at >= 0; /* no step was left to fail */
 		workers_fault_at = -1;
 		if (made) {
@@ -187,6 +198,7 @@ static void test_a_failure_at_any_step_undoes_exactly_what_was_done(void)
 			ASSERT_TRUE(!w);
 		}
 		ASSERT_EQ(atomic_load(&s.stopped), atomic_load(&s.started));
+		ASSERT_EQ(atomic_load(&s.lasted), atomic_load(&s.started));
 		ASSERT_EQ(count_fds(), fds);
 		ASSERT_OK(fstat(0, &st1));
 		ASSERT_TRUE(st1.st_ino == st0.st_ino && st1.st_dev == st0.st_dev);

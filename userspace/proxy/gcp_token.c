@@ -744,8 +744,10 @@ void gcp_token_set_home(struct event_base *base)
 	pthread_mutex_unlock(&tokens_lock);
 }
 
-void gcp_token_leave(struct event_base *base)
+struct evdns_base *gcp_token_leave(struct event_base *base)
 {
+	struct evdns_base *left = NULL;
+
 	pthread_mutex_lock(&tokens_lock);
 	for (struct gcp_token_source *s = registry; home == base && s; s = s->next) {
 		while (s->head)
@@ -754,17 +756,18 @@ void gcp_token_leave(struct event_base *base)
 	}
 	if (home == base)
 		home = NULL;
-	pthread_mutex_unlock(&tokens_lock);
-}
-
-void gcp_token_leave_dns(struct event_base *base)
-{
-	pthread_mutex_lock(&tokens_lock);
 	if (dns && dns_home == base) {
-		evdns_base_free(dns, 0);
+		left = dns;
 		dns = NULL;
 	}
 	pthread_mutex_unlock(&tokens_lock);
+	return left;
+}
+
+void gcp_token_dns_free(struct evdns_base *left)
+{
+	if (left)
+		evdns_base_free(left, 0);
 }
 
 void gcp_token_shutdown(void)

@@ -26,6 +26,7 @@
 
 struct gcp_sa; /* a loaded service account: freed by gcp_sa_free() */
 struct gcp_token_source;
+struct evdns_base;
 
 /*
  * Loads the service-account key file PATH (JSON: client_email, private_key as PEM,
@@ -85,12 +86,12 @@ void gcp_token_each(void (*fn)(const char *path, int cached, void *arg), void *a
  * to ask is the home. */
 void gcp_token_set_home(struct event_base *base);
 
-/* The loop BASE ends (a worker stops): the exchanges and waiters it runs end with it. */
-void gcp_token_leave(struct event_base *base);
-
-/* After gcp_token_leave(BASE), once BASE's deferred callbacks have run (a lookup the exchanges'
- * end cancelled reports to its evdns base then): the DNS base on BASE is freed. */
-void gcp_token_leave_dns(struct event_base *base);
+/* The loop BASE ends (a worker stops): the exchanges and waiters it runs end with it. The DNS
+ * base BASE ran, if any, is taken out of use and returned (else NULL): the caller frees it with
+ * gcp_token_dns_free() on BASE's thread once BASE's deferred callbacks have run (a lookup the
+ * exchanges' end cancelled reports to it then). A loop that asks meanwhile makes its own. */
+struct evdns_base *gcp_token_leave(struct event_base *base);
+void gcp_token_dns_free(struct evdns_base *dns); /* NULL is fine */
 
 void gcp_token_shutdown(void);
 
