@@ -42,10 +42,16 @@ def tree(tmp):
     return tmp / "tests" / "run.sh"
 
 
+def run(run_sh, **env):
+    """RUN_SH to its end, with the throw-away tree's settings and ENV's. Its suite runs in
+    one process (E2E_WORKERS=0): xdist's workers would cost a second of CPU each run."""
+    return subprocess.run(["bash", str(run_sh)], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "FUZZ_SMOKE_SECONDS": "1",
+                               "UNIT_TIMEOUT": "3", "E2E_WORKERS": "0", **env})
+
+
 def test_run_sh_counts_every_failure(tmp_path):
-    r = subprocess.run(["bash", str(tree(tmp_path))], capture_output=True, text=True,
-                       timeout=60, env={"PATH": "/usr/bin:/bin", "FUZZ_SMOKE_SECONDS": "1",
-                                        "UNIT_TIMEOUT": "3"})
+    r = run(tree(tmp_path))
     out = r.stdout
     assert r.returncode != 0, out
     # passed: a 2 + b 1 + d 3 + fuzz_ok 1 + pytest 1; failed: b, c, d, e, fuzz_never_inited
@@ -67,9 +73,7 @@ def test_run_sh_counts_every_failure(tmp_path):
 def test_run_sh_counts_a_failed_background_build_and_runs_no_stale_binary(tmp_path):
     """make test builds the unit tests and fuzz targets beside the suite (BUILD_JOBS): a build
     that fails is a failure, and the binaries an earlier build left are not run in its place."""
-    r = subprocess.run(["bash", str(tree(tmp_path))], capture_output=True, text=True,
-                       timeout=60, env={"PATH": "/usr/bin:/bin", "FUZZ_SMOKE_SECONDS": "1",
-                                        "UNIT_TIMEOUT": "3", "BUILD_JOBS": "no-such-target"})
+    r = run(tree(tmp_path), BUILD_JOBS="no-such-target")
     out = r.stdout
     assert r.returncode != 0, out
     assert "make no-such-target failed: no unit test or fuzz target ran" in out, out
@@ -97,9 +101,7 @@ def test_run_sh_names_the_failed_e2e_tests_at_its_end(tmp_path):
     the e2e tests that failed, and how, are said again just before the summary."""
     run_sh = tree(tmp_path)
     (tmp_path / "tests" / "e2e" / "test_one.py").write_text(E2E_FAILING)
-    r = subprocess.run(["bash", str(run_sh)], capture_output=True, text=True, timeout=60,
-                       env={"PATH": "/usr/bin:/bin", "FUZZ_SMOKE_SECONDS": "1",
-                            "UNIT_TIMEOUT": "3", "CI": "true"})
+    r = run(run_sh, CI="true")
     out = r.stdout
     assert r.returncode != 0, out
     assert "\n== tests/e2e, what failed\n" in out, out
@@ -131,9 +133,7 @@ def test_run_sh_counts_a_failed_plain_build_and_tells_the_suite(tmp_path):
     run, and the unit and fuzz jobs run all the same."""
     run_sh = tree(tmp_path)
     (tmp_path / "tests" / "e2e" / "test_one.py").write_text(PLAIN_WAITER)
-    r = subprocess.run(["bash", str(run_sh)], capture_output=True, text=True, timeout=60,
-                       env={"PATH": "/usr/bin:/bin", "FUZZ_SMOKE_SECONDS": "1",
-                            "UNIT_TIMEOUT": "3", "BUILD_PLAIN": "no-such-plain"})
+    r = run(run_sh, BUILD_PLAIN="no-such-plain")
     out = r.stdout
     assert r.returncode != 0, out
     assert "make no-such-plain failed" in out, out
@@ -157,10 +157,7 @@ def run_on_plain(tmp_path, target):
     (root / "tests" / "e2e" / "test_one.py").write_text(PLAIN_FIRST)
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    r = subprocess.run(["bash", str(run_sh)], capture_output=True, text=True, timeout=60,
-                       cwd=root, env={"PATH": "/usr/bin:/bin", "FUZZ_SMOKE_SECONDS": "1",
-                                      "UNIT_TIMEOUT": "3", "BUILD_PLAIN": target,
-                                      "AIGW_BIN": "build/aigw", "TMPDIR": str(tmpdir)})
+    r = run(run_sh, BUILD_PLAIN=target, AIGW_BIN="build/aigw", TMPDIR=str(tmpdir))
     return r, tmpdir
 
 
