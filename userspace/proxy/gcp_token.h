@@ -88,8 +88,11 @@ void gcp_token_set_home(struct event_base *base);
 
 /* The loop BASE ends (a worker stops): the exchanges and waiters it runs end with it. The DNS
  * base BASE ran, if any, is taken out of use and returned (else NULL): the caller frees it with
- * gcp_token_dns_free() on BASE's thread once BASE's deferred callbacks have run (a lookup the
- * exchanges' end cancelled reports to it then). A loop that asks meanwhile makes its own. */
+ * gcp_token_dns_free() on BASE's thread once BASE's deferred callbacks have run (an evdns reply
+ * queued by then uses it). A loop that asks meanwhile makes its own. A lookup still running
+ * is not cancelled by freeing its connection (libevent 2.1's socket and OpenSSL bufferevents
+ * refuse), and freeing the DNS base drops it without a callback: at exit, that connection
+ * leaks. */
 struct evdns_base *gcp_token_leave(struct event_base *base);
 void gcp_token_dns_free(struct evdns_base *dns); /* NULL is fine */
 

@@ -107,8 +107,8 @@ static void worker_set_ready(struct worker *wk, int err)
  * OpenSSL bufferevent), so a bufferevent STOP freed in such a pass was never finalized: it
  * leaked with its SSL and socket. So the loop runs on without waiting until nothing is active.
  * STOP has freed what was served: what runs is libevent's own, the deferred callbacks of what
- * STOP freed (their user callbacks gone) and the lookups it cancelled (their evdns base still
- * there until LAST).
+ * STOP freed (their user callbacks gone) and evdns's replies queued by then (their evdns base
+ * still there until LAST).
  */
 static void worker_run_deferred(struct worker *wk)
 {

@@ -21,7 +21,7 @@ struct workers;
  * made, and STOP never runs for that worker, so a START that fails undoes what it did) and at
  * the end (STOP, the loop still there to end what it serves). LAST, when not NULL, runs after
  * STOP once the callbacks libevent deferred have run (a bufferevent STOP freed may hold itself
- * until its deferred callback runs; a DNS lookup STOP cancelled reports to its evdns base then):
+ * until its deferred callback runs; an evdns reply queued by then uses its evdns base):
  * it frees what those callbacks may still use. */
 typedef int (*workers_start_fn)(unsigned idx, struct event_base *base, void *arg);
 typedef void (*workers_stop_fn)(unsigned idx, void *arg);
